@@ -1,0 +1,371 @@
+//! What a caller wants to do, in one protocol-neutral shape.
+//!
+//! Every [`Action`] has every section present (empty where it does not apply), so a rule
+//! written for SQL evaluates cleanly, to `false`, on an SSH or Kubernetes action instead of
+//! erroring on a missing field.
+
+pub mod sql;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which kind of action this is; selects the section that carries the detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Opening a session to a target.
+    #[default]
+    Connect,
+    /// A SQL statement (or several, sent together).
+    Sql,
+    /// A command run without a terminal (`ssh host cmd`, `kubectl exec -- cmd`).
+    Exec,
+    /// An interactive shell.
+    Shell,
+    /// Reading or writing a file (sftp, scp).
+    FileTransfer,
+    /// A port forward or agent forward.
+    Forward,
+    /// A Kubernetes API request.
+    K8s,
+}
+
+impl ActionKind {
+    /// Every kind, for trying rules against a sample of each.
+    pub const ALL: [ActionKind; 7] = [
+        ActionKind::Connect,
+        ActionKind::Sql,
+        ActionKind::Exec,
+        ActionKind::Shell,
+        ActionKind::FileTransfer,
+        ActionKind::Forward,
+        ActionKind::K8s,
+    ];
+
+    /// The snake_case name CEL rules compare against.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Connect => "connect",
+            ActionKind::Sql => "sql",
+            ActionKind::Exec => "exec",
+            ActionKind::Shell => "shell",
+            ActionKind::FileTransfer => "file_transfer",
+            ActionKind::Forward => "forward",
+            ActionKind::K8s => "k8s",
+        }
+    }
+}
+
+/// One operation a caller asks for, checked by policy before it reaches the upstream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Action {
+    /// Which section below carries the detail.
+    pub kind: ActionKind,
+    /// The target (named upstream) the action is for.
+    pub target: String,
+    /// Session opening: client address and protocol startup parameters.
+    pub connect: Connect,
+    /// SQL statements.
+    pub sql: Sql,
+    /// Command execution (also filled for a shell: the interpreter, if known).
+    pub exec: Exec,
+    /// File transfer.
+    pub file_transfer: FileTransfer,
+    /// Port or agent forwarding.
+    pub forward: Forward,
+    /// Kubernetes API request.
+    pub k8s: K8s,
+}
+
+/// Session opening detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Connect {
+    /// The client's address, `ip:port`, or empty when unknown.
+    pub client_addr: String,
+    /// Protocol startup parameters (Postgres startup packet, SSH env, ...).
+    pub params: BTreeMap<String, String>,
+}
+
+/// SQL detail, from a real SQL parser.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sql {
+    /// The statement text as sent.
+    pub text: String,
+    /// Lowercase kinds of every statement, nested ones included
+    /// (`with d as (delete ...) select` gives `["select", "delete"]`); `unknown` when unreadable.
+    pub kinds: Vec<String>,
+    /// Every table read or written, lowercase, as written (`users`, `public.users`).
+    pub tables: Vec<String>,
+    /// Whether every `UPDATE`/`DELETE` in the text has a `WHERE` clause
+    /// (for reads: whether the outermost query filters).
+    pub has_where: bool,
+    /// Whether the parser read the text; `false` means `kinds == ["unknown"]`.
+    pub parsed: bool,
+    /// `to` or `from` for a `COPY`, empty otherwise.
+    pub copy: String,
+    /// Whether a `COPY` reads from or writes to a server-side program.
+    pub copy_program: bool,
+    /// Bound parameters (masked before recording); `null` for SQL NULL.
+    pub params: Vec<Option<String>>,
+}
+
+/// Command execution detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Exec {
+    /// The command line as sent.
+    pub command: String,
+    /// The command split shell-style.
+    pub argv: Vec<String>,
+}
+
+/// File transfer detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FileTransfer {
+    /// Path on the target.
+    pub path: String,
+    /// `upload`, `download`, or `modify` (remove, rename, mkdir).
+    pub direction: String,
+    /// The request: `open`, `read`, `write`, `remove`, `rename`, `mkdir`, ...
+    pub operation: String,
+    /// `sftp` or `scp`.
+    pub protocol: String,
+}
+
+/// Forwarding detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Forward {
+    /// Destination host (or bind address for remote forwards).
+    pub host: String,
+    /// Destination port.
+    pub port: u16,
+    /// `local`, `remote` or `agent`.
+    pub direction: String,
+}
+
+/// Kubernetes API request detail, as the API server itself would classify it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct K8s {
+    /// get, list, watch, create, update, patch, delete, deletecollection, ...
+    pub verb: String,
+    /// API group (empty for the core group).
+    pub group: String,
+    /// API version.
+    pub version: String,
+    /// Resource, plural lowercase (`pods`, `secrets`).
+    pub resource: String,
+    /// Namespace, empty when cluster-scoped.
+    pub namespace: String,
+    /// Object name, empty for collections.
+    pub name: String,
+    /// Subresource (`exec`, `log`, `status`, ...).
+    pub subresource: String,
+    /// Kind of the object written, for writes.
+    pub object_kind: String,
+    /// The request path.
+    pub path: String,
+}
+
+impl Action {
+    /// A connect action for `target`.
+    pub fn connect(target: impl Into<String>, client_addr: impl Into<String>) -> Self {
+        Action {
+            kind: ActionKind::Connect,
+            target: target.into(),
+            connect: Connect { client_addr: client_addr.into(), params: BTreeMap::new() },
+            ..Action::default()
+        }
+    }
+
+    /// A SQL action for `target`, analysed by [`sql::analyze`].
+    pub fn sql(target: impl Into<String>, text: &str) -> Self {
+        Action {
+            kind: ActionKind::Sql,
+            target: target.into(),
+            sql: sql::analyze(text),
+            ..Action::default()
+        }
+    }
+
+    /// An exec action; `argv` is split shell-style from `command`.
+    pub fn exec(target: impl Into<String>, command: &str) -> Self {
+        Action {
+            kind: ActionKind::Exec,
+            target: target.into(),
+            exec: Exec { command: command.to_string(), argv: split_shell_words(command) },
+            ..Action::default()
+        }
+    }
+
+    /// An interactive shell.
+    pub fn shell(target: impl Into<String>) -> Self {
+        Action { kind: ActionKind::Shell, target: target.into(), ..Action::default() }
+    }
+
+    /// A file transfer.
+    pub fn file_transfer(
+        target: impl Into<String>,
+        path: impl Into<String>,
+        direction: &str,
+        operation: &str,
+        protocol: &str,
+    ) -> Self {
+        Action {
+            kind: ActionKind::FileTransfer,
+            target: target.into(),
+            file_transfer: FileTransfer {
+                path: path.into(),
+                direction: direction.into(),
+                operation: operation.into(),
+                protocol: protocol.into(),
+            },
+            ..Action::default()
+        }
+    }
+
+    /// A port or agent forward.
+    pub fn forward(target: impl Into<String>, host: impl Into<String>, port: u16, direction: &str) -> Self {
+        Action {
+            kind: ActionKind::Forward,
+            target: target.into(),
+            forward: Forward { host: host.into(), port, direction: direction.into() },
+            ..Action::default()
+        }
+    }
+
+    /// A Kubernetes request.
+    pub fn k8s(target: impl Into<String>, k8s: K8s) -> Self {
+        Action { kind: ActionKind::K8s, target: target.into(), k8s, ..Action::default() }
+    }
+
+    /// A representative action of `kind`, used to try rules at load time.
+    pub fn sample(kind: ActionKind) -> Self {
+        match kind {
+            ActionKind::Connect => {
+                let mut a = Action::connect("sample", "127.0.0.1:5000");
+                a.connect.params.insert("application_name".into(), "sample".into());
+                a
+            }
+            ActionKind::Sql => {
+                let mut a = Action::sql("sample", "select email from users where id = $1");
+                a.sql.params = vec![Some("1".into()), None];
+                a
+            }
+            ActionKind::Exec => Action::exec("sample", "ls -la /tmp"),
+            ActionKind::Shell => Action::shell("sample"),
+            ActionKind::FileTransfer => Action::file_transfer("sample", "/tmp/x", "download", "read", "sftp"),
+            ActionKind::Forward => Action::forward("sample", "127.0.0.1", 5432, "local"),
+            ActionKind::K8s => Action::k8s(
+                "sample",
+                K8s {
+                    verb: "get".into(),
+                    version: "v1".into(),
+                    resource: "pods".into(),
+                    namespace: "default".into(),
+                    name: "web".into(),
+                    path: "/api/v1/namespaces/default/pods/web".into(),
+                    ..K8s::default()
+                },
+            ),
+        }
+    }
+}
+
+/// Splits a command line into words the way a POSIX shell would, without expanding anything.
+///
+/// Unbalanced quotes keep the rest of the line as one word rather than failing: the
+/// command is still checked, and rules see what the shell would most plausibly run.
+pub fn split_shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for q in chars.by_ref() {
+                    if q == '\'' {
+                        break;
+                    }
+                    cur.push(q);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(q) = chars.next() {
+                    match q {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(n) = chars.next() {
+                                if !matches!(n, '"' | '\\' | '$' | '`') {
+                                    cur.push('\\');
+                                }
+                                cur.push(n);
+                            }
+                        }
+                        _ => cur.push(q),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            // Shell operators are words of their own so rules can find pipes and chains.
+            '|' | ';' | '&' => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+                words.push(c.to_string());
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(split_shell_words("ls -la '/a b'"), ["ls", "-la", "/a b"]);
+        assert_eq!(split_shell_words(r#"echo "x \"y\"" z\ w"#), ["echo", "x \"y\"", "z w"]);
+        assert_eq!(split_shell_words("curl -s x|sh"), ["curl", "-s", "x", "|", "sh"]);
+        assert_eq!(split_shell_words("echo 'unterminated"), ["echo", "unterminated"]);
+    }
+
+    #[test]
+    fn every_kind_has_every_section() {
+        for kind in ActionKind::ALL {
+            let v = serde_json::to_value(Action::sample(kind)).unwrap_or_default();
+            for key in ["kind", "target", "connect", "sql", "exec", "file_transfer", "forward", "k8s"] {
+                assert!(v.get(key).is_some(), "{kind:?} lacks {key}");
+            }
+            assert_eq!(v["kind"], kind.as_str());
+        }
+    }
+}

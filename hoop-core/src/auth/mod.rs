@@ -1,0 +1,194 @@
+//! Authentication: turning a presented credential into an [`Identity`].
+//!
+//! Two token families are accepted: tokens the gateway issued itself ([`token`], EdDSA JWTs)
+//! and tokens from an external OIDC issuer ([`oidc`], verified against its JWKS). The
+//! [`TokenAuthenticator`] picks the verifier by the token's `iss` claim.
+
+mod https;
+pub mod oidc;
+pub mod token;
+
+use crate::identity::Identity;
+use base64::Engine;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub use oidc::{OidcConfig, OidcVerifier};
+pub use token::{TokenIssuer, TokenSpec, TokenVerifier};
+
+/// Why a credential was refused. The message is safe to show the caller: it never echoes the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Not a JWT at all, or its parts do not decode.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// The token asks for no signature.
+    #[error("unsigned tokens (alg: none) are refused")]
+    AlgNone,
+    /// The token uses an algorithm this issuer does not allow.
+    #[error("algorithm {0} is not accepted")]
+    Algorithm(String),
+    /// The signature does not verify: forged or altered.
+    #[error("bad signature")]
+    BadSignature,
+    /// No key with the token's key id.
+    #[error("unknown signing key {0:?}")]
+    UnknownKey(String),
+    /// `exp` is in the past.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `aud` does not name this gateway.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// `iss` is not a configured issuer.
+    #[error("untrusted issuer {0:?}")]
+    WrongIssuer(String),
+    /// A required claim is missing or has the wrong type.
+    #[error("missing or invalid claim {0}")]
+    Claim(String),
+    /// The token was revoked.
+    #[error("token revoked")]
+    Revoked,
+    /// The issuer's keys could not be fetched.
+    #[error("cannot fetch issuer keys: {0}")]
+    Jwks(String),
+    /// The identity may not reach the requested target.
+    #[error("identity {subject} may not reach target {target}")]
+    TargetNotAllowed {
+        /// The identity.
+        subject: String,
+        /// The target asked for.
+        target: String,
+    },
+    /// The caller lacks a permission (e.g. issuing tokens).
+    #[error("permission denied: {0}")]
+    Permission(String),
+}
+
+/// A credential as presented on the wire.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// A bearer token (JWT): a Postgres password, a Kubernetes bearer token, an SSH password.
+    Token(&'a str),
+}
+
+/// Turns credentials into identities. Implement it to plug in another identity source.
+#[async_trait::async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// Verifies `credential` and returns who presented it.
+    async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError>;
+}
+
+/// Verifies gateway tokens and OIDC tokens, with a revocation list.
+#[derive(Default)]
+pub struct TokenAuthenticator {
+    gateway: Option<TokenVerifier>,
+    oidc: Vec<OidcVerifier>,
+    revoked: Mutex<HashMap<String, i64>>,
+}
+
+impl TokenAuthenticator {
+    /// An authenticator accepting gateway tokens verified by `gateway`.
+    pub fn new(gateway: TokenVerifier) -> Self {
+        TokenAuthenticator { gateway: Some(gateway), ..Default::default() }
+    }
+
+    /// Also accept tokens from an OIDC issuer.
+    pub fn with_oidc(mut self, verifier: OidcVerifier) -> Self {
+        self.oidc.push(verifier);
+        self
+    }
+
+    /// Revokes the token with id `jti` until `until` (seconds since epoch; its own expiry).
+    pub fn revoke(&self, jti: &str, until: i64) {
+        let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_secs();
+        r.retain(|_, exp| *exp > now);
+        r.insert(jti.to_string(), until);
+    }
+
+    fn is_revoked(&self, jti: &str) -> bool {
+        let r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
+        r.get(jti).is_some_and(|until| *until > now_secs())
+    }
+}
+
+#[async_trait::async_trait]
+impl Authenticator for TokenAuthenticator {
+    async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError> {
+        let Credential::Token(token) = credential;
+        let peek = peek(token)?;
+        let identity = match (&self.gateway, peek.iss.as_str()) {
+            (Some(g), token::ISSUER) => g.verify(token)?,
+            (_, iss) => match self.oidc.iter().find(|o| o.issuer() == iss) {
+                Some(o) => o.verify(token, &peek).await?,
+                None => return Err(AuthError::WrongIssuer(iss.to_string())),
+            },
+        };
+        if !identity.token_id.is_empty() && self.is_revoked(&identity.token_id) {
+            return Err(AuthError::Revoked);
+        }
+        Ok(identity)
+    }
+}
+
+/// The unverified header and issuer of a JWT: enough to choose a verifier, never to trust.
+#[derive(Debug, Clone)]
+pub(crate) struct Peek {
+    pub alg: String,
+    pub kid: Option<String>,
+    pub iss: String,
+}
+
+/// Reads a JWT's header and `iss` without verifying, refusing `alg: none` up front.
+pub(crate) fn peek(token: &str) -> Result<Peek, AuthError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(_s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(AuthError::Malformed("expected three dot-separated parts".into()));
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: serde_json::Value = b64
+        .decode(h.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| AuthError::Malformed("header is not base64url JSON".into()))?;
+    let alg = header.get("alg").and_then(|a| a.as_str()).unwrap_or_default().to_string();
+    if alg.is_empty() || alg.eq_ignore_ascii_case("none") {
+        return Err(AuthError::AlgNone);
+    }
+    let kid = header.get("kid").and_then(|k| k.as_str()).map(str::to_string);
+    let payload: serde_json::Value = b64
+        .decode(p.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| AuthError::Malformed("payload is not base64url JSON".into()))?;
+    let iss = payload.get("iss").and_then(|i| i.as_str()).unwrap_or_default().to_string();
+    Ok(Peek { alg, kid, iss })
+}
+
+/// Maps the JWT library's refusals to ours.
+pub(crate) fn map_jwt_error(e: jsonwebtoken::errors::Error) -> AuthError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => AuthError::Expired,
+        K::ImmatureSignature => AuthError::NotYetValid,
+        K::InvalidAudience => AuthError::WrongAudience,
+        K::InvalidIssuer => AuthError::WrongIssuer(String::new()),
+        K::InvalidSignature => AuthError::BadSignature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => AuthError::Algorithm("of this token".into()),
+        K::MissingRequiredClaim(c) => AuthError::Claim(c.clone()),
+        K::Json(_) => AuthError::Claim("(claims do not match the expected types)".into()),
+        _ => AuthError::Malformed(e.to_string()),
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Shared handle to an authenticator.
+pub type SharedAuthenticator = Arc<dyn Authenticator>;

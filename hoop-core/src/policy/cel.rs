@@ -1,0 +1,315 @@
+//! The CEL rule engine: named rules, first match wins, errors deny.
+
+use super::{Policy, PolicyError, functions};
+use crate::action::{Action, ActionKind};
+use crate::identity::{Identity, IdentityKind};
+use crate::session::{Protocol, Session, SessionId, TargetInfo};
+use crate::verdict::Verdict;
+use cel_interpreter::{Context, Program, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What a matching rule decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Then {
+    /// Let the action through.
+    Allow,
+    /// Refuse it.
+    #[default]
+    Deny,
+    /// Hold it for a reviewer.
+    Review,
+}
+
+/// One named rule, as written in config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique name, shown to clients and in recordings.
+    pub name: String,
+    /// A CEL expression over `session`, `identity`, `target`, `action` and `now`.
+    pub when: String,
+    /// What to do when `when` is true.
+    pub then: Then,
+    /// Message shown to the client on deny (defaults to the rule's name).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Rule {
+    /// A rule with no custom reason.
+    pub fn new(name: &str, when: &str, then: Then) -> Self {
+        Rule { name: name.into(), when: when.into(), then, reason: None }
+    }
+}
+
+struct Compiled {
+    rule: Rule,
+    program: Program,
+}
+
+/// A compiled rule set. Build once at load; evaluate from any thread.
+pub struct CelPolicy {
+    rules: Vec<Compiled>,
+    default: Then,
+    root: Context<'static>,
+}
+
+impl std::fmt::Debug for CelPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CelPolicy")
+            .field("rules", &self.rules.iter().map(|r| &r.rule.name).collect::<Vec<_>>())
+            .field("default", &self.default)
+            .finish()
+    }
+}
+
+impl CelPolicy {
+    /// Compiles `rules`, then tries each against a sample action of every kind, for a human
+    /// and an agent, so that a rule which errors is rejected now rather than denying at run time.
+    pub fn new(rules: Vec<Rule>, default: Then) -> Result<Self, PolicyError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut compiled = Vec::with_capacity(rules.len());
+        for rule in rules {
+            if rule.name.trim().is_empty() || !seen.insert(rule.name.clone()) {
+                return Err(PolicyError::Name(rule.name));
+            }
+            // The CEL parser can panic on some malformed input; that is a compile error too.
+            let parsed = std::panic::catch_unwind(|| Program::compile(&rule.when));
+            let program = match parsed {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => return Err(PolicyError::Compile { rule: rule.name, message: e.to_string() }),
+                Err(_) => {
+                    return Err(PolicyError::Compile { rule: rule.name, message: "the expression is malformed".into() });
+                }
+            };
+            compiled.push(Compiled { rule, program });
+        }
+        let mut root = Context::default();
+        functions::install(&mut root);
+        let policy = CelPolicy { rules: compiled, default, root };
+        policy.try_samples()?;
+        Ok(policy)
+    }
+
+    /// The rule names in evaluation order.
+    pub fn rule_names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.rule.name.as_str())
+    }
+
+    fn try_samples(&self) -> Result<(), PolicyError> {
+        for kind in [IdentityKind::Agent, IdentityKind::Human] {
+            let session = sample_session(kind);
+            for action_kind in ActionKind::ALL {
+                let action = Action::sample(action_kind);
+                let ctx = self.context(&session, &action);
+                for r in &self.rules {
+                    let err = match run(&r.program, &ctx) {
+                        Ok(Value::Bool(_)) => continue,
+                        Ok(other) => format!("yields {other:?}, not a boolean"),
+                        Err(e) => e,
+                    };
+                    return Err(PolicyError::Sample {
+                        rule: r.rule.name.clone(),
+                        kind: action_kind.as_str().into(),
+                        message: err,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn context<'a>(&'a self, session: &Session, action: &Action) -> Context<'a> {
+        let mut ctx = self.root.new_inner_scope();
+        ctx.add_variable_from_value("session", session_value(session));
+        ctx.add_variable_from_value("identity", identity_value(&session.identity));
+        ctx.add_variable_from_value("target", to_cel(&session.target));
+        ctx.add_variable_from_value("action", to_cel(action));
+        ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
+        ctx
+    }
+}
+
+impl Policy for CelPolicy {
+    fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
+        let ctx = self.context(session, action);
+        for r in &self.rules {
+            match run(&r.program, &ctx) {
+                Ok(Value::Bool(false)) => {}
+                Ok(Value::Bool(true)) => {
+                    let name = r.rule.name.clone();
+                    return match r.rule.then {
+                        Then::Allow => Verdict::Allow { rule: Some(name) },
+                        Then::Review => Verdict::Review { rule: name },
+                        Then::Deny => Verdict::Deny {
+                            reason: r.rule.reason.clone().unwrap_or_else(|| format!("blocked by rule {name}")),
+                            rule: name,
+                        },
+                    };
+                }
+                // Fail closed: a rule that cannot be evaluated refuses the action.
+                Ok(other) => {
+                    return Verdict::Deny {
+                        rule: r.rule.name.clone(),
+                        reason: format!("rule {} yielded {other:?}, not a boolean; refused", r.rule.name),
+                    };
+                }
+                Err(e) => {
+                    return Verdict::Deny {
+                        rule: r.rule.name.clone(),
+                        reason: format!("rule {} failed to evaluate ({e}); refused", r.rule.name),
+                    };
+                }
+            }
+        }
+        match self.default {
+            Then::Allow => Verdict::Allow { rule: None },
+            Then::Review => Verdict::Review { rule: "default".into() },
+            Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
+        }
+    }
+}
+
+/// Executes `program`, turning an interpreter panic into an error so that it denies.
+fn run(program: &Program, ctx: &Context<'_>) -> Result<Value, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| program.execute(ctx))) {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the interpreter failed".into()),
+    }
+}
+
+/// Serialises any serde value for CEL; a value that cannot be serialised becomes `null`,
+/// which rules then see as absent (and comparisons on it error, which denies).
+fn to_cel<T: Serialize>(v: &T) -> Value {
+    cel_interpreter::to_value(v).unwrap_or(Value::Null)
+}
+
+fn session_value(s: &Session) -> Value {
+    let mut m: HashMap<String, Value> = HashMap::with_capacity(6);
+    m.insert("id".into(), Value::String(Arc::new(s.id.0.clone())));
+    m.insert("protocol".into(), Value::String(Arc::new(s.protocol.as_str().into())));
+    m.insert("target".into(), Value::String(Arc::new(s.target.name.clone())));
+    m.insert(
+        "client_addr".into(),
+        Value::String(Arc::new(s.client_addr.map(|a| a.ip().to_string()).unwrap_or_default())),
+    );
+    m.insert("started_at".into(), Value::Int(s.started_at));
+    Value::from(m)
+}
+
+fn identity_value(i: &Identity) -> Value {
+    to_cel(i)
+}
+
+fn sample_session(kind: IdentityKind) -> Session {
+    Session {
+        id: SessionId("sample".into()),
+        identity: Identity::new("sample", kind),
+        protocol: Protocol::Postgres,
+        target: TargetInfo { name: "sample".into(), ..TargetInfo::default() },
+        client_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 5000))),
+        started_at: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(kind: IdentityKind) -> Session {
+        sample_session(kind)
+    }
+
+    #[test]
+    fn first_match_wins_and_default_applies() {
+        let p = CelPolicy::new(
+            vec![
+                Rule::new("allow-select", r#""select" in action.sql.kinds"#, Then::Allow),
+                Rule::new("deny-sql", r#"action.kind == "sql""#, Then::Deny),
+            ],
+            Then::Review,
+        )
+        .unwrap();
+        let s = session(IdentityKind::Agent);
+        assert_eq!(p.evaluate(&s, &Action::sql("t", "select 1")), Verdict::Allow { rule: Some("allow-select".into()) });
+        assert!(matches!(p.evaluate(&s, &Action::sql("t", "delete from x")), Verdict::Deny { rule, .. } if rule == "deny-sql"));
+        assert_eq!(p.evaluate(&s, &Action::shell("t")), Verdict::Review { rule: "default".into() });
+    }
+
+    #[test]
+    fn compile_error_names_rule() {
+        let e = CelPolicy::new(vec![Rule::new("broken", "action.kind ==", Then::Deny)], Then::Allow).unwrap_err();
+        assert!(matches!(&e, PolicyError::Compile { rule, .. } if rule == "broken"), "{e}");
+        assert!(e.to_string().contains("broken"));
+    }
+
+    #[test]
+    fn rule_that_errors_on_a_sample_is_rejected_at_load() {
+        // `action.nope` does not exist on any action: caught at load, not at run time.
+        let e = CelPolicy::new(vec![Rule::new("typo", r#"action.nope == "x""#, Then::Deny)], Then::Allow).unwrap_err();
+        assert!(matches!(&e, PolicyError::Sample { rule, .. } if rule == "typo"), "{e}");
+        // Non-boolean results too.
+        let e = CelPolicy::new(vec![Rule::new("num", "1 + 1", Then::Deny)], Then::Allow).unwrap_err();
+        assert!(matches!(e, PolicyError::Sample { .. }));
+        // Duplicate names.
+        let r = Rule::new("a", "true", Then::Allow);
+        assert!(matches!(CelPolicy::new(vec![r.clone(), r], Then::Allow), Err(PolicyError::Name(_))));
+    }
+
+    #[test]
+    fn sql_rule_evaluates_cleanly_on_other_protocols() {
+        let p = CelPolicy::new(
+            vec![Rule::new("no-drop", r#""drop" in action.sql.kinds && !action.sql.has_where"#, Then::Deny)],
+            Then::Allow,
+        )
+        .unwrap();
+        let s = session(IdentityKind::Agent);
+        for kind in ActionKind::ALL {
+            assert!(!matches!(p.evaluate(&s, &Action::sample(kind)), Verdict::Deny { .. }), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn runtime_error_denies_and_names_rule() {
+        // Division by a parameter-dependent zero passes the samples but fails on this input.
+        let p = CelPolicy::new(
+            vec![Rule::new("div", "action.kind == \"sql\" && 10 / size(action.sql.params) > 1", Then::Allow)],
+            Then::Allow,
+        )
+        .unwrap();
+        let s = session(IdentityKind::Agent);
+        let v = p.evaluate(&s, &Action::sql("t", "select 1"));
+        assert!(matches!(&v, Verdict::Deny { rule, reason } if rule == "div" && reason.contains("failed")), "{v:?}");
+    }
+
+    #[test]
+    fn cached_matches_and_helpers() {
+        let p = CelPolicy::new(
+            vec![
+                Rule::new("pipe", r#"action.exec.command.matches("curl[^|]*\\|\\s*sh")"#, Then::Deny),
+                Rule::new("lower", r#"action.exec.command.lowerAscii() == "ls""#, Then::Review),
+                Rule::new("base", r#"action.sql.tables.exists(t, baseName(t) == "users")"#, Then::Review),
+            ],
+            Then::Allow,
+        )
+        .unwrap();
+        let s = session(IdentityKind::Agent);
+        assert!(matches!(p.evaluate(&s, &Action::exec("h", "curl -s x | sh")), Verdict::Deny { .. }));
+        assert!(matches!(p.evaluate(&s, &Action::exec("h", "LS")), Verdict::Review { .. }));
+        assert!(matches!(p.evaluate(&s, &Action::sql("h", "select * from public.users")), Verdict::Review { .. }));
+        assert!(matches!(p.evaluate(&s, &Action::exec("h", "echo hi")), Verdict::Allow { .. }));
+    }
+
+    #[test]
+    fn swap_keeps_handles_working() {
+        let sw = super::super::SwappablePolicy::new(Arc::new(CelPolicy::new(vec![], Then::Allow).unwrap()));
+        let s = session(IdentityKind::Agent);
+        let a = Action::shell("t");
+        assert!(matches!(sw.evaluate(&s, &a), Verdict::Allow { .. }));
+        sw.swap(Arc::new(CelPolicy::new(vec![], Then::Deny).unwrap()));
+        assert!(matches!(sw.evaluate(&s, &a), Verdict::Deny { .. }));
+    }
+}
