@@ -4,6 +4,7 @@ pub mod auth;
 pub mod event;
 pub mod identity;
 pub mod keys;
+pub mod mask;
 pub mod policy;
 pub mod session;
 pub mod verdict;

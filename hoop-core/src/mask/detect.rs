@@ -1,0 +1,270 @@
+//! Content detectors: one multi-pattern automaton over the text, then a validator per hit.
+
+use regex_automata::meta::Regex;
+use regex_automata::util::syntax;
+use regex_automata::{Input, PatternID};
+use serde::{Deserialize, Serialize};
+
+/// A kind of sensitive content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// Email addresses.
+    Email,
+    /// Payment card numbers (Luhn-checked, 13–19 digits, spaces or dashes allowed).
+    Card,
+    /// IBANs (mod-97 checked).
+    Iban,
+    /// US social security numbers (`123-45-6789`, invalid areas excluded).
+    Ssn,
+    /// JSON Web Tokens.
+    Jwt,
+    /// `Bearer <token>` credentials (the token is masked, the word stays).
+    Bearer,
+    /// Cloud and SaaS access keys (AWS, GitHub, GitLab, Slack, Google, Stripe).
+    CloudKey,
+    /// PEM private keys.
+    PrivateKey,
+    /// Phone numbers. Opt-in: they also match timestamps and ids.
+    Phone,
+    /// IPv4 addresses. Opt-in: they also match version numbers.
+    Ip,
+}
+
+impl Detector {
+    /// The detectors on by default.
+    pub const DEFAULT: [Detector; 8] = [
+        Detector::Email,
+        Detector::Card,
+        Detector::Iban,
+        Detector::Ssn,
+        Detector::Jwt,
+        Detector::Bearer,
+        Detector::CloudKey,
+        Detector::PrivateKey,
+    ];
+
+    /// Short label used in redactions and token prefixes.
+    pub fn label(self) -> &'static str {
+        match self {
+            Detector::Email => "email",
+            Detector::Card => "card",
+            Detector::Iban => "iban",
+            Detector::Ssn => "ssn",
+            Detector::Jwt => "jwt",
+            Detector::Bearer => "bearer",
+            Detector::CloudKey => "key",
+            Detector::PrivateKey => "private_key",
+            Detector::Phone => "phone",
+            Detector::Ip => "ip",
+        }
+    }
+
+    fn patterns(self) -> &'static [&'static str] {
+        match self {
+            Detector::Email => &[r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b"],
+            Detector::Card => &[r"\b\d(?:[ \-]?\d){12,18}\b"],
+            Detector::Iban => &[r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"],
+            Detector::Ssn => &[r"\b\d{3}-\d{2}-\d{4}\b"],
+            Detector::Jwt => &[r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"],
+            Detector::Bearer => &[r"\b[Bb]earer [A-Za-z0-9._~+/\-]{16,}=*"],
+            Detector::CloudKey => &[
+                r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+                r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
+                r"\bglpat-[A-Za-z0-9_\-]{20,}\b",
+                r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b",
+                r"\bAIza[A-Za-z0-9_\-]{35}\b",
+                r"\b[rs]k_live_[A-Za-z0-9]{24,}\b",
+            ],
+            Detector::PrivateKey => {
+                &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
+            }
+            Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
+            Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
+        }
+    }
+
+    /// Whether a pattern hit is really this kind of content.
+    fn validate(self, hit: &[u8]) -> bool {
+        match self {
+            Detector::Card => luhn(hit),
+            Detector::Iban => iban_ok(hit),
+            Detector::Ssn => ssn_ok(hit),
+            Detector::Ip => hit
+                .split(|b| *b == b'.')
+                .all(|o| std::str::from_utf8(o).ok().and_then(|s| s.parse::<u16>().ok()).is_some_and(|n| n <= 255)),
+            _ => true,
+        }
+    }
+}
+
+/// One detected span of sensitive content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Start offset (bytes).
+    pub start: usize,
+    /// End offset (bytes, exclusive).
+    pub end: usize,
+    /// What was found.
+    pub detector: Detector,
+}
+
+/// All enabled detectors compiled into one automaton, so text is scanned in one pass.
+#[derive(Debug, Clone)]
+pub struct DetectorSet {
+    regex: Option<Regex>,
+    /// Detector of each pattern id.
+    owners: Vec<Detector>,
+}
+
+impl DetectorSet {
+    /// Compiles `detectors` (duplicates ignored).
+    pub fn new(detectors: &[Detector]) -> Result<Self, String> {
+        let mut owners = Vec::new();
+        let mut patterns = Vec::new();
+        let mut seen = Vec::new();
+        for d in detectors {
+            if seen.contains(d) {
+                continue;
+            }
+            seen.push(*d);
+            for p in d.patterns() {
+                owners.push(*d);
+                patterns.push(*p);
+            }
+        }
+        if patterns.is_empty() {
+            return Ok(DetectorSet { regex: None, owners });
+        }
+        // Byte-oriented, ASCII classes: keeps the whole set in the lazy DFA (Unicode word
+        // boundaries would force the slow engine on non-ASCII text).
+        let regex = Regex::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .build_many(&patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(DetectorSet { regex: Some(regex), owners })
+    }
+
+    /// A set with no detectors.
+    pub fn empty() -> Self {
+        DetectorSet { regex: None, owners: Vec::new() }
+    }
+
+    /// Whether any detector is enabled.
+    pub fn is_empty(&self) -> bool {
+        self.regex.is_none()
+    }
+
+    /// Calls `f` for each validated hit in `text`, in order, non-overlapping.
+    pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
+        let Some(re) = &self.regex else { return };
+        let mut pos = 0;
+        while pos < text.len() {
+            let Some(m) = re.search(&Input::new(text).range(pos..)) else { break };
+            let detector = self.owner(m.pattern());
+            let (mut start, end) = (m.start(), m.end());
+            let hit = text.get(start..end).unwrap_or_default();
+            if detector.validate(hit) {
+                if detector == Detector::Bearer {
+                    // Keep the scheme word so logs stay readable; only the credential goes.
+                    start += hit.iter().position(|b| *b == b' ').map_or(0, |p| p + 1);
+                }
+                f(Hit { start, end, detector });
+            }
+            pos = if end > m.start() { end } else { m.start() + 1 };
+        }
+    }
+
+    fn owner(&self, id: PatternID) -> Detector {
+        self.owners.get(id.as_usize()).copied().unwrap_or(Detector::Email)
+    }
+}
+
+/// Luhn check over the digits of `s` (separators ignored), 13–19 digits.
+pub fn luhn(s: &[u8]) -> bool {
+    let digits: Vec<u32> = s.iter().filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0')).collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum % 10 == 0
+}
+
+/// IBAN mod-97 check (spaces ignored).
+pub fn iban_ok(s: &[u8]) -> bool {
+    let chars: Vec<u8> = s.iter().copied().filter(|b| *b != b' ').collect();
+    if !(15..=34).contains(&chars.len()) {
+        return false;
+    }
+    let (head, tail) = chars.split_at(4);
+    let mut rem: u32 = 0;
+    for &c in tail.iter().chain(head) {
+        let v = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    rem == 1
+}
+
+/// SSN validity: area not 000, 666 or 9xx; group not 00; serial not 0000.
+fn ssn_ok(s: &[u8]) -> bool {
+    let (Some(area), Some(group), Some(serial)) = (s.get(0..3), s.get(4..6), s.get(7..11)) else {
+        return false;
+    };
+    area != b"000" && area != b"666" && area.first() != Some(&b'9') && group != b"00" && serial != b"0000"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(text: &str, set: &[Detector]) -> Vec<(String, Detector)> {
+        let d = DetectorSet::new(set).unwrap();
+        let mut out = vec![];
+        d.for_each_hit(text.as_bytes(), |h| out.push((text[h.start..h.end].to_string(), h.detector)));
+        out
+    }
+
+    #[test]
+    fn finds_each_kind() {
+        let all = Detector::DEFAULT;
+        assert_eq!(hits("mail bob.smith+x@mail.example.com now", &all), [("bob.smith+x@mail.example.com".into(), Detector::Email)]);
+        assert_eq!(hits("card 4111 1111 1111 1111.", &all), [("4111 1111 1111 1111".into(), Detector::Card)]);
+        assert_eq!(hits("card 4111-1111-1111-1112", &all), [], "Luhn rejects");
+        assert_eq!(hits("iban DE89 3704 0044 0532 0130 00", &all), [("DE89 3704 0044 0532 0130 00".into(), Detector::Iban)]);
+        assert_eq!(hits("iban DE88 3704 0044 0532 0130 00", &all), []);
+        assert_eq!(hits("ssn 123-45-6789", &all), [("123-45-6789".into(), Detector::Ssn)]);
+        assert_eq!(hits("ssn 666-45-6789 000-12-3456", &all), []);
+        assert_eq!(hits("key AKIAIOSFODNN7EXAMPLE", &all), [("AKIAIOSFODNN7EXAMPLE".into(), Detector::CloudKey)]);
+        assert_eq!(
+            hits("Authorization: Bearer abcdefghijklmnop1234", &all),
+            [("abcdefghijklmnop1234".into(), Detector::Bearer)]
+        );
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        assert_eq!(hits(&format!("t={jwt}"), &all), [(jwt.into(), Detector::Jwt)]);
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\nabc\n-----END RSA PRIVATE KEY-----";
+        assert_eq!(hits(&format!("x\n{pem}\ny"), &all), [(pem.into(), Detector::PrivateKey)]);
+    }
+
+    #[test]
+    fn opt_in_detectors_are_off_by_default() {
+        assert_eq!(hits("at 10.1.2.3 call 555-123-4567", &Detector::DEFAULT), []);
+        assert_eq!(hits("at 10.1.2.3", &[Detector::Ip]), [("10.1.2.3".into(), Detector::Ip)]);
+        assert_eq!(hits("v 1.2.3.999", &[Detector::Ip]), []);
+        assert_eq!(hits("call 555-123-4567", &[Detector::Phone]).len(), 1);
+    }
+
+    #[test]
+    fn no_false_hits_on_ordinary_text() {
+        let text = "2024-01-02 12:34:56 order 12345 shipped; version 1.2.3; id=550e8400-e29b-41d4-a716-446655440000";
+        assert_eq!(hits(text, &Detector::DEFAULT), []);
+    }
+}
