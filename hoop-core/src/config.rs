@@ -1,0 +1,490 @@
+//! Configuration: one TOML file, with defaults that make a zero-config start work.
+//!
+//! Secrets (upstream passwords, static agent secrets) may be given literally, as
+//! `env:NAME`, or as `file:PATH`; they never appear in `Debug` output or logs.
+
+use crate::auth::{OidcConfig, OidcVerifier, TokenAuthenticator, TokenVerifier};
+use crate::gate::{Gate, GateBuilder, Limits};
+use crate::keys::{KeyPurpose, KeyStore};
+use crate::mask::{MaskConfig, Masker};
+use crate::policy::{CelPolicy, Rule, Then, defaults};
+use crate::record::{FileRecorder, FileRecorderConfig};
+use crate::session::{Protocol, TargetInfo};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a configuration was refused. One line, naming the key (and line, for syntax errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or a value has the wrong type.
+    #[error("config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and key.
+        message: String,
+    },
+    /// A value is present but unusable.
+    #[error("config key {key}: {message}")]
+    Invalid {
+        /// The key, dotted.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, message: impl ToString) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.to_string() }
+}
+
+/// A secret value: literal, `env:NAME` or `file:PATH`, resolved at load.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub struct Secret {
+    spec: String,
+}
+
+impl From<String> for Secret {
+    fn from(spec: String) -> Self {
+        Secret { spec }
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl Secret {
+    /// A literal secret.
+    pub fn literal(value: impl Into<String>) -> Self {
+        Secret { spec: value.into() }
+    }
+
+    /// The secret's value, read from the environment or a file when referenced.
+    pub fn resolve(&self, key: &str) -> Result<String, ConfigError> {
+        if let Some(name) = self.spec.strip_prefix("env:") {
+            std::env::var(name).map_err(|_| invalid(key, format!("environment variable {name} is not set")))
+        } else if let Some(path) = self.spec.strip_prefix("file:") {
+            std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| invalid(key, format!("{path}: {e}")))
+        } else {
+            Ok(self.spec.clone())
+        }
+    }
+}
+
+/// Where each protocol listens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listeners {
+    /// Postgres listener.
+    pub postgres: Option<String>,
+    /// SSH listener.
+    pub ssh: Option<String>,
+    /// Kubernetes API listener.
+    pub kubernetes: Option<String>,
+    /// Admin API listener.
+    pub admin: Option<String>,
+}
+
+impl Default for Listeners {
+    fn default() -> Self {
+        Listeners {
+            postgres: Some("127.0.0.1:15432".into()),
+            ssh: Some("127.0.0.1:2222".into()),
+            kubernetes: Some("127.0.0.1:16443".into()),
+            admin: Some("127.0.0.1:8099".into()),
+        }
+    }
+}
+
+/// A named upstream and the credentials only the gateway holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Protocol spoken to the upstream.
+    pub protocol: Protocol,
+    /// `host:port` of the upstream (or URL, for Kubernetes).
+    pub address: String,
+    /// Upstream user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Upstream password or token.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Upstream database (Postgres).
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Private key file (SSH) or client certificate key.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// CA bundle to verify the upstream's TLS certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Use TLS to the upstream.
+    #[serde(default)]
+    pub tls: bool,
+    /// Every read from this target is sensitive.
+    #[serde(default)]
+    pub sensitive: bool,
+    /// Tables whose reads are sensitive.
+    #[serde(default)]
+    pub sensitive_tables: Vec<String>,
+    /// Labels for rules.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl TargetConfig {
+    /// What rules see of this target.
+    pub fn info(&self, name: &str) -> TargetInfo {
+        TargetInfo {
+            name: name.to_string(),
+            sensitive: self.sensitive,
+            sensitive_tables: self.sensitive_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            labels: self.labels.clone(),
+        }
+    }
+}
+
+/// Rules and the default verdict.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Verdict when no rule matches.
+    pub default: Then,
+    /// Put the built-in agent rules after the configured ones.
+    pub default_rules: bool,
+    /// Rules, evaluated in order before the defaults.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { default: Then::Allow, default_rules: true, rules: Vec::new() }
+    }
+}
+
+impl PolicyConfig {
+    /// Compiles the rules.
+    pub fn compile(&self) -> Result<CelPolicy, ConfigError> {
+        let mut rules = self.rules.clone();
+        if self.default_rules {
+            rules.extend(defaults::agent_rules());
+        }
+        CelPolicy::new(rules, self.default).map_err(|e| invalid("policy.rules", e))
+    }
+}
+
+/// Recording settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Group-commit interval for fsync, milliseconds.
+    pub fsync_interval_ms: u64,
+    /// Masked result rows kept per statement.
+    pub max_rows_per_statement: usize,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig { fsync_interval_ms: 1000, max_rows_per_statement: 1000 }
+    }
+}
+
+/// Limits, in config units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Concurrent sessions per identity.
+    pub max_sessions_per_identity: usize,
+    /// Idle timeout, seconds.
+    pub idle_timeout_secs: u64,
+    /// Maximum session duration, seconds.
+    pub max_session_secs: u64,
+    /// How long a review waits before it denies, seconds.
+    pub review_timeout_secs: u64,
+    /// Largest protocol message accepted from a client, bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let l = Limits::default();
+        LimitsConfig {
+            max_sessions_per_identity: l.max_sessions_per_identity,
+            idle_timeout_secs: l.idle_timeout.as_secs(),
+            max_session_secs: l.max_session.as_secs(),
+            review_timeout_secs: 300,
+            max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A non-human identity that logs in with a static secret (e.g. SCRAM for Postgres clients).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticIdentity {
+    /// Subject.
+    pub subject: String,
+    /// The secret.
+    pub secret: Secret,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Targets it may reach.
+    #[serde(default = "all_targets")]
+    pub targets: Vec<String>,
+}
+
+fn all_targets() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Data directory: keys, recordings. Defaults to the user's data dir + `/hoop`.
+    pub data_dir: PathBuf,
+    /// Listeners.
+    pub listeners: Listeners,
+    /// Targets by name.
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// Trusted OIDC issuers.
+    pub oidc: Vec<OidcConfig>,
+    /// Static-secret agent identities.
+    pub static_identities: Vec<StaticIdentity>,
+    /// Rules.
+    pub policy: PolicyConfig,
+    /// Masking.
+    pub masking: MaskConfig,
+    /// Recording.
+    pub recording: RecordingConfig,
+    /// Limits.
+    pub limits: LimitsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            listeners: Listeners::default(),
+            targets: BTreeMap::new(),
+            oidc: Vec::new(),
+            static_identities: Vec::new(),
+            policy: PolicyConfig::default(),
+            masking: MaskConfig::default(),
+            recording: RecordingConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/hoop`, else `~/.local/share/hoop`, else `./hoop-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("hoop");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".local/share/hoop"),
+        None => PathBuf::from("hoop-data"),
+    }
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: one_line(&e),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: path.into(), source: e })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Checks what types cannot: rules compile, secrets resolve, masking compiles.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.policy.compile()?;
+        Masker::new(&self.masking, None).or_else(|e| match e {
+            crate::mask::MaskError::NoKey => Ok(Masker::disabled()),
+            other => Err(invalid("masking", other)),
+        })?;
+        for (name, t) in &self.targets {
+            if let Some(p) = &t.password {
+                p.resolve(&format!("targets.{name}.password"))?;
+            }
+            if t.address.trim().is_empty() {
+                return Err(invalid(format!("targets.{name}.address"), "must not be empty"));
+            }
+        }
+        for (i, s) in self.static_identities.iter().enumerate() {
+            let secret = s.secret.resolve(&format!("static_identities[{i}].secret"))?;
+            if secret.len() < 16 {
+                return Err(invalid(format!("static_identities[{i}].secret"), "must be at least 16 characters"));
+            }
+        }
+        for (i, o) in self.oidc.iter().enumerate() {
+            if o.audience.is_empty() {
+                return Err(invalid(format!("oidc[{i}].audience"), "at least one audience is required"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Session limits as the gate uses them.
+    pub fn gate_limits(&self) -> Limits {
+        Limits {
+            max_sessions_per_identity: self.limits.max_sessions_per_identity.max(1),
+            idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs.max(1)),
+            max_session: Duration::from_secs(self.limits.max_session_secs.max(1)),
+        }
+    }
+
+    /// Builds the gate this config describes: keys from the data dir (created on first
+    /// start), gateway and OIDC tokens, rules, masking, file recordings, approvals, targets.
+    pub fn build_gate(&self) -> Result<Gate, ConfigError> {
+        let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
+        let verifier = TokenVerifier::from_store(&keys).map_err(|e| invalid("data_dir", e))?;
+        let mut auth = TokenAuthenticator::new(verifier);
+        for (i, o) in self.oidc.iter().enumerate() {
+            auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
+        }
+        let tok_key = keys.secret(KeyPurpose::Tokenise).map_err(|e| invalid("data_dir", e))?;
+        let masker = Masker::new(&self.masking, Some(&tok_key)).map_err(|e| invalid("masking", e))?;
+        let recorder = FileRecorder::new(
+            FileRecorderConfig {
+                dir: self.data_dir.join("recordings"),
+                fsync_interval: Duration::from_millis(self.recording.fsync_interval_ms),
+            },
+            &keys,
+        )
+        .map_err(|e| invalid("data_dir", e))?;
+        let mut b = GateBuilder::new(Arc::new(auth), Arc::new(self.policy.compile()?), Arc::new(recorder))
+            .masker(Arc::new(masker))
+            .approvals(crate::approvals::Broker::new(Duration::from_secs(self.limits.review_timeout_secs.max(1))))
+            .limits(self.gate_limits());
+        for (name, t) in &self.targets {
+            b = b.target(t.info(name));
+        }
+        Ok(b.build())
+    }
+}
+
+/// Collapses a multi-line parser message (with its source excerpt) into one line.
+fn one_line(e: &toml::de::Error) -> String {
+    let full = e.to_string();
+    let location = full.lines().next().unwrap_or_default().trim().trim_start_matches("TOML parse error ");
+    let excerpt = full.lines().find(|l| l.contains(" | ") && !l.trim_end().ends_with('|')).map(|l| {
+        l.split_once(" | ").map(|(_, code)| code.trim().to_string()).unwrap_or_default()
+    });
+    match excerpt {
+        Some(code) if !code.is_empty() => format!("{location}: {} (in `{code}`)", e.message()),
+        _ => format!("{location}: {}", e.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_config_defaults() {
+        let c = Config::parse("", "test").unwrap();
+        assert!(c.masking.enabled);
+        assert!(c.policy.default_rules);
+        assert_eq!(c.listeners.postgres.as_deref(), Some("127.0.0.1:15432"));
+        assert!(c.policy.compile().unwrap().rule_names().count() >= 10);
+    }
+
+    #[test]
+    fn full_config_and_secret_references() {
+        // PATH is always set; it stands in for an upstream password held in the environment.
+        let path_var = std::env::var("PATH").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pw_file = dir.path().join("pw");
+        std::fs::write(&pw_file, "from-file\n").unwrap();
+        let text = format!(
+            r#"
+data_dir = "{d}"
+[listeners]
+postgres = "127.0.0.1:6000"
+[targets.prod]
+protocol = "postgres"
+address = "127.0.0.1:5432"
+user = "app"
+password = "env:PATH"
+sensitive_tables = ["Customers"]
+[targets.web]
+protocol = "ssh"
+address = "127.0.0.1:22"
+password = "file:{p}"
+[policy]
+default = "deny"
+[[policy.rules]]
+name = "humans"
+when = 'identity.kind == "human"'
+then = "allow"
+[masking]
+mode = "redact"
+columns = ["users.email"]
+"#,
+            d = dir.path().display(),
+            p = pw_file.display()
+        );
+        let c = Config::parse(&text, "hoop.toml").unwrap();
+        let prod = &c.targets["prod"];
+        assert_eq!(prod.password.as_ref().unwrap().resolve("k").unwrap(), path_var);
+        assert_eq!(c.targets["web"].password.as_ref().unwrap().resolve("k").unwrap(), "from-file");
+        assert_eq!(prod.info("prod").sensitive_tables, ["customers"]);
+        assert!(!format!("{c:?}").contains("env:PATH"), "Debug never shows secrets");
+        let gate = c.build_gate().unwrap();
+        assert!(gate.live_sessions().is_empty());
+        assert!(dir.path().join("keys/token/current").exists());
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let e = Config::parse("[limits]\nidle_timeout_secs = \"soon\"\n", "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("idle_timeout_secs"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+        let e = Config::parse("[limitz]\n", "hoop.toml").unwrap_err().to_string();
+        assert!(e.contains("limitz"), "{e}");
+        let e = Config::parse(
+            "[[policy.rules]]\nname = \"bad\"\nwhen = \"action.kind ==\"\nthen = \"deny\"\n",
+            "hoop.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bad") && e.contains("policy.rules"), "{e}");
+        let e = Config::parse(
+            "[targets.x]\nprotocol = \"postgres\"\naddress = \"h:1\"\npassword = \"env:HOOP_SURELY_UNSET_VAR\"\n",
+            "hoop.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("targets.x.password") && e.contains("HOOP_SURELY_UNSET_VAR"), "{e}");
+    }
+}

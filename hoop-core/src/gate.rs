@@ -1,0 +1,492 @@
+//! The gate: the one object a protocol adapter talks to.
+//!
+//! An adapter opens a session ([`Gate::open_session`]: authenticate, check the connect
+//! action, start the recording), checks each action ([`SessionHandle::check`]: record the
+//! action and verdict before anything reaches the upstream, wait for review when asked),
+//! masks responses through [`SessionHandle::masker`], records output, and closes the session.
+//! It never reaches past the gate to a policy, masker or recorder of its own choosing.
+
+use crate::action::Action;
+use crate::approvals::{Broker, Decision, PendingReview};
+use crate::auth::{AuthError, Authenticator, Credential};
+use crate::event::Event;
+use crate::mask::Masker;
+use crate::policy::{Policy, SwappablePolicy};
+use crate::record::{RecordError, Recorder, SessionLog};
+use crate::session::{Protocol, Session, SessionId, TargetInfo};
+use crate::verdict::Verdict;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Why the gate refused something. Adapters turn it into their protocol's error.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The credential was refused.
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    /// No target of that name.
+    #[error("unknown target {0:?}")]
+    UnknownTarget(String),
+    /// Policy refused (also used for a review that was denied, timed out or cancelled).
+    #[error("{reason} (rule {rule})")]
+    Denied {
+        /// The rule.
+        rule: String,
+        /// The reason shown to the client.
+        reason: String,
+    },
+    /// The identity has too many sessions open.
+    #[error("too many concurrent sessions for {0}")]
+    Limit(String),
+    /// The recording could not be written: the operation is refused (fail closed).
+    #[error("recording failed, operation refused: {0}")]
+    Record(#[from] RecordError),
+}
+
+/// Session limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Concurrent sessions per identity subject.
+    pub max_sessions_per_identity: usize,
+    /// A session with no activity this long ends.
+    pub idle_timeout: Duration,
+    /// No session lasts longer than this.
+    pub max_session: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions_per_identity: 32,
+            idle_timeout: Duration::from_secs(3600),
+            max_session: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Why a session ended on the gate's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller's token expired.
+    TokenExpired,
+    /// No activity within the idle timeout.
+    Idle,
+    /// The maximum session duration passed.
+    MaxDuration,
+    /// An operator killed it.
+    Killed,
+}
+
+impl EndReason {
+    /// Human-readable reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::TokenExpired => "token expired",
+            EndReason::Idle => "idle timeout",
+            EndReason::MaxDuration => "maximum session duration reached",
+            EndReason::Killed => "killed by an operator",
+        }
+    }
+}
+
+/// The result of checking one action.
+pub enum Checked {
+    /// It may run.
+    Allow {
+        /// Per-session action number (for results).
+        action_id: u64,
+    },
+    /// It is refused.
+    Deny {
+        /// Per-session action number.
+        action_id: u64,
+        /// The rule.
+        rule: String,
+        /// The reason shown to the client.
+        reason: String,
+    },
+    /// It waits for a reviewer: tell the client the ticket, then [`SessionHandle::wait_review`].
+    Review {
+        /// Per-session action number.
+        action_id: u64,
+        /// The wait; dropping it cancels the ticket.
+        pending: PendingReview,
+    },
+}
+
+/// A final outcome, after any review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Run it.
+    Allow {
+        /// Per-session action number.
+        action_id: u64,
+    },
+    /// Refuse it.
+    Deny {
+        /// Per-session action number.
+        action_id: u64,
+        /// The rule.
+        rule: String,
+        /// The reason shown to the client.
+        reason: String,
+    },
+}
+
+struct Live {
+    subject: String,
+    kill: Arc<Notify>,
+}
+
+struct Inner {
+    auth: Arc<dyn Authenticator>,
+    policy: SwappablePolicy,
+    masker: RwLock<Arc<Masker>>,
+    recorder: Arc<dyn Recorder>,
+    approvals: Broker,
+    targets: RwLock<HashMap<String, TargetInfo>>,
+    limits: Limits,
+    live: Mutex<HashMap<SessionId, Live>>,
+}
+
+/// The composed pipeline; cheap to clone and share between adapters.
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Gate`] from its parts; each part is a trait object an embedder may replace.
+pub struct GateBuilder {
+    auth: Arc<dyn Authenticator>,
+    policy: Arc<dyn Policy>,
+    masker: Arc<Masker>,
+    recorder: Arc<dyn Recorder>,
+    approvals: Broker,
+    targets: HashMap<String, TargetInfo>,
+    limits: Limits,
+}
+
+impl GateBuilder {
+    /// Starts from the required parts; masking off, 5-minute reviews, default limits, no targets.
+    pub fn new(auth: Arc<dyn Authenticator>, policy: Arc<dyn Policy>, recorder: Arc<dyn Recorder>) -> Self {
+        GateBuilder {
+            auth,
+            policy,
+            masker: Arc::new(Masker::disabled()),
+            recorder,
+            approvals: Broker::new(Duration::from_secs(300)),
+            targets: HashMap::new(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets the masker.
+    pub fn masker(mut self, masker: Arc<Masker>) -> Self {
+        self.masker = masker;
+        self
+    }
+
+    /// Sets the approval broker.
+    pub fn approvals(mut self, broker: Broker) -> Self {
+        self.approvals = broker;
+        self
+    }
+
+    /// Adds a target callers may name.
+    pub fn target(mut self, target: TargetInfo) -> Self {
+        self.targets.insert(target.name.clone(), target);
+        self
+    }
+
+    /// Sets session limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Builds the gate.
+    pub fn build(self) -> Gate {
+        Gate {
+            inner: Arc::new(Inner {
+                auth: self.auth,
+                policy: SwappablePolicy::new(self.policy),
+                masker: RwLock::new(self.masker),
+                recorder: self.recorder,
+                approvals: self.approvals,
+                targets: RwLock::new(self.targets),
+                limits: self.limits,
+                live: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+}
+
+impl Gate {
+    /// Authenticates `credential`, checks that the identity may reach `target` from `client_addr`,
+    /// starts the recording and returns the session.
+    pub async fn open_session(
+        &self,
+        credential: Credential<'_>,
+        protocol: Protocol,
+        target: &str,
+        client_addr: Option<SocketAddr>,
+        params: BTreeMap<String, String>,
+    ) -> Result<SessionHandle, GateError> {
+        let identity = self.inner.auth.authenticate(credential).await?;
+        let target_info = self
+            .inner
+            .targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(target)
+            .cloned()
+            .ok_or_else(|| GateError::UnknownTarget(target.to_string()))?;
+        if !identity.may_reach(target) {
+            return Err(AuthError::TargetNotAllowed { subject: identity.subject, target: target.into() }.into());
+        }
+        let session = Session {
+            id: SessionId::generate(),
+            identity,
+            protocol,
+            target: target_info,
+            client_addr,
+            started_at: crate::auth::now_secs(),
+        };
+        let kill = Arc::new(Notify::new());
+        {
+            let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+            let n = live.values().filter(|l| l.subject == session.identity.subject).count();
+            if n >= self.inner.limits.max_sessions_per_identity {
+                return Err(GateError::Limit(session.identity.subject));
+            }
+            live.insert(session.id.clone(), Live { subject: session.identity.subject.clone(), kill: kill.clone() });
+        }
+        let log = match self.inner.recorder.open(&session) {
+            Ok(l) => l,
+            Err(e) => {
+                self.forget(&session.id);
+                return Err(e.into());
+            }
+        };
+        let handle = SessionHandle {
+            gate: self.clone(),
+            session,
+            log,
+            next_action: AtomicU64::new(0),
+            started: Instant::now(),
+            last_activity_ms: AtomicI64::new(0),
+            kill,
+            closed: std::sync::atomic::AtomicBool::new(false),
+        };
+        let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
+        connect.connect.params = params;
+        match handle.check_and_wait(connect).await? {
+            Outcome::Allow { .. } => Ok(handle),
+            Outcome::Deny { rule, reason, .. } => {
+                handle.close("connection refused by policy");
+                Err(GateError::Denied { rule, reason })
+            }
+        }
+    }
+
+    /// Replaces the policy; running sessions use the new one for their next action.
+    pub fn set_policy(&self, policy: Arc<dyn Policy>) {
+        self.inner.policy.swap(policy);
+    }
+
+    /// Replaces the masker; running stream maskers keep the old one until they are recreated.
+    pub fn set_masker(&self, masker: Arc<Masker>) {
+        *self.inner.masker.write().unwrap_or_else(|p| p.into_inner()) = masker;
+    }
+
+    /// Adds or replaces a target.
+    pub fn set_target(&self, target: TargetInfo) {
+        self.inner.targets.write().unwrap_or_else(|p| p.into_inner()).insert(target.name.clone(), target);
+    }
+
+    /// The approval broker, for reviewers' interfaces.
+    pub fn approvals(&self) -> &Broker {
+        &self.inner.approvals
+    }
+
+    /// The recorder, for replay and verification.
+    pub fn recorder(&self) -> &Arc<dyn Recorder> {
+        &self.inner.recorder
+    }
+
+    /// Ids of live sessions.
+    pub fn live_sessions(&self) -> Vec<SessionId> {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Ends a live session; returns whether it existed.
+    pub fn kill(&self, id: &SessionId) -> bool {
+        match self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            Some(l) => {
+                l.kill.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn forget(&self, id: &SessionId) {
+        self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+}
+
+/// One open session, owned by the adapter's task.
+pub struct SessionHandle {
+    gate: Gate,
+    session: Session,
+    log: Box<dyn SessionLog>,
+    next_action: AtomicU64,
+    started: Instant,
+    last_activity_ms: AtomicI64,
+    kill: Arc<Notify>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl SessionHandle {
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The masker to apply to this session's responses.
+    pub fn masker(&self) -> Arc<Masker> {
+        self.gate.inner.masker.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Seconds since the session opened (for terminal event times).
+    pub fn elapsed(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Marks activity, postponing the idle timeout.
+    pub fn touch(&self) {
+        self.last_activity_ms.store(self.started.elapsed().as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// Checks `action`: evaluates policy, records the (masked) action and verdict, and opens a
+    /// review ticket when asked. Returns only after the record was written; an error means refuse.
+    pub fn check(&self, action: Action) -> Result<Checked, GateError> {
+        self.touch();
+        let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
+        let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        let masked = self.mask_action(&action);
+        self.log.record(&Event::Action { action_id, action: masked.clone(), verdict: verdict.clone() })?;
+        Ok(match verdict {
+            Verdict::Allow { .. } => Checked::Allow { action_id },
+            Verdict::Deny { rule, reason } => Checked::Deny { action_id, rule, reason },
+            Verdict::Review { rule } => {
+                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule);
+                self.log.record(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
+                Checked::Review { action_id, pending }
+            }
+        })
+    }
+
+    /// Waits for the review of `action_id` and records the decision.
+    pub async fn wait_review(&self, action_id: u64, pending: PendingReview) -> Result<Outcome, GateError> {
+        let ticket = pending.ticket().id.clone();
+        let rule = pending.ticket().rule.clone();
+        let decision = pending.wait().await;
+        self.touch();
+        let (approved, reviewer, reason) = match &decision {
+            Decision::Approved { reviewer } => (true, reviewer.clone(), String::new()),
+            Decision::Denied { reviewer, reason } => (false, reviewer.clone(), format!("denied by reviewer {reviewer}: {reason}")),
+            Decision::TimedOut => (false, "timeout".into(), "review timed out".into()),
+            Decision::Cancelled => (false, "cancelled".into(), "review cancelled".into()),
+        };
+        self.log.record(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
+        Ok(if approved { Outcome::Allow { action_id } } else { Outcome::Deny { action_id, rule, reason } })
+    }
+
+    /// [`check`](Self::check), then wait for any review.
+    pub async fn check_and_wait(&self, action: Action) -> Result<Outcome, GateError> {
+        match self.check(action)? {
+            Checked::Allow { action_id } => Ok(Outcome::Allow { action_id }),
+            Checked::Deny { action_id, rule, reason } => Ok(Outcome::Deny { action_id, rule, reason }),
+            Checked::Review { action_id, pending } => self.wait_review(action_id, pending).await,
+        }
+    }
+
+    /// Records an event (output, results, notes). Values must already be masked.
+    pub fn record(&self, event: &Event) -> Result<u64, GateError> {
+        Ok(self.log.record(event)?)
+    }
+
+    /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
+    pub async fn ended(&self) -> EndReason {
+        loop {
+            let limits = self.gate.inner.limits;
+            let now_wall = crate::auth::now_secs();
+            let expiry = self.session.identity.expires_at;
+            if expiry > 0 && now_wall >= expiry {
+                return EndReason::TokenExpired;
+            }
+            let elapsed = self.started.elapsed();
+            if elapsed >= limits.max_session {
+                return EndReason::MaxDuration;
+            }
+            let idle_for = elapsed.saturating_sub(Duration::from_millis(
+                self.last_activity_ms.load(Ordering::Relaxed).max(0) as u64,
+            ));
+            if idle_for >= limits.idle_timeout {
+                return EndReason::Idle;
+            }
+            let mut wait = (limits.max_session - elapsed).min(limits.idle_timeout - idle_for);
+            if expiry > 0 {
+                wait = wait.min(Duration::from_secs((expiry - now_wall).max(0) as u64));
+            }
+            tokio::select! {
+                _ = self.kill.notified() => return EndReason::Killed,
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+            }
+        }
+    }
+
+    /// Records the end, seals the recording and releases the session's slot.
+    pub fn close(&self, reason: &str) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.log.record(&Event::SessionEnd { reason: reason.to_string() });
+        if let Err(e) = self.log.close() {
+            tracing::error!(session = %self.session.id, error = %e, "sealing the recording failed");
+        }
+        self.gate.forget(&self.session.id);
+    }
+
+    /// The action as recordings may hold it: text fields passed through the masker.
+    fn mask_action(&self, action: &Action) -> Action {
+        let m = self.masker();
+        let mut a = action.clone();
+        if !m.is_enabled() {
+            return a;
+        }
+        a.sql.text = m.mask_text(&a.sql.text).into_owned();
+        for p in a.sql.params.iter_mut().flatten() {
+            *p = m.mask_text(p).into_owned();
+        }
+        a.exec.command = m.mask_text(&a.exec.command).into_owned();
+        for w in &mut a.exec.argv {
+            *w = m.mask_text(w).into_owned();
+        }
+        for v in a.connect.params.values_mut() {
+            *v = m.mask_text(v).into_owned();
+        }
+        a
+    }
+}
+
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        self.close("session dropped");
+    }
+}

@@ -1,0 +1,231 @@
+//! The default store: one JSON-lines file per session under the data directory.
+
+use super::format::{ZERO_HASH, encode};
+use super::{Body, Control, RecordError, Recorder, SessionLog, StoredEvent, VerifyReport, signed_message};
+use crate::event::Event;
+use crate::keys::{KeyPurpose, KeyStore, SigningKey, VerifyingKey};
+use crate::session::{Session, SessionId};
+use base64::Engine;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+/// Settings of the file store.
+#[derive(Debug, Clone)]
+pub struct FileRecorderConfig {
+    /// Directory holding `<session>.jsonl` files.
+    pub dir: PathBuf,
+    /// How often written records are fsynced (group commit); sessions also fsync at close.
+    pub fsync_interval: Duration,
+}
+
+struct LogState {
+    file: File,
+    seq: u64,
+    prev: String,
+    dirty: bool,
+    sealed: bool,
+    broken: bool,
+}
+
+struct Shared {
+    session: String,
+    key: Arc<SigningKey>,
+    state: Mutex<LogState>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends one record under the lock; the write happens on the caller's thread.
+    fn append(&self, st: &mut LogState, body: &Body) -> Result<u64, RecordError> {
+        if st.broken {
+            return Err(RecordError::Broken);
+        }
+        if st.sealed {
+            return Err(RecordError::Sealed);
+        }
+        let seq = st.seq + 1;
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let (line, hash) = encode(seq, &ts, &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
+        if let Err(e) = st.file.write_all(&line) {
+            // A torn line would break the chain for every later record: stop here.
+            st.broken = true;
+            return Err(RecordError::Io(e));
+        }
+        st.seq = seq;
+        st.prev = hash;
+        st.dirty = true;
+        Ok(seq)
+    }
+
+    fn control(&self, st: &LogState, seal: bool) -> Body {
+        let kind = if seal { "seal" } else { "checkpoint" };
+        let msg = signed_message(kind, &self.session, st.seq + 1, &st.prev);
+        let sig = base64::engine::general_purpose::STANDARD.encode(self.key.sign(&msg));
+        let kid = self.key.kid.clone();
+        Body::Control(if seal { Control::Seal { kid, sig } } else { Control::Checkpoint { kid, sig } })
+    }
+
+    /// Writes a signed checkpoint and fsyncs, if anything was written since the last one.
+    fn checkpoint(&self) -> Result<(), RecordError> {
+        let mut st = self.lock();
+        if !st.dirty || st.sealed || st.broken {
+            return Ok(());
+        }
+        let body = self.control(&st, false);
+        self.append(&mut st, &body)?;
+        st.file.sync_data()?;
+        st.dirty = false;
+        Ok(())
+    }
+
+    fn seal(&self) -> Result<(), RecordError> {
+        let mut st = self.lock();
+        if st.sealed {
+            return Ok(());
+        }
+        let body = self.control(&st, true);
+        self.append(&mut st, &body)?;
+        st.sealed = true;
+        st.file.sync_data()?;
+        st.dirty = false;
+        Ok(())
+    }
+}
+
+struct FileLog {
+    shared: Arc<Shared>,
+}
+
+impl SessionLog for FileLog {
+    fn record(&self, event: &Event) -> Result<u64, RecordError> {
+        let mut st = self.shared.lock();
+        self.shared.append(&mut st, &Body::Event(event.clone()))
+    }
+
+    fn close(&self) -> Result<(), RecordError> {
+        self.shared.seal()
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        // A log dropped without close (task aborted, panic) still gets sealed if it can be.
+        let _ = self.shared.seal();
+    }
+}
+
+/// JSON-lines recordings in a directory, hash-chained and signed with the data dir's seal key.
+pub struct FileRecorder {
+    cfg: FileRecorderConfig,
+    key: Arc<SigningKey>,
+    verify_keys: Vec<VerifyingKey>,
+    live: Arc<Mutex<Vec<Weak<Shared>>>>,
+}
+
+impl FileRecorder {
+    /// Opens the store (creating the directory) and starts its group-commit thread.
+    pub fn new(cfg: FileRecorderConfig, keys: &KeyStore) -> Result<Self, RecordError> {
+        crate::keys::create_private_dir(&cfg.dir)?;
+        let key = Arc::new(keys.signing_key(KeyPurpose::Seal)?);
+        let verify_keys = keys.verifying_keys(KeyPurpose::Seal)?;
+        let live: Arc<Mutex<Vec<Weak<Shared>>>> = Arc::new(Mutex::new(Vec::new()));
+        let weak = Arc::downgrade(&live);
+        let interval = cfg.fsync_interval.max(Duration::from_millis(1));
+        std::thread::Builder::new()
+            .name("hoop-recorder-sync".into())
+            .spawn(move || sync_loop(weak, interval))?;
+        Ok(FileRecorder { cfg, key, verify_keys, live })
+    }
+
+    fn path(&self, id: &SessionId) -> Result<PathBuf, RecordError> {
+        if !id.is_valid() {
+            return Err(RecordError::NotFound(id.0.clone()));
+        }
+        Ok(self.cfg.dir.join(format!("{}.jsonl", id.0)))
+    }
+}
+
+/// Fsyncs and checkpoints every live log each interval, until the recorder is dropped.
+fn sync_loop(live: Weak<Mutex<Vec<Weak<Shared>>>>, interval: Duration) {
+    loop {
+        std::thread::sleep(interval);
+        let Some(live) = live.upgrade() else { return };
+        let logs: Vec<Arc<Shared>> = {
+            let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
+            l.retain(|w| w.strong_count() > 0);
+            l.iter().filter_map(Weak::upgrade).collect()
+        };
+        drop(live);
+        for log in logs {
+            if let Err(e) = log.checkpoint() {
+                tracing::error!(session = %log.session, error = %e, "recording checkpoint failed");
+            }
+        }
+    }
+}
+
+impl Recorder for FileRecorder {
+    fn open(&self, session: &Session) -> Result<Box<dyn SessionLog>, RecordError> {
+        let path = self.path(&session.id)?;
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let shared = Arc::new(Shared {
+            session: session.id.0.clone(),
+            key: self.key.clone(),
+            state: Mutex::new(LogState {
+                file,
+                seq: 0,
+                prev: ZERO_HASH.to_string(),
+                dirty: false,
+                sealed: false,
+                broken: false,
+            }),
+        });
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&shared));
+        let log = FileLog { shared };
+        log.record(&Event::SessionStart { session: session.clone() })?;
+        Ok(Box::new(log))
+    }
+
+    fn list(&self) -> Result<Vec<SessionId>, RecordError> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.cfg.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".jsonl")) {
+                ids.push(SessionId(id.to_string()));
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError> {
+        let path = self.path(id)?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
+            _ => RecordError::Io(e),
+        })?;
+        let mut out = Vec::new();
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line?;
+            let ev: StoredEvent = serde_json::from_str(&line)
+                .map_err(|e| RecordError::Corrupt { line: i as u64 + 1, message: e.to_string() })?;
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
+    fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError> {
+        let path = self.path(id)?;
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
+            _ => RecordError::Io(e),
+        })?;
+        Ok(super::verify::verify_bytes(&id.0, &bytes, &self.verify_keys))
+    }
+}

@@ -1,0 +1,117 @@
+//! Recording: every session's events in an append-only, hash-chained, signed log.
+//!
+//! Each stored record carries a sequence number, a timestamp, the previous record's hash and
+//! its own hash over its stored bytes, so any edit, gap or reordering is detectable. At every
+//! fsync a signed checkpoint is appended, and closing a session seals its final hash with the
+//! gateway's seal key, so truncation is detectable too ([`verify`]).
+
+pub mod asciicast;
+mod file;
+mod format;
+pub mod verify;
+
+use crate::event::Event;
+use crate::session::{Session, SessionId};
+use serde::{Deserialize, Serialize};
+
+pub use file::{FileRecorder, FileRecorderConfig};
+pub use verify::VerifyReport;
+pub(crate) use format::sha256_hex;
+
+/// Why the recorder could not do what was asked. A failed `record` means: refuse the operation.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The store could not be written or read (disk full, permission, ...).
+    #[error("recording store: {0}")]
+    Io(#[from] std::io::Error),
+    /// The session's log failed earlier; its chain cannot continue.
+    #[error("recording of this session failed earlier; refusing further events")]
+    Broken,
+    /// The log is already sealed.
+    #[error("recording is sealed")]
+    Sealed,
+    /// No recording with that id.
+    #[error("no recording {0}")]
+    NotFound(String),
+    /// A stored record does not parse.
+    #[error("corrupt record at line {line}: {message}")]
+    Corrupt {
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The seal key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+}
+
+/// What a stored record holds: a session event, or the recorder's own checkpoint/seal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Body {
+    /// A signed checkpoint or the final seal.
+    Control(Control),
+    /// A session event.
+    Event(Event),
+}
+
+/// The recorder's own records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Control {
+    /// Everything before this record was flushed to disk; signed.
+    Checkpoint {
+        /// Key id of the seal key.
+        kid: String,
+        /// Base64 signature over the session id, this record's seq and the previous hash.
+        sig: String,
+    },
+    /// The session ended; nothing may follow. Signed like a checkpoint.
+    Seal {
+        /// Key id of the seal key.
+        kid: String,
+        /// Base64 signature.
+        sig: String,
+    },
+}
+
+/// One record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// 1-based position in the session's log.
+    pub seq: u64,
+    /// When it was recorded (RFC 3339, UTC).
+    pub ts: String,
+    /// Hash of the previous record (hex), or 64 zeros for the first.
+    pub prev: String,
+    /// The content.
+    pub body: Body,
+    /// This record's hash (hex).
+    pub hash: String,
+}
+
+/// Writes one session's events. `record` returns once the bytes were handed to the OS.
+pub trait SessionLog: Send + Sync {
+    /// Appends `event`; returns its sequence number. An error means the action must be refused.
+    fn record(&self, event: &Event) -> Result<u64, RecordError>;
+    /// Flushes to disk and seals the log. Further `record`s fail.
+    fn close(&self) -> Result<(), RecordError>;
+}
+
+/// A store of session recordings. Implement it to keep recordings elsewhere.
+pub trait Recorder: Send + Sync + 'static {
+    /// Starts the recording of `session`.
+    fn open(&self, session: &Session) -> Result<Box<dyn SessionLog>, RecordError>;
+    /// Ids of every stored recording, oldest first.
+    fn list(&self) -> Result<Vec<SessionId>, RecordError>;
+    /// Every record of a session, in order (for replay and export).
+    fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
+    /// Checks a recording's chain, signatures and seal.
+    fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError>;
+}
+
+/// The message a checkpoint or seal signs.
+pub(crate) fn signed_message(kind: &str, session: &str, seq: u64, prev: &str) -> Vec<u8> {
+    format!("hoop-recording-v1\0{kind}\0{session}\0{seq}\0{prev}").into_bytes()
+}
