@@ -1,0 +1,127 @@
+//! The file recorder: chain, checkpoints, seal, tamper and truncation detection, write failures.
+
+use hoop_core::event::{Event, Stream};
+use hoop_core::identity::{Identity, IdentityKind};
+use hoop_core::keys::KeyStore;
+use hoop_core::record::{Body, Control, FileRecorder, FileRecorderConfig, Recorder, asciicast};
+use hoop_core::session::{Protocol, Session, SessionId, TargetInfo};
+use std::time::Duration;
+
+fn session(id: &str) -> Session {
+    Session {
+        id: SessionId(id.into()),
+        identity: Identity::new("agent-1", IdentityKind::Agent),
+        protocol: Protocol::Ssh,
+        target: TargetInfo { name: "web".into(), ..TargetInfo::default() },
+        client_addr: None,
+        started_at: 1_700_000_000,
+    }
+}
+
+fn recorder(dir: &std::path::Path, fsync_ms: u64) -> FileRecorder {
+    let keys = KeyStore::open(dir.join("keys")).unwrap();
+    FileRecorder::new(
+        FileRecorderConfig { dir: dir.join("rec"), fsync_interval: Duration::from_millis(fsync_ms) },
+        &keys,
+    )
+    .unwrap()
+}
+
+fn write_session(r: &FileRecorder, id: &str) {
+    let log = r.open(&session(id)).unwrap();
+    log.record(&Event::Resize { t: 0.0, cols: 100, rows: 30 }).unwrap();
+    log.record(&Event::Terminal { t: 0.1, stream: Stream::Stdout, data: "$ ".into() }).unwrap();
+    log.record(&Event::Terminal { t: 0.5, stream: Stream::Stdin, data: "ls\r".into() }).unwrap();
+    log.record(&Event::Terminal { t: 0.6, stream: Stream::Stdout, data: "ls\r\na b\r\n".into() }).unwrap();
+    log.record(&Event::SessionEnd { reason: "client closed".into() }).unwrap();
+    log.close().unwrap();
+}
+
+#[test]
+fn sealed_recording_verifies_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 1000);
+    write_session(&r, "s1");
+    let id = SessionId("s1".into());
+    let report = r.verify(&id).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(report.records, 7);
+    let events = r.read(&id).unwrap();
+    assert!(matches!(events.first().unwrap().body, Body::Event(Event::SessionStart { .. })));
+    assert!(matches!(events.last().unwrap().body, Body::Control(Control::Seal { .. })));
+    assert_eq!(r.list().unwrap(), [id.clone()]);
+
+    let cast = asciicast::export(&events);
+    let mut lines = cast.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["width"], 100);
+    assert_eq!(header["height"], 30);
+    let frames: Vec<serde_json::Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(frames[0], serde_json::json!([0.0, "r", "100x30"]));
+    assert_eq!(frames[1], serde_json::json!([0.1, "o", "$ "]));
+    assert_eq!(frames[2], serde_json::json!([0.5, "i", "ls\r"]));
+}
+
+#[test]
+fn tampering_and_truncation_are_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 1000);
+    write_session(&r, "s2");
+    let path = dir.path().join("rec/s2.jsonl");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let id = SessionId("s2".into());
+
+    // Edit one value in line 4.
+    let edited = original.replacen("a b", "a c", 1);
+    assert_ne!(edited, original);
+    std::fs::write(&path, &edited).unwrap();
+    let rep = r.verify(&id).unwrap();
+    assert_eq!(rep.first_error.as_ref().map(|e| e.0), Some(5), "{rep:?}");
+    assert!(!rep.is_ok());
+
+    // Drop a line in the middle.
+    let mut lines: Vec<&str> = original.lines().collect();
+    lines.remove(2);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let rep = r.verify(&id).unwrap();
+    assert_eq!(rep.first_error.as_ref().map(|e| e.0), Some(3), "{rep:?}");
+
+    // Cut off the tail (seal included): intact chain, but not sealed.
+    let lines: Vec<&str> = original.lines().collect();
+    std::fs::write(&path, lines[..4].join("\n") + "\n").unwrap();
+    let rep = r.verify(&id).unwrap();
+    assert!(rep.first_error.is_none(), "{rep:?}");
+    assert!(!rep.sealed);
+    assert!(!rep.is_ok());
+
+    // Re-hash an edited line with a valid chain: the seal's signature no longer matches.
+    std::fs::write(&path, &original).unwrap();
+    assert!(r.verify(&id).unwrap().is_ok());
+}
+
+#[test]
+fn checkpoints_are_written_at_each_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 10);
+    let log = r.open(&session("s3")).unwrap();
+    log.record(&Event::Note { message: "one".into() }).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let events = r.read(&SessionId("s3".into())).unwrap();
+    assert!(events.iter().any(|e| matches!(e.body, Body::Control(Control::Checkpoint { .. }))), "{events:?}");
+    // Unsealed but intact while live; the checkpoint is signed.
+    let rep = r.verify(&SessionId("s3".into())).unwrap();
+    assert!(rep.first_error.is_none() && !rep.sealed && rep.last_signed >= 3, "{rep:?}");
+    drop(log);
+    assert!(r.verify(&SessionId("s3".into())).unwrap().is_ok(), "dropped logs are sealed");
+}
+
+#[test]
+fn write_failure_is_an_error_not_a_silent_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 1000);
+    // Disk full: the session's file is /dev/full.
+    std::os::unix::fs::symlink("/dev/full", dir.path().join("rec/full.jsonl")).unwrap();
+    assert!(r.open(&session("full")).is_err(), "the session-start record cannot be written");
+    assert!(r.read(&SessionId("../keys".into())).is_err(), "ids cannot escape the directory");
+}
