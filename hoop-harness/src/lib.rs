@@ -1,1 +1,20 @@
-//! x
+//! Dev-only test harness: real PostgreSQL and OpenSSH servers on loopback, in temp dirs.
+//!
+//! Servers run as an unprivileged user when the tests run as root (PostgreSQL refuses root),
+//! listen on free loopback ports, and are stopped, with their directories removed, when the
+//! handle drops. A watchdog process also stops them if the test process dies without
+//! unwinding, so a panicking or aborted test never leaves a server behind.
+//!
+//! ```no_run
+//! let pg = hoop_harness::Postgres::start(hoop_harness::PgOptions::default()).unwrap();
+//! let out = pg.psql("select 1").unwrap();
+//! assert_eq!(out.trim(), "1");
+//! ```
+
+mod cmd;
+mod postgres;
+mod sshd;
+
+pub use cmd::{HarnessError, free_port, is_root};
+pub use postgres::{PgOptions, Postgres};
+pub use sshd::{Sshd, SshdOptions};
