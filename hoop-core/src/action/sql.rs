@@ -155,8 +155,20 @@ impl Visitor for Analyzer {
                     self.copy_program = true;
                 }
             }
-            Statement::Drop { .. } => self.kind("drop"),
-            Statement::Truncate(_) => self.kind("truncate"),
+            Statement::Drop { object_type, names, .. } => {
+                self.kind("drop");
+                if matches!(object_type, sqlparser::ast::ObjectType::Table | sqlparser::ast::ObjectType::View) {
+                    for n in names {
+                        self.table(n);
+                    }
+                }
+            }
+            Statement::Truncate(t) => {
+                self.kind("truncate");
+                for n in &t.table_names {
+                    self.table(&n.name);
+                }
+            }
             Statement::AlterTable(a) => {
                 self.kind("alter");
                 let drops = a.operations.iter().any(|op| {
@@ -258,6 +270,8 @@ mod tests {
     #[test]
     fn ddl_and_copy() {
         assert_eq!(analyze("DROP TABLE users").kinds, ["drop"]);
+        assert_eq!(analyze("DROP TABLE users").tables, ["users"]);
+        assert_eq!(analyze("TRUNCATE users, orders").tables, ["users", "orders"]);
         assert_eq!(analyze("TRUNCATE users").kinds, ["truncate"]);
         assert!(analyze("ALTER TABLE users DROP COLUMN email").kinds.contains(&"alter_drop".into()));
         assert!(!analyze("ALTER TABLE users ADD COLUMN x int").kinds.contains(&"alter_drop".into()));

@@ -1,14 +1,13 @@
 //! The CEL rule engine: named rules, first match wins, errors deny.
 
-use super::{Policy, PolicyError, functions};
+use super::guard::Guard;
+use super::{Policy, PolicyError, functions, values};
 use crate::action::{Action, ActionKind};
 use crate::identity::{Identity, IdentityKind};
 use crate::session::{Protocol, Session, SessionId, TargetInfo};
 use crate::verdict::Verdict;
 use cel_interpreter::{Context, Program, Value};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::sync::Arc;
 
 /// What a matching rule decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -48,6 +47,7 @@ impl Rule {
 struct Compiled {
     rule: Rule,
     program: Program,
+    guard: Guard,
 }
 
 /// A compiled rule set. Build once at load; evaluate from any thread.
@@ -85,7 +85,8 @@ impl CelPolicy {
                     return Err(PolicyError::Compile { rule: rule.name, message: "the expression is malformed".into() });
                 }
             };
-            compiled.push(Compiled { rule, program });
+            let guard = Guard::of(&rule.when);
+            compiled.push(Compiled { rule, program, guard });
         }
         let mut root = Context::default();
         functions::install(&mut root);
@@ -124,10 +125,11 @@ impl CelPolicy {
 
     fn context<'a>(&'a self, session: &Session, action: &Action) -> Context<'a> {
         let mut ctx = self.root.new_inner_scope();
-        ctx.add_variable_from_value("session", session_value(session));
-        ctx.add_variable_from_value("identity", identity_value(&session.identity));
-        ctx.add_variable_from_value("target", to_cel(&session.target));
-        ctx.add_variable_from_value("action", to_cel(action));
+        let [s, i, t] = values::session_values(session);
+        ctx.add_variable_from_value("session", s);
+        ctx.add_variable_from_value("identity", i);
+        ctx.add_variable_from_value("target", t);
+        ctx.add_variable_from_value("action", values::action(action));
         ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
         ctx
     }
@@ -135,9 +137,11 @@ impl CelPolicy {
 
 impl Policy for CelPolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
-        let ctx = self.context(session, action);
-        for r in &self.rules {
-            match run(&r.program, &ctx) {
+        let mut ctx = None;
+        for r in self.rules.iter().filter(|r| r.guard.admits(session, action)) {
+            // Built only once a rule needs the interpreter.
+            let ctx = ctx.get_or_insert_with(|| self.context(session, action));
+            match run(&r.program, ctx) {
                 Ok(Value::Bool(false)) => {}
                 Ok(Value::Bool(true)) => {
                     let name = r.rule.name.clone();
@@ -181,29 +185,6 @@ fn run(program: &Program, ctx: &Context<'_>) -> Result<Value, String> {
     }
 }
 
-/// Serialises any serde value for CEL; a value that cannot be serialised becomes `null`,
-/// which rules then see as absent (and comparisons on it error, which denies).
-fn to_cel<T: Serialize>(v: &T) -> Value {
-    cel_interpreter::to_value(v).unwrap_or(Value::Null)
-}
-
-fn session_value(s: &Session) -> Value {
-    let mut m: HashMap<String, Value> = HashMap::with_capacity(6);
-    m.insert("id".into(), Value::String(Arc::new(s.id.0.clone())));
-    m.insert("protocol".into(), Value::String(Arc::new(s.protocol.as_str().into())));
-    m.insert("target".into(), Value::String(Arc::new(s.target.name.clone())));
-    m.insert(
-        "client_addr".into(),
-        Value::String(Arc::new(s.client_addr.map(|a| a.ip().to_string()).unwrap_or_default())),
-    );
-    m.insert("started_at".into(), Value::Int(s.started_at));
-    Value::from(m)
-}
-
-fn identity_value(i: &Identity) -> Value {
-    to_cel(i)
-}
-
 fn sample_session(kind: IdentityKind) -> Session {
     Session {
         id: SessionId("sample".into()),
@@ -218,6 +199,7 @@ fn sample_session(kind: IdentityKind) -> Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn session(kind: IdentityKind) -> Session {
         sample_session(kind)

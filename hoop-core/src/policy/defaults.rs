@@ -37,7 +37,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-credential-files",
         Then::Deny,
-        r#"identity.kind == "agent" && (action.exec.command.matches("/etc/(shadow|gshadow|sudoers)") || action.file_transfer.path.matches("^/etc/(shadow|gshadow|sudoers)"))"#,
+        r#"identity.kind == "agent" && action.kind in ["exec", "file_transfer"] && (action.exec.command.matches("/etc/(shadow|gshadow|sudoers)") || action.file_transfer.path.matches("^/etc/(shadow|gshadow|sudoers)"))"#,
         "agents may not read the system's credential files",
     ),
     (
@@ -59,9 +59,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
-        "agent-review-sensitive-reads",
+        "agent-review-sensitive-sql",
         Then::Review,
-        r#"identity.kind == "agent" && ((action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables))) || (action.kind == "k8s" && target.sensitive && action.k8s.verb in ["get", "list", "watch"]))"#,
+        r#"identity.kind == "agent" && action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables))"#,
+        "",
+    ),
+    (
+        "agent-review-sensitive-k8s",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "k8s" && target.sensitive && action.k8s.verb in ["get", "list", "watch"]"#,
         "",
     ),
     (
@@ -150,7 +156,7 @@ mod tests {
             assert_eq!(v, Verdict::Review { rule: rule.into() }, "{a:?}");
         };
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
-        review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-reads");
+        review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-sql");
         review(Action::file_transfer("h", "/srv/data.csv", "download", "read", "sftp"), "agent-review-file-transfer");
     }
 

@@ -6,6 +6,8 @@
 pub mod cel;
 pub mod defaults;
 mod functions;
+mod guard;
+mod values;
 
 use crate::action::Action;
 use crate::session::Session;

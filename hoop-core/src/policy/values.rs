@@ -1,0 +1,236 @@
+//! What CEL sees: sessions, identities, targets and actions as CEL maps.
+//!
+//! Built by hand rather than through serde because this runs on every decision: keys are
+//! interned once, and the sections an action does not use are one shared empty map each.
+//! A test keeps the shape identical to the serde form, which is what the docs describe.
+
+use crate::action::{Action, Connect, Exec, FileTransfer, Forward, K8s, Sql};
+use crate::identity::Identity;
+use crate::session::{Session, TargetInfo};
+use cel_interpreter::Value;
+use cel_interpreter::objects::{Key, Map};
+use std::collections::{BTreeMap, HashMap};
+
+use std::sync::{Arc, OnceLock};
+
+macro_rules! keys {
+    ($($name:ident),* $(,)?) => {
+        /// Interned map keys, so building a value allocates no key strings.
+        #[allow(non_snake_case)]
+        struct Keys { $($name: Key),* }
+
+        fn keys() -> &'static Keys {
+            static K: OnceLock<Keys> = OnceLock::new();
+            K.get_or_init(|| Keys { $($name: Key::String(Arc::new(stringify!($name).to_string()))),* })
+        }
+    };
+}
+
+keys!(
+    kind, target, connect, sql, exec, file_transfer, forward, k8s, client_addr, params, text, kinds, tables,
+    has_where, parsed, copy, copy_program, command, argv, path, direction, operation, protocol, host, port, verb,
+    group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
+    expires_at, sensitive, sensitive_tables, labels, id, started_at,
+);
+
+fn map<const N: usize>(entries: [(&Key, Value); N]) -> Value {
+    let mut m = HashMap::with_capacity(N);
+    for (k, v) in entries {
+        m.insert(k.clone(), v);
+    }
+    Value::Map(Map { map: Arc::new(m) })
+}
+
+fn s(v: &str) -> Value {
+    Value::String(Arc::new(v.to_string()))
+}
+
+fn list(v: &[String]) -> Value {
+    Value::List(Arc::new(v.iter().map(|x| s(x)).collect()))
+}
+
+fn string_map(m: &BTreeMap<String, String>) -> Value {
+    let mut out = HashMap::with_capacity(m.len());
+    for (a, b) in m {
+        out.insert(Key::String(Arc::new(a.clone())), s(b));
+    }
+    Value::Map(Map { map: Arc::new(out) })
+}
+
+fn connect(c: &Connect) -> Value {
+    let k = keys();
+    map([(&k.client_addr, s(&c.client_addr)), (&k.params, string_map(&c.params))])
+}
+
+fn sql(q: &Sql) -> Value {
+    let k = keys();
+    map([
+        (&k.text, s(&q.text)),
+        (&k.kinds, list(&q.kinds)),
+        (&k.tables, list(&q.tables)),
+        (&k.has_where, Value::Bool(q.has_where)),
+        (&k.parsed, Value::Bool(q.parsed)),
+        (&k.copy, s(&q.copy)),
+        (&k.copy_program, Value::Bool(q.copy_program)),
+        (
+            &k.params,
+            Value::List(Arc::new(q.params.iter().map(|p| p.as_deref().map_or(Value::Null, s)).collect())),
+        ),
+    ])
+}
+
+fn exec(e: &Exec) -> Value {
+    let k = keys();
+    map([(&k.command, s(&e.command)), (&k.argv, list(&e.argv))])
+}
+
+fn file_transfer(f: &FileTransfer) -> Value {
+    let k = keys();
+    map([
+        (&k.path, s(&f.path)),
+        (&k.direction, s(&f.direction)),
+        (&k.operation, s(&f.operation)),
+        (&k.protocol, s(&f.protocol)),
+    ])
+}
+
+fn forward(f: &Forward) -> Value {
+    let k = keys();
+    map([(&k.host, s(&f.host)), (&k.port, Value::UInt(u64::from(f.port))), (&k.direction, s(&f.direction))])
+}
+
+fn k8s(r: &K8s) -> Value {
+    let k = keys();
+    map([
+        (&k.verb, s(&r.verb)),
+        (&k.group, s(&r.group)),
+        (&k.version, s(&r.version)),
+        (&k.resource, s(&r.resource)),
+        (&k.namespace, s(&r.namespace)),
+        (&k.name, s(&r.name)),
+        (&k.subresource, s(&r.subresource)),
+        (&k.object_kind, s(&r.object_kind)),
+        (&k.path, s(&r.path)),
+    ])
+}
+
+/// One shared value per empty section.
+struct Empty {
+    connect: Value,
+    sql: Value,
+    exec: Value,
+    file_transfer: Value,
+    forward: Value,
+    k8s: Value,
+}
+
+fn empty() -> &'static Empty {
+    static E: OnceLock<Empty> = OnceLock::new();
+    E.get_or_init(|| Empty {
+        connect: connect(&Connect::default()),
+        sql: sql(&Sql::default()),
+        exec: exec(&Exec::default()),
+        file_transfer: file_transfer(&FileTransfer::default()),
+        forward: forward(&Forward::default()),
+        k8s: k8s(&K8s::default()),
+    })
+}
+
+/// The action as CEL sees it (same shape as its serde form).
+pub(crate) fn action(a: &Action) -> Value {
+    let e = empty();
+    let k = keys();
+    // A section that differs from its default is built; the others are the shared empty map.
+    let sec = |used: bool, build: &dyn Fn() -> Value, empty: &Value| if used { build() } else { empty.clone() };
+    map([
+        (&k.kind, s(a.kind.as_str())),
+        (&k.target, s(&a.target)),
+        (&k.connect, sec(a.connect != Connect::default(), &|| connect(&a.connect), &e.connect)),
+        (&k.sql, sec(a.sql != Sql::default(), &|| sql(&a.sql), &e.sql)),
+        (&k.exec, sec(a.exec != Exec::default(), &|| exec(&a.exec), &e.exec)),
+        (
+            &k.file_transfer,
+            sec(a.file_transfer != FileTransfer::default(), &|| file_transfer(&a.file_transfer), &e.file_transfer),
+        ),
+        (&k.forward, sec(a.forward != Forward::default(), &|| forward(&a.forward), &e.forward)),
+        (&k.k8s, sec(a.k8s != K8s::default(), &|| k8s(&a.k8s), &e.k8s)),
+    ])
+}
+
+/// The identity as CEL sees it.
+pub(crate) fn identity(i: &Identity) -> Value {
+    let k = keys();
+    map([
+        (&k.subject, s(&i.subject)),
+        (&k.groups, list(&i.groups)),
+        (&k.issuer, s(&i.issuer)),
+        (&k.kind, s(i.kind.as_str())),
+        (&k.targets, list(&i.targets)),
+        (&k.token_id, s(&i.token_id)),
+        (&k.expires_at, Value::Int(i.expires_at)),
+    ])
+}
+
+/// The target as CEL sees it.
+pub(crate) fn target(t: &TargetInfo) -> Value {
+    let k = keys();
+    map([
+        (&k.name, s(&t.name)),
+        (&k.sensitive, Value::Bool(t.sensitive)),
+        (&k.sensitive_tables, list(&t.sensitive_tables)),
+        (&k.labels, string_map(&t.labels)),
+    ])
+}
+
+/// The session as CEL sees it: id, protocol, target name, client IP, start.
+pub(crate) fn session(x: &Session) -> Value {
+    let k = keys();
+    map([
+        (&k.id, s(&x.id.0)),
+        (&k.protocol, s(x.protocol.as_str())),
+        (&k.target, s(&x.target.name)),
+        (&k.client_addr, s(&x.client_addr.map(|a| a.ip().to_string()).unwrap_or_default())),
+        (&k.started_at, Value::Int(x.started_at)),
+    ])
+}
+
+/// `session`, `identity` and `target` for `x`, reused while the same session keeps deciding
+/// on this thread (they never change within a session, and rebuilding them is most of the
+/// cost of a decision).
+pub(crate) fn session_values(x: &Session) -> [Value; 3] {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(Session, [Value; 3])>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((s, v)) = last.as_ref() {
+            if s == x {
+                return v.clone();
+            }
+        }
+        let v = [session(x), identity(&x.identity), target(&x.target)];
+        *last = Some((x.clone(), v.clone()));
+        v
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::ActionKind;
+    use crate::identity::IdentityKind;
+
+    #[test]
+    fn same_shape_as_serde() {
+        for kind in ActionKind::ALL {
+            let a = Action::sample(kind);
+            assert_eq!(action(&a), cel_interpreter::to_value(&a).unwrap(), "{kind:?}");
+        }
+        let mut i = Identity::new("x", IdentityKind::Human);
+        i.groups.push("g".into());
+        assert_eq!(identity(&i), cel_interpreter::to_value(&i).unwrap());
+        let mut t = TargetInfo { name: "db".into(), sensitive_tables: vec!["a".into()], ..TargetInfo::default() };
+        t.labels.insert("env".into(), "prod".into());
+        assert_eq!(target(&t), cel_interpreter::to_value(&t).unwrap());
+    }
+}
