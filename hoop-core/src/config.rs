@@ -488,3 +488,36 @@ columns = ["users.email"]
         assert!(e.contains("targets.x.password") && e.contains("HOOP_SURELY_UNSET_VAR"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+
+    /// The rules shown in README.md and docs/policy.md load.
+    #[test]
+    fn documented_rules_compile() {
+        let text = r#"
+[[policy.rules]]
+name = "dba-may-do-anything"
+when = 'identity.kind == "human" && "dba" in identity.groups'
+then = "allow"
+
+[[policy.rules]]
+name = "no-writes-to-prod-at-night"
+when = '"env" in target.labels && target.labels.env == "prod" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["insert", "update", "delete"]) && now.getHours() < 6'
+then = "review"
+reason = "writes to prod outside business hours need a second pair of eyes"
+
+[masking]
+mode = "redact"
+detectors = ["email", "card", "iban", "ssn", "jwt", "bearer", "cloud_key", "private_key"]
+columns = ["users.email", "prod:public.customers.phone"]
+[[masking.column_rules]]
+table = "customers"
+column = "national_id"
+mode = "tokenise"
+"#;
+        let c = Config::parse(text, "docs").unwrap();
+        assert_eq!(c.policy.compile().unwrap().rule_names().next(), Some("dba-may-do-anything"));
+    }
+}
