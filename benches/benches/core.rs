@@ -1,4 +1,5 @@
 //! Core micro-benchmarks: one CEL decision under the default rules, and masking throughput.
+#![allow(clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hoop_benches::{MIXED_TEXT_BYTES, mixed_text};

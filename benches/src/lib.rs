@@ -1,4 +1,5 @@
 //! Shared inputs for hoop's benchmarks, so every benchmark measures the same workload.
+#![allow(clippy::indexing_slicing)]
 
 /// Bytes of mixed text the masking benchmark scans per iteration.
 pub const MIXED_TEXT_BYTES: usize = 1 << 20;

@@ -7,17 +7,13 @@ use std::time::{Duration, Instant};
 
 /// How to start sshd.
 #[derive(Debug, Clone)]
+#[derive(Default)]
 pub struct SshdOptions {
     /// Login user; created with `useradd -m` when the tests run as root and it is missing.
     /// Defaults to `hooptest` as root, else the current user.
     pub user: Option<String>,
 }
 
-impl Default for SshdOptions {
-    fn default() -> Self {
-        SshdOptions { user: None }
-    }
-}
 
 /// A running sshd with a client key authorised for its user; stopped and deleted on drop.
 pub struct Sshd {

@@ -1,4 +1,5 @@
 //! The harness starts real servers and cleans up after them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use hoop_harness::{PgOptions, Postgres, Sshd, SshdOptions};
 use std::process::Command;

@@ -129,11 +129,10 @@ impl Visitor for Analyzer {
         match st {
             Statement::Query(q) => {
                 self.kind("select");
-                if let SetExpr::Select(s) = q.body.as_ref() {
-                    if s.into.is_some() {
+                if let SetExpr::Select(s) = q.body.as_ref()
+                    && s.into.is_some() {
                         self.kind("select_into");
                     }
-                }
             }
             Statement::Insert(_) => self.kind("insert"),
             Statement::Update(u) => {

@@ -304,27 +304,25 @@ impl Masker {
                 Masked::Value(Cow::Owned(o))
             }
             ValueKind::Uuid => {
-                let d = digest(value);
                 let mut b = [0u8; 16];
-                b.copy_from_slice(d.get(..16).unwrap_or(&[0; 16]));
+                for (dst, src) in b.iter_mut().zip(digest(value)) {
+                    *dst = src;
+                }
                 if tokenised.is_some() {
                     // A syntactically valid v4-style UUID derived from the value.
                     b[6] = (b[6] & 0x0f) | 0x40;
                     b[8] = (b[8] & 0x3f) | 0x80;
                 }
-                let h = hex::encode(b);
-                owned(format!(
-                    "{}-{}-{}-{}-{}",
-                    &h[0..8],
-                    &h[8..12],
-                    &h[12..16],
-                    &h[16..20],
-                    &h[20..32]
-                ))
+                let [a, b2, c, d, e] = [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]].map(hex::encode);
+                owned(format!("{a}-{b2}-{c}-{d}-{e}"))
             }
             ValueKind::Integer => {
                 let d = digest(value);
-                let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) & 0x7fff_ffff;
+                let mut four = [0u8; 4];
+                for (dst, src) in four.iter_mut().zip(d) {
+                    *dst = src;
+                }
+                let n = u32::from_be_bytes(four) & 0x7fff_ffff;
                 owned(if tokenised.is_some() { n.to_string() } else { "0".into() })
             }
             ValueKind::Numeric => owned("0".into()),

@@ -141,11 +141,10 @@ fn escape_len(b: &[u8]) -> Option<usize> {
 fn split_point(buf: &[u8], valid: usize) -> usize {
     let mut limit = valid.min(buf.len());
     // An escape sequence still open at the end must stay whole.
-    if let Some(esc) = buf.get(..limit).and_then(|b| b.iter().rposition(|c| *c == 0x1b)) {
-        if escape_len(buf.get(esc..limit).unwrap_or_default()).is_none() {
+    if let Some(esc) = buf.get(..limit).and_then(|b| b.iter().rposition(|c| *c == 0x1b))
+        && escape_len(buf.get(esc..limit).unwrap_or_default()).is_none() {
             limit = esc;
         }
-    }
     // A PEM private key spans lines: keep it together until its END line, within reason.
     let head = buf.get(..limit).unwrap_or_default();
     if let Some(begin) = rfind(head, b"-----BEGIN ") {

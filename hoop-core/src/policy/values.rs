@@ -203,11 +203,10 @@ pub(crate) fn session_values(x: &Session) -> [Value; 3] {
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
-        if let Some((s, v)) = last.as_ref() {
-            if s == x {
+        if let Some((s, v)) = last.as_ref()
+            && s == x {
                 return v.clone();
             }
-        }
         let v = [session(x), identity(&x.identity), target(&x.target)];
         *last = Some((x.clone(), v.clone()));
         v
