@@ -236,6 +236,24 @@ impl Default for LimitsConfig {
     }
 }
 
+/// TLS toward clients, shared by every listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; a self-signed certificate is made in the data dir when absent.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key.
+    pub key_file: Option<PathBuf>,
+    /// Refuse tokens sent as cleartext passwords over unencrypted connections, except from loopback.
+    pub require_for_tokens: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig { cert_file: None, key_file: None, require_for_tokens: true }
+    }
+}
+
 /// A non-human identity that logs in with a static secret (e.g. SCRAM for Postgres clients).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,6 +288,8 @@ pub struct Config {
     pub oidc: Vec<OidcConfig>,
     /// Static-secret agent identities.
     pub static_identities: Vec<StaticIdentity>,
+    /// TLS toward clients.
+    pub tls: TlsConfig,
     /// Rules.
     pub policy: PolicyConfig,
     /// Masking.
@@ -288,6 +308,7 @@ impl Default for Config {
             targets: BTreeMap::new(),
             oidc: Vec::new(),
             static_identities: Vec::new(),
+            tls: TlsConfig::default(),
             policy: PolicyConfig::default(),
             masking: MaskConfig::default(),
             recording: RecordingConfig::default(),

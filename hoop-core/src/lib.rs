@@ -91,4 +91,5 @@ pub mod mask;
 pub mod policy;
 pub mod record;
 pub mod session;
+pub mod tls;
 pub mod verdict;

@@ -1,0 +1,44 @@
+//! Cancel requests: they arrive on a new connection with no identity, carrying the key hoop
+//! gave the client; hoop maps it to the real server's key and forwards the cancel.
+
+use crate::upstream::Upstream;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Live sessions' cancel keys: the client's `(pid, hoop key)` → upstream and real key.
+#[derive(Default)]
+pub struct CancelRegistry {
+    map: Mutex<HashMap<(i32, i32), (Upstream, i32)>>,
+}
+
+impl CancelRegistry {
+    /// Registers a session; returns the secret key to give the client.
+    pub fn register(&self, pid: i32, real_key: i32, upstream: Upstream) -> i32 {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let mut b = [0u8; 4];
+            let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+            let key = i32::from_be_bytes(b);
+            if let std::collections::hash_map::Entry::Vacant(e) = map.entry((pid, key)) {
+                e.insert((upstream, real_key));
+                return key;
+            }
+        }
+    }
+
+    /// Forgets a session.
+    pub fn remove(&self, pid: i32, key: i32) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&(pid, key));
+    }
+
+    /// Forwards a cancel for `(pid, key)` if it is a live session's; unknown keys are ignored,
+    /// as Postgres does, so a guess reveals nothing.
+    pub async fn cancel(&self, pid: i32, key: i32) {
+        let found = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&(pid, key)).cloned();
+        if let Some((upstream, real)) = found {
+            if let Err(e) = upstream.cancel(pid, real).await {
+                tracing::warn!(error = %e, "forwarding a cancel request failed");
+            }
+        }
+    }
+}

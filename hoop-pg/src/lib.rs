@@ -1,0 +1,37 @@
+//! hoop-pg: hoop's PostgreSQL adapter.
+//!
+//! A wire-level proxy that any native client (`psql`, `pgbench`, libpq, JDBC, asyncpg,
+//! `tokio-postgres`) uses unchanged. The caller logs in with a hoop token (or, for agents
+//! with a static secret, SCRAM); hoop logs in upstream with credentials only it holds. Every
+//! statement becomes an [`Action`](hoop_core::action::Action) checked by the gate, every
+//! `DataRow` passes the masker, and the session is recorded.
+//!
+//! | file | what happens there |
+//! |---|---|
+//! | `front.rs` | SSL/GSS negotiation, direct TLS, startup packet |
+//! | `proxy.rs` | login of the caller, upstream connection, session lifecycle |
+//! | `upstream.rs` | the back side: TLS, SCRAM/md5/cleartext login to the server |
+//! | `relay.rs` | the two loops: statements checked, responses tracked |
+//! | `mask.rs` | where a `DataRow` is masked |
+//! | `copy.rs` | where `COPY ... TO STDOUT` rows are masked |
+//! | `refuse.rs` | how a refused statement aborts the transaction server-side |
+//! | `catalog.rs` | table/column names for RowDescription OIDs |
+//! | `cancel.rs` | cancel-request key mapping |
+//! | `scram.rs` | SCRAM-SHA-256, both sides |
+
+mod cancel;
+mod catalog;
+mod conn;
+mod copy;
+mod frame;
+mod front;
+mod mask;
+mod proto;
+mod proxy;
+mod refuse;
+mod relay;
+mod scram;
+mod upstream;
+
+pub use proxy::{PgError, PgProxy};
+pub use upstream::Upstream;

@@ -1,0 +1,328 @@
+//! The proxy: accepting connections, logging callers in, connecting upstream, running sessions.
+
+use crate::cancel::CancelRegistry;
+use crate::catalog::Catalog;
+use crate::conn::Conn;
+use crate::frame::{Cursor, Frame, FrameError, FrameReader};
+use crate::front::{self, Opening};
+use crate::proto;
+use crate::relay::{RecordLimits, Relay, RelayError};
+use crate::scram::{MECHANISM, ScramServer, ScramVerifier};
+use crate::upstream::Upstream;
+use bytes::BytesMut;
+use hoop_core::auth::{AuthError, Credential};
+use hoop_core::config::Config;
+use hoop_core::gate::{Gate, GateError};
+use hoop_core::identity::{Identity, IdentityKind};
+use hoop_core::session::Protocol;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Why the proxy could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// A configuration value is unusable.
+    #[error(transparent)]
+    Config(#[from] hoop_core::config::ConfigError),
+    /// TLS setup failed.
+    #[error(transparent)]
+    Tls(#[from] hoop_core::tls::TlsError),
+    /// A target is misconfigured.
+    #[error("target {0}: {1}")]
+    Target(String, String),
+}
+
+struct Target {
+    upstream: Upstream,
+    catalog: Arc<Catalog>,
+}
+
+/// The Postgres proxy: cheap to share, one per listener (or several listeners per proxy).
+pub struct PgProxy {
+    gate: Gate,
+    targets: HashMap<String, Target>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    statics: HashMap<String, (Identity, ScramVerifier)>,
+    require_tls_for_tokens: bool,
+    max_message: usize,
+    record: RecordLimits,
+    cancel: CancelRegistry,
+}
+
+/// How long a client may take to finish the startup and login.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl PgProxy {
+    /// A proxy for the `postgres` targets of `cfg`, deciding through `gate`.
+    pub fn from_config(cfg: &Config, gate: Gate) -> Result<Self, PgError> {
+        let mut targets = HashMap::new();
+        for (name, t) in &cfg.targets {
+            if t.protocol != Protocol::Postgres {
+                continue;
+            }
+            let password = match &t.password {
+                Some(p) => Some(p.resolve(&format!("targets.{name}.password"))?),
+                None => None,
+            };
+            let tls = if t.tls {
+                let host = t.address.rsplit_once(':').map_or(t.address.as_str(), |(h, _)| h).trim_matches(['[', ']']);
+                let name_ = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| PgError::Target(name.clone(), e.to_string()))?;
+                Some((hoop_core::tls::client_config(t.ca_file.as_deref())?, name_))
+            } else {
+                None
+            };
+            let user = t.user.clone().unwrap_or_else(|| "postgres".into());
+            let upstream = Upstream {
+                addr: t.address.clone(),
+                database: t.database.clone().unwrap_or_else(|| user.clone()),
+                user,
+                password,
+                tls,
+            };
+            let catalog = Arc::new(Catalog::new(upstream.clone()));
+            targets.insert(name.clone(), Target { upstream, catalog });
+        }
+        let mut statics = HashMap::new();
+        for (i, s) in cfg.static_identities.iter().enumerate() {
+            let secret = s.secret.resolve(&format!("static_identities[{i}].secret"))?;
+            let identity = Identity {
+                subject: s.subject.clone(),
+                groups: s.groups.clone(),
+                issuer: "hoop-static".into(),
+                kind: IdentityKind::Agent,
+                targets: s.targets.clone(),
+                token_id: String::new(),
+                expires_at: 0,
+            };
+            statics.insert(s.subject.clone(), (identity, ScramVerifier::new(&secret)));
+        }
+        let tls = Some(hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"postgresql"])?);
+        Ok(PgProxy {
+            gate,
+            targets,
+            tls,
+            statics,
+            require_tls_for_tokens: cfg.tls.require_for_tokens,
+            max_message: cfg.limits.max_message_bytes.max(1024),
+            record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
+            cancel: CancelRegistry::default(),
+        })
+    }
+
+    /// Accepts connections until the listener fails; each runs in its own task.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (tcp, peer) = listener.accept().await?;
+            let me = self.clone();
+            tokio::spawn(async move { me.handle(tcp, peer).await });
+        }
+    }
+
+    /// Runs one client connection to its end.
+    pub async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let opening = match tokio::time::timeout(LOGIN_TIMEOUT, front::open(tcp, self.tls.as_ref())).await {
+            Ok(Ok(o)) => o,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "connection opening failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        match opening {
+            Opening::Cancel(pid, key) => self.cancel.cancel(pid, key).await,
+            Opening::Startup { conn, minor, params } => {
+                if let Err(e) = self.session(conn, minor, params, peer).await {
+                    tracing::debug!(%peer, error = %e, "session ended with an error");
+                }
+            }
+        }
+    }
+
+    async fn session(&self, conn: Conn, minor: u16, params: BTreeMap<String, String>, peer: SocketAddr) -> Result<(), RelayError> {
+        let mut reader = FrameReader::new(conn, 64 * 1024);
+        if params.get("replication").is_some_and(|v| !matches!(v.as_str(), "false" | "off" | "no" | "0")) {
+            return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: replication connections are not allowed through the gateway").await;
+        }
+        let unsupported: Vec<String> = params.keys().filter(|k| k.starts_with("_pq_.")).cloned().collect();
+        if minor > 0 || !unsupported.is_empty() {
+            send(&mut reader, &[proto::negotiate_protocol_version(&unsupported)]).await?;
+        }
+        let user = params.get("user").cloned().unwrap_or_default();
+        let target = params.get("database").cloned().filter(|d| !d.is_empty()).unwrap_or_else(|| user.clone());
+
+        // The caller's login: SCRAM for static-secret agents, else a token as cleartext password.
+        let login = tokio::time::timeout(LOGIN_TIMEOUT, self.login(&mut reader, &user, peer)).await;
+        let credential = match login {
+            Ok(Ok(c)) => c,
+            Ok(Err(LoginError::Refused(code, msg))) => return fatal(&mut reader, code, &msg).await,
+            Ok(Err(LoginError::Relay(e))) => return Err(e),
+            Err(_) => return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: login timed out").await,
+        };
+        let Some(t) = self.targets.get(&target) else {
+            return fatal(&mut reader, "3D000", &format!("hoop: no Postgres target named \"{target}\"")).await;
+        };
+        let cred = match &credential {
+            LoginCredential::Token(tok) => Credential::Token(tok),
+            LoginCredential::Identity(id) => Credential::Verified(id),
+        };
+        let handle = match self.gate.open_session(cred, Protocol::Postgres, &target, Some(peer), params.clone()).await {
+            Ok(h) => h,
+            Err(e) => {
+                let code = match &e {
+                    GateError::Auth(AuthError::TargetNotAllowed { .. }) | GateError::Denied { .. } => proto::NOT_AUTHORIZED,
+                    GateError::Auth(_) => proto::BAD_PASSWORD,
+                    GateError::UnknownTarget(_) => "3D000",
+                    GateError::Limit(_) => "53300",
+                    GateError::Record(_) => proto::SYSTEM_ERROR,
+                };
+                return fatal(&mut reader, code, &format!("hoop: {e}")).await;
+            }
+        };
+        let est = match t.upstream.connect(&params).await {
+            Ok(est) => est,
+            Err(e) => {
+                handle.close(&format!("upstream: {e}"));
+                return fatal(&mut reader, proto::CANNOT_CONNECT, &format!("hoop: {e}")).await;
+            }
+        };
+        let (pid, real_key) = est.key;
+        let hoop_key = self.cancel.register(pid, real_key, t.upstream.clone());
+        let mut hello = vec![proto::auth(0, &[])];
+        hello.extend(est.startup_frames.iter().cloned());
+        hello.push(proto::backend_key_data(pid, hoop_key));
+        hello.push(proto::raw(b'Z', b"I"));
+        let result = match send(&mut reader, &hello).await {
+            Ok(()) => self.relay(reader, est, handle, &target, t).await,
+            Err(e) => Err(e),
+        };
+        self.cancel.remove(pid, hoop_key);
+        result
+    }
+
+    async fn relay(
+        &self,
+        reader: FrameReader<Conn>,
+        est: crate::upstream::Established,
+        handle: hoop_core::gate::SessionHandle,
+        target: &str,
+        t: &Target,
+    ) -> Result<(), RelayError> {
+        let handle = Arc::new(handle);
+        let (client_conn, client_buf) = reader.into_parts();
+        let (cr, cw) = client_conn.into_split();
+        let (sr, sw) = est.conn.into_split();
+        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), cw, self.record);
+        let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
+        let server = FrameReader::with_buffer(sr, 1 << 30, est.leftover);
+        let (reason, result) = tokio::select! {
+            r = relay.client_loop(client, sw) => match r {
+                Ok(()) => ("client terminated".to_string(), Ok(())),
+                Err(RelayError::Frame(FrameError::Closed)) => ("client disconnected".to_string(), Ok(())),
+                Err(e) => {
+                    let _ = relay.to_client(&[proto::error("FATAL", proto::PROTOCOL_VIOLATION, &format!("hoop: {e}"))]).await;
+                    (format!("client protocol error: {e}"), Err(e))
+                }
+            },
+            r = relay.server_loop(server) => {
+                let msg = match &r {
+                    Err(RelayError::Frame(FrameError::Closed)) | Ok(()) => "server closed the connection".to_string(),
+                    Err(e) => format!("server error: {e}"),
+                };
+                let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
+                (msg, Ok(()))
+            },
+            end = handle.ended() => {
+                let msg = format!("terminating connection: {}", end.as_str());
+                let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
+                (msg, Ok(()))
+            },
+        };
+        handle.close(&reason);
+        result
+    }
+
+    async fn login(&self, reader: &mut FrameReader<Conn>, user: &str, peer: SocketAddr) -> Result<LoginCredential, LoginError> {
+        if let Some((identity, verifier)) = self.statics.get(user) {
+            send(reader, &[proto::auth(10, format!("{MECHANISM}\0\0").as_bytes())]).await?;
+            let f = next_password(reader).await?;
+            let mut c = Cursor::new(&f.body);
+            let mech = c.cstr().ok_or_else(|| LoginError::bad("malformed SASLInitialResponse"))?;
+            let len = c.i32().ok_or_else(|| LoginError::bad("malformed SASLInitialResponse"))?;
+            let data = c.take(len.max(0) as usize).ok_or_else(|| LoginError::bad("malformed SASLInitialResponse"))?;
+            if mech != MECHANISM {
+                return Err(LoginError::Refused(proto::BAD_PASSWORD, format!("hoop: unsupported SASL mechanism {mech}")));
+            }
+            let (server, first) = ScramServer::start(verifier.clone(), &String::from_utf8_lossy(data))
+                .map_err(|e| LoginError::Refused(proto::BAD_PASSWORD, format!("hoop: {e}")))?;
+            send(reader, &[proto::auth(11, first.as_bytes())]).await?;
+            let f = next_password(reader).await?;
+            let fin = server
+                .finish(&String::from_utf8_lossy(&f.body))
+                .map_err(|_| LoginError::Refused(proto::BAD_PASSWORD, format!("hoop: password authentication failed for user \"{user}\"")))?;
+            send(reader, &[proto::auth(12, fin.as_bytes())]).await?;
+            return Ok(LoginCredential::Identity(identity.clone()));
+        }
+        let encrypted = matches!(reader.get_mut(), Conn::Tls(_));
+        if !encrypted && self.require_tls_for_tokens && !peer.ip().is_loopback() {
+            return Err(LoginError::Refused(
+                proto::NOT_AUTHORIZED,
+                "hoop: tokens are only accepted over TLS (use sslmode=require)".into(),
+            ));
+        }
+        send(reader, &[proto::auth(3, &[])]).await?;
+        let f = next_password(reader).await?;
+        let token = Cursor::new(&f.body).cstr().ok_or_else(|| LoginError::bad("malformed password message"))?;
+        Ok(LoginCredential::Token(token))
+    }
+}
+
+enum LoginCredential {
+    Token(String),
+    Identity(Identity),
+}
+
+enum LoginError {
+    Refused(&'static str, String),
+    Relay(RelayError),
+}
+
+impl LoginError {
+    fn bad(msg: &str) -> Self {
+        LoginError::Refused(proto::PROTOCOL_VIOLATION, format!("hoop: {msg}"))
+    }
+}
+
+impl From<RelayError> for LoginError {
+    fn from(e: RelayError) -> Self {
+        LoginError::Relay(e)
+    }
+}
+
+async fn next_password(reader: &mut FrameReader<Conn>) -> Result<Frame, LoginError> {
+    let f = reader.next().await.map_err(RelayError::from)?;
+    if f.tag != b'p' {
+        return Err(LoginError::bad("expected a password message"));
+    }
+    Ok(f)
+}
+
+async fn send(reader: &mut FrameReader<Conn>, frames: &[Frame]) -> Result<(), RelayError> {
+    let mut out = BytesMut::new();
+    for f in frames {
+        f.write_to(&mut out);
+    }
+    reader.get_mut().write_all(&out).await?;
+    Ok(())
+}
+
+async fn fatal(reader: &mut FrameReader<Conn>, code: &str, message: &str) -> Result<(), RelayError> {
+    let _ = send(reader, &[proto::error("FATAL", code, message)]).await;
+    let _ = reader.get_mut().shutdown().await;
+    Ok(())
+}

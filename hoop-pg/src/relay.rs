@@ -1,0 +1,647 @@
+//! The session relay: client → server checks every statement; server → client masks every row.
+//!
+//! Two loops share one [`Shared`] state. The client loop decodes what the client sends,
+//! turns statements into actions, asks the gate, and forwards (or substitutes a refusal), and
+//! for every message forwarded it queues what the server will answer ([`Expect`]). The server
+//! loop reads answers in the same order, so it always knows which statement and which result
+//! shape a `DataRow` belongs to, masks it, and records results.
+
+use crate::catalog::Catalog;
+use crate::conn::{ConnRead, ConnWrite};
+use crate::copy::{CopyPlan, mask_copy_row};
+use crate::frame::{Frame, FrameError, FrameReader};
+use crate::mask::{RowPlan, kind_of, mask_fields, mask_row};
+use crate::proto::{self, BindMsg, Field};
+use crate::refuse;
+use bytes::BytesMut;
+use hoop_core::action::{Action, Sql};
+use hoop_core::event::Event;
+use hoop_core::gate::{Checked, GateError, Outcome, SessionHandle};
+use hoop_core::mask::{ColumnRef, Masker};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+
+/// The internal statement a Bind-time refusal binds to.
+const REFUSED_STATEMENT: &str = "hoop_refused";
+
+/// What the server will answer next, in order.
+#[derive(Debug)]
+enum Expect {
+    /// ParseComplete; `internal` ones are hoop's own and not shown to the client.
+    Parse { internal: bool },
+    /// BindComplete.
+    Bind,
+    /// CloseComplete.
+    Close { internal: bool },
+    /// ParameterDescription then RowDescription/NoData for a statement.
+    DescribeStatement { name: String },
+    /// RowDescription/NoData for a portal.
+    DescribePortal { name: String },
+    /// Rows, then CommandComplete/EmptyQuery/PortalSuspended/Error.
+    Execute { portal: String, action_id: Option<u64>, started: Instant },
+    /// A simple query: any number of results, then ReadyForQuery.
+    Query { action_id: Option<u64>, started: Instant, copy: Option<Arc<CopyPlan>> },
+    /// FunctionCallResponse, then ReadyForQuery.
+    FunctionCall,
+    /// ReadyForQuery after Sync.
+    Sync,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Statement {
+    sql: Arc<Sql>,
+    fields: Option<Arc<Vec<Field>>>,
+    refused: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Portal {
+    statement: String,
+    result_formats: Vec<i16>,
+    fields: Option<Arc<Vec<Field>>>,
+    action_id: Option<u64>,
+}
+
+#[derive(Default)]
+struct Shared {
+    expect: VecDeque<Expect>,
+    statements: HashMap<String, Statement>,
+    portals: HashMap<String, Portal>,
+}
+
+/// Result rows being counted and sampled for the recording.
+struct ResultAcc {
+    action_id: Option<u64>,
+    started: Instant,
+    plan: Option<Arc<RowPlan>>,
+    rows: u64,
+    sample: Vec<Vec<Option<String>>>,
+    sample_bytes: usize,
+}
+
+/// Limits of the recording of results.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordLimits {
+    /// Masked rows kept per statement.
+    pub max_rows: usize,
+    /// Bytes of masked rows kept per statement.
+    pub max_bytes: usize,
+}
+
+/// Everything one session's loops share.
+pub struct Relay {
+    pub(crate) handle: Arc<SessionHandle>,
+    pub(crate) masker: Arc<Masker>,
+    pub(crate) target: String,
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) client: tokio::sync::Mutex<ConnWrite>,
+    pub(crate) limits: RecordLimits,
+    shared: Mutex<Shared>,
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// Framing or I/O on either side.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The client sent something malformed.
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    /// I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Relay {
+    /// A relay for an established session.
+    pub fn new(
+        handle: Arc<SessionHandle>,
+        target: String,
+        catalog: Arc<Catalog>,
+        client: ConnWrite,
+        limits: RecordLimits,
+    ) -> Self {
+        let masker = handle.masker();
+        Relay { handle, masker, target, catalog, client: tokio::sync::Mutex::new(client), limits, shared: Mutex::new(Shared::default()) }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn expect(&self, e: Expect) {
+        self.shared().expect.push_back(e);
+    }
+
+    /// Sends frames straight to the client.
+    pub async fn to_client(&self, frames: &[Frame]) -> Result<(), RelayError> {
+        let mut out = BytesMut::new();
+        for f in frames {
+            f.write_to(&mut out);
+        }
+        self.client.lock().await.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// Checks `action`, telling the client about a review and waiting for it. `Err` carries the
+    /// refusal message: a deny, a denied/expired review, or a recording failure (fail closed).
+    async fn decide(&self, action: Action) -> (Option<u64>, Result<(), String>) {
+        match self.handle.check(action) {
+            Ok(Checked::Allow { action_id }) => (Some(action_id), Ok(())),
+            Ok(Checked::Deny { action_id, rule, reason }) => (Some(action_id), Err(refuse::message(&rule, &reason))),
+            Ok(Checked::Review { action_id, pending }) => {
+                let t = pending.ticket();
+                let note = format!(
+                    "hoop: this statement needs approval (rule {}); ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting",
+                    t.rule, t.id, t.id
+                );
+                let _ = self.to_client(&[proto::notice("01000", &note)]).await;
+                match self.handle.wait_review(action_id, pending).await {
+                    Ok(Outcome::Allow { .. }) => (Some(action_id), Ok(())),
+                    Ok(Outcome::Deny { rule, reason, .. }) => (Some(action_id), Err(refuse::message(&rule, &reason))),
+                    Err(e) => (Some(action_id), Err(format!("hoop: {e}"))),
+                }
+            }
+            Err(e @ GateError::Record(_)) => (None, Err(format!("hoop: {e}"))),
+            Err(e) => (None, Err(format!("hoop: {e}"))),
+        }
+    }
+
+    /// The client → server loop. Returns when the client terminates or disconnects.
+    pub async fn client_loop(&self, mut client: FrameReader<ConnRead>, mut server: ConnWrite) -> Result<(), RelayError> {
+        let mut out = BytesMut::with_capacity(16 * 1024);
+        loop {
+            let frame = match client.try_next()? {
+                Some(f) => f,
+                None => {
+                    if !out.is_empty() {
+                        server.write_all(&out).await?;
+                        out.clear();
+                    }
+                    client.fill().await?;
+                    continue;
+                }
+            };
+            self.handle.touch();
+            match frame.tag {
+                b'Q' => {
+                    let text = proto::decode_query(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Query".into()))?;
+                    let action = Action::sql(&self.target, &text);
+                    let copy = self.copy_plan(&action.sql).await;
+                    let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
+                    flush(&mut server, &mut out).await?;
+                    let (action_id, verdict) = self.decide(action).await;
+                    let verdict = if binary_masked && verdict.is_ok() {
+                        Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
+                    } else {
+                        verdict
+                    };
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy });
+                    match verdict {
+                        Ok(()) => frame.write_to(&mut out),
+                        Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
+                    }
+                }
+                b'P' => {
+                    let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse".into()))?;
+                    let sql = Arc::new(hoop_core::action::sql::analyze(&p.query));
+                    let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
+                    flush(&mut server, &mut out).await?;
+                    let (_, verdict) = self.decide(action).await;
+                    let refused = verdict.is_err();
+                    self.shared().statements.insert(p.name.clone(), Statement { sql, fields: None, refused });
+                    self.expect(Expect::Parse { internal: false });
+                    match verdict {
+                        Ok(()) => frame.write_to(&mut out),
+                        Err(msg) => proto::parse(&p.name, &refuse::raising_statement(&msg), &[]).write_to(&mut out),
+                    }
+                }
+                b'B' => {
+                    let mut b = proto::decode_bind(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Bind".into()))?;
+                    let stmt = self.shared().statements.get(&b.statement).cloned().unwrap_or_default();
+                    if stmt.refused {
+                        // The statement already raises hoop's refusal; bind it without parameters.
+                        b.params.clear();
+                        b.param_formats.clear();
+                        b.result_formats.clear();
+                        self.shared().portals.insert(b.portal.clone(), Portal { statement: b.statement.clone(), ..Portal::default() });
+                        self.expect(Expect::Bind);
+                        proto::bind(&b).write_to(&mut out);
+                        continue;
+                    }
+                    let mut sql = (*stmt.sql).clone();
+                    sql.params = bind_params(&b);
+                    let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
+                    flush(&mut server, &mut out).await?;
+                    let (action_id, verdict) = self.decide(action).await;
+                    let portal = Portal {
+                        statement: b.statement.clone(),
+                        result_formats: b.result_formats.clone(),
+                        fields: None,
+                        action_id,
+                    };
+                    match verdict {
+                        Ok(()) => {
+                            self.shared().portals.insert(b.portal.clone(), portal);
+                            self.expect(Expect::Bind);
+                            frame.write_to(&mut out);
+                        }
+                        Err(msg) => {
+                            // Bind the portal to a statement that raises the refusal instead.
+                            self.shared().portals.insert(b.portal.clone(), Portal { action_id, ..Portal::default() });
+                            self.expect(Expect::Close { internal: true });
+                            self.expect(Expect::Parse { internal: true });
+                            self.expect(Expect::Bind);
+                            let mut c = BytesMut::new();
+                            proto::close_statement(REFUSED_STATEMENT).write_to(&mut c);
+                            proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&msg), &[]).write_to(&mut c);
+                            let refused = BindMsg {
+                                portal: b.portal.clone(),
+                                statement: REFUSED_STATEMENT.into(),
+                                param_formats: vec![],
+                                params: vec![],
+                                result_formats: vec![],
+                            };
+                            proto::bind(&refused).write_to(&mut c);
+                            out.extend_from_slice(&c);
+                        }
+                    }
+                }
+                b'E' => {
+                    let (portal, _max) = proto::decode_execute(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Execute".into()))?;
+                    let action_id = self.shared().portals.get(&portal).and_then(|p| p.action_id);
+                    self.expect(Expect::Execute { portal, action_id, started: Instant::now() });
+                    frame.write_to(&mut out);
+                }
+                b'D' => {
+                    let (kind, name) = proto::decode_target(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Describe".into()))?;
+                    self.expect(if kind == b'S' { Expect::DescribeStatement { name } } else { Expect::DescribePortal { name } });
+                    frame.write_to(&mut out);
+                }
+                b'C' => {
+                    let (kind, name) = proto::decode_target(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Close".into()))?;
+                    {
+                        let mut sh = self.shared();
+                        if kind == b'S' {
+                            sh.statements.remove(&name);
+                        } else {
+                            sh.portals.remove(&name);
+                        }
+                    }
+                    self.expect(Expect::Close { internal: false });
+                    frame.write_to(&mut out);
+                }
+                b'S' => {
+                    self.expect(Expect::Sync);
+                    frame.write_to(&mut out);
+                }
+                b'F' => {
+                    // Large-object and other function calls: not SQL, passed through and recorded.
+                    let mut sql = Sql { text: format!("-- FunctionCall {} bytes", frame.body.len()), ..Sql::default() };
+                    sql.kinds = vec!["function_call".into()];
+                    sql.parsed = true;
+                    let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
+                    flush(&mut server, &mut out).await?;
+                    let (_, verdict) = self.decide(action).await;
+                    match verdict {
+                        Ok(()) => {
+                            self.expect(Expect::FunctionCall);
+                            frame.write_to(&mut out);
+                        }
+                        Err(msg) => {
+                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None });
+                            proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
+                        }
+                    }
+                }
+                b'X' => {
+                    frame.write_to(&mut out);
+                    server.write_all(&out).await?;
+                    return Ok(());
+                }
+                // Flush, CopyData/CopyDone/CopyFail and anything else pass through as they are.
+                _ => frame.write_to(&mut out),
+            }
+            if out.len() > 64 * 1024 {
+                flush(&mut server, &mut out).await?;
+            }
+        }
+    }
+
+    /// How rows of a `COPY ... TO` would be masked, if `sql` is one.
+    async fn copy_plan(&self, sql: &Sql) -> Option<Arc<CopyPlan>> {
+        if sql.copy != "to" {
+            return None;
+        }
+        let lower = sql.text.to_ascii_lowercase();
+        let mut plan = CopyPlan { csv: lower.contains("csv"), binary: lower.contains("binary"), columns: Vec::new() };
+        // Column rules need the column order: known for `COPY table TO` without a column list.
+        let whole_table = !lower.contains("copy (") && !lower.contains("copy(") && sql.tables.len() == 1;
+        if let (true, Some(table)) = (whole_table, sql.tables.first()) {
+            let before_to = lower.split(" to ").next().unwrap_or_default();
+            if !before_to.contains('(') {
+                if let Ok(Some((schema, tname, cols))) = self.catalog.columns_of(table).await {
+                    plan.columns = cols
+                        .iter()
+                        .map(|(c, oid)| {
+                            let rule = self.masker.column_rule(&ColumnRef { target: &self.target, schema: &schema, table: &tname, column: c });
+                            (rule, kind_of(*oid))
+                        })
+                        .collect();
+                }
+            }
+        }
+        Some(Arc::new(plan))
+    }
+
+    /// The server → client loop.
+    pub async fn server_loop(&self, mut server: FrameReader<ConnRead>) -> Result<(), RelayError> {
+        let mut out = BytesMut::with_capacity(64 * 1024);
+        let mut acc: Option<ResultAcc> = None;
+        let mut copy: Option<Arc<CopyPlan>> = None;
+        loop {
+            let frame = match server.try_next()? {
+                Some(f) => f,
+                None => {
+                    if !out.is_empty() {
+                        self.client.lock().await.write_all(&out).await?;
+                        out.clear();
+                    }
+                    server.fill().await?;
+                    continue;
+                }
+            };
+            match frame.tag {
+                b'D' => {
+                    if acc.is_none() {
+                        // An Execute's rows start without a RowDescription: find its shape now.
+                        if let Front::Execute(portal, action_id, started) = self.front_kind() {
+                            let plan = self.portal_plan(&portal).await;
+                            acc = Some(ResultAcc::new(action_id, started, plan));
+                        }
+                    }
+                    let plan = acc.as_ref().and_then(|a| a.plan.clone());
+                    match mask_row(&self.masker, plan.as_deref(), &frame.body) {
+                        Ok(Some(masked)) => {
+                            self.sample(&mut acc, &masked.body);
+                            masked.write_to(&mut out);
+                        }
+                        Ok(None) => {
+                            self.sample(&mut acc, &frame.body);
+                            frame.write_to(&mut out);
+                        }
+                        Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
+                    }
+                }
+                b'T' => {
+                    let fields = Arc::new(proto::decode_row_description(&frame.body).ok_or_else(|| RelayError::Protocol("malformed RowDescription".into()))?);
+                    let front = self.front_kind();
+                    match front {
+                        Front::DescribeStatement(name) => {
+                            if let Some(s) = self.shared().statements.get_mut(&name) {
+                                s.fields = Some(fields.clone());
+                            }
+                            self.pop();
+                        }
+                        Front::DescribePortal(name) => {
+                            if let Some(p) = self.shared().portals.get_mut(&name) {
+                                p.fields = Some(fields.clone());
+                            }
+                            self.pop();
+                        }
+                        Front::Query(action_id, started, _) => {
+                            let plan = RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog).await;
+                            acc = Some(ResultAcc::new(action_id, started, Some(Arc::new(plan))));
+                        }
+                        _ => {}
+                    }
+                    frame.write_to(&mut out);
+                }
+                b'n' => {
+                    if matches!(self.front_kind(), Front::DescribeStatement(_) | Front::DescribePortal(_)) {
+                        self.pop();
+                    }
+                    frame.write_to(&mut out);
+                }
+                b't' => frame.write_to(&mut out),
+                b'1' | b'2' | b'3' => {
+                    let internal = matches!(self.pop(), Some(Expect::Parse { internal: true } | Expect::Close { internal: true }));
+                    if !internal {
+                        frame.write_to(&mut out);
+                    }
+                }
+                b'C' | b'I' | b's' => {
+                    if acc.is_none() {
+                        if let Front::Execute(_, action_id, started) = self.front_kind() {
+                            acc = Some(ResultAcc::new(action_id, started, None));
+                        }
+                    }
+                    let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
+                    self.finish(acc.take(), &tag, None);
+                    if matches!(self.front_kind(), Front::Execute(..)) {
+                        self.pop();
+                    }
+                    copy = None;
+                    frame.write_to(&mut out);
+                }
+                b'E' => {
+                    let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
+                    let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
+                    let changed = mask_fields(&self.masker, &mut fields);
+                    let a = acc.take().or_else(|| match self.front_kind() {
+                        Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
+                        _ => None,
+                    });
+                    self.finish(a, "ERROR", Some(self.masker.mask_text(&message).into_owned()));
+                    // In the extended protocol the server now skips everything up to Sync.
+                    {
+                        let mut sh = self.shared();
+                        while let Some(front) = sh.expect.front() {
+                            if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
+                                break;
+                            }
+                            sh.expect.pop_front();
+                        }
+                    }
+                    copy = None;
+                    if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
+                }
+                b'Z' => {
+                    self.pop();
+                    acc = None;
+                    frame.write_to(&mut out);
+                }
+                b'H' => {
+                    // COPY TO STDOUT begins.
+                    let front = self.front_kind();
+                    let planned = match &front {
+                        Front::Query(_, _, plan) => plan.clone(),
+                        _ => None,
+                    };
+                    copy = planned.or_else(|| Some(Arc::new(CopyPlan { binary: frame.body.first() == Some(&1), ..CopyPlan::default() })));
+                    if let Front::Query(id, started, _) | Front::Execute(_, id, started) = front {
+                        acc = Some(ResultAcc::new(id, started, None));
+                    }
+                    frame.write_to(&mut out);
+                }
+                b'd' => match copy.as_deref().and_then(|plan| mask_copy_row(&self.masker, plan, &frame.body)) {
+                    Some(masked) => {
+                        self.sample_copy(&mut acc, &masked);
+                        Frame { tag: b'd', body: masked.into() }.write_to(&mut out);
+                    }
+                    None => {
+                        self.sample_copy(&mut acc, &frame.body);
+                        frame.write_to(&mut out);
+                    }
+                },
+                b'N' | b'A' => {
+                    let masked = if frame.tag == b'N' {
+                        let mut f = proto::decode_fields(&frame.body).unwrap_or_default();
+                        mask_fields(&self.masker, &mut f).then(|| proto::encode_fields(b'N', &f))
+                    } else {
+                        match self.masker.mask_bytes(&frame.body) {
+                            std::borrow::Cow::Owned(v) => Some(Frame { tag: b'A', body: v.into() }),
+                            std::borrow::Cow::Borrowed(_) => None,
+                        }
+                    };
+                    masked.as_ref().unwrap_or(&frame).write_to(&mut out);
+                }
+                b'V' => {
+                    if matches!(self.front_kind(), Front::FunctionCall) {
+                        self.pop();
+                    }
+                    frame.write_to(&mut out);
+                }
+                _ => frame.write_to(&mut out),
+            }
+            if out.len() > 256 * 1024 {
+                self.client.lock().await.write_all(&out).await?;
+                out.clear();
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<Expect> {
+        self.shared().expect.pop_front()
+    }
+
+    fn front_kind(&self) -> Front {
+        match self.shared().expect.front() {
+            Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
+            Some(Expect::DescribePortal { name }) => Front::DescribePortal(name.clone()),
+            Some(Expect::Execute { portal, action_id, started }) => Front::Execute(portal.clone(), *action_id, *started),
+            Some(Expect::Query { action_id, started, copy }) => Front::Query(*action_id, *started, copy.clone()),
+            Some(Expect::FunctionCall) => Front::FunctionCall,
+            _ => Front::Other,
+        }
+    }
+
+    /// The row shape of a portal's Execute: its own description, or its statement's with Bind's formats.
+    async fn portal_plan(&self, portal: &str) -> Option<Arc<RowPlan>> {
+        let (fields, formats) = {
+            let sh = self.shared();
+            let p = sh.portals.get(portal)?;
+            match &p.fields {
+                Some(f) => (f.clone(), None),
+                None => (sh.statements.get(&p.statement)?.fields.clone()?, Some(p.result_formats.clone())),
+            }
+        };
+        Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog).await))
+    }
+
+    fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
+        let Some(a) = acc.as_mut() else { return };
+        a.rows += 1;
+        if a.sample.len() >= self.limits.max_rows || a.sample_bytes >= self.limits.max_bytes {
+            return;
+        }
+        let Some(cells) = proto::decode_data_row(body) else { return };
+        let binary = |i: usize| a.plan.as_ref().and_then(|p| p.columns.get(i)).is_some_and(|c| c.format == 1);
+        let row: Vec<Option<String>> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.map(|v| if binary(i) { format!("\\x{}", hex_of(v)) } else { String::from_utf8_lossy(v).into_owned() }))
+            .collect();
+        a.sample_bytes += body.len();
+        a.sample.push(row);
+    }
+
+    fn sample_copy(&self, acc: &mut Option<ResultAcc>, row: &[u8]) {
+        let Some(a) = acc.as_mut() else { return };
+        a.rows += 1;
+        if a.sample.len() < self.limits.max_rows && a.sample_bytes < self.limits.max_bytes {
+            a.sample_bytes += row.len();
+            a.sample.push(vec![Some(String::from_utf8_lossy(row).trim_end_matches('\n').to_string())]);
+        }
+    }
+
+    /// Records a finished result: sampled (masked) rows, then tag, count and duration.
+    fn finish(&self, acc: Option<ResultAcc>, tag: &str, error: Option<String>) {
+        let Some(a) = acc else { return };
+        let Some(action_id) = a.action_id else { return };
+        if !a.sample.is_empty() {
+            let columns = a.plan.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
+            if let Err(e) = self.handle.record(&Event::Rows { action_id, columns, rows: a.sample }) {
+                tracing::error!(error = %e, "recording rows failed");
+            }
+        }
+        let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
+        let ev = Event::ActionResult {
+            action_id,
+            status: tag.to_string(),
+            rows,
+            duration_us: a.started.elapsed().as_micros() as u64,
+            error,
+        };
+        if let Err(e) = self.handle.record(&ev) {
+            tracing::error!(error = %e, "recording a result failed");
+        }
+    }
+}
+
+enum Front {
+    DescribeStatement(String),
+    DescribePortal(String),
+    Execute(String, Option<u64>, Instant),
+    Query(Option<u64>, Instant, Option<Arc<CopyPlan>>),
+    FunctionCall,
+    Other,
+}
+
+impl ResultAcc {
+    fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
+        ResultAcc { action_id, started, plan, rows: 0, sample: Vec::new(), sample_bytes: 0 }
+    }
+}
+
+async fn flush(server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {
+    if !out.is_empty() {
+        server.write_all(out).await?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Bound parameters as text for policy and (masked) recording: text as is, binary as hex.
+fn bind_params(b: &BindMsg) -> Vec<Option<String>> {
+    b.params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.as_ref().map(|v| {
+                if b.param_format(i) == 0 {
+                    String::from_utf8_lossy(v).into_owned()
+                } else {
+                    format!("\\x{}", hex_of(v))
+                }
+            })
+        })
+        .collect()
+}
+
+fn hex_of(v: &[u8]) -> String {
+    v.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,241 @@
+//! The back side: connecting to the real server with the credentials only the gateway holds.
+
+use crate::conn::{Conn, Tls};
+use crate::frame::{Cursor, Frame, FrameError, FrameReader};
+use crate::scram::{MECHANISM, ScramClient, md5_response};
+use bytes::BytesMut;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Why the upstream could not be reached or refused the gateway.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Network or TLS failure.
+    #[error("cannot reach the database: {0}")]
+    Io(#[from] std::io::Error),
+    /// The server refused to speak TLS though the target requires it.
+    #[error("the database does not accept TLS")]
+    NoTls,
+    /// The server rejected the gateway's login or the startup.
+    #[error("the database refused the connection: {0}")]
+    Refused(String),
+    /// The server asked for an authentication method hoop does not speak.
+    #[error("unsupported authentication method {0}")]
+    AuthMethod(i32),
+    /// Protocol trouble.
+    #[error("protocol error from the database: {0}")]
+    Protocol(String),
+}
+
+impl From<FrameError> for UpstreamError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Io(e) => UpstreamError::Io(e),
+            other => UpstreamError::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Where and how to reach one Postgres target.
+#[derive(Clone)]
+pub struct Upstream {
+    /// `host:port`.
+    pub addr: String,
+    /// Login user.
+    pub user: String,
+    /// Password, if the server asks for one.
+    pub password: Option<String>,
+    /// Database.
+    pub database: String,
+    /// TLS to the server, with the name to verify.
+    pub tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("addr", &self.addr)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A logged-in upstream connection and what the server said during startup.
+pub struct Established {
+    /// The connection, positioned after the first ReadyForQuery.
+    pub conn: Conn,
+    /// Bytes read past the first ReadyForQuery (normally none).
+    pub leftover: BytesMut,
+    /// ParameterStatus and NoticeResponse frames, in order.
+    pub startup_frames: Vec<Frame>,
+    /// The backend's process id and secret key.
+    pub key: (i32, i32),
+}
+
+impl Upstream {
+    async fn open(&self) -> Result<Conn, UpstreamError> {
+        let tcp = TcpStream::connect(&self.addr).await?;
+        tcp.set_nodelay(true)?;
+        let Some((cfg, name)) = &self.tls else { return Ok(Conn::Plain(tcp)) };
+        let mut tcp = tcp;
+        tcp.write_all(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]).await?;
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer).await?;
+        if answer[0] != b'S' {
+            return Err(UpstreamError::NoTls);
+        }
+        let tls = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name.clone(), tcp).await?;
+        Ok(Conn::Tls(Tls::Client(Box::new(tls))))
+    }
+
+    /// Connects and logs in; `params` are the client's startup parameters to pass on.
+    pub async fn connect(&self, params: &BTreeMap<String, String>) -> Result<Established, UpstreamError> {
+        let mut conn = self.open().await?;
+        let mut body = Vec::with_capacity(128);
+        body.extend_from_slice(&196608i32.to_be_bytes());
+        let mut put = |k: &str, v: &str| {
+            body.extend_from_slice(k.as_bytes());
+            body.push(0);
+            body.extend_from_slice(v.as_bytes());
+            body.push(0);
+        };
+        put("user", &self.user);
+        put("database", &self.database);
+        for (k, v) in params {
+            if !matches!(k.as_str(), "user" | "database" | "replication") && !k.starts_with("_pq_") {
+                put(k, v);
+            }
+        }
+        body.push(0);
+        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        msg.extend_from_slice(&body);
+        conn.write_all(&msg).await?;
+
+        let mut r = FrameReader::new(conn, 1 << 20);
+        let mut scram: Option<ScramClient> = None;
+        let mut startup_frames = Vec::new();
+        let mut key = (0, 0);
+        loop {
+            let f = r.next().await?;
+            match f.tag {
+                b'R' => {
+                    let mut c = Cursor::new(&f.body);
+                    let code = c.i32().ok_or_else(|| UpstreamError::Protocol("short auth request".into()))?;
+                    let reply = match code {
+                        0 => continue,
+                        3 => password_message(self.password()?.as_bytes(), true),
+                        5 => {
+                            let salt = c.take(4).ok_or_else(|| UpstreamError::Protocol("short md5 salt".into()))?;
+                            password_message(md5_response(&self.user, self.password()?, salt).as_bytes(), true)
+                        }
+                        10 => {
+                            let mut mechs = Vec::new();
+                            while let Some(m) = c.cstr().filter(|m| !m.is_empty()) {
+                                mechs.push(m);
+                            }
+                            if !mechs.iter().any(|m| m == MECHANISM) {
+                                return Err(UpstreamError::AuthMethod(code));
+                            }
+                            let s = ScramClient::new(self.password()?);
+                            let first = s.client_first();
+                            scram = Some(s);
+                            let mut b = MECHANISM.as_bytes().to_vec();
+                            b.push(0);
+                            b.extend_from_slice(&(first.len() as i32).to_be_bytes());
+                            b.extend_from_slice(first.as_bytes());
+                            password_message(&b, false)
+                        }
+                        11 => {
+                            let s = scram.as_mut().ok_or_else(|| UpstreamError::Protocol("SASL continue without start".into()))?;
+                            let fin = s
+                                .client_final(&String::from_utf8_lossy(c.rest()))
+                                .map_err(|e| UpstreamError::Refused(e.to_string()))?;
+                            password_message(fin.as_bytes(), false)
+                        }
+                        12 => {
+                            let s = scram.as_ref().ok_or_else(|| UpstreamError::Protocol("SASL final without start".into()))?;
+                            s.verify_server(&String::from_utf8_lossy(c.rest()))
+                                .map_err(|_| UpstreamError::Refused("the server's SCRAM signature is wrong".into()))?;
+                            continue;
+                        }
+                        other => return Err(UpstreamError::AuthMethod(other)),
+                    };
+                    let mut out = BytesMut::new();
+                    reply.write_to(&mut out);
+                    r.get_mut().write_all(&out).await?;
+                }
+                b'E' => {
+                    let msg = crate::proto::decode_fields(&f.body)
+                        .and_then(|fs| fs.into_iter().find(|(t, _)| *t == b'M').map(|(_, m)| m))
+                        .unwrap_or_else(|| "error".into());
+                    return Err(UpstreamError::Refused(msg));
+                }
+                b'K' => {
+                    let mut c = Cursor::new(&f.body);
+                    key = (c.i32().unwrap_or(0), c.i32().unwrap_or(0));
+                }
+                b'Z' => {
+                    let (conn, leftover) = r.into_parts();
+                    return Ok(Established { conn, leftover, startup_frames, key });
+                }
+                b'S' | b'N' | b'v' => startup_frames.push(f),
+                other => return Err(UpstreamError::Protocol(format!("unexpected message {:?} during startup", other as char))),
+            }
+        }
+    }
+
+    fn password(&self) -> Result<&str, UpstreamError> {
+        self.password.as_deref().ok_or_else(|| UpstreamError::Refused("the database wants a password; none is configured".into()))
+    }
+
+    /// Sends a cancel request for the backend `(pid, key)`.
+    pub async fn cancel(&self, pid: i32, key: i32) -> Result<(), UpstreamError> {
+        let mut conn = self.open().await?;
+        let mut msg = vec![0, 0, 0, 16, 4, 0xd2, 0x16, 0x2e];
+        msg.extend_from_slice(&pid.to_be_bytes());
+        msg.extend_from_slice(&key.to_be_bytes());
+        conn.write_all(&msg).await?;
+        let _ = conn.shutdown().await;
+        Ok(())
+    }
+}
+
+fn password_message(data: &[u8], nul: bool) -> Frame {
+    let mut b = data.to_vec();
+    if nul {
+        b.push(0);
+    }
+    Frame { tag: b'p', body: b.into() }
+}
+
+/// Runs one simple query on an established connection and returns its rows as text.
+pub async fn simple_query(conn: &mut Conn, leftover: &mut BytesMut, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
+    let mut out = BytesMut::new();
+    crate::proto::query(sql).write_to(&mut out);
+    conn.write_all(&out).await?;
+    let mut r = FrameReader::with_buffer(&mut *conn, 1 << 24, std::mem::take(leftover));
+    let mut rows = Vec::new();
+    let mut error = None;
+    loop {
+        let f = r.next().await?;
+        match f.tag {
+            b'D' => {
+                let cells = crate::proto::decode_data_row(&f.body).ok_or_else(|| UpstreamError::Protocol("bad DataRow".into()))?;
+                rows.push(cells.into_iter().map(|c| c.map(|v| String::from_utf8_lossy(v).into_owned())).collect());
+            }
+            b'E' => error = Some(String::from_utf8_lossy(&f.body).into_owned()),
+            b'Z' => break,
+            _ => {}
+        }
+    }
+    let (_, rest) = r.into_parts();
+    *leftover = rest;
+    match error {
+        Some(e) => Err(UpstreamError::Refused(e)),
+        None => Ok(rows),
+    }
+}

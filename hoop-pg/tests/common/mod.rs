@@ -1,0 +1,121 @@
+//! Shared test setup: one real PostgreSQL per test binary, and gateways in front of it.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use hoop_core::auth::{TokenIssuer, TokenSpec};
+use hoop_core::config::Config;
+use hoop_core::gate::Gate;
+use hoop_core::identity::IdentityKind;
+use hoop_core::keys::KeyStore;
+use hoop_harness::{PgOptions, Postgres};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
+
+/// The cluster every test of this binary shares, with the sample schema loaded.
+pub fn pg() -> &'static Postgres {
+    static PG: OnceLock<Postgres> = OnceLock::new();
+    PG.get_or_init(|| {
+        let pg = Postgres::start(PgOptions::default()).expect("start postgres");
+        pg.psql(
+            "CREATE TABLE users (id int primary key, name text, email text, card text, note text);
+             INSERT INTO users VALUES
+               (1, 'Ann', 'ann@corp.example', '4111 1111 1111 1111', 'plain'),
+               (2, 'Bob', 'bob@corp.example', '5500 0000 0000 0004', 'call me at bob.alt@mail.example');
+             CREATE TABLE customers (id int, email text);
+             INSERT INTO customers VALUES (1, 'vip@corp.example');
+             CREATE SCHEMA other; CREATE TABLE other.marker (v text); INSERT INTO other.marker VALUES ('in-other');",
+        )
+        .expect("load schema");
+        pg
+    })
+}
+
+/// A running gateway.
+pub struct Gw {
+    pub port: u16,
+    pub gate: Gate,
+    pub cfg: Config,
+    pub dir: tempfile::TempDir,
+    _rt: Arc<tokio::runtime::Runtime>,
+}
+
+impl Gw {
+    /// Starts a gateway in front of [`pg`] with `extra` TOML appended to the base config.
+    pub fn start(extra: &str) -> Gw {
+        let pg = pg();
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            r#"
+data_dir = "{dir}"
+[recording]
+fsync_interval_ms = 50
+[limits]
+review_timeout_secs = 3
+max_message_bytes = 1048576
+[targets.app]
+protocol = "postgres"
+address = "127.0.0.1:{port}"
+user = "postgres"
+password = "{pw}"
+database = "postgres"
+sensitive_tables = ["customers"]
+[masking]
+columns = ["users.card"]
+{extra}
+"#,
+            dir = dir.path().display(),
+            port = pg.port(),
+            pw = pg.password(),
+        );
+        let cfg = Config::parse(&text, "test").unwrap();
+        let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
+        let gate = cfg.build_gate().unwrap();
+        let proxy = Arc::new(hoop_pg::PgProxy::from_config(&cfg, gate.clone()).unwrap());
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        rt.spawn(proxy.serve(listener));
+        Gw { port, gate, cfg, dir, _rt: rt }
+    }
+
+    /// A token for `subject` of `kind`.
+    pub fn token(&self, subject: &str, kind: IdentityKind) -> String {
+        let keys = KeyStore::open(self.cfg.data_dir.join("keys")).unwrap();
+        TokenIssuer::from_store(&keys)
+            .unwrap()
+            .issue(&TokenSpec { subject: subject.into(), kind, groups: vec![], targets: vec!["*".into()], ttl_secs: 600 })
+            .unwrap()
+    }
+
+    /// A libpq connection string for `user` to target `app`.
+    pub fn conninfo(&self, user: &str) -> String {
+        format!("host=127.0.0.1 port={} user={user} dbname=app sslmode=disable", self.port)
+    }
+
+    /// Runs psql with `args` as `user` logging in with `password`; returns the whole output.
+    pub fn psql_with(&self, user: &str, password: &str, extra_conn: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut c = Command::new("psql");
+        c.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=0"])
+            .arg(format!("{} {extra_conn}", self.conninfo(user)))
+            .args(args)
+            .env("PGPASSWORD", password)
+            .env_remove("PGOPTIONS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match stdin {
+            Some(input) => {
+                c.stdin(Stdio::piped());
+                let mut child = c.spawn().unwrap();
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+                child.wait_with_output().unwrap()
+            }
+            None => c.stdin(Stdio::null()).output().unwrap(),
+        }
+    }
+
+    /// Runs `sql` through psql as an agent; returns (stdout, stderr).
+    pub fn agent_psql(&self, sql: &str) -> (String, String) {
+        let t = self.token("agent-1", IdentityKind::Agent);
+        let o = self.psql_with("agent-1", &t, "", &["-c", sql], None);
+        (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    }
+}
