@@ -5,6 +5,13 @@ mod common;
 use common::{Gw, pg};
 use hoop_core::identity::IdentityKind;
 
+const PERMISSIVE: &str = "[policy]\ndefault_rules = false\n";
+
+fn text(o: &std::process::Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// Default agent rules.
 #[test]
 fn select_is_masked_by_column_and_content_even_under_an_alias() {
     let gw = Gw::start("");
@@ -14,4 +21,125 @@ fn select_is_masked_by_column_and_content_even_under_an_alias() {
     assert!(!out.contains("4111"), "{out}");
     assert!(out.contains("1|[REDACTED:email]|[REDACTED:card]|plain"), "{out}");
     assert!(out.contains("call me at [REDACTED:email]"), "{out}");
+}
+
+/// Default agent rules: DROP is refused with 42501 naming the rule; the session carries on.
+#[test]
+fn denied_drop_leaves_the_session_usable() {
+    let gw = Gw::start("");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let o = gw.psql_with("agent-1", &t, "", &["-c", "DROP TABLE users", "-c", "SELECT count(*) FROM users"], None);
+    let (out, err) = text(&o);
+    assert!(err.contains("agent-no-destructive-ddl"), "{err}");
+    assert_eq!(out.trim(), "2", "the next statement ran: {out} / {err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM users").unwrap().trim(), "2", "the table is still there");
+    let o = gw.psql_with("agent-1", &t, "", &["-v", "VERBOSITY=verbose", "-c", "TRUNCATE users"], None);
+    assert!(text(&o).1.contains("42501"), "SQLSTATE is 42501: {}", text(&o).1);
+}
+
+/// Default agent rules: a refused statement aborts its transaction and its multi-statement query.
+#[test]
+fn refusals_abort_transactions_and_pipelines() {
+    let gw = Gw::start("");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let script = "BEGIN;\nINSERT INTO users VALUES (10, 'x', 'x@y.example', '', '');\nDELETE FROM users;\nCOMMIT;\nSELECT 'after';\n";
+    let o = gw.psql_with("agent-1", &t, "", &[], Some(script));
+    let (out, err) = text(&o);
+    assert!(err.contains("agent-no-unfiltered-writes"), "{err}");
+    assert!(out.contains("after"), "{out}");
+    assert_eq!(pg().psql("SELECT count(*) FROM users WHERE id = 10").unwrap().trim(), "0", "nothing committed");
+    // Several statements in one Query run as one implicit transaction: nothing before the refusal commits.
+    let o = gw.psql_with("agent-1", &t, "", &["-c", "INSERT INTO users VALUES (11, 'y', '', '', ''); DROP TABLE users"], None);
+    assert!(text(&o).1.contains("agent-no-destructive-ddl"));
+    assert_eq!(pg().psql("SELECT count(*) FROM users WHERE id = 11").unwrap().trim(), "0");
+    // A multi-statement query that is allowed returns every result.
+    let (out, _) = gw.agent_psql("SELECT 1; SELECT 2");
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["1", "2"]);
+}
+
+/// Permissive rules: startup options reach the server; replication and bad tokens are refused.
+#[test]
+fn startup_options_replication_and_bad_tokens() {
+    let gw = Gw::start(PERMISSIVE);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let o = gw.psql_with("agent-1", &t, "options='-csearch_path=other' application_name=probe", &["-c", "SELECT v FROM marker", "-c", "SHOW application_name"], None);
+    let (out, err) = text(&o);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["in-other", "probe"], "{err}");
+    let o = gw.psql_with("agent-1", &t, "replication=database", &["-c", "IDENTIFY_SYSTEM"], None);
+    assert!(text(&o).1.contains("replication connections are not allowed"), "{}", text(&o).1);
+    let o = gw.psql_with("agent-1", "not-a-token", "", &["-c", "SELECT 1"], None);
+    let (_, err) = text(&o);
+    assert!(err.contains("authentication failed") && !o.status.success(), "{err}");
+    // TLS with the gateway's certificate.
+    let o = gw.psql_with("agent-1", &t, "sslmode=require", &["-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"], None);
+    assert_eq!(text(&o).0.trim(), "f", "hoop terminates TLS; upstream is plain here: {}", text(&o).1);
+    let o = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", "SELECT 1"])
+        .arg(format!("host=127.0.0.1 port={} user=agent-1 dbname=app sslmode=require", gw.port))
+        .env("PGPASSWORD", &t)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1", "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Permissive rules: \copy both ways, masked on the way out; large objects pass through.
+#[test]
+fn copy_both_ways_and_large_objects() {
+    let gw = Gw::start(PERMISSIVE);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    pg().psql("CREATE TABLE IF NOT EXISTS copy_in (id int, email text)").unwrap();
+    let o = gw.psql_with("agent-1", &t, "", &["-c", "\\copy copy_in from stdin"], Some("1\tin@corp.example\n2\tplain\n\\.\n"));
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(pg().psql("SELECT count(*) FROM copy_in WHERE email = 'in@corp.example'").unwrap().trim(), "1");
+    for (cmd, expect) in [
+        ("\\copy users to stdout", "1\tAnn\t[REDACTED:email]\t[REDACTED:card]\tplain"),
+        ("\\copy users to stdout with csv", "1,Ann,[REDACTED:email],[REDACTED:card],plain"),
+        ("\\copy (select email from users order by id) to stdout", "[REDACTED:email]"),
+    ] {
+        let o = gw.psql_with("agent-1", &t, "", &["-c", cmd], None);
+        let (out, err) = text(&o);
+        assert!(out.contains(expect), "{cmd}: {out} {err}");
+        assert!(!out.contains("corp.example") && !out.contains("4111"), "{cmd}: {out}");
+    }
+    let o = gw.psql_with("agent-1", &t, "", &["-c", "COPY users TO STDOUT (FORMAT binary)"], None);
+    assert!(text(&o).1.contains("binary COPY of a masked column"), "{}", text(&o).1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in.bin");
+    let dst = dir.path().join("out.bin");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let o = gw.psql_with("agent-1", &t, "", &["-c", &format!("\\lo_import {}", src.display())], None);
+    let (out, err) = text(&o);
+    let oid = out.split_whitespace().last().unwrap_or_default().to_string();
+    assert!(oid.parse::<u32>().is_ok(), "{out} {err}");
+    let o = gw.psql_with("agent-1", &t, "", &["-c", &format!("\\lo_export {oid} {}", dst.display())], None);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(std::fs::read(&dst).unwrap(), data, "large object round-trips byte-identical");
+}
+
+/// Default agent rules: the recording of a session verifies, and an edit is detected.
+#[test]
+fn the_recording_verifies_and_tampering_is_detected() {
+    let gw = Gw::start("");
+    let (_, err) = gw.agent_psql("SELECT email FROM users WHERE id = 1");
+    assert!(err.is_empty(), "{err}");
+    let rec = gw.gate.recorder();
+    // The session closes asynchronously after psql exits.
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        ids = rec.list().unwrap();
+        if ids.len() == 1 && rec.verify(&ids[0]).unwrap().sealed {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let report = rec.verify(&ids[0]).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    let path = gw.cfg.data_dir.join("recordings").join(format!("{}.jsonl", ids[0]));
+    let body = std::fs::read_to_string(&path).unwrap();
+    assert!(body.contains("\"status\":\"SELECT 1\""), "command tag recorded");
+    assert!(body.contains("[REDACTED:email]") && !body.contains("ann@corp.example"), "rows recorded masked");
+    std::fs::write(&path, body.replacen("SELECT 1", "SELECT 9", 1)).unwrap();
+    assert!(rec.verify(&ids[0]).unwrap().first_error.is_some());
 }
