@@ -394,6 +394,17 @@ impl SessionHandle {
         })
     }
 
+    /// Checks `action` where the protocol will check it again with more detail before it runs
+    /// (a Postgres Parse before its Bind): records the action and verdict like [`check`](Self::check)
+    /// but opens no ticket, so a `Review` is decided at the later check, once, for the exact action.
+    pub fn precheck(&self, action: Action) -> Result<Verdict, GateError> {
+        self.touch();
+        let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
+        let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        self.log.record(&Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() })?;
+        Ok(verdict)
+    }
+
     /// Waits for the review of `action_id` and records the decision.
     pub async fn wait_review(&self, action_id: u64, pending: PendingReview) -> Result<Outcome, GateError> {
         let ticket = pending.ticket().id.clone();

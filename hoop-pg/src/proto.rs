@@ -280,6 +280,13 @@ pub fn decode_row_description(body: &[u8]) -> Option<Vec<Field>> {
     Some(out)
 }
 
+/// Decodes a `ParameterDescription` body into type OIDs.
+pub fn decode_parameter_description(body: &[u8]) -> Option<Vec<u32>> {
+    let mut c = Cursor::new(body);
+    let n = c.i16()?;
+    (0..n).map(|_| c.i32().map(|t| t as u32)).collect()
+}
+
 /// Splits a `DataRow` body into its cells (`None` for NULL).
 pub fn decode_data_row(body: &[u8]) -> Option<Vec<Option<&[u8]>>> {
     let mut c = Cursor::new(body);

@@ -54,6 +54,8 @@ struct Statement {
     sql: Arc<Sql>,
     fields: Option<Arc<Vec<Field>>>,
     refused: bool,
+    /// Parameter types, from Parse or the server's ParameterDescription.
+    param_types: Vec<u32>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -209,10 +211,15 @@ impl Relay {
                     let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse".into()))?;
                     let sql = Arc::new(hoop_core::action::sql::analyze(&p.query));
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
-                    flush(&mut server, &mut out).await?;
-                    let (_, verdict) = self.decide(action).await;
+                    // Checked again at Bind with its parameters: a review waits for that check.
+                    let verdict = match self.handle.precheck(action) {
+                        Ok(hoop_core::verdict::Verdict::Deny { rule, reason }) => Err(refuse::message(&rule, &reason)),
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(format!("hoop: {e}")),
+                    };
                     let refused = verdict.is_err();
-                    self.shared().statements.insert(p.name.clone(), Statement { sql, fields: None, refused });
+                    let param_types = p.types.clone();
+                    self.shared().statements.insert(p.name.clone(), Statement { sql, fields: None, refused, param_types });
                     self.expect(Expect::Parse { internal: false });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -233,7 +240,7 @@ impl Relay {
                         continue;
                     }
                     let mut sql = (*stmt.sql).clone();
-                    sql.params = bind_params(&b);
+                    sql.params = bind_params(&b, &stmt.param_types);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     flush(&mut server, &mut out).await?;
                     let (action_id, verdict) = self.decide(action).await;
@@ -426,7 +433,15 @@ impl Relay {
                     }
                     frame.write_to(&mut out);
                 }
-                b't' => frame.write_to(&mut out),
+                b't' => {
+                    if let Front::DescribeStatement(name) = self.front_kind() {
+                        let types = proto::decode_parameter_description(&frame.body).unwrap_or_default();
+                        if let Some(s) = self.shared().statements.get_mut(&name) {
+                            s.param_types = types;
+                        }
+                    }
+                    frame.write_to(&mut out);
+                }
                 b'1' | b'2' | b'3' => {
                     let internal = matches!(self.pop(), Some(Expect::Parse { internal: true } | Expect::Close { internal: true }));
                     if !internal {
@@ -625,21 +640,35 @@ async fn flush(server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayEr
     Ok(())
 }
 
-/// Bound parameters as text for policy and (masked) recording: text as is, binary as hex.
-fn bind_params(b: &BindMsg) -> Vec<Option<String>> {
+/// Bound parameters as text for policy and (masked) recording: text as is, binary decoded
+/// by type where the type is known (integers, floats, booleans, text), else hex.
+fn bind_params(b: &BindMsg, types: &[u32]) -> Vec<Option<String>> {
     b.params
         .iter()
         .enumerate()
         .map(|(i, p)| {
             p.as_ref().map(|v| {
                 if b.param_format(i) == 0 {
-                    String::from_utf8_lossy(v).into_owned()
-                } else {
-                    format!("\\x{}", hex_of(v))
+                    return String::from_utf8_lossy(v).into_owned();
                 }
+                binary_param_text(types.get(i).copied().unwrap_or(0), v).unwrap_or_else(|| format!("\\x{}", hex_of(v)))
             })
         })
         .collect()
+}
+
+fn binary_param_text(oid: u32, v: &[u8]) -> Option<String> {
+    let arr = |n: usize| -> Option<Vec<u8>> { (v.len() == n).then(|| v.to_vec()) };
+    Some(match oid {
+        16 => (v.first()? != &0).to_string(),
+        21 => i16::from_be_bytes(arr(2)?.try_into().ok()?).to_string(),
+        23 => i32::from_be_bytes(arr(4)?.try_into().ok()?).to_string(),
+        20 => i64::from_be_bytes(arr(8)?.try_into().ok()?).to_string(),
+        700 => f32::from_be_bytes(arr(4)?.try_into().ok()?).to_string(),
+        701 => f64::from_be_bytes(arr(8)?.try_into().ok()?).to_string(),
+        25 | 1043 | 1042 | 19 | 114 => String::from_utf8(v.to_vec()).ok()?,
+        _ => return None,
+    })
 }
 
 fn hex_of(v: &[u8]) -> String {

@@ -10,6 +10,7 @@ use hoop_harness::{PgOptions, Postgres};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 
+
 /// The cluster every test of this binary shares, with the sample schema loaded.
 pub fn pg() -> &'static Postgres {
     static PG: OnceLock<Postgres> = OnceLock::new();
@@ -35,7 +36,16 @@ pub struct Gw {
     pub gate: Gate,
     pub cfg: Config,
     pub dir: tempfile::TempDir,
-    _rt: Arc<tokio::runtime::Runtime>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        // Tests may end inside their own runtime, where a blocking shutdown is not allowed.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Gw {
@@ -67,13 +77,14 @@ columns = ["users.card"]
             pw = pg.password(),
         );
         let cfg = Config::parse(&text, "test").unwrap();
-        let rt = Arc::new(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let gate = cfg.build_gate().unwrap();
         let proxy = Arc::new(hoop_pg::PgProxy::from_config(&cfg, gate.clone()).unwrap());
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        rt.spawn(proxy.serve(listener));
-        Gw { port, gate, cfg, dir, _rt: rt }
+        rt.spawn(async move { proxy.serve(tokio::net::TcpListener::from_std(listener).unwrap()).await });
+        Gw { port, gate, cfg, dir, rt: Some(rt) }
     }
 
     /// A token for `subject` of `kind`.

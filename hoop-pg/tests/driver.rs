@@ -1,0 +1,182 @@
+//! An extended-protocol driver (tokio-postgres) through hoop: prepared statements, binary
+//! results, pipelining, Bind-time checks, cancel, reviews, and hostile input.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod common;
+
+use common::{Gw, pg};
+use hoop_core::approvals::REVIEW_GROUP;
+use hoop_core::identity::{Identity, IdentityKind};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn connect(gw: &Gw, kind: IdentityKind) -> tokio_postgres::Client {
+    let t = gw.token("agent-1", kind);
+    let (client, conn) = tokio_postgres::connect(&format!("{} password={t}", gw.conninfo("agent-1")), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+fn reviewer() -> Identity {
+    let mut r = Identity::new("alice", IdentityKind::Human);
+    r.groups.push(REVIEW_GROUP.into());
+    r
+}
+
+/// Default agent rules.
+#[tokio::test]
+async fn prepared_statements_binary_results_and_pipelines() {
+    let gw = Gw::start("");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    // Binary results: tokio-postgres asks for binary for every column.
+    let st = c.prepare("SELECT id, email, card, name FROM users WHERE id = $1").await.unwrap();
+    let row = c.query_one(&st, &[&1i32]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, String>(1), "[REDACTED:email]");
+    assert_eq!(row.get::<_, String>(2), "[REDACTED:card]");
+    assert_eq!(row.get::<_, String>(3), "Ann");
+    // The same statement again, then several pipelined at once.
+    let rows = c.query(&st, &[&2i32]).await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(3), "Bob");
+    let (a, b, d) = tokio::join!(c.query_one(&st, &[&1i32]), c.query_one("SELECT $1::int + 1", &[&41i32]), c.query_one(&st, &[&2i32]));
+    assert_eq!(a.unwrap().get::<_, String>(3), "Ann");
+    assert_eq!(b.unwrap().get::<_, i32>(0), 42);
+    assert_eq!(d.unwrap().get::<_, String>(3), "Bob");
+    // A refused statement fails with 42501 at Parse time; the connection carries on.
+    let e = c.prepare("DROP TABLE users").await.err().or(c.execute("DROP TABLE users", &[]).await.err()).unwrap();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e}");
+    assert!(e.to_string().contains("agent-no-destructive-ddl") || format!("{e:?}").contains("agent-no-destructive-ddl"));
+    assert_eq!(c.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get::<_, i64>(0), 2);
+}
+
+/// A rule on bound parameters, checked at Bind.
+#[tokio::test]
+async fn parameters_are_checked_at_bind() {
+    let gw = Gw::start(
+        "[[policy.rules]]\nname = \"no-user-2\"\nwhen = 'action.kind == \"sql\" && action.sql.params.exists(p, p == \"2\")'\nthen = \"deny\"\n",
+    );
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let st = c.prepare("SELECT name FROM users WHERE id = $1::int").await.unwrap();
+    // tokio-postgres sends int parameters in binary; text parameters show the rule at work.
+    let st_text = c.prepare("SELECT name FROM users WHERE id::text = $1").await.unwrap();
+    assert_eq!(c.query_one(&st_text, &[&"1"]).await.unwrap().get::<_, String>(0), "Ann");
+    let e = c.query_one(&st_text, &[&"2"]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    // Inside a transaction the refusal aborts it, as a server error would.
+    c.batch_execute("BEGIN").await.unwrap();
+    assert!(c.query(&st_text, &[&"2"]).await.is_err());
+    let e = c.query_one(&st, &[&1i32]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("25P02"), "transaction is aborted: {e:?}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(c.query_one(&st, &[&1i32]).await.unwrap().get::<_, String>(0), "Ann");
+}
+
+/// Permissive rules: cancel through the client's cancel token reaches the real backend.
+#[tokio::test]
+async fn cancel_while_pg_sleep_runs() {
+    let gw = Gw::start("[policy]\ndefault_rules = false\n");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let token = c.cancel_token();
+    let started = std::time::Instant::now();
+    let sleeper = tokio::spawn(async move { c.simple_query("SELECT pg_sleep(20)").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let e = sleeper.await.unwrap().unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "query_canceled: {e:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Default agent rules: reads of a sensitive table wait for review.
+#[tokio::test]
+async fn reviews_approve_deny_and_time_out() {
+    let gw = Gw::start("");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let broker = gw.gate.approvals().clone();
+    let decide = |approve: bool| {
+        let broker = broker.clone();
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if let Some(t) = broker.list().first() {
+                    broker.decide(&t.id, &reviewer(), approve, "not today").unwrap();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("no ticket appeared");
+        })
+    };
+    let d = decide(true);
+    let rows = c.query("SELECT id, email FROM customers", &[]).await.unwrap();
+    d.await.unwrap();
+    assert_eq!(rows[0].get::<_, String>(1), "[REDACTED:email]");
+    let d = decide(false);
+    let e = c.query("SELECT id FROM customers", &[]).await.unwrap_err();
+    d.await.unwrap();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"));
+    assert!(format!("{e:?}").contains("denied by reviewer alice"), "{e:?}");
+    // Nobody decides: the review times out (3 s in this config) and the statement is refused.
+    let e = c.query("SELECT id FROM customers", &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("timed out"), "{e:?}");
+    // The connection is healthy throughout.
+    assert_eq!(c.query_one("SELECT 7", &[]).await.unwrap().get::<_, i32>(0), 7);
+}
+
+async fn raw(gw: &Gw, bytes: &[u8]) -> Vec<u8> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let _ = s.write_all(bytes).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out
+}
+
+/// Hostile input ends that session only.
+#[tokio::test]
+async fn bad_input_ends_only_that_session() {
+    let gw = Gw::start("");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    // Garbage, a huge startup length, a truncated startup.
+    raw(&gw, b"GET / HTTP/1.1\r\n\r\n").await;
+    raw(&gw, &[0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0]).await;
+    raw(&gw, &[0, 0, 0, 9, 0, 3]).await;
+    // A logged-in session that sends a message over the configured limit (1 MiB here).
+    let t = gw.token("agent-2", IdentityKind::Agent);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    let mut startup = vec![0, 3, 0, 0];
+    for (k, v) in [("user", "agent-2"), ("database", "app")] {
+        startup.extend_from_slice(k.as_bytes());
+        startup.push(0);
+        startup.extend_from_slice(v.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut msg = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    msg.extend_from_slice(&startup);
+    s.write_all(&msg).await.unwrap();
+    let mut buf = vec![0u8; 9];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(buf[0], b'R');
+    let mut pw = vec![b'p'];
+    pw.extend_from_slice(&((t.len() + 5) as i32).to_be_bytes());
+    pw.extend_from_slice(t.as_bytes());
+    pw.push(0);
+    s.write_all(&pw).await.unwrap();
+    let mut big = vec![b'Q'];
+    big.extend_from_slice(&(64 * 1024 * 1024i32).to_be_bytes());
+    big.extend_from_slice(&[b'x'; 1024]);
+    s.write_all(&big).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    let text = String::from_utf8_lossy(&rest);
+    assert!(text.contains("exceeds the limit"), "{text}");
+    // A client that vanishes mid-query.
+    let c2 = connect(&gw, IdentityKind::Agent).await;
+    let q = tokio::spawn(async move { c2.simple_query("SELECT pg_sleep(1)").await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    q.abort();
+    // The other session, and new ones, carry on.
+    assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+    let c3 = connect(&gw, IdentityKind::Agent).await;
+    assert_eq!(c3.query_one("SELECT 2", &[]).await.unwrap().get::<_, i32>(0), 2);
+    let _ = pg();
+}
