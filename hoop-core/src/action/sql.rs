@@ -214,6 +214,10 @@ impl Visitor for Analyzer {
                     .collect::<String>()
                     .to_ascii_lowercase();
                 self.kind(if word.is_empty() { "unknown" } else { &word });
+                if word == "declare" {
+                    // A cursor reads what its query reads, a FETCH at a time.
+                    self.kind("select");
+                }
             }
         }
         ControlFlow::Continue(())
@@ -283,6 +287,9 @@ mod tests {
         assert!(c.tables.contains(&"users".into()));
         assert_eq!(analyze("COPY users FROM STDIN").copy, "from");
         assert_eq!(analyze("GRANT SELECT ON users TO bob").kinds, ["grant"]);
+        let d = analyze("DECLARE c CURSOR FOR SELECT * FROM customers");
+        assert_eq!(d.kinds, ["declare", "select"]);
+        assert_eq!(d.tables, ["customers"]);
     }
 
     #[test]

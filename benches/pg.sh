@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Postgres data path, side by side in one run on one Postgres, no TLS anywhere, SCRAM for every
+# client: direct, through pgbouncer (session mode), and through hoop (SQL parsing, default
+# rules, masking and recording on; the client is a static-secret agent logging in with SCRAM).
+# Prints its figures as `key: value` lines at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if ! command -v pgbouncer >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends pgbouncer >/dev/null
+fi
+cargo build --release -q -p examples --bin hoop-pg -p hoop-benches --bin pg_stream
+PGBIN=${HOOP_PG_BIN:-/usr/lib/postgresql/15/bin}
+
+work=$(mktemp -d /tmp/hoop-bench.XXXXXX)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres "$work"
+cleanup() {
+  [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
+  [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
+  as_pg "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PW=bench-password
+echo "$PW" > "$work/pw"
+[ "$(id -u)" = 0 ] && chown postgres "$work/pw"
+as_pg "$PGBIN/initdb" -D "$work/data" -U postgres --auth-host=scram-sha-256 --auth-local=trust --pwfile="$work/pw" --no-sync >/dev/null
+pg_port=$(free_port)
+as_pg "$PGBIN/pg_ctl" -D "$work/data" -w -l "$work/pg.log" -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB -c fsync=off" start >/dev/null
+export PGSSLMODE=disable
+PGPASSWORD=$PW pgbench -i -s 10 -q -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
+
+# pgbouncer, session mode, SCRAM toward its clients and the server.
+b_port=$(free_port)
+cat > "$work/userlist.txt" <<EOT
+"postgres" "$PW"
+EOT
+cat > "$work/pgbouncer.ini" <<EOT
+[databases]
+postgres = host=127.0.0.1 port=$pg_port dbname=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $b_port
+auth_type = scram-sha-256
+auth_file = $work/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 20
+unix_socket_dir =
+logfile = $work/pgbouncer.log
+EOT
+[ "$(id -u)" = 0 ] && chown postgres "$work"/userlist.txt "$work"/pgbouncer.ini
+as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+bouncer_pid=$!
+
+# hoop, with its defaults: default agent rules, default masking, recording on.
+h_port=$(free_port)
+SECRET=bench-secret-0123456789
+cat > "$work/hoop.toml" <<EOT
+data_dir = "$work/hoop-data"
+[listeners]
+postgres = "127.0.0.1:$h_port"
+[targets.postgres]
+protocol = "postgres"
+address = "127.0.0.1:$pg_port"
+user = "postgres"
+password = "$PW"
+database = "postgres"
+[[static_identities]]
+subject = "bench"
+secret = "$SECRET"
+EOT
+"$root/target/release/hoop-pg" --config "$work/hoop.toml" >"$work/hoop.log" 2>&1 &
+hoop_pid=$!
+for _ in $(seq 1 100); do
+  (echo > "/dev/tcp/127.0.0.1/$h_port") 2>/dev/null && (echo > "/dev/tcp/127.0.0.1/$b_port") 2>/dev/null && break
+  sleep 0.1
+done
+
+run() { # name port user password args...
+  local port=$2 user=$3 pw=$4; shift 4
+  PGPASSWORD=$pw pgbench -n -h 127.0.0.1 -p "$port" -U "$user" "$@" postgres 2>&1
+}
+tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
+lat() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' | head -1; }
+
+echo "== pgbench -S -c 8 -j 2 -T 20"
+d8=$(run direct "$pg_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "direct: $d8"
+b8=$(run pgbouncer "$b_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "pgbouncer: $b8"
+h8=$(run hoop "$h_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "hoop: $h8"
+
+echo "== pgbench -S -c 1 -T 15"
+d1=$(run direct "$pg_port" postgres "$PW" -S -c 1 -T 15 | lat); echo "direct: $d1 ms"
+b1=$(run pgbouncer "$b_port" postgres "$PW" -S -c 1 -T 15 | lat); echo "pgbouncer: $b1 ms"
+h1=$(run hoop "$h_port" bench "$SECRET" -S -c 1 -T 15 | lat); echo "hoop: $h1 ms"
+
+echo "== large result with masking (7,000,000 rows, about 1 GB of values)"
+rows=7000000
+read -r dbytes dsecs < <("$root/target/release/pg_stream" "host=127.0.0.1 port=$pg_port user=postgres password=$PW dbname=postgres sslmode=disable" $rows)
+read -r hbytes hsecs < <("$root/target/release/pg_stream" "host=127.0.0.1 port=$h_port user=bench password=$SECRET dbname=postgres sslmode=disable" $rows)
+echo "direct: $dbytes bytes in $dsecs s; hoop: $hbytes bytes in $hsecs s"
+rss_kib=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$hoop_pid/status")
+
+python3 - "$d8" "$b8" "$h8" "$d1" "$b1" "$h1" "$dsecs" "$hsecs" "$rss_kib" <<'PY'
+import sys
+d8, b8, h8, d1, b1, h1, ds, hs, rss = map(float, sys.argv[1:])
+print(f"pg_select_c8_ratio_pgbouncer: {h8 / b8:.2f}")
+print(f"pg_select_c8_ratio_direct: {h8 / d8:.2f}")
+added_h, added_b = (h1 - d1) * 1000, (b1 - d1) * 1000
+print(f"pg_latency_c1_added_ratio_pgbouncer: {added_h / added_b:.2f}" if added_b > 0 else "pg_latency_c1_added_ratio_pgbouncer: nan")
+print(f"pg_latency_c1_added_us: {added_h:.1f}")
+print(f"pg_large_result_ratio_direct: {ds / hs:.2f}")
+print(f"pg_large_result_rss_mib: {rss / 1024:.1f}")
+PY
