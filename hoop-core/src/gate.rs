@@ -381,12 +381,17 @@ impl SessionHandle {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
-        let masked = self.mask_action(&action);
-        self.log.record(&Event::Action { action_id, action: masked.clone(), verdict: verdict.clone() })?;
+        let event = Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() };
+        self.log.record(&event)?;
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },
             Verdict::Deny { rule, reason } => Checked::Deny { action_id, rule, reason },
             Verdict::Review { rule } => {
+                // Reviewers see the masked action, as the recording holds it.
+                let masked = match event {
+                    Event::Action { action, .. } => action,
+                    _ => Action::default(),
+                };
                 let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule);
                 self.log.record(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
@@ -433,6 +438,12 @@ impl SessionHandle {
     /// Records an event (output, results, notes). Values must already be masked.
     pub fn record(&self, event: &Event) -> Result<u64, GateError> {
         Ok(self.log.record(event)?)
+    }
+
+    /// Records an event nothing waits on (results, rows): chained now, written with the next
+    /// record or within the fsync interval. Values must already be masked.
+    pub fn record_later(&self, event: &Event) -> Result<u64, GateError> {
+        Ok(self.log.record_deferred(event)?)
     }
 
     /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
@@ -484,17 +495,16 @@ impl SessionHandle {
         if !m.is_enabled() {
             return a;
         }
-        a.sql.text = m.mask_text(&a.sql.text).into_owned();
-        for p in a.sql.params.iter_mut().flatten() {
-            *p = m.mask_text(p).into_owned();
-        }
-        a.exec.command = m.mask_text(&a.exec.command).into_owned();
-        for w in &mut a.exec.argv {
-            *w = m.mask_text(w).into_owned();
-        }
-        for v in a.connect.params.values_mut() {
-            *v = m.mask_text(v).into_owned();
-        }
+        let mask = |s: &mut String| {
+            if let std::borrow::Cow::Owned(masked) = m.mask_text(s) {
+                *s = masked;
+            }
+        };
+        mask(&mut a.sql.text);
+        a.sql.params.iter_mut().flatten().for_each(mask);
+        mask(&mut a.exec.command);
+        a.exec.argv.iter_mut().for_each(mask);
+        a.connect.params.values_mut().for_each(mask);
         a
     }
 }

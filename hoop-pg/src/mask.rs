@@ -125,35 +125,101 @@ fn binary_stand_in(oid: u32) -> Masked<'static> {
 }
 
 /// Masks a `DataRow`; `None` when nothing changed (forward the original bytes).
+///
+/// The row is scanned by the content detectors in one pass over its whole body (cells are
+/// separated by length words whose high byte is zero, so no match can span two cells); hits
+/// outside text-like cells are ignored. Only cells with a hit or a column rule are rewritten.
 pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<Option<Frame>, ()> {
     if !masker.is_enabled() || plan.is_some_and(|p| p.is_noop(masker)) {
         return Ok(None);
     }
-    let cells = proto::decode_data_row(body).ok_or(())?;
-    let mut changed = false;
-    let mut out: Vec<Option<Cow<'_, [u8]>>> = Vec::with_capacity(cells.len());
-    for (i, cell) in cells.iter().enumerate() {
-        let col = plan.and_then(|p| p.columns.get(i));
-        let m = match cell {
-            None => None,
-            Some(v) => match mask_cell(masker, col, v) {
-                Masked::Value(Cow::Borrowed(b)) => Some(Cow::Borrowed(b)),
-                Masked::Value(Cow::Owned(o)) => {
-                    changed = true;
-                    Some(Cow::Owned(o))
-                }
-                Masked::Null => {
-                    changed = true;
-                    None
-                }
-            },
-        };
-        out.push(m);
-    }
-    if !changed {
+    let cells = cell_spans(body).ok_or(())?;
+    let text_cell = |i: usize| match plan {
+        None => true,
+        Some(p) => p.columns.get(i).is_some_and(|c| {
+            // In binary format only plain text types are their bytes; arrays and composites
+            // carry inner length words that a replacement would break.
+            c.kind.is_text_like() && (c.format == 0 || matches!(c.type_oid, 25 | 1043 | 1042 | 19 | 18 | 114 | 3802 | 142))
+        }),
+    };
+    let ruled = |i: usize| plan.and_then(|p| p.columns.get(i)).is_some_and(|c| c.rule.is_some());
+    let mut hits = Vec::new();
+    masker.scan(body, |h| hits.push(h));
+    let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
+    let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| text_cell(i) && !ruled(i)));
+    let any_rule = (0..cells.len()).any(|i| ruled(i) && cells.get(i).is_some_and(|c| c.1.is_some()));
+    if !any_text_hit && !any_rule {
         return Ok(None);
     }
-    Ok(Some(proto::encode_data_row(out.iter().map(|c| c.as_deref()), body.len())))
+    let mut out = Vec::with_capacity(body.len() + 32);
+    out.extend_from_slice(&(cells.len() as i16).to_be_bytes());
+    let mut hit_iter = hits.iter().peekable();
+    for (i, (_, span)) in cells.iter().enumerate() {
+        let Some((s, e)) = *span else {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        };
+        let value = body.get(s..e).unwrap_or_default();
+        // Hits before this cell belong to earlier (non-text) cells.
+        while hit_iter.peek().is_some_and(|h| h.start < s) {
+            hit_iter.next();
+        }
+        if ruled(i) {
+            let col = plan.and_then(|p| p.columns.get(i));
+            match mask_cell(masker, col, value) {
+                Masked::Value(v) => push_cell(&mut out, &v),
+                Masked::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+            continue;
+        }
+        let mut masked: Option<Vec<u8>> = None;
+        let mut last = s;
+        while let Some(h) = hit_iter.peek().filter(|h| h.end <= e) {
+            if text_cell(i) {
+                let m = masked.get_or_insert_with(|| Vec::with_capacity(value.len() + 16));
+                m.extend_from_slice(body.get(last..h.start).unwrap_or_default());
+                masker.write_replacement(h, body.get(h.start..h.end).unwrap_or_default(), m);
+                last = h.end;
+            }
+            hit_iter.next();
+        }
+        match masked {
+            Some(mut m) => {
+                m.extend_from_slice(body.get(last..e).unwrap_or_default());
+                push_cell(&mut out, &m);
+            }
+            None => push_cell(&mut out, value),
+        }
+    }
+    Ok(Some(Frame { tag: b'D', body: out.into() }))
+}
+
+fn push_cell(out: &mut Vec<u8>, v: &[u8]) {
+    out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+/// `(length-word offset, value span)` of each cell of a `DataRow` body; `None` span for NULL.
+fn cell_spans(body: &[u8]) -> Option<Vec<(usize, Option<(usize, usize)>)>> {
+    let n = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    let mut pos = 2usize;
+    let mut out = Vec::with_capacity(n.max(0) as usize);
+    for _ in 0..n {
+        let len = i32::from_be_bytes(body.get(pos..pos + 4)?.try_into().ok()?);
+        let start = pos + 4;
+        if len < 0 {
+            out.push((pos, None));
+            pos = start;
+        } else {
+            let end = start.checked_add(len as usize)?;
+            if end > body.len() {
+                return None;
+            }
+            out.push((pos, Some((start, end))));
+            pos = end;
+        }
+    }
+    Some(out)
 }
 
 /// Masks the text of error, notice and notification fields in place.

@@ -101,6 +101,8 @@ pub struct Relay {
     pub(crate) client: tokio::sync::Mutex<ConnWrite>,
     pub(crate) limits: RecordLimits,
     shared: Mutex<Shared>,
+    /// Plans by RowDescription bytes: the same query shape recurs on every execution.
+    plans: Mutex<HashMap<bytes::Bytes, Arc<RowPlan>>>,
 }
 
 /// Why a session ended.
@@ -127,7 +129,16 @@ impl Relay {
         limits: RecordLimits,
     ) -> Self {
         let masker = handle.masker();
-        Relay { handle, masker, target, catalog, client: tokio::sync::Mutex::new(client), limits, shared: Mutex::new(Shared::default()) }
+        Relay {
+            handle,
+            masker,
+            target,
+            catalog,
+            client: tokio::sync::Mutex::new(client),
+            limits,
+            shared: Mutex::new(Shared::default()),
+            plans: Mutex::new(HashMap::new()),
+        }
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -420,8 +431,20 @@ impl Relay {
                             self.pop();
                         }
                         Front::Query(action_id, started, _) => {
-                            let plan = RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog).await;
-                            acc = Some(ResultAcc::new(action_id, started, Some(Arc::new(plan))));
+                            let cached = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&frame.body).cloned();
+                            let plan = match cached {
+                                Some(p) => p,
+                                None => {
+                                    let p = Arc::new(RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog).await);
+                                    let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+                                    if plans.len() >= 256 {
+                                        plans.clear();
+                                    }
+                                    plans.insert(frame.body.clone(), p.clone());
+                                    p
+                                }
+                            };
+                            acc = Some(ResultAcc::new(action_id, started, Some(plan)));
                         }
                         _ => {}
                     }
@@ -599,7 +622,7 @@ impl Relay {
         let Some(action_id) = a.action_id else { return };
         if !a.sample.is_empty() {
             let columns = a.plan.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
-            if let Err(e) = self.handle.record(&Event::Rows { action_id, columns, rows: a.sample }) {
+            if let Err(e) = self.handle.record_later(&Event::Rows { action_id, columns, rows: a.sample }) {
                 tracing::error!(error = %e, "recording rows failed");
             }
         }
@@ -611,7 +634,7 @@ impl Relay {
             duration_us: a.started.elapsed().as_micros() as u64,
             error,
         };
-        if let Err(e) = self.handle.record(&ev) {
+        if let Err(e) = self.handle.record_later(&ev) {
             tracing::error!(error = %e, "recording a result failed");
         }
     }

@@ -147,7 +147,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     proxy.serve(listener).await.map_err(|e| e.to_string())
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     if let Err(e) = run(Cli::parse()).await {

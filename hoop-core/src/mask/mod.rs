@@ -251,6 +251,20 @@ impl Masker {
         true
     }
 
+    /// Calls `f` for every validated detector hit in `bytes`, without the text check: for
+    /// callers that know which parts of a larger buffer are text (a Postgres `DataRow`).
+    pub fn scan(&self, bytes: &[u8], f: impl FnMut(Hit)) {
+        if self.enabled {
+            self.detectors.for_each_hit(bytes, f);
+        }
+    }
+
+    /// Appends the replacement for a `hit` whose matched bytes are `matched`.
+    pub fn write_replacement(&self, hit: &Hit, matched: &[u8], out: &mut Vec<u8>) {
+        self.masked_bytes.fetch_add(matched.len() as u64, Ordering::Relaxed);
+        self.replacement(hit.detector.label(), matched, self.mode, false, out);
+    }
+
     /// A stream masker for one output stream (terminal or pipe).
     pub fn stream(self: &Arc<Self>, style: StreamStyle) -> StreamMasker {
         StreamMasker::new(self.clone(), style, self.hold)
@@ -273,9 +287,10 @@ impl Masker {
             out.extend(std::iter::repeat_n(b'*', value.len()));
             return;
         }
-        match (mode, self.token(label, value)) {
-            (Mode::Tokenise, Some(t)) => out.extend_from_slice(t.as_bytes()),
-            _ => {
+        // The keyed hash is only computed when it is the replacement.
+        match (mode == Mode::Tokenise).then(|| self.token(label, value)).flatten() {
+            Some(t) => out.extend_from_slice(t.as_bytes()),
+            None => {
                 out.extend_from_slice(b"[REDACTED:");
                 out.extend_from_slice(label.as_bytes());
                 out.push(b']');

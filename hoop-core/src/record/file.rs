@@ -23,6 +23,8 @@ pub struct FileRecorderConfig {
 
 struct LogState {
     file: File,
+    /// Encoded records not yet written (deferred events).
+    pending: Vec<u8>,
     seq: u64,
     prev: String,
     dirty: bool,
@@ -41,8 +43,13 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends one record under the lock; the write happens on the caller's thread.
-    fn append(&self, st: &mut LogState, body: &Body) -> Result<u64, RecordError> {
+    /// Appends one record under the lock; the write happens on the caller's thread, together
+    /// with any deferred records before it, unless `defer`.
+    fn append(&self, st: &mut LogState, body: &impl serde::Serialize) -> Result<u64, RecordError> {
+        self.append_with(st, body, false)
+    }
+
+    fn append_with(&self, st: &mut LogState, body: &impl serde::Serialize, defer: bool) -> Result<u64, RecordError> {
         if st.broken {
             return Err(RecordError::Broken);
         }
@@ -52,10 +59,21 @@ impl Shared {
         let seq = st.seq + 1;
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let (line, hash) = encode(seq, &ts, &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
-        if let Err(e) = st.file.write_all(&line) {
-            // A torn line would break the chain for every later record: stop here.
-            st.broken = true;
-            return Err(RecordError::Io(e));
+        if defer {
+            st.pending.extend_from_slice(&line);
+        } else {
+            let result = if st.pending.is_empty() {
+                st.file.write_all(&line)
+            } else {
+                let mut all = std::mem::take(&mut st.pending);
+                all.extend_from_slice(&line);
+                st.file.write_all(&all)
+            };
+            if let Err(e) = result {
+                // A torn line would break the chain for every later record: stop here.
+                st.broken = true;
+                return Err(RecordError::Io(e));
+            }
         }
         st.seq = seq;
         st.prev = hash;
@@ -74,7 +92,7 @@ impl Shared {
     /// Writes a signed checkpoint and fsyncs, if anything was written since the last one.
     fn checkpoint(&self) -> Result<(), RecordError> {
         let mut st = self.lock();
-        if !st.dirty || st.sealed || st.broken {
+        if (!st.dirty && st.pending.is_empty()) || st.sealed || st.broken {
             return Ok(());
         }
         let body = self.control(&st, false);
@@ -105,7 +123,12 @@ struct FileLog {
 impl SessionLog for FileLog {
     fn record(&self, event: &Event) -> Result<u64, RecordError> {
         let mut st = self.shared.lock();
-        self.shared.append(&mut st, &Body::Event(event.clone()))
+        self.shared.append(&mut st, event)
+    }
+
+    fn record_deferred(&self, event: &Event) -> Result<u64, RecordError> {
+        let mut st = self.shared.lock();
+        self.shared.append_with(&mut st, event, true)
     }
 
     fn close(&self) -> Result<(), RecordError> {
@@ -179,6 +202,7 @@ impl Recorder for FileRecorder {
             key: self.key.clone(),
             state: Mutex::new(LogState {
                 file,
+                pending: Vec::new(),
                 seq: 0,
                 prev: ZERO_HASH.to_string(),
                 dirty: false,

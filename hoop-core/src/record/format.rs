@@ -4,7 +4,7 @@
 //! SHA-256 of the same line without `,"hash":"…"` (i.e. ending in `}`), so it covers exactly the
 //! stored bytes and verification never depends on re-serialising.
 
-use super::Body;
+use serde::Serialize;
 
 /// Bytes of the `,"hash":"<64 hex>"}` suffix.
 pub(crate) const SUFFIX_LEN: usize = 9 + 64 + 2;
@@ -12,7 +12,7 @@ pub(crate) const SUFFIX_LEN: usize = 9 + 64 + 2;
 pub(crate) const ZERO_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Builds the stored line (with trailing newline) and returns it with its hash.
-pub(crate) fn encode(seq: u64, ts: &str, prev: &str, body: &Body) -> Result<(Vec<u8>, String), serde_json::Error> {
+pub(crate) fn encode(seq: u64, ts: &str, prev: &str, body: &impl Serialize) -> Result<(Vec<u8>, String), serde_json::Error> {
     let mut line = Vec::with_capacity(256);
     line.extend_from_slice(b"{\"seq\":");
     line.extend_from_slice(seq.to_string().as_bytes());

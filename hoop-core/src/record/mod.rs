@@ -93,8 +93,15 @@ pub struct StoredEvent {
 
 /// Writes one session's events. `record` returns once the bytes were handed to the OS.
 pub trait SessionLog: Send + Sync {
-    /// Appends `event`; returns its sequence number. An error means the action must be refused.
+    /// Appends `event`; returns its sequence number once its bytes (and any deferred ones
+    /// before it) were handed to the OS. An error means the action must be refused.
     fn record(&self, event: &Event) -> Result<u64, RecordError>;
+    /// Appends `event` to the chain now but lets its bytes ride along with the next write
+    /// (the next `record`, checkpoint or seal, at most one fsync interval later). For events
+    /// that nothing waits on, such as results; actions always use [`record`](Self::record).
+    fn record_deferred(&self, event: &Event) -> Result<u64, RecordError> {
+        self.record(event)
+    }
     /// Flushes to disk and seals the log. Further `record`s fail.
     fn close(&self) -> Result<(), RecordError>;
 }
