@@ -35,10 +35,9 @@ impl CancelRegistry {
     /// as Postgres does, so a guess reveals nothing.
     pub async fn cancel(&self, pid: i32, key: i32) {
         let found = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&(pid, key)).cloned();
-        if let Some((upstream, real)) = found {
-            if let Err(e) = upstream.cancel(pid, real).await {
+        if let Some((upstream, real)) = found
+            && let Err(e) = upstream.cancel(pid, real).await {
                 tracing::warn!(error = %e, "forwarding a cancel request failed");
             }
-        }
     }
 }

@@ -199,8 +199,11 @@ fn push_cell(out: &mut Vec<u8>, v: &[u8]) {
     out.extend_from_slice(v);
 }
 
+/// A cell: offset of its length word, and its value's span (`None` for NULL).
+type CellSpan = (usize, Option<(usize, usize)>);
+
 /// `(length-word offset, value span)` of each cell of a `DataRow` body; `None` span for NULL.
-fn cell_spans(body: &[u8]) -> Option<Vec<(usize, Option<(usize, usize)>)>> {
+fn cell_spans(body: &[u8]) -> Option<Vec<CellSpan>> {
     let n = i16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let mut pos = 2usize;
     let mut out = Vec::with_capacity(n.max(0) as usize);
@@ -227,12 +230,11 @@ pub fn mask_fields(masker: &Masker, fields: &mut [(u8, String)]) -> bool {
     let mut changed = false;
     for (t, v) in fields.iter_mut() {
         // Message, detail, hint, where, and the internal query.
-        if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q') {
-            if let Cow::Owned(m) = masker.mask_text(v) {
+        if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q')
+            && let Cow::Owned(m) = masker.mask_text(v) {
                 *v = m;
                 changed = true;
             }
-        }
     }
     changed
 }

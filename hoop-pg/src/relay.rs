@@ -360,8 +360,8 @@ impl Relay {
         let whole_table = !lower.contains("copy (") && !lower.contains("copy(") && sql.tables.len() == 1;
         if let (true, Some(table)) = (whole_table, sql.tables.first()) {
             let before_to = lower.split(" to ").next().unwrap_or_default();
-            if !before_to.contains('(') {
-                if let Ok(Some((schema, tname, cols))) = self.catalog.columns_of(table).await {
+            if !before_to.contains('(')
+                && let Ok(Some((schema, tname, cols))) = self.catalog.columns_of(table).await {
                     plan.columns = cols
                         .iter()
                         .map(|(c, oid)| {
@@ -370,7 +370,6 @@ impl Relay {
                         })
                         .collect();
                 }
-            }
         }
         Some(Arc::new(plan))
     }
@@ -472,11 +471,10 @@ impl Relay {
                     }
                 }
                 b'C' | b'I' | b's' => {
-                    if acc.is_none() {
-                        if let Front::Execute(_, action_id, started) = self.front_kind() {
+                    if acc.is_none()
+                        && let Front::Execute(_, action_id, started) = self.front_kind() {
                             acc = Some(ResultAcc::new(action_id, started, None));
                         }
-                    }
                     let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
                     self.finish(acc.take(), &tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {

@@ -54,7 +54,7 @@ fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
     out
 }
 
-fn attr<'a>(msg: &'a str, key: char) -> Option<&'a str> {
+fn attr(msg: &str, key: char) -> Option<&str> {
     msg.split(',').find_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 

@@ -219,11 +219,31 @@ mod tests {
     use crate::action::ActionKind;
     use crate::identity::IdentityKind;
 
+    trait Erased {
+        fn cel(&self) -> Value;
+    }
+    impl<T: serde::Serialize> Erased for T {
+        fn cel(&self) -> Value {
+            cel_interpreter::to_value(self).unwrap()
+        }
+    }
+
     #[test]
     fn same_shape_as_serde() {
+        // Stored actions omit empty sections; CEL always sees all of them.
+        let to = |v: &dyn Erased| v.cel();
         for kind in ActionKind::ALL {
             let a = Action::sample(kind);
-            assert_eq!(action(&a), cel_interpreter::to_value(&a).unwrap(), "{kind:?}");
+            let mut full = HashMap::new();
+            full.insert(Key::from("kind".to_string()), cel_interpreter::to_value(a.kind).unwrap());
+            full.insert(Key::from("target".to_string()), cel_interpreter::to_value(&a.target).unwrap());
+            full.insert(Key::from("connect".to_string()), to(&a.connect));
+            full.insert(Key::from("sql".to_string()), to(&a.sql));
+            full.insert(Key::from("exec".to_string()), to(&a.exec));
+            full.insert(Key::from("file_transfer".to_string()), to(&a.file_transfer));
+            full.insert(Key::from("forward".to_string()), to(&a.forward));
+            full.insert(Key::from("k8s".to_string()), to(&a.k8s));
+            assert_eq!(action(&a), Value::Map(Map { map: Arc::new(full) }), "{kind:?}");
         }
         let mut i = Identity::new("x", IdentityKind::Human);
         i.groups.push("g".into());
