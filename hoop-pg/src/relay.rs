@@ -538,10 +538,7 @@ impl Relay {
                         let mut f = proto::decode_fields(&frame.body).unwrap_or_default();
                         mask_fields(&self.masker, &mut f).then(|| proto::encode_fields(b'N', &f))
                     } else {
-                        match self.masker.mask_bytes(&frame.body) {
-                            std::borrow::Cow::Owned(v) => Some(Frame { tag: b'A', body: v.into() }),
-                            std::borrow::Cow::Borrowed(_) => None,
-                        }
+                        mask_notification(&self.masker, &frame.body)
                     };
                     masked.as_ref().unwrap_or(&frame).write_to(&mut out);
                 }
@@ -651,6 +648,21 @@ impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
         ResultAcc { action_id, started, plan, rows: 0, sample: Vec::new(), sample_bytes: 0 }
     }
+}
+
+/// Masks the payload of a `NotificationResponse` (pid, channel, payload).
+fn mask_notification(masker: &Masker, body: &[u8]) -> Option<Frame> {
+    let mut c = crate::frame::Cursor::new(body);
+    let pid = c.i32()?;
+    let channel = c.cstr()?;
+    let payload = c.cstr()?;
+    let std::borrow::Cow::Owned(masked) = masker.mask_text(&payload) else { return None };
+    let mut b = pid.to_be_bytes().to_vec();
+    for s in [channel.as_str(), masked.as_str()] {
+        b.extend_from_slice(s.as_bytes());
+        b.push(0);
+    }
+    Some(Frame { tag: b'A', body: b.into() })
 }
 
 async fn flush(server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {

@@ -143,3 +143,19 @@ fn the_recording_verifies_and_tampering_is_detected() {
     std::fs::write(&path, body.replacen("SELECT 1", "SELECT 9", 1)).unwrap();
     assert!(rec.verify(&ids[0]).unwrap().first_error.is_some());
 }
+
+/// Permissive rules: LISTEN/NOTIFY and notices pass, with their texts through the detectors;
+/// the backend pid the client sees is the server's real one.
+#[test]
+fn notify_notices_and_the_real_pid() {
+    let gw = Gw::start(PERMISSIVE);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let script = "LISTEN ch;\nNOTIFY ch, 'mail ops@corp.example';\nDO $$ BEGIN RAISE NOTICE 'card 4111 1111 1111 1111'; END $$;\nSELECT pg_backend_pid() = (SELECT pid FROM pg_stat_activity WHERE application_name = 'pidcheck');\n";
+    let o = gw.psql_with("agent-1", &t, "application_name=pidcheck", &[], Some(script));
+    let (out, err) = text(&o);
+    let all = format!("{out}{err}");
+    assert!(all.contains("Asynchronous notification \"ch\" with payload \"mail [REDACTED:email]\""), "{all}");
+    assert!(all.contains("NOTICE:  card [REDACTED:card]"), "{all}");
+    assert!(!all.contains("corp.example") && !all.contains("4111"), "{all}");
+    assert!(out.lines().any(|l| l.trim() == "t"), "{all}");
+}
