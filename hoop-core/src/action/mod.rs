@@ -178,9 +178,60 @@ pub struct K8s {
     pub path: String,
 }
 
-/// Empty sections are left out of stored actions (recordings); they deserialise back as empty.
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
+/// A section with nothing in it; empty sections are left out of stored actions (recordings)
+/// and deserialise back as empty.
+pub trait Blank {
+    /// Whether every field is empty (cheaper than comparing with `Default`).
+    fn is_blank(&self) -> bool;
+}
+
+fn is_default<T: Blank>(v: &T) -> bool {
+    v.is_blank()
+}
+
+impl Blank for Connect {
+    fn is_blank(&self) -> bool {
+        self.client_addr.is_empty() && self.params.is_empty()
+    }
+}
+
+impl Blank for Sql {
+    fn is_blank(&self) -> bool {
+        self.text.is_empty()
+            && self.kinds.is_empty()
+            && self.tables.is_empty()
+            && !self.has_where
+            && !self.parsed
+            && self.copy.is_empty()
+            && !self.copy_program
+            && self.params.is_empty()
+    }
+}
+
+impl Blank for Exec {
+    fn is_blank(&self) -> bool {
+        self.command.is_empty() && self.argv.is_empty()
+    }
+}
+
+impl Blank for FileTransfer {
+    fn is_blank(&self) -> bool {
+        self.path.is_empty() && self.direction.is_empty() && self.operation.is_empty() && self.protocol.is_empty()
+    }
+}
+
+impl Blank for Forward {
+    fn is_blank(&self) -> bool {
+        self.host.is_empty() && self.port == 0 && self.direction.is_empty()
+    }
+}
+
+impl Blank for K8s {
+    fn is_blank(&self) -> bool {
+        [&self.verb, &self.group, &self.version, &self.resource, &self.namespace, &self.name, &self.subresource, &self.object_kind, &self.path]
+            .iter()
+            .all(|f| f.is_empty())
+    }
 }
 
 impl Action {

@@ -1,6 +1,6 @@
 //! The CEL rule engine: named rules, first match wins, errors deny.
 
-use super::guard::Guard;
+use super::guard::{Conjunct, conjuncts};
 use super::{Policy, PolicyError, functions, values};
 use crate::action::{Action, ActionKind};
 use crate::identity::{Identity, IdentityKind};
@@ -46,8 +46,11 @@ impl Rule {
 
 struct Compiled {
     rule: Rule,
+    /// The whole expression (tried against samples at load).
     program: Program,
-    guard: Guard,
+    /// The expression's conjuncts in order, each with its own program for when it cannot be
+    /// decided natively.
+    conjuncts: Vec<(Conjunct, Program)>,
 }
 
 /// A compiled rule set. Build once at load; evaluate from any thread.
@@ -85,8 +88,24 @@ impl CelPolicy {
                     return Err(PolicyError::Compile { rule: rule.name, message: "the expression is malformed".into() });
                 }
             };
-            let guard = Guard::of(&rule.when);
-            compiled.push(Compiled { rule, program, guard });
+            let mut parts = Vec::new();
+            for c in conjuncts(&rule.when) {
+                // A conjunct of an expression that compiled compiles on its own; if one somehow
+                // does not, the whole expression is evaluated as one conjunct instead.
+                match std::panic::catch_unwind(|| Program::compile(&c.source)) {
+                    Ok(Ok(p)) => parts.push((c, p)),
+                    _ => {
+                        parts.clear();
+                        break;
+                    }
+                }
+            }
+            if parts.is_empty() {
+                if let Ok(p) = Program::compile(&rule.when) {
+                    parts.push((Conjunct::opaque(&rule.when), p));
+                }
+            }
+            compiled.push(Compiled { rule, program, conjuncts: parts });
         }
         let mut root = Context::default();
         functions::install(&mut root);
@@ -138,42 +157,56 @@ impl CelPolicy {
 impl Policy for CelPolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
         let mut ctx = None;
-        for r in self.rules.iter().filter(|r| r.guard.admits(session, action)) {
-            // Built only once a rule needs the interpreter.
-            let ctx = ctx.get_or_insert_with(|| self.context(session, action));
-            match run(&r.program, ctx) {
-                Ok(Value::Bool(false)) => {}
-                Ok(Value::Bool(true)) => {
-                    let name = r.rule.name.clone();
-                    return match r.rule.then {
-                        Then::Allow => Verdict::Allow { rule: Some(name) },
-                        Then::Review => Verdict::Review { rule: name },
-                        Then::Deny => Verdict::Deny {
-                            reason: r.rule.reason.clone().unwrap_or_else(|| format!("blocked by rule {name}")),
-                            rule: name,
-                        },
-                    };
-                }
-                // Fail closed: a rule that cannot be evaluated refuses the action.
-                Ok(other) => {
-                    return Verdict::Deny {
-                        rule: r.rule.name.clone(),
-                        reason: format!("rule {} yielded {other:?}, not a boolean; refused", r.rule.name),
-                    };
-                }
-                Err(e) => {
-                    return Verdict::Deny {
-                        rule: r.rule.name.clone(),
-                        reason: format!("rule {} failed to evaluate ({e}); refused", r.rule.name),
-                    };
+        'rules: for r in &self.rules {
+            // Conjuncts in order, short-circuiting on the first false: simple field tests are
+            // decided natively, the rest by the interpreter.
+            for (c, program) in &r.conjuncts {
+                let value = match c.check(session, action) {
+                    Some(v) => Ok(Value::Bool(v)),
+                    None => {
+                        // Built only once a rule needs the interpreter.
+                        let ctx = ctx.get_or_insert_with(|| self.context(session, action));
+                        run(program, ctx)
+                    }
+                };
+                match value {
+                    Ok(Value::Bool(true)) => {}
+                    Ok(Value::Bool(false)) => continue 'rules,
+                    // Fail closed: a rule that cannot be evaluated refuses the action.
+                    Ok(other) => {
+                        return Verdict::Deny {
+                            rule: r.rule.name.clone(),
+                            reason: format!("rule {} yielded {other:?}, not a boolean; refused", r.rule.name),
+                        };
+                    }
+                    Err(e) => {
+                        return Verdict::Deny {
+                            rule: r.rule.name.clone(),
+                            reason: format!("rule {} failed to evaluate ({e}); refused", r.rule.name),
+                        };
+                    }
                 }
             }
+            return verdict_of(&r.rule);
         }
         match self.default {
             Then::Allow => Verdict::Allow { rule: None },
             Then::Review => Verdict::Review { rule: "default".into() },
             Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
         }
+    }
+}
+
+/// The verdict of a matching rule.
+fn verdict_of(rule: &Rule) -> Verdict {
+    let name = rule.name.clone();
+    match rule.then {
+        Then::Allow => Verdict::Allow { rule: Some(name) },
+        Then::Review => Verdict::Review { rule: name },
+        Then::Deny => Verdict::Deny {
+            reason: rule.reason.clone().unwrap_or_else(|| format!("blocked by rule {name}")),
+            rule: name,
+        },
     }
 }
 

@@ -61,7 +61,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-sensitive-sql",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables))"#,
+        r#"identity.kind == "agent" && action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)))"#,
         "",
     ),
     (

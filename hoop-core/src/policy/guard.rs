@@ -17,15 +17,23 @@ use cel_parser::reference::Val;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pred {
     /// `path == "lit"` (either side).
-    Eq(Vec<String>, String),
+    Eq(FieldId, String),
     /// `path in ["a", "b"]`.
-    OneOf(Vec<String>, Vec<String>),
+    OneOf(FieldId, Vec<String>),
     /// `path` (a boolean field), or `!path` when the flag is false.
-    Bool(Vec<String>, bool),
+    Bool(FieldId, bool),
     /// `"lit" in path` (a list field).
-    Contains(Vec<String>, String),
+    Contains(FieldId, String),
     /// `path.exists(v, v in ["a", "b"])` (a list field).
-    AnyOf(Vec<String>, Vec<String>),
+    AnyOf(FieldId, Vec<String>),
+    /// `size(path) > 0` (a list field).
+    NonEmpty(FieldId),
+    /// `a || b || ...`: true if one is, false if all are, else undecided.
+    Either(Vec<Pred>),
+    /// `a && b && ...` inside a larger test: false if one is, true if all are, else undecided.
+    All(Vec<Pred>),
+    /// Anything else, inside an `Either` or `All`: undecided.
+    Unknown,
 }
 
 /// A field value as the native evaluator sees it.
@@ -35,93 +43,254 @@ enum Native<'a> {
     List(&'a [String]),
 }
 
-/// The native conjuncts of one rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Guard {
-    preds: Vec<Pred>,
+/// One conjunct of a rule: its source, and the native test for it when there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Conjunct {
+    /// CEL source of this conjunct.
+    pub source: String,
+    pred: Option<Pred>,
 }
 
-impl Guard {
-    /// Extracts the guard of `source`; an expression that does not parse has none.
-    pub fn of(source: &str) -> Guard {
-        let parsed = std::panic::catch_unwind(|| cel_parser::Parser::new().parse(source));
-        let Ok(Ok(expr)) = parsed else { return Guard::default() };
-        let mut conjuncts = Vec::new();
-        flatten_and(&expr, &mut conjuncts);
-        Guard { preds: conjuncts.into_iter().filter_map(pred).collect() }
+impl Conjunct {
+    /// A conjunct always left to CEL.
+    pub fn opaque(source: &str) -> Self {
+        Conjunct { source: source.to_string(), pred: None }
     }
 
-    /// False when some native conjunct is false: the rule cannot match. True means "run CEL".
-    pub fn admits(&self, session: &Session, action: &Action) -> bool {
-        self.preds.iter().all(|p| eval(p, session, action).unwrap_or(true))
+    /// `Some(value)` when decided natively, `None` when CEL must evaluate it.
+    pub fn check(&self, session: &Session, action: &Action) -> Option<bool> {
+        self.pred.as_ref().and_then(|p| eval(p, session, action))
     }
+}
+
+/// Splits a rule into conjuncts, in order; an expression that is not a top-level
+/// conjunction is one conjunct.
+pub(crate) fn conjuncts(source: &str) -> Vec<Conjunct> {
+    let parts = split_conjuncts(source).unwrap_or_else(|| vec![source]);
+    parts
+        .into_iter()
+        .map(|part| {
+            let parsed = std::panic::catch_unwind(|| cel_parser::Parser::new().parse(part));
+            let pred = parsed.ok().and_then(Result::ok).as_ref().and_then(pred).filter(|p| *p != Pred::Unknown);
+            Conjunct { source: part.trim().to_string(), pred }
+        })
+        .collect()
+}
+
+/// Splits a CEL expression at its top-level `&&`s; `None` if the text is not balanced.
+fn split_conjuncts(src: &str) -> Option<Vec<&str>> {
+    let b = src.as_bytes();
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut i) = (0i32, 0usize, 0usize);
+    while i < b.len() {
+        match b.get(i).copied()? {
+            q @ (b'"' | b'\'') => {
+                // Skip a string literal (triple-quoted or not), honouring escapes.
+                let triple = b.get(i + 1) == Some(&q) && b.get(i + 2) == Some(&q);
+                let delim_len = if triple { 3 } else { 1 };
+                i += delim_len;
+                loop {
+                    let c = *b.get(i)?;
+                    if c == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if c == q && (!triple || (b.get(i + 1) == Some(&q) && b.get(i + 2) == Some(&q))) {
+                        i += delim_len;
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            b'&' if depth == 0 && b.get(i + 1) == Some(&b'&') => {
+                parts.push(src.get(start..i)?);
+                i += 2;
+                start = i;
+                continue;
+            }
+            b'|' | b'?' if depth == 0 => return None, // a top-level || or ?: is not a conjunction
+            _ => {}
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return None;
+    }
+    parts.push(src.get(start..)?);
+    Some(parts)
 }
 
 fn eval(p: &Pred, s: &Session, a: &Action) -> Option<bool> {
     Some(match p {
-        Pred::Eq(path, lit) => match field(s, a, path)? {
+        Pred::Eq(path, lit) => match field(s, a, *path) {
             Native::Str(v) => v == lit,
             _ => return None,
         },
-        Pred::OneOf(path, lits) => match field(s, a, path)? {
+        Pred::OneOf(path, lits) => match field(s, a, *path) {
             Native::Str(v) => lits.iter().any(|l| l == v),
             _ => return None,
         },
-        Pred::Bool(path, want) => match field(s, a, path)? {
+        Pred::Bool(path, want) => match field(s, a, *path) {
             Native::Bool(v) => v == *want,
             _ => return None,
         },
-        Pred::Contains(path, lit) => match field(s, a, path)? {
+        Pred::Contains(path, lit) => match field(s, a, *path) {
             Native::List(v) => v.iter().any(|x| x == lit),
             _ => return None,
         },
-        Pred::AnyOf(path, lits) => match field(s, a, path)? {
+        Pred::AnyOf(path, lits) => match field(s, a, *path) {
             Native::List(v) => v.iter().any(|x| lits.contains(x)),
             _ => return None,
         },
+        Pred::NonEmpty(path) => match field(s, a, *path) {
+            Native::List(v) => !v.is_empty(),
+            _ => return None,
+        },
+        Pred::Either(preds) => {
+            let mut undecided = false;
+            for p in preds {
+                match eval(p, s, a) {
+                    Some(true) => return Some(true),
+                    Some(false) => {}
+                    None => undecided = true,
+                }
+            }
+            if undecided {
+                return None;
+            }
+            false
+        }
+        Pred::All(preds) => {
+            let mut undecided = false;
+            for p in preds {
+                match eval(p, s, a) {
+                    Some(false) => return Some(false),
+                    Some(true) => {}
+                    None => undecided = true,
+                }
+            }
+            if undecided {
+                return None;
+            }
+            true
+        }
+        Pred::Unknown => return None,
     })
 }
 
-/// Native access to the fields rules test most; `None` for anything else (CEL decides).
-fn field<'a>(s: &'a Session, a: &'a Action, path: &[String]) -> Option<Native<'a>> {
-    use Native::{Bool, List, Str};
+/// The fields rules test most, resolved from their CEL path once at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldId {
+    ActionKind,
+    ActionTarget,
+    SqlText,
+    SqlKinds,
+    SqlTables,
+    SqlHasWhere,
+    SqlParsed,
+    SqlCopy,
+    SqlCopyProgram,
+    ExecCommand,
+    ExecArgv,
+    FilePath,
+    FileDirection,
+    FileOperation,
+    ForwardDirection,
+    K8sVerb,
+    K8sResource,
+    K8sSubresource,
+    K8sNamespace,
+    IdentityKind,
+    IdentitySubject,
+    IdentityGroups,
+    TargetName,
+    TargetSensitive,
+    TargetSensitiveTables,
+    SessionProtocol,
+}
+
+fn field_id(path: &[String]) -> Option<FieldId> {
+    use FieldId::*;
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     Some(match p.as_slice() {
-        ["action", "kind"] => Str(a.kind.as_str()),
-        ["action", "target"] => Str(&a.target),
-        ["action", "sql", "text"] => Str(&a.sql.text),
-        ["action", "sql", "kinds"] => List(&a.sql.kinds),
-        ["action", "sql", "tables"] => List(&a.sql.tables),
-        ["action", "sql", "has_where"] => Bool(a.sql.has_where),
-        ["action", "sql", "parsed"] => Bool(a.sql.parsed),
-        ["action", "sql", "copy"] => Str(&a.sql.copy),
-        ["action", "sql", "copy_program"] => Bool(a.sql.copy_program),
-        ["action", "exec", "command"] => Str(&a.exec.command),
-        ["action", "exec", "argv"] => List(&a.exec.argv),
-        ["action", "file_transfer", "path"] => Str(&a.file_transfer.path),
-        ["action", "file_transfer", "direction"] => Str(&a.file_transfer.direction),
-        ["action", "file_transfer", "operation"] => Str(&a.file_transfer.operation),
-        ["action", "forward", "direction"] => Str(&a.forward.direction),
-        ["action", "k8s", "verb"] => Str(&a.k8s.verb),
-        ["action", "k8s", "resource"] => Str(&a.k8s.resource),
-        ["action", "k8s", "subresource"] => Str(&a.k8s.subresource),
-        ["action", "k8s", "namespace"] => Str(&a.k8s.namespace),
-        ["identity", "kind"] => Str(s.identity.kind.as_str()),
-        ["identity", "subject"] => Str(&s.identity.subject),
-        ["identity", "groups"] => List(&s.identity.groups),
-        ["target", "name"] => Str(&s.target.name),
-        ["target", "sensitive"] => Bool(s.target.sensitive),
-        ["target", "sensitive_tables"] => List(&s.target.sensitive_tables),
-        ["session", "protocol"] => Str(s.protocol.as_str()),
+        ["action", "kind"] => ActionKind,
+        ["action", "target"] => ActionTarget,
+        ["action", "sql", "text"] => SqlText,
+        ["action", "sql", "kinds"] => SqlKinds,
+        ["action", "sql", "tables"] => SqlTables,
+        ["action", "sql", "has_where"] => SqlHasWhere,
+        ["action", "sql", "parsed"] => SqlParsed,
+        ["action", "sql", "copy"] => SqlCopy,
+        ["action", "sql", "copy_program"] => SqlCopyProgram,
+        ["action", "exec", "command"] => ExecCommand,
+        ["action", "exec", "argv"] => ExecArgv,
+        ["action", "file_transfer", "path"] => FilePath,
+        ["action", "file_transfer", "direction"] => FileDirection,
+        ["action", "file_transfer", "operation"] => FileOperation,
+        ["action", "forward", "direction"] => ForwardDirection,
+        ["action", "k8s", "verb"] => K8sVerb,
+        ["action", "k8s", "resource"] => K8sResource,
+        ["action", "k8s", "subresource"] => K8sSubresource,
+        ["action", "k8s", "namespace"] => K8sNamespace,
+        ["identity", "kind"] => IdentityKind,
+        ["identity", "subject"] => IdentitySubject,
+        ["identity", "groups"] => IdentityGroups,
+        ["target", "name"] => TargetName,
+        ["target", "sensitive"] => TargetSensitive,
+        ["target", "sensitive_tables"] => TargetSensitiveTables,
+        ["session", "protocol"] => SessionProtocol,
         _ => return None,
     })
 }
 
-fn flatten_and<'a>(e: &'a IdedExpr, out: &mut Vec<&'a IdedExpr>) {
+/// A field's value, without copying.
+fn field<'a>(s: &'a Session, a: &'a Action, f: FieldId) -> Native<'a> {
+    use FieldId::*;
+    use Native::{Bool, List, Str};
+    match f {
+        ActionKind => Str(a.kind.as_str()),
+        ActionTarget => Str(&a.target),
+        SqlText => Str(&a.sql.text),
+        SqlKinds => List(&a.sql.kinds),
+        SqlTables => List(&a.sql.tables),
+        SqlHasWhere => Bool(a.sql.has_where),
+        SqlParsed => Bool(a.sql.parsed),
+        SqlCopy => Str(&a.sql.copy),
+        SqlCopyProgram => Bool(a.sql.copy_program),
+        ExecCommand => Str(&a.exec.command),
+        ExecArgv => List(&a.exec.argv),
+        FilePath => Str(&a.file_transfer.path),
+        FileDirection => Str(&a.file_transfer.direction),
+        FileOperation => Str(&a.file_transfer.operation),
+        ForwardDirection => Str(&a.forward.direction),
+        K8sVerb => Str(&a.k8s.verb),
+        K8sResource => Str(&a.k8s.resource),
+        K8sSubresource => Str(&a.k8s.subresource),
+        K8sNamespace => Str(&a.k8s.namespace),
+        IdentityKind => Str(s.identity.kind.as_str()),
+        IdentitySubject => Str(&s.identity.subject),
+        IdentityGroups => List(&s.identity.groups),
+        TargetName => Str(&s.target.name),
+        TargetSensitive => Bool(s.target.sensitive),
+        TargetSensitiveTables => List(&s.target.sensitive_tables),
+        SessionProtocol => Str(s.protocol.as_str()),
+    }
+}
+
+/// Operands of a chain of the same logical operator.
+fn flatten<'a>(e: &'a IdedExpr, op: &str, out: &mut Vec<&'a IdedExpr>) {
     match &e.expr {
-        Expr::Call(c) if c.func_name == "_&&_" && c.target.is_none() => {
+        Expr::Call(c) if c.func_name == op && c.target.is_none() => {
             for a in &c.args {
-                flatten_and(a, out);
+                flatten(a, op, out);
             }
         }
         _ => out.push(e),
@@ -149,6 +318,22 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
             Some(Pred::AnyOf(path(&c.iter_range)?, strings(lits)?))
         }
         Expr::Call(c) if c.target.is_none() => match (c.func_name.as_str(), c.args.as_slice()) {
+            ("_||_" | "_&&_", _) => {
+                let mut operands = Vec::new();
+                flatten(e, &c.func_name, &mut operands);
+                let parts: Vec<Pred> = operands.into_iter().map(|o| pred(o).unwrap_or(Pred::Unknown)).collect();
+                if parts.iter().all(|p| *p == Pred::Unknown) {
+                    return None;
+                }
+                Some(if c.func_name == "_||_" { Pred::Either(parts) } else { Pred::All(parts) })
+            }
+            ("_>_", [x, y]) if matches!(&y.expr, Expr::Literal(Val::Int(0))) => match &x.expr {
+                Expr::Call(sz) if sz.func_name == "size" && sz.target.is_none() => match sz.args.as_slice() {
+                    [p] => Some(Pred::NonEmpty(path(p)?)),
+                    _ => None,
+                },
+                _ => None,
+            },
             ("!_", [x]) => Some(Pred::Bool(path(x)?, false)),
             ("_==_", [x, y]) => match (path(x), string(y)) {
                 (Some(p), Some(l)) => Some(Pred::Eq(p, l)),
@@ -164,12 +349,17 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
     }
 }
 
+/// The field `e` names, if it is one hoop decides natively.
+fn path(e: &IdedExpr) -> Option<FieldId> {
+    field_id(&dotted(e)?)
+}
+
 /// `a.b.c` as `["a", "b", "c"]`.
-fn path(e: &IdedExpr) -> Option<Vec<String>> {
+fn dotted(e: &IdedExpr) -> Option<Vec<String>> {
     match &e.expr {
         Expr::Ident(v) => Some(vec![v.clone()]),
         Expr::Select(s) if !s.test => {
-            let mut p = path(&s.operand)?;
+            let mut p = dotted(&s.operand)?;
             p.push(s.field.clone());
             Some(p)
         }
@@ -207,26 +397,47 @@ mod tests {
         }
     }
 
+    fn checks(src: &str, s: &Session, a: &Action) -> Vec<Option<bool>> {
+        conjuncts(src).iter().map(|c| c.check(s, a)).collect()
+    }
+
     #[test]
     fn native_conjuncts() {
-        let g = Guard::of(
-            r#"identity.kind == "agent" && action.kind in ["sql"] && action.sql.kinds.exists(k, k in ["drop", "truncate"]) && !action.sql.has_where && "x" in action.sql.tables && action.sql.copy_program"#,
-        );
-        assert_eq!(g.preds.len(), 6, "{g:?}");
+        let src = r#"identity.kind == "agent" && action.kind in ["sql"] && action.sql.kinds.exists(k, k in ["drop", "truncate"]) && !action.sql.has_where && "x" in action.sql.tables && action.sql.copy_program"#;
         let agent = session(IdentityKind::Agent);
-        assert!(!g.admits(&agent, &Action::sql("t", "select 1")));
-        assert!(!g.admits(&session(IdentityKind::Human), &Action::sql("t", "drop table x")));
-        assert!(!g.admits(&agent, &Action::sample(ActionKind::Exec)));
         let mut a = Action::sql("t", "drop table x");
         a.sql.copy_program = true;
-        assert!(g.admits(&agent, &a));
+        assert_eq!(checks(src, &agent, &a), vec![Some(true); 6]);
+        assert_eq!(checks(src, &agent, &Action::sql("t", "select 1"))[2], Some(false));
+        assert_eq!(checks(src, &session(IdentityKind::Human), &a)[0], Some(false));
+        assert_eq!(checks(src, &agent, &Action::sample(ActionKind::Exec))[1], Some(false));
+    }
+
+    #[test]
+    fn conjuncts_split_outside_strings_and_brackets() {
+        let c = conjuncts(r#"identity.kind == "agent" && action.exec.command.matches("a && b") && (true && false)"#);
+        let sources: Vec<&str> = c.iter().map(|c| c.source.as_str()).collect();
+        assert_eq!(sources, [r#"identity.kind == "agent""#, r#"action.exec.command.matches("a && b")"#, "(true && false)"]);
+        assert_eq!(conjuncts(r#"action.kind == "sql" || true"#).len(), 1, "not a conjunction");
+    }
+
+    #[test]
+    fn three_valued_disjunctions() {
+        let src = r#"(target.sensitive || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables)))"#;
+        let mut s = session(IdentityKind::Agent);
+        let a = Action::sql("t", "select * from x");
+        assert_eq!(checks(src, &s, &a), [Some(false)], "no sensitive target or tables: decided");
+        s.target.sensitive_tables.push("x".into());
+        assert_eq!(checks(src, &s, &a), [None], "left to CEL");
+        s.target.sensitive = true;
+        assert_eq!(checks(src, &s, &a), [Some(true)]);
     }
 
     #[test]
     fn anything_else_is_left_to_cel() {
-        assert_eq!(Guard::of(r#"action.kind == "exec" || action.kind == "shell""#).preds, vec![]);
-        assert_eq!(Guard::of("action.kind =="), Guard::default());
-        let g = Guard::of(r#"action.nope == "x" && size(action.sql.params) > 0"#);
-        assert!(g.admits(&session(IdentityKind::Agent), &Action::sql("t", "select 1")), "unknown paths do not skip");
+        let s = session(IdentityKind::Agent);
+        let a = Action::sql("t", "select 1");
+        assert_eq!(checks(r#"action.nope == "x" && size(action.sql.params) > 2"#, &s, &a), [None, None]);
+        assert_eq!(checks("action.kind ==", &s, &a), [None]);
     }
 }

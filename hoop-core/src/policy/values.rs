@@ -4,7 +4,7 @@
 //! interned once, and the sections an action does not use are one shared empty map each.
 //! A test keeps the shape identical to the serde form, which is what the docs describe.
 
-use crate::action::{Action, Connect, Exec, FileTransfer, Forward, K8s, Sql};
+use crate::action::{Action, Blank, Connect, Exec, FileTransfer, Forward, K8s, Sql};
 use crate::identity::Identity;
 use crate::session::{Session, TargetInfo};
 use cel_interpreter::Value;
@@ -145,15 +145,15 @@ pub(crate) fn action(a: &Action) -> Value {
     map([
         (&k.kind, s(a.kind.as_str())),
         (&k.target, s(&a.target)),
-        (&k.connect, sec(a.connect != Connect::default(), &|| connect(&a.connect), &e.connect)),
-        (&k.sql, sec(a.sql != Sql::default(), &|| sql(&a.sql), &e.sql)),
-        (&k.exec, sec(a.exec != Exec::default(), &|| exec(&a.exec), &e.exec)),
+        (&k.connect, sec(!a.connect.is_blank(), &|| connect(&a.connect), &e.connect)),
+        (&k.sql, sec(!a.sql.is_blank(), &|| sql(&a.sql), &e.sql)),
+        (&k.exec, sec(!a.exec.is_blank(), &|| exec(&a.exec), &e.exec)),
         (
             &k.file_transfer,
-            sec(a.file_transfer != FileTransfer::default(), &|| file_transfer(&a.file_transfer), &e.file_transfer),
+            sec(!a.file_transfer.is_blank(), &|| file_transfer(&a.file_transfer), &e.file_transfer),
         ),
-        (&k.forward, sec(a.forward != Forward::default(), &|| forward(&a.forward), &e.forward)),
-        (&k.k8s, sec(a.k8s != K8s::default(), &|| k8s(&a.k8s), &e.k8s)),
+        (&k.forward, sec(!a.forward.is_blank(), &|| forward(&a.forward), &e.forward)),
+        (&k.k8s, sec(!a.k8s.is_blank(), &|| k8s(&a.k8s), &e.k8s)),
     ])
 }
 
