@@ -100,11 +100,10 @@ impl CelPolicy {
                     }
                 }
             }
-            if parts.is_empty() {
-                if let Ok(p) = Program::compile(&rule.when) {
+            if parts.is_empty()
+                && let Ok(p) = Program::compile(&rule.when) {
                     parts.push((Conjunct::opaque(&rule.when), p));
                 }
-            }
             compiled.push(Compiled { rule, program, conjuncts: parts });
         }
         let mut root = Context::default();
