@@ -19,6 +19,111 @@ const RECURSION_LIMIT: usize = 64;
 /// Text the parser cannot read still yields an action, with `kinds == ["unknown"]`
 /// (or `["do"]` for an anonymous code block), so that policies decide what happens to it.
 pub fn analyze(text: &str) -> Sql {
+    let key = shape_key(text);
+    if let Some(shape) = key.as_deref().and_then(cached) {
+        return Sql { text: text.to_string(), ..shape };
+    }
+    let sql = parse(text);
+    if let Some(key) = key {
+        remember(key, &sql);
+    }
+    sql
+}
+
+/// Texts longer than this are not fingerprinted (and so always parsed).
+const MAX_SHAPE_LEN: usize = 2048;
+/// Shapes remembered; a full cache is cleared (statement shapes repeat, so it refills fast).
+const MAX_SHAPES: usize = 2048;
+
+fn shapes() -> &'static std::sync::Mutex<std::collections::HashMap<String, Sql>> {
+    static SHAPES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Sql>>> = std::sync::OnceLock::new();
+    SHAPES.get_or_init(Default::default)
+}
+
+fn cached(key: &str) -> Option<Sql> {
+    shapes().lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+}
+
+fn remember(key: String, sql: &Sql) {
+    let shape = Sql { text: String::new(), params: Vec::new(), ..sql.clone() };
+    let mut m = shapes().lock().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= MAX_SHAPES {
+        m.clear();
+    }
+    m.insert(key, shape);
+}
+
+/// The statement's shape: its text with numeric and plain string literals replaced by `?`.
+///
+/// Literals never change what a statement is (its kinds, tables, WHERE clauses), so statements
+/// of one shape share one analysis, and `SELECT ... WHERE id = 1` and `... = 2` are parsed
+/// once. The lexer is deliberately narrow: anything it does not fully understand (comments,
+/// dollar quoting, escape strings, backslashes, prefixed literals) yields `None`, and such
+/// text is always parsed in full.
+fn shape_key(text: &str) -> Option<String> {
+    if text.len() > MAX_SHAPE_LEN {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => return None,
+            b'-' if b.get(i + 1) == Some(&b'-') => return None,
+            b'/' if b.get(i + 1) == Some(&b'*') => return None,
+            // `$1` parameters are kept; any other `$` may open a dollar-quoted string.
+            b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) && !i.checked_sub(1).and_then(|p| b.get(p)).is_some_and(|p| ident(*p)) => {
+                out.push('$');
+                i += 1;
+                while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+                    out.push(*d as char);
+                    i += 1;
+                }
+            }
+            b'$' => return None,
+            b'\'' => {
+                // A literal right after a word (E'..', B'..', X'..', U&'..', typed 'date' '..') is not plain.
+                if i.checked_sub(1).and_then(|p| b.get(p)).is_some_and(|p| ident(*p) || *p == b'&') {
+                    return None;
+                }
+                i += 1;
+                loop {
+                    match b.get(i)? {
+                        // Backslashes mean different things under standard_conforming_strings.
+                        b'\\' => return None,
+                        b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+                        b'\'' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+                out.push('?');
+            }
+            b'"' => {
+                // Quoted identifiers are part of the shape.
+                let end = b.get(i + 1..)?.iter().position(|x| *x == b'"')? + i + 1;
+                out.push_str(text.get(i..=end)?);
+                i = end + 1;
+            }
+            d if d.is_ascii_digit() && !i.checked_sub(1).and_then(|p| b.get(p)).is_some_and(|p| ident(*p)) => {
+                while b.get(i).is_some_and(|x| x.is_ascii_alphanumeric() || *x == b'.') {
+                    i += 1;
+                }
+                out.push('?');
+            }
+            _ => {
+                out.push(c as char);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Parses `text` with the Postgres grammar.
+fn parse(text: &str) -> Sql {
     let mut sql = Sql { text: text.to_string(), ..Sql::default() };
     let statements = if text.len() > MAX_ANALYZED_LEN {
         None
@@ -227,6 +332,23 @@ impl Visitor for Analyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes() {
+        assert_eq!(shape_key("SELECT a FROM t WHERE id = 42 AND x = 'it''s' AND t2.c = $1").as_deref(), Some("SELECT a FROM t WHERE id = ? AND x = ? AND t2.c = $1"));
+        assert_eq!(shape_key("select 1.5e3, \"x 1\" from t"), Some("select ?, \"x 1\" from t".into()));
+        for bail in ["select 1 -- c", "select /* c */ 1", "select $$x$$", "select E'\\n'", "select x'ff'", "select 'a\\'", "select 'unterminated"] {
+            assert_eq!(shape_key(bail), None, "{bail}");
+        }
+        // One analysis per shape, with each text kept.
+        let a = analyze("DELETE FROM t WHERE id = 1");
+        let b = analyze("DELETE FROM t WHERE id = 2");
+        assert_eq!(b.text, "DELETE FROM t WHERE id = 2");
+        assert_eq!((a.kinds, a.tables, a.has_where), (b.kinds, b.tables, b.has_where));
+        // Literals cannot hide structure: a quote inside a string is still inside it.
+        let s = analyze("SELECT 'x'' ; DROP TABLE t; --'");
+        assert_eq!(s.kinds, ["select"]);
+    }
 
     #[test]
     fn simple_select() {
