@@ -19,7 +19,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
-  [ -n "${bouncer_pid:-}" ] && kill "$bouncer_pid" 2>/dev/null || true
+  # pgbouncer runs under runuser: stop it by its config path, not the wrapper's pid.
+  pkill -f "pgbouncer $work/pgbouncer.ini" 2>/dev/null || true
   as_pg "$PGBIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -56,7 +57,6 @@ logfile = $work/pgbouncer.log
 EOT
 [ "$(id -u)" = 0 ] && chown postgres "$work"/userlist.txt "$work"/pgbouncer.ini
 as_pg pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
-bouncer_pid=$!
 
 # hoop, with its defaults: default agent rules, default masking, recording on.
 h_port=$(free_port)
