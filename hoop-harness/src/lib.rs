@@ -18,3 +18,18 @@ mod sshd;
 pub use cmd::{HarnessError, free_port, is_root};
 pub use postgres::{PgOptions, Postgres};
 pub use sshd::{Sshd, SshdOptions};
+
+/// A Postgres v3.0 startup packet with `params` (e.g. `user`, `database`), for raw-protocol tests.
+pub fn pg_startup_packet(params: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = vec![0, 3, 0, 0];
+    for (k, v) in params {
+        b.extend_from_slice(k.as_bytes());
+        b.push(0);
+        b.extend_from_slice(v.as_bytes());
+        b.push(0);
+    }
+    b.push(0);
+    let mut m = ((b.len() + 4) as i32).to_be_bytes().to_vec();
+    m.extend_from_slice(&b);
+    m
+}

@@ -506,7 +506,15 @@ impl Relay {
                     if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
                 }
                 b'Z' => {
-                    self.pop();
+                    // ReadyForQuery ends a Sync, a simple Query or a FunctionCall; anything still
+                    // queued before it was answered (or skipped after an error) on the way.
+                    let mut sh = self.shared();
+                    while let Some(e) = sh.expect.pop_front() {
+                        if matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
+                            break;
+                        }
+                    }
+                    drop(sh);
                     acc = None;
                     frame.write_to(&mut out);
                 }
@@ -542,12 +550,7 @@ impl Relay {
                     };
                     masked.as_ref().unwrap_or(&frame).write_to(&mut out);
                 }
-                b'V' => {
-                    if matches!(self.front_kind(), Front::FunctionCall) {
-                        self.pop();
-                    }
-                    frame.write_to(&mut out);
-                }
+
                 _ => frame.write_to(&mut out),
             }
             if out.len() > 256 * 1024 {
@@ -567,7 +570,6 @@ impl Relay {
             Some(Expect::DescribePortal { name }) => Front::DescribePortal(name.clone()),
             Some(Expect::Execute { portal, action_id, started }) => Front::Execute(portal.clone(), *action_id, *started),
             Some(Expect::Query { action_id, started, copy }) => Front::Query(*action_id, *started, copy.clone()),
-            Some(Expect::FunctionCall) => Front::FunctionCall,
             _ => Front::Other,
         }
     }
@@ -640,7 +642,6 @@ enum Front {
     DescribePortal(String),
     Execute(String, Option<u64>, Instant),
     Query(Option<u64>, Instant, Option<Arc<CopyPlan>>),
-    FunctionCall,
     Other,
 }
 

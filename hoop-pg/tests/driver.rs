@@ -142,17 +142,7 @@ async fn bad_input_ends_only_that_session() {
     // A logged-in session that sends a message over the configured limit (1 MiB here).
     let t = gw.token("agent-2", IdentityKind::Agent);
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
-    let mut startup = vec![0, 3, 0, 0];
-    for (k, v) in [("user", "agent-2"), ("database", "app")] {
-        startup.extend_from_slice(k.as_bytes());
-        startup.push(0);
-        startup.extend_from_slice(v.as_bytes());
-        startup.push(0);
-    }
-    startup.push(0);
-    let mut msg = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-    msg.extend_from_slice(&startup);
-    s.write_all(&msg).await.unwrap();
+    s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-2"), ("database", "app")])).await.unwrap();
     let mut buf = vec![0u8; 9];
     s.read_exact(&mut buf).await.unwrap();
     assert_eq!(buf[0], b'R');

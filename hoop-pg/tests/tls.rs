@@ -31,17 +31,7 @@ async fn gateway(pg: &Postgres, dir: &std::path::Path) -> (u16, String) {
 }
 
 fn startup(user: &str, db: &str) -> Vec<u8> {
-    let mut b = vec![0, 3, 0, 0];
-    for (k, v) in [("user", user), ("database", db)] {
-        b.extend_from_slice(k.as_bytes());
-        b.push(0);
-        b.extend_from_slice(v.as_bytes());
-        b.push(0);
-    }
-    b.push(0);
-    let mut m = ((b.len() + 4) as i32).to_be_bytes().to_vec();
-    m.extend_from_slice(&b);
-    m
+    hoop_harness::pg_startup_packet(&[("user", user), ("database", db)])
 }
 
 #[tokio::test]

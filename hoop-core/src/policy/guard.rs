@@ -154,36 +154,24 @@ fn eval(p: &Pred, s: &Session, a: &Action) -> Option<bool> {
             Native::List(v) => !v.is_empty(),
             _ => return None,
         },
-        Pred::Either(preds) => {
-            let mut undecided = false;
-            for p in preds {
-                match eval(p, s, a) {
-                    Some(true) => return Some(true),
-                    Some(false) => {}
-                    None => undecided = true,
-                }
-            }
-            if undecided {
-                return None;
-            }
-            false
-        }
-        Pred::All(preds) => {
-            let mut undecided = false;
-            for p in preds {
-                match eval(p, s, a) {
-                    Some(false) => return Some(false),
-                    Some(true) => {}
-                    None => undecided = true,
-                }
-            }
-            if undecided {
-                return None;
-            }
-            true
-        }
+        Pred::Either(preds) => return combine(preds, s, a, true),
+        Pred::All(preds) => return combine(preds, s, a, false),
         Pred::Unknown => return None,
     })
+}
+
+/// Three-valued `||` (`decisive = true`) or `&&` (`decisive = false`): the first operand equal
+/// to `decisive` decides; otherwise any undecided operand leaves the whole undecided.
+fn combine(preds: &[Pred], s: &Session, a: &Action, decisive: bool) -> Option<bool> {
+    let mut undecided = false;
+    for p in preds {
+        match eval(p, s, a) {
+            Some(v) if v == decisive => return Some(decisive),
+            Some(_) => {}
+            None => undecided = true,
+        }
+    }
+    (!undecided).then_some(!decisive)
 }
 
 /// The fields rules test most, resolved from their CEL path once at load.
