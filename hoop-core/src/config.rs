@@ -148,6 +148,10 @@ pub struct TargetConfig {
     /// Labels for rules.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// SSH: the upstream's host keys (`ssh-ed25519 AAAA...` lines); connections to a host
+    /// presenting any other key are refused (no trust on first use).
+    #[serde(default)]
+    pub host_keys: Vec<String>,
 }
 
 impl TargetConfig {
@@ -236,6 +240,25 @@ impl Default for LimitsConfig {
     }
 }
 
+/// An SSH public key that logs in as an identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshKeyIdentity {
+    /// Subject.
+    pub subject: String,
+    /// The public key, as in `authorized_keys` (`ssh-ed25519 AAAA... comment`).
+    pub public_key: String,
+    /// Human or agent.
+    #[serde(default)]
+    pub kind: crate::identity::IdentityKind,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Targets it may reach.
+    #[serde(default = "all_targets")]
+    pub targets: Vec<String>,
+}
+
 /// TLS toward clients, shared by every listener.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -290,6 +313,8 @@ pub struct Config {
     pub static_identities: Vec<StaticIdentity>,
     /// TLS toward clients.
     pub tls: TlsConfig,
+    /// SSH public keys mapped to identities.
+    pub ssh_keys: Vec<SshKeyIdentity>,
     /// Rules.
     pub policy: PolicyConfig,
     /// Masking.
@@ -309,6 +334,7 @@ impl Default for Config {
             oidc: Vec::new(),
             static_identities: Vec::new(),
             tls: TlsConfig::default(),
+            ssh_keys: Vec::new(),
             policy: PolicyConfig::default(),
             masking: MaskConfig::default(),
             recording: RecordingConfig::default(),

@@ -105,6 +105,7 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
         sensitive: false,
         sensitive_tables: Vec::new(),
         labels: Default::default(),
+        host_keys: Vec::new(),
     };
     Ok((db, t))
 }

@@ -1,0 +1,296 @@
+//! Where an SSH `exec` is checked and a channel relayed: one task per session channel.
+//!
+//! The server handler answers the client's requests at once and hands them to this task as
+//! [`Request`]s; the task checks `exec`, `shell` and `subsystem` with the gate before they
+//! reach the host, relays data both ways, masks the host's output, and records the session.
+
+use hoop_core::action::Action;
+use hoop_core::event::{Event, Stream};
+use hoop_core::gate::{Checked, Outcome, SessionHandle};
+use hoop_core::mask::{StreamMasker, StreamStyle};
+use russh::ChannelId;
+use russh::client::Msg as ClientMsg;
+use russh::{Channel, ChannelMsg, Pty, Sig};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// What the client asked of a channel.
+#[derive(Debug)]
+pub enum Request {
+    /// A pseudo-terminal.
+    Pty {
+        /// `TERM`.
+        term: String,
+        /// Columns.
+        cols: u32,
+        /// Rows.
+        rows: u32,
+        /// Terminal modes.
+        modes: Vec<(Pty, u32)>,
+    },
+    /// An environment variable.
+    Env(String, String),
+    /// Run a command.
+    Exec(String),
+    /// An interactive shell.
+    Shell,
+    /// A subsystem (`sftp`).
+    Subsystem(String),
+    /// The terminal was resized.
+    WindowChange(u32, u32),
+    /// Bytes for the remote side's stdin.
+    Data(bytes::Bytes),
+    /// A signal for the remote process.
+    Signal(Sig),
+    /// No more input.
+    Eof,
+    /// The client closed the channel.
+    Close,
+}
+
+/// Interpreters that, run without arguments, read commands from stdin: an exec of one of
+/// these is a shell in disguise (`ssh host bash`).
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash", "busybox"];
+
+/// The action an exec command amounts to.
+pub fn exec_action(target: &str, command: &str) -> Action {
+    let a = Action::exec(target, command);
+    let bare_shell = a.exec.argv.len() == 1
+        && a.exec.argv.first().is_some_and(|w| SHELLS.contains(&w.rsplit('/').next().unwrap_or(w)));
+    let scp = a.exec.argv.first().is_some_and(|w| w == "scp") && a.exec.argv.iter().any(|w| w == "-t" || w == "-f");
+    if bare_shell {
+        let mut s = Action::shell(target);
+        s.exec = a.exec;
+        s
+    } else if scp {
+        let direction = if a.exec.argv.iter().any(|w| w == "-t") { "upload" } else { "download" };
+        let path = a.exec.argv.last().cloned().unwrap_or_default();
+        let mut f = Action::file_transfer(target, path, direction, if direction == "upload" { "write" } else { "read" }, "scp");
+        f.exec = a.exec;
+        f
+    } else {
+        a
+    }
+}
+
+/// Runs one channel until either side closes it.
+pub struct ChannelRelay {
+    pub(crate) id: ChannelId,
+    pub(crate) client: russh::server::Handle,
+    pub(crate) upstream: Channel<ClientMsg>,
+    pub(crate) session: Arc<SessionHandle>,
+    pub(crate) target: String,
+}
+
+impl ChannelRelay {
+    /// Relays until the channel closes.
+    pub async fn run(self, mut requests: mpsc::Receiver<Request>) {
+        let ChannelRelay { id, client, mut upstream, session, target } = self;
+        let masker = session.masker();
+        let mut style = StreamStyle::Pipe;
+        let mut out: Option<StreamMasker> = None;
+        let mut err: Option<StreamMasker> = None;
+        let mut interactive = false;
+        let mut started = false;
+        loop {
+            let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
+            let flush_at = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                req = requests.recv() => {
+                    let Some(req) = req else { break };
+                    match req {
+                        Request::Pty { term, cols, rows, modes } => {
+                            style = StreamStyle::Terminal;
+                            let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
+                            let _ = upstream.request_pty(false, &term, cols, rows, 0, 0, &modes).await;
+                        }
+                        Request::Env(k, v) => {
+                            let _ = upstream.set_env(false, k, v).await;
+                        }
+                        Request::WindowChange(cols, rows) => {
+                            let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
+                            let _ = upstream.window_change(cols, rows, 0, 0).await;
+                        }
+                        Request::Exec(command) | Request::Subsystem(command) if started => {
+                            tracing::debug!(%command, "second start request on a channel ignored");
+                        }
+                        Request::Shell if started => {}
+                        Request::Exec(command) => {
+                            started = true;
+                            let action = exec_action(&target, &command);
+                            interactive = action.kind == hoop_core::action::ActionKind::Shell;
+                            if let Err(msg) = decide(&session, &client, id, action).await {
+                                refuse(&client, id, &msg).await;
+                                break;
+                            }
+                            let _ = upstream.exec(false, command.into_bytes()).await;
+                        }
+                        Request::Shell => {
+                            started = true;
+                            interactive = true;
+                            if let Err(msg) = decide(&session, &client, id, Action::shell(&target)).await {
+                                refuse(&client, id, &msg).await;
+                                break;
+                            }
+                            let _ = upstream.request_shell(false).await;
+                        }
+                        Request::Subsystem(name) => {
+                            started = true;
+                            let action = Action::file_transfer(&target, "", "", "session", &name);
+                            if let Err(msg) = decide(&session, &client, id, action).await {
+                                refuse(&client, id, &msg).await;
+                                break;
+                            }
+                            let _ = upstream.request_subsystem(false, name).await;
+                        }
+                        Request::Data(data) => {
+                            if interactive {
+                                let text = String::from_utf8_lossy(&data).into_owned();
+                                let _ = session.record_later(&Event::Terminal { t: session.elapsed(), stream: Stream::Stdin, data: masker.mask_text(&text).into_owned() });
+                            }
+                            if upstream.data(&data[..]).await.is_err() {
+                                break;
+                            }
+                        }
+                        Request::Signal(sig) => {
+                            let _ = upstream.signal(sig).await;
+                        }
+                        Request::Eof => {
+                            let _ = upstream.eof().await;
+                        }
+                        Request::Close => {
+                            let _ = upstream.close().await;
+                            break;
+                        }
+                    }
+                }
+                msg = upstream.wait() => {
+                    let Some(msg) = msg else { break };
+                    match msg {
+                        ChannelMsg::Data { data } => {
+                            let m = out.get_or_insert_with(|| masker.stream(style));
+                            let masked = m.feed(&data);
+                            if !forward(&client, &session, id, None, masked).await {
+                                break;
+                            }
+                        }
+                        ChannelMsg::ExtendedData { data, ext } => {
+                            let m = err.get_or_insert_with(|| masker.stream(style));
+                            let masked = m.feed(&data);
+                            if !forward(&client, &session, id, Some(ext), masked).await {
+                                break;
+                            }
+                        }
+                        ChannelMsg::ExitStatus { exit_status } => {
+                            flush_all(&client, &session, id, &mut out, &mut err).await;
+                            let _ = session.record_later(&Event::Note { message: format!("exit-status {exit_status}") });
+                            let _ = client.exit_status_request(id, exit_status).await;
+                        }
+                        ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
+                            flush_all(&client, &session, id, &mut out, &mut err).await;
+                            let _ = session.record_later(&Event::Note { message: format!("exit-signal {signal_name:?}") });
+                            let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
+                        }
+                        ChannelMsg::Eof => {
+                            flush_all(&client, &session, id, &mut out, &mut err).await;
+                            let _ = client.eof(id).await;
+                        }
+                        ChannelMsg::Close => {
+                            flush_all(&client, &session, id, &mut out, &mut err).await;
+                            let _ = client.close(id).await;
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+                _ = flush_at => {
+                    flush_all(&client, &session, id, &mut out, &mut err).await;
+                }
+            }
+        }
+        let _ = client.close(id).await;
+    }
+}
+
+/// Sends masked output to the client and records it; false when the client is gone.
+async fn forward(client: &russh::server::Handle, session: &SessionHandle, id: ChannelId, ext: Option<u32>, data: Vec<u8>) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    let stream = if ext.is_some() { Stream::Stderr } else { Stream::Stdout };
+    let text = String::from_utf8_lossy(&data).into_owned();
+    let _ = session.record_later(&Event::Terminal { t: session.elapsed(), stream, data: text });
+    match ext {
+        None => client.data(id, data).await.is_ok(),
+        Some(code) => client.extended_data(id, code, data).await.is_ok(),
+    }
+}
+
+async fn flush_all(
+    client: &russh::server::Handle,
+    session: &SessionHandle,
+    id: ChannelId,
+    out: &mut Option<StreamMasker>,
+    err: &mut Option<StreamMasker>,
+) {
+    if let Some(m) = out.as_mut() {
+        let rest = m.flush();
+        forward(client, session, id, None, rest).await;
+    }
+    if let Some(m) = err.as_mut() {
+        let rest = m.flush();
+        forward(client, session, id, Some(1), rest).await;
+    }
+}
+
+/// Checks an action; on review tells the client on stderr and waits. `Err` is the refusal text.
+async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId, action: Action) -> Result<(), String> {
+    match session.check(action) {
+        Ok(Checked::Allow { .. }) => Ok(()),
+        Ok(Checked::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
+        Ok(Checked::Review { action_id, pending }) => {
+            let t = pending.ticket();
+            let note = format!(
+                "hoop: this command needs approval (rule {}); ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting\r\n",
+                t.rule, t.id, t.id
+            );
+            let _ = client.extended_data(id, 1, note.into_bytes()).await;
+            match session.wait_review(action_id, pending).await {
+                Ok(Outcome::Allow { .. }) => Ok(()),
+                Ok(Outcome::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
+                Err(e) => Err(format!("hoop: {e}")),
+            }
+        }
+        Err(e) => Err(format!("hoop: {e}")),
+    }
+}
+
+/// Refuses the channel's command: a message on stderr, exit status 1, then EOF and close.
+async fn refuse(client: &russh::server::Handle, id: ChannelId, msg: &str) {
+    let _ = client.extended_data(id, 1, format!("{msg}\r\n").into_bytes()).await;
+    let _ = client.exit_status_request(id, 1).await;
+    let _ = client.eof(id).await;
+    let _ = client.close(id).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoop_core::action::ActionKind;
+
+    #[test]
+    fn exec_kinds() {
+        assert_eq!(exec_action("h", "ls -la").kind, ActionKind::Exec);
+        assert_eq!(exec_action("h", "bash").kind, ActionKind::Shell);
+        assert_eq!(exec_action("h", "/bin/sh").kind, ActionKind::Shell);
+        let scp = exec_action("h", "scp -t /srv/in.csv");
+        assert_eq!(scp.kind, ActionKind::FileTransfer);
+        assert_eq!(scp.file_transfer.direction, "upload");
+        assert_eq!(scp.file_transfer.path, "/srv/in.csv");
+    }
+}

@@ -1,0 +1,166 @@
+//! hoop-ssh: hoop's SSH adapter.
+//!
+//! An SSH gateway that the OpenSSH client uses unchanged: the SSH user names the target
+//! (`ssh -p 2222 web-01@gateway`), the caller logs in with a public key mapped to an identity
+//! or with a hoop token as password, and hoop logs in to the host with credentials only it
+//! holds, verifying the host's key. `exec`, `shell` and `subsystem` requests are checked by
+//! the gate before they reach the host; output is masked (same-length on a terminal) and the
+//! session recorded. Port and agent forwarding are refused.
+//!
+//! | file | what happens there |
+//! |---|---|
+//! | `server.rs` | the SSH server: logins, channel requests |
+//! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
+//! | `upstream.rs` | logging in to the host, host-key verification |
+//! | `hostkey.rs` | the gateway's own host key |
+
+mod channel;
+mod hostkey;
+mod server;
+mod upstream;
+
+pub use channel::exec_action;
+pub use upstream::{SshTarget, UpstreamError};
+
+use hoop_core::config::Config;
+use hoop_core::gate::Gate;
+use hoop_core::identity::Identity;
+use hoop_core::session::Protocol;
+use russh::keys::PublicKey;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why the SSH gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// A configuration value is unusable.
+    #[error("config key {key}: {message}")]
+    Config {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret reference could not be resolved.
+    #[error(transparent)]
+    Secret(#[from] hoop_core::config::ConfigError),
+    /// The host key could not be loaded or created.
+    #[error("host key: {0}")]
+    HostKey(String),
+}
+
+fn config_err(key: impl Into<String>, message: impl ToString) -> SshError {
+    SshError::Config { key: key.into(), message: message.to_string() }
+}
+
+/// The SSH gateway.
+pub struct SshGateway {
+    gate: Gate,
+    targets: HashMap<String, SshTarget>,
+    keys: Vec<(PublicKey, Identity)>,
+    config: Arc<russh::server::Config>,
+}
+
+impl SshGateway {
+    /// A gateway for the `ssh` targets and `ssh_keys` of `cfg`, deciding through `gate`.
+    pub fn from_config(cfg: &Config, gate: Gate) -> Result<Self, SshError> {
+        let mut targets = HashMap::new();
+        for (name, t) in &cfg.targets {
+            if t.protocol != Protocol::Ssh {
+                continue;
+            }
+            let key = match &t.key_file {
+                Some(p) => Some(Arc::new(
+                    russh::keys::load_secret_key(p, None).map_err(|e| config_err(format!("targets.{name}.key_file"), e))?,
+                )),
+                None => None,
+            };
+            let password = match &t.password {
+                Some(p) => Some(p.resolve(&format!("targets.{name}.password"))?),
+                None => None,
+            };
+            let mut host_keys = Vec::new();
+            for (i, line) in t.host_keys.iter().enumerate() {
+                host_keys.push(parse_key_line(line).map_err(|e| config_err(format!("targets.{name}.host_keys[{i}]"), e))?);
+            }
+            if host_keys.is_empty() {
+                return Err(config_err(format!("targets.{name}.host_keys"), "at least one host key is required (no trust on first use)"));
+            }
+            targets.insert(
+                name.clone(),
+                SshTarget { addr: t.address.clone(), user: t.user.clone().unwrap_or_else(|| "root".into()), key, password, host_keys },
+            );
+        }
+        let mut keys = Vec::new();
+        for (i, k) in cfg.ssh_keys.iter().enumerate() {
+            let public = parse_key_line(&k.public_key).map_err(|e| config_err(format!("ssh_keys[{i}].public_key"), e))?;
+            let identity = Identity {
+                subject: k.subject.clone(),
+                groups: k.groups.clone(),
+                issuer: "hoop-ssh-key".into(),
+                kind: k.kind,
+                targets: k.targets.clone(),
+                token_id: String::new(),
+                expires_at: 0,
+            };
+            keys.push((public, identity));
+        }
+        let host_key = hostkey::load_or_create(&cfg.data_dir.join("ssh"))?;
+        let config = russh::server::Config {
+            keys: vec![host_key],
+            auth_rejection_time: Duration::from_millis(300),
+            auth_rejection_time_initial: Some(Duration::from_millis(0)),
+            inactivity_timeout: Some(Duration::from_secs(cfg.limits.idle_timeout_secs.max(1))),
+            nodelay: true,
+            ..russh::server::Config::default()
+        };
+        Ok(SshGateway { gate, targets, keys, config: Arc::new(config) })
+    }
+
+    fn identity_for_key(&self, key: &PublicKey) -> Option<&Identity> {
+        self.keys.iter().find(|(k, _)| k.key_data() == key.key_data()).map(|(_, id)| id)
+    }
+
+    /// The gateway's host public key, in OpenSSH format (for clients' known_hosts).
+    pub fn host_public_key(&self) -> String {
+        self.config.keys.first().and_then(|k| k.public_key().to_openssh().ok()).unwrap_or_default()
+    }
+
+    /// Accepts connections until the listener fails.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (tcp, peer) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            let handler = server::Connection {
+                gw: self.clone(),
+                peer: Some(peer),
+                session: None,
+                target: None,
+                upstream: None,
+                channels: HashMap::new(),
+            };
+            let config = self.config.clone();
+            tokio::spawn(async move {
+                match russh::server::run_stream(config, tcp, handler).await {
+                    Ok(running) => {
+                        if let Err(e) = running.await {
+                            tracing::debug!(%peer, error = %e, "ssh connection ended with an error");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "ssh handshake failed"),
+                }
+            });
+        }
+    }
+}
+
+/// Parses an `authorized_keys`-style line (`type base64 [comment]`).
+fn parse_key_line(line: &str) -> Result<PublicKey, String> {
+    let mut parts = line.split_whitespace();
+    let (Some(_kind), Some(b64)) = (parts.next(), parts.next()) else {
+        return Err("expected `type base64 [comment]`".into());
+    };
+    russh::keys::parse_public_key_base64(b64).map_err(|e| e.to_string())
+}

@@ -1,0 +1,232 @@
+//! The front side: the SSH server clients connect to, one handler per connection.
+//!
+//! The SSH user names the target (`ssh -p 2222 web-01@gateway`; `agent-1%web-01` also works,
+//! the part before `%` is ignored). Callers log in with a public key mapped to an identity in
+//! config, or with a hoop token as password.
+
+use crate::channel::{ChannelRelay, Request};
+use crate::upstream::{SshTarget, Verifier};
+use crate::SshGateway;
+use hoop_core::action::Action;
+use hoop_core::auth::Credential;
+use hoop_core::gate::SessionHandle;
+use hoop_core::identity::Identity;
+use hoop_core::session::Protocol;
+use russh::server::{Auth, Msg, Session};
+use russh::{Channel, ChannelId, Pty, Sig};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One client connection.
+pub struct Connection {
+    pub(crate) gw: Arc<SshGateway>,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) session: Option<Arc<SessionHandle>>,
+    pub(crate) target: Option<(String, SshTarget)>,
+    pub(crate) upstream: Option<russh::client::Handle<Verifier>>,
+    pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
+}
+
+/// The target named by an SSH user name.
+fn target_of(user: &str) -> &str {
+    user.rsplit_once('%').map_or(user, |(_, t)| t)
+}
+
+impl Connection {
+    async fn open(&mut self, user: &str, credential: Credential<'_>) -> Auth {
+        let target = target_of(user).to_string();
+        let Some(t) = self.gw.targets.get(&target).cloned() else {
+            tracing::info!(%target, "ssh login for an unknown target");
+            return Auth::reject();
+        };
+        match self.gw.gate.open_session(credential, Protocol::Ssh, &target, self.peer, Default::default()).await {
+            Ok(h) => {
+                self.session = Some(Arc::new(h));
+                self.target = Some((target, t));
+                Auth::Accept
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "ssh login refused");
+                Auth::reject()
+            }
+        }
+    }
+
+    async fn send(&self, channel: ChannelId, req: Request) {
+        if let Some(tx) = self.channels.get(&channel) {
+            let _ = tx.send(req).await;
+        }
+    }
+
+    /// Checks a forwarding request; forwarding itself is not relayed by this gateway yet, so
+    /// even an allowed one is refused (and recorded as such).
+    fn forward_refused(&self, host: &str, port: u32, direction: &str) -> bool {
+        if let (Some(s), Some((target, _))) = (&self.session, &self.target) {
+            let a = Action::forward(target.as_str(), host, u16::try_from(port).unwrap_or(0), direction);
+            let _ = s.check(a);
+        }
+        false
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(&mut self, _user: &str, offer: russh::server::PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        Ok(if self.gw.identity_for_key(offer.public_key).is_some() { Auth::Accept } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: russh::server::VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        let Some(identity) = self.gw.identity_for_key(key.public_key) else { return Ok(Auth::reject()) };
+        let identity: Identity = identity.clone();
+        Ok(self.open(user, Credential::Verified(&identity)).await)
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        Ok(self.open(user, Credential::Token(password)).await)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let id = channel.id();
+        // The handler gets every request itself; the channel object is not needed.
+        drop(channel);
+        let (Some(handle), Some((target, t))) = (self.session.clone(), self.target.clone()) else { return Ok(()) };
+        if self.upstream.is_none() {
+            match t.connect().await {
+                Ok(u) => self.upstream = Some(u),
+                Err(e) => {
+                    let _ = handle.record(&hoop_core::event::Event::Note { message: format!("upstream: {e}") });
+                    tracing::warn!(error = %e, "ssh upstream connection failed");
+                    return Ok(());
+                }
+            }
+        }
+        let Some(up) = &self.upstream else { return Ok(()) };
+        let upstream = match up.channel_open_session().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "ssh upstream channel failed");
+                return Ok(());
+            }
+        };
+        reply.accept().await;
+        let (tx, rx) = mpsc::channel(64);
+        self.channels.insert(id, tx);
+        let relay = ChannelRelay { id, client: session.handle(), upstream, session: handle, target };
+        tokio::spawn(relay.run(rx));
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        self.send(channel, Request::Pty { term: term.into(), cols: col_width, rows: row_height, modes: modes.to_vec() }).await;
+        Ok(())
+    }
+
+    async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        self.send(channel, Request::Env(name.into(), value.into())).await;
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        self.send(channel, Request::Exec(String::from_utf8_lossy(data).into_owned())).await;
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        self.send(channel, Request::Shell).await;
+        Ok(())
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+        session.channel_success(channel)?;
+        self.send(channel, Request::Subsystem(name.into())).await;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.send(channel, Request::WindowChange(col_width, row_height)).await;
+        Ok(())
+    }
+
+    async fn data(&mut self, channel: ChannelId, data: &[u8], _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(channel, Request::Data(bytes::Bytes::copy_from_slice(data))).await;
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: Sig, _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(channel, Request::Signal(signal)).await;
+        Ok(())
+    }
+
+    async fn channel_eof(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(channel, Request::Eof).await;
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(channel, Request::Close).await;
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        host: &str,
+        port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        _reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // Dropping the reply handle rejects the channel.
+        self.forward_refused(host, port, "local");
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut Session) -> Result<bool, Self::Error> {
+        Ok(self.forward_refused(address, *port, "remote"))
+    }
+
+    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+        Ok(self.forward_refused("", 0, "agent"))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(s) = &self.session {
+            s.close("connection closed");
+        }
+    }
+}
+
