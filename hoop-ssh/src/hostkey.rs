@@ -1,12 +1,13 @@
-//! The gateway's SSH host key: generated on first start and kept in the data dir (mode 0600).
+//! The gateway's SSH keys (host key, certificate authority): generated on first start and
+//! kept in the data dir (mode 0600).
 
 use crate::SshError;
 use russh::keys::PrivateKey;
 use std::path::Path;
 
-/// Loads `dir/host_ed25519`, creating it if absent.
-pub fn load_or_create(dir: &Path) -> Result<PrivateKey, SshError> {
-    let path = dir.join("host_ed25519");
+/// Loads the Ed25519 key `dir/name`, creating it if absent.
+pub fn load_or_create(dir: &Path, name: &str) -> Result<PrivateKey, SshError> {
+    let path = dir.join(name);
     if path.exists() {
         return russh::keys::load_secret_key(&path, None).map_err(|e| SshError::HostKey(format!("{}: {e}", path.display())));
     }

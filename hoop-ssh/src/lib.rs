@@ -12,13 +12,16 @@
 //! | `server.rs` | the SSH server: logins, channel requests |
 //! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
 //! | `upstream.rs` | logging in to the host, host-key verification |
-//! | `hostkey.rs` | the gateway's own host key |
+//! | `ca.rs` | hoop's SSH certificate authority: short-lived user certificates for identities |
+//! | `hostkey.rs` | the gateway's own keys |
 
+pub mod ca;
 mod channel;
 mod hostkey;
 mod server;
 mod upstream;
 
+pub use ca::{CertSpec, SshCa};
 pub use channel::exec_action;
 pub use upstream::{SshTarget, UpstreamError};
 
@@ -60,6 +63,7 @@ pub struct SshGateway {
     gate: Gate,
     targets: HashMap<String, SshTarget>,
     keys: Vec<(PublicKey, Identity)>,
+    ca: SshCa,
     config: Arc<russh::server::Config>,
 }
 
@@ -107,7 +111,8 @@ impl SshGateway {
             };
             keys.push((public, identity));
         }
-        let host_key = hostkey::load_or_create(&cfg.data_dir.join("ssh"))?;
+        let host_key = hostkey::load_or_create(&cfg.data_dir.join("ssh"), "host_ed25519")?;
+        let ca = SshCa::load_or_create(&cfg.data_dir)?;
         let config = russh::server::Config {
             keys: vec![host_key],
             auth_rejection_time: Duration::from_millis(300),
@@ -116,7 +121,7 @@ impl SshGateway {
             nodelay: true,
             ..russh::server::Config::default()
         };
-        Ok(SshGateway { gate, targets, keys, config: Arc::new(config) })
+        Ok(SshGateway { gate, targets, keys, ca, config: Arc::new(config) })
     }
 
     fn identity_for_key(&self, key: &PublicKey) -> Option<&Identity> {

@@ -74,8 +74,14 @@ impl Connection {
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
 
-    async fn auth_publickey_offered(&mut self, _user: &str, offer: russh::server::PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
-        Ok(if self.gw.identity_for_key(offer.public_key).is_some() { Auth::Accept } else { Auth::reject() })
+    async fn auth_openssh_certificate(&mut self, user: &str, certificate: &russh::keys::Certificate) -> Result<Auth, Self::Error> {
+        match self.gw.ca.identity(certificate) {
+            Ok(identity) => Ok(self.open(user, Credential::Verified(&identity)).await),
+            Err(e) => {
+                tracing::info!(error = %e, "ssh certificate refused");
+                Ok(Auth::reject())
+            }
+        }
     }
 
     async fn auth_publickey(&mut self, user: &str, key: russh::server::VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {

@@ -257,3 +257,47 @@ fn token_password_login_and_forwarding_refused() {
         .collect();
     assert!(recorded.contains("agent-no-forwarding"), "refused forwards are recorded");
 }
+
+/// Default agent rules: a short-lived certificate from hoop's CA is how an agent logs in.
+#[test]
+fn certificate_login() {
+    let gw = gateway("");
+    let key = gw.dir.path().join("cert_agent");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
+    let public = std::fs::read_to_string(gw.dir.path().join("cert_agent.pub")).unwrap();
+    let ca = hoop_ssh::SshCa::load_or_create(gw.dir.path()).unwrap();
+    let spec = hoop_ssh::CertSpec { subject: "agent-9".into(), kind: IdentityKind::Agent, groups: vec!["etl".into()], targets: vec!["web".into()], ttl_secs: 300 };
+    let cert = ca.issue(&public, &spec).unwrap().to_openssh().unwrap();
+    std::fs::write(gw.dir.path().join("cert_agent-cert.pub"), &cert).unwrap();
+    let shown = Command::new("ssh-keygen").arg("-L").arg("-f").arg(gw.dir.path().join("cert_agent-cert.pub")).output().unwrap();
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("Key ID: \"agent-9\"") && shown.contains("hoop-kind@hoop"), "{shown}");
+
+    let login = |key: &std::path::Path| {
+        Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+            .arg(key)
+            .args(["-p", &gw.port.to_string(), "web@127.0.0.1", "echo as-cert"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = login(&key);
+    assert_eq!(text(&o).0, "as-cert\n", "{}", text(&o).1);
+    let recorded: String = gw.gate.recorder().list().unwrap().iter().map(|id| serde_json::to_string(&gw.gate.recorder().read(id).unwrap()).unwrap()).collect();
+    assert!(recorded.contains("\"subject\":\"agent-9\""), "the certificate's identity is the session's");
+
+    // Expired: issued for one second.
+    let spec = hoop_ssh::CertSpec { ttl_secs: 1, ..spec };
+    std::fs::write(gw.dir.path().join("cert_agent-cert.pub"), ca.issue(&public, &spec).unwrap().to_openssh().unwrap()).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let o = login(&key);
+    assert_ne!(o.status.code(), Some(0), "expired certificate refused");
+    // A certificate from another CA.
+    let other = tempfile::tempdir().unwrap();
+    let rogue = hoop_ssh::SshCa::load_or_create(other.path()).unwrap();
+    let spec = hoop_ssh::CertSpec { ttl_secs: 300, ..spec };
+    std::fs::write(gw.dir.path().join("cert_agent-cert.pub"), rogue.issue(&public, &spec).unwrap().to_openssh().unwrap()).unwrap();
+    assert_ne!(login(&key).status.code(), Some(0), "foreign CA refused");
+}
