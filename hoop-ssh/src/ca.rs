@@ -90,7 +90,7 @@ impl SshCa {
             return Err("certificate has critical options hoop does not enforce".into());
         }
         let subject = cert.key_id().to_string();
-        if subject.is_empty() || !cert.valid_principals().iter().any(|p| *p == subject) {
+        if subject.is_empty() || !cert.valid_principals().contains(&subject) {
             return Err("certificate principal does not match its key id".into());
         }
         let ext = |k: &str| cert.extensions().get(k).cloned().unwrap_or_default();

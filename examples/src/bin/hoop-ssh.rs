@@ -1,0 +1,141 @@
+//! `hoop-ssh`: the SSH gateway on its own.
+//!
+//! `hoop-ssh --upstream user@host:port --key ~/.ssh/gateway_key --host-key "ssh-ed25519 AAAA..."`
+//! listens on 127.0.0.1:2222 and reaches that host as target `host` (or `--target NAME`), with
+//! recording, default masking and the default agent rules on. Agents log in with a certificate
+//! from `hoop-ssh cert`, a key listed in the config's `[[ssh_keys]]`, or a hoop token as password.
+
+use clap::{Parser, Subcommand};
+use hoop_core::config::{Config, Secret, TargetConfig};
+use hoop_core::identity::IdentityKind;
+use hoop_core::session::Protocol;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "hoop-ssh", about = "hoop's SSH gateway: authenticated, checked, masked, recorded")]
+struct Cli {
+    /// Config file (TOML); flags override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (keys, recordings).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Listen address.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Upstream as user@host:port.
+    #[arg(long)]
+    upstream: Option<String>,
+    /// Private key the gateway logs in to the upstream with.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// Password the gateway logs in with (instead of a key); `env:NAME` and `file:PATH` work.
+    #[arg(long)]
+    password: Option<String>,
+    /// The upstream's host key (`ssh-ed25519 AAAA...`); required, nothing is trusted on first use.
+    #[arg(long)]
+    host_key: Vec<String>,
+    /// Name agents use (the SSH user) to reach the upstream.
+    #[arg(long)]
+    target: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Issue a short-lived SSH user certificate for a public key (prints `*-cert.pub` content).
+    Cert {
+        /// Subject, e.g. agent-1.
+        #[arg(long)]
+        subject: String,
+        /// The public key file to certify (`id_ed25519.pub`).
+        #[arg(long)]
+        public_key: PathBuf,
+        /// agent or human.
+        #[arg(long, default_value = "agent")]
+        kind: String,
+        /// Groups, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Targets, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', default_value = "*")]
+        targets: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut cfg = match &cli.config {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(d) = cli.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(Command::Cert { subject, public_key, kind, groups, targets, ttl }) = cli.command {
+        let kind = match kind.as_str() {
+            "agent" => IdentityKind::Agent,
+            "human" => IdentityKind::Human,
+            other => return Err(format!("--kind must be agent or human, not {other}")),
+        };
+        let key = std::fs::read_to_string(&public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
+        let ca = hoop_ssh::SshCa::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
+        let cert = ca
+            .issue(&key, &hoop_ssh::CertSpec { subject, kind, groups, targets, ttl_secs: ttl })
+            .map_err(|e| e.to_string())?;
+        println!("{}", cert.to_openssh().map_err(|e| e.to_string())?);
+        return Ok(());
+    }
+    if let Some(up) = &cli.upstream {
+        let (user, hostport) = up.split_once('@').ok_or("--upstream must be user@host:port")?;
+        let hostport = if hostport.contains(':') { hostport.to_string() } else { format!("{hostport}:22") };
+        let name = cli.target.clone().unwrap_or_else(|| hostport.rsplit_once(':').map_or(hostport.clone(), |(h, _)| h.to_string()));
+        if cli.host_key.is_empty() {
+            return Err("--host-key is required: hoop does not trust a host key on first use".into());
+        }
+        cfg.targets.insert(
+            name,
+            TargetConfig {
+                protocol: Protocol::Ssh,
+                address: hostport,
+                user: Some(user.to_string()),
+                password: cli.password.map(Secret::from),
+                database: None,
+                key_file: cli.key,
+                ca_file: None,
+                tls: false,
+                sensitive: false,
+                sensitive_tables: Vec::new(),
+                labels: Default::default(),
+                host_keys: cli.host_key,
+            },
+        );
+    }
+    let listen = cli.listen.or(cfg.listeners.ssh.clone()).unwrap_or_else(|| "127.0.0.1:2222".into());
+    let gate = cfg.build_gate().map_err(|e| e.to_string())?;
+    let gw = Arc::new(hoop_ssh::SshGateway::from_config(&cfg, gate).map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let targets: Vec<&String> = cfg.targets.iter().filter(|(_, t)| t.protocol == Protocol::Ssh).map(|(n, _)| n).collect();
+    println!("hoop-ssh listening on {addr}; targets: {targets:?}; data dir {}", cfg.data_dir.display());
+    println!("host key: {}", gw.host_public_key());
+    if targets.is_empty() {
+        println!("no SSH target yet: pass --upstream user@host:port --key FILE --host-key '...' or a config file");
+    } else {
+        println!("log in with: ssh -p {} {}@{}", addr.port(), targets.first().map(|s| s.as_str()).unwrap_or("TARGET"), addr.ip());
+    }
+    gw.serve(listener).await.map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("hoop-ssh: {e}");
+        std::process::exit(1);
+    }
+}
