@@ -73,6 +73,21 @@ pub fn exec_action(target: &str, command: &str) -> Action {
     }
 }
 
+/// How a channel's bytes are treated.
+enum Mode {
+    /// Commands and shells: output masked and recorded.
+    Terminal,
+    /// `scp -O`: file contents pass untouched and are not recorded (policy governs transfers).
+    Raw,
+    /// The sftp subsystem: requests parsed and checked by path; contents untouched.
+    Sftp {
+        framer: crate::sftp::Framer,
+        boundaries: crate::sftp::Boundaries,
+        /// Refusals waiting for a packet boundary in the server's stream.
+        pending: Vec<u8>,
+    },
+}
+
 /// Runs one channel until either side closes it.
 pub struct ChannelRelay {
     pub(crate) id: ChannelId,
@@ -92,6 +107,7 @@ impl ChannelRelay {
         let mut err: Option<StreamMasker> = None;
         let mut interactive = false;
         let mut started = false;
+        let mut mode = Mode::Terminal;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -124,6 +140,9 @@ impl ChannelRelay {
                             started = true;
                             let action = exec_action(&target, &command);
                             interactive = action.kind == hoop_core::action::ActionKind::Shell;
+                            if action.kind == hoop_core::action::ActionKind::FileTransfer {
+                                mode = Mode::Raw;
+                            }
                             if let Err(msg) = decide(&session, &client, id, action).await {
                                 refuse(&client, id, &msg).await;
                                 break;
@@ -139,14 +158,27 @@ impl ChannelRelay {
                             }
                             let _ = upstream.request_shell(false).await;
                         }
+                        Request::Subsystem(name) if name == "sftp" => {
+                            // Checked request by request, with their paths.
+                            started = true;
+                            mode = Mode::Sftp { framer: Default::default(), boundaries: Default::default(), pending: Vec::new() };
+                            let _ = session.record_later(&Event::Note { message: "sftp session".into() });
+                            let _ = upstream.request_subsystem(false, name).await;
+                        }
                         Request::Subsystem(name) => {
                             started = true;
+                            mode = Mode::Raw;
                             let action = Action::file_transfer(&target, "", "", "session", &name);
                             if let Err(msg) = decide(&session, &client, id, action).await {
                                 refuse(&client, id, &msg).await;
                                 break;
                             }
                             let _ = upstream.request_subsystem(false, name).await;
+                        }
+                        Request::Data(data) if matches!(mode, Mode::Sftp { .. }) => {
+                            if !sftp_requests(&session, &client, id, &target, &mut mode, &data, &upstream).await {
+                                break;
+                            }
                         }
                         Request::Data(data) => {
                             if interactive {
@@ -172,6 +204,17 @@ impl ChannelRelay {
                 msg = upstream.wait() => {
                     let Some(msg) = msg else { break };
                     match msg {
+                        ChannelMsg::Data { data } if !matches!(mode, Mode::Terminal) => {
+                            if client.data(id, data.clone()).await.is_err() {
+                                break;
+                            }
+                            if let Mode::Sftp { boundaries, pending, .. } = &mut mode {
+                                boundaries.advance(&data);
+                                if boundaries.at_boundary() && !pending.is_empty() {
+                                    let _ = client.data(id, std::mem::take(pending)).await;
+                                }
+                            }
+                        }
                         ChannelMsg::Data { data } => {
                             let m = out.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
@@ -214,6 +257,62 @@ impl ChannelRelay {
             }
         }
         let _ = client.close(id).await;
+    }
+}
+
+/// Frames, checks and forwards sftp requests; refusals are answered to the client. False when
+/// the channel must end (malformed stream, upstream gone).
+async fn sftp_requests(
+    session: &SessionHandle,
+    client: &russh::server::Handle,
+    id: ChannelId,
+    target: &str,
+    mode: &mut Mode,
+    data: &[u8],
+    upstream: &Channel<ClientMsg>,
+) -> bool {
+    let Mode::Sftp { framer, boundaries, pending } = mode else { return true };
+    framer.push(data);
+    loop {
+        let packet = match framer.next_packet() {
+            Ok(Some(p)) => p,
+            Ok(None) => return true,
+            Err(e) => {
+                let _ = session.record_later(&Event::Note { message: format!("sftp: {e}") });
+                return false;
+            }
+        };
+        let refusal = match crate::sftp::path_request(&packet) {
+            None => None,
+            Some(req) => {
+                let mut paths = vec![req.path.clone()];
+                if !req.to.is_empty() {
+                    paths.push(req.to.clone());
+                }
+                let mut refused = None;
+                for path in paths {
+                    let action = Action::file_transfer(target, path, req.direction, req.operation, "sftp");
+                    if let Err(msg) = decide(session, client, id, action).await {
+                        refused = Some((req.id, msg));
+                        break;
+                    }
+                }
+                refused
+            }
+        };
+        match refusal {
+            None => {
+                if upstream.data(&packet[..]).await.is_err() {
+                    return false;
+                }
+            }
+            Some((req_id, msg)) => {
+                pending.extend_from_slice(&crate::sftp::denied(req_id, &msg));
+                if boundaries.at_boundary() {
+                    let _ = client.data(id, std::mem::take(pending)).await;
+                }
+            }
+        }
     }
 }
 

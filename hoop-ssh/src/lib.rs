@@ -12,6 +12,7 @@
 //! | `server.rs` | the SSH server: logins, channel requests |
 //! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
 //! | `upstream.rs` | logging in to the host, host-key verification |
+//! | `sftp.rs` | SFTP requests framed and read for their paths (path rules for every transfer) |
 //! | `ca.rs` | hoop's SSH certificate authority: short-lived user certificates for identities |
 //! | `hostkey.rs` | the gateway's own keys |
 
@@ -19,6 +20,7 @@ pub mod ca;
 mod channel;
 mod hostkey;
 mod server;
+mod sftp;
 mod upstream;
 
 pub use ca::{CertSpec, SshCa};

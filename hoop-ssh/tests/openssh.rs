@@ -301,3 +301,41 @@ fn certificate_login() {
     std::fs::write(gw.dir.path().join("cert_agent-cert.pub"), rogue.issue(&public, &spec).unwrap().to_openssh().unwrap()).unwrap();
     assert_ne!(login(&key).status.code(), Some(0), "foreign CA refused");
 }
+
+fn scp(gw: &Gw, args: &[&str]) -> Output {
+    Command::new("scp")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&gw.agent_key)
+        .args(["-P", &gw.port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// A path rule (no default rules): transfers elsewhere are allowed, under /etc refused; both
+/// scp protocols (SFTP, and legacy `scp -O`) carry 50 MB byte-identical both ways.
+#[test]
+fn scp_both_protocols_with_path_rules() {
+    let gw = gateway(
+        "[policy]\ndefault_rules = false\n[[policy.rules]]\nname = \"no-etc\"\nwhen = 'action.kind == \"file_transfer\" && action.file_transfer.path.startsWith(\"/etc/\")'\nthen = \"deny\"\n",
+    );
+    let data: Vec<u8> = (0..50_000_000u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
+    let src = gw.dir.path().join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    for (legacy, name) in [(false, "sftp.bin"), (true, "legacy.bin")] {
+        let flag: &[&str] = if legacy { &["-O"] } else { &[] };
+        let remote = format!("web@127.0.0.1:{name}");
+        let up = scp(&gw, &[flag, &[src.to_str().unwrap(), remote.as_str()]].concat());
+        assert!(up.status.success(), "upload legacy={legacy}: {}", text(&up).1);
+        let back = gw.dir.path().join(format!("back-{name}"));
+        let down = scp(&gw, &[flag, &[remote.as_str(), back.to_str().unwrap()]].concat());
+        assert!(down.status.success(), "download legacy={legacy}: {}", text(&down).1);
+        assert!(std::fs::read(&back).unwrap() == data, "byte-identical legacy={legacy}");
+        let refused = scp(&gw, &[flag, &["web@127.0.0.1:/etc/hostname", gw.dir.path().join("h").to_str().unwrap()]].concat());
+        assert!(!refused.status.success(), "legacy={legacy}");
+        assert!(!gw.dir.path().join("h").exists());
+    }
+    let _ = ssh(&gw, "rm -f sftp.bin legacy.bin");
+}
