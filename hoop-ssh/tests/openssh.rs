@@ -339,3 +339,35 @@ fn scp_both_protocols_with_path_rules() {
     }
     let _ = ssh(&gw, "rm -f sftp.bin legacy.bin");
 }
+
+/// A review rule: the command waits, a reviewer approves from another thread, and it runs;
+/// a denied one exits 1 with the reviewer's refusal on stderr.
+#[test]
+fn exec_waits_for_review() {
+    let gw = gateway("[[policy.rules]]\nname = \"review-deploys\"\nwhen = 'action.kind == \"exec\" && \"deploy\" in action.exec.argv'\nthen = \"review\"\n");
+    let decide = |approve: bool| {
+        let broker = gw.gate.approvals().clone();
+        std::thread::spawn(move || {
+            for _ in 0..300 {
+                if let Some(t) = broker.list().first() {
+                    let mut r = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+                    r.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+                    broker.decide(&t.id, &r, approve, "not now").unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("no ticket");
+        })
+    };
+    let t = decide(true);
+    let o = ssh(&gw, "echo deploy done");
+    t.join().unwrap();
+    assert_eq!(text(&o).0, "deploy done\n", "{}", text(&o).1);
+    assert!(text(&o).1.contains("needs approval"), "the agent is told about the ticket: {}", text(&o).1);
+    let t = decide(false);
+    let o = ssh(&gw, "echo deploy again");
+    t.join().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("denied by reviewer alice"), "{}", text(&o).1);
+}
