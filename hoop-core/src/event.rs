@@ -82,8 +82,11 @@ pub enum Event {
         t: f64,
         /// Which stream.
         stream: Stream,
-        /// The bytes, lossily as UTF-8 (terminal recordings are text).
+        /// The bytes: as text, or base64 when `base64` is set (output that is not UTF-8 text).
         data: String,
+        /// Whether `data` is base64 of bytes that are not text.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        base64: bool,
     },
     /// The terminal was resized.
     Resize {
@@ -107,6 +110,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// A terminal event for `bytes`: kept as text when they are text, else base64, so binary
+    /// output is recorded exactly and compactly.
+    pub fn terminal(t: f64, stream: Stream, bytes: &[u8]) -> Self {
+        use base64::Engine;
+        // NUL is valid UTF-8 but would cost six bytes of JSON each: such output is binary too.
+        match std::str::from_utf8(bytes).ok().filter(|_| !bytes.contains(&0)) {
+            Some(text) => Event::Terminal { t, stream, data: text.to_string(), base64: false },
+            None => Event::Terminal {
+                t,
+                stream,
+                data: base64::engine::general_purpose::STANDARD.encode(bytes),
+                base64: true,
+            },
+        }
+    }
+
     /// The event's `type` tag as stored.
     pub fn type_name(&self) -> &'static str {
         match self {

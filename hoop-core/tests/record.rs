@@ -31,9 +31,9 @@ fn recorder(dir: &std::path::Path, fsync_ms: u64) -> FileRecorder {
 fn write_session(r: &FileRecorder, id: &str) {
     let log = r.open(&session(id)).unwrap();
     log.record(&Event::Resize { t: 0.0, cols: 100, rows: 30 }).unwrap();
-    log.record(&Event::Terminal { t: 0.1, stream: Stream::Stdout, data: "$ ".into() }).unwrap();
-    log.record(&Event::Terminal { t: 0.5, stream: Stream::Stdin, data: "ls\r".into() }).unwrap();
-    log.record(&Event::Terminal { t: 0.6, stream: Stream::Stdout, data: "ls\r\na b\r\n".into() }).unwrap();
+    log.record(&Event::terminal(0.1, Stream::Stdout, b"$ ")).unwrap();
+    log.record(&Event::terminal(0.5, Stream::Stdin, b"ls\r")).unwrap();
+    log.record(&Event::terminal(0.6, Stream::Stdout, b"ls\r\na b\r\n")).unwrap();
     log.record(&Event::SessionEnd { reason: "client closed".into() }).unwrap();
     log.close().unwrap();
 }

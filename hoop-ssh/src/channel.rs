@@ -182,8 +182,7 @@ impl ChannelRelay {
                         }
                         Request::Data(data) => {
                             if interactive {
-                                let text = String::from_utf8_lossy(&data).into_owned();
-                                let _ = session.record_later(&Event::Terminal { t: session.elapsed(), stream: Stream::Stdin, data: masker.mask_text(&text).into_owned() });
+                                let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&data)));
                             }
                             if upstream.data(&data[..]).await.is_err() {
                                 break;
@@ -322,8 +321,7 @@ async fn forward(client: &russh::server::Handle, session: &SessionHandle, id: Ch
         return true;
     }
     let stream = if ext.is_some() { Stream::Stderr } else { Stream::Stdout };
-    let text = String::from_utf8_lossy(&data).into_owned();
-    let _ = session.record_later(&Event::Terminal { t: session.elapsed(), stream, data: text });
+    let _ = session.record_later(&Event::terminal(session.elapsed(), stream, &data));
     match ext {
         None => client.data(id, data).await.is_ok(),
         Some(code) => client.extended_data(id, code, data).await.is_ok(),
