@@ -371,3 +371,60 @@ fn exec_waits_for_review() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("denied by reviewer alice"), "{}", text(&o).1);
 }
+
+/// No default rules: `sftp` in batch mode lists and gets.
+#[test]
+fn sftp_batch_listing_and_get() {
+    let gw = gateway("[policy]\ndefault_rules = false\n");
+    let _ = ssh(&gw, "mkdir -p sftpdir && echo content-42 > sftpdir/f.txt");
+    let local = gw.dir.path().join("got.txt");
+    let batch = gw.dir.path().join("batch");
+    std::fs::write(&batch, format!("ls sftpdir\nget sftpdir/f.txt {}\n", local.display())).unwrap();
+    let o = Command::new("sftp")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&gw.agent_key)
+        .args(["-P", &gw.port.to_string(), "-b"])
+        .arg(&batch)
+        .arg("web@127.0.0.1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).0.contains("sftpdir/f.txt"), "{}", text(&o).0);
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), "content-42\n");
+    let _ = ssh(&gw, "rm -rf sftpdir");
+}
+
+/// Bad logins and a host that is down end cleanly, with nothing left hanging.
+#[test]
+fn bad_auth_and_upstream_down() {
+    let gw = gateway("");
+    let stranger = gw.dir.path().join("stranger");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&stranger).status().unwrap().success());
+    // A key nobody mapped to an identity.
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&stranger)
+        .args(["-p", &gw.port.to_string(), "web@127.0.0.1", "echo no"]);
+    let o = c.stdin(Stdio::null()).output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o).1.contains("Permission denied"), "{}", text(&o).1);
+    // An unknown target.
+    let o = ssh_base(&gw).args(["nowhere@127.0.0.1", "echo no"]).stdin(Stdio::null()).output().unwrap();
+    assert!(text(&o).1.contains("Permission denied"), "{}", text(&o).1);
+
+    // A target whose host is down: the login succeeds, the channel is refused, ssh exits.
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = sshd().host_public_key().unwrap();
+    let down = gateway(&format!(
+        "[targets.down]\nprotocol = \"ssh\"\naddress = \"127.0.0.1:{dead_port}\"\nuser = \"x\"\npassword = \"x\"\nhost_keys = [\"{host}\"]\n"
+    ));
+    let started = std::time::Instant::now();
+    let o = ssh_base(&down).args(["down@127.0.0.1", "echo no"]).stdin(Stdio::null()).output().unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "nothing hangs");
+    // The gateway still serves others.
+    assert_eq!(text(&ssh(&down, "echo alive")).0, "alive\n");
+}
