@@ -145,7 +145,7 @@ impl ChannelRelay {
                             }
                             if let Err(msg) = decide(&session, &client, id, action).await {
                                 refuse(&client, id, &msg).await;
-                                break;
+                                return;
                             }
                             let _ = upstream.exec(false, command.into_bytes()).await;
                         }
@@ -154,7 +154,7 @@ impl ChannelRelay {
                             interactive = true;
                             if let Err(msg) = decide(&session, &client, id, Action::shell(&target)).await {
                                 refuse(&client, id, &msg).await;
-                                break;
+                                return;
                             }
                             let _ = upstream.request_shell(false).await;
                         }
@@ -171,7 +171,7 @@ impl ChannelRelay {
                             let action = Action::file_transfer(&target, "", "", "session", &name);
                             if let Err(msg) = decide(&session, &client, id, action).await {
                                 refuse(&client, id, &msg).await;
-                                break;
+                                return;
                             }
                             let _ = upstream.request_subsystem(false, name).await;
                         }
@@ -196,7 +196,9 @@ impl ChannelRelay {
                         }
                         Request::Close => {
                             let _ = upstream.close().await;
-                            break;
+                            // The client closed it: closing again could hit a new channel that
+                            // reuses the id.
+                            return;
                         }
                     }
                 }
@@ -244,7 +246,6 @@ impl ChannelRelay {
                         }
                         ChannelMsg::Close => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            let _ = client.close(id).await;
                             break;
                         }
                         _ => {}
@@ -255,6 +256,7 @@ impl ChannelRelay {
                 }
             }
         }
+        // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;
     }
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# SSH data path, side by side on one sshd: direct `ssh` vs through hoop (recording, masking and
+# the default agent rules on), chacha20-poly1305 on every hop. Prints `key: value` lines last.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ ! -x /usr/sbin/sshd ]; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+fi
+cargo build --release -q -p examples --bin hoop-ssh
+
+work=$(mktemp -d /tmp/hoop-sshbench.XXXXXX)
+user=$(id -un)
+if [ "$(id -u)" = 0 ]; then
+  user=hooptest
+  id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
+  usermod -p '*' "$user"
+  mkdir -p /run/sshd
+fi
+cleanup() {
+  [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
+  [ -n "${sshd_pid:-}" ] && kill "$sshd_pid" 2>/dev/null || true
+  ssh -S "$work/ctl-direct" -O exit x 2>/dev/null || true
+  ssh -S "$work/ctl-hoop" -O exit x 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+for k in host gateway agent; do ssh-keygen -q -t ed25519 -N "" -f "$work/$k"; done
+chmod 755 "$work"; mkdir -m 755 "$work/auth"; cp "$work/gateway.pub" "$work/auth/$user"
+[ "$(id -u)" = 0 ] && chown "$user" "$work/auth/$user"
+s_port=$(free_port)
+cat > "$work/sshd_config" <<EOT
+Port $s_port
+ListenAddress 127.0.0.1
+HostKey $work/host
+PidFile $work/sshd.pid
+AuthorizedKeysFile $work/auth/%u
+UsePAM no
+StrictModes no
+PasswordAuthentication no
+Subsystem sftp /usr/lib/openssh/sftp-server
+MaxSessions 1000
+EOT
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+sshd_pid=$!
+
+h_port=$(free_port)
+cat > "$work/hoop.toml" <<EOT
+data_dir = "$work/hoop-data"
+[listeners]
+ssh = "127.0.0.1:$h_port"
+[targets.bench]
+protocol = "ssh"
+address = "127.0.0.1:$s_port"
+user = "$user"
+key_file = "$work/gateway"
+host_keys = ["$(cut -d' ' -f1,2 "$work/host.pub")"]
+[[ssh_keys]]
+subject = "agent-1"
+kind = "agent"
+public_key = "$(cut -d' ' -f1,2 "$work/agent.pub")"
+EOT
+"$root/target/release/hoop-ssh" --config "$work/hoop.toml" >"$work/hoop.log" 2>&1 &
+hoop_pid=$!
+for _ in $(seq 1 100); do
+  (echo > "/dev/tcp/127.0.0.1/$h_port") 2>/dev/null && (echo > "/dev/tcp/127.0.0.1/$s_port") 2>/dev/null && break
+  sleep 0.1
+done
+
+opts=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -c chacha20-poly1305@openssh.com)
+direct=(ssh "${opts[@]}" -i "$work/gateway" -p "$s_port" "$user@127.0.0.1")
+hoop=(ssh "${opts[@]}" -i "$work/agent" -p "$h_port" "bench@127.0.0.1")
+secs() { python3 -c 'import sys,time,subprocess; t=time.time(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); print(f"{time.time()-t:.3f}")' "$@"; }
+
+echo "== bulk: head -c 1G /dev/zero"
+
+h_bulk=1; d_bulk=1
+
+echo "== latency: 200 sequential 'true' on an open connection"
+ctl() { # name argv...
+  local name=$1; shift
+  "$@" -M -S "$work/ctl-$name" -f -N
+}
+ctl direct ssh "${opts[@]}" -i "$work/gateway" -p "$s_port" "$user@127.0.0.1"
+ctl hoop ssh "${opts[@]}" -i "$work/agent" -p "$h_port" "bench@127.0.0.1"
+loop() { # name
+  python3 - "$work/ctl-$1" <<'PY'
+import subprocess, sys, time
+sock = sys.argv[1]
+t = time.time()
+for _ in range(200):
+    r = subprocess.run(["ssh", "-F", "/dev/null", "-S", sock, "x", "true"], capture_output=True)
+    if r.returncode != 0:
+        sys.exit(f"ssh failed: {r.stderr.decode()}")
+print(f"{(time.time() - t) / 200 * 1000:.3f}")
+PY
+}
+d_ms=$(loop direct); echo "direct: $d_ms ms per command"
+h_ms=$(loop hoop); echo "hoop: $h_ms ms per command"
+rec=$(du -sm "$work/hoop-data/recordings" | cut -f1)
+echo "recordings: ${rec} MiB"
+
+python3 - "$d_bulk" "$h_bulk" "$d_ms" "$h_ms" <<'PY'
+import sys
+db, hb, dm, hm = map(float, sys.argv[1:])
+print(f"ssh_bulk_ratio_direct: {db / hb:.2f}")
+print(f"ssh_exec_added_ms: {hm - dm:.2f}")
+PY
