@@ -73,6 +73,53 @@ pub fn exec_action(target: &str, command: &str) -> Action {
     }
 }
 
+/// What goes to the host, in order, from a task of its own: writes wait for the host's
+/// window while the relay keeps reading the host's output, so neither direction can stall
+/// the other.
+enum Up {
+    Pty { term: String, cols: u32, rows: u32, modes: Vec<(Pty, u32)> },
+    Env(String, String),
+    WindowChange(u32, u32),
+    Exec(Vec<u8>),
+    Shell,
+    Subsystem(String),
+    Data(bytes::Bytes),
+    Signal(Sig),
+    Eof,
+    Close,
+}
+
+/// Most writes queued for the host before the relay stops taking client input.
+const UP_BACKLOG: usize = 64;
+
+fn spawn_writer(up: russh::ChannelWriteHalf<ClientMsg>, backlog: Arc<std::sync::atomic::AtomicUsize>) -> mpsc::UnboundedSender<Up> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Up>();
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            let done = match cmd {
+                Up::Pty { term, cols, rows, modes } => up.request_pty(false, &term, cols, rows, 0, 0, &modes).await.is_err(),
+                Up::Env(k, v) => up.set_env(false, k, v).await.is_err(),
+                Up::WindowChange(c, r) => up.window_change(c, r, 0, 0).await.is_err(),
+                Up::Exec(c) => up.exec(false, c).await.is_err(),
+                Up::Shell => up.request_shell(false).await.is_err(),
+                Up::Subsystem(n) => up.request_subsystem(false, n).await.is_err(),
+                Up::Data(d) => up.data(&d[..]).await.is_err(),
+                Up::Signal(s) => up.signal(s).await.is_err(),
+                Up::Eof => up.eof().await.is_err(),
+                Up::Close => {
+                    let _ = up.close().await;
+                    true
+                }
+            };
+            backlog.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if done {
+                break;
+            }
+        }
+    });
+    tx
+}
+
 /// How a channel's bytes are treated.
 enum Mode {
     /// Commands and shells: output masked and recorded.
@@ -100,7 +147,14 @@ pub struct ChannelRelay {
 impl ChannelRelay {
     /// Relays until the channel closes.
     pub async fn run(self, mut requests: mpsc::Receiver<Request>) {
-        let ChannelRelay { id, client, mut upstream, session, target } = self;
+        let ChannelRelay { id, client, upstream, session, target } = self;
+        let (mut upstream, up_write) = upstream.split();
+        let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let up_tx = spawn_writer(up_write, backlog.clone());
+        let up = |cmd: Up| {
+            backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            up_tx.send(cmd).is_ok()
+        };
         let masker = session.masker();
         let mut style = StreamStyle::Pipe;
         let mut out: Option<StreamMasker> = None;
@@ -117,20 +171,20 @@ impl ChannelRelay {
                 }
             };
             tokio::select! {
-                req = requests.recv() => {
+                req = requests.recv(), if backlog.load(std::sync::atomic::Ordering::Relaxed) < UP_BACKLOG => {
                     let Some(req) = req else { break };
                     match req {
                         Request::Pty { term, cols, rows, modes } => {
                             style = StreamStyle::Terminal;
                             let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
-                            let _ = upstream.request_pty(false, &term, cols, rows, 0, 0, &modes).await;
+                            up(Up::Pty { term, cols, rows, modes });
                         }
                         Request::Env(k, v) => {
-                            let _ = upstream.set_env(false, k, v).await;
+                            up(Up::Env(k, v));
                         }
                         Request::WindowChange(cols, rows) => {
                             let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
-                            let _ = upstream.window_change(cols, rows, 0, 0).await;
+                            up(Up::WindowChange(cols, rows));
                         }
                         Request::Exec(command) | Request::Subsystem(command) if started => {
                             tracing::debug!(%command, "second start request on a channel ignored");
@@ -147,7 +201,7 @@ impl ChannelRelay {
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
-                            let _ = upstream.exec(false, command.into_bytes()).await;
+                            up(Up::Exec(command.into_bytes()));
                         }
                         Request::Shell => {
                             started = true;
@@ -156,14 +210,14 @@ impl ChannelRelay {
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
-                            let _ = upstream.request_shell(false).await;
+                            up(Up::Shell);
                         }
                         Request::Subsystem(name) if name == "sftp" => {
                             // Checked request by request, with their paths.
                             started = true;
                             mode = Mode::Sftp { framer: Default::default(), boundaries: Default::default(), pending: Vec::new() };
                             let _ = session.record_later(&Event::Note { message: "sftp session".into() });
-                            let _ = upstream.request_subsystem(false, name).await;
+                            up(Up::Subsystem(name));
                         }
                         Request::Subsystem(name) => {
                             started = true;
@@ -173,10 +227,10 @@ impl ChannelRelay {
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
-                            let _ = upstream.request_subsystem(false, name).await;
+                            up(Up::Subsystem(name));
                         }
                         Request::Data(data) if matches!(mode, Mode::Sftp { .. }) => {
-                            if !sftp_requests(&session, &client, id, &target, &mut mode, &data, &upstream).await {
+                            if !sftp_requests(&session, &client, id, &target, &mut mode, &data, &up).await {
                                 break;
                             }
                         }
@@ -184,18 +238,18 @@ impl ChannelRelay {
                             if interactive {
                                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&data)));
                             }
-                            if upstream.data(&data[..]).await.is_err() {
+                            if !up(Up::Data(data)) {
                                 break;
                             }
                         }
                         Request::Signal(sig) => {
-                            let _ = upstream.signal(sig).await;
+                            up(Up::Signal(sig));
                         }
                         Request::Eof => {
-                            let _ = upstream.eof().await;
+                            up(Up::Eof);
                         }
                         Request::Close => {
-                            let _ = upstream.close().await;
+                            up(Up::Close);
                             // The client closed it: closing again could hit a new channel that
                             // reuses the id.
                             return;
@@ -270,7 +324,7 @@ async fn sftp_requests(
     target: &str,
     mode: &mut Mode,
     data: &[u8],
-    upstream: &Channel<ClientMsg>,
+    up: &impl Fn(Up) -> bool,
 ) -> bool {
     let Mode::Sftp { framer, boundaries, pending } = mode else { return true };
     framer.push(data);
@@ -303,7 +357,7 @@ async fn sftp_requests(
         };
         match refusal {
             None => {
-                if upstream.data(&packet[..]).await.is_err() {
+                if !up(Up::Data(packet)) {
                     return false;
                 }
             }
