@@ -78,7 +78,8 @@ secs() { python3 -c 'import sys,time,subprocess; t=time.time(); subprocess.run(s
 
 echo "== bulk: head -c 1G /dev/zero"
 
-h_bulk=1; d_bulk=1
+d_bulk=$(secs "${direct[@]}" 'head -c 1G /dev/zero'); echo "direct: $d_bulk s"
+h_bulk=$(secs "${hoop[@]}" 'head -c 1G /dev/zero'); echo "hoop: $h_bulk s"
 
 echo "== latency: 200 sequential 'true' on an open connection"
 ctl() { # name argv...
@@ -87,26 +88,30 @@ ctl() { # name argv...
 }
 ctl direct ssh "${opts[@]}" -i "$work/gateway" -p "$s_port" "$user@127.0.0.1"
 ctl hoop ssh "${opts[@]}" -i "$work/agent" -p "$h_port" "bench@127.0.0.1"
-loop() { # name
+loop() { # name; prints the mean ms of successful commands, then the number that failed
   python3 - "$work/ctl-$1" <<'PY'
 import subprocess, sys, time
-sock = sys.argv[1]
-t = time.time()
-for _ in range(200):
+sock, ok, failed, spent = sys.argv[1], 0, 0, 0.0
+while ok < 200 and failed < 200:
+    t = time.time()
     r = subprocess.run(["ssh", "-F", "/dev/null", "-S", sock, "x", "true"], capture_output=True)
-    if r.returncode != 0:
-        sys.exit(f"ssh failed: {r.stderr.decode()}")
-print(f"{(time.time() - t) / 200 * 1000:.3f}")
+    if r.returncode == 0:
+        ok += 1
+        spent += time.time() - t
+    else:
+        failed += 1
+print(f"{spent / max(ok, 1) * 1000:.3f} {failed}")
 PY
 }
-d_ms=$(loop direct); echo "direct: $d_ms ms per command"
-h_ms=$(loop hoop); echo "hoop: $h_ms ms per command"
+read -r d_ms d_fail < <(loop direct); echo "direct: $d_ms ms per command ($d_fail failed)"
+read -r h_ms h_fail < <(loop hoop); echo "hoop: $h_ms ms per command ($h_fail failed)"
 rec=$(du -sm "$work/hoop-data/recordings" | cut -f1)
 echo "recordings: ${rec} MiB"
 
-python3 - "$d_bulk" "$h_bulk" "$d_ms" "$h_ms" <<'PY'
+python3 - "$d_bulk" "$h_bulk" "$d_ms" "$h_ms" "$h_fail" <<'PY'
 import sys
-db, hb, dm, hm = map(float, sys.argv[1:])
+db, hb, dm, hm, hf = map(float, sys.argv[1:])
+print(f"ssh_exec_failures: {int(hf)}")
 print(f"ssh_bulk_ratio_direct: {db / hb:.2f}")
 print(f"ssh_exec_added_ms: {hm - dm:.2f}")
 PY
