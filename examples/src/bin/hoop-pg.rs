@@ -7,8 +7,7 @@
 
 use clap::{Parser, Subcommand};
 use hoop_core::auth::{TokenIssuer, TokenSpec};
-use hoop_core::config::{Config, Secret, TargetConfig};
-use hoop_core::identity::IdentityKind;
+use hoop_core::config::{Secret, TargetConfig};
 use hoop_core::keys::KeyStore;
 use hoop_core::session::Protocol;
 use std::path::PathBuf;
@@ -111,19 +110,9 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = match &cli.config {
-        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
-        None => Config::default(),
-    };
-    if let Some(d) = cli.data_dir {
-        cfg.data_dir = d;
-    }
+    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
     if let Some(Command::Token { subject, kind, groups, targets, ttl }) = cli.command {
-        let kind = match kind.as_str() {
-            "agent" => IdentityKind::Agent,
-            "human" => IdentityKind::Human,
-            other => return Err(format!("--kind must be agent or human, not {other}")),
-        };
+        let kind = examples::parse_kind(&kind)?;
         let keys = KeyStore::open(cfg.data_dir.join("keys")).map_err(|e| e.to_string())?;
         let issuer = TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
         let token = issuer
@@ -150,9 +139,6 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
-    if let Err(e) = run(Cli::parse()).await {
-        eprintln!("hoop-pg: {e}");
-        std::process::exit(1);
-    }
+    examples::init_logging();
+    examples::exit_on_error("hoop-pg", run(Cli::parse()).await);
 }

@@ -6,8 +6,7 @@
 //! from `hoop-ssh cert`, a key listed in the config's `[[ssh_keys]]`, or a hoop token as password.
 
 use clap::{Parser, Subcommand};
-use hoop_core::config::{Config, Secret, TargetConfig};
-use hoop_core::identity::IdentityKind;
+use hoop_core::config::{Secret, TargetConfig};
 use hoop_core::session::Protocol;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,19 +68,9 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = match &cli.config {
-        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
-        None => Config::default(),
-    };
-    if let Some(d) = cli.data_dir {
-        cfg.data_dir = d;
-    }
+    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
     if let Some(Command::Cert { subject, public_key, kind, groups, targets, ttl }) = cli.command {
-        let kind = match kind.as_str() {
-            "agent" => IdentityKind::Agent,
-            "human" => IdentityKind::Human,
-            other => return Err(format!("--kind must be agent or human, not {other}")),
-        };
+        let kind = examples::parse_kind(&kind)?;
         let key = std::fs::read_to_string(&public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
         let ca = hoop_ssh::SshCa::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
         let cert = ca
@@ -133,9 +122,6 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
-    if let Err(e) = run(Cli::parse()).await {
-        eprintln!("hoop-ssh: {e}");
-        std::process::exit(1);
-    }
+    examples::init_logging();
+    examples::exit_on_error("hoop-ssh", run(Cli::parse()).await);
 }

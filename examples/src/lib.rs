@@ -1,0 +1,42 @@
+//! What hoop's binaries share: loading config, reading flags, logging, reporting errors.
+
+use hoop_core::config::Config;
+use hoop_core::identity::IdentityKind;
+use std::path::{Path, PathBuf};
+
+/// The config file if given (else the built-in defaults), with `--data-dir` applied.
+pub fn load_config(path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Config, String> {
+    let mut cfg = match path {
+        Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(d) = data_dir {
+        cfg.data_dir = d;
+    }
+    Ok(cfg)
+}
+
+/// A `--kind` flag: `agent` or `human`.
+pub fn parse_kind(kind: &str) -> Result<IdentityKind, String> {
+    match kind {
+        "agent" => Ok(IdentityKind::Agent),
+        "human" => Ok(IdentityKind::Human),
+        other => Err(format!("--kind must be agent or human, not {other}")),
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reports a fatal error as one line and exits 1.
+pub fn exit_on_error(program: &str, result: Result<(), String>) {
+    if let Err(e) = result {
+        eprintln!("{program}: {e}");
+        std::process::exit(1);
+    }
+}
