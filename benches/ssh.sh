@@ -80,6 +80,9 @@ echo "== bulk: head -c 1G /dev/zero"
 
 d_bulk=$(secs "${direct[@]}" 'head -c 1G /dev/zero'); echo "direct: $d_bulk s"
 h_bulk=$(secs "${hoop[@]}" 'head -c 1G /dev/zero'); echo "hoop: $h_bulk s"
+echo "== bulk, incompressible: head -c 256M /dev/urandom (informational)"
+d_rand=$(secs "${direct[@]}" 'head -c 256M /dev/urandom'); echo "direct: $d_rand s"
+h_rand=$(secs "${hoop[@]}" 'head -c 256M /dev/urandom'); echo "hoop: $h_rand s"
 
 echo "== latency: 200 sequential 'true' on an open connection"
 ctl() { # name argv...
@@ -100,6 +103,8 @@ while ok < 200 and failed < 200:
         spent += time.time() - t
     else:
         failed += 1
+        if failed == 1:
+            print(f"first failure: exit {r.returncode}: {r.stderr.decode(errors='replace').strip()}", file=sys.stderr)
 print(f"{spent / max(ok, 1) * 1000:.3f} {failed}")
 PY
 }
@@ -108,10 +113,11 @@ read -r h_ms h_fail < <(loop hoop); echo "hoop: $h_ms ms per command ($h_fail fa
 rec=$(du -sm "$work/hoop-data/recordings" | cut -f1)
 echo "recordings: ${rec} MiB"
 
-python3 - "$d_bulk" "$h_bulk" "$d_ms" "$h_ms" "$h_fail" <<'PY'
+python3 - "$d_bulk" "$h_bulk" "$d_ms" "$h_ms" "$h_fail" "$d_rand" "$h_rand" <<'PY'
 import sys
-db, hb, dm, hm, hf = map(float, sys.argv[1:])
+db, hb, dm, hm, hf, dr, hr = map(float, sys.argv[1:])
 print(f"ssh_exec_failures: {int(hf)}")
+print(f"ssh_bulk_random_ratio_direct: {dr / hr:.2f}")
 print(f"ssh_bulk_ratio_direct: {db / hb:.2f}")
 print(f"ssh_exec_added_ms: {hm - dm:.2f}")
 PY

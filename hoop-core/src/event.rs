@@ -87,6 +87,10 @@ pub enum Event {
         /// Whether `data` is base64 of bytes that are not text.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         base64: bool,
+        /// Whether the base64 bytes are an LZ4 block (size-prepended) of the output; binary
+        /// output that compresses well is stored so, which keeps bulk transfers cheap to record.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        lz4: bool,
     },
     /// The terminal was resized.
     Resize {
@@ -116,14 +120,27 @@ impl Event {
         use base64::Engine;
         // NUL is valid UTF-8 but would cost six bytes of JSON each: such output is binary too.
         match std::str::from_utf8(bytes).ok().filter(|_| !bytes.contains(&0)) {
-            Some(text) => Event::Terminal { t, stream, data: text.to_string(), base64: false },
-            None => Event::Terminal {
-                t,
-                stream,
-                data: base64::engine::general_purpose::STANDARD.encode(bytes),
-                base64: true,
-            },
+            Some(text) => Event::Terminal { t, stream, data: text.to_string(), base64: false, lz4: false },
+            None => {
+                let packed = lz4_flex::block::compress_prepend_size(bytes);
+                // Incompressible output (already compressed, random) is stored as it is.
+                let lz4 = packed.len() < bytes.len() / 10 * 9;
+                let stored = if lz4 { &packed[..] } else { bytes };
+                Event::Terminal { t, stream, data: base64::engine::general_purpose::STANDARD.encode(stored), base64: true, lz4 }
+            }
         }
+    }
+
+    /// The output bytes of a terminal event, decoded from how they were stored; `None` for other
+    /// events or undecodable data.
+    pub fn terminal_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        let Event::Terminal { data, base64, lz4, .. } = self else { return None };
+        if !*base64 {
+            return Some(data.clone().into_bytes());
+        }
+        let raw = base64::engine::general_purpose::STANDARD.decode(data).ok()?;
+        if *lz4 { lz4_flex::block::decompress_size_prepended(&raw).ok() } else { Some(raw) }
     }
 
     /// The event's `type` tag as stored.
@@ -140,5 +157,23 @@ impl Event {
             Event::Note { .. } => "note",
             Event::SessionEnd { .. } => "session_end",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_bytes_round_trip_in_every_encoding() {
+        let random: Vec<u8> = (0u32..4096).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for bytes in [b"hello \xe2\x82\xac\n".to_vec(), vec![0u8; 32 * 1024], random, b"a\0b".to_vec()] {
+            let ev = Event::terminal(1.0, Stream::Stdout, &bytes);
+            let line = serde_json::to_string(&ev).unwrap();
+            let back: Event = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.terminal_bytes().unwrap(), bytes);
+        }
+        let zeros = serde_json::to_string(&Event::terminal(0.0, Stream::Stdout, &[0u8; 32 * 1024])).unwrap();
+        assert!(zeros.contains("\"lz4\":true") && zeros.len() < 1024, "{}", zeros.len());
     }
 }

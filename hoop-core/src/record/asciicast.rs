@@ -23,16 +23,10 @@ pub fn export(events: &[StoredEvent]) -> String {
     out.push('\n');
     for e in events {
         let line = match &e.body {
-            Body::Event(Event::Terminal { t, stream, data, base64 }) => {
+            Body::Event(ev @ Event::Terminal { t, stream, .. }) => {
                 let code = if *stream == Stream::Stdin { "i" } else { "o" };
-                let text = if *base64 {
-                    use base64::Engine;
-                    let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
-                    String::from_utf8_lossy(&bytes).into_owned()
-                } else {
-                    data.clone()
-                };
-                serde_json::json!([t, code, text])
+                let bytes = ev.terminal_bytes().unwrap_or_default();
+                serde_json::json!([t, code, String::from_utf8_lossy(&bytes)])
             }
             Body::Event(Event::Resize { t, cols, rows }) => serde_json::json!([t, "r", format!("{cols}x{rows}")]),
             _ => continue,
