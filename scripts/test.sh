@@ -10,6 +10,8 @@ command -v psql >/dev/null || need+=(postgresql-client-15)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v runuser >/dev/null || need+=(util-linux)
+# The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

@@ -94,6 +94,26 @@ impl russh::server::Handler for Connection {
         Ok(self.open(user, Credential::Token(password)).await)
     }
 
+    /// The token asked for in one prompt: clients that only offer keyboard-interactive (or
+    /// prefer it, as OpenSSH does by default) can still log in with a token.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(mut response) = response else {
+            return Ok(Auth::Partial {
+                name: "hoop".into(),
+                instructions: "Log in with a hoop token.".into(),
+                prompts: std::borrow::Cow::Owned(vec![("hoop token: ".into(), false)]),
+            });
+        };
+        let answer = response.next().unwrap_or_default();
+        let Ok(token) = std::str::from_utf8(&answer) else { return Ok(Auth::reject()) };
+        Ok(self.open(user, Credential::Token(token.trim())).await)
+    }
+
     async fn channel_open_session(
         &mut self,
         channel: Channel<Msg>,

@@ -153,41 +153,65 @@ fn binary_output_is_untouched() {
     assert!(o.stdout == data, "byte-identical");
 }
 
-/// Default agent rules: an interactive shell on a pty, recorded and exportable as asciicast.
-#[test]
-fn interactive_shell_is_recorded() {
-    let gw = gateway("");
-    let mut child = ssh_base(&gw)
-        .args(["-tt", "web@127.0.0.1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"echo marker-$((40+2)); echo bob@corp.example\n").unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        stdin.write_all(b"exit 0\n").unwrap();
-    }
-    let o = child.wait_with_output().unwrap();
-    let (out, err) = text(&o);
-    assert!(out.contains("marker-42"), "{out} {err}");
-    assert!(!out.contains("bob@corp.example\r\n"), "output masked on the pty: {out}");
+/// Waits until the gateway has sealed `n` recordings, and returns their ids.
+fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
     let rec = gw.gate.recorder();
-    let mut ids = Vec::new();
-    for _ in 0..100 {
-        ids = rec.list().unwrap();
-        if ids.len() == 1 && rec.verify(&ids[0]).unwrap().sealed {
-            break;
+    for _ in 0..200 {
+        let ids = rec.list().unwrap();
+        if ids.len() >= n && ids.iter().all(|id| rec.verify(id).unwrap().sealed) {
+            return ids;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    panic!("recordings not sealed");
+}
+
+/// Default agent rules: an interactive shell on a real pty (prompt, commands, a window change),
+/// masked on screen; the recording verifies and its output replays to the very bytes the
+/// terminal showed, so the screen is the same.
+#[test]
+fn interactive_shell_window_change_and_replay() {
+    let gw = gateway("");
+    let script = gw.dir.path().join("pty-script");
+    std::fs::write(
+        &script,
+        "expect $ \nsend PS1='rea''dy> '\\r\nexpect ready> \nsend echo marker-$((40+2)); echo bob@corp.example\\r\nexpect marker-42\nexpect ready> \n\
+         size 30 100\nsend stty size\\r\nexpect 30 100\nexpect ready> \nsend exit 0\\r\n",
+    )
+    .unwrap();
+    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_drive.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(driver).arg(&script).arg("--");
+    let ssh = ssh_base(&gw);
+    cmd.arg(ssh.get_program()).args(ssh.get_args()).args(["-tt", "web@127.0.0.1"]);
+    let o = cmd.stdin(Stdio::null()).output().unwrap();
+    let (screen, err) = text(&o);
+    assert!(o.status.success(), "{err}\n{screen}");
+    assert!(screen.contains("marker-42") && screen.contains("30 100"), "{screen}");
+    assert!(!screen.contains("bob@corp.example\r\n"), "output masked on the pty: {screen}");
+
+    let ids = sealed_recordings(&gw, 1);
+    let rec = gw.gate.recorder();
     assert!(rec.verify(&ids[0]).unwrap().is_ok());
-    let cast = hoop_core::record::asciicast::export(&rec.read(&ids[0]).unwrap());
-    assert!(cast.contains("marker-42"), "{cast}");
-    assert!(cast.lines().next().unwrap().contains("\"version\":2"));
+    let records = rec.read(&ids[0]).unwrap();
+    let mut replayed = Vec::new();
+    let mut sizes = Vec::new();
+    for r in &records {
+        if let hoop_core::record::Body::Event(ev) = &r.body {
+            match ev {
+                hoop_core::event::Event::Terminal { stream, .. } if *stream != hoop_core::event::Stream::Stdin => {
+                    replayed.extend(ev.terminal_bytes().unwrap())
+                }
+                hoop_core::event::Event::Resize { cols, rows, .. } => sizes.push((*cols, *rows)),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(sizes, vec![(80, 24), (100, 30)]);
+    assert!(replayed == o.stdout, "replay differs:\n{}\n---\n{screen}", String::from_utf8_lossy(&replayed));
+    let cast = hoop_core::record::asciicast::export(&records);
+    assert!(cast.lines().next().unwrap().contains("\"width\":80"), "{cast}");
+    assert!(cast.contains("\"r\",\"100x30\""), "{cast}");
 }
 
 /// Default agent rules: a hoop token as the SSH password; forwarding is refused.
@@ -204,17 +228,19 @@ fn token_password_login_and_forwarding_refused() {
     let mut perms = std::fs::metadata(&askpass).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&askpass, perms).unwrap();
-    let o = Command::new("setsid")
-        .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-        .args(["-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
-        .args(["-p", &gw.port.to_string(), "web@127.0.0.1", "echo via-token"])
-        .env("SSH_ASKPASS", &askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(text(&o).0, "via-token\n", "{}", text(&o).1);
+    for method in ["password", "keyboard-interactive"] {
+        let o = Command::new("setsid")
+            .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "LogLevel=ERROR", "-o", &format!("PreferredAuthentications={method}"), "-o", "PubkeyAuthentication=no"])
+            .args(["-p", &gw.port.to_string(), "web@127.0.0.1", "echo via-token"])
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(text(&o).0, "via-token\n", "{method}: {}", text(&o).1);
+    }
 
     // A remote forward is asked for at login: refused, and with ExitOnForwardFailure ssh gives up.
     let o = ssh_base(&gw)
@@ -427,4 +453,60 @@ fn bad_auth_and_upstream_down() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "nothing hangs");
     // The gateway still serves others.
     assert_eq!(text(&ssh(&down, "echo alive")).0, "alive\n");
+}
+
+/// Default agent rules: `cat` of a file whose emails and card numbers straddle the host's read
+/// and packet boundaries shows every one of them masked.
+#[test]
+fn cat_masks_values_split_across_reads() {
+    let gw = gateway("");
+    let mut data = Vec::new();
+    let boundaries = [4096usize, 16384, 32768, 65536, 131072, 262144];
+    for (i, b) in boundaries.iter().enumerate() {
+        let value = if i % 2 == 0 { "4111 1111 1111 1111".to_string() } else { format!("user{i}@corp.example") };
+        // Filler lines up to just before the boundary, then the value across it.
+        while data.len() + 40 < b - value.len() / 2 {
+            data.extend_from_slice(b"lorem ipsum dolor sit amet consectetur\n");
+        }
+        data.resize(b - value.len() / 2 - 1, b'x');
+        data.push(b' ');
+        data.extend_from_slice(value.as_bytes());
+        data.push(b'\n');
+    }
+    let path = std::env::temp_dir().join(format!("hoop-split-{}", std::process::id()));
+    std::fs::write(&path, &data).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&path, perms).unwrap();
+    let o = ssh(&gw, &format!("cat {}", path.display()));
+    std::fs::remove_file(&path).unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(!out.contains("4111") && !out.contains("@corp.example"), "a value leaked");
+    assert_eq!(out.matches("[REDACTED:card]").count(), 3);
+    assert_eq!(out.matches("[REDACTED:email]").count(), 3);
+}
+
+/// A client that vanishes in the middle of a large transfer ends its session cleanly: the
+/// recording is sealed and verifies, and the gateway serves the next client.
+#[test]
+fn client_disconnect_mid_transfer() {
+    let gw = gateway("[policy]\ndefault_rules = false\n");
+    let mut child = ssh_base(&gw).args(["web@127.0.0.1", "cat /dev/zero"]).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Read;
+        let mut stdout = child.stdout.take().unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < 20 << 20 {
+            let n = stdout.read(&mut buf).unwrap();
+            assert!(n > 0, "stream ended early");
+            got += n;
+        }
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let ids = sealed_recordings(&gw, 1);
+    assert!(gw.gate.recorder().verify(&ids[0]).unwrap().is_ok());
+    assert_eq!(text(&ssh(&gw, "echo next")).0, "next\n");
 }
