@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SSH data path, side by side on one sshd: direct `ssh` vs through hoop (recording, masking and
-# the default agent rules on), chacha20-poly1305 on every hop. Prints `key: value` lines last.
+# the default agent rules on), aes256-gcm on every hop (hoop prefers it toward hosts). Prints `key: value` lines last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -71,7 +71,7 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-opts=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -c chacha20-poly1305@openssh.com)
+opts=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -c aes256-gcm@openssh.com)
 direct=(ssh "${opts[@]}" -i "$work/gateway" -p "$s_port" "$user@127.0.0.1")
 hoop=(ssh "${opts[@]}" -i "$work/agent" -p "$h_port" "bench@127.0.0.1")
 secs() { python3 -c 'import sys,time,subprocess; t=time.time(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); print(f"{time.time()-t:.3f}")' "$@"; }
