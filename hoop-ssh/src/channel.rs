@@ -162,6 +162,7 @@ impl ChannelRelay {
         let mut interactive = false;
         let mut started = false;
         let mut mode = Mode::Terminal;
+        let mut eof_held = false;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -288,18 +289,30 @@ impl ChannelRelay {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
                             let _ = session.record_later(&Event::Note { message: format!("exit-status {exit_status}") });
                             let _ = client.exit_status_request(id, exit_status).await;
+                            if std::mem::take(&mut eof_held) {
+                                let _ = client.eof(id).await;
+                            }
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
                             let _ = session.record_later(&Event::Note { message: format!("exit-signal {signal_name:?}") });
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
+                            if std::mem::take(&mut eof_held) {
+                                let _ = client.eof(id).await;
+                            }
                         }
                         ChannelMsg::Eof => {
+                            // Held until the exit status: OpenSSH closes a channel once EOF has
+                            // gone both ways, and an exit status sent after that close is lost
+                            // (the command would end with 255). sshd may send EOF first.
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            let _ = client.eof(id).await;
+                            eof_held = true;
                         }
                         ChannelMsg::Close => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
+                            if eof_held {
+                                let _ = client.eof(id).await;
+                            }
                             break;
                         }
                         _ => {}

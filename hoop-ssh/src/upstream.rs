@@ -71,7 +71,7 @@ impl SshTarget {
         };
         let config = Arc::new(client::Config {
             nodelay: true,
-            maximum_packet_size: 65536,
+            maximum_packet_size: 65535,
             window_size: 8 << 20,
             preferred,
             ..client::Config::default()
