@@ -1,4 +1,5 @@
-//! Dev-only test harness: real PostgreSQL and OpenSSH servers on loopback, in temp dirs.
+//! Dev-only test harness: real PostgreSQL and OpenSSH servers on loopback, in temp dirs, and a
+//! test Kubernetes API server (no kube-apiserver can be installed here).
 //!
 //! Servers run as an unprivileged user when the tests run as root (PostgreSQL refuses root),
 //! listen on free loopback ports, and are stopped, with their directories removed, when the
@@ -12,10 +13,12 @@
 //! ```
 
 mod cmd;
+mod kube;
 mod postgres;
 mod sshd;
 
 pub use cmd::{HarnessError, free_port, is_root};
+pub use kube::{KubeApi, KubeApiOptions};
 pub use postgres::{PgOptions, Postgres};
 pub use sshd::{Sshd, SshdOptions};
 

@@ -1,0 +1,303 @@
+//! A test Kubernetes API server, written against the Kubernetes API reference, for driving the
+//! real `kubectl` in tests where no kube-apiserver can be installed.
+//!
+//! It serves HTTPS (HTTP/1.1, as kubectl needs for WebSocket upgrades) with a bearer token it
+//! validates, and covers what kubectl uses for everyday work: discovery (`/version`, `/api`,
+//! `/apis`, resource lists), `/openapi/v2` and `/openapi/v3`, namespaces, pods, secrets,
+//! configmaps and deployments with create/get/list/update/patch/delete, `Table` output, watch
+//! (with `fieldSelector=metadata.name=...`), pod logs with `follow`, and exec over WebSocket
+//! (`v5.channel.k8s.io`, `v4.channel.k8s.io`) running the command as a local process, so output
+//! and exit codes are real. Objects live in memory.
+
+// A dev-only server whose input is kubectl's in tests: serde_json's `Value` indexing is the
+// clearest way to build API objects, and a panic would end only that request's task.
+#![allow(clippy::indexing_slicing)]
+
+mod body;
+mod discovery;
+mod exec;
+mod store;
+
+use crate::HarnessError;
+use body::{Body, full};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use store::{RESOURCES, Resource, Store};
+
+/// How to start the test API server.
+#[derive(Debug, Clone)]
+pub struct KubeApiOptions {
+    /// The bearer token it accepts.
+    pub token: String,
+    /// Pods created in `default` at start (`pod-0`, `pod-1`, ...).
+    pub pods: usize,
+    /// Port to listen on (0: a free one).
+    pub port: u16,
+}
+
+impl Default for KubeApiOptions {
+    fn default() -> Self {
+        KubeApiOptions { token: "harness-admin-token".into(), pods: 2, port: 0 }
+    }
+}
+
+/// A running test API server; stopped when dropped.
+pub struct KubeApi {
+    port: u16,
+    token: String,
+    dir: tempfile::TempDir,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl KubeApi {
+    /// Starts the server on a loopback port with a fresh CA and serving certificate.
+    pub fn start(opts: KubeApiOptions) -> Result<Self, HarnessError> {
+        let dir = tempfile::tempdir()?;
+        let tls = tls_config(dir.path())?;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let state = Arc::new(State { token: opts.token.clone(), store: Store::new(opts.pods) });
+        rt.spawn(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else { continue };
+                let _ = tcp.set_nodelay(true);
+                let acceptor = acceptor.clone();
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let svc = hyper::service::service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        Ok(KubeApi { port, token: opts.token, dir, rt: Some(rt) })
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The CA certificate (PEM) that signed its serving certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
+    /// The bearer token it accepts.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Writes a kubeconfig that talks to this server directly and returns its path.
+    pub fn kubeconfig(&self) -> Result<PathBuf, HarnessError> {
+        let path = self.dir.path().join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: direct\n  cluster:\n    server: {}\n    certificate-authority: {}\n\
+             users:\n- name: admin\n  user:\n    token: {}\ncontexts:\n- name: direct\n  context:\n    cluster: direct\n    user: admin\n    namespace: default\n\
+             current-context: direct\n",
+            self.url(),
+            self.ca_file().display(),
+            self.token
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+}
+
+impl Drop for KubeApi {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A CA and a serving certificate for 127.0.0.1/localhost, written under `dir`.
+fn tls_config(dir: &Path) -> Result<Arc<rustls::ServerConfig>, HarnessError> {
+    let cert_err = |e: rcgen::Error| HarnessError::Cert(e.to_string());
+    let ca_key = rcgen::KeyPair::generate().map_err(cert_err)?;
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "harness-kube-ca");
+    let ca = ca_params.self_signed(&ca_key).map_err(cert_err)?;
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().map_err(cert_err)?;
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).map_err(cert_err)?;
+    let cert = params.signed_by(&key, &issuer).map_err(cert_err)?;
+    std::fs::write(dir.join("ca.crt"), ca.pem())?;
+    let chain = vec![cert.der().clone()];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| HarnessError::Cert(e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HarnessError::Cert(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| HarnessError::Cert(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+struct State {
+    token: String,
+    store: Store,
+}
+
+/// A parsed resource path: `/api/v1/...` or `/apis/<group>/<version>/...`.
+#[derive(Debug)]
+struct Target {
+    res: &'static Resource,
+    namespace: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+}
+
+impl State {
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Body> {
+        let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if auth != format!("Bearer {}", self.token) {
+            return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
+        }
+        if req.headers().keys().any(|k| k.as_str().starts_with("impersonate-")) {
+            // Record impersonation so tests can see what reached the server.
+            let user = req.headers().get("impersonate-user").and_then(|v| v.to_str().ok()).unwrap_or("");
+            self.store.note_impersonation(user);
+        }
+        let path = req.uri().path().to_string();
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if let Some(r) = discovery::serve(&segs, &req) {
+            return r;
+        }
+        let Some(target) = parse_target(&segs) else {
+            return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
+        };
+        let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let table = accept.contains("as=Table");
+        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        match (req.method().clone(), target.name.as_deref(), target.sub.as_deref()) {
+            (Method::GET, Some(name), Some("log")) => {
+                let follow = matches!(q("follow"), Some("true" | "1"));
+                self.store.logs(target.namespace.as_deref().unwrap_or(""), name, follow)
+            }
+            (Method::GET | Method::POST, Some(name), Some("exec" | "attach")) => {
+                if self.store.get(target.res, target.namespace.as_deref(), name).is_none() {
+                    return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
+                }
+                exec::serve(req, &query)
+            }
+            (_, _, Some(sub)) if sub != "status" => status(StatusCode::NOT_FOUND, "NotFound", "unsupported subresource"),
+            (Method::GET, None, _) if matches!(q("watch"), Some("true" | "1")) => {
+                self.store.watch(target.res, target.namespace.as_deref(), q("fieldSelector"), q("resourceVersion"), table)
+            }
+            (Method::GET, None, _) => {
+                json_response(StatusCode::OK, self.store.list(target.res, target.namespace.as_deref(), q("fieldSelector"), table))
+            }
+            (Method::GET, Some(name), _) => match self.store.get(target.res, target.namespace.as_deref(), name) {
+                Some(obj) if table => json_response(StatusCode::OK, store::table(target.res, &[obj])),
+                Some(obj) => json_response(StatusCode::OK, obj),
+                None => not_found(target.res, name),
+            },
+            (Method::POST, None, _) => {
+                let Some(body) = read_json(req).await else { return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON") };
+                match self.store.create(target.res, target.namespace.as_deref(), body) {
+                    Ok(obj) => json_response(StatusCode::CREATED, obj),
+                    Err(name) => status(StatusCode::CONFLICT, "AlreadyExists", &format!("{} \"{name}\" already exists", target.res.plural)),
+                }
+            }
+            (Method::PUT, Some(name), _) => {
+                let Some(body) = read_json(req).await else { return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON") };
+                match self.store.update(target.res, target.namespace.as_deref(), name, |_| Some(body)) {
+                    Some(obj) => json_response(StatusCode::OK, obj),
+                    None => not_found(target.res, name),
+                }
+            }
+            (Method::PATCH, Some(name), _) => {
+                let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                if !ctype.contains("merge-patch") {
+                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {ctype})"));
+                }
+                let Some(patch) = read_json(req).await else { return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON") };
+                match self.store.update(target.res, target.namespace.as_deref(), name, |old| {
+                    let mut new = old.clone();
+                    store::merge_patch(&mut new, &patch);
+                    Some(new)
+                }) {
+                    Some(obj) => json_response(StatusCode::OK, obj),
+                    None => not_found(target.res, name),
+                }
+            }
+            (Method::DELETE, Some(name), _) => match self.store.delete(target.res, target.namespace.as_deref(), name) {
+                Some(obj) => json_response(StatusCode::OK, obj),
+                None => not_found(target.res, name),
+            },
+            _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
+        }
+    }
+}
+
+fn parse_target(segs: &[&str]) -> Option<Target> {
+    let (group, version, rest) = match segs {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return None,
+    };
+    let find = |plural: &str| RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural);
+    let owned = |s: &&str| s.to_string();
+    match rest {
+        ["namespaces", ns, plural, tail @ ..] if find(plural).is_some_and(|r| r.namespaced) => {
+            Some(Target { res: find(plural)?, namespace: Some(ns.to_string()), name: tail.first().map(owned), sub: tail.get(1).map(owned) })
+        }
+        [plural, tail @ ..] => {
+            Some(Target { res: find(plural)?, namespace: None, name: tail.first().map(owned), sub: tail.get(1).map(owned) })
+        }
+        _ => None,
+    }
+}
+
+async fn read_json(req: Request<hyper::body::Incoming>) -> Option<Value> {
+    use http_body_util::BodyExt;
+    let bytes = http_body_util::Limited::new(req.into_body(), 8 << 20).collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn json_response(code: StatusCode, v: Value) -> Response<Body> {
+    let mut r = Response::new(full(v.to_string()));
+    *r.status_mut() = code;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn not_found(res: &Resource, name: &str) -> Response<Body> {
+    let mut v = status_value(StatusCode::NOT_FOUND, "NotFound", &format!("{} \"{name}\" not found", res.plural));
+    v["details"] = json!({"name": name, "group": res.group, "kind": res.plural});
+    json_response(StatusCode::NOT_FOUND, v)
+}
+
+fn status_value(code: StatusCode, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code.as_u16()})
+}
+
+/// A Kubernetes `Status` failure response.
+fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    json_response(code, status_value(code, reason, message))
+}
