@@ -152,6 +152,11 @@ pub struct TargetConfig {
     /// presenting any other key are refused (no trust on first use).
     #[serde(default)]
     pub host_keys: Vec<String>,
+    /// Kubernetes: send the caller's identity as `Impersonate-User` / `Impersonate-Group`, so
+    /// the cluster's own RBAC also applies per caller (the gateway's credentials need the
+    /// `impersonate` verb).
+    #[serde(default)]
+    pub impersonate: bool,
 }
 
 impl TargetConfig {

@@ -63,6 +63,9 @@ pub enum Event {
         rows: u64,
         /// Wall time, microseconds.
         duration_us: u64,
+        /// Response bytes sent to the client (HTTP), when known.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        bytes: u64,
         /// Error text if the upstream refused it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -111,6 +114,10 @@ pub enum Event {
         /// Why: `client closed`, `token expired`, `idle timeout`, `killed`, ...
         reason: String,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Event {

@@ -629,6 +629,7 @@ impl Relay {
             status: tag.to_string(),
             rows,
             duration_us: a.started.elapsed().as_micros() as u64,
+            bytes: 0,
             error,
         };
         if let Err(e) = self.handle.record_later(&ev) {

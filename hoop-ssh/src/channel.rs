@@ -50,13 +50,10 @@ pub enum Request {
 
 /// Interpreters that, run without arguments, read commands from stdin: an exec of one of
 /// these is a shell in disguise (`ssh host bash`).
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash", "busybox"];
-
 /// The action an exec command amounts to.
 pub fn exec_action(target: &str, command: &str) -> Action {
     let a = Action::exec(target, command);
-    let bare_shell = a.exec.argv.len() == 1
-        && a.exec.argv.first().is_some_and(|w| SHELLS.contains(&w.rsplit('/').next().unwrap_or(w)));
+    let bare_shell = a.is_bare_shell();
     let scp = a.exec.argv.first().is_some_and(|w| w == "scp") && a.exec.argv.iter().any(|w| w == "-t" || w == "-f");
     if bare_shell {
         let mut s = Action::shell(target);

@@ -265,6 +265,23 @@ impl Action {
         }
     }
 
+    /// A command given as exact argv (Kubernetes exec): an `Exec`, or a `Shell` when it is a
+    /// bare shell interpreter, which reads its commands from stdin, unchecked otherwise.
+    pub fn exec_argv(target: impl Into<String>, argv: Vec<String>) -> Self {
+        let command = argv.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+        let mut a = Action { kind: ActionKind::Exec, target: target.into(), exec: Exec { command, argv }, ..Action::default() };
+        if a.is_bare_shell() {
+            a.kind = ActionKind::Shell;
+        }
+        a
+    }
+
+    /// Whether this command is a shell interpreter with no arguments (`bash`, `/bin/sh`).
+    pub fn is_bare_shell(&self) -> bool {
+        self.exec.argv.len() == 1
+            && self.exec.argv.first().is_some_and(|w| SHELLS.contains(&w.rsplit('/').next().unwrap_or(w)))
+    }
+
     /// An interactive shell.
     pub fn shell(target: impl Into<String>) -> Self {
         Action { kind: ActionKind::Shell, target: target.into(), ..Action::default() }
@@ -337,6 +354,17 @@ impl Action {
             ),
         }
     }
+}
+
+/// Shell interpreters: run bare, they read commands from stdin.
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash", "busybox"];
+
+/// Quotes `word` for a POSIX shell when it needs it.
+fn shell_quote(word: &str) -> String {
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:@,+%".contains(&b)) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 /// Splits a command line into words the way a POSIX shell would, without expanding anything.

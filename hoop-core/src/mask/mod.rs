@@ -210,6 +210,16 @@ impl Masker {
         }
     }
 
+    /// The whole-value replacement of `value` under `label` in the default mode (a Kubernetes
+    /// Secret's values, always masked whole); `None` when masking is off.
+    pub fn mask_whole(&self, label: &str, value: &[u8]) -> Option<Vec<u8>> {
+        let rule = ColumnMask { mode: self.mode, label: label.to_string() };
+        match self.mask_value(Some(&rule), ValueKind::Text, value) {
+            Masked::Value(v) if self.enabled => Some(v.into_owned()),
+            _ => None,
+        }
+    }
+
     /// Masks detected content in `text`.
     pub fn mask_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self.mask_bytes(text.as_bytes()) {

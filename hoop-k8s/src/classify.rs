@@ -1,0 +1,140 @@
+//! Where an API request becomes an action: the URL path and method classified exactly as the
+//! API server's `RequestInfoFactory` does (verb, group, version, resource, namespace, name,
+//! subresource), and `exec`/`attach` commands and `portforward` as actions of their own.
+
+use hoop_core::action::{Action, K8s};
+
+/// Subresources of a namespace that do not start a nested resource path.
+const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
+
+/// Classifies a request. `path` is the API path (no gateway prefix), already checked for
+/// traversal; `query` is the raw query string.
+pub fn classify(method: &str, path: &str, query: &str) -> K8s {
+    let verb_of = |m: &str| match m {
+        "POST" => "create",
+        "GET" | "HEAD" => "get",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" => "delete",
+        _ => "",
+    };
+    let mut k = K8s { path: path.to_string(), ..K8s::default() };
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resource_prefix = match parts.as_slice() {
+        ["api", ..] if parts.len() >= 3 => Some(1),
+        ["apis", ..] if parts.len() >= 4 => Some(2),
+        _ => None,
+    };
+    let Some(skip) = resource_prefix else {
+        // A non-resource URL (discovery, /version, /healthz, /openapi): the verb is the method.
+        k.verb = method.to_ascii_lowercase();
+        return k;
+    };
+    if skip == 2 {
+        k.group = parts.get(1).copied().unwrap_or_default().to_string();
+    }
+    k.version = parts.get(skip).copied().unwrap_or_default().to_string();
+    let mut rest: &[&str] = parts.get(skip + 1..).unwrap_or_default();
+    match rest.first() {
+        // Deprecated `/watch/...` and `/proxy/...` forms name the verb in the path.
+        Some(&special @ ("watch" | "proxy")) if rest.len() >= 2 => {
+            k.verb = special.to_string();
+            rest = rest.get(1..).unwrap_or_default();
+        }
+        _ => k.verb = verb_of(method).to_string(),
+    }
+    if rest.first() == Some(&"namespaces") {
+        if let Some(ns) = rest.get(1) {
+            k.namespace = ns.to_string();
+            if rest.len() > 2 && !rest.get(2).is_some_and(|s| NAMESPACE_SUBRESOURCES.contains(s)) {
+                rest = rest.get(2..).unwrap_or_default();
+            }
+        }
+    }
+    if rest.len() >= 3 && k.verb != "proxy" {
+        k.subresource = rest.get(2).copied().unwrap_or_default().to_string();
+    }
+    k.name = rest.get(1).copied().unwrap_or_default().to_string();
+    k.resource = rest.first().copied().unwrap_or_default().to_string();
+    if k.name.is_empty() && k.verb == "get" {
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let watch = params.iter().any(|(n, v)| n == "watch" && (v == "true" || v == "1"));
+        k.verb = if watch { "watch" } else { "list" }.to_string();
+        // A list or watch of one object by name is, for rules, about that object.
+        if let Some((_, sel)) = params.iter().find(|(n, _)| n == "fieldSelector") {
+            if let Some(name) = exact_name(sel) {
+                k.name = name.to_string();
+            }
+        }
+    }
+    if k.name.is_empty() && k.verb == "delete" {
+        k.verb = "deletecollection".to_string();
+    }
+    k
+}
+
+/// `metadata.name=x` (or `==`) as the whole selector.
+fn exact_name(selector: &str) -> Option<&str> {
+    let v = selector.strip_prefix("metadata.name==").or_else(|| selector.strip_prefix("metadata.name="))?;
+    (!v.is_empty() && !v.contains(',') && !v.contains('/')).then_some(v)
+}
+
+/// The command of an `exec` request (its `command` query parameters), as an action with the
+/// same exec rules as SSH; `None` for `attach`, which runs no new command.
+pub fn exec_action(target: &str, query: &str) -> Action {
+    let argv: Vec<String> = form_urlencoded::parse(query.as_bytes()).filter(|(n, _)| n == "command").map(|(_, v)| v.into_owned()).collect();
+    Action::exec_argv(target, argv)
+}
+
+/// Whether the query asks for a stream that lasts (`watch=true`, `follow=true`).
+pub fn query_flag(query: &str, name: &str) -> bool {
+    form_urlencoded::parse(query.as_bytes()).any(|(n, v)| n == name && (v == "true" || v == "1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(m: &str, p: &str, q: &str) -> (String, String, String, String, String, String, String) {
+        let k = classify(m, p, q);
+        (k.verb, k.group, k.version, k.resource, k.namespace, k.name, k.subresource)
+    }
+
+    fn t(v: &str, g: &str, ver: &str, r: &str, ns: &str, n: &str, s: &str) -> (String, String, String, String, String, String, String) {
+        (v.into(), g.into(), ver.into(), r.into(), ns.into(), n.into(), s.into())
+    }
+
+    #[test]
+    fn like_the_api_server() {
+        assert_eq!(c("GET", "/api/v1/namespaces/default/pods", ""), t("list", "", "v1", "pods", "default", "", ""));
+        assert_eq!(c("GET", "/api/v1/namespaces/default/pods", "watch=true"), t("watch", "", "v1", "pods", "default", "", ""));
+        assert_eq!(
+            c("GET", "/api/v1/namespaces/default/pods", "fieldSelector=metadata.name%3Dweb&watch=1"),
+            t("watch", "", "v1", "pods", "default", "web", "")
+        );
+        assert_eq!(c("GET", "/api/v1/namespaces/default/pods/web", ""), t("get", "", "v1", "pods", "default", "web", ""));
+        assert_eq!(c("GET", "/api/v1/namespaces/default/pods/web/log", ""), t("get", "", "v1", "pods", "default", "web", "log"));
+        assert_eq!(c("POST", "/api/v1/namespaces/default/pods/web/exec", ""), t("create", "", "v1", "pods", "default", "web", "exec"));
+        assert_eq!(c("GET", "/api/v1/pods", ""), t("list", "", "v1", "pods", "", "", ""));
+        assert_eq!(c("DELETE", "/api/v1/namespaces/prod", ""), t("delete", "", "v1", "namespaces", "prod", "prod", ""));
+        assert_eq!(c("PUT", "/api/v1/namespaces/prod/finalize", ""), t("update", "", "v1", "namespaces", "prod", "prod", "finalize"));
+        assert_eq!(c("DELETE", "/apis/apps/v1/namespaces/x/deployments", ""), t("deletecollection", "apps", "v1", "deployments", "x", "", ""));
+        assert_eq!(c("PATCH", "/apis/apps/v1/namespaces/x/deployments/web", ""), t("patch", "apps", "v1", "deployments", "x", "web", ""));
+        assert_eq!(c("GET", "/api/v1/watch/namespaces/x/pods", ""), t("watch", "", "v1", "pods", "x", "", ""));
+        assert_eq!(c("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/admin", ""), t("get", "rbac.authorization.k8s.io", "v1", "clusterroles", "", "admin", ""));
+        // Non-resource URLs.
+        assert_eq!(c("GET", "/apis/apps", ""), t("get", "", "", "", "", "", ""));
+        assert_eq!(c("GET", "/api", "").0, "get");
+        assert_eq!(c("GET", "/version", "").3, "");
+        assert_eq!(c("POST", "/healthz", "").0, "post");
+    }
+
+    #[test]
+    fn exec_commands_are_exec_or_shell_actions() {
+        let a = exec_action("k", "command=sh&command=-c&command=cat%20%2Fetc%2Fshadow&stdout=true");
+        assert_eq!(a.exec.argv, vec!["sh", "-c", "cat /etc/shadow"]);
+        assert_eq!(a.kind, hoop_core::action::ActionKind::Exec);
+        assert!(a.exec.command.contains("'cat /etc/shadow'"), "{}", a.exec.command);
+        assert_eq!(exec_action("k", "command=bash&stdin=true&tty=true").kind, hoop_core::action::ActionKind::Shell);
+    }
+}

@@ -1,0 +1,300 @@
+//! `exec` and `attach` over WebSocket (`v5.channel.k8s.io`, falling back to `v4` and older
+//! `channel.k8s.io` versions, which frame the same way): relayed frame by frame, stdin, stdout,
+//! stderr and resizes recorded as terminal events, stdout and stderr through the stream masker.
+//!
+//! Each binary frame starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 the exit
+//! `Status`, 4 resize (`{"Width":..,"Height":..}`), 255 close of a stream (v5).
+
+use crate::body::{Body, empty};
+use crate::front::Ongoing;
+use crate::status;
+use futures_util::{SinkExt, StreamExt};
+use hoop_core::event::{Event, Stream};
+use hoop_core::mask::{StreamMasker, StreamStyle};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// Sub-protocols hoop understands, preferred first; `base64.channel.k8s.io` is not relayed.
+const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io"];
+
+/// Largest WebSocket message relayed.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// Opens the upstream WebSocket for `req` and, once the API server has switched protocols,
+/// switches the client too and relays between them.
+pub(crate) async fn relay(
+    mut req: Request<()>,
+    target: &crate::upstream::K8sTarget,
+    api_path: &str,
+    query: &str,
+    ongoing: Ongoing,
+) -> Response<Body> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let offered: Vec<&'static str> = {
+        let h = header("sec-websocket-protocol");
+        let list: Vec<String> = h.split(',').map(|p| p.trim().to_string()).collect();
+        PROTOCOLS.iter().copied().filter(|p| list.iter().any(|o| o == p)).collect()
+    };
+    if offered.is_empty() {
+        let msg = "hoop relays exec over the channel.k8s.io WebSocket sub-protocols only";
+        ongoing.finish(StatusCode::BAD_REQUEST, 0, 0, Some(msg.into()));
+        return status::failure(StatusCode::BAD_REQUEST, "BadRequest", msg);
+    }
+    let client_key = header("sec-websocket-key");
+    let tty = crate::classify::query_flag(query, "tty");
+
+    let mut upstream = match target.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
+            return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop could not reach the API server: {e}"));
+        }
+    };
+    let path_and_query = if query.is_empty() { api_path.to_string() } else { format!("{api_path}?{query}") };
+    let mut up_req = target.request(&hyper::Method::GET, &path_and_query, req.headers(), &ongoing.session.session().identity, empty());
+    let key = websocket_key();
+    let h = up_req.headers_mut();
+    h.remove("sec-websocket-protocol");
+    h.remove("sec-websocket-key");
+    h.remove("sec-websocket-extensions");
+    h.insert(hyper::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert("sec-websocket-version", HeaderValue::from_static("13"));
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        h.insert("sec-websocket-key", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&offered.join(", ")) {
+        h.insert("sec-websocket-protocol", v);
+    }
+    let mut up_resp = match upstream.send_request(up_req).await {
+        Ok(r) => r,
+        Err(e) => {
+            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
+            return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop: API server: {e}"));
+        }
+    };
+    if up_resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // An error from the API server (pod not found, forbidden): its Status goes back as is.
+        use http_body_util::BodyExt;
+        let code = up_resp.status();
+        let body = http_body_util::Limited::new(up_resp.into_body(), 1 << 20).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let masked = ongoing.session.masker().mask_bytes(&body).into_owned();
+        ongoing.finish(code, 0, masked.len() as u64, Some(String::from_utf8_lossy(&masked).into_owned()));
+        let mut r = Response::new(crate::body::full(masked));
+        *r.status_mut() = code;
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return r;
+    }
+    let chosen = up_resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let Some(chosen) = PROTOCOLS.iter().copied().find(|p| *p == chosen) else {
+        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(format!("API server chose sub-protocol {chosen:?}")));
+        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "the API server chose a WebSocket sub-protocol hoop cannot read");
+    };
+    let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if up_resp.headers().get("sec-websocket-accept").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("bad Sec-WebSocket-Accept".into()));
+        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "the API server's WebSocket handshake is invalid");
+    }
+    let up_upgrade = hyper::upgrade::on(&mut up_resp);
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let (Ok(up), Ok(client)) = (up_upgrade.await, client_upgrade.await) else {
+            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("upgrade failed".into()));
+            return;
+        };
+        let cfg = Some(WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE)));
+        let up = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Client, cfg).await;
+        let client = WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, cfg).await;
+        frames(client, up, ongoing, tty).await;
+    });
+    let mut resp = Response::new(empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(hyper::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&tokio_tungstenite::tungstenite::handshake::derive_accept_key(client_key.as_bytes())) {
+        h.insert("sec-websocket-accept", v);
+    }
+    h.insert("sec-websocket-protocol", HeaderValue::from_static(chosen));
+    resp
+}
+
+/// A fresh `Sec-WebSocket-Key`.
+fn websocket_key() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 16];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Relays frames until either side closes; output masked and everything recorded.
+async fn frames<C, U>(client: WebSocketStream<C>, up: WebSocketStream<U>, ongoing: Ongoing, tty: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let session = ongoing.session.clone();
+    let masker = session.masker();
+    let style = if tty { StreamStyle::Terminal } else { StreamStyle::Pipe };
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_up, mut from_up) = up.split();
+    let mut out: [Option<StreamMasker>; 2] = [None, None];
+    let mut exit = None;
+    let mut sent = 0u64;
+    let mut client_open = true;
+    loop {
+        let deadline = out.iter().flatten().filter_map(|m| m.deadline()).min();
+        let flush_at = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = from_client.next(), if client_open => match msg {
+                Some(Ok(Message::Binary(data))) => {
+                    match data.first() {
+                        Some(0) => {
+                            let input = data.get(1..).unwrap_or_default();
+                            let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(input)));
+                        }
+                        Some(4) => {
+                            if let Ok(size) = serde_json::from_slice::<serde_json::Value>(data.get(1..).unwrap_or_default()) {
+                                let dim = |k: &str| size.get(k).and_then(|v| v.as_u64()).and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+                                let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols: dim("Width"), rows: dim("Height") });
+                            }
+                        }
+                        _ => {}
+                    }
+                    session.touch();
+                    if to_up.send(Message::Binary(data)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let _ = to_up.send(Message::Close(frame)).await;
+                    client_open = false;
+                }
+                Some(Ok(Message::Text(t))) => {
+                    if to_up.send(Message::Text(t)).await.is_err() {
+                        break;
+                    }
+                }
+                // Pings are answered by each side's own WebSocket layer.
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => break,
+            },
+            msg = from_up.next() => match msg {
+                Some(Ok(Message::Binary(data))) => {
+                    let channel = data.first().copied();
+                    match channel {
+                        Some(c @ (1 | 2)) => {
+                            let idx = usize::from(c - 1);
+                            let Some(slot) = out.get_mut(idx) else { continue };
+                            let m = slot.get_or_insert_with(|| masker.stream(style));
+                            let masked = m.feed(data.get(1..).unwrap_or_default());
+                            match forward(&mut to_client, &session, c, masked).await {
+                                Some(n) => sent += n,
+                                None => break,
+                            }
+                        }
+                        _ => {
+                            if channel == Some(3) {
+                                // The exit status: output first, so nothing is held behind it.
+                                for (i, slot) in out.iter_mut().enumerate() {
+                                    if let Some(m) = slot.as_mut() {
+                                        let rest = m.flush();
+                                        match forward(&mut to_client, &session, (i + 1) as u8, rest).await {
+                                            Some(n) => sent += n,
+                                            None => break,
+                                        }
+                                    }
+                                }
+                                exit = Some(exit_code(data.get(1..).unwrap_or_default()));
+                                let _ = session.record_later(&Event::Note { message: format!("exec status: {}", String::from_utf8_lossy(data.get(1..).unwrap_or_default())) });
+                            }
+                            if to_client.send(Message::Binary(data)).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    for (i, slot) in out.iter_mut().enumerate() {
+                        if let Some(m) = slot.as_mut() {
+                            let rest = m.flush();
+                            let _ = forward(&mut to_client, &session, (i + 1) as u8, rest).await;
+                        }
+                    }
+                    let _ = to_client.send(Message::Close(frame)).await;
+                    break;
+                }
+                Some(Ok(Message::Text(t))) => {
+                    let masked = masker.mask_text(t.as_str()).into_owned();
+                    if to_client.send(Message::Text(masked.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => break,
+            },
+            _ = flush_at => {
+                for (i, slot) in out.iter_mut().enumerate() {
+                    if let Some(m) = slot.as_mut() {
+                        let rest = m.flush();
+                        if let Some(n) = forward(&mut to_client, &session, (i + 1) as u8, rest).await {
+                            sent += n;
+                        }
+                    }
+                }
+            }
+            reason = session.ended() => {
+                let _ = session.record_later(&Event::Note { message: format!("exec ended by the gateway: {reason:?}") });
+                break;
+            }
+        }
+    }
+    let _ = to_client.close().await;
+    let _ = to_up.close().await;
+    ongoing.finish(StatusCode::SWITCHING_PROTOCOLS, 0, sent, exit.filter(|c| *c != 0).map(|c| format!("exit code {c}")));
+}
+
+/// Sends masked output on `channel` and records it; the bytes sent, or `None` when the client is gone.
+async fn forward<S>(
+    to_client: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    session: &hoop_core::gate::SessionHandle,
+    channel: u8,
+    data: Vec<u8>,
+) -> Option<u64>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if data.is_empty() {
+        return Some(0);
+    }
+    let stream = if channel == 2 { Stream::Stderr } else { Stream::Stdout };
+    let _ = session.record_later(&Event::terminal(session.elapsed(), stream, &data));
+    let mut frame = Vec::with_capacity(data.len() + 1);
+    frame.push(channel);
+    frame.extend_from_slice(&data);
+    let n = frame.len() as u64;
+    to_client.send(Message::Binary(frame.into())).await.ok().map(|_| n)
+}
+
+/// The exit code in a channel-3 `Status`: 0 on success, the `ExitCode` cause otherwise.
+fn exit_code(status: &[u8]) -> i64 {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(status) else { return -1 };
+    if v.get("status").and_then(|s| s.as_str()) == Some("Success") {
+        return 0;
+    }
+    v.pointer("/details/causes")
+        .and_then(|c| c.as_array())
+        .and_then(|c| c.iter().find(|c| c.get("reason").and_then(|r| r.as_str()) == Some("ExitCode")))
+        .and_then(|c| c.get("message").and_then(|m| m.as_str()))
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(-1)
+}

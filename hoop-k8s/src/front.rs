@@ -1,0 +1,305 @@
+//! One client connection: every request authenticated, classified, checked, forwarded with the
+//! gateway's credentials, and its response masked and recorded.
+//!
+//! A connection carries one session per bearer token (kubectl sends the same token on every
+//! request of a connection); the session's recording holds every request made on it.
+
+use crate::K8sGateway;
+use crate::body::{Body, full};
+use crate::classify::{classify, exec_action, query_flag};
+use crate::mask::Scope;
+use crate::status;
+use crate::stream;
+use hoop_core::action::{Action, K8s};
+use hoop_core::auth::Credential;
+use hoop_core::event::Event;
+use hoop_core::gate::{GateError, Outcome, SessionHandle};
+use hoop_core::session::Protocol;
+use http_body_util::BodyExt;
+use hyper::body::{Bytes, Incoming};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Largest response document masked as a whole (lists, single objects); larger ones are refused
+/// rather than passed unmasked.
+const MAX_DOCUMENT: usize = 64 << 20;
+
+/// Per-connection state.
+pub(crate) struct Conn {
+    pub gw: Arc<K8sGateway>,
+    pub peer: SocketAddr,
+    pub state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    /// The session for (token, target).
+    session: Option<(String, String, Arc<SessionHandle>)>,
+    upstream: Option<SendRequest<Body>>,
+}
+
+impl State {
+    /// Ends the connection's session (unless a stream still holds it).
+    pub(crate) fn close(&mut self) {
+        if let Some((_, _, s)) = self.session.take() {
+            if let Ok(s) = Arc::try_unwrap(s) {
+                s.close("client closed");
+            }
+        }
+    }
+}
+
+/// What a forwarded request needs to finish: its record and the scope to mask with.
+pub(crate) struct Ongoing {
+    pub session: Arc<SessionHandle>,
+    pub action_id: u64,
+    pub started: Instant,
+    pub target: String,
+    pub k8s: K8s,
+}
+
+impl Ongoing {
+    /// Records the result of the request.
+    pub(crate) fn finish(&self, code: StatusCode, items: u64, bytes: u64, error: Option<String>) {
+        let ev = Event::ActionResult {
+            action_id: self.action_id,
+            status: code.as_u16().to_string(),
+            rows: items,
+            duration_us: self.started.elapsed().as_micros() as u64,
+            bytes,
+            error,
+        };
+        if let Err(e) = self.session.record_later(&ev) {
+            tracing::error!(error = %e, "recording a result failed");
+        }
+    }
+
+    pub(crate) fn scope(&self) -> Scope<'_> {
+        Scope { target: &self.target, group: &self.k8s.group, resource: &self.k8s.resource }
+    }
+}
+
+impl Conn {
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let raw_path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        if let Err(e) = crate::path::check(&raw_path) {
+            return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string());
+        }
+        if req.headers().keys().any(|k| k.as_str().starts_with("impersonate-")) {
+            return status::forbidden("impersonation headers are not accepted through hoop: the gateway decides who the cluster sees");
+        }
+        let gw = self.gw.clone();
+        let single = gw.single_target.as_deref();
+        let (target_name, api_path) = match crate::path::route(&raw_path, single, |t| gw.targets.contains_key(t)) {
+            Ok((t, p)) => (t.to_string(), p.to_string()),
+            Err(e) => return status::failure(StatusCode::NOT_FOUND, "NotFound", &e.to_string()),
+        };
+        let Some(target) = gw.targets.get(&target_name).cloned() else {
+            return status::failure(StatusCode::NOT_FOUND, "NotFound", "unknown target");
+        };
+        let token = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return status::unauthorized("a hoop token is required (Authorization: Bearer)");
+        };
+        let session = match self.session(&token, &target_name, &req).await {
+            Ok(s) => s,
+            Err(resp) => return resp,
+        };
+        session.touch();
+
+        let method = req.method().as_str().to_string();
+        let mut k8s = classify(&method, &api_path, &query);
+        let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+        let (parts, incoming) = req.into_parts();
+        // Writes are read whole (bounded) so their object kind is known to rules and the body
+        // is recorded, masked, before it is sent.
+        let mut body = Bytes::new();
+        if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+            let limit = gw.max_body;
+            match http_body_util::Limited::new(incoming, limit).collect().await {
+                Ok(b) => body = b.to_bytes(),
+                Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
+            }
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                k8s.object_kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+            }
+        }
+        let action = match k8s.subresource.as_str() {
+            "portforward" => Action::forward(target_name.as_str(), &k8s.name, 0, "kubernetes"),
+            _ => Action::k8s(target_name.as_str(), k8s.clone()),
+        };
+        let started = Instant::now();
+        let action_id = match decide(&session, action).await {
+            Ok(id) => id,
+            Err(resp) => return resp,
+        };
+        if k8s.subresource == "exec" {
+            // The command itself, under the same exec rules as SSH.
+            if let Err(resp) = decide(&session, exec_action(&target_name, &query)).await {
+                return resp;
+            }
+        }
+        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s };
+        if !body.is_empty() {
+            record_body(&ongoing, &body);
+        }
+        match upgrade.as_deref() {
+            Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {
+                let req = Request::from_parts(parts, ());
+                return crate::exec::relay(req, &target, &api_path, &query, ongoing).await;
+            }
+            Some(proto) => {
+                let msg = if proto.starts_with("spdy") {
+                    "hoop relays exec and attach over WebSocket only, where it records and masks them; SPDY streams would bypass both (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)"
+                } else {
+                    "this upgrade is not relayed by hoop"
+                };
+                ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some(msg.into()));
+                return status::forbidden(msg);
+            }
+            None => {}
+        }
+        let path_and_query = if query.is_empty() { api_path.clone() } else { format!("{api_path}?{query}") };
+        let upstream_req = |body: Bytes| target.request(&parts.method, &path_and_query, &parts.headers, &session.session().identity, full(body));
+        let resp = match self.send(&target, upstream_req(body.clone())).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target = %target_name, error = %e, "API server request failed");
+                ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
+                return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop could not reach the API server: {e}"));
+            }
+        };
+        respond(resp, ongoing, &query, &gw).await
+    }
+
+    /// The session for `token` on `target`, opened on first use.
+    async fn session(&self, token: &str, target: &str, req: &Request<Incoming>) -> Result<Arc<SessionHandle>, Response<Body>> {
+        let mut st = self.state.lock().await;
+        if let Some((t, tg, s)) = &st.session {
+            let expires = s.session().identity.expires_at;
+            if t == token && tg == target && (expires == 0 || expires > hoop_core::auth::now_secs()) {
+                return Ok(s.clone());
+            }
+        }
+        st.close();
+        let mut params = std::collections::BTreeMap::new();
+        if let Some(ua) = req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+            params.insert("user_agent".to_string(), ua.to_string());
+        }
+        match self.gw.gate.open_session(Credential::Token(token), Protocol::Kubernetes, target, Some(self.peer), params).await {
+            Ok(s) => {
+                let s = Arc::new(s);
+                st.session = Some((token.to_string(), target.to_string(), s.clone()));
+                Ok(s)
+            }
+            Err(GateError::Auth(e)) => {
+                tracing::info!(error = %e, "kubernetes login refused");
+                Err(status::unauthorized(&format!("hoop: {e}")))
+            }
+            Err(GateError::Denied { rule, reason }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),
+            Err(GateError::Limit(who)) => {
+                Err(status::failure(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", &format!("hoop: too many sessions for {who}")))
+            }
+            Err(e) => Err(status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop: {e}"))),
+        }
+    }
+
+    /// Sends on the connection's upstream connection, reconnecting once if it was closed.
+    async fn send(&self, target: &crate::upstream::K8sTarget, req: Request<Body>) -> Result<Response<Incoming>, crate::upstream::UpstreamError> {
+        let mut st = self.state.lock().await;
+        let reusable = st.upstream.as_mut().is_some_and(|s| !s.is_closed());
+        if !reusable {
+            st.upstream = Some(target.connect().await?);
+        }
+        let Some(sender) = st.upstream.as_mut() else { return Err(crate::upstream::UpstreamError::Connect { addr: target.addr.clone(), source: std::io::ErrorKind::NotConnected.into() }) };
+        if sender.ready().await.is_err() {
+            *sender = target.connect().await?;
+        }
+        Ok(sender.send_request(req).await?)
+    }
+}
+
+/// Checks an action; a denial becomes the Status kubectl prints.
+async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response<Body>> {
+    match session.check_and_wait(action).await {
+        Ok(Outcome::Allow { action_id }) => Ok(action_id),
+        Ok(Outcome::Deny { rule, reason, .. }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),
+        Err(GateError::Denied { rule, reason }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),
+        Err(e) => Err(status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop refused the request: {e}"))),
+    }
+}
+
+/// Records a write's body, masked like a response.
+fn record_body(ongoing: &Ongoing, body: &[u8]) {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            crate::mask::mask_document(&ongoing.session.masker(), ongoing.scope(), &mut v);
+            v.to_string()
+        }
+        Err(_) => ongoing.session.masker().mask_text(&String::from_utf8_lossy(body)).into_owned(),
+    };
+    let capped: String = text.chars().take(64 * 1024).collect();
+    if let Err(e) = ongoing.session.record_later(&Event::Note { message: format!("request body: {capped}") }) {
+        tracing::error!(error = %e, "recording a request body failed");
+    }
+}
+
+/// Masks and relays the API server's response.
+async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K8sGateway) -> Response<Body> {
+    let (mut parts, incoming) = resp.into_parts();
+    let ctype = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    for h in ["content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"] {
+        parts.headers.remove(h);
+    }
+    let code = parts.status;
+    let masker = ongoing.session.masker();
+    if ctype.contains("protobuf") {
+        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("protobuf response".into()));
+        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "hoop cannot mask a protobuf response; ask for JSON");
+    }
+    let watch = ongoing.k8s.verb == "watch" || query_flag(query, "watch");
+    if watch && code.is_success() {
+        let rx = stream::watch_events(incoming, ongoing, masker, gw.max_body);
+        return Response::from_parts(parts, crate::body::channel(rx));
+    }
+    if ongoing.k8s.subresource == "log" && code.is_success() {
+        let rx = stream::text(incoming, ongoing, masker);
+        return Response::from_parts(parts, crate::body::channel(rx));
+    }
+    if ctype.starts_with("application/json") || ctype.is_empty() {
+        let bytes = match http_body_util::Limited::new(incoming, MAX_DOCUMENT).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
+                return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "hoop could not read the API server's response whole to mask it");
+            }
+        };
+        let (out, items, error) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(mut doc) => {
+                let items = doc.get("items").and_then(|i| i.as_array()).map_or(0, |a| a.len() as u64);
+                let error = (!code.is_success()).then(|| doc.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string());
+                if crate::mask::mask_document(&masker, ongoing.scope(), &mut doc) {
+                    (Bytes::from(doc.to_string()), items, error)
+                } else {
+                    (bytes, items, error)
+                }
+            }
+            // Not JSON after all: content detectors only.
+            Err(_) => (Bytes::from(masker.mask_bytes(&bytes).into_owned()), 0, None),
+        };
+        ongoing.finish(code, items, out.len() as u64, error);
+        return Response::from_parts(parts, full(out));
+    }
+    // Anything else (text, OpenAPI documents) streams through the content detectors.
+    let rx = stream::text(incoming, ongoing, masker);
+    Response::from_parts(parts, crate::body::channel(rx))
+}

@@ -1,0 +1,108 @@
+//! Responses that last: watch events masked one by one as they arrive, and text (pod logs,
+//! `logs -f`) through the stream masker, never holding a whole body.
+
+use crate::front::Ongoing;
+use hoop_core::mask::{Masker, StreamStyle};
+use http_body_util::BodyExt;
+use hyper::StatusCode;
+use hyper::body::{Bytes, Incoming};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Watch events (one JSON object per line), each masked as a document; a line longer than
+/// `max_event` ends the stream rather than pass unmasked.
+pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>, max_event: usize) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut buf: Vec<u8> = Vec::new();
+        let (mut events, mut sent) = (0u64, 0u64);
+        let mut error = None;
+        loop {
+            let frame = tokio::select! {
+                f = body.frame() => f,
+                _ = ongoing.session.ended() => { error = Some("session ended".to_string()); break }
+            };
+            let Some(frame) = frame else { break };
+            let Ok(frame) = frame else {
+                error = Some("API server stream failed".into());
+                break;
+            };
+            let Ok(data) = frame.into_data() else { continue };
+            buf.extend_from_slice(&data);
+            let mut out = Vec::new();
+            while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=nl).collect();
+                let line = line.get(..line.len().saturating_sub(1)).unwrap_or_default();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                events += 1;
+                match serde_json::from_slice::<serde_json::Value>(line) {
+                    Ok(mut ev) => {
+                        crate::mask::mask_document(&masker, ongoing.scope(), &mut ev);
+                        out.extend_from_slice(ev.to_string().as_bytes());
+                    }
+                    Err(_) => out.extend_from_slice(&masker.mask_bytes(line)),
+                }
+                out.push(b'\n');
+            }
+            if buf.len() > max_event {
+                error = Some("watch event too large to mask".into());
+                break;
+            }
+            if !out.is_empty() {
+                sent += out.len() as u64;
+                if tx.send(Bytes::from(out)).await.is_err() {
+                    break;
+                }
+            }
+            ongoing.session.touch();
+        }
+        ongoing.finish(StatusCode::OK, events, sent, error);
+    });
+    rx
+}
+
+/// Text through the stream masker (values split across chunks are still caught); held bytes
+/// are flushed after the masker's short hold time so `logs -f` stays live.
+pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) -> mpsc::Receiver<Bytes> {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut m = masker.stream(StreamStyle::Pipe);
+        let mut sent = 0u64;
+        let mut error = None;
+        loop {
+            let flush_at = async {
+                match m.deadline() {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let out = tokio::select! {
+                f = body.frame() => match f {
+                    None => break,
+                    Some(Err(_)) => { error = Some("API server stream failed".to_string()); break }
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(d) => m.feed(&d),
+                        Err(_) => continue,
+                    },
+                },
+                _ = flush_at => m.flush(),
+                _ = ongoing.session.ended() => { error = Some("session ended".to_string()); break }
+            };
+            if !out.is_empty() {
+                sent += out.len() as u64;
+                if tx.send(Bytes::from(out)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let rest = m.flush();
+        if !rest.is_empty() {
+            sent += rest.len() as u64;
+            let _ = tx.send(Bytes::from(rest)).await;
+        }
+        ongoing.finish(StatusCode::OK, 0, sent, error);
+    });
+    rx
+}
