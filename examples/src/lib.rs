@@ -25,6 +25,14 @@ pub fn parse_kind(kind: &str) -> Result<IdentityKind, String> {
     }
 }
 
+/// Issues a gateway token with the data dir's signing key (local bootstrap: whoever can read
+/// the data dir holds the issuing key).
+pub fn issue_token(data_dir: &Path, spec: &hoop_core::auth::TokenSpec) -> Result<String, String> {
+    let keys = hoop_core::keys::KeyStore::open(data_dir.join("keys")).map_err(|e| e.to_string())?;
+    let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
+    issuer.issue(spec).map_err(|e| e.to_string())
+}
+
 /// Logs to stderr, filtered by `RUST_LOG`.
 pub fn init_logging() {
     tracing_subscriber::fmt()

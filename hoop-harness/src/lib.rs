@@ -22,6 +22,13 @@ pub use kube::{KubeApi, KubeApiOptions};
 pub use postgres::{PgOptions, Postgres};
 pub use sshd::{Sshd, SshdOptions};
 
+/// `pty_drive.py`: runs a command on a real pty and scripts it like a person at a terminal
+/// (`size ROWS COLS`, `send TEXT`, `expect TEXT` lines); run as
+/// `python3 <this> SCRIPT -- argv...`, it prints every byte the terminal showed.
+pub fn pty_driver() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/pty_drive.py"))
+}
+
 /// A Postgres v3.0 startup packet with `params` (e.g. `user`, `database`), for raw-protocol tests.
 pub fn pg_startup_packet(params: &[(&str, &str)]) -> Vec<u8> {
     let mut b = vec![0, 3, 0, 0];

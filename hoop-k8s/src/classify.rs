@@ -43,12 +43,12 @@ pub fn classify(method: &str, path: &str, query: &str) -> K8s {
         }
         _ => k.verb = verb_of(method).to_string(),
     }
-    if rest.first() == Some(&"namespaces") {
-        if let Some(ns) = rest.get(1) {
-            k.namespace = ns.to_string();
-            if rest.len() > 2 && !rest.get(2).is_some_and(|s| NAMESPACE_SUBRESOURCES.contains(s)) {
-                rest = rest.get(2..).unwrap_or_default();
-            }
+    if rest.first() == Some(&"namespaces")
+        && let Some(ns) = rest.get(1)
+    {
+        k.namespace = ns.to_string();
+        if rest.len() > 2 && !rest.get(2).is_some_and(|s| NAMESPACE_SUBRESOURCES.contains(s)) {
+            rest = rest.get(2..).unwrap_or_default();
         }
     }
     if rest.len() >= 3 && k.verb != "proxy" {
@@ -61,10 +61,10 @@ pub fn classify(method: &str, path: &str, query: &str) -> K8s {
         let watch = params.iter().any(|(n, v)| n == "watch" && (v == "true" || v == "1"));
         k.verb = if watch { "watch" } else { "list" }.to_string();
         // A list or watch of one object by name is, for rules, about that object.
-        if let Some((_, sel)) = params.iter().find(|(n, _)| n == "fieldSelector") {
-            if let Some(name) = exact_name(sel) {
-                k.name = name.to_string();
-            }
+        if let Some((_, sel)) = params.iter().find(|(n, _)| n == "fieldSelector")
+            && let Some(name) = exact_name(sel)
+        {
+            k.name = name.to_string();
         }
     }
     if k.name.is_empty() && k.verb == "delete" {

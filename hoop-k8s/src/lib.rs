@@ -102,7 +102,7 @@ impl K8sGateway {
         }
         let single_target = if targets.len() == 1 { targets.keys().next().cloned() } else { None };
         let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"])?;
-        let max_body = usize::try_from(cfg.limits.max_message_bytes).unwrap_or(usize::MAX);
+        let max_body = cfg.limits.max_message_bytes;
         Ok(K8sGateway { gate, targets, single_target, tls, max_body })
     }
 

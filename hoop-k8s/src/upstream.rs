@@ -110,10 +110,10 @@ impl K8sTarget {
         if let Ok(v) = HeaderValue::from_str(&self.addr) {
             h.insert(hyper::header::HOST, v);
         }
-        if let Some(t) = &self.token {
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
-                h.insert(hyper::header::AUTHORIZATION, v);
-            }
+        if let Some(t) = &self.token
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}"))
+        {
+            h.insert(hyper::header::AUTHORIZATION, v);
         }
         if self.impersonate {
             if let Ok(v) = HeaderValue::from_str(&identity.subject) {

@@ -179,7 +179,7 @@ fn interactive_shell_window_change_and_replay() {
          size 30 100\nsend stty size\\r\nexpect 30 100\nexpect ready> \nsend exit 0\\r\n",
     )
     .unwrap();
-    let driver = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/pty_drive.py");
+    let driver = hoop_harness::pty_driver();
     let mut cmd = Command::new("python3");
     cmd.arg(driver).arg(&script).arg("--");
     let ssh = ssh_base(&gw);

@@ -6,9 +6,8 @@
 //! agent rules on. `hoop-pg token --subject agent-1` prints a short-lived token to log in with.
 
 use clap::{Parser, Subcommand};
-use hoop_core::auth::{TokenIssuer, TokenSpec};
+use hoop_core::auth::TokenSpec;
 use hoop_core::config::{Secret, TargetConfig};
-use hoop_core::keys::KeyStore;
 use hoop_core::session::Protocol;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +104,7 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
         sensitive_tables: Vec::new(),
         labels: Default::default(),
         host_keys: Vec::new(),
+        impersonate: false,
     };
     Ok((db, t))
 }
@@ -113,11 +113,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
     if let Some(Command::Token { subject, kind, groups, targets, ttl }) = cli.command {
         let kind = examples::parse_kind(&kind)?;
-        let keys = KeyStore::open(cfg.data_dir.join("keys")).map_err(|e| e.to_string())?;
-        let issuer = TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
-        let token = issuer
-            .issue(&TokenSpec { subject, kind, groups, targets, ttl_secs: ttl })
-            .map_err(|e| e.to_string())?;
+        let token = examples::issue_token(&cfg.data_dir, &TokenSpec { subject, kind, groups, targets, ttl_secs: ttl })?;
         println!("{token}");
         return Ok(());
     }

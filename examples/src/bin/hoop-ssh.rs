@@ -101,6 +101,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 sensitive_tables: Vec::new(),
                 labels: Default::default(),
                 host_keys: cli.host_key,
+                impersonate: false,
             },
         );
     }

@@ -53,6 +53,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not read Kubernetes Secrets",
     ),
     (
+        "agent-no-k8s-bulk-delete",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "k8s" && (action.k8s.verb == "deletecollection" || (action.k8s.verb == "delete" && action.k8s.resource == "namespaces"))"#,
+        "agents may not delete namespaces or whole collections",
+    ),
+    (
         "agent-review-copy-out",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.copy == "to""#,
@@ -147,6 +153,10 @@ mod tests {
         deny(Action::forward("h", "10.0.0.1", 22, "local"), "agent-no-forwarding");
         let secret = K8s { verb: "get".into(), resource: "secrets".into(), ..K8s::default() };
         deny(Action::k8s("k", secret), "agent-no-secret-reads");
+        let ns = K8s { verb: "delete".into(), resource: "namespaces".into(), name: "prod".into(), ..K8s::default() };
+        deny(Action::k8s("k", ns), "agent-no-k8s-bulk-delete");
+        let all = K8s { verb: "deletecollection".into(), resource: "pods".into(), ..K8s::default() };
+        deny(Action::k8s("k", all), "agent-no-k8s-bulk-delete");
     }
 
     #[test]

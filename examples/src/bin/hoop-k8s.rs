@@ -1,0 +1,189 @@
+//! `hoop-k8s`: the Kubernetes API gateway on its own.
+//!
+//! `hoop-k8s --upstream https://api.example:6443 --ca-file ca.crt --upstream-token env:KUBE_TOKEN`
+//! listens on 127.0.0.1:8443 and reaches that cluster as target `cluster` (or `--target NAME`),
+//! with recording, default masking and the default agent rules on.
+//! `hoop-k8s kubeconfig --subject agent-1 > agent.kubeconfig` gives an agent a working kubectl:
+//! its credential plugin runs `hoop-k8s token --exec-credential` for a fresh short-lived token.
+
+use clap::{Parser, Subcommand};
+use hoop_core::auth::TokenSpec;
+use hoop_core::config::{Secret, TargetConfig};
+use hoop_core::session::Protocol;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "hoop-k8s", about = "hoop's Kubernetes API gateway: authenticated, checked, masked, recorded")]
+struct Cli {
+    /// Config file (TOML); flags override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (keys, recordings, TLS certificate).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Listen address.
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// The API server URL (https).
+    #[arg(long)]
+    upstream: Option<String>,
+    /// CA bundle for the API server's certificate (default: system roots).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// The gateway's bearer token for the cluster; `env:NAME` and `file:PATH` work.
+    #[arg(long)]
+    upstream_token: Option<String>,
+    /// Target name for the cluster.
+    #[arg(long, default_value = "cluster")]
+    target: String,
+    /// Forward each caller's identity with impersonation headers.
+    #[arg(long)]
+    impersonate: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Issue a short-lived token (needs the data dir's signing key).
+    Token {
+        #[command(flatten)]
+        who: Who,
+        /// Print a kubectl `ExecCredential` instead of the bare token.
+        #[arg(long)]
+        exec_credential: bool,
+    },
+    /// Print a kubeconfig for an identity whose credential plugin is this binary.
+    Kubeconfig {
+        #[command(flatten)]
+        who: Who,
+        /// Target the kubeconfig points at.
+        #[arg(long, default_value = "cluster")]
+        target: String,
+        /// The gateway's URL as clients reach it (default: `https://` and the listen address).
+        #[arg(long)]
+        server: Option<String>,
+        /// Default namespace.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct Who {
+    /// Subject, e.g. agent-1.
+    #[arg(long)]
+    subject: String,
+    /// agent or human.
+    #[arg(long, default_value = "agent")]
+    kind: String,
+    /// Groups, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// Targets, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    targets: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 900)]
+    ttl: i64,
+}
+
+impl Who {
+    fn spec(&self) -> Result<TokenSpec, String> {
+        Ok(TokenSpec {
+            subject: self.subject.clone(),
+            kind: examples::parse_kind(&self.kind)?,
+            groups: self.groups.clone(),
+            targets: self.targets.clone(),
+            ttl_secs: self.ttl,
+        })
+    }
+
+    fn args(&self) -> Vec<String> {
+        let mut a = vec!["--subject".into(), self.subject.clone(), "--kind".into(), self.kind.clone(), "--ttl".into(), self.ttl.to_string()];
+        if !self.groups.is_empty() {
+            a.extend(["--groups".into(), self.groups.join(",")]);
+        }
+        a.extend(["--targets".into(), self.targets.join(",")]);
+        a
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir.clone())?;
+    let listen = cli.listen.clone().or(cfg.listeners.kubernetes.clone()).unwrap_or_else(|| "127.0.0.1:8443".into());
+    match &cli.command {
+        Some(Command::Token { who, exec_credential }) => {
+            let spec = who.spec()?;
+            let token = examples::issue_token(&cfg.data_dir, &spec)?;
+            if *exec_credential {
+                println!("{}", hoop_k8s::exec_credential(&token, hoop_core::auth::now_secs() + spec.ttl_secs));
+            } else {
+                println!("{token}");
+            }
+            return Ok(());
+        }
+        Some(Command::Kubeconfig { who, target, server, namespace }) => {
+            who.spec()?;
+            // The gateway's certificate: made on first start if absent, so make it now.
+            hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[]).map_err(|e| e.to_string())?;
+            let cert = cfg.tls.cert_file.clone().unwrap_or_else(|| cfg.data_dir.join("tls").join("cert.pem"));
+            let ca_pem = std::fs::read_to_string(&cert).map_err(|e| format!("{}: {e}", cert.display()))?;
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let data_dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or(cfg.data_dir.clone());
+            let mut args = vec!["--data-dir".to_string(), data_dir.display().to_string(), "token".into(), "--exec-credential".into()];
+            args.extend(who.args());
+            let base = server.clone().unwrap_or_else(|| format!("https://{listen}"));
+            let spec = hoop_k8s::KubeconfigSpec {
+                name: target.clone(),
+                server: format!("{}/k8s/{target}", base.trim_end_matches('/')),
+                ca_pem,
+                namespace: namespace.clone(),
+                exec_command: exe.display().to_string(),
+                exec_args: args,
+            };
+            println!("{}", hoop_k8s::kubeconfig(&spec));
+            return Ok(());
+        }
+        None => {}
+    }
+    if let Some(url) = &cli.upstream {
+        cfg.targets.insert(
+            cli.target.clone(),
+            TargetConfig {
+                protocol: Protocol::Kubernetes,
+                address: url.clone(),
+                user: None,
+                password: cli.upstream_token.clone().map(Secret::from),
+                database: None,
+                key_file: None,
+                ca_file: cli.ca_file.clone(),
+                tls: true,
+                sensitive: false,
+                sensitive_tables: Vec::new(),
+                labels: Default::default(),
+                host_keys: Vec::new(),
+                impersonate: cli.impersonate,
+            },
+        );
+    }
+    let gate = cfg.build_gate().map_err(|e| e.to_string())?;
+    let gw = Arc::new(hoop_k8s::K8sGateway::from_config(&cfg, gate).map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let targets: Vec<&String> = cfg.targets.iter().filter(|(_, t)| t.protocol == Protocol::Kubernetes).map(|(n, _)| n).collect();
+    println!("hoop-k8s listening on https://{addr}; targets: {targets:?}; data dir {}", cfg.data_dir.display());
+    if targets.is_empty() {
+        println!("no Kubernetes target yet: pass --upstream https://host:6443 --ca-file FILE --upstream-token env:NAME, or a config file");
+    } else {
+        println!("kubectl with: hoop-k8s kubeconfig --subject agent-1 > agent.kubeconfig; KUBECONFIG=agent.kubeconfig kubectl get pods");
+    }
+    gw.serve(listener).await.map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() {
+    examples::init_logging();
+    examples::exit_on_error("hoop-k8s", run(Cli::parse()).await);
+}

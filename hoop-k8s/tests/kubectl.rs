@@ -1,0 +1,370 @@
+//! The real `kubectl` through hoop to the harness's test API server.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use hoop_core::auth::TokenSpec;
+use hoop_core::config::Config;
+use hoop_core::identity::IdentityKind;
+use hoop_harness::{KubeApi, KubeApiOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+struct Gw {
+    port: u16,
+    dir: tempfile::TempDir,
+    gate: hoop_core::gate::Gate,
+    api: KubeApi,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A gateway in front of a fresh test API server (target `dev`).
+fn gateway(extra: &str) -> Gw {
+    let api = KubeApi::start(KubeApiOptions { pods: 3, ..Default::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+data_dir = "{dir}"
+[recording]
+fsync_interval_ms = 50
+[limits]
+review_timeout_secs = 5
+[targets.dev]
+protocol = "kubernetes"
+address = "{url}"
+ca_file = "{ca}"
+password = "{token}"
+{extra}
+"#,
+        dir = dir.path().display(),
+        url = api.url(),
+        ca = api.ca_file().display(),
+        token = api.token(),
+    );
+    let cfg = Config::parse(&text, "test").unwrap();
+    let gate = cfg.build_gate().unwrap();
+    let gw = Arc::new(hoop_k8s::K8sGateway::from_config(&cfg, gate.clone()).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move { gw.serve(tokio::net::TcpListener::from_std(listener).unwrap()).await });
+    Gw { port, dir, gate, api, rt: Some(rt) }
+}
+
+impl Gw {
+    fn token(&self, subject: &str, kind: IdentityKind, ttl: i64) -> String {
+        let keys = hoop_core::keys::KeyStore::open(self.dir.path().join("keys")).unwrap();
+        hoop_core::auth::TokenIssuer::from_store(&keys)
+            .unwrap()
+            .issue(&TokenSpec { subject: subject.into(), kind, groups: vec![], targets: vec!["*".into()], ttl_secs: ttl })
+            .unwrap()
+    }
+
+    /// A kubeconfig for `token` pointing at the gateway (`/k8s/dev`).
+    fn kubeconfig(&self, name: &str, token: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.kubeconfig"));
+        let ca = self.dir.path().join("tls").join("cert.pem");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: hoop\n  cluster:\n    server: https://127.0.0.1:{}/k8s/dev\n    certificate-authority: {}\n\
+                 users:\n- name: u\n  user:\n    token: {token}\ncontexts:\n- name: hoop\n  context:\n    cluster: hoop\n    user: u\n    namespace: default\ncurrent-context: hoop\n",
+                self.port,
+                ca.display()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn human(&self) -> PathBuf {
+        self.kubeconfig("alice", &self.token("alice", IdentityKind::Human, 600))
+    }
+
+    fn agent(&self) -> PathBuf {
+        self.kubeconfig("agent", &self.token("agent-1", IdentityKind::Agent, 600))
+    }
+
+    /// Waits until every recording is sealed; returns their ids.
+    fn sealed(&self) -> Vec<hoop_core::session::SessionId> {
+        let rec = self.gate.recorder();
+        for _ in 0..200 {
+            let ids = rec.list().unwrap();
+            if !ids.is_empty() && ids.iter().all(|id| rec.verify(id).unwrap().sealed) {
+                return ids;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("recordings not sealed");
+    }
+
+    fn recorded(&self) -> String {
+        let rec = self.gate.recorder();
+        rec.list().unwrap().iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect()
+    }
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", kubeconfig.parent().unwrap()).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+const APP: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db-creds
+stringData:
+  password: hunter2
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: chatty
+  annotations:
+    harness/log: "user bob@corp.example logged in\n"
+spec:
+  containers:
+  - name: app
+    image: busybox
+"#;
+
+/// A human's everyday kubectl work: get, apply, Secrets masked, logs, exec with exit codes,
+/// delete; every session's recording verifies.
+#[test]
+fn everyday_kubectl_work() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let o = kubectl(&kc, &["get", "pods"]);
+    assert!(text(&o).0.contains("pod-1") && text(&o).0.contains("Running"), "{:?}", text(&o));
+    let o = kubectl(&kc, &["get", "pod", "pod-1", "-o", "yaml"]);
+    assert!(text(&o).0.contains("name: pod-1"), "{:?}", text(&o));
+
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    let o = kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("secret/db-creds created"), "{:?}", text(&o));
+    std::fs::write(&app, APP.replace("replicas: 2", "replicas: 3")).unwrap();
+    let o = kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]);
+    assert!(text(&o).0.contains("deployment.apps/web configured"), "{:?}", text(&o));
+
+    for args in [&["get", "secrets", "-o", "yaml"][..], &["get", "secret", "db-creds", "-o", "json"]] {
+        let o = kubectl(&kc, args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{err}");
+        assert!(out.contains("db-creds"), "{out}");
+        assert!(!out.contains("hunter2") && !out.contains("aHVudGVyMg"), "a Secret value leaked: {out}");
+    }
+    // Direct to the server, the value is there: the masking is hoop's.
+    let direct = kubectl(&gw.api.kubeconfig().unwrap(), &["get", "secret", "db-creds", "-o", "yaml"]);
+    assert!(text(&direct).0.contains("aHVudGVyMg"));
+
+    let o = kubectl(&kc, &["logs", "chatty"]);
+    assert_eq!(text(&o).0, "user [REDACTED:email] logged in\n", "{:?}", text(&o));
+    let o = kubectl(&kc, &["logs", "-f", "chatty"]);
+    let out = text(&o).0;
+    assert!(out.contains("follow 2: contact [REDACTED:email]") && !out.contains("@corp.example"), "{out}");
+
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", "-c", "echo hi; echo mail ann@corp.example >&2; exit 3"]);
+    let (out, err) = text(&o);
+    assert_eq!(out, "hi\n", "{err}");
+    assert!(err.contains("mail [REDACTED:email]"), "{err}");
+    assert_eq!(o.status.code(), Some(3));
+
+    let o = kubectl(&kc, &["delete", "deployment", "web"]);
+    assert!(text(&o).0.contains("deleted"), "{:?}", text(&o));
+    let rec = gw.gate.recorder();
+    for id in gw.sealed() {
+        assert!(rec.verify(&id).unwrap().is_ok(), "{id:?}");
+    }
+    let all = gw.recorded();
+    assert!(all.contains("\"resource\":\"deployments\"") && all.contains("\"verb\":\"delete\""), "requests are recorded");
+    assert!(!all.contains("hunter2") && !all.contains("aHVudGVyMg"), "nothing unmasked is recorded");
+}
+
+/// The default agent rules: namespace deletion, Secret reads and credential-file commands are
+/// refused with the rule named, as kubectl prints a server error.
+#[test]
+fn agent_rules_refuse_with_a_status() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let o = kubectl(&kc, &["delete", "namespace", "kube-system"]);
+    let err = text(&o).1;
+    assert!(err.contains("Error from server (Forbidden)") && err.contains("agent-no-k8s-bulk-delete"), "{err}");
+    assert!(text(&kubectl(&kc, &["get", "ns"])).0.contains("kube-system"), "still there");
+    let o = kubectl(&kc, &["get", "secrets"]);
+    assert!(text(&o).1.contains("agent-no-secret-reads"), "{:?}", text(&o));
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "cat", "/etc/shadow"]);
+    assert!(text(&o).1.contains("agent-no-credential-files"), "{:?}", text(&o));
+    let o = kubectl(&kc, &["port-forward", "pod/pod-1", "18080:80"]);
+    assert!(text(&o).1.contains("agent-no-forwarding"), "{:?}", text(&o));
+    assert!(text(&kubectl(&kc, &["get", "pods"])).0.contains("pod-0"));
+}
+
+/// A watch that runs while objects change: Secret events arrive, masked.
+#[test]
+fn watch_streams_masked_events() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let mut watch = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .args(["get", "secrets", "--watch", "-o", "json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // `kubectl create` would send protobuf, which the test server does not read; apply sends JSON.
+    let manifest = gw.dir.path().join("api.yaml");
+    std::fs::write(&manifest, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  key: sk-live-abcdef123456\n").unwrap();
+    let o = kubectl(&kc, &["apply", "-f", manifest.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&kc, &["patch", "secret", "api", "-p", r#"{"stringData":{"key":"rotated-9f8e7d"}}"#]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let stream = String::from_utf8_lossy(&out.stdout);
+    assert!(stream.matches("\"name\": \"api\"").count() >= 2, "created and modified events: {stream}");
+    assert!(!stream.contains("sk-live") && !stream.contains("rotated-9f8e7d"), "{stream}");
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD;
+    assert!(!stream.contains(&b.encode("sk-live-abcdef123456")) && !stream.contains(&b.encode("rotated-9f8e7d")), "{stream}");
+}
+
+/// One HTTPS request with exactly these bytes of path and headers (kubectl would clean them).
+fn raw_request(gw: &Gw, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let ca = std::fs::read(gw.dir.path().join("tls").join("cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&ca) {
+        roots.add(c).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "127.0.0.1".try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    use std::io::{Read, Write};
+    tls.write_all(req.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = tls.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let code = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, resp)
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem).map(|c| c.unwrap()).collect()
+}
+
+/// Bad and expired tokens, impersonation headers, and non-canonical paths: refused with a
+/// Status object, nothing reaches the server.
+#[test]
+fn refusals_are_status_objects() {
+    let gw = gateway("");
+    let o = kubectl(&gw.kubeconfig("bad", "not-a-token"), &["get", "pods"]);
+    assert!(text(&o).1.contains("You must be logged in"), "{:?}", text(&o));
+    let expired = gw.kubeconfig("expired", &gw.token("agent-1", IdentityKind::Agent, 1));
+    // Gateway tokens are verified with 5 s of leeway for clock skew, in whole seconds.
+    std::thread::sleep(std::time::Duration::from_millis(7200));
+    let o = kubectl(&expired, &["get", "pods"]);
+    assert!(text(&o).1.contains("You must be logged in"), "{:?}", text(&o));
+
+    let kc = gw.human();
+    // kubectl's discovery cannot show a Status message; the raw request below checks it.
+    let o = kubectl(&kc, &["get", "pods", "--as", "system:admin"]);
+    assert!(!o.status.success() && text(&o).1.contains("Forbidden"), "{:?}", text(&o));
+    let token = gw.token("alice", IdentityKind::Human, 600);
+    let bearer = format!("Bearer {token}");
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/pods", &[("Authorization", &bearer), ("Impersonate-Extra-scopes", "admin")]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("\"kind\":\"Status\"") && body.contains("impersonation headers are not accepted"), "{body}");
+    for path in ["/k8s/dev/api/v1/namespaces/default/pods/../secrets", "/k8s/dev/api/v1/namespaces/default/pods/%2e%2e/secrets", "/k8s/dev/api/v1/namespaces/default%2Fsecrets"] {
+        let (code, body) = raw_request(&gw, path, &[("Authorization", &bearer)]);
+        assert_eq!(code, 400, "{path}: {body}");
+        assert!(body.contains("\"kind\":\"Status\"") && body.contains("canonical"), "{body}");
+    }
+    let (code, _) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/pods", &[("Authorization", &bearer)]);
+    assert_eq!(code, 200);
+    // SPDY would bypass masking and recording: refused, with the reason.
+    let o = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .args(["exec", "pod-1", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).1.contains("WebSocket only"), "{:?}", text(&o));
+}
+
+/// `kubectl exec -it` on a pty: prompt, commands, output masked; the session replays.
+#[test]
+fn exec_tty_is_recorded_and_replays() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let script = gw.dir.path().join("pty-script");
+    std::fs::write(&script, "expect ready> \nsend echo marker-$((40+2)) ann@corp.example\\r\nexpect marker-42\nexpect ready> \nsend exit 0\\r\n").unwrap();
+    let o = Command::new("python3")
+        .arg(hoop_harness::pty_driver())
+        .arg(&script)
+        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "env", "PS1=ready> ", "sh"])
+        .env("KUBECONFIG", &kc)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (screen, err) = text(&o);
+    assert!(o.status.success(), "{err}\n{screen}");
+    // Same-length masking on a terminal keeps the screen layout.
+    assert!(screen.contains("marker-42 ****************") && !screen.contains("ann@corp.example"), "{screen}");
+    let rec = gw.gate.recorder();
+    let ids = gw.sealed();
+    let with_exec: Vec<_> = ids
+        .iter()
+        .filter_map(|id| {
+            let events = rec.read(id).unwrap();
+            let cast = hoop_core::record::asciicast::export(&events);
+            cast.contains("marker-42").then_some((id.clone(), cast))
+        })
+        .collect();
+    assert_eq!(with_exec.len(), 1);
+    let (id, cast) = &with_exec[0];
+    assert!(rec.verify(id).unwrap().is_ok());
+    assert!(cast.lines().next().unwrap().contains("\"version\":2"), "{cast}");
+    assert!(!cast.contains("ann@corp.example"), "{cast}");
+}
