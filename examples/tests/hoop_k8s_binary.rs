@@ -1,0 +1,57 @@
+//! The `hoop-k8s` binary as a user runs it: started with flags in front of the test API
+//! server, `hoop-k8s kubeconfig` gives kubectl a config whose credential plugin (the binary
+//! itself) mints fresh tokens.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn kubeconfig_with_exec_credentials_works_with_kubectl() {
+    let api = hoop_harness::KubeApi::start(Default::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let listen = format!("127.0.0.1:{}", hoop_harness::free_port().unwrap());
+    let bin = env!("CARGO_BIN_EXE_hoop-k8s");
+    let _gw = Child(
+        Command::new(bin)
+            .args(["--data-dir", data.to_str().unwrap(), "--listen", &listen, "--upstream", &api.url(), "--ca-file"])
+            .arg(api.ca_file())
+            .args(["--upstream-token", "env:KUBE_TOKEN"])
+            .env("KUBE_TOKEN", api.token())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&listen).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kc = Command::new(bin)
+        .args(["--data-dir", data.to_str().unwrap(), "--listen", &listen, "kubeconfig", "--subject", "alice", "--kind", "human", "--ttl", "60"])
+        .output()
+        .unwrap();
+    assert!(kc.status.success(), "{}", String::from_utf8_lossy(&kc.stderr));
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, &kc.stdout).unwrap();
+    let o = Command::new("kubectl").env("KUBECONFIG", &path).env("HOME", dir.path()).args(["get", "pods"]).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success() && out.contains("pod-1"), "{out} {err}");
+    let cred = Command::new(bin)
+        .args(["--data-dir", data.to_str().unwrap(), "token", "--subject", "alice", "--exec-credential"])
+        .output()
+        .unwrap();
+    let cred = String::from_utf8_lossy(&cred.stdout);
+    assert!(cred.contains("\"kind\":\"ExecCredential\"") && cred.contains("expirationTimestamp"), "{cred}");
+}
