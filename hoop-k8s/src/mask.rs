@@ -27,6 +27,34 @@ pub struct Scope<'a> {
     pub resource: &'a str,
 }
 
+/// Whether `body` (a JSON response for `scope`) could hold anything to mask, decided without
+/// parsing it: a Secret, a copy of an applied object, or a field some rule could name. Most
+/// responses (pods, deployments, discovery) then pass without a parse.
+pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
+    if !m.is_enabled() {
+        return false;
+    }
+    let has = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
+    if scope.resource == "secrets" || has(b"Secret") || has(LAST_APPLIED.as_bytes()) {
+        return true;
+    }
+    let rules = m.column_rules().iter().filter(|r| {
+        let part = |rule: &str, v: &str| rule == "*" || rule.is_empty() || rule.eq_ignore_ascii_case(v);
+        part(&r.target, scope.target) && part(&r.schema, scope.group) && part(&r.table, scope.resource)
+    });
+    let mut keyed_only = true;
+    for r in rules {
+        // A bare name matches `data.<name>` keys only; a path can match anywhere.
+        if r.column.contains('.') || r.column == "*" {
+            keyed_only = false;
+        }
+        if keyed_only && (has(b"\"data\"") || has(b"\"stringData\"") || has(b"\"binaryData\"")) {
+            return true;
+        }
+    }
+    !keyed_only
+}
+
 /// Masks one JSON document (object, list, Table, watch event, Status) in place; returns
 /// whether anything was replaced.
 pub fn mask_document(m: &Masker, scope: Scope<'_>, doc: &mut Value) -> bool {
@@ -223,6 +251,21 @@ mod tests {
         let mut table = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": [{"cells": ["db"], "object": secret()}]});
         mask_document(&m, SCOPE, &mut table);
         assert!(!leaks(&table), "{table}");
+    }
+
+    #[test]
+    fn parse_skipped_only_when_nothing_can_match() {
+        let m = masker();
+        let pods = Scope { target: "k", group: "", resource: "pods" };
+        let cms = Scope { target: "k", group: "", resource: "configmaps" };
+        let deploys = Scope { target: "k", group: "apps", resource: "deployments" };
+        // A path rule for pods: pods are always parsed.
+        assert!(may_need_masking(&m, pods, br#"{"kind":"Pod"}"#));
+        assert!(!may_need_masking(&m, deploys, br#"{"kind":"Deployment","spec":{}}"#));
+        assert!(may_need_masking(&m, deploys, br#"{"kind":"List","items":[{"kind":"Secret"}]}"#));
+        assert!(may_need_masking(&m, cms, br#"{"kind":"ConfigMap","data":{"password":"x"}}"#));
+        assert!(!may_need_masking(&m, cms, br#"{"kind":"ConfigMap","metadata":{}}"#));
+        assert!(may_need_masking(&m, SCOPE, br#"{"kind":"Status"}"#));
     }
 
     #[test]

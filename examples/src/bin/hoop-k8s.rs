@@ -182,7 +182,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     gw.serve(listener).await.map_err(|e| e.to_string())
 }
 
-#[tokio::main]
+// One thread: on a small machine shared with the API server and clients, cross-thread wakeups
+// cost more than they give (as measured for hoop-pg).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     examples::init_logging();
     examples::exit_on_error("hoop-k8s", run(Cli::parse()).await);

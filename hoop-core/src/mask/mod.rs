@@ -210,6 +210,11 @@ impl Masker {
         }
     }
 
+    /// The configured whole-value rules (adapters use them to skip documents no rule can touch).
+    pub fn column_rules(&self) -> &[ColumnRule] {
+        if self.enabled { &self.columns } else { &[] }
+    }
+
     /// The whole-value replacement of `value` under `label` in the default mode (a Kubernetes
     /// Secret's values, always masked whole); `None` when masking is off.
     pub fn mask_whole(&self, label: &str, value: &[u8]) -> Option<Vec<u8>> {
