@@ -9,7 +9,7 @@ use base64::Engine;
 pub struct KubeconfigSpec {
     /// Context, cluster and user name (e.g. the target).
     pub name: String,
-    /// The gateway URL for the target, e.g. `https://127.0.0.1:8443/k8s/prod`.
+    /// The gateway URL for the target, e.g. `https://127.0.0.1:16443/k8s/prod`.
     pub server: String,
     /// PEM of the CA (or self-signed certificate) kubectl should trust for the gateway.
     pub ca_pem: String,

@@ -1,7 +1,7 @@
 //! hoop-k8s: hoop's Kubernetes adapter.
 //!
 //! An HTTPS API gateway that `kubectl` uses unchanged: the kubeconfig's server URL names the
-//! target (`https://gateway:8443/k8s/<target>`; a gateway with one Kubernetes target also
+//! target (`https://gateway:16443/k8s/<target>`; a gateway with one Kubernetes target also
 //! serves it at the root) and carries a hoop token as bearer token. hoop reaches the cluster
 //! with credentials only it holds, checks every request as an `Action::K8s` (exec commands
 //! also as `Action::Exec`, under the same rules as SSH), masks Secrets and configured fields in
@@ -26,7 +26,7 @@
 //! let cfg = hoop_core::config::Config::load(std::path::Path::new("hoop.toml"))?;
 //! let gate = cfg.build_gate()?;
 //! let gw = std::sync::Arc::new(hoop_k8s::K8sGateway::from_config(&cfg, gate)?);
-//! gw.serve(tokio::net::TcpListener::bind("127.0.0.1:8443").await?).await?;
+//! gw.serve(tokio::net::TcpListener::bind("127.0.0.1:16443").await?).await?;
 //! # Ok(()) }
 //! ```
 

@@ -1,7 +1,7 @@
 //! `hoop-k8s`: the Kubernetes API gateway on its own.
 //!
 //! `hoop-k8s --upstream https://api.example:6443 --ca-file ca.crt --upstream-token env:KUBE_TOKEN`
-//! listens on 127.0.0.1:8443 and reaches that cluster as target `cluster` (or `--target NAME`),
+//! listens on 127.0.0.1:16443 and reaches that cluster as target `cluster` (or `--target NAME`),
 //! with recording, default masking and the default agent rules on.
 //! `hoop-k8s kubeconfig --subject agent-1 > agent.kubeconfig` gives an agent a working kubectl:
 //! its credential plugin runs `hoop-k8s token --exec-credential` for a fresh short-lived token.
@@ -112,7 +112,7 @@ impl Who {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir.clone())?;
-    let listen = cli.listen.clone().or(cfg.listeners.kubernetes.clone()).unwrap_or_else(|| "127.0.0.1:8443".into());
+    let listen = cli.listen.clone().or(cfg.listeners.kubernetes.clone()).unwrap_or_else(|| "127.0.0.1:16443".into());
     match &cli.command {
         Some(Command::Token { who, exec_credential }) => {
             let spec = who.spec()?;
