@@ -133,6 +133,10 @@ pub struct TargetConfig {
     /// Private key file (SSH) or client certificate key.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// Client certificate (PEM chain) the gateway presents to the upstream (Kubernetes), with
+    /// `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
     /// CA bundle to verify the upstream's TLS certificate.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,

@@ -73,6 +73,22 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
     crate::auth::client_tls(pem.as_deref()).map_err(TlsError::Invalid)
 }
 
+/// [`client_config`] that also presents the client certificate `cert_file` (PEM chain) with
+/// its key `key_file`, for upstreams that authenticate the gateway by certificate.
+pub fn client_config_with_cert(ca_file: Option<&Path>, cert_file: &Path, key_file: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let pem = match ca_file {
+        Some(p) => Some(std::fs::read(p).map_err(|e| file_err(p, e))?),
+        None => None,
+    };
+    let cert_pem = std::fs::read(cert_file).map_err(|e| file_err(cert_file, e))?;
+    let key_pem = std::fs::read(key_file).map_err(|e| file_err(key_file, e))?;
+    let chain: Vec<_> = rustls_pemfile::certs(&mut &cert_pem[..]).collect::<Result<_, _>>().map_err(|e| file_err(cert_file, e))?;
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
+        .map_err(|e| file_err(key_file, e))?
+        .ok_or_else(|| file_err(key_file, "no private key found"))?;
+    crate::auth::https::client_config_with(pem.as_deref(), Some((chain, key))).map_err(TlsError::Invalid)
+}
+
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

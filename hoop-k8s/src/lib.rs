@@ -93,7 +93,11 @@ impl K8sGateway {
             let key = |k: &str| format!("targets.{name}.{k}");
             let (addr, host, base_path) =
                 K8sTarget::parse_url(&t.address).map_err(|message| K8sError::Config { key: key("address"), message })?;
-            let tls = hoop_core::tls::client_config(t.ca_file.as_deref())?;
+            let tls = match (&t.cert_file, &t.key_file) {
+                (Some(cert), Some(k)) => hoop_core::tls::client_config_with_cert(t.ca_file.as_deref(), cert, k)?,
+                (None, None) => hoop_core::tls::client_config(t.ca_file.as_deref())?,
+                _ => return Err(K8sError::Config { key: key("cert_file"), message: "cert_file and key_file go together".into() }),
+            };
             let token = match &t.password {
                 Some(p) => Some(p.resolve(&key("password"))?),
                 None => None,

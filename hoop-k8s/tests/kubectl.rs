@@ -25,10 +25,19 @@ impl Drop for Gw {
     }
 }
 
-/// A gateway in front of a fresh test API server (target `dev`).
+/// A gateway in front of a fresh test API server (target `dev`, reached with the server's token).
 fn gateway(extra: &str) -> Gw {
-    let api = KubeApi::start(KubeApiOptions { pods: 3, ..Default::default() }).unwrap();
+    gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, extra)
+}
+
+/// [`gateway`] with server options and the target's credential lines (default: its token).
+fn gateway_with(opts: KubeApiOptions, credentials: Option<&dyn Fn(&KubeApi) -> String>, extra: &str) -> Gw {
+    let api = KubeApi::start(opts).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let credentials = match credentials {
+        Some(f) => f(&api),
+        None => format!("password = \"{}\"", api.token()),
+    };
     let text = format!(
         r#"
 data_dir = "{dir}"
@@ -40,13 +49,12 @@ review_timeout_secs = 5
 protocol = "kubernetes"
 address = "{url}"
 ca_file = "{ca}"
-password = "{token}"
+{credentials}
 {extra}
 "#,
         dir = dir.path().display(),
         url = api.url(),
         ca = api.ca_file().display(),
-        token = api.token(),
     );
     let cfg = Config::parse(&text, "test").unwrap();
     let gate = cfg.build_gate().unwrap();
@@ -367,4 +375,100 @@ fn exec_tty_is_recorded_and_replays() {
     assert!(rec.verify(id).unwrap().is_ok());
     assert!(cast.lines().next().unwrap().contains("\"version\":2"), "{cast}");
     assert!(!cast.contains("ann@corp.example"), "{cast}");
+}
+
+/// A review rule: the delete is held until a reviewer decides; approved it runs, denied kubectl
+/// prints the refusal.
+#[test]
+fn review_holds_a_request_until_decided() {
+    let gw = gateway(
+        "[[policy.rules]]\nname = \"review-deploy-deletes\"\nwhen = 'action.kind == \"k8s\" && action.k8s.verb == \"delete\" && action.k8s.resource == \"deployments\"'\nthen = \"review\"\n",
+    );
+    let kc = gw.human();
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    let decide = |approve: bool| {
+        let broker = gw.gate.approvals().clone();
+        std::thread::spawn(move || {
+            for _ in 0..500 {
+                if let Some(t) = broker.list().first() {
+                    let mut r = hoop_core::identity::Identity::new("bob", IdentityKind::Human);
+                    r.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+                    broker.decide(&t.id, &r, approve, "not during the freeze").unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("no ticket");
+        })
+    };
+    let t = decide(false);
+    let o = kubectl(&kc, &["delete", "deployment", "web"]);
+    t.join().unwrap();
+    assert!(text(&o).1.contains("Forbidden") && text(&o).1.contains("bob"), "{:?}", text(&o));
+    assert!(text(&kubectl(&kc, &["get", "deployments"])).0.contains("web"));
+    let t = decide(true);
+    let o = kubectl(&kc, &["delete", "deployment", "web"]);
+    t.join().unwrap();
+    assert!(text(&o).0.contains("deleted"), "{:?}", text(&o));
+}
+
+/// The gateway logs in with a client certificate and impersonates the caller, so the
+/// cluster's own RBAC sees who it is.
+#[test]
+fn client_certificate_and_impersonation() {
+    let creds = |api: &KubeApi| {
+        let (cert, key) = api.client_cert();
+        format!("cert_file = \"{}\"\nkey_file = \"{}\"\nimpersonate = true", cert.display(), key.display())
+    };
+    let gw = gateway_with(KubeApiOptions::default(), Some(&creds), "");
+    let o = kubectl(&gw.human(), &["get", "pods"]);
+    assert!(text(&o).0.contains("pod-0"), "{:?}", text(&o));
+    assert!(gw.api.impersonated().iter().any(|u| u == "alice"), "{:?}", gw.api.impersonated());
+}
+
+/// A client that speaks `v4.channel.k8s.io` (kubectl before 1.30 used SPDY; client libraries
+/// use v4) to an API server that only speaks v4: relayed, masked, exit status intact.
+#[test]
+fn exec_over_v4_channel_protocol() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let opts = KubeApiOptions { exec_protocols: vec!["v4.channel.k8s.io".into()], ..Default::default() };
+    let gw = gateway_with(opts, None, "");
+    let token = gw.token("alice", IdentityKind::Human, 600);
+    let ca = std::fs::read(gw.dir.path().join("tls").join("cert.pem")).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&ca) {
+        roots.add(c).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (out, status) = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect("127.0.0.1".try_into().unwrap(), tcp).await.unwrap();
+        let url = format!(
+            "wss://127.0.0.1:{}/k8s/dev/api/v1/namespaces/default/pods/pod-1/exec?command=sh&command=-c&command=echo%20v4%20bob%40corp.example%3B%20exit%204&stdout=true&stderr=true",
+            gw.port
+        );
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req.headers_mut().insert("sec-websocket-protocol", "v4.channel.k8s.io".parse().unwrap());
+        let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+        assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "v4.channel.k8s.io");
+        let (mut out, mut status) = (Vec::new(), String::new());
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Binary(b) = m {
+                match b.first() {
+                    Some(1) => out.extend_from_slice(&b[1..]),
+                    Some(3) => status = String::from_utf8_lossy(&b[1..]).into_owned(),
+                    _ => {}
+                }
+            }
+        }
+        (out, status)
+    });
+    assert_eq!(String::from_utf8_lossy(&out), "v4 [REDACTED:email]\n");
+    assert!(status.contains("\"message\":\"4\""), "{status}");
 }

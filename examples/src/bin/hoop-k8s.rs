@@ -158,6 +158,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 password: cli.upstream_token.clone().map(Secret::from),
                 database: None,
                 key_file: None,
+                cert_file: None,
                 ca_file: cli.ca_file.clone(),
                 tls: true,
                 sensitive: false,

@@ -98,6 +98,7 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
         password: password.map(Secret::literal),
         database: Some(db.clone()),
         key_file: None,
+        cert_file: None,
         ca_file: None,
         tls: false,
         sensitive: false,

@@ -95,6 +95,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 password: cli.password.map(Secret::from),
                 database: None,
                 key_file: cli.key,
+                cert_file: None,
                 ca_file: None,
                 tls: false,
                 sensitive: false,

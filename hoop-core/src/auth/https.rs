@@ -61,6 +61,14 @@ async fn fetch(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<serde_json::
 
 /// A TLS client config trusting `ca_pem` if given, else the system's roots.
 pub(crate) fn client_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    client_config_with(ca_pem, None)
+}
+
+/// A client certificate chain and its key, for servers that authenticate clients by certificate.
+pub(crate) type ClientIdentity = (Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>);
+
+/// [`client_config`], presenting `identity` when given.
+pub(crate) fn client_config_with(ca_pem: Option<&[u8]>, identity: Option<ClientIdentity>) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     match ca_pem {
         Some(pem) => {
@@ -76,10 +84,13 @@ pub(crate) fn client_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientC
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let cfg = match identity {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(|e| format!("client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(cfg))
 }

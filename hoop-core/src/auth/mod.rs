@@ -4,7 +4,7 @@
 //! and tokens from an external OIDC issuer ([`oidc`], verified against its JWKS). The
 //! [`TokenAuthenticator`] picks the verifier by the token's `iss` claim.
 
-mod https;
+pub(crate) mod https;
 pub mod oidc;
 pub mod token;
 

@@ -13,16 +13,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-/// Sub-protocols served, preferred first.
-const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)]) -> Response<Body> {
+pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)], protocols: &[String]) -> Response<Body> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if !header("upgrade").eq_ignore_ascii_case("websocket") {
         return super::status(StatusCode::BAD_REQUEST, "BadRequest", "Upgrade request required");
     }
     let offered = header("sec-websocket-protocol");
-    let Some(proto) = PROTOCOLS.iter().find(|p| offered.split(',').any(|o| o.trim() == **p)) else {
+    let Some(proto) = protocols.iter().find(|p| offered.split(',').any(|o| o.trim() == p.as_str())).cloned() else {
         return super::status(StatusCode::BAD_REQUEST, "BadRequest", "no supported sub-protocol");
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(header("sec-websocket-key").as_bytes());
@@ -43,7 +40,9 @@ pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)]) -> R
     if let Ok(v) = hyper::header::HeaderValue::from_str(&accept) {
         h.insert("sec-websocket-accept", v);
     }
-    h.insert("sec-websocket-protocol", hyper::header::HeaderValue::from_static(proto));
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&proto) {
+        h.insert("sec-websocket-protocol", v);
+    }
     resp
 }
 

@@ -36,11 +36,18 @@ pub struct KubeApiOptions {
     pub pods: usize,
     /// Port to listen on (0: a free one).
     pub port: u16,
+    /// Exec WebSocket sub-protocols served, preferred first.
+    pub exec_protocols: Vec<String>,
 }
 
 impl Default for KubeApiOptions {
     fn default() -> Self {
-        KubeApiOptions { token: "harness-admin-token".into(), pods: 2, port: 0 }
+        KubeApiOptions {
+            token: "harness-admin-token".into(),
+            pods: 2,
+            port: 0,
+            exec_protocols: vec!["v5.channel.k8s.io".into(), "v4.channel.k8s.io".into()],
+        }
     }
 }
 
@@ -49,6 +56,7 @@ pub struct KubeApi {
     port: u16,
     token: String,
     dir: tempfile::TempDir,
+    state: Arc<State>,
     rt: Option<tokio::runtime::Runtime>,
 }
 
@@ -61,8 +69,10 @@ impl KubeApi {
         let listener = std::net::TcpListener::bind(("127.0.0.1", opts.port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
-        let state = Arc::new(State { token: opts.token.clone(), store: Store::new(opts.pods) });
+        let state = Arc::new(State { token: opts.token.clone(), store: Store::new(opts.pods), exec_protocols: opts.exec_protocols });
+        let serving = state.clone();
         rt.spawn(async move {
+            let state = serving;
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
             let acceptor = tokio_rustls::TlsAcceptor::from(tls);
             loop {
@@ -72,9 +82,11 @@ impl KubeApi {
                 let state = state.clone();
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    // A client certificate, verified by rustls against the CA, authenticates too.
+                    let by_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                     let svc = hyper::service::service_fn(move |req| {
                         let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
+                        async move { Ok::<_, std::convert::Infallible>(state.handle(req, by_cert).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), svc)
@@ -83,7 +95,17 @@ impl KubeApi {
                 });
             }
         });
-        Ok(KubeApi { port, token: opts.token, dir, rt: Some(rt) })
+        Ok(KubeApi { port, token: opts.token, dir, state, rt: Some(rt) })
+    }
+
+    /// A client certificate (PEM) and key the server accepts instead of the token.
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        (self.dir.path().join("client.crt"), self.dir.path().join("client.key"))
+    }
+
+    /// The `Impersonate-User` values requests carried, in order.
+    pub fn impersonated(&self) -> Vec<String> {
+        self.state.store.impersonated()
     }
 
     /// `https://127.0.0.1:<port>`.
@@ -143,13 +165,26 @@ fn tls_config(dir: &Path) -> Result<Arc<rustls::ServerConfig>, HarnessError> {
     let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).map_err(cert_err)?;
     let cert = params.signed_by(&key, &issuer).map_err(cert_err)?;
     std::fs::write(dir.join("ca.crt"), ca.pem())?;
+    let client_key = rcgen::KeyPair::generate().map_err(cert_err)?;
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
+    client_params.distinguished_name.push(rcgen::DnType::CommonName, "hoop-gateway");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &issuer).map_err(cert_err)?;
+    std::fs::write(dir.join("client.crt"), client.pem())?;
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).map_err(|e| HarnessError::Cert(e.to_string()))?;
     let chain = vec![cert.der().clone()];
     let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| HarnessError::Cert(e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| HarnessError::Cert(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| HarnessError::Cert(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(|e| HarnessError::Cert(e.to_string()))?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -159,6 +194,7 @@ fn tls_config(dir: &Path) -> Result<Arc<rustls::ServerConfig>, HarnessError> {
 struct State {
     token: String,
     store: Store,
+    exec_protocols: Vec<String>,
 }
 
 /// A parsed resource path: `/api/v1/...` or `/apis/<group>/<version>/...`.
@@ -171,9 +207,9 @@ struct Target {
 }
 
 impl State {
-    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    async fn handle(&self, req: Request<hyper::body::Incoming>, by_cert: bool) -> Response<Body> {
         let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if auth != format!("Bearer {}", self.token) {
+        if auth != format!("Bearer {}", self.token) && !by_cert {
             return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
         }
         if req.headers().keys().any(|k| k.as_str().starts_with("impersonate-")) {
@@ -203,7 +239,7 @@ impl State {
                 if self.store.get(target.res, target.namespace.as_deref(), name).is_none() {
                     return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
                 }
-                exec::serve(req, &query)
+                exec::serve(req, &query, &self.exec_protocols)
             }
             (_, _, Some(sub)) if sub != "status" => status(StatusCode::NOT_FOUND, "NotFound", "unsupported subresource"),
             (Method::GET, None, _) if matches!(q("watch"), Some("true" | "1")) => {

@@ -97,6 +97,10 @@ impl Store {
         self.lock().impersonated.push(user.to_string());
     }
 
+    pub(crate) fn impersonated(&self) -> Vec<String> {
+        self.lock().impersonated.clone()
+    }
+
     fn emit(&self, inner: &mut Inner, kind: &'static str, r: &'static Resource, ns: &str, name: &str, object: Value) {
         let e = WatchEvent { rv: inner.rv, plural: r.plural, namespace: ns.into(), name: name.into(), kind, object };
         inner.log.push(e.clone());
