@@ -139,7 +139,27 @@ pub enum Outcome {
 
 struct Live {
     subject: String,
-    kill: Arc<Notify>,
+    kill: Arc<KillSwitch>,
+}
+
+/// How an operator's kill reaches a session: a flag for whoever looks, a wake-up for whoever waits.
+#[derive(Default)]
+struct KillSwitch {
+    notify: Notify,
+    killed: std::sync::atomic::AtomicBool,
+}
+
+impl KillSwitch {
+    fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        // Every current waiter, and (through the stored permit) the next one.
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::SeqCst)
+    }
 }
 
 struct Inner {
@@ -259,7 +279,7 @@ impl Gate {
             client_addr,
             started_at: crate::auth::now_secs(),
         };
-        let kill = Arc::new(Notify::new());
+        let kill = Arc::new(KillSwitch::default());
         {
             let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
             let n = live.values().filter(|l| l.subject == session.identity.subject).count();
@@ -330,7 +350,7 @@ impl Gate {
     pub fn kill(&self, id: &SessionId) -> bool {
         match self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             Some(l) => {
-                l.kill.notify_one();
+                l.kill.kill();
                 true
             }
             None => false,
@@ -350,7 +370,7 @@ pub struct SessionHandle {
     next_action: AtomicU64,
     started: Instant,
     last_activity_ms: AtomicI64,
-    kill: Arc<Notify>,
+    kill: Arc<KillSwitch>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -368,6 +388,11 @@ impl SessionHandle {
     /// Seconds since the session opened (for terminal event times).
     pub fn elapsed(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
+    }
+
+    /// Whether an operator killed this session (request-per-call adapters check it per call).
+    pub fn is_killed(&self) -> bool {
+        self.kill.is_killed()
     }
 
     /// Marks activity, postponing the idle timeout.
@@ -449,6 +474,9 @@ impl SessionHandle {
     /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
     pub async fn ended(&self) -> EndReason {
         loop {
+            if self.kill.is_killed() {
+                return EndReason::Killed;
+            }
             let limits = self.gate.inner.limits;
             let now_wall = crate::auth::now_secs();
             let expiry = self.session.identity.expires_at;
@@ -470,7 +498,7 @@ impl SessionHandle {
                 wait = wait.min(Duration::from_secs((expiry - now_wall).max(0) as u64));
             }
             tokio::select! {
-                _ = self.kill.notified() => return EndReason::Killed,
+                _ = self.kill.notify.notified() => return EndReason::Killed,
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }

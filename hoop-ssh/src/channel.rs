@@ -233,6 +233,7 @@ impl ChannelRelay {
                             }
                         }
                         Request::Data(data) => {
+                            session.touch();
                             if interactive {
                                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&data)));
                             }
@@ -318,6 +319,16 @@ impl ChannelRelay {
                 _ = flush_at => {
                     flush_all(&client, &session, id, &mut out, &mut err).await;
                 }
+                end = session.ended() => {
+                    // Killed by an operator, idle, too long, or the token expired: the client is
+                    // told why and the connection ends.
+                    flush_all(&client, &session, id, &mut out, &mut err).await;
+                    let msg = format!("hoop: session ended: {}", end.as_str());
+                    let _ = client.extended_data(id, 1, format!("\r\n{msg}\r\n").into_bytes()).await;
+                    let _ = client.close(id).await;
+                    let _ = client.disconnect(russh::Disconnect::ByApplication, msg, String::new()).await;
+                    return;
+                }
             }
         }
         // Closed exactly once, here: the refusal paths close it themselves and return.
@@ -386,6 +397,7 @@ async fn forward(client: &russh::server::Handle, session: &SessionHandle, id: Ch
     if data.is_empty() {
         return true;
     }
+    session.touch();
     let stream = if ext.is_some() { Stream::Stderr } else { Stream::Stdout };
     let _ = session.record_later(&Event::terminal(session.elapsed(), stream, &data));
     match ext {

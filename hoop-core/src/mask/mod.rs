@@ -20,6 +20,9 @@ pub use columns::{ColumnMask, ColumnRef, ColumnRule};
 pub use detect::{Detector, DetectorSet, Hit};
 pub use stream::{StreamMasker, StreamStyle};
 
+/// Least time a pipe's unfinished last line is held for the rest of a possible match.
+const PIPE_HOLD: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// How a detected value is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -282,7 +285,13 @@ impl Masker {
 
     /// A stream masker for one output stream (terminal or pipe).
     pub fn stream(self: &Arc<Self>, style: StreamStyle) -> StreamMasker {
-        StreamMasker::new(self.clone(), style, self.hold)
+        // Only a terminal needs its unfinished line (a prompt, echo) out within milliseconds; a
+        // pipe holds it longer, so a value split across two slow reads is still caught whole.
+        let hold = match style {
+            StreamStyle::Terminal => self.hold,
+            StreamStyle::Pipe => self.hold.max(PIPE_HOLD),
+        };
+        StreamMasker::new(self.clone(), style, hold)
     }
 
     /// The stable token of `value` under `label`: `tok_<label>_<16 hex>`.
