@@ -418,6 +418,14 @@ impl Config {
         }
     }
 
+    /// The rules and the masker this config describes (what a reload replaces).
+    pub fn compile_rules_and_masking(&self) -> Result<(CelPolicy, Masker), ConfigError> {
+        let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
+        let tok_key = keys.secret(KeyPurpose::Tokenise).map_err(|e| invalid("data_dir", e))?;
+        let masker = Masker::new(&self.masking, Some(&tok_key)).map_err(|e| invalid("masking", e))?;
+        Ok((self.policy.compile()?, masker))
+    }
+
     /// Builds the gate this config describes: keys from the data dir (created on first
     /// start), gateway and OIDC tokens, rules, masking, file recordings, approvals, targets.
     pub fn build_gate(&self) -> Result<Gate, ConfigError> {
@@ -427,8 +435,7 @@ impl Config {
         for (i, o) in self.oidc.iter().enumerate() {
             auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
         }
-        let tok_key = keys.secret(KeyPurpose::Tokenise).map_err(|e| invalid("data_dir", e))?;
-        let masker = Masker::new(&self.masking, Some(&tok_key)).map_err(|e| invalid("masking", e))?;
+        let (policy, masker) = self.compile_rules_and_masking()?;
         let recorder = FileRecorder::new(
             FileRecorderConfig {
                 dir: self.data_dir.join("recordings"),
@@ -437,7 +444,7 @@ impl Config {
             &keys,
         )
         .map_err(|e| invalid("data_dir", e))?;
-        let mut b = GateBuilder::new(Arc::new(auth), Arc::new(self.policy.compile()?), Arc::new(recorder))
+        let mut b = GateBuilder::new(Arc::new(auth), Arc::new(policy), Arc::new(recorder))
             .masker(Arc::new(masker))
             .approvals(crate::approvals::Broker::new(Duration::from_secs(self.limits.review_timeout_secs.max(1))))
             .limits(self.gate_limits());

@@ -139,6 +139,7 @@ pub enum Outcome {
 
 struct Live {
     subject: String,
+    protocol: Protocol,
     kill: Arc<KillSwitch>,
 }
 
@@ -171,6 +172,7 @@ struct Inner {
     targets: RwLock<HashMap<String, TargetInfo>>,
     limits: Limits,
     live: Mutex<HashMap<SessionId, Live>>,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -240,6 +242,7 @@ impl GateBuilder {
                 targets: RwLock::new(self.targets),
                 limits: self.limits,
                 live: Mutex::new(HashMap::new()),
+                metrics: Default::default(),
             }),
         }
     }
@@ -286,7 +289,7 @@ impl Gate {
             if n >= self.inner.limits.max_sessions_per_identity {
                 return Err(GateError::Limit(session.identity.subject));
             }
-            live.insert(session.id.clone(), Live { subject: session.identity.subject.clone(), kill: kill.clone() });
+            live.insert(session.id.clone(), Live { subject: session.identity.subject.clone(), protocol, kill: kill.clone() });
         }
         let log = match self.inner.recorder.open(&session) {
             Ok(l) => l,
@@ -308,7 +311,10 @@ impl Gate {
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
         match handle.check_and_wait(connect).await? {
-            Outcome::Allow { .. } => Ok(handle),
+            Outcome::Allow { .. } => {
+                self.inner.metrics.session_opened(protocol);
+                Ok(handle)
+            }
             Outcome::Deny { rule, reason, .. } => {
                 handle.close("connection refused by policy");
                 Err(GateError::Denied { rule, reason })
@@ -339,6 +345,32 @@ impl Gate {
     /// The recorder, for replay and verification.
     pub fn recorder(&self) -> &Arc<dyn Recorder> {
         &self.inner.recorder
+    }
+
+    /// Checks a credential without opening a session (the admin API's callers).
+    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<crate::identity::Identity, AuthError> {
+        self.inner.auth.authenticate(credential).await
+    }
+
+    /// Revokes the token with id `jti` until `until` (its expiry), if the authenticator keeps
+    /// a revocation list.
+    pub fn revoke(&self, jti: &str, until: i64) -> bool {
+        self.inner.auth.revoke(jti, until)
+    }
+
+    /// Replaces rules and masking from `cfg` (SIGHUP): both compile first, or neither changes.
+    pub fn reload(&self, cfg: &crate::config::Config) -> Result<(), crate::config::ConfigError> {
+        let (policy, masker) = cfg.compile_rules_and_masking()?;
+        self.set_policy(Arc::new(policy));
+        self.set_masker(Arc::new(masker));
+        Ok(())
+    }
+
+    /// Prometheus text for the gate's counters.
+    pub fn metrics_text(&self) -> String {
+        let open: Vec<(Protocol, u64)> = self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| (l.protocol, 1)).collect();
+        let masked = self.inner.masker.read().unwrap_or_else(|p| p.into_inner()).masked_bytes();
+        self.inner.metrics.render(&open, masked, self.inner.approvals.list().len())
     }
 
     /// Ids of live sessions.
@@ -406,6 +438,7 @@ impl SessionHandle {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        self.gate.inner.metrics.verdict(&verdict);
         let event = Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() };
         self.log.record(&event)?;
         Ok(match verdict {
@@ -431,6 +464,7 @@ impl SessionHandle {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        self.gate.inner.metrics.verdict(&verdict);
         self.log.record(&Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() })?;
         Ok(verdict)
     }
@@ -439,7 +473,9 @@ impl SessionHandle {
     pub async fn wait_review(&self, action_id: u64, pending: PendingReview) -> Result<Outcome, GateError> {
         let ticket = pending.ticket().id.clone();
         let rule = pending.ticket().rule.clone();
+        let waiting = Instant::now();
         let decision = pending.wait().await;
+        self.gate.inner.metrics.review_waited(waiting.elapsed());
         self.touch();
         let (approved, reviewer, reason) = match &decision {
             Decision::Approved { reviewer } => (true, reviewer.clone(), String::new()),

@@ -88,6 +88,7 @@ pub mod gate;
 pub mod identity;
 pub mod keys;
 pub mod mask;
+pub mod metrics;
 pub mod policy;
 pub mod record;
 pub mod session;

@@ -83,6 +83,12 @@ pub enum Credential<'a> {
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `credential` and returns who presented it.
     async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError>;
+
+    /// Refuses the token with id `jti` until `until` (seconds since epoch); false when this
+    /// authenticator keeps no revocation list.
+    fn revoke(&self, _jti: &str, _until: i64) -> bool {
+        false
+    }
 }
 
 /// Verifies gateway tokens and OIDC tokens, with a revocation list.
@@ -106,7 +112,7 @@ impl TokenAuthenticator {
     }
 
     /// Revokes the token with id `jti` until `until` (seconds since epoch; its own expiry).
-    pub fn revoke(&self, jti: &str, until: i64) {
+    pub fn revoke_token(&self, jti: &str, until: i64) {
         let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         r.retain(|_, exp| *exp > now);
@@ -121,6 +127,11 @@ impl TokenAuthenticator {
 
 #[async_trait::async_trait]
 impl Authenticator for TokenAuthenticator {
+    fn revoke(&self, jti: &str, until: i64) -> bool {
+        self.revoke_token(jti, until);
+        true
+    }
+
     async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError> {
         let token = match credential {
             Credential::Token(t) => t,

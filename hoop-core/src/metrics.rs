@@ -1,0 +1,77 @@
+//! Counters the gate keeps for operators, rendered in the Prometheus text format.
+
+use crate::session::Protocol;
+use crate::verdict::Verdict;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const PROTOCOLS: [Protocol; 3] = [Protocol::Postgres, Protocol::Ssh, Protocol::Kubernetes];
+
+fn index(p: Protocol) -> usize {
+    match p {
+        Protocol::Postgres => 0,
+        Protocol::Ssh => 1,
+        Protocol::Kubernetes => 2,
+    }
+}
+
+/// The gate's counters; all relaxed atomics, cheap on the data path.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    sessions_total: [AtomicU64; 3],
+    actions: [AtomicU64; 3],
+    review_wait_us: AtomicU64,
+    reviews: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn session_opened(&self, p: Protocol) {
+        if let Some(c) = self.sessions_total.get(index(p)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn verdict(&self, v: &Verdict) {
+        let i = match v {
+            Verdict::Allow { .. } => 0,
+            Verdict::Deny { .. } => 1,
+            Verdict::Review { .. } => 2,
+        };
+        if let Some(c) = self.actions.get(i) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn review_waited(&self, waited: std::time::Duration) {
+        self.review_wait_us.fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
+        self.reviews.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition; `open` counts live sessions per protocol.
+    pub fn render(&self, open: &[(Protocol, u64)], masked_bytes: u64, pending_reviews: usize) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP hoop_sessions_open Sessions open now.\n# TYPE hoop_sessions_open gauge");
+        for p in PROTOCOLS {
+            let n: u64 = open.iter().filter(|(q, _)| *q == p).map(|(_, n)| n).sum();
+            let _ = writeln!(out, "hoop_sessions_open{{protocol=\"{}\"}} {n}", p.as_str());
+        }
+        let _ = writeln!(out, "# HELP hoop_sessions_total Sessions opened.\n# TYPE hoop_sessions_total counter");
+        for p in PROTOCOLS {
+            let n = self.sessions_total.get(index(p)).map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(out, "hoop_sessions_total{{protocol=\"{}\"}} {n}", p.as_str());
+        }
+        let _ = writeln!(out, "# HELP hoop_actions_total Actions checked, by verdict.\n# TYPE hoop_actions_total counter");
+        for (i, v) in ["allow", "deny", "review"].iter().enumerate() {
+            let n = self.actions.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(out, "hoop_actions_total{{verdict=\"{v}\"}} {n}");
+        }
+        let _ = writeln!(out, "# HELP hoop_review_wait_seconds Time actions waited for a reviewer.\n# TYPE hoop_review_wait_seconds summary");
+        let _ = writeln!(out, "hoop_review_wait_seconds_sum {:.6}", self.review_wait_us.load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "hoop_review_wait_seconds_count {}", self.reviews.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hoop_reviews_pending Review tickets waiting for a decision.\n# TYPE hoop_reviews_pending gauge");
+        let _ = writeln!(out, "hoop_reviews_pending {pending_reviews}");
+        let _ = writeln!(out, "# HELP hoop_masked_bytes_total Bytes replaced by masking.\n# TYPE hoop_masked_bytes_total counter");
+        let _ = writeln!(out, "hoop_masked_bytes_total {masked_bytes}");
+        out
+    }
+}
