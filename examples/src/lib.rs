@@ -35,10 +35,19 @@ pub fn issue_token(data_dir: &Path, spec: &hoop_core::auth::TokenSpec) -> Result
 
 /// Logs to stderr, filtered by `RUST_LOG`.
 pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging_as(false);
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`): human-readable, or one JSON object
+/// per line.
+pub fn init_logging_as(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
 }
 
 /// Reports a fatal error as one line and exits 1.

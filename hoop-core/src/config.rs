@@ -332,6 +332,16 @@ pub struct Config {
     pub recording: RecordingConfig,
     /// Limits.
     pub limits: LimitsConfig,
+    /// Approvals.
+    pub approvals: ApprovalsConfig,
+}
+
+/// Approvals (`[approvals]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// URL that gets a Slack-compatible `{"text": ...}` POST when a ticket opens.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for Config {
@@ -348,6 +358,7 @@ impl Default for Config {
             masking: MaskConfig::default(),
             recording: RecordingConfig::default(),
             limits: LimitsConfig::default(),
+            approvals: ApprovalsConfig::default(),
         }
     }
 }

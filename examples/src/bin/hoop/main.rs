@@ -1,0 +1,124 @@
+//! `hoop`: the whole gateway in one binary.
+//!
+//! `hoop serve [--config hoop.toml]` serves every protocol the config names over one gate,
+//! recorder and approval broker, with the admin API beside them; `hoop demo` is the one-command
+//! first run; the other subcommands are the operator's CLI (tokens, certificates, kubeconfigs,
+//! approvals, sessions, replay, verification, export).
+
+mod cli;
+mod demo;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "hoop", about = "hoop: an access gateway that authenticates, checks, masks and records every session")]
+struct Cli {
+    /// Config file (TOML); built-in defaults without it.
+    #[arg(long, global = true, env = "HOOP_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (keys, recordings, certificates).
+    #[arg(long, global = true, env = "HOOP_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format: human or json.
+    #[arg(long, global = true, default_value = "human")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every configured protocol and the admin API (the default).
+    Serve(serve::ServeArgs),
+    /// A throwaway PostgreSQL with fake PII behind hoop, and what to try; Ctrl-C cleans up.
+    Demo(demo::DemoArgs),
+    /// Gateway tokens.
+    Token {
+        #[command(subcommand)]
+        command: cli::TokenCommand,
+    },
+    /// A short-lived SSH user certificate from hoop's CA for a public key.
+    SshCert(cli::SshCertArgs),
+    /// A kubeconfig for an identity, whose credential plugin is this binary.
+    Kubeconfig(cli::KubeconfigArgs),
+    /// Review tickets: list, approve, deny.
+    Approvals {
+        #[command(subcommand)]
+        command: cli::ApprovalsCommand,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+    /// Recorded and live sessions: list, show, kill.
+    Sessions {
+        #[command(subcommand)]
+        command: cli::SessionsCommand,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+    /// Revoke a token by id until it would have expired.
+    Revoke {
+        /// The token id (`jti`).
+        jti: String,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+    /// Play a session back: terminal output with its timing, SQL as a timeline.
+    Replay {
+        /// Session id.
+        id: String,
+        /// Speed factor (2 = twice as fast).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+    /// Verify a recording's hash chain, signatures and seal (exit 1 if it fails).
+    Verify {
+        /// Session id.
+        id: String,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+    /// Export a terminal session.
+    Export {
+        /// Session id.
+        id: String,
+        /// As asciicast v2 (the only format).
+        #[arg(long)]
+        asciicast: bool,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let cfg = examples::load_config(cli.config.as_deref(), cli.data_dir.clone())?;
+    match cli.command.unwrap_or(Command::Serve(serve::ServeArgs::default())) {
+        Command::Serve(args) => serve::run(cfg, cli.config, args).await,
+        Command::Demo(args) => demo::run(cfg, cli.data_dir.is_some(), args).await,
+        Command::Token { command } => cli::token(&cfg, command),
+        Command::SshCert(args) => cli::ssh_cert(&cfg, args),
+        Command::Kubeconfig(args) => cli::kubeconfig(&cfg, cli.data_dir.as_deref(), args),
+        Command::Approvals { command, admin } => cli::approvals(&cfg, &admin, command).await,
+        Command::Sessions { command, admin } => cli::sessions(&cfg, &admin, command).await,
+        Command::Revoke { jti, admin } => cli::revoke(&cfg, &admin, &jti).await,
+        Command::Replay { id, speed, admin } => cli::replay(&cfg, &admin, &id, speed).await,
+        Command::Verify { id, admin } => cli::verify(&cfg, &admin, &id).await,
+        Command::Export { id, asciicast: _, admin } => cli::export(&cfg, &admin, &id).await,
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    examples::init_logging_as(cli.log_format == "json");
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hoop: {e}");
+            std::process::exit(1);
+        }
+    };
+    examples::exit_on_error("hoop", rt.block_on(run(cli)));
+}

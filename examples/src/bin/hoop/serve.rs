@@ -1,0 +1,150 @@
+//! `hoop serve`: every adapter the config names over one gate, the admin API, and signals —
+//! SIGHUP reloads rules and masking, SIGTERM/SIGINT drain sessions and seal their recordings.
+
+use hoop_core::config::Config;
+use hoop_core::session::Protocol;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Flags of `hoop serve`.
+#[derive(clap::Args, Default)]
+pub struct ServeArgs {
+    /// Seconds sessions get to finish after SIGTERM before they are ended.
+    #[arg(long, default_value_t = 10)]
+    pub grace_secs: u64,
+}
+
+/// What a running gateway listens on.
+pub struct Running {
+    /// `(protocol, address)` of each listener.
+    pub listeners: Vec<(&'static str, std::net::SocketAddr)>,
+    tasks: Vec<JoinHandle<()>>,
+    pub gate: hoop_core::gate::Gate,
+}
+
+/// Binds and starts every adapter with targets in `cfg`, and the admin API.
+pub async fn start(cfg: &Config) -> Result<Running, String> {
+    let gate = cfg.build_gate().map_err(|e| e.to_string())?;
+    let has = |p: Protocol| cfg.targets.values().any(|t| t.protocol == p);
+    let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone() };
+    async fn bind(addr: &Option<String>, what: &str) -> Result<tokio::net::TcpListener, String> {
+        let addr = addr.clone().ok_or_else(|| format!("listeners.{what} is not set"))?;
+        tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listeners.{what} {addr}: {e}"))
+    }
+    if has(Protocol::Postgres) {
+        let proxy = Arc::new(hoop_pg::PgProxy::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
+        let l = bind(&cfg.listeners.postgres, "postgres").await?;
+        running.listeners.push(("postgres", l.local_addr().map_err(|e| e.to_string())?));
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(e) = proxy.serve(l).await {
+                tracing::error!(error = %e, "postgres listener failed");
+            }
+        }));
+    }
+    if has(Protocol::Ssh) {
+        let gw = Arc::new(hoop_ssh::SshGateway::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
+        let l = bind(&cfg.listeners.ssh, "ssh").await?;
+        running.listeners.push(("ssh", l.local_addr().map_err(|e| e.to_string())?));
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(e) = gw.serve(l).await {
+                tracing::error!(error = %e, "ssh listener failed");
+            }
+        }));
+    }
+    if has(Protocol::Kubernetes) {
+        let gw = Arc::new(hoop_k8s::K8sGateway::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
+        let l = bind(&cfg.listeners.kubernetes, "kubernetes").await?;
+        running.listeners.push(("kubernetes", l.local_addr().map_err(|e| e.to_string())?));
+        running.tasks.push(tokio::spawn(async move {
+            if let Err(e) = gw.serve(l).await {
+                tracing::error!(error = %e, "kubernetes listener failed");
+            }
+        }));
+    }
+    let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"]).map_err(|e| e.to_string())?;
+    let admin = Arc::new(hoop_admin::AdminApi::new(gate.clone(), tls));
+    let l = bind(&cfg.listeners.admin, "admin").await?;
+    running.listeners.push(("admin", l.local_addr().map_err(|e| e.to_string())?));
+    running.tasks.push(tokio::spawn(async move {
+        if let Err(e) = admin.serve(l).await {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    }));
+    if let Some(url) = &cfg.approvals.webhook_url {
+        let tls = hoop_core::tls::client_config(None).map_err(|e| e.to_string())?;
+        hoop_admin::webhook::spawn(gate.approvals(), url.clone(), tls);
+    }
+    Ok(running)
+}
+
+impl Running {
+    /// Stops accepting, gives live sessions `grace` to end, then ends the rest the way each
+    /// protocol expects (the adapters see the kill) and waits for their recordings to seal.
+    pub async fn shutdown(self, grace: Duration) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.gate.live_sessions().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = self.gate.live_sessions();
+        if !left.is_empty() {
+            tracing::info!(sessions = left.len(), "ending sessions still open");
+            for id in &left {
+                self.gate.kill(id);
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while !self.gate.live_sessions().is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+/// Prints where everything listens and how to use it.
+pub fn describe(cfg: &Config, running: &Running) {
+    println!("hoop serving; data dir {}", cfg.data_dir.display());
+    for (what, addr) in &running.listeners {
+        println!("  {what}: {addr}");
+    }
+    if running.listeners.len() == 1 {
+        println!("no targets configured yet: add [targets.<name>] to a config file (docs/configuration.md), or try `hoop demo`");
+    }
+}
+
+pub async fn run(cfg: Config, path: Option<PathBuf>, args: ServeArgs) -> Result<(), String> {
+    let running = start(&cfg).await?;
+    describe(&cfg, &running);
+    tracing::info!(listeners = ?running.listeners, "hoop started");
+    wait_for_signals(&running, path.as_deref(), &cfg).await?;
+    running.shutdown(Duration::from_secs(args.grace_secs)).await;
+    tracing::info!("hoop stopped; recordings sealed");
+    Ok(())
+}
+
+/// Returns on SIGTERM or SIGINT; reloads on SIGHUP (a broken config is refused, the old one stays).
+pub async fn wait_for_signals(running: &Running, path: Option<&std::path::Path>, cfg: &Config) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: draining"); return Ok(()) }
+            _ = int.recv() => { tracing::info!("SIGINT: draining"); return Ok(()) }
+            _ = hup.recv() => {
+                let Some(path) = path else {
+                    tracing::warn!("SIGHUP: no config file to reload (started without --config)");
+                    continue;
+                };
+                match examples::load_config(Some(path), Some(cfg.data_dir.clone())).and_then(|c| running.gate.reload(&c).map_err(|e| e.to_string())) {
+                    Ok(()) => tracing::info!(config = %path.display(), "SIGHUP: rules and masking reloaded"),
+                    Err(e) => tracing::error!(config = %path.display(), error = %e, "SIGHUP: new config refused, the old one stays"),
+                }
+            }
+        }
+    }
+}
