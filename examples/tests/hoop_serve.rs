@@ -1,0 +1,376 @@
+//! `hoop serve` as operators run it: one process for Postgres and SSH, the admin API and its
+//! CLI, signals.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use hoop_harness::{PgOptions, Postgres, Sshd, SshdOptions, free_port};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const HOOP: &str = env!("CARGO_BIN_EXE_hoop");
+
+fn pg() -> &'static Postgres {
+    static PG: OnceLock<Postgres> = OnceLock::new();
+    PG.get_or_init(|| {
+        let pg = Postgres::start(PgOptions::default()).expect("start postgres");
+        pg.psql("CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ann@corp.example');").unwrap();
+        pg
+    })
+}
+
+fn sshd() -> &'static Sshd {
+    static S: OnceLock<Sshd> = OnceLock::new();
+    S.get_or_init(|| Sshd::start(SshdOptions::default()).expect("start sshd"))
+}
+
+struct Serve {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    pg_port: u16,
+    ssh_port: u16,
+    admin: String,
+    agent_key: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn config_text(s: &Serve, rules: &str) -> String {
+    let pg = pg();
+    let sshd = sshd();
+    let agent_pub = std::fs::read_to_string(s.agent_key.with_extension("pub")).unwrap();
+    format!(
+        r#"
+data_dir = "{dir}"
+[listeners]
+postgres = "127.0.0.1:{pg_port}"
+ssh = "127.0.0.1:{ssh_port}"
+admin = "{admin}"
+[recording]
+fsync_interval_ms = 50
+[targets.db]
+protocol = "postgres"
+address = "127.0.0.1:{pgp}"
+user = "{pgu}"
+password = "{pgpw}"
+database = "postgres"
+[targets.web]
+protocol = "ssh"
+address = "127.0.0.1:{sp}"
+user = "{su}"
+key_file = "{sk}"
+host_keys = ["{hk}"]
+[[ssh_keys]]
+subject = "agent-1"
+kind = "agent"
+public_key = "{agent}"
+{rules}
+"#,
+        dir = s.dir.path().join("data").display(),
+        pg_port = s.pg_port,
+        ssh_port = s.ssh_port,
+        admin = s.admin.trim_start_matches("https://"),
+        pgp = pg.port(),
+        pgu = pg.user(),
+        pgpw = pg.password(),
+        sp = sshd.port(),
+        su = sshd.user(),
+        sk = sshd.client_key().display(),
+        hk = sshd.host_public_key().unwrap(),
+        agent = agent_pub.trim(),
+    )
+}
+
+fn serve(rules: &str) -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let agent_key = dir.path().join("agent");
+    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap().success());
+    let mut s = Serve {
+        child: None,
+        config: dir.path().join("hoop.toml"),
+        pg_port: free_port().unwrap(),
+        ssh_port: free_port().unwrap(),
+        admin: format!("https://127.0.0.1:{}", free_port().unwrap()),
+        agent_key,
+        dir,
+    };
+    std::fs::write(&s.config, config_text(&s, rules)).unwrap();
+    let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
+    s.child = Some(Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    for port in [s.pg_port, s.ssh_port, s.admin.rsplit(':').next().unwrap().parse().unwrap()] {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+    s
+}
+
+impl Serve {
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The `hoop` CLI against this gateway (its data dir, its admin API).
+    fn hoop(&self, args: &[&str]) -> Output {
+        Command::new(HOOP).arg("--data-dir").arg(self.data()).args(args).env("HOOP_ADMIN_URL", &self.admin).env_remove("HOOP_TOKEN").output().unwrap()
+    }
+
+    fn token(&self, subject: &str, kind: &str, groups: &str, ttl: u32) -> String {
+        let mut args = vec!["token", "issue", "--subject", subject, "--kind", kind];
+        let ttl = ttl.to_string();
+        args.extend(["--ttl", &ttl]);
+        if !groups.is_empty() {
+            args.extend(["--groups", groups]);
+        }
+        let o = self.hoop(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn psql(&self, token: &str, sql: &str) -> Output {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", sql])
+            .env("PGPASSWORD", token)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ssh(&self, command: &str) -> Output {
+        Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+            .arg(&self.agent_key)
+            .args(["-p", &self.ssh_port.to_string(), "web@127.0.0.1", command])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
+        for _ in 0..400 {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        panic!("hoop did not stop on SIG{signal}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("hoop.log")).unwrap_or_default()
+    }
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Reads the recordings in `data` directly (after hoop has stopped).
+fn recorder(data: &Path) -> hoop_core::gate::Gate {
+    let cfg = hoop_core::config::Config { data_dir: data.to_path_buf(), ..Default::default() };
+    cfg.build_gate().unwrap()
+}
+
+/// One process serves psql and ssh; both sessions are recorded under one data dir, verify,
+/// and `hoop replay` of the SSH session reproduces its output bytes.
+#[test]
+fn serves_postgres_and_ssh_with_one_recorder() {
+    let s = serve("");
+    let token = s.token("agent-9", "agent", "", 600);
+    let o = s.psql(&token, "select email from people");
+    assert_eq!(out(&o).trim(), "[REDACTED:email]", "{}", err(&o));
+    let o = s.ssh("printf 'line one\\nmail bob@corp.example\\n'; printf 'no newline'");
+    assert_eq!(out(&o), "line one\nmail [REDACTED:email]\nno newline", "{}", err(&o));
+    let ssh_bytes = o.stdout.clone();
+
+    std::thread::sleep(Duration::from_millis(300));
+    let list = s.hoop(&["sessions", "list"]);
+    let listing = out(&list);
+    assert!(listing.contains("postgres") && listing.contains("ssh"), "{listing}{}", err(&list));
+    let ids: Vec<String> = listing.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    for id in &ids {
+        let v = s.hoop(&["verify", id]);
+        assert!(v.status.success() && out(&v).starts_with("OK"), "{id}: {}{}", out(&v), err(&v));
+    }
+    let ssh_id = listing.lines().find(|l| l.contains(" ssh ")).unwrap().split_whitespace().next().unwrap();
+    let replay = s.hoop(&["replay", ssh_id, "--speed", "100"]);
+    assert!(replay.stdout == ssh_bytes, "replay: {:?}", out(&replay));
+    let pg_id = listing.lines().find(|l| l.contains("postgres")).unwrap().split_whitespace().next().unwrap();
+    let timeline = out(&s.hoop(&["replay", pg_id]));
+    assert!(timeline.contains("select email from people") && timeline.contains("SELECT 1"), "{timeline}");
+    let metrics = s.hoop(&["sessions", "list"]);
+    assert!(metrics.status.success());
+}
+
+/// The admin API refuses missing, expired, revoked and under-privileged tokens; a reviewer
+/// cannot approve their own ticket and an agent cannot approve anything.
+#[test]
+fn admin_api_authorisation() {
+    let s = serve(
+        "[[policy.rules]]\nname = \"review-marked\"\nwhen = 'action.kind == \"sql\" && action.sql.text.contains(\"review_me\")'\nthen = \"review\"\n",
+    );
+    let as_token = |t: &str, args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--token", t]);
+        s.hoop(&a)
+    };
+    // Missing: no Authorization header at all.
+    let o = Command::new("curl").args(["-sk", &format!("{}/v1/approvals", s.admin)]).output().unwrap();
+    assert!(out(&o).contains("a hoop token is required"), "{}", out(&o));
+    let health = Command::new("curl").args(["-sk", &format!("{}/healthz", s.admin)]).output().unwrap();
+    assert_eq!(out(&health), "ok\n");
+    let metrics = Command::new("curl").args(["-sk", &format!("{}/metrics", s.admin)]).output().unwrap();
+    assert!(out(&metrics).contains("hoop_sessions_open{protocol=\"postgres\"}"), "{}", out(&metrics));
+
+    let nobody = s.token("mallory", "human", "", 600);
+    let o = as_token(&nobody, &["approvals", "list"]);
+    assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{}", err(&o));
+    let reviewer = s.token("carol", "human", "review,audit", 600);
+    assert!(as_token(&reviewer, &["approvals", "list"]).status.success());
+
+    let short = s.token("carol", "human", "review,audit", 1);
+    std::thread::sleep(Duration::from_millis(7200));
+    let o = as_token(&short, &["approvals", "list"]);
+    assert!(err(&o).contains("HTTP 401") && err(&o).contains("expired"), "{}", err(&o));
+
+    let doomed = s.token("dave", "human", "review,audit", 600);
+    let payload = doomed.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&b64url(payload)).unwrap();
+    let jti = claims["jti"].as_str().unwrap();
+    let o = as_token(&reviewer, &["revoke", jti]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = as_token(&doomed, &["approvals", "list"]);
+    assert!(err(&o).contains("HTTP 401") && err(&o).contains("revoked"), "{}", err(&o));
+
+    // carol (a reviewer) asks for something that needs review, then tries to approve it herself.
+    let carol_sql = s.token("carol", "human", "review,audit", 600);
+    let pg_port = s.pg_port;
+    let waiting = std::thread::spawn(move || {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "carol", "-d", "db", "-c", "select 'review_me'"])
+            .env("PGPASSWORD", carol_sql)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    let mut ticket = String::new();
+    for _ in 0..200 {
+        let l = out(&as_token(&reviewer, &["approvals", "list"]));
+        if let Some(t) = l.split_whitespace().next().filter(|t| t.starts_with("t_")) {
+            ticket = t.to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!ticket.is_empty(), "no ticket");
+    let o = as_token(&reviewer, &["approvals", "approve", &ticket]);
+    assert!(err(&o).contains("cannot decide their own tickets"), "{}", err(&o));
+    let agent = s.token("bot", "agent", "review", 600);
+    let o = as_token(&agent, &["approvals", "approve", &ticket]);
+    assert!(err(&o).contains("only human identities may review"), "{}", err(&o));
+    let erin = s.token("erin", "human", "review", 600);
+    let o = as_token(&erin, &["approvals", "approve", &ticket]);
+    assert!(o.status.success(), "{}", err(&o));
+    let done = waiting.join().unwrap();
+    assert_eq!(out(&done).trim(), "review_me", "{}", err(&done));
+}
+
+fn b64url(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut n = 0;
+    let mut outv = Vec::new();
+    for c in s.bytes() {
+        let Some(v) = alphabet.iter().position(|a| *a == c) else { continue };
+        bits = (bits << 6) | v as u32;
+        n += 6;
+        if n >= 8 {
+            n -= 8;
+            outv.push((bits >> n) as u8);
+        }
+    }
+    outv
+}
+
+/// SIGHUP applies a good config and refuses a broken one; SIGTERM ends an open session, whose
+/// recording is sealed and verifies; a tampered recording fails verification.
+#[test]
+fn sighup_reload_and_sigterm_drain() {
+    let mut s = serve("");
+    let token = s.token("agent-3", "agent", "", 600);
+    assert_eq!(out(&s.psql(&token, "select 'allowed_now'")).trim(), "allowed_now");
+    let deny = "[[policy.rules]]\nname = \"no-marker\"\nwhen = 'action.kind == \"sql\" && action.sql.text.contains(\"allowed_now\")'\nthen = \"deny\"\n";
+    std::fs::write(&s.config, config_text(&s, deny)).unwrap();
+    let pid = s.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let mut denied = String::new();
+    for _ in 0..100 {
+        denied = err(&s.psql(&token, "select 'allowed_now'"));
+        if denied.contains("no-marker") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(denied.contains("no-marker"), "{denied}\n{}", s.log());
+    // A broken config: refused, the rules in force stay.
+    std::fs::write(&s.config, config_text(&s, "[[policy.rules]]\nname = \"broken\"\nwhen = 'action.kind ==='\nthen = \"deny\"\n")).unwrap();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(s.log().contains("new config refused"), "{}", s.log());
+    assert!(err(&s.psql(&token, "select 'allowed_now'")).contains("no-marker"));
+    assert!(out(&s.psql(&token, "select 'other'")).contains("other"));
+
+    // An open session when SIGTERM arrives.
+    let pg_port = s.pg_port;
+    let t2 = token.clone();
+    let open = std::thread::spawn(move || {
+        Command::new("psql")
+            .args(["-X", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "agent", "-d", "db", "-c", "select pg_sleep(60)"])
+            .env("PGPASSWORD", t2)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let st = s.stop("TERM");
+    assert!(st.success(), "{st:?}\n{}", s.log());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let killed = open.join().unwrap();
+    assert!(err(&killed).contains("terminating connection"), "{}", err(&killed));
+    let gate = recorder(&s.data());
+    let rec = gate.recorder();
+    let ids = rec.list().unwrap();
+    assert!(ids.len() >= 4);
+    for id in &ids {
+        let r = rec.verify(id).unwrap();
+        assert!(r.is_ok(), "{id:?}: {r:?}");
+    }
+    // Tamper with one recording: verification fails.
+    let dir = s.data().join("recordings");
+    let file = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "jsonl")).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("allowed_now", "allowed_new", 1).replacen("\"other\"", "\"otter\"", 1).replacen("agent-3", "agent-4", 1)).unwrap();
+    let tampered = ids.iter().find(|id| !rec.verify(id).unwrap().is_ok());
+    assert!(tampered.is_some(), "a tampered recording must fail verification");
+}
