@@ -1,0 +1,60 @@
+//! Every rule in docs/policy-cookbook.md compiles and stops the example under it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use hoop_core::action::{Action, K8s};
+use hoop_core::config::Config;
+use hoop_core::identity::{Identity, IdentityKind};
+use hoop_core::policy::Policy;
+use hoop_core::session::{Protocol, Session, SessionId, TargetInfo};
+use hoop_core::verdict::Verdict;
+
+/// The fenced blocks of `lang` in `text`, in order.
+fn blocks<'a>(text: &'a str, lang: &str) -> Vec<&'a str> {
+    let fence = format!("```{lang}\n");
+    text.split(fence.as_str()).skip(1).map(|b| b.split("```").next().unwrap()).collect()
+}
+
+#[test]
+fn cookbook_rules_stop_their_examples() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy-cookbook.md")).unwrap();
+    let rules = blocks(&text, "toml");
+    let cases = blocks(&text, "json");
+    assert_eq!(rules.len(), 10, "ten recipes");
+    assert_eq!(rules.len(), cases.len(), "each recipe has an example");
+    for (rule, case) in rules.iter().zip(&cases) {
+        let cfg = Config::parse(&format!("[policy]\ndefault_rules = false\n{rule}"), "cookbook").unwrap_or_else(|e| panic!("{rule}: {e}"));
+        let policy = cfg.policy.compile().unwrap();
+        let name = cfg.policy.rules[0].name.clone();
+        let expect = cfg.policy.rules[0].then;
+        let c: serde_json::Value = serde_json::from_str(case).unwrap();
+        let kind = if c["who"] == "human" { IdentityKind::Human } else { IdentityKind::Agent };
+        let mut identity = Identity::new("someone", kind);
+        identity.groups = c["groups"].as_array().map(|g| g.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+        let labels = c["labels"].as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect()).unwrap_or_default();
+        let session = Session {
+            id: SessionId("cookbook".into()),
+            identity,
+            protocol: Protocol::Postgres,
+            target: TargetInfo { name: "t".into(), sensitive: false, sensitive_tables: vec![], labels },
+            client_addr: None,
+            started_at: 0,
+        };
+        let action = if let Some(sql) = c["sql"].as_str() {
+            Action::sql("t", sql)
+        } else if let Some(cmd) = c["exec"].as_str() {
+            Action::exec("t", cmd)
+        } else if c["k8s"].is_object() {
+            Action::k8s("t", serde_json::from_value::<K8s>(c["k8s"].clone()).unwrap())
+        } else {
+            let f = &c["file"];
+            Action::file_transfer("t", f["path"].as_str().unwrap(), f["direction"].as_str().unwrap(), "read", "sftp")
+        };
+        let v = policy.evaluate(&session, &action);
+        assert_eq!(v.rule(), Some(name.as_str()), "{name}: {v:?}");
+        let matched = matches!((&v, expect), (Verdict::Deny { .. }, hoop_core::policy::Then::Deny) | (Verdict::Review { .. }, hoop_core::policy::Then::Review));
+        assert!(matched, "{name}: {v:?}");
+        // And ordinary work passes the rule.
+        let benign = Action::sql("t", "select id from orders where id = 1");
+        assert_ne!(policy.evaluate(&session, &benign).rule(), Some(name.as_str()), "{name} stops ordinary work");
+    }
+}
