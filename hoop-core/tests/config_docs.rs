@@ -19,10 +19,11 @@ fn fields(source: &str) -> Vec<String> {
         if t == "}" {
             in_config_struct = false;
         }
-        if in_config_struct && let Some(rest) = t.strip_prefix("pub ") {
-            if let Some((name, _)) = rest.split_once(':') {
-                out.push(name.trim().to_string());
-            }
+        if in_config_struct
+            && let Some(rest) = t.strip_prefix("pub ")
+            && let Some((name, _)) = rest.split_once(':')
+        {
+            out.push(name.trim().to_string());
         }
     }
     out
