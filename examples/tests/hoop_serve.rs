@@ -374,3 +374,58 @@ fn sighup_reload_and_sigterm_drain() {
     let tampered = ids.iter().find(|id| !rec.verify(id).unwrap().is_ok());
     assert!(tampered.is_some(), "a tampered recording must fail verification");
 }
+
+/// A new ticket reaches the webhook (Slack-compatible body) and the admin event stream.
+#[test]
+fn webhook_and_event_stream_hear_new_tickets() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_port = hook.local_addr().unwrap().port();
+    let s = serve(&format!(
+        "[[policy.rules]]\nname = \"review-marked\"\nwhen = 'action.kind == \"sql\" && action.sql.text.contains(\"review_me\")'\nthen = \"review\"\n[approvals]\nwebhook_url = \"http://127.0.0.1:{hook_port}/hooks/abc\"\n"
+    ));
+    let reviewer = s.token("erin", "human", "review", 600);
+    let mut stream = Command::new("curl")
+        .args(["-skN", "-H", &format!("Authorization: Bearer {reviewer}"), &format!("{}/v1/approvals/stream", s.admin)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let token = s.token("agent-5", "agent", "", 600);
+    let pg_port = s.pg_port;
+    let waiting = std::thread::spawn(move || {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select 'review_me'"])
+            .env("PGPASSWORD", token)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    });
+    hook.set_nonblocking(false).unwrap();
+    let (mut conn, _) = hook.accept().unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = vec![0u8; 8192];
+    let n = conn.read(&mut req).unwrap();
+    let req = String::from_utf8_lossy(&req[..n]).into_owned();
+    conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").unwrap();
+    assert!(req.starts_with("POST /hooks/abc"), "{req}");
+    assert!(req.contains("\"text\":") && req.contains("agent-5") && req.contains("hoop approvals approve t_"), "{req}");
+
+    let mut lines = BufReader::new(stream.stdout.take().unwrap()).lines();
+    let mut opened = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.starts_with("data:") && line.contains("review-marked") {
+            opened = line;
+            break;
+        }
+    }
+    let _ = stream.kill();
+    let ticket: serde_json::Value = serde_json::from_str(opened.trim_start_matches("data:").trim()).unwrap();
+    let id = ticket["id"].as_str().unwrap();
+    let o = s.hoop(&["approvals", "deny", id, "--reason", "not today", "--token", &reviewer]);
+    assert!(o.status.success(), "{}", err(&o));
+    let done = waiting.join().unwrap();
+    assert!(err(&done).contains("denied by reviewer erin: not today"), "{}", err(&done));
+}
