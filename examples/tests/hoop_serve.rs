@@ -422,6 +422,7 @@ fn webhook_and_event_stream_hear_new_tickets() {
         }
     }
     let _ = stream.kill();
+    let _ = stream.wait();
     let ticket: serde_json::Value = serde_json::from_str(opened.trim_start_matches("data:").trim()).unwrap();
     let id = ticket["id"].as_str().unwrap();
     let o = s.hoop(&["approvals", "deny", id, "--reason", "not today", "--token", &reviewer]);
