@@ -240,7 +240,9 @@ fn admin_api_authorisation() {
     let health = Command::new("curl").args(["-sk", &format!("{}/healthz", s.admin)]).output().unwrap();
     assert_eq!(out(&health), "ok\n");
     let metrics = Command::new("curl").args(["-sk", &format!("{}/metrics", s.admin)]).output().unwrap();
-    assert!(out(&metrics).contains("hoop_sessions_open{protocol=\"postgres\"}"), "{}", out(&metrics));
+    for m in ["hoop_sessions_open{protocol=\"postgres\"}", "hoop_actions_total{verdict=\"deny\"}", "hoop_review_wait_seconds_count", "hoop_recorder_lag_seconds", "hoop_masked_bytes_total"] {
+        assert!(out(&metrics).contains(m), "{m}: {}", out(&metrics));
+    }
 
     let nobody = s.token("mallory", "human", "", 600);
     let o = as_token(&nobody, &["approvals", "list"]);

@@ -370,7 +370,7 @@ impl Gate {
     pub fn metrics_text(&self) -> String {
         let open: Vec<(Protocol, u64)> = self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| (l.protocol, 1)).collect();
         let masked = self.inner.masker.read().unwrap_or_else(|p| p.into_inner()).masked_bytes();
-        self.inner.metrics.render(&open, masked, self.inner.approvals.list().len())
+        self.inner.metrics.render(&open, masked, self.inner.approvals.list().len(), self.inner.recorder.lag())
     }
 
     /// Ids of live sessions.

@@ -48,7 +48,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition; `open` counts live sessions per protocol.
-    pub fn render(&self, open: &[(Protocol, u64)], masked_bytes: u64, pending_reviews: usize) -> String {
+    pub fn render(&self, open: &[(Protocol, u64)], masked_bytes: u64, pending_reviews: usize, recorder_lag: std::time::Duration) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP hoop_sessions_open Sessions open now.\n# TYPE hoop_sessions_open gauge");
         for p in PROTOCOLS {
@@ -72,6 +72,8 @@ impl Metrics {
         let _ = writeln!(out, "hoop_reviews_pending {pending_reviews}");
         let _ = writeln!(out, "# HELP hoop_masked_bytes_total Bytes replaced by masking.\n# TYPE hoop_masked_bytes_total counter");
         let _ = writeln!(out, "hoop_masked_bytes_total {masked_bytes}");
+        let _ = writeln!(out, "# HELP hoop_recorder_lag_seconds Age of the oldest record not yet fsynced.\n# TYPE hoop_recorder_lag_seconds gauge");
+        let _ = writeln!(out, "hoop_recorder_lag_seconds {:.6}", recorder_lag.as_secs_f64());
         out
     }
 }

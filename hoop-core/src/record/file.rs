@@ -28,6 +28,8 @@ struct LogState {
     seq: u64,
     prev: String,
     dirty: bool,
+    /// When the oldest record not yet fsynced was written (recorder lag).
+    dirty_since: Option<std::time::Instant>,
     sealed: bool,
     broken: bool,
 }
@@ -77,6 +79,9 @@ impl Shared {
         }
         st.seq = seq;
         st.prev = hash;
+        if !st.dirty {
+            st.dirty_since = Some(std::time::Instant::now());
+        }
         st.dirty = true;
         Ok(seq)
     }
@@ -99,6 +104,7 @@ impl Shared {
         self.append(&mut st, &body)?;
         st.file.sync_data()?;
         st.dirty = false;
+        st.dirty_since = None;
         Ok(())
     }
 
@@ -112,6 +118,7 @@ impl Shared {
         st.sealed = true;
         st.file.sync_data()?;
         st.dirty = false;
+        st.dirty_since = None;
         Ok(())
     }
 }
@@ -194,6 +201,11 @@ fn sync_loop(live: Weak<Mutex<Vec<Weak<Shared>>>>, interval: Duration) {
 }
 
 impl Recorder for FileRecorder {
+    fn lag(&self) -> Duration {
+        let logs: Vec<Arc<Shared>> = self.live.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade).collect();
+        logs.iter().filter_map(|l| l.lock().dirty_since.map(|t| t.elapsed())).max().unwrap_or_default()
+    }
+
     fn open(&self, session: &Session) -> Result<Box<dyn SessionLog>, RecordError> {
         let path = self.path(&session.id)?;
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
@@ -206,6 +218,7 @@ impl Recorder for FileRecorder {
                 seq: 0,
                 prev: ZERO_HASH.to_string(),
                 dirty: false,
+                dirty_since: None,
                 sealed: false,
                 broken: false,
             }),

@@ -116,6 +116,10 @@ pub trait Recorder: Send + Sync + 'static {
     fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
     /// Checks a recording's chain, signatures and seal.
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError>;
+    /// Age of the oldest record not yet durable (fsynced); zero when all are.
+    fn lag(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// The message a checkpoint or seal signs.
