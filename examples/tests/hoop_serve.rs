@@ -244,6 +244,16 @@ fn admin_api_authorisation() {
         assert!(out(&metrics).contains(m), "{m}: {}", out(&metrics));
     }
 
+    // Issuing over the API needs the token-issuer group, and grants only groups one holds.
+    let issuer = s.token("ci-bootstrap", "agent", "token-issuer", 600);
+    let o = as_token(&issuer, &["token", "issue", "--subject", "job-7", "--ttl", "60"]);
+    assert!(o.status.success() && out(&o).starts_with("eyJ"), "{}", err(&o));
+    let o = as_token(&issuer, &["token", "issue", "--subject", "job-8", "--groups", "review"]);
+    assert!(err(&o).contains("may not grant group"), "{}", err(&o));
+    let plain = s.token("plain", "agent", "", 600);
+    let o = as_token(&plain, &["token", "issue", "--subject", "job-9"]);
+    assert!(err(&o).contains("HTTP 403"), "{}", err(&o));
+
     let nobody = s.token("mallory", "human", "", 600);
     let o = as_token(&nobody, &["approvals", "list"]);
     assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{}", err(&o));
@@ -431,4 +441,32 @@ fn webhook_and_event_stream_hear_new_tickets() {
     assert!(o.status.success(), "{}", err(&o));
     let done = waiting.join().unwrap();
     assert!(err(&done).contains("denied by reviewer erin: not today"), "{}", err(&done));
+}
+
+/// An interactive shell through `hoop serve` on a real pty: `hoop replay` reproduces the bytes
+/// the terminal showed.
+#[test]
+fn replay_of_a_shell_reproduces_the_screen() {
+    let s = serve("[policy]\ndefault_rules = false\n");
+    let script = s.dir.path().join("pty-script");
+    std::fs::write(&script, "expect $ \nsend PS1='rea''dy> '\\r\nexpect ready> \nsend printf 'one\\\\ntwo\\\\n'; echo ann@corp.example\\r\nexpect ready> \nsend exit 0\\r\n").unwrap();
+    let o = Command::new("python3")
+        .arg(hoop_harness::pty_driver())
+        .arg(&script)
+        .args(["--", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&s.agent_key)
+        .args(["-tt", "-p", &s.ssh_port.to_string(), "web@127.0.0.1"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", out(&o), err(&o));
+    let screen = o.stdout;
+    assert!(String::from_utf8_lossy(&screen).contains("one\r\ntwo"), "{}", String::from_utf8_lossy(&screen));
+    std::thread::sleep(Duration::from_millis(300));
+    let listing = out(&s.hoop(&["sessions", "list"]));
+    let id = listing.lines().find(|l| l.contains(" ssh ")).unwrap().split_whitespace().next().unwrap().to_string();
+    let replay = s.hoop(&["replay", &id, "--speed", "1000"]);
+    assert!(replay.stdout == screen, "replay:\n{}\nscreen:\n{}", out(&replay), String::from_utf8_lossy(&screen));
+    assert!(!out(&replay).contains("ann@corp.example"));
 }

@@ -13,6 +13,7 @@
 //! | `GET /v1/sessions/{id}/verify` | audit | chain, signatures and seal |
 //! | `GET /v1/sessions/{id}/asciicast` | audit | terminal output as asciicast v2 |
 //! | `POST /v1/sessions/{id}/kill` | review | end a live session |
+//! | `POST /v1/tokens` | token-issuer | issue a token (only groups the caller holds) |
 //! | `POST /v1/tokens/{jti}/revoke` | review | refuse a token until it expires |
 //! | `GET /v1/approvals` | review | open tickets |
 //! | `GET /v1/approvals/stream` | review | server-sent events of tickets opening and closing |

@@ -42,12 +42,19 @@ fn error(code: StatusCode, message: &str) -> Response<Body> {
 pub struct AdminApi {
     gate: Gate,
     tls: Arc<rustls::ServerConfig>,
+    issuer: Option<hoop_core::auth::TokenIssuer>,
 }
 
 impl AdminApi {
     /// An admin API for `gate`, serving TLS with `tls`.
     pub fn new(gate: Gate, tls: Arc<rustls::ServerConfig>) -> Self {
-        AdminApi { gate, tls }
+        AdminApi { gate, tls, issuer: None }
+    }
+
+    /// Also issues tokens (`POST /v1/tokens`) to callers in the `token-issuer` group.
+    pub fn with_issuer(mut self, issuer: hoop_core::auth::TokenIssuer) -> Self {
+        self.issuer = Some(issuer);
+        self
     }
 
     /// Accepts connections until the listener fails.
@@ -122,6 +129,10 @@ impl AdminApi {
                     error(StatusCode::NOT_IMPLEMENTED, "this gateway's authenticator keeps no revocation list")
                 }
             }),
+            (&Method::POST, ["v1", "tokens"]) => {
+                let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                self.issue(&who, &body)
+            }
             (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.approvals().list()))),
             (&Method::GET, ["v1", "approvals", "stream"]) => needs(REVIEW_GROUP).unwrap_or_else(|| self.stream()),
             (&Method::POST, ["v1", "approvals", id, verb @ ("approve" | "deny")]) => {
@@ -137,6 +148,41 @@ impl AdminApi {
                 self.decide(&who, &id, approve, &reason, &verb)
             }
             _ => error(StatusCode::NOT_FOUND, "no such route"),
+        }
+    }
+
+    /// Issues a token for `{subject, kind, groups, targets, ttl_secs}`: the caller needs the
+    /// token-issuing group and may only grant groups it holds itself.
+    fn issue(&self, who: &Identity, body: &[u8]) -> Response<Body> {
+        let Some(issuer) = &self.issuer else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway does not issue tokens over its API") };
+        let Ok(req) = serde_json::from_slice::<serde_json::Value>(body) else { return error(StatusCode::BAD_REQUEST, "body must be JSON") };
+        let strings = |k: &str| -> Vec<String> { req.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+        let kind = match req.get("kind").and_then(|k| k.as_str()).unwrap_or("agent") {
+            "human" => hoop_core::identity::IdentityKind::Human,
+            "agent" => hoop_core::identity::IdentityKind::Agent,
+            other => return error(StatusCode::BAD_REQUEST, &format!("kind must be agent or human, not {other}")),
+        };
+        let groups = strings("groups");
+        if let Some(g) = groups.iter().find(|g| !who.in_group(g)) {
+            return error(StatusCode::FORBIDDEN, &format!("{} may not grant group {g:?}, which it does not hold", who.subject));
+        }
+        let spec = hoop_core::auth::TokenSpec {
+            subject: req.get("subject").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
+            kind,
+            groups,
+            targets: strings("targets"),
+            ttl_secs: req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(3600),
+        };
+        if spec.subject.is_empty() {
+            return error(StatusCode::BAD_REQUEST, "subject is required");
+        }
+        match issuer.issue_for(who, &spec) {
+            Ok(token) => {
+                tracing::info!(subject = %spec.subject, by = %who.subject, "token issued");
+                json_reply(StatusCode::OK, json!({ "token": token }))
+            }
+            Err(e @ hoop_core::auth::AuthError::Permission(_)) => error(StatusCode::FORBIDDEN, &e.to_string()),
+            Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
         }
     }
 

@@ -45,19 +45,29 @@ impl Who {
 #[derive(clap::Subcommand)]
 pub enum TokenCommand {
     /// Issue a token (signed with the data dir's key: whoever can read it may issue).
+    ///
+    /// With `--token` (a token in the `token-issuer` group) it asks the admin API instead.
     Issue {
         #[command(flatten)]
         who: Who,
         /// Print a kubectl `ExecCredential` instead of the bare token.
         #[arg(long)]
         exec_credential: bool,
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }
 
-pub fn token(cfg: &Config, c: TokenCommand) -> Result<(), String> {
-    let TokenCommand::Issue { who, exec_credential } = c;
+pub async fn token(cfg: &Config, c: TokenCommand) -> Result<(), String> {
+    let TokenCommand::Issue { who, exec_credential, admin } = c;
     let spec = who.spec()?;
-    let token = examples::issue_token(&cfg.data_dir, &spec)?;
+    let token = if admin.token.is_some() {
+        let body = serde_json::json!({ "subject": spec.subject, "kind": who.kind, "groups": spec.groups, "targets": spec.targets, "ttl_secs": spec.ttl_secs });
+        let v = json(&client(cfg, &admin)?.post("/v1/tokens", body).await.map_err(|e| e.to_string())?)?;
+        at(&v, "/token").to_string()
+    } else {
+        examples::issue_token(&cfg.data_dir, &spec)?
+    };
     if exec_credential {
         println!("{}", hoop_k8s::exec_credential(&token, hoop_core::auth::now_secs() + spec.ttl_secs));
     } else {

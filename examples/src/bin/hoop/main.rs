@@ -98,7 +98,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command.unwrap_or(Command::Serve(serve::ServeArgs::default())) {
         Command::Serve(args) => serve::run(cfg, cli.config, args).await,
         Command::Demo(args) => demo::run(cfg, cli.data_dir.is_some(), args).await,
-        Command::Token { command } => cli::token(&cfg, command),
+        Command::Token { command } => cli::token(&cfg, command).await,
         Command::SshCert(args) => cli::ssh_cert(&cfg, args),
         Command::Kubeconfig(args) => cli::kubeconfig(&cfg, cli.data_dir.as_deref(), args),
         Command::Approvals { command, admin } => cli::approvals(&cfg, &admin, command).await,

@@ -64,7 +64,9 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
         }));
     }
     let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"]).map_err(|e| e.to_string())?;
-    let admin = Arc::new(hoop_admin::AdminApi::new(gate.clone(), tls));
+    let keys = hoop_core::keys::KeyStore::open(cfg.data_dir.join("keys")).map_err(|e| e.to_string())?;
+    let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
+    let admin = Arc::new(hoop_admin::AdminApi::new(gate.clone(), tls).with_issuer(issuer));
     let l = bind(&cfg.listeners.admin, "admin").await?;
     running.listeners.push(("admin", l.local_addr().map_err(|e| e.to_string())?));
     running.tasks.push(tokio::spawn(async move {
