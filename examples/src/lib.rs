@@ -16,6 +16,49 @@ pub fn load_config(path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Con
     Ok(cfg)
 }
 
+/// Who a token or certificate is for: the flags every binary's `token`/`cert` command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct IdentityArgs {
+    /// Subject, e.g. agent-1.
+    #[arg(long)]
+    pub subject: String,
+    /// agent or human.
+    #[arg(long, default_value = "agent")]
+    pub kind: String,
+    /// Groups, comma-separated (`review`, `audit` for operators).
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Targets it may reach, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub targets: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: i64,
+}
+
+impl IdentityArgs {
+    /// The token these flags describe.
+    pub fn spec(&self) -> Result<hoop_core::auth::TokenSpec, String> {
+        Ok(hoop_core::auth::TokenSpec {
+            subject: self.subject.clone(),
+            kind: parse_kind(&self.kind)?,
+            groups: self.groups.clone(),
+            targets: self.targets.clone(),
+            ttl_secs: self.ttl,
+        })
+    }
+
+    /// The same flags as arguments (for a credential plugin's command line).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a = vec!["--subject".into(), self.subject.clone(), "--kind".into(), self.kind.clone(), "--ttl".into(), self.ttl.to_string()];
+        if !self.groups.is_empty() {
+            a.extend(["--groups".into(), self.groups.join(",")]);
+        }
+        a.extend(["--targets".into(), self.targets.join(",")]);
+        a
+    }
+}
+
 /// A `--kind` flag: `agent` or `human`.
 pub fn parse_kind(kind: &str) -> Result<IdentityKind, String> {
     match kind {
@@ -31,6 +74,18 @@ pub fn issue_token(data_dir: &Path, spec: &hoop_core::auth::TokenSpec) -> Result
     let keys = hoop_core::keys::KeyStore::open(data_dir.join("keys")).map_err(|e| e.to_string())?;
     let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
     issuer.issue(spec).map_err(|e| e.to_string())
+}
+
+/// A short-lived OpenSSH user certificate from the data dir's SSH CA for the key in `public_key`.
+pub fn ssh_certificate(data_dir: &Path, who: &IdentityArgs, public_key: &Path) -> Result<String, String> {
+    let key = std::fs::read_to_string(public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
+    let ca = hoop_ssh::SshCa::load_or_create(data_dir).map_err(|e| e.to_string())?;
+    let spec = who.spec()?;
+    let ttl = u64::try_from(spec.ttl_secs).map_err(|_| "--ttl must be positive".to_string())?;
+    let cert = ca
+        .issue(&key, &hoop_ssh::CertSpec { subject: spec.subject, kind: spec.kind, groups: spec.groups, targets: spec.targets, ttl_secs: ttl })
+        .map_err(|e| e.to_string())?;
+    cert.to_openssh().map_err(|e| e.to_string())
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`.

@@ -7,7 +7,6 @@
 //! its credential plugin runs `hoop-k8s token --exec-credential` for a fresh short-lived token.
 
 use clap::{Parser, Subcommand};
-use hoop_core::auth::TokenSpec;
 use hoop_core::config::{Secret, TargetConfig};
 use hoop_core::session::Protocol;
 use std::path::PathBuf;
@@ -49,7 +48,7 @@ enum Command {
     /// Issue a short-lived token (needs the data dir's signing key).
     Token {
         #[command(flatten)]
-        who: Who,
+        who: examples::IdentityArgs,
         /// Print a kubectl `ExecCredential` instead of the bare token.
         #[arg(long)]
         exec_credential: bool,
@@ -57,7 +56,7 @@ enum Command {
     /// Print a kubeconfig for an identity whose credential plugin is this binary.
     Kubeconfig {
         #[command(flatten)]
-        who: Who,
+        who: examples::IdentityArgs,
         /// Target the kubeconfig points at.
         #[arg(long, default_value = "cluster")]
         target: String,
@@ -68,46 +67,6 @@ enum Command {
         #[arg(long, default_value = "default")]
         namespace: String,
     },
-}
-
-#[derive(clap::Args)]
-struct Who {
-    /// Subject, e.g. agent-1.
-    #[arg(long)]
-    subject: String,
-    /// agent or human.
-    #[arg(long, default_value = "agent")]
-    kind: String,
-    /// Groups, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    groups: Vec<String>,
-    /// Targets, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "*")]
-    targets: Vec<String>,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 900)]
-    ttl: i64,
-}
-
-impl Who {
-    fn spec(&self) -> Result<TokenSpec, String> {
-        Ok(TokenSpec {
-            subject: self.subject.clone(),
-            kind: examples::parse_kind(&self.kind)?,
-            groups: self.groups.clone(),
-            targets: self.targets.clone(),
-            ttl_secs: self.ttl,
-        })
-    }
-
-    fn args(&self) -> Vec<String> {
-        let mut a = vec!["--subject".into(), self.subject.clone(), "--kind".into(), self.kind.clone(), "--ttl".into(), self.ttl.to_string()];
-        if !self.groups.is_empty() {
-            a.extend(["--groups".into(), self.groups.join(",")]);
-        }
-        a.extend(["--targets".into(), self.targets.join(",")]);
-        a
-    }
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -133,7 +92,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let data_dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or(cfg.data_dir.clone());
             let mut args = vec!["--data-dir".to_string(), data_dir.display().to_string(), "token".into(), "--exec-credential".into()];
-            args.extend(who.args());
+            args.extend(who.to_args());
             let base = server.clone().unwrap_or_else(|| format!("https://{listen}"));
             let spec = hoop_k8s::KubeconfigSpec {
                 name: target.clone(),

@@ -6,7 +6,6 @@
 //! agent rules on. `hoop-pg token --subject agent-1` prints a short-lived token to log in with.
 
 use clap::{Parser, Subcommand};
-use hoop_core::auth::TokenSpec;
 use hoop_core::config::{Secret, TargetConfig};
 use hoop_core::session::Protocol;
 use std::path::PathBuf;
@@ -37,23 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Issue a short-lived token (needs the data dir's signing key).
-    Token {
-        /// Subject, e.g. agent-1.
-        #[arg(long)]
-        subject: String,
-        /// agent or human.
-        #[arg(long, default_value = "agent")]
-        kind: String,
-        /// Groups, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        groups: Vec<String>,
-        /// Targets it may reach, comma-separated (default: all).
-        #[arg(long, value_delimiter = ',', default_value = "*")]
-        targets: Vec<String>,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
-        ttl: i64,
-    },
+    Token(examples::IdentityArgs),
 }
 
 fn env(name: &str) -> Option<String> {
@@ -112,9 +95,8 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
 
 async fn run(cli: Cli) -> Result<(), String> {
     let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
-    if let Some(Command::Token { subject, kind, groups, targets, ttl }) = cli.command {
-        let kind = examples::parse_kind(&kind)?;
-        let token = examples::issue_token(&cfg.data_dir, &TokenSpec { subject, kind, groups, targets, ttl_secs: ttl })?;
+    if let Some(Command::Token(who)) = cli.command {
+        let token = examples::issue_token(&cfg.data_dir, &who.spec()?)?;
         println!("{token}");
         return Ok(());
     }

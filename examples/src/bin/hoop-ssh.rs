@@ -46,37 +46,18 @@ struct Cli {
 enum Command {
     /// Issue a short-lived SSH user certificate for a public key (prints `*-cert.pub` content).
     Cert {
-        /// Subject, e.g. agent-1.
-        #[arg(long)]
-        subject: String,
+        #[command(flatten)]
+        who: examples::IdentityArgs,
         /// The public key file to certify (`id_ed25519.pub`).
         #[arg(long)]
         public_key: PathBuf,
-        /// agent or human.
-        #[arg(long, default_value = "agent")]
-        kind: String,
-        /// Groups, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        groups: Vec<String>,
-        /// Targets, comma-separated (default: all).
-        #[arg(long, value_delimiter = ',', default_value = "*")]
-        targets: Vec<String>,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 3600)]
-        ttl: u64,
     },
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
     let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
-    if let Some(Command::Cert { subject, public_key, kind, groups, targets, ttl }) = cli.command {
-        let kind = examples::parse_kind(&kind)?;
-        let key = std::fs::read_to_string(&public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
-        let ca = hoop_ssh::SshCa::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
-        let cert = ca
-            .issue(&key, &hoop_ssh::CertSpec { subject, kind, groups, targets, ttl_secs: ttl })
-            .map_err(|e| e.to_string())?;
-        println!("{}", cert.to_openssh().map_err(|e| e.to_string())?);
+    if let Some(Command::Cert { who, public_key }) = cli.command {
+        println!("{}", examples::ssh_certificate(&cfg.data_dir, &who, &public_key)?);
         return Ok(());
     }
     if let Some(up) = &cli.upstream {

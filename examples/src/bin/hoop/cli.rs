@@ -10,38 +10,6 @@ use hoop_core::record::{Body, StoredEvent};
 use std::io::Write;
 use std::path::Path;
 
-/// Who a token or certificate is for.
-#[derive(clap::Args)]
-pub struct Who {
-    /// Subject, e.g. agent-1.
-    #[arg(long)]
-    subject: String,
-    /// agent or human.
-    #[arg(long, default_value = "agent")]
-    kind: String,
-    /// Groups, comma-separated (`review`, `audit` for operators).
-    #[arg(long, value_delimiter = ',')]
-    groups: Vec<String>,
-    /// Targets, comma-separated (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "*")]
-    targets: Vec<String>,
-    /// Lifetime in seconds.
-    #[arg(long, default_value_t = 3600)]
-    ttl: i64,
-}
-
-impl Who {
-    fn spec(&self) -> Result<TokenSpec, String> {
-        Ok(TokenSpec {
-            subject: self.subject.clone(),
-            kind: examples::parse_kind(&self.kind)?,
-            groups: self.groups.clone(),
-            targets: self.targets.clone(),
-            ttl_secs: self.ttl,
-        })
-    }
-}
-
 #[derive(clap::Subcommand)]
 pub enum TokenCommand {
     /// Issue a token (signed with the data dir's key: whoever can read it may issue).
@@ -49,7 +17,7 @@ pub enum TokenCommand {
     /// With `--token` (a token in the `token-issuer` group) it asks the admin API instead.
     Issue {
         #[command(flatten)]
-        who: Who,
+        who: examples::IdentityArgs,
         /// Print a kubectl `ExecCredential` instead of the bare token.
         #[arg(long)]
         exec_credential: bool,
@@ -79,27 +47,21 @@ pub async fn token(cfg: &Config, c: TokenCommand) -> Result<(), String> {
 #[derive(clap::Args)]
 pub struct SshCertArgs {
     #[command(flatten)]
-    who: Who,
+    who: examples::IdentityArgs,
     /// The public key file to certify (`id_ed25519.pub`).
     #[arg(long)]
     public_key: std::path::PathBuf,
 }
 
 pub fn ssh_cert(cfg: &Config, a: SshCertArgs) -> Result<(), String> {
-    let key = std::fs::read_to_string(&a.public_key).map_err(|e| format!("{}: {e}", a.public_key.display()))?;
-    let ca = hoop_ssh::SshCa::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
-    let spec = a.who.spec()?;
-    let cert = ca
-        .issue(&key, &hoop_ssh::CertSpec { subject: spec.subject, kind: spec.kind, groups: spec.groups, targets: spec.targets, ttl_secs: spec.ttl_secs as u64 })
-        .map_err(|e| e.to_string())?;
-    println!("{}", cert.to_openssh().map_err(|e| e.to_string())?);
+    println!("{}", examples::ssh_certificate(&cfg.data_dir, &a.who, &a.public_key)?);
     Ok(())
 }
 
 #[derive(clap::Args)]
 pub struct KubeconfigArgs {
     #[command(flatten)]
-    who: Who,
+    who: examples::IdentityArgs,
     /// Target the kubeconfig points at.
     #[arg(long)]
     target: String,
@@ -121,11 +83,8 @@ pub fn kubeconfig(cfg: &Config, data_dir: Option<&Path>, a: KubeconfigArgs) -> R
     if let Some(d) = data_dir {
         args.extend(["--data-dir".to_string(), std::fs::canonicalize(d).unwrap_or(d.to_path_buf()).display().to_string()]);
     }
-    args.extend(["token".into(), "issue".into(), "--exec-credential".into(), "--subject".into(), a.who.subject.clone(), "--kind".into(), a.who.kind.clone()]);
-    args.extend(["--ttl".into(), a.who.ttl.to_string(), "--targets".into(), a.who.targets.join(",")]);
-    if !a.who.groups.is_empty() {
-        args.extend(["--groups".into(), a.who.groups.join(",")]);
-    }
+    args.extend(["token".into(), "issue".into(), "--exec-credential".into()]);
+    args.extend(a.who.to_args());
     let base = a.server.unwrap_or_else(|| format!("https://{}", cfg.listeners.kubernetes.clone().unwrap_or_default()));
     let spec = hoop_k8s::KubeconfigSpec {
         name: a.target.clone(),
