@@ -19,6 +19,9 @@ use std::task::{Context, Poll};
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// Largest request body read (a reason, a token request).
+const MAX_BODY: usize = 64 * 1024;
+
 fn full(b: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(b.into()).boxed()
 }
@@ -130,7 +133,7 @@ impl AdminApi {
                 }
             }),
             (&Method::POST, ["v1", "tokens"]) => {
-                let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 self.issue(&who, &body)
             }
             (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.approvals().list()))),
@@ -138,7 +141,7 @@ impl AdminApi {
             (&Method::POST, ["v1", "approvals", id, verb @ ("approve" | "deny")]) => {
                 let approve = *verb == "approve";
                 let (id, verb) = (id.to_string(), verb.to_string());
-                let reason = match req.into_body().collect().await {
+                let reason = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
                     Ok(b) => serde_json::from_slice::<serde_json::Value>(&b.to_bytes())
                         .ok()
                         .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
