@@ -89,6 +89,18 @@ fn ssh(gw: &Gw, command: &str) -> Output {
     ssh_base(gw).arg("web@127.0.0.1").arg(command).stdin(Stdio::null()).output().unwrap()
 }
 
+/// `cat` of a world-readable file holding `data`, run on the host through the gateway.
+fn cat_through(gw: &Gw, name: &str, data: &[u8]) -> Output {
+    let path = std::env::temp_dir().join(format!("hoop-{name}-{}", std::process::id()));
+    std::fs::write(&path, data).unwrap();
+    let mut perms = std::fs::metadata(&path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&path, perms).unwrap();
+    let o = ssh(gw, &format!("cat {}", path.display()));
+    std::fs::remove_file(&path).unwrap();
+    o
+}
+
 fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
@@ -142,13 +154,7 @@ fn one_connection_carries_on_after_a_refusal() {
 fn binary_output_is_untouched() {
     let gw = gateway("[policy]\ndefault_rules = false\n");
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let path = std::env::temp_dir().join(format!("hoop-bin-{}", std::process::id()));
-    std::fs::write(&path, &data).unwrap();
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
-    std::fs::set_permissions(&path, perms).unwrap();
-    let o = ssh(&gw, &format!("cat {}", path.display()));
-    std::fs::remove_file(&path).unwrap();
+    let o = cat_through(&gw, "bin", &data);
     assert_eq!(o.stdout.len(), data.len(), "{}", text(&o).1);
     assert!(o.stdout == data, "byte-identical");
 }
@@ -473,13 +479,7 @@ fn cat_masks_values_split_across_reads() {
         data.extend_from_slice(value.as_bytes());
         data.push(b'\n');
     }
-    let path = std::env::temp_dir().join(format!("hoop-split-{}", std::process::id()));
-    std::fs::write(&path, &data).unwrap();
-    let mut perms = std::fs::metadata(&path).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
-    std::fs::set_permissions(&path, perms).unwrap();
-    let o = ssh(&gw, &format!("cat {}", path.display()));
-    std::fs::remove_file(&path).unwrap();
+    let o = cat_through(&gw, "split", &data);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert!(!out.contains("4111") && !out.contains("@corp.example"), "a value leaked");
