@@ -34,8 +34,13 @@ pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
     if !m.is_enabled() {
         return false;
     }
-    let has = |needle: &[u8]| memchr::memmem::find(body, needle).is_some();
-    if scope.resource == "secrets" || has(b"Secret") || has(LAST_APPLIED.as_bytes()) {
+    // Built once: a finder's set-up costs more than a search of a typical object.
+    static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 5]> = std::sync::OnceLock::new();
+    let [secret, applied, data, string_data, binary_data] = FINDERS.get_or_init(|| {
+        [b"Secret".as_slice(), LAST_APPLIED.as_bytes(), b"\"data\"", b"\"stringData\"", b"\"binaryData\""].map(memchr::memmem::Finder::new)
+    });
+    let has = |f: &memchr::memmem::Finder<'static>| f.find(body).is_some();
+    if scope.resource == "secrets" || has(secret) || has(applied) {
         return true;
     }
     let rules = m.column_rules().iter().filter(|r| {
@@ -48,7 +53,7 @@ pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
         if r.column.contains('.') || r.column == "*" {
             keyed_only = false;
         }
-        if keyed_only && (has(b"\"data\"") || has(b"\"stringData\"") || has(b"\"binaryData\"")) {
+        if keyed_only && (has(data) || has(string_data) || has(binary_data)) {
             return true;
         }
     }
