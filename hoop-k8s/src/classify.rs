@@ -138,3 +138,78 @@ mod tests {
         assert_eq!(exec_action("k", "command=bash&stdin=true&tty=true").kind, hoop_core::action::ActionKind::Shell);
     }
 }
+
+/// The `kind` of a write's body: JSON `kind`, or the `TypeMeta` of a Kubernetes protobuf
+/// envelope (`k8s\0` then a `runtime.Unknown` message), which typed clients such as
+/// `kubectl create` send. Empty when neither can be read.
+pub fn object_kind(body: &[u8]) -> String {
+    if let Some(envelope) = body.strip_prefix(b"k8s\0") {
+        return protobuf_kind(envelope).unwrap_or_default();
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// `Unknown.typeMeta` (field 1) → `TypeMeta.kind` (field 2), reading only length-delimited and
+/// varint fields; anything malformed gives `None`.
+fn protobuf_kind(msg: &[u8]) -> Option<String> {
+    let type_meta = field(msg, 1)?;
+    let kind = field(type_meta, 2)?;
+    std::str::from_utf8(kind).ok().map(str::to_string)
+}
+
+/// The first length-delimited field `number` of a protobuf message.
+fn field(mut msg: &[u8], number: u64) -> Option<&[u8]> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    while !msg.is_empty() {
+        let key = varint(&mut msg)?;
+        match key & 7 {
+            0 => {
+                varint(&mut msg)?;
+            }
+            2 => {
+                let len = usize::try_from(varint(&mut msg)?).ok()?;
+                let value = msg.get(..len)?;
+                msg = msg.get(len..)?;
+                if key >> 3 == number {
+                    return Some(value);
+                }
+            }
+            1 => msg = msg.get(8..)?,
+            5 => msg = msg.get(4..)?,
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::object_kind;
+
+    #[test]
+    fn kinds_from_json_and_protobuf() {
+        assert_eq!(object_kind(br#"{"apiVersion":"v1","kind":"Secret"}"#), "Secret");
+        // k8s\0 + Unknown{typeMeta{apiVersion:"v1", kind:"Secret"}, raw:...}
+        let type_meta = [&[0x0a, 2][..], b"v1", &[0x12, 6], b"Secret"].concat();
+        let unknown = [&[0x0a, type_meta.len() as u8][..], &type_meta, &[0x12, 3], b"raw"].concat();
+        let body = [b"k8s\0".as_slice(), &unknown].concat();
+        assert_eq!(object_kind(&body), "Secret");
+        assert_eq!(object_kind(b"k8s\0\x0a\xff"), "");
+        assert_eq!(object_kind(b"k8s\0\x0a"), "");
+        assert_eq!(object_kind(b"not json"), "");
+    }
+}

@@ -129,9 +129,7 @@ impl Conn {
                 Ok(b) => body = b.to_bytes(),
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                k8s.object_kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-            }
+            k8s.object_kind = crate::classify::object_kind(&body);
         }
         let action = match k8s.subresource.as_str() {
             "portforward" => Action::forward(target_name.as_str(), &k8s.name, 0, "kubernetes"),

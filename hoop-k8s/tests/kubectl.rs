@@ -472,3 +472,16 @@ fn exec_over_v4_channel_protocol() {
     assert_eq!(String::from_utf8_lossy(&out), "v4 [REDACTED:email]\n");
     assert!(status.contains("\"message\":\"4\""), "{status}");
 }
+
+/// `kubectl create` sends protobuf; rules still see the object's kind.
+#[test]
+fn rules_see_the_kind_of_protobuf_writes() {
+    let gw = gateway(
+        "[[policy.rules]]\nname = \"no-secret-creation\"\nwhen = 'action.kind == \"k8s\" && action.k8s.verb == \"create\" && action.k8s.object_kind == \"Secret\"'\nthen = \"deny\"\n",
+    );
+    let o = kubectl(&gw.human(), &["create", "secret", "generic", "api", "--from-literal=key=sk-live-123"]);
+    assert!(text(&o).1.contains("no-secret-creation"), "{:?}", text(&o));
+    let recorded = gw.recorded();
+    assert!(recorded.contains("\"object_kind\":\"Secret\""), "{recorded}");
+    assert!(!recorded.contains("sk-live-123"), "a protobuf body's content is never recorded");
+}
