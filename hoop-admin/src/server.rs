@@ -129,7 +129,7 @@ impl AdminApi {
                     tracing::info!(%jti, by = %who.subject, "token revoked");
                     json_reply(StatusCode::OK, json!({ "revoked": jti, "until": until }))
                 } else {
-                    error(StatusCode::NOT_IMPLEMENTED, "this gateway's authenticator keeps no revocation list")
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "the revocation could not be kept (no revocation list, or it could not be written; see the gateway log)")
                 }
             }),
             (&Method::POST, ["v1", "tokens"]) => {

@@ -442,7 +442,7 @@ impl Config {
     pub fn build_gate(&self) -> Result<Gate, ConfigError> {
         let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
         let verifier = TokenVerifier::from_store(&keys).map_err(|e| invalid("data_dir", e))?;
-        let mut auth = TokenAuthenticator::new(verifier);
+        let mut auth = TokenAuthenticator::new(verifier).with_revocations_file(self.data_dir.join("keys").join("revoked.json"));
         for (i, o) in self.oidc.iter().enumerate() {
             auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
         }

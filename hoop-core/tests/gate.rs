@@ -207,3 +207,20 @@ fn recordings_are_readable_as_bodies() {
     let s = serde_json::to_string(&b).unwrap();
     assert_eq!(serde_json::from_str::<Body>(&s).unwrap(), b);
 }
+
+/// A revoked token is refused, and still refused by a gate built again on the same data dir
+/// (a restart).
+#[tokio::test]
+async fn revocations_survive_a_restart() {
+    let s = setup("");
+    let t = token(&s, "agent-1", IdentityKind::Agent, &["db"], 600);
+    let gate = s.cfg.build_gate().unwrap();
+    let id = gate.authenticate(Credential::Token(&t)).await.unwrap();
+    assert!(gate.revoke(&id.token_id, id.expires_at));
+    assert!(gate.authenticate(Credential::Token(&t)).await.is_err());
+    let again = s.cfg.build_gate().unwrap();
+    let refused = again.authenticate(Credential::Token(&t)).await;
+    assert!(matches!(refused, Err(AuthError::Revoked)), "{refused:?}");
+    let other = token(&s, "agent-2", IdentityKind::Agent, &["db"], 600);
+    assert!(again.authenticate(Credential::Token(&other)).await.is_ok());
+}

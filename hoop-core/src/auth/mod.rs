@@ -97,6 +97,8 @@ pub struct TokenAuthenticator {
     gateway: Option<TokenVerifier>,
     oidc: Vec<OidcVerifier>,
     revoked: Mutex<HashMap<String, i64>>,
+    /// Where revocations are kept across restarts, if anywhere.
+    revocations_file: Option<std::path::PathBuf>,
 }
 
 impl TokenAuthenticator {
@@ -111,12 +113,29 @@ impl TokenAuthenticator {
         self
     }
 
+    /// Keeps revocations in `path` (a JSON map of token id to until), loading the ones there:
+    /// a revoked token stays refused after a restart.
+    pub fn with_revocations_file(mut self, path: std::path::PathBuf) -> Self {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let loaded: HashMap<String, i64> = serde_json::from_str(&text).unwrap_or_default();
+            let now = now_secs();
+            self.revoked.lock().unwrap_or_else(|p| p.into_inner()).extend(loaded.into_iter().filter(|(_, until)| *until > now));
+        }
+        self.revocations_file = Some(path);
+        self
+    }
+
     /// Revokes the token with id `jti` until `until` (seconds since epoch; its own expiry).
-    pub fn revoke_token(&self, jti: &str, until: i64) {
+    pub fn revoke_token(&self, jti: &str, until: i64) -> std::io::Result<()> {
         let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         r.retain(|_, exp| *exp > now);
         r.insert(jti.to_string(), until);
+        let Some(path) = &self.revocations_file else { return Ok(()) };
+        // Written whole and renamed into place, under the lock, so no revocation is lost.
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&*r).unwrap_or_default())?;
+        std::fs::rename(&tmp, path)
     }
 
     fn is_revoked(&self, jti: &str) -> bool {
@@ -128,8 +147,14 @@ impl TokenAuthenticator {
 #[async_trait::async_trait]
 impl Authenticator for TokenAuthenticator {
     fn revoke(&self, jti: &str, until: i64) -> bool {
-        self.revoke_token(jti, until);
-        true
+        match self.revoke_token(jti, until) {
+            Ok(()) => true,
+            Err(e) => {
+                // In force in memory; the operator is told it would not survive a restart.
+                tracing::error!(%jti, error = %e, "revocation could not be persisted");
+                false
+            }
+        }
     }
 
     async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError> {
