@@ -53,11 +53,16 @@ echo "== GET load: 8 connections x 5 s of GET /api/v1/namespaces/default/pods/po
 read -r d_n d_s < <(target/release/k8s_load "https://127.0.0.1:$a_port/api/v1/namespaces/default/pods/pod-1" bench-token "$ca" 8 5)
 read -r h_n h_s < <(target/release/k8s_load "https://127.0.0.1:$h_port/k8s/cluster/api/v1/namespaces/default/pods/pod-1" "$token" "$work/hoop/tls/cert.pem" 8 5)
 echo "direct: $d_n requests in $d_s s; hoop: $h_n requests in $h_s s"
+echo "== GET load (informational): 8 connections x 5 s of GET /api/v1/namespaces/default/pods (200 pods)"
+read -r dl_n dl_s < <(target/release/k8s_load "https://127.0.0.1:$a_port/api/v1/namespaces/default/pods" bench-token "$ca" 8 5)
+read -r hl_n hl_s < <(target/release/k8s_load "https://127.0.0.1:$h_port/k8s/cluster/api/v1/namespaces/default/pods" "$token" "$work/hoop/tls/cert.pem" 8 5)
+echo "direct: $dl_n requests in $dl_s s; hoop: $hl_n requests in $hl_s s"
 echo "recordings: $(du -sm "$work/hoop/recordings" | cut -f1) MiB"
 
-python3 - "$d_get" "$h_get" "$d_n" "$d_s" "$h_n" "$h_s" <<'PY'
+python3 - "$d_get" "$h_get" "$d_n" "$d_s" "$h_n" "$h_s" "$dl_n" "$dl_s" "$hl_n" "$hl_s" <<'PY'
 import sys
-dg, hg, dn, ds, hn, hs = map(float, sys.argv[1:])
+dg, hg, dn, ds, hn, hs, dln, dls, hln, hls = map(float, sys.argv[1:])
+print(f"k8s_rps_list_ratio_direct: {(hln / hls) / (dln / dls):.2f}")
 print(f"k8s_get_ratio_direct: {dg / hg:.2f}")
 print(f"k8s_rps_direct: {dn / ds:.0f}")
 print(f"k8s_rps_hoop: {hn / hs:.0f}")
