@@ -19,6 +19,11 @@ fn pg() -> &'static Postgres {
     })
 }
 
+fn kube() -> &'static hoop_harness::KubeApi {
+    static K: OnceLock<hoop_harness::KubeApi> = OnceLock::new();
+    K.get_or_init(|| hoop_harness::KubeApi::start(Default::default()).expect("start the test API server"))
+}
+
 fn sshd() -> &'static Sshd {
     static S: OnceLock<Sshd> = OnceLock::new();
     S.get_or_init(|| Sshd::start(SshdOptions::default()).expect("start sshd"))
@@ -30,6 +35,7 @@ struct Serve {
     config: PathBuf,
     pg_port: u16,
     ssh_port: u16,
+    k8s_port: u16,
     admin: String,
     agent_key: PathBuf,
 }
@@ -53,6 +59,7 @@ data_dir = "{dir}"
 [listeners]
 postgres = "127.0.0.1:{pg_port}"
 ssh = "127.0.0.1:{ssh_port}"
+kubernetes = "127.0.0.1:{k8s_port}"
 admin = "{admin}"
 [recording]
 fsync_interval_ms = 50
@@ -68,6 +75,11 @@ address = "127.0.0.1:{sp}"
 user = "{su}"
 key_file = "{sk}"
 host_keys = ["{hk}"]
+[targets.cluster]
+protocol = "kubernetes"
+address = "{kurl}"
+ca_file = "{kca}"
+password = "{ktoken}"
 [[ssh_keys]]
 subject = "agent-1"
 kind = "agent"
@@ -77,6 +89,10 @@ public_key = "{agent}"
         dir = s.dir.path().join("data").display(),
         pg_port = s.pg_port,
         ssh_port = s.ssh_port,
+        k8s_port = s.k8s_port,
+        kurl = kube().url(),
+        kca = kube().ca_file().display(),
+        ktoken = kube().token(),
         admin = s.admin.trim_start_matches("https://"),
         pgp = pg.port(),
         pgu = pg.user(),
@@ -98,6 +114,7 @@ fn serve(rules: &str) -> Serve {
         config: dir.path().join("hoop.toml"),
         pg_port: free_port().unwrap(),
         ssh_port: free_port().unwrap(),
+        k8s_port: free_port().unwrap(),
         admin: format!("https://127.0.0.1:{}", free_port().unwrap()),
         agent_key,
         dir,
@@ -105,7 +122,7 @@ fn serve(rules: &str) -> Serve {
     std::fs::write(&s.config, config_text(&s, rules)).unwrap();
     let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
     s.child = Some(Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
-    for port in [s.pg_port, s.ssh_port, s.admin.rsplit(':').next().unwrap().parse().unwrap()] {
+    for port in [s.pg_port, s.ssh_port, s.k8s_port, s.admin.rsplit(':').next().unwrap().parse().unwrap()] {
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
@@ -172,6 +189,16 @@ impl Serve {
         panic!("hoop did not stop on SIG{signal}");
     }
 
+    /// A kubeconfig for a human, from `hoop kubeconfig`.
+    fn kubeconfig(&self) -> PathBuf {
+        let server = format!("https://127.0.0.1:{}", self.k8s_port);
+        let o = self.hoop(&["kubeconfig", "--subject", "kate", "--kind", "human", "--target", "cluster", "--server", &server]);
+        assert!(o.status.success(), "{}", err(&o));
+        let path = self.dir.path().join("kubeconfig");
+        std::fs::write(&path, &o.stdout).unwrap();
+        path
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("hoop.log")).unwrap_or_default()
     }
@@ -203,10 +230,16 @@ fn serves_postgres_and_ssh_with_one_recorder() {
     assert_eq!(out(&o), "line one\nmail [REDACTED:email]\nno newline", "{}", err(&o));
     let ssh_bytes = o.stdout.clone();
 
+    // kubectl through the same process, with a kubeconfig from `hoop kubeconfig` whose credential
+    // plugin is the hoop binary itself.
+    let kc = s.kubeconfig();
+    let o = Command::new("kubectl").env("KUBECONFIG", &kc).env("HOME", s.dir.path()).args(["get", "pods"]).output().unwrap();
+    assert!(out(&o).contains("pod-1"), "{}{}", out(&o), err(&o));
+
     std::thread::sleep(Duration::from_millis(300));
     let list = s.hoop(&["sessions", "list"]);
     let listing = out(&list);
-    assert!(listing.contains("postgres") && listing.contains("ssh"), "{listing}{}", err(&list));
+    assert!(listing.contains("postgres") && listing.contains("ssh") && listing.contains("kubernetes"), "{listing}{}", err(&list));
     let ids: Vec<String> = listing.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     for id in &ids {
         let v = s.hoop(&["verify", id]);
@@ -363,11 +396,31 @@ fn sighup_reload_and_sigterm_drain() {
             .output()
             .unwrap()
     });
-    std::thread::sleep(Duration::from_millis(700));
+    let kc = s.kubeconfig();
+    let mut watch = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", s.dir.path())
+        .args(["get", "pods", "--watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
     let started = std::time::Instant::now();
     let st = s.stop("TERM");
     assert!(st.success(), "{st:?}\n{}", s.log());
     assert!(started.elapsed() < Duration::from_secs(30));
+    let mut watch_ended = false;
+    for _ in 0..100 {
+        if watch.try_wait().unwrap().is_some() {
+            watch_ended = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(watch_ended, "the kubectl watch ends when hoop stops");
     let killed = open.join().unwrap();
     assert!(err(&killed).contains("terminating connection"), "{}", err(&killed));
     let gate = recorder(&s.data());
