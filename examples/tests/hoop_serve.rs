@@ -199,6 +199,17 @@ impl Serve {
         path
     }
 
+    /// Waits until no session is live any more (each closed and sealed), up to 10 s.
+    fn settle(&self) {
+        for _ in 0..100 {
+            let l = out(&self.hoop(&["sessions", "list"]));
+            if !l.is_empty() && !l.contains(" live") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("hoop.log")).unwrap_or_default()
     }
@@ -236,13 +247,21 @@ fn serves_postgres_and_ssh_with_one_recorder() {
     let o = Command::new("kubectl").env("KUBECONFIG", &kc).env("HOME", s.dir.path()).args(["get", "pods"]).output().unwrap();
     assert!(out(&o).contains("pod-1"), "{}{}", out(&o), err(&o));
 
-    std::thread::sleep(Duration::from_millis(300));
+    s.settle();
     let list = s.hoop(&["sessions", "list"]);
     let listing = out(&list);
     assert!(listing.contains("postgres") && listing.contains("ssh") && listing.contains("kubernetes"), "{listing}{}", err(&list));
     let ids: Vec<String> = listing.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     for id in &ids {
-        let v = s.hoop(&["verify", id]);
+        // A session is sealed once hoop has seen its client go; allow it a moment under load.
+        let mut v = s.hoop(&["verify", id]);
+        for _ in 0..50 {
+            if v.status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            v = s.hoop(&["verify", id]);
+        }
         assert!(v.status.success() && out(&v).starts_with("OK"), "{id}: {}{}", out(&v), err(&v));
     }
     let ssh_id = listing.lines().find(|l| l.contains(" ssh ")).unwrap().split_whitespace().next().unwrap();
@@ -520,7 +539,7 @@ fn replay_of_a_shell_reproduces_the_screen() {
     assert!(o.status.success(), "{}{}", out(&o), err(&o));
     let screen = o.stdout;
     assert!(String::from_utf8_lossy(&screen).contains("one\r\ntwo"), "{}", String::from_utf8_lossy(&screen));
-    std::thread::sleep(Duration::from_millis(300));
+    s.settle();
     let listing = out(&s.hoop(&["sessions", "list"]));
     let id = listing.lines().find(|l| l.contains(" ssh ")).unwrap().split_whitespace().next().unwrap().to_string();
     let replay = s.hoop(&["replay", &id, "--speed", "1000"]);
