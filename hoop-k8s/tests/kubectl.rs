@@ -250,7 +250,27 @@ fn watch_streams_masked_events() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // Changes start once the watch itself is open (its action is recorded before it is forwarded).
+    for _ in 0..200 {
+        if gw.recorded().contains("\"verb\":\"watch\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let seen = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut pipe = watch.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
     // `kubectl create` would send protobuf, which the test server does not read; apply sends JSON.
     let manifest = gw.dir.path().join("api.yaml");
     std::fs::write(&manifest, "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  key: sk-live-abcdef123456\n").unwrap();
@@ -258,10 +278,16 @@ fn watch_streams_masked_events() {
     assert!(o.status.success(), "{:?}", text(&o));
     let o = kubectl(&kc, &["patch", "secret", "api", "-p", r#"{"stringData":{"key":"rotated-9f8e7d"}}"#]);
     assert!(o.status.success(), "{:?}", text(&o));
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    for _ in 0..200 {
+        if seen.lock().unwrap().matches("\"name\": \"api\"").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let _ = watch.kill();
-    let out = watch.wait_with_output().unwrap();
-    let stream = String::from_utf8_lossy(&out.stdout);
+    let _ = watch.wait();
+    let _ = reader.join();
+    let stream = seen.lock().unwrap().clone();
     assert!(stream.matches("\"name\": \"api\"").count() >= 2, "created and modified events: {stream}");
     assert!(!stream.contains("sk-live") && !stream.contains("rotated-9f8e7d"), "{stream}");
     use base64::Engine;
