@@ -399,7 +399,12 @@ fn sighup_reload_and_sigterm_drain() {
     // A broken config: refused, the rules in force stay.
     std::fs::write(&s.config, config_text(&s, "[[policy.rules]]\nname = \"broken\"\nwhen = 'action.kind ==='\nthen = \"deny\"\n")).unwrap();
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..100 {
+        if s.log().contains("new config refused") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(s.log().contains("new config refused"), "{}", s.log());
     assert!(err(&s.psql(&token, "select 'allowed_now'")).contains("no-marker"));
     assert!(out(&s.psql(&token, "select 'other'")).contains("other"));
