@@ -10,26 +10,39 @@ const HOOP: &str = env!("CARGO_BIN_EXE_hoop");
 
 #[test]
 fn demo_end_to_end() {
-    let pg_port = hoop_harness::free_port().unwrap();
-    let admin_port = hoop_harness::free_port().unwrap();
-    let mut demo = Command::new(HOOP)
-        .args(["demo", "--pg-listen", &format!("127.0.0.1:{pg_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
-        .env_remove("HOOP_DATA_DIR")
-        .env_remove("HOOP_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let done = line.contains("Ctrl-C");
-        printed.push(line);
-        if done {
-            break;
+    // A port found free can be taken before the demo binds it (tests run in parallel): the
+    // demo then exits with the error, and we try again with other ports.
+    let (mut demo, lines, printed, pg_port, admin_port) = 'start: {
+        for _attempt in 0..5 {
+            let pg_port = hoop_harness::free_port().unwrap();
+            let admin_port = hoop_harness::free_port().unwrap();
+            let mut demo = Command::new(HOOP)
+                .args(["demo", "--pg-listen", &format!("127.0.0.1:{pg_port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
+                .env_remove("HOOP_DATA_DIR")
+                .env_remove("HOOP_CONFIG")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+            let mut printed = Vec::new();
+            let mut ready = false;
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                ready = line.contains("Ctrl-C");
+                printed.push(line);
+                if ready {
+                    break;
+                }
+            }
+            if ready {
+                break 'start (demo, lines, printed, pg_port, admin_port);
+            }
+            let _ = demo.kill();
+            let _ = demo.wait();
         }
-    }
+        panic!("hoop demo did not start");
+    };
     let text = printed.join("\n");
     let psql_line = printed.iter().find(|l| l.contains("PGPASSWORD=")).expect("a psql line").trim().to_string();
     let token = psql_line.split('\'').nth(1).unwrap().to_string();

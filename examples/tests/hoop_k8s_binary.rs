@@ -19,25 +19,34 @@ fn kubeconfig_with_exec_credentials_works_with_kubectl() {
     let api = hoop_harness::KubeApi::start(Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let listen = format!("127.0.0.1:{}", hoop_harness::free_port().unwrap());
     let bin = env!("CARGO_BIN_EXE_hoop-k8s");
-    let _gw = Child(
-        Command::new(bin)
-            .args(["--data-dir", data.to_str().unwrap(), "--listen", &listen, "--upstream", &api.url(), "--ca-file"])
-            .arg(api.ca_file())
-            .args(["--upstream-token", "env:KUBE_TOKEN"])
-            .env("KUBE_TOKEN", api.token())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(&listen).is_ok() {
-            break;
+    // A port found free can be taken before the gateway binds it (tests run in parallel): it
+    // then exits with the error, and we try again with another.
+    // Its stdout stays open for the whole test: a later line to a closed pipe would kill it.
+    let (_gw, _stdout, listen) = 'start: {
+        for _attempt in 0..5 {
+            let listen = format!("127.0.0.1:{}", hoop_harness::free_port().unwrap());
+            let mut gw = Child(
+                Command::new(bin)
+                    .args(["--data-dir", data.to_str().unwrap(), "--listen", &listen, "--upstream", &api.url(), "--ca-file"])
+                    .arg(api.ca_file())
+                    .args(["--upstream-token", "env:KUBE_TOKEN"])
+                    .env("KUBE_TOKEN", api.token())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+            // It prints its listening line once bound, or exits.
+            let mut first = String::new();
+            let mut stdout = std::io::BufReader::new(gw.0.stdout.take().unwrap());
+            let _ = std::io::BufRead::read_line(&mut stdout, &mut first);
+            if first.contains("listening") && gw.0.try_wait().unwrap().is_none() {
+                break 'start (gw, stdout, listen);
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+        panic!("hoop-k8s did not start");
+    };
     let kc = Command::new(bin)
         .args(["--data-dir", data.to_str().unwrap(), "--listen", &listen, "kubeconfig", "--subject", "alice", "--kind", "human", "--ttl", "60"])
         .output()

@@ -109,28 +109,31 @@ fn serve(rules: &str) -> Serve {
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent");
     assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap().success());
-    let mut s = Serve {
-        child: None,
-        config: dir.path().join("hoop.toml"),
-        pg_port: free_port().unwrap(),
-        ssh_port: free_port().unwrap(),
-        k8s_port: free_port().unwrap(),
-        admin: format!("https://127.0.0.1:{}", free_port().unwrap()),
-        agent_key,
-        dir,
-    };
-    std::fs::write(&s.config, config_text(&s, rules)).unwrap();
-    let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
-    s.child = Some(Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
-    for port in [s.pg_port, s.ssh_port, s.k8s_port, s.admin.rsplit(':').next().unwrap().parse().unwrap()] {
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+    let mut s = Serve { child: None, config: dir.path().join("hoop.toml"), pg_port: 0, ssh_port: 0, k8s_port: 0, admin: String::new(), agent_key, dir };
+    // A port found free can be taken before hoop binds it (other tests run in parallel): hoop
+    // then exits with the error, and we try again with other ports.
+    for _attempt in 0..5 {
+        s.pg_port = free_port().unwrap();
+        s.ssh_port = free_port().unwrap();
+        s.k8s_port = free_port().unwrap();
+        s.admin = format!("https://127.0.0.1:{}", free_port().unwrap());
+        std::fs::write(&s.config, config_text(&s, rules)).unwrap();
+        let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
+        let mut child = Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        for _ in 0..600 {
+            if s.log().contains("hoop started") || child.try_wait().unwrap().is_some() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        if child.try_wait().unwrap().is_none() && s.log().contains("hoop started") {
+            s.child = Some(child);
+            return s;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    s
+    panic!("hoop serve did not start: {}", s.log());
 }
 
 impl Serve {
