@@ -126,3 +126,16 @@ fn write_failure_is_an_error_not_a_silent_loss() {
     assert!(r.open(&session("full")).is_err(), "the session-start record cannot be written");
     assert!(r.read(&SessionId("../keys".into())).is_err(), "ids cannot escape the directory");
 }
+
+/// A listing's summary: the session start and the record count, without parsing the rest.
+#[test]
+fn summary_gives_the_start_and_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 1000);
+    write_session(&r, "s9");
+    let id = SessionId("s9".into());
+    let all = r.read(&id).unwrap();
+    let (head, n) = r.summary(&id).unwrap();
+    assert_eq!(n, all.len() as u64);
+    assert_eq!(head.as_ref(), all.first());
+}

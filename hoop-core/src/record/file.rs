@@ -257,6 +257,32 @@ impl Recorder for FileRecorder {
         Ok(out)
     }
 
+    fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
+        use std::io::Read;
+        let path = self.path(id)?;
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
+            _ => RecordError::Io(e),
+        })?;
+        let mut reader = BufReader::new(file);
+        let mut first = String::new();
+        if reader.read_line(&mut first)? == 0 {
+            return Ok((None, 0));
+        }
+        let head = serde_json::from_str(&first).map_err(|e| RecordError::Corrupt { line: 1, message: e.to_string() })?;
+        // The rest is only counted, never parsed.
+        let mut count = 1u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            count += buf.get(..n).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
+        }
+        Ok((Some(head), count))
+    }
+
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError> {
         let path = self.path(id)?;
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {

@@ -116,6 +116,13 @@ pub trait Recorder: Send + Sync + 'static {
     fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
     /// Checks a recording's chain, signatures and seal.
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError>;
+    /// The first record (the session's start) and how many records there are, for listings;
+    /// stores should answer without reading every record.
+    fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
+        let all = self.read(id)?;
+        let n = all.len() as u64;
+        Ok((all.into_iter().next(), n))
+    }
     /// Age of the oldest record not yet durable (fsynced); zero when all are.
     fn lag(&self) -> std::time::Duration {
         std::time::Duration::ZERO
