@@ -295,15 +295,20 @@ fn watch_streams_masked_events() {
     assert!(!stream.contains(&b.encode("sk-live-abcdef123456")) && !stream.contains(&b.encode("rotated-9f8e7d")), "{stream}");
 }
 
-/// One HTTPS request with exactly these bytes of path and headers (kubectl would clean them).
-fn raw_request(gw: &Gw, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+/// A TLS client trusting the gateway's certificate.
+fn gateway_tls(gw: &Gw) -> rustls::ClientConfig {
     let ca = std::fs::read(gw.dir.path().join("tls").join("cert.pem")).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile_certs(&ca) {
         roots.add(c).unwrap();
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+    rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth()
+}
+
+/// One HTTPS request with exactly these bytes of path and headers (kubectl would clean them).
+fn raw_request(gw: &Gw, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let cfg = gateway_tls(gw);
     let conn = rustls::ClientConnection::new(Arc::new(cfg), "127.0.0.1".try_into().unwrap()).unwrap();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -463,13 +468,7 @@ fn exec_over_v4_channel_protocol() {
     let opts = KubeApiOptions { exec_protocols: vec!["v4.channel.k8s.io".into()], ..Default::default() };
     let gw = gateway_with(opts, None, "");
     let token = gw.token("alice", IdentityKind::Human, 600);
-    let ca = std::fs::read(gw.dir.path().join("tls").join("cert.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile_certs(&ca) {
-        roots.add(c).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth();
+    let cfg = gateway_tls(&gw);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (out, status) = rt.block_on(async {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();

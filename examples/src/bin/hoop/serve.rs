@@ -29,51 +29,23 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
     let gate = cfg.build_gate().map_err(|e| e.to_string())?;
     let has = |p: Protocol| cfg.targets.values().any(|t| t.protocol == p);
     let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone() };
-    async fn bind(addr: &Option<String>, what: &str) -> Result<tokio::net::TcpListener, String> {
-        let addr = addr.clone().ok_or_else(|| format!("listeners.{what} is not set"))?;
-        tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listeners.{what} {addr}: {e}"))
-    }
     if has(Protocol::Postgres) {
         let proxy = Arc::new(hoop_pg::PgProxy::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
-        let l = bind(&cfg.listeners.postgres, "postgres").await?;
-        running.listeners.push(("postgres", l.local_addr().map_err(|e| e.to_string())?));
-        running.tasks.push(tokio::spawn(async move {
-            if let Err(e) = proxy.serve(l).await {
-                tracing::error!(error = %e, "postgres listener failed");
-            }
-        }));
+        running.listen("postgres", &cfg.listeners.postgres, |l| proxy.serve(l)).await?;
     }
     if has(Protocol::Ssh) {
         let gw = Arc::new(hoop_ssh::SshGateway::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
-        let l = bind(&cfg.listeners.ssh, "ssh").await?;
-        running.listeners.push(("ssh", l.local_addr().map_err(|e| e.to_string())?));
-        running.tasks.push(tokio::spawn(async move {
-            if let Err(e) = gw.serve(l).await {
-                tracing::error!(error = %e, "ssh listener failed");
-            }
-        }));
+        running.listen("ssh", &cfg.listeners.ssh, |l| gw.serve(l)).await?;
     }
     if has(Protocol::Kubernetes) {
         let gw = Arc::new(hoop_k8s::K8sGateway::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
-        let l = bind(&cfg.listeners.kubernetes, "kubernetes").await?;
-        running.listeners.push(("kubernetes", l.local_addr().map_err(|e| e.to_string())?));
-        running.tasks.push(tokio::spawn(async move {
-            if let Err(e) = gw.serve(l).await {
-                tracing::error!(error = %e, "kubernetes listener failed");
-            }
-        }));
+        running.listen("kubernetes", &cfg.listeners.kubernetes, |l| gw.serve(l)).await?;
     }
     let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"]).map_err(|e| e.to_string())?;
     let keys = hoop_core::keys::KeyStore::open(cfg.data_dir.join("keys")).map_err(|e| e.to_string())?;
     let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
     let admin = Arc::new(hoop_admin::AdminApi::new(gate.clone(), tls).with_issuer(issuer));
-    let l = bind(&cfg.listeners.admin, "admin").await?;
-    running.listeners.push(("admin", l.local_addr().map_err(|e| e.to_string())?));
-    running.tasks.push(tokio::spawn(async move {
-        if let Err(e) = admin.serve(l).await {
-            tracing::error!(error = %e, "admin listener failed");
-        }
-    }));
+    running.listen("admin", &cfg.listeners.admin, |l| admin.serve(l)).await?;
     if let Some(url) = &cfg.approvals.webhook_url {
         let tls = hoop_core::tls::client_config(None).map_err(|e| e.to_string())?;
         hoop_admin::webhook::spawn(gate.approvals(), url.clone(), tls);
@@ -82,6 +54,24 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 }
 
 impl Running {
+    /// Binds `listeners.<what>` and serves it with `serve` on a task of its own.
+    async fn listen<F, Fut>(&mut self, what: &'static str, addr: &Option<String>, serve: F) -> Result<(), String>
+    where
+        F: FnOnce(tokio::net::TcpListener) -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let addr = addr.clone().ok_or_else(|| format!("listeners.{what} is not set"))?;
+        let l = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("listeners.{what} {addr}: {e}"))?;
+        self.listeners.push((what, l.local_addr().map_err(|e| e.to_string())?));
+        let serving = serve(l);
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = serving.await {
+                tracing::error!(listener = what, error = %e, "listener failed");
+            }
+        }));
+        Ok(())
+    }
+
     /// Stops accepting, gives live sessions `grace` to end, then ends the rest the way each
     /// protocol expects (the adapters see the kill) and waits for their recordings to seal.
     pub async fn shutdown(self, grace: Duration) {
