@@ -83,6 +83,15 @@ struct ResultAcc {
     sample_bytes: usize,
 }
 
+/// A result that ended in the output not yet written to the client: recorded once that output
+/// is written, so the recording stays off the client's latency path.
+struct Finished {
+    acc: ResultAcc,
+    tag: String,
+    error: Option<String>,
+    duration_us: u64,
+}
+
 /// Limits of the recording of results.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordLimits {
@@ -379,14 +388,12 @@ impl Relay {
         let mut out = BytesMut::with_capacity(64 * 1024);
         let mut acc: Option<ResultAcc> = None;
         let mut copy: Option<Arc<CopyPlan>> = None;
+        let mut done: Vec<Finished> = Vec::new();
         loop {
             let frame = match server.try_next()? {
                 Some(f) => f,
                 None => {
-                    if !out.is_empty() {
-                        self.client.lock().await.write_all(&out).await?;
-                        out.clear();
-                    }
+                    self.release(&mut out, &mut done).await?;
                     server.fill().await?;
                     continue;
                 }
@@ -476,7 +483,7 @@ impl Relay {
                             acc = Some(ResultAcc::new(action_id, started, None));
                         }
                     let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
-                    self.finish(acc.take(), &tag, None);
+                    finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
                     }
@@ -491,7 +498,7 @@ impl Relay {
                         Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
                         _ => None,
                     });
-                    self.finish(a, "ERROR", Some(self.masker.mask_text(&message).into_owned()));
+                    finished(&mut done, a, "ERROR".to_string(), Some(self.masker.mask_text(&message).into_owned()));
                     // In the extended protocol the server now skips everything up to Sync.
                     {
                         let mut sh = self.shared();
@@ -554,10 +561,20 @@ impl Relay {
                 _ => frame.write_to(&mut out),
             }
             if out.len() > 256 * 1024 {
-                self.client.lock().await.write_all(&out).await?;
-                out.clear();
+                self.release(&mut out, &mut done).await?;
             }
         }
+    }
+
+    /// Writes `out` to the client, then records the results that ended in it (also when the
+    /// write failed: the server did run them).
+    async fn release(&self, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<(), RelayError> {
+        let written = if out.is_empty() { Ok(()) } else { self.client.lock().await.write_all(out).await };
+        out.clear();
+        for f in done.drain(..) {
+            self.finish(f);
+        }
+        Ok(written?)
     }
 
     fn pop(&self) -> Option<Expect> {
@@ -614,8 +631,8 @@ impl Relay {
     }
 
     /// Records a finished result: sampled (masked) rows, then tag, count and duration.
-    fn finish(&self, acc: Option<ResultAcc>, tag: &str, error: Option<String>) {
-        let Some(a) = acc else { return };
+    fn finish(&self, f: Finished) {
+        let Finished { acc: a, tag, error, duration_us } = f;
         let Some(action_id) = a.action_id else { return };
         if !a.sample.is_empty() {
             let columns = a.plan.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
@@ -626,15 +643,23 @@ impl Relay {
         let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
         let ev = Event::ActionResult {
             action_id,
-            status: tag.to_string(),
+            status: tag,
             rows,
-            duration_us: a.started.elapsed().as_micros() as u64,
+            duration_us,
             bytes: 0,
             error,
         };
         if let Err(e) = self.handle.record_later(&ev) {
             tracing::error!(error = %e, "recording a result failed");
         }
+    }
+}
+
+/// Queues a result that ended now, for [`Relay::release`] to record.
+fn finished(done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
+    if let Some(acc) = acc.filter(|a| a.action_id.is_some()) {
+        let duration_us = acc.started.elapsed().as_micros() as u64;
+        done.push(Finished { acc, tag, error, duration_us });
     }
 }
 
