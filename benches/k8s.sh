@@ -60,11 +60,11 @@ echo "== GET load: 8 connections x 5 s of GET /api/v1/namespaces/default/pods/po
 read -r d_n d_s < <(target/release/k8s_load "https://127.0.0.1:$a_port/api/v1/namespaces/default/pods/pod-1" bench-token "$ca" 8 5)
 read -r h_n h_s < <(target/release/k8s_load "https://127.0.0.1:$h_port/k8s/cluster/api/v1/namespaces/default/pods/pod-1" "$token" "$work/hoop/tls/cert.pem" 8 5)
 echo "direct: $d_n requests in $d_s s; hoop: $h_n requests in $h_s s"
-# nginx: one worker (hoop runs one thread), TLS with hoop's certificate on both ends of the
+# nginx: one worker per core (as hoop's connection threads), TLS with hoop's certificate on both ends of the
 # load, keep-alive TLS to the API server with its CA verified, the gateway's token added.
 n_port=$(free_port)
 cat > "$work/nginx.conf" <<EOT
-worker_processes 1;
+worker_processes auto;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
 events { worker_connections 1024; }

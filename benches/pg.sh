@@ -87,17 +87,33 @@ run() { # name port user password args...
   PGPASSWORD=$pw pgbench -n -h 127.0.0.1 -p "$port" -U "$user" "$@" postgres 2>&1
 }
 tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
-lat() { sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' | head -1; }
+
+# CPU seconds (user, system) a process has used: the c8 runs are CPU-bound on 2 cores, so the
+# proxy's CPU per transaction decides its throughput.
+cpu() { awk '{printf "%.2f %.2f\n", $14/100, $15/100}' "/proc/$1/stat"; }
+b_pid=$(pgrep -f "^pgbouncer $work/pgbouncer.ini" | head -1)
 
 echo "== pgbench -S -c 8 -j 2 -T 20"
 d8=$(run direct "$pg_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "direct: $d8"
+read -r bu0 bs0 < <(cpu "$b_pid")
 b8=$(run pgbouncer "$b_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "pgbouncer: $b8"
+read -r bu1 bs1 < <(cpu "$b_pid"); read -r hu0 hs0 < <(cpu "$hoop_pid")
 h8=$(run hoop "$h_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "hoop: $h8"
+read -r hu1 hs1 < <(cpu "$hoop_pid")
 
-echo "== pgbench -S -c 1 -T 15"
-d1=$(run direct "$pg_port" postgres "$PW" -S -c 1 -T 15 | lat); echo "direct: $d1 ms"
-b1=$(run pgbouncer "$b_port" postgres "$PW" -S -c 1 -T 15 | lat); echo "pgbouncer: $b1 ms"
-h1=$(run hoop "$h_port" bench "$SECRET" -S -c 1 -T 15 | lat); echo "hoop: $h1 ms"
+# Latency per query from each run's TPS (microsecond resolution; pgbench prints the average in
+# whole microseconds), three alternating rounds of 5 s so drift on the machine hits all three.
+echo "== pgbench -S -c 1, 3 rounds x 5 s each, alternating"
+d1=""; b1=""; h1=""
+us() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1 | awk '{printf "%.3f", 1e6 / $1}'; }
+mean() { python3 -c 'import sys; v = [float(x) for x in sys.argv[1:]]; print(f"{sum(v) / len(v):.2f}")' $1; }
+for _ in 1 2 3; do
+  d1="$d1 $(run direct "$pg_port" postgres "$PW" -S -c 1 -T 5 | us)"
+  b1="$b1 $(run pgbouncer "$b_port" postgres "$PW" -S -c 1 -T 5 | us)"
+  h1="$h1 $(run hoop "$h_port" bench "$SECRET" -S -c 1 -T 5 | us)"
+done
+d1=$(mean "$d1"); b1=$(mean "$b1"); h1=$(mean "$h1")
+echo "direct: $d1 us; pgbouncer: $b1 us; hoop: $h1 us"
 
 echo "== large result with masking (7,000,000 rows, about 1 GB of values)"
 rows=7000000
@@ -106,12 +122,16 @@ read -r hbytes hsecs < <("$root/target/release/pg_stream" "host=127.0.0.1 port=$
 echo "direct: $dbytes bytes in $dsecs s; hoop: $hbytes bytes in $hsecs s"
 rss_kib=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$hoop_pid/status")
 
-python3 - "$d8" "$b8" "$h8" "$d1" "$b1" "$h1" "$dsecs" "$hsecs" "$rss_kib" <<'PY'
+python3 - "$d8" "$b8" "$h8" "$d1" "$b1" "$h1" "$dsecs" "$hsecs" "$rss_kib" "$bu0" "$bs0" "$bu1" "$bs1" "$hu0" "$hs0" "$hu1" "$hs1" <<'PY'
 import sys
-d8, b8, h8, d1, b1, h1, ds, hs, rss = map(float, sys.argv[1:])
+d8, b8, h8, d1, b1, h1, ds, hs, rss, bu0, bs0, bu1, bs1, hu0, hs0, hu1, hs1 = map(float, sys.argv[1:])
+# Microseconds of CPU per transaction in the proxy process (user and kernel), from the c8 runs.
+b_txn, h_txn = b8 * 20, h8 * 20
+print(f"pg_c8_cpu_us_per_txn_pgbouncer: user {(bu1 - bu0) * 1e6 / b_txn:.1f} sys {(bs1 - bs0) * 1e6 / b_txn:.1f}")
+print(f"pg_c8_cpu_us_per_txn_hoop: user {(hu1 - hu0) * 1e6 / h_txn:.1f} sys {(hs1 - hs0) * 1e6 / h_txn:.1f}")
 print(f"pg_select_c8_ratio_pgbouncer: {h8 / b8:.2f}")
 print(f"pg_select_c8_ratio_direct: {h8 / d8:.2f}")
-added_h, added_b = (h1 - d1) * 1000, (b1 - d1) * 1000
+added_h, added_b = h1 - d1, b1 - d1
 print(f"pg_latency_c1_added_ratio_pgbouncer: {added_h / added_b:.2f}" if added_b > 0 else "pg_latency_c1_added_ratio_pgbouncer: nan")
 print(f"pg_latency_c1_added_us: {added_h:.1f}")
 print(f"pg_large_result_ratio_direct: {ds / hs:.2f}")

@@ -100,6 +100,9 @@ pub struct Listeners {
     pub kubernetes: Option<String>,
     /// Admin API listener.
     pub admin: Option<String>,
+    /// Connection threads behind the Postgres and Kubernetes listeners (0: one per core; 1:
+    /// the runtime that serves them).
+    pub threads: usize,
 }
 
 impl Default for Listeners {
@@ -109,6 +112,7 @@ impl Default for Listeners {
             ssh: Some("127.0.0.1:2222".into()),
             kubernetes: Some("127.0.0.1:16443".into()),
             admin: Some("127.0.0.1:8099".into()),
+            threads: 0,
         }
     }
 }

@@ -91,6 +91,7 @@ pub mod mask;
 pub mod metrics;
 pub mod policy;
 pub mod record;
+pub mod serve;
 pub mod session;
 pub mod tls;
 pub mod verdict;

@@ -80,6 +80,8 @@ pub struct K8sGateway {
     tls: Arc<rustls::ServerConfig>,
     /// Largest request body or watch event accepted.
     max_body: usize,
+    /// Connection threads (`listeners.threads`).
+    threads: usize,
 }
 
 impl K8sGateway {
@@ -107,34 +109,38 @@ impl K8sGateway {
         let single_target = if targets.len() == 1 { targets.keys().next().cloned() } else { None };
         let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"])?;
         let max_body = cfg.limits.max_message_bytes;
-        Ok(K8sGateway { gate, targets, single_target, tls, max_body })
+        Ok(K8sGateway { gate, targets, single_target, tls, max_body, threads: cfg.listeners.threads })
     }
 
-    /// Accepts connections until the listener fails.
+    /// Accepts connections until the listener fails, on the connection threads
+    /// (`listeners.threads`).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        let threads = self.threads;
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
-        loop {
-            let (tcp, peer) = listener.accept().await?;
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let gw = self.clone();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                    Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                };
-                let conn = Arc::new(front::Conn { gw, peer, state: Default::default() });
-                let svc_conn = conn.clone();
-                let svc = hyper::service::service_fn(move |req| {
-                    let c = svc_conn.clone();
-                    async move { Ok::<_, std::convert::Infallible>(c.handle(req).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).with_upgrades().await {
-                    tracing::debug!(%peer, error = %e, "client connection ended with an error");
-                }
-                conn.state.lock().await.close();
-            });
+        hoop_core::serve::on_threads(listener, threads, move |tcp, peer| {
+            let (gw, acceptor) = (self.clone(), acceptor.clone());
+            async move { gw.handle(acceptor, tcp, peer).await }
+        })
+        .await
+    }
+
+    /// Runs one client connection (TLS, then HTTP/1.1 with upgrades) to its end.
+    async fn handle(self: Arc<Self>, acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+        let conn = Arc::new(front::Conn { gw: self, peer, state: Default::default() });
+        let svc_conn = conn.clone();
+        let svc = hyper::service::service_fn(move |req| {
+            let c = svc_conn.clone();
+            async move { Ok::<_, std::convert::Infallible>(c.handle(req).await) }
+        });
+        if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).with_upgrades().await {
+            tracing::debug!(%peer, error = %e, "client connection ended with an error");
         }
+        conn.state.lock().await.close();
     }
 }

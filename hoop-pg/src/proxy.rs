@@ -51,6 +51,8 @@ pub struct PgProxy {
     max_message: usize,
     record: RecordLimits,
     cancel: CancelRegistry,
+    /// Connection threads (`listeners.threads`).
+    threads: usize,
 }
 
 /// How long a client may take to finish the startup and login.
@@ -111,16 +113,19 @@ impl PgProxy {
             max_message: cfg.limits.max_message_bytes.max(1024),
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
+            threads: cfg.listeners.threads,
         })
     }
 
-    /// Accepts connections until the listener fails; each runs in its own task.
+    /// Accepts connections until the listener fails; each runs in its own task, on one of the
+    /// connection threads (`listeners.threads`).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        loop {
-            let (tcp, peer) = listener.accept().await?;
+        let threads = self.threads;
+        hoop_core::serve::on_threads(listener, threads, move |tcp, peer| {
             let me = self.clone();
-            tokio::spawn(async move { me.handle(tcp, peer).await });
-        }
+            async move { me.handle(tcp, peer).await }
+        })
+        .await
     }
 
     /// Runs one client connection to its end.
