@@ -38,6 +38,10 @@ struct Shared {
     session: String,
     key: Arc<SigningKey>,
     state: Mutex<LogState>,
+    /// The same file (a second descriptor), fsynced without holding `state`: a slow disk must
+    /// not stall the session's own records, which on a single-threaded runtime would stall
+    /// every session on it.
+    sync: File,
 }
 
 impl Shared {
@@ -102,9 +106,11 @@ impl Shared {
         }
         let body = self.control(&st, false);
         self.append(&mut st, &body)?;
-        st.file.sync_data()?;
+        // Records written from here on count as not yet synced: the next checkpoint takes them.
         st.dirty = false;
         st.dirty_since = None;
+        drop(st);
+        self.sync.sync_data()?;
         Ok(())
     }
 
@@ -209,9 +215,11 @@ impl Recorder for FileRecorder {
     fn open(&self, session: &Session) -> Result<Box<dyn SessionLog>, RecordError> {
         let path = self.path(&session.id)?;
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let sync = file.try_clone()?;
         let shared = Arc::new(Shared {
             session: session.id.0.clone(),
             key: self.key.clone(),
+            sync,
             state: Mutex::new(LogState {
                 file,
                 pending: Vec::new(),
