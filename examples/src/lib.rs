@@ -4,12 +4,6 @@ use hoop_core::config::Config;
 use hoop_core::identity::IdentityKind;
 use std::path::{Path, PathBuf};
 
-// Every gateway binary links this crate, so they all get this allocator: a proxy allocates
-// small, short-lived buffers per message and per record, which mimalloc serves faster than the
-// system allocator (the Postgres benchmark's user time per statement dropped by about a tenth).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The config file if given (else the built-in defaults), with `--data-dir` applied.
 pub fn load_config(path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Config, String> {
     let mut cfg = match path {
