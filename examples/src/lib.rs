@@ -4,6 +4,24 @@ use hoop_core::config::Config;
 use hoop_core::identity::IdentityKind;
 use std::path::{Path, PathBuf};
 
+/// `--config` and `--data-dir`, which every binary takes (also as `HOOP_CONFIG`, `HOOP_DATA_DIR`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Config file (TOML); built-in defaults without it, and flags override it.
+    #[arg(long, global = true, env = "HOOP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (keys, recordings, certificates).
+    #[arg(long, global = true, env = "HOOP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The config these flags name (see [`load_config`]).
+    pub fn load(&self) -> Result<Config, String> {
+        load_config(self.config.as_deref(), self.data_dir.clone())
+    }
+}
+
 /// The config file if given (else the built-in defaults), with `--data-dir` applied.
 pub fn load_config(path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Config, String> {
     let mut cfg = match path {

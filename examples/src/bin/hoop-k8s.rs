@@ -15,12 +15,8 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "hoop-k8s", about = "hoop's Kubernetes API gateway: authenticated, checked, masked, recorded")]
 struct Cli {
-    /// Config file (TOML); flags override it.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Data directory (keys, recordings, TLS certificate).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    files: examples::ConfigArgs,
     /// Listen address.
     #[arg(long, global = true)]
     listen: Option<String>,
@@ -70,7 +66,7 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir.clone())?;
+    let mut cfg = cli.files.load()?;
     let listen = cli.listen.clone().or(cfg.listeners.kubernetes.clone()).unwrap_or_else(|| "127.0.0.1:16443".into());
     match &cli.command {
         Some(Command::Token { who, exec_credential }) => {

@@ -8,18 +8,13 @@
 use clap::{Parser, Subcommand};
 use hoop_core::config::{Secret, TargetConfig};
 use hoop_core::session::Protocol;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "hoop-pg", about = "hoop's Postgres gateway: authenticated, checked, masked, recorded")]
 struct Cli {
-    /// Config file (TOML); flags override it.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Data directory (keys, recordings).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    files: examples::ConfigArgs,
     #[command(subcommand)]
     command: Option<Command>,
     /// Listen address.
@@ -94,7 +89,7 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
+    let mut cfg = cli.files.load()?;
     if let Some(Command::Token(who)) = cli.command {
         let token = examples::issue_token(&cfg.data_dir, &who.spec()?)?;
         println!("{token}");

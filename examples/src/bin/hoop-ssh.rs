@@ -14,12 +14,8 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "hoop-ssh", about = "hoop's SSH gateway: authenticated, checked, masked, recorded")]
 struct Cli {
-    /// Config file (TOML); flags override it.
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    /// Data directory (keys, recordings).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    files: examples::ConfigArgs,
     #[command(subcommand)]
     command: Option<Command>,
     /// Listen address.
@@ -55,7 +51,7 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let mut cfg = examples::load_config(cli.config.as_deref(), cli.data_dir)?;
+    let mut cfg = cli.files.load()?;
     if let Some(Command::Cert { who, public_key }) = cli.command {
         println!("{}", examples::ssh_certificate(&cfg.data_dir, &who, &public_key)?);
         return Ok(());

@@ -10,17 +10,12 @@ mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "hoop", about = "hoop: an access gateway that authenticates, checks, masks and records every session")]
 struct Cli {
-    /// Config file (TOML); built-in defaults without it.
-    #[arg(long, global = true, env = "HOOP_CONFIG")]
-    config: Option<PathBuf>,
-    /// Data directory (keys, recordings, certificates).
-    #[arg(long, global = true, env = "HOOP_DATA_DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    files: examples::ConfigArgs,
     /// Log format: human or json.
     #[arg(long, global = true, default_value = "human")]
     log_format: String,
@@ -94,13 +89,13 @@ enum Command {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let cfg = examples::load_config(cli.config.as_deref(), cli.data_dir.clone())?;
+    let cfg = cli.files.load()?;
     match cli.command.unwrap_or(Command::Serve(serve::ServeArgs::default())) {
-        Command::Serve(args) => serve::run(cfg, cli.config, args).await,
-        Command::Demo(args) => demo::run(cfg, cli.data_dir.is_some(), args).await,
+        Command::Serve(args) => serve::run(cfg, cli.files.config, args).await,
+        Command::Demo(args) => demo::run(cfg, cli.files.data_dir.is_some(), args).await,
         Command::Token { command } => cli::token(&cfg, command).await,
         Command::SshCert(args) => cli::ssh_cert(&cfg, args),
-        Command::Kubeconfig(args) => cli::kubeconfig(&cfg, cli.data_dir.as_deref(), args),
+        Command::Kubeconfig(args) => cli::kubeconfig(&cfg, cli.files.data_dir.as_deref(), args),
         Command::Approvals { command, admin } => cli::approvals(&cfg, &admin, command).await,
         Command::Sessions { command, admin } => cli::sessions(&cfg, &admin, command).await,
         Command::Revoke { jti, admin } => cli::revoke(&cfg, &admin, &jti).await,
