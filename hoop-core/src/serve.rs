@@ -60,11 +60,23 @@ where
         let (tcp, peer) = listener.accept().await?;
         // Moving a socket between runtimes goes through its std form: deregistered here,
         // registered with the worker's reactor there.
-        let tcp = tcp.into_std()?;
-        let Some(worker) = workers.get(next % threads) else { continue };
-        next = next.wrapping_add(1);
-        if worker.send((tcp, peer)).is_err() {
-            return Err(std::io::Error::other("a connection thread has ended"));
+        let mut conn = (tcp.into_std()?, peer);
+        // A thread that has ended (its runtime failed) is dropped; the others carry on.
+        loop {
+            if workers.is_empty() {
+                return Err(std::io::Error::other("every connection thread has ended"));
+            }
+            let i = next % workers.len();
+            next = next.wrapping_add(1);
+            match workers.get(i).map(|w| w.send(conn)) {
+                Some(Ok(())) => break,
+                Some(Err(mpsc::error::SendError(back))) => {
+                    tracing::error!(thread = i, "a connection thread has ended");
+                    workers.remove(i);
+                    conn = back;
+                }
+                None => return Err(std::io::Error::other("no connection thread")),
+            }
         }
     }
 }
