@@ -110,7 +110,13 @@ impl Shared {
         st.dirty = false;
         st.dirty_since = None;
         drop(st);
-        self.sync.sync_data()?;
+        if let Err(e) = self.sync.sync_data() {
+            // Not synced after all: the next checkpoint tries again.
+            let mut st = self.lock();
+            st.dirty = true;
+            st.dirty_since.get_or_insert_with(std::time::Instant::now);
+            return Err(e.into());
+        }
         Ok(())
     }
 
