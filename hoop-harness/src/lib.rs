@@ -15,6 +15,7 @@
 mod cmd;
 mod kube;
 mod postgres;
+pub mod review;
 mod sshd;
 
 pub use cmd::{HarnessError, free_port, is_root};

@@ -419,21 +419,7 @@ fn review_holds_a_request_until_decided() {
     let app = gw.dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
     assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
-    let decide = |approve: bool| {
-        let broker = gw.gate.approvals().clone();
-        std::thread::spawn(move || {
-            for _ in 0..500 {
-                if let Some(t) = broker.list().first() {
-                    let mut r = hoop_core::identity::Identity::new("bob", IdentityKind::Human);
-                    r.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
-                    broker.decide(&t.id, &r, approve, "not during the freeze").unwrap();
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            panic!("no ticket");
-        })
-    };
+    let decide = |approve: bool| hoop_harness::review::decide_first(gw.gate.approvals(), "bob", approve, "not during the freeze");
     let t = decide(false);
     let o = kubectl(&kc, &["delete", "deployment", "web"]);
     t.join().unwrap();

@@ -4,8 +4,7 @@
 mod common;
 
 use common::{Gw, pg};
-use hoop_core::approvals::REVIEW_GROUP;
-use hoop_core::identity::{Identity, IdentityKind};
+use hoop_core::identity::IdentityKind;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,12 +15,6 @@ async fn connect(gw: &Gw, kind: IdentityKind) -> tokio_postgres::Client {
         .unwrap();
     tokio::spawn(conn);
     client
-}
-
-fn reviewer() -> Identity {
-    let mut r = Identity::new("alice", IdentityKind::Human);
-    r.groups.push(REVIEW_GROUP.into());
-    r
 }
 
 /// Default agent rules.
@@ -92,27 +85,14 @@ async fn cancel_while_pg_sleep_runs() {
 async fn reviews_approve_deny_and_time_out() {
     let gw = Gw::start("");
     let c = connect(&gw, IdentityKind::Agent).await;
-    let broker = gw.gate.approvals().clone();
-    let decide = |approve: bool| {
-        let broker = broker.clone();
-        tokio::spawn(async move {
-            for _ in 0..200 {
-                if let Some(t) = broker.list().first() {
-                    broker.decide(&t.id, &reviewer(), approve, "not today").unwrap();
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            panic!("no ticket appeared");
-        })
-    };
+    let decide = |approve: bool| hoop_harness::review::decide_first(gw.gate.approvals(), "alice", approve, "not today");
     let d = decide(true);
     let rows = c.query("SELECT id, email FROM customers", &[]).await.unwrap();
-    d.await.unwrap();
+    d.join().unwrap();
     assert_eq!(rows[0].get::<_, String>(1), "[REDACTED:email]");
     let d = decide(false);
     let e = c.query("SELECT id FROM customers", &[]).await.unwrap_err();
-    d.await.unwrap();
+    d.join().unwrap();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"));
     assert!(format!("{e:?}").contains("denied by reviewer alice"), "{e:?}");
     // Nobody decides: the review times out (3 s in this config) and the statement is refused.

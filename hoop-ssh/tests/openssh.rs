@@ -377,21 +377,7 @@ fn scp_both_protocols_with_path_rules() {
 #[test]
 fn exec_waits_for_review() {
     let gw = gateway("[[policy.rules]]\nname = \"review-deploys\"\nwhen = 'action.kind == \"exec\" && \"deploy\" in action.exec.argv'\nthen = \"review\"\n");
-    let decide = |approve: bool| {
-        let broker = gw.gate.approvals().clone();
-        std::thread::spawn(move || {
-            for _ in 0..300 {
-                if let Some(t) = broker.list().first() {
-                    let mut r = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
-                    r.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
-                    broker.decide(&t.id, &r, approve, "not now").unwrap();
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            panic!("no ticket");
-        })
-    };
+    let decide = |approve: bool| hoop_harness::review::decide_first(gw.gate.approvals(), "alice", approve, "not now");
     let t = decide(true);
     let o = ssh(&gw, "echo deploy done");
     t.join().unwrap();
