@@ -134,4 +134,29 @@ mod tests {
         assert_eq!(names.into_iter().collect::<Vec<_>>(), ["hoop-conn-0", "hoop-conn-1"]);
         server.abort();
     }
+
+    /// Stopping the accept loop (a drain) leaves open connections running to their end.
+    #[tokio::test]
+    async fn open_connections_outlive_the_accept_loop() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(on_threads(listener, 2, |mut tcp: TcpStream, _| async move {
+            let mut b = [0u8; 1];
+            while tcp.read_exact(&mut b).await.is_ok() {
+                if tcp.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+        }));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"a").await.unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await.unwrap();
+        server.abort();
+        let _ = server.await;
+        // The accept loop is gone; the open connection still echoes.
+        c.write_all(b"b").await.unwrap();
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(&b, b"b");
+    }
 }
