@@ -13,9 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -247,7 +245,7 @@ impl AdminApi {
     /// Server-sent events: `opened` with the ticket, `closed` with its decision.
     fn stream(&self) -> Response<Body> {
         let mut events = self.gate.approvals().subscribe();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
         let open = self.gate.approvals().list();
         tokio::spawn(async move {
             for t in open {
@@ -267,19 +265,11 @@ impl AdminApi {
                 }
             }
         });
-        let mut r = Response::new(ChannelBody(rx).boxed());
+        let frames = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))));
+        let mut r = Response::new(http_body_util::StreamBody::new(frames).boxed());
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/event-stream"));
         r.headers_mut().insert(hyper::header::CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-cache"));
         r
     }
 }
 
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-    }
-}

@@ -3,8 +3,6 @@
 
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Frame};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 /// Any body hoop sends, to clients or to the API server.
 pub type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
@@ -20,16 +18,7 @@ pub fn empty() -> Body {
 }
 
 /// A body streamed from `rx` until the sender is dropped.
-pub fn channel(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
-    ChannelBody(rx).boxed()
-}
-
-struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
-
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
-    }
+pub fn channel(mut rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
+    let frames = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b)))));
+    http_body_util::StreamBody::new(frames).boxed()
 }
