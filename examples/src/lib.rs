@@ -22,6 +22,18 @@ impl ConfigArgs {
     }
 }
 
+/// Binds `listen`, naming the address in the error.
+pub async fn bind(listen: &str) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), String> {
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    Ok((listener, addr))
+}
+
+/// Names of the targets of `cfg` spoken to in `protocol`.
+pub fn target_names(cfg: &Config, protocol: hoop_core::session::Protocol) -> Vec<&String> {
+    cfg.targets.iter().filter(|(_, t)| t.protocol == protocol).map(|(n, _)| n).collect()
+}
+
 /// The config file if given (else the built-in defaults), with `--data-dir` applied.
 pub fn load_config(path: Option<&Path>, data_dir: Option<PathBuf>) -> Result<Config, String> {
     let mut cfg = match path {

@@ -126,9 +126,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let gate = cfg.build_gate().map_err(|e| e.to_string())?;
     let gw = Arc::new(hoop_k8s::K8sGateway::from_config(&cfg, gate).map_err(|e| e.to_string())?);
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let targets: Vec<&String> = cfg.targets.iter().filter(|(_, t)| t.protocol == Protocol::Kubernetes).map(|(n, _)| n).collect();
+    let (listener, addr) = examples::bind(&listen).await?;
+    let targets = examples::target_names(&cfg, Protocol::Kubernetes);
     println!("hoop-k8s listening on https://{addr}; targets: {targets:?}; data dir {}", cfg.data_dir.display());
     if targets.is_empty() {
         println!("no Kubernetes target yet: pass --upstream https://host:6443 --ca-file FILE --upstream-token env:NAME, or a config file");

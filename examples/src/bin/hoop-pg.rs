@@ -103,9 +103,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     let listen = cli.listen.or(cfg.listeners.postgres.clone()).unwrap_or_else(|| "127.0.0.1:15432".into());
     let gate = cfg.build_gate().map_err(|e| e.to_string())?;
     let proxy = Arc::new(hoop_pg::PgProxy::from_config(&cfg, gate).map_err(|e| e.to_string())?);
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let targets: Vec<&String> = cfg.targets.iter().filter(|(_, t)| t.protocol == Protocol::Postgres).map(|(n, _)| n).collect();
+    let (listener, addr) = examples::bind(&listen).await?;
+    let targets = examples::target_names(&cfg, Protocol::Postgres);
     println!("hoop-pg listening on {addr}; targets: {targets:?}; data dir {}", cfg.data_dir.display());
     println!("log in with: PGPASSWORD=$(hoop-pg token --subject agent-1) psql \"host={} port={} user=agent-1 dbname={}\"", addr.ip(), addr.port(), targets.first().map(|s| s.as_str()).unwrap_or("TARGET"));
     proxy.serve(listener).await.map_err(|e| e.to_string())

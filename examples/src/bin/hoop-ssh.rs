@@ -86,9 +86,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     let listen = cli.listen.or(cfg.listeners.ssh.clone()).unwrap_or_else(|| "127.0.0.1:2222".into());
     let gate = cfg.build_gate().map_err(|e| e.to_string())?;
     let gw = Arc::new(hoop_ssh::SshGateway::from_config(&cfg, gate).map_err(|e| e.to_string())?);
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listen {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let targets: Vec<&String> = cfg.targets.iter().filter(|(_, t)| t.protocol == Protocol::Ssh).map(|(n, _)| n).collect();
+    let (listener, addr) = examples::bind(&listen).await?;
+    let targets = examples::target_names(&cfg, Protocol::Ssh);
     println!("hoop-ssh listening on {addr}; targets: {targets:?}; data dir {}", cfg.data_dir.display());
     println!("host key: {}", gw.host_public_key());
     if targets.is_empty() {
