@@ -439,7 +439,9 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        let event = Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() };
+        // Only a review needs the unmasked action afterwards (an approval covers exactly it).
+        let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
+        let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() };
         self.log.record(&event)?;
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },
@@ -450,6 +452,7 @@ impl SessionHandle {
                     Event::Action { action, .. } => action,
                     _ => Action::default(),
                 };
+                let action = original.unwrap_or_else(|| masked.clone());
                 let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule);
                 self.log.record(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
@@ -465,7 +468,7 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        self.log.record(&Event::Action { action_id, action: self.mask_action(&action), verdict: verdict.clone() })?;
+        self.log.record(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() })?;
         Ok(verdict)
     }
 
@@ -553,9 +556,8 @@ impl SessionHandle {
     }
 
     /// The action as recordings may hold it: text fields passed through the masker.
-    fn mask_action(&self, action: &Action) -> Action {
+    fn mask_action(&self, mut a: Action) -> Action {
         let m = self.masker();
-        let mut a = action.clone();
         if !m.is_enabled() {
             return a;
         }

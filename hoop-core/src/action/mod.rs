@@ -111,10 +111,15 @@ pub struct Sql {
     /// Whether the parser read the text; `false` means `kinds == ["unknown"]`.
     pub parsed: bool,
     /// `to` or `from` for a `COPY`, empty otherwise.
+    // Fields at their default are left out of records (read back as the default): most
+    // statements are not COPYs and have no parameters, and every record byte is hashed and written.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub copy: String,
     /// Whether a `COPY` reads from or writes to a server-side program.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub copy_program: bool,
     /// Bound parameters (masked before recording); `null` for SQL NULL.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Option<String>>,
 }
 

@@ -253,6 +253,37 @@ mod tests {
         assert_eq!(p.evaluate(&s, &Action::shell("t")), Verdict::Review { rule: "default".into() });
     }
 
+    /// Rules whose evaluation of `action` would need the interpreter.
+    fn interpreted<'p>(p: &'p CelPolicy, s: &Session, a: &Action) -> Vec<&'p str> {
+        let mut out = Vec::new();
+        for r in &p.rules {
+            for (c, _) in &r.conjuncts {
+                match c.check(s, a) {
+                    Some(true) => {}
+                    Some(false) => break,
+                    None => {
+                        out.push(r.rule.name.as_str());
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn default_rules_decide_everyday_statements_natively() {
+        // The interpreter needs a context of every field built per evaluation: on the hot path
+        // of every statement, that would cost more than the rest of the policy check.
+        let p = CelPolicy::new(super::super::defaults::agent_rules(), Then::Allow).unwrap();
+        let agent = session(IdentityKind::Agent);
+        for sql in ["SELECT abalance FROM pgbench_accounts WHERE aid = 1", "UPDATE t SET a = 1 WHERE id = 2", "INSERT INTO t VALUES (1)", "BEGIN"] {
+            let mut a = Action::sql("t", sql);
+            a.target = "sample".into();
+            assert_eq!(interpreted(&p, &agent, &a), Vec::<&str>::new(), "{sql}");
+        }
+    }
+
     #[test]
     fn compile_error_names_rule() {
         let e = CelPolicy::new(vec![Rule::new("broken", "action.kind ==", Then::Deny)], Then::Allow).unwrap_err();

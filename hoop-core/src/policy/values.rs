@@ -233,7 +233,11 @@ mod tests {
         // Stored actions omit empty sections; CEL always sees all of them.
         let to = |v: &dyn Erased| v.cel();
         for kind in ActionKind::ALL {
-            let a = Action::sample(kind);
+            let mut a = Action::sample(kind);
+            // Records leave these out at their defaults; set, serde shows every field.
+            a.sql.copy = "to".into();
+            a.sql.copy_program = true;
+            a.sql.params = vec![Some("1".into()), None];
             let mut full = HashMap::new();
             full.insert(Key::from("kind".to_string()), cel_interpreter::to_value(a.kind).unwrap());
             full.insert(Key::from("target".to_string()), cel_interpreter::to_value(&a.target).unwrap());

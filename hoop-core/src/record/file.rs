@@ -1,6 +1,6 @@
 //! The default store: one JSON-lines file per session under the data directory.
 
-use super::format::{ZERO_HASH, encode};
+use super::format::{Hash, Timestamp, encode_into};
 use super::{Body, Control, RecordError, Recorder, SessionLog, StoredEvent, VerifyReport, signed_message};
 use crate::event::Event;
 use crate::keys::{KeyPurpose, KeyStore, SigningKey, VerifyingKey};
@@ -23,10 +23,11 @@ pub struct FileRecorderConfig {
 
 struct LogState {
     file: File,
-    /// Encoded records not yet written (deferred events).
+    /// Encoded records not yet written (deferred events); also the buffer every record is
+    /// encoded into, so it keeps its capacity from record to record.
     pending: Vec<u8>,
     seq: u64,
-    prev: String,
+    prev: Hash,
     dirty: bool,
     /// When the oldest record not yet fsynced was written (recorder lag).
     dirty_since: Option<std::time::Instant>,
@@ -63,18 +64,13 @@ impl Shared {
             return Err(RecordError::Sealed);
         }
         let seq = st.seq + 1;
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let (line, hash) = encode(seq, &ts, &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
-        if defer {
-            st.pending.extend_from_slice(&line);
-        } else {
-            let result = if st.pending.is_empty() {
-                st.file.write_all(&line)
-            } else {
-                let mut all = std::mem::take(&mut st.pending);
-                all.extend_from_slice(&line);
-                st.file.write_all(&all)
-            };
+        let ts = Timestamp::now();
+        let hash = encode_into(&mut st.pending, seq, ts.as_str(), &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
+        if !defer {
+            let result = st.file.write_all(&st.pending);
+            st.pending.clear();
+            // One large record (a sample of wide rows) must not pin its buffer for the session.
+            st.pending.shrink_to(64 * 1024);
             if let Err(e) = result {
                 // A torn line would break the chain for every later record: stop here.
                 st.broken = true;
@@ -92,7 +88,7 @@ impl Shared {
 
     fn control(&self, st: &LogState, seal: bool) -> Body {
         let kind = if seal { "seal" } else { "checkpoint" };
-        let msg = signed_message(kind, &self.session, st.seq + 1, &st.prev);
+        let msg = signed_message(kind, &self.session, st.seq + 1, st.prev.as_str());
         let sig = base64::engine::general_purpose::STANDARD.encode(self.key.sign(&msg));
         let kid = self.key.kid.clone();
         Body::Control(if seal { Control::Seal { kid, sig } } else { Control::Checkpoint { kid, sig } })
@@ -230,7 +226,7 @@ impl Recorder for FileRecorder {
                 file,
                 pending: Vec::new(),
                 seq: 0,
-                prev: ZERO_HASH.to_string(),
+                prev: Hash::ZERO,
                 dirty: false,
                 dirty_since: None,
                 sealed: false,

@@ -1,6 +1,6 @@
 //! Checking a recording: hash chain, sequence, checkpoint and seal signatures.
 
-use super::format::{ZERO_HASH, recompute};
+use super::format::{Hash, recompute};
 use super::{Body, Control, StoredEvent, signed_message};
 use crate::keys::VerifyingKey;
 use base64::Engine;
@@ -29,7 +29,7 @@ impl VerifyReport {
 /// Verifies the stored bytes of session `session`.
 pub(crate) fn verify_bytes(session: &str, bytes: &[u8], keys: &[VerifyingKey]) -> VerifyReport {
     let mut report = VerifyReport { records: 0, first_error: None, sealed: false, last_signed: 0 };
-    let mut prev = ZERO_HASH.to_string();
+    let mut prev = Hash::ZERO.as_str().to_string();
     let mut lines = bytes.split(|b| *b == b'\n').peekable();
     let mut n = 0u64;
     while let Some(line) = lines.next() {
