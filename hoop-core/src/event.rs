@@ -53,7 +53,7 @@ pub enum Event {
         /// The reviewer's subject, or `timeout` / `cancelled`.
         reviewer: String,
     },
-    /// What an action produced: command tag, row count, duration.
+    /// What an action produced: command tag, row count, duration, and a sample of its rows.
     ActionResult {
         /// The action this result belongs to.
         action_id: u64,
@@ -69,15 +69,14 @@ pub enum Event {
         /// Error text if the upstream refused it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
-    },
-    /// Masked result rows of an action (capped per action).
-    Rows {
-        /// The action the rows belong to.
-        action_id: u64,
-        /// Column names.
+        /// Column names of `sample`.
+        // Kept with the result rather than in an event of their own: one record per result
+        // instead of two, on the path of every statement.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         columns: Vec<String>,
-        /// Masked values, NULL as `null`.
-        rows: Vec<Vec<Option<String>>>,
+        /// The first rows returned, masked (capped per action), NULL as `null`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sample: Vec<Vec<Option<String>>>,
     },
     /// Terminal bytes (masked output, input), with their time offset from session start.
     Terminal {
@@ -158,7 +157,6 @@ impl Event {
             Event::ReviewRequested { .. } => "review_requested",
             Event::ReviewDecided { .. } => "review_decided",
             Event::ActionResult { .. } => "action_result",
-            Event::Rows { .. } => "rows",
             Event::Terminal { .. } => "terminal",
             Event::Resize { .. } => "resize",
             Event::Note { .. } => "note",

@@ -71,6 +71,8 @@ impl Ongoing {
             duration_us: self.started.elapsed().as_micros() as u64,
             bytes,
             error,
+            columns: Vec::new(),
+            sample: Vec::new(),
         };
         if let Err(e) = self.session.record_later(&ev) {
             tracing::error!(error = %e, "recording a result failed");

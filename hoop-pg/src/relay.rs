@@ -421,18 +421,21 @@ impl Relay {
                     }
                 }
                 b'T' => {
-                    let fields = Arc::new(proto::decode_row_description(&frame.body).ok_or_else(|| RelayError::Protocol("malformed RowDescription".into()))?);
+                    // Decoded only when needed: a simple query's shape is usually a cached plan.
+                    let decode = || proto::decode_row_description(&frame.body).map(Arc::new).ok_or_else(|| RelayError::Protocol("malformed RowDescription".into()));
                     let front = self.front_kind();
                     match front {
                         Front::DescribeStatement(name) => {
+                            let fields = decode()?;
                             if let Some(s) = self.shared().statements.get_mut(&name) {
-                                s.fields = Some(fields.clone());
+                                s.fields = Some(fields);
                             }
                             self.pop();
                         }
                         Front::DescribePortal(name) => {
+                            let fields = decode()?;
                             if let Some(p) = self.shared().portals.get_mut(&name) {
-                                p.fields = Some(fields.clone());
+                                p.fields = Some(fields);
                             }
                             self.pop();
                         }
@@ -441,6 +444,7 @@ impl Relay {
                             let plan = match cached {
                                 Some(p) => p,
                                 None => {
+                                    let fields = decode()?;
                                     let p = Arc::new(RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog).await);
                                     let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
                                     if plans.len() >= 256 {
@@ -630,16 +634,14 @@ impl Relay {
         }
     }
 
-    /// Records a finished result: sampled (masked) rows, then tag, count and duration.
+    /// Records a finished result: tag, count, duration and the sampled (masked) rows.
     fn finish(&self, f: Finished) {
         let Finished { acc: a, tag, error, duration_us } = f;
         let Some(action_id) = a.action_id else { return };
-        if !a.sample.is_empty() {
-            let columns = a.plan.as_ref().map(|p| p.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
-            if let Err(e) = self.handle.record_later(&Event::Rows { action_id, columns, rows: a.sample }) {
-                tracing::error!(error = %e, "recording rows failed");
-            }
-        }
+        let columns = match (&a.plan, a.sample.is_empty()) {
+            (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
+            _ => Vec::new(),
+        };
         let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
         let ev = Event::ActionResult {
             action_id,
@@ -648,6 +650,8 @@ impl Relay {
             duration_us,
             bytes: 0,
             error,
+            columns,
+            sample: a.sample,
         };
         if let Err(e) = self.handle.record_later(&ev) {
             tracing::error!(error = %e, "recording a result failed");

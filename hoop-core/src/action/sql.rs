@@ -32,25 +32,27 @@ pub fn analyze(text: &str) -> Sql {
 
 /// Texts longer than this are not fingerprinted (and so always parsed).
 const MAX_SHAPE_LEN: usize = 2048;
-/// Shapes remembered; a full cache is cleared (statement shapes repeat, so it refills fast).
+/// Shapes remembered per thread; a full cache is cleared (statement shapes repeat, so it refills fast).
 const MAX_SHAPES: usize = 2048;
 
-fn shapes() -> &'static std::sync::Mutex<std::collections::HashMap<String, Sql>> {
-    static SHAPES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Sql>>> = std::sync::OnceLock::new();
-    SHAPES.get_or_init(Default::default)
+thread_local! {
+    // Per thread, not shared: every statement looks its shape up, and a lock shared by the
+    // connection threads would be contended on every one of them.
+    static SHAPES: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Sql>> = Default::default();
 }
 
-fn cached(key: &str) -> Option<Sql> {
-    shapes().lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+fn cached(key: &[u8]) -> Option<Sql> {
+    SHAPES.with_borrow(|m| m.get(key).cloned())
 }
 
-fn remember(key: String, sql: &Sql) {
+fn remember(key: Vec<u8>, sql: &Sql) {
     let shape = Sql { text: String::new(), params: Vec::new(), ..sql.clone() };
-    let mut m = shapes().lock().unwrap_or_else(|p| p.into_inner());
-    if m.len() >= MAX_SHAPES {
-        m.clear();
-    }
-    m.insert(key, shape);
+    SHAPES.with_borrow_mut(|m| {
+        if m.len() >= MAX_SHAPES {
+            m.clear();
+        }
+        m.insert(key.into_boxed_slice(), shape);
+    });
 }
 
 /// The statement's shape: its text with numeric and plain string literals replaced by `?`.
@@ -60,12 +62,12 @@ fn remember(key: String, sql: &Sql) {
 /// once. The lexer is deliberately narrow: anything it does not fully understand (comments,
 /// dollar quoting, escape strings, backslashes, prefixed literals) yields `None`, and such
 /// text is always parsed in full.
-fn shape_key(text: &str) -> Option<String> {
+fn shape_key(text: &str) -> Option<Vec<u8>> {
     if text.len() > MAX_SHAPE_LEN {
         return None;
     }
     let b = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(text.len());
     let mut i = 0;
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
     while let Some(&c) = b.get(i) {
@@ -75,10 +77,10 @@ fn shape_key(text: &str) -> Option<String> {
             b'/' if b.get(i + 1) == Some(&b'*') => return None,
             // `$1` parameters are kept; any other `$` may open a dollar-quoted string.
             b'$' if b.get(i + 1).is_some_and(u8::is_ascii_digit) && !i.checked_sub(1).and_then(|p| b.get(p)).is_some_and(|p| ident(*p)) => {
-                out.push('$');
+                out.push(b'$');
                 i += 1;
                 while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
-                    out.push(*d as char);
+                    out.push(*d);
                     i += 1;
                 }
             }
@@ -99,22 +101,22 @@ fn shape_key(text: &str) -> Option<String> {
                     }
                 }
                 i += 1;
-                out.push('?');
+                out.push(b'?');
             }
             b'"' => {
                 // Quoted identifiers are part of the shape.
                 let end = b.get(i + 1..)?.iter().position(|x| *x == b'"')? + i + 1;
-                out.push_str(text.get(i..=end)?);
+                out.extend_from_slice(b.get(i..=end)?);
                 i = end + 1;
             }
             d if d.is_ascii_digit() && !i.checked_sub(1).and_then(|p| b.get(p)).is_some_and(|p| ident(*p)) => {
                 while b.get(i).is_some_and(|x| x.is_ascii_alphanumeric() || *x == b'.') {
                     i += 1;
                 }
-                out.push('?');
+                out.push(b'?');
             }
             _ => {
-                out.push(c as char);
+                out.push(c);
                 i += 1;
             }
         }
@@ -335,8 +337,8 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(shape_key("SELECT a FROM t WHERE id = 42 AND x = 'it''s' AND t2.c = $1").as_deref(), Some("SELECT a FROM t WHERE id = ? AND x = ? AND t2.c = $1"));
-        assert_eq!(shape_key("select 1.5e3, \"x 1\" from t"), Some("select ?, \"x 1\" from t".into()));
+        assert_eq!(shape_key("SELECT a FROM t WHERE id = 42 AND x = 'it''s' AND t2.c = $1").as_deref(), Some(&b"SELECT a FROM t WHERE id = ? AND x = ? AND t2.c = $1"[..]));
+        assert_eq!(shape_key("select 1.5e3, \"x 1\" from t").as_deref(), Some(&b"select ?, \"x 1\" from t"[..]));
         for bail in ["select 1 -- c", "select /* c */ 1", "select $$x$$", "select E'\\n'", "select x'ff'", "select 'a\\'", "select 'unterminated"] {
             assert_eq!(shape_key(bail), None, "{bail}");
         }

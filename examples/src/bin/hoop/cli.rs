@@ -299,12 +299,12 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
             }
             Event::ReviewRequested { action_id, ticket } => format!("#{action_id} waiting for review (ticket {ticket})"),
             Event::ReviewDecided { action_id, approved, reviewer, .. } => format!("#{action_id} {} by {reviewer}", if *approved { "approved" } else { "denied" }),
-            Event::ActionResult { action_id, status, rows, duration_us, error, .. } => {
-                format!("#{action_id} {status}, {rows} rows, {:.3} ms{}", *duration_us as f64 / 1000.0, error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default())
-            }
-            Event::Rows { action_id, columns, rows } => {
-                let mut s = format!("#{action_id} rows ({}):", columns.join(", "));
-                for r in rows.iter().take(5) {
+            Event::ActionResult { action_id, status, rows, duration_us, error, columns, sample, .. } => {
+                let mut s = format!("#{action_id} {status}, {rows} rows, {:.3} ms{}", *duration_us as f64 / 1000.0, error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default());
+                if !sample.is_empty() {
+                    s.push_str(&format!("\n    ({})", columns.join(", ")));
+                }
+                for r in sample.iter().take(5) {
                     s.push_str(&format!("\n    {}", serde_json::to_string(r).unwrap_or_default()));
                 }
                 s
