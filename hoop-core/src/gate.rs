@@ -166,7 +166,8 @@ impl KillSwitch {
 struct Inner {
     auth: Arc<dyn Authenticator>,
     policy: SwappablePolicy,
-    masker: RwLock<Arc<Masker>>,
+    /// Read on every action (masking its record); see [`SwappablePolicy`](crate::policy::SwappablePolicy) for why `ArcSwap`.
+    masker: arc_swap::ArcSwap<Masker>,
     recorder: Arc<dyn Recorder>,
     approvals: Broker,
     targets: RwLock<HashMap<String, TargetInfo>>,
@@ -236,7 +237,7 @@ impl GateBuilder {
             inner: Arc::new(Inner {
                 auth: self.auth,
                 policy: SwappablePolicy::new(self.policy),
-                masker: RwLock::new(self.masker),
+                masker: arc_swap::ArcSwap::new(self.masker),
                 recorder: self.recorder,
                 approvals: self.approvals,
                 targets: RwLock::new(self.targets),
@@ -329,7 +330,7 @@ impl Gate {
 
     /// Replaces the masker; running stream maskers keep the old one until they are recreated.
     pub fn set_masker(&self, masker: Arc<Masker>) {
-        *self.inner.masker.write().unwrap_or_else(|p| p.into_inner()) = masker;
+        self.inner.masker.store(masker);
     }
 
     /// Adds or replaces a target.
@@ -369,7 +370,7 @@ impl Gate {
     /// Prometheus text for the gate's counters.
     pub fn metrics_text(&self) -> String {
         let open: Vec<(Protocol, u64)> = self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| (l.protocol, 1)).collect();
-        let masked = self.inner.masker.read().unwrap_or_else(|p| p.into_inner()).masked_bytes();
+        let masked = self.inner.masker.load().masked_bytes();
         self.inner.metrics.render(&open, masked, self.inner.approvals.list().len(), self.inner.recorder.lag())
     }
 
@@ -414,7 +415,7 @@ impl SessionHandle {
 
     /// The masker to apply to this session's responses.
     pub fn masker(&self) -> Arc<Masker> {
-        self.gate.inner.masker.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.gate.inner.masker.load_full()
     }
 
     /// Seconds since the session opened (for terminal event times).
@@ -557,7 +558,7 @@ impl SessionHandle {
 
     /// The action as recordings may hold it: text fields passed through the masker.
     fn mask_action(&self, mut a: Action) -> Action {
-        let m = self.masker();
+        let m = self.gate.inner.masker.load();
         if !m.is_enabled() {
             return a;
         }

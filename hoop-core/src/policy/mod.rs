@@ -12,7 +12,8 @@ mod values;
 use crate::action::Action;
 use crate::session::Session;
 use crate::verdict::Verdict;
-use std::sync::{Arc, RwLock};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
 
 pub use cel::{CelPolicy, Rule, Then};
 
@@ -51,28 +52,33 @@ pub trait Policy: Send + Sync + 'static {
 /// A policy that can be replaced while sessions keep running (for reload).
 #[derive(Clone)]
 pub struct SwappablePolicy {
-    inner: Arc<RwLock<Arc<dyn Policy>>>,
+    // Read on every action from every connection thread: `ArcSwap` loads touch no shared
+    // counter or lock, where an `RwLock<Arc<_>>` bounced its cache lines between the threads.
+    inner: Arc<ArcSwap<Current>>,
 }
+
+/// The policy in force (`ArcSwap` holds sized values).
+struct Current(Arc<dyn Policy>);
 
 impl SwappablePolicy {
     /// Wraps `policy`.
     pub fn new(policy: Arc<dyn Policy>) -> Self {
-        SwappablePolicy { inner: Arc::new(RwLock::new(policy)) }
+        SwappablePolicy { inner: Arc::new(ArcSwap::from_pointee(Current(policy))) }
     }
 
     /// Replaces the policy; checks already running finish under the old one.
     pub fn swap(&self, policy: Arc<dyn Policy>) {
-        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = policy;
+        self.inner.store(Arc::new(Current(policy)));
     }
 
     /// The policy in force now.
     pub fn current(&self) -> Arc<dyn Policy> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.load().0.clone()
     }
 }
 
 impl Policy for SwappablePolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
-        self.current().evaluate(session, action)
+        self.inner.load().0.evaluate(session, action)
     }
 }
