@@ -13,12 +13,14 @@
 //! ```
 
 mod cmd;
+#[cfg(feature = "kube")]
 mod kube;
 mod postgres;
 pub mod review;
 mod sshd;
 
 pub use cmd::{HarnessError, free_port, is_root};
+#[cfg(feature = "kube")]
 pub use kube::{KubeApi, KubeApiOptions};
 pub use postgres::{PgOptions, Postgres};
 pub use sshd::{Sshd, SshdOptions};
