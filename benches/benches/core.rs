@@ -1,9 +1,11 @@
-//! Core micro-benchmarks: one CEL decision under the default rules, and masking throughput.
+//! Core micro-benchmarks: one CEL decision under the default rules, one statement's whole check
+//! (analysis, policy, masking and the recorded action, written to disk), and masking throughput.
 #![allow(clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hoop_benches::{MIXED_TEXT_BYTES, mixed_text};
 use hoop_core::action::Action;
+use hoop_core::auth::Credential;
 use hoop_core::identity::{Identity, IdentityKind};
 use hoop_core::mask::{MaskConfig, Masker};
 use hoop_core::policy::{CelPolicy, Policy, Then, defaults};
@@ -25,6 +27,34 @@ fn cel_decision(c: &mut Criterion) {
     c.bench_function("cel_decision", |b| b.iter(|| black_box(policy.evaluate(&session, black_box(&action)))));
 }
 
+fn statement_check(c: &mut Criterion) {
+    // The gateway's defaults (agent rules, default masking, file recordings), as `hoop-pg` runs.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "data_dir = {:?}\n[targets.db]\nprotocol = \"postgres\"\naddress = \"127.0.0.1:5432\"\n",
+        dir.path().display().to_string()
+    );
+    let cfg = hoop_core::config::Config::parse(&text, "bench").expect("config");
+    let gate = cfg.build_gate().expect("gate");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let agent = Identity::new("agent-1", IdentityKind::Agent);
+    let handle = rt
+        .block_on(gate.open_session(Credential::Verified(&agent), Protocol::Postgres, "db", None, Default::default()))
+        .expect("session");
+    let mut aid = 0u64;
+    // Each iteration appends a record (about 400 bytes) to the session's file: keep the run short.
+    let mut g = c.benchmark_group("gate");
+    g.sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(1));
+    g.bench_function("statement_check", |b| {
+        b.iter(|| {
+            aid = aid % 100_000 + 1;
+            let action = Action::sql("db", &format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid}"));
+            black_box(handle.check(action).expect("recorded"))
+        })
+    });
+    g.finish();
+}
+
 fn mask_throughput(c: &mut Criterion) {
     let masker = Masker::new(&MaskConfig::default(), None).expect("default masking compiles");
     let text = mixed_text();
@@ -34,5 +64,5 @@ fn mask_throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cel_decision, mask_throughput);
+criterion_group!(benches, cel_decision, statement_check, mask_throughput);
 criterion_main!(benches);
