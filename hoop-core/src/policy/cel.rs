@@ -277,11 +277,45 @@ mod tests {
         // of every statement, that would cost more than the rest of the policy check.
         let p = CelPolicy::new(super::super::defaults::agent_rules(), Then::Allow).unwrap();
         let agent = session(IdentityKind::Agent);
-        for sql in ["SELECT abalance FROM pgbench_accounts WHERE aid = 1", "UPDATE t SET a = 1 WHERE id = 2", "INSERT INTO t VALUES (1)", "BEGIN"] {
-            let mut a = Action::sql("t", sql);
-            a.target = "sample".into();
-            assert_eq!(interpreted(&p, &agent, &a), Vec::<&str>::new(), "{sql}");
+        let mut with_sensitive_tables = agent.clone();
+        with_sensitive_tables.target.sensitive_tables = vec!["customers".into()];
+        for s in [&agent, &with_sensitive_tables] {
+            for sql in ["SELECT abalance FROM pgbench_accounts WHERE aid = 1", "SELECT * FROM public.customers", "UPDATE t SET a = 1 WHERE id = 2", "INSERT INTO t VALUES (1)", "BEGIN"] {
+                let a = Action::sql("sample", sql);
+                assert_eq!(interpreted(&p, s, &a), Vec::<&str>::new(), "{sql}");
+            }
         }
+    }
+
+    #[test]
+    fn native_decisions_agree_with_the_interpreter() {
+        // Every conjunct of the default rules that is decided natively must give what CEL gives.
+        let p = CelPolicy::new(super::super::defaults::agent_rules(), Then::Allow).unwrap();
+        let mut sessions = vec![session(IdentityKind::Agent), session(IdentityKind::Human)];
+        let mut sensitive = session(IdentityKind::Agent);
+        sensitive.target.sensitive_tables = vec!["customers".into(), "billing.cards".into()];
+        sessions.push(sensitive.clone());
+        sensitive.target.sensitive = true;
+        sessions.push(sensitive);
+        let mut actions: Vec<Action> = ActionKind::ALL.iter().map(|k| Action::sample(*k)).collect();
+        for sql in ["select * from customers", "select * from public.customers", "select * from other.cards", "select * from billing.cards", "drop table x", "delete from t", "copy t to stdout", "do $$ begin end $$"] {
+            actions.push(Action::sql("sample", sql));
+        }
+        let mut decided = 0;
+        for s in &sessions {
+            for a in &actions {
+                let ctx = p.context(s, a);
+                for r in &p.rules {
+                    for (c, program) in &r.conjuncts {
+                        if let Some(native) = c.check(s, a) {
+                            decided += 1;
+                            assert_eq!(run(program, &ctx), Ok(Value::Bool(native)), "{} on {a:?}", c.source);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(decided > 500, "{decided}");
     }
 
     #[test]

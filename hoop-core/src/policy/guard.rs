@@ -26,6 +26,8 @@ enum Pred {
     Contains(FieldId, String),
     /// `path.exists(v, v in ["a", "b"])` (a list field).
     AnyOf(FieldId, Vec<String>),
+    /// `path.exists(v, v in set || baseName(v) in set)` (two list fields; either test alone too).
+    AnyIn { list: FieldId, set: FieldId, plain: bool, base: bool },
     /// `size(path) > 0` (a list field).
     NonEmpty(FieldId),
     /// `a || b || ...`: true if one is, false if all are, else undecided.
@@ -148,6 +150,12 @@ fn eval(p: &Pred, s: &Session, a: &Action) -> Option<bool> {
         },
         Pred::AnyOf(path, lits) => match field(s, a, *path) {
             Native::List(v) => v.iter().any(|x| lits.contains(x)),
+            _ => return None,
+        },
+        Pred::AnyIn { list, set, plain, base } => match (field(s, a, *list), field(s, a, *set)) {
+            (Native::List(list), Native::List(set)) => list.iter().any(|v| {
+                (*plain && set.iter().any(|x| x == v)) || (*base && set.iter().any(|x| x == base_name(v)))
+            }),
             _ => return None,
         },
         Pred::NonEmpty(path) => match field(s, a, *path) {
@@ -298,12 +306,33 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
             if !matches!(&c.accu_init.expr, Expr::Literal(Val::Boolean(false))) || c.iter_var2.is_some() {
                 return None;
             }
-            let Expr::Call(inn) = &test.expr else { return None };
-            let [var, lits] = inn.args.as_slice() else { return None };
-            if inn.func_name != "@in" || !matches!(&var.expr, Expr::Ident(v) if *v == c.iter_var) {
-                return None;
+            let is_var = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(v) if *v == c.iter_var);
+            // `v in [literals]`.
+            if let Expr::Call(inn) = &test.expr
+                && let ("@in", [var, lits]) = (inn.func_name.as_str(), inn.args.as_slice())
+                && is_var(var)
+                && let Some(lits) = strings(lits)
+            {
+                return Some(Pred::AnyOf(path(&c.iter_range)?, lits));
             }
-            Some(Pred::AnyOf(path(&c.iter_range)?, strings(lits)?))
+            // `v in set`, `baseName(v) in set`, or both joined by `||`, all against one list field.
+            let mut tests = Vec::new();
+            flatten(test, "_||_", &mut tests);
+            let (mut set, mut plain, mut base) = (None, false, false);
+            for t in tests {
+                let Expr::Call(inn) = &t.expr else { return None };
+                let ("@in", [x, y]) = (inn.func_name.as_str(), inn.args.as_slice()) else { return None };
+                let field = path(y)?;
+                if set.replace(field).is_some_and(|f| f != field) {
+                    return None;
+                }
+                match &x.expr {
+                    _ if is_var(x) => plain = true,
+                    Expr::Call(f) if f.func_name == "baseName" && f.target.is_none() && matches!(f.args.as_slice(), [v] if is_var(v)) => base = true,
+                    _ => return None,
+                }
+            }
+            Some(Pred::AnyIn { list: path(&c.iter_range)?, set: set?, plain, base })
         }
         Expr::Call(c) if c.target.is_none() => match (c.func_name.as_str(), c.args.as_slice()) {
             ("_||_" | "_&&_", _) => {
@@ -335,6 +364,11 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
         },
         _ => None,
     }
+}
+
+/// The last dot-separated part of a qualified name, as the `baseName` CEL function gives it.
+fn base_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or_default()
 }
 
 /// The field `e` names, if it is one hoop decides natively.
@@ -416,9 +450,36 @@ mod tests {
         let a = Action::sql("t", "select * from x");
         assert_eq!(checks(src, &s, &a), [Some(false)], "no sensitive target or tables: decided");
         s.target.sensitive_tables.push("x".into());
-        assert_eq!(checks(src, &s, &a), [None], "left to CEL");
+        assert_eq!(checks(src, &s, &a), [Some(true)], "a sensitive table read");
+        assert_eq!(checks(src, &s, &Action::sql("t", "select * from y")), [Some(false)]);
         s.target.sensitive = true;
         assert_eq!(checks(src, &s, &a), [Some(true)]);
+    }
+
+    #[test]
+    fn list_fields_against_list_fields() {
+        // The default sensitive-read rule's test, decided natively on every SELECT.
+        let src = r#"action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)"#;
+        let mut s = session(IdentityKind::Agent);
+        s.target.sensitive_tables = vec!["customers".into(), "billing.cards".into()];
+        for (sql, want) in [
+            ("select * from customers", true),
+            ("select * from public.customers", true),
+            ("select * from billing.cards", true),
+            ("select * from other.cards", false),
+            ("select * from orders join items on true", false),
+            ("select 1", false),
+        ] {
+            assert_eq!(checks(src, &s, &Action::sql("t", sql)), [Some(want)], "{sql}");
+        }
+        let plain = r#"action.sql.tables.exists(t, t in target.sensitive_tables)"#;
+        assert_eq!(checks(plain, &s, &Action::sql("t", "select * from public.customers")), [Some(false)]);
+        assert_eq!(checks(plain, &s, &Action::sql("t", "select * from customers")), [Some(true)]);
+        // Two different sets, or anything else inside, stays with CEL.
+        let mixed = r#"action.sql.tables.exists(t, t in target.sensitive_tables || t in identity.groups)"#;
+        assert_eq!(checks(mixed, &s, &Action::sql("t", "select 1")), [None]);
+        let other = r#"action.sql.tables.exists(t, t.startsWith("x") || t in target.sensitive_tables)"#;
+        assert_eq!(checks(other, &s, &Action::sql("t", "select 1")), [None]);
     }
 
     #[test]
