@@ -93,13 +93,23 @@ tps() { sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1; }
 cpu() { awk '{printf "%.2f %.2f\n", $14/100, $15/100}' "/proc/$1/stat"; }
 b_pid=$(pgrep -f "^pgbouncer $work/pgbouncer.ini" | head -1)
 
-echo "== pgbench -S -c 8 -j 2 -T 20"
+echo "== pgbench -S -c 8 -j 2 -T 20, pgbouncer and hoop twice each, alternating"
 d8=$(run direct "$pg_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "direct: $d8"
-read -r bu0 bs0 < <(cpu "$b_pid")
-b8=$(run pgbouncer "$b_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "pgbouncer: $b8"
-read -r bu1 bs1 < <(cpu "$b_pid"); read -r hu0 hs0 < <(cpu "$hoop_pid")
-h8=$(run hoop "$h_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "hoop: $h8"
-read -r hu1 hs1 < <(cpu "$hoop_pid")
+# Alternating rounds, so that drift on the shared machine during the run hits both proxies alike
+# rather than whichever runs second; each proxy's CPU is summed over its own runs only.
+b8=0; h8=0; bu=0; bs=0; hu=0; hs=0
+add() { python3 -c 'import sys; print(sum(float(x) for x in sys.argv[1:]))' "$@"; }
+for round in 1 2; do
+  read -r u0 s0 < <(cpu "$b_pid")
+  t=$(run pgbouncer "$b_port" postgres "$PW" -S -c 8 -j 2 -T 20 | tps); echo "pgbouncer ($round): $t"
+  read -r u1 s1 < <(cpu "$b_pid")
+  b8=$(add "$b8" "$t"); bu=$(add "$bu" "$u1" "-$u0"); bs=$(add "$bs" "$s1" "-$s0")
+  read -r u0 s0 < <(cpu "$hoop_pid")
+  t=$(run hoop "$h_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "hoop ($round): $t"
+  read -r u1 s1 < <(cpu "$hoop_pid")
+  h8=$(add "$h8" "$t"); hu=$(add "$hu" "$u1" "-$u0"); hs=$(add "$hs" "$s1" "-$s0")
+done
+b8=$(python3 -c "print($b8 / 2)"); h8=$(python3 -c "print($h8 / 2)")
 
 # Latency per query from each run's TPS (microsecond resolution; pgbench prints the average in
 # whole microseconds), three alternating rounds of 5 s so drift on the machine hits all three.
@@ -122,13 +132,14 @@ read -r hbytes hsecs < <("$root/target/release/pg_stream" "host=127.0.0.1 port=$
 echo "direct: $dbytes bytes in $dsecs s; hoop: $hbytes bytes in $hsecs s"
 rss_kib=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$hoop_pid/status")
 
-python3 - "$d8" "$b8" "$h8" "$d1" "$b1" "$h1" "$dsecs" "$hsecs" "$rss_kib" "$bu0" "$bs0" "$bu1" "$bs1" "$hu0" "$hs0" "$hu1" "$hs1" <<'PY'
+python3 - "$d8" "$b8" "$h8" "$d1" "$b1" "$h1" "$dsecs" "$hsecs" "$rss_kib" "$bu" "$bs" "$hu" "$hs" <<'PY'
 import sys
-d8, b8, h8, d1, b1, h1, ds, hs, rss, bu0, bs0, bu1, bs1, hu0, hs0, hu1, hs1 = map(float, sys.argv[1:])
-# Microseconds of CPU per transaction in the proxy process (user and kernel), from the c8 runs.
-b_txn, h_txn = b8 * 20, h8 * 20
-print(f"pg_c8_cpu_us_per_txn_pgbouncer: user {(bu1 - bu0) * 1e6 / b_txn:.1f} sys {(bs1 - bs0) * 1e6 / b_txn:.1f}")
-print(f"pg_c8_cpu_us_per_txn_hoop: user {(hu1 - hu0) * 1e6 / h_txn:.1f} sys {(hs1 - hs0) * 1e6 / h_txn:.1f}")
+d8, b8, h8, d1, b1, h1, ds, hs, rss, bu, bs, hu, hs_cpu = map(float, sys.argv[1:])
+# Microseconds of CPU per transaction in the proxy process (user and kernel), from the c8 runs
+# (two of 20 s each, at the mean TPS).
+b_txn, h_txn = b8 * 40, h8 * 40
+print(f"pg_c8_cpu_us_per_txn_pgbouncer: user {bu * 1e6 / b_txn:.1f} sys {bs * 1e6 / b_txn:.1f}")
+print(f"pg_c8_cpu_us_per_txn_hoop: user {hu * 1e6 / h_txn:.1f} sys {hs_cpu * 1e6 / h_txn:.1f}")
 print(f"pg_select_c8_ratio_pgbouncer: {h8 / b8:.2f}")
 print(f"pg_select_c8_ratio_direct: {h8 / d8:.2f}")
 added_h, added_b = h1 - d1, b1 - d1
