@@ -36,7 +36,12 @@ fn lower_ascii(This(this): This<Arc<String>>) -> String {
 
 /// `baseName("public.users") == "users"`: the last dot-separated part of a qualified name.
 fn base_name(name: Arc<String>) -> String {
-    name.rsplit('.').next().unwrap_or_default().to_string()
+    base_name_of(&name).to_string()
+}
+
+/// What `baseName` gives for `name` (also for rules decided natively).
+pub(super) fn base_name_of(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or_default()
 }
 
 /// Installs hoop's functions into a root context.

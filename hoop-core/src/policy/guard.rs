@@ -154,7 +154,7 @@ fn eval(p: &Pred, s: &Session, a: &Action) -> Option<bool> {
         },
         Pred::AnyIn { list, set, plain, base } => match (field(s, a, *list), field(s, a, *set)) {
             (Native::List(list), Native::List(set)) => list.iter().any(|v| {
-                (*plain && set.iter().any(|x| x == v)) || (*base && set.iter().any(|x| x == base_name(v)))
+                (*plain && set.iter().any(|x| x == v)) || (*base && set.iter().any(|x| x == super::functions::base_name_of(v)))
             }),
             _ => return None,
         },
@@ -364,11 +364,6 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
         },
         _ => None,
     }
-}
-
-/// The last dot-separated part of a qualified name, as the `baseName` CEL function gives it.
-fn base_name(name: &str) -> &str {
-    name.rsplit('.').next().unwrap_or_default()
 }
 
 /// The field `e` names, if it is one hoop decides natively.

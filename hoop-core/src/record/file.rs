@@ -1,6 +1,6 @@
 //! The default store: one JSON-lines file per session under the data directory.
 
-use super::format::{Hash, Timestamp, encode_into};
+use super::format::{Hash, encode_into};
 use super::{Body, Control, RecordError, Recorder, SessionLog, StoredEvent, VerifyReport, signed_message};
 use crate::event::Event;
 use crate::keys::{KeyPurpose, KeyStore, SigningKey, VerifyingKey};
@@ -64,8 +64,7 @@ impl Shared {
             return Err(RecordError::Sealed);
         }
         let seq = st.seq + 1;
-        let ts = Timestamp::now();
-        let hash = encode_into(&mut st.pending, seq, ts.as_str(), &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
+        let hash = encode_into(&mut st.pending, seq, &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
         if !defer {
             let result = st.file.write_all(&st.pending);
             st.pending.clear();

@@ -12,9 +12,9 @@ pub(crate) const SUFFIX_LEN: usize = 9 + 64 + 2;
 
 /// Appends the stored line (with trailing newline) to `out` and returns its hash; on error `out`
 /// is left as it was. Appending lets a log reuse one buffer instead of allocating per record.
-pub(crate) fn encode_into(out: &mut Vec<u8>, seq: u64, ts: &str, prev: &Hash, body: &impl Serialize) -> Result<Hash, serde_json::Error> {
+pub(crate) fn encode_into(out: &mut Vec<u8>, seq: u64, prev: &Hash, body: &impl Serialize) -> Result<Hash, serde_json::Error> {
     let start = out.len();
-    let result = write_line(out, seq, ts, prev, body);
+    let result = write_line(out, seq, prev, body);
     if result.is_err() {
         out.truncate(start);
     }
@@ -29,12 +29,12 @@ pub(crate) fn encode_into(out: &mut Vec<u8>, seq: u64, ts: &str, prev: &Hash, bo
 }
 
 /// The line up to and including the closing brace the hash covers.
-fn write_line(out: &mut Vec<u8>, seq: u64, ts: &str, prev: &Hash, body: &impl Serialize) -> Result<(), serde_json::Error> {
+fn write_line(out: &mut Vec<u8>, seq: u64, prev: &Hash, body: &impl Serialize) -> Result<(), serde_json::Error> {
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
-    out.extend_from_slice(b",\"ts\":");
-    serde_json::to_writer(&mut *out, ts)?;
-    out.extend_from_slice(b",\"prev\":\"");
+    out.extend_from_slice(b",\"ts\":\"");
+    write_timestamp(out);
+    out.extend_from_slice(b"\",\"prev\":\"");
     out.extend_from_slice(prev.as_str().as_bytes());
     out.extend_from_slice(b"\",\"body\":");
     serde_json::to_writer(&mut *out, body)?;
@@ -79,56 +79,40 @@ pub(crate) fn recompute(line: &[u8]) -> Option<String> {
     Some(sha256_hex(&v))
 }
 
-/// Bytes of a record timestamp, `2026-11-26T05:26:12.902280Z`.
-const TS_LEN: usize = 27;
-
-/// A record timestamp: RFC 3339, UTC, microseconds.
-pub(crate) struct Timestamp([u8; TS_LEN]);
-
-impl Timestamp {
-    /// The current time.
-    pub(crate) fn now() -> Self {
-        thread_local! {
-            // The formatted date and time of the last second seen: formatting a full timestamp
-            // per record showed in profiles, and consecutive records almost always share it.
-            static SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
-        }
-        let now = chrono::Utc::now();
-        let secs = now.timestamp();
-        let (cached, mut prefix) = SECOND.get();
-        if cached != secs {
-            let text = now.format("%Y-%m-%dT%H:%M:%S").to_string();
-            match <[u8; 19]>::try_from(text.as_bytes()) {
-                Ok(p) => prefix = p,
-                // Years past 9999 do not fit; never cached, formatted in full below.
-                Err(_) => return Timestamp::slow(now),
+/// Appends the current time as a record stores it, RFC 3339 in UTC with microseconds
+/// (`2026-11-26T05:26:12.902280Z`), without quotes.
+fn write_timestamp(out: &mut Vec<u8>) {
+    thread_local! {
+        // The formatted date and time of the last second seen: formatting a full timestamp per
+        // record showed in profiles, and consecutive records almost always share the second.
+        static SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+    }
+    let now = chrono::Utc::now();
+    let secs = now.timestamp();
+    let (cached, mut prefix) = SECOND.get();
+    if cached != secs {
+        match <[u8; 19]>::try_from(now.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes()) {
+            Ok(p) => prefix = p,
+            // A year past 9999 does not fit the cache: formatted in full each time.
+            Err(_) => {
+                out.extend_from_slice(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
+                return;
             }
-            SECOND.set((secs, prefix));
         }
-        let mut out = [0u8; TS_LEN];
-        out[..19].copy_from_slice(&prefix);
-        out[19] = b'.';
-        // A leap second reports 1_000_000 or more: held at the last microsecond of the second.
-        let mut micros = now.timestamp_subsec_micros().min(999_999);
-        for digit in out[20..26].iter_mut().rev() {
-            *digit = b'0' + (micros % 10) as u8;
-            micros /= 10;
-        }
-        out[26] = b'Z';
-        Timestamp(out)
+        SECOND.set((secs, prefix));
     }
-
-    fn slow(now: chrono::DateTime<chrono::Utc>) -> Self {
-        let text = now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut out = [b'0'; TS_LEN];
-        out.iter_mut().zip(text.bytes()).for_each(|(o, b)| *o = b);
-        Timestamp(out)
+    out.extend_from_slice(&prefix);
+    // A leap second reports 1_000_000 or more: held at the last microsecond of the second.
+    let micros = now.timestamp_subsec_micros().min(999_999);
+    let mut digits = [b'0'; 6];
+    let mut rest = micros;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
-
-    /// The timestamp as text.
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
+    out.push(b'.');
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -143,13 +127,17 @@ mod tests {
     #[test]
     fn timestamp_matches_chrono_rfc3339() {
         let before = chrono::Utc::now();
-        let ts = Timestamp::now();
+        let stamp = || {
+            let mut out = Vec::new();
+            write_timestamp(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let (first, second) = (stamp(), stamp());
         let after = chrono::Utc::now();
-        let parsed = chrono::DateTime::parse_from_rfc3339(ts.as_str()).unwrap();
-        assert!(parsed >= before.trunc_subsecs(6) && parsed <= after, "{}", ts.as_str());
-        assert_eq!(ts.as_str().len(), before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).len());
-        // Within one second the cached prefix is reused and stays right.
-        let again = Timestamp::now();
-        assert!(chrono::DateTime::parse_from_rfc3339(again.as_str()).unwrap() >= parsed);
+        // The same shape as chrono's own RFC 3339 with microseconds, and the right time; the
+        // second one reuses the cached date and time.
+        assert_eq!(first.len(), before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).len());
+        let (a, b) = (chrono::DateTime::parse_from_rfc3339(&first).unwrap(), chrono::DateTime::parse_from_rfc3339(&second).unwrap());
+        assert!(a >= before.trunc_subsecs(6) && a <= b && b <= after, "{first} {second}");
     }
 }
