@@ -421,7 +421,8 @@ impl Relay {
                     }
                 }
                 b'T' => {
-                    // Decoded only when needed: a simple query's shape is usually a cached plan.
+                    // Decoded only when needed: a simple query's shape is usually a cached plan,
+                    // whose key is a description that was decoded (and so checked) before.
                     let decode = || proto::decode_row_description(&frame.body).map(Arc::new).ok_or_else(|| RelayError::Protocol("malformed RowDescription".into()));
                     let front = self.front_kind();
                     match front {
@@ -456,7 +457,10 @@ impl Relay {
                             };
                             acc = Some(ResultAcc::new(action_id, started, Some(plan)));
                         }
-                        _ => {}
+                        // Nothing uses it, but a malformed one still ends the session as before.
+                        _ => {
+                            decode()?;
+                        }
                     }
                     frame.write_to(&mut out);
                 }
