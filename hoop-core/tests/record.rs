@@ -139,3 +139,27 @@ fn summary_gives_the_start_and_the_count() {
     assert_eq!(n, all.len() as u64);
     assert_eq!(head.as_ref(), all.first());
 }
+
+/// A live session's listing: a partly written last line is not counted, a last line longer
+/// than the tail read still is, and a damaged last line falls back to counting lines.
+#[test]
+fn summary_reads_the_count_from_the_end() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let r = recorder(dir.path(), 1000);
+    let log = r.open(&session("s10")).unwrap();
+    log.record(&Event::terminal(0.1, Stream::Stdout, &vec![b'x'; 200 * 1024])).unwrap();
+    log.record(&Event::terminal(0.2, Stream::Stdout, &vec![b'y'; 100 * 1024])).unwrap();
+    let id = SessionId("s10".into());
+    let (head, n) = r.summary(&id).unwrap();
+    assert!(head.is_some());
+    assert_eq!(n, 3, "start and two long records");
+
+    let path = dir.path().join("rec/s10.jsonl");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    f.write_all(b"{\"seq\":4,\"ts\":\"2026-").unwrap();
+    assert_eq!(r.summary(&id).unwrap().1, 3, "a partly written line is not a record yet");
+    f.write_all(b"garbage\nnot a record\n").unwrap();
+    assert_eq!(r.summary(&id).unwrap().1, 5, "a damaged end is counted line by line");
+    drop(log);
+}

@@ -188,6 +188,60 @@ impl FileRecorder {
     }
 }
 
+/// The sequence number of the last complete record, read from the end of the file (a listing
+/// of many long recordings must not read them whole); `None` if that line has none. A live
+/// session's last line may still be partly written: it is skipped.
+fn last_seq(file: &File) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 64 * 1024;
+    let len = file.metadata()?.len();
+    let mut buf = vec![0u8; CHUNK as usize];
+    // Newlines seen so far, scanning backwards: the first ends the last complete line, the
+    // second comes right before its start.
+    let mut ends: Vec<u64> = Vec::with_capacity(2);
+    let mut pos = len;
+    while pos > 0 && ends.len() < 2 {
+        let start = pos.saturating_sub(CHUNK);
+        let chunk = buf.get_mut(..(pos - start) as usize).unwrap_or_default();
+        file.read_exact_at(chunk, start)?;
+        for (i, b) in chunk.iter().enumerate().rev() {
+            if *b == b'\n' {
+                ends.push(start + i as u64);
+                if ends.len() == 2 {
+                    break;
+                }
+            }
+        }
+        pos = start;
+    }
+    let line_start = match ends.as_slice() {
+        [] => return Ok(Some(0)),
+        [_] => 0,
+        [_, before, ..] => before + 1,
+    };
+    // Every line starts `{"seq":N,` (format.rs writes it so).
+    let mut head = [0u8; 32];
+    let n = file.read_at(&mut head, line_start)?;
+    let digits = head.get(..n).unwrap_or_default().strip_prefix(b"{\"seq\":").unwrap_or_default();
+    let digits: Vec<u8> = digits.iter().copied().take_while(u8::is_ascii_digit).collect();
+    Ok(std::str::from_utf8(&digits).ok().and_then(|d| d.parse().ok()))
+}
+
+/// Complete lines in the file, from its start whatever the descriptor's offset.
+fn count_lines(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut count, mut offset) = (0u64, 0u64);
+    loop {
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        offset += n as u64;
+        count += buf.get(..n).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
 /// Fsyncs and checkpoints every live log each interval, until the recorder is dropped.
 fn sync_loop(live: Weak<Mutex<Vec<Weak<Shared>>>>, interval: Duration) {
     loop {
@@ -267,28 +321,21 @@ impl Recorder for FileRecorder {
     }
 
     fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
-        use std::io::Read;
         let path = self.path(id)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
             _ => RecordError::Io(e),
         })?;
-        let mut reader = BufReader::new(file);
         let mut first = String::new();
-        if reader.read_line(&mut first)? == 0 {
+        if BufReader::new(&file).read_line(&mut first)? == 0 {
             return Ok((None, 0));
         }
         let head = serde_json::from_str(&first).map_err(|e| RecordError::Corrupt { line: 1, message: e.to_string() })?;
-        // The rest is only counted, never parsed.
-        let mut count = 1u64;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            count += buf.get(..n).unwrap_or_default().iter().filter(|b| **b == b'\n').count() as u64;
-        }
+        // A last line that does not start like a record (a damaged file): counted line by line.
+        let count = match last_seq(&file)? {
+            Some(n) => n,
+            None => count_lines(&file)?,
+        };
         Ok((Some(head), count))
     }
 

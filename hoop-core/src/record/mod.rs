@@ -116,8 +116,9 @@ pub trait Recorder: Send + Sync + 'static {
     fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
     /// Checks a recording's chain, signatures and seal.
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError>;
-    /// The first record (the session's start) and how many records there are, for listings;
-    /// stores should answer without reading every record.
+    /// The first record (the session's start) and how many records there are (the last
+    /// record's sequence number), for listings; stores should answer without reading every
+    /// record.
     fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
         let all = self.read(id)?;
         let n = all.len() as u64;
