@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Core benchmarks: a CEL decision under the default agent rules, and masking throughput on
-# mixed text (one core), and one statement's whole check (analysis, policy, masking, the action
-# recorded to disk). Prints `cel_decision_us`, `statement_check_us` and `mask_mb_per_s` last.
+# Core benchmarks: a CEL decision under the default agent rules (and with a user rule the
+# interpreter has to run), masking throughput on mixed text (one core), and one statement's
+# whole check (analysis, policy, masking, the action recorded to disk). Prints
+# `cel_decision_us`, `cel_interpreted_us`, `statement_check_us` and `mask_mb_per_s` last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p hoop-benches --bench core -- --warm-up-time 1 --measurement-time 5 "$@"
 est() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mean"]["point_estimate"])' "target/criterion/$1/new/estimates.json"; }
 cel_ns=$(est cel_decision)
+celi_ns=$(est cel_interpreted)
 check_ns=$(est gate/statement_check)
 mask_ns=$(est mask/mixed_text)
 bytes=1048576
-python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" <<'PY'
+python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" "$celi_ns" <<'PY'
 import sys
-cel_ns, check_ns, mask_ns, n = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+cel_ns, check_ns, mask_ns, n, celi_ns = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 print(f"cel_decision_us: {cel_ns / 1000:.2f}")
+print(f"cel_interpreted_us: {celi_ns / 1000:.2f}")
 print(f"statement_check_us: {check_ns / 1000:.2f}")
 print(f"mask_mb_per_s: {n / (mask_ns / 1e9) / 1e6:.0f}")
 PY

@@ -1,5 +1,6 @@
-//! Core micro-benchmarks: one CEL decision under the default rules, one statement's whole check
-//! (analysis, policy, masking and the recorded action, written to disk), and masking throughput.
+//! Core micro-benchmarks: one CEL decision under the default rules (and with a user rule that
+//! needs the interpreter), one statement's whole check (analysis, policy, masking and the
+//! recorded action, written to disk), and masking throughput.
 #![allow(clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -25,6 +26,17 @@ fn cel_decision(c: &mut Criterion) {
     // An ordinary read: no rule matches, so every rule is evaluated (the slowest path).
     let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
     c.bench_function("cel_decision", |b| b.iter(|| black_box(policy.evaluate(&session, black_box(&action)))));
+
+    // A user rule the native guards cannot decide (`matches`): the interpreter runs on every
+    // SQL action.
+    let mut rules = defaults::agent_rules();
+    rules.push(hoop_core::policy::Rule::new(
+        "no-sleep",
+        r#"action.kind == "sql" && action.sql.text.matches("(?i)\\bpg_sleep\\b")"#,
+        Then::Deny,
+    ));
+    let policy = CelPolicy::new(rules, Then::Allow).expect("rules compile");
+    c.bench_function("cel_interpreted", |b| b.iter(|| black_box(policy.evaluate(&session, black_box(&action)))));
 }
 
 fn statement_check(c: &mut Criterion) {

@@ -48,9 +48,36 @@ struct Compiled {
     rule: Rule,
     /// The whole expression (tried against samples at load).
     program: Program,
-    /// The expression's conjuncts in order, each with its own program for when it cannot be
-    /// decided natively.
-    conjuncts: Vec<(Conjunct, Program)>,
+    /// The expression's conjuncts in order, each with its own program (and the variables that
+    /// program reads) for when it cannot be decided natively.
+    conjuncts: Vec<(Conjunct, Program, Vars)>,
+}
+
+/// The rule variables a program reads: a decision gives the interpreter only those, since
+/// building each one (the action above all) is most of what an interpreted rule costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Vars(u8);
+
+impl Vars {
+    /// Every variable a rule can read, in bit order.
+    const NAMES: [&'static str; 5] = ["session", "identity", "target", "action", "now"];
+
+    fn of(program: &Program) -> Vars {
+        let refs = program.references();
+        let mut bits = 0u8;
+        for (i, name) in Self::NAMES.iter().enumerate() {
+            if refs.has_variable(name) {
+                bits |= 1 << i;
+            }
+        }
+        Vars(bits)
+    }
+}
+
+/// An interpreter context filled in as rules need its variables.
+struct LazyContext<'a> {
+    ctx: Context<'a>,
+    have: Vars,
 }
 
 /// A compiled rule set. Build once at load; evaluate from any thread.
@@ -93,7 +120,10 @@ impl CelPolicy {
                 // A conjunct of an expression that compiled compiles on its own; if one somehow
                 // does not, the whole expression is evaluated as one conjunct instead.
                 match std::panic::catch_unwind(|| Program::compile(&c.source)) {
-                    Ok(Ok(p)) => parts.push((c, p)),
+                    Ok(Ok(p)) => {
+                        let vars = Vars::of(&p);
+                        parts.push((c, p, vars));
+                    }
                     _ => {
                         parts.clear();
                         break;
@@ -102,7 +132,8 @@ impl CelPolicy {
             }
             if parts.is_empty()
                 && let Ok(p) = Program::compile(&rule.when) {
-                    parts.push((Conjunct::opaque(&rule.when), p));
+                    let vars = Vars::of(&p);
+                    parts.push((Conjunct::opaque(&rule.when), p, vars));
                 }
             compiled.push(Compiled { rule, program, conjuncts: parts });
         }
@@ -123,8 +154,9 @@ impl CelPolicy {
             let session = sample_session(kind);
             for action_kind in ActionKind::ALL {
                 let action = Action::sample(action_kind);
-                let ctx = self.context(&session, &action);
                 for r in &self.rules {
+                    // With only the variables the rule reads, as decisions give them.
+                    let ctx = self.context(&session, &action, Vars::of(&r.program)).ctx;
                     let err = match run(&r.program, &ctx) {
                         Ok(Value::Bool(_)) => continue,
                         Ok(other) => format!("yields {other:?}, not a boolean"),
@@ -141,15 +173,36 @@ impl CelPolicy {
         Ok(())
     }
 
-    fn context<'a>(&'a self, session: &Session, action: &Action) -> Context<'a> {
-        let mut ctx = self.root.new_inner_scope();
-        let [s, i, t] = values::session_values(session);
-        ctx.add_variable_from_value("session", s);
-        ctx.add_variable_from_value("identity", i);
-        ctx.add_variable_from_value("target", t);
-        ctx.add_variable_from_value("action", values::action(action));
-        ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
-        ctx
+    /// A context holding the variables in `need`.
+    fn context<'a>(&'a self, session: &Session, action: &Action, need: Vars) -> LazyContext<'a> {
+        let mut lazy = LazyContext { ctx: self.root.new_inner_scope(), have: Vars::default() };
+        lazy.add(session, action, need);
+        lazy
+    }
+}
+
+impl LazyContext<'_> {
+    /// Adds the variables in `need` that are not there yet.
+    fn add(&mut self, session: &Session, action: &Action, need: Vars) {
+        let missing = need.0 & !self.have.0;
+        if missing == 0 {
+            return;
+        }
+        if missing & 0b111 != 0 {
+            // The three come from one cached build, so they are added together.
+            let [s, i, t] = values::session_values(session);
+            self.ctx.add_variable_from_value("session", s);
+            self.ctx.add_variable_from_value("identity", i);
+            self.ctx.add_variable_from_value("target", t);
+        }
+        if missing & 0b1000 != 0 {
+            self.ctx.add_variable_from_value("action", values::action(action));
+        }
+        if missing & 0b1_0000 != 0 {
+            self.ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
+        }
+        let session_bits = if missing & 0b111 != 0 { 0b111 } else { 0 };
+        self.have = Vars(self.have.0 | missing | session_bits);
     }
 }
 
@@ -159,13 +212,14 @@ impl Policy for CelPolicy {
         'rules: for r in &self.rules {
             // Conjuncts in order, short-circuiting on the first false: simple field tests are
             // decided natively, the rest by the interpreter.
-            for (c, program) in &r.conjuncts {
+            for (c, program, vars) in &r.conjuncts {
                 let value = match c.check(session, action) {
                     Some(v) => Ok(Value::Bool(v)),
                     None => {
-                        // Built only once a rule needs the interpreter.
-                        let ctx = ctx.get_or_insert_with(|| self.context(session, action));
-                        run(program, ctx)
+                        // Built only once a rule needs the interpreter, with what it reads.
+                        let lazy = ctx.get_or_insert_with(|| self.context(session, action, Vars::default()));
+                        lazy.add(session, action, *vars);
+                        run(program, &lazy.ctx)
                     }
                 };
                 match value {
@@ -257,7 +311,7 @@ mod tests {
     fn interpreted<'p>(p: &'p CelPolicy, s: &Session, a: &Action) -> Vec<&'p str> {
         let mut out = Vec::new();
         for r in &p.rules {
-            for (c, _) in &r.conjuncts {
+            for (c, _, _) in &r.conjuncts {
                 match c.check(s, a) {
                     Some(true) => {}
                     Some(false) => break,
@@ -304,11 +358,12 @@ mod tests {
         let mut decided = 0;
         for s in &sessions {
             for a in &actions {
-                let ctx = p.context(s, a);
                 for r in &p.rules {
-                    for (c, program) in &r.conjuncts {
+                    for (c, program, vars) in &r.conjuncts {
                         if let Some(native) = c.check(s, a) {
                             decided += 1;
+                            // With only the variables the conjunct reads, as decisions give them.
+                            let ctx = p.context(s, a, *vars).ctx;
                             assert_eq!(run(program, &ctx), Ok(Value::Bool(native)), "{} on {a:?}", c.source);
                         }
                     }
@@ -316,6 +371,26 @@ mod tests {
             }
         }
         assert!(decided > 500, "{decided}");
+    }
+
+    #[test]
+    fn interpreted_rules_get_the_variables_they_read() {
+        let vars = |e: &str| Vars::of(&Program::compile(e).unwrap());
+        assert_eq!(vars(r#"action.sql.text.matches("x")"#), Vars(0b1000));
+        assert_eq!(vars(r#"[1].exists(x, identity.subject == "a") || now > timestamp("2020-01-01T00:00:00Z")"#), Vars(0b1_0010));
+        // Each variable is there when a rule needs it, whichever conjunct first needs the
+        // interpreter.
+        let rules = vec![
+            Rule::new("a", r#"action.sql.text.matches("(?i)sleep") && identity.subject.matches("^agent")"#, Then::Deny),
+            Rule::new("b", r#"target.name.matches("^db") && session.protocol.matches("postgres") && now > timestamp("2020-01-01T00:00:00Z")"#, Then::Review),
+        ];
+        let p = CelPolicy::new(rules, Then::Allow).unwrap();
+        let mut s = session(IdentityKind::Agent);
+        s.identity = Identity::new("agent-7", IdentityKind::Agent);
+        s.target.name = "db1".into();
+        let v = p.evaluate(&s, &Action::sql("db1", "select pg_sleep(1)"));
+        assert!(matches!(&v, Verdict::Deny { rule, .. } if rule == "a"), "{v:?}");
+        assert!(matches!(p.evaluate(&s, &Action::sql("db1", "select 1")), Verdict::Review { rule } if rule == "b"));
     }
 
     #[test]
