@@ -61,6 +61,10 @@ struct Vars(u8);
 impl Vars {
     /// Every variable a rule can read, in bit order.
     const NAMES: [&'static str; 5] = ["session", "identity", "target", "action", "now"];
+    /// `session`, `identity` and `target`: built together from one cached value.
+    const SESSION: u8 = 0b111;
+    const ACTION: u8 = 0b1000;
+    const NOW: u8 = 0b1_0000;
 
     fn of(program: &Program) -> Vars {
         let refs = program.references();
@@ -185,24 +189,21 @@ impl LazyContext<'_> {
     /// Adds the variables in `need` that are not there yet.
     fn add(&mut self, session: &Session, action: &Action, need: Vars) {
         let missing = need.0 & !self.have.0;
-        if missing == 0 {
-            return;
-        }
-        if missing & 0b111 != 0 {
-            // The three come from one cached build, so they are added together.
+        if missing & Vars::SESSION != 0 {
             let [s, i, t] = values::session_values(session);
             self.ctx.add_variable_from_value("session", s);
             self.ctx.add_variable_from_value("identity", i);
             self.ctx.add_variable_from_value("target", t);
+            self.have.0 |= Vars::SESSION;
         }
-        if missing & 0b1000 != 0 {
+        if missing & Vars::ACTION != 0 {
             self.ctx.add_variable_from_value("action", values::action(action));
+            self.have.0 |= Vars::ACTION;
         }
-        if missing & 0b1_0000 != 0 {
+        if missing & Vars::NOW != 0 {
             self.ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
+            self.have.0 |= Vars::NOW;
         }
-        let session_bits = if missing & 0b111 != 0 { 0b111 } else { 0 };
-        self.have = Vars(self.have.0 | missing | session_bits);
     }
 }
 
