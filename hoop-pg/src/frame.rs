@@ -100,6 +100,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(())
     }
 
+    /// Reads (and keeps) what the peer sends until it closes the connection, and returns why it
+    /// stopped; once `max_buffered` bytes wait unread it stops reading and waits forever.
+    /// Raced against a wait (a review) so that a peer that goes away is noticed at once.
+    pub async fn closed(&mut self, max_buffered: usize) -> FrameError {
+        loop {
+            if self.buf.len() >= max_buffered {
+                return std::future::pending().await;
+            }
+            if let Err(e) = self.fill().await {
+                return e;
+            }
+        }
+    }
+
     /// The next frame, reading as needed.
     pub async fn next(&mut self) -> Result<Frame, FrameError> {
         loop {
@@ -193,7 +207,15 @@ impl<'a> Cursor<'a> {
         Some(a)
     }
 
-    /// A NUL-terminated string (lossy UTF-8).
+    /// A NUL-terminated string that must be valid UTF-8 (statement text hoop classifies).
+    pub fn cstr_utf8(&mut self) -> Option<String> {
+        let end = self.b.iter().position(|c| *c == 0)?;
+        let s = String::from_utf8(self.b.get(..end)?.to_vec()).ok()?;
+        self.b = self.b.get(end + 1..)?;
+        Some(s)
+    }
+
+    /// A NUL-terminated string; invalid UTF-8 is replaced (for text hoop only displays).
     pub fn cstr(&mut self) -> Option<String> {
         let end = self.b.iter().position(|c| *c == 0)?;
         let s = String::from_utf8_lossy(self.b.get(..end)?).into_owned();

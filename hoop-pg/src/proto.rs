@@ -166,14 +166,14 @@ pub fn format_at(codes: &[i16], i: usize) -> i16 {
 
 /// Decodes a `Query` body.
 pub fn decode_query(body: &[u8]) -> Option<String> {
-    Cursor::new(body).cstr()
+    Cursor::new(body).cstr_utf8()
 }
 
 /// Decodes a `Parse` body.
 pub fn decode_parse(body: &[u8]) -> Option<ParseMsg> {
     let mut c = Cursor::new(body);
     let name = c.cstr()?;
-    let query = c.cstr()?;
+    let query = c.cstr_utf8()?;
     let n = c.i16()?;
     let mut types = Vec::with_capacity(n.max(0) as usize);
     for _ in 0..n {

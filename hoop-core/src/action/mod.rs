@@ -103,8 +103,10 @@ pub struct Sql {
     /// Lowercase kinds of every statement, nested ones included
     /// (`with d as (delete ...) select` gives `["select", "delete"]`); `unknown` when unreadable.
     pub kinds: Vec<String>,
-    /// Every table read or written, lowercase, as written (`users`, `public.users`).
+    /// Every table read or written, at any depth, lowercase, as written (`users`, `public.users`).
     pub tables: Vec<String>,
+    /// Every function called, lowercase, as written (`pg_read_file`, `pg_catalog.set_config`).
+    pub functions: Vec<String>,
     /// Whether every `UPDATE`/`DELETE` in the text has a `WHERE` clause
     /// (for reads: whether the outermost query filters).
     pub has_where: bool,
@@ -205,6 +207,7 @@ impl Blank for Sql {
         self.text.is_empty()
             && self.kinds.is_empty()
             && self.tables.is_empty()
+            && self.functions.is_empty()
             && !self.has_where
             && !self.parsed
             && self.copy.is_empty()

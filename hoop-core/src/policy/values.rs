@@ -28,7 +28,7 @@ macro_rules! keys {
 
 keys!(
     kind, target, connect, sql, exec, file_transfer, forward, k8s, client_addr, params, text, kinds, tables,
-    has_where, parsed, copy, copy_program, command, argv, path, direction, operation, protocol, host, port, verb,
+    has_where, parsed, copy, copy_program, functions, command, argv, path, direction, operation, protocol, host, port, verb,
     group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
     expires_at, sensitive, sensitive_tables, labels, id, started_at,
 );
@@ -68,6 +68,7 @@ fn sql(q: &Sql) -> Value {
         (&k.text, s(&q.text)),
         (&k.kinds, list(&q.kinds)),
         (&k.tables, list(&q.tables)),
+        (&k.functions, list(&q.functions)),
         (&k.has_where, Value::Bool(q.has_where)),
         (&k.parsed, Value::Bool(q.parsed)),
         (&k.copy, s(&q.copy)),
