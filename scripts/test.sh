@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs the real servers and
-# clients the tests start (PostgreSQL 15, OpenSSH), then builds once and runs all test binaries.
+# clients the tests start (PostgreSQL 15, OpenSSH) and libclang for the SQL parser's build, then
+# builds once and runs all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v runuser >/dev/null || need+=(util-linux)
 # The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
 command -v python3 >/dev/null || need+=(python3)
+# pg_query compiles PostgreSQL's parser; bindgen needs libclang (and a C compiler) for that.
+compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null || need+=(libclang-dev)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo

@@ -14,6 +14,7 @@ fn pg() -> &'static Postgres {
     static PG: OnceLock<Postgres> = OnceLock::new();
     PG.get_or_init(|| {
         let pg = Postgres::start(PgOptions::default()).expect("start postgres");
+        pg.least_privileged_role("hoop_gateway").expect("gateway role");
         pg.psql("CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ann@corp.example');").unwrap();
         pg
     })
@@ -95,7 +96,7 @@ public_key = "{agent}"
         ktoken = kube().token(),
         admin = s.admin.trim_start_matches("https://"),
         pgp = pg.port(),
-        pgu = pg.user(),
+        pgu = "hoop_gateway",
         pgpw = pg.password(),
         sp = sshd.port(),
         su = sshd.user(),

@@ -165,6 +165,11 @@ pub struct TargetConfig {
     /// `impersonate` verb).
     #[serde(default)]
     pub impersonate: bool,
+    /// Postgres: let agents through even when the gateway's upstream role is a superuser or
+    /// holds `pg_read_server_files`, `pg_write_server_files` or `pg_execute_server_program`
+    /// (refused by default: such a role reads and writes the server's files).
+    #[serde(default)]
+    pub allow_privileged_role: bool,
 }
 
 impl TargetConfig {

@@ -461,6 +461,18 @@ impl SessionHandle {
         })
     }
 
+    /// Refuses `action` by a rule of the gate itself (not of the policy): the adapter could not
+    /// check it, or it would change how the adapter reads what follows. Records the action and
+    /// the refusal like a policy deny; an error means the record failed (refuse all the same).
+    pub fn refuse(&self, action: Action, rule: &str, reason: &str) -> Result<u64, GateError> {
+        self.touch();
+        let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
+        let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
+        self.gate.inner.metrics.verdict(&verdict);
+        self.log.record(&Event::Action { action_id, action: self.mask_action(action), verdict })?;
+        Ok(action_id)
+    }
+
     /// Checks `action` where the protocol will check it again with more detail before it runs
     /// (a Postgres Parse before its Bind): records the action and verdict like [`check`](Self::check)
     /// but opens no ticket, so a `Review` is decided at the later check, once, for the exact action.

@@ -172,6 +172,23 @@ impl Postgres {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Creates (once) a least-privileged login role `name` with the superuser's password: no
+    /// superuser, no server-file roles; it reads and writes the tables of schema `public`,
+    /// those created later included. What a gateway's upstream role should look like.
+    pub fn least_privileged_role(&self, name: &str) -> Result<(), HarnessError> {
+        let pw = self.password.replace('\'', "''");
+        self.psql(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN \
+               CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB PASSWORD '{pw}'; END IF; END $$; \
+             GRANT USAGE, CREATE ON SCHEMA public TO {name}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {name}; \
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {name}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {name}; \
+             ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE ON SEQUENCES TO {name};"
+        ))
+        .map(|_| ())
+    }
+
     /// The server's data directory (for logs).
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -8,7 +8,7 @@ use crate::conn::Conn;
 use crate::upstream::{Upstream, UpstreamError, simple_query};
 use bytes::BytesMut;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// A table's qualified name and its columns by number.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,17 +21,36 @@ pub struct TableInfo {
     pub columns: HashMap<i16, String>,
 }
 
+/// Names of relations resolved per spelling, for at most this many spellings (then cleared).
+const MAX_RESOLVED: usize = 4096;
+
+/// How long a resolved spelling is trusted.
+const RESOLVED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The catalog cache of one target.
 pub struct Catalog {
     upstream: Upstream,
     tables: Mutex<HashMap<u32, TableInfo>>,
+    /// `schema.name` of every relation a spelling may denote, with the tables behind views.
+    resolved: Mutex<(std::time::Instant, HashMap<String, Arc<Vec<String>>>)>,
+    /// `schema.name` of functions by OID, for FunctionCall messages.
+    functions: Mutex<HashMap<u32, String>>,
+    /// What [`role_privileges`](Self::role_privileges) found, once asked.
+    privileges: Mutex<Option<Option<String>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
 }
 
 impl Catalog {
     /// A cache that queries `upstream` on misses.
     pub fn new(upstream: Upstream) -> Self {
-        Catalog { upstream, tables: Mutex::new(HashMap::new()), conn: tokio::sync::Mutex::new(None) }
+        Catalog {
+            upstream,
+            tables: Mutex::new(HashMap::new()),
+            resolved: Mutex::new((std::time::Instant::now(), HashMap::new())),
+            functions: Mutex::new(HashMap::new()),
+            privileges: Mutex::new(None),
+            conn: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// Cached info for `oid`.
@@ -85,6 +104,93 @@ impl Catalog {
         let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
         let (schema, table) = (get(first, 0), get(first, 1));
         Ok(Some((schema, table, rows.iter().map(|r| (get(r, 2), get(r, 3).parse().unwrap_or(0))).collect())))
+    }
+
+    /// Every `schema.relation` that `name` (as a statement spells it, lowercase) may denote,
+    /// and, for views, every relation behind them at any depth.
+    ///
+    /// An unqualified name may reach any schema through the session's `search_path`, which the
+    /// session can change, so it resolves to the relations of that name in every schema: a
+    /// sensitive `billing.payments` is found however the statement reaches it.
+    pub async fn resolve(&self, name: &str) -> Result<Arc<Vec<String>>, UpstreamError> {
+        {
+            let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+            // Relations change outside hoop too (views created by people): answers live a minute.
+            if cache.0.elapsed() > RESOLVED_TTL {
+                *cache = (std::time::Instant::now(), HashMap::new());
+            }
+            if let Some(r) = cache.1.get(name) {
+                return Ok(r.clone());
+            }
+        }
+        let (schema, rel) = match name.rsplit_once('.') {
+            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
+            None => (None, name),
+        };
+        let lit = |s: &str| s.replace('\'', "''");
+        let schema_test = schema.map(|s| format!(" AND lower(n.nspname) = '{}'", lit(s))).unwrap_or_default();
+        let sql = format!(
+            "WITH RECURSIVE r(oid) AS ( \
+               SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+               WHERE lower(c.relname) = '{rel}'{schema_test} \
+             UNION \
+               SELECT d.refobjid FROM r JOIN pg_catalog.pg_rewrite w ON w.ev_class = r.oid \
+               JOIN pg_catalog.pg_depend d ON d.objid = w.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
+                 AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.oid \
+             ) SELECT DISTINCT lower(n.nspname) || '.' || lower(c.relname) FROM r \
+               JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+            rel = lit(rel)
+        );
+        let rows = self.query(&sql).await?;
+        let names = Arc::new(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect::<Vec<_>>());
+        let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.1.len() >= MAX_RESOLVED {
+            cache.1.clear();
+        }
+        cache.1.insert(name.to_string(), names.clone());
+        Ok(names)
+    }
+
+    /// Why the gateway's upstream role is privileged (superuser, or a member of a role that
+    /// reads or writes the server's files or runs programs there), or `None`; asked once.
+    pub async fn role_privileges(&self) -> Result<Option<String>, UpstreamError> {
+        if let Some(known) = self.privileges.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(known);
+        }
+        let sql = "SELECT concat_ws(', ', CASE WHEN r.rolsuper THEN 'superuser' END, \
+                   CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') THEN 'pg_read_server_files' END, \
+                   CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') THEN 'pg_write_server_files' END, \
+                   CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') THEN 'pg_execute_server_program' END) \
+                   FROM pg_catalog.pg_roles r WHERE r.rolname = current_user";
+        let rows = self.query(sql).await?;
+        let why = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).filter(|w| !w.is_empty());
+        *self.privileges.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+        Ok(why)
+    }
+
+    /// Forgets resolved names: a statement may have created, renamed or redefined a relation.
+    pub fn forget_resolved(&self) {
+        self.resolved.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+    }
+
+    /// `schema.function` for a function OID, if there is one.
+    pub async fn function_name(&self, oid: u32) -> Result<Option<String>, UpstreamError> {
+        if let Some(n) = self.functions.lock().unwrap_or_else(|p| p.into_inner()).get(&oid) {
+            return Ok(Some(n.clone()));
+        }
+        let sql = format!(
+            "SELECT n.nspname || '.' || p.proname FROM pg_catalog.pg_proc p \
+             JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE p.oid = {oid}"
+        );
+        let name = self.query(&sql).await?.into_iter().next().and_then(|r| r.into_iter().next().flatten());
+        if let Some(n) = &name {
+            let mut cache = self.functions.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= MAX_RESOLVED {
+                cache.clear();
+            }
+            cache.insert(oid, n.clone());
+        }
+        Ok(name)
     }
 
     async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {

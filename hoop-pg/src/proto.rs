@@ -182,6 +182,42 @@ pub fn decode_parse(body: &[u8]) -> Option<ParseMsg> {
     Some(ParseMsg { name, query, types })
 }
 
+/// A decoded `FunctionCall` (`F`) message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionCallMsg {
+    /// The function's OID.
+    pub oid: u32,
+    /// Argument format codes (0 text, 1 binary).
+    pub arg_formats: Vec<i16>,
+    /// Arguments; `None` for NULL.
+    pub args: Vec<Option<Vec<u8>>>,
+    /// The result's format code.
+    pub result_format: i16,
+}
+
+/// Decodes a `FunctionCall` body.
+pub fn decode_function_call(body: &[u8]) -> Option<FunctionCallMsg> {
+    let mut c = Cursor::new(body);
+    let oid = c.i32()? as u32;
+    let nf = c.i16()?;
+    let mut arg_formats = Vec::with_capacity(nf.clamp(0, 64) as usize);
+    for _ in 0..nf {
+        arg_formats.push(c.i16()?);
+    }
+    let na = c.i16()?;
+    let mut args = Vec::with_capacity(na.clamp(0, 64) as usize);
+    for _ in 0..na {
+        let len = c.i32()?;
+        if len < 0 {
+            args.push(None);
+        } else {
+            args.push(Some(c.take(len as usize)?.to_vec()));
+        }
+    }
+    let result_format = c.i16()?;
+    Some(FunctionCallMsg { oid, arg_formats, args, result_format })
+}
+
 /// Decodes a `Bind` body.
 pub fn decode_bind(body: &[u8]) -> Option<BindMsg> {
     let mut c = Cursor::new(body);

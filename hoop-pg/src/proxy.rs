@@ -39,6 +39,7 @@ pub enum PgError {
 struct Target {
     upstream: Upstream,
     catalog: Arc<Catalog>,
+    allow_privileged_role: bool,
 }
 
 /// The Postgres proxy: cheap to share, one per listener (or several listeners per proxy).
@@ -87,7 +88,7 @@ impl PgProxy {
                 tls,
             };
             let catalog = Arc::new(Catalog::new(upstream.clone()));
-            targets.insert(name.clone(), Target { upstream, catalog });
+            targets.insert(name.clone(), Target { upstream, catalog, allow_privileged_role: t.allow_privileged_role });
         }
         let mut statics = HashMap::new();
         for (i, s) in cfg.static_identities.iter().enumerate() {
@@ -158,6 +159,13 @@ impl PgProxy {
         if minor > 0 || !unsupported.is_empty() {
             send(&mut reader, &[proto::negotiate_protocol_version(&unsupported)]).await?;
         }
+        let params = match crate::upstream::startup_params(&params) {
+            Ok(p) => p,
+            Err(what) => {
+                let msg = format!("hoop: {what} is not allowed at startup: the gateway pins the settings that change how statements are read");
+                return fatal(&mut reader, proto::NOT_AUTHORIZED, &msg).await;
+            }
+        };
         let user = params.get("user").cloned().unwrap_or_default();
         let target = params.get("database").cloned().filter(|d| !d.is_empty()).unwrap_or_else(|| user.clone());
 
@@ -189,6 +197,20 @@ impl PgProxy {
                 return fatal(&mut reader, code, &format!("hoop: {e}")).await;
             }
         };
+        // Least privilege upstream: an agent never gets a role that reads the server's files.
+        if handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent && !t.allow_privileged_role {
+            let refusal = match t.catalog.role_privileges().await {
+                Ok(None) => None,
+                Ok(Some(why)) => Some(format!(
+                    "hoop: the gateway's role on target \"{target}\" is privileged ({why}); agents are refused unless the target sets allow_privileged_role = true"
+                )),
+                Err(e) => Some(format!("hoop: checking the privileges of the gateway's role failed: {e}")),
+            };
+            if let Some(msg) = refusal {
+                handle.close(&msg);
+                return fatal(&mut reader, proto::NOT_AUTHORIZED, &msg).await;
+            }
+        }
         let est = match t.upstream.connect(&params).await {
             Ok(est) => est,
             Err(e) => {

@@ -14,6 +14,7 @@ use crate::mask::{RowPlan, kind_of, mask_fields, mask_row};
 use crate::proto::{self, BindMsg, Field};
 use crate::refuse;
 use bytes::BytesMut;
+use hoop_core::action::sql::{Names, PINNED_SETTING};
 use hoop_core::action::{Action, Sql};
 use hoop_core::event::Event;
 use hoop_core::gate::{Checked, GateError, Outcome, SessionHandle};
@@ -23,14 +24,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 
+/// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
+const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
+
+/// The rule name of the gateway's own refusal of statements that change a lexing setting.
+const PINNED_RULE: &str = "hoop-pinned-settings";
+
+/// The rule name of the gateway's own refusal of statements it cannot tie to what they run.
+const UNKNOWN_NAME_RULE: &str = "hoop-unknown-statement";
+
 /// The internal statement a Bind-time refusal binds to.
 const REFUSED_STATEMENT: &str = "hoop_refused";
 
 /// What the server will answer next, in order.
 #[derive(Debug)]
 enum Expect {
-    /// ParseComplete; `internal` ones are hoop's own and not shown to the client.
-    Parse { internal: bool },
+    /// ParseComplete; `internal` ones are hoop's own and not shown to the client. The statement
+    /// enters the session's map only when the server confirms it.
+    Parse { internal: bool, name: String, statement: Option<Statement> },
     /// BindComplete.
     Bind,
     /// CloseComplete.
@@ -41,8 +52,9 @@ enum Expect {
     DescribePortal { name: String },
     /// Rows, then CommandComplete/EmptyQuery/PortalSuspended/Error.
     Execute { portal: String, action_id: Option<u64>, started: Instant },
-    /// A simple query: any number of results, then ReadyForQuery.
-    Query { action_id: Option<u64>, started: Instant, copy: Option<Arc<CopyPlan>> },
+    /// A simple query: any number of results, then ReadyForQuery. `names` are the prepared
+    /// statements and cursors it creates, kept once the server ran the whole text without error.
+    Query { action_id: Option<u64>, started: Instant, copy: Option<Arc<CopyPlan>>, names: Option<Box<Names>>, failed: bool },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
     /// ReadyForQuery after Sync.
@@ -69,8 +81,103 @@ struct Portal {
 #[derive(Default)]
 struct Shared {
     expect: VecDeque<Expect>,
+    /// Prepared statements the server confirmed: protocol-level (Parse) and SQL-level (PREPARE)
+    /// share one namespace on the server, and so here.
     statements: HashMap<String, Statement>,
     portals: HashMap<String, Portal>,
+    /// Cursors the server confirmed (`DECLARE`), with what their query reads.
+    cursors: HashMap<String, Arc<Sql>>,
+}
+
+impl Shared {
+    /// The statement a Bind of `name` will run: the last Parse of it still in flight, else the
+    /// confirmed one.
+    fn statement(&self, name: &str) -> Option<Statement> {
+        let pending = self.expect.iter().rev().find_map(|e| match e {
+            Expect::Parse { internal: false, name: n, statement: Some(st) } if n == name => Some(st.clone()),
+            _ => None,
+        });
+        pending.or_else(|| self.statements.get(name).cloned())
+    }
+
+    /// Keeps what a simple query created, now that the server ran it.
+    fn confirm(&mut self, names: &Names) {
+        for (name, sql) in &names.prepared {
+            self.statements.insert(name.clone(), Statement { sql: Arc::new(sql.clone()), ..Statement::default() });
+        }
+        for (name, sql) in &names.declared {
+            self.cursors.insert(name.clone(), Arc::new(sql.clone()));
+        }
+    }
+
+    /// Forgets what a simple query may drop, before it runs (forgetting early only refuses more).
+    fn forget(&mut self, names: &Names) {
+        for d in &names.deallocated {
+            match d {
+                Some(n) => {
+                    self.statements.remove(n);
+                }
+                None => self.statements.clear(),
+            }
+        }
+        for c in &names.closed {
+            match c {
+                Some(n) => {
+                    self.cursors.remove(n);
+                }
+                None => self.cursors.clear(),
+            }
+        }
+    }
+
+    /// What `EXECUTE`/`FETCH`/`MOVE` in `names` will really run, merged into `sql`; `Err` names
+    /// one hoop has not seen created (refused: hoop cannot tell what it holds).
+    fn resolve_names(&self, sql: &mut Sql, names: &Names) -> Result<(), String> {
+        if names.executed.is_empty() && names.fetched.is_empty() {
+            return Ok(());
+        }
+        // `EXECUTE p` is as filtered as what `p` holds (and as the text around it).
+        if !sql.kinds.iter().any(|k| matches!(k.as_str(), "delete" | "update")) {
+            sql.has_where = true;
+        }
+        for n in &names.executed {
+            let st = self.statements.get(n).ok_or_else(|| format!("hoop: EXECUTE of \"{n}\", a statement the gateway has not seen prepared"))?;
+            merge(sql, &st.sql);
+        }
+        for n in &names.fetched {
+            let held = self.cursors.get(n).cloned().or_else(|| {
+                let p = self.portals.get(n)?;
+                Some(self.statements.get(&p.statement)?.sql.clone())
+            });
+            let held = held.ok_or_else(|| format!("hoop: FETCH or MOVE from \"{n}\", a cursor the gateway has not seen declared"))?;
+            merge(sql, &held);
+        }
+        Ok(())
+    }
+}
+
+/// Adds what `held` (a prepared statement or cursor) reads and writes to `sql`, which runs it.
+fn merge(sql: &mut Sql, held: &Sql) {
+    for k in &held.kinds {
+        if !sql.kinds.contains(k) {
+            sql.kinds.push(k.clone());
+        }
+    }
+    for t in &held.tables {
+        if !sql.tables.contains(t) {
+            sql.tables.push(t.clone());
+        }
+    }
+    for f in &held.functions {
+        if !sql.functions.contains(f) {
+            sql.functions.push(f.clone());
+        }
+    }
+    sql.has_where &= held.has_where;
+    sql.copy_program |= held.copy_program;
+    if sql.copy.is_empty() {
+        sql.copy.clone_from(&held.copy);
+    }
 }
 
 /// Result rows being counted and sampled for the recording.
@@ -170,7 +277,7 @@ impl Relay {
 
     /// Checks `action`, telling the client about a review and waiting for it. `Err` carries the
     /// refusal message: a deny, a denied/expired review, or a recording failure (fail closed).
-    async fn decide(&self, action: Action) -> (Option<u64>, Result<(), String>) {
+    async fn decide(&self, action: Action, client: &mut FrameReader<ConnRead>) -> (Option<u64>, Result<(), String>) {
         match self.handle.check(action) {
             Ok(Checked::Allow { action_id }) => (Some(action_id), Ok(())),
             Ok(Checked::Deny { action_id, rule, reason }) => (Some(action_id), Err(refuse::message(&rule, &reason))),
@@ -181,7 +288,15 @@ impl Relay {
                     t.rule, t.id, t.id
                 );
                 let _ = self.to_client(&[proto::notice("01000", &note)]).await;
-                match self.handle.wait_review(action_id, pending).await {
+                // A client that goes away while it waits takes its ticket with it: dropping the
+                // wait cancels the ticket, so nobody approves a statement for nobody.
+                let outcome = tokio::select! {
+                    o = self.handle.wait_review(action_id, pending) => o,
+                    _ = client.closed(MAX_BUFFERED_DURING_REVIEW) => {
+                        return (Some(action_id), Err("hoop: client went away during the review".into()));
+                    }
+                };
+                match outcome {
                     Ok(Outcome::Allow { .. }) => (Some(action_id), Ok(())),
                     Ok(Outcome::Deny { rule, reason, .. }) => (Some(action_id), Err(refuse::message(&rule, &reason))),
                     Err(e) => (Some(action_id), Err(format!("hoop: {e}"))),
@@ -210,37 +325,64 @@ impl Relay {
             self.handle.touch();
             match frame.tag {
                 b'Q' => {
-                    let text = proto::decode_query(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Query".into()))?;
-                    let action = Action::sql(&self.target, &text);
+                    let Some(text) = proto::decode_query(&frame.body) else {
+                        // Not UTF-8 (the pinned client_encoding): hoop cannot read it as the server would.
+                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false });
+                        let msg = "hoop: statement text is not valid UTF-8 (the session's client_encoding is UTF8)";
+                        proto::query(&refuse::raising_statement(msg)).write_to(&mut out);
+                        continue;
+                    };
+                    let mut action = Action::sql(&self.target, &text);
+                    let names = self.names_of(&action.sql);
+                    let unknown = self.shared().resolve_names(&mut action.sql, &names).err();
+                    // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let copy = self.copy_plan(&action.sql).await;
+                    self.resolve_tables(&mut action.sql).await;
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
-                    let (action_id, verdict) = self.decide(action).await;
+                    let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
                     } else {
                         verdict
                     };
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy });
+                    if verdict.is_ok() {
+                        self.shared().forget(&names);
+                    }
+                    let names = (!names.is_empty()).then(|| Box::new(names));
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
                     }
                 }
                 b'P' => {
-                    let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse".into()))?;
-                    let sql = Arc::new(hoop_core::action::sql::analyze(&p.query));
+                    let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse (or its text is not valid UTF-8)".into()))?;
+                    let mut sql = hoop_core::action::sql::analyze(&p.query);
+                    let names = self.names_of(&sql);
+                    let unknown = self.shared().resolve_names(&mut sql, &names).err();
+                    self.resolve_tables(&mut sql).await;
+                    let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
-                    let verdict = match self.handle.precheck(action) {
-                        Ok(hoop_core::verdict::Verdict::Deny { rule, reason }) => Err(refuse::message(&rule, &reason)),
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(format!("hoop: {e}")),
+                    let verdict = match self.own_refusal(&action.sql, unknown) {
+                        Some((rule, msg)) => {
+                            let _ = self.handle.refuse(action, rule, &msg);
+                            Err(msg)
+                        }
+                        None => match self.handle.precheck(action) {
+                            Ok(hoop_core::verdict::Verdict::Deny { rule, reason }) => Err(refuse::message(&rule, &reason)),
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(format!("hoop: {e}")),
+                        },
                     };
                     let refused = verdict.is_err();
                     let param_types = p.types.clone();
-                    self.shared().statements.insert(p.name.clone(), Statement { sql, fields: None, refused, param_types });
-                    self.expect(Expect::Parse { internal: false });
+                    // A named statement that is still live: the server refuses to replace it, so
+                    // this Parse never defines anything a Bind could use.
+                    let live = !p.name.is_empty() && self.shared().statement(&p.name).is_some();
+                    let statement = (!live).then(|| Statement { sql, fields: None, refused, param_types });
+                    self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::parse(&p.name, &refuse::raising_statement(&msg), &[]).write_to(&mut out),
@@ -248,7 +390,11 @@ impl Relay {
                 }
                 b'B' => {
                     let mut b = proto::decode_bind(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Bind".into()))?;
-                    let stmt = self.shared().statements.get(&b.statement).cloned().unwrap_or_default();
+                    let known = self.shared().statement(&b.statement);
+                    // A Bind to a statement hoop never saw confirmed is refused like a denied one:
+                    // hoop cannot tell what it would run.
+                    let unknown = known.is_none().then(|| format!("hoop: Bind to \"{}\", a statement the gateway has not seen prepared", b.statement));
+                    let stmt = known.unwrap_or_default();
                     if stmt.refused {
                         // The statement already raises hoop's refusal; bind it without parameters.
                         b.params.clear();
@@ -263,7 +409,7 @@ impl Relay {
                     sql.params = bind_params(&b, &stmt.param_types);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     flush(&mut server, &mut out).await?;
-                    let (action_id, verdict) = self.decide(action).await;
+                    let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let portal = Portal {
                         statement: b.statement.clone(),
                         result_formats: b.result_formats.clone(),
@@ -280,7 +426,7 @@ impl Relay {
                             // Bind the portal to a statement that raises the refusal instead.
                             self.shared().portals.insert(b.portal.clone(), Portal { action_id, ..Portal::default() });
                             self.expect(Expect::Close { internal: true });
-                            self.expect(Expect::Parse { internal: true });
+                            self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
                             self.expect(Expect::Bind);
                             let mut c = BytesMut::new();
                             proto::close_statement(REFUSED_STATEMENT).write_to(&mut c);
@@ -326,20 +472,24 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'F' => {
-                    // Large-object and other function calls: not SQL, passed through and recorded.
-                    let mut sql = Sql { text: format!("-- FunctionCall {} bytes", frame.body.len()), ..Sql::default() };
+                    // FunctionCall: decoded, named through the catalog, checked and recorded like
+                    // any statement; its result is masked (FunctionCallResponse).
+                    let call = proto::decode_function_call(&frame.body).ok_or_else(|| RelayError::Protocol("malformed FunctionCall".into()))?;
+                    let name = self.catalog.function_name(call.oid).await.ok().flatten().unwrap_or_else(|| format!("oid {}", call.oid));
+                    let mut sql = Sql { text: format!("-- FunctionCall {name}"), parsed: true, ..Sql::default() };
                     sql.kinds = vec!["function_call".into()];
-                    sql.parsed = true;
+                    sql.functions = vec![name];
+                    sql.params = call.args.iter().map(|a| a.as_ref().map(|v| String::from_utf8(v.to_vec()).unwrap_or_else(|_| format!("\\x{}", hex_of(v))))).collect();
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     flush(&mut server, &mut out).await?;
-                    let (_, verdict) = self.decide(action).await;
+                    let (_, verdict) = self.decide(action, &mut client).await;
                     match verdict {
                         Ok(()) => {
                             self.expect(Expect::FunctionCall);
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
-                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None });
+                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false });
                             proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
                         }
                     }
@@ -355,6 +505,54 @@ impl Relay {
             if out.len() > 64 * 1024 {
                 flush(&mut server, &mut out).await?;
             }
+        }
+    }
+
+    /// The session names a statement uses, read only for the kinds that have any.
+    fn names_of(&self, sql: &Sql) -> Names {
+        let named = sql.kinds.iter().any(|k| matches!(k.as_str(), "prepare" | "execute" | "deallocate" | "declare" | "fetch" | "move" | "close_portal" | "discard"));
+        if named { hoop_core::action::sql::names(&sql.text) } else { Names::default() }
+    }
+
+    /// Adds to `sql.tables` every `schema.relation` its table names may denote, and the tables
+    /// behind views (see [`Catalog::resolve`]); a statement that changes relations makes the
+    /// gateway forget what it resolved.
+    async fn resolve_tables(&self, sql: &mut Sql) {
+        if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
+            self.catalog.forget_resolved();
+        }
+        let mut extra = Vec::new();
+        for t in &sql.tables {
+            match self.catalog.resolve(t).await {
+                Ok(names) => extra.extend(names.iter().filter(|n| *n != t && !sql.tables.contains(n)).cloned()),
+                Err(e) => tracing::warn!(table = %t, error = %e, "resolving a table through the catalog failed"),
+            }
+        }
+        for n in extra {
+            if !sql.tables.contains(&n) {
+                sql.tables.push(n);
+            }
+        }
+    }
+
+    /// The gateway's own refusal of `sql`, before any policy: a change of a pinned lexing
+    /// setting, or a prepared statement or cursor hoop cannot tie to what it runs.
+    fn own_refusal(&self, sql: &Sql, unknown: Option<String>) -> Option<(&'static str, String)> {
+        if sql.kinds.iter().any(|k| k == PINNED_SETTING) {
+            let msg = "hoop: statements may not change standard_conforming_strings, client_encoding or backslash_quote: the gateway reads every statement as the server does only under the values it pinned";
+            return Some((PINNED_RULE, format!("{msg} (rule {PINNED_RULE})")));
+        }
+        unknown.map(|m| (UNKNOWN_NAME_RULE, format!("{m} (rule {UNKNOWN_NAME_RULE})")))
+    }
+
+    /// [`own_refusal`](Self::own_refusal), then the policy ([`decide`](Self::decide)).
+    async fn gatekeep(&self, action: Action, unknown: Option<String>, client: &mut FrameReader<ConnRead>) -> (Option<u64>, Result<(), String>) {
+        match self.own_refusal(&action.sql, unknown) {
+            Some((rule, msg)) => match self.handle.refuse(action, rule, &msg) {
+                Ok(id) => (Some(id), Err(msg)),
+                Err(e) => (None, Err(format!("hoop: {e}"))),
+            },
+            None => self.decide(action, client).await,
         }
     }
 
@@ -480,9 +678,39 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'1' | b'2' | b'3' => {
-                    let internal = matches!(self.pop(), Some(Expect::Parse { internal: true } | Expect::Close { internal: true }));
+                    let internal = match self.pop() {
+                        Some(Expect::Parse { internal: false, name, statement: Some(st) }) => {
+                            // The server confirmed the statement: only now does a Bind run it.
+                            self.shared().statements.insert(name, st);
+                            false
+                        }
+                        Some(Expect::Parse { internal, .. } | Expect::Close { internal }) => internal,
+                        _ => false,
+                    };
                     if !internal {
                         frame.write_to(&mut out);
+                    }
+                }
+                b'S' => {
+                    // State follows the server: whatever route changed a pinned lexing setting,
+                    // the session ends before another statement is read under the wrong rules.
+                    let mut c = crate::frame::Cursor::new(&frame.body);
+                    let (name, value) = (c.cstr().unwrap_or_default(), c.cstr().unwrap_or_default());
+                    if let Some(pinned) = crate::upstream::PINNED.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+                        if !value.eq_ignore_ascii_case(pinned.1) {
+                            return Err(RelayError::Protocol(format!(
+                                "the server now reads statements with {name} = {value}; the gateway reads them only with {} = {}",
+                                pinned.0, pinned.1
+                            )));
+                        }
+                    }
+                    frame.write_to(&mut out);
+                }
+                b'V' => {
+                    // FunctionCallResponse: the result, masked as text.
+                    match mask_function_result(&self.masker, &frame.body) {
+                        Some(masked) => masked.write_to(&mut out),
+                        None => frame.write_to(&mut out),
                     }
                 }
                 b'C' | b'I' | b's' => {
@@ -510,6 +738,9 @@ impl Relay {
                     // In the extended protocol the server now skips everything up to Sync.
                     {
                         let mut sh = self.shared();
+                        if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
+                            *failed = true;
+                        }
                         while let Some(front) = sh.expect.front() {
                             if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
                                 break;
@@ -525,6 +756,10 @@ impl Relay {
                     // queued before it was answered (or skipped after an error) on the way.
                     let mut sh = self.shared();
                     while let Some(e) = sh.expect.pop_front() {
+                        if let Expect::Query { names: Some(names), failed: false, .. } = &e {
+                            sh.confirm(names);
+                            break;
+                        }
                         if matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
                             break;
                         }
@@ -594,7 +829,7 @@ impl Relay {
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
             Some(Expect::DescribePortal { name }) => Front::DescribePortal(name.clone()),
             Some(Expect::Execute { portal, action_id, started }) => Front::Execute(portal.clone(), *action_id, *started),
-            Some(Expect::Query { action_id, started, copy }) => Front::Query(*action_id, *started, copy.clone()),
+            Some(Expect::Query { action_id, started, copy, .. }) => Front::Query(*action_id, *started, copy.clone()),
             _ => Front::Other,
         }
     }
@@ -683,6 +918,19 @@ impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
         ResultAcc { action_id, started, plan, rows: 0, sample: Vec::new(), sample_bytes: 0 }
     }
+}
+
+/// Masks the result of a `FunctionCallResponse` (length, then the value) as text.
+fn mask_function_result(masker: &Masker, body: &[u8]) -> Option<Frame> {
+    let (len, value) = body.split_first_chunk::<4>()?;
+    if i32::from_be_bytes(*len) < 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(value).ok()?;
+    let std::borrow::Cow::Owned(masked) = masker.mask_text(text) else { return None };
+    let mut b = (masked.len() as i32).to_be_bytes().to_vec();
+    b.extend_from_slice(masked.as_bytes());
+    Some(Frame { tag: b'V', body: b.into() })
 }
 
 /// Masks the payload of a `NotificationResponse` (pid, channel, payload).

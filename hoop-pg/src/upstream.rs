@@ -92,7 +92,7 @@ impl Upstream {
         Ok(Conn::Tls(Tls::Client(Box::new(tls))))
     }
 
-    /// Connects and logs in; `params` are the client's startup parameters to pass on.
+    /// Connects and logs in (with the [`PINNED`] lexing settings); `params` are the client's startup parameters to pass on.
     pub async fn connect(&self, params: &BTreeMap<String, String>) -> Result<Established, UpstreamError> {
         let mut conn = self.open().await?;
         let mut body = Vec::with_capacity(128);
@@ -106,9 +106,12 @@ impl Upstream {
         put("user", &self.user);
         put("database", &self.database);
         for (k, v) in params {
-            if !matches!(k.as_str(), "user" | "database" | "replication") && !k.starts_with("_pq_") {
+            if !matches!(k.as_str(), "user" | "database" | "replication") && !k.starts_with("_pq_") && !is_pinned(k) {
                 put(k, v);
             }
+        }
+        for (k, v) in PINNED {
+            put(k, v);
         }
         body.push(0);
         let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
@@ -237,5 +240,93 @@ pub async fn simple_query(conn: &mut Conn, leftover: &mut BytesMut, sql: &str) -
     match error {
         Some(e) => Err(UpstreamError::Refused(e)),
         None => Ok(rows),
+    }
+}
+
+/// The lexing settings every upstream session starts with, and keeps: hoop reads statement text
+/// exactly as the server does only under these values.
+pub const PINNED: [(&str, &str); 3] = [("client_encoding", "UTF8"), ("standard_conforming_strings", "on"), ("backslash_quote", "safe_encoding")];
+
+fn is_pinned(name: &str) -> bool {
+    PINNED.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// Startup parameters a client may set (any case), besides `user`, `database` and `options`
+/// of these; the rest are dropped: an allow-list, because settings change what statements mean.
+pub const ALLOWED_STARTUP: [&str; 16] = [
+    "application_name",
+    "client_encoding",
+    "datestyle",
+    "timezone",
+    "intervalstyle",
+    "extra_float_digits",
+    "search_path",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "bytea_output",
+    "geqo",
+    "jit",
+    "work_mem",
+];
+
+/// The startup parameters to pass on for a client's `params`: allow-listed ones, with the
+/// `-c name=value` settings of `options` checked against the same list. `Err` names the first
+/// setting that is not allowed (the session is refused: dropping it silently would let a client
+/// believe it runs with it).
+pub fn startup_params(params: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    let allowed = |k: &str| ALLOWED_STARTUP.iter().any(|a| a.eq_ignore_ascii_case(k));
+    let mut out = BTreeMap::new();
+    for (k, v) in params {
+        if matches!(k.as_str(), "user" | "database") || (allowed(k) && !is_pinned(k)) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(options) = params.get("options") {
+        let mut kept = Vec::new();
+        let mut words = options.split_ascii_whitespace();
+        while let Some(w) = words.next() {
+            // `-c name=value`, `-cname=value` or `--name=value`; backslash escapes are refused
+            // rather than interpreted.
+            let setting = if w == "-c" {
+                words.next().ok_or("-c without a setting")?
+            } else if let Some(rest) = w.strip_prefix("-c").or_else(|| w.strip_prefix("--")) {
+                rest
+            } else {
+                return Err(format!("startup option {w:?}"));
+            };
+            let (name, _) = setting.split_once('=').ok_or_else(|| format!("startup option {setting:?}"))?;
+            let name = name.replace('-', "_");
+            if setting.contains('\\') || !allowed(&name) || is_pinned(&name) {
+                return Err(format!("setting {name}"));
+            }
+            kept.push(format!("-c {setting}"));
+        }
+        if !kept.is_empty() {
+            out.insert("options".into(), kept.join(" "));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod startup_tests {
+    use super::*;
+
+    fn p(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn startup_parameters_are_allow_listed() {
+        let out = startup_params(&p(&[("user", "a"), ("database", "d"), ("application_name", "psql"), ("client_encoding", "SJIS"), ("role", "postgres")])).unwrap();
+        assert_eq!(out, p(&[("user", "a"), ("database", "d"), ("application_name", "psql")]));
+        let out = startup_params(&p(&[("options", "-c statement_timeout=5s --search-path=public")])).unwrap();
+        assert_eq!(out.get("options").map(String::as_str), Some("-c statement_timeout=5s -c search-path=public"));
+        for bad in ["-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {
+            assert!(startup_params(&p(&[("options", bad)])).is_err(), "{bad}");
+        }
     }
 }

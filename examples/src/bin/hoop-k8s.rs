@@ -121,6 +121,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 labels: Default::default(),
                 host_keys: Vec::new(),
                 impersonate: cli.impersonate,
+                allow_privileged_role: false,
             },
         );
     }

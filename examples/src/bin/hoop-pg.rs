@@ -84,6 +84,7 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
         labels: Default::default(),
         host_keys: Vec::new(),
         impersonate: false,
+        allow_privileged_role: false,
     };
     Ok((db, t))
 }

@@ -80,6 +80,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 labels: Default::default(),
                 host_keys: cli.host_key,
                 impersonate: false,
+                allow_privileged_role: false,
             },
         );
     }

@@ -51,6 +51,21 @@ impl Drop for Gw {
 impl Gw {
     /// Starts a gateway in front of [`pg`] with `extra` TOML appended to the base config.
     pub fn start(extra: &str) -> Gw {
+        Gw::start_with(extra, 3, &["customers"])
+    }
+
+    /// [`start`](Self::start) with this review timeout and these sensitive tables.
+    pub fn start_with(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str]) -> Gw {
+        Gw::start_full(extra, review_timeout_secs, sensitive_tables, true)
+    }
+
+    /// A gateway whose target does not allow a privileged upstream role (the default): the
+    /// shared cluster's role is its superuser, so agents are refused.
+    pub fn start_refusing_privileged_roles() -> Gw {
+        Gw::start_full("", 3, &["customers"], false)
+    }
+
+    fn start_full(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str], allow_privileged_role: bool) -> Gw {
         let pg = pg();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
@@ -59,7 +74,7 @@ data_dir = "{dir}"
 [recording]
 fsync_interval_ms = 50
 [limits]
-review_timeout_secs = 3
+review_timeout_secs = {review_timeout_secs}
 max_message_bytes = 1048576
 [targets.app]
 protocol = "postgres"
@@ -67,7 +82,8 @@ address = "127.0.0.1:{port}"
 user = "postgres"
 password = "{pw}"
 database = "postgres"
-sensitive_tables = ["customers"]
+sensitive_tables = {sensitive:?}
+allow_privileged_role = {privileged}
 [masking]
 columns = ["users.card"]
 {extra}
@@ -75,6 +91,8 @@ columns = ["users.card"]
             dir = dir.path().display(),
             port = pg.port(),
             pw = pg.password(),
+            sensitive = sensitive_tables,
+            privileged = allow_privileged_role,
         );
         let cfg = Config::parse(&text, "test").unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -30,6 +30,9 @@ insert into payments (customer_id, amount_cents, iban) values
   (1, 12500, 'GB82 WEST 1234 5698 7654 32'), (2, 9900, 'DE89 3704 0044 0532 0130 00'), (3, 4200, 'FR14 2004 1010 0505 0001 3M02 606');
 "#;
 
+/// The demo gateway's upstream role (see `Postgres::least_privileged_role`).
+const DEMO_ROLE: &str = "hoop_gateway";
+
 pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Result<(), String> {
     // A data dir of its own unless one was given, removed on exit.
     let scratch = if data_dir_given { None } else { Some(tempfile::Builder::new().prefix("hoop-demo-").tempdir().map_err(|e| e.to_string())?) };
@@ -42,12 +45,14 @@ pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Resul
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("starting PostgreSQL: {e}"))?;
     pg.psql(SCHEMA).map_err(|e| format!("loading the sample schema: {e}"))?;
+    // The gateway's own role is least-privileged: agents are refused on a superuser role.
+    pg.least_privileged_role(DEMO_ROLE).map_err(|e| format!("creating the gateway's role: {e}"))?;
     cfg.targets.insert(
         "demo".into(),
         TargetConfig {
             protocol: Protocol::Postgres,
             address: format!("127.0.0.1:{}", pg.port()),
-            user: Some(pg.user().to_string()),
+            user: Some(DEMO_ROLE.to_string()),
             password: Some(Secret::literal(pg.password())),
             database: Some("postgres".into()),
             key_file: None,
@@ -59,6 +64,7 @@ pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Resul
             labels: Default::default(),
             host_keys: Vec::new(),
             impersonate: false,
+            allow_privileged_role: false,
         },
     );
     cfg.masking.columns.push("ssn".into());

@@ -1,0 +1,374 @@
+//! The gate against an agent that tries to walk around it: every test sends what an attacker
+//! would through psql or raw protocol, then checks PostgreSQL's own state (or the bytes the
+//! client received), never hoop's verdict alone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod common;
+
+use common::{Gw, pg};
+use hoop_core::identity::IdentityKind;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn text(o: &std::process::Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// A table of its own for each test, so tests that run in parallel cannot mask each other.
+fn victim(name: &str) {
+    pg().psql(&format!("DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (id int primary key, v text); INSERT INTO {name} VALUES (1, 'a'), (2, 'b')"))
+        .unwrap();
+}
+
+fn rows(table: &str) -> String {
+    pg().psql(&format!("SELECT count(*) FROM {table}")).unwrap_or_else(|e| format!("gone: {e}")).trim().to_string()
+}
+
+fn agent(gw: &Gw, args: &[&str], stdin: Option<&str>) -> (String, String) {
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    text(&gw.psql_with("agent-1", &t, "", args, stdin))
+}
+
+/// COPY data never comes from the statement text: what follows `COPY … FROM STDIN;` in the
+/// same Query is a statement, read and refused like any other.
+#[test]
+fn a_statement_after_copy_from_stdin_is_read() {
+    let gw = Gw::start("");
+    victim("v_copy");
+    let (_, err) = agent(&gw, &["-c", "create temp table t(x int); copy t from stdin;\ndrop table v_copy;"], Some("1\n\\.\n"));
+    assert!(err.contains("agent-no-destructive-ddl"), "{err}");
+    assert_eq!(rows("v_copy"), "2");
+    // Three more spellings: comment between, lower-case and a CTE-wrapped delete.
+    for s in [
+        "copy t from stdin /* data */; drop table v_copy",
+        "COPY t FROM STDIN WITH (FORMAT csv);\n\n  DROP TABLE IF EXISTS v_copy CASCADE",
+        "create temp table t(x int); copy t from stdin; with d as (delete from v_copy returning 1) select 1",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], Some("1\n\\.\n"));
+        assert!(err.contains("hoop:"), "{s}: {err}");
+        assert_eq!(rows("v_copy"), "2", "{s}");
+    }
+}
+
+/// The settings that change how PostgreSQL splits text are pinned: no startup option, SET,
+/// set_config or ALTER … SET changes them, for agents and humans alike.
+#[test]
+fn lexing_settings_cannot_be_changed() {
+    let gw = Gw::start("");
+    victim("v_lex");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    for opt in ["options='-c standard_conforming_strings=off'", "options='-cclient_encoding=SJIS'", "options='--backslash_quote=on'", "options='-c role=postgres'"] {
+        let o = gw.psql_with("agent-1", &t, opt, &["-c", "SELECT 1"], None);
+        let (out, err) = text(&o);
+        assert!(err.contains("not allowed at startup") && out.trim().is_empty(), "{opt}: {out} {err}");
+    }
+    // A client_encoding asked for at startup is replaced by UTF8, and the client is told so.
+    let o = gw.psql_with("agent-1", &t, "client_encoding=SJIS", &["-c", "SHOW client_encoding", "-c", "SHOW standard_conforming_strings"], None);
+    assert_eq!(text(&o).0.split_whitespace().collect::<Vec<_>>(), ["UTF8", "on"], "{}", text(&o).1);
+    let human = gw.token("alice", IdentityKind::Human);
+    for (who, pw) in [("agent-1", &t), ("alice", &human)] {
+        for s in [
+            "SET standard_conforming_strings = off",
+            "SET client_encoding = 'SJIS'",
+            "SET NAMES 'GBK'",
+            "SELECT set_config('standard_conforming_strings', 'off', false)",
+            "SELECT pg_catalog.set_config(lower('STANDARD_conforming_strings'), 'off', false)",
+            "ALTER ROLE CURRENT_USER SET standard_conforming_strings = off",
+            "BEGIN; SET LOCAL standard_conforming_strings = off; COMMIT",
+        ] {
+            // The smuggled statement after it would be read differently under the new setting.
+            let o = gw.psql_with(who, pw, "", &["-c", s, "-c", "SHOW standard_conforming_strings", "-c", "SHOW client_encoding"], None);
+            let (out, err) = text(&o);
+            assert!(err.contains("hoop-pinned-settings"), "{who} {s}: {err}");
+            assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["on", "UTF8"], "{who} {s}: {out}");
+        }
+    }
+    // Under the pinned settings hoop and the server split this text the same way: the DROP
+    // after the backslash-ended literal is seen, and refused.
+    let (_, err) = agent(&gw, &["-c", "SELECT 'a\\'; DROP TABLE v_lex; --'"], None);
+    assert!(err.contains("agent-no-destructive-ddl"), "{err}");
+    assert_eq!(rows("v_lex"), "2");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_db_role_setting").unwrap().trim(), "0", "no ALTER ROLE … SET went through");
+}
+
+/// Whatever route changes a pinned setting on the server (here a function an administrator
+/// wrote), the server's ParameterStatus ends the session before another statement runs.
+#[test]
+fn a_server_side_change_of_a_pinned_setting_ends_the_session() {
+    let gw = Gw::start("[policy]\ndefault_rules = false\n");
+    pg().psql(
+        "CREATE OR REPLACE FUNCTION sneaky() RETURNS text LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); RETURN 'x'; END $$",
+    )
+    .unwrap();
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let o = gw.psql_with("agent-1", &t, "", &["-c", "SELECT sneaky()", "-c", "SELECT 'still here'"], None);
+    let (out, err) = text(&o);
+    assert!(err.contains("standard_conforming_strings = off"), "{out} {err}");
+    assert!(!out.contains("still here"), "{out}");
+}
+
+/// Agents run only code the gateway can read: no functions, procedures, triggers, rules,
+/// event triggers, languages or extensions, and no FunctionCall messages.
+#[test]
+fn stored_code_and_function_calls_are_refused() {
+    let gw = Gw::start("");
+    victim("v_code");
+    for s in [
+        "CREATE FUNCTION f_evil() RETURNS void LANGUAGE plpgsql AS $$ BEGIN DROP TABLE v_code; END $$",
+        "CREATE FUNCTION f_evil() RETURNS void LANGUAGE sql AS 'DELETE FROM v_code'",
+        "CREATE PROCEDURE f_evil() LANGUAGE sql BEGIN ATOMIC DELETE FROM v_code; END",
+        "CREATE RULE r_evil AS ON INSERT TO v_code DO ALSO DELETE FROM v_code",
+        "CREATE TRIGGER t_evil AFTER INSERT ON v_code FOR EACH ROW EXECUTE FUNCTION pg_catalog.suppress_redundant_updates_trigger()",
+        "CREATE EXTENSION IF NOT EXISTS plpgsql",
+        "LOAD 'plpgsql'",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        // A body that holds an unfiltered DELETE may meet that rule first.
+        assert!(err.contains("agent-no-stored-code") || err.contains("agent-no-unfiltered-writes"), "{s}: {err}");
+    }
+    let made = pg()
+        .psql("SELECT (SELECT count(*) FROM pg_proc WHERE proname = 'f_evil') + (SELECT count(*) FROM pg_rewrite WHERE rulename = 'r_evil') + (SELECT count(*) FROM pg_trigger WHERE tgname = 't_evil')")
+        .unwrap();
+    assert_eq!(made.trim(), "0");
+    assert_eq!(rows("v_code"), "2");
+    // psql's \lo_import runs lo_creat/lo_open/lowrite as FunctionCall messages.
+    let before = pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x");
+    std::fs::write(&f, b"data").unwrap();
+    let (_, err) = agent(&gw, &["-c", &format!("\\lo_import {}", f.display())], None);
+    assert!(err.contains("agent-no-function-call"), "{err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap(), before);
+}
+
+/// Reads of a sensitive table are reads however they are spelled: held for review (which times
+/// out here), and nothing of the table reaches the client or another table.
+#[test]
+fn sensitive_reads_in_every_spelling_are_reviewed() {
+    let gw = Gw::start_with("", 1, &["customers", "billing.payments"]);
+    pg().psql(
+        "CREATE SCHEMA IF NOT EXISTS billing; CREATE TABLE IF NOT EXISTS billing.payments (card text); \
+         TRUNCATE billing.payments; INSERT INTO billing.payments VALUES ('4111 1111 1111 1111'); \
+         CREATE OR REPLACE VIEW public.cust_view AS SELECT * FROM customers;",
+    )
+    .unwrap();
+    for s in [
+        "TABLE customers",
+        "CREATE TABLE stolen1 AS SELECT * FROM customers",
+        "CREATE TEMP VIEW v AS SELECT email FROM customers; SELECT * FROM v",
+        "SELECT 1 UNION ALL SELECT (SELECT count(*) FROM customers)::int",
+        "SELECT * FROM cust_view",
+        "SET search_path = billing; SELECT * FROM payments",
+        "SELECT * FROM \"billing\".\"payments\"",
+        "WITH x AS MATERIALIZED (SELECT * FROM customers) SELECT * FROM x",
+        "INSERT INTO v_read SELECT 1, email FROM customers",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-review-sensitive-sql") || err.contains("review timed out"), "{s}: {out} {err}");
+        assert!(!out.contains("vip@") && !out.contains("4111"), "{s}: {out}");
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname = 'stolen1'").unwrap().trim(), "0");
+}
+
+/// Writes that touch every row are refused however the WHERE is spelled.
+#[test]
+fn unfiltered_writes_in_every_spelling_are_refused() {
+    let gw = Gw::start("");
+    victim("v_write");
+    for s in [
+        "DELETE FROM v_write WHERE true",
+        "DELETE FROM v_write WHERE 1 = 1",
+        "UPDATE v_write SET v = 'x' WHERE id = 1 OR true",
+        "MERGE INTO v_write t USING (SELECT 1 AS id) s ON true WHEN MATCHED THEN DELETE",
+        "INSERT INTO v_write SELECT id, 'x' FROM v_write ON CONFLICT (id) DO UPDATE SET v = 'owned'",
+        "WITH d AS (DELETE FROM v_write RETURNING 1) SELECT count(*) FROM d",
+        "PREPARE p AS DELETE FROM v_write; EXECUTE p",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        // An EXECUTE in the same text as its PREPARE runs a statement not yet confirmed: refused too.
+        assert!(err.contains("agent-no-unfiltered-writes") || err.contains("hoop-unknown-statement"), "{s}: {err}");
+    }
+    assert_eq!(pg().psql("SELECT string_agg(v, ',' ORDER BY id) FROM v_write").unwrap().trim(), "a,b");
+}
+
+/// SQL-level prepared statements and cursors are checked as what they hold, and hoop keeps
+/// them only once the server confirmed them.
+#[test]
+fn execute_and_fetch_are_checked_as_what_they_run() {
+    let rule = "[[policy.rules]]\nname = \"no-run-delete\"\nwhen = 'action.kind == \"sql\" && action.sql.kinds.exists(k, k in [\"execute\"]) && \"delete\" in action.sql.kinds'\nthen = \"deny\"\n";
+    let gw = Gw::start(rule);
+    victim("v_exec");
+    let script = "PREPARE p AS DELETE FROM v_exec WHERE id = 1;\nEXECUTE p;\nEXECUTE nosuch;\nSELECT 'after';\n";
+    let (out, err) = agent(&gw, &[], Some(script));
+    assert!(err.contains("no-run-delete"), "{err}");
+    assert!(err.contains("not seen prepared"), "{err}");
+    assert!(out.contains("after"), "{out}");
+    assert_eq!(rows("v_exec"), "2");
+    // A cursor over a sensitive table: the FETCH is reviewed (and times out), DECLARE too.
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let (out, err) = agent(&gw, &[], Some("BEGIN;\nDECLARE c CURSOR FOR SELECT email FROM customers;\nFETCH 10 FROM c;\nFETCH 1 FROM nosuch;\nCOMMIT;\n"));
+    assert!(!out.contains("vip@"), "{out}");
+    assert!(err.contains("review timed out"), "{err}");
+}
+
+/// Raw extended-protocol sessions: what a driver could send that psql never would.
+mod raw {
+    use super::*;
+
+    pub struct Raw {
+        pub s: tokio::net::TcpStream,
+    }
+
+    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn cstr(b: &mut Vec<u8>, s: &[u8]) {
+        b.extend_from_slice(s);
+        b.push(0);
+    }
+
+    pub fn parse(name: &str, sql: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, name.as_bytes());
+        cstr(&mut b, sql);
+        b.extend_from_slice(&0i16.to_be_bytes());
+        msg(b'P', &b)
+    }
+
+    pub fn bind(portal: &str, statement: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal.as_bytes());
+        cstr(&mut b, statement.as_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        msg(b'B', &b)
+    }
+
+    pub fn execute(portal: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal.as_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes());
+        msg(b'E', &b)
+    }
+
+    pub fn sync() -> Vec<u8> {
+        msg(b'S', &[])
+    }
+
+    pub fn query(sql: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, sql);
+        msg(b'Q', &b)
+    }
+
+    impl Raw {
+        pub async fn login(gw: &Gw) -> Raw {
+            let t = gw.token("agent-1", IdentityKind::Agent);
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+            s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-1"), ("database", "app")])).await.unwrap();
+            let mut buf = vec![0u8; 9];
+            s.read_exact(&mut buf).await.unwrap();
+            let mut pw = Vec::new();
+            cstr(&mut pw, t.as_bytes());
+            s.write_all(&msg(b'p', &pw)).await.unwrap();
+            let mut r = Raw { s };
+            r.until_ready().await;
+            r
+        }
+
+        /// Everything up to and including the next ReadyForQuery.
+        pub async fn until_ready(&mut self) -> Vec<u8> {
+            let mut all = Vec::new();
+            loop {
+                let mut head = [0u8; 5];
+                if tokio::time::timeout(Duration::from_secs(20), self.s.read_exact(&mut head)).await.is_err() {
+                    return all;
+                }
+                let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                let mut body = vec![0u8; len - 4];
+                self.s.read_exact(&mut body).await.unwrap();
+                all.extend_from_slice(&head);
+                all.extend_from_slice(&body);
+                if head[0] == b'Z' {
+                    return all;
+                }
+            }
+        }
+
+        pub async fn send(&mut self, parts: &[Vec<u8>]) {
+            self.s.write_all(&parts.concat()).await.unwrap();
+        }
+    }
+}
+
+/// A second Parse of a live name (which the server rejects) does not change what hoop thinks
+/// the name holds; a Bind to a name the server never confirmed is refused.
+#[tokio::test]
+async fn prepared_state_follows_the_server() {
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let mut r = raw::Raw::login(&gw).await;
+    // s1 holds a sensitive read (reviewed at Bind); the attacker re-Parses s1 as something harmless.
+    r.send(&[raw::parse("s1", b"SELECT email FROM customers"), raw::sync()]).await;
+    let out = r.until_ready().await;
+    assert!(out.starts_with(b"1"), "ParseComplete: {}", String::from_utf8_lossy(&out));
+    r.send(&[raw::parse("s1", b"SELECT 1"), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("already exists"), "the server rejects the second Parse: {out}");
+    r.send(&[raw::bind("", "s1"), raw::execute(""), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(!out.contains("vip@corp.example"), "the sensitive read ran unreviewed: {out}");
+    assert!(out.contains("review timed out"), "{out}");
+    // A Bind to a statement that never existed.
+    r.send(&[raw::bind("", "never"), raw::execute(""), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("not seen prepared"), "{out}");
+    // Statement text that is not UTF-8 is refused, and the session carries on.
+    r.send(&[raw::query(b"SELECT '\xff\xfe'")]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("not valid UTF-8"), "{out}");
+    r.send(&[raw::query(b"SELECT 'alive'")]).await;
+    assert!(String::from_utf8_lossy(&r.until_ready().await).contains("alive"));
+}
+
+/// A client that goes away while its statement waits for review takes its ticket with it.
+#[test]
+fn a_ticket_is_cancelled_when_its_client_goes_away() {
+    let gw = Gw::start_with("", 120, &["customers"]);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let mut child = std::process::Command::new("psql")
+        .args(["-X", "-c", "SELECT email FROM customers"])
+        .arg(gw.conninfo("agent-1"))
+        .env("PGPASSWORD", &t)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |want: usize| {
+        for _ in 0..200 {
+            if gw.gate.approvals().list().len() == want {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    };
+    assert!(wait_for(1), "the statement is held");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(wait_for(0), "the ticket went with its client: {:?}", gw.gate.approvals().list());
+}
+
+/// Least privilege upstream: on a superuser role agents are refused before they reach the
+/// server (whose files such a role reads); humans are not.
+#[test]
+fn agents_are_refused_on_a_privileged_upstream_role() {
+    let gw = Gw::start_refusing_privileged_roles();
+    let (out, err) = agent(&gw, &["-c", "SELECT pg_read_file('/etc/passwd')"], None);
+    assert!(err.contains("privileged (superuser") && err.contains("allow_privileged_role"), "{err}");
+    assert!(!out.contains("root:"), "{out}");
+    let human = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &human, "", &["-c", "SELECT 'human ok'"], None);
+    assert!(text(&o).0.contains("human ok"), "{}", text(&o).1);
+}
