@@ -157,10 +157,10 @@ impl Catalog {
         if let Some(known) = self.privileges.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(known);
         }
-        let sql = "SELECT concat_ws(', ', CASE WHEN r.rolsuper THEN 'superuser' END, \
+        let sql = "SELECT CASE WHEN r.rolsuper THEN 'superuser' ELSE concat_ws(', ', \
                    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER') THEN 'pg_read_server_files' END, \
                    CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'MEMBER') THEN 'pg_write_server_files' END, \
-                   CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') THEN 'pg_execute_server_program' END) \
+                   CASE WHEN pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'MEMBER') THEN 'pg_execute_server_program' END) END \
                    FROM pg_catalog.pg_roles r WHERE r.rolname = current_user";
         let rows = self.query(sql).await?;
         let why = rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).filter(|w| !w.is_empty());

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn gateway(pg: &Postgres, dir: &std::path::Path) -> (u16, String) {
     let text = format!(
-        "data_dir = \"{}\"\n[policy]\ndefault_rules = false\n[targets.secure]\nprotocol = \"postgres\"\naddress = \"localhost:{}\"\nuser = \"postgres\"\npassword = \"{}\"\ndatabase = \"postgres\"\ntls = true\nca_file = \"{}\"\n",
+        "data_dir = \"{}\"\n[policy]\ndefault_rules = false\n[targets.secure]\nprotocol = \"postgres\"\naddress = \"localhost:{}\"\nuser = \"postgres\"\npassword = \"{}\"\ndatabase = \"postgres\"\nallow_privileged_role = true\ntls = true\nca_file = \"{}\"\n",
         dir.display(),
         pg.port(),
         pg.password(),
