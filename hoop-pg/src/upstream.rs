@@ -92,7 +92,7 @@ impl Upstream {
         Ok(Conn::Tls(Tls::Client(Box::new(tls))))
     }
 
-    /// Connects and logs in (with the [`PINNED`] lexing settings); `params` are the client's startup parameters to pass on.
+    /// Connects and logs in (with the pinned lexing settings, `PINNED`); `params` are the client's startup parameters to pass on.
     pub async fn connect(&self, params: &BTreeMap<String, String>) -> Result<Established, UpstreamError> {
         let mut conn = self.open().await?;
         let mut body = Vec::with_capacity(128);

@@ -467,7 +467,12 @@ impl Walk {
                 self.kind(if matches!(k, K::VarReset | K::VarResetAll) { "reset" } else { "set" });
                 // RESET ALL returns to the session's startup values, which hoop pinned.
                 let var = str_of(o, "name").unwrap_or("").to_ascii_lowercase();
-                if k != K::VarResetAll && (LEXING_SETTINGS.contains(&var.as_str()) || var == "names") {
+                let var = if var == "names" { "client_encoding".to_string() } else { var };
+                // Setting one to the value hoop pinned (`SET client_encoding = 'UTF8'`, which
+                // pg_dump -E sends) changes nothing.
+                let value = o.get("args").and_then(Value::as_array).filter(|a| a.len() == 1).and_then(|a| a.first()).and_then(constant_text);
+                let same = k == K::VarSetValue && value.is_some_and(|v| is_pinned_value(&var, &v));
+                if k != K::VarResetAll && LEXING_SETTINGS.contains(&var.as_str()) && !same {
                     self.kind(PINNED_SETTING);
                 }
             }
@@ -515,9 +520,16 @@ impl Walk {
         let name = parts.join(".").to_lowercase();
         if parts.last().is_some_and(|p| p.eq_ignore_ascii_case("set_config")) {
             self.cacheable = false;
-            let first = o.get("args").and_then(Value::as_array).and_then(|a| a.first());
-            let constant = first.and_then(|a| tagged(a, "AConst")).and_then(|c| c.get("val")).and_then(|v| v.get("Sval")).and_then(|s| s.get("sval")).and_then(Value::as_str);
-            if constant.is_none_or(|n| LEXING_SETTINGS.contains(&n.trim().to_ascii_lowercase().as_str())) {
+            let args = o.get("args").and_then(Value::as_array);
+            let name = args.and_then(|a| a.first()).and_then(constant_text).map(|n| n.trim().to_ascii_lowercase());
+            let value = args.and_then(|a| a.get(1)).and_then(constant_text);
+            let changes_lexing = match (&name, &value) {
+                (Some(n), Some(v)) => LEXING_SETTINGS.contains(&n.as_str()) && !is_pinned_value(n, v),
+                (Some(n), None) => LEXING_SETTINGS.contains(&n.as_str()),
+                // A name computed at run time may be any setting.
+                (None, _) => true,
+            };
+            if changes_lexing {
                 self.kind(PINNED_SETTING);
             }
         }
@@ -544,6 +556,29 @@ fn embedded(field: &str) -> Option<&'static str> {
 /// The `variant` of a parse node, whether `v` is the node (`{"node": {variant: ..}}`) or its content.
 fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
     v.get("node").unwrap_or(v).get(variant)
+}
+
+/// A constant's text: a string, number or boolean literal, or a bare word (`SET x TO on`).
+fn constant_text(v: &Value) -> Option<String> {
+    let c = tagged(v, "AConst")?.get("val")?;
+    if let Some(s) = c.get("Sval").and_then(|s| s.get("sval")).and_then(Value::as_str) {
+        return Some(s.to_string());
+    }
+    if let Some(i) = c.get("Ival").and_then(|i| i.get("ival")).and_then(Value::as_i64) {
+        return Some(i.to_string());
+    }
+    c.get("Boolval").and_then(|b| b.get("boolval")).and_then(Value::as_bool).map(|b| if b { "on" } else { "off" }.to_string())
+}
+
+/// Whether `value` is the value hoop pinned `setting` to, in any spelling the server accepts.
+fn is_pinned_value(setting: &str, value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase().replace(['-', '_'], "");
+    match setting {
+        "standard_conforming_strings" => matches!(v.as_str(), "on" | "true" | "yes" | "1" | "t" | "y"),
+        "client_encoding" => matches!(v.as_str(), "utf8" | "unicode"),
+        "backslash_quote" => v == "safeencoding",
+        _ => false,
+    }
 }
 
 fn str_of<'a>(o: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
@@ -758,6 +793,10 @@ mod tests {
             assert!(analyze(pin).kinds.contains(&PINNED_SETTING.into()), "{pin}: {:?}", analyze(pin).kinds);
         }
         assert!(!analyze("RESET ALL").kinds.contains(&PINNED_SETTING.into()));
+        for same in ["SET client_encoding TO 'UTF8'", "SET NAMES 'utf-8'", "SET standard_conforming_strings = on", "select set_config('standard_conforming_strings', 'on', false)"] {
+            assert!(!analyze(same).kinds.contains(&PINNED_SETTING.into()), "{same}");
+        }
+        assert!(analyze("select set_config('client_encoding', $1, false)").kinds.contains(&PINNED_SETTING.into()));
         assert!(!analyze("SET search_path = public").kinds.contains(&PINNED_SETTING.into()));
         // What ordinary clients send parses.
         assert!(analyze("SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) 11").parsed);
