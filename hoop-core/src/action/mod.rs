@@ -4,6 +4,7 @@
 //! written for SQL evaluates cleanly, to `false`, on an SSH or Kubernetes action instead of
 //! erroring on a missing field.
 
+pub mod lineage;
 pub mod sql;
 
 use serde::{Deserialize, Serialize};

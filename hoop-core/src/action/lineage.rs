@@ -1,0 +1,508 @@
+//! Where each output column of a statement comes from, as far as its text tells: the column
+//! names and row names every output expression reads, at any depth, through subqueries, CTEs,
+//! set operations and functions.
+//!
+//! This is the syntactic half of masking by lineage. An adapter that knows which source
+//! columns are masked (configuration, discovery) marks every name derived from them as tainted
+//! ([`Derivation::taint`]) and masks the outputs that read a tainted name, whatever expression
+//! they pass it through.
+
+use serde_json::{Map, Value};
+use std::collections::HashSet;
+
+/// The names an expression reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refs {
+    /// Column names (the last part of each column reference), lowercase.
+    pub columns: Vec<String>,
+    /// Names that may be whole rows: one-part references (`row_to_json(u)`) and the qualifier
+    /// of `u.*`.
+    pub rows: Vec<String>,
+    /// An unqualified `*` (every relation in scope).
+    pub star: bool,
+}
+
+impl Refs {
+    fn merge(&mut self, other: &Refs) {
+        for c in &other.columns {
+            if !self.columns.contains(c) {
+                self.columns.push(c.clone());
+            }
+        }
+        for r in &other.rows {
+            if !self.rows.contains(r) {
+                self.rows.push(r.clone());
+            }
+        }
+        self.star |= other.star;
+    }
+}
+
+/// One output column of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// An expression: the name the server gives it (as far as hoop can tell) and what it reads.
+    Expr {
+        /// Column label.
+        name: String,
+        /// What it reads.
+        refs: Refs,
+    },
+    /// `*` or `q.*`: any number of columns.
+    Star(Option<String>),
+}
+
+/// The result columns of one top-level statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs {
+    /// A statement that always answers with a RowDescription of these columns.
+    Rows(Vec<Output>),
+    /// A statement that answers without rows.
+    NoRows,
+    /// A statement whose rows hoop cannot tie to its text (`EXECUTE`, `FETCH`, `CALL`, ...).
+    Unknown,
+}
+
+/// What a text's outputs are derived from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Derivation {
+    /// Per top-level statement, in order.
+    pub statements: Vec<Outputs>,
+    /// Every named expression in the text (select lists at any depth, RETURNING lists).
+    pub named: Vec<(String, Refs)>,
+    /// Relations defined in the text (subqueries in FROM, CTEs, functions in FROM) by alias,
+    /// with what their columns read.
+    pub derived: Vec<(String, Vec<Refs>)>,
+    /// Stored relations read, `(alias or name, relation as spelled)`, lowercase.
+    pub relations: Vec<(String, String)>,
+}
+
+/// Which names are tainted: derived from masked source columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Taint {
+    /// Column names (and labels) whose values derive from a masked column.
+    pub columns: HashSet<String>,
+    /// Row names (relation aliases) whose rows hold a masked column.
+    pub rows: HashSet<String>,
+}
+
+impl Taint {
+    /// Whether an expression reading `refs` derives from a masked column.
+    pub fn reads(&self, refs: &Refs) -> bool {
+        refs.columns.iter().any(|c| self.columns.contains(c))
+            || refs.rows.iter().any(|r| self.rows.contains(r) || self.columns.contains(r))
+            || (refs.star && !self.rows.is_empty())
+    }
+
+    /// Whether nothing is tainted.
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty() && self.rows.is_empty()
+    }
+}
+
+impl Derivation {
+    /// The taint of this text, given the masked columns of each stored relation it reads
+    /// (`masked(relation)`): every name whose value derives from one, to a fixed point.
+    pub fn taint(&self, mut masked: impl FnMut(&str) -> Vec<String>) -> Taint {
+        let mut t = Taint::default();
+        for (alias, rel) in &self.relations {
+            let cols = masked(rel);
+            if !cols.is_empty() {
+                t.rows.insert(alias.clone());
+                t.rows.insert(rel.rsplit('.').next().unwrap_or(rel).to_string());
+                t.columns.extend(cols);
+            }
+        }
+        if t.is_empty() {
+            return t;
+        }
+        // Each pass can only add names; there are finitely many.
+        loop {
+            let before = (t.columns.len(), t.rows.len());
+            for (name, refs) in &self.named {
+                if t.reads(refs) {
+                    t.columns.insert(name.clone());
+                }
+            }
+            for (alias, cols) in &self.derived {
+                if cols.iter().any(|r| t.reads(r)) {
+                    t.rows.insert(alias.clone());
+                }
+            }
+            if (t.columns.len(), t.rows.len()) == before {
+                return t;
+            }
+        }
+    }
+}
+
+/// The derivation of `text`; `None` when it does not parse (then nothing can be tied).
+pub fn derive(text: &str) -> Option<Derivation> {
+    if text.len() > super::sql::MAX_ANALYZED_LEN || text.contains('\0') {
+        return None;
+    }
+    let tree = pg_query::parse(text, pg_query::ParserOptions::DEFAULT).ok()?;
+    let mut d = Derivation::default();
+    for raw in &tree.protobuf.stmts {
+        let node = raw.stmt.as_deref()?;
+        let Ok(v) = serde_json::to_value(node) else { return None };
+        let top = v.get("node")?;
+        collect(top, &mut d, 0);
+        d.statements.push(statement_outputs(top));
+    }
+    Some(d)
+}
+
+const MAX_DEPTH: usize = 1000;
+
+fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
+    v.get("node").unwrap_or(v).get(variant)
+}
+
+fn arr<'a>(v: &'a Value, k: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(k).and_then(Value::as_array).into_iter().flatten()
+}
+
+fn sval(v: &Value) -> Option<&str> {
+    tagged(v, "String")?.get("sval")?.as_str()
+}
+
+/// The outputs of a top-level statement node (`{"SelectStmt": {...}}`).
+fn statement_outputs(top: &Value) -> Outputs {
+    let Some((kind, body)) = top.as_object().and_then(|o| o.iter().next()) else { return Outputs::Unknown };
+    match kind.as_str() {
+        "SelectStmt" if body.get("into_clause").is_some_and(|i| !i.is_null()) => Outputs::NoRows,
+        "SelectStmt" => Outputs::Rows(select_outputs(body)),
+        "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
+            let returning: Vec<&Value> = body.get("returning_clause").map(|r| arr(r, "exprs").collect()).unwrap_or_default();
+            if returning.is_empty() { Outputs::NoRows } else { Outputs::Rows(returning.into_iter().map(target_output).collect()) }
+        }
+        "VariableSetStmt" | "TransactionStmt" | "CreateStmt" | "CreateTableAsStmt" | "ViewStmt" | "DropStmt" | "TruncateStmt"
+        | "AlterTableStmt" | "IndexStmt" | "PrepareStmt" | "DeallocateStmt" | "DeclareCursorStmt" | "ClosePortalStmt" | "CopyStmt"
+        | "DoStmt" | "GrantStmt" | "CommentStmt" | "ListenStmt" | "NotifyStmt" | "UnlistenStmt" | "LockStmt" | "DiscardStmt"
+        | "VacuumStmt" => Outputs::NoRows,
+        _ => Outputs::Unknown,
+    }
+}
+
+/// The outputs of a SELECT body: its target list, VALUES, or both sides of a set operation.
+fn select_outputs(s: &Value) -> Vec<Output> {
+    let setop = s.get("op").and_then(Value::as_i64).unwrap_or(1);
+    if setop > 1 {
+        let l = s.get("larg").map(select_outputs).unwrap_or_default();
+        let r = s.get("rarg").map(select_outputs).unwrap_or_default();
+        return l
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| match (o, r.get(i)) {
+                (Output::Expr { name, mut refs }, Some(Output::Expr { refs: other, .. })) => {
+                    refs.merge(other);
+                    Output::Expr { name, refs }
+                }
+                (Output::Expr { .. }, Some(Output::Star(q))) => Output::Star(q.clone()),
+                (o, _) => o,
+            })
+            .collect();
+    }
+    let values: Vec<&Value> = arr(s, "values_lists").collect();
+    if !values.is_empty() {
+        let mut cols: Vec<Refs> = Vec::new();
+        for row in values {
+            let items: Vec<&Value> = tagged(row, "List").map(|l| arr(l, "items").collect()).unwrap_or_default();
+            for (i, item) in items.into_iter().enumerate() {
+                if cols.len() <= i {
+                    cols.push(Refs::default());
+                }
+                if let Some(c) = cols.get_mut(i) {
+                    refs_into(item, c, 0);
+                }
+            }
+        }
+        return cols.into_iter().enumerate().map(|(i, refs)| Output::Expr { name: format!("column{}", i + 1), refs }).collect();
+    }
+    arr(s, "target_list").map(target_output).collect()
+}
+
+/// One `ResTarget` of a select or RETURNING list.
+fn target_output(t: &Value) -> Output {
+    let Some(rt) = tagged(t, "ResTarget") else { return Output::Star(None) };
+    let val = rt.get("val").unwrap_or(&Value::Null);
+    if let Some(cr) = tagged(val, "ColumnRef") {
+        let fields: Vec<&Value> = arr(cr, "fields").collect();
+        if fields.last().is_some_and(|f| tagged(f, "AStar").is_some()) {
+            let q = fields.len().checked_sub(2).and_then(|i| fields.get(i)).and_then(|f| sval(f)).map(str::to_lowercase);
+            return Output::Star(q);
+        }
+    }
+    let alias = rt.get("name").and_then(Value::as_str).filter(|n| !n.is_empty());
+    let name = alias.map(str::to_string).unwrap_or_else(|| implicit_name(val));
+    let mut refs = Refs::default();
+    refs_into(val, &mut refs, 0);
+    Output::Expr { name, refs }
+}
+
+/// The label PostgreSQL gives an unnamed output expression (its `FigureColname`, for the
+/// common forms; `?column?` otherwise).
+fn implicit_name(v: &Value) -> String {
+    let Some((kind, n)) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next()) else { return "?column?".into() };
+    let s = |x: &str| x.to_string();
+    match kind.as_str() {
+        "ColumnRef" => arr(n, "fields").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| s("?column?")),
+        "AIndirection" => arr(n, "indirection").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?"))),
+        "FuncCall" => arr(n, "funcname").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| s("?column?")),
+        "TypeCast" => {
+            let inner = n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?"));
+            if inner != "?column?" {
+                inner
+            } else {
+                n.get("type_name").map(|t| arr(t, "names").filter_map(sval).last().map(str::to_string).unwrap_or(inner.clone())).unwrap_or(inner)
+            }
+        }
+        "CollateClause" => n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?")),
+        "CaseExpr" => s("case"),
+        "AArrayExpr" => s("array"),
+        "RowExpr" => s("row"),
+        "CoalesceExpr" => s("coalesce"),
+        "MinMaxExpr" => s(if n.get("op").and_then(Value::as_i64) == Some(2) { "least" } else { "greatest" }),
+        "NullIfExpr" => s("nullif"),
+        "SubLink" => match n.get("sub_link_type").and_then(Value::as_i64) {
+            Some(1) => s("exists"),
+            Some(7) => s("array"),
+            _ => n
+                .get("subselect")
+                .and_then(|q| tagged(q, "SelectStmt"))
+                .and_then(|q| arr(q, "target_list").next())
+                .and_then(|t| match target_output(t) {
+                    Output::Expr { name, .. } => Some(name),
+                    Output::Star(_) => None,
+                })
+                .unwrap_or_else(|| s("?column?")),
+        },
+        _ => s("?column?"),
+    }
+}
+
+/// Adds every name `v` reads, at any depth, to `refs`.
+fn refs_into(v: &Value, refs: &mut Refs, depth: usize) {
+    if depth > MAX_DEPTH {
+        refs.star = true;
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            if let Some(cr) = o.get("ColumnRef") {
+                column_ref(cr, refs);
+            }
+            for x in o.values() {
+                refs_into(x, refs, depth + 1);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                refs_into(x, refs, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn column_ref(cr: &Value, refs: &mut Refs) {
+    let fields: Vec<&Value> = arr(cr, "fields").collect();
+    let names: Vec<String> = fields.iter().filter_map(|f| sval(f)).map(str::to_lowercase).collect();
+    let star = fields.last().is_some_and(|f| tagged(f, "AStar").is_some());
+    let push = |v: &mut Vec<String>, s: &String| {
+        if !v.contains(s) {
+            v.push(s.clone());
+        }
+    };
+    match (star, names.as_slice()) {
+        (true, []) => refs.star = true,
+        (true, [.., q]) => push(&mut refs.rows, q),
+        (false, [one]) => {
+            push(&mut refs.columns, one);
+            push(&mut refs.rows, one);
+        }
+        (false, [.., c]) => push(&mut refs.columns, c),
+        (false, []) => {}
+    }
+}
+
+/// Collects relations, derived relations and named expressions everywhere in `v`.
+fn collect(v: &Value, d: &mut Derivation, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            visit(o, d);
+            for x in o.values() {
+                collect(x, d, depth + 1);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                collect(x, d, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn alias_of(o: &Value) -> Option<(String, Vec<String>)> {
+    let a = o.get("alias").filter(|a| !a.is_null())?;
+    let name = a.get("aliasname")?.as_str()?.to_lowercase();
+    let cols = arr(a, "colnames").filter_map(sval).map(str::to_lowercase).collect();
+    Some((name, cols))
+}
+
+/// What each column of a derived relation reads (a `*` reads every row in its scope).
+fn column_refs(outputs: Vec<Output>) -> Vec<Refs> {
+    outputs
+        .into_iter()
+        .map(|o| match o {
+            Output::Expr { refs, .. } => refs,
+            Output::Star(q) => Refs { rows: q.into_iter().collect(), star: true, ..Refs::default() },
+        })
+        .collect()
+}
+
+fn visit(o: &Map<String, Value>, d: &mut Derivation) {
+    for (k, n) in o {
+        match k.as_str() {
+            "RangeVar" => {
+                let Some(rel) = n.get("relname").and_then(Value::as_str) else { continue };
+                let schema = n.get("schemaname").and_then(Value::as_str).filter(|s| !s.is_empty());
+                let full = schema.map_or_else(|| rel.to_lowercase(), |s| format!("{}.{}", s.to_lowercase(), rel.to_lowercase()));
+                let alias = alias_of(n).map(|a| a.0).unwrap_or_else(|| rel.to_lowercase());
+                d.relations.push((alias, full));
+            }
+            "RangeSubselect" => {
+                let outs = n.get("subquery").and_then(|q| tagged(q, "SelectStmt")).map(select_outputs).unwrap_or_default();
+                if let Some((alias, cols)) = alias_of(n) {
+                    name_columns(d, &outs, &cols);
+                    d.derived.push((alias, column_refs(outs)));
+                }
+            }
+            "CommonTableExpr" => {
+                let name = n.get("ctename").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+                let q = n.get("ctequery");
+                let outs = match q.and_then(|q| q.get("node")).and_then(|q| q.as_object()).and_then(|m| m.iter().next()) {
+                    Some((kind, body)) if kind == "SelectStmt" => select_outputs(body),
+                    Some((_, body)) => body.get("returning_clause").map(|r| arr(r, "exprs").map(target_output).collect()).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(str::to_lowercase).collect();
+                name_columns(d, &outs, &cols);
+                d.derived.push((name, column_refs(outs)));
+            }
+            "RangeFunction" => {
+                // A function in FROM (`unnest(...)`, `json_to_record(...)`): its columns read
+                // whatever its arguments read.
+                let mut refs = Refs::default();
+                if let Some(f) = n.get("functions") {
+                    refs_into(f, &mut refs, 0);
+                }
+                if let Some((alias, cols)) = alias_of(n) {
+                    for c in &cols {
+                        d.named.push((c.clone(), refs.clone()));
+                    }
+                    d.named.push((alias.clone(), refs.clone()));
+                    d.derived.push((alias, vec![refs]));
+                } else {
+                    // Unaliased, its column is named after the function.
+                    let fname = n
+                        .get("functions")
+                        .and_then(|f| f.as_array())
+                        .and_then(|a| a.first())
+                        .and_then(|l| tagged(l, "List"))
+                        .and_then(|l| arr(l, "items").next())
+                        .map(implicit_name)
+                        .unwrap_or_else(|| "?column?".into());
+                    d.named.push((fname.clone(), refs.clone()));
+                    d.derived.push((fname, vec![refs]));
+                }
+            }
+            "SelectStmt" => {
+                for out in select_outputs(n) {
+                    if let Output::Expr { name, refs } = out {
+                        d.named.push((name, refs));
+                    }
+                }
+            }
+            "returning_clause" => {
+                for t in arr(n, "exprs") {
+                    if let Output::Expr { name, refs } = target_output(t) {
+                        d.named.push((name, refs));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Records the alias column names of a derived relation as named expressions.
+fn name_columns(d: &mut Derivation, outs: &[Output], cols: &[String]) {
+    for (o, c) in outs.iter().zip(cols) {
+        if let Output::Expr { refs, .. } = o {
+            d.named.push((c.clone(), refs.clone()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tainted_outputs(text: &str) -> Vec<bool> {
+        let d = derive(text).unwrap();
+        let t = d.taint(|rel| if rel.ends_with("customers") { vec!["email".into()] } else { vec![] });
+        match d.statements.last().unwrap() {
+            Outputs::Rows(outs) => outs
+                .iter()
+                .map(|o| match o {
+                    Output::Expr { refs, .. } => t.reads(refs),
+                    Output::Star(_) => true,
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn derived_values_are_tainted() {
+        for text in [
+            "SELECT replace(email, '@', ' at ') FROM customers",
+            "SELECT id, upper(reverse(email)) FROM customers",
+            "SELECT encode(convert_to(email, 'UTF8'), 'base64') FROM customers",
+            "SELECT row_to_json(c) FROM customers c",
+            "SELECT to_jsonb(c.*) FROM customers c",
+            "SELECT string_agg(email, ',') FROM customers",
+            "SELECT (SELECT email FROM customers LIMIT 1)",
+            "WITH x AS (SELECT lower(email) AS e FROM customers) SELECT e FROM x",
+            "WITH x(e) AS (SELECT lower(email) FROM customers) SELECT translate(e, 'a', 'b') FROM x",
+            "SELECT s.v FROM (SELECT substr(email, 1, 3) AS v FROM customers) s",
+            "SELECT 'x' UNION ALL SELECT email FROM customers",
+            "SELECT x FROM customers, unnest(string_to_array(email, '@')) AS x",
+            "SELECT t FROM (SELECT * FROM customers) t",
+            "SELECT ascii(substr(email, 2, 1)) FROM public.customers",
+        ] {
+            let outs = tainted_outputs(text);
+            assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
+        }
+        assert_eq!(tainted_outputs("SELECT id, name FROM customers"), [false, false]);
+        assert_eq!(tainted_outputs("SELECT count(*) FROM customers"), [false]);
+        assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
+    }
+
+    #[test]
+    fn statements_and_names() {
+        let d = derive("SET x = 1; SELECT upper(email), email::text, CASE WHEN true THEN 1 END FROM customers; DELETE FROM t RETURNING id").unwrap();
+        assert_eq!(d.statements[0], Outputs::NoRows);
+        let Outputs::Rows(outs) = &d.statements[1] else { panic!() };
+        let names: Vec<&str> = outs.iter().map(|o| if let Output::Expr { name, .. } = o { name.as_str() } else { "*" }).collect();
+        assert_eq!(names, ["upper", "email", "case"]);
+        assert!(matches!(&d.statements[2], Outputs::Rows(o) if o.len() == 1));
+        assert_eq!(derive("EXECUTE p").unwrap().statements, [Outputs::Unknown]);
+    }
+}
