@@ -193,7 +193,8 @@ impl Catalog {
         Ok(name)
     }
 
-    async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
+    /// Runs `sql` on the side connection (opened on first use), rows as text.
+    pub(crate) async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
             let est = self.upstream.connect(&BTreeMap::from([("application_name".to_string(), "hoop-catalog".to_string())])).await?;

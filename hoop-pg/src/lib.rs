@@ -13,9 +13,11 @@
 //! | `upstream.rs` | the back side: TLS, SCRAM/md5/cleartext login to the server |
 //! | `relay.rs` | the two loops: statements checked, responses tracked |
 //! | `mask.rs` | where a `DataRow` is masked |
+//! | `lineage.rs` | which result columns derive from masked columns (masked whole) |
+//! | `discover.rs` | which columns are masked: configured, or found by sampling |
 //! | `copy.rs` | where `COPY ... TO STDOUT` rows are masked |
 //! | `refuse.rs` | how a refused statement aborts the transaction server-side |
-//! | `catalog.rs` | table/column names for RowDescription OIDs |
+//! | `catalog.rs` | table/column names for RowDescription OIDs, relation and function names, role privileges |
 //! | `cancel.rs` | cancel-request key mapping |
 //! | `scram.rs` | SCRAM-SHA-256, both sides |
 
@@ -23,8 +25,10 @@ mod cancel;
 mod catalog;
 mod conn;
 mod copy;
+mod discover;
 mod frame;
 mod front;
+mod lineage;
 mod mask;
 mod proto;
 mod proxy;

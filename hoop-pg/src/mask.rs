@@ -2,6 +2,7 @@
 
 use crate::catalog::Catalog;
 use crate::frame::Frame;
+use crate::lineage::ResultMask;
 use crate::proto::{self, Field};
 use hoop_core::mask::{ColumnMask, ColumnRef, Masked, Masker, ValueKind};
 use std::borrow::Cow;
@@ -47,8 +48,9 @@ pub fn kind_of(oid: u32) -> ValueKind {
 }
 
 impl RowPlan {
-    /// Builds the plan for `fields`, with `formats` from Bind overriding theirs when given.
-    pub async fn build(fields: &[Field], formats: Option<&[i16]>, target: &str, masker: &Masker, catalog: &Catalog) -> RowPlan {
+    /// Builds the plan for `fields`, with `formats` from Bind overriding theirs when given, and
+    /// `lineage` masking whole the columns derived from masked ones.
+    pub async fn build(fields: &[Field], formats: Option<&[i16]>, target: &str, masker: &Masker, catalog: &Catalog, lineage: Option<&ResultMask>) -> RowPlan {
         let oids: Vec<u32> = fields.iter().map(|f| f.table_oid).filter(|o| *o != 0).collect();
         // A catalog failure leaves tables unnamed: content detectors still apply, and rules
         // that name bare column labels still match below.
@@ -66,7 +68,7 @@ impl RowPlan {
                     ),
                     None => ("", "", f.name.as_str()),
                 };
-                let rule = masker.column_rule(&ColumnRef { target, schema, table, column });
+                let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, &f.name)));
                 ColumnPlan {
                     name: f.name.clone(),
                     type_oid: f.type_oid,

@@ -164,6 +164,14 @@ pub fn format_at(codes: &[i16], i: usize) -> i16 {
     }
 }
 
+/// A `Describe` of portal `name`.
+pub fn describe_portal(name: &str) -> Frame {
+    let mut b = vec![b'P'];
+    b.extend_from_slice(name.as_bytes());
+    b.push(0);
+    Frame { tag: b'D', body: b.into() }
+}
+
 /// Decodes a `Query` body.
 pub fn decode_query(body: &[u8]) -> Option<String> {
     Cursor::new(body).cstr_utf8()

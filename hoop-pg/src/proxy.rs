@@ -39,6 +39,7 @@ pub enum PgError {
 struct Target {
     upstream: Upstream,
     catalog: Arc<Catalog>,
+    discovery: Arc<crate::discover::Discovery>,
     allow_privileged_role: bool,
 }
 
@@ -88,7 +89,7 @@ impl PgProxy {
                 tls,
             };
             let catalog = Arc::new(Catalog::new(upstream.clone()));
-            targets.insert(name.clone(), Target { upstream, catalog, allow_privileged_role: t.allow_privileged_role });
+            targets.insert(name.clone(), Target { upstream, catalog, discovery: Default::default(), allow_privileged_role: t.allow_privileged_role });
         }
         let mut statics = HashMap::new();
         for (i, s) in cfg.static_identities.iter().enumerate() {
@@ -244,7 +245,7 @@ impl PgProxy {
         let (client_conn, client_buf) = reader.into_parts();
         let (cr, cw) = client_conn.into_split();
         let (sr, sw) = est.conn.into_split();
-        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), cw, self.record);
+        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record);
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, 1 << 30, est.leftover);
         let (reason, result) = tokio::select! {

@@ -10,6 +10,8 @@ use crate::catalog::Catalog;
 use crate::conn::{ConnRead, ConnWrite};
 use crate::copy::{CopyPlan, mask_copy_row};
 use crate::frame::{Frame, FrameError, FrameReader};
+use crate::discover::Discovery;
+use crate::lineage::TextLineage;
 use crate::mask::{RowPlan, kind_of, mask_fields, mask_row};
 use crate::proto::{self, BindMsg, Field};
 use crate::refuse;
@@ -48,13 +50,23 @@ enum Expect {
     Close { internal: bool },
     /// ParameterDescription then RowDescription/NoData for a statement.
     DescribeStatement { name: String },
-    /// RowDescription/NoData for a portal.
-    DescribePortal { name: String },
+    /// RowDescription/NoData for a portal; `internal` ones are hoop's own (so that masking
+    /// never depends on the client having asked) and not shown to the client.
+    DescribePortal { name: String, internal: bool },
     /// Rows, then CommandComplete/EmptyQuery/PortalSuspended/Error.
     Execute { portal: String, action_id: Option<u64>, started: Instant },
     /// A simple query: any number of results, then ReadyForQuery. `names` are the prepared
     /// statements and cursors it creates, kept once the server ran the whole text without error.
-    Query { action_id: Option<u64>, started: Instant, copy: Option<Arc<CopyPlan>>, names: Option<Box<Names>>, failed: bool },
+    Query {
+        action_id: Option<u64>,
+        started: Instant,
+        copy: Option<Arc<CopyPlan>>,
+        names: Option<Box<Names>>,
+        failed: bool,
+        /// Lineage masks of the text's results, and how many results began so far.
+        lineage: Option<Arc<TextLineage>>,
+        results: usize,
+    },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
     /// ReadyForQuery after Sync.
@@ -64,6 +76,8 @@ enum Expect {
 #[derive(Debug, Default, Clone)]
 struct Statement {
     sql: Arc<Sql>,
+    /// Lineage masks of its result.
+    lineage: Option<Arc<TextLineage>>,
     fields: Option<Arc<Vec<Field>>>,
     refused: bool,
     /// Parameter types, from Parse or the server's ParameterDescription.
@@ -214,6 +228,7 @@ pub struct Relay {
     pub(crate) masker: Arc<Masker>,
     pub(crate) target: String,
     pub(crate) catalog: Arc<Catalog>,
+    pub(crate) discovery: Arc<Discovery>,
     pub(crate) client: tokio::sync::Mutex<ConnWrite>,
     pub(crate) limits: RecordLimits,
     shared: Mutex<Shared>,
@@ -241,6 +256,7 @@ impl Relay {
         handle: Arc<SessionHandle>,
         target: String,
         catalog: Arc<Catalog>,
+        discovery: Arc<Discovery>,
         client: ConnWrite,
         limits: RecordLimits,
     ) -> Self {
@@ -250,6 +266,7 @@ impl Relay {
             masker,
             target,
             catalog,
+            discovery,
             client: tokio::sync::Mutex::new(client),
             limits,
             shared: Mutex::new(Shared::default()),
@@ -327,7 +344,7 @@ impl Relay {
                 b'Q' => {
                     let Some(text) = proto::decode_query(&frame.body) else {
                         // Not UTF-8 (the pinned client_encoding): hoop cannot read it as the server would.
-                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false });
+                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0 });
                         let msg = "hoop: statement text is not valid UTF-8 (the session's client_encoding is UTF8)";
                         proto::query(&refuse::raising_statement(msg)).write_to(&mut out);
                         continue;
@@ -338,6 +355,7 @@ impl Relay {
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let copy = self.copy_plan(&action.sql).await;
                     self.resolve_tables(&mut action.sql).await;
+                    let lineage = self.lineage(&action.sql, &names).await;
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
@@ -350,7 +368,7 @@ impl Relay {
                         self.shared().forget(&names);
                     }
                     let names = (!names.is_empty()).then(|| Box::new(names));
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false });
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0 });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
@@ -362,6 +380,7 @@ impl Relay {
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err();
                     self.resolve_tables(&mut sql).await;
+                    let lineage = self.lineage(&sql, &names).await;
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
@@ -381,7 +400,7 @@ impl Relay {
                     // A named statement that is still live: the server refuses to replace it, so
                     // this Parse never defines anything a Bind could use.
                     let live = !p.name.is_empty() && self.shared().statement(&p.name).is_some();
-                    let statement = (!live).then(|| Statement { sql, fields: None, refused, param_types });
+                    let statement = (!live).then(|| Statement { sql, lineage, fields: None, refused, param_types });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -445,13 +464,24 @@ impl Relay {
                 }
                 b'E' => {
                     let (portal, _max) = proto::decode_execute(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Execute".into()))?;
-                    let action_id = self.shared().portals.get(&portal).and_then(|p| p.action_id);
+                    let (action_id, described) = {
+                        let sh = self.shared();
+                        let p = sh.portals.get(&portal);
+                        let described = p.is_some_and(|p| p.fields.is_some() || sh.statements.get(&p.statement).is_some_and(|s| s.fields.is_some()));
+                        (p.and_then(|p| p.action_id), described)
+                    };
+                    if !described {
+                        // The client did not ask for the row shape: hoop asks for itself, so the
+                        // rows are masked by column (and lineage) all the same.
+                        self.expect(Expect::DescribePortal { name: portal.clone(), internal: true });
+                        proto::describe_portal(&portal).write_to(&mut out);
+                    }
                     self.expect(Expect::Execute { portal, action_id, started: Instant::now() });
                     frame.write_to(&mut out);
                 }
                 b'D' => {
                     let (kind, name) = proto::decode_target(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Describe".into()))?;
-                    self.expect(if kind == b'S' { Expect::DescribeStatement { name } } else { Expect::DescribePortal { name } });
+                    self.expect(if kind == b'S' { Expect::DescribeStatement { name } } else { Expect::DescribePortal { name, internal: false } });
                     frame.write_to(&mut out);
                 }
                 b'C' => {
@@ -489,7 +519,7 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
-                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false });
+                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0 });
                             proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
                         }
                     }
@@ -506,6 +536,29 @@ impl Relay {
                 flush(&mut server, &mut out).await?;
             }
         }
+    }
+
+    /// The lineage masks of `sql`'s results, with the statements and cursors it runs.
+    async fn lineage(&self, sql: &Sql, names: &Names) -> Option<Arc<TextLineage>> {
+        let held: Vec<String> = {
+            let sh = self.shared();
+            let executed = names.executed.iter().filter_map(|n| sh.statements.get(n).map(|s| s.sql.text.clone()));
+            let fetched = names.fetched.iter().filter_map(|n| {
+                sh.cursors.get(n).map(|c| c.text.clone()).or_else(|| sh.portals.get(n).and_then(|p| sh.statements.get(&p.statement)).map(|s| s.sql.text.clone()))
+            });
+            executed.chain(fetched).collect()
+        };
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        crate::lineage::of_text(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables, &sql.text, &held).await
+    }
+
+    /// The lineage mask of the result that begins now in the simple query at the front.
+    fn next_result_lineage(&self) -> Option<crate::lineage::ResultMask> {
+        let mut sh = self.shared();
+        let Some(Expect::Query { lineage: Some(l), results, .. }) = sh.expect.front_mut() else { return None };
+        let mask = l.result(*results).clone();
+        *results += 1;
+        Some(mask)
     }
 
     /// The session names a statement uses, read only for the kinds that have any.
@@ -631,20 +684,28 @@ impl Relay {
                             }
                             self.pop();
                         }
-                        Front::DescribePortal(name) => {
+                        Front::DescribePortal(name, internal) => {
                             let fields = decode()?;
                             if let Some(p) = self.shared().portals.get_mut(&name) {
                                 p.fields = Some(fields);
                             }
                             self.pop();
+                            if internal {
+                                continue;
+                            }
                         }
                         Front::Query(action_id, started, _) => {
-                            let cached = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&frame.body).cloned();
-                            let plan = match cached {
-                                Some(p) => p,
-                                None => {
+                            let lineage = self.next_result_lineage();
+                            let cached = match &lineage {
+                                Some(_) => None,
+                                None => self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&frame.body).cloned(),
+                            };
+                            let plan = match (cached, lineage) {
+                                (Some(p), _) => p,
+                                (None, Some(l)) => Arc::new(RowPlan::build(&decode()?, None, &self.target, &self.masker, &self.catalog, Some(&l)).await),
+                                (None, None) => {
                                     let fields = decode()?;
-                                    let p = Arc::new(RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog).await);
+                                    let p = Arc::new(RowPlan::build(&fields, None, &self.target, &self.masker, &self.catalog, None).await);
                                     let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
                                     if plans.len() >= 256 {
                                         plans.clear();
@@ -663,8 +724,15 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'n' => {
-                    if matches!(self.front_kind(), Front::DescribeStatement(_) | Front::DescribePortal(_)) {
-                        self.pop();
+                    match self.front_kind() {
+                        Front::DescribeStatement(_) | Front::DescribePortal(_, false) => {
+                            self.pop();
+                        }
+                        Front::DescribePortal(_, true) => {
+                            self.pop();
+                            continue;
+                        }
+                        _ => {}
                     }
                     frame.write_to(&mut out);
                 }
@@ -827,7 +895,7 @@ impl Relay {
     fn front_kind(&self) -> Front {
         match self.shared().expect.front() {
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
-            Some(Expect::DescribePortal { name }) => Front::DescribePortal(name.clone()),
+            Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
             Some(Expect::Execute { portal, action_id, started }) => Front::Execute(portal.clone(), *action_id, *started),
             Some(Expect::Query { action_id, started, copy, .. }) => Front::Query(*action_id, *started, copy.clone()),
             _ => Front::Other,
@@ -836,15 +904,18 @@ impl Relay {
 
     /// The row shape of a portal's Execute: its own description, or its statement's with Bind's formats.
     async fn portal_plan(&self, portal: &str) -> Option<Arc<RowPlan>> {
-        let (fields, formats) = {
+        let (fields, formats, lineage) = {
             let sh = self.shared();
             let p = sh.portals.get(portal)?;
+            let st = sh.statements.get(&p.statement);
+            let lineage = st.and_then(|s| s.lineage.clone());
             match &p.fields {
-                Some(f) => (f.clone(), None),
-                None => (sh.statements.get(&p.statement)?.fields.clone()?, Some(p.result_formats.clone())),
+                Some(f) => (f.clone(), None, lineage),
+                None => (st?.fields.clone()?, Some(p.result_formats.clone()), lineage),
             }
         };
-        Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog).await))
+        let mask = lineage.as_ref().map(|l| l.result(0));
+        Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog, mask).await))
     }
 
     fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
@@ -908,7 +979,7 @@ fn finished(done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error
 
 enum Front {
     DescribeStatement(String),
-    DescribePortal(String),
+    DescribePortal(String, bool),
     Execute(String, Option<u64>, Instant),
     Query(Option<u64>, Instant, Option<Arc<CopyPlan>>),
     Other,

@@ -47,6 +47,8 @@ pub enum Output {
         name: String,
         /// What it reads.
         refs: Refs,
+        /// The column it is, when it is a plain column reference (`email`, `c.email`).
+        bare: Option<String>,
     },
     /// `*` or `q.*`: any number of columns.
     Star(Option<String>),
@@ -195,9 +197,9 @@ fn select_outputs(s: &Value) -> Vec<Output> {
             .into_iter()
             .enumerate()
             .map(|(i, o)| match (o, r.get(i)) {
-                (Output::Expr { name, mut refs }, Some(Output::Expr { refs: other, .. })) => {
+                (Output::Expr { name, mut refs, .. }, Some(Output::Expr { refs: other, .. })) => {
                     refs.merge(other);
-                    Output::Expr { name, refs }
+                    Output::Expr { name, refs, bare: None }
                 }
                 (Output::Expr { .. }, Some(Output::Star(q))) => Output::Star(q.clone()),
                 (o, _) => o,
@@ -218,7 +220,7 @@ fn select_outputs(s: &Value) -> Vec<Output> {
                 }
             }
         }
-        return cols.into_iter().enumerate().map(|(i, refs)| Output::Expr { name: format!("column{}", i + 1), refs }).collect();
+        return cols.into_iter().enumerate().map(|(i, refs)| Output::Expr { name: format!("column{}", i + 1), refs, bare: None }).collect();
     }
     arr(s, "target_list").map(target_output).collect()
 }
@@ -238,7 +240,8 @@ fn target_output(t: &Value) -> Output {
     let name = alias.map(str::to_string).unwrap_or_else(|| implicit_name(val));
     let mut refs = Refs::default();
     refs_into(val, &mut refs, 0);
-    Output::Expr { name, refs }
+    let bare = tagged(val, "ColumnRef").and_then(|cr| arr(cr, "fields").filter_map(sval).last()).map(str::to_lowercase);
+    Output::Expr { name, refs, bare }
 }
 
 /// The label PostgreSQL gives an unnamed output expression (its `FigureColname`, for the
@@ -424,14 +427,14 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
             }
             "SelectStmt" => {
                 for out in select_outputs(n) {
-                    if let Output::Expr { name, refs } = out {
+                    if let Output::Expr { name, refs, .. } = out {
                         d.named.push((name, refs));
                     }
                 }
             }
             "returning_clause" => {
                 for t in arr(n, "exprs") {
-                    if let Output::Expr { name, refs } = target_output(t) {
+                    if let Output::Expr { name, refs, .. } = target_output(t) {
                         d.named.push((name, refs));
                     }
                 }

@@ -196,6 +196,21 @@ impl Masker {
             .map(|r| ColumnMask { mode: r.mode.unwrap_or(self.mode), label: column.column.to_ascii_lowercase() })
     }
 
+    /// A whole-value rule labelled `label` in the default mode, for values masked by what they
+    /// derive from rather than by configuration; `None` when masking is off.
+    pub fn rule_for(&self, label: &str) -> Option<ColumnMask> {
+        self.enabled.then(|| ColumnMask { mode: self.mode, label: label.to_string() })
+    }
+
+    /// The label of the first content detector that matches `value`, if any.
+    pub fn detect(&self, value: &[u8]) -> Option<&'static str> {
+        let mut found = None;
+        self.scan(value, |h| {
+            found.get_or_insert(h.detector.label());
+        });
+        found
+    }
+
     /// Masks one value of kind `kind`: whole when `rule` is set, else by content detectors
     /// if the value is text. The result is always valid for the kind.
     pub fn mask_value<'a>(&self, rule: Option<&ColumnMask>, kind: ValueKind, value: &'a [u8]) -> Masked<'a> {

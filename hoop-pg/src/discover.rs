@@ -1,0 +1,118 @@
+//! Which columns of a relation are masked: by configuration, or by discovery — hoop samples a
+//! relation's text columns through its own upstream connection, before the first statement
+//! that reads it is forwarded (remembered per target, refreshed every few minutes).
+//!
+//! A discovered column where most sampled values match a detector is masked whole, like a
+//! configured one. A column where only some do (free text that sometimes holds an address) is
+//! left to the content detectors when read as it is, and masked whole when derived from: an
+//! expression can reshape a value past every detector.
+
+use crate::catalog::Catalog;
+use crate::mask::kind_of;
+use hoop_core::mask::{ColumnMask, ColumnRef, Masker};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Rows sampled per relation.
+const SAMPLE_ROWS: usize = 200;
+/// How long a relation's masked columns are trusted before they are looked at again.
+const TTL: Duration = Duration::from_secs(300);
+/// Relations remembered (then the cache starts over).
+const MAX_RELATIONS: usize = 4096;
+
+/// A masked source column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedColumn {
+    /// Column name.
+    pub name: String,
+    /// How its values (and values derived from them) are replaced.
+    pub rule: ColumnMask,
+    /// Masked whole when read as it is (configured, or mostly detector hits); else only
+    /// values derived from it are masked whole.
+    pub whole: bool,
+}
+
+/// The masked columns of relations, by spelling, for one target.
+#[derive(Default)]
+pub struct Discovery {
+    cache: Mutex<HashMap<(usize, String), (Instant, Arc<Vec<MaskedColumn>>)>>,
+}
+
+impl Discovery {
+    /// Every masked column (name, rule) of every relation `spelling` may denote (all schemas
+    /// for an unqualified name, and the relations behind a view). A catalog failure yields the
+    /// columns found so far: content detectors still apply to every output.
+    pub async fn masked_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, spelling: &str) -> Arc<Vec<MaskedColumn>> {
+        if !masker.is_enabled() {
+            return Arc::new(Vec::new());
+        }
+        // A reloaded masker (new rules) starts its own entries.
+        let key = (Arc::as_ptr(masker) as usize, spelling.to_string());
+        if let Some((at, cols)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && at.elapsed() < TTL
+        {
+            return cols.clone();
+        }
+        let mut found: Vec<MaskedColumn> = Vec::new();
+        let mut candidates = vec![spelling.to_string()];
+        if let Ok(names) = catalog.resolve(spelling).await {
+            candidates.extend(names.iter().cloned());
+        }
+        for rel in candidates {
+            let Ok(Some((schema, table, cols))) = catalog.columns_of(&rel).await else { continue };
+            for (col, _) in &cols {
+                if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
+                    push(&mut found, MaskedColumn { name: col.clone(), rule, whole: true });
+                }
+            }
+            for (col, label, whole) in sample(catalog, masker, &schema, &table, &cols).await {
+                if let Some(rule) = masker.rule_for(label) {
+                    push(&mut found, MaskedColumn { name: col, rule, whole });
+                }
+            }
+        }
+        let found = Arc::new(found);
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_RELATIONS {
+            cache.clear();
+        }
+        cache.insert(key, (Instant::now(), found.clone()));
+        found
+    }
+}
+
+fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
+    if !found.iter().any(|c| c.name == col.name) {
+        found.push(col);
+    }
+}
+
+/// Text columns of `schema.table` where a content detector matches a sampled value, with the
+/// detector's label and whether most sampled values matched.
+async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, cols: &[(String, u32)]) -> Vec<(String, &'static str, bool)> {
+    let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like()).map(|(c, _)| c).collect();
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let list = text.iter().map(|c| format!("{}::text", ident(c))).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT {list} FROM {}.{} LIMIT {SAMPLE_ROWS}", ident(schema), ident(table));
+    let Ok(rows) = catalog.query(&sql).await else { return Vec::new() };
+    // Per column: first label found, values with a hit, non-null values.
+    let mut seen: Vec<(Option<&'static str>, usize, usize)> = vec![(None, 0, 0); text.len()];
+    for row in rows {
+        for (i, v) in row.iter().enumerate() {
+            let (Some(v), Some(s)) = (v, seen.get_mut(i)) else { continue };
+            s.2 += 1;
+            if let Some(label) = masker.detect(v.as_bytes()) {
+                s.0.get_or_insert(label);
+                s.1 += 1;
+            }
+        }
+    }
+    text.iter()
+        .zip(seen)
+        .filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n)))
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! Masking by lineage: which result columns of a statement derive from a masked source
+//! column, through any expression, function, subquery, CTE, view or set operation, so that
+//! they are masked whole, whatever the value looks like by then.
+//!
+//! The derivation comes from the statement text (`hoop_core::action::lineage`); the masked
+//! source columns from configuration and discovery ([`crate::discover`]).
+
+use crate::catalog::Catalog;
+use crate::discover::{Discovery, MaskedColumn};
+use hoop_core::action::lineage::{Output, Outputs, Taint, derive};
+use hoop_core::mask::{ColumnMask, Masker};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How the columns of one result are masked by lineage.
+#[derive(Debug, Clone, Default)]
+pub struct ResultMask {
+    /// Rules by position, up to the first `*` (whose columns cannot be counted from the text).
+    positional: Vec<Option<ColumnMask>>,
+    /// Rules by column label, for columns past a `*` and results hoop cannot tie to the text.
+    by_name: HashMap<String, ColumnMask>,
+    /// Whether every position is known (no `*`, and the result is tied to its statement).
+    exact: bool,
+}
+
+impl ResultMask {
+    /// The lineage rule of result column `i`, labelled `name`.
+    pub fn rule(&self, i: usize, name: &str) -> Option<ColumnMask> {
+        if let Some(Some(r)) = self.positional.get(i) {
+            return Some(r.clone());
+        }
+        if self.exact && i < self.positional.len() {
+            return None;
+        }
+        self.by_name.get(&name.to_lowercase()).cloned()
+    }
+}
+
+/// How the results of one statement text are masked by lineage.
+#[derive(Debug, Clone, Default)]
+pub struct TextLineage {
+    /// One per result the text returns, in order, when that order is certain.
+    results: Option<Vec<ResultMask>>,
+    /// By label, for results that cannot be tied to a statement.
+    fallback: ResultMask,
+}
+
+impl TextLineage {
+    /// The mask of the `k`-th result (RowDescription) of the text.
+    pub fn result(&self, k: usize) -> &ResultMask {
+        self.results.as_ref().and_then(|r| r.get(k)).unwrap_or(&self.fallback)
+    }
+}
+
+/// The lineage masks of `text` (with `held`, the texts of prepared statements and cursors it
+/// runs); `None` when nothing it reads is masked.
+pub async fn of_text(discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, tables: &[String], text: &str, held: &[&str]) -> Option<Arc<TextLineage>> {
+    if !masker.is_enabled() || tables.is_empty() {
+        return None;
+    }
+    // Cheap first: most statements read nothing masked and need no second parse.
+    let mut masked: HashMap<String, Arc<Vec<MaskedColumn>>> = HashMap::new();
+    for t in tables {
+        let cols = discovery.masked_columns(catalog, masker, target, t).await;
+        masked.insert(t.clone(), cols);
+    }
+    if masked.values().all(|c| c.is_empty()) {
+        return None;
+    }
+    let mut d = derive(text).unwrap_or_default();
+    let mut unknown_rows = d.statements.is_empty();
+    for h in held {
+        match derive(h) {
+            Some(hd) => {
+                d.named.extend(hd.named);
+                d.derived.extend(hd.derived);
+                d.relations.extend(hd.relations);
+            }
+            None => unknown_rows = true,
+        }
+    }
+    // Rules by source column name, for labelling.
+    let mut rules: HashMap<String, ColumnMask> = HashMap::new();
+    // Columns left to the content detectors when read as they are.
+    let mut partial: Vec<String> = Vec::new();
+    for cols in masked.values() {
+        for c in cols.iter() {
+            rules.entry(c.name.clone()).or_insert_with(|| c.rule.clone());
+            if !c.whole {
+                partial.push(c.name.clone());
+            }
+        }
+    }
+    // A name masked whole somewhere is masked whole.
+    for cols in masked.values() {
+        for c in cols.iter().filter(|c| c.whole) {
+            partial.retain(|p| p != &c.name);
+        }
+    }
+    let taint = d.taint(|rel| {
+        let base = rel.rsplit('.').next().unwrap_or(rel);
+        masked.iter().filter(|(t, _)| t.as_str() == rel || t.rsplit('.').next() == Some(base)).flat_map(|(_, c)| c.iter().map(|m| m.name.clone())).collect()
+    });
+    if taint.is_empty() {
+        return None;
+    }
+    let any_rule = rules.values().next().cloned().or_else(|| masker.rule_for("derived"))?;
+    let rule_of = |refs: &hoop_core::action::lineage::Refs| refs.columns.iter().find_map(|c| rules.get(c).cloned()).unwrap_or_else(|| any_rule.clone());
+    let mut fallback = by_name(&taint, &rules, &any_rule);
+    for p in &partial {
+        fallback.by_name.remove(p);
+    }
+    let mut results = Vec::new();
+    let mut certain = !unknown_rows;
+    for st in &d.statements {
+        match st {
+            Outputs::NoRows => {}
+            Outputs::Unknown => certain = false,
+            Outputs::Rows(outs) => {
+                let mut positional = Vec::new();
+                let mut exact = true;
+                for o in outs {
+                    match o {
+                        // A partly-sensitive column read as it is keeps its content detectors.
+                        Output::Expr { bare: Some(col), .. } if partial.contains(col) => positional.push(None),
+                        Output::Expr { refs, .. } => positional.push(taint.reads(refs).then(|| rule_of(refs))),
+                        Output::Star(_) => {
+                            exact = false;
+                            break;
+                        }
+                    }
+                }
+                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact });
+            }
+        }
+    }
+    Some(Arc::new(TextLineage { results: certain.then_some(results), fallback }))
+}
+
+/// Masks by label: every tainted name, and the labels the server gives unnamed expressions.
+fn by_name(taint: &Taint, rules: &HashMap<String, ColumnMask>, any: &ColumnMask) -> ResultMask {
+    let mut by_name: HashMap<String, ColumnMask> = taint.columns.iter().map(|c| (c.clone(), rules.get(c).cloned().unwrap_or_else(|| any.clone()))).collect();
+    by_name.entry("?column?".into()).or_insert_with(|| any.clone());
+    ResultMask { positional: Vec::new(), by_name, exact: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_then_names() {
+        let rule = ColumnMask { mode: hoop_core::mask::Mode::Redact, label: "email".into() };
+        let m = ResultMask {
+            positional: vec![None, Some(rule.clone())],
+            by_name: HashMap::from([("e".to_string(), rule.clone())]),
+            exact: false,
+        };
+        assert_eq!(m.rule(0, "id"), None);
+        assert_eq!(m.rule(1, "upper"), Some(rule.clone()));
+        assert_eq!(m.rule(2, "E"), Some(rule.clone()), "past a star: by label");
+        let exact = ResultMask { exact: true, ..m };
+        assert_eq!(exact.rule(0, "e"), None, "a known position is not overridden by its label");
+    }
+}
