@@ -16,7 +16,7 @@ use crate::mask::{RowPlan, kind_of, mask_fields, mask_row};
 use crate::proto::{self, BindMsg, Field};
 use crate::refuse;
 use bytes::BytesMut;
-use hoop_core::action::sql::{Names, PINNED_SETTING};
+use hoop_core::action::sql::{AMBIGUOUS, Names, PINNED_SETTING};
 use hoop_core::action::{Action, Sql};
 use hoop_core::event::Event;
 use hoop_core::gate::{Checked, GateError, Outcome, SessionHandle};
@@ -529,8 +529,10 @@ impl Relay {
                     server.write_all(&out).await?;
                     return Ok(());
                 }
-                // Flush, CopyData/CopyDone/CopyFail and anything else pass through as they are.
-                _ => frame.write_to(&mut out),
+                // Flush and the COPY sub-protocol pass through as they are.
+                b'H' | b'd' | b'c' | b'f' => frame.write_to(&mut out),
+                // Anything else is a message hoop cannot check: refused, not forwarded.
+                other => return Err(RelayError::Protocol(format!("unknown message type {:?}", other as char))),
             }
             if out.len() > 64 * 1024 {
                 flush(&mut server, &mut out).await?;
@@ -591,6 +593,10 @@ impl Relay {
     /// The gateway's own refusal of `sql`, before any policy: a change of a pinned lexing
     /// setting, or a prepared statement or cursor hoop cannot tie to what it runs.
     fn own_refusal(&self, sql: &Sql, unknown: Option<String>) -> Option<(&'static str, String)> {
+        if sql.kinds.iter().any(|k| k == AMBIGUOUS) {
+            let msg = "hoop: this text means different statements under different lexing settings (a backslash in a string literal); the gateway cannot tell which will run — use E'' strings or dollar quoting";
+            return Some((PINNED_RULE, format!("{msg} (rule {PINNED_RULE})")));
+        }
         if sql.kinds.iter().any(|k| k == PINNED_SETTING) {
             let msg = "hoop: statements may not change standard_conforming_strings, client_encoding or backslash_quote: the gateway reads every statement as the server does only under the values it pinned";
             return Some((PINNED_RULE, format!("{msg} (rule {PINNED_RULE})")));

@@ -82,10 +82,9 @@ fn lexing_settings_cannot_be_changed() {
             assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["on", "UTF8"], "{who} {s}: {out}");
         }
     }
-    // Under the pinned settings hoop and the server split this text the same way: the DROP
-    // after the backslash-ended literal is seen, and refused.
+    // A text that splits differently with the setting off is refused whatever the setting is.
     let (_, err) = agent(&gw, &["-c", "SELECT 'a\\'; DROP TABLE v_lex; --'"], None);
-    assert!(err.contains("agent-no-destructive-ddl"), "{err}");
+    assert!(err.contains("different lexing settings"), "{err}");
     assert_eq!(rows("v_lex"), "2");
     assert_eq!(pg().psql("SELECT count(*) FROM pg_db_role_setting").unwrap().trim(), "0", "no ALTER ROLE … SET went through");
 }
@@ -417,4 +416,109 @@ async fn masking_does_not_depend_on_describe() {
     assert!(!out.contains("4111") && !out.contains("ann#corp"), "{out}");
     assert!(out.contains("[REDACTED:card]"), "{out}");
     assert!(!out.contains("T\0"), "hoop's own Describe is not shown to the client: {out:?}");
+}
+
+/// Found by red-teaming: a lexing setting changed where hoop cannot see it (a function run in
+/// the same pipeline) must not let a text mean something else to the server. Texts that read
+/// differently under another setting are refused, however the setting was reached.
+#[tokio::test]
+async fn a_pipelined_setting_change_cannot_smuggle_a_statement() {
+    let gw = Gw::start("[policy]\ndefault_rules = true\n");
+    victim("v_pipe");
+    pg().psql(
+        "CREATE OR REPLACE FUNCTION flip() RETURNS int LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); RETURN 1; END $$",
+    )
+    .unwrap();
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[
+        raw::parse("", b"SELECT flip()"),
+        raw::bind("", ""),
+        raw::execute(""),
+        raw::parse("", b"with x as (select 'a\\'') delete from v_pipe --') select 1"),
+        raw::bind("", ""),
+        raw::execute(""),
+        raw::sync(),
+    ])
+    .await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("lexing settings"), "{out}");
+    assert_eq!(rows("v_pipe"), "2");
+    // The same as one simple query, and functions that run SQL given as text.
+    let gw = Gw::start("");
+    for s in [
+        "select flip(); select 'a\\''; drop table v_pipe; --'",
+        "select query_to_xml('select set_config(''standard_conforming_strings'', ''off'', false)', true, false, '')",
+        "update pg_settings set setting = 'off' where name = 'standard_conforming_strings'",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop:"), "{s}: {err}");
+    }
+    assert_eq!(rows("v_pipe"), "2");
+}
+
+/// Found by red-teaming: functions that run SQL given as a string read sensitive tables unseen.
+#[test]
+fn functions_that_run_sql_text_are_refused() {
+    let gw = Gw::start("");
+    for s in [
+        "SELECT query_to_xml('select email from cust'||'omers', true, false, '')",
+        "SELECT table_to_xml('customers', true, false, '')",
+        "SELECT * FROM ts_stat('select to_tsvector(email) from customers')",
+        "SELECT schema_to_xml('public', true, false, '')",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-unreadable-sql"), "{s}: {err}");
+        assert!(!out.contains("vip"), "{s}: {out}");
+    }
+    // Column statistics hold sample values: reviewed where a target has sensitive tables.
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let (out, err) = agent(&gw, &["-c", "SELECT most_common_vals::text FROM pg_stats WHERE tablename = 'customers'"], None);
+    assert!(err.contains("review timed out"), "{out} {err}");
+}
+
+/// Found by red-teaming: nesting that exhausted a connection thread's stack aborted the
+/// gateway. Now the statement is unreadable, and every other session carries on.
+#[test]
+fn deep_nesting_cannot_take_the_gateway_down() {
+    let gw = Gw::start("");
+    for depth in [60, 500] {
+        let s = format!("select {}1{}", "array[".repeat(depth), "]".repeat(depth));
+        let (_, err) = agent(&gw, &["-c", &s], None);
+        assert!(err.contains("hoop:") || err.contains("ERROR"), "{depth}: {err}");
+    }
+    let (out, err) = agent(&gw, &["-c", "SELECT 'alive'"], None);
+    assert_eq!(out.trim(), "alive", "{err}");
+}
+
+/// Found by red-teaming: an agent changed the gateway role's defaults for every later session.
+#[test]
+fn agents_cannot_change_roles_or_grants() {
+    let gw = Gw::start("");
+    for s in [
+        "ALTER ROLE CURRENT_USER SET statement_timeout = 1",
+        "ALTER ROLE postgres SET default_transaction_read_only = on",
+        "ALTER DATABASE postgres SET search_path = evil",
+        "GRANT SELECT ON customers TO PUBLIC",
+        "CREATE ROLE sneaky LOGIN PASSWORD 'x'",
+        "ALTER TABLE users OWNER TO postgres",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-privilege-changes"), "{s}: {err}");
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_db_role_setting").unwrap().trim(), "0");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_roles WHERE rolname = 'sneaky'").unwrap().trim(), "0");
+}
+
+/// A message type hoop does not know is refused, not forwarded.
+#[tokio::test]
+async fn unknown_message_types_are_refused() {
+    let gw = Gw::start("");
+    let mut r = raw::Raw::login(&gw).await;
+    r.s.write_all(&[b'?', 0, 0, 0, 4]).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), r.s.read_to_end(&mut rest)).await;
+    assert!(String::from_utf8_lossy(&rest).contains("unknown message type"), "{}", String::from_utf8_lossy(&rest));
+    let mut other = raw::Raw::login(&gw).await;
+    other.send(&[raw::query(b"SELECT 'alive'")]).await;
+    assert!(String::from_utf8_lossy(&other.until_ready().await).contains("alive"));
 }

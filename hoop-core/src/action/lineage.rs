@@ -140,6 +140,11 @@ impl Derivation {
 
 /// The derivation of `text`; `None` when it does not parse (then nothing can be tied).
 pub fn derive(text: &str) -> Option<Derivation> {
+    let owned = text.to_string();
+    super::parser::run(move || derive_here(&owned)).flatten()
+}
+
+fn derive_here(text: &str) -> Option<Derivation> {
     if text.len() > super::sql::MAX_ANALYZED_LEN || text.contains('\0') {
         return None;
     }

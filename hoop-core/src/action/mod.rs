@@ -5,6 +5,7 @@
 //! erroring on a missing field.
 
 pub mod lineage;
+mod parser;
 pub mod sql;
 
 use serde::{Deserialize, Serialize};

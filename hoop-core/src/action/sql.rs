@@ -19,6 +19,46 @@ pub const LEXING_SETTINGS: [&str; 3] = ["standard_conforming_strings", "client_e
 /// The kind given to a statement that changes (or may change) a lexing setting.
 pub const PINNED_SETTING: &str = "pinned_setting";
 
+/// The kind given to a text that PostgreSQL would split differently under another lexing
+/// setting (see [`LEXING_SETTINGS`]): refused, as hoop cannot know which reading will run.
+pub const AMBIGUOUS: &str = "ambiguous";
+
+/// The kind given to a call of a function that runs SQL it receives as a string
+/// (`query_to_xml`, `table_to_xml`, `ts_stat`, `dblink`, ...): hoop cannot read that SQL.
+pub const DYNAMIC_SQL: &str = "dynamic_sql";
+
+/// The kind given to reads of column statistics (`pg_stats`), which hold sample values.
+pub const STATISTICS: &str = "statistics";
+
+/// The kind given to statements that change roles, grants, ownership or row security.
+pub const PRIVILEGES: &str = "privileges";
+
+/// Functions that run SQL given as text (or read a relation named by a string).
+const DYNAMIC_SQL_FUNCTIONS: &[&str] = &[
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "dblink",
+    "dblink_exec",
+    "dblink_open",
+    "dblink_fetch",
+    "dblink_send_query",
+    "dblink_get_result",
+];
+
 /// The kind added to every statement that creates or changes code the server runs later
 /// (functions, procedures, triggers, rules, event triggers, languages, extensions, `LOAD`).
 pub const STORED_CODE: &str = "code";
@@ -75,6 +115,11 @@ impl Names {
 /// Only texts whose `kinds` include `prepare`, `execute`, `deallocate`, `declare`, `fetch`,
 /// `move`, `close_portal` or `discard` need this second reading.
 pub fn names(text: &str) -> Names {
+    let owned = text.to_string();
+    super::parser::run(move || names_here(&owned)).unwrap_or_default()
+}
+
+fn names_here(text: &str) -> Names {
     let mut n = Names::default();
     if text.len() > MAX_ANALYZED_LEN || text.contains('\0') {
         return n;
@@ -199,14 +244,37 @@ fn shape_key(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Parses `text` with the server's grammar; the flag says whether the analysis holds for every
-/// text of the same shape.
+/// Parses `text` with the server's grammar (on a parser thread); the flag says whether the
+/// analysis holds for every text of the same shape.
 fn parse(text: &str) -> (Sql, bool) {
+    let owned = text.to_string();
+    super::parser::run(move || parse_here(&owned))
+        .unwrap_or_else(|| (Sql { text: text.to_string(), kinds: vec!["unknown".into()], ..Sql::default() }, true))
+}
+
+fn parse_here(text: &str) -> (Sql, bool) {
+    let (mut on, cacheable) = read(text, pg_query::ParserOptions::DEFAULT);
+    // Backslashes are the only bytes whose meaning depends on standard_conforming_strings (and,
+    // after a multibyte lead byte, on client_encoding). A setting changed where hoop cannot see
+    // it (until the server reports it) must not change what the text is: it is read both ways,
+    // and a text that means two things is refused.
+    if on.parsed && text.contains('\\') {
+        let after_multibyte = text.as_bytes().windows(2).any(|w| matches!(w, [a, b'\\'] if *a >= 0x80));
+        let (off, _) = read(text, pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS);
+        let differs = off.parsed
+            && (off.kinds != on.kinds || off.tables != on.tables || off.functions != on.functions || off.has_where != on.has_where || off.copy != on.copy);
+        if after_multibyte || differs {
+            on.kinds.push(AMBIGUOUS.into());
+        }
+    }
+    (on, cacheable)
+}
+
+/// The analysis of `text` read with the lexing settings `options`.
+fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     let mut sql = Sql { text: text.to_string(), ..Sql::default() };
     // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
-    let tree = (text.len() <= MAX_ANALYZED_LEN && !text.contains('\0'))
-        .then(|| pg_query::parse(text, pg_query::ParserOptions::DEFAULT).ok())
-        .flatten();
+    let tree = (text.len() <= MAX_ANALYZED_LEN && !text.contains('\0')).then(|| pg_query::parse(text, options).ok()).flatten();
     let Some(tree) = tree else {
         sql.kinds = vec![unparsed_kind(text).to_string()];
         return (sql, true);
@@ -235,6 +303,15 @@ fn parse(text: &str) -> (Sql, bool) {
         return (sql, true);
     }
     sql.has_where = w.all_writes_filtered && (w.saw_write || w.outer_select_filtered.unwrap_or(false));
+    let base = |t: &String| t.rsplit('.').next().unwrap_or(t).to_string();
+    // Writing pg_settings is set_config by another name.
+    if w.saw_write_kind() && w.tables.iter().any(|t| base(t) == "pg_settings") {
+        w.kind(PINNED_SETTING);
+    }
+    // Column statistics hold sample values of every column the role may read.
+    if w.tables.iter().any(|t| matches!(base(t).as_str(), "pg_stats" | "pg_stats_ext" | "pg_stats_ext_exprs" | "pg_statistic" | "pg_statistic_ext_data")) {
+        w.kind(STATISTICS);
+    }
     sql.kinds = w.kinds;
     sql.tables = w.tables;
     sql.functions = w.functions;
@@ -273,6 +350,10 @@ struct Walk {
 }
 
 impl Walk {
+    fn saw_write_kind(&self) -> bool {
+        self.kinds.iter().any(|k| matches!(k.as_str(), "insert" | "update" | "delete" | "merge" | "copy"))
+    }
+
     fn kind(&mut self, k: &str) {
         if !self.kinds.iter().any(|x| x == k) {
             self.kinds.push(k.to_string());
@@ -422,6 +503,9 @@ impl Walk {
                         // Switching triggers, rules or row security off changes what runs on writes.
                         self.kind("alter_drop");
                     }
+                    if sub == "AT_ChangeOwner" || sub.contains("RowSecurity") {
+                        self.kind(PRIVILEGES);
+                    }
                 }
             }
             "CreateStmt" | "CreateTableAsStmt" => self.kind("create"),
@@ -504,6 +588,15 @@ impl Walk {
             }
             "FetchStmt" => self.kind(if o.get("ismove").and_then(Value::as_bool).unwrap_or(false) { "move" } else { "fetch" }),
             "FuncCall" => self.function(o),
+            "AlterRoleStmt" | "AlterRoleSetStmt" | "AlterDatabaseStmt" | "AlterDatabaseSetStmt" | "AlterSystemStmt" | "CreateRoleStmt"
+            | "DropRoleStmt" | "GrantStmt" | "GrantRoleStmt" | "AlterDefaultPrivilegesStmt" | "ReassignOwnedStmt" | "DropOwnedStmt"
+            | "AlterOwnerStmt" | "CreateUserMappingStmt" | "AlterUserMappingStmt" | "SecLabelStmt" | "CreatePolicyStmt" | "AlterPolicyStmt" => {
+                if top {
+                    let generic = snake_kind(name);
+                    self.kind(&generic);
+                }
+                self.kind(PRIVILEGES);
+            }
             _ if top => {
                 let generic = snake_kind(name);
                 self.kind(if generic.is_empty() { "unknown" } else { &generic });
@@ -532,6 +625,9 @@ impl Walk {
             if changes_lexing {
                 self.kind(PINNED_SETTING);
             }
+        }
+        if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
+            self.kind(DYNAMIC_SQL);
         }
         if !name.is_empty() && !self.functions.contains(&name) {
             self.functions.push(name);
@@ -753,7 +849,7 @@ mod tests {
         assert!(c.tables.contains(&"users".into()));
         assert_eq!(analyze("COPY users FROM STDIN").copy, "from");
         assert!(analyze("COPY users FROM '/etc/passwd'").kinds.contains(&"copy_file".into()));
-        assert_eq!(analyze("GRANT SELECT ON users TO bob").kinds, ["grant"]);
+        assert_eq!(analyze("GRANT SELECT ON users TO bob").kinds, ["grant", "privileges"]);
         let d = analyze("DECLARE c CURSOR FOR SELECT * FROM customers");
         assert_eq!(d.kinds, ["declare", "select"]);
         assert_eq!(d.tables, ["customers"]);
@@ -803,6 +899,24 @@ mod tests {
         assert_eq!(analyze("MOVE FORWARD 500 __asyncpg_portal_6__").kinds, ["move"]);
         assert!(analyze("COMMENT ON LARGE OBJECT 1234 IS 'x'").parsed);
         assert!(analyze("select pg_read_file('/etc/passwd')").functions.contains(&"pg_read_file".into()));
+    }
+
+    #[test]
+    fn side_routes() {
+        // Text that means one thing with standard_conforming_strings on and another with it off.
+        for amb in ["select 'a\\'; drop table t; --'", "with x as (select 'a\\'') delete from victim --') select 1", "select '\u{e9}\\' , 1"] {
+            assert!(analyze(amb).kinds.contains(&AMBIGUOUS.into()), "{amb}: {:?}", analyze(amb).kinds);
+        }
+        for plain in ["select 'C:\\path'", "select E'\\n', 'x'", "select $$a\\'b$$"] {
+            assert!(!analyze(plain).kinds.contains(&AMBIGUOUS.into()), "{plain}: {:?}", analyze(plain).kinds);
+        }
+        assert!(analyze("update pg_settings set setting = 'off' where name = 'standard_conforming_strings'").kinds.contains(&PINNED_SETTING.into()));
+        assert!(analyze("select query_to_xml('select * from payments', true, false, '')").kinds.contains(&DYNAMIC_SQL.into()));
+        assert!(analyze("select * from pg_catalog.table_to_xml('payments', true, false, '')").kinds.contains(&DYNAMIC_SQL.into()));
+        assert!(analyze("select most_common_vals from pg_stats where tablename = 'payments'").kinds.contains(&STATISTICS.into()));
+        for p in ["alter role app set statement_timeout = 1", "grant select on payments to public", "alter table t owner to x", "create policy p on t using (true)"] {
+            assert!(analyze(p).kinds.contains(&PRIVILEGES.into()), "{p}: {:?}", analyze(p).kinds);
+        }
     }
 
     #[test]

@@ -29,6 +29,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not create or change functions, procedures, triggers, rules, languages or extensions",
     ),
     (
+        "agent-no-privilege-changes",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "privileges" in action.sql.kinds"#,
+        "agents may not change roles, grants, ownership or row security",
+    ),
+    (
         "agent-no-function-call",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "function_call" in action.sql.kinds"#,
@@ -37,7 +43,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-unreadable-sql",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do"])"#,
+        r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do", "dynamic_sql", "ambiguous"])"#,
         "agents may only run SQL the gateway can read",
     ),
     (
@@ -80,6 +86,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-review-sensitive-sql",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)))"#,
+        "",
+    ),
+    (
+        "agent-review-statistics",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "sql" && "statistics" in action.sql.kinds && (target.sensitive || size(target.sensitive_tables) > 0)"#,
         "",
     ),
     (
@@ -160,6 +172,9 @@ mod tests {
         deny(Action::sql("db", "SELEKT 1"), "agent-no-unreadable-sql");
         deny(Action::sql("db", "DO $$ BEGIN DELETE FROM users; END $$"), "agent-no-unreadable-sql");
         deny(Action::sql("db", "COPY users FROM '/etc/passwd'"), "agent-no-copy-program");
+        deny(Action::sql("db", "SELECT query_to_xml('select * from customers', true, false, '')"), "agent-no-unreadable-sql");
+        deny(Action::sql("db", "ALTER ROLE app SET statement_timeout = 1"), "agent-no-privilege-changes");
+        deny(Action::sql("db", "GRANT SELECT ON customers TO PUBLIC"), "agent-no-privilege-changes");
         deny(Action::sql("db", "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'"), "agent-no-stored-code");
         deny(Action::sql("db", "CREATE TRIGGER t AFTER INSERT ON users EXECUTE FUNCTION f()"), "agent-no-stored-code");
         deny(Action::sql("db", "DELETE FROM users WHERE true"), "agent-no-unfiltered-writes");
@@ -185,6 +200,7 @@ mod tests {
         };
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
         review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-sql");
+        review(Action::sql("db", "SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'"), "agent-review-statistics");
         review(Action::file_transfer("h", "/srv/data.csv", "download", "read", "sftp"), "agent-review-file-transfer");
     }
 
