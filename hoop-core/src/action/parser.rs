@@ -69,8 +69,6 @@ pub(crate) fn run<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn deep_trees_do_not_take_the_caller_down() {
         // On a 2 MiB stack, as a connection thread has.

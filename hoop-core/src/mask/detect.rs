@@ -156,28 +156,88 @@ impl DetectorSet {
     }
 
     /// Calls `f` for each validated hit in `text`, in order, non-overlapping.
+    ///
+    /// A candidate that fails its check does not hide what it overlaps: shorter card numbers
+    /// inside it, other detectors at the same start, and anything that starts after its first
+    /// byte are all still tried (`ssn 123-45-6789 0000`, `4111 1111 1111 1111 0`).
     pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
         let Some(re) = &self.regex else { return };
         let mut pos = 0;
         while pos < text.len() {
             let Some(m) = re.search(&Input::new(text).range(pos..)) else { break };
-            let detector = self.owner(m.pattern());
-            let (mut start, end) = (m.start(), m.end());
-            let hit = text.get(start..end).unwrap_or_default();
-            if detector.validate(hit) {
-                if detector == Detector::Bearer {
-                    // Keep the scheme word so logs stay readable; only the credential goes.
-                    start += hit.iter().position(|b| *b == b' ').map_or(0, |p| p + 1);
+            match self.valid_at(re, text, m.pattern(), m.start(), m.end()) {
+                Some(mut hit) => {
+                    let end = hit.end;
+                    if hit.detector == Detector::Bearer {
+                        // Keep the scheme word so logs stay readable; only the credential goes.
+                        let word = text.get(hit.start..hit.end).and_then(|h| h.iter().position(|b| *b == b' '));
+                        hit.start += word.map_or(0, |p| p + 1);
+                    }
+                    f(hit);
+                    pos = end.max(m.start() + 1);
                 }
-                f(Hit { start, end, detector });
+                None => pos = m.start() + 1,
             }
-            pos = if end > m.start() { end } else { m.start() + 1 };
         }
+    }
+
+    /// The valid hit a candidate `start..end` of pattern `pid` holds, if any.
+    fn valid_at(&self, re: &Regex, text: &[u8], pid: PatternID, start: usize, end: usize) -> Option<Hit> {
+        let detector = self.owner(pid);
+        let hit = text.get(start..end).unwrap_or_default();
+        if detector.validate(hit) {
+            return Some(Hit { start, end, detector });
+        }
+        if detector == Detector::Card
+            && let Some((s, e)) = card_within(hit)
+        {
+            return Some(Hit { start: start + s, end: start + e, detector });
+        }
+        // Another detector's pattern at the same start (a card candidate that swallowed an SSN).
+        for other in 0..self.owners.len() {
+            let Some(other) = PatternID::new(other).ok().filter(|p| *p != pid) else { continue };
+            let input = Input::new(text).range(start..).anchored(regex_automata::Anchored::Pattern(other));
+            if let Some(m) = re.search(&input) {
+                let d = self.owner(other);
+                if d.validate(text.get(m.start()..m.end()).unwrap_or_default()) {
+                    return Some(Hit { start: m.start(), end: m.end(), detector: d });
+                }
+            }
+        }
+        None
     }
 
     fn owner(&self, id: PatternID) -> Detector {
         self.owners.get(id.as_usize()).copied().unwrap_or(Detector::Email)
     }
+}
+
+/// The longest Luhn-valid card number inside a card-shaped candidate that failed as a whole,
+/// starting and ending at its digit groups' edges (so a long id is not cut into a "card").
+fn card_within(s: &[u8]) -> Option<(usize, usize)> {
+    // Offsets where a digit group starts and ends.
+    let mut starts = Vec::new();
+    let mut ends = Vec::new();
+    for (i, b) in s.iter().enumerate() {
+        if b.is_ascii_digit() {
+            if i == 0 || !s.get(i - 1).is_some_and(u8::is_ascii_digit) {
+                starts.push(i);
+            }
+            if !s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                ends.push(i + 1);
+            }
+        }
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for &a in &starts {
+        for &b in ends.iter().filter(|e| **e > a) {
+            let w = s.get(a..b)?;
+            if luhn(w) && best.is_none_or(|(x, y)| b - a > y - x) {
+                best = Some((a, b));
+            }
+        }
+    }
+    best
 }
 
 /// Luhn check over the digits of `s` (separators ignored), 13–19 digits.
@@ -243,6 +303,14 @@ mod tests {
         assert_eq!(hits("iban DE88 3704 0044 0532 0130 00", &all), []);
         assert_eq!(hits("ssn 123-45-6789", &all), [("123-45-6789".into(), Detector::Ssn)]);
         assert_eq!(hits("ssn 666-45-6789 000-12-3456", &all), []);
+        // A failed candidate hides nothing it overlaps.
+        assert_eq!(hits("4111 1111 1111 1111 0", &all), [("4111 1111 1111 1111".into(), Detector::Card)]);
+        assert_eq!(hits("ssn 123-45-6789 0000", &all), [("123-45-6789".into(), Detector::Ssn)]);
+        assert_eq!(
+            hits("123-45-6789 4111 1111 1111 1111", &all),
+            [("123-45-6789".into(), Detector::Ssn), ("4111 1111 1111 1111".into(), Detector::Card)]
+        );
+        assert_eq!(hits("order 12345678901234567 shipped", &all), [], "a long id is not cut into a card");
         assert_eq!(hits("key AKIAIOSFODNN7EXAMPLE", &all), [("AKIAIOSFODNN7EXAMPLE".into(), Detector::CloudKey)]);
         assert_eq!(
             hits("Authorization: Bearer abcdefghijklmnop1234", &all),
