@@ -243,6 +243,9 @@ pub struct LimitsConfig {
     pub review_timeout_secs: u64,
     /// Largest protocol message accepted from a client, bytes.
     pub max_message_bytes: usize,
+    /// Rows one statement of an agent may delete, update or merge (0: no ceiling); a statement
+    /// that touches more is not committed.
+    pub max_rows_written: u64,
 }
 
 impl Default for LimitsConfig {
@@ -254,6 +257,7 @@ impl Default for LimitsConfig {
             max_session_secs: l.max_session.as_secs(),
             review_timeout_secs: 300,
             max_message_bytes: 64 << 20,
+            max_rows_written: 1000,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | `discover.rs` | which columns are masked: configured, or found by sampling |
 //! | `copy.rs` | where `COPY ... TO STDOUT` rows are masked |
 //! | `refuse.rs` | how a refused statement aborts the transaction server-side |
+//! | `rowcap.rs` | the ceiling on rows an agent's statement may write |
 //! | `catalog.rs` | table/column names for RowDescription OIDs, relation and function names, role privileges |
 //! | `cancel.rs` | cancel-request key mapping |
 //! | `scram.rs` | SCRAM-SHA-256, both sides |
@@ -34,6 +35,7 @@ mod proto;
 mod proxy;
 mod refuse;
 mod relay;
+mod rowcap;
 mod scram;
 mod upstream;
 

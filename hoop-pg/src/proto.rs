@@ -164,6 +164,14 @@ pub fn format_at(codes: &[i16], i: usize) -> i16 {
     }
 }
 
+/// An `Execute` of portal `name`, all rows.
+pub fn execute(name: &str) -> Frame {
+    let mut b = name.as_bytes().to_vec();
+    b.push(0);
+    b.extend_from_slice(&0i32.to_be_bytes());
+    Frame { tag: b'E', body: b.into() }
+}
+
 /// A `Describe` of portal `name`.
 pub fn describe_portal(name: &str) -> Frame {
     let mut b = vec![b'P'];

@@ -51,6 +51,8 @@ pub struct PgProxy {
     statics: HashMap<String, (Identity, ScramVerifier)>,
     require_tls_for_tokens: bool,
     max_message: usize,
+    /// `limits.max_rows_written` (0: none).
+    max_rows_written: u64,
     record: RecordLimits,
     cancel: CancelRegistry,
     /// Connection threads (`listeners.threads`).
@@ -113,6 +115,7 @@ impl PgProxy {
             statics,
             require_tls_for_tokens: cfg.tls.require_for_tokens,
             max_message: cfg.limits.max_message_bytes.max(1024),
+            max_rows_written: cfg.limits.max_rows_written,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
             threads: cfg.listeners.threads,
@@ -242,10 +245,12 @@ impl PgProxy {
         t: &Target,
     ) -> Result<(), RelayError> {
         let handle = Arc::new(handle);
+        let agent = handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
+        let max_rows_written = (agent && self.max_rows_written > 0).then_some(self.max_rows_written);
         let (client_conn, client_buf) = reader.into_parts();
         let (cr, cw) = client_conn.into_split();
         let (sr, sw) = est.conn.into_split();
-        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record);
+        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written);
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, 1 << 30, est.leftover);
         let (reason, result) = tokio::select! {

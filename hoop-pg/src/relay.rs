@@ -15,6 +15,7 @@ use crate::lineage::TextLineage;
 use crate::mask::{RowPlan, kind_of, mask_fields, mask_row};
 use crate::proto::{self, BindMsg, Field};
 use crate::refuse;
+use crate::rowcap;
 use bytes::BytesMut;
 use hoop_core::action::sql::{AMBIGUOUS, Names, PINNED_SETTING};
 use hoop_core::action::{Action, Sql};
@@ -44,8 +45,8 @@ enum Expect {
     /// ParseComplete; `internal` ones are hoop's own and not shown to the client. The statement
     /// enters the session's map only when the server confirms it.
     Parse { internal: bool, name: String, statement: Option<Statement> },
-    /// BindComplete.
-    Bind,
+    /// BindComplete; `internal` ones are hoop's own.
+    Bind { internal: bool },
     /// CloseComplete.
     Close { internal: bool },
     /// ParameterDescription then RowDescription/NoData for a statement.
@@ -53,8 +54,14 @@ enum Expect {
     /// RowDescription/NoData for a portal; `internal` ones are hoop's own (so that masking
     /// never depends on the client having asked) and not shown to the client.
     DescribePortal { name: String, internal: bool },
-    /// Rows, then CommandComplete/EmptyQuery/PortalSuspended/Error.
-    Execute { portal: String, action_id: Option<u64>, started: Instant },
+    /// Rows, then CommandComplete/EmptyQuery/PortalSuspended/Error; `capped` writes count
+    /// against `limits.max_rows_written`.
+    Execute { portal: String, action_id: Option<u64>, started: Instant, capped: bool },
+    /// hoop's own simple query (`BEGIN`, `ROLLBACK`): nothing of it reaches the client.
+    Internal,
+    /// hoop's own simple query that ends the client's (`COMMIT`): its errors and ReadyForQuery
+    /// reach the client, its command tag does not.
+    Tail,
     /// A simple query: any number of results, then ReadyForQuery. `names` are the prepared
     /// statements and cursors it creates, kept once the server ran the whole text without error.
     Query {
@@ -66,6 +73,8 @@ enum Expect {
         /// Lineage masks of the text's results, and how many results began so far.
         lineage: Option<Arc<TextLineage>>,
         results: usize,
+        /// Set when the text runs under the written-rows ceiling.
+        cap: Option<Box<rowcap::Cap>>,
     },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
@@ -101,6 +110,10 @@ struct Shared {
     portals: HashMap<String, Portal>,
     /// Cursors the server confirmed (`DECLARE`), with what their query reads.
     cursors: HashMap<String, Arc<Sql>>,
+    /// Transaction status of the last ReadyForQuery (`I`, `T` or `E`).
+    status: u8,
+    /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
+    cap_over: Option<(String, u64)>,
 }
 
 impl Shared {
@@ -231,7 +244,11 @@ pub struct Relay {
     pub(crate) discovery: Arc<Discovery>,
     pub(crate) client: tokio::sync::Mutex<ConnWrite>,
     pub(crate) limits: RecordLimits,
+    /// Rows one statement of this session may write (agents), if limited.
+    max_rows_written: Option<u64>,
     shared: Mutex<Shared>,
+    /// Signalled whenever the server's answers end an expected reply (client-side waits).
+    answered: tokio::sync::Notify,
     /// Plans by RowDescription bytes: the same query shape recurs on every execution.
     plans: Mutex<HashMap<bytes::Bytes, Arc<RowPlan>>>,
 }
@@ -259,6 +276,7 @@ impl Relay {
         discovery: Arc<Discovery>,
         client: ConnWrite,
         limits: RecordLimits,
+        max_rows_written: Option<u64>,
     ) -> Self {
         let masker = handle.masker();
         Relay {
@@ -269,7 +287,9 @@ impl Relay {
             discovery,
             client: tokio::sync::Mutex::new(client),
             limits,
-            shared: Mutex::new(Shared::default()),
+            max_rows_written,
+            shared: Mutex::new(Shared { status: b'I', ..Shared::default() }),
+            answered: tokio::sync::Notify::new(),
             plans: Mutex::new(HashMap::new()),
         }
     }
@@ -327,6 +347,8 @@ impl Relay {
     /// The client → server loop. Returns when the client terminates or disconnects.
     pub async fn client_loop(&self, mut client: FrameReader<ConnRead>, mut server: ConnWrite) -> Result<(), RelayError> {
         let mut out = BytesMut::with_capacity(16 * 1024);
+        // A capped write was executed since the last Sync: the Sync waits for its count.
+        let mut capped_pending = false;
         loop {
             let frame = match client.try_next()? {
                 Some(f) => f,
@@ -344,7 +366,7 @@ impl Relay {
                 b'Q' => {
                     let Some(text) = proto::decode_query(&frame.body) else {
                         // Not UTF-8 (the pinned client_encoding): hoop cannot read it as the server would.
-                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0 });
+                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
                         let msg = "hoop: statement text is not valid UTF-8 (the session's client_encoding is UTF8)";
                         proto::query(&refuse::raising_statement(msg)).write_to(&mut out);
                         continue;
@@ -358,6 +380,7 @@ impl Relay {
                     let lineage = self.lineage(&action.sql, &names).await;
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
+                    let sql_of_action = Sql { text: String::new(), params: Vec::new(), ..action.sql.clone() };
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
@@ -368,7 +391,20 @@ impl Relay {
                         self.shared().forget(&names);
                     }
                     let names = (!names.is_empty()).then(|| Box::new(names));
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0 });
+                    let limit = self.max_rows_written.filter(|_| verdict.is_ok() && rowcap::writes_rows(&sql_of_action));
+                    let verdict = match (limit, verdict) {
+                        (Some(_), Ok(())) if rowcap::controls_transactions(&sql_of_action) => Err(format!(
+                            "hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately (rule {})",
+                            rowcap::RULE
+                        )),
+                        (_, v) => v,
+                    };
+                    if let (Some(limit), Ok(())) = (limit, &verdict) {
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None };
+                        self.capped_query(&frame, head, limit, &mut server, &mut out, &mut client).await?;
+                        continue;
+                    }
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
@@ -420,7 +456,7 @@ impl Relay {
                         b.param_formats.clear();
                         b.result_formats.clear();
                         self.shared().portals.insert(b.portal.clone(), Portal { statement: b.statement.clone(), ..Portal::default() });
-                        self.expect(Expect::Bind);
+                        self.expect(Expect::Bind { internal: false });
                         proto::bind(&b).write_to(&mut out);
                         continue;
                     }
@@ -438,7 +474,7 @@ impl Relay {
                     match verdict {
                         Ok(()) => {
                             self.shared().portals.insert(b.portal.clone(), portal);
-                            self.expect(Expect::Bind);
+                            self.expect(Expect::Bind { internal: false });
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
@@ -446,7 +482,7 @@ impl Relay {
                             self.shared().portals.insert(b.portal.clone(), Portal { action_id, ..Portal::default() });
                             self.expect(Expect::Close { internal: true });
                             self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
-                            self.expect(Expect::Bind);
+                            self.expect(Expect::Bind { internal: false });
                             let mut c = BytesMut::new();
                             proto::close_statement(REFUSED_STATEMENT).write_to(&mut c);
                             proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&msg), &[]).write_to(&mut c);
@@ -464,19 +500,22 @@ impl Relay {
                 }
                 b'E' => {
                     let (portal, _max) = proto::decode_execute(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Execute".into()))?;
-                    let (action_id, described) = {
+                    let (action_id, described, writes) = {
                         let sh = self.shared();
                         let p = sh.portals.get(&portal);
-                        let described = p.is_some_and(|p| p.fields.is_some() || sh.statements.get(&p.statement).is_some_and(|s| s.fields.is_some()));
-                        (p.and_then(|p| p.action_id), described)
+                        let st = p.and_then(|p| sh.statements.get(&p.statement));
+                        let described = p.is_some_and(|p| p.fields.is_some() || st.is_some_and(|s| s.fields.is_some()));
+                        (p.and_then(|p| p.action_id), described, st.is_some_and(|s| rowcap::writes_rows(&s.sql)))
                     };
+                    let capped = writes && self.max_rows_written.is_some();
+                    capped_pending |= capped;
                     if !described {
                         // The client did not ask for the row shape: hoop asks for itself, so the
                         // rows are masked by column (and lineage) all the same.
                         self.expect(Expect::DescribePortal { name: portal.clone(), internal: true });
                         proto::describe_portal(&portal).write_to(&mut out);
                     }
-                    self.expect(Expect::Execute { portal, action_id, started: Instant::now() });
+                    self.expect(Expect::Execute { portal, action_id, started: Instant::now(), capped });
                     frame.write_to(&mut out);
                 }
                 b'D' => {
@@ -498,6 +537,9 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'S' => {
+                    if std::mem::take(&mut capped_pending) {
+                        self.hold_sync_for_counts(&mut server, &mut out).await?;
+                    }
                     self.expect(Expect::Sync);
                     frame.write_to(&mut out);
                 }
@@ -519,7 +561,7 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
-                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0 });
+                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
                             proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
                         }
                     }
@@ -537,6 +579,99 @@ impl Relay {
             if out.len() > 64 * 1024 {
                 flush(&mut server, &mut out).await?;
             }
+        }
+    }
+
+    /// Runs a simple query under the written-rows ceiling (see [`rowcap`]): inside hoop's own
+    /// transaction when the client has none, with the client's ReadyForQuery held until the
+    /// counts are in.
+    async fn capped_query(
+        &self,
+        frame: &Frame,
+        head: Expect,
+        limit: u64,
+        server: &mut ConnWrite,
+        out: &mut BytesMut,
+        client: &mut FrameReader<ConnRead>,
+    ) -> Result<(), RelayError> {
+        flush(server, out).await?;
+        self.idle().await;
+        let status = self.shared().status;
+        let Expect::Query { action_id, started, copy, names, lineage, .. } = head else { return Ok(()) };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx) });
+        if status == b'I' {
+            self.expect(Expect::Internal);
+            proto::query("BEGIN").write_to(out);
+        }
+        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap) });
+        frame.write_to(out);
+        flush(server, out).await?;
+        let outcome = tokio::select! {
+            o = rx => o.map_err(|_| RelayError::Protocol("the server's answer to a capped write was lost".into()))?,
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+        };
+        match (status, outcome.over) {
+            (b'I', Some((tag, n))) => {
+                self.expect(Expect::Internal);
+                proto::query("ROLLBACK").write_to(out);
+                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
+                proto::query(&refuse::raising_statement(&rowcap::message(&tag, n, limit))).write_to(out);
+            }
+            (b'I', None) => {
+                self.expect(Expect::Tail);
+                proto::query(if outcome.failed { "ROLLBACK" } else { "COMMIT" }).write_to(out);
+            }
+            (_, Some((tag, n))) => {
+                // Inside the client's transaction: failing it keeps the write from committing.
+                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
+                proto::query(&refuse::raising_statement(&rowcap::message(&tag, n, limit))).write_to(out);
+            }
+            (_, None) => self.to_client(&[outcome.ready]).await?,
+        }
+        flush(server, out).await
+    }
+
+    /// Holds a Sync until every capped Execute before it has its count, and fails the
+    /// transaction first if one wrote too many rows.
+    async fn hold_sync_for_counts(&self, server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {
+        // Flush makes the server send what it has without waiting for the Sync.
+        proto::raw(b'H', &[]).write_to(out);
+        flush(server, out).await?;
+        loop {
+            let wait = self.answered.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if !self.shared().expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. })) {
+                break;
+            }
+            wait.await;
+        }
+        let over = self.shared().cap_over.take();
+        if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
+            self.expect(Expect::Close { internal: true });
+            self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
+            self.expect(Expect::Bind { internal: true });
+            self.expect(Expect::Execute { portal: String::new(), action_id: None, started: Instant::now(), capped: false });
+            proto::close_statement(REFUSED_STATEMENT).write_to(out);
+            proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&rowcap::message(&tag, n, limit)), &[]).write_to(out);
+            let b = BindMsg { portal: String::new(), statement: REFUSED_STATEMENT.into(), param_formats: vec![], params: vec![], result_formats: vec![] };
+            proto::bind(&b).write_to(out);
+            proto::execute("").write_to(out);
+        }
+        Ok(())
+    }
+
+    /// Waits until every reply the client's messages asked for has been answered.
+    async fn idle(&self) {
+        loop {
+            let wait = self.answered.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if self.shared().expect.is_empty() {
+                return;
+            }
+            wait.await;
         }
     }
 
@@ -758,7 +893,7 @@ impl Relay {
                             self.shared().statements.insert(name, st);
                             false
                         }
-                        Some(Expect::Parse { internal, .. } | Expect::Close { internal }) => internal,
+                        Some(Expect::Parse { internal, .. } | Expect::Close { internal } | Expect::Bind { internal }) => internal,
                         _ => false,
                     };
                     if !internal {
@@ -788,6 +923,14 @@ impl Relay {
                     }
                 }
                 b'C' | b'I' | b's' => {
+                    if matches!(self.front_kind(), Front::Own) {
+                        // hoop's own BEGIN/COMMIT/ROLLBACK: the client did not send them.
+                        continue;
+                    }
+                    if frame.tag == b'C' {
+                        let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
+                        self.count_written(&tag);
+                    }
                     if acc.is_none()
                         && let Front::Execute(_, action_id, started) = self.front_kind() {
                             acc = Some(ResultAcc::new(action_id, started, None));
@@ -796,9 +939,14 @@ impl Relay {
                     finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
+                        self.answered.notify_waiters();
                     }
                     copy = None;
                     frame.write_to(&mut out);
+                }
+                b'E' if self.internal_front() => {
+                    // An error of hoop's own BEGIN/ROLLBACK: the client's statement reports its own.
+                    tracing::warn!("hoop's own transaction control failed on the server");
                 }
                 b'E' => {
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
@@ -816,31 +964,48 @@ impl Relay {
                             *failed = true;
                         }
                         while let Some(front) = sh.expect.front() {
-                            if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
+                            if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
                                 break;
                             }
                             sh.expect.pop_front();
                         }
                     }
+                    self.answered.notify_waiters();
                     copy = None;
                     if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
                 }
                 b'Z' => {
                     // ReadyForQuery ends a Sync, a simple Query or a FunctionCall; anything still
                     // queued before it was answered (or skipped after an error) on the way.
-                    let mut sh = self.shared();
-                    while let Some(e) = sh.expect.pop_front() {
-                        if let Expect::Query { names: Some(names), failed: false, .. } = &e {
-                            sh.confirm(names);
-                            break;
+                    let ended = {
+                        let mut sh = self.shared();
+                        sh.status = frame.body.first().copied().unwrap_or(b'I');
+                        let mut ended = None;
+                        while let Some(e) = sh.expect.pop_front() {
+                            if let Expect::Query { names: Some(names), failed: false, .. } = &e {
+                                sh.confirm(names);
+                            }
+                            if matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
+                                ended = Some(e);
+                                break;
+                            }
                         }
-                        if matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall) {
-                            break;
-                        }
-                    }
-                    drop(sh);
+                        ended
+                    };
                     acc = None;
-                    frame.write_to(&mut out);
+                    match ended {
+                        Some(Expect::Internal) => {}
+                        Some(Expect::Query { cap: Some(mut cap), failed, .. }) => {
+                            // A capped query's ReadyForQuery waits for hoop's decision, which
+                            // comes after everything the query returned.
+                            self.release(&mut out, &mut done).await?;
+                            if let Some(tx) = cap.done.take() {
+                                let _ = tx.send(rowcap::Outcome { over: cap.over.take(), failed, ready: frame });
+                            }
+                        }
+                        _ => frame.write_to(&mut out),
+                    }
+                    self.answered.notify_waiters();
                 }
                 b'H' => {
                     // COPY TO STDOUT begins.
@@ -865,6 +1030,7 @@ impl Relay {
                         frame.write_to(&mut out);
                     }
                 },
+                b'N' if self.internal_front() => {}
                 b'N' | b'A' => {
                     let masked = if frame.tag == b'N' {
                         let mut f = proto::decode_fields(&frame.body).unwrap_or_default();
@@ -898,11 +1064,32 @@ impl Relay {
         self.shared().expect.pop_front()
     }
 
+    /// Whether the reply being answered is hoop's own transaction control.
+    fn internal_front(&self) -> bool {
+        matches!(self.shared().expect.front(), Some(Expect::Internal))
+    }
+
+    /// Notes a command tag against the written-rows ceiling of the query or Execute answered.
+    fn count_written(&self, tag: &str) {
+        let Some(limit) = self.max_rows_written else { return };
+        let mut sh = self.shared();
+        match sh.expect.front_mut() {
+            Some(Expect::Query { cap: Some(cap), .. }) => cap.saw(tag),
+            Some(Expect::Execute { capped: true, .. }) => {
+                if let Some(n) = rowcap::rows_written(tag).filter(|n| *n > limit) {
+                    sh.cap_over.get_or_insert((tag.to_string(), n));
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn front_kind(&self) -> Front {
         match self.shared().expect.front() {
+            Some(Expect::Internal | Expect::Tail) => Front::Own,
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
             Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
-            Some(Expect::Execute { portal, action_id, started }) => Front::Execute(portal.clone(), *action_id, *started),
+            Some(Expect::Execute { portal, action_id, started, .. }) => Front::Execute(portal.clone(), *action_id, *started),
             Some(Expect::Query { action_id, started, copy, .. }) => Front::Query(*action_id, *started, copy.clone()),
             _ => Front::Other,
         }
@@ -984,6 +1171,8 @@ fn finished(done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error
 }
 
 enum Front {
+    /// hoop's own BEGIN/COMMIT/ROLLBACK.
+    Own,
     DescribeStatement(String),
     DescribePortal(String, bool),
     Execute(String, Option<u64>, Instant),

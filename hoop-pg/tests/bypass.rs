@@ -522,3 +522,60 @@ async fn unknown_message_types_are_refused() {
     other.send(&[raw::query(b"SELECT 'alive'")]).await;
     assert!(String::from_utf8_lossy(&other.until_ready().await).contains("alive"));
 }
+
+fn ten_rows(name: &str) {
+    pg().psql(&format!("DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (id int primary key, v text); INSERT INTO {name} SELECT g, 'a' FROM generate_series(1, 10) g")).unwrap();
+}
+
+/// The written-rows ceiling: a write that touches more rows than an agent may is not
+/// committed, however its WHERE is spelled, in autocommit, in a transaction and in the
+/// extended protocol; writes under the ceiling commit as usual.
+#[test]
+fn writes_over_the_row_ceiling_are_not_committed() {
+    let gw = Gw::start_with_row_ceiling(3);
+    ten_rows("v_cap");
+    for s in ["DELETE FROM v_cap WHERE id > 0", "UPDATE v_cap SET v = 'x' WHERE id = id", "DELETE FROM v_cap WHERE id IN (SELECT id FROM v_cap)"] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-max-rows-written") && err.contains("10 rows"), "{s}: {out} {err}");
+        assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE v = 'a') FROM v_cap").unwrap().trim(), "10", "{s}");
+    }
+    // Under the ceiling: committed, and the client sees the usual tag.
+    let (out, err) = agent(&gw, &["-c", "DELETE FROM v_cap WHERE id <= 2"], None);
+    assert!(err.is_empty() && out.trim() == "DELETE 2", "{out} {err}");
+    assert_eq!(rows("v_cap"), "8");
+    // Inside the client's transaction: the transaction fails, its COMMIT rolls back.
+    let script = "BEGIN;\nUPDATE v_cap SET v = 'y' WHERE id > 2;\nCOMMIT;\nSELECT 'after';\n";
+    let (out, err) = agent(&gw, &[], Some(script));
+    assert!(err.contains("hoop-max-rows-written"), "{err}");
+    assert!(out.contains("ROLLBACK") && out.contains("after"), "{out}");
+    assert_eq!(pg().psql("SELECT count(*) FROM v_cap WHERE v = 'y'").unwrap().trim(), "0");
+    // Transaction control in the same text as a capped write is refused outright.
+    let (_, err) = agent(&gw, &["-c", "BEGIN; DELETE FROM v_cap WHERE id > 0; COMMIT"], None);
+    assert!(err.contains("send them separately"), "{err}");
+    assert_eq!(rows("v_cap"), "8");
+    // People are not limited.
+    let human = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &human, "", &["-c", "UPDATE v_cap SET v = 'h' WHERE id > 0"], None);
+    assert_eq!(text(&o).0.trim(), "UPDATE 8", "{}", text(&o).1);
+}
+
+/// The same ceiling in the extended protocol (a driver's prepared statements).
+#[tokio::test]
+async fn the_row_ceiling_holds_in_the_extended_protocol() {
+    let gw = Gw::start_with_row_ceiling(3);
+    ten_rows("v_cap_x");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let (c, conn) = tokio_postgres::connect(&format!("{} password={t}", gw.conninfo("agent-1")), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let e = c.execute("DELETE FROM v_cap_x WHERE id > $1", &[&0i32]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("hoop-max-rows-written"), "{e:?}");
+    assert_eq!(rows("v_cap_x"), "10");
+    assert_eq!(c.execute("DELETE FROM v_cap_x WHERE id <= $1", &[&2i32]).await.unwrap(), 2);
+    assert_eq!(rows("v_cap_x"), "8");
+    // In a transaction: the excess fails it, nothing commits.
+    c.batch_execute("BEGIN").await.unwrap();
+    assert!(c.execute("UPDATE v_cap_x SET v = 'z' WHERE id > $1", &[&0i32]).await.is_err());
+    let _ = c.batch_execute("COMMIT").await;
+    assert_eq!(pg().psql("SELECT count(*) FROM v_cap_x WHERE v = 'z'").unwrap().trim(), "0");
+    assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+}
