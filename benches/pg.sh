@@ -35,6 +35,9 @@ pg_port=$(free_port)
 as_pg "$PGBIN/pg_ctl" -D "$work/data" -w -l "$work/pg.log" -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB -c fsync=off" start >/dev/null
 export PGSSLMODE=disable
 PGPASSWORD=$PW pgbench -i -s 10 -q -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
+# hoop's upstream role is least-privileged, as hoop requires for agents (docs/quickstart.md).
+PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c \
+  "CREATE ROLE hoop_gateway LOGIN PASSWORD '$PW'; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO hoop_gateway;" >/dev/null
 
 # pgbouncer, session mode, SCRAM toward its clients and the server.
 b_port=$(free_port)
@@ -68,7 +71,7 @@ postgres = "127.0.0.1:$h_port"
 [targets.postgres]
 protocol = "postgres"
 address = "127.0.0.1:$pg_port"
-user = "postgres"
+user = "hoop_gateway"
 password = "$PW"
 database = "postgres"
 [[static_identities]]

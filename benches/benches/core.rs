@@ -1,6 +1,7 @@
 //! Core micro-benchmarks: one CEL decision under the default rules (and with a user rule that
 //! needs the interpreter), one statement's whole check (analysis, policy, masking and the
-//! recorded action, written to disk), and masking throughput.
+//! recorded action, written to disk), SQL analysis with and without the shape cache, and masking
+//! throughput.
 #![allow(clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -67,6 +68,18 @@ fn statement_check(c: &mut Criterion) {
     g.finish();
 }
 
+fn sql_analyze(c: &mut Criterion) {
+    // A pgbench statement's shape is analysed once per thread; later texts of the shape are a
+    // lookup. The comment makes every text bypass the shape cache (the lexer does not
+    // fingerprint comments), so the second figure is a full parse by PostgreSQL's grammar,
+    // on the parser thread, walked for kinds, tables and functions.
+    let cached = "SELECT abalance FROM pgbench_accounts WHERE aid = 42";
+    let _ = hoop_core::action::sql::analyze(cached);
+    c.bench_function("sql_analyze_cached", |b| b.iter(|| black_box(hoop_core::action::sql::analyze(black_box(cached)))));
+    let uncached = "SELECT abalance FROM pgbench_accounts WHERE aid = 42 -- uncached";
+    c.bench_function("sql_analyze_uncached", |b| b.iter(|| black_box(hoop_core::action::sql::analyze(black_box(uncached)))));
+}
+
 fn mask_throughput(c: &mut Criterion) {
     let masker = Masker::new(&MaskConfig::default(), None).expect("default masking compiles");
     let text = mixed_text();
@@ -76,5 +89,5 @@ fn mask_throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cel_decision, statement_check, mask_throughput);
+criterion_group!(benches, cel_decision, statement_check, sql_analyze, mask_throughput);
 criterion_main!(benches);

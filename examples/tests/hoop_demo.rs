@@ -66,7 +66,7 @@ fn demo_end_to_end() {
     let o = psql("select name, email, card_number, ssn from customers order by id limit 1");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Ada Lovelace|[REDACTED:email]|[REDACTED:card]|[REDACTED:ssn]", "{}", String::from_utf8_lossy(&o.stderr));
     let o = psql("delete from customers");
-    assert!(String::from_utf8_lossy(&o.stderr).contains("agent-no-unfiltered-writes"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("agent-no-unfiltered-writes"), "{}", String::from_utf8_lossy(&o.stderr));
 
     let (c, t) = (conninfo.clone(), token.clone());
     let waiting = std::thread::spawn(move || {

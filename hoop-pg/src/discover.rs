@@ -55,12 +55,14 @@ impl Discovery {
             return cols.clone();
         }
         let mut found: Vec<MaskedColumn> = Vec::new();
+        let mut exists = false;
         let mut candidates = vec![spelling.to_string()];
         if let Ok(names) = catalog.resolve(spelling).await {
             candidates.extend(names.iter().cloned());
         }
         for rel in candidates {
             let Ok(Some((schema, table, cols))) = catalog.columns_of(&rel).await else { continue };
+            exists = true;
             for (col, _) in &cols {
                 if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
                     push(&mut found, MaskedColumn { name: col.clone(), rule, whole: true });
@@ -73,12 +75,23 @@ impl Discovery {
             }
         }
         let found = Arc::new(found);
+        // A relation that does not exist yet (a statement creating it) is asked about again.
+        if !exists {
+            return found;
+        }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_RELATIONS {
             cache.clear();
         }
         cache.insert(key, (Instant::now(), found.clone()));
         found
+    }
+}
+
+impl Discovery {
+    /// Forgets every relation's columns: a statement may have created or redefined one.
+    pub fn forget(&self) {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

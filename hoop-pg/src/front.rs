@@ -22,8 +22,8 @@ pub enum Opening {
         /// Startup parameters (`user`, `database`, `options`, ...).
         params: BTreeMap<String, String>,
     },
-    /// A cancel request for `(pid, key)`.
-    Cancel(i32, i32),
+    /// A cancel request for `(pid, key)`, and the connection it came on (to close cleanly).
+    Cancel(i32, i32, Conn),
 }
 
 /// Why the opening failed.
@@ -79,7 +79,7 @@ pub async fn open(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> Re
             CANCEL_REQUEST => {
                 let pid = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
                 let key = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
-                return Ok(Opening::Cancel(pid, key));
+                return Ok(Opening::Cancel(pid, key, conn));
             }
             v if v >> 16 == 3 => {
                 let mut params = BTreeMap::new();

@@ -43,6 +43,11 @@ pub struct TextLineage {
     results: Option<Vec<ResultMask>>,
     /// By label, for results that cannot be tied to a statement.
     fallback: ResultMask,
+    /// The text would write a value derived from a masked column to storage, or pass one to a
+    /// function that carries it elsewhere (a setting, a notification, a large object).
+    pub carries: bool,
+    /// The text chooses or orders rows by a masked column (WHERE, JOIN, ORDER BY, ...).
+    pub filters: bool,
 }
 
 impl TextLineage {
@@ -134,7 +139,9 @@ pub async fn of_text(discovery: &Discovery, catalog: &Catalog, masker: &Arc<Mask
             }
         }
     }
-    Some(Arc::new(TextLineage { results: certain.then_some(results), fallback }))
+    let carries = d.stores.iter().chain(&d.sinks).any(|r| taint.reads(r));
+    let filters = d.filters.iter().any(|r| taint.reads(r));
+    Some(Arc::new(TextLineage { results: certain.then_some(results), fallback, carries, filters }))
 }
 
 /// Masks by label: every tainted name, and the labels the server gives unnamed expressions.

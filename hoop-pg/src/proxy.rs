@@ -145,7 +145,13 @@ impl PgProxy {
             Err(_) => return,
         };
         match opening {
-            Opening::Cancel(pid, key) => self.cancel.cancel(pid, key).await,
+            Opening::Cancel(pid, key, mut conn) => {
+                self.cancel.cancel(pid, key).await;
+                // Over TLS, end with close_notify as PostgreSQL does: libpq 18's PQcancelConn
+                // reports "SSL error: unexpected eof" on a bare close.
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.shutdown()).await;
+            }
             Opening::Startup { conn, minor, params } => {
                 if let Err(e) = self.session(conn, minor, params, peer).await {
                     tracing::debug!(%peer, error = %e, "session ended with an error");

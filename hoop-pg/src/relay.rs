@@ -36,6 +36,12 @@ const PINNED_RULE: &str = "hoop-pinned-settings";
 /// The rule name of the gateway's own refusal of statements it cannot tie to what they run.
 const UNKNOWN_NAME_RULE: &str = "hoop-unknown-statement";
 
+/// The rule name of the gateway's own refusal of statements that carry masked values away.
+const LINEAGE_RULE: &str = "hoop-masked-lineage";
+
+/// The kind given to statements that choose or order rows by a masked column.
+const MASKED_FILTER: &str = "masked_filter";
+
 /// The internal statement a Bind-time refusal binds to.
 const REFUSED_STATEMENT: &str = "hoop_refused";
 
@@ -373,11 +379,12 @@ impl Relay {
                     };
                     let mut action = Action::sql(&self.target, &text);
                     let names = self.names_of(&action.sql);
-                    let unknown = self.shared().resolve_names(&mut action.sql, &names).err();
+                    let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let copy = self.copy_plan(&action.sql).await;
                     self.resolve_tables(&mut action.sql).await;
                     let lineage = self.lineage(&action.sql, &names).await;
+                    let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
                     let sql_of_action = Sql { text: String::new(), params: Vec::new(), ..action.sql.clone() };
@@ -404,6 +411,8 @@ impl Relay {
                         self.capped_query(&frame, head, limit, &mut server, &mut out, &mut client).await?;
                         continue;
                     }
+                    // A refused text runs hoop's refusal, whose message is hoop's own.
+                    let lineage = lineage.filter(|_| verdict.is_ok());
                     self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -414,9 +423,10 @@ impl Relay {
                     let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse (or its text is not valid UTF-8)".into()))?;
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
-                    let unknown = self.shared().resolve_names(&mut sql, &names).err();
+                    let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     self.resolve_tables(&mut sql).await;
                     let lineage = self.lineage(&sql, &names).await;
+                    let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
@@ -436,6 +446,7 @@ impl Relay {
                     // A named statement that is still live: the server refuses to replace it, so
                     // this Parse never defines anything a Bind could use.
                     let live = !p.name.is_empty() && self.shared().statement(&p.name).is_some();
+                    let lineage = lineage.filter(|_| !refused);
                     let statement = (!live).then(|| Statement { sql, lineage, fields: None, refused, param_types });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
@@ -448,7 +459,7 @@ impl Relay {
                     let known = self.shared().statement(&b.statement);
                     // A Bind to a statement hoop never saw confirmed is refused like a denied one:
                     // hoop cannot tell what it would run.
-                    let unknown = known.is_none().then(|| format!("hoop: Bind to \"{}\", a statement the gateway has not seen prepared", b.statement));
+                    let unknown = known.is_none().then(|| (UNKNOWN_NAME_RULE, format!("hoop: Bind to \"{}\", a statement the gateway has not seen prepared", b.statement)));
                     let stmt = known.unwrap_or_default();
                     if stmt.refused {
                         // The statement already raises hoop's refusal; bind it without parameters.
@@ -479,7 +490,7 @@ impl Relay {
                         }
                         Err(msg) => {
                             // Bind the portal to a statement that raises the refusal instead.
-                            self.shared().portals.insert(b.portal.clone(), Portal { action_id, ..Portal::default() });
+                            self.shared().portals.insert(b.portal.clone(), Portal { statement: REFUSED_STATEMENT.into(), action_id, ..Portal::default() });
                             self.expect(Expect::Close { internal: true });
                             self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
                             self.expect(Expect::Bind { internal: false });
@@ -649,6 +660,8 @@ impl Relay {
         }
         let over = self.shared().cap_over.take();
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
+            // The unnamed portal now runs hoop's refusal (whose message is hoop's own).
+            self.shared().portals.insert(String::new(), Portal { statement: REFUSED_STATEMENT.into(), ..Portal::default() });
             self.expect(Expect::Close { internal: true });
             self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
             self.expect(Expect::Bind { internal: true });
@@ -673,6 +686,24 @@ impl Relay {
             }
             wait.await;
         }
+    }
+
+    /// What lineage says of `sql` beyond its results: an agent's statement that would carry a
+    /// value derived from a masked column out of the result (into storage, a setting, a
+    /// notification, a large object, a lock) is refused; one that chooses rows by a masked
+    /// column gets the kind `masked_filter`, for rules.
+    fn lineage_refusal(&self, sql: &mut Sql, lineage: Option<&TextLineage>) -> Option<(&'static str, String)> {
+        let l = lineage?;
+        if l.filters && !sql.kinds.iter().any(|k| k == MASKED_FILTER) {
+            sql.kinds.push(MASKED_FILTER.into());
+        }
+        let agent = self.handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
+        (agent && l.carries).then(|| {
+            (
+                LINEAGE_RULE,
+                "hoop: this statement would carry values derived from masked columns out of its result (into a table, a view, a setting, a notification, a large object, a sequence or a lock)".to_string(),
+            )
+        })
     }
 
     /// The lineage masks of `sql`'s results, with the statements and cursors it runs.
@@ -710,6 +741,7 @@ impl Relay {
     async fn resolve_tables(&self, sql: &mut Sql) {
         if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
             self.catalog.forget_resolved();
+            self.discovery.forget();
         }
         let mut extra = Vec::new();
         for t in &sql.tables {
@@ -727,7 +759,7 @@ impl Relay {
 
     /// The gateway's own refusal of `sql`, before any policy: a change of a pinned lexing
     /// setting, or a prepared statement or cursor hoop cannot tie to what it runs.
-    fn own_refusal(&self, sql: &Sql, unknown: Option<String>) -> Option<(&'static str, String)> {
+    fn own_refusal(&self, sql: &Sql, refusal: Option<(&'static str, String)>) -> Option<(&'static str, String)> {
         if sql.kinds.iter().any(|k| k == AMBIGUOUS) {
             let msg = "hoop: this text means different statements under different lexing settings (a backslash in a string literal); the gateway cannot tell which will run — use E'' strings or dollar quoting";
             return Some((PINNED_RULE, format!("{msg} (rule {PINNED_RULE})")));
@@ -736,12 +768,12 @@ impl Relay {
             let msg = "hoop: statements may not change standard_conforming_strings, client_encoding or backslash_quote: the gateway reads every statement as the server does only under the values it pinned";
             return Some((PINNED_RULE, format!("{msg} (rule {PINNED_RULE})")));
         }
-        unknown.map(|m| (UNKNOWN_NAME_RULE, format!("{m} (rule {UNKNOWN_NAME_RULE})")))
+        refusal.map(|(rule, m)| (rule, format!("{m} (rule {rule})")))
     }
 
     /// [`own_refusal`](Self::own_refusal), then the policy ([`decide`](Self::decide)).
-    async fn gatekeep(&self, action: Action, unknown: Option<String>, client: &mut FrameReader<ConnRead>) -> (Option<u64>, Result<(), String>) {
-        match self.own_refusal(&action.sql, unknown) {
+    async fn gatekeep(&self, action: Action, refusal: Option<(&'static str, String)>, client: &mut FrameReader<ConnRead>) -> (Option<u64>, Result<(), String>) {
+        match self.own_refusal(&action.sql, refusal) {
             Some((rule, msg)) => match self.handle.refuse(action, rule, &msg) {
                 Ok(id) => (Some(id), Err(msg)),
                 Err(e) => (None, Err(format!("hoop: {e}"))),
@@ -913,7 +945,17 @@ impl Relay {
                             )));
                         }
                     }
-                    frame.write_to(&mut out);
+                    // A setting's value can carry data (`application_name`): detectors apply.
+                    match self.masker.mask_text(&value) {
+                        std::borrow::Cow::Owned(masked) => {
+                            let mut b = name.into_bytes();
+                            b.push(0);
+                            b.extend_from_slice(masked.as_bytes());
+                            b.push(0);
+                            Frame { tag: b'S', body: b.into() }.write_to(&mut out);
+                        }
+                        std::borrow::Cow::Borrowed(_) => frame.write_to(&mut out),
+                    }
                 }
                 b'V' => {
                     // FunctionCallResponse: the result, masked as text.
@@ -951,7 +993,22 @@ impl Relay {
                 b'E' => {
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
-                    let changed = mask_fields(&self.masker, &mut fields);
+                    let mut changed = mask_fields(&self.masker, &mut fields);
+                    if self.front_reads_masked() {
+                        // The server quotes values in its errors ("invalid input syntax for type
+                        // integer: ..."): a statement that reads masked columns has them withheld.
+                        for (t, v) in fields.iter_mut() {
+                            if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q' | b'P' | b'p') {
+                                *v = match t {
+                                    b'M' => "hoop: the server's error message is withheld: it may quote values of masked columns (the SQLSTATE is the server's)".into(),
+                                    b'P' | b'p' => "1".into(),
+                                    _ => String::new(),
+                                };
+                                changed = true;
+                            }
+                        }
+                        fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
+                    }
                     let a = acc.take().or_else(|| match self.front_kind() {
                         Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
                         _ => None,
@@ -1062,6 +1119,18 @@ impl Relay {
 
     fn pop(&self) -> Option<Expect> {
         self.shared().expect.pop_front()
+    }
+
+    /// Whether the statement being answered reads a masked column (its errors may quote one).
+    fn front_reads_masked(&self) -> bool {
+        let sh = self.shared();
+        match sh.expect.front() {
+            Some(Expect::Query { lineage, .. }) => lineage.is_some(),
+            Some(Expect::Execute { portal, .. }) => {
+                sh.portals.get(portal).and_then(|p| sh.statements.get(&p.statement)).is_some_and(|s| s.lineage.is_some())
+            }
+            _ => false,
+        }
     }
 
     /// Whether the reply being answered is hoop's own transaction control.

@@ -162,7 +162,8 @@ fn sensitive_reads_in_every_spelling_are_reviewed() {
         "INSERT INTO v_read SELECT 1, email FROM customers",
     ] {
         let (out, err) = agent(&gw, &["-c", s], None);
-        assert!(err.contains("agent-review-sensitive-sql") || err.contains("review timed out"), "{s}: {out} {err}");
+        // Copying the table's masked columns elsewhere is refused outright.
+        assert!(err.contains("agent-review-sensitive-sql") || err.contains("review timed out") || err.contains("hoop-masked-lineage"), "{s}: {out} {err}");
         assert!(!out.contains("vip@") && !out.contains("4111"), "{s}: {out}");
     }
     assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname = 'stolen1'").unwrap().trim(), "0");
@@ -578,4 +579,134 @@ async fn the_row_ceiling_holds_in_the_extended_protocol() {
     let _ = c.batch_execute("COMMIT").await;
     assert_eq!(pg().psql("SELECT count(*) FROM v_cap_x WHERE v = 'z'").unwrap().trim(), "0");
     assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+}
+
+/// The reviewer sees the statement that will run: literals masked, structure intact (a
+/// detector never hides code), and approval applies to exactly that statement.
+#[test]
+fn reviewers_see_the_structure_with_literals_masked() {
+    let gw = Gw::start_with("", 30, &["customers"]);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let sql = "SELECT id, \"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id, 'x' AS \"note-AKIAIOSFODNN7EXAMPLE\" FROM customers WHERE email = 'vip@corp.example') s -- card 4111 1111 1111 1111";
+    let child = std::process::Command::new("psql")
+        .args(["-X", "-A", "-t", "-c", sql])
+        .arg(gw.conninfo("agent-1"))
+        .env("PGPASSWORD", &t)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut shown = None;
+    for _ in 0..200 {
+        if let Some(ticket) = gw.gate.approvals().list().into_iter().next() {
+            shown = Some(ticket);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ticket = shown.expect("the statement is held");
+    let text = &ticket.action.sql.text;
+    assert!(text.contains("'[REDACTED:email]'") && text.contains("-- card [REDACTED:card]"), "{text}");
+    assert!(text.contains("\"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id"), "code is shown as written: {text}");
+    assert!(!text.contains("vip@corp"), "{text}");
+    let mut reviewer = hoop_core::identity::Identity::new("rev", IdentityKind::Human);
+    reviewer.groups = vec!["review".into()];
+    gw.gate.approvals().decide(&ticket.id, &reviewer, true, "ok").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1|x", "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// pg_dump through hoop as an agent: everything it sends is read (catalog queries with
+/// `OPERATOR(pg_catalog.=)`, its `set_config` of `restrict_nonsystem_relation_kind`), and the
+/// data it copies out is held for review as the bulk export it is, then masked.
+#[test]
+fn pg_dump_is_held_as_a_bulk_export_and_masked() {
+    let gw = Gw::start_with("", 30, &["customers"]);
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let child = std::process::Command::new("pg_dump")
+        .args(["-t", "users", "--no-owner"])
+        .arg(format!("host=127.0.0.1 port={} user=agent-1 dbname=app sslmode=disable", gw.port))
+        .env("PGPASSWORD", &t)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reviewer = hoop_core::identity::Identity::new("rev", IdentityKind::Human);
+    reviewer.groups = vec!["review".into()];
+    let mut approved = Vec::new();
+    let waiter = std::thread::spawn(move || child.wait_with_output().unwrap());
+    while !waiter.is_finished() {
+        for ticket in gw.gate.approvals().list() {
+            if !approved.contains(&ticket.id) {
+                assert_eq!(ticket.rule, "agent-review-copy-out", "{:?}", ticket.action.sql.text);
+                gw.gate.approvals().decide(&ticket.id, &reviewer, true, "export ok").unwrap();
+                approved.push(ticket.id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = waiter.join().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert_eq!(approved.len(), 1, "one COPY, one review");
+    assert!(out.contains("COPY public.users") && out.contains("[REDACTED:email]"), "{out}");
+    assert!(!out.contains("ann@corp.example") && !out.contains("4111 1111"), "{out}");
+}
+
+/// Found by the second red-team round: channels out of a statement that result masking did
+/// not see — settings, error messages, RETURNING, renamed columns, storage, side-effect
+/// functions — and choosing rows by a masked value.
+#[test]
+fn masked_values_do_not_leave_by_side_channels() {
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let clear = ["ann@corp", "ann#corp", "ann at corp", "corp,example", "4111", "bob@corp"];
+    let leaks = |s: &str, out: &str, err: &str| {
+        for c in clear {
+            assert!(!out.contains(c) && !err.contains(c), "{s}: {out} {err}");
+        }
+    };
+    // Values that come back: masked whole, or the statement refused.
+    for s in [
+        "SELECT string_agg(replace(email, '@', ' at '), ' | ')::int FROM users",
+        "SELECT (email || 'x')::regclass FROM users",
+        "UPDATE users SET name = name WHERE id = 1 RETURNING translate(email, '@.', '#,')",
+        "WITH x AS (UPDATE users SET name = name WHERE id = 1 RETURNING *) SELECT translate(email, '@.', '#,') FROM x",
+        "SELECT translate(e, '@.', '#,') FROM users AS t(i, n, e)",
+        "SELECT replace(c, ' ', '/') FROM (TABLE users) t(i, n, e, c)",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        leaks(s, &out, &err);
+    }
+    let (_, err) = agent(&gw, &["-c", "SELECT string_agg(email, ',')::int FROM users"], None);
+    assert!(err.contains("error message is withheld"), "{err}");
+    // Values carried elsewhere: refused, and nothing changed.
+    for s in [
+        "SELECT set_config('application_name', (SELECT string_agg(email, ',') FROM users), false) IS NULL",
+        "SELECT set_config('my.x', translate(email, '@', '#'), false) FROM users",
+        "CREATE TABLE laundered AS SELECT translate(email, '@', '#') AS e FROM users",
+        "CREATE VIEW laundered_v AS SELECT email FROM users",
+        "UPDATE users SET note = translate(email, '@', '#') WHERE id = 1",
+        "INSERT INTO users (id, note) SELECT id + 100, replace(email, '@', '#') FROM users",
+        "SELECT pg_notify('x', translate(email, '@.', '#,')) FROM users",
+        "SELECT lo_from_bytea(424242, convert_to(email, 'UTF8')) FROM users WHERE id = 1",
+        "SELECT pg_advisory_lock(ascii(email)) FROM users WHERE id = 1",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-masked-lineage") || err.contains("agent-no-computed-settings"), "{s}: {out} {err}");
+        leaks(s, &out, &err);
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname IN ('laundered', 'laundered_v')").unwrap().trim(), "0");
+    assert_eq!(pg().psql("SELECT count(*) FROM users WHERE id > 100 OR note LIKE '%#%'").unwrap().trim(), "0");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_largeobject_metadata WHERE oid = 424242").unwrap().trim(), "0");
+    // Choosing rows by a masked value rebuilds it without a WHERE: held for review (times out).
+    let s = "SELECT DISTINCT ON (u.id, i) u.id, i, h FROM users u, generate_series(1, 20) i, generate_series(0, 127) h ORDER BY u.id, i, h = ascii(substr(u.email, i, 1)) DESC";
+    let (out, err) = agent(&gw, &["-c", s], None);
+    assert!(err.contains("review timed out"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "SELECT id FROM users WHERE email LIKE 'a%'"], None);
+    assert!(err.contains("review timed out") && out.trim().is_empty(), "{out} {err}");
+    // A statement that would cost gigabytes to parse is refused, and the gateway carries on.
+    let chain = format!("SELECT 1 FROM users WHERE {}", vec!["id = id"; 20000].join(" AND "));
+    let (_, err) = agent(&gw, &[], Some(&format!("{chain};\n")));
+    assert!(err.contains("agent-no-unreadable-sql"), "{}", &err[..err.len().min(300)]);
+    assert_eq!(agent(&gw, &["-c", "SELECT 'alive'"], None).0.trim(), "alive");
 }

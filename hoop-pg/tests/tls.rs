@@ -78,4 +78,27 @@ async fn verified_tls_upstream_direct_tls_and_gssenc_refusal() {
     s.write_all(&startup("a", "secure")).await.unwrap();
     s.read_exact(&mut head).await.unwrap();
     assert_eq!(head[0], b'R');
+
+    // A CancelRequest inside TLS (as libpq 18's PQcancelConn sends it) is answered with a TLS
+    // close_notify: the client reads a clean end of stream, not "unexpected eof".
+    let mut cc = rustls::ClientConfig::builder().with_root_certificates(roots_of(dir.path())).with_no_client_auth();
+    cc.alpn_protocols = vec![b"postgresql".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cc)).connect(name, tcp).await.unwrap();
+    let mut cancel = vec![0, 0, 0, 16, 4, 0xd2, 0x16, 0x2e];
+    cancel.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+    tls.write_all(&cancel).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_to_end(&mut rest)).await.unwrap();
+    assert!(read.is_ok(), "clean TLS close after a cancel request: {read:?}");
+}
+
+fn roots_of(dir: &std::path::Path) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = std::fs::read(dir.join("tls/cert.pem")).unwrap();
+    for cert in rustls_pemfile::certs(&mut &ca[..]) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    roots
 }

@@ -77,7 +77,39 @@ pub struct Derivation {
     pub derived: Vec<(String, Vec<Refs>)>,
     /// Stored relations read, `(alias or name, relation as spelled)`, lowercase.
     pub relations: Vec<(String, String)>,
+    /// What values written to storage read: `UPDATE … SET` expressions, rows inserted by
+    /// `INSERT … SELECT`, `CREATE TABLE … AS`, `SELECT … INTO`, a view's columns.
+    pub stores: Vec<Refs>,
+    /// What the arguments of functions that carry values elsewhere read (settings,
+    /// notifications, large objects, sequences, advisory locks).
+    pub sinks: Vec<Refs>,
+    /// What rows are chosen or ordered by: WHERE, JOIN conditions, GROUP BY, HAVING,
+    /// ORDER BY, DISTINCT ON, window partitions.
+    pub filters: Vec<Refs>,
 }
+
+/// Functions whose arguments leave the statement's result: through them a value reaches the
+/// client (or another session) by a path result masking does not see.
+const SINKS: &[&str] = &[
+    "set_config",
+    "pg_notify",
+    "lo_from_bytea",
+    "lo_put",
+    "lo_create",
+    "lowrite",
+    "setval",
+    "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+    "pg_try_advisory_xact_lock",
+    "pg_try_advisory_xact_lock_shared",
+    "pg_logical_emit_message",
+    "pg_stat_statements_reset",
+    "txid_current_if_assigned",
+];
 
 /// Which names are tainted: derived from masked source columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,6 +163,12 @@ impl Derivation {
                     t.rows.insert(alias.clone());
                 }
             }
+            // A relation named after a tainted derived one (`FROM u AS v`) is tainted too.
+            for (alias, rel) in &self.relations {
+                if t.rows.contains(rel) {
+                    t.rows.insert(alias.clone());
+                }
+            }
             if (t.columns.len(), t.rows.len()) == before {
                 return t;
             }
@@ -145,7 +183,7 @@ pub fn derive(text: &str) -> Option<Derivation> {
 }
 
 fn derive_here(text: &str) -> Option<Derivation> {
-    if text.len() > super::sql::MAX_ANALYZED_LEN || text.contains('\0') {
+    if !super::sql::parseable(text) {
         return None;
     }
     let tree = pg_query::parse(text, pg_query::ParserOptions::DEFAULT).ok()?;
@@ -374,16 +412,36 @@ fn column_refs(outputs: Vec<Output>) -> Vec<Refs> {
         .collect()
 }
 
+/// A relation read or written (a `RangeVar`, tagged or embedded as a struct field).
+fn range_var(n: &Map<String, Value>, d: &mut Derivation) {
+    let Some(rel) = n.get("relname").and_then(Value::as_str) else { return };
+    let schema = n.get("schemaname").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let full = schema.map_or_else(|| rel.to_lowercase(), |s| format!("{}.{}", s.to_lowercase(), rel.to_lowercase()));
+    let node = Value::Object(n.clone());
+    let (alias, cols) = alias_of(&node).unwrap_or_else(|| (rel.to_lowercase(), Vec::new()));
+    // `customers AS t(i, n, e)` renames its columns; hoop does not count them, so each new
+    // name reads the whole row (masked if the row holds a masked column).
+    for c in cols {
+        d.named.push((c, Refs { rows: vec![alias.clone()], ..Refs::default() }));
+    }
+    d.relations.push((alias, full));
+}
+
+/// What the expressions of `v` (a list of nodes, or one) read, together.
+fn refs_of(v: Option<&Value>) -> Refs {
+    let mut r = Refs::default();
+    if let Some(v) = v {
+        refs_into(v, &mut r, 0);
+    }
+    r
+}
+
 fn visit(o: &Map<String, Value>, d: &mut Derivation) {
+    if o.contains_key("relname") && o.contains_key("inh") {
+        range_var(o, d);
+    }
     for (k, n) in o {
         match k.as_str() {
-            "RangeVar" => {
-                let Some(rel) = n.get("relname").and_then(Value::as_str) else { continue };
-                let schema = n.get("schemaname").and_then(Value::as_str).filter(|s| !s.is_empty());
-                let full = schema.map_or_else(|| rel.to_lowercase(), |s| format!("{}.{}", s.to_lowercase(), rel.to_lowercase()));
-                let alias = alias_of(n).map(|a| a.0).unwrap_or_else(|| rel.to_lowercase());
-                d.relations.push((alias, full));
-            }
             "RangeSubselect" => {
                 let outs = n.get("subquery").and_then(|q| tagged(q, "SelectStmt")).map(select_outputs).unwrap_or_default();
                 if let Some((alias, cols)) = alias_of(n) {
@@ -431,10 +489,50 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
             }
             "SelectStmt" => {
-                for out in select_outputs(n) {
+                let outs = select_outputs(n);
+                if n.get("into_clause").is_some_and(|i| !i.is_null()) {
+                    d.stores.extend(column_refs(outs.clone()));
+                }
+                for out in outs {
                     if let Output::Expr { name, refs, .. } = out {
                         d.named.push((name, refs));
                     }
+                }
+                for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause"] {
+                    if n.get(k).is_some_and(|v| !v.is_null()) {
+                        d.filters.push(refs_of(n.get(k)));
+                    }
+                }
+            }
+            "JoinExpr" => d.filters.push(refs_of(n.get("quals"))),
+            "UpdateStmt" => {
+                for t in arr(n, "target_list") {
+                    d.stores.push(refs_of(tagged(t, "ResTarget").and_then(|r| r.get("val"))));
+                }
+                d.filters.push(refs_of(n.get("where_clause")));
+            }
+            "DeleteStmt" => d.filters.push(refs_of(n.get("where_clause"))),
+            "MergeStmt" => {
+                d.filters.push(refs_of(n.get("join_condition")));
+                d.stores.push(refs_of(n.get("merge_when_clauses")));
+            }
+            "InsertStmt" => {
+                if let Some(sel) = n.get("select_stmt").and_then(|q| tagged(q, "SelectStmt")) {
+                    d.stores.extend(column_refs(select_outputs(sel)));
+                }
+                if let Some(oc) = n.get("on_conflict_clause").filter(|c| !c.is_null()) {
+                    d.stores.push(refs_of(oc.get("target_list")));
+                }
+            }
+            "CreateTableAsStmt" | "ViewStmt" => {
+                if let Some(sel) = n.get("query").and_then(|q| tagged(q, "SelectStmt")) {
+                    d.stores.extend(column_refs(select_outputs(sel)));
+                }
+            }
+            "FuncCall" => {
+                let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_lowercase();
+                if SINKS.contains(&name.as_str()) {
+                    d.sinks.push(refs_of(n.get("args")));
                 }
             }
             "returning_clause" => {
@@ -449,12 +547,21 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
     }
 }
 
-/// Records the alias column names of a derived relation as named expressions.
+/// Records the alias column names of a derived relation as named expressions. Past a `*` the
+/// positions are unknown: each name then reads everything the relation's columns read.
 fn name_columns(d: &mut Derivation, outs: &[Output], cols: &[String]) {
-    for (o, c) in outs.iter().zip(cols) {
-        if let Output::Expr { refs, .. } = o {
-            d.named.push((c.clone(), refs.clone()));
-        }
+    let star = outs.iter().position(|o| matches!(o, Output::Star(_)));
+    let mut all = Refs::default();
+    for r in column_refs(outs.to_vec()) {
+        all.merge(&r);
+    }
+    for (i, c) in cols.iter().enumerate() {
+        let refs = match (star, outs.get(i)) {
+            (Some(s), _) if i >= s => all.clone(),
+            (_, Some(Output::Expr { refs, .. })) => refs.clone(),
+            _ => all.clone(),
+        };
+        d.named.push((c.clone(), refs));
     }
 }
 
@@ -494,6 +601,9 @@ mod tests {
             "SELECT x FROM customers, unnest(string_to_array(email, '@')) AS x",
             "SELECT t FROM (SELECT * FROM customers) t",
             "SELECT ascii(substr(email, 2, 1)) FROM public.customers",
+            "SELECT translate(e, '@', '#') FROM customers AS t(i, n, e)",
+            "SELECT replace(e, '@', '#') FROM (SELECT * FROM customers) t(i, e)",
+            "WITH u AS (SELECT * FROM customers) SELECT lower(e) FROM u AS v(i, e)",
         ] {
             let outs = tainted_outputs(text);
             assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
@@ -501,6 +611,26 @@ mod tests {
         assert_eq!(tainted_outputs("SELECT id, name FROM customers"), [false, false]);
         assert_eq!(tainted_outputs("SELECT count(*) FROM customers"), [false]);
         assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
+    }
+
+    #[test]
+    fn stores_sinks_and_filters() {
+        let taint = |text: &str| {
+            let d = derive(text).unwrap();
+            let t = d.taint(|rel| if rel.ends_with("customers") { vec!["email".into()] } else { vec![] });
+            (d.stores.iter().any(|r| t.reads(r)), d.sinks.iter().any(|r| t.reads(r)), d.filters.iter().any(|r| t.reads(r)))
+        };
+        assert_eq!(taint("UPDATE customers SET city = translate(email, '@', '#') WHERE id = 4"), (true, false, false));
+        assert_eq!(taint("INSERT INTO mine SELECT lower(email) FROM customers"), (true, false, false));
+        assert_eq!(taint("CREATE TABLE l1 AS SELECT translate(email, '@', '#') FROM customers"), (true, false, false));
+        assert_eq!(taint("CREATE VIEW l2 AS SELECT email FROM customers"), (true, false, false));
+        assert_eq!(taint("SELECT pg_notify('x', email) FROM customers"), (false, true, false));
+        assert_eq!(taint("SELECT setval('s', ascii(email)) FROM customers"), (false, true, false));
+        assert_eq!(taint("SELECT id FROM customers WHERE email LIKE 'a%'"), (false, false, true));
+        assert_eq!(taint("SELECT DISTINCT ON (c.id) c.id FROM customers c ORDER BY c.id, ascii(email)"), (false, false, true));
+        assert_eq!(taint("SELECT i FROM customers c JOIN generate_series(1, 9) i ON i = ascii(c.email)"), (false, false, true));
+        assert_eq!(taint("SELECT id FROM customers WHERE id = 1"), (false, false, false));
+        assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub const AMBIGUOUS: &str = "ambiguous";
 /// (`query_to_xml`, `table_to_xml`, `ts_stat`, `dblink`, ...): hoop cannot read that SQL.
 pub const DYNAMIC_SQL: &str = "dynamic_sql";
 
+/// The kind given to `set_config` with a value computed at run time.
+pub const COMPUTED_SETTING: &str = "computed_setting";
+
 /// The kind given to reads of column statistics (`pg_stats`), which hold sample values.
 pub const STATISTICS: &str = "statistics";
 
@@ -85,6 +88,40 @@ pub fn analyze(text: &str) -> Sql {
     sql
 }
 
+/// `text` with `mask` applied to its literals and comments only: keywords, identifiers and
+/// operators stay as written, so a reviewer (and the recording) sees the statement's structure
+/// whatever the detectors match. Text the scanner cannot split is masked whole.
+///
+/// ```
+/// let shown = hoop_core::action::sql::mask_literals("SELECT \"ann@corp.example\" FROM t WHERE e = 'ann@corp.example'", |s| s.replace("ann@corp.example", "[x]").into());
+/// assert_eq!(shown, "SELECT \"ann@corp.example\" FROM t WHERE e = '[x]'");
+/// ```
+pub fn mask_literals<'a>(text: &'a str, mask: impl Fn(&str) -> std::borrow::Cow<'_, str>) -> std::borrow::Cow<'a, str> {
+    use pg_query::protobuf::Token as T;
+    let Ok(scan) = pg_query::scan(text) else { return std::borrow::Cow::Owned(mask(text).into_owned()) };
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0usize;
+    let mut changed = false;
+    for tok in &scan.tokens {
+        let kind = T::try_from(tok.token).unwrap_or(T::Nul);
+        if !matches!(kind, T::Sconst | T::Usconst | T::Bconst | T::Xconst | T::Iconst | T::Fconst | T::SqlComment | T::CComment) {
+            continue;
+        }
+        let (Ok(start), Ok(end)) = (usize::try_from(tok.start), usize::try_from(tok.end)) else { continue };
+        let (Some(before), Some(lit)) = (text.get(last..start), text.get(start..end)) else { continue };
+        out.push_str(before);
+        let m = mask(lit);
+        changed |= m != lit;
+        out.push_str(&m);
+        last = end;
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
+    std::borrow::Cow::Owned(out)
+}
+
 /// The session-level names a text creates, uses or drops, in the order they appear: SQL
 /// `PREPARE`/`EXECUTE`/`DEALLOCATE` and cursor `DECLARE`/`FETCH`/`MOVE`/`CLOSE`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -121,7 +158,7 @@ pub fn names(text: &str) -> Names {
 
 fn names_here(text: &str) -> Names {
     let mut n = Names::default();
-    if text.len() > MAX_ANALYZED_LEN || text.contains('\0') {
+    if !parseable(text) {
         return n;
     }
     let Ok(tree) = pg_query::parse(text, pg_query::ParserOptions::DEFAULT) else { return n };
@@ -270,11 +307,21 @@ fn parse_here(text: &str) -> (Sql, bool) {
     (on, cacheable)
 }
 
+/// Tokens analysed at most: a parse tree costs a few KiB per token in memory, so a long chain
+/// of small tokens (`id = id AND id = id ...`) is refused rather than parsed (a single large
+/// literal is one token).
+pub const MAX_TOKENS: usize = 20_000;
+
+/// Whether `text` is within what hoop parses: length, no NUL, and at most [`MAX_TOKENS`] tokens.
+pub(crate) fn parseable(text: &str) -> bool {
+    // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
+    text.len() <= MAX_ANALYZED_LEN && !text.contains('\0') && pg_query::scan(text).is_ok_and(|s| s.tokens.len() <= MAX_TOKENS)
+}
+
 /// The analysis of `text` read with the lexing settings `options`.
 fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     let mut sql = Sql { text: text.to_string(), ..Sql::default() };
-    // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
-    let tree = (text.len() <= MAX_ANALYZED_LEN && !text.contains('\0')).then(|| pg_query::parse(text, options).ok()).flatten();
+    let tree = parseable(text).then(|| pg_query::parse(text, options).ok()).flatten();
     let Some(tree) = tree else {
         sql.kinds = vec![unparsed_kind(text).to_string()];
         return (sql, true);
@@ -496,7 +543,8 @@ impl Walk {
                 for cmd in o.get("cmds").and_then(Value::as_array).into_iter().flatten() {
                     let sub = tagged(cmd, "AlterTableCmd").and_then(|c| c.get("subtype")).and_then(Value::as_i64).unwrap_or(0);
                     let sub = pg_query::protobuf::AlterTableType::try_from(sub as i32).map(|t| t.as_str_name()).unwrap_or("");
-                    if sub.starts_with("AT_Drop") || sub.starts_with("AT_DetachPartition") {
+                    // Changing a column's type rewrites every value (`USING 0` wipes it).
+                    if sub.starts_with("AT_Drop") || sub.starts_with("AT_DetachPartition") || sub == "AT_AlterColumnType" {
                         self.kind("alter_drop");
                     }
                     if sub.contains("Trig") || sub.contains("Rule") || sub.contains("RowSecurity") {
@@ -619,11 +667,19 @@ impl Walk {
             let changes_lexing = match (&name, &value) {
                 (Some(n), Some(v)) => LEXING_SETTINGS.contains(&n.as_str()) && !is_pinned_value(n, v),
                 (Some(n), None) => LEXING_SETTINGS.contains(&n.as_str()),
-                // A name computed at run time may be any setting.
-                (None, _) => true,
+                // A name computed at run time may be any setting, unless the value could not be
+                // one of theirs (pg_dump's `set_config(name, 'view, foreign-table', false) FROM
+                // pg_settings WHERE name = ...`).
+                (None, Some(v)) => could_be_lexing_value(v),
+                (None, None) => true,
             };
             if changes_lexing {
                 self.kind(PINNED_SETTING);
+            }
+            // A value computed from the data is a channel out of the result (ParameterStatus,
+            // SHOW, pg_stat_activity) that masking cannot follow.
+            if args.and_then(|a| a.get(1)).is_some_and(|v| constant_text(v).is_none()) {
+                self.kind(COMPUTED_SETTING);
             }
         }
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
@@ -664,6 +720,14 @@ fn constant_text(v: &Value) -> Option<String> {
         return Some(i.to_string());
     }
     c.get("Boolval").and_then(|b| b.get("boolval")).and_then(Value::as_bool).map(|b| if b { "on" } else { "off" }.to_string())
+}
+
+/// Whether `value` could be accepted for any lexing setting: a boolean or `safe_encoding`, or an
+/// encoding name. The server reads encoding names with every character but letters and digits
+/// dropped, and none is longer than 12 of those (`shiftjis2004`, `muleinternal`).
+fn could_be_lexing_value(value: &str) -> bool {
+    let clean: String = value.chars().filter(char::is_ascii_alphanumeric).collect();
+    clean.len() <= 14 || value.trim().eq_ignore_ascii_case("safe_encoding")
 }
 
 /// Whether `value` is the value hoop pinned `setting` to, in any spelling the server accepts.
@@ -893,6 +957,15 @@ mod tests {
             assert!(!analyze(same).kinds.contains(&PINNED_SETTING.into()), "{same}");
         }
         assert!(analyze("select set_config('client_encoding', $1, false)").kinds.contains(&PINNED_SETTING.into()));
+        assert!(analyze("select set_config(name, 'SJIS', false) from pg_settings").kinds.contains(&PINNED_SETTING.into()));
+        assert!(analyze("select set_config('application_name', (select string_agg(ssn, ',') from t), false)").kinds.contains(&COMPUTED_SETTING.into()));
+        assert!(!analyze("select set_config('application_name', 'x', false)").kinds.contains(&COMPUTED_SETTING.into()));
+        assert!(analyze("alter table t alter column email type int using 0").kinds.contains(&"alter_drop".into()));
+        let chain = format!("select 1 from t where {}", vec!["id = id"; 8000].join(" and "));
+        assert_eq!(analyze(&chain).kinds, ["unknown"], "too many tokens");
+        // pg_dump 15.8+ sends this; its value cannot be a lexing setting's.
+        let dump = "SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'";
+        assert!(!analyze(dump).kinds.contains(&PINNED_SETTING.into()));
         assert!(!analyze("SET search_path = public").kinds.contains(&PINNED_SETTING.into()));
         // What ordinary clients send parses.
         assert!(analyze("SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) 11").parsed);

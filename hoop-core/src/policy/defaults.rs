@@ -35,6 +35,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not change roles, grants, ownership or row security",
     ),
     (
+        "agent-no-computed-settings",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "computed_setting" in action.sql.kinds"#,
+        "agents may set settings to constant values only",
+    ),
+    (
         "agent-no-function-call",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "function_call" in action.sql.kinds"#,
@@ -86,6 +92,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-review-sensitive-sql",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && "select" in action.sql.kinds && (target.sensitive || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)))"#,
+        "",
+    ),
+    (
+        "agent-review-masked-filters",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "sql" && "masked_filter" in action.sql.kinds"#,
         "",
     ),
     (
