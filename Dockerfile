@@ -1,5 +1,7 @@
 # hoop in a container: `docker build -t hoop .` then see docker-compose.yml.
 FROM rust:1.89-bookworm AS build
+# pg_query compiles PostgreSQL's parser; bindgen needs libclang.
+RUN apt-get update && apt-get install -y --no-install-recommends libclang-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release -p examples --bin hoop

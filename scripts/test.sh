@@ -14,7 +14,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 # The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
 command -v python3 >/dev/null || need+=(python3)
 # pg_query compiles PostgreSQL's parser; bindgen needs libclang (and a C compiler) for that.
-compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null || need+=(libclang-dev)
+dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
