@@ -15,6 +15,7 @@
 //! | `mask.rs` | where a `DataRow` is masked |
 //! | `lineage.rs` | which result columns derive from masked columns (masked whole) |
 //! | `discover.rs` | which columns are masked: configured, or found by sampling |
+//! | `memo.rs` | a session's memo of table resolutions and masked columns |
 //! | `copy.rs` | where `COPY ... TO STDOUT` rows are masked |
 //! | `refuse.rs` | how a refused statement aborts the transaction server-side |
 //! | `rowcap.rs` | the ceiling on rows an agent's statement may write |
@@ -31,6 +32,7 @@ mod frame;
 mod front;
 mod lineage;
 mod mask;
+mod memo;
 mod proto;
 mod proxy;
 mod refuse;

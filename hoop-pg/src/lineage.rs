@@ -5,8 +5,7 @@
 //! The derivation comes from the statement text (`hoop_core::action::lineage`); the masked
 //! source columns from configuration and discovery ([`crate::discover`]).
 
-use crate::catalog::Catalog;
-use crate::discover::{Discovery, MaskedColumn};
+use crate::discover::MaskedColumn;
 use hoop_core::action::lineage::{Output, Outputs, Taint, derive};
 use hoop_core::mask::{ColumnMask, Masker};
 use std::collections::HashMap;
@@ -59,17 +58,11 @@ impl TextLineage {
 
 /// The lineage masks of `text` (with `held`, the texts of prepared statements and cursors it
 /// runs); `None` when nothing it reads is masked.
-pub async fn of_text(discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, tables: &[String], text: &str, held: &[&str]) -> Option<Arc<TextLineage>> {
-    if !masker.is_enabled() || tables.is_empty() {
-        return None;
-    }
-    // Cheap first: most statements read nothing masked and need no second parse.
-    let mut masked: HashMap<String, Arc<Vec<MaskedColumn>>> = HashMap::new();
-    for t in tables {
-        let cols = discovery.masked_columns(catalog, masker, target, t).await;
-        masked.insert(t.clone(), cols);
-    }
-    if masked.values().all(|c| c.is_empty()) {
+///
+/// `masked` holds the masked columns of each table the text names; a text none of whose tables
+/// has any is not read a second time.
+pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>, text: &str, held: &[&str]) -> Option<Arc<TextLineage>> {
+    if !masker.is_enabled() || masked.values().all(|c| c.is_empty()) {
         return None;
     }
     let mut d = derive(text).unwrap_or_default();

@@ -248,6 +248,8 @@ pub struct Relay {
     pub(crate) target: String,
     pub(crate) catalog: Arc<Catalog>,
     pub(crate) discovery: Arc<Discovery>,
+    /// This session's memo of the two caches above.
+    memo: crate::memo::TableMemo,
     pub(crate) client: tokio::sync::Mutex<ConnWrite>,
     pub(crate) limits: RecordLimits,
     /// Rows one statement of this session may write (agents), if limited.
@@ -291,6 +293,7 @@ impl Relay {
             target,
             catalog,
             discovery,
+            memo: Default::default(),
             client: tokio::sync::Mutex::new(client),
             limits,
             max_rows_written,
@@ -387,7 +390,7 @@ impl Relay {
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
-                    let sql_of_action = Sql { text: String::new(), params: Vec::new(), ..action.sql.clone() };
+                    let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
@@ -398,9 +401,9 @@ impl Relay {
                         self.shared().forget(&names);
                     }
                     let names = (!names.is_empty()).then(|| Box::new(names));
-                    let limit = self.max_rows_written.filter(|_| verdict.is_ok() && rowcap::writes_rows(&sql_of_action));
+                    let limit = self.max_rows_written.filter(|_| verdict.is_ok() && writes);
                     let verdict = match (limit, verdict) {
-                        (Some(_), Ok(())) if rowcap::controls_transactions(&sql_of_action) => Err(format!(
+                        (Some(_), Ok(())) if tx_control => Err(format!(
                             "hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately (rule {})",
                             rowcap::RULE
                         )),
@@ -708,6 +711,19 @@ impl Relay {
 
     /// The lineage masks of `sql`'s results, with the statements and cursors it runs.
     async fn lineage(&self, sql: &Sql, names: &Names) -> Option<Arc<TextLineage>> {
+        if !self.masker.is_enabled() || sql.tables.is_empty() {
+            return None;
+        }
+        let mut masked = HashMap::with_capacity(sql.tables.len());
+        let mut any = false;
+        for t in &sql.tables {
+            let cols = self.memo.masked(&self.discovery, &self.catalog, &self.masker, &self.target, t).await;
+            any |= !cols.is_empty();
+            masked.insert(t.clone(), cols);
+        }
+        if !any {
+            return None;
+        }
         let held: Vec<String> = {
             let sh = self.shared();
             let executed = names.executed.iter().filter_map(|n| sh.statements.get(n).map(|s| s.sql.text.clone()));
@@ -717,7 +733,7 @@ impl Relay {
             executed.chain(fetched).collect()
         };
         let held: Vec<&str> = held.iter().map(String::as_str).collect();
-        crate::lineage::of_text(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables, &sql.text, &held).await
+        crate::lineage::of_text(&self.masker, &masked, &sql.text, &held)
     }
 
     /// The lineage mask of the result that begins now in the simple query at the front.
@@ -742,13 +758,12 @@ impl Relay {
         if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
             self.catalog.forget_resolved();
             self.discovery.forget();
+            self.memo.clear();
         }
         let mut extra = Vec::new();
         for t in &sql.tables {
-            match self.catalog.resolve(t).await {
-                Ok(names) => extra.extend(names.iter().filter(|n| *n != t && !sql.tables.contains(n)).cloned()),
-                Err(e) => tracing::warn!(table = %t, error = %e, "resolving a table through the catalog failed"),
-            }
+            let names = self.memo.resolved(&self.catalog, t).await;
+            extra.extend(names.iter().filter(|n| *n != t && !sql.tables.contains(n)).cloned());
         }
         for n in extra {
             if !sql.tables.contains(&n) {

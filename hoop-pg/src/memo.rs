@@ -1,0 +1,89 @@
+//! A session's memo of what the target's shared caches said about each table spelling: how it
+//! resolves through the catalog and which of its columns are masked.
+//!
+//! A session's statements name the same tables again and again, and the shared caches sit
+//! behind locks that every connection thread would otherwise take for every statement (at 8
+//! clients on 2 cores that contention cost more than the lookups). Entries live a few seconds,
+//! and a statement that changes relations clears the memo with the shared caches.
+
+use crate::catalog::Catalog;
+use crate::discover::{Discovery, MaskedColumn};
+use hoop_core::mask::Masker;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a session trusts its memo before asking the shared caches again.
+const TTL: Duration = Duration::from_secs(10);
+/// Spellings remembered per session (then the memo starts over).
+const MAX_ENTRIES: usize = 512;
+
+#[derive(Default)]
+struct Entry {
+    at: Option<Instant>,
+    resolved: Option<Arc<Vec<String>>>,
+    /// The masker it was computed for (a reload brings new rules), and the columns.
+    masked: Option<(usize, Arc<Vec<MaskedColumn>>)>,
+}
+
+/// One session's memo.
+#[derive(Default)]
+pub struct TableMemo {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl TableMemo {
+    fn get<T>(&self, t: &str, f: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = map.get(t)?;
+        if e.at.is_none_or(|at| at.elapsed() > TTL) {
+            return None;
+        }
+        f(e)
+    }
+
+    fn put(&self, t: &str, f: impl FnOnce(&mut Entry)) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_ENTRIES && !map.contains_key(t) {
+            map.clear();
+        }
+        let e = map.entry(t.to_string()).or_default();
+        if e.at.is_none_or(|at| at.elapsed() > TTL) {
+            *e = Entry { at: Some(Instant::now()), ..Entry::default() };
+        }
+        f(e);
+    }
+
+    /// The relations `t` may denote (see [`Catalog::resolve`]); empty when the catalog failed.
+    pub async fn resolved(&self, catalog: &Catalog, t: &str) -> Arc<Vec<String>> {
+        if let Some(r) = self.get(t, |e| e.resolved.clone()) {
+            return r;
+        }
+        match catalog.resolve(t).await {
+            Ok(r) => {
+                self.put(t, |e| e.resolved = Some(r.clone()));
+                r
+            }
+            Err(e) => {
+                tracing::warn!(table = %t, error = %e, "resolving a table through the catalog failed");
+                Arc::new(Vec::new())
+            }
+        }
+    }
+
+    /// The masked columns of `t` (see [`Discovery::masked_columns`]).
+    pub async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
+        let id = Arc::as_ptr(masker) as usize;
+        if let Some(m) = self.get(t, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
+            return m;
+        }
+        let cols = discovery.masked_columns(catalog, masker, target, t).await;
+        self.put(t, |e| e.masked = Some((id, cols.clone())));
+        cols
+    }
+
+    /// Forgets everything (relations changed).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
