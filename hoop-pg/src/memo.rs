@@ -26,10 +26,21 @@ struct Entry {
     masked: Option<(usize, Arc<Vec<MaskedColumn>>)>,
 }
 
+/// What a statement's table list resolves to, remembered per list: a session's statements
+/// repeat their lists, so one lookup answers both questions.
+#[derive(Debug, Default)]
+pub struct Facts {
+    /// Relations to add to the statement's tables (schema-qualified, behind views).
+    pub extra: Vec<String>,
+    /// Masked columns of every table (the statement's and the added), when any has one.
+    pub masked: Option<HashMap<String, Arc<Vec<MaskedColumn>>>>,
+}
+
 /// One session's memo.
 #[derive(Default)]
 pub struct TableMemo {
     entries: Mutex<HashMap<String, Entry>>,
+    lists: Mutex<HashMap<Vec<String>, (Instant, usize, Arc<Facts>)>>,
 }
 
 impl TableMemo {
@@ -55,7 +66,7 @@ impl TableMemo {
     }
 
     /// The relations `t` may denote (see [`Catalog::resolve`]); empty when the catalog failed.
-    pub async fn resolved(&self, catalog: &Catalog, t: &str) -> Arc<Vec<String>> {
+    async fn resolved(&self, catalog: &Catalog, t: &str) -> Arc<Vec<String>> {
         if let Some(r) = self.get(t, |e| e.resolved.clone()) {
             return r;
         }
@@ -72,7 +83,7 @@ impl TableMemo {
     }
 
     /// The masked columns of `t` (see [`Discovery::masked_columns`]).
-    pub async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
+    async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
         let id = Arc::as_ptr(masker) as usize;
         if let Some(m) = self.get(t, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
             return m;
@@ -82,8 +93,45 @@ impl TableMemo {
         cols
     }
 
+    /// The facts of a statement's `tables` (see [`Facts`]).
+    pub async fn facts(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, tables: &[String]) -> Arc<Facts> {
+        let id = Arc::as_ptr(masker) as usize;
+        if let Some((at, m, f)) = self.lists.lock().unwrap_or_else(|p| p.into_inner()).get(tables)
+            && at.elapsed() <= TTL
+            && *m == id
+        {
+            return f.clone();
+        }
+        let mut extra: Vec<String> = Vec::new();
+        for t in tables {
+            let names = self.resolved(catalog, t).await;
+            for n in names.iter() {
+                if !tables.contains(n) && !extra.contains(n) {
+                    extra.push(n.clone());
+                }
+            }
+        }
+        let mut masked = HashMap::new();
+        let mut any = false;
+        if masker.is_enabled() {
+            for t in tables.iter().chain(&extra) {
+                let cols = self.masked(discovery, catalog, masker, target, t).await;
+                any |= !cols.is_empty();
+                masked.insert(t.clone(), cols);
+            }
+        }
+        let facts = Arc::new(Facts { extra, masked: any.then_some(masked) });
+        let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+        if lists.len() >= MAX_ENTRIES {
+            lists.clear();
+        }
+        lists.insert(tables.to_vec(), (Instant::now(), id, facts.clone()));
+        facts
+    }
+
     /// Forgets everything (relations changed).
     pub fn clear(&self) {
         self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.lists.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

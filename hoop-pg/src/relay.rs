@@ -385,8 +385,8 @@ impl Relay {
                     let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let copy = self.copy_plan(&action.sql).await;
-                    self.resolve_tables(&mut action.sql).await;
-                    let lineage = self.lineage(&action.sql, &names).await;
+                    let facts = self.resolve_tables(&mut action.sql).await;
+                    let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
@@ -427,8 +427,8 @@ impl Relay {
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
-                    self.resolve_tables(&mut sql).await;
-                    let lineage = self.lineage(&sql, &names).await;
+                    let facts = self.resolve_tables(&mut sql).await;
+                    let lineage = self.lineage(&sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
@@ -710,20 +710,8 @@ impl Relay {
     }
 
     /// The lineage masks of `sql`'s results, with the statements and cursors it runs.
-    async fn lineage(&self, sql: &Sql, names: &Names) -> Option<Arc<TextLineage>> {
-        if !self.masker.is_enabled() || sql.tables.is_empty() {
-            return None;
-        }
-        let mut masked = HashMap::with_capacity(sql.tables.len());
-        let mut any = false;
-        for t in &sql.tables {
-            let cols = self.memo.masked(&self.discovery, &self.catalog, &self.masker, &self.target, t).await;
-            any |= !cols.is_empty();
-            masked.insert(t.clone(), cols);
-        }
-        if !any {
-            return None;
-        }
+    async fn lineage(&self, sql: &Sql, names: &Names, facts: &crate::memo::Facts) -> Option<Arc<TextLineage>> {
+        let masked = facts.masked.as_ref()?;
         let held: Vec<String> = {
             let sh = self.shared();
             let executed = names.executed.iter().filter_map(|n| sh.statements.get(n).map(|s| s.sql.text.clone()));
@@ -733,7 +721,7 @@ impl Relay {
             executed.chain(fetched).collect()
         };
         let held: Vec<&str> = held.iter().map(String::as_str).collect();
-        crate::lineage::of_text(&self.masker, &masked, &sql.text, &held)
+        crate::lineage::of_text(&self.masker, masked, &sql.text, &held)
     }
 
     /// The lineage mask of the result that begins now in the simple query at the front.
@@ -754,22 +742,15 @@ impl Relay {
     /// Adds to `sql.tables` every `schema.relation` its table names may denote, and the tables
     /// behind views (see [`Catalog::resolve`]); a statement that changes relations makes the
     /// gateway forget what it resolved.
-    async fn resolve_tables(&self, sql: &mut Sql) {
+    async fn resolve_tables(&self, sql: &mut Sql) -> Arc<crate::memo::Facts> {
         if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
             self.catalog.forget_resolved();
             self.discovery.forget();
             self.memo.clear();
         }
-        let mut extra = Vec::new();
-        for t in &sql.tables {
-            let names = self.memo.resolved(&self.catalog, t).await;
-            extra.extend(names.iter().filter(|n| *n != t && !sql.tables.contains(n)).cloned());
-        }
-        for n in extra {
-            if !sql.tables.contains(&n) {
-                sql.tables.push(n);
-            }
-        }
+        let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
+        sql.tables.extend(facts.extra.iter().cloned());
+        facts
     }
 
     /// The gateway's own refusal of `sql`, before any policy: a change of a pinned lexing
