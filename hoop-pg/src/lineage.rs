@@ -65,18 +65,25 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     if !masker.is_enabled() || masked.values().all(|c| c.is_empty()) {
         return None;
     }
-    let mut d = derive(text).unwrap_or_default();
-    let mut unknown_rows = d.statements.is_empty();
-    for h in held {
-        match derive(h) {
-            Some(hd) => {
-                d.named.extend(hd.named);
-                d.derived.extend(hd.derived);
-                d.relations.extend(hd.relations);
+    let own = derive(text).unwrap_or_default();
+    let mut unknown_rows = own.statements.is_empty();
+    // The statements and cursors the text runs add their names (rarely: EXECUTE, FETCH).
+    let d = if held.is_empty() {
+        own
+    } else {
+        let mut d = (*own).clone();
+        for h in held {
+            match derive(h) {
+                Some(hd) => {
+                    d.named.extend(hd.named.iter().cloned());
+                    d.derived.extend(hd.derived.iter().cloned());
+                    d.relations.extend(hd.relations.iter().cloned());
+                }
+                None => unknown_rows = true,
             }
-            None => unknown_rows = true,
         }
-    }
+        Arc::new(d)
+    };
     // Rules by source column name, for labelling.
     let mut rules: HashMap<String, ColumnMask> = HashMap::new();
     // Columns left to the content detectors when read as they are.

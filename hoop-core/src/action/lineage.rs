@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// The names an expression reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -177,9 +178,32 @@ impl Derivation {
 }
 
 /// The derivation of `text`; `None` when it does not parse (then nothing can be tied).
-pub fn derive(text: &str) -> Option<Derivation> {
+///
+/// Derivations are remembered per statement shape (literals never change what an output reads),
+/// per thread, so a session's repeated statements are parsed once.
+pub fn derive(text: &str) -> Option<Arc<Derivation>> {
+    let key = super::sql::shape_key(text);
+    if let Some(d) = key.as_deref().and_then(|k| SHAPES.with_borrow(|m| m.get(k).cloned())) {
+        return d;
+    }
     let owned = text.to_string();
-    super::parser::run(move || derive_here(&owned)).flatten()
+    let d = super::parser::run(move || derive_here(&owned)).flatten().map(Arc::new);
+    if let Some(k) = key {
+        SHAPES.with_borrow_mut(|m| {
+            if m.len() >= MAX_SHAPES {
+                m.clear();
+            }
+            m.insert(k.into_boxed_slice(), d.clone());
+        });
+    }
+    d
+}
+
+/// Shapes remembered per thread (then the cache starts over).
+const MAX_SHAPES: usize = 1024;
+
+thread_local! {
+    static SHAPES: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Option<Arc<Derivation>>>> = Default::default();
 }
 
 fn derive_here(text: &str) -> Option<Derivation> {

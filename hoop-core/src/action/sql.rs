@@ -219,7 +219,7 @@ fn remember(key: Vec<u8>, sql: &Sql) {
 /// options) are never cached. The lexer is deliberately narrow: anything it does not fully
 /// understand (comments, dollar quoting, escape strings, backslashes, prefixed literals)
 /// yields `None`, and such text is always parsed in full.
-fn shape_key(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn shape_key(text: &str) -> Option<Vec<u8>> {
     if text.len() > MAX_SHAPE_LEN {
         return None;
     }
