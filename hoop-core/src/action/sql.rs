@@ -310,7 +310,7 @@ fn parse_here(text: &str) -> (Sql, bool) {
 /// Tokens analysed at most: a parse tree costs a few KiB per token in memory, so a long chain
 /// of small tokens (`id = id AND id = id ...`) is refused rather than parsed (a single large
 /// literal is one token).
-pub const MAX_TOKENS: usize = 20_000;
+pub const MAX_TOKENS: usize = 10_000;
 
 /// Whether `text` is within what hoop parses: length, no NUL, and at most [`MAX_TOKENS`] tokens.
 pub(crate) fn parseable(text: &str) -> bool {
