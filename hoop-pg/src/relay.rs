@@ -51,8 +51,9 @@ enum Expect {
     /// ParseComplete; `internal` ones are hoop's own and not shown to the client. The statement
     /// enters the session's map only when the server confirms it.
     Parse { internal: bool, name: String, statement: Option<Statement> },
-    /// BindComplete; `internal` ones are hoop's own.
-    Bind { internal: bool },
+    /// BindComplete; `internal` ones are hoop's own. The portal enters the session's map only
+    /// when the server confirms it (portals also end with their transaction).
+    Bind { internal: bool, portal: Option<Box<(String, Portal)>> },
     /// CloseComplete.
     Close { internal: bool },
     /// ParameterDescription then RowDescription/NoData for a statement.
@@ -90,6 +91,8 @@ enum Expect {
 
 #[derive(Debug, Default, Clone)]
 struct Statement {
+    /// Which Parse made it: a name can be reused, and a portal must not follow the new one.
+    id: u64,
     sql: Arc<Sql>,
     /// Lineage masks of its result.
     lineage: Option<Arc<TextLineage>>,
@@ -102,9 +105,24 @@ struct Statement {
 #[derive(Debug, Default, Clone)]
 struct Portal {
     statement: String,
+    /// The statement as it was bound: what the portal runs, whatever the name holds later.
+    stmt: Option<Statement>,
     result_formats: Vec<i16>,
     fields: Option<Arc<Vec<Field>>>,
     action_id: Option<u64>,
+}
+
+impl Portal {
+    /// The row shape: the portal's own description, or its statement's, if that is still the
+    /// statement it was bound to; the flag says whether it is the portal's own.
+    fn fields(&self, statements: &HashMap<String, Statement>) -> Option<(Arc<Vec<Field>>, bool)> {
+        if let Some(f) = &self.fields {
+            return Some((f.clone(), true));
+        }
+        let bound = self.stmt.as_ref()?;
+        let now = statements.get(&self.statement).filter(|s| s.id == bound.id)?;
+        now.fields.clone().map(|f| (f, false))
+    }
 }
 
 #[derive(Default)]
@@ -115,9 +133,11 @@ struct Shared {
     statements: HashMap<String, Statement>,
     portals: HashMap<String, Portal>,
     /// Cursors the server confirmed (`DECLARE`), with what their query reads.
-    cursors: HashMap<String, Arc<Sql>>,
+    cursors: HashMap<String, (Arc<Sql>, bool)>,
     /// Transaction status of the last ReadyForQuery (`I`, `T` or `E`).
     status: u8,
+    /// Ids given to statements as they are parsed.
+    next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
     cap_over: Option<(String, u64)>,
 }
@@ -133,14 +153,35 @@ impl Shared {
         pending.or_else(|| self.statements.get(name).cloned())
     }
 
+    /// The portal an Execute of `name` will run: the last Bind of it still in flight, else the
+    /// confirmed one.
+    fn portal(&self, name: &str) -> Option<&Portal> {
+        let pending = self.expect.iter().rev().find_map(|e| match e {
+            Expect::Bind { portal: Some(p), .. } if p.0 == name => Some(&p.1),
+            _ => None,
+        });
+        pending.or_else(|| self.portals.get(name))
+    }
+
     /// Keeps what a simple query created, now that the server ran it.
     fn confirm(&mut self, names: &Names) {
         for (name, sql) in &names.prepared {
-            self.statements.insert(name.clone(), Statement { sql: Arc::new(sql.clone()), ..Statement::default() });
+            self.next_statement += 1;
+            let id = self.next_statement;
+            self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), ..Statement::default() });
         }
-        for (name, sql) in &names.declared {
-            self.cursors.insert(name.clone(), Arc::new(sql.clone()));
+        for (name, sql, hold) in &names.declared {
+            self.cursors.insert(name.clone(), (Arc::new(sql.clone()), *hold));
         }
+        // A name the same text also dropped is gone, whichever came first: hoop does not know
+        // the order they ran in, and forgetting only refuses more.
+        self.forget(names);
+    }
+
+    /// The transaction ended (ReadyForQuery `I`): portals and cursors without HOLD are gone.
+    fn transaction_ended(&mut self) {
+        self.portals.clear();
+        self.cursors.retain(|_, (_, hold)| *hold);
     }
 
     /// Forgets what a simple query may drop, before it runs (forgetting early only refuses more).
@@ -178,10 +219,7 @@ impl Shared {
             merge(sql, &st.sql);
         }
         for n in &names.fetched {
-            let held = self.cursors.get(n).cloned().or_else(|| {
-                let p = self.portals.get(n)?;
-                Some(self.statements.get(&p.statement)?.sql.clone())
-            });
+            let held = self.cursors.get(n).map(|c| c.0.clone()).or_else(|| Some(self.portal(n)?.stmt.as_ref()?.sql.clone()));
             let held = held.ok_or_else(|| format!("hoop: FETCH or MOVE from \"{n}\", a cursor the gateway has not seen declared"))?;
             merge(sql, &held);
         }
@@ -358,6 +396,8 @@ impl Relay {
         let mut out = BytesMut::with_capacity(16 * 1024);
         // A capped write was executed since the last Sync: the Sync waits for its count.
         let mut capped_pending = false;
+        // Extended-protocol messages were sent since the last Sync.
+        let mut in_batch = false;
         loop {
             let frame = match client.try_next()? {
                 Some(f) => f,
@@ -371,6 +411,13 @@ impl Relay {
                 }
             };
             self.handle.touch();
+            if matches!(frame.tag, b'P' | b'B' | b'D' | b'E' | b'C') {
+                in_batch = true;
+            } else if matches!(frame.tag, b'Q' | b'F') && in_batch {
+                // After an error the server discards everything up to the Sync, a Query too,
+                // so hoop could no longer tell which answer belongs to which message.
+                return Err(RelayError::Protocol("a simple Query or FunctionCall inside an extended-protocol batch (send a Sync first)".into()));
+            }
             match frame.tag {
                 b'Q' => {
                     let Some(text) = proto::decode_query(&frame.body) else {
@@ -391,6 +438,7 @@ impl Relay {
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     flush(&mut server, &mut out).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
+                    let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
@@ -403,6 +451,10 @@ impl Relay {
                     let names = (!names.is_empty()).then(|| Box::new(names));
                     let limit = self.max_rows_written.filter(|_| verdict.is_ok() && writes);
                     let verdict = match (limit, verdict) {
+                        (Some(_), Ok(())) if nested => Err(format!(
+                            "hoop: a write inside a CTE or EXPLAIN reports no row count, so it cannot run while agents' writes are limited; run it as its own statement (rule {})",
+                            rowcap::RULE
+                        )),
                         (Some(_), Ok(())) if tx_control => Err(format!(
                             "hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately (rule {})",
                             rowcap::RULE
@@ -446,11 +498,28 @@ impl Relay {
                     };
                     let refused = verdict.is_err();
                     let param_types = p.types.clone();
-                    // A named statement that is still live: the server refuses to replace it, so
-                    // this Parse never defines anything a Bind could use.
-                    let live = !p.name.is_empty() && self.shared().statement(&p.name).is_some();
+                    // Recorded whatever hoop expects of it: only the server's ParseComplete makes it
+                    // the statement the name holds (a rejected re-Parse of a live name changes
+                    // nothing).
                     let lineage = lineage.filter(|_| !refused);
-                    let statement = (!live).then(|| Statement { sql, lineage, fields: None, refused, param_types });
+                    let id = {
+                        let mut sh = self.shared();
+                        sh.next_statement += 1;
+                        // PREPARE or DECLARE through the extended protocol: hoop does not learn
+                        // whether they ran, so their names are forgotten (later use is refused).
+                        sh.forget(&Names {
+                            deallocated: names.prepared.iter().map(|(n, _)| Some(n.clone())).collect(),
+                            closed: names.declared.iter().map(|(n, _, _)| Some(n.clone())).collect(),
+                            ..Names::default()
+                        });
+                        sh.forget(&names);
+                        sh.next_statement
+                    };
+                    if capped_pending && rowcap::controls_transactions(&sql) {
+                        // A savepoint between a capped write and its Sync could undo hoop's refusal.
+                        return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
+                    }
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -469,8 +538,8 @@ impl Relay {
                         b.params.clear();
                         b.param_formats.clear();
                         b.result_formats.clear();
-                        self.shared().portals.insert(b.portal.clone(), Portal { statement: b.statement.clone(), ..Portal::default() });
-                        self.expect(Expect::Bind { internal: false });
+                        let portal = Portal { statement: b.statement.clone(), stmt: Some(stmt), ..Portal::default() };
+                        self.expect(Expect::Bind { internal: false, portal: Some(Box::new((b.portal.clone(), portal))) });
                         proto::bind(&b).write_to(&mut out);
                         continue;
                     }
@@ -481,22 +550,22 @@ impl Relay {
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let portal = Portal {
                         statement: b.statement.clone(),
+                        stmt: Some(stmt.clone()),
                         result_formats: b.result_formats.clone(),
                         fields: None,
                         action_id,
                     };
                     match verdict {
                         Ok(()) => {
-                            self.shared().portals.insert(b.portal.clone(), portal);
-                            self.expect(Expect::Bind { internal: false });
+                            self.expect(Expect::Bind { internal: false, portal: Some(Box::new((b.portal.clone(), portal))) });
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
                             // Bind the portal to a statement that raises the refusal instead.
-                            self.shared().portals.insert(b.portal.clone(), Portal { statement: REFUSED_STATEMENT.into(), action_id, ..Portal::default() });
+                            let refused_portal = Portal { statement: REFUSED_STATEMENT.into(), action_id, ..Portal::default() };
                             self.expect(Expect::Close { internal: true });
                             self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
-                            self.expect(Expect::Bind { internal: false });
+                            self.expect(Expect::Bind { internal: false, portal: Some(Box::new((b.portal.clone(), refused_portal))) });
                             let mut c = BytesMut::new();
                             proto::close_statement(REFUSED_STATEMENT).write_to(&mut c);
                             proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&msg), &[]).write_to(&mut c);
@@ -514,14 +583,22 @@ impl Relay {
                 }
                 b'E' => {
                     let (portal, _max) = proto::decode_execute(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Execute".into()))?;
-                    let (action_id, described, writes) = {
+                    let (action_id, described, writes, nested) = {
                         let sh = self.shared();
-                        let p = sh.portals.get(&portal);
-                        let st = p.and_then(|p| sh.statements.get(&p.statement));
-                        let described = p.is_some_and(|p| p.fields.is_some() || st.is_some_and(|s| s.fields.is_some()));
-                        (p.and_then(|p| p.action_id), described, st.is_some_and(|s| rowcap::writes_rows(&s.sql)))
+                        let p = sh.portal(&portal);
+                        let st = p.and_then(|p| p.stmt.as_ref());
+                        let described = p.is_some_and(|p| p.fields(&sh.statements).is_some());
+                        let writes = st.is_some_and(|s| rowcap::writes_rows(&s.sql));
+                        let nested = st.is_some_and(|s| s.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE));
+                        (p.and_then(|p| p.action_id), described, writes, nested)
                     };
                     let capped = writes && self.max_rows_written.is_some();
+                    if capped && nested {
+                        return Err(RelayError::Protocol(format!(
+                            "a write inside a CTE or EXPLAIN reports no row count, so it cannot run under the written-rows ceiling (rule {})",
+                            rowcap::RULE
+                        )));
+                    }
                     capped_pending |= capped;
                     if !described {
                         // The client did not ask for the row shape: hoop asks for itself, so the
@@ -551,8 +628,9 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'S' => {
+                    in_batch = false;
                     if std::mem::take(&mut capped_pending) {
-                        self.hold_sync_for_counts(&mut server, &mut out).await?;
+                        self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
                     }
                     self.expect(Expect::Sync);
                     frame.write_to(&mut out);
@@ -609,7 +687,10 @@ impl Relay {
         client: &mut FrameReader<ConnRead>,
     ) -> Result<(), RelayError> {
         flush(server, out).await?;
-        self.idle().await;
+        tokio::select! {
+            _ = self.idle() => {}
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+        }
         let status = self.shared().status;
         let Expect::Query { action_id, started, copy, names, lineage, .. } = head else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -648,7 +729,7 @@ impl Relay {
 
     /// Holds a Sync until every capped Execute before it has its count, and fails the
     /// transaction first if one wrote too many rows.
-    async fn hold_sync_for_counts(&self, server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {
+    async fn hold_sync_for_counts(&self, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
         // Flush makes the server send what it has without waiting for the Sync.
         proto::raw(b'H', &[]).write_to(out);
         flush(server, out).await?;
@@ -659,15 +740,18 @@ impl Relay {
             if !self.shared().expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. })) {
                 break;
             }
-            wait.await;
+            tokio::select! {
+                _ = wait => {}
+                e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+            }
         }
         let over = self.shared().cap_over.take();
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
             // The unnamed portal now runs hoop's refusal (whose message is hoop's own).
-            self.shared().portals.insert(String::new(), Portal { statement: REFUSED_STATEMENT.into(), ..Portal::default() });
+            let refused_portal = Portal { statement: REFUSED_STATEMENT.into(), ..Portal::default() };
             self.expect(Expect::Close { internal: true });
             self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
-            self.expect(Expect::Bind { internal: true });
+            self.expect(Expect::Bind { internal: true, portal: Some(Box::new((String::new(), refused_portal))) });
             self.expect(Expect::Execute { portal: String::new(), action_id: None, started: Instant::now(), capped: false });
             proto::close_statement(REFUSED_STATEMENT).write_to(out);
             proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&rowcap::message(&tag, n, limit)), &[]).write_to(out);
@@ -716,7 +800,7 @@ impl Relay {
             let sh = self.shared();
             let executed = names.executed.iter().filter_map(|n| sh.statements.get(n).map(|s| s.sql.text.clone()));
             let fetched = names.fetched.iter().filter_map(|n| {
-                sh.cursors.get(n).map(|c| c.text.clone()).or_else(|| sh.portals.get(n).and_then(|p| sh.statements.get(&p.statement)).map(|s| s.sql.text.clone()))
+                sh.cursors.get(n).map(|c| c.0.text.clone()).or_else(|| sh.portal(n).and_then(|p| p.stmt.as_ref()).map(|s| s.sql.text.clone()))
             });
             executed.chain(fetched).collect()
         };
@@ -921,7 +1005,12 @@ impl Relay {
                             self.shared().statements.insert(name, st);
                             false
                         }
-                        Some(Expect::Parse { internal, .. } | Expect::Close { internal } | Expect::Bind { internal }) => internal,
+                        Some(Expect::Bind { internal, portal: Some(p) }) => {
+                            let (name, portal) = *p;
+                            self.shared().portals.insert(name, portal);
+                            internal
+                        }
+                        Some(Expect::Parse { internal, .. } | Expect::Close { internal } | Expect::Bind { internal, .. }) => internal,
                         _ => false,
                     };
                     if !internal {
@@ -968,6 +1057,10 @@ impl Relay {
                     if frame.tag == b'C' {
                         let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
                         self.count_written(&tag);
+                    } else if frame.tag == b's' {
+                        // A capped write stopped by a row limit never reports its count: it
+                        // counts as over the ceiling.
+                        self.count_written("DELETE 18446744073709551615");
                     }
                     if acc.is_none()
                         && let Front::Execute(_, action_id, started) = self.front_kind() {
@@ -1033,6 +1126,9 @@ impl Relay {
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
+                        if sh.status == b'I' {
+                            sh.transaction_ended();
+                        }
                         let mut ended = None;
                         while let Some(e) = sh.expect.pop_front() {
                             if let Expect::Query { names: Some(names), failed: false, .. } = &e {
@@ -1123,7 +1219,7 @@ impl Relay {
         match sh.expect.front() {
             Some(Expect::Query { lineage, .. }) => lineage.is_some(),
             Some(Expect::Execute { portal, .. }) => {
-                sh.portals.get(portal).and_then(|p| sh.statements.get(&p.statement)).is_some_and(|s| s.lineage.is_some())
+                sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.lineage.is_some())
             }
             _ => false,
         }
@@ -1165,12 +1261,9 @@ impl Relay {
         let (fields, formats, lineage) = {
             let sh = self.shared();
             let p = sh.portals.get(portal)?;
-            let st = sh.statements.get(&p.statement);
-            let lineage = st.and_then(|s| s.lineage.clone());
-            match &p.fields {
-                Some(f) => (f.clone(), None, lineage),
-                None => (st?.fields.clone()?, Some(p.result_formats.clone()), lineage),
-            }
+            let lineage = p.stmt.as_ref().and_then(|s| s.lineage.clone());
+            let (fields, own) = p.fields(&sh.statements)?;
+            (fields, (!own).then(|| p.result_formats.clone()), lineage)
         };
         let mask = lineage.as_ref().map(|l| l.result(0));
         Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog, mask).await))

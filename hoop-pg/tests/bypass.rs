@@ -710,3 +710,61 @@ fn masked_values_do_not_leave_by_side_channels() {
     assert!(err.contains("agent-no-unreadable-sql"), "{}", &err[..err.len().min(300)]);
     assert_eq!(agent(&gw, &["-c", "SELECT 'alive'"], None).0.trim(), "alive");
 }
+
+/// Found by the third red-team round: protocol state that drifted from the server's (a name
+/// prepared and deallocated in one text, a portal whose statement name was reused, a Query
+/// inside an unsynchronised batch), writes the ceiling could not count, and more ways around
+/// lineage and review.
+#[tokio::test]
+async fn third_round_state_and_lineage() {
+    let gw = Gw::start_with_row_ceiling(3);
+    let evil = b"SELECT translate(email, '@.', '#,') AS e FROM users";
+    let clear = |out: &str| !out.contains("ann#corp") && !out.contains("bob#corp");
+    // PREPARE and DEALLOCATE of one name in one text: hoop must not keep the name.
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[raw::query(b"PREPARE p AS SELECT 1, 2; DEALLOCATE p")]).await;
+    r.until_ready().await;
+    r.send(&[raw::parse("p", evil), raw::sync()]).await;
+    r.until_ready().await;
+    r.send(&[raw::query(b"EXECUTE p")]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(clear(&out), "{out}");
+    // A named portal keeps the statement it was bound to, whatever the name holds later.
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[raw::parse("", evil), raw::bind("p1", ""), raw::parse("", b"SELECT 1"), raw::execute("p1"), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(clear(&out) && out.contains("[REDACTED"), "{out}");
+    // A simple Query inside an unsynchronised batch ends the session (the server would discard it).
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[raw::parse("", b"SELECT 1/0"), raw::bind("", ""), raw::execute(""), raw::query(b"SELECT 1"), raw::sync()]).await;
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), r.s.read_to_end(&mut rest)).await;
+    assert!(String::from_utf8_lossy(&rest).contains("inside an extended-protocol batch"), "{}", String::from_utf8_lossy(&rest));
+    // The ceiling: a plain P/B/E/S write, a CTE write and EXPLAIN ANALYZE are not committed.
+    ten_rows("v_cap3");
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[raw::parse("", b"DELETE FROM v_cap3 WHERE id > 0"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("hoop-max-rows-written"), "{out}");
+    assert_eq!(rows("v_cap3"), "10");
+    for s in ["WITH d AS (DELETE FROM v_cap3 WHERE id > 0 RETURNING 1) SELECT count(*) FROM d", "EXPLAIN ANALYZE DELETE FROM v_cap3 WHERE id > 0"] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-max-rows-written"), "{s}: {err}");
+    }
+    assert_eq!(rows("v_cap3"), "10");
+    // Lineage through functions in FROM; other sessions are out of reach.
+    for s in [
+        "SELECT key, translate(value, '@.', '#,') FROM users u, jsonb_each_text(to_jsonb(u)) WHERE key = 'email'",
+        "SELECT translate(x.e, '@.', '#,') FROM users u, xmltable('/r' PASSING xmlelement(name r, u.email) COLUMNS e text PATH '.') x",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(clear(&out), "{s}: {out} {err}");
+    }
+    for s in ["SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid()", "SELECT query FROM pg_stat_activity", "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-other-sessions"), "{s}: {err}");
+    }
+    // UPDATE … FROM a sensitive table reads it: reviewed.
+    let (_, err) = agent(&gw, &["-c", "UPDATE users SET name = c.email FROM customers c WHERE c.id = users.id AND users.id = 99"], None);
+    assert!(err.contains("review timed out") || err.contains("hoop-masked-lineage"), "{err}");
+}

@@ -85,8 +85,12 @@ pub struct Derivation {
     /// notifications, large objects, sequences, advisory locks).
     pub sinks: Vec<Refs>,
     /// What rows are chosen or ordered by: WHERE, JOIN conditions, GROUP BY, HAVING,
-    /// ORDER BY, DISTINCT ON, window partitions.
+    /// ORDER BY, DISTINCT ON, window partitions, LIMIT and OFFSET.
     pub filters: Vec<Refs>,
+    /// What functions in FROM read (`jsonb_each_text(to_jsonb(c))`, `XMLTABLE`, `JSON_TABLE`):
+    /// their columns cannot be named from the text, so if one reads a masked column, every
+    /// expression of the statement may carry it.
+    pub opaque: Vec<Refs>,
 }
 
 /// Functions whose arguments leave the statement's result: through them a value reaches the
@@ -108,8 +112,7 @@ const SINKS: &[&str] = &[
     "pg_try_advisory_xact_lock",
     "pg_try_advisory_xact_lock_shared",
     "pg_logical_emit_message",
-    "pg_stat_statements_reset",
-    "txid_current_if_assigned",
+    "nextval",
 ];
 
 /// Which names are tainted: derived from masked source columns.
@@ -119,11 +122,16 @@ pub struct Taint {
     pub columns: HashSet<String>,
     /// Row names (relation aliases) whose rows hold a masked column.
     pub rows: HashSet<String>,
+    /// A function in FROM reads a masked column: any name may carry it.
+    pub everything: bool,
 }
 
 impl Taint {
     /// Whether an expression reading `refs` derives from a masked column.
     pub fn reads(&self, refs: &Refs) -> bool {
+        if self.everything && (refs.star || !refs.columns.is_empty() || !refs.rows.is_empty()) {
+            return true;
+        }
         refs.columns.iter().any(|c| self.columns.contains(c))
             || refs.rows.iter().any(|r| self.rows.contains(r) || self.columns.contains(r))
             || (refs.star && !self.rows.is_empty())
@@ -169,6 +177,9 @@ impl Derivation {
                 if t.rows.contains(rel) {
                     t.rows.insert(alias.clone());
                 }
+            }
+            if !t.everything && self.opaque.iter().any(|r| t.reads(r)) {
+                t.everything = true;
             }
             if (t.columns.len(), t.rows.len()) == before {
                 return t;
@@ -485,13 +496,32 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 name_columns(d, &outs, &cols);
                 d.derived.push((name, column_refs(outs)));
             }
+            "RangeTableFunc" | "JsonTable" => {
+                // XMLTABLE / JSON_TABLE: columns named in the text, values from the document.
+                let mut refs = Refs::default();
+                for k in ["docexpr", "rowexpr", "context_item", "pathspec", "passing", "columns"] {
+                    if let Some(v) = n.get(k) {
+                        refs_into(v, &mut refs, 0);
+                    }
+                }
+                d.opaque.push(refs.clone());
+                d.filters.push(refs.clone());
+                if let Some((alias, cols)) = alias_of(n) {
+                    for c in cols {
+                        d.named.push((c, refs.clone()));
+                    }
+                    d.derived.push((alias, vec![refs]));
+                }
+            }
             "RangeFunction" => {
                 // A function in FROM (`unnest(...)`, `json_to_record(...)`): its columns read
-                // whatever its arguments read.
+                // whatever its arguments read, and it multiplies rows by them.
                 let mut refs = Refs::default();
                 if let Some(f) = n.get("functions") {
                     refs_into(f, &mut refs, 0);
                 }
+                d.opaque.push(refs.clone());
+                d.filters.push(refs.clone());
                 if let Some((alias, cols)) = alias_of(n) {
                     for c in &cols {
                         d.named.push((c.clone(), refs.clone()));
@@ -522,7 +552,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                         d.named.push((name, refs));
                     }
                 }
-                for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause"] {
+                for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause", "limit_offset", "limit_count"] {
                     if n.get(k).is_some_and(|v| !v.is_null()) {
                         d.filters.push(refs_of(n.get(k)));
                     }
@@ -624,6 +654,8 @@ mod tests {
             "SELECT 'x' UNION ALL SELECT email FROM customers",
             "SELECT x FROM customers, unnest(string_to_array(email, '@')) AS x",
             "SELECT t FROM (SELECT * FROM customers) t",
+            "SELECT key, translate(value, 'a', 'b') FROM customers c, jsonb_each_text(to_jsonb(c))",
+            "SELECT translate(x.e, 'a', 'b') FROM customers c, xmltable('/r' PASSING xmlelement(name r, c.email) COLUMNS e text PATH '.') x",
             "SELECT ascii(substr(email, 2, 1)) FROM public.customers",
             "SELECT translate(e, '@', '#') FROM customers AS t(i, n, e)",
             "SELECT replace(e, '@', '#') FROM (SELECT * FROM customers) t(i, e)",
@@ -654,6 +686,9 @@ mod tests {
         assert_eq!(taint("SELECT DISTINCT ON (c.id) c.id FROM customers c ORDER BY c.id, ascii(email)"), (false, false, true));
         assert_eq!(taint("SELECT i FROM customers c JOIN generate_series(1, 9) i ON i = ascii(c.email)"), (false, false, true));
         assert_eq!(taint("SELECT id FROM customers WHERE id = 1"), (false, false, false));
+        assert_eq!(taint("SELECT count(*) FROM customers c CROSS JOIN generate_series(1, ascii(c.email))"), (false, false, true));
+        assert_eq!(taint("SELECT name FROM customers OFFSET (SELECT ascii(email) FROM customers LIMIT 1)"), (false, false, true));
+        assert_eq!(taint("CREATE TABLE s AS SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j"), (true, false, true));
         assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
     }
 

@@ -27,6 +27,35 @@ pub const AMBIGUOUS: &str = "ambiguous";
 /// (`query_to_xml`, `table_to_xml`, `ts_stat`, `dblink`, ...): hoop cannot read that SQL.
 pub const DYNAMIC_SQL: &str = "dynamic_sql";
 
+/// The kind given to writes whose row count the server does not report for them (inside a CTE or
+/// `EXPLAIN ANALYZE`).
+pub const NESTED_WRITE: &str = "nested_write";
+
+/// The kind given to statements that reach into other sessions: their statement text
+/// (`pg_stat_activity`), signals (`pg_terminate_backend`), locks that block them.
+pub const OTHER_SESSIONS: &str = "other_sessions";
+
+/// Functions that act on other sessions.
+const OTHER_SESSION_FUNCTIONS: &[&str] = &["pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf", "pg_rotate_logfile"];
+
+/// Functions that carry their arguments out of the statement (settings, notifications, large
+/// objects, sequences, locks): in DDL (a column default, a check) they run later, as code.
+const SINK_FUNCTIONS: &[&str] = &[
+    "set_config",
+    "pg_notify",
+    "lo_from_bytea",
+    "lo_put",
+    "lo_create",
+    "lowrite",
+    "setval",
+    "nextval",
+    "pg_advisory_lock",
+    "pg_advisory_xact_lock",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_xact_lock",
+    "pg_logical_emit_message",
+];
+
 /// The kind given to `set_config` with a value computed at run time.
 pub const COMPUTED_SETTING: &str = "computed_setting";
 
@@ -132,8 +161,9 @@ pub struct Names {
     pub executed: Vec<String>,
     /// `DEALLOCATE name`; `None` for `DEALLOCATE ALL` (and `DISCARD ALL`).
     pub deallocated: Vec<Option<String>>,
-    /// `DECLARE name CURSOR FOR ...`: each name with the analysis of the `DECLARE` statement.
-    pub declared: Vec<(String, Sql)>,
+    /// `DECLARE name CURSOR FOR ...`: each name with the analysis of the `DECLARE` statement,
+    /// and whether it is `WITH HOLD` (outlives its transaction).
+    pub declared: Vec<(String, Sql, bool)>,
     /// `FETCH`/`MOVE ... name`.
     pub fetched: Vec<String>,
     /// `CLOSE name`; `None` for `CLOSE ALL`.
@@ -177,7 +207,8 @@ fn names_here(text: &str) -> Names {
             N::ExecuteStmt(e) => n.executed.push(e.name.clone()),
             N::DeallocateStmt(d) => n.deallocated.push((!d.isall).then(|| d.name.clone())),
             N::DiscardStmt(_) => n.deallocated.push(None),
-            N::DeclareCursorStmt(d) => n.declared.push((d.portalname.clone(), own())),
+            // CURSOR_OPT_HOLD in PostgreSQL's parsenodes.h.
+            N::DeclareCursorStmt(d) => n.declared.push((d.portalname.clone(), own(), d.options & 0x0020 != 0)),
             N::FetchStmt(f) => n.fetched.push(f.portalname.clone()),
             N::ClosePortalStmt(c) => n.closed.push((!c.portalname.is_empty()).then(|| c.portalname.clone())),
             _ => {}
@@ -355,6 +386,17 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     if w.saw_write_kind() && w.tables.iter().any(|t| base(t) == "pg_settings") {
         w.kind(PINNED_SETTING);
     }
+    if w.tables.iter().any(|t| matches!(base(t).as_str(), "pg_stat_activity" | "pg_stat_statements" | "pg_stat_statements_info")) {
+        w.kind(OTHER_SESSIONS);
+    }
+    let ddl = w.kinds.iter().any(|k| matches!(k.as_str(), "create" | "alter" | "alter_drop" | "create_table" | "index"));
+    let sinks = w.functions.iter().any(|f| {
+        let b = f.rsplit('.').next().unwrap_or(f);
+        SINK_FUNCTIONS.iter().any(|s| b.starts_with(s)) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
+    });
+    if ddl && sinks {
+        w.kind(STORED_CODE);
+    }
     // Column statistics hold sample values of every column the role may read.
     if w.tables.iter().any(|t| matches!(base(t).as_str(), "pg_stats" | "pg_stats_ext" | "pg_stats_ext_exprs" | "pg_statistic" | "pg_statistic_ext_data")) {
         w.kind(STATISTICS);
@@ -488,6 +530,34 @@ impl Walk {
             "UpdateStmt" | "DeleteStmt" => {
                 self.kind(if name == "UpdateStmt" { "update" } else { "delete" });
                 self.write_filtered(o.get("where_clause").is_some_and(filters));
+                // `UPDATE … FROM t` and `DELETE … USING t` read t.
+                if non_empty("from_clause") || non_empty("using_clause") {
+                    self.kind("select");
+                }
+            }
+            "CommonTableExpr" => {
+                // A write inside a CTE reports no count of its own (the statement's tag is the
+                // outer SELECT's): the rows it writes cannot be counted.
+                let q = o.get("ctequery").and_then(|q| q.get("node")).and_then(Value::as_object).and_then(|m| m.keys().next().cloned());
+                if matches!(q.as_deref(), Some("UpdateStmt" | "DeleteStmt" | "MergeStmt")) {
+                    self.kind(NESTED_WRITE);
+                }
+            }
+            "LockStmt" => {
+                // SHARE ROW EXCLUSIVE (6) and above block other sessions' writes or reads.
+                if o.get("mode").and_then(Value::as_i64).unwrap_or(0) >= 6 {
+                    self.kind(OTHER_SESSIONS);
+                }
+                if top {
+                    self.kind("lock");
+                }
+            }
+            "DefineStmt" => {
+                if top {
+                    self.kind("define");
+                }
+                // Aggregates and operators bind functions that run later.
+                self.kind(STORED_CODE);
             }
             "MergeStmt" => {
                 self.kind("merge");
@@ -564,6 +634,10 @@ impl Walk {
             "ExplainStmt" => {
                 self.kind("explain");
                 self.cacheable = false;
+                let q = o.get("query").and_then(|q| q.get("node")).and_then(Value::as_object).and_then(|m| m.keys().next().cloned());
+                if matches!(q.as_deref(), Some("UpdateStmt" | "DeleteStmt" | "MergeStmt")) {
+                    self.kind(NESTED_WRITE);
+                }
                 let analyze = o.get("options").and_then(Value::as_array).into_iter().flatten().any(|d| {
                     let d = tagged(d, "DefElem");
                     d.and_then(|d| d.get("defname")).and_then(Value::as_str) == Some("analyze")
@@ -684,6 +758,9 @@ impl Walk {
         }
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
             self.kind(DYNAMIC_SQL);
+        }
+        if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
+            self.kind(OTHER_SESSIONS);
         }
         if !name.is_empty() && !self.functions.contains(&name) {
             self.functions.push(name);
@@ -987,6 +1064,19 @@ mod tests {
         assert!(analyze("select query_to_xml('select * from payments', true, false, '')").kinds.contains(&DYNAMIC_SQL.into()));
         assert!(analyze("select * from pg_catalog.table_to_xml('payments', true, false, '')").kinds.contains(&DYNAMIC_SQL.into()));
         assert!(analyze("select most_common_vals from pg_stats where tablename = 'payments'").kinds.contains(&STATISTICS.into()));
+        assert!(analyze("update mine set v = p.iban from payments p where p.id = mine.id").kinds.contains(&"select".into()));
+        assert!(analyze("delete from mine using payments p where p.id = mine.id").kinds.contains(&"select".into()));
+        assert!(analyze("with d as (delete from big where id > 0 returning 1) select count(*) from d").kinds.contains(&NESTED_WRITE.into()));
+        assert!(analyze("explain analyze delete from big").kinds.contains(&NESTED_WRITE.into()));
+        assert!(!analyze("delete from big where id > 0 returning id").kinds.contains(&NESTED_WRITE.into()));
+        for o in ["select pg_terminate_backend(pid) from pg_stat_activity", "select query from pg_stat_activity", "lock table t in access exclusive mode"] {
+            assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
+        }
+        assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
+        for c in ["create table t (a int default pg_try_advisory_lock(42))", "create table t (a text check (pg_notify('x', a) is null))", "create aggregate a (int) (sfunc = int4pl, stype = int)"] {
+            assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
+        }
+        assert!(!analyze("create table t (id int, at timestamptz default now())").kinds.contains(&STORED_CODE.into()));
         for p in ["alter role app set statement_timeout = 1", "grant select on payments to public", "alter table t owner to x", "create policy p on t using (true)"] {
             assert!(analyze(p).kinds.contains(&PRIVILEGES.into()), "{p}: {:?}", analyze(p).kinds);
         }

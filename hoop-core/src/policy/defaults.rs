@@ -41,6 +41,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may set settings to constant values only",
     ),
     (
+        "agent-no-other-sessions",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "other_sessions" in action.sql.kinds"#,
+        "agents may not read, signal or lock out other sessions",
+    ),
+    (
         "agent-no-function-call",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "function_call" in action.sql.kinds"#,
