@@ -93,27 +93,6 @@ pub struct Derivation {
     pub opaque: Vec<Refs>,
 }
 
-/// Functions whose arguments leave the statement's result: through them a value reaches the
-/// client (or another session) by a path result masking does not see.
-const SINKS: &[&str] = &[
-    "set_config",
-    "pg_notify",
-    "lo_from_bytea",
-    "lo_put",
-    "lo_create",
-    "lowrite",
-    "setval",
-    "pg_advisory_lock",
-    "pg_advisory_lock_shared",
-    "pg_advisory_xact_lock",
-    "pg_advisory_xact_lock_shared",
-    "pg_try_advisory_lock",
-    "pg_try_advisory_lock_shared",
-    "pg_try_advisory_xact_lock",
-    "pg_try_advisory_xact_lock_shared",
-    "pg_logical_emit_message",
-    "nextval",
-];
 
 /// Which names are tainted: derived from masked source columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -585,7 +564,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
             }
             "FuncCall" => {
                 let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_lowercase();
-                if SINKS.contains(&name.as_str()) {
+                if super::sql::SINK_FUNCTIONS.contains(&name.as_str()) {
                     d.sinks.push(refs_of(n.get("args")));
                 }
             }

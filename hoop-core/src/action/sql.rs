@@ -38,9 +38,11 @@ pub const OTHER_SESSIONS: &str = "other_sessions";
 /// Functions that act on other sessions.
 const OTHER_SESSION_FUNCTIONS: &[&str] = &["pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf", "pg_rotate_logfile"];
 
-/// Functions that carry their arguments out of the statement (settings, notifications, large
-/// objects, sequences, locks): in DDL (a column default, a check) they run later, as code.
-const SINK_FUNCTIONS: &[&str] = &[
+/// Functions that carry their arguments out of the statement, to the client or another session
+/// by a path result masking does not see (settings, notifications, large objects, sequences,
+/// locks). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
+/// run later, as code.
+pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "set_config",
     "pg_notify",
     "lo_from_bytea",
@@ -50,9 +52,13 @@ const SINK_FUNCTIONS: &[&str] = &[
     "setval",
     "nextval",
     "pg_advisory_lock",
+    "pg_advisory_lock_shared",
     "pg_advisory_xact_lock",
+    "pg_advisory_xact_lock_shared",
     "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
     "pg_try_advisory_xact_lock",
+    "pg_try_advisory_xact_lock_shared",
     "pg_logical_emit_message",
 ];
 
@@ -392,7 +398,7 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     let ddl = w.kinds.iter().any(|k| matches!(k.as_str(), "create" | "alter" | "alter_drop" | "create_table" | "index"));
     let sinks = w.functions.iter().any(|f| {
         let b = f.rsplit('.').next().unwrap_or(f);
-        SINK_FUNCTIONS.iter().any(|s| b.starts_with(s)) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
+        SINK_FUNCTIONS.contains(&b) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
     });
     if ddl && sinks {
         w.kind(STORED_CODE);
