@@ -229,21 +229,10 @@ impl Shared {
 
 /// Adds what `held` (a prepared statement or cursor) reads and writes to `sql`, which runs it.
 fn merge(sql: &mut Sql, held: &Sql) {
-    for k in &held.kinds {
-        if !sql.kinds.contains(k) {
-            sql.kinds.push(k.clone());
-        }
-    }
-    for t in &held.tables {
-        if !sql.tables.contains(t) {
-            sql.tables.push(t.clone());
-        }
-    }
-    for f in &held.functions {
-        if !sql.functions.contains(f) {
-            sql.functions.push(f.clone());
-        }
-    }
+    use hoop_core::action::extend_unique;
+    extend_unique(&mut sql.kinds, &held.kinds);
+    extend_unique(&mut sql.tables, &held.tables);
+    extend_unique(&mut sql.functions, &held.functions);
     sql.has_where &= held.has_where;
     sql.copy_program |= held.copy_program;
     if sql.copy.is_empty() {

@@ -25,16 +25,8 @@ pub struct Refs {
 
 impl Refs {
     fn merge(&mut self, other: &Refs) {
-        for c in &other.columns {
-            if !self.columns.contains(c) {
-                self.columns.push(c.clone());
-            }
-        }
-        for r in &other.rows {
-            if !self.rows.contains(r) {
-                self.rows.push(r.clone());
-            }
-        }
+        super::extend_unique(&mut self.columns, &other.columns);
+        super::extend_unique(&mut self.rows, &other.rows);
         self.star |= other.star;
     }
 }

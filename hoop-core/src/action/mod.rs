@@ -187,6 +187,16 @@ pub struct K8s {
     pub path: String,
 }
 
+/// Appends to `into` each name of `from` it does not hold yet, in order (kind, table and
+/// column lists are small sets kept in the order they were found).
+pub fn extend_unique(into: &mut Vec<String>, from: &[String]) {
+    for x in from {
+        if !into.contains(x) {
+            into.push(x.clone());
+        }
+    }
+}
+
 /// A section with nothing in it; empty sections are left out of stored actions (recordings)
 /// and deserialise back as empty.
 pub trait Blank {
