@@ -589,6 +589,10 @@ impl SessionHandle {
         a.sql.params.iter_mut().flatten().for_each(mask);
         mask(&mut a.exec.command);
         a.exec.argv.iter_mut().for_each(mask);
+        a.exec.commands.iter_mut().flatten().for_each(mask);
+        a.exec.paths.iter_mut().for_each(mask);
+        mask(&mut a.exec.unreadable);
+        mask(&mut a.env.value);
         a.connect.params.values_mut().for_each(mask);
         a
     }

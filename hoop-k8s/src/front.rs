@@ -86,11 +86,12 @@ impl Ongoing {
 
 impl Conn {
     pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let raw_path = req.uri().path().to_string();
+        // Classified, checked and forwarded in the one form the API server will act on.
+        let raw_path = match crate::path::canonical(req.uri().path()) {
+            Ok(p) => p,
+            Err(e) => return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        };
         let query = req.uri().query().unwrap_or("").to_string();
-        if let Err(e) = crate::path::check(&raw_path) {
-            return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string());
-        }
         if req.headers().keys().any(|k| k.as_str().starts_with("impersonate-")) {
             return status::forbidden("impersonation headers are not accepted through hoop: the gateway decides who the cluster sees");
         }
@@ -269,12 +270,16 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     }
     let code = parts.status;
     let masker = ongoing.session.masker();
-    if ctype.contains("protobuf") {
-        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("protobuf response".into()));
-        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "hoop cannot mask a protobuf response; ask for JSON");
+    // hoop asked for JSON; anything else (YAML, protobuf, CBOR, HTML) is never relayed, since
+    // it could carry what masking would have hidden.
+    let json = ctype.is_empty() || ctype.starts_with("application/json");
+    if !json && !ctype.starts_with("text/plain") {
+        let msg = format!("the API server answered in {ctype}, which hoop cannot mask; only JSON is relayed");
+        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(msg.clone()));
+        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", &format!("hoop: {msg}"));
     }
     let watch = ongoing.k8s.verb == "watch" || query_flag(query, "watch");
-    if watch && code.is_success() {
+    if watch && code.is_success() && json {
         let rx = stream::watch_events(incoming, ongoing, masker, gw.max_body);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
@@ -282,7 +287,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         let rx = stream::text(incoming, ongoing, masker);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
-    if ctype.starts_with("application/json") || ctype.is_empty() {
+    if json {
         let bytes = match http_body_util::Limited::new(incoming, MAX_DOCUMENT).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
@@ -310,7 +315,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         ongoing.finish(code, items, out.len() as u64, error);
         return Response::from_parts(parts, full(out));
     }
-    // Anything else (text, OpenAPI documents) streams through the content detectors.
+    // Plain text streams through the content detectors.
     let rx = stream::text(incoming, ongoing, masker);
     Response::from_parts(parts, crate::body::channel(rx))
 }

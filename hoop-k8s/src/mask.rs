@@ -1,7 +1,12 @@
 //! Where API responses are masked: `Secret` values in every response shape (single object,
 //! `SecretList`, watch events, `Table` rows, and copies inside the
-//! `kubectl.kubernetes.io/last-applied-configuration` annotation), and fields configured by
-//! masking rules (e.g. ConfigMap keys, container env values) for any resource.
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation), fields configured by
+//! masking rules (e.g. ConfigMap keys, container env values) for any resource, and every other
+//! string value of every object through the content detectors (ConfigMap data, env values,
+//! annotations, events, `binaryData` decoded). Values named like credentials (`DB_PASSWORD`
+//! in an env entry, a ConfigMap key or a `KEY=value` line) are masked whole. Only the fields
+//! that identify an object (`kind`, `apiVersion`, `metadata.name`, `namespace`, `uid`,
+//! `resourceVersion`) are left as they are, so clients keep working.
 //!
 //! Field rules use the masking column syntax with the API group as schema, the resource
 //! (plural) as table and the field's dotted path (list levels skipped) as column, e.g.
@@ -28,11 +33,15 @@ pub struct Scope<'a> {
 }
 
 /// Whether `body` (a JSON response for `scope`) could hold anything to mask, decided without
-/// parsing it: a Secret, a copy of an applied object, or a field some rule could name. Most
+/// parsing it: a Secret, a copy of an applied object, a field some rule could name, a value a
+/// detector finds, a name like a credential's, or a JSON escape that could spell either. Most
 /// responses (pods, deployments, discovery) then pass without a parse.
 pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
     if !m.is_enabled() {
         return false;
+    }
+    if m.detect(body).is_some() || memchr::memmem::find(body, b"\\u").is_some() || has_credential_word(body) {
+        return true;
     }
     // Built once: a finder's set-up costs more than a search of a typical object.
     static FINDERS: std::sync::OnceLock<[memchr::memmem::Finder<'static>; 5]> = std::sync::OnceLock::new();
@@ -81,6 +90,13 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
                 for row in rows {
                     if let Some(o) = row.get_mut("object") {
                         mask_value(m, scope, o, None, changed);
+                    }
+                    // Printed columns (an event's message, say) pass the detectors too.
+                    for cell in row.get_mut("cells").and_then(Value::as_array_mut).into_iter().flatten() {
+                        if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_text(t)) {
+                            *cell = Value::String(masked);
+                            *changed = true;
+                        }
                     }
                 }
             }
@@ -150,7 +166,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
     }
 }
 
-/// Applies field rules to every string leaf under `key`.
+/// Applies field rules and detectors to every string leaf under `key`.
 fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut String, changed: &mut bool) {
     let len = path.len();
     if !path.is_empty() {
@@ -158,48 +174,125 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
     }
     path.push_str(key);
     match v {
-        Value::Object(map) => {
-            for (k, child) in map.iter_mut() {
-                fields(m, scope, k, child, path, changed);
-            }
-        }
+        Value::Object(map) => object_fields(m, scope, map, path, changed),
         Value::Array(items) => {
             for item in items.iter_mut() {
                 // List levels are skipped: `spec.containers.env.value`.
                 let inner_len = path.len();
                 if let Value::Object(map) = item {
-                    for (k, child) in map.iter_mut() {
-                        fields(m, scope, k, child, path, changed);
-                    }
+                    object_fields(m, scope, map, path, changed);
                 } else if let Value::String(_) = item {
-                    mask_leaf(m, scope, path, key, item, changed);
+                    mask_leaf(m, scope, path, key, item, false, changed);
                 }
                 path.truncate(inner_len);
             }
         }
-        Value::String(_) => mask_leaf(m, scope, path, key, v, changed),
+        Value::String(_) => mask_leaf(m, scope, path, key, v, false, changed),
         _ => {}
     }
     path.truncate(len);
 }
 
-fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, changed: &mut bool) {
+/// The fields of one object; `{"name": "DB_PASSWORD", "value": "…"}` (an env entry, a
+/// parameter) has its value masked whole.
+fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut bool) {
+    let credential = map.get("name").and_then(Value::as_str).is_some_and(|n| map.contains_key("value") && is_credential_name(m, n));
+    for (k, child) in map.iter_mut() {
+        if credential && k == "value" && child.is_string() {
+            let len = path.len();
+            path.push_str(".value");
+            mask_leaf(m, scope, path, k, child, true, changed);
+            path.truncate(len);
+        } else {
+            fields(m, scope, k, child, path, changed);
+        }
+    }
+}
+
+/// Fields that identify an object: never masked, or clients could not address it.
+const IDENTITY_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generateName", "metadata.selfLink"];
+
+/// `credential`: the value is named like a credential (an env entry's `name`, say).
+fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, credential: bool, changed: &mut bool) {
     fn column<'c>(scope: &Scope<'c>, c: &'c str) -> ColumnRef<'c> {
         ColumnRef { target: scope.target, schema: scope.group, table: scope.resource, column: c }
     }
+    if IDENTITY_FIELDS.contains(&path) {
+        return;
+    }
     let parent_star = path.rsplit_once('.').map(|(p, _)| format!("{p}.*"));
     let keyed = path.starts_with("data.") || path.starts_with("stringData.") || path.starts_with("binaryData.");
+    let binary = path.starts_with("binaryData.");
     let rule = m
         .column_rule(&column(&scope, path))
         .or_else(|| parent_star.as_deref().and_then(|p| m.column_rule(&column(&scope, p))))
-        .or_else(|| if keyed { m.column_rule(&column(&scope, key)) } else { None });
-    let (Some(rule), Some(s)) = (rule, v.as_str()) else { return };
-    if let hoop_core::mask::Masked::Value(r) = m.mask_value(Some(&rule), hoop_core::mask::ValueKind::Text, s.as_bytes()) {
-        // `binaryData` must stay base64.
-        let text = if path.starts_with("binaryData.") { base64::engine::general_purpose::STANDARD.encode(&r) } else { String::from_utf8_lossy(&r).into_owned() };
-        *v = Value::String(text);
-        *changed = true;
+        .or_else(|| if keyed { m.column_rule(&column(&scope, key)) } else { None })
+        .or_else(|| if credential || (keyed && is_credential_name(m, key)) { m.rule_for(&key.to_ascii_lowercase()) } else { None });
+    let Some(s) = v.as_str() else { return };
+    let raw = if binary { base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_else(|_| s.as_bytes().to_vec()) } else { s.as_bytes().to_vec() };
+    let masked: Vec<u8> = match &rule {
+        Some(rule) => match m.mask_value(Some(rule), hoop_core::mask::ValueKind::Text, &raw) {
+            hoop_core::mask::Masked::Value(r) => r.into_owned(),
+            _ => return,
+        },
+        None => {
+            // Content detectors, and `KEY=value` lines whose key names a credential.
+            let lines = mask_assignments(m, &raw);
+            let text = lines.as_deref().unwrap_or(&raw);
+            match m.mask_bytes(text) {
+                std::borrow::Cow::Owned(o) => o,
+                std::borrow::Cow::Borrowed(_) if lines.is_some() => text.to_vec(),
+                std::borrow::Cow::Borrowed(_) => return,
+            }
+        }
+    };
+    // `binaryData` must stay base64.
+    let text = if binary { base64::engine::general_purpose::STANDARD.encode(&masked) } else { String::from_utf8_lossy(&masked).into_owned() };
+    *v = Value::String(text);
+    *changed = true;
+}
+
+/// Words in a credential's name. A configured bare column name (`password`, `api_key`) also
+/// counts.
+const CREDENTIAL_WORDS: &[&str] = &["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential", "access_key"];
+
+/// Whether `name` (`DB_PASSWORD`, `aws-secret-access-key`) names a credential.
+fn is_credential_name(m: &Masker, name: &str) -> bool {
+    let n = name.to_ascii_lowercase().replace(['-', '.'], "_");
+    CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
+        || m.column_rules().iter().any(|r| !r.column.contains('.') && r.column != "*" && !r.column.is_empty() && n.contains(&r.column.to_ascii_lowercase()))
+}
+
+/// Whether the raw document mentions a credential-like name anywhere (then it is parsed).
+fn has_credential_word(body: &[u8]) -> bool {
+    let lower = body.to_ascii_lowercase();
+    CREDENTIAL_WORDS.iter().any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+}
+
+/// `KEY=value` (or `KEY: value`) lines whose key names a credential, with the value masked
+/// whole; `None` when there are none.
+fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut changed = false;
+    for line in text.split_inclusive(|b| *b == b'\n') {
+        let sep = line.iter().position(|b| *b == b'=' || *b == b':');
+        let key = sep.and_then(|i| line.get(..i)).map(|k| String::from_utf8_lossy(k).trim().trim_start_matches("export ").to_string());
+        match (sep, key) {
+            (Some(i), Some(k)) if !k.is_empty() && !k.contains(char::is_whitespace) && is_credential_name(m, &k) => {
+                let (head, rest) = line.split_at(i + 1);
+                let (value, end) = match rest.strip_suffix(b"\n") {
+                    Some(v) => (v, &b"\n"[..]),
+                    None => (rest, &b""[..]),
+                };
+                out.extend_from_slice(head);
+                out.extend(m.mask_whole(&k.to_ascii_lowercase(), value.trim_ascii()).unwrap_or_default());
+                out.extend_from_slice(end);
+                changed = true;
+            }
+            _ => out.extend_from_slice(line),
+        }
     }
+    changed.then_some(out)
 }
 
 #[cfg(test)]
@@ -271,6 +364,35 @@ mod tests {
         assert!(may_need_masking(&m, cms, br#"{"kind":"ConfigMap","data":{"password":"x"}}"#));
         assert!(!may_need_masking(&m, cms, br#"{"kind":"ConfigMap","metadata":{}}"#));
         assert!(may_need_masking(&m, SCOPE, br#"{"kind":"Status"}"#));
+    }
+
+    #[test]
+    fn every_string_passes_the_detectors_and_credentials_by_name() {
+        let m = masker();
+        let scope = Scope { target: "k", group: "", resource: "configmaps" };
+        let body = br#"{"kind":"ConfigMap","metadata":{"name":"app-config","annotations":{"owner":"bob@corp.example"}},"data":{"contact":"alice@corp.example","card":"4111 1111 1111 1111","ssn":"078-05-1120","app.env":"DB_PASSWORD=hunter2\nMODE=fast\n","DB_PASSWORD":"hunter3"},"binaryData":{"blob":"Y2FyZCA0MTExMTExMTExMTExMTEx"}}"#;
+        assert!(may_need_masking(&m, scope, body));
+        let mut cm: Value = serde_json::from_slice(body).unwrap();
+        assert!(mask_document(&m, scope, &mut cm));
+        let out = cm.to_string();
+        for secret in ["alice@", "bob@", "4111 1111", "078-05", "hunter2", "hunter3", "Y2FyZCA0MTEx"] {
+            assert!(!out.contains(secret), "{secret}: {out}");
+        }
+        assert_eq!(cm["metadata"]["name"], "app-config");
+        assert!(out.contains("MODE=fast"), "{out}");
+        let blob = base64::engine::general_purpose::STANDARD.decode(cm["binaryData"]["blob"].as_str().unwrap()).unwrap();
+        assert!(!String::from_utf8_lossy(&blob).contains("4111"), "binaryData stays base64, masked inside");
+
+        let pods = Scope { target: "k", group: "", resource: "deployments" };
+        let mut pod = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "DB_PASSWORD", "value": "s3cret"}, {"name": "MODE", "value": "fast"}]}]}}}});
+        assert!(mask_document(&m, pods, &mut pod));
+        let out = pod.to_string();
+        assert!(!out.contains("s3cret") && out.contains("fast"), "{out}");
+
+        let events = Scope { target: "k", group: "", resource: "events" };
+        let mut table = json!({"kind": "Table", "rows": [{"cells": ["x", "mail bob@corp.example failed"], "object": {"kind": "Event", "message": "mail bob@corp.example failed"}}]});
+        assert!(mask_document(&m, events, &mut table));
+        assert!(!table.to_string().contains("bob@"), "{table}");
     }
 
     #[test]

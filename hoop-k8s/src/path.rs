@@ -1,31 +1,63 @@
-//! Request paths: refused when they could mean something else to the API server than to the
-//! rules (traversal, encoded separators), and split into the target and the API path.
+//! Request paths: decoded once into the form the API server acts on, refused when they could
+//! mean something else to it than to the rules, and split into the target and the API path.
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
-    /// `..`, `.`, empty segments, backslashes or encoded separators and dots.
-    #[error("the request path is not in canonical form (no '..', '.', '//', backslashes or encoded '/', '\\\\' or '.')")]
+    /// `..`, `.`, empty segments, backslashes, encoded separators, or characters that could be
+    /// read two ways once decoded.
+    #[error("the request path is not in canonical form (no '..', '.', '//', backslashes, encoded '/', malformed escapes or control characters)")]
     NotCanonical,
     /// No target of that name, or none named.
     #[error("unknown target {0:?}: use a server URL ending in /k8s/<target>")]
     UnknownTarget(String),
 }
 
-/// Checks that `raw` (the path as sent, still percent-encoded) is canonical: rules see exactly
-/// the path the API server will act on.
-pub fn check(raw: &str) -> Result<(), PathError> {
-    if !raw.starts_with('/') || raw.contains('\\') || raw.contains("//") {
+/// The path the API server will act on: `raw` (as sent, percent-encoded) decoded once, as
+/// Go's `URL.Path` is, and checked segment by segment. Rules see this path and it is the one
+/// forwarded, so the two can never differ; anything that would not survive being decoded and
+/// sent again unchanged is refused.
+pub fn canonical(raw: &str) -> Result<String, PathError> {
+    if !raw.starts_with('/') {
         return Err(PathError::NotCanonical);
     }
+    let decoded = decode(raw).ok_or(PathError::NotCanonical)?;
+    // An encoded `/` would add a segment once decoded; encoded `%` would decode twice.
     let lower = raw.to_ascii_lowercase();
-    if ["%2f", "%5c", "%2e", "%00"].iter().any(|e| lower.contains(e)) {
+    if ["%2f", "%5c", "%25"].iter().any(|e| lower.contains(e)) {
         return Err(PathError::NotCanonical);
     }
-    if raw.split('/').any(|s| s == ".." || s == ".") {
+    if decoded.contains("//") || !decoded.chars().all(plain) {
         return Err(PathError::NotCanonical);
     }
-    Ok(())
+    if decoded.split('/').any(|s| s == ".." || s == ".") {
+        return Err(PathError::NotCanonical);
+    }
+    Ok(decoded)
+}
+
+/// Characters a decoded path may hold: RFC 3986 unreserved and sub-delimiters, `:` and `@`.
+/// All of them mean the same thing encoded or not, so the decoded path is sent as it is.
+fn plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c)
+}
+
+/// Percent-decoding; `None` for a malformed escape or bytes that are not UTF-8.
+fn decode(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Splits `/k8s/<target>/<api path>` into the target and the API path; a gateway with a single
@@ -49,6 +81,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn decoded_once_as_the_api_server_does() {
+        assert_eq!(canonical("/api/v1/%6eamespaces/staging").as_deref(), Ok("/api/v1/namespaces/staging"));
+        assert_eq!(canonical("/api/v1/namespaces/a/%73ecrets/db").as_deref(), Ok("/api/v1/namespaces/a/secrets/db"));
+        for bad in ["/api/v1/%2e%2e/x", "/api/v1/%252e", "/api/v1/%zz", "/api/v1/%c3", "/api/v1/a%20b", "/api/v1/a%0ab", "/api/v1/%3f", "/api/v1/a%23b"] {
+            assert_eq!(canonical(bad), Err(PathError::NotCanonical), "{bad}");
+        }
+    }
+
+    #[test]
     fn traversal_and_encoded_separators_refused() {
         for bad in [
             "/api/v1/namespaces/a/pods/../../secrets",
@@ -59,10 +100,10 @@ mod tests {
             "/api/v1/pods\\x",
             "api/v1",
         ] {
-            assert_eq!(check(bad), Err(PathError::NotCanonical), "{bad}");
+            assert_eq!(canonical(bad), Err(PathError::NotCanonical), "{bad}");
         }
-        assert!(check("/api/v1/namespaces/a/pods/web-1").is_ok());
-        assert!(check("/").is_ok());
+        assert!(canonical("/api/v1/namespaces/a/pods/web-1").is_ok());
+        assert!(canonical("/").is_ok());
     }
 
     #[test]

@@ -102,11 +102,14 @@ impl K8sTarget {
                 continue;
             }
             if n == "accept" {
-                h.append(name.clone(), json_only(value));
                 continue;
             }
             h.append(name.clone(), value.clone());
         }
+        // Every response hoop relays must be one it can read to mask: JSON (or the plain text
+        // of logs), whatever the client asked for.
+        let asked: Vec<&str> = client.get_all(hyper::header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).collect();
+        h.insert(hyper::header::ACCEPT, json_only(&asked.join(",")));
         if let Ok(v) = HeaderValue::from_str(&self.addr) {
             h.insert(hyper::header::HOST, v);
         }
@@ -129,10 +132,14 @@ impl K8sTarget {
     }
 }
 
-/// An `Accept` header without protobuf, which hoop cannot mask: the server answers in JSON.
-fn json_only(value: &HeaderValue) -> HeaderValue {
-    let text = value.to_str().unwrap_or("");
-    let kept: Vec<&str> = text.split(',').map(str::trim).filter(|t| !t.contains("protobuf") && !t.is_empty()).collect();
+/// The client's `Accept` cut down to its JSON choices (`as=Table` ones included), or plain
+/// `application/json`: never YAML, protobuf or CBOR, which hoop cannot mask field by field.
+fn json_only(text: &str) -> HeaderValue {
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| t.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")))
+        .collect();
     let joined = if kept.is_empty() { "application/json".to_string() } else { kept.join(",") };
     HeaderValue::from_str(&joined).unwrap_or_else(|_| HeaderValue::from_static("application/json"))
 }
@@ -142,12 +149,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn protobuf_never_asked_for() {
-        let v = json_only(&HeaderValue::from_static("application/vnd.kubernetes.protobuf, application/json"));
-        assert_eq!(v, "application/json");
-        let v = json_only(&HeaderValue::from_static("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"));
-        assert_eq!(v, "application/json");
+    fn only_json_is_asked_for() {
+        assert_eq!(json_only("application/vnd.kubernetes.protobuf, application/json"), "application/json");
+        assert_eq!(json_only("application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io"), "application/json");
         let t = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
-        assert_eq!(json_only(&HeaderValue::from_static(t)), t);
+        assert_eq!(json_only(t), t);
+        assert_eq!(json_only("application/yaml"), "application/json");
+        assert_eq!(json_only("application/cbor, */*"), "application/json");
+        assert_eq!(json_only(""), "application/json");
+        assert_eq!(json_only("application/json-seq"), "application/json");
     }
 }

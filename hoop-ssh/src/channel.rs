@@ -5,6 +5,7 @@
 //! reach the host, relays data both ways, masks the host's output, and records the session.
 
 use hoop_core::action::Action;
+use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
 use hoop_core::gate::{Checked, Outcome, SessionHandle};
 use hoop_core::mask::{StreamMasker, StreamStyle};
@@ -48,26 +49,10 @@ pub enum Request {
     Close,
 }
 
-/// Interpreters that, run without arguments, read commands from stdin: an exec of one of
-/// these is a shell in disguise (`ssh host bash`).
-/// The action an exec command amounts to.
+/// The action an exec command amounts to: the shell's reading of it ([`Action::exec`]),
+/// which also makes scp's and rsync's server modes file transfers and interpreters shells.
 pub fn exec_action(target: &str, command: &str) -> Action {
-    let a = Action::exec(target, command);
-    let bare_shell = a.is_bare_shell();
-    let scp = a.exec.argv.first().is_some_and(|w| w == "scp") && a.exec.argv.iter().any(|w| w == "-t" || w == "-f");
-    if bare_shell {
-        let mut s = Action::shell(target);
-        s.exec = a.exec;
-        s
-    } else if scp {
-        let direction = if a.exec.argv.iter().any(|w| w == "-t") { "upload" } else { "download" };
-        let path = a.exec.argv.last().cloned().unwrap_or_default();
-        let mut f = Action::file_transfer(target, path, direction, if direction == "upload" { "write" } else { "read" }, "scp");
-        f.exec = a.exec;
-        f
-    } else {
-        a
-    }
+    Action::exec(target, command)
 }
 
 /// What goes to the host, in order, from a task of its own: writes wait for the host's
@@ -129,6 +114,10 @@ enum Mode {
         boundaries: crate::sftp::Boundaries,
         /// Refusals waiting for a packet boundary in the server's stream.
         pending: Vec<u8>,
+        /// The login directory relative paths are read against.
+        home: String,
+        /// Learns it from the server's answer to `realpath "."`.
+        probe: crate::sftp::HomeProbe,
     },
 }
 
@@ -139,12 +128,14 @@ pub struct ChannelRelay {
     pub(crate) upstream: Channel<ClientMsg>,
     pub(crate) session: Arc<SessionHandle>,
     pub(crate) target: String,
+    /// The host user's home directory, as guessed from its name until the server says.
+    pub(crate) home: String,
 }
 
 impl ChannelRelay {
     /// Relays until the channel closes.
     pub async fn run(self, mut requests: mpsc::Receiver<Request>) {
-        let ChannelRelay { id, client, upstream, session, target } = self;
+        let ChannelRelay { id, client, upstream, session, target, home } = self;
         let (mut upstream, up_write) = upstream.split();
         let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let up_tx = spawn_writer(up_write, backlog.clone());
@@ -160,6 +151,9 @@ impl ChannelRelay {
         let mut started = false;
         let mut mode = Mode::Terminal;
         let mut eof_held = false;
+        let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
+        // An agent's shell: each typed line is checked before the host sees it.
+        let mut typed: Option<TypedLines> = None;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -178,6 +172,13 @@ impl ChannelRelay {
                             up(Up::Pty { term, cols, rows, modes });
                         }
                         Request::Env(k, v) => {
+                            // What the host's programs run with is checked and recorded like a
+                            // command: LD_PRELOAD or BASH_ENV would run code the recording
+                            // never shows.
+                            if let Err(msg) = decide(&session, &client, id, Action::env(&target, &k, &v)).await {
+                                refuse(&client, id, &msg).await;
+                                return;
+                            }
                             up(Up::Env(k, v));
                         }
                         Request::WindowChange(cols, rows) => {
@@ -199,6 +200,9 @@ impl ChannelRelay {
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
+                            if interactive && agent {
+                                typed = Some(TypedLines::default());
+                            }
                             up(Up::Exec(command.into_bytes()));
                         }
                         Request::Shell => {
@@ -208,12 +212,21 @@ impl ChannelRelay {
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
+                            if agent {
+                                typed = Some(TypedLines::default());
+                            }
                             up(Up::Shell);
                         }
                         Request::Subsystem(name) if name == "sftp" => {
                             // Checked request by request, with their paths.
                             started = true;
-                            mode = Mode::Sftp { framer: Default::default(), boundaries: Default::default(), pending: Vec::new() };
+                            mode = Mode::Sftp {
+                                framer: Default::default(),
+                                boundaries: Default::default(),
+                                pending: Vec::new(),
+                                home: home.clone(),
+                                probe: Default::default(),
+                            };
                             let _ = session.record_later(&Event::Note { message: "sftp session".into() });
                             up(Up::Subsystem(name));
                         }
@@ -229,6 +242,13 @@ impl ChannelRelay {
                         }
                         Request::Data(data) if matches!(mode, Mode::Sftp { .. }) => {
                             if !sftp_requests(&session, &client, id, &target, &mut mode, &data, &up).await {
+                                break;
+                            }
+                        }
+                        Request::Data(data) if typed.is_some() => {
+                            session.touch();
+                            let ready = typed.as_mut().map(|t| t.push(&data)).unwrap_or_default();
+                            if !typed_lines(&session, &client, id, &target, &masker, ready, &up).await {
                                 break;
                             }
                         }
@@ -262,7 +282,10 @@ impl ChannelRelay {
                             if client.data(id, data.clone()).await.is_err() {
                                 break;
                             }
-                            if let Mode::Sftp { boundaries, pending, .. } = &mut mode {
+                            if let Mode::Sftp { boundaries, pending, home, probe, .. } = &mut mode {
+                                if let Some(h) = probe.server_bytes(&data) {
+                                    *home = h;
+                                }
                                 boundaries.advance(&data);
                                 if boundaries.at_boundary() && !pending.is_empty() {
                                     let _ = client.data(id, std::mem::take(pending)).await;
@@ -336,6 +359,52 @@ impl ChannelRelay {
     }
 }
 
+/// Checks the lines an agent typed into its shell, forwarding those allowed and telling the
+/// client about the others. False when the channel must end.
+async fn typed_lines(
+    session: &SessionHandle,
+    client: &russh::server::Handle,
+    id: ChannelId,
+    target: &str,
+    masker: &hoop_core::mask::Masker,
+    ready: Vec<Typed>,
+    up: &impl Fn(Up) -> bool,
+) -> bool {
+    for t in ready {
+        let raw = match t {
+            Typed::Pass(bytes) => bytes,
+            Typed::TooLong => {
+                let msg = format!("\r\nhoop: line longer than {} bytes refused\r\n", hoop_core::action::typed::MAX_LINE);
+                forward(client, session, id, None, msg.into_bytes()).await;
+                continue;
+            }
+            Typed::Line { line, raw, edited } => {
+                let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&raw)));
+                if line.trim().is_empty() {
+                    raw
+                } else if edited {
+                    let _ = session.refuse(Action::exec(target, &line), "hoop-edited-line", "line editing keys cannot be checked");
+                    let msg = "\r\nhoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole\r\n";
+                    forward(client, session, id, None, msg.as_bytes().to_vec()).await;
+                    continue;
+                } else {
+                    match decide(session, client, id, Action::exec(target, &line)).await {
+                        Ok(()) => raw,
+                        Err(msg) => {
+                            forward(client, session, id, None, format!("\r\n{msg}\r\n").into_bytes()).await;
+                            continue;
+                        }
+                    }
+                }
+            }
+        };
+        if !up(Up::Data(raw.into())) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Frames, checks and forwards sftp requests; refusals are answered to the client. False when
 /// the channel must end (malformed stream, upstream gone).
 async fn sftp_requests(
@@ -347,7 +416,7 @@ async fn sftp_requests(
     data: &[u8],
     up: &impl Fn(Up) -> bool,
 ) -> bool {
-    let Mode::Sftp { framer, boundaries, pending } = mode else { return true };
+    let Mode::Sftp { framer, boundaries, pending, home, probe } = mode else { return true };
     framer.push(data);
     loop {
         let packet = match framer.next_packet() {
@@ -358,7 +427,8 @@ async fn sftp_requests(
                 return false;
             }
         };
-        let refusal = match crate::sftp::path_request(&packet) {
+        probe.client_packet(&packet);
+        let refusal = match crate::sftp::path_request(&packet, home) {
             None => None,
             Some(req) => {
                 let mut paths = vec![req.path.clone()];
@@ -367,7 +437,7 @@ async fn sftp_requests(
                 }
                 let mut refused = None;
                 for path in paths {
-                    let action = Action::file_transfer(target, path, req.direction, req.operation, "sftp");
+                    let action = Action::file_transfer(target, path, req.direction, &req.operation, "sftp");
                     if let Err(msg) = decide(session, client, id, action).await {
                         refused = Some((req.id, msg));
                         break;
@@ -434,7 +504,8 @@ async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: Cha
                 "hoop: this command needs approval (rule {}); ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting\r\n",
                 t.rule, t.id, t.id
             );
-            let _ = client.extended_data(id, 1, note.into_bytes()).await;
+            // Recorded with the output: the replay shows what the client saw.
+            forward(client, session, id, Some(1), note.into_bytes()).await;
             match session.wait_review(action_id, pending).await {
                 Ok(Outcome::Allow { .. }) => Ok(()),
                 Ok(Outcome::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),

@@ -145,7 +145,8 @@ impl russh::server::Handler for Connection {
         reply.accept().await;
         let (tx, rx) = mpsc::channel(64);
         self.channels.insert(id, tx);
-        let relay = ChannelRelay { id, client: session.handle(), upstream, session: handle, target };
+        let home = if t.user == "root" { "/root".to_string() } else { format!("/home/{}", t.user) };
+        let relay = ChannelRelay { id, client: session.handle(), upstream, session: handle, target, home };
         tokio::spawn(relay.run(rx));
         Ok(())
     }

@@ -1,5 +1,10 @@
-//! Where SFTP requests are read: the paths of every open, remove, rename and mkdir, so that
-//! path rules apply to every transfer (OpenSSH 9 `scp` speaks SFTP too).
+//! Where SFTP requests are read: the paths of every open, remove, rename, mkdir, setstat and
+//! symlink, and of OpenSSH's extensions (`posix-rename`, `hardlink`, `lsetstat`, …), so that
+//! path rules apply to every transfer (OpenSSH 9 `scp` speaks SFTP too). Paths are made
+//! absolute against the session's home directory (the server's own answer to the client's
+//! first `realpath "."` once seen) and normalised, so `/etc/../etc/shadow` is `/etc/shadow`.
+//! Extensions hoop does not know are actions of their own (`extension:<name>`), which rules
+//! refuse for agents.
 //!
 //! Client packets are framed and parsed; a refused request never reaches the server and the
 //! client gets `SSH_FXP_STATUS` permission-denied for it, injected between whole server
@@ -17,8 +22,22 @@ const FXP_REMOVE: u8 = 13;
 const FXP_MKDIR: u8 = 14;
 const FXP_RMDIR: u8 = 15;
 const FXP_RENAME: u8 = 18;
+const FXP_REALPATH: u8 = 16;
 const FXP_SYMLINK: u8 = 20;
 const FXP_STATUS: u8 = 101;
+const FXP_NAME: u8 = 104;
+const FXP_EXTENDED: u8 = 200;
+
+/// Extensions that name no path and change nothing a path rule governs: they act on handles
+/// already opened (and checked), or report limits and users.
+const HANDLE_EXTENSIONS: &[&str] = &[
+    "fsync@openssh.com",
+    "fstatvfs@openssh.com",
+    "limits@openssh.com",
+    "copy-data",
+    "home-directory",
+    "users-groups-by-id@openssh.com",
+];
 const FX_PERMISSION_DENIED: u32 = 3;
 
 const FXF_READ: u32 = 0x01;
@@ -36,9 +55,10 @@ pub struct PathRequest {
     pub path: String,
     /// For rename and symlink, the second path.
     pub to: String,
-    /// `open`, `opendir`, `remove`, `rename`, `mkdir`, `rmdir`, `setstat`, `symlink`.
-    pub operation: &'static str,
-    /// `download`, `upload`, or `modify`.
+    /// `open`, `opendir`, `remove`, `rename`, `mkdir`, `rmdir`, `setstat`, `symlink`,
+    /// `hardlink`, `statvfs`, `expand-path`, or `extension:<name>` for an unknown extension.
+    pub operation: String,
+    /// `download`, `upload`, `modify`, or `metadata`.
     pub direction: &'static str,
 }
 
@@ -87,16 +107,20 @@ fn string(b: &mut &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// The path request in `packet` (length word included), or `None` for requests without paths
-/// that policy need not see (reads and writes on handles already opened, stats, init).
-pub fn path_request(packet: &[u8]) -> Option<PathRequest> {
+/// The path request in `packet` (length word included), its paths made absolute against
+/// `home` and normalised; `None` for requests without paths that policy need not see (reads
+/// and writes on handles already opened, stats, init).
+pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
     let mut b = packet.get(4..)?;
     if b.len() < 5 {
         return None;
     }
     let kind = b.get_u8();
     let id = b.get_u32();
-    let req = |operation, direction, path: String, to: String| Some(PathRequest { id, path, to, operation, direction });
+    let abs = |p: String| absolute(home, &p);
+    let req = |operation: &str, direction, path: String, to: String| {
+        Some(PathRequest { id, path: abs(path), to: if to.is_empty() { to } else { abs(to) }, operation: operation.to_string(), direction })
+    };
     match kind {
         FXP_OPEN => {
             let path = string(&mut b)?;
@@ -121,7 +145,103 @@ pub fn path_request(packet: &[u8]) -> Option<PathRequest> {
             let a = string(&mut b)?;
             req("symlink", "modify", a, string(&mut b)?)
         }
+        // An extended request that cannot be read is refused like an unknown one.
+        FXP_EXTENDED => extended(id, &mut b, home).unwrap_or_else(|| {
+            Some(PathRequest { id, path: String::new(), to: String::new(), operation: "extension:malformed".into(), direction: "modify" })
+        }),
         _ => None,
+    }
+}
+
+/// An `SSH_FXP_EXTENDED` request: `None` when malformed, `Some(None)` when it names no path
+/// a rule governs.
+fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
+    let name = string(b)?;
+    let req = |operation: &str, direction, path: String, to: String| PathRequest {
+        id,
+        path: absolute(home, &path),
+        to: if to.is_empty() { to } else { absolute(home, &to) },
+        operation: operation.to_string(),
+        direction,
+    };
+    Some(Some(match name.as_str() {
+        "posix-rename@openssh.com" => {
+            let from = string(b)?;
+            req("rename", "modify", from, string(b)?)
+        }
+        "hardlink@openssh.com" => {
+            let from = string(b)?;
+            req("hardlink", "modify", from, string(b)?)
+        }
+        "lsetstat@openssh.com" => req("setstat", "modify", string(b)?, String::new()),
+        "statvfs@openssh.com" => req("statvfs", "metadata", string(b)?, String::new()),
+        "expand-path@openssh.com" => req("expand-path", "metadata", string(b)?, String::new()),
+        n if HANDLE_EXTENSIONS.contains(&n) => return Some(None),
+        other => PathRequest { id, path: String::new(), to: String::new(), operation: format!("extension:{other}"), direction: "modify" },
+    }))
+}
+
+/// `path` made absolute against `home` (SFTP paths are relative to the login directory) and
+/// lexically normalised.
+pub fn absolute(home: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        hoop_core::action::normalise_path(path)
+    } else {
+        hoop_core::action::normalise_path(&format!("{home}/{path}"))
+    }
+}
+
+/// Learns the home directory from the server's answer to the client's first `realpath "."`.
+#[derive(Default)]
+pub struct HomeProbe {
+    /// The id of the client's `realpath "."`, while its answer is awaited.
+    asked: Option<u32>,
+    /// Server packets, framed only while the answer is awaited.
+    server: Framer,
+    done: bool,
+}
+
+impl HomeProbe {
+    /// Notes a client packet.
+    pub fn client_packet(&mut self, packet: &[u8]) {
+        if self.done || self.asked.is_some() {
+            return;
+        }
+        let mut b = packet.get(4..).unwrap_or_default();
+        if b.len() >= 5 && b.first() == Some(&FXP_REALPATH) {
+            b.advance(1);
+            let id = b.get_u32();
+            if string(&mut b).as_deref() == Some(".") {
+                self.asked = Some(id);
+            }
+        }
+    }
+
+    /// Reads server bytes while an answer is awaited; the home directory once it arrives.
+    pub fn server_bytes(&mut self, data: &[u8]) -> Option<String> {
+        if self.done || self.asked.is_none() {
+            return None;
+        }
+        self.server.push(data);
+        while let Ok(Some(p)) = self.server.next_packet() {
+            let mut b = p.get(4..).unwrap_or_default();
+            if b.len() < 9 || b.first() != Some(&FXP_NAME) {
+                continue;
+            }
+            b.advance(1);
+            if Some(b.get_u32()) != self.asked {
+                continue;
+            }
+            self.done = true;
+            self.server = Framer::default();
+            let _count = b.get_u32();
+            return string(&mut b).filter(|h| h.starts_with('/'));
+        }
+        if self.server.buf.len() > MAX_PACKET {
+            self.done = true;
+            self.server = Framer::default();
+        }
+        None
     }
 }
 
@@ -196,15 +316,46 @@ mod tests {
     }
 
     #[test]
+    fn extensions_are_decoded_or_named() {
+        let ext = |name: &str, fields: &[&[u8]]| {
+            let mut all: Vec<&[u8]> = Vec::new();
+            let n = s(name);
+            all.push(&n);
+            all.extend_from_slice(fields);
+            packet(FXP_EXTENDED, 3, &all)
+        };
+        let r = path_request(&ext("posix-rename@openssh.com", &[&s("x"), &s("/etc/cron.d/x")]), "/home/u").unwrap();
+        assert_eq!((r.operation.as_str(), r.path.as_str(), r.to.as_str()), ("rename", "/home/u/x", "/etc/cron.d/x"));
+        let r = path_request(&ext("hardlink@openssh.com", &[&s("/etc/shadow"), &s("s")]), "/home/u").unwrap();
+        assert_eq!((r.operation.as_str(), r.to.as_str()), ("hardlink", "/home/u/s"));
+        let r = path_request(&ext("lsetstat@openssh.com", &[&s("/etc/x"), &0u32.to_be_bytes()]), "/").unwrap();
+        assert_eq!(r.operation, "setstat");
+        assert_eq!(path_request(&ext("fsync@openssh.com", &[&s("h")]), "/"), None);
+        assert_eq!(path_request(&ext("evil@example.com", &[]), "/").unwrap().operation, "extension:evil@example.com");
+        let truncated = packet(FXP_EXTENDED, 4, &[&s("posix-rename@openssh.com"), &s("x")]);
+        assert_eq!(path_request(&truncated, "/").unwrap().operation, "extension:malformed");
+
+        let mut probe = HomeProbe::default();
+        probe.client_packet(&packet(FXP_REALPATH, 1, &[&s(".")]));
+        let name = packet(FXP_NAME, 1, &[&1u32.to_be_bytes(), &s("/home/alice"), &s("x"), &0u32.to_be_bytes()]);
+        assert_eq!(probe.server_bytes(&name[..5]), None);
+        assert_eq!(probe.server_bytes(&name[5..]).as_deref(), Some("/home/alice"));
+    }
+
+    #[test]
     fn parses_paths_and_frames() {
         let open = packet(FXP_OPEN, 7, &[&s("/etc/passwd"), &FXF_READ.to_be_bytes(), &0u32.to_be_bytes()]);
-        let r = path_request(&open).unwrap();
-        assert_eq!((r.id, r.path.as_str(), r.operation, r.direction), (7, "/etc/passwd", "open", "download"));
+        let r = path_request(&open, "/home/u").unwrap();
+        assert_eq!((r.id, r.path.as_str(), r.operation.as_str(), r.direction), (7, "/etc/passwd", "open", "download"));
         let up = packet(FXP_OPEN, 8, &[&s("/tmp/x"), &(FXF_WRITE | FXF_CREAT).to_be_bytes(), &0u32.to_be_bytes()]);
-        assert_eq!(path_request(&up).unwrap().direction, "upload");
+        assert_eq!(path_request(&up, "/home/u").unwrap().direction, "upload");
         let mv = packet(FXP_RENAME, 9, &[&s("/a"), &s("/b")]);
-        assert_eq!(path_request(&mv).unwrap().to, "/b");
-        assert_eq!(path_request(&[0, 0, 0, 5, 3, 0]), None, "truncated: no panic");
+        assert_eq!(path_request(&mv, "/home/u").unwrap().to, "/b");
+        assert_eq!(path_request(&[0, 0, 0, 5, 3, 0], "/"), None, "truncated: no panic");
+        let rel = packet(FXP_OPEN, 10, &[&s("../../etc/./shadow"), &FXF_READ.to_be_bytes(), &0u32.to_be_bytes()]);
+        assert_eq!(path_request(&rel, "/home/u").unwrap().path, "/etc/shadow");
+        let dots = packet(FXP_OPEN, 11, &[&s("/etc/../etc//shadow"), &FXF_READ.to_be_bytes(), &0u32.to_be_bytes()]);
+        assert_eq!(path_request(&dots, "/home/u").unwrap().path, "/etc/shadow");
 
         let mut f = Framer::default();
         let both = [open.clone(), mv.clone()].concat();

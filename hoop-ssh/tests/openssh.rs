@@ -172,28 +172,37 @@ fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
     panic!("recordings not sealed");
 }
 
-/// Default agent rules: an interactive shell on a real pty (prompt, commands, a window change),
-/// masked on screen; the recording verifies and its output replays to the very bytes the
-/// terminal showed, so the screen is the same.
+/// Default agent rules: an agent's interactive shell on a real pty waits for a reviewer; once
+/// approved, each typed line is checked before the host sees it (a credential read and a line
+/// the gateway cannot read are refused and never run), output is masked on screen, and the
+/// recording verifies and replays to the very bytes the terminal showed.
 #[test]
 fn interactive_shell_window_change_and_replay() {
     let gw = gateway("");
     let script = gw.dir.path().join("pty-script");
     std::fs::write(
         &script,
-        "expect $ \nsend PS1='rea''dy> '\\r\nexpect ready> \nsend echo marker-$((40+2)); echo bob@corp.example\\r\nexpect marker-42\nexpect ready> \n\
-         size 30 100\nsend stty size\\r\nexpect 30 100\nexpect ready> \nsend exit 0\\r\n",
+        "expect $ \nsend echo marker-42; echo bob@corp.example\\r\nexpect marker-42\nexpect $ \n\
+         send cat /etc/sha\"\"dow\\r\nexpect agent-no-credential-files\n\
+         send touch made-$((40+2))\\r\nexpect agent-no-unreadable-commands\n\
+         size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
     )
     .unwrap();
+    let reviewer = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
     let driver = hoop_harness::pty_driver();
     let mut cmd = Command::new("python3");
     cmd.arg(driver).arg(&script).arg("--");
-    let ssh = ssh_base(&gw);
-    cmd.arg(ssh.get_program()).args(ssh.get_args()).args(["-tt", "web@127.0.0.1"]);
+    let client = ssh_base(&gw);
+    cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1"]);
     let o = cmd.stdin(Stdio::null()).output().unwrap();
+    reviewer.join().unwrap();
     let (screen, err) = text(&o);
     assert!(o.status.success(), "{err}\n{screen}");
     assert!(screen.contains("marker-42") && screen.contains("30 100"), "{screen}");
+    assert!(screen.contains("agent-review-shell"), "the shell waited for a reviewer: {screen}");
+    assert!(!screen.contains("root:"), "the refused line never ran: {screen}");
+    let listing = ssh(&gw, "ls -a");
+    assert!(listing.status.success() && !text(&listing).0.contains("made-"), "the unreadable line never reached the host: {:?}", text(&listing));
     assert!(!screen.contains("bob@corp.example\r\n"), "output masked on the pty: {screen}");
 
     let ids = sealed_recordings(&gw, 1);

@@ -6,7 +6,9 @@
 
 pub mod lineage;
 mod parser;
+mod shell;
 pub mod sql;
+pub mod typed;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,11 +32,15 @@ pub enum ActionKind {
     Forward,
     /// A Kubernetes API request.
     K8s,
+    /// An environment variable the client asks to set for what runs on the host (SSH `env`).
+    Env,
+    /// A request for a fresh credential (Kubernetes `serviceaccounts/token`).
+    Token,
 }
 
 impl ActionKind {
     /// Every kind, for trying rules against a sample of each.
-    pub const ALL: [ActionKind; 7] = [
+    pub const ALL: [ActionKind; 9] = [
         ActionKind::Connect,
         ActionKind::Sql,
         ActionKind::Exec,
@@ -42,6 +48,8 @@ impl ActionKind {
         ActionKind::FileTransfer,
         ActionKind::Forward,
         ActionKind::K8s,
+        ActionKind::Env,
+        ActionKind::Token,
     ];
 
     /// The snake_case name CEL rules compare against.
@@ -54,6 +62,8 @@ impl ActionKind {
             ActionKind::FileTransfer => "file_transfer",
             ActionKind::Forward => "forward",
             ActionKind::K8s => "k8s",
+            ActionKind::Env => "env",
+            ActionKind::Token => "token",
         }
     }
 }
@@ -81,9 +91,28 @@ pub struct Action {
     /// Port or agent forwarding.
     #[serde(skip_serializing_if = "is_default")]
     pub forward: Forward,
-    /// Kubernetes API request.
+    /// Kubernetes API request (also a token request's detail).
     #[serde(skip_serializing_if = "is_default")]
     pub k8s: K8s,
+    /// Environment variable.
+    #[serde(skip_serializing_if = "is_default")]
+    pub env: Env,
+}
+
+/// Environment variable detail.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Env {
+    /// The variable's name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+impl Blank for Env {
+    fn is_blank(&self) -> bool {
+        self.name.is_empty() && self.value.is_empty()
+    }
 }
 
 /// Session opening detail.
@@ -133,8 +162,24 @@ pub struct Sql {
 pub struct Exec {
     /// The command line as sent.
     pub command: String,
-    /// The command split shell-style.
+    /// The first command as the program receives it, its name resolved (`/bin/sh` is `sh`).
     pub argv: Vec<String>,
+    /// Every simple command the line runs, in order, each as such an argv (`sh -c` programs,
+    /// wrapped commands and `find -exec` commands included).
+    pub commands: Vec<Vec<String>>,
+    /// Every program that runs, wrappers (`sudo`, `env`) and what they wrap included.
+    pub programs: Vec<String>,
+    /// Path arguments and redirection targets, lexically normalised (`/etc/../etc/x` is
+    /// `/etc/x`).
+    pub paths: Vec<String>,
+    /// Why the line cannot be known from its text (variables, substitutions, globs, `eval`,
+    /// `cd` before more commands, …); empty when it can.
+    pub unreadable: String,
+    /// An interpreter whose program hoop cannot read (`bash -s`, `python3 -c`, a script
+    /// file), with why; empty when there is none.
+    pub interpreter: String,
+    /// A pipeline feeds another command's output to an interpreter (`curl … | sh`).
+    pub pipes_to_interpreter: bool,
 }
 
 /// File transfer detail.
@@ -187,6 +232,12 @@ pub struct K8s {
     pub path: String,
 }
 
+/// A path lexically normalised: `//` and `/./` collapse and `a/..` cancels (above `/` stays at
+/// `/`), as rules compare paths.
+pub fn normalise_path(path: &str) -> String {
+    shell::normalise(path)
+}
+
 /// Appends to `into` each name of `from` it does not hold yet, in order (kind, table and
 /// column lists are small sets kept in the order they were found).
 pub fn extend_unique(into: &mut Vec<String>, from: &[String]) {
@@ -230,7 +281,14 @@ impl Blank for Sql {
 
 impl Blank for Exec {
     fn is_blank(&self) -> bool {
-        self.command.is_empty() && self.argv.is_empty()
+        self.command.is_empty()
+            && self.argv.is_empty()
+            && self.commands.is_empty()
+            && self.programs.is_empty()
+            && self.paths.is_empty()
+            && self.unreadable.is_empty()
+            && self.interpreter.is_empty()
+            && !self.pipes_to_interpreter
     }
 }
 
@@ -275,31 +333,47 @@ impl Action {
         }
     }
 
-    /// An exec action; `argv` is split shell-style from `command`.
+    /// An exec action: `command` read as the shell will run it (parsed, never expanded). A line that runs
+    /// an interpreter whose program hoop cannot read is a `Shell`; the server end of an scp or
+    /// rsync transfer is a `FileTransfer` with its paths.
     pub fn exec(target: impl Into<String>, command: &str) -> Self {
-        Action {
-            kind: ActionKind::Exec,
-            target: target.into(),
-            exec: Exec { command: command.to_string(), argv: split_shell_words(command) },
-            ..Action::default()
-        }
+        Self::from_reading(target.into(), command.to_string(), shell::read_line(command))
     }
 
-    /// A command given as exact argv (Kubernetes exec): an `Exec`, or a `Shell` when it is a
-    /// bare shell interpreter, which reads its commands from stdin, unchecked otherwise.
+    /// A command given as exact argv (Kubernetes exec: no shell reads it first).
     pub fn exec_argv(target: impl Into<String>, argv: Vec<String>) -> Self {
         let command = argv.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
-        let mut a = Action { kind: ActionKind::Exec, target: target.into(), exec: Exec { command, argv }, ..Action::default() };
-        if a.is_bare_shell() {
-            a.kind = ActionKind::Shell;
-        }
-        a
+        Self::from_reading(target.into(), command, shell::read_argv(&argv))
     }
 
-    /// Whether this command is a shell interpreter with no arguments (`bash`, `/bin/sh`).
-    pub fn is_bare_shell(&self) -> bool {
-        self.exec.argv.len() == 1
-            && self.exec.argv.first().is_some_and(|w| SHELLS.contains(&w.rsplit('/').next().unwrap_or(w)))
+    fn from_reading(target: String, command: String, r: shell::Reading) -> Self {
+        let exec = Exec {
+            command,
+            argv: r.commands.first().cloned().unwrap_or_default(),
+            commands: r.commands,
+            programs: r.programs,
+            paths: r.paths,
+            unreadable: r.unreadable,
+            interpreter: r.interpreter,
+            pipes_to_interpreter: r.pipes_to_interpreter,
+        };
+        let readable = exec.unreadable.is_empty() && !exec.pipes_to_interpreter;
+        let kind = match (&r.transfer, readable) {
+            (Some(_), true) => ActionKind::FileTransfer,
+            (None, true) if !exec.interpreter.is_empty() => ActionKind::Shell,
+            _ => ActionKind::Exec,
+        };
+        let mut a = Action { kind, target, exec, ..Action::default() };
+        if let (ActionKind::FileTransfer, Some(t)) = (kind, r.transfer) {
+            let operation = if t.direction == "upload" { "write" } else { "read" };
+            a.file_transfer = FileTransfer {
+                path: t.paths.join(" "),
+                direction: t.direction.into(),
+                operation: operation.into(),
+                protocol: t.protocol.into(),
+            };
+        }
+        a
     }
 
     /// An interactive shell.
@@ -343,6 +417,16 @@ impl Action {
         Action { kind: ActionKind::K8s, target: target.into(), k8s, ..Action::default() }
     }
 
+    /// A request for a fresh credential, with the Kubernetes request that asks for it.
+    pub fn token(target: impl Into<String>, k8s: K8s) -> Self {
+        Action { kind: ActionKind::Token, target: target.into(), k8s, ..Action::default() }
+    }
+
+    /// An environment variable for what runs on the host.
+    pub fn env(target: impl Into<String>, name: impl Into<String>, value: impl Into<String>) -> Self {
+        Action { kind: ActionKind::Env, target: target.into(), env: Env { name: name.into(), value: value.into() }, ..Action::default() }
+    }
+
     /// A representative action of `kind`, used to try rules at load time.
     pub fn sample(kind: ActionKind) -> Self {
         match kind {
@@ -360,6 +444,20 @@ impl Action {
             ActionKind::Shell => Action::shell("sample"),
             ActionKind::FileTransfer => Action::file_transfer("sample", "/tmp/x", "download", "read", "sftp"),
             ActionKind::Forward => Action::forward("sample", "127.0.0.1", 5432, "local"),
+            ActionKind::Env => Action::env("sample", "LANG", "C.UTF-8"),
+            ActionKind::Token => Action::token(
+                "sample",
+                K8s {
+                    verb: "create".into(),
+                    version: "v1".into(),
+                    resource: "serviceaccounts".into(),
+                    namespace: "default".into(),
+                    name: "builder".into(),
+                    subresource: "token".into(),
+                    path: "/api/v1/namespaces/default/serviceaccounts/builder/token".into(),
+                    ..K8s::default()
+                },
+            ),
             ActionKind::K8s => Action::k8s(
                 "sample",
                 K8s {
@@ -376,9 +474,6 @@ impl Action {
     }
 }
 
-/// Shell interpreters: run bare, they read commands from stdin.
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash", "busybox"];
-
 /// Quotes `word` for a POSIX shell when it needs it.
 fn shell_quote(word: &str) -> String {
     if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:@,+%".contains(&b)) {
@@ -387,86 +482,9 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', r"'\''"))
 }
 
-/// Splits a command line into words the way a POSIX shell would, without expanding anything.
-///
-/// Unbalanced quotes keep the rest of the line as one word rather than failing: the
-/// command is still checked, and rules see what the shell would most plausibly run.
-pub fn split_shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                for q in chars.by_ref() {
-                    if q == '\'' {
-                        break;
-                    }
-                    cur.push(q);
-                }
-            }
-            '"' => {
-                in_word = true;
-                while let Some(q) = chars.next() {
-                    match q {
-                        '"' => break,
-                        '\\' => {
-                            if let Some(n) = chars.next() {
-                                if !matches!(n, '"' | '\\' | '$' | '`') {
-                                    cur.push('\\');
-                                }
-                                cur.push(n);
-                            }
-                        }
-                        _ => cur.push(q),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            // Shell operators are words of their own so rules can find pipes and chains.
-            '|' | ';' | '&' => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-                words.push(c.to_string());
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    words
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_words() {
-        assert_eq!(split_shell_words("ls -la '/a b'"), ["ls", "-la", "/a b"]);
-        assert_eq!(split_shell_words(r#"echo "x \"y\"" z\ w"#), ["echo", "x \"y\"", "z w"]);
-        assert_eq!(split_shell_words("curl -s x|sh"), ["curl", "-s", "x", "|", "sh"]);
-        assert_eq!(split_shell_words("echo 'unterminated"), ["echo", "unterminated"]);
-    }
 
     #[test]
     fn stored_form_round_trips_without_empty_sections() {

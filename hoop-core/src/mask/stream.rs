@@ -1,17 +1,30 @@
 //! Stream masking: terminal and pipe output, masked correctly across chunk boundaries.
 //!
 //! A match can straddle two reads (`4111 1111` then ` 1111 1111`), so the masker holds back
-//! the unfinished last line and scans it once it is complete. Held bytes are released after
-//! a short deadline ([`StreamMasker::deadline`]) so interactive echo never stalls. Escape
-//! sequences are never scanned or split, incomplete UTF-8 is held until complete, and chunks
-//! that are not text (NULs, invalid UTF-8) pass through untouched.
+//! the unfinished last line and scans it once it is complete. On a pipe it is held until its
+//! line ends, it grows past [`MAX_HOLD`] (then all but its last [`TAIL`] bytes go, never
+//! cutting a match), or the stream ends: never released by a timer, so a writer that pauses
+//! mid-value gains nothing. On a terminal, held bytes are also released after a short
+//! deadline ([`StreamMasker::deadline`]) so echo and prompts never stall; a value typed out
+//! slower than that can pass in pieces, which docs/masking.md states.
+//!
+//! Detectors read the *visible* text: escape sequences (colour in `grep --color` output) and
+//! NULs (UTF-16 text) are skipped over, and a byte that is not UTF-8 ends one run of text and
+//! starts the next, so a stray binary byte no longer hides a whole chunk. A match is replaced
+//! with everything interleaved in it; all other bytes pass as they came. Content detectors
+//! stay best effort against a command chosen to defeat them (`base64 file`).
 
 use super::Masker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest unfinished line held back before it is scanned anyway.
-const MAX_HOLD: usize = 4096;
+/// Longest unfinished line held back before most of it is scanned and sent.
+pub const MAX_HOLD: usize = 4096;
+/// What stays held of a line cut at [`MAX_HOLD`]: longer than any value a detector matches
+/// (an email is at most 254 bytes), so a value is never sent in two halves.
+pub const TAIL: usize = 320;
+/// Longest escape sequence kept together while waiting for its end.
+const MAX_ESCAPE: usize = 256;
 /// Longest PEM block kept together while waiting for its END line.
 const MAX_PEM: usize = 16 * 1024;
 
@@ -44,9 +57,13 @@ impl StreamMasker {
         self.pending.len()
     }
 
-    /// When held bytes must be released with [`flush`](Self::flush), if any are held.
+    /// When held bytes must be released with [`flush`](Self::flush), if any are held: only
+    /// on a terminal, where echo cannot wait for the line to end.
     pub fn deadline(&self) -> Option<Instant> {
-        self.since.map(|t| t + self.hold)
+        match self.style {
+            StreamStyle::Terminal => self.since.map(|t| t + self.hold),
+            StreamStyle::Pipe => None,
+        }
     }
 
     /// Takes the next chunk and returns what can be sent now.
@@ -58,26 +75,11 @@ impl StreamMasker {
             return out;
         }
         let mut buf = std::mem::take(&mut self.pending);
-        let held = buf.len();
         buf.extend_from_slice(chunk);
-        let valid = match std::str::from_utf8(&buf) {
-            Ok(_) => buf.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => usize::MAX,
-        };
-        if valid == usize::MAX || chunk.contains(&0) {
-            // Binary: scan what was held (it was text), pass the chunk through untouched.
-            let (text, bin) = buf.split_at(held);
-            let mut out = Vec::with_capacity(buf.len());
-            self.mask_segments(text, &mut out);
-            out.extend_from_slice(bin);
-            self.since = None;
-            return out;
-        }
-        let cut = split_point(&buf, valid);
+        let cut = split_point(&buf, buf.len() - incomplete_utf8_tail(&buf));
         let mut out = Vec::with_capacity(cut + 16);
-        self.mask_segments(buf.get(..cut).unwrap_or_default(), &mut out);
-        self.pending = buf.get(cut..).unwrap_or_default().to_vec();
+        let sent = self.mask_prefix(&buf, cut, &mut out);
+        self.pending = buf.get(sent..).unwrap_or_default().to_vec();
         if self.pending.is_empty() {
             self.since = None;
         } else if self.since.is_none() {
@@ -91,28 +93,120 @@ impl StreamMasker {
         let buf = std::mem::take(&mut self.pending);
         self.since = None;
         let mut out = Vec::with_capacity(buf.len());
-        if super::is_text(&buf) {
-            self.mask_segments(&buf, &mut out);
-        } else {
-            out.extend_from_slice(&buf);
-        }
+        self.mask_prefix(&buf, buf.len(), &mut out);
         out
     }
 
-    /// Masks the text between escape sequences; the sequences pass as they are.
-    fn mask_segments(&self, mut bytes: &[u8], out: &mut Vec<u8>) {
+    /// Appends `bytes[..limit]` with every match in its visible text replaced, moving `limit`
+    /// back to the start of a match it would cut; returns the limit used.
+    fn mask_prefix(&self, bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
         let same_len = self.style == StreamStyle::Terminal;
-        while !bytes.is_empty() {
-            let esc = bytes.iter().position(|b| *b == 0x1b).unwrap_or(bytes.len());
-            let (text, rest) = bytes.split_at(esc);
-            if !text.is_empty() {
-                self.masker.mask_into(text, same_len, true, out);
+        let view = Visible::of(bytes);
+        let mut hits = Vec::new();
+        self.masker.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
+        let mut limit = limit.min(bytes.len());
+        for h in &hits {
+            let (start, end) = view.span(h.start, h.end);
+            if start < limit && end > limit {
+                limit = start;
             }
-            let n = escape_len(rest).unwrap_or(rest.len());
-            out.extend_from_slice(rest.get(..n).unwrap_or(rest));
-            bytes = rest.get(n..).unwrap_or_default();
+        }
+        let mut last = 0;
+        let mut replaced = 0u64;
+        for h in &hits {
+            let (start, end) = view.span(h.start, h.end);
+            if end > limit || start < last {
+                continue;
+            }
+            out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
+            let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
+            self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
+            replaced += (end - start) as u64;
+            last = end;
+        }
+        out.extend_from_slice(bytes.get(last..limit).unwrap_or_default());
+        if replaced > 0 {
+            self.masker.masked_bytes.fetch_add(replaced, std::sync::atomic::Ordering::Relaxed);
+        }
+        limit
+    }
+}
+
+/// The text a reader sees in a byte run: escape sequences and NULs left out, each byte that is
+/// not UTF-8 standing as a NUL (which no detector matches across), with the way back to the
+/// original offsets. Plain text is its own view.
+struct Visible {
+    /// `None` when the bytes are all visible text (the common case: no copy, no map).
+    skipped: Option<(Vec<u8>, Vec<usize>)>,
+}
+
+impl Visible {
+    fn of(bytes: &[u8]) -> Self {
+        if !bytes.contains(&0) && !bytes.contains(&0x1b) && std::str::from_utf8(bytes).is_ok() {
+            return Visible { skipped: None };
+        }
+        let mut text = Vec::with_capacity(bytes.len());
+        let mut map = Vec::with_capacity(bytes.len());
+        let mut offset = 0;
+        for chunk in bytes.utf8_chunks() {
+            let valid = chunk.valid().as_bytes();
+            let mut i = 0;
+            while let Some(&b) = valid.get(i) {
+                match b {
+                    0 => i += 1,
+                    0x1b => i += escape_len(valid.get(i..).unwrap_or_default()).unwrap_or(valid.len() - i),
+                    _ => {
+                        text.push(b);
+                        map.push(offset + i);
+                        i += 1;
+                    }
+                }
+            }
+            for (j, _) in chunk.invalid().iter().enumerate() {
+                text.push(0);
+                map.push(offset + valid.len() + j);
+            }
+            offset += valid.len() + chunk.invalid().len();
+        }
+        Visible { skipped: Some((text, map)) }
+    }
+
+    fn text<'a>(&'a self, bytes: &'a [u8]) -> &'a [u8] {
+        match &self.skipped {
+            None => bytes,
+            Some((t, _)) => t,
         }
     }
+
+    /// The original byte range of visible range `start..end` (`end > start`).
+    fn span(&self, start: usize, end: usize) -> (usize, usize) {
+        match &self.skipped {
+            None => (start, end),
+            Some((_, map)) => {
+                let s = map.get(start).copied().unwrap_or(0);
+                let e = map.get(end.saturating_sub(1)).map_or(s, |e| e + 1);
+                (s, e)
+            }
+        }
+    }
+}
+
+/// Bytes at the end of `buf` that start a UTF-8 character still missing its continuation.
+fn incomplete_utf8_tail(buf: &[u8]) -> usize {
+    for back in 1..=3.min(buf.len()) {
+        let Some(&b) = buf.get(buf.len() - back) else { break };
+        if b & 0xc0 == 0x80 {
+            continue;
+        }
+        let need = match b {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        return if need > back { back } else { 0 };
+    }
+    0
 }
 
 /// Length of the escape sequence at the start of `b` (which starts with ESC), or `None` if it is incomplete.
@@ -141,7 +235,9 @@ fn escape_len(b: &[u8]) -> Option<usize> {
 fn split_point(buf: &[u8], valid: usize) -> usize {
     let mut limit = valid.min(buf.len());
     // An escape sequence still open at the end must stay whole.
+    // (Within reason: in binary data an ESC may start a "sequence" that never ends.)
     if let Some(esc) = buf.get(..limit).and_then(|b| b.iter().rposition(|c| *c == 0x1b))
+        && limit - esc <= MAX_ESCAPE
         && escape_len(buf.get(esc..limit).unwrap_or_default()).is_none() {
             limit = esc;
         }
@@ -155,7 +251,8 @@ fn split_point(buf: &[u8], valid: usize) -> usize {
     }
     let head = buf.get(..limit).unwrap_or_default();
     let cut = head.iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
-    if limit - cut > MAX_HOLD { limit } else { cut }
+    // A line too long to hold goes out but for its tail, which could start a value.
+    if limit - cut > MAX_HOLD { limit.saturating_sub(TAIL).max(cut) } else { cut }
 }
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -219,7 +316,11 @@ mod tests {
             data.push((x >> 16) as u8);
         }
         let chunks: Vec<&[u8]> = data.chunks(3000).collect();
-        assert_eq!(run(&mut s, &chunks), data);
+        let out = run(&mut s, &chunks);
+        let first = out.iter().zip(&data).position(|(a, b)| a != b);
+        assert!(out == data, "lengths {} {}, first difference at {first:?}: {:?} vs {:?}", out.len(), data.len(),
+            first.map(|i| String::from_utf8_lossy(&out[i.saturating_sub(20)..(i + 40).min(out.len())]).into_owned()),
+            first.map(|i| String::from_utf8_lossy(&data[i.saturating_sub(20)..(i + 40).min(data.len())]).into_owned()));
     }
 
     #[test]
@@ -233,7 +334,44 @@ mod tests {
     fn long_lines_are_not_held_forever() {
         let mut s = stream(StreamStyle::Pipe);
         let out = s.feed(&vec![b'x'; MAX_HOLD + 10]);
-        assert_eq!(out.len(), MAX_HOLD + 10);
-        assert_eq!(s.pending(), 0);
+        assert_eq!(out.len(), MAX_HOLD + 10 - TAIL);
+        assert_eq!(s.pending(), TAIL);
+        // A value across the cut is held whole and masked.
+        let mut s = stream(StreamStyle::Pipe);
+        let mut line = vec![b'x'; MAX_HOLD - 5];
+        line.extend_from_slice(b" bob@mail.example and on");
+        let mut out = s.feed(&line);
+        out.extend(s.feed(b" and on\n"));
+        assert!(!String::from_utf8_lossy(&out).contains("bob@"), "{}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn bytes_between_characters_do_not_hide_a_value() {
+        for style in [StreamStyle::Pipe, StreamStyle::Terminal] {
+            // An invalid UTF-8 byte after each line (`sed 's/$/\xff/'`), a NUL in a chunk,
+            // UTF-16 text, an invalid byte and an escape sequence inside a value.
+            for input in [
+                &b"card 4111 1111 1111 1111\xff\nssn 078-05-1120\xff\n"[..],
+                b"\x00\x01bin \xfe\xff bob@mail.example\xc3\n",
+                b"b\x00o\x00b\x00@\x00m\x00a\x00i\x00l\x00.\x00e\x00x\x00a\x00m\x00p\x00l\x00e\x00\n\x00",
+                b"4111 \x1b[01;31m1111\x1b[m 1111\x00 1111\n",
+            ] {
+                let mut s = stream(style);
+                let out = run(&mut s, &[input]);
+                let shown: Vec<u8> = out.iter().copied().filter(|b| b.is_ascii_alphanumeric() || b"@.-".contains(b)).collect();
+                let shown = String::from_utf8_lossy(&shown);
+                for secret in ["4111111111111111", "078-05-1120", "bob@mail.example"] {
+                    assert!(!shown.contains(secret), "{style:?} {input:?}: {}", String::from_utf8_lossy(&out));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_pipe_holds_a_partial_line_without_a_timer() {
+        let mut s = stream(StreamStyle::Pipe);
+        assert_eq!(s.feed(b"4111 1111"), b"");
+        assert_eq!(s.deadline(), None, "no timer releases a pipe's partial line");
+        assert_eq!(run(&mut s, &[b" 1111 1111\n"]), b"[REDACTED:card]\n");
     }
 }

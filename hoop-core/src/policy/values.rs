@@ -4,7 +4,7 @@
 //! interned once, and the sections an action does not use are one shared empty map each.
 //! A test keeps the shape identical to the serde form, which is what the docs describe.
 
-use crate::action::{Action, Blank, Connect, Exec, FileTransfer, Forward, K8s, Sql};
+use crate::action::{Action, Blank, Connect, Env, Exec, FileTransfer, Forward, K8s, Sql};
 use crate::identity::Identity;
 use crate::session::{Session, TargetInfo};
 use cel_interpreter::Value;
@@ -30,6 +30,7 @@ keys!(
     kind, target, connect, sql, exec, file_transfer, forward, k8s, client_addr, params, text, kinds, tables,
     has_where, parsed, copy, copy_program, functions, command, argv, path, direction, operation, protocol, host, port, verb,
     group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
+    commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value,
     expires_at, sensitive, sensitive_tables, labels, id, started_at,
 );
 
@@ -82,7 +83,16 @@ fn sql(q: &Sql) -> Value {
 
 fn exec(e: &Exec) -> Value {
     let k = keys();
-    map([(&k.command, s(&e.command)), (&k.argv, list(&e.argv))])
+    map([
+        (&k.command, s(&e.command)),
+        (&k.argv, list(&e.argv)),
+        (&k.commands, Value::List(Arc::new(e.commands.iter().map(|c| list(c)).collect()))),
+        (&k.programs, list(&e.programs)),
+        (&k.paths, list(&e.paths)),
+        (&k.unreadable, s(&e.unreadable)),
+        (&k.interpreter, s(&e.interpreter)),
+        (&k.pipes_to_interpreter, Value::Bool(e.pipes_to_interpreter)),
+    ])
 }
 
 fn file_transfer(f: &FileTransfer) -> Value {
@@ -115,6 +125,11 @@ fn k8s(r: &K8s) -> Value {
     ])
 }
 
+fn env(v: &Env) -> Value {
+    let k = keys();
+    map([(&k.name, s(&v.name)), (&k.value, s(&v.value))])
+}
+
 /// One shared value per empty section.
 struct Empty {
     connect: Value,
@@ -123,6 +138,7 @@ struct Empty {
     file_transfer: Value,
     forward: Value,
     k8s: Value,
+    env: Value,
 }
 
 fn empty() -> &'static Empty {
@@ -134,6 +150,7 @@ fn empty() -> &'static Empty {
         file_transfer: file_transfer(&FileTransfer::default()),
         forward: forward(&Forward::default()),
         k8s: k8s(&K8s::default()),
+        env: env(&Env::default()),
     })
 }
 
@@ -155,6 +172,7 @@ pub(crate) fn action(a: &Action) -> Value {
         ),
         (&k.forward, sec(!a.forward.is_blank(), &|| forward(&a.forward), &e.forward)),
         (&k.k8s, sec(!a.k8s.is_blank(), &|| k8s(&a.k8s), &e.k8s)),
+        (&k.env, sec(!a.env.is_blank(), &|| env(&a.env), &e.env)),
     ])
 }
 
@@ -248,6 +266,7 @@ mod tests {
             full.insert(Key::from("file_transfer".to_string()), to(&a.file_transfer));
             full.insert(Key::from("forward".to_string()), to(&a.forward));
             full.insert(Key::from("k8s".to_string()), to(&a.k8s));
+            full.insert(Key::from("env".to_string()), to(&a.env));
             assert_eq!(action(&a), Value::Map(Map { map: Arc::new(full) }), "{kind:?}");
         }
         let mut i = Identity::new("x", IdentityKind::Human);

