@@ -174,6 +174,8 @@ struct Inner {
     limits: Limits,
     live: Mutex<HashMap<SessionId, Live>>,
     metrics: crate::metrics::Metrics,
+    /// Recent actions per identity and session, for `usage` in rules.
+    ledger: crate::usage::Ledger,
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -244,6 +246,7 @@ impl GateBuilder {
                 limits: self.limits,
                 live: Mutex::new(HashMap::new()),
                 metrics: Default::default(),
+                ledger: Default::default(),
             }),
         }
     }
@@ -435,10 +438,16 @@ impl SessionHandle {
 
     /// Checks `action`: evaluates policy, records the (masked) action and verdict, and opens a
     /// review ticket when asked. Returns only after the record was written; an error means refuse.
-    pub fn check(&self, action: Action) -> Result<Checked, GateError> {
+    pub fn check(&self, mut action: Action) -> Result<Checked, GateError> {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
+        let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
+        action.usage = self.gate.inner.ledger.usage(subject, session_id, &action);
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        if !matches!(verdict, Verdict::Deny { .. }) {
+            // Counted when let through or held: a held delete that a reviewer approves ran.
+            self.gate.inner.ledger.record(subject, session_id, &action);
+        }
         self.gate.inner.metrics.verdict(&verdict);
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());

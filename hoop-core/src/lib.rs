@@ -94,4 +94,5 @@ pub mod record;
 pub mod serve;
 pub mod session;
 pub mod tls;
+pub mod usage;
 pub mod verdict;

@@ -134,10 +134,7 @@ impl Conn {
             }
             k8s.object_kind = crate::classify::object_kind(&body);
         }
-        let action = match k8s.subresource.as_str() {
-            "portforward" => Action::forward(target_name.as_str(), &k8s.name, 0, "kubernetes"),
-            _ => Action::k8s(target_name.as_str(), k8s.clone()),
-        };
+        let action = subresource_action(&target_name, &k8s);
         let started = Instant::now();
         let action_id = match decide(&session, action).await {
             Ok(id) => id,
@@ -234,6 +231,33 @@ impl Conn {
     }
 }
 
+/// The action a request amounts to: subresources that reach into pods, nodes and services
+/// are forwards, attaching and ephemeral containers are shells, token requests mint a
+/// credential; everything else is a Kubernetes request.
+fn subresource_action(target: &str, k8s: &K8s) -> Action {
+    let within = || format!("{}/{}", k8s.resource, k8s.name);
+    match k8s.subresource.as_str() {
+        "portforward" => Action::forward(target, within(), 0, "kubernetes"),
+        _ if k8s.subresource == "proxy" || k8s.verb == "proxy" => {
+            // `name:port` or `scheme:name:port` picks the port the proxy connects to.
+            let port = k8s.name.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            Action::forward(target, within(), port, "kubernetes-proxy")
+        }
+        "attach" | "ephemeralcontainers" => {
+            let mut a = Action::shell(target);
+            a.exec.command = format!("{} {}", k8s.subresource, within());
+            a.exec.interpreter = match k8s.subresource.as_str() {
+                "attach" => "attach: the console of a running container".into(),
+                _ => "ephemeralcontainers: a new container, any image and command, in a running pod".into(),
+            };
+            a.k8s = k8s.clone();
+            a
+        }
+        "token" if k8s.resource == "serviceaccounts" => Action::token(target, k8s.clone()),
+        _ => Action::k8s(target, k8s.clone()),
+    }
+}
+
 /// Checks an action; a denial becomes the Status kubectl prints.
 async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response<Body>> {
     match session.check_and_wait(action).await {
@@ -273,6 +297,12 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     // hoop asked for JSON; anything else (YAML, protobuf, CBOR, HTML) is never relayed, since
     // it could carry what masking would have hidden.
     let json = ctype.is_empty() || ctype.starts_with("application/json");
+    let proxied = ongoing.k8s.subresource == "proxy" || ongoing.k8s.verb == "proxy";
+    if proxied && code.is_success() {
+        // What a pod or service answers is not an API object: its text passes the detectors.
+        let rx = stream::text(incoming, ongoing, masker);
+        return Response::from_parts(parts, crate::body::channel(rx));
+    }
     if !json && !ctype.starts_with("text/plain") {
         let msg = format!("the API server answered in {ctype}, which hoop cannot mask; only JSON is relayed");
         ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(msg.clone()));

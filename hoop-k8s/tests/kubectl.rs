@@ -306,17 +306,23 @@ fn gateway_tls(gw: &Gw) -> rustls::ClientConfig {
     rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions().unwrap().with_root_certificates(roots).with_no_client_auth()
 }
 
-/// One HTTPS request with exactly these bytes of path and headers (kubectl would clean them).
+/// One HTTPS GET with exactly these bytes of path and headers (kubectl would clean them).
 fn raw_request(gw: &Gw, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    raw(gw, "GET", path, headers, "")
+}
+
+/// One HTTPS request with exactly these bytes of method, path, headers and body.
+fn raw(gw: &Gw, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
     let cfg = gateway_tls(gw);
     let conn = rustls::ClientConnection::new(Arc::new(cfg), "127.0.0.1".try_into().unwrap()).unwrap();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
+    req.push_str(body);
     use std::io::{Read, Write};
     tls.write_all(req.as_bytes()).unwrap();
     let mut resp = Vec::new();
@@ -495,4 +501,177 @@ fn rules_see_the_kind_of_protobuf_writes() {
     let recorded = gw.recorded();
     assert!(recorded.contains("\"object_kind\":\"Secret\""), "{recorded}");
     assert!(!recorded.contains("sk-live-123"), "a protobuf body's content is never recorded");
+}
+
+/// Denies every ticket that opens within `secs`, from another thread; returns how many.
+fn deny_all(gw: &Gw, secs: u64) -> std::thread::JoinHandle<usize> {
+    let broker = gw.gate.approvals().clone();
+    std::thread::spawn(move || {
+        let mut who = hoop_core::identity::Identity::new("bob", IdentityKind::Human);
+        who.groups.push("review".into());
+        let mut denied = 0;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < end {
+            for t in broker.list() {
+                if broker.decide(&t.id, &who, false, "no").is_ok() {
+                    denied += 1;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        denied
+    })
+}
+
+/// Percent-encoded paths are decoded once, as the API server decodes them, and the decoded
+/// path is what rules see and what is sent: `%6eamespaces` is `namespaces`, `%73ecrets` is
+/// `secrets`. The namespace is still there afterwards.
+#[test]
+fn encoded_paths_are_read_as_the_server_reads_them() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n---{APP}")).unwrap();
+    assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    let (code, body) = raw(&gw, "DELETE", "/k8s/dev/api/v1/%6eamespaces/staging", &[("Authorization", &agent)], "");
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("agent-no-k8s-bulk-delete"), "{body}");
+    assert!(kubectl(&kc, &["get", "namespace", "staging"]).status.success(), "the namespace is still there");
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/%73ecrets/db-creds", &[("Authorization", &agent)]);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("agent-no-secret-reads"), "{body}");
+    // A human gets the decoded path's object, masked.
+    let human = format!("Bearer {}", gw.token("alice", IdentityKind::Human, 600));
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/%73ecrets/db-creds", &[("Authorization", &human)]);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("db-creds") && !body.contains("aHVudGVyMg") && !body.contains("hunter2"), "{body}");
+    for bad in ["/k8s/dev/api/v1/namespaces/default/pods/%252e%252e", "/k8s/dev/api/v1/namespaces/default/pods/a%00b", "/k8s/dev/api/v1/%zz"] {
+        let (code, body) = raw_request(&gw, bad, &[("Authorization", &human)]);
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+}
+
+/// Asked for YAML (or protobuf, or CBOR), the gateway still asks the server for JSON, masks
+/// it and answers in JSON; a Secret never comes back in clear, to a read or to a write.
+#[test]
+fn yaml_and_writes_never_return_a_secret_in_clear() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    // The test API server answers YAML when asked, as a real one does.
+    let direct = Command::new("curl")
+        .args(["-sk", "-H", &format!("Authorization: Bearer {}", gw.api.token()), "-H", "Accept: application/yaml"])
+        .arg(format!("{}/api/v1/namespaces/default/secrets/db-creds", gw.api.url()))
+        .output()
+        .unwrap();
+    assert!(text(&direct).0.contains("\"password\": \"aHVudGVyMg==\""), "{:?}", text(&direct));
+    let human = format!("Bearer {}", gw.token("alice", IdentityKind::Human, 600));
+    for accept in ["application/yaml", "application/vnd.kubernetes.protobuf", "application/cbor", "*/*"] {
+        let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/secrets/db-creds", &[("Authorization", &human), ("Accept", accept)]);
+        assert_eq!(code, 200, "{accept}: {body}");
+        assert!(body.contains("content-type: application/json") || body.contains("Content-Type: application/json"), "{body}");
+        assert!(!body.contains("aHVudGVyMg") && !body.contains("hunter2"), "{accept}: {body}");
+    }
+    let patch = r#"{"metadata":{"labels":{"x":"y"}}}"#;
+    let path = "/k8s/dev/api/v1/namespaces/default/secrets/db-creds";
+    let headers = [("Authorization", human.as_str()), ("Accept", "application/yaml"), ("Content-Type", "application/merge-patch+json")];
+    let (code, body) = raw(&gw, "PATCH", path, &headers, patch);
+    assert_eq!(code, 200, "{body}");
+    assert!(!body.contains("aHVudGVyMg") && !body.contains("hunter2"), "a write returns the Secret masked: {body}");
+    // Agents may not touch a Secret in any way that returns one.
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    for (method, q) in [("PATCH", ""), ("PATCH", "?dryRun=All"), ("DELETE", ""), ("PUT", "")] {
+        let headers = [("Authorization", agent.as_str()), ("Content-Type", "application/merge-patch+json")];
+        let (code, body) = raw(&gw, method, &format!("{path}{q}"), &headers, patch);
+        assert_eq!(code, 403, "{method}{q}: {body}");
+        assert!(body.contains("agent-no-secret-reads"), "{body}");
+    }
+    assert!(text(&kubectl(&gw.api.kubeconfig().unwrap(), &["get", "secret", "db-creds"])).0.contains("db-creds"), "still there");
+}
+
+/// ConfigMaps, env values and annotations pass the content detectors; values named like
+/// credentials are masked whole, in `-o yaml`, `-o json` and tables.
+#[test]
+fn every_object_passes_the_detectors() {
+    let gw = gateway("");
+    let kc = gw.human();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  annotations:\n    owner: carol@corp.example\ndata:\n  contact: bob@corp.example\n  card: 4111 1111 1111 1111\n  ssn: 078-05-1120\n  app.env: |\n    MODE=fast\n    DB_PASSWORD=hunter2\n  API_TOKEN: tok-991\n";
+    let file = gw.dir.path().join("cm.yaml");
+    std::fs::write(&file, cm).unwrap();
+    let o = kubectl(&kc, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let deploy = APP.split("---").nth(1).unwrap().replace("image: nginx:1.27", "image: nginx:1.27\n        env:\n        - name: DB_PASSWORD\n          value: s3cret-pw\n        - name: OWNER\n          value: ann@corp.example");
+    let file = gw.dir.path().join("deploy.yaml");
+    std::fs::write(&file, deploy).unwrap();
+    assert!(kubectl(&kc, &["apply", "-f", file.to_str().unwrap()]).status.success());
+    let leaks = ["bob@corp.example", "4111 1111", "078-05-1120", "hunter2", "tok-991", "s3cret-pw", "ann@corp.example", "carol@corp.example"];
+    for args in [&["get", "cm", "app-config", "-o", "yaml"][..], &["get", "cm", "-o", "json"], &["get", "deploy", "web", "-o", "yaml"], &["get", "deploy", "-o", "wide"]] {
+        let o = kubectl(&kc, args);
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+        let out = text(&o).0;
+        for leak in leaks {
+            assert!(!out.contains(leak), "{args:?} showed {leak}: {out}");
+        }
+    }
+    let o = kubectl(&kc, &["get", "cm", "app-config", "-o", "jsonpath={.data.contact}"]);
+    assert_eq!(text(&o).0, "[REDACTED:email]");
+    let o = kubectl(&kc, &["get", "cm", "app-config", "-o", "jsonpath={.metadata.name}"]);
+    assert_eq!(text(&o).0, "app-config", "names are left alone");
+}
+
+/// `kubectl delete pods --all` lists, then deletes one pod per request: past five deletes in
+/// the window, the next is held for review; denied, the rest of the pods are still there.
+#[test]
+fn bulk_deletes_are_counted_not_spelled() {
+    let gw = gateway_with(KubeApiOptions { pods: 8, ..Default::default() }, None, "");
+    let kc = gw.agent();
+    let reviewer = deny_all(&gw, 20);
+    let o = kubectl(&kc, &["delete", "pods", "--all", "--wait=false"]);
+    let err = text(&o).1;
+    assert!(err.contains("denied by reviewer bob"), "{err}");
+    let left = text(&kubectl(&gw.api.kubeconfig().unwrap(), &["get", "pods", "-o", "name"])).0;
+    assert_eq!(left.lines().count(), 3, "five deletes ran, the rest were held and denied: {left}");
+    drop(reviewer);
+    let mut listed = gw.gate.approvals().list();
+    listed.retain(|t| t.rule == "agent-review-bulk-delete");
+    assert!(listed.is_empty(), "every held delete was decided");
+    assert!(gw.recorded().contains("agent-review-bulk-delete"), "the holds are recorded");
+}
+
+/// Subresources that reach into pods, nodes and services, attach, ephemeral containers and
+/// token requests are actions of their own kinds, refused or held for agents.
+#[test]
+fn subresources_that_reach_in_are_their_own_actions() {
+    let gw = gateway("");
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    let auth = [("Authorization", agent.as_str())];
+    for path in [
+        "/k8s/dev/api/v1/namespaces/default/pods/pod-0/proxy/",
+        "/k8s/dev/api/v1/namespaces/default/pods/pod-0:8080/proxy/metrics",
+        "/k8s/dev/api/v1/namespaces/default/services/web:80/proxy/",
+        "/k8s/dev/api/v1/nodes/node-1/proxy/configz",
+        "/k8s/dev/api/v1/proxy/namespaces/default/pods/pod-0",
+    ] {
+        let (code, body) = raw_request(&gw, path, &auth);
+        assert_eq!(code, 403, "{path}: {body}");
+        assert!(body.contains("agent-no-forwarding"), "{path}: {body}");
+    }
+    let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/namespaces/default/serviceaccounts/default/token", &auth, r#"{"kind":"TokenRequest","apiVersion":"authentication.k8s.io/v1","spec":{}}"#);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("agent-no-cluster-tokens"), "{body}");
+    let reviewer = deny_all(&gw, 8);
+    let ephemeral = r#"{"spec":{"ephemeralContainers":[{"name":"dbg","image":"busybox","command":["sh"],"stdin":true,"tty":true}]}}"#;
+    let headers = [("Authorization", agent.as_str()), ("Content-Type", "application/strategic-merge-patch+json")];
+    let (code, body) = raw(&gw, "PATCH", "/k8s/dev/api/v1/namespaces/default/pods/pod-0/ephemeralcontainers", &headers, ephemeral);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("bob"), "held for review and denied: {body}");
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/pods/pod-0/attach?stdin=true&stdout=true&tty=true", &auth);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("bob"), "held for review and denied: {body}");
+    assert_eq!(reviewer.join().unwrap(), 2);
+    let all = gw.recorded();
+    assert!(all.contains("\"kind\":\"token\"") && all.contains("kubernetes-proxy"), "recorded as their own kinds");
 }

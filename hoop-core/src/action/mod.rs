@@ -97,6 +97,10 @@ pub struct Action {
     /// Environment variable.
     #[serde(skip_serializing_if = "is_default")]
     pub env: Env,
+    /// What the caller did lately, filled in by the gate before rules see the action (CEL
+    /// `usage`); not stored.
+    #[serde(skip)]
+    pub usage: crate::usage::Usage,
 }
 
 /// Environment variable detail.

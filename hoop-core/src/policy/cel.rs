@@ -60,11 +60,12 @@ struct Vars(u8);
 
 impl Vars {
     /// Every variable a rule can read, in bit order.
-    const NAMES: [&'static str; 5] = ["session", "identity", "target", "action", "now"];
+    const NAMES: [&'static str; 6] = ["session", "identity", "target", "action", "now", "usage"];
     /// `session`, `identity` and `target`: built together from one cached value.
     const SESSION: u8 = 0b111;
     const ACTION: u8 = 0b1000;
     const NOW: u8 = 0b1_0000;
+    const USAGE: u8 = 0b10_0000;
 
     fn of(program: &Program) -> Vars {
         let refs = program.references();
@@ -199,6 +200,10 @@ impl LazyContext<'_> {
         if missing & Vars::ACTION != 0 {
             self.ctx.add_variable_from_value("action", values::action(action));
             self.have.0 |= Vars::ACTION;
+        }
+        if missing & Vars::USAGE != 0 {
+            self.ctx.add_variable_from_value("usage", values::usage(&action.usage));
+            self.have.0 |= Vars::USAGE;
         }
         if missing & Vars::NOW != 0 {
             self.ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));

@@ -131,6 +131,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        "agent-review-bulk-delete",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb == "delete" && usage.deletes >= 5"#,
+        "",
+    ),
+    (
         "agent-review-sensitive-k8s",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "k8s" && target.sensitive && action.k8s.verb in ["get", "list", "watch"]"#,
@@ -261,6 +267,9 @@ mod tests {
         review(Action::file_transfer("h", "/srv/data.csv", "download", "read", "sftp"), "agent-review-file-transfer");
         review(Action::exec("h", "rsync --server --sender -vlogDtpre.iLsfxCIvu . pii.txt"), "agent-review-file-transfer");
         review(Action::shell("h"), "agent-review-shell");
+        let mut sixth = Action::k8s("k", K8s { verb: "delete".into(), resource: "pods".into(), namespace: "x".into(), name: "p6".into(), ..K8s::default() });
+        sixth.usage.deletes = 5;
+        review(sixth, "agent-review-bulk-delete");
         review(Action::exec("h", "bash -s"), "agent-review-shell");
         review(Action::exec("h", "python3 -c 'print(1)'"), "agent-review-shell");
     }

@@ -30,7 +30,8 @@ keys!(
     kind, target, connect, sql, exec, file_transfer, forward, k8s, client_addr, params, text, kinds, tables,
     has_where, parsed, copy, copy_program, functions, command, argv, path, direction, operation, protocol, host, port, verb,
     group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
-    commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value,
+    commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value, deletes, session_deletes,
+    window_secs,
     expires_at, sensitive, sensitive_tables, labels, id, started_at,
 );
 
@@ -128,6 +129,17 @@ fn k8s(r: &K8s) -> Value {
 fn env(v: &Env) -> Value {
     let k = keys();
     map([(&k.name, s(&v.name)), (&k.value, s(&v.value))])
+}
+
+/// What the caller did lately, as CEL sees it (`usage`).
+pub(crate) fn usage(u: &crate::usage::Usage) -> Value {
+    let k = keys();
+    let n = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    map([
+        (&k.deletes, n(u.deletes)),
+        (&k.session_deletes, n(u.session_deletes)),
+        (&k.window_secs, n(crate::usage::WINDOW.as_secs())),
+    ])
 }
 
 /// One shared value per empty section.
