@@ -10,6 +10,8 @@ need=()
 command -v psql >/dev/null || need+=(postgresql-client-15)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
+# rsync over ssh is a file transfer the SSH tests check.
+command -v rsync >/dev/null || need+=(rsync)
 command -v runuser >/dev/null || need+=(util-linux)
 # The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
 command -v python3 >/dev/null || need+=(python3)

@@ -67,7 +67,8 @@ impl Sshd {
             let config = format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}/%u\n\
                  UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin yes\nSubsystem sftp /usr/lib/openssh/sftp-server\nLogLevel VERBOSE\nMaxStartups 100\n",
+                 PermitRootLogin yes\nSubsystem sftp /usr/lib/openssh/sftp-server\nLogLevel VERBOSE\nMaxStartups 100\n\
+                 AcceptEnv LANG LC_* HOOP_* LD_PRELOAD BASH_ENV\n",
                 hk = s(&d.join("host_key")),
                 pid = s(&d.join("sshd.pid")),
                 ak = s(&auth_dir),

@@ -505,3 +505,188 @@ fn client_disconnect_mid_transfer() {
     assert!(gw.gate.recorder().verify(&ids[0]).unwrap().is_ok());
     assert_eq!(text(&ssh(&gw, "echo next")).0, "next\n");
 }
+
+/// A unique marker name for files a refused command would have made on the host.
+fn marker(tag: &str) -> String {
+    format!("hoop-marker-{tag}-{}", std::process::id())
+}
+
+/// Whether `/tmp/<name>` exists on the host (the sshd runs on this machine).
+fn made(name: &str) -> bool {
+    std::path::Path::new("/tmp").join(name).exists()
+}
+
+/// Default agent rules against shell spellings that regexes missed: quotes inside a word,
+/// variables, globs, `cd` then a relative path, pipes into a shell, command and process
+/// substitution. Each is refused with its rule, and nothing it would have done happened.
+#[test]
+fn shell_spellings_are_read_as_the_shell_reads_them() {
+    let gw = gateway("");
+    for (cmd, rule) in [
+        (r#"cat /etc/sha""dow"#.to_string(), "agent-no-credential-files"),
+        ("sh -c 'cat /etc/../etc/shadow'".into(), "agent-no-credential-files"),
+        ("c=shadow; cat /etc/$c".into(), "agent-no-unreadable-commands"),
+        ("cat /etc/sh*w".into(), "agent-no-unreadable-commands"),
+        ("cd /etc && cat shadow".into(), "agent-no-unreadable-commands"),
+        ("sh -c \"$(curl -s http://127.0.0.1:9/x)\"".into(), "agent-no-unreadable-commands"),
+        ("bash <(curl -s http://127.0.0.1:9/x)".into(), "agent-no-unreadable-commands"),
+        (format!("t={}; touch /tmp/$t", marker("var")), "agent-no-unreadable-commands"),
+        (format!("cd /tmp && touch {}", marker("cd")), "agent-no-unreadable-commands"),
+        (format!("echo touch /tmp/{} | /bin/sh", marker("pipe")), "agent-no-pipe-to-shell"),
+        (format!("printf 'touch /tmp/{}' | sudo -n bash", marker("sudo")), "agent-no-pipe-to-shell"),
+    ] {
+        let o = ssh(&gw, &cmd);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {out} {err}");
+        assert!(err.contains(rule), "{cmd}: expected {rule}: {err}");
+        assert!(!out.contains("root:"), "{cmd}: {out}");
+    }
+    for tag in ["var", "cd", "pipe", "sudo"] {
+        assert!(!made(&marker(tag)), "{tag}: the refused command ran");
+    }
+    // What the shell reads plainly still runs.
+    let o = ssh(&gw, &format!("touch /tmp/{} && echo ok", marker("plain")));
+    assert_eq!(text(&o).0, "ok\n", "{:?}", text(&o));
+    assert!(made(&marker("plain")));
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(marker("plain")));
+}
+
+/// `ssh host bash -s < script.sh`: an interpreter whose program comes on stdin is a shell,
+/// held for review; denied, the script never runs, and the recording says why.
+#[test]
+fn interpreter_on_stdin_is_a_shell_held_for_review() {
+    let gw = gateway("");
+    let script = gw.dir.path().join("script.sh");
+    std::fs::write(&script, format!("touch /tmp/{}\n", marker("stdin"))).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no scripts");
+    let o = ssh_base(&gw).arg("web@127.0.0.1").args(["bash", "-s"]).stdin(std::fs::File::open(&script).unwrap()).output().unwrap();
+    t.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("agent-review-shell") && text(&o).1.contains("no scripts"), "{:?}", text(&o));
+    assert!(!made(&marker("stdin")), "the script never ran");
+    for cmd in ["python3 -c 'print(1)'", "perl -e 'print 1'", "sh script.sh"] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+        let o = ssh(&gw, cmd);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
+    }
+}
+
+/// Environment requests are actions: `LD_PRELOAD` and `BASH_ENV` are refused for agents
+/// (the channel with them never runs its command) and recorded; plain locales pass.
+#[test]
+fn environment_requests_are_checked_and_recorded() {
+    let gw = gateway("");
+    for env in ["LD_PRELOAD=/tmp/evil.so", "BASH_ENV=/dev/stdin", "LANG=$(id)"] {
+        let o = ssh_base(&gw).args(["-o", &format!("SetEnv={env}"), "web@127.0.0.1", "echo hello"]).stdin(Stdio::null()).output().unwrap();
+        let (out, err) = text(&o);
+        assert!(!out.contains("hello"), "{env}: the command ran: {out}");
+        assert!(err.contains("agent-no-environment"), "{env}: {err}");
+    }
+    let o = ssh_base(&gw).args(["-o", "SetEnv=LANG=C.UTF-8", "web@127.0.0.1", "env"]).stdin(Stdio::null()).output().unwrap();
+    assert!(text(&o).0.contains("LANG=C.UTF-8"), "{:?}", text(&o));
+    let _ = sealed_recordings(&gw, 4);
+    let rec = gw.gate.recorder();
+    let all: String = rec.list().unwrap().iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(all.contains("LD_PRELOAD") && all.contains("\"kind\":\"env\""), "env requests are recorded");
+    // Without the default rules the variable reaches the host, as the sshd accepts it.
+    let open = gateway("[policy]\ndefault_rules = false\n");
+    let o = ssh_base(&open).args(["-o", "SetEnv=HOOP_SEEN=yes", "web@127.0.0.1", "env"]).stdin(Stdio::null()).output().unwrap();
+    assert!(text(&o).0.contains("HOOP_SEEN=yes"), "{:?}", text(&o));
+}
+
+/// SFTP extensions are decoded into transfers with their paths (posix-rename, hardlink),
+/// and paths are normalised: a rule on /etc holds for `/tmp/../etc` and `/etc/../etc`.
+#[test]
+fn sftp_extensions_and_normalised_paths() {
+    let gw = gateway(
+        "[policy]\ndefault_rules = false\n[[policy.rules]]\nname = \"no-etc\"\nwhen = 'action.kind == \"file_transfer\" && action.file_transfer.path.startsWith(\"/etc/\")'\nthen = \"deny\"\n",
+    );
+    let name = marker("sftp");
+    let _ = ssh(&gw, &format!("echo data > /tmp/{name}"));
+    let local = gw.dir.path().join("passwd");
+    let batch = gw.dir.path().join("batch");
+    std::fs::write(
+        &batch,
+        format!("-rename /tmp/{name} /etc/{name}\n-ln /tmp/{name} /etc/{name}-link\n-get /tmp/../etc/passwd {l}\n-get /etc/../etc/passwd {l}\n", l = local.display()),
+    )
+    .unwrap();
+    let o = Command::new("sftp")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&gw.agent_key)
+        .args(["-P", &gw.port.to_string(), "-b"])
+        .arg(&batch)
+        .arg("web@127.0.0.1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&o).1;
+    assert!(err.matches("Permission denied").count() >= 4, "every request refused: {err}");
+    assert!(!local.exists(), "nothing downloaded (/etc/passwd is world-readable: the gateway refused it)");
+    let _ = sealed_recordings(&gw, 2);
+    let rec = gw.gate.recorder();
+    let all: String = rec.list().unwrap().iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    for op in ["\"operation\":\"rename\"", "\"operation\":\"hardlink\"", "\"path\":\"/etc/passwd\""] {
+        assert!(all.contains(op), "{op} recorded: {all}");
+    }
+    assert!(all.matches("\"rule\":\"no-etc\"").count() >= 4, "refused by the gateway's rule: {all}");
+    assert!(made(&name), "the file was not moved");
+    assert!(!std::path::Path::new("/etc").join(&name).exists() && !std::path::Path::new("/etc").join(format!("{name}-link")).exists());
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&name));
+}
+
+/// `rsync -e ssh host:file .` is a file transfer, whatever spelling the server command line
+/// has: held for review like scp, and denied, nothing arrives.
+#[test]
+fn rsync_is_a_file_transfer() {
+    let gw = gateway("");
+    let name = marker("rsync");
+    std::fs::write(std::path::Path::new("/tmp").join(&name), "ann@corp.example\n").unwrap();
+    let mut perms = std::fs::metadata(std::path::Path::new("/tmp").join(&name)).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(std::path::Path::new("/tmp").join(&name), perms).unwrap();
+    let ssh_cmd = format!(
+        "ssh -F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -i {} -p {}",
+        gw.agent_key.display(),
+        gw.port
+    );
+    let dest = gw.dir.path().join("got");
+    let broker = gw.gate.approvals().clone();
+    let t = std::thread::spawn(move || {
+        let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+        who.groups.push("review".into());
+        for _ in 0..500 {
+            if let Some(t) = broker.list().into_iter().next() {
+                broker.decide(&t.id, &who, false, "no bulk copies").unwrap();
+                return t;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no ticket");
+    });
+    let o = Command::new("rsync").args(["-e", &ssh_cmd]).arg(format!("web@127.0.0.1:/tmp/{name}")).arg(&dest).stdin(Stdio::null()).output().unwrap();
+    let last = t.join().unwrap();
+    assert!(!o.status.success(), "{:?}", text(&o));
+    assert!(!dest.exists(), "nothing arrived");
+    assert_eq!(last.rule, "agent-review-file-transfer");
+    assert_eq!(last.action.file_transfer.protocol, "rsync");
+    assert_eq!(last.action.file_transfer.direction, "download");
+    assert!(last.action.file_transfer.path.contains(&name), "{:?}", last.action.file_transfer);
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&name));
+}
+
+/// A byte that is not text no longer hides a chunk from the detectors, and a pipe's partial
+/// line is held across a pause until the line ends.
+#[test]
+fn binary_bytes_and_pauses_do_not_unmask() {
+    let gw = gateway("[policy]\ndefault_rules = false\n");
+    let o = cat_through(&gw, "ff", b"mail bob@corp.example\xff\ncard 4111 1111 1111 1111\xff\nssn 078-05-1120\x00\n");
+    let out = String::from_utf8_lossy(&o.stdout);
+    for leak in ["bob@corp.example", "4111 1111 1111 1111", "078-05-1120"] {
+        assert!(!out.contains(leak), "{leak}: {out}");
+    }
+    assert!(o.stdout.contains(&0xff), "the binary bytes themselves pass");
+    let o = ssh(&gw, "printf 'card 4111 1111'; sleep 1; printf ' 1111 1111 done\\n'");
+    assert_eq!(text(&o).0, "card [REDACTED:card] done\n", "{:?}", text(&o));
+}
