@@ -146,6 +146,7 @@ where
     let mut exit = None;
     let mut sent = 0u64;
     let mut client_open = true;
+    let mut typed = ongoing.check_stdin.then(hoop_core::action::typed::TypedLines::default);
     loop {
         let deadline = out.iter().flatten().filter_map(|m| m.deadline()).min();
         let flush_at = async {
@@ -156,6 +157,14 @@ where
         };
         tokio::select! {
             msg = from_client.next(), if client_open => match msg {
+                Some(Ok(Message::Binary(data))) if data.first() == Some(&0) && typed.is_some() => {
+                    session.touch();
+                    let ready = typed.as_mut().map(|t| t.push(data.get(1..).unwrap_or_default())).unwrap_or_default();
+                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready).await {
+                        Some(n) => sent += n,
+                        None => break,
+                    }
+                }
                 Some(Ok(Message::Binary(data))) => {
                     match data.first() {
                         Some(0) => {
@@ -261,6 +270,55 @@ where
     let _ = to_client.close().await;
     let _ = to_up.close().await;
     ongoing.finish(StatusCode::SWITCHING_PROTOCOLS, 0, sent, exit.filter(|c| *c != 0).map(|c| format!("exit code {c}")));
+}
+
+/// Checks the lines an agent typed into its shell: those allowed go to the container, the
+/// others are answered on stdout. The bytes sent to the client, or `None` when a side is gone.
+async fn typed_lines<C, U>(
+    to_client: &mut futures_util::stream::SplitSink<WebSocketStream<C>, Message>,
+    to_up: &mut futures_util::stream::SplitSink<WebSocketStream<U>, Message>,
+    ongoing: &Ongoing,
+    ready: Vec<hoop_core::action::typed::Typed>,
+) -> Option<u64>
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use hoop_core::action::typed::Typed;
+    use hoop_core::gate::Outcome;
+    let session = &ongoing.session;
+    let mut sent = 0;
+    for t in ready {
+        let (raw, refusal) = match t {
+            Typed::Pass(bytes) => (bytes, None),
+            Typed::TooLong => (Vec::new(), Some(format!("hoop: line longer than {} bytes refused", hoop_core::action::typed::MAX_LINE))),
+            Typed::Line { line, raw, edited } => {
+                let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
+                let action = hoop_core::action::Action::exec(ongoing.target.as_str(), &line);
+                if line.trim().is_empty() {
+                    (raw, None)
+                } else if edited {
+                    let _ = session.refuse(action, "hoop-edited-line", "line editing keys cannot be checked");
+                    (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole".into()))
+                } else {
+                    match session.check_and_wait(action).await {
+                        Ok(Outcome::Allow { .. }) => (raw, None),
+                        Ok(Outcome::Deny { rule, reason, .. }) => (Vec::new(), Some(format!("hoop: {reason} (rule {rule})"))),
+                        Err(e) => (Vec::new(), Some(format!("hoop: {e}"))),
+                    }
+                }
+            }
+        };
+        if let Some(msg) = refusal {
+            sent += forward(to_client, session, 1, format!("{msg}\r\n").into_bytes()).await?;
+            continue;
+        }
+        let mut frame = Vec::with_capacity(raw.len() + 1);
+        frame.push(0);
+        frame.extend_from_slice(&raw);
+        to_up.send(Message::Binary(frame.into())).await.ok()?;
+    }
+    Some(sent)
 }
 
 /// Sends masked output on `channel` and records it; the bytes sent, or `None` when the client is gone.

@@ -59,6 +59,8 @@ pub(crate) struct Ongoing {
     pub started: Instant,
     pub target: String,
     pub k8s: K8s,
+    /// An agent's shell: each line it types on stdin is checked before the container sees it.
+    pub check_stdin: bool,
 }
 
 impl Ongoing {
@@ -140,13 +142,18 @@ impl Conn {
             Ok(id) => id,
             Err(resp) => return resp,
         };
+        let mut interactive = k8s.subresource == "attach";
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
-            if let Err(resp) = decide(&session, exec_action(&target_name, &query)).await {
+            let command = exec_action(&target_name, &query);
+            interactive = command.kind == hoop_core::action::ActionKind::Shell;
+            if let Err(resp) = decide(&session, command).await {
                 return resp;
             }
         }
-        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s };
+        let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
+        let check_stdin = agent && interactive && query_flag(&query, "stdin");
+        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
         if !body.is_empty() {
             record_body(&ongoing, &body);
         }

@@ -675,3 +675,38 @@ fn subresources_that_reach_in_are_their_own_actions() {
     let all = gw.recorded();
     assert!(all.contains("\"kind\":\"token\"") && all.contains("kubernetes-proxy"), "recorded as their own kinds");
 }
+
+/// An agent's `kubectl exec -i … sh` waits for a reviewer; once approved, each line it sends
+/// is checked before the container sees it. Output with bytes that are not text is still
+/// masked, on exec and in logs.
+#[test]
+fn agent_shell_lines_are_checked_and_odd_bytes_do_not_unmask() {
+    use std::io::Write;
+    let gw = gateway("");
+    let kc = gw.agent();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap())
+        .args(["exec", "-i", "pod-1", "--", "sh"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"echo one\ncat /etc/sha\"\"dow\nc=x; echo $c-made\necho two\nexit\n").unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(out.contains("one") && out.contains("two"), "{out} {err}");
+    assert!(out.contains("agent-no-credential-files") && out.contains("agent-no-unreadable-commands"), "{out}");
+    assert!(!out.contains("root:") && !out.contains("x-made"), "refused lines never ran: {out}");
+
+    let human = gw.human();
+    let o = kubectl(&human, &["exec", "pod-1", "--", "sh", "-c", "printf 'mail bob@corp.example\\377\\nssn 078-05-1120\\000\\n'"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!out.contains("bob@corp.example") && !out.contains("078-05-1120"), "{out}");
+    assert!(out.contains("[REDACTED:email]"), "{out}");
+}
