@@ -20,9 +20,6 @@ pub use columns::{ColumnMask, ColumnRef, ColumnRule};
 pub use detect::{Detector, DetectorSet, Hit};
 pub use stream::{StreamMasker, StreamStyle};
 
-/// Least time a pipe's unfinished last line is held for the rest of a possible match.
-const PIPE_HOLD: std::time::Duration = std::time::Duration::from_millis(250);
-
 /// How a detected value is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -49,7 +46,8 @@ pub struct MaskConfig {
     pub columns: Vec<String>,
     /// Columns with a mode of their own.
     pub column_rules: Vec<ColumnRule>,
-    /// How long a stream masker may hold bytes that could be the start of a match.
+    /// How long a terminal's stream masker may hold bytes that could be the start of a match
+    /// (a pipe holds them until the line ends).
     pub stream_hold_ms: u64,
 }
 
@@ -300,13 +298,9 @@ impl Masker {
 
     /// A stream masker for one output stream (terminal or pipe).
     pub fn stream(self: &Arc<Self>, style: StreamStyle) -> StreamMasker {
-        // Only a terminal needs its unfinished line (a prompt, echo) out within milliseconds; a
-        // pipe holds it longer, so a value split across two slow reads is still caught whole.
-        let hold = match style {
-            StreamStyle::Terminal => self.hold,
-            StreamStyle::Pipe => self.hold.max(PIPE_HOLD),
-        };
-        StreamMasker::new(self.clone(), style, hold)
+        // Only a terminal releases held bytes on a timer (echo needs it); a pipe holds its
+        // partial line until the line ends.
+        StreamMasker::new(self.clone(), style, self.hold)
     }
 
     /// The stable token of `value` under `label`: `tok_<label>_<16 hex>`.
