@@ -9,15 +9,7 @@ use std::sync::Arc;
 
 /// The message for `ticket`, with the command that approves it.
 pub fn message(ticket: &Ticket) -> serde_json::Value {
-    let what = if !ticket.action.sql.text.is_empty() {
-        ticket.action.sql.text.clone()
-    } else if !ticket.action.exec.command.is_empty() {
-        ticket.action.exec.command.clone()
-    } else if !ticket.action.k8s.path.is_empty() {
-        format!("{} {}", ticket.action.k8s.verb, ticket.action.k8s.path)
-    } else {
-        ticket.action.kind.as_str().to_string()
-    };
+    let what = ticket.action.summary();
     serde_json::json!({
         "text": format!(
             "hoop: {} asks to run on {} (rule {}): `{}`\nApprove: `hoop approvals approve {}`  Deny: `hoop approvals deny {}`",

@@ -597,7 +597,7 @@ reason = "writes to prod outside business hours need a second pair of eyes"
 
 [masking]
 mode = "redact"
-detectors = ["email", "card", "iban", "ssn", "jwt", "bearer", "cloud_key", "private_key"]
+detectors = ["email", "card", "iban", "ssn", "jwt", "bearer", "cloud_key", "private_key", "url_credentials"]
 columns = ["users.email", "prod:public.customers.phone"]
 [[masking.column_rules]]
 table = "customers"

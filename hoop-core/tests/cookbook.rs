@@ -19,7 +19,7 @@ fn cookbook_rules_stop_their_examples() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy-cookbook.md")).unwrap();
     let rules = blocks(&text, "toml");
     let cases = blocks(&text, "json");
-    assert_eq!(rules.len(), 11, "eleven recipes");
+    assert_eq!(rules.len(), 12, "twelve recipes");
     assert_eq!(rules.len(), cases.len(), "each recipe has an example");
     for (rule, case) in rules.iter().zip(&cases) {
         let cfg = Config::parse(&format!("[policy]\ndefault_rules = false\n{rule}"), "cookbook").unwrap_or_else(|e| panic!("{rule}: {e}"));

@@ -93,8 +93,8 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
                     }
                     // Printed columns (an event's message, say) pass the detectors too.
                     for cell in row.get_mut("cells").and_then(Value::as_array_mut).into_iter().flatten() {
-                        if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_text(t)) {
-                            *cell = Value::String(masked);
+                        if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_visible(t.as_bytes())) {
+                            *cell = Value::String(String::from_utf8_lossy(&masked).into_owned());
                             *changed = true;
                         }
                     }
@@ -176,7 +176,19 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
     match v {
         Value::Object(map) => object_fields(m, scope, map, path, changed),
         Value::Array(items) => {
+            // `["--token", "value"]`: a flag named like a credential masks the word after it.
+            let mut after_flag = false;
             for item in items.iter_mut() {
+                let flag = item.as_str().is_some_and(|a| a.starts_with('-') && !a.contains('=') && is_credential_name(m, a));
+                if after_flag && let Some(v) = item.as_str() {
+                    if let Some(r) = m.mask_whole("argument", v.as_bytes()) {
+                        *item = Value::String(String::from_utf8_lossy(&r).into_owned());
+                        *changed = true;
+                    }
+                    after_flag = false;
+                    continue;
+                }
+                after_flag = flag;
                 // List levels are skipped: `spec.containers.env.value`.
                 let inner_len = path.len();
                 if let Value::Object(map) = item {
@@ -239,7 +251,7 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
             // Content detectors, and `KEY=value` lines whose key names a credential.
             let lines = mask_assignments(m, &raw);
             let text = lines.as_deref().unwrap_or(&raw);
-            match m.mask_bytes(text) {
+            match m.mask_visible(text) {
                 std::borrow::Cow::Owned(o) => o,
                 std::borrow::Cow::Borrowed(_) if lines.is_some() => text.to_vec(),
                 std::borrow::Cow::Borrowed(_) => return,
@@ -254,11 +266,12 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
 
 /// Words in a credential's name. A configured bare column name (`password`, `api_key`) also
 /// counts.
-const CREDENTIAL_WORDS: &[&str] = &["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "credential", "access_key"];
+const CREDENTIAL_WORDS: &[&str] = &["pass", "pwd", "secret", "token", "api_key", "apikey", "private_key", "cred", "access_key", "auth"];
 
 /// Whether `name` (`DB_PASSWORD`, `aws-secret-access-key`) names a credential.
 fn is_credential_name(m: &Masker, name: &str) -> bool {
-    let n = name.to_ascii_lowercase().replace(['-', '.'], "_");
+    // Invisible characters do not make another name (`pass\u{200b}word`).
+    let n: String = name.chars().filter(|c| c.is_ascii_graphic()).collect::<String>().to_ascii_lowercase().replace(['-', '.'], "_");
     CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
         || m.column_rules().iter().any(|r| !r.column.contains('.') && r.column != "*" && !r.column.is_empty() && n.contains(&r.column.to_ascii_lowercase()))
 }
@@ -393,6 +406,27 @@ mod tests {
         let mut table = json!({"kind": "Table", "rows": [{"cells": ["x", "mail bob@corp.example failed"], "object": {"kind": "Event", "message": "mail bob@corp.example failed"}}]});
         assert!(mask_document(&m, events, &mut table));
         assert!(!table.to_string().contains("bob@"), "{table}");
+    }
+
+    #[test]
+    fn red_team_round_one() {
+        let m = masker();
+        let scope = Scope { target: "k", group: "", resource: "configmaps" };
+        let mut cm = json!({"kind": "ConfigMap", "data": {
+            "d2": "z1 bob@example.com \u{0} 4111 1111 1111 1111",
+            "d3": "4111\u{200b}1111\u{00a0}1111\t1111",
+            "pass\u{200b}word": "pw-1", "pwd": "pw-2", "auth": "pw-3", "PASS": "pw-4",
+            "url": "postgres://u:pw123@db/x"}});
+        assert!(mask_document(&m, scope, &mut cm));
+        let out = cm.to_string();
+        for leak in ["bob@example.com", "4111 1111 1111 1111", "pw-1", "pw-2", "pw-3", "pw-4", "pw123"] {
+            assert!(!out.contains(leak), "{leak}: {out}");
+        }
+        assert!(!cm["data"]["d3"].as_str().unwrap().contains("1111"), "{out}");
+        let deploys = Scope { target: "k", group: "apps", resource: "deployments" };
+        let mut d = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["--token", "pw-arg2", "--mode", "fast"]}]}}}});
+        assert!(mask_document(&m, deploys, &mut d));
+        assert!(!d.to_string().contains("pw-arg2") && d.to_string().contains("fast"), "{d}");
     }
 
     #[test]

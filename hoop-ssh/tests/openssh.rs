@@ -690,3 +690,39 @@ fn binary_bytes_and_pauses_do_not_unmask() {
     let o = ssh(&gw, "printf 'card 4111 1111'; sleep 1; printf ' 1111 1111 done\\n'");
     assert_eq!(text(&o).0, "card [REDACTED:card] done\n", "{:?}", text(&o));
 }
+
+/// The first red-team round's ways past the command rules: a script the agent wrote run by
+/// its path, stored code in a shell startup file, another spelling of a credential file, a
+/// program that runs code from its options. Each is refused or held, and nothing ran.
+#[test]
+fn scripts_startup_files_and_code_running_options() {
+    let gw = gateway("");
+    let script = format!("/tmp/{}", marker("script"));
+    let o = ssh(&gw, &format!("printf '#!/bin/sh\\ntouch /tmp/{}\\n' > {script} && chmod +x {script}", marker("ran")));
+    assert!(o.status.success(), "writing a file is allowed: {:?}", text(&o));
+    let home = String::from_utf8(Command::new("getent").args(["passwd", sshd().user()]).output().unwrap().stdout).unwrap();
+    let bashrc = std::path::Path::new(home.split(':').nth(5).unwrap()).join(".bashrc");
+    let before = std::fs::read(&bashrc).ok();
+    for (cmd, rule) in [
+        (script.clone(), "agent-review-shell"),
+        ("sed -n '1e touch /tmp/hoop-sed' /etc/hostname".to_string(), "agent-review-shell"),
+        ("tar -cf /dev/null /etc/hostname --checkpoint=1 --checkpoint-action=exec=id".into(), "agent-review-shell"),
+        ("echo 'touch /tmp/hoop-rc' >> .bashrc".into(), "agent-no-startup-files"),
+        ("sed -i '1i touch /tmp/hoop-rc' ~/.bashrc".into(), "agent-no-startup-files"),
+        ("cat /proc/self/root/etc/shadow".into(), "agent-no-credential-files"),
+        ("cat ~root/../etc/shadow".into(), "agent-no-credential-files"),
+        ("printf -v PATH /tmp; id".into(), "agent-no-unreadable-commands"),
+    ] {
+        // Held commands are denied by a reviewer; refused ones open no ticket.
+        let reviewer = (rule == "agent-review-shell").then(|| hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no"));
+        let o = ssh(&gw, &cmd);
+        if let Some(t) = reviewer {
+            t.join().unwrap();
+        }
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {:?}", text(&o));
+        assert!(text(&o).1.contains(rule), "{cmd}: expected {rule}: {}", text(&o).1);
+    }
+    assert!(!made(&marker("ran")) && !made("hoop-sed"), "nothing the refused commands would run ran");
+    assert_eq!(std::fs::read(&bashrc).ok(), before, ".bashrc unchanged");
+    let _ = std::fs::remove_file(&script);
+}

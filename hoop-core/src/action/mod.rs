@@ -431,6 +431,22 @@ impl Action {
         Action { kind: ActionKind::Env, target: target.into(), env: Env { name: name.into(), value: value.into() }, ..Action::default() }
     }
 
+    /// What the action does, in one line for a reviewer or a listing: the SQL, the command, the
+    /// request, the transfer with its path, the variable with its value.
+    pub fn summary(&self) -> String {
+        let f = &self.file_transfer;
+        match self.kind {
+            ActionKind::Sql => self.sql.text.clone(),
+            ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() => self.exec.command.clone(),
+            ActionKind::Shell => "interactive shell".into(),
+            ActionKind::FileTransfer => format!("{} {} {} ({})", f.protocol, f.operation, f.path, f.direction),
+            ActionKind::Forward => format!("{} forward to {}:{}", self.forward.direction, self.forward.host, self.forward.port),
+            ActionKind::K8s | ActionKind::Token => format!("{} {}", self.k8s.verb, self.k8s.path),
+            ActionKind::Env => format!("env {}={}", self.env.name, self.env.value),
+            ActionKind::Connect | ActionKind::Exec => self.kind.as_str().to_string(),
+        }
+    }
+
     /// A representative action of `kind`, used to try rules at load time.
     pub fn sample(kind: ActionKind) -> Self {
         match kind {

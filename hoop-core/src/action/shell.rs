@@ -35,7 +35,16 @@ const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "t
 /// Builtins that change how later text is read or what a name runs.
 const RESHAPING: &[&str] = &[
     "eval", "source", ".", "alias", "unalias", "export", "declare", "typeset", "local", "readonly", "shopt", "enable", "trap",
-    "hash", "coproc", "fc", "history",
+    "hash", "coproc", "fc", "history", "read", "getopts", "mapfile", "readarray",
+];
+/// Directories whose programs are the system's own: a program named by a path elsewhere is
+/// a file on the host (a script the caller may have written) whose content hoop cannot read.
+const SYSTEM_BIN: &[&str] = &["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/libexec/", "/usr/lib/"];
+/// Programs that run code from files or arguments hoop cannot read (build tools, editors,
+/// schedulers, onward connections).
+const CODE_RUNNERS: &[&str] = &[
+    "make", "gmake", "ninja", "npx", "vi", "vim", "nvim", "ex", "view", "emacs", "crontab", "at", "batch", "systemd-run", "ssh",
+    "expect", "ld.so", "ld-linux.so.2", "ld-linux-x86-64.so.2", "sshpass",
 ];
 /// Builtins that change the directory relative paths are read against.
 const DIRECTORY: &[&str] = &["cd", "pushd", "popd"];
@@ -260,27 +269,51 @@ impl Walker<'_> {
         if self.r.commands.len() >= MAX_COMMANDS {
             return self.r.unreadable("too many commands to read");
         }
+        let raw = argv.clone();
         let Some(first) = argv.first_mut() else { return };
         *first = program_name(first).to_string();
         for a in argv.iter().skip(1) {
             self.path(a);
         }
-        self.r.commands.push(argv.clone());
-        self.run(&argv, fed);
+        self.r.commands.push(argv);
+        self.run(&raw, fed);
     }
 
     /// Follows what `argv` runs: wrappers to the command they wrap, shells into their `-c`
     /// programs, interpreters noted, transfers recognised.
     fn run(&mut self, argv: &[String], fed: bool) {
-        let Some(program) = argv.first() else { return };
-        let program = program_name(program).to_string();
+        let Some(raw_program) = argv.first() else { return };
+        let program = program_name(raw_program).to_string();
         if !self.r.programs.contains(&program) {
             self.r.programs.push(program.clone());
         }
         let args = argv.get(1..).unwrap_or_default();
         let p = program.as_str();
-        if RESHAPING.contains(&p) {
+        if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| raw_program.starts_with(d)) {
+            return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
+        }
+        if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
+        }
+        if let Some(why) = runs_code(p, args) {
+            return self.interpreter(&program, why);
+        }
+        if p == "env" && args.iter().any(|a| a.starts_with("-S") || a.starts_with("--split-string")) {
+            return self.r.unreadable("env -S splits a string into a command at run time");
+        }
+        if p == "git" && args.iter().any(|a| a == "-c" || a.starts_with("--config-env") || a.starts_with("--exec-path")) {
+            return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
+        }
+        if p == "script" || p == "flock" {
+            // `-c CMD`, `-qc CMD`, `--command CMD`, `--command=CMD`: CMD goes to `sh -c`.
+            if let Some(text) = args.iter().find_map(|a| a.strip_prefix("--command=")) {
+                return self.nested(text);
+            }
+            let short_c = |a: &String| a == "--command" || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
+            if let Some(i) = args.iter().position(short_c) {
+                let text = args.get(i + 1).cloned().unwrap_or_default();
+                return self.nested(&text);
+            }
         }
         if p == "xargs" || p == "parallel" {
             return self.r.unreadable(format!("{p} builds commands from its input at run time"));
@@ -305,6 +338,9 @@ impl Walker<'_> {
             }
             if let Some(inner) = inner {
                 return self.run(inner, fed);
+            }
+            if matches!(p, "sudo" | "doas") && own.iter().any(|a| matches!(a.as_str(), "-s" | "-i" | "--shell" | "--login")) {
+                self.interpreter(&program, "a shell reading commands from its input");
             }
             return;
         }
@@ -427,6 +463,8 @@ impl Walker<'_> {
                 if !inner.is_empty() {
                     self.simple(inner, false);
                 }
+                // What it runs on is decided by what it finds, at run time.
+                self.interpreter("find", "runs a command on each file it finds");
                 i = end + 1;
             } else {
                 i += 1;
@@ -467,7 +505,11 @@ impl Walker<'_> {
     }
 
     fn redirect_path(&mut self, p: &str) {
-        let n = normalise(p);
+        let p = resolve_tilde(p);
+        if climbs_out(&p) {
+            self.r.unreadable(format!("{p} climbs above the directory it is read against"));
+        }
+        let n = normalise(&p);
         if !self.r.paths.contains(&n) {
             self.r.paths.push(n);
         }
@@ -480,10 +522,14 @@ impl Walker<'_> {
             _ => arg,
         };
         // Text with spaces that does not start at the root is a program or a message (the
-        // argument of `sh -c`), not a path; a real path in it is read with that program.
-        if !candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace)) {
+        // argument of `sh -c`), not a path; a real path in it is read with that program. A bare
+        // dotfile name (`.bashrc`) is a path too.
+        let dotfile = candidate.starts_with('.') && candidate.len() > 2 && !candidate.contains(char::is_whitespace);
+        if !dotfile && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
             return;
         }
+        let resolved = resolve_tilde(candidate);
+        let candidate = resolved.as_str();
         if climbs_out(candidate) {
             self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
         }
@@ -673,9 +719,143 @@ fn is_interpreter(p: &str) -> bool {
         || p.strip_prefix("php").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
+/// `~user/…` as that user's home (`/root` or `/home/user`); `~/…` stays relative to the
+/// caller's home, which a path must not climb out of.
+fn resolve_tilde(path: &str) -> String {
+    let Some(rest) = path.strip_prefix('~') else { return path.to_string() };
+    let (user, tail) = rest.split_once('/').map_or((rest, ""), |(u, t)| (u, t));
+    match user {
+        "" => path.to_string(),
+        "root" => format!("/root/{tail}"),
+        u => format!("/home/{u}/{tail}"),
+    }
+}
+
+/// Whether `args` make `program` run code hoop cannot read: why, if so.
+fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
+    let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
+    match program {
+        p if CODE_RUNNERS.contains(&p) => Some("it runs code from files or arguments hoop cannot read"),
+        "npm" | "yarn" | "pnpm" if has(&|a| matches!(a, "run" | "run-script" | "exec" | "start" | "test" | "install" | "i" | "ci" | "x" | "dlx")) => {
+            Some("it runs package scripts")
+        }
+        "tar" | "bsdtar" if has(&|a| {
+            ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script"]
+                .iter()
+                .any(|o| a.starts_with(o))
+                || a == "-I"
+                || a == "-F"
+        }) => Some("tar runs a command from its options"),
+        "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e command runs what it builds"),
+        "zip" if has(&|a| a == "-TT" || a.starts_with("--unzip-command")) => Some("zip runs a command from its options"),
+        "rsync" if has(&|a| a == "-e" || a.starts_with("--rsh") || a.starts_with("--rsync-path")) => Some("rsync runs a command from its options"),
+        "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
+        "socat" if has(&|a| { let u = a.to_ascii_uppercase(); u.contains("EXEC:") || u.contains("SYSTEM:") }) => Some("socat runs a command"),
+        "nc" | "ncat" | "netcat" if has(&|a| matches!(a, "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec")) => Some("nc runs a command"),
+        "git" if args.first().is_some_and(|a| a == "config") => Some("git configuration can hold commands git runs later"),
+        "awk" | "gawk" | "mawk" | "nawk" if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|')) => {
+            Some("an awk program that runs commands")
+        }
+        _ => None,
+    }
+}
+
+/// Whether a sed script among `args` uses the `e` command or the `e` flag of `s`, which run
+/// text as a shell command.
+fn sed_executes(args: &[String]) -> bool {
+    let mut scripts: Vec<&str> = Vec::new();
+    let mut it = args.iter().peekable();
+    let mut first_plain = true;
+    while let Some(a) = it.next() {
+        if a == "-e" || a == "--expression" {
+            if let Some(s) = it.next() {
+                scripts.push(s);
+            }
+            first_plain = false;
+        } else if let Some(s) = a.strip_prefix("--expression=") {
+            scripts.push(s);
+            first_plain = false;
+        } else if a == "-f" || a == "--file" {
+            // A script from a file hoop cannot read.
+            return true;
+        } else if !a.starts_with('-') && first_plain {
+            scripts.push(a);
+            first_plain = false;
+        }
+    }
+    scripts.iter().any(|s| sed_script_executes(s))
+}
+
+fn sed_script_executes(script: &str) -> bool {
+    let b = script.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // Skip an address: numbers, `$`, `/re/`, `,`, `!`, spaces.
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'0'..=b'9' | b'$' | b',' | b'!' | b' ' | b'\t' | b'~' => i += 1,
+                b'/' | b'\\' => {
+                    let delim = if c == b'\\' { b.get(i + 1).copied().unwrap_or(b'/') } else { b'/' };
+                    i += if c == b'\\' { 2 } else { 1 };
+                    while let Some(&d) = b.get(i) {
+                        i += 1;
+                        if d == b'\\' {
+                            i += 1;
+                        } else if d == delim {
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            }
+        }
+        match b.get(i) {
+            Some(b'e') => return true,
+            Some(b's') => {
+                let Some(&delim) = b.get(i + 1) else { return false };
+                i += 2;
+                let mut parts = 0;
+                while parts < 2 {
+                    let Some(&d) = b.get(i) else { return false };
+                    i += 1;
+                    if d == b'\\' {
+                        i += 1;
+                    } else if d == delim {
+                        parts += 1;
+                    }
+                }
+                while let Some(&f) = b.get(i) {
+                    if f.is_ascii_alphanumeric() {
+                        if f == b'e' {
+                            return true;
+                        }
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+            }
+            // `y`, `a`, `i`, `c`, `r`, `w` and the rest take text to the end of the line.
+            Some(b'a' | b'i' | b'c' | b'r' | b'R' | b'w' | b'W' | b'y' | b'b' | b't' | b'T' | b':') => {
+                while b.get(i).is_some_and(|c| *c != b'\n') {
+                    i += 1;
+                }
+            }
+            Some(_) => i += 1,
+            None => return false,
+        }
+        while b.get(i).is_some_and(|c| matches!(c, b';' | b'\n' | b' ' | b'}' | b'{')) {
+            i += 1;
+        }
+    }
+    false
+}
+
 /// Lexical normalisation: `//` and `/./` collapse, `a/../` cancels; a relative path that
-/// climbs keeps its leading `..`.
+/// climbs keeps its leading `..`. `/proc/<pid>/root/…` is the same file as `/…`.
 pub(crate) fn normalise(path: &str) -> String {
+    let path = strip_proc_root(path);
+    let path = path.as_str();
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
@@ -696,6 +876,18 @@ pub(crate) fn normalise(path: &str) -> String {
         (true, _) => format!("/{joined}"),
         (false, true) => ".".to_string(),
         (false, false) => joined,
+    }
+}
+
+/// `/proc/self/root/etc/x` (any pid, `thread-self` too) is `/etc/x`.
+fn strip_proc_root(path: &str) -> String {
+    let mut p = path.to_string();
+    loop {
+        let segs: Vec<&str> = p.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        match segs.as_slice() {
+            ["proc", _, "root", rest @ ..] if path.starts_with('/') => p = format!("/{}", rest.join("/")),
+            _ => return p,
+        }
     }
 }
 
@@ -793,6 +985,45 @@ mod tests {
         assert_eq!(r.paths, ["/etc/shadow"]);
         assert!(read_line("sudo -u app cat /etc/shadow").programs.contains(&"cat".to_string()));
         assert!(read_line(r"find /etc -name x -exec cat {} \;").programs.contains(&"cat".to_string()));
+    }
+
+    #[test]
+    fn red_team_round_one() {
+        // Programs named by a path outside the system's directories are files hoop cannot read.
+        for line in ["pbin/p", "./x.sh", "/home/web/bin/tool", "sudo ./x", "/tmp/x", "/lib64/ld-linux-x86-64.so.2 ./x"] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
+        assert!(read_line("/usr/bin/id").interpreter.is_empty());
+        for line in ["printf -v PATH /home/web/pbin; id", "read PATH <<< /tmp; id", "env -S 'python3 -c print(42)'", "git -c alias.x=!id x"] {
+            unreadable(line);
+        }
+        for line in [
+            "tar -cf /dev/null /etc/hostname --checkpoint=1 --checkpoint-action=exec=id",
+            "sed -n '1e id' /etc/hostname",
+            "sed 's/.*/id/e' /etc/hostname",
+            "script -qc 'python3 -c 1' /dev/null",
+            "make --eval 'x:;id' x",
+            "vim -es -c '!id' -c q",
+            "zip -TT 'sh -c id' x.zip /etc/hostname",
+            "rsync -e 'sh -c id' a b:c",
+            "git config alias.x '!id'",
+            "find /etc -name shadow -exec cat {} +",
+            "sudo -i",
+            "crontab /tmp/c",
+            "socat - EXEC:id",
+        ] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
+        assert!(read_line("sed -n '1,5p;s/a/b/g' f").interpreter.is_empty());
+        assert!(read_line("sed -e 's|x|y|' -e '/re/d' f").interpreter.is_empty());
+        assert!(read_line("tar -czf /tmp/x.tgz /srv").interpreter.is_empty());
+        // Spellings of the same file.
+        assert_eq!(read_line("cat /proc/self/root/etc/shadow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("cat /proc/1/root/proc/self/root/etc/shadow").paths, ["/etc/shadow"]);
+        assert_eq!(read_line("cat ~root/../etc/shadow").paths, ["/etc/shadow"]);
+        unreadable("cat ~/../../etc/shadow");
+        assert_eq!(read_line("sed -i 1d .bashrc").paths, [".bashrc"]);
+        assert_eq!(read_line("echo x >> .profile").paths, [".profile"]);
     }
 
     #[test]

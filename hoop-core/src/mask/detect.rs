@@ -25,6 +25,8 @@ pub enum Detector {
     CloudKey,
     /// PEM private keys.
     PrivateKey,
+    /// Credentials in a URL (`postgres://user:password@host`).
+    UrlCredentials,
     /// Phone numbers. Opt-in: they also match timestamps and ids.
     Phone,
     /// IPv4 addresses. Opt-in: they also match version numbers.
@@ -33,7 +35,7 @@ pub enum Detector {
 
 impl Detector {
     /// The detectors on by default.
-    pub const DEFAULT: [Detector; 8] = [
+    pub const DEFAULT: [Detector; 9] = [
         Detector::Email,
         Detector::Card,
         Detector::Iban,
@@ -42,6 +44,7 @@ impl Detector {
         Detector::Bearer,
         Detector::CloudKey,
         Detector::PrivateKey,
+        Detector::UrlCredentials,
     ];
 
     /// Short label used in redactions and token prefixes.
@@ -55,6 +58,7 @@ impl Detector {
             Detector::Bearer => "bearer",
             Detector::CloudKey => "key",
             Detector::PrivateKey => "private_key",
+            Detector::UrlCredentials => "url_credentials",
             Detector::Phone => "phone",
             Detector::Ip => "ip",
         }
@@ -79,6 +83,7 @@ impl Detector {
             Detector::PrivateKey => {
                 &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
             }
+            Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{1,128}:[^\s/@]{1,256}@"],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
         }

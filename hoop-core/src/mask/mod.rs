@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use columns::{ColumnMask, ColumnRef, ColumnRule};
 pub use detect::{Detector, DetectorSet, Hit};
 pub use stream::{StreamMasker, StreamStyle};
+mod visible;
 
 /// How a detected value is replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -257,6 +258,37 @@ impl Masker {
         }
         let mut out = Vec::new();
         if self.mask_into(bytes, false, false, &mut out) { Cow::Owned(out) } else { Cow::Borrowed(bytes) }
+    }
+
+    /// Masks detected content in the text a reader sees in `bytes` (escape sequences, NULs,
+    /// control and invisible characters skipped over; see the `visible` module), replacing each
+    /// match with whatever is interleaved in it. For strings that may hold such characters on
+    /// purpose (a Kubernetes object's values).
+    pub fn mask_visible<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        if !self.enabled || self.detectors.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        let view = visible::Visible::of(bytes);
+        let mut hits = Vec::new();
+        self.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
+        if hits.is_empty() {
+            return Cow::Borrowed(bytes);
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut last = 0;
+        for h in &hits {
+            let (start, end) = view.span(h.start, h.end);
+            if start < last {
+                continue;
+            }
+            out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
+            let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
+            self.masked_bytes.fetch_add((end - start) as u64, Ordering::Relaxed);
+            self.replacement(h.detector.label(), matched, self.mode, false, &mut out);
+            last = end;
+        }
+        out.extend_from_slice(bytes.get(last..).unwrap_or_default());
+        Cow::Owned(out)
     }
 
     /// Appends `text` with detected content replaced to `out`; returns whether anything was replaced.

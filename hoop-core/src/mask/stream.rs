@@ -15,6 +15,7 @@
 //! stay best effort against a command chosen to defeat them (`base64 file`).
 
 use super::Masker;
+use super::visible::Visible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,65 +133,6 @@ impl StreamMasker {
     }
 }
 
-/// The text a reader sees in a byte run: escape sequences and NULs left out, each byte that is
-/// not UTF-8 standing as a NUL (which no detector matches across), with the way back to the
-/// original offsets. Plain text is its own view.
-struct Visible {
-    /// `None` when the bytes are all visible text (the common case: no copy, no map).
-    skipped: Option<(Vec<u8>, Vec<usize>)>,
-}
-
-impl Visible {
-    fn of(bytes: &[u8]) -> Self {
-        if !bytes.contains(&0) && !bytes.contains(&0x1b) && std::str::from_utf8(bytes).is_ok() {
-            return Visible { skipped: None };
-        }
-        let mut text = Vec::with_capacity(bytes.len());
-        let mut map = Vec::with_capacity(bytes.len());
-        let mut offset = 0;
-        for chunk in bytes.utf8_chunks() {
-            let valid = chunk.valid().as_bytes();
-            let mut i = 0;
-            while let Some(&b) = valid.get(i) {
-                match b {
-                    0 => i += 1,
-                    0x1b => i += escape_len(valid.get(i..).unwrap_or_default()).unwrap_or(valid.len() - i),
-                    _ => {
-                        text.push(b);
-                        map.push(offset + i);
-                        i += 1;
-                    }
-                }
-            }
-            for (j, _) in chunk.invalid().iter().enumerate() {
-                text.push(0);
-                map.push(offset + valid.len() + j);
-            }
-            offset += valid.len() + chunk.invalid().len();
-        }
-        Visible { skipped: Some((text, map)) }
-    }
-
-    fn text<'a>(&'a self, bytes: &'a [u8]) -> &'a [u8] {
-        match &self.skipped {
-            None => bytes,
-            Some((t, _)) => t,
-        }
-    }
-
-    /// The original byte range of visible range `start..end` (`end > start`).
-    fn span(&self, start: usize, end: usize) -> (usize, usize) {
-        match &self.skipped {
-            None => (start, end),
-            Some((_, map)) => {
-                let s = map.get(start).copied().unwrap_or(0);
-                let e = map.get(end.saturating_sub(1)).map_or(s, |e| e + 1);
-                (s, e)
-            }
-        }
-    }
-}
-
 /// Bytes at the end of `buf` that start a UTF-8 character still missing its continuation.
 fn incomplete_utf8_tail(buf: &[u8]) -> usize {
     for back in 1..=3.min(buf.len()) {
@@ -210,7 +152,7 @@ fn incomplete_utf8_tail(buf: &[u8]) -> usize {
 }
 
 /// Length of the escape sequence at the start of `b` (which starts with ESC), or `None` if it is incomplete.
-fn escape_len(b: &[u8]) -> Option<usize> {
+pub(super) fn escape_len(b: &[u8]) -> Option<usize> {
     match b.get(1)? {
         // CSI: parameters and intermediates, then one final byte.
         b'[' => b.iter().skip(2).position(|c| (0x40..=0x7e).contains(c)).map(|p| p + 3),

@@ -77,6 +77,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not read the system's credential files",
     ),
     (
+        "agent-no-startup-files",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.paths.exists(p, p.matches(STARTUP_FILES)) || action.file_transfer.path.matches(STARTUP_FILES))"#,
+        "agents may not touch files whose content runs in later sessions (shell startup files, ~/.ssh, cron, systemd units, editor and git configuration)",
+    ),
+    (
         "agent-no-unknown-sftp-extensions",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "file_transfer" && action.file_transfer.operation.startsWith("extension:")"#,
@@ -149,6 +155,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        "agent-review-links",
+        Then::Review,
+        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && "ln" in action.exec.programs) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
+        "",
+    ),
+    (
         "agent-review-shell",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "shell""#,
@@ -162,13 +174,17 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     ),
 ];
 
+/// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
+/// may be relative to the home directory: `.bashrc`).
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
+
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
     RULES
         .iter()
         .map(|(name, then, when, reason)| Rule {
             name: (*name).into(),
-            when: (*when).into(),
+            when: when.replace("STARTUP_FILES", STARTUP_FILES_RE),
             then: *then,
             reason: (!reason.is_empty()).then(|| (*reason).to_string()),
         })
@@ -248,6 +264,10 @@ mod tests {
         deny(Action::file_transfer("h", "/etc/shadow", "download", "read", "sftp"), "agent-no-credential-files");
         deny(Action::file_transfer("h", "", "modify", "extension:evil@example.com", "sftp"), "agent-no-unknown-sftp-extensions");
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
+        deny(Action::exec("h", "sed -i '1i echo PWNED' .bashrc"), "agent-no-startup-files");
+        deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
+        deny(Action::exec("h", "cat /proc/self/root/etc/shadow"), "agent-no-credential-files");
+        deny(Action::file_transfer("h", "/home/web/.profile", "upload", "write", "sftp"), "agent-no-startup-files");
         deny(Action::env("h", "BASH_ENV", "/dev/stdin"), "agent-no-environment");
         deny(Action::env("h", "LANG", "$(id)"), "agent-no-environment");
         deny(Action::token("k", K8s { resource: "serviceaccounts".into(), subresource: "token".into(), ..K8s::default() }), "agent-no-cluster-tokens");
@@ -274,6 +294,9 @@ mod tests {
         review(Action::file_transfer("h", "/srv/data.csv", "download", "read", "sftp"), "agent-review-file-transfer");
         review(Action::exec("h", "rsync --server --sender -vlogDtpre.iLsfxCIvu . pii.txt"), "agent-review-file-transfer");
         review(Action::shell("h"), "agent-review-shell");
+        review(Action::exec("h", "pbin/p"), "agent-review-shell");
+        review(Action::exec("h", "sed -n '1e id' /etc/hostname"), "agent-review-shell");
+        review(Action::exec("h", "ln -s /etc e"), "agent-review-links");
         let mut sixth = Action::k8s("k", K8s { verb: "delete".into(), resource: "pods".into(), namespace: "x".into(), name: "p6".into(), ..K8s::default() });
         sixth.usage.deletes = 5;
         review(sixth, "agent-review-bulk-delete");

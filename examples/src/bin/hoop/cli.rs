@@ -174,7 +174,7 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
                 println!("no open tickets");
             }
             for t in tickets {
-                let what = ["/action/sql/text", "/action/exec/command", "/action/k8s/path"].iter().map(|p| at(&t, p)).find(|s| !s.is_empty()).unwrap_or("");
+                let what = t.get("action").cloned().and_then(|a| serde_json::from_value::<hoop_core::action::Action>(a).ok()).map(|a| a.summary()).unwrap_or_default();
                 println!("{}  {}  {} on {}  rule {}  {}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
             }
         }
@@ -294,7 +294,7 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
         let line = match ev {
             Event::SessionStart { session } => format!("session {} by {} ({}) to {}", session.id, session.identity.subject, session.protocol.as_str(), session.target.name),
             Event::Action { action_id, action, verdict } => {
-                let what = [&action.sql.text, &action.exec.command, &action.k8s.path].into_iter().find(|s| !s.is_empty()).cloned().unwrap_or_else(|| action.kind.as_str().to_string());
+                let what = action.summary();
                 format!("#{action_id} {} {what}  -> {}", action.kind.as_str(), serde_json::to_string(verdict).unwrap_or_default())
             }
             Event::ReviewRequested { action_id, ticket } => format!("#{action_id} waiting for review (ticket {ticket})"),
