@@ -4,7 +4,8 @@
 # whole check (analysis, policy, masking, the action recorded to disk), and SQL analysis by
 # PostgreSQL's grammar with and without the shape cache. Prints `cel_decision_us`,
 # `cel_interpreted_us`, `statement_check_us`, `sql_analyze_cached_us`, `sql_analyze_uncached_us`
-# and `mask_mb_per_s` last.
+# `exec_read_true_us`, `exec_read_pipeline_us` (an exec line read by the shell grammar) and
+# `mask_mb_per_s` last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p hoop-benches --bench core -- --warm-up-time 1 --measurement-time 5 "$@"
@@ -15,15 +16,20 @@ check_ns=$(est gate/statement_check)
 mask_ns=$(est mask/mixed_text)
 sqlc_ns=$(est sql_analyze_cached)
 sqlu_ns=$(est sql_analyze_uncached)
+exec_ns=$(est exec_read_true)
+execp_ns=$(est exec_read_pipeline)
 bytes=1048576
-python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" "$celi_ns" "$sqlc_ns" "$sqlu_ns" <<'PY'
+python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" "$celi_ns" "$sqlc_ns" "$sqlu_ns" "$exec_ns" "$execp_ns" <<'PY'
 import sys
 cel_ns, check_ns, mask_ns, n, celi_ns = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 sqlc_ns, sqlu_ns = float(sys.argv[6]), float(sys.argv[7])
+exec_ns, execp_ns = float(sys.argv[8]), float(sys.argv[9])
 print(f"cel_decision_us: {cel_ns / 1000:.2f}")
 print(f"cel_interpreted_us: {celi_ns / 1000:.2f}")
 print(f"statement_check_us: {check_ns / 1000:.2f}")
 print(f"sql_analyze_cached_us: {sqlc_ns / 1000:.2f}")
 print(f"sql_analyze_uncached_us: {sqlu_ns / 1000:.2f}")
+print(f"exec_read_true_us: {exec_ns / 1000:.2f}")
+print(f"exec_read_pipeline_us: {execp_ns / 1000:.2f}")
 print(f"mask_mb_per_s: {n / (mask_ns / 1e9) / 1e6:.0f}")
 PY

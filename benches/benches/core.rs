@@ -80,6 +80,14 @@ fn sql_analyze(c: &mut Criterion) {
     c.bench_function("sql_analyze_uncached", |b| b.iter(|| black_box(hoop_core::action::sql::analyze(black_box(uncached)))));
 }
 
+fn exec_read(c: &mut Criterion) {
+    // An SSH exec line read by the shell grammar (on the parser thread) into the action rules
+    // see: a trivial command and a typical pipeline.
+    c.bench_function("exec_read_true", |b| b.iter(|| black_box(hoop_core::action::Action::exec("h", black_box("true")))));
+    let line = "sudo -u app sh -c 'ls -la /srv/data | grep -c csv' && echo done";
+    c.bench_function("exec_read_pipeline", |b| b.iter(|| black_box(hoop_core::action::Action::exec("h", black_box(line)))));
+}
+
 fn mask_throughput(c: &mut Criterion) {
     let masker = Masker::new(&MaskConfig::default(), None).expect("default masking compiles");
     let text = mixed_text();
@@ -89,5 +97,5 @@ fn mask_throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cel_decision, statement_check, sql_analyze, mask_throughput);
+criterion_group!(benches, cel_decision, statement_check, sql_analyze, exec_read, mask_throughput);
 criterion_main!(benches);

@@ -40,7 +40,7 @@ pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
     if !m.is_enabled() {
         return false;
     }
-    if m.detect(body).is_some() || memchr::memmem::find(body, b"\\u").is_some() || has_credential_word(body) {
+    if detected_outside_identity(m, body) || memchr::memmem::find(body, b"\\u").is_some() || has_credential_word(body) {
         return true;
     }
     // Built once: a finder's set-up costs more than a search of a typical object.
@@ -67,6 +67,27 @@ pub fn may_need_masking(m: &Masker, scope: Scope<'_>, body: &[u8]) -> bool {
         }
     }
     !keyed_only
+}
+
+/// Whether a detector finds something in `body` outside the values of identity fields (a
+/// UUID's digit groups can look like a card number; those fields are never masked, so such a
+/// hit needs no parse).
+fn detected_outside_identity(m: &Masker, body: &[u8]) -> bool {
+    let mut found = false;
+    m.scan(body, |h| {
+        if found {
+            return;
+        }
+        let before = body.get(h.start.saturating_sub(64)..h.start).unwrap_or_default();
+        let inside_identity = memchr::memmem::rfind(before, b"\":\"").is_some_and(|i| {
+            let key_start = before.get(..i).and_then(|k| memchr::memrchr(b'"', k)).map_or(0, |q| q + 1);
+            let key = before.get(key_start..i).unwrap_or_default();
+            let value_so_far = before.get(i + 3..).unwrap_or_default();
+            matches!(key, b"uid" | b"resourceVersion" | b"generateName" | b"selfLink") && !value_so_far.contains(&b'"')
+        });
+        found = !inside_identity;
+    });
+    found
 }
 
 /// Masks one JSON document (object, list, Table, watch event, Status) in place; returns
@@ -278,8 +299,13 @@ fn is_credential_name(m: &Masker, name: &str) -> bool {
 
 /// Whether the raw document mentions a credential-like name anywhere (then it is parsed).
 fn has_credential_word(body: &[u8]) -> bool {
-    let lower = body.to_ascii_lowercase();
-    CREDENTIAL_WORDS.iter().any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+    // One case-insensitive pass, built once.
+    static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
+    match WORDS.get_or_init(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(CREDENTIAL_WORDS).ok()) {
+        Some(ac) => ac.is_match(body),
+        // Cannot search: parse, which is always safe.
+        None => true,
+    }
 }
 
 /// `KEY=value` (or `KEY: value`) lines whose key names a credential, with the value masked
@@ -376,6 +402,9 @@ mod tests {
         assert!(may_need_masking(&m, deploys, br#"{"kind":"List","items":[{"kind":"Secret"}]}"#));
         assert!(may_need_masking(&m, cms, br#"{"kind":"ConfigMap","data":{"password":"x"}}"#));
         assert!(!may_need_masking(&m, cms, br#"{"kind":"ConfigMap","metadata":{}}"#));
+        // Digits of a uid that look like a card number need no parse: uids are never masked.
+        assert!(!may_need_masking(&m, deploys, br#"{"kind":"Deployment","metadata":{"uid":"00000000-0000-4000-8000-000000000004"}}"#));
+        assert!(may_need_masking(&m, deploys, br#"{"kind":"Deployment","metadata":{"labels":{"n":"4111 1111 1111 1111"}}}"#));
         assert!(may_need_masking(&m, SCOPE, br#"{"kind":"Status"}"#));
     }
 

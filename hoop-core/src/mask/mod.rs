@@ -277,7 +277,7 @@ impl Masker {
         let mut out = Vec::with_capacity(bytes.len());
         let mut last = 0;
         for h in &hits {
-            let (start, end) = view.span(h.start, h.end);
+            let (start, end) = view.span(bytes, h.start, h.end);
             if start < last {
                 continue;
             }

@@ -107,7 +107,7 @@ impl StreamMasker {
         self.masker.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
         let mut limit = limit.min(bytes.len());
         for h in &hits {
-            let (start, end) = view.span(h.start, h.end);
+            let (start, end) = view.span(bytes, h.start, h.end);
             if start < limit && end > limit {
                 limit = start;
             }
@@ -115,7 +115,7 @@ impl StreamMasker {
         let mut last = 0;
         let mut replaced = 0u64;
         for h in &hits {
-            let (start, end) = view.span(h.start, h.end);
+            let (start, end) = view.span(bytes, h.start, h.end);
             if end > limit || start < last {
                 continue;
             }
@@ -178,7 +178,7 @@ fn split_point(buf: &[u8], valid: usize) -> usize {
     let mut limit = valid.min(buf.len());
     // An escape sequence still open at the end must stay whole.
     // (Within reason: in binary data an ESC may start a "sequence" that never ends.)
-    if let Some(esc) = buf.get(..limit).and_then(|b| b.iter().rposition(|c| *c == 0x1b))
+    if let Some(esc) = buf.get(..limit).and_then(|b| memchr::memrchr(0x1b, b))
         && limit - esc <= MAX_ESCAPE
         && escape_len(buf.get(esc..limit).unwrap_or_default()).is_none() {
             limit = esc;
@@ -192,13 +192,13 @@ fn split_point(buf: &[u8], valid: usize) -> usize {
         }
     }
     let head = buf.get(..limit).unwrap_or_default();
-    let cut = head.iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
+    let cut = memchr::memrchr(b'\n', head).map_or(0, |p| p + 1);
     // A line too long to hold goes out but for its tail, which could start a value.
     if limit - cut > MAX_HOLD { limit.saturating_sub(TAIL).max(cut) } else { cut }
 }
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).rposition(|w| w == needle)
+    memchr::memmem::rfind(hay, needle)
 }
 
 #[cfg(test)]

@@ -2,15 +2,15 @@
 //! (colour in the middle of a match), NULs (UTF-16 text), other control characters and
 //! invisible characters (zero-width spaces, soft hyphens) are left out, no-break spaces and tabs
 //! read as spaces, and each byte that is not UTF-8 stands as a NUL, which no detector matches
-//! across. Every visible byte keeps the original range it came from, so a match is replaced
-//! together with everything interleaved in it.
+//! across. Every visible byte keeps the offset it came from, so a match is replaced together
+//! with everything interleaved in it.
 
 use super::stream::escape_len;
 
 /// A view of some bytes, with the way back to their offsets.
 pub(crate) struct Visible {
     /// `None` when the bytes are all plain visible text (the common case: no copy, no map).
-    skipped: Option<(Vec<u8>, Vec<(usize, usize)>)>,
+    skipped: Option<(Vec<u8>, Vec<u32>)>,
 }
 
 /// Characters a reader does not see.
@@ -19,45 +19,69 @@ fn invisible(c: char) -> bool {
         || (c.is_control() && c != '\n' && c != '\t')
 }
 
+/// Printable ASCII and newlines: read as they are.
+fn plain(b: u8) -> bool {
+    (0x20..0x7f).contains(&b) || b == b'\n'
+}
+
 impl Visible {
-    /// The view of `bytes`.
+    /// The view of `bytes` (at most 4 GiB: callers hand it one buffered chunk).
     pub(crate) fn of(bytes: &[u8]) -> Self {
-        let plain = bytes.iter().all(|&b| b >= 0x20 && b < 0x7f || b == b'\n');
-        if plain {
+        if bytes.iter().all(|&b| plain(b)) {
             return Visible { skipped: None };
         }
-        let mut text = Vec::with_capacity(bytes.len());
-        let mut map = Vec::with_capacity(bytes.len());
-        let mut offset = 0;
-        for chunk in bytes.utf8_chunks() {
-            let valid = chunk.valid();
-            let mut rest = valid;
-            while let Some(c) = rest.chars().next() {
-                let at = offset + (valid.len() - rest.len());
-                let len = c.len_utf8();
-                if c == '\u{1b}' {
-                    let n = escape_len(rest.as_bytes()).unwrap_or(rest.len()).max(1);
-                    rest = rest.get(n..).unwrap_or_default();
-                    continue;
-                }
-                if c == '\t' || c == '\u{a0}' || c == '\u{202f}' || c == '\u{2007}' {
-                    text.push(b' ');
-                    map.push((at, at + len));
-                } else if !invisible(c) {
-                    let mut buf = [0u8; 4];
-                    for &b in c.encode_utf8(&mut buf).as_bytes() {
-                        text.push(b);
-                        map.push((at, at + len));
+        let mut text = Vec::with_capacity(bytes.len().min(1 << 16));
+        let mut map: Vec<u32> = Vec::with_capacity(bytes.len().min(1 << 16));
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i) {
+            let at = u32::try_from(i).unwrap_or(u32::MAX);
+            if plain(b) {
+                text.push(b);
+                map.push(at);
+                i += 1;
+            } else if b == 0 {
+                // Runs of NULs (padding, UTF-16's high bytes) are skipped eight at a time.
+                let rest = bytes.get(i..).unwrap_or_default();
+                let zeros = rest.chunks_exact(8).take_while(|c| c.iter().all(|&z| z == 0)).count() * 8;
+                i += zeros.max(1);
+            } else if b == b'\t' {
+                text.push(b' ');
+                map.push(at);
+                i += 1;
+            } else if b == 0x1b {
+                i += escape_len(bytes.get(i..).unwrap_or_default()).unwrap_or(bytes.len() - i).max(1);
+            } else if b < 0x80 {
+                // Other control characters.
+                i += 1;
+            } else {
+                let tail = bytes.get(i..(i + 4).min(bytes.len())).unwrap_or_default();
+                let c = match std::str::from_utf8(tail) {
+                    Ok(s) => s.chars().next(),
+                    Err(e) => std::str::from_utf8(tail.get(..e.valid_up_to()).unwrap_or_default()).ok().and_then(|s| s.chars().next()),
+                };
+                match c {
+                    None => {
+                        // Not UTF-8: a boundary no match crosses.
+                        text.push(0);
+                        map.push(at);
+                        i += 1;
+                    }
+                    Some(c) => {
+                        let len = c.len_utf8();
+                        if matches!(c, '\u{a0}' | '\u{202f}' | '\u{2007}') {
+                            text.push(b' ');
+                            map.push(at);
+                        } else if !invisible(c) {
+                            let mut buf = [0u8; 4];
+                            for &x in c.encode_utf8(&mut buf).as_bytes() {
+                                text.push(x);
+                                map.push(at);
+                            }
+                        }
+                        i += len;
                     }
                 }
-                rest = rest.get(len..).unwrap_or_default();
             }
-            for (j, _) in chunk.invalid().iter().enumerate() {
-                let at = offset + valid.len() + j;
-                text.push(0);
-                map.push((at, at + 1));
-            }
-            offset += valid.len() + chunk.invalid().len();
         }
         Visible { skipped: Some((text, map)) }
     }
@@ -70,14 +94,21 @@ impl Visible {
         }
     }
 
-    /// The original byte range of visible range `start..end` (`end > start`).
-    pub(crate) fn span(&self, start: usize, end: usize) -> (usize, usize) {
+    /// The original byte range of visible range `start..end` (`end > start`), for `bytes`.
+    pub(crate) fn span(&self, bytes: &[u8], start: usize, end: usize) -> (usize, usize) {
         match &self.skipped {
             None => (start, end),
             Some((_, map)) => {
-                let s = map.get(start).map_or(0, |r| r.0);
-                let e = map.get(end.saturating_sub(1)).map_or(s, |r| r.1);
-                (s, e)
+                let s = map.get(start).map_or(0, |&r| r as usize);
+                let last = map.get(end.saturating_sub(1)).map_or(s, |&r| r as usize);
+                // The last visible byte's whole character.
+                let len = match bytes.get(last) {
+                    Some(&b) if b >= 0xf0 => 4,
+                    Some(&b) if b >= 0xe0 => 3,
+                    Some(&b) if b >= 0xc0 => 2,
+                    _ => 1,
+                };
+                (s, (last + len).min(bytes.len()))
             }
         }
     }
