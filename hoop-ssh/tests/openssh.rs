@@ -101,6 +101,20 @@ fn cat_through(gw: &Gw, name: &str, data: &[u8]) -> Output {
     o
 }
 
+/// `sftp -b batch` through the gateway as the agent.
+fn sftp_batch(gw: &Gw, batch: &std::path::Path) -> Output {
+    Command::new("sftp")
+        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&gw.agent_key)
+        .args(["-P", &gw.port.to_string(), "-b"])
+        .arg(batch)
+        .arg("web@127.0.0.1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
@@ -407,16 +421,7 @@ fn sftp_batch_listing_and_get() {
     let local = gw.dir.path().join("got.txt");
     let batch = gw.dir.path().join("batch");
     std::fs::write(&batch, format!("ls sftpdir\nget sftpdir/f.txt {}\n", local.display())).unwrap();
-    let o = Command::new("sftp")
-        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
-        .arg(&gw.agent_key)
-        .args(["-P", &gw.port.to_string(), "-b"])
-        .arg(&batch)
-        .arg("web@127.0.0.1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = sftp_batch(&gw, &batch);
     assert!(o.status.success(), "{}", text(&o).1);
     assert!(text(&o).0.contains("sftpdir/f.txt"), "{}", text(&o).0);
     assert_eq!(std::fs::read_to_string(&local).unwrap(), "content-42\n");
@@ -611,16 +616,7 @@ fn sftp_extensions_and_normalised_paths() {
         format!("-rename /tmp/{name} /etc/{name}\n-ln /tmp/{name} /etc/{name}-link\n-get /tmp/../etc/passwd {l}\n-get /etc/../etc/passwd {l}\n", l = local.display()),
     )
     .unwrap();
-    let o = Command::new("sftp")
-        .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
-        .arg(&gw.agent_key)
-        .args(["-P", &gw.port.to_string(), "-b"])
-        .arg(&batch)
-        .arg("web@127.0.0.1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = sftp_batch(&gw, &batch);
     let err = text(&o).1;
     assert!(err.matches("Permission denied").count() >= 4, "every request refused: {err}");
     assert!(!local.exists(), "nothing downloaded (/etc/passwd is world-readable: the gateway refused it)");

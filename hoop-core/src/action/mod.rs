@@ -351,16 +351,9 @@ impl Action {
     }
 
     fn from_reading(target: String, command: String, r: shell::Reading) -> Self {
-        let exec = Exec {
-            command,
-            argv: r.commands.first().cloned().unwrap_or_default(),
-            commands: r.commands,
-            programs: r.programs,
-            paths: r.paths,
-            unreadable: r.unreadable,
-            interpreter: r.interpreter,
-            pipes_to_interpreter: r.pipes_to_interpreter,
-        };
+        let mut exec = r.exec;
+        exec.command = command;
+        exec.argv = exec.commands.first().cloned().unwrap_or_default();
         let readable = exec.unreadable.is_empty() && !exec.pipes_to_interpreter;
         let kind = match (&r.transfer, readable) {
             (Some(_), true) => ActionKind::FileTransfer,

@@ -49,24 +49,27 @@ const CODE_RUNNERS: &[&str] = &[
 /// Builtins that change the directory relative paths are read against.
 const DIRECTORY: &[&str] = &["cd", "pushd", "popd"];
 
-/// What a command line amounts to.
+/// What a command line amounts to: the `Exec` fields rules see (all but `command` and
+/// `argv`, which the caller fills), and the transfer it is, if it is one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Reading {
-    /// Every simple command, in order, as argv with the program resolved (`/bin/cat` → `cat`).
-    pub commands: Vec<Vec<String>>,
-    /// Every program that runs, wrappers (`sudo`, `env`) and the commands they run included.
-    pub programs: Vec<String>,
-    /// Path arguments and redirection targets, lexically normalised.
-    pub paths: Vec<String>,
-    /// Why the line cannot be read as it will run; empty when it can.
-    pub unreadable: String,
-    /// The first interpreter whose program hoop cannot read (`python3 -c`, `bash -s`,
-    /// `sh script.sh`); empty when there is none.
-    pub interpreter: String,
-    /// A pipeline feeds another command's output to an interpreter (`curl … | sh`).
-    pub pipes_to_interpreter: bool,
+    /// `commands`, `programs`, `paths`, `unreadable`, `interpreter`, `pipes_to_interpreter`.
+    pub exec: super::Exec,
     /// An scp or rsync server (the remote end of a transfer).
     pub transfer: Option<Transfer>,
+}
+
+impl std::ops::Deref for Reading {
+    type Target = super::Exec;
+    fn deref(&self) -> &super::Exec {
+        &self.exec
+    }
+}
+
+impl std::ops::DerefMut for Reading {
+    fn deref_mut(&mut self) -> &mut super::Exec {
+        &mut self.exec
+    }
 }
 
 /// The server side of an scp or rsync transfer.
@@ -432,16 +435,16 @@ impl Walker<'_> {
         let mut inner = Reading::default();
         Walker { r: &mut inner, depth: self.depth + 1 }.line(text);
         let r = &mut *self.r;
-        r.commands.extend(inner.commands);
-        super::extend_unique(&mut r.programs, &inner.programs);
-        super::extend_unique(&mut r.paths, &inner.paths);
-        if !inner.unreadable.is_empty() {
-            r.unreadable(inner.unreadable);
+        r.commands.extend(inner.exec.commands);
+        super::extend_unique(&mut r.exec.programs, &inner.exec.programs);
+        super::extend_unique(&mut r.exec.paths, &inner.exec.paths);
+        if !inner.exec.unreadable.is_empty() {
+            r.unreadable(inner.exec.unreadable);
         }
         if r.interpreter.is_empty() {
-            r.interpreter = inner.interpreter;
+            r.interpreter = inner.exec.interpreter;
         }
-        r.pipes_to_interpreter |= inner.pipes_to_interpreter;
+        r.pipes_to_interpreter |= inner.exec.pipes_to_interpreter;
         if inner.transfer.is_some() {
             r.unreadable("an scp or rsync server inside a shell program");
         }
@@ -919,7 +922,7 @@ mod tests {
     fn unreadable(line: &str) -> String {
         let r = read_line(line);
         assert!(!r.unreadable.is_empty(), "{line} should be unreadable: {r:?}");
-        r.unreadable
+        r.exec.unreadable
     }
 
     #[test]
