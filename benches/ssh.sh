@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SSH data path, side by side on one sshd: direct `ssh` vs through hoop (recording, masking and
 # the default agent rules on), aes256-gcm on every hop (hoop prefers it toward hosts). Prints `key: value` lines last.
+# HOOP_SSH_BIN=path runs another build of hoop-ssh (a baseline to compare a change against).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -64,7 +65,7 @@ subject = "agent-1"
 kind = "agent"
 public_key = "$(cut -d' ' -f1,2 "$work/agent.pub")"
 EOT
-"$root/target/release/hoop-ssh" --config "$work/hoop.toml" >"$work/hoop.log" 2>&1 &
+"${HOOP_SSH_BIN:-$root/target/release/hoop-ssh}" --config "$work/hoop.toml" >"$work/hoop.log" 2>&1 &
 hoop_pid=$!
 for _ in $(seq 1 100); do
   (echo > "/dev/tcp/127.0.0.1/$h_port") 2>/dev/null && (echo > "/dev/tcp/127.0.0.1/$s_port") 2>/dev/null && break
