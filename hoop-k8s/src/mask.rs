@@ -260,7 +260,8 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
         .column_rule(&column(&scope, path))
         .or_else(|| parent_star.as_deref().and_then(|p| m.column_rule(&column(&scope, p))))
         .or_else(|| if keyed { m.column_rule(&column(&scope, key)) } else { None })
-        .or_else(|| if credential || (keyed && is_credential_name(m, key)) { m.rule_for(&key.to_ascii_lowercase()) } else { None });
+        // A field named like a credential is one, wherever it is (`spec.db.password`).
+        .or_else(|| if credential || is_credential_name(m, key) { m.rule_for(&key.to_ascii_lowercase()) } else { None });
     let Some(s) = v.as_str() else { return };
     let raw = if binary { base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_else(|_| s.as_bytes().to_vec()) } else { s.as_bytes().to_vec() };
     let masked: Vec<u8> = match &rule {
@@ -308,30 +309,78 @@ fn has_credential_word(body: &[u8]) -> bool {
     }
 }
 
-/// `KEY=value` (or `KEY: value`) lines whose key names a credential, with the value masked
-/// whole; `None` when there are none.
+/// Credentials inside a string value, masked whole: `KEY=value` or `KEY: value` (on its own
+/// line or as a word), `--flag value` where the flag names a credential, and JSON text whose
+/// fields do. `None` when there are none.
 fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
+    if let Some(masked) = mask_json_text(m, text) {
+        return Some(masked);
+    }
     let mut out = Vec::with_capacity(text.len());
     let mut changed = false;
     for line in text.split_inclusive(|b| *b == b'\n') {
+        // A whole line `KEY = value with spaces`.
         let sep = line.iter().position(|b| *b == b'=' || *b == b':');
         let key = sep.and_then(|i| line.get(..i)).map(|k| String::from_utf8_lossy(k).trim().trim_start_matches("export ").to_string());
-        match (sep, key) {
-            (Some(i), Some(k)) if !k.is_empty() && !k.contains(char::is_whitespace) && is_credential_name(m, &k) => {
-                let (head, rest) = line.split_at(i + 1);
-                let (value, end) = match rest.strip_suffix(b"\n") {
-                    Some(v) => (v, &b"\n"[..]),
-                    None => (rest, &b""[..]),
-                };
-                out.extend_from_slice(head);
-                out.extend(m.mask_whole(&k.to_ascii_lowercase(), value.trim_ascii()).unwrap_or_default());
-                out.extend_from_slice(end);
+        if let (Some(i), Some(k)) = (sep, key)
+            && !k.is_empty()
+            && !k.contains(char::is_whitespace)
+            && is_credential_name(m, &k)
+        {
+            let (head, rest) = line.split_at(i + 1);
+            let (value, end) = match rest.strip_suffix(b"\n") {
+                Some(v) => (v, &b"\n"[..]),
+                None => (rest, &b""[..]),
+            };
+            out.extend_from_slice(head);
+            out.extend(m.mask_whole(&k.to_ascii_lowercase(), value.trim_ascii()).unwrap_or_default());
+            out.extend_from_slice(end);
+            changed = true;
+            continue;
+        }
+        // Words: `pass=x`, `token:x`, `--password x`.
+        let mut mask_next = false;
+        for (n, word) in line.split_inclusive(|b| b.is_ascii_whitespace()).enumerate() {
+            let trimmed = word.trim_ascii_end();
+            let tail = word.get(trimmed.len()..).unwrap_or_default();
+            if mask_next && !trimmed.is_empty() {
+                out.extend(m.mask_whole("argument", trimmed).unwrap_or_default());
+                out.extend_from_slice(tail);
+                mask_next = false;
                 changed = true;
+                continue;
             }
-            _ => out.extend_from_slice(line),
+            let text = String::from_utf8_lossy(trimmed);
+            let kv = text.split_once(['=', ':']).filter(|(k, v)| !k.is_empty() && !v.is_empty() && is_credential_name(m, k));
+            if let (Some((k, _)), true) = (kv, n > 0 || sep.is_some()) {
+                let cut = k.len() + 1;
+                out.extend_from_slice(trimmed.get(..cut).unwrap_or_default());
+                out.extend(m.mask_whole(&k.to_ascii_lowercase(), trimmed.get(cut..).unwrap_or_default()).unwrap_or_default());
+                out.extend_from_slice(tail);
+                changed = true;
+                continue;
+            }
+            if trimmed.starts_with(b"-") && !trimmed.contains(&b'=') && is_credential_name(m, &text) {
+                mask_next = true;
+            }
+            out.extend_from_slice(word);
         }
     }
     changed.then_some(out)
+}
+
+/// A string value that is itself a JSON object or array: its fields masked as an object's.
+fn mask_json_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
+    let t = text.trim_ascii();
+    if !(t.starts_with(b"{") || t.starts_with(b"[")) {
+        return None;
+    }
+    let mut v: Value = serde_json::from_slice(t).ok()?;
+    let mut changed = false;
+    let mut path = String::new();
+    let scope = Scope { target: "", group: "", resource: "" };
+    fields(m, scope, "value", &mut v, &mut path, &mut changed);
+    changed.then(|| v.to_string().into_bytes())
 }
 
 #[cfg(test)]
@@ -445,10 +494,13 @@ mod tests {
             "d2": "z1 bob@example.com \u{0} 4111 1111 1111 1111",
             "d3": "4111\u{200b}1111\u{00a0}1111\t1111",
             "pass\u{200b}word": "pw-1", "pwd": "pw-2", "auth": "pw-3", "PASS": "pw-4",
-            "url": "postgres://u:pw123@db/x"}});
+            "url": "postgres://u:pw123@db/x",
+            "cfg.json": "{\"db\":{\"password\":\"hunter9-json\"}}",
+            "cli": "run --password hunter9-cli --mode fast",
+            "kv": "user=app pass=hunter9-kv host=db"}});
         assert!(mask_document(&m, scope, &mut cm));
         let out = cm.to_string();
-        for leak in ["bob@example.com", "4111 1111 1111 1111", "pw-1", "pw-2", "pw-3", "pw-4", "pw123"] {
+        for leak in ["bob@example.com", "4111 1111 1111 1111", "pw-1", "pw-2", "pw-3", "pw-4", "pw123", "hunter9-json", "hunter9-cli", "hunter9-kv"] {
             assert!(!out.contains(leak), "{leak}: {out}");
         }
         assert!(!cm["data"]["d3"].as_str().unwrap().contains("1111"), "{out}");

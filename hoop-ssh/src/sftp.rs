@@ -185,6 +185,11 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
 /// lexically normalised.
 pub fn absolute(home: &str, path: &str) -> String {
     if path.starts_with('/') {
+        // sftp-server's working directory is the login directory: `/proc/self/cwd/…` is there.
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        if let ["proc", _, "cwd", rest @ ..] = segs.as_slice() {
+            return hoop_core::action::normalise_path(&format!("{home}/{}", rest.join("/")));
+        }
         hoop_core::action::normalise_path(path)
     } else {
         hoop_core::action::normalise_path(&format!("{home}/{path}"))
@@ -356,6 +361,8 @@ mod tests {
         assert_eq!(path_request(&rel, "/home/u").unwrap().path, "/etc/shadow");
         let dots = packet(FXP_OPEN, 11, &[&s("/etc/../etc//shadow"), &FXF_READ.to_be_bytes(), &0u32.to_be_bytes()]);
         assert_eq!(path_request(&dots, "/home/u").unwrap().path, "/etc/shadow");
+        let cwd = packet(FXP_OPEN, 12, &[&s("/proc/self/cwd/../../etc/gshadow"), &FXF_READ.to_be_bytes(), &0u32.to_be_bytes()]);
+        assert_eq!(path_request(&cwd, "/home/u").unwrap().path, "/etc/gshadow");
 
         let mut f = Framer::default();
         let both = [open.clone(), mv.clone()].concat();

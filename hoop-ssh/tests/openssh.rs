@@ -708,6 +708,12 @@ fn scripts_startup_files_and_code_running_options() {
         ("cat /proc/self/root/etc/shadow".into(), "agent-no-credential-files"),
         ("cat ~root/../etc/shadow".into(), "agent-no-credential-files"),
         ("printf -v PATH /tmp; id".into(), "agent-no-unreadable-commands"),
+        // Round two.
+        ("prlimit bash -c 'touch /tmp/hoop-prl'".into(), "agent-review-shell"),
+        ("sed -n 'w .bashrc' /etc/hostname".into(), "agent-review-shell"),
+        ("cat /proc/self/cwd/../../etc/shadow".into(), "agent-no-unreadable-commands"),
+        ("grep -r root /etc --include=shadow".into(), "agent-no-credential-files"),
+        ("sg web 'cat /etc/shadow'".into(), "agent-no-credential-files"),
     ] {
         // Held commands are denied by a reviewer; refused ones open no ticket.
         let reviewer = (rule == "agent-review-shell").then(|| hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no"));
@@ -718,7 +724,9 @@ fn scripts_startup_files_and_code_running_options() {
         assert_eq!(o.status.code(), Some(1), "{cmd}: {:?}", text(&o));
         assert!(text(&o).1.contains(rule), "{cmd}: expected {rule}: {}", text(&o).1);
     }
-    assert!(!made(&marker("ran")) && !made("hoop-sed"), "nothing the refused commands would run ran");
+    assert!(!made(&marker("ran")) && !made("hoop-sed") && !made("hoop-prl"), "nothing the refused commands would run ran");
+    let o = ssh(&gw, "printf 'acct4111111111111111 ssn078-05-1120\n'");
+    assert_eq!(text(&o).0, "acct[REDACTED:card] ssn[REDACTED:ssn]\n", "{:?}", text(&o));
     assert_eq!(std::fs::read(&bashrc).ok(), before, ".bashrc unchanged");
     let _ = std::fs::remove_file(&script);
 }

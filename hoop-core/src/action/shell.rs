@@ -45,6 +45,19 @@ const SYSTEM_BIN: &[&str] = &["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/us
 const CODE_RUNNERS: &[&str] = &[
     "make", "gmake", "ninja", "npx", "vi", "vim", "nvim", "ex", "view", "emacs", "crontab", "at", "batch", "systemd-run", "ssh",
     "expect", "ld.so", "ld-linux.so.2", "ld-linux-x86-64.so.2", "sshpass",
+    // Wrappers whose options hoop does not model: what they run is not followed, so they are
+    // held rather than read wrong.
+    "unshare", "nsenter", "setpriv", "prlimit", "setarch", "linux32", "linux64", "i386", "x86_64", "fakeroot", "valgrind",
+    "dbus-run-session", "tmux", "screen", "ssh-agent", "run-parts", "firejail", "bwrap", "proot", "cgexec", "numactl",
+    "xvfb-run", "chpst", "daemonize", "start-stop-daemon", "catchsegv", "entr", "sem", "perf", "docker", "podman", "nerdctl",
+    "kubectl", "pydoc", "pydoc3", "ipython", "ipython3", "jupyter", "R", "guile", "racket", "sbcl", "clisp", "ocaml", "ghci",
+    "erl", "elixir", "iex", "dotnet", "java", "kotlin", "busybox", "toybox", "pkexec", "capsh", "chroot", "systemd-nspawn",
+];
+/// Options that, on any program, name a command it will run.
+const COMMAND_OPTIONS: &[&str] = &[
+    "--filter", "--compress-program", "--use-compress-program", "--to-command", "--checkpoint-action", "--rsh", "--exec",
+    "--pager", "--editor", "--interpreter", "--eval", "--run-command", "--command=", "--shell=", "--init-command",
+    "--post-hook", "--pre-hook", "--hook",
 ];
 /// Builtins that change the directory relative paths are read against.
 const DIRECTORY: &[&str] = &["cd", "pushd", "popd"];
@@ -250,6 +263,11 @@ impl Walker<'_> {
                     }
                     self.redirect(r);
                 }
+                // After the command's name, `x=y` is an ordinary argument (`dd of=x`, `make V=1`).
+                Item::AssignmentWord(_, w) if !argv.is_empty() => match self.word(&w.value) {
+                    Some(v) => argv.push(v),
+                    None => return,
+                },
                 Item::AssignmentWord(a, _) => {
                     return self.r.unreadable(format!("assigns {} , which changes what later words or programs mean", a.name));
                 }
@@ -277,6 +295,18 @@ impl Walker<'_> {
         *first = program_name(first).to_string();
         for a in argv.iter().skip(1) {
             self.path(a);
+        }
+        // A recursive command on a directory reads (or writes) everything under it: `grep -r x
+        // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
+        let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
+            || argv.iter().skip(1).any(|a| a == "--recursive" || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])));
+        if recursive {
+            let dirs: Vec<String> = argv.iter().skip(1).filter(|a| a.starts_with('/')).map(|a| format!("{}/**", normalise(a).trim_end_matches('/'))).collect();
+            for d in dirs {
+                if !self.r.paths.contains(&d) {
+                    self.r.paths.push(d);
+                }
+            }
         }
         self.r.commands.push(argv);
         self.run(&raw, fed);
@@ -325,6 +355,11 @@ impl Walker<'_> {
             // watch runs its arguments through `sh -c`.
             let text = args.iter().filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().join(" ");
             return self.nested(&text);
+        }
+        if p == "sg" || p == "newgrp" {
+            // `sg GROUP [-c] COMMAND`: the command goes to `sh -c`.
+            let text = args.iter().skip(1).filter(|a| *a != "-c").cloned().collect::<Vec<_>>().join(" ");
+            return if text.is_empty() { self.interpreter(&program, "a shell reading commands from its input") } else { self.nested(&text) };
         }
         if p == "su" || p == "runuser" {
             if let Some(i) = args.iter().position(|a| a == "-c" || a == "--command") {
@@ -509,6 +544,9 @@ impl Walker<'_> {
 
     fn redirect_path(&mut self, p: &str) {
         let p = resolve_tilde(p);
+        if proc_link(&p) {
+            self.r.unreadable(format!("{p} goes through a process's directory or descriptor, which hoop cannot know"));
+        }
         if climbs_out(&p) {
             self.r.unreadable(format!("{p} climbs above the directory it is read against"));
         }
@@ -520,8 +558,9 @@ impl Walker<'_> {
 
     /// A path-like argument (or the value of `--opt=/path`), normalised.
     fn path(&mut self, arg: &str) {
+        // `--file=/x`, `of=/x` (dd), `path=/x`: the value is the path.
         let candidate = match arg.split_once('=') {
-            Some((opt, v)) if opt.starts_with('-') => v,
+            Some((opt, v)) if opt.starts_with('-') || (!opt.is_empty() && opt.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => v,
             _ => arg,
         };
         // Text with spaces that does not start at the root is a program or a message (the
@@ -533,6 +572,9 @@ impl Walker<'_> {
         }
         let resolved = resolve_tilde(candidate);
         let candidate = resolved.as_str();
+        if proc_link(candidate) {
+            self.r.unreadable(format!("{candidate} goes through a process's directory or descriptor, which hoop cannot know"));
+        }
         if climbs_out(candidate) {
             self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
         }
@@ -737,8 +779,28 @@ fn resolve_tilde(path: &str) -> String {
 /// Whether `args` make `program` run code hoop cannot read: why, if so.
 fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
+    if has(&|a| COMMAND_OPTIONS.iter().any(|o| a.starts_with(o))) {
+        return Some("an option names a command it runs");
+    }
+    let first = args.first().map(String::as_str).unwrap_or("");
+    let recursive = has(&|a| {
+        a == "--recursive" || a == "--archive" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R', 'a']))
+    });
     match program {
         p if CODE_RUNNERS.contains(&p) => Some("it runs code from files or arguments hoop cannot read"),
+        // Files whose names come from an archive or a directory tree, not the command line,
+        // can land anywhere (a `.bashrc`).
+        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| a == "--extract" || a == "--get") => {
+            Some("it writes files named inside an archive")
+        }
+        "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some("it writes files named inside an archive"),
+        // (The server end of a transfer is a transfer, judged by its paths.)
+        "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server" || a == "-t" || a == "-f") => {
+            Some("a recursive copy writes files named in a tree, not on the command line")
+        }
+        "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec")) => {
+            Some("it runs package or build scripts")
+        }
         "npm" | "yarn" | "pnpm" if has(&|a| matches!(a, "run" | "run-script" | "exec" | "start" | "test" | "install" | "i" | "ci" | "x" | "dlx")) => {
             Some("it runs package scripts")
         }
@@ -749,7 +811,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
                 || a == "-I"
                 || a == "-F"
         }) => Some("tar runs a command from its options"),
-        "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e command runs what it builds"),
+        "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e or w command runs or writes what it builds"),
         "zip" if has(&|a| a == "-TT" || a.starts_with("--unzip-command")) => Some("zip runs a command from its options"),
         "rsync" if has(&|a| a == "-e" || a.starts_with("--rsh") || a.starts_with("--rsync-path")) => Some("rsync runs a command from its options"),
         "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
@@ -813,7 +875,8 @@ fn sed_script_executes(script: &str) -> bool {
             }
         }
         match b.get(i) {
-            Some(b'e') => return true,
+            // `e` runs a command; `w`/`W` write to a file named in the script.
+            Some(b'e' | b'w' | b'W') => return true,
             Some(b's') => {
                 let Some(&delim) = b.get(i + 1) else { return false };
                 i += 2;
@@ -829,7 +892,7 @@ fn sed_script_executes(script: &str) -> bool {
                 }
                 while let Some(&f) = b.get(i) {
                     if f.is_ascii_alphanumeric() {
-                        if f == b'e' {
+                        if f == b'e' || f == b'w' || f == b'W' {
                             return true;
                         }
                         i += 1;
@@ -839,7 +902,7 @@ fn sed_script_executes(script: &str) -> bool {
                 }
             }
             // `y`, `a`, `i`, `c`, `r`, `w` and the rest take text to the end of the line.
-            Some(b'a' | b'i' | b'c' | b'r' | b'R' | b'w' | b'W' | b'y' | b'b' | b't' | b'T' | b':') => {
+            Some(b'a' | b'i' | b'c' | b'r' | b'R' | b'y' | b'b' | b't' | b'T' | b':') => {
                 while b.get(i).is_some_and(|c| *c != b'\n') {
                     i += 1;
                 }
@@ -880,6 +943,14 @@ pub(crate) fn normalise(path: &str) -> String {
         (false, true) => ".".to_string(),
         (false, false) => joined,
     }
+}
+
+/// `/proc/<pid>/cwd/…`, `/proc/<pid>/fd/…` and the like: a path whose meaning is a
+/// process's state.
+fn proc_link(path: &str) -> bool {
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    matches!(segs.as_slice(), ["proc", _, link, ..] if matches!(*link, "cwd" | "fd" | "exe" | "map_files" | "task" | "fdinfo"))
+        || path.starts_with("/dev/fd/")
 }
 
 /// `/proc/self/root/etc/x` (any pid, `thread-self` too) is `/etc/x`.
@@ -1027,6 +1098,15 @@ mod tests {
         unreadable("cat ~/../../etc/shadow");
         assert_eq!(read_line("sed -i 1d .bashrc").paths, [".bashrc"]);
         assert_eq!(read_line("echo x >> .profile").paths, [".profile"]);
+        assert_eq!(read_line("dd if=/tmp/x of=.bashrc").paths, ["/tmp/x", ".bashrc"]);
+        // Round two.
+        for line in ["prlimit bash -c 'echo hi'", "unshare python3 -c 1", "run-parts /home/web/pbin", "split --filter='sh' /etc/hostname", "sed -n 'w .bashrc' payload", "tar xf pl.tar", "cp -a pl/. .", "rsync -a pl/ /home/web", "sort --compress-program=./x f", "tmux new -d 'id'", "pip install ./x"] {
+            assert!(!read_line(line).interpreter.is_empty() || !read_line(line).unreadable.is_empty(), "{line}: {:?}", read_line(line));
+        }
+        unreadable("cat /proc/self/cwd/../../etc/shadow");
+        unreadable("cat /proc/1/cwd/etc/shadow");
+        assert!(read_line("grep -r root /etc --include=shadow").paths.contains(&"/etc/**".to_string()));
+        assert!(read_line("sg root 'cat /etc/shadow'").paths.contains(&"/etc/shadow".to_string()));
     }
 
     #[test]

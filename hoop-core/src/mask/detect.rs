@@ -67,9 +67,10 @@ impl Detector {
     fn patterns(self) -> &'static [&'static str] {
         match self {
             Detector::Email => &[r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b"],
-            Detector::Card => &[r"\b\d(?:[ \-]?\d){12,18}\b"],
+            // A letter or `_` may touch the digits (`acct4111…`): it is trimmed off the hit.
+            Detector::Card => &[r"(?:\b|[A-Za-z_])\d(?:[ \-]?\d){12,18}(?:\b|[A-Za-z_])"],
             Detector::Iban => &[r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"],
-            Detector::Ssn => &[r"\b\d{3}-\d{2}-\d{4}\b"],
+            Detector::Ssn => &[r"(?:\b|[A-Za-z_])\d{3}-\d{2}-\d{4}(?:\b|[A-Za-z_])"],
             Detector::Jwt => &[r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"],
             Detector::Bearer => &[r"\b[Bb]earer [A-Za-z0-9._~+/\-]{16,}=*"],
             Detector::CloudKey => &[
@@ -189,6 +190,14 @@ impl DetectorSet {
     /// The valid hit a candidate `start..end` of pattern `pid` holds, if any.
     fn valid_at(&self, re: &Regex, text: &[u8], pid: PatternID, start: usize, end: usize) -> Option<Hit> {
         let detector = self.owner(pid);
+        let (mut start, mut end) = (start, end);
+        if matches!(detector, Detector::Card | Detector::Ssn) {
+            // The letter the pattern allowed on either side is not part of the number.
+            let digits = text.get(start..end).unwrap_or_default();
+            let first = digits.iter().position(u8::is_ascii_digit).unwrap_or(0);
+            let last = digits.iter().rposition(u8::is_ascii_digit).map_or(digits.len(), |p| p + 1);
+            (start, end) = (start + first, start + last);
+        }
         let hit = text.get(start..end).unwrap_or_default();
         if detector.validate(hit) {
             // A card whose last group runs on into `-digits` took the first group of what
@@ -299,6 +308,22 @@ fn ssn_ok(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_glued_to_letters_are_found() {
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        let text = b"acct4111111111111111 ssn078-05-1120x id_4111 1111 1111 1111_end";
+        let mut hits = Vec::new();
+        set.for_each_hit(text, |h| hits.push((h.detector, String::from_utf8_lossy(&text[h.start..h.end]).into_owned())));
+        assert_eq!(
+            hits,
+            vec![
+                (super::Detector::Card, "4111111111111111".to_string()),
+                (super::Detector::Ssn, "078-05-1120".to_string()),
+                (super::Detector::Card, "4111 1111 1111 1111".to_string())
+            ]
+        );
+    }
+
     #[test]
     fn a_card_does_not_take_the_first_group_of_an_ssn_after_it() {
         let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();

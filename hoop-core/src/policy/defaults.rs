@@ -73,7 +73,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-credential-files",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.paths.exists(p, p.matches("^/etc/(shadow|gshadow|sudoers)")) || action.file_transfer.path.matches("(^| )/etc/(shadow|gshadow|sudoers)"))"#,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.paths.exists(p, p.matches("^/etc/(shadow|gshadow|sudoers)|^(/etc)?/[*][*]$")) || action.file_transfer.path.matches("(^| )/etc/(shadow|gshadow|sudoers)"))"#,
         "agents may not read the system's credential files",
     ),
     (
@@ -176,7 +176,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bash_profile|bash_login|bash_logout|profile|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
@@ -265,6 +265,9 @@ mod tests {
         deny(Action::file_transfer("h", "", "modify", "extension:evil@example.com", "sftp"), "agent-no-unknown-sftp-extensions");
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
         deny(Action::exec("h", "sed -i '1i echo PWNED' .bashrc"), "agent-no-startup-files");
+        deny(Action::exec("h", "dd if=/tmp/x of=.bash_aliases"), "agent-no-startup-files");
+        deny(Action::exec("h", "grep -r root /etc --include=shadow"), "agent-no-credential-files");
+        deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
         deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
         deny(Action::exec("h", "cat /proc/self/root/etc/shadow"), "agent-no-credential-files");
         deny(Action::file_transfer("h", "/home/web/.profile", "upload", "write", "sftp"), "agent-no-startup-files");
