@@ -98,19 +98,31 @@ pub(crate) struct Transfer {
 
 /// Reads a command line (SSH exec, a line typed into a shell).
 pub(crate) fn read_line(line: &str) -> Reading {
-    let mut r = Reading::default();
-    Walker { r: &mut r, depth: 0 }.line(line);
-    r.finish();
-    r
+    let line = line.to_string();
+    on_parser(move |w| w.line(&line))
 }
 
 /// Reads an exact argv (Kubernetes exec: no shell between the client and the program).
 pub(crate) fn read_argv(argv: &[String]) -> Reading {
-    let mut r = Reading::default();
-    let mut w = Walker { r: &mut r, depth: 0 };
-    w.simple(argv.to_vec(), false);
-    r.finish();
-    r
+    let argv = argv.to_vec();
+    on_parser(move |w| w.simple(argv, false))
+}
+
+/// Runs a reading on a parser thread: the grammar and the walk of its tree recurse once per
+/// nesting level (`if` inside `if` a thousand deep), and a panic in either must not reach
+/// the connection; both end as an unreadable line.
+fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
+    super::parser::run(move || {
+        let mut r = Reading::default();
+        read(&mut Walker { r: &mut r, depth: 0 });
+        r.finish();
+        r
+    })
+    .unwrap_or_else(|| {
+        let mut r = Reading::default();
+        r.unreadable("the shell parser failed");
+        r
+    })
 }
 
 impl Reading {
@@ -142,23 +154,20 @@ impl Walker<'_> {
         if bracket_depth(line) > MAX_DEPTH {
             return self.r.unreadable("nesting too deep to read");
         }
-        let text = line.to_string();
-        let parsed = super::parser::run(move || {
-            let options = brush_parser::ParserOptions::default();
-            brush_parser::Parser::new(std::io::BufReader::new(text.as_bytes()), &options, &brush_parser::SourceInfo::default())
-                .parse_program()
-                .map_err(|e| e.to_string())
-        });
+        // Already on a parser thread (see `on_parser`).
+        let options = brush_parser::ParserOptions::default();
+        let parsed = brush_parser::Parser::new(std::io::BufReader::new(line.as_bytes()), &options, &brush_parser::SourceInfo::default())
+            .parse_program()
+            .map_err(|e| e.to_string());
         match parsed {
-            Some(Ok(program)) => {
+            Ok(program) => {
                 let several = program.complete_commands.iter().map(|c| c.0.len()).sum::<usize>() > 1
                     || program.complete_commands.iter().flat_map(|c| &c.0).any(|i| !i.0.additional.is_empty() || i.0.first.seq.len() > 1);
                 for list in &program.complete_commands {
                     self.list(list, several);
                 }
             }
-            Some(Err(e)) => self.r.unreadable(format!("not valid shell syntax: {e}")),
-            None => self.r.unreadable("the shell parser failed"),
+            Err(e) => self.r.unreadable(format!("not valid shell syntax: {e}")),
         }
     }
 
@@ -1134,6 +1143,12 @@ mod tests {
     fn hostile_input_is_bounded() {
         unreadable(&format!("echo {}", "$(".repeat(10_000)));
         unreadable(&"x".repeat(MAX_COMMAND + 1));
+        // Keyword nesting is not bracket nesting: deep `if`s are walked on the parser thread.
+        let r = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| read_line(&format!("{}true{}", "if true; then ".repeat(3000), "; fi".repeat(3000))))
+            .map(|h| h.join());
+        assert!(matches!(r, Ok(Ok(_))));
         let _ = read_line("\0\u{1b}[31m;;;&&||");
         let _ = read_line(&"a | ".repeat(5000));
     }
