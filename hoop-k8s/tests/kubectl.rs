@@ -704,6 +704,10 @@ fn agent_shell_lines_are_checked_and_odd_bytes_do_not_unmask() {
     assert!(out.contains("agent-no-credential-files") && out.contains("agent-no-unreadable-commands"), "{out}");
     assert!(!out.contains("root:") && !out.contains("x-made"), "refused lines never ran: {out}");
 
+    // An exact argv is read like a command line: file names from a file are unreadable.
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sort", "--files0-from=/tmp/list"]);
+    assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
+
     let human = gw.human();
     let o = kubectl(&human, &["exec", "pod-1", "--", "sh", "-c", "printf 'mail bob@corp.example\\377\\nssn 078-05-1120\\000\\n'"]);
     let out = String::from_utf8_lossy(&o.stdout).into_owned();

@@ -714,6 +714,8 @@ fn scripts_startup_files_and_code_running_options() {
         ("cat /proc/self/cwd/../../etc/shadow".into(), "agent-no-unreadable-commands"),
         ("grep -r root /etc --include=shadow".into(), "agent-no-credential-files"),
         ("sg web 'cat /etc/shadow'".into(), "agent-no-credential-files"),
+        // Round three: file names read from a file at run time.
+        ("sort --files0-from=/tmp/hoop-list".into(), "agent-no-unreadable-commands"),
     ] {
         // Held commands are denied by a reviewer; refused ones open no ticket.
         let reviewer = (rule == "agent-review-shell").then(|| hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no"));

@@ -340,6 +340,18 @@ impl Walker<'_> {
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
         }
+        // File names read from a file (or stdin) at run time: `sort --files0-from=list`.
+        let names_from_file = |a: &String| {
+            a.starts_with("--files0-from") || a.starts_with("--files-from") || a.starts_with("--from-file") || a.starts_with("--read0")
+        };
+        if args.iter().any(names_from_file)
+            || (matches!(p, "tar" | "bsdtar")
+                && (args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('T'))
+                    || args.first().is_some_and(|a| !a.starts_with('-') && a.contains('T'))))
+            || (p == "zip" && args.iter().any(|a| a == "-@"))
+        {
+            return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
+        }
         if p == "env" && args.iter().any(|a| a.starts_with("-S") || a.starts_with("--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
         }
@@ -1114,6 +1126,10 @@ mod tests {
         }
         unreadable("cat /proc/self/cwd/../../etc/shadow");
         unreadable("cat /proc/1/cwd/etc/shadow");
+        // Round three: file names from a file.
+        for line in ["sort --files0-from=/tmp/l0", "wc --files0-from /tmp/l0", "du --files0-from=-", "tar -cf - -T /tmp/l", "tar cTf /tmp/l -", "rsync --files-from=/tmp/l / /tmp/x", "zip -@ x.zip"] {
+            unreadable(line);
+        }
         assert!(read_line("grep -r root /etc --include=shadow").paths.contains(&"/etc/**".to_string()));
         assert!(read_line("sg root 'cat /etc/shadow'").paths.contains(&"/etc/shadow".to_string()));
     }
