@@ -238,6 +238,12 @@ impl Conn {
     }
 }
 
+/// A request through the API server to a pod, service or node (`…/proxy`, or the deprecated
+/// `/proxy/…` form).
+fn is_proxy(k8s: &K8s) -> bool {
+    k8s.subresource == "proxy" || k8s.verb == "proxy"
+}
+
 /// The action a request amounts to: subresources that reach into pods, nodes and services
 /// are forwards, attaching and ephemeral containers are shells, token requests mint a
 /// credential; everything else is a Kubernetes request.
@@ -245,7 +251,7 @@ fn subresource_action(target: &str, k8s: &K8s) -> Action {
     let within = || format!("{}/{}", k8s.resource, k8s.name);
     match k8s.subresource.as_str() {
         "portforward" => Action::forward(target, within(), 0, "kubernetes"),
-        _ if k8s.subresource == "proxy" || k8s.verb == "proxy" => {
+        _ if is_proxy(k8s) => {
             // `name:port` or `scheme:name:port` picks the port the proxy connects to.
             let port = k8s.name.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
             Action::forward(target, within(), port, "kubernetes-proxy")
@@ -304,8 +310,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     // hoop asked for JSON; anything else (YAML, protobuf, CBOR, HTML) is never relayed, since
     // it could carry what masking would have hidden.
     let json = ctype.is_empty() || ctype.starts_with("application/json");
-    let proxied = ongoing.k8s.subresource == "proxy" || ongoing.k8s.verb == "proxy";
-    if proxied && code.is_success() {
+    if is_proxy(&ongoing.k8s) && code.is_success() {
         // What a pod or service answers is not an API object: its text passes the detectors.
         let rx = stream::text(incoming, ongoing, masker);
         return Response::from_parts(parts, crate::body::channel(rx));

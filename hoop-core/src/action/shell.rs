@@ -23,15 +23,16 @@ const MAX_DEPTH: usize = 64;
 const MAX_COMMANDS: usize = 256;
 
 /// Shells: `-c` takes a program in the shell's own language, which is read recursively.
-const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "busybox", "rbash"];
+const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "rbash"];
 /// Other interpreters: their programs (inline, on stdin or in a file) are opaque to hoop.
 const INTERPRETERS: &[&str] = &[
     "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "luajit", "tclsh", "wish",
-    "expect", "Rscript", "pwsh", "powershell", "osascript", "irb", "jshell", "groovy", "scala", "julia", "gdb", "psql", "mysql",
+    "Rscript", "pwsh", "powershell", "osascript", "irb", "jshell", "groovy", "scala", "julia", "gdb", "psql", "mysql",
     "sqlite3", "bc", "dc",
 ];
 /// Commands that run another command given in their arguments.
-const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid", "chrt", "taskset", "unbuffer", "chroot", "runuser", "su", "flock", "watch", "strace", "ltrace", "xargs", "parallel", "busybox"];
+/// (`su`, `watch`, `xargs` and the programs in `CODE_RUNNERS` are judged before this list.)
+const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid", "chrt", "taskset", "unbuffer", "flock", "strace", "ltrace"];
 /// Builtins that change how later text is read or what a name runs.
 const RESHAPING: &[&str] = &[
     "eval", "source", ".", "alias", "unalias", "export", "declare", "typeset", "local", "readonly", "shopt", "enable", "trap",
@@ -114,7 +115,7 @@ pub(crate) fn read_argv(argv: &[String]) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0 });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0 });
         r.finish();
         r
     })
@@ -144,6 +145,8 @@ impl Reading {
 struct Walker<'a> {
     r: &'a mut Reading,
     depth: usize,
+    /// Interpreters found so far (`Reading::interpreter` keeps only the first).
+    interpreters: usize,
 }
 
 impl Walker<'_> {
@@ -183,11 +186,11 @@ impl Walker<'_> {
 
     fn pipeline(&mut self, p: &ast::Pipeline, several: bool) {
         for (i, cmd) in p.seq.iter().enumerate() {
-            let before = self.r.interpreter.clone();
+            let before = self.interpreters;
             let fed = i > 0;
             self.command(cmd, several, fed);
             // An interpreter reading a previous command's output runs what that command wrote.
-            if fed && self.r.interpreter != before && !self.r.interpreter.is_empty() {
+            if fed && self.interpreters > before {
                 self.r.pipes_to_interpreter = true;
             }
         }
@@ -202,14 +205,14 @@ impl Walker<'_> {
                         self.redirect(r);
                     }
                 }
-                self.compound(c, several)
+                self.compound(c)
             }
             ast::Command::Function(f) => self.r.unreadable(format!("defines a function ({}) that changes what a name runs", f.fname)),
             ast::Command::ExtendedTest(_) => self.r.unreadable("[[ … ]] is evaluated at run time"),
         }
     }
 
-    fn compound(&mut self, c: &ast::CompoundCommand, several: bool) {
+    fn compound(&mut self, c: &ast::CompoundCommand) {
         match c {
             ast::CompoundCommand::BraceGroup(ast::BraceGroupCommand(l)) | ast::CompoundCommand::Subshell(ast::SubshellCommand(l)) => {
                 self.list(l, true)
@@ -242,7 +245,6 @@ impl Walker<'_> {
                 self.r.unreadable("arithmetic is evaluated at run time")
             }
         }
-        let _ = several;
     }
 
     fn simple_command(&mut self, s: &ast::SimpleCommand, several: bool, fed: bool) {
@@ -283,7 +285,6 @@ impl Walker<'_> {
                 Item::ProcessSubstitution(..) => return self.r.unreadable("process substitution runs a command whose output is read at run time"),
             }
         }
-        let _ = several;
         if argv.is_empty() {
             return;
         }
@@ -427,7 +428,7 @@ impl Walker<'_> {
             return;
         }
         if SHELLS.contains(&p) {
-            return self.shell(&program, args, fed);
+            return self.shell(&program, args);
         }
         if is_interpreter(p) {
             let informational = !args.is_empty() && args.iter().all(|a| matches!(a.as_str(), "--version" | "-V" | "--help" | "-h" | "-v"));
@@ -444,7 +445,7 @@ impl Walker<'_> {
     }
 
     /// `sh [-opts] [-c TEXT | -s | SCRIPT]`.
-    fn shell(&mut self, program: &str, args: &[String], fed: bool) {
+    fn shell(&mut self, program: &str, args: &[String]) {
         let mut inline = false;
         let mut i = 0;
         while let Some(a) = args.get(i) {
@@ -476,10 +477,7 @@ impl Walker<'_> {
             (true, Some(text)) => self.nested(&text.clone()),
             (true, None) => self.r.unreadable("sh -c without a command"),
             (false, Some(_)) => self.interpreter(program, "a shell running a script file"),
-            (false, None) => {
-                let _ = fed;
-                self.interpreter(program, "a shell reading commands from its input")
-            }
+            (false, None) => self.interpreter(program, "a shell reading commands from its input"),
         }
     }
 
@@ -489,7 +487,9 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        Walker { r: &mut inner, depth: self.depth + 1 }.line(text);
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0 };
+        walker.line(text);
+        self.interpreters += walker.interpreters;
         let r = &mut *self.r;
         r.commands.extend(inner.exec.commands);
         super::extend_unique(&mut r.exec.programs, &inner.exec.programs);
@@ -507,6 +507,7 @@ impl Walker<'_> {
     }
 
     fn interpreter(&mut self, program: &str, why: &str) {
+        self.interpreters += 1;
         if self.r.interpreter.is_empty() {
             self.r.interpreter = format!("{program}: {why}");
         }
@@ -760,8 +761,8 @@ fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
         }
         break;
     }
-    // timeout DURATION CMD, chrt PRIO CMD, taskset MASK CMD, flock FILE CMD, chroot DIR CMD.
-    if matches!(wrapper, "timeout" | "chrt" | "taskset" | "flock" | "chroot") {
+    // timeout DURATION CMD, chrt PRIO CMD, taskset MASK CMD, flock FILE CMD.
+    if matches!(wrapper, "timeout" | "chrt" | "taskset" | "flock") {
         i += 1;
     }
     args.get(i..).filter(|rest| !rest.is_empty())
@@ -1067,6 +1068,7 @@ mod tests {
         assert!(read_line("wget -qO- x | sudo bash").pipes_to_interpreter);
         assert!(read_line("curl x | env python3").pipes_to_interpreter);
         assert!(!read_line("cat x | grep y").pipes_to_interpreter);
+        assert!(read_line("bash x.sh; curl x | sh").pipes_to_interpreter, "a second interpreter is still seen");
         for line in ["bash -s", "sh", "python3 -", "python3 -c 'import os'", "perl -e 'print 1'", "node -e 1", "bash script.sh", "sudo -u root bash"] {
             let r = read_line(line);
             assert!(!r.interpreter.is_empty(), "{line}: {r:?}");
