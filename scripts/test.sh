@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian machine: installs the real servers and
-# clients the tests start (PostgreSQL 15, OpenSSH) and libclang for the SQL parser's build, then
-# builds once and runs all test binaries.
+# clients the tests start (PostgreSQL 15, OpenSSH, an OIDC provider under Node.js) and libclang
+# for the SQL parser's build, then builds once and runs all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,9 @@ command -v python3 >/dev/null || need+=(python3)
 # pg_query compiles PostgreSQL's parser; bindgen needs libclang (and a C compiler) for that.
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
+# The OIDC tests run a real provider (npm oidc-provider) under Node.js.
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
@@ -25,6 +28,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The OIDC provider the identity tests start, exactly as its lock file says.
+(cd hoop-harness/oidc && npm ci --no-audit --no-fund --silent)
 
 # Docs are part of the product: broken links or missing docs fail the run.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -106,6 +106,14 @@ pub fn issue_token(data_dir: &Path, spec: &hoop_core::auth::TokenSpec) -> Result
     issuer.issue(spec).map_err(|e| e.to_string())
 }
 
+/// The operator's own token on the gateway's host: [`issue_token`], allowed to issue for any
+/// subject over the admin API (reading the data dir already is every grant).
+pub fn issue_operator_token(data_dir: &Path, spec: &hoop_core::auth::TokenSpec) -> Result<String, String> {
+    let keys = hoop_core::keys::KeyStore::open(data_dir.join("keys")).map_err(|e| e.to_string())?;
+    let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
+    issuer.issue_with(spec, &[], &["*".to_string()]).map_err(|e| e.to_string())
+}
+
 /// A short-lived OpenSSH user certificate from the data dir's SSH CA for the key in `public_key`.
 pub fn ssh_certificate(data_dir: &Path, who: &IdentityArgs, public_key: &Path) -> Result<String, String> {
     let key = std::fs::read_to_string(public_key).map_err(|e| format!("{}: {e}", public_key.display()))?;
@@ -113,9 +121,27 @@ pub fn ssh_certificate(data_dir: &Path, who: &IdentityArgs, public_key: &Path) -
     let spec = who.spec()?;
     let ttl = u64::try_from(spec.ttl_secs).map_err(|_| "--ttl must be positive".to_string())?;
     let cert = ca
-        .issue(&key, &hoop_ssh::CertSpec { subject: spec.subject, kind: spec.kind, groups: spec.groups, targets: spec.targets, ttl_secs: ttl })
+        .issue(&key, &hoop_ssh::CertSpec { subject: spec.subject, kind: spec.kind, groups: spec.groups, targets: spec.targets, ttl_secs: ttl, from: vec![] })
         .map_err(|e| e.to_string())?;
     cert.to_openssh().map_err(|e| e.to_string())
+}
+
+/// The SSH CA as the admin API's certificate issuer.
+pub struct Certifier(pub hoop_ssh::SshCa);
+
+impl hoop_admin::SshCertifier for Certifier {
+    fn certify(&self, public_key: &str, who: &hoop_core::identity::Identity, ttl_secs: u64) -> Result<(String, u64), String> {
+        let spec = hoop_ssh::CertSpec {
+            subject: who.subject.clone(),
+            kind: who.kind,
+            groups: who.groups.clone(),
+            targets: who.targets.clone(),
+            ttl_secs,
+            from: who.credentials.clone(),
+        };
+        let cert = self.0.issue(public_key, &spec).map_err(|e| e.to_string())?;
+        Ok((cert.to_openssh().map_err(|e| e.to_string())?, cert.serial()))
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`.

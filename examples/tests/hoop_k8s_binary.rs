@@ -1,6 +1,6 @@
 //! The `hoop-k8s` binary as a user runs it: started with flags in front of the test API
-//! server, `hoop-k8s kubeconfig` gives kubectl a config whose credential plugin (the binary
-//! itself) mints fresh tokens.
+//! server, `hoop-k8s kubeconfig` gives kubectl a config holding one short-lived token (and no
+//! key, nor a command that could mint another).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Stdio};
@@ -15,7 +15,7 @@ impl Drop for Child {
 }
 
 #[test]
-fn kubeconfig_with_exec_credentials_works_with_kubectl() {
+fn kubeconfig_with_a_short_lived_token_works_with_kubectl() {
     let api = hoop_harness::KubeApi::start(Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -54,6 +54,8 @@ fn kubeconfig_with_exec_credentials_works_with_kubectl() {
     assert!(kc.status.success(), "{}", String::from_utf8_lossy(&kc.stderr));
     let path = dir.path().join("kubeconfig");
     std::fs::write(&path, &kc.stdout).unwrap();
+    let text = String::from_utf8_lossy(&kc.stdout);
+    assert!(!text.contains("exec") && !text.contains("data-dir") && text.contains("\"token\""), "{text}");
     let o = Command::new("kubectl").env("KUBECONFIG", &path).env("HOME", dir.path()).args(["get", "pods"]).output().unwrap();
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success() && out.contains("pod-1"), "{out} {err}");

@@ -2,236 +2,11 @@
 //! CLI, signals.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use hoop_harness::{PgOptions, Postgres, Sshd, SshdOptions, free_port};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+mod common;
+
+use common::*;
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const HOOP: &str = env!("CARGO_BIN_EXE_hoop");
-
-fn pg() -> &'static Postgres {
-    static PG: OnceLock<Postgres> = OnceLock::new();
-    PG.get_or_init(|| {
-        let pg = Postgres::start(PgOptions::default()).expect("start postgres");
-        pg.least_privileged_role("hoop_gateway").expect("gateway role");
-        pg.psql("CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ann@corp.example');").unwrap();
-        pg
-    })
-}
-
-fn kube() -> &'static hoop_harness::KubeApi {
-    static K: OnceLock<hoop_harness::KubeApi> = OnceLock::new();
-    K.get_or_init(|| hoop_harness::KubeApi::start(Default::default()).expect("start the test API server"))
-}
-
-fn sshd() -> &'static Sshd {
-    static S: OnceLock<Sshd> = OnceLock::new();
-    S.get_or_init(|| Sshd::start(SshdOptions::default()).expect("start sshd"))
-}
-
-struct Serve {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    pg_port: u16,
-    ssh_port: u16,
-    k8s_port: u16,
-    admin: String,
-    agent_key: PathBuf,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn config_text(s: &Serve, rules: &str) -> String {
-    let pg = pg();
-    let sshd = sshd();
-    let agent_pub = std::fs::read_to_string(s.agent_key.with_extension("pub")).unwrap();
-    format!(
-        r#"
-data_dir = "{dir}"
-[listeners]
-postgres = "127.0.0.1:{pg_port}"
-ssh = "127.0.0.1:{ssh_port}"
-kubernetes = "127.0.0.1:{k8s_port}"
-admin = "{admin}"
-[recording]
-fsync_interval_ms = 50
-[targets.db]
-protocol = "postgres"
-address = "127.0.0.1:{pgp}"
-user = "{pgu}"
-password = "{pgpw}"
-database = "postgres"
-[targets.web]
-protocol = "ssh"
-address = "127.0.0.1:{sp}"
-user = "{su}"
-key_file = "{sk}"
-host_keys = ["{hk}"]
-[targets.cluster]
-protocol = "kubernetes"
-address = "{kurl}"
-ca_file = "{kca}"
-password = "{ktoken}"
-[[ssh_keys]]
-subject = "agent-1"
-kind = "agent"
-public_key = "{agent}"
-{rules}
-"#,
-        dir = s.dir.path().join("data").display(),
-        pg_port = s.pg_port,
-        ssh_port = s.ssh_port,
-        k8s_port = s.k8s_port,
-        kurl = kube().url(),
-        kca = kube().ca_file().display(),
-        ktoken = kube().token(),
-        admin = s.admin.trim_start_matches("https://"),
-        pgp = pg.port(),
-        pgu = "hoop_gateway",
-        pgpw = pg.password(),
-        sp = sshd.port(),
-        su = sshd.user(),
-        sk = sshd.client_key().display(),
-        hk = sshd.host_public_key().unwrap(),
-        agent = agent_pub.trim(),
-    )
-}
-
-fn serve(rules: &str) -> Serve {
-    let dir = tempfile::tempdir().unwrap();
-    let agent_key = dir.path().join("agent");
-    assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap().success());
-    let mut s = Serve { child: None, config: dir.path().join("hoop.toml"), pg_port: 0, ssh_port: 0, k8s_port: 0, admin: String::new(), agent_key, dir };
-    // A port found free can be taken before hoop binds it (other tests run in parallel): hoop
-    // then exits with the error, and we try again with other ports.
-    for _attempt in 0..5 {
-        s.pg_port = free_port().unwrap();
-        s.ssh_port = free_port().unwrap();
-        s.k8s_port = free_port().unwrap();
-        s.admin = format!("https://127.0.0.1:{}", free_port().unwrap());
-        std::fs::write(&s.config, config_text(&s, rules)).unwrap();
-        let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
-        let mut child = Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        for _ in 0..600 {
-            if s.log().contains("hoop started") || child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        if child.try_wait().unwrap().is_none() && s.log().contains("hoop started") {
-            s.child = Some(child);
-            return s;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("hoop serve did not start: {}", s.log());
-}
-
-impl Serve {
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// The `hoop` CLI against this gateway (its data dir, its admin API).
-    fn hoop(&self, args: &[&str]) -> Output {
-        Command::new(HOOP).arg("--data-dir").arg(self.data()).args(args).env("HOOP_ADMIN_URL", &self.admin).env_remove("HOOP_TOKEN").output().unwrap()
-    }
-
-    fn token(&self, subject: &str, kind: &str, groups: &str, ttl: u32) -> String {
-        let mut args = vec!["token", "issue", "--subject", subject, "--kind", kind];
-        let ttl = ttl.to_string();
-        args.extend(["--ttl", &ttl]);
-        if !groups.is_empty() {
-            args.extend(["--groups", groups]);
-        }
-        let o = self.hoop(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-
-    fn psql(&self, token: &str, sql: &str) -> Output {
-        Command::new("psql")
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", sql])
-            .env("PGPASSWORD", token)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn ssh(&self, command: &str) -> Output {
-        Command::new("ssh")
-            .args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-            .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
-            .arg(&self.agent_key)
-            .args(["-p", &self.ssh_port.to_string(), "web@127.0.0.1", command])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        assert!(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap().success());
-        for _ in 0..400 {
-            if let Some(st) = child.try_wait().unwrap() {
-                return st;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        panic!("hoop did not stop on SIG{signal}");
-    }
-
-    /// A kubeconfig for a human, from `hoop kubeconfig`.
-    fn kubeconfig(&self) -> PathBuf {
-        let server = format!("https://127.0.0.1:{}", self.k8s_port);
-        let o = self.hoop(&["kubeconfig", "--subject", "kate", "--kind", "human", "--target", "cluster", "--server", &server]);
-        assert!(o.status.success(), "{}", err(&o));
-        let path = self.dir.path().join("kubeconfig");
-        std::fs::write(&path, &o.stdout).unwrap();
-        path
-    }
-
-    /// Waits until no session is live any more (each closed and sealed), up to 10 s.
-    fn settle(&self) {
-        for _ in 0..100 {
-            let l = out(&self.hoop(&["sessions", "list"]));
-            if !l.is_empty() && !l.contains(" live") {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("hoop.log")).unwrap_or_default()
-    }
-}
-
-fn out(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn err(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Reads the recordings in `data` directly (after hoop has stopped).
-fn recorder(data: &Path) -> hoop_core::gate::Gate {
-    let cfg = hoop_core::config::Config { data_dir: data.to_path_buf(), ..Default::default() };
-    cfg.build_gate().unwrap()
-}
 
 /// One process serves psql and ssh; both sessions are recorded under one data dir, verify,
 /// and `hoop replay` of the SSH session reproduces its output bytes.
@@ -296,15 +71,19 @@ fn admin_api_authorisation() {
     let health = Command::new("curl").args(["-sk", &format!("{}/healthz", s.admin)]).output().unwrap();
     assert_eq!(out(&health), "ok\n");
     let metrics = Command::new("curl").args(["-sk", &format!("{}/metrics", s.admin)]).output().unwrap();
+    assert!(out(&metrics).contains("a hoop token is required"), "metrics need a token: {}", out(&metrics));
+    let auditor = s.token("mona", "human", "metrics", 600);
+    let metrics = Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {auditor}"), &format!("{}/metrics", s.admin)]).output().unwrap();
     for m in ["hoop_sessions_open{protocol=\"postgres\"}", "hoop_actions_total{verdict=\"deny\"}", "hoop_review_wait_seconds_count", "hoop_recorder_lag_seconds", "hoop_masked_bytes_total"] {
         assert!(out(&metrics).contains(m), "{m}: {}", out(&metrics));
     }
 
-    // Issuing over the API needs the token-issuer group, and grants only groups one holds.
+    // Issuing over the API needs the token-issuer group, and grants only what one holds
+    // (examples/tests/identity.rs tries every escalation).
     let issuer = s.token("ci-bootstrap", "agent", "token-issuer", 600);
-    let o = as_token(&issuer, &["token", "issue", "--subject", "job-7", "--ttl", "60"]);
+    let o = as_token(&issuer, &["token", "issue", "--subject", "ci-bootstrap/job-7", "--ttl", "60", "--targets", "db"]);
     assert!(o.status.success() && out(&o).starts_with("eyJ"), "{}", err(&o));
-    let o = as_token(&issuer, &["token", "issue", "--subject", "job-8", "--groups", "review"]);
+    let o = as_token(&issuer, &["token", "issue", "--subject", "ci-bootstrap/job-8", "--groups", "audit"]);
     assert!(err(&o).contains("may not grant group"), "{}", err(&o));
     let plain = s.token("plain", "agent", "", 600);
     let o = as_token(&plain, &["token", "issue", "--subject", "job-9"]);
@@ -353,9 +132,12 @@ fn admin_api_authorisation() {
     assert!(!ticket.is_empty(), "no ticket");
     let o = as_token(&reviewer, &["approvals", "approve", &ticket]);
     assert!(err(&o).contains("cannot decide their own tickets"), "{}", err(&o));
-    let agent = s.token("bot", "agent", "review", 600);
+    // No token makes an agent a reviewer, not even one from the data dir's key.
+    let o = s.hoop(&["token", "issue", "--subject", "bot", "--kind", "agent", "--groups", "review"]);
+    assert!(!o.status.success() && err(&o).contains("agents never hold"), "{}", err(&o));
+    let agent = s.token("bot", "agent", "audit", 600);
     let o = as_token(&agent, &["approvals", "approve", &ticket]);
-    assert!(err(&o).contains("only human identities may review"), "{}", err(&o));
+    assert!(err(&o).contains("HTTP 403"), "{}", err(&o));
     let erin = s.token("erin", "human", "review", 600);
     let o = as_token(&erin, &["approvals", "approve", &ticket]);
     assert!(o.status.success(), "{}", err(&o));
@@ -363,22 +145,6 @@ fn admin_api_authorisation() {
     assert_eq!(out(&done).trim(), "review_me", "{}", err(&done));
 }
 
-fn b64url(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut bits = 0u32;
-    let mut n = 0;
-    let mut outv = Vec::new();
-    for c in s.bytes() {
-        let Some(v) = alphabet.iter().position(|a| *a == c) else { continue };
-        bits = (bits << 6) | v as u32;
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            outv.push((bits >> n) as u8);
-        }
-    }
-    outv
-}
 
 /// SIGHUP applies a good config and refuses a broken one; SIGTERM ends an open session, whose
 /// recording is sealed and verifies; a tampered recording fails verification.

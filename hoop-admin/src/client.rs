@@ -44,6 +44,11 @@ impl AdminClient {
         self.call(hyper::Method::GET, path, Bytes::new()).await
     }
 
+    /// `DELETE path`: the body on 2xx.
+    pub async fn delete(&self, path: &str) -> Result<Bytes, ClientError> {
+        self.call(hyper::Method::DELETE, path, Bytes::new()).await
+    }
+
     /// `POST path` with a JSON body: the body on 2xx.
     pub async fn post(&self, path: &str, body: serde_json::Value) -> Result<Bytes, ClientError> {
         self.call(hyper::Method::POST, path, Bytes::from(body.to_string())).await

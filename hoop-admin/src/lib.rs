@@ -31,7 +31,7 @@ mod server;
 pub mod webhook;
 
 pub use client::{AdminClient, ClientError};
-pub use server::AdminApi;
+pub use server::{AdminApi, METRICS_GROUP, SshCertifier};
 
 /// The group whose members may read sessions and recordings.
 pub const AUDIT_GROUP: &str = "audit";

@@ -2,7 +2,7 @@
 
 use crate::AUDIT_GROUP;
 use hoop_core::approvals::{ApprovalError, BrokerEvent, REVIEW_GROUP};
-use hoop_core::auth::Credential;
+use hoop_core::auth::{Clients, Credential};
 use hoop_core::gate::Gate;
 use hoop_core::identity::Identity;
 use hoop_core::record::Body as RecordBody;
@@ -39,22 +39,97 @@ fn error(code: StatusCode, message: &str) -> Response<Body> {
     json_reply(code, json!({ "error": message }))
 }
 
+/// The group whose members may read `/metrics` (so may `audit`).
+pub const METRICS_GROUP: &str = "metrics";
+
+/// The bearer credential of a request.
+fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The request body as JSON (`null` when empty, too large or not JSON).
+async fn read_json(req: Request<Incoming>) -> serde_json::Value {
+    match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(serde_json::Value::Null),
+        Err(_) => serde_json::Value::Null,
+    }
+}
+
+/// `{subject, kind, groups, targets, ttl_secs}` as a token spec.
+fn token_spec(req: &serde_json::Value, default_ttl: i64) -> Result<hoop_core::auth::TokenSpec, String> {
+    let strings = |k: &str| -> Vec<String> { req.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
+    let kind = match req.get("kind").and_then(|k| k.as_str()).unwrap_or("agent") {
+        "human" => hoop_core::identity::IdentityKind::Human,
+        "agent" => hoop_core::identity::IdentityKind::Agent,
+        other => return Err(format!("kind must be agent or human, not {other}")),
+    };
+    let subject = req.get("subject").and_then(|s| s.as_str()).unwrap_or_default().to_string();
+    if subject.is_empty() {
+        return Err("subject is required".into());
+    }
+    Ok(hoop_core::auth::TokenSpec { subject, kind, groups: strings("groups"), targets: strings("targets"), ttl_secs: req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(default_ttl) })
+}
+
+/// An authentication refusal as its HTTP answer.
+fn auth_refusal(e: &hoop_core::auth::AuthError) -> Response<Body> {
+    use hoop_core::auth::AuthError as E;
+    match e {
+        E::Permission(_) | E::TargetNotAllowed { .. } => error(StatusCode::FORBIDDEN, &e.to_string()),
+        E::Expired | E::Revoked => error(StatusCode::UNAUTHORIZED, &e.to_string()),
+        _ => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
+/// Issues SSH user certificates for the admin API (`POST /v1/ssh/certificates`).
+pub trait SshCertifier: Send + Sync + 'static {
+    /// A certificate for `public_key` (an OpenSSH public key line) carrying `who`, valid for
+    /// `ttl_secs`; returns the certificate line and its serial.
+    fn certify(&self, public_key: &str, who: &Identity, ttl_secs: u64) -> Result<(String, u64), String>;
+}
+
 /// The admin API over one gate.
 pub struct AdminApi {
     gate: Gate,
     tls: Arc<rustls::ServerConfig>,
     issuer: Option<hoop_core::auth::TokenIssuer>,
+    clients: Option<Arc<Clients>>,
+    certifier: Option<Arc<dyn SshCertifier>>,
+    metrics_public: bool,
 }
 
 impl AdminApi {
     /// An admin API for `gate`, serving TLS with `tls`.
     pub fn new(gate: Gate, tls: Arc<rustls::ServerConfig>) -> Self {
-        AdminApi { gate, tls, issuer: None }
+        AdminApi { gate, tls, issuer: None, clients: None, certifier: None, metrics_public: false }
     }
 
-    /// Also issues tokens (`POST /v1/tokens`) to callers in the `token-issuer` group.
+    /// Also issues tokens (`POST /v1/tokens`) within the caller's grant, and exchanges
+    /// client credentials and OIDC tokens for tokens (`POST /v1/exchange`).
     pub fn with_issuer(mut self, issuer: hoop_core::auth::TokenIssuer) -> Self {
         self.issuer = Some(issuer);
+        self
+    }
+
+    /// Registers and exchanges client credentials kept in `clients` (`/v1/clients`).
+    pub fn with_clients(mut self, clients: Arc<Clients>) -> Self {
+        self.clients = Some(clients);
+        self
+    }
+
+    /// Issues SSH certificates to token holders (`POST /v1/ssh/certificates`).
+    pub fn with_certifier(mut self, certifier: Arc<dyn SshCertifier>) -> Self {
+        self.certifier = Some(certifier);
+        self
+    }
+
+    /// Serves `/metrics` without a token (`admin.metrics_public`).
+    pub fn metrics_public(mut self, public: bool) -> Self {
+        self.metrics_public = public;
         self
     }
 
@@ -79,14 +154,10 @@ impl AdminApi {
     }
 
     async fn identity(&self, req: &Request<Incoming>) -> Result<Identity, Response<Body>> {
-        let token = req
-            .headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
-        let Some(token) = token else { return Err(error(StatusCode::UNAUTHORIZED, "a hoop token is required")) };
+        let Some(token) = bearer(req) else { return Err(error(StatusCode::UNAUTHORIZED, "a hoop token is required")) };
+        if token.starts_with(hoop_core::auth::clients::PREFIX) {
+            return Err(error(StatusCode::UNAUTHORIZED, "a client credential is only good for POST /v1/exchange"));
+        }
         self.gate.authenticate(Credential::Token(token)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
     }
 
@@ -96,7 +167,10 @@ impl AdminApi {
         let method = req.method().clone();
         match (&method, parts.as_slice()) {
             (&Method::GET, ["healthz"]) => return reply(StatusCode::OK, "text/plain", "ok\n"),
-            (&Method::GET, ["metrics"]) => return reply(StatusCode::OK, "text/plain; version=0.0.4", self.gate.metrics_text()),
+            (&Method::GET, ["metrics"]) if self.metrics_public => {
+                return reply(StatusCode::OK, "text/plain; version=0.0.4", self.gate.metrics_text());
+            }
+            (&Method::POST, ["v1", "exchange"]) => return self.exchange(req).await,
             _ => {}
         }
         let who = match self.identity(&req).await {
@@ -108,6 +182,10 @@ impl AdminApi {
             (!who.in_group(group)).then(|| error(StatusCode::FORBIDDEN, &format!("{} is not in group {group:?}", who.subject)))
         };
         match (&method, parts.as_slice()) {
+            (&Method::GET, ["metrics"]) => match needs(METRICS_GROUP).and(needs(AUDIT_GROUP)) {
+                Some(refusal) => refusal,
+                None => reply(StatusCode::OK, "text/plain; version=0.0.4", self.gate.metrics_text()),
+            },
             (&Method::GET, ["v1", "sessions"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.sessions()),
             (&Method::GET, ["v1", "sessions", id]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.session(id)),
             (&Method::GET, ["v1", "sessions", id, "verify"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.verify(id)),
@@ -123,16 +201,41 @@ impl AdminApi {
             }),
             (&Method::POST, ["v1", "tokens", jti, "revoke"]) => needs(REVIEW_GROUP).unwrap_or_else(|| {
                 let until = hoop_core::auth::now_secs() + hoop_core::auth::token::MAX_TTL_SECS;
-                if self.gate.revoke(jti, until) {
-                    tracing::info!(%jti, by = %who.subject, "token revoked");
-                    json_reply(StatusCode::OK, json!({ "revoked": jti, "until": until }))
-                } else {
-                    error(StatusCode::INTERNAL_SERVER_ERROR, "the revocation could not be kept (no revocation list, or it could not be written; see the gateway log)")
-                }
+                self.revoke(&who, format!("token:{jti}"), until, "")
             }),
+            (&Method::GET, ["v1", "revocations"]) => {
+                needs(REVIEW_GROUP).and(needs(AUDIT_GROUP)).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.revocations())))
+            }
+            (&Method::POST, ["v1", "revocations"]) => match needs(REVIEW_GROUP) {
+                Some(refusal) => refusal,
+                None => {
+                    let body = read_json(req).await;
+                    let id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    let reason = body.get("reason").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    let until = body.get("until").and_then(|v| v.as_i64()).unwrap_or(0);
+                    self.revoke(&who, id, until, &reason)
+                }
+            },
             (&Method::POST, ["v1", "tokens"]) => {
-                let body = http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                let body = read_json(req).await;
                 self.issue(&who, &body)
+            }
+            (&Method::GET, ["v1", "clients"]) => match (&self.clients, needs(hoop_core::auth::token::ISSUE_GROUP)) {
+                (_, Some(refusal)) => refusal,
+                (None, _) => error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials"),
+                (Some(c), None) => json_reply(StatusCode::OK, json!(c.list())),
+            },
+            (&Method::POST, ["v1", "clients"]) => {
+                let body = read_json(req).await;
+                self.register(&who, body)
+            }
+            (&Method::DELETE, ["v1", "clients", id]) => match needs(REVIEW_GROUP).and(needs(hoop_core::auth::token::ISSUE_GROUP)) {
+                Some(refusal) => refusal,
+                None => self.remove_client(&who, id),
+            },
+            (&Method::POST, ["v1", "ssh", "certificates"]) => {
+                let body = read_json(req).await;
+                self.certificate(&who, &body)
             }
             (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.approvals().list()))),
             (&Method::GET, ["v1", "approvals", "stream"]) => needs(REVIEW_GROUP).unwrap_or_else(|| self.stream()),
@@ -152,38 +255,174 @@ impl AdminApi {
         }
     }
 
-    /// Issues a token for `{subject, kind, groups, targets, ttl_secs}`: the caller needs the
-    /// token-issuing group and may only grant groups it holds itself.
-    fn issue(&self, who: &Identity, body: &[u8]) -> Response<Body> {
+    /// Issues a token for `{subject, kind, groups, targets, ttl_secs}` within the caller's
+    /// grant (see [`hoop_core::auth::grant`]).
+    fn issue(&self, who: &Identity, req: &serde_json::Value) -> Response<Body> {
         let Some(issuer) = &self.issuer else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway does not issue tokens over its API") };
-        let Ok(req) = serde_json::from_slice::<serde_json::Value>(body) else { return error(StatusCode::BAD_REQUEST, "body must be JSON") };
-        let strings = |k: &str| -> Vec<String> { req.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
-        let kind = match req.get("kind").and_then(|k| k.as_str()).unwrap_or("agent") {
-            "human" => hoop_core::identity::IdentityKind::Human,
-            "agent" => hoop_core::identity::IdentityKind::Agent,
-            other => return error(StatusCode::BAD_REQUEST, &format!("kind must be agent or human, not {other}")),
+        let spec = match token_spec(req, 3600) {
+            Ok(s) => s,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &e),
         };
-        let groups = strings("groups");
-        if let Some(g) = groups.iter().find(|g| !who.in_group(g)) {
-            return error(StatusCode::FORBIDDEN, &format!("{} may not grant group {g:?}, which it does not hold", who.subject));
-        }
-        let spec = hoop_core::auth::TokenSpec {
-            subject: req.get("subject").and_then(|s| s.as_str()).unwrap_or_default().to_string(),
-            kind,
-            groups,
-            targets: strings("targets"),
-            ttl_secs: req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(3600),
-        };
-        if spec.subject.is_empty() {
-            return error(StatusCode::BAD_REQUEST, "subject is required");
-        }
         match issuer.issue_for(who, &spec) {
             Ok(token) => {
                 tracing::info!(subject = %spec.subject, by = %who.subject, "token issued");
                 json_reply(StatusCode::OK, json!({ "token": token }))
             }
-            Err(e @ hoop_core::auth::AuthError::Permission(_)) => error(StatusCode::FORBIDDEN, &e.to_string()),
-            Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => auth_refusal(&e),
+        }
+    }
+
+    /// `POST /v1/exchange`: a client credential, or an OIDC token of a configured issuer, in
+    /// the Authorization header, for a short-lived gateway token no wider than it.
+    async fn exchange(&self, req: Request<Incoming>) -> Response<Body> {
+        let Some(issuer) = &self.issuer else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway does not issue tokens over its API") };
+        let Some(presented) = bearer(&req).map(str::to_string) else {
+            return error(StatusCode::UNAUTHORIZED, "present a client credential or an OIDC token as Authorization: Bearer");
+        };
+        let body = read_json(req).await;
+        let targets: Option<Vec<String>> = body.get("targets").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
+        let ttl = body.get("ttl_secs").and_then(|t| t.as_i64());
+        let now = hoop_core::auth::now_secs();
+        let (spec, from, may_issue) = if presented.starts_with(hoop_core::auth::clients::PREFIX) {
+            let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
+            let client = match clients.verify(&presented) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::info!(error = %e, "client credential refused");
+                    return error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential");
+                }
+            };
+            // The client itself, and its subject, may have been revoked.
+            let mut me = Identity::new(&client.spec.subject, client.spec.kind);
+            me.credentials = vec![format!("client:{}", client.id)];
+            if let Err(e) = self.gate.authenticate(Credential::Verified(&me)).await {
+                return error(StatusCode::UNAUTHORIZED, &e.to_string());
+            }
+            match client.token_spec(targets.as_deref(), ttl) {
+                Ok(spec) => (spec, me.credentials, client.spec.issue_subjects.clone()),
+                Err(e) => return auth_refusal(&e),
+            }
+        } else {
+            let id = match self.gate.authenticate(Credential::Token(&presented)).await {
+                Ok(id) => id,
+                Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
+            };
+            // A gateway token renewing itself would never expire: only outside identities exchange.
+            if id.issuer == hoop_core::auth::token::ISSUER {
+                return error(StatusCode::FORBIDDEN, "a hoop token cannot be exchanged for another; exchange the credential it came from");
+            }
+            let mut me = id.clone();
+            me.targets = id.targets.clone();
+            let targets = targets.unwrap_or_else(|| id.targets.clone());
+            if let Some(t) = targets.iter().find(|t| !(id.may_reach(t) && (t.as_str() != "*" || id.targets.iter().any(|x| x == "*")))) {
+                return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", id.subject));
+            }
+            let left = if id.expires_at > 0 { id.expires_at - now } else { hoop_core::auth::token::MAX_TTL_SECS };
+            let ttl = ttl.unwrap_or(3600).min(left).min(hoop_core::auth::token::MAX_TTL_SECS);
+            let spec = hoop_core::auth::TokenSpec { subject: id.subject.clone(), kind: id.kind, groups: id.groups.clone(), targets, ttl_secs: ttl };
+            (spec, id.credentials.clone(), Vec::new())
+        };
+        match issuer.issue_with(&spec, &from, &may_issue) {
+            Ok(token) => {
+                tracing::info!(subject = %spec.subject, via = %from.join(","), "credential exchanged for a token");
+                json_reply(StatusCode::OK, json!({ "token": token, "expires_at": now + spec.ttl_secs }))
+            }
+            Err(e) => auth_refusal(&e),
+        }
+    }
+
+    /// `POST /v1/clients`: registers a client credential within the caller's grant; only
+    /// humans register (a client is long-lived).
+    fn register(&self, who: &Identity, req: serde_json::Value) -> Response<Body> {
+        let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
+        if who.kind != hoop_core::identity::IdentityKind::Human {
+            return error(StatusCode::FORBIDDEN, &format!("{} is an agent; only humans register client credentials", who.subject));
+        }
+        let spec: hoop_core::auth::ClientSpec = match serde_json::from_value(req) {
+            Ok(s) => s,
+            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("body: {e}")),
+        };
+        let mut as_token = hoop_core::auth::TokenSpec {
+            subject: spec.subject.clone(),
+            kind: spec.kind,
+            groups: spec.groups.clone(),
+            targets: spec.targets.clone(),
+            ttl_secs: spec.max_ttl_secs.clamp(1, hoop_core::auth::token::MAX_TTL_SECS),
+        };
+        // The lifetime is the client's tokens', not the client's: only the other bounds apply.
+        let unbounded = Identity { expires_at: 0, ..who.clone() };
+        if let Err(e) = hoop_core::auth::grant::bound(&unbounded, &mut as_token, hoop_core::auth::now_secs()) {
+            return auth_refusal(&e);
+        }
+        if let Some(p) = spec.issue_subjects.iter().find(|p| !hoop_core::auth::grant::may_delegate(who, p)) {
+            return error(StatusCode::FORBIDDEN, &format!("{} may not delegate issuing for {p:?}", who.subject));
+        }
+        match clients.register(spec, &who.subject) {
+            Ok((client, credential)) => {
+                tracing::info!(client = %client.id, subject = %client.spec.subject, by = %who.subject, "client registered");
+                json_reply(StatusCode::OK, json!({ "client": client, "credential": credential }))
+            }
+            Err(e @ hoop_core::auth::clients::ClientError::Invalid(_)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    }
+
+    /// `DELETE /v1/clients/{id}`: the client is removed and revoked, ending its tokens and sessions.
+    fn remove_client(&self, who: &Identity, id: &str) -> Response<Body> {
+        let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
+        let revoked = self.revoke(who, format!("client:{id}"), 0, "client removed");
+        if !revoked.status().is_success() {
+            return revoked;
+        }
+        match clients.remove(id) {
+            Ok(true) => revoked,
+            Ok(false) => error(StatusCode::NOT_FOUND, "no client with that id (revoked anyway)"),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    }
+
+    /// `POST /v1/ssh/certificates` `{public_key, ttl_secs?, targets?}`: a certificate for the
+    /// caller's own identity, never longer-lived than the caller's token; revoking that token
+    /// (or the client it came from) ends sessions on the certificate.
+    fn certificate(&self, who: &Identity, req: &serde_json::Value) -> Response<Body> {
+        let Some(ca) = &self.certifier else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway issues no SSH certificates") };
+        let Some(key) = req.get("public_key").and_then(|k| k.as_str()) else { return error(StatusCode::BAD_REQUEST, "public_key is required") };
+        let mut me = who.clone();
+        if let Some(asked) = req.get("targets").and_then(|t| t.as_array()) {
+            let asked: Vec<String> = asked.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            if let Some(t) = asked.iter().find(|t| !(who.may_reach(t) && (t.as_str() != "*" || who.targets.iter().any(|x| x == "*")))) {
+                return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", who.subject));
+            }
+            me.targets = asked;
+        }
+        let now = hoop_core::auth::now_secs();
+        let left = if who.expires_at > 0 { who.expires_at - now } else { 3600 };
+        let ttl = req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(3600).min(left);
+        if ttl <= 0 {
+            return error(StatusCode::UNAUTHORIZED, "token expired");
+        }
+        match ca.certify(key, &me, ttl as u64) {
+            Ok((cert, serial)) => {
+                tracing::info!(subject = %who.subject, %serial, "ssh certificate issued");
+                json_reply(StatusCode::OK, json!({ "certificate": cert, "serial": serial.to_string(), "expires_at": now + ttl }))
+            }
+            Err(e) => error(StatusCode::BAD_REQUEST, &e),
+        }
+    }
+
+    /// Revokes `id` and ends the sessions standing on it.
+    fn revoke(&self, who: &Identity, id: String, until: i64, reason: &str) -> Response<Body> {
+        let r = hoop_core::auth::Revocation { id: id.clone(), until, by: who.subject.clone(), at: hoop_core::auth::now_secs(), reason: reason.to_string() };
+        match self.gate.revoke(r) {
+            Ok(ended) => {
+                tracing::info!(%id, by = %who.subject, ended, "revoked");
+                json_reply(StatusCode::OK, json!({ "revoked": id, "until": until, "ended_sessions": ended }))
+            }
+            Err(e @ hoop_core::auth::revocation::RevocationError::Malformed(_)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e) => {
+                tracing::error!(%id, error = %e, "revocation could not be kept");
+                error(StatusCode::INTERNAL_SERVER_ERROR, &format!("revoked until restart only: {e}"))
+            }
         }
     }
 

@@ -26,7 +26,8 @@ pub fn spawn(broker: &Broker, url: String, tls: Arc<rustls::ClientConfig>) {
             match events.recv().await {
                 Ok(BrokerEvent::Opened(t)) => {
                     if let Err(e) = post(&url, &tls, message(&t)).await {
-                        tracing::warn!(%url, error = %e, "approval webhook failed");
+                        // The URL is a secret (a Slack webhook is its own credential): only its host is logged.
+                        tracing::warn!(host = %host_of(&url), error = %e, "approval webhook failed");
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -60,4 +61,9 @@ async fn post(url: &str, tls: &Arc<rustls::ClientConfig>, body: serde_json::Valu
         send.send_request(req).await.map_err(|e| e.to_string())?.status()
     };
     if status.is_success() { Ok(()) } else { Err(format!("HTTP {status}")) }
+}
+
+/// The host of `url`, the only part of a webhook URL that may be logged.
+pub fn host_of(url: &str) -> String {
+    url.parse::<hyper::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_else(|| "(unparsable URL)".into())
 }

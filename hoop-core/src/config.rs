@@ -3,7 +3,7 @@
 //! Secrets (upstream passwords, static agent secrets) may be given literally, as
 //! `env:NAME`, or as `file:PATH`; they never appear in `Debug` output or logs.
 
-use crate::auth::{OidcConfig, OidcVerifier, TokenAuthenticator, TokenVerifier};
+use crate::auth::{OidcConfig, OidcVerifier, Revocations, TokenAuthenticator, TokenVerifier};
 use crate::gate::{Gate, GateBuilder, Limits};
 use crate::keys::{KeyPurpose, KeyStore};
 use crate::mask::{MaskConfig, Masker};
@@ -144,9 +144,16 @@ pub struct TargetConfig {
     /// CA bundle to verify the upstream's TLS certificate.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// Use TLS to the upstream.
+    /// TLS to the upstream, as libpq's `sslmode` (Postgres): `"require"`, `"prefer"` (the
+    /// default: TLS when the server offers it) or `"disable"`. Whenever TLS is used the server's
+    /// certificate is verified against `ca_file` or the system roots. `true`/`false` mean
+    /// require/disable.
     #[serde(default)]
-    pub tls: bool,
+    pub tls: TlsMode,
+    /// Postgres: answer a cleartext or MD5 password request from an upstream reached without
+    /// TLS (refused by default: whoever is on the path would collect the password).
+    #[serde(default)]
+    pub allow_plaintext_password: bool,
     /// Every read from this target is sensitive.
     #[serde(default)]
     pub sensitive: bool,
@@ -173,6 +180,28 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
+    /// A target with every optional setting at its default.
+    pub fn new(protocol: Protocol, address: impl Into<String>) -> Self {
+        TargetConfig {
+            protocol,
+            address: address.into(),
+            user: None,
+            password: None,
+            database: None,
+            key_file: None,
+            cert_file: None,
+            ca_file: None,
+            tls: TlsMode::default(),
+            allow_plaintext_password: false,
+            sensitive: false,
+            sensitive_tables: Vec::new(),
+            labels: BTreeMap::new(),
+            host_keys: Vec::new(),
+            impersonate: false,
+            allow_privileged_role: false,
+        }
+    }
+
     /// What rules see of this target.
     pub fn info(&self, name: &str) -> TargetInfo {
         TargetInfo {
@@ -180,6 +209,43 @@ impl TargetConfig {
             sensitive: self.sensitive,
             sensitive_tables: self.sensitive_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
             labels: self.labels.clone(),
+        }
+    }
+}
+
+/// TLS toward an upstream, as libpq's `sslmode` (verification always on when TLS is used).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "TlsModeRepr")]
+pub enum TlsMode {
+    /// Never TLS.
+    Disable,
+    /// TLS when the server offers it; plain when it says no (then only SCRAM logs in).
+    #[default]
+    Prefer,
+    /// TLS or no connection.
+    Require,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TlsModeRepr {
+    Bool(bool),
+    Name(String),
+}
+
+impl TryFrom<TlsModeRepr> for TlsMode {
+    type Error = String;
+
+    fn try_from(r: TlsModeRepr) -> Result<Self, String> {
+        match r {
+            TlsModeRepr::Bool(true) => Ok(TlsMode::Require),
+            TlsModeRepr::Bool(false) => Ok(TlsMode::Disable),
+            TlsModeRepr::Name(n) => match n.as_str() {
+                "require" | "verify-full" => Ok(TlsMode::Require),
+                "prefer" => Ok(TlsMode::Prefer),
+                "disable" => Ok(TlsMode::Disable),
+                other => Err(format!("tls must be \"require\", \"prefer\" or \"disable\", not {other:?}")),
+            },
         }
     }
 }
@@ -289,13 +355,64 @@ pub struct TlsConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key.
     pub key_file: Option<PathBuf>,
-    /// Refuse tokens sent as cleartext passwords over unencrypted connections, except from loopback.
+    /// Refuse tokens sent as cleartext passwords over unencrypted connections, except from
+    /// the addresses in `plaintext_from`.
     pub require_for_tokens: bool,
+    /// Client networks (CIDR) from which tokens may come without TLS. The TCP peer address is
+    /// what is compared: a proxy or sidecar on the gateway's host makes every client it relays
+    /// look like loopback, so with one in front, set this to `[]`.
+    pub plaintext_from: Vec<String>,
 }
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        TlsConfig { cert_file: None, key_file: None, require_for_tokens: true }
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            require_for_tokens: true,
+            plaintext_from: vec!["127.0.0.1/32".into(), "::1/128".into()],
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether a token may arrive without TLS from `peer`.
+    pub fn plaintext_allowed(&self, peer: std::net::IpAddr) -> bool {
+        !self.require_for_tokens || self.plaintext_from.iter().any(|c| Cidr::parse(c).is_some_and(|c| c.contains(peer)))
+    }
+}
+
+/// An address block, `10.0.0.0/8` or `::1/128` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: std::net::IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    /// Parses `addr/bits`; None if either part is malformed.
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, b) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
+        let addr: std::net::IpAddr = a.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = if b.is_empty() { max } else { b.parse().ok().filter(|n| *n <= max)? };
+        Some(Cidr { addr, bits })
+    }
+
+    /// Whether `ip` is in the block (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let ip = match ip {
+            V6(v6) => v6.to_ipv4_mapped().map(V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        let (net, ip, width): (u128, u128, u32) = match (self.addr, ip) {
+            (V4(n), V4(i)) => (u32::from(n).into(), u32::from(i).into(), 32),
+            (V6(n), V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let shift = width - u32::from(self.bits);
+        shift >= width || (net >> shift) == (ip >> shift)
     }
 }
 
@@ -347,14 +464,25 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Approvals.
     pub approvals: ApprovalsConfig,
+    /// The admin API.
+    pub admin: AdminConfig,
 }
 
 /// Approvals (`[approvals]`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApprovalsConfig {
-    /// URL that gets a Slack-compatible `{"text": ...}` POST when a ticket opens.
-    pub webhook_url: Option<String>,
+    /// URL that gets a Slack-compatible `{"text": ...}` POST when a ticket opens. A secret
+    /// (a Slack webhook URL is its own credential): literal, `env:NAME` or `file:PATH`, never logged.
+    pub webhook_url: Option<Secret>,
+}
+
+/// The admin API (`[admin]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Serve `/metrics` without a token (otherwise a token in the `metrics` or `audit` group).
+    pub metrics_public: bool,
 }
 
 impl Default for Config {
@@ -372,6 +500,7 @@ impl Default for Config {
             recording: RecordingConfig::default(),
             limits: LimitsConfig::default(),
             approvals: ApprovalsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }
@@ -425,10 +554,19 @@ impl Config {
                 return Err(invalid(format!("static_identities[{i}].secret"), "must be at least 16 characters"));
             }
         }
+        for (i, c) in self.tls.plaintext_from.iter().enumerate() {
+            if Cidr::parse(c).is_none() {
+                return Err(invalid(format!("tls.plaintext_from[{i}]"), format!("{c:?} is not an address or CIDR block")));
+            }
+        }
+        if let Some(w) = &self.approvals.webhook_url {
+            w.resolve("approvals.webhook_url")?;
+        }
         for (i, o) in self.oidc.iter().enumerate() {
             if o.audience.is_empty() {
                 return Err(invalid(format!("oidc[{i}].audience"), "at least one audience is required"));
             }
+            o.check().map_err(|e| invalid(format!("oidc[{i}]"), e))?;
         }
         Ok(())
     }
@@ -455,7 +593,8 @@ impl Config {
     pub fn build_gate(&self) -> Result<Gate, ConfigError> {
         let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
         let verifier = TokenVerifier::from_store(&keys).map_err(|e| invalid("data_dir", e))?;
-        let mut auth = TokenAuthenticator::new(verifier).with_revocations_file(self.data_dir.join("keys").join("revoked.json"));
+        let mut auth = TokenAuthenticator::new(verifier);
+        let revocations = Revocations::open(self.data_dir.join("keys").join("revoked.json")).map_err(|e| invalid("data_dir", e))?;
         for (i, o) in self.oidc.iter().enumerate() {
             auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
         }
@@ -471,7 +610,8 @@ impl Config {
         let mut b = GateBuilder::new(Arc::new(auth), Arc::new(policy), Arc::new(recorder))
             .masker(Arc::new(masker))
             .approvals(crate::approvals::Broker::new(Duration::from_secs(self.limits.review_timeout_secs.max(1))))
-            .limits(self.gate_limits());
+            .limits(self.gate_limits())
+            .revocations(Arc::new(revocations));
         for (name, t) in &self.targets {
             b = b.target(t.info(name));
         }
@@ -549,6 +689,24 @@ columns = ["users.email"]
         let gate = c.build_gate().unwrap();
         assert!(gate.live_sessions().is_empty());
         assert!(dir.path().join("keys/token/current").exists());
+    }
+
+    #[test]
+    fn plaintext_from_is_a_list_of_blocks() {
+        let t = TlsConfig::default();
+        assert!(t.plaintext_allowed("127.0.0.1".parse().unwrap()));
+        assert!(t.plaintext_allowed("::1".parse().unwrap()));
+        assert!(t.plaintext_allowed("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!t.plaintext_allowed("127.0.0.2".parse().unwrap()));
+        assert!(!t.plaintext_allowed("10.1.2.3".parse().unwrap()));
+        let t = TlsConfig { plaintext_from: vec!["10.0.0.0/8".into()], ..TlsConfig::default() };
+        assert!(t.plaintext_allowed("10.1.2.3".parse().unwrap()));
+        assert!(!t.plaintext_allowed("127.0.0.1".parse().unwrap()));
+        let none = TlsConfig { plaintext_from: vec![], ..TlsConfig::default() };
+        assert!(!none.plaintext_allowed("127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Config::parse("[tls]\nplaintext_from = [\"localhost\"]\n", "t").unwrap_err().to_string().contains("plaintext_from"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 
 use crate::action::Action;
 use crate::approvals::{Broker, Decision, PendingReview};
-use crate::auth::{AuthError, Authenticator, Credential};
+use crate::auth::revocation::RevocationError;
+use crate::auth::{AuthError, Authenticator, Credential, Revocation, Revocations};
 use crate::event::Event;
 use crate::mask::Masker;
 use crate::policy::{Policy, SwappablePolicy};
@@ -79,6 +80,8 @@ pub enum EndReason {
     MaxDuration,
     /// An operator killed it.
     Killed,
+    /// A credential it stands on, or its subject, was revoked.
+    Revoked,
 }
 
 impl EndReason {
@@ -89,6 +92,7 @@ impl EndReason {
             EndReason::Idle => "idle timeout",
             EndReason::MaxDuration => "maximum session duration reached",
             EndReason::Killed => "killed by an operator",
+            EndReason::Revoked => "credential revoked",
         }
     }
 }
@@ -139,27 +143,39 @@ pub enum Outcome {
 
 struct Live {
     subject: String,
+    /// What a revocation may name to end it (see [`Identity::revocation_ids`](crate::identity::Identity::revocation_ids)).
+    revocation_ids: Vec<String>,
     protocol: Protocol,
     kill: Arc<KillSwitch>,
 }
 
-/// How an operator's kill reaches a session: a flag for whoever looks, a wake-up for whoever waits.
+/// How a kill reaches a session: a flag for whoever looks, a wake-up for whoever waits.
 #[derive(Default)]
 struct KillSwitch {
     notify: Notify,
-    killed: std::sync::atomic::AtomicBool,
+    /// 0: live; otherwise why it ended (1 killed, 2 revoked).
+    killed: std::sync::atomic::AtomicU8,
 }
 
 impl KillSwitch {
-    fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
+    fn kill(&self, reason: EndReason) {
+        let code = if reason == EndReason::Revoked { 2 } else { 1 };
+        let _ = self.killed.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
         // Every current waiter, and (through the stored permit) the next one.
         self.notify.notify_waiters();
         self.notify.notify_one();
     }
 
+    fn reason(&self) -> Option<EndReason> {
+        match self.killed.load(Ordering::SeqCst) {
+            0 => None,
+            2 => Some(EndReason::Revoked),
+            _ => Some(EndReason::Killed),
+        }
+    }
+
     fn is_killed(&self) -> bool {
-        self.killed.load(Ordering::SeqCst)
+        self.reason().is_some()
     }
 }
 
@@ -176,6 +192,7 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Recent actions per identity and session, for `usage` in rules.
     ledger: crate::usage::Ledger,
+    revocations: Arc<Revocations>,
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -193,6 +210,7 @@ pub struct GateBuilder {
     approvals: Broker,
     targets: HashMap<String, TargetInfo>,
     limits: Limits,
+    revocations: Arc<Revocations>,
 }
 
 impl GateBuilder {
@@ -206,7 +224,14 @@ impl GateBuilder {
             approvals: Broker::new(Duration::from_secs(300)),
             targets: HashMap::new(),
             limits: Limits::default(),
+            revocations: Arc::new(Revocations::in_memory()),
         }
+    }
+
+    /// Sets the revocation list (in memory and empty by default).
+    pub fn revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     /// Sets the masker.
@@ -247,6 +272,7 @@ impl GateBuilder {
                 live: Mutex::new(HashMap::new()),
                 metrics: Default::default(),
                 ledger: Default::default(),
+                revocations: self.revocations,
             }),
         }
     }
@@ -263,10 +289,7 @@ impl Gate {
         client_addr: Option<SocketAddr>,
         params: BTreeMap<String, String>,
     ) -> Result<SessionHandle, GateError> {
-        let identity = match credential {
-            Credential::Verified(id) => id.clone(),
-            other => self.inner.auth.authenticate(other).await?,
-        };
+        let identity = self.authenticate(credential).await?;
         let target_info = self
             .inner
             .targets
@@ -293,7 +316,10 @@ impl Gate {
             if n >= self.inner.limits.max_sessions_per_identity {
                 return Err(GateError::Limit(session.identity.subject));
             }
-            live.insert(session.id.clone(), Live { subject: session.identity.subject.clone(), protocol, kill: kill.clone() });
+            live.insert(
+                session.id.clone(),
+                Live { subject: session.identity.subject.clone(), revocation_ids: session.identity.revocation_ids().collect(), protocol, kill: kill.clone() },
+            );
         }
         let log = match self.inner.recorder.open(&session) {
             Ok(l) => l,
@@ -351,15 +377,34 @@ impl Gate {
         &self.inner.recorder
     }
 
-    /// Checks a credential without opening a session (the admin API's callers).
+    /// Checks a credential (a token through the authenticator; an identity an adapter proved
+    /// itself as it is) against the revocation list; also for the admin API's callers.
     pub async fn authenticate(&self, credential: Credential<'_>) -> Result<crate::identity::Identity, AuthError> {
-        self.inner.auth.authenticate(credential).await
+        let identity = match credential {
+            Credential::Verified(id) => id.clone(),
+            other => self.inner.auth.authenticate(other).await?,
+        };
+        self.inner.revocations.check(&identity)?;
+        Ok(identity)
     }
 
-    /// Revokes the token with id `jti` until `until` (its expiry), if the authenticator keeps
-    /// a revocation list.
-    pub fn revoke(&self, jti: &str, until: i64) -> bool {
-        self.inner.auth.revoke(jti, until)
+    /// Revokes a credential or subject, keeps the revocation, and ends at once every live
+    /// session standing on it; returns how many sessions it ended.
+    pub fn revoke(&self, revocation: Revocation) -> Result<usize, RevocationError> {
+        let id = revocation.id.clone();
+        self.inner.revocations.revoke(revocation)?;
+        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ended = 0;
+        for l in live.values().filter(|l| l.revocation_ids.contains(&id)) {
+            l.kill.kill(EndReason::Revoked);
+            ended += 1;
+        }
+        Ok(ended)
+    }
+
+    /// The revocations in force.
+    pub fn revocations(&self) -> Vec<Revocation> {
+        self.inner.revocations.list()
     }
 
     /// Replaces rules and masking from `cfg` (SIGHUP): both compile first, or neither changes.
@@ -386,7 +431,7 @@ impl Gate {
     pub fn kill(&self, id: &SessionId) -> bool {
         match self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             Some(l) => {
-                l.kill.kill();
+                l.kill.kill(EndReason::Killed);
                 true
             }
             None => false,
@@ -426,9 +471,26 @@ impl SessionHandle {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// Whether an operator killed this session (request-per-call adapters check it per call).
+    /// Whether an operator killed this session or revoked its credential.
     pub fn is_killed(&self) -> bool {
         self.kill.is_killed()
+    }
+
+    /// Why the session may not go on, if it may not: request-per-call adapters (Kubernetes) ask
+    /// on every call, so a revocation, a kill or an expiry stops the next request.
+    pub fn still_valid(&self) -> Result<(), EndReason> {
+        if let Some(r) = self.kill.reason() {
+            return Err(r);
+        }
+        if self.gate.inner.revocations.check(&self.session.identity).is_err() {
+            self.kill.kill(EndReason::Revoked);
+            return Err(EndReason::Revoked);
+        }
+        let expiry = self.session.identity.expires_at;
+        if expiry > 0 && crate::auth::now_secs() >= expiry {
+            return Err(EndReason::TokenExpired);
+        }
+        Ok(())
     }
 
     /// Marks activity, postponing the idle timeout.
@@ -535,8 +597,8 @@ impl SessionHandle {
     /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
     pub async fn ended(&self) -> EndReason {
         loop {
-            if self.kill.is_killed() {
-                return EndReason::Killed;
+            if let Some(r) = self.kill.reason() {
+                return r;
             }
             let limits = self.gate.inner.limits;
             let now_wall = crate::auth::now_secs();
@@ -559,7 +621,7 @@ impl SessionHandle {
                 wait = wait.min(Duration::from_secs((expiry - now_wall).max(0) as u64));
             }
             tokio::select! {
-                _ = self.kill.notify.notified() => return EndReason::Killed,
+                _ = self.kill.notify.notified() => return self.kill.reason().unwrap_or(EndReason::Killed),
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }

@@ -44,6 +44,16 @@ pub struct Identity {
     /// When the credential stops being valid, in seconds since the Unix epoch (0: never).
     #[serde(default)]
     pub expires_at: i64,
+    /// The credentials this identity stands on, as revocation ids: the one presented first
+    /// (`token:<jti>`, `ssh-cert:<serial>`, `ssh-key:<fingerprint>`, `static:<subject>`), then
+    /// those it was obtained with (`token:<jti>` of the token that asked for a certificate,
+    /// `client:<id>` of an exchanged client credential). Revoking any of them ends it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
+    /// Subject patterns this identity may issue credentials for (`agent-*`); empty: its own
+    /// subject and `<subject>/*`. Only with the `token-issuer` group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issue_subjects: Vec<String>,
 }
 
 impl Identity {
@@ -57,6 +67,8 @@ impl Identity {
             targets: vec!["*".into()],
             token_id: String::new(),
             expires_at: 0,
+            credentials: Vec::new(),
+            issue_subjects: Vec::new(),
         }
     }
 
@@ -68,5 +80,15 @@ impl Identity {
     /// Whether the identity belongs to `group`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
+    }
+
+    /// The ids a revocation may name to end this identity: its credentials and its subject.
+    pub fn revocation_ids(&self) -> impl Iterator<Item = String> + '_ {
+        self.credentials.iter().cloned().chain(std::iter::once(format!("subject:{}", self.subject)))
+    }
+
+    /// The client credential this identity was exchanged from, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        self.credentials.iter().find_map(|c| c.strip_prefix("client:"))
     }
 }

@@ -110,6 +110,13 @@ fn authenticator(issuer: &Issuer) -> TokenAuthenticator {
     cfg.ca_file = Some(issuer.ca_file.path().to_path_buf());
     cfg.min_refresh_secs = 0;
     cfg.leeway_secs = 0;
+    cfg.map = vec![hoop_core::auth::oidc::ClaimMapping {
+        require: [("realm_access.roles".to_string(), "dba".to_string())].into(),
+        kind: IdentityKind::Human,
+        pass_groups: vec!["review".into(), "dba".into()],
+        targets: vec!["*".into()],
+        ..Default::default()
+    }];
     TokenAuthenticator::new(gateway).with_oidc(OidcVerifier::new(cfg).unwrap())
 }
 
@@ -141,6 +148,10 @@ async fn jwks_over_https_with_claim_mapping_and_refusals() {
         check(sign(&k1, claims("https://evil.example", "hoop", 300))).await,
         Err(AuthError::WrongIssuer(_))
     ));
+    // Signed by the issuer, but no mapping takes it: refused.
+    let mut outsider = claims(&issuer.url, "hoop", 300);
+    outsider["realm_access"]["roles"] = serde_json::json!(["guest"]);
+    assert!(matches!(check(sign(&k1, outsider)).await, Err(AuthError::Permission(_))));
     // Forged: another key claiming kid k1.
     let impostor = SigningKey { kid: "k1".into(), ..signing_key("x") };
     assert_eq!(check(sign(&impostor, claims(&issuer.url, "hoop", 300))).await, Err(AuthError::BadSignature));

@@ -15,6 +15,7 @@
 mod cmd;
 #[cfg(feature = "kube")]
 mod kube;
+mod oidc;
 mod postgres;
 pub mod review;
 mod sshd;
@@ -22,6 +23,7 @@ mod sshd;
 pub use cmd::{HarnessError, free_port, is_root};
 #[cfg(feature = "kube")]
 pub use kube::{KubeApi, KubeApiOptions};
+pub use oidc::OidcProvider;
 pub use postgres::{PgOptions, Postgres};
 pub use sshd::{Sshd, SshdOptions};
 

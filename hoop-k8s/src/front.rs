@@ -189,15 +189,13 @@ impl Conn {
     /// The session for `token` on `target`, opened on first use.
     async fn session(&self, token: &str, target: &str, req: &Request<Incoming>) -> Result<Arc<SessionHandle>, Response<Body>> {
         let mut st = self.state.lock().await;
-        if let Some((_, _, s)) = &st.session
-            && s.is_killed()
-        {
-            return Err(status::forbidden("hoop: this session was ended by an operator"));
-        }
+        // Every request is checked again: a kept-alive connection does not outlive a revocation.
         if let Some((t, tg, s)) = &st.session {
-            let expires = s.session().identity.expires_at;
-            if t == token && tg == target && (expires == 0 || expires > hoop_core::auth::now_secs()) {
-                return Ok(s.clone());
+            match s.still_valid() {
+                Err(hoop_core::gate::EndReason::Revoked) => return Err(status::unauthorized("hoop: credential revoked")),
+                Err(hoop_core::gate::EndReason::Killed) => return Err(status::forbidden("hoop: this session was ended by an operator")),
+                Ok(()) if t == token && tg == target => return Ok(s.clone()),
+                _ => {}
             }
         }
         st.close();

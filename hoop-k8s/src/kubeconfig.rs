@@ -1,6 +1,8 @@
 //! From identity to a working `kubectl` in one step: a kubeconfig whose user runs an exec
-//! credential plugin (the hoop binary printing a fresh short-lived token), so it keeps working
-//! after any one token expires.
+//! credential plugin (`hoop token exchange`, trading the agent's own client credential for a
+//! fresh short-lived token over the admin API), so it keeps working after any one token
+//! expires, and nothing on the agent's machine can mint identities. Or, for a one-off, a
+//! kubeconfig holding one short-lived token.
 
 use base64::Engine;
 
@@ -15,10 +17,22 @@ pub struct KubeconfigSpec {
     pub ca_pem: String,
     /// Default namespace.
     pub namespace: String,
-    /// The credential plugin's program and arguments.
-    pub exec_command: String,
-    /// Its arguments.
-    pub exec_args: Vec<String>,
+    /// How kubectl gets its token.
+    pub user: KubeUser,
+}
+
+/// The credential a kubeconfig gives kubectl.
+#[derive(Debug, Clone)]
+pub enum KubeUser {
+    /// A credential plugin: program and arguments printing an `ExecCredential`.
+    Exec {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        args: Vec<String>,
+    },
+    /// One bearer token, until it expires.
+    Token(String),
 }
 
 /// The kubeconfig YAML (JSON is valid YAML; kubectl reads either).
@@ -30,13 +44,16 @@ pub fn kubeconfig(spec: &KubeconfigSpec) -> String {
             "server": spec.server,
             "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(&spec.ca_pem),
         }}],
-        "users": [{"name": spec.name, "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1",
-            "command": spec.exec_command,
-            "args": spec.exec_args,
-            "interactiveMode": "Never",
-            "provideClusterInfo": false,
-        }}}],
+        "users": [{"name": spec.name, "user": match &spec.user {
+            KubeUser::Exec { command, args } => serde_json::json!({"exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": command,
+                "args": args,
+                "interactiveMode": "Never",
+                "provideClusterInfo": false,
+            }}),
+            KubeUser::Token(t) => serde_json::json!({"token": t}),
+        }}],
         "contexts": [{"name": spec.name, "context": {"cluster": spec.name, "user": spec.name, "namespace": spec.namespace}}],
         "current-context": spec.name,
     });

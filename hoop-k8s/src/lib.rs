@@ -41,7 +41,7 @@ mod status;
 mod stream;
 pub mod upstream;
 
-pub use kubeconfig::{KubeconfigSpec, exec_credential, kubeconfig};
+pub use kubeconfig::{KubeUser, KubeconfigSpec, exec_credential, kubeconfig};
 pub use upstream::{K8sTarget, UpstreamError};
 
 use hoop_core::config::Config;

@@ -3,13 +3,29 @@
 use crate::body::{Body, full};
 use hyper::{Response, StatusCode};
 
-/// A `Status` failure response with `code`, `reason` (e.g. `Forbidden`) and `message`.
-pub fn failure(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
-    let body = serde_json::json!({
+/// The `Status` object of a failure.
+fn object(code: StatusCode, reason: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code.as_u16(),
-    });
-    let mut r = Response::new(full(body.to_string()));
+    })
+}
+
+/// The watch event that ends a watch the gate ended (revoked, killed, expired): an `ERROR`
+/// event carrying a `Status`, which kubectl prints before it stops.
+pub fn watch_ended(end: hoop_core::gate::EndReason) -> Vec<u8> {
+    let (code, reason) = match end {
+        hoop_core::gate::EndReason::Revoked | hoop_core::gate::EndReason::TokenExpired => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        _ => (StatusCode::FORBIDDEN, "Forbidden"),
+    };
+    let mut line = serde_json::json!({ "type": "ERROR", "object": object(code, reason, &format!("hoop: session ended: {}", end.as_str())) }).to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// A `Status` failure response with `code`, `reason` (e.g. `Forbidden`) and `message`.
+pub fn failure(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    let mut r = Response::new(full(object(code, reason, message).to_string()));
     *r.status_mut() = code;
     r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
     r

@@ -20,7 +20,11 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
         loop {
             let frame = tokio::select! {
                 f = body.frame() => f,
-                _ = ongoing.session.ended() => { error = Some("session ended".to_string()); break }
+                end = ongoing.session.ended() => {
+                    let _ = tx.send(Bytes::from(crate::status::watch_ended(end))).await;
+                    error = Some(format!("session ended: {}", end.as_str()));
+                    break;
+                }
             };
             let Some(frame) = frame else { break };
             let Ok(frame) = frame else {

@@ -49,7 +49,8 @@ pub struct PgProxy {
     targets: HashMap<String, Target>,
     tls: Option<Arc<rustls::ServerConfig>>,
     statics: HashMap<String, (Identity, ScramVerifier)>,
-    require_tls_for_tokens: bool,
+    /// Where tokens may arrive without TLS (`tls.plaintext_from`).
+    plaintext: hoop_core::config::TlsConfig,
     max_message: usize,
     /// `limits.max_rows_written` (0: none).
     max_rows_written: u64,
@@ -74,7 +75,7 @@ impl PgProxy {
                 Some(p) => Some(p.resolve(&format!("targets.{name}.password"))?),
                 None => None,
             };
-            let tls = if t.tls {
+            let tls = if t.tls != hoop_core::config::TlsMode::Disable {
                 let host = t.address.rsplit_once(':').map_or(t.address.as_str(), |(h, _)| h).trim_matches(['[', ']']);
                 let name_ = rustls::pki_types::ServerName::try_from(host.to_string())
                     .map_err(|e| PgError::Target(name.clone(), e.to_string()))?;
@@ -89,6 +90,8 @@ impl PgProxy {
                 user,
                 password,
                 tls,
+                tls_required: t.tls == hoop_core::config::TlsMode::Require,
+                allow_plaintext_password: t.allow_plaintext_password,
             };
             let catalog = Arc::new(Catalog::new(upstream.clone()));
             targets.insert(name.clone(), Target { upstream, catalog, discovery: Default::default(), allow_privileged_role: t.allow_privileged_role });
@@ -104,6 +107,8 @@ impl PgProxy {
                 targets: s.targets.clone(),
                 token_id: String::new(),
                 expires_at: 0,
+                credentials: vec![format!("static:{}", s.subject)],
+                issue_subjects: Vec::new(),
             };
             statics.insert(s.subject.clone(), (identity, ScramVerifier::new(&secret)));
         }
@@ -113,7 +118,7 @@ impl PgProxy {
             targets,
             tls,
             statics,
-            require_tls_for_tokens: cfg.tls.require_for_tokens,
+            plaintext: cfg.tls.clone(),
             max_message: cfg.limits.max_message_bytes.max(1024),
             max_rows_written: cfg.limits.max_rows_written,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
@@ -308,10 +313,10 @@ impl PgProxy {
             return Ok(LoginCredential::Identity(identity.clone()));
         }
         let encrypted = matches!(reader.get_mut(), Conn::Tls(_));
-        if !encrypted && self.require_tls_for_tokens && !peer.ip().is_loopback() {
+        if !encrypted && !self.plaintext.plaintext_allowed(peer.ip()) {
             return Err(LoginError::Refused(
                 proto::NOT_AUTHORIZED,
-                "hoop: tokens are only accepted over TLS (use sslmode=require)".into(),
+                "hoop: tokens are only accepted over TLS from this address (use sslmode=require; see tls.plaintext_from)".into(),
             ));
         }
         send(reader, &[proto::auth(3, &[])]).await?;

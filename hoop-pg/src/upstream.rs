@@ -15,9 +15,15 @@ pub enum UpstreamError {
     /// Network or TLS failure.
     #[error("cannot reach the database: {0}")]
     Io(#[from] std::io::Error),
+    /// The TLS handshake failed, e.g. the server's certificate does not verify.
+    #[error("TLS to the database failed: {0} (set the target's ca_file, or tls = \"disable\")")]
+    Tls(String),
     /// The server refused to speak TLS though the target requires it.
     #[error("the database does not accept TLS")]
     NoTls,
+    /// The server asked for the password in a form anyone on the path could use.
+    #[error("the database asked for a {0} password over an unencrypted connection; refused (use TLS, SCRAM, or set allow_plaintext_password on the target)")]
+    PlaintextPassword(&'static str),
     /// The server rejected the gateway's login or the startup.
     #[error("the database refused the connection: {0}")]
     Refused(String),
@@ -49,8 +55,12 @@ pub struct Upstream {
     pub password: Option<String>,
     /// Database.
     pub database: String,
-    /// TLS to the server, with the name to verify.
+    /// TLS to the server, with the name to verify; None: never TLS.
     pub tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+    /// Whether TLS is required (else used when the server offers it).
+    pub tls_required: bool,
+    /// Whether a cleartext or MD5 password may be sent without TLS.
+    pub allow_plaintext_password: bool,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -85,16 +95,26 @@ impl Upstream {
         tcp.write_all(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]).await?;
         let mut answer = [0u8; 1];
         tcp.read_exact(&mut answer).await?;
-        if answer[0] != b'S' {
-            return Err(UpstreamError::NoTls);
+        match answer[0] {
+            b'S' => {}
+            // Prefer: the server (or whoever answers for it) said no; SCRAM still proves both
+            // sides, and plaintext password requests are refused on this connection.
+            b'N' if !self.tls_required => return Ok(Conn::Plain(tcp)),
+            _ => return Err(UpstreamError::NoTls),
         }
-        let tls = tokio_rustls::TlsConnector::from(cfg.clone()).connect(name.clone(), tcp).await?;
+        // A certificate that does not verify ends the attempt: falling back to plain text
+        // would let whoever presents it choose the weaker path.
+        let tls = tokio_rustls::TlsConnector::from(cfg.clone())
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| UpstreamError::Tls(e.to_string()))?;
         Ok(Conn::Tls(Tls::Client(Box::new(tls))))
     }
 
     /// Connects and logs in (with the pinned lexing settings, `PINNED`); `params` are the client's startup parameters to pass on.
     pub async fn connect(&self, params: &BTreeMap<String, String>) -> Result<Established, UpstreamError> {
         let mut conn = self.open().await?;
+        let encrypted = matches!(conn, Conn::Tls(_));
         let mut body = Vec::with_capacity(128);
         body.extend_from_slice(&196608i32.to_be_bytes());
         let mut put = |k: &str, v: &str| {
@@ -120,6 +140,8 @@ impl Upstream {
 
         let mut r = FrameReader::new(conn, 1 << 20);
         let mut scram: Option<ScramClient> = None;
+        // Set once the server proved it knows the password (SCRAM's final signature).
+        let mut server_proved = false;
         let mut startup_frames = Vec::new();
         let mut key = (0, 0);
         loop {
@@ -128,8 +150,15 @@ impl Upstream {
                 b'R' => {
                     let mut c = Cursor::new(&f.body);
                     let code = c.i32().ok_or_else(|| UpstreamError::Protocol("short auth request".into()))?;
+                    let plaintext_ok = encrypted || self.allow_plaintext_password;
                     let reply = match code {
+                        // An impostor that skipped SCRAM's last step would be let in here.
+                        0 if scram.is_some() && !server_proved => {
+                            return Err(UpstreamError::Refused("the server ended SCRAM without proving it knows the password".into()));
+                        }
                         0 => continue,
+                        3 if !plaintext_ok => return Err(UpstreamError::PlaintextPassword("cleartext")),
+                        5 if !plaintext_ok => return Err(UpstreamError::PlaintextPassword("MD5")),
                         3 => password_message(self.password()?.as_bytes(), true),
                         5 => {
                             let salt = c.take(4).ok_or_else(|| UpstreamError::Protocol("short md5 salt".into()))?;
@@ -163,6 +192,7 @@ impl Upstream {
                             let s = scram.as_ref().ok_or_else(|| UpstreamError::Protocol("SASL final without start".into()))?;
                             s.verify_server(&String::from_utf8_lossy(c.rest()))
                                 .map_err(|_| UpstreamError::Refused("the server's SCRAM signature is wrong".into()))?;
+                            server_proved = true;
                             continue;
                         }
                         other => return Err(UpstreamError::AuthMethod(other)),

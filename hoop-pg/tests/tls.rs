@@ -1,5 +1,6 @@
-//! TLS on both sides: verified TLS to an upstream that requires it, PG17 direct TLS from a
-//! client, and the GSSAPI-encryption refusal.
+//! TLS on both sides: verified TLS to an upstream (required or preferred), PG17 direct TLS from
+//! a client, the GSSAPI-encryption refusal, and an upstream that is not who it says: a wrong
+//! certificate, a plaintext password request, a SCRAM exchange the server never finishes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use hoop_core::auth::{TokenIssuer, TokenSpec};
@@ -11,12 +12,14 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn gateway(pg: &Postgres, dir: &std::path::Path) -> (u16, String) {
+    gateway_to(dir, pg.port(), pg.password(), &format!("tls = true\nca_file = \"{}\"\n", pg.ca_file().display())).await
+}
+
+/// A gateway whose target `secure` is `localhost:port` logging in with `password`, plus `extra` keys.
+async fn gateway_to(dir: &std::path::Path, port: u16, password: &str, extra: &str) -> (u16, String) {
     let text = format!(
-        "data_dir = \"{}\"\n[policy]\ndefault_rules = false\n[targets.secure]\nprotocol = \"postgres\"\naddress = \"localhost:{}\"\nuser = \"postgres\"\npassword = \"{}\"\ndatabase = \"postgres\"\nallow_privileged_role = true\ntls = true\nca_file = \"{}\"\n",
+        "data_dir = \"{}\"\n[policy]\ndefault_rules = false\n[targets.secure]\nprotocol = \"postgres\"\naddress = \"localhost:{port}\"\nuser = \"postgres\"\npassword = \"{password}\"\ndatabase = \"postgres\"\nallow_privileged_role = true\n{extra}",
         dir.display(),
-        pg.port(),
-        pg.password(),
-        pg.ca_file().display()
     );
     let cfg = Config::parse(&text, "test").unwrap();
     let proxy = Arc::new(hoop_pg::PgProxy::from_config(&cfg, cfg.build_gate().unwrap()).unwrap());
@@ -101,4 +104,118 @@ fn roots_of(dir: &std::path::Path) -> rustls::RootCertStore {
         roots.add(cert.unwrap()).unwrap();
     }
     roots
+}
+
+/// A client's login through a gateway: the error it gets, if any.
+async fn login_error(port: u16, token: &str) -> Option<String> {
+    let url = format!("host=127.0.0.1 port={port} user=a dbname=secure password={token} sslmode=disable connect_timeout=10");
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok((c, conn)) => {
+            tokio::spawn(conn);
+            c.simple_query("select 1").await.err().map(|e| format!("{e:?}"))
+        }
+        Err(e) => Some(format!("{e:?}")),
+    }
+}
+
+/// TLS is preferred by default and verified: a server offering TLS gets it; a certificate that
+/// does not verify ends the connection instead of falling back to plain text.
+#[tokio::test]
+async fn upstream_tls_is_preferred_and_verified() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pg = Postgres::start(PgOptions { tls: true, settings: vec![], ..PgOptions::default() }).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, token) = gateway_to(dir.path(), pg.port(), pg.password(), &format!("ca_file = \"{}\"\n", pg.ca_file().display())).await;
+    let (c, conn) = tokio_postgres::connect(&format!("host=127.0.0.1 port={port} user=a dbname=secure password={token} sslmode=disable"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let ssl: bool = c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap().get(0);
+    assert!(ssl, "preferred TLS was used and verified");
+
+    // The gateway's own certificate is not the server's CA: refused, whatever the mode.
+    for mode in ["", "tls = \"require\"\n"] {
+        let other = tempfile::tempdir().unwrap();
+        let wrong_ca = dir.path().join("tls/cert.pem");
+        let (port, token) = gateway_to(other.path(), pg.port(), pg.password(), &format!("{mode}ca_file = \"{}\"\n", wrong_ca.display())).await;
+        let e = login_error(port, &token).await.expect("an unverified server is refused");
+        assert!(e.contains("TLS to the database failed"), "{mode}: {e}");
+    }
+}
+
+/// What a fake upstream that asks for the password in plain text, or cuts SCRAM short, receives.
+async fn impostor(script: &'static str) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 8];
+        s.read_exact(&mut buf).await.unwrap();
+        if buf[4..8] == [0x04, 0xd2, 0x16, 0x2f] {
+            // SSLRequest: no (what someone on the path can always say).
+            s.write_all(b"N").await.unwrap();
+            s.read_exact(&mut buf[..4]).await.unwrap();
+        }
+        let len = i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+        let mut startup = vec![0u8; len - 4 - if buf[4..8] == [0x04, 0xd2, 0x16, 0x2f] { 0 } else { 4 }];
+        s.read_exact(&mut startup).await.unwrap();
+        let auth = |code: i32, data: &[u8]| {
+            let mut m = vec![b'R'];
+            m.extend_from_slice(&((8 + data.len()) as i32).to_be_bytes());
+            m.extend_from_slice(&code.to_be_bytes());
+            m.extend_from_slice(data);
+            m
+        };
+        match script {
+            "cleartext" => s.write_all(&auth(3, &[])).await.unwrap(),
+            "md5" => s.write_all(&auth(5, b"salt")).await.unwrap(),
+            _ => {
+                s.write_all(&auth(10, b"SCRAM-SHA-256\0\0")).await.unwrap();
+                let mut head = [0u8; 5];
+                s.read_exact(&mut head).await.unwrap();
+                let mut first = vec![0u8; i32::from_be_bytes(head[1..5].try_into().unwrap()) as usize - 4];
+                s.read_exact(&mut first).await.unwrap();
+                let text = String::from_utf8_lossy(&first).into_owned();
+                let nonce = text.split("r=").nth(1).unwrap().trim_end_matches('\0').to_string();
+                s.write_all(&auth(11, format!("r={nonce}impostor,s=c2FsdHNhbHQ=,i=4096").as_bytes())).await.unwrap();
+                s.read_exact(&mut head).await.unwrap();
+                let mut fin = vec![0u8; i32::from_be_bytes(head[1..5].try_into().unwrap()) as usize - 4];
+                s.read_exact(&mut fin).await.unwrap();
+                // Skips the server-final message that would prove it knows the password.
+                let mut ok = auth(0, &[]);
+                ok.extend_from_slice(&[b'Z', 0, 0, 0, 5, b'I']);
+                s.write_all(&ok).await.unwrap();
+            }
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut got)).await;
+        got
+    });
+    (port, task)
+}
+
+/// Cleartext and MD5 password requests over plain text are refused before the password leaves
+/// hoop (unless the target allows them); SCRAM without the server's proof is refused.
+#[tokio::test]
+async fn an_upstream_impostor_collects_no_password() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    const PASSWORD: &str = "upstream-secret-never-sent";
+    for (script, extra, refused) in [
+        ("cleartext", "", "cleartext password over an unencrypted connection"),
+        ("md5", "", "MD5 password over an unencrypted connection"),
+        ("scram", "", "without proving it knows the password"),
+        ("cleartext", "allow_plaintext_password = true\n", ""),
+    ] {
+        let (fake, task) = impostor(script).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (port, token) = gateway_to(dir.path(), fake, PASSWORD, extra).await;
+        let e = login_error(port, &token).await.unwrap_or_default();
+        let got = task.await.unwrap();
+        let leaked = got.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes());
+        if refused.is_empty() {
+            assert!(leaked, "allowed by the target: the password was sent");
+        } else {
+            assert!(e.contains(refused), "{script}: {e}");
+            assert!(!leaked, "{script}: the password reached the impostor");
+            assert!(!got.starts_with(b"p") || script == "scram", "{script}: nothing answered the request: {got:?}");
+        }
+    }
 }

@@ -17,6 +17,9 @@ const EXT_KIND: &str = "hoop-kind@hoop";
 const EXT_GROUPS: &str = "hoop-groups@hoop";
 /// Extension listing the targets, comma-separated.
 const EXT_TARGETS: &str = "hoop-targets@hoop";
+/// Extension listing the credentials the certificate was obtained with (`token:<jti>`,
+/// `client:<id>`), comma-separated: revoking one of them ends sessions on the certificate too.
+const EXT_FROM: &str = "hoop-from@hoop";
 /// Longest certificate lifetime.
 pub const MAX_TTL_SECS: u64 = 24 * 3600;
 
@@ -33,6 +36,8 @@ pub struct CertSpec {
     pub targets: Vec<String>,
     /// Lifetime in seconds.
     pub ttl_secs: u64,
+    /// Credentials it was obtained with (revocation ids), empty when minted locally.
+    pub from: Vec<String>,
 }
 
 /// The CA key, kept at `data_dir/ssh/ca_ed25519`.
@@ -58,6 +63,12 @@ impl SshCa {
     /// Issues a user certificate for `key` (an OpenSSH public key line) carrying `spec`.
     pub fn issue(&self, key: &str, spec: &CertSpec) -> Result<Certificate, SshError> {
         let err = |e: &dyn std::fmt::Display| SshError::Config { key: "certificate".into(), message: e.to_string() };
+        if spec.subject.is_empty() || spec.subject.contains(',') || spec.from.iter().any(|f| f.contains(',')) {
+            return Err(err(&"subject and credentials must be non-empty and free of commas"));
+        }
+        if spec.kind == IdentityKind::Agent && spec.groups.iter().any(|g| g == hoop_core::approvals::REVIEW_GROUP) {
+            return Err(err(&"agents never hold the review group"));
+        }
         if spec.ttl_secs == 0 || spec.ttl_secs > MAX_TTL_SECS {
             return Err(err(&format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
         }
@@ -75,6 +86,9 @@ impl SshCa {
         b.extension(EXT_KIND, spec.kind.as_str()).map_err(|e| err(&e))?;
         b.extension(EXT_GROUPS, spec.groups.join(",")).map_err(|e| err(&e))?;
         b.extension(EXT_TARGETS, spec.targets.join(",")).map_err(|e| err(&e))?;
+        if !spec.from.is_empty() {
+            b.extension(EXT_FROM, spec.from.join(",")).map_err(|e| err(&e))?;
+        }
         b.comment(format!("hoop:{}", spec.subject)).map_err(|e| err(&e))?;
         b.sign(&self.key).map_err(|e| err(&e))
     }
@@ -104,6 +118,8 @@ impl SshCa {
             targets: list(ext(EXT_TARGETS)),
             token_id: cert.serial().to_string(),
             expires_at: i64::try_from(cert.valid_before()).unwrap_or(i64::MAX),
+            credentials: std::iter::once(format!("ssh-cert:{}", cert.serial())).chain(list(ext(EXT_FROM))).collect(),
+            issue_subjects: Vec::new(),
         })
     }
 }

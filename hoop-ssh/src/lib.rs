@@ -110,6 +110,8 @@ impl SshGateway {
                 targets: k.targets.clone(),
                 token_id: String::new(),
                 expires_at: 0,
+                credentials: vec![format!("ssh-key:{}", public.fingerprint(russh::keys::HashAlg::Sha256))],
+                issue_subjects: Vec::new(),
             };
             keys.push((public, identity));
         }
@@ -147,6 +149,7 @@ impl SshGateway {
                 target: None,
                 upstream: None,
                 channels: HashMap::new(),
+                watching: None,
             };
             let config = self.config.clone();
             tokio::spawn(async move {

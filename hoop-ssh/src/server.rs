@@ -27,6 +27,8 @@ pub struct Connection {
     pub(crate) target: Option<(String, SshTarget)>,
     pub(crate) upstream: Option<russh::client::Handle<Verifier>>,
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
+    /// Dropped with the connection, which stops the session watcher.
+    pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// The target named by an SSH user name.
@@ -73,6 +75,26 @@ impl Connection {
 
 impl russh::server::Handler for Connection {
     type Error = russh::Error;
+
+    /// Watches the session for the whole connection: a revocation, a kill or an expiry ends
+    /// it even when no channel is open (channels also tell their client why).
+    async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        if let Some(s) = self.session.clone() {
+            let handle = session.handle();
+            let (tx, gone) = tokio::sync::oneshot::channel::<()>();
+            self.watching = Some(tx);
+            tokio::spawn(async move {
+                let end = tokio::select! {
+                    end = s.ended() => end,
+                    _ = gone => return,
+                };
+                // Give open channels a moment to tell their clients the reason themselves.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let _ = handle.disconnect(russh::Disconnect::ByApplication, format!("hoop: session ended: {}", end.as_str()), String::new()).await;
+            });
+        }
+        Ok(())
+    }
 
     async fn auth_openssh_certificate(&mut self, user: &str, certificate: &russh::keys::Certificate) -> Result<Auth, Self::Error> {
         match self.gw.ca.identity(certificate) {
@@ -124,6 +146,9 @@ impl russh::server::Handler for Connection {
         // The handler gets every request itself; the channel object is not needed.
         drop(channel);
         let (Some(handle), Some((target, t))) = (self.session.clone(), self.target.clone()) else { return Ok(()) };
+        if handle.still_valid().is_err() {
+            return Ok(());
+        }
         if self.upstream.is_none() {
             match t.connect().await {
                 Ok(u) => self.upstream = Some(u),

@@ -321,7 +321,7 @@ fn certificate_login() {
     assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
     let public = std::fs::read_to_string(gw.dir.path().join("cert_agent.pub")).unwrap();
     let ca = hoop_ssh::SshCa::load_or_create(gw.dir.path()).unwrap();
-    let spec = hoop_ssh::CertSpec { subject: "agent-9".into(), kind: IdentityKind::Agent, groups: vec!["etl".into()], targets: vec!["web".into()], ttl_secs: 300 };
+    let spec = hoop_ssh::CertSpec { subject: "agent-9".into(), kind: IdentityKind::Agent, groups: vec!["etl".into()], targets: vec!["web".into()], ttl_secs: 300, from: vec![] };
     let cert = ca.issue(&public, &spec).unwrap().to_openssh().unwrap();
     std::fs::write(gw.dir.path().join("cert_agent-cert.pub"), &cert).unwrap();
     let shown = Command::new("ssh-keygen").arg("-L").arg("-f").arg(gw.dir.path().join("cert_agent-cert.pub")).output().unwrap();

@@ -3,8 +3,8 @@
 //! `hoop-k8s --upstream https://api.example:6443 --ca-file ca.crt --upstream-token env:KUBE_TOKEN`
 //! listens on 127.0.0.1:16443 and reaches that cluster as target `cluster` (or `--target NAME`),
 //! with recording, default masking and the default agent rules on.
-//! `hoop-k8s kubeconfig --subject agent-1 > agent.kubeconfig` gives an agent a working kubectl:
-//! its credential plugin runs `hoop-k8s token --exec-credential` for a fresh short-lived token.
+//! `hoop-k8s kubeconfig --subject agent-1 --ttl 3600 > agent.kubeconfig` gives an agent a working
+//! kubectl for an hour: the kubeconfig holds one short-lived token and no key.
 
 use clap::{Parser, Subcommand};
 use hoop_core::config::{Secret, TargetConfig};
@@ -49,7 +49,9 @@ enum Command {
         #[arg(long)]
         exec_credential: bool,
     },
-    /// Print a kubeconfig for an identity whose credential plugin is this binary.
+    /// Print a kubeconfig holding one short-lived token for an identity (minted with the data
+    /// dir's key, here; the kubeconfig itself holds no key). For agents that need tokens for
+    /// longer, run `hoop serve` and its `hoop kubeconfig`, which exchanges a client credential.
     Kubeconfig {
         #[command(flatten)]
         who: examples::IdentityArgs,
@@ -85,18 +87,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[]).map_err(|e| e.to_string())?;
             let cert = cfg.tls.cert_file.clone().unwrap_or_else(|| cfg.data_dir.join("tls").join("cert.pem"));
             let ca_pem = std::fs::read_to_string(&cert).map_err(|e| format!("{}: {e}", cert.display()))?;
-            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-            let data_dir = std::fs::canonicalize(&cfg.data_dir).unwrap_or(cfg.data_dir.clone());
-            let mut args = vec!["--data-dir".to_string(), data_dir.display().to_string(), "token".into(), "--exec-credential".into()];
-            args.extend(who.to_args());
+            let token = examples::issue_token(&cfg.data_dir, &who.spec()?)?;
             let base = server.clone().unwrap_or_else(|| format!("https://{listen}"));
             let spec = hoop_k8s::KubeconfigSpec {
                 name: target.clone(),
                 server: format!("{}/k8s/{target}", base.trim_end_matches('/')),
                 ca_pem,
                 namespace: namespace.clone(),
-                exec_command: exe.display().to_string(),
-                exec_args: args,
+                user: hoop_k8s::KubeUser::Token(token),
             };
             println!("{}", hoop_k8s::kubeconfig(&spec));
             return Ok(());
@@ -107,21 +105,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         cfg.targets.insert(
             cli.target.clone(),
             TargetConfig {
-                protocol: Protocol::Kubernetes,
-                address: url.clone(),
-                user: None,
                 password: cli.upstream_token.clone().map(Secret::from),
-                database: None,
-                key_file: None,
-                cert_file: None,
                 ca_file: cli.ca_file.clone(),
-                tls: true,
-                sensitive: false,
-                sensitive_tables: Vec::new(),
-                labels: Default::default(),
-                host_keys: Vec::new(),
+                tls: hoop_core::config::TlsMode::Require,
                 impersonate: cli.impersonate,
-                allow_privileged_role: false,
+                ..TargetConfig::new(Protocol::Kubernetes, url.clone())
             },
         );
     }

@@ -70,21 +70,10 @@ fn upstream_target(url: Option<&str>) -> Result<(String, TargetConfig), String> 
         return Err("unix-socket upstreams are not supported; set PGHOST to a TCP host".into());
     }
     let t = TargetConfig {
-        protocol: Protocol::Postgres,
-        address: format!("{host}:{port}"),
         user: Some(user),
         password: password.map(Secret::literal),
         database: Some(db.clone()),
-        key_file: None,
-        cert_file: None,
-        ca_file: None,
-        tls: false,
-        sensitive: false,
-        sensitive_tables: Vec::new(),
-        labels: Default::default(),
-        host_keys: Vec::new(),
-        impersonate: false,
-        allow_privileged_role: false,
+        ..TargetConfig::new(Protocol::Postgres, format!("{host}:{port}"))
     };
     Ok((db, t))
 }

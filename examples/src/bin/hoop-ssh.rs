@@ -66,21 +66,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         cfg.targets.insert(
             name,
             TargetConfig {
-                protocol: Protocol::Ssh,
-                address: hostport,
                 user: Some(user.to_string()),
                 password: cli.password.map(Secret::from),
-                database: None,
                 key_file: cli.key,
-                cert_file: None,
-                ca_file: None,
-                tls: false,
-                sensitive: false,
-                sensitive_tables: Vec::new(),
-                labels: Default::default(),
                 host_keys: cli.host_key,
-                impersonate: false,
-                allow_privileged_role: false,
+                ..TargetConfig::new(Protocol::Ssh, hostport)
             },
         );
     }

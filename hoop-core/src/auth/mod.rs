@@ -4,16 +4,20 @@
 //! and tokens from an external OIDC issuer ([`oidc`], verified against its JWKS). The
 //! [`TokenAuthenticator`] picks the verifier by the token's `iss` claim.
 
+pub mod clients;
+pub mod grant;
 pub(crate) mod https;
 pub mod oidc;
+pub mod revocation;
 pub mod token;
 
 use crate::identity::Identity;
 use base64::Engine;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+pub use clients::{Client, ClientSpec, Clients};
 pub use oidc::{OidcConfig, OidcVerifier};
+pub use revocation::{Revocation, Revocations};
 pub use token::{TokenIssuer, TokenSpec, TokenVerifier};
 
 /// Why a credential was refused. The message is safe to show the caller: it never echoes the token.
@@ -49,8 +53,8 @@ pub enum AuthError {
     /// A required claim is missing or has the wrong type.
     #[error("missing or invalid claim {0}")]
     Claim(String),
-    /// The token was revoked.
-    #[error("token revoked")]
+    /// The credential, or its subject, was revoked.
+    #[error("credential revoked")]
     Revoked,
     /// The issuer's keys could not be fetched.
     #[error("cannot fetch issuer keys: {0}")]
@@ -83,22 +87,13 @@ pub enum Credential<'a> {
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `credential` and returns who presented it.
     async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError>;
-
-    /// Refuses the token with id `jti` until `until` (seconds since epoch); false when this
-    /// authenticator keeps no revocation list.
-    fn revoke(&self, _jti: &str, _until: i64) -> bool {
-        false
-    }
 }
 
-/// Verifies gateway tokens and OIDC tokens, with a revocation list.
+/// Verifies gateway tokens and OIDC tokens. Revocation is the gate's: see [`Revocations`].
 #[derive(Default)]
 pub struct TokenAuthenticator {
     gateway: Option<TokenVerifier>,
     oidc: Vec<OidcVerifier>,
-    revoked: Mutex<HashMap<String, i64>>,
-    /// Where revocations are kept across restarts, if anywhere.
-    revocations_file: Option<std::path::PathBuf>,
 }
 
 impl TokenAuthenticator {
@@ -112,51 +107,10 @@ impl TokenAuthenticator {
         self.oidc.push(verifier);
         self
     }
-
-    /// Keeps revocations in `path` (a JSON map of token id to until), loading the ones there:
-    /// a revoked token stays refused after a restart.
-    pub fn with_revocations_file(mut self, path: std::path::PathBuf) -> Self {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            let loaded: HashMap<String, i64> = serde_json::from_str(&text).unwrap_or_default();
-            let now = now_secs();
-            self.revoked.lock().unwrap_or_else(|p| p.into_inner()).extend(loaded.into_iter().filter(|(_, until)| *until > now));
-        }
-        self.revocations_file = Some(path);
-        self
-    }
-
-    /// Revokes the token with id `jti` until `until` (seconds since epoch; its own expiry).
-    pub fn revoke_token(&self, jti: &str, until: i64) -> std::io::Result<()> {
-        let mut r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        let now = now_secs();
-        r.retain(|_, exp| *exp > now);
-        r.insert(jti.to_string(), until);
-        let Some(path) = &self.revocations_file else { return Ok(()) };
-        // Written whole and renamed into place, under the lock, so no revocation is lost.
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(&*r).unwrap_or_default())?;
-        std::fs::rename(&tmp, path)
-    }
-
-    fn is_revoked(&self, jti: &str) -> bool {
-        let r = self.revoked.lock().unwrap_or_else(|p| p.into_inner());
-        r.get(jti).is_some_and(|until| *until > now_secs())
-    }
 }
 
 #[async_trait::async_trait]
 impl Authenticator for TokenAuthenticator {
-    fn revoke(&self, jti: &str, until: i64) -> bool {
-        match self.revoke_token(jti, until) {
-            Ok(()) => true,
-            Err(e) => {
-                // In force in memory; the operator is told it would not survive a restart.
-                tracing::error!(%jti, error = %e, "revocation could not be persisted");
-                false
-            }
-        }
-    }
-
     async fn authenticate(&self, credential: Credential<'_>) -> Result<Identity, AuthError> {
         let token = match credential {
             Credential::Token(t) => t,
@@ -170,9 +124,6 @@ impl Authenticator for TokenAuthenticator {
                 None => return Err(AuthError::WrongIssuer(iss.to_string())),
             },
         };
-        if !identity.token_id.is_empty() && self.is_revoked(&identity.token_id) {
-            return Err(AuthError::Revoked);
-        }
         Ok(identity)
     }
 }

@@ -1,10 +1,18 @@
-//! OIDC tokens from an external issuer, verified against its JWKS.
+//! OIDC tokens from an external issuer, verified against its JWKS, and mapped to identities
+//! only through the mappings an operator wrote.
+//!
+//! A verified token says who the issuer vouches for, not what they may do here: a multi-tenant
+//! issuer (a CI provider where anyone picks the audience) vouches for everyone. So each
+//! `[[oidc.map]]` requires claims (exact or pattern) and names the kind, groups and targets that
+//! follow; the first mapping whose requirements hold decides, and a token no mapping takes is
+//! refused. Defaults are narrow: an agent, no groups, no targets.
 
 use super::{AuthError, Peek, https, map_jwt_error};
 use crate::identity::{Identity, IdentityKind};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,15 +32,12 @@ pub struct OidcConfig {
     /// Claim holding groups; dots descend into objects (`realm_access.roles`).
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
-    /// Claim holding the subject.
+    /// Claim holding the subject (a mapping may name another).
     #[serde(default = "default_subject_claim")]
     pub subject_claim: String,
-    /// Kind of the identities this issuer vouches for.
-    #[serde(default = "default_kind")]
-    pub kind: IdentityKind,
-    /// Targets these identities may reach.
-    #[serde(default = "default_targets")]
-    pub targets: Vec<String>,
+    /// How tokens become identities, tried in order; no mapping: every token is refused.
+    #[serde(default)]
+    pub map: Vec<ClaimMapping>,
     /// PEM CA bundle to trust for the issuer's HTTPS, instead of the system roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
@@ -50,12 +55,6 @@ fn default_groups_claim() -> String {
 fn default_subject_claim() -> String {
     "sub".into()
 }
-fn default_kind() -> IdentityKind {
-    IdentityKind::Human
-}
-fn default_targets() -> Vec<String> {
-    vec!["*".into()]
-}
 fn default_refresh() -> u64 {
     30
 }
@@ -72,12 +71,97 @@ impl OidcConfig {
             jwks_uri: None,
             groups_claim: default_groups_claim(),
             subject_claim: default_subject_claim(),
-            kind: default_kind(),
-            targets: default_targets(),
+            map: Vec::new(),
             ca_file: None,
             min_refresh_secs: default_refresh(),
             leeway_secs: default_leeway(),
         }
+    }
+}
+
+/// One way an issuer's tokens become identities (`[[oidc.map]]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMapping {
+    /// Claims that must equal these values (a list claim must contain the value).
+    #[serde(default)]
+    pub require: BTreeMap<String, String>,
+    /// Claims that must match these regular expressions, whole (a list claim: one element).
+    #[serde(default)]
+    pub require_pattern: BTreeMap<String, String>,
+    /// Claim holding the subject (default: the issuer's `subject_claim`).
+    #[serde(default)]
+    pub subject_claim: Option<String>,
+    /// Put before the subject, to keep an issuer's names apart from others (`gh:`).
+    #[serde(default)]
+    pub subject_prefix: String,
+    /// Kind of the identity (default: agent).
+    #[serde(default)]
+    pub kind: IdentityKind,
+    /// Groups the identity gets.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Groups taken from the token's groups claim, if it holds them (others are dropped).
+    #[serde(default)]
+    pub pass_groups: Vec<String>,
+    /// Targets it may reach (default: none).
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+/// A mapping with its patterns compiled.
+struct Mapping {
+    spec: ClaimMapping,
+    patterns: Vec<(String, regex::Regex)>,
+}
+
+impl Mapping {
+    fn compile(spec: ClaimMapping) -> Result<Self, String> {
+        if spec.kind == IdentityKind::Agent && spec.groups.iter().chain(&spec.pass_groups).any(|g| g == crate::approvals::REVIEW_GROUP) {
+            return Err("an agent mapping may not grant the review group".into());
+        }
+        if spec.require.is_empty() && spec.require_pattern.is_empty() {
+            return Err("a mapping must require at least one claim".into());
+        }
+        let mut patterns = Vec::new();
+        for (claim, p) in &spec.require_pattern {
+            let re = regex::Regex::new(&format!("^(?:{p})$")).map_err(|e| format!("require_pattern.{claim}: {e}"))?;
+            patterns.push((claim.clone(), re));
+        }
+        Ok(Mapping { spec, patterns })
+    }
+
+    /// Whether every requirement holds for `claims`.
+    fn takes(&self, claims: &serde_json::Value) -> bool {
+        self.spec.require.iter().all(|(c, want)| values(claim(claims, c)).iter().any(|v| v == want))
+            && self.patterns.iter().all(|(c, re)| values(claim(claims, c)).iter().any(|v| re.is_match(v)))
+    }
+}
+
+/// A claim's value as strings: a string, number or boolean is one; a list, its scalar elements.
+fn values(v: Option<&serde_json::Value>) -> Vec<String> {
+    fn scalar(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            serde_json::Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+    match v {
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(scalar).collect(),
+        Some(other) => scalar(other).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+impl OidcConfig {
+    /// Checks what types cannot: mappings compile and grant nothing an agent may never hold.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, m) in self.map.iter().enumerate() {
+            Mapping::compile(m.clone()).map_err(|e| format!("map[{i}]: {e}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -89,6 +173,7 @@ struct Cache {
 /// Verifies tokens of one OIDC issuer; keys are cached and refetched on an unknown `kid`.
 pub struct OidcVerifier {
     cfg: OidcConfig,
+    map: Vec<Mapping>,
     tls: Arc<rustls::ClientConfig>,
     cache: Mutex<Cache>,
 }
@@ -111,7 +196,8 @@ impl OidcVerifier {
             None => None,
         };
         let tls = https::client_config(ca.as_deref()).map_err(AuthError::Jwks)?;
-        Ok(OidcVerifier { cfg, tls, cache: Mutex::new(Cache { keys: JwkSet { keys: vec![] }, fetched: None }) })
+        let map = cfg.map.iter().cloned().map(Mapping::compile).collect::<Result<Vec<_>, _>>().map_err(AuthError::Claim)?;
+        Ok(OidcVerifier { cfg, map, tls, cache: Mutex::new(Cache { keys: JwkSet { keys: vec![] }, fetched: None }) })
     }
 
     /// The issuer URL this verifier trusts.
@@ -172,24 +258,31 @@ impl OidcVerifier {
             other => other,
         })?;
         let claims = data.claims;
-        let subject = claim(&claims, &self.cfg.subject_claim)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| AuthError::Claim(self.cfg.subject_claim.clone()))?
-            .to_string();
-        let groups = match claim(&claims, &self.cfg.groups_claim) {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect(),
-            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
-            _ => Vec::new(),
+        let Some(mapping) = self.map.iter().find(|m| m.takes(&claims)) else {
+            return Err(AuthError::Permission(format!("no mapping of issuer {} takes this token", self.cfg.issuer)));
         };
+        let m = &mapping.spec;
+        let subject_claim = m.subject_claim.as_deref().unwrap_or(&self.cfg.subject_claim);
+        let subject = claim(&claims, subject_claim)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty() && !s.chars().any(|c| c.is_control() || c == ','))
+            .ok_or_else(|| AuthError::Claim(subject_claim.to_string()))?;
+        let presented: Vec<String> = match claim(&claims, &self.cfg.groups_claim) {
+            Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+            other => values(other),
+        };
+        let mut groups = m.groups.clone();
+        groups.extend(presented.into_iter().filter(|g| m.pass_groups.contains(g) && !m.groups.contains(g)));
         Ok(Identity {
-            subject,
+            subject: format!("{}{subject}", m.subject_prefix),
             groups,
             issuer: self.cfg.issuer.clone(),
-            kind: self.cfg.kind,
-            targets: self.cfg.targets.clone(),
+            kind: m.kind,
+            targets: m.targets.clone(),
             token_id: claims.get("jti").and_then(|j| j.as_str()).unwrap_or_default().to_string(),
             expires_at: claims.get("exp").and_then(|e| e.as_i64()).unwrap_or_default(),
+            credentials: claims.get("jti").and_then(|j| j.as_str()).map(|j| format!("token:{j}")).into_iter().collect(),
+            issue_subjects: Vec::new(),
         })
     }
 }
@@ -197,4 +290,32 @@ impl OidcVerifier {
 /// Looks up a dot-separated claim path.
 fn claim<'a>(claims: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
     path.split('.').try_fold(claims, |v, k| v.get(k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(require: &[(&str, &str)], patterns: &[(&str, &str)]) -> Mapping {
+        Mapping::compile(ClaimMapping {
+            require: require.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            require_pattern: patterns.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn requirements_are_whole_and_all_hold() {
+        let claims = serde_json::json!({"repository": "acme/etl", "ref": "refs/heads/main", "groups": ["dba", "x"], "n": 7, "org": {"id": "42"}});
+        assert!(mapping(&[("repository", "acme/etl")], &[]).takes(&claims));
+        assert!(!mapping(&[("repository", "acme/et")], &[]).takes(&claims));
+        assert!(mapping(&[("groups", "dba")], &[]).takes(&claims), "a list holds the value");
+        assert!(mapping(&[("n", "7"), ("org.id", "42")], &[]).takes(&claims));
+        assert!(mapping(&[], &[("ref", "refs/heads/(main|release)")]).takes(&claims));
+        assert!(!mapping(&[], &[("ref", "refs/heads/mai")]).takes(&claims), "patterns match whole");
+        assert!(!mapping(&[], &[("repository", "acme/.*"), ("missing", ".*")]).takes(&claims), "a missing claim fails");
+        assert!(Mapping::compile(ClaimMapping { groups: vec!["review".into()], require: [("a".into(), "b".into())].into(), ..Default::default() }).is_err());
+        assert!(Mapping::compile(ClaimMapping::default()).is_err(), "a mapping without requirements takes everyone");
+    }
 }

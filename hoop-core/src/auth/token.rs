@@ -1,6 +1,6 @@
 //! Gateway-issued tokens: short-lived EdDSA JWTs naming subject, kind, groups and targets.
 
-use super::{AuthError, map_jwt_error, now_secs, peek};
+use super::{AuthError, grant, map_jwt_error, now_secs, peek};
 use crate::identity::{Identity, IdentityKind};
 use crate::keys::{KeyError, KeyPurpose, KeyStore, SigningKey, VerifyingKey};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -30,6 +30,12 @@ struct Claims {
     groups: Vec<String>,
     #[serde(default)]
     targets: Vec<String>,
+    /// Credentials this token was obtained with (`client:<id>`), so revoking them ends it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    from: Vec<String>,
+    /// Subject patterns it may issue for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    may_issue: Vec<String>,
 }
 
 /// What to put in a new token.
@@ -58,16 +64,23 @@ impl TokenIssuer {
         Ok(TokenIssuer { key: store.signing_key(KeyPurpose::Token)? })
     }
 
-    /// Issues a token on behalf of `requester`, who must be in the [`ISSUE_GROUP`] group.
+    /// Issues a token on behalf of `requester`, within its grant (see [`grant::bound`]); the
+    /// token is also ended when the requester's credentials are revoked.
     pub fn issue_for(&self, requester: &Identity, spec: &TokenSpec) -> Result<String, AuthError> {
-        if !requester.in_group(ISSUE_GROUP) {
-            return Err(AuthError::Permission(format!("{} may not issue tokens", requester.subject)));
-        }
-        self.issue(spec)
+        let mut spec = spec.clone();
+        grant::bound(requester, &mut spec, now_secs())?;
+        self.issue_with(&spec, &requester.credentials, &[])
     }
 
     /// Issues a token. Holding the signing key is the permission, so only local tools call this.
     pub fn issue(&self, spec: &TokenSpec) -> Result<String, AuthError> {
+        self.issue_with(spec, &[], &[])
+    }
+
+    /// Issues a token obtained with the credentials `from` (revoking one ends the token),
+    /// allowed to issue for the subject patterns `may_issue`.
+    pub fn issue_with(&self, spec: &TokenSpec, from: &[String], may_issue: &[String]) -> Result<String, AuthError> {
+        grant::invariants(spec)?;
         if spec.ttl_secs <= 0 || spec.ttl_secs > MAX_TTL_SECS {
             return Err(AuthError::Claim(format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
         }
@@ -83,6 +96,8 @@ impl TokenIssuer {
             kind: spec.kind,
             groups: spec.groups.clone(),
             targets: spec.targets.clone(),
+            from: from.to_vec(),
+            may_issue: may_issue.to_vec(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.kid.clone());
@@ -121,6 +136,8 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_ed_der(&key.public), &v)
             .map_err(map_jwt_error)?;
         let c = data.claims;
+        let mut credentials = vec![format!("token:{}", c.jti)];
+        credentials.extend(c.from);
         Ok(Identity {
             subject: c.sub,
             groups: c.groups,
@@ -129,6 +146,8 @@ impl TokenVerifier {
             targets: c.targets,
             token_id: c.jti,
             expires_at: c.exp,
+            credentials,
+            issue_subjects: c.may_issue,
         })
     }
 }
@@ -198,6 +217,8 @@ mod tests {
             kind: IdentityKind::Agent,
             groups: vec![],
             targets: vec![],
+            from: vec![],
+            may_issue: vec![],
         };
         let sign = |c: &Claims| {
             let mut h = Header::new(Algorithm::EdDSA);
@@ -232,7 +253,14 @@ mod tests {
         let plain = Identity::new("bob", IdentityKind::Human);
         assert!(matches!(i.issue_for(&plain, &spec(60)), Err(AuthError::Permission(_))));
         let mut admin = Identity::new("root", IdentityKind::Human);
-        admin.groups.push(ISSUE_GROUP.into());
-        assert!(i.issue_for(&admin, &spec(60)).is_ok());
+        admin.groups.extend([ISSUE_GROUP.into(), "etl".into()]);
+        admin.issue_subjects = vec!["agent-*".into()];
+        admin.credentials = vec!["client:c_1".into()];
+        let t = i.issue_for(&admin, &spec(60)).unwrap();
+        let id = _v.verify(&t).unwrap();
+        assert_eq!(id.credentials, [format!("token:{}", id.token_id), "client:c_1".into()], "revoking the issuer's client ends it");
+        let mut review = spec(60);
+        review.groups = vec!["review".into()];
+        assert!(i.issue(&review).is_err(), "not even the data dir's key makes an agent a reviewer");
     }
 }

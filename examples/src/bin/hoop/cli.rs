@@ -8,13 +8,13 @@ use hoop_core::config::Config;
 use hoop_core::event::{Event, Stream};
 use hoop_core::record::{Body, StoredEvent};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
 pub enum TokenCommand {
-    /// Issue a token (signed with the data dir's key: whoever can read it may issue).
-    ///
-    /// With `--token` (a token in the `token-issuer` group) it asks the admin API instead.
+    /// Issue a token. Operator's tool on the gateway's host: signed with the data dir's key,
+    /// which mints every identity. With `--token`, asks the admin API instead (within that
+    /// token's grant).
     Issue {
         #[command(flatten)]
         who: examples::IdentityArgs,
@@ -24,20 +24,83 @@ pub enum TokenCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Exchange a client credential (or an OIDC token) for a short-lived token over the admin
+    /// API: what agents run. Needs only the gateway's URL, its CA and the credential.
+    Exchange {
+        #[command(flatten)]
+        own: ExchangeArgs,
+        /// Print a kubectl `ExecCredential` instead of the bare token.
+        #[arg(long)]
+        exec_credential: bool,
+    },
+}
+
+/// An agent's own credential and what to ask for with it.
+#[derive(clap::Args, Clone)]
+pub struct ExchangeArgs {
+    /// File holding the client credential (`hoopc_…`) or an OIDC token.
+    #[arg(long, env = "HOOP_CREDENTIAL_FILE")]
+    pub credential_file: PathBuf,
+    /// Narrow the token to these targets (default: all the credential allows).
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// Lifetime in seconds (at most what the credential allows).
+    #[arg(long)]
+    pub ttl: Option<i64>,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+impl ExchangeArgs {
+    /// The same flags as arguments (for a credential plugin's command line).
+    fn to_args(&self, url: &str, ca: &Path) -> Vec<String> {
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or(p.to_path_buf()).display().to_string();
+        let mut a = vec!["--admin-url".into(), url.to_string(), "--ca-file".into(), abs(ca), "--credential-file".into(), abs(&self.credential_file)];
+        if !self.targets.is_empty() {
+            a.extend(["--targets".into(), self.targets.join(",")]);
+        }
+        if let Some(t) = self.ttl {
+            a.extend(["--ttl".into(), t.to_string()]);
+        }
+        a
+    }
+
+    /// Trades the credential for a token: `(token, expires_at)`.
+    async fn exchange(&self, cfg: &Config) -> Result<(String, i64), String> {
+        let credential = std::fs::read_to_string(&self.credential_file).map_err(|e| format!("{}: {e}", self.credential_file.display()))?;
+        let client = self.admin.client_with(cfg, credential.trim().to_string())?;
+        let mut body = serde_json::Map::new();
+        if !self.targets.is_empty() {
+            body.insert("targets".into(), serde_json::json!(self.targets));
+        }
+        if let Some(t) = self.ttl {
+            body.insert("ttl_secs".into(), serde_json::json!(t));
+        }
+        let v = json(&client.post("/v1/exchange", serde_json::Value::Object(body)).await.map_err(|e| e.to_string())?)?;
+        Ok((at(&v, "/token").to_string(), v.pointer("/expires_at").and_then(|e| e.as_i64()).unwrap_or_default()))
+    }
 }
 
 pub async fn token(cfg: &Config, c: TokenCommand) -> Result<(), String> {
-    let TokenCommand::Issue { who, exec_credential, admin } = c;
-    let spec = who.spec()?;
-    let token = if admin.token.is_some() {
-        let body = serde_json::json!({ "subject": spec.subject, "kind": who.kind, "groups": spec.groups, "targets": spec.targets, "ttl_secs": spec.ttl_secs });
-        let v = json(&client(cfg, &admin)?.post("/v1/tokens", body).await.map_err(|e| e.to_string())?)?;
-        at(&v, "/token").to_string()
-    } else {
-        examples::issue_token(&cfg.data_dir, &spec)?
+    let (token, expires_at, exec_credential) = match c {
+        TokenCommand::Issue { who, exec_credential, admin } => {
+            let spec = who.spec()?;
+            let token = if admin.token.is_some() {
+                let body = serde_json::json!({ "subject": spec.subject, "kind": who.kind, "groups": spec.groups, "targets": spec.targets, "ttl_secs": spec.ttl_secs });
+                let v = json(&client(cfg, &admin)?.post("/v1/tokens", body).await.map_err(|e| e.to_string())?)?;
+                at(&v, "/token").to_string()
+            } else {
+                examples::issue_token(&cfg.data_dir, &spec)?
+            };
+            (token, hoop_core::auth::now_secs() + spec.ttl_secs, exec_credential)
+        }
+        TokenCommand::Exchange { own, exec_credential } => {
+            let (token, expires_at) = own.exchange(cfg).await?;
+            (token, expires_at, exec_credential)
+        }
     };
     if exec_credential {
-        println!("{}", hoop_k8s::exec_credential(&token, hoop_core::auth::now_secs() + spec.ttl_secs));
+        println!("{}", hoop_k8s::exec_credential(&token, expires_at));
     } else {
         println!("{token}");
     }
@@ -46,22 +109,58 @@ pub async fn token(cfg: &Config, c: TokenCommand) -> Result<(), String> {
 
 #[derive(clap::Args)]
 pub struct SshCertArgs {
-    #[command(flatten)]
-    who: examples::IdentityArgs,
     /// The public key file to certify (`id_ed25519.pub`).
     #[arg(long)]
-    public_key: std::path::PathBuf,
+    public_key: PathBuf,
+    /// Over the admin API, with this credential (what agents run); without it, the operator's
+    /// local tool signing with the data dir's CA key for `--subject`.
+    #[arg(long, env = "HOOP_CREDENTIAL_FILE")]
+    credential_file: Option<PathBuf>,
+    /// Narrow the certificate to these targets.
+    #[arg(long, value_delimiter = ',')]
+    cert_targets: Vec<String>,
+    /// Subject (local minting only).
+    #[arg(long)]
+    subject: Option<String>,
+    /// agent or human (local minting only).
+    #[arg(long, default_value = "agent")]
+    kind: String,
+    /// Groups (local minting only).
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// Targets (local minting only).
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    targets: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    ttl: i64,
+    #[command(flatten)]
+    admin: AdminArgs,
 }
 
-pub fn ssh_cert(cfg: &Config, a: SshCertArgs) -> Result<(), String> {
-    println!("{}", examples::ssh_certificate(&cfg.data_dir, &a.who, &a.public_key)?);
+pub async fn ssh_cert(cfg: &Config, a: SshCertArgs) -> Result<(), String> {
+    let Some(credential_file) = a.credential_file.clone() else {
+        let subject = a.subject.clone().ok_or("--subject (local minting) or --credential-file (over the admin API) is required")?;
+        let who = examples::IdentityArgs { subject, kind: a.kind.clone(), groups: a.groups.clone(), targets: a.targets.clone(), ttl: a.ttl };
+        println!("{}", examples::ssh_certificate(&cfg.data_dir, &who, &a.public_key)?);
+        return Ok(());
+    };
+    let own = ExchangeArgs { credential_file, targets: a.cert_targets.clone(), ttl: Some(a.ttl), admin: a.admin.clone() };
+    let (token, _) = own.exchange(cfg).await?;
+    let key = std::fs::read_to_string(&a.public_key).map_err(|e| format!("{}: {e}", a.public_key.display()))?;
+    let mut body = serde_json::json!({ "public_key": key.trim(), "ttl_secs": a.ttl });
+    if !a.cert_targets.is_empty()
+        && let Some(o) = body.as_object_mut()
+    {
+        o.insert("targets".into(), serde_json::json!(a.cert_targets));
+    }
+    let v = json(&a.admin.client_with(cfg, token)?.post("/v1/ssh/certificates", body).await.map_err(|e| e.to_string())?)?;
+    println!("{}", at(&v, "/certificate"));
     Ok(())
 }
 
 #[derive(clap::Args)]
 pub struct KubeconfigArgs {
-    #[command(flatten)]
-    who: examples::IdentityArgs,
     /// Target the kubeconfig points at.
     #[arg(long)]
     target: String,
@@ -71,64 +170,159 @@ pub struct KubeconfigArgs {
     /// Default namespace.
     #[arg(long, default_value = "default")]
     namespace: String,
+    /// The credential kubectl's plugin exchanges for tokens (`hoop token exchange`).
+    #[command(flatten)]
+    own: ExchangeArgs,
 }
 
-pub fn kubeconfig(cfg: &Config, data_dir: Option<&Path>, a: KubeconfigArgs) -> Result<(), String> {
-    a.who.spec()?;
-    hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[]).map_err(|e| e.to_string())?;
-    let cert = cfg.tls.cert_file.clone().unwrap_or_else(|| cfg.data_dir.join("tls").join("cert.pem"));
-    let ca_pem = std::fs::read_to_string(&cert).map_err(|e| format!("{}: {e}", cert.display()))?;
+/// A kubeconfig whose credential plugin exchanges the agent's own credential; it holds no key
+/// and needs no data dir, only the gateway's URLs and CA.
+pub fn kubeconfig(cfg: &Config, a: KubeconfigArgs) -> Result<(), String> {
+    let ca = a.own.admin.ca_file(cfg);
+    let ca_pem = std::fs::read_to_string(&ca).map_err(|e| format!("{}: {e} (pass --ca-file)", ca.display()))?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut args = Vec::new();
-    if let Some(d) = data_dir {
-        args.extend(["--data-dir".to_string(), std::fs::canonicalize(d).unwrap_or(d.to_path_buf()).display().to_string()]);
+    let mut args = vec!["token".to_string(), "exchange".into(), "--exec-credential".into()];
+    let mut own = a.own.clone();
+    if own.targets.is_empty() {
+        own.targets = vec![a.target.clone()];
     }
-    args.extend(["token".into(), "issue".into(), "--exec-credential".into()]);
-    args.extend(a.who.to_args());
+    args.extend(own.to_args(&a.own.admin.url(cfg), &ca));
     let base = a.server.unwrap_or_else(|| format!("https://{}", cfg.listeners.kubernetes.clone().unwrap_or_default()));
     let spec = hoop_k8s::KubeconfigSpec {
         name: a.target.clone(),
         server: format!("{}/k8s/{}", base.trim_end_matches('/'), a.target),
         ca_pem,
         namespace: a.namespace,
-        exec_command: exe.display().to_string(),
-        exec_args: args,
+        user: hoop_k8s::KubeUser::Exec { command: exe.display().to_string(), args },
     };
     println!("{}", hoop_k8s::kubeconfig(&spec));
     Ok(())
 }
 
+#[derive(clap::Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client credential for an agent; prints it once.
+    Create {
+        /// Subject of its tokens.
+        #[arg(long)]
+        subject: String,
+        /// agent or human.
+        #[arg(long, default_value = "agent")]
+        kind: String,
+        /// Groups of its tokens.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Targets its tokens may reach.
+        #[arg(long, value_delimiter = ',')]
+        targets: Vec<String>,
+        /// Longest lifetime of one token, seconds.
+        #[arg(long, default_value_t = 3600)]
+        max_ttl: i64,
+        /// Subject patterns its tokens may issue for (with the token-issuer group).
+        #[arg(long, value_delimiter = ',')]
+        issue_subjects: Vec<String>,
+        /// Write the credential to this file (mode 0600) instead of printing it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Registered clients (never their secrets).
+    List,
+    /// Remove a client and revoke it: its tokens and sessions end at once.
+    Delete {
+        /// Client id.
+        id: String,
+    },
+}
+
+pub async fn clients(cfg: &Config, a: &AdminArgs, c: ClientsCommand) -> Result<(), String> {
+    let client = client(cfg, a)?;
+    match c {
+        ClientsCommand::Create { subject, kind, groups, targets, max_ttl, issue_subjects, out } => {
+            examples::parse_kind(&kind)?;
+            let body = serde_json::json!({ "subject": subject, "kind": kind, "groups": groups, "targets": targets, "max_ttl_secs": max_ttl, "issue_subjects": issue_subjects });
+            let v = json(&client.post("/v1/clients", body).await.map_err(|e| e.to_string())?)?;
+            let credential = at(&v, "/credential");
+            match out {
+                Some(path) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    writeln!(f, "{credential}").map_err(|e| format!("{}: {e}", path.display()))?;
+                    println!("client {} for {subject}: credential written to {}", at(&v, "/client/id"), path.display());
+                }
+                None => println!("{credential}"),
+            }
+        }
+        ClientsCommand::List => {
+            let v = json(&client.get("/v1/clients").await.map_err(|e| e.to_string())?)?;
+            for c in v.as_array().cloned().unwrap_or_default() {
+                println!("{}  {:<16} {:<6} groups {}  targets {}  max_ttl {}s  by {}", at(&c, "/id"), at(&c, "/subject"), at(&c, "/kind"), shown(&c, "/groups"), shown(&c, "/targets"), shown(&c, "/max_ttl_secs"), at(&c, "/created_by"));
+            }
+        }
+        ClientsCommand::Delete { id } => {
+            let v = json(&client.delete(&format!("/v1/clients/{id}")).await.map_err(|e| e.to_string())?)?;
+            println!("deleted and revoked {id}; {} live sessions ended", shown(&v, "/ended_sessions"));
+        }
+    }
+    Ok(())
+}
+
 /// How to reach the admin API.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct AdminArgs {
     /// Admin API URL (default: `https://` + listeners.admin).
     #[arg(long, global = true, env = "HOOP_ADMIN_URL")]
     admin_url: Option<String>,
+    /// The gateway's CA or certificate (PEM) to trust (default: the data dir's certificate).
+    #[arg(long, global = true, env = "HOOP_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// A token with the `review` or `audit` group (default: one minted for `$USER` from the data
     /// dir's key, for operators on the gateway's host).
     #[arg(long, global = true, env = "HOOP_TOKEN")]
     token: Option<String>,
 }
 
+impl AdminArgs {
+    fn url(&self, cfg: &Config) -> String {
+        self.admin_url.clone().unwrap_or_else(|| format!("https://{}", cfg.listeners.admin.clone().unwrap_or_default()))
+    }
+
+    fn ca_file(&self, cfg: &Config) -> PathBuf {
+        self.ca_file.clone().or_else(|| cfg.tls.cert_file.clone()).unwrap_or_else(|| cfg.data_dir.join("tls").join("cert.pem"))
+    }
+
+    /// A client presenting `credential`.
+    fn client_with(&self, cfg: &Config, credential: String) -> Result<AdminClient, String> {
+        let ca = self.ca_file(cfg);
+        if !ca.exists() {
+            return Err(format!("{}: no such file (pass --ca-file with the gateway's CA)", ca.display()));
+        }
+        let tls = hoop_core::tls::client_config(Some(&ca)).map_err(|e| e.to_string())?;
+        AdminClient::new(&self.url(cfg), tls, credential).map_err(|e| e.to_string())
+    }
+}
+
 fn client(cfg: &Config, a: &AdminArgs) -> Result<AdminClient, String> {
-    let url = a.admin_url.clone().unwrap_or_else(|| format!("https://{}", cfg.listeners.admin.clone().unwrap_or_default()));
     let token = match &a.token {
         Some(t) => t.clone(),
         None => {
+            // The operator on the gateway's host: whoever reads the data dir holds every grant.
             let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "operator".into());
             let spec = TokenSpec {
                 subject: user,
                 kind: hoop_core::identity::IdentityKind::Human,
-                groups: vec![REVIEW_GROUP.into(), hoop_admin::AUDIT_GROUP.into()],
-                targets: vec![],
+                groups: vec![
+                    REVIEW_GROUP.into(),
+                    hoop_admin::AUDIT_GROUP.into(),
+                    hoop_core::auth::token::ISSUE_GROUP.into(),
+                    hoop_core::auth::grant::ANY_GROUP.into(),
+                ],
+                targets: vec!["*".into()],
                 ttl_secs: 300,
             };
-            examples::issue_token(&cfg.data_dir, &spec).map_err(|e| format!("no --token and none could be minted from the data dir: {e}"))?
+            examples::issue_operator_token(&cfg.data_dir, &spec).map_err(|e| format!("no --token and none could be minted from the data dir: {e}"))?
         }
     };
-    let cert = cfg.tls.cert_file.clone().unwrap_or_else(|| cfg.data_dir.join("tls").join("cert.pem"));
-    let tls = hoop_core::tls::client_config(Some(&cert)).map_err(|e| e.to_string())?;
-    AdminClient::new(&url, tls, token).map_err(|e| e.to_string())
+    a.client_with(cfg, token)
 }
 
 /// The text at `pointer` (`/action/sql/text`) in an API answer, or "".
@@ -237,9 +431,39 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
     Ok(())
 }
 
-pub async fn revoke(cfg: &Config, a: &AdminArgs, jti: &str) -> Result<(), String> {
-    let v = json(&client(cfg, a)?.post(&format!("/v1/tokens/{jti}/revoke"), serde_json::json!({})).await.map_err(|e| e.to_string())?)?;
-    println!("revoked {jti} until {}", shown(&v, "/until"));
+/// What `hoop revoke` names.
+#[derive(clap::Args)]
+pub struct RevokeArgs {
+    /// A token id (`jti`), or a revocation id: `token:`, `client:`, `ssh-cert:<serial>`,
+    /// `ssh-key:<SHA256:fingerprint>`, `static:<subject>`, `subject:<name>`.
+    id: Option<String>,
+    /// Why (kept with the revocation).
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// List the revocations in force instead.
+    #[arg(long)]
+    list: bool,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
+    let client = client(cfg, &a.admin)?;
+    if a.list {
+        let v = json(&client.get("/v1/revocations").await.map_err(|e| e.to_string())?)?;
+        for r in v.as_array().cloned().unwrap_or_default() {
+            let until = match r.pointer("/until").and_then(|u| u.as_i64()) {
+                Some(0) | None => "for ever".to_string(),
+                Some(t) => format!("until {t} (epoch seconds)"),
+            };
+            println!("{}  {until}  by {}  {}", at(&r, "/id"), at(&r, "/by"), at(&r, "/reason"));
+        }
+        return Ok(());
+    }
+    let id = a.id.ok_or("name what to revoke, or pass --list")?;
+    let id = if id.contains(':') { id } else { format!("token:{id}") };
+    let v = json(&client.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await.map_err(|e| e.to_string())?)?;
+    println!("revoked {id}; {} live sessions ended", shown(&v, "/ended_sessions"));
     Ok(())
 }
 

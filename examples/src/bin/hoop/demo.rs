@@ -50,21 +50,11 @@ pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Resul
     cfg.targets.insert(
         "demo".into(),
         TargetConfig {
-            protocol: Protocol::Postgres,
-            address: format!("127.0.0.1:{}", pg.port()),
             user: Some(DEMO_ROLE.to_string()),
             password: Some(Secret::literal(pg.password())),
             database: Some("postgres".into()),
-            key_file: None,
-            cert_file: None,
-            ca_file: None,
-            tls: false,
-            sensitive: false,
             sensitive_tables: vec!["payments".into()],
-            labels: Default::default(),
-            host_keys: Vec::new(),
-            impersonate: false,
-            allow_privileged_role: false,
+            ..TargetConfig::new(Protocol::Postgres, format!("127.0.0.1:{}", pg.port()))
         },
     );
     cfg.masking.columns.push("ssn".into());

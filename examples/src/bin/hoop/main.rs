@@ -34,10 +34,18 @@ enum Command {
         #[command(subcommand)]
         command: cli::TokenCommand,
     },
-    /// A short-lived SSH user certificate from hoop's CA for a public key.
+    /// A short-lived SSH user certificate for a public key: over the admin API with the agent's
+    /// own credential, or signed locally by the operator.
     SshCert(cli::SshCertArgs),
-    /// A kubeconfig for an identity, whose credential plugin is this binary.
+    /// A kubeconfig whose credential plugin exchanges the agent's own credential for tokens.
     Kubeconfig(cli::KubeconfigArgs),
+    /// Client credentials for agents: create, list, delete.
+    Clients {
+        #[command(subcommand)]
+        command: cli::ClientsCommand,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
     /// Review tickets: list, approve, deny.
     Approvals {
         #[command(subcommand)]
@@ -52,13 +60,9 @@ enum Command {
         #[command(flatten)]
         admin: cli::AdminArgs,
     },
-    /// Revoke a token by id until it would have expired.
-    Revoke {
-        /// The token id (`jti`).
-        jti: String,
-        #[command(flatten)]
-        admin: cli::AdminArgs,
-    },
+    /// Revoke a token, client, SSH certificate or key, static identity or subject; live
+    /// sessions on it end at once. `--list` shows what is revoked.
+    Revoke(cli::RevokeArgs),
     /// Play a session back: terminal output with its timing, SQL as a timeline.
     Replay {
         /// Session id.
@@ -94,11 +98,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve(args) => serve::run(cfg, cli.files.config, args).await,
         Command::Demo(args) => demo::run(cfg, cli.files.data_dir.is_some(), args).await,
         Command::Token { command } => cli::token(&cfg, command).await,
-        Command::SshCert(args) => cli::ssh_cert(&cfg, args),
-        Command::Kubeconfig(args) => cli::kubeconfig(&cfg, cli.files.data_dir.as_deref(), args),
+        Command::SshCert(args) => cli::ssh_cert(&cfg, args).await,
+        Command::Kubeconfig(args) => cli::kubeconfig(&cfg, args),
+        Command::Clients { command, admin } => cli::clients(&cfg, &admin, command).await,
         Command::Approvals { command, admin } => cli::approvals(&cfg, &admin, command).await,
         Command::Sessions { command, admin } => cli::sessions(&cfg, &admin, command).await,
-        Command::Revoke { jti, admin } => cli::revoke(&cfg, &admin, &jti).await,
+        Command::Revoke(args) => cli::revoke(&cfg, args).await,
         Command::Replay { id, speed, admin } => cli::replay(&cfg, &admin, &id, speed).await,
         Command::Verify { id, admin } => cli::verify(&cfg, &admin, &id).await,
         Command::Export { id, asciicast: _, admin } => cli::export(&cfg, &admin, &id).await,

@@ -44,11 +44,21 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
     let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"]).map_err(|e| e.to_string())?;
     let keys = hoop_core::keys::KeyStore::open(cfg.data_dir.join("keys")).map_err(|e| e.to_string())?;
     let issuer = hoop_core::auth::TokenIssuer::from_store(&keys).map_err(|e| e.to_string())?;
-    let admin = Arc::new(hoop_admin::AdminApi::new(gate.clone(), tls).with_issuer(issuer));
+    let clients = hoop_core::auth::Clients::open(cfg.data_dir.join("keys").join("clients.json")).map_err(|e| e.to_string())?;
+    let ca = hoop_ssh::SshCa::load_or_create(&cfg.data_dir).map_err(|e| e.to_string())?;
+    let admin = Arc::new(
+        hoop_admin::AdminApi::new(gate.clone(), tls)
+            .with_issuer(issuer)
+            .with_clients(Arc::new(clients))
+            .with_certifier(Arc::new(examples::Certifier(ca)))
+            .metrics_public(cfg.admin.metrics_public),
+    );
     running.listen("admin", &cfg.listeners.admin, |l| admin.serve(l)).await?;
     if let Some(url) = &cfg.approvals.webhook_url {
+        let url = url.resolve("approvals.webhook_url").map_err(|e| e.to_string())?;
         let tls = hoop_core::tls::client_config(None).map_err(|e| e.to_string())?;
-        hoop_admin::webhook::spawn(gate.approvals(), url.clone(), tls);
+        tracing::info!(host = %hoop_admin::webhook::host_of(&url), "approval webhook on");
+        hoop_admin::webhook::spawn(gate.approvals(), url, tls);
     }
     Ok(running)
 }

@@ -1,0 +1,422 @@
+//! Identity and authority through `hoop serve`: an agent onboarded without the data dir (client
+//! credential → kubeconfig, token, SSH certificate over the admin API), every escalation it or
+//! an issuer could try, and revocation that ends live psql, ssh and `kubectl get -w` sessions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The agent's machine: a home with the gateway's CA and its own credential, no data dir.
+struct AgentHome {
+    dir: tempfile::TempDir,
+    credential: PathBuf,
+    ca: PathBuf,
+}
+
+impl AgentHome {
+    fn new(s: &Serve, credential: &Path) -> AgentHome {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("gateway-ca.pem");
+        std::fs::copy(s.ca_file(), &ca).unwrap();
+        let cred = dir.path().join("credential");
+        std::fs::copy(credential, &cred).unwrap();
+        AgentHome { dir, credential: cred, ca }
+    }
+
+    fn no_data_dir(&self) -> PathBuf {
+        self.dir.path().join("no-data-dir")
+    }
+
+    /// `hoop` as the agent runs it: no data dir, no operator token.
+    fn hoop(&self, s: &Serve, args: &[&str]) -> Output {
+        Command::new(HOOP)
+            .args(args)
+            .env("HOME", self.dir.path())
+            .env("HOOP_DATA_DIR", self.no_data_dir())
+            .env("HOOP_ADMIN_URL", &s.admin)
+            .env("HOOP_CA_FILE", &self.ca)
+            .env("HOOP_CREDENTIAL_FILE", &self.credential)
+            .env_remove("HOOP_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// A token from `hoop token exchange`.
+    fn exchange(&self, s: &Serve, extra: &[&str]) -> Result<String, String> {
+        let mut args = vec!["token", "exchange"];
+        args.extend(extra);
+        let o = self.hoop(s, &args);
+        if o.status.success() { Ok(out(&o).trim().to_string()) } else { Err(err(&o)) }
+    }
+
+    /// An SSH key of the agent's and a certificate for it over the admin API.
+    fn ssh_certificate(&self, s: &Serve) -> PathBuf {
+        let key = self.dir.path().join("id_ed25519");
+        if !key.exists() {
+            assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
+        }
+        let o = self.hoop(s, &["ssh-cert", "--public-key", key.with_extension("pub").to_str().unwrap(), "--ttl", "600"]);
+        assert!(o.status.success(), "{}", err(&o));
+        std::fs::write(self.dir.path().join("id_ed25519-cert.pub"), out(&o)).unwrap();
+        key
+    }
+}
+
+/// `ssh` with `key` (and its certificate, next to it) to the `web` target.
+fn ssh_with(s: &Serve, key: &Path, command: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(key)
+        .args(["-p", &s.ssh_port.to_string(), "web@127.0.0.1", command])
+        .stdin(Stdio::null());
+    c
+}
+
+fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("kubectl");
+    c.env("KUBECONFIG", kubeconfig).env("HOME", home).env_remove("HOOP_TOKEN").args(args).stdin(Stdio::null());
+    c
+}
+
+/// An agent gets kubectl, psql and ssh working from nothing but its own client credential, the
+/// gateway's URL and CA; nothing on its machine can mint an identity, and every attempt to get
+/// more than it was given is refused.
+#[test]
+fn agent_onboarding_without_the_data_dir_and_every_escalation() {
+    let s = serve("");
+    let cred = s.client_credential("etl-bot", "agent", "", "db,web,cluster", &["--max-ttl", "600"]);
+    let home = AgentHome::new(&s, &cred);
+
+    // kubectl with the generated kubeconfig: the plugin exchanges the credential.
+    let kc = s.kubeconfig_for(&home.credential, home.dir.path());
+    let text = std::fs::read_to_string(&kc).unwrap();
+    assert!(text.contains("\"exchange\"") && !text.contains("--data-dir") && !text.contains("hoopc_"), "{text}");
+    let o = kubectl(&kc, home.dir.path(), &["get", "pods"]).output().unwrap();
+    assert!(o.status.success() && out(&o).contains("pod-1"), "{}{}", out(&o), err(&o));
+
+    // psql with an exchanged token.
+    let token = home.exchange(&s, &["--targets", "db"]).unwrap();
+    let c = claims(&token);
+    assert_eq!((c["sub"].as_str(), c["kind"].as_str()), (Some("etl-bot"), Some("agent")));
+    assert_eq!(c["targets"], serde_json::json!(["db"]));
+    let o = s.psql(&token, "select 40 + 2");
+    assert!(o.status.success() && out(&o).trim() == "42", "{}", err(&o));
+
+    // ssh with a certificate obtained over the API.
+    let key = home.ssh_certificate(&s);
+    let o = ssh_with(&s, &key, "echo certified").output().unwrap();
+    assert!(o.status.success() && out(&o).contains("certified"), "{}", err(&o));
+    assert!(!home.no_data_dir().exists(), "nothing on the agent's machine touched a data dir");
+
+    // Escalations, each refused by the gateway, with the agent's own credential or token.
+    let long = home.exchange(&s, &["--ttl", "86400"]).unwrap();
+    let c = claims(&long);
+    assert!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap() <= 600, "capped at the client's max ttl: {c}");
+    let e = home.exchange(&s, &["--targets", "prod"]).unwrap_err();
+    assert!(e.contains("may not reach target"), "{e}");
+    let e = home.exchange(&s, &["--targets", "*"]).unwrap_err();
+    assert!(e.contains("may not reach target"), "{e}");
+    let as_token = |t: &str, args: &[&str]| {
+        let mut a = args.to_vec();
+        a.extend(["--token", t]);
+        home.hoop(&s, &a)
+    };
+    for (what, args) in [
+        ("a human token", vec!["token", "issue", "--subject", "etl-bot", "--kind", "human"]),
+        ("a reviewer", vec!["token", "issue", "--subject", "etl-bot/x", "--groups", "review"]),
+        ("another subject", vec!["token", "issue", "--subject", "admin"]),
+        ("approvals", vec!["approvals", "list"]),
+        ("sessions", vec!["sessions", "list"]),
+        ("revocations", vec!["revoke", "--list"]),
+        ("a client of its own", vec!["clients", "create", "--subject", "etl-bot/x", "--targets", "db"]),
+    ] {
+        let o = as_token(&token, &args);
+        assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{what}: {}", err(&o));
+    }
+    // A gateway token is not exchanged for another (it would never expire).
+    let o = Command::new(HOOP).args(["token", "exchange", "--credential-file"]).arg(write(&home, "tok", &token)).args(["--ca-file"]).arg(&home.ca).env("HOOP_ADMIN_URL", &s.admin).output().unwrap();
+    assert!(err(&o).contains("cannot be exchanged"), "{}", err(&o));
+    // Certificates are never wider than the token asking for them.
+    let o = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&home.ca)
+        .args(["-H", &format!("Authorization: Bearer {token}"), "-d", r#"{"public_key":"x","targets":["*"]}"#, &format!("{}/v1/ssh/certificates", s.admin)])
+        .output()
+        .unwrap();
+    assert!(out(&o).contains("may not reach target"), "{}", out(&o));
+    // The client credential is not a token: not a Postgres password, not an admin API token.
+    let secret = std::fs::read_to_string(&home.credential).unwrap();
+    let o = s.psql(secret.trim(), "select 1");
+    assert!(!o.status.success(), "{}", out(&o));
+    let o = as_token(secret.trim(), &["approvals", "list"]);
+    assert!(err(&o).contains("only good for POST /v1/exchange"), "{}", err(&o));
+    // A wrong secret for a real client id.
+    let forged = format!("{}x", &secret.trim()[..secret.trim().len() - 1]);
+    let e = home.exchange(&s, &["--credential-file", write(&home, "forged", &forged).to_str().unwrap()]).unwrap_err();
+    assert!(e.contains("HTTP 401"), "{e}");
+    // The operator cannot register an agent client that reviews, either.
+    let o = s.hoop(&["clients", "create", "--subject", "bad-bot", "--kind", "agent", "--groups", "review", "--targets", "db"]);
+    assert!(!o.status.success() && err(&o).contains("agents never hold"), "{}", err(&o));
+}
+
+fn write(home: &AgentHome, name: &str, text: &str) -> PathBuf {
+    let p = home.dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// An agent allowed to issue (an orchestrator) hands out only narrower agents under its own
+/// name; deleting its client ends what it issued.
+#[test]
+fn delegated_issuing_stays_within_the_issuer() {
+    let s = serve("");
+    let cred = s.client_credential("orchestrator", "agent", "token-issuer,etl", "db", &["--issue-subjects", "orchestrator/*", "--max-ttl", "600"]);
+    let home = AgentHome::new(&s, &cred);
+    let token = home.exchange(&s, &[]).unwrap();
+    let issue = |args: &[&str]| {
+        let mut a = vec!["token", "issue", "--ttl", "3600", "--token", &token];
+        a.extend(args);
+        home.hoop(&s, &a)
+    };
+    let o = issue(&["--subject", "orchestrator/job-1", "--groups", "etl", "--targets", "db"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let job = out(&o).trim().to_string();
+    let c = claims(&job);
+    assert!(c["exp"].as_i64().unwrap() <= claims(&token)["exp"].as_i64().unwrap(), "never outlives its issuer: {c}");
+    assert!(s.psql(&job, "select 1").status.success());
+    for (what, args) in [
+        ("human", vec!["--subject", "orchestrator/job-2", "--kind", "human", "--targets", "db"]),
+        ("review", vec!["--subject", "orchestrator/job-2", "--groups", "review", "--targets", "db"]),
+        ("a group it lacks", vec!["--subject", "orchestrator/job-2", "--groups", "audit", "--targets", "db"]),
+        ("a target it lacks", vec!["--subject", "orchestrator/job-2", "--targets", "web"]),
+        ("every target", vec!["--subject", "orchestrator/job-2", "--targets", "*"]),
+        ("a subject outside its pattern", vec!["--subject", "root", "--targets", "db"]),
+        ("a lookalike prefix", vec!["--subject", "orchestrator-admin", "--targets", "db"]),
+    ] {
+        let o = issue(&args);
+        assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{what}: {}", err(&o));
+    }
+    // Deleting the orchestrator's client revokes it, the token it exchanged, and the job's token.
+    let id = claims(&token)["from"][0].as_str().unwrap().trim_start_matches("client:").to_string();
+    let o = s.hoop(&["clients", "delete", &id]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = s.psql(&job, "select 1");
+    assert!(err(&o).contains("revoked"), "{}", err(&o));
+    assert!(home.exchange(&s, &[]).unwrap_err().contains("HTTP 401"));
+}
+
+/// Revoking ends live sessions on every protocol within a second, with the reason the client
+/// can show; revocations are listed and survive a restart.
+#[test]
+fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
+    let mut s = serve("[policy]\ndefault_rules = false\n");
+    let cred = s.client_credential("runner", "agent", "", "db,web,cluster", &["--max-ttl", "600"]);
+    let home = AgentHome::new(&s, &cred);
+
+    // Runs `revoke` and waits for `child` to exit; returns how long that took from the moment
+    // the operator's command started (its own process start included).
+    let ended = |child: &mut std::process::Child, revoke: &[&str]| -> (Duration, String) {
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(child.try_wait().unwrap().is_none(), "still running before the revocation");
+        let at = Instant::now();
+        let o = s.hoop(revoke);
+        assert!(o.status.success(), "{}", err(&o));
+        loop {
+            if child.try_wait().unwrap().is_some() {
+                let took = at.elapsed();
+                let mut e = String::new();
+                let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut e);
+                return (took, e);
+            }
+            assert!(at.elapsed() < Duration::from_secs(10), "{revoke:?}: the session did not end");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+
+    // psql in a long statement; its token is revoked.
+    let token = home.exchange(&s, &[]).unwrap();
+    let jti = claims(&token)["jti"].as_str().unwrap().to_string();
+    let mut psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", "select pg_sleep(30)"])
+        .env("PGPASSWORD", &token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (psql_took, e) = ended(&mut psql, &["revoke", &jti, "--reason", "leaked in a log"]);
+    assert!(e.contains("credential revoked"), "{e}");
+
+    // ssh with a configured key ([[ssh_keys]] agent-1); the key is revoked by fingerprint.
+    let fp = Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(s.agent_key.with_extension("pub")).output().unwrap();
+    let fp = out(&fp).split_whitespace().nth(1).unwrap().to_string();
+    let mut ssh = ssh_with(&s, &s.agent_key, "sleep 30").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (ssh_key_took, e) = ended(&mut ssh, &["revoke", &format!("ssh-key:{fp}")]);
+    assert!(e.contains("credential revoked"), "{e}");
+
+    // ssh with a certificate from the API; the certificate is revoked by serial.
+    let key = home.ssh_certificate(&s);
+    let serial = Command::new("ssh-keygen").args(["-L", "-f"]).arg(home.dir.path().join("id_ed25519-cert.pub")).output().unwrap();
+    let serial = out(&serial).lines().find_map(|l| l.trim().strip_prefix("Serial: ").map(str::to_string)).unwrap();
+    let mut ssh = ssh_with(&s, &key, "sleep 30").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (ssh_cert_took, e) = ended(&mut ssh, &["revoke", &format!("ssh-cert:{serial}")]);
+    assert!(e.contains("credential revoked"), "{e}");
+
+    // kubectl get -w on a kept-alive connection; the client credential is deleted, so the
+    // plugin cannot get another token either.
+    let kc = s.kubeconfig_for(&home.credential, home.dir.path());
+    let mut watch = kubectl(&kc, home.dir.path(), &["get", "pods", "-w"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let client = claims(&home.exchange(&s, &[]).unwrap())["from"][0].as_str().unwrap().to_string();
+    // The watch ends with an ERROR event carrying the Status (kubectl stops on it, silently);
+    // kubectl's next request tells why.
+    let (watch_took, _) = ended(&mut watch, &["revoke", &client, "--reason", "agent retired"]);
+    let o = kubectl(&kc, home.dir.path(), &["get", "pods"]).output().unwrap();
+    assert!(!o.status.success() && err(&o).contains("credential revoked"), "{}", err(&o));
+
+    println!("revoke_psql_ms: {}", psql_took.as_millis());
+    println!("revoke_ssh_key_ms: {}", ssh_key_took.as_millis());
+    println!("revoke_ssh_cert_ms: {}", ssh_cert_took.as_millis());
+    println!("revoke_kubectl_watch_ms: {}", watch_took.as_millis());
+    for (what, took) in [("psql", psql_took), ("ssh key", ssh_key_took), ("ssh cert", ssh_cert_took), ("kubectl -w", watch_took)] {
+        assert!(took < Duration::from_secs(1), "{what}: {took:?}");
+    }
+
+    let listed = out(&s.hoop(&["revoke", "--list"]));
+    for id in [format!("token:{jti}"), format!("ssh-key:{fp}"), format!("ssh-cert:{serial}"), client.clone()] {
+        assert!(listed.contains(&id), "{id} in {listed}");
+    }
+    assert!(listed.contains("leaked in a log"), "{listed}");
+
+    // After a restart, every revoked credential is still refused; others are not.
+    s.stop("TERM");
+    let cfg = s.config.clone();
+    let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
+    s.child = Some(Command::new(HOOP).args(["--config"]).arg(&cfg).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    for _ in 0..400 {
+        if s.log().contains("hoop started") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(err(&s.psql(&token, "select 1")).contains("revoked"));
+    assert!(!s.ssh("echo hi").status.success(), "the revoked key stays refused");
+    assert!(!ssh_with(&s, &key, "echo hi").output().unwrap().status.success(), "the revoked certificate stays refused");
+    let other = s.token("someone-else", "agent", "", 600);
+    assert!(s.psql(&other, "select 1").status.success());
+}
+
+/// `/metrics` needs a token unless configured public; secrets never reach the log; tokens
+/// without TLS come only from the listed networks.
+#[test]
+fn trust_decisions_are_explicit_and_secrets_stay_out_of_logs() {
+    let hook = "https://hooks.slack.example/services/T000/B000/SECRETPATH0123456789";
+    let s = serve(&format!("[approvals]\nwebhook_url = \"{hook}\"\n[admin]\nmetrics_public = true\n[tls]\nplaintext_from = []\n"));
+    let metrics = Command::new("curl").args(["-sk", &format!("{}/metrics", s.admin)]).output().unwrap();
+    assert!(out(&metrics).contains("hoop_sessions_open"), "{}", out(&metrics));
+
+    // From loopback, but loopback is not listed: cleartext is refused, TLS works.
+    let token = s.token("agent-7", "agent", "", 600);
+    let o = Command::new("psql")
+        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=disable", s.pg_port), "-c", "select 7"])
+        .env("PGPASSWORD", &token)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(err(&o).contains("only accepted over TLS"), "{}", err(&o));
+    let o = Command::new("psql")
+        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=require", s.pg_port), "-c", "select 7"])
+        .env("PGPASSWORD", &token)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success() && out(&o).trim() == "7", "{}", err(&o));
+
+    // A failed login with a wrong token and a client credential exchange: neither reaches the log.
+    let cred = s.client_credential("logged-bot", "agent", "", "db", &[]);
+    let secret = std::fs::read_to_string(&cred).unwrap();
+    let home = AgentHome::new(&s, &cred);
+    let exchanged = home.exchange(&s, &[]).unwrap();
+    let _ = s.psql("eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJob29wIn0.c2lnbmF0dXJl", "select 1");
+    let log = s.log();
+    assert!(log.contains("approval webhook on") && log.contains("hooks.slack.example"), "{log}");
+    for secret in ["SECRETPATH0123456789", secret.trim(), &exchanged, "c2lnbmF0dXJl", pg().password()] {
+        assert!(!log.contains(secret), "{secret} leaked into the log");
+    }
+}
+
+/// OIDC is explicit: a real provider's tokens become identities only through the mappings
+/// written for them; another tenant of the same issuer, or a person no mapping names, is refused.
+#[test]
+fn oidc_tokens_map_only_through_written_rules() {
+    let idp = hoop_harness::OidcProvider::start().unwrap();
+    let s = serve(&format!(
+        r#"
+[[oidc]]
+issuer = "{iss}"
+audience = ["https://hoop.test", "human-app"]
+ca_file = "{ca}"
+[[oidc.map]]
+require = {{ repository = "acme/etl", client_id = "agent-ci" }}
+subject_prefix = "ci:"
+targets = ["db"]
+[[oidc.map]]
+require_pattern = {{ email = '[a-z]+@example\.com' }}
+subject_claim = "email"
+kind = "human"
+pass_groups = ["dba"]
+targets = ["db", "cluster"]
+"#,
+        iss = idp.issuer(),
+        ca = idp.ca_file().display()
+    ));
+    // Workload identity (client credentials): an agent, with only the mapping's targets.
+    let agent = idp.client_credentials("agent-ci", "agent-ci-secret-0123456789abcdef").unwrap();
+    let o = s.psql(&agent, "select 'ci-ok'");
+    assert!(o.status.success() && out(&o).contains("ci-ok"), "{}", err(&o));
+    // Another tenant of the same issuer, same audience, signed by the same keys: no mapping.
+    let other = idp.client_credentials("other-tenant", "other-tenant-secret-0123456789abcd").unwrap();
+    let o = s.psql(&other, "select 1");
+    assert!(!o.status.success() && err(&o).contains("no mapping"), "{}", err(&o));
+    // A person's authorization-code login: a human, with the groups the mapping passes.
+    let alice = idp.login("alice").unwrap();
+    let o = s.psql(&alice, "select 'alice-ok'");
+    assert!(o.status.success() && out(&o).contains("alice-ok"), "{}", err(&o));
+    let mallory = idp.login("mallory").unwrap();
+    let o = s.psql(&mallory, "select 1");
+    assert!(!o.status.success() && err(&o).contains("no mapping"), "{}", err(&o));
+    s.settle();
+    let sessions = out(&s.hoop(&["sessions", "list"]));
+    assert!(sessions.contains("ci:agent-ci") && sessions.contains("alice@example.com"), "{sessions}");
+
+    // The agent's OIDC token exchanged for a gateway token: never wider, never longer-lived.
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("oidc-token");
+    std::fs::write(&file, &agent).unwrap();
+    let exchange = |extra: &[&str]| {
+        Command::new(HOOP)
+            .args(["token", "exchange", "--credential-file"])
+            .arg(&file)
+            .arg("--ca-file")
+            .arg(s.ca_file())
+            .args(extra)
+            .env("HOOP_ADMIN_URL", &s.admin)
+            .env("HOOP_DATA_DIR", home.path().join("none"))
+            .output()
+            .unwrap()
+    };
+    let o = exchange(&[]);
+    assert!(o.status.success(), "{}", err(&o));
+    let c = claims(out(&o).trim());
+    assert_eq!((c["sub"].as_str(), c["kind"].as_str()), (Some("ci:agent-ci"), Some("agent")));
+    assert_eq!(c["targets"], serde_json::json!(["db"]));
+    assert!(c["exp"].as_i64() <= claims(&agent)["exp"].as_i64(), "{c}");
+    let o = exchange(&["--targets", "cluster"]);
+    assert!(err(&o).contains("may not reach target"), "{}", err(&o));
+    assert!(s.psql(out(&exchange(&[])).trim(), "select 1").status.success());
+}
