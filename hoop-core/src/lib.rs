@@ -9,7 +9,7 @@
 //! | module | concept |
 //! |---|---|
 //! | [`identity`], [`session`] | who is calling, to which target, from where |
-//! | [`auth`] | gateway tokens (EdDSA JWTs) and OIDC tokens (JWKS) into identities |
+//! | [`auth`] | gateway tokens (EdDSA JWTs) and OIDC tokens (JWKS) into identities; client credentials, issuing bounds, revocation |
 //! | [`action`] | what the caller wants, one shape for every protocol; [`action::sql`] analyses SQL |
 //! | [`policy`] | CEL rules → [`Verdict`](verdict::Verdict); default agent rules in [`policy::defaults`] |
 //! | [`mask`] | content detectors, column rules, redaction and tokenisation, stream masking |
