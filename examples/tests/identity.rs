@@ -215,7 +215,7 @@ fn delegated_issuing_stays_within_the_issuer() {
 /// can show; revocations are listed and survive a restart.
 #[test]
 fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
-    let mut s = serve("[policy]\ndefault_rules = false\n");
+    let mut s = serve("[policy]\ndefault_rules = false\n[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"static-secret-0123456789\"\n");
     let cred = s.client_credential("runner", "agent", "", "db,web,cluster", &["--max-ttl", "600"]);
     let home = AgentHome::new(&s, &cred);
 
@@ -253,6 +253,25 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     let (psql_took, e) = ended(&mut psql, &["revoke", &jti, "--reason", "leaked in a log"]);
     assert!(e.contains("credential revoked"), "{e}");
 
+    // psql as a static identity (SCRAM against its configured secret), revoked by name.
+    let mut psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "static-bot", "-d", "db", "-c", "select pg_sleep(30)"])
+        .env("PGPASSWORD", "static-secret-0123456789")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (static_took, e) = ended(&mut psql, &["revoke", "static:static-bot"]);
+    assert!(e.contains("credential revoked"), "{e}");
+    let o = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "static-bot", "-d", "db", "-c", "select 1"])
+        .env("PGPASSWORD", "static-secret-0123456789")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(err(&o).contains("revoked"), "a revoked static identity cannot log in again: {}", err(&o));
+
     // ssh with a configured key ([[ssh_keys]] agent-1); the key is revoked by fingerprint.
     let fp = Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(s.agent_key.with_extension("pub")).output().unwrap();
     let fp = out(&fp).split_whitespace().nth(1).unwrap().to_string();
@@ -280,10 +299,11 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     assert!(!o.status.success() && err(&o).contains("credential revoked"), "{}", err(&o));
 
     println!("revoke_psql_ms: {}", psql_took.as_millis());
+    println!("revoke_psql_static_ms: {}", static_took.as_millis());
     println!("revoke_ssh_key_ms: {}", ssh_key_took.as_millis());
     println!("revoke_ssh_cert_ms: {}", ssh_cert_took.as_millis());
     println!("revoke_kubectl_watch_ms: {}", watch_took.as_millis());
-    for (what, took) in [("psql", psql_took), ("ssh key", ssh_key_took), ("ssh cert", ssh_cert_took), ("kubectl -w", watch_took)] {
+    for (what, took) in [("psql", psql_took), ("psql static", static_took), ("ssh key", ssh_key_took), ("ssh cert", ssh_cert_took), ("kubectl -w", watch_took)] {
         assert!(took < Duration::from_secs(1), "{what}: {took:?}");
     }
 
