@@ -138,17 +138,22 @@ impl AdminApi {
         let acceptor = tokio_rustls::TlsAcceptor::from(self.tls.clone());
         loop {
             let (tcp, peer) = listener.accept().await?;
+            let Ok(admitted) = self.gate.admission().admit(hoop_core::admission::Listener::Admin) else { continue };
             let acceptor = acceptor.clone();
             let api = self.clone();
+            let limits = self.gate.admission().limits();
             tokio::spawn(async move {
-                let Ok(Ok(tls)) = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await else {
-                    return tracing::debug!(%peer, "admin TLS handshake failed");
+                let tls = match tokio::time::timeout(limits.preauth_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(_)) => return tracing::debug!(%peer, "admin TLS handshake failed"),
+                    Err(_) => return admitted.preauth_timed_out(),
                 };
                 let svc = hyper::service::service_fn(move |req| {
                     let api = api.clone();
                     async move { Ok::<_, Infallible>(api.handle(req).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
+                let _ = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).await;
+                drop(admitted);
             });
         }
     }

@@ -312,11 +312,20 @@ pub struct LimitsConfig {
     /// Rows one statement of an agent may delete, update or merge (0: no ceiling); a statement
     /// that touches more is not committed.
     pub max_rows_written: u64,
+    /// Open connections on all listeners together; more are refused at once.
+    pub max_connections: usize,
+    /// Open connections on one listener.
+    pub max_connections_per_listener: usize,
+    /// Seconds from accept to authenticated (TLS, startup, SSH key exchange and auth, HTTP headers).
+    pub preauth_timeout_secs: u64,
+    /// Largest HTTP request head on the Kubernetes and admin listeners, bytes.
+    pub max_header_bytes: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         let l = Limits::default();
+        let a = crate::admission::AdmissionLimits::default();
         LimitsConfig {
             max_sessions_per_identity: l.max_sessions_per_identity,
             idle_timeout_secs: l.idle_timeout.as_secs(),
@@ -324,6 +333,10 @@ impl Default for LimitsConfig {
             review_timeout_secs: 300,
             max_message_bytes: 64 << 20,
             max_rows_written: 1000,
+            max_connections: a.max_connections,
+            max_connections_per_listener: a.max_connections_per_listener,
+            preauth_timeout_secs: a.preauth_timeout.as_secs(),
+            max_header_bytes: a.max_header_bytes,
         }
     }
 }
@@ -580,6 +593,16 @@ impl Config {
         }
     }
 
+    /// Connection caps and the pre-authentication deadline as listeners apply them.
+    pub fn admission_limits(&self) -> crate::admission::AdmissionLimits {
+        crate::admission::AdmissionLimits {
+            max_connections: self.limits.max_connections.max(1),
+            max_connections_per_listener: self.limits.max_connections_per_listener.max(1),
+            preauth_timeout: Duration::from_secs(self.limits.preauth_timeout_secs.max(1)),
+            max_header_bytes: self.limits.max_header_bytes.max(8192),
+        }
+    }
+
     /// The rules and the masker this config describes (what a reload replaces).
     pub fn compile_rules_and_masking(&self) -> Result<(CelPolicy, Masker), ConfigError> {
         let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
@@ -611,7 +634,8 @@ impl Config {
             .masker(Arc::new(masker))
             .approvals(crate::approvals::Broker::new(Duration::from_secs(self.limits.review_timeout_secs.max(1))))
             .limits(self.gate_limits())
-            .revocations(Arc::new(revocations));
+            .revocations(Arc::new(revocations))
+            .admission(self.admission_limits());
         for (name, t) in &self.targets {
             b = b.target(t.info(name));
         }

@@ -193,6 +193,7 @@ struct Inner {
     /// Recent actions per identity and session, for `usage` in rules.
     ledger: crate::usage::Ledger,
     revocations: Arc<Revocations>,
+    admission: crate::admission::Admission,
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -211,6 +212,7 @@ pub struct GateBuilder {
     targets: HashMap<String, TargetInfo>,
     limits: Limits,
     revocations: Arc<Revocations>,
+    admission: crate::admission::Admission,
 }
 
 impl GateBuilder {
@@ -225,7 +227,14 @@ impl GateBuilder {
             targets: HashMap::new(),
             limits: Limits::default(),
             revocations: Arc::new(Revocations::in_memory()),
+            admission: Default::default(),
         }
+    }
+
+    /// Sets the connection caps and the pre-authentication deadline listeners apply.
+    pub fn admission(mut self, limits: crate::admission::AdmissionLimits) -> Self {
+        self.admission = crate::admission::Admission::new(limits);
+        self
     }
 
     /// Sets the revocation list (in memory and empty by default).
@@ -273,6 +282,7 @@ impl GateBuilder {
                 metrics: Default::default(),
                 ledger: Default::default(),
                 revocations: self.revocations,
+                admission: self.admission,
             }),
         }
     }
@@ -419,7 +429,14 @@ impl Gate {
     pub fn metrics_text(&self) -> String {
         let open: Vec<(Protocol, u64)> = self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| (l.protocol, 1)).collect();
         let masked = self.inner.masker.load().masked_bytes();
-        self.inner.metrics.render(&open, masked, self.inner.approvals.list().len(), self.inner.recorder.lag())
+        let mut text = self.inner.metrics.render(&open, masked, self.inner.approvals.list().len(), self.inner.recorder.lag());
+        self.inner.admission.render(&mut text);
+        text
+    }
+
+    /// Connection admission, which every listener asks before it serves a connection.
+    pub fn admission(&self) -> &crate::admission::Admission {
+        &self.inner.admission
     }
 
     /// Ids of live sessions.

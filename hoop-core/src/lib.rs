@@ -80,11 +80,13 @@
 #![allow(clippy::large_enum_variant)]
 
 pub mod action;
+pub mod admission;
 pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod event;
 pub mod gate;
+pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod mask;

@@ -127,10 +127,12 @@ impl K8sGateway {
     /// Runs one client connection (TLS, then HTTP/1.1 with upgrades) to its end.
     async fn handle(self: Arc<Self>, acceptor: tokio_rustls::TlsAcceptor, tcp: tokio::net::TcpStream, peer: std::net::SocketAddr) {
         let _ = tcp.set_nodelay(true);
-        let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+        let Ok(admitted) = self.gate.admission().admit(hoop_core::admission::Listener::Kubernetes) else { return };
+        let limits = self.gate.admission().limits();
+        let tls = match tokio::time::timeout(limits.preauth_timeout, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            Err(_) => return admitted.preauth_timed_out(),
         };
         let conn = Arc::new(front::Conn { gw: self, peer, state: Default::default() });
         let svc_conn = conn.clone();
@@ -138,7 +140,8 @@ impl K8sGateway {
             let c = svc_conn.clone();
             async move { Ok::<_, std::convert::Infallible>(c.handle(req).await) }
         });
-        if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).with_upgrades().await {
+        let served = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).with_upgrades().await;
+        if let Err(e) = served {
             tracing::debug!(%peer, error = %e, "client connection ended with an error");
         }
         conn.state.lock().await.close();

@@ -60,8 +60,6 @@ pub struct PgProxy {
     threads: usize,
 }
 
-/// How long a client may take to finish the startup and login.
-const LOGIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl PgProxy {
     /// A proxy for the `postgres` targets of `cfg`, deciding through `gate`.
@@ -139,15 +137,21 @@ impl PgProxy {
     }
 
     /// Runs one client connection to its end.
-    pub async fn handle(&self, tcp: TcpStream, peer: SocketAddr) {
+    pub async fn handle(&self, mut tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
-        let opening = match tokio::time::timeout(LOGIN_TIMEOUT, front::open(tcp, self.tls.as_ref())).await {
+        let admitted = match self.gate.admission().admit(hoop_core::admission::Listener::Postgres) {
+            Ok(a) => a,
+            Err(why) => return refuse_full(&mut tcp, &why.to_string()).await,
+        };
+        // One deadline for everything before the caller is known: TLS, startup and login.
+        let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
+        let opening = match tokio::time::timeout_at(deadline, front::open(tcp, self.tls.as_ref())).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "connection opening failed");
                 return;
             }
-            Err(_) => return,
+            Err(_) => return admitted.preauth_timed_out(),
         };
         match opening {
             Opening::Cancel(pid, key, mut conn) => {
@@ -158,14 +162,22 @@ impl PgProxy {
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.shutdown()).await;
             }
             Opening::Startup { conn, minor, params } => {
-                if let Err(e) = self.session(conn, minor, params, peer).await {
+                if let Err(e) = self.session(conn, minor, params, peer, deadline, &admitted).await {
                     tracing::debug!(%peer, error = %e, "session ended with an error");
                 }
             }
         }
     }
 
-    async fn session(&self, conn: Conn, minor: u16, params: BTreeMap<String, String>, peer: SocketAddr) -> Result<(), RelayError> {
+    async fn session(
+        &self,
+        conn: Conn,
+        minor: u16,
+        params: BTreeMap<String, String>,
+        peer: SocketAddr,
+        deadline: tokio::time::Instant,
+        admitted: &hoop_core::admission::Admitted,
+    ) -> Result<(), RelayError> {
         let mut reader = FrameReader::new(conn, 64 * 1024);
         if params.get("replication").is_some_and(|v| !matches!(v.as_str(), "false" | "off" | "no" | "0")) {
             return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: replication connections are not allowed through the gateway").await;
@@ -185,12 +197,15 @@ impl PgProxy {
         let target = params.get("database").cloned().filter(|d| !d.is_empty()).unwrap_or_else(|| user.clone());
 
         // The caller's login: SCRAM for static-secret agents, else a token as cleartext password.
-        let login = tokio::time::timeout(LOGIN_TIMEOUT, self.login(&mut reader, &user, peer)).await;
+        let login = tokio::time::timeout_at(deadline, self.login(&mut reader, &user, peer)).await;
         let credential = match login {
             Ok(Ok(c)) => c,
             Ok(Err(LoginError::Refused(code, msg))) => return fatal(&mut reader, code, &msg).await,
             Ok(Err(LoginError::Relay(e))) => return Err(e),
-            Err(_) => return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: login timed out").await,
+            Err(_) => {
+                admitted.preauth_timed_out();
+                return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: login timed out (limits.preauth_timeout_secs)").await;
+            }
         };
         let Some(t) = self.targets.get(&target) else {
             return fatal(&mut reader, "3D000", &format!("hoop: no Postgres target named \"{target}\"")).await;
@@ -369,4 +384,27 @@ async fn fatal(reader: &mut FrameReader<Conn>, code: &str, message: &str) -> Res
     let _ = send(reader, &[proto::error("FATAL", code, message)]).await;
     let _ = reader.get_mut().shutdown().await;
     Ok(())
+}
+
+/// Answers a connection over a cap with `too_many_connections` after its startup packet, as a
+/// full PostgreSQL does, so libpq shows the reason; an encryption request is declined first
+/// (a full gateway does no TLS handshakes). A second and a few KiB at most are spent on it.
+async fn refuse_full(tcp: &mut TcpStream, why: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut head = [0u8; 8];
+        tcp.read_exact(&mut head).await?;
+        let code = i32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+        if matches!(code, 80877103 | 80877104) {
+            tcp.write_all(b"N").await?;
+            tcp.read_exact(&mut head).await?;
+        }
+        let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]).clamp(8, 10_000) as u64;
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::take(&mut *tcp, len - 8).read_to_end(&mut rest).await;
+        let mut out = bytes::BytesMut::new();
+        proto::error("FATAL", "53300", &format!("hoop: {why}")).write_to(&mut out);
+        tcp.write_all(&out).await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), exchange).await;
 }

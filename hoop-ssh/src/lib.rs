@@ -141,7 +141,13 @@ impl SshGateway {
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (tcp, peer) = listener.accept().await?;
+            let Ok(admitted) = self.gate.admission().admit(hoop_core::admission::Listener::Ssh) else {
+                // Closed before the version exchange: the client reports the connection closed.
+                drop(tcp);
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
+            let authed = Arc::new(tokio::sync::Notify::new());
             let handler = server::Connection {
                 gw: self.clone(),
                 peer: Some(peer),
@@ -150,17 +156,34 @@ impl SshGateway {
                 upstream: None,
                 channels: HashMap::new(),
                 watching: None,
+                authed: authed.clone(),
             };
             let config = self.config.clone();
+            let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
             tokio::spawn(async move {
-                match russh::server::run_stream(config, tcp, handler).await {
-                    Ok(running) => {
-                        if let Err(e) = running.await {
-                            tracing::debug!(%peer, error = %e, "ssh connection ended with an error");
-                        }
+                // Version exchange, key exchange and authentication, all before one deadline.
+                let mut running = match tokio::time::timeout_at(deadline, russh::server::run_stream(config, tcp, handler)).await {
+                    Ok(Ok(running)) => running,
+                    Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "ssh handshake failed"),
+                    Err(_) => return admitted.preauth_timed_out(),
+                };
+                let ended = tokio::select! {
+                    r = &mut running => Some(r),
+                    _ = authed.notified() => None,
+                    _ = tokio::time::sleep_until(deadline) => {
+                        admitted.preauth_timed_out();
+                        let _ = running.handle().disconnect(russh::Disconnect::ByApplication, "hoop: not authenticated in time".into(), String::new()).await;
+                        return;
                     }
-                    Err(e) => tracing::debug!(%peer, error = %e, "ssh handshake failed"),
+                };
+                let result = match ended {
+                    Some(r) => r,
+                    None => running.await,
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "ssh connection ended with an error");
                 }
+                drop(admitted);
             });
         }
     }

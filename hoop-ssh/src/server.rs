@@ -29,6 +29,8 @@ pub struct Connection {
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
     /// Dropped with the connection, which stops the session watcher.
     pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Told when the client has authenticated (the pre-authentication deadline stops).
+    pub(crate) authed: Arc<tokio::sync::Notify>,
 }
 
 /// The target named by an SSH user name.
@@ -79,6 +81,7 @@ impl russh::server::Handler for Connection {
     /// Watches the session for the whole connection: a revocation, a kill or an expiry ends
     /// it even when no channel is open (channels also tell their client why).
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
+        self.authed.notify_one();
         if let Some(s) = self.session.clone() {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
