@@ -309,6 +309,9 @@ pub struct LimitsConfig {
     pub review_timeout_secs: u64,
     /// Largest protocol message accepted from a client, bytes.
     pub max_message_bytes: usize,
+    /// Largest protocol message accepted from a server (a Postgres row), bytes; a larger one
+    /// ends the session with an error naming this limit instead of being held in memory.
+    pub max_server_message_bytes: usize,
     /// Rows one statement of an agent may delete, update or merge (0: no ceiling); a statement
     /// that touches more is not committed.
     pub max_rows_written: u64,
@@ -332,6 +335,7 @@ impl Default for LimitsConfig {
             max_session_secs: l.max_session.as_secs(),
             review_timeout_secs: 300,
             max_message_bytes: 64 << 20,
+            max_server_message_bytes: 16 << 20,
             max_rows_written: 1000,
             max_connections: a.max_connections,
             max_connections_per_listener: a.max_connections_per_listener,

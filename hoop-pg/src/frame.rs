@@ -81,7 +81,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Err(FrameError::TooLarge { len, limit: self.limit });
         }
         if self.buf.len() < 1 + len {
-            self.buf.reserve(1 + len - self.buf.len());
+            // Grown with what arrives (at most doubling), never to the announced length up
+            // front: a peer announcing a large message holds only what it has sent.
+            let missing = 1 + len - self.buf.len();
+            self.buf.reserve(missing.min(self.buf.len().max(64 * 1024)));
             return Ok(None);
         }
         self.buf.advance(5);

@@ -52,6 +52,8 @@ pub struct PgProxy {
     /// Where tokens may arrive without TLS (`tls.plaintext_from`).
     plaintext: hoop_core::config::TlsConfig,
     max_message: usize,
+    /// `limits.max_server_message_bytes`.
+    max_server_message: usize,
     /// `limits.max_rows_written` (0: none).
     max_rows_written: u64,
     record: RecordLimits,
@@ -118,6 +120,7 @@ impl PgProxy {
             statics,
             plaintext: cfg.tls.clone(),
             max_message: cfg.limits.max_message_bytes.max(1024),
+            max_server_message: cfg.limits.max_server_message_bytes.max(1 << 16),
             max_rows_written: cfg.limits.max_rows_written,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
@@ -278,7 +281,7 @@ impl PgProxy {
         let (sr, sw) = est.conn.into_split();
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written);
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
-        let server = FrameReader::with_buffer(sr, 1 << 30, est.leftover);
+        let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);
         let (reason, result) = tokio::select! {
             r = relay.client_loop(client, sw) => match r {
                 Ok(()) => ("client terminated".to_string(), Ok(())),
@@ -291,6 +294,9 @@ impl PgProxy {
             r = relay.server_loop(server) => {
                 let msg = match &r {
                     Err(RelayError::Frame(FrameError::Closed)) | Ok(()) => "server closed the connection".to_string(),
+                    Err(RelayError::Frame(FrameError::TooLarge { len, limit })) => {
+                        format!("the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the session ends rather than hold it")
+                    }
                     Err(e) => format!("server error: {e}"),
                 };
                 let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
