@@ -142,6 +142,10 @@ impl hoop_admin::SshCertifier for Certifier {
         let cert = self.0.issue(public_key, &spec).map_err(|e| e.to_string())?;
         Ok((cert.to_openssh().map_err(|e| e.to_string())?, cert.serial()))
     }
+
+    fn fingerprint(&self, public_key: &str) -> Option<String> {
+        hoop_ssh::key_fingerprint(public_key)
+    }
 }
 
 /// Logs to stderr, filtered by `RUST_LOG`.

@@ -142,6 +142,16 @@ fn agent_onboarding_without_the_data_dir_and_every_escalation() {
     // A gateway token is not exchanged for another (it would never expire).
     let o = Command::new(HOOP).args(["token", "exchange", "--credential-file"]).arg(write(&home, "tok", &token)).args(["--ca-file"]).arg(&home.ca).env("HOOP_ADMIN_URL", &s.admin).output().unwrap();
     assert!(err(&o).contains("cannot be exchanged"), "{}", err(&o));
+    // A narrowing field of the wrong type or name is refused, never dropped.
+    for body in [r#"{"targets":"db"}"#, r#"{"target":["db"]}"#, r#"{"ttl_secs":"60"}"#, "not json"] {
+        let o = Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(&home.ca)
+            .args(["-H", &format!("Authorization: Bearer {}", std::fs::read_to_string(&home.credential).unwrap().trim()), "-d", body, &format!("{}/v1/exchange", s.admin)])
+            .output()
+            .unwrap();
+        assert!(out(&o).contains("\"error\"") && !out(&o).contains("token\""), "{body}: {}", out(&o));
+    }
     // Certificates are never wider than the token asking for them.
     let o = Command::new("curl")
         .args(["-s", "--cacert"])
@@ -202,6 +212,20 @@ fn delegated_issuing_stays_within_the_issuer() {
         let o = issue(&args);
         assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{what}: {}", err(&o));
     }
+    // Revoking the orchestrator's subject ends what it issued too: the job's live session and
+    // its next login.
+    let mut running = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select pg_sleep(20)"])
+        .env("PGPASSWORD", &job)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let o = s.hoop(&["revoke", "subject:orchestrator"]);
+    assert!(o.status.success() && out(&o).contains("1 live sessions ended"), "{}{}", out(&o), err(&o));
+    assert!(!running.wait().unwrap().success());
+    assert!(err(&s.psql(&job, "select 1")).contains("revoked"));
     // Deleting the orchestrator's client revokes it, the token it exchanged, and the job's token.
     let id = claims(&token)["from"][0].as_str().unwrap().trim_start_matches("client:").to_string();
     let o = s.hoop(&["clients", "delete", &id]);
@@ -239,11 +263,11 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
         }
     };
 
-    // psql in a long statement; its token is revoked.
+    // psql in a long write; its token is revoked: the session ends and the write never lands.
     let token = home.exchange(&s, &[]).unwrap();
     let jti = claims(&token)["jti"].as_str().unwrap().to_string();
     let mut psql = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", "select pg_sleep(30)"])
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", "insert into people select 9031, 'late' from pg_sleep(4)"])
         .env("PGPASSWORD", &token)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -252,6 +276,8 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
         .unwrap();
     let (psql_took, e) = ended(&mut psql, &["revoke", &jti, "--reason", "leaked in a log"]);
     assert!(e.contains("credential revoked"), "{e}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(pg().psql("select count(*) from people where id = 9031").unwrap().trim(), "0", "the statement in flight was cancelled");
 
     // psql as a static identity (SCRAM against its configured secret), revoked by name.
     let mut psql = Command::new("psql")
@@ -275,17 +301,34 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     // ssh with a configured key ([[ssh_keys]] agent-1); the key is revoked by fingerprint.
     let fp = Command::new("ssh-keygen").args(["-l", "-E", "sha256", "-f"]).arg(s.agent_key.with_extension("pub")).output().unwrap();
     let fp = out(&fp).split_whitespace().nth(1).unwrap().to_string();
+    let o = s.hoop(&["revoke", "garbage"]);
+    assert!(!o.status.success() && err(&o).contains("is not a token id"), "{}", err(&o));
+    let o = s.hoop(&["revoke", "client:garbage"]);
+    assert!(!o.status.success() && err(&o).contains("would match no credential"), "{}", err(&o));
+    let o = s.hoop(&["revoke", "ssh-key:MD5:00:11"]);
+    assert!(!o.status.success(), "an id no credential carries is refused, not listed");
     let mut ssh = ssh_with(&s, &s.agent_key, "sleep 30").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let (ssh_key_took, e) = ended(&mut ssh, &["revoke", &format!("ssh-key:{fp}")]);
+    // Spelled loosely (kind in capitals, padding): made canonical, so it still matches.
+    let loose = format!("SSH-KEY:{}=", fp.replacen("SHA256:", "sha256:", 1));
+    let (ssh_key_took, e) = ended(&mut ssh, &["revoke", &loose]);
     assert!(e.contains("credential revoked"), "{e}");
+
+    // The revoked key cannot be certified again for another identity.
+    let o = home.hoop(&s, &["ssh-cert", "--public-key", s.agent_key.with_extension("pub").to_str().unwrap()]);
+    assert!(!o.status.success() && err(&o).contains("revoked"), "{}", err(&o));
 
     // ssh with a certificate from the API; the certificate is revoked by serial.
     let key = home.ssh_certificate(&s);
     let serial = Command::new("ssh-keygen").args(["-L", "-f"]).arg(home.dir.path().join("id_ed25519-cert.pub")).output().unwrap();
     let serial = out(&serial).lines().find_map(|l| l.trim().strip_prefix("Serial: ").map(str::to_string)).unwrap();
-    let mut ssh = ssh_with(&s, &key, "sleep 30").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    // What the command would still do on the host after the revocation is stopped with it.
+    let marker = format!("/tmp/hoop-inflight-{}", std::process::id());
+    let _ = std::fs::remove_file(&marker);
+    let mut ssh = ssh_with(&s, &key, &format!("sleep 4; touch {marker}")).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let (ssh_cert_took, e) = ended(&mut ssh, &["revoke", &format!("ssh-cert:{serial}")]);
     assert!(e.contains("credential revoked"), "{e}");
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!std::path::Path::new(&marker).exists(), "the command in flight on the host was stopped");
 
     // kubectl get -w on a kept-alive connection; the client credential is deleted, so the
     // plugin cannot get another token either.

@@ -60,19 +60,52 @@ async fn read_json(req: Request<Incoming>) -> serde_json::Value {
     }
 }
 
-/// `{subject, kind, groups, targets, ttl_secs}` as a token spec.
-fn token_spec(req: &serde_json::Value, default_ttl: i64) -> Result<hoop_core::auth::TokenSpec, String> {
-    let strings = |k: &str| -> Vec<String> { req.get(k).and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default() };
-    let kind = match req.get("kind").and_then(|k| k.as_str()).unwrap_or("agent") {
-        "human" => hoop_core::identity::IdentityKind::Human,
-        "agent" => hoop_core::identity::IdentityKind::Agent,
-        other => return Err(format!("kind must be agent or human, not {other}")),
+/// A request body read strictly: an object with only the `allowed` keys, each of the right
+/// type (`{}` when empty). A field the caller meant to narrow its grant with must never be
+/// dropped silently, or the grant would come back wider than asked.
+async fn read_strict<T: serde::de::DeserializeOwned>(req: Request<Incoming>, allowed: &[&str]) -> Result<T, Response<Body>> {
+    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")),
     };
-    let subject = req.get("subject").and_then(|s| s.as_str()).unwrap_or_default().to_string();
-    if subject.is_empty() {
-        return Err("subject is required".into());
+    let v: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("body is not JSON: {e}")))?
+    };
+    let Some(obj) = v.as_object() else { return Err(error(StatusCode::BAD_REQUEST, "body must be a JSON object")) };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(error(StatusCode::BAD_REQUEST, &format!("unknown field {k:?} (allowed: {})", allowed.join(", "))));
     }
-    Ok(hoop_core::auth::TokenSpec { subject, kind, groups: strings("groups"), targets: strings("targets"), ttl_secs: req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(default_ttl) })
+    serde_json::from_value(v).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("body: {e}")))
+}
+
+/// `POST /v1/exchange`: what to narrow the token to.
+#[derive(serde::Deserialize, Default)]
+struct ExchangeRequest {
+    targets: Option<Vec<String>>,
+    ttl_secs: Option<i64>,
+}
+
+/// `POST /v1/ssh/certificates`.
+#[derive(serde::Deserialize)]
+struct CertificateRequest {
+    public_key: String,
+    ttl_secs: Option<i64>,
+    targets: Option<Vec<String>>,
+}
+
+/// `POST /v1/tokens`.
+#[derive(serde::Deserialize)]
+struct TokenRequest {
+    subject: String,
+    #[serde(default)]
+    kind: hoop_core::identity::IdentityKind,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    targets: Vec<String>,
+    ttl_secs: Option<i64>,
 }
 
 /// An authentication refusal as its HTTP answer.
@@ -90,6 +123,9 @@ pub trait SshCertifier: Send + Sync + 'static {
     /// A certificate for `public_key` (an OpenSSH public key line) carrying `who`, valid for
     /// `ttl_secs`; returns the certificate line and its serial.
     fn certify(&self, public_key: &str, who: &Identity, ttl_secs: u64) -> Result<(String, u64), String>;
+
+    /// The SHA-256 fingerprint (`SHA256:…`) of an OpenSSH public key line, if it is one.
+    fn fingerprint(&self, public_key: &str) -> Option<String>;
 }
 
 /// The admin API over one gate.
@@ -221,27 +257,31 @@ impl AdminApi {
                     self.revoke(&who, id, until, &reason)
                 }
             },
-            (&Method::POST, ["v1", "tokens"]) => {
-                let body = read_json(req).await;
-                self.issue(&who, &body)
-            }
+            (&Method::POST, ["v1", "tokens"]) => match read_strict::<TokenRequest>(req, &["subject", "kind", "groups", "targets", "ttl_secs"]).await {
+                Ok(body) => self.issue(&who, body),
+                Err(r) => r,
+            },
             (&Method::GET, ["v1", "clients"]) => match (&self.clients, needs(hoop_core::auth::token::ISSUE_GROUP)) {
                 (_, Some(refusal)) => refusal,
+                _ if who.kind != hoop_core::identity::IdentityKind::Human => error(StatusCode::FORBIDDEN, "only humans list client credentials"),
                 (None, _) => error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials"),
                 (Some(c), None) => json_reply(StatusCode::OK, json!(c.list())),
             },
             (&Method::POST, ["v1", "clients"]) => {
-                let body = read_json(req).await;
-                self.register(&who, body)
+                let allowed = ["subject", "kind", "groups", "targets", "max_ttl_secs", "issue_subjects"];
+                match read_strict::<hoop_core::auth::ClientSpec>(req, &allowed).await {
+                    Ok(spec) => self.register(&who, spec),
+                    Err(r) => r,
+                }
             }
             (&Method::DELETE, ["v1", "clients", id]) => match needs(REVIEW_GROUP).and(needs(hoop_core::auth::token::ISSUE_GROUP)) {
                 Some(refusal) => refusal,
                 None => self.remove_client(&who, id),
             },
-            (&Method::POST, ["v1", "ssh", "certificates"]) => {
-                let body = read_json(req).await;
-                self.certificate(&who, &body)
-            }
+            (&Method::POST, ["v1", "ssh", "certificates"]) => match read_strict::<CertificateRequest>(req, &["public_key", "ttl_secs", "targets"]).await {
+                Ok(body) => self.certificate(&who, body).await,
+                Err(r) => r,
+            },
             (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.approvals().list()))),
             (&Method::GET, ["v1", "approvals", "stream"]) => needs(REVIEW_GROUP).unwrap_or_else(|| self.stream()),
             (&Method::POST, ["v1", "approvals", id, verb @ ("approve" | "deny")]) => {
@@ -262,16 +302,14 @@ impl AdminApi {
 
     /// Issues a token for `{subject, kind, groups, targets, ttl_secs}` within the caller's
     /// grant (see [`hoop_core::auth::grant`]).
-    fn issue(&self, who: &Identity, req: &serde_json::Value) -> Response<Body> {
+    fn issue(&self, who: &Identity, req: TokenRequest) -> Response<Body> {
         let Some(issuer) = &self.issuer else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway does not issue tokens over its API") };
-        let spec = match token_spec(req, 3600) {
-            Ok(s) => s,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e),
-        };
+        let spec = hoop_core::auth::TokenSpec { subject: req.subject, kind: req.kind, groups: req.groups, targets: req.targets, ttl_secs: req.ttl_secs.unwrap_or(3600) };
         match issuer.issue_for(who, &spec) {
             Ok(token) => {
                 tracing::info!(subject = %spec.subject, by = %who.subject, "token issued");
-                json_reply(StatusCode::OK, json!({ "token": token }))
+                let expires_at = hoop_core::auth::token::TokenVerifier::expiry_of(&token);
+                json_reply(StatusCode::OK, json!({ "token": token, "expires_at": expires_at }))
             }
             Err(e) => auth_refusal(&e),
         }
@@ -284,9 +322,11 @@ impl AdminApi {
         let Some(presented) = bearer(&req).map(str::to_string) else {
             return error(StatusCode::UNAUTHORIZED, "present a client credential or an OIDC token as Authorization: Bearer");
         };
-        let body = read_json(req).await;
-        let targets: Option<Vec<String>> = body.get("targets").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect());
-        let ttl = body.get("ttl_secs").and_then(|t| t.as_i64());
+        let body = match read_strict::<ExchangeRequest>(req, &["targets", "ttl_secs"]).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let (targets, ttl) = (body.targets, body.ttl_secs);
         let now = hoop_core::auth::now_secs();
         let (spec, from, may_issue) = if presented.starts_with(hoop_core::auth::clients::PREFIX) {
             let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
@@ -338,15 +378,11 @@ impl AdminApi {
 
     /// `POST /v1/clients`: registers a client credential within the caller's grant; only
     /// humans register (a client is long-lived).
-    fn register(&self, who: &Identity, req: serde_json::Value) -> Response<Body> {
+    fn register(&self, who: &Identity, spec: hoop_core::auth::ClientSpec) -> Response<Body> {
         let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
         if who.kind != hoop_core::identity::IdentityKind::Human {
             return error(StatusCode::FORBIDDEN, &format!("{} is an agent; only humans register client credentials", who.subject));
         }
-        let spec: hoop_core::auth::ClientSpec = match serde_json::from_value(req) {
-            Ok(s) => s,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &format!("body: {e}")),
-        };
         let mut as_token = hoop_core::auth::TokenSpec {
             subject: spec.subject.clone(),
             kind: spec.kind,
@@ -389,12 +425,11 @@ impl AdminApi {
     /// `POST /v1/ssh/certificates` `{public_key, ttl_secs?, targets?}`: a certificate for the
     /// caller's own identity, never longer-lived than the caller's token; revoking that token
     /// (or the client it came from) ends sessions on the certificate.
-    fn certificate(&self, who: &Identity, req: &serde_json::Value) -> Response<Body> {
+    async fn certificate(&self, who: &Identity, req: CertificateRequest) -> Response<Body> {
         let Some(ca) = &self.certifier else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway issues no SSH certificates") };
-        let Some(key) = req.get("public_key").and_then(|k| k.as_str()) else { return error(StatusCode::BAD_REQUEST, "public_key is required") };
+        let key = req.public_key.as_str();
         let mut me = who.clone();
-        if let Some(asked) = req.get("targets").and_then(|t| t.as_array()) {
-            let asked: Vec<String> = asked.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+        if let Some(asked) = req.targets {
             if let Some(t) = asked.iter().find(|t| !(who.may_reach(t) && (t.as_str() != "*" || who.targets.iter().any(|x| x == "*")))) {
                 return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", who.subject));
             }
@@ -402,9 +437,16 @@ impl AdminApi {
         }
         let now = hoop_core::auth::now_secs();
         let left = if who.expires_at > 0 { who.expires_at - now } else { 3600 };
-        let ttl = req.get("ttl_secs").and_then(|t| t.as_i64()).unwrap_or(3600).min(left);
+        let ttl = req.ttl_secs.unwrap_or(3600).min(left);
         if ttl <= 0 {
             return error(StatusCode::UNAUTHORIZED, "token expired");
+        }
+        // A revoked key is not certified again (it would log in with no certificate either).
+        let Some(fingerprint) = ca.fingerprint(key) else { return error(StatusCode::BAD_REQUEST, "public_key is not an OpenSSH public key") };
+        let mut holder = Identity::new(&who.subject, who.kind);
+        holder.credentials = vec![format!("ssh-key:{fingerprint}")];
+        if self.gate.authenticate(Credential::Verified(&holder)).await.is_err() {
+            return error(StatusCode::FORBIDDEN, "this key is revoked");
         }
         match ca.certify(key, &me, ttl as u64) {
             Ok((cert, serial)) => {
@@ -419,7 +461,7 @@ impl AdminApi {
     fn revoke(&self, who: &Identity, id: String, until: i64, reason: &str) -> Response<Body> {
         let r = hoop_core::auth::Revocation { id: id.clone(), until, by: who.subject.clone(), at: hoop_core::auth::now_secs(), reason: reason.to_string() };
         match self.gate.revoke(r) {
-            Ok(ended) => {
+            Ok((id, ended)) => {
                 tracing::info!(%id, by = %who.subject, ended, "revoked");
                 json_reply(StatusCode::OK, json!({ "revoked": id, "until": until, "ended_sessions": ended }))
             }

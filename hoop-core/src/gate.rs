@@ -399,9 +399,10 @@ impl Gate {
     }
 
     /// Revokes a credential or subject, keeps the revocation, and ends at once every live
-    /// session standing on it; returns how many sessions it ended.
-    pub fn revoke(&self, revocation: Revocation) -> Result<usize, RevocationError> {
-        let id = revocation.id.clone();
+    /// session standing on it; returns the id as kept (canonical) and how many sessions ended.
+    pub fn revoke(&self, mut revocation: Revocation) -> Result<(String, usize), RevocationError> {
+        let id = crate::auth::revocation::canonical(&revocation.id)?;
+        revocation.id = id.clone();
         self.inner.revocations.revoke(revocation)?;
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
         let mut ended = 0;
@@ -409,7 +410,7 @@ impl Gate {
             l.kill.kill(EndReason::Revoked);
             ended += 1;
         }
-        Ok(ended)
+        Ok((id, ended))
     }
 
     /// The revocations in force.

@@ -217,7 +217,7 @@ async fn revocations_survive_a_restart() {
     let gate = s.cfg.build_gate().unwrap();
     let id = gate.authenticate(Credential::Token(&t)).await.unwrap();
     let r = hoop_core::auth::Revocation { id: format!("token:{}", id.token_id), until: id.expires_at, by: "op".into(), at: 0, reason: String::new() };
-    assert_eq!(gate.revoke(r).unwrap(), 0);
+    assert_eq!(gate.revoke(r).unwrap().1, 0);
     assert!(gate.authenticate(Credential::Token(&t)).await.is_err());
     let again = s.cfg.build_gate().unwrap();
     let refused = again.authenticate(Credential::Token(&t)).await;

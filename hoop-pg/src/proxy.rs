@@ -278,6 +278,7 @@ impl PgProxy {
         let max_rows_written = (agent && self.max_rows_written > 0).then_some(self.max_rows_written);
         let (client_conn, client_buf) = reader.into_parts();
         let (cr, cw) = client_conn.into_split();
+        let backend = est.key;
         let (sr, sw) = est.conn.into_split();
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written);
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
@@ -303,6 +304,9 @@ impl PgProxy {
                 (msg, Ok(()))
             },
             end = handle.ended() => {
+                // What the server is running for this session stops too: a statement sent just
+                // before a revocation must not commit after it.
+                let _ = tokio::time::timeout(Duration::from_secs(2), t.upstream.cancel(backend.0, backend.1)).await;
                 let msg = format!("terminating connection: {}", end.as_str());
                 let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
                 (msg, Ok(()))

@@ -118,8 +118,17 @@ impl SshCa {
             targets: list(ext(EXT_TARGETS)),
             token_id: cert.serial().to_string(),
             expires_at: i64::try_from(cert.valid_before()).unwrap_or(i64::MAX),
-            credentials: std::iter::once(format!("ssh-cert:{}", cert.serial())).chain(list(ext(EXT_FROM))).collect(),
+            // The key is a credential of its own: a revoked key logs in with no certificate.
+            credentials: [format!("ssh-cert:{}", cert.serial()), format!("ssh-key:{}", cert.public_key().fingerprint(HashAlg::Sha256))]
+                .into_iter()
+                .chain(list(ext(EXT_FROM)))
+                .collect(),
             issue_subjects: Vec::new(),
         })
     }
+}
+
+/// The SHA-256 fingerprint (`SHA256:…`) of an OpenSSH public key line, as revocations name keys.
+pub fn key_fingerprint(line: &str) -> Option<String> {
+    PublicKey::from_openssh(line.trim()).ok().map(|k| k.fingerprint(HashAlg::Sha256).to_string())
 }

@@ -343,8 +343,11 @@ impl ChannelRelay {
                     flush_all(&client, &session, id, &mut out, &mut err).await;
                 }
                 end = session.ended() => {
-                    // Killed by an operator, idle, too long, or the token expired: the client is
-                    // told why and the connection ends.
+                    // Killed by an operator, revoked, idle, too long, or the token expired: what
+                    // runs on the host is stopped (as far as the host's sshd passes signals on),
+                    // the client is told why and the connection ends.
+                    up(Up::Signal(russh::Sig::KILL));
+                    up(Up::Close);
                     flush_all(&client, &session, id, &mut out, &mut err).await;
                     let msg = format!("hoop: session ended: {}", end.as_str());
                     let _ = client.extended_data(id, 1, format!("\r\n{msg}\r\n").into_bytes()).await;

@@ -23,7 +23,7 @@ mod server;
 mod sftp;
 mod upstream;
 
-pub use ca::{CertSpec, SshCa};
+pub use ca::{CertSpec, SshCa, key_fingerprint};
 pub use channel::exec_action;
 pub use upstream::{SshTarget, UpstreamError};
 

@@ -49,6 +49,17 @@ pub fn bound(issuer: &Identity, spec: &mut TokenSpec, now: i64) -> Result<(), Au
     Ok(())
 }
 
+/// The revocation ids a credential issued by `issuer` stands on: the issuer's credentials and
+/// its subject, so revoking either (`subject:orchestrator`) ends what it issued, at any depth.
+pub fn lineage(issuer: &Identity) -> Vec<String> {
+    let mut from = issuer.credentials.clone();
+    let own = format!("subject:{}", issuer.subject);
+    if !from.contains(&own) {
+        from.push(own);
+    }
+    from
+}
+
 /// What no credential may be, whoever issues it (the data dir's key included).
 pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
     if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| c.is_control() || c == ',') {

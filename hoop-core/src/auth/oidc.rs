@@ -210,11 +210,11 @@ impl OidcVerifier {
             return Ok(u.clone());
         }
         let url = format!("{}/.well-known/openid-configuration", self.cfg.issuer.trim_end_matches('/'));
-        let doc = https::get_json(&url, self.tls.clone()).await.map_err(AuthError::Jwks)?;
+        let doc = https::get_json(&url, self.tls.clone()).await.map_err(fetch_failed)?;
         doc.get("jwks_uri")
             .and_then(|u| u.as_str())
             .map(str::to_string)
-            .ok_or_else(|| AuthError::Jwks(format!("{url}: no jwks_uri")))
+            .ok_or_else(|| fetch_failed(format!("{url}: no jwks_uri")))
     }
 
     async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
@@ -230,8 +230,8 @@ impl OidcVerifier {
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(self.cfg.min_refresh_secs));
         if jwk.is_none() && may_refresh {
             let url = self.jwks_uri().await?;
-            let doc = https::get_json(&url, self.tls.clone()).await.map_err(AuthError::Jwks)?;
-            let set: JwkSet = serde_json::from_value(doc).map_err(|e| AuthError::Jwks(format!("{url}: {e}")))?;
+            let doc = https::get_json(&url, self.tls.clone()).await.map_err(fetch_failed)?;
+            let set: JwkSet = serde_json::from_value(doc).map_err(|e| fetch_failed(format!("{url}: {e}")))?;
             cache.keys = set;
             cache.fetched = Some(Instant::now());
             jwk = find(&cache.keys);
@@ -285,6 +285,13 @@ impl OidcVerifier {
             issue_subjects: Vec::new(),
         })
     }
+}
+
+/// The issuer's keys could not be fetched: the detail (URLs, TLS errors) goes to the log, the
+/// caller, who is not authenticated yet, learns only that.
+fn fetch_failed(detail: String) -> AuthError {
+    tracing::warn!(%detail, "OIDC issuer keys could not be fetched");
+    AuthError::Jwks("the issuer's keys could not be fetched (see the gateway log)".into())
 }
 
 /// Looks up a dot-separated claim path.

@@ -47,8 +47,8 @@ impl Revocation {
 /// Why a revocation was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum RevocationError {
-    /// The id does not start with a known kind, or names nothing.
-    #[error("revocation id {0:?} must be one of token:, client:, ssh-cert:, ssh-key:, static:, subject: followed by a name")]
+    /// The id is not one any credential carries: it would revoke nothing.
+    #[error("revocation id {0:?} would match no credential: use token:<jti>, client:c_<12 hex>, ssh-cert:<serial>, ssh-key:SHA256:<base64>, static:<subject> or subject:<name>")]
     Malformed(String),
     /// The list is full.
     #[error("the revocation list is full ({MAX_REVOCATIONS} entries)")]
@@ -107,12 +107,10 @@ impl Revocations {
         Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path) })
     }
 
-    /// Adds `r` (replacing an earlier revocation of the same id) and writes the list.
-    pub fn revoke(&self, r: Revocation) -> Result<(), RevocationError> {
-        let (kind, name) = r.id.split_once(':').unwrap_or(("", ""));
-        if !KINDS.contains(&kind) || name.is_empty() || name.chars().any(char::is_control) {
-            return Err(RevocationError::Malformed(r.id));
-        }
+    /// Adds `r` (its id made canonical, replacing an earlier revocation of the same id) and
+    /// writes the list.
+    pub fn revoke(&self, mut r: Revocation) -> Result<(), RevocationError> {
+        r.id = canonical(&r.id)?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         entries.retain(|_, e| e.in_force(now));
@@ -156,6 +154,43 @@ impl Revocations {
     }
 }
 
+/// The one spelling of `id` that credentials carry, or why there is none. Harmless variants
+/// (surrounding spaces, the kind's case, a client id's case, base64 padding of a fingerprint) are
+/// made canonical; anything else is refused, since a revocation that matches nothing would
+/// only look like one.
+pub fn canonical(id: &str) -> Result<String, RevocationError> {
+    let bad = || RevocationError::Malformed(id.to_string());
+    let (kind, name) = id.trim().split_once(':').ok_or_else(bad)?;
+    let kind = kind.trim().to_ascii_lowercase();
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let name = match kind.as_str() {
+        "token" | "static" | "subject" => name.to_string(),
+        "client" => {
+            let n = name.to_ascii_lowercase();
+            let hex = n.strip_prefix("c_").ok_or_else(bad)?;
+            if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(bad());
+            }
+            n
+        }
+        "ssh-cert" => name.parse::<u64>().map_err(|_| bad())?.to_string(),
+        "ssh-key" => {
+            let (alg, b64) = name.split_once(':').ok_or_else(bad)?;
+            let b64 = b64.trim_end_matches('=');
+            let ok = alg.eq_ignore_ascii_case("sha256") && b64.len() == 43 && b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+            if !ok {
+                return Err(bad());
+            }
+            format!("SHA256:{b64}")
+        }
+        _ => return Err(bad()),
+    };
+    Ok(format!("{kind}:{name}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,9 +204,9 @@ mod tests {
     fn every_credential_and_the_subject_can_be_revoked() {
         let r = Revocations::in_memory();
         let mut id = Identity::new("agent-1", IdentityKind::Agent);
-        id.credentials = vec!["ssh-cert:42".into(), "token:abc".into(), "client:c1".into()];
+        id.credentials = vec!["ssh-cert:42".into(), "token:abc".into(), "client:c_0123456789ab".into()];
         assert!(r.check(&id).is_ok());
-        for key in ["ssh-cert:42", "token:abc", "client:c1", "subject:agent-1"] {
+        for key in ["ssh-cert:42", "token:abc", "client:c_0123456789ab", "subject:agent-1"] {
             let r = Revocations::in_memory();
             r.revoke(revocation(key, 0)).unwrap();
             assert_eq!(r.check(&id), Err(AuthError::Revoked), "{key}");
@@ -186,13 +221,32 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_canonical_or_refused() {
+        let key = "ssh-key:SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+        for (given, want) in [
+            (" token:abc ", "token:abc"),
+            ("TOKEN:abc", "token:abc"),
+            ("client:C_0123456789AB", "client:c_0123456789ab"),
+            ("subject: etl-bot", "subject:etl-bot"),
+            ("ssh-cert:0042", "ssh-cert:42"),
+            ("ssh-key:SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s=", key),
+            ("ssh-key:sha256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", key),
+        ] {
+            assert_eq!(canonical(given).unwrap(), want, "{given}");
+        }
+        for bad in ["garbage", "client:c_12", "client:xyz", "ssh-cert:-1", "ssh-key:MD5:ab:cd", "ssh-key:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", "subject:a b", "ssh-key:ssh-ed25519 AAAA"] {
+            assert!(canonical(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn kept_across_restarts_and_read_from_the_old_format() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("revoked.json");
         std::fs::write(&path, format!("{{\"old-jti\": {}}}", now_secs() + 600)).unwrap();
         let r = Revocations::open(path.clone()).unwrap();
         assert_eq!(r.list()[0].id, "token:old-jti");
-        r.revoke(revocation("ssh-key:SHA256:abc", 0)).unwrap();
+        r.revoke(revocation("ssh-key:SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", 0)).unwrap();
         let again = Revocations::open(path.clone()).unwrap();
         assert_eq!(again.list().len(), 2);
         std::fs::write(&path, "not json").unwrap();

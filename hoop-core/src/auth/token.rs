@@ -69,7 +69,7 @@ impl TokenIssuer {
     pub fn issue_for(&self, requester: &Identity, spec: &TokenSpec) -> Result<String, AuthError> {
         let mut spec = spec.clone();
         grant::bound(requester, &mut spec, now_secs())?;
-        self.issue_with(&spec, &requester.credentials, &[])
+        self.issue_with(&spec, &grant::lineage(requester), &[])
     }
 
     /// Issues a token. Holding the signing key is the permission, so only local tools call this.
@@ -103,6 +103,20 @@ impl TokenIssuer {
         header.kid = Some(self.key.kid.clone());
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(self.key.pkcs8()))
             .map_err(|e| AuthError::Malformed(e.to_string()))
+    }
+}
+
+impl TokenVerifier {
+    /// The `exp` of a token this gateway just issued (unverified: for telling the caller).
+    pub fn expiry_of(token: &str) -> i64 {
+        use base64::Engine;
+        token
+            .split('.')
+            .nth(1)
+            .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c.get("exp").and_then(|e| e.as_i64()))
+            .unwrap_or_default()
     }
 }
 
@@ -258,7 +272,11 @@ mod tests {
         admin.credentials = vec!["client:c_1".into()];
         let t = i.issue_for(&admin, &spec(60)).unwrap();
         let id = _v.verify(&t).unwrap();
-        assert_eq!(id.credentials, [format!("token:{}", id.token_id), "client:c_1".into()], "revoking the issuer's client ends it");
+        assert_eq!(
+            id.credentials,
+            [format!("token:{}", id.token_id), "client:c_1".into(), "subject:root".into()],
+            "revoking the issuer's client or subject ends it"
+        );
         let mut review = spec(60);
         review.groups = vec!["review".into()];
         assert!(i.issue(&review).is_err(), "not even the data dir's key makes an agent a reviewer");

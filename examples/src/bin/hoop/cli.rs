@@ -461,9 +461,14 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
         return Ok(());
     }
     let id = a.id.ok_or("name what to revoke, or pass --list")?;
-    let id = if id.contains(':') { id } else { format!("token:{id}") };
+    let id = match id.contains(':') {
+        true => id,
+        // A bare id is a gateway token's jti (24 hex digits); anything else names nothing.
+        false if id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()) => format!("token:{id}"),
+        false => return Err(format!("{id:?} is not a token id (24 hex digits); name the kind: token:, client:, ssh-cert:, ssh-key:, static:, subject:")),
+    };
     let v = json(&client.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await.map_err(|e| e.to_string())?)?;
-    println!("revoked {id}; {} live sessions ended", shown(&v, "/ended_sessions"));
+    println!("revoked {}; {} live sessions ended", at(&v, "/revoked"), shown(&v, "/ended_sessions"));
     Ok(())
 }
 
