@@ -321,3 +321,53 @@ fn replay_of_a_shell_reproduces_the_screen() {
     assert!(replay.stdout == screen, "replay:\n{}\nscreen:\n{}", out(&replay), String::from_utf8_lossy(&screen));
     assert!(!out(&replay).contains("ann@corp.example"));
 }
+
+/// `kill -9` mid-session: the statement that reached the server has its action on disk; the
+/// recording verifies as intact but unsealed (not as tampered), and the next start closes it
+/// with a signed end that says so; a recording edited while hoop was down stays FAILED.
+#[test]
+fn a_crash_leaves_recordings_intact_and_the_next_start_closes_them() {
+    let mut s = serve("[policy]\ndefault_rules = false\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    assert!(s.psql(&token, "select 'finished first'").status.success());
+    let mut running = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select 'in flight', pg_sleep(30)"])
+        .env("PGPASSWORD", &token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    s.stop("KILL");
+    let _ = running.wait();
+
+    let rec = recorder(&s.data());
+    let ids = rec.recorder().list().unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let events = |id| rec.recorder().read(id).unwrap();
+    let crashed = ids.iter().find(|id| !events(id).iter().any(|e| matches!(e.body, hoop_core::record::Body::Control(hoop_core::record::Control::Seal { .. })))).unwrap().clone();
+    let finished = ids.iter().find(|id| **id != crashed).unwrap().clone();
+    // Audit before act: the statement the server was running is on disk.
+    assert!(events(&crashed).iter().any(|e| serde_json::to_string(e).unwrap().contains("in flight")));
+    let report = rec.recorder().verify(&crashed).unwrap();
+    assert!(report.first_error.is_none() && !report.sealed, "{report:?}");
+    // A half-written record, as a crash mid-write leaves, and an edit of the other recording.
+    let dir = s.data().join("recordings");
+    let mut f = std::fs::OpenOptions::new().append(true).open(dir.join(format!("{}.jsonl", crashed.0))).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"seq\":99,\"ts\":\"2026").unwrap();
+    let edited = dir.join(format!("{}.jsonl", finished.0));
+    let text = std::fs::read_to_string(&edited).unwrap().replacen("finished first", "finished twice", 1);
+    std::fs::write(&edited, text).unwrap();
+    drop(rec);
+
+    s.start_again();
+    let o = s.hoop(&["verify", &crashed.0]);
+    assert!(o.status.success() && out(&o).contains("closed after a crash"), "{}{}", out(&o), err(&o));
+    let o = s.hoop(&["verify", &finished.0]);
+    assert_eq!(o.status.code(), Some(1), "tampering stays a failure: {}", out(&o));
+    let shown = out(&s.hoop(&["sessions", "show", &crashed.0]));
+    assert!(shown.contains("stopped without closing") && shown.contains("half-written"), "{shown}");
+    // A session opened after the restart closes normally.
+    assert!(s.psql(&token, "select 1").status.success());
+}

@@ -358,15 +358,7 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
 
     // After a restart, every revoked credential is still refused; others are not.
     s.stop("TERM");
-    let cfg = s.config.clone();
-    let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
-    s.child = Some(Command::new(HOOP).args(["--config"]).arg(&cfg).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
-    for _ in 0..400 {
-        if s.log().contains("hoop started") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    s.start_again();
     assert!(err(&s.psql(&token, "select 1")).contains("revoked"));
     assert!(!s.ssh("echo hi").status.success(), "the revoked key stays refused");
     assert!(!ssh_with(&s, &key, "echo hi").output().unwrap().status.success(), "the revoked certificate stays refused");

@@ -193,6 +193,19 @@ impl Serve {
         panic!("hoop did not stop on SIG{signal}");
     }
 
+    /// Starts the gateway again on the same config and data dir (after `stop`).
+    pub fn start_again(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("hoop.log")).unwrap();
+        self.child = Some(Command::new(HOOP).args(["--config"]).arg(&self.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+        for _ in 0..400 {
+            if self.log().contains("hoop started") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("hoop did not start again: {}", self.log());
+    }
+
     /// A client credential registered by the operator (`hoop clients create`), in a file.
     pub fn client_credential(&self, subject: &str, kind: &str, groups: &str, targets: &str, extra: &[&str]) -> PathBuf {
         let path = self.dir.path().join(format!("{}.credential", subject.replace('/', "_")));

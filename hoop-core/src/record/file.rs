@@ -242,6 +242,51 @@ fn count_lines(file: &File) -> std::io::Result<u64> {
     }
 }
 
+/// Closes one recording a previous run left open: a torn last line (half written when the
+/// process died) is cut, then a `SessionEnd` saying why and a signed crash seal are appended.
+/// A recording broken anywhere else is left as it is, for verification to report.
+fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &[VerifyingKey]) -> Result<bool, RecordError> {
+    let bytes = std::fs::read(path)?;
+    let report = super::verify::verify_bytes(session, &bytes, keys);
+    if report.sealed || report.records == 0 {
+        return Ok(false);
+    }
+    // Where the intact records end: after the newline of record `report.records`.
+    let mut end = 0usize;
+    for _ in 0..report.records {
+        let Some(nl) = bytes.get(end..).and_then(|rest| rest.iter().position(|b| *b == b'\n')) else { return Ok(false) };
+        end += nl + 1;
+    }
+    let rest = bytes.get(end..).unwrap_or_default();
+    // Only a last line with no newline is a torn write; a complete bad line is tampering.
+    if report.first_error.is_some() && rest.contains(&b'\n') {
+        return Ok(false);
+    }
+    let last = bytes.get(..end.saturating_sub(1)).unwrap_or_default();
+    let last = last.rsplit(|b| *b == b'\n').next().unwrap_or_default();
+    let Some(prev) = serde_json::from_slice::<StoredEvent>(last).ok().and_then(|ev| Hash::parse(&ev.hash)) else { return Ok(false) };
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(end as u64)?;
+    let mut out = Vec::new();
+    let seq = report.records + 1;
+    let end_event = Body::Event(Event::SessionEnd {
+        reason: format!(
+            "the gateway stopped without closing this session (crash or kill); closed at the next start. Records after {} were not yet covered by a signed checkpoint{}",
+            report.last_signed,
+            if rest.is_empty() { "" } else { "; a half-written last record was cut" }
+        ),
+    });
+    let hash = encode_into(&mut out, seq, &prev, &end_event).map_err(|e| RecordError::Io(e.into()))?;
+    let msg = signed_message("crash-seal", session, seq + 1, hash.as_str());
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(&msg));
+    encode_into(&mut out, seq + 1, &hash, &Body::Control(Control::CrashSeal { kid: key.kid.clone(), sig })).map_err(|e| RecordError::Io(e.into()))?;
+    let mut file = OpenOptions::new().append(true).open(path)?;
+    file.write_all(&out)?;
+    file.sync_all()?;
+    tracing::warn!(session, records = report.records, "recording left open by a crash closed");
+    Ok(true)
+}
+
 /// Fsyncs and checkpoints every live log each interval, until the recorder is dropped.
 fn sync_loop(live: Weak<Mutex<Vec<Weak<Shared>>>>, interval: Duration) {
     loop {
@@ -337,6 +382,19 @@ impl Recorder for FileRecorder {
             None => count_lines(&file)?,
         };
         Ok((Some(head), count))
+    }
+
+    fn recover(&self) -> Result<Vec<SessionId>, RecordError> {
+        let mut closed = Vec::new();
+        for id in self.list()? {
+            let path = self.path(&id)?;
+            match recover_file(&path, &id.0, &self.key, &self.verify_keys) {
+                Ok(true) => closed.push(id),
+                Ok(false) => {}
+                Err(e) => tracing::error!(session = %id, error = %e, "a recording left open could not be closed"),
+            }
+        }
+        Ok(closed)
     }
 
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError> {

@@ -61,6 +61,12 @@ impl Hash {
         Hash(out)
     }
 
+    /// A stored hash read back (64 lowercase hex digits).
+    pub(crate) fn parse(hex: &str) -> Option<Self> {
+        let bytes: [u8; 64] = hex.as_bytes().try_into().ok()?;
+        bytes.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)).then_some(Hash(bytes))
+    }
+
     /// The hash as hex text.
     pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()

@@ -74,6 +74,15 @@ pub enum Control {
         /// Base64 signature.
         sig: String,
     },
+    /// The gateway stopped without closing the session (a crash, `kill -9`, a power cut); the
+    /// next start closed it. Nothing may follow. Signed like a seal; records after the last
+    /// checkpoint before it were not signed while the session ran.
+    CrashSeal {
+        /// Key id of the seal key.
+        kid: String,
+        /// Base64 signature.
+        sig: String,
+    },
 }
 
 /// One record as stored.
@@ -123,6 +132,12 @@ pub trait Recorder: Send + Sync + 'static {
         let all = self.read(id)?;
         let n = all.len() as u64;
         Ok((all.into_iter().next(), n))
+    }
+    /// Closes recordings a previous run left open (it crashed or was killed): each gets a
+    /// signed end record saying so. Called once at start, before any session opens; returns
+    /// the sessions closed.
+    fn recover(&self) -> Result<Vec<SessionId>, RecordError> {
+        Ok(Vec::new())
     }
     /// Age of the oldest record not yet durable (fsynced); zero when all are.
     fn lag(&self) -> std::time::Duration {

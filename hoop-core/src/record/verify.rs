@@ -17,6 +17,9 @@ pub struct VerifyReport {
     pub sealed: bool,
     /// Sequence number of the last valid signed checkpoint or seal.
     pub last_signed: u64,
+    /// The recording was closed at a restart after the gateway stopped without closing it.
+    #[serde(default)]
+    pub crash_ended: bool,
 }
 
 impl VerifyReport {
@@ -28,7 +31,7 @@ impl VerifyReport {
 
 /// Verifies the stored bytes of session `session`.
 pub(crate) fn verify_bytes(session: &str, bytes: &[u8], keys: &[VerifyingKey]) -> VerifyReport {
-    let mut report = VerifyReport { records: 0, first_error: None, sealed: false, last_signed: 0 };
+    let mut report = VerifyReport { records: 0, first_error: None, sealed: false, last_signed: 0, crash_ended: false };
     let mut prev = Hash::ZERO.as_str().to_string();
     let mut lines = bytes.split(|b| *b == b'\n').peekable();
     let mut n = 0u64;
@@ -63,6 +66,7 @@ pub(crate) fn verify_bytes(session: &str, bytes: &[u8], keys: &[VerifyingKey]) -
             let (kind, kid, sig) = match c {
                 Control::Checkpoint { kid, sig } => ("checkpoint", kid, sig),
                 Control::Seal { kid, sig } => ("seal", kid, sig),
+                Control::CrashSeal { kid, sig } => ("crash-seal", kid, sig),
             };
             let msg = signed_message(kind, session, ev.seq, &ev.prev);
             let sig = base64::engine::general_purpose::STANDARD.decode(sig).unwrap_or_default();
@@ -71,8 +75,12 @@ pub(crate) fn verify_bytes(session: &str, bytes: &[u8], keys: &[VerifyingKey]) -
                 report.first_error = fail(format!("{kind} signature does not verify"));
                 break;
             }
-            report.last_signed = ev.seq;
-            if kind == "seal" {
+            if kind == "crash-seal" {
+                report.crash_ended = true;
+            } else {
+                report.last_signed = ev.seq;
+            }
+            if kind != "checkpoint" {
                 report.sealed = true;
             }
         }

@@ -474,9 +474,26 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
 
 pub async fn verify(cfg: &Config, a: &AdminArgs, id: &str) -> Result<(), String> {
     let v = json(&client(cfg, a)?.get(&format!("/v1/sessions/{id}/verify")).await.map_err(|e| e.to_string())?)?;
+    let intact = v.pointer("/report/first_error").is_none_or(|e| e.is_null());
     if v.pointer("/ok").and_then(|o| o.as_bool()) == Some(true) {
-        println!("OK: {id}: {} records, chain intact, signed and sealed", shown(&v, "/report/records"));
+        if v.pointer("/report/crash_ended").and_then(|c| c.as_bool()) == Some(true) {
+            println!(
+                "OK: {id}: {} records, chain intact; closed after a crash at the next start (records after {} were not signed while it ran)",
+                shown(&v, "/report/records"),
+                shown(&v, "/report/last_signed")
+            );
+        } else {
+            println!("OK: {id}: {} records, chain intact, signed and sealed", shown(&v, "/report/records"));
+        }
         Ok(())
+    } else if intact {
+        // Not tampered with: live, or left open by a gateway that has not started again.
+        println!(
+            "UNSEALED: {id}: {} records, chain intact, not closed (live, or left open by a crash; the next start closes it); last signed at {}",
+            shown(&v, "/report/records"),
+            shown(&v, "/report/last_signed")
+        );
+        std::process::exit(2);
     } else {
         Err(format!(
             "FAILED: {id}: {} records verified; first problem: {}; sealed: {}",

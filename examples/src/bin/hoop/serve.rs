@@ -27,6 +27,11 @@ pub struct Running {
 /// Binds and starts every adapter with targets in `cfg`, and the admin API.
 pub async fn start(cfg: &Config) -> Result<Running, String> {
     let gate = cfg.build_gate().map_err(|e| e.to_string())?;
+    // Before any session opens: recordings a crash left open get their signed end.
+    let closed = gate.recorder().recover().map_err(|e| format!("recordings: {e}"))?;
+    if !closed.is_empty() {
+        tracing::warn!(count = closed.len(), "closed recordings left open by the last run (it crashed or was killed)");
+    }
     let has = |p: Protocol| cfg.targets.values().any(|t| t.protocol == p);
     let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone() };
     if has(Protocol::Postgres) {
