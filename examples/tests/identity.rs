@@ -366,12 +366,18 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     assert!(s.psql(&other, "select 1").status.success());
 }
 
-/// `/metrics` needs a token unless configured public; secrets never reach the log; tokens
-/// without TLS come only from the listed networks.
+/// `/metrics` needs a token unless configured public; secrets never reach the log (at any
+/// level), errors returned to clients, recordings or metrics; tokens without TLS come only
+/// from the listed networks.
 #[test]
 fn trust_decisions_are_explicit_and_secrets_stay_out_of_logs() {
     let hook = "https://hooks.slack.example/services/T000/B000/SECRETPATH0123456789";
-    let s = serve(&format!("[approvals]\nwebhook_url = \"{hook}\"\n[admin]\nmetrics_public = true\n[tls]\nplaintext_from = []\n"));
+    let s = serve_logging(
+        &format!(
+            "[approvals]\nwebhook_url = \"{hook}\"\n[admin]\nmetrics_public = true\n[tls]\nplaintext_from = []\n[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"static-secret-NEVER-LOGGED\"\n"
+        ),
+        "trace",
+    );
     let metrics = Command::new("curl").args(["-sk", &format!("{}/metrics", s.admin)]).output().unwrap();
     assert!(out(&metrics).contains("hoop_sessions_open"), "{}", out(&metrics));
 
@@ -393,15 +399,58 @@ fn trust_decisions_are_explicit_and_secrets_stay_out_of_logs() {
     assert!(o.status.success() && out(&o).trim() == "7", "{}", err(&o));
 
     // A failed login with a wrong token and a client credential exchange: neither reaches the log.
-    let cred = s.client_credential("logged-bot", "agent", "", "db", &[]);
+    let cred = s.client_credential("logged-bot", "agent", "", "db,cluster", &[]);
     let secret = std::fs::read_to_string(&cred).unwrap();
     let home = AgentHome::new(&s, &cred);
     let exchanged = home.exchange(&s, &[]).unwrap();
-    let _ = s.psql("eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJob29wIn0.c2lnbmF0dXJl", "select 1");
+    let refused = Command::new("psql")
+        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=require", s.pg_port), "-c", "select 1"])
+        .env("PGPASSWORD", "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJob29wIn0.c2lnbmF0dXJl")
+        .output()
+        .unwrap();
+    // A whole session's worth of traffic on every protocol, at trace level.
+    let tls_psql = |user: &str, pw: &str, sql: &str| {
+        Command::new("psql")
+            .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user={user} dbname=db sslmode=require", s.pg_port), "-c", sql])
+            .env("PGPASSWORD", pw)
+            .output()
+            .unwrap()
+    };
+    assert!(tls_psql("agent", &exchanged, "select 'by token'").status.success());
+    assert!(tls_psql("static-bot", "static-secret-NEVER-LOGGED", "select 'by scram'").status.success());
+    let wrong_static = tls_psql("static-bot", "static-secret-WRONG-ONE", "select 1");
+    assert!(s.ssh("echo over ssh").status.success());
+    let kc = s.kubeconfig_for(&home.credential, home.dir.path());
+    let k = Command::new("kubectl").env("KUBECONFIG", &kc).env("HOME", home.dir.path()).args(["get", "pods"]).output().unwrap();
+    assert!(k.status.success(), "{}", err(&k));
+    s.settle();
     let log = s.log();
     assert!(log.contains("approval webhook on") && log.contains("hooks.slack.example"), "{log}");
-    for secret in ["SECRETPATH0123456789", secret.trim(), &exchanged, "c2lnbmF0dXJl", pg().password()] {
-        assert!(!log.contains(secret), "{secret} leaked into the log");
+    assert!(log.contains("TRACE"), "the log is at trace level");
+    let mut outputs = vec![("log", log.clone()), ("metrics", out(&metrics))];
+    for o in [&refused, &wrong_static, &k] {
+        outputs.push(("client error", err(o)));
+    }
+    for e in std::fs::read_dir(s.data().join("recordings")).unwrap() {
+        outputs.push(("recording", std::fs::read_to_string(e.unwrap().path()).unwrap()));
+    }
+    let gateway_key = std::fs::read_to_string(sshd().client_key()).unwrap();
+    let key_body = gateway_key.lines().nth(1).unwrap().to_string();
+    let secrets = [
+        "SECRETPATH0123456789",
+        secret.trim(),
+        &exchanged,
+        "c2lnbmF0dXJl",
+        pg().password(),
+        kube().token(),
+        "static-secret-NEVER-LOGGED",
+        "static-secret-WRONG-ONE",
+        &key_body,
+    ];
+    for (what, text) in &outputs {
+        for secret in &secrets {
+            assert!(!text.contains(secret), "a secret ({}…) leaked into a {what}", &secret[..secret.len().min(12)]);
+        }
     }
 }
 

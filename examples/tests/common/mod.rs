@@ -107,6 +107,11 @@ public_key = "{agent}"
 }
 
 pub fn serve(rules: &str) -> Serve {
+    serve_logging(rules, "info")
+}
+
+/// [`serve`] with `RUST_LOG` set to `log` (e.g. `trace`).
+pub fn serve_logging(rules: &str, log_level: &str) -> Serve {
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent");
     assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap().success());
@@ -120,7 +125,7 @@ pub fn serve(rules: &str) -> Serve {
         s.admin = format!("https://127.0.0.1:{}", free_port().unwrap());
         std::fs::write(&s.config, config_text(&s, rules)).unwrap();
         let log = std::fs::File::create(s.dir.path().join("hoop.log")).unwrap();
-        let mut child = Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let mut child = Command::new(HOOP).args(["--config"]).arg(&s.config).arg("serve").env("RUST_LOG", log_level).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         for _ in 0..600 {
             if s.log().contains("hoop started") || child.try_wait().unwrap().is_some() {
                 break;
