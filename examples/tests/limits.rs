@@ -263,3 +263,56 @@ fn hostile_clients_while_good_ones_work() {
     assert!(peak <= before + 400, "peak {peak} MiB from {before} MiB");
     drop(stalled);
 }
+
+/// A small tmpfs mounted over a directory for one test; lazily unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// None when this machine does not let the test mount one (not root, no privileges).
+    fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"]).arg(at).status().map(|s| s.success());
+        ok.unwrap_or(false).then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The recorder's disk fills up: a streaming SSH command whose output can no longer be
+/// recorded ends with the reason on stderr, a new Postgres session is refused before its
+/// statement reaches the server, `/metrics` and the log say why; once there is room again,
+/// new sessions work without a restart.
+#[test]
+fn a_full_disk_fails_closed_visibly_and_recovers() {
+    let s = serve("[policy]\ndefault_rules = false\n");
+    let recordings = s.data().join("recordings");
+    let Some(_disk) = Tmpfs::mount(&recordings, "512k") else {
+        eprintln!("skipped: this machine does not allow mounting a tmpfs");
+        return;
+    };
+    let filler = recordings.join("filler");
+    std::fs::write(&filler, vec![b'f'; 400 * 1024]).unwrap();
+    let token = s.token("agent-1", "agent", "", 600);
+    let metrics_token = s.token("prometheus", "human", "metrics", 600);
+
+    // Output streams until the recording cannot take more: then the command ends, with why.
+    let o = s.ssh("head -c 3000000 /dev/zero | tr '\\0' a");
+    assert!(err(&o).contains("recording could not be written"), "{}", err(&o));
+    assert!(o.stdout.len() < 3_000_000, "the stream ended early: {} bytes", o.stdout.len());
+
+    // A write in a new session is refused before it reaches the server.
+    let o = s.psql(&token, "insert into people values (9051, 'disk full')");
+    assert!(!o.status.success() && err(&o).contains("recording failed"), "{}", err(&o));
+    assert_eq!(pg().psql("select count(*) from people where id = 9051").unwrap().trim(), "0");
+    let m = Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {metrics_token}"), &format!("{}/metrics", s.admin)]).output().unwrap();
+    assert!(!out(&m).contains("hoop_recording_failures_total 0"), "{}", out(&m));
+    assert!(s.log().contains("recording failed"), "{}", s.log());
+
+    // Room again: new sessions work, no restart.
+    std::fs::remove_file(&filler).unwrap();
+    let o = s.psql(&token, "select 'room again'");
+    assert!(o.status.success() && out(&o).contains("room again"), "{}", err(&o));
+}

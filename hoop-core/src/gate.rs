@@ -82,6 +82,8 @@ pub enum EndReason {
     Killed,
     /// A credential it stands on, or its subject, was revoked.
     Revoked,
+    /// Its recording could not be written.
+    RecordingFailed,
 }
 
 impl EndReason {
@@ -93,6 +95,7 @@ impl EndReason {
             EndReason::MaxDuration => "maximum session duration reached",
             EndReason::Killed => "killed by an operator",
             EndReason::Revoked => "credential revoked",
+            EndReason::RecordingFailed => "the recording could not be written (disk full or data dir unwritable); nothing runs unrecorded",
         }
     }
 }
@@ -153,13 +156,17 @@ struct Live {
 #[derive(Default)]
 struct KillSwitch {
     notify: Notify,
-    /// 0: live; otherwise why it ended (1 killed, 2 revoked).
+    /// 0: live; otherwise why it ended (1 killed, 2 revoked, 3 recording failed).
     killed: std::sync::atomic::AtomicU8,
 }
 
 impl KillSwitch {
     fn kill(&self, reason: EndReason) {
-        let code = if reason == EndReason::Revoked { 2 } else { 1 };
+        let code = match reason {
+            EndReason::Revoked => 2,
+            EndReason::RecordingFailed => 3,
+            _ => 1,
+        };
         let _ = self.killed.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
         // Every current waiter, and (through the stored permit) the next one.
         self.notify.notify_waiters();
@@ -170,6 +177,7 @@ impl KillSwitch {
         match self.killed.load(Ordering::SeqCst) {
             0 => None,
             2 => Some(EndReason::Revoked),
+            3 => Some(EndReason::RecordingFailed),
             _ => Some(EndReason::Killed),
         }
     }
@@ -532,7 +540,7 @@ impl SessionHandle {
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
         let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() };
-        self.log.record(&event)?;
+        self.write(&event)?;
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },
             Verdict::Deny { rule, reason } => Checked::Deny { action_id, rule, reason },
@@ -544,7 +552,7 @@ impl SessionHandle {
                 };
                 let action = original.unwrap_or_else(|| masked.clone());
                 let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule);
-                self.log.record(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
+                self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
             }
         })
@@ -558,7 +566,7 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
         self.gate.inner.metrics.verdict(&verdict);
-        self.log.record(&Event::Action { action_id, action: self.mask_action(action), verdict })?;
+        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict })?;
         Ok(action_id)
     }
 
@@ -570,7 +578,7 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        self.log.record(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() })?;
+        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() })?;
         Ok(verdict)
     }
 
@@ -588,7 +596,7 @@ impl SessionHandle {
             Decision::TimedOut => (false, "timeout".into(), "review timed out".into()),
             Decision::Cancelled => (false, "cancelled".into(), "review cancelled".into()),
         };
-        self.log.record(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
+        self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
         Ok(if approved { Outcome::Allow { action_id } } else { Outcome::Deny { action_id, rule, reason } })
     }
 
@@ -603,13 +611,13 @@ impl SessionHandle {
 
     /// Records an event (output, results, notes). Values must already be masked.
     pub fn record(&self, event: &Event) -> Result<u64, GateError> {
-        Ok(self.log.record(event)?)
+        self.write(event)
     }
 
     /// Records an event nothing waits on (results, rows): chained now, written with the next
     /// record or within the fsync interval. Values must already be masked.
     pub fn record_later(&self, event: &Event) -> Result<u64, GateError> {
-        Ok(self.log.record_deferred(event)?)
+        self.log.record_deferred(event).map_err(|e| self.recording_failed(e))
     }
 
     /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
@@ -643,6 +651,22 @@ impl SessionHandle {
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }
+    }
+
+    /// Writes `event` now; a failure ends the session (nothing more runs unrecorded).
+    fn write(&self, event: &Event) -> Result<u64, GateError> {
+        self.log.record(event).map_err(|e| self.recording_failed(e))
+    }
+
+    /// The recording cannot be written (a full disk, an unwritable data dir): the session ends
+    /// at once, the way its protocol allows, and operators see why in the log and `/metrics`.
+    fn recording_failed(&self, e: crate::record::RecordError) -> GateError {
+        if !self.kill.is_killed() {
+            self.gate.inner.metrics.recording_failed();
+            tracing::error!(session = %self.session.id, error = %e, "recording failed: the session ends");
+        }
+        self.kill.kill(EndReason::RecordingFailed);
+        GateError::Record(e)
     }
 
     /// Records the end, seals the recording and releases the session's slot.

@@ -22,6 +22,7 @@ pub struct Metrics {
     actions: [AtomicU64; 3],
     review_wait_us: AtomicU64,
     reviews: AtomicU64,
+    recording_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -40,6 +41,10 @@ impl Metrics {
         if let Some(c) = self.actions.get(i) {
             c.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    pub(crate) fn recording_failed(&self) {
+        self.recording_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn review_waited(&self, waited: std::time::Duration) {
@@ -74,6 +79,8 @@ impl Metrics {
         let _ = writeln!(out, "hoop_masked_bytes_total {masked_bytes}");
         let _ = writeln!(out, "# HELP hoop_recorder_lag_seconds Age of the oldest record not yet fsynced.\n# TYPE hoop_recorder_lag_seconds gauge");
         let _ = writeln!(out, "hoop_recorder_lag_seconds {:.6}", recorder_lag.as_secs_f64());
+        let _ = writeln!(out, "# HELP hoop_recording_failures_total Sessions ended because their recording could not be written.\n# TYPE hoop_recording_failures_total counter");
+        let _ = writeln!(out, "hoop_recording_failures_total {}", self.recording_failures.load(Ordering::Relaxed));
         out
     }
 }
