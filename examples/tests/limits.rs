@@ -316,3 +316,33 @@ fn a_full_disk_fails_closed_visibly_and_recovers() {
     let o = s.psql(&token, "select 'room again'");
     assert!(o.status.success() && out(&o).contains("room again"), "{}", err(&o));
 }
+
+/// With the admin API out of reach (flooded, down), an operator on the gateway's host still
+/// revokes: the revocation goes to the data dir's list, and the gateway takes it in and ends
+/// the session within a second.
+#[test]
+fn revocation_works_without_the_admin_api() {
+    let s = serve("[policy]\ndefault_rules = false\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let jti = claims(&token)["jti"].as_str().unwrap().to_string();
+    let mut psql = Command::new("psql")
+        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select pg_sleep(30)"])
+        .env("PGPASSWORD", &token)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let unreachable = format!("https://127.0.0.1:{}", hoop_harness::free_port().unwrap());
+    let at = Instant::now();
+    let o = Command::new(HOOP).arg("--data-dir").arg(s.data()).args(["revoke", &jti, "--reason", "api down"]).env("HOOP_ADMIN_URL", &unreachable).output().unwrap();
+    assert!(o.status.success() && err(&o).contains("writing the revocation to"), "{}{}", out(&o), err(&o));
+    let status = psql.wait().unwrap();
+    let took = at.elapsed();
+    let mut e = String::new();
+    psql.stderr.take().unwrap().read_to_string(&mut e).unwrap();
+    assert!(!status.success() && e.contains("credential revoked"), "{e}");
+    println!("revoke_local_ms: {}", took.as_millis());
+    assert!(took < Duration::from_millis(1500), "{took:?}");
+    assert!(out(&s.hoop(&["revoke", "--list"])).contains("api down"));
+}

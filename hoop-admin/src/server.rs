@@ -52,21 +52,30 @@ fn bearer(req: &Request<Incoming>) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The request body as JSON (`null` when empty, too large or not JSON).
-async fn read_json(req: Request<Incoming>) -> serde_json::Value {
-    match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => serde_json::from_slice(&b.to_bytes()).unwrap_or(serde_json::Value::Null),
-        Err(_) => serde_json::Value::Null,
+/// How long a request body may take to arrive: a body sent a byte at a time must not hold a
+/// connection (and a slot of the admin listener) for ever.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The request body, at most [`MAX_BODY`] bytes within [`BODY_TIMEOUT`]; None otherwise.
+async fn read_body(req: Request<Incoming>) -> Option<Bytes> {
+    let collect = http_body_util::Limited::new(req.into_body(), MAX_BODY).collect();
+    match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(b)) => Some(b.to_bytes()),
+        _ => None,
     }
+}
+
+/// The request body as JSON (`null` when empty, too large, too slow or not JSON).
+async fn read_json(req: Request<Incoming>) -> serde_json::Value {
+    read_body(req).await.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(serde_json::Value::Null)
 }
 
 /// A request body read strictly: an object with only the `allowed` keys, each of the right
 /// type (`{}` when empty). A field the caller meant to narrow its grant with must never be
 /// dropped silently, or the grant would come back wider than asked.
 async fn read_strict<T: serde::de::DeserializeOwned>(req: Request<Incoming>, allowed: &[&str]) -> Result<T, Response<Body>> {
-    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large")),
+    let Some(bytes) = read_body(req).await else {
+        return Err(error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or too slow"));
     };
     let v: serde_json::Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -254,7 +263,13 @@ impl AdminApi {
                     let id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
                     let reason = body.get("reason").and_then(|v| v.as_str()).unwrap_or_default().to_string();
                     let until = body.get("until").and_then(|v| v.as_i64()).unwrap_or(0);
-                    self.revoke(&who, id, until, &reason)
+                    let canonical = hoop_core::auth::revocation::canonical(&id).unwrap_or_default();
+                    match (&self.clients, canonical.strip_prefix("client:")) {
+                        (Some(c), Some(cid)) if !c.list().iter().any(|x| x.id == cid) => {
+                            error(StatusCode::NOT_FOUND, &format!("no client {cid} is registered (a deleted client is revoked already)"))
+                        }
+                        _ => self.revoke(&who, id, until, &reason),
+                    }
                 }
             },
             (&Method::POST, ["v1", "tokens"]) => match read_strict::<TokenRequest>(req, &["subject", "kind", "groups", "targets", "ttl_secs"]).await {
@@ -287,13 +302,7 @@ impl AdminApi {
             (&Method::POST, ["v1", "approvals", id, verb @ ("approve" | "deny")]) => {
                 let approve = *verb == "approve";
                 let (id, verb) = (id.to_string(), verb.to_string());
-                let reason = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
-                    Ok(b) => serde_json::from_slice::<serde_json::Value>(&b.to_bytes())
-                        .ok()
-                        .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_string))
-                        .unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
+                let reason = read_json(req).await.get("reason").and_then(|r| r.as_str()).map(str::to_string).unwrap_or_default();
                 self.decide(&who, &id, approve, &reason, &verb)
             }
             _ => error(StatusCode::NOT_FOUND, "no such route"),
@@ -322,6 +331,10 @@ impl AdminApi {
         let Some(presented) = bearer(&req).map(str::to_string) else {
             return error(StatusCode::UNAUTHORIZED, "present a client credential or an OIDC token as Authorization: Bearer");
         };
+        // Who asks is known before their body is read: strangers get no time on this listener.
+        if let Err(r) = self.exchange_caller(&presented).await {
+            return r;
+        }
         let body = match read_strict::<ExchangeRequest>(req, &["targets", "ttl_secs"]).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -374,6 +387,15 @@ impl AdminApi {
             }
             Err(e) => auth_refusal(&e),
         }
+    }
+
+    /// Checks an exchange's credential alone (before its body is read).
+    async fn exchange_caller(&self, presented: &str) -> Result<(), Response<Body>> {
+        if presented.starts_with(hoop_core::auth::clients::PREFIX) {
+            let Some(clients) = &self.clients else { return Err(error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials")) };
+            return clients.verify(presented).map(|_| ()).map_err(|_| error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential"));
+        }
+        self.gate.authenticate(Credential::Token(presented)).await.map(|_| ()).map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
     }
 
     /// `POST /v1/clients`: registers a client credential within the caller's grant; only

@@ -91,6 +91,8 @@ pub enum Refused {
 pub struct Admitted {
     counters: Arc<Counters>,
     listener: Listener,
+    /// Whether it holds a slot of the global cap (the admin listener does not).
+    counted: bool,
 }
 
 impl Drop for Admitted {
@@ -98,7 +100,9 @@ impl Drop for Admitted {
         if let Some(c) = self.counters.open.get(self.listener.index()) {
             c.fetch_sub(1, Ordering::AcqRel);
         }
-        self.counters.total.fetch_sub(1, Ordering::AcqRel);
+        if self.counted {
+            self.counters.total.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -127,23 +131,29 @@ impl Admission {
     pub fn admit(&self, listener: Listener) -> Result<Admitted, Refused> {
         let c = &self.counters;
         let refuse = |why: Refused| {
-            if let Some(r) = c.refused.get(listener.index()) {
-                r.fetch_add(1, Ordering::Relaxed);
+            let n = c.refused.get(listener.index()).map_or(0, |r| r.fetch_add(1, Ordering::Relaxed));
+            // A flood must not fill the disk with log lines: the first, then every thousandth.
+            if n % 1000 == 0 {
+                tracing::warn!(listener = listener.as_str(), %why, refused_so_far = n + 1, "connection refused");
             }
-            tracing::warn!(listener = listener.as_str(), %why, "connection refused");
             Err(why)
         };
-        if c.total.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
+        // The admin listener has its own slots only: a flood of the data listeners must never
+        // keep an operator from revoking or killing what floods them.
+        let counted = listener != Listener::Admin;
+        if counted && c.total.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
             c.total.fetch_sub(1, Ordering::AcqRel);
             return refuse(Refused::Gateway);
         }
         let Some(open) = c.open.get(listener.index()) else { return refuse(Refused::Listener) };
         if open.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections_per_listener as u64 {
             open.fetch_sub(1, Ordering::AcqRel);
-            c.total.fetch_sub(1, Ordering::AcqRel);
+            if counted {
+                c.total.fetch_sub(1, Ordering::AcqRel);
+            }
             return refuse(Refused::Listener);
         }
-        Ok(Admitted { counters: c.clone(), listener })
+        Ok(Admitted { counters: c.clone(), listener, counted })
     }
 
     /// Prometheus lines: open connections, refusals and pre-authentication timeouts per listener.
@@ -176,13 +186,14 @@ mod tests {
         let _p2 = a.admit(Listener::Postgres).unwrap();
         assert_eq!(a.admit(Listener::Postgres).unwrap_err(), Refused::Listener);
         let _s = a.admit(Listener::Ssh).unwrap();
-        assert_eq!(a.admit(Listener::Admin).unwrap_err(), Refused::Gateway);
+        assert_eq!(a.admit(Listener::Kubernetes).unwrap_err(), Refused::Gateway);
+        let _admin = a.admit(Listener::Admin).expect("the admin listener has slots of its own");
         drop(p1);
-        assert!(a.admit(Listener::Admin).is_ok());
+        assert!(a.admit(Listener::Kubernetes).is_ok());
         let mut text = String::new();
         a.render(&mut text);
         assert!(text.contains("hoop_connections_refused_total{listener=\"postgres\"} 1"), "{text}");
-        assert!(text.contains("hoop_connections_refused_total{listener=\"admin\"} 1"), "{text}");
+        assert!(text.contains("hoop_connections_refused_total{listener=\"kubernetes\"} 1"), "{text}");
         assert!(text.contains("hoop_connections_open{listener=\"ssh\"} 1"), "{text}");
     }
 }

@@ -421,6 +421,24 @@ impl Gate {
         Ok((id, ended))
     }
 
+    /// Takes in revocations another process wrote to the list (an operator's local `hoop
+    /// revoke` when the admin API cannot be reached) and ends the sessions standing on them;
+    /// returns how many sessions ended. `hoop serve` calls it every half second.
+    pub fn refresh_revocations(&self) -> Result<usize, RevocationError> {
+        let added = self.inner.revocations.refresh()?;
+        if added.is_empty() {
+            return Ok(0);
+        }
+        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ended = 0;
+        for l in live.values().filter(|l| l.revocation_ids.iter().any(|id| added.contains(id))) {
+            l.kill.kill(EndReason::Revoked);
+            ended += 1;
+        }
+        tracing::info!(revocations = added.len(), ended, "revocations taken in from the data dir");
+        Ok(ended)
+    }
+
     /// The revocations in force.
     pub fn revocations(&self) -> Vec<Revocation> {
         self.inner.revocations.list()

@@ -85,6 +85,9 @@ pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gate;
 pub mod http;
 pub mod identity;

@@ -60,10 +60,8 @@ pub async fn open(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> Re
     };
     loop {
         let body = read_startup(&mut conn).await?;
-        let mut c = Cursor::new(&body);
-        let code = c.i32().ok_or_else(|| FrontError::Protocol("short startup packet".into()))?;
-        match code {
-            SSL_REQUEST => match (conn, tls) {
+        match decode_startup(&body)? {
+            Packet::Ssl => match (conn, tls) {
                 (Conn::Plain(mut tcp), Some(cfg)) => {
                     tcp.write_all(b"S").await.map_err(FrameError::Io)?;
                     let s = tokio_rustls::TlsAcceptor::from(cfg.clone()).accept(tcp).await.map_err(FrontError::Tls)?;
@@ -75,24 +73,54 @@ pub async fn open(tcp: TcpStream, tls: Option<&Arc<rustls::ServerConfig>>) -> Re
                 }
             },
             // hoop does not do GSSAPI encryption; `N` makes clients fall back cleanly.
-            GSSENC_REQUEST => conn.write_all(b"N").await.map_err(FrameError::Io)?,
-            CANCEL_REQUEST => {
-                let pid = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
-                let key = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
-                return Ok(Opening::Cancel(pid, key, conn));
-            }
-            v if v >> 16 == 3 => {
-                let mut params = BTreeMap::new();
-                while let Some(k) = c.cstr() {
-                    if k.is_empty() {
-                        break;
-                    }
-                    let v = c.cstr().ok_or_else(|| FrontError::Protocol("startup parameter without value".into()))?;
-                    params.insert(k, v);
-                }
-                return Ok(Opening::Startup { conn, minor: (v & 0xffff) as u16, params });
-            }
-            other => return Err(FrontError::Protocol(format!("unsupported protocol or request code {other}"))),
+            Packet::Gss => conn.write_all(b"N").await.map_err(FrameError::Io)?,
+            Packet::Cancel(pid, key) => return Ok(Opening::Cancel(pid, key, conn)),
+            Packet::Startup { minor, params } => return Ok(Opening::Startup { conn, minor, params }),
         }
+    }
+}
+
+/// One packet of a connection's opening, decoded.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Packet {
+    /// SSLRequest.
+    Ssl,
+    /// GSSENCRequest.
+    Gss,
+    /// CancelRequest for a backend's `(pid, key)`.
+    Cancel(i32, i32),
+    /// StartupMessage: protocol minor version and parameters.
+    Startup {
+        /// Minor protocol version (3.x).
+        minor: u16,
+        /// Parameters, by name.
+        params: BTreeMap<String, String>,
+    },
+}
+
+/// Decodes the body of a startup-phase packet (after its length).
+pub fn decode_startup(body: &[u8]) -> Result<Packet, FrontError> {
+    let mut c = Cursor::new(body);
+    let code = c.i32().ok_or_else(|| FrontError::Protocol("short startup packet".into()))?;
+    match code {
+        SSL_REQUEST => Ok(Packet::Ssl),
+        GSSENC_REQUEST => Ok(Packet::Gss),
+        CANCEL_REQUEST => {
+            let pid = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
+            let key = c.i32().ok_or_else(|| FrontError::Protocol("short cancel request".into()))?;
+            Ok(Packet::Cancel(pid, key))
+        }
+        v if v >> 16 == 3 => {
+            let mut params = BTreeMap::new();
+            while let Some(k) = c.cstr() {
+                if k.is_empty() {
+                    break;
+                }
+                let v = c.cstr().ok_or_else(|| FrontError::Protocol("startup parameter without value".into()))?;
+                params.insert(k, v);
+            }
+            Ok(Packet::Startup { minor: (v & 0xffff) as u16, params })
+        }
+        other => Err(FrontError::Protocol(format!("unsupported protocol or request code {other}"))),
     }
 }

@@ -29,6 +29,9 @@ mod conn;
 mod copy;
 mod discover;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod front;
 mod lineage;
 mod mask;

@@ -18,6 +18,9 @@
 
 pub mod ca;
 mod channel;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 mod hostkey;
 mod server;
 mod sftp;

@@ -62,8 +62,9 @@ pub fn lineage(issuer: &Identity) -> Vec<String> {
 
 /// What no credential may be, whoever issues it (the data dir's key included).
 pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
-    if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| c.is_control() || c == ',') {
-        return Err(AuthError::Claim("subject must be 1..=256 printable characters without commas".into()));
+    // Whitespace too: a revocation id (`subject:<name>`) must be able to name every subject.
+    if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',') {
+        return Err(AuthError::Claim("subject must be 1..=256 printable characters without spaces or commas".into()));
     }
     if spec.kind == IdentityKind::Agent && spec.groups.iter().any(|g| g == REVIEW_GROUP) {
         return Err(AuthError::Permission(format!("agents never hold the {REVIEW_GROUP:?} group")));
@@ -148,6 +149,7 @@ mod tests {
             ("a prefix lookalike", spec("ci-admin", Agent, &[], &["pg"], 60)),
             ("ttl", spec("ci/job-1", Agent, &[], &["pg"], MAX_TTL_SECS + 1)),
             ("comma", spec("ci/a,b", Agent, &[], &["pg"], 60)),
+            ("trailing space", spec("ci/evade ", Agent, &[], &["pg"], 60)),
         ] {
             assert!(ok(&agent, s).is_err(), "{what}");
         }

@@ -89,8 +89,43 @@ impl Revocations {
     /// The list kept in `path`, loading what is there. A file that cannot be read as a list
     /// is an error: starting with an empty list would let revoked credentials back in.
     pub fn open(path: PathBuf) -> Result<Self, RevocationError> {
+        let loaded = read_file(&path)?;
+        let now = now_secs();
+        let entries: HashMap<String, Revocation> = loaded.into_iter().filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
+        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path) })
+    }
+
+    /// Takes in what another process (an operator's `hoop revoke --local` on the gateway's
+    /// host) added to the file; returns the ids that are new here, whose sessions must end.
+    pub fn refresh(&self) -> Result<Vec<String>, RevocationError> {
+        let Some(path) = &self.path else { return Ok(Vec::new()) };
+        let on_disk = read_file(path)?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(self.merge(&mut entries, on_disk))
+    }
+
+    /// Adds entries not known yet; returns their ids.
+    fn merge(&self, entries: &mut HashMap<String, Revocation>, from: Vec<Revocation>) -> Vec<String> {
+        let now = now_secs();
+        let mut added = Vec::new();
+        for r in from.into_iter().filter(|r| r.in_force(now)) {
+            if entries.len() < MAX_REVOCATIONS && !entries.contains_key(&r.id) {
+                added.push(r.id.clone());
+                entries.insert(r.id.clone(), r);
+            }
+        }
+        self.len.store(entries.len(), Ordering::Release);
+        added
+    }
+}
+
+/// The revocations in a list file (none if it does not exist). Written whole and renamed into
+/// place, the file is never empty: an empty one was cut short or replaced, and reading it as
+/// "nothing revoked" would let revoked credentials in.
+fn read_file(path: &std::path::Path) -> Result<Vec<Revocation>, RevocationError> {
+    let path = path.to_path_buf();
+    {
         let loaded: Vec<Revocation> = match std::fs::read(&path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Vec::new(),
             Ok(bytes) => match serde_json::from_slice::<OnDisk>(&bytes) {
                 Ok(OnDisk::List(l)) => l,
                 Ok(OnDisk::Legacy(m)) => m
@@ -102,10 +137,11 @@ impl Revocations {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(source) => return Err(RevocationError::Io { path, source }),
         };
-        let now = now_secs();
-        let entries: HashMap<String, Revocation> = loaded.into_iter().filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
-        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path) })
+        Ok(loaded)
     }
+}
+
+impl Revocations {
 
     /// Adds `r` (its id made canonical, replacing an earlier revocation of the same id) and
     /// writes the list.
@@ -114,19 +150,32 @@ impl Revocations {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         entries.retain(|_, e| e.in_force(now));
+        let Some(path) = &self.path else {
+            return Self::insert(&mut entries, r, &self.len);
+        };
+        let io = |source| RevocationError::Io { path: path.clone(), source };
+        // The gateway and an operator's local command may both write: one at a time (a lock
+        // file), each taking in what the other wrote first, so no revocation is lost.
+        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock")).map_err(io)?;
+        lock.lock().map_err(io)?;
+        let on_disk = read_file(path)?;
+        self.merge(&mut entries, on_disk);
+        Self::insert(&mut entries, r, &self.len)?;
+        let mut list: Vec<&Revocation> = entries.values().collect();
+        list.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        // Written whole and renamed into place.
+        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    fn insert(entries: &mut HashMap<String, Revocation>, r: Revocation, len: &AtomicUsize) -> Result<(), RevocationError> {
         if entries.len() >= MAX_REVOCATIONS && !entries.contains_key(&r.id) {
             return Err(RevocationError::Full);
         }
         entries.insert(r.id.clone(), r);
-        self.len.store(entries.len(), Ordering::Release);
-        let Some(path) = &self.path else { return Ok(()) };
-        // Written whole and renamed into place, under the lock, so no revocation is lost.
-        let mut list: Vec<&Revocation> = entries.values().collect();
-        list.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        let tmp = path.with_extension("tmp");
-        let io = |source| RevocationError::Io { path: path.clone(), source };
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        len.store(entries.len(), Ordering::Release);
+        Ok(())
     }
 
     /// The revocations in force, oldest first.
@@ -167,6 +216,8 @@ pub fn canonical(id: &str) -> Result<String, RevocationError> {
         return Err(bad());
     }
     let name = match kind.as_str() {
+        // A gateway token's jti is 24 lower-case hex digits; other issuers' jtis are as issued.
+        "token" if name.len() == 24 && name.bytes().all(|b| b.is_ascii_hexdigit()) => name.to_ascii_lowercase(),
         "token" | "static" | "subject" => name.to_string(),
         "client" => {
             let n = name.to_ascii_lowercase();
@@ -226,6 +277,7 @@ mod tests {
         for (given, want) in [
             (" token:abc ", "token:abc"),
             ("TOKEN:abc", "token:abc"),
+            ("token:0123456789ABCDEF01234567", "token:0123456789abcdef01234567"),
             ("client:C_0123456789AB", "client:c_0123456789ab"),
             ("subject: etl-bot", "subject:etl-bot"),
             ("ssh-cert:0042", "ssh-cert:42"),
@@ -250,6 +302,8 @@ mod tests {
         let again = Revocations::open(path.clone()).unwrap();
         assert_eq!(again.list().len(), 2);
         std::fs::write(&path, "not json").unwrap();
-        assert!(Revocations::open(path).is_err(), "an unreadable list must not start empty");
+        assert!(Revocations::open(path.clone()).is_err(), "an unreadable list must not start empty");
+        std::fs::write(&path, "").unwrap();
+        assert!(Revocations::open(path).is_err(), "an emptied list must not start empty");
     }
 }

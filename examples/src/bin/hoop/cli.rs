@@ -443,12 +443,24 @@ pub struct RevokeArgs {
     /// List the revocations in force instead.
     #[arg(long)]
     list: bool,
+    /// Write the revocation to the data dir's list directly, for a gateway on this host whose
+    /// admin API cannot be reached; it takes it in within a second. Used on its own when the
+    /// admin API does not answer and the data dir is here.
+    #[arg(long)]
+    local: bool,
     #[command(flatten)]
     admin: AdminArgs,
 }
 
 pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
     let client = client(cfg, &a.admin)?;
+    if a.list && a.local {
+        let list = hoop_core::auth::Revocations::open(cfg.data_dir.join("keys").join("revoked.json")).map_err(|e| e.to_string())?;
+        for r in list.list() {
+            println!("{}  by {}  {}", r.id, r.by, r.reason);
+        }
+        return Ok(());
+    }
     if a.list {
         let v = json(&client.get("/v1/revocations").await.map_err(|e| e.to_string())?)?;
         for r in v.as_array().cloned().unwrap_or_default() {
@@ -467,8 +479,24 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
         false if id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit()) => format!("token:{id}"),
         false => return Err(format!("{id:?} is not a token id (24 hex digits); name the kind: token:, client:, ssh-cert:, ssh-key:, static:, subject:")),
     };
-    let v = json(&client.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await.map_err(|e| e.to_string())?)?;
-    println!("revoked {}; {} live sessions ended", at(&v, "/revoked"), shown(&v, "/ended_sessions"));
+    let list = cfg.data_dir.join("keys").join("revoked.json");
+    if !a.local {
+        match client.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await {
+            Ok(body) => {
+                let v = json(&body)?;
+                println!("revoked {}; {} live sessions ended", at(&v, "/revoked"), shown(&v, "/ended_sessions"));
+                return Ok(());
+            }
+            Err(e @ hoop_admin::ClientError::Connect(..)) if cfg.data_dir.join("keys").is_dir() => eprintln!("hoop: {e}; writing the revocation to {} instead", list.display()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "operator".into());
+    let r = hoop_core::auth::Revocation { id, until: 0, by: user, at: hoop_core::auth::now_secs(), reason: a.reason };
+    let revocations = hoop_core::auth::Revocations::open(list.clone()).map_err(|e| e.to_string())?;
+    let id = hoop_core::auth::revocation::canonical(&r.id).map_err(|e| e.to_string())?;
+    revocations.revoke(r).map_err(|e| e.to_string())?;
+    println!("revoked {id} in {}; a gateway running on this data dir ends its sessions within a second", list.display());
     Ok(())
 }
 

@@ -32,6 +32,18 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
     if !closed.is_empty() {
         tracing::warn!(count = closed.len(), "closed recordings left open by the last run (it crashed or was killed)");
     }
+    // Revocations written to the data dir by an operator on this host (`hoop revoke --local`)
+    // work even when the admin API cannot be reached (flooded, down).
+    let watcher = gate.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            if let Err(e) = watcher.refresh_revocations() {
+                tracing::error!(error = %e, "the revocation list could not be read");
+            }
+        }
+    });
     let has = |p: Protocol| cfg.targets.values().any(|t| t.protocol == p);
     let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone() };
     if has(Protocol::Postgres) {

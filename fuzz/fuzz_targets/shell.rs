@@ -1,0 +1,7 @@
+//! Exec command lines read as the shell will run them.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Ok(line) = std::str::from_utf8(data) {
+        let _ = hoop_core::action::Action::exec("t", line);
+    }
+});
