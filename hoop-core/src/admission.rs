@@ -133,7 +133,7 @@ impl Admission {
         let refuse = |why: Refused| {
             let n = c.refused.get(listener.index()).map_or(0, |r| r.fetch_add(1, Ordering::Relaxed));
             // A flood must not fill the disk with log lines: the first, then every thousandth.
-            if n % 1000 == 0 {
+            if n.is_multiple_of(1000) {
                 tracing::warn!(listener = listener.as_str(), %why, refused_so_far = n + 1, "connection refused");
             }
             Err(why)
