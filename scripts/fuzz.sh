@@ -19,7 +19,6 @@ export RUSTC_BOOTSTRAP=1
 each=${SECONDS_EACH:-600}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
-cargo fuzz build -O
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
