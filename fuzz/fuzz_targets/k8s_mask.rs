@@ -7,7 +7,7 @@ fn masker() -> &'static hoop_core::mask::Masker {
     M.get_or_init(|| hoop_core::mask::Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap())
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(init: { let _ = std::panic::take_hook(); }, |data: &[u8]| {
     let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(data) else { return };
     for resource in ["secrets", "pods", "configmaps"] {
         let scope = hoop_k8s::mask::Scope { target: "t", group: "", resource };

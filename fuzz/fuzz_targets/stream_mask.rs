@@ -7,7 +7,7 @@ fn masker() -> &'static Arc<hoop_core::mask::Masker> {
     M.get_or_init(|| Arc::new(hoop_core::mask::Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap()))
 }
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+libfuzzer_sys::fuzz_target!(init: { let _ = std::panic::take_hook(); }, |data: &[u8]| {
     let Some((&split, rest)) = data.split_first() else { return };
     for style in [hoop_core::mask::StreamStyle::Pipe, hoop_core::mask::StreamStyle::Terminal] {
         let mut m = masker().stream(style);

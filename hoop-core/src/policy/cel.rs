@@ -291,6 +291,17 @@ fn sample_session(kind: IdentityKind) -> Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `config` fuzz target: an unterminated string makes the CEL grammar panic;
+    /// loading the rule reports it instead.
+    #[test]
+    fn a_rule_that_panics_the_grammar_is_refused() {
+        let rule = Rule { name: "r".into(), when: r#"action.kind == "sql" && "delete? in action.sql.kinds"#.into(), then: Then::Review, reason: None };
+        match CelPolicy::new(vec![rule], Then::Allow) {
+            Err(PolicyError::Compile { message, .. }) => assert!(message.contains("malformed"), "{message}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
     use std::sync::Arc;
 
     fn session(kind: IdentityKind) -> Session {
