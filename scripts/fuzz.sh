@@ -21,9 +21,10 @@ targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
 failed=()
 for t in "${targets[@]}"; do
-  mkdir -p "fuzz/corpus/$t"
+  # New inputs go to fuzz/work (not committed); fuzz/corpus holds the committed seeds.
+  mkdir -p "fuzz/corpus/$t" "fuzz/work/$t"
   echo "== $t for ${each}s"
-  if cargo fuzz run -O "$t" "fuzz/corpus/$t" -- -max_total_time="$each" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tail -15; then
+  if cargo fuzz run -O "$t" "fuzz/work/$t" "fuzz/corpus/$t" -- -max_total_time="$each" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tail -15; then
     echo "fuzz_${t}: ok"
   else
     echo "fuzz_${t}: CRASH (see fuzz/artifacts/$t)"
