@@ -26,15 +26,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 ulimit -n 65536 2>/dev/null || true
 
 PW=load-password
-echo "$PW" > "$work/pw"
-[ "$(id -u)" = 0 ] && chown postgres "$work/pw"
-as_pg "$PGBIN/initdb" -D "$work/data" -U postgres --auth-host=scram-sha-256 --auth-local=trust --pwfile="$work/pw" --no-sync >/dev/null
-pg_port=$(free_port)
-as_pg "$PGBIN/pg_ctl" -D "$work/data" -w -l "$work/pg.log" -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=$((SESSIONS * 2 + 20)) -c shared_buffers=256MB -c fsync=off" start >/dev/null
-export PGSSLMODE=disable
-PGPASSWORD=$PW pgbench -i -s 10 -q -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
-PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c \
-  "CREATE ROLE hoop_gateway LOGIN PASSWORD '$PW'; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO hoop_gateway;" >/dev/null
+. "$root/benches/pg-server.sh"
+start_bench_pg $((SESSIONS * 2 + 20))
 
 h_port=$(free_port); a_port=$(free_port)
 SECRET=load-secret-0123456789

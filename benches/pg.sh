@@ -28,16 +28,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PW=bench-password
-echo "$PW" > "$work/pw"
-[ "$(id -u)" = 0 ] && chown postgres "$work/pw"
-as_pg "$PGBIN/initdb" -D "$work/data" -U postgres --auth-host=scram-sha-256 --auth-local=trust --pwfile="$work/pw" --no-sync >/dev/null
-pg_port=$(free_port)
-as_pg "$PGBIN/pg_ctl" -D "$work/data" -w -l "$work/pg.log" -o "-p $pg_port -k $work -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=256MB -c fsync=off" start >/dev/null
-export PGSSLMODE=disable
-PGPASSWORD=$PW pgbench -i -s 10 -q -h 127.0.0.1 -p "$pg_port" -U postgres postgres >/dev/null 2>&1
-# hoop's upstream role is least-privileged, as hoop requires for agents (docs/quickstart.md).
-PGPASSWORD=$PW psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c \
-  "CREATE ROLE hoop_gateway LOGIN PASSWORD '$PW'; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO hoop_gateway;" >/dev/null
+. "$root/benches/pg-server.sh"
+start_bench_pg 100
 
 # pgbouncer, session mode, SCRAM toward its clients and the server.
 b_port=$(free_port)
