@@ -89,6 +89,14 @@ async fn read_strict<T: serde::de::DeserializeOwned>(req: Request<Incoming>, all
     serde_json::from_value(v).map_err(|e| error(StatusCode::BAD_REQUEST, &format!("body: {e}")))
 }
 
+/// Who asks for an exchange.
+enum Caller {
+    /// A registered client credential.
+    Client(hoop_core::auth::Client),
+    /// An identity from an outside issuer (OIDC).
+    Outside(Identity),
+}
+
 /// `POST /v1/exchange`: what to narrow the token to.
 #[derive(serde::Deserialize, Default)]
 struct ExchangeRequest {
@@ -265,7 +273,7 @@ impl AdminApi {
                     let until = body.get("until").and_then(|v| v.as_i64()).unwrap_or(0);
                     let canonical = hoop_core::auth::revocation::canonical(&id).unwrap_or_default();
                     match (&self.clients, canonical.strip_prefix("client:")) {
-                        (Some(c), Some(cid)) if !c.list().iter().any(|x| x.id == cid) => {
+                        (Some(c), Some(cid)) if !c.contains(cid) => {
                             error(StatusCode::NOT_FOUND, &format!("no client {cid} is registered (a deleted client is revoked already)"))
                         }
                         _ => self.revoke(&who, id, until, &reason),
@@ -332,53 +340,31 @@ impl AdminApi {
             return error(StatusCode::UNAUTHORIZED, "present a client credential or an OIDC token as Authorization: Bearer");
         };
         // Who asks is known before their body is read: strangers get no time on this listener.
-        if let Err(r) = self.exchange_caller(&presented).await {
-            return r;
-        }
+        let caller = match self.exchange_caller(&presented).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        };
         let body = match read_strict::<ExchangeRequest>(req, &["targets", "ttl_secs"]).await {
             Ok(b) => b,
             Err(r) => return r,
         };
         let (targets, ttl) = (body.targets, body.ttl_secs);
         let now = hoop_core::auth::now_secs();
-        let (spec, from, may_issue) = if presented.starts_with(hoop_core::auth::clients::PREFIX) {
-            let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
-            let client = match clients.verify(&presented) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::info!(error = %e, "client credential refused");
-                    return error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential");
-                }
-            };
-            // The client itself, and its subject, may have been revoked.
-            let mut me = Identity::new(&client.spec.subject, client.spec.kind);
-            me.credentials = vec![format!("client:{}", client.id)];
-            if let Err(e) = self.gate.authenticate(Credential::Verified(&me)).await {
-                return error(StatusCode::UNAUTHORIZED, &e.to_string());
-            }
-            match client.token_spec(targets.as_deref(), ttl) {
-                Ok(spec) => (spec, me.credentials, client.spec.issue_subjects.clone()),
+        let (spec, from, may_issue) = match caller {
+            Caller::Client(client) => match client.token_spec(targets.as_deref(), ttl) {
+                Ok(spec) => (spec, vec![format!("client:{}", client.id)], client.spec.issue_subjects.clone()),
                 Err(e) => return auth_refusal(&e),
+            },
+            Caller::Outside(id) => {
+                let targets = targets.unwrap_or_else(|| id.targets.clone());
+                if let Some(t) = targets.iter().find(|t| !id.may_grant(t)) {
+                    return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", id.subject));
+                }
+                let left = if id.expires_at > 0 { id.expires_at - now } else { hoop_core::auth::token::MAX_TTL_SECS };
+                let ttl = ttl.unwrap_or(3600).min(left).min(hoop_core::auth::token::MAX_TTL_SECS);
+                let spec = hoop_core::auth::TokenSpec { subject: id.subject.clone(), kind: id.kind, groups: id.groups.clone(), targets, ttl_secs: ttl };
+                (spec, id.credentials, Vec::new())
             }
-        } else {
-            let id = match self.gate.authenticate(Credential::Token(&presented)).await {
-                Ok(id) => id,
-                Err(e) => return error(StatusCode::UNAUTHORIZED, &e.to_string()),
-            };
-            // A gateway token renewing itself would never expire: only outside identities exchange.
-            if id.issuer == hoop_core::auth::token::ISSUER {
-                return error(StatusCode::FORBIDDEN, "a hoop token cannot be exchanged for another; exchange the credential it came from");
-            }
-            let mut me = id.clone();
-            me.targets = id.targets.clone();
-            let targets = targets.unwrap_or_else(|| id.targets.clone());
-            if let Some(t) = targets.iter().find(|t| !(id.may_reach(t) && (t.as_str() != "*" || id.targets.iter().any(|x| x == "*")))) {
-                return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", id.subject));
-            }
-            let left = if id.expires_at > 0 { id.expires_at - now } else { hoop_core::auth::token::MAX_TTL_SECS };
-            let ttl = ttl.unwrap_or(3600).min(left).min(hoop_core::auth::token::MAX_TTL_SECS);
-            let spec = hoop_core::auth::TokenSpec { subject: id.subject.clone(), kind: id.kind, groups: id.groups.clone(), targets, ttl_secs: ttl };
-            (spec, id.credentials.clone(), Vec::new())
         };
         match issuer.issue_with(&spec, &from, &may_issue) {
             Ok(token) => {
@@ -389,13 +375,27 @@ impl AdminApi {
         }
     }
 
-    /// Checks an exchange's credential alone (before its body is read).
-    async fn exchange_caller(&self, presented: &str) -> Result<(), Response<Body>> {
+    /// Who asks for an exchange, from the credential alone (before its body is read): a
+    /// registered client that is not revoked, or an outside (OIDC) identity.
+    async fn exchange_caller(&self, presented: &str) -> Result<Caller, Response<Body>> {
         if presented.starts_with(hoop_core::auth::clients::PREFIX) {
             let Some(clients) = &self.clients else { return Err(error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials")) };
-            return clients.verify(presented).map(|_| ()).map_err(|_| error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential"));
+            let client = clients.verify(presented).map_err(|e| {
+                tracing::info!(error = %e, "client credential refused");
+                error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential")
+            })?;
+            // The client itself, and its subject, may have been revoked.
+            let mut me = Identity::new(&client.spec.subject, client.spec.kind);
+            me.credentials = vec![format!("client:{}", client.id)];
+            self.gate.authenticate(Credential::Verified(&me)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))?;
+            return Ok(Caller::Client(client));
         }
-        self.gate.authenticate(Credential::Token(presented)).await.map(|_| ()).map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
+        let id = self.gate.authenticate(Credential::Token(presented)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))?;
+        // A gateway token renewing itself would never expire: only outside identities exchange.
+        if id.issuer == hoop_core::auth::token::ISSUER {
+            return Err(error(StatusCode::FORBIDDEN, "a hoop token cannot be exchanged for another; exchange the credential it came from"));
+        }
+        Ok(Caller::Outside(id))
     }
 
     /// `POST /v1/clients`: registers a client credential within the caller's grant; only
@@ -452,7 +452,7 @@ impl AdminApi {
         let key = req.public_key.as_str();
         let mut me = who.clone();
         if let Some(asked) = req.targets {
-            if let Some(t) = asked.iter().find(|t| !(who.may_reach(t) && (t.as_str() != "*" || who.targets.iter().any(|x| x == "*")))) {
+            if let Some(t) = asked.iter().find(|t| !who.may_grant(t)) {
                 return error(StatusCode::FORBIDDEN, &format!("{} may not reach target {t:?}", who.subject));
             }
             me.targets = asked;

@@ -412,13 +412,19 @@ impl Gate {
         let id = crate::auth::revocation::canonical(&revocation.id)?;
         revocation.id = id.clone();
         self.inner.revocations.revoke(revocation)?;
+        let ended = self.end_sessions_on(std::slice::from_ref(&id));
+        Ok((id, ended))
+    }
+
+    /// Ends every live session standing on one of the revocation ids `ids`; returns how many.
+    fn end_sessions_on(&self, ids: &[String]) -> usize {
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
         let mut ended = 0;
-        for l in live.values().filter(|l| l.revocation_ids.contains(&id)) {
+        for l in live.values().filter(|l| l.revocation_ids.iter().any(|id| ids.contains(id))) {
             l.kill.kill(EndReason::Revoked);
             ended += 1;
         }
-        Ok((id, ended))
+        ended
     }
 
     /// Takes in revocations another process wrote to the list (an operator's local `hoop
@@ -429,12 +435,7 @@ impl Gate {
         if added.is_empty() {
             return Ok(0);
         }
-        let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ended = 0;
-        for l in live.values().filter(|l| l.revocation_ids.iter().any(|id| added.contains(id))) {
-            l.kill.kill(EndReason::Revoked);
-            ended += 1;
-        }
+        let ended = self.end_sessions_on(&added);
         tracing::info!(revocations = added.len(), ended, "revocations taken in from the data dir");
         Ok(ended)
     }

@@ -77,6 +77,12 @@ impl Identity {
         self.targets.iter().any(|t| t == "*" || t == target)
     }
 
+    /// Whether the identity may hand `target` on (to a token, certificate or client it asks
+    /// for): a target it reaches, and `*` only if it holds `*` itself.
+    pub fn may_grant(&self, target: &str) -> bool {
+        if target == "*" { self.targets.iter().any(|t| t == "*") } else { self.may_reach(target) }
+    }
+
     /// Whether the identity belongs to `group`.
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)

@@ -74,7 +74,7 @@ impl Client {
             Some(asked) => {
                 let mut me = crate::identity::Identity::new(&self.spec.subject, self.spec.kind);
                 me.targets = self.spec.targets.clone();
-                if let Some(t) = asked.iter().find(|t| !(me.may_reach(t) && (*t != "*" || me.targets.iter().any(|x| x == "*")))) {
+                if let Some(t) = asked.iter().find(|t| !me.may_grant(t)) {
                     return Err(AuthError::Permission(format!("client {} may not reach target {t:?}", self.id)));
                 }
                 asked.to_vec()
@@ -155,6 +155,11 @@ impl Clients {
             self.save(&map)?;
         }
         Ok(found)
+    }
+
+    /// Whether a client with this id is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id)
     }
 
     /// Every client, without secrets.

@@ -30,7 +30,7 @@ pub fn bound(issuer: &Identity, spec: &mut TokenSpec, now: i64) -> Result<(), Au
     if let Some(g) = spec.groups.iter().find(|g| !issuer.in_group(g) && !issuer.in_group(ANY_GROUP)) {
         return refuse(format!("may not grant group {g:?}, which it does not hold"));
     }
-    if let Some(t) = spec.targets.iter().find(|t| !reaches(issuer, t)) {
+    if let Some(t) = spec.targets.iter().find(|t| !issuer.may_grant(t)) {
         return refuse(format!("may not grant target {t:?}, which it cannot reach"));
     }
     if !may_name(issuer, &spec.subject) {
@@ -70,11 +70,6 @@ pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
         return Err(AuthError::Permission(format!("agents never hold the {REVIEW_GROUP:?} group")));
     }
     Ok(())
-}
-
-/// Whether `issuer` may hand out `target` (`*` only if it holds `*`).
-fn reaches(issuer: &Identity, target: &str) -> bool {
-    if target == "*" { issuer.targets.iter().any(|t| t == "*") } else { issuer.may_reach(target) }
 }
 
 /// The subject patterns of `issuer`: its own, or its own subject and the names under it.

@@ -70,6 +70,9 @@ pub struct Revocations {
     /// Entries in force or not yet pruned; lets the common case (nothing revoked) skip the lock.
     len: AtomicUsize,
     path: Option<PathBuf>,
+    /// Modification time and length of the file when last read: `refresh` reads it again only
+    /// when another writer changed it.
+    seen: Mutex<Option<(std::time::SystemTime, u64)>>,
 }
 
 /// The file format before revocations had kinds: a map of token id to until.
@@ -92,13 +95,21 @@ impl Revocations {
         let loaded = read_file(&path)?;
         let now = now_secs();
         let entries: HashMap<String, Revocation> = loaded.into_iter().filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
-        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path) })
+        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path), seen: Mutex::default() })
     }
 
     /// Takes in what another process (an operator's `hoop revoke --local` on the gateway's
     /// host) added to the file; returns the ids that are new here, whose sessions must end.
     pub fn refresh(&self) -> Result<Vec<String>, RevocationError> {
         let Some(path) = &self.path else { return Ok(Vec::new()) };
+        let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if stamp.is_some() && *seen == stamp {
+                return Ok(Vec::new());
+            }
+            *seen = stamp;
+        }
         let on_disk = read_file(path)?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.merge(&mut entries, on_disk))
