@@ -330,14 +330,7 @@ fn a_crash_leaves_recordings_intact_and_the_next_start_closes_them() {
     let mut s = serve("[policy]\ndefault_rules = false\n");
     let token = s.token("agent-1", "agent", "", 600);
     assert!(s.psql(&token, "select 'finished first'").status.success());
-    let mut running = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select 'in flight', pg_sleep(30)"])
-        .env("PGPASSWORD", &token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut running = s.psql_cmd("a", &token, "prefer", "select 'in flight', pg_sleep(30)").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     s.stop("KILL");
     let _ = running.wait();

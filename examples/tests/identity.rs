@@ -214,13 +214,7 @@ fn delegated_issuing_stays_within_the_issuer() {
     }
     // Revoking the orchestrator's subject ends what it issued too: the job's live session and
     // its next login.
-    let mut running = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select pg_sleep(20)"])
-        .env("PGPASSWORD", &job)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut running = s.psql_cmd("a", &job, "prefer", "select pg_sleep(20)").stderr(Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     let o = s.hoop(&["revoke", "subject:orchestrator"]);
     assert!(o.status.success() && out(&o).contains("1 live sessions ended"), "{}{}", out(&o), err(&o));
@@ -266,36 +260,17 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     // psql in a long write; its token is revoked: the session ends and the write never lands.
     let token = home.exchange(&s, &[]).unwrap();
     let jti = claims(&token)["jti"].as_str().unwrap().to_string();
-    let mut psql = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", "insert into people select 9031, 'late' from pg_sleep(4)"])
-        .env("PGPASSWORD", &token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut psql = s.psql_cmd("agent", &token, "prefer", "insert into people select 9031, 'late' from pg_sleep(4)").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let (psql_took, e) = ended(&mut psql, &["revoke", &jti, "--reason", "leaked in a log"]);
     assert!(e.contains("credential revoked"), "{e}");
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(pg().psql("select count(*) from people where id = 9031").unwrap().trim(), "0", "the statement in flight was cancelled");
 
     // psql as a static identity (SCRAM against its configured secret), revoked by name.
-    let mut psql = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "static-bot", "-d", "db", "-c", "select pg_sleep(30)"])
-        .env("PGPASSWORD", "static-secret-0123456789")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut psql = s.psql_cmd("static-bot", "static-secret-0123456789", "prefer", "select pg_sleep(30)").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let (static_took, e) = ended(&mut psql, &["revoke", "static:static-bot"]);
     assert!(e.contains("credential revoked"), "{e}");
-    let o = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "static-bot", "-d", "db", "-c", "select 1"])
-        .env("PGPASSWORD", "static-secret-0123456789")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = s.psql_cmd("static-bot", "static-secret-0123456789", "prefer", "select 1").output().unwrap();
     assert!(err(&o).contains("revoked"), "a revoked static identity cannot log in again: {}", err(&o));
 
     // ssh with a configured key ([[ssh_keys]] agent-1); the key is revoked by fingerprint.
@@ -383,19 +358,9 @@ fn trust_decisions_are_explicit_and_secrets_stay_out_of_logs() {
 
     // From loopback, but loopback is not listed: cleartext is refused, TLS works.
     let token = s.token("agent-7", "agent", "", 600);
-    let o = Command::new("psql")
-        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=disable", s.pg_port), "-c", "select 7"])
-        .env("PGPASSWORD", &token)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = s.psql_cmd("agent", &token, "disable", "select 7").output().unwrap();
     assert!(err(&o).contains("only accepted over TLS"), "{}", err(&o));
-    let o = Command::new("psql")
-        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=require", s.pg_port), "-c", "select 7"])
-        .env("PGPASSWORD", &token)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = s.psql_cmd("agent", &token, "require", "select 7").output().unwrap();
     assert!(o.status.success() && out(&o).trim() == "7", "{}", err(&o));
 
     // A failed login with a wrong token and a client credential exchange: neither reaches the log.
@@ -403,19 +368,9 @@ fn trust_decisions_are_explicit_and_secrets_stay_out_of_logs() {
     let secret = std::fs::read_to_string(&cred).unwrap();
     let home = AgentHome::new(&s, &cred);
     let exchanged = home.exchange(&s, &[]).unwrap();
-    let refused = Command::new("psql")
-        .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user=agent dbname=db sslmode=require", s.pg_port), "-c", "select 1"])
-        .env("PGPASSWORD", "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJob29wIn0.c2lnbmF0dXJl")
-        .output()
-        .unwrap();
+    let refused = s.psql_cmd("agent", "eyJhbGciOiJFZERTQSJ9.eyJpc3MiOiJob29wIn0.c2lnbmF0dXJl", "require", "select 1").output().unwrap();
     // A whole session's worth of traffic on every protocol, at trace level.
-    let tls_psql = |user: &str, pw: &str, sql: &str| {
-        Command::new("psql")
-            .args(["-X", "-A", "-t", &format!("host=127.0.0.1 port={} user={user} dbname=db sslmode=require", s.pg_port), "-c", sql])
-            .env("PGPASSWORD", pw)
-            .output()
-            .unwrap()
-    };
+    let tls_psql = |user: &str, pw: &str, sql: &str| s.psql_cmd(user, pw, "require", sql).output().unwrap();
     assert!(tls_psql("agent", &exchanged, "select 'by token'").status.success());
     assert!(tls_psql("static-bot", "static-secret-NEVER-LOGGED", "select 'by scram'").status.success());
     let wrong_static = tls_psql("static-bot", "static-secret-WRONG-ONE", "select 1");

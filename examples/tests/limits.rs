@@ -325,13 +325,7 @@ fn revocation_works_without_the_admin_api() {
     let s = serve("[policy]\ndefault_rules = false\n");
     let token = s.token("agent-1", "agent", "", 600);
     let jti = claims(&token)["jti"].as_str().unwrap().to_string();
-    let mut psql = Command::new("psql")
-        .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &s.pg_port.to_string(), "-U", "a", "-d", "db", "-c", "select pg_sleep(30)"])
-        .env("PGPASSWORD", &token)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut psql = s.psql_cmd("a", &token, "prefer", "select pg_sleep(30)").stderr(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let unreachable = format!("https://127.0.0.1:{}", hoop_harness::free_port().unwrap());
     let at = Instant::now();

@@ -165,13 +165,20 @@ impl Serve {
     }
 
     pub fn psql(&self, token: &str, sql: &str) -> Output {
-        Command::new("psql")
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.pg_port.to_string(), "-U", "agent", "-d", "db", "-c", sql])
-            .env("PGPASSWORD", token)
+        self.psql_cmd("agent", token, "prefer", sql).output().unwrap()
+    }
+
+    /// psql to the target `db` as `user` with `password` (`sslmode` as libpq's), to run with
+    /// `.output()` or to start with `.spawn()` (stdout and stderr as the caller sets them).
+    pub fn psql_cmd(&self, user: &str, password: &str, sslmode: &str, sql: &str) -> Command {
+        let mut c = Command::new("psql");
+        c.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .arg(format!("host=127.0.0.1 port={} user={user} dbname=db sslmode={sslmode}", self.pg_port))
+            .args(["-c", sql])
+            .env("PGPASSWORD", password)
             .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        c
     }
 
     pub fn ssh(&self, command: &str) -> Output {
