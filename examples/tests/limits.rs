@@ -79,15 +79,24 @@ fn peak_rss_mib(pid: u32) -> u64 {
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap() / 1024
 }
 
-/// Large values: a row over `limits.max_server_message_bytes` ends its session with an error
-/// naming the limit, never held whole; rows under it pass, several sessions at once, within
+/// Large values: a row over `limits.max_server_message_bytes` fails its statement with an error
+/// naming the limit and the session goes on, the row never held whole; rows under it pass, several sessions at once, within
 /// the documented per-session ceiling.
 #[test]
 fn large_rows_stay_within_the_memory_ceiling() {
     let s = serve("[limits]\nmax_server_message_bytes = 8388608\n[policy]\ndefault_rules = false\n");
     let token = s.token("agent-1", "agent", "", 600);
-    let o = s.psql(&token, "select repeat('ab', 10000000)");
-    assert!(!o.status.success() && err(&o).contains("max_server_message_bytes"), "{}", err(&o));
+    // Over the limit: that statement fails, the same session goes on (psql runs each -c on
+    // one connection), and the value never reached the client.
+    let o = s
+        .psql_cmd("agent", &token, "prefer", "select 'pid:' || pg_backend_pid()")
+        .args(["-v", "ON_ERROR_STOP=0", "-c", "select repeat('ab', 10000000)", "-c", "select 'pid:' || pg_backend_pid()", "-c", "select count(*) from generate_series(1, 3)"])
+        .output()
+        .unwrap();
+    assert!(err(&o).contains("max_server_message_bytes") && !out(&o).contains("abab"), "{}", err(&o));
+    let text = out(&o);
+    let pids: Vec<&str> = text.lines().filter(|l| l.starts_with("pid:")).collect();
+    assert!(pids.len() == 2 && pids[0] == pids[1] && text.lines().any(|l| l == "3"), "{text}\n{}", err(&o));
     let o = s.psql(&token, "select 'still serving'");
     assert!(o.status.success(), "{}", err(&o));
     let before = peak_rss_mib(s.child.as_ref().unwrap().id());
@@ -339,4 +348,45 @@ fn revocation_works_without_the_admin_api() {
     println!("revoke_local_ms: {}", took.as_millis());
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert!(out(&s.hoop(&["revoke", "--list"])).contains("api down"));
+}
+
+/// Fail closed, visibly, and at once: a rule that fails at run time refuses its statement (the
+/// client is told which rule, `/metrics` and the log say so); a review whose reviewers cannot
+/// be told (the approval webhook is down) is refused now, not left waiting for the timeout.
+/// Neither statement reaches the server.
+#[test]
+fn a_failing_rule_or_an_unreachable_reviewer_refuses_at_once() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let s = serve(&format!(
+        r#"[limits]
+review_timeout_secs = 300
+[approvals]
+webhook_url = "http://127.0.0.1:{closed}/hook"
+[policy]
+default_rules = false
+[[policy.rules]]
+name = "div"
+when = 'action.kind == "sql" && action.sql.text.contains("9061") && 10 / size(action.sql.params) > 1'
+then = "allow"
+[[policy.rules]]
+name = "hold-9062"
+when = 'action.kind == "sql" && action.sql.text.contains("9062")'
+then = "review"
+"#
+    ));
+    let token = s.token("agent-1", "agent", "", 600);
+    let o = s.psql(&token, "insert into people values (9061, 'rule failed')");
+    assert!(!o.status.success() && err(&o).contains("div") && err(&o).contains("could not be evaluated"), "{}", err(&o));
+    let started = std::time::Instant::now();
+    let o = s.psql(&token, "insert into people values (9062, 'nobody told')");
+    assert!(!o.status.success() && err(&o).contains("no reviewer could be reached"), "{}", err(&o));
+    assert!(started.elapsed() < Duration::from_secs(60), "refused at once, not at the review timeout");
+    assert_eq!(pg().psql("select count(*) from people where id in (9061, 9062)").unwrap().trim(), "0");
+    let metrics_token = s.token("prometheus", "human", "metrics", 600);
+    let m = Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {metrics_token}"), &format!("{}/metrics", s.admin)]).output().unwrap();
+    assert!(out(&m).contains("hoop_policy_errors_total 1") && out(&m).contains("hoop_reviews_unreachable_total 1"), "{}", out(&m));
+    let log = s.log();
+    assert!(log.contains("failed to evaluate") && log.contains("approval webhook failed"), "{log}");
+    // Nothing else is held up: an ordinary statement still runs.
+    assert!(s.psql(&token, "select 'still serving'").status.success());
 }

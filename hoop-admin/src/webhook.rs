@@ -18,17 +18,31 @@ pub fn message(ticket: &Ticket) -> serde_json::Value {
     })
 }
 
+/// How long one webhook delivery may take before the ticket counts as undeliverable.
+const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Posts every newly opened ticket of `broker` to `url` (http or https, trusting `tls`).
+///
+/// The webhook is how reviewers hear of a ticket: one that cannot be delivered is withdrawn
+/// and its requester refused at once (fail closed, and nothing hangs until the review timeout).
+/// (`hoop_reviews_unreachable_total` in `/metrics` counts them.)
 pub fn spawn(broker: &Broker, url: String, tls: Arc<rustls::ClientConfig>) {
     let mut events = broker.subscribe();
+    let broker = broker.clone();
     tokio::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(BrokerEvent::Opened(t)) => {
-                    if let Err(e) = post(&url, &tls, message(&t)).await {
-                        // The URL is a secret (a Slack webhook is its own credential): only its host is logged.
-                        tracing::warn!(host = %host_of(&url), error = %e, "approval webhook failed");
-                    }
+                    let (broker, url, tls) = (broker.clone(), url.clone(), tls.clone());
+                    // One task per ticket: a slow endpoint does not delay the next ticket's delivery.
+                    tokio::spawn(async move {
+                        let sent = tokio::time::timeout(DELIVERY_TIMEOUT, post(&url, &tls, message(&t))).await.unwrap_or_else(|_| Err("timed out".into()));
+                        if let Err(e) = sent {
+                            // The URL is a secret (a Slack webhook is its own credential): only its host is logged.
+                            tracing::warn!(host = %host_of(&url), error = %e, ticket = %t.id, "approval webhook failed; the ticket is withdrawn");
+                            broker.withdraw(&t.id, &format!("the approval webhook to {} failed: {e}", host_of(&url)));
+                        }
+                    });
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return,

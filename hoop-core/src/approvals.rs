@@ -57,6 +57,11 @@ pub enum Decision {
     TimedOut,
     /// The requester went away first.
     Cancelled,
+    /// No reviewer could be told (the notification route failed): refused now, not left to time out.
+    Unreachable {
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Something reviewers may want to hear about.
@@ -174,6 +179,14 @@ impl Broker {
         let _ = entry.tx.send(decision.clone());
         let _ = self.inner.events.send(BrokerEvent::Closed { id: id.to_string(), decision });
         Ok(())
+    }
+
+    /// Withdraws ticket `id` because no reviewer can be reached: its requester is refused now.
+    pub fn withdraw(&self, id: &str, reason: &str) {
+        let Some(entry) = self.lock().remove(id) else { return };
+        let decision = Decision::Unreachable { reason: reason.to_string() };
+        let _ = entry.tx.send(decision.clone());
+        let _ = self.inner.events.send(BrokerEvent::Closed { id: id.to_string(), decision });
     }
 
     fn close(&self, id: &str, decision: Decision) {

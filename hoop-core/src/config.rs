@@ -309,8 +309,8 @@ pub struct LimitsConfig {
     pub review_timeout_secs: u64,
     /// Largest protocol message accepted from a client, bytes.
     pub max_message_bytes: usize,
-    /// Largest protocol message accepted from a server (a Postgres row), bytes; a larger one
-    /// ends the session with an error naming this limit instead of being held in memory.
+    /// Largest protocol message accepted from a server (a Postgres row), bytes; a larger one is
+    /// dropped unread, and its statement cancelled and failed with an error naming this limit.
     pub max_server_message_bytes: usize,
     /// Rows one statement of an agent may delete, update or merge (0: no ceiling); a statement
     /// that touches more is not committed.

@@ -614,6 +614,10 @@ impl SessionHandle {
             Decision::Denied { reviewer, reason } => (false, reviewer.clone(), format!("denied by reviewer {reviewer}: {reason}")),
             Decision::TimedOut => (false, "timeout".into(), "review timed out".into()),
             Decision::Cancelled => (false, "cancelled".into(), "review cancelled".into()),
+            Decision::Unreachable { reason } => {
+                self.gate.inner.metrics.review_unreachable();
+                (false, "unreachable".into(), format!("no reviewer could be reached ({reason}); refused"))
+            }
         };
         self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
         Ok(if approved { Outcome::Allow { action_id } } else { Outcome::Deny { action_id, rule, reason } })

@@ -23,6 +23,8 @@ pub struct Metrics {
     review_wait_us: AtomicU64,
     reviews: AtomicU64,
     recording_failures: AtomicU64,
+    policy_errors: AtomicU64,
+    reviews_unreachable: AtomicU64,
 }
 
 impl Metrics {
@@ -33,6 +35,9 @@ impl Metrics {
     }
 
     pub(crate) fn verdict(&self, v: &Verdict) {
+        if v.is_policy_error() {
+            self.policy_errors.fetch_add(1, Ordering::Relaxed);
+        }
         let i = match v {
             Verdict::Allow { .. } => 0,
             Verdict::Deny { .. } => 1,
@@ -45,6 +50,10 @@ impl Metrics {
 
     pub(crate) fn recording_failed(&self) {
         self.recording_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn review_unreachable(&self) {
+        self.reviews_unreachable.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn review_waited(&self, waited: std::time::Duration) {
@@ -81,6 +90,10 @@ impl Metrics {
         let _ = writeln!(out, "hoop_recorder_lag_seconds {:.6}", recorder_lag.as_secs_f64());
         let _ = writeln!(out, "# HELP hoop_recording_failures_total Sessions ended because their recording could not be written.\n# TYPE hoop_recording_failures_total counter");
         let _ = writeln!(out, "hoop_recording_failures_total {}", self.recording_failures.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hoop_policy_errors_total Actions refused because a rule failed to evaluate.\n# TYPE hoop_policy_errors_total counter");
+        let _ = writeln!(out, "hoop_policy_errors_total {}", self.policy_errors.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hoop_reviews_unreachable_total Reviews refused because no reviewer could be told.\n# TYPE hoop_reviews_unreachable_total counter");
+        let _ = writeln!(out, "hoop_reviews_unreachable_total {}", self.reviews_unreachable.load(Ordering::Relaxed));
         out
     }
 }

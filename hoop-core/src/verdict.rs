@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How a refusal's reason ends when a rule could not be evaluated (so metrics can tell).
+pub const POLICY_ERROR: &str = "could not be evaluated; refused";
+
 /// A policy's decision on one action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "lowercase")]
@@ -41,5 +44,10 @@ impl Verdict {
             Verdict::Allow { rule } => rule.as_deref(),
             Verdict::Deny { rule, .. } | Verdict::Review { rule } => Some(rule),
         }
+    }
+
+    /// Whether this is a refusal because a rule could not be evaluated (fail closed).
+    pub fn is_policy_error(&self) -> bool {
+        matches!(self, Verdict::Deny { reason, .. } if reason.ends_with(POLICY_ERROR))
     }
 }

@@ -92,6 +92,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         Ok(Some(Frame { tag, body }))
     }
 
+    /// Drops the message at the front (one whose announced length [`Self::try_next`] refused as
+    /// over the limit), reading its bytes as they arrive and keeping none; returns its type byte.
+    pub async fn skip_oversized(&mut self) -> Result<u8, FrameError> {
+        let Some(&[tag, a, b, c, d]) = self.buf.get(..5) else { return Err(FrameError::BadLength(0)) };
+        let len = i32::from_be_bytes([a, b, c, d]);
+        let mut left = 1 + usize::try_from(len).map_err(|_| FrameError::BadLength(len))?;
+        loop {
+            let n = left.min(self.buf.len());
+            self.buf.advance(n);
+            left -= n;
+            if left == 0 {
+                return Ok(tag);
+            }
+            self.fill().await?;
+        }
+    }
+
     /// Reads more bytes; fails with `Closed` at end of stream.
     pub async fn fill(&mut self) -> Result<(), FrameError> {
         if self.buf.capacity() - self.buf.len() < 4096 {
@@ -239,6 +256,14 @@ mod tests {
         let mut r = FrameReader::new(&data[..], 100);
         assert_eq!(r.next().await.unwrap().body, Bytes::from_static(b"select 1\0"));
         assert!(matches!(r.next().await, Err(FrameError::TooLarge { len: 4096, .. })));
+        let mut big = BytesMut::new();
+        big.extend_from_slice(&[b'D', 0, 0, 0x10, 4]);
+        big.extend_from_slice(&[7u8; 4096]);
+        Frame { tag: b'Z', body: Bytes::from_static(b"I") }.write_to(&mut big);
+        let mut r = FrameReader::new(&big[..], 100);
+        assert!(matches!(r.next().await, Err(FrameError::TooLarge { .. })));
+        assert_eq!(r.skip_oversized().await.unwrap(), b'D', "skipped without being held");
+        assert_eq!(r.next().await.unwrap().tag, b'Z', "the stream goes on after it");
         let bad = [b'Q', 0, 0, 0, 1];
         assert!(matches!(FrameReader::new(&bad[..], 100).next().await, Err(FrameError::BadLength(1))));
         let huge = [0x7f, 0xff, 0xff, 0xff];

@@ -12,6 +12,8 @@ use pgwire::messages::response::{ErrorResponse, NoticeResponse};
 
 /// SQLSTATE of a refused statement (insufficient_privilege).
 pub const DENIED: &str = "42501";
+/// SQLSTATE program_limit_exceeded (a value over a gateway limit).
+pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 /// SQLSTATE of a failed login (invalid_password).
 pub const BAD_PASSWORD: &str = "28P01";
 /// SQLSTATE of a login that is not allowed (invalid_authorization_specification).

@@ -280,7 +280,8 @@ impl PgProxy {
         let (cr, cw) = client_conn.into_split();
         let backend = est.key;
         let (sr, sw) = est.conn.into_split();
-        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written);
+        let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written)
+            .with_cancel(t.upstream.clone(), backend);
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);
         let (reason, result) = tokio::select! {

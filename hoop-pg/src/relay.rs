@@ -286,6 +286,8 @@ pub struct Relay {
     answered: tokio::sync::Notify,
     /// Plans by RowDescription bytes: the same query shape recurs on every execution.
     plans: Mutex<HashMap<bytes::Bytes, Arc<RowPlan>>>,
+    /// How to cancel what the server runs for this session (its address and backend key).
+    cancel: Option<(crate::upstream::Upstream, (i32, i32))>,
 }
 
 /// Why a session ended.
@@ -327,7 +329,24 @@ impl Relay {
             shared: Mutex::new(Shared { status: b'I', ..Shared::default() }),
             answered: tokio::sync::Notify::new(),
             plans: Mutex::new(HashMap::new()),
+            cancel: None,
         }
+    }
+
+    /// The same relay, able to cancel the server's statement (by a CancelRequest for `key`).
+    pub fn with_cancel(mut self, upstream: crate::upstream::Upstream, key: (i32, i32)) -> Self {
+        self.cancel = Some((upstream, key));
+        self
+    }
+
+    /// Asks the server to cancel what this session runs; the task ends once the cancel landed.
+    fn cancel_upstream(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let (upstream, (pid, key)) = self.cancel.clone()?;
+        Some(tokio::spawn(async move {
+            if let Err(e) = upstream.cancel(pid, key).await {
+                tracing::warn!(error = %e, "cancel request to the server failed");
+            }
+        }))
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -882,15 +901,42 @@ impl Relay {
         let mut acc: Option<ResultAcc> = None;
         let mut copy: Option<Arc<CopyPlan>> = None;
         let mut done: Vec<Finished> = Vec::new();
+        // Set once a message over the size limit was dropped: the rest of that statement's
+        // answers are dropped too, up to ReadyForQuery (the client already has its error).
+        let mut dropping = false;
+        let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
         loop {
-            let frame = match server.try_next()? {
-                Some(f) => f,
-                None => {
+            let frame = match server.try_next() {
+                Ok(Some(f)) => f,
+                Ok(None) => {
                     self.release(&mut out, &mut done).await?;
                     server.fill().await?;
                     continue;
                 }
+                Err(FrameError::TooLarge { len, limit }) => {
+                    // Never held: its bytes are read and dropped as they arrive. The statement
+                    // that produced it is cancelled and fails for the client; the session goes on.
+                    let tag = server.skip_oversized().await?;
+                    if matches!(tag, b'Z' | b'S' | b'R' | b'K') || self.internal_front() {
+                        return Err(FrameError::TooLarge { len, limit }.into());
+                    }
+                    if !dropping {
+                        dropping = true;
+                        cancelling = self.cancel_upstream();
+                        let message = format!(
+                            "hoop: the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"
+                        );
+                        self.server_error(&mut acc, &mut done, message.clone());
+                        copy = None;
+                        proto::error("ERROR", proto::PROGRAM_LIMIT_EXCEEDED, &message).write_to(&mut out);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
             };
+            if dropping && !matches!(frame.tag, b'Z' | b'S' | b'A') {
+                continue;
+            }
             match frame.tag {
                 b'D' => {
                     if acc.is_none() {
@@ -1087,31 +1133,19 @@ impl Relay {
                         }
                         fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
                     }
-                    let a = acc.take().or_else(|| match self.front_kind() {
-                        Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
-                        _ => None,
-                    });
-                    finished(&mut done, a, "ERROR".to_string(), Some(self.masker.mask_text(&message).into_owned()));
-                    // In the extended protocol the server now skips everything up to Sync.
-                    {
-                        let mut sh = self.shared();
-                        if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
-                            *failed = true;
-                        }
-                        while let Some(front) = sh.expect.front() {
-                            if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
-                                break;
-                            }
-                            sh.expect.pop_front();
-                        }
-                    }
-                    self.answered.notify_waiters();
+                    self.server_error(&mut acc, &mut done, self.masker.mask_text(&message).into_owned());
                     copy = None;
                     if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
                 }
                 b'Z' => {
                     // ReadyForQuery ends a Sync, a simple Query or a FunctionCall; anything still
                     // queued before it was answered (or skipped after an error) on the way.
+                    if let Some(c) = cancelling.take() {
+                        // Not before the cancel has landed: a cancel still in flight when the
+                        // client sends its next statement would cancel that one.
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c).await;
+                    }
+                    dropping = false;
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
@@ -1185,6 +1219,29 @@ impl Relay {
                 self.release(&mut out, &mut done).await?;
             }
         }
+    }
+
+    /// The bookkeeping of a statement that failed on the server: its result is recorded with
+    /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
+    fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String) {
+        let a = acc.take().or_else(|| match self.front_kind() {
+            Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
+            _ => None,
+        });
+        finished(done, a, "ERROR".to_string(), Some(message));
+        {
+            let mut sh = self.shared();
+            if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
+                *failed = true;
+            }
+            while let Some(front) = sh.expect.front() {
+                if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
+                    break;
+                }
+                sh.expect.pop_front();
+            }
+        }
+        self.answered.notify_waiters();
     }
 
     /// Writes `out` to the client, then records the results that ended in it (also when the

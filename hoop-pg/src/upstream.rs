@@ -233,6 +233,13 @@ impl Upstream {
         msg.extend_from_slice(&key.to_be_bytes());
         conn.write_all(&msg).await?;
         let _ = conn.shutdown().await;
+        // The postmaster signals the backend, then closes: once it has, the cancel has landed
+        // (a backend that is idle by then ignores it).
+        let mut sink = [0u8; 64];
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+            while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
         Ok(())
     }
 }

@@ -235,13 +235,14 @@ impl Policy for CelPolicy {
                     Ok(other) => {
                         return Verdict::Deny {
                             rule: r.rule.name.clone(),
-                            reason: format!("rule {} yielded {other:?}, not a boolean; refused", r.rule.name),
+                            reason: format!("rule {} yielded {other:?}, not a boolean: it {}", r.rule.name, crate::verdict::POLICY_ERROR),
                         };
                     }
                     Err(e) => {
+                        tracing::warn!(rule = %r.rule.name, error = %e, "a rule failed to evaluate; the action is refused");
                         return Verdict::Deny {
                             rule: r.rule.name.clone(),
-                            reason: format!("rule {} failed to evaluate ({e}); refused", r.rule.name),
+                            reason: format!("rule {} failed ({e}): it {}", r.rule.name, crate::verdict::POLICY_ERROR),
                         };
                     }
                 }
@@ -454,6 +455,7 @@ mod tests {
         let s = session(IdentityKind::Agent);
         let v = p.evaluate(&s, &Action::sql("t", "select 1"));
         assert!(matches!(&v, Verdict::Deny { rule, reason } if rule == "div" && reason.contains("failed")), "{v:?}");
+        assert!(v.is_policy_error());
     }
 
     #[test]
