@@ -361,6 +361,9 @@ fn a_crash_leaves_recordings_intact_and_the_next_start_closes_them() {
     assert_eq!(o.status.code(), Some(1), "tampering stays a failure: {}", out(&o));
     let shown = out(&s.hoop(&["sessions", "show", &crashed.0]));
     assert!(shown.contains("stopped without closing") && shown.contains("half-written"), "{shown}");
+    let listed = out(&s.hoop(&["sessions", "list"]));
+    let line = listed.lines().find(|l| l.starts_with(&crashed.0)).unwrap_or_default();
+    assert!(line.ends_with("crash-ended"), "{listed}");
     // A session opened after the restart closes normally.
     assert!(s.psql(&token, "select 1").status.success());
 }

@@ -514,14 +514,15 @@ impl AdminApi {
         for id in ids {
             let mut entry = serde_json::Map::new();
             entry.insert("live".into(), json!(live.contains(&id)));
-            if let Ok((head, records)) = rec.summary(&id) {
-                if let Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) = head.as_ref().map(|e| &e.body) {
+            if let Ok(summary) = rec.summary(&id) {
+                if let Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) = summary.head.as_ref().map(|e| &e.body) {
                     entry.insert("protocol".into(), json!(session.protocol.as_str()));
                     entry.insert("target".into(), json!(session.target.name));
                     entry.insert("subject".into(), json!(session.identity.subject));
                     entry.insert("started_at".into(), json!(session.started_at));
                 }
-                entry.insert("records".into(), json!(records));
+                entry.insert("records".into(), json!(summary.records));
+                entry.insert("ending".into(), json!(summary.ending));
             }
             entry.insert("id".into(), json!(id));
             out.push(serde_json::Value::Object(entry));

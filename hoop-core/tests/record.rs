@@ -135,9 +135,10 @@ fn summary_gives_the_start_and_the_count() {
     write_session(&r, "s9");
     let id = SessionId("s9".into());
     let all = r.read(&id).unwrap();
-    let (head, n) = r.summary(&id).unwrap();
-    assert_eq!(n, all.len() as u64);
-    assert_eq!(head.as_ref(), all.first());
+    let sum = r.summary(&id).unwrap();
+    assert_eq!(sum.records, all.len() as u64);
+    assert_eq!(sum.head.as_ref(), all.first());
+    assert_eq!(sum.ending, hoop_core::record::Ending::Sealed);
 }
 
 /// A live session's listing: a partly written last line is not counted, a last line longer
@@ -151,15 +152,15 @@ fn summary_reads_the_count_from_the_end() {
     log.record(&Event::terminal(0.1, Stream::Stdout, &vec![b'x'; 200 * 1024])).unwrap();
     log.record(&Event::terminal(0.2, Stream::Stdout, &vec![b'y'; 100 * 1024])).unwrap();
     let id = SessionId("s10".into());
-    let (head, n) = r.summary(&id).unwrap();
-    assert!(head.is_some());
-    assert_eq!(n, 3, "start and two long records");
+    let sum = r.summary(&id).unwrap();
+    assert!(sum.head.is_some());
+    assert_eq!((sum.records, sum.ending), (3, hoop_core::record::Ending::Open), "start and two long records");
 
     let path = dir.path().join("rec/s10.jsonl");
     let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
     f.write_all(b"{\"seq\":4,\"ts\":\"2026-").unwrap();
-    assert_eq!(r.summary(&id).unwrap().1, 3, "a partly written line is not a record yet");
+    assert_eq!(r.summary(&id).unwrap().records, 3, "a partly written line is not a record yet");
     f.write_all(b"garbage\nnot a record\n").unwrap();
-    assert_eq!(r.summary(&id).unwrap().1, 5, "a damaged end is counted line by line");
+    assert_eq!(r.summary(&id).unwrap().records, 5, "a damaged end is counted line by line");
     drop(log);
 }

@@ -1,7 +1,7 @@
 //! The default store: one JSON-lines file per session under the data directory.
 
 use super::format::{Hash, encode_into};
-use super::{Body, Control, RecordError, Recorder, SessionLog, StoredEvent, VerifyReport, signed_message};
+use super::{Body, Control, Ending, RecordError, Recorder, SessionLog, StoredEvent, Summary, VerifyReport, signed_message};
 use crate::event::Event;
 use crate::keys::{KeyPurpose, KeyStore, SigningKey, VerifyingKey};
 use crate::session::{Session, SessionId};
@@ -191,7 +191,7 @@ impl FileRecorder {
 /// The sequence number of the last complete record, read from the end of the file (a listing
 /// of many long recordings must not read them whole); `None` if that line has none. A live
 /// session's last line may still be partly written: it is skipped.
-fn last_seq(file: &File) -> std::io::Result<Option<u64>> {
+fn last_record(file: &File) -> std::io::Result<(Option<u64>, Ending)> {
     use std::os::unix::fs::FileExt;
     const CHUNK: u64 = 64 * 1024;
     let len = file.metadata()?.len();
@@ -215,16 +215,27 @@ fn last_seq(file: &File) -> std::io::Result<Option<u64>> {
         pos = start;
     }
     let line_start = match ends.as_slice() {
-        [] => return Ok(Some(0)),
+        [] => return Ok((Some(0), Ending::Open)),
         [_] => 0,
         [_, before, ..] => before + 1,
     };
-    // Every line starts `{"seq":N,` (format.rs writes it so).
-    let mut head = [0u8; 32];
+    // Every line starts `{"seq":N,"ts":…,"prev":…,"body":` (format.rs writes it so); a seal's
+    // body starts with its type, and inside a JSON string a quote is always escaped, so the
+    // pattern cannot come from recorded data.
+    let mut head = [0u8; 256];
     let n = file.read_at(&mut head, line_start)?;
-    let digits = head.get(..n).unwrap_or_default().strip_prefix(b"{\"seq\":").unwrap_or_default();
+    let head = head.get(..n).unwrap_or_default();
+    let has = |pat: &[u8]| head.windows(pat.len()).any(|w| w == pat);
+    let ending = if has(b"\"body\":{\"type\":\"crash_seal\"") {
+        Ending::CrashEnded
+    } else if has(b"\"body\":{\"type\":\"seal\"") {
+        Ending::Sealed
+    } else {
+        Ending::Open
+    };
+    let digits = head.strip_prefix(b"{\"seq\":").unwrap_or_default();
     let digits: Vec<u8> = digits.iter().copied().take_while(u8::is_ascii_digit).collect();
-    Ok(std::str::from_utf8(&digits).ok().and_then(|d| d.parse().ok()))
+    Ok((std::str::from_utf8(&digits).ok().and_then(|d| d.parse().ok()), ending))
 }
 
 /// Complete lines in the file, from its start whatever the descriptor's offset.
@@ -365,7 +376,7 @@ impl Recorder for FileRecorder {
         Ok(out)
     }
 
-    fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
+    fn summary(&self, id: &SessionId) -> Result<Summary, RecordError> {
         let path = self.path(id)?;
         let file = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
@@ -373,15 +384,16 @@ impl Recorder for FileRecorder {
         })?;
         let mut first = String::new();
         if BufReader::new(&file).read_line(&mut first)? == 0 {
-            return Ok((None, 0));
+            return Ok(Summary { head: None, records: 0, ending: Ending::Open });
         }
         let head = serde_json::from_str(&first).map_err(|e| RecordError::Corrupt { line: 1, message: e.to_string() })?;
+        let (last, ending) = last_record(&file)?;
         // A last line that does not start like a record (a damaged file): counted line by line.
-        let count = match last_seq(&file)? {
+        let records = match last {
             Some(n) => n,
             None => count_lines(&file)?,
         };
-        Ok((Some(head), count))
+        Ok(Summary { head: Some(head), records, ending })
     }
 
     fn recover(&self) -> Result<Vec<SessionId>, RecordError> {

@@ -85,6 +85,29 @@ pub enum Control {
     },
 }
 
+/// How a recording ended, as its last record says (a listing's hint; `verify` is the proof).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Not closed: the session is live, or a crash left it open and the next start closes it.
+    Open,
+    /// Closed with its seal.
+    Sealed,
+    /// Closed at a start after the gateway crashed or was killed while it ran.
+    CrashEnded,
+}
+
+/// A recording's listing line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// The first record (the session's start), if any.
+    pub head: Option<StoredEvent>,
+    /// How many records there are (the last record's sequence number).
+    pub records: u64,
+    /// How it ended.
+    pub ending: Ending,
+}
+
 /// One record as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -125,13 +148,18 @@ pub trait Recorder: Send + Sync + 'static {
     fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
     /// Checks a recording's chain, signatures and seal.
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError>;
-    /// The first record (the session's start) and how many records there are (the last
-    /// record's sequence number), for listings; stores should answer without reading every
-    /// record.
-    fn summary(&self, id: &SessionId) -> Result<(Option<StoredEvent>, u64), RecordError> {
+    /// The first record (the session's start), how many records there are (the last
+    /// record's sequence number) and how the recording ended, for listings; stores should
+    /// answer without reading every record.
+    fn summary(&self, id: &SessionId) -> Result<Summary, RecordError> {
         let all = self.read(id)?;
-        let n = all.len() as u64;
-        Ok((all.into_iter().next(), n))
+        let ending = match all.last().map(|e| &e.body) {
+            Some(Body::Control(Control::Seal { .. })) => Ending::Sealed,
+            Some(Body::Control(Control::CrashSeal { .. })) => Ending::CrashEnded,
+            _ => Ending::Open,
+        };
+        let records = all.len() as u64;
+        Ok(Summary { head: all.into_iter().next(), records, ending })
     }
     /// Closes recordings a previous run left open (it crashed or was killed): each gets a
     /// signed end record saying so. Called once at start, before any session opens; returns

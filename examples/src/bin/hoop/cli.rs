@@ -413,7 +413,12 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
                     at(&s, "/target"),
                     at(&s, "/subject"),
                     shown(&s, "/records"),
-                    if s.pointer("/live").and_then(|l| l.as_bool()) == Some(true) { "  live" } else { "" }
+                    match (s.pointer("/live").and_then(|l| l.as_bool()), s.pointer("/ending").and_then(|e| e.as_str())) {
+                        (Some(true), _) => "  live",
+                        (_, Some("crash_ended")) => "  crash-ended",
+                        (_, Some("open")) => "  unsealed",
+                        _ => "",
+                    }
                 );
             }
         }
