@@ -23,10 +23,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Largest response document masked as a whole (lists, single objects); larger ones are refused
-/// rather than passed unmasked.
-const MAX_DOCUMENT: usize = 64 << 20;
-
 /// Per-connection state.
 pub(crate) struct Conn {
     pub gw: Arc<K8sGateway>,
@@ -320,7 +316,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     }
     let watch = ongoing.k8s.verb == "watch" || query_flag(query, "watch");
     if watch && code.is_success() && json {
-        let rx = stream::watch_events(incoming, ongoing, masker, gw.max_body);
+        let rx = stream::watch_events(incoming, ongoing, masker, gw.max_document);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if ongoing.k8s.subresource == "log" && code.is_success() {
@@ -328,11 +324,20 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if json {
-        let bytes = match http_body_util::Limited::new(incoming, MAX_DOCUMENT).collect().await {
+        // A document is masked whole (lists, single objects), so it is held whole: up to the
+        // limit, and refused past it rather than passed unmasked.
+        let bytes = match http_body_util::Limited::new(incoming, gw.max_document).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
-                return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "hoop could not read the API server's response whole to mask it");
+                let msg = match e.downcast_ref::<http_body_util::LengthLimitError>() {
+                    Some(_) => format!(
+                        "the API server's response is over limits.max_server_message_bytes ({} bytes); hoop does not hold it to mask it (a list can be read in pages: kubectl --chunk-size)",
+                        gw.max_document
+                    ),
+                    None => format!("hoop could not read the API server's response whole to mask it: {e}"),
+                };
+                ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(msg.clone()));
+                return status::failure(StatusCode::BAD_GATEWAY, "InternalError", &format!("hoop: {msg}"));
             }
         };
         if code.is_success() && !crate::mask::may_need_masking(&masker, ongoing.scope(), &bytes) {

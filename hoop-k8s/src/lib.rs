@@ -78,8 +78,11 @@ pub struct K8sGateway {
     /// The target served at the root, when there is exactly one.
     single_target: Option<String>,
     tls: Arc<rustls::ServerConfig>,
-    /// Largest request body or watch event accepted.
+    /// Largest request body accepted (`limits.max_message_bytes`).
     max_body: usize,
+    /// Largest response document or watch event held to be masked
+    /// (`limits.max_server_message_bytes`).
+    max_document: usize,
     /// Connection threads (`listeners.threads`).
     threads: usize,
 }
@@ -109,7 +112,8 @@ impl K8sGateway {
         let single_target = if targets.len() == 1 { targets.keys().next().cloned() } else { None };
         let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"])?;
         let max_body = cfg.limits.max_message_bytes;
-        Ok(K8sGateway { gate, targets, single_target, tls, max_body, threads: cfg.listeners.threads })
+        let max_document = cfg.limits.max_server_message_bytes.max(1 << 16);
+        Ok(K8sGateway { gate, targets, single_target, tls, max_body, max_document, threads: cfg.listeners.threads })
     }
 
     /// Accepts connections until the listener fails, on the connection threads

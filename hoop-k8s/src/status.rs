@@ -18,7 +18,12 @@ pub fn watch_ended(end: hoop_core::gate::EndReason) -> Vec<u8> {
         hoop_core::gate::EndReason::Revoked | hoop_core::gate::EndReason::TokenExpired => (StatusCode::UNAUTHORIZED, "Unauthorized"),
         _ => (StatusCode::FORBIDDEN, "Forbidden"),
     };
-    let mut line = serde_json::json!({ "type": "ERROR", "object": object(code, reason, &format!("hoop: session ended: {}", end.as_str())) }).to_string().into_bytes();
+    watch_error(code, reason, &format!("hoop: session ended: {}", end.as_str()))
+}
+
+/// A watch `ERROR` event line carrying a `Status` with `code`, `reason` and `message`.
+pub fn watch_error(code: StatusCode, reason: &str, message: &str) -> Vec<u8> {
+    let mut line = serde_json::json!({ "type": "ERROR", "object": object(code, reason, message) }).to_string().into_bytes();
     line.push(b'\n');
     line
 }

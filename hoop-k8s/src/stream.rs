@@ -51,7 +51,9 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                 out.push(b'\n');
             }
             if buf.len() > max_event {
-                error = Some("watch event too large to mask".into());
+                let msg = format!("hoop: a watch event is over limits.max_server_message_bytes ({max_event} bytes); hoop does not hold it to mask it");
+                let _ = tx.send(Bytes::from(crate::status::watch_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &msg))).await;
+                error = Some(msg);
                 break;
             }
             if !out.is_empty() {

@@ -27,11 +27,12 @@ impl Drop for Gw {
 
 /// A gateway in front of a fresh test API server (target `dev`, reached with the server's token).
 fn gateway(extra: &str) -> Gw {
-    gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, extra)
+    gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "", extra)
 }
 
 /// [`gateway`] with server options and the target's credential lines (default: its token).
-fn gateway_with(opts: KubeApiOptions, credentials: Option<&dyn Fn(&KubeApi) -> String>, extra: &str) -> Gw {
+/// `limits` are lines of the `[limits]` table.
+fn gateway_with(opts: KubeApiOptions, credentials: Option<&dyn Fn(&KubeApi) -> String>, limits: &str, extra: &str) -> Gw {
     let api = KubeApi::start(opts).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let credentials = match credentials {
@@ -45,6 +46,7 @@ data_dir = "{dir}"
 fsync_interval_ms = 50
 [limits]
 review_timeout_secs = 5
+{limits}
 [targets.dev]
 protocol = "kubernetes"
 address = "{url}"
@@ -445,7 +447,7 @@ fn client_certificate_and_impersonation() {
         let (cert, key) = api.client_cert();
         format!("cert_file = \"{}\"\nkey_file = \"{}\"\nimpersonate = true", cert.display(), key.display())
     };
-    let gw = gateway_with(KubeApiOptions::default(), Some(&creds), "");
+    let gw = gateway_with(KubeApiOptions::default(), Some(&creds), "", "");
     let o = kubectl(&gw.human(), &["get", "pods"]);
     assert!(text(&o).0.contains("pod-0"), "{:?}", text(&o));
     assert!(gw.api.impersonated().iter().any(|u| u == "alice"), "{:?}", gw.api.impersonated());
@@ -458,7 +460,7 @@ fn exec_over_v4_channel_protocol() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
     let opts = KubeApiOptions { exec_protocols: vec!["v4.channel.k8s.io".into()], ..Default::default() };
-    let gw = gateway_with(opts, None, "");
+    let gw = gateway_with(opts, None, "", "");
     let token = gw.token("alice", IdentityKind::Human, 600);
     let cfg = gateway_tls(&gw);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -601,7 +603,8 @@ fn every_object_passes_the_detectors() {
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  annotations:\n    owner: carol@corp.example\ndata:\n  contact: bob@corp.example\n  card: 4111 1111 1111 1111\n  ssn: 078-05-1120\n  app.env: |\n    MODE=fast\n    DB_PASSWORD=hunter2\n  API_TOKEN: tok-991\n";
     let file = gw.dir.path().join("cm.yaml");
     std::fs::write(&file, cm).unwrap();
-    let o = kubectl(&kc, &["apply", "-f", file.to_str().unwrap()]);
+    // Put there by someone else, straight at the API server.
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
     let deploy = APP.split("---").nth(1).unwrap().replace("image: nginx:1.27", "image: nginx:1.27\n        env:\n        - name: DB_PASSWORD\n          value: s3cret-pw\n        - name: OWNER\n          value: ann@corp.example");
     let file = gw.dir.path().join("deploy.yaml");
@@ -626,7 +629,7 @@ fn every_object_passes_the_detectors() {
 /// the window, the next is held for review; denied, the rest of the pods are still there.
 #[test]
 fn bulk_deletes_are_counted_not_spelled() {
-    let gw = gateway_with(KubeApiOptions { pods: 8, ..Default::default() }, None, "");
+    let gw = gateway_with(KubeApiOptions { pods: 8, ..Default::default() }, None, "", "");
     let kc = gw.agent();
     let reviewer = deny_all(&gw, 20);
     let o = kubectl(&kc, &["delete", "pods", "--all", "--wait=false"]);
@@ -713,4 +716,37 @@ fn agent_shell_lines_are_checked_and_odd_bytes_do_not_unmask() {
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(!out.contains("bob@corp.example") && !out.contains("078-05-1120"), "{out}");
     assert!(out.contains("[REDACTED:email]"), "{out}");
+}
+
+/// A response document or watch event over `limits.max_server_message_bytes` is refused with a
+/// Status naming the limit, never held whole or passed unmasked; the gateway serves on.
+#[test]
+fn oversized_responses_are_refused_not_held() {
+    let gw = gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "max_server_message_bytes = 65536", "");
+    let kc = gw.human();
+    // A watch that is open when the large object appears: its event is refused in the stream.
+    let watch = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap())
+        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let file = gw.dir.path().join("big.yaml");
+    std::fs::write(&file, format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  v: {}\n", "v".repeat(200_000))).unwrap();
+    // Put there by someone else, straight at the API server.
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&kc, &["get", "configmap", "big", "-o", "json"]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && err.contains("max_server_message_bytes") && !out.contains("vvvv"), "{out}{err}");
+    let watched = watch.wait_with_output().unwrap();
+    // kubectl prints the watch's ERROR event (a Status naming the limit) as it prints objects.
+    let (out, err) = text(&watched);
+    assert!((out + &err).contains("max_server_message_bytes") && !text(&watched).0.contains("vvvv"), "{:?}", text(&watched));
+    let o = kubectl(&kc, &["get", "pods"]);
+    assert!(o.status.success() && text(&o).0.contains("pod-1"), "{:?}", text(&o));
 }
