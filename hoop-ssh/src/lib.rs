@@ -28,6 +28,7 @@ mod upstream;
 
 pub use ca::{CertSpec, SshCa, key_fingerprint};
 pub use channel::exec_action;
+pub use server::MAX_CHANNELS;
 pub use upstream::{SshTarget, UpstreamError};
 
 use hoop_core::config::Config;

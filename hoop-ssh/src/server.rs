@@ -19,6 +19,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// Most channels open at once on one connection (OpenSSH's `MaxSessions` default): each is an
+/// upstream channel with its own windows and buffers.
+pub const MAX_CHANNELS: usize = 10;
+
 /// One client connection.
 pub struct Connection {
     pub(crate) gw: Arc<SshGateway>,
@@ -148,6 +152,11 @@ impl russh::server::Handler for Connection {
         let id = channel.id();
         // The handler gets every request itself; the channel object is not needed.
         drop(channel);
+        if self.channels.len() >= MAX_CHANNELS {
+            tracing::info!(open = self.channels.len(), "ssh channel refused: too many open on this connection");
+            reply.reject(russh::ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
         let (Some(handle), Some((target, t))) = (self.session.clone(), self.target.clone()) else { return Ok(()) };
         if handle.still_valid().is_err() {
             return Ok(());

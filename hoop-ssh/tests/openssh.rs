@@ -732,3 +732,38 @@ fn scripts_startup_files_and_code_running_options() {
     assert_eq!(std::fs::read(&bashrc).ok(), before, ".bashrc unchanged");
     let _ = std::fs::remove_file(&script);
 }
+
+/// One connection holds at most `MAX_CHANNELS` channels at once: more commands multiplexed over
+/// an OpenSSH ControlMaster connection are refused (ssh reports it, then runs the command on a
+/// connection of its own), and the master connection serves on after they end.
+#[test]
+fn channels_per_connection_are_capped() {
+    let gw = gateway("[policy]\ndefault_rules = false\n");
+    let sock = gw.dir.path().join("cm");
+    let mux = |c: &mut Command| {
+        c.args(["-o", &format!("ControlPath={}", sock.display())]);
+    };
+    let mut master = ssh_base(&gw);
+    mux(&mut master);
+    let st = master.args(["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-f", "-N", "web@127.0.0.1"]).stdin(Stdio::null()).status().unwrap();
+    assert!(st.success());
+    let runs: Vec<_> = (0..hoop_ssh::MAX_CHANNELS + 3)
+        .map(|_| {
+            let mut c = ssh_base(&gw);
+            mux(&mut c);
+            c.args(["web@127.0.0.1", "sleep 3; echo ran"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = runs.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    // ssh falls back to a connection of its own when the master's channel is refused.
+    let refused = outs.iter().filter(|o| text(o).1.contains("Session open refused by peer")).count();
+    assert_eq!(refused, 3, "{:?}", outs.iter().map(text).collect::<Vec<_>>());
+    assert!(outs.iter().all(|o| text(o).0 == "ran\n"));
+    let mut again = ssh_base(&gw);
+    mux(&mut again);
+    let o = again.args(["web@127.0.0.1", "echo again"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(text(&o).0, "again\n", "{:?}", text(&o));
+    let mut exit = ssh_base(&gw);
+    mux(&mut exit);
+    let _ = exit.args(["-O", "exit", "web@127.0.0.1"]).output();
+}
