@@ -154,6 +154,10 @@ impl ChannelRelay {
         let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         // An agent's shell: each typed line is checked before the host sees it.
         let mut typed: Option<TypedLines> = None;
+        // The command or shell running (its action id and start) and the output bytes it sent,
+        // for its result record.
+        let mut running: Option<(u64, std::time::Instant)> = None;
+        let mut sent: u64 = 0;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -196,9 +200,12 @@ impl ChannelRelay {
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
                                 mode = Mode::Raw;
                             }
-                            if let Err(msg) = decide(&session, &client, id, action).await {
-                                refuse(&client, id, &msg).await;
-                                return;
+                            match decide(&session, &client, id, action).await {
+                                Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
+                                Err(msg) => {
+                                    refuse(&client, id, &msg).await;
+                                    return;
+                                }
                             }
                             if interactive && agent {
                                 typed = Some(TypedLines::default());
@@ -208,9 +215,12 @@ impl ChannelRelay {
                         Request::Shell => {
                             started = true;
                             interactive = true;
-                            if let Err(msg) = decide(&session, &client, id, Action::shell(&target)).await {
-                                refuse(&client, id, &msg).await;
-                                return;
+                            match decide(&session, &client, id, Action::shell(&target)).await {
+                                Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
+                                Err(msg) => {
+                                    refuse(&client, id, &msg).await;
+                                    return;
+                                }
                             }
                             if agent {
                                 typed = Some(TypedLines::default());
@@ -293,6 +303,7 @@ impl ChannelRelay {
                             }
                         }
                         ChannelMsg::Data { data } => {
+                            sent += data.len() as u64;
                             let m = out.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
                             if !forward(&client, &session, id, None, masked).await {
@@ -300,6 +311,7 @@ impl ChannelRelay {
                             }
                         }
                         ChannelMsg::ExtendedData { data, ext } => {
+                            sent += data.len() as u64;
                             let m = err.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
                             if !forward(&client, &session, id, Some(ext), masked).await {
@@ -308,7 +320,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitStatus { exit_status } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            let _ = session.record_later(&Event::Note { message: format!("exit-status {exit_status}") });
+                            finished(&session, running.take(), format!("exit-status {exit_status}"), sent);
                             let _ = client.exit_status_request(id, exit_status).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
@@ -316,7 +328,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            let _ = session.record_later(&Event::Note { message: format!("exit-signal {signal_name:?}") });
+                            finished(&session, running.take(), format!("exit-signal {signal_name:?}"), sent);
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
@@ -392,7 +404,7 @@ async fn typed_lines(
                     continue;
                 } else {
                     match decide(session, client, id, Action::exec(target, &line)).await {
-                        Ok(()) => raw,
+                        Ok(_) => raw,
                         Err(msg) => {
                             forward(client, session, id, None, format!("\r\n{msg}\r\n").into_bytes()).await;
                             continue;
@@ -497,9 +509,10 @@ async fn flush_all(
 }
 
 /// Checks an action; on review tells the client on stderr and waits. `Err` is the refusal text.
-async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId, action: Action) -> Result<(), String> {
+/// The action's id once let through, or the refusal to show.
+async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId, action: Action) -> Result<u64, String> {
     match session.check(action) {
-        Ok(Checked::Allow { .. }) => Ok(()),
+        Ok(Checked::Allow { action_id }) => Ok(action_id),
         Ok(Checked::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
         Ok(Checked::Review { action_id, pending }) => {
             let t = pending.ticket();
@@ -510,12 +523,25 @@ async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: Cha
             // Recorded with the output: the replay shows what the client saw.
             forward(client, session, id, Some(1), note.into_bytes()).await;
             match session.wait_review(action_id, pending).await {
-                Ok(Outcome::Allow { .. }) => Ok(()),
+                Ok(Outcome::Allow { action_id }) => Ok(action_id),
                 Ok(Outcome::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
                 Err(e) => Err(format!("hoop: {e}")),
             }
         }
         Err(e) => Err(format!("hoop: {e}")),
+    }
+}
+
+/// Records how the command or shell `running` ended (`status`) and the output bytes it sent.
+fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>, status: String, bytes: u64) {
+    match running {
+        Some((action_id, started)) => {
+            let duration_us = started.elapsed().as_micros() as u64;
+            let _ = session.record_later(&Event::ActionResult { action_id, status, rows: 0, duration_us, bytes, error: None, columns: Vec::new(), sample: Vec::new() });
+        }
+        None => {
+            let _ = session.record_later(&Event::Note { message: status });
+        }
     }
 }
 
