@@ -245,6 +245,7 @@ impl AdminApi {
                 None => reply(StatusCode::OK, "text/plain; version=0.0.4", self.gate.metrics_text()),
             },
             (&Method::GET, ["v1", "sessions"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.sessions()),
+            (&Method::GET, ["v1", "usage"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.usage()),
             (&Method::GET, ["v1", "sessions", id]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.session(id)),
             (&Method::GET, ["v1", "sessions", id, "verify"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.verify(id)),
             (&Method::GET, ["v1", "sessions", id, "asciicast"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.asciicast(id)),
@@ -528,6 +529,17 @@ impl AdminApi {
             out.push(serde_json::Value::Object(entry));
         }
         json_reply(StatusCode::OK, json!(out))
+    }
+
+    /// `GET /v1/usage`: every identity's (and identity on a target's) usage windows.
+    fn usage(&self) -> Response<Body> {
+        let list: Vec<serde_json::Value> = self
+            .gate
+            .usage()
+            .into_iter()
+            .map(|(subject, target, windows)| json!({ "subject": subject, "target": target, "windows": windows }))
+            .collect();
+        json_reply(StatusCode::OK, json!(list))
     }
 
     fn session(&self, id: &str) -> Response<Body> {

@@ -31,6 +31,9 @@ pub struct Ticket {
     pub fingerprint: String,
     /// The rule that asked for review.
     pub rule: String,
+    /// More for the reviewer, e.g. how much a result had returned when it paused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
     /// When the ticket opened (seconds since epoch).
     pub requested_at: i64,
     /// When it times out (seconds since epoch).
@@ -121,7 +124,8 @@ impl Broker {
     }
 
     /// Opens a ticket for `action` and returns the handle the requester waits on.
-    pub fn open(&self, session: &Session, action: &Action, display: Action, rule: &str) -> PendingReview {
+    /// `detail` tells the reviewer more (empty for none).
+    pub fn open(&self, session: &Session, action: &Action, display: Action, rule: &str, detail: &str) -> PendingReview {
         let now = crate::auth::now_secs();
         let fingerprint = serde_json::to_vec(action)
             .map(|b| crate::record::sha256_hex(&b))
@@ -133,6 +137,7 @@ impl Broker {
             action: display,
             fingerprint,
             rule: rule.to_string(),
+            detail: detail.to_string(),
             requested_at: now,
             expires_at: now + self.inner.timeout.as_secs() as i64,
         };
@@ -265,7 +270,7 @@ mod tests {
         let b = Broker::new(Duration::from_secs(5));
         let a = Action::sql("db", "select 1");
         let mut sub = b.subscribe();
-        let p = b.open(&session(), &a, a.clone(), "r");
+        let p = b.open(&session(), &a, a.clone(), "r", "");
         let id = p.ticket().id.clone();
         assert!(matches!(sub.recv().await.unwrap(), BrokerEvent::Opened(t) if t.id == id));
         assert_eq!(b.list().len(), 1);
@@ -276,16 +281,16 @@ mod tests {
         assert!(b.list().is_empty());
         assert!(b.decide(&id, &reviewer("alice"), true, "").is_err(), "a ticket is decided once");
 
-        let p = b.open(&session(), &a, a.clone(), "r");
+        let p = b.open(&session(), &a, a.clone(), "r", "");
         b.decide(&p.ticket().id.clone(), &reviewer("bob"), false, "no").unwrap();
         assert!(matches!(p.wait().await, Decision::Denied { .. }));
 
         let short = Broker::new(Duration::from_millis(20));
-        let p = short.open(&session(), &a, a.clone(), "r");
+        let p = short.open(&session(), &a, a.clone(), "r", "");
         assert_eq!(p.wait().await, Decision::TimedOut);
         assert!(short.list().is_empty());
 
-        let p = b.open(&session(), &a, a.clone(), "r");
+        let p = b.open(&session(), &a, a.clone(), "r", "");
         drop(p);
         assert!(b.list().is_empty(), "client gone: ticket cancelled");
     }
@@ -294,7 +299,7 @@ mod tests {
     async fn who_may_review() {
         let b = Broker::new(Duration::from_secs(5));
         let a = Action::sql("db", "select 1");
-        let p = b.open(&session(), &a, a.clone(), "r");
+        let p = b.open(&session(), &a, a.clone(), "r", "");
         let id = p.ticket().id.clone();
         let mut agent = Identity::new("bot", IdentityKind::Agent);
         agent.groups.push(REVIEW_GROUP.into());

@@ -260,11 +260,35 @@ pub struct PolicyConfig {
     pub default_rules: bool,
     /// Rules, evaluated in order before the defaults.
     pub rules: Vec<Rule>,
+    /// The default agent budgets (part of the default rules).
+    pub budgets: BudgetsConfig,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { default: Then::Allow, default_rules: true, rules: Vec::new() }
+        PolicyConfig { default: Then::Allow, default_rules: true, rules: Vec::new(), budgets: BudgetsConfig::default() }
+    }
+}
+
+/// The numbers of the default agent budgets (docs/policy.md says why these).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// Whether the default rules include the budgets.
+    pub enabled: bool,
+    /// One result past this many rows (or objects) pauses for review.
+    pub result_rows: u64,
+    /// One result past this many bytes pauses for review.
+    pub result_bytes: u64,
+    /// Past this many rows read from one target in the last hour, the next read is held.
+    pub target_rows_1h: u64,
+    /// Past this many masked values returned in the last hour (every target), the next action is held.
+    pub masked_values_1h: u64,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        BudgetsConfig { enabled: true, result_rows: 10_000, result_bytes: 64 << 20, target_rows_1h: 50_000, masked_values_1h: 5_000 }
     }
 }
 
@@ -274,6 +298,10 @@ impl PolicyConfig {
         let mut rules = self.rules.clone();
         if self.default_rules {
             rules.extend(defaults::agent_rules());
+            if self.budgets.enabled {
+                let b = &self.budgets;
+                rules.extend(defaults::agent_budgets(b.result_rows, b.result_bytes, b.target_rows_1h, b.masked_values_1h));
+            }
         }
         CelPolicy::new(rules, self.default).map_err(|e| invalid("policy.rules", e))
     }
@@ -639,6 +667,7 @@ impl Config {
             .approvals(crate::approvals::Broker::new(Duration::from_secs(self.limits.review_timeout_secs.max(1))))
             .limits(self.gate_limits())
             .revocations(Arc::new(revocations))
+            .usage(Arc::new(crate::usage::UsageBook::open(self.data_dir.join("usage.json")).map_err(|e| invalid("data_dir", e))?))
             .admission(self.admission_limits());
         for (name, t) in &self.targets {
             b = b.target(t.info(name));

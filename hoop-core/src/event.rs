@@ -53,6 +53,21 @@ pub enum Event {
         /// The reviewer's subject, or `timeout` / `cancelled`.
         reviewer: String,
     },
+    /// A checkpoint of a result while it streamed: what it had returned, and what a rule reading
+    /// `result` decided if it held or ended it.
+    ResultCheckpoint {
+        /// The action whose result it is.
+        action_id: u64,
+        /// Rows (or objects) so far.
+        rows: u64,
+        /// Bytes so far.
+        bytes: u64,
+        /// Values masked so far.
+        masked_values: u64,
+        /// The verdict, when not to go on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verdict: Option<Verdict>,
+    },
     /// What an action produced: command tag, row count, duration, and a sample of its rows.
     ActionResult {
         /// The action this result belongs to.
@@ -157,6 +172,7 @@ impl Event {
             Event::ReviewRequested { .. } => "review_requested",
             Event::ReviewDecided { .. } => "review_decided",
             Event::ActionResult { .. } => "action_result",
+            Event::ResultCheckpoint { .. } => "result_checkpoint",
             Event::Terminal { .. } => "terminal",
             Event::Resize { .. } => "resize",
             Event::Note { .. } => "note",

@@ -25,6 +25,9 @@ pub struct Metrics {
     recording_failures: AtomicU64,
     policy_errors: AtomicU64,
     reviews_unreachable: AtomicU64,
+    budget_tickets: AtomicU64,
+    /// Rows and bytes read per target (targets come from config, so this stays small).
+    read: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
 impl Metrics {
@@ -50,6 +53,23 @@ impl Metrics {
 
     pub(crate) fn recording_failed(&self) {
         self.recording_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn budget_ticket(&self) {
+        self.budget_tickets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self, target: &str, rows: u64, bytes: u64) {
+        if rows == 0 && bytes == 0 {
+            return;
+        }
+        let mut m = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        match m.get_mut(target) {
+            Some(c) => *c = (c.0.saturating_add(rows), c.1.saturating_add(bytes)),
+            None => {
+                m.insert(target.to_string(), (rows, bytes));
+            }
+        }
     }
 
     pub(crate) fn review_unreachable(&self) {
@@ -94,6 +114,17 @@ impl Metrics {
         let _ = writeln!(out, "hoop_policy_errors_total {}", self.policy_errors.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP hoop_reviews_unreachable_total Reviews refused because no reviewer could be told.\n# TYPE hoop_reviews_unreachable_total counter");
         let _ = writeln!(out, "hoop_reviews_unreachable_total {}", self.reviews_unreachable.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hoop_budget_tickets_total Review tickets opened by rules reading result (a result paused midway).\n# TYPE hoop_budget_tickets_total counter");
+        let _ = writeln!(out, "hoop_budget_tickets_total {}", self.budget_tickets.load(Ordering::Relaxed));
+        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(out, "# HELP hoop_rows_read_total Rows and objects returned to clients, by target.\n# TYPE hoop_rows_read_total counter");
+        for (t, (rows, _)) in read.iter() {
+            let _ = writeln!(out, "hoop_rows_read_total{{target=\"{}\"}} {rows}", t.replace(['"', '\\', '\n'], "_"));
+        }
+        let _ = writeln!(out, "# HELP hoop_bytes_read_total Bytes returned to clients, by target.\n# TYPE hoop_bytes_read_total counter");
+        for (t, (_, bytes)) in read.iter() {
+            let _ = writeln!(out, "hoop_bytes_read_total{{target=\"{}\"}} {bytes}", t.replace(['"', '\\', '\n'], "_"));
+        }
         out
     }
 }

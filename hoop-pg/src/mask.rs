@@ -131,7 +131,8 @@ fn binary_stand_in(oid: u32) -> Masked<'static> {
 /// The row is scanned by the content detectors in one pass over its whole body (cells are
 /// separated by length words whose high byte is zero, so no match can span two cells); hits
 /// outside text-like cells are ignored. Only cells with a hit or a column rule are rewritten.
-pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<Option<Frame>, ()> {
+/// The masked row (if anything changed) and how many values were masked in it.
+pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<Option<(Frame, u32)>, ()> {
     if !masker.is_enabled() || plan.is_some_and(|p| p.is_noop(masker)) {
         return Ok(None);
     }
@@ -156,6 +157,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
     let mut out = Vec::with_capacity(body.len() + 32);
     out.extend_from_slice(&(cells.len() as i16).to_be_bytes());
     let mut hit_iter = hits.iter().peekable();
+    let mut values = 0u32;
     for (i, (_, span)) in cells.iter().enumerate() {
         let Some((s, e)) = *span else {
             out.extend_from_slice(&(-1i32).to_be_bytes());
@@ -167,6 +169,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
             hit_iter.next();
         }
         if ruled(i) {
+            values += 1;
             let col = plan.and_then(|p| p.columns.get(i));
             match mask_cell(masker, col, value) {
                 Masked::Value(v) => push_cell(&mut out, &v),
@@ -182,6 +185,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
                 m.extend_from_slice(body.get(last..h.start).unwrap_or_default());
                 masker.write_replacement(h, body.get(h.start..h.end).unwrap_or_default(), m);
                 last = h.end;
+                values += 1;
             }
             hit_iter.next();
         }
@@ -193,7 +197,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
             None => push_cell(&mut out, value),
         }
     }
-    Ok(Some(Frame { tag: b'D', body: out.into() }))
+    Ok(Some((Frame { tag: b'D', body: out.into() }, values)))
 }
 
 fn push_cell(out: &mut Vec<u8>, v: &[u8]) {

@@ -20,7 +20,8 @@ use bytes::BytesMut;
 use hoop_core::action::sql::{AMBIGUOUS, Names, PINNED_SETTING};
 use hoop_core::action::{Action, Sql};
 use hoop_core::event::Event;
-use hoop_core::gate::{Checked, GateError, Outcome, SessionHandle};
+use hoop_core::gate::{Checked, Checkpoint, GateError, Outcome, SessionHandle};
+use hoop_core::usage::ResultSoFar;
 use hoop_core::mask::{ColumnRef, Masker};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -246,6 +247,11 @@ struct ResultAcc {
     started: Instant,
     plan: Option<Arc<RowPlan>>,
     rows: u64,
+    /// Bytes of rows sent to the client, and values masked in them.
+    bytes: u64,
+    masked_values: u64,
+    /// What the result had returned at its last checkpoint.
+    checkpoint: ResultSoFar,
     sample: Vec<Vec<Option<String>>>,
     sample_bytes: usize,
 }
@@ -948,8 +954,11 @@ impl Relay {
                     }
                     let plan = acc.as_ref().and_then(|a| a.plan.clone());
                     match mask_row(&self.masker, plan.as_deref(), &frame.body) {
-                        Ok(Some(masked)) => {
+                        Ok(Some((masked, values))) => {
                             self.sample(&mut acc, &masked.body);
+                            if let Some(a) = acc.as_mut() {
+                                a.masked_values += u64::from(values);
+                            }
                             masked.write_to(&mut out);
                         }
                         Ok(None) => {
@@ -957,6 +966,13 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                         Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
+                    }
+                    if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
+                        dropping = true;
+                        cancelling = self.cancel_upstream();
+                        self.server_error(&mut acc, &mut done, refusal.clone());
+                        copy = None;
+                        proto::error("ERROR", proto::DENIED, &refusal).write_to(&mut out);
                     }
                 }
                 b'T' => {
@@ -1192,16 +1208,25 @@ impl Relay {
                     }
                     frame.write_to(&mut out);
                 }
-                b'd' => match copy.as_deref().and_then(|plan| mask_copy_row(&self.masker, plan, &frame.body)) {
-                    Some(masked) => {
-                        self.sample_copy(&mut acc, &masked);
-                        Frame { tag: b'd', body: masked.into() }.write_to(&mut out);
+                b'd' => {
+                    match copy.as_deref().and_then(|plan| mask_copy_row(&self.masker, plan, &frame.body)) {
+                        Some(masked) => {
+                            self.sample_copy(&mut acc, &masked);
+                            Frame { tag: b'd', body: masked.into() }.write_to(&mut out);
+                        }
+                        None => {
+                            self.sample_copy(&mut acc, &frame.body);
+                            frame.write_to(&mut out);
+                        }
                     }
-                    None => {
-                        self.sample_copy(&mut acc, &frame.body);
-                        frame.write_to(&mut out);
+                    if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
+                        dropping = true;
+                        cancelling = self.cancel_upstream();
+                        self.server_error(&mut acc, &mut done, refusal.clone());
+                        copy = None;
+                        proto::error("ERROR", proto::DENIED, &refusal).write_to(&mut out);
                     }
-                },
+                }
                 b'N' if self.internal_front() => {}
                 b'N' | b'A' => {
                     let masked = if frame.tag == b'N' {
@@ -1318,6 +1343,7 @@ impl Relay {
     fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
         let Some(a) = acc.as_mut() else { return };
         a.rows += 1;
+        a.bytes += body.len() as u64;
         if a.sample.len() >= self.limits.max_rows || a.sample_bytes >= self.limits.max_bytes {
             return;
         }
@@ -1335,9 +1361,45 @@ impl Relay {
     fn sample_copy(&self, acc: &mut Option<ResultAcc>, row: &[u8]) {
         let Some(a) = acc.as_mut() else { return };
         a.rows += 1;
+        a.bytes += row.len() as u64;
         if a.sample.len() < self.limits.max_rows && a.sample_bytes < self.limits.max_bytes {
             a.sample_bytes += row.len();
             a.sample.push(vec![Some(String::from_utf8_lossy(row).trim_end_matches('\n').to_string())]);
+        }
+    }
+
+    /// A checkpoint of the result in `acc`, when one is due: usage is counted and rules reading
+    /// `result` are asked. A hold pauses the stream here (what was read reaches the client,
+    /// then nothing more is read from the server) until the reviewer decides; the refusal to
+    /// send, when the result must end.
+    async fn checkpoint(&self, acc: &mut Option<ResultAcc>, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<Option<String>, RelayError> {
+        let Some(a) = acc.as_mut() else { return Ok(None) };
+        let Some(action_id) = a.action_id else { return Ok(None) };
+        // Per row: two comparisons, no clock read.
+        if a.rows < a.checkpoint.rows + hoop_core::usage::CHECKPOINT_ROWS && a.bytes < a.checkpoint.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+            return Ok(None);
+        }
+        let so_far = a.so_far();
+        a.checkpoint = so_far;
+        let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
+        match self.handle.result_progress(action_id, so_far) {
+            Ok(Checkpoint::Continue) => Ok(None),
+            Ok(Checkpoint::Deny { rule, reason }) => Ok(Some(cut(&rule, &reason))),
+            Ok(Checkpoint::Review { rule, pending }) => {
+                let t = pending.ticket();
+                let note = format!(
+                    "hoop: this result is paused after {} rows for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`",
+                    so_far.rows, t.id, t.id
+                );
+                proto::notice("01000", &note).write_to(out);
+                self.release(out, done).await?;
+                match self.handle.wait_result_review(action_id, &rule, pending).await {
+                    Ok(true) => Ok(None),
+                    Ok(false) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),
+                    Err(e) => Ok(Some(cut(&rule, &e.to_string()))),
+                }
+            }
+            Err(e) => Ok(Some(cut("hoop-recording", &e.to_string()))),
         }
     }
 
@@ -1345,6 +1407,7 @@ impl Relay {
     fn finish(&self, f: Finished) {
         let Finished { acc: a, tag, error, duration_us } = f;
         let Some(action_id) = a.action_id else { return };
+        self.handle.result_done(action_id, a.so_far());
         let columns = match (&a.plan, a.sample.is_empty()) {
             (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
             _ => Vec::new(),
@@ -1386,7 +1449,11 @@ enum Front {
 
 impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, sample: Vec::new(), sample_bytes: 0 }
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, checkpoint: ResultSoFar::default(), sample: Vec::new(), sample_bytes: 0 }
+    }
+
+    fn so_far(&self) -> ResultSoFar {
+        ResultSoFar { rows: self.rows, bytes: self.bytes, masked_values: self.masked_values, seconds: self.started.elapsed().as_secs() }
     }
 }
 

@@ -205,6 +205,12 @@ impl Serve {
         panic!("hoop did not stop on SIG{signal}");
     }
 
+    /// Every recording's text, concatenated.
+    pub fn recorded_text(&self) -> String {
+        let dir = self.data().join("recordings");
+        std::fs::read_dir(&dir).map(|d| d.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect()).unwrap_or_default()
+    }
+
     /// Starts the gateway again on the same config and data dir (after `stop`).
     pub fn start_again(&mut self) {
         let log = std::fs::File::create(self.dir.path().join("hoop.log")).unwrap();

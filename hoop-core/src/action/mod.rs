@@ -101,6 +101,10 @@ pub struct Action {
     /// `usage`); not stored.
     #[serde(skip)]
     pub usage: crate::usage::Usage,
+    /// What the action's result returned so far, filled in at its checkpoints (CEL `result`);
+    /// not stored.
+    #[serde(skip)]
+    pub result: crate::usage::ResultSoFar,
 }
 
 /// Environment variable detail.

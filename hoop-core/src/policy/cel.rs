@@ -28,7 +28,7 @@ pub enum Then {
 pub struct Rule {
     /// Unique name, shown to clients and in recordings.
     pub name: String,
-    /// A CEL expression over `session`, `identity`, `target`, `action` and `now`.
+    /// A CEL expression over `session`, `identity`, `target`, `action`, `usage`, `result` and `now`.
     pub when: String,
     /// What to do when `when` is true.
     pub then: Then,
@@ -51,6 +51,9 @@ struct Compiled {
     /// The expression's conjuncts in order, each with its own program (and the variables that
     /// program reads) for when it cannot be decided natively.
     conjuncts: Vec<(Conjunct, Program, Vars)>,
+    /// The variables the whole expression reads: a rule reading `result` is also asked at
+    /// result checkpoints, one reading `usage` is a budget.
+    reads: Vars,
 }
 
 /// The rule variables a program reads: a decision gives the interpreter only those, since
@@ -60,12 +63,17 @@ struct Vars(u8);
 
 impl Vars {
     /// Every variable a rule can read, in bit order.
-    const NAMES: [&'static str; 6] = ["session", "identity", "target", "action", "now", "usage"];
+    const NAMES: [&'static str; 7] = ["session", "identity", "target", "action", "now", "usage", "result"];
     /// `session`, `identity` and `target`: built together from one cached value.
     const SESSION: u8 = 0b111;
     const ACTION: u8 = 0b1000;
     const NOW: u8 = 0b1_0000;
     const USAGE: u8 = 0b10_0000;
+    const RESULT: u8 = 0b100_0000;
+
+    fn has(self, bits: u8) -> bool {
+        self.0 & bits != 0
+    }
 
     fn of(program: &Program) -> Vars {
         let refs = program.references();
@@ -140,7 +148,8 @@ impl CelPolicy {
                     let vars = Vars::of(&p);
                     parts.push((Conjunct::opaque(&rule.when), p, vars));
                 }
-            compiled.push(Compiled { rule, program, conjuncts: parts });
+            let reads = Vars::of(&program);
+            compiled.push(Compiled { rule, program, conjuncts: parts, reads });
         }
         let mut root = Context::default();
         functions::install(&mut root);
@@ -205,6 +214,10 @@ impl LazyContext<'_> {
             self.ctx.add_variable_from_value("usage", values::usage(&action.usage));
             self.have.0 |= Vars::USAGE;
         }
+        if missing & Vars::RESULT != 0 {
+            self.ctx.add_variable_from_value("result", values::result(&action.result));
+            self.have.0 |= Vars::RESULT;
+        }
         if missing & Vars::NOW != 0 {
             self.ctx.add_variable_from_value("now", Value::Timestamp(chrono::Utc::now().fixed_offset()));
             self.have.0 |= Vars::NOW;
@@ -214,8 +227,31 @@ impl LazyContext<'_> {
 
 impl Policy for CelPolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
+        self.first_match(session, action, |_| true).unwrap_or_else(|| match self.default {
+            Then::Allow => Verdict::Allow { rule: None },
+            Then::Review => Verdict::Review { rule: "default".into() },
+            Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
+        })
+    }
+
+    fn evaluate_result(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
+        self.first_match(session, action, |r| r.reads.has(Vars::RESULT) && !waived.contains(&r.rule.name)).unwrap_or(Verdict::Allow { rule: None })
+    }
+
+    fn watches_results(&self) -> bool {
+        self.rules.iter().any(|r| r.reads.has(Vars::RESULT))
+    }
+
+    fn is_budget_rule(&self, rule: &str) -> bool {
+        self.rules.iter().any(|r| r.rule.name == rule && r.reads.has(Vars::USAGE))
+    }
+}
+
+impl CelPolicy {
+    /// The verdict of the first rule among those `asked` whose expression holds, if any.
+    fn first_match(&self, session: &Session, action: &Action, asked: impl Fn(&Compiled) -> bool) -> Option<Verdict> {
         let mut ctx = None;
-        'rules: for r in &self.rules {
+        'rules: for r in self.rules.iter().filter(|r| asked(r)) {
             // Conjuncts in order, short-circuiting on the first false: simple field tests are
             // decided natively, the rest by the interpreter.
             for (c, program, vars) in &r.conjuncts {
@@ -233,27 +269,23 @@ impl Policy for CelPolicy {
                     Ok(Value::Bool(false)) => continue 'rules,
                     // Fail closed: a rule that cannot be evaluated refuses the action.
                     Ok(other) => {
-                        return Verdict::Deny {
+                        return Some(Verdict::Deny {
                             rule: r.rule.name.clone(),
                             reason: format!("rule {} yielded {other:?}, not a boolean: it {}", r.rule.name, crate::verdict::POLICY_ERROR),
-                        };
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(rule = %r.rule.name, error = %e, "a rule failed to evaluate; the action is refused");
-                        return Verdict::Deny {
+                        return Some(Verdict::Deny {
                             rule: r.rule.name.clone(),
                             reason: format!("rule {} failed ({e}): it {}", r.rule.name, crate::verdict::POLICY_ERROR),
-                        };
+                        });
                     }
                 }
             }
-            return verdict_of(&r.rule);
+            return Some(verdict_of(&r.rule));
         }
-        match self.default {
-            Then::Allow => Verdict::Allow { rule: None },
-            Then::Review => Verdict::Review { rule: "default".into() },
-            Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
-        }
+        None
     }
 }
 

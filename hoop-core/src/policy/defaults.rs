@@ -191,6 +191,30 @@ pub fn agent_rules() -> Vec<Rule> {
         .collect()
 }
 
+/// The default agent budgets, with their numbers (`policy.budgets`): a result past
+/// `result_rows` rows or `result_bytes` bytes pauses midway for review; past `target_rows_1h`
+/// rows read from one target in the last hour, or `masked_values_1h` masked values returned
+/// anywhere, the next action is held. A reviewer's approval waives the hourly ones for an hour.
+pub fn agent_budgets(result_rows: u64, result_bytes: u64, target_rows_1h: u64, masked_values_1h: u64) -> Vec<Rule> {
+    vec![
+        Rule::new(
+            "agent-budget-result",
+            &format!(r#"identity.kind == "agent" && (result.rows > {result_rows} || result.bytes > {result_bytes})"#),
+            Then::Review,
+        ),
+        Rule::new(
+            "agent-budget-target-rows",
+            &format!(r#"identity.kind == "agent" && action.kind in ["sql", "k8s"] && usage.target.rows_1h > {target_rows_1h}"#),
+            Then::Review,
+        ),
+        Rule::new(
+            "agent-budget-masked-values",
+            &format!(r#"identity.kind == "agent" && usage.identity.masked_values_1h > {masked_values_1h}"#),
+            Then::Review,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

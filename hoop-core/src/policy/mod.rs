@@ -47,6 +47,24 @@ pub enum PolicyError {
 pub trait Policy: Send + Sync + 'static {
     /// The verdict for `action` in `session`.
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict;
+
+    /// The verdict at a checkpoint of `action`'s result (`action.result` filled in): only rules
+    /// that read `result` are asked, except those in `waived` (a reviewer let this result go
+    /// past them); `Allow` when none holds.
+    fn evaluate_result(&self, _session: &Session, _action: &Action, _waived: &[String]) -> Verdict {
+        Verdict::Allow { rule: None }
+    }
+
+    /// Whether any rule reads `result`, so that adapters' results need checkpoints.
+    fn watches_results(&self) -> bool {
+        false
+    }
+
+    /// Whether rule `rule` is a budget (it reads `usage`): a reviewer's approval of
+    /// what it held waives it for the identity on that target for a while.
+    fn is_budget_rule(&self, _rule: &str) -> bool {
+        false
+    }
 }
 
 /// A policy that can be replaced while sessions keep running (for reload).
@@ -80,5 +98,17 @@ impl SwappablePolicy {
 impl Policy for SwappablePolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
         self.inner.load().0.evaluate(session, action)
+    }
+
+    fn evaluate_result(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
+        self.inner.load().0.evaluate_result(session, action, waived)
+    }
+
+    fn watches_results(&self) -> bool {
+        self.inner.load().0.watches_results()
+    }
+
+    fn is_budget_rule(&self, rule: &str) -> bool {
+        self.inner.load().0.is_budget_rule(rule)
     }
 }

@@ -31,7 +31,9 @@ keys!(
     has_where, parsed, copy, copy_program, functions, command, argv, path, direction, operation, protocol, host, port, verb,
     group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
     commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value, deletes, session_deletes,
-    window_secs,
+    window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
+    rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
+    deletes_1d,
     expires_at, sensitive, sensitive_tables, labels, id, started_at,
 );
 
@@ -131,15 +133,48 @@ fn env(v: &Env) -> Value {
     map([(&k.name, s(&v.name)), (&k.value, s(&v.value))])
 }
 
+fn int(v: u64) -> Value {
+    Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
 /// What the caller did lately, as CEL sees it (`usage`).
 pub(crate) fn usage(u: &crate::usage::Usage) -> Value {
     let k = keys();
-    let n = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
     map([
-        (&k.deletes, n(u.deletes)),
-        (&k.session_deletes, n(u.session_deletes)),
-        (&k.window_secs, n(crate::usage::WINDOW.as_secs())),
+        (&k.deletes, int(u.deletes)),
+        (&k.session_deletes, int(u.session_deletes)),
+        (&k.window_secs, int(crate::usage::WINDOW.as_secs())),
+        (&k.identity, windows(&u.identity)),
+        (&k.target, windows(&u.target)),
     ])
+}
+
+/// One scope's sliding windows: `rows_1h`, `masked_values_1d`, ...
+fn windows(w: &crate::usage::Windows) -> Value {
+    let k = keys();
+    map([
+        (&k.actions_1m, int(w.m1.actions)),
+        (&k.actions_1h, int(w.h1.actions)),
+        (&k.actions_1d, int(w.d1.actions)),
+        (&k.rows_1m, int(w.m1.rows)),
+        (&k.rows_1h, int(w.h1.rows)),
+        (&k.rows_1d, int(w.d1.rows)),
+        (&k.bytes_1m, int(w.m1.bytes)),
+        (&k.bytes_1h, int(w.h1.bytes)),
+        (&k.bytes_1d, int(w.d1.bytes)),
+        (&k.masked_values_1m, int(w.m1.masked_values)),
+        (&k.masked_values_1h, int(w.h1.masked_values)),
+        (&k.masked_values_1d, int(w.d1.masked_values)),
+        (&k.deletes_1m, int(w.m1.deletes)),
+        (&k.deletes_1h, int(w.h1.deletes)),
+        (&k.deletes_1d, int(w.d1.deletes)),
+    ])
+}
+
+/// What a result returned so far, as CEL sees it at a checkpoint (`result`).
+pub(crate) fn result(r: &crate::usage::ResultSoFar) -> Value {
+    let k = keys();
+    map([(&k.rows, int(r.rows)), (&k.bytes, int(r.bytes)), (&k.masked_values, int(r.masked_values)), (&k.seconds, int(r.seconds))])
 }
 
 /// One shared value per empty section.

@@ -369,7 +369,8 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
             }
             for t in tickets {
                 let what = t.get("action").cloned().and_then(|a| serde_json::from_value::<hoop_core::action::Action>(a).ok()).map(|a| a.summary()).unwrap_or_default();
-                println!("{}  {}  {} on {}  rule {}  {}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
+                let detail = t.get("detail").and_then(|d| d.as_str()).map(|d| format!("  ({d})")).unwrap_or_default();
+                println!("{}  {}  {} on {}  rule {}  {}{detail}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
             }
         }
         ApprovalsCommand::Approve { id } => {
@@ -432,6 +433,39 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
             client.post(&format!("/v1/sessions/{id}/kill"), serde_json::json!({})).await.map_err(|e| e.to_string())?;
             println!("killed {id}");
         }
+    }
+    Ok(())
+}
+
+/// Prints usage windows: one line per identity, and per identity on a target.
+pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Result<(), String> {
+    let client = client(cfg, a)?;
+    let v = json(&client.get("/v1/usage").await.map_err(|e| e.to_string())?)?;
+    let mut shown = 0;
+    for u in v.as_array().cloned().unwrap_or_default() {
+        if identity.is_some_and(|i| u.pointer("/subject").and_then(|s| s.as_str()) != Some(i)) {
+            continue;
+        }
+        shown += 1;
+        let scope = match u.pointer("/target").and_then(|t| t.as_str()) {
+            Some(t) => format!("{} on {t}", at(&u, "/subject")),
+            None => format!("{} (every target)", at(&u, "/subject")),
+        };
+        println!("{scope}");
+        for w in ["1m", "1h", "1d"] {
+            let c = |k: &str| u.pointer(&format!("/windows/{w}/{k}")).and_then(|x| x.as_u64()).unwrap_or(0);
+            println!(
+                "  {w:>2}: actions {}  rows {}  bytes {}  masked_values {}  deletes {}",
+                c("actions"),
+                c("rows"),
+                c("bytes"),
+                c("masked_values"),
+                c("deletes")
+            );
+        }
+    }
+    if shown == 0 {
+        println!("no usage recorded in the last day");
     }
     Ok(())
 }

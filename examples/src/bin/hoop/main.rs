@@ -60,6 +60,14 @@ enum Command {
         #[command(flatten)]
         admin: cli::AdminArgs,
     },
+    /// What identities read and did in the last minute, hour and day (what budgets judge).
+    Usage {
+        /// Only this identity (its subject).
+        #[arg(long)]
+        identity: Option<String>,
+        #[command(flatten)]
+        admin: cli::AdminArgs,
+    },
     /// Revoke a token, client, SSH certificate or key, static identity or subject; live
     /// sessions on it end at once. `--list` shows what is revoked.
     Revoke(cli::RevokeArgs),
@@ -103,6 +111,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Clients { command, admin } => cli::clients(&cfg, &admin, command).await,
         Command::Approvals { command, admin } => cli::approvals(&cfg, &admin, command).await,
         Command::Sessions { command, admin } => cli::sessions(&cfg, &admin, command).await,
+        Command::Usage { identity, admin } => cli::usage(&cfg, &admin, identity.as_deref()).await,
         Command::Revoke(args) => cli::revoke(&cfg, args).await,
         Command::Replay { id, speed, admin } => cli::replay(&cfg, &admin, &id, speed).await,
         Command::Verify { id, admin } => cli::verify(&cfg, &admin, &id).await,

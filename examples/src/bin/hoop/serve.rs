@@ -37,10 +37,16 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
     let watcher = gate.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
+        for n in 0u64.. {
             tick.tick().await;
             if let Err(e) = watcher.refresh_revocations() {
                 tracing::error!(error = %e, "the revocation list could not be read");
+            }
+            // Budgets hold across restarts: usage is saved every few seconds (and at shutdown).
+            if n % 10 == 9
+                && let Err(e) = watcher.persist_usage()
+            {
+                tracing::error!(error = %e, "usage counts could not be saved");
             }
         }
     });
@@ -119,6 +125,9 @@ impl Running {
             while !self.gate.live_sessions().is_empty() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+        }
+        if let Err(e) = self.gate.persist_usage() {
+            tracing::error!(error = %e, "usage counts could not be saved");
         }
     }
 }

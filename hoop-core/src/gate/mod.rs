@@ -6,6 +6,10 @@
 //! masks responses through [`SessionHandle::masker`], records output, and closes the session.
 //! It never reaches past the gate to a policy, masker or recorder of its own choosing.
 
+mod results;
+
+pub use results::Checkpoint;
+
 use crate::action::Action;
 use crate::approvals::{Broker, Decision, PendingReview};
 use crate::auth::revocation::RevocationError;
@@ -200,6 +204,10 @@ struct Inner {
     metrics: crate::metrics::Metrics,
     /// Recent actions per identity and session, for `usage` in rules.
     ledger: crate::usage::Ledger,
+    /// What identities read and did, by window, for `usage` in rules.
+    usage: Arc<dyn crate::usage::UsageStore>,
+    /// Budget rules a reviewer waived, per identity and target, until when.
+    waivers: results::Waivers,
     revocations: Arc<Revocations>,
     admission: crate::admission::Admission,
 }
@@ -221,6 +229,7 @@ pub struct GateBuilder {
     limits: Limits,
     revocations: Arc<Revocations>,
     admission: crate::admission::Admission,
+    usage: Arc<dyn crate::usage::UsageStore>,
 }
 
 impl GateBuilder {
@@ -236,7 +245,14 @@ impl GateBuilder {
             limits: Limits::default(),
             revocations: Arc::new(Revocations::in_memory()),
             admission: Default::default(),
+            usage: Arc::new(crate::usage::UsageBook::in_memory()),
         }
+    }
+
+    /// Sets where usage counts live (in memory by default).
+    pub fn usage(mut self, usage: Arc<dyn crate::usage::UsageStore>) -> Self {
+        self.usage = usage;
+        self
     }
 
     /// Sets the connection caps and the pre-authentication deadline listeners apply.
@@ -289,6 +305,8 @@ impl GateBuilder {
                 live: Mutex::new(HashMap::new()),
                 metrics: Default::default(),
                 ledger: Default::default(),
+                usage: self.usage,
+                waivers: Default::default(),
                 revocations: self.revocations,
                 admission: self.admission,
             }),
@@ -346,6 +364,7 @@ impl Gate {
                 return Err(e.into());
             }
         };
+        let usage_keys = results::usage_keys(&session.identity.subject, &session.target.name);
         let handle = SessionHandle {
             gate: self.clone(),
             session,
@@ -355,6 +374,8 @@ impl Gate {
             last_activity_ms: AtomicI64::new(0),
             kill,
             closed: std::sync::atomic::AtomicBool::new(false),
+            results: Default::default(),
+            usage_keys,
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
@@ -483,6 +504,26 @@ impl Gate {
         }
     }
 
+    /// Saves usage counts where their store keeps them (the data dir's `usage.json`).
+    pub fn persist_usage(&self) -> Result<(), crate::usage::UsageError> {
+        self.inner.usage.persist()
+    }
+
+    /// Every usage key with its windows now: an identity (`subject`) or an identity on a target
+    /// (`subject`, `target`).
+    pub fn usage(&self) -> Vec<(String, Option<String>, crate::usage::Windows)> {
+        let now = crate::auth::now_secs().max(0) as u64;
+        self.inner
+            .usage
+            .list(now)
+            .into_iter()
+            .map(|(k, w)| match k.split_once('\u{0}') {
+                Some((subject, target)) => (subject.to_string(), Some(target.to_string()), w),
+                None => (k, None, w),
+            })
+            .collect()
+    }
+
     fn forget(&self, id: &SessionId) {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
@@ -498,6 +539,10 @@ pub struct SessionHandle {
     last_activity_ms: AtomicI64,
     kill: Arc<KillSwitch>,
     closed: std::sync::atomic::AtomicBool,
+    /// Results running now, for their checkpoints and usage.
+    results: results::Running,
+    /// This session's usage keys: its identity, and its identity on its target.
+    usage_keys: [String; 2],
 }
 
 impl SessionHandle {
@@ -549,17 +594,32 @@ impl SessionHandle {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
-        action.usage = self.gate.inner.ledger.usage(subject, session_id, &action);
-        let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        let now = crate::auth::now_secs().max(0) as u64;
+        action.usage = self.usage_of(&action, now);
+        let mut verdict = self.gate.inner.policy.evaluate(&self.session, &action);
+        if let Verdict::Review { rule } = &verdict
+            && self.gate.inner.waivers.holds(subject, &self.session.target.name, rule, now)
+        {
+            // A reviewer already let this identity past this budget on this target.
+            verdict = Verdict::Allow { rule: Some(format!("{rule} (waived by a reviewer)")) };
+        }
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
             self.gate.inner.ledger.record(subject, session_id, &action);
+            self.count_action(&action, now);
         }
         self.gate.inner.metrics.verdict(&verdict);
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
         let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() };
         self.write(&event)?;
+        if !matches!(verdict, Verdict::Deny { .. }) {
+            let masked = match &event {
+                Event::Action { action, .. } => Some(action),
+                _ => None,
+            };
+            self.results.start(action_id, masked.filter(|_| self.gate.inner.policy.watches_results()).cloned());
+        }
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },
             Verdict::Deny { rule, reason } => Checked::Deny { action_id, rule, reason },
@@ -570,7 +630,7 @@ impl SessionHandle {
                     _ => Action::default(),
                 };
                 let action = original.unwrap_or_else(|| masked.clone());
-                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule);
+                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, "");
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
             }
@@ -620,6 +680,9 @@ impl SessionHandle {
             }
         };
         self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
+        if approved {
+            self.waive_budget(&rule);
+        }
         Ok(if approved { Outcome::Allow { action_id } } else { Outcome::Deny { action_id, rule, reason } })
     }
 

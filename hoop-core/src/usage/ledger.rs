@@ -1,12 +1,10 @@
-//! What callers have done lately, counted where it happens, so that rules can judge an action
-//! by what came before it: `kubectl delete pods --all` is one delete per pod, harmless alone,
-//! a bulk delete together.
+//! Recent events per identity and session, by time: `kubectl delete pods --all` is one delete
+//! per pod, harmless alone, a bulk delete together.
 //!
 //! A [`Ledger`] keeps, per key (an identity or a session, with what was counted and where),
 //! the times of recent events within a window. It is bounded however many identities come
 //! and go: each key keeps at most [`MAX_EVENTS`] times, and past [`MAX_KEYS`] keys the idlest
-//! are dropped. Adapters never touch it: the gate fills [`Usage`] into an action before rules
-//! see it (as `usage` in CEL) and counts the action once it is let through.
+//! are dropped.
 
 use crate::action::{Action, ActionKind};
 use std::collections::{HashMap, VecDeque};
@@ -20,16 +18,6 @@ pub const MAX_EVENTS: usize = 1024;
 /// Most keys kept; past it the idlest go.
 pub const MAX_KEYS: usize = 16_384;
 
-/// Counts visible to rules as `usage` when an action is checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Deletes of the same Kubernetes resource in the same namespace by this identity on this
-    /// target within the window (`usage.deletes`), this one not included.
-    pub deletes: u64,
-    /// The same, within this session (`usage.session_deletes`).
-    pub session_deletes: u64,
-}
-
 /// Sliding-window event counts per key.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -37,14 +25,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// The counts for `action` by `subject` in `session` on `target` (zero for actions that are
-    /// not counted).
-    pub fn usage(&self, subject: &str, session: &str, action: &Action) -> Usage {
-        let Some(what) = counted(action) else { return Usage::default() };
+    /// The deletes like `action` by `subject` on its target and in `session` within the window
+    /// (zero for actions that are not counted).
+    pub fn recent(&self, subject: &str, session: &str, action: &Action) -> (u64, u64) {
+        let Some(what) = counted(action) else { return (0, 0) };
         let now = Instant::now();
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
         let mut count = |key: String| keys.get_mut(&key).map_or(0, |q| live(q, now) as u64);
-        Usage { deletes: count(identity_key(subject, &action.target, &what)), session_deletes: count(session_key(session, &what)) }
+        (count(identity_key(subject, &action.target, &what)), count(session_key(session, &what)))
     }
 
     /// Counts `action` (once it has been let through).
@@ -115,16 +103,15 @@ mod tests {
     fn deletes_counted_per_resource_namespace_identity_and_session() {
         let l = Ledger::default();
         for i in 0..3 {
-            assert_eq!(l.usage("a", "s1", &delete("x", &format!("p{i}"))).deletes, i);
+            assert_eq!(l.recent("a", "s1", &delete("x", &format!("p{i}"))).0, i);
             l.record("a", "s1", &delete("x", &format!("p{i}")));
         }
-        let u = l.usage("a", "s2", &delete("x", "p9"));
-        assert_eq!((u.deletes, u.session_deletes), (3, 0), "identity-wide across sessions");
-        assert_eq!(l.usage("a", "s1", &delete("y", "p")).deletes, 0, "another namespace");
-        assert_eq!(l.usage("b", "s1", &delete("x", "p")).deletes, 0, "another identity");
+        assert_eq!(l.recent("a", "s2", &delete("x", "p9")), (3, 0), "identity-wide across sessions");
+        assert_eq!(l.recent("a", "s1", &delete("y", "p")).0, 0, "another namespace");
+        assert_eq!(l.recent("b", "s1", &delete("x", "p")).0, 0, "another identity");
         let get = Action::k8s("k", K8s { verb: "get".into(), resource: "pods".into(), ..K8s::default() });
         l.record("a", "s1", &get);
-        assert_eq!(l.usage("a", "s1", &get), Usage::default());
+        assert_eq!(l.recent("a", "s1", &get), (0, 0));
     }
 
     #[test]
@@ -137,6 +124,6 @@ mod tests {
         for _ in 0..(MAX_EVENTS + 5) {
             l.record("busy", "s2", &delete("x", "p"));
         }
-        assert_eq!(l.usage("busy", "s2", &delete("x", "p")).session_deletes, MAX_EVENTS as u64);
+        assert_eq!(l.recent("busy", "s2", &delete("x", "p")).1, MAX_EVENTS as u64);
     }
 }

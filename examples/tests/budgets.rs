@@ -1,0 +1,125 @@
+//! Exfiltration budgets, end to end through `hoop serve` with psql and the real PostgreSQL: a
+//! large result pauses midway (the server is left waiting to write) and resumes on approval
+//! with every row exactly once, or ends cleanly on denial with the session still usable; a
+//! paging loop across sessions is held once the hourly budget is spent, an approval lets it go
+//! on, and the counts survive a restart.
+
+mod common;
+
+use common::*;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+/// The first open ticket of `rule`: its id and its `hoop approvals list` line.
+fn wait_ticket(s: &Serve, rule: &str) -> (String, String) {
+    for _ in 0..200 {
+        let list = out(&s.hoop(&["approvals", "list"]));
+        if let Some(line) = list.lines().find(|l| l.contains(&format!("rule {rule}"))) {
+            return (line.split_whitespace().next().unwrap_or_default().to_string(), line.to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no ticket of rule {rule} opened\n{}", s.log());
+}
+
+fn spawn(s: &Serve, token: &str, statements: &[&str]) -> Child {
+    let mut c = s.psql_cmd("agent", token, "prefer", statements[0]);
+    for st in &statements[1..] {
+        c.args(["-c", st]);
+    }
+    c.args(["-v", "ON_ERROR_STOP=0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn wait(c: Child) -> Output {
+    c.wait_with_output().unwrap()
+}
+
+/// The wait event of the server backend running `like`, as PostgreSQL reports it.
+fn backend_wait(like: &str) -> String {
+    pg().psql(&format!("select coalesce(wait_event, '-') from pg_stat_activity where query like '{like}%' and pid <> pg_backend_pid()")).unwrap_or_default().trim().to_string()
+}
+
+#[test]
+fn a_large_result_pauses_midway_and_resumes_on_approval_with_every_row_once() {
+    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let big = "select x, repeat('y', 500) from generate_series(1, 100000) x";
+    let child = spawn(&s, &token, &[big]);
+    let (ticket, line) = wait_ticket(&s, "agent-budget-result");
+    assert!(line.contains("paused after 3000 rows"), "{line}");
+    // hoop stopped reading: the server is left waiting to write the rest to its client.
+    let mut waiting = String::new();
+    for _ in 0..100 {
+        waiting = backend_wait("select x, repeat");
+        if waiting == "ClientWrite" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(waiting, "ClientWrite", "the server blocks on the paused stream");
+    let approved = s.hoop(&["approvals", "approve", &ticket]);
+    assert!(approved.status.success(), "{}", err(&approved));
+    let o = wait(child);
+    assert!(o.status.success(), "{}", err(&o));
+    let text = out(&o);
+    let ids: Vec<u64> = text.lines().filter_map(|l| l.split('|').next()?.parse().ok()).collect();
+    assert_eq!(ids.len(), 100_000, "every row, once");
+    assert!(ids.iter().enumerate().all(|(i, x)| *x == i as u64 + 1), "in order, none twice");
+    assert!(err(&o).contains("paused after 3000 rows"), "the client was told: {}", err(&o));
+    // The recording carries the checkpoints and the decision.
+    let shown = s.recorded_text();
+    assert!(shown.contains("\"result_checkpoint\"") && shown.contains("agent-budget-result"), "checkpoints recorded");
+}
+
+#[test]
+fn a_large_result_denied_midway_ends_and_the_session_goes_on() {
+    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let child = spawn(
+        &s,
+        &token,
+        &["select 'pid:' || pg_backend_pid()", "select x from generate_series(1, 10000) x", "select 'pid:' || pg_backend_pid()", "select 'after' || 1"],
+    );
+    let (ticket, _) = wait_ticket(&s, "agent-budget-result");
+    let denied = s.hoop(&["approvals", "deny", &ticket, "--reason", "too much"]);
+    assert!(denied.status.success(), "{}", err(&denied));
+    let o = wait(child);
+    let text = out(&o);
+    assert!(err(&o).contains("did not let this result go on") && err(&o).contains("agent-budget-result"), "{}", err(&o));
+    let pids: Vec<&str> = text.lines().filter(|l| l.starts_with("pid:")).collect();
+    assert!(pids.len() == 2 && pids[0] == pids[1], "the same session went on: {text}");
+    assert!(text.lines().any(|l| l == "after1"), "{text}");
+    assert!(text.lines().filter(|l| l.parse::<u64>().is_ok()).count() < 10_000, "the result was cut short");
+}
+
+#[test]
+fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_counts_survive_a_restart() {
+    let mut s = serve("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let token = s.token("agent-1", "agent", "", 3600);
+    let page = |n: u64| format!("select x from generate_series({}, {}) x", n * 1000 + 1, n * 1000 + 1000);
+    // Pages in sessions of their own: 1000 rows each, harmless alone.
+    for n in 0..3 {
+        let o = s.psql(&token, &page(n));
+        assert!(o.status.success() && out(&o).lines().count() == 1000, "page {n}: {}", err(&o));
+    }
+    // 3000 rows read this hour: the next page is held.
+    let held = spawn(&s, &token, &[&page(3)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
+    let o = wait(held);
+    assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    // The approval lets the loop go on (for an hour), in new sessions too.
+    let o = s.psql(&token, &page(4));
+    assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
+    assert!(usage.contains("agent-1 on db") && usage.contains("rows 5000"), "{usage}");
+
+    // A restart: the counts are still there (the waiver is not), so the next page is held again.
+    assert!(s.stop("TERM").success());
+    s.start_again();
+    let held = spawn(&s, &token, &[&page(5)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(held);
+    assert!(!o.status.success() && err(&o).contains("denied"), "{}", err(&o));
+}

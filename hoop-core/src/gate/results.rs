@@ -1,0 +1,219 @@
+//! Results while they stream: usage counted as rows and bytes go by, and checkpoints where
+//! rules reading `result` may hold or end a result midway.
+
+use super::{GateError, SessionHandle};
+use crate::action::{Action, ActionKind};
+use crate::approvals::{Decision, PendingReview};
+use crate::event::Event;
+use crate::policy::Policy;
+use crate::usage::{Counts, ResultSoFar, Usage};
+use crate::verdict::Verdict;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How long a reviewer's approval of what a budget rule held lets the identity past that rule on
+/// that target.
+pub const WAIVER_SECS: u64 = 3600;
+
+/// Most results one session tracks at once (pipelined statements); past it the oldest goes
+/// (its remaining rows are not counted, and it meets no more checkpoints).
+const MAX_RUNNING: usize = 256;
+
+/// Most waivers kept; past it the ones that expired go, then the oldest.
+const MAX_WAIVERS: usize = 4096;
+
+/// What a checkpoint decided.
+pub enum Checkpoint {
+    /// Go on.
+    Continue,
+    /// Pause: stop reading the result until the reviewer decides ([`SessionHandle::wait_result_review`]).
+    Review {
+        /// The rule that held it.
+        rule: String,
+        /// The ticket to wait on.
+        pending: PendingReview,
+    },
+    /// End the result now, the way its protocol allows.
+    Deny {
+        /// The rule that ended it.
+        rule: String,
+        /// Why, to show the client.
+        reason: String,
+    },
+}
+
+struct Run {
+    /// The (masked) action, kept when rules read `result`.
+    action: Option<Action>,
+    /// What was already counted into usage.
+    counted: ResultSoFar,
+    /// Rules a reviewer let this result go past.
+    waived: Vec<String>,
+}
+
+/// Results running in one session.
+#[derive(Default)]
+pub(super) struct Running(Mutex<HashMap<u64, Run>>);
+
+impl Running {
+    pub(super) fn start(&self, action_id: u64, action: Option<Action>) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_RUNNING
+            && let Some(oldest) = m.keys().min().copied()
+        {
+            m.remove(&oldest);
+        }
+        m.insert(action_id, Run { action, counted: ResultSoFar::default(), waived: Vec::new() });
+    }
+}
+
+/// Budget rules waived per identity, target and rule, until a time (seconds since the epoch).
+#[derive(Default)]
+pub(super) struct Waivers(Mutex<HashMap<(String, String, String), u64>>);
+
+impl Waivers {
+    pub(super) fn holds(&self, subject: &str, target: &str, rule: &str, now: u64) -> bool {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&(subject.to_string(), target.to_string(), rule.to_string())).is_some_and(|until| now < *until)
+    }
+
+    fn grant(&self, subject: &str, target: &str, rule: &str, until: u64) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_WAIVERS {
+            let now = crate::auth::now_secs().max(0) as u64;
+            m.retain(|_, u| *u > now);
+            if m.len() >= MAX_WAIVERS
+                && let Some(k) = m.iter().min_by_key(|(_, u)| **u).map(|(k, _)| k.clone())
+            {
+                m.remove(&k);
+            }
+        }
+        m.insert((subject.to_string(), target.to_string(), rule.to_string()), until);
+    }
+}
+
+/// The usage keys: per identity, and per identity on a target.
+pub(crate) fn usage_keys(subject: &str, target: &str) -> [String; 2] {
+    [subject.to_string(), format!("{subject}\u{0}{target}")]
+}
+
+impl SessionHandle {
+    /// What rules see as `usage` for `action` at `now`.
+    pub(super) fn usage_of(&self, action: &Action, now: u64) -> Usage {
+        let inner = &self.gate.inner;
+        let (deletes, session_deletes) = inner.ledger.recent(&self.session.identity.subject, &self.session.id.0, action);
+        let [by_identity, on_target] = &self.usage_keys;
+        Usage { deletes, session_deletes, identity: inner.usage.windows(by_identity, now), target: inner.usage.windows(on_target, now) }
+    }
+
+    /// Counts an action let through (or held) into usage.
+    pub(super) fn count_action(&self, action: &Action, now: u64) {
+        let deletes = match action.kind {
+            ActionKind::K8s => u64::from(action.k8s.verb == "delete" || action.k8s.verb == "deletecollection"),
+            ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
+            _ => 0,
+        };
+        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, now);
+    }
+
+    fn count(&self, delta: &Counts, now: u64) {
+        if delta.is_zero() {
+            return;
+        }
+        for key in &self.usage_keys {
+            self.gate.inner.usage.add(key, delta, now);
+        }
+        self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
+    }
+
+    /// After a reviewer approved what `rule` held: a budget rule is waived for this identity on
+    /// this target for [`WAIVER_SECS`], so that the work it let go on is not held at once again.
+    pub(super) fn waive_budget(&self, rule: &str) {
+        if self.gate.inner.policy.is_budget_rule(rule) {
+            let until = crate::auth::now_secs().max(0) as u64 + WAIVER_SECS;
+            self.gate.inner.waivers.grant(&self.session.identity.subject, &self.session.target.name, rule, until);
+        }
+    }
+
+    /// A checkpoint of `action_id`'s result, which has returned `so_far`: what it returned since
+    /// the last one is counted into usage, and rules reading `result` are asked. Adapters call it
+    /// when [`ResultSoFar::checkpoint_due`] says so; an error means refuse (it could not be recorded).
+    pub fn result_progress(&self, action_id: u64, so_far: ResultSoFar) -> Result<Checkpoint, GateError> {
+        let now = crate::auth::now_secs().max(0) as u64;
+        let (delta, action, waived) = {
+            let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(run) = m.get_mut(&action_id) else { return Ok(Checkpoint::Continue) };
+            let delta = so_far.since(&run.counted);
+            run.counted = so_far;
+            (delta, run.action.clone(), run.waived.clone())
+        };
+        self.count(&delta, now);
+        let Some(mut action) = action else { return Ok(Checkpoint::Continue) };
+        action.result = so_far;
+        action.usage = self.usage_of(&action, now);
+        let verdict = self.gate.inner.policy.evaluate_result(&self.session, &action, &waived);
+        self.write(&Event::ResultCheckpoint {
+            action_id,
+            rows: so_far.rows,
+            bytes: so_far.bytes,
+            masked_values: so_far.masked_values,
+            verdict: (!matches!(verdict, Verdict::Allow { .. })).then(|| verdict.clone()),
+        })?;
+        Ok(match verdict {
+            Verdict::Allow { .. } => Checkpoint::Continue,
+            Verdict::Deny { rule, reason } => {
+                self.gate.inner.metrics.verdict(&Verdict::Deny { rule: rule.clone(), reason: reason.clone() });
+                Checkpoint::Deny { rule, reason }
+            }
+            Verdict::Review { rule } => {
+                self.gate.inner.metrics.budget_ticket();
+                let detail = format!(
+                    "paused after {} rows, {} bytes, {} masked values so far",
+                    so_far.rows, so_far.bytes, so_far.masked_values
+                );
+                let pending = self.gate.inner.approvals.open(&self.session, &action, action.clone(), &rule, &detail);
+                self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
+                Checkpoint::Review { rule, pending }
+            }
+        })
+    }
+
+    /// Waits for the review of a result paused at a checkpoint; `Ok(true)` when approved (the
+    /// result goes on, past `rule`, to its end), `Ok(false)` when it must end.
+    pub async fn wait_result_review(&self, action_id: u64, rule: &str, pending: PendingReview) -> Result<bool, GateError> {
+        let ticket = pending.ticket().id.clone();
+        let decision = pending.wait().await;
+        self.touch();
+        let (approved, reviewer) = match &decision {
+            Decision::Approved { reviewer } => (true, reviewer.clone()),
+            Decision::Denied { reviewer, .. } => (false, reviewer.clone()),
+            Decision::TimedOut => (false, "timeout".into()),
+            Decision::Cancelled => (false, "cancelled".into()),
+            Decision::Unreachable { .. } => {
+                self.gate.inner.metrics.review_unreachable();
+                (false, "unreachable".into())
+            }
+        };
+        self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
+        if approved {
+            if let Some(run) = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&action_id) {
+                run.waived.push(rule.to_string());
+            }
+            self.waive_budget(rule);
+        }
+        Ok(approved)
+    }
+
+    /// The end of `action_id`'s result, which returned `so_far` in all: the rest is counted.
+    pub fn result_done(&self, action_id: u64, so_far: ResultSoFar) {
+        let run = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&action_id);
+        if let Some(run) = run {
+            self.count(&so_far.since(&run.counted), crate::auth::now_secs().max(0) as u64);
+        }
+    }
+
+    /// Whether rules read `result`, so that results need checkpoints at all.
+    pub fn watches_results(&self) -> bool {
+        self.gate.inner.policy.watches_results()
+    }
+}

@@ -1,0 +1,305 @@
+//! Sliding-window usage counters per key, cheap enough for every statement.
+//!
+//! Each key keeps, for each window width (a minute, an hour, a day), the counts of the current
+//! fixed window and of the one before; the sliding count is the previous window's share still
+//! inside the slide plus the current one (`prev × (1 − elapsed/width) + cur`), the usual
+//! two-bucket estimate. It is exact when traffic is even across the previous window and never
+//! off by more than that window's count; an update is a few additions under one lock, and a key
+//! is a few hundred bytes whatever the traffic.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// What is counted, per window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    /// Actions let through (or held for review).
+    pub actions: u64,
+    /// Rows or objects returned.
+    pub rows: u64,
+    /// Bytes returned (results, command output, file contents).
+    pub bytes: u64,
+    /// Values masked in what was returned.
+    pub masked_values: u64,
+    /// Deletes (Kubernetes objects, SQL DELETE statements).
+    pub deletes: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.actions = self.actions.saturating_add(o.actions);
+        self.rows = self.rows.saturating_add(o.rows);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.masked_values = self.masked_values.saturating_add(o.masked_values);
+        self.deletes = self.deletes.saturating_add(o.deletes);
+    }
+
+    fn scaled(&self, f: f64) -> Counts {
+        let s = |v: u64| (v as f64 * f) as u64;
+        Counts { actions: s(self.actions), rows: s(self.rows), bytes: s(self.bytes), masked_values: s(self.masked_values), deletes: s(self.deletes) }
+    }
+
+    /// Whether every count is zero.
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+}
+
+/// A key's sliding counts over the last minute, hour and day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windows {
+    /// The last 60 seconds.
+    #[serde(rename = "1m")]
+    pub m1: Counts,
+    /// The last hour.
+    #[serde(rename = "1h")]
+    pub h1: Counts,
+    /// The last day.
+    #[serde(rename = "1d")]
+    pub d1: Counts,
+}
+
+/// Why usage could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// Reading or writing the file failed.
+    #[error("usage file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The file is not a usage snapshot.
+    #[error("usage file {path} is damaged ({message}); move it away to start the counts afresh")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Where usage counts live: in-process ([`UsageBook`]) or a store shared by several gateways.
+pub trait UsageStore: Send + Sync + 'static {
+    /// Adds `delta` to `key`'s windows at `now` (seconds since the Unix epoch).
+    fn add(&self, key: &str, delta: &Counts, now: u64);
+    /// `key`'s windows at `now`.
+    fn windows(&self, key: &str, now: u64) -> Windows;
+    /// Every key with its windows at `now`.
+    fn list(&self, now: u64) -> Vec<(String, Windows)>;
+    /// Makes the counts durable; called every few seconds and at shutdown.
+    fn persist(&self) -> Result<(), UsageError> {
+        Ok(())
+    }
+}
+
+/// Window widths, seconds: a minute, an hour, a day.
+const WIDTHS: [u64; 3] = [60, 3600, 86_400];
+
+/// Most keys kept; past it the idlest go (their counts are lost, which only lowers them).
+pub const MAX_KEYS: usize = 65_536;
+
+/// One window width's two fixed windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Slot {
+    /// Which fixed window `cur` is (`now / width`).
+    epoch: u64,
+    cur: Counts,
+    prev: Counts,
+}
+
+impl Slot {
+    fn roll(&mut self, now: u64, width: u64) {
+        let e = now / width;
+        if e == self.epoch {
+            return;
+        }
+        self.prev = if e == self.epoch + 1 { self.cur } else { Counts::default() };
+        self.cur = Counts::default();
+        self.epoch = e;
+    }
+
+    fn estimate(&self, now: u64, width: u64) -> Counts {
+        let e = now / width;
+        let (cur, prev) = match e.checked_sub(self.epoch) {
+            Some(0) => (self.cur, self.prev),
+            Some(1) => (Counts::default(), self.cur),
+            _ => return Counts::default(),
+        };
+        let left = 1.0 - (now % width) as f64 / width as f64;
+        let mut c = prev.scaled(left);
+        c.add(&cur);
+        c
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Entry {
+    slots: [Slot; 3],
+    /// Last update (seconds since the epoch), for eviction.
+    last: u64,
+}
+
+/// The on-disk form.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    version: u32,
+    entries: Vec<(String, Entry)>,
+}
+
+/// In-process usage counters, bounded, optionally persisted to a file.
+#[derive(Debug, Default)]
+pub struct UsageBook {
+    keys: Mutex<HashMap<String, Entry>>,
+    path: Option<PathBuf>,
+    /// Whether anything changed since the last save.
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+impl UsageBook {
+    /// Counters kept in memory only.
+    pub fn in_memory() -> Self {
+        UsageBook::default()
+    }
+
+    /// Counters persisted at `path`: loaded now if the file exists (a damaged file is an error:
+    /// budgets must not silently restart from zero), saved by [`UsageStore::persist`].
+    pub fn open(path: PathBuf) -> Result<Self, UsageError> {
+        let mut keys = HashMap::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| UsageError::Corrupt { path: path.clone(), message: e.to_string() })?;
+                if snap.version != 1 {
+                    return Err(UsageError::Corrupt { path, message: format!("version {}", snap.version) });
+                }
+                keys.extend(snap.entries.into_iter().take(MAX_KEYS));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(UsageError::Io { path, source }),
+        }
+        Ok(UsageBook { keys: Mutex::new(keys), path: Some(path), dirty: Default::default() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn windows_of(e: &Entry, now: u64) -> Windows {
+    let [m, h, d] = &e.slots;
+    Windows { m1: m.estimate(now, WIDTHS[0]), h1: h.estimate(now, WIDTHS[1]), d1: d.estimate(now, WIDTHS[2]) }
+}
+
+impl UsageStore for UsageBook {
+    fn add(&self, key: &str, delta: &Counts, now: u64) {
+        let mut keys = self.lock();
+        if !keys.contains_key(key) && keys.len() >= MAX_KEYS {
+            evict(&mut keys, now);
+        }
+        let e = match keys.get_mut(key) {
+            Some(e) => e,
+            None => keys.entry(key.to_string()).or_default(),
+        };
+        for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
+            slot.roll(now, width);
+            slot.cur.add(delta);
+        }
+        e.last = now;
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn windows(&self, key: &str, now: u64) -> Windows {
+        self.lock().get(key).map(|e| windows_of(e, now)).unwrap_or_default()
+    }
+
+    fn list(&self, now: u64) -> Vec<(String, Windows)> {
+        let mut out: Vec<(String, Windows)> = self.lock().iter().map(|(k, e)| (k.clone(), windows_of(e, now))).filter(|(_, w)| !w.d1.is_zero()).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    fn persist(&self) -> Result<(), UsageError> {
+        let Some(path) = &self.path else { return Ok(()) };
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        let snap = Snapshot { version: 1, entries: self.lock().iter().map(|(k, e)| (k.clone(), *e)).collect() };
+        let bytes = serde_json::to_vec(&snap).map_err(|e| UsageError::Corrupt { path: path.clone(), message: e.to_string() })?;
+        // Written aside and renamed: a crash leaves the old snapshot or the new one, never half.
+        let tmp = path.with_extension("json.tmp");
+        let io = |source| UsageError::Io { path: path.clone(), source };
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(|source| {
+            self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+            io(source)
+        })
+    }
+}
+
+/// Makes room: keys idle for a day go, then the idlest half.
+fn evict(keys: &mut HashMap<String, Entry>, now: u64) {
+    keys.retain(|_, e| now.saturating_sub(e.last) < WIDTHS[2] * 2);
+    if keys.len() < MAX_KEYS {
+        return;
+    }
+    let mut last: Vec<(u64, String)> = keys.iter().map(|(k, e)| (e.last, k.clone())).collect();
+    last.sort_unstable();
+    for (_, k) in last.into_iter().take(MAX_KEYS / 2) {
+        keys.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: u64) -> Counts {
+        Counts { rows: n, ..Counts::default() }
+    }
+
+    #[test]
+    fn windows_slide() {
+        let b = UsageBook::in_memory();
+        let t0 = 1_000_000 * 86_400; // the start of a day, an hour and a minute
+        b.add("a", &rows(100), t0);
+        b.add("a", &rows(50), t0 + 30);
+        let w = b.windows("a", t0 + 30);
+        assert_eq!((w.m1.rows, w.h1.rows, w.d1.rows), (150, 150, 150));
+        // Half a minute into the next minute: half of the previous minute still counts.
+        let w = b.windows("a", t0 + 90);
+        assert_eq!(w.m1.rows, 75);
+        assert_eq!(w.h1.rows, 150);
+        // Two minutes on: the minute window is empty, the hour still holds it all.
+        assert_eq!(b.windows("a", t0 + 150).m1.rows, 0);
+        assert_eq!(b.windows("a", t0 + 3599).h1.rows, 150);
+        assert_eq!(b.windows("a", t0 + 2 * 86_400).d1.rows, 0);
+        assert_eq!(b.windows("other", t0).d1, Counts::default());
+    }
+
+    #[test]
+    fn persisted_and_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("usage.json");
+        let now = 1_700_000_000;
+        let b = UsageBook::open(path.clone()).unwrap();
+        b.add("agent\u{0}db", &rows(42), now);
+        b.persist().unwrap();
+        let again = UsageBook::open(path.clone()).unwrap();
+        assert_eq!(again.windows("agent\u{0}db", now + 1).h1.rows, 42);
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(UsageBook::open(path), Err(UsageError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn bounded_however_many_keys() {
+        let b = UsageBook::in_memory();
+        for i in 0..(MAX_KEYS + 10) {
+            b.add(&format!("id{i}"), &rows(1), 1_700_000_000 + i as u64);
+        }
+        assert!(b.lock().len() <= MAX_KEYS);
+    }
+}
