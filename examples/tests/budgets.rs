@@ -111,8 +111,11 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     // The approval lets the loop go on (for an hour), in new sessions too.
     let o = s.psql(&token, &page(4));
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    // Reads of a table count against it too (rules see `usage.tables`).
+    assert!(s.psql(&token, "select id from people limit 3").status.success());
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
-    assert!(usage.contains("agent-1 on db") && usage.contains("rows 5000"), "{usage}");
+    assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 500"), "{usage}");
+    assert!(usage.contains("agent-1 on db, table people\n  1m: actions 1  rows "), "{usage}");
 
     // A restart: the counts are still there (the waiver is not), so the next page is held again.
     assert!(s.stop("TERM").success());

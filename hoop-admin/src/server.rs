@@ -533,13 +533,7 @@ impl AdminApi {
 
     /// `GET /v1/usage`: every identity's (and identity on a target's) usage windows.
     fn usage(&self) -> Response<Body> {
-        let list: Vec<serde_json::Value> = self
-            .gate
-            .usage()
-            .into_iter()
-            .map(|(subject, target, windows)| json!({ "subject": subject, "target": target, "windows": windows }))
-            .collect();
-        json_reply(StatusCode::OK, json!(list))
+        json_reply(StatusCode::OK, json!(self.gate.usage()))
     }
 
     fn session(&self, id: &str) -> Response<Body> {

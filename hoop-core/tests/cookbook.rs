@@ -19,7 +19,7 @@ fn cookbook_rules_stop_their_examples() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy-cookbook.md")).unwrap();
     let rules = blocks(&text, "toml");
     let cases = blocks(&text, "json");
-    assert_eq!(rules.len(), 12, "twelve recipes");
+    assert_eq!(rules.len(), 14, "fourteen recipes");
     assert_eq!(rules.len(), cases.len(), "each recipe has an example");
     for (rule, case) in rules.iter().zip(&cases) {
         let cfg = Config::parse(&format!("[policy]\ndefault_rules = false\n{rule}"), "cookbook").unwrap_or_else(|e| panic!("{rule}: {e}"));
@@ -53,6 +53,15 @@ fn cookbook_rules_stop_their_examples() {
         let mut action = action;
         for k in c["kinds_added_by_the_gateway"].as_array().into_iter().flatten() {
             action.sql.kinds.push(k.as_str().unwrap().to_string());
+        }
+        // What the gateway counted: usage windows by table, what a result returned so far.
+        for (table, w) in c["usage"]["tables"].as_object().into_iter().flatten() {
+            let windows = hoop_core::usage::Windows { d1: hoop_core::usage::Counts { rows: w["rows_1d"].as_u64().unwrap_or(0), ..Default::default() }, ..Default::default() };
+            action.usage.tables.push((table.clone(), windows));
+        }
+        if let Some(r) = c["result"].as_object() {
+            let n = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+            action.result = hoop_core::usage::ResultSoFar { rows: n("rows"), masked_values: n("masked_values"), ..Default::default() };
         }
         let v = policy.evaluate(&session, &action);
         assert_eq!(v.rule(), Some(name.as_str()), "{name}: {v:?}");

@@ -509,17 +509,17 @@ impl Gate {
         self.inner.usage.persist()
     }
 
-    /// Every usage key with its windows now: an identity (`subject`) or an identity on a target
-    /// (`subject`, `target`).
-    pub fn usage(&self) -> Vec<(String, Option<String>, crate::usage::Windows)> {
+    /// Every usage scope with its windows now: an identity (`subject`), an identity on a target
+    /// (`subject`, `target`) or on one table of a target (`subject`, `target`, `table`).
+    pub fn usage(&self) -> Vec<UsageScope> {
         let now = crate::auth::now_secs().max(0) as u64;
         self.inner
             .usage
             .list(now)
             .into_iter()
-            .map(|(k, w)| match k.split_once('\u{0}') {
-                Some((subject, target)) => (subject.to_string(), Some(target.to_string()), w),
-                None => (k, None, w),
+            .map(|(k, windows)| {
+                let mut parts = k.splitn(3, '\u{0}').map(str::to_string);
+                UsageScope { subject: parts.next().unwrap_or_default(), target: parts.next(), table: parts.next(), windows }
             })
             .collect()
     }
@@ -527,6 +527,19 @@ impl Gate {
     fn forget(&self, id: &SessionId) {
         self.inner.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
     }
+}
+
+/// Whose usage, and its windows (`hoop usage`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UsageScope {
+    /// The identity's subject.
+    pub subject: String,
+    /// The target, unless this is the identity's usage over every target.
+    pub target: Option<String>,
+    /// The table, for a table's usage on the target.
+    pub table: Option<String>,
+    /// The counts.
+    pub windows: crate::usage::Windows,
 }
 
 /// One open session, owned by the adapter's task.
@@ -618,7 +631,8 @@ impl SessionHandle {
                 Event::Action { action, .. } => Some(action),
                 _ => None,
             };
-            self.results.start(action_id, masked.filter(|_| self.gate.inner.policy.watches_results()).cloned());
+            let tables = masked.map(|a| a.sql.tables.clone()).unwrap_or_default();
+            self.results.start(action_id, masked.filter(|_| self.gate.inner.policy.watches_results()).cloned(), tables);
         }
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },

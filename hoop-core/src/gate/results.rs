@@ -45,6 +45,8 @@ pub enum Checkpoint {
 struct Run {
     /// The (masked) action, kept when rules read `result`.
     action: Option<Action>,
+    /// The tables a SQL statement reads, whose usage its rows count into.
+    tables: Vec<String>,
     /// What was already counted into usage.
     counted: ResultSoFar,
     /// Rules a reviewer let this result go past.
@@ -56,14 +58,14 @@ struct Run {
 pub(super) struct Running(Mutex<HashMap<u64, Run>>);
 
 impl Running {
-    pub(super) fn start(&self, action_id: u64, action: Option<Action>) {
+    pub(super) fn start(&self, action_id: u64, action: Option<Action>, tables: Vec<String>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_RUNNING
             && let Some(oldest) = m.keys().min().copied()
         {
             m.remove(&oldest);
         }
-        m.insert(action_id, Run { action, counted: ResultSoFar::default(), waived: Vec::new() });
+        m.insert(action_id, Run { action, tables, counted: ResultSoFar::default(), waived: Vec::new() });
     }
 }
 
@@ -97,13 +99,22 @@ pub(crate) fn usage_keys(subject: &str, target: &str) -> [String; 2] {
     [subject.to_string(), format!("{subject}\u{0}{target}")]
 }
 
+/// The usage key of one table on the session's target (`on_target` is the second usage key).
+fn table_key(on_target: &str, table: &str) -> String {
+    format!("{on_target}\u{0}{table}")
+}
+
 impl SessionHandle {
     /// What rules see as `usage` for `action` at `now`.
     pub(super) fn usage_of(&self, action: &Action, now: u64) -> Usage {
         let inner = &self.gate.inner;
         let (deletes, session_deletes) = inner.ledger.recent(&self.session.identity.subject, &self.session.id.0, action);
         let [by_identity, on_target] = &self.usage_keys;
-        Usage { deletes, session_deletes, identity: inner.usage.windows(by_identity, now), target: inner.usage.windows(on_target, now) }
+        let tables = match action.kind {
+            ActionKind::Sql => action.sql.tables.iter().map(|t| (t.clone(), inner.usage.windows(&table_key(on_target, t), now))).collect(),
+            _ => Vec::new(),
+        };
+        Usage { deletes, session_deletes, identity: inner.usage.windows(by_identity, now), target: inner.usage.windows(on_target, now), tables }
     }
 
     /// Counts an action let through (or held) into usage.
@@ -113,15 +124,21 @@ impl SessionHandle {
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
             _ => 0,
         };
-        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, now);
+        let tables: &[String] = if action.kind == ActionKind::Sql { &action.sql.tables } else { &[] };
+        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, tables, now);
     }
 
-    fn count(&self, delta: &Counts, now: u64) {
+    /// Adds `delta` to this identity's usage, on the target and on each of `tables`.
+    fn count(&self, delta: &Counts, tables: &[String], now: u64) {
         if delta.is_zero() {
             return;
         }
+        let store = &self.gate.inner.usage;
         for key in &self.usage_keys {
-            self.gate.inner.usage.add(key, delta, now);
+            store.add(key, delta, now);
+        }
+        for t in tables {
+            store.add(&table_key(&self.usage_keys[1], t), delta, now);
         }
         self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
     }
@@ -140,14 +157,14 @@ impl SessionHandle {
     /// when [`ResultSoFar::checkpoint_due`] says so; an error means refuse (it could not be recorded).
     pub fn result_progress(&self, action_id: u64, so_far: ResultSoFar) -> Result<Checkpoint, GateError> {
         let now = crate::auth::now_secs().max(0) as u64;
-        let (delta, action, waived) = {
+        let (delta, action, waived, tables) = {
             let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
             let Some(run) = m.get_mut(&action_id) else { return Ok(Checkpoint::Continue) };
             let delta = so_far.since(&run.counted);
             run.counted = so_far;
-            (delta, run.action.clone(), run.waived.clone())
+            (delta, run.action.clone(), run.waived.clone(), run.tables.clone())
         };
-        self.count(&delta, now);
+        self.count(&delta, &tables, now);
         let Some(mut action) = action else { return Ok(Checkpoint::Continue) };
         action.result = so_far;
         action.usage = self.usage_of(&action, now);
@@ -208,7 +225,7 @@ impl SessionHandle {
     pub fn result_done(&self, action_id: u64, so_far: ResultSoFar) {
         let run = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&action_id);
         if let Some(run) = run {
-            self.count(&so_far.since(&run.counted), crate::auth::now_secs().max(0) as u64);
+            self.count(&so_far.since(&run.counted), &run.tables, crate::auth::now_secs().max(0) as u64);
         }
     }
 

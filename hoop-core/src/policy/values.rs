@@ -146,6 +146,10 @@ pub(crate) fn usage(u: &crate::usage::Usage) -> Value {
         (&k.window_secs, int(crate::usage::WINDOW.as_secs())),
         (&k.identity, windows(&u.identity)),
         (&k.target, windows(&u.target)),
+        (&k.tables, {
+            let m: HashMap<Key, Value> = u.tables.iter().map(|(t, w)| (Key::String(Arc::new(t.clone())), windows(w))).collect();
+            Value::Map(Map { map: Arc::new(m) })
+        }),
     ])
 }
 

@@ -22,7 +22,7 @@ pub const CHECKPOINT_ROWS: u64 = 1000;
 pub const CHECKPOINT_BYTES: u64 = 1 << 20;
 
 /// Counts visible to rules as `usage` when an action is checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Deletes of the same Kubernetes resource in the same namespace by this identity on this
     /// target within [`WINDOW`] (`usage.deletes`), this one not included.
@@ -33,6 +33,9 @@ pub struct Usage {
     pub identity: Windows,
     /// This identity's windows on this target (`usage.target`).
     pub target: Windows,
+    /// This identity's windows per table this SQL statement reads, by the names in
+    /// `action.sql.tables` (`usage.tables`).
+    pub tables: Vec<(String, Windows)>,
 }
 
 /// What a result has returned so far, visible to rules as `result` at its checkpoints.

@@ -447,9 +447,10 @@ pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Resul
             continue;
         }
         shown += 1;
-        let scope = match u.pointer("/target").and_then(|t| t.as_str()) {
-            Some(t) => format!("{} on {t}", at(&u, "/subject")),
-            None => format!("{} (every target)", at(&u, "/subject")),
+        let scope = match (u.pointer("/target").and_then(|t| t.as_str()), u.pointer("/table").and_then(|t| t.as_str())) {
+            (Some(t), Some(table)) => format!("{} on {t}, table {table}", at(&u, "/subject")),
+            (Some(t), None) => format!("{} on {t}", at(&u, "/subject")),
+            _ => format!("{} (every target)", at(&u, "/subject")),
         };
         println!("{scope}");
         for w in ["1m", "1h", "1d"] {
