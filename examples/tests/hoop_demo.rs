@@ -87,6 +87,25 @@ fn demo_end_to_end() {
     let paid = waiting.join().unwrap();
     assert_eq!(String::from_utf8_lossy(&paid.stdout).trim(), "[REDACTED:iban]", "{}", String::from_utf8_lossy(&paid.stderr));
 
+    // The printed bulk read pauses midway under the default budget, and goes on once approved.
+    assert!(text.contains("budget:   select * from events;") && text.contains("paging:   for p in"), "{text}");
+    let (c, t) = (conninfo.clone(), token.clone());
+    let bulk = std::thread::spawn(move || Command::new("psql").args(["-X", "-A", "-t", &c, "-c", "select * from events"]).env("PGPASSWORD", t).stdin(Stdio::null()).output().unwrap());
+    let mut ticket = String::new();
+    for _ in 0..200 {
+        let l = String::from_utf8_lossy(&hoop_cli(&["approvals", "list"]).stdout).into_owned();
+        if let Some(line) = l.lines().find(|l| l.contains("agent-budget-result")) {
+            assert!(line.contains("paused after 11000 rows"), "{line}");
+            ticket = line.split_whitespace().next().unwrap_or_default().to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!ticket.is_empty(), "the bulk read was not paused");
+    assert!(hoop_cli(&["approvals", "approve", &ticket]).status.success());
+    let rows = bulk.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&rows.stdout).lines().count(), 60_000, "{}", String::from_utf8_lossy(&rows.stderr));
+
     assert!(Command::new("kill").args(["-INT", &demo.id().to_string()]).status().unwrap().success());
     let mut exited = None;
     for _ in 0..300 {

@@ -28,6 +28,7 @@ insert into customers (name, email, card_number, ssn, city) values
 create table payments (id serial primary key, customer_id int references customers(id), amount_cents int, iban text);
 insert into payments (customer_id, amount_cents, iban) values
   (1, 12500, 'GB82 WEST 1234 5698 7654 32'), (2, 9900, 'DE89 3704 0044 0532 0130 00'), (3, 4200, 'FR14 2004 1010 0505 0001 3M02 606');
+create table events as select g as id, 'event ' || g as what, timestamp '2026-01-01' + g * interval '1 minute' as at from generate_series(1, 60000) g;
 "#;
 
 /// The demo gateway's upstream role (see `Postgres::least_privileged_role`).
@@ -76,13 +77,20 @@ pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Resul
          Then try:\n\
          \x20 masked:   select name, email, card_number, ssn from customers;\n\
          \x20 blocked:  delete from customers;\n\
-         \x20 review:   select * from payments;     (waits for a reviewer)\n\n\
-         Approve it from another terminal:\n\
+         \x20 review:   select * from payments;     (waits for a reviewer)\n\
+         \x20 budget:   select * from events;       (60,000 rows: pauses after 10,000 until a reviewer lets it go on)\n\
+         \x20 paging:   for p in $(seq 0 59); do PGPASSWORD='{token}' psql \"host={} port={} dbname=demo user=agent-1\" \\\n\
+         \x20             -c \"select * from events order by id limit 1000 offset $((p*1000))\" >/dev/null || break; done\n\
+         \x20           (the hourly budget: past 50,000 rows read from this target, the next page waits for a reviewer)\n\
+         \x20 usage:    {hoop} --data-dir {dd} usage --admin-url https://{admin_addr}\n\n\
+         Approve from another terminal:\n\
          \x20 {hoop} --data-dir {dd} approvals list --admin-url https://{admin_addr}\n\
          \x20 {hoop} --data-dir {dd} approvals approve <ticket> --admin-url https://{admin_addr}\n\n\
          Afterwards: `{hoop} --data-dir {dd} sessions list --admin-url https://{admin_addr}` and `... replay <id>`.\n\
          Ctrl-C stops the demo and removes everything.",
         if scratch.is_some() { ", removed on exit" } else { "" },
+        pg_addr.ip(),
+        pg_addr.port(),
         pg_addr.ip(),
         pg_addr.port(),
     );
