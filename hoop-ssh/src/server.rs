@@ -152,6 +152,9 @@ impl russh::server::Handler for Connection {
         let id = channel.id();
         // The handler gets every request itself; the channel object is not needed.
         drop(channel);
+        // A channel whose relay ended is gone, whoever closed it (a close the gateway started
+        // is confirmed without a `channel_close` call).
+        self.channels.retain(|_, tx| !tx.is_closed());
         if self.channels.len() >= MAX_CHANNELS {
             tracing::info!(open = self.channels.len(), "ssh channel refused: too many open on this connection");
             reply.reject(russh::ChannelOpenFailure::ResourceShortage).await;

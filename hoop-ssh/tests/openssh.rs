@@ -759,10 +759,14 @@ fn channels_per_connection_are_capped() {
     let refused = outs.iter().filter(|o| text(o).1.contains("Session open refused by peer")).count();
     assert_eq!(refused, 3, "{:?}", outs.iter().map(text).collect::<Vec<_>>());
     assert!(outs.iter().all(|o| text(o).0 == "ran\n"));
-    let mut again = ssh_base(&gw);
-    mux(&mut again);
-    let o = again.args(["web@127.0.0.1", "echo again"]).stdin(Stdio::null()).output().unwrap();
-    assert_eq!(text(&o).0, "again\n", "{:?}", text(&o));
+    // Channels that ended free their place: many more commands, one after another, all on the
+    // master connection.
+    for i in 0..2 * hoop_ssh::MAX_CHANNELS {
+        let mut again = ssh_base(&gw);
+        mux(&mut again);
+        let o = again.args(["web@127.0.0.1", &format!("echo again {i}")]).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(text(&o), (format!("again {i}\n"), String::new()), "command {i}");
+    }
     let mut exit = ssh_base(&gw);
     mux(&mut exit);
     let _ = exit.args(["-O", "exit", "web@127.0.0.1"]).output();
