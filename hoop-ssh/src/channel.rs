@@ -7,7 +7,8 @@
 use hoop_core::action::Action;
 use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
-use hoop_core::gate::{Checked, Outcome, SessionHandle};
+use hoop_core::gate::{Checked, Checkpoint, Outcome, SessionHandle};
+use hoop_core::usage::ResultSoFar;
 use hoop_core::mask::{StreamMasker, StreamStyle};
 use russh::ChannelId;
 use russh::client::Msg as ClientMsg;
@@ -158,6 +159,8 @@ impl ChannelRelay {
         // for its result record.
         let mut running: Option<(u64, std::time::Instant)> = None;
         let mut sent: u64 = 0;
+        // What the output had reached at its last checkpoint.
+        let mut checkpoint = ResultSoFar::default();
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -308,6 +311,14 @@ impl ChannelRelay {
                             let masked = m.feed(&data);
                             if !forward(&client, &session, id, None, masked).await {
                                 break;
+                            }
+                            if let Err(msg) = output_checkpoint(&session, &client, id, running, sent, &mut checkpoint).await {
+                                flush_all(&client, &session, id, &mut out, &mut err).await;
+                                up(Up::Signal(russh::Sig::KILL));
+                                up(Up::Close);
+                                finished(&session, running.take(), "ended midway".into(), sent);
+                                refuse(&client, id, &msg).await;
+                                return;
                             }
                         }
                         ChannelMsg::ExtendedData { data, ext } => {
@@ -532,11 +543,51 @@ async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: Cha
     }
 }
 
+/// A checkpoint of the running command's output (`sent` bytes so far), when one is due: usage is
+/// counted and rules reading `result` are asked. A hold pauses the output here (nothing more is
+/// read from the host, whose writes then wait on the SSH window) until the reviewer decides;
+/// `Err` with what to tell the client when the command must end.
+async fn output_checkpoint(
+    session: &SessionHandle,
+    client: &russh::server::Handle,
+    id: ChannelId,
+    running: Option<(u64, std::time::Instant)>,
+    sent: u64,
+    last: &mut ResultSoFar,
+) -> Result<(), String> {
+    let Some((action_id, started)) = running else { return Ok(()) };
+    if sent < last.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+        return Ok(());
+    }
+    let so_far = ResultSoFar { bytes: sent, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
+    *last = so_far;
+    let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
+    match session.result_progress(action_id, so_far) {
+        Ok(Checkpoint::Continue) => Ok(()),
+        Ok(Checkpoint::Deny { rule, reason }) => Err(cut(&rule, &reason)),
+        Ok(Checkpoint::Review { rule, pending }) => {
+            let t = pending.ticket();
+            let note = format!(
+                "\r\nhoop: this command's output is paused after {sent} bytes for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`\r\n",
+                t.id, t.id
+            );
+            forward(client, session, id, Some(1), note.into_bytes()).await;
+            match session.wait_result_review(action_id, &rule, pending).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(cut(&rule, "the reviewer did not let this output go on")),
+                Err(e) => Err(cut(&rule, &e.to_string())),
+            }
+        }
+        Err(e) => Err(format!("hoop: {e}")),
+    }
+}
+
 /// Records how the command or shell `running` ended (`status`) and the output bytes it sent.
 fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>, status: String, bytes: u64) {
     match running {
         Some((action_id, started)) => {
             let duration_us = started.elapsed().as_micros() as u64;
+            session.result_done(action_id, ResultSoFar { bytes, ..ResultSoFar::default() });
             let _ = session.record_later(&Event::ActionResult { action_id, status, rows: 0, duration_us, bytes, error: None, columns: Vec::new(), sample: Vec::new() });
         }
         None => {

@@ -771,3 +771,23 @@ fn channels_per_connection_are_capped() {
     mux(&mut exit);
     let _ = exit.args(["-O", "exit", "web@127.0.0.1"]).output();
 }
+
+/// A command whose output passes the result budget pauses midway for review (nothing more is
+/// read from the host meanwhile): approved, every byte arrives; denied, the command is ended,
+/// with the reason on stderr and exit status 1.
+#[test]
+fn large_output_pauses_midway_for_review() {
+    let gw = gateway("[policy.budgets]\nresult_bytes = 2000000\n");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = ssh(&gw, "head -c 10000000 /dev/zero | tr '\\0' a");
+    t.join().unwrap();
+    assert_eq!(o.stdout.len(), 10_000_000, "{}", text(&o).1);
+    assert!(o.stdout.iter().all(|b| *b == b'a'), "every byte once, in order");
+    assert!(text(&o).1.contains("paused after") && text(&o).1.contains("agent-budget-result"), "{}", text(&o).1);
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much");
+    let o = ssh(&gw, "head -c 10000000 /dev/zero | tr '\\0' b");
+    t.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
+    assert!(text(&o).1.contains("did not let this output go on"), "{}", text(&o).1);
+    assert!(o.stdout.len() < 10_000_000, "ended midway: {} bytes", o.stdout.len());
+}
