@@ -13,7 +13,8 @@ use crate::stream;
 use hoop_core::action::{Action, K8s};
 use hoop_core::auth::Credential;
 use hoop_core::event::Event;
-use hoop_core::gate::{GateError, Outcome, SessionHandle};
+use hoop_core::gate::{Checkpoint, GateError, Outcome, SessionHandle};
+use hoop_core::usage::ResultSoFar;
 use hoop_core::session::Protocol;
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -60,8 +61,27 @@ pub(crate) struct Ongoing {
 }
 
 impl Ongoing {
+    /// A checkpoint of the response (`items` objects, `bytes` long) before it is sent: usage is
+    /// counted and rules reading `result` are asked; a hold keeps the response here until the
+    /// reviewer decides. The refusal to send instead, when it must not go out.
+    pub(crate) async fn checkpoint(&self, items: u64, bytes: u64) -> Option<Response<Body>> {
+        let so_far = ResultSoFar { rows: items, bytes, seconds: self.started.elapsed().as_secs(), ..ResultSoFar::default() };
+        let refused = |rule: &str, why: &str| Some(status::forbidden(&format!("hoop: {why} (rule {rule}); {items} objects withheld")));
+        match self.session.result_progress(self.action_id, so_far) {
+            Ok(Checkpoint::Continue) => None,
+            Ok(Checkpoint::Deny { rule, reason }) => refused(&rule, &reason),
+            Ok(Checkpoint::Review { rule, pending }) => match self.session.wait_result_review(self.action_id, &rule, pending).await {
+                Ok(true) => None,
+                Ok(false) => refused(&rule, "the reviewer did not let this result go out"),
+                Err(e) => refused(&rule, &e.to_string()),
+            },
+            Err(e) => Some(status::failure(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &format!("hoop: {e}"))),
+        }
+    }
+
     /// Records the result of the request.
     pub(crate) fn finish(&self, code: StatusCode, items: u64, bytes: u64, error: Option<String>) {
+        self.session.result_done(self.action_id, ResultSoFar { rows: items, bytes, ..ResultSoFar::default() });
         let ev = Event::ActionResult {
             action_id: self.action_id,
             status: code.as_u16().to_string(),
@@ -340,8 +360,15 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
                 return status::failure(StatusCode::BAD_GATEWAY, "InternalError", &format!("hoop: {msg}"));
             }
         };
-        if code.is_success() && !crate::mask::may_need_masking(&masker, ongoing.scope(), &bytes) {
-            ongoing.finish(code, 0, bytes.len() as u64, None);
+        // A list is parsed to count its items (what budgets count); other documents only when
+        // they may need masking.
+        let list = ongoing.k8s.verb == "list";
+        if code.is_success() && !list && !crate::mask::may_need_masking(&masker, ongoing.scope(), &bytes) {
+            if let Some(refusal) = ongoing.checkpoint(1, bytes.len() as u64).await {
+                ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
+                return refusal;
+            }
+            ongoing.finish(code, 1, bytes.len() as u64, None);
             return Response::from_parts(parts, full(bytes));
         }
         let (out, items, error) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -357,6 +384,12 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
             // Not JSON after all: content detectors only.
             Err(_) => (Bytes::from(masker.mask_bytes(&bytes).into_owned()), 0, None),
         };
+        if code.is_success()
+            && let Some(refusal) = ongoing.checkpoint(items.max(u64::from(!list)), out.len() as u64).await
+        {
+            ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
+            return refusal;
+        }
         ongoing.finish(code, items, out.len() as u64, error);
         return Response::from_parts(parts, full(out));
     }

@@ -750,3 +750,23 @@ fn oversized_responses_are_refused_not_held() {
     let o = kubectl(&kc, &["get", "pods"]);
     assert!(o.status.success() && text(&o).0.contains("pod-1"), "{:?}", text(&o));
 }
+
+/// A list past the result budget is held for review before it goes out: approved, kubectl gets
+/// every object; denied, a Forbidden Status naming the rule, and nothing of the list.
+#[test]
+fn a_large_list_waits_for_review() {
+    let gw = gateway_with(KubeApiOptions { pods: 8, ..Default::default() }, None, "", "[policy.budgets]\nresult_rows = 5\n");
+    let kc = gw.agent();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = kubectl(&kc, &["get", "pods", "-o", "name"]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.lines().filter(|l| l.starts_with("pod/pod-")).count() >= 8, "{}", text(&o).0);
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["get", "pods", "-o", "name"]);
+    t.join().unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("agent-budget-result") && !text(&o).0.contains("pod/"), "{:?}", text(&o));
+    // A small read is not held.
+    let o = kubectl(&kc, &["get", "pod", "pod-1", "-o", "name"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
