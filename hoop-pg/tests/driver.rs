@@ -150,3 +150,27 @@ async fn bad_input_ends_only_that_session() {
     assert_eq!(c3.query_one("SELECT 2", &[]).await.unwrap().get::<_, i32>(0), 2);
     let _ = pg();
 }
+
+/// Budgets through a driver (extended protocol, binary results): a large result pauses midway
+/// and, approved, returns every row exactly once; denied, the statement fails with 42501 and
+/// the connection goes on.
+#[tokio::test]
+async fn a_large_result_pauses_midway_for_review() {
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 2500\n");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let rows = c.query("SELECT x FROM generate_series(1, 20000) x", &[]).await.unwrap();
+    d.join().unwrap();
+    let ids: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, (1..=20000).collect::<Vec<i32>>(), "every row once, in order");
+    c.batch_execute("BEGIN").await.unwrap();
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let e = c.query("SELECT x FROM generate_series(1, 20000) x", &[]).await.unwrap_err();
+    d.join().unwrap();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    assert!(format!("{e:?}").contains("did not let this result go on"), "{e:?}");
+    // The connection goes on in the transaction state PostgreSQL reports (the server may have
+    // finished the statement before the cancel arrived).
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(c.query_one("SELECT 7", &[]).await.unwrap().get::<_, i32>(0), 7);
+}
