@@ -4,8 +4,9 @@
 # whole check (analysis, policy, masking, the action recorded to disk), and SQL analysis by
 # PostgreSQL's grammar with and without the shape cache. Prints `cel_decision_us`,
 # `cel_interpreted_us`, `statement_check_us`, `sql_analyze_cached_us`, `sql_analyze_uncached_us`
-# `exec_read_true_us`, `exec_read_pipeline_us` (an exec line read by the shell grammar) and
-# `mask_mb_per_s` last.
+# `exec_read_true_us`, `exec_read_pipeline_us` (an exec line read by the shell grammar),
+# `mask_mb_per_s`, and `budget_check_ns` (a statement's budget bookkeeping plus the default
+# budget rules' share of its decision) last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p hoop-benches --bench core -- --warm-up-time 1 --measurement-time 5 "$@"
@@ -18,9 +19,12 @@ sqlc_ns=$(est sql_analyze_cached)
 sqlu_ns=$(est sql_analyze_uncached)
 exec_ns=$(est exec_read_true)
 execp_ns=$(est exec_read_pipeline)
+book_ns=$(est budget_bookkeeping)
+celb_ns=$(est cel_decision_budgets)
 bytes=1048576
-python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" "$celi_ns" "$sqlc_ns" "$sqlu_ns" "$exec_ns" "$execp_ns" <<'PY'
+python3 - "$cel_ns" "$check_ns" "$mask_ns" "$bytes" "$celi_ns" "$sqlc_ns" "$sqlu_ns" "$exec_ns" "$execp_ns" "$book_ns" "$celb_ns" <<'PY'
 import sys
+book_ns, celb_ns = float(sys.argv[10]), float(sys.argv[11])
 cel_ns, check_ns, mask_ns, n, celi_ns = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
 sqlc_ns, sqlu_ns = float(sys.argv[6]), float(sys.argv[7])
 exec_ns, execp_ns = float(sys.argv[8]), float(sys.argv[9])
@@ -32,4 +36,7 @@ print(f"sql_analyze_uncached_us: {sqlu_ns / 1000:.2f}")
 print(f"exec_read_true_us: {exec_ns / 1000:.2f}")
 print(f"exec_read_pipeline_us: {execp_ns / 1000:.2f}")
 print(f"mask_mb_per_s: {n / (mask_ns / 1e9) / 1e6:.0f}")
+print(f"budget_bookkeeping_ns: {book_ns:.0f}")
+print(f"budget_rules_ns: {max(celb_ns - cel_ns, 0):.0f}")
+print(f"budget_check_ns: {book_ns + max(celb_ns - cel_ns, 0):.0f}")
 PY

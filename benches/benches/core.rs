@@ -97,5 +97,48 @@ fn mask_throughput(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cel_decision, statement_check, sql_analyze, exec_read, mask_throughput);
+fn budget_check(c: &mut Criterion) {
+    // A statement's budget bookkeeping, as the gate does it: the identity's and the target's
+    // windows read before the rules (`usage`), the action counted into both, and its result's
+    // rows and bytes counted at its end; among 10,000 other identities' keys.
+    use hoop_core::usage::{Counts, UsageBook, UsageStore};
+    let book = UsageBook::in_memory();
+    let now = 1_800_000_000u64;
+    for i in 0..10_000 {
+        book.add(&format!("agent-{i}\u{0}db"), &Counts { actions: 1, ..Counts::default() }, now);
+    }
+    let keys = ["agent-1".to_string(), "agent-1\u{0}db".to_string()];
+    let action = Counts { actions: 1, ..Counts::default() };
+    let result = Counts { rows: 1, bytes: 40, ..Counts::default() };
+    c.bench_function("budget_bookkeeping", |b| {
+        b.iter(|| {
+            for k in &keys {
+                black_box(book.windows(k, now));
+            }
+            for k in &keys {
+                book.add(k, &action, now);
+            }
+            for k in &keys {
+                book.add(k, &result, now);
+            }
+        })
+    });
+    // The default budget rules' share of a decision: the same read under the default rules with
+    // and without them (decided natively, no interpreter).
+    let session = Session {
+        id: SessionId("bench".into()),
+        identity: Identity::new("agent-1", IdentityKind::Agent),
+        protocol: Protocol::Postgres,
+        target: TargetInfo { name: "db".into(), sensitive_tables: vec!["customers".into()], ..TargetInfo::default() },
+        client_addr: None,
+        started_at: 0,
+    };
+    let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
+    let mut rules = defaults::agent_rules();
+    rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 5_000));
+    let with = CelPolicy::new(rules, Then::Allow).expect("rules compile");
+    c.bench_function("cel_decision_budgets", |b| b.iter(|| black_box(with.evaluate(&session, black_box(&action)))));
+}
+
+criterion_group!(benches, cel_decision, statement_check, sql_analyze, exec_read, mask_throughput, budget_check);
 criterion_main!(benches);

@@ -30,6 +30,8 @@ enum Pred {
     AnyIn { list: FieldId, set: FieldId, plain: bool, base: bool },
     /// `size(path) > 0` (a list field).
     NonEmpty(FieldId),
+    /// `path > n` or `path >= n` (an integer field: a usage window, a result count).
+    Above(FieldId, u64, bool),
     /// `a || b || ...`: true if one is, false if all are, else undecided.
     Either(Vec<Pred>),
     /// `a && b && ...` inside a larger test: false if one is, true if all are, else undecided.
@@ -43,6 +45,7 @@ enum Native<'a> {
     Str(&'a str),
     Bool(bool),
     List(&'a [String]),
+    Int(u64),
 }
 
 /// One conjunct of a rule: its source, and the native test for it when there is one.
@@ -162,6 +165,10 @@ fn eval(p: &Pred, s: &Session, a: &Action) -> Option<bool> {
             Native::List(v) => !v.is_empty(),
             _ => return None,
         },
+        Pred::Above(path, n, or_equal) => match field(s, a, *path) {
+            Native::Int(v) => v > *n || (*or_equal && v == *n),
+            _ => return None,
+        },
         Pred::Either(preds) => return combine(preds, s, a, true),
         Pred::All(preds) => return combine(preds, s, a, false),
         Pred::Unknown => return None,
@@ -212,6 +219,24 @@ enum FieldId {
     TargetSensitive,
     TargetSensitiveTables,
     SessionProtocol,
+    /// `usage.<identity|target>.<counter>_<window>`: scope (0 identity, 1 target), window
+    /// (0 minute, 1 hour, 2 day), counter (as [`COUNTERS`]).
+    Usage(u8, u8, u8),
+    /// `result.<counter>` (as [`RESULT_FIELDS`]).
+    Result(u8),
+}
+
+/// The counters of a usage window, as CEL names them.
+const COUNTERS: [&str; 5] = ["actions", "rows", "bytes", "masked_values", "deletes"];
+/// The fields of `result`.
+const RESULT_FIELDS: [&str; 4] = ["rows", "bytes", "masked_values", "seconds"];
+
+/// `rows_1h` as (counter, window).
+fn usage_name(name: &str) -> Option<(u8, u8)> {
+    let (counter, window) = name.rsplit_once('_')?;
+    let c = COUNTERS.iter().position(|x| *x == counter)?;
+    let w = ["1m", "1h", "1d"].iter().position(|x| *x == window)?;
+    Some((c as u8, w as u8))
 }
 
 fn field_id(path: &[String]) -> Option<FieldId> {
@@ -245,6 +270,11 @@ fn field_id(path: &[String]) -> Option<FieldId> {
         ["target", "sensitive"] => TargetSensitive,
         ["target", "sensitive_tables"] => TargetSensitiveTables,
         ["session", "protocol"] => SessionProtocol,
+        ["usage", scope @ ("identity" | "target"), name] => {
+            let (c, w) = usage_name(name)?;
+            Usage(u8::from(*scope == "target"), w, c)
+        }
+        ["result", name] => Result(RESULT_FIELDS.iter().position(|x| x == name)? as u8),
         _ => return None,
     })
 }
@@ -252,7 +282,7 @@ fn field_id(path: &[String]) -> Option<FieldId> {
 /// A field's value, without copying.
 fn field<'a>(s: &'a Session, a: &'a Action, f: FieldId) -> Native<'a> {
     use FieldId::*;
-    use Native::{Bool, List, Str};
+    use Native::{Bool, Int, List, Str};
     match f {
         ActionKind => Str(a.kind.as_str()),
         ActionTarget => Str(&a.target),
@@ -281,6 +311,27 @@ fn field<'a>(s: &'a Session, a: &'a Action, f: FieldId) -> Native<'a> {
         TargetSensitive => Bool(s.target.sensitive),
         TargetSensitiveTables => List(&s.target.sensitive_tables),
         SessionProtocol => Str(s.protocol.as_str()),
+        Usage(scope, window, counter) => {
+            let w = if scope == 0 { &a.usage.identity } else { &a.usage.target };
+            let c = match window {
+                0 => &w.m1,
+                1 => &w.h1,
+                _ => &w.d1,
+            };
+            Int(match counter {
+                0 => c.actions,
+                1 => c.rows,
+                2 => c.bytes,
+                3 => c.masked_values,
+                _ => c.deletes,
+            })
+        }
+        Result(i) => Int(match i {
+            0 => a.result.rows,
+            1 => a.result.bytes,
+            2 => a.result.masked_values,
+            _ => a.result.seconds,
+        }),
     }
 }
 
@@ -352,6 +403,10 @@ fn pred(e: &IdedExpr) -> Option<Pred> {
                     [p] => Some(Pred::NonEmpty(path(p)?)),
                     _ => None,
                 },
+                _ => Some(Pred::Above(path(x)?, 0, false)),
+            },
+            (op @ ("_>_" | "_>=_"), [x, y]) => match &y.expr {
+                Expr::Literal(Val::Int(n)) if *n >= 0 => Some(Pred::Above(path(x)?, *n as u64, op == "_>=_")),
                 _ => None,
             },
             ("!_", [x]) => Some(Pred::Bool(path(x)?, false)),
@@ -478,6 +533,20 @@ mod tests {
         assert_eq!(checks(mixed, &s, &Action::sql("t", "select 1")), [None]);
         let other = r#"action.sql.tables.exists(t, t.startsWith("x") || t in target.sensitive_tables)"#;
         assert_eq!(checks(other, &s, &Action::sql("t", "select 1")), [None]);
+    }
+
+    #[test]
+    fn usage_and_result_counts_natively() {
+        let s = session(IdentityKind::Agent);
+        let mut a = Action::sql("t", "select 1");
+        a.usage.target.h1.rows = 50_001;
+        a.usage.identity.d1.masked_values = 7;
+        a.result.rows = 10_000;
+        let src = r#"usage.target.rows_1h > 50000 && usage.identity.masked_values_1d >= 7 && result.rows > 10000 && (result.bytes > 0 || result.rows >= 10000)"#;
+        assert_eq!(checks(src, &s, &a), [Some(true), Some(true), Some(false), Some(true)]);
+        // Names that are not counters stay with CEL.
+        assert_eq!(checks("usage.target.rows_2h > 1", &s, &a), [None]);
+        assert_eq!(checks("usage.deletes >= 5", &s, &a), [None]);
     }
 
     #[test]
