@@ -67,16 +67,27 @@ user = "hoop_gateway"
 password = "$PW"
 database = "postgres"
 # Budgets on (their bookkeeping is part of what is measured), set so that they never hold the
-# benchmark's millions of one-row reads.
+# benchmark's millions of reads (every result still passes its checkpoints).
 [policy.budgets]
 target_rows_1h = 1000000000
 masked_values_1h = 1000000000
+result_rows = 1000000000
+result_bytes = 100000000000
 [[static_identities]]
 subject = "bench"
 secret = "$SECRET"
 EOT
 "$root/target/release/hoop-pg" --config "$work/hoop.toml" >"$work/hoop.log" 2>&1 &
 hoop_pid=$!
+# HOOP_PG_BASELINE=path: another build of hoop-pg (say, the last release) on the same config,
+# measured in the same alternating rounds, to tell a change's cost from the machine's drift.
+if [ -n "${HOOP_PG_BASELINE:-}" ]; then
+  base_port=$(free_port)
+  sed -e "s|^postgres = .*|postgres = \"127.0.0.1:$base_port\"|" -e "s|^data_dir = .*|data_dir = \"$work/base-data\"|" "$work/hoop.toml" > "$work/base.toml"
+  "$HOOP_PG_BASELINE" --config "$work/base.toml" >"$work/base.log" 2>&1 &
+  base_pid=$!
+  for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$base_port") 2>/dev/null && break; sleep 0.1; done
+fi
 for _ in $(seq 1 100); do
   (echo > "/dev/tcp/127.0.0.1/$h_port") 2>/dev/null && (echo > "/dev/tcp/127.0.0.1/$b_port") 2>/dev/null && break
   sleep 0.1
@@ -108,6 +119,10 @@ for round in 1 2; do
   t=$(run hoop "$h_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "hoop ($round): $t"
   read -r u1 s1 < <(cpu "$hoop_pid")
   h8=$(add "$h8" "$t"); hu=$(add "$hu" "$u1" "-$u0"); hs=$(add "$hs" "$s1" "-$s0")
+  if [ -n "${base_pid:-}" ]; then
+    t=$(run baseline "$base_port" bench "$SECRET" -S -c 8 -j 2 -T 20 | tps); echo "baseline ($round): $t"
+    base8=$(add "${base8:-0}" "$t")
+  fi
 done
 b8=$(python3 -c "print($b8 / 2)"); h8=$(python3 -c "print($h8 / 2)")
 
@@ -121,9 +136,17 @@ for _ in 1 2 3; do
   d1="$d1 $(run direct "$pg_port" postgres "$PW" -S -c 1 -T 5 | us)"
   b1="$b1 $(run pgbouncer "$b_port" postgres "$PW" -S -c 1 -T 5 | us)"
   h1="$h1 $(run hoop "$h_port" bench "$SECRET" -S -c 1 -T 5 | us)"
+  [ -n "${base_pid:-}" ] && base1="${base1:-} $(run baseline "$base_port" bench "$SECRET" -S -c 1 -T 5 | us)"
 done
 d1=$(mean "$d1"); b1=$(mean "$b1"); h1=$(mean "$h1")
 echo "direct: $d1 us; pgbouncer: $b1 us; hoop: $h1 us"
+if [ -n "${base_pid:-}" ]; then
+  base1=$(mean "$base1"); base8=$(python3 -c "print($base8 / 2)")
+  echo "baseline: c8 $base8 tps, c1 $base1 us"
+  echo "pg_select_c8_ratio_baseline: $(python3 -c "print(f'{$h8 / $base8:.2f}')")"
+  echo "pg_latency_c1_added_us_vs_baseline: $(python3 -c "print(f'{$h1 - $base1:.1f}')")"
+  kill "$base_pid" 2>/dev/null || true
+fi
 
 echo "== large result with masking (7,000,000 rows, about 1 GB of values)"
 rows=7000000

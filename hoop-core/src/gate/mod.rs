@@ -626,23 +626,32 @@ impl SessionHandle {
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
         let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() };
         self.write(&event)?;
+        let masked = match event {
+            Event::Action { action, .. } => action,
+            _ => Action::default(),
+        };
+        let mut masked = Some(masked);
         if !matches!(verdict, Verdict::Deny { .. }) {
-            let masked = match &event {
-                Event::Action { action, .. } => Some(action),
-                _ => None,
+            // The result's checkpoints judge the recorded (masked) action: moved there, not
+            // copied, unless a ticket needs it too; without them only its tables are kept.
+            let watched = self.gate.inner.policy.watches_results();
+            let tables = match &masked {
+                Some(a) if !watched && a.kind == crate::action::ActionKind::Sql => a.sql.tables.clone(),
+                _ => Vec::new(),
             };
-            let tables = masked.map(|a| a.sql.tables.clone()).unwrap_or_default();
-            self.results.start(action_id, masked.filter(|_| self.gate.inner.policy.watches_results()).cloned(), tables);
+            let kept = match (&verdict, watched) {
+                (_, false) => None,
+                (Verdict::Review { .. }, true) => masked.clone(),
+                (_, true) => masked.take(),
+            };
+            self.results.start(action_id, kept, tables);
         }
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },
             Verdict::Deny { rule, reason } => Checked::Deny { action_id, rule, reason },
             Verdict::Review { rule } => {
                 // Reviewers see the masked action, as the recording holds it.
-                let masked = match event {
-                    Event::Action { action, .. } => action,
-                    _ => Action::default(),
-                };
+                let masked = masked.unwrap_or_default();
                 let action = original.unwrap_or_else(|| masked.clone());
                 let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, "");
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;

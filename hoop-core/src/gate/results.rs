@@ -45,12 +45,22 @@ pub enum Checkpoint {
 struct Run {
     /// The (masked) action, kept when rules read `result`.
     action: Option<Action>,
-    /// The tables a SQL statement reads, whose usage its rows count into.
+    /// The tables a SQL statement reads, whose usage its rows count into, when `action` is not
+    /// kept (it has them otherwise).
     tables: Vec<String>,
     /// What was already counted into usage.
     counted: ResultSoFar,
     /// Rules a reviewer let this result go past.
     waived: Vec<String>,
+}
+
+impl Run {
+    fn tables(&self) -> &[String] {
+        match &self.action {
+            Some(a) if a.kind == ActionKind::Sql => &a.sql.tables,
+            _ => &self.tables,
+        }
+    }
 }
 
 /// Results running in one session.
@@ -162,7 +172,7 @@ impl SessionHandle {
             let Some(run) = m.get_mut(&action_id) else { return Ok(Checkpoint::Continue) };
             let delta = so_far.since(&run.counted);
             run.counted = so_far;
-            (delta, run.action.clone(), run.waived.clone(), run.tables.clone())
+            (delta, run.action.clone(), run.waived.clone(), run.tables().to_vec())
         };
         self.count(&delta, &tables, now);
         let Some(mut action) = action else { return Ok(Checkpoint::Continue) };
@@ -225,7 +235,7 @@ impl SessionHandle {
     pub fn result_done(&self, action_id: u64, so_far: ResultSoFar) {
         let run = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&action_id);
         if let Some(run) = run {
-            self.count(&so_far.since(&run.counted), &run.tables, crate::auth::now_secs().max(0) as u64);
+            self.count(&so_far.since(&run.counted), run.tables(), crate::auth::now_secs().max(0) as u64);
         }
     }
 
