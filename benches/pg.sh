@@ -83,7 +83,9 @@ hoop_pid=$!
 # measured in the same alternating rounds, to tell a change's cost from the machine's drift.
 if [ -n "${HOOP_PG_BASELINE:-}" ]; then
   base_port=$(free_port)
-  sed -e "s|^postgres = .*|postgres = \"127.0.0.1:$base_port\"|" -e "s|^data_dir = .*|data_dir = \"$work/base-data\"|" "$work/hoop.toml" > "$work/base.toml"
+  # Builds from before budgets do not know their table: it goes, comments and all.
+  sed -e "s|^postgres = .*|postgres = \"127.0.0.1:$base_port\"|" -e "s|^data_dir = .*|data_dir = \"$work/base-data\"|" \
+    -e '/^# Budgets on/,/^result_bytes/d' "$work/hoop.toml" > "$work/base.toml"
   "$HOOP_PG_BASELINE" --config "$work/base.toml" >"$work/base.log" 2>&1 &
   base_pid=$!
   for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$base_port") 2>/dev/null && break; sleep 0.1; done

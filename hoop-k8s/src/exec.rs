@@ -344,7 +344,7 @@ where
 }
 
 /// The exit code in a channel-3 `Status`: 0 on success, the `ExitCode` cause otherwise.
-fn exit_code(status: &[u8]) -> i64 {
+pub(crate) fn exit_code(status: &[u8]) -> i64 {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(status) else { return -1 };
     if v.get("status").and_then(|s| s.as_str()) == Some("Success") {
         return 0;

@@ -34,6 +34,9 @@ mod body;
 pub mod classify;
 mod exec;
 mod front;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod kubeconfig;
 pub mod mask;
 pub mod path;
