@@ -66,9 +66,13 @@ fn a_large_result_pauses_midway_and_resumes_on_approval_with_every_row_once() {
     assert_eq!(ids.len(), 100_000, "every row, once");
     assert!(ids.iter().enumerate().all(|(i, x)| *x == i as u64 + 1), "in order, none twice");
     assert!(err(&o).contains("paused after 3000 rows"), "the client was told: {}", err(&o));
-    // The recording carries the checkpoints and the decision.
+    // The recording carries the checkpoints and the decision; /metrics the reads and the ticket.
     let shown = s.recorded_text();
     assert!(shown.contains("\"result_checkpoint\"") && shown.contains("agent-budget-result"), "checkpoints recorded");
+    let metrics_token = s.token("prometheus", "human", "metrics", 600);
+    let m = std::process::Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {metrics_token}"), &format!("{}/metrics", s.admin)]).output().unwrap();
+    let m = out(&m);
+    assert!(m.contains("hoop_budget_tickets_total 1") && m.contains("hoop_rows_read_total{target=\"db\"} 1000"), "{m}");
 }
 
 #[test]
