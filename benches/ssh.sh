@@ -13,13 +13,8 @@ fi
 cargo build --release -q -p examples --bin hoop-ssh
 
 work=$(mktemp -d /tmp/hoop-sshbench.XXXXXX)
-user=$(id -un)
-if [ "$(id -u)" = 0 ]; then
-  user=hooptest
-  id "$user" >/dev/null 2>&1 || useradd -m -s /bin/bash "$user"
-  usermod -p '*' "$user"
-  mkdir -p /run/sshd
-fi
+. "$root/benches/sshd-server.sh"
+bench_ssh_user
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
   [ -n "${sshd_pid:-}" ] && kill "$sshd_pid" 2>/dev/null || true
@@ -30,24 +25,7 @@ cleanup() {
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-for k in host gateway agent; do ssh-keygen -q -t ed25519 -N "" -f "$work/$k"; done
-chmod 755 "$work"; mkdir -m 755 "$work/auth"; cp "$work/gateway.pub" "$work/auth/$user"
-[ "$(id -u)" = 0 ] && chown "$user" "$work/auth/$user"
-s_port=$(free_port)
-cat > "$work/sshd_config" <<EOT
-Port $s_port
-ListenAddress 127.0.0.1
-HostKey $work/host
-PidFile $work/sshd.pid
-AuthorizedKeysFile $work/auth/%u
-UsePAM no
-StrictModes no
-PasswordAuthentication no
-Subsystem sftp /usr/lib/openssh/sftp-server
-MaxSessions 1000
-EOT
-/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
-sshd_pid=$!
+start_bench_sshd "MaxSessions 1000"
 
 h_port=$(free_port)
 cat > "$work/hoop.toml" <<EOT

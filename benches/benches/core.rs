@@ -14,16 +14,21 @@ use hoop_core::policy::{CelPolicy, Policy, Then, defaults};
 use hoop_core::session::{Protocol, Session, SessionId, TargetInfo};
 use std::hint::black_box;
 
-fn cel_decision(c: &mut Criterion) {
-    let policy = CelPolicy::new(defaults::agent_rules(), Then::Allow).expect("default rules compile");
-    let session = Session {
+/// An agent's session on a target with a sensitive table, as rules see it.
+fn agent_session() -> Session {
+    Session {
         id: SessionId("bench".into()),
         identity: Identity::new("agent-1", IdentityKind::Agent),
         protocol: Protocol::Postgres,
         target: TargetInfo { name: "db".into(), sensitive_tables: vec!["customers".into()], ..TargetInfo::default() },
         client_addr: None,
         started_at: 0,
-    };
+    }
+}
+
+fn cel_decision(c: &mut Criterion) {
+    let policy = CelPolicy::new(defaults::agent_rules(), Then::Allow).expect("default rules compile");
+    let session = agent_session();
     // An ordinary read: no rule matches, so every rule is evaluated (the slowest path).
     let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
     c.bench_function("cel_decision", |b| b.iter(|| black_box(policy.evaluate(&session, black_box(&action)))));
@@ -125,14 +130,7 @@ fn budget_check(c: &mut Criterion) {
     });
     // The default budget rules' share of a decision: the same read under the default rules with
     // and without them (decided natively, no interpreter).
-    let session = Session {
-        id: SessionId("bench".into()),
-        identity: Identity::new("agent-1", IdentityKind::Agent),
-        protocol: Protocol::Postgres,
-        target: TargetInfo { name: "db".into(), sensitive_tables: vec!["customers".into()], ..TargetInfo::default() },
-        client_addr: None,
-        started_at: 0,
-    };
+    let session = agent_session();
     let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
     let mut rules = defaults::agent_rules();
     rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 5_000));

@@ -927,14 +927,11 @@ impl Relay {
                         return Err(FrameError::TooLarge { len, limit }.into());
                     }
                     if !dropping {
-                        dropping = true;
-                        cancelling = self.cancel_upstream();
+                        (dropping, copy) = (true, None);
                         let message = format!(
                             "hoop: the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"
                         );
-                        self.server_error(&mut acc, &mut done, message.clone());
-                        copy = None;
-                        proto::error("ERROR", proto::PROGRAM_LIMIT_EXCEEDED, &message).write_to(&mut out);
+                        cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::PROGRAM_LIMIT_EXCEEDED, message);
                     }
                     continue;
                 }
@@ -968,11 +965,8 @@ impl Relay {
                         Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
                     }
                     if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
-                        dropping = true;
-                        cancelling = self.cancel_upstream();
-                        self.server_error(&mut acc, &mut done, refusal.clone());
-                        copy = None;
-                        proto::error("ERROR", proto::DENIED, &refusal).write_to(&mut out);
+                        (dropping, copy) = (true, None);
+                        cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::DENIED, refusal);
                     }
                 }
                 b'T' => {
@@ -1220,11 +1214,8 @@ impl Relay {
                         }
                     }
                     if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
-                        dropping = true;
-                        cancelling = self.cancel_upstream();
-                        self.server_error(&mut acc, &mut done, refusal.clone());
-                        copy = None;
-                        proto::error("ERROR", proto::DENIED, &refusal).write_to(&mut out);
+                        (dropping, copy) = (true, None);
+                        cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::DENIED, refusal);
                     }
                 }
                 b'N' if self.internal_front() => {}
@@ -1244,6 +1235,17 @@ impl Relay {
                 self.release(&mut out, &mut done).await?;
             }
         }
+    }
+
+    /// Ends the statement whose result is streaming, midway: the server is asked to cancel it,
+    /// its result is recorded as failed with `message`, and the client gets that error (code
+    /// `code`). The caller drops what the server still sends for it, up to ReadyForQuery, which
+    /// waits for the returned cancel to land.
+    fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
+        let cancelling = self.cancel_upstream();
+        proto::error("ERROR", code, &message).write_to(out);
+        self.server_error(acc, done, message);
+        cancelling
     }
 
     /// The bookkeeping of a statement that failed on the server: its result is recorded with
