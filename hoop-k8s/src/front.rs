@@ -66,7 +66,14 @@ impl Ongoing {
     /// reviewer decides. The refusal to send instead, when it must not go out.
     pub(crate) async fn checkpoint(&self, items: u64, bytes: u64) -> Option<Response<Body>> {
         let so_far = ResultSoFar { rows: items, bytes, seconds: self.started.elapsed().as_secs(), ..ResultSoFar::default() };
-        let refused = |rule: &str, why: &str| Some(status::forbidden(&format!("hoop: {why} (rule {rule}); {items} objects withheld")));
+        let refusal = self.checkpoint_message(so_far).await?;
+        Some(status::forbidden(&format!("{refusal}; {items} objects withheld")))
+    }
+
+    /// A checkpoint of what the response returned `so_far`: `None` to go on (after any review),
+    /// or why it must end.
+    pub(crate) async fn checkpoint_message(&self, so_far: ResultSoFar) -> Option<String> {
+        let refused = |rule: &str, why: &str| Some(format!("hoop: {why} (rule {rule})"));
         match self.session.result_progress(self.action_id, so_far) {
             Ok(Checkpoint::Continue) => None,
             Ok(Checkpoint::Deny { rule, reason }) => refused(&rule, &reason),
@@ -75,7 +82,7 @@ impl Ongoing {
                 Ok(false) => refused(&rule, "the reviewer did not let this result go out"),
                 Err(e) => refused(&rule, &e.to_string()),
             },
-            Err(e) => Some(status::failure(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &format!("hoop: {e}"))),
+            Err(e) => Some(format!("hoop: {e}")),
         }
     }
 

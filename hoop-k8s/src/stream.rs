@@ -3,6 +3,7 @@
 
 use crate::front::Ongoing;
 use hoop_core::mask::{Masker, StreamStyle};
+use hoop_core::usage::ResultSoFar;
 use http_body_util::BodyExt;
 use hyper::StatusCode;
 use hyper::body::{Bytes, Incoming};
@@ -16,6 +17,7 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
     tokio::spawn(async move {
         let mut buf: Vec<u8> = Vec::new();
         let (mut events, mut sent) = (0u64, 0u64);
+        let mut checkpoint = ResultSoFar::default();
         let mut error = None;
         loop {
             let frame = tokio::select! {
@@ -59,6 +61,17 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
             if !out.is_empty() {
                 sent += out.len() as u64;
                 if tx.send(Bytes::from(out)).await.is_err() {
+                    break;
+                }
+            }
+            // A checkpoint every so many events or bytes: a hold stops reading the API server
+            // here until the reviewer decides; a refusal ends the watch with an ERROR event.
+            let so_far = ResultSoFar { rows: events, bytes: sent, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+            if so_far.checkpoint_due(&checkpoint) {
+                checkpoint = so_far;
+                if let Some(refusal) = ongoing.checkpoint_message(so_far).await {
+                    let _ = tx.send(Bytes::from(crate::status::watch_error(StatusCode::FORBIDDEN, "Forbidden", &refusal))).await;
+                    error = Some(refusal);
                     break;
                 }
             }

@@ -770,3 +770,36 @@ fn a_large_list_waits_for_review() {
     let o = kubectl(&kc, &["get", "pod", "pod-1", "-o", "name"]);
     assert!(o.status.success(), "{:?}", text(&o));
 }
+
+/// A watch passes result checkpoints as its events stream (every 1,000 events or MiB): past the
+/// result budget it is held, and a denial ends it with an ERROR event naming the rule.
+#[test]
+fn a_watch_past_the_budget_is_held_and_ended_on_denial() {
+    let gw = gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 500000\n");
+    let kc = gw.agent();
+    let watch = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap())
+        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    // Objects of 200 kB, put there straight at the API server: six make 1.2 MB of events.
+    let create = |i: usize| {
+        let file = gw.dir.path().join(format!("cm{i}.yaml"));
+        std::fs::write(&file, format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm{i}\ndata:\n  v: {}\n", "v".repeat(200_000))).unwrap();
+        let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    };
+    (0..6).for_each(create);
+    t.join().unwrap();
+    // Denied: the watch is over, so what happens next never reaches it.
+    create(6);
+    let watched = watch.wait_with_output().unwrap();
+    let (out, err) = text(&watched);
+    assert!((out.clone() + &err).contains("agent-budget-result") && !out.contains("cm6"), "{out}{err}");
+}
