@@ -126,6 +126,19 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", kubeconfig.parent().unwrap()).args(args).stdin(Stdio::null()).output().unwrap()
 }
 
+/// `kubectl get configmaps --watch-only -o json` (for at most 30 s), started now.
+fn watch_configmaps(kubeconfig: &Path) -> std::process::Child {
+    Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", kubeconfig.parent().unwrap())
+        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
@@ -725,15 +738,7 @@ fn oversized_responses_are_refused_not_held() {
     let gw = gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "max_server_message_bytes = 65536", "");
     let kc = gw.human();
     // A watch that is open when the large object appears: its event is refused in the stream.
-    let watch = Command::new("kubectl")
-        .env("KUBECONFIG", &kc)
-        .env("HOME", kc.parent().unwrap())
-        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watch = watch_configmaps(&kc);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let file = gw.dir.path().join("big.yaml");
     std::fs::write(&file, format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  v: {}\n", "v".repeat(200_000))).unwrap();
@@ -777,15 +782,7 @@ fn a_large_list_waits_for_review() {
 fn a_watch_past_the_budget_is_held_and_ended_on_denial() {
     let gw = gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 500000\n");
     let kc = gw.agent();
-    let watch = Command::new("kubectl")
-        .env("KUBECONFIG", &kc)
-        .env("HOME", kc.parent().unwrap())
-        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watch = watch_configmaps(&kc);
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
     // Objects of 200 kB, put there straight at the API server: six make 1.2 MB of events.
