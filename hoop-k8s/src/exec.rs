@@ -302,7 +302,11 @@ where
                     (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole".into()))
                 } else {
                     match session.check_and_wait(action).await {
-                        Ok(Outcome::Allow { .. }) => (raw, None),
+                        // A typed line's output is the shell's: it has no result of its own.
+                        Ok(Outcome::Allow { action_id }) => {
+                            session.result_done(action_id, hoop_core::usage::ResultSoFar::default());
+                            (raw, None)
+                        }
                         Ok(Outcome::Deny { rule, reason, .. }) => (Vec::new(), Some(format!("hoop: {reason} (rule {rule})"))),
                         Err(e) => (Vec::new(), Some(format!("hoop: {e}"))),
                     }

@@ -415,7 +415,11 @@ async fn typed_lines(
                     continue;
                 } else {
                     match decide(session, client, id, Action::exec(target, &line)).await {
-                        Ok(_) => raw,
+                        // A typed line's output is the shell's: it has no result of its own.
+                        Ok(line_id) => {
+                            session.result_done(line_id, ResultSoFar::default());
+                            raw
+                        }
                         Err(msg) => {
                             forward(client, session, id, None, format!("\r\n{msg}\r\n").into_bytes()).await;
                             continue;
