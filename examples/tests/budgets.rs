@@ -130,3 +130,40 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     let o = wait(held);
     assert!(!o.status.success() && err(&o).contains("denied"), "{}", err(&o));
 }
+
+/// The same slow dump through a cursor, a page per FETCH in one session and one transaction:
+/// each FETCH's rows count, and the FETCH past the hourly budget is held.
+#[test]
+fn paging_through_a_cursor_counts_every_fetch() {
+    let s = serve("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let fetch = "fetch 1000 from c";
+    let mut c = s.psql_cmd("agent", &token, "prefer", "begin");
+    c.args(["-c", "declare c cursor for select x from generate_series(1, 10000) x"]);
+    for _ in 0..4 {
+        c.args(["-c", fetch]);
+    }
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(child);
+    assert!(!o.status.success() && err(&o).contains("agent-budget-target-rows"), "{}", err(&o));
+    let rows = out(&o).lines().filter(|l| l.parse::<u64>().is_ok()).count();
+    assert_eq!(rows, 3000, "three pages read, the fourth held and refused");
+}
+
+/// A large read split into many small results of one text is one result to the budget: the
+/// results of one action add up, and their checkpoints come as for one large result.
+#[test]
+fn many_small_results_of_one_text_add_up() {
+    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let text: Vec<String> = (0..8).map(|i| format!("select x from generate_series({}, {}) x", i * 900 + 1, i * 900 + 900)).collect();
+    let child = spawn(&s, &token, &[&text.join("; ")]);
+    let (ticket, line) = wait_ticket(&s, "agent-budget-result");
+    assert!(line.contains("paused after"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(child);
+    assert!(err(&o).contains("agent-budget-result"), "{}", err(&o));
+    assert!(out(&o).lines().count() < 8 * 900, "cut short");
+}

@@ -250,10 +250,18 @@ struct ResultAcc {
     /// Bytes of rows sent to the client, and values masked in them.
     bytes: u64,
     masked_values: u64,
-    /// What the result had returned at its last checkpoint.
-    checkpoint: ResultSoFar,
+    /// Bytes already added to the server loop's [`Tally`].
+    counted_bytes: u64,
     sample: Vec<Vec<Option<String>>>,
     sample_bytes: usize,
+}
+
+/// Rows and bytes one action's results returned since its last checkpoint.
+#[derive(Default)]
+struct Tally {
+    action: u64,
+    rows: u64,
+    bytes: u64,
 }
 
 /// A result that ended in the output not yet written to the client: recorded once that output
@@ -910,6 +918,7 @@ impl Relay {
         // Set once a message over the size limit was dropped: the rest of that statement's
         // answers are dropped too, up to ReadyForQuery (the client already has its error).
         let mut dropping = false;
+        let mut tally = Tally::default();
         let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let frame = match server.try_next() {
@@ -964,7 +973,7 @@ impl Relay {
                         }
                         Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
                     }
-                    if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
+                    if let Some(refusal) = self.checkpoint(&mut acc, &mut tally, &mut out, &mut done).await? {
                         (dropping, copy) = (true, None);
                         cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::DENIED, refusal);
                     }
@@ -1213,7 +1222,7 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                     }
-                    if let Some(refusal) = self.checkpoint(&mut acc, &mut out, &mut done).await? {
+                    if let Some(refusal) = self.checkpoint(&mut acc, &mut tally, &mut out, &mut done).await? {
                         (dropping, copy) = (true, None);
                         cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::DENIED, refusal);
                     }
@@ -1374,15 +1383,22 @@ impl Relay {
     /// `result` are asked. A hold pauses the stream here (what was read reaches the client,
     /// then nothing more is read from the server) until the reviewer decides; the refusal to
     /// send, when the result must end.
-    async fn checkpoint(&self, acc: &mut Option<ResultAcc>, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<Option<String>, RelayError> {
+    async fn checkpoint(&self, acc: &mut Option<ResultAcc>, tally: &mut Tally, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<Option<String>, RelayError> {
         let Some(a) = acc.as_mut() else { return Ok(None) };
         let Some(action_id) = a.action_id else { return Ok(None) };
-        // Per row: two comparisons, no clock read.
-        if a.rows < a.checkpoint.rows + hoop_core::usage::CHECKPOINT_ROWS && a.bytes < a.checkpoint.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+        // Per row: a few additions and comparisons, no clock read. Counted over the action's
+        // results, so that many small results of one text meet checkpoints as one large one.
+        if tally.action != action_id {
+            *tally = Tally { action: action_id, rows: 0, bytes: 0 };
+        }
+        tally.rows += 1;
+        tally.bytes += a.bytes - a.counted_bytes;
+        a.counted_bytes = a.bytes;
+        if tally.rows < hoop_core::usage::CHECKPOINT_ROWS && tally.bytes < hoop_core::usage::CHECKPOINT_BYTES {
             return Ok(None);
         }
+        (tally.rows, tally.bytes) = (0, 0);
         let so_far = a.so_far();
-        a.checkpoint = so_far;
         let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
         match self.handle.result_progress(action_id, so_far) {
             Ok(Checkpoint::Continue) => Ok(None),
@@ -1451,7 +1467,7 @@ enum Front {
 
 impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, checkpoint: ResultSoFar::default(), sample: Vec::new(), sample_bytes: 0 }
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
     }
 
     fn so_far(&self) -> ResultSoFar {

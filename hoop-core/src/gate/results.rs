@@ -48,8 +48,13 @@ struct Run {
     /// The tables a SQL statement reads, whose usage its rows count into, when `action` is not
     /// kept (it has them otherwise).
     tables: Vec<String>,
-    /// What was already counted into usage.
+    /// What the result streaming now had returned when last counted into usage.
     counted: ResultSoFar,
+    /// What the action's results that ended returned (a text of several statements, a portal
+    /// run in parts): `result` is the action's whole, not one piece's.
+    before: ResultSoFar,
+    /// Its last result ended; it goes at the session's next check unless another begins.
+    ended: bool,
     /// Rules a reviewer let this result go past.
     waived: Vec<String>,
 }
@@ -70,12 +75,13 @@ pub(super) struct Running(Mutex<HashMap<u64, Run>>);
 impl Running {
     pub(super) fn start(&self, action_id: u64, action: Option<Action>, tables: Vec<String>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|_, r| !r.ended);
         if m.len() >= MAX_RUNNING
             && let Some(oldest) = m.keys().min().copied()
         {
             m.remove(&oldest);
         }
-        m.insert(action_id, Run { action, tables, counted: ResultSoFar::default(), waived: Vec::new() });
+        m.insert(action_id, Run { action, tables, counted: ResultSoFar::default(), before: ResultSoFar::default(), ended: false, waived: Vec::new() });
     }
 }
 
@@ -162,20 +168,31 @@ impl SessionHandle {
         }
     }
 
-    /// A checkpoint of `action_id`'s result, which has returned `so_far`: what it returned since
-    /// the last one is counted into usage, and rules reading `result` are asked. Adapters call it
-    /// when [`ResultSoFar::checkpoint_due`] says so; an error means refuse (it could not be recorded).
+    /// A checkpoint of `action_id`'s result streaming now, which has returned `so_far`: what it
+    /// returned since the last one is counted into usage, and rules reading `result` are asked
+    /// (with the action's results so far, this one included). Adapters call it when
+    /// [`ResultSoFar::checkpoint_due`] says so; an error means refuse (it could not be recorded).
     pub fn result_progress(&self, action_id: u64, so_far: ResultSoFar) -> Result<Checkpoint, GateError> {
         let now = crate::auth::now_secs().max(0) as u64;
-        let (delta, action, waived, tables) = {
+        let (delta, action, waived, tables, whole) = {
             let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(run) = m.get_mut(&action_id) else { return Ok(Checkpoint::Continue) };
+            let run = m.entry(action_id).or_insert_with(|| Run {
+                // Gone already (its session checked more since): counted still, judged no more.
+                action: None,
+                tables: Vec::new(),
+                counted: ResultSoFar::default(),
+                before: ResultSoFar::default(),
+                ended: false,
+                waived: Vec::new(),
+            });
             let delta = so_far.since(&run.counted);
             run.counted = so_far;
-            (delta, run.action.clone(), run.waived.clone(), run.tables().to_vec())
+            run.ended = false;
+            (delta, run.action.clone(), run.waived.clone(), run.tables().to_vec(), run.before.plus(&so_far))
         };
         self.count(&delta, &tables, now);
         let Some(mut action) = action else { return Ok(Checkpoint::Continue) };
+        let so_far = whole;
         action.result = so_far;
         action.usage = self.usage_of(&action, now);
         let verdict = self.gate.inner.policy.evaluate_result(&self.session, &action, &waived);
@@ -231,12 +248,23 @@ impl SessionHandle {
         Ok(approved)
     }
 
-    /// The end of `action_id`'s result, which returned `so_far` in all: the rest is counted.
+    /// The end of one of `action_id`'s results, which returned `so_far` in all: the rest is
+    /// counted. The action's next result, if any, carries on from there.
     pub fn result_done(&self, action_id: u64, so_far: ResultSoFar) {
-        let run = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&action_id);
-        if let Some(run) = run {
-            self.count(&so_far.since(&run.counted), run.tables(), crate::auth::now_secs().max(0) as u64);
-        }
+        let now = crate::auth::now_secs().max(0) as u64;
+        let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (delta, tables) = match m.get_mut(&action_id) {
+            Some(run) => {
+                let delta = so_far.since(&run.counted);
+                run.before = run.before.plus(&so_far);
+                run.counted = ResultSoFar::default();
+                run.ended = true;
+                (delta, run.tables().to_vec())
+            }
+            None => (so_far.since(&ResultSoFar::default()), Vec::new()),
+        };
+        drop(m);
+        self.count(&delta, &tables, now);
     }
 
     /// Whether rules read `result`, so that results need checkpoints at all.

@@ -57,6 +57,16 @@ impl ResultSoFar {
         self.rows >= last.rows + CHECKPOINT_ROWS || self.bytes >= last.bytes + CHECKPOINT_BYTES
     }
 
+    /// This and `other` together (two results of one action).
+    pub fn plus(&self, other: &ResultSoFar) -> ResultSoFar {
+        ResultSoFar {
+            rows: self.rows.saturating_add(other.rows),
+            bytes: self.bytes.saturating_add(other.bytes),
+            masked_values: self.masked_values.saturating_add(other.masked_values),
+            seconds: self.seconds.max(other.seconds),
+        }
+    }
+
     /// What was added since `earlier`, as counts.
     pub fn since(&self, earlier: &ResultSoFar) -> Counts {
         Counts {
