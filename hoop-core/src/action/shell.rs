@@ -19,6 +19,9 @@ const MAX_COMMAND: usize = 64 * 1024;
 const MAX_NESTING: usize = 4;
 /// Deepest bracket nesting handed to the grammar (its recursion is per level).
 const MAX_DEPTH: usize = 64;
+/// Deepest parenthesis nesting handed to the grammar (its time doubles per level; see
+/// [`paren_depth`]).
+const MAX_PARENS: usize = 8;
 /// Most simple commands kept.
 const MAX_COMMANDS: usize = 256;
 
@@ -154,7 +157,7 @@ impl Walker<'_> {
         if line.len() > MAX_COMMAND {
             return self.r.unreadable("command line too long to read");
         }
-        if bracket_depth(line) > MAX_DEPTH {
+        if bracket_depth(line) > MAX_DEPTH || paren_depth(line) > MAX_PARENS {
             return self.r.unreadable("nesting too deep to read");
         }
         // Already on a parser thread (see `on_parser`).
@@ -992,6 +995,24 @@ fn climbs_out(path: &str) -> bool {
     !path.starts_with('/') && normalise(path).starts_with("..")
 }
 
+/// Deepest nesting of parentheses alone. Each `(` may open a subshell or an arithmetic `((`,
+/// and the grammar tries both: its time doubles with every level (fuzzing found a 47-byte line
+/// of 26 that held the parser thread for tens of seconds).
+fn paren_depth(s: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in s.bytes() {
+        match b {
+            b'(' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Deepest nesting of brackets and quotes-insensitive `$(`: a bound on the grammar's recursion.
 fn bracket_depth(s: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
@@ -1011,6 +1032,19 @@ fn bracket_depth(s: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (fuzz/artifacts/shell, a timeout): deeply nested parentheses made the
+    /// grammar's time double per level. Now refused at once as unreadable.
+    #[test]
+    fn nested_parentheses_are_refused_before_the_grammar() {
+        let line = format!("{}co<maa$Kaa$Kaa((a((aa", "(".repeat(26));
+        let t = std::time::Instant::now();
+        assert!(unreadable(&line).contains("nesting"), "{}", unreadable(&line));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // Ordinary arithmetic and subshells still read.
+        let a = crate::action::Action::exec("t", "echo $(( (1 + 2) * (3 + (4 - 1)) )) && (cd /tmp && ls)");
+        assert!(!a.exec.unreadable.contains("nesting"), "{:?}", a.exec);
+    }
 
     fn unreadable(line: &str) -> String {
         let r = read_line(line);
