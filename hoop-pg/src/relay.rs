@@ -302,6 +302,9 @@ pub struct Relay {
     plans: Mutex<HashMap<bytes::Bytes, Arc<RowPlan>>>,
     /// How to cancel what the server runs for this session (its address and backend key).
     cancel: Option<(crate::upstream::Upstream, (i32, i32))>,
+    /// True while a cancel is in flight: the client's next messages wait for it to land, so
+    /// that it cannot cancel them instead (PostgreSQL cancels whatever runs when it arrives).
+    fence: tokio::sync::watch::Sender<bool>,
 }
 
 /// Why a session ended.
@@ -344,6 +347,7 @@ impl Relay {
             answered: tokio::sync::Notify::new(),
             plans: Mutex::new(HashMap::new()),
             cancel: None,
+            fence: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -353,14 +357,45 @@ impl Relay {
         self
     }
 
-    /// Asks the server to cancel what this session runs; the task ends once the cancel landed.
+    /// Asks the server to cancel the statement being answered; the task ends once the cancel
+    /// landed. Only when nothing the client sent after that statement has gone to the server
+    /// (a pipelining driver may have sent more): PostgreSQL cancels whatever runs when the
+    /// signal arrives, so hoop then lets the statement finish and drops its answers instead.
+    /// Until the cancel lands, the client's next messages wait behind the fence.
     fn cancel_upstream(&self) -> Option<tokio::task::JoinHandle<()>> {
         let (upstream, (pid, key)) = self.cancel.clone()?;
+        {
+            let sh = self.shared();
+            let mut rest = sh.expect.iter().skip(1);
+            let alone = match sh.expect.front() {
+                Some(Expect::Query { .. } | Expect::FunctionCall) => rest.next().is_none(),
+                Some(Expect::Execute { .. }) => matches!((rest.next(), rest.next()), (None, _) | (Some(Expect::Sync), None)),
+                _ => false,
+            };
+            if !alone {
+                return None;
+            }
+            // Raised under the same lock the client loop takes to queue a message: anything it
+            // queues from now on is sent only once the fence is down.
+            self.fence.send_replace(true);
+        }
         Some(tokio::spawn(async move {
             if let Err(e) = upstream.cancel(pid, key).await {
                 tracing::warn!(error = %e, "cancel request to the server failed");
             }
         }))
+    }
+
+    /// Sends what the client loop gathered to the server, once no cancel is in flight.
+    async fn send(&self, server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let mut fence = self.fence.subscribe();
+        let _ = fence.wait_for(|up| !*up).await;
+        server.write_all(out).await?;
+        out.clear();
+        Ok(())
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -424,10 +459,7 @@ impl Relay {
             let frame = match client.try_next()? {
                 Some(f) => f,
                 None => {
-                    if !out.is_empty() {
-                        server.write_all(&out).await?;
-                        out.clear();
-                    }
+                    self.send(&mut server, &mut out).await?;
                     client.fill().await?;
                     continue;
                 }
@@ -458,7 +490,7 @@ impl Relay {
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
-                    flush(&mut server, &mut out).await?;
+                    self.send(&mut server, &mut out).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
@@ -568,7 +600,7 @@ impl Relay {
                     let mut sql = (*stmt.sql).clone();
                     sql.params = bind_params(&b, &stmt.param_types);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
-                    flush(&mut server, &mut out).await?;
+                    self.send(&mut server, &mut out).await?;
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let portal = Portal {
                         statement: b.statement.clone(),
@@ -667,7 +699,7 @@ impl Relay {
                     sql.functions = vec![name];
                     sql.params = call.args.iter().map(|a| a.as_ref().map(|v| String::from_utf8(v.to_vec()).unwrap_or_else(|_| format!("\\x{}", hex_of(v))))).collect();
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
-                    flush(&mut server, &mut out).await?;
+                    self.send(&mut server, &mut out).await?;
                     let (_, verdict) = self.decide(action, &mut client).await;
                     match verdict {
                         Ok(()) => {
@@ -682,7 +714,7 @@ impl Relay {
                 }
                 b'X' => {
                     frame.write_to(&mut out);
-                    server.write_all(&out).await?;
+                    self.send(&mut server, &mut out).await?;
                     return Ok(());
                 }
                 // Flush and the COPY sub-protocol pass through as they are.
@@ -691,7 +723,7 @@ impl Relay {
                 other => return Err(RelayError::Protocol(format!("unknown message type {:?}", other as char))),
             }
             if out.len() > 64 * 1024 {
-                flush(&mut server, &mut out).await?;
+                self.send(&mut server, &mut out).await?;
             }
         }
     }
@@ -708,7 +740,7 @@ impl Relay {
         out: &mut BytesMut,
         client: &mut FrameReader<ConnRead>,
     ) -> Result<(), RelayError> {
-        flush(server, out).await?;
+        self.send(server, out).await?;
         tokio::select! {
             _ = self.idle() => {}
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
@@ -723,7 +755,7 @@ impl Relay {
         }
         self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap) });
         frame.write_to(out);
-        flush(server, out).await?;
+        self.send(server, out).await?;
         let outcome = tokio::select! {
             o = rx => o.map_err(|_| RelayError::Protocol("the server's answer to a capped write was lost".into()))?,
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
@@ -746,7 +778,7 @@ impl Relay {
             }
             (_, None) => self.to_client(&[outcome.ready]).await?,
         }
-        flush(server, out).await
+        self.send(server, out).await
     }
 
     /// Holds a Sync until every capped Execute before it has its count, and fails the
@@ -754,7 +786,7 @@ impl Relay {
     async fn hold_sync_for_counts(&self, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
         // Flush makes the server send what it has without waiting for the Sync.
         proto::raw(b'H', &[]).write_to(out);
-        flush(server, out).await?;
+        self.send(server, out).await?;
         loop {
             let wait = self.answered.notified();
             tokio::pin!(wait);
@@ -1163,6 +1195,7 @@ impl Relay {
                         // Not before the cancel has landed: a cancel still in flight when the
                         // client sends its next statement would cancel that one.
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c).await;
+                        self.fence.send_replace(false);
                     }
                     dropping = false;
                     let ended = {
@@ -1503,13 +1536,6 @@ fn mask_notification(masker: &Masker, body: &[u8]) -> Option<Frame> {
     Some(Frame { tag: b'A', body: b.into() })
 }
 
-async fn flush(server: &mut ConnWrite, out: &mut BytesMut) -> Result<(), RelayError> {
-    if !out.is_empty() {
-        server.write_all(out).await?;
-        out.clear();
-    }
-    Ok(())
-}
 
 /// Bound parameters as text for policy and (masked) recording: text as is, binary decoded
 /// by type where the type is known (integers, floats, booleans, text), else hex.

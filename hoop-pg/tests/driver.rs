@@ -171,6 +171,18 @@ async fn a_large_result_pauses_midway_for_review() {
     assert!(format!("{e:?}").contains("did not let this result go on"), "{e:?}");
     // The connection goes on in the transaction state PostgreSQL reports (the server may have
     // finished the statement before the cancel arrived).
+    // tokio-postgres sends ROLLBACK as soon as it has the error: the cancel hoop sent for the
+    // denied statement must not land on it.
     c.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(c.query_one("SELECT 7", &[]).await.unwrap().get::<_, i32>(0), 7);
+    // Pipelined: the next statement is at the server before the denial, so hoop lets the
+    // denied one finish unseen rather than cancel whatever runs next.
+    for _ in 0..3 {
+        let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let (denied, next) = tokio::join!(c.query("SELECT x FROM generate_series(1, 20000) x", &[]), c.query_one("SELECT 8", &[]));
+        d.join().unwrap();
+        assert_eq!(denied.unwrap_err().code().map(|c| c.code()), Some("42501"));
+        assert_eq!(next.unwrap().get::<_, i32>(0), 8);
+    }
+    assert_eq!(c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i32>(0), 9);
 }
