@@ -46,30 +46,39 @@ fn cel_decision(c: &mut Criterion) {
 }
 
 fn statement_check(c: &mut Criterion) {
-    // The gateway's defaults (agent rules, default masking, file recordings), as `hoop-pg` runs.
+    // The gateway's defaults (agent rules, default masking, file recordings, budgets), as
+    // `hoop-pg` runs; and the same with budgets off, whose difference is what budgets cost a
+    // statement in place (`budget_check_ns`): usage read before the rules, the budget rules,
+    // the action counted, the result tracked and counted at its end.
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = format!(
-        "data_dir = {:?}\n[targets.db]\nprotocol = \"postgres\"\naddress = \"127.0.0.1:5432\"\n",
-        dir.path().display().to_string()
-    );
-    let cfg = hoop_core::config::Config::parse(&text, "bench").expect("config");
-    let gate = cfg.build_gate().expect("gate");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let agent = Identity::new("agent-1", IdentityKind::Agent);
-    let handle = rt
-        .block_on(gate.open_session(Credential::Verified(&agent), Protocol::Postgres, "db", None, Default::default()))
-        .expect("session");
+    let open = |name: &str, extra: &str| {
+        let text = format!(
+            "data_dir = {:?}\n[targets.db]\nprotocol = \"postgres\"\naddress = \"127.0.0.1:5432\"\n{extra}",
+            dir.path().join(name).display().to_string()
+        );
+        let cfg = hoop_core::config::Config::parse(&text, "bench").expect("config");
+        let gate = cfg.build_gate().expect("gate");
+        let agent = Identity::new("agent-1", IdentityKind::Agent);
+        rt.block_on(gate.open_session(Credential::Verified(&agent), Protocol::Postgres, "db", None, Default::default())).expect("session")
+    };
+    let with = open("with", "");
+    let without = open("without", "[policy.budgets]\nenabled = false\n");
     let mut aid = 0u64;
-    // Each iteration appends a record (about 400 bytes) to the session's file: keep the run short.
+    // Each iteration appends two records (about 900 bytes) to the session's file: keep the run short.
     let mut g = c.benchmark_group("gate");
-    g.sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(1));
-    g.bench_function("statement_check", |b| {
-        b.iter(|| {
-            aid = aid % 100_000 + 1;
-            let action = Action::sql("db", &format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid}"));
-            black_box(handle.check(action).expect("recorded"))
-        })
-    });
+    g.sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
+    for (name, handle) in [("statement_check", &with), ("statement_check_no_budgets", &without)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                aid = aid % 100_000 + 1;
+                let action = Action::sql("db", &format!("SELECT abalance FROM pgbench_accounts WHERE aid = {aid}"));
+                let checked = handle.check(action).expect("recorded");
+                let hoop_core::gate::Checked::Allow { action_id } = checked else { panic!("allowed") };
+                handle.result_done(action_id, hoop_core::usage::ResultSoFar { rows: 1, bytes: 40, ..Default::default() });
+            })
+        });
+    }
     g.finish();
 }
 

@@ -608,7 +608,8 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
         let now = crate::auth::now_secs().max(0) as u64;
-        action.usage = self.usage_of(&action, now);
+        let table_keys = self.table_keys(&action);
+        action.usage = self.usage_of(&action, &table_keys, now);
         let mut verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         if let Verdict::Review { rule } = &verdict
             && self.gate.inner.waivers.holds(subject, &self.session.target.name, rule, now)
@@ -619,7 +620,7 @@ impl SessionHandle {
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
             self.gate.inner.ledger.record(subject, session_id, &action);
-            self.count_action(&action, now);
+            self.count_action(&action, &table_keys, now);
         }
         self.gate.inner.metrics.verdict(&verdict);
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
@@ -635,16 +636,12 @@ impl SessionHandle {
             // The result's checkpoints judge the recorded (masked) action: moved there, not
             // copied, unless a ticket needs it too; without them only its tables are kept.
             let watched = self.gate.inner.policy.watches_results();
-            let tables = match &masked {
-                Some(a) if !watched && a.kind == crate::action::ActionKind::Sql => a.sql.tables.clone(),
-                _ => Vec::new(),
-            };
             let kept = match (&verdict, watched) {
                 (_, false) => None,
                 (Verdict::Review { .. }, true) => masked.clone(),
                 (_, true) => masked.take(),
             };
-            self.results.start(action_id, kept, tables);
+            self.results.start(action_id, kept, table_keys);
         }
         Ok(match verdict {
             Verdict::Allow { .. } => Checked::Allow { action_id },

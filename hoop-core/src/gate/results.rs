@@ -45,9 +45,8 @@ pub enum Checkpoint {
 struct Run {
     /// The (masked) action, kept when rules read `result`.
     action: Option<Action>,
-    /// The tables a SQL statement reads, whose usage its rows count into, when `action` is not
-    /// kept (it has them otherwise).
-    tables: Vec<String>,
+    /// The usage keys of the tables a SQL statement reads: its rows count into them too.
+    table_keys: Vec<String>,
     /// What the result streaming now had returned when last counted into usage.
     counted: ResultSoFar,
     /// What the action's results that ended returned (a text of several statements, a portal
@@ -59,21 +58,12 @@ struct Run {
     waived: Vec<String>,
 }
 
-impl Run {
-    fn tables(&self) -> &[String] {
-        match &self.action {
-            Some(a) if a.kind == ActionKind::Sql => &a.sql.tables,
-            _ => &self.tables,
-        }
-    }
-}
-
 /// Results running in one session.
 #[derive(Default)]
 pub(super) struct Running(Mutex<HashMap<u64, Run>>);
 
 impl Running {
-    pub(super) fn start(&self, action_id: u64, action: Option<Action>, tables: Vec<String>) {
+    pub(super) fn start(&self, action_id: u64, action: Option<Action>, table_keys: Vec<String>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, r| !r.ended);
         if m.len() >= MAX_RUNNING
@@ -81,7 +71,7 @@ impl Running {
         {
             m.remove(&oldest);
         }
-        m.insert(action_id, Run { action, tables, counted: ResultSoFar::default(), before: ResultSoFar::default(), ended: false, waived: Vec::new() });
+        m.insert(action_id, Run { action, table_keys, counted: ResultSoFar::default(), before: ResultSoFar::default(), ended: false, waived: Vec::new() });
     }
 }
 
@@ -121,42 +111,53 @@ fn table_key(on_target: &str, table: &str) -> String {
 }
 
 impl SessionHandle {
-    /// What rules see as `usage` for `action` at `now`.
-    pub(super) fn usage_of(&self, action: &Action, now: u64) -> Usage {
+    /// The usage keys of the tables a SQL `action` reads (in `action.sql.tables` order), made
+    /// once per statement: its check, its count and its result's counts all use them.
+    pub(super) fn table_keys(&self, action: &Action) -> Vec<String> {
+        match action.kind {
+            ActionKind::Sql => action.sql.tables.iter().map(|t| table_key(&self.usage_keys[1], t)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// What rules see as `usage` for `action` at `now` (`table_keys` are its tables' keys).
+    /// Per-table windows are read only when a rule reads them.
+    pub(super) fn usage_of(&self, action: &Action, table_keys: &[String], now: u64) -> Usage {
         let inner = &self.gate.inner;
         let (deletes, session_deletes) = inner.ledger.recent(&self.session.identity.subject, &self.session.id.0, action);
-        let [by_identity, on_target] = &self.usage_keys;
-        let tables = match action.kind {
-            ActionKind::Sql => action.sql.tables.iter().map(|t| (t.clone(), inner.usage.windows(&table_key(on_target, t), now))).collect(),
-            _ => Vec::new(),
-        };
-        Usage { deletes, session_deletes, identity: inner.usage.windows(by_identity, now), target: inner.usage.windows(on_target, now), tables }
+        let mut keys: Vec<&str> = Vec::with_capacity(2 + table_keys.len());
+        keys.extend(self.usage_keys.iter().map(String::as_str));
+        let per_table = action.kind == ActionKind::Sql && !table_keys.is_empty() && inner.policy.reads_usage_tables();
+        if per_table {
+            keys.extend(table_keys.iter().map(String::as_str));
+        }
+        let mut windows = inner.usage.windows_all(&keys, now).into_iter();
+        let (identity, target) = (windows.next().unwrap_or_default(), windows.next().unwrap_or_default());
+        let tables = if per_table { action.sql.tables.iter().cloned().zip(windows).collect() } else { Vec::new() };
+        Usage { deletes, session_deletes, identity, target, tables }
     }
 
     /// Counts an action let through (or held) into usage.
-    pub(super) fn count_action(&self, action: &Action, now: u64) {
+    pub(super) fn count_action(&self, action: &Action, table_keys: &[String], now: u64) {
         let deletes = match action.kind {
             ActionKind::K8s => u64::from(action.k8s.verb == "delete" || action.k8s.verb == "deletecollection"),
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
             _ => 0,
         };
-        let tables: &[String] = if action.kind == ActionKind::Sql { &action.sql.tables } else { &[] };
-        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, tables, now);
+        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, table_keys, now);
     }
 
-    /// Adds `delta` to this identity's usage, on the target and on each of `tables`.
-    fn count(&self, delta: &Counts, tables: &[String], now: u64) {
+    /// Adds `delta` to this identity's usage, on the target and on each table of `table_keys`.
+    fn count(&self, delta: &Counts, table_keys: &[String], now: u64) {
         if delta.is_zero() {
             return;
         }
-        let store = &self.gate.inner.usage;
-        for key in &self.usage_keys {
-            store.add(key, delta, now);
+        let mut keys: Vec<&str> = Vec::with_capacity(2 + table_keys.len());
+        keys.extend(self.usage_keys.iter().chain(table_keys).map(String::as_str));
+        self.gate.inner.usage.add_all(&keys, delta, now);
+        if delta.rows > 0 || delta.bytes > 0 {
+            self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
         }
-        for t in tables {
-            store.add(&table_key(&self.usage_keys[1], t), delta, now);
-        }
-        self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
     }
 
     /// After a reviewer approved what `rule` held: a budget rule is waived for this identity on
@@ -174,12 +175,12 @@ impl SessionHandle {
     /// [`ResultSoFar::checkpoint_due`] says so; an error means refuse (it could not be recorded).
     pub fn result_progress(&self, action_id: u64, so_far: ResultSoFar) -> Result<Checkpoint, GateError> {
         let now = crate::auth::now_secs().max(0) as u64;
-        let (delta, action, waived, tables, whole) = {
+        let (delta, action, waived, table_keys, whole) = {
             let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
             let run = m.entry(action_id).or_insert_with(|| Run {
                 // Gone already (its session checked more since): counted still, judged no more.
                 action: None,
-                tables: Vec::new(),
+                table_keys: Vec::new(),
                 counted: ResultSoFar::default(),
                 before: ResultSoFar::default(),
                 ended: false,
@@ -188,13 +189,13 @@ impl SessionHandle {
             let delta = so_far.since(&run.counted);
             run.counted = so_far;
             run.ended = false;
-            (delta, run.action.clone(), run.waived.clone(), run.tables().to_vec(), run.before.plus(&so_far))
+            (delta, run.action.clone(), run.waived.clone(), run.table_keys.clone(), run.before.plus(&so_far))
         };
-        self.count(&delta, &tables, now);
+        self.count(&delta, &table_keys, now);
         let Some(mut action) = action else { return Ok(Checkpoint::Continue) };
         let so_far = whole;
         action.result = so_far;
-        action.usage = self.usage_of(&action, now);
+        action.usage = self.usage_of(&action, &table_keys, now);
         let verdict = self.gate.inner.policy.evaluate_result(&self.session, &action, &waived);
         self.write(&Event::ResultCheckpoint {
             action_id,
@@ -253,18 +254,19 @@ impl SessionHandle {
     pub fn result_done(&self, action_id: u64, so_far: ResultSoFar) {
         let now = crate::auth::now_secs().max(0) as u64;
         let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (delta, tables) = match m.get_mut(&action_id) {
+        let (delta, table_keys) = match m.get_mut(&action_id) {
             Some(run) => {
                 let delta = so_far.since(&run.counted);
                 run.before = run.before.plus(&so_far);
                 run.counted = ResultSoFar::default();
                 run.ended = true;
-                (delta, run.tables().to_vec())
+                // Its last count: the keys go with it (the run itself goes at the next start).
+                (delta, std::mem::take(&mut run.table_keys))
             }
             None => (so_far.since(&ResultSoFar::default()), Vec::new()),
         };
         drop(m);
-        self.count(&delta, &tables, now);
+        self.count(&delta, &table_keys, now);
     }
 
     /// Whether rules read `result`, so that results need checkpoints at all.

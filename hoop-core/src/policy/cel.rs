@@ -54,6 +54,9 @@ struct Compiled {
     /// The variables the whole expression reads: a rule reading `result` is also asked at
     /// result checkpoints, one reading `usage` is a budget.
     reads: Vars,
+    /// The action kind and identity kind a conjunct requires, if any: the rule is skipped
+    /// for others without looking further (a third of the default rules are not SQL's).
+    requires: (Option<String>, Option<String>),
 }
 
 /// The rule variables a program reads: a decision gives the interpreter only those, since
@@ -96,6 +99,8 @@ struct LazyContext<'a> {
 /// A compiled rule set. Build once at load; evaluate from any thread.
 pub struct CelPolicy {
     rules: Vec<Compiled>,
+    /// Whether a rule may read `usage.tables` (asked on every statement: decided at load).
+    usage_tables: bool,
     default: Then,
     root: Context<'static>,
 }
@@ -149,11 +154,20 @@ impl CelPolicy {
                     parts.push((Conjunct::opaque(&rule.when), p, vars));
                 }
             let reads = Vars::of(&program);
-            compiled.push(Compiled { rule, program, conjuncts: parts, reads });
+            let mut requires = (None, None);
+            for (c, _, _) in &parts {
+                match c.requires() {
+                    (Some(k), _) if requires.0.is_none() => requires.0 = Some(k.to_string()),
+                    (_, Some(k)) if requires.1.is_none() => requires.1 = Some(k.to_string()),
+                    _ => {}
+                }
+            }
+            compiled.push(Compiled { rule, program, conjuncts: parts, reads, requires });
         }
         let mut root = Context::default();
         functions::install(&mut root);
-        let policy = CelPolicy { rules: compiled, default, root };
+        let usage_tables = compiled.iter().any(|r| r.reads.has(Vars::USAGE) && reads_tables(&r.rule.when));
+        let policy = CelPolicy { rules: compiled, usage_tables, default, root };
         policy.try_samples()?;
         Ok(policy)
     }
@@ -245,13 +259,30 @@ impl Policy for CelPolicy {
     fn is_budget_rule(&self, rule: &str) -> bool {
         self.rules.iter().any(|r| r.rule.name == rule && r.reads.has(Vars::USAGE))
     }
+
+    fn reads_usage_tables(&self) -> bool {
+        self.usage_tables
+    }
+}
+
+/// Whether a rule that reads `usage` may read its `tables`: yes unless every mention of `usage`
+/// is one of the other fields by name (a rule that reaches `usage` any other way, say by
+/// `usage[k]`, counts as reading everything).
+fn reads_tables(when: &str) -> bool {
+    let mut rest = when.to_string();
+    for field in ["usage.identity", "usage.target", "usage.session_deletes", "usage.deletes"] {
+        rest = rest.replace(field, "");
+    }
+    rest.contains("usage")
 }
 
 impl CelPolicy {
     /// The verdict of the first rule among those `asked` whose expression holds, if any.
     fn first_match(&self, session: &Session, action: &Action, asked: impl Fn(&Compiled) -> bool) -> Option<Verdict> {
         let mut ctx = None;
-        'rules: for r in self.rules.iter().filter(|r| asked(r)) {
+        let (kind, identity) = (action.kind.as_str(), session.identity.kind.as_str());
+        let applies = |r: &Compiled| r.requires.0.as_deref().is_none_or(|k| k == kind) && r.requires.1.as_deref().is_none_or(|k| k == identity);
+        'rules: for r in self.rules.iter().filter(|r| applies(r) && asked(r)) {
             // Conjuncts in order, short-circuiting on the first false: simple field tests are
             // decided natively, the rest by the interpreter.
             for (c, program, vars) in &r.conjuncts {
@@ -324,6 +355,20 @@ fn sample_session(kind: IdentityKind) -> Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Per-table windows are skipped only for rules that name every `usage` field they read.
+    #[test]
+    fn rules_that_may_read_usage_tables() {
+        assert!(!reads_tables("usage.target.rows_1h > 5 && usage.identity.bytes_1d > 1"));
+        assert!(!reads_tables("usage.deletes > 2 || usage.session_deletes > 1"));
+        assert!(reads_tables("usage.tables.exists(t, usage.tables[t].rows_1d > 20000)"));
+        assert!(reads_tables(r#"usage["tables"].size() > 0"#));
+        assert!(reads_tables("usage.target.rows_1h > 5 && size(usage) > 0"));
+        let rules = |when: &str| CelPolicy::new(vec![Rule::new("r", when, Then::Review)], Then::Allow).unwrap();
+        assert!(!rules("usage.target.rows_1h > 5").reads_usage_tables());
+        assert!(rules(r#"usage.tables.exists(t, t == "x")"#).reads_usage_tables());
+        assert!(!rules(r#"action.sql.tables.exists(t, t == "x")"#).reads_usage_tables());
+    }
 
     /// Found by the `config` fuzz target: an unterminated string makes the CEL grammar panic;
     /// loading the rule reports it instead.

@@ -66,6 +66,16 @@ impl Conjunct {
     pub fn check(&self, session: &Session, action: &Action) -> Option<bool> {
         self.pred.as_ref().and_then(|p| eval(p, session, action))
     }
+
+    /// The action kind and the identity kind this conjunct requires (`action.kind == "sql"`,
+    /// `identity.kind == "agent"`), if it is such a test: a rule with it is false for any other.
+    pub fn requires(&self) -> (Option<&str>, Option<&str>) {
+        match &self.pred {
+            Some(Pred::Eq(FieldId::ActionKind, lit)) => (Some(lit), None),
+            Some(Pred::Eq(FieldId::IdentityKind, lit)) => (None, Some(lit)),
+            _ => (None, None),
+        }
+    }
 }
 
 /// Splits a rule into conjuncts, in order; an expression that is not a top-level

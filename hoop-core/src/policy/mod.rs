@@ -60,6 +60,11 @@ pub trait Policy: Send + Sync + 'static {
         false
     }
 
+    /// Whether a rule may read `usage.tables`, so that the gate reads each table's windows.
+    fn reads_usage_tables(&self) -> bool {
+        true
+    }
+
     /// Whether rule `rule` is a budget (it reads `usage`): a reviewer's approval of
     /// what it held waives it for the identity on that target for a while.
     fn is_budget_rule(&self, _rule: &str) -> bool {
@@ -110,5 +115,9 @@ impl Policy for SwappablePolicy {
 
     fn is_budget_rule(&self, rule: &str) -> bool {
         self.inner.load().0.is_budget_rule(rule)
+    }
+
+    fn reads_usage_tables(&self) -> bool {
+        self.inner.load().0.reads_usage_tables()
     }
 }

@@ -89,6 +89,16 @@ pub trait UsageStore: Send + Sync + 'static {
     fn add(&self, key: &str, delta: &Counts, now: u64);
     /// `key`'s windows at `now`.
     fn windows(&self, key: &str, now: u64) -> Windows;
+    /// Adds `delta` to each of `keys` (a statement counts into several at once).
+    fn add_all(&self, keys: &[&str], delta: &Counts, now: u64) {
+        for key in keys {
+            self.add(key, delta, now);
+        }
+    }
+    /// The windows of each of `keys`, in order.
+    fn windows_all(&self, keys: &[&str], now: u64) -> Vec<Windows> {
+        keys.iter().map(|key| self.windows(key, now)).collect()
+    }
     /// Every key with its windows at `now`.
     fn list(&self, now: u64) -> Vec<(String, Windows)>;
     /// Makes the counts durable; called every few seconds and at shutdown.
@@ -196,24 +206,36 @@ fn windows_of(e: &Entry, now: u64) -> Windows {
 
 impl UsageStore for UsageBook {
     fn add(&self, key: &str, delta: &Counts, now: u64) {
-        let mut keys = self.lock();
-        if !keys.contains_key(key) && keys.len() >= MAX_KEYS {
-            evict(&mut keys, now);
-        }
-        let e = match keys.get_mut(key) {
-            Some(e) => e,
-            None => keys.entry(key.to_string()).or_default(),
-        };
-        for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
-            slot.roll(now, width);
-            slot.cur.add(delta);
-        }
-        e.last = now;
-        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.add_all(&[key], delta, now);
     }
 
     fn windows(&self, key: &str, now: u64) -> Windows {
         self.lock().get(key).map(|e| windows_of(e, now)).unwrap_or_default()
+    }
+
+    // Under one lock: a statement's keys are counted together, and its reads see one moment.
+    fn add_all(&self, keys: &[&str], delta: &Counts, now: u64) {
+        let mut book = self.lock();
+        for &key in keys {
+            if !book.contains_key(key) && book.len() >= MAX_KEYS {
+                evict(&mut book, now);
+            }
+            let e = match book.get_mut(key) {
+                Some(e) => e,
+                None => book.entry(key.to_string()).or_default(),
+            };
+            for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
+                slot.roll(now, width);
+                slot.cur.add(delta);
+            }
+            e.last = now;
+        }
+        self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn windows_all(&self, keys: &[&str], now: u64) -> Vec<Windows> {
+        let book = self.lock();
+        keys.iter().map(|key| book.get(*key).map(|e| windows_of(e, now)).unwrap_or_default()).collect()
     }
 
     fn list(&self, now: u64) -> Vec<(String, Windows)> {
