@@ -161,6 +161,9 @@ impl ChannelRelay {
         let mut sent: u64 = 0;
         // What the output had reached at its last checkpoint.
         let mut checkpoint = ResultSoFar::default();
+        // The file contents an sftp subsystem sent, and how much of it usage has counted: its
+        // requests are actions of their own, so its bytes count without one result to carry them.
+        let mut counted: u64 = 0;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -292,8 +295,24 @@ impl ChannelRelay {
                     let Some(msg) = msg else { break };
                     match msg {
                         ChannelMsg::Data { data } if !matches!(mode, Mode::Terminal) => {
+                            sent += data.len() as u64;
                             if client.data(id, data.clone()).await.is_err() {
                                 break;
+                            }
+                            // File contents read off the host count like output: `scp -O`'s
+                            // against its command (checkpoints and all), sftp's every MiB.
+                            if matches!(mode, Mode::Raw)
+                                && let Err(msg) = output_checkpoint(&session, &client, id, running, sent, &mut checkpoint).await
+                            {
+                                up(Up::Signal(russh::Sig::KILL));
+                                up(Up::Close);
+                                finished(&session, running.take(), "ended midway".into(), sent);
+                                refuse(&client, id, &msg).await;
+                                return;
+                            }
+                            if matches!(mode, Mode::Sftp { .. }) && sent >= counted + hoop_core::usage::CHECKPOINT_BYTES {
+                                session.count_received(sent - counted);
+                                counted = sent;
                             }
                             if let Mode::Sftp { boundaries, pending, home, probe, .. } = &mut mode {
                                 if let Some(h) = probe.server_bytes(&data) {
@@ -369,6 +388,9 @@ impl ChannelRelay {
                     // Killed by an operator, revoked, idle, too long, or the token expired: what
                     // runs on the host is stopped (as far as the host's sshd passes signals on),
                     // the client is told why and the connection ends.
+                    if matches!(mode, Mode::Sftp { .. }) {
+                        session.count_received(sent - counted);
+                    }
                     up(Up::Signal(russh::Sig::KILL));
                     up(Up::Close);
                     flush_all(&client, &session, id, &mut out, &mut err).await;
@@ -379,6 +401,9 @@ impl ChannelRelay {
                     return;
                 }
             }
+        }
+        if matches!(mode, Mode::Sftp { .. }) {
+            session.count_received(sent - counted);
         }
         // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;

@@ -393,6 +393,9 @@ fn scp_both_protocols_with_path_rules() {
         assert!(!gw.dir.path().join("h").exists());
     }
     let _ = ssh(&gw, "rm -f sftp.bin legacy.bin");
+    // What was read off the host counts in the identity's usage on the target: both downloads.
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("web") && u.table.is_none()).expect("usage on web");
+    assert!(on_target.windows.h1.bytes >= 100_000_000, "file bytes read: {:?}", on_target.windows.h1);
 }
 
 /// A review rule: the command waits, a reviewer approves from another thread, and it runs;
@@ -790,4 +793,20 @@ fn large_output_pauses_midway_for_review() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
     assert!(text(&o).1.contains("did not let this output go on"), "{}", text(&o).1);
     assert!(o.stdout.len() < 10_000_000, "ended midway: {} bytes", o.stdout.len());
+    // A legacy `scp -O` download is the same command output underneath: it pauses too, and
+    // arrives whole once approved (the transfer itself is reviewed first, by a default rule).
+    let _ = ssh(&gw, "head -c 5000000 /dev/zero | tr '\\0' c > big.bin");
+    let approvals = gw.gate.approvals().clone();
+    let t = std::thread::spawn(move || {
+        for _ in 0..2 {
+            hoop_harness::review::decide_first(&approvals, "alice", true, "").join().unwrap();
+        }
+    });
+    let back = gw.dir.path().join("back.bin");
+    let o = scp(&gw, &["-O", "web@127.0.0.1:big.bin", back.to_str().unwrap()]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert!(text(&o).1.contains("paused after"), "{}", text(&o).1);
+    assert!(std::fs::read(&back).unwrap() == vec![b'c'; 5_000_000], "byte-identical after the pause");
+    let _ = ssh(&gw, "rm -f big.bin");
 }

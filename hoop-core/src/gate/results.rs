@@ -269,6 +269,13 @@ impl SessionHandle {
         self.count(&delta, &table_keys, now);
     }
 
+    /// Counts `bytes` the client received outside any one action's result (the file contents
+    /// an sftp subsystem returns, whose requests are actions of their own) into usage.
+    pub fn count_received(&self, bytes: u64) {
+        let now = crate::auth::now_secs().max(0) as u64;
+        self.count(&Counts { bytes, ..Counts::default() }, &[], now);
+    }
+
     /// Whether rules read `result`, so that results need checkpoints at all.
     pub fn watches_results(&self) -> bool {
         self.gate.inner.policy.watches_results()
