@@ -302,11 +302,11 @@ impl ChannelRelay {
                             // File contents read off the host count like output: `scp -O`'s
                             // against its command (checkpoints and all), sftp's every MiB.
                             if matches!(mode, Mode::Raw)
-                                && let Err(msg) = output_checkpoint(&session, &client, id, running, sent, &mut checkpoint).await
+                                && let Err(msg) = output_checkpoint(&session, &client, id, running, (sent, masked_of(&out, &err)), &mut checkpoint).await
                             {
                                 up(Up::Signal(russh::Sig::KILL));
                                 up(Up::Close);
-                                finished(&session, running.take(), "ended midway".into(), sent);
+                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
@@ -331,11 +331,11 @@ impl ChannelRelay {
                             if !forward(&client, &session, id, None, masked).await {
                                 break;
                             }
-                            if let Err(msg) = output_checkpoint(&session, &client, id, running, sent, &mut checkpoint).await {
+                            if let Err(msg) = output_checkpoint(&session, &client, id, running, (sent, masked_of(&out, &err)), &mut checkpoint).await {
                                 flush_all(&client, &session, id, &mut out, &mut err).await;
                                 up(Up::Signal(russh::Sig::KILL));
                                 up(Up::Close);
-                                finished(&session, running.take(), "ended midway".into(), sent);
+                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
                                 refuse(&client, id, &msg).await;
                                 return;
                             }
@@ -350,7 +350,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitStatus { exit_status } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            finished(&session, running.take(), format!("exit-status {exit_status}"), sent);
+                            finished(&session, running.take(), format!("exit-status {exit_status}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_status_request(id, exit_status).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
@@ -358,7 +358,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
-                            finished(&session, running.take(), format!("exit-signal {signal_name:?}"), sent);
+                            finished(&session, running.take(), format!("exit-signal {signal_name:?}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
@@ -581,14 +581,14 @@ async fn output_checkpoint(
     client: &russh::server::Handle,
     id: ChannelId,
     running: Option<(u64, std::time::Instant)>,
-    sent: u64,
+    (sent, masked_values): (u64, u64),
     last: &mut ResultSoFar,
 ) -> Result<(), String> {
     let Some((action_id, started)) = running else { return Ok(()) };
     if sent < last.bytes + hoop_core::usage::CHECKPOINT_BYTES {
         return Ok(());
     }
-    let so_far = ResultSoFar { bytes: sent, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
+    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
     *last = so_far;
     let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
     match session.result_progress(action_id, so_far) {
@@ -611,12 +611,18 @@ async fn output_checkpoint(
     }
 }
 
-/// Records how the command or shell `running` ended (`status`) and the output bytes it sent.
-fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>, status: String, bytes: u64) {
+/// Values masked in a command's output so far, both streams.
+fn masked_of(out: &Option<StreamMasker>, err: &Option<StreamMasker>) -> u64 {
+    [out, err].into_iter().flatten().map(StreamMasker::masked_values).sum()
+}
+
+/// Records how the command or shell `running` ended (`status`), the output bytes it sent and
+/// the values masked in them.
+fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>, status: String, (bytes, masked_values): (u64, u64)) {
     match running {
         Some((action_id, started)) => {
             let duration_us = started.elapsed().as_micros() as u64;
-            session.result_done(action_id, ResultSoFar { bytes, ..ResultSoFar::default() });
+            session.result_done(action_id, ResultSoFar { bytes, masked_values, ..ResultSoFar::default() });
             let _ = session.record_later(&Event::ActionResult { action_id, status, rows: 0, duration_us, bytes, error: None, columns: Vec::new(), sample: Vec::new() });
         }
         None => {

@@ -488,6 +488,9 @@ fn cat_masks_values_split_across_reads() {
     assert!(!out.contains("4111") && !out.contains("@corp.example"), "a value leaked");
     assert_eq!(out.matches("[REDACTED:card]").count(), 3);
     assert_eq!(out.matches("[REDACTED:email]").count(), 3);
+    // Counted where budgets see them: six values masked on this target.
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("web") && u.table.is_none()).expect("usage on web");
+    assert_eq!(on_target.windows.h1.masked_values, 6, "{:?}", on_target.windows.h1);
 }
 
 /// A client that vanishes in the middle of a large transfer ends its session cleanly: the

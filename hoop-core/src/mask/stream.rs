@@ -46,11 +46,18 @@ pub struct StreamMasker {
     hold: Duration,
     pending: Vec<u8>,
     since: Option<Instant>,
+    /// Values replaced so far.
+    masked: u64,
 }
 
 impl StreamMasker {
     pub(crate) fn new(masker: Arc<Masker>, style: StreamStyle, hold: Duration) -> Self {
-        StreamMasker { masker, style, hold, pending: Vec::new(), since: None }
+        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0 }
+    }
+
+    /// Values masked in what this stream has sent so far (usage counts them).
+    pub fn masked_values(&self) -> u64 {
+        self.masked
     }
 
     /// Bytes currently held back.
@@ -100,7 +107,7 @@ impl StreamMasker {
 
     /// Appends `bytes[..limit]` with every match in its visible text replaced, moving `limit`
     /// back to the start of a match it would cut; returns the limit used.
-    fn mask_prefix(&self, bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
+    fn mask_prefix(&mut self, bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
         let same_len = self.style == StreamStyle::Terminal;
         let view = Visible::of(bytes);
         let mut hits = Vec::new();
@@ -123,6 +130,7 @@ impl StreamMasker {
             let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
             self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
             replaced += (end - start) as u64;
+            self.masked += 1;
             last = end;
         }
         out.extend_from_slice(bytes.get(last..limit).unwrap_or_default());
