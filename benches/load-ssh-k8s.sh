@@ -60,6 +60,7 @@ max_sessions_per_identity = $((SSH_CLIENTS * 2 + K8S_CONNECTIONS + 10))
 [policy.budgets]
 target_rows_1h = 1000000000
 masked_values_1h = 1000000000
+target_bytes_1h = 100000000000
 result_rows = 1000000000
 result_bytes = 100000000000
 [targets.web]

@@ -71,6 +71,7 @@ database = "postgres"
 [policy.budgets]
 target_rows_1h = 1000000000
 masked_values_1h = 1000000000
+target_bytes_1h = 100000000000
 result_rows = 1000000000
 result_bytes = 100000000000
 [[static_identities]]

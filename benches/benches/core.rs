@@ -63,7 +63,7 @@ fn statement_check(c: &mut Criterion) {
         rt.block_on(gate.open_session(Credential::Verified(&agent), Protocol::Postgres, "db", None, Default::default())).expect("session")
     };
     // Budgets on, set never to hold the millions of reads a run makes (as benches/pg.sh sets them).
-    let with = open("with", "[policy.budgets]\ntarget_rows_1h = 1000000000\nmasked_values_1h = 1000000000\n");
+    let with = open("with", "[policy.budgets]\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 100000000000\nmasked_values_1h = 1000000000\n");
     let without = open("without", "[policy.budgets]\nenabled = false\n");
     let mut aid = 0u64;
     // Each iteration appends two records (about 900 bytes) to the session's file: keep the run short.
@@ -143,7 +143,7 @@ fn budget_check(c: &mut Criterion) {
     let session = agent_session();
     let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
     let mut rules = defaults::agent_rules();
-    rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 5_000));
+    rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 32 << 20, 5_000));
     let with = CelPolicy::new(rules, Then::Allow).expect("rules compile");
     c.bench_function("cel_decision_budgets", |b| b.iter(|| black_box(with.evaluate(&session, black_box(&action)))));
 }

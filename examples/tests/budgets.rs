@@ -167,3 +167,19 @@ fn many_small_results_of_one_text_add_up() {
     assert!(err(&o).contains("agent-budget-result"), "{}", err(&o));
     assert!(out(&o).lines().count() < 8 * 900, "cut short");
 }
+
+/// A table folded into one row (`string_agg`) is one row to the row budgets, but its bytes count:
+/// once an hour's bytes from the target pass `target_bytes_1h`, the next statement is held.
+#[test]
+fn a_table_folded_into_one_row_is_held_by_its_bytes() {
+    let s = serve("[policy.budgets]\ntarget_bytes_1h = 200000\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let fold = "select string_agg(x::text || repeat('z', 40), ',') from generate_series(1, 10000) x";
+    let o = s.psql(&token, fold);
+    assert!(o.status.success() && out(&o).len() > 400_000, "one row of the whole table: {}", err(&o));
+    let held = spawn(&s, &token, &["select 1"]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(held);
+    assert!(!o.status.success() && err(&o).contains("denied"), "{}", err(&o));
+}

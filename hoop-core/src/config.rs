@@ -282,13 +282,16 @@ pub struct BudgetsConfig {
     pub result_bytes: u64,
     /// Past this many rows read from one target in the last hour, the next read is held.
     pub target_rows_1h: u64,
+    /// Past this many bytes read from one target in the last hour (rows, output, files), the
+    /// next action on it is held.
+    pub target_bytes_1h: u64,
     /// Past this many masked values returned in the last hour (every target), the next action is held.
     pub masked_values_1h: u64,
 }
 
 impl Default for BudgetsConfig {
     fn default() -> Self {
-        BudgetsConfig { enabled: true, result_rows: 10_000, result_bytes: 64 << 20, target_rows_1h: 50_000, masked_values_1h: 5_000 }
+        BudgetsConfig { enabled: true, result_rows: 10_000, result_bytes: 64 << 20, target_rows_1h: 50_000, target_bytes_1h: 32 << 20, masked_values_1h: 5_000 }
     }
 }
 
@@ -300,7 +303,7 @@ impl PolicyConfig {
             rules.extend(defaults::agent_rules());
             if self.budgets.enabled {
                 let b = &self.budgets;
-                rules.extend(defaults::agent_budgets(b.result_rows, b.result_bytes, b.target_rows_1h, b.masked_values_1h));
+                rules.extend(defaults::agent_budgets(b.result_rows, b.result_bytes, b.target_rows_1h, b.target_bytes_1h, b.masked_values_1h));
             }
         }
         CelPolicy::new(rules, self.default).map_err(|e| invalid("policy.rules", e))

@@ -193,9 +193,10 @@ pub fn agent_rules() -> Vec<Rule> {
 
 /// The default agent budgets, with their numbers (`policy.budgets`): a result past
 /// `result_rows` rows or `result_bytes` bytes pauses midway for review; past `target_rows_1h`
-/// rows read from one target in the last hour, or `masked_values_1h` masked values returned
-/// anywhere, the next action is held. A reviewer's approval waives the hourly ones for an hour.
-pub fn agent_budgets(result_rows: u64, result_bytes: u64, target_rows_1h: u64, masked_values_1h: u64) -> Vec<Rule> {
+/// rows or `target_bytes_1h` bytes read from one target in the last hour, or `masked_values_1h`
+/// masked values returned anywhere, the next action is held. A reviewer's approval waives the
+/// hourly ones for an hour.
+pub fn agent_budgets(result_rows: u64, result_bytes: u64, target_rows_1h: u64, target_bytes_1h: u64, masked_values_1h: u64) -> Vec<Rule> {
     vec![
         Rule::new(
             "agent-budget-result",
@@ -205,6 +206,13 @@ pub fn agent_budgets(result_rows: u64, result_bytes: u64, target_rows_1h: u64, m
         Rule::new(
             "agent-budget-target-rows",
             &format!(r#"identity.kind == "agent" && action.kind in ["sql", "k8s"] && usage.target.rows_1h > {target_rows_1h}"#),
+            Then::Review,
+        ),
+        Rule::new(
+            // Rows undercount what an aggregate folds into one (`string_agg` of a table) and
+            // do not exist for command output or files: bytes catch both.
+            "agent-budget-target-bytes",
+            &format!(r#"identity.kind == "agent" && usage.target.bytes_1h > {target_bytes_1h}"#),
             Then::Review,
         ),
         Rule::new(
