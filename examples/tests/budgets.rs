@@ -69,6 +69,7 @@ fn a_large_result_pauses_midway_and_resumes_on_approval_with_every_row_once() {
     // The recording carries the checkpoints and the decision; /metrics the reads and the ticket.
     let shown = s.recorded_text();
     assert!(shown.contains("\"result_checkpoint\"") && shown.contains("agent-budget-result"), "checkpoints recorded");
+    assert!(shown.contains(r#""usage":{"identity""#), "each checkpoint carries the usage the rules saw");
     let metrics_token = s.token("prometheus", "human", "metrics", 600);
     let m = std::process::Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {metrics_token}"), &format!("{}/metrics", s.admin)]).output().unwrap();
     let m = out(&m);
@@ -112,6 +113,17 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
     let o = wait(held);
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    // The recording carries the usage the budget judged, and the timeline shows it.
+    let listing = out(&s.hoop(&["sessions", "list"]));
+    let held_id = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|id| out(&s.hoop(&["sessions", "show", id])).contains("agent-budget-target-rows"))
+        .expect("the held session's recording");
+    let shown = out(&s.hoop(&["sessions", "show", held_id]));
+    assert!(shown.contains(r#""usage":{"identity""#), "{shown}");
+    let timeline = out(&s.hoop(&["replay", held_id]));
+    assert!(timeline.contains("usage judged: last hour on this target: 3000 rows"), "{timeline}");
     // The approval lets the loop go on (for an hour), in new sessions too.
     let o = s.psql(&token, &page(4));
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));

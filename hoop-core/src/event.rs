@@ -34,6 +34,9 @@ pub enum Event {
         action: Action,
         /// The policy's verdict.
         verdict: Verdict,
+        /// The usage a budget rule judged, when one decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<UsageSeen>,
     },
     /// A review ticket was opened for an action.
     ReviewRequested {
@@ -67,6 +70,9 @@ pub enum Event {
         /// The verdict, when not to go on.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         verdict: Option<Verdict>,
+        /// The usage the rules saw at this checkpoint (this result's rows already counted).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<UsageSeen>,
     },
     /// What an action produced: command tag, row count, duration, and a sample of its rows.
     ActionResult {
@@ -132,6 +138,23 @@ pub enum Event {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The usage a budget decision saw: the identity's windows everywhere and on the session's target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageSeen {
+    /// The identity's windows, every target (`usage.identity`).
+    pub identity: crate::usage::Windows,
+    /// The identity's windows on this target (`usage.target`).
+    pub target: crate::usage::Windows,
+}
+
+impl UsageSeen {
+    /// One line: the hour's counts on the target and everywhere.
+    pub fn summary(&self) -> String {
+        let h = |w: &crate::usage::Windows| format!("{} rows, {} bytes, {} masked values, {} actions", w.h1.rows, w.h1.bytes, w.h1.masked_values, w.h1.actions);
+        format!("last hour on this target: {}; everywhere: {}", h(&self.target), h(&self.identity))
+    }
 }
 
 impl Event {

@@ -542,6 +542,9 @@ pub struct UsageScope {
     pub windows: crate::usage::Windows,
 }
 
+/// How an allowed verdict names a budget rule a reviewer waived.
+const WAIVED: &str = " (waived by a reviewer)";
+
 /// One open session, owned by the adapter's task.
 pub struct SessionHandle {
     gate: Gate,
@@ -615,7 +618,7 @@ impl SessionHandle {
             && self.gate.inner.waivers.holds(subject, &self.session.target.name, rule, now)
         {
             // A reviewer already let this identity past this budget on this target.
-            verdict = Verdict::Allow { rule: Some(format!("{rule} (waived by a reviewer)")) };
+            verdict = Verdict::Allow { rule: Some(format!("{rule}{WAIVED}")) };
         }
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
@@ -625,7 +628,14 @@ impl SessionHandle {
         self.gate.inner.metrics.verdict(&verdict);
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
-        let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() };
+        // A budget's decision is recorded with the usage it judged.
+        let budget = match &verdict {
+            Verdict::Review { rule } | Verdict::Deny { rule, .. } => self.gate.inner.policy.is_budget_rule(rule),
+            Verdict::Allow { rule: Some(rule) } => rule.ends_with(WAIVED),
+            Verdict::Allow { rule: None } => false,
+        };
+        let usage = budget.then(|| crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target });
+        let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage };
         self.write(&event)?;
         let masked = match event {
             Event::Action { action, .. } => action,
@@ -665,7 +675,7 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
         self.gate.inner.metrics.verdict(&verdict);
-        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict })?;
+        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict, usage: None })?;
         Ok(action_id)
     }
 
@@ -677,7 +687,7 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone() })?;
+        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage: None })?;
         Ok(verdict)
     }
 

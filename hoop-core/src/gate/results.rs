@@ -203,6 +203,7 @@ impl SessionHandle {
             bytes: so_far.bytes,
             masked_values: so_far.masked_values,
             verdict: (!matches!(verdict, Verdict::Allow { .. })).then(|| verdict.clone()),
+            usage: Some(crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target }),
         })?;
         Ok(match verdict {
             Verdict::Allow { .. } => Checkpoint::Continue,

@@ -607,9 +607,15 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
         let Body::Event(ev) = &e.body else { continue };
         let line = match ev {
             Event::SessionStart { session } => format!("session {} by {} ({}) to {}", session.id, session.identity.subject, session.protocol.as_str(), session.target.name),
-            Event::Action { action_id, action, verdict } => {
+            Event::Action { action_id, action, verdict, usage } => {
                 let what = action.summary();
-                format!("#{action_id} {} {what}  -> {}", action.kind.as_str(), serde_json::to_string(verdict).unwrap_or_default())
+                let usage = usage.map(|u| format!("\n    usage judged: {}", u.summary())).unwrap_or_default();
+                format!("#{action_id} {} {what}  -> {}{usage}", action.kind.as_str(), serde_json::to_string(verdict).unwrap_or_default())
+            }
+            Event::ResultCheckpoint { action_id, rows, bytes, masked_values, verdict, usage } => {
+                let verdict = verdict.as_ref().map(|v| format!("  -> {}", serde_json::to_string(v).unwrap_or_default())).unwrap_or_default();
+                let usage = usage.map(|u| format!("\n    usage: {}", u.summary())).unwrap_or_default();
+                format!("#{action_id} checkpoint: {rows} rows, {bytes} bytes, {masked_values} masked values so far{verdict}{usage}")
             }
             Event::ReviewRequested { action_id, ticket } => format!("#{action_id} waiting for review (ticket {ticket})"),
             Event::ReviewDecided { action_id, approved, reviewer, .. } => format!("#{action_id} {} by {reviewer}", if *approved { "approved" } else { "denied" }),
