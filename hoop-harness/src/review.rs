@@ -1,5 +1,5 @@
-//! A reviewer for tests: waits for the first open ticket and decides it, from a thread of its
-//! own so the statement, command or request under review can block meanwhile.
+//! A reviewer for tests: waits for open tickets and decides them, from a thread of its own so
+//! the statement, command or request under review can block meanwhile.
 
 use hoop_core::approvals::{Broker, REVIEW_GROUP};
 use hoop_core::identity::{Identity, IdentityKind};
@@ -8,19 +8,33 @@ use std::time::Duration;
 /// Decides the first ticket that opens within 5 s, as human reviewer `reviewer`; joining the
 /// handle fails if none opened or the decision was refused.
 pub fn decide_first(broker: &Broker, reviewer: &str, approve: bool, reason: &str) -> std::thread::JoinHandle<()> {
-    let (broker, reason) = (broker.clone(), reason.to_string());
+    decide_in_turn(broker, reviewer, &[approve], reason)
+}
+
+/// Decides tickets as they open, each once, in the order given by `decisions` (a request held
+/// twice, say, once whole and once midway through its result), as human reviewer `reviewer`.
+/// Each must open within 5 s of the one before; joining the handle fails otherwise.
+pub fn decide_in_turn(broker: &Broker, reviewer: &str, decisions: &[bool], reason: &str) -> std::thread::JoinHandle<()> {
+    let (broker, reason, decisions) = (broker.clone(), reason.to_string(), decisions.to_vec());
     let mut who = Identity::new(reviewer, IdentityKind::Human);
     who.groups.push(REVIEW_GROUP.into());
     std::thread::spawn(move || {
-        for _ in 0..500 {
-            if let Some(t) = broker.list().first() {
-                if let Err(e) = broker.decide(&t.id, &who, approve, &reason) {
-                    panic!("deciding ticket {}: {e}", t.id);
+        // A decided ticket may stay listed a moment, until its waiter takes the decision.
+        let mut decided: Vec<String> = Vec::new();
+        for approve in decisions {
+            let mut found = false;
+            for _ in 0..500 {
+                if let Some(t) = broker.list().into_iter().find(|t| !decided.contains(&t.id)) {
+                    if let Err(e) = broker.decide(&t.id, &who, approve, &reason) {
+                        panic!("deciding ticket {}: {e}", t.id);
+                    }
+                    decided.push(t.id);
+                    found = true;
+                    break;
                 }
-                return;
+                std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            assert!(found, "no ticket opened within 5 s");
         }
-        panic!("no ticket opened within 5 s");
     })
 }

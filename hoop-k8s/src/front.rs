@@ -61,11 +61,12 @@ pub(crate) struct Ongoing {
 }
 
 impl Ongoing {
-    /// A checkpoint of the response (`items` objects, `bytes` long) before it is sent: usage is
-    /// counted and rules reading `result` are asked; a hold keeps the response here until the
-    /// reviewer decides. The refusal to send instead, when it must not go out.
-    pub(crate) async fn checkpoint(&self, items: u64, bytes: u64) -> Option<Response<Body>> {
-        let so_far = ResultSoFar { rows: items, bytes, seconds: self.started.elapsed().as_secs(), ..ResultSoFar::default() };
+    /// A checkpoint of the response (`items` objects, `bytes` long, `masked_values` masked)
+    /// before it is sent: usage is counted and rules reading `result` are asked; a hold keeps
+    /// the response here until the reviewer decides. The refusal to send instead, when it must
+    /// not go out.
+    pub(crate) async fn checkpoint(&self, items: u64, bytes: u64, masked_values: u64) -> Option<Response<Body>> {
+        let so_far = ResultSoFar { rows: items, bytes, masked_values, seconds: self.started.elapsed().as_secs() };
         let refusal = self.checkpoint_message(so_far).await?;
         Some(status::forbidden(&format!("{refusal}; {items} objects withheld")))
     }
@@ -88,7 +89,12 @@ impl Ongoing {
 
     /// Records the result of the request.
     pub(crate) fn finish(&self, code: StatusCode, items: u64, bytes: u64, error: Option<String>) {
-        self.session.result_done(self.action_id, ResultSoFar { rows: items, bytes, ..ResultSoFar::default() });
+        self.finish_masked(code, items, (bytes, 0), error);
+    }
+
+    /// Records the result of the request, `bytes` long with `masked_values` in it.
+    pub(crate) fn finish_masked(&self, code: StatusCode, items: u64, (bytes, masked_values): (u64, u64), error: Option<String>) {
+        self.session.result_done(self.action_id, ResultSoFar { rows: items, bytes, masked_values, ..ResultSoFar::default() });
         let ev = Event::ActionResult {
             action_id: self.action_id,
             status: code.as_u16().to_string(),
@@ -371,33 +377,32 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         // they may need masking.
         let list = ongoing.k8s.verb == "list";
         if code.is_success() && !list && !crate::mask::may_need_masking(&masker, ongoing.scope(), &bytes) {
-            if let Some(refusal) = ongoing.checkpoint(1, bytes.len() as u64).await {
+            if let Some(refusal) = ongoing.checkpoint(1, bytes.len() as u64, 0).await {
                 ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
                 return refusal;
             }
             ongoing.finish(code, 1, bytes.len() as u64, None);
             return Response::from_parts(parts, full(bytes));
         }
-        let (out, items, error) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        let (out, items, error, masked) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(mut doc) => {
                 let items = doc.get("items").and_then(|i| i.as_array()).map_or(0, |a| a.len() as u64);
                 let error = (!code.is_success()).then(|| doc.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string());
-                if crate::mask::mask_document(&masker, ongoing.scope(), &mut doc) {
-                    (Bytes::from(doc.to_string()), items, error)
-                } else {
-                    (bytes, items, error)
+                match crate::mask::mask_document(&masker, ongoing.scope(), &mut doc) {
+                    0 => (bytes, items, error, 0),
+                    masked => (Bytes::from(doc.to_string()), items, error, masked),
                 }
             }
             // Not JSON after all: content detectors only.
-            Err(_) => (Bytes::from(masker.mask_bytes(&bytes).into_owned()), 0, None),
+            Err(_) => (Bytes::from(masker.mask_bytes(&bytes).into_owned()), 0, None, 0),
         };
         if code.is_success()
-            && let Some(refusal) = ongoing.checkpoint(items.max(u64::from(!list)), out.len() as u64).await
+            && let Some(refusal) = ongoing.checkpoint(items.max(u64::from(!list)), out.len() as u64, masked).await
         {
             ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
             return refusal;
         }
-        ongoing.finish(code, items, out.len() as u64, error);
+        ongoing.finish_masked(code, items, (out.len() as u64, masked), error);
         return Response::from_parts(parts, full(out));
     }
     // Plain text streams through the content detectors.

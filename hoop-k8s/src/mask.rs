@@ -90,19 +90,19 @@ fn detected_outside_identity(m: &Masker, body: &[u8]) -> bool {
     found
 }
 
-/// Masks one JSON document (object, list, Table, watch event, Status) in place; returns
-/// whether anything was replaced.
-pub fn mask_document(m: &Masker, scope: Scope<'_>, doc: &mut Value) -> bool {
+/// Masks one JSON document (object, list, Table, watch event, Status) in place; returns how
+/// many values were replaced (0: the document is as it was).
+pub fn mask_document(m: &Masker, scope: Scope<'_>, doc: &mut Value) -> u64 {
     if !m.is_enabled() {
-        return false;
+        return 0;
     }
-    let mut changed = false;
+    let mut changed = 0;
     mask_value(m, scope, doc, None, &mut changed);
     changed
 }
 
 /// `kind_hint`: the kind of items of a typed list, whose items carry no `kind` of their own.
-fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&str>, changed: &mut bool) {
+fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&str>, changed: &mut u64) {
     let Some(obj) = v.as_object_mut() else { return };
     let kind = obj.get("kind").and_then(Value::as_str).map(str::to_string).or_else(|| kind_hint.map(str::to_string)).unwrap_or_default();
     match kind.as_str() {
@@ -116,7 +116,7 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
                     for cell in row.get_mut("cells").and_then(Value::as_array_mut).into_iter().flatten() {
                         if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_visible(t.as_bytes())) {
                             *cell = Value::String(String::from_utf8_lossy(&masked).into_owned());
-                            *changed = true;
+                            *changed += 1;
                         }
                     }
                 }
@@ -140,7 +140,7 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
     }
 }
 
-fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, Value>, kind: &str, changed: &mut bool) {
+fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, Value>, kind: &str, changed: &mut u64) {
     if kind == "Secret" {
         for (field, encoded) in [("data", true), ("stringData", false)] {
             if let Some(map) = obj.get_mut(field).and_then(Value::as_object_mut) {
@@ -151,7 +151,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
                         // `data` stays valid base64: typed clients decode it.
                         let text = if encoded { base64::engine::general_purpose::STANDARD.encode(&r) } else { String::from_utf8_lossy(&r).into_owned() };
                         *val = Value::String(text);
-                        *changed = true;
+                        *changed += 1;
                     }
                 }
             }
@@ -160,20 +160,20 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
     let annotations = obj.get_mut("metadata").and_then(|md| md.get_mut("annotations")).and_then(Value::as_object_mut);
     if let Some(copy) = annotations.and_then(|a| a.get_mut(LAST_APPLIED)) {
         let masked = copy.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).map(|mut inner| {
-            let mut c = false;
+            let mut c = 0;
             mask_value(m, scope, &mut inner, Some(kind), &mut c);
             (inner, c)
         });
         match masked {
-            Some((inner, true)) => {
+            Some((inner, c)) if c > 0 => {
                 *copy = Value::String(inner.to_string());
-                *changed = true;
+                *changed += c;
             }
-            Some((_, false)) => {}
+            Some(_) => {}
             // Unreadable: it may hold anything, so it does not leave whole.
             None => {
                 *copy = Value::String(String::from_utf8_lossy(&m.mask_whole("last-applied-configuration", b"").unwrap_or_default()).into_owned());
-                *changed = true;
+                *changed += 1;
             }
         }
     }
@@ -188,7 +188,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
 }
 
 /// Applies field rules and detectors to every string leaf under `key`.
-fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut String, changed: &mut bool) {
+fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut String, changed: &mut u64) {
     let len = path.len();
     if !path.is_empty() {
         path.push('.');
@@ -204,7 +204,7 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
                 if after_flag && let Some(v) = item.as_str() {
                     if let Some(r) = m.mask_whole("argument", v.as_bytes()) {
                         *item = Value::String(String::from_utf8_lossy(&r).into_owned());
-                        *changed = true;
+                        *changed += 1;
                     }
                     after_flag = false;
                     continue;
@@ -228,7 +228,7 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
 
 /// The fields of one object; `{"name": "DB_PASSWORD", "value": "…"}` (an env entry, a
 /// parameter) has its value masked whole.
-fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut bool) {
+fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut u64) {
     let credential = map.get("name").and_then(Value::as_str).is_some_and(|n| map.contains_key("value") && is_credential_name(m, n));
     for (k, child) in map.iter_mut() {
         if credential && k == "value" && child.is_string() {
@@ -246,7 +246,7 @@ fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String,
 const IDENTITY_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generateName", "metadata.selfLink"];
 
 /// `credential`: the value is named like a credential (an env entry's `name`, say).
-fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, credential: bool, changed: &mut bool) {
+fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, credential: bool, changed: &mut u64) {
     fn column<'c>(scope: &Scope<'c>, c: &'c str) -> ColumnRef<'c> {
         ColumnRef { target: scope.target, schema: scope.group, table: scope.resource, column: c }
     }
@@ -283,7 +283,7 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
     // `binaryData` must stay base64.
     let text = if binary { base64::engine::general_purpose::STANDARD.encode(&masked) } else { String::from_utf8_lossy(&masked).into_owned() };
     *v = Value::String(text);
-    *changed = true;
+    *changed += 1;
 }
 
 /// Words in a credential's name. A configured bare column name (`password`, `api_key`) also
@@ -376,11 +376,11 @@ fn mask_json_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut v: Value = serde_json::from_slice(t).ok()?;
-    let mut changed = false;
+    let mut changed = 0;
     let mut path = String::new();
     let scope = Scope { target: "", group: "", resource: "" };
     fields(m, scope, "value", &mut v, &mut path, &mut changed);
-    changed.then(|| v.to_string().into_bytes())
+    (changed > 0).then(|| v.to_string().into_bytes())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut buf: Vec<u8> = Vec::new();
-        let (mut events, mut sent) = (0u64, 0u64);
+        let (mut events, mut sent, mut masked) = (0u64, 0u64, 0u64);
         let mut checkpoint = ResultSoFar::default();
         let mut error = None;
         loop {
@@ -45,7 +45,7 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                 events += 1;
                 match serde_json::from_slice::<serde_json::Value>(line) {
                     Ok(mut ev) => {
-                        crate::mask::mask_document(&masker, ongoing.scope(), &mut ev);
+                        masked += crate::mask::mask_document(&masker, ongoing.scope(), &mut ev);
                         out.extend_from_slice(ev.to_string().as_bytes());
                     }
                     Err(_) => out.extend_from_slice(&masker.mask_bytes(line)),
@@ -66,7 +66,7 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
             }
             // A checkpoint every so many events or bytes: a hold stops reading the API server
             // here until the reviewer decides; a refusal ends the watch with an ERROR event.
-            let so_far = ResultSoFar { rows: events, bytes: sent, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+            let so_far = ResultSoFar { rows: events, bytes: sent, masked_values: masked, seconds: ongoing.started.elapsed().as_secs() };
             if so_far.checkpoint_due(&checkpoint) {
                 checkpoint = so_far;
                 if let Some(refusal) = ongoing.checkpoint_message(so_far).await {
@@ -77,19 +77,23 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
             }
             ongoing.session.touch();
         }
-        ongoing.finish(StatusCode::OK, events, sent, error);
+        ongoing.finish_masked(StatusCode::OK, events, (sent, masked), error);
     });
     rx
 }
 
 /// Text through the stream masker (values split across chunks are still caught); held bytes
-/// are flushed after the masker's short hold time so `logs -f` stays live.
+/// are flushed after the masker's short hold time so `logs -f` stays live. Checkpoints every
+/// MiB: a hold stops reading the API server until the reviewer decides; a refusal ends the text
+/// with a line saying why.
 pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut m = masker.stream(StreamStyle::Pipe);
         let mut sent = 0u64;
         let mut error = None;
+        let mut checkpoint = ResultSoFar::default();
+        let mut refused = false;
         loop {
             let flush_at = async {
                 match m.deadline() {
@@ -115,13 +119,24 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                     break;
                 }
             }
+            let so_far = ResultSoFar { bytes: sent, masked_values: m.masked_values(), seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+            if so_far.checkpoint_due(&checkpoint) {
+                checkpoint = so_far;
+                if let Some(refusal) = ongoing.checkpoint_message(so_far).await {
+                    let _ = tx.send(Bytes::from(format!("\n{refusal}; the rest was withheld\n"))).await;
+                    (error, refused) = (Some(refusal), true);
+                    break;
+                }
+            }
         }
-        let rest = m.flush();
-        if !rest.is_empty() {
-            sent += rest.len() as u64;
-            let _ = tx.send(Bytes::from(rest)).await;
+        if !refused {
+            let rest = m.flush();
+            if !rest.is_empty() {
+                sent += rest.len() as u64;
+                let _ = tx.send(Bytes::from(rest)).await;
+            }
         }
-        ongoing.finish(StatusCode::OK, 0, sent, error);
+        ongoing.finish_masked(StatusCode::OK, 0, (sent, m.masked_values()), error);
     });
     rx
 }

@@ -800,3 +800,37 @@ fn a_watch_past_the_budget_is_held_and_ended_on_denial() {
     let (out, err) = text(&watched);
     assert!((out.clone() + &err).contains("agent-budget-result") && !out.contains("cm6"), "{out}{err}");
 }
+
+/// Pod logs meet checkpoints as they stream (every MiB), with the values masked in them
+/// counted: past the result budget a log is held; denied, it ends with a line naming the rule
+/// and the rest never reaches kubectl; approved, it arrives whole.
+#[test]
+fn a_large_log_is_held_midway() {
+    // The masked-values budget left out of it: the first read already returns thousands.
+    let gw = gateway_with(KubeApiOptions { pods: 1, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 1000000\nmasked_values_1h = 10000000\n");
+    let kc = gw.agent();
+    // 4 MB of log, an address on every line, put there straight at the API server.
+    let line = "request served for ops@corp.example in 12 ms ".repeat(2) + "\n";
+    let log = line.repeat(4_000_000 / line.len());
+    let file = gw.dir.path().join("big.yaml");
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "big", "annotations": {"harness/log": log}}, "spec": {"containers": [{"name": "c", "image": "x"}]}});
+    std::fs::write(&file, pod.to_string()).unwrap();
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // kubectl reads the pod first (4 MB with its annotation: held too, and approved), then its log.
+    let decide = |then: bool| hoop_harness::review::decide_in_turn(gw.gate.approvals(), "alice", &[true, then], "");
+    let t = decide(false);
+    let o = kubectl(&kc, &["logs", "big"]);
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(out.contains("agent-budget-result") && out.contains("the rest was withheld"), "{err}{}", &out[out.len().saturating_sub(300)..]);
+    assert!(out.len() < 3_000_000 && !out.contains("ops@corp.example"), "cut short, masked: {} bytes", out.len());
+    let t = decide(true);
+    let o = kubectl(&kc, &["logs", "big"]);
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.lines().count(), log.lines().count(), "every line once: {err}{}", &out[out.len().saturating_sub(300)..]);
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.is_some() && u.table.is_none()).expect("usage on the target");
+    assert!(on_target.windows.h1.masked_values >= 2 * log.lines().count() as u64, "{:?}", on_target.windows.h1);
+}

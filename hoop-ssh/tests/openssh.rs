@@ -799,12 +799,7 @@ fn large_output_pauses_midway_for_review() {
     // A legacy `scp -O` download is the same command output underneath: it pauses too, and
     // arrives whole once approved (the transfer itself is reviewed first, by a default rule).
     let _ = ssh(&gw, "head -c 5000000 /dev/zero | tr '\\0' c > big.bin");
-    let approvals = gw.gate.approvals().clone();
-    let t = std::thread::spawn(move || {
-        for _ in 0..2 {
-            hoop_harness::review::decide_first(&approvals, "alice", true, "").join().unwrap();
-        }
-    });
+    let t = hoop_harness::review::decide_in_turn(gw.gate.approvals(), "alice", &[true, true], "");
     let back = gw.dir.path().join("back.bin");
     let o = scp(&gw, &["-O", "web@127.0.0.1:big.bin", back.to_str().unwrap()]);
     t.join().unwrap();
