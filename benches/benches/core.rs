@@ -143,7 +143,7 @@ fn budget_check(c: &mut Criterion) {
     let session = agent_session();
     let action = Action::sql("db", "SELECT abalance FROM pgbench_accounts WHERE aid = 42");
     let mut rules = defaults::agent_rules();
-    rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 32 << 20, 5_000));
+    rules.extend(defaults::agent_budgets(10_000, 64 << 20, 50_000, 16 << 20, 5_000));
     let with = CelPolicy::new(rules, Then::Allow).expect("rules compile");
     c.bench_function("cel_decision_budgets", |b| b.iter(|| black_box(with.evaluate(&session, black_box(&action)))));
 }

@@ -195,3 +195,29 @@ fn a_table_folded_into_one_row_is_held_by_its_bytes() {
     let o = wait(held);
     assert!(!o.status.success() && err(&o).contains("denied"), "{}", err(&o));
 }
+
+/// What leaves in an error message (a failing cast quoting a whole aggregate) or in
+/// notifications (`pg_notify` payloads) counts as bytes read, like rows.
+#[test]
+fn values_carried_by_errors_and_notifications_count() {
+    let s = serve("[policy.budgets]\ntarget_bytes_1h = 100000\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let quoted = "select (select string_agg(x::text || repeat('z', 40), ',') from generate_series(1, 5000) x)::int";
+    let o = s.psql(&token, quoted);
+    assert!(err(&o).contains("invalid input syntax") && err(&o).len() > 200_000, "the error quotes it all: {} bytes", err(&o).len());
+    let held = spawn(&s, &token, &["select 1"]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    assert!(!wait(held).status.success());
+
+    let token = s.token("agent-2", "agent", "", 600);
+    // Twenty notifications of 7 kB from one statement (distinct payloads: PostgreSQL folds
+    // duplicates), delivered as it commits.
+    let notify = "select count(pg_notify('ch', x || repeat('n', 7000))) from generate_series(1, 20) x";
+    let o = wait(spawn(&s, &token, &["listen ch", notify]));
+    assert!(out(&o).matches("Asynchronous notification").count() == 20, "{}", err(&o));
+    let held = spawn(&s, &token, &["select 1"]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    assert!(!wait(held).status.success());
+}

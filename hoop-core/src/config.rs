@@ -291,7 +291,7 @@ pub struct BudgetsConfig {
 
 impl Default for BudgetsConfig {
     fn default() -> Self {
-        BudgetsConfig { enabled: true, result_rows: 10_000, result_bytes: 64 << 20, target_rows_1h: 50_000, target_bytes_1h: 32 << 20, masked_values_1h: 5_000 }
+        BudgetsConfig { enabled: true, result_rows: 10_000, result_bytes: 64 << 20, target_rows_1h: 50_000, target_bytes_1h: 16 << 20, masked_values_1h: 5_000 }
     }
 }
 

@@ -1184,9 +1184,13 @@ impl Relay {
                         }
                         fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
                     }
-                    self.server_error(&mut acc, &mut done, self.masker.mask_text(&message).into_owned());
-                    copy = None;
+                    let before = out.len();
                     if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
+                    // What an error quotes leaves with it (a failing cast can quote a whole
+                    // aggregated table): its bytes count as the result's.
+                    let sent = (out.len() - before) as u64;
+                    self.server_error(&mut acc, &mut done, self.masker.mask_text(&message).into_owned(), sent);
+                    copy = None;
                 }
                 b'Z' => {
                     // ReadyForQuery ends a Sync, a simple Query or a FunctionCall; anything still
@@ -1268,7 +1272,11 @@ impl Relay {
                     } else {
                         mask_notification(&self.masker, &frame.body)
                     };
+                    let before = out.len();
                     masked.as_ref().unwrap_or(&frame).write_to(&mut out);
+                    // Notices and notifications carry what a statement put in them (a payload
+                    // of `pg_notify` can be a table's worth): their bytes count in usage.
+                    self.handle.count_received((out.len() - before) as u64);
                 }
 
                 _ => frame.write_to(&mut out),
@@ -1286,17 +1294,20 @@ impl Relay {
     fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
         let cancelling = self.cancel_upstream();
         proto::error("ERROR", code, &message).write_to(out);
-        self.server_error(acc, done, message);
+        self.server_error(acc, done, message, 0);
         cancelling
     }
 
     /// The bookkeeping of a statement that failed on the server: its result is recorded with
     /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
-    fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String) {
-        let a = acc.take().or_else(|| match self.front_kind() {
+    fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64) {
+        let mut a = acc.take().or_else(|| match self.front_kind() {
             Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
             _ => None,
         });
+        if let Some(a) = a.as_mut() {
+            a.bytes += bytes;
+        }
         finished(done, a, "ERROR".to_string(), Some(message));
         {
             let mut sh = self.shared();
