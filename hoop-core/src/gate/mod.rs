@@ -634,7 +634,7 @@ impl SessionHandle {
             Verdict::Allow { rule: Some(rule) } => rule.ends_with(WAIVED),
             Verdict::Allow { rule: None } => false,
         };
-        let usage = budget.then(|| crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target });
+        let usage = budget.then_some(crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target });
         let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage };
         self.write(&event)?;
         let masked = match event {

@@ -110,8 +110,14 @@ pub trait UsageStore: Send + Sync + 'static {
 /// Window widths, seconds: a minute, an hour, a day.
 const WIDTHS: [u64; 3] = [60, 3600, 86_400];
 
-/// Most keys kept; past it the idlest go (their counts are lost, which only lowers them).
+/// Most keys kept; past it the idlest per-table keys go (their counts are lost, which only
+/// lowers them), and identities' own keys only when no per-table key is left.
 pub const MAX_KEYS: usize = 65_536;
+
+/// Most per-table keys one identity holds: past it, its own least-read table goes, so that
+/// naming thousands of tables (real or not) can neither push out other identities' counts
+/// nor its own tables that were actually read.
+pub const MAX_TABLES_PER_IDENTITY: usize = 256;
 
 /// One window width's two fixed windows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,10 +167,84 @@ struct Snapshot {
     entries: Vec<(String, Entry)>,
 }
 
+/// The keys and, per identity, its per-table keys (so that its cap is kept without a scan).
+#[derive(Debug, Default)]
+struct Book {
+    keys: HashMap<String, Entry>,
+    tables: HashMap<String, Vec<String>>,
+}
+
+/// The identity a per-table key (`subject\0target\0table`) belongs to, if it is one.
+fn table_owner(key: &str) -> Option<&str> {
+    let mut parts = key.splitn(3, '\u{0}');
+    let subject = parts.next()?;
+    parts.next()?;
+    parts.next().map(|_| subject)
+}
+
+impl Book {
+    fn from_keys(keys: HashMap<String, Entry>) -> Self {
+        let mut tables: HashMap<String, Vec<String>> = HashMap::new();
+        for k in keys.keys() {
+            if let Some(owner) = table_owner(k) {
+                tables.entry(owner.to_string()).or_default().push(k.clone());
+            }
+        }
+        Book { keys, tables }
+    }
+
+    /// `key`'s entry, made if new (evicting as the bounds say).
+    fn entry(&mut self, key: &str, now: u64) -> &mut Entry {
+        if !self.keys.contains_key(key) {
+            if self.keys.len() >= MAX_KEYS {
+                self.evict(now);
+            }
+            if let Some(owner) = table_owner(key) {
+                let owned = self.tables.entry(owner.to_string()).or_default();
+                if owned.len() >= MAX_TABLES_PER_IDENTITY {
+                    // Its least-read table goes (rows and masked values in the day's two fixed
+                    // windows, then the idlest): junk names never outweigh a table that was read.
+                    let keys = &self.keys;
+                    let weight = |k: &String| {
+                        keys.get(k).map_or((0, 0), |e| {
+                            let d = &e.slots[2];
+                            (d.cur.rows.saturating_add(d.prev.rows).saturating_add(d.cur.masked_values).saturating_add(d.prev.masked_values), e.last)
+                        })
+                    };
+                    if let Some(i) = (0..owned.len()).min_by_key(|i| owned.get(*i).map(weight)) {
+                        let gone = owned.swap_remove(i);
+                        self.keys.remove(&gone);
+                    }
+                }
+                owned.push(key.to_string());
+            }
+        }
+        self.keys.entry(key.to_string()).or_default()
+    }
+
+    /// At the global bound: keys idle for two days go; then the idlest half of the per-table
+    /// keys; identities' own keys only if that was not enough.
+    fn evict(&mut self, now: u64) {
+        self.keys.retain(|_, e| now.saturating_sub(e.last) < WIDTHS[2] * 2);
+        if self.keys.len() >= MAX_KEYS {
+            let mut idle: Vec<(u64, String)> = self.keys.iter().filter(|(k, _)| table_owner(k).is_some()).map(|(k, e)| (e.last, k.clone())).collect();
+            if idle.len() < MAX_KEYS / 4 {
+                idle = self.keys.iter().map(|(k, e)| (e.last, k.clone())).collect();
+            }
+            idle.sort_unstable();
+            let n = idle.len() / 2;
+            for (_, k) in idle.into_iter().take(n.max(1)) {
+                self.keys.remove(&k);
+            }
+        }
+        *self = Book::from_keys(std::mem::take(&mut self.keys));
+    }
+}
+
 /// In-process usage counters, bounded, optionally persisted to a file.
 #[derive(Debug, Default)]
 pub struct UsageBook {
-    keys: Mutex<HashMap<String, Entry>>,
+    keys: Mutex<Book>,
     path: Option<PathBuf>,
     /// Whether anything changed since the last save.
     dirty: std::sync::atomic::AtomicBool,
@@ -191,10 +271,10 @@ impl UsageBook {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(UsageError::Io { path, source }),
         }
-        Ok(UsageBook { keys: Mutex::new(keys), path: Some(path), dirty: Default::default() })
+        Ok(UsageBook { keys: Mutex::new(Book::from_keys(keys)), path: Some(path), dirty: Default::default() })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -210,20 +290,14 @@ impl UsageStore for UsageBook {
     }
 
     fn windows(&self, key: &str, now: u64) -> Windows {
-        self.lock().get(key).map(|e| windows_of(e, now)).unwrap_or_default()
+        self.lock().keys.get(key).map(|e| windows_of(e, now)).unwrap_or_default()
     }
 
     // Under one lock: a statement's keys are counted together, and its reads see one moment.
     fn add_all(&self, keys: &[&str], delta: &Counts, now: u64) {
         let mut book = self.lock();
         for &key in keys {
-            if !book.contains_key(key) && book.len() >= MAX_KEYS {
-                evict(&mut book, now);
-            }
-            let e = match book.get_mut(key) {
-                Some(e) => e,
-                None => book.entry(key.to_string()).or_default(),
-            };
+            let e = book.entry(key, now);
             for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
                 slot.roll(now, width);
                 slot.cur.add(delta);
@@ -235,11 +309,11 @@ impl UsageStore for UsageBook {
 
     fn windows_all(&self, keys: &[&str], now: u64) -> Vec<Windows> {
         let book = self.lock();
-        keys.iter().map(|key| book.get(*key).map(|e| windows_of(e, now)).unwrap_or_default()).collect()
+        keys.iter().map(|key| book.keys.get(*key).map(|e| windows_of(e, now)).unwrap_or_default()).collect()
     }
 
     fn list(&self, now: u64) -> Vec<(String, Windows)> {
-        let mut out: Vec<(String, Windows)> = self.lock().iter().map(|(k, e)| (k.clone(), windows_of(e, now))).filter(|(_, w)| !w.d1.is_zero()).collect();
+        let mut out: Vec<(String, Windows)> = self.lock().keys.iter().map(|(k, e)| (k.clone(), windows_of(e, now))).filter(|(_, w)| !w.d1.is_zero()).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -249,7 +323,7 @@ impl UsageStore for UsageBook {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let snap = Snapshot { version: 1, entries: self.lock().iter().map(|(k, e)| (k.clone(), *e)).collect() };
+        let snap = Snapshot { version: 1, entries: self.lock().keys.iter().map(|(k, e)| (k.clone(), *e)).collect() };
         let bytes = serde_json::to_vec(&snap).map_err(|e| UsageError::Corrupt { path: path.clone(), message: e.to_string() })?;
         // Written aside and renamed: a crash leaves the old snapshot or the new one, never half.
         let tmp = path.with_extension("json.tmp");
@@ -263,18 +337,6 @@ impl UsageStore for UsageBook {
 }
 
 /// Makes room: keys idle for a day go, then the idlest half.
-fn evict(keys: &mut HashMap<String, Entry>, now: u64) {
-    keys.retain(|_, e| now.saturating_sub(e.last) < WIDTHS[2] * 2);
-    if keys.len() < MAX_KEYS {
-        return;
-    }
-    let mut last: Vec<(u64, String)> = keys.iter().map(|(k, e)| (e.last, k.clone())).collect();
-    last.sort_unstable();
-    for (_, k) in last.into_iter().take(MAX_KEYS / 2) {
-        keys.remove(&k);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +384,27 @@ mod tests {
         for i in 0..(MAX_KEYS + 10) {
             b.add(&format!("id{i}"), &rows(1), 1_700_000_000 + i as u64);
         }
-        assert!(b.lock().len() <= MAX_KEYS);
+        assert!(b.lock().keys.len() <= MAX_KEYS);
+    }
+
+    /// Found by a red-team run: statements naming thousands of (missing) tables made per-table
+    /// keys until the global bound pushed out every other identity's counts. Now one identity's
+    /// tables are capped, its least-read go first, and others' keys stay.
+    #[test]
+    fn one_identity_naming_many_tables_pushes_out_nobody_else() {
+        let b = UsageBook::in_memory();
+        let now = 1_700_000_000;
+        b.add_all(&["victim", "victim\u{0}db", "victim\u{0}db\u{0}public.orders"], &rows(40_000), now);
+        b.add("flooder\u{0}db\u{0}public.customers", &rows(9_000), now);
+        for i in 0..(4 * MAX_TABLES_PER_IDENTITY) {
+            b.add_all(&["flooder", "flooder\u{0}db", &format!("flooder\u{0}db\u{0}junk{i}")], &Counts { actions: 1, ..Counts::default() }, now + 1);
+        }
+        assert_eq!(b.windows("victim\u{0}db", now + 1).h1.rows, 40_000);
+        assert_eq!(b.windows("victim\u{0}db\u{0}public.orders", now + 1).h1.rows, 40_000);
+        // Its own table that was read stays too: only junk made way for junk.
+        assert_eq!(b.windows("flooder\u{0}db\u{0}public.customers", now + 1).h1.rows, 9_000);
+        let book = b.lock();
+        assert!(book.tables.get("flooder").is_some_and(|t| t.len() <= MAX_TABLES_PER_IDENTITY));
+        assert_eq!(book.keys.len(), MAX_TABLES_PER_IDENTITY + 5, "the flooder's 256 tables, its two keys, the victim's three");
     }
 }
