@@ -41,7 +41,7 @@ fn backend_wait(like: &str) -> String {
 
 #[test]
 fn a_large_result_pauses_midway_and_resumes_on_approval_with_every_row_once() {
-    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let s = serve("[policy.budgets]\nresult_rows = 2500\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 1000000000\n");
     let token = s.token("agent-1", "agent", "", 600);
     let big = "select x, repeat('y', 500) from generate_series(1, 100000) x";
     let child = spawn(&s, &token, &[big]);
@@ -78,7 +78,7 @@ fn a_large_result_pauses_midway_and_resumes_on_approval_with_every_row_once() {
 
 #[test]
 fn a_large_result_denied_midway_ends_and_the_session_goes_on() {
-    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let s = serve("[policy.budgets]\nresult_rows = 2500\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 1000000000\n");
     let token = s.token("agent-1", "agent", "", 600);
     let child = spawn(
         &s,
@@ -103,15 +103,19 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     let token = s.token("agent-1", "agent", "", 3600);
     let page = |n: u64| format!("select x from generate_series({}, {}) x", n * 1000 + 1, n * 1000 + 1000);
     // Pages in sessions of their own: 1000 rows each, harmless alone.
-    for n in 0..3 {
+    for n in 0..2 {
         let o = s.psql(&token, &page(n));
         assert!(o.status.success() && out(&o).lines().count() == 1000, "page {n}: {}", err(&o));
     }
-    // 3000 rows read this hour: the next page is held.
-    let held = spawn(&s, &token, &[&page(3)]);
+    // The third page passes the hourly budget as it streams (3000 rows read this hour): it
+    // is held there, at its checkpoint.
+    let held = spawn(&s, &token, &[&page(2)]);
     let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
     assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
     let o = wait(held);
+    assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    assert!(err(&o).contains("paused after 1000 rows"), "{}", err(&o));
+    let o = s.psql(&token, &page(3));
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
     // The recording carries the usage the budget judged, and the timeline shows it.
     let listing = out(&s.hoop(&["sessions", "list"]));
@@ -123,7 +127,7 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     let shown = out(&s.hoop(&["sessions", "show", held_id]));
     assert!(shown.contains(r#""usage":{"identity""#), "{shown}");
     let timeline = out(&s.hoop(&["replay", held_id]));
-    assert!(timeline.contains("usage judged: last hour on this target: 3000 rows"), "{timeline}");
+    assert!(timeline.contains("checkpoint: 1000 rows") && timeline.contains("usage: last hour on this target: 3000 rows"), "{timeline}");
     // The approval lets the loop go on (for an hour), in new sessions too.
     let o = s.psql(&token, &page(4));
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
@@ -144,7 +148,7 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
 }
 
 /// The same slow dump through a cursor, a page per FETCH in one session and one transaction:
-/// each FETCH's rows count, and the FETCH past the hourly budget is held.
+/// each FETCH's rows count, and the FETCH that crosses the hourly budget is held.
 #[test]
 fn paging_through_a_cursor_counts_every_fetch() {
     let s = serve("[policy.budgets]\ntarget_rows_1h = 2500\n");
@@ -160,15 +164,17 @@ fn paging_through_a_cursor_counts_every_fetch() {
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     let o = wait(child);
     assert!(!o.status.success() && err(&o).contains("agent-budget-target-rows"), "{}", err(&o));
+    // The third FETCH crosses the budget as it streams: held at its checkpoint and refused,
+    // it ends in an error (psql shows no rows of a statement that failed).
     let rows = out(&o).lines().filter(|l| l.parse::<u64>().is_ok()).count();
-    assert_eq!(rows, 3000, "three pages read, the fourth held and refused");
+    assert_eq!(rows, 2000, "two pages read, the third held midway and refused");
 }
 
 /// A large read split into many small results of one text is one result to the budget: the
 /// results of one action add up, and their checkpoints come as for one large result.
 #[test]
 fn many_small_results_of_one_text_add_up() {
-    let s = serve("[policy.budgets]\nresult_rows = 2500\n");
+    let s = serve("[policy.budgets]\nresult_rows = 2500\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 1000000000\n");
     let token = s.token("agent-1", "agent", "", 600);
     let text: Vec<String> = (0..8).map(|i| format!("select x from generate_series({}, {}) x", i * 900 + 1, i * 900 + 900)).collect();
     let child = spawn(&s, &token, &[&text.join("; ")]);

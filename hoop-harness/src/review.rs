@@ -38,3 +38,23 @@ pub fn decide_in_turn(broker: &Broker, reviewer: &str, decisions: &[bool], reaso
         }
     })
 }
+
+/// Decides every ticket that opens, as human reviewer `reviewer`, until `stop` is set; the
+/// handle returns how many it decided.
+pub fn decide_all(broker: &Broker, reviewer: &str, approve: bool, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
+    let broker = broker.clone();
+    let mut who = Identity::new(reviewer, IdentityKind::Human);
+    who.groups.push(REVIEW_GROUP.into());
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            for t in broker.list() {
+                if broker.decide(&t.id, &who, approve, "").is_ok() {
+                    n += 1;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        n
+    })
+}

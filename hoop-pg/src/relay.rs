@@ -491,6 +491,7 @@ impl Relay {
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
                     self.send(&mut server, &mut out).await?;
+                    self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
@@ -601,6 +602,7 @@ impl Relay {
                     sql.params = bind_params(&b, &stmt.param_types);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     self.send(&mut server, &mut out).await?;
+                    self.settle_results(in_batch, &mut server, &mut out, &mut client).await?;
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let portal = Portal {
                         statement: b.statement.clone(),
@@ -1153,7 +1155,7 @@ impl Relay {
                             acc = Some(ResultAcc::new(action_id, started, None));
                         }
                     let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
-                    finished(&mut done, acc.take(), tag, None);
+                    self.finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
                         self.answered.notify_waiters();
@@ -1308,7 +1310,7 @@ impl Relay {
         if let Some(a) = a.as_mut() {
             a.bytes += bytes;
         }
-        finished(done, a, "ERROR".to_string(), Some(message));
+        self.finished(done, a, "ERROR".to_string(), Some(message));
         {
             let mut sh = self.shared();
             if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
@@ -1465,11 +1467,54 @@ impl Relay {
         }
     }
 
-    /// Records a finished result: tag, count, duration and the sampled (masked) rows.
+    /// A result that ended now: counted into usage at once, recorded once the output that
+    /// ends it is written (see [`Relay::release`]).
+    fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
+        if let Some(acc) = acc {
+            let Some(action_id) = acc.action_id else { return };
+            self.handle.result_done(action_id, acc.so_far());
+            queue_finished(done, acc, tag, error);
+        }
+    }
+
+    /// Whether a statement sent before still returns its result.
+    fn result_in_flight(&self) -> bool {
+        self.shared().expect.iter().any(|e| matches!(e, Expect::Execute { .. } | Expect::Query { .. } | Expect::FunctionCall))
+    }
+
+    /// Before a pipelining client's next statement is checked: the results of those sent before
+    /// it end first (a Flush makes the server send what it holds back within a batch), so that
+    /// budgets judge it with their rows counted. Only when rules read usage or results.
+    async fn settle_results(&self, in_batch: bool, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
+        if !self.handle.watches_results() || !self.result_in_flight() {
+            return Ok(());
+        }
+        if in_batch {
+            Frame { tag: b'H', body: bytes::Bytes::new() }.write_to(out);
+        }
+        self.send(server, out).await?;
+        let settled = async {
+            loop {
+                let wait = self.answered.notified();
+                tokio::pin!(wait);
+                wait.as_mut().enable();
+                if !self.result_in_flight() {
+                    return;
+                }
+                wait.await;
+            }
+        };
+        tokio::select! {
+            _ = settled => Ok(()),
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e.into()),
+        }
+    }
+
+    /// Records a finished result: tag, count, duration and the sampled (masked) rows (its usage
+    /// was counted when it ended).
     fn finish(&self, f: Finished) {
         let Finished { acc: a, tag, error, duration_us } = f;
         let Some(action_id) = a.action_id else { return };
-        self.handle.result_done(action_id, a.so_far());
         let columns = match (&a.plan, a.sample.is_empty()) {
             (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
             _ => Vec::new(),
@@ -1491,12 +1536,11 @@ impl Relay {
     }
 }
 
-/// Queues a result that ended now, for [`Relay::release`] to record.
-fn finished(done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
-    if let Some(acc) = acc.filter(|a| a.action_id.is_some()) {
-        let duration_us = acc.started.elapsed().as_micros() as u64;
-        done.push(Finished { acc, tag, error, duration_us });
-    }
+/// A result that ended in the output not yet written: counted into usage now (the client
+/// loop may be waiting on it to check the next statement), recorded by [`Relay::release`].
+fn queue_finished(done: &mut Vec<Finished>, acc: ResultAcc, tag: String, error: Option<String>) {
+    let duration_us = acc.started.elapsed().as_micros() as u64;
+    done.push(Finished { acc, tag, error, duration_us });
 }
 
 enum Front {

@@ -186,3 +186,29 @@ async fn a_large_result_pauses_midway_for_review() {
     }
     assert_eq!(c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i32>(0), 9);
 }
+
+/// Found by a red-team run: a driver that pipelines many reads had them all checked before any
+/// of their rows were counted, and read ten times the hourly budget unheld. Now each statement
+/// is checked once those before it have returned, and a result that crosses the budget as it
+/// streams is held there: six pipelined reads of 1,000 rows against a 2,500-row budget, every
+/// ticket denied, deliver at most three results' worth.
+#[tokio::test]
+async fn pipelined_reads_cannot_outrun_the_hourly_budget() {
+    let gw = Gw::start("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let q = "SELECT x FROM generate_series(1, 1000) x";
+    let (a, b, c3, d, e, f) = tokio::join!(c.query(q, &[]), c.query(q, &[]), c.query(q, &[]), c.query(q, &[]), c.query(q, &[]), c.query(q, &[]));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let denied = reviewer.join().unwrap();
+    let results = [a, b, c3, d, e, f];
+    let rows: usize = results.iter().filter_map(|r| r.as_ref().ok()).map(Vec::len).sum();
+    let refused = results.iter().filter(|r| r.as_ref().is_err_and(|e| e.code().map(|c| c.code()) == Some("42501"))).count();
+    assert!(rows <= 3000, "{rows} rows delivered past a 2,500-row budget");
+    assert!(refused >= 3 && denied >= 3, "{refused} refused, {denied} tickets denied");
+    // What the server returned was counted, and the connection goes on.
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.is_some() && u.table.is_none()).expect("usage");
+    assert!(on_target.windows.h1.rows <= 4000, "{:?}", on_target.windows.h1);
+    assert_eq!(c.query_one("SELECT 5", &[]).await.unwrap_err().code().map(|c| c.code()), Some("42501"), "held again (the review times out)");
+}

@@ -196,7 +196,17 @@ impl SessionHandle {
         let so_far = whole;
         action.result = so_far;
         action.usage = self.usage_of(&action, &table_keys, now);
-        let verdict = self.gate.inner.policy.evaluate_result(&self.session, &action, &waived);
+        // A budget a reviewer waived for this identity on this target (within the hour) is not
+        // asked again, here as at checks.
+        let mut waived = waived;
+        let (policy, subject, target) = (&self.gate.inner.policy, &self.session.identity.subject, &self.session.target.name);
+        let verdict = loop {
+            let v = policy.evaluate_result(&self.session, &action, &waived);
+            match &v {
+                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now) => waived.push(rule.clone()),
+                _ => break v,
+            }
+        };
         self.write(&Event::ResultCheckpoint {
             action_id,
             rows: so_far.rows,

@@ -249,11 +249,13 @@ impl Policy for CelPolicy {
     }
 
     fn evaluate_result(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
-        self.first_match(session, action, |r| r.reads.has(Vars::RESULT) && !waived.contains(&r.rule.name)).unwrap_or(Verdict::Allow { rule: None })
+        // Budgets too: the usage they read grows while results stream (several at once, from
+        // pipelined statements or parallel sessions), so they are asked again midway.
+        self.first_match(session, action, |r| r.reads.has(Vars::RESULT | Vars::USAGE) && !waived.contains(&r.rule.name)).unwrap_or(Verdict::Allow { rule: None })
     }
 
     fn watches_results(&self) -> bool {
-        self.rules.iter().any(|r| r.reads.has(Vars::RESULT))
+        self.rules.iter().any(|r| r.reads.has(Vars::RESULT | Vars::USAGE))
     }
 
     fn is_budget_rule(&self, rule: &str) -> bool {

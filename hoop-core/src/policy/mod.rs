@@ -48,14 +48,15 @@ pub trait Policy: Send + Sync + 'static {
     /// The verdict for `action` in `session`.
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict;
 
-    /// The verdict at a checkpoint of `action`'s result (`action.result` filled in): only rules
-    /// that read `result` are asked, except those in `waived` (a reviewer let this result go
-    /// past them); `Allow` when none holds.
+    /// The verdict at a checkpoint of `action`'s result (`action.result` and `action.usage`
+    /// filled in): only rules that read `result` or `usage` are asked, except those in `waived`
+    /// (a reviewer let this result, or this identity on this target, past them); `Allow` when
+    /// none holds.
     fn evaluate_result(&self, _session: &Session, _action: &Action, _waived: &[String]) -> Verdict {
         Verdict::Allow { rule: None }
     }
 
-    /// Whether any rule reads `result`, so that adapters' results need checkpoints.
+    /// Whether any rule reads `result` or `usage`, so that adapters' results need checkpoints.
     fn watches_results(&self) -> bool {
         false
     }
