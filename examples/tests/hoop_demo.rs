@@ -103,6 +103,18 @@ fn demo_end_to_end() {
     }
     assert!(!ticket.is_empty(), "the bulk read was not paused");
     assert!(hoop_cli(&["approvals", "approve", &ticket]).status.success());
+    // It crosses the hourly budget of rows read from the target as it streams: held again.
+    let mut ticket = String::new();
+    for _ in 0..200 {
+        let l = String::from_utf8_lossy(&hoop_cli(&["approvals", "list"]).stdout).into_owned();
+        if let Some(line) = l.lines().find(|l| l.contains("agent-budget-target-rows")) {
+            ticket = line.split_whitespace().next().unwrap_or_default().to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!ticket.is_empty(), "the bulk read did not meet the hourly budget");
+    assert!(hoop_cli(&["approvals", "approve", &ticket]).status.success());
     let rows = bulk.join().unwrap();
     assert_eq!(String::from_utf8_lossy(&rows.stdout).lines().count(), 60_000, "{}", String::from_utf8_lossy(&rows.stderr));
 

@@ -101,6 +101,8 @@ pub struct CelPolicy {
     rules: Vec<Compiled>,
     /// Whether a rule may read `usage.tables` (asked on every statement: decided at load).
     usage_tables: bool,
+    /// Whether a rule reads `result` or `usage` (asked on every statement: decided at load).
+    watches: bool,
     default: Then,
     root: Context<'static>,
 }
@@ -167,7 +169,8 @@ impl CelPolicy {
         let mut root = Context::default();
         functions::install(&mut root);
         let usage_tables = compiled.iter().any(|r| r.reads.has(Vars::USAGE) && reads_tables(&r.rule.when));
-        let policy = CelPolicy { rules: compiled, usage_tables, default, root };
+        let watches = compiled.iter().any(|r| r.reads.has(Vars::RESULT | Vars::USAGE));
+        let policy = CelPolicy { rules: compiled, usage_tables, watches, default, root };
         policy.try_samples()?;
         Ok(policy)
     }
@@ -255,7 +258,7 @@ impl Policy for CelPolicy {
     }
 
     fn watches_results(&self) -> bool {
-        self.rules.iter().any(|r| r.reads.has(Vars::RESULT | Vars::USAGE))
+        self.watches
     }
 
     fn is_budget_rule(&self, rule: &str) -> bool {

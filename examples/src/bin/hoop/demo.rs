@@ -78,10 +78,11 @@ pub async fn run(mut cfg: Config, data_dir_given: bool, args: DemoArgs) -> Resul
          \x20 masked:   select name, email, card_number, ssn from customers;\n\
          \x20 blocked:  delete from customers;\n\
          \x20 review:   select * from payments;     (waits for a reviewer)\n\
-         \x20 budget:   select * from events;       (60,000 rows: pauses after 10,000 until a reviewer lets it go on)\n\
+         \x20 budget:   select * from events;       (60,000 rows: pauses after 10,000 until a reviewer lets it go on,\n\
+         \x20           and again at 50,000, the hourly budget of rows read from this target)\n\
          \x20 paging:   for p in $(seq 0 59); do PGPASSWORD='{token}' psql \"host={} port={} dbname=demo user=agent-1\" \\\n\
          \x20             -c \"select * from events order by id limit 1000 offset $((p*1000))\" >/dev/null || break; done\n\
-         \x20           (the hourly budget: past 50,000 rows read from this target, the next page waits for a reviewer)\n\
+         \x20           (the hourly budget: the page that crosses 50,000 rows read from this target waits for a reviewer)\n\
          \x20 usage:    {hoop} --data-dir {dd} usage --admin-url https://{admin_addr}\n\n\
          Approve from another terminal:\n\
          \x20 {hoop} --data-dir {dd} approvals list --admin-url https://{admin_addr}\n\
