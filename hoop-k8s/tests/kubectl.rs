@@ -806,8 +806,9 @@ fn a_watch_past_the_budget_is_held_and_ended_on_denial() {
 /// and the rest never reaches kubectl; approved, it arrives whole.
 #[test]
 fn a_large_log_is_held_midway() {
-    // The masked-values budget left out of it: the first read already returns thousands.
-    let gw = gateway_with(KubeApiOptions { pods: 1, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 1000000\nmasked_values_1h = 10000000\n");
+    // The hourly budgets left out of it: the reads below return thousands of masked values
+    // and tens of megabytes (the pod itself is 8 MB with its annotation).
+    let gw = gateway_with(KubeApiOptions { pods: 1, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 1000000\nmasked_values_1h = 10000000\ntarget_bytes_1h = 1000000000\n");
     let kc = gw.agent();
     // 4 MB of log, an address on every line, put there straight at the API server.
     let line = "request served for ops@corp.example in 12 ms ".repeat(2) + "\n";
