@@ -26,6 +26,7 @@ cargo build --release -q -p hoop-harness --bin kube-test-apiserver
 
 work=$(mktemp -d /tmp/hoop-load2.XXXXXX)
 . "$root/benches/sshd-server.sh"
+. "$root/benches/hoop-config.sh"
 bench_ssh_user
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
@@ -56,13 +57,7 @@ kubernetes = "127.0.0.1:$h_k8s"
 admin = "127.0.0.1:$h_admin"
 [limits]
 max_sessions_per_identity = $((SSH_CLIENTS * 2 + K8S_CONNECTIONS + 10))
-# Budgets count (their bookkeeping is part of what is measured) but never hold this load.
-[policy.budgets]
-target_rows_1h = 1000000000
-masked_values_1h = 1000000000
-target_bytes_1h = 100000000000
-result_rows = 1000000000
-result_bytes = 100000000000
+$(bench_budgets)
 [targets.web]
 protocol = "ssh"
 address = "127.0.0.1:$s_port"

@@ -27,6 +27,7 @@ ulimit -n 65536 2>/dev/null || true
 
 PW=load-password
 . "$root/benches/pg-server.sh"
+. "$root/benches/hoop-config.sh"
 start_bench_pg $((SESSIONS * 2 + 20))
 
 h_port=$(free_port); a_port=$(free_port)
@@ -38,20 +39,8 @@ postgres = "127.0.0.1:$h_port"
 admin = "127.0.0.1:$a_port"
 [limits]
 max_sessions_per_identity = $((SESSIONS + 10))
-[targets.postgres]
-protocol = "postgres"
-address = "127.0.0.1:$pg_port"
-user = "hoop_gateway"
-password = "$PW"
-database = "postgres"
-# Budgets on (their bookkeeping is part of what is measured), set so that they never hold the
-# benchmark's millions of reads (every result still passes its checkpoints).
-[policy.budgets]
-target_rows_1h = 1000000000
-masked_values_1h = 1000000000
-target_bytes_1h = 100000000000
-result_rows = 1000000000
-result_bytes = 100000000000
+$(pg_target)
+$(bench_budgets)
 [[static_identities]]
 subject = "load"
 secret = "$SECRET"

@@ -25,6 +25,7 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PW=bench-password
 . "$root/benches/pg-server.sh"
+. "$root/benches/hoop-config.sh"
 start_bench_pg 20
 
 h_port=$(free_port)
@@ -33,18 +34,8 @@ cat > "$work/hoop.toml" <<EOT
 data_dir = "$work/hoop-data"
 [listeners]
 postgres = "127.0.0.1:$h_port"
-[targets.postgres]
-protocol = "postgres"
-address = "127.0.0.1:$pg_port"
-user = "hoop_gateway"
-password = "$PW"
-database = "postgres"
-[policy.budgets]
-target_rows_1h = 1000000000
-masked_values_1h = 1000000000
-target_bytes_1h = 100000000000
-result_rows = 1000000000
-result_bytes = 100000000000
+$(pg_target)
+$(bench_budgets)
 [[static_identities]]
 subject = "bench"
 secret = "$SECRET"

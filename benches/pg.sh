@@ -29,6 +29,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 PW=bench-password
 . "$root/benches/pg-server.sh"
+. "$root/benches/hoop-config.sh"
 start_bench_pg 100
 
 # pgbouncer, session mode, SCRAM toward its clients and the server.
@@ -60,20 +61,8 @@ cat > "$work/hoop.toml" <<EOT
 data_dir = "$work/hoop-data"
 [listeners]
 postgres = "127.0.0.1:$h_port"
-[targets.postgres]
-protocol = "postgres"
-address = "127.0.0.1:$pg_port"
-user = "hoop_gateway"
-password = "$PW"
-database = "postgres"
-# Budgets on (their bookkeeping is part of what is measured), set so that they never hold the
-# benchmark's millions of reads (every result still passes its checkpoints).
-[policy.budgets]
-target_rows_1h = 1000000000
-masked_values_1h = 1000000000
-target_bytes_1h = 100000000000
-result_rows = 1000000000
-result_bytes = 100000000000
+$(pg_target)
+$(bench_budgets)
 [[static_identities]]
 subject = "bench"
 secret = "$SECRET"
@@ -84,9 +73,9 @@ hoop_pid=$!
 # measured in the same alternating rounds, to tell a change's cost from the machine's drift.
 if [ -n "${HOOP_PG_BASELINE:-}" ]; then
   base_port=$(free_port)
-  # Builds from before budgets do not know their table: it goes, comments and all.
+  # Builds from before budgets do not know their table: it goes.
   sed -e "s|^postgres = .*|postgres = \"127.0.0.1:$base_port\"|" -e "s|^data_dir = .*|data_dir = \"$work/base-data\"|" \
-    -e '/^# Budgets on/,/^result_bytes/d' "$work/hoop.toml" > "$work/base.toml"
+    -e '/^\[policy.budgets\]/,/^result_bytes/d' "$work/hoop.toml" > "$work/base.toml"
   "$HOOP_PG_BASELINE" --config "$work/base.toml" >"$work/base.log" 2>&1 &
   base_pid=$!
   for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$base_port") 2>/dev/null && break; sleep 0.1; done
