@@ -441,6 +441,10 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
 pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Result<(), String> {
     let client = client(cfg, a)?;
     let v = json(&client.get("/v1/usage").await.map_err(|e| e.to_string())?)?;
+    // Written line by line and stopped at the first failed write: `hoop usage | head` ends
+    // quietly when head has read enough (println! would panic on the closed pipe).
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
     let mut shown = 0;
     for u in v.as_array().cloned().unwrap_or_default() {
         if identity.is_some_and(|i| u.pointer("/subject").and_then(|s| s.as_str()) != Some(i)) {
@@ -452,10 +456,12 @@ pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Resul
             (Some(t), None) => format!("{} on {t}", at(&u, "/subject")),
             _ => format!("{} (every target)", at(&u, "/subject")),
         };
-        println!("{scope}");
+        if writeln!(out, "{scope}").is_err() {
+            return Ok(());
+        }
         for w in ["1m", "1h", "1d"] {
             let c = |k: &str| u.pointer(&format!("/windows/{w}/{k}")).and_then(|x| x.as_u64()).unwrap_or(0);
-            println!(
+            let line = format!(
                 "  {w:>2}: actions {}  rows {}  bytes {}  masked_values {}  deletes {}",
                 c("actions"),
                 c("rows"),
@@ -463,10 +469,13 @@ pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Resul
                 c("masked_values"),
                 c("deletes")
             );
+            if writeln!(out, "{line}").is_err() {
+                return Ok(());
+            }
         }
     }
     if shown == 0 {
-        println!("no usage recorded in the last day");
+        let _ = writeln!(out, "no usage recorded in the last day");
     }
     Ok(())
 }
