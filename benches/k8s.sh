@@ -5,6 +5,7 @@
 # floor any TLS-terminating proxy pays on this machine. Prints `key: value` lines last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
@@ -22,7 +23,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 a_port=$(free_port)
 target/release/kube-test-apiserver "$a_port" 200 bench-token >"$work/api.out" 2>&1 &

@@ -10,6 +10,7 @@
 # lines at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 root=$(pwd)
 SSH_CLIENTS=${SSH_CLIENTS:-50}
 SSH_COMMANDS=${SSH_COMMANDS:-20}
@@ -36,7 +37,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ulimit -n 65536 2>/dev/null || true
 
 start_bench_sshd "MaxSessions 100

@@ -7,6 +7,7 @@
 # Prints `key: value` lines at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 root=$(pwd)
 SESSIONS=${SESSIONS:-500}
 STATEMENTS=${STATEMENTS:-1000}
@@ -14,7 +15,6 @@ STATEMENTS=${STATEMENTS:-1000}
 cargo build --release -q -p examples --bin hoop
 PGBIN=${HOOP_PG_BIN:-/usr/lib/postgresql/15/bin}
 work=$(mktemp -d /tmp/hoop-load.XXXXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
@@ -22,7 +22,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 ulimit -n 65536 2>/dev/null || true
 
 PW=load-password

@@ -6,6 +6,7 @@
 # Usage: benches/pg-profile.sh [transactions] [out-dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 root=$(pwd)
 N=${1:-3000}
 OUT=${2:-/tmp/hoop-pg-profile}
@@ -14,7 +15,6 @@ command -v valgrind >/dev/null || { echo "needs valgrind" >&2; exit 1; }
 cargo build --release -q -p examples --bin hoop-pg
 PGBIN=${HOOP_PG_BIN:-/usr/lib/postgresql/15/bin}
 work=$(mktemp -d /tmp/hoop-prof.XXXXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
@@ -22,7 +22,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PW=bench-password
 . "$root/benches/pg-server.sh"
 . "$root/benches/hoop-config.sh"

@@ -1,6 +1,6 @@
 # Sourced by the Postgres benches: a throwaway PostgreSQL 15 in "$work" (fsync off, SCRAM),
 # pgbench's tables at scale 10, and the least-privileged role hoop uses upstream
-# (docs/quickstart.md). Needs $work, $PW, $PGBIN, as_pg and free_port; sets $pg_port.
+# (docs/quickstart.md). Needs $work, $PW, $PGBIN, as_pg and free_port (benches/common.sh); sets $pg_port.
 start_bench_pg() { # max_connections
   echo "$PW" > "$work/pw"
   [ "$(id -u)" = 0 ] && chown postgres "$work/pw"

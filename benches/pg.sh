@@ -5,6 +5,7 @@
 # Prints its figures as `key: value` lines at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 root=$(pwd)
 
 if ! command -v pgbouncer >/dev/null; then
@@ -15,7 +16,6 @@ cargo build --release -q -p examples --bin hoop-pg -p hoop-benches --bin pg_stre
 PGBIN=${HOOP_PG_BIN:-/usr/lib/postgresql/15/bin}
 
 work=$(mktemp -d /tmp/hoop-bench.XXXXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 cleanup() {
   [ -n "${hoop_pid:-}" ] && kill "$hoop_pid" 2>/dev/null || true
@@ -25,7 +25,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 PW=bench-password
 . "$root/benches/pg-server.sh"

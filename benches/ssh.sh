@@ -4,6 +4,7 @@
 # HOOP_SSH_BIN=path runs another build of hoop-ssh (a baseline to compare a change against).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/common.sh
 root=$(pwd)
 
 if [ ! -x /usr/sbin/sshd ]; then
@@ -23,7 +24,6 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_bench_sshd "MaxSessions 1000"
 

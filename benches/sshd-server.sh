@@ -1,5 +1,5 @@
 # Sourced by the SSH benches: a throwaway OpenSSH sshd on loopback, with the keys the benches
-# use (host, the gateway's upstream key, an agent's key) in "$work". Needs $work and free_port;
+# use (host, the gateway's upstream key, an agent's key) in "$work". Needs $work and free_port (benches/common.sh);
 # `bench_ssh_user` sets $user (a throwaway account when run as root), `start_bench_sshd
 # [extra sshd_config lines]` sets $s_port and $sshd_pid.
 bench_ssh_user() {
