@@ -993,23 +993,33 @@ impl Relay {
                         }
                     }
                     let plan = acc.as_ref().and_then(|a| a.plan.clone());
-                    match mask_row(&self.masker, plan.as_deref(), &frame.body) {
+                    let row = match mask_row(&self.masker, plan.as_deref(), &frame.body) {
                         Ok(Some((masked, values))) => {
                             self.sample(&mut acc, &masked.body);
                             if let Some(a) = acc.as_mut() {
                                 a.masked_values += u64::from(values);
                             }
-                            masked.write_to(&mut out);
+                            masked
                         }
                         Ok(None) => {
                             self.sample(&mut acc, &frame.body);
-                            frame.write_to(&mut out);
+                            frame.clone()
                         }
                         Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
+                    };
+                    // A row of a checkpoint's bytes or more meets its checkpoint before it goes:
+                    // one row (a table folded into one value) cannot carry a budget's worth past it.
+                    let big = row.body.len() as u64 >= hoop_core::usage::CHECKPOINT_BYTES;
+                    if !big {
+                        row.write_to(&mut out);
                     }
                     if let Some(refusal) = self.checkpoint(&mut acc, &mut tally, &mut out, &mut done).await? {
                         (dropping, copy) = (true, None);
                         cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::DENIED, refusal);
+                        continue;
+                    }
+                    if big {
+                        row.write_to(&mut out);
                     }
                 }
                 b'T' => {

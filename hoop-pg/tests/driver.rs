@@ -212,3 +212,49 @@ async fn pipelined_reads_cannot_outrun_the_hourly_budget() {
     assert!(on_target.windows.h1.rows <= 4000, "{:?}", on_target.windows.h1);
     assert_eq!(c.query_one("SELECT 5", &[]).await.unwrap_err().code().map(|c| c.code()), Some("42501"), "held again (the review times out)");
 }
+
+/// Found by a red-team run: one row carrying a table folded into one value went out whole
+/// before any checkpoint. A row of a megabyte or more now meets its checkpoint before it goes:
+/// denied, the client gets the refusal and never the value, and the connection goes on.
+#[tokio::test]
+async fn a_single_large_row_is_judged_before_it_goes() {
+    let gw = Gw::start("[policy.budgets]\nresult_bytes = 1000000\n");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    // The bytes the client got, read off the wire: the refusal, never the value.
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-1"), ("database", "app")])).await.unwrap();
+    let mut buf = vec![0u8; 9];
+    s.read_exact(&mut buf).await.unwrap();
+    let mut pw = vec![b'p'];
+    pw.extend_from_slice(&((t.len() + 5) as i32).to_be_bytes());
+    pw.extend_from_slice(t.as_bytes());
+    pw.push(0);
+    s.write_all(&pw).await.unwrap();
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let sql = b"SELECT repeat('z', 3000000)\0";
+    let mut q = vec![b'Q'];
+    q.extend_from_slice(&((sql.len() + 4) as i32).to_be_bytes());
+    q.extend_from_slice(sql);
+    s.write_all(&q).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 65536];
+    while !got.windows(5).any(|w| w == b"42501") && got.len() < 10_000_000 {
+        match tokio::time::timeout(Duration::from_secs(20), s.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    d.join().unwrap();
+    assert!(String::from_utf8_lossy(&got).contains("42501"), "refused");
+    assert!(!got.windows(1000).any(|w| w.iter().all(|b| *b == b'z')), "the value went out: {} bytes", got.len());
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let e = c.query_one("SELECT repeat('x', 3000000)", &[]).await.unwrap_err();
+    d.join().unwrap();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    assert!(format!("{e:?}").contains("after 1 rows"), "{e:?}");
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let row = c.query_one("SELECT repeat('y', 3000000)", &[]).await.unwrap();
+    d.join().unwrap();
+    assert_eq!(row.get::<_, String>(0).len(), 3_000_000, "approved, it arrives whole");
+}
