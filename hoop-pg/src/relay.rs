@@ -1288,7 +1288,7 @@ impl Relay {
                     masked.as_ref().unwrap_or(&frame).write_to(&mut out);
                     // Notices and notifications carry what a statement put in them (a payload
                     // of `pg_notify` can be a table's worth): their bytes count in usage.
-                    self.handle.count_received((out.len() - before) as u64);
+                    self.handle.count_received((out.len() - before) as u64, 0);
                 }
 
                 _ => frame.write_to(&mut out),

@@ -164,6 +164,9 @@ impl ChannelRelay {
         // The file contents an sftp subsystem sent, and how much of it usage has counted: its
         // requests are actions of their own, so its bytes count without one result to carry them.
         let mut counted: u64 = 0;
+        // Output and masked values when the command's result was recorded (at its exit status):
+        // sshd may send the last output after it, which still counts.
+        let mut at_exit: Option<(u64, u64)> = None;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -311,7 +314,7 @@ impl ChannelRelay {
                                 return;
                             }
                             if matches!(mode, Mode::Sftp { .. }) && sent >= counted + hoop_core::usage::CHECKPOINT_BYTES {
-                                session.count_received(sent - counted);
+                                session.count_received(sent - counted, 0);
                                 counted = sent;
                             }
                             if let Mode::Sftp { boundaries, pending, home, probe, .. } = &mut mode {
@@ -350,6 +353,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitStatus { exit_status } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
+                            at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
                             finished(&session, running.take(), format!("exit-status {exit_status}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_status_request(id, exit_status).await;
                             if std::mem::take(&mut eof_held) {
@@ -358,6 +362,7 @@ impl ChannelRelay {
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
                             flush_all(&client, &session, id, &mut out, &mut err).await;
+                            at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
                             finished(&session, running.take(), format!("exit-signal {signal_name:?}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
                             if std::mem::take(&mut eof_held) {
@@ -389,7 +394,7 @@ impl ChannelRelay {
                     // runs on the host is stopped (as far as the host's sshd passes signals on),
                     // the client is told why and the connection ends.
                     if matches!(mode, Mode::Sftp { .. }) {
-                        session.count_received(sent - counted);
+                        session.count_received(sent - counted, 0);
                     }
                     up(Up::Signal(russh::Sig::KILL));
                     up(Up::Close);
@@ -403,7 +408,10 @@ impl ChannelRelay {
             }
         }
         if matches!(mode, Mode::Sftp { .. }) {
-            session.count_received(sent - counted);
+            session.count_received(sent - counted, 0);
+        }
+        if let Some((bytes, masked)) = at_exit {
+            session.count_received(sent.saturating_sub(bytes), masked_of(&out, &err).saturating_sub(masked));
         }
         // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;

@@ -280,11 +280,12 @@ impl SessionHandle {
         self.count(&delta, &table_keys, now);
     }
 
-    /// Counts `bytes` the client received outside any one action's result (the file contents
-    /// an sftp subsystem returns, whose requests are actions of their own) into usage.
-    pub fn count_received(&self, bytes: u64) {
+    /// Counts `bytes` the client received (with `masked_values` masked in them) outside any
+    /// one action's result into usage: the file contents an sftp subsystem returns, whose
+    /// requests are actions of their own; notices; output a host sent after the exit status.
+    pub fn count_received(&self, bytes: u64, masked_values: u64) {
         let now = crate::auth::now_secs().max(0) as u64;
-        self.count(&Counts { bytes, ..Counts::default() }, &[], now);
+        self.count(&Counts { bytes, masked_values, ..Counts::default() }, &[], now);
     }
 
     /// Whether rules read `result`, so that results need checkpoints at all.
