@@ -789,17 +789,9 @@ impl Relay {
         // Flush makes the server send what it has without waiting for the Sync.
         proto::raw(b'H', &[]).write_to(out);
         self.send(server, out).await?;
-        loop {
-            let wait = self.answered.notified();
-            tokio::pin!(wait);
-            wait.as_mut().enable();
-            if !self.shared().expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. })) {
-                break;
-            }
-            tokio::select! {
-                _ = wait => {}
-                e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
-            }
+        tokio::select! {
+            _ = self.answered_until(|expect| !expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let over = self.shared().cap_over.take();
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
@@ -820,11 +812,17 @@ impl Relay {
 
     /// Waits until every reply the client's messages asked for has been answered.
     async fn idle(&self) {
+        self.answered_until(|expect| expect.is_empty()).await
+    }
+
+    /// Waits until what hoop still expects from the server meets `done` (checked again each time
+    /// the server's answers end an expected reply).
+    async fn answered_until(&self, done: impl Fn(&VecDeque<Expect>) -> bool) {
         loop {
             let wait = self.answered.notified();
             tokio::pin!(wait);
             wait.as_mut().enable();
-            if self.shared().expect.is_empty() {
+            if done(&self.shared().expect) {
                 return;
             }
             wait.await;
@@ -1483,13 +1481,14 @@ impl Relay {
         if let Some(acc) = acc {
             let Some(action_id) = acc.action_id else { return };
             self.handle.result_done(action_id, acc.so_far());
-            queue_finished(done, acc, tag, error);
+            let duration_us = acc.started.elapsed().as_micros() as u64;
+            done.push(Finished { acc, tag, error, duration_us });
         }
     }
 
     /// Whether a statement sent before still returns its result.
     fn result_in_flight(&self) -> bool {
-        self.shared().expect.iter().any(|e| matches!(e, Expect::Execute { .. } | Expect::Query { .. } | Expect::FunctionCall))
+        self.shared().expect.iter().any(returns_result)
     }
 
     /// Before a pipelining client's next statement is checked: the results of those sent before
@@ -1500,22 +1499,11 @@ impl Relay {
             return Ok(());
         }
         if in_batch {
-            Frame { tag: b'H', body: bytes::Bytes::new() }.write_to(out);
+            proto::raw(b'H', &[]).write_to(out);
         }
         self.send(server, out).await?;
-        let settled = async {
-            loop {
-                let wait = self.answered.notified();
-                tokio::pin!(wait);
-                wait.as_mut().enable();
-                if !self.result_in_flight() {
-                    return;
-                }
-                wait.await;
-            }
-        };
         tokio::select! {
-            _ = settled => Ok(()),
+            _ = self.answered_until(|expect| !expect.iter().any(returns_result)) => Ok(()),
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e.into()),
         }
     }
@@ -1546,11 +1534,9 @@ impl Relay {
     }
 }
 
-/// A result that ended in the output not yet written: counted into usage now (the client
-/// loop may be waiting on it to check the next statement), recorded by [`Relay::release`].
-fn queue_finished(done: &mut Vec<Finished>, acc: ResultAcc, tag: String, error: Option<String>) {
-    let duration_us = acc.started.elapsed().as_micros() as u64;
-    done.push(Finished { acc, tag, error, duration_us });
+/// Whether an expected reply is a statement's result (rows, a command tag, an error).
+fn returns_result(e: &Expect) -> bool {
+    matches!(e, Expect::Execute { .. } | Expect::Query { .. } | Expect::FunctionCall)
 }
 
 enum Front {
