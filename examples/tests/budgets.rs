@@ -227,3 +227,61 @@ fn values_carried_by_errors_and_notifications_count() {
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     assert!(!wait(held).status.success());
 }
+
+/// Masked values count by what masked them: per source column (a column's rule, discovery, or
+/// a value derived from one) and per content detector. `hoop usage` shows both, and rules read
+/// them: here, reading a third distinct masked column in an hour (`usage.sensitive`) is held,
+/// and so is the next read once the email detector masked more than a few values
+/// (`usage.detectors`).
+#[test]
+fn masked_values_count_by_column_and_detector() {
+    let rules = r#"[masking]
+columns = ["people.id", "budget_cards.pin"]
+
+[[policy.rules]]
+name = "three-sensitive-columns"
+when = 'identity.kind == "agent" && usage.sensitive.columns_1h >= 3'
+then = "review"
+
+[[policy.rules]]
+name = "emails-seen"
+when = 'identity.kind == "agent" && usage.detectors.exists(d, d == "email" && usage.detectors[d].masked_values_1h > 3)'
+then = "review"
+"#;
+    let s = serve(rules);
+    let token = s.token("agent-1", "agent", "", 600);
+    // `people.id` masked whole by its rule.
+    let o = s.psql(&token, "select id from people");
+    assert!(o.status.success() && out(&o).trim() != "1", "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
+    assert!(usage.contains("agent-1 on db, masked column public.people.id\n  1m: actions 0  rows 0  bytes 0  masked_values 1"), "{usage}");
+    // A value derived from it is masked whole and counts under its source column's name.
+    let o = s.psql(&token, "select id::text || '-x' as derived from people");
+    assert!(o.status.success() && !out(&o).contains("1-x"), "the derived value is masked: {}", out(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
+    assert!(usage.contains("agent-1 on db, masked column id\n  1m: actions 0  rows 0  bytes 0  masked_values 1"), "{usage}");
+    // Five computed emails, found by the email detector: the next read is held.
+    let o = s.psql(&token, "select 'user' || x || '@corp.example' from generate_series(1, 5) x");
+    assert!(o.status.success() && !out(&o).contains("@corp.example"), "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
+    assert!(usage.contains("agent-1 on db, detector email\n  1m: actions 0  rows 0  bytes 0  masked_values 5"), "{usage}");
+    let held = spawn(&s, &token, &["select 1"]);
+    let (ticket, _) = wait_ticket(&s, "emails-seen");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    assert!(!wait(held).status.success());
+
+    // Another agent reads three distinct masked columns of two tables, a statement each (the
+    // email column is masked by discovery): the next read is held.
+    pg().psql("CREATE TABLE IF NOT EXISTS budget_cards (holder text, pin int); INSERT INTO budget_cards VALUES ('ann', 1234);").unwrap();
+    let token = s.token("agent-2", "agent", "", 600);
+    for read in ["select id from people", "select email from people", "select pin from budget_cards"] {
+        let o = s.psql(&token, read);
+        assert!(o.status.success() && !out(&o).contains("1234") && !out(&o).contains("ann@"), "{read}: {}", err(&o));
+    }
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-2"]));
+    assert!(usage.contains("masked column public.budget_cards.pin") && usage.contains("masked column public.people.email"), "{usage}");
+    let held = spawn(&s, &token, &["select 3"]);
+    let (ticket, _) = wait_ticket(&s, "three-sensitive-columns");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    assert!(!wait(held).status.success());
+}

@@ -53,7 +53,7 @@ pub fn backend(data: &[u8]) {
             b't' => drop(proto::decode_parameter_description(&f.body)),
             b'D' => {
                 let _ = proto::decode_data_row(&f.body);
-                let _ = crate::mask::mask_row(masker(), None, &f.body);
+                let _ = crate::mask::mask_row(masker(), None, &f.body, &mut Default::default());
             }
             b'E' | b'N' => {
                 if let Some(mut fields) = proto::decode_fields(&f.body) {

@@ -4,7 +4,8 @@ use crate::catalog::Catalog;
 use crate::frame::Frame;
 use crate::lineage::ResultMask;
 use crate::proto::{self, Field};
-use hoop_core::mask::{ColumnMask, ColumnRef, Masked, Masker, ValueKind};
+use hoop_core::mask::{ColumnMask, ColumnRef, Detector, Masked, Masker, ValueKind};
+use hoop_core::usage::MaskedBy;
 use std::borrow::Cow;
 
 /// How one result column is masked.
@@ -20,6 +21,53 @@ pub struct ColumnPlan {
     pub format: i16,
     /// Whole-value rule, if the column is configured.
     pub rule: Option<ColumnMask>,
+    /// What its masked values count under in usage: `schema.table.column` when the server
+    /// names its table, else the rule's label (the source column of a derived value).
+    pub source: String,
+}
+
+/// Values masked in one result so far, by what masked them: a result column's rule, or a
+/// content detector. Drained into usage at the result's checkpoints and end.
+#[derive(Debug, Clone, Default)]
+pub struct MaskTally {
+    columns: Vec<u64>,
+    detectors: [u64; Detector::ALL.len()],
+}
+
+impl MaskTally {
+    fn column(&mut self, i: usize) {
+        if self.columns.len() <= i {
+            self.columns.resize(i + 1, 0);
+        }
+        if let Some(c) = self.columns.get_mut(i) {
+            *c += 1;
+        }
+    }
+
+    fn detector(&mut self, d: Detector) {
+        if let Some(c) = self.detectors.get_mut(d.index()) {
+            *c += 1;
+        }
+    }
+
+    /// The counts so far by column source and detector label (columns of one source summed),
+    /// leaving the tally empty.
+    pub fn drain(&mut self, plan: Option<&RowPlan>) -> Vec<(MaskedBy, u64)> {
+        let mut out: Vec<(MaskedBy, u64)> = Vec::new();
+        for (i, n) in self.columns.drain(..).enumerate().filter(|(_, n)| *n > 0) {
+            let Some(source) = plan.and_then(|p| p.columns.get(i)).map(|c| c.source.clone()) else { continue };
+            match out.iter_mut().find(|(by, _)| *by == MaskedBy::Column(source.clone())) {
+                Some((_, total)) => *total += n,
+                None => out.push((MaskedBy::Column(source), n)),
+            }
+        }
+        for (d, n) in Detector::ALL.iter().zip(self.detectors.iter_mut()) {
+            if *n > 0 {
+                out.push((MaskedBy::Detector(d.label()), std::mem::take(n)));
+            }
+        }
+        out
+    }
 }
 
 /// How every column of one result is masked.
@@ -69,12 +117,18 @@ impl RowPlan {
                     None => ("", "", f.name.as_str()),
                 };
                 let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, &f.name)));
+                let source = match (&info, &rule) {
+                    (Some(_), _) => format!("{schema}.{table}.{column}"),
+                    (None, Some(r)) => r.label.clone(),
+                    (None, None) => f.name.clone(),
+                };
                 ColumnPlan {
                     name: f.name.clone(),
                     type_oid: f.type_oid,
                     kind: kind_of(f.type_oid),
                     format: formats.map_or(f.format, |fm| proto::format_at(fm, i)),
                     rule,
+                    source,
                 }
             })
             .collect();
@@ -131,8 +185,9 @@ fn binary_stand_in(oid: u32) -> Masked<'static> {
 /// The row is scanned by the content detectors in one pass over its whole body (cells are
 /// separated by length words whose high byte is zero, so no match can span two cells); hits
 /// outside text-like cells are ignored. Only cells with a hit or a column rule are rewritten.
-/// The masked row (if anything changed) and how many values were masked in it.
-pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<Option<(Frame, u32)>, ()> {
+/// The masked row (if anything changed) and how many values were masked in it; `tally`
+/// counts them by column and detector.
+pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mut MaskTally) -> Result<Option<(Frame, u32)>, ()> {
     if !masker.is_enabled() || plan.is_some_and(|p| p.is_noop(masker)) {
         return Ok(None);
     }
@@ -170,6 +225,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
         }
         if ruled(i) {
             values += 1;
+            tally.column(i);
             let col = plan.and_then(|p| p.columns.get(i));
             match mask_cell(masker, col, value) {
                 Masked::Value(v) => push_cell(&mut out, &v),
@@ -186,6 +242,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8]) -> Result<
                 masker.write_replacement(h, body.get(h.start..h.end).unwrap_or_default(), m);
                 last = h.end;
                 values += 1;
+                tally.detector(h.detector);
             }
             hit_iter.next();
         }

@@ -250,6 +250,8 @@ struct ResultAcc {
     /// Bytes of rows sent to the client, and values masked in them.
     bytes: u64,
     masked_values: u64,
+    /// The masked values by column and detector, not yet counted into usage.
+    masked_by: crate::mask::MaskTally,
     /// Bytes already added to the server loop's [`Tally`].
     counted_bytes: u64,
     sample: Vec<Vec<Option<String>>>,
@@ -991,7 +993,9 @@ impl Relay {
                         }
                     }
                     let plan = acc.as_ref().and_then(|a| a.plan.clone());
-                    let row = match mask_row(&self.masker, plan.as_deref(), &frame.body) {
+                    let mut spare = crate::mask::MaskTally::default();
+                    let masked_by = acc.as_mut().map_or(&mut spare, |a| &mut a.masked_by);
+                    let row = match mask_row(&self.masker, plan.as_deref(), &frame.body, masked_by) {
                         Ok(Some((masked, values))) => {
                             self.sample(&mut acc, &masked.body);
                             if let Some(a) = acc.as_mut() {
@@ -1452,6 +1456,7 @@ impl Relay {
             return Ok(None);
         }
         (tally.rows, tally.bytes) = (0, 0);
+        self.handle.count_masked(&a.masked_by.drain(a.plan.as_deref()));
         let so_far = a.so_far();
         let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
         match self.handle.result_progress(action_id, so_far) {
@@ -1478,8 +1483,9 @@ impl Relay {
     /// A result that ended now: counted into usage at once, recorded once the output that
     /// ends it is written (see [`Relay::release`]).
     fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
-        if let Some(acc) = acc {
+        if let Some(mut acc) = acc {
             let Some(action_id) = acc.action_id else { return };
+            self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
             self.handle.result_done(action_id, acc.so_far());
             let duration_us = acc.started.elapsed().as_micros() as u64;
             done.push(Finished { acc, tag, error, duration_us });
@@ -1551,7 +1557,7 @@ enum Front {
 
 impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
     }
 
     fn so_far(&self) -> ResultSoFar {

@@ -510,7 +510,7 @@ impl Gate {
     }
 
     /// Every usage scope with its windows now: an identity (`subject`), an identity on a target
-    /// (`subject`, `target`) or on one table of a target (`subject`, `target`, `table`).
+    /// (`subject`, `target`), or on one table, masked column or detector of a target.
     pub fn usage(&self) -> Vec<UsageScope> {
         let now = crate::auth::now_secs().max(0) as u64;
         self.inner
@@ -518,8 +518,16 @@ impl Gate {
             .list(now)
             .into_iter()
             .map(|(k, windows)| {
-                let mut parts = k.splitn(3, '\u{0}').map(str::to_string);
-                UsageScope { subject: parts.next().unwrap_or_default(), target: parts.next(), table: parts.next(), windows }
+                let mut parts = k.splitn(3, '\u{0}');
+                let (subject, target) = (parts.next().unwrap_or_default().to_string(), parts.next().map(str::to_string));
+                let mut scope = UsageScope { subject, target, table: None, column: None, detector: None, windows };
+                match parts.next().map(results::key_detail) {
+                    Some(Some(results::KeyDetail::Table(t))) => scope.table = Some(t.to_string()),
+                    Some(Some(results::KeyDetail::Column(c))) => scope.column = Some(c.to_string()),
+                    Some(Some(results::KeyDetail::Detector(d))) => scope.detector = Some(d.to_string()),
+                    _ => {}
+                }
+                scope
             })
             .collect()
     }
@@ -538,6 +546,12 @@ pub struct UsageScope {
     pub target: Option<String>,
     /// The table, for a table's usage on the target.
     pub table: Option<String>,
+    /// The masked source column (`schema.table.column`), for its masked values on the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// The content detector, for the values it masked on the target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
     /// The counts.
     pub windows: crate::usage::Windows,
 }

@@ -110,6 +110,32 @@ fn table_key(on_target: &str, table: &str) -> String {
     format!("{on_target}\u{0}{table}")
 }
 
+/// The prefix of the per-column (`kind` "column") or per-detector ("detector") keys on the
+/// session's target. A table name never starts with NUL (PostgreSQL identifiers cannot hold
+/// one), so these never meet a table's key.
+fn detail_prefix(on_target: &str, kind: &str) -> String {
+    format!("{on_target}\u{0}\u{0}{kind}\u{0}")
+}
+
+/// A usage key's scope beyond its target: a table, or a column or detector of masked values.
+pub(crate) enum KeyDetail<'a> {
+    Table(&'a str),
+    Column(&'a str),
+    Detector(&'a str),
+}
+
+/// What the third part of a usage key (after subject and target) names.
+pub(crate) fn key_detail(third: &str) -> Option<KeyDetail<'_>> {
+    match third.strip_prefix('\u{0}') {
+        None => Some(KeyDetail::Table(third)),
+        Some(rest) => match rest.split_once('\u{0}')? {
+            ("column", name) => Some(KeyDetail::Column(name)),
+            ("detector", name) => Some(KeyDetail::Detector(name)),
+            _ => None,
+        },
+    }
+}
+
 impl SessionHandle {
     /// The usage keys of the tables a SQL `action` reads (in `action.sql.tables` order), made
     /// once per statement: its check, its count and its result's counts all use them.
@@ -134,7 +160,36 @@ impl SessionHandle {
         let mut windows = inner.usage.windows_all(&keys, now).into_iter();
         let (identity, target) = (windows.next().unwrap_or_default(), windows.next().unwrap_or_default());
         let tables = if per_table { action.sql.tables.iter().cloned().zip(windows).collect() } else { Vec::new() };
-        Usage { deletes, session_deletes, identity, target, tables }
+        let (mut columns, mut detectors) = (Vec::new(), Vec::new());
+        if inner.policy.reads_usage_details() {
+            let named = |kind: &str| {
+                let prefix = detail_prefix(&self.usage_keys[1], kind);
+                let mut v: Vec<(String, crate::usage::Windows)> =
+                    inner.usage.list_under(&prefix, now).into_iter().filter_map(|(k, w)| Some((k.strip_prefix(&prefix)?.to_string(), w))).collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            };
+            (columns, detectors) = (named("column"), named("detector"));
+        }
+        let sensitive = crate::usage::Sensitive::of(&columns);
+        Usage { deletes, session_deletes, identity, target, tables, columns, detectors, sensitive }
+    }
+
+    /// Counts values masked in what the client received by what masked them (a column's rule
+    /// or lineage, a content detector) into this identity's per-column and per-detector usage
+    /// on the target. Their total is counted with the result (or output) that carried them.
+    pub fn count_masked(&self, by: &[(crate::usage::MaskedBy, u64)]) {
+        if by.is_empty() {
+            return;
+        }
+        let now = crate::auth::now_secs().max(0) as u64;
+        for (what, n) in by {
+            let key = match what {
+                crate::usage::MaskedBy::Column(c) => format!("{}{c}", detail_prefix(&self.usage_keys[1], "column")),
+                crate::usage::MaskedBy::Detector(d) => format!("{}{d}", detail_prefix(&self.usage_keys[1], "detector")),
+            };
+            self.gate.inner.usage.add_all(&[&key], &Counts { masked_values: *n, ..Counts::default() }, now);
+        }
     }
 
     /// Counts an action let through (or held) into usage.

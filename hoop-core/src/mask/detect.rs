@@ -47,6 +47,26 @@ impl Detector {
         Detector::UrlCredentials,
     ];
 
+    /// Every detector, in declaration order (so `ALL[d.index()] == d`).
+    pub const ALL: [Detector; 11] = [
+        Detector::Email,
+        Detector::Card,
+        Detector::Iban,
+        Detector::Ssn,
+        Detector::Jwt,
+        Detector::Bearer,
+        Detector::CloudKey,
+        Detector::PrivateKey,
+        Detector::UrlCredentials,
+        Detector::Phone,
+        Detector::Ip,
+    ];
+
+    /// Its position in [`Detector::ALL`], for per-detector counts kept in an array.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Short label used in redactions and token prefixes.
     pub fn label(self) -> &'static str {
         match self {
@@ -308,6 +328,13 @@ fn ssn_ok(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn all_is_indexed_in_order() {
+        for (i, d) in super::Detector::ALL.iter().enumerate() {
+            assert_eq!(d.index(), i);
+        }
+    }
+
     #[test]
     fn numbers_glued_to_letters_are_found() {
         let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();

@@ -101,6 +101,8 @@ pub struct CelPolicy {
     rules: Vec<Compiled>,
     /// Whether a rule may read `usage.tables` (asked on every statement: decided at load).
     usage_tables: bool,
+    /// Whether a rule may read `usage.columns`, `usage.detectors` or `usage.sensitive`.
+    usage_details: bool,
     /// Whether a rule reads `result` or `usage` (asked on every statement: decided at load).
     watches: bool,
     default: Then,
@@ -168,9 +170,12 @@ impl CelPolicy {
         }
         let mut root = Context::default();
         functions::install(&mut root);
-        let usage_tables = compiled.iter().any(|r| r.reads.has(Vars::USAGE) && reads_tables(&r.rule.when));
+        let usage_tables = compiled.iter().any(|r| r.reads.has(Vars::USAGE) && reads_part(&r.rule.when, "usage.tables"));
+        let usage_details = compiled.iter().any(|r| {
+            r.reads.has(Vars::USAGE) && ["usage.columns", "usage.detectors", "usage.sensitive"].iter().any(|part| reads_part(&r.rule.when, part))
+        });
         let watches = compiled.iter().any(|r| r.reads.has(Vars::RESULT | Vars::USAGE));
-        let policy = CelPolicy { rules: compiled, usage_tables, watches, default, root };
+        let policy = CelPolicy { rules: compiled, usage_tables, usage_details, watches, default, root };
         policy.try_samples()?;
         Ok(policy)
     }
@@ -268,14 +273,33 @@ impl Policy for CelPolicy {
     fn reads_usage_tables(&self) -> bool {
         self.usage_tables
     }
+
+    fn reads_usage_details(&self) -> bool {
+        self.usage_details
+    }
 }
 
-/// Whether a rule that reads `usage` may read its `tables`: yes unless every mention of `usage`
-/// is one of the other fields by name (a rule that reaches `usage` any other way, say by
-/// `usage[k]`, counts as reading everything).
-fn reads_tables(when: &str) -> bool {
+/// The fields of `usage` that rules name.
+const USAGE_PARTS: [&str; 8] = [
+    "usage.identity",
+    "usage.target",
+    "usage.session_deletes",
+    "usage.deletes",
+    "usage.tables",
+    "usage.columns",
+    "usage.detectors",
+    "usage.sensitive",
+];
+
+/// Whether a rule that reads `usage` may read its field `part` (`usage.tables`, say): yes if
+/// it names it, or if some mention of `usage` is none of its fields by name (a rule that
+/// reaches `usage` any other way, say by `usage[k]`, counts as reading everything).
+fn reads_part(when: &str, part: &str) -> bool {
+    if when.contains(part) {
+        return true;
+    }
     let mut rest = when.to_string();
-    for field in ["usage.identity", "usage.target", "usage.session_deletes", "usage.deletes"] {
+    for field in USAGE_PARTS {
         rest = rest.replace(field, "");
     }
     rest.contains("usage")
@@ -364,15 +388,21 @@ mod tests {
     /// Per-table windows are skipped only for rules that name every `usage` field they read.
     #[test]
     fn rules_that_may_read_usage_tables() {
+        let reads_tables = |w: &str| reads_part(w, "usage.tables");
         assert!(!reads_tables("usage.target.rows_1h > 5 && usage.identity.bytes_1d > 1"));
         assert!(!reads_tables("usage.deletes > 2 || usage.session_deletes > 1"));
+        assert!(!reads_tables("usage.sensitive.columns_1h > 3 && usage.columns.size() > 0"));
         assert!(reads_tables("usage.tables.exists(t, usage.tables[t].rows_1d > 20000)"));
         assert!(reads_tables(r#"usage["tables"].size() > 0"#));
         assert!(reads_tables("usage.target.rows_1h > 5 && size(usage) > 0"));
+        assert!(reads_part("usage.sensitive.columns_1h > 3", "usage.sensitive"));
+        assert!(!reads_part("usage.tables.size() > 3", "usage.detectors"));
         let rules = |when: &str| CelPolicy::new(vec![Rule::new("r", when, Then::Review)], Then::Allow).unwrap();
         assert!(!rules("usage.target.rows_1h > 5").reads_usage_tables());
         assert!(rules(r#"usage.tables.exists(t, t == "x")"#).reads_usage_tables());
         assert!(!rules(r#"action.sql.tables.exists(t, t == "x")"#).reads_usage_tables());
+        assert!(rules("usage.detectors.exists(d, usage.detectors[d].masked_values_1h > 10)").reads_usage_details());
+        assert!(!rules("usage.target.rows_1h > 5").reads_usage_details());
     }
 
     /// Found by the `config` fuzz target: an unterminated string makes the CEL grammar panic;

@@ -66,6 +66,12 @@ pub trait Policy: Send + Sync + 'static {
         true
     }
 
+    /// Whether a rule may read `usage.columns`, `usage.detectors` or `usage.sensitive`, so that
+    /// the gate reads the identity's per-column and per-detector windows.
+    fn reads_usage_details(&self) -> bool {
+        true
+    }
+
     /// Whether rule `rule` is a budget (it reads `usage`): a reviewer's approval of
     /// what it held waives it for the identity on that target for a while.
     fn is_budget_rule(&self, _rule: &str) -> bool {
@@ -120,5 +126,9 @@ impl Policy for SwappablePolicy {
 
     fn reads_usage_tables(&self) -> bool {
         self.inner.load().0.reads_usage_tables()
+    }
+
+    fn reads_usage_details(&self) -> bool {
+        self.inner.load().0.reads_usage_details()
     }
 }

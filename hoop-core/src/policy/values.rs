@@ -33,7 +33,7 @@ keys!(
     commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value, deletes, session_deletes,
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
-    deletes_1d,
+    deletes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
     expires_at, sensitive, sensitive_tables, labels, id, started_at,
 );
 
@@ -146,11 +146,28 @@ pub(crate) fn usage(u: &crate::usage::Usage) -> Value {
         (&k.window_secs, int(crate::usage::WINDOW.as_secs())),
         (&k.identity, windows(&u.identity)),
         (&k.target, windows(&u.target)),
-        (&k.tables, {
-            let m: HashMap<Key, Value> = u.tables.iter().map(|(t, w)| (Key::String(Arc::new(t.clone())), windows(w))).collect();
-            Value::Map(Map { map: Arc::new(m) })
+        (&k.tables, named(&u.tables)),
+        (&k.columns, named(&u.columns)),
+        (&k.detectors, named(&u.detectors)),
+        (&k.sensitive, {
+            let (c, t) = (&u.sensitive.columns, &u.sensitive.tables);
+            let at = |v: &[u64; 3], i: usize| int(v.get(i).copied().unwrap_or(0));
+            map([
+                (&k.columns_1m, at(c, 0)),
+                (&k.columns_1h, at(c, 1)),
+                (&k.columns_1d, at(c, 2)),
+                (&k.tables_1m, at(t, 0)),
+                (&k.tables_1h, at(t, 1)),
+                (&k.tables_1d, at(t, 2)),
+            ])
         }),
     ])
+}
+
+/// Named scopes (tables, columns, detectors) with their windows, as a CEL map by name.
+fn named(scopes: &[(String, crate::usage::Windows)]) -> Value {
+    let m: HashMap<Key, Value> = scopes.iter().map(|(t, w)| (Key::String(Arc::new(t.clone())), windows(w))).collect();
+    Value::Map(Map { map: Arc::new(m) })
 }
 
 /// One scope's sliding windows: `rows_1h`, `masked_values_1d`, ...

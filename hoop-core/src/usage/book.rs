@@ -101,6 +101,12 @@ pub trait UsageStore: Send + Sync + 'static {
     }
     /// Every key with its windows at `now`.
     fn list(&self, now: u64) -> Vec<(String, Windows)>;
+    /// Every key that starts with `prefix`, whose first part (up to its first NUL) is an
+    /// identity, with its windows at `now`; stores index them by identity (at most
+    /// [`MAX_TABLES_PER_IDENTITY`] such keys per identity).
+    fn list_under(&self, prefix: &str, now: u64) -> Vec<(String, Windows)> {
+        self.list(now).into_iter().filter(|(k, _)| k.starts_with(prefix)).collect()
+    }
     /// Makes the counts durable; called every few seconds and at shutdown.
     fn persist(&self) -> Result<(), UsageError> {
         Ok(())
@@ -167,7 +173,9 @@ struct Snapshot {
     entries: Vec<(String, Entry)>,
 }
 
-/// The keys and, per identity, its per-table keys (so that its cap is kept without a scan).
+/// The keys and, per identity, its per-table keys (so that its cap is kept without a scan);
+/// per-column and per-detector keys (`subject\0target\0\0column\0name`) count as per-table
+/// keys for the cap and the eviction.
 #[derive(Debug, Default)]
 struct Book {
     keys: HashMap<String, Entry>,
@@ -318,6 +326,16 @@ impl UsageStore for UsageBook {
         out
     }
 
+    fn list_under(&self, prefix: &str, now: u64) -> Vec<(String, Windows)> {
+        let book = self.lock();
+        let owner = prefix.split('\u{0}').next().unwrap_or_default();
+        let Some(keys) = book.tables.get(owner) else { return Vec::new() };
+        keys.iter()
+            .filter(|k| k.starts_with(prefix))
+            .filter_map(|k| book.keys.get(k).map(|e| (k.clone(), windows_of(e, now))))
+            .collect()
+    }
+
     fn persist(&self) -> Result<(), UsageError> {
         let Some(path) = &self.path else { return Ok(()) };
         if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
@@ -406,5 +424,21 @@ mod tests {
         let book = b.lock();
         assert!(book.tables.get("flooder").is_some_and(|t| t.len() <= MAX_TABLES_PER_IDENTITY));
         assert_eq!(book.keys.len(), MAX_TABLES_PER_IDENTITY + 5, "the flooder's 256 tables, its two keys, the victim's three");
+    }
+
+    /// The keys under one identity's prefix, and only those, are listed from its index.
+    #[test]
+    fn list_under_reads_one_identitys_detail_keys() {
+        let b = UsageBook::in_memory();
+        let now = 1_000_000;
+        let masked = Counts { masked_values: 3, ..Counts::default() };
+        b.add("ann\u{0}db\u{0}\u{0}column\u{0}public.people.email", &masked, now);
+        b.add("ann\u{0}db\u{0}\u{0}detector\u{0}email", &masked, now);
+        b.add("ann\u{0}db2\u{0}\u{0}column\u{0}public.x.y", &masked, now);
+        b.add("bob\u{0}db\u{0}\u{0}column\u{0}public.people.email", &masked, now);
+        let got = b.list_under("ann\u{0}db\u{0}\u{0}column\u{0}", now);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "ann\u{0}db\u{0}\u{0}column\u{0}public.people.email");
+        assert_eq!(got[0].1.h1.masked_values, 3);
     }
 }

@@ -451,9 +451,12 @@ pub async fn usage(cfg: &Config, a: &AdminArgs, identity: Option<&str>) -> Resul
             continue;
         }
         shown += 1;
-        let scope = match (u.pointer("/target").and_then(|t| t.as_str()), u.pointer("/table").and_then(|t| t.as_str())) {
-            (Some(t), Some(table)) => format!("{} on {t}, table {table}", at(&u, "/subject")),
-            (Some(t), None) => format!("{} on {t}", at(&u, "/subject")),
+        let named = |k: &str| u.pointer(k).and_then(|t| t.as_str());
+        let scope = match (named("/target"), named("/table"), named("/column"), named("/detector")) {
+            (Some(t), Some(table), _, _) => format!("{} on {t}, table {table}", at(&u, "/subject")),
+            (Some(t), None, Some(column), _) => format!("{} on {t}, masked column {column}", at(&u, "/subject")),
+            (Some(t), None, None, Some(detector)) => format!("{} on {t}, detector {detector}", at(&u, "/subject")),
+            (Some(t), None, None, None) => format!("{} on {t}", at(&u, "/subject")),
             _ => format!("{} (every target)", at(&u, "/subject")),
         };
         if writeln!(out, "{scope}").is_err() {
