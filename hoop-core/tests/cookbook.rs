@@ -19,7 +19,7 @@ fn cookbook_rules_stop_their_examples() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policy-cookbook.md")).unwrap();
     let rules = blocks(&text, "toml");
     let cases = blocks(&text, "json");
-    assert_eq!(rules.len(), 14, "fourteen recipes");
+    assert_eq!(rules.len(), 15, "fifteen recipes");
     assert_eq!(rules.len(), cases.len(), "each recipe has an example");
     for (rule, case) in rules.iter().zip(&cases) {
         let cfg = Config::parse(&format!("[policy]\ndefault_rules = false\n{rule}"), "cookbook").unwrap_or_else(|e| panic!("{rule}: {e}"));
@@ -58,6 +58,12 @@ fn cookbook_rules_stop_their_examples() {
         for (table, w) in c["usage"]["tables"].as_object().into_iter().flatten() {
             let windows = hoop_core::usage::Windows { d1: hoop_core::usage::Counts { rows: w["rows_1d"].as_u64().unwrap_or(0), ..Default::default() }, ..Default::default() };
             action.usage.tables.push((table.clone(), windows));
+        }
+        let at = |k: &str| c["usage"]["sensitive"][k].as_u64().unwrap_or(0);
+        action.usage.sensitive = hoop_core::usage::Sensitive { columns: [0, at("columns_1h"), 0], tables: [0, at("tables_1h"), 0] };
+        for (d, w) in c["usage"]["detectors"].as_object().into_iter().flatten() {
+            let windows = hoop_core::usage::Windows { d1: hoop_core::usage::Counts { masked_values: w["masked_values_1d"].as_u64().unwrap_or(0), ..Default::default() }, ..Default::default() };
+            action.usage.detectors.push((d.clone(), windows));
         }
         if let Some(r) = c["result"].as_object() {
             let n = |k: &str| r.get(k).and_then(|v| v.as_u64()).unwrap_or(0);

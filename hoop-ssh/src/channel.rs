@@ -331,6 +331,7 @@ impl ChannelRelay {
                             sent += data.len() as u64;
                             let m = out.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
+                            session.count_masked(&m.take_masked_by());
                             if !forward(&client, &session, id, None, masked).await {
                                 break;
                             }
@@ -347,6 +348,7 @@ impl ChannelRelay {
                             sent += data.len() as u64;
                             let m = err.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
+                            session.count_masked(&m.take_masked_by());
                             if !forward(&client, &session, id, Some(ext), masked).await {
                                 break;
                             }
@@ -548,10 +550,12 @@ async fn flush_all(
 ) {
     if let Some(m) = out.as_mut() {
         let rest = m.flush();
+        session.count_masked(&m.take_masked_by());
         forward(client, session, id, None, rest).await;
     }
     if let Some(m) = err.as_mut() {
         let rest = m.flush();
+        session.count_masked(&m.take_masked_by());
         forward(client, session, id, Some(1), rest).await;
     }
 }

@@ -489,8 +489,12 @@ fn cat_masks_values_split_across_reads() {
     assert_eq!(out.matches("[REDACTED:card]").count(), 3);
     assert_eq!(out.matches("[REDACTED:email]").count(), 3);
     // Counted where budgets see them: six values masked on this target.
-    let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("web") && u.table.is_none()).expect("usage on web");
+    let usage = gw.gate.usage();
+    let on_target = usage.iter().find(|u| u.target.as_deref() == Some("web") && u.table.is_none() && u.column.is_none() && u.detector.is_none()).expect("usage on web");
     assert_eq!(on_target.windows.h1.masked_values, 6, "{:?}", on_target.windows.h1);
+    // And by detector: three cards, three emails.
+    let by = |d: &str| usage.iter().find(|u| u.detector.as_deref() == Some(d)).map(|u| u.windows.h1.masked_values);
+    assert_eq!((by("card"), by("email")), (Some(3), Some(3)), "{usage:?}");
 }
 
 /// A client that vanishes in the middle of a large transfer ends its session cleanly: the

@@ -14,7 +14,7 @@
 //! with everything interleaved in it; all other bytes pass as they came. Content detectors
 //! stay best effort against a command chosen to defeat them (`base64 file`).
 
-use super::Masker;
+use super::{Detector, Masker};
 use super::visible::Visible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,16 +48,29 @@ pub struct StreamMasker {
     since: Option<Instant>,
     /// Values replaced so far.
     masked: u64,
+    /// Values replaced per detector (by [`Detector::index`]) not yet taken for usage.
+    uncounted: [u64; Detector::ALL.len()],
 }
 
 impl StreamMasker {
     pub(crate) fn new(masker: Arc<Masker>, style: StreamStyle, hold: Duration) -> Self {
-        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0 }
+        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0, uncounted: [0; Detector::ALL.len()] }
     }
 
     /// Values masked in what this stream has sent so far (usage counts them).
     pub fn masked_values(&self) -> u64 {
         self.masked
+    }
+
+    /// Values masked since the last call, by detector (usage counts them per detector).
+    pub fn take_masked_by(&mut self) -> Vec<(crate::usage::MaskedBy, u64)> {
+        let mut out = Vec::new();
+        for (d, n) in Detector::ALL.iter().zip(self.uncounted.iter_mut()) {
+            if *n > 0 {
+                out.push((crate::usage::MaskedBy::Detector(d.label()), std::mem::take(n)));
+            }
+        }
+        out
     }
 
     /// Bytes currently held back.
@@ -131,6 +144,9 @@ impl StreamMasker {
             self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
             replaced += (end - start) as u64;
             self.masked += 1;
+            if let Some(n) = self.uncounted.get_mut(h.detector.index()) {
+                *n += 1;
+            }
             last = end;
         }
         out.extend_from_slice(bytes.get(last..limit).unwrap_or_default());
