@@ -135,7 +135,7 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     assert!(s.psql(&token, "select id from people limit 3").status.success());
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
     assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 500"), "{usage}");
-    assert!(usage.contains("agent-1 on db, table people\n  1m: actions 1  rows "), "{usage}");
+    assert!(usage.contains("agent-1 on db, table public.people\n  1m: actions 1  rows "), "{usage}");
 
     // A restart: the counts are still there (the waiver is not), so the next page is held again.
     assert!(s.stop("TERM").success());

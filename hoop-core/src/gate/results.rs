@@ -139,11 +139,20 @@ pub(crate) fn key_detail(third: &str) -> Option<KeyDetail<'_>> {
 impl SessionHandle {
     /// The usage keys of the tables a SQL `action` reads (in `action.sql.tables` order), made
     /// once per statement: its check, its count and its result's counts all use them.
+    /// A bare name the gateway also resolved (`people` beside `public.people`) shares the
+    /// resolved name's key, so each table is counted once, under its schema-qualified name.
     pub(super) fn table_keys(&self, action: &Action) -> Vec<String> {
-        match action.kind {
-            ActionKind::Sql => action.sql.tables.iter().map(|t| table_key(&self.usage_keys[1], t)).collect(),
-            _ => Vec::new(),
+        if action.kind != ActionKind::Sql {
+            return Vec::new();
         }
+        let tables = &action.sql.tables;
+        tables
+            .iter()
+            .map(|t| {
+                let resolved = (!t.contains('.')).then(|| tables.iter().find(|q| q.strip_suffix(t.as_str()).is_some_and(|s| s.ends_with('.')))).flatten();
+                table_key(&self.usage_keys[1], resolved.unwrap_or(t))
+            })
+            .collect()
     }
 
     /// What rules see as `usage` for `action` at `now` (`table_keys` are its tables' keys).
@@ -209,6 +218,14 @@ impl SessionHandle {
         }
         let mut keys: Vec<&str> = Vec::with_capacity(2 + table_keys.len());
         keys.extend(self.usage_keys.iter().chain(table_keys).map(String::as_str));
+        // Two spellings of one table share a key (see `table_keys`): counted once.
+        if table_keys.len() > 1 {
+            let mut seen = 0;
+            keys.retain(|k| {
+                seen += 1;
+                seen <= 2 || !table_keys.iter().take(seen - 3).any(|earlier| earlier == k)
+            });
+        }
         self.gate.inner.usage.add_all(&keys, delta, now);
         if delta.rows > 0 || delta.bytes > 0 {
             self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);

@@ -59,6 +59,14 @@ struct Compiled {
     requires: (Option<String>, Option<String>),
 }
 
+impl Compiled {
+    /// Whether the action and identity kinds its requirements name are these (if not, the
+    /// rule is false).
+    fn applies(&self, session: &Session, action: &Action) -> bool {
+        self.requires.0.as_deref().is_none_or(|k| k == action.kind.as_str()) && self.requires.1.as_deref().is_none_or(|k| k == session.identity.kind.as_str())
+    }
+}
+
 /// The rule variables a program reads: a decision gives the interpreter only those, since
 /// building each one (the action above all) is most of what an interpreted rule costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,13 +167,19 @@ impl CelPolicy {
                 }
             let reads = Vars::of(&program);
             let mut requires = (None, None);
-            for (c, _, _) in &parts {
-                match c.requires() {
-                    (Some(k), _) if requires.0.is_none() => requires.0 = Some(k.to_string()),
-                    (_, Some(k)) if requires.1.is_none() => requires.1 = Some(k.to_string()),
-                    _ => {}
+            // A conjunct that became the rule's requirement is decided by the prefilter
+            // before the rule is looked at: it is not tested again.
+            parts.retain(|(c, _, _)| match c.requires() {
+                (Some(k), _) if requires.0.is_none() => {
+                    requires.0 = Some(k.to_string());
+                    false
                 }
-            }
+                (_, Some(k)) if requires.1.is_none() => {
+                    requires.1 = Some(k.to_string());
+                    false
+                }
+                _ => true,
+            });
             compiled.push(Compiled { rule, program, conjuncts: parts, reads, requires });
         }
         let mut root = Context::default();
@@ -309,9 +323,7 @@ impl CelPolicy {
     /// The verdict of the first rule among those `asked` whose expression holds, if any.
     fn first_match(&self, session: &Session, action: &Action, asked: impl Fn(&Compiled) -> bool) -> Option<Verdict> {
         let mut ctx = None;
-        let (kind, identity) = (action.kind.as_str(), session.identity.kind.as_str());
-        let applies = |r: &Compiled| r.requires.0.as_deref().is_none_or(|k| k == kind) && r.requires.1.as_deref().is_none_or(|k| k == identity);
-        'rules: for r in self.rules.iter().filter(|r| applies(r) && asked(r)) {
+        'rules: for r in self.rules.iter().filter(|r| r.applies(session, action) && asked(r)) {
             // Conjuncts in order, short-circuiting on the first false: simple field tests are
             // decided natively, the rest by the interpreter.
             for (c, program, vars) in &r.conjuncts {
@@ -440,7 +452,7 @@ mod tests {
     /// Rules whose evaluation of `action` would need the interpreter.
     fn interpreted<'p>(p: &'p CelPolicy, s: &Session, a: &Action) -> Vec<&'p str> {
         let mut out = Vec::new();
-        for r in &p.rules {
+        for r in p.rules.iter().filter(|r| r.applies(s, a)) {
             for (c, _, _) in &r.conjuncts {
                 match c.check(s, a) {
                     Some(true) => {}

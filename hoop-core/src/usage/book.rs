@@ -305,7 +305,11 @@ impl UsageStore for UsageBook {
     fn add_all(&self, keys: &[&str], delta: &Counts, now: u64) {
         let mut book = self.lock();
         for &key in keys {
-            let e = book.entry(key, now);
+            // One hash for a key already kept (nearly always); the bounds only for a new one.
+            let e = match book.keys.get_mut(key) {
+                Some(e) => e,
+                None => book.entry(key, now),
+            };
             for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
                 slot.roll(now, width);
                 slot.cur.add(delta);
