@@ -285,3 +285,24 @@ then = "review"
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     assert!(!wait(held).status.success());
 }
+
+/// An error message of a checkpoint's bytes or more (a cast quoting a whole aggregated table)
+/// meets its checkpoint before it goes: past the hourly bytes budget it is held, and on denial
+/// the client gets hoop's refusal instead of the quoted table.
+#[test]
+fn a_large_error_is_judged_before_it_goes() {
+    let s = serve("[policy.budgets]\ntarget_bytes_1h = 500000\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let quoted = "select (select string_agg(x::text || repeat('z', 40), ',') from generate_series(1, 40000) x)::int";
+    let child = spawn(&s, &token, &[quoted, "select 'still here'"]);
+    let (ticket, line) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(line.contains("paused after 0 rows"), "held at the error: {line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    // The session goes on: its next statement is checked (and, the budget spent, held too).
+    let (next, line) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(next != ticket && line.contains("still here"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &next]).status.success());
+    let o = wait(child);
+    assert!(!err(&o).contains("zzzzzzzzzz") && err(&o).len() < 10_000, "the quoted table was withheld: {} bytes", err(&o).len());
+    assert!(err(&o).contains("the reviewer did not let this result go on (rule agent-budget-target-bytes)"), "{}", err(&o));
+}

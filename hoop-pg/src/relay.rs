@@ -1198,12 +1198,36 @@ impl Relay {
                         }
                         fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
                     }
-                    let before = out.len();
-                    if changed { proto::encode_fields(b'E', &fields).write_to(&mut out) } else { frame.write_to(&mut out) }
+                    let error = if changed { proto::encode_fields(b'E', &fields) } else { frame };
                     // What an error quotes leaves with it (a failing cast can quote a whole
-                    // aggregated table): its bytes count as the result's.
-                    let sent = (out.len() - before) as u64;
-                    self.server_error(&mut acc, &mut done, self.masker.mask_text(&message).into_owned(), sent);
+                    // aggregated table): its bytes count as the result's. One of a checkpoint's
+                    // bytes or more meets that checkpoint before it goes, like a large row.
+                    let sent = error.body.len() as u64 + 5;
+                    let mut message = self.masker.mask_text(&message).into_owned();
+                    if sent >= hoop_core::usage::CHECKPOINT_BYTES && self.handle.watches_results() {
+                        if acc.is_none() {
+                            acc = match self.front_kind() {
+                                Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
+                                _ => None,
+                            };
+                        }
+                        if let Some(a) = acc.as_mut() {
+                            a.bytes += sent;
+                        }
+                        match self.checkpoint(&mut acc, &mut tally, &mut out, &mut done).await? {
+                            // The statement already failed on the server: only its message is
+                            // withheld, replaced by the refusal.
+                            Some(refusal) => {
+                                proto::error("ERROR", proto::DENIED, &refusal).write_to(&mut out);
+                                message = refusal;
+                            }
+                            None => error.write_to(&mut out),
+                        }
+                        self.server_error(&mut acc, &mut done, message, 0);
+                    } else {
+                        error.write_to(&mut out);
+                        self.server_error(&mut acc, &mut done, message, sent);
+                    }
                     copy = None;
                 }
                 b'Z' => {
