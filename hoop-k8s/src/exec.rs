@@ -206,6 +206,7 @@ where
                             let Some(slot) = out.get_mut(idx) else { continue };
                             let m = slot.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(data.get(1..).unwrap_or_default());
+                            session.count_masked(&m.take_masked_by());
                             match forward(&mut to_client, &session, c, masked).await {
                                 Some(n) => sent += n,
                                 None => break,
@@ -217,6 +218,7 @@ where
                                 for (i, slot) in out.iter_mut().enumerate() {
                                     if let Some(m) = slot.as_mut() {
                                         let rest = m.flush();
+                                        session.count_masked(&m.take_masked_by());
                                         match forward(&mut to_client, &session, (i + 1) as u8, rest).await {
                                             Some(n) => sent += n,
                                             None => break,
@@ -236,6 +238,7 @@ where
                     for (i, slot) in out.iter_mut().enumerate() {
                         if let Some(m) = slot.as_mut() {
                             let rest = m.flush();
+                            session.count_masked(&m.take_masked_by());
                             let _ = forward(&mut to_client, &session, (i + 1) as u8, rest).await;
                         }
                     }
@@ -255,6 +258,7 @@ where
                 for (i, slot) in out.iter_mut().enumerate() {
                     if let Some(m) = slot.as_mut() {
                         let rest = m.flush();
+                        session.count_masked(&m.take_masked_by());
                         if let Some(n) = forward(&mut to_client, &session, (i + 1) as u8, rest).await {
                             sent += n;
                         }

@@ -388,7 +388,9 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
             Ok(mut doc) => {
                 let items = doc.get("items").and_then(|i| i.as_array()).map_or(0, |a| a.len() as u64);
                 let error = (!code.is_success()).then(|| doc.get("message").and_then(|m| m.as_str()).unwrap_or("").to_string());
-                match crate::mask::mask_document(&masker, ongoing.scope(), &mut doc) {
+                let count = crate::mask::mask_document(&masker, ongoing.scope(), &mut doc);
+                ongoing.session.count_masked(&count.by_detector());
+                match count.values {
                     0 => (bytes, items, error, 0),
                     masked => (Bytes::from(doc.to_string()), items, error, masked),
                 }

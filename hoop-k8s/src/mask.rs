@@ -90,19 +90,47 @@ fn detected_outside_identity(m: &Masker, body: &[u8]) -> bool {
     found
 }
 
-/// Masks one JSON document (object, list, Table, watch event, Status) in place; returns how
-/// many values were replaced (0: the document is as it was).
-pub fn mask_document(m: &Masker, scope: Scope<'_>, doc: &mut Value) -> u64 {
-    if !m.is_enabled() {
-        return 0;
+/// Values masked in a document: how many, and the content detectors' hits among them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskCount {
+    /// Values replaced (0: the document is as it was).
+    pub values: u64,
+    /// Detector hits, by [`hoop_core::mask::Detector::index`].
+    pub detectors: [u64; hoop_core::mask::Detector::ALL.len()],
+}
+
+impl MaskCount {
+    /// This and `other` together.
+    pub fn add(&mut self, other: &MaskCount) {
+        self.values += other.values;
+        for (a, b) in self.detectors.iter_mut().zip(other.detectors) {
+            *a += b;
+        }
     }
-    let mut changed = 0;
-    mask_value(m, scope, doc, None, &mut changed);
+
+    /// The detector hits as usage counts them.
+    pub fn by_detector(&self) -> Vec<(hoop_core::usage::MaskedBy, u64)> {
+        hoop_core::mask::Detector::ALL
+            .iter()
+            .zip(self.detectors)
+            .filter(|(_, n)| *n > 0)
+            .map(|(d, n)| (hoop_core::usage::MaskedBy::Detector(d.label()), n))
+            .collect()
+    }
+}
+
+/// Masks one JSON document (object, list, Table, watch event, Status) in place; returns what
+/// was masked.
+pub fn mask_document(m: &Masker, scope: Scope<'_>, doc: &mut Value) -> MaskCount {
+    let mut changed = MaskCount::default();
+    if m.is_enabled() {
+        mask_value(m, scope, doc, None, &mut changed);
+    }
     changed
 }
 
 /// `kind_hint`: the kind of items of a typed list, whose items carry no `kind` of their own.
-fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&str>, changed: &mut u64) {
+fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&str>, changed: &mut MaskCount) {
     let Some(obj) = v.as_object_mut() else { return };
     let kind = obj.get("kind").and_then(Value::as_str).map(str::to_string).or_else(|| kind_hint.map(str::to_string)).unwrap_or_default();
     match kind.as_str() {
@@ -114,9 +142,9 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
                     }
                     // Printed columns (an event's message, say) pass the detectors too.
                     for cell in row.get_mut("cells").and_then(Value::as_array_mut).into_iter().flatten() {
-                        if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_visible(t.as_bytes())) {
+                        if let Some(std::borrow::Cow::Owned(masked)) = cell.as_str().map(|t| m.mask_visible_counted(t.as_bytes(), &mut changed.detectors)) {
                             *cell = Value::String(String::from_utf8_lossy(&masked).into_owned());
-                            *changed += 1;
+                            changed.values += 1;
                         }
                     }
                 }
@@ -140,7 +168,7 @@ fn mask_value(m: &Masker, scope: Scope<'_>, v: &mut Value, kind_hint: Option<&st
     }
 }
 
-fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, Value>, kind: &str, changed: &mut u64) {
+fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, Value>, kind: &str, changed: &mut MaskCount) {
     if kind == "Secret" {
         for (field, encoded) in [("data", true), ("stringData", false)] {
             if let Some(map) = obj.get_mut(field).and_then(Value::as_object_mut) {
@@ -151,7 +179,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
                         // `data` stays valid base64: typed clients decode it.
                         let text = if encoded { base64::engine::general_purpose::STANDARD.encode(&r) } else { String::from_utf8_lossy(&r).into_owned() };
                         *val = Value::String(text);
-                        *changed += 1;
+                        changed.values += 1;
                     }
                 }
             }
@@ -160,20 +188,20 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
     let annotations = obj.get_mut("metadata").and_then(|md| md.get_mut("annotations")).and_then(Value::as_object_mut);
     if let Some(copy) = annotations.and_then(|a| a.get_mut(LAST_APPLIED)) {
         let masked = copy.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).map(|mut inner| {
-            let mut c = 0;
+            let mut c = MaskCount::default();
             mask_value(m, scope, &mut inner, Some(kind), &mut c);
             (inner, c)
         });
         match masked {
-            Some((inner, c)) if c > 0 => {
+            Some((inner, c)) if c.values > 0 => {
                 *copy = Value::String(inner.to_string());
-                *changed += c;
+                changed.add(&c);
             }
             Some(_) => {}
             // Unreadable: it may hold anything, so it does not leave whole.
             None => {
                 *copy = Value::String(String::from_utf8_lossy(&m.mask_whole("last-applied-configuration", b"").unwrap_or_default()).into_owned());
-                *changed += 1;
+                changed.values += 1;
             }
         }
     }
@@ -188,7 +216,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
 }
 
 /// Applies field rules and detectors to every string leaf under `key`.
-fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut String, changed: &mut u64) {
+fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut String, changed: &mut MaskCount) {
     let len = path.len();
     if !path.is_empty() {
         path.push('.');
@@ -204,7 +232,7 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
                 if after_flag && let Some(v) = item.as_str() {
                     if let Some(r) = m.mask_whole("argument", v.as_bytes()) {
                         *item = Value::String(String::from_utf8_lossy(&r).into_owned());
-                        *changed += 1;
+                        changed.values += 1;
                     }
                     after_flag = false;
                     continue;
@@ -228,7 +256,7 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
 
 /// The fields of one object; `{"name": "DB_PASSWORD", "value": "…"}` (an env entry, a
 /// parameter) has its value masked whole.
-fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut u64) {
+fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut MaskCount) {
     let credential = map.get("name").and_then(Value::as_str).is_some_and(|n| map.contains_key("value") && is_credential_name(m, n));
     for (k, child) in map.iter_mut() {
         if credential && k == "value" && child.is_string() {
@@ -246,7 +274,7 @@ fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String,
 const IDENTITY_FIELDS: &[&str] = &["metadata.name", "metadata.namespace", "metadata.uid", "metadata.resourceVersion", "metadata.generateName", "metadata.selfLink"];
 
 /// `credential`: the value is named like a credential (an env entry's `name`, say).
-fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, credential: bool, changed: &mut u64) {
+fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value, credential: bool, changed: &mut MaskCount) {
     fn column<'c>(scope: &Scope<'c>, c: &'c str) -> ColumnRef<'c> {
         ColumnRef { target: scope.target, schema: scope.group, table: scope.resource, column: c }
     }
@@ -273,7 +301,7 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
             // Content detectors, and `KEY=value` lines whose key names a credential.
             let lines = mask_assignments(m, &raw);
             let text = lines.as_deref().unwrap_or(&raw);
-            match m.mask_visible(text) {
+            match m.mask_visible_counted(text, &mut changed.detectors) {
                 std::borrow::Cow::Owned(o) => o,
                 std::borrow::Cow::Borrowed(_) if lines.is_some() => text.to_vec(),
                 std::borrow::Cow::Borrowed(_) => return,
@@ -283,7 +311,7 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
     // `binaryData` must stay base64.
     let text = if binary { base64::engine::general_purpose::STANDARD.encode(&masked) } else { String::from_utf8_lossy(&masked).into_owned() };
     *v = Value::String(text);
-    *changed += 1;
+    changed.values += 1;
 }
 
 /// Words in a credential's name. A configured bare column name (`password`, `api_key`) also
@@ -376,11 +404,11 @@ fn mask_json_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut v: Value = serde_json::from_slice(t).ok()?;
-    let mut changed = 0;
+    let mut changed = MaskCount::default();
     let mut path = String::new();
     let scope = Scope { target: "", group: "", resource: "" };
     fields(m, scope, "value", &mut v, &mut path, &mut changed);
-    (changed > 0).then(|| v.to_string().into_bytes())
+    (changed.values > 0).then(|| v.to_string().into_bytes())
 }
 
 #[cfg(test)]
@@ -419,7 +447,7 @@ mod tests {
     fn secrets_in_every_shape() {
         let m = masker();
         let mut one = secret();
-        assert!(mask_document(&m, SCOPE, &mut one) > 0);
+        assert!(mask_document(&m, SCOPE, &mut one).values > 0);
         assert!(!leaks(&one), "{one}");
         let decoded = base64::engine::general_purpose::STANDARD.decode(one["data"]["password"].as_str().unwrap()).unwrap();
         assert_eq!(decoded, b"[REDACTED:password]");
@@ -464,7 +492,11 @@ mod tests {
         let body = br#"{"kind":"ConfigMap","metadata":{"name":"app-config","annotations":{"owner":"bob@corp.example"}},"data":{"contact":"alice@corp.example","card":"4111 1111 1111 1111","ssn":"078-05-1120","app.env":"DB_PASSWORD=hunter2\nMODE=fast\n","DB_PASSWORD":"hunter3"},"binaryData":{"blob":"Y2FyZCA0MTExMTExMTExMTExMTEx"}}"#;
         assert!(may_need_masking(&m, scope, body));
         let mut cm: Value = serde_json::from_slice(body).unwrap();
-        assert!(mask_document(&m, scope, &mut cm) > 0);
+        let count = mask_document(&m, scope, &mut cm);
+        assert!(count.values > 0);
+        // Two emails found by the email detector (the binary card is found after decoding).
+        let by = count.by_detector();
+        assert!(by.contains(&(hoop_core::usage::MaskedBy::Detector("email"), 2)), "{by:?}");
         let out = cm.to_string();
         for secret in ["alice@", "bob@", "4111 1111", "078-05", "hunter2", "hunter3", "Y2FyZCA0MTEx"] {
             assert!(!out.contains(secret), "{secret}: {out}");
@@ -476,13 +508,13 @@ mod tests {
 
         let pods = Scope { target: "k", group: "", resource: "deployments" };
         let mut pod = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "app", "env": [{"name": "DB_PASSWORD", "value": "s3cret"}, {"name": "MODE", "value": "fast"}]}]}}}});
-        assert!(mask_document(&m, pods, &mut pod) > 0);
+        assert!(mask_document(&m, pods, &mut pod).values > 0);
         let out = pod.to_string();
         assert!(!out.contains("s3cret") && out.contains("fast"), "{out}");
 
         let events = Scope { target: "k", group: "", resource: "events" };
         let mut table = json!({"kind": "Table", "rows": [{"cells": ["x", "mail bob@corp.example failed"], "object": {"kind": "Event", "message": "mail bob@corp.example failed"}}]});
-        assert!(mask_document(&m, events, &mut table) > 0);
+        assert!(mask_document(&m, events, &mut table).values > 0);
         assert!(!table.to_string().contains("bob@"), "{table}");
     }
 
@@ -498,7 +530,7 @@ mod tests {
             "cfg.json": "{\"db\":{\"password\":\"hunter9-json\"}}",
             "cli": "run --password hunter9-cli --mode fast",
             "kv": "user=app pass=hunter9-kv host=db"}});
-        assert!(mask_document(&m, scope, &mut cm) > 0);
+        assert!(mask_document(&m, scope, &mut cm).values > 0);
         let out = cm.to_string();
         for leak in ["bob@example.com", "4111 1111 1111 1111", "pw-1", "pw-2", "pw-3", "pw-4", "pw123", "hunter9-json", "hunter9-cli", "hunter9-kv"] {
             assert!(!out.contains(leak), "{leak}: {out}");
@@ -506,7 +538,7 @@ mod tests {
         assert!(!cm["data"]["d3"].as_str().unwrap().contains("1111"), "{out}");
         let deploys = Scope { target: "k", group: "apps", resource: "deployments" };
         let mut d = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["--token", "pw-arg2", "--mode", "fast"]}]}}}});
-        assert!(mask_document(&m, deploys, &mut d) > 0);
+        assert!(mask_document(&m, deploys, &mut d).values > 0);
         assert!(!d.to_string().contains("pw-arg2") && d.to_string().contains("fast"), "{d}");
     }
 
@@ -515,7 +547,7 @@ mod tests {
         let m = masker();
         let scope = Scope { target: "k", group: "", resource: "pods" };
         let mut pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "app", "env": [{"name": "DB_PASS", "value": "s3cret"}]}]}});
-        assert!(mask_document(&m, scope, &mut pod) > 0);
+        assert!(mask_document(&m, scope, &mut pod).values > 0);
         assert!(!pod.to_string().contains("s3cret"), "{pod}");
         assert_eq!(pod["spec"]["containers"][0]["name"], "app");
 
@@ -527,6 +559,6 @@ mod tests {
         assert_eq!(cm["metadata"]["name"], "password", "only data keys match bare names");
 
         let mut plain = json!({"kind": "Pod", "metadata": {"name": "web"}});
-        assert_eq!(mask_document(&m, scope, &mut plain), 0);
+        assert_eq!(mask_document(&m, scope, &mut plain).values, 0);
     }
 }

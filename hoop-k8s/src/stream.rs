@@ -45,7 +45,9 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                 events += 1;
                 match serde_json::from_slice::<serde_json::Value>(line) {
                     Ok(mut ev) => {
-                        masked += crate::mask::mask_document(&masker, ongoing.scope(), &mut ev);
+                        let count = crate::mask::mask_document(&masker, ongoing.scope(), &mut ev);
+                        ongoing.session.count_masked(&count.by_detector());
+                        masked += count.values;
                         out.extend_from_slice(ev.to_string().as_bytes());
                     }
                     Err(_) => out.extend_from_slice(&masker.mask_bytes(line)),
@@ -106,11 +108,19 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                     None => break,
                     Some(Err(_)) => { error = Some("API server stream failed".to_string()); break }
                     Some(Ok(frame)) => match frame.into_data() {
-                        Ok(d) => m.feed(&d),
+                        Ok(d) => {
+                            let out = m.feed(&d);
+                            ongoing.session.count_masked(&m.take_masked_by());
+                            out
+                        }
                         Err(_) => continue,
                     },
                 },
-                _ = flush_at => m.flush(),
+                _ = flush_at => {
+                    let out = m.flush();
+                    ongoing.session.count_masked(&m.take_masked_by());
+                    out
+                }
                 _ = ongoing.session.ended() => { error = Some("session ended".to_string()); break }
             };
             if !out.is_empty() {

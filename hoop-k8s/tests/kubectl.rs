@@ -832,6 +832,10 @@ fn a_large_log_is_held_midway() {
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(out.lines().count(), log.lines().count(), "every line once: {err}{}", &out[out.len().saturating_sub(300)..]);
-    let on_target = gw.gate.usage().into_iter().find(|u| u.target.is_some() && u.table.is_none()).expect("usage on the target");
+    let usage = gw.gate.usage();
+    let on_target = usage.iter().find(|u| u.target.is_some() && u.table.is_none() && u.column.is_none() && u.detector.is_none()).expect("usage on the target");
     assert!(on_target.windows.h1.masked_values >= 2 * log.lines().count() as u64, "{:?}", on_target.windows.h1);
+    // And by detector: the log's emails, counted under the email detector.
+    let emails = usage.iter().find(|u| u.detector.as_deref() == Some("email")).map_or(0, |u| u.windows.h1.masked_values);
+    assert!(emails >= log.lines().count() as u64, "{usage:?}");
 }

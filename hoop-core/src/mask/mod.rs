@@ -265,6 +265,12 @@ impl Masker {
     /// match with whatever is interleaved in it. For strings that may hold such characters on
     /// purpose (a Kubernetes object's values).
     pub fn mask_visible<'a>(&self, bytes: &'a [u8]) -> Cow<'a, [u8]> {
+        self.mask_visible_counted(bytes, &mut [0; Detector::ALL.len()])
+    }
+
+    /// [`mask_visible`](Self::mask_visible), adding each replacement to `by_detector` (indexed
+    /// by [`Detector::index`]), for per-detector usage.
+    pub fn mask_visible_counted<'a>(&self, bytes: &'a [u8], by_detector: &mut [u64; Detector::ALL.len()]) -> Cow<'a, [u8]> {
         if !self.enabled || self.detectors.is_empty() {
             return Cow::Borrowed(bytes);
         }
@@ -285,6 +291,9 @@ impl Masker {
             let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
             self.masked_bytes.fetch_add((end - start) as u64, Ordering::Relaxed);
             self.replacement(h.detector.label(), matched, self.mode, false, &mut out);
+            if let Some(n) = by_detector.get_mut(h.detector.index()) {
+                *n += 1;
+            }
             last = end;
         }
         out.extend_from_slice(bytes.get(last..).unwrap_or_default());
