@@ -21,6 +21,9 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 # The OIDC tests run a real provider (npm oidc-provider) under Node.js.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# Drivers other than libpq: pgjdbc under Java (asyncpg comes from PyPI below).
+command -v java >/dev/null || need+=(default-jre-headless)
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
@@ -31,6 +34,8 @@ fi
 
 # The OIDC provider the identity tests start, exactly as its lock file says.
 (cd hoop-harness/oidc && npm ci --no-audit --no-fund --silent)
+# asyncpg, the Python driver the clients test runs.
+python3 -c 'import asyncpg' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'asyncpg>=0.29,<1'
 
 # Docs are part of the product: broken links or missing docs fail the run.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -1,0 +1,71 @@
+import java.sql.*;
+
+/** A JDBC (pgjdbc) client of hoop, as an agent would write it: a plain query, a statement
+ *  prepared on the server after its fifth run (pgjdbc's prepareThreshold), a fetch-size cursor
+ *  (a portal run 100 rows at a time), a batch of inserts into a temp table, a refused
+ *  statement, and the connection used after it. Prints one line per check. */
+public class HoopJdbc {
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/app?sslmode=disable";
+        try (Connection c = DriverManager.getConnection(url, "agent-1", args[1])) {
+            StringBuilder out = new StringBuilder();
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select id, name, email, card from users order by id")) {
+                while (r.next()) {
+                    out.append("row:").append(r.getInt(1)).append('|').append(r.getString(2)).append('|').append(r.getString(3)).append('|').append(r.getString(4)).append('\n');
+                }
+            }
+            try (PreparedStatement p = c.prepareStatement("select name from users where id = ?")) {
+                for (int i = 0; i < 7; i++) {
+                    p.setInt(1, 1 + i % 2);
+                    try (ResultSet r = p.executeQuery()) {
+                        r.next();
+                        out.append("prepared:").append(r.getString(1)).append('\n');
+                    }
+                }
+            }
+            c.setAutoCommit(false);
+            try (PreparedStatement p = c.prepareStatement("select x from generate_series(1, 1200) x")) {
+                p.setFetchSize(100);
+                int n = 0;
+                long last = 0;
+                try (ResultSet r = p.executeQuery()) {
+                    while (r.next()) {
+                        n++;
+                        last = r.getLong(1);
+                    }
+                }
+                out.append("cursor:").append(n).append(',').append(last).append('\n');
+            }
+            try (Statement s = c.createStatement()) {
+                s.execute("create temp table jdbc_batch (id int, v text)");
+            }
+            try (PreparedStatement p = c.prepareStatement("insert into jdbc_batch values (?, ?)")) {
+                for (int i = 1; i <= 20; i++) {
+                    p.setInt(1, i);
+                    p.setString(2, "v" + i);
+                    p.addBatch();
+                }
+                int total = 0;
+                for (int n : p.executeBatch()) total += n;
+                out.append("batch:").append(total).append('\n');
+            }
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select count(*) from jdbc_batch")) {
+                r.next();
+                out.append("batch_count:").append(r.getInt(1)).append('\n');
+            }
+            c.commit();
+            c.setAutoCommit(true);
+            try (Statement s = c.createStatement()) {
+                s.execute("drop table users");
+                out.append("drop:ran\n");
+            } catch (SQLException e) {
+                out.append("drop:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
+            }
+            try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select 41 + 1")) {
+                r.next();
+                out.append("after:").append(r.getInt(1)).append('\n');
+            }
+            System.out.print(out);
+        }
+    }
+}
