@@ -376,6 +376,7 @@ impl Gate {
             closed: std::sync::atomic::AtomicBool::new(false),
             results: Default::default(),
             usage_keys,
+            table_key_cache: Default::default(),
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
@@ -573,6 +574,8 @@ pub struct SessionHandle {
     results: results::Running,
     /// This session's usage keys: its identity, and its identity on its target.
     usage_keys: [String; 2],
+    /// Its tables' usage keys, made once.
+    table_key_cache: results::KeyCache,
 }
 
 impl SessionHandle {

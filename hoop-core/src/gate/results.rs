@@ -9,7 +9,7 @@ use crate::policy::Policy;
 use crate::usage::{Counts, ResultSoFar, Usage};
 use crate::verdict::Verdict;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How long a reviewer's approval of what a budget rule held lets the identity past that rule on
 /// that target.
@@ -46,7 +46,7 @@ struct Run {
     /// The (masked) action, kept when rules read `result`.
     action: Option<Action>,
     /// The usage keys of the tables a SQL statement reads: its rows count into them too.
-    table_keys: Vec<String>,
+    table_keys: Vec<Arc<str>>,
     /// What the result streaming now had returned when last counted into usage.
     counted: ResultSoFar,
     /// What the action's results that ended returned (a text of several statements, a portal
@@ -63,7 +63,7 @@ struct Run {
 pub(super) struct Running(Mutex<HashMap<u64, Run>>);
 
 impl Running {
-    pub(super) fn start(&self, action_id: u64, action: Option<Action>, table_keys: Vec<String>) {
+    pub(super) fn start(&self, action_id: u64, action: Option<Action>, table_keys: Vec<Arc<str>>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, r| !r.ended);
         if m.len() >= MAX_RUNNING
@@ -99,6 +99,15 @@ impl Waivers {
         m.insert((subject.to_string(), target.to_string(), rule.to_string()), until);
     }
 }
+
+/// Table keys a session keeps for reuse.
+const KEY_CACHE: usize = 32;
+
+/// The usage keys of the tables a session's statements read lately, by table name: most
+/// statements read the tables the ones before did, and making a key is a format and an
+/// allocation.
+#[derive(Default)]
+pub(super) struct KeyCache(Mutex<Vec<(String, Arc<str>)>>);
 
 /// The usage keys: per identity, and per identity on a target.
 pub(crate) fn usage_keys(subject: &str, target: &str) -> [String; 2] {
@@ -141,30 +150,40 @@ impl SessionHandle {
     /// once per statement: its check, its count and its result's counts all use them.
     /// A bare name the gateway also resolved (`people` beside `public.people`) shares the
     /// resolved name's key, so each table is counted once, under its schema-qualified name.
-    pub(super) fn table_keys(&self, action: &Action) -> Vec<String> {
+    pub(super) fn table_keys(&self, action: &Action) -> Vec<Arc<str>> {
         if action.kind != ActionKind::Sql {
             return Vec::new();
         }
         let tables = &action.sql.tables;
+        let mut seen = self.table_key_cache.0.lock().unwrap_or_else(|p| p.into_inner());
         tables
             .iter()
             .map(|t| {
                 let resolved = (!t.contains('.')).then(|| tables.iter().find(|q| q.strip_suffix(t.as_str()).is_some_and(|s| s.ends_with('.')))).flatten();
-                table_key(&self.usage_keys[1], resolved.unwrap_or(t))
+                let name = resolved.unwrap_or(t);
+                if let Some((_, key)) = seen.iter().find(|(n, _)| n == name) {
+                    return key.clone();
+                }
+                let key: Arc<str> = table_key(&self.usage_keys[1], name).into();
+                if seen.len() >= KEY_CACHE {
+                    seen.remove(0);
+                }
+                seen.push((name.clone(), key.clone()));
+                key
             })
             .collect()
     }
 
     /// What rules see as `usage` for `action` at `now` (`table_keys` are its tables' keys).
     /// Per-table windows are read only when a rule reads them.
-    pub(super) fn usage_of(&self, action: &Action, table_keys: &[String], now: u64) -> Usage {
+    pub(super) fn usage_of(&self, action: &Action, table_keys: &[Arc<str>], now: u64) -> Usage {
         let inner = &self.gate.inner;
         let (deletes, session_deletes) = inner.ledger.recent(&self.session.identity.subject, &self.session.id.0, action);
         let mut keys: Vec<&str> = Vec::with_capacity(2 + table_keys.len());
         keys.extend(self.usage_keys.iter().map(String::as_str));
         let per_table = action.kind == ActionKind::Sql && !table_keys.is_empty() && inner.policy.reads_usage_tables();
         if per_table {
-            keys.extend(table_keys.iter().map(String::as_str));
+            keys.extend(table_keys.iter().map(|k| &**k));
         }
         let mut windows = inner.usage.windows_all(&keys, now).into_iter();
         let (identity, target) = (windows.next().unwrap_or_default(), windows.next().unwrap_or_default());
@@ -202,7 +221,7 @@ impl SessionHandle {
     }
 
     /// Counts an action let through (or held) into usage.
-    pub(super) fn count_action(&self, action: &Action, table_keys: &[String], now: u64) {
+    pub(super) fn count_action(&self, action: &Action, table_keys: &[Arc<str>], now: u64) {
         let deletes = match action.kind {
             ActionKind::K8s => u64::from(action.k8s.verb == "delete" || action.k8s.verb == "deletecollection"),
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
@@ -212,18 +231,19 @@ impl SessionHandle {
     }
 
     /// Adds `delta` to this identity's usage, on the target and on each table of `table_keys`.
-    fn count(&self, delta: &Counts, table_keys: &[String], now: u64) {
+    fn count(&self, delta: &Counts, table_keys: &[Arc<str>], now: u64) {
         if delta.is_zero() {
             return;
         }
         let mut keys: Vec<&str> = Vec::with_capacity(2 + table_keys.len());
-        keys.extend(self.usage_keys.iter().chain(table_keys).map(String::as_str));
+        keys.extend(self.usage_keys.iter().map(String::as_str));
+        keys.extend(table_keys.iter().map(|k| &**k));
         // Two spellings of one table share a key (see `table_keys`): counted once.
         if table_keys.len() > 1 {
             let mut seen = 0;
             keys.retain(|k| {
                 seen += 1;
-                seen <= 2 || !table_keys.iter().take(seen - 3).any(|earlier| earlier == k)
+                seen <= 2 || !table_keys.iter().take(seen - 3).any(|earlier| &**earlier == *k)
             });
         }
         self.gate.inner.usage.add_all(&keys, delta, now);
