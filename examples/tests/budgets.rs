@@ -306,3 +306,36 @@ fn a_large_error_is_judged_before_it_goes() {
     assert!(!err(&o).contains("zzzzzzzzzz") && err(&o).len() < 10_000, "the quoted table was withheld: {} bytes", err(&o).len());
     assert!(err(&o).contains("the reviewer did not let this result go on (rule agent-budget-target-bytes)"), "{}", err(&o));
 }
+
+/// A reviewer's approval waives the budget rule it was shown, not every budget: after one
+/// rule's hold is approved, another budget the identity then passes still holds it (red-team
+/// finding: an approved hold of `select 1` by a custom rule let 10 MB out past the bytes budget).
+#[test]
+fn an_approval_waives_only_the_rule_that_held() {
+    let rules = r#"[policy.budgets]
+target_bytes_1h = 200000
+
+[[policy.rules]]
+name = "third-statement"
+when = 'identity.kind == "agent" && action.kind == "sql" && usage.target.rows_1h >= 2'
+then = "review"
+"#;
+    let s = serve(rules);
+    let token = s.token("agent-1", "agent", "", 600);
+    assert!(s.psql(&token, "select 1").status.success());
+    assert!(s.psql(&token, "select 2").status.success());
+    let held = spawn(&s, &token, &["select 3"]);
+    let (ticket, _) = wait_ticket(&s, "third-statement");
+    assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
+    assert!(wait(held).status.success());
+    // Waived for the hour: a table folded into one row of 400 kB goes (the bytes budget is not
+    // spent yet when it starts) ...
+    let fold = "select string_agg(x::text || repeat('z', 40), ',') from generate_series(1, 10000) x";
+    let o = s.psql(&token, fold);
+    assert!(o.status.success() && out(&o).len() > 400_000, "{}", err(&o));
+    // ... and then the bytes budget holds the next statement, waiver or not.
+    let held = spawn(&s, &token, &["select 4"]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    assert!(!wait(held).status.success());
+}

@@ -630,12 +630,21 @@ impl SessionHandle {
         let now = crate::auth::now_secs().max(0) as u64;
         let table_keys = self.table_keys(&action);
         action.usage = self.usage_of(&action, &table_keys, now);
-        let mut verdict = self.gate.inner.policy.evaluate(&self.session, &action);
-        if let Verdict::Review { rule } = &verdict
+        let policy = &self.gate.inner.policy;
+        let mut verdict = policy.evaluate(&self.session, &action);
+        // A reviewer already let this identity past this budget on this target: that rule is
+        // left out, and the next one that holds decides (an approval waives what the reviewer
+        // was shown, not every budget).
+        let mut waived: Vec<String> = Vec::new();
+        while let Verdict::Review { rule } = &verdict
+            && !waived.contains(rule)
             && self.gate.inner.waivers.holds(subject, &self.session.target.name, rule, now)
         {
-            // A reviewer already let this identity past this budget on this target.
-            verdict = Verdict::Allow { rule: Some(format!("{rule}{WAIVED}")) };
+            waived.push(rule.clone());
+            verdict = policy.evaluate_waiving(&self.session, &action, &waived);
+        }
+        if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
+            verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
         }
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.

@@ -263,11 +263,11 @@ impl LazyContext<'_> {
 
 impl Policy for CelPolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
-        self.first_match(session, action, |_| true).unwrap_or_else(|| match self.default {
-            Then::Allow => Verdict::Allow { rule: None },
-            Then::Review => Verdict::Review { rule: "default".into() },
-            Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
-        })
+        self.first_match(session, action, |_| true).unwrap_or_else(|| self.default_verdict())
+    }
+
+    fn evaluate_waiving(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
+        self.first_match(session, action, |r| !waived.contains(&r.rule.name)).unwrap_or_else(|| self.default_verdict())
     }
 
     fn evaluate_result(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
@@ -320,6 +320,15 @@ fn reads_part(when: &str, part: &str) -> bool {
 }
 
 impl CelPolicy {
+    /// The verdict when no rule holds.
+    fn default_verdict(&self) -> Verdict {
+        match self.default {
+            Then::Allow => Verdict::Allow { rule: None },
+            Then::Review => Verdict::Review { rule: "default".into() },
+            Then::Deny => Verdict::Deny { rule: "default".into(), reason: "no rule allows this".into() },
+        }
+    }
+
     /// The verdict of the first rule among those `asked` whose expression holds, if any.
     fn first_match(&self, session: &Session, action: &Action, asked: impl Fn(&Compiled) -> bool) -> Option<Verdict> {
         let mut ctx = None;

@@ -48,6 +48,13 @@ pub trait Policy: Send + Sync + 'static {
     /// The verdict for `action` in `session`.
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict;
 
+    /// The verdict for `action` with the rules in `waived` left out (budgets a reviewer let
+    /// this identity past on this target): the next rule that holds decides. A policy that
+    /// cannot leave rules out evaluates them all.
+    fn evaluate_waiving(&self, session: &Session, action: &Action, _waived: &[String]) -> Verdict {
+        self.evaluate(session, action)
+    }
+
     /// The verdict at a checkpoint of `action`'s result (`action.result` and `action.usage`
     /// filled in): only rules that read `result` or `usage` are asked, except those in `waived`
     /// (a reviewer let this result, or this identity on this target, past them); `Allow` when
@@ -110,6 +117,10 @@ impl SwappablePolicy {
 impl Policy for SwappablePolicy {
     fn evaluate(&self, session: &Session, action: &Action) -> Verdict {
         self.inner.load().0.evaluate(session, action)
+    }
+
+    fn evaluate_waiving(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
+        self.inner.load().0.evaluate_waiving(session, action, waived)
     }
 
     fn evaluate_result(&self, session: &Session, action: &Action, waived: &[String]) -> Verdict {
