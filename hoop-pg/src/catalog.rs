@@ -90,20 +90,42 @@ impl Catalog {
         Ok(())
     }
 
-    /// Columns (in order) of the table `name` as a `COPY` names it, with its schema.
-    pub async fn columns_of(&self, name: &str) -> Result<Option<(String, String, Vec<(String, u32)>)>, UpstreamError> {
-        let lit = name.replace('\'', "''");
+    /// Columns (in order) of each relation `name` denotes, with its schema and name.
+    ///
+    /// hoop reads identifiers in lowercase (a statement's quoted `"User"` is `user` to it), so
+    /// a name is matched without regard to case: every relation it may denote is returned, and
+    /// masking applies the columns of all of them (more masked, never less). An unqualified name
+    /// is matched among the relations visible on hoop's own search path.
+    pub async fn columns_of(&self, name: &str) -> Result<Vec<(String, String, Vec<(String, u32)>)>, UpstreamError> {
+        let lit = |s: &str| s.to_lowercase().replace('\'', "''");
+        let (schema, rel) = match name.rsplit_once('.') {
+            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
+            None => (None, name),
+        };
+        let scope = match schema {
+            Some(s) => format!("lower(n.nspname) = '{}'", lit(s)),
+            None => "pg_catalog.pg_table_is_visible(c.oid)".to_string(),
+        };
         let sql = format!(
-            "SELECT n.nspname, c.relname, a.attname, a.atttypid FROM pg_catalog.pg_class c \
+            "SELECT c.oid, n.nspname, c.relname, a.attname, a.atttypid FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
-             WHERE c.oid = pg_catalog.to_regclass('{lit}') AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+             WHERE lower(c.relname) = '{}' AND {scope} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.oid, a.attnum",
+            lit(rel)
         );
         let rows = self.query(&sql).await?;
-        let Some(first) = rows.first() else { return Ok(None) };
         let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-        let (schema, table) = (get(first, 0), get(first, 1));
-        Ok(Some((schema, table, rows.iter().map(|r| (get(r, 2), get(r, 3).parse().unwrap_or(0))).collect())))
+        let mut out: Vec<(String, (String, String, Vec<(String, u32)>))> = Vec::new();
+        for r in &rows {
+            let oid = get(r, 0);
+            if out.last().is_none_or(|(o, _)| *o != oid) {
+                out.push((oid.clone(), (get(r, 1), get(r, 2), Vec::new())));
+            }
+            if let Some((_, (_, _, cols))) = out.last_mut() {
+                cols.push((get(r, 3), get(r, 4).parse().unwrap_or(0)));
+            }
+        }
+        Ok(out.into_iter().map(|(_, t)| t).collect())
     }
 
     /// Every `schema.relation` that `name` (as a statement spells it, lowercase) may denote,

@@ -61,16 +61,19 @@ impl Discovery {
             candidates.extend(names.iter().cloned());
         }
         for rel in candidates {
-            let Ok(Some((schema, table, cols))) = catalog.columns_of(&rel).await else { continue };
-            exists = true;
-            for (col, _) in &cols {
-                if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
-                    push(&mut found, MaskedColumn { name: col.clone(), rule, whole: true });
+            let Ok(relations) = catalog.columns_of(&rel).await else { continue };
+            // Lineage reads identifiers in lowercase: masked columns are named so too.
+            for (schema, table, cols) in relations {
+                exists = true;
+                for (col, _) in &cols {
+                    if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
+                        push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole: true });
+                    }
                 }
-            }
-            for (col, label, whole) in sample(catalog, masker, &schema, &table, &cols).await {
-                if let Some(rule) = masker.rule_for(label) {
-                    push(&mut found, MaskedColumn { name: col, rule, whole });
+                for (col, label, whole) in sample(catalog, masker, &schema, &table, &cols).await {
+                    if let Some(rule) = masker.rule_for(label) {
+                        push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole });
+                    }
                 }
             }
         }

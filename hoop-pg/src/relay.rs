@@ -930,15 +930,25 @@ impl Relay {
         if let (true, Some(table)) = (whole_table, sql.tables.first()) {
             let before_to = lower.split(" to ").next().unwrap_or_default();
             if !before_to.contains('(')
-                && let Ok(Some((schema, tname, cols))) = self.catalog.columns_of(table).await {
-                    plan.columns = cols
+                && let Ok(relations) = self.catalog.columns_of(table).await
+            {
+                plan.columns = match relations.as_slice() {
+                    [(schema, tname, cols)] => cols
                         .iter()
                         .map(|(c, oid)| {
-                            let rule = self.masker.column_rule(&ColumnRef { target: &self.target, schema: &schema, table: &tname, column: c });
+                            let rule = self.masker.column_rule(&ColumnRef { target: &self.target, schema, table: tname, column: c });
                             (rule, kind_of(*oid))
                         })
-                        .collect();
-                }
+                        .collect(),
+                    // Names that differ only in case: hoop cannot tell which one the COPY
+                    // reads, so every column is masked whole.
+                    [_, _, ..] => {
+                        let widest = relations.iter().map(|(_, _, c)| c.len()).max().unwrap_or(0);
+                        (0..widest).map(|_| (self.masker.rule_for("column"), hoop_core::mask::ValueKind::Text)).collect()
+                    }
+                    [] => Vec::new(),
+                };
+            }
         }
         Some(Arc::new(plan))
     }

@@ -407,6 +407,41 @@ fn derived_values_of_masked_columns_are_masked() {
     assert_eq!(out.trim(), "1|3");
 }
 
+/// Tables and columns whose names need quotes (what ORMs create: `"User"`, `"ssnNumber"`) are
+/// masked by lineage like any other: hoop reads identifiers in lowercase and matches the
+/// catalog without regard to case (red-team finding: derived values of them came out clear).
+#[test]
+fn quoted_mixed_case_names_are_masked_by_lineage() {
+    let gw = Gw::start("[[masking.column_rules]]\ntable = \"CaseConf\"\ncolumn = \"Secret\"\n");
+    pg().psql(
+        r#"DROP TABLE IF EXISTS "CaseUser", "caseLow", "CaseConf";
+           CREATE TABLE "CaseUser" (id int, email text, "ssnNumber" text);
+           INSERT INTO "CaseUser" VALUES (1, 'quinn@corp.example', '123-45-6789'), (2, 'rae@corp.example', '234-56-7890');
+           CREATE TABLE "caseLow" (id int, "Email" text);
+           INSERT INTO "caseLow" VALUES (1, 'sol@corp.example');
+           CREATE TABLE "CaseConf" (id int, "Secret" text);
+           INSERT INTO "CaseConf" VALUES (1, 'hunter2');"#,
+    )
+    .unwrap();
+    for s in [
+        r#"SELECT replace(email, '@', ' at ') AS e, translate("ssnNumber", '-', '.') AS s FROM "CaseUser""#,
+        r#"SELECT reverse("ssnNumber") FROM "CaseUser""#,
+        r#"SELECT replace("Email", '@', '#') FROM "caseLow""#,
+        r#"SELECT upper("Email") FROM public."caseLow""#,
+        r#"SELECT reverse("Secret") FROM "CaseConf""#,
+        r#"SELECT "Secret" || '' FROM "CaseConf""#,
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.is_empty(), "{s}: {err}");
+        for leak in ["quinn", "rae", "corp", "123", "6789", "sol", "hunter", "2retnuh"] {
+            assert!(!out.contains(leak), "{s}: {out}");
+        }
+    }
+    // Filtering on one is reviewed like any masked column, not run at once.
+    let (_, err) = agent(&gw, &["-c", r#"SELECT id FROM "CaseUser" WHERE email LIKE 'q%'"#], None);
+    assert!(err.contains("masked"), "{err}");
+}
+
 /// Parse, Bind, Execute without Describe: hoop asks for the row shape itself.
 #[tokio::test]
 async fn masking_does_not_depend_on_describe() {
