@@ -217,15 +217,24 @@ fn values_carried_by_errors_and_notifications_count() {
     assert!(!wait(held).status.success());
 
     let token = s.token("agent-2", "agent", "", 600);
-    // Twenty notifications of 7 kB from one statement (distinct payloads: PostgreSQL folds
-    // duplicates), delivered as it commits.
+    // A computed payload (a notification per row, each up to 8000 bytes) is refused outright.
     let notify = "select count(pg_notify('ch', x || repeat('n', 7000))) from generate_series(1, 20) x";
-    let o = wait(spawn(&s, &token, &["listen ch", notify]));
-    assert!(out(&o).matches("Asynchronous notification").count() == 20, "{}", err(&o));
-    let held = spawn(&s, &token, &["select 1"]);
-    let (ticket, _) = wait_ticket(&s, "agent-budget-target-bytes");
-    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
-    assert!(!wait(held).status.success());
+    let o = s.psql(&token, notify);
+    assert!(err(&o).contains("agent-no-computed-notifications"), "{}", err(&o));
+    // Constant payloads are one notification per statement (each statement meets the budgets):
+    // ten of 7 kB, delivered to the session that sent them, count as bytes it read.
+    let notifies: Vec<String> = (0..10).map(|i| format!("notify ch, '{i}{}'", "n".repeat(7000))).collect();
+    let mut statements = vec!["listen ch"];
+    statements.extend(notifies.iter().map(String::as_str));
+    let o = wait(spawn(&s, &token, &statements));
+    assert!(out(&o).matches("Asynchronous notification").count() == 10, "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-2"]));
+    let bytes: u64 = usage
+        .lines()
+        .skip_while(|l| *l != "agent-2 on db")
+        .find_map(|l| l.trim().strip_prefix("1h: ")?.split("bytes ").nth(1)?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(bytes >= 70_000, "{usage}");
 }
 
 /// Masked values count by what masked them: per source column (a column's rule, discovery, or

@@ -65,6 +65,10 @@ pub(crate) const SINK_FUNCTIONS: &[&str] = &[
 /// The kind given to `set_config` with a value computed at run time.
 pub const COMPUTED_SETTING: &str = "computed_setting";
 
+/// The kind given to `pg_notify` with a channel or payload computed at run time: one statement
+/// can send a notification per row, each up to 8000 bytes, to a session that sends nothing.
+pub const COMPUTED_NOTIFY: &str = "computed_notify";
+
 /// The kind given to reads of column statistics (`pg_stats`), which hold sample values.
 pub const STATISTICS: &str = "statistics";
 
@@ -762,6 +766,14 @@ impl Walk {
                 self.kind(COMPUTED_SETTING);
             }
         }
+        if parts.last().is_some_and(|p| p.eq_ignore_ascii_case("pg_notify")) {
+            // Constant arguments make one notification whatever the rows (the server folds
+            // duplicates within a transaction); a computed one makes one per distinct value.
+            let args = o.get("args").and_then(Value::as_array);
+            if args.is_none_or(|a| a.iter().any(|v| constant_text(v).is_none())) {
+                self.kind(COMPUTED_NOTIFY);
+            }
+        }
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
             self.kind(DYNAMIC_SQL);
         }
@@ -1079,6 +1091,12 @@ mod tests {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
         assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
+        for computed in ["select pg_notify('c', x::text) from generate_series(1, 9) x", "select pg_notify(chan, 'x') from t", "select pg_catalog.PG_NOTIFY('c', (select string_agg(a, ',') from t))"] {
+            assert!(analyze(computed).kinds.contains(&COMPUTED_NOTIFY.into()), "{computed}");
+        }
+        for constant in ["select pg_notify('c', 'done')", "notify c, 'done'", "select pg_notify('c', 'x') from generate_series(1, 9)"] {
+            assert!(!analyze(constant).kinds.contains(&COMPUTED_NOTIFY.into()), "{constant}");
+        }
         for c in ["create table t (a int default pg_try_advisory_lock(42))", "create table t (a text check (pg_notify('x', a) is null))", "create aggregate a (int) (sfunc = int4pl, stype = int)"] {
             assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
         }

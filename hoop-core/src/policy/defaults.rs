@@ -41,6 +41,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may set settings to constant values only",
     ),
     (
+        "agent-no-computed-notifications",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "computed_notify" in action.sql.kinds"#,
+        "agents may send notifications with constant payloads only (NOTIFY channel, 'text'): a computed payload carries rows past every result budget",
+    ),
+    (
         "agent-no-other-sessions",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "other_sessions" in action.sql.kinds"#,
