@@ -12,6 +12,10 @@ pub struct CopyPlan {
     pub binary: bool,
     /// Rule and kind per column position, when the columns are known.
     pub columns: Vec<(Option<ColumnMask>, ValueKind)>,
+    /// The rule for every field past `columns`: set when the COPY reads masked columns at
+    /// positions hoop cannot tell (a query, a custom delimiter), so that every field is
+    /// masked whole rather than left to the content detectors.
+    pub rest: Option<ColumnMask>,
 }
 
 /// Masks one COPY row (one CopyData message); `None` when unchanged.
@@ -19,7 +23,7 @@ pub fn mask_copy_row(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec
     if plan.binary || !masker.is_enabled() {
         return None;
     }
-    let by_column = if plan.columns.iter().any(|(r, _)| r.is_some()) { mask_columns(masker, plan, row) } else { None };
+    let by_column = if plan.rest.is_some() || plan.columns.iter().any(|(r, _)| r.is_some()) { mask_columns(masker, plan, row) } else { None };
     let base: Cow<'_, [u8]> = match &by_column {
         Some(v) => Cow::Borrowed(v.as_slice()),
         None => Cow::Borrowed(row),
@@ -36,13 +40,17 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec<u8>>
     let mut last = 0;
     let mut changed = false;
     for (i, (start, end)) in spans.into_iter().enumerate() {
-        let Some((Some(rule), kind)) = plan.columns.get(i) else { continue };
+        let (rule, kind) = match (plan.columns.get(i), &plan.rest) {
+            (Some((Some(rule), kind)), _) => (rule, *kind),
+            (None, Some(rest)) => (rest, ValueKind::Text),
+            _ => continue,
+        };
         let field = row.get(start..end).unwrap_or_default();
         let is_null = if plan.csv { field.is_empty() } else { field == b"\\N" };
         if is_null {
             continue;
         }
-        let replacement: Vec<u8> = match masker.mask_value(Some(rule), *kind, field) {
+        let replacement: Vec<u8> = match masker.mask_value(Some(rule), kind, field) {
             Masked::Value(v) => v.into_owned(),
             Masked::Null => if plan.csv { Vec::new() } else { b"\\N".to_vec() },
         };
@@ -56,6 +64,37 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec<u8>>
     }
     out.extend_from_slice(row.get(last..).unwrap_or_default());
     Some(out)
+}
+
+/// The column list of `COPY table (a, "B") TO ...`, as the server reads the names (unquoted
+/// ones in lowercase); `None` without one, or for `COPY (query)`.
+pub fn column_list(text: &str) -> Option<Vec<String>> {
+    let lower = text.to_ascii_lowercase();
+    let to = lower.rfind(" to ")?;
+    let open = text.get(..to)?.find('(')?;
+    if lower.get(..open)?.trim_end().ends_with("copy") {
+        return None;
+    }
+    let inner = text.get(open + 1..to)?.trim_end();
+    let inner = inner.strip_suffix(')')?;
+    let mut names = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut chars) = (false, inner.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => names.push(std::mem::take(&mut cur)),
+            c if !quoted && c.is_whitespace() => {}
+            c if !quoted => cur.extend(c.to_lowercase()),
+            c => cur.push(c),
+        }
+    }
+    names.push(cur);
+    (!quoted && names.iter().all(|n| !n.is_empty())).then_some(names)
 }
 
 /// Field spans of a text-format row: tab-separated; escapes keep tabs out of values.
@@ -105,12 +144,23 @@ mod tests {
     fn masks_by_column_and_content() {
         let m = Masker::new(&MaskConfig::default(), None).unwrap();
         let rule = ColumnMask { mode: Mode::Redact, label: "card".into() };
-        let plan = CopyPlan { csv: false, binary: false, columns: vec![(None, ValueKind::Integer), (Some(rule.clone()), ValueKind::Text), (None, ValueKind::Text)] };
+        let plan = CopyPlan { csv: false, binary: false, columns: vec![(None, ValueKind::Integer), (Some(rule.clone()), ValueKind::Text), (None, ValueKind::Text)], rest: None };
         let out = mask_copy_row(&m, &plan, b"1\t4111\tbob@x.example\n").unwrap();
         assert_eq!(out, b"1\t[REDACTED:card]\t[REDACTED:email]\n");
         assert_eq!(mask_copy_row(&m, &plan, b"1\t\\N\tplain\n"), None);
         let csv = CopyPlan { csv: true, ..plan };
         let out = mask_copy_row(&m, &csv, b"1,\"a,b\",x\n").unwrap();
         assert_eq!(out, b"1,[REDACTED:card],x\n");
+        // Positions unknown: every field whole, even one that hides from the detectors.
+        let blind = CopyPlan { csv: false, binary: false, columns: Vec::new(), rest: Some(rule) };
+        let out = mask_copy_row(&m, &blind, b"2retnuh\tuser1\\@example.com\n").unwrap();
+        assert_eq!(out, b"[REDACTED:card]\t[REDACTED:card]\n");
+    }
+
+    #[test]
+    fn copy_column_lists_are_read() {
+        assert_eq!(column_list(r#"COPY public.users (id, "ssnNumber", "Odd""Name") TO stdout;"#), Some(vec!["id".to_string(), "ssnNumber".into(), "Odd\"Name".into()]));
+        assert_eq!(column_list("copy users to stdout"), None);
+        assert_eq!(column_list("copy (select 1) to stdout"), None);
     }
 }

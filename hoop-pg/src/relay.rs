@@ -487,11 +487,12 @@ impl Relay {
                     let names = self.names_of(&action.sql);
                     let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
-                    let copy = self.copy_plan(&action.sql).await;
+                    let named = action.sql.tables.clone();
                     let facts = self.resolve_tables(&mut action.sql).await;
+                    let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
-                    let binary_masked = copy.as_ref().is_some_and(|c| c.binary && c.columns.iter().any(|(r, _)| r.is_some()));
+                    let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
@@ -918,39 +919,53 @@ impl Relay {
         }
     }
 
-    /// How rows of a `COPY ... TO` would be masked, if `sql` is one.
-    async fn copy_plan(&self, sql: &Sql) -> Option<Arc<CopyPlan>> {
+    /// How rows of a `COPY ... TO` would be masked, if `sql` is one (`named`: its tables as it
+    /// names them). Columns are masked as a SELECT of them would be: a configured column, or
+    /// one discovery found mostly sensitive, whole. Where hoop cannot tell which field is which
+    /// column (a query, a custom delimiter) and the tables have masked columns, every field is
+    /// masked whole: COPY escaping can hide a value from the content detectors.
+    async fn copy_plan(&self, sql: &Sql, named: &[String], facts: &crate::memo::Facts) -> Option<Arc<CopyPlan>> {
         if sql.copy != "to" {
             return None;
         }
         let lower = sql.text.to_ascii_lowercase();
-        let mut plan = CopyPlan { csv: lower.contains("csv"), binary: lower.contains("binary"), columns: Vec::new() };
-        // Column rules need the column order: known for `COPY table TO` without a column list.
-        let whole_table = !lower.contains("copy (") && !lower.contains("copy(") && sql.tables.len() == 1;
-        if let (true, Some(table)) = (whole_table, sql.tables.first()) {
-            let before_to = lower.split(" to ").next().unwrap_or_default();
-            if !before_to.contains('(')
-                && let Ok(relations) = self.catalog.columns_of(table).await
-            {
-                plan.columns = match relations.as_slice() {
-                    [(schema, tname, cols)] => cols
-                        .iter()
-                        .map(|(c, oid)| {
-                            let rule = self.masker.column_rule(&ColumnRef { target: &self.target, schema, table: tname, column: c });
-                            (rule, kind_of(*oid))
-                        })
-                        .collect(),
-                    // Names that differ only in case: hoop cannot tell which one the COPY
-                    // reads, so every column is masked whole.
-                    [_, _, ..] => {
-                        let widest = relations.iter().map(|(_, _, c)| c.len()).max().unwrap_or(0);
-                        (0..widest).map(|_| (self.masker.rule_for("column"), hoop_core::mask::ValueKind::Text)).collect()
-                    }
-                    [] => Vec::new(),
-                };
-            }
+        let mut plan = CopyPlan { csv: lower.contains("csv"), binary: lower.contains("binary"), columns: Vec::new(), rest: None };
+        let masked = facts.masked.as_ref().filter(|m| m.values().any(|c| !c.is_empty()));
+        // `COPY (query) TO` or a column list: a parenthesis before the TO. Only a list hoop can
+        // read names fields; anything else is a query to it (fields masked whole).
+        let before_to = lower.rfind(" to ").and_then(|t| lower.get(..t)).unwrap_or(&lower);
+        let list = crate::copy::column_list(&sql.text);
+        let query = before_to.contains('(') && list.is_none();
+        let custom = ["delimiter", "quote", "escape", "force_quote", "force quote"].iter().any(|o| lower.contains(o));
+        let mapped = match (query, custom, named) {
+            (false, false, [table]) => self.copy_columns(list, table, masked).await,
+            _ => None,
+        };
+        match mapped {
+            Some(columns) => plan.columns = columns,
+            None if masked.is_some() => plan.rest = self.masker.rule_for("copy"),
+            None => {}
         }
         Some(Arc::new(plan))
+    }
+
+    /// The rule and kind of each field a `COPY table [(columns)] TO` sends, or `None` when the
+    /// table's columns cannot be told (it names several relations, or a column it lists is
+    /// not one of them).
+    async fn copy_columns(&self, list: Option<Vec<String>>, table: &str, masked: Option<&HashMap<String, Arc<Vec<crate::discover::MaskedColumn>>>>) -> Option<Vec<(Option<hoop_core::mask::ColumnMask>, hoop_core::mask::ValueKind)>> {
+        let relations = self.catalog.columns_of(table).await.ok()?;
+        let [(schema, tname, cols)] = relations.as_slice() else { return None };
+        let discovered = masked.and_then(|m| m.get(table));
+        let rule_of = |c: &str| {
+            self.masker.column_rule(&ColumnRef { target: &self.target, schema, table: tname, column: c }).or_else(|| {
+                discovered.and_then(|d| d.iter().find(|m| m.whole && m.name == c.to_lowercase())).map(|m| m.rule.clone())
+            })
+        };
+        let listed: Vec<&(String, u32)> = match list {
+            Some(names) => names.iter().map(|n| cols.iter().find(|(c, _)| c == n)).collect::<Option<Vec<_>>>()?,
+            None => cols.iter().collect(),
+        };
+        Some(listed.into_iter().map(|(c, oid)| (rule_of(c), kind_of(*oid))).collect())
     }
 
     /// The server → client loop.
