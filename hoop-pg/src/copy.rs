@@ -18,27 +18,29 @@ pub struct CopyPlan {
     pub rest: Option<ColumnMask>,
 }
 
-/// Masks one COPY row (one CopyData message); `None` when unchanged.
-pub fn mask_copy_row(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec<u8>> {
+/// Masks one COPY row (one CopyData message): the masked row (`None` when unchanged) and how
+/// many values were masked in it (fields masked whole, and a field's worth for a row the
+/// content detectors changed).
+pub fn mask_copy_row(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> (Option<Vec<u8>>, u32) {
     if plan.binary || !masker.is_enabled() {
-        return None;
+        return (None, 0);
     }
     let by_column = if plan.rest.is_some() || plan.columns.iter().any(|(r, _)| r.is_some()) { mask_columns(masker, plan, row) } else { None };
-    let base: Cow<'_, [u8]> = match &by_column {
-        Some(v) => Cow::Borrowed(v.as_slice()),
-        None => Cow::Borrowed(row),
+    let (base, whole): (Cow<'_, [u8]>, u32) = match &by_column {
+        Some((v, n)) => (Cow::Borrowed(v.as_slice()), *n),
+        None => (Cow::Borrowed(row), 0),
     };
     match masker.mask_bytes(&base) {
-        Cow::Owned(v) => Some(v),
-        Cow::Borrowed(_) => by_column,
+        Cow::Owned(v) => (Some(v), whole + 1),
+        Cow::Borrowed(_) => (by_column.map(|(v, _)| v), whole),
     }
 }
 
-fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec<u8>> {
+fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<(Vec<u8>, u32)> {
     let spans = if plan.csv { csv_spans(row) } else { text_spans(row) };
     let mut out = Vec::with_capacity(row.len());
     let mut last = 0;
-    let mut changed = false;
+    let mut changed = 0u32;
     for (i, (start, end)) in spans.into_iter().enumerate() {
         let (rule, kind) = match (plan.columns.get(i), &plan.rest) {
             (Some((Some(rule), kind)), _) => (rule, *kind),
@@ -57,13 +59,13 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<Vec<u8>>
         out.extend_from_slice(row.get(last..start).unwrap_or_default());
         out.extend_from_slice(&replacement);
         last = end;
-        changed = true;
+        changed += 1;
     }
-    if !changed {
+    if changed == 0 {
         return None;
     }
     out.extend_from_slice(row.get(last..).unwrap_or_default());
-    Some(out)
+    Some((out, changed))
 }
 
 /// The column list of `COPY table (a, "B") TO ...`, as the server reads the names (unquoted
@@ -145,16 +147,16 @@ mod tests {
         let m = Masker::new(&MaskConfig::default(), None).unwrap();
         let rule = ColumnMask { mode: Mode::Redact, label: "card".into() };
         let plan = CopyPlan { csv: false, binary: false, columns: vec![(None, ValueKind::Integer), (Some(rule.clone()), ValueKind::Text), (None, ValueKind::Text)], rest: None };
-        let out = mask_copy_row(&m, &plan, b"1\t4111\tbob@x.example\n").unwrap();
-        assert_eq!(out, b"1\t[REDACTED:card]\t[REDACTED:email]\n");
-        assert_eq!(mask_copy_row(&m, &plan, b"1\t\\N\tplain\n"), None);
+        let (out, n) = mask_copy_row(&m, &plan, b"1\t4111\tbob@x.example\n");
+        assert_eq!((out.unwrap(), n), (b"1\t[REDACTED:card]\t[REDACTED:email]\n".to_vec(), 2));
+        assert_eq!(mask_copy_row(&m, &plan, b"1\t\\N\tplain\n"), (None, 0));
         let csv = CopyPlan { csv: true, ..plan };
-        let out = mask_copy_row(&m, &csv, b"1,\"a,b\",x\n").unwrap();
+        let out = mask_copy_row(&m, &csv, b"1,\"a,b\",x\n").0.unwrap();
         assert_eq!(out, b"1,[REDACTED:card],x\n");
         // Positions unknown: every field whole, even one that hides from the detectors.
         let blind = CopyPlan { csv: false, binary: false, columns: Vec::new(), rest: Some(rule) };
-        let out = mask_copy_row(&m, &blind, b"2retnuh\tuser1\\@example.com\n").unwrap();
-        assert_eq!(out, b"[REDACTED:card]\t[REDACTED:card]\n");
+        let (out, n) = mask_copy_row(&m, &blind, b"2retnuh\tuser1\\@example.com\n");
+        assert_eq!((out.unwrap(), n), (b"[REDACTED:card]\t[REDACTED:card]\n".to_vec(), 2));
     }
 
     #[test]

@@ -1312,7 +1312,11 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'd' => {
-                    match copy.as_deref().and_then(|plan| mask_copy_row(&self.masker, plan, &frame.body)) {
+                    let (masked, values) = copy.as_deref().map_or((None, 0), |plan| mask_copy_row(&self.masker, plan, &frame.body));
+                    if let Some(a) = acc.as_mut() {
+                        a.masked_values += u64::from(values);
+                    }
+                    match masked {
                         Some(masked) => {
                             self.sample_copy(&mut acc, &masked);
                             Frame { tag: b'd', body: masked.into() }.write_to(&mut out);

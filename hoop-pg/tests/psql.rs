@@ -109,6 +109,10 @@ fn copy_both_ways_and_large_objects() {
             assert!(!out.contains(leak), "{cmd}: {out}");
         }
     }
+    // What COPY masked counts in usage, like a select's masked values (six COPYs of two rows).
+    let usage = gw.gate.usage();
+    let on_target = usage.iter().find(|u| u.target.is_some() && u.table.is_none() && u.column.is_none() && u.detector.is_none());
+    assert!(on_target.is_some_and(|u| u.windows.h1.masked_values >= 12), "{usage:?}");
     let o = gw.psql_with("agent-1", &t, "", &["-c", "COPY users TO STDOUT (FORMAT binary)"], None);
     assert!(text(&o).1.contains("binary COPY of a masked column"), "{}", text(&o).1);
 
