@@ -264,11 +264,11 @@ then = "review"
     assert!(o.status.success() && out(&o).trim() != "1", "{}", err(&o));
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
     assert!(usage.contains("agent-1 on db, masked column public.people.id\n  1m: actions 0  rows 0  bytes 0  masked_values 1"), "{usage}");
-    // A value derived from it is masked whole and counts under its source column's name.
+    // A value derived from it is masked whole and counts under its source column.
     let o = s.psql(&token, "select id::text || '-x' as derived from people");
     assert!(o.status.success() && !out(&o).contains("1-x"), "the derived value is masked: {}", out(&o));
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
-    assert!(usage.contains("agent-1 on db, masked column id\n  1m: actions 0  rows 0  bytes 0  masked_values 1"), "{usage}");
+    assert!(usage.contains("agent-1 on db, masked column public.people.id\n  1m: actions 0  rows 0  bytes 0  masked_values 2"), "{usage}");
     // Five computed emails, found by the email detector: the next read is held.
     let o = s.psql(&token, "select 'user' || x || '@corp.example' from generate_series(1, 5) x");
     assert!(o.status.success() && !out(&o).contains("@corp.example"), "{}", err(&o));
@@ -279,16 +279,19 @@ then = "review"
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     assert!(!wait(held).status.success());
 
-    // Another agent reads three distinct masked columns of two tables, a statement each (the
-    // email column is masked by discovery): the next read is held.
+    // Another agent reads three distinct masked columns of two tables (the email column is
+    // masked by discovery), two of them folded into one derived value, which counts under
+    // both: the next read is held.
     pg().psql("CREATE TABLE IF NOT EXISTS budget_cards (holder text, pin int); INSERT INTO budget_cards VALUES ('ann', 1234);").unwrap();
     let token = s.token("agent-2", "agent", "", 600);
-    for read in ["select id from people", "select email from people", "select pin from budget_cards"] {
+    for read in ["select concat_ws(' ', id::text, email) from people", "select pin || '' from budget_cards"] {
         let o = s.psql(&token, read);
         assert!(o.status.success() && !out(&o).contains("1234") && !out(&o).contains("ann@"), "{read}: {}", err(&o));
     }
     let usage = out(&s.hoop(&["usage", "--identity", "agent-2"]));
-    assert!(usage.contains("masked column public.budget_cards.pin") && usage.contains("masked column public.people.email"), "{usage}");
+    for column in ["public.budget_cards.pin", "public.people.email", "public.people.id"] {
+        assert!(usage.contains(&format!("masked column {column}\n")), "{column}: {usage}");
+    }
     let held = spawn(&s, &token, &["select 3"]);
     let (ticket, _) = wait_ticket(&s, "three-sensitive-columns");
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());

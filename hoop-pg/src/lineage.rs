@@ -20,9 +20,18 @@ pub struct ResultMask {
     by_name: HashMap<String, ColumnMask>,
     /// Whether every position is known (no `*`, and the result is tied to its statement).
     exact: bool,
+    /// By position, the masked source columns (`schema.table.column`) a derived value reads,
+    /// for counting what it exposed: those it names, or when it names none of them (an alias,
+    /// a whole row), every masked column of the relations the statement reads.
+    sources: Vec<Vec<String>>,
 }
 
 impl ResultMask {
+    /// The masked source columns result column `i` derives from, when lineage named them.
+    pub fn sources(&self, i: usize) -> &[String] {
+        self.sources.get(i).map_or(&[], Vec::as_slice)
+    }
+
     /// The lineage rule of result column `i`, labelled `name`.
     pub fn rule(&self, i: usize, name: &str) -> Option<ColumnMask> {
         if let Some(Some(r)) = self.positional.get(i) {
@@ -110,6 +119,28 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
         return None;
     }
     let any_rule = rules.values().next().cloned().or_else(|| masker.rule_for("derived"))?;
+    // The masked columns of the relations the statement reads, schema-qualified where the
+    // gateway resolved the name (the map holds each spelling and its resolved names).
+    let read: Vec<(String, String)> = {
+        let mut v: Vec<(String, String)> = Vec::new();
+        for (_, rel) in &d.relations {
+            let base = rel.rsplit('.').next().unwrap_or(rel);
+            for (t, cols) in masked.iter().filter(|(t, _)| t.as_str() == rel || t.rsplit('.').next() == Some(base)) {
+                for c in cols.iter() {
+                    let qualified = if t.contains('.') { t.clone() } else { masked.keys().find(|k| k.contains('.') && k.rsplit('.').next() == Some(t.as_str())).cloned().unwrap_or_else(|| t.clone()) };
+                    let entry = (c.name.clone(), format!("{qualified}.{}", c.name));
+                    if !v.contains(&entry) {
+                        v.push(entry);
+                    }
+                }
+            }
+        }
+        v
+    };
+    let sources_of = |columns: &[String]| -> Vec<String> {
+        let named: Vec<String> = read.iter().filter(|(c, _)| columns.contains(c)).map(|(_, q)| q.clone()).collect();
+        if named.is_empty() { read.iter().map(|(_, q)| q.clone()).collect() } else { named }
+    };
     let rule_of = |refs: &hoop_core::action::lineage::Refs| refs.columns.iter().find_map(|c| rules.get(c).cloned()).unwrap_or_else(|| any_rule.clone());
     let mut fallback = by_name(&taint, &rules, &any_rule);
     for p in &partial {
@@ -123,19 +154,27 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
             Outputs::Unknown => certain = false,
             Outputs::Rows(outs) => {
                 let mut positional = Vec::new();
+                let mut sources = Vec::new();
                 let mut exact = true;
                 for o in outs {
                     match o {
                         // A partly-sensitive column read as it is keeps its content detectors.
-                        Output::Expr { bare: Some(col), .. } if partial.contains(col) => positional.push(None),
-                        Output::Expr { refs, .. } => positional.push(taint.reads(refs).then(|| rule_of(refs))),
+                        Output::Expr { bare: Some(col), .. } if partial.contains(col) => {
+                            positional.push(None);
+                            sources.push(Vec::new());
+                        }
+                        Output::Expr { refs, .. } => {
+                            let tainted = taint.reads(refs);
+                            positional.push(tainted.then(|| rule_of(refs)));
+                            sources.push(if tainted { sources_of(&refs.columns) } else { Vec::new() });
+                        }
                         Output::Star(_) => {
                             exact = false;
                             break;
                         }
                     }
                 }
-                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact });
+                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact, sources });
             }
         }
     }
@@ -148,7 +187,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
 fn by_name(taint: &Taint, rules: &HashMap<String, ColumnMask>, any: &ColumnMask) -> ResultMask {
     let mut by_name: HashMap<String, ColumnMask> = taint.columns.iter().map(|c| (c.clone(), rules.get(c).cloned().unwrap_or_else(|| any.clone()))).collect();
     by_name.entry("?column?".into()).or_insert_with(|| any.clone());
-    ResultMask { positional: Vec::new(), by_name, exact: false }
+    ResultMask { positional: Vec::new(), by_name, exact: false, sources: Vec::new() }
 }
 
 #[cfg(test)]
@@ -162,6 +201,7 @@ mod tests {
             positional: vec![None, Some(rule.clone())],
             by_name: HashMap::from([("e".to_string(), rule.clone())]),
             exact: false,
+            sources: Vec::new(),
         };
         assert_eq!(m.rule(0, "id"), None);
         assert_eq!(m.rule(1, "upper"), Some(rule.clone()));

@@ -22,8 +22,9 @@ pub struct ColumnPlan {
     /// Whole-value rule, if the column is configured.
     pub rule: Option<ColumnMask>,
     /// What its masked values count under in usage: `schema.table.column` when the server
-    /// names its table, else the rule's label (the source column of a derived value).
-    pub source: String,
+    /// names its table; for a derived value, the masked source columns lineage says it reads
+    /// (each counts it), else the rule's label.
+    pub sources: Vec<String>,
 }
 
 /// Values masked in one result so far, by what masked them: a result column's rule, or a
@@ -55,10 +56,12 @@ impl MaskTally {
     pub fn drain(&mut self, plan: Option<&RowPlan>) -> Vec<(MaskedBy, u64)> {
         let mut out: Vec<(MaskedBy, u64)> = Vec::new();
         for (i, n) in self.columns.drain(..).enumerate().filter(|(_, n)| *n > 0) {
-            let Some(source) = plan.and_then(|p| p.columns.get(i)).map(|c| c.source.clone()) else { continue };
-            match out.iter_mut().find(|(by, _)| *by == MaskedBy::Column(source.clone())) {
-                Some((_, total)) => *total += n,
-                None => out.push((MaskedBy::Column(source), n)),
+            let Some(col) = plan.and_then(|p| p.columns.get(i)) else { continue };
+            for source in &col.sources {
+                match out.iter_mut().find(|(by, _)| matches!(by, MaskedBy::Column(s) if s == source)) {
+                    Some((_, total)) => *total += n,
+                    None => out.push((MaskedBy::Column(source.clone()), n)),
+                }
             }
         }
         for (d, n) in Detector::ALL.iter().zip(self.detectors.iter_mut()) {
@@ -117,10 +120,12 @@ impl RowPlan {
                     None => ("", "", f.name.as_str()),
                 };
                 let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, &f.name)));
-                let source = match (&info, &rule) {
-                    (Some(_), _) => format!("{schema}.{table}.{column}"),
-                    (None, Some(r)) => r.label.clone(),
-                    (None, None) => f.name.clone(),
+                let derived_from = lineage.map(|l| l.sources(i)).unwrap_or_default();
+                let sources = match (&info, &rule) {
+                    (Some(_), _) => vec![format!("{schema}.{table}.{column}")],
+                    (None, _) if !derived_from.is_empty() => derived_from.to_vec(),
+                    (None, Some(r)) => vec![r.label.clone()],
+                    (None, None) => vec![f.name.clone()],
                 };
                 ColumnPlan {
                     name: f.name.clone(),
@@ -128,7 +133,7 @@ impl RowPlan {
                     kind: kind_of(f.type_oid),
                     format: formats.map_or(f.format, |fm| proto::format_at(fm, i)),
                     rule,
-                    source,
+                    sources,
                 }
             })
             .collect();
