@@ -27,6 +27,9 @@ const MAX_RESOLVED: usize = 4096;
 /// How long a resolved spelling is trusted.
 const RESOLVED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A relation's schema, name, and columns in order (name and type OID).
+pub type RelationColumns = (String, String, Vec<(String, u32)>);
+
 /// The catalog cache of one target.
 pub struct Catalog {
     upstream: Upstream,
@@ -96,7 +99,7 @@ impl Catalog {
     /// a name is matched without regard to case: every relation it may denote is returned, and
     /// masking applies the columns of all of them (more masked, never less). An unqualified name
     /// is matched among the relations visible on hoop's own search path.
-    pub async fn columns_of(&self, name: &str) -> Result<Vec<(String, String, Vec<(String, u32)>)>, UpstreamError> {
+    pub async fn columns_of(&self, name: &str) -> Result<Vec<RelationColumns>, UpstreamError> {
         let lit = |s: &str| s.to_lowercase().replace('\'', "''");
         let (schema, rel) = match name.rsplit_once('.') {
             Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
@@ -115,7 +118,7 @@ impl Catalog {
         );
         let rows = self.query(&sql).await?;
         let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-        let mut out: Vec<(String, (String, String, Vec<(String, u32)>))> = Vec::new();
+        let mut out: Vec<(String, RelationColumns)> = Vec::new();
         for r in &rows {
             let oid = get(r, 0);
             if out.last().is_none_or(|(o, _)| *o != oid) {

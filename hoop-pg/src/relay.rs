@@ -101,6 +101,8 @@ struct Statement {
     refused: bool,
     /// Parameter types, from Parse or the server's ParameterDescription.
     param_types: Vec<u32>,
+    /// How its rows are masked if it is a `COPY ... TO`.
+    copy: Option<Arc<CopyPlan>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -537,7 +539,11 @@ impl Relay {
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
+                    let named = sql.tables.clone();
                     let facts = self.resolve_tables(&mut sql).await;
+                    // A COPY run through the extended protocol is masked as one sent as a Query.
+                    let copy = self.copy_plan(&sql, &named, &facts).await;
+                    let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
                     let lineage = self.lineage(&sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
                     let sql = Arc::new(sql);
@@ -553,6 +559,10 @@ impl Relay {
                             Ok(_) => Ok(()),
                             Err(e) => Err(format!("hoop: {e}")),
                         },
+                    };
+                    let verdict = match verdict {
+                        Ok(()) if binary_masked => Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string()),
+                        v => v,
                     };
                     let refused = verdict.is_err();
                     let param_types = p.types.clone();
@@ -577,7 +587,7 @@ impl Relay {
                         // A savepoint between a capped write and its Sync could undo hoop's refusal.
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types });
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -1303,6 +1313,7 @@ impl Relay {
                     let front = self.front_kind();
                     let planned = match &front {
                         Front::Query(_, _, plan) => plan.clone(),
+                        Front::Execute(portal, _, _) => self.shared().portal(portal).and_then(|p| p.stmt.as_ref()).and_then(|s| s.copy.clone()),
                         _ => None,
                     };
                     copy = planned.or_else(|| Some(Arc::new(CopyPlan { binary: frame.body.first() == Some(&1), ..CopyPlan::default() })));

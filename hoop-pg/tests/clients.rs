@@ -3,6 +3,7 @@
 //! (prepared statements, cursors, portals run in parts, batches), gets masked values, has a
 //! destructive statement refused with a clear error, and goes on; the table is checked on the
 //! server afterwards. The client programs are in `tests/clients/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod common;
 

@@ -258,3 +258,28 @@ async fn a_single_large_row_is_judged_before_it_goes() {
     d.join().unwrap();
     assert_eq!(row.get::<_, String>(0).len(), 3_000_000, "approved, it arrives whole");
 }
+
+/// A COPY run through the extended protocol (tokio-postgres's `copy_out` sends Parse, Bind and
+/// Execute) is masked as one sent as a simple Query: by column for a table, every field whole
+/// for a query over masked columns; binary COPY of masked data is refused at Parse.
+#[tokio::test]
+async fn copy_out_through_the_extended_protocol_is_masked() {
+    use futures_util::TryStreamExt;
+    let gw = Gw::start("[policy]\ndefault_rules = false\n");
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let read = |sql: &'static str| {
+        let c = &c;
+        async move {
+            let stream = c.copy_out(sql).await?;
+            let chunks: Vec<bytes::Bytes> = stream.try_collect().await?;
+            Ok::<String, tokio_postgres::Error>(chunks.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect())
+        }
+    };
+    let table = read("COPY users TO STDOUT").await.unwrap();
+    assert!(table.contains("1\tAnn\t[REDACTED:email]\t[REDACTED:card]\tplain"), "{table}");
+    let query = read("COPY (SELECT id, reverse(email) FROM users ORDER BY id) TO STDOUT").await.unwrap();
+    assert!(query.contains("[REDACTED:copy]\t[REDACTED:copy]") && !query.contains("elpmaxe"), "{query}");
+    let binary = read("COPY users TO STDOUT (FORMAT binary)").await.err().unwrap();
+    assert!(format!("{binary:?}").contains("binary COPY of a masked column"), "{binary:?}");
+    assert_eq!(c.query_one("SELECT 41 + 1", &[]).await.unwrap().get::<_, i32>(0), 42, "the session goes on");
+}
