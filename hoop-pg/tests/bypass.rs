@@ -437,6 +437,13 @@ fn quoted_mixed_case_names_are_masked_by_lineage() {
             assert!(!out.contains(leak), "{s}: {out}");
         }
     }
+    // A schema or table name holding a dot cannot be told apart from `schema.table`: agents'
+    // statements naming one are refused (red-team: lineage and discovery lost such tables).
+    pg().psql(r#"DROP TABLE IF EXISTS "dot.tab"; CREATE TABLE "dot.tab" (id int, email text); INSERT INTO "dot.tab" VALUES (1, 'una@corp.example');"#).unwrap();
+    for s in [r#"SELECT replace(email, '@', ' at ') FROM "dot.tab""#, r#"SELECT id FROM public."dot.tab" WHERE email LIKE 'u%'"#, r#"COPY "dot.tab" TO STDOUT"#] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-unreadable-sql") && !out.contains("una"), "{s}: {out} {err}");
+    }
     // Filtering on one is reviewed like any masked column, not run at once.
     let (_, err) = agent(&gw, &["-c", r#"SELECT id FROM "CaseUser" WHERE email LIKE 'q%'"#], None);
     assert!(err.contains("masked"), "{err}");

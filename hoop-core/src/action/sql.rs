@@ -62,6 +62,11 @@ pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "pg_logical_emit_message",
 ];
 
+/// The kind given to a statement naming a relation whose schema or name holds a dot
+/// (`"sch.ema"."t.b"`): hoop names relations `schema.table`, so it could not tell which
+/// relation that is, nor which of its columns are masked.
+pub const DOTTED_NAME: &str = "dotted_name";
+
 /// The kind given to `set_config` with a value computed at run time.
 pub const COMPUTED_SETTING: &str = "computed_setting";
 
@@ -489,8 +494,11 @@ impl Walk {
         }
         // A RangeVar, tagged as a node or embedded as a struct field (`InsertStmt.relation`).
         if let (Some(Value::String(rel)), true) = (o.get("relname"), o.contains_key("inh")) {
-            let parts = ["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty());
-            let name = parts.chain(std::iter::once(rel.as_str())).collect::<Vec<_>>().join(".");
+            let parts: Vec<&str> = ["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty()).chain(std::iter::once(rel.as_str())).collect();
+            if parts.iter().any(|p| p.contains('.')) {
+                self.kind(DOTTED_NAME);
+            }
+            let name = parts.join(".");
             self.table(name.to_lowercase());
         }
         for (k, v) in o {
@@ -610,6 +618,9 @@ impl Walk {
                     for obj in o.get("objects").and_then(Value::as_array).into_iter().flatten() {
                         let items = tagged(obj, "List").and_then(|l| l.get("items")).and_then(Value::as_array);
                         let parts: Vec<&str> = items.into_iter().flatten().filter_map(|i| tagged(i, "String")?.get("sval")?.as_str()).collect();
+                        if parts.iter().any(|p| p.contains('.')) {
+                            self.kind(DOTTED_NAME);
+                        }
                         self.table(parts.join(".").to_lowercase());
                     }
                 }
@@ -1091,6 +1102,10 @@ mod tests {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
         assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
+        for dotted in [r#"select * from "dot.tab""#, r#"select * from "sch.ema".t"#, r#"select * from s."t.b""#, r#"copy "x.y" to stdout"#, r#"drop table "a.b""#] {
+            assert!(analyze(dotted).kinds.contains(&DOTTED_NAME.into()), "{dotted}");
+        }
+        assert!(!analyze(r#"select "c.d" from s.t"#).kinds.contains(&DOTTED_NAME.into()), "a dotted column is fine");
         for computed in ["select pg_notify('c', x::text) from generate_series(1, 9) x", "select pg_notify(chan, 'x') from t", "select pg_catalog.PG_NOTIFY('c', (select string_agg(a, ',') from t))"] {
             assert!(analyze(computed).kinds.contains(&COMPUTED_NOTIFY.into()), "{computed}");
         }

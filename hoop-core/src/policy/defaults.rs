@@ -61,8 +61,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-unreadable-sql",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do", "dynamic_sql", "ambiguous"])"#,
-        "agents may only run SQL the gateway can read",
+        r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do", "dynamic_sql", "ambiguous", "dotted_name"])"#,
+        "agents may only run SQL the gateway can read (relations whose names hold a dot cannot be told apart)",
     ),
     (
         "agent-no-unreadable-commands",
