@@ -131,6 +131,20 @@ impl Catalog {
         Ok(out.into_iter().map(|(_, t)| t).collect())
     }
 
+    /// The definition of the view (or materialized view) `schema.name`, as the server prints
+    /// it; `None` for any other relation.
+    pub async fn view_definition(&self, schema: &str, name: &str) -> Result<Option<String>, UpstreamError> {
+        let lit = |s: &str| s.replace('\'', "''");
+        let sql = format!(
+            "SELECT pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = '{}' AND c.relname = '{}' AND c.relkind IN ('v', 'm')",
+            lit(schema),
+            lit(name)
+        );
+        let rows = self.query(&sql).await?;
+        Ok(rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()))
+    }
+
     /// Every `schema.relation` that `name` (as a statement spells it, lowercase) may denote,
     /// and, for views, every relation behind them at any depth.
     ///

@@ -60,11 +60,13 @@ impl Discovery {
         if let Ok(names) = catalog.resolve(spelling).await {
             candidates.extend(names.iter().cloned());
         }
+        let mut seen: Vec<crate::catalog::RelationColumns> = Vec::new();
         for rel in candidates {
             let Ok(relations) = catalog.columns_of(&rel).await else { continue };
             // Lineage reads identifiers in lowercase: masked columns are named so too.
             for (schema, table, cols) in relations {
                 exists = true;
+                seen.push((schema.clone(), table.clone(), cols.clone()));
                 for (col, _) in &cols {
                     if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
                         push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole: true });
@@ -74,6 +76,17 @@ impl Discovery {
                     if let Some(rule) = masker.rule_for(label) {
                         push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole });
                     }
+                }
+            }
+        }
+        // A view's columns take their values from its relations' through its definition: one
+        // that reads a masked column is masked whole under its own name (`CREATE VIEW v AS
+        // SELECT apikey AS k ...`), whatever it is called.
+        if !found.is_empty() {
+            for (schema, table, cols) in &seen {
+                let Ok(Some(def)) = catalog.view_definition(schema, table).await else { continue };
+                for (col, rule) in view_columns_reading(&def, cols, &found) {
+                    push(&mut found, MaskedColumn { name: col, rule, whole: true });
                 }
             }
         }
@@ -96,6 +109,30 @@ impl Discovery {
     pub fn forget(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
+}
+
+/// The columns of a view defined by `def` (its columns `cols`, in order) whose values read one
+/// of `masked`, each with the rule of a masked column it reads. A definition hoop cannot read,
+/// or whose columns it cannot count (a `*`), masks every column.
+fn view_columns_reading(def: &str, cols: &[(String, u32)], masked: &[MaskedColumn]) -> Vec<(String, ColumnMask)> {
+    use hoop_core::action::lineage::{Output, Outputs};
+    let Some(any) = masked.first().map(|m| m.rule.clone()) else { return Vec::new() };
+    let every = || cols.iter().map(|(c, _)| (c.to_lowercase(), any.clone())).collect();
+    let Some(d) = hoop_core::action::lineage::derive(def) else { return every() };
+    let Some(Outputs::Rows(outs)) = d.statements.first() else { return every() };
+    let mut out = Vec::new();
+    for (o, (col, _)) in outs.iter().zip(cols) {
+        let Output::Expr { refs, .. } = o else { return every() };
+        let read = masked.iter().find(|m| refs.columns.contains(&m.name));
+        // A whole row (`row_to_json(t)`: a one-part name that is one of its relations) reads
+        // every column of it.
+        let whole_row = refs.star || refs.rows.iter().any(|r| d.relations.iter().any(|(alias, rel)| alias == r || rel.rsplit('.').next() == Some(r.as_str())));
+        let rule = read.map(|m| m.rule.clone()).or_else(|| whole_row.then(|| any.clone()));
+        if let Some(rule) = rule {
+            out.push((col.to_lowercase(), rule));
+        }
+    }
+    out
 }
 
 fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
@@ -131,4 +168,26 @@ async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, c
         .zip(seen)
         .filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(name: &str) -> MaskedColumn {
+        MaskedColumn { name: name.into(), rule: ColumnMask { mode: hoop_core::mask::Mode::Redact, label: name.into() }, whole: true }
+    }
+
+    #[test]
+    fn a_view_column_that_reads_a_masked_one_is_masked() {
+        let cols = vec![("id".to_string(), 23), ("K".to_string(), 25), ("j".to_string(), 114), ("n".to_string(), 25)];
+        // As `pg_get_viewdef` prints it.
+        let def = " SELECT lowkeys.id,\n    (lowkeys.apikey || ''::text) AS \"K\",\n    row_to_json(lowkeys.*) AS j,\n    lowkeys.note AS n\n   FROM lowkeys;";
+        let got: Vec<String> = view_columns_reading(def, &cols, &[masked("apikey")]).into_iter().map(|(c, _)| c).collect();
+        assert_eq!(got, ["k", "j"]);
+        // Unreadable, or columns that cannot be counted: all of them.
+        assert_eq!(view_columns_reading("not sql at all", &cols, &[masked("apikey")]).len(), 4);
+        assert_eq!(view_columns_reading(" SELECT * FROM lowkeys;", &cols, &[masked("apikey")]).len(), 4);
+        assert!(view_columns_reading(def, &cols, &[]).is_empty(), "nothing masked behind it");
+    }
 }

@@ -449,6 +449,40 @@ fn quoted_mixed_case_names_are_masked_by_lineage() {
     assert!(err.contains("masked"), "{err}");
 }
 
+/// A view that renames a configured column, or computes from it, masks it: the view's
+/// definition is read by lineage like a statement (red-team round 2: `CREATE VIEW v AS SELECT
+/// apikey AS k` returned the key in clear, and no detector knows a key's shape).
+#[test]
+fn a_view_that_renames_a_masked_column_masks_it() {
+    let gw = Gw::start("[[masking.column_rules]]\ntable = \"vkeys\"\ncolumn = \"apikey\"\n");
+    pg().psql(
+        "DROP VIEW IF EXISTS vk_rename, vk_expr, vk_chain; DROP TABLE IF EXISTS vkeys;
+         CREATE TABLE vkeys (id int, apikey text, note text);
+         INSERT INTO vkeys VALUES (1, 'k9c4ca4238a0b9238', 'first'), (2, 'k7d1a2b3c4d5e6f70', 'second');
+         CREATE VIEW vk_rename AS SELECT id, apikey AS k, note FROM vkeys;
+         CREATE VIEW vk_expr AS SELECT id, upper(apikey) AS u FROM vkeys;
+         CREATE VIEW vk_chain AS SELECT k AS kk, note FROM vk_rename;",
+    )
+    .unwrap();
+    for s in [
+        "SELECT k FROM vk_rename",
+        "SELECT 'x' || k FROM vk_rename",
+        "SELECT * FROM vk_rename",
+        "SELECT u FROM vk_expr",
+        "SELECT kk, note FROM vk_chain",
+        "SELECT reverse(kk) FROM vk_chain",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.is_empty(), "{s}: {err}");
+        for leak in ["9c4ca", "7d1a2", "9C4CA", "ac4c9"] {
+            assert!(!out.contains(leak), "{s}: {out}");
+        }
+    }
+    // The view's other columns are left alone.
+    let (out, _) = agent(&gw, &["-c", "SELECT id, note FROM vk_rename ORDER BY id"], None);
+    assert_eq!(out.trim(), "1|first\n2|second");
+}
+
 /// Parse, Bind, Execute without Describe: hoop asks for the row shape itself.
 #[tokio::test]
 async fn masking_does_not_depend_on_describe() {
