@@ -489,7 +489,7 @@ impl Relay {
                     let names = self.names_of(&action.sql);
                     let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
-                    let named = action.sql.tables.clone();
+                    let named = (action.sql.copy == "to").then(|| action.sql.tables.clone()).unwrap_or_default();
                     let facts = self.resolve_tables(&mut action.sql).await;
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
@@ -539,7 +539,7 @@ impl Relay {
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
-                    let named = sql.tables.clone();
+                    let named = (sql.copy == "to").then(|| sql.tables.clone()).unwrap_or_default();
                     let facts = self.resolve_tables(&mut sql).await;
                     // A COPY run through the extended protocol is masked as one sent as a Query.
                     let copy = self.copy_plan(&sql, &named, &facts).await;
@@ -1028,8 +1028,14 @@ impl Relay {
                         }
                     }
                     let plan = acc.as_ref().and_then(|a| a.plan.clone());
-                    let mut spare = crate::mask::MaskTally::default();
-                    let masked_by = acc.as_mut().map_or(&mut spare, |a| &mut a.masked_by);
+                    let mut spare;
+                    let masked_by = match acc.as_mut() {
+                        Some(a) => &mut a.masked_by,
+                        None => {
+                            spare = crate::mask::MaskTally::default();
+                            &mut spare
+                        }
+                    };
                     let row = match mask_row(&self.masker, plan.as_deref(), &frame.body, masked_by) {
                         Ok(Some((masked, values))) => {
                             self.sample(&mut acc, &masked.body);
