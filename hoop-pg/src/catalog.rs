@@ -100,20 +100,20 @@ impl Catalog {
     /// masking applies the columns of all of them (more masked, never less). An unqualified name
     /// is matched among the relations visible on hoop's own search path.
     pub async fn columns_of(&self, name: &str) -> Result<Vec<RelationColumns>, UpstreamError> {
-        let lit = |s: &str| s.to_lowercase().replace('\'', "''");
+        let lit = |s: &str| s.to_ascii_lowercase().replace('\'', "''");
         let (schema, rel) = match name.rsplit_once('.') {
             Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
             None => (None, name),
         };
         let scope = match schema {
-            Some(s) => format!("lower(n.nspname) = '{}'", lit(s)),
+            Some(s) => format!("lower(n.nspname COLLATE \"C\") = '{}'", lit(s)),
             None => "pg_catalog.pg_table_is_visible(c.oid)".to_string(),
         };
         let sql = format!(
             "SELECT c.oid, n.nspname, c.relname, a.attname, a.atttypid FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
-             WHERE lower(c.relname) = '{}' AND {scope} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.oid, a.attnum",
+             WHERE lower(c.relname COLLATE \"C\") = '{}' AND {scope} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.oid, a.attnum",
             lit(rel)
         );
         let rows = self.query(&sql).await?;
@@ -167,16 +167,16 @@ impl Catalog {
             None => (None, name),
         };
         let lit = |s: &str| s.replace('\'', "''");
-        let schema_test = schema.map(|s| format!(" AND lower(n.nspname) = '{}'", lit(s))).unwrap_or_default();
+        let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", lit(s))).unwrap_or_default();
         let sql = format!(
             "WITH RECURSIVE r(oid) AS ( \
                SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-               WHERE lower(c.relname) = '{rel}'{schema_test} \
+               WHERE lower(c.relname COLLATE \"C\") = '{rel}'{schema_test} \
              UNION \
                SELECT d.refobjid FROM r JOIN pg_catalog.pg_rewrite w ON w.ev_class = r.oid \
                JOIN pg_catalog.pg_depend d ON d.objid = w.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
                  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.oid \
-             ) SELECT DISTINCT lower(n.nspname) || '.' || lower(c.relname) FROM r \
+             ) SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
                JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
             rel = lit(rel)
         );

@@ -69,12 +69,12 @@ impl Discovery {
                 seen.push((schema.clone(), table.clone(), cols.clone()));
                 for (col, _) in &cols {
                     if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
-                        push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole: true });
+                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
                     }
                 }
                 for (col, label, whole) in sample(catalog, masker, &schema, &table, &cols).await {
                     if let Some(rule) = masker.rule_for(label) {
-                        push(&mut found, MaskedColumn { name: col.to_lowercase(), rule, whole });
+                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole });
                     }
                 }
             }
@@ -117,7 +117,7 @@ impl Discovery {
 fn view_columns_reading(def: &str, cols: &[(String, u32)], masked: &[MaskedColumn]) -> Vec<(String, ColumnMask)> {
     use hoop_core::action::lineage::{Output, Outputs};
     let Some(any) = masked.first().map(|m| m.rule.clone()) else { return Vec::new() };
-    let every = || cols.iter().map(|(c, _)| (c.to_lowercase(), any.clone())).collect();
+    let every = || cols.iter().map(|(c, _)| (c.to_ascii_lowercase(), any.clone())).collect();
     let Some(d) = hoop_core::action::lineage::derive(def) else { return every() };
     let Some(Outputs::Rows(outs)) = d.statements.first() else { return every() };
     let mut out = Vec::new();
@@ -129,7 +129,7 @@ fn view_columns_reading(def: &str, cols: &[(String, u32)], masked: &[MaskedColum
         let whole_row = refs.star || refs.rows.iter().any(|r| d.relations.iter().any(|(alias, rel)| alias == r || rel.rsplit('.').next() == Some(r.as_str())));
         let rule = read.map(|m| m.rule.clone()).or_else(|| whole_row.then(|| any.clone()));
         if let Some(rule) = rule {
-            out.push((col.to_lowercase(), rule));
+            out.push((col.to_ascii_lowercase(), rule));
         }
     }
     out

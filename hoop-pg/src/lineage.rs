@@ -40,7 +40,7 @@ impl ResultMask {
         if self.exact && i < self.positional.len() {
             return None;
         }
-        self.by_name.get(&name.to_lowercase()).cloned()
+        self.by_name.get(&name.to_ascii_lowercase()).cloned()
     }
 }
 

@@ -281,7 +281,7 @@ fn target_output(t: &Value) -> Output {
     if let Some(cr) = tagged(val, "ColumnRef") {
         let fields: Vec<&Value> = arr(cr, "fields").collect();
         if fields.last().is_some_and(|f| tagged(f, "AStar").is_some()) {
-            let q = fields.len().checked_sub(2).and_then(|i| fields.get(i)).and_then(|f| sval(f)).map(str::to_lowercase);
+            let q = fields.len().checked_sub(2).and_then(|i| fields.get(i)).and_then(|f| sval(f)).map(|s| s.to_ascii_lowercase());
             return Output::Star(q);
         }
     }
@@ -289,7 +289,7 @@ fn target_output(t: &Value) -> Output {
     let name = alias.map(str::to_string).unwrap_or_else(|| implicit_name(val));
     let mut refs = Refs::default();
     refs_into(val, &mut refs, 0);
-    let bare = tagged(val, "ColumnRef").and_then(|cr| arr(cr, "fields").filter_map(sval).last()).map(str::to_lowercase);
+    let bare = tagged(val, "ColumnRef").and_then(|cr| arr(cr, "fields").filter_map(sval).last()).map(|s| s.to_ascii_lowercase());
     Output::Expr { name, refs, bare }
 }
 
@@ -360,7 +360,7 @@ fn refs_into(v: &Value, refs: &mut Refs, depth: usize) {
 
 fn column_ref(cr: &Value, refs: &mut Refs) {
     let fields: Vec<&Value> = arr(cr, "fields").collect();
-    let names: Vec<String> = fields.iter().filter_map(|f| sval(f)).map(str::to_lowercase).collect();
+    let names: Vec<String> = fields.iter().filter_map(|f| sval(f)).map(|s| s.to_ascii_lowercase()).collect();
     let star = fields.last().is_some_and(|f| tagged(f, "AStar").is_some());
     let push = |v: &mut Vec<String>, s: &String| {
         if !v.contains(s) {
@@ -402,8 +402,8 @@ fn collect(v: &Value, d: &mut Derivation, depth: usize) {
 
 fn alias_of(o: &Value) -> Option<(String, Vec<String>)> {
     let a = o.get("alias").filter(|a| !a.is_null())?;
-    let name = a.get("aliasname")?.as_str()?.to_lowercase();
-    let cols = arr(a, "colnames").filter_map(sval).map(str::to_lowercase).collect();
+    let name = a.get("aliasname")?.as_str()?.to_ascii_lowercase();
+    let cols = arr(a, "colnames").filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
     Some((name, cols))
 }
 
@@ -422,9 +422,9 @@ fn column_refs(outputs: Vec<Output>) -> Vec<Refs> {
 fn range_var(n: &Map<String, Value>, d: &mut Derivation) {
     let Some(rel) = n.get("relname").and_then(Value::as_str) else { return };
     let schema = n.get("schemaname").and_then(Value::as_str).filter(|s| !s.is_empty());
-    let full = schema.map_or_else(|| rel.to_lowercase(), |s| format!("{}.{}", s.to_lowercase(), rel.to_lowercase()));
+    let full = schema.map_or_else(|| rel.to_ascii_lowercase(), |s| format!("{}.{}", s.to_ascii_lowercase(), rel.to_ascii_lowercase()));
     let node = Value::Object(n.clone());
-    let (alias, cols) = alias_of(&node).unwrap_or_else(|| (rel.to_lowercase(), Vec::new()));
+    let (alias, cols) = alias_of(&node).unwrap_or_else(|| (rel.to_ascii_lowercase(), Vec::new()));
     // `customers AS t(i, n, e)` renames its columns; hoop does not count them, so each new
     // name reads the whole row (masked if the row holds a masked column).
     for c in cols {
@@ -456,14 +456,14 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
             }
             "CommonTableExpr" => {
-                let name = n.get("ctename").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+                let name = n.get("ctename").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
                 let q = n.get("ctequery");
                 let outs = match q.and_then(|q| q.get("node")).and_then(|q| q.as_object()).and_then(|m| m.iter().next()) {
                     Some((kind, body)) if kind == "SelectStmt" => select_outputs(body),
                     Some((_, body)) => body.get("returning_clause").map(|r| arr(r, "exprs").map(target_output).collect()).unwrap_or_default(),
                     None => Vec::new(),
                 };
-                let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(str::to_lowercase).collect();
+                let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
                 name_columns(d, &outs, &cols);
                 d.derived.push((name, column_refs(outs)));
             }

@@ -499,7 +499,7 @@ impl Walk {
                 self.kind(DOTTED_NAME);
             }
             let name = parts.join(".");
-            self.table(name.to_lowercase());
+            self.table(name.to_ascii_lowercase());
         }
         for (k, v) in o {
             if k.starts_with(|c: char| c.is_ascii_uppercase()) {
@@ -621,7 +621,7 @@ impl Walk {
                         if parts.iter().any(|p| p.contains('.')) {
                             self.kind(DOTTED_NAME);
                         }
-                        self.table(parts.join(".").to_lowercase());
+                        self.table(parts.join(".").to_ascii_lowercase());
                     }
                 }
                 if ty == T::ObjectFunction as i64 || ty == T::ObjectProcedure as i64 || ty == T::ObjectTrigger as i64 || ty == T::ObjectRule as i64 {
