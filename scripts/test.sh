@@ -21,8 +21,9 @@ command -v cc >/dev/null || need+=(gcc libc6-dev)
 # The OIDC tests run a real provider (npm oidc-provider) under Node.js.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
-# Drivers other than libpq: pgjdbc under Java (asyncpg comes from PyPI below).
-command -v java >/dev/null || need+=(default-jre-headless)
+# Drivers other than libpq: pgjdbc under Java (asyncpg comes from PyPI below). The JDBC client
+# runs as a single source file, which needs the JDK's compiler, not only a runtime.
+command -v javac >/dev/null || need+=(default-jdk-headless)
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
