@@ -44,6 +44,12 @@ impl Discovery {
     /// for an unqualified name, and the relations behind a view). A catalog failure yields the
     /// columns found so far: content detectors still apply to every output.
     pub async fn masked_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, spelling: &str) -> Arc<Vec<MaskedColumn>> {
+        self.masked_columns_at(catalog, masker, target, spelling, 0).await
+    }
+
+    /// [`masked_columns`](Self::masked_columns) of a relation `depth` views below the one asked
+    /// about.
+    async fn masked_columns_at(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, spelling: &str, depth: usize) -> Arc<Vec<MaskedColumn>> {
         if !masker.is_enabled() {
             return Arc::new(Vec::new());
         }
@@ -79,15 +85,14 @@ impl Discovery {
                 }
             }
         }
-        // A view's columns take their values from its relations' through its definition: one
-        // that reads a masked column is masked whole under its own name (`CREATE VIEW v AS
-        // SELECT apikey AS k ...`), whatever it is called.
-        if !found.is_empty() {
-            for (schema, table, cols) in &seen {
-                let Ok(Some(def)) = catalog.view_definition(schema, table).await else { continue };
-                for (col, rule) in view_columns_reading(&def, cols, &found) {
-                    push(&mut found, MaskedColumn { name: col, rule, whole: true });
-                }
+        // A view's columns take their values from its relations' through its definition, read
+        // by lineage like a statement over the masked columns of the relations it names (views
+        // of views in turn): one that reads a masked column is masked whole under its own name
+        // (`CREATE VIEW v AS SELECT apikey AS k ...`), whatever it is called.
+        for (schema, table, cols) in &seen {
+            let Ok(Some(def)) = catalog.view_definition(schema, table).await else { continue };
+            for (col, rule) in self.view_columns(catalog, masker, target, &def, cols, depth).await {
+                push(&mut found, MaskedColumn { name: col, rule, whole: true });
             }
         }
         let found = Arc::new(found);
@@ -111,29 +116,36 @@ impl Discovery {
     }
 }
 
-/// The columns of a view defined by `def` (its columns `cols`, in order) whose values read one
-/// of `masked`, each with the rule of a masked column it reads. A definition hoop cannot read,
-/// or whose columns it cannot count (a `*`), masks every column.
-fn view_columns_reading(def: &str, cols: &[(String, u32)], masked: &[MaskedColumn]) -> Vec<(String, ColumnMask)> {
-    use hoop_core::action::lineage::{Output, Outputs};
-    let Some(any) = masked.first().map(|m| m.rule.clone()) else { return Vec::new() };
-    let every = || cols.iter().map(|(c, _)| (c.to_ascii_lowercase(), any.clone())).collect();
-    let Some(d) = hoop_core::action::lineage::derive(def) else { return every() };
-    let Some(Outputs::Rows(outs)) = d.statements.first() else { return every() };
-    let mut out = Vec::new();
-    for (o, (col, _)) in outs.iter().zip(cols) {
-        let Output::Expr { refs, .. } = o else { return every() };
-        let read = masked.iter().find(|m| refs.columns.contains(&m.name));
-        // A whole row (`row_to_json(t)`: a one-part name that is one of its relations) reads
-        // every column of it.
-        let whole_row = refs.star || refs.rows.iter().any(|r| d.relations.iter().any(|(alias, rel)| alias == r || rel.rsplit('.').next() == Some(r.as_str())));
-        let rule = read.map(|m| m.rule.clone()).or_else(|| whole_row.then(|| any.clone()));
-        if let Some(rule) = rule {
-            out.push((col.to_ascii_lowercase(), rule));
+impl Discovery {
+    /// The columns of a view defined by `def` (its columns `cols`, in order) whose values read a
+    /// masked column of the relations it names, each with its rule. A definition hoop cannot
+    /// read, or one naming a relation it cannot tell apart (a dot in its name), or views nested
+    /// past [`MAX_VIEW_DEPTH`], mask every column.
+    async fn view_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, def: &str, cols: &[(String, u32)], depth: usize) -> Vec<(String, ColumnMask)> {
+        let every = || cols.iter().filter_map(|(c, _)| Some((c.to_ascii_lowercase(), masker.rule_for("view")?))).collect();
+        let sql = hoop_core::action::sql::analyze(def);
+        if depth >= MAX_VIEW_DEPTH || !sql.parsed || sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {
+            return every();
         }
+        let mut masked: HashMap<String, Arc<Vec<MaskedColumn>>> = HashMap::new();
+        for t in &sql.tables {
+            let cols = Box::pin(self.masked_columns_at(catalog, masker, target, t, depth + 1)).await;
+            masked.insert(t.clone(), cols);
+        }
+        let Some(lineage) = crate::lineage::of_text(masker, &masked, def, &[]) else { return Vec::new() };
+        let result = lineage.result(0);
+        cols.iter()
+            .enumerate()
+            .filter_map(|(i, (c, _))| {
+                let name = c.to_ascii_lowercase();
+                result.rule(i, &name).map(|r| (name, r))
+            })
+            .collect()
     }
-    out
 }
+
+/// Views nested deeper than this (each reading the next) mask every column.
+const MAX_VIEW_DEPTH: usize = 8;
 
 fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
     if !found.iter().any(|c| c.name == col.name) {
@@ -168,26 +180,4 @@ async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, c
         .zip(seen)
         .filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n)))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn masked(name: &str) -> MaskedColumn {
-        MaskedColumn { name: name.into(), rule: ColumnMask { mode: hoop_core::mask::Mode::Redact, label: name.into() }, whole: true }
-    }
-
-    #[test]
-    fn a_view_column_that_reads_a_masked_one_is_masked() {
-        let cols = vec![("id".to_string(), 23), ("K".to_string(), 25), ("j".to_string(), 114), ("n".to_string(), 25)];
-        // As `pg_get_viewdef` prints it.
-        let def = " SELECT lowkeys.id,\n    (lowkeys.apikey || ''::text) AS \"K\",\n    row_to_json(lowkeys.*) AS j,\n    lowkeys.note AS n\n   FROM lowkeys;";
-        let got: Vec<String> = view_columns_reading(def, &cols, &[masked("apikey")]).into_iter().map(|(c, _)| c).collect();
-        assert_eq!(got, ["k", "j"]);
-        // Unreadable, or columns that cannot be counted: all of them.
-        assert_eq!(view_columns_reading("not sql at all", &cols, &[masked("apikey")]).len(), 4);
-        assert_eq!(view_columns_reading(" SELECT * FROM lowkeys;", &cols, &[masked("apikey")]).len(), 4);
-        assert!(view_columns_reading(def, &cols, &[]).is_empty(), "nothing masked behind it");
-    }
 }

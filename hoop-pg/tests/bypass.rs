@@ -461,12 +461,20 @@ fn quoted_mixed_case_names_are_masked_by_lineage() {
 fn a_view_that_renames_a_masked_column_masks_it() {
     let gw = Gw::start("[[masking.column_rules]]\ntable = \"vkeys\"\ncolumn = \"apikey\"\n");
     pg().psql(
-        "DROP VIEW IF EXISTS vk_rename, vk_expr, vk_chain; DROP TABLE IF EXISTS vkeys;
+        "DROP VIEW IF EXISTS vk_v3, vk_v2, vk_chain, vk_rename, vk_expr, vk_cte, vk_unnest, vk_lat, vk_starsub, vk_mail CASCADE;
+         DROP TABLE IF EXISTS vkeys;
          CREATE TABLE vkeys (id int, apikey text, note text);
          INSERT INTO vkeys VALUES (1, 'k9c4ca4238a0b9238', 'first'), (2, 'k7d1a2b3c4d5e6f70', 'second');
          CREATE VIEW vk_rename AS SELECT id, apikey AS k, note FROM vkeys;
          CREATE VIEW vk_expr AS SELECT id, upper(apikey) AS u FROM vkeys;
-         CREATE VIEW vk_chain AS SELECT k AS kk, note FROM vk_rename;",
+         CREATE VIEW vk_chain AS SELECT k AS kk, note FROM vk_rename;
+         CREATE VIEW vk_v2 AS SELECT kk AS k3 FROM vk_chain;
+         CREATE VIEW vk_v3 AS SELECT upper(k3) AS k4 FROM vk_v2;
+         CREATE VIEW vk_cte AS WITH c AS (SELECT id, apikey AS z FROM vkeys) SELECT id, z AS k FROM c;
+         CREATE VIEW vk_unnest AS SELECT u AS k FROM vkeys, unnest(array[apikey]) u;
+         CREATE VIEW vk_lat AS SELECT id, l.k FROM vkeys, LATERAL (SELECT apikey AS k) l;
+         CREATE VIEW vk_starsub AS SELECT * FROM (SELECT id, apikey AS k FROM vkeys) s;
+         CREATE VIEW vk_mail AS SELECT id, reverse(email) AS m FROM users;",
     )
     .unwrap();
     for s in [
@@ -476,10 +484,19 @@ fn a_view_that_renames_a_masked_column_masks_it() {
         "SELECT u FROM vk_expr",
         "SELECT kk, note FROM vk_chain",
         "SELECT reverse(kk) FROM vk_chain",
+        // Views of views of views, CTEs, functions and subqueries in FROM inside the view
+        // (red-team round 3), and a view over a discovered column (users.email).
+        "SELECT k3 FROM vk_v2",
+        "SELECT k4 FROM vk_v3",
+        "SELECT k FROM vk_cte",
+        "SELECT k FROM vk_unnest",
+        "SELECT k FROM vk_lat",
+        "SELECT * FROM vk_starsub",
+        "SELECT m FROM vk_mail",
     ] {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.is_empty(), "{s}: {err}");
-        for leak in ["9c4ca", "7d1a2", "9C4CA", "ac4c9"] {
+        for leak in ["9c4ca", "7d1a2", "9C4CA", "ac4c9", "elpmaxe", "proc"] {
             assert!(!out.contains(leak), "{s}: {out}");
         }
     }
