@@ -489,7 +489,7 @@ impl Relay {
                     let names = self.names_of(&action.sql);
                     let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
-                    let named = (action.sql.copy == "to").then(|| action.sql.tables.clone()).unwrap_or_default();
+                    let named = if action.sql.copy == "to" { action.sql.tables.clone() } else { Vec::new() };
                     let facts = self.resolve_tables(&mut action.sql).await;
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
@@ -539,7 +539,7 @@ impl Relay {
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
-                    let named = (sql.copy == "to").then(|| sql.tables.clone()).unwrap_or_default();
+                    let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
                     let facts = self.resolve_tables(&mut sql).await;
                     // A COPY run through the extended protocol is masked as one sent as a Query.
                     let copy = self.copy_plan(&sql, &named, &facts).await;
