@@ -901,6 +901,11 @@ impl Relay {
         }
         let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
         sql.tables.extend(facts.extra.iter().cloned());
+        // A name that resolves to a relation whose schema or name holds a dot (`plain` on a
+        // search path that reaches `"sch.ema".plain`): hoop could not tell which one it is.
+        if facts.extra.iter().any(|t| t.matches('.').count() >= 2) && !sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {
+            sql.kinds.push(hoop_core::action::sql::DOTTED_NAME.to_string());
+        }
         facts
     }
 

@@ -449,6 +449,14 @@ fn quoted_mixed_case_names_are_masked_by_lineage() {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.contains("agent-no-unreadable-sql") && !out.contains("una"), "{s}: {out} {err}");
     }
+    // Nor reached by an unqualified name that resolves to one (a search path set to a dotted
+    // schema), nor through a view over one (the relations behind a view are resolved too).
+    pg().psql(r#"DROP SCHEMA IF EXISTS "sch.ema" CASCADE; CREATE SCHEMA "sch.ema"; CREATE TABLE "sch.ema".plainrel (c text); INSERT INTO "sch.ema".plainrel VALUES ('vera@corp.example');
+                 DROP VIEW IF EXISTS dotview; CREATE VIEW dotview AS SELECT id, email AS k FROM "dot.tab";"#).unwrap();
+    let (out, err) = agent(&gw, &["-c", r#"SET search_path TO "sch.ema", public"#, "-c", "SELECT 'x' || c FROM plainrel"], None);
+    assert!(err.contains("agent-no-unreadable-sql") && !out.contains("vera"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "SELECT 'x' || k FROM dotview"], None);
+    assert!(err.contains("agent-no-unreadable-sql") && !out.contains("una"), "{out} {err}");
     // Filtering on one is reviewed like any masked column, not run at once.
     let (_, err) = agent(&gw, &["-c", r#"SELECT id FROM "CaseUser" WHERE email LIKE 'q%'"#], None);
     assert!(err.contains("masked"), "{err}");
