@@ -631,18 +631,12 @@ impl SessionHandle {
         let table_keys = self.table_keys(&action);
         action.usage = self.usage_of(&action, &table_keys, now);
         let policy = &self.gate.inner.policy;
-        let mut verdict = policy.evaluate(&self.session, &action);
-        // A reviewer already let this identity past this budget on this target: that rule is
-        // left out, and the next one that holds decides (an approval waives what the reviewer
-        // was shown, not every budget).
-        let mut waived: Vec<String> = Vec::new();
-        while let Verdict::Review { rule } = &verdict
-            && !waived.contains(rule)
-            && self.gate.inner.waivers.holds(subject, &self.session.target.name, rule, now)
-        {
-            waived.push(rule.clone());
-            verdict = policy.evaluate_waiving(&self.session, &action, &waived);
-        }
+        // A reviewer already let this identity past a budget on this target: that rule is left
+        // out, and the next one that holds decides (an approval waives what the reviewer was
+        // shown, not every budget).
+        let (mut verdict, waived) = self.without_waived(Vec::new(), now, |w| {
+            if w.is_empty() { policy.evaluate(&self.session, &action) } else { policy.evaluate_waiving(&self.session, &action, w) }
+        });
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
         }

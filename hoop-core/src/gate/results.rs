@@ -203,6 +203,20 @@ impl SessionHandle {
         Usage { deletes, session_deletes, identity, target, tables, columns, detectors, sensitive }
     }
 
+    /// The verdict of `evaluate`, asked again without each budget rule a reviewer waived for
+    /// this identity on this target (within the hour) while it holds one, so that the next rule
+    /// decides; with the rules left out (`waived` are those already left out).
+    pub(super) fn without_waived(&self, mut waived: Vec<String>, now: u64, evaluate: impl Fn(&[String]) -> Verdict) -> (Verdict, Vec<String>) {
+        let (subject, target) = (&self.session.identity.subject, &self.session.target.name);
+        loop {
+            let v = evaluate(&waived);
+            match &v {
+                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now) => waived.push(rule.clone()),
+                _ => return (v, waived),
+            }
+        }
+    }
+
     /// Counts values masked in what the client received by what masked them (a column's rule
     /// or lineage, a content detector) into this identity's per-column and per-detector usage
     /// on the target. Their total is counted with the result (or output) that carried them.
@@ -239,13 +253,8 @@ impl SessionHandle {
         keys.extend(self.usage_keys.iter().map(String::as_str));
         keys.extend(table_keys.iter().map(|k| &**k));
         // Two spellings of one table share a key (see `table_keys`): counted once.
-        if table_keys.len() > 1 {
-            let mut seen = 0;
-            keys.retain(|k| {
-                seen += 1;
-                seen <= 2 || !table_keys.iter().take(seen - 3).any(|earlier| &**earlier == *k)
-            });
-        }
+        keys.sort_unstable();
+        keys.dedup();
         self.gate.inner.usage.add_all(&keys, delta, now);
         if delta.rows > 0 || delta.bytes > 0 {
             self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
@@ -290,15 +299,8 @@ impl SessionHandle {
         action.usage = self.usage_of(&action, &table_keys, now);
         // A budget a reviewer waived for this identity on this target (within the hour) is not
         // asked again, here as at checks.
-        let mut waived = waived;
-        let (policy, subject, target) = (&self.gate.inner.policy, &self.session.identity.subject, &self.session.target.name);
-        let verdict = loop {
-            let v = policy.evaluate_result(&self.session, &action, &waived);
-            match &v {
-                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now) => waived.push(rule.clone()),
-                _ => break v,
-            }
-        };
+        let policy = &self.gate.inner.policy;
+        let (verdict, _) = self.without_waived(waived, now, |w| policy.evaluate_result(&self.session, &action, w));
         self.write(&Event::ResultCheckpoint {
             action_id,
             rows: so_far.rows,
