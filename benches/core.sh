@@ -10,7 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p hoop-benches --bench core -- --warm-up-time 1 --measurement-time 5 "$@"
-est() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["mean"]["point_estimate"])' "target/criterion/$1/new/estimates.json"; }
+. benches/common.sh
+est() { criterion_ns "$1"; }
 cel_ns=$(est cel_decision)
 celi_ns=$(est cel_interpreted)
 check_ns=$(est gate/statement_check)

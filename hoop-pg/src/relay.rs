@@ -113,6 +113,13 @@ struct Portal {
     result_formats: Vec<i16>,
     fields: Option<Arc<Vec<Field>>>,
     action_id: Option<u64>,
+    /// What it runs as it was bound (parameters in), kept when rules read usage: an Execute
+    /// long after the Bind is judged again with the usage as it is then.
+    sql: Option<Arc<Sql>>,
+    /// [`Shared::results_ended`] when it was last judged.
+    judged_at: u64,
+    /// What its Executes so far returned, together (a portal run in parts is one result).
+    ran: ResultSoFar,
 }
 
 impl Portal {
@@ -143,6 +150,9 @@ struct Shared {
     next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
     cap_over: Option<(String, u64)>,
+    /// Results that ended in this session so far: a portal judged before the last of them
+    /// ended is judged again when executed, since they moved the usage budgets read.
+    results_ended: u64,
 }
 
 impl Shared {
@@ -164,6 +174,18 @@ impl Shared {
             _ => None,
         });
         pending.or_else(|| self.portals.get(name))
+    }
+
+    /// [`portal`](Self::portal), to change.
+    fn portal_mut(&mut self, name: &str) -> Option<&mut Portal> {
+        let pending = self.expect.iter_mut().rev().find_map(|e| match e {
+            Expect::Bind { portal: Some(p), .. } if p.0 == name => Some(&mut p.1),
+            _ => None,
+        });
+        match pending {
+            Some(p) => Some(p),
+            None => self.portals.get_mut(name),
+        }
     }
 
     /// Keeps what a simple query created, now that the server ran it.
@@ -613,6 +635,7 @@ impl Relay {
                     }
                     let mut sql = (*stmt.sql).clone();
                     sql.params = bind_params(&b, &stmt.param_types);
+                    let kept = self.handle.watches_results().then(|| Arc::new(sql.clone()));
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(in_batch, &mut server, &mut out, &mut client).await?;
@@ -623,6 +646,9 @@ impl Relay {
                         result_formats: b.result_formats.clone(),
                         fields: None,
                         action_id,
+                        sql: kept,
+                        judged_at: self.shared().results_ended,
+                        ran: ResultSoFar::default(),
                     };
                     match verdict {
                         Ok(()) => {
@@ -652,6 +678,22 @@ impl Relay {
                 }
                 b'E' => {
                     let (portal, _max) = proto::decode_execute(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Execute".into()))?;
+                    // A portal hoop never saw bound (a cursor declared in SQL is one on the
+                    // server too): hoop cannot tell what it runs, nor mask it by lineage.
+                    if self.shared().portal(&portal).is_none() {
+                        let msg = format!("hoop: Execute of \"{portal}\", a portal the gateway has not seen bound (read a cursor declared in SQL with FETCH)");
+                        let sql = Sql { text: format!("-- protocol Execute of portal \"{portal}\""), ..Sql::default() };
+                        let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
+                        if let Err(e) = self.handle.refuse(action, UNKNOWN_NAME_RULE, &msg) {
+                            tracing::warn!(error = %e, "recording a refused Execute failed");
+                        }
+                        self.run_refusal(&mut out, &msg);
+                        continue;
+                    }
+                    if let Some(msg) = self.judge_again(&portal, in_batch, &mut server, &mut out, &mut client).await? {
+                        self.run_refusal(&mut out, &msg);
+                        continue;
+                    }
                     let (action_id, described, writes, nested) = {
                         let sh = self.shared();
                         let p = sh.portal(&portal);
@@ -808,19 +850,77 @@ impl Relay {
         }
         let over = self.shared().cap_over.take();
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
-            // The unnamed portal now runs hoop's refusal (whose message is hoop's own).
-            let refused_portal = Portal { statement: REFUSED_STATEMENT.into(), ..Portal::default() };
-            self.expect(Expect::Close { internal: true });
-            self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
-            self.expect(Expect::Bind { internal: true, portal: Some(Box::new((String::new(), refused_portal))) });
-            self.expect(Expect::Execute { portal: String::new(), action_id: None, started: Instant::now(), capped: false });
-            proto::close_statement(REFUSED_STATEMENT).write_to(out);
-            proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(&rowcap::message(&tag, n, limit)), &[]).write_to(out);
-            let b = BindMsg { portal: String::new(), statement: REFUSED_STATEMENT.into(), param_formats: vec![], params: vec![], result_formats: vec![] };
-            proto::bind(&b).write_to(out);
-            proto::execute("").write_to(out);
+            self.run_refusal(out, &rowcap::message(&tag, n, limit));
         }
         Ok(())
+    }
+
+    /// Runs hoop's refusal `msg` where an Execute's answer goes: the unnamed portal is bound to
+    /// a statement raising it and executed, so the client gets the error in its place and the
+    /// server skips what follows up to Sync, as after any error.
+    fn run_refusal(&self, out: &mut BytesMut, msg: &str) {
+        let refused_portal = Portal { statement: REFUSED_STATEMENT.into(), ..Portal::default() };
+        self.expect(Expect::Close { internal: true });
+        self.expect(Expect::Parse { internal: true, name: REFUSED_STATEMENT.into(), statement: None });
+        self.expect(Expect::Bind { internal: true, portal: Some(Box::new((String::new(), refused_portal))) });
+        self.expect(Expect::Execute { portal: String::new(), action_id: None, started: Instant::now(), capped: false });
+        proto::close_statement(REFUSED_STATEMENT).write_to(out);
+        proto::parse(REFUSED_STATEMENT, &refuse::raising_statement(msg), &[]).write_to(out);
+        let b = BindMsg { portal: String::new(), statement: REFUSED_STATEMENT.into(), param_formats: vec![], params: vec![], result_formats: vec![] };
+        proto::bind(&b).write_to(out);
+        proto::execute("").write_to(out);
+    }
+
+    /// Before an Execute of a portal judged before results that ended since (other portals',
+    /// or its own earlier part): the rules reading usage are asked again with the usage as it
+    /// is now, as at a result checkpoint, so that portals bound early cannot run past a budget
+    /// later. `Some(refusal)` when it must not run.
+    async fn judge_again(&self, portal: &str, in_batch: bool, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<Option<String>, RelayError> {
+        if !self.handle.watches_results() {
+            return Ok(None);
+        }
+        // What is still streaming ends first: its rows count.
+        self.settle_results(in_batch, server, out, client).await?;
+        let (action_id, sql, before) = {
+            let sh = self.shared();
+            let Some(p) = sh.portal(portal) else { return Ok(None) };
+            let (Some(id), Some(sql)) = (p.action_id, p.sql.clone()) else { return Ok(None) };
+            if p.judged_at == sh.results_ended {
+                return Ok(None);
+            }
+            (id, sql, p.ran)
+        };
+        let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
+        let refusal = match self.handle.resume_result(action_id, &action, before) {
+            Ok(Checkpoint::Continue) => None,
+            Ok(Checkpoint::Deny { rule, reason }) => Some(refuse::message(&rule, &reason)),
+            Ok(Checkpoint::Review { rule, pending }) => {
+                let t = pending.ticket();
+                let note = format!(
+                    "hoop: this portal's next rows need approval (rule {rule}); ticket {} — a reviewer lets them go with `hoop approvals approve {}`; waiting",
+                    t.id, t.id
+                );
+                let _ = self.to_client(&[proto::notice("01000", &note)]).await;
+                let decided = tokio::select! {
+                    d = self.handle.wait_result_review(action_id, &rule, pending) => d,
+                    e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+                };
+                match decided {
+                    Ok(true) => None,
+                    Ok(false) => Some(refuse::message(&rule, "the reviewer did not let this portal run on")),
+                    Err(e) => Some(format!("hoop: {e}")),
+                }
+            }
+            Err(e) => Some(format!("hoop: {e}")),
+        };
+        if refusal.is_none() {
+            let mut sh = self.shared();
+            let now = sh.results_ended;
+            if let Some(p) = sh.portal_mut(portal) {
+                p.judged_at = now;
+            }
+        }
+        Ok(refusal)
     }
 
     /// Waits until every reply the client's messages asked for has been answered.
@@ -1461,7 +1561,11 @@ impl Relay {
     }
 
     fn front_kind(&self) -> Front {
-        match self.shared().expect.front() {
+        self.front_kind_of(&self.shared())
+    }
+
+    fn front_kind_of(&self, sh: &Shared) -> Front {
+        match sh.expect.front() {
             Some(Expect::Internal | Expect::Tail) => Front::Own,
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
             Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
@@ -1561,7 +1665,17 @@ impl Relay {
         if let Some(mut acc) = acc {
             let Some(action_id) = acc.action_id else { return };
             self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
-            self.handle.result_done(action_id, acc.so_far());
+            let so_far = acc.so_far();
+            {
+                let mut sh = self.shared();
+                sh.results_ended += 1;
+                if let Front::Execute(portal, ..) = self.front_kind_of(&sh)
+                    && let Some(p) = sh.portals.get_mut(&portal)
+                {
+                    p.ran = p.ran.plus(&so_far);
+                }
+            }
+            self.handle.result_done(action_id, so_far);
             let duration_us = acc.started.elapsed().as_micros() as u64;
             done.push(Finished { acc, tag, error, duration_us });
         }

@@ -877,3 +877,94 @@ async fn third_round_state_and_lineage() {
     let (_, err) = agent(&gw, &["-c", "UPDATE users SET name = c.email FROM customers c WHERE c.id = users.id AND users.id = 99"], None);
     assert!(err.contains("review timed out") || err.contains("hoop-masked-lineage"), "{err}");
 }
+
+/// The messages in `bytes` (as the client read them): tag and body each.
+fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = i32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(body) = rest.get(5..1 + len) else { break };
+        out.push((rest[0], body));
+        rest = &rest[1 + len..];
+    }
+    out
+}
+
+/// Found by the fourth red-team round: portals bound while the hourly budget was far off ran
+/// long after it was spent (150 portals of 999 rows read 149,850 rows against 50,000), and a
+/// cursor declared in SQL was read through a protocol Execute, unchecked. A portal executed
+/// after results have ended since it was judged is judged again with the usage of then; an
+/// Execute of a portal hoop never saw bound is refused.
+#[tokio::test]
+async fn portals_bound_early_cannot_run_past_the_budget() {
+    let gw = Gw::start("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"BEGIN")]).await;
+    c.until_ready().await;
+    let mut batch = vec![raw::parse("s", b"SELECT x FROM generate_series(1, 900) x")];
+    for k in 0..10 {
+        batch.push(raw::bind(&format!("p{k}"), "s"));
+    }
+    batch.push(raw::sync());
+    c.send(&batch).await;
+    let bound = c.until_ready().await;
+    assert_eq!(messages(&bound).iter().filter(|(t, _)| *t == b'2').count(), 10, "{}", String::from_utf8_lossy(&bound));
+    let (mut rows, mut refused) = (0, 0);
+    for k in 0..10 {
+        c.send(&[raw::execute(&format!("p{k}")), raw::sync()]).await;
+        let got = c.until_ready().await;
+        rows += messages(&got).iter().filter(|(t, _)| *t == b'D').count();
+        refused += usize::from(String::from_utf8_lossy(&got).contains("42501"));
+    }
+    c.send(&[raw::query(b"ROLLBACK")]).await;
+    c.until_ready().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let denied = reviewer.join().unwrap();
+    // Two results fit the budget, the third is judged at 1,800 and goes, the fourth is held.
+    assert_eq!(rows, 2700, "rows delivered past a 2,500-row budget");
+    assert!(refused >= 1 && denied >= 1, "{refused} refused, {denied} tickets denied");
+
+    // A cursor declared in SQL is read with FETCH, checked as what it runs; a protocol Execute
+    // of its name is refused and returns nothing.
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"DECLARE hc CURSOR WITH HOLD FOR SELECT translate(email, '@', '#') FROM users")]).await;
+    let declared = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&declared).contains("DECLARE CURSOR"), "{}", String::from_utf8_lossy(&declared));
+    c.send(&[raw::execute("hc"), raw::sync()]).await;
+    let got = c.until_ready().await;
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("has not seen bound"), "{text}");
+    assert!(!messages(&got).iter().any(|(t, _)| *t == b'D'), "{text}");
+    c.send(&[raw::query(b"FETCH 2 FROM hc")]).await;
+    let fetched = c.until_ready().await;
+    let text = String::from_utf8_lossy(&fetched);
+    assert_eq!(messages(&fetched).iter().filter(|(t, _)| *t == b'D').count(), 2, "{text}");
+    assert!(!text.contains("#corp") && !text.contains("#example"), "masked by lineage: {text}");
+}
+
+/// Found by the fourth red-team round: a set-returning function in a select list multiplied
+/// rows by a masked value (`generate_series(1, ascii(substr(email, i, 1)))`), and counting
+/// them spelled out every address, card and SSN in clear with no review. Rows multiplied by a
+/// masked value are rows chosen by it: held for review like a WHERE on it.
+#[test]
+fn rows_multiplied_by_a_masked_value_are_held() {
+    let gw = Gw::start_with("", 1, &[]);
+    for s in [
+        "SELECT id, string_agg(n::text, ',' ORDER BY i) FROM (SELECT id, i, count(*)::int AS n FROM (SELECT id, i, generate_series(1, ascii(substr(email, i, 1))) AS g FROM users, generate_series(1, 40) i) x GROUP BY id, i) y GROUP BY id",
+        "SELECT count(*) FROM (SELECT unnest(string_to_array(email, NULL)) FROM users WHERE id = 1) x",
+        "SELECT count(*) FROM (SELECT regexp_matches(email, '.', 'g') FROM users WHERE id = 1) x",
+        "SELECT count(*) FROM (SELECT unnest(array_fill(0, array[ascii(email)])) FROM users WHERE id = 1) x",
+        "EXPLAIN ANALYZE SELECT generate_series(1, ascii(email)) FROM users WHERE id = 1",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("review timed out"), "{s}: {out} {err}");
+        assert!(out.trim().is_empty(), "{s}: {out}");
+    }
+    // A set-returning call over values that are not masked goes as before.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT count(*) FROM (SELECT generate_series(1, id) FROM users WHERE id <= 2) x"], None);
+    assert_eq!(out.trim(), "3", "{err}");
+}

@@ -559,6 +559,12 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 if super::sql::SINK_FUNCTIONS.contains(&name.as_str()) {
                     d.sinks.push(refs_of(n.get("args")));
                 }
+                // A set-returning call in a select list (or anywhere but FROM, which counts
+                // above) multiplies rows by what its arguments read: the number of rows then
+                // spells out a masked value, which is choosing rows by it.
+                if super::sql::SET_RETURNING_FUNCTIONS.contains(&name.as_str()) {
+                    d.filters.push(refs_of(n.get("args")));
+                }
             }
             "returning_clause" => {
                 for t in arr(n, "exprs") {
@@ -661,6 +667,12 @@ mod tests {
         assert_eq!(taint("SELECT name FROM customers OFFSET (SELECT ascii(email) FROM customers LIMIT 1)"), (false, false, true));
         assert_eq!(taint("CREATE TABLE s AS SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j"), (true, false, true));
         assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
+        // Rows multiplied by a masked value in the select list (red-team round 4): counted, the
+        // rows spell the value out.
+        assert_eq!(taint("SELECT id, count(*) FROM (SELECT id, generate_series(1, ascii(substr(email, 2, 1))) FROM customers) x GROUP BY id"), (false, false, true));
+        assert_eq!(taint("SELECT pg_catalog.regexp_split_to_table(email, '') FROM customers"), (false, false, true));
+        assert_eq!(taint("UPDATE customers SET city = city WHERE id = 1 RETURNING UNNEST(array_fill(1, ARRAY[ascii(email)]))"), (false, false, true));
+        assert_eq!(taint("SELECT generate_series(1, 3), upper(email) FROM customers"), (false, false, false));
     }
 
     #[test]

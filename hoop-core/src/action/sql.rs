@@ -42,6 +42,44 @@ const OTHER_SESSION_FUNCTIONS: &[&str] = &["pg_terminate_backend", "pg_cancel_ba
 /// by a path result masking does not see (settings, notifications, large objects, sequences,
 /// locks). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
 /// run later, as code.
+/// PostgreSQL 15's built-in set-returning functions that take values as arguments: one of
+/// them, wherever it is called, returns as many rows as its arguments say, so a count of its
+/// rows can spell out a value it was given (`generate_series(1, ascii(email))`).
+pub(crate) const SET_RETURNING_FUNCTIONS: &[&str] = &[
+    "aclexplode",
+    "generate_series",
+    "generate_subscripts",
+    "json_array_elements",
+    "json_array_elements_text",
+    "json_each",
+    "json_each_text",
+    "json_object_keys",
+    "json_populate_recordset",
+    "json_to_recordset",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "jsonb_each",
+    "jsonb_each_text",
+    "jsonb_object_keys",
+    "jsonb_path_query",
+    "jsonb_path_query_tz",
+    "jsonb_populate_recordset",
+    "jsonb_to_recordset",
+    "pg_options_to_table",
+    "pg_partition_ancestors",
+    "pg_partition_tree",
+    "pg_snapshot_xip",
+    "regexp_matches",
+    "regexp_split_to_table",
+    "string_to_table",
+    "ts_debug",
+    "ts_parse",
+    "ts_stat",
+    "ts_token_type",
+    "txid_snapshot_xip",
+    "unnest",
+];
+
 pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "set_config",
     "pg_notify",

@@ -328,6 +328,47 @@ impl SessionHandle {
         })
     }
 
+    /// A checkpoint at the start of another run of `action_id` (a portal executed again, or
+    /// long after it was checked, when other results have ended since): rules reading `result`
+    /// or `usage` are asked with the usage as it is now, as at any checkpoint. `action` is what
+    /// runs, for when the result was already let go (its session checked more since);
+    /// `before` is what its earlier runs returned, then.
+    pub fn resume_result(&self, action_id: u64, action: &Action, before: ResultSoFar) -> Result<Checkpoint, GateError> {
+        if !self.watches_results() {
+            return Ok(Checkpoint::Continue);
+        }
+        {
+            let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
+            match m.get_mut(&action_id) {
+                Some(run) => {
+                    if run.action.is_none() {
+                        run.action = Some(self.mask_action(action.clone()));
+                    }
+                    if run.table_keys.is_empty() {
+                        run.table_keys = self.table_keys(action);
+                    }
+                }
+                None => {
+                    if m.len() >= MAX_RUNNING
+                        && let Some(oldest) = m.keys().min().copied()
+                    {
+                        m.remove(&oldest);
+                    }
+                    let run = Run {
+                        action: Some(self.mask_action(action.clone())),
+                        table_keys: self.table_keys(action),
+                        counted: ResultSoFar::default(),
+                        before,
+                        ended: false,
+                        waived: Vec::new(),
+                    };
+                    m.insert(action_id, run);
+                }
+            }
+        }
+        self.result_progress(action_id, ResultSoFar::default())
+    }
+
     /// Waits for the review of a result paused at a checkpoint; `Ok(true)` when approved (the
     /// result goes on, past `rule`, to its end), `Ok(false)` when it must end.
     pub async fn wait_result_review(&self, action_id: u64, rule: &str, pending: PendingReview) -> Result<bool, GateError> {
