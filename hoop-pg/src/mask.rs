@@ -187,9 +187,10 @@ fn binary_stand_in(oid: u32) -> Masked<'static> {
 
 /// Masks a `DataRow`; `None` when nothing changed (forward the original bytes).
 ///
-/// The row is scanned by the content detectors in one pass over its whole body (cells are
-/// separated by length words whose high byte is zero, so no match can span two cells); hits
-/// outside text-like cells are ignored. Only cells with a hit or a column rule are rewritten.
+/// The row is scanned by the content detectors in one pass over its whole body; a match that
+/// does not lie within one cell (a length word's low byte, right before its cell, can be a
+/// character a pattern takes: `.` is 46, `A` is 65) is dropped and the cells it overlaps are
+/// scanned again on their own. Hits outside text-like cells are ignored. Only cells with a hit or a column rule are rewritten.
 /// The masked row (if anything changed) and how many values were masked in it; `tally`
 /// counts them by column and detector.
 pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mut MaskTally) -> Result<Option<(Frame, u32)>, ()> {
@@ -208,6 +209,18 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     let ruled = |i: usize| plan.and_then(|p| p.columns.get(i)).is_some_and(|c| c.rule.is_some());
     let mut hits = Vec::new();
     masker.scan(body, |h| hits.push(h));
+    let within = |h: &hoop_core::mask::Hit, (s, e): (usize, usize)| h.start >= s && h.end <= e;
+    if hits.iter().any(|h| !cells.iter().any(|c| c.1.is_some_and(|span| within(h, span)))) {
+        let across: Vec<hoop_core::mask::Hit> = hits.iter().copied().filter(|h| !cells.iter().any(|c| c.1.is_some_and(|span| within(h, span)))).collect();
+        hits.retain(|h| cells.iter().any(|c| c.1.is_some_and(|span| within(h, span))));
+        for (s, e) in cells.iter().filter_map(|c| c.1) {
+            if across.iter().any(|h| h.start < e && h.end > s) {
+                hits.retain(|h| !within(h, (s, e)));
+                masker.scan(body.get(s..e).unwrap_or_default(), |h| hits.push(hoop_core::mask::Hit { start: h.start + s, end: h.end + s, ..h }));
+            }
+        }
+        hits.sort_by_key(|h| h.start);
+    }
     let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
     let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| text_cell(i) && !ruled(i)));
     let any_rule = (0..cells.len()).any(|i| ruled(i) && cells.get(i).is_some_and(|c| c.1.is_some()));
@@ -305,4 +318,39 @@ pub fn mask_fields(masker: &Masker, fields: &mut [(u8, String)]) -> bool {
             }
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cells: &[&str]) -> Vec<u8> {
+        let mut b = (cells.len() as i16).to_be_bytes().to_vec();
+        for c in cells {
+            b.extend_from_slice(&(c.len() as i32).to_be_bytes());
+            b.extend_from_slice(c.as_bytes());
+        }
+        b
+    }
+
+    /// Found by the fourth red-team round: a cell of 46 bytes has `.` as its length word's low
+    /// byte, and an address at the cell's start was matched from there, across the edge, and
+    /// dropped. Every length whose low byte a pattern takes, with the address first.
+    #[test]
+    fn a_match_from_the_length_word_is_found_in_its_cell() {
+        let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        for len in 20..=200usize {
+            let mut v = "ewd@example.nl 4111 1111 1111 1111 123-45-6789 ".to_string();
+            v.truncate(len.min(v.len()));
+            while v.len() < len {
+                v.push('x');
+            }
+            for cells in [vec![v.as_str()], vec!["id", v.as_str()], vec![v.as_str(), v.as_str()]] {
+                let body = row(&cells);
+                let masked = mask_row(&masker, None, &body, &mut MaskTally::default()).unwrap().map(|(f, _)| f.body.to_vec()).unwrap_or(body);
+                let text = String::from_utf8_lossy(&masked);
+                assert!(!text.contains("ewd@") && !text.contains("4111 1111 1111 1111") && !text.contains("45-6789"), "{len}: {text}");
+            }
+        }
+    }
 }

@@ -336,6 +336,20 @@ mod tests {
     }
 
     #[test]
+    fn an_address_before_two_numbers_is_found() {
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        for text in [
+            "ewd@example.nl 4111 1111 1111 1111 123-45-6789",
+            "alan.turing@example.org|5500 0000 0000 0004|234-56-7890",
+            "aaaaaaa@ex.com 4111 1111 1111 1111 4111 1111 1111 1111",
+        ] {
+            let mut hits = Vec::new();
+            set.for_each_hit(text.as_bytes(), |h| hits.push((h.detector, text[h.start..h.end].to_string())));
+            assert_eq!(hits.first().map(|h| h.0), Some(super::Detector::Email), "{text}: {hits:?}");
+        }
+    }
+
+    #[test]
     fn numbers_glued_to_letters_are_found() {
         let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
         let text = b"acct4111111111111111 ssn078-05-1120x id_4111 1111 1111 1111_end";

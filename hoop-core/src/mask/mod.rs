@@ -442,6 +442,21 @@ mod tests {
     }
 
     #[test]
+    fn an_address_before_two_numbers_is_masked() {
+        let m = Masker::new(&MaskConfig::default(), None).unwrap();
+        for text in [
+            "ewd@example.nl 4111 1111 1111 1111 123-45-6789",
+            "alan.turing@example.org|5500 0000 0000 0004|234-56-7890",
+            "aaaaaaa@ex.com 4111 1111 1111 1111 4111 1111 1111 1111",
+        ] {
+            let masked = m.mask_text(text);
+            assert!(!masked.contains('@') && !masked.contains("1111") && !masked.contains("-45-"), "{text} -> {masked}");
+            let masked = String::from_utf8(m.mask_bytes(text.as_bytes()).into_owned()).unwrap();
+            assert!(!masked.contains('@') && !masked.contains("1111") && !masked.contains("-45-"), "{text} -> {masked}");
+        }
+    }
+
+    #[test]
     fn redacts_and_tokenises_text() {
         let (_d, m) = masker(Mode::Redact);
         assert_eq!(m.mask_text("mail a@b.example now"), "mail [REDACTED:email] now");
