@@ -131,6 +131,28 @@ impl Catalog {
         Ok(out.into_iter().map(|(_, t)| t).collect())
     }
 
+    /// Whether a write to a relation `name` may denote changes rows the server's count of it
+    /// leaves out: a foreign key of another table that cascades or sets values from it, a
+    /// trigger of its own, or a rule. An unqualified name is matched in every schema.
+    pub async fn writes_reach_further(&self, name: &str) -> Result<bool, UpstreamError> {
+        let lit = |s: &str| s.to_ascii_lowercase().replace('\'', "''");
+        let (schema, rel) = match name.rsplit_once('.') {
+            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
+            None => (None, name),
+        };
+        let scope = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", lit(s))).unwrap_or_default();
+        let sql = format!(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE lower(c.relname COLLATE \"C\") = '{}'{scope} AND ( \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f' \
+                       AND (f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))) \
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')) LIMIT 1",
+            lit(rel)
+        );
+        Ok(!self.query(&sql).await?.is_empty())
+    }
+
     /// The definition of the view (or materialized view) `schema.name`, as the server prints
     /// it; `None` for any other relation.
     pub async fn view_definition(&self, schema: &str, name: &str) -> Result<Option<String>, UpstreamError> {

@@ -521,6 +521,7 @@ impl Relay {
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
+                    let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.tables.clone());
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
@@ -532,7 +533,12 @@ impl Relay {
                     }
                     let names = (!names.is_empty()).then(|| Box::new(names));
                     let limit = self.max_rows_written.filter(|_| verdict.is_ok() && writes);
+                    let uncounted = match (&written, limit) {
+                        (Some(tables), Some(_)) => self.uncounted_writes(tables).await,
+                        _ => None,
+                    };
                     let verdict = match (limit, verdict) {
+                        (Some(_), Ok(())) if uncounted.is_some() => Err(uncounted.unwrap_or_default()),
                         (Some(_), Ok(())) if nested => Err(format!(
                             "hoop: a write inside a CTE or EXPLAIN reports no row count, so it cannot run while agents' writes are limited; run it as its own statement (rule {})",
                             rowcap::RULE
@@ -584,6 +590,10 @@ impl Relay {
                     };
                     let verdict = match verdict {
                         Ok(()) if binary_masked => Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string()),
+                        v => v,
+                    };
+                    let verdict = match verdict {
+                        Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql.tables).await.map_or(Ok(()), Err),
                         v => v,
                     };
                     let refused = verdict.is_err();
@@ -853,6 +863,25 @@ impl Relay {
             self.run_refusal(out, &rowcap::message(&tag, n, limit));
         }
         Ok(())
+    }
+
+    /// A write under the written-rows ceiling to a relation whose foreign keys cascade, or that
+    /// has triggers or rules: the server's count leaves out the rows those change, so hoop could
+    /// not hold the ceiling. The refusal, also when the catalog cannot tell (fail closed).
+    async fn uncounted_writes(&self, tables: &[String]) -> Option<String> {
+        for t in tables {
+            match self.catalog.writes_reach_further(t).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Some(format!(
+                        "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
+                        rowcap::RULE
+                    ));
+                }
+                Err(e) => return Some(format!("hoop: could not tell whether a write to {t} changes more rows than its count: {e} (rule {})", rowcap::RULE)),
+            }
+        }
+        None
     }
 
     /// Runs hoop's refusal `msg` where an Execute's answer goes: the unnamed portal is bound to

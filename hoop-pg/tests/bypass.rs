@@ -968,3 +968,50 @@ fn rows_multiplied_by_a_masked_value_are_held() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT count(*) FROM (SELECT generate_series(1, id) FROM users WHERE id <= 2) x"], None);
     assert_eq!(out.trim(), "3", "{err}");
 }
+
+/// Found by the fourth red-team round: a DELETE of one parent row reported `DELETE 1` while
+/// its foreign key's ON DELETE CASCADE deleted 50,000 child rows past the ceiling, and a SHARE
+/// lock (or FOR UPDATE of every row) blocked other sessions' writes. A capped write to a
+/// relation whose foreign keys cascade, or that has triggers or rules, is refused (the
+/// server's count leaves those rows out); locks that block other sessions' writes are refused.
+#[tokio::test]
+async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
+    let gw = Gw::start_with_row_ceiling(3);
+    pg().psql(
+        "DROP TABLE IF EXISTS casc_child, casc_parent, trig_t; \
+         CREATE TABLE casc_parent (id int PRIMARY KEY); \
+         CREATE TABLE casc_child (pid int REFERENCES casc_parent (id) ON DELETE CASCADE); \
+         INSERT INTO casc_parent VALUES (1); INSERT INTO casc_child SELECT 1 FROM generate_series(1, 10); \
+         CREATE TABLE trig_t (id int); INSERT INTO trig_t VALUES (1); \
+         CREATE FUNCTION trig_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM casc_child; RETURN NEW; END $$; \
+         CREATE TRIGGER trig_x AFTER UPDATE ON trig_t FOR EACH ROW EXECUTE FUNCTION trig_f();",
+    )
+    .unwrap();
+    for s in ["DELETE FROM casc_parent WHERE id = 1", "UPDATE trig_t SET id = 2 WHERE id = 1"] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-max-rows-written") && err.contains("leaves out"), "{s}: {out} {err}");
+    }
+    // The same through the extended protocol.
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", b"DELETE FROM casc_parent WHERE id = 1"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("leaves out"), "{}", String::from_utf8_lossy(&got));
+    assert_eq!(rows("casc_child"), "10");
+    assert_eq!(rows("casc_parent"), "1");
+    // A write to a table nothing cascades from goes as before.
+    let (out, err) = agent(&gw, &["-c", "DELETE FROM casc_child WHERE pid = 2"], None);
+    assert_eq!(out.trim(), "DELETE 0", "{err}");
+
+    let gw = Gw::start("");
+    for s in [
+        "BEGIN; LOCK TABLE users IN SHARE MODE; COMMIT",
+        "BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE; COMMIT",
+        "SELECT id FROM users FOR UPDATE",
+        "SELECT id FROM users WHERE true FOR NO KEY UPDATE",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-other-sessions"), "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT id FROM users WHERE id = 1 FOR UPDATE"], None);
+    assert_eq!(out.trim(), "1", "{err}");
+}

@@ -569,6 +569,11 @@ impl Walk {
                 if o.get("into_clause").is_some_and(|v| !v.is_null()) {
                     self.kind("select_into");
                 }
+                // `FOR UPDATE`/`FOR SHARE` with neither a filter nor a limit locks every row it
+                // reads, and other sessions' writes to them wait for this transaction.
+                if non_empty("locking_clause") && !o.get("where_clause").is_some_and(filters) && o.get("limit_count").is_none_or(Value::is_null) {
+                    self.kind(OTHER_SESSIONS);
+                }
             }
             "InsertStmt" => {
                 self.kind("insert");
@@ -600,8 +605,9 @@ impl Walk {
                 }
             }
             "LockStmt" => {
-                // SHARE ROW EXCLUSIVE (6) and above block other sessions' writes or reads.
-                if o.get("mode").and_then(Value::as_i64).unwrap_or(0) >= 6 {
+                // SHARE UPDATE EXCLUSIVE (4) blocks other sessions' maintenance, SHARE (5) their
+                // writes, and above their reads; ROW EXCLUSIVE (3) and below block none of those.
+                if o.get("mode").and_then(Value::as_i64).unwrap_or(0) >= 4 {
                     self.kind(OTHER_SESSIONS);
                 }
                 if top {
@@ -1140,6 +1146,13 @@ mod tests {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
         assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
+        // Red-team round 4: SHARE blocks writers, and an unfiltered FOR UPDATE locks every row.
+        for o in ["lock table t in share mode", "lock t in share update exclusive mode", "select * from t for update", "select * from t where true for share", "select * from t for key share"] {
+            assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
+        }
+        for o in ["lock table t in row exclusive mode", "select * from t where id = 1 for update", "select * from jobs for update skip locked limit 1"] {
+            assert!(!analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
+        }
         for dotted in [r#"select * from "dot.tab""#, r#"select * from "sch.ema".t"#, r#"select * from s."t.b""#, r#"copy "x.y" to stdout"#, r#"drop table "a.b""#] {
             assert!(analyze(dotted).kinds.contains(&DOTTED_NAME.into()), "{dotted}");
         }
