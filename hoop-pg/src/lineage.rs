@@ -118,7 +118,9 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     if taint.is_empty() {
         return None;
     }
-    let any_rule = rules.values().next().cloned().or_else(|| masker.rule_for("derived"))?;
+    // A value tied to no one masked column (a whole row, an alias past a `*`) is labelled
+    // `derived`, the same every time (not whichever column a map yields first).
+    let any_rule = masker.rule_for("derived").or_else(|| rules.iter().min_by(|a, b| a.0.cmp(b.0)).map(|(_, r)| r.clone()))?;
     // The masked columns of the relations the statement reads, schema-qualified where the
     // gateway resolved the name (the map holds each spelling and its resolved names).
     let read: Vec<(String, String)> = {
