@@ -100,13 +100,9 @@ impl Catalog {
     /// masking applies the columns of all of them (more masked, never less). An unqualified name
     /// is matched among the relations visible on hoop's own search path.
     pub async fn columns_of(&self, name: &str) -> Result<Vec<RelationColumns>, UpstreamError> {
-        let lit = |s: &str| s.to_ascii_lowercase().replace('\'', "''");
-        let (schema, rel) = match name.rsplit_once('.') {
-            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
-            None => (None, name),
-        };
+        let (schema, rel) = schema_and_name(name);
         let scope = match schema {
-            Some(s) => format!("lower(n.nspname COLLATE \"C\") = '{}'", lit(s)),
+            Some(s) => format!("lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase())),
             None => "pg_catalog.pg_table_is_visible(c.oid)".to_string(),
         };
         let sql = format!(
@@ -114,7 +110,7 @@ impl Catalog {
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
              WHERE lower(c.relname COLLATE \"C\") = '{}' AND {scope} AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.oid, a.attnum",
-            lit(rel)
+            literal(&rel.to_ascii_lowercase())
         );
         let rows = self.query(&sql).await?;
         let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
@@ -135,12 +131,8 @@ impl Catalog {
     /// leaves out: a foreign key of another table that cascades or sets values from it, a
     /// trigger of its own, or a rule. An unqualified name is matched in every schema.
     pub async fn writes_reach_further(&self, name: &str) -> Result<bool, UpstreamError> {
-        let lit = |s: &str| s.to_ascii_lowercase().replace('\'', "''");
-        let (schema, rel) = match name.rsplit_once('.') {
-            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
-            None => (None, name),
-        };
-        let scope = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", lit(s))).unwrap_or_default();
+        let (schema, rel) = schema_and_name(name);
+        let scope = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
         let sql = format!(
             "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE lower(c.relname COLLATE \"C\") = '{}'{scope} AND ( \
@@ -148,7 +140,7 @@ impl Catalog {
                        AND (f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))) \
                OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
                OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')) LIMIT 1",
-            lit(rel)
+            literal(&rel.to_ascii_lowercase())
         );
         Ok(!self.query(&sql).await?.is_empty())
     }
@@ -156,12 +148,11 @@ impl Catalog {
     /// The definition of the view (or materialized view) `schema.name`, as the server prints
     /// it; `None` for any other relation.
     pub async fn view_definition(&self, schema: &str, name: &str) -> Result<Option<String>, UpstreamError> {
-        let lit = |s: &str| s.replace('\'', "''");
         let sql = format!(
             "SELECT pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = '{}' AND c.relname = '{}' AND c.relkind IN ('v', 'm')",
-            lit(schema),
-            lit(name)
+            literal(schema),
+            literal(name)
         );
         let rows = self.query(&sql).await?;
         Ok(rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()))
@@ -184,12 +175,8 @@ impl Catalog {
                 return Ok(r.clone());
             }
         }
-        let (schema, rel) = match name.rsplit_once('.') {
-            Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
-            None => (None, name),
-        };
-        let lit = |s: &str| s.replace('\'', "''");
-        let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", lit(s))).unwrap_or_default();
+        let (schema, rel) = schema_and_name(name);
+        let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
         let sql = format!(
             "WITH RECURSIVE r(oid) AS ( \
                SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -200,7 +187,7 @@ impl Catalog {
                  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.oid \
              ) SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
                JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
-            rel = lit(rel)
+            rel = literal(&rel.to_ascii_lowercase())
         );
         let rows = self.query(&sql).await?;
         let names = Arc::new(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect::<Vec<_>>());
@@ -271,4 +258,17 @@ impl Catalog {
             }
         }
     }
+}
+
+/// The schema (if named) and relation of a name as hoop reads it (`schema.table`, or `table`).
+fn schema_and_name(name: &str) -> (Option<&str>, &str) {
+    match name.rsplit_once('.') {
+        Some((s, r)) => (Some(s.rsplit('.').next().unwrap_or(s)), r),
+        None => (None, name),
+    }
+}
+
+/// `s` as the body of a SQL string literal (its quotes doubled).
+fn literal(s: &str) -> String {
+    s.replace('\'', "''")
 }
