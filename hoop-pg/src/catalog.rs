@@ -35,7 +35,7 @@ pub struct Catalog {
     upstream: Upstream,
     tables: Mutex<HashMap<u32, TableInfo>>,
     /// `schema.name` of every relation a spelling may denote, with the tables behind views.
-    resolved: Mutex<(std::time::Instant, HashMap<String, Arc<Vec<String>>>)>,
+    resolved: Mutex<(std::time::Instant, Resolved)>,
     /// `schema.name` of functions by OID, for FunctionCall messages.
     functions: Mutex<HashMap<u32, String>>,
     /// What [`role_privileges`](Self::role_privileges) found, once asked.
@@ -259,6 +259,9 @@ impl Catalog {
         }
     }
 }
+
+/// What spellings resolved to: `schema.name` of every relation each may denote.
+type Resolved = HashMap<String, Arc<Vec<String>>>;
 
 /// The schema (if named) and relation of a name as hoop reads it (`schema.table`, or `table`).
 fn schema_and_name(name: &str) -> (Option<&str>, &str) {

@@ -36,8 +36,11 @@ pub struct MaskedColumn {
 /// The masked columns of relations, by spelling, for one target.
 #[derive(Default)]
 pub struct Discovery {
-    cache: Mutex<HashMap<(usize, String), (Instant, Arc<Vec<MaskedColumn>>)>>,
+    cache: Mutex<HashMap<(usize, String), Found>>,
 }
+
+/// When a relation's masked columns were found, and which they are.
+type Found = (Instant, Arc<Vec<MaskedColumn>>);
 
 impl Discovery {
     /// Every masked column (name, rule) of every relation `spelling` may denote (all schemas

@@ -40,8 +40,11 @@ pub struct Facts {
 #[derive(Default)]
 pub struct TableMemo {
     entries: Mutex<HashMap<String, Entry>>,
-    lists: Mutex<HashMap<Vec<String>, (Instant, usize, Arc<Facts>)>>,
+    lists: Mutex<HashMap<Vec<String>, Listed>>,
 }
+
+/// When a table list's facts were found, for which masker, and the facts.
+type Listed = (Instant, usize, Arc<Facts>);
 
 impl TableMemo {
     fn get<T>(&self, t: &str, f: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {

@@ -1297,13 +1297,13 @@ impl Relay {
                     // the session ends before another statement is read under the wrong rules.
                     let mut c = crate::frame::Cursor::new(&frame.body);
                     let (name, value) = (c.cstr().unwrap_or_default(), c.cstr().unwrap_or_default());
-                    if let Some(pinned) = crate::upstream::PINNED.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
-                        if !value.eq_ignore_ascii_case(pinned.1) {
-                            return Err(RelayError::Protocol(format!(
-                                "the server now reads statements with {name} = {value}; the gateway reads them only with {} = {}",
-                                pinned.0, pinned.1
-                            )));
-                        }
+                    if let Some(pinned) = crate::upstream::PINNED.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                        && !value.eq_ignore_ascii_case(pinned.1)
+                    {
+                        return Err(RelayError::Protocol(format!(
+                            "the server now reads statements with {name} = {value}; the gateway reads them only with {} = {}",
+                            pinned.0, pinned.1
+                        )));
                     }
                     // A setting's value can carry data (`application_name`): detectors apply.
                     match self.masker.mask_text(&value) {

@@ -184,8 +184,11 @@ pub fn derive(text: &str) -> Option<Arc<Derivation>> {
 /// Shapes remembered per thread (then the cache starts over).
 const MAX_SHAPES: usize = 1024;
 
+/// Derivations by statement shape (`None`: the shape does not parse).
+type Shapes = std::collections::HashMap<Box<[u8]>, Option<Arc<Derivation>>>;
+
 thread_local! {
-    static SHAPES: std::cell::RefCell<std::collections::HashMap<Box<[u8]>, Option<Arc<Derivation>>>> = Default::default();
+    static SHAPES: std::cell::RefCell<Shapes> = Default::default();
 }
 
 fn derive_here(text: &str) -> Option<Derivation> {
