@@ -176,6 +176,18 @@ impl Shared {
         pending.or_else(|| self.portals.get(name))
     }
 
+    /// What the reply the server sends next answers.
+    fn front(&self) -> Front {
+        match self.expect.front() {
+            Some(Expect::Internal | Expect::Tail) => Front::Own,
+            Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
+            Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
+            Some(Expect::Execute { portal, action_id, started, .. }) => Front::Execute(portal.clone(), *action_id, *started),
+            Some(Expect::Query { action_id, started, copy, .. }) => Front::Query(*action_id, *started, copy.clone()),
+            _ => Front::Other,
+        }
+    }
+
     /// [`portal`](Self::portal), to change.
     fn portal_mut(&mut self, name: &str) -> Option<&mut Portal> {
         let pending = self.expect.iter_mut().rev().find_map(|e| match e {
@@ -537,8 +549,8 @@ impl Relay {
                         (Some(tables), Some(_)) => self.uncounted_writes(tables).await,
                         _ => None,
                     };
+                    let verdict = uncounted.map_or(verdict, Err);
                     let verdict = match (limit, verdict) {
-                        (Some(_), Ok(())) if uncounted.is_some() => Err(uncounted.unwrap_or_default()),
                         (Some(_), Ok(())) if nested => Err(format!(
                             "hoop: a write inside a CTE or EXPLAIN reports no row count, so it cannot run while agents' writes are limited; run it as its own statement (rule {})",
                             rowcap::RULE
@@ -1590,18 +1602,7 @@ impl Relay {
     }
 
     fn front_kind(&self) -> Front {
-        self.front_kind_of(&self.shared())
-    }
-
-    fn front_kind_of(&self, sh: &Shared) -> Front {
-        match sh.expect.front() {
-            Some(Expect::Internal | Expect::Tail) => Front::Own,
-            Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
-            Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
-            Some(Expect::Execute { portal, action_id, started, .. }) => Front::Execute(portal.clone(), *action_id, *started),
-            Some(Expect::Query { action_id, started, copy, .. }) => Front::Query(*action_id, *started, copy.clone()),
-            _ => Front::Other,
-        }
+        self.shared().front()
     }
 
     /// The row shape of a portal's Execute: its own description, or its statement's with Bind's formats.
@@ -1698,7 +1699,7 @@ impl Relay {
             {
                 let mut sh = self.shared();
                 sh.results_ended += 1;
-                if let Front::Execute(portal, ..) = self.front_kind_of(&sh)
+                if let Front::Execute(portal, ..) = sh.front()
                     && let Some(p) = sh.portals.get_mut(&portal)
                 {
                     p.ran = p.ran.plus(&so_far);
