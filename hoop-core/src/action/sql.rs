@@ -38,10 +38,6 @@ pub const OTHER_SESSIONS: &str = "other_sessions";
 /// Functions that act on other sessions.
 const OTHER_SESSION_FUNCTIONS: &[&str] = &["pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf", "pg_rotate_logfile"];
 
-/// Functions that carry their arguments out of the statement, to the client or another session
-/// by a path result masking does not see (settings, notifications, large objects, sequences,
-/// locks). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
-/// run later, as code.
 /// PostgreSQL 15's built-in set-returning functions that take values as arguments: one of
 /// them, wherever it is called, returns as many rows as its arguments say, so a count of its
 /// rows can spell out a value it was given (`generate_series(1, ascii(email))`).
@@ -80,6 +76,10 @@ pub(crate) const SET_RETURNING_FUNCTIONS: &[&str] = &[
     "unnest",
 ];
 
+/// Functions that carry their arguments out of the statement, to the client or another session
+/// by a path result masking does not see (settings, notifications, large objects, sequences,
+/// locks). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
+/// run later, as code.
 pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "set_config",
     "pg_notify",

@@ -62,17 +62,28 @@ struct Run {
 #[derive(Default)]
 pub(super) struct Running(Mutex<HashMap<u64, Run>>);
 
+impl Run {
+    fn new(action: Option<Action>, table_keys: Vec<Arc<str>>, before: ResultSoFar) -> Self {
+        Run { action, table_keys, counted: ResultSoFar::default(), before, ended: false, waived: Vec::new() }
+    }
+}
+
 impl Running {
     pub(super) fn start(&self, action_id: u64, action: Option<Action>, table_keys: Vec<Arc<str>>) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, r| !r.ended);
-        if m.len() >= MAX_RUNNING
-            && let Some(oldest) = m.keys().min().copied()
-        {
-            m.remove(&oldest);
-        }
-        m.insert(action_id, Run { action, table_keys, counted: ResultSoFar::default(), before: ResultSoFar::default(), ended: false, waived: Vec::new() });
+        insert_bounded(&mut m, action_id, Run::new(action, table_keys, ResultSoFar::default()));
     }
+}
+
+/// Adds a run, the oldest going first past [`MAX_RUNNING`].
+fn insert_bounded(m: &mut HashMap<u64, Run>, action_id: u64, run: Run) {
+    if m.len() >= MAX_RUNNING
+        && let Some(oldest) = m.keys().min().copied()
+    {
+        m.remove(&oldest);
+    }
+    m.insert(action_id, run);
 }
 
 /// Budget rules waived per identity, target and rule, until a time (seconds since the epoch).
@@ -278,15 +289,8 @@ impl SessionHandle {
         let now = crate::auth::now_secs().max(0) as u64;
         let (delta, action, waived, table_keys, whole) = {
             let mut m = self.results.0.lock().unwrap_or_else(|p| p.into_inner());
-            let run = m.entry(action_id).or_insert_with(|| Run {
-                // Gone already (its session checked more since): counted still, judged no more.
-                action: None,
-                table_keys: Vec::new(),
-                counted: ResultSoFar::default(),
-                before: ResultSoFar::default(),
-                ended: false,
-                waived: Vec::new(),
-            });
+            // Gone already (its session checked more since): counted still, judged no more.
+            let run = m.entry(action_id).or_insert_with(|| Run::new(None, Vec::new(), ResultSoFar::default()));
             let delta = so_far.since(&run.counted);
             run.counted = so_far;
             run.ended = false;
@@ -348,22 +352,7 @@ impl SessionHandle {
                         run.table_keys = self.table_keys(action);
                     }
                 }
-                None => {
-                    if m.len() >= MAX_RUNNING
-                        && let Some(oldest) = m.keys().min().copied()
-                    {
-                        m.remove(&oldest);
-                    }
-                    let run = Run {
-                        action: Some(self.mask_action(action.clone())),
-                        table_keys: self.table_keys(action),
-                        counted: ResultSoFar::default(),
-                        before,
-                        ended: false,
-                        waived: Vec::new(),
-                    };
-                    m.insert(action_id, run);
-                }
+                None => insert_bounded(&mut m, action_id, Run::new(Some(self.mask_action(action.clone())), self.table_keys(action), before)),
             }
         }
         self.result_progress(action_id, ResultSoFar::default())
