@@ -127,22 +127,39 @@ impl Catalog {
         Ok(out.into_iter().map(|(_, t)| t).collect())
     }
 
-    /// Whether a write to a relation `name` may denote changes rows the server's count of it
-    /// leaves out: a foreign key of another table that cascades or sets values from it, a
-    /// trigger of its own, or a rule. An unqualified name is matched in every schema.
-    pub async fn writes_reach_further(&self, name: &str) -> Result<bool, UpstreamError> {
-        let (schema, rel) = schema_and_name(name);
-        let scope = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+    /// The first of `names` a write to which may change rows the server's count of it leaves
+    /// out: a relation it may denote, or one inheriting from it (a partition), has a foreign
+    /// key of another table that cascades or sets values from it, a trigger of its own, or a
+    /// rule. An unqualified name is matched in every schema. One query for all of them.
+    pub async fn writes_reach_further(&self, names: &[String]) -> Result<Option<String>, UpstreamError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let tests: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let (schema, rel) = schema_and_name(name);
+                let scope = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+                format!("WHEN lower(c.relname COLLATE \"C\") = '{}'{scope} THEN {i}", literal(&rel.to_ascii_lowercase()))
+            })
+            .collect();
         let sql = format!(
-            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE lower(c.relname COLLATE \"C\") = '{}'{scope} AND ( \
-               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f' \
+            "WITH RECURSIVE named(i, oid) AS ( \
+               SELECT * FROM (SELECT CASE {} END AS i, c.oid FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace) w WHERE w.i IS NOT NULL \
+             UNION \
+               SELECT named.i, h.inhrelid FROM named JOIN pg_catalog.pg_inherits h ON h.inhparent = named.oid \
+             ) SELECT min(x.i) FROM named x WHERE ( \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = x.oid AND f.contype = 'f' \
                        AND (f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))) \
-               OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal) \
-               OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN')) LIMIT 1",
-            literal(&rel.to_ascii_lowercase())
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = x.oid AND NOT t.tgisinternal) \
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = x.oid AND r.rulename <> '_RETURN'))",
+            tests.join(" ")
         );
-        Ok(!self.query(&sql).await?.is_empty())
+        let rows = self.query(&sql).await?;
+        let first = rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|i| i.parse::<usize>().ok());
+        Ok(first.and_then(|i| names.get(i).cloned()))
     }
 
     /// The definition of the view (or materialized view) `schema.name`, as the server prints

@@ -881,19 +881,14 @@ impl Relay {
     /// has triggers or rules: the server's count leaves out the rows those change, so hoop could
     /// not hold the ceiling. The refusal, also when the catalog cannot tell (fail closed).
     async fn uncounted_writes(&self, tables: &[String]) -> Option<String> {
-        for t in tables {
-            match self.catalog.writes_reach_further(t).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    return Some(format!(
-                        "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
-                        rowcap::RULE
-                    ));
-                }
-                Err(e) => return Some(format!("hoop: could not tell whether a write to {t} changes more rows than its count: {e} (rule {})", rowcap::RULE)),
-            }
+        match self.catalog.writes_reach_further(tables).await {
+            Ok(None) => None,
+            Ok(Some(t)) => Some(format!(
+                "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
+                rowcap::RULE
+            )),
+            Err(e) => Some(format!("hoop: could not tell whether the write changes more rows than its count: {e} (rule {})", rowcap::RULE)),
         }
-        None
     }
 
     /// Runs hoop's refusal `msg` where an Execute's answer goes: the unnamed portal is bound to

@@ -983,11 +983,14 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
          CREATE TABLE casc_child (pid int REFERENCES casc_parent (id) ON DELETE CASCADE); \
          INSERT INTO casc_parent VALUES (1); INSERT INTO casc_child SELECT 1 FROM generate_series(1, 10); \
          CREATE TABLE trig_t (id int); INSERT INTO trig_t VALUES (1); \
-         CREATE FUNCTION trig_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM casc_child; RETURN NEW; END $$; \
-         CREATE TRIGGER trig_x AFTER UPDATE ON trig_t FOR EACH ROW EXECUTE FUNCTION trig_f();",
+         DROP TABLE IF EXISTS inh_parent CASCADE; CREATE TABLE inh_parent (id int); CREATE TABLE inh_child () INHERITS (inh_parent); \
+         INSERT INTO inh_child VALUES (1); \
+         CREATE OR REPLACE FUNCTION trig_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM casc_child; RETURN NEW; END $$; \
+         CREATE TRIGGER trig_x AFTER UPDATE ON trig_t FOR EACH ROW EXECUTE FUNCTION trig_f(); \
+         CREATE TRIGGER trig_y AFTER DELETE ON inh_child FOR EACH ROW EXECUTE FUNCTION trig_f();",
     )
     .unwrap();
-    for s in ["DELETE FROM casc_parent WHERE id = 1", "UPDATE trig_t SET id = 2 WHERE id = 1"] {
+    for s in ["DELETE FROM casc_parent WHERE id = 1", "UPDATE trig_t SET id = 2 WHERE id = 1", "DELETE FROM inh_parent WHERE id = 1", "DELETE FROM casc_child WHERE pid = 2; DELETE FROM public.casc_parent WHERE id = 1"] {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.contains("hoop-max-rows-written") && err.contains("leaves out"), "{s}: {out} {err}");
     }
@@ -998,6 +1001,7 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
     assert!(String::from_utf8_lossy(&got).contains("leaves out"), "{}", String::from_utf8_lossy(&got));
     assert_eq!(rows("casc_child"), "10");
     assert_eq!(rows("casc_parent"), "1");
+    assert_eq!(rows("inh_child"), "1");
     // A write to a table nothing cascades from goes as before.
     let (out, err) = agent(&gw, &["-c", "DELETE FROM casc_child WHERE pid = 2"], None);
     assert_eq!(out.trim(), "DELETE 0", "{err}");
