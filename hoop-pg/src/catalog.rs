@@ -130,11 +130,20 @@ impl Catalog {
     /// The first of `names` a write to which may change rows the server's count of it leaves
     /// out: a relation it may denote, or one inheriting from it (a partition), has a foreign
     /// key of another table that cascades or sets values from it, a trigger of its own, or a
-    /// rule. An unqualified name is matched in every schema. One query for all of them.
-    pub async fn writes_reach_further(&self, names: &[String]) -> Result<Option<String>, UpstreamError> {
+    /// rule, for what the write does (`deletes`, `updates`: an upsert's inserts count as
+    /// updates). An unqualified name is matched in every schema. One query for all of them.
+    pub async fn writes_reach_further(&self, names: &[String], deletes: bool, updates: bool) -> Result<Option<String>, UpstreamError> {
         if names.is_empty() {
             return Ok(None);
         }
+        // Trigger type bits: INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32; rule events: '2'
+        // UPDATE, '3' INSERT, '4' DELETE.
+        let trigger_events = (if deletes { 8 } else { 0 }) | (if updates { 4 | 16 } else { 0 });
+        let rule_events = match (deletes, updates) {
+            (true, true) => "'2', '3', '4'",
+            (true, false) => "'4'",
+            (false, _) => "'2', '3'",
+        };
         let tests: Vec<String> = names
             .iter()
             .enumerate()
@@ -152,9 +161,11 @@ impl Catalog {
                SELECT named.i, h.inhrelid FROM named JOIN pg_catalog.pg_inherits h ON h.inhparent = named.oid \
              ) SELECT min(x.i) FROM named x WHERE ( \
                EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f WHERE f.confrelid = x.oid AND f.contype = 'f' \
-                       AND (f.confdeltype IN ('c', 'n', 'd') OR f.confupdtype IN ('c', 'n', 'd'))) \
-               OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = x.oid AND NOT t.tgisinternal) \
-               OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = x.oid AND r.rulename <> '_RETURN'))",
+                       AND (({deletes} AND f.confdeltype IN ('c', 'n', 'd')) OR ({updates} AND f.confupdtype IN ('c', 'n', 'd')))) \
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = x.oid AND NOT t.tgisinternal \
+                       AND t.tgtype::int & {trigger_events} <> 0) \
+               OR EXISTS (SELECT 1 FROM pg_catalog.pg_rewrite r WHERE r.ev_class = x.oid AND r.rulename <> '_RETURN' \
+                       AND r.ev_type IN ({rule_events})))",
             tests.join(" ")
         );
         let rows = self.query(&sql).await?;

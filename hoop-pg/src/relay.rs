@@ -533,7 +533,7 @@ impl Relay {
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
-                    let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.tables.clone());
+                    let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
@@ -546,7 +546,7 @@ impl Relay {
                     let names = (!names.is_empty()).then(|| Box::new(names));
                     let limit = self.max_rows_written.filter(|_| verdict.is_ok() && writes);
                     let uncounted = match (&written, limit) {
-                        (Some(tables), Some(_)) => self.uncounted_writes(tables).await,
+                        (Some(sql), Some(_)) => self.uncounted_writes(sql).await,
                         _ => None,
                     };
                     let verdict = uncounted.map_or(verdict, Err);
@@ -605,7 +605,7 @@ impl Relay {
                         v => v,
                     };
                     let verdict = match verdict {
-                        Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql.tables).await.map_or(Ok(()), Err),
+                        Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql).await.map_or(Ok(()), Err),
                         v => v,
                     };
                     let refused = verdict.is_err();
@@ -880,8 +880,10 @@ impl Relay {
     /// A write under the written-rows ceiling to a relation whose foreign keys cascade, or that
     /// has triggers or rules: the server's count leaves out the rows those change, so hoop could
     /// not hold the ceiling. The refusal, also when the catalog cannot tell (fail closed).
-    async fn uncounted_writes(&self, tables: &[String]) -> Option<String> {
-        match self.catalog.writes_reach_further(tables).await {
+    async fn uncounted_writes(&self, sql: &Sql) -> Option<String> {
+        let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
+        let (deletes, updates) = (does(&["delete", "merge"]), does(&["update", "merge"]));
+        match self.catalog.writes_reach_further(&sql.tables, deletes, updates).await {
             Ok(None) => None,
             Ok(Some(t)) => Some(format!(
                 "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
