@@ -959,11 +959,22 @@ fn rows_multiplied_by_a_masked_value_are_held() {
         "SELECT count(*) FROM (SELECT regexp_matches(email, '.', 'g') FROM users WHERE id = 1) x",
         "SELECT count(*) FROM (SELECT unnest(array_fill(0, array[ascii(email)])) FROM users WHERE id = 1) x",
         "EXPLAIN ANALYZE SELECT generate_series(1, ascii(email)) FROM users WHERE id = 1",
+        // Round 5: rows kept or dropped by comparing derived values, a recursive CTE as deep as
+        // a value, a window ordered by one.
+        "SELECT count(*) FROM (SELECT DISTINCT u.id, least(ascii(email), g) FROM users u, generate_series(0, 200) g WHERE u.id = 1) x",
+        "SELECT count(*) FROM (SELECT ascii(email) FROM users WHERE id = 1 UNION SELECT g FROM generate_series(0, 200) g) x",
+        "SELECT count(*) FROM (SELECT g FROM generate_series(0, 200) g INTERSECT SELECT ascii(email) FROM users) x",
+        "SELECT count(*) FROM (SELECT g FROM generate_series(0, 200) g EXCEPT SELECT ascii(email) FROM users WHERE id = 1) x",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < (SELECT ascii(email) FROM users WHERE id = 1)) SELECT count(*) FROM r",
+        "SELECT name, row_number() OVER (ORDER BY email DESC) FROM users",
     ] {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.contains("review timed out"), "{s}: {out} {err}");
         assert!(out.trim().is_empty(), "{s}: {out}");
     }
+    // Time is a channel too: a sleep as long as a masked value is refused.
+    let (out, err) = agent(&gw, &["-c", "SELECT pg_sleep(ascii(email) / 1000.0) FROM users WHERE id = 1"], None);
+    assert!(err.contains("hoop-masked-lineage") && out.trim().is_empty(), "{out} {err}");
     // A set-returning call over values that are not masked goes as before.
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT count(*) FROM (SELECT generate_series(1, id) FROM users WHERE id <= 2) x"], None);
     assert_eq!(out.trim(), "3", "{err}");

@@ -516,22 +516,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                     d.derived.push((fname, vec![refs]));
                 }
             }
-            "SelectStmt" => {
-                let outs = select_outputs(n);
-                if n.get("into_clause").is_some_and(|i| !i.is_null()) {
-                    d.stores.extend(column_refs(outs.clone()));
-                }
-                for out in outs {
-                    if let Output::Expr { name, refs, .. } = out {
-                        d.named.push((name, refs));
-                    }
-                }
-                for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause", "limit_offset", "limit_count"] {
-                    if n.get(k).is_some_and(|v| !v.is_null()) {
-                        d.filters.push(refs_of(n.get(k)));
-                    }
-                }
-            }
+            "SelectStmt" => select_stmt(n, d, 0),
             "JoinExpr" => d.filters.push(refs_of(n.get("quals"))),
             "UpdateStmt" => {
                 for t in arr(n, "target_list") {
@@ -568,6 +553,10 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 if super::sql::SET_RETURNING_FUNCTIONS.contains(&name.as_str()) {
                     d.filters.push(refs_of(n.get("args")));
                 }
+                // A window's partitions and order rank rows, and order the rows returned.
+                if let Some(over) = n.get("over").filter(|o| !o.is_null()) {
+                    d.filters.push(refs_of(Some(over)));
+                }
             }
             "returning_clause" => {
                 for t in arr(n, "exprs") {
@@ -577,6 +566,41 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// What one SELECT (`n`, `depth` set operations down) stores, names and chooses rows by. The
+/// branches of a set operation are SELECTs without a node of their own: read here, since the
+/// walk does not see them as SELECTs.
+fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
+    let outs = select_outputs(n);
+    if n.get("into_clause").is_some_and(|i| !i.is_null()) {
+        d.stores.extend(column_refs(outs.clone()));
+    }
+    let present = |k: &str| n.get(k).is_some_and(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()));
+    // Rows that are kept or dropped by comparing whole output rows: `DISTINCT`, `UNION`
+    // (not `ALL`), `INTERSECT` and `EXCEPT` (with or without `ALL`) choose rows by every output.
+    let setop = n.get("op").and_then(Value::as_i64).unwrap_or(1);
+    let all = n.get("all").and_then(Value::as_bool).unwrap_or(false);
+    if present("distinct_clause") || (setop == 2 && !all) || setop > 2 {
+        d.filters.extend(column_refs(outs.clone()));
+    }
+    for out in outs {
+        if let Output::Expr { name, refs, .. } = out {
+            d.named.push((name, refs));
+        }
+    }
+    for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause", "limit_offset", "limit_count"] {
+        if n.get(k).is_some_and(|v| !v.is_null()) {
+            d.filters.push(refs_of(n.get(k)));
+        }
+    }
+    if setop > 1 && depth < MAX_DEPTH {
+        for side in ["larg", "rarg"] {
+            if let Some(branch) = n.get(side).filter(|b| !b.is_null()) {
+                select_stmt(branch, d, depth + 1);
+            }
         }
     }
 }
@@ -676,6 +700,23 @@ mod tests {
         assert_eq!(taint("SELECT pg_catalog.regexp_split_to_table(email, '') FROM customers"), (false, false, true));
         assert_eq!(taint("UPDATE customers SET city = city WHERE id = 1 RETURNING UNNEST(array_fill(1, ARRAY[ascii(email)]))"), (false, false, true));
         assert_eq!(taint("SELECT generate_series(1, 3), upper(email) FROM customers"), (false, false, false));
+        // Red-team round 5: rows chosen by deduplicating derived values, set operations, the
+        // depth of a recursive CTE, a window's order, and time.
+        for t in [
+            "SELECT count(*) FROM (SELECT DISTINCT c.id, least(ascii(email), g) FROM customers c, generate_series(0, 200) g) x",
+            "SELECT count(*) FROM (SELECT ascii(email) FROM customers UNION SELECT g FROM generate_series(0, 200) g) x",
+            "SELECT count(*) FROM (SELECT g FROM generate_series(0, 200) g INTERSECT SELECT ascii(email) FROM customers) x",
+            "SELECT count(*) FROM (SELECT g FROM generate_series(0, 200) g EXCEPT ALL SELECT ascii(email) FROM customers) x",
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < (SELECT ascii(email) FROM customers WHERE id = 1)) SELECT count(*) FROM r",
+            "WITH RECURSIVE r(i, n) AS (SELECT c.id, 1 FROM customers c UNION ALL SELECT r.i, r.n + 1 FROM r JOIN customers c ON c.id = r.i WHERE r.n < ascii(c.email)) SELECT i, count(*) FROM r GROUP BY i",
+            "SELECT name, row_number() OVER (ORDER BY email DESC) FROM customers",
+            "SELECT name, rank() OVER (PARTITION BY substr(email, 1, 1)) FROM customers",
+        ] {
+            assert_eq!(taint(t).2, true, "{t}");
+        }
+        assert_eq!(taint("SELECT pg_sleep(ascii(substr(email, 1, 1)) / 100.0) FROM customers WHERE id = 1").1, true);
+        assert_eq!(taint("SELECT id FROM customers UNION ALL SELECT id FROM customers"), (false, false, false));
+        assert_eq!(taint("SELECT DISTINCT id FROM customers"), (false, false, false));
     }
 
     #[test]

@@ -78,9 +78,13 @@ pub(crate) const SET_RETURNING_FUNCTIONS: &[&str] = &[
 
 /// Functions that carry their arguments out of the statement, to the client or another session
 /// by a path result masking does not see (settings, notifications, large objects, sequences,
-/// locks). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
+/// locks, time). Lineage refuses masked values passed to them; in DDL (a column default, a check) they
 /// run later, as code.
 pub(crate) const SINK_FUNCTIONS: &[&str] = &[
+    // Time is a channel too: a sleep as long as a value spells it out.
+    "pg_sleep",
+    "pg_sleep_for",
+    "pg_sleep_until",
     "set_config",
     "pg_notify",
     "lo_from_bytea",
