@@ -996,12 +996,15 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
          CREATE TABLE trig_t (id int); INSERT INTO trig_t VALUES (1); \
          DROP TABLE IF EXISTS inh_parent CASCADE; CREATE TABLE inh_parent (id int); CREATE TABLE inh_child () INHERITS (inh_parent); \
          INSERT INTO inh_child VALUES (1); \
+         DROP TABLE IF EXISTS part_root; CREATE TABLE part_root (id int) PARTITION BY RANGE (id); \
+         CREATE TABLE part_1 PARTITION OF part_root FOR VALUES FROM (0) TO (100); INSERT INTO part_root VALUES (1); \
          CREATE OR REPLACE FUNCTION trig_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM casc_child; RETURN NEW; END $$; \
          CREATE TRIGGER trig_x AFTER UPDATE ON trig_t FOR EACH ROW EXECUTE FUNCTION trig_f(); \
-         CREATE TRIGGER trig_y AFTER DELETE ON inh_child FOR EACH ROW EXECUTE FUNCTION trig_f();",
+         CREATE TRIGGER trig_y AFTER DELETE ON inh_child FOR EACH ROW EXECUTE FUNCTION trig_f(); \
+         CREATE TRIGGER trig_z AFTER DELETE ON part_1 FOR EACH ROW EXECUTE FUNCTION trig_f();",
     )
     .unwrap();
-    for s in ["DELETE FROM casc_parent WHERE id = 1", "UPDATE trig_t SET id = 2 WHERE id = 1", "DELETE FROM inh_parent WHERE id = 1", "DELETE FROM casc_child WHERE pid = 2; DELETE FROM public.casc_parent WHERE id = 1"] {
+    for s in ["DELETE FROM casc_parent WHERE id = 1", "UPDATE trig_t SET id = 2 WHERE id = 1", "DELETE FROM inh_parent WHERE id = 1", "DELETE FROM part_root WHERE id = 1", "DELETE FROM casc_child WHERE pid = 2; DELETE FROM public.casc_parent WHERE id = 1"] {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.contains("hoop-max-rows-written") && err.contains("leaves out"), "{s}: {out} {err}");
     }
@@ -1013,6 +1016,7 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
     assert_eq!(rows("casc_child"), "10");
     assert_eq!(rows("casc_parent"), "1");
     assert_eq!(rows("inh_child"), "1");
+    assert_eq!(rows("part_root"), "1");
     // A write to a table nothing cascades from goes as before, and so does one that does what
     // no cascade, trigger or rule of its table reacts to.
     for (s, tag) in [
