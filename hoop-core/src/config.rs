@@ -346,6 +346,10 @@ pub struct LimitsConfig {
     /// Rows one statement of an agent may delete, update or merge (0: no ceiling); a statement
     /// that touches more is not committed.
     pub max_rows_written: u64,
+    /// Seconds an agent's session may sit idle inside a transaction (the client silent, the
+    /// server done) before hoop ends it and the server rolls the transaction back, releasing
+    /// its locks (0: no limit). Time held for review does not count.
+    pub agent_idle_in_transaction_secs: u64,
     /// Open connections on all listeners together; more are refused at once.
     pub max_connections: usize,
     /// Open connections on one listener.
@@ -368,6 +372,7 @@ impl Default for LimitsConfig {
             max_message_bytes: 64 << 20,
             max_server_message_bytes: 16 << 20,
             max_rows_written: 1000,
+            agent_idle_in_transaction_secs: 60,
             max_connections: a.max_connections,
             max_connections_per_listener: a.max_connections_per_listener,
             preauth_timeout_secs: a.preauth_timeout.as_secs(),

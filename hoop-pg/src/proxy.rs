@@ -56,6 +56,8 @@ pub struct PgProxy {
     max_server_message: usize,
     /// `limits.max_rows_written` (0: none).
     max_rows_written: u64,
+    /// `limits.agent_idle_in_transaction_secs` (0: none).
+    agent_idle_in_transaction: u64,
     record: RecordLimits,
     cancel: CancelRegistry,
     /// Connection threads (`listeners.threads`).
@@ -122,6 +124,7 @@ impl PgProxy {
             max_message: cfg.limits.max_message_bytes.max(1024),
             max_server_message: cfg.limits.max_server_message_bytes.max(1 << 16),
             max_rows_written: cfg.limits.max_rows_written,
+            agent_idle_in_transaction: cfg.limits.agent_idle_in_transaction_secs,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
             threads: cfg.listeners.threads,
@@ -281,7 +284,8 @@ impl PgProxy {
         let backend = est.key;
         let (sr, sw) = est.conn.into_split();
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written)
-            .with_cancel(t.upstream.clone(), backend);
+            .with_cancel(t.upstream.clone(), backend)
+            .with_idle_in_transaction((agent && self.agent_idle_in_transaction > 0).then(|| std::time::Duration::from_secs(self.agent_idle_in_transaction)));
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);
         let (reason, result) = tokio::select! {

@@ -343,6 +343,11 @@ pub struct Relay {
     /// True while a cancel is in flight: the client's next messages wait for it to land, so
     /// that it cannot cancel them instead (PostgreSQL cancels whatever runs when it arrives).
     fence: tokio::sync::watch::Sender<bool>,
+    /// How long an agent's client may sit idle inside a transaction.
+    idle_in_transaction: Option<std::time::Duration>,
+    /// Signalled when the server has answered everything and the session is inside a
+    /// transaction: the client's silence from then on is idling in it.
+    idle_in_tx: tokio::sync::Notify,
 }
 
 /// Why a session ended.
@@ -386,7 +391,16 @@ impl Relay {
             plans: Mutex::new(HashMap::new()),
             cancel: None,
             fence: tokio::sync::watch::Sender::new(false),
+            idle_in_transaction: None,
+            idle_in_tx: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The same relay, ending the session when its client sits idle inside a transaction for
+    /// longer than `limit` (the server then rolls it back and its locks go).
+    pub fn with_idle_in_transaction(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.idle_in_transaction = limit;
+        self
     }
 
     /// The same relay, able to cancel the server's statement (by a CancelRequest for `key`).
@@ -498,7 +512,7 @@ impl Relay {
                 Some(f) => f,
                 None => {
                     self.send(&mut server, &mut out).await?;
-                    client.fill().await?;
+                    self.fill_or_idle_out(&mut client).await?;
                     continue;
                 }
             };
@@ -959,6 +973,39 @@ impl Relay {
             }
         }
         Ok(refusal)
+    }
+
+    /// Reads more from the client; once the session sits inside a transaction with nothing
+    /// left to answer, for no longer than the idle-in-transaction limit: past it, the client
+    /// gets hoop's FATAL error and the session ends (the server rolls the transaction back
+    /// when hoop disconnects, and its locks go).
+    async fn fill_or_idle_out(&self, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
+        let Some(limit) = self.idle_in_transaction else { return Ok(client.fill().await?) };
+        loop {
+            let idle = {
+                let sh = self.shared();
+                matches!(sh.status, b'T' | b'E') && sh.expect.is_empty()
+            };
+            if idle {
+                return match tokio::time::timeout(limit, client.fill()).await {
+                    Ok(filled) => Ok(filled?),
+                    Err(_) => {
+                        let message = format!(
+                            "hoop: idle inside a transaction for more than {} s; the session ends and the transaction is rolled back (limits.agent_idle_in_transaction_secs)",
+                            limit.as_secs()
+                        );
+                        let _ = self.to_client(&[proto::error("FATAL", "25P03", &message)]).await;
+                        Err(RelayError::Protocol(message))
+                    }
+                };
+            }
+            // The server still answers: the clock starts when it is done (reading from the
+            // client is cancel-safe, so it is raced, then resumed).
+            tokio::select! {
+                filled = client.fill() => return Ok(filled?),
+                _ = self.idle_in_tx.notified() => {}
+            }
+        }
     }
 
     /// Waits until every reply the client's messages asked for has been answered.
@@ -1443,6 +1490,12 @@ impl Relay {
                         ended
                     };
                     acc = None;
+                    {
+                        let sh = self.shared();
+                        if matches!(sh.status, b'T' | b'E') && sh.expect.is_empty() {
+                            self.idle_in_tx.notify_one();
+                        }
+                    }
                     match ended {
                         Some(Expect::Internal) => {}
                         Some(Expect::Query { cap: Some(mut cap), failed, .. }) => {

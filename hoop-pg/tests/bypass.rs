@@ -1041,3 +1041,34 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT id FROM users WHERE id = 1 FOR UPDATE"], None);
     assert_eq!(out.trim(), "1", "{err}");
 }
+
+/// Found by the fifth red-team round: row locks taken inside an agent's open transaction (a
+/// `FOR UPDATE` whose WHERE is true of every row, or any filtered UPDATE) blocked other
+/// sessions' writes for as long as the agent kept the transaction open, up to the hour of the
+/// idle timeout; a session-level advisory lock outlived the transaction. Whether a condition
+/// filters is the data's question, so the bound is time: an agent idle inside a transaction
+/// for `limits.agent_idle_in_transaction_secs` loses its session, and the server rolls back.
+#[tokio::test]
+async fn an_agent_cannot_hold_locks_by_idling_in_a_transaction() {
+    let gw = Gw::start_with_limits("agent_idle_in_transaction_secs = 2");
+    ten_rows("v_lock");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"BEGIN")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"SELECT id FROM v_lock WHERE id IS NOT NULL FOR UPDATE")]).await;
+    let locked = c.until_ready().await;
+    assert_eq!(messages(&locked).iter().filter(|(t, _)| *t == b'D').count(), 10, "{}", String::from_utf8_lossy(&locked));
+    // While the agent holds them, another session's write to those rows waits.
+    let blocked = pg().psql("SET lock_timeout = '500ms'; UPDATE v_lock SET v = 'w' WHERE id = 1");
+    assert!(blocked.is_err(), "the rows are locked while the transaction is open");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the limit the agent got hoop's FATAL and its session is gone...
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), c.s.read_to_end(&mut rest)).await;
+    assert!(String::from_utf8_lossy(&rest).contains("idle inside a transaction"), "{}", String::from_utf8_lossy(&rest));
+    // ...and the server rolled back: the rows are free again.
+    pg().psql("SET lock_timeout = '2s'; UPDATE v_lock SET v = 'w' WHERE id = 1").expect("the write goes once the agent's locks are gone");
+    // Session-level advisory locks outlive transactions: refused.
+    let (out, err) = agent(&gw, &["-c", "SELECT pg_advisory_lock(42)"], None);
+    assert!(err.contains("agent-no-other-sessions"), "{out} {err}");
+}

@@ -712,9 +712,9 @@ mod tests {
             "SELECT name, row_number() OVER (ORDER BY email DESC) FROM customers",
             "SELECT name, rank() OVER (PARTITION BY substr(email, 1, 1)) FROM customers",
         ] {
-            assert_eq!(taint(t).2, true, "{t}");
+            assert!(taint(t).2, "{t}");
         }
-        assert_eq!(taint("SELECT pg_sleep(ascii(substr(email, 1, 1)) / 100.0) FROM customers WHERE id = 1").1, true);
+        assert!(taint("SELECT pg_sleep(ascii(substr(email, 1, 1)) / 100.0) FROM customers WHERE id = 1").1);
         assert_eq!(taint("SELECT id FROM customers UNION ALL SELECT id FROM customers"), (false, false, false));
         assert_eq!(taint("SELECT DISTINCT id FROM customers"), (false, false, false));
     }

@@ -35,8 +35,24 @@ pub const NESTED_WRITE: &str = "nested_write";
 /// (`pg_stat_activity`), signals (`pg_terminate_backend`), locks that block them.
 pub const OTHER_SESSIONS: &str = "other_sessions";
 
-/// Functions that act on other sessions.
-const OTHER_SESSION_FUNCTIONS: &[&str] = &["pg_terminate_backend", "pg_cancel_backend", "pg_signal_backend", "pg_reload_conf", "pg_rotate_logfile"];
+/// Functions that act on other sessions, or take locks that outlive the transaction (a
+/// session-level advisory lock blocks every other session asking for its key until this one
+/// ends).
+const OTHER_SESSION_FUNCTIONS: &[&str] = &[
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_signal_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_advisory_lock",
+    "pg_advisory_lock_shared",
+    "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared",
+];
+
+/// The largest literal `LIMIT` under which an unfiltered `FOR UPDATE`/`FOR SHARE` is taken for
+/// a worker claiming rows (`... FOR UPDATE SKIP LOCKED LIMIT 10`), not a lock on a table.
+const MAX_LOCKED_ROWS: i64 = 100;
 
 /// PostgreSQL 15's built-in set-returning functions that take values as arguments: one of
 /// them, wherever it is called, returns as many rows as its arguments say, so a count of its
@@ -573,9 +589,11 @@ impl Walk {
                 if o.get("into_clause").is_some_and(|v| !v.is_null()) {
                     self.kind("select_into");
                 }
-                // `FOR UPDATE`/`FOR SHARE` with neither a filter nor a limit locks every row it
-                // reads, and other sessions' writes to them wait for this transaction.
-                if non_empty("locking_clause") && !o.get("where_clause").is_some_and(filters) && o.get("limit_count").is_none_or(Value::is_null) {
+                // `FOR UPDATE`/`FOR SHARE` with neither a filter nor a small literal limit locks
+                // every row it reads, and other sessions' writes to them wait for this
+                // transaction (`LIMIT ALL`, `LIMIT NULL` or a computed limit are no limit).
+                let small_limit = o.get("limit_count").and_then(constant_text).and_then(|n| n.parse::<i64>().ok()).is_some_and(|n| (0..=MAX_LOCKED_ROWS).contains(&n));
+                if non_empty("locking_clause") && !o.get("where_clause").is_some_and(filters) && !small_limit {
                     self.kind(OTHER_SESSIONS);
                 }
             }
@@ -1151,10 +1169,22 @@ mod tests {
         }
         assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
         // Red-team round 4: SHARE blocks writers, and an unfiltered FOR UPDATE locks every row.
-        for o in ["lock table t in share mode", "lock t in share update exclusive mode", "select * from t for update", "select * from t where true for share", "select * from t for key share"] {
+        for o in [
+            "lock table t in share mode",
+            "lock t in share update exclusive mode",
+            "select * from t for update",
+            "select * from t where true for share",
+            "select * from t for key share",
+            "select * from t for update limit all",
+            "select * from t for update limit null",
+            "select * from t limit 1000000 for update",
+            "select * from t limit (select 1) for update",
+            "select pg_advisory_lock(42)",
+            "select pg_try_advisory_lock_shared(1, 2)",
+        ] {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
-        for o in ["lock table t in row exclusive mode", "select * from t where id = 1 for update", "select * from jobs for update skip locked limit 1"] {
+        for o in ["lock table t in row exclusive mode", "select * from t where id = 1 for update", "select * from jobs for update skip locked limit 1", "select pg_advisory_xact_lock(42)"] {
             assert!(!analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
         for dotted in [r#"select * from "dot.tab""#, r#"select * from "sch.ema".t"#, r#"select * from s."t.b""#, r#"copy "x.y" to stdout"#, r#"drop table "a.b""#] {

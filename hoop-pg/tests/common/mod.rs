@@ -56,21 +56,26 @@ impl Gw {
 
     /// [`start`](Self::start) with this review timeout and these sensitive tables.
     pub fn start_with(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str]) -> Gw {
-        Gw::start_full(extra, review_timeout_secs, sensitive_tables, true, 1000)
+        Gw::start_full(extra, review_timeout_secs, sensitive_tables, true, 1000, "")
     }
 
     /// [`start`](Self::start) with agents' statements limited to `rows` rows written.
     pub fn start_with_row_ceiling(rows: u64) -> Gw {
-        Gw::start_full("", 3, &["customers"], true, rows)
+        Gw::start_full("", 3, &["customers"], true, rows, "")
     }
 
     /// A gateway whose target does not allow a privileged upstream role (the default): the
     /// shared cluster's role is its superuser, so agents are refused.
     pub fn start_refusing_privileged_roles() -> Gw {
-        Gw::start_full("", 3, &["customers"], false, 1000)
+        Gw::start_full("", 3, &["customers"], false, 1000, "")
     }
 
-    fn start_full(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str], allow_privileged_role: bool, max_rows_written: u64) -> Gw {
+    /// [`start`](Self::start) with `limits` (TOML lines) added to its `[limits]` table.
+    pub fn start_with_limits(limits: &str) -> Gw {
+        Gw::start_full("", 3, &["customers"], true, 1000, limits)
+    }
+
+    fn start_full(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str], allow_privileged_role: bool, max_rows_written: u64, limits: &str) -> Gw {
         let pg = pg();
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
@@ -82,6 +87,7 @@ fsync_interval_ms = 50
 review_timeout_secs = {review_timeout_secs}
 max_message_bytes = 1048576
 max_rows_written = {max_rows_written}
+{limits}
 [targets.app]
 protocol = "postgres"
 address = "127.0.0.1:{port}"
