@@ -31,6 +31,10 @@ use tokio::io::AsyncWriteExt;
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
 const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
 
+/// Named prepared statements, portals and cursors one session may hold at once: hoop keeps
+/// each one's reading, so their number is bounded like every other per-session state.
+const MAX_NAMED: usize = 10_000;
+
 /// The rule name of the gateway's own refusal of statements that change a lexing setting.
 const PINNED_RULE: &str = "hoop-pinned-settings";
 
@@ -200,15 +204,20 @@ impl Shared {
         }
     }
 
-    /// Keeps what a simple query created, now that the server ran it.
+    /// Keeps what a simple query created, now that the server ran it. Past [`MAX_NAMED`] a
+    /// name is not kept: its later use is refused as unknown.
     fn confirm(&mut self, names: &Names) {
         for (name, sql) in &names.prepared {
             self.next_statement += 1;
             let id = self.next_statement;
-            self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), ..Statement::default() });
+            if self.statements.len() < MAX_NAMED || self.statements.contains_key(name) {
+                self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), ..Statement::default() });
+            }
         }
         for (name, sql, hold) in &names.declared {
-            self.cursors.insert(name.clone(), (Arc::new(sql.clone()), *hold));
+            if self.cursors.len() < MAX_NAMED || self.cursors.contains_key(name) {
+                self.cursors.insert(name.clone(), (Arc::new(sql.clone()), *hold));
+            }
         }
         // A name the same text also dropped is gone, whichever came first: hoop does not know
         // the order they ran in, and forgetting only refuses more.
@@ -590,6 +599,12 @@ impl Relay {
                 }
                 b'P' => {
                     let p = proto::decode_parse(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Parse (or its text is not valid UTF-8)".into()))?;
+                    {
+                        let sh = self.shared();
+                        if !p.name.is_empty() && !sh.statements.contains_key(&p.name) && sh.statements.len() + sh.expect.len() >= MAX_NAMED {
+                            return Err(RelayError::Protocol(format!("more than {MAX_NAMED} prepared statements in one session")));
+                        }
+                    }
                     let mut sql = hoop_core::action::sql::analyze(&p.query);
                     let names = self.names_of(&sql);
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
@@ -654,6 +669,12 @@ impl Relay {
                 }
                 b'B' => {
                     let mut b = proto::decode_bind(&frame.body).ok_or_else(|| RelayError::Protocol("malformed Bind".into()))?;
+                    {
+                        let sh = self.shared();
+                        if !b.portal.is_empty() && !sh.portals.contains_key(&b.portal) && sh.portals.len() + sh.expect.len() >= MAX_NAMED {
+                            return Err(RelayError::Protocol(format!("more than {MAX_NAMED} open portals in one session")));
+                        }
+                    }
                     let known = self.shared().statement(&b.statement);
                     // A Bind to a statement hoop never saw confirmed is refused like a denied one:
                     // hoop cannot tell what it would run.

@@ -1072,3 +1072,18 @@ async fn an_agent_cannot_hold_locks_by_idling_in_a_transaction() {
     let (out, err) = agent(&gw, &["-c", "SELECT pg_advisory_lock(42)"], None);
     assert!(err.contains("agent-no-other-sessions"), "{out} {err}");
 }
+
+/// hoop keeps a reading of every named statement and portal: their number per session is
+/// bounded (10,000), past which the session ends with a clear error and the gateway carries on.
+#[tokio::test]
+async fn named_statements_per_session_are_bounded() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    let mut batch: Vec<Vec<u8>> = (0..10_001).map(|i| raw::parse(&format!("s{i}"), b"SELECT 1")).collect();
+    batch.push(raw::sync());
+    c.send(&batch).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(60), c.s.read_to_end(&mut got)).await;
+    assert!(String::from_utf8_lossy(&got).contains("more than 10000 prepared statements"), "{}", got.len());
+    assert_eq!(agent(&gw, &["-At", "-c", "SELECT 'alive'"], None).0.trim(), "alive");
+}
