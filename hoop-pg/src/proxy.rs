@@ -289,12 +289,20 @@ impl PgProxy {
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);
         let (reason, result) = tokio::select! {
-            r = relay.client_loop(client, sw) => match r {
-                Ok(()) => ("client terminated".to_string(), Ok(())),
-                Err(RelayError::Frame(FrameError::Closed)) => ("client disconnected".to_string(), Ok(())),
-                Err(e) => {
-                    let _ = relay.to_client(&[proto::error("FATAL", proto::PROTOCOL_VIOLATION, &format!("hoop: {e}"))]).await;
-                    (format!("client protocol error: {e}"), Err(e))
+            r = relay.client_loop(client, sw) => {
+                // A statement still running for a client that is gone (or cut off) stops too:
+                // the server would otherwise run it to its end, holding its transaction's locks,
+                // since it notices a closed connection only when it next talks to it.
+                if relay.busy() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), t.upstream.cancel(backend.0, backend.1)).await;
+                }
+                match r {
+                    Ok(()) => ("client terminated".to_string(), Ok(())),
+                    Err(RelayError::Frame(FrameError::Closed)) => ("client disconnected".to_string(), Ok(())),
+                    Err(e) => {
+                        let _ = relay.to_client(&[proto::error("FATAL", proto::PROTOCOL_VIOLATION, &format!("hoop: {e}"))]).await;
+                        (format!("client protocol error: {e}"), Err(e))
+                    }
                 }
             },
             r = relay.server_loop(server) => {

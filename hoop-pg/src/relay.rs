@@ -423,6 +423,11 @@ impl Relay {
     /// (a pipelining driver may have sent more): PostgreSQL cancels whatever runs when the
     /// signal arrives, so hoop then lets the statement finish and drops its answers instead.
     /// Until the cancel lands, the client's next messages wait behind the fence.
+    /// Whether the server still owes answers (a statement may be running).
+    pub fn busy(&self) -> bool {
+        !self.shared().expect.is_empty()
+    }
+
     fn cancel_upstream(&self) -> Option<tokio::task::JoinHandle<()>> {
         let (upstream, (pid, key)) = self.cancel.clone()?;
         {

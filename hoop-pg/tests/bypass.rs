@@ -967,14 +967,23 @@ fn rows_multiplied_by_a_masked_value_are_held() {
         "SELECT count(*) FROM (SELECT g FROM generate_series(0, 200) g EXCEPT SELECT ascii(email) FROM users WHERE id = 1) x",
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < (SELECT ascii(email) FROM users WHERE id = 1)) SELECT count(*) FROM r",
         "SELECT name, row_number() OVER (ORDER BY email DESC) FROM users",
+        // Round 6: a join by USING or NATURAL on a derived value, a sample sized by one.
+        "SELECT b.k FROM (SELECT ascii(email) n FROM users WHERE id = 1) a JOIN (SELECT g n, g k FROM generate_series(1, 255) g) b USING (n)",
+        "SELECT x.v FROM users NATURAL JOIN (VALUES ('ann@corp.example', 'hit')) x(email, v)",
+        "SELECT count(*) FROM users TABLESAMPLE bernoulli ((SELECT ascii(email) FROM users WHERE id = 1) / 2.56) REPEATABLE (7)",
     ] {
         let (out, err) = agent(&gw, &["-c", s], None);
         assert!(err.contains("review timed out"), "{s}: {out} {err}");
         assert!(out.trim().is_empty(), "{s}: {out}");
     }
     // Time is a channel too: a sleep as long as a masked value is refused.
-    let (out, err) = agent(&gw, &["-c", "SELECT pg_sleep(ascii(email) / 1000.0) FROM users WHERE id = 1"], None);
-    assert!(err.contains("hoop-masked-lineage") && out.trim().is_empty(), "{out} {err}");
+    for s in [
+        "SELECT pg_sleep(ascii(email) / 1000.0) FROM users WHERE id = 1",
+        "SELECT CASE ascii(email) WHEN 97 THEN pg_sleep(0.01) ELSE pg_sleep(0.02) END FROM users WHERE id = 1",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-masked-lineage") && out.trim().is_empty(), "{s}: {out} {err}");
+    }
     // A set-returning call over values that are not masked goes as before.
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT count(*) FROM (SELECT generate_series(1, id) FROM users WHERE id <= 2) x"], None);
     assert_eq!(out.trim(), "3", "{err}");
@@ -1071,6 +1080,19 @@ async fn an_agent_cannot_hold_locks_by_idling_in_a_transaction() {
     // Session-level advisory locks outlive transactions: refused.
     let (out, err) = agent(&gw, &["-c", "SELECT pg_advisory_lock(42)"], None);
     assert!(err.contains("agent-no-other-sessions"), "{out} {err}");
+    // Round 6: a long statement is not idling, and it ran on after its client left, locks and
+    // all. A client that goes away has what runs for it cancelled.
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"BEGIN")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"SELECT id FROM v_lock WHERE id IS NOT NULL FOR UPDATE")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"SELECT pg_sleep(600)")]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(pg().psql("SET lock_timeout = '300ms'; UPDATE v_lock SET v = 'x' WHERE id = 2").is_err(), "locked while it runs");
+    drop(c);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg().psql("SET lock_timeout = '3s'; UPDATE v_lock SET v = 'x' WHERE id = 2").expect("the statement was cancelled with its client, and its locks went");
 }
 
 /// hoop keeps a reading of every named statement and portal: their number per session is

@@ -517,7 +517,24 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
             }
             "SelectStmt" => select_stmt(n, d, 0),
-            "JoinExpr" => d.filters.push(refs_of(n.get("quals"))),
+            "JoinExpr" => {
+                d.filters.push(refs_of(n.get("quals")));
+                // `USING (a, b)` joins on those columns as surely as `ON`; `NATURAL` on every
+                // column the two sides share, which only the catalog could name: all of them.
+                let using: Vec<String> = arr(n, "using_clause").filter_map(sval).map(|c| c.to_ascii_lowercase()).collect();
+                if !using.is_empty() {
+                    d.filters.push(Refs { columns: using.clone(), rows: using, star: false });
+                }
+                if n.get("is_natural").and_then(Value::as_bool).unwrap_or(false) {
+                    d.filters.push(Refs { star: true, ..Refs::default() });
+                }
+            }
+            "RangeTableSample" => {
+                // A sample's size and seed choose its rows.
+                let mut refs = refs_of(n.get("args"));
+                refs.merge(&refs_of(n.get("repeatable")));
+                d.filters.push(refs);
+            }
             "UpdateStmt" => {
                 for t in arr(n, "target_list") {
                     d.stores.push(refs_of(tagged(t, "ResTarget").and_then(|r| r.get("val"))));
@@ -546,6 +563,11 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_lowercase();
                 if super::sql::SINK_FUNCTIONS.contains(&name.as_str()) {
                     d.sinks.push(refs_of(n.get("args")));
+                }
+                // A sleep takes time whatever its argument: in a statement that reads a masked
+                // value, which sleep runs (a CASE over the value) spells the value out.
+                if name.starts_with("pg_sleep") {
+                    d.sinks.push(Refs { star: true, ..Refs::default() });
                 }
                 // A set-returning call in a select list (or anywhere but FROM, which counts
                 // above) multiplies rows by what its arguments read: the number of rows then
@@ -716,6 +738,17 @@ mod tests {
         }
         assert!(taint("SELECT pg_sleep(ascii(substr(email, 1, 1)) / 100.0) FROM customers WHERE id = 1").1);
         assert_eq!(taint("SELECT id FROM customers UNION ALL SELECT id FROM customers"), (false, false, false));
+        // Red-team round 6: joins by USING or NATURAL on derived values, a sample sized by one,
+        // and a sleep chosen by one.
+        for t in [
+            "SELECT b.k FROM (SELECT ascii(email) n FROM customers) a JOIN (SELECT g n, g k FROM generate_series(1, 255) g) b USING (n)",
+            "SELECT x.v FROM customers NATURAL JOIN (VALUES ('a@b.example', 'hit')) x(email, v)",
+            "SELECT count(*) FROM events TABLESAMPLE bernoulli ((SELECT ascii(email) FROM customers WHERE id = 1) / 2.56) REPEATABLE (7)",
+        ] {
+            assert!(taint(t).2, "{t}");
+        }
+        assert!(taint("SELECT CASE ascii(email) WHEN 97 THEN pg_sleep(0.1) END FROM customers").1);
+        assert_eq!(taint("SELECT a.id FROM customers a JOIN customers b USING (id)"), (false, false, false));
         assert_eq!(taint("SELECT DISTINCT id FROM customers"), (false, false, false));
     }
 
