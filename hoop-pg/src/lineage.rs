@@ -150,6 +150,8 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     }
     let mut results = Vec::new();
     let mut certain = !unknown_rows;
+    // Whether any result column reads a masked value (a sleep then times it).
+    let mut reads_masked = false;
     for st in &d.statements {
         match st {
             Outputs::NoRows => {}
@@ -162,15 +164,18 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     match o {
                         // A partly-sensitive column read as it is keeps its content detectors.
                         Output::Expr { bare: Some(col), .. } if partial.contains(col) => {
+                            reads_masked = true;
                             positional.push(None);
                             sources.push(Vec::new());
                         }
                         Output::Expr { refs, .. } => {
                             let tainted = taint.reads(refs);
+                            reads_masked |= tainted;
                             positional.push(tainted.then(|| rule_of(refs)));
                             sources.push(if tainted { sources_of(&refs.columns) } else { Vec::new() });
                         }
                         Output::Star(_) => {
+                            reads_masked = true;
                             exact = false;
                             break;
                         }
@@ -180,8 +185,10 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
             }
         }
     }
-    let carries = d.stores.iter().chain(&d.sinks).any(|r| taint.reads(r));
     let filters = d.filters.iter().any(|r| taint.reads(r));
+    // A sleep in a text that reads a masked value (in a result, a filter or what it stores):
+    // which sleep runs, or for how long, spells the value out.
+    let carries = d.stores.iter().chain(&d.sinks).any(|r| taint.reads(r)) || (d.sleeps && (reads_masked || filters || !certain));
     Some(Arc::new(TextLineage { results: certain.then_some(results), fallback, carries, filters }))
 }
 
