@@ -485,7 +485,13 @@ fn cat_masks_values_split_across_reads() {
     let o = cat_through(&gw, "split", &data);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    assert!(!out.contains("4111") && !out.contains("@corp.example"), "a value leaked");
+    // Where a value leaked, with its line, so that a failure under load says how.
+    let leak = ["4111", "@corp.example"].iter().find_map(|v| out.find(v)).map(|at| {
+        let start = out[..at].rfind('\n').map_or(0, |p| p + 1);
+        let end = out[at..].find('\n').map_or(out.len(), |p| at + p);
+        format!("at byte {at} of {}: {:?}", out.len(), &out[start..end])
+    });
+    assert!(leak.is_none(), "a value leaked {}", leak.unwrap_or_default());
     assert_eq!(out.matches("[REDACTED:card]").count(), 3);
     assert_eq!(out.matches("[REDACTED:email]").count(), 3);
     // Counted where budgets see them: six values masked on this target.
