@@ -35,6 +35,9 @@ const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
 /// each one's reading, so their number is bounded like every other per-session state.
 const MAX_NAMED: usize = 10_000;
 
+/// Relations a capped write may name and still be checked for cascades, triggers and rules.
+const MAX_CHECKED_RELATIONS: usize = 256;
+
 /// The rule name of the gateway's own refusal of statements that change a lexing setting.
 const PINNED_RULE: &str = "hoop-pinned-settings";
 
@@ -923,6 +926,14 @@ impl Relay {
     async fn uncounted_writes(&self, sql: &Sql) -> Option<String> {
         let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
         let (deletes, updates) = (does(&["delete", "merge"]), does(&["update", "merge"]));
+        // One catalog query names every relation: past a bound, the write is refused rather
+        // than the catalog asked an unbounded question.
+        if sql.tables.len() > MAX_CHECKED_RELATIONS {
+            return Some(format!(
+                "hoop: a write naming more than {MAX_CHECKED_RELATIONS} relations cannot be checked for what its count leaves out while agents' writes are limited (rule {})",
+                rowcap::RULE
+            ));
+        }
         match self.catalog.writes_reach_further(&sql.tables, deletes, updates).await {
             Ok(None) => None,
             Ok(Some(t)) => Some(format!(
