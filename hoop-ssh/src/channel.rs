@@ -353,8 +353,11 @@ impl ChannelRelay {
                                 break;
                             }
                         }
+                        // Held output is not released at the exit status: sshd may still send
+                        // output after it (what the command wrote just before it ended), and a
+                        // line held there may be the first half of a value. EOF or Close
+                        // releases it.
                         ChannelMsg::ExitStatus { exit_status } => {
-                            flush_all(&client, &session, id, &mut out, &mut err).await;
                             at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
                             finished(&session, running.take(), format!("exit-status {exit_status}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_status_request(id, exit_status).await;
@@ -363,7 +366,6 @@ impl ChannelRelay {
                             }
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
-                            flush_all(&client, &session, id, &mut out, &mut err).await;
                             at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
                             finished(&session, running.take(), format!("exit-signal {signal_name:?}"), (sent, masked_of(&out, &err)));
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;

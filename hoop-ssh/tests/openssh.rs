@@ -701,6 +701,12 @@ fn binary_bytes_and_pauses_do_not_unmask() {
     assert!(o.stdout.contains(&0xff), "the binary bytes themselves pass");
     let o = ssh(&gw, "printf 'card 4111 1111'; sleep 1; printf ' 1111 1111 done\\n'");
     assert_eq!(text(&o).0, "card [REDACTED:card] done\n", "{:?}", text(&o));
+    // The rest of the line comes after the exit status: the shell has ended, a process it
+    // left behind still writes to the same pipe, and sshd sends the status first. The partial
+    // line is still held until the stream ends (released at the status, the card went out in
+    // two halves).
+    let o = ssh(&gw, "printf 'card 4111 1111'; (sleep 1; printf ' 1111 1111 done\\n') &");
+    assert_eq!(text(&o).0, "card [REDACTED:card] done\n", "{:?}", text(&o));
 }
 
 /// The first red-team round's ways past the command rules: a script the agent wrote run by

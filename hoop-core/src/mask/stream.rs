@@ -340,4 +340,42 @@ mod tests {
         assert_eq!(s.deadline(), None, "no timer releases a pipe's partial line");
         assert_eq!(run(&mut s, &[b" 1111 1111\n"]), b"[REDACTED:card]\n");
     }
+
+    #[test]
+    fn any_chunking_masks_a_pipe_like_one_read() {
+        // The `cat` of a file whose values straddle read boundaries (hoop-ssh's openssh test),
+        // cut into chunks at every size and offset a host's reads and SSH packets could give.
+        let mut data = Vec::new();
+        for (i, b) in [4096usize, 16384, 32768, 65536].iter().enumerate() {
+            let value = if i % 2 == 0 { "4111 1111 1111 1111".to_string() } else { format!("user{i}@corp.example") };
+            while data.len() + 40 < b - value.len() / 2 {
+                data.extend_from_slice(b"lorem ipsum dolor sit amet consectetur\n");
+            }
+            data.resize(b - value.len() / 2 - 1, b'x');
+            data.push(b' ');
+            data.extend_from_slice(value.as_bytes());
+            data.push(b'\n');
+        }
+        let whole = run(&mut stream(StreamStyle::Pipe), &[&data]);
+        assert!(!String::from_utf8_lossy(&whole).contains("4111") && !String::from_utf8_lossy(&whole).contains("@corp"));
+        let mut x: u32 = 7;
+        for round in 0..400 {
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < data.len() {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let len = match round % 4 {
+                    0 => 1 + (x >> 16) as usize % 64,
+                    1 => 1 + (x >> 16) as usize % 4096,
+                    2 => 1 + (x >> 16) as usize % 40_000,
+                    _ => [1, 2, 3, 5, 8, 13, 21, 32_768][(x >> 16) as usize % 8],
+                };
+                let end = (at + len).min(data.len());
+                chunks.push(&data[at..end]);
+                at = end;
+            }
+            let out = run(&mut stream(StreamStyle::Pipe), &chunks);
+            assert_eq!(out, whole, "round {round}");
+        }
+    }
 }
