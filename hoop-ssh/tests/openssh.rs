@@ -707,6 +707,11 @@ fn binary_bytes_and_pauses_do_not_unmask() {
     // two halves).
     let o = ssh(&gw, "printf 'card 4111 1111'; (sleep 1; printf ' 1111 1111 done\\n') &");
     assert_eq!(text(&o).0, "card [REDACTED:card] done\n", "{:?}", text(&o));
+    // The same on stderr, and after an exit signal instead of a status.
+    let o = ssh(&gw, "printf 'card 4111 1111' >&2; (sleep 1; printf ' 1111 1111 done\\n' >&2) &");
+    assert_eq!(text(&o).1, "card [REDACTED:card] done\n", "{:?}", text(&o));
+    let o = ssh(&gw, "printf 'mail bob@corp.ex'; (sleep 1; printf 'ample done\\n') & kill -KILL $$");
+    assert_eq!(text(&o).0, "mail [REDACTED:email] done\n", "{:?}", text(&o));
 }
 
 /// The first red-team round's ways past the command rules: a script the agent wrote run by
