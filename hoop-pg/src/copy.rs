@@ -41,6 +41,7 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<(Vec<u8>
     let mut out = Vec::with_capacity(row.len());
     let mut last = 0;
     let mut changed = 0u32;
+    let mut rewritten = false;
     for (i, (start, end)) in spans.into_iter().enumerate() {
         let (rule, kind) = match (plan.columns.get(i), &plan.rest) {
             (Some((Some(rule), kind)), _) => (rule, *kind),
@@ -48,10 +49,9 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<(Vec<u8>
             _ => continue,
         };
         let field = row.get(start..end).unwrap_or_default();
+        // A NULL is masked too (whether a derived value is NULL is a bit of what it derives
+        // from), but is not a value read.
         let is_null = if plan.csv { field.is_empty() } else { field == b"\\N" };
-        if is_null {
-            continue;
-        }
         let replacement: Vec<u8> = match masker.mask_value(Some(rule), kind, field) {
             Masked::Value(v) => v.into_owned(),
             Masked::Null => if plan.csv { Vec::new() } else { b"\\N".to_vec() },
@@ -59,9 +59,10 @@ fn mask_columns(masker: &Masker, plan: &CopyPlan, row: &[u8]) -> Option<(Vec<u8>
         out.extend_from_slice(row.get(last..start).unwrap_or_default());
         out.extend_from_slice(&replacement);
         last = end;
-        changed += 1;
+        changed += u32::from(!is_null);
+        rewritten = true;
     }
-    if changed == 0 {
+    if !rewritten {
         return None;
     }
     out.extend_from_slice(row.get(last..).unwrap_or_default());
@@ -149,7 +150,7 @@ mod tests {
         let plan = CopyPlan { csv: false, binary: false, columns: vec![(None, ValueKind::Integer), (Some(rule.clone()), ValueKind::Text), (None, ValueKind::Text)], rest: None };
         let (out, n) = mask_copy_row(&m, &plan, b"1\t4111\tbob@x.example\n");
         assert_eq!((out.unwrap(), n), (b"1\t[REDACTED:card]\t[REDACTED:email]\n".to_vec(), 2));
-        assert_eq!(mask_copy_row(&m, &plan, b"1\t\\N\tplain\n"), (None, 0));
+        assert_eq!(mask_copy_row(&m, &plan, b"1\t\\N\tplain\n"), (Some(b"1\t[REDACTED:card]\tplain\n".to_vec()), 0));
         let csv = CopyPlan { csv: true, ..plan };
         let out = mask_copy_row(&m, &csv, b"1,\"a,b\",x\n").0.unwrap();
         assert_eq!(out, b"1,[REDACTED:card],x\n");

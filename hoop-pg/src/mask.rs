@@ -223,7 +223,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     }
     let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
     let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| text_cell(i) && !ruled(i)));
-    let any_rule = (0..cells.len()).any(|i| ruled(i) && cells.get(i).is_some_and(|c| c.1.is_some()));
+    let any_rule = (0..cells.len()).any(ruled);
     if !any_text_hit && !any_rule {
         return Ok(None);
     }
@@ -233,7 +233,14 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     let mut values = 0u32;
     for (i, (_, span)) in cells.iter().enumerate() {
         let Some((s, e)) = *span else {
-            out.extend_from_slice(&(-1i32).to_be_bytes());
+            // A masked column's NULL is masked too: whether a value derived from a masked one
+            // is NULL (`CASE WHEN <bit of email> THEN 1 END`) is a bit of it. Not counted as
+            // a value read.
+            let col = plan.and_then(|p| p.columns.get(i)).filter(|_| ruled(i));
+            match col.map(|c| mask_cell(masker, Some(c), b"")) {
+                Some(Masked::Value(v)) => push_cell(&mut out, &v),
+                Some(Masked::Null) | None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
             continue;
         };
         let value = body.get(s..e).unwrap_or_default();

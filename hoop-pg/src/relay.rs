@@ -1454,17 +1454,7 @@ impl Relay {
                     if self.front_reads_masked() {
                         // The server quotes values in its errors ("invalid input syntax for type
                         // integer: ..."): a statement that reads masked columns has them withheld.
-                        for (t, v) in fields.iter_mut() {
-                            if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q' | b'P' | b'p') {
-                                *v = match t {
-                                    b'M' => "hoop: the server's error message is withheld: it may quote values of masked columns (the SQLSTATE is the server's)".into(),
-                                    b'P' | b'p' => "1".into(),
-                                    _ => String::new(),
-                                };
-                                changed = true;
-                            }
-                        }
-                        fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
+                        changed |= withhold_quotes(&mut fields, "error message");
                     }
                     let error = if changed { proto::encode_fields(b'E', &fields) } else { frame };
                     // What an error quotes leaves with it (a failing cast can quote a whole
@@ -1585,7 +1575,10 @@ impl Relay {
                 b'N' | b'A' => {
                     let masked = if frame.tag == b'N' {
                         let mut f = proto::decode_fields(&frame.body).unwrap_or_default();
-                        mask_fields(&self.masker, &mut f).then(|| proto::encode_fields(b'N', &f))
+                        // Notices quote values too ("text-search query doesn't contain
+                        // lexemes: \"   \"", a value's length in spaces): withheld like errors.
+                        let withheld = self.front_reads_masked() && withhold_quotes(&mut f, "notice");
+                        (mask_fields(&self.masker, &mut f) | withheld).then(|| proto::encode_fields(b'N', &f))
                     } else {
                         mask_notification(&self.masker, &frame.body)
                     };
@@ -1844,6 +1837,25 @@ impl Relay {
             tracing::error!(error = %e, "recording a result failed");
         }
     }
+}
+
+/// Replaces what an error or notice of a statement reading masked columns may quote (its
+/// message, detail, hint, context, internal query and positions) with hoop's own words; the
+/// severity and SQLSTATE stay the server's. Whether anything changed.
+fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
+    let mut changed = false;
+    for (t, v) in fields.iter_mut() {
+        if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q' | b'P' | b'p') {
+            *v = match t {
+                b'M' => format!("hoop: the server's {what} is withheld: it may quote values of masked columns (the SQLSTATE is the server's)"),
+                b'P' | b'p' => "1".into(),
+                _ => String::new(),
+            };
+            changed = true;
+        }
+    }
+    fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
+    changed
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).

@@ -1109,3 +1109,59 @@ async fn named_statements_per_session_are_bounded() {
     assert!(String::from_utf8_lossy(&got).contains("more than 10000 prepared statements"), "{}", got.len());
     assert_eq!(agent(&gw, &["-At", "-c", "SELECT 'alive'"], None).0.trim(), "alive");
 }
+
+/// Found by the eighth red-team round: a value's characters spelled out by the notices its
+/// statement raised (`to_tsquery` of as many spaces as a character's code quotes them back),
+/// by whether a derived output was NULL, by which sequence a CASE over it moved, and by which
+/// subqueries EXPLAIN ANALYZE reported "never executed". Notices of a statement that reads a
+/// masked value are withheld like its errors, a masked column's NULL is masked too, and a
+/// branch chosen by a masked value that runs a subquery or a function, or EXPLAIN ANALYZE of a
+/// statement that reads one, chooses by it (held for review).
+#[test]
+fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
+    let gw = Gw::start_with("", 1, &[]);
+    pg().psql("DROP SEQUENCE IF EXISTS rt8_s0; CREATE SEQUENCE rt8_s0; DROP TABLE IF EXISTS rt8_t0; CREATE TABLE rt8_t0 (x int);").unwrap();
+    // Notices: the server's words are withheld, its severity stays.
+    for s in [
+        "SELECT to_tsquery('simple', repeat(' ', ascii(substr(email, 1, 1)))) FROM users WHERE id = 1",
+        "SELECT cast(repeat(' ', ascii(email)) AS tsquery) IS NULL FROM users WHERE id = 1",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("NOTICE") && err.contains("notice is withheld"), "{s}: {err}");
+        assert!(!err.contains("lexemes") && !err.contains(&" ".repeat(90)), "{s}: {err}");
+    }
+    // The same notice of a statement that reads no masked value is the server's.
+    let (_, err) = agent(&gw, &["-c", "SELECT to_tsquery('simple', '  ')"], None);
+    assert!(err.contains("lexemes"), "{err}");
+    // NULL or not: the same masked value either way ('a' is 97).
+    for (s, want) in [
+        ("SELECT CASE WHEN ascii(email) = 97 THEN 1 END, CASE WHEN ascii(email) = 98 THEN 1 END FROM users WHERE id = 1", "0|0"),
+        ("SELECT nullif(ascii(email), 97), nullif(ascii(email), 98) FROM users WHERE id = 1", "0|0"),
+    ] {
+        let (out, err) = agent(&gw, &["-At", "-c", s], None);
+        assert_eq!(out.trim(), want, "{s}: {err}");
+    }
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT CASE WHEN ascii(email) = 97 THEN 'yes' END, CASE WHEN ascii(email) = 98 THEN 'yes' END FROM users WHERE id = 1"], None);
+    let cells: Vec<&str> = out.trim().split('|').collect();
+    assert!(cells.len() == 2 && cells[0] == cells[1] && cells[0].contains("REDACTED"), "{out} {err}");
+    // And in COPY, where a NULL is `\N`.
+    let (out, err) = agent(&gw, &["-c", "COPY (SELECT CASE WHEN ascii(email) = 97 THEN 1 END, CASE WHEN ascii(email) = 98 THEN 1 END FROM users WHERE id = 1) TO STDOUT"], None);
+    assert!(!out.contains("\\N"), "{out} {err}");
+    // Branches that run code, and EXPLAIN ANALYZE: held (the review times out), nothing ran.
+    for s in [
+        "SELECT CASE WHEN ascii(email) = 97 THEN nextval('rt8_s0') END FROM users WHERE id = 1",
+        "SELECT coalesce(nullif(ascii(email), 97), nextval('rt8_s0')) FROM users WHERE id = 1",
+        "SELECT ascii(email) = 98 OR nextval('rt8_s0') > 0 FROM users WHERE id = 1",
+        "SELECT CASE WHEN ascii(email) = 97 THEN (SELECT count(*) FROM rt8_t0) END FROM users WHERE id = 1",
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT CASE WHEN ascii(email) = 97 THEN (SELECT count(*) FROM rt8_t0) END FROM users WHERE id = 1",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("review timed out"), "{s}: {out} {err}");
+        assert!(out.trim().is_empty(), "{s}: {out}");
+    }
+    assert_eq!(pg().psql("SELECT is_called FROM rt8_s0").unwrap().trim(), "f", "no branch ran nextval");
+    assert_eq!(pg().psql("SELECT coalesce(seq_scan, 0) FROM pg_stat_user_tables WHERE relname = 'rt8_t0'").unwrap().trim(), "0", "no subquery ran");
+    // A branch over a value that is not masked goes as before.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT CASE WHEN id = 1 THEN (SELECT count(*) FROM rt8_t0) END FROM users WHERE id = 1"], None);
+    assert_eq!(out.trim(), "0", "{err}");
+}

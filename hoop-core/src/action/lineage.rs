@@ -405,6 +405,40 @@ fn collect(v: &Value, d: &mut Derivation, depth: usize) {
     }
 }
 
+/// Functions whose running or not shows nothing but their value (common string, number and
+/// date functions): a conditional choosing among them chooses no effect.
+const PURE_FUNCTIONS: [&str; 30] = [
+    "lower", "upper", "btrim", "ltrim", "rtrim", "trim", "length", "char_length", "octet_length", "substr", "substring",
+    "left", "right", "concat", "concat_ws", "replace", "initcap", "lpad", "rpad", "round", "abs", "floor", "ceil",
+    "ceiling", "trunc", "to_char", "date_trunc", "date_part", "format", "md5",
+];
+
+/// Whether evaluating `v` runs a subquery or a function other than [`PURE_FUNCTIONS`].
+fn runs_code(v: &Value) -> bool {
+    fn walk(v: &Value, depth: usize) -> bool {
+        if depth > MAX_DEPTH {
+            return true;
+        }
+        match v {
+            Value::Object(o) => {
+                if o.contains_key("SubLink") {
+                    return true;
+                }
+                if let Some(f) = o.get("FuncCall") {
+                    let name = arr(f, "funcname").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase();
+                    if !PURE_FUNCTIONS.contains(&name.as_str()) {
+                        return true;
+                    }
+                }
+                o.values().any(|x| walk(x, depth + 1))
+            }
+            Value::Array(a) => a.iter().any(|x| walk(x, depth + 1)),
+            _ => false,
+        }
+    }
+    walk(v, 0)
+}
+
 fn alias_of(o: &Value) -> Option<(String, Vec<String>)> {
     let a = o.get("alias").filter(|a| !a.is_null())?;
     let name = a.get("aliasname")?.as_str()?.to_ascii_lowercase();
@@ -582,6 +616,49 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                     d.filters.push(refs_of(Some(over)));
                 }
             }
+            // Which branch runs is chosen by what the condition reads. A branch that runs a
+            // subquery or a function has effects a client can see besides the value (a
+            // sequence moved, a table's scan count, "never executed" in EXPLAIN ANALYZE): the
+            // condition then chooses what the server does, which is choosing by it.
+            "CaseExpr" => {
+                let whens: Vec<&Value> = arr(n, "args").filter_map(|w| tagged(w, "CaseWhen")).collect();
+                let runs = whens.iter().any(|w| w.get("result").is_some_and(runs_code)) || n.get("defresult").is_some_and(runs_code);
+                if runs {
+                    let mut refs = refs_of(n.get("arg"));
+                    for w in &whens {
+                        refs.merge(&refs_of(w.get("expr")));
+                    }
+                    d.filters.push(refs);
+                }
+            }
+            // COALESCE runs an argument only when those before it are NULL; AND and OR stop at
+            // the first argument that decides.
+            "CoalesceExpr" | "BoolExpr" => {
+                let args: Vec<&Value> = arr(n, "args").collect();
+                if let Some(last) = args.iter().rposition(|a| runs_code(a)) {
+                    let mut refs = Refs::default();
+                    for (i, a) in args.iter().enumerate() {
+                        if i != last || k == "BoolExpr" {
+                            refs_into(a, &mut refs, 0);
+                        }
+                    }
+                    d.filters.push(refs);
+                }
+            }
+            // EXPLAIN ANALYZE runs the statement and reports what each plan node did (rows,
+            // loops, "never executed", memory): all of it follows from the values read.
+            "ExplainStmt" => {
+                let analyze = arr(n, "options").filter_map(|o| tagged(o, "DefElem")).any(|o| {
+                    o.get("defname").and_then(Value::as_str).is_some_and(|d| d.eq_ignore_ascii_case("analyze"))
+                        && !o.get("arg").and_then(|a| tagged(a, "String")).and_then(|s| s.get("sval")).and_then(Value::as_str).is_some_and(|v| {
+                            matches!(v.to_ascii_lowercase().as_str(), "false" | "off" | "0" | "no")
+                        })
+                        && o.get("arg").and_then(|a| tagged(a, "Boolean")).is_none_or(|b| b.get("boolval").and_then(Value::as_bool).unwrap_or(false))
+                });
+                if analyze {
+                    d.filters.push(refs_of(n.get("query")));
+                }
+            }
             "returning_clause" => {
                 for t in arr(n, "exprs") {
                     if let Output::Expr { name, refs, .. } = target_output(t) {
@@ -750,6 +827,30 @@ mod tests {
             assert!(taint(t).2, "{t}");
         }
         assert!(derive("SELECT CASE ascii(email) WHEN 97 THEN pg_sleep(0.1) END FROM customers").unwrap().sleeps);
+        // Red-team round 8: a branch chosen by a masked value that runs a subquery or a
+        // function (a sequence moved, a scan counted, "never executed" in a plan), and EXPLAIN
+        // ANALYZE of a statement reading one.
+        for t in [
+            "SELECT CASE WHEN (ascii(substr(email, 1, 1)) >> 0) & 1 = 1 THEN nextval('b0') END FROM customers WHERE id = 1",
+            "SELECT CASE WHEN ascii(email) = 97 THEN (SELECT count(*) FROM t0) END FROM customers",
+            "SELECT CASE ascii(email) WHEN 97 THEN 1 ELSE (SELECT 2) END FROM customers",
+            "SELECT coalesce(nullif(ascii(email), 97), nextval('s')) FROM customers",
+            "SELECT ascii(email) = 97 AND nextval('s') > 0 FROM customers",
+            "SELECT (ascii(email) = 97 OR EXISTS (SELECT 1 FROM t0)) FROM customers",
+            "EXPLAIN (ANALYZE, COSTS OFF) SELECT email FROM customers WHERE id = 1",
+            "EXPLAIN ANALYZE SELECT * FROM customers",
+        ] {
+            assert!(taint(t).2, "{t}");
+        }
+        for t in [
+            "SELECT CASE WHEN email IS NULL THEN 'none' ELSE lower(email) END FROM customers",
+            "SELECT CASE WHEN id = 1 THEN nextval('s') END FROM customers",
+            "EXPLAIN SELECT email FROM customers",
+            "EXPLAIN (ANALYZE false) SELECT email FROM customers",
+            "EXPLAIN ANALYZE SELECT id FROM events",
+        ] {
+            assert!(!taint(t).2, "{t}");
+        }
         assert_eq!(taint("SELECT a.id FROM customers a JOIN customers b USING (id)"), (false, false, false));
         assert_eq!(taint("SELECT DISTINCT id FROM customers"), (false, false, false));
     }
