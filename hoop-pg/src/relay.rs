@@ -110,6 +110,9 @@ struct Statement {
     param_types: Vec<u32>,
     /// How its rows are masked if it is a `COPY ... TO`.
     copy: Option<Arc<CopyPlan>>,
+    /// Made by SQL `PREPARE`: run with `EXECUTE` (checked and masked as what it holds), never
+    /// bound through the protocol, whose rows hoop would have no lineage for.
+    from_sql: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -214,10 +217,13 @@ impl Shared {
             self.next_statement += 1;
             let id = self.next_statement;
             if self.statements.len() < MAX_NAMED || self.statements.contains_key(name) {
-                self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), ..Statement::default() });
+                self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), from_sql: true, ..Statement::default() });
             }
         }
         for (name, sql, hold) in &names.declared {
+            // Cursors and protocol portals share one namespace on the server: a cursor of this
+            // name is what an Execute of it would now run, not the portal hoop saw bound.
+            self.portals.remove(name);
             if self.cursors.len() < MAX_NAMED || self.cursors.contains_key(name) {
                 self.cursors.insert(name.clone(), (Arc::new(sql.clone()), *hold));
             }
@@ -243,12 +249,17 @@ impl Shared {
                 None => self.statements.clear(),
             }
         }
+        // `CLOSE` closes a protocol portal of that name as well as a cursor.
         for c in &names.closed {
             match c {
                 Some(n) => {
                     self.cursors.remove(n);
+                    self.portals.remove(n);
                 }
-                None => self.cursors.clear(),
+                None => {
+                    self.cursors.clear();
+                    self.portals.clear();
+                }
             }
         }
     }
@@ -668,7 +679,7 @@ impl Relay {
                         // A savepoint between a capped write and its Sync could undo hoop's refusal.
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy });
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -685,8 +696,14 @@ impl Relay {
                     }
                     let known = self.shared().statement(&b.statement);
                     // A Bind to a statement hoop never saw confirmed is refused like a denied one:
-                    // hoop cannot tell what it would run.
-                    let unknown = known.is_none().then(|| (UNKNOWN_NAME_RULE, format!("hoop: Bind to \"{}\", a statement the gateway has not seen prepared", b.statement)));
+                    // hoop cannot tell what it would run. One made by SQL `PREPARE` is run with
+                    // `EXECUTE`, where its rows are masked by what it holds.
+                    let unknown = match &known {
+                        None => Some((UNKNOWN_NAME_RULE, format!("hoop: Bind to \"{}\", a statement the gateway has not seen prepared", b.statement))),
+                        Some(st) if st.from_sql => Some((UNKNOWN_NAME_RULE, format!("hoop: Bind to \"{}\", a statement prepared in SQL (run it with EXECUTE)", b.statement))),
+                        Some(_) => None,
+                    };
+                    let known = known.filter(|st| !st.from_sql);
                     let stmt = known.unwrap_or_default();
                     if stmt.refused {
                         // The statement already raises hoop's refusal; bind it without parameters.

@@ -1165,3 +1165,45 @@ fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT CASE WHEN id = 1 THEN (SELECT count(*) FROM rt8_t0) END FROM users WHERE id = 1"], None);
     assert_eq!(out.trim(), "0", "{err}");
 }
+
+/// Found by the seventh red-team round: a protocol portal's name reused by an SQL cursor
+/// (`CLOSE x; DECLARE x CURSOR FOR <derived values>`) was executed through the protocol as
+/// the portal hoop had seen bound, masked by that statement's plan; and a statement made by
+/// SQL `PREPARE` bound through the protocol ran without its lineage. Every value came back in
+/// clear (reversed). Now `CLOSE` and `DECLARE` end hoop's portal of that name, so the Execute is
+/// refused as unknown, and a Bind of an SQL-prepared statement is refused (run it with EXECUTE).
+#[tokio::test]
+async fn cursors_and_sql_prepared_statements_cannot_stand_in_for_protocol_names() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("s", b"SELECT 1 AS a"), raw::sync()]).await;
+    c.until_ready().await;
+    for text in [&b"CLOSE x; DECLARE x CURSOR FOR SELECT reverse(email) AS a FROM users"[..], b"CLOSE ALL; DECLARE x CURSOR FOR SELECT reverse(email) AS a FROM users"] {
+        c.send(&[raw::query(b"BEGIN")]).await;
+        c.until_ready().await;
+        c.send(&[raw::bind("x", "s"), raw::sync()]).await;
+        let bound = c.until_ready().await;
+        assert_eq!(messages(&bound).iter().filter(|(t, _)| *t == b'2').count(), 1, "{}", String::from_utf8_lossy(&bound));
+        c.send(&[raw::query(text)]).await;
+        let declared = c.until_ready().await;
+        assert!(String::from_utf8_lossy(&declared).contains("DECLARE CURSOR"), "{}", String::from_utf8_lossy(&declared));
+        c.send(&[raw::execute("x"), raw::sync()]).await;
+        let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+        assert!(got.contains("has not seen bound"), "{got}");
+        assert!(!got.contains("elpmaxe.proc@nna") && !got.contains("@"), "{got}");
+        c.send(&[raw::query(b"ROLLBACK")]).await;
+        c.until_ready().await;
+    }
+
+    c.send(&[raw::query(b"PREPARE ps AS SELECT id, reverse(email) AS a, translate(card, ' ', '.') AS b FROM users")]).await;
+    c.until_ready().await;
+    // EXECUTE masks it by what it holds.
+    c.send(&[raw::query(b"EXECUTE ps")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("REDACTED") && !got.contains("elpmaxe") && !got.contains("4111.1111"), "{got}");
+    // A protocol Bind of it is refused, and nothing of it comes back.
+    c.send(&[raw::bind("", "ps"), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("prepared in SQL"), "{got}");
+    assert!(!got.contains("elpmaxe") && !got.contains("4111.1111") && !got.contains("5500.0000"), "{got}");
+}
