@@ -1,11 +1,12 @@
 //! Sliding-window usage counters per key, cheap enough for every statement.
 //!
-//! Each key keeps, for each window width (a minute, an hour, a day), the counts of the current
-//! fixed window and of the one before; the sliding count is the previous window's share still
-//! inside the slide plus the current one (`prev × (1 − elapsed/width) + cur`), the usual
-//! two-bucket estimate. It is exact when traffic is even across the previous window and never
-//! off by more than that window's count; an update is a few additions under one lock, and a key
-//! is a few hundred bytes whatever the traffic.
+//! Each key keeps, for each window width (a minute, an hour, a day), its counts in [`SUBS`]
+//! sub-windows of a sixth of the width and the one before them; a window's count is the sum of
+//! the sub-windows it touches, the oldest counted whole. So it is never below the true count of
+//! the last minute, hour or day (a budget cannot be read past by timing reads around a fixed
+//! window's edge, as the two-bucket estimate allowed, up to twice over) and above it by at most
+//! what the oldest sub-window holds. An update is a few additions under one lock, and a key is
+//! under a kilobyte whatever the traffic.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -35,11 +36,6 @@ impl Counts {
         self.bytes = self.bytes.saturating_add(o.bytes);
         self.masked_values = self.masked_values.saturating_add(o.masked_values);
         self.deletes = self.deletes.saturating_add(o.deletes);
-    }
-
-    fn scaled(&self, f: f64) -> Counts {
-        let s = |v: u64| (v as f64 * f) as u64;
-        Counts { actions: s(self.actions), rows: s(self.rows), bytes: s(self.bytes), masked_values: s(self.masked_values), deletes: s(self.deletes) }
     }
 
     /// Whether every count is zero.
@@ -113,6 +109,9 @@ pub trait UsageStore: Send + Sync + 'static {
     }
 }
 
+/// The on-disk form's version (1: two fixed windows per width, read and upgraded).
+const VERSION: u32 = 2;
+
 /// Window widths, seconds: a minute, an hour, a day.
 const WIDTHS: [u64; 3] = [60, 3600, 86_400];
 
@@ -125,36 +124,99 @@ pub const MAX_KEYS: usize = 65_536;
 /// nor its own tables that were actually read.
 pub const MAX_TABLES_PER_IDENTITY: usize = 256;
 
-/// One window width's two fixed windows.
+/// Sub-windows per window width. The oldest of the [`SUBS`] + 1 kept is only partly inside the
+/// window and counts whole: the error, always upward, is at most a sixth of a window's traffic.
+const SUBS: u64 = 6;
+const BUCKETS: usize = SUBS as usize + 1;
+
+/// One window width's sub-windows, a ring indexed by sub-window number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SlotRepr", into = "SlotRepr")]
 struct Slot {
-    /// Which fixed window `cur` is (`now / width`).
+    /// The newest sub-window counted (`now / (width / SUBS)`); the ring holds it and the
+    /// [`SUBS`] before it.
     epoch: u64,
-    cur: Counts,
-    prev: Counts,
+    buckets: [Counts; BUCKETS],
+}
+
+/// A slot as stored: its non-empty sub-windows by number.
+#[derive(Serialize, Deserialize)]
+struct SlotRepr {
+    epoch: u64,
+    subs: Vec<(u64, Counts)>,
+}
+
+impl From<Slot> for SlotRepr {
+    fn from(s: Slot) -> Self {
+        let subs = (s.epoch.saturating_sub(SUBS)..=s.epoch).filter_map(|e| Some((e, *s.buckets.get(ring(e))?))).filter(|(_, c)| !c.is_zero()).collect();
+        SlotRepr { epoch: s.epoch, subs }
+    }
+}
+
+impl From<SlotRepr> for Slot {
+    fn from(r: SlotRepr) -> Self {
+        let mut s = Slot { epoch: r.epoch, ..Slot::default() };
+        for (e, c) in r.subs {
+            if e <= r.epoch && e + SUBS >= r.epoch
+                && let Some(b) = s.buckets.get_mut(ring(e))
+            {
+                b.add(&c);
+            }
+        }
+        s
+    }
+}
+
+/// The ring position of sub-window `e`.
+fn ring(e: u64) -> usize {
+    (e % BUCKETS as u64) as usize
 }
 
 impl Slot {
+    /// Moves the ring on to `now`'s sub-window, emptying those that fell out.
     fn roll(&mut self, now: u64, width: u64) {
-        let e = now / width;
-        if e == self.epoch {
+        let e = now / (width / SUBS);
+        if e <= self.epoch {
             return;
         }
-        self.prev = if e == self.epoch + 1 { self.cur } else { Counts::default() };
-        self.cur = Counts::default();
+        if e - self.epoch >= BUCKETS as u64 {
+            self.buckets = [Counts::default(); BUCKETS];
+        } else {
+            for x in self.epoch + 1..=e {
+                if let Some(b) = self.buckets.get_mut(ring(x)) {
+                    *b = Counts::default();
+                }
+            }
+        }
         self.epoch = e;
     }
 
+    /// Adds `delta` at `now` (a clock that went back counts into the newest sub-window).
+    fn add(&mut self, now: u64, width: u64, delta: &Counts) {
+        self.roll(now, width);
+        if let Some(b) = self.buckets.get_mut(ring(self.epoch)) {
+            b.add(delta);
+        }
+    }
+
+    /// The window's count at `now`: every sub-window it touches, the oldest whole.
     fn estimate(&self, now: u64, width: u64) -> Counts {
-        let e = now / width;
-        let (cur, prev) = match e.checked_sub(self.epoch) {
-            Some(0) => (self.cur, self.prev),
-            Some(1) => (Counts::default(), self.cur),
-            _ => return Counts::default(),
-        };
-        let left = 1.0 - (now % width) as f64 / width as f64;
-        let mut c = prev.scaled(left);
-        c.add(&cur);
+        let e = (now / (width / SUBS)).max(self.epoch);
+        let mut c = Counts::default();
+        for x in e.saturating_sub(SUBS).max(self.epoch.saturating_sub(SUBS))..=self.epoch {
+            if let Some(b) = self.buckets.get(ring(x)) {
+                c.add(b);
+            }
+        }
+        c
+    }
+
+    /// Everything it holds (for eviction weights).
+    fn total(&self) -> Counts {
+        let mut c = Counts::default();
+        for b in &self.buckets {
+            c.add(b);
+        }
         c
     }
 }
@@ -171,6 +233,42 @@ struct Entry {
 struct Snapshot {
     version: u32,
     entries: Vec<(String, Entry)>,
+}
+
+/// The first on-disk form (version 1: each width's current and previous fixed window).
+#[derive(Deserialize)]
+struct SnapshotV1 {
+    entries: Vec<(String, EntryV1)>,
+}
+
+#[derive(Deserialize)]
+struct EntryV1 {
+    slots: [SlotV1; 3],
+    last: u64,
+}
+
+#[derive(Deserialize)]
+struct SlotV1 {
+    epoch: u64,
+    cur: Counts,
+    prev: Counts,
+}
+
+impl EntryV1 {
+    /// The entry as sub-windows at `now`: what a width's two fixed windows held that may still
+    /// be inside it counts in its current sub-window, so it stays a whole window longer than it
+    /// should (an upgrade over-counts rather than forgets).
+    fn upgrade(self, now: u64) -> Entry {
+        let mut e = Entry { last: self.last, ..Entry::default() };
+        for ((old, slot), width) in self.slots.iter().zip(e.slots.iter_mut()).zip(WIDTHS) {
+            if old.epoch + 1 >= now / width {
+                let mut total = old.cur;
+                total.add(&old.prev);
+                slot.add(now, width, &total);
+            }
+        }
+        e
+    }
 }
 
 /// The keys and, per identity, its per-table keys (so that its cap is kept without a scan);
@@ -215,8 +313,8 @@ impl Book {
                     let keys = &self.keys;
                     let weight = |k: &String| {
                         keys.get(k).map_or((0, 0), |e| {
-                            let d = &e.slots[2];
-                            (d.cur.rows.saturating_add(d.prev.rows).saturating_add(d.cur.masked_values).saturating_add(d.prev.masked_values), e.last)
+                            let d = e.slots[2].total();
+                            (d.rows.saturating_add(d.masked_values), e.last)
                         })
                     };
                     if let Some(i) = (0..owned.len()).min_by_key(|i| owned.get(*i).map(weight)) {
@@ -270,11 +368,23 @@ impl UsageBook {
         let mut keys = HashMap::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let snap: Snapshot = serde_json::from_slice(&bytes).map_err(|e| UsageError::Corrupt { path: path.clone(), message: e.to_string() })?;
-                if snap.version != 1 {
-                    return Err(UsageError::Corrupt { path, message: format!("version {}", snap.version) });
+                let corrupt = |e: serde_json::Error| UsageError::Corrupt { path: path.clone(), message: e.to_string() };
+                #[derive(Deserialize)]
+                struct Version {
+                    version: u32,
                 }
-                keys.extend(snap.entries.into_iter().take(MAX_KEYS));
+                match serde_json::from_slice::<Version>(&bytes).map_err(corrupt)?.version {
+                    1 => {
+                        let now = crate::auth::now_secs().max(0) as u64;
+                        let snap: SnapshotV1 = serde_json::from_slice(&bytes).map_err(corrupt)?;
+                        keys.extend(snap.entries.into_iter().take(MAX_KEYS).map(|(k, e)| (k, e.upgrade(now))));
+                    }
+                    VERSION => {
+                        let snap: Snapshot = serde_json::from_slice(&bytes).map_err(corrupt)?;
+                        keys.extend(snap.entries.into_iter().take(MAX_KEYS));
+                    }
+                    v => return Err(UsageError::Corrupt { path, message: format!("version {v}") }),
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(UsageError::Io { path, source }),
@@ -311,8 +421,7 @@ impl UsageStore for UsageBook {
                 None => book.entry(key, now),
             };
             for (slot, width) in e.slots.iter_mut().zip(WIDTHS) {
-                slot.roll(now, width);
-                slot.cur.add(delta);
+                slot.add(now, width, delta);
             }
             e.last = now;
         }
@@ -345,7 +454,7 @@ impl UsageStore for UsageBook {
         if !self.dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
-        let snap = Snapshot { version: 1, entries: self.lock().keys.iter().map(|(k, e)| (k.clone(), *e)).collect() };
+        let snap = Snapshot { version: VERSION, entries: self.lock().keys.iter().map(|(k, e)| (k.clone(), *e)).collect() };
         let bytes = serde_json::to_vec(&snap).map_err(|e| UsageError::Corrupt { path: path.clone(), message: e.to_string() })?;
         // Written aside and renamed: a crash leaves the old snapshot or the new one, never half.
         let tmp = path.with_extension("json.tmp");
@@ -375,15 +484,42 @@ mod tests {
         b.add("a", &rows(50), t0 + 30);
         let w = b.windows("a", t0 + 30);
         assert_eq!((w.m1.rows, w.h1.rows, w.d1.rows), (150, 150, 150));
-        // Half a minute into the next minute: half of the previous minute still counts.
-        let w = b.windows("a", t0 + 90);
-        assert_eq!(w.m1.rows, 75);
-        assert_eq!(w.h1.rows, 150);
-        // Two minutes on: the minute window is empty, the hour still holds it all.
-        assert_eq!(b.windows("a", t0 + 150).m1.rows, 0);
+        // 65 s on, the window [5 s, 65 s] touches the sub-window of 30 s and the one of 0–10 s
+        // partly: that one counts whole (upward, never below the truth).
+        assert_eq!(b.windows("a", t0 + 65).m1.rows, 150);
+        // 75 s on: the 0–10 s sub-window is out, the one of 30 s is in.
+        assert_eq!(b.windows("a", t0 + 75).m1.rows, 50);
+        assert_eq!(b.windows("a", t0 + 90).h1.rows, 150);
+        // Past a minute and a sub-window: the minute window is empty, the hour holds it all.
+        assert_eq!(b.windows("a", t0 + 100).m1.rows, 0);
         assert_eq!(b.windows("a", t0 + 3599).h1.rows, 150);
         assert_eq!(b.windows("a", t0 + 2 * 86_400).d1.rows, 0);
         assert_eq!(b.windows("other", t0).d1, Counts::default());
+    }
+
+    /// Found by the seventh red-team round: with two fixed windows, 49,950 rows read just
+    /// before the top of the hour had decayed to 39,751 thirteen minutes later, and 10,989 more
+    /// went before the 50,000-row hourly budget held (60,939 in 13 minutes). The hour's count
+    /// is now never below what the last hour read, at any second.
+    #[test]
+    fn a_window_never_counts_less_than_it_holds() {
+        let b = UsageBook::in_memory();
+        let t0 = 1_000_000 * 86_400;
+        let mut x: u64 = 3;
+        let mut reads: Vec<(u64, u64)> = Vec::new();
+        let mut t = t0 - 7200;
+        while t < t0 + 3 * 3600 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            t += 1 + (x >> 33) % 400;
+            let n = 1 + (x >> 20) % 5000;
+            b.add("k", &rows(n), t);
+            reads.push((t, n));
+            for (now, width, got) in [(t, 3600, b.windows("k", t).h1.rows), (t + 1799, 3600, b.windows("k", t + 1799).h1.rows), (t, 60, b.windows("k", t).m1.rows)] {
+                let truth: u64 = reads.iter().filter(|(at, _)| *at + width > now && *at <= now).map(|(_, n)| n).sum();
+                let sub: u64 = reads.iter().filter(|(at, _)| *at + width + width / SUBS > now && *at <= now).map(|(_, n)| n).sum();
+                assert!(got >= truth && got <= sub, "at {now} over {width}s: {got} against {truth} (at most {sub})");
+            }
+        }
     }
 
     #[test]
@@ -397,7 +533,20 @@ mod tests {
         let again = UsageBook::open(path.clone()).unwrap();
         assert_eq!(again.windows("agent\u{0}db", now + 1).h1.rows, 42);
         std::fs::write(&path, b"{not json").unwrap();
-        assert!(matches!(UsageBook::open(path), Err(UsageError::Corrupt { .. })));
+        assert!(matches!(UsageBook::open(path.clone()), Err(UsageError::Corrupt { .. })));
+        // A version 1 file (two fixed windows per width) is read and upgraded, over-counting
+        // rather than forgetting: what it held still counts for the hour.
+        let now = crate::auth::now_secs() as u64;
+        let v1 = format!(
+            r#"{{"version":1,"entries":[["agent\u0000db",{{"slots":[{{"epoch":{m},"cur":{{"rows":5}},"prev":{{}}}},{{"epoch":{h},"cur":{{"rows":7}},"prev":{{"rows":3}}}},{{"epoch":{d},"cur":{{"rows":10}},"prev":{{}}}}],"last":{now}}}]]}}"#,
+            m = now / 60,
+            h = now / 3600,
+            d = now / 86_400
+        );
+        std::fs::write(&path, v1).unwrap();
+        let upgraded = UsageBook::open(path).unwrap();
+        let w = upgraded.windows("agent\u{0}db", now);
+        assert_eq!((w.m1.rows, w.h1.rows, w.d1.rows), (5, 10, 10));
     }
 
     #[test]
