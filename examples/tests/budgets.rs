@@ -96,6 +96,20 @@ fn a_large_result_denied_midway_ends_and_the_session_goes_on() {
     assert!(pids.len() == 2 && pids[0] == pids[1], "the same session went on: {text}");
     assert!(text.lines().any(|l| l == "after1"), "{text}");
     assert!(text.lines().filter(|l| l.parse::<u64>().is_ok()).count() < 10_000, "the result was cut short");
+
+    // One text whose first result is paused and denied after the server had already run the
+    // rest of it (the answers were waiting in the socket): the client is told what the
+    // server finished, which the server's state confirms, not only "cancelled" (red-team
+    // round 7).
+    pg().psql("DROP TABLE IF EXISTS budget_after; CREATE TABLE budget_after (x int); GRANT ALL ON budget_after TO PUBLIC").unwrap();
+    let child = spawn(&s, &token, &["select x from generate_series(1, 4000) x; insert into budget_after values (42); select 'tail'"]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-result");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(child);
+    assert!(err(&o).contains("did not let this result go on"), "{}", err(&o));
+    assert_eq!(pg().psql("SELECT count(*) FROM budget_after").unwrap().trim(), "1", "the server ran the insert");
+    assert!(err(&o).contains("already finished") && err(&o).contains("INSERT 0 1"), "the client was told: {}", err(&o));
+    assert!(!out(&o).contains("tail"), "no row after the stop: {}", out(&o));
 }
 
 #[test]

@@ -1231,6 +1231,9 @@ impl Relay {
         // Set once a message over the size limit was dropped: the rest of that statement's
         // answers are dropped too, up to ReadyForQuery (the client already has its error).
         let mut dropping = false;
+        // Command tags the server sent after hoop stopped a result: statements it had finished
+        // before the stop reached it (the rest of a simple query's text). The client is told.
+        let mut ran_after_stop: Vec<String> = Vec::new();
         let mut tally = Tally::default();
         let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
         loop {
@@ -1260,6 +1263,10 @@ impl Relay {
                 Err(e) => return Err(e.into()),
             };
             if dropping && !matches!(frame.tag, b'Z' | b'S' | b'A') {
+                if frame.tag == b'C' && ran_after_stop.len() < 64 {
+                    let tag = frame.body.split(|b| *b == 0).next().unwrap_or_default();
+                    ran_after_stop.push(String::from_utf8_lossy(tag).into_owned());
+                }
                 continue;
             }
             match frame.tag {
@@ -1515,6 +1522,15 @@ impl Relay {
                         self.fence.send_replace(false);
                     }
                     dropping = false;
+                    if !ran_after_stop.is_empty() {
+                        // A denied pause cancels the statement, but the server may have run the
+                        // rest of the text already (its answers were waiting in the socket):
+                        // what it finished is said, not hidden behind "cancelled".
+                        let done = std::mem::take(&mut ran_after_stop).join(", ");
+                        let note = format!("hoop: the server had already finished these statements of the text before the stop reached it (their rows were withheld): {done}");
+                        let _ = self.handle.record_later(&Event::Note { message: note.clone() });
+                        proto::notice("01000", &note).write_to(&mut out);
+                    }
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
