@@ -656,7 +656,11 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                         && o.get("arg").and_then(|a| tagged(a, "Boolean")).is_none_or(|b| b.get("boolval").and_then(Value::as_bool).unwrap_or(false))
                 });
                 if analyze {
-                    d.filters.push(refs_of(n.get("query")));
+                    let mut refs = refs_of(n.get("query"));
+                    // `EXPLAIN ANALYZE EXECUTE p`: what `p` reads is not in this text (the
+                    // relations of the statements a text runs are added to its own).
+                    refs.star |= n.get("query").and_then(|q| tagged(q, "ExecuteStmt")).is_some();
+                    d.filters.push(refs);
                 }
             }
             "returning_clause" => {
@@ -839,6 +843,14 @@ mod tests {
             "SELECT (ascii(email) = 97 OR EXISTS (SELECT 1 FROM t0)) FROM customers",
             "EXPLAIN (ANALYZE, COSTS OFF) SELECT email FROM customers WHERE id = 1",
             "EXPLAIN ANALYZE SELECT * FROM customers",
+        ] {
+            assert!(taint(t).2, "{t}");
+        }
+        // Red-team round 9: EXPLAIN ANALYZE of a prepared statement that reads one (the relations
+        // of what a text runs count as its own: here, `customers`).
+        for t in [
+            "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE m3(1, 1); SELECT 1 FROM customers WHERE false",
+            "EXPLAIN ANALYZE EXECUTE m3; SELECT 1 FROM customers WHERE false",
         ] {
             assert!(taint(t).2, "{t}");
         }
