@@ -371,7 +371,16 @@ pub struct Relay {
     /// Signalled when the server has answered everything and the session is inside a
     /// transaction: the client's silence from then on is idling in it.
     idle_in_tx: tokio::sync::Notify,
+    /// How many times output was written to the client: a row held back is known to be still
+    /// unsent while this has not moved.
+    releases: std::sync::atomic::AtomicU64,
 }
+
+/// Rows of a statement that reads masked values are held back until it ends, up to this many
+/// bytes: after how many rows it failed would otherwise spell a value (a division by zero at
+/// the row a masked character chooses). A result past it streams on, and meets the result
+/// budget's review long before it could spell anything that way.
+const HOLD_MASKED_ROWS: usize = 1 << 20;
 
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
@@ -416,6 +425,7 @@ impl Relay {
             fence: tokio::sync::watch::Sender::new(false),
             idle_in_transaction: None,
             idle_in_tx: tokio::sync::Notify::new(),
+            releases: Default::default(),
         }
     }
 
@@ -1238,13 +1248,20 @@ impl Relay {
         let mut ran_after_stop: Vec<String> = Vec::new();
         // Notices of statements reading masked values dropped since the last ReadyForQuery.
         let mut notices_dropped: u64 = 0;
+        // Where in `out` the rows of a statement reading masked values begin, while they are
+        // held back (see HOLD_MASKED_ROWS), and the release count they are unsent under; and
+        // whether this statement's rows already went (past the bound: not held again).
+        let mut held: Option<(usize, u64)> = None;
+        let mut hold_spent = false;
         let mut tally = Tally::default();
         let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             let frame = match server.try_next() {
                 Ok(Some(f)) => f,
                 Ok(None) => {
-                    self.release(&mut out, &mut done).await?;
+                    if !self.holding(&mut held, &mut hold_spent, out.len()) {
+                        self.release(&mut out, &mut done).await?;
+                    }
                     server.fill().await?;
                     continue;
                 }
@@ -1275,6 +1292,7 @@ impl Relay {
             }
             match frame.tag {
                 b'D' => {
+                    self.hold_from(&mut held, &mut hold_spent, out.len());
                     if acc.is_none() {
                         // An Execute's rows start without a RowDescription: find its shape now.
                         if let Front::Execute(portal, action_id, started) = self.front_kind() {
@@ -1364,6 +1382,7 @@ impl Relay {
                                 }
                             };
                             acc = Some(ResultAcc::new(action_id, started, Some(plan)));
+                            self.hold_from(&mut held, &mut hold_spent, out.len());
                         }
                         // Nothing uses it, but a malformed one still ends the session as before.
                         _ => {
@@ -1476,12 +1495,21 @@ impl Relay {
                     }
                     copy = None;
                     frame.write_to(&mut out);
+                    (held, hold_spent) = (None, false);
                 }
                 b'E' if self.internal_front() => {
                     // An error of hoop's own BEGIN/ROLLBACK: the client's statement reports its own.
                     tracing::warn!("hoop's own transaction control failed on the server");
                 }
                 b'E' => {
+                    // Rows of a statement reading masked values held back: dropped, so that the
+                    // client learns that it failed, not after how many rows.
+                    if let Some((offset, at)) = held.take()
+                        && at == self.releases.load(std::sync::atomic::Ordering::Relaxed)
+                    {
+                        out.truncate(offset);
+                    }
+                    hold_spent = false;
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
                     let mut changed = mask_fields(&self.masker, &mut fields);
@@ -1532,6 +1560,7 @@ impl Relay {
                         self.fence.send_replace(false);
                     }
                     dropping = false;
+                    (held, hold_spent) = (None, false);
                     if notices_dropped > 0 {
                         let message = format!("{} notices of statements reading masked values were dropped", std::mem::take(&mut notices_dropped));
                         let _ = self.handle.record_later(&Event::Note { message });
@@ -1645,9 +1674,35 @@ impl Relay {
 
                 _ => frame.write_to(&mut out),
             }
-            if out.len() > 256 * 1024 {
+            if out.len() > 256 * 1024 && !self.holding(&mut held, &mut hold_spent, out.len()) {
                 self.release(&mut out, &mut done).await?;
             }
+        }
+    }
+
+    /// Whether `out` is held back for a statement reading masked values (see
+    /// [`HOLD_MASKED_ROWS`]); past the bound, or once its rows went anyway (a checkpoint
+    /// released them), it is not, and this statement's rows are no longer held.
+    fn holding(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, len: usize) -> bool {
+        let Some((_, at)) = *held else { return false };
+        if len < HOLD_MASKED_ROWS && at == self.releases.load(std::sync::atomic::Ordering::Relaxed) {
+            return true;
+        }
+        (*held, *spent) = (None, true);
+        false
+    }
+
+    /// Starts holding the rows that begin at `offset` if the statement answered now reads
+    /// masked values and its rows were not already let go; decided once per statement
+    /// (`spent` then says: not held, or no longer).
+    fn hold_from(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, offset: usize) {
+        if held.is_some() || *spent {
+            return;
+        }
+        if self.front_reads_masked() {
+            *held = Some((offset, self.releases.load(std::sync::atomic::Ordering::Relaxed)));
+        } else {
+            *spent = true;
         }
     }
 
@@ -1691,6 +1746,9 @@ impl Relay {
     /// Writes `out` to the client, then records the results that ended in it (also when the
     /// write failed: the server did run them).
     async fn release(&self, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<(), RelayError> {
+        if !out.is_empty() {
+            self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let written = if out.is_empty() { Ok(()) } else { self.client.lock().await.write_all(out).await };
         out.clear();
         for f in done.drain(..) {

@@ -1272,3 +1272,32 @@ async fn notice_presence_explain_execute_and_dropped_cursors() {
     let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
     assert!(!got.contains("elpmaxe.proc@nna"), "{got}");
 }
+
+/// Found by the ninth red-team round: rows stream before an error, so after how many rows a
+/// statement failed spelled a value (`1 / (ascii(email) - g)` over `generate_series(0, 255)`
+/// fails at row 97, a character per statement). Rows of a statement that reads masked values
+/// are held until it ends (up to 1 MiB): failed, the client gets the error and no rows.
+#[tokio::test]
+async fn rows_before_an_error_do_not_count_out_a_masked_value() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    let rows_then_error = |got: &[u8]| {
+        let m = messages(got);
+        (m.iter().filter(|(t, _)| *t == b'D').count(), m.iter().any(|(t, _)| *t == b'E'))
+    };
+    c.send(&[raw::query(b"WITH t AS MATERIALIZED (SELECT g, 1 / (ascii(substr(email, 1, 1)) - g) x FROM users, generate_series(0, 255) g WHERE id = 1) SELECT g FROM t")]).await;
+    let got = c.until_ready().await;
+    assert_eq!(rows_then_error(&got), (0, true), "{}", String::from_utf8_lossy(&got));
+    // Through the extended protocol too.
+    c.send(&[raw::parse("", b"SELECT g, 1 / (ascii(substr(email, 1, 1)) - g) FROM users, generate_series(0, 255) g WHERE id = 1"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert_eq!(rows_then_error(&got), (0, true), "{}", String::from_utf8_lossy(&got));
+    // A statement that reads no masked value streams its rows up to its error as before.
+    c.send(&[raw::query(b"SELECT 1 / (3 - g) FROM generate_series(0, 255) g")]).await;
+    let got = c.until_ready().await;
+    assert_eq!(rows_then_error(&got), (3, true), "{}", String::from_utf8_lossy(&got));
+    // And one that reads masked values and succeeds returns every row.
+    c.send(&[raw::query(b"SELECT g, email FROM users, generate_series(1, 1000) g")]).await;
+    let got = c.until_ready().await;
+    assert_eq!(rows_then_error(&got), (2000, false));
+}
