@@ -594,6 +594,11 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 if let Some(sel) = n.get("query").and_then(|q| tagged(q, "SelectStmt")) {
                     d.stores.extend(column_refs(select_outputs(sel)));
                 }
+                // `CREATE TABLE … AS EXECUTE p` stores whatever `p` returns (its relations are
+                // added to the text's as a statement it runs).
+                if n.get("query").and_then(|q| tagged(q, "ExecuteStmt")).is_some() {
+                    d.stores.push(Refs { star: true, ..Refs::default() });
+                }
             }
             "FuncCall" => {
                 let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_lowercase();
@@ -852,6 +857,13 @@ mod tests {
             "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE m3(1, 1); SELECT 1 FROM customers WHERE false",
             "EXPLAIN ANALYZE EXECUTE m3; SELECT 1 FROM customers WHERE false",
         ] {
+            assert!(taint(t).2, "{t}");
+        }
+        for t in ["CREATE TEMP TABLE t4 AS EXECUTE m4; SELECT 1 FROM customers WHERE false", "CREATE TABLE t5 (a, b) AS EXECUTE m4 WITH DATA; SELECT 1 FROM customers WHERE false"] {
+            assert!(taint(t).0, "{t}");
+        }
+        {
+            let t = "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE m3(1, 1); SELECT 1 FROM customers WHERE false";
             assert!(taint(t).2, "{t}");
         }
         for t in [

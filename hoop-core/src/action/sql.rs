@@ -50,6 +50,19 @@ const OTHER_SESSION_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_lock_shared",
 ];
 
+/// Whether a relation (its bare name) is a cumulative statistics view: `pg_stat_*`,
+/// `pg_statio_*` (column statistics, `pg_stats`, are [`STATISTICS`]).
+fn is_statistics_relation(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("pg_stat_") || n.starts_with("pg_statio_")
+}
+
+/// Whether a function (its bare name) reads or flushes the cumulative statistics
+/// (`pg_stat_get_*`, `pg_stat_force_next_flush`, `pg_stat_reset*`, ...).
+fn is_statistics_function(name: &str) -> bool {
+    name.to_ascii_lowercase().starts_with("pg_stat_")
+}
+
 /// The largest literal `LIMIT` under which an unfiltered `FOR UPDATE`/`FOR SHARE` is taken for
 /// a worker claiming rows (`... FOR UPDATE SKIP LOCKED LIMIT 10`), not a lock on a table.
 const MAX_LOCKED_ROWS: i64 = 100;
@@ -275,6 +288,20 @@ fn names_here(text: &str) -> Names {
             let end = if len == 0 { text.len() } else { start.saturating_add(len).min(text.len()) };
             analyze(text.get(start..end).unwrap_or(text))
         };
+        // `EXPLAIN EXECUTE p`, `CREATE TABLE … AS EXECUTE p` (and `EXPLAIN ANALYZE` of that)
+        // run `p` too.
+        let mut node = node;
+        for _ in 0..2 {
+            let inner = match node {
+                N::ExplainStmt(e) => e.query.as_deref(),
+                N::CreateTableAsStmt(c) => c.query.as_deref(),
+                _ => None,
+            };
+            match inner.and_then(|q| q.node.as_ref()) {
+                Some(q @ (N::ExecuteStmt(_) | N::CreateTableAsStmt(_))) => node = q,
+                _ => break,
+            }
+        }
         match node {
             N::PrepareStmt(p) => n.prepared.push((p.name.clone(), own())),
             N::ExecuteStmt(e) => n.executed.push(e.name.clone()),
@@ -459,7 +486,10 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     if w.saw_write_kind() && w.tables.iter().any(|t| base(t) == "pg_settings") {
         w.kind(PINNED_SETTING);
     }
-    if w.tables.iter().any(|t| matches!(base(t).as_str(), "pg_stat_activity" | "pg_stat_statements" | "pg_stat_statements_info")) {
+    // The cumulative statistics views count what every session did, and so what a statement's
+    // values made the server do (a sort's spill in `pg_stat_database.temp_bytes` as large as a
+    // masked value, found by the tenth red-team round).
+    if w.tables.iter().any(|t| is_statistics_relation(&base(t))) {
         w.kind(OTHER_SESSIONS);
     }
     let ddl = w.kinds.iter().any(|k| matches!(k.as_str(), "create" | "alter" | "alter_drop" | "create_table" | "index"));
@@ -854,7 +884,7 @@ impl Walk {
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
             self.kind(DYNAMIC_SQL);
         }
-        if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
+        if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f)) || is_statistics_function(p)) {
             self.kind(OTHER_SESSIONS);
         }
         if !name.is_empty() && !self.functions.contains(&name) {
@@ -1184,6 +1214,17 @@ mod tests {
         ] {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
+        // Red-team round 10: the statistics views and functions.
+        for o in [
+            "select temp_bytes from pg_stat_database where datname = current_database()",
+            "select pg_stat_force_next_flush()",
+            "select seq_scan from pg_catalog.pg_stat_user_tables",
+            "select * from pg_stat_xact_user_tables",
+            "select heap_blks_read from pg_statio_user_tables",
+            "select pg_stat_get_xact_numscans('t'::regclass)",
+        ] {
+            assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
+        }
         for o in ["lock table t in row exclusive mode", "select * from t where id = 1 for update", "select * from jobs for update skip locked limit 1", "select pg_advisory_xact_lock(42)"] {
             assert!(!analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
@@ -1221,6 +1262,12 @@ mod tests {
         assert_eq!(n.fetched, ["c", "c"]);
         assert_eq!(n.closed, [Some("c".into()), None]);
         assert!(names("SELECT 1").is_empty());
+        // Statements that run a prepared one inside them (red-team round 10).
+        assert_eq!(names("EXPLAIN (ANALYZE) EXECUTE m3(1, 1)").executed, ["m3"]);
+        assert_eq!(names("CREATE TEMP TABLE t AS EXECUTE m4").executed, ["m4"]);
+        assert_eq!(names("CREATE TABLE IF NOT EXISTS t (a) AS EXECUTE m4 WITH DATA").executed, ["m4"]);
+        assert_eq!(names("EXPLAIN (ANALYZE) CREATE TEMP TABLE t AS EXECUTE m5").executed, ["m5"]);
+        assert!(names("CREATE TABLE t AS SELECT 1").executed.is_empty());
     }
 
     #[test]
