@@ -1,6 +1,6 @@
 //! Sliding-window usage counters per key, cheap enough for every statement.
 //!
-//! Each key keeps, for each window width (a minute, an hour, a day), its counts in [`SUBS`]
+//! Each key keeps, for each window width (a minute, an hour, a day), its counts in six
 //! sub-windows of a sixth of the width and the one before them; a window's count is the sum of
 //! the sub-windows it touches, the oldest counted whole. So it is never below the true count of
 //! the last minute, hour or day (a budget cannot be read past by timing reads around a fixed
