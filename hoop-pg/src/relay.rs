@@ -1952,14 +1952,25 @@ impl Relay {
 }
 
 /// Replaces what an error of a statement reading masked columns may quote (its
-/// message, detail, hint, context, internal query and positions) with hoop's own words; the
-/// severity and SQLSTATE stay the server's. Whether anything changed.
+/// message, detail, hint, context, internal query and positions) with hoop's own words, and
+/// its SQLSTATE with `data_exception` unless it is [`operational_sqlstate`]; the severity
+/// stays. Whether anything changed.
 fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
     let mut changed = false;
     for (t, v) in fields.iter_mut() {
+        // Which data error it was says which of a dozen tests a value failed (a division by
+        // zero, an invalid date, a bad regular expression, each at its own threshold over a
+        // masked character): codes of errors that depend on data become one. Those a client
+        // acts on (a serialization failure, a cancel, a lost connection, an aborted
+        // transaction) stay.
+        if *t == b'C' && !operational_sqlstate(v) && v != GENERIC_DATA_ERROR {
+            *v = GENERIC_DATA_ERROR.to_string();
+            changed = true;
+            continue;
+        }
         if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q' | b'P' | b'p') {
             *v = match t {
-                b'M' => format!("hoop: the server's {what} is withheld: it may quote values of masked columns (the SQLSTATE is the server's)"),
+                b'M' => format!("hoop: the server's {what} is withheld: it may quote values of masked columns"),
                 b'P' | b'p' => "1".into(),
                 _ => String::new(),
             };
@@ -1968,6 +1979,18 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
     }
     fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
     changed
+}
+
+/// The SQLSTATE errors that depend on data are reported as, for statements reading masked
+/// values: `data_exception`.
+const GENERIC_DATA_ERROR: &str = "22000";
+
+/// Whether a SQLSTATE is of a class clients act on that a value cannot choose: connection,
+/// transaction state, rollback (serialization, deadlock), insufficient resources, operator
+/// intervention (cancel, shutdown), system errors. (Even "undefined table" can be chosen by a
+/// value, cast to `regclass`.)
+fn operational_sqlstate(code: &str) -> bool {
+    matches!(code.get(..2), Some("08" | "25" | "40" | "53" | "57" | "58"))
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).

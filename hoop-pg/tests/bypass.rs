@@ -1330,3 +1330,42 @@ fn statements_run_inside_others_and_statistics_do_not_carry_masked_values() {
         assert!(err.contains("agent-no-other-sessions") && out.trim().is_empty(), "{s}: {out} {err}");
     }
 }
+
+/// Found by the eleventh red-team round: `pg_sequence_last_value` of a sequence named by a
+/// masked value's bits kept each chosen sequence locked, and `pg_locks` listed them (every
+/// value in clear, 168 bits a statement); and the SQLSTATE of a failing statement named which
+/// of a dozen tests (each failing at its own threshold over a masked character) failed first.
+/// Functions that keep the sequence they open locked are sinks, `pg_locks` is other sessions',
+/// and the SQLSTATEs of data errors in statements reading masked values become one.
+#[tokio::test]
+async fn locks_and_error_codes_do_not_carry_masked_values() {
+    let gw = Gw::start_with("", 1, &[]);
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-c", "CREATE TEMP SEQUENCE s_0; CREATE TEMP SEQUENCE s_1",
+            "-c", "SELECT pg_sequence_last_value(('s_' || (ascii(email) & 1))::regclass) FROM users WHERE id = 1",
+            "-c", "SELECT relation::regclass FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation'",
+            "-c", "SELECT * FROM pg_lock_status()",
+        ],
+        None,
+    );
+    assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
+    assert!(err.matches("agent-no-other-sessions").count() >= 2, "{out} {err}");
+    assert!(!out.contains("s_1") && !out.contains("s_0"), "{out}");
+
+    let mut c = raw::Raw::login(&gw).await;
+    for q in [
+        &b"SELECT 1 / greatest(sign(ascii(email) - 200), 0) FROM users WHERE id = 1"[..],
+        b"SELECT make_date(2000, 1, least(ascii(email) - 200, 0)) FROM users WHERE id = 1",
+        b"SELECT regexp_match('a', repeat('(', greatest(200 - ascii(email), 0))) FROM users WHERE id = 1",
+    ] {
+        c.send(&[raw::query(q)]).await;
+        let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+        assert!(got.contains("C22000\0") && !got.contains("C22012") && !got.contains("C22008") && !got.contains("C2201B"), "{}: {got}", String::from_utf8_lossy(q));
+    }
+    // A statement reading no masked value keeps the server's code.
+    c.send(&[raw::query(b"SELECT 1 / 0")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("C22012\0"), "{got}");
+}

@@ -131,6 +131,11 @@ pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_xact_lock",
     "pg_try_advisory_xact_lock_shared",
     "pg_logical_emit_message",
+    // Open the sequence their argument names and keep its lock to the transaction's end, where
+    // `pg_locks` (or another session's wait) shows which one (red-team round 11).
+    "currval",
+    "pg_sequence_last_value",
+    "pg_sequence_parameters",
 ];
 
 /// The kind given to a statement naming a relation whose schema or name holds a dot
@@ -488,8 +493,9 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     }
     // The cumulative statistics views count what every session did, and so what a statement's
     // values made the server do (a sort's spill in `pg_stat_database.temp_bytes` as large as a
-    // masked value, found by the tenth red-team round).
-    if w.tables.iter().any(|t| is_statistics_relation(&base(t))) {
+    // masked value, found by the tenth red-team round); `pg_locks` shows every session's locks
+    // (which relations a statement's values made it open, the eleventh).
+    if w.tables.iter().any(|t| is_statistics_relation(&base(t)) || base(t) == "pg_locks") {
         w.kind(OTHER_SESSIONS);
     }
     let ddl = w.kinds.iter().any(|k| matches!(k.as_str(), "create" | "alter" | "alter_drop" | "create_table" | "index"));
@@ -884,7 +890,7 @@ impl Walk {
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
             self.kind(DYNAMIC_SQL);
         }
-        if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f)) || is_statistics_function(p)) {
+        if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f)) || is_statistics_function(p) || p.eq_ignore_ascii_case("pg_lock_status")) {
             self.kind(OTHER_SESSIONS);
         }
         if !name.is_empty() && !self.functions.contains(&name) {
@@ -1222,6 +1228,9 @@ mod tests {
             "select * from pg_stat_xact_user_tables",
             "select heap_blks_read from pg_statio_user_tables",
             "select pg_stat_get_xact_numscans('t'::regclass)",
+            // Round 11: the locks every session holds.
+            "select relation::regclass from pg_locks where pid = pg_backend_pid()",
+            "select * from pg_catalog.pg_lock_status()",
         ] {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
