@@ -407,7 +407,7 @@ fn collect(v: &Value, d: &mut Derivation, depth: usize) {
 
 /// Functions whose running or not shows nothing but their value (common string, number and
 /// date functions): a conditional choosing among them chooses no effect.
-const PURE_FUNCTIONS: [&str; 30] = [
+const PURE_FUNCTIONS: &[&str] = &[
     "lower", "upper", "btrim", "ltrim", "rtrim", "trim", "length", "char_length", "octet_length", "substr", "substring",
     "left", "right", "concat", "concat_ws", "replace", "initcap", "lpad", "rpad", "round", "abs", "floor", "ceil",
     "ceiling", "trunc", "to_char", "date_trunc", "date_part", "format", "md5",
