@@ -1968,7 +1968,7 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
             changed = true;
             continue;
         }
-        if matches!(t, b'M' | b'D' | b'H' | b'W' | b'q' | b'P' | b'p') {
+        if matches!(t, b'M' | b'P' | b'p') || DROPPED_ERROR_FIELDS.contains(t) {
             *v = match t {
                 b'M' => format!("hoop: the server's {what} is withheld: it may quote values of masked columns"),
                 b'P' | b'p' => "1".into(),
@@ -1977,9 +1977,15 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
             changed = true;
         }
     }
-    fields.retain(|(t, v)| !matches!(t, b'D' | b'H' | b'W' | b'q') || !v.is_empty());
+    fields.retain(|(t, v)| !DROPPED_ERROR_FIELDS.contains(t) || !v.is_empty());
     changed
 }
+
+/// Error fields a statement reading masked values does not pass on: detail, hint, context,
+/// internal query, and what names the failure (the server's file, line and routine, which say
+/// which function failed as surely as its SQLSTATE; the schema, table, column, type and
+/// constraint).
+const DROPPED_ERROR_FIELDS: &[u8] = b"DHWqFLRstcdn";
 
 /// The SQLSTATE errors that depend on data are reported as, for statements reading masked
 /// values: `data_exception`.

@@ -1363,6 +1363,8 @@ async fn locks_and_error_codes_do_not_carry_masked_values() {
         c.send(&[raw::query(q)]).await;
         let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
         assert!(got.contains("C22000\0") && !got.contains("C22012") && !got.contains("C22008") && !got.contains("C2201B"), "{}: {got}", String::from_utf8_lossy(q));
+        // Nor does the server's routine, file or line name the function that failed.
+        assert!(!got.contains("int4div") && !got.contains("Rmake_date") && !got.contains(".c\0"), "{}: {got}", String::from_utf8_lossy(q));
     }
     // A statement reading no masked value keeps the server's code.
     c.send(&[raw::query(b"SELECT 1 / 0")]).await;
