@@ -1353,6 +1353,18 @@ async fn locks_and_error_codes_do_not_carry_masked_values() {
     assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
     assert!(err.matches("agent-no-other-sessions").count() >= 2, "{out} {err}");
     assert!(!out.contains("s_1") && !out.contains("s_0"), "{out}");
+    // Round 12: large-object descriptors opened by an oid a value chose, read back by number.
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-c", "SELECT lo_from_bytea(424200, '0'), lo_from_bytea(424201, '1')",
+            "-c", "BEGIN; SELECT lo_open(424200 + (ascii(email) & 1), 262144) FROM users WHERE id = 1; SELECT encode(loread(0, 1), 'escape'); COMMIT",
+            "-c", "SELECT encode(lo_get(424200 + (ascii(email) & 1)), 'escape') FROM users WHERE id = 1",
+        ],
+        None,
+    );
+    assert!(err.matches("hoop-masked-lineage").count() >= 2, "{out} {err}");
+    assert!(!out.lines().any(|l| l.trim() == "1" || l.trim() == "0"), "{out} {err}");
 
     let mut c = raw::Raw::login(&gw).await;
     for q in [

@@ -796,6 +796,8 @@ mod tests {
         assert_eq!(taint("CREATE VIEW l2 AS SELECT email FROM customers"), (true, false, false));
         assert_eq!(taint("SELECT pg_notify('x', email) FROM customers"), (false, true, false));
         assert_eq!(taint("SELECT pg_sequence_last_value(('s_' || (ascii(email) & 1))::regclass) FROM customers"), (false, true, false));
+        assert_eq!(taint("SELECT lo_open(16400 + (ascii(email) & 1), 262144) FROM customers"), (false, true, false));
+        assert_eq!(taint("SELECT lo_get(16400 + ascii(email)) FROM customers"), (false, true, false));
         assert_eq!(taint("SELECT setval('s', ascii(email)) FROM customers"), (false, true, false));
         assert_eq!(taint("SELECT id FROM customers WHERE email LIKE 'a%'"), (false, false, true));
         assert_eq!(taint("SELECT DISTINCT ON (c.id) c.id FROM customers c ORDER BY c.id, ascii(email)"), (false, false, true));
