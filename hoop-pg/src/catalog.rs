@@ -40,6 +40,8 @@ pub struct Catalog {
     functions: Mutex<HashMap<u32, String>>,
     /// What [`role_privileges`](Self::role_privileges) found, once asked.
     privileges: Mutex<Option<Option<String>>>,
+    /// Names of the functions that take an object identifier, once asked.
+    object_functions: Mutex<Option<Arc<std::collections::HashSet<String>>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
 }
 
@@ -52,6 +54,7 @@ impl Catalog {
             resolved: Mutex::new((std::time::Instant::now(), HashMap::new())),
             functions: Mutex::new(HashMap::new()),
             privileges: Mutex::new(None),
+            object_functions: Mutex::new(None),
             conn: tokio::sync::Mutex::new(None),
         }
     }
@@ -267,6 +270,24 @@ impl Catalog {
             cache.insert(oid, n.clone());
         }
         Ok(name)
+    }
+
+    /// The names of every function with an argument of an object identifier type (`oid`,
+    /// `regclass`, `regproc`, ...): given a value, such a function opens, locks or reads the
+    /// object it names (`lo_open`, `pg_sequence_last_value`, `pg_partition_tree`), state a
+    /// later statement can observe. Text search configurations and dictionaries (`regconfig`,
+    /// `regdictionary`, `to_tsquery`'s first argument) are left out: looking one up leaves
+    /// nothing a statement can read. Asked once per catalog.
+    pub async fn object_functions(&self) -> Result<Arc<std::collections::HashSet<String>>, UpstreamError> {
+        if let Some(set) = self.object_functions.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(set.clone());
+        }
+        let sql = "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p \
+                   WHERE p.proargtypes::oid[] && ARRAY[26, 24, 2202, 2203, 2204, 2205, 2206, 4089, 4096, 4191]::oid[]";
+        let set: std::collections::HashSet<String> = self.query(sql).await?.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect();
+        let set = Arc::new(set);
+        *self.object_functions.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+        Ok(set)
     }
 
     /// Runs `sql` on the side connection (opened on first use), rows as text.

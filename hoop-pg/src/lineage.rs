@@ -56,6 +56,9 @@ pub struct TextLineage {
     pub carries: bool,
     /// The text chooses or orders rows by a masked column (WHERE, JOIN, ORDER BY, ...).
     pub filters: bool,
+    /// Functions it calls with a value derived from a masked column as an argument (bare
+    /// names): one that takes an object identifier opens the object the value chose.
+    pub tainted_calls: Vec<String>,
 }
 
 impl TextLineage {
@@ -189,7 +192,10 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     // A sleep in a text that reads a masked value (in a result, a filter or what it stores):
     // which sleep runs, or for how long, spells the value out.
     let carries = d.stores.iter().chain(&d.sinks).any(|r| taint.reads(r)) || (d.sleeps && (reads_masked || filters || !certain));
-    Some(Arc::new(TextLineage { results: certain.then_some(results), fallback, carries, filters }))
+    let mut tainted_calls: Vec<String> = d.calls.iter().filter(|(_, r)| taint.reads(r)).map(|(n, _)| n.clone()).collect();
+    tainted_calls.sort_unstable();
+    tainted_calls.dedup();
+    Some(Arc::new(TextLineage { results: certain.then_some(results), fallback, carries, filters, tainted_calls }))
 }
 
 /// Masks by label: every tainted name, and the labels the server gives unnamed expressions.

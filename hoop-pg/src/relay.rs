@@ -1123,7 +1123,24 @@ impl Relay {
             executed.chain(fetched).collect()
         };
         let held: Vec<&str> = held.iter().map(String::as_str).collect();
-        crate::lineage::of_text(&self.masker, masked, &sql.text, &held)
+        let lineage = crate::lineage::of_text(&self.masker, masked, &sql.text, &held)?;
+        if lineage.carries || lineage.tainted_calls.is_empty() {
+            return Some(lineage);
+        }
+        // A value derived from a masked column given to a function that takes an object
+        // identifier chooses which object it opens (a large object's descriptor, a sequence's
+        // lock), which a later statement can see: carried out like a store. Unknown (the
+        // catalog could not be read) counts as such a function.
+        let opens = match self.catalog.object_functions().await {
+            Ok(set) => lineage.tainted_calls.iter().any(|f| set.contains(f)),
+            Err(_) => true,
+        };
+        if !opens {
+            return Some(lineage);
+        }
+        let mut l = (*lineage).clone();
+        l.carries = true;
+        Some(Arc::new(l))
     }
 
     /// The lineage mask of the result that begins now in the simple query at the front.

@@ -1365,6 +1365,17 @@ async fn locks_and_error_codes_do_not_carry_masked_values() {
     );
     assert!(err.matches("hoop-masked-lineage").count() >= 2, "{out} {err}");
     assert!(!out.lines().any(|l| l.trim() == "1" || l.trim() == "0"), "{out} {err}");
+    // The class, not only its names: any function that takes an object identifier (as the
+    // catalog says), given a value derived from a masked column, opens what the value chose.
+    for s in [
+        "SELECT pg_relation_filenode((16384 + (ascii(email) & 1))::oid::regclass) FROM users WHERE id = 1",
+        "SELECT format_type(ascii(email), NULL) FROM users WHERE id = 1",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-masked-lineage") && out.trim().is_empty(), "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT upper(email) FROM users WHERE id = 1"], None);
+    assert!(out.contains("REDACTED") && !err.contains("hoop-masked-lineage"), "{out} {err}");
 
     let mut c = raw::Raw::login(&gw).await;
     for q in [

@@ -85,6 +85,9 @@ pub struct Derivation {
     pub opaque: Vec<Refs>,
     /// The text sleeps (`pg_sleep`): time is then a channel for whatever it reads.
     pub sleeps: bool,
+    /// Every function called (bare name, lowercase) with what its arguments read: one that
+    /// opens the object an argument names keeps state a masked value then chose.
+    pub calls: Vec<(String, Refs)>,
 }
 
 
@@ -405,6 +408,9 @@ fn collect(v: &Value, d: &mut Derivation, depth: usize) {
     }
 }
 
+/// Function calls kept per text (past it, the rest are not looked up by argument type).
+const MAX_CALLS: usize = 256;
+
 /// Functions whose running or not shows nothing but their value (common string, number and
 /// date functions): a conditional choosing among them chooses no effect.
 const PURE_FUNCTIONS: &[&str] = &[
@@ -604,6 +610,9 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_lowercase();
                 if super::sql::SINK_FUNCTIONS.contains(&name.as_str()) {
                     d.sinks.push(refs_of(n.get("args")));
+                }
+                if d.calls.len() < MAX_CALLS {
+                    d.calls.push((name.clone(), refs_of(n.get("args"))));
                 }
                 // A sleep takes time whatever its argument: in a statement that reads a masked
                 // value, which sleep runs (a CASE over the value) spells the value out.
