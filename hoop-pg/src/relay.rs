@@ -1533,7 +1533,7 @@ impl Relay {
                     if self.front_reads_masked() {
                         // The server quotes values in its errors ("invalid input syntax for type
                         // integer: ..."): a statement that reads masked columns has them withheld.
-                        changed |= withhold_quotes(&mut fields, "error message");
+                        changed |= withhold_quotes(&mut fields);
                     }
                     let error = if changed { proto::encode_fields(b'E', &fields) } else { frame };
                     // What an error quotes leaves with it (a failing cast can quote a whole
@@ -1972,7 +1972,7 @@ impl Relay {
 /// message, detail, hint, context, internal query and positions) with hoop's own words, and
 /// its SQLSTATE with `data_exception` unless it is [`operational_sqlstate`]; the severity
 /// stays. Whether anything changed.
-fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
+fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
     let mut changed = false;
     for (t, v) in fields.iter_mut() {
         // Which data error it was says which of a dozen tests a value failed (a division by
@@ -1987,7 +1987,7 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>, what: &str) -> bool {
         }
         if matches!(t, b'M' | b'P' | b'p') || DROPPED_ERROR_FIELDS.contains(t) {
             *v = match t {
-                b'M' => format!("hoop: the server's {what} is withheld: it may quote values of masked columns"),
+                b'M' => "hoop: the server's error message is withheld: it may quote values of masked columns".into(),
                 b'P' | b'p' => "1".into(),
                 _ => String::new(),
             };

@@ -157,7 +157,7 @@ impl From<SlotRepr> for Slot {
     fn from(r: SlotRepr) -> Self {
         let mut s = Slot { epoch: r.epoch, ..Slot::default() };
         for (e, c) in r.subs {
-            if e <= r.epoch && e + SUBS >= r.epoch
+            if e <= r.epoch && e.saturating_add(SUBS) >= r.epoch
                 && let Some(b) = s.buckets.get_mut(ring(e))
             {
                 b.add(&c);
@@ -182,7 +182,7 @@ impl Slot {
         if e - self.epoch >= BUCKETS as u64 {
             self.buckets = [Counts::default(); BUCKETS];
         } else {
-            for x in self.epoch + 1..=e {
+            for x in self.epoch.saturating_add(1)..=e {
                 if let Some(b) = self.buckets.get_mut(ring(x)) {
                     *b = Counts::default();
                 }
@@ -544,9 +544,17 @@ mod tests {
             d = now / 86_400
         );
         std::fs::write(&path, v1).unwrap();
-        let upgraded = UsageBook::open(path).unwrap();
+        let upgraded = UsageBook::open(path.clone()).unwrap();
         let w = upgraded.windows("agent\u{0}db", now);
         assert_eq!((w.m1.rows, w.h1.rows, w.d1.rows), (5, 10, 10));
+        // A file with sub-window numbers at the end of the range (damaged, or hand-edited)
+        // loads and counts without overflowing.
+        let max = u64::MAX;
+        let edge = format!(r#"{{"version":2,"entries":[["k",{{"slots":[{{"epoch":{max},"subs":[[{max},{{"rows":1}}]]}},{{"epoch":{max},"subs":[]}},{{"epoch":0,"subs":[]}}],"last":0}}]]}}"#);
+        std::fs::write(&path, edge).unwrap();
+        let b = UsageBook::open(path).unwrap();
+        b.add("k", &rows(1), now);
+        let _ = b.windows("k", now);
     }
 
     #[test]
