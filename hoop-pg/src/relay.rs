@@ -1985,10 +1985,9 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
             changed = true;
             continue;
         }
-        if matches!(t, b'M' | b'P' | b'p') || DROPPED_ERROR_FIELDS.contains(t) {
+        if *t == b'M' || DROPPED_ERROR_FIELDS.contains(t) {
             *v = match t {
                 b'M' => "hoop: the server's error message is withheld: it may quote values of masked columns".into(),
-                b'P' | b'p' => "1".into(),
                 _ => String::new(),
             };
             changed = true;
@@ -2001,8 +2000,9 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
 /// Error fields a statement reading masked values does not pass on: detail, hint, context,
 /// internal query, and what names the failure (the server's file, line and routine, which say
 /// which function failed as surely as its SQLSTATE; the schema, table, column, type and
-/// constraint).
-const DROPPED_ERROR_FIELDS: &[u8] = b"DHWqFLRstcdn";
+/// constraint; the position, which points at the failing expression and is present for some
+/// failures only).
+const DROPPED_ERROR_FIELDS: &[u8] = b"DHWqFLRstcdnPp";
 
 /// The SQLSTATE errors that depend on data are reported as, for statements reading masked
 /// values: `data_exception`.

@@ -88,6 +88,9 @@ pub struct Derivation {
     /// Every function called (bare name, lowercase) with what its arguments read: one that
     /// opens the object an argument names keeps state a masked value then chose.
     pub calls: Vec<(String, Refs)>,
+    /// The text chooses rows by output number (`ORDER BY 2`): a literal that changes what is
+    /// read, so the derivation is not kept by shape, which holds literals equal.
+    pub by_number: bool,
 }
 
 
@@ -129,7 +132,7 @@ impl Derivation {
             if !cols.is_empty() {
                 t.rows.insert(alias.clone());
                 t.rows.insert(rel.rsplit('.').next().unwrap_or(rel).to_string());
-                t.columns.extend(cols);
+                t.columns.extend(cols.into_iter().map(|c| c.to_ascii_lowercase()));
             }
         }
         if t.is_empty() {
@@ -175,7 +178,7 @@ pub fn derive(text: &str) -> Option<Arc<Derivation>> {
     }
     let owned = text.to_string();
     let d = super::parser::run(move || derive_here(&owned)).flatten().map(Arc::new);
-    if let Some(k) = key {
+    if let Some(k) = key.filter(|_| !d.as_ref().is_some_and(|d| d.by_number)) {
         SHAPES.with_borrow_mut(|m| {
             if m.len() >= MAX_SHAPES {
                 m.clear();
@@ -209,7 +212,62 @@ fn derive_here(text: &str) -> Option<Derivation> {
         collect(top, &mut d, 0);
         d.statements.push(statement_outputs(top));
     }
+    d.fold_case();
     Some(d)
+}
+
+impl Derivation {
+    /// Lowercases every name. The parser keeps a quoted name's case (`email AS "E"` names
+    /// `E`, which `s."E"` reads) and references are matched lowercase, so names must be
+    /// too: folding may join two names that differ only in case, which can only taint more
+    /// (red-team round 13: a quoted upper-case alias of a masked column left it unmasked).
+    fn fold_case(&mut self) {
+        let fold = |s: &mut String| {
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                s.make_ascii_lowercase();
+            }
+        };
+        let fold_refs = |r: &mut Refs| {
+            r.columns.iter_mut().for_each(fold);
+            r.rows.iter_mut().for_each(fold);
+        };
+        for (name, refs) in &mut self.named {
+            fold(name);
+            fold_refs(refs);
+        }
+        for (alias, cols) in &mut self.derived {
+            fold(alias);
+            cols.iter_mut().for_each(fold_refs);
+        }
+        for (alias, rel) in &mut self.relations {
+            fold(alias);
+            fold(rel);
+        }
+        for r in self.stores.iter_mut().chain(&mut self.sinks).chain(&mut self.filters).chain(&mut self.opaque) {
+            fold_refs(r);
+        }
+        for (name, refs) in &mut self.calls {
+            fold(name);
+            fold_refs(refs);
+        }
+        for st in &mut self.statements {
+            if let Outputs::Rows(outs) = st {
+                for o in outs {
+                    match o {
+                        Output::Expr { name, refs, bare } => {
+                            fold(name);
+                            fold_refs(refs);
+                            if let Some(b) = bare {
+                                fold(b);
+                            }
+                        }
+                        Output::Star(Some(q)) => fold(q),
+                        Output::Star(None) => {}
+                    }
+                }
+            }
+        }
+    }
 }
 
 const MAX_DEPTH: usize = 1000;
@@ -420,7 +478,7 @@ const PURE_FUNCTIONS: &[&str] = &[
 ];
 
 /// Whether evaluating `v` runs a subquery or a function other than [`PURE_FUNCTIONS`].
-fn runs_code(v: &Value) -> bool {
+pub(crate) fn runs_code(v: &Value) -> bool {
     fn walk(v: &Value, depth: usize) -> bool {
         if depth > MAX_DEPTH {
             return true;
@@ -705,6 +763,7 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
     if present("distinct_clause") || (setop == 2 && !all) || setop > 2 {
         d.filters.extend(column_refs(outs.clone()));
     }
+    let outs_for_ordinals = outs.clone();
     for out in outs {
         if let Output::Expr { name, refs, .. } = out {
             d.named.push((name, refs));
@@ -715,6 +774,14 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
             d.filters.push(refs_of(n.get(k)));
         }
     }
+    // `ORDER BY 2`, `GROUP BY 2`, `DISTINCT ON (2)` choose rows by the second output, which
+    // the number itself does not name (red-team round 13: `ORDER BY 2` over a masked value
+    // sorted a table's bits with no review).
+    for k in ["sort_clause", "group_clause", "distinct_clause"] {
+        for item in arr(n, k) {
+            ordinals(item, &outs_for_ordinals, d, 0);
+        }
+    }
     if setop > 1 && depth < MAX_DEPTH {
         for side in ["larg", "rarg"] {
             if let Some(branch) = n.get(side).filter(|b| !b.is_null()) {
@@ -722,6 +789,46 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
             }
         }
     }
+}
+
+/// Adds, as filters, the outputs that the output numbers in one ORDER BY, GROUP BY or
+/// DISTINCT ON item (`2`, `ROLLUP (2, 3)`, `2 DESC`) name. PostgreSQL reads a bare integer
+/// constant there as an output number; one past the outputs hoop can name (after a `*`)
+/// chooses by anything.
+fn ordinals(item: &Value, outs: &[Output], d: &mut Derivation, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    let node = item.get("node").unwrap_or(item);
+    if let Some(sb) = node.get("SortBy") {
+        if let Some(inner) = sb.get("node") {
+            ordinals(inner, outs, d, depth + 1);
+        }
+        return;
+    }
+    if let Some(gs) = node.get("GroupingSet") {
+        for c in arr(gs, "content") {
+            ordinals(c, outs, d, depth + 1);
+        }
+        return;
+    }
+    if let Some(list) = node.get("List") {
+        for c in arr(list, "items") {
+            ordinals(c, outs, d, depth + 1);
+        }
+        return;
+    }
+    let Some(k) = node.get("AConst").and_then(|c| c.get("val")).and_then(|v| v.get("Ival")).map(|i| i.get("ival").and_then(Value::as_i64).unwrap_or(0)) else { return };
+    d.by_number = true;
+    let star = outs.iter().position(|o| matches!(o, Output::Star(_)));
+    let refs = match usize::try_from(k).ok().and_then(|k| k.checked_sub(1)) {
+        Some(i) if star.is_none_or(|s| i < s) => match outs.get(i) {
+            Some(Output::Expr { refs, .. }) => refs.clone(),
+            _ => return,
+        },
+        _ => Refs { star: true, ..Refs::default() },
+    };
+    d.filters.push(refs);
 }
 
 /// Records the alias column names of a derived relation as named expressions. Past a `*` the
@@ -787,6 +894,15 @@ mod tests {
             let outs = tainted_outputs(text);
             assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
         }
+        // Red-team round 13: quoted names keep their case in the parse tree.
+        for text in [
+            r#"SELECT replace(s."E", '@', '#') FROM (SELECT id AS "I", email AS "E" FROM customers) s"#,
+            r#"WITH "X" AS (SELECT email AS "Mail" FROM customers) SELECT translate("X"."Mail", 'a', 'b') FROM "X""#,
+            r#"SELECT reverse(t."E") FROM "customers" AS "T"(i, "E") , LATERAL (SELECT "T"."E") t("E")"#,
+        ] {
+            let outs = tainted_outputs(text);
+            assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
+        }
         assert_eq!(tainted_outputs("SELECT id, name FROM customers"), [false, false]);
         assert_eq!(tainted_outputs("SELECT count(*) FROM customers"), [false]);
         assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
@@ -801,6 +917,7 @@ mod tests {
         };
         assert_eq!(taint("UPDATE customers SET city = translate(email, '@', '#') WHERE id = 4"), (true, false, false));
         assert_eq!(taint("INSERT INTO mine SELECT lower(email) FROM customers"), (true, false, false));
+        assert_eq!(taint(r#"INSERT INTO st SELECT id, reverse("E") FROM (SELECT id, email AS "E" FROM customers) s"#), (true, false, false));
         assert_eq!(taint("CREATE TABLE l1 AS SELECT translate(email, '@', '#') FROM customers"), (true, false, false));
         assert_eq!(taint("CREATE VIEW l2 AS SELECT email FROM customers"), (true, false, false));
         assert_eq!(taint("SELECT pg_notify('x', email) FROM customers"), (false, true, false));
@@ -816,6 +933,21 @@ mod tests {
         assert_eq!(taint("SELECT name FROM customers OFFSET (SELECT ascii(email) FROM customers LIMIT 1)"), (false, false, true));
         assert_eq!(taint("CREATE TABLE s AS SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j"), (true, false, true));
         assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
+        // Red-team round 13: output numbers and quoted output names choose rows too.
+        for t in [
+            "SELECT id, email FROM customers ORDER BY 2",
+            "SELECT id, email FROM customers ORDER BY 2 DESC LIMIT 1",
+            "SELECT count(*), ascii(email) > 50 FROM customers GROUP BY 2",
+            "SELECT count(*), ascii(email) FROM customers GROUP BY ROLLUP (2)",
+            "SELECT k, v FROM (SELECT id AS k, ascii(email) AS v FROM customers UNION ALL SELECT 0, 1) s ORDER BY 2, 1",
+            r#"SELECT id, email AS "E" FROM customers ORDER BY "E""#,
+            r#"SELECT id FROM (SELECT id, email AS "E" FROM customers) s WHERE "E" LIKE 'a%'"#,
+            "SELECT c.*, 1 FROM customers c ORDER BY 9",
+        ] {
+            assert_eq!(taint(t), (false, false, true), "{t}");
+        }
+        assert_eq!(taint("SELECT id, email FROM customers ORDER BY 1"), (false, false, false));
+        assert_eq!(taint("SELECT id, count(*) FROM customers GROUP BY 1"), (false, false, false));
         // Rows multiplied by a masked value in the select list (red-team round 4): counted, the
         // rows spell the value out.
         assert_eq!(taint("SELECT id, count(*) FROM (SELECT id, generate_series(1, ascii(substr(email, 2, 1))) FROM customers) x GROUP BY id"), (false, false, true));

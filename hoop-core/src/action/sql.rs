@@ -151,6 +151,9 @@ pub(crate) const SINK_FUNCTIONS: &[&str] = &[
     "lo_lseek64",
     "lo_close",
     "lo_creat",
+    // The session's random generator keeps the seed, and two `random()` values later give it
+    // back whole (red-team round 13).
+    "setseed",
 ];
 
 /// The kind given to a statement naming a relation whose schema or name holds a dot
@@ -513,7 +516,7 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     if w.tables.iter().any(|t| is_statistics_relation(&base(t)) || base(t) == "pg_locks") {
         w.kind(OTHER_SESSIONS);
     }
-    let ddl = w.kinds.iter().any(|k| matches!(k.as_str(), "create" | "alter" | "alter_drop" | "create_table" | "index"));
+    let ddl = w.kinds.iter().any(|k| k.starts_with("create") || k.starts_with("alter") || matches!(k.as_str(), "index" | "define"));
     let sinks = w.functions.iter().any(|f| {
         let b = f.rsplit('.').next().unwrap_or(f);
         SINK_FUNCTIONS.contains(&b) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
@@ -825,6 +828,37 @@ impl Walk {
             "CreateFunctionStmt" => {
                 let procedure = o.get("is_procedure").and_then(Value::as_bool).unwrap_or(false);
                 self.kind(if procedure { "create_procedure" } else { "create_function" });
+                self.kind(STORED_CODE);
+            }
+            // A domain's CHECK runs on every value cast to it, in statements that name no
+            // function: one calling anything but a pure function is code that runs later on
+            // values the statement's lineage cannot see passed to it (red-team round 13:
+            // `CHECK (lo_from_bytea(0, value::bytea) > 0)`, then `email::that_domain`).
+            "CreateDomainStmt" | "AlterDomainStmt" => {
+                if top {
+                    self.kind(&snake_kind(name));
+                }
+                if super::lineage::runs_code(&Value::Object(o.clone())) {
+                    self.kind(STORED_CODE);
+                }
+            }
+            // A range type's `subtype_diff` or `canonical` names a function its operators run.
+            "CreateRangeStmt" => {
+                if top {
+                    self.kind(&snake_kind(name));
+                }
+                let binds = o.get("params").and_then(Value::as_array).into_iter().flatten().filter_map(|p| tagged(p, "DefElem")).any(|d| {
+                    d.get("defname").and_then(Value::as_str).is_some_and(|n| matches!(n.to_ascii_lowercase().as_str(), "subtype_diff" | "canonical"))
+                });
+                if binds {
+                    self.kind(STORED_CODE);
+                }
+            }
+            // A cast or a conversion binds a function to syntax that does not name it.
+            "CreateCastStmt" | "CreateConversionStmt" => {
+                if top {
+                    self.kind(&snake_kind(name));
+                }
                 self.kind(STORED_CODE);
             }
             "CreateTrigStmt" | "RuleStmt" | "CreateEventTrigStmt" | "CreatePLangStmt" | "CreateExtensionStmt" | "AlterExtensionStmt"
@@ -1266,6 +1300,25 @@ mod tests {
             assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
         }
         assert!(!analyze("create table t (id int, at timestamptz default now())").kinds.contains(&STORED_CODE.into()));
+        // Red-team round 13: a domain's CHECK runs on every value cast to it.
+        for c in [
+            "create domain lodom as text check (lo_from_bytea(0, value::bytea) > 0)",
+            "create domain s7 as text check (setseed(ascii(value) / 256.0) is null)",
+            "alter domain d add constraint c check (pg_catalog.lo_from_bytea(0, convert_to(value, 'UTF8')) > 0)",
+            "create domain d as text check (regexp_replace(value, 'a', 'b') <> '')",
+            "create cast (text as mytype) with function f(text)",
+            "create conversion cv for 'LATIN1' to 'UTF8' from iso8859_1_to_utf8",
+            "create domain d as int default nextval('s')",
+            "create type fr as range (subtype = float8, subtype_diff = float8mi)",
+        ] {
+            let kinds = analyze(c).kinds;
+            assert!(kinds.contains(&STORED_CODE.into()), "{c}: {kinds:?}");
+        }
+        assert!(!analyze("create type ir as range (subtype = int4)").kinds.contains(&STORED_CODE.into()));
+        for c in ["create domain d as text check (value ~ '^[a-z]+$' and length(value) < 40)", "create domain d as int check (value > 0)"] {
+            let kinds = analyze(c).kinds;
+            assert!(!kinds.contains(&STORED_CODE.into()) && kinds.contains(&"create_domain".into()), "{c}: {kinds:?}");
+        }
         for p in ["alter role app set statement_timeout = 1", "grant select on payments to public", "alter table t owner to x", "create policy p on t using (true)"] {
             assert!(analyze(p).kinds.contains(&PRIVILEGES.into()), "{p}: {:?}", analyze(p).kinds);
         }
