@@ -162,15 +162,19 @@ fn mask_cell<'a>(masker: &Masker, col: Option<&ColumnPlan>, v: &'a [u8]) -> Mask
             },
             None => Masked::Value(Cow::Borrowed(v)),
         },
-        (ValueKind::Text | ValueKind::Json, oid) if oid != 3802 && oid != 1009 && oid != 1015 => {
-            masker.mask_value(c.rule.as_ref(), ValueKind::Text, v)
-        }
+        (ValueKind::Text | ValueKind::Json, oid) if BINARY_AS_TEXT.contains(&oid) => masker.mask_value(c.rule.as_ref(), ValueKind::Text, v),
         _ => match &c.rule {
             None => Masked::Value(Cow::Borrowed(v)),
             Some(_) => binary_stand_in(c.type_oid),
         },
     }
 }
+
+/// Types whose binary form is their text's UTF-8 bytes (text, varchar, bpchar, name, "char",
+/// json, xml): a replacement text is a valid value of them. Any other type in binary (a
+/// record, a composite, an array, a domain hoop cannot see through) gets
+/// [`binary_stand_in`], so that the client can still decode the row.
+const BINARY_AS_TEXT: &[u32] = &[25, 1043, 1042, 19, 18, 114, 142];
 
 /// A valid binary value for a masked column of a fixed-width type, else NULL.
 fn binary_stand_in(oid: u32) -> Masked<'static> {
@@ -203,7 +207,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         Some(p) => p.columns.get(i).is_some_and(|c| {
             // In binary format only plain text types are their bytes; arrays and composites
             // carry inner length words that a replacement would break.
-            c.kind.is_text_like() && (c.format == 0 || matches!(c.type_oid, 25 | 1043 | 1042 | 19 | 18 | 114 | 3802 | 142))
+            c.kind.is_text_like() && (c.format == 0 || c.type_oid == 3802 || BINARY_AS_TEXT.contains(&c.type_oid))
         }),
     };
     let ruled = |i: usize| plan.and_then(|p| p.columns.get(i)).is_some_and(|c| c.rule.is_some());
@@ -338,6 +342,24 @@ mod tests {
             b.extend_from_slice(c.as_bytes());
         }
         b
+    }
+
+    /// Found by the thirteenth red-team round: a masked whole-row value asked for in binary came
+    /// back as the replacement's text, which no client can decode as a record. Only types
+    /// whose binary form is text get text; the others a stand-in or NULL.
+    #[test]
+    fn masked_binary_values_stay_decodable() {
+        let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let rule = Some(ColumnMask { mode: hoop_core::mask::Mode::Redact, label: "derived".into() });
+        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new() };
+        for (oid, kind) in [(2249, ValueKind::Text), (16_500, ValueKind::Text), (1009, ValueKind::Text), (3802, ValueKind::Json), (17, ValueKind::Text)] {
+            assert!(matches!(mask_cell(&masker, Some(&col(oid, kind)), b"\x00\x00\x00\x01ann@corp.example"), Masked::Null), "{oid}");
+        }
+        assert!(matches!(mask_cell(&masker, Some(&col(23, ValueKind::Text)), &[0, 0, 0, 7]), Masked::Value(v) if v.as_ref() == [0, 0, 0, 0]));
+        match mask_cell(&masker, Some(&col(25, ValueKind::Text)), b"ann@corp.example") {
+            Masked::Value(v) => assert!(!String::from_utf8_lossy(&v).contains("ann@"), "{v:?}"),
+            Masked::Null => panic!("text gets a replacement text"),
+        }
     }
 
     /// Found by the fourth red-team round: a cell of 46 bytes has `.` as its length word's low

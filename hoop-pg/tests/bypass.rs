@@ -246,6 +246,15 @@ mod raw {
         msg(b'B', &b)
     }
 
+    /// A Bind with no parameters and every result column in binary.
+    pub fn bind_binary(portal: &str, statement: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal.as_bytes());
+        cstr(&mut b, statement.as_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1]);
+        msg(b'B', &b)
+    }
+
     pub fn execute(portal: &str) -> Vec<u8> {
         let mut b = Vec::new();
         cstr(&mut b, portal.as_bytes());
@@ -1447,6 +1456,13 @@ async fn quoted_names_output_numbers_seeds_domains_and_write_counts() {
     assert_eq!(rows("pay13"), "2");
     // No position field in a withheld error, whichever failure it was.
     let mut c = raw::Raw::login(&gw).await;
+    // A whole row in binary: a masked record is NULL, not a replacement text no client decodes.
+    c.send(&[raw::parse("", b"SELECT u, u.id FROM users u WHERE id = 1"), raw::bind_binary("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    let data: Vec<&[u8]> = messages(&got).into_iter().filter(|(t, _)| *t == b'D').map(|(_, b)| b).collect();
+    assert_eq!(data.len(), 1, "{}", String::from_utf8_lossy(&got));
+    assert_eq!(&data[0][..6], &[0, 2, 0xff, 0xff, 0xff, 0xff], "the record is NULL: {:?}", data[0]);
+    assert_eq!(&data[0][6..], &[0, 0, 0, 4, 0, 0, 0, 1], "the id is itself: {:?}", data[0]);
     for q in [&b"SELECT nosuchcolumn, email FROM users"[..], b"SELECT 1 / (ascii(email) - 97) FROM users WHERE id = 1"] {
         c.send(&[raw::query(q)]).await;
         let got = c.until_ready().await;
