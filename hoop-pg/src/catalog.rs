@@ -196,19 +196,57 @@ impl Catalog {
     /// session can change, so it resolves to the relations of that name in every schema: a
     /// sensitive `billing.payments` is found however the statement reaches it.
     pub async fn resolve(&self, name: &str) -> Result<Arc<Vec<String>>, UpstreamError> {
+        self.names_cached(name.to_string(), || Self::resolve_sql(name)).await
+    }
+
+    /// Every `schema.relation` tied to a relation `name` may denote by a foreign key, either
+    /// way: a write to it checks them (an insert that the key's target lacks fails, a delete
+    /// that rows pointing at it block fails), so its count or its error reads them.
+    pub async fn key_linked(&self, name: &str) -> Result<Arc<Vec<String>>, UpstreamError> {
+        // NUL cannot be in a name, so the key cannot be another spelling's.
+        self.names_cached(format!("\0fk {name}"), || {
+            let (schema, rel) = schema_and_name(name);
+            let schema_test = schema.map(|s| format!(" AND lower(tn.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+            format!(
+                "SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") \
+                 FROM pg_catalog.pg_class t JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
+                 JOIN pg_catalog.pg_constraint f ON f.contype = 'f' AND (f.conrelid = t.oid OR f.confrelid = t.oid) \
+                 JOIN pg_catalog.pg_class c ON c.oid = CASE WHEN f.conrelid = t.oid THEN f.confrelid ELSE f.conrelid END \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE lower(t.relname COLLATE \"C\") = '{rel}'{schema_test}",
+                rel = literal(&rel.to_ascii_lowercase())
+            )
+        })
+        .await
+    }
+
+    /// Names a catalog query gives, cached under `key` for [`RESOLVED_TTL`].
+    async fn names_cached(&self, key: String, sql: impl FnOnce() -> String) -> Result<Arc<Vec<String>>, UpstreamError> {
         {
             let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
             // Relations change outside hoop too (views created by people): answers live a minute.
             if cache.0.elapsed() > RESOLVED_TTL {
                 *cache = (std::time::Instant::now(), HashMap::new());
             }
-            if let Some(r) = cache.1.get(name) {
+            if let Some(r) = cache.1.get(&key) {
                 return Ok(r.clone());
             }
         }
+        let rows = self.query(&sql()).await?;
+        let names = Arc::new(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect::<Vec<_>>());
+        let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.1.len() >= MAX_RESOLVED {
+            cache.1.clear();
+        }
+        cache.1.insert(key, names.clone());
+        Ok(names)
+    }
+
+    /// The query behind [`resolve`](Self::resolve).
+    fn resolve_sql(name: &str) -> String {
         let (schema, rel) = schema_and_name(name);
         let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
-        let sql = format!(
+        format!(
             "WITH RECURSIVE r(oid) AS ( \
                SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                WHERE lower(c.relname COLLATE \"C\") = '{rel}'{schema_test} \
@@ -219,15 +257,7 @@ impl Catalog {
              ) SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
                JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
             rel = literal(&rel.to_ascii_lowercase())
-        );
-        let rows = self.query(&sql).await?;
-        let names = Arc::new(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect::<Vec<_>>());
-        let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.1.len() >= MAX_RESOLVED {
-            cache.1.clear();
-        }
-        cache.1.insert(name.to_string(), names.clone());
-        Ok(names)
+        )
     }
 
     /// Why the gateway's upstream role is privileged (superuser, or a member of a role that

@@ -1169,6 +1169,24 @@ impl Relay {
         }
         let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
         sql.tables.extend(facts.extra.iter().cloned());
+        // A write reads the tables its foreign keys tie to its own: whether it failed, or how
+        // many rows it wrote, says which keys they hold (red-team round 14: `DELETE FROM
+        // customers WHERE id = 4` went through where a payment pointed at 1 to 3, unreviewed).
+        if sql.kinds.iter().any(|k| matches!(k.as_str(), "insert" | "update" | "delete" | "merge")) || sql.copy == "from" {
+            let mut linked: Vec<String> = Vec::new();
+            for t in &sql.tables {
+                match self.catalog.key_linked(t).await {
+                    Ok(names) => linked.extend(names.iter().filter(|n| !sql.tables.contains(n) && !linked.contains(n)).cloned().collect::<Vec<_>>()),
+                    Err(e) => {
+                        // Unreadable means refused: without the list the rules cannot tell.
+                        tracing::warn!(table = %t, error = %e, "reading foreign keys through the catalog failed");
+                        sql.kinds.push("unknown".into());
+                        break;
+                    }
+                }
+            }
+            sql.tables.extend(linked);
+        }
         // A name that resolves to a relation whose schema or name holds a dot (`plain` on a
         // search path that reaches `"sch.ema".plain`): hoop could not tell which one it is.
         if facts.extra.iter().any(|t| t.matches('.').count() >= 2) && !sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {

@@ -1473,3 +1473,33 @@ async fn quoted_names_output_numbers_seeds_domains_and_write_counts() {
         }
     }
 }
+
+/// Found by the fourteenth red-team round: a `*` in the first branch of a set operation names
+/// the columns while the second branch's masked values fill them, so lineage lost them (every
+/// value in clear in one statement, unreviewed filters and stores); and a write to a table
+/// that a sensitive table's foreign key points at failed or not by the sensitive table's rows
+/// (`DELETE FROM customers WHERE id = 4` said which customers have payments).
+#[test]
+fn set_operations_with_a_star_and_writes_checked_by_foreign_keys() {
+    let gw = Gw::start_with("", 1, &["pay14"]);
+    pg().psql(
+        "DROP TABLE IF EXISTS pay14, cust14; CREATE TABLE cust14 (id int primary key); INSERT INTO cust14 VALUES (1), (2), (3), (4);
+         CREATE TABLE pay14 (id int primary key, customer_id int REFERENCES cust14 (id)); INSERT INTO pay14 VALUES (1, 1), (2, 2), (3, 3)",
+    )
+    .unwrap();
+    let from = "FROM (SELECT * FROM (SELECT 0 i, ''::text e, ''::text c) a WHERE false UNION ALL SELECT id, email, card FROM users) u";
+    let (out, err) = agent(&gw, &["-At", "-c", &format!("SELECT i, translate(e, '@.', '#,'), translate(c, '0123456789', 'abcdefghij') {from}")], None);
+    assert!(out.contains("REDACTED") && !out.contains("ann#corp") && !out.contains("ebbb bbbb"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-At", "-c", &format!("SELECT i {from} WHERE e LIKE 'a%'")], None);
+    assert!(err.contains("review timed out") && out.trim().is_empty(), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", &format!("CREATE TABLE rt14_store AS SELECT reverse(e) r {from}")], None);
+    assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT to_regclass('rt14_store') IS NULL").unwrap().trim(), "t");
+    // Whether a delete from the table the key points at fails tells which ids the sensitive
+    // table holds: reviewed as a read of it.
+    for s in ["BEGIN; DELETE FROM cust14 WHERE id = 4; ROLLBACK", "DELETE FROM cust14 WHERE id = 1", "INSERT INTO cust14 VALUES (5)"] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("review timed out") && !out.contains("DELETE") && !out.contains("INSERT"), "{s}: {out} {err}");
+    }
+    assert_eq!(rows("cust14"), "4");
+}

@@ -763,6 +763,22 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
     if present("distinct_clause") || (setop == 2 && !all) || setop > 2 {
         d.filters.extend(column_refs(outs.clone()));
     }
+    // A `*` in a branch of a set operation hides which of its columns lines up with which of
+    // the other branch's: names come from the first branch, values from every branch, so a
+    // masked value of the second can leave under a name the first gave a constant (red-team
+    // round 14: `SELECT * FROM (SELECT '' e) a WHERE false UNION ALL SELECT email FROM
+    // customers`). What the branches read is then opaque: any expression may carry it.
+    if setop > 1 {
+        let l = n.get("larg").map(select_outputs).unwrap_or_default();
+        let r = n.get("rarg").map(select_outputs).unwrap_or_default();
+        if l.iter().chain(&r).any(|o| matches!(o, Output::Star(_))) {
+            let mut all = Refs::default();
+            for x in column_refs(l).iter().chain(&column_refs(r)) {
+                all.merge(x);
+            }
+            d.opaque.push(all);
+        }
+    }
     let outs_for_ordinals = outs.clone();
     for out in outs {
         if let Output::Expr { name, refs, .. } = out {
@@ -890,6 +906,17 @@ mod tests {
             "SELECT translate(e, '@', '#') FROM customers AS t(i, n, e)",
             "SELECT replace(e, '@', '#') FROM (SELECT * FROM customers) t(i, e)",
             "WITH u AS (SELECT * FROM customers) SELECT lower(e) FROM u AS v(i, e)",
+        ] {
+            let outs = tainted_outputs(text);
+            assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
+        }
+        // Red-team round 14: a `*` in a branch of a set operation.
+        for text in [
+            "SELECT i, translate(e, '@.', '#,') FROM (SELECT * FROM (SELECT 0 i, ''::text e) a WHERE false UNION ALL SELECT id, email FROM customers) u",
+            "SELECT translate(e, '@', '#') FROM (SELECT a.* FROM (VALUES ('')) a(e) UNION ALL SELECT email FROM customers) u",
+            "WITH b AS (SELECT '' AS e), u AS (SELECT * FROM b UNION SELECT email FROM customers) SELECT reverse(e) FROM u",
+            "SELECT reverse(e) FROM (SELECT '' e UNION ALL SELECT * FROM (SELECT email FROM customers) c) u",
+            "WITH RECURSIVE r AS (SELECT * FROM (SELECT ''::text e) z UNION ALL SELECT email FROM customers, r WHERE false) SELECT upper(e) FROM r",
         ] {
             let outs = tainted_outputs(text);
             assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));

@@ -133,7 +133,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-sensitive-sql",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["select", "insert", "update", "delete", "merge", "copy"]) && (target.sensitive || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)))"#,
+        r#"identity.kind == "agent" && action.kind == "sql" && ((target.sensitive && action.sql.kinds.exists(k, k in ["select", "insert", "update", "delete", "merge", "copy"])) || (size(target.sensitive_tables) > 0 && action.sql.tables.exists(t, t in target.sensitive_tables || baseName(t) in target.sensitive_tables)))"#,
         "",
     ),
     (
@@ -332,7 +332,14 @@ mod tests {
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
         review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-sql");
         // Red-team round 13: a write's row count answers a question about the rows it filtered.
-        for w in ["UPDATE customers SET id = id WHERE id = 1 AND name >= 'm'", "DELETE FROM customers WHERE id > 3", "INSERT INTO customers (id) VALUES (1) ON CONFLICT DO NOTHING"] {
+        for w in [
+            "UPDATE customers SET id = id WHERE id = 1 AND name >= 'm'",
+            "DELETE FROM customers WHERE id > 3",
+            "INSERT INTO customers (id) VALUES (1) ON CONFLICT DO NOTHING",
+            // A key pointing at it: inserts into the new table then say which ids it holds.
+            "CREATE TABLE probe (c int REFERENCES customers (id))",
+            "LOCK TABLE customers IN ACCESS SHARE MODE",
+        ] {
             review(Action::sql("db", w), "agent-review-sensitive-sql");
         }
         review(Action::sql("db", "SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'"), "agent-review-statistics");
