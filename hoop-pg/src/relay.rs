@@ -309,6 +309,8 @@ struct ResultAcc {
     /// Bytes of rows sent to the client, and values masked in them.
     bytes: u64,
     masked_values: u64,
+    /// Its rows went out past what is held back for a statement reading masked values.
+    streams_masked: bool,
     /// The masked values by column and detector, not yet counted into usage.
     masked_by: crate::mask::MaskTally,
     /// Bytes already added to the server loop's [`Tally`].
@@ -1294,7 +1296,7 @@ impl Relay {
             let frame = match server.try_next() {
                 Ok(Some(f)) => f,
                 Ok(None) => {
-                    if !self.holding(&mut held, &mut hold_spent, out.len()) {
+                    if !self.holding(&mut held, &mut hold_spent, out.len(), &mut acc, &mut tally) {
                         self.release(&mut out, &mut done).await?;
                     }
                     server.fill().await?;
@@ -1709,7 +1711,7 @@ impl Relay {
 
                 _ => frame.write_to(&mut out),
             }
-            if out.len() > 256 * 1024 && !self.holding(&mut held, &mut hold_spent, out.len()) {
+            if out.len() > 256 * 1024 && !self.holding(&mut held, &mut hold_spent, out.len(), &mut acc, &mut tally) {
                 self.release(&mut out, &mut done).await?;
             }
         }
@@ -1718,10 +1720,22 @@ impl Relay {
     /// Whether `out` is held back for a statement reading masked values (see
     /// [`HOLD_MASKED_ROWS`]); past the bound, or once its rows went anyway (a checkpoint
     /// released them), it is not, and this statement's rows are no longer held.
-    fn holding(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, len: usize) -> bool {
+    ///
+    /// Past the bound, rows stream and an error after them would say at which row the statement
+    /// failed (a row as large as the bound first, then one row per value of a character: the
+    /// fourteenth red-team round): the result is marked `streams_masked` and its next row meets
+    /// a checkpoint, where the default agent rules hold it for review.
+    fn holding(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, len: usize, acc: &mut Option<ResultAcc>, tally: &mut Tally) -> bool {
         let Some((_, at)) = *held else { return false };
-        if len < HOLD_MASKED_ROWS && at == self.releases.load(std::sync::atomic::Ordering::Relaxed) {
+        let unreleased = at == self.releases.load(std::sync::atomic::Ordering::Relaxed);
+        if len < HOLD_MASKED_ROWS && unreleased {
             return true;
+        }
+        if unreleased && let Some(a) = acc.as_mut() {
+            a.streams_masked = true;
+            if let Some(id) = a.action_id {
+                *tally = Tally { action: id, rows: hoop_core::usage::CHECKPOINT_ROWS, bytes: 0 };
+            }
         }
         (*held, *spent) = (None, true);
         false
@@ -2051,11 +2065,11 @@ enum Front {
 
 impl ResultAcc {
     fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, streams_masked: false, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
     }
 
     fn so_far(&self) -> ResultSoFar {
-        ResultSoFar { rows: self.rows, bytes: self.bytes, masked_values: self.masked_values, seconds: self.started.elapsed().as_secs() }
+        ResultSoFar { rows: self.rows, bytes: self.bytes, masked_values: self.masked_values, seconds: self.started.elapsed().as_secs(), streams_masked: self.streams_masked }
     }
 }
 

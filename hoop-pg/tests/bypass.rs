@@ -1503,3 +1503,25 @@ fn set_operations_with_a_star_and_writes_checked_by_foreign_keys() {
     }
     assert_eq!(rows("cust14"), "4");
 }
+
+/// Found by the fourteenth red-team round: rows of a statement reading masked values are held
+/// until it ends only up to 1 MiB; a first row that large let the rest stream, and the row the
+/// statement then failed at (`1 / (ascii(email) - g)` fails at row 97) spelled a character per
+/// statement. Past the bound the result is `streams_masked` and held for review.
+#[tokio::test]
+async fn rows_streaming_past_the_hold_are_reviewed_before_an_error_can_count_them() {
+    let gw = Gw::start_with("", 1, &[]);
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"SELECT g, CASE WHEN g = 1 THEN repeat('x', 1100000) ELSE '' END AS pad, 1 / (ascii(u.email) - g) AS z FROM users u, generate_series(1, 200) g WHERE u.id = 1")])
+        .await;
+    let got = c.until_ready().await;
+    let msgs = messages(&got);
+    let rows = msgs.iter().filter(|(t, _)| *t == b'D').count();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("agent-review-masked-results-streaming"), "{}", text.chars().filter(|c| *c != 'x').collect::<String>());
+    assert!((1..=2).contains(&rows), "rows before the review: {rows}");
+    // A statement whose rows stay within the bound is not asked about.
+    c.send(&[raw::query(b"SELECT g, upper(u.email) FROM users u, generate_series(1, 50) g WHERE u.id = 1")]).await;
+    let got = c.until_ready().await;
+    assert_eq!(messages(&got).iter().filter(|(t, _)| *t == b'D').count(), 50, "{}", String::from_utf8_lossy(&got));
+}

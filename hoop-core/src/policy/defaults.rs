@@ -143,6 +143,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        "agent-review-masked-results-streaming",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "sql" && result.streams_masked"#,
+        "",
+    ),
+    (
         "agent-review-statistics",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && "statistics" in action.sql.kinds && (target.sensitive || size(target.sensitive_tables) > 0)"#,

@@ -234,6 +234,8 @@ enum FieldId {
     Usage(u8, u8, u8),
     /// `result.<counter>` (as [`RESULT_FIELDS`]).
     Result(u8),
+    /// `result.streams_masked`.
+    ResultStreamsMasked,
 }
 
 /// The counters of a usage window, as CEL names them.
@@ -284,6 +286,7 @@ fn field_id(path: &[String]) -> Option<FieldId> {
             let (c, w) = usage_name(name)?;
             Usage(u8::from(*scope == "target"), w, c)
         }
+        ["result", "streams_masked"] => ResultStreamsMasked,
         ["result", name] => Result(RESULT_FIELDS.iter().position(|x| x == name)? as u8),
         _ => return None,
     })
@@ -336,6 +339,7 @@ fn field<'a>(s: &'a Session, a: &'a Action, f: FieldId) -> Native<'a> {
                 _ => c.deletes,
             })
         }
+        ResultStreamsMasked => Bool(a.result.streams_masked),
         Result(i) => Int(match i {
             0 => a.result.rows,
             1 => a.result.bytes,

@@ -34,7 +34,7 @@ keys!(
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
     deletes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
-    expires_at, sensitive, sensitive_tables, labels, id, started_at,
+    expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked,
 );
 
 fn map<const N: usize>(entries: [(&Key, Value); N]) -> Value {
@@ -195,7 +195,13 @@ fn windows(w: &crate::usage::Windows) -> Value {
 /// What a result returned so far, as CEL sees it at a checkpoint (`result`).
 pub(crate) fn result(r: &crate::usage::ResultSoFar) -> Value {
     let k = keys();
-    map([(&k.rows, int(r.rows)), (&k.bytes, int(r.bytes)), (&k.masked_values, int(r.masked_values)), (&k.seconds, int(r.seconds))])
+    map([
+        (&k.rows, int(r.rows)),
+        (&k.bytes, int(r.bytes)),
+        (&k.masked_values, int(r.masked_values)),
+        (&k.seconds, int(r.seconds)),
+        (&k.streams_masked, Value::Bool(r.streams_masked)),
+    ])
 }
 
 /// One shared value per empty section.

@@ -95,6 +95,10 @@ pub struct ResultSoFar {
     pub masked_values: u64,
     /// Seconds since it started.
     pub seconds: u64,
+    /// Its rows read masked values and went to the client before it ended, past what hoop holds
+    /// back: an error after them would say at which row the statement failed, which a value can
+    /// choose.
+    pub streams_masked: bool,
 }
 
 impl ResultSoFar {
@@ -110,6 +114,7 @@ impl ResultSoFar {
             bytes: self.bytes.saturating_add(other.bytes),
             masked_values: self.masked_values.saturating_add(other.masked_values),
             seconds: self.seconds.max(other.seconds),
+            streams_masked: self.streams_masked || other.streams_masked,
         }
     }
 
