@@ -66,7 +66,7 @@ impl Ongoing {
     /// the response here until the reviewer decides. The refusal to send instead, when it must
     /// not go out.
     pub(crate) async fn checkpoint(&self, items: u64, bytes: u64, masked_values: u64) -> Option<Response<Body>> {
-        let so_far = ResultSoFar { rows: items, bytes, masked_values, seconds: self.started.elapsed().as_secs() };
+        let so_far = ResultSoFar { rows: items, bytes, masked_values, seconds: self.started.elapsed().as_secs(), ..ResultSoFar::default() };
         let refusal = self.checkpoint_message(so_far).await?;
         Some(status::forbidden(&format!("{refusal}; {items} objects withheld")))
     }

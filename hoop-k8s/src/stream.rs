@@ -68,7 +68,7 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
             }
             // A checkpoint every so many events or bytes: a hold stops reading the API server
             // here until the reviewer decides; a refusal ends the watch with an ERROR event.
-            let so_far = ResultSoFar { rows: events, bytes: sent, masked_values: masked, seconds: ongoing.started.elapsed().as_secs() };
+            let so_far = ResultSoFar { rows: events, bytes: sent, masked_values: masked, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
             if so_far.checkpoint_due(&checkpoint) {
                 checkpoint = so_far;
                 if let Some(refusal) = ongoing.checkpoint_message(so_far).await {

@@ -163,6 +163,12 @@ struct Shared {
     /// Results that ended in this session so far: a portal judged before the last of them
     /// ended is judged again when executed, since they moved the usage budgets read.
     results_ended: u64,
+    /// A statement of the extended-protocol batch the client is still sending failed (on the
+    /// server, or cut short by hoop): the server skips the rest of it up to Sync, so hoop drops
+    /// it too, unchecked and unanswered, instead of judging (or asking a reviewer about)
+    /// messages that will never run and waiting for answers that will never come. Cleared by
+    /// the Sync that ends the batch.
+    batch_failed: bool,
 }
 
 impl Shared {
@@ -559,6 +565,9 @@ impl Relay {
             self.handle.touch();
             if matches!(frame.tag, b'P' | b'B' | b'D' | b'E' | b'C') {
                 in_batch = true;
+                if self.shared().batch_failed {
+                    continue;
+                }
             } else if matches!(frame.tag, b'Q' | b'F') && in_batch {
                 // After an error the server discards everything up to the Sync, a Query too,
                 // so hoop could no longer tell which answer belongs to which message.
@@ -733,6 +742,9 @@ impl Relay {
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(in_batch, &mut server, &mut out, &mut client).await?;
+                    if self.shared().batch_failed {
+                        continue;
+                    }
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let portal = Portal {
                         statement: b.statement.clone(),
@@ -784,7 +796,11 @@ impl Relay {
                         self.run_refusal(&mut out, &msg);
                         continue;
                     }
-                    if let Some(msg) = self.judge_again(&portal, in_batch, &mut server, &mut out, &mut client).await? {
+                    let refusal = self.judge_again(&portal, in_batch, &mut server, &mut out, &mut client).await?;
+                    if self.shared().batch_failed {
+                        continue;
+                    }
+                    if let Some(msg) = refusal {
                         self.run_refusal(&mut out, &msg);
                         continue;
                     }
@@ -836,10 +852,24 @@ impl Relay {
                 }
                 b'S' => {
                     in_batch = false;
-                    if std::mem::take(&mut capped_pending) {
+                    let failed = std::mem::take(&mut self.shared().batch_failed);
+                    if std::mem::take(&mut capped_pending) && !failed {
                         self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
                     }
                     self.expect(Expect::Sync);
+                    if failed {
+                        // The server skips to this Sync, and the ReadyForQuery that ends hoop's
+                        // cancel of the failed statement comes only after it: it goes now, past
+                        // the fence that holds statements back while a cancel is in flight (a
+                        // Sync runs no statement a late cancel could stop, and the server
+                        // ignores a cancel while it waits for the client). What was gathered of
+                        // the failed batch is skipped by the server: not sent at all.
+                        out.clear();
+                        frame.write_to(&mut out);
+                        server.write_all(&out).await?;
+                        out.clear();
+                        continue;
+                    }
                     frame.write_to(&mut out);
                 }
                 b'F' => {
@@ -1003,6 +1033,9 @@ impl Relay {
         self.settle_results(in_batch, server, out, client).await?;
         let (action_id, sql, before) = {
             let sh = self.shared();
+            if sh.batch_failed {
+                return Ok(None);
+            }
             let Some(p) = sh.portal(portal) else { return Ok(None) };
             let (Some(id), Some(sql)) = (p.action_id, p.sql.clone()) else { return Ok(None) };
             if p.judged_at == sh.results_ended {
@@ -1619,7 +1652,7 @@ impl Relay {
                             if let Expect::Query { names: Some(names), failed: false, .. } = &e {
                                 sh.confirm(names);
                             }
-                            if matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
+                            if ends_batch(&e) {
                                 ended = Some(e);
                                 break;
                             }
@@ -1782,11 +1815,17 @@ impl Relay {
             if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
                 *failed = true;
             }
+            let extended = sh.expect.front().is_some_and(|f| !ends_batch(f));
             while let Some(front) = sh.expect.front() {
-                if matches!(front, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail) {
+                if ends_batch(front) {
                     break;
                 }
                 sh.expect.pop_front();
+            }
+            // The client has not sent this batch's Sync yet: what it still sends of the batch
+            // is skipped by the server, and dropped by hoop.
+            if extended && sh.expect.is_empty() {
+                sh.batch_failed = true;
             }
         }
         self.answered.notify_waiters();
@@ -2049,6 +2088,12 @@ fn operational_sqlstate(code: &str) -> bool {
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).
+/// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
+/// part of an extended-protocol batch.
+fn ends_batch(e: &Expect) -> bool {
+    matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail)
+}
+
 fn returns_result(e: &Expect) -> bool {
     matches!(e, Expect::Execute { .. } | Expect::Query { .. } | Expect::FunctionCall)
 }

@@ -1525,3 +1525,61 @@ async fn rows_streaming_past_the_hold_are_reviewed_before_an_error_can_count_the
     let got = c.until_ready().await;
     assert_eq!(messages(&got).iter().filter(|(t, _)| *t == b'D').count(), 50, "{}", String::from_utf8_lossy(&got));
 }
+
+/// Found by the thirteenth red-team round (budgets): a result denied midway inside an
+/// extended-protocol batch (`Execute p0; Execute p0; Sync`, or two portals) left hoop judging
+/// the batch's next Execute, asking a reviewer about it, and never sending the Sync: the client
+/// waited for ReadyForQuery forever and the server's backend sat in its transaction, holding
+/// its locks and snapshot. The server skips the rest of a failed batch to its Sync; hoop drops
+/// it too, unjudged, and the session goes on.
+#[tokio::test]
+async fn a_denial_inside_a_batch_ends_the_batch_and_the_session_goes_on() {
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 1500\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut c = raw::Raw::login(&gw).await;
+    let mut limited = raw::execute("p0");
+    let n = limited.len();
+    limited[n - 4..].copy_from_slice(&3000i32.to_be_bytes());
+    c.send(&[raw::parse("s", b"SELECT x FROM generate_series(1, 20000) x"), raw::bind("p0", "s"), limited.clone(), limited, raw::sync()]).await;
+    let got = tokio::time::timeout(Duration::from_secs(60), c.until_ready()).await.expect("ReadyForQuery after the denial");
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(got.last().is_some_and(|_| messages(&got).last().is_some_and(|(t, _)| *t == b'Z')), "{text}");
+    assert!(text.contains("42501"), "{text}");
+    assert!(!text.contains("next rows need approval"), "no ticket for an Execute the server skips: {text}");
+    // Two portals, the second bound in the same batch.
+    c.send(&[raw::bind("p1", "s"), raw::bind("p2", "s"), raw::execute("p1"), raw::execute("p2"), raw::sync()]).await;
+    let got = tokio::time::timeout(Duration::from_secs(60), c.until_ready()).await.expect("ReadyForQuery after the second denial");
+    assert!(messages(&got).last().is_some_and(|(t, _)| *t == b'Z'), "{}", String::from_utf8_lossy(&got));
+    // The session answers, and the server's backend is not left inside the batch.
+    c.send(&[raw::query(b"SELECT 'still here'")]).await;
+    let got = tokio::time::timeout(Duration::from_secs(20), c.until_ready()).await.expect("an answer");
+    assert!(String::from_utf8_lossy(&got).contains("still here"));
+    let stuck = pg().psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 20000)%' AND state <> 'idle' AND pid <> pg_backend_pid()").unwrap();
+    assert_eq!(stuck.trim(), "0");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reviewer.join().unwrap() >= 1);
+
+    // Held before it runs (the hour's budget spent): the first statement of a batch is denied,
+    // and no reviewer is asked about the two the server then skips.
+    let gw = Gw::start("[policy.budgets]\ntarget_rows_1h = 10\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"SELECT x FROM generate_series(1, 20) x")]).await;
+    c.until_ready().await;
+    let mut batch = Vec::new();
+    for (k, q) in [&b"SELECT 'first'"[..], b"SELECT 'second'", b"SELECT 'third'"].into_iter().enumerate() {
+        batch.extend([raw::parse(&format!("q{k}"), q), raw::bind(&format!("b{k}"), &format!("q{k}")), raw::execute(&format!("b{k}"))]);
+    }
+    batch.push(raw::sync());
+    c.send(&batch).await;
+    let got = tokio::time::timeout(Duration::from_secs(60), c.until_ready()).await.expect("ReadyForQuery");
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(messages(&got).last().is_some_and(|(t, _)| *t == b'Z'), "{text}");
+    assert!(text.contains("42501") && !text.contains("second") && !text.contains("third"), "{text}");
+    c.send(&[raw::query(b"SELECT 1")]).await;
+    tokio::time::timeout(Duration::from_secs(60), c.until_ready()).await.expect("the session goes on");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(reviewer.join().unwrap(), 2, "one ticket for the batch, one for the statement after it");
+}
