@@ -366,3 +366,36 @@ then = "review"
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     assert!(!wait(held).status.success());
 }
+
+/// Found by the budgets red-team round (13b): an agent that may issue tokens minted
+/// sub-identities (`orch/j1`, `orch/j2`, …), each with empty budgets, and read 3.6 times the
+/// hourly budget through four. What an issuer mints under its own name spends its budgets and
+/// its session limit; a subject that merely holds a `/` is its own.
+#[test]
+fn identities_an_agent_mints_spend_its_budgets() {
+    let s = serve("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let orch = s.token("orch", "agent", "token-issuer", 3600);
+    let job = |k: usize| {
+        let o = s.hoop(&["token", "issue", "--token", &orch, "--subject", &format!("orch/j{k}"), "--kind", "agent", "--ttl", "600", "--targets", "db"]);
+        assert!(o.status.success(), "{}", err(&o));
+        out(&o).trim().to_string()
+    };
+    let page = |n: u64| format!("select x from generate_series({}, {}) x", n * 1000 + 1, n * 1000 + 1000);
+    for n in 0..2 {
+        let o = s.psql(&job(n as usize), &page(n));
+        assert!(o.status.success() && out(&o).lines().count() == 1000, "page {n}: {}", err(&o));
+    }
+    // A third new identity starts where the first two left the issuer's hour: held.
+    let held = spawn(&s, &job(2), &[&page(2)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(held);
+    assert!(!o.status.success() && err(&o).contains("did not let this result go on"), "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "orch"]));
+    assert!(usage.contains("orch on db\n"), "{usage}");
+    // Names that are not under the issuer's, or that climb out of it, are not minted.
+    for subject in ["orch/../admin", "orch//x", "orch/./x"] {
+        let o = s.hoop(&["token", "issue", "--token", &orch, "--subject", subject, "--kind", "agent", "--ttl", "600", "--targets", "db"]);
+        assert!(!o.status.success(), "{subject}: {}", out(&o));
+    }
+}

@@ -93,8 +93,39 @@ impl Identity {
         self.credentials.iter().cloned().chain(std::iter::once(format!("subject:{}", self.subject)))
     }
 
+    /// Whose budgets and session limit this identity spends: the first issuer in its
+    /// credential chain whose subject it was minted under (`orch` for `orch/job-7/step-2`,
+    /// when `orch` issued `orch/job-7`), else its own subject. An agent that may issue tokens
+    /// names sub-identities at will; were each counted apart, every new one would start with
+    /// empty budgets (red-team round 13b read 3.6 times the hourly budget through four). Only
+    /// an issuer the chain proves counts: a subject that merely holds a `/` is its own.
+    pub fn budget_subject(&self) -> &str {
+        self.credentials
+            .iter()
+            .filter_map(|c| c.strip_prefix("subject:"))
+            .find(|a| self.subject.strip_prefix(a).is_some_and(|rest| rest.starts_with('/')))
+            .unwrap_or(&self.subject)
+    }
+
     /// The client credential this identity was exchanged from, if any.
     pub fn client_id(&self) -> Option<&str> {
         self.credentials.iter().find_map(|c| c.strip_prefix("client:"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_identities_spend_their_issuers_budgets() {
+        let mut id = Identity::new("orch/j9/k1", IdentityKind::Agent);
+        assert_eq!(id.budget_subject(), "orch/j9/k1", "a slash alone proves no issuer");
+        id.credentials = vec!["token:a".into(), "subject:orch".into(), "token:b".into(), "subject:orch/j9".into()];
+        assert_eq!(id.budget_subject(), "orch");
+        id.credentials = vec!["subject:alice".into()];
+        assert_eq!(id.budget_subject(), "orch/j9/k1", "issued by someone whose name it is not under");
+        id.credentials = vec!["subject:orc".into()];
+        assert_eq!(id.budget_subject(), "orch/j9/k1", "a prefix of a part is not an issuer's name");
     }
 }

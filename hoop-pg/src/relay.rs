@@ -588,6 +588,7 @@ impl Relay {
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let named = if action.sql.copy == "to" { action.sql.tables.clone() } else { Vec::new() };
                     let facts = self.resolve_tables(&mut action.sql).await;
+                    let own = self.add_key_linked(&mut action.sql).await;
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
@@ -609,7 +610,7 @@ impl Relay {
                     let names = (!names.is_empty()).then(|| Box::new(names));
                     let limit = self.max_rows_written.filter(|_| verdict.is_ok() && writes);
                     let uncounted = match (&written, limit) {
-                        (Some(sql), Some(_)) => self.uncounted_writes(sql).await,
+                        (Some(sql), Some(_)) => self.uncounted_writes(sql, own).await,
                         _ => None,
                     };
                     let verdict = uncounted.map_or(verdict, Err);
@@ -650,6 +651,7 @@ impl Relay {
                     let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
                     let facts = self.resolve_tables(&mut sql).await;
+                    let own = self.add_key_linked(&mut sql).await;
                     // A COPY run through the extended protocol is masked as one sent as a Query.
                     let copy = self.copy_plan(&sql, &named, &facts).await;
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
@@ -674,7 +676,7 @@ impl Relay {
                         v => v,
                     };
                     let verdict = match verdict {
-                        Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql).await.map_or(Ok(()), Err),
+                        Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql, own).await.map_or(Ok(()), Err),
                         v => v,
                     };
                     let refused = verdict.is_err();
@@ -984,18 +986,21 @@ impl Relay {
     /// A write under the written-rows ceiling to a relation whose foreign keys cascade, or that
     /// has triggers or rules: the server's count leaves out the rows those change, so hoop could
     /// not hold the ceiling. The refusal, also when the catalog cannot tell (fail closed).
-    async fn uncounted_writes(&self, sql: &Sql) -> Option<String> {
+    async fn uncounted_writes(&self, sql: &Sql, own: usize) -> Option<String> {
+        // The statement's own relations, not those its foreign keys tie it to (which its
+        // write reads, but does not change unless its own keys cascade).
+        let tables = sql.tables.get(..own).unwrap_or(&sql.tables);
         let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
         let (deletes, updates) = (does(&["delete", "merge"]), does(&["update", "merge"]));
         // One catalog query names every relation: past a bound, the write is refused rather
         // than the catalog asked an unbounded question.
-        if sql.tables.len() > MAX_CHECKED_RELATIONS {
+        if tables.len() > MAX_CHECKED_RELATIONS {
             return Some(format!(
                 "hoop: a write naming more than {MAX_CHECKED_RELATIONS} relations cannot be checked for what its count leaves out while agents' writes are limited (rule {})",
                 rowcap::RULE
             ));
         }
-        match self.catalog.writes_reach_further(&sql.tables, deletes, updates).await {
+        match self.catalog.writes_reach_further(tables, deletes, updates).await {
             Ok(None) => None,
             Ok(Some(t)) => Some(format!(
                 "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
@@ -1196,14 +1201,10 @@ impl Relay {
     /// Adds to `sql.tables` every `schema.relation` its table names may denote, and the tables
     /// behind views (see [`Catalog::resolve`]); a statement that changes relations makes the
     /// gateway forget what it resolved.
-    async fn resolve_tables(&self, sql: &mut Sql) -> Arc<crate::memo::Facts> {
-        if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
-            self.catalog.forget_resolved();
-            self.discovery.forget();
-            self.memo.clear();
-        }
-        let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
-        sql.tables.extend(facts.extra.iter().cloned());
+    /// Adds to a write's tables those a foreign key ties to them, either way; how many tables
+    /// it had before (its own).
+    async fn add_key_linked(&self, sql: &mut Sql) -> usize {
+        let own = sql.tables.len();
         // A write reads the tables its foreign keys tie to its own: whether it failed, or how
         // many rows it wrote, says which keys they hold (red-team round 14: `DELETE FROM
         // customers WHERE id = 4` went through where a payment pointed at 1 to 3, unreviewed).
@@ -1222,6 +1223,17 @@ impl Relay {
             }
             sql.tables.extend(linked);
         }
+        own
+    }
+
+    async fn resolve_tables(&self, sql: &mut Sql) -> Arc<crate::memo::Facts> {
+        if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
+            self.catalog.forget_resolved();
+            self.discovery.forget();
+            self.memo.clear();
+        }
+        let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
+        sql.tables.extend(facts.extra.iter().cloned());
         // A name that resolves to a relation whose schema or name holds a dot (`plain` on a
         // search path that reaches `"sch.ema".plain`): hoop could not tell which one it is.
         if facts.extra.iter().any(|t| t.matches('.').count() >= 2) && !sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {

@@ -66,6 +66,10 @@ pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
     if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',') {
         return Err(AuthError::Claim("subject must be 1..=256 printable characters without spaces or commas".into()));
     }
+    // `orch/../admin` is under `orch/` to a prefix test and reads as `admin` to a person.
+    if spec.subject.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..") {
+        return Err(AuthError::Claim("a subject's parts after a `/` may not be empty, `.` or `..`".into()));
+    }
     if spec.kind == IdentityKind::Agent && spec.groups.iter().any(|g| g == REVIEW_GROUP) {
         return Err(AuthError::Permission(format!("agents never hold the {REVIEW_GROUP:?} group")));
     }

@@ -149,6 +149,7 @@ pub enum Outcome {
 }
 
 struct Live {
+    /// Whose session limit it counts against ([`Identity::budget_subject`](crate::identity::Identity::budget_subject)).
     subject: String,
     /// What a revocation may name to end it (see [`Identity::revocation_ids`](crate::identity::Identity::revocation_ids)).
     revocation_ids: Vec<String>,
@@ -348,13 +349,15 @@ impl Gate {
         let kill = Arc::new(KillSwitch::default());
         {
             let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
-            let n = live.values().filter(|l| l.subject == session.identity.subject).count();
+            // Sub-identities an issuer minted share its limit, as they share its budgets.
+            let owner = session.identity.budget_subject();
+            let n = live.values().filter(|l| l.subject == owner).count();
             if n >= self.inner.limits.max_sessions_per_identity {
-                return Err(GateError::Limit(session.identity.subject));
+                return Err(GateError::Limit(owner.to_string()));
             }
             live.insert(
                 session.id.clone(),
-                Live { subject: session.identity.subject.clone(), revocation_ids: session.identity.revocation_ids().collect(), protocol, kill: kill.clone() },
+                Live { subject: owner.to_string(), revocation_ids: session.identity.revocation_ids().collect(), protocol, kill: kill.clone() },
             );
         }
         let log = match self.inner.recorder.open(&session) {
@@ -364,7 +367,7 @@ impl Gate {
                 return Err(e.into());
             }
         };
-        let usage_keys = results::usage_keys(&session.identity.subject, &session.target.name);
+        let usage_keys = results::usage_keys(session.identity.budget_subject(), &session.target.name);
         let handle = SessionHandle {
             gate: self.clone(),
             session,
