@@ -92,3 +92,20 @@ delegate_read!(Conn { Conn::Plain, Conn::Tls });
 delegate_write!(Conn { Conn::Plain, Conn::Tls });
 delegate_read!(ConnRead { ConnRead::Plain, ConnRead::Tls });
 delegate_write!(ConnWrite { ConnWrite::Plain, ConnWrite::Tls });
+
+/// Writes all of `buf` to `w` and flushes it. Over TLS a write that meets a full socket leaves
+/// its last records in rustls's buffer, to go out with the next write or a flush: without the
+/// flush, the end of a large result (its last rows and ReadyForQuery) waited inside hoop until
+/// the client sent something (found by red-team round 13b).
+pub async fn write_flushed<W: AsyncWrite + Unpin + ?Sized>(w: &mut W, buf: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    w.write_all(buf).await?;
+    w.flush().await
+}
+
+impl ConnWrite {
+    /// [`write_flushed`] to this half.
+    pub async fn write_flushed(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        write_flushed(self, buf).await
+    }
+}

@@ -399,7 +399,7 @@ async fn send(reader: &mut FrameReader<Conn>, frames: &[Frame]) -> Result<(), Re
     for f in frames {
         f.write_to(&mut out);
     }
-    reader.get_mut().write_all(&out).await?;
+    crate::conn::write_flushed(reader.get_mut(), &out).await?;
     Ok(())
 }
 

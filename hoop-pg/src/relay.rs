@@ -26,7 +26,6 @@ use hoop_core::mask::{ColumnRef, Masker};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
 const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
@@ -491,7 +490,7 @@ impl Relay {
         }
         let mut fence = self.fence.subscribe();
         let _ = fence.wait_for(|up| !*up).await;
-        server.write_all(out).await?;
+        server.write_flushed(out).await?;
         out.clear();
         Ok(())
     }
@@ -510,7 +509,7 @@ impl Relay {
         for f in frames {
             f.write_to(&mut out);
         }
-        self.client.lock().await.write_all(&out).await?;
+        self.client.lock().await.write_flushed(&out).await?;
         Ok(())
     }
 
@@ -868,7 +867,7 @@ impl Relay {
                         // the failed batch is skipped by the server: not sent at all.
                         out.clear();
                         frame.write_to(&mut out);
-                        server.write_all(&out).await?;
+                        server.write_flushed(&out).await?;
                         out.clear();
                         continue;
                     }
@@ -1849,7 +1848,7 @@ impl Relay {
         if !out.is_empty() {
             self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let written = if out.is_empty() { Ok(()) } else { self.client.lock().await.write_all(out).await };
+        let written = if out.is_empty() { Ok(()) } else { self.client.lock().await.write_flushed(out).await };
         out.clear();
         for f in done.drain(..) {
             self.finish(f);

@@ -136,7 +136,7 @@ impl Upstream {
         body.push(0);
         let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
         msg.extend_from_slice(&body);
-        conn.write_all(&msg).await?;
+        crate::conn::write_flushed(&mut conn, &msg).await?;
 
         let mut r = FrameReader::new(conn, 1 << 20);
         let mut scram: Option<ScramClient> = None;
@@ -199,7 +199,7 @@ impl Upstream {
                     };
                     let mut out = BytesMut::new();
                     reply.write_to(&mut out);
-                    r.get_mut().write_all(&out).await?;
+                    crate::conn::write_flushed(r.get_mut(), &out).await?;
                 }
                 b'E' => {
                     let msg = crate::proto::decode_fields(&f.body)
@@ -256,7 +256,7 @@ fn password_message(data: &[u8], nul: bool) -> Frame {
 pub async fn simple_query(conn: &mut Conn, leftover: &mut BytesMut, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
     let mut out = BytesMut::new();
     crate::proto::query(sql).write_to(&mut out);
-    conn.write_all(&out).await?;
+    crate::conn::write_flushed(conn, &out).await?;
     let mut r = FrameReader::with_buffer(&mut *conn, 1 << 24, std::mem::take(leftover));
     let mut rows = Vec::new();
     let mut error = None;

@@ -219,3 +219,61 @@ async fn an_upstream_impostor_collects_no_password() {
         }
     }
 }
+
+/// Found by the budgets red-team round (13b): over TLS, a large result written while the
+/// client's socket was full left its last records in rustls's buffer (a write returns once
+/// the plaintext is taken), and nothing flushed them: the last rows and ReadyForQuery waited
+/// inside hoop until the client sent something else, or for a minute, when the
+/// idle-in-transaction limit ended the session. Every write to a peer is flushed.
+#[tokio::test]
+async fn the_end_of_a_large_result_reaches_a_slow_tls_client() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pg = Postgres::start(PgOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (port, token) = gateway_to(dir.path(), pg.port(), pg.password(), "").await;
+    let mut cc = rustls::ClientConfig::builder().with_root_certificates(roots_of(dir.path())).with_no_client_auth();
+    cc.alpn_protocols = vec![b"postgresql".to_vec()];
+    // A small receive window: hoop's writes meet a full socket again and again.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(cc)).connect(name, tcp).await.unwrap();
+    tls.write_all(&startup("a", "secure")).await.unwrap();
+    let mut head = [0u8; 9];
+    tls.read_exact(&mut head).await.unwrap();
+    let mut pw = vec![b'p'];
+    pw.extend_from_slice(&((token.len() + 5) as i32).to_be_bytes());
+    pw.extend_from_slice(token.as_bytes());
+    pw.push(0);
+    tls.write_all(&pw).await.unwrap();
+    // Reads messages up to ReadyForQuery; the number of DataRows.
+    async fn until_ready(tls: &mut (impl AsyncReadExt + Unpin)) -> usize {
+        let mut rows = 0;
+        loop {
+            let mut h = [0u8; 5];
+            tokio::time::timeout(std::time::Duration::from_secs(20), tls.read_exact(&mut h)).await.expect("the rest of the answer").unwrap();
+            let len = i32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
+            let mut body = vec![0u8; len - 4];
+            tls.read_exact(&mut body).await.unwrap();
+            rows += usize::from(h[0] == b'D');
+            if rows % 500 == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            if h[0] == b'Z' {
+                return rows;
+            }
+        }
+    }
+    until_ready(&mut tls).await;
+    for _ in 0..5 {
+        let q = b"SELECT repeat('x', 1000) FROM generate_series(1, 4000)\0";
+        let mut m = vec![b'Q'];
+        m.extend_from_slice(&((q.len() + 4) as i32).to_be_bytes());
+        m.extend_from_slice(q);
+        tls.write_all(&m).await.unwrap();
+        // A slow reader: hoop's writes meet a full socket.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(until_ready(&mut tls).await, 4000);
+    }
+}
