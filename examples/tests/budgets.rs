@@ -399,3 +399,34 @@ fn identities_an_agent_mints_spend_its_budgets() {
         assert!(!o.status.success(), "{subject}: {}", out(&o));
     }
 }
+
+/// Found by the budgets red-team round (13b): a client's cancel request did nothing while its
+/// statement waited for review; only disconnecting abandoned it. A cancel (psql's Ctrl-C) ends
+/// the wait, the ticket goes, and the client gets an error saying so: for a result paused
+/// midway, and for a statement held before it runs.
+#[test]
+fn a_client_cancel_ends_a_wait_for_review() {
+    let s = serve("[policy.budgets]\nresult_rows = 2500\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 1000000000\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    for (statement, rule, says) in [
+        ("select x from generate_series(1, 100000) x", "agent-budget-result", "the client cancelled it while it was paused for review"),
+        ("copy (select 1) to stdout", "agent-review-copy-out", "the client cancelled the statement while it waited for review"),
+    ] {
+        let child = spawn(&s, &token, &[statement]);
+        let (ticket, _) = wait_ticket(&s, rule);
+        assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+        let o = wait(child);
+        // The cancel also goes to the server, which may stop hoop's refusal in its place.
+        assert!(err(&o).contains(says) || err(&o).contains("canceling statement due to user request"), "{statement}: {}", err(&o));
+        assert!(out(&o).trim().is_empty(), "nothing ran: {}", out(&o));
+        let mut listed = String::new();
+        for _ in 0..50 {
+            listed = out(&s.hoop(&["approvals", "list"]));
+            if !listed.contains(&ticket) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(!listed.contains(&ticket), "the ticket went with the wait: {listed}");
+    }
+}

@@ -1,27 +1,35 @@
 //! Cancel requests: they arrive on a new connection with no identity, carrying the key hoop
-//! gave the client; hoop maps it to the real server's key and forwards the cancel.
+//! gave the client; hoop maps it to the real server's key and forwards the cancel, and tells
+//! the session (a statement waiting for review is one the server is not running: the client's
+//! cancel ends the wait).
 
 use crate::upstream::Upstream;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Live sessions' cancel keys: the client's `(pid, hoop key)` → upstream and real key.
 #[derive(Default)]
 pub struct CancelRegistry {
-    map: Mutex<HashMap<(i32, i32), (Upstream, i32)>>,
+    map: Mutex<HashMap<(i32, i32), (Upstream, i32, Arc<tokio::sync::watch::Sender<u64>>)>>,
 }
 
+/// A session's count of the cancel requests its client sent, to wait on.
+pub type ClientCancels = tokio::sync::watch::Receiver<u64>;
+
 impl CancelRegistry {
-    /// Registers a session; returns the secret key to give the client.
-    pub fn register(&self, pid: i32, real_key: i32, upstream: Upstream) -> i32 {
+    /// Registers a session; returns the secret key to give the client, and the count of the
+    /// cancels it will send.
+    pub fn register(&self, pid: i32, real_key: i32, upstream: Upstream) -> (i32, ClientCancels) {
+        let (tx, rx) = tokio::sync::watch::channel(0u64);
+        let tx = Arc::new(tx);
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             let mut b = [0u8; 4];
             let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
             let key = i32::from_be_bytes(b);
             if let std::collections::hash_map::Entry::Vacant(e) = map.entry((pid, key)) {
-                e.insert((upstream, real_key));
-                return key;
+                e.insert((upstream, real_key, tx));
+                return (key, rx);
             }
         }
     }
@@ -35,9 +43,11 @@ impl CancelRegistry {
     /// as Postgres does, so a guess reveals nothing.
     pub async fn cancel(&self, pid: i32, key: i32) {
         let found = self.map.lock().unwrap_or_else(|p| p.into_inner()).get(&(pid, key)).cloned();
-        if let Some((upstream, real)) = found
-            && let Err(e) = upstream.cancel(pid, real).await {
+        if let Some((upstream, real, cancels)) = found {
+            cancels.send_modify(|n| *n += 1);
+            if let Err(e) = upstream.cancel(pid, real).await {
                 tracing::warn!(error = %e, "forwarding a cancel request failed");
             }
+        }
     }
 }

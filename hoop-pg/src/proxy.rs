@@ -255,13 +255,13 @@ impl PgProxy {
             }
         };
         let (pid, real_key) = est.key;
-        let hoop_key = self.cancel.register(pid, real_key, t.upstream.clone());
+        let (hoop_key, cancels) = self.cancel.register(pid, real_key, t.upstream.clone());
         let mut hello = vec![proto::auth(0, &[])];
         hello.extend(est.startup_frames.iter().cloned());
         hello.push(proto::backend_key_data(pid, hoop_key));
         hello.push(proto::raw(b'Z', b"I"));
         let result = match send(&mut reader, &hello).await {
-            Ok(()) => self.relay(reader, est, handle, &target, t).await,
+            Ok(()) => self.relay(reader, est, handle, &target, t, cancels).await,
             Err(e) => Err(e),
         };
         self.cancel.remove(pid, hoop_key);
@@ -275,6 +275,7 @@ impl PgProxy {
         handle: hoop_core::gate::SessionHandle,
         target: &str,
         t: &Target,
+        cancels: crate::cancel::ClientCancels,
     ) -> Result<(), RelayError> {
         let handle = Arc::new(handle);
         let agent = handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
@@ -284,7 +285,7 @@ impl PgProxy {
         let backend = est.key;
         let (sr, sw) = est.conn.into_split();
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written)
-            .with_cancel(t.upstream.clone(), backend)
+            .with_cancel(t.upstream.clone(), backend, cancels)
             .with_idle_in_transaction((agent && self.agent_idle_in_transaction > 0).then(|| std::time::Duration::from_secs(self.agent_idle_in_transaction)));
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);

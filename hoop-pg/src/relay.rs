@@ -370,6 +370,8 @@ pub struct Relay {
     plans: Mutex<HashMap<bytes::Bytes, Arc<RowPlan>>>,
     /// How to cancel what the server runs for this session (its address and backend key).
     cancel: Option<(crate::upstream::Upstream, (i32, i32))>,
+    /// The cancel requests the client sent: one ends a wait for review.
+    client_cancels: Option<crate::cancel::ClientCancels>,
     /// True while a cancel is in flight: the client's next messages wait for it to land, so
     /// that it cannot cancel them instead (PostgreSQL cancels whatever runs when it arrives).
     fence: tokio::sync::watch::Sender<bool>,
@@ -429,6 +431,7 @@ impl Relay {
             answered: tokio::sync::Notify::new(),
             plans: Mutex::new(HashMap::new()),
             cancel: None,
+            client_cancels: None,
             fence: tokio::sync::watch::Sender::new(false),
             idle_in_transaction: None,
             idle_in_tx: tokio::sync::Notify::new(),
@@ -443,10 +446,23 @@ impl Relay {
         self
     }
 
-    /// The same relay, able to cancel the server's statement (by a CancelRequest for `key`).
-    pub fn with_cancel(mut self, upstream: crate::upstream::Upstream, key: (i32, i32)) -> Self {
+    /// The same relay, able to cancel the server's statement (by a CancelRequest for `key`),
+    /// and ending a wait for review when the client sends a cancel (`cancels`).
+    pub fn with_cancel(mut self, upstream: crate::upstream::Upstream, key: (i32, i32), cancels: crate::cancel::ClientCancels) -> Self {
         self.cancel = Some((upstream, key));
+        self.client_cancels = Some(cancels);
         self
+    }
+
+    /// `wait`, unless the client sends a cancel request first (`None`): a statement held for
+    /// review is the client's to abandon, as a running one is.
+    async fn unless_cancelled<T>(&self, wait: impl std::future::Future<Output = T>) -> Option<T> {
+        let Some(mut rx) = self.client_cancels.clone() else { return Some(wait.await) };
+        rx.borrow_and_update();
+        tokio::select! {
+            v = wait => Some(v),
+            _ = rx.changed() => None,
+        }
     }
 
     /// Asks the server to cancel the statement being answered; the task ends once the cancel
@@ -525,11 +541,15 @@ impl Relay {
                     "hoop: this statement needs approval (rule {}); ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting",
                     t.rule, t.id, t.id
                 );
+                let rule = t.rule.clone();
                 let _ = self.to_client(&[proto::notice("01000", &note)]).await;
                 // A client that goes away while it waits takes its ticket with it: dropping the
                 // wait cancels the ticket, so nobody approves a statement for nobody.
                 let outcome = tokio::select! {
-                    o = self.handle.wait_review(action_id, pending) => o,
+                    o = self.unless_cancelled(self.handle.wait_review(action_id, pending)) => match o {
+                        Some(o) => o,
+                        None => return (Some(action_id), Err(refuse::message(&rule, "the client cancelled the statement while it waited for review"))),
+                    },
                     _ = client.closed(MAX_BUFFERED_DURING_REVIEW) => {
                         return (Some(action_id), Err("hoop: client went away during the review".into()));
                     }
@@ -1059,13 +1079,14 @@ impl Relay {
                 );
                 let _ = self.to_client(&[proto::notice("01000", &note)]).await;
                 let decided = tokio::select! {
-                    d = self.handle.wait_result_review(action_id, &rule, pending) => d,
+                    d = self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending)) => d,
                     e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
                 };
                 match decided {
-                    Ok(true) => None,
-                    Ok(false) => Some(refuse::message(&rule, "the reviewer did not let this portal run on")),
-                    Err(e) => Some(format!("hoop: {e}")),
+                    None => Some(refuse::message(&rule, "the client cancelled the portal while it waited for review")),
+                    Some(Ok(true)) => None,
+                    Some(Ok(false)) => Some(refuse::message(&rule, "the reviewer did not let this portal run on")),
+                    Some(Err(e)) => Some(format!("hoop: {e}")),
                 }
             }
             Err(e) => Some(format!("hoop: {e}")),
@@ -1970,10 +1991,11 @@ impl Relay {
                 );
                 proto::notice("01000", &note).write_to(out);
                 self.release(out, done).await?;
-                match self.handle.wait_result_review(action_id, &rule, pending).await {
-                    Ok(true) => Ok(None),
-                    Ok(false) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),
-                    Err(e) => Ok(Some(cut(&rule, &e.to_string()))),
+                match self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending)).await {
+                    None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),
+                    Some(Ok(true)) => Ok(None),
+                    Some(Ok(false)) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),
+                    Some(Err(e)) => Ok(Some(cut(&rule, &e.to_string()))),
                 }
             }
             Err(e) => Ok(Some(cut("hoop-recording", &e.to_string()))),
