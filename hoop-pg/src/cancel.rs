@@ -10,8 +10,12 @@ use std::sync::{Arc, Mutex};
 /// Live sessions' cancel keys: the client's `(pid, hoop key)` → upstream and real key.
 #[derive(Default)]
 pub struct CancelRegistry {
-    map: Mutex<HashMap<(i32, i32), (Upstream, i32, Arc<tokio::sync::watch::Sender<u64>>)>>,
+    map: Mutex<HashMap<(i32, i32), Registered>>,
 }
+
+/// What a client's cancel key stands for: the upstream, the server's own key, and the count of
+/// the session's cancels.
+type Registered = (Upstream, i32, Arc<tokio::sync::watch::Sender<u64>>);
 
 /// A session's count of the cancel requests its client sent, to wait on.
 pub type ClientCancels = tokio::sync::watch::Receiver<u64>;
