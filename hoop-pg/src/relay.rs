@@ -505,7 +505,12 @@ impl Relay {
             return Ok(());
         }
         let mut fence = self.fence.subscribe();
-        let _ = fence.wait_for(|up| !*up).await;
+        // The fence drops at the ReadyForQuery that ends the cancelled statement. Should that
+        // never come (a protocol state hoop did not foresee), the session ends rather than
+        // waiting with its backend inside a transaction.
+        if tokio::time::timeout(FENCE_WAIT, fence.wait_for(|up| !*up)).await.is_err() {
+            return Err(RelayError::Protocol("the server did not finish a cancelled statement in time".into()));
+        }
         server.write_flushed(out).await?;
         out.clear();
         Ok(())
@@ -587,6 +592,10 @@ impl Relay {
                 if self.shared().batch_failed {
                     continue;
                 }
+            } else if frame.tag == b'H' && self.shared().batch_failed {
+                // The server skips a Flush of a failed batch too; sent, it would wait behind the
+                // cancel's fence for a ReadyForQuery that only the batch's Sync brings.
+                continue;
             } else if matches!(frame.tag, b'Q' | b'F') && in_batch {
                 // After an error the server discards everything up to the Sync, a Query too,
                 // so hoop could no longer tell which answer belongs to which message.
@@ -2100,6 +2109,9 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
     fields.retain(|(t, v)| !DROPPED_ERROR_FIELDS.contains(t) || !v.is_empty());
     changed
 }
+
+/// Longest the client's next messages wait for a cancelled statement to end.
+const FENCE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Error fields a statement reading masked values does not pass on: detail, hint, context,
 /// internal query, and what names the failure (the server's file, line and routine, which say

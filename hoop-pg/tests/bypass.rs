@@ -1547,6 +1547,22 @@ async fn a_denial_inside_a_batch_ends_the_batch_and_the_session_goes_on() {
     assert!(got.last().is_some_and(|_| messages(&got).last().is_some_and(|(t, _)| *t == b'Z')), "{text}");
     assert!(text.contains("42501"), "{text}");
     assert!(!text.contains("next rows need approval"), "no ticket for an Execute the server skips: {text}");
+    // Round 15: the batch ends with Flush, not Sync; the client sends more of it after the
+    // error, then the Sync.
+    let flush = vec![b'H', 0, 0, 0, 4];
+    c.send(&[raw::parse("", b"SELECT x FROM generate_series(1, 20000) x"), raw::bind("f0", ""), raw::execute("f0"), flush.clone()]).await;
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("42501") {
+        let mut buf = vec![0u8; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(30), c.s.read(&mut buf)).await.expect("the denial").unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    c.send(&[raw::parse("s2", b"SELECT 42"), raw::bind("f2", "s2"), raw::execute("f2"), flush]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.send(&[raw::sync()]).await;
+    let got = tokio::time::timeout(Duration::from_secs(30), c.until_ready()).await.expect("ReadyForQuery after Flush, more, then Sync");
+    assert!(messages(&got).last().is_some_and(|(t, _)| *t == b'Z'), "{}", String::from_utf8_lossy(&got));
     // Two portals, the second bound in the same batch.
     c.send(&[raw::bind("p1", "s"), raw::bind("p2", "s"), raw::execute("p1"), raw::execute("p2"), raw::sync()]).await;
     let got = tokio::time::timeout(Duration::from_secs(60), c.until_ready()).await.expect("ReadyForQuery after the second denial");
