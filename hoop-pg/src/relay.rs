@@ -1594,11 +1594,21 @@ impl Relay {
                         // counts as over the ceiling.
                         self.count_written("DELETE 18446744073709551615");
                     }
-                    if acc.is_none()
-                        && let Front::Execute(_, action_id, started) = self.front_kind() {
-                            acc = Some(ResultAcc::new(action_id, started, None));
+                    if acc.is_none() {
+                        match self.front_kind() {
+                            Front::Execute(_, action_id, started) => acc = Some(ResultAcc::new(action_id, started, None)),
+                            // One that read masked values counts, rows or not (see `finished`).
+                            Front::Query(action_id, started, _) if self.front_reads_masked() => acc = Some(ResultAcc::new(action_id, started, None)),
+                            _ => {}
                         }
+                    }
                     let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
+                    // The statements of a text after one that read masked values stay held with
+                    // it to the text's end: were each let go as it finished, the number that
+                    // finished before a withheld error would count out a value, one statement
+                    // per step (red-team round 15: 96 statements, the character's code). Not past
+                    // a COMMIT, which makes what came before it durable, so the client is told.
+                    let text_goes_on = held.is_some() && matches!(self.front_kind(), Front::Query(..)) && !tag.starts_with("COMMIT") && !tag.starts_with("PREPARE TRANSACTION");
                     self.finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
@@ -1606,7 +1616,9 @@ impl Relay {
                     }
                     copy = None;
                     frame.write_to(&mut out);
-                    (held, hold_spent) = (None, false);
+                    if !text_goes_on {
+                        (held, hold_spent) = (None, false);
+                    }
                 }
                 b'E' if self.internal_front() => {
                     // An error of hoop's own BEGIN/ROLLBACK: the client's statement reports its own.
@@ -2013,8 +2025,16 @@ impl Relay {
 
     /// A result that ended now: counted into usage at once, recorded once the output that
     /// ends it is written (see [`Relay::release`]).
+    ///
+    /// A statement that read masked values counts as at least one masked value, rows or none:
+    /// whether it failed, and where, is about them (a division by a character's code minus a
+    /// guess), so the masked-values budget bounds that oracle too (red-team round 15 read every
+    /// value through statements that returned only a constant).
     fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
         if let Some(mut acc) = acc {
+            if acc.masked_values == 0 && self.front_reads_masked() {
+                acc.masked_values = 1;
+            }
             let Some(action_id) = acc.action_id else { return };
             self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
             let so_far = acc.so_far();

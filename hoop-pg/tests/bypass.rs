@@ -1599,3 +1599,38 @@ async fn a_denial_inside_a_batch_ends_the_batch_and_the_session_goes_on() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(reviewer.join().unwrap(), 2, "one ticket for the batch, one for the statement after it");
 }
+
+/// Found by the fifteenth red-team round: rows of one statement reading masked values were
+/// held until it ended, but a text of 96 such statements let each go as it finished, and the
+/// number that finished before the withheld error was a character's code (every value in
+/// clear, none counted as masked: the statements returned a constant). The statements of a
+/// text after one reading masked values are held to its end, and every statement reading
+/// masked values counts as at least one masked value, so the budget bounds the oracle.
+#[tokio::test]
+async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
+    let gw = Gw::start("[policy.budgets]\nmasked_values_1h = 6\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut c = raw::Raw::login(&gw).await;
+    // 'a' is 97: the third statement divides by zero.
+    let text: String = (0..5).map(|g| format!("SELECT 1 FROM users u, LATERAL (SELECT 1 / (ascii(u.email) - 95 - {g}) + random() * 0 v OFFSET 0) x WHERE u.id = 1;")).collect();
+    c.send(&[raw::query(text.as_bytes())]).await;
+    let got = c.until_ready().await;
+    let msgs = messages(&got);
+    assert!(msgs.iter().any(|(t, _)| *t == b'E'), "{}", String::from_utf8_lossy(&got));
+    assert!(!msgs.iter().any(|(t, _)| matches!(*t, b'D' | b'C')), "nothing of the statements before the error: {}", String::from_utf8_lossy(&got));
+    // A text that reads none goes as before, statement by statement.
+    c.send(&[raw::query(b"SELECT 1; SELECT 2; SELECT 1 / 0")]).await;
+    let got = c.until_ready().await;
+    assert_eq!(messages(&got).iter().filter(|(t, _)| *t == b'C').count(), 2, "{}", String::from_utf8_lossy(&got));
+    // Each counted as a masked value: the budget (6 an hour) holds the next ones.
+    let mut held = false;
+    for _ in 0..6 {
+        c.send(&[raw::query(b"SELECT 1 FROM users u, LATERAL (SELECT 1 / (ascii(u.email) - 1) + random() * 0 v OFFSET 0) x WHERE u.id = 1")]).await;
+        let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+        held |= got.contains("agent-budget-masked-values");
+    }
+    assert!(held, "the masked-values budget held statements that returned no masked value");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reviewer.join().unwrap();
+}
