@@ -1357,6 +1357,8 @@ impl Relay {
         // Command tags the server sent after hoop stopped a result: statements it had finished
         // before the stop reached it (the rest of a simple query's text). The client is told.
         let mut ran_after_stop: Vec<String> = Vec::new();
+        // Whether those statements read masked values: then how many finished is not said.
+        let mut ran_after_stop_masked = false;
         // Notices of statements reading masked values dropped since the last ReadyForQuery.
         let mut notices_dropped: u64 = 0;
         // Where in `out` the rows of a statement reading masked values begin, while they are
@@ -1395,9 +1397,17 @@ impl Relay {
                 Err(e) => return Err(e.into()),
             };
             if dropping && !matches!(frame.tag, b'Z' | b'S' | b'A') {
-                if frame.tag == b'C' && ran_after_stop.len() < 64 {
-                    let tag = frame.body.split(|b| *b == 0).next().unwrap_or_default();
-                    ran_after_stop.push(String::from_utf8_lossy(tag).into_owned());
+                if frame.tag == b'C' {
+                    // A statement that read masked values counts, as every one does, though
+                    // its answer is dropped.
+                    if self.front_reads_masked() {
+                        ran_after_stop_masked = true;
+                        self.handle.count_received(0, 1);
+                    }
+                    if ran_after_stop.len() < 64 {
+                        let tag = frame.body.split(|b| *b == 0).next().unwrap_or_default();
+                        ran_after_stop.push(String::from_utf8_lossy(tag).into_owned());
+                    }
                 }
                 continue;
             }
@@ -1692,9 +1702,22 @@ impl Relay {
                         // A denied pause cancels the statement, but the server may have run the
                         // rest of the text already (its answers were waiting in the socket):
                         // what it finished is said, not hidden behind "cancelled".
-                        let done = std::mem::take(&mut ran_after_stop).join(", ");
+                        let finished = std::mem::take(&mut ran_after_stop);
+                        let done = finished.join(", ");
                         let note = format!("hoop: the server had already finished these statements of the text before the stop reached it (their rows were withheld): {done}");
                         let _ = self.handle.record_later(&Event::Note { message: note.clone() });
+                        // For a text reading masked values, how many finished before one failed
+                        // is about the values (red-team round 16: a pause, then the agent's own
+                        // cancel, and the list counted out a character): the client learns only
+                        // which kinds of statement ran; the recording has the list.
+                        let note = if std::mem::take(&mut ran_after_stop_masked) {
+                            let mut kinds: Vec<&str> = finished.iter().filter_map(|t| t.split_whitespace().next()).collect();
+                            kinds.sort_unstable();
+                            kinds.dedup();
+                            format!("hoop: the server had already finished some statements of the text before the stop reached it ({}; their answers were withheld, and how many is not said: the text reads masked values)", kinds.join(", "))
+                        } else {
+                            note
+                        };
                         proto::notice("01000", &note).write_to(&mut out);
                     }
                     let ended = {

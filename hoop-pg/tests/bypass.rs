@@ -1634,3 +1634,27 @@ async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     reviewer.join().unwrap();
 }
+
+/// Found by the sixteenth red-team round: a text paused past the 1 MiB hold, then stopped (the
+/// agent's own cancel, or a denial), got hoop's notice listing every statement the server had
+/// finished meanwhile: one `SELECT 1` per statement before the one that divided by zero, a
+/// character's code. For a text reading masked values the notice says which kinds ran, not
+/// how many; each such statement counts as a masked value.
+#[tokio::test]
+async fn the_statements_finished_after_a_stop_are_not_counted_out() {
+    let gw = Gw::start("");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut c = raw::Raw::login(&gw).await;
+    let mut text = String::from("SELECT repeat('x', 1100000) AS pad, email FROM users WHERE id = 1;");
+    for g in 0..12 {
+        text.push_str(&format!("SELECT 1 FROM users u, LATERAL (SELECT 1 / (ascii(u.email) - 90 - {g}) + random() * 0 v OFFSET 0) x WHERE u.id = 1;"));
+    }
+    c.send(&[raw::query(text.as_bytes())]).await;
+    let got = c.until_ready().await;
+    let shown: String = String::from_utf8_lossy(&got).chars().filter(|ch| *ch != 'x').collect();
+    assert!(shown.contains("agent-review-masked-results-streaming"), "{shown}");
+    assert!(!shown.contains("SELECT 1, SELECT 1"), "no list of what finished: {shown}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reviewer.join().unwrap();
+}
