@@ -1241,7 +1241,13 @@ impl Relay {
             let mut linked: Vec<String> = Vec::new();
             for t in &sql.tables {
                 match self.catalog.key_linked(t).await {
-                    Ok(names) => linked.extend(names.iter().filter(|n| !sql.tables.contains(n) && !linked.contains(n)).cloned().collect::<Vec<_>>()),
+                    Ok(names) => {
+                        for n in names.iter() {
+                            if !sql.tables.contains(n) && !linked.contains(n) {
+                                linked.push(n.clone());
+                            }
+                        }
+                    }
                     Err(e) => {
                         // Unreadable means refused: without the list the rules cannot tell.
                         tracing::warn!(table = %t, error = %e, "reading foreign keys through the catalog failed");
