@@ -1230,8 +1230,8 @@ impl Relay {
     /// Adds to `sql.tables` every `schema.relation` its table names may denote, and the tables
     /// behind views (see [`Catalog::resolve`]); a statement that changes relations makes the
     /// gateway forget what it resolved.
-    /// Adds to a write's tables those a foreign key ties to them, either way; how many tables
-    /// it had before (its own).
+    /// Adds to a write's tables those a foreign key ties to the relations it writes, either
+    /// way; how many tables it had before (its own).
     async fn add_key_linked(&self, sql: &mut Sql) -> usize {
         let own = sql.tables.len();
         // A write reads the tables its foreign keys tie to its own: whether it failed, or how
@@ -1239,7 +1239,9 @@ impl Relay {
         // customers WHERE id = 4` went through where a payment pointed at 1 to 3, unreviewed).
         if sql.kinds.iter().any(|k| matches!(k.as_str(), "insert" | "update" | "delete" | "merge")) || sql.copy == "from" {
             let mut linked: Vec<String> = Vec::new();
-            for t in &sql.tables {
+            // Only what it writes: a table it reads (`INSERT INTO r SELECT … FROM customers`)
+            // checks no key.
+            for t in &sql.written {
                 match self.catalog.key_linked(t).await {
                     Ok(names) => {
                         for n in names.iter() {

@@ -162,6 +162,11 @@ pub struct Sql {
     /// Bound parameters (masked before recording); `null` for SQL NULL.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Option<String>>,
+    /// The relations the text's writes change (the target of `INSERT`, `UPDATE`, `DELETE`,
+    /// `MERGE`, `COPY … FROM`), lowercase, as written: whose foreign keys a write checks.
+    /// The gateway's own; not recorded, not seen by rules.
+    #[serde(skip)]
+    pub written: Vec<String>,
 }
 
 /// Command execution detail.

@@ -530,6 +530,7 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     }
     sql.kinds = w.kinds;
     sql.tables = w.tables;
+    sql.written = w.written;
     sql.functions = w.functions;
     sql.copy = w.copy;
     sql.copy_program = w.copy_program;
@@ -553,6 +554,7 @@ const MAX_DEPTH: usize = 1000;
 struct Walk {
     kinds: Vec<String>,
     tables: Vec<String>,
+    written: Vec<String>,
     functions: Vec<String>,
     all_writes_filtered: bool,
     saw_write: bool,
@@ -605,8 +607,7 @@ impl Walk {
             return;
         }
         // A RangeVar, tagged as a node or embedded as a struct field (`InsertStmt.relation`).
-        if let (Some(Value::String(rel)), true) = (o.get("relname"), o.contains_key("inh")) {
-            let parts: Vec<&str> = ["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty()).chain(std::iter::once(rel.as_str())).collect();
+        if let Some(parts) = range_var_parts(o) {
             if parts.iter().any(|p| p.contains('.')) {
                 self.kind(DOTTED_NAME);
             }
@@ -631,6 +632,17 @@ impl Walk {
 
     /// One tagged parse node; `top` when it is a whole statement.
     fn node(&mut self, name: &str, o: &Map<String, Value>, top: bool) {
+        let writes = match name {
+            "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => true,
+            "CopyStmt" => o.get("is_from").and_then(Value::as_bool).unwrap_or(false),
+            _ => false,
+        };
+        if writes && let Some(parts) = o.get("relation").and_then(Value::as_object).and_then(range_var_parts) {
+            let name = parts.join(".").to_ascii_lowercase();
+            if !self.written.contains(&name) {
+                self.written.push(name);
+            }
+        }
         let non_empty = |k: &str| o.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
         match name {
             "SelectStmt" => {
@@ -968,6 +980,16 @@ fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
 }
 
 /// A constant's text: a string, number or boolean literal, or a bare word (`SET x TO on`).
+/// The parts of a relation's name (catalog, schema, relation, those given), if `o` is a
+/// `RangeVar`.
+fn range_var_parts(o: &Map<String, Value>) -> Option<Vec<&str>> {
+    let Some(Value::String(rel)) = o.get("relname") else { return None };
+    if !o.contains_key("inh") {
+        return None;
+    }
+    Some(["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty()).chain(std::iter::once(rel.as_str())).collect())
+}
+
 fn constant_text(v: &Value) -> Option<String> {
     let c = tagged(v, "AConst")?.get("val")?;
     if let Some(s) = c.get("Sval").and_then(|s| s.get("sval")).and_then(Value::as_str) {
@@ -1321,6 +1343,20 @@ mod tests {
         }
         for p in ["alter role app set statement_timeout = 1", "grant select on payments to public", "alter table t owner to x", "create policy p on t using (true)"] {
             assert!(analyze(p).kinds.contains(&PRIVILEGES.into()), "{p}: {:?}", analyze(p).kinds);
+        }
+    }
+
+    #[test]
+    fn the_relations_writes_change() {
+        for (text, written) in [
+            ("insert into public.t select * from customers", vec!["public.t"]),
+            ("with d as (delete from x where id = 1 returning 1) select * from d", vec!["x"]),
+            ("update a set v = b.v from b where a.id = b.id", vec!["a"]),
+            ("copy y from stdin", vec!["y"]),
+            ("copy y to stdout", vec![]),
+            ("select * from customers", vec![]),
+        ] {
+            assert_eq!(analyze(text).written, written, "{text}");
         }
     }
 
