@@ -79,6 +79,13 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     }
     let own = derive(text).unwrap_or_default();
     let mut unknown_rows = own.statements.is_empty();
+    // What an `EXECUTE` or a `FETCH` returns is what its one held statement returns, by
+    // position (red-team round 18: by label, `xmlelement(…)` and `nullif(…)` over masked
+    // columns came back in clear through a cursor and a prepared statement).
+    let held_runs: Option<Outputs> = match held {
+        [one] => derive(one).and_then(|h| h.runs.last().cloned()),
+        _ => None,
+    };
     // The statements and cursors the text runs add their names (rarely: EXECUTE, FETCH).
     let d = if held.is_empty() {
         own
@@ -159,7 +166,12 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
         match st {
             Outputs::NoRows => {}
             Outputs::Unknown => certain = false,
-            Outputs::Rows(outs) => {
+            Outputs::Held if !matches!(held_runs, Some(Outputs::Rows(_))) => certain = false,
+            Outputs::Held | Outputs::Rows(_) => {
+                let outs = match (st, &held_runs) {
+                    (Outputs::Rows(outs), _) | (Outputs::Held, Some(Outputs::Rows(outs))) => outs,
+                    _ => continue,
+                };
                 let mut positional = Vec::new();
                 let mut sources = Vec::new();
                 let mut exact = true;

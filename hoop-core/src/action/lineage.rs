@@ -54,8 +54,11 @@ pub enum Outputs {
     Rows(Vec<Output>),
     /// A statement that answers without rows.
     NoRows,
-    /// A statement whose rows hoop cannot tie to its text (`EXECUTE`, `FETCH`, `CALL`, ...).
+    /// A statement whose rows hoop cannot tie to its text (`CALL`, ...).
     Unknown,
+    /// `EXECUTE` or `FETCH`: the rows of a prepared statement or cursor, which are those of
+    /// the statement it holds ([`Derivation::runs`] of that statement's text).
+    Held,
 }
 
 /// What a text's outputs are derived from.
@@ -91,6 +94,9 @@ pub struct Derivation {
     /// The text chooses rows by output number (`ORDER BY 2`): a literal that changes what is
     /// read, so the derivation is not kept by shape, which holds literals equal.
     pub by_number: bool,
+    /// Per top-level statement, the outputs of what it would return when run by name: for
+    /// `DECLARE … CURSOR FOR q` and `PREPARE p AS q`, those of `q`; else its own.
+    pub runs: Vec<Outputs>,
 }
 
 
@@ -211,6 +217,8 @@ fn derive_here(text: &str) -> Option<Derivation> {
         let top = v.get("node")?;
         collect(top, &mut d, 0);
         d.statements.push(statement_outputs(top));
+        let inner = ["DeclareCursorStmt", "PrepareStmt"].iter().find_map(|k| top.get(*k)).and_then(|s| s.get("query")).and_then(|q| q.get("node"));
+        d.runs.push(inner.map_or_else(|| statement_outputs(top), statement_outputs));
     }
     d.fold_case();
     Some(d)
@@ -250,7 +258,7 @@ impl Derivation {
             fold(name);
             fold_refs(refs);
         }
-        for st in &mut self.statements {
+        for st in self.statements.iter_mut().chain(&mut self.runs) {
             if let Outputs::Rows(outs) = st {
                 for o in outs {
                     match o {
@@ -289,6 +297,8 @@ fn statement_outputs(top: &Value) -> Outputs {
     let Some((kind, body)) = top.as_object().and_then(|o| o.iter().next()) else { return Outputs::Unknown };
     match kind.as_str() {
         "SelectStmt" if body.get("into_clause").is_some_and(|i| !i.is_null()) => Outputs::NoRows,
+        "FetchStmt" if body.get("ismove").and_then(Value::as_bool).unwrap_or(false) => Outputs::NoRows,
+        "ExecuteStmt" | "FetchStmt" => Outputs::Held,
         "SelectStmt" => Outputs::Rows(select_outputs(body)),
         "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
             let returning: Vec<&Value> = body.get("returning_clause").map(|r| arr(r, "exprs").collect()).unwrap_or_default();
@@ -359,44 +369,111 @@ fn target_output(t: &Value) -> Output {
     Output::Expr { name, refs, bare }
 }
 
-/// The label PostgreSQL gives an unnamed output expression (its `FigureColname`, for the
-/// common forms; `?column?` otherwise).
+/// The label PostgreSQL gives an unnamed output expression: its `FigureColname`, node for
+/// node, strengths included (a `CASE` is named after its `ELSE` when that has a strong name, a
+/// cast after its type unless what it casts has one). Labels are how results that cannot be
+/// tied to the text by position are masked, so any disagreement with the server's label is a
+/// value left unmasked (red-team round 18: `xmlelement(…)` and `nullif(…)` were `?column?`
+/// here, `xmlelement` and `nullif` on the wire).
 fn implicit_name(v: &Value) -> String {
-    let Some((kind, n)) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next()) else { return "?column?".into() };
-    let s = |x: &str| x.to_string();
+    figure(v, 0).map(|(n, _)| n).unwrap_or_else(|| "?column?".into())
+}
+
+/// `FigureColnameInternal`: a name and its strength (2 a real name, 1 a type or keyword), or
+/// none.
+fn figure(v: &Value, depth: usize) -> Option<(String, u8)> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let (kind, n) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next())?;
+    let named = |s: &str, strength: u8| Some((s.to_string(), strength));
     match kind.as_str() {
-        "ColumnRef" => arr(n, "fields").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| s("?column?")),
-        "AIndirection" => arr(n, "indirection").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?"))),
-        "FuncCall" => arr(n, "funcname").filter_map(sval).last().map(str::to_string).unwrap_or_else(|| s("?column?")),
+        "ColumnRef" => {
+            let fields: Vec<&Value> = arr(n, "fields").collect();
+            fields.last().and_then(|f| sval(f)).map(|s| (s.to_string(), 2))
+        }
+        "AIndirection" => match arr(n, "indirection").filter_map(sval).last() {
+            Some(s) => named(s, 2),
+            None => n.get("arg").and_then(|a| figure(a, depth + 1)),
+        },
+        "FuncCall" => arr(n, "funcname").filter_map(sval).last().and_then(|s| named(s, 2)),
+        // AEXPR_NULLIF
+        "AExpr" if n.get("kind").and_then(Value::as_i64) == Some(pg_query::protobuf::AExprKind::AexprNullif as i64) => named("nullif", 2),
         "TypeCast" => {
-            let inner = n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?"));
-            if inner != "?column?" {
-                inner
-            } else {
-                n.get("type_name").map(|t| arr(t, "names").filter_map(sval).last().map(str::to_string).unwrap_or(inner.clone())).unwrap_or(inner)
+            let inner = n.get("arg").and_then(|a| figure(a, depth + 1));
+            match inner {
+                Some((name, 2)) => Some((name, 2)),
+                other => n.get("type_name").and_then(|t| arr(t, "names").filter_map(sval).last()).map(|s| (s.to_string(), 1)).or(other),
             }
         }
-        "CollateClause" => n.get("arg").map(implicit_name).unwrap_or_else(|| s("?column?")),
-        "CaseExpr" => s("case"),
-        "AArrayExpr" => s("array"),
-        "RowExpr" => s("row"),
-        "CoalesceExpr" => s("coalesce"),
-        "MinMaxExpr" => s(if n.get("op").and_then(Value::as_i64) == Some(2) { "least" } else { "greatest" }),
-        "NullIfExpr" => s("nullif"),
+        "CollateClause" => n.get("arg").and_then(|a| figure(a, depth + 1)),
+        "GroupingFunc" => named("grouping", 2),
         "SubLink" => match n.get("sub_link_type").and_then(Value::as_i64) {
-            Some(1) => s("exists"),
-            Some(7) => s("array"),
-            _ => n
+            Some(1) => named("exists", 2),
+            Some(7) => named("array", 2),
+            // EXPR and MULTIEXPR: the subquery's single output's name.
+            Some(5) | Some(6) => n
                 .get("subselect")
                 .and_then(|q| tagged(q, "SelectStmt"))
                 .and_then(|q| arr(q, "target_list").next())
                 .and_then(|t| match target_output(t) {
-                    Output::Expr { name, .. } => Some(name),
-                    Output::Star(_) => None,
-                })
-                .unwrap_or_else(|| s("?column?")),
+                    Output::Expr { name, .. } if name != "?column?" => Some((name, 2)),
+                    _ => None,
+                }),
+            _ => None,
         },
-        _ => s("?column?"),
+        "CaseExpr" => match n.get("defresult").and_then(|d| figure(d, depth + 1)) {
+            Some((name, 2)) => Some((name, 2)),
+            _ => named("case", 1),
+        },
+        "AArrayExpr" => named("array", 1),
+        "RowExpr" => named("row", 1),
+        "CoalesceExpr" => named("coalesce", 2),
+        "MinMaxExpr" => named(if n.get("op").and_then(Value::as_i64) == Some(2) { "least" } else { "greatest" }, 2),
+        "SqlvalueFunction" | "SQLValueFunction" => {
+            use pg_query::protobuf::SqlValueFunctionOp as Op;
+            let op = n.get("op").and_then(Value::as_i64).unwrap_or(0);
+            let name = [
+                (Op::SvfopCurrentDate, "current_date"),
+                (Op::SvfopCurrentTime, "current_time"),
+                (Op::SvfopCurrentTimeN, "current_time"),
+                (Op::SvfopCurrentTimestamp, "current_timestamp"),
+                (Op::SvfopCurrentTimestampN, "current_timestamp"),
+                (Op::SvfopLocaltime, "localtime"),
+                (Op::SvfopLocaltimeN, "localtime"),
+                (Op::SvfopLocaltimestamp, "localtimestamp"),
+                (Op::SvfopLocaltimestampN, "localtimestamp"),
+                (Op::SvfopCurrentRole, "current_role"),
+                (Op::SvfopCurrentUser, "current_user"),
+                (Op::SvfopUser, "user"),
+                (Op::SvfopSessionUser, "session_user"),
+                (Op::SvfopCurrentCatalog, "current_catalog"),
+                (Op::SvfopCurrentSchema, "current_schema"),
+            ]
+            .iter()
+            .find(|(o, _)| *o as i64 == op)
+            .map(|(_, s)| *s)?;
+            named(name, 2)
+        }
+        "XmlExpr" => {
+            use pg_query::protobuf::XmlExprOp as Op;
+            let op = n.get("op").and_then(Value::as_i64).unwrap_or(0);
+            let name = [
+                (Op::IsXmlconcat, "xmlconcat"),
+                (Op::IsXmlelement, "xmlelement"),
+                (Op::IsXmlforest, "xmlforest"),
+                (Op::IsXmlparse, "xmlparse"),
+                (Op::IsXmlpi, "xmlpi"),
+                (Op::IsXmlroot, "xmlroot"),
+                (Op::IsXmlserialize, "xmlserialize"),
+            ]
+            .iter()
+            .find(|(o, _)| *o as i64 == op)
+            .map(|(_, s)| *s)?;
+            named(name, 2)
+        }
+        "XmlSerialize" => named("xmlserialize", 2),
+        _ => None,
     }
 }
 
@@ -1058,6 +1135,19 @@ mod tests {
         let names: Vec<&str> = outs.iter().map(|o| if let Output::Expr { name, .. } = o { name.as_str() } else { "*" }).collect();
         assert_eq!(names, ["upper", "email", "case"]);
         assert!(matches!(&d.statements[2], Outputs::Rows(o) if o.len() == 1));
-        assert_eq!(derive("EXECUTE p").unwrap().statements, [Outputs::Unknown]);
+        // Labels as the server gives them (FigureColname), strengths included.
+        let d = derive(
+            "SELECT xmlelement(name a, email), nullif(email, ''), CASE WHEN true THEN 1 ELSE upper(email) END, \
+             (CASE WHEN true THEN email END)::text, CASE WHEN true THEN 1 END, xmlforest(email AS e), xmlserialize(content xmlelement(name a, email) AS text), \
+             email::varchar, (SELECT upper(email) FROM customers LIMIT 1), current_user, 1 + 1 FROM customers",
+        )
+        .unwrap();
+        let Outputs::Rows(outs) = &d.statements[0] else { panic!() };
+        let names: Vec<&str> = outs.iter().map(|o| match o { Output::Expr { name, .. } => name.as_str(), Output::Star(_) => "*" }).collect();
+        assert_eq!(names, ["xmlelement", "nullif", "upper", "text", "case", "xmlforest", "xmlserialize", "email", "upper", "current_user", "?column?"]);
+        assert_eq!(derive("EXECUTE p").unwrap().statements, [Outputs::Held]);
+        assert_eq!(derive("MOVE 3 IN c").unwrap().statements, [Outputs::NoRows]);
+        let d = derive("DECLARE c CURSOR FOR SELECT id, email FROM customers").unwrap();
+        assert!(matches!(&d.runs[0], Outputs::Rows(o) if o.len() == 2), "{:?}", d.runs);
     }
 }
