@@ -24,6 +24,9 @@ pub struct ResultMask {
     /// for counting what it exposed: those it names, or when it names none of them (an alias,
     /// a whole row), every masked column of the relations the statement reads.
     sources: Vec<Vec<String>>,
+    /// Every label, when any expression of the text may carry a masked value (an opaque
+    /// function in FROM, a `*` in a set operation): what a label cannot be tied to is masked.
+    every_label: Option<ColumnMask>,
 }
 
 impl ResultMask {
@@ -40,7 +43,7 @@ impl ResultMask {
         if self.exact && i < self.positional.len() {
             return None;
         }
-        self.by_name.get(&name.to_ascii_lowercase()).cloned()
+        self.by_name.get(&name.to_ascii_lowercase()).cloned().or_else(|| self.every_label.clone())
     }
 }
 
@@ -196,7 +199,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                         }
                     }
                 }
-                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact, sources });
+                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact, sources, every_label: fallback.every_label.clone() });
             }
         }
     }
@@ -214,7 +217,11 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
 fn by_name(taint: &Taint, rules: &HashMap<String, ColumnMask>, any: &ColumnMask) -> ResultMask {
     let mut by_name: HashMap<String, ColumnMask> = taint.columns.iter().map(|c| (c.clone(), rules.get(c).cloned().unwrap_or_else(|| any.clone()))).collect();
     by_name.entry("?column?".into()).or_insert_with(|| any.clone());
-    ResultMask { positional: Vec::new(), by_name, exact: false, sources: Vec::new() }
+    // When anything may carry a masked value, a label hoop cannot tie to an expression is
+    // masked too (red-team round 19: `TABLE customers UNION ALL SELECT …, translate(ssn, …)`
+    // labelled the recoded value `city`, from the first branch's `*`).
+    let every_label = taint.everything.then(|| any.clone());
+    ResultMask { positional: Vec::new(), by_name, exact: false, sources: Vec::new(), every_label }
 }
 
 #[cfg(test)]
@@ -229,10 +236,13 @@ mod tests {
             by_name: HashMap::from([("e".to_string(), rule.clone())]),
             exact: false,
             sources: Vec::new(),
+            every_label: None,
         };
         assert_eq!(m.rule(0, "id"), None);
         assert_eq!(m.rule(1, "upper"), Some(rule.clone()));
         assert_eq!(m.rule(2, "E"), Some(rule.clone()), "past a star: by label");
+        let every = ResultMask { every_label: Some(rule.clone()), ..m.clone() };
+        assert_eq!(every.rule(2, "city"), Some(rule.clone()), "when anything may carry a masked value, so may any label");
         let exact = ResultMask { exact: true, ..m };
         assert_eq!(exact.rule(0, "e"), None, "a known position is not overridden by its label");
     }

@@ -1676,6 +1676,9 @@ fn cursors_prepared_statements_and_labels_keep_masking() {
         vec!["BEGIN".to_string(), format!("DECLARE g CURSOR FOR {select}"), "FETCH ALL FROM g".into(), "COMMIT".into()],
         vec![format!("PREPARE p18 AS {select}"), "EXECUTE p18".into()],
         vec!["SELECT u.*, xmlelement(name a, translate(u.card, '0123456789', 'abcdefghij')), nullif(replace(u.email, '@', ' at '), '') FROM users u".into()],
+        // Round 19: `TABLE t` first in a set operation names the columns (`note` here).
+        vec!["TABLE users UNION ALL SELECT id, name, name, name, translate(card, '0123456789', 'abcdefghij') FROM users".into()],
+        vec!["TABLE users UNION ALL SELECT id, name, name, name, replace(email, '@', ' at ') FROM users".into()],
     ] {
         let mut args = vec!["-At".to_string()];
         for s in &run {
