@@ -171,6 +171,15 @@ struct Shared {
 }
 
 impl Shared {
+    /// Whether the statement being answered reads masked values.
+    fn front_reads_masked(&self) -> bool {
+        match self.expect.front() {
+            Some(Expect::Query { lineage, .. }) => lineage.is_some(),
+            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.lineage.is_some()),
+            _ => false,
+        }
+    }
+
     /// The statement a Bind of `name` will run: the last Parse of it still in flight, else the
     /// confirmed one.
     fn statement(&self, name: &str) -> Option<Statement> {
@@ -1935,14 +1944,7 @@ impl Relay {
 
     /// Whether the statement being answered reads a masked column (its errors may quote one).
     fn front_reads_masked(&self) -> bool {
-        let sh = self.shared();
-        match sh.expect.front() {
-            Some(Expect::Query { lineage, .. }) => lineage.is_some(),
-            Some(Expect::Execute { portal, .. }) => {
-                sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.lineage.is_some())
-            }
-            _ => false,
-        }
+        self.shared().front_reads_masked()
     }
 
     /// Whether the reply being answered is hoop's own transaction control.
@@ -2063,21 +2065,22 @@ impl Relay {
     /// value through statements that returned only a constant).
     fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
         if let Some(mut acc) = acc {
-            if acc.masked_values == 0 && self.front_reads_masked() {
-                acc.masked_values = 1;
-            }
             let Some(action_id) = acc.action_id else { return };
             self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
-            let so_far = acc.so_far();
-            {
+            let so_far = {
                 let mut sh = self.shared();
+                if acc.masked_values == 0 && sh.front_reads_masked() {
+                    acc.masked_values = 1;
+                }
+                let so_far = acc.so_far();
                 sh.results_ended += 1;
                 if let Front::Execute(portal, ..) = sh.front()
                     && let Some(p) = sh.portals.get_mut(&portal)
                 {
                     p.ran = p.ran.plus(&so_far);
                 }
-            }
+                so_far
+            };
             self.handle.result_done(action_id, so_far);
             let duration_us = acc.started.elapsed().as_micros() as u64;
             done.push(Finished { acc, tag, error, duration_us });

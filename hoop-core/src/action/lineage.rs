@@ -856,7 +856,14 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
             d.opaque.push(all);
         }
     }
-    let outs_for_ordinals = outs.clone();
+    // `ORDER BY 2`, `GROUP BY 2`, `DISTINCT ON (2)` choose rows by the second output, which
+    // the number itself does not name (red-team round 13: `ORDER BY 2` over a masked value
+    // sorted a table's bits with no review).
+    for k in ["sort_clause", "group_clause", "distinct_clause"] {
+        for item in arr(n, k) {
+            ordinals(item, &outs, d, 0);
+        }
+    }
     for out in outs {
         if let Output::Expr { name, refs, .. } = out {
             d.named.push((name, refs));
@@ -865,14 +872,6 @@ fn select_stmt(n: &Value, d: &mut Derivation, depth: usize) {
     for k in ["where_clause", "having_clause", "sort_clause", "distinct_clause", "group_clause", "window_clause", "limit_offset", "limit_count"] {
         if n.get(k).is_some_and(|v| !v.is_null()) {
             d.filters.push(refs_of(n.get(k)));
-        }
-    }
-    // `ORDER BY 2`, `GROUP BY 2`, `DISTINCT ON (2)` choose rows by the second output, which
-    // the number itself does not name (red-team round 13: `ORDER BY 2` over a masked value
-    // sorted a table's bits with no review).
-    for k in ["sort_clause", "group_clause", "distinct_clause"] {
-        for item in arr(n, k) {
-            ordinals(item, &outs_for_ordinals, d, 0);
         }
     }
     if setop > 1 && depth < MAX_DEPTH {
