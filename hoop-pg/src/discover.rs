@@ -141,7 +141,7 @@ impl Discovery {
             .enumerate()
             .filter_map(|(i, (c, _))| {
                 let name = c.to_ascii_lowercase();
-                result.rule(i, &name).map(|r| (name, r))
+                result.rule(i, cols.len(), &name).map(|r| (name, r))
             })
             .collect()
     }

@@ -16,7 +16,10 @@ use std::sync::Arc;
 pub struct ResultMask {
     /// Rules by position, up to the first `*` (whose columns cannot be counted from the text).
     positional: Vec<Option<ColumnMask>>,
-    /// Rules by column label, for columns past a `*` and results hoop cannot tie to the text.
+    /// After the only `*` of a select list, rules by position counted from the result's end:
+    /// the server's column count tells where the `*`'s columns stop.
+    tail: Option<Vec<Option<ColumnMask>>>,
+    /// Rules by column label, for the columns of a `*` and results hoop cannot tie to the text.
     by_name: HashMap<String, ColumnMask>,
     /// Whether every position is known (no `*`, and the result is tied to its statement).
     exact: bool,
@@ -24,26 +27,65 @@ pub struct ResultMask {
     /// for counting what it exposed: those it names, or when it names none of them (an alias,
     /// a whole row), every masked column of the relations the statement reads.
     sources: Vec<Vec<String>>,
+    /// The same for the positions of `tail`.
+    tail_sources: Vec<Vec<String>>,
     /// Every label, when any expression of the text may carry a masked value (an opaque
     /// function in FROM, a `*` in a set operation): what a label cannot be tied to is masked.
     every_label: Option<ColumnMask>,
+    /// The rule of a value tied to no one masked column: for every column hoop cannot place
+    /// (the server sent more or fewer columns than the text has).
+    any: Option<ColumnMask>,
+}
+
+/// Where result column `i` of `n` stands in the text's select list.
+enum Place {
+    /// Before the first `*`, or in a list without one: this position of it.
+    Head(usize),
+    /// After the only `*`: this position of what follows it.
+    Tail(usize),
+    /// One of a `*`'s columns.
+    Star,
+    /// Not where the text says it can be: the server's columns are not the text's.
+    Lost,
 }
 
 impl ResultMask {
-    /// The masked source columns result column `i` derives from, when lineage named them.
-    pub fn sources(&self, i: usize) -> &[String] {
-        self.sources.get(i).map_or(&[], Vec::as_slice)
+    fn place(&self, i: usize, n: usize) -> Place {
+        let head = self.positional.len();
+        if self.exact {
+            return if n != head { Place::Lost } else { Place::Head(i) };
+        }
+        if i < head {
+            return Place::Head(i);
+        }
+        let Some(tail) = &self.tail else { return Place::Star };
+        match n.checked_sub(tail.len()).filter(|start| *start >= head) {
+            Some(start) if i >= start => Place::Tail(i - start),
+            Some(_) => Place::Star,
+            None => Place::Lost,
+        }
     }
 
-    /// The lineage rule of result column `i`, labelled `name`.
-    pub fn rule(&self, i: usize, name: &str) -> Option<ColumnMask> {
-        if let Some(Some(r)) = self.positional.get(i) {
-            return Some(r.clone());
+    /// The masked source columns result column `i` (of `n`) derives from, when lineage named
+    /// them.
+    pub fn sources(&self, i: usize, n: usize) -> &[String] {
+        let at = match self.place(i, n) {
+            Place::Head(k) => self.sources.get(k),
+            Place::Tail(k) => self.tail_sources.get(k),
+            Place::Star | Place::Lost => None,
+        };
+        at.map_or(&[], Vec::as_slice)
+    }
+
+    /// The lineage rule of result column `i` of `n`, labelled `name`.
+    pub fn rule(&self, i: usize, n: usize, name: &str) -> Option<ColumnMask> {
+        let by_label = || self.by_name.get(&name.to_ascii_lowercase()).cloned().or_else(|| self.every_label.clone());
+        match self.place(i, n) {
+            Place::Head(k) => self.positional.get(k).cloned().flatten(),
+            Place::Tail(k) => self.tail.as_ref().and_then(|t| t.get(k)).cloned().flatten(),
+            Place::Star => by_label(),
+            Place::Lost => by_label().or_else(|| self.any.clone()),
         }
-        if self.exact && i < self.positional.len() {
-            return None;
-        }
-        self.by_name.get(&name.to_ascii_lowercase()).cloned().or_else(|| self.every_label.clone())
     }
 }
 
@@ -175,10 +217,11 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     (Outputs::Rows(outs), _) | (Outputs::Held, Some(Outputs::Rows(outs))) => outs,
                     _ => continue,
                 };
-                let mut positional = Vec::new();
-                let mut sources = Vec::new();
-                let mut exact = true;
+                // Positions before the first `*`, and after it when it is the only one.
+                let mut lists: [(Vec<Option<ColumnMask>>, Vec<Vec<String>>); 2] = Default::default();
+                let mut stars = 0;
                 for o in outs {
+                    let Some((positional, sources)) = lists.get_mut(stars.min(1)) else { break };
                     match o {
                         // A partly-sensitive column read as it is keeps its content detectors.
                         Output::Expr { bare: Some(col), .. } if partial.contains(col) => {
@@ -194,12 +237,21 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                         }
                         Output::Star(_) => {
                             reads_masked = true;
-                            exact = false;
-                            break;
+                            stars += 1;
                         }
                     }
                 }
-                results.push(ResultMask { positional, by_name: fallback.by_name.clone(), exact, sources, every_label: fallback.every_label.clone() });
+                let [(positional, sources), (tail, tail_sources)] = lists;
+                results.push(ResultMask {
+                    positional,
+                    tail: (stars == 1).then_some(tail),
+                    by_name: fallback.by_name.clone(),
+                    exact: stars == 0,
+                    sources,
+                    tail_sources,
+                    every_label: fallback.every_label.clone(),
+                    any: Some(any_rule.clone()),
+                });
             }
         }
     }
@@ -221,7 +273,7 @@ fn by_name(taint: &Taint, rules: &HashMap<String, ColumnMask>, any: &ColumnMask)
     // masked too (red-team round 19: `TABLE customers UNION ALL SELECT …, translate(ssn, …)`
     // labelled the recoded value `city`, from the first branch's `*`).
     let every_label = taint.everything.then(|| any.clone());
-    ResultMask { positional: Vec::new(), by_name, exact: false, sources: Vec::new(), every_label }
+    ResultMask { by_name, every_label, ..ResultMask::default() }
 }
 
 #[cfg(test)]
@@ -234,16 +286,27 @@ mod tests {
         let m = ResultMask {
             positional: vec![None, Some(rule.clone())],
             by_name: HashMap::from([("e".to_string(), rule.clone())]),
-            exact: false,
-            sources: Vec::new(),
-            every_label: None,
+            ..ResultMask::default()
         };
-        assert_eq!(m.rule(0, "id"), None);
-        assert_eq!(m.rule(1, "upper"), Some(rule.clone()));
-        assert_eq!(m.rule(2, "E"), Some(rule.clone()), "past a star: by label");
+        assert_eq!(m.rule(0, 4, "id"), None);
+        assert_eq!(m.rule(1, 4, "upper"), Some(rule.clone()));
+        assert_eq!(m.rule(2, 4, "E"), Some(rule.clone()), "in a star: by label");
+        assert_eq!(m.rule(3, 4, "city"), None);
         let every = ResultMask { every_label: Some(rule.clone()), ..m.clone() };
-        assert_eq!(every.rule(2, "city"), Some(rule.clone()), "when anything may carry a masked value, so may any label");
-        let exact = ResultMask { exact: true, ..m };
-        assert_eq!(exact.rule(0, "e"), None, "a known position is not overridden by its label");
+        assert_eq!(every.rule(3, 4, "city"), Some(rule.clone()), "when anything may carry a masked value, so may any label");
+        let exact = ResultMask { exact: true, ..m.clone() };
+        assert_eq!(exact.rule(0, 2, "e"), None, "a known position is not overridden by its label");
+        let any = ResultMask { exact: true, any: Some(rule.clone()), ..m.clone() };
+        assert_eq!(any.rule(0, 3, "id"), Some(rule.clone()), "the server sent columns the text does not have: none is known");
+        // `SELECT id, e, u.*, translate(…) AS city, 1 AS k`: after the only star, by position
+        // from the end.
+        let tail = ResultMask { tail: Some(vec![Some(rule.clone()), None]), tail_sources: vec![vec!["t.email".into()], vec![]], any: Some(rule.clone()), ..m };
+        assert_eq!(tail.rule(5, 7, "city"), Some(rule.clone()), "the label does not matter");
+        assert_eq!(tail.sources(5, 7), ["t.email".to_string()]);
+        assert_eq!(tail.rule(6, 7, "e"), None, "nor here");
+        assert_eq!(tail.rule(4, 7, "e"), Some(rule.clone()), "a star's column: by label");
+        assert_eq!(tail.rule(2, 4, "zz"), Some(rule.clone()), "a star of no columns");
+        assert_eq!(tail.rule(3, 4, "k"), None);
+        assert_eq!(tail.rule(2, 3, "k"), Some(rule), "fewer columns than the text has");
     }
 }

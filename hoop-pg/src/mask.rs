@@ -119,8 +119,8 @@ impl RowPlan {
                     ),
                     None => ("", "", f.name.as_str()),
                 };
-                let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, &f.name)));
-                let derived_from = lineage.map(|l| l.sources(i)).unwrap_or_default();
+                let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, fields.len(), &f.name)));
+                let derived_from = lineage.map(|l| l.sources(i, fields.len())).unwrap_or_default();
                 let sources = match (&info, &rule) {
                     (Some(_), _) => vec![format!("{schema}.{table}.{column}")],
                     (None, _) if !derived_from.is_empty() => derived_from.to_vec(),

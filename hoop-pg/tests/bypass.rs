@@ -1690,3 +1690,20 @@ fn cursors_prepared_statements_and_labels_keep_masking() {
         assert!(out.contains("REDACTED"), "{run:?}: {out} {err}");
     }
 }
+
+/// Found by the twentieth round: `(expr).*` expands a composite into its fields, labelled by
+/// its type, and was one output to hoop: `(row(0, translate(email, …))::t).*` came back in
+/// clear as `b`, and a type with no fields moved every later output one place.
+#[test]
+fn composites_expanded_in_a_select_list_keep_masking() {
+    let gw = Gw::start("");
+    for s in [
+        "SELECT (row(0, translate(email, '@', '#'))::rt20_pair).* FROM users",
+        "SELECT (null::rt20_none).*, translate(email, '@', '#'), id FROM users",
+        "SELECT u.*, (row(id, translate(u.email, '@', '#'))::rt20_pair).*, 1 AS k FROM users u",
+        "SELECT id, (p).* FROM (SELECT id, row(1, replace(email, '@', ' at '))::rt20_pair AS p FROM users) s",
+    ] {
+        let (out, err) = agent(&gw, &["-At", "-c", "CREATE TEMP TABLE rt20_pair (a int, b text); CREATE TEMP TABLE rt20_none ()", "-c", s], None);
+        assert!(out.contains("REDACTED") && !out.contains("ann#corp") && !out.contains("ann at corp"), "{s}: {out} {err}");
+    }
+}
