@@ -89,6 +89,9 @@ impl ResultMask {
     }
 }
 
+/// Rules by position and the masked source columns of each.
+type Positions = (Vec<Option<ColumnMask>>, Vec<Vec<String>>);
+
 /// How the results of one statement text are masked by lineage.
 #[derive(Debug, Clone, Default)]
 pub struct TextLineage {
@@ -218,7 +221,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     _ => continue,
                 };
                 // Positions before the first `*`, and after it when it is the only one.
-                let mut lists: [(Vec<Option<ColumnMask>>, Vec<Vec<String>>); 2] = Default::default();
+                let mut lists: [Positions; 2] = Default::default();
                 let mut stars = 0;
                 for o in outs {
                     let Some((positional, sources)) = lists.get_mut(stars.min(1)) else { break };
