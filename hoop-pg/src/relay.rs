@@ -168,14 +168,34 @@ struct Shared {
     /// messages that will never run and waiting for answers that will never come. Cleared by
     /// the Sync that ends the batch.
     batch_failed: bool,
+    /// A cursor `WITH HOLD` over masked values was declared in this transaction: the server
+    /// runs its query when the transaction commits, so what fails then (the `COMMIT`, the Sync
+    /// of an implicit transaction) fails on masked values (red-team round 20: a failing cast
+    /// quoted every address in the error of the `COMMIT`).
+    hold_masked: bool,
 }
 
 impl Shared {
     /// Whether the statement being answered reads masked values.
     fn front_reads_masked(&self) -> bool {
-        match self.expect.front() {
+        self.hold_masked
+            || match self.expect.front() {
             Some(Expect::Query { lineage, .. }) => lineage.is_some(),
             Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.lineage.is_some()),
+            _ => false,
+        }
+    }
+
+    /// Whether the statement being answered reads masked values and declares a cursor `WITH
+    /// HOLD` (asked only when the server says it declared one).
+    fn front_declares_held_masked(&self) -> bool {
+        let holds = |names: &Names| names.declared.iter().any(|(_, _, hold)| *hold);
+        match self.expect.front() {
+            Some(Expect::Query { lineage: Some(_), names, .. }) => names.as_deref().is_some_and(holds),
+            Some(Expect::Execute { portal, .. }) => self
+                .portal(portal)
+                .and_then(|p| p.stmt.as_ref())
+                .is_some_and(|s| s.lineage.is_some() && holds(&hoop_core::action::sql::names(&s.sql.text))),
             _ => false,
         }
     }
@@ -249,6 +269,7 @@ impl Shared {
 
     /// The transaction ended (ReadyForQuery `I`): portals and cursors without HOLD are gone.
     fn transaction_ended(&mut self) {
+        self.hold_masked = false;
         self.portals.clear();
         self.cursors.retain(|_, (_, hold)| *hold);
     }
@@ -1616,6 +1637,12 @@ impl Relay {
                     if frame.tag == b'C' {
                         let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
                         self.count_written(&tag);
+                        if tag == "DECLARE CURSOR" {
+                            let mut sh = self.shared();
+                            if sh.front_declares_held_masked() {
+                                sh.hold_masked = true;
+                            }
+                        }
                     } else if frame.tag == b's' {
                         // A capped write stopped by a row limit never reports its count: it
                         // counts as over the ceiling.

@@ -1707,3 +1707,26 @@ fn composites_expanded_in_a_select_list_keep_masking() {
         assert!(out.contains("REDACTED") && !out.contains("ann#corp") && !out.contains("ann at corp"), "{s}: {out} {err}");
     }
 }
+
+/// Found by the twentieth round: the server runs a `WITH HOLD` cursor's query when its
+/// transaction commits, so a failing cast in it failed the `COMMIT`, which reads nothing, and
+/// its message quoted every recoded address. The errors that end such a transaction are
+/// withheld: a `COMMIT` of its own, and the Sync of an implicit transaction.
+#[tokio::test]
+async fn a_held_cursor_run_at_commit_keeps_its_errors_withheld() {
+    let gw = Gw::start("");
+    let declare = "DECLARE c20 CURSOR WITH HOLD FOR SELECT (SELECT string_agg(replace(email, '@', ' at '), ' ') FROM users)::int";
+    let (out, err) = agent(&gw, &["-c", "BEGIN", "-c", declare, "-c", "COMMIT"], None);
+    assert!(err.contains("ERROR") && !err.contains("ann at corp") && !out.contains("ann at corp"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "BEGIN", "-c", declare, "-c", "END"], None);
+    assert!(err.contains("ERROR") && !err.contains("ann at corp"), "{out} {err}");
+    // Through the extended protocol, outside a transaction block: it runs at the Sync.
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", declare.as_bytes()), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("22000") && !got.contains("ann at corp"), "{got}");
+    // Once the transaction ended, errors are the server's again.
+    c.send(&[raw::query(b"SELECT 1 / 0")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("division by zero"), "{got}");
+}
