@@ -43,6 +43,9 @@ pub struct Catalog {
     /// Names of the functions that take an object identifier, once asked.
     object_functions: Mutex<Option<Arc<std::collections::HashSet<String>>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
+    /// Counts [`forget_resolved`](Self::forget_resolved): sessions' memos of what this cache
+    /// said are stale once it moved.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Catalog {
@@ -56,6 +59,7 @@ impl Catalog {
             privileges: Mutex::new(None),
             object_functions: Mutex::new(None),
             conn: tokio::sync::Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -205,16 +209,15 @@ impl Catalog {
     pub async fn key_linked(&self, name: &str) -> Result<Arc<Vec<String>>, UpstreamError> {
         // NUL cannot be in a name, so the key cannot be another spelling's.
         self.names_cached(format!("\0fk {name}"), || {
-            let (schema, rel) = schema_and_name(name);
-            let schema_test = schema.map(|s| format!(" AND lower(tn.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+            // Through views too, at any depth: a write to an updatable view writes the table
+            // behind it (red-team round 20: `DELETE FROM v`, `v` a view of `customers`, went
+            // unreviewed where a payment pointed at the customer).
             format!(
-                "SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") \
-                 FROM pg_catalog.pg_class t JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace \
-                 JOIN pg_catalog.pg_constraint f ON f.contype = 'f' AND (f.conrelid = t.oid OR f.confrelid = t.oid) \
-                 JOIN pg_catalog.pg_class c ON c.oid = CASE WHEN f.conrelid = t.oid THEN f.confrelid ELSE f.conrelid END \
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE lower(t.relname COLLATE \"C\") = '{rel}'{schema_test}",
-                rel = literal(&rel.to_ascii_lowercase())
+                "{} SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
+                 JOIN pg_catalog.pg_constraint f ON f.contype = 'f' AND (f.conrelid = r.oid OR f.confrelid = r.oid) \
+                 JOIN pg_catalog.pg_class c ON c.oid = CASE WHEN f.conrelid = r.oid THEN f.confrelid ELSE f.conrelid END \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+                Self::behind_views(name)
             )
         })
         .await
@@ -232,8 +235,13 @@ impl Catalog {
                 return Ok(r.clone());
             }
         }
+        let generation = self.generation();
         let rows = self.query(&sql()).await?;
         let names = Arc::new(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect::<Vec<_>>());
+        // An answer that raced a change of relations is used once, not kept.
+        if self.generation() != generation {
+            return Ok(names);
+        }
         let mut cache = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
         if cache.1.len() >= MAX_RESOLVED {
             cache.1.clear();
@@ -244,6 +252,16 @@ impl Catalog {
 
     /// The query behind [`resolve`](Self::resolve).
     fn resolve_sql(name: &str) -> String {
+        format!(
+            "{} SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
+               JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+            Self::behind_views(name)
+        )
+    }
+
+    /// `WITH RECURSIVE r(oid)`: every relation `name` may denote, and every relation behind
+    /// one at any depth (what a view's or a rule's definition depends on).
+    fn behind_views(name: &str) -> String {
         let (schema, rel) = schema_and_name(name);
         let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
         format!(
@@ -254,8 +272,7 @@ impl Catalog {
                SELECT d.refobjid FROM r JOIN pg_catalog.pg_rewrite w ON w.ev_class = r.oid \
                JOIN pg_catalog.pg_depend d ON d.objid = w.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
                  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.oid \
-             ) SELECT DISTINCT lower(n.nspname COLLATE \"C\") || '.' || lower(c.relname COLLATE \"C\") FROM r \
-               JOIN pg_catalog.pg_class c ON c.oid = r.oid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace",
+             )",
             rel = literal(&rel.to_ascii_lowercase())
         )
     }
@@ -280,6 +297,12 @@ impl Catalog {
     /// Forgets resolved names: a statement may have created, renamed or redefined a relation.
     pub fn forget_resolved(&self) {
         self.resolved.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many times resolved names were forgotten: what was learnt before a change is stale.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `schema.function` for a function OID, if there is one.

@@ -21,6 +21,9 @@ const MAX_ENTRIES: usize = 512;
 #[derive(Default)]
 struct Entry {
     at: Option<Instant>,
+    /// The catalog's generation it was learnt in (another session's change of relations
+    /// makes it stale).
+    generation: u64,
     resolved: Option<Arc<Vec<String>>>,
     /// The masker it was computed for (a reload brings new rules), and the columns.
     masked: Option<(usize, Arc<Vec<MaskedColumn>>)>,
@@ -43,39 +46,44 @@ pub struct TableMemo {
     lists: Mutex<HashMap<Vec<String>, Listed>>,
 }
 
-/// When a table list's facts were found, for which masker, and the facts.
-type Listed = (Instant, usize, Arc<Facts>);
+/// When a table list's facts were found (and in which catalog generation), for which masker,
+/// and the facts.
+type Listed = (Instant, u64, usize, Arc<Facts>);
 
 impl TableMemo {
-    fn get<T>(&self, t: &str, f: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {
+    /// What the memo holds of `t`, learnt in generation `generation` and in time.
+    fn get<T>(&self, t: &str, generation: u64, f: impl FnOnce(&Entry) -> Option<T>) -> Option<T> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let e = map.get(t)?;
-        if e.at.is_none_or(|at| at.elapsed() > TTL) {
+        if e.at.is_none_or(|at| at.elapsed() > TTL) || e.generation != generation {
             return None;
         }
         f(e)
     }
 
-    fn put(&self, t: &str, f: impl FnOnce(&mut Entry)) {
+    /// Remembers of `t` what was learnt in `generation` (asked before the catalog was: an
+    /// answer that raced a change is stale at once).
+    fn put(&self, t: &str, generation: u64, f: impl FnOnce(&mut Entry)) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_ENTRIES && !map.contains_key(t) {
             map.clear();
         }
         let e = map.entry(t.to_string()).or_default();
-        if e.at.is_none_or(|at| at.elapsed() > TTL) {
-            *e = Entry { at: Some(Instant::now()), ..Entry::default() };
+        if e.at.is_none_or(|at| at.elapsed() > TTL) || e.generation != generation {
+            *e = Entry { at: Some(Instant::now()), generation, ..Entry::default() };
         }
         f(e);
     }
 
     /// The relations `t` may denote (see [`Catalog::resolve`]); empty when the catalog failed.
     async fn resolved(&self, catalog: &Catalog, t: &str) -> Arc<Vec<String>> {
-        if let Some(r) = self.get(t, |e| e.resolved.clone()) {
+        let generation = catalog.generation();
+        if let Some(r) = self.get(t, generation, |e| e.resolved.clone()) {
             return r;
         }
         match catalog.resolve(t).await {
             Ok(r) => {
-                self.put(t, |e| e.resolved = Some(r.clone()));
+                self.put(t, generation, |e| e.resolved = Some(r.clone()));
                 r
             }
             Err(e) => {
@@ -88,19 +96,22 @@ impl TableMemo {
     /// The masked columns of `t` (see [`Discovery::masked_columns`]).
     async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
         let id = Arc::as_ptr(masker) as usize;
-        if let Some(m) = self.get(t, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
+        let generation = catalog.generation();
+        if let Some(m) = self.get(t, generation, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
             return m;
         }
         let cols = discovery.masked_columns(catalog, masker, target, t).await;
-        self.put(t, |e| e.masked = Some((id, cols.clone())));
+        self.put(t, generation, |e| e.masked = Some((id, cols.clone())));
         cols
     }
 
     /// The facts of a statement's `tables` (see [`Facts`]).
     pub async fn facts(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, tables: &[String]) -> Arc<Facts> {
         let id = Arc::as_ptr(masker) as usize;
-        if let Some((at, m, f)) = self.lists.lock().unwrap_or_else(|p| p.into_inner()).get(tables)
+        let generation = catalog.generation();
+        if let Some((at, g, m, f)) = self.lists.lock().unwrap_or_else(|p| p.into_inner()).get(tables)
             && at.elapsed() <= TTL
+            && *g == generation
             && *m == id
         {
             return f.clone();
@@ -128,7 +139,7 @@ impl TableMemo {
         if lists.len() >= MAX_ENTRIES {
             lists.clear();
         }
-        lists.insert(tables.to_vec(), (Instant::now(), id, facts.clone()));
+        lists.insert(tables.to_vec(), (Instant::now(), generation, id, facts.clone()));
         facts
     }
 

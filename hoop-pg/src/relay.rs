@@ -112,6 +112,25 @@ struct Statement {
     /// Made by SQL `PREPARE`: run with `EXECUTE` (checked and masked as what it holds), never
     /// bound through the protocol, whose rows hoop would have no lineage for.
     from_sql: bool,
+    /// The catalog generation it was read in: the server reads a prepared statement's text
+    /// again when relations it names changed, and so does hoop at Bind.
+    generation: u64,
+}
+
+/// What hoop makes of a statement's text, against relations as they are when it is read.
+struct Reading {
+    sql: Sql,
+    names: Names,
+    /// The gateway's own refusal (a name it cannot tie, a masked value carried away).
+    unknown: Option<(&'static str, String)>,
+    /// How many of `sql.tables` are its own (not tied to it by a foreign key).
+    own: usize,
+    copy: Option<Arc<CopyPlan>>,
+    /// A binary COPY of masked values (refused).
+    binary_masked: bool,
+    lineage: Option<Arc<TextLineage>>,
+    /// The catalog generation it was read in.
+    generation: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,6 +192,10 @@ struct Shared {
     /// of an implicit transaction) fails on masked values (red-team round 20: a failing cast
     /// quoted every address in the error of the `COMMIT`).
     hold_masked: bool,
+    /// A statement that may create, change or drop relations was let through and may not have
+    /// run yet: what the catalog said before it is stale once it has, so the next statement
+    /// is checked after it is answered, and the caches forgotten then.
+    relations_changing: bool,
 }
 
 impl Shared {
@@ -327,6 +350,7 @@ fn merge(sql: &mut Sql, held: &Sql) {
     use hoop_core::action::extend_unique;
     extend_unique(&mut sql.kinds, &held.kinds);
     extend_unique(&mut sql.tables, &held.tables);
+    extend_unique(&mut sql.written, &held.written);
     extend_unique(&mut sql.functions, &held.functions);
     sql.has_where &= held.has_where;
     sql.copy_program |= held.copy_program;
@@ -645,6 +669,7 @@ impl Relay {
                     let unknown = self.shared().resolve_names(&mut action.sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let named = if action.sql.copy == "to" { action.sql.tables.clone() } else { Vec::new() };
+                    self.settle_relations(false, &mut server, &mut out, &mut client).await?;
                     let facts = self.resolve_tables(&mut action.sql).await;
                     let own = self.add_key_linked(&mut action.sql).await;
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
@@ -704,17 +729,8 @@ impl Relay {
                             return Err(RelayError::Protocol(format!("more than {MAX_NAMED} prepared statements in one session")));
                         }
                     }
-                    let mut sql = hoop_core::action::sql::analyze(&p.query);
-                    let names = self.names_of(&sql);
-                    let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
-                    let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
-                    let facts = self.resolve_tables(&mut sql).await;
-                    let own = self.add_key_linked(&mut sql).await;
-                    // A COPY run through the extended protocol is masked as one sent as a Query.
-                    let copy = self.copy_plan(&sql, &named, &facts).await;
-                    let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
-                    let lineage = self.lineage(&sql, &names, &facts).await;
-                    let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
+                    self.settle_relations(true, &mut server, &mut out, &mut client).await?;
+                    let Reading { sql, names, unknown, own, copy, binary_masked, lineage, generation } = self.read_statement(&p.query).await;
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
@@ -760,7 +776,7 @@ impl Relay {
                         // A savepoint between a capped write and its Sync could undo hoop's refusal.
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false });
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false, generation });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
@@ -796,6 +812,20 @@ impl Relay {
                         proto::bind(&b).write_to(&mut out);
                         continue;
                     }
+                    // Relations changed since the statement was read: the server reads its text
+                    // again at this Bind (a table dropped and a view of that name made over a
+                    // sensitive one), so hoop does too.
+                    let (stmt, unknown, reread) = if unknown.is_none() && !stmt.sql.tables.is_empty() && stmt.generation != self.catalog.generation() {
+                        self.settle_relations(in_batch, &mut server, &mut out, &mut client).await?;
+                        let r = self.read_statement(&stmt.sql.text).await;
+                        let stmt = Statement { sql: Arc::new(r.sql), lineage: r.lineage, copy: r.copy, generation: r.generation, ..stmt };
+                        if let Some(st) = self.shared().statements.get_mut(&b.statement).filter(|st| st.id == stmt.id) {
+                            *st = stmt.clone();
+                        }
+                        (stmt, r.unknown, Some((r.own, r.binary_masked)))
+                    } else {
+                        (stmt, unknown, None)
+                    };
                     let mut sql = (*stmt.sql).clone();
                     sql.params = bind_params(&b, &stmt.param_types);
                     let kept = self.handle.watches_results().then(|| Arc::new(sql.clone()));
@@ -806,6 +836,13 @@ impl Relay {
                         continue;
                     }
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
+                    let verdict = match (verdict, reread) {
+                        (Ok(()), Some((_, true))) => Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string()),
+                        (Ok(()), Some((own, false))) if self.max_rows_written.is_some() && rowcap::writes_rows(&stmt.sql) => {
+                            self.uncounted_writes(&stmt.sql, own).await.map_or(Ok(()), Err)
+                        }
+                        (v, _) => v,
+                    };
                     let portal = Portal {
                         statement: b.statement.clone(),
                         stmt: Some(stmt.clone()),
@@ -1271,7 +1308,10 @@ impl Relay {
             let mut linked: Vec<String> = Vec::new();
             // Only what it writes: a table it reads (`INSERT INTO r SELECT … FROM customers`)
             // checks no key.
-            for t in &sql.written {
+            // A text that also changes relations may write through a view it defines, which
+            // the catalog cannot resolve yet: every relation it names counts as written.
+            let written = if changes_relations(sql) { sql.tables.clone() } else { sql.written.clone() };
+            for t in &written {
                 match self.catalog.key_linked(t).await {
                     Ok(names) => {
                         for n in names.iter() {
@@ -1294,10 +1334,9 @@ impl Relay {
     }
 
     async fn resolve_tables(&self, sql: &mut Sql) -> Arc<crate::memo::Facts> {
-        if sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule")) {
-            self.catalog.forget_resolved();
-            self.discovery.forget();
-            self.memo.clear();
+        if changes_relations(sql) {
+            self.forget_relations();
+            self.shared().relations_changing = true;
         }
         let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
         sql.tables.extend(facts.extra.iter().cloned());
@@ -1307,6 +1346,53 @@ impl Relay {
             sql.kinds.push(hoop_core::action::sql::DOTTED_NAME.to_string());
         }
         facts
+    }
+
+    /// Reads a statement's text as the server will run it now: the names it runs, the
+    /// relations it touches (through the catalog), its COPY plan and its lineage.
+    async fn read_statement(&self, text: &str) -> Reading {
+        let generation = self.catalog.generation();
+        let mut sql = hoop_core::action::sql::analyze(text);
+        let names = self.names_of(&sql);
+        let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
+        let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
+        let facts = self.resolve_tables(&mut sql).await;
+        let own = self.add_key_linked(&mut sql).await;
+        // A COPY run through the extended protocol is masked as one sent as a Query.
+        let copy = self.copy_plan(&sql, &named, &facts).await;
+        let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
+        let lineage = self.lineage(&sql, &names, &facts).await;
+        let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
+        Reading { sql, names, unknown, own, copy, binary_masked, lineage, generation }
+    }
+
+    /// Forgets what the catalog and discovery said of relations, here and for every session.
+    fn forget_relations(&self) {
+        self.catalog.forget_resolved();
+        self.discovery.forget();
+        self.memo.clear();
+    }
+
+    /// Before a statement is checked: if one that changes relations may not have run yet,
+    /// waits until the server answered everything sent (a batch is flushed for it), then
+    /// forgets what the catalog said, so the check reads relations as they are when the
+    /// statement runs (red-team round 20: `DELETE FROM v` checked with `v` resolved before
+    /// `CREATE VIEW v` ran, as naming no table).
+    async fn settle_relations(&self, in_batch: bool, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
+        if !self.shared().relations_changing {
+            return Ok(());
+        }
+        if in_batch {
+            proto::raw(b'H', &[]).write_to(out);
+        }
+        self.send(server, out).await?;
+        tokio::select! {
+            _ = self.idle() => {}
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+        }
+        self.forget_relations();
+        self.shared().relations_changing = false;
+        Ok(())
     }
 
     /// The gateway's own refusal of `sql`, before any policy: a change of a pinned lexing
@@ -1666,7 +1752,6 @@ impl Relay {
                     self.finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
-                        self.answered.notify_waiters();
                     }
                     copy = None;
                     frame.write_to(&mut out);
@@ -1781,6 +1866,16 @@ impl Relay {
                         // one text leaves no cursor behind.
                         if sh.status == b'I' {
                             sh.transaction_ended();
+                        }
+                        // Relations changed: other sessions learn it now, not at this one's
+                        // next statement.
+                        let changed = sh.relations_changing && sh.expect.is_empty();
+                        if changed {
+                            sh.relations_changing = false;
+                        }
+                        drop(sh);
+                        if changed {
+                            self.forget_relations();
                         }
                         ended
                     };
@@ -1966,7 +2061,10 @@ impl Relay {
     }
 
     fn pop(&self) -> Option<Expect> {
-        self.shared().expect.pop_front()
+        let e = self.shared().expect.pop_front();
+        // Whoever waits for answers (a check waiting for a change of relations to run) asks again.
+        self.answered.notify_waiters();
+        e
     }
 
     /// Whether the statement being answered reads a masked column (its errors may quote one).
@@ -2216,6 +2314,11 @@ fn operational_sqlstate(code: &str) -> bool {
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
 /// part of an extended-protocol batch.
+/// Whether `sql` may create, change or drop relations (or what is behind them).
+fn changes_relations(sql: &Sql) -> bool {
+    sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule"))
+}
+
 fn ends_batch(e: &Expect) -> bool {
     matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail)
 }

@@ -1730,3 +1730,69 @@ async fn a_held_cursor_run_at_commit_keeps_its_errors_withheld() {
     let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
     assert!(got.contains("division by zero"), "{got}");
 }
+
+/// Found by the twentieth round: a write through an updatable view was checked as a write to
+/// the view alone. The view's name had been resolved while `CREATE VIEW` was being checked,
+/// before it existed, and that answer was kept: `DELETE FROM v` then named no table, so the
+/// foreign key to a sensitive table went unreviewed, and a cascading key under the row ceiling
+/// went unchecked. Writes through views reach the tables behind them, and what the catalog
+/// said is forgotten once a statement that changes relations has run.
+#[test]
+fn writes_through_views_reach_the_tables_behind_them() {
+    let gw = Gw::start_with("", 1, &["pay20"]);
+    pg().psql(
+        "DROP TABLE IF EXISTS pay20, cust20 CASCADE; CREATE TABLE cust20 (id int primary key, city text); INSERT INTO cust20 VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'd');
+         CREATE TABLE pay20 (id int primary key, customer_id int REFERENCES cust20 (id)); INSERT INTO pay20 VALUES (1, 1), (2, 2), (3, 3)",
+    )
+    .unwrap();
+    let (out, err) = agent(&gw, &["-c", "CREATE VIEW cust20_v AS SELECT id, city FROM cust20", "-c", "DELETE FROM cust20_v WHERE id = 4"], None);
+    assert!(out.contains("CREATE VIEW") && err.contains("review timed out") && !out.contains("DELETE"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "UPDATE cust20_v SET city = 'x' WHERE id = 2"], None);
+    assert!(err.contains("review timed out") && !out.contains("UPDATE"), "{out} {err}");
+    // In one text, before the view exists.
+    let (out, err) = agent(&gw, &["-c", "CREATE VIEW cust20_w AS SELECT id FROM cust20; DELETE FROM cust20_w WHERE id = 4"], None);
+    assert!(err.contains("review timed out") && !out.contains("DELETE"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE city = 'x') || '/' || count(*) FROM cust20").unwrap().trim(), "0/4");
+
+    // Under the row ceiling: a cascading key behind the view.
+    let gw = Gw::start_with_row_ceiling(1000);
+    pg().psql(
+        "DROP TABLE IF EXISTS chi20, par20 CASCADE; CREATE TABLE par20 (id int primary key); INSERT INTO par20 SELECT generate_series(1, 5);
+         CREATE TABLE chi20 (pid int REFERENCES par20 (id) ON DELETE CASCADE); INSERT INTO chi20 SELECT 1 + g % 5 FROM generate_series(1, 3000) g",
+    )
+    .unwrap();
+    let (out, err) = agent(&gw, &["-c", "CREATE VIEW par20_v AS SELECT id FROM par20", "-c", "DELETE FROM par20_v WHERE id > 0"], None);
+    assert!(err.contains("hoop-max-rows-written") && !out.contains("DELETE"), "{out} {err}");
+    assert_eq!(rows("chi20"), "3000");
+}
+
+/// The server reads a prepared statement's text again when a relation it names changed: a
+/// table dropped and a view of the same name made over another table turns a harmless
+/// prepared write into a write through that view. hoop reads it again too (twentieth round).
+#[tokio::test]
+async fn prepared_writes_are_read_again_when_relations_change() {
+    let gw = Gw::start_with("", 1, &["pay20p"]);
+    pg().psql(
+        "DROP TABLE IF EXISTS pay20p, cust20p CASCADE; CREATE TABLE cust20p (id int primary key); INSERT INTO cust20p VALUES (1), (2), (3), (4);
+         CREATE TABLE pay20p (id int primary key, customer_id int REFERENCES cust20p (id)); INSERT INTO pay20p VALUES (1, 1);
+         DROP VIEW IF EXISTS v20p, w20p; DROP TABLE IF EXISTS v20p, w20p, v20p_old, w20p_old CASCADE",
+    )
+    .unwrap();
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"CREATE TABLE v20p (id int); CREATE TABLE w20p (id int)")]).await;
+    c.until_ready().await;
+    c.send(&[raw::parse("s20", b"DELETE FROM v20p WHERE id = 4"), raw::sync()]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"PREPARE p20 AS DELETE FROM w20p WHERE id = 4")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"ALTER TABLE v20p RENAME TO v20p_old; ALTER TABLE w20p RENAME TO w20p_old; CREATE VIEW v20p AS SELECT id FROM cust20p; CREATE VIEW w20p AS SELECT id FROM cust20p")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("CREATE VIEW"), "{got}");
+    c.send(&[raw::bind("", "s20"), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("review timed out") && !got.contains("DELETE 1"), "{got}");
+    c.send(&[raw::query(b"EXECUTE p20")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("review timed out") && !got.contains("DELETE 1"), "{got}");
+    assert_eq!(rows("cust20p"), "4");
+}
