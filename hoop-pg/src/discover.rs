@@ -159,7 +159,9 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
 /// Text columns of `schema.table` where a content detector matches a sampled value, with the
 /// detector's label and whether most sampled values matched.
 async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, cols: &[(String, u32)]) -> Vec<(String, &'static str, bool)> {
-    let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like()).map(|(c, _)| c).collect();
+    // Text, and the types whose text form can hold a detector's match: card numbers stored as
+    // `bigint` or `numeric`, full-text documents.
+    let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, 20 | 1700 | 3614 | 3615 | 4072)).map(|(c, _)| c).collect();
     if text.is_empty() {
         return Vec::new();
     }

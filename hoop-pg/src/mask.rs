@@ -25,6 +25,44 @@ pub struct ColumnPlan {
     /// names its table; for a derived value, the masked source columns lineage says it reads
     /// (each counts it), else the rule's label.
     pub sources: Vec<String>,
+    /// How the content detectors apply to its cells.
+    pub scan: Scan,
+}
+
+/// How the content detectors apply to a column's cells, by type and format. A value must not
+/// slip past the net because of the type it is stored as or the format the client asked for
+/// (red-team round 20: card numbers in `bigint` columns, addresses in `tsvector`s and in
+/// binary `text[]` came back in clear).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// Not at all: no value of the type can hold a match (small numbers, dates, binary
+    /// fixed-width values).
+    Skip,
+    /// A match is replaced where it is: the value is text (in text format, or a type whose
+    /// binary form is its text).
+    InPlace,
+    /// A match anywhere in the cell replaces the whole cell with a valid stand-in: a
+    /// replacement inside would not parse (a number's digits, a binary array's or record's
+    /// inner length words).
+    Whole,
+    /// A binary `bigint` or `numeric`, whose digits are not its bytes: read as digits, a match
+    /// replaces the whole cell.
+    Digits,
+}
+
+/// How the detectors apply to a column of type `oid` (value kind `kind`) sent in `format`.
+pub fn scan_of(kind: ValueKind, format: i16, oid: u32) -> Scan {
+    // bigint and numeric hold card numbers; smaller integers cannot (13 digits or more).
+    let long_number = matches!(oid, 20 | 1700);
+    match (format, kind) {
+        (0, ValueKind::Text | ValueKind::Json | ValueKind::Other) => Scan::InPlace,
+        (0, ValueKind::Integer | ValueKind::Numeric) if long_number => Scan::Whole,
+        (0, _) => Scan::Skip,
+        _ if BINARY_AS_TEXT.contains(&oid) || oid == 3802 => Scan::InPlace,
+        _ if long_number => Scan::Digits,
+        (_, ValueKind::Text | ValueKind::Json | ValueKind::Other) => Scan::Whole,
+        _ => Scan::Skip,
+    }
 }
 
 /// Values masked in one result so far, by what masked them: a result column's rule, or a
@@ -127,14 +165,8 @@ impl RowPlan {
                     (None, Some(r)) => vec![r.label.clone()],
                     (None, None) => vec![f.name.clone()],
                 };
-                ColumnPlan {
-                    name: f.name.clone(),
-                    type_oid: f.type_oid,
-                    kind: kind_of(f.type_oid),
-                    format: formats.map_or(f.format, |fm| proto::format_at(fm, i)),
-                    rule,
-                    sources,
-                }
+                let (kind, format) = (kind_of(f.type_oid), formats.map_or(f.format, |fm| proto::format_at(fm, i)));
+                ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid) }
             })
             .collect();
         RowPlan { columns }
@@ -142,7 +174,7 @@ impl RowPlan {
 
     /// Whether no cell of this shape can change.
     pub fn is_noop(&self, masker: &Masker) -> bool {
-        !masker.is_enabled() || self.columns.iter().all(|c| c.rule.is_none() && !c.kind.is_text_like())
+        !masker.is_enabled() || self.columns.iter().all(|c| c.rule.is_none() && c.scan == Scan::Skip)
     }
 }
 
@@ -202,13 +234,9 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         return Ok(None);
     }
     let cells = cell_spans(body).ok_or(())?;
-    let text_cell = |i: usize| match plan {
-        None => true,
-        Some(p) => p.columns.get(i).is_some_and(|c| {
-            // In binary format only plain text types are their bytes; arrays and composites
-            // carry inner length words that a replacement would break.
-            c.kind.is_text_like() && (c.format == 0 || c.type_oid == 3802 || BINARY_AS_TEXT.contains(&c.type_oid))
-        }),
+    let scan = |i: usize| match plan {
+        None => Scan::InPlace,
+        Some(p) => p.columns.get(i).map_or(Scan::Skip, |c| c.scan),
     };
     let ruled = |i: usize| plan.and_then(|p| p.columns.get(i)).is_some_and(|c| c.rule.is_some());
     let mut hits = Vec::new();
@@ -226,9 +254,10 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         hits.sort_by_key(|h| h.start);
     }
     let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
-    let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| text_cell(i) && !ruled(i)));
+    let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| matches!(scan(i), Scan::InPlace | Scan::Whole) && !ruled(i)));
     let any_rule = (0..cells.len()).any(ruled);
-    if !any_text_hit && !any_rule {
+    let any_digits = (0..cells.len()).any(|i| scan(i) == Scan::Digits && !ruled(i));
+    if !any_text_hit && !any_rule && !any_digits {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(body.len() + 32);
@@ -262,10 +291,39 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
             }
             continue;
         }
+        let col = plan.and_then(|p| p.columns.get(i));
+        let whole = match (scan(i), col) {
+            (Scan::Whole, Some(c)) => hit_iter.peek().filter(|h| h.end <= e).map(|h| (h.detector, c)),
+            (Scan::Digits, Some(c)) => digits_of(c.type_oid, value).and_then(|d| {
+                let mut first = None;
+                masker.scan(d.as_bytes(), |h| {
+                    first.get_or_insert(h.detector);
+                });
+                first
+            }).map(|d| (d, c)),
+            _ => None,
+        };
+        if let Some((detector, c)) = whole {
+            values += 1;
+            tally.detector(detector);
+            let stand_in = if c.format == 0 {
+                masker.mask_value(masker.rule_for(detector.label()).as_ref(), c.kind, value)
+            } else {
+                binary_stand_in(c.type_oid)
+            };
+            match stand_in {
+                Masked::Value(v) => push_cell(&mut out, &v),
+                Masked::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+            while hit_iter.peek().is_some_and(|h| h.end <= e) {
+                hit_iter.next();
+            }
+            continue;
+        }
         let mut masked: Option<Vec<u8>> = None;
         let mut last = s;
         while let Some(h) = hit_iter.peek().filter(|h| h.end <= e) {
-            if text_cell(i) {
+            if scan(i) == Scan::InPlace {
                 let m = masked.get_or_insert_with(|| Vec::with_capacity(value.len() + 16));
                 m.extend_from_slice(body.get(last..h.start).unwrap_or_default());
                 masker.write_replacement(h, body.get(h.start..h.end).unwrap_or_default(), m);
@@ -284,6 +342,25 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         }
     }
     Ok(Some((Frame { tag: b'D', body: out.into() }, values)))
+}
+
+/// The decimal digits of a binary `bigint`, or of a binary `numeric`'s integer part (its
+/// base-10,000 digits after a header of four words), for the detectors.
+fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
+    use std::fmt::Write;
+    if oid == 20 {
+        return Some(i64::from_be_bytes(v.try_into().ok()?).to_string());
+    }
+    let word = |i: usize| Some(i16::from_be_bytes([*v.get(i)?, *v.get(i + 1)?]));
+    let (ndigits, weight) = (word(0)?, word(2)?);
+    // Beyond a few hundred digits no detector matches a whole number anyway.
+    let weight = usize::try_from(weight).ok()?.min(100);
+    let mut s = String::new();
+    for k in 0..=weight {
+        let d = if k < usize::try_from(ndigits).unwrap_or(0) { word(8 + 2 * k)? } else { 0 };
+        let _ = if k == 0 { write!(s, "{d}") } else { write!(s, "{d:04}") };
+    }
+    Some(s)
 }
 
 fn push_cell(out: &mut Vec<u8>, v: &[u8]) {
@@ -351,7 +428,7 @@ mod tests {
     fn masked_binary_values_stay_decodable() {
         let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let rule = Some(ColumnMask { mode: hoop_core::mask::Mode::Redact, label: "derived".into() });
-        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new() };
+        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new(), scan: scan_of(kind, 1, type_oid) };
         for (oid, kind) in [(2249, ValueKind::Text), (16_500, ValueKind::Text), (1009, ValueKind::Text), (3802, ValueKind::Json), (17, ValueKind::Text)] {
             assert!(matches!(mask_cell(&masker, Some(&col(oid, kind)), b"\x00\x00\x00\x01ann@corp.example"), Masked::Null), "{oid}");
         }
@@ -381,5 +458,56 @@ mod tests {
                 assert!(!text.contains("ewd@") && !text.contains("4111 1111 1111 1111") && !text.contains("45-6789"), "{len}: {text}");
             }
         }
+    }
+
+    /// Found by the twentieth red-team round: card numbers stored as `bigint` or `numeric`, and
+    /// addresses in a `tsvector` or a binary `text[]`, passed the detectors, which read only
+    /// text. Each type is read as it can hold a match, and replaced so the client can decode it.
+    #[test]
+    fn detectors_read_numbers_documents_and_binary_arrays() {
+        let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let plan = |cols: &[(u32, i16)]| RowPlan {
+            columns: cols
+                .iter()
+                .map(|&(oid, format)| {
+                    let kind = kind_of(oid);
+                    ColumnPlan { name: "c".into(), type_oid: oid, kind, format, rule: None, sources: Vec::new(), scan: scan_of(kind, format, oid) }
+                })
+                .collect(),
+        };
+        let cells = |body: &[u8]| -> Vec<Option<Vec<u8>>> {
+            cell_spans(body).unwrap().into_iter().map(|(_, span)| span.map(|(s, e)| body[s..e].to_vec())).collect()
+        };
+        let masked = |p: &RowPlan, row: Vec<u8>| mask_row(&masker, Some(p), &row, &mut MaskTally::default()).unwrap().map(|(f, n)| (cells(&f.body), n));
+        // Text format: bigint, numeric, a tsvector.
+        let p = plan(&[(20, 0), (1700, 0), (3614, 0), (23, 0)]);
+        assert!(!p.is_noop(&masker));
+        let (got, n) = masked(&p, row(&["4111111111111111", "5500000000000004", "'ann@corp.example':2 'mail':1", "7"])).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(got[0].as_deref(), Some(&b"0"[..]));
+        assert_eq!(got[1].as_deref(), Some(&b"0"[..]));
+        assert!(!String::from_utf8_lossy(got[2].as_ref().unwrap()).contains("ann@"));
+        assert_eq!(got[3].as_deref(), Some(&b"7"[..]));
+        assert!(masked(&p, row(&["12", "3.5", "'mail':1", "7"])).is_none(), "nothing to mask");
+        assert!(plan(&[(23, 0), (1082, 0)]).is_noop(&masker), "small numbers and dates are never scanned");
+        // Binary format: bigint and numeric read as digits; a text[] with an address.
+        let mut body = 3i16.to_be_bytes().to_vec();
+        let mut cell = |v: &[u8]| {
+            body.extend_from_slice(&(v.len() as i32).to_be_bytes());
+            body.extend_from_slice(v);
+        };
+        cell(&4111111111111111i64.to_be_bytes());
+        let numeric: Vec<u8> = [4i16, 3, 0, 0, 4111, 1111, 1111, 1111].iter().flat_map(|w| w.to_be_bytes()).collect();
+        cell(&numeric);
+        let mut arr = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1];
+        arr.extend_from_slice(&16i32.to_be_bytes());
+        arr.extend_from_slice(b"ann@corp.example");
+        cell(&arr);
+        let p = plan(&[(20, 1), (1700, 1), (1009, 1)]);
+        let (got, n) = masked(&p, body).unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(got, [Some(vec![0; 8]), None, None]);
+        assert_eq!(digits_of(1700, &numeric).as_deref(), Some("4111111111111111"));
+        assert_eq!(digits_of(20, &(-42i64).to_be_bytes()).as_deref(), Some("-42"));
     }
 }

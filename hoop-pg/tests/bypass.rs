@@ -1796,3 +1796,30 @@ async fn prepared_writes_are_read_again_when_relations_change() {
     assert!(got.contains("review timed out") && !got.contains("DELETE 1"), "{got}");
     assert_eq!(rows("cust20p"), "4");
 }
+
+/// Found by the twentieth round: card numbers in `bigint` and `numeric` columns, and addresses
+/// in a `tsvector` or a binary `text[]`, came back in clear: discovery sampled text columns
+/// only, and the detectors read only text cells.
+#[tokio::test]
+async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS cards20; CREATE TABLE cards20 (id int, pan bigint, pan_n numeric(19), doc tsvector, tags text[]);
+         INSERT INTO cards20 VALUES (1, 4111111111111111, 5500000000000004, to_tsvector('simple', 'mail ann@corp.example'), ARRAY['contact zed@corp.example now']),
+                                    (2, 6011000000000004, 4111111111111111, to_tsvector('simple', 'plain'), ARRAY['plain'])",
+    )
+    .unwrap();
+    for s in ["SELECT * FROM cards20", "SELECT pan + 1, pan_n * 2, pan::text FROM cards20"] {
+        let (out, err) = agent(&gw, &["-At", "-c", s], None);
+        for clear in ["4111111111111111", "5500000000000004", "6011000000000004", "4111111111111112", "11000000000000008", "ann@corp", "zed@corp"] {
+            assert!(!out.contains(clear), "{s}: {clear} in {out} {err}");
+        }
+        assert!(out.contains('|'), "{s}: {out} {err}");
+    }
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", b"SELECT pan, pan_n, tags, doc FROM cards20"), raw::bind_binary("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(got.windows(8).all(|w| w != 4111111111111111i64.to_be_bytes()), "{got:?}");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.contains("SELECT 2") && !text.contains("zed@corp") && !text.contains("ann@corp"), "{text}");
+}
