@@ -34,6 +34,11 @@ const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
 /// each one's reading, so their number is bounded like every other per-session state.
 const MAX_NAMED: usize = 10_000;
 
+/// Bytes of text the named statements and cursors of one session may hold together (drivers'
+/// statement caches stay far below: pgjdbc's is 5 MiB): each one's text is kept, so a count
+/// alone let one session hold gigabytes (red-team round 20: 40 statements of 30 MB).
+const MAX_NAMED_TEXT_BYTES: usize = 32 << 20;
+
 /// Relations a capped write may name and still be checked for cascades, triggers and rules.
 const MAX_CHECKED_RELATIONS: usize = 256;
 
@@ -267,12 +272,38 @@ impl Shared {
         }
     }
 
-    /// Keeps what a simple query created, now that the server ran it. Past [`MAX_NAMED`] a
-    /// name is not kept: its later use is refused as unknown.
+    /// Bytes of text the session's named statements and cursors hold, those the server has
+    /// yet to confirm included.
+    fn named_text_bytes(&self) -> usize {
+        let pending: usize = self
+            .expect
+            .iter()
+            .map(|e| match e {
+                Expect::Parse { statement: Some(st), .. } => st.sql.text.len(),
+                _ => 0,
+            })
+            .sum();
+        pending + self.statements.values().map(|s| s.sql.text.len()).sum::<usize>() + self.cursors.values().map(|c| c.0.text.len()).sum::<usize>()
+    }
+
+    /// Keeps what a simple query created, now that the server ran it. Past [`MAX_NAMED`] names
+    /// or [`MAX_NAMED_TEXT_BYTES`] a name is not kept: its later use is refused as unknown.
     fn confirm(&mut self, names: &Names) {
+        let mut room = MAX_NAMED_TEXT_BYTES.saturating_sub(self.named_text_bytes());
+        let mut fits = |sql: &Sql| {
+            let fits = sql.text.len() <= room;
+            if fits {
+                room -= sql.text.len();
+            }
+            fits
+        };
         for (name, sql) in &names.prepared {
             self.next_statement += 1;
             let id = self.next_statement;
+            if !fits(sql) {
+                self.statements.remove(name);
+                continue;
+            }
             if self.statements.len() < MAX_NAMED || self.statements.contains_key(name) {
                 self.statements.insert(name.clone(), Statement { id, sql: Arc::new(sql.clone()), from_sql: true, ..Statement::default() });
             }
@@ -281,6 +312,10 @@ impl Shared {
             // Cursors and protocol portals share one namespace on the server: a cursor of this
             // name is what an Execute of it would now run, not the portal hoop saw bound.
             self.portals.remove(name);
+            if !fits(sql) {
+                self.cursors.remove(name);
+                continue;
+            }
             if self.cursors.len() < MAX_NAMED || self.cursors.contains_key(name) {
                 self.cursors.insert(name.clone(), (Arc::new(sql.clone()), *hold));
             }
@@ -727,6 +762,12 @@ impl Relay {
                         let sh = self.shared();
                         if !p.name.is_empty() && !sh.statements.contains_key(&p.name) && sh.statements.len() + sh.expect.len() >= MAX_NAMED {
                             return Err(RelayError::Protocol(format!("more than {MAX_NAMED} prepared statements in one session")));
+                        }
+                        if !p.name.is_empty() && sh.named_text_bytes() + p.query.len() > MAX_NAMED_TEXT_BYTES {
+                            return Err(RelayError::Protocol(format!(
+                                "the named statements and cursors of one session may hold at most {} MiB of text (close some first)",
+                                MAX_NAMED_TEXT_BYTES >> 20
+                            )));
                         }
                     }
                     self.settle_relations(true, &mut server, &mut out, &mut client).await?;
