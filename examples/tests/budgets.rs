@@ -430,3 +430,33 @@ fn a_client_cancel_ends_a_wait_for_review() {
         assert!(!listed.contains(&ticket), "the ticket went with the wait: {listed}");
     }
 }
+
+/// Found by the twentieth red-team round: a statement held for review through the extended
+/// protocol was listed by `hoop approvals list` without the values bound to its parameters, so
+/// the reviewer could not see what would run. The listing shows them.
+#[test]
+fn a_held_statement_is_listed_with_its_bound_values() {
+    let s = serve(
+        "[[policy.rules]]\nname = \"review-bound\"\nwhen = 'identity.kind == \"agent\" && action.kind == \"sql\" && action.sql.params.size() > 0'\nthen = \"review\"\n",
+    );
+    let token = s.token("agent-1", "agent", "", 600);
+    let port = s.pg_port.to_string();
+    let script = [
+        "import asyncio, sys, asyncpg",
+        "async def main():",
+        "    c = await asyncpg.connect(host='127.0.0.1', port=int(sys.argv[1]), user='agent-1', password=sys.argv[2], database='db', ssl=False)",
+        "    try:",
+        "        await c.fetchval('select $1::text', 'bound-value-20')",
+        "        print('ran')",
+        "    except asyncpg.PostgresError as e:",
+        "        print('refused', e.sqlstate)",
+        "asyncio.run(main())",
+    ]
+    .join("\n");
+    let child = std::process::Command::new("python3").args(["-c", &script, &port, &token]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (ticket, line) = wait_ticket(&s, "review-bound");
+    assert!(line.contains("select $1::text") && line.contains("$1 = 'bound-value-20'"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(child);
+    assert!(out(&o).contains("refused"), "{} {}", out(&o), err(&o));
+}

@@ -438,6 +438,21 @@ impl Action {
     pub fn summary(&self) -> String {
         let f = &self.file_transfer;
         match self.kind {
+            // A reviewer must see what will run: the values bound to its parameters too
+            // (red-team round 20: `update … set city = $1 where id = $2` showed no values).
+            ActionKind::Sql if !self.sql.params.is_empty() => {
+                let params: Vec<String> = self
+                    .sql
+                    .params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| match p {
+                        Some(v) => format!("${} = '{}'", i + 1, v.replace('\'', "''")),
+                        None => format!("${} = NULL", i + 1),
+                    })
+                    .collect();
+                format!("{}  -- with {}", self.sql.text, params.join(", "))
+            }
             ActionKind::Sql => self.sql.text.clone(),
             ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() => self.exec.command.clone(),
             ActionKind::Shell => "interactive shell".into(),
@@ -519,5 +534,13 @@ mod tests {
         }
         let v = serde_json::to_value(Action::shell("h")).unwrap_or_default();
         assert!(v.get("sql").is_none());
+    }
+
+    #[test]
+    fn a_summary_shows_bound_parameters() {
+        let mut a = Action::sql("db", "update t set v = $1 where id = $2 and x = $3");
+        a.sql.params = vec![Some("it's".into()), Some("3".into()), None];
+        assert_eq!(a.summary(), "update t set v = $1 where id = $2 and x = $3  -- with $1 = 'it''s', $2 = '3', $3 = NULL");
+        assert_eq!(Action::sql("db", "select 1").summary(), "select 1");
     }
 }
