@@ -358,6 +358,10 @@ pub struct LimitsConfig {
     pub preauth_timeout_secs: u64,
     /// Largest HTTP request head on the Kubernetes and admin listeners, bytes.
     pub max_header_bytes: usize,
+    /// Bytes of statement texts and commands one agent identity may have recorded in an hour,
+    /// allowed or refused (0: no bound); past it the gateway refuses its actions, so that one
+    /// caller cannot fill the recording's disk for everyone.
+    pub agent_recorded_bytes_1h: u64,
 }
 
 impl Default for LimitsConfig {
@@ -377,6 +381,7 @@ impl Default for LimitsConfig {
             max_connections_per_listener: a.max_connections_per_listener,
             preauth_timeout_secs: a.preauth_timeout.as_secs(),
             max_header_bytes: a.max_header_bytes,
+            agent_recorded_bytes_1h: l.agent_recorded_bytes_1h,
         }
     }
 }
@@ -630,6 +635,7 @@ impl Config {
             max_sessions_per_identity: self.limits.max_sessions_per_identity.max(1),
             idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs.max(1)),
             max_session: Duration::from_secs(self.limits.max_session_secs.max(1)),
+            agent_recorded_bytes_1h: self.limits.agent_recorded_bytes_1h,
         }
     }
 

@@ -1848,3 +1848,31 @@ async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.contains("SELECT 2") && !text.contains("zed@corp") && !text.contains("ann@corp"), "{text}");
 }
+
+/// Found by the twentieth round: statements hoop refused were recorded whole, at no cost to the
+/// agent, so 20 MB texts filled the gateway's disk at 80 MB/s (and a full disk stops every
+/// session). What an agent identity sends counts against `limits.agent_recorded_bytes_1h`,
+/// allowed or refused; past it its actions are refused and recorded only in part.
+#[tokio::test]
+async fn what_an_agent_sends_is_recorded_within_a_budget() {
+    let gw = Gw::start_with_limits("agent_recorded_bytes_1h = 3000000");
+    let recorded = |gw: &Gw| -> u64 {
+        std::fs::read_dir(gw.dir.path().join("recordings")).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()
+    };
+    let mut c = raw::Raw::login(&gw).await;
+    let mut refusals = Vec::new();
+    for i in 0..10 {
+        c.send(&[raw::query(format!("DROP TABLE users /* {i} {} */", "x".repeat(900 << 10)).as_bytes())]).await;
+        refusals.push(String::from_utf8_lossy(&c.until_ready().await).into_owned());
+    }
+    assert!(refusals[0].contains("agent-no-destructive-ddl"), "{}", refusals[0]);
+    assert!(refusals[9].contains("hoop-recording-budget"), "{}", refusals[9]);
+    c.send(&[raw::query(b"SELECT 1")]).await;
+    assert!(String::from_utf8_lossy(&c.until_ready().await).contains("hoop-recording-budget"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(recorded(&gw) < 5 << 20, "{} bytes recorded", recorded(&gw));
+    // People are not bounded by it.
+    let human = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &human, "", &["-At", "-c", "SELECT 'alive'"], None);
+    assert_eq!(text(&o).0.trim(), "alive");
+}

@@ -61,6 +61,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// No session lasts longer than this.
     pub max_session: Duration,
+    /// Bytes of statement texts and commands an agent identity may have recorded in an hour,
+    /// whatever their verdict (0: no bound); past it the gate refuses its actions.
+    pub agent_recorded_bytes_1h: u64,
 }
 
 impl Default for Limits {
@@ -69,6 +72,7 @@ impl Default for Limits {
             max_sessions_per_identity: 32,
             idle_timeout: Duration::from_secs(3600),
             max_session: Duration::from_secs(12 * 3600),
+            agent_recorded_bytes_1h: 1 << 30,
         }
     }
 }
@@ -627,12 +631,16 @@ impl SessionHandle {
     /// Checks `action`: evaluates policy, records the (masked) action and verdict, and opens a
     /// review ticket when asked. Returns only after the record was written; an error means refuse.
     pub fn check(&self, mut action: Action) -> Result<Checked, GateError> {
-        self.touch();
-        let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
-        let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
         let now = crate::auth::now_secs().max(0) as u64;
         let table_keys = self.table_keys(&action);
         action.usage = self.usage_of(&action, &table_keys, now);
+        if let Some(reason) = self.recording_budget_spent(|| action.usage.identity.h1.recorded) {
+            let action_id = self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
+            return Ok(Checked::Deny { action_id, rule: RECORDING_BUDGET_RULE.to_string(), reason });
+        }
+        self.touch();
+        let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
+        let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
         let policy = &self.gate.inner.policy;
         // A reviewer already let this identity past a budget on this target: that rule is left
         // out, and the next one that holds decides (an approval waives what the reviewer was
@@ -648,6 +656,7 @@ impl SessionHandle {
             self.gate.inner.ledger.record(subject, session_id, &action);
             self.count_action(&action, &table_keys, now);
         }
+        let denied = matches!(verdict, Verdict::Deny { .. });
         self.gate.inner.metrics.verdict(&verdict);
         // Only a review needs the unmasked action afterwards (an approval covers exactly it).
         let original = matches!(verdict, Verdict::Review { .. }).then(|| action.clone());
@@ -659,7 +668,9 @@ impl SessionHandle {
         };
         let usage = budget.then_some(crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target });
         let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage };
-        self.write(&event)?;
+        // What it sent was counted with the action when let through; a denied one is
+        // counted here.
+        if denied { self.write_action(&event, now)? } else { self.write(&event)? };
         let masked = match event {
             Event::Action { action, .. } => action,
             _ => Action::default(),
@@ -698,19 +709,61 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
         self.gate.inner.metrics.verdict(&verdict);
-        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict, usage: None })?;
+        let mut action = self.mask_action(action);
+        if self.recording_budget_spent(|| self.recorded_1h()).is_some() {
+            // Past the budget only the start of what it sent is kept: the refusal itself must
+            // not fill the disk.
+            bound_text(&mut action.sql.text, SPENT_RECORDED_TEXT);
+            bound_text(&mut action.exec.command, SPENT_RECORDED_TEXT);
+        }
+        self.write_action(&Event::Action { action_id, action, verdict, usage: None }, crate::auth::now_secs().max(0) as u64)?;
         Ok(action_id)
+    }
+
+    /// Why this agent may not have more recorded: its statement texts and commands recorded in
+    /// the last hour passed `limits.agent_recorded_bytes_1h`. `None` for people, and under it.
+    fn recording_budget_spent(&self, recorded: impl FnOnce() -> u64) -> Option<String> {
+        let limit = self.gate.inner.limits.agent_recorded_bytes_1h;
+        if limit == 0 || self.session.identity.kind != crate::identity::IdentityKind::Agent {
+            return None;
+        }
+        (recorded() >= limit).then(|| {
+            format!(
+                "hoop: this identity sent more than {} MiB of statements and commands in the last hour, which the recording keeps; refused until the hour moves on (limits.agent_recorded_bytes_1h, rule {RECORDING_BUDGET_RULE})",
+                limit >> 20
+            )
+        })
+    }
+
+    /// Bytes this identity had recorded in the last hour.
+    fn recorded_1h(&self) -> u64 {
+        let now = crate::auth::now_secs().max(0) as u64;
+        self.gate.inner.usage.windows_all(&[self.usage_keys[0].as_str()], now).first().map_or(0, |w| w.h1.recorded)
+    }
+
+    /// Writes an action's record, and counts what the caller sent into it against the
+    /// identity's recording budget.
+    fn write_action(&self, event: &Event, now: u64) -> Result<u64, GateError> {
+        let seq = self.write(event)?;
+        if let Event::Action { action, .. } = event {
+            self.count(&crate::usage::Counts { recorded: sent_bytes(action), ..Default::default() }, &[], now);
+        }
+        Ok(seq)
     }
 
     /// Checks `action` where the protocol will check it again with more detail before it runs
     /// (a Postgres Parse before its Bind): records the action and verdict like [`check`](Self::check)
     /// but opens no ticket, so a `Review` is decided at the later check, once, for the exact action.
     pub fn precheck(&self, action: Action) -> Result<Verdict, GateError> {
+        if let Some(reason) = self.recording_budget_spent(|| self.recorded_1h()) {
+            self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
+            return Ok(Verdict::Deny { rule: RECORDING_BUDGET_RULE.to_string(), reason });
+        }
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        self.write(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage: None })?;
+        self.write_action(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage: None }, crate::auth::now_secs().max(0) as u64)?;
         Ok(verdict)
     }
 
@@ -821,7 +874,18 @@ impl SessionHandle {
     }
 
     /// The action as recordings may hold it: text fields passed through the masker.
-    fn mask_action(&self, mut a: Action) -> Action {
+    fn mask_action(&self, a: Action) -> Action {
+        let mut a = self.mask_action_text(a);
+        // A record keeps at most this much of one text (red-team round 20: refused statements of
+        // 20 MB each, recorded whole, filled the disk at 80 MB/s): the start, its length and
+        // the SHA-256 of what it recorded.
+        bound_text(&mut a.sql.text, MAX_RECORDED_TEXT);
+        a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, MAX_RECORDED_TEXT));
+        bound_text(&mut a.exec.command, MAX_RECORDED_TEXT);
+        a
+    }
+
+    fn mask_action_text(&self, mut a: Action) -> Action {
         let m = self.gate.inner.masker.load();
         if !m.is_enabled() {
             return a;
@@ -850,8 +914,54 @@ impl SessionHandle {
     }
 }
 
+/// The gate's own refusal of an agent whose recorded statements and commands passed
+/// `limits.agent_recorded_bytes_1h` in the last hour.
+pub const RECORDING_BUDGET_RULE: &str = "hoop-recording-budget";
+
+/// The longest statement text, parameter or command one record keeps whole.
+const MAX_RECORDED_TEXT: usize = 1 << 20;
+
+/// The same once the identity's recording budget is spent.
+const SPENT_RECORDED_TEXT: usize = 4096;
+
+/// What the caller sent that a record of `a` keeps: its statement text, parameters, command.
+pub(crate) fn sent_bytes(a: &Action) -> u64 {
+    let text = |s: &str| s.len().min(MAX_RECORDED_TEXT + 128);
+    (text(&a.sql.text) + a.sql.params.iter().flatten().map(|p| text(p)).sum::<usize>() + text(&a.exec.command)) as u64
+}
+
+/// Cuts `s` to at most `max` bytes (at a character boundary), noting its whole length and the
+/// SHA-256 of the whole.
+fn bound_text(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    let total = s.len();
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(&format!("… [hoop: {total} bytes in all, sha256 {}]", hex::encode(digest)));
+}
+
 impl Drop for SessionHandle {
     fn drop(&mut self) {
         self.close("session dropped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_recorded_in_part_with_its_length_and_digest() {
+        let mut s = "é".repeat(10);
+        bound_text(&mut s, 100);
+        assert_eq!(s, "é".repeat(10), "short texts are whole");
+        bound_text(&mut s, 5);
+        assert!(s.starts_with("éé… [hoop: 20 bytes in all, sha256 "), "{s}");
     }
 }

@@ -252,11 +252,11 @@ impl SessionHandle {
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
             _ => 0,
         };
-        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, table_keys, now);
+        self.count(&Counts { actions: 1, deletes, recorded: super::sent_bytes(action), ..Counts::default() }, table_keys, now);
     }
 
     /// Adds `delta` to this identity's usage, on the target and on each table of `table_keys`.
-    fn count(&self, delta: &Counts, table_keys: &[Arc<str>], now: u64) {
+    pub(super) fn count(&self, delta: &Counts, table_keys: &[Arc<str>], now: u64) {
         if delta.is_zero() {
             return;
         }

@@ -33,7 +33,7 @@ keys!(
     commands, programs, paths, unreadable, interpreter, pipes_to_interpreter, env, value, deletes, session_deletes,
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
-    deletes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
+    deletes_1d, recorded_bytes_1m, recorded_bytes_1h, recorded_bytes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
     expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked,
 );
 
@@ -189,6 +189,9 @@ fn windows(w: &crate::usage::Windows) -> Value {
         (&k.deletes_1m, int(w.m1.deletes)),
         (&k.deletes_1h, int(w.h1.deletes)),
         (&k.deletes_1d, int(w.d1.deletes)),
+        (&k.recorded_bytes_1m, int(w.m1.recorded)),
+        (&k.recorded_bytes_1h, int(w.h1.recorded)),
+        (&k.recorded_bytes_1d, int(w.d1.recorded)),
     ])
 }
 

@@ -27,6 +27,9 @@ pub struct Counts {
     pub masked_values: u64,
     /// Deletes (Kubernetes objects, SQL DELETE statements).
     pub deletes: u64,
+    /// Bytes of what the caller sent that the recording kept (statement texts, commands),
+    /// whatever the verdict: what one identity may write to the gateway's disk.
+    pub recorded: u64,
 }
 
 impl Counts {
@@ -36,6 +39,7 @@ impl Counts {
         self.bytes = self.bytes.saturating_add(o.bytes);
         self.masked_values = self.masked_values.saturating_add(o.masked_values);
         self.deletes = self.deletes.saturating_add(o.deletes);
+        self.recorded = self.recorded.saturating_add(o.recorded);
     }
 
     /// Whether every count is zero.
