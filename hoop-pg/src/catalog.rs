@@ -43,6 +43,8 @@ pub struct Catalog {
     /// Names of the functions that take an object identifier, once asked.
     object_functions: Mutex<Option<Arc<std::collections::HashSet<String>>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
+    /// What user-defined types are, for reading their binary values ([`crate::binary`]).
+    types: Mutex<HashMap<u32, crate::binary::TypeShape>>,
     /// Counts [`forget_resolved`](Self::forget_resolved): sessions' memos of what this cache
     /// said are stale once it moved.
     generation: std::sync::atomic::AtomicU64,
@@ -60,6 +62,7 @@ impl Catalog {
             object_functions: Mutex::new(None),
             conn: tokio::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
+            types: Mutex::new(HashMap::new()),
         }
     }
 
@@ -98,6 +101,63 @@ impl Catalog {
         }
         self.tables.lock().unwrap_or_else(|p| p.into_inner()).extend(found);
         Ok(())
+    }
+
+    /// Makes sure the shapes of the user-defined types `oids` (and the types they are built
+    /// on) are cached; what the catalog cannot say is read as holding nothing.
+    pub async fn load_types(&self, oids: &[u32]) -> Result<(), UpstreamError> {
+        use crate::binary::{TypeShape, builtin};
+        let mut want: Vec<u32> = oids.to_vec();
+        // Domains over domains, ranges of domains: a few levels, each one query.
+        for _ in 0..4 {
+            let missing: Vec<u32> = {
+                let known = self.types.lock().unwrap_or_else(|p| p.into_inner());
+                let mut m: Vec<u32> = want.iter().copied().filter(|o| builtin(*o).is_none() && !known.contains_key(o)).collect();
+                m.sort_unstable();
+                m.dedup();
+                m
+            };
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let list = missing.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let sql = format!(
+                "SELECT t.oid, t.typtype, t.typbasetype, t.typelem, t.typlen, r.rngsubtype, m.rngtypid FROM pg_catalog.pg_type t \
+                 LEFT JOIN pg_catalog.pg_range r ON r.rngtypid = t.oid LEFT JOIN pg_catalog.pg_range m ON m.rngmultitypid = t.oid \
+                 WHERE t.oid IN ({list})"
+            );
+            let rows = self.query(&sql).await?;
+            let mut found: HashMap<u32, TypeShape> = missing.iter().map(|o| (*o, TypeShape::Other)).collect();
+            want.clear();
+            for r in rows {
+                let get = |i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+                let num = |i: usize| get(i).parse::<u32>().unwrap_or(0);
+                let Ok(oid) = get(0).parse::<u32>() else { continue };
+                let shape = match get(1).as_str() {
+                    "d" => TypeShape::Domain(num(2)),
+                    "c" => TypeShape::Record,
+                    "r" => TypeShape::Range(num(5)),
+                    "m" => TypeShape::Multirange(num(6)),
+                    "b" if num(3) != 0 && get(4) == "-1" => TypeShape::Array,
+                    _ => TypeShape::Other,
+                };
+                if let TypeShape::Domain(o) | TypeShape::Range(o) | TypeShape::Multirange(o) = shape {
+                    want.push(o);
+                }
+                found.insert(oid, shape);
+            }
+            let mut known = self.types.lock().unwrap_or_else(|p| p.into_inner());
+            if known.len() >= MAX_RESOLVED {
+                known.clear();
+            }
+            known.extend(found);
+        }
+        Ok(())
+    }
+
+    /// The shapes of the user-defined types cached so far.
+    pub fn type_shapes(&self) -> HashMap<u32, crate::binary::TypeShape> {
+        self.types.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Columns (in order) of each relation `name` denotes, with its schema and name.

@@ -23,6 +23,7 @@
 //! | `cancel.rs` | cancel-request key mapping |
 //! | `scram.rs` | SCRAM-SHA-256, both sides |
 
+mod binary;
 mod cancel;
 mod catalog;
 mod conn;

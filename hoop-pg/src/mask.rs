@@ -6,7 +6,10 @@ use crate::lineage::ResultMask;
 use crate::proto::{self, Field};
 use hoop_core::mask::{ColumnMask, ColumnRef, Detector, Masked, Masker, ValueKind};
 use hoop_core::usage::MaskedBy;
+use crate::binary::TypeShape;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How one result column is masked.
 #[derive(Debug, Clone)]
@@ -45,13 +48,16 @@ pub enum Scan {
     /// replacement inside would not parse (a number's digits, a binary array's or record's
     /// inner length words).
     Whole,
-    /// A binary `bigint` or `numeric`, whose digits are not its bytes: read as digits, a match
-    /// replaces the whole cell.
-    Digits,
+    /// A binary value that can hold a `bigint` or `numeric` (one, or an array, range,
+    /// multirange, record or domain of them), whose digits are not its bytes: its numbers are
+    /// read out ([`crate::binary`]), and a match in them, or in its bytes, replaces the whole
+    /// cell.
+    Decode,
 }
 
-/// How the detectors apply to a column of type `oid` (value kind `kind`) sent in `format`.
-pub fn scan_of(kind: ValueKind, format: i16, oid: u32) -> Scan {
+/// How the detectors apply to a column of type `oid` (value kind `kind`) sent in `format`;
+/// `types` are the user-defined types the catalog described.
+pub fn scan_of(kind: ValueKind, format: i16, oid: u32, types: &HashMap<u32, TypeShape>) -> Scan {
     // bigint and numeric hold card numbers; smaller integers cannot (13 digits or more).
     let long_number = matches!(oid, 20 | 1700);
     match (format, kind) {
@@ -59,7 +65,7 @@ pub fn scan_of(kind: ValueKind, format: i16, oid: u32) -> Scan {
         (0, ValueKind::Integer | ValueKind::Numeric) if long_number => Scan::Whole,
         (0, _) => Scan::Skip,
         _ if BINARY_AS_TEXT.contains(&oid) || oid == 3802 => Scan::InPlace,
-        _ if long_number => Scan::Digits,
+        _ if crate::binary::holds_numbers(oid, types) => Scan::Decode,
         (_, ValueKind::Text | ValueKind::Json | ValueKind::Other) => Scan::Whole,
         _ => Scan::Skip,
     }
@@ -116,6 +122,8 @@ impl MaskTally {
 pub struct RowPlan {
     /// Columns in order.
     pub columns: Vec<ColumnPlan>,
+    /// The user-defined types the catalog described, for reading binary values.
+    pub types: Arc<HashMap<u32, TypeShape>>,
 }
 
 /// The value kind of a type OID.
@@ -144,6 +152,13 @@ impl RowPlan {
         // A catalog failure leaves tables unnamed: content detectors still apply, and rules
         // that name bare column labels still match below.
         let _ = catalog.load(&oids).await;
+        // User-defined types in binary may be built on numbers (a domain over bigint); what the
+        // catalog cannot say holds nothing.
+        let user: Vec<u32> = fields.iter().enumerate().filter(|(i, f)| f.type_oid >= 16384 && formats.map_or(f.format, |fm| proto::format_at(fm, *i)) == 1).map(|(_, f)| f.type_oid).collect();
+        if !user.is_empty() {
+            let _ = catalog.load_types(&user).await;
+        }
+        let types = Arc::new(if user.is_empty() { HashMap::new() } else { catalog.type_shapes() });
         let columns = fields
             .iter()
             .enumerate()
@@ -166,10 +181,10 @@ impl RowPlan {
                     (None, None) => vec![f.name.clone()],
                 };
                 let (kind, format) = (kind_of(f.type_oid), formats.map_or(f.format, |fm| proto::format_at(fm, i)));
-                ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid) }
+                ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid, &types) }
             })
             .collect();
-        RowPlan { columns }
+        RowPlan { columns, types }
     }
 
     /// Whether no cell of this shape can change.
@@ -256,7 +271,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
     let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| matches!(scan(i), Scan::InPlace | Scan::Whole) && !ruled(i)));
     let any_rule = (0..cells.len()).any(ruled);
-    let any_digits = (0..cells.len()).any(|i| scan(i) == Scan::Digits && !ruled(i));
+    let any_digits = (0..cells.len()).any(|i| scan(i) == Scan::Decode && !ruled(i));
     if !any_text_hit && !any_rule && !any_digits {
         return Ok(None);
     }
@@ -292,15 +307,21 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
             continue;
         }
         let col = plan.and_then(|p| p.columns.get(i));
-        let whole = match (scan(i), col) {
-            (Scan::Whole, Some(c)) => hit_iter.peek().filter(|h| h.end <= e).map(|h| (h.detector, c)),
-            (Scan::Digits, Some(c)) => digits_of(c.type_oid, value).and_then(|d| {
+        let in_bytes = |c| hit_iter.clone().peek().filter(|h| h.end <= e).map(|h| (h.detector, c));
+        let whole = match (scan(i), col, plan) {
+            (Scan::Whole, Some(c), _) => in_bytes(c),
+            (Scan::Decode, Some(c), Some(p)) => in_bytes(c).or_else(|| {
                 let mut first = None;
-                masker.scan(d.as_bytes(), |h| {
-                    first.get_or_insert(h.detector);
-                });
-                first
-            }).map(|d| (d, c)),
+                for n in crate::binary::numbers_in(c.type_oid, value, &p.types) {
+                    masker.scan(n.as_bytes(), |h| {
+                        first.get_or_insert(h.detector);
+                    });
+                    if first.is_some() {
+                        break;
+                    }
+                }
+                first.map(|d| (d, c))
+            }),
             _ => None,
         };
         if let Some((detector, c)) = whole {
@@ -342,25 +363,6 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         }
     }
     Ok(Some((Frame { tag: b'D', body: out.into() }, values)))
-}
-
-/// The decimal digits of a binary `bigint`, or of a binary `numeric`'s integer part (its
-/// base-10,000 digits after a header of four words), for the detectors.
-fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
-    use std::fmt::Write;
-    if oid == 20 {
-        return Some(i64::from_be_bytes(v.try_into().ok()?).to_string());
-    }
-    let word = |i: usize| Some(i16::from_be_bytes([*v.get(i)?, *v.get(i + 1)?]));
-    let (ndigits, weight) = (word(0)?, word(2)?);
-    // Beyond a few hundred digits no detector matches a whole number anyway.
-    let weight = usize::try_from(weight).ok()?.min(100);
-    let mut s = String::new();
-    for k in 0..=weight {
-        let d = if k < usize::try_from(ndigits).unwrap_or(0) { word(8 + 2 * k)? } else { 0 };
-        let _ = if k == 0 { write!(s, "{d}") } else { write!(s, "{d:04}") };
-    }
-    Some(s)
 }
 
 fn push_cell(out: &mut Vec<u8>, v: &[u8]) {
@@ -428,7 +430,7 @@ mod tests {
     fn masked_binary_values_stay_decodable() {
         let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let rule = Some(ColumnMask { mode: hoop_core::mask::Mode::Redact, label: "derived".into() });
-        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new(), scan: scan_of(kind, 1, type_oid) };
+        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new(), scan: scan_of(kind, 1, type_oid, &HashMap::new()) };
         for (oid, kind) in [(2249, ValueKind::Text), (16_500, ValueKind::Text), (1009, ValueKind::Text), (3802, ValueKind::Json), (17, ValueKind::Text)] {
             assert!(matches!(mask_cell(&masker, Some(&col(oid, kind)), b"\x00\x00\x00\x01ann@corp.example"), Masked::Null), "{oid}");
         }
@@ -467,11 +469,12 @@ mod tests {
     fn detectors_read_numbers_documents_and_binary_arrays() {
         let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let plan = |cols: &[(u32, i16)]| RowPlan {
+            types: Arc::default(),
             columns: cols
                 .iter()
                 .map(|&(oid, format)| {
                     let kind = kind_of(oid);
-                    ColumnPlan { name: "c".into(), type_oid: oid, kind, format, rule: None, sources: Vec::new(), scan: scan_of(kind, format, oid) }
+                    ColumnPlan { name: "c".into(), type_oid: oid, kind, format, rule: None, sources: Vec::new(), scan: scan_of(kind, format, oid, &HashMap::new()) }
                 })
                 .collect(),
         };
@@ -507,7 +510,5 @@ mod tests {
         let (got, n) = masked(&p, body).unwrap();
         assert_eq!(n, 3);
         assert_eq!(got, [Some(vec![0; 8]), None, None]);
-        assert_eq!(digits_of(1700, &numeric).as_deref(), Some("4111111111111111"));
-        assert_eq!(digits_of(20, &(-42i64).to_be_bytes()).as_deref(), Some("-42"));
     }
 }
