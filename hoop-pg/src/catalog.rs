@@ -407,20 +407,32 @@ impl Catalog {
     pub(crate) async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {
-            let est = self.upstream.connect(&BTreeMap::from([("application_name".to_string(), "hoop-catalog".to_string())])).await?;
+            let mut est = self.upstream.connect(&BTreeMap::from([("application_name".to_string(), "hoop-catalog".to_string())])).await?;
+            // Every session's checks share this connection: none may wait on a lock a client
+            // holds (red-team round 21: an agent's ALTER TABLE in an open transaction, then a
+            // read of that table, left discovery waiting on the agent and the agent on hoop,
+            // for every identity of the target). What cannot be read in time is refused or
+            // masked by the caller.
+            simple_query(&mut est.conn, &mut est.leftover, CATALOG_TIMEOUTS).await?;
             *guard = Some((est.conn, est.leftover));
         }
         let Some((conn, leftover)) = guard.as_mut() else { return Ok(Vec::new()) };
         match simple_query(conn, leftover, sql).await {
             Ok(rows) => Ok(rows),
             Err(e) => {
-                // A broken side connection is reopened next time.
-                *guard = None;
+                // A broken side connection is reopened next time (one that only refused a
+                // query, a lock not granted in time, goes on).
+                if !matches!(e, UpstreamError::Refused(_)) {
+                    *guard = None;
+                }
                 Err(e)
             }
         }
     }
 }
+
+/// The side connection's bounds on waiting for a lock and on one query.
+const CATALOG_TIMEOUTS: &str = "SET lock_timeout = '500ms'; SET statement_timeout = '10s'";
 
 /// What spellings resolved to: `schema.name` of every relation each may denote.
 type Resolved = HashMap<String, Arc<Vec<String>>>;

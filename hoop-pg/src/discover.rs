@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 const SAMPLE_ROWS: usize = 200;
 /// How long a relation's masked columns are trusted before they are looked at again.
 const TTL: Duration = Duration::from_secs(300);
+/// The same for a relation that had fewer rows than a sample: one being loaded shows its
+/// values soon (red-team round 21: a table read while empty stayed unmasked for 5 minutes
+/// while it filled).
+const SHORT_TTL: Duration = Duration::from_secs(5);
 /// Relations remembered (then the cache starts over).
 const MAX_RELATIONS: usize = 4096;
 
@@ -39,7 +43,7 @@ pub struct Discovery {
     cache: Mutex<HashMap<(usize, String), Found>>,
 }
 
-/// When a relation's masked columns were found, and which they are.
+/// Until when a relation's masked columns are trusted, and which they are.
 type Found = (Instant, Arc<Vec<MaskedColumn>>);
 
 impl Discovery {
@@ -58,20 +62,25 @@ impl Discovery {
         }
         // A reloaded masker (new rules) starts its own entries.
         let key = (Arc::as_ptr(masker) as usize, spelling.to_string());
-        if let Some((at, cols)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
-            && at.elapsed() < TTL
+        if let Some((until, cols)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && Instant::now() < *until
         {
             return cols.clone();
         }
         let mut found: Vec<MaskedColumn> = Vec::new();
         let mut exists = false;
+        // Whether every relation sampled had a full sample, and none failed.
+        let (mut full, mut failed) = (true, false);
         let mut candidates = vec![spelling.to_string()];
         if let Ok(names) = catalog.resolve(spelling).await {
             candidates.extend(names.iter().cloned());
         }
         let mut seen: Vec<crate::catalog::RelationColumns> = Vec::new();
         for rel in candidates {
-            let Ok(relations) = catalog.columns_of(&rel).await else { continue };
+            let Ok(relations) = catalog.columns_of(&rel).await else {
+                failed = true;
+                continue;
+            };
             // Lineage reads identifiers in lowercase: masked columns are named so too.
             for (schema, table, cols) in relations {
                 exists = true;
@@ -81,7 +90,10 @@ impl Discovery {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
                     }
                 }
-                for (col, label, whole) in sample(catalog, masker, &schema, &table, &cols).await {
+                let sampled = sample(catalog, masker, &schema, &table, &cols).await;
+                full &= sampled.full;
+                failed |= sampled.failed;
+                for (col, label, whole) in sampled.found {
                     if let Some(rule) = masker.rule_for(label) {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole });
                     }
@@ -99,15 +111,16 @@ impl Discovery {
             }
         }
         let found = Arc::new(found);
-        // A relation that does not exist yet (a statement creating it) is asked about again.
-        if !exists {
+        // A relation that does not exist yet (a statement creating it), or that could not be
+        // read, is asked about again.
+        if !exists || failed {
             return found;
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= MAX_RELATIONS {
             cache.clear();
         }
-        cache.insert(key, (Instant::now(), found.clone()));
+        cache.insert(key, (Instant::now() + if full { TTL } else { SHORT_TTL }, found.clone()));
         found
     }
 }
@@ -158,17 +171,22 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
 
 /// Text columns of `schema.table` where a content detector matches a sampled value, with the
 /// detector's label and whether most sampled values matched.
-async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, cols: &[(String, u32)]) -> Vec<(String, &'static str, bool)> {
+async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
     // Text, and the types whose text form can hold a detector's match: card numbers stored as
     // `bigint` or `numeric`, full-text documents.
     let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, 20 | 1700 | 3614 | 3615 | 4072)).map(|(c, _)| c).collect();
     if text.is_empty() {
-        return Vec::new();
+        return Sampled { found: Vec::new(), full: true, failed: false };
     }
     let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let list = text.iter().map(|c| format!("{}::text", ident(c))).collect::<Vec<_>>().join(", ");
     let sql = format!("SELECT {list} FROM {}.{} LIMIT {SAMPLE_ROWS}", ident(schema), ident(table));
-    let Ok(rows) = catalog.query(&sql).await else { return Vec::new() };
+    let Ok(rows) = catalog.query(&sql).await else {
+        // Unreadable means masked: a relation locked past the catalog's lock timeout (by the
+        // caller itself, in its own transaction) has every sampled column masked whole.
+        return Sampled { found: text.iter().map(|c| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };
+    };
+    let full = rows.len() >= SAMPLE_ROWS;
     // Per column: first label found, values with a hit, non-null values.
     let mut seen: Vec<(Option<&'static str>, usize, usize)> = vec![(None, 0, 0); text.len()];
     for row in rows {
@@ -181,8 +199,18 @@ async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, c
             }
         }
     }
-    text.iter()
-        .zip(seen)
-        .filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n)))
-        .collect()
+    let found = text.iter().zip(seen).filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n))).collect();
+    Sampled { found, full, failed: false }
 }
+
+/// What sampling a relation found: its columns with a detector's label and whether most
+/// values matched; whether the sample was full (the relation had as many rows); whether it
+/// could not be read (then every sampled column is in `found`, masked whole).
+struct Sampled {
+    found: Vec<(String, &'static str, bool)>,
+    full: bool,
+    failed: bool,
+}
+
+/// The label of columns masked because they could not be sampled.
+const UNSAMPLED: &str = "unsampled";

@@ -1891,3 +1891,28 @@ async fn what_an_agent_sends_is_recorded_within_a_budget() {
     let o = gw.psql_with("alice", &human, "", &["-At", "-c", "SELECT 'alive'"], None);
     assert_eq!(text(&o).0.trim(), "alive");
 }
+
+/// Found by the twenty-first round: discovery samples a relation through hoop's one side
+/// connection per target. An agent that locked its own table in an open transaction and then
+/// read it left the sample waiting on the agent, and the agent on hoop, for every identity of
+/// the target; and a relation read while empty stayed undiscovered for five minutes while it
+/// filled. The side connection waits on no lock for long (what it cannot read is masked whole),
+/// and a short sample is taken again soon.
+#[test]
+fn discovery_neither_waits_on_a_callers_lock_nor_trusts_an_empty_table() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS w21, late21; CREATE TABLE late21 (id int, e text)").unwrap();
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE w21 (id int, name text); INSERT INTO w21 VALUES (1, 'ann@corp.example')"], None);
+    assert!(out.contains("INSERT"), "{out} {err}");
+    let started = std::time::Instant::now();
+    let (out, err) = agent(&gw, &["-At", "-c", "BEGIN", "-c", "ALTER TABLE w21 ADD COLUMN z int", "-c", "SELECT id, name, replace(name, '@', ' at ') FROM w21", "-c", "COMMIT"], None);
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(out.contains("1|") && out.contains("COMMIT") && !out.contains("ann at corp") && !out.contains("ann@corp"), "{out} {err}");
+    // Read while empty, then filled: derived values are masked once it has rows.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT * FROM late21"], None);
+    assert!(out.trim().is_empty() && err.is_empty(), "{out} {err}");
+    pg().psql("INSERT INTO late21 SELECT i, 'user' || i || '@corp.example' FROM generate_series(1, 5) i").unwrap();
+    std::thread::sleep(Duration::from_secs(16));
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT id, replace(e, '@', ' at ') FROM late21"], None);
+    assert!(out.contains("REDACTED") && !out.contains(" at corp"), "{out} {err}");
+}
