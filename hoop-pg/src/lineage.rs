@@ -50,6 +50,12 @@ enum Place {
 }
 
 impl ResultMask {
+    /// Every column masked by `rule`, whatever it is (a result hoop cannot tie to what it
+    /// checked).
+    pub fn every(rule: ColumnMask) -> ResultMask {
+        ResultMask { every_label: Some(rule.clone()), any: Some(rule), ..ResultMask::default() }
+    }
+
     fn place(&self, i: usize, n: usize) -> Place {
         let head = self.positional.len();
         if self.exact {

@@ -94,6 +94,10 @@ enum Expect {
         results: usize,
         /// Set when the text runs under the written-rows ceiling.
         cap: Option<Box<rowcap::Cap>>,
+        /// The catalog generation the text was read in (`None` for hoop's own texts): relations
+        /// that changed before it was answered may be other relations than it was checked
+        /// against, so its answer is masked as if it read anything.
+        generation: Option<u64>,
     },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
@@ -694,7 +698,7 @@ impl Relay {
                 b'Q' => {
                     let Some(text) = proto::decode_query(&frame.body) else {
                         // Not UTF-8 (the pinned client_encoding): hoop cannot read it as the server would.
-                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
+                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
                         let msg = "hoop: statement text is not valid UTF-8 (the session's client_encoding is UTF8)";
                         proto::query(&refuse::raising_statement(msg)).write_to(&mut out);
                         continue;
@@ -705,7 +709,10 @@ impl Relay {
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let named = if action.sql.copy == "to" { action.sql.tables.clone() } else { Vec::new() };
                     self.settle_relations(false, &mut server, &mut out, &mut client).await?;
+                    let read_in = self.catalog.generation();
                     let facts = self.resolve_tables(&mut action.sql).await;
+                    // A text that changes relations itself moved the generation on purpose.
+                    let read_in = if changes_relations(&action.sql) { self.catalog.generation() } else { read_in };
                     let own = self.add_key_linked(&mut action.sql).await;
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
@@ -744,13 +751,15 @@ impl Relay {
                         (_, v) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
-                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None };
-                        self.capped_query(&frame, head, limit, &mut server, &mut out, &mut client).await?;
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in) };
+                        let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
+                        self.capped_query(&frame, head, limit, &checked, &mut server, &mut out, &mut client).await?;
                         continue;
                     }
                     // A refused text runs hoop's refusal, whose message is hoop's own.
                     let lineage = lineage.filter(|_| verdict.is_ok());
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None });
+                    let generation = verdict.is_ok().then_some(read_in);
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
@@ -1028,7 +1037,7 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
-                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
+                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
                             proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
                         }
                     }
@@ -1057,6 +1066,7 @@ impl Relay {
         frame: &Frame,
         head: Expect,
         limit: u64,
+        checked: &[String],
         server: &mut ConnWrite,
         out: &mut BytesMut,
         client: &mut FrameReader<ConnRead>,
@@ -1067,39 +1077,68 @@ impl Relay {
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let status = self.shared().status;
-        let Expect::Query { action_id, started, copy, names, lineage, .. } = head else { return Ok(()) };
+        let Expect::Query { action_id, started, copy, names, lineage, generation, .. } = head else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx) });
         if status == b'I' {
             self.expect(Expect::Internal);
             proto::query("BEGIN").write_to(out);
         }
-        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap) });
+        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap), generation });
         frame.write_to(out);
         self.send(server, out).await?;
         let outcome = tokio::select! {
             o = rx => o.map_err(|_| RelayError::Protocol("the server's answer to a capped write was lost".into()))?,
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         };
-        match (status, outcome.over) {
-            (b'I', Some((tag, n))) => {
+        // Relations changed while it ran (it may have waited for a lock, after which the server
+        // resolves its names again): if what its names denote now is not what was checked, it
+        // is not committed (red-team round 21: a table renamed and a view of its name made over
+        // `customers` while the agent's DELETE waited).
+        let moved = match generation {
+            Some(g) if g != self.catalog.generation() => self.relations_moved(checked).await,
+            _ => false,
+        };
+        let refusal = match outcome.over {
+            Some((tag, n)) => Some(rowcap::message(&tag, n, limit)),
+            None if moved => Some(format!(
+                "hoop: the relations this write names changed while it ran, so what it wrote is not what was checked; it was not committed — send it again (rule {})",
+                rowcap::RULE
+            )),
+            None => None,
+        };
+        match (status, refusal) {
+            (b'I', Some(message)) => {
                 self.expect(Expect::Internal);
                 proto::query("ROLLBACK").write_to(out);
-                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
-                proto::query(&refuse::raising_statement(&rowcap::message(&tag, n, limit))).write_to(out);
+                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                proto::query(&refuse::raising_statement(&message)).write_to(out);
             }
             (b'I', None) => {
                 self.expect(Expect::Tail);
                 proto::query(if outcome.failed { "ROLLBACK" } else { "COMMIT" }).write_to(out);
             }
-            (_, Some((tag, n))) => {
+            (_, Some(message)) => {
                 // Inside the client's transaction: failing it keeps the write from committing.
-                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None });
-                proto::query(&refuse::raising_statement(&rowcap::message(&tag, n, limit))).write_to(out);
+                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                proto::query(&refuse::raising_statement(&message)).write_to(out);
             }
             (_, None) => self.to_client(&[outcome.ready]).await?,
         }
         self.send(server, out).await
+    }
+
+    /// Whether any of `checked` (a write's relations as its check resolved them) now denotes
+    /// a relation that was not among them; a catalog that cannot tell says yes.
+    async fn relations_moved(&self, checked: &[String]) -> bool {
+        self.forget_relations();
+        for t in checked {
+            match self.catalog.resolve(t).await {
+                Ok(now) if now.iter().all(|n| checked.contains(n)) => {}
+                _ => return true,
+            }
+        }
+        false
     }
 
     /// Holds a Sync until every capped Execute before it has its count, and fails the
@@ -1322,6 +1361,13 @@ impl Relay {
 
     /// The lineage mask of the result that begins now in the simple query at the front.
     fn next_result_lineage(&self) -> Option<crate::lineage::ResultMask> {
+        if self.front_stale() {
+            let mut sh = self.shared();
+            if let Some(Expect::Query { results, .. }) = sh.expect.front_mut() {
+                *results += 1;
+            }
+            return self.masker.rule_for("derived").map(crate::lineage::ResultMask::every);
+        }
         let mut sh = self.shared();
         let Some(Expect::Query { lineage: Some(l), results, .. }) = sh.expect.front_mut() else { return None };
         let mask = l.result(*results).clone();
@@ -2110,7 +2156,22 @@ impl Relay {
 
     /// Whether the statement being answered reads a masked column (its errors may quote one).
     fn front_reads_masked(&self) -> bool {
-        self.shared().front_reads_masked()
+        self.shared().front_reads_masked() || self.front_stale()
+    }
+
+    /// Whether relations changed between the check of the statement being answered and now:
+    /// the server resolves names again after waiting for a lock, so what ran may read other
+    /// relations than hoop checked (red-team round 21: a table renamed and a view of that name
+    /// made over `accounts` while the agent's UPDATE waited, whose error then quoted a masked
+    /// row). Its answer is masked as if it read anything.
+    fn front_stale(&self) -> bool {
+        let now = self.catalog.generation();
+        let sh = self.shared();
+        match sh.expect.front() {
+            Some(Expect::Query { generation: Some(at), .. }) => *at != now,
+            Some(Expect::Execute { portal, .. }) => sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.generation != now && !s.sql.tables.is_empty()),
+            _ => false,
+        }
     }
 
     /// Whether the reply being answered is hoop's own transaction control.
@@ -2146,7 +2207,8 @@ impl Relay {
             let (fields, own) = p.fields(&sh.statements)?;
             (fields, (!own).then(|| p.result_formats.clone()), lineage)
         };
-        let mask = lineage.as_ref().map(|l| l.result(0));
+        let every = if self.front_stale() { self.masker.rule_for("derived").map(crate::lineage::ResultMask::every) } else { None };
+        let mask = every.as_ref().or_else(|| lineage.as_ref().map(|l| l.result(0)));
         Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog, mask).await))
     }
 

@@ -1916,3 +1916,38 @@ fn discovery_neither_waits_on_a_callers_lock_nor_trusts_an_empty_table() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT id, replace(e, '@', ' at ') FROM late21"], None);
     assert!(out.contains("REDACTED") && !out.contains(" at corp"), "{out} {err}");
 }
+
+/// Found by the twenty-first round: a write checked against the agent's own table waited for a
+/// lock held by another of its sessions, which meanwhile renamed the table and made a view of
+/// its name over a table tied to a sensitive one; the server resolved the name again after the
+/// wait and deleted a customer, unreviewed. A write whose relations changed while it ran is
+/// not committed, and the answer of a statement whose relations changed is masked whole.
+#[tokio::test]
+async fn relations_swapped_while_a_statement_waits_do_not_change_what_was_checked() {
+    let gw = Gw::start_with("", 1, &["pay21r"]);
+    pg().psql(
+        "DROP VIEW IF EXISTS w21r; DROP TABLE IF EXISTS w21r, w21r_old, pay21r, cust21r CASCADE;
+         CREATE TABLE cust21r (id int primary key, name text); INSERT INTO cust21r SELECT g, 'c' || g FROM generate_series(1, 5) g;
+         CREATE TABLE pay21r (id int primary key, customer_id int REFERENCES cust21r (id)); INSERT INTO pay21r VALUES (1, 1)",
+    )
+    .unwrap();
+    let mut b = raw::Raw::login(&gw).await;
+    b.send(&[raw::query(b"CREATE TABLE w21r (id int, k int); INSERT INTO w21r VALUES (5, 0)")]).await;
+    b.until_ready().await;
+    b.send(&[raw::query(b"BEGIN")]).await;
+    b.until_ready().await;
+    b.send(&[raw::query(b"ALTER TABLE w21r ADD COLUMN z int")]).await;
+    b.until_ready().await;
+    let mut a = raw::Raw::login(&gw).await;
+    a.send(&[raw::query(b"DELETE FROM w21r WHERE id = 5")]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for q in ["ALTER TABLE w21r RENAME TO w21r_old", "CREATE VIEW w21r AS SELECT id, id AS k FROM cust21r", "COMMIT"] {
+        b.send(&[raw::query(q.as_bytes())]).await;
+        let got = String::from_utf8_lossy(&b.until_ready().await).into_owned();
+        assert!(!got.contains("ERROR"), "{q}: {got}");
+    }
+    let got = String::from_utf8_lossy(&a.until_ready().await).into_owned();
+    assert!(got.contains("changed while it ran"), "{got}");
+    assert_eq!(rows("cust21r"), "5", "the delete through the swapped-in view was not committed");
+    assert_eq!(rows("w21r_old"), "1");
+}
