@@ -753,7 +753,7 @@ impl Relay {
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
                         let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in) };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
-                        self.capped_query(&frame, head, limit, &checked, &mut server, &mut out, &mut client).await?;
+                        self.capped_query(&frame, head, (limit, &checked), &mut server, &mut out, &mut client).await?;
                         continue;
                     }
                     // A refused text runs hoop's refusal, whose message is hoop's own.
@@ -1065,8 +1065,7 @@ impl Relay {
         &self,
         frame: &Frame,
         head: Expect,
-        limit: u64,
-        checked: &[String],
+        (limit, checked): (u64, &[String]),
         server: &mut ConnWrite,
         out: &mut BytesMut,
         client: &mut FrameReader<ConnRead>,
