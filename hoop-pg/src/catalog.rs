@@ -144,6 +144,11 @@ impl Catalog {
                 if let TypeShape::Domain(o) | TypeShape::Range(o) | TypeShape::Multirange(o) = shape {
                     want.push(o);
                 }
+                // An array's values name their element type; a user-defined one (a domain over
+                // numeric) must be known too (red-team round 22).
+                if shape == TypeShape::Array {
+                    want.push(num(3));
+                }
                 found.insert(oid, shape);
             }
             let mut known = self.types.lock().unwrap_or_else(|p| p.into_inner());

@@ -1443,6 +1443,8 @@ impl Relay {
         let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
         let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
         let facts = self.resolve_tables(&mut sql).await;
+        // A statement that changes relations itself moved the generation on purpose.
+        let generation = if changes_relations(&sql) { self.catalog.generation() } else { generation };
         let own = self.add_key_linked(&mut sql).await;
         // A COPY run through the extended protocol is masked as one sent as a Query.
         let copy = self.copy_plan(&sql, &named, &facts).await;
@@ -2168,7 +2170,7 @@ impl Relay {
         let sh = self.shared();
         match sh.expect.front() {
             Some(Expect::Query { generation: Some(at), .. }) => *at != now,
-            Some(Expect::Execute { portal, .. }) => sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.generation != now && !s.sql.tables.is_empty()),
+            Some(Expect::Execute { portal, .. }) => sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty()),
             _ => false,
         }
     }

@@ -1850,11 +1850,12 @@ async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
     // Twenty-first round: in arrays, ranges, multiranges and domains of them, in binary.
     pg().psql(
         "DROP TABLE IF EXISTS cardsarr21; DROP DOMAIN IF EXISTS card21; CREATE DOMAIN card21 AS bigint;
-         CREATE TABLE cardsarr21 (id int, cards bigint[], nums numeric[], r int8range, mr int8multirange, d card21[]);
-         INSERT INTO cardsarr21 VALUES (1, '{4111111111111111}', '{5500000000000004}', '[4111111111111111,4111111111111112)', '{[4111111111111111,4111111111111112)}', '{4111111111111111}')",
+         DROP DOMAIN IF EXISTS num22; CREATE DOMAIN num22 AS numeric;
+         CREATE TABLE cardsarr21 (id int, cards bigint[], nums numeric[], r int8range, mr int8multirange, d card21[], dn num22[]);
+         INSERT INTO cardsarr21 VALUES (1, '{4111111111111111}', '{5500000000000004}', '[4111111111111111,4111111111111112)', '{[4111111111111111,4111111111111112)}', '{4111111111111111}', '{5500000000000004}')",
     )
     .unwrap();
-    for col in ["cards", "nums", "r", "mr", "d", "row(id, cards)", "array[d[1]]"] {
+    for col in ["cards", "nums", "r", "mr", "d", "row(id, cards)", "array[d[1]]", "dn"] {
         let q = format!("SELECT {col} FROM cardsarr21");
         c.send(&[raw::parse("", q.as_bytes()), raw::bind_binary("", ""), raw::execute(""), raw::sync()]).await;
         let got = c.until_ready().await;
@@ -1862,6 +1863,18 @@ async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
         assert!(got.windows(8).all(|w| w != 4111111111111111i64.to_be_bytes() && w != numeric_digits.as_slice()), "{q}: {got:?}");
         assert!(String::from_utf8_lossy(&got).contains("SELECT 1"), "{q}: {}", String::from_utf8_lossy(&got));
     }
+    // Twenty-second round: an array of a domain over numeric, read before discovery saw a
+    // value (the table was empty), is walked by the detectors all the same.
+    pg().psql("DROP TABLE IF EXISTS dn22; CREATE TABLE dn22 (id int, dn num22[])").unwrap();
+    let q = "SELECT id, dn FROM dn22";
+    c.send(&[raw::parse("", q.as_bytes()), raw::bind_binary("", ""), raw::execute(""), raw::sync()]).await;
+    c.until_ready().await;
+    pg().psql("INSERT INTO dn22 VALUES (1, '{5500000000000004}')").unwrap();
+    c.send(&[raw::parse("", q.as_bytes()), raw::bind_binary("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    let numeric_digits: Vec<u8> = [0x157ci16, 0, 0, 4].iter().flat_map(|w| w.to_be_bytes()).collect();
+    assert!(got.windows(8).all(|w| w != numeric_digits.as_slice()), "{got:?}");
+    assert!(String::from_utf8_lossy(&got).contains("SELECT 1"), "{}", String::from_utf8_lossy(&got));
 }
 
 /// Found by the twentieth round: statements hoop refused were recorded whole, at no cost to the
