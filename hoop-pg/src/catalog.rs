@@ -45,6 +45,9 @@ pub struct Catalog {
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
     /// What user-defined types are, for reading their binary values ([`crate::binary`]).
     types: Mutex<HashMap<u32, crate::binary::TypeShape>>,
+    /// When the server's relations were last compared with what hoop learnt, and their mark
+    /// then ([`notice_changes`](Self::notice_changes)).
+    changes: tokio::sync::Mutex<(Option<std::time::Instant>, String)>,
     /// Counts [`forget_resolved`](Self::forget_resolved): sessions' memos of what this cache
     /// said are stale once it moved.
     generation: std::sync::atomic::AtomicU64,
@@ -63,6 +66,7 @@ impl Catalog {
             conn: tokio::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             types: Mutex::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new((None, String::new())),
         }
     }
 
@@ -365,6 +369,28 @@ impl Catalog {
         self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Forgets what was learnt of relations when the server's changed by another route than
+    /// hoop (an administrator's DDL on the server: red-team round 22 read a table renamed and
+    /// replaced by a view of `customers` through the old table's discovery for five minutes).
+    /// The mark is the newest transaction that wrote a relation, a rule or a constraint into the
+    /// catalog; it is compared at most once a [`CHANGE_POLL`], by one session at a time, and a
+    /// failed comparison forgets too.
+    pub async fn notice_changes(&self) {
+        let Ok(mut last) = self.changes.try_lock() else { return };
+        if last.0.is_some_and(|at| at.elapsed() < CHANGE_POLL) {
+            return;
+        }
+        last.0 = Some(std::time::Instant::now());
+        let mark = match self.query(CHANGES_SQL).await {
+            Ok(rows) => rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if mark.is_empty() || (!last.1.is_empty() && mark != last.1) {
+            self.forget_resolved();
+        }
+        last.1 = mark;
+    }
+
     /// How many times resolved names were forgotten: what was learnt before a change is stale.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
@@ -435,6 +461,14 @@ impl Catalog {
         }
     }
 }
+
+/// How often the server's relations are compared with what hoop learnt of them.
+const CHANGE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The mark of the catalog's relations, rules and constraints: the newest transaction that
+/// wrote one of their rows.
+const CHANGES_SQL: &str = "SELECT concat((SELECT max(xmin::text::bigint) FROM pg_catalog.pg_class), '/', \
+     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_rewrite), '/', (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_constraint))";
 
 /// The side connection's bounds on waiting for a lock and on one query.
 const CATALOG_TIMEOUTS: &str = "SET lock_timeout = '500ms'; SET statement_timeout = '10s'";

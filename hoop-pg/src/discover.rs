@@ -43,8 +43,9 @@ pub struct Discovery {
     cache: Mutex<HashMap<(usize, String), Found>>,
 }
 
-/// Until when a relation's masked columns are trusted, and which they are.
-type Found = (Instant, Arc<Vec<MaskedColumn>>);
+/// Until when a relation's masked columns are trusted, in which catalog generation they were
+/// found, and which they are.
+type Found = (Instant, u64, Arc<Vec<MaskedColumn>>);
 
 impl Discovery {
     /// Every masked column (name, rule) of every relation `spelling` may denote (all schemas
@@ -62,8 +63,10 @@ impl Discovery {
         }
         // A reloaded masker (new rules) starts its own entries.
         let key = (Arc::as_ptr(masker) as usize, spelling.to_string());
-        if let Some((until, cols)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+        let generation = catalog.generation();
+        if let Some((until, at, cols)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
             && Instant::now() < *until
+            && *at == generation
         {
             return cols.clone();
         }
@@ -120,7 +123,7 @@ impl Discovery {
         if cache.len() >= MAX_RELATIONS {
             cache.clear();
         }
-        cache.insert(key, (Instant::now() + if full { TTL } else { SHORT_TTL }, found.clone()));
+        cache.insert(key, (Instant::now() + if full { TTL } else { SHORT_TTL }, generation, found.clone()));
         found
     }
 }

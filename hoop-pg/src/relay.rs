@@ -30,6 +30,10 @@ use std::time::Instant;
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
 const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
 
+/// A result that took this long to start may have waited for a lock, and so run against
+/// relations changed meanwhile: the catalog is compared with the server's before it is masked.
+const CHANGE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Named prepared statements, portals and cursors one session may hold at once: hoop keeps
 /// each one's reading, so their number is bounded like every other per-session state.
 const MAX_NAMED: usize = 10_000;
@@ -709,6 +713,9 @@ impl Relay {
                     // The COPY plan reads the table as the statement names it, before resolution adds more.
                     let named = if action.sql.copy == "to" { action.sql.tables.clone() } else { Vec::new() };
                     self.settle_relations(false, &mut server, &mut out, &mut client).await?;
+                    if !action.sql.tables.is_empty() {
+                        self.catalog.notice_changes().await;
+                    }
                     let read_in = self.catalog.generation();
                     let facts = self.resolve_tables(&mut action.sql).await;
                     // A text that changes relations itself moved the generation on purpose.
@@ -1437,8 +1444,11 @@ impl Relay {
     /// Reads a statement's text as the server will run it now: the names it runs, the
     /// relations it touches (through the catalog), its COPY plan and its lineage.
     async fn read_statement(&self, text: &str) -> Reading {
-        let generation = self.catalog.generation();
         let mut sql = hoop_core::action::sql::analyze(text);
+        if !sql.tables.is_empty() {
+            self.catalog.notice_changes().await;
+        }
+        let generation = self.catalog.generation();
         let names = self.names_of(&sql);
         let unknown = self.shared().resolve_names(&mut sql, &names).err().map(|m| (UNKNOWN_NAME_RULE, m));
         let named = if sql.copy == "to" { sql.tables.clone() } else { Vec::new() };
@@ -1695,6 +1705,11 @@ impl Relay {
                             }
                         }
                         Front::Query(action_id, started, _) => {
+                            // A statement that waited (for a lock) may have run against
+                            // relations changed meanwhile by another route than hoop.
+                            if started.elapsed() >= CHANGE_CHECK_AFTER {
+                                self.catalog.notice_changes().await;
+                            }
                             let lineage = self.next_result_lineage();
                             let cached = match &lineage {
                                 Some(_) => None,
@@ -2201,6 +2216,9 @@ impl Relay {
 
     /// The row shape of a portal's Execute: its own description, or its statement's with Bind's formats.
     async fn portal_plan(&self, portal: &str) -> Option<Arc<RowPlan>> {
+        if matches!(self.front_kind(), Front::Execute(_, _, started) if started.elapsed() >= CHANGE_CHECK_AFTER) {
+            self.catalog.notice_changes().await;
+        }
         let (fields, formats, lineage) = {
             let sh = self.shared();
             let p = sh.portals.get(portal)?;
