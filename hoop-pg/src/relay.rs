@@ -222,6 +222,16 @@ impl Shared {
         }
     }
 
+    /// Whether the statement being answered was read in another catalog generation than `now`
+    /// (see [`Relay::front_stale`]).
+    fn front_stale(&self, now: u64) -> bool {
+        match self.expect.front() {
+            Some(Expect::Query { generation: Some(at), .. }) => *at != now,
+            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty()),
+            _ => false,
+        }
+    }
+
     /// Whether the statement being answered reads masked values and declares a cursor `WITH
     /// HOLD` (asked only when the server says it declared one).
     fn front_declares_held_masked(&self) -> bool {
@@ -2172,7 +2182,9 @@ impl Relay {
 
     /// Whether the statement being answered reads a masked column (its errors may quote one).
     fn front_reads_masked(&self) -> bool {
-        self.shared().front_reads_masked() || self.front_stale()
+        let now = self.catalog.generation();
+        let sh = self.shared();
+        sh.front_reads_masked() || sh.front_stale(now)
     }
 
     /// Whether relations changed between the check of the statement being answered and now:
@@ -2182,12 +2194,7 @@ impl Relay {
     /// row). Its answer is masked as if it read anything.
     fn front_stale(&self) -> bool {
         let now = self.catalog.generation();
-        let sh = self.shared();
-        match sh.expect.front() {
-            Some(Expect::Query { generation: Some(at), .. }) => *at != now,
-            Some(Expect::Execute { portal, .. }) => sh.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty()),
-            _ => false,
-        }
+        self.shared().front_stale(now)
     }
 
     /// Whether the reply being answered is hoop's own transaction control.
