@@ -191,6 +191,9 @@ struct Shared {
     next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
     cap_over: Option<(String, u64)>,
+    /// The capped Executes since the last Sync: the catalog generation each was read in, and
+    /// what it was checked against (its relations may change while it waits for a lock).
+    capped_read: Vec<(u64, Arc<Sql>)>,
     /// Results that ended in this session so far: a portal judged before the last of them
     /// ended is judged again when executed, since they moved the usage budgets read.
     results_ended: u64,
@@ -968,16 +971,22 @@ impl Relay {
                         self.run_refusal(&mut out, &msg);
                         continue;
                     }
-                    let (action_id, described, writes, nested) = {
+                    let (action_id, described, writes, nested, read) = {
                         let sh = self.shared();
                         let p = sh.portal(&portal);
                         let st = p.and_then(|p| p.stmt.as_ref());
                         let described = p.is_some_and(|p| p.fields(&sh.statements).is_some());
                         let writes = st.is_some_and(|s| rowcap::writes_rows(&s.sql));
                         let nested = st.is_some_and(|s| s.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE));
-                        (p.and_then(|p| p.action_id), described, writes, nested)
+                        (p.and_then(|p| p.action_id), described, writes, nested, st.map(|s| (s.generation, s.sql.clone())))
                     };
                     let capped = writes && self.max_rows_written.is_some();
+                    if let (true, Some(read)) = (capped, read) {
+                        let mut sh = self.shared();
+                        if sh.capped_read.len() < MAX_NAMED {
+                            sh.capped_read.push(read);
+                        }
+                    }
                     if capped && nested {
                         return Err(RelayError::Protocol(format!(
                             "a write inside a CTE or EXPLAIN reports no row count, so it cannot run under the written-rows ceiling (rule {})",
@@ -1017,6 +1026,9 @@ impl Relay {
                 b'S' => {
                     in_batch = false;
                     let failed = std::mem::take(&mut self.shared().batch_failed);
+                    if failed {
+                        self.shared().capped_read.clear();
+                    }
                     if std::mem::take(&mut capped_pending) && !failed {
                         self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
                     }
@@ -1117,10 +1129,7 @@ impl Relay {
         };
         let refusal = match outcome.over {
             Some((tag, n)) => Some(rowcap::message(&tag, n, limit)),
-            None if moved => Some(format!(
-                "hoop: the relations this write names changed while it ran, so what it wrote is not what was checked; it was not committed — send it again (rule {})",
-                rowcap::RULE
-            )),
+            None if moved => Some(moved_message()),
             None => None,
         };
         match (status, refusal) {
@@ -1167,9 +1176,22 @@ impl Relay {
             _ = self.answered_until(|expect| !expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
-        let over = self.shared().cap_over.take();
+        let (over, read) = {
+            let mut sh = self.shared();
+            (sh.cap_over.take(), std::mem::take(&mut sh.capped_read))
+        };
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
             self.run_refusal(out, &rowcap::message(&tag, n, limit));
+            return Ok(());
+        }
+        // As for a simple query (see `capped_query`): relations that changed while a write ran
+        // and now denote others fail the batch before its Sync commits it.
+        let now = self.catalog.generation();
+        for (generation, sql) in read {
+            if generation != now && !sql.tables.is_empty() && self.relations_moved(&sql.tables).await {
+                self.run_refusal(out, &moved_message());
+                break;
+            }
         }
         Ok(())
     }
@@ -2443,6 +2465,14 @@ fn operational_sqlstate(code: &str) -> bool {
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
 /// part of an extended-protocol batch.
+/// The refusal of a write whose relations changed while it ran.
+fn moved_message() -> String {
+    format!(
+        "hoop: the relations this write names changed while it ran, so what it wrote is not what was checked; it was not committed — send it again (rule {})",
+        rowcap::RULE
+    )
+}
+
 /// Whether `sql` may create, change or drop relations (or what is behind them).
 fn changes_relations(sql: &Sql) -> bool {
     sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule"))

@@ -1963,6 +1963,20 @@ async fn relations_swapped_while_a_statement_waits_do_not_change_what_was_checke
     assert!(got.contains("changed while it ran"), "{got}");
     assert_eq!(rows("cust21r"), "5", "the delete through the swapped-in view was not committed");
     assert_eq!(rows("w21r_old"), "1");
+    // The same through the extended protocol (a driver's prepared statement).
+    pg().psql("DROP VIEW IF EXISTS w21x; DROP TABLE IF EXISTS w21x, w21x_old").unwrap();
+    b.send(&[raw::query(b"CREATE TABLE w21x (id int, k int); INSERT INTO w21x VALUES (5, 0)")]).await;
+    b.until_ready().await;
+    b.send(&[raw::query(b"BEGIN; ALTER TABLE w21x ADD COLUMN z int")]).await;
+    b.until_ready().await;
+    a.send(&[raw::parse("", b"DELETE FROM w21x WHERE id = 5"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    b.send(&[raw::query(b"ALTER TABLE w21x RENAME TO w21x_old; CREATE VIEW w21x AS SELECT id, id AS k FROM cust21r; COMMIT")]).await;
+    let got = String::from_utf8_lossy(&b.until_ready().await).into_owned();
+    assert!(!got.contains("ERROR"), "{got}");
+    let got = String::from_utf8_lossy(&a.until_ready().await).into_owned();
+    assert!(got.contains("changed while it ran"), "{got}");
+    assert_eq!(rows("cust21r"), "5", "the extended-protocol delete was not committed");
 }
 
 /// Found by the twenty-second round: a table an administrator renamed on the server, and
