@@ -1997,4 +1997,12 @@ fn relations_changed_on_the_server_are_noticed() {
     std::thread::sleep(Duration::from_millis(1500));
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT replace(x, '@', ' at ') FROM t22"], None);
     assert!(out.contains("REDACTED") && !out.contains("ann at corp") && !out.contains("bob at corp"), "{out} {err}");
+    // Twenty-third round: a column renamed writes only its pg_attribute row.
+    pg().psql("DROP TABLE IF EXISTS c23; CREATE TABLE c23 (id int, mail text, city text); INSERT INTO c23 SELECT g, 'u' || g || '@corp.example', 'town' FROM generate_series(1, 250) g").unwrap();
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM c23 LIMIT 1"], None);
+    assert_eq!(out.trim(), "nwot", "{err}");
+    pg().psql("ALTER TABLE c23 RENAME COLUMN mail TO tmp; ALTER TABLE c23 RENAME COLUMN city TO mail; ALTER TABLE c23 RENAME COLUMN tmp TO city").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM c23 LIMIT 1"], None);
+    assert!(out.contains("REDACTED") && !out.contains("elpmaxe.proc@"), "{out} {err}");
 }
