@@ -30,6 +30,9 @@ use std::time::Instant;
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
 const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;
 
+/// hoop's refusal of a binary COPY of masked values (it cannot mask fields it cannot read).
+const BINARY_COPY_REFUSAL: &str = "hoop: binary COPY of a masked column is refused; use text or CSV";
+
 /// A result that took this long to start may have waited for a lock, and so run against
 /// relations changed meanwhile: the catalog is compared with the server's before it is masked.
 const CHANGE_CHECK_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
@@ -745,7 +748,7 @@ impl Relay {
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
-                        Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string())
+                        Err(BINARY_COPY_REFUSAL.to_string())
                     } else {
                         verdict
                     };
@@ -816,7 +819,7 @@ impl Relay {
                         },
                     };
                     let verdict = match verdict {
-                        Ok(()) if binary_masked => Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string()),
+                        Ok(()) if binary_masked => Err(BINARY_COPY_REFUSAL.to_string()),
                         v => v,
                     };
                     let verdict = match verdict {
@@ -907,7 +910,7 @@ impl Relay {
                     }
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = match (verdict, reread) {
-                        (Ok(()), Some((_, true))) => Err("hoop: binary COPY of a masked column is refused; use text or CSV".to_string()),
+                        (Ok(()), Some((_, true))) => Err(BINARY_COPY_REFUSAL.to_string()),
                         (Ok(()), Some((own, false))) if self.max_rows_written.is_some() && rowcap::writes_rows(&stmt.sql) => {
                             self.uncounted_writes(&stmt.sql, own).await.map_or(Ok(()), Err)
                         }
