@@ -79,7 +79,8 @@ fn walk(oid: u32, v: &[u8], user: &HashMap<u32, TypeShape>, depth: usize, out: &
         Some((Some(v.get(at + 4..end)?), end))
     };
     match shape(oid, user) {
-        TypeShape::Number => out.extend(digits_of(oid, v)),
+        TypeShape::Number if could_match(oid, v) => out.extend(digits_of(oid, v)),
+        TypeShape::Number => {}
         TypeShape::Domain(base) => walk(base, v, user, depth + 1, out)?,
         TypeShape::Array => {
             let (ndim, elem) = (usize::try_from(int(0)?).ok()?, u32::try_from(int(8)?).ok()?);
@@ -135,6 +136,21 @@ fn walk(oid: u32, v: &[u8], user: &HashMap<u32, TypeShape>, depth: usize, out: &
         TypeShape::Other => {}
     }
     Some(())
+}
+
+/// The fewest digits a number must have for a detector to match it: the card number's 13 (no
+/// other detector matches digits alone).
+const MIN_MATCHING_DIGITS: u32 = 13;
+
+/// Whether a binary `bigint` or `numeric` has the digits a detector needs, read from its bytes
+/// without writing them out (most are ids and amounts far shorter).
+fn could_match(oid: u32, v: &[u8]) -> bool {
+    if oid == 20 {
+        return v.try_into().map(i64::from_be_bytes).is_ok_and(|n| n.unsigned_abs() >= 10u64.pow(MIN_MATCHING_DIGITS - 1));
+    }
+    // A numeric's weight counts its base-10,000 digits before the point, less one: 13 decimal
+    // digits need a weight of 3.
+    v.get(2..4).and_then(|w| w.try_into().ok()).is_some_and(|w: [u8; 2]| i16::from_be_bytes(w) >= 3)
 }
 
 /// The decimal digits of a binary `bigint`, or of a binary `numeric`'s integer part (its
@@ -197,5 +213,11 @@ mod tests {
         let numeric: Vec<u8> = [4i16, 3, 0, 0, 4111, 1111, 1111, 1111].iter().flat_map(|w| w.to_be_bytes()).collect();
         assert_eq!(digits_of(1700, &numeric).as_deref(), Some("4111111111111111"));
         assert_eq!(digits_of(20, &(-42i64).to_be_bytes()).as_deref(), Some("-42"));
+        // Numbers too short for any detector are not written out.
+        assert!(numbers_in(20, &999_999_999_999i64.to_be_bytes(), &none).is_empty());
+        assert_eq!(numbers_in(20, &(-1_000_000_000_000i64).to_be_bytes(), &none), ["-1000000000000"]);
+        let short: Vec<u8> = [2i16, 2, 0, 0, 4111, 1111].iter().flat_map(|w| w.to_be_bytes()).collect();
+        assert!(numbers_in(1700, &short, &none).is_empty());
+        assert_eq!(numbers_in(1700, &numeric, &none), ["4111111111111111"]);
     }
 }

@@ -44,7 +44,7 @@ pub struct Catalog {
     object_functions: Mutex<Option<Arc<std::collections::HashSet<String>>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
     /// What user-defined types are, for reading their binary values ([`crate::binary`]).
-    types: Mutex<HashMap<u32, crate::binary::TypeShape>>,
+    types: Mutex<Arc<HashMap<u32, crate::binary::TypeShape>>>,
     /// When the server's relations were last compared with what hoop learnt, and their mark
     /// then ([`notice_changes`](Self::notice_changes)).
     changes: tokio::sync::Mutex<(Option<std::time::Instant>, String)>,
@@ -65,7 +65,7 @@ impl Catalog {
             object_functions: Mutex::new(None),
             conn: tokio::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
-            types: Mutex::new(HashMap::new()),
+            types: Mutex::new(Arc::default()),
             changes: tokio::sync::Mutex::new((None, String::new())),
         }
     }
@@ -155,17 +155,19 @@ impl Catalog {
                 }
                 found.insert(oid, shape);
             }
+            // Plans share the map: a change makes a new one.
             let mut known = self.types.lock().unwrap_or_else(|p| p.into_inner());
-            if known.len() >= MAX_RESOLVED {
-                known.clear();
+            let map = Arc::make_mut(&mut known);
+            if map.len() >= MAX_RESOLVED {
+                map.clear();
             }
-            known.extend(found);
+            map.extend(found);
         }
         Ok(())
     }
 
     /// The shapes of the user-defined types cached so far.
-    pub fn type_shapes(&self) -> HashMap<u32, crate::binary::TypeShape> {
+    pub fn type_shapes(&self) -> Arc<HashMap<u32, crate::binary::TypeShape>> {
         self.types.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 

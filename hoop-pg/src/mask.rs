@@ -158,7 +158,7 @@ impl RowPlan {
         if !user.is_empty() {
             let _ = catalog.load_types(&user).await;
         }
-        let types = Arc::new(if user.is_empty() { HashMap::new() } else { catalog.type_shapes() });
+        let types = if user.is_empty() { Arc::default() } else { catalog.type_shapes() };
         let columns = fields
             .iter()
             .enumerate()

@@ -709,13 +709,10 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
         self.gate.inner.metrics.verdict(&verdict);
-        let mut action = self.mask_action(action);
-        if self.recording_budget_spent(|| self.recorded_1h()).is_some() {
-            // Past the budget only the start of what it sent is kept: the refusal itself must
-            // not fill the disk.
-            bound_text(&mut action.sql.text, SPENT_RECORDED_TEXT);
-            bound_text(&mut action.exec.command, SPENT_RECORDED_TEXT);
-        }
+        // Past the budget only the start of what it sent is kept: the refusal itself must not
+        // fill the disk.
+        let max = if self.recording_budget_spent(|| self.recorded_1h()).is_some() { SPENT_RECORDED_TEXT } else { MAX_RECORDED_TEXT };
+        let action = self.record_form(action, max);
         self.write_action(&Event::Action { action_id, action, verdict, usage: None }, crate::auth::now_secs().max(0) as u64)?;
         Ok(action_id)
     }
@@ -875,13 +872,17 @@ impl SessionHandle {
 
     /// The action as recordings may hold it: text fields passed through the masker.
     fn mask_action(&self, a: Action) -> Action {
+        self.record_form(a, MAX_RECORDED_TEXT)
+    }
+
+    /// `a` masked, with each text cut to at most `max` bytes (red-team round 20: refused
+    /// statements of 20 MB each, recorded whole, filled the disk at 80 MB/s): the start, its
+    /// length and the SHA-256 of the whole (masked) text.
+    fn record_form(&self, a: Action, max: usize) -> Action {
         let mut a = self.mask_action_text(a);
-        // A record keeps at most this much of one text (red-team round 20: refused statements of
-        // 20 MB each, recorded whole, filled the disk at 80 MB/s): the start, its length and
-        // the SHA-256 of what it recorded.
-        bound_text(&mut a.sql.text, MAX_RECORDED_TEXT);
-        a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, MAX_RECORDED_TEXT));
-        bound_text(&mut a.exec.command, MAX_RECORDED_TEXT);
+        bound_text(&mut a.sql.text, max);
+        a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, max));
+        bound_text(&mut a.exec.command, max);
         a
     }
 
