@@ -43,6 +43,8 @@ pub struct Catalog {
     /// Names of the functions that take an object identifier, once asked.
     object_functions: Mutex<Option<Arc<std::collections::HashSet<String>>>>,
     conn: tokio::sync::Mutex<Option<(Conn, BytesMut)>>,
+    /// Where discovery's samples run: apart from the catalog's own lookups.
+    samplers: crate::sampler::Samplers,
     /// What user-defined types are, for reading their binary values ([`crate::binary`]).
     types: Mutex<Arc<HashMap<u32, crate::binary::TypeShape>>>,
     /// When the server's relations were last compared with what hoop learnt, and their mark
@@ -64,6 +66,7 @@ impl Catalog {
             privileges: Mutex::new(None),
             object_functions: Mutex::new(None),
             conn: tokio::sync::Mutex::new(None),
+            samplers: Default::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
             types: Mutex::new(Arc::default()),
             changes: tokio::sync::Mutex::new((None, String::new())),
@@ -437,6 +440,11 @@ impl Catalog {
     }
 
     /// Runs `sql` on the side connection (opened on first use), rows as text.
+    /// Runs discovery's sampling query `sql` for identity `who` (see [`crate::sampler`]).
+    pub(crate) async fn sample(&self, who: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
+        self.samplers.query(&self.upstream, who, sql).await
+    }
+
     pub(crate) async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
         let mut guard = self.conn.lock().await;
         if guard.is_none() {

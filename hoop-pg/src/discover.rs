@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Rows sampled per relation.
 const SAMPLE_ROWS: usize = 200;
+/// Characters of each sampled value read.
+const SAMPLE_VALUE_CHARS: usize = 4096;
 /// How long a relation's masked columns are trusted before they are looked at again.
 const TTL: Duration = Duration::from_secs(300);
 /// The same for a relation that had fewer rows than a sample: one being loaded shows its
@@ -41,6 +43,9 @@ pub struct MaskedColumn {
 #[derive(Default)]
 pub struct Discovery {
     cache: Mutex<HashMap<(usize, String), Found>>,
+    /// What sampling each relation (`schema`, `table`) found: two spellings of one relation
+    /// (`t`, `public.t`) share one sample.
+    samples: Mutex<HashMap<(usize, String, String), (Instant, u64, Arc<Sampled>)>>,
 }
 
 /// Until when a relation's masked columns are trusted, in which catalog generation they were
@@ -50,14 +55,15 @@ type Found = (Instant, u64, Arc<Vec<MaskedColumn>>);
 impl Discovery {
     /// Every masked column (name, rule) of every relation `spelling` may denote (all schemas
     /// for an unqualified name, and the relations behind a view). A catalog failure yields the
-    /// columns found so far: content detectors still apply to every output.
-    pub async fn masked_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, spelling: &str) -> Arc<Vec<MaskedColumn>> {
-        self.masked_columns_at(catalog, masker, target, spelling, 0).await
+    /// columns found so far: content detectors still apply to every output. Samples run on
+    /// `who`'s turn (the identity whose statement named the relation).
+    pub async fn masked_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, spelling: &str) -> Arc<Vec<MaskedColumn>> {
+        self.masked_columns_at(catalog, masker, target, who, spelling, 0).await
     }
 
     /// [`masked_columns`](Self::masked_columns) of a relation `depth` views below the one asked
     /// about.
-    async fn masked_columns_at(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, spelling: &str, depth: usize) -> Arc<Vec<MaskedColumn>> {
+    async fn masked_columns_at(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, spelling: &str, depth: usize) -> Arc<Vec<MaskedColumn>> {
         if !masker.is_enabled() {
             return Arc::new(Vec::new());
         }
@@ -87,18 +93,21 @@ impl Discovery {
             // Lineage reads identifiers in lowercase: masked columns are named so too.
             for (schema, table, cols) in relations {
                 exists = true;
+                if seen.iter().any(|(s, t, _)| *s == schema && *t == table) {
+                    continue;
+                }
                 seen.push((schema.clone(), table.clone(), cols.clone()));
                 for (col, _) in &cols {
                     if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
                     }
                 }
-                let sampled = sample(catalog, masker, &schema, &table, &cols).await;
+                let sampled = self.sampled(catalog, masker, who, &schema, &table, &cols).await;
                 full &= sampled.full;
                 failed |= sampled.failed;
-                for (col, label, whole) in sampled.found {
+                for (col, label, whole) in &sampled.found {
                     if let Some(rule) = masker.rule_for(label) {
-                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole });
+                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: *whole });
                     }
                 }
             }
@@ -109,7 +118,7 @@ impl Discovery {
         // (`CREATE VIEW v AS SELECT apikey AS k ...`), whatever it is called.
         for (schema, table, cols) in &seen {
             let Ok(Some(def)) = catalog.view_definition(schema, table).await else { continue };
-            for (col, rule) in self.view_columns(catalog, masker, target, &def, cols, depth).await {
+            for (col, rule) in self.view_columns(catalog, masker, target, who, &def, cols, depth).await {
                 push(&mut found, MaskedColumn { name: col, rule, whole: true });
             }
         }
@@ -132,6 +141,29 @@ impl Discovery {
     /// Forgets every relation's columns: a statement may have created or redefined one.
     pub fn forget(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.samples.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// What sampling `schema.table` (columns `cols`) finds, sampled on `who`'s turn unless a
+    /// recent sample in this catalog generation tells. One that could not be read is kept
+    /// briefly too: naming a relation slow to read again and again does not sample it again
+    /// and again (it stays masked whole meanwhile).
+    async fn sampled(&self, catalog: &Catalog, masker: &Arc<Masker>, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Arc<Sampled> {
+        let key = (Arc::as_ptr(masker) as usize, schema.to_string(), table.to_string());
+        let generation = catalog.generation();
+        if let Some((until, at, s)) = self.samples.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
+            && Instant::now() < *until
+            && *at == generation
+        {
+            return s.clone();
+        }
+        let s = Arc::new(sample(catalog, masker, who, schema, table, cols).await);
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        if samples.len() >= MAX_RELATIONS {
+            samples.clear();
+        }
+        samples.insert(key, (Instant::now() + if s.full && !s.failed { TTL } else { SHORT_TTL }, generation, s.clone()));
+        s
     }
 }
 
@@ -140,7 +172,7 @@ impl Discovery {
     /// masked column of the relations it names, each with its rule. A definition hoop cannot
     /// read, or one naming a relation it cannot tell apart (a dot in its name), or views nested
     /// past [`MAX_VIEW_DEPTH`], mask every column.
-    async fn view_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, def: &str, cols: &[(String, u32)], depth: usize) -> Vec<(String, ColumnMask)> {
+    async fn view_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, def: &str, cols: &[(String, u32)], depth: usize) -> Vec<(String, ColumnMask)> {
         let every = || cols.iter().filter_map(|(c, _)| Some((c.to_ascii_lowercase(), masker.rule_for("view")?))).collect();
         let sql = hoop_core::action::sql::analyze(def);
         if depth >= MAX_VIEW_DEPTH || !sql.parsed || sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {
@@ -148,7 +180,7 @@ impl Discovery {
         }
         let mut masked: HashMap<String, Arc<Vec<MaskedColumn>>> = HashMap::new();
         for t in &sql.tables {
-            let cols = Box::pin(self.masked_columns_at(catalog, masker, target, t, depth + 1)).await;
+            let cols = Box::pin(self.masked_columns_at(catalog, masker, target, who, t, depth + 1)).await;
             masked.insert(t.clone(), cols);
         }
         let Some(lineage) = crate::lineage::of_text(masker, &masked, def, &[]) else { return Vec::new() };
@@ -174,7 +206,7 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
 
 /// Text columns of `schema.table` where a content detector matches a sampled value, with the
 /// detector's label and whether most sampled values matched.
-async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
+async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
     // Text, and the types whose text form can hold a detector's match: card numbers stored as
     // `bigint` or `numeric`, full-text documents.
     let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, 20 | 1700 | 3614 | 3615 | 4072)).map(|(c, _)| c).collect();
@@ -182,9 +214,11 @@ async fn sample(catalog: &Catalog, masker: &Masker, schema: &str, table: &str, c
         return Sampled { found: Vec::new(), full: true, failed: false };
     }
     let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let list = text.iter().map(|c| format!("{}::text", ident(c))).collect::<Vec<_>>().join(", ");
+    // The start of each value is enough to tell what it holds, and keeps a sample of huge
+    // values small (the side connection's answer is bounded too).
+    let list = text.iter().map(|c| format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))).collect::<Vec<_>>().join(", ");
     let sql = format!("SELECT {list} FROM {}.{} LIMIT {SAMPLE_ROWS}", ident(schema), ident(table));
-    let Ok(rows) = catalog.query(&sql).await else {
+    let Ok(rows) = catalog.sample(who, &sql).await else {
         // Unreadable means masked: a relation locked past the catalog's lock timeout (by the
         // caller itself, in its own transaction) has every sampled column masked whole.
         return Sampled { found: text.iter().map(|c| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };

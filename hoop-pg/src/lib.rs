@@ -15,6 +15,7 @@
 //! | `mask.rs` | where a `DataRow` is masked |
 //! | `lineage.rs` | which result columns derive from masked columns (masked whole) |
 //! | `discover.rs` | which columns are masked: configured, or found by sampling |
+//! | `sampler.rs` | the side connections samples run on, one at a time per identity |
 //! | `memo.rs` | a session's memo of table resolutions and masked columns |
 //! | `copy.rs` | where `COPY ... TO STDOUT` rows are masked |
 //! | `refuse.rs` | how a refused statement aborts the transaction server-side |
@@ -42,6 +43,7 @@ mod proxy;
 mod refuse;
 mod relay;
 mod rowcap;
+mod sampler;
 mod scram;
 mod upstream;
 

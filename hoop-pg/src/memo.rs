@@ -94,19 +94,19 @@ impl TableMemo {
     }
 
     /// The masked columns of `t` (see [`Discovery::masked_columns`]).
-    async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
+    async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
         let id = Arc::as_ptr(masker) as usize;
         let generation = catalog.generation();
         if let Some(m) = self.get(t, generation, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
             return m;
         }
-        let cols = discovery.masked_columns(catalog, masker, target, t).await;
+        let cols = discovery.masked_columns(catalog, masker, target, who, t).await;
         self.put(t, generation, |e| e.masked = Some((id, cols.clone())));
         cols
     }
 
-    /// The facts of a statement's `tables` (see [`Facts`]).
-    pub async fn facts(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, tables: &[String]) -> Arc<Facts> {
+    /// The facts of a statement's `tables` (see [`Facts`]), for identity `who`.
+    pub async fn facts(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, tables: &[String]) -> Arc<Facts> {
         let id = Arc::as_ptr(masker) as usize;
         let generation = catalog.generation();
         if let Some((at, g, m, f)) = self.lists.lock().unwrap_or_else(|p| p.into_inner()).get(tables)
@@ -129,7 +129,7 @@ impl TableMemo {
         let mut any = false;
         if masker.is_enabled() {
             for t in tables.iter().chain(&extra) {
-                let cols = self.masked(discovery, catalog, masker, target, t).await;
+                let cols = self.masked(discovery, catalog, masker, target, who, t).await;
                 any |= !cols.is_empty();
                 masked.insert(t.clone(), cols);
             }

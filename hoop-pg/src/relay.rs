@@ -1466,7 +1466,7 @@ impl Relay {
             self.forget_relations();
             self.shared().relations_changing = true;
         }
-        let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &sql.tables).await;
+        let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &self.handle.session().identity.subject, &sql.tables).await;
         sql.tables.extend(facts.extra.iter().cloned());
         // A name that resolves to a relation whose schema or name holds a dot (`plain` on a
         // search path that reaches `"sch.ema".plain`): hoop could not tell which one it is.

@@ -252,6 +252,9 @@ fn password_message(data: &[u8], nul: bool) -> Frame {
     Frame { tag: b'p', body: b.into() }
 }
 
+/// Most bytes of rows one side query (catalog lookup, discovery sample) may return.
+const MAX_SIDE_ANSWER: usize = 32 << 20;
+
 /// Runs one simple query on an established connection and returns its rows as text.
 pub async fn simple_query(conn: &mut Conn, leftover: &mut BytesMut, sql: &str) -> Result<Vec<Vec<Option<String>>>, UpstreamError> {
     let mut out = BytesMut::new();
@@ -260,10 +263,17 @@ pub async fn simple_query(conn: &mut Conn, leftover: &mut BytesMut, sql: &str) -
     let mut r = FrameReader::with_buffer(&mut *conn, 1 << 24, std::mem::take(leftover));
     let mut rows = Vec::new();
     let mut error = None;
+    let mut held = 0usize;
     loop {
         let f = r.next().await?;
         match f.tag {
             b'D' => {
+                // Side queries are small; a sample of huge values must not fill memory (the
+                // connection, left mid-answer, is dropped by the caller).
+                held += f.body.len();
+                if held > MAX_SIDE_ANSWER {
+                    return Err(UpstreamError::Protocol(format!("an answer of more than {} MiB to a side query", MAX_SIDE_ANSWER >> 20)));
+                }
                 let cells = crate::proto::decode_data_row(&f.body).ok_or_else(|| UpstreamError::Protocol("bad DataRow".into()))?;
                 rows.push(cells.into_iter().map(|c| c.map(|v| String::from_utf8_lossy(v).into_owned())).collect());
             }

@@ -274,9 +274,14 @@ mod raw {
 
     impl Raw {
         pub async fn login(gw: &Gw) -> Raw {
-            let t = gw.token("agent-1", IdentityKind::Agent);
+            Raw::login_as(gw, "agent-1").await
+        }
+
+        /// A session of the agent `subject`.
+        pub async fn login_as(gw: &Gw, subject: &str) -> Raw {
+            let t = gw.token(subject, IdentityKind::Agent);
             let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
-            s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-1"), ("database", "app")])).await.unwrap();
+            s.write_all(&hoop_harness::pg_startup_packet(&[("user", subject), ("database", "app")])).await.unwrap();
             let mut buf = vec![0u8; 9];
             s.read_exact(&mut buf).await.unwrap();
             let mut pw = Vec::new();
@@ -2005,4 +2010,45 @@ fn relations_changed_on_the_server_are_noticed() {
     std::thread::sleep(Duration::from_millis(600));
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM c23 LIMIT 1"], None);
     assert!(out.contains("REDACTED") && !out.contains("elpmaxe.proc@"), "{out} {err}");
+}
+
+/// Found by the twenty-fourth round: discovery sampled every relation on one side connection,
+/// and a view's sample runs the view's query. One agent naming a view slow to read (sorting
+/// millions of rows) held it for the side connection's whole timeout, twice, and every other
+/// identity's first read of a table waited behind it. Samples now run on a pool, one at a time
+/// per identity: another identity is answered (and masked) while the slow sample still runs.
+#[tokio::test]
+async fn a_slow_sample_for_one_identity_does_not_hold_up_another() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP VIEW IF EXISTS slow24; DROP TABLE IF EXISTS fresh24;
+         CREATE VIEW slow24 AS SELECT g::text AS s FROM generate_series(1, 60000000) g ORDER BY random();
+         CREATE TABLE fresh24 (id int, e text); INSERT INTO fresh24 VALUES (1, 'ann@corp.example')",
+    )
+    .unwrap();
+    // The backend and start of the slow sample now running, if one is.
+    let sampling = || {
+        pg().psql("SELECT pid || '@' || query_start FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%slow24%LIMIT%' AND pid <> pg_backend_pid()")
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let mut victim = raw::Raw::login_as(&gw, "agent-2").await;
+    let mut attacker = raw::Raw::login_as(&gw, "agent-1").await;
+    attacker.send(&[raw::query(b"SELECT s FROM slow24 LIMIT 0")]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let first = loop {
+        let s = sampling();
+        if !s.is_empty() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the slow view's sample never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    victim.send(&[raw::query(b"SELECT id, replace(e, '@', ' at ') FROM fresh24")]).await;
+    let got = String::from_utf8_lossy(&victim.until_ready().await).into_owned();
+    assert_eq!(sampling(), first, "the other identity was answered while the slow sample ran");
+    assert!(got.contains("REDACTED") && !got.contains("ann at corp") && !got.contains("ERROR"), "{got}");
+    let got = String::from_utf8_lossy(&attacker.until_ready().await).into_owned();
+    assert!(got.contains("SELECT 0"), "{got}");
 }
