@@ -45,8 +45,22 @@ pub struct Discovery {
     cache: Mutex<HashMap<(usize, String), Found>>,
     /// What sampling each relation (`schema`, `table`) found: two spellings of one relation
     /// (`t`, `public.t`) share one sample.
-    samples: Mutex<HashMap<(usize, String, String), (Instant, u64, Arc<Sampled>)>>,
+    samples: Mutex<HashMap<(usize, String, String), Sample>>,
 }
+
+/// What every step of one question to discovery shares: the target's catalog, the masker,
+/// the target's name, and the identity whose statement asked.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    catalog: &'a Catalog,
+    masker: &'a Arc<Masker>,
+    target: &'a str,
+    who: &'a str,
+}
+
+/// Until when a relation's sample is trusted, in which catalog generation it was taken, and
+/// what it found.
+type Sample = (Instant, u64, Arc<Sampled>);
 
 /// Until when a relation's masked columns are trusted, in which catalog generation they were
 /// found, and which they are.
@@ -58,12 +72,13 @@ impl Discovery {
     /// columns found so far: content detectors still apply to every output. Samples run on
     /// `who`'s turn (the identity whose statement named the relation).
     pub async fn masked_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, spelling: &str) -> Arc<Vec<MaskedColumn>> {
-        self.masked_columns_at(catalog, masker, target, who, spelling, 0).await
+        self.masked_columns_at(Ask { catalog, masker, target, who }, spelling, 0).await
     }
 
     /// [`masked_columns`](Self::masked_columns) of a relation `depth` views below the one asked
     /// about.
-    async fn masked_columns_at(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, spelling: &str, depth: usize) -> Arc<Vec<MaskedColumn>> {
+    async fn masked_columns_at(&self, ask: Ask<'_>, spelling: &str, depth: usize) -> Arc<Vec<MaskedColumn>> {
+        let Ask { catalog, masker, target, .. } = ask;
         if !masker.is_enabled() {
             return Arc::new(Vec::new());
         }
@@ -102,7 +117,7 @@ impl Discovery {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
                     }
                 }
-                let sampled = self.sampled(catalog, masker, who, &schema, &table, &cols).await;
+                let sampled = self.sampled(ask, &schema, &table, &cols).await;
                 full &= sampled.full;
                 failed |= sampled.failed;
                 for (col, label, whole) in &sampled.found {
@@ -118,7 +133,7 @@ impl Discovery {
         // (`CREATE VIEW v AS SELECT apikey AS k ...`), whatever it is called.
         for (schema, table, cols) in &seen {
             let Ok(Some(def)) = catalog.view_definition(schema, table).await else { continue };
-            for (col, rule) in self.view_columns(catalog, masker, target, who, &def, cols, depth).await {
+            for (col, rule) in self.view_columns(ask, &def, cols, depth).await {
                 push(&mut found, MaskedColumn { name: col, rule, whole: true });
             }
         }
@@ -148,7 +163,8 @@ impl Discovery {
     /// recent sample in this catalog generation tells. One that could not be read is kept
     /// briefly too: naming a relation slow to read again and again does not sample it again
     /// and again (it stays masked whole meanwhile).
-    async fn sampled(&self, catalog: &Catalog, masker: &Arc<Masker>, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Arc<Sampled> {
+    async fn sampled(&self, ask: Ask<'_>, schema: &str, table: &str, cols: &[(String, u32)]) -> Arc<Sampled> {
+        let Ask { catalog, masker, who, .. } = ask;
         let key = (Arc::as_ptr(masker) as usize, schema.to_string(), table.to_string());
         let generation = catalog.generation();
         if let Some((until, at, s)) = self.samples.lock().unwrap_or_else(|p| p.into_inner()).get(&key)
@@ -172,7 +188,8 @@ impl Discovery {
     /// masked column of the relations it names, each with its rule. A definition hoop cannot
     /// read, or one naming a relation it cannot tell apart (a dot in its name), or views nested
     /// past [`MAX_VIEW_DEPTH`], mask every column.
-    async fn view_columns(&self, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, def: &str, cols: &[(String, u32)], depth: usize) -> Vec<(String, ColumnMask)> {
+    async fn view_columns(&self, ask: Ask<'_>, def: &str, cols: &[(String, u32)], depth: usize) -> Vec<(String, ColumnMask)> {
+        let masker = ask.masker;
         let every = || cols.iter().filter_map(|(c, _)| Some((c.to_ascii_lowercase(), masker.rule_for("view")?))).collect();
         let sql = hoop_core::action::sql::analyze(def);
         if depth >= MAX_VIEW_DEPTH || !sql.parsed || sql.kinds.iter().any(|k| k == hoop_core::action::sql::DOTTED_NAME) {
@@ -180,7 +197,7 @@ impl Discovery {
         }
         let mut masked: HashMap<String, Arc<Vec<MaskedColumn>>> = HashMap::new();
         for t in &sql.tables {
-            let cols = Box::pin(self.masked_columns_at(catalog, masker, target, who, t, depth + 1)).await;
+            let cols = Box::pin(self.masked_columns_at(ask, t, depth + 1)).await;
             masked.insert(t.clone(), cols);
         }
         let Some(lineage) = crate::lineage::of_text(masker, &masked, def, &[]) else { return Vec::new() };
