@@ -51,17 +51,26 @@ fn stalled_and_surplus_connections_do_not_hold_the_gateway() {
         assert!(!m.contains(&format!("hoop_preauth_timeouts_total{{listener=\"{listener}\"}} 0")), "{listener}: counted\n{m}");
     }
 
-    // Three idle connections fill the Postgres listener: a fourth client is told why.
+    // Red-team round 24: idle connections that never log in, reopened as fast as the deadline
+    // closes them, kept every identity out without a credential. Three idle ones fill the
+    // Postgres listener; a client that logs in takes the oldest one's slot, at once.
+    let token = s.token("agent-1", "agent", "", 600);
     let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(("127.0.0.1", s.pg_port)).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(200));
-    let token = s.token("agent-1", "agent", "", 600);
+    let o = s.psql(&token, "select 'in despite the flood'");
+    assert!(o.status.success() && out(&o).contains("in despite the flood"), "{}", err(&o));
+    let m = metrics();
+    assert!(m.contains("hoop_preauth_evicted_total{listener=\"postgres\"} 1") && m.contains("hoop_connections_refused_total{listener=\"postgres\"} 0"), "{m}");
+    let mut held = held.into_iter();
+    assert!(closed_within(held.next().unwrap(), Duration::from_millis(500)).is_some(), "the oldest idle connection made room");
+    drop(held);
+    // Three logged-in sessions fill it: those are never evicted, and a fourth client is told why.
+    let sessions: Vec<TcpStream> = (0..3).map(|_| raw_login(s.pg_port, &token)).collect();
     let o = s.psql(&token, "select 1");
     assert!(!o.status.success() && err(&o).contains("too many connections"), "{}", err(&o));
     assert!(metrics().contains("hoop_connections_refused_total{listener=\"postgres\"} 1"), "{}", metrics());
-    // The stalled ones are closed by the deadline, and the good client gets in again.
-    for h in held {
-        assert!(closed_within(h, Duration::from_secs(8)).is_some());
-    }
+    drop(sessions);
+    std::thread::sleep(Duration::from_millis(300));
     let o = s.psql(&token, "select 'back'");
     assert!(o.status.success() && out(&o).contains("back"), "{}", err(&o));
 
@@ -389,4 +398,44 @@ then = "review"
     assert!(log.contains("failed to evaluate") && log.contains("approval webhook failed"), "{log}");
     // Nothing else is held up: an ordinary statement still runs.
     assert!(s.psql(&token, "select 'still serving'").status.success());
+}
+
+/// Red-team round 24: a statement of millions of small tokens just under the parse cap was
+/// scanned whole before being refused for having too many: about a second of CPU and 400 MB per
+/// statement, on the threads that serve every session. Counted first in one pass, it is refused
+/// at once and the gateway's memory does not move.
+#[test]
+fn statements_of_millions_of_tokens_are_refused_before_they_are_scanned() {
+    let s = serve("");
+    let token = s.token("agent-1", "agent", "", 600);
+    let o = s.psql(&token, "select 'warm'");
+    assert!(o.status.success(), "{}", err(&o));
+    let before = peak_rss_mib(s.child.as_ref().unwrap().id());
+    for text in [format!("select {}1", "1,".repeat(1_900_000)), format!("select {}1", "f(1),".repeat(780_000))] {
+        let mut c = raw_login(s.pg_port, &token);
+        c.write_all(&query(&text)).unwrap();
+        let got = until_ready(&mut c);
+        assert!(got.contains("unreadable") || got.contains("could not read"), "{}", &got[..got.len().min(300)]);
+    }
+    let o = s.psql(&token, "select 'still serving'");
+    assert!(o.status.success() && out(&o).contains("still serving"), "{}", err(&o));
+    let peak = peak_rss_mib(s.child.as_ref().unwrap().id());
+    assert!(peak <= before + 64, "peak {peak} MiB, before {before} MiB");
+}
+
+/// Everything a raw client receives up to its next ReadyForQuery, as text.
+fn until_ready(c: &mut TcpStream) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut all = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        c.read_exact(&mut head).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(head[1..5].try_into().unwrap()) as usize - 4];
+        c.read_exact(&mut body).unwrap();
+        all.extend_from_slice(&head);
+        all.extend_from_slice(&body);
+        if head[0] == b'Z' {
+            return String::from_utf8_lossy(&all).into_owned();
+        }
+    }
 }

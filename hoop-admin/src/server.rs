@@ -196,17 +196,20 @@ impl AdminApi {
             let api = self.clone();
             let limits = self.gate.admission().limits();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(limits.preauth_timeout, acceptor.accept(tcp)).await {
+                let deadline = tokio::time::Instant::now() + limits.preauth_timeout;
+                let tls = match admitted.before_auth(deadline, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(_)) => return tracing::debug!(%peer, "admin TLS handshake failed"),
-                    Err(_) => return admitted.preauth_timed_out(),
+                    Err(_) => return,
                 };
                 let svc = hyper::service::service_fn(move |req| {
                     let api = api.clone();
                     async move { Ok::<_, Infallible>(api.handle(req).await) }
                 });
-                let _ = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).await;
-                drop(admitted);
+                let serve = async {
+                    let _ = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).await;
+                };
+                hoop_core::admission::serve_http(std::sync::Arc::new(admitted), serve).await;
             });
         }
     }
@@ -216,7 +219,9 @@ impl AdminApi {
         if token.starts_with(hoop_core::auth::clients::PREFIX) {
             return Err(error(StatusCode::UNAUTHORIZED, "a client credential is only good for POST /v1/exchange"));
         }
-        self.gate.authenticate(Credential::Token(token)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))
+        let id = self.gate.authenticate(Credential::Token(token)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))?;
+        hoop_core::admission::authenticated_here();
+        Ok(id)
     }
 
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {

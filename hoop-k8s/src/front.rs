@@ -234,6 +234,8 @@ impl Conn {
         }
         match self.gw.gate.open_session(Credential::Token(token), Protocol::Kubernetes, target, Some(self.peer), params).await {
             Ok(s) => {
+                // The connection keeps its slot from now on (sessions are bounded per identity).
+                hoop_core::admission::authenticated_here();
                 let s = Arc::new(s);
                 st.session = Some((token.to_string(), target.to_string(), s.clone()));
                 Ok(s)

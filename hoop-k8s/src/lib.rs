@@ -136,10 +136,11 @@ impl K8sGateway {
         let _ = tcp.set_nodelay(true);
         let Ok(admitted) = self.gate.admission().admit(hoop_core::admission::Listener::Kubernetes) else { return };
         let limits = self.gate.admission().limits();
-        let tls = match tokio::time::timeout(limits.preauth_timeout, acceptor.accept(tcp)).await {
+        let deadline = tokio::time::Instant::now() + limits.preauth_timeout;
+        let tls = match admitted.before_auth(deadline, acceptor.accept(tcp)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => return admitted.preauth_timed_out(),
+            Err(_) => return,
         };
         let conn = Arc::new(front::Conn { gw: self, peer, state: Default::default() });
         let svc_conn = conn.clone();
@@ -147,10 +148,12 @@ impl K8sGateway {
             let c = svc_conn.clone();
             async move { Ok::<_, std::convert::Infallible>(c.handle(req).await) }
         });
-        let served = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).with_upgrades().await;
-        if let Err(e) = served {
-            tracing::debug!(%peer, error = %e, "client connection ended with an error");
-        }
+        let serve = async {
+            if let Err(e) = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).with_upgrades().await {
+                tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            }
+        };
+        hoop_core::admission::serve_http(std::sync::Arc::new(admitted), serve).await;
         conn.state.lock().await.close();
     }
 }

@@ -10,6 +10,7 @@ use crate::relay::{RecordLimits, Relay, RelayError};
 use crate::scram::{MECHANISM, ScramServer, ScramVerifier};
 use crate::upstream::Upstream;
 use bytes::BytesMut;
+use hoop_core::admission::PreauthEnd;
 use hoop_core::auth::{AuthError, Credential};
 use hoop_core::config::Config;
 use hoop_core::gate::{Gate, GateError};
@@ -151,13 +152,13 @@ impl PgProxy {
         };
         // One deadline for everything before the caller is known: TLS, startup and login.
         let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
-        let opening = match tokio::time::timeout_at(deadline, front::open(tcp, self.tls.as_ref())).await {
+        let opening = match admitted.before_auth(deadline, front::open(tcp, self.tls.as_ref())).await {
             Ok(Ok(o)) => o,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, error = %e, "connection opening failed");
                 return;
             }
-            Err(_) => return admitted.preauth_timed_out(),
+            Err(_) => return,
         };
         match opening {
             Opening::Cancel(pid, key, mut conn) => {
@@ -203,16 +204,18 @@ impl PgProxy {
         let target = params.get("database").cloned().filter(|d| !d.is_empty()).unwrap_or_else(|| user.clone());
 
         // The caller's login: SCRAM for static-secret agents, else a token as cleartext password.
-        let login = tokio::time::timeout_at(deadline, self.login(&mut reader, &user, peer)).await;
+        let login = admitted.before_auth(deadline, self.login(&mut reader, &user, peer)).await;
         let credential = match login {
             Ok(Ok(c)) => c,
             Ok(Err(LoginError::Refused(code, msg))) => return fatal(&mut reader, code, &msg).await,
             Ok(Err(LoginError::Relay(e))) => return Err(e),
-            Err(_) => {
-                admitted.preauth_timed_out();
-                return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: login timed out (limits.preauth_timeout_secs)").await;
+            Err(PreauthEnd::TimedOut) => return fatal(&mut reader, proto::NOT_AUTHORIZED, "hoop: login timed out (limits.preauth_timeout_secs)").await,
+            Err(PreauthEnd::Evicted) => {
+                return fatal(&mut reader, "53300", "hoop: the gateway's connections are full; this one had not logged in and made room for another").await;
             }
         };
+        // Logged in: the connection keeps its slot (sessions are bounded per identity).
+        admitted.authenticated();
         let Some(t) = self.targets.get(&target) else {
             return fatal(&mut reader, "3D000", &format!("hoop: no Postgres target named \"{target}\"")).await;
         };

@@ -166,20 +166,22 @@ impl SshGateway {
             let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
             tokio::spawn(async move {
                 // Version exchange, key exchange and authentication, all before one deadline.
-                let mut running = match tokio::time::timeout_at(deadline, russh::server::run_stream(config, tcp, handler)).await {
+                let mut running = match admitted.before_auth(deadline, russh::server::run_stream(config, tcp, handler)).await {
                     Ok(Ok(running)) => running,
                     Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "ssh handshake failed"),
-                    Err(_) => return admitted.preauth_timed_out(),
+                    Err(_) => return,
                 };
                 let ended = tokio::select! {
                     r = &mut running => Some(r),
                     _ = authed.notified() => None,
-                    _ = tokio::time::sleep_until(deadline) => {
-                        admitted.preauth_timed_out();
-                        let _ = running.handle().disconnect(russh::Disconnect::ByApplication, "hoop: not authenticated in time".into(), String::new()).await;
+                    end = admitted.before_auth(deadline, std::future::pending::<()>()) => {
+                        let why = end.err().map_or_else(String::new, |e| e.to_string());
+                        let _ = running.handle().disconnect(russh::Disconnect::ByApplication, format!("hoop: {why}"), String::new()).await;
                         return;
                     }
                 };
+                // Authenticated: the connection keeps its slot (sessions are bounded per identity).
+                admitted.authenticated();
                 let result = match ended {
                     Some(r) => r,
                     None => running.await,

@@ -8,6 +8,7 @@ pub mod lineage;
 mod parser;
 mod shell;
 pub mod sql;
+mod tokens;
 pub mod typed;
 
 use serde::{Deserialize, Serialize};

@@ -469,7 +469,10 @@ pub const MAX_TOKENS: usize = 10_000;
 /// Whether `text` is within what hoop parses: length, no NUL, and at most [`MAX_TOKENS`] tokens.
 pub(crate) fn parseable(text: &str) -> bool {
     // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
-    text.len() <= MAX_ANALYZED_LEN && !text.contains('\0') && pg_query::scan(text).is_ok_and(|s| s.tokens.len() <= MAX_TOKENS)
+    text.len() <= MAX_ANALYZED_LEN
+        && !text.contains('\0')
+        && !super::tokens::more_than(text, MAX_TOKENS)
+        && pg_query::scan(text).is_ok_and(|s| s.tokens.len() <= MAX_TOKENS)
 }
 
 /// The analysis of `text` read with the lexing settings `options`.
