@@ -460,3 +460,25 @@ fn a_held_statement_is_listed_with_its_bound_values() {
     let o = wait(child);
     assert!(out(&o).contains("refused"), "{} {}", out(&o), err(&o));
 }
+
+/// Found by the twenty-fourth red-team round: `hoop approvals list` printed a held statement raw,
+/// so escape sequences in a comment (`ESC[56D ESC[K`) erased an appended `update` on the
+/// reviewer's terminal, who approved what looked like a read. The listing and the replay show
+/// every control character as an escape; the whole statement stays in view.
+#[test]
+fn a_held_statement_cannot_hide_part_of_itself_from_the_reviewer() {
+    let s = serve("[[policy.rules]]\nname = \"review-all\"\nwhen = 'identity.kind == \"agent\" && action.kind == \"sql\" && action.sql.text.contains(\"hidden24\")'\nthen = \"review\"\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let sql = "select 1 as hidden24 /**/; select 'erased-from-view' /*\u{1b}[60D\u{1b}[K\u{202e}*/";
+    let child = spawn(&s, &token, &[sql]);
+    let (ticket, line) = wait_ticket(&s, "review-all");
+    assert!(!line.contains('\u{1b}') && !line.contains('\u{202e}'), "{line:?}");
+    assert!(line.contains("erased-from-view") && line.contains("\\u{1b}[60D"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    wait(child);
+    let listing = out(&s.hoop(&["sessions", "list"]));
+    let id = listing.lines().filter_map(|l| l.split_whitespace().next()).find(|id| out(&s.hoop(&["sessions", "show", id])).contains("hidden24")).expect("the session's recording");
+    let replay = s.hoop(&["replay", id]);
+    let shown = out(&replay);
+    assert!(!shown.contains('\u{1b}') && shown.contains("erased-from-view"), "{shown:?} {}", err(&replay));
+}

@@ -84,6 +84,7 @@ pub mod admission;
 pub mod approvals;
 pub mod auth;
 pub mod config;
+pub mod display;
 pub mod event;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -435,8 +435,13 @@ impl Action {
     }
 
     /// What the action does, in one line for a reviewer or a listing: the SQL, the command, the
-    /// request, the transfer with its path, the variable with its value.
+    /// request, the transfer with its path, the variable with its value; control characters
+    /// shown as escapes ([`crate::display::escaped`]), so that a terminal shows what will run.
     pub fn summary(&self) -> String {
+        crate::display::escaped(&self.summary_raw()).into_owned()
+    }
+
+    fn summary_raw(&self) -> String {
         let f = &self.file_transfer;
         match self.kind {
             // A reviewer must see what will run: the values bound to its parameters too

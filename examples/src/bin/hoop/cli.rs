@@ -370,7 +370,9 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
             for t in tickets {
                 let what = t.get("action").cloned().and_then(|a| serde_json::from_value::<hoop_core::action::Action>(a).ok()).map(|a| a.summary()).unwrap_or_default();
                 let detail = t.get("detail").and_then(|d| d.as_str()).map(|d| format!("  ({d})")).unwrap_or_default();
-                println!("{}  {}  {} on {}  rule {}  {}{detail}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
+                // Shown as escapes: a terminal must not obey what an agent wrote (red-team round 24).
+                let line = format!("{}  {}  {} on {}  rule {}  {}{detail}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
+                println!("{}", hoop_core::display::escaped(&line));
             }
         }
         ApprovalsCommand::Approve { id } => {
@@ -407,7 +409,7 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
         SessionsCommand::List => {
             let v = json(&client.get("/v1/sessions").await.map_err(|e| e.to_string())?)?;
             for s in v.as_array().cloned().unwrap_or_default() {
-                println!(
+                let line = format!(
                     "{}  {:<10} {:<12} {:<12} {}{}",
                     at(&s, "/id"),
                     at(&s, "/protocol"),
@@ -421,6 +423,7 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
                         _ => "",
                     }
                 );
+                println!("{}", hoop_core::display::escaped(&line));
             }
         }
         SessionsCommand::Show { id } => {
@@ -615,10 +618,12 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
         }
         return Ok(());
     }
+    // What an agent or a server wrote is shown as escapes; the layout's own line breaks stay.
+    let esc = |s: &str| hoop_core::display::escaped(s).into_owned();
     for e in &events {
         let Body::Event(ev) = &e.body else { continue };
         let line = match ev {
-            Event::SessionStart { session } => format!("session {} by {} ({}) to {}", session.id, session.identity.subject, session.protocol.as_str(), session.target.name),
+            Event::SessionStart { session } => format!("session {} by {} ({}) to {}", session.id, esc(&session.identity.subject), session.protocol.as_str(), esc(&session.target.name)),
             Event::Action { action_id, action, verdict, usage } => {
                 let what = action.summary();
                 let usage = usage.map(|u| format!("\n    usage judged: {}", u.summary())).unwrap_or_default();
@@ -630,19 +635,19 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
                 format!("#{action_id} checkpoint: {rows} rows, {bytes} bytes, {masked_values} masked values so far{verdict}{usage}")
             }
             Event::ReviewRequested { action_id, ticket } => format!("#{action_id} waiting for review (ticket {ticket})"),
-            Event::ReviewDecided { action_id, approved, reviewer, .. } => format!("#{action_id} {} by {reviewer}", if *approved { "approved" } else { "denied" }),
+            Event::ReviewDecided { action_id, approved, reviewer, .. } => format!("#{action_id} {} by {}", if *approved { "approved" } else { "denied" }, esc(reviewer)),
             Event::ActionResult { action_id, status, rows, duration_us, error, columns, sample, .. } => {
-                let mut s = format!("#{action_id} {status}, {rows} rows, {:.3} ms{}", *duration_us as f64 / 1000.0, error.as_ref().map(|e| format!(", error: {e}")).unwrap_or_default());
+                let mut s = format!("#{action_id} {}, {rows} rows, {:.3} ms{}", esc(status), *duration_us as f64 / 1000.0, error.as_ref().map(|e| format!(", error: {}", esc(e))).unwrap_or_default());
                 if !sample.is_empty() {
-                    s.push_str(&format!("\n    ({})", columns.join(", ")));
+                    s.push_str(&format!("\n    ({})", esc(&columns.join(", "))));
                 }
                 for r in sample.iter().take(5) {
                     s.push_str(&format!("\n    {}", serde_json::to_string(r).unwrap_or_default()));
                 }
                 s
             }
-            Event::Note { message } => format!("note: {message}"),
-            Event::SessionEnd { reason } => format!("session ended: {reason}"),
+            Event::Note { message } => format!("note: {}", esc(message)),
+            Event::SessionEnd { reason } => format!("session ended: {}", esc(reason)),
             _ => continue,
         };
         println!("{}  {line}", e.ts);

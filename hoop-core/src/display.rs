@@ -1,0 +1,57 @@
+//! Text made safe to show a person: what an agent wrote (a statement, a command, an error it
+//! provoked) printed on a reviewer's terminal or sent to a chat channel.
+//!
+//! A terminal obeys escape sequences in what it prints, and bidirectional overrides reorder what
+//! it shows: red-team round 24 hid `; update payments … where id > 0` behind `ESC[56D ESC[K`
+//! inside a comment, so `hoop approvals list` showed a harmless select and the reviewer approved
+//! the write. Every control character, and every invisible or direction-changing one, is shown
+//! as an escape (`\n`, `\u{1b}`), so what is shown is what will run, on one line.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// `s` with control, invisible and direction-changing characters written as escapes.
+///
+/// ```
+/// assert_eq!(hoop_core::display::escaped("select 1 /*\u{1b}[2K*/"), "select 1 /*\\u{1b}[2K*/");
+/// assert_eq!(hoop_core::display::escaped("select\n1"), "select\\n1");
+/// assert_eq!(hoop_core::display::escaped("plain é"), "plain é");
+/// ```
+pub fn escaped(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether `c` would act on a terminal, or not show as itself: C0 and C1 controls, DEL, zero
+/// widths, direction marks and overrides, line and paragraph separators, the byte-order mark.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escaped;
+
+    #[test]
+    fn escapes_and_overrides_are_shown_not_obeyed() {
+        let hiding = "select 1 /**/; update payments set amount = 1 where id > 0 /*\u{1b}[56D\u{1b}[K*/";
+        let shown = escaped(hiding);
+        assert!(!shown.contains('\u{1b}') && shown.contains("update payments") && shown.contains("\\u{1b}[56D"), "{shown}");
+        assert_eq!(escaped("a\u{202e}b\u{9b}c\u{7f}"), "a\\u{202e}b\\u{9b}c\\u{7f}");
+    }
+}
