@@ -171,6 +171,20 @@ pub fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// The type OID of `bytea`.
+pub const BYTEA: u32 = 17;
+
+/// The bytes of a `bytea` value in text format: `\x` then two hex digits a byte (the server's
+/// `bytea_output = hex`, its default); `None` for another form.
+pub fn bytea_hex(text: &[u8]) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix(b"\\x")?;
+    let nibble = |c: u8| (c as char).to_digit(16);
+    digits.chunks(2).map(|p| match p {
+        [a, b] => Some((nibble(*a)? * 16 + nibble(*b)?) as u8),
+        _ => None,
+    }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

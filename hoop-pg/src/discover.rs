@@ -225,36 +225,59 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
 /// detector's label and whether most sampled values matched.
 async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
     // Text, and the types whose text form can hold a detector's match: card numbers stored as
-    // `bigint` or `numeric`, full-text documents.
-    let text: Vec<&String> = cols.iter().filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, 20 | 1700 | 3614 | 3615 | 4072)).map(|(c, _)| c).collect();
+    // `bigint` or `numeric`, full-text documents, and bytes (read as hex, looked at decoded).
+    let text: Vec<(&String, bool)> = cols
+        .iter()
+        .filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, crate::binary::BYTEA | 20 | 1700 | 3614 | 3615 | 4072))
+        .map(|(c, oid)| (c, *oid == crate::binary::BYTEA))
+        .collect();
     if text.is_empty() {
         return Sampled { found: Vec::new(), full: true, failed: false };
     }
     let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    // The start of each value is enough to tell what it holds, and keeps a sample of huge
-    // values small (the side connection's answer is bounded too).
-    let list = text.iter().map(|c| format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))).collect::<Vec<_>>().join(", ");
-    let sql = format!("SELECT {list} FROM {}.{} LIMIT {SAMPLE_ROWS}", ident(schema), ident(table));
+    let rel = format!("{}.{}", ident(schema), ident(table));
+    // Per column, its first values that are not NULL (red-team round 24: a column NULL in the
+    // first 200 rows, as one added to a table that had rows, was never seen to hold addresses),
+    // and whether the relation has as many rows as a sample. The start of each value is enough
+    // to tell what it holds, and keeps a sample of huge values small. (`IS DISTINCT FROM`
+    // needs an equality operator, which `json`, `xml` and `pg_node_tree` lack; a row of only
+    // NULL fields holds nothing to see.)
+    let mut parts = vec![format!("SELECT -1, NULL::text FROM (SELECT FROM {rel} LIMIT {SAMPLE_ROWS}) n")];
+    for (i, (c, bytes)) in text.iter().enumerate() {
+        let v = if *bytes {
+            format!("pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
+        } else {
+            format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
+        };
+        parts.push(format!("SELECT {i}, v FROM (SELECT {v} AS v FROM {rel} WHERE NOT ({} IS NULL) LIMIT {SAMPLE_ROWS}) s{i}", ident(c)));
+    }
+    let sql = parts.join(" UNION ALL ");
     let Ok(rows) = catalog.sample(who, &sql).await else {
         // Unreadable means masked: a relation locked past the catalog's lock timeout (by the
-        // caller itself, in its own transaction) has every sampled column masked whole.
-        return Sampled { found: text.iter().map(|c| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };
+        // caller itself, in its own transaction), or slower to read than the sample's timeout,
+        // has every sampled column masked whole.
+        return Sampled { found: text.iter().map(|(c, _)| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };
     };
-    let full = rows.len() >= SAMPLE_ROWS;
-    // Per column: first label found, values with a hit, non-null values.
+    let mut relation_rows = 0;
+    // Per column: first label found, values with a hit, values.
     let mut seen: Vec<(Option<&'static str>, usize, usize)> = vec![(None, 0, 0); text.len()];
     for row in rows {
-        for (i, v) in row.iter().enumerate() {
-            let (Some(v), Some(s)) = (v, seen.get_mut(i)) else { continue };
-            s.2 += 1;
-            if let Some(label) = masker.detect(v.as_bytes()) {
-                s.0.get_or_insert(label);
-                s.1 += 1;
-            }
+        let (Some(Some(i)), v) = (row.first(), row.get(1).cloned().flatten()) else { continue };
+        let Ok(i) = i.parse::<i64>() else { continue };
+        let Some(v) = v else {
+            relation_rows += 1;
+            continue;
+        };
+        let (Some(s), Some((_, bytes))) = (usize::try_from(i).ok().and_then(|i| seen.get_mut(i)), usize::try_from(i).ok().and_then(|i| text.get(i))) else { continue };
+        s.2 += 1;
+        let value = if *bytes { crate::binary::bytea_hex(format!("\\x{v}").as_bytes()).unwrap_or_default() } else { v.into_bytes() };
+        if let Some(label) = masker.detect(&value) {
+            s.0.get_or_insert(label);
+            s.1 += 1;
         }
     }
-    let found = text.iter().zip(seen).filter_map(|(c, (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n))).collect();
-    Sampled { found, full, failed: false }
+    let found = text.iter().zip(seen).filter_map(|((c, _), (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n))).collect();
+    Sampled { found, full: relation_rows >= SAMPLE_ROWS, failed: false }
 }
 
 /// What sampling a relation found: its columns with a detector's label and whether most

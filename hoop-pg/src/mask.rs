@@ -53,6 +53,10 @@ pub enum Scan {
     /// read out ([`crate::binary`]), and a match in them, or in its bytes, replaces the whole
     /// cell.
     Decode,
+    /// A `bytea` in text format (`\x` and hex digits), whose bytes are not its text: they are
+    /// decoded, and a match in them replaces the whole cell (red-team round 24: addresses kept
+    /// as bytes left as `\x616461…`, one decode away).
+    Hex,
 }
 
 /// How the detectors apply to a column of type `oid` (value kind `kind`) sent in `format`;
@@ -61,6 +65,7 @@ pub fn scan_of(kind: ValueKind, format: i16, oid: u32, types: &HashMap<u32, Type
     // bigint and numeric hold card numbers; smaller integers cannot (13 digits or more).
     let long_number = matches!(oid, 20 | 1700);
     match (format, kind) {
+        (0, _) if oid == crate::binary::BYTEA => Scan::Hex,
         (0, ValueKind::Text | ValueKind::Json | ValueKind::Other) => Scan::InPlace,
         (0, ValueKind::Integer | ValueKind::Numeric) if long_number => Scan::Whole,
         (0, _) => Scan::Skip,
@@ -271,7 +276,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     let mut cell_of_hit = hits.iter().map(|h| cells.iter().position(|c| c.1.is_some_and(|(s, e)| h.start >= s && h.end <= e)));
     let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| matches!(scan(i), Scan::InPlace | Scan::Whole) && !ruled(i)));
     let any_rule = (0..cells.len()).any(ruled);
-    let any_digits = (0..cells.len()).any(|i| scan(i) == Scan::Decode && !ruled(i));
+    let any_digits = (0..cells.len()).any(|i| matches!(scan(i), Scan::Decode | Scan::Hex) && !ruled(i));
     if !any_text_hit && !any_rule && !any_digits {
         return Ok(None);
     }
@@ -322,6 +327,14 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
                 }
                 first.map(|d| (d, c))
             }),
+            (Scan::Hex, Some(c), _) => {
+                let mut first = None;
+                // The escape form (`bytea_output = escape`) shows printable bytes as themselves.
+                masker.scan(&crate::binary::bytea_hex(value).unwrap_or_else(|| value.to_vec()), |h| {
+                    first.get_or_insert(h.detector);
+                });
+                first.map(|d| (d, c))
+            }
             _ => None,
         };
         if let Some((detector, c)) = whole {

@@ -2052,3 +2052,43 @@ async fn a_slow_sample_for_one_identity_does_not_hold_up_another() {
     let got = String::from_utf8_lossy(&attacker.until_ready().await).into_owned();
     assert!(got.contains("SELECT 0"), "{got}");
 }
+
+/// Found by the twenty-fourth round: discovery sampled the first 200 rows, NULLs included, so a
+/// column empty in those rows (one added to a table that had rows) was never seen to hold
+/// addresses and every derivation of it came back in clear; and a `bytea` column was never
+/// sampled, its addresses leaving as `\x616461…` (one decode away) and through
+/// `convert_from`. Discovery samples each column's values that are not NULL, reads bytes
+/// decoded, and a text-format `bytea` cell is looked at decoded.
+#[test]
+fn columns_empty_at_first_and_bytes_are_discovered() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS members24, profiles24;
+         CREATE TABLE members24 (id int, name text, email text);
+         INSERT INTO members24 SELECT g, 'm' || g, NULL FROM generate_series(1, 300) g;
+         INSERT INTO members24 SELECT g, 'm' || g, 'member' || g || '@corp.example' FROM generate_series(301, 600) g;
+         CREATE TABLE profiles24 (id int, email_b bytea, note_b bytea);
+         INSERT INTO profiles24 VALUES (1, convert_to('ada@example.com', 'UTF8'), 'hello'), (2, convert_to('alan.turing@example.org', 'UTF8'), 'hello')",
+    )
+    .unwrap();
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-At",
+            "-c",
+            "SELECT id, replace(email, '@', ' at ') FROM members24 WHERE id BETWEEN 301 AND 303",
+            "-c",
+            "SELECT 'plain', id, email_b, note_b FROM profiles24 ORDER BY id",
+            "-c",
+            "SELECT replace(convert_from(email_b, 'UTF8'), '@', ' at ') FROM profiles24",
+            "-c",
+            "SELECT encode(email_b, 'base64') FROM profiles24",
+        ],
+        None,
+    );
+    assert!(out.contains("301|") && !out.contains(" at corp"), "{out} {err}");
+    assert!(out.contains("plain|1|") && !out.contains("\\x6164") && !out.contains("616461406578"), "{out} {err}");
+    // Bytes that hold nothing a detector knows pass as they are: the column was sampled.
+    assert!(out.contains("|\\x68656c6c6f"), "{out} {err}");
+    assert!(!out.contains("ada at") && !out.contains("YWRhQGV4") && !out.contains("alan.turing"), "{out} {err}");
+}
