@@ -2092,3 +2092,35 @@ fn columns_empty_at_first_and_bytes_are_discovered() {
     assert!(out.contains("|\\x68656c6c6f"), "{out} {err}");
     assert!(!out.contains("ada at") && !out.contains("YWRhQGV4") && !out.contains("alan.turing"), "{out} {err}");
 }
+
+/// Found by the twenty-fourth round: an agent's view, default or check could call any function
+/// not on a deny-list, to run later as whoever reads the view or writes the table: a superuser
+/// reading `event_summary` made a WAL-retaining replication slot and read a server file into a
+/// slot name. What an agent stores may call only functions that compute a value; the server
+/// holds none of the refused objects.
+#[test]
+fn stored_expressions_call_only_functions_that_compute() {
+    let gw = Gw::start("");
+    pg().psql("DROP VIEW IF EXISTS trap24, fine24; DROP TABLE IF EXISTS tdef24, tchk24").unwrap();
+    let (_, err) = agent(
+        &gw,
+        &[
+            "-c",
+            "CREATE VIEW trap24 AS SELECT count(*) AS events, (SELECT slot_name FROM pg_create_physical_replication_slot('trap24')) AS note FROM users",
+            "-c",
+            "CREATE TABLE tdef24 (x text DEFAULT (pg_read_file('postgresql.auto.conf')))",
+            "-c",
+            "CREATE TABLE tchk24 (x text, CHECK (pg_promote() OR true))",
+            "-c",
+            "CREATE VIEW fine24 AS SELECT lower(name) AS n, count(*) AS c FROM users GROUP BY 1",
+        ],
+        None,
+    );
+    assert_eq!(err.matches("agent-no-stored-code").count(), 3, "{err}");
+    let present = pg()
+        .psql("SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('trap24', 'tdef24', 'tchk24', 'fine24')")
+        .unwrap();
+    assert_eq!(present.trim(), "fine24", "only the view that computes was made");
+    let slots = pg().psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'trap24'").unwrap();
+    assert_eq!(slots.trim(), "0");
+}

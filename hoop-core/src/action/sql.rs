@@ -461,6 +461,42 @@ fn parse_here(text: &str) -> (Sql, bool) {
     (on, cacheable)
 }
 
+/// Functions an agent's stored expression (view, default, check, generated column, index,
+/// statistics) may call: ones that only compute a value from their arguments, the clock, or
+/// the rows an aggregate or window is given. Anything else stored is code (an allow-list:
+/// administrative functions run as whoever later reads the view).
+const STORABLE_FUNCTIONS: &[&str] = &[
+    // Text.
+    "lower", "upper", "btrim", "ltrim", "rtrim", "trim", "length", "char_length", "character_length", "octet_length", "bit_length",
+    "substr", "substring", "left", "right", "concat", "concat_ws", "replace", "translate", "initcap", "lpad", "rpad", "repeat",
+    "reverse", "split_part", "strpos", "position", "starts_with", "format", "md5", "regexp_replace", "regexp_match",
+    "regexp_like", "to_char", "to_number", "to_date", "to_timestamp", "quote_ident", "quote_literal", "overlay",
+    // Numbers.
+    "abs", "round", "floor", "ceil", "ceiling", "trunc", "mod", "div", "power", "sqrt", "exp", "ln", "log", "sign", "width_bucket",
+    // Time.
+    "now", "statement_timestamp", "transaction_timestamp", "date_trunc", "date_part", "extract", "age", "make_date",
+    "make_time", "make_timestamp", "make_timestamptz", "make_interval", "timezone", "date_bin", "isfinite",
+    // JSON and arrays.
+    "to_json", "to_jsonb", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
+    "json_extract_path_text", "jsonb_extract_path_text", "json_extract_path", "jsonb_extract_path", "jsonb_typeof",
+    "json_typeof", "jsonb_array_length", "json_array_length", "array_length", "array_position", "cardinality",
+    "array_to_string", "string_to_array", "unnest", "generate_series",
+    // Aggregates and windows.
+    "count", "sum", "avg", "min", "max", "bool_and", "bool_or", "every", "array_agg", "string_agg", "json_agg", "jsonb_agg",
+    "json_object_agg", "jsonb_object_agg", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp",
+    "percentile_cont", "percentile_disc", "mode", "row_number", "rank", "dense_rank", "percent_rank", "cume_dist",
+    "ntile", "lag", "lead", "first_value", "last_value", "nth_value",
+    // Values.
+    "gen_random_uuid", "random",
+];
+
+/// Whether `name` (as the statement spells it, `schema.function`) is a built-in in
+/// [`STORABLE_FUNCTIONS`]: unqualified, or in `pg_catalog` (which the search path reads first).
+fn storable_function(name: &str) -> bool {
+    let base = name.strip_prefix("pg_catalog.").unwrap_or(name);
+    !base.contains('.') && STORABLE_FUNCTIONS.contains(&base)
+}
+
 /// Tokens analysed at most: a parse tree costs a few KiB per token in memory, so a long chain
 /// of small tokens (`id = id AND id = id ...`) is refused rather than parsed (a single large
 /// literal is one token).
@@ -524,7 +560,12 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
         let b = f.rsplit('.').next().unwrap_or(f);
         SINK_FUNCTIONS.contains(&b) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
     });
-    if ddl && sinks {
+    // What a statement stores runs later with the privileges of whoever runs it then (a
+    // superuser reading the agent's view): only functions known to do nothing but compute a
+    // value may be stored (red-team round 24: views calling pg_create_physical_replication_slot
+    // and pg_read_file, a default calling pg_read_file, a check calling pg_promote).
+    let unknown_stored = w.stores_expressions && w.functions.iter().any(|f| !storable_function(f));
+    if (ddl && sinks) || unknown_stored {
         w.kind(STORED_CODE);
     }
     // Column statistics hold sample values of every column the role may read.
@@ -561,6 +602,10 @@ struct Walk {
     functions: Vec<String>,
     all_writes_filtered: bool,
     saw_write: bool,
+    /// The statement stores expressions that run later, as whoever then reads or writes the
+    /// relation: a view's query, a column's default or generated value, a check, an index
+    /// expression, a materialized view's query (run again at every refresh).
+    stores_expressions: bool,
     outer_select_filtered: Option<bool>,
     copy: String,
     copy_program: bool,
@@ -766,6 +811,7 @@ impl Walk {
             "TruncateStmt" => self.kind("truncate"),
             "AlterTableStmt" => {
                 self.kind("alter");
+                self.stores_expressions = true;
                 for cmd in o.get("cmds").and_then(Value::as_array).into_iter().flatten() {
                     let sub = tagged(cmd, "AlterTableCmd").and_then(|c| c.get("subtype")).and_then(Value::as_i64).unwrap_or(0);
                     let sub = pg_query::protobuf::AlterTableType::try_from(sub as i32).map(|t| t.as_str_name()).unwrap_or("");
@@ -782,11 +828,17 @@ impl Walk {
                     }
                 }
             }
-            "CreateStmt" | "CreateTableAsStmt" => self.kind("create"),
+            "CreateStmt" | "CreateTableAsStmt" => {
+                self.kind("create");
+                let matview = o.get("objtype").and_then(Value::as_i64) == Some(pg_query::protobuf::ObjectType::ObjectMatview as i64);
+                self.stores_expressions |= name == "CreateStmt" || matview;
+            }
             "ViewStmt" => {
                 self.kind("create");
                 self.kind("create_view");
+                self.stores_expressions = true;
             }
+            "IndexStmt" | "CreateStatsStmt" => self.stores_expressions = true,
             "ExplainStmt" => {
                 self.kind("explain");
                 self.cacheable = false;
@@ -1325,6 +1377,28 @@ mod tests {
             assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
         }
         assert!(!analyze("create table t (id int, at timestamptz default now())").kinds.contains(&STORED_CODE.into()));
+        // Red-team round 24: what a view, default, check or index stores runs later as whoever
+        // reads or writes: only functions that compute a value may be stored.
+        for c in [
+            "create view v as select count(*), pg_create_physical_replication_slot('trap') from events",
+            "create view v as select (select slot_name from pg_create_logical_replication_slot('s', 'test_decoding')) as x",
+            "create view v as select pg_read_file('postgresql.auto.conf') as note",
+            "create table tt1 (x text default (pg_read_file('postgresql.auto.conf')))",
+            "create table tt2 (x text, check (pg_promote() or true))",
+            "alter table t add column y text default pg_ls_dir('.')::text",
+            "create materialized view m as select pg_switch_wal()",
+            "create view v as select evil.lower(name) from users",
+            "create index i on t (my_schema.f(x))",
+        ] {
+            assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
+        }
+        for fine in [
+            "create view v as select lower(name), count(*), max(at), pg_catalog.upper(name) from users group by 1, 4",
+            "create table t (id int, at timestamptz default now(), u uuid default gen_random_uuid(), check (length(name) < 80), name text)",
+            "create table t2 as select pg_backend_pid()",
+        ] {
+            assert!(!analyze(fine).kinds.contains(&STORED_CODE.into()), "{fine}: {:?}", analyze(fine).kinds);
+        }
         // Red-team round 13: a domain's CHECK runs on every value cast to it.
         for c in [
             "create domain lodom as text check (lo_from_bytea(0, value::bytea) > 0)",
