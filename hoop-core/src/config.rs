@@ -350,6 +350,11 @@ pub struct LimitsConfig {
     /// server done) before hoop ends it and the server rolls the transaction back, releasing
     /// its locks (0: no limit). Time held for review does not count.
     pub agent_idle_in_transaction_secs: u64,
+    /// Seconds one reply to an agent's statement may be awaited with nothing coming back (no
+    /// row, no answer) before hoop cancels the statement on the server (0: no ceiling): a bound
+    /// on how long one statement holds its locks that the agent cannot `SET` away, as it can
+    /// `statement_timeout`. Time held for review does not count.
+    pub agent_statement_secs: u64,
     /// Open connections on all listeners together; more are refused at once.
     pub max_connections: usize,
     /// Open connections on one listener.
@@ -377,6 +382,7 @@ impl Default for LimitsConfig {
             max_server_message_bytes: 16 << 20,
             max_rows_written: 1000,
             agent_idle_in_transaction_secs: 60,
+            agent_statement_secs: 300,
             max_connections: a.max_connections,
             max_connections_per_listener: a.max_connections_per_listener,
             preauth_timeout_secs: a.preauth_timeout.as_secs(),

@@ -59,6 +59,8 @@ pub struct PgProxy {
     max_rows_written: u64,
     /// `limits.agent_idle_in_transaction_secs` (0: none).
     agent_idle_in_transaction: u64,
+    /// `limits.agent_statement_secs` (0: none).
+    agent_statement: u64,
     record: RecordLimits,
     cancel: CancelRegistry,
     /// Connection threads (`listeners.threads`).
@@ -126,6 +128,7 @@ impl PgProxy {
             max_server_message: cfg.limits.max_server_message_bytes.max(1 << 16),
             max_rows_written: cfg.limits.max_rows_written,
             agent_idle_in_transaction: cfg.limits.agent_idle_in_transaction_secs,
+            agent_statement: cfg.limits.agent_statement_secs,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
             threads: cfg.listeners.threads,
@@ -317,6 +320,11 @@ impl PgProxy {
                     }
                     Err(e) => format!("server error: {e}"),
                 };
+                let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
+                (msg, Ok(()))
+            },
+            msg = relay.statement_ceiling((agent && self.agent_statement > 0).then(|| Duration::from_secs(self.agent_statement))) => {
+                let _ = tokio::time::timeout(Duration::from_secs(2), t.upstream.cancel(backend.0, backend.1)).await;
                 let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
                 (msg, Ok(()))
             },

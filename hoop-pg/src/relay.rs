@@ -496,6 +496,10 @@ pub struct Relay {
     /// How many times output was written to the client: a row held back is known to be still
     /// unsent while this has not moved.
     releases: std::sync::atomic::AtomicU64,
+    /// Reviews being waited for: a statement held or paused is not overrunning.
+    reviewing: std::sync::atomic::AtomicUsize,
+    /// The cancel the statement ceiling sent, until the server loop sees it land.
+    ceiling_cancel: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Rows of a statement that reads masked values are held back until it ends, up to this many
@@ -549,6 +553,8 @@ impl Relay {
             idle_in_transaction: None,
             idle_in_tx: tokio::sync::Notify::new(),
             releases: Default::default(),
+            reviewing: Default::default(),
+            ceiling_cancel: Mutex::new(None),
         }
     }
 
@@ -578,16 +584,69 @@ impl Relay {
         }
     }
 
-    /// Asks the server to cancel the statement being answered; the task ends once the cancel
-    /// landed. Only when nothing the client sent after that statement has gone to the server
-    /// (a pipelining driver may have sent more): PostgreSQL cancels whatever runs when the
-    /// signal arrives, so hoop then lets the statement finish and drops its answers instead.
-    /// Until the cancel lands, the client's next messages wait behind the fence.
     /// Whether the server still owes answers (a statement may be running).
     pub fn busy(&self) -> bool {
         !self.shared().expect.is_empty()
     }
 
+    /// Cancels the statement the server runs once nothing has come back for it in `limit`
+    /// (an agent's `limits.agent_statement_secs`), however the session set `statement_timeout`
+    /// (red-team round 24: `SET statement_timeout = 0`, then rows locked `FOR UPDATE` and a
+    /// sleep, held an application's write for as long as the agent liked). Resolves, with the
+    /// reason to end the session, only when a cancel cannot be sent alone (more is queued behind
+    /// the statement) or does not take; never without a limit.
+    pub async fn statement_ceiling(&self, limit: Option<std::time::Duration>) -> String {
+        let Some(limit) = limit else { return std::future::pending().await };
+        let tick = limit.min(std::time::Duration::from_secs(1));
+        let mut quiet_since = (self.releases.load(std::sync::atomic::Ordering::Relaxed), Instant::now());
+        let mut cancelled: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(tick).await;
+            let released = self.releases.load(std::sync::atomic::Ordering::Relaxed);
+            let reviewing = self.reviewing.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            if !self.busy() || reviewing || released != quiet_since.0 {
+                quiet_since = (released, Instant::now());
+                cancelled = None;
+                continue;
+            }
+            if quiet_since.1.elapsed() < limit {
+                continue;
+            }
+            let why = format!("an agent's statement ran more than {} s with nothing coming back (limits.agent_statement_secs)", limit.as_secs());
+            match cancelled {
+                None => match self.cancel_upstream() {
+                    Some(task) => {
+                        // The server loop lowers the fence once the cancel landed.
+                        *self.ceiling_cancel.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+                        tracing::info!(session = %self.handle.session().id, "{why}: cancelled");
+                        cancelled = Some(Instant::now());
+                    }
+                    None => return format!("{why}, and more was queued behind it; the session ends"),
+                },
+                Some(at) if at.elapsed() > std::time::Duration::from_secs(10) => return format!("{why}, and the cancel did not stop it; the session ends"),
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Counts a review being waited for while `wait` runs.
+    async fn reviewed<T>(&self, wait: impl std::future::Future<Output = T>) -> T {
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        self.reviewing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _w = Waiting(&self.reviewing);
+        wait.await
+    }
+
+    /// Asks the server to cancel the statement being answered; the task ends once the cancel
+    /// landed. Only when nothing the client sent after that statement has gone to the server
+    /// (a pipelining driver may have sent more): PostgreSQL cancels whatever runs when the
+    /// signal arrives, so hoop then lets the statement finish and drops its answers instead.
+    /// Until the cancel lands, the client's next messages wait behind the fence.
     fn cancel_upstream(&self) -> Option<tokio::task::JoinHandle<()>> {
         let (upstream, (pid, key)) = self.cancel.clone()?;
         {
@@ -664,7 +723,7 @@ impl Relay {
                 // A client that goes away while it waits takes its ticket with it: dropping the
                 // wait cancels the ticket, so nobody approves a statement for nobody.
                 let outcome = tokio::select! {
-                    o = self.unless_cancelled(self.handle.wait_review(action_id, pending)) => match o {
+                    o = self.reviewed(self.unless_cancelled(self.handle.wait_review(action_id, pending))) => match o {
                         Some(o) => o,
                         None => return (Some(action_id), Err(refuse::message(&rule, "the client cancelled the statement while it waited for review"))),
                     },
@@ -1276,7 +1335,7 @@ impl Relay {
                 );
                 let _ = self.to_client(&[proto::notice("01000", &note)]).await;
                 let decided = tokio::select! {
-                    d = self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending)) => d,
+                    d = self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))) => d,
                     e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
                 };
                 match decided {
@@ -1953,7 +2012,8 @@ impl Relay {
                 b'Z' => {
                     // ReadyForQuery ends a Sync, a simple Query or a FunctionCall; anything still
                     // queued before it was answered (or skipped after an error) on the way.
-                    if let Some(c) = cancelling.take() {
+                    let ceiling = self.ceiling_cancel.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    if let Some(c) = cancelling.take().or(ceiling) {
                         // Not before the cancel has landed: a cancel still in flight when the
                         // client sends its next statement would cancel that one.
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c).await;
@@ -2324,7 +2384,7 @@ impl Relay {
                 );
                 proto::notice("01000", &note).write_to(out);
                 self.release(out, done).await?;
-                match self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending)).await {
+                match self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))).await {
                     None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),
                     Some(Ok(true)) => Ok(None),
                     Some(Ok(false)) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),

@@ -2124,3 +2124,26 @@ fn stored_expressions_call_only_functions_that_compute() {
     let slots = pg().psql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'trap24'").unwrap();
     assert_eq!(slots.trim(), "0");
 }
+
+/// Found by the twenty-fourth round: the bound on how long an agent's statement holds its locks
+/// was the role's `statement_timeout`, which the agent may `SET` to 0; rows locked `FOR UPDATE`
+/// and a sleep then held an application's write for as long as it liked. hoop cancels an
+/// agent's statement once nothing has come back for `limits.agent_statement_secs`.
+#[test]
+fn an_agent_cannot_set_away_the_bound_on_a_statement() {
+    let gw = Gw::start_with_limits("agent_statement_secs = 2");
+    victim("lock24");
+    let started = std::time::Instant::now();
+    let (out, err) = agent(
+        &gw,
+        &["-c", "SET statement_timeout = 0; BEGIN; SELECT id FROM lock24 WHERE id > 0 FOR UPDATE; SELECT pg_sleep(30); COMMIT", "-c", "ROLLBACK", "-c", "SELECT 'after'"],
+        None,
+    );
+    assert!(err.contains("canceling statement"), "{out} {err}");
+    assert!(out.contains("after"), "the session goes on: {out} {err}");
+    assert!(started.elapsed() < Duration::from_secs(25), "took {:?}", started.elapsed());
+    let sleeping = pg().psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()").unwrap();
+    assert_eq!(sleeping.trim(), "0");
+    // The rows are free: an application's write does not wait.
+    pg().psql("SET lock_timeout = '1s'; UPDATE lock24 SET v = v WHERE id = 1").unwrap();
+}
