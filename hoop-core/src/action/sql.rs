@@ -838,7 +838,7 @@ impl Walk {
                 self.kind("create_view");
                 self.stores_expressions = true;
             }
-            "IndexStmt" | "CreateStatsStmt" => self.stores_expressions = true,
+            "IndexStmt" | "CreateStatsStmt" | "CreateForeignTableStmt" => self.stores_expressions = true,
             "ExplainStmt" => {
                 self.kind("explain");
                 self.cacheable = false;
@@ -1389,6 +1389,9 @@ mod tests {
             "create materialized view m as select pg_switch_wal()",
             "create view v as select evil.lower(name) from users",
             "create index i on t (my_schema.f(x))",
+            "create table p (x int, y text generated always as (pg_read_file('f')) stored)",
+            "alter view v alter column x set default pg_ls_dir('.')",
+            "create table q (x int) partition by range (public.f(x))",
         ] {
             assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
         }
