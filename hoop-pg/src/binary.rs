@@ -171,6 +171,30 @@ pub fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// The bytes of every `bytea` written inside a text value: `\x` and hex digits after any
+/// number of backslashes, as arrays and records quote it (`{"\\x6164…"}`,
+/// `(email,"\\x6164…")`). Red-team round 25: a `bytea[]` and a record holding a `bytea`
+/// carried addresses as hex in text format.
+pub fn hex_runs(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
+    let nibble = |c: u8| (c as char).to_digit(16);
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(p) = text.get(at..).and_then(|rest| rest.windows(2).position(|w| w == b"\\x")) {
+            let start = at + p + 2;
+            let len = text.get(start..).map_or(0, |rest| rest.iter().take_while(|c| c.is_ascii_hexdigit()).count());
+            at = start + len;
+            if len >= 2 {
+                let digits = text.get(start..start + len - len % 2).unwrap_or_default();
+                return Some(digits.chunks(2).filter_map(|p| match p {
+                    [a, b] => Some((nibble(*a)? * 16 + nibble(*b)?) as u8),
+                    _ => None,
+                }).collect());
+            }
+        }
+        None
+    })
+}
+
 /// The type OID of `bytea`.
 pub const BYTEA: u32 = 17;
 

@@ -8,7 +8,7 @@
 //! expression can reshape a value past every detector.
 
 use crate::catalog::Catalog;
-use crate::mask::kind_of;
+use crate::mask::{Scan, kind_of, scan_of};
 use hoop_core::mask::{ColumnMask, ColumnRef, Masker};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Rows sampled per relation.
 const SAMPLE_ROWS: usize = 200;
+/// Rows of a column read for its sample's distinct values.
+const SCAN_ROWS: usize = 5000;
 /// Characters of each sampled value read.
 const SAMPLE_VALUE_CHARS: usize = 4096;
 /// How long a relation's masked columns are trusted before they are looked at again.
@@ -228,7 +230,9 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
     // `bigint` or `numeric`, full-text documents, and bytes (read as hex, looked at decoded).
     let text: Vec<(&String, bool)> = cols
         .iter()
-        .filter(|(_, oid)| kind_of(*oid).is_text_like() || matches!(*oid, crate::binary::BYTEA | 20 | 1700 | 3614 | 3615 | 4072))
+        // Every type whose text a detector may match in, as results are scanned (arrays and
+        // records too: red-team round 25 kept addresses in a `bytea[]`).
+        .filter(|(_, oid)| scan_of(kind_of(*oid), 0, *oid, &HashMap::new()) != Scan::Skip)
         .map(|(c, oid)| (c, *oid == crate::binary::BYTEA))
         .collect();
     if text.is_empty() {
@@ -249,7 +253,12 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
         } else {
             format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
         };
-        parts.push(format!("SELECT {i}, v FROM (SELECT {v} AS v FROM {rel} WHERE NOT ({} IS NULL) LIMIT {SAMPLE_ROWS}) s{i}", ident(c)));
+        // Distinct values among the first rows: a placeholder a table starts with ('unknown'
+        // for its legacy rows, red-team round 25) is one value, not the whole sample.
+        parts.push(format!(
+            "SELECT {i}, v FROM (SELECT DISTINCT v FROM (SELECT {v} AS v FROM {rel} WHERE NOT ({} IS NULL) LIMIT {SCAN_ROWS}) d LIMIT {SAMPLE_ROWS}) s{i}",
+            ident(c)
+        ));
     }
     let sql = parts.join(" UNION ALL ");
     let Ok(rows) = catalog.sample(who, &sql).await else {
@@ -259,8 +268,9 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
         return Sampled { found: text.iter().map(|(c, _)| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };
     };
     let mut relation_rows = 0;
-    // Per column: first label found, values with a hit, values.
-    let mut seen: Vec<(Option<&'static str>, usize, usize)> = vec![(None, 0, 0); text.len()];
+    // Per column: first label found, values with a hit, values, and whether a value was longer
+    // than what was read of it.
+    let mut seen: Vec<(Option<&'static str>, usize, usize, bool)> = vec![(None, 0, 0, false); text.len()];
     for row in rows {
         let (Some(Some(i)), v) = (row.first(), row.get(1).cloned().flatten()) else { continue };
         let Ok(i) = i.parse::<i64>() else { continue };
@@ -270,13 +280,27 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
         };
         let (Some(s), Some((_, bytes))) = (usize::try_from(i).ok().and_then(|i| seen.get_mut(i)), usize::try_from(i).ok().and_then(|i| text.get(i))) else { continue };
         s.2 += 1;
+        s.3 |= v.chars().count() >= if *bytes { 2 * SAMPLE_VALUE_CHARS } else { SAMPLE_VALUE_CHARS };
         let value = if *bytes { crate::binary::bytea_hex(format!("\\x{v}").as_bytes()).unwrap_or_default() } else { v.into_bytes() };
-        if let Some(label) = masker.detect(&value) {
+        // Bytes inside an array's or a record's text are looked at decoded too.
+        let label = masker.detect(&value).or_else(|| crate::binary::hex_runs(&value).find_map(|run| masker.detect(&run)));
+        if let Some(label) = label {
             s.0.get_or_insert(label);
             s.1 += 1;
         }
     }
-    let found = text.iter().zip(seen).filter_map(|((c, _), (label, hits, n))| label.map(|l| ((*c).clone(), l, hits * 2 > n))).collect();
+    // A column whose values were longer than what was read of them may hold a match past it
+    // (red-team round 25: addresses after 5,000 characters of a note): unread means masked, so
+    // values derived from it are masked whole; read as it is, the detectors see all of it.
+    let found = text
+        .iter()
+        .zip(seen)
+        .filter_map(|((c, _), (label, hits, n, cut))| match (label, cut) {
+            (Some(l), _) => Some(((*c).clone(), l, hits * 2 > n)),
+            (None, true) => Some(((*c).clone(), UNSAMPLED, false)),
+            (None, false) => None,
+        })
+        .collect();
     Sampled { found, full: relation_rows >= SAMPLE_ROWS, failed: false }
 }
 

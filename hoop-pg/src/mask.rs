@@ -277,7 +277,9 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     let any_text_hit = cell_of_hit.any(|c| c.is_some_and(|i| matches!(scan(i), Scan::InPlace | Scan::Whole) && !ruled(i)));
     let any_rule = (0..cells.len()).any(ruled);
     let any_digits = (0..cells.len()).any(|i| matches!(scan(i), Scan::Decode | Scan::Hex) && !ruled(i));
-    if !any_text_hit && !any_rule && !any_digits {
+    let holds_hex = |(s, e): (usize, usize)| body.get(s..e).is_some_and(|v| v.windows(2).any(|w| w == b"\\x"));
+    let any_hex = body.contains(&b'\\') && cells.iter().enumerate().any(|(i, (_, span))| scan(i) == Scan::InPlace && !ruled(i) && span.is_some_and(holds_hex));
+    if !any_text_hit && !any_rule && !any_digits && !any_hex {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(body.len() + 32);
@@ -327,6 +329,20 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
                 }
                 first.map(|d| (d, c))
             }),
+            // Bytes quoted inside an array's or a record's text (`{"\\x6164…"}`): looked at
+            // decoded; a match masks the whole cell.
+            (Scan::InPlace, Some(c), _) if holds_hex((s, e)) => {
+                let mut first = None;
+                for run in crate::binary::hex_runs(value) {
+                    masker.scan(&run, |h| {
+                        first.get_or_insert(h.detector);
+                    });
+                    if first.is_some() {
+                        break;
+                    }
+                }
+                first.map(|d| (d, c))
+            }
             (Scan::Hex, Some(c), _) => {
                 let mut first = None;
                 // The escape form (`bytea_output = escape`) shows printable bytes as themselves.

@@ -2147,3 +2147,43 @@ fn an_agent_cannot_set_away_the_bound_on_a_statement() {
     // The rows are free: an application's write does not wait.
     pg().psql("SET lock_timeout = '1s'; UPDATE lock24 SET v = v WHERE id = 1").unwrap();
 }
+
+/// Found by the twenty-fifth round: addresses kept in a `bytea[]` or a record holding a
+/// `bytea` came back as hex inside the array's or record's text; a column whose first rows all
+/// held one placeholder, or whose values held an address only after their first 4,096
+/// characters, was never seen to hold one, and its derived values came back in clear.
+#[test]
+fn bytes_in_arrays_placeholders_and_long_values_keep_masking() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS blobs25, legacy25, notes25; DROP TYPE IF EXISTS kv25;
+         CREATE TYPE kv25 AS (kind text, val bytea);
+         CREATE TABLE blobs25 (id int, ba bytea[], c kv25);
+         INSERT INTO blobs25 SELECT g, ARRAY[convert_to('bob' || g || '@corp.example.com', 'UTF8')], ROW('email', convert_to('carol' || g || '@corp.example.com', 'UTF8'))::kv25 FROM generate_series(1, 3) g;
+         CREATE TABLE legacy25 (id int, email text);
+         INSERT INTO legacy25 SELECT g, 'unknown' FROM generate_series(1, 250) g;
+         INSERT INTO legacy25 SELECT g, 'user' || g || '@mail.example.com' FROM generate_series(251, 300) g;
+         CREATE TABLE notes25 (id int, body text);
+         INSERT INTO notes25 SELECT g, repeat('lorem ipsum ', 420) || 'contact alice' || g || '@corp.example.com now' FROM generate_series(1, 3) g",
+    )
+    .unwrap();
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-At",
+            "-c",
+            "SELECT 'arr', id, ba, c FROM blobs25 ORDER BY id",
+            "-c",
+            "SELECT 'esc', replace(encode(ba[1], 'escape'), '@', ' AT ') FROM blobs25",
+            "-c",
+            "SELECT 'legacy', id, replace(email, '@', ' AT ') FROM legacy25 WHERE id > 295",
+            "-c",
+            "SELECT 'note', id, replace(right(body, 40), '@', ' AT ') FROM notes25",
+        ],
+        None,
+    );
+    assert!(out.contains("arr|1|") && !out.contains("626f6231") && !out.contains("6361726f6c31"), "{out} {err}");
+    assert!(out.contains("esc|") && !out.contains("bob1 AT"), "{out} {err}");
+    assert!(out.contains("legacy|296|") && !out.contains("user296 AT"), "{out} {err}");
+    assert!(out.contains("note|1|") && !out.contains("alice1 AT"), "{out} {err}");
+}
