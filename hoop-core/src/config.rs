@@ -355,6 +355,9 @@ pub struct LimitsConfig {
     /// on how long one statement holds its locks that the agent cannot `SET` away, as it can
     /// `statement_timeout`. Time held for review does not count.
     pub agent_statement_secs: u64,
+    /// Upstream sessions all agents together may hold on one Postgres target (0: half of the
+    /// server's `max_connections`, asked once): the rest stay for people and applications.
+    pub agent_upstream_sessions: usize,
     /// Open connections on all listeners together; more are refused at once.
     pub max_connections: usize,
     /// Open connections on one listener.
@@ -383,6 +386,7 @@ impl Default for LimitsConfig {
             max_rows_written: 1000,
             agent_idle_in_transaction_secs: 60,
             agent_statement_secs: 300,
+            agent_upstream_sessions: 0,
             max_connections: a.max_connections,
             max_connections_per_listener: a.max_connections_per_listener,
             preauth_timeout_secs: a.preauth_timeout.as_secs(),

@@ -42,7 +42,34 @@ struct Target {
     catalog: Arc<Catalog>,
     discovery: Arc<crate::discover::Discovery>,
     allow_privileged_role: bool,
+    /// Upstream sessions agents hold on this target now.
+    agents_upstream: Arc<std::sync::atomic::AtomicUsize>,
+    /// Their cap when the config leaves it to the server (half its `max_connections`).
+    agents_cap: tokio::sync::OnceCell<usize>,
 }
+
+/// An agent's upstream session counted against its target's share; given back on drop.
+struct AgentSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl AgentSlot {
+    fn take(count: &Arc<std::sync::atomic::AtomicUsize>, cap: usize) -> Option<AgentSlot> {
+        use std::sync::atomic::Ordering;
+        if count.fetch_add(1, Ordering::AcqRel) >= cap {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(AgentSlot(count.clone()))
+    }
+}
+
+impl Drop for AgentSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// Agents' share of a server's connections when it cannot be asked.
+const AGENTS_CAP_FALLBACK: usize = 48;
 
 /// The Postgres proxy: cheap to share, one per listener (or several listeners per proxy).
 pub struct PgProxy {
@@ -61,6 +88,8 @@ pub struct PgProxy {
     agent_idle_in_transaction: u64,
     /// `limits.agent_statement_secs` (0: none).
     agent_statement: u64,
+    /// `limits.agent_upstream_sessions` (0: half the server's `max_connections`).
+    agent_upstream_sessions: usize,
     record: RecordLimits,
     cancel: CancelRegistry,
     /// Connection threads (`listeners.threads`).
@@ -99,7 +128,10 @@ impl PgProxy {
                 allow_plaintext_password: t.allow_plaintext_password,
             };
             let catalog = Arc::new(Catalog::new(upstream.clone()));
-            targets.insert(name.clone(), Target { upstream, catalog, discovery: Default::default(), allow_privileged_role: t.allow_privileged_role });
+            targets.insert(
+                name.clone(),
+                Target { upstream, catalog, discovery: Default::default(), allow_privileged_role: t.allow_privileged_role, agents_upstream: Default::default(), agents_cap: Default::default() },
+            );
         }
         let mut statics = HashMap::new();
         for (i, s) in cfg.static_identities.iter().enumerate() {
@@ -129,6 +161,7 @@ impl PgProxy {
             max_rows_written: cfg.limits.max_rows_written,
             agent_idle_in_transaction: cfg.limits.agent_idle_in_transaction_secs,
             agent_statement: cfg.limits.agent_statement_secs,
+            agent_upstream_sessions: cfg.limits.agent_upstream_sessions,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
             threads: cfg.listeners.threads,
@@ -253,6 +286,29 @@ impl PgProxy {
                 return fatal(&mut reader, proto::NOT_AUTHORIZED, &msg).await;
             }
         }
+        // Agents together hold at most their share of the server's connections (red-team round
+        // 25: seven agent identities, each within its own session cap, took every connection
+        // slot of the server, and people and other agents were refused by it).
+        let _agent_slot = if handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent {
+            let cap = match self.agent_upstream_sessions {
+                0 => *t.agents_cap.get_or_init(|| async {
+                    let rows = t.catalog.query("SHOW max_connections").await.ok();
+                    let max = rows.and_then(|r| r.first()?.first()?.as_ref()?.parse::<usize>().ok());
+                    max.map_or(AGENTS_CAP_FALLBACK, |m| (m / 2).max(1))
+                }).await,
+                n => n,
+            };
+            match AgentSlot::take(&t.agents_upstream, cap) {
+                Some(s) => Some(s),
+                None => {
+                    let msg = format!("hoop: agents already hold their share ({cap}) of the database's connections on target \"{target}\" (limits.agent_upstream_sessions)");
+                    handle.close(&msg);
+                    return fatal(&mut reader, "53300", &msg).await;
+                }
+            }
+        } else {
+            None
+        };
         let est = match t.upstream.connect(&params).await {
             Ok(est) => est,
             Err(e) => {

@@ -2187,3 +2187,26 @@ fn bytes_in_arrays_placeholders_and_long_values_keep_masking() {
     assert!(out.contains("legacy|296|") && !out.contains("user296 AT"), "{out} {err}");
     assert!(out.contains("note|1|") && !out.contains("alice1 AT"), "{out} {err}");
 }
+
+/// Found by the twenty-fifth round: seven agent identities, each within its own session cap,
+/// held every connection slot of the server, and people and other agents were refused by the
+/// server itself. Agents together hold at most `limits.agent_upstream_sessions` of a target's
+/// connections (by default half of the server's `max_connections`); people still get in.
+#[tokio::test]
+async fn agents_together_hold_at_most_their_share_of_the_servers_connections() {
+    let gw = Gw::start_with_limits("agent_upstream_sessions = 2");
+    let a = raw::Raw::login_as(&gw, "agent-a").await;
+    let b = raw::Raw::login_as(&gw, "agent-b").await;
+    let t = gw.token("agent-c", IdentityKind::Agent);
+    let (out, err) = text(&gw.psql_with("agent-c", &t, "", &["-At", "-c", "SELECT 'agent in'"], None));
+    assert!(!out.contains("agent in") && err.contains("their share (2)"), "{out} {err}");
+    let t = gw.token("alice", IdentityKind::Human);
+    let (out, err) = text(&gw.psql_with("alice", &t, "", &["-At", "-c", "SELECT 'person in'"], None));
+    assert!(out.contains("person in"), "{out} {err}");
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = gw.token("agent-c", IdentityKind::Agent);
+    let (out, err) = text(&gw.psql_with("agent-c", &t, "", &["-At", "-c", "SELECT 'agent in'"], None));
+    assert!(out.contains("agent in"), "a slot given back is taken again: {out} {err}");
+    drop(b);
+}
