@@ -411,7 +411,14 @@ fn statements_of_millions_of_tokens_are_refused_before_they_are_scanned() {
     let o = s.psql(&token, "select 'warm'");
     assert!(o.status.success(), "{}", err(&o));
     let before = peak_rss_mib(s.child.as_ref().unwrap().id());
-    for text in [format!("select {}1", "1,".repeat(1_900_000)), format!("select {}1", "f(1),".repeat(780_000))] {
+    // Round 25: nested comments and operator runs, which the scanner takes quadratic time over
+    // (400 KB of either held a parser thread for minutes; the read below gives up at 60 s).
+    for text in [
+        format!("select {}1", "1,".repeat(1_900_000)),
+        format!("select {}1", "f(1),".repeat(780_000)),
+        format!("select 1 {}{}", "/*".repeat(100_000), "*/".repeat(100_000)),
+        format!("select 1 {}1", "+-".repeat(200_000)),
+    ] {
         let mut c = raw_login(s.pg_port, &token);
         c.write_all(&query(&text)).unwrap();
         let got = until_ready(&mut c);

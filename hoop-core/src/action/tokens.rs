@@ -8,8 +8,22 @@
 //! token here is at least one token there), so a text let through is still counted exactly by
 //! the scanner, and a text refused here would have been refused there: this is not what
 //! decides what a statement is, only how soon a hopeless one is turned away.
+//!
+//! The scanner also backtracks over runs of operator characters (it takes the longest run,
+//! then gives back what may not end an operator or opens a comment), so a long run, and
+//! deeply nested comments (`/*/*/*…*/*/*/`), cost it time quadratic in their length: 48 KB took
+//! 6 s and 4 MB held a parser thread for minutes (red-team round 25). No statement needs either:
+//! a run of more than [`MAX_OPERATOR_RUN`] operator characters outside comments, or comments
+//! nested deeper than [`MAX_COMMENT_DEPTH`], are refused here too.
 
-/// Whether the scanner would make more than `limit` tokens of `text` (`false` when unsure).
+/// Longest run of operator characters outside comments and literals (`->>`, `||-`, `<=`…).
+pub(crate) const MAX_OPERATOR_RUN: usize = 64;
+
+/// Deepest nesting of `/* … */` comments.
+pub(crate) const MAX_COMMENT_DEPTH: usize = 32;
+
+/// Whether the scanner would make more than `limit` tokens of `text`, or its cost would grow
+/// faster than its length (see the module's docs); `false` when unsure.
 pub(crate) fn more_than(text: &str, limit: usize) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
@@ -23,7 +37,10 @@ pub(crate) fn more_than(text: &str, limit: usize) -> bool {
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 i = b.iter().skip(i).position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
             }
-            b'/' if b.get(i + 1) == Some(&b'*') => i = block_comment_end(b, i),
+            b'/' if b.get(i + 1) == Some(&b'*') => match block_comment_end(b, i) {
+                Some(end) => i = end,
+                None => return true,
+            },
             b'\'' => {
                 i = quoted_end(b, i, b'\'', false);
                 n += 1;
@@ -53,8 +70,12 @@ pub(crate) fn more_than(text: &str, limit: usize) -> bool {
             }
             // A run of operator characters is at least one token.
             c if is_operator(c) => {
+                let start = i;
                 while b.get(i).is_some_and(|&c| is_operator(c)) {
                     i += 1;
+                }
+                if i - start > MAX_OPERATOR_RUN {
+                    return true;
                 }
                 n += 1;
             }
@@ -98,26 +119,30 @@ fn quoted_end(b: &[u8], start: usize, q: u8, escapes: bool) -> usize {
     b.len()
 }
 
-/// Just past a `/* … */` comment (they nest) opening at `start`.
-fn block_comment_end(b: &[u8], start: usize) -> usize {
+/// Just past a `/* … */` comment (they nest) opening at `start`; `None` when nested deeper
+/// than [`MAX_COMMENT_DEPTH`].
+fn block_comment_end(b: &[u8], start: usize) -> Option<usize> {
     let (mut i, mut depth) = (start + 2, 1usize);
     while i < b.len() {
         match (b.get(i), b.get(i + 1)) {
             (Some(b'/'), Some(b'*')) => {
                 depth += 1;
+                if depth > MAX_COMMENT_DEPTH {
+                    return None;
+                }
                 i += 2;
             }
             (Some(b'*'), Some(b'/')) => {
                 depth -= 1;
                 i += 2;
                 if depth == 0 {
-                    return i;
+                    return Some(i);
                 }
             }
             _ => i += 1,
         }
     }
-    b.len()
+    Some(b.len())
 }
 
 /// Just past the token starting with `$` at `start`: a dollar-quoted string (`$$…$$`,
@@ -167,5 +192,15 @@ mod tests {
         // One large literal is one token.
         let text = format!("select '{}'", "1,".repeat(2_000_000));
         assert!(!more_than(&text, 10));
+    }
+
+    /// Red-team round 25: texts the scanner takes quadratic time over, refused before it runs.
+    #[test]
+    fn texts_the_scanner_backtracks_over_are_seen_at_once() {
+        assert!(more_than(&format!("select 1 {}{}", "/*".repeat(4000), "*/".repeat(4000)), 10_000));
+        assert!(more_than(&format!("select 1 {}1", "+-".repeat(4000)), 10_000));
+        // What statements hold is not: a banner of stars, a separator in a comment, a few levels.
+        assert!(!more_than(&format!("/*{}*/ select 1 /* {} */ -- {}\n", "*".repeat(200), "=".repeat(200), "-".repeat(200)), 10_000));
+        assert!(!more_than("select 1 /* a /* b /* c */ */ */ ->> '{}'", 10_000));
     }
 }
