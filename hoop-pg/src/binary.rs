@@ -27,9 +27,12 @@ pub enum TypeShape {
 /// The shape of a built-in type, or `None` for one the catalog must tell.
 pub fn builtin(oid: u32) -> Option<TypeShape> {
     Some(match oid {
-        20 | 1700 => TypeShape::Number,
-        // bigint[], numeric[], record[], and the other built-in arrays of them are arrays
-        1016 | 1231 | 2287 | 3927 | 3907 | 6157 | 6151 => TypeShape::Array,
+        // `double precision` holds every integer below 2^53 exactly and `money` is whole cents:
+        // both carry a card number as well (red-team round 25).
+        20 | 1700 | FLOAT8 | MONEY => TypeShape::Number,
+        // bigint[], numeric[], float8[], money[], record[], and the other built-in arrays of
+        // them are arrays
+        1016 | 1231 | 1022 | 791 | 2287 | 3927 | 3907 | 6157 | 6151 => TypeShape::Array,
         2249 => TypeShape::Record,
         3926 => TypeShape::Range(20),
         3906 => TypeShape::Range(1700),
@@ -145,6 +148,12 @@ const MIN_MATCHING_DIGITS: u32 = 13;
 /// Whether a binary `bigint` or `numeric` has the digits a detector needs, read from its bytes
 /// without writing them out (most are ids and amounts far shorter).
 fn could_match(oid: u32, v: &[u8]) -> bool {
+    let min = 10u64.pow(MIN_MATCHING_DIGITS - 1);
+    match oid {
+        FLOAT8 => return v.try_into().map(f64::from_be_bytes).is_ok_and(|x| x.abs() >= min as f64),
+        MONEY => return v.try_into().map(i64::from_be_bytes).is_ok_and(|c| c.unsigned_abs() / 100 >= min),
+        _ => {}
+    }
     if oid == 20 {
         return v.try_into().map(i64::from_be_bytes).is_ok_and(|n| n.unsigned_abs() >= 10u64.pow(MIN_MATCHING_DIGITS - 1));
     }
@@ -156,6 +165,11 @@ fn could_match(oid: u32, v: &[u8]) -> bool {
 /// The decimal digits of a binary `bigint`, or of a binary `numeric`'s integer part (its
 /// base-10,000 digits after a header of four words).
 pub fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
+    match oid {
+        FLOAT8 => return float_digits(f64::from_be_bytes(v.try_into().ok()?)),
+        MONEY => return Some((i64::from_be_bytes(v.try_into().ok()?) / 100).to_string()),
+        _ => {}
+    }
     if oid == 20 {
         return Some(i64::from_be_bytes(v.try_into().ok()?).to_string());
     }
@@ -193,6 +207,32 @@ pub fn hex_runs(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
         }
         None
     })
+}
+
+/// The type OID of `double precision`.
+pub const FLOAT8: u32 = 701;
+/// The type OID of `money`.
+pub const MONEY: u32 = 790;
+
+/// The digits of a whole number a `double precision` holds (`4.111111111111111e+15` is the
+/// card number 4111111111111111), if it is one large enough to be anything a detector knows.
+fn float_digits(x: f64) -> Option<String> {
+    (x.is_finite() && x.abs() >= 1e12 && x.abs() < 1e20).then(|| format!("{:.0}", x.trunc().abs()))
+}
+
+/// The digits of the whole number in the text form of a `double precision` or `money` value
+/// (`4.111111111111111e+15`, `$4,111,111,111,111,111.00`), for the detectors.
+pub fn text_number_digits(oid: u32, text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    match oid {
+        FLOAT8 => float_digits(text.trim().parse().ok()?),
+        // The currency's symbol and separators are the locale's; the cents come last.
+        MONEY => {
+            let whole = text.rsplit_once(['.', ',']).filter(|(_, cents)| cents.len() == 2).map_or(text, |(w, _)| w);
+            Some(whole.chars().filter(char::is_ascii_digit).collect())
+        }
+        _ => None,
+    }
 }
 
 /// The type OID of `bytea`.

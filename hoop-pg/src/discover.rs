@@ -228,12 +228,12 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
 async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
     // Text, and the types whose text form can hold a detector's match: card numbers stored as
     // `bigint` or `numeric`, full-text documents, and bytes (read as hex, looked at decoded).
-    let text: Vec<(&String, bool)> = cols
+    let text: Vec<(&String, u32)> = cols
         .iter()
         // Every type whose text a detector may match in, as results are scanned (arrays and
         // records too: red-team round 25 kept addresses in a `bytea[]`).
         .filter(|(_, oid)| scan_of(kind_of(*oid), 0, *oid, &HashMap::new()) != Scan::Skip)
-        .map(|(c, oid)| (c, *oid == crate::binary::BYTEA))
+        .map(|(c, oid)| (c, *oid))
         .collect();
     if text.is_empty() {
         return Sampled { found: Vec::new(), full: true, failed: false };
@@ -247,8 +247,8 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
     // needs an equality operator, which `json`, `xml` and `pg_node_tree` lack; a row of only
     // NULL fields holds nothing to see.)
     let mut parts = vec![format!("SELECT -1, NULL::text FROM (SELECT FROM {rel} LIMIT {SAMPLE_ROWS}) n")];
-    for (i, (c, bytes)) in text.iter().enumerate() {
-        let v = if *bytes {
+    for (i, (c, oid)) in text.iter().enumerate() {
+        let v = if *oid == crate::binary::BYTEA {
             format!("pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
         } else {
             format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
@@ -278,10 +278,16 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
             relation_rows += 1;
             continue;
         };
-        let (Some(s), Some((_, bytes))) = (usize::try_from(i).ok().and_then(|i| seen.get_mut(i)), usize::try_from(i).ok().and_then(|i| text.get(i))) else { continue };
+        let (Some(s), Some((_, oid))) = (usize::try_from(i).ok().and_then(|i| seen.get_mut(i)), usize::try_from(i).ok().and_then(|i| text.get(i))) else { continue };
         s.2 += 1;
-        s.3 |= v.chars().count() >= if *bytes { 2 * SAMPLE_VALUE_CHARS } else { SAMPLE_VALUE_CHARS };
-        let value = if *bytes { crate::binary::bytea_hex(format!("\\x{v}").as_bytes()).unwrap_or_default() } else { v.into_bytes() };
+        let bytes = *oid == crate::binary::BYTEA;
+        s.3 |= v.chars().count() >= if bytes { 2 * SAMPLE_VALUE_CHARS } else { SAMPLE_VALUE_CHARS };
+        let value = match *oid {
+            crate::binary::BYTEA => crate::binary::bytea_hex(format!("\\x{v}").as_bytes()).unwrap_or_default(),
+            // A card number kept as `double precision` or `money` is seen as its digits.
+            crate::binary::FLOAT8 | crate::binary::MONEY => crate::binary::text_number_digits(*oid, v.as_bytes()).map_or_else(|| v.into_bytes(), String::into_bytes),
+            _ => v.into_bytes(),
+        };
         // Bytes inside an array's or a record's text are looked at decoded too.
         let label = masker.detect(&value).or_else(|| crate::binary::hex_runs(&value).find_map(|run| masker.detect(&run)));
         if let Some(label) = label {

@@ -66,6 +66,7 @@ pub fn scan_of(kind: ValueKind, format: i16, oid: u32, types: &HashMap<u32, Type
     let long_number = matches!(oid, 20 | 1700);
     match (format, kind) {
         (0, _) if oid == crate::binary::BYTEA => Scan::Hex,
+        (0, _) if matches!(oid, crate::binary::FLOAT8 | crate::binary::MONEY) => Scan::Decode,
         (0, ValueKind::Text | ValueKind::Json | ValueKind::Other) => Scan::InPlace,
         (0, ValueKind::Integer | ValueKind::Numeric) if long_number => Scan::Whole,
         (0, _) => Scan::Skip,
@@ -319,7 +320,12 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
             (Scan::Whole, Some(c), _) => in_bytes(c),
             (Scan::Decode, Some(c), Some(p)) => in_bytes(c).or_else(|| {
                 let mut first = None;
-                for n in crate::binary::numbers_in(c.type_oid, value, &p.types) {
+                let numbers = if c.format == 0 {
+                    crate::binary::text_number_digits(c.type_oid, value).into_iter().collect()
+                } else {
+                    crate::binary::numbers_in(c.type_oid, value, &p.types)
+                };
+                for n in numbers {
                     masker.scan(n.as_bytes(), |h| {
                         first.get_or_insert(h.detector);
                     });

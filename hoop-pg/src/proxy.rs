@@ -286,9 +286,17 @@ impl PgProxy {
                 return fatal(&mut reader, proto::NOT_AUTHORIZED, &msg).await;
             }
         }
+        let est = match t.upstream.connect(&params).await {
+            Ok(est) => est,
+            Err(e) => {
+                handle.close(&format!("upstream: {e}"));
+                return fatal(&mut reader, proto::CANNOT_CONNECT, &format!("hoop: {e}")).await;
+            }
+        };
         // Agents together hold at most their share of the server's connections (red-team round
         // 25: seven agent identities, each within its own session cap, took every connection
-        // slot of the server, and people and other agents were refused by it).
+        // slot of the server, and people and other agents were refused by it). Counted once
+        // the session's own connection is up: the server is asked its size on a side connection.
         let _agent_slot = if handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent {
             let cap = match self.agent_upstream_sessions {
                 0 => *t.agents_cap.get_or_init(|| async {
@@ -303,18 +311,12 @@ impl PgProxy {
                 None => {
                     let msg = format!("hoop: agents already hold their share ({cap}) of the database's connections on target \"{target}\" (limits.agent_upstream_sessions)");
                     handle.close(&msg);
+                    drop(est);
                     return fatal(&mut reader, "53300", &msg).await;
                 }
             }
         } else {
             None
-        };
-        let est = match t.upstream.connect(&params).await {
-            Ok(est) => est,
-            Err(e) => {
-                handle.close(&format!("upstream: {e}"));
-                return fatal(&mut reader, proto::CANNOT_CONNECT, &format!("hoop: {e}")).await;
-            }
         };
         let (pid, real_key) = est.key;
         let (hoop_key, cancels) = self.cancel.register(pid, real_key, t.upstream.clone());
