@@ -174,7 +174,8 @@ fn query(sql: &str) -> Vec<u8> {
 /// Every good session finishes correctly, the gateway stays up, and its memory stays flat.
 #[test]
 fn hostile_clients_while_good_ones_work() {
-    let mut s = serve("[limits]\nmax_sessions_per_identity = 300\n[policy]\ndefault_rules = false\n");
+    // A hundred sessions of one agent at once: past the agents' default share of the server.
+    let mut s = serve("[limits]\nmax_sessions_per_identity = 300\nagent_upstream_sessions = 300\n[policy]\ndefault_rules = false\n");
     let admin_port: u16 = s.admin.rsplit(':').next().unwrap().parse().unwrap();
     let token = s.token("good", "agent", "", 600);
     let pid = s.child.as_ref().unwrap().id();
