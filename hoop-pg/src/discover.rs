@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Rows sampled per relation.
 const SAMPLE_ROWS: usize = 200;
+/// Columns of one relation promoted at most (PostgreSQL allows 1,600).
+const MAX_PROMOTED_COLUMNS: usize = 1600;
 /// Rows of a column read for its sample's distinct values.
 const SCAN_ROWS: usize = 5000;
 /// Characters of each sampled value read.
@@ -48,7 +50,13 @@ pub struct Discovery {
     /// What sampling each relation (`schema`, `table`) found: two spellings of one relation
     /// (`t`, `public.t`) share one sample.
     samples: Mutex<HashMap<(usize, String, String), Sample>>,
+    /// Columns of each relation a detector matched in as they were read, which their sample
+    /// had not shown to hold such values (a sample sees only the first values of a column).
+    promoted: Mutex<HashMap<(usize, String, String), Promoted>>,
 }
+
+/// Columns of one relation promoted, each with the label of the detector that matched.
+type Promoted = Vec<(String, &'static str)>;
 
 /// What every step of one question to discovery shares: the target's catalog, the masker,
 /// the target's name, and the identity whose statement asked.
@@ -122,6 +130,13 @@ impl Discovery {
                 let sampled = self.sampled(ask, &schema, &table, &cols).await;
                 full &= sampled.full;
                 failed |= sampled.failed;
+                let key = (Arc::as_ptr(masker) as usize, schema.clone(), table.clone());
+                let promoted = self.promoted.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().unwrap_or_default();
+                for (col, label) in promoted {
+                    if let Some(rule) = masker.rule_for(label) {
+                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: false });
+                    }
+                }
                 for (col, label, whole) in &sampled.found {
                     if let Some(rule) = masker.rule_for(label) {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: *whole });
@@ -159,6 +174,31 @@ impl Discovery {
     pub fn forget(&self) {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.samples.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Learns from a result that detectors matched in these table columns (`schema`, `table`,
+    /// `column`, label) read as they are: values derived from them are masked whole from now
+    /// on, as if their sample had shown it (red-team rounds 25 and 26: addresses past what the
+    /// sample read came back reshaped right after hoop had masked them read plainly). Whether
+    /// anything was new (then what sessions learnt must be asked again).
+    pub fn promote(&self, masker: &Arc<Masker>, hits: Vec<(String, String, String, &'static str)>) -> bool {
+        let mut promoted = self.promoted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new = false;
+        for (schema, table, column, label) in hits {
+            if promoted.len() >= MAX_RELATIONS {
+                promoted.clear();
+            }
+            let cols = promoted.entry((Arc::as_ptr(masker) as usize, schema, table)).or_default();
+            if !cols.iter().any(|(c, _)| *c == column) && cols.len() < MAX_PROMOTED_COLUMNS {
+                cols.push((column, label));
+                new = true;
+            }
+        }
+        drop(promoted);
+        if new {
+            self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        new
     }
 
     /// What sampling `schema.table` (columns `cols`) finds, sampled on `who`'s turn unless a

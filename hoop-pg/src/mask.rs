@@ -83,6 +83,8 @@ pub fn scan_of(kind: ValueKind, format: i16, oid: u32, types: &HashMap<u32, Type
 pub struct MaskTally {
     columns: Vec<u64>,
     detectors: [u64; Detector::ALL.len()],
+    /// The first detector that matched in each result column, by index.
+    hits: Vec<Option<&'static str>>,
 }
 
 impl MaskTally {
@@ -99,6 +101,35 @@ impl MaskTally {
         if let Some(c) = self.detectors.get_mut(d.index()) {
             *c += 1;
         }
+    }
+
+    /// A detector matched in result column `i`.
+    fn hit(&mut self, i: usize, d: Detector) {
+        if self.hits.len() <= i {
+            self.hits.resize(i + 1, None);
+        }
+        if let Some(h) = self.hits.get_mut(i) {
+            h.get_or_insert(d.label());
+        }
+    }
+
+    /// The table columns (`schema`, `table`, `column`) of `plan` read as they are in which a
+    /// detector matched, with its label; forgotten once taken. Discovery learns from them
+    /// what its sample missed ([`crate::discover::Discovery::promote`]).
+    pub fn take_hits(&mut self, plan: Option<&RowPlan>) -> Vec<(String, String, String, &'static str)> {
+        let Some(plan) = plan else { return Vec::new() };
+        std::mem::take(&mut self.hits)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, h)| {
+                let (label, col) = (h?, plan.columns.get(i)?);
+                let [source] = col.sources.as_slice() else { return None };
+                let mut parts = source.splitn(4, '.');
+                let (schema, table, column) = (parts.next()?, parts.next()?, parts.next()?);
+                // A name with a dot in it cannot be told apart; a ruled column is masked already.
+                (parts.next().is_none() && col.rule.is_none() && !schema.is_empty()).then(|| (schema.to_string(), table.to_string(), column.to_string(), label))
+            })
+            .collect()
     }
 
     /// The counts so far by column source and detector label (columns of one source summed),
@@ -362,6 +393,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         if let Some((detector, c)) = whole {
             values += 1;
             tally.detector(detector);
+            tally.hit(i, detector);
             let stand_in = if c.format == 0 {
                 masker.mask_value(masker.rule_for(detector.label()).as_ref(), c.kind, value)
             } else {
@@ -386,6 +418,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
                 last = h.end;
                 values += 1;
                 tally.detector(h.detector);
+                tally.hit(i, h.detector);
             }
             hit_iter.next();
         }

@@ -2406,6 +2406,11 @@ impl Relay {
         if let Some(mut acc) = acc {
             let Some(action_id) = acc.action_id else { return };
             self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
+            let hits = acc.masked_by.take_hits(acc.plan.as_deref());
+            if !hits.is_empty() && self.discovery.promote(&self.masker, hits) {
+                // Every session's memo of masked columns follows the catalog's generation.
+                self.catalog.forget_resolved();
+            }
             let so_far = {
                 let mut sh = self.shared();
                 if acc.masked_values == 0 && sh.front_reads_masked() {

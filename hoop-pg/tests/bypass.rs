@@ -2232,3 +2232,22 @@ async fn card_numbers_kept_as_floats_or_money_are_masked() {
     let got = c.until_ready().await;
     assert!(!got.windows(8).any(|w| w == 4111111111111111f64.to_be_bytes()) && !got.windows(8).any(|w| w == 411111111111111100i64.to_be_bytes()), "{got:?}");
 }
+
+/// Found by the twenty-sixth round: a sample sees only a column's first values, so a column
+/// with 300 distinct harmless notes before its first address was not seen to hold addresses,
+/// and a reshaped read of it came back in clear, right after hoop had masked the same
+/// addresses read plainly. What the detectors match in a column read as it is now teaches
+/// discovery: values derived from that column are masked whole from then on.
+#[test]
+fn a_column_seen_to_hold_addresses_masks_what_is_derived_from_it() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS notes26; CREATE TABLE notes26 (id int, body text);
+         INSERT INTO notes26 SELECT g, 'note number ' || g FROM generate_series(1, 300) g;
+         INSERT INTO notes26 VALUES (301, 'write to zed.quux@example.com'), (302, 'or lin.pao@example.org')",
+    )
+    .unwrap();
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT 'plain', body FROM notes26 WHERE id > 300", "-c", "SELECT 'derived', replace(body, '@', ' AT ') FROM notes26 WHERE id > 300"], None);
+    assert!(out.contains("plain|write to [REDACTED:email]"), "{out} {err}");
+    assert!(out.contains("derived|") && !out.contains("zed.quux AT") && !out.contains("lin.pao AT"), "{out} {err}");
+}
