@@ -53,6 +53,8 @@ pub struct Discovery {
     /// Columns of each relation a detector matched in as they were read, which their sample
     /// had not shown to hold such values (a sample sees only the first values of a column).
     promoted: Mutex<HashMap<(usize, String, String), Promoted>>,
+    /// Moves on when a column is promoted: sessions' memos of masked columns follow it.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 /// Columns of one relation promoted, each with the label of the detector that matched.
@@ -179,9 +181,8 @@ impl Discovery {
     /// Learns from a result that detectors matched in these table columns (`schema`, `table`,
     /// `column`, label) read as they are: values derived from them are masked whole from now
     /// on, as if their sample had shown it (red-team rounds 25 and 26: addresses past what the
-    /// sample read came back reshaped right after hoop had masked them read plainly). Whether
-    /// anything was new (then what sessions learnt must be asked again).
-    pub fn promote(&self, masker: &Arc<Masker>, hits: Vec<(String, String, String, &'static str)>) -> bool {
+    /// sample read came back reshaped right after hoop had masked them read plainly).
+    pub fn promote(&self, masker: &Arc<Masker>, hits: Vec<(String, String, String, &'static str)>) {
         let mut promoted = self.promoted.lock().unwrap_or_else(|p| p.into_inner());
         let mut new = false;
         for (schema, table, column, label) in hits {
@@ -196,9 +197,16 @@ impl Discovery {
         }
         drop(promoted);
         if new {
+            // Only what was derived from samples is asked again, not the samples themselves:
+            // promoting columns must not make every session sample its tables again.
             self.cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        new
+    }
+
+    /// How many times columns were promoted: memos of masked columns made before are stale.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What sampling `schema.table` (columns `cols`) finds, sampled on `who`'s turn unless a

@@ -25,8 +25,9 @@ struct Entry {
     /// makes it stale).
     generation: u64,
     resolved: Option<Arc<Vec<String>>>,
-    /// The masker it was computed for (a reload brings new rules), and the columns.
-    masked: Option<(usize, Arc<Vec<MaskedColumn>>)>,
+    /// The masker it was computed for (a reload brings new rules) and discovery's epoch (a
+    /// column promoted since), and the columns.
+    masked: Option<(Asked, Arc<Vec<MaskedColumn>>)>,
 }
 
 /// What a statement's table list resolves to, remembered per list: a session's statements
@@ -48,7 +49,11 @@ pub struct TableMemo {
 
 /// When a table list's facts were found (and in which catalog generation), for which masker,
 /// and the facts.
-type Listed = (Instant, u64, usize, Arc<Facts>);
+type Listed = (Instant, u64, Asked, Arc<Facts>);
+
+/// Under what masked columns were asked for: the masker (a reload brings new rules) and
+/// discovery's epoch (columns promoted since).
+type Asked = (usize, u64);
 
 impl TableMemo {
     /// What the memo holds of `t`, learnt in generation `generation` and in time.
@@ -95,7 +100,7 @@ impl TableMemo {
 
     /// The masked columns of `t` (see [`Discovery::masked_columns`]).
     async fn masked(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, t: &str) -> Arc<Vec<MaskedColumn>> {
-        let id = Arc::as_ptr(masker) as usize;
+        let id = (Arc::as_ptr(masker) as usize, discovery.epoch());
         let generation = catalog.generation();
         if let Some(m) = self.get(t, generation, |e| e.masked.as_ref().filter(|(m, _)| *m == id).map(|(_, c)| c.clone())) {
             return m;
@@ -107,7 +112,7 @@ impl TableMemo {
 
     /// The facts of a statement's `tables` (see [`Facts`]), for identity `who`.
     pub async fn facts(&self, discovery: &Discovery, catalog: &Catalog, masker: &Arc<Masker>, target: &str, who: &str, tables: &[String]) -> Arc<Facts> {
-        let id = Arc::as_ptr(masker) as usize;
+        let id = (Arc::as_ptr(masker) as usize, discovery.epoch());
         let generation = catalog.generation();
         if let Some((at, g, m, f)) = self.lists.lock().unwrap_or_else(|p| p.into_inner()).get(tables)
             && at.elapsed() <= TTL

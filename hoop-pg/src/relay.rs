@@ -2407,9 +2407,9 @@ impl Relay {
             let Some(action_id) = acc.action_id else { return };
             self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
             let hits = acc.masked_by.take_hits(acc.plan.as_deref());
-            if !hits.is_empty() && self.discovery.promote(&self.masker, hits) {
-                // Every session's memo of masked columns follows the catalog's generation.
-                self.catalog.forget_resolved();
+            if !hits.is_empty() {
+                // Sessions' memos of masked columns follow discovery's epoch.
+                self.discovery.promote(&self.masker, hits);
             }
             let so_far = {
                 let mut sh = self.shared();
