@@ -152,10 +152,8 @@ fn could_match(oid: u32, v: &[u8]) -> bool {
     match oid {
         FLOAT8 => return v.try_into().map(f64::from_be_bytes).is_ok_and(|x| x.abs() >= min as f64),
         MONEY => return v.try_into().map(i64::from_be_bytes).is_ok_and(|c| c.unsigned_abs() / 100 >= min),
+        20 => return v.try_into().map(i64::from_be_bytes).is_ok_and(|n| n.unsigned_abs() >= min),
         _ => {}
-    }
-    if oid == 20 {
-        return v.try_into().map(i64::from_be_bytes).is_ok_and(|n| n.unsigned_abs() >= 10u64.pow(MIN_MATCHING_DIGITS - 1));
     }
     // A numeric's weight counts its base-10,000 digits before the point, less one: 13 decimal
     // digits need a weight of 3.
@@ -189,8 +187,7 @@ pub fn digits_of(oid: u32, v: &[u8]) -> Option<String> {
 /// number of backslashes, as arrays and records quote it (`{"\\x6164…"}`,
 /// `(email,"\\x6164…")`). Red-team round 25: a `bytea[]` and a record holding a `bytea`
 /// carried addresses as hex in text format.
-pub fn hex_runs(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
-    let nibble = |c: u8| (c as char).to_digit(16);
+fn hex_runs(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
         while let Some(p) = text.get(at..).and_then(|rest| rest.windows(2).position(|w| w == b"\\x")) {
@@ -198,15 +195,32 @@ pub fn hex_runs(text: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
             let len = text.get(start..).map_or(0, |rest| rest.iter().take_while(|c| c.is_ascii_hexdigit()).count());
             at = start + len;
             if len >= 2 {
-                let digits = text.get(start..start + len - len % 2).unwrap_or_default();
-                return Some(digits.chunks(2).filter_map(|p| match p {
-                    [a, b] => Some((nibble(*a)? * 16 + nibble(*b)?) as u8),
-                    _ => None,
-                }).collect());
+                return unhex(text.get(start..start + len - len % 2).unwrap_or_default());
             }
         }
         None
     })
+}
+
+/// The bytes of hex digits two a byte; `None` for anything else.
+fn unhex(digits: &[u8]) -> Option<Vec<u8>> {
+    let nibble = |c: u8| (c as char).to_digit(16);
+    digits.chunks(2).map(|p| match p {
+        [a, b] => Some((nibble(*a)? * 16 + nibble(*b)?) as u8),
+        _ => None,
+    }).collect()
+}
+
+/// What the detectors must see of a text-format value of type `oid` besides its text, where
+/// its text is not what it holds: a `bytea`'s bytes, the whole number of a `double precision`
+/// or `money`, the bytes quoted inside an array's or a record's text. Results and discovery's
+/// samples are read alike.
+pub fn text_forms(oid: u32, text: &[u8]) -> Vec<Vec<u8>> {
+    match oid {
+        BYTEA => bytea_hex(text).into_iter().collect(),
+        FLOAT8 | MONEY => text_number_digits(oid, text).map(String::into_bytes).into_iter().collect(),
+        _ => hex_runs(text).collect(),
+    }
 }
 
 /// The type OID of `double precision`.
@@ -222,7 +236,7 @@ fn float_digits(x: f64) -> Option<String> {
 
 /// The digits of the whole number in the text form of a `double precision` or `money` value
 /// (`4.111111111111111e+15`, `$4,111,111,111,111,111.00`), for the detectors.
-pub fn text_number_digits(oid: u32, text: &[u8]) -> Option<String> {
+fn text_number_digits(oid: u32, text: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(text).ok()?;
     match oid {
         FLOAT8 => float_digits(text.trim().parse().ok()?),
@@ -240,13 +254,8 @@ pub const BYTEA: u32 = 17;
 
 /// The bytes of a `bytea` value in text format: `\x` then two hex digits a byte (the server's
 /// `bytea_output = hex`, its default); `None` for another form.
-pub fn bytea_hex(text: &[u8]) -> Option<Vec<u8>> {
-    let digits = text.strip_prefix(b"\\x")?;
-    let nibble = |c: u8| (c as char).to_digit(16);
-    digits.chunks(2).map(|p| match p {
-        [a, b] => Some((nibble(*a)? * 16 + nibble(*b)?) as u8),
-        _ => None,
-    }).collect()
+fn bytea_hex(text: &[u8]) -> Option<Vec<u8>> {
+    unhex(text.strip_prefix(b"\\x")?)
 }
 
 #[cfg(test)]

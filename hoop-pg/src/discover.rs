@@ -271,11 +271,9 @@ fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
     }
 }
 
-/// Text columns of `schema.table` where a content detector matches a sampled value, with the
+/// Columns of `schema.table` where a content detector matches a sampled value, with the
 /// detector's label and whether most sampled values matched.
 async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, table: &str, cols: &[(String, u32)]) -> Sampled {
-    // Text, and the types whose text form can hold a detector's match: card numbers stored as
-    // `bigint` or `numeric`, full-text documents, and bytes (read as hex, looked at decoded).
     let text: Vec<(&String, u32)> = cols
         .iter()
         // Every type whose text a detector may match in, as results are scanned (arrays and
@@ -297,7 +295,8 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
     let mut parts = vec![format!("SELECT -1, NULL::text FROM (SELECT FROM {rel} LIMIT {SAMPLE_ROWS}) n")];
     for (i, (c, oid)) in text.iter().enumerate() {
         let v = if *oid == crate::binary::BYTEA {
-            format!("pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
+            // In the text form results have (`\x` and hex), whatever `bytea_output` says.
+            format!("'\\x' || pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
         } else {
             format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
         };
@@ -326,18 +325,13 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
             relation_rows += 1;
             continue;
         };
-        let (Some(s), Some((_, oid))) = (usize::try_from(i).ok().and_then(|i| seen.get_mut(i)), usize::try_from(i).ok().and_then(|i| text.get(i))) else { continue };
+        let Some(i) = usize::try_from(i).ok() else { continue };
+        let (Some(s), Some((_, oid))) = (seen.get_mut(i), text.get(i)) else { continue };
         s.2 += 1;
-        let bytes = *oid == crate::binary::BYTEA;
-        s.3 |= v.chars().count() >= if bytes { 2 * SAMPLE_VALUE_CHARS } else { SAMPLE_VALUE_CHARS };
-        let value = match *oid {
-            crate::binary::BYTEA => crate::binary::bytea_hex(format!("\\x{v}").as_bytes()).unwrap_or_default(),
-            // A card number kept as `double precision` or `money` is seen as its digits.
-            crate::binary::FLOAT8 | crate::binary::MONEY => crate::binary::text_number_digits(*oid, v.as_bytes()).map_or_else(|| v.into_bytes(), String::into_bytes),
-            _ => v.into_bytes(),
-        };
-        // Bytes inside an array's or a record's text are looked at decoded too.
-        let label = masker.detect(&value).or_else(|| crate::binary::hex_runs(&value).find_map(|run| masker.detect(&run)));
+        s.3 |= v.chars().count() >= if *oid == crate::binary::BYTEA { 2 + 2 * SAMPLE_VALUE_CHARS } else { SAMPLE_VALUE_CHARS };
+        // Read as results are: its text, and what the text holds decoded (bytes, a float's or
+        // money's whole number, bytes quoted inside arrays and records).
+        let label = masker.detect(v.as_bytes()).or_else(|| crate::binary::text_forms(*oid, v.as_bytes()).iter().find_map(|f| masker.detect(f)));
         if let Some(label) = label {
             s.0.get_or_insert(label);
             s.1 += 1;

@@ -273,6 +273,17 @@ fn binary_stand_in(oid: u32) -> Masked<'static> {
     }
 }
 
+/// The first detector that matches in any of `forms` (what a value holds, decoded).
+fn first_detector(masker: &Masker, forms: &[Vec<u8>]) -> Option<Detector> {
+    forms.iter().find_map(|f| {
+        let mut first = None;
+        masker.scan(f, |h| {
+            first.get_or_insert(h.detector);
+        });
+        first
+    })
+}
+
 /// Masks a `DataRow`; `None` when nothing changed (forward the original bytes).
 ///
 /// The row is scanned by the content detectors in one pass over its whole body; a match that
@@ -350,44 +361,17 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         let whole = match (scan(i), col, plan) {
             (Scan::Whole, Some(c), _) => in_bytes(c),
             (Scan::Decode, Some(c), Some(p)) => in_bytes(c).or_else(|| {
-                let mut first = None;
-                let numbers = if c.format == 0 {
-                    crate::binary::text_number_digits(c.type_oid, value).into_iter().collect()
-                } else {
-                    crate::binary::numbers_in(c.type_oid, value, &p.types)
+                let forms = match c.format {
+                    0 => crate::binary::text_forms(c.type_oid, value),
+                    _ => crate::binary::numbers_in(c.type_oid, value, &p.types).into_iter().map(String::into_bytes).collect(),
                 };
-                for n in numbers {
-                    masker.scan(n.as_bytes(), |h| {
-                        first.get_or_insert(h.detector);
-                    });
-                    if first.is_some() {
-                        break;
-                    }
-                }
-                first.map(|d| (d, c))
+                first_detector(masker, &forms).map(|d| (d, c))
             }),
             // Bytes quoted inside an array's or a record's text (`{"\\x6164…"}`): looked at
             // decoded; a match masks the whole cell.
-            (Scan::InPlace, Some(c), _) if holds_hex((s, e)) => {
-                let mut first = None;
-                for run in crate::binary::hex_runs(value) {
-                    masker.scan(&run, |h| {
-                        first.get_or_insert(h.detector);
-                    });
-                    if first.is_some() {
-                        break;
-                    }
-                }
-                first.map(|d| (d, c))
-            }
-            (Scan::Hex, Some(c), _) => {
-                let mut first = None;
-                // The escape form (`bytea_output = escape`) shows printable bytes as themselves.
-                masker.scan(&crate::binary::bytea_hex(value).unwrap_or_else(|| value.to_vec()), |h| {
-                    first.get_or_insert(h.detector);
-                });
-                first.map(|d| (d, c))
-            }
+            (Scan::InPlace, Some(c), _) if holds_hex((s, e)) => first_detector(masker, &crate::binary::text_forms(c.type_oid, value)).map(|d| (d, c)),
+            // The escape form (`bytea_output = escape`) shows printable bytes as themselves.
+            (Scan::Hex, Some(c), _) => in_bytes(c).or_else(|| first_detector(masker, &crate::binary::text_forms(c.type_oid, value)).map(|d| (d, c))),
             _ => None,
         };
         if let Some((detector, c)) = whole {
