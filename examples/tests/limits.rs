@@ -447,3 +447,53 @@ fn until_ready(c: &mut TcpStream) -> String {
         }
     }
 }
+
+/// The memory for large messages is one pool for every session (`limits.large_messages_bytes`),
+/// one identity at most a quarter of it: one agent holding half-sent large messages in some
+/// sessions gets its next large message refused (sent or received), while another identity's
+/// large statements still run; given back when the stalled message goes away.
+#[test]
+fn large_messages_share_one_bounded_pool() {
+    // 16 MiB in all: 4 MiB for one identity's sessions together.
+    let s = serve("[limits]\nlarge_messages_bytes = 16777216\n[policy]\ndefault_rules = false\n");
+    let (a, b) = (s.token("agent-a", "agent", "", 600), s.token("agent-b", "agent", "", 600));
+    let big_file = s.dir.path().join("big.sql");
+    std::fs::write(&big_file, format!("select 'len:' || length('{}');\n", "x".repeat(2 << 20))).unwrap();
+    let big = |token: &str| s.psql_cmd("agent", token, "disable", "select 'in'").arg("-f").arg(&big_file).output().unwrap();
+    let o = big(&a);
+    assert!(o.status.success() && out(&o).contains("len:2097152"), "fits at first: {}", err(&o));
+
+    // agent-a starts a 3 MiB statement in one session and stops sending halfway.
+    let mut stalled = raw_login(s.pg_port, &a);
+    let mut head = vec![b'Q'];
+    head.extend_from_slice(&((3u32 << 20) + 4).to_be_bytes());
+    head.extend_from_slice(&vec![b' '; 1 << 20]);
+    stalled.write_all(&head).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    // Its next 2 MiB statement, in another session, is over its share: refused, said why.
+    let o = big(&a);
+    assert!(!o.status.success() && err(&o).contains("share of the gateway's memory for large messages"), "{}", err(&o));
+    // A large row coming back to it fails that statement only; its session goes on.
+    let o = s
+        .psql_cmd("agent", &a, "disable", "select 'pid:' || pg_backend_pid()")
+        .args(["-v", "ON_ERROR_STOP=0", "-c", "select repeat('ab', 1000000)", "-c", "select 'pid:' || pg_backend_pid()"])
+        .output()
+        .unwrap();
+    let text = out(&o);
+    let pids: Vec<&str> = text.lines().filter(|l| l.starts_with("pid:")).collect();
+    assert!(err(&o).contains("memory for large messages") && !text.contains("abab"), "{}", err(&o));
+    assert!(pids.len() == 2 && pids[0] == pids[1], "{text}\n{}", err(&o));
+
+    // Another identity is not held up by agent-a's share.
+    let o = big(&b);
+    assert!(o.status.success() && out(&o).contains("len:2097152"), "{}", err(&o));
+    let o = s.psql_cmd("agent", &b, "disable", "select length(repeat('ab', 1000000))").output().unwrap();
+    assert!(o.status.success() && out(&o).contains("2000000"), "{}", err(&o));
+
+    // The stalled message goes away: its room comes back.
+    drop(stalled);
+    std::thread::sleep(Duration::from_millis(500));
+    let o = big(&a);
+    assert!(o.status.success() && out(&o).contains("len:2097152"), "{}", err(&o));
+}

@@ -370,6 +370,9 @@ pub struct LimitsConfig {
     /// allowed or refused (0: no bound); past it the gateway refuses its actions, so that one
     /// caller cannot fill the recording's disk for everyone.
     pub agent_recorded_bytes_1h: u64,
+    /// Bytes all sessions together may hold for messages over 256 KiB (0: no bound); one
+    /// identity's sessions at most a quarter of it. A message that does not fit is refused.
+    pub large_messages_bytes: usize,
 }
 
 impl Default for LimitsConfig {
@@ -392,6 +395,7 @@ impl Default for LimitsConfig {
             preauth_timeout_secs: a.preauth_timeout.as_secs(),
             max_header_bytes: a.max_header_bytes,
             agent_recorded_bytes_1h: l.agent_recorded_bytes_1h,
+            large_messages_bytes: l.large_messages_bytes,
         }
     }
 }
@@ -646,6 +650,7 @@ impl Config {
             idle_timeout: Duration::from_secs(self.limits.idle_timeout_secs.max(1)),
             max_session: Duration::from_secs(self.limits.max_session_secs.max(1)),
             agent_recorded_bytes_1h: self.limits.agent_recorded_bytes_1h,
+            large_messages_bytes: self.limits.large_messages_bytes,
         }
     }
 

@@ -16,6 +16,7 @@
 //! | [`record`] | hash-chained, signed session recordings; verification; asciicast export |
 //! | [`approvals`] | review tickets and reviewers' decisions |
 //! | [`gate`] | the composed pipeline adapters call |
+//! | [`buffers`] | the gateway-wide bound on memory held for large messages |
 //! | [`config`], [`keys`] | the TOML config and the keys kept in the data dir |
 //!
 //! # Embedding
@@ -83,6 +84,7 @@ pub mod action;
 pub mod admission;
 pub mod approvals;
 pub mod auth;
+pub mod buffers;
 pub mod config;
 pub mod display;
 pub mod event;

@@ -5,6 +5,7 @@
 //! hostile length costs the sender its connection, not the gateway its memory.
 
 use bytes::{Buf, Bytes, BytesMut};
+use hoop_core::buffers::{BufferShare, Reservation, SMALL};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Why a stream could not be framed.
@@ -21,6 +22,9 @@ pub enum FrameError {
         /// The limit in force.
         limit: usize,
     },
+    /// A large message does not fit in the gateway's memory for large messages now.
+    #[error(transparent)]
+    Busy(#[from] hoop_core::buffers::BufferError),
     /// A length field is smaller than the length field itself.
     #[error("malformed message length {0}")]
     BadLength(i32),
@@ -56,21 +60,39 @@ pub struct FrameReader<R> {
     io: R,
     buf: BytesMut,
     limit: usize,
+    /// Where a message over [`SMALL`] takes its room from (none: not bounded beyond `limit`).
+    share: Option<BufferShare>,
+    /// The room taken for the large message being read, or last returned.
+    held: Option<Reservation>,
+    /// Whether `held` belongs to a message already returned (given back at the next read).
+    returned: bool,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// A reader enforcing `limit` bytes per message.
     pub fn new(io: R, limit: usize) -> Self {
-        FrameReader { io, buf: BytesMut::with_capacity(16 * 1024), limit }
+        FrameReader::with_buffer(io, limit, BytesMut::with_capacity(16 * 1024))
     }
 
     /// A reader that continues with bytes already read.
     pub fn with_buffer(io: R, limit: usize, buf: BytesMut) -> Self {
-        FrameReader { io, buf, limit }
+        FrameReader { io, buf, limit, share: None, held: None, returned: false }
+    }
+
+    /// Takes the room for each message over [`SMALL`] from `share` before buffering it; one that
+    /// does not fit fails with [`FrameError::Busy`] (its bytes can be dropped with
+    /// [`Self::skip_oversized`]).
+    pub fn with_share(mut self, share: BufferShare) -> Self {
+        self.share = Some(share);
+        self
     }
 
     /// The next complete frame already buffered, without reading.
     pub fn try_next(&mut self) -> Result<Option<Frame>, FrameError> {
+        if self.returned {
+            // The caller is done with the large message it was given: its room goes back.
+            (self.held, self.returned) = (None, false);
+        }
         let Some(&[tag, a, b, c, d]) = self.buf.get(..5) else { return Ok(None) };
         let len = i32::from_be_bytes([a, b, c, d]);
         if len < 4 {
@@ -81,6 +103,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             return Err(FrameError::TooLarge { len, limit: self.limit });
         }
         if self.buf.len() < 1 + len {
+            if len > SMALL && self.held.is_none()
+                && let Some(share) = &self.share
+            {
+                self.held = Some(share.reserve(len)?);
+            }
             // Grown with what arrives (at most doubling), never to the announced length up
             // front: a peer announcing a large message holds only what it has sent.
             let missing = 1 + len - self.buf.len();
@@ -89,11 +116,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         self.buf.advance(5);
         let body = self.buf.split_to(len - 4).freeze();
+        if len > SMALL {
+            // What follows moves to a buffer of its own, so that the large one is freed when the
+            // caller drops this message rather than kept as this reader's capacity.
+            let rest = std::mem::take(&mut self.buf);
+            self.buf = BytesMut::with_capacity((16 * 1024).max(rest.len()));
+            self.buf.extend_from_slice(&rest);
+            self.returned = self.held.is_some();
+        }
         Ok(Some(Frame { tag, body }))
     }
 
     /// Drops the message at the front (one whose announced length [`Self::try_next`] refused as
-    /// over the limit), reading its bytes as they arrive and keeping none; returns its type byte.
+    /// over the limit, or as not fitting in the memory for large messages), reading its bytes as they arrive and keeping none; returns its type byte.
     pub async fn skip_oversized(&mut self) -> Result<u8, FrameError> {
         let Some(&[tag, a, b, c, d]) = self.buf.get(..5) else { return Err(FrameError::BadLength(0)) };
         let len = i32::from_be_bytes([a, b, c, d]);

@@ -14,6 +14,8 @@ use pgwire::messages::response::{ErrorResponse, NoticeResponse};
 pub const DENIED: &str = "42501";
 /// SQLSTATE program_limit_exceeded (a value over a gateway limit).
 pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+/// SQLSTATE `out_of_memory`.
+pub const OUT_OF_MEMORY: &str = "53200";
 /// SQLSTATE of a failed login (invalid_password).
 pub const BAD_PASSWORD: &str = "28P01";
 /// SQLSTATE of a login that is not allowed (invalid_authorization_specification).

@@ -351,8 +351,8 @@ impl PgProxy {
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written)
             .with_cancel(t.upstream.clone(), backend, cancels)
             .with_idle_in_transaction((agent && self.agent_idle_in_transaction > 0).then(|| std::time::Duration::from_secs(self.agent_idle_in_transaction)));
-        let client = FrameReader::with_buffer(cr, self.max_message, client_buf);
-        let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover);
+        let client = FrameReader::with_buffer(cr, self.max_message, client_buf).with_share(handle.buffer_share());
+        let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover).with_share(handle.buffer_share());
         let (reason, result) = tokio::select! {
             r = relay.client_loop(client, sw) => {
                 // A statement still running for a client that is gone (or cut off) stops too:
@@ -364,6 +364,12 @@ impl PgProxy {
                 match r {
                     Ok(()) => ("client terminated".to_string(), Ok(())),
                     Err(RelayError::Frame(FrameError::Closed)) => ("client disconnected".to_string(), Ok(())),
+                    Err(RelayError::Frame(FrameError::Busy(e))) => {
+                        // Not the client's fault, and not a protocol violation: out of memory, as
+                        // PostgreSQL itself would say.
+                        let _ = relay.to_client(&[proto::error("FATAL", proto::OUT_OF_MEMORY, &format!("hoop: {e}"))]).await;
+                        (format!("client message refused: {e}"), Ok(()))
+                    }
                     Err(e) => {
                         let _ = relay.to_client(&[proto::error("FATAL", proto::PROTOCOL_VIOLATION, &format!("hoop: {e}"))]).await;
                         (format!("client protocol error: {e}"), Err(e))

@@ -1694,19 +1694,23 @@ impl Relay {
                     server.fill().await?;
                     continue;
                 }
-                Err(FrameError::TooLarge { len, limit }) => {
+                Err(e @ (FrameError::TooLarge { .. } | FrameError::Busy(_))) => {
                     // Never held: its bytes are read and dropped as they arrive. The statement
                     // that produced it is cancelled and fails for the client; the session goes on.
                     let tag = server.skip_oversized().await?;
                     if matches!(tag, b'Z' | b'S' | b'R' | b'K') || self.internal_front() {
-                        return Err(FrameError::TooLarge { len, limit }.into());
+                        return Err(e.into());
                     }
                     if !dropping {
                         (dropping, copy) = (true, None);
-                        let message = format!(
-                            "hoop: the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"
-                        );
-                        cancelling = self.cut_short(&mut acc, &mut done, &mut out, proto::PROGRAM_LIMIT_EXCEEDED, message);
+                        let (code, message) = match e {
+                            FrameError::TooLarge { len, limit } => (
+                                proto::PROGRAM_LIMIT_EXCEEDED,
+                                format!("hoop: the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"),
+                            ),
+                            e => (proto::OUT_OF_MEMORY, format!("hoop: the statement was cancelled and its result withheld: {e}")),
+                        };
+                        cancelling = self.cut_short(&mut acc, &mut done, &mut out, code, message);
                     }
                     continue;
                 }

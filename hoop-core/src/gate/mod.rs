@@ -64,6 +64,9 @@ pub struct Limits {
     /// Bytes of statement texts and commands an agent identity may have recorded in an hour,
     /// whatever their verdict (0: no bound); past it the gate refuses its actions.
     pub agent_recorded_bytes_1h: u64,
+    /// Bytes all sessions together may hold for messages over [`crate::buffers::SMALL`]
+    /// (0: no bound); one identity at most a quarter of it.
+    pub large_messages_bytes: usize,
 }
 
 impl Default for Limits {
@@ -73,6 +76,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(3600),
             max_session: Duration::from_secs(12 * 3600),
             agent_recorded_bytes_1h: 1 << 30,
+            large_messages_bytes: 1 << 30,
         }
     }
 }
@@ -215,6 +219,8 @@ struct Inner {
     waivers: results::Waivers,
     revocations: Arc<Revocations>,
     admission: crate::admission::Admission,
+    /// Memory for large messages, shared by every session (`limits.large_messages_bytes`).
+    buffers: crate::buffers::LargeBuffers,
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -306,6 +312,7 @@ impl GateBuilder {
                 recorder: self.recorder,
                 approvals: self.approvals,
                 targets: RwLock::new(self.targets),
+                buffers: crate::buffers::LargeBuffers::new(self.limits.large_messages_bytes),
                 limits: self.limits,
                 live: Mutex::new(HashMap::new()),
                 metrics: Default::default(),
@@ -589,6 +596,11 @@ impl SessionHandle {
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// This session's identity's share of the memory for large messages.
+    pub fn buffer_share(&self) -> crate::buffers::BufferShare {
+        self.gate.inner.buffers.share(self.session.identity.budget_subject())
     }
 
     /// The masker to apply to this session's responses.
