@@ -16,7 +16,6 @@ use hoop_core::event::Event;
 use hoop_core::gate::{Checkpoint, GateError, Outcome, SessionHandle};
 use hoop_core::usage::ResultSoFar;
 use hoop_core::session::Protocol;
-use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, Response, StatusCode};
@@ -157,10 +156,12 @@ impl Conn {
         // Writes are read whole (bounded) so their object kind is known to rules and the body
         // is recorded, masked, before it is sent.
         let mut body = Bytes::new();
+        // The room a large body takes in the gateway's memory, until this request is done.
+        let mut _room = Vec::new();
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-            let limit = gw.max_body;
-            match http_body_util::Limited::new(incoming, limit).collect().await {
-                Ok(b) => body = b.to_bytes(),
+            match crate::body::whole(incoming, gw.max_body, &session.buffer_share()).await {
+                Ok((b, room)) => (body, _room) = (b, room),
+                Err(crate::body::Whole::Busy(e)) => return status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop: {e}")),
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
@@ -361,15 +362,16 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     if json {
         // A document is masked whole (lists, single objects), so it is held whole: up to the
         // limit, and refused past it rather than passed unmasked.
-        let bytes = match http_body_util::Limited::new(incoming, gw.max_document).collect().await {
-            Ok(b) => b.to_bytes(),
+        let (bytes, _room) = match crate::body::whole(incoming, gw.max_document, &ongoing.session.buffer_share()).await {
+            Ok(b) => b,
             Err(e) => {
-                let msg = match e.downcast_ref::<http_body_util::LengthLimitError>() {
-                    Some(_) => format!(
+                let msg = match e {
+                    crate::body::Whole::TooLarge => format!(
                         "the API server's response is over limits.max_server_message_bytes ({} bytes); hoop does not hold it to mask it (a list can be read in pages: kubectl --chunk-size)",
                         gw.max_document
                     ),
-                    None => format!("hoop could not read the API server's response whole to mask it: {e}"),
+                    crate::body::Whole::Busy(e) => format!("the API server's response was not held to mask it: {e}"),
+                    crate::body::Whole::Failed(e) => format!("hoop could not read the API server's response whole to mask it: {e}"),
                 };
                 ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(msg.clone()));
                 return status::failure(StatusCode::BAD_GATEWAY, "InternalError", &format!("hoop: {msg}"));

@@ -756,6 +756,34 @@ fn oversized_responses_are_refused_not_held() {
     assert!(o.status.success() && text(&o).0.contains("pod-1"), "{:?}", text(&o));
 }
 
+/// Bodies held whole (writes, documents to mask) draw from the gateway-wide memory for large
+/// messages: past one identity's share a write is refused with a Status and a response is
+/// withheld, never passed unmasked; smaller ones go on as before.
+#[test]
+fn large_bodies_take_their_room_from_one_pool() {
+    // 2 MiB in all: 512 KiB for one identity.
+    let gw = gateway_with(KubeApiOptions { pods: 3, ..Default::default() }, None, "large_messages_bytes = 2097152", "");
+    let kc = gw.human();
+    let map = |name: &str, n: usize| {
+        let file = gw.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: {}\n", "v".repeat(n))).unwrap();
+        file
+    };
+    let o = kubectl(&kc, &["create", "-f", map("small", 300_000).to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&kc, &["create", "-f", map("big", 1_000_000).to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && err.contains("memory for large messages"), "{out}{err}");
+    // Put there straight at the API server: reading it back through hoop is withheld.
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["create", "-f", map("big", 1_000_000).to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&kc, &["get", "configmap", "big", "-o", "json"]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && err.contains("memory for large messages") && !out.contains("vvvv"), "{out}{err}");
+    let o = kubectl(&kc, &["get", "configmap", "small", "-o", "json"]);
+    assert!(o.status.success() && text(&o).0.contains("vvvv"), "{:?}", text(&o));
+}
+
 /// A list past the result budget is held for review before it goes out: approved, kubectl gets
 /// every object; denied, a Forbidden Status naming the rule, and nothing of the list.
 #[test]
