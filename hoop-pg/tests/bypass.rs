@@ -2251,3 +2251,30 @@ fn a_column_seen_to_hold_addresses_masks_what_is_derived_from_it() {
     assert!(out.contains("plain|write to [REDACTED:email]"), "{out} {err}");
     assert!(out.contains("derived|") && !out.contains("zed.quux AT") && !out.contains("lin.pao AT"), "{out} {err}");
 }
+
+/// Red-team round 27: `SYSTEM_USER` is a function to hoop's grammar (PostgreSQL 18's) and a
+/// column name to a PostgreSQL 15 server, so a masked column renamed `system_user` came back in
+/// clear, chose rows unreviewed, and was stored. hoop reads it both ways.
+#[test]
+fn a_word_older_servers_read_as_a_column_keeps_masking() {
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let clear = ["@corp", " at corp", "4111", "eaaa"];
+    for s in [
+        "SELECT system_user AS x FROM (SELECT replace(email, '@', ' at ') AS system_user FROM users) s",
+        "SELECT system_user FROM (SELECT translate(card, '0123456789', 'abcdefghij') AS system_user FROM users) s",
+        "SELECT upper(system_user) FROM (SELECT email AS system_user FROM users) s",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(out.contains("[REDACTED") && clear.iter().all(|c| !out.contains(c) && !err.contains(c)), "{s}: {out} {err}");
+    }
+    // Choosing rows by it is choosing rows by the masked column: held (and timed out here).
+    let (out, err) = agent(&gw, &["-c", "SELECT id FROM (SELECT id, card AS system_user FROM users) s WHERE system_user LIKE '4%'"], None);
+    assert!(err.contains("review timed out") && out.trim().is_empty(), "{out} {err}");
+    // Storing it is storing the masked column: refused, nothing made.
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE ver_copy AS SELECT system_user FROM (SELECT replace(email, '@', ' at ') AS system_user FROM users) s"], None);
+    assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname = 'ver_copy'").unwrap().trim(), "0");
+    // On this server the keyword is a column: without one in scope it is the server's error.
+    let (_, err) = agent(&gw, &["-c", "SELECT system_user"], None);
+    assert!(err.contains("system_user") && err.contains("does not exist"), "{err}");
+}

@@ -213,7 +213,8 @@ fn derive_here(text: &str) -> Option<Derivation> {
     let mut d = Derivation::default();
     for raw in &tree.protobuf.stmts {
         let node = raw.stmt.as_deref()?;
-        let Ok(v) = serde_json::to_value(node) else { return None };
+        let Ok(mut v) = serde_json::to_value(node) else { return None };
+        super::versions::widen(&mut v);
         let top = v.get("node")?;
         collect(top, &mut d, 0);
         d.statements.push(statement_outputs(top));

@@ -9,6 +9,7 @@ mod parser;
 mod shell;
 pub mod sql;
 mod tokens;
+mod versions;
 pub mod typed;
 
 use serde::{Deserialize, Serialize};

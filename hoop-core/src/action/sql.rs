@@ -525,7 +525,12 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
         let Some(node) = raw.stmt.as_deref() else { continue };
         // The tree as JSON: one generic walk reaches every node at every depth, so no statement
         // type nests a read or a write where a hand-written visitor forgot to look.
-        let Ok(Value::Object(v)) = serde_json::to_value(node) else {
+        let Ok(mut v) = serde_json::to_value(node) else {
+            sql.kinds = vec!["unknown".into()];
+            return (sql, true);
+        };
+        super::versions::widen(&mut v);
+        let Value::Object(v) = v else {
             sql.kinds = vec!["unknown".into()];
             return (sql, true);
         };
