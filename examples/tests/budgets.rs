@@ -482,3 +482,45 @@ fn a_held_statement_cannot_hide_part_of_itself_from_the_reviewer() {
     let shown = out(&replay);
     assert!(!shown.contains('\u{1b}') && shown.contains("erased-from-view"), "{shown:?} {}", err(&replay));
 }
+
+/// Red-team round 27: the names a statement's `WITH` defines are not tables. Counted as such,
+/// one statement of 300 CTEs pushed the tables this agent had actually read out of its
+/// per-table counts, and a per-table budget stopped holding.
+#[test]
+fn names_defined_by_with_are_not_counted_as_tables() {
+    let s = serve("");
+    let token = s.token("agent-3", "agent", "", 600);
+    assert!(s.psql(&token, "select id from people").status.success());
+    let ctes = (0..300).map(|i| format!("b{i} as (select {i} as v)")).collect::<Vec<_>>().join(", ");
+    let from = (0..300).map(|i| format!("b{i}")).collect::<Vec<_>>().join(", ");
+    for _ in 0..3 {
+        let o = s.psql(&token, &format!("with {ctes} select b0.v from {from}, generate_series(1, 300)"));
+        assert!(o.status.success() && out(&o).lines().count() == 300, "{}", err(&o));
+    }
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-3"]));
+    assert!(usage.contains("agent-3 on db, table public.people\n") && !usage.contains("table b1"), "{usage}");
+    // A CTE named like a table it hides reads the CTE; the table's own reads still count.
+    let o = s.psql(&token, "with people as (select 1 as id) select id from people");
+    assert!(o.status.success() && out(&o).trim() == "1", "{}", err(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "agent-3"]));
+    assert!(usage.contains("agent-3 on db, table public.people\n"), "{usage}");
+}
+
+/// Red-team round 27: a ticket for `EXECUTE p` or `FETCH … FROM c` showed only that text, so a
+/// reviewer approved blind what the name held. The listing shows what runs.
+#[test]
+fn a_held_execute_or_fetch_shows_what_it_runs() {
+    let s = serve("[[policy.rules]]\nname = \"review-by-name\"\nwhen = 'identity.kind == \"agent\" && action.kind == \"sql\" && (action.sql.text.startsWith(\"execute\") || action.sql.text.startsWith(\"fetch\"))'\nthen = \"review\"\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    let held = spawn(&s, &token, &["prepare p as select email from people where id > 0", "execute p"]);
+    let (ticket, line) = wait_ticket(&s, "review-by-name");
+    assert!(line.contains("execute p") && line.contains("runs: prepare p as select email from people where id > 0"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(held);
+    assert!(err(&o).contains("denied"), "{}", err(&o));
+    let held = spawn(&s, &token, &["begin", "declare c cursor for select id, email from people", "fetch 2 from c", "commit"]);
+    let (ticket, line) = wait_ticket(&s, "review-by-name");
+    assert!(line.contains("runs:") && line.contains("select id, email from people"), "{line}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    wait(held);
+}

@@ -394,14 +394,23 @@ impl Shared {
         for n in &names.executed {
             let st = self.statements.get(n).ok_or_else(|| format!("hoop: EXECUTE of \"{n}\", a statement the gateway has not seen prepared"))?;
             merge(sql, &st.sql);
+            runs(sql, &st.sql);
         }
         for n in &names.fetched {
             let held = self.cursors.get(n).map(|c| c.0.clone()).or_else(|| Some(self.portal(n)?.stmt.as_ref()?.sql.clone()));
             let held = held.ok_or_else(|| format!("hoop: FETCH or MOVE from \"{n}\", a cursor the gateway has not seen declared"))?;
             merge(sql, &held);
+            runs(sql, &held);
         }
         Ok(())
     }
+}
+
+/// Notes in `sql` the text of `held`, which it runs by name, for the reviewer and the record.
+fn runs(sql: &mut Sql, held: &Sql) {
+    hoop_core::action::extend_unique(&mut sql.runs, std::slice::from_ref(&held.text));
+    // What it runs may itself run a name (`DECLARE c CURSOR FOR EXECUTE p`).
+    hoop_core::action::extend_unique(&mut sql.runs, &held.runs);
 }
 
 /// Adds what `held` (a prepared statement or cursor) reads and writes to `sql`, which runs it.

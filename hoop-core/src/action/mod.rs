@@ -164,11 +164,20 @@ pub struct Sql {
     /// Bound parameters (masked before recording); `null` for SQL NULL.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<Option<String>>,
+    /// What the text runs by name, as first sent: the statement `EXECUTE p` runs, the query a
+    /// `FETCH … FROM c` reads. A reviewer and the recording see what runs, not only its name
+    /// (red-team round 27: a ticket for `execute p` showed nothing of `p`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
     /// The relations the text's writes change (the target of `INSERT`, `UPDATE`, `DELETE`,
     /// `MERGE`, `COPY … FROM`), lowercase, as written: whose foreign keys a write checks.
     /// The gateway's own; not recorded, not seen by rules.
     #[serde(skip)]
     pub written: Vec<String>,
+    /// The names the text's `WITH` clauses define, lowercase: a reference to one that no
+    /// stored relation answers to reads the CTE, not a table. The gateway's own, like `written`.
+    #[serde(skip)]
+    pub ctes: Vec<String>,
 }
 
 /// Command execution detail.
@@ -442,6 +451,14 @@ impl Action {
         crate::display::escaped(&self.summary_raw()).into_owned()
     }
 
+    /// `  -- runs: …` when the text runs statements by name, else nothing.
+    fn runs_note(&self) -> String {
+        match self.sql.runs.is_empty() {
+            true => String::new(),
+            false => format!("  -- runs: {}", self.sql.runs.join(" ;; ")),
+        }
+    }
+
     fn summary_raw(&self) -> String {
         let f = &self.file_transfer;
         match self.kind {
@@ -458,9 +475,9 @@ impl Action {
                         None => format!("${} = NULL", i + 1),
                     })
                     .collect();
-                format!("{}  -- with {}", self.sql.text, params.join(", "))
+                format!("{}  -- with {}{}", self.sql.text, params.join(", "), self.runs_note())
             }
-            ActionKind::Sql => self.sql.text.clone(),
+            ActionKind::Sql => format!("{}{}", self.sql.text, self.runs_note()),
             ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() => self.exec.command.clone(),
             ActionKind::Shell => "interactive shell".into(),
             ActionKind::FileTransfer => format!("{} {} {} ({})", f.protocol, f.operation, f.path, f.direction),

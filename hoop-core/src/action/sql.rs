@@ -580,6 +580,7 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     sql.kinds = w.kinds;
     sql.tables = w.tables;
     sql.written = w.written;
+    sql.ctes = w.ctes;
     sql.functions = w.functions;
     sql.copy = w.copy;
     sql.copy_program = w.copy_program;
@@ -604,6 +605,7 @@ struct Walk {
     kinds: Vec<String>,
     tables: Vec<String>,
     written: Vec<String>,
+    ctes: Vec<String>,
     functions: Vec<String>,
     all_writes_filtered: bool,
     saw_write: bool,
@@ -738,6 +740,11 @@ impl Walk {
                 }
             }
             "CommonTableExpr" => {
+                if let Some(name) = o.get("ctename").and_then(Value::as_str).map(str::to_ascii_lowercase)
+                    && !self.ctes.contains(&name)
+                {
+                    self.ctes.push(name);
+                }
                 // A write inside a CTE reports no count of its own (the statement's tag is the
                 // outer SELECT's): the rows it writes cannot be counted.
                 let q = o.get("ctequery").and_then(|q| q.get("node")).and_then(Value::as_object).and_then(|m| m.keys().next().cloned());

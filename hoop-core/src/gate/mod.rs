@@ -893,6 +893,7 @@ impl SessionHandle {
     fn record_form(&self, a: Action, max: usize) -> Action {
         let mut a = self.mask_action_text(a);
         bound_text(&mut a.sql.text, max);
+        a.sql.runs.iter_mut().for_each(|t| bound_text(t, max));
         a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, max));
         bound_text(&mut a.exec.command, max);
         a
@@ -914,6 +915,13 @@ impl SessionHandle {
             && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(&a.sql.text, |lit| m.mask_text(lit))
         {
             a.sql.text = shown;
+        }
+        for t in &mut a.sql.runs {
+            if let std::borrow::Cow::Owned(_) = m.mask_text(t)
+                && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(t, |lit| m.mask_text(lit))
+            {
+                *t = shown;
+            }
         }
         a.sql.params.iter_mut().flatten().for_each(mask);
         mask(&mut a.exec.command);
