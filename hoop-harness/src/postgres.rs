@@ -55,12 +55,18 @@ impl Postgres {
         let sock = dir.path().join("sock");
         std::fs::create_dir(&sock)?;
         let pwfile = dir.path().join("pw");
-        std::fs::write(&pwfile, &opts.password)?;
+        // Readable by its owner only, and gone once initdb has read it: the superuser's
+        // password must not sit in a file an agent on the same host could read.
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&pwfile)?.write_all(opts.password.as_bytes())?;
+        }
         if let Some(u) = &user {
             chown(u, dir.path())?;
         }
         let s = |p: &Path| p.display().to_string();
-        run_as(
+        let initdb = run_as(
             user.as_deref(),
             &bin.join("initdb"),
             &[
@@ -75,7 +81,9 @@ impl Postgres {
                 "UTF8",
                 "--no-sync",
             ],
-        )?;
+        );
+        let _ = std::fs::remove_file(&pwfile);
+        initdb?;
         let mut o = format!(
             "-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             port = 0,

@@ -463,7 +463,14 @@ impl UsageStore for UsageBook {
         // Written aside and renamed: a crash leaves the old snapshot or the new one, never half.
         let tmp = path.with_extension("json.tmp");
         let io = |source| UsageError::Io { path: path.clone(), source };
-        std::fs::write(&tmp, bytes).map_err(io)?;
+        // Owner-only: it names every identity and what each read.
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            f.write_all(&bytes)
+        };
+        write().map_err(io)?;
         std::fs::rename(&tmp, path).map_err(|source| {
             self.dirty.store(true, std::sync::atomic::Ordering::Relaxed);
             io(source)
@@ -534,6 +541,8 @@ mod tests {
         let b = UsageBook::open(path.clone()).unwrap();
         b.add("agent\u{0}db", &rows(42), now);
         b.persist().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600, "owner-only");
         let again = UsageBook::open(path.clone()).unwrap();
         assert_eq!(again.windows("agent\u{0}db", now + 1).h1.rows, 42);
         std::fs::write(&path, b"{not json").unwrap();
