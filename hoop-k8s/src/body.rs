@@ -53,7 +53,22 @@ where
         }
         // Room for everything past the first SMALL bytes, taken a step ahead of the data.
         while len > SMALL * (held.len() + 1) {
-            held.push(share.reserve(SMALL).map_err(Whole::Busy)?);
+            match share.reserve(SMALL) {
+                Ok(r) => held.push(r),
+                Err(e) => {
+                    // The rest is read and dropped (up to the limit), so that the peer gets the
+                    // refusal as an answer rather than a connection closed under its upload.
+                    drop((buf, held));
+                    let mut seen = len;
+                    while let Some(Ok(frame)) = body.frame().await {
+                        seen = seen.saturating_add(frame.data_ref().map_or(0, |d| d.len()));
+                        if seen > limit {
+                            break;
+                        }
+                    }
+                    return Err(Whole::Busy(e));
+                }
+            }
         }
         buf.extend_from_slice(&data);
     }
