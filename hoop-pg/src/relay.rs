@@ -759,9 +759,16 @@ impl Relay {
         // Extended-protocol messages were sent since the last Sync.
         let mut in_batch = false;
         loop {
-            let frame = match client.try_next()? {
-                Some(f) => f,
-                None => {
+            let frame = match client.try_next() {
+                Ok(Some(f)) => f,
+                Err(FrameError::Busy(e)) => {
+                    // Read to its end and dropped before the session ends, so that the client
+                    // reads the reason rather than a connection closed under its upload.
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), client.skip_oversized()).await;
+                    return Err(FrameError::Busy(e).into());
+                }
+                Err(e) => return Err(e.into()),
+                Ok(None) => {
                     self.send(&mut server, &mut out).await?;
                     self.fill_or_idle_out(&mut client).await?;
                     continue;
