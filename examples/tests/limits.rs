@@ -491,6 +491,11 @@ fn large_messages_share_one_bounded_pool() {
     let o = s.psql_cmd("agent", &b, "disable", "select length(repeat('ab', 1000000))").output().unwrap();
     assert!(o.status.success() && out(&o).contains("2000000"), "{}", err(&o));
 
+    // Operators see it.
+    let metrics_token = s.token("prometheus", "human", "metrics", 600);
+    let o = Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {metrics_token}"), &format!("{}/metrics", s.admin)]).output().unwrap();
+    let m = out(&o);
+    assert!(m.contains("hoop_large_messages_refused_total 2") && m.contains(&format!("hoop_large_messages_bytes {}", (3 << 20) + 4)), "{m}");
     // The stalled message goes away: its room comes back.
     drop(stalled);
     std::thread::sleep(Duration::from_millis(500));

@@ -66,6 +66,8 @@ struct Pool {
     /// 0: no bound.
     total: usize,
     held: Mutex<Held>,
+    /// Messages refused for want of room.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +79,7 @@ struct Held {
 impl LargeBuffers {
     /// A pool of `total` bytes (0: unbounded).
     pub fn new(total: usize) -> Self {
-        LargeBuffers { pool: Arc::new(Pool { total, held: Mutex::default() }) }
+        LargeBuffers { pool: Arc::new(Pool { total, held: Mutex::default(), refused: Default::default() }) }
     }
 
     /// What `identity`'s sessions draw from.
@@ -88,6 +90,15 @@ impl LargeBuffers {
     /// Bytes held now.
     pub fn held(&self) -> usize {
         self.pool.lock().total
+    }
+
+    /// Appends the pool's metrics (Prometheus text) to `out`.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "# HELP hoop_large_messages_bytes Bytes held for messages over 256 KiB now.\n# TYPE hoop_large_messages_bytes gauge");
+        let _ = writeln!(out, "hoop_large_messages_bytes {}", self.held());
+        let _ = writeln!(out, "# HELP hoop_large_messages_refused_total Messages refused for want of room (limits.large_messages_bytes).\n# TYPE hoop_large_messages_refused_total counter");
+        let _ = writeln!(out, "hoop_large_messages_refused_total {}", self.pool.refused.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
 
@@ -125,11 +136,16 @@ impl BufferShare {
         let share = total / 4;
         let mut held = self.pool.lock();
         let mine = held.by.get(&self.who).copied().unwrap_or(0);
-        if mine.saturating_add(bytes) > share {
-            return Err(BufferError::Share { bytes, held: mine, share });
-        }
-        if held.total.saturating_add(bytes) > total {
-            return Err(BufferError::Busy { bytes, held: held.total, total });
+        let refused = if mine.saturating_add(bytes) > share {
+            Some(BufferError::Share { bytes, held: mine, share })
+        } else if held.total.saturating_add(bytes) > total {
+            Some(BufferError::Busy { bytes, held: held.total, total })
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            self.pool.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e);
         }
         held.total += bytes;
         *held.by.entry(self.who.clone()).or_insert(0) += bytes;

@@ -495,6 +495,7 @@ impl Gate {
         let masked = self.inner.masker.load().masked_bytes();
         let mut text = self.inner.metrics.render(&open, masked, self.inner.approvals.list().len(), self.inner.recorder.lag());
         self.inner.admission.render(&mut text);
+        self.inner.buffers.render(&mut text);
         text
     }
 
