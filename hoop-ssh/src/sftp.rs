@@ -128,8 +128,17 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
                 return None;
             }
             let flags = b.get_u32();
-            let writes = flags & (FXF_WRITE | FXF_APPEND | FXF_CREAT | FXF_TRUNC) != 0;
-            let direction = if writes { "upload" } else if flags & FXF_READ != 0 { "download" } else { "modify" };
+            // As OpenSSH's sftp-server opens it: without WRITE the file is opened read-only
+            // (`O_RDONLY` is 0), whatever else is set; TRUNC empties it even then (red-team
+            // round 28: an open without READ, or with APPEND alone, was shown as a change and read
+            // the file).
+            let reads = flags & FXF_READ != 0 || flags & FXF_WRITE == 0;
+            let writes = flags & (FXF_WRITE | FXF_TRUNC) != 0;
+            let direction = match (reads, writes) {
+                (true, false) => "download",
+                (false, _) => "upload",
+                (true, true) => "modify",
+            };
             req("open", direction, path, String::new())
         }
         FXP_OPENDIR => req("opendir", "download", string(&mut b)?, String::new()),
@@ -354,6 +363,11 @@ mod tests {
         assert_eq!((r.id, r.path.as_str(), r.operation.as_str(), r.direction), (7, "/etc/passwd", "open", "download"));
         let up = packet(FXP_OPEN, 8, &[&s("/tmp/x"), &(FXF_WRITE | FXF_CREAT).to_be_bytes(), &0u32.to_be_bytes()]);
         assert_eq!(path_request(&up, "/home/u").unwrap().direction, "upload");
+        // Red-team round 28: the server opens without WRITE as read-only.
+        for (flags, direction) in [(0, "download"), (FXF_APPEND, "download"), (FXF_APPEND | FXF_CREAT, "download"), (FXF_READ | FXF_WRITE, "modify"), (FXF_TRUNC, "modify"), (FXF_WRITE | FXF_APPEND, "upload")] {
+            let p = packet(FXP_OPEN, 8, &[&s("/tmp/x"), &flags.to_be_bytes(), &0u32.to_be_bytes()]);
+            assert_eq!(path_request(&p, "/home/u").unwrap().direction, direction, "{flags:#x}");
+        }
         let mv = packet(FXP_RENAME, 9, &[&s("/a"), &s("/b")]);
         assert_eq!(path_request(&mv, "/home/u").unwrap().to, "/b");
         assert_eq!(path_request(&[0, 0, 0, 5, 3, 0], "/"), None, "truncated: no panic");

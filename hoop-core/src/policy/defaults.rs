@@ -188,7 +188,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
@@ -310,6 +310,10 @@ mod tests {
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
         deny(Action::exec("h", "sed -i '1i echo PWNED' .bashrc"), "agent-no-startup-files");
         deny(Action::exec("h", "dd if=/tmp/x of=.bash_aliases"), "agent-no-startup-files");
+        // Red-team round 28: program configuration that names an output file or a command.
+        deny(Action::exec("h", "printf 'output = /home/web/.bashrc' > /home/web/.curlrc"), "agent-no-startup-files");
+        deny(Action::exec("h", "cp /tmp/x /home/web/.config/.curlrc"), "agent-no-startup-files");
+        deny(Action::exec("h", "tee -a .gdbinit"), "agent-no-startup-files");
         deny(Action::exec("h", "grep -r root /etc --include=shadow"), "agent-no-credential-files");
         deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
         deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
