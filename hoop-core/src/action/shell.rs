@@ -619,10 +619,11 @@ impl Walker<'_> {
     fn path(&mut self, arg: &str) {
         // `-f/etc/shadow`, `-hf/etc/gshadow`: a path glued to short options (red-team round
         // 28) is a path too, beside whatever else the word is.
-        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~']).map(|i| a.get(i..).unwrap_or_default())) {
-            if !glued.is_empty() && glued != arg {
-                self.path(glued);
-            }
+        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~']).map(|i| a.get(i..).unwrap_or_default()))
+            && !glued.is_empty()
+            && glued != arg
+        {
+            self.path(glued);
         }
         // `file:///home/u/%2essh/x` (curl, wget, git): the file it names, decoded as they do.
         if let Some(rest) = arg.get(..7).filter(|p| p.eq_ignore_ascii_case("file://")).and_then(|_| arg.get(7..)) {
