@@ -42,6 +42,7 @@ const FX_PERMISSION_DENIED: u32 = 3;
 
 const FXF_READ: u32 = 0x01;
 const FXF_WRITE: u32 = 0x02;
+#[cfg(test)]
 const FXF_APPEND: u32 = 0x04;
 #[cfg(test)]
 const FXF_CREAT: u32 = 0x08;
