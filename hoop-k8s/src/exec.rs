@@ -299,7 +299,8 @@ where
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
                 let action = hoop_core::action::Action::exec(ongoing.target.as_str(), &line);
-                if line.trim().is_empty() {
+                // An edited line is refused even when it looks empty (Ctrl-U then Ctrl-Y).
+                if line.trim().is_empty() && !edited {
                     (raw, None)
                 } else if edited {
                     let _ = session.refuse(action, "hoop-edited-line", "line editing keys cannot be checked");

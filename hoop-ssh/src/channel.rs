@@ -443,7 +443,9 @@ async fn typed_lines(
             }
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&raw)));
-                if line.trim().is_empty() {
+                // An edited line is refused even when it looks empty: Ctrl-U then Ctrl-Y brings
+                // back what was erased (red-team round 28).
+                if line.trim().is_empty() && !edited {
                     raw
                 } else if edited {
                     let _ = session.refuse(Action::exec(target, &line), "hoop-edited-line", "line editing keys cannot be checked");

@@ -199,6 +199,10 @@ fn interactive_shell_window_change_and_replay() {
         "expect $ \nsend echo marker-42; echo bob@corp.example\\r\nexpect marker-42\nexpect $ \n\
          send cat /etc/sha\"\"dow\\r\nexpect agent-no-credential-files\n\
          send touch made-$((40+2))\\r\nexpect agent-no-unreadable-commands\n\
+         send touch made-yank\\x15\\x19\\r\nexpect editing keys\n\
+         send echo made-hist\\r\nexpect made-hist\nexpect $ \n\
+         send ^hist^histx\\r\nexpect editing keys\n\
+         send bind -x '\"Q\": touch made-bind'\\r\nexpect agent-no-unreadable-commands\n\
          size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
     )
     .unwrap();

@@ -3,8 +3,9 @@
 //!
 //! Best effort by nature: the gateway sees keystrokes, not what the remote shell makes of them.
 //! Bytes are held until the line ends; backspace and Ctrl-U are applied; any other editing key
-//! (arrows, tab completion, history search) makes the line *edited*, and an edited line is not
-//! something a rule can read. Ctrl-C, Ctrl-D and Ctrl-Z pass at once (dropping a held line), so
+//! (arrows, tab completion, history search, yank, undo) and any history expansion (`!!`,
+//! `^old^new`) makes the line *edited*, and an edited line is not something a rule can read,
+//! even when what is left of it looks empty. Ctrl-C, Ctrl-D and Ctrl-Z pass at once (dropping a held line), so
 //! a stuck program can always be interrupted. Lines typed into a program that reads its input
 //! (an editor, `cat > file`) are checked as commands too.
 
@@ -61,11 +62,9 @@ impl TypedLines {
                     if self.too_long {
                         out.push(Typed::TooLong);
                     } else {
-                        out.push(Typed::Line {
-                            line: String::from_utf8_lossy(&self.line).into_owned(),
-                            raw: std::mem::take(&mut self.raw),
-                            edited: self.edited,
-                        });
+                        let line = String::from_utf8_lossy(&self.line).into_owned();
+                        let edited = self.edited || expands_history(&line);
+                        out.push(Typed::Line { line, raw: std::mem::take(&mut self.raw), edited });
                     }
                     self.reset();
                 }
@@ -110,6 +109,15 @@ impl TypedLines {
     }
 }
 
+/// Whether an interactive bash would replace part of `line` from its history before running
+/// it: `^old^new`, or `!` followed by anything but a blank, `=` or `(` (bash's own exceptions),
+/// quoted or not (red-team round 28: `^XX^rc` ran the previous line with `.bashrc` in it).
+fn expands_history(line: &str) -> bool {
+    let b = line.trim_start().as_bytes();
+    b.first() == Some(&b'^')
+        || b.iter().enumerate().any(|(i, c)| *c == b'!' && !matches!(b.get(i + 1), None | Some(b' ' | b'\t' | b'=' | b'(')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +135,16 @@ mod tests {
         assert!(matches!(&out[..], [Typed::Line { line, .. }] if line == "ls"));
         let out = t.push(b"cat /etc/sh\t\r");
         assert!(matches!(&out[..], [Typed::Line { edited: true, .. }]));
+        // Red-team round 28: a line erased, then yanked back (or undone), is edited however
+        // empty it looks; so is a line bash fills from its history.
+        for keys in [&b"echo x >> .bashrc\x15\x19\r"[..], b"cat /etc/shadow\x15\x1f\r", b"^XX^rc\r", b"!!\r", b"echo !-2\r", b"cat !$\r"] {
+            let out = t.push(keys);
+            assert!(matches!(&out[..], [Typed::Line { edited: true, .. }]), "{keys:?}: {out:?}");
+        }
+        for keys in [&b"[ a != b ]\r"[..], b"echo hi!\r"] {
+            let out = t.push(keys);
+            assert!(matches!(&out[..], [Typed::Line { edited: false, .. }]), "{keys:?}: {out:?}");
+        }
         assert_eq!(t.push(b"sleep 100\x03"), vec![Typed::Pass(vec![3])]);
         assert_eq!(t.held(), 0);
         let big = vec![b'a'; MAX_LINE + 5];
