@@ -10,6 +10,8 @@ use crate::front::Ongoing;
 use crate::status;
 use futures_util::{SinkExt, StreamExt};
 use hoop_core::event::{Event, Stream};
+use hoop_core::gate::Checkpoint;
+use hoop_core::usage::ResultSoFar;
 use hoop_core::mask::{StreamMasker, StreamStyle};
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
@@ -145,6 +147,7 @@ where
     let mut out: [Option<StreamMasker>; 2] = [None, None];
     let mut exit = None;
     let mut sent = 0u64;
+    let mut checkpoint = ResultSoFar::default();
     let mut client_open = true;
     let mut typed = ongoing.check_stdin.then(hoop_core::action::typed::TypedLines::default);
     loop {
@@ -211,6 +214,15 @@ where
                                 Some(n) => sent += n,
                                 None => break,
                             }
+                            // A checkpoint every so many bytes, as for SSH output: a hold stops
+                            // reading from the container until the reviewer decides (red-team
+                            // round 28: 97 MB went out in one exec past every byte budget).
+                            let masked_values = out.iter().flatten().map(StreamMasker::masked_values).sum();
+                            if let Err(msg) = output_checkpoint(&ongoing, &mut to_client, (sent, masked_values), &mut checkpoint).await {
+                                let _ = forward(&mut to_client, &session, 2, format!("\r\n{msg}\r\n").into_bytes()).await;
+                                let _ = session.record_later(&Event::Note { message: msg });
+                                break;
+                            }
                         }
                         _ => {
                             if channel == Some(3) {
@@ -274,6 +286,45 @@ where
     let _ = to_client.close().await;
     let _ = to_up.close().await;
     ongoing.finish(StatusCode::SWITCHING_PROTOCOLS, 0, sent, exit.filter(|c| *c != 0).map(|c| format!("exit code {c}")));
+}
+
+/// A checkpoint of the exec's output (`sent` bytes so far), when one is due: usage is counted
+/// and rules reading `result` are asked. A hold pauses here (nothing more is read from the
+/// container) until the reviewer decides; `Err` with what to tell the client when it must end.
+async fn output_checkpoint<S>(
+    ongoing: &Ongoing,
+    to_client: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    (sent, masked_values): (u64, u64),
+    last: &mut ResultSoFar,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if sent < last.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+        return Ok(());
+    }
+    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+    *last = so_far;
+    let session = &ongoing.session;
+    let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
+    match session.result_progress(ongoing.action_id, so_far) {
+        Ok(Checkpoint::Continue) => Ok(()),
+        Ok(Checkpoint::Deny { rule, reason }) => Err(cut(&rule, &reason)),
+        Ok(Checkpoint::Review { rule, pending }) => {
+            let t = pending.ticket();
+            let note = format!(
+                "\r\nhoop: this command's output is paused after {sent} bytes for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`\r\n",
+                t.id, t.id
+            );
+            let _ = forward(to_client, session, 2, note.into_bytes()).await;
+            match session.wait_result_review(ongoing.action_id, &rule, pending).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(cut(&rule, "the reviewer did not let this output go on")),
+                Err(e) => Err(cut(&rule, &e.to_string())),
+            }
+        }
+        Err(e) => Err(format!("hoop: {e}")),
+    }
 }
 
 /// Checks the lines an agent typed into its shell: those allowed go to the container, the

@@ -867,3 +867,27 @@ fn a_large_log_is_held_midway() {
     let emails = usage.iter().find(|u| u.detector.as_deref() == Some("email")).map_or(0, |u| u.windows.h1.masked_values);
     assert!(emails >= log.lines().count() as u64, "{usage:?}");
 }
+
+/// Red-team round 28: an exec's output went out whole past every byte budget (97 MB in one
+/// `kubectl exec`). It has checkpoints like SSH output: past the result budget it pauses (the
+/// container's output is not read meanwhile); approved, every byte arrives once; denied, the
+/// command ends with the reason.
+#[test]
+fn a_large_exec_output_is_held_midway() {
+    let gw = gateway_with(KubeApiOptions { pods: 1, ..Default::default() }, None, "", "[policy.budgets]\nresult_bytes = 1000000\ntarget_bytes_1h = 1000000000\n");
+    let kc = gw.agent();
+    let expected: String = (1..=600_000).map(|i| format!("{i}\n")).collect();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["exec", "pod-0", "--", "seq", "1", "600000"]);
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(err.contains("agent-budget-result") && err.contains("did not let this output go on"), "{err}");
+    assert!(out.len() < 2_000_000 && expected.starts_with(&out), "cut short at a checkpoint: {} bytes", out.len());
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = kubectl(&kc, &["exec", "pod-0", "--", "seq", "1", "600000"]);
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(out == expected, "every byte once: {} bytes against {}; {err}", out.len(), expected.len());
+    assert!(err.contains("paused after"), "{err}");
+}
