@@ -139,6 +139,14 @@ mod tests {
     }
 }
 
+/// The operations of a JSON patch body (RFC 6902), in order; `["unreadable"]` when it is not one.
+pub fn patch_ops(body: &[u8]) -> Vec<String> {
+    let ops = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {
+        v.as_array()?.iter().map(|op| op.get("op").and_then(|o| o.as_str()).map(str::to_string)).collect::<Option<Vec<String>>>()
+    });
+    ops.unwrap_or_else(|| vec!["unreadable".into()])
+}
+
 /// The `kind` of a write's body: JSON `kind`, or the `TypeMeta` of a Kubernetes protobuf
 /// envelope (`k8s\0` then a `runtime.Unknown` message), which typed clients such as
 /// `kubectl create` send. Empty when neither can be read.

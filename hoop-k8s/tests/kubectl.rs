@@ -891,3 +891,33 @@ fn a_large_exec_output_is_held_midway() {
     assert!(out == expected, "every byte once: {} bytes against {}; {err}", out.len(), expected.len());
     assert!(err.contains("paused after"), "{err}");
 }
+
+/// Round 28 left it untested (the harness had no JSON patch; a real API server has): a JSON
+/// patch that copies or moves a field masked by its name (`API_TOKEN`) to a name that is not
+/// masked would bring the value back in clear. Agents' `copy`/`move` patches are refused and the
+/// object is unchanged; other patches, and people's, go through.
+#[test]
+fn json_patches_cannot_carry_a_masked_value_to_another_name() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let admin = gw.api.kubeconfig().unwrap();
+    let file = gw.dir.path().join("cm.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: jp\ndata:\n  API_TOKEN: tok-77123\n  mode: fast\n").unwrap();
+    assert!(kubectl(&admin, &["create", "-f", file.to_str().unwrap()]).status.success());
+    let o = kubectl(&kc, &["get", "cm", "jp", "-o", "jsonpath={.data.API_TOKEN}"]);
+    assert!(o.status.success() && !text(&o).0.contains("tok-77123"), "masked by its name: {:?}", text(&o));
+    for patch in [r#"[{"op":"copy","from":"/data/API_TOKEN","path":"/data/plain"}]"#, r#"[{"op":"move","from":"/data/API_TOKEN","path":"/metadata/annotations"}]"#, "{not a patch"] {
+        let o = kubectl(&kc, &["patch", "cm", "jp", "--type=json", "-p", patch]);
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-k8s-patch-copy"), "{patch}: {:?}", text(&o));
+    }
+    let o = kubectl(&admin, &["get", "cm", "jp", "-o", "json"]);
+    let (out, _) = text(&o);
+    assert!(out.contains("tok-77123") && !out.contains("\"plain\"") && !out.contains("annotations"), "unchanged: {out}");
+    // An ordinary JSON patch goes through, for an agent too.
+    let o = kubectl(&kc, &["patch", "cm", "jp", "--type=json", "-p", r#"[{"op":"replace","path":"/data/mode","value":"slow"}]"#]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&kubectl(&admin, &["get", "cm", "jp", "-o", "jsonpath={.data.mode}"])).0 == "slow");
+    // A person's copy is theirs to make (and what they read back is masked all the same).
+    let o = kubectl(&gw.human(), &["patch", "cm", "jp", "--type=json", "-p", r#"[{"op":"copy","from":"/data/mode","path":"/data/mode2"}]"#]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}

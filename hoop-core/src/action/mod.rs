@@ -252,6 +252,9 @@ pub struct K8s {
     pub subresource: String,
     /// Kind of the object written, for writes.
     pub object_kind: String,
+    /// The operations of a JSON patch (`add`, `copy`, `move`, …), in order, for a PATCH sent
+    /// as `application/json-patch+json`; `unreadable` when its body is not a JSON patch.
+    pub patch_ops: Vec<String>,
     /// The request path.
     pub path: String,
 }

@@ -119,6 +119,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not read Kubernetes Secrets (a get, list, watch, update, patch or delete returns one)",
     ),
     (
+        "agent-no-k8s-patch-copy",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.patch_ops.exists(o, o in ["copy", "move", "unreadable"])"#,
+        "agents may not copy or move fields with a JSON patch: a masked value would come back under a name that is not masked",
+    ),
+    (
         "agent-no-k8s-bulk-delete",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "k8s" && (action.k8s.verb == "deletecollection" || (action.k8s.verb == "delete" && action.k8s.resource == "namespaces"))"#,

@@ -34,7 +34,7 @@ keys!(
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
     deletes_1d, recorded_bytes_1m, recorded_bytes_1h, recorded_bytes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
-    expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked,
+    expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked, runs, patch_ops,
 );
 
 fn map<const N: usize>(entries: [(&Key, Value); N]) -> Value {
@@ -77,6 +77,7 @@ fn sql(q: &Sql) -> Value {
         (&k.parsed, Value::Bool(q.parsed)),
         (&k.copy, s(&q.copy)),
         (&k.copy_program, Value::Bool(q.copy_program)),
+        (&k.runs, list(&q.runs)),
         (
             &k.params,
             Value::List(Arc::new(q.params.iter().map(|p| p.as_deref().map_or(Value::Null, s)).collect())),
@@ -124,6 +125,7 @@ fn k8s(r: &K8s) -> Value {
         (&k.name, s(&r.name)),
         (&k.subresource, s(&r.subresource)),
         (&k.object_kind, s(&r.object_kind)),
+        (&k.patch_ops, list(&r.patch_ops)),
         (&k.path, s(&r.path)),
     ])
 }
@@ -334,6 +336,7 @@ mod tests {
             a.sql.copy = "to".into();
             a.sql.copy_program = true;
             a.sql.params = vec![Some("1".into()), None];
+            a.sql.runs = vec!["prepare p as select 1".into()];
             let mut full = HashMap::new();
             full.insert(Key::from("kind".to_string()), cel_interpreter::to_value(a.kind).unwrap());
             full.insert(Key::from("target".to_string()), cel_interpreter::to_value(&a.target).unwrap());

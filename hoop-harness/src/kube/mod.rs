@@ -293,15 +293,28 @@ impl State {
             }
             (Method::PATCH, Some(name), _) => {
                 let ctype = req.headers().get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-                if !ctype.contains("merge-patch") {
-                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &format!("the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (got {ctype})"));
+                let json_patch = ctype.contains("json-patch+json");
+                if !ctype.contains("merge-patch") && !json_patch {
+                    return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ctype})"));
                 }
                 let Some(patch) = read_json(req).await else { return status(StatusCode::BAD_REQUEST, "BadRequest", "body is not JSON") };
-                match self.store.update(target.res, target.namespace.as_deref(), name, |old| {
+                let mut failed = None;
+                let updated = self.store.update(target.res, target.namespace.as_deref(), name, |old| {
                     let mut new = old.clone();
-                    store::merge_patch(&mut new, &patch);
+                    if json_patch {
+                        if let Err(e) = store::json_patch(&mut new, &patch) {
+                            failed = Some(e);
+                            return None;
+                        }
+                    } else {
+                        store::merge_patch(&mut new, &patch);
+                    }
                     Some(new)
-                }) {
+                });
+                if let Some(e) = failed {
+                    return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", &e);
+                }
+                match updated {
                     Some(obj) => json_response(StatusCode::OK, obj),
                     None => not_found(target.res, name),
                 }

@@ -390,3 +390,74 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
         }
     }
 }
+
+/// Applies a JSON patch (RFC 6902: add, remove, replace, move, copy, test), as the API server
+/// does for `application/json-patch+json`; `Err` names the first operation that fails.
+pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
+    let ops = ops.as_array().ok_or("a JSON patch is an array of operations")?;
+    for op in ops {
+        let kind = op.get("op").and_then(Value::as_str).ok_or("an operation without op")?;
+        let path = op.get("path").and_then(Value::as_str).ok_or("an operation without path")?;
+        let from = op.get("from").and_then(Value::as_str);
+        match kind {
+            "add" | "replace" => put(target, path, op.get("value").cloned().ok_or("no value")?, kind == "add")?,
+            "remove" => {
+                take(target, path)?;
+            }
+            "copy" => {
+                let v = target.pointer(from.ok_or("no from")?).cloned().ok_or("from does not exist")?;
+                put(target, path, v, true)?;
+            }
+            "move" => {
+                let v = take(target, from.ok_or("no from")?)?;
+                put(target, path, v, true)?;
+            }
+            "test" => {
+                if target.pointer(path) != op.get("value") {
+                    return Err(format!("test failed at {path}"));
+                }
+            }
+            other => return Err(format!("unknown operation {other}")),
+        }
+    }
+    Ok(())
+}
+
+fn split(path: &str) -> Result<(&str, String), String> {
+    let (parent, last) = path.rsplit_once('/').ok_or(format!("bad path {path}"))?;
+    Ok((parent, last.replace("~1", "/").replace("~0", "~")))
+}
+
+fn put(target: &mut Value, path: &str, v: Value, add: bool) -> Result<(), String> {
+    let (parent, key) = split(path)?;
+    match target.pointer_mut(parent).ok_or(format!("{parent} does not exist"))? {
+        Value::Object(m) => {
+            if !add && !m.contains_key(&key) {
+                return Err(format!("{path} does not exist"));
+            }
+            m.insert(key, v);
+        }
+        Value::Array(a) if key == "-" => a.push(v),
+        Value::Array(a) => {
+            let i: usize = key.parse().map_err(|_| format!("bad index {key}"))?;
+            if i > a.len() {
+                return Err(format!("{path} is out of range"));
+            }
+            if add { a.insert(i, v) } else if let Some(x) = a.get_mut(i) { *x = v }
+        }
+        _ => return Err(format!("{parent} holds no fields")),
+    }
+    Ok(())
+}
+
+fn take(target: &mut Value, path: &str) -> Result<Value, String> {
+    let (parent, key) = split(path)?;
+    match target.pointer_mut(parent).ok_or(format!("{parent} does not exist"))? {
+        Value::Object(m) => m.remove(&key).ok_or(format!("{path} does not exist")),
+        Value::Array(a) => {
+            let i: usize = key.parse().map_err(|_| format!("bad index {key}"))?;
+            (i < a.len()).then(|| a.remove(i)).ok_or(format!("{path} is out of range"))
+        }
+        _ => Err(format!("{parent} holds no fields")),
+    }
+}
