@@ -657,6 +657,26 @@ fn bulk_deletes_are_counted_not_spelled() {
     assert!(gw.recorded().contains("agent-review-bulk-delete"), "the holds are recorded");
 }
 
+/// Round 28 left it untested (the harness had no evictions): a pod's eviction deletes it, as
+/// `kubectl drain` does, so evictions count toward the same bulk-delete hold as deletes.
+#[test]
+fn evictions_count_as_deletes() {
+    let gw = gateway_with(KubeApiOptions { pods: 8, ..Default::default() }, None, "", "");
+    let token = gw.token("agent-1", IdentityKind::Agent, 600);
+    let reviewer = deny_all(&gw, 20);
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let body = format!(r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"pod-{i}","namespace":"default"}}}}"#);
+        let auth = format!("Bearer {token}");
+        let (code, _) = raw(&gw, "POST", &format!("/k8s/dev/api/v1/namespaces/default/pods/pod-{i}/eviction"), &[("Authorization", &auth), ("Content-Type", "application/json")], &body);
+        codes.push(code);
+    }
+    drop(reviewer);
+    assert_eq!(codes.iter().filter(|c| **c == 201).count(), 5, "{codes:?}");
+    let left = text(&kubectl(&gw.api.kubeconfig().unwrap(), &["get", "pods", "-o", "name"])).0;
+    assert_eq!(left.lines().count(), 3, "five evictions ran, the rest were held and denied: {left}");
+}
+
 /// Subresources that reach into pods, nodes and services, attach, ephemeral containers and
 /// token requests are actions of their own kinds, refused or held for agents.
 #[test]

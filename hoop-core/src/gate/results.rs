@@ -244,7 +244,7 @@ impl SessionHandle {
     /// Counts an action let through (or held) into usage.
     pub(super) fn count_action(&self, action: &Action, table_keys: &[Arc<str>], now: u64) {
         let deletes = match action.kind {
-            ActionKind::K8s => u64::from(action.k8s.verb == "delete" || action.k8s.verb == "deletecollection"),
+            ActionKind::K8s => u64::from(crate::usage::ledger::is_delete(&action.k8s) || action.k8s.verb == "deletecollection"),
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
             _ => 0,
         };
@@ -297,6 +297,13 @@ impl SessionHandle {
         let so_far = whole;
         action.result = so_far;
         action.usage = self.usage_of(&action, &table_keys, now);
+        // `deletes` counts the others, not this one (as at its check): this action was counted
+        // when it was let through, and a delete that ran must not have its answer withheld by
+        // the rule that let it run (an eviction's 201 came back as a 403).
+        if crate::usage::ledger::is_delete(&action.k8s) && action.kind == crate::action::ActionKind::K8s {
+            action.usage.deletes = action.usage.deletes.saturating_sub(1);
+            action.usage.session_deletes = action.usage.session_deletes.saturating_sub(1);
+        }
         // A budget a reviewer waived for this identity on this target (within the hour) is not
         // asked again, here as at checks.
         let policy = &self.gate.inner.policy;

@@ -163,7 +163,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-bulk-delete",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb == "delete" && usage.deletes >= 5"#,
+        r#"identity.kind == "agent" && action.kind == "k8s" && (action.k8s.verb == "delete" || (action.k8s.verb == "create" && action.k8s.subresource == "eviction")) && usage.deletes >= 5"#,
         "",
     ),
     (

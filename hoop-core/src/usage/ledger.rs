@@ -57,8 +57,14 @@ impl Ledger {
 /// What an action counts as, if anything: a Kubernetes delete of one object counts against its
 /// resource and namespace.
 fn counted(action: &Action) -> Option<String> {
-    (action.kind == ActionKind::K8s && action.k8s.verb == "delete")
+    (action.kind == ActionKind::K8s && is_delete(&action.k8s))
         .then(|| format!("k8s.delete:{}/{}/{}", action.k8s.group, action.k8s.resource, action.k8s.namespace))
+}
+
+/// Whether a Kubernetes request deletes an object: a DELETE, or a pod's eviction (a create on
+/// `pods/…/eviction` that removes the pod, how `kubectl drain` deletes).
+pub fn is_delete(k: &crate::action::K8s) -> bool {
+    k.verb == "delete" || (k.verb == "create" && k.subresource == "eviction")
 }
 
 fn identity_key(subject: &str, target: &str, what: &str) -> String {

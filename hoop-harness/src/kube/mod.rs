@@ -265,6 +265,13 @@ impl State {
                 }
                 exec::serve(req, &query, &self.exec_protocols)
             }
+            // An eviction deletes the pod (no disruption budgets here), as `kubectl drain` uses it.
+            (Method::POST, Some(name), Some("eviction")) if target.res.plural == "pods" => {
+                match self.store.delete(target.res, target.namespace.as_deref(), name) {
+                    Some(_) => json_response(StatusCode::CREATED, serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201})),
+                    None => not_found(target.res, name),
+                }
+            }
             (_, _, Some(sub)) if sub != "status" => status(StatusCode::NOT_FOUND, "NotFound", "unsupported subresource"),
             (Method::GET, None, _) if matches!(q("watch"), Some("true" | "1")) => {
                 self.store.watch(target.res, target.namespace.as_deref(), q("fieldSelector"), q("resourceVersion"), table)
