@@ -355,6 +355,10 @@ pub struct LimitsConfig {
     /// on how long one statement holds its locks that the agent cannot `SET` away, as it can
     /// `statement_timeout`. Time held for review does not count.
     pub agent_statement_secs: u64,
+    /// Seconds one transaction of an agent may stay open, whatever it runs (0: no ceiling):
+    /// past it the session ends and the server rolls the transaction back, releasing its locks.
+    /// Time held for review does not count.
+    pub agent_transaction_secs: u64,
     /// Upstream sessions all agents together may hold on one Postgres target (0: half of the
     /// server's `max_connections`, asked once): the rest stay for people and applications.
     pub agent_upstream_sessions: usize,
@@ -389,6 +393,7 @@ impl Default for LimitsConfig {
             max_rows_written: 1000,
             agent_idle_in_transaction_secs: 60,
             agent_statement_secs: 300,
+            agent_transaction_secs: 600,
             agent_upstream_sessions: 0,
             max_connections: a.max_connections,
             max_connections_per_listener: a.max_connections_per_listener,

@@ -88,6 +88,8 @@ pub struct PgProxy {
     agent_idle_in_transaction: u64,
     /// `limits.agent_statement_secs` (0: none).
     agent_statement: u64,
+    /// `limits.agent_transaction_secs` (0: none).
+    agent_transaction: u64,
     /// `limits.agent_upstream_sessions` (0: half the server's `max_connections`).
     agent_upstream_sessions: usize,
     record: RecordLimits,
@@ -161,6 +163,7 @@ impl PgProxy {
             max_rows_written: cfg.limits.max_rows_written,
             agent_idle_in_transaction: cfg.limits.agent_idle_in_transaction_secs,
             agent_statement: cfg.limits.agent_statement_secs,
+            agent_transaction: cfg.limits.agent_transaction_secs,
             agent_upstream_sessions: cfg.limits.agent_upstream_sessions,
             record: RecordLimits { max_rows: cfg.recording.max_rows_per_statement, max_bytes: 1 << 20 },
             cancel: CancelRegistry::default(),
@@ -387,7 +390,13 @@ impl PgProxy {
                 let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
                 (msg, Ok(()))
             },
-            msg = relay.statement_ceiling((agent && self.agent_statement > 0).then(|| Duration::from_secs(self.agent_statement))) => {
+            msg = async {
+                let ceiling = |secs: u64| (agent && secs > 0).then(|| Duration::from_secs(secs));
+                tokio::select! {
+                    m = relay.statement_ceiling(ceiling(self.agent_statement)) => m,
+                    m = relay.transaction_ceiling(ceiling(self.agent_transaction)) => m,
+                }
+            } => {
                 let _ = tokio::time::timeout(Duration::from_secs(2), t.upstream.cancel(backend.0, backend.1)).await;
                 let _ = relay.to_client(&[proto::error("FATAL", proto::ADMIN_SHUTDOWN, &format!("hoop: {msg}"))]).await;
                 (msg, Ok(()))

@@ -190,6 +190,8 @@ struct Shared {
     cursors: HashMap<String, (Arc<Sql>, bool)>,
     /// Transaction status of the last ReadyForQuery (`I`, `T` or `E`).
     status: u8,
+    /// When the open transaction was first seen open (a ReadyForQuery of `T` or `E`).
+    tx_since: Option<Instant>,
     /// Ids given to statements as they are parsed.
     next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
@@ -634,6 +636,35 @@ impl Relay {
                 },
                 Some(at) if at.elapsed() > std::time::Duration::from_secs(10) => return format!("{why}, and the cancel did not stop it; the session ends"),
                 Some(_) => {}
+            }
+        }
+    }
+
+    /// Resolves, with the reason to end the session, once one transaction has stayed open for
+    /// `limit` (an agent's `limits.agent_transaction_secs`), time held for review not counted;
+    /// never without a limit. Ending the session is how its transaction ends: the server rolls it
+    /// back when hoop disconnects, and its locks go (red-team round 29: capped UPDATEs over a
+    /// whole table in one transaction, kept busy with `pg_sleep`, held every other writer for as
+    /// long as the session lived, each statement short and the transaction never idle).
+    pub async fn transaction_ceiling(&self, limit: Option<std::time::Duration>) -> String {
+        let Some(limit) = limit else { return std::future::pending().await };
+        let tick = limit.min(std::time::Duration::from_secs(1));
+        let (mut which, mut open) = (None, std::time::Duration::ZERO);
+        loop {
+            tokio::time::sleep(tick).await;
+            let since = self.shared().tx_since;
+            if since.is_none() || since != which {
+                (which, open) = (since, std::time::Duration::ZERO);
+                continue;
+            }
+            if self.reviewing.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+                open += tick;
+            }
+            if open >= limit {
+                return format!(
+                    "an agent's transaction stayed open for more than {} s (limits.agent_transaction_secs); the session ends and the transaction is rolled back",
+                    limit.as_secs()
+                );
             }
         }
     }
@@ -2070,6 +2101,7 @@ impl Relay {
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
+                        sh.tx_since = if sh.status == b'I' { None } else { sh.tx_since.or_else(|| Some(Instant::now())) };
                         let mut ended = None;
                         while let Some(e) = sh.expect.pop_front() {
                             if let Expect::Query { names: Some(names), failed: false, .. } = &e {

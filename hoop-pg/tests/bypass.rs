@@ -2278,3 +2278,36 @@ fn a_word_older_servers_read_as_a_column_keeps_masking() {
     let (_, err) = agent(&gw, &["-c", "SELECT system_user"], None);
     assert!(err.contains("system_user") && err.contains("does not exist"), "{err}");
 }
+
+/// Red-team round 29: capped UPDATEs over a whole table in one transaction, kept busy with
+/// short sleeps (never idle, no statement long), held every other writer for as long as the
+/// session lived. One agent transaction stays open at most `limits.agent_transaction_secs`:
+/// past it the session ends and the server rolls back, and the rows are free again.
+#[tokio::test]
+async fn an_agent_transaction_kept_busy_cannot_hold_locks() {
+    let gw = Gw::start_with_limits("agent_idle_in_transaction_secs = 60\nagent_transaction_secs = 3");
+    ten_rows("v_txn");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"BEGIN")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"UPDATE v_txn SET v = 'agent' WHERE id BETWEEN 1 AND 10")]).await;
+    c.until_ready().await;
+    assert!(pg().psql("SET lock_timeout = '300ms'; UPDATE v_txn SET v = 'w' WHERE id = 1").is_err(), "locked while the transaction is open");
+    // Busy, never idle: short statements one after another, until the session is ended.
+    let mut all = Vec::new();
+    'busy: for _ in 0..8 {
+        c.send(&[raw::query(b"SELECT pg_sleep(0.9)")]).await;
+        let start = all.len();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), c.s.read_buf(&mut all)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break 'busy,
+                Ok(Ok(_)) if all[start..].contains(&b'Z') => break,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+    let ended = String::from_utf8_lossy(&all).into_owned();
+    assert!(ended.contains("limits.agent_transaction_secs"), "{ended}");
+    pg().psql("SET lock_timeout = '3s'; UPDATE v_txn SET v = 'w' WHERE id = 1").expect("the write goes once the agent's transaction is gone");
+    assert_eq!(pg().psql("SELECT count(*) FROM v_txn WHERE v = 'agent'").unwrap().trim(), "0", "rolled back");
+}
