@@ -590,6 +590,9 @@ fn spellings_bash_computes_at_run_time_are_refused() {
         ("grep -hf/etc/shadow /dev/null".to_string(), "agent-no-credential-files"),
         ("tar -cf - -C /etc shadow".to_string(), "agent-no-credential-files"),
         ("env --chdir=/etc cat shadow".to_string(), "agent-no-credential-files"),
+        // Round 30: abbreviated long options, as getopt_long reads them.
+        ("env --chd=/etc cat shadow".to_string(), "agent-no-credential-files"),
+        (format!("tar --files-fr=/tmp/{} -cf /dev/null", m("tarlist")), "agent-no-unreadable-commands"),
         (format!("let 'x[$(touch /tmp/{})]=1'", m("let")), "agent-no-unreadable-commands"),
         (format!("test -v 'x[$(touch /tmp/{})]'", m("testv")), "agent-no-unreadable-commands"),
         (format!("cat <<EOF\nharmless\nEO\\\nF\ntouch /tmp/{}\nEOF", m("heredoc")), "agent-no-unreadable-commands"),

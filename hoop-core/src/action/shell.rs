@@ -319,7 +319,7 @@ impl Walker<'_> {
         // A recursive command on a directory reads (or writes) everything under it: `grep -r x
         // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
         let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
-            || argv.iter().skip(1).any(|a| a == "--recursive" || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])));
+            || argv.iter().skip(1).any(|a| long(a, "--recursive") || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])));
         if recursive {
             let dirs: Vec<String> = argv.iter().skip(1).filter(|a| a.starts_with('/')).map(|a| format!("{}/**", normalise(a).trim_end_matches('/'))).collect();
             for d in dirs {
@@ -374,7 +374,7 @@ impl Walker<'_> {
         }
         // File names read from a file (or stdin) at run time: `sort --files0-from=list`.
         let names_from_file = |a: &String| {
-            a.starts_with("--files0-from") || a.starts_with("--files-from") || a.starts_with("--from-file") || a.starts_with("--read0")
+            long(a, "--files0-from") || long(a, "--files-from") || long(a, "--from-file") || long(a, "--read0")
         };
         if args.iter().any(names_from_file)
             || (matches!(p, "tar" | "bsdtar")
@@ -384,18 +384,18 @@ impl Walker<'_> {
         {
             return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
         }
-        if p == "env" && args.iter().any(|a| a.starts_with("-S") || a.starts_with("--split-string")) {
+        if p == "env" && args.iter().any(|a| a.starts_with("-S") || long(a, "--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
         }
-        if p == "git" && args.iter().any(|a| a == "-c" || a.starts_with("--config-env") || a.starts_with("--exec-path")) {
+        if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path")) {
             return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
         }
         if p == "script" || p == "flock" {
             // `-c CMD`, `-qc CMD`, `--command CMD`, `--command=CMD`: CMD goes to `sh -c`.
-            if let Some(text) = args.iter().find_map(|a| a.strip_prefix("--command=")) {
+            if let Some(text) = args.iter().find_map(|a| long_value(a, "--command")) {
                 return self.nested(text);
             }
-            let short_c = |a: &String| a == "--command" || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
+            let short_c = |a: &String| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
             if let Some(i) = args.iter().position(short_c) {
                 let text = args.get(i + 1).cloned().unwrap_or_default();
                 return self.nested(&text);
@@ -415,7 +415,7 @@ impl Walker<'_> {
             return if text.is_empty() { self.interpreter(&program, "a shell reading commands from its input") } else { self.nested(&text) };
         }
         if p == "su" || p == "runuser" {
-            if let Some(i) = args.iter().position(|a| a == "-c" || a == "--command") {
+            if let Some(i) = args.iter().position(|a| a == "-c" || long(a, "--command")) {
                 let text = args.get(i + 1).cloned().unwrap_or_default();
                 return self.nested(&text);
             }
@@ -935,6 +935,21 @@ fn resolve_tilde(path: &str) -> String {
     }
 }
 
+/// Whether `arg` is the long option `name` (`--files-from`) as GNU `getopt_long` reads it:
+/// whole, with `=value`, or cut to any prefix (`--files-fr`, `--chd=/etc`), which it accepts when
+/// no other option of the program starts the same way (red-team round 30). A prefix that is
+/// another option's whole name is taken as this one too: a rule sees more, never less.
+fn long(arg: &str, name: &str) -> bool {
+    let given = arg.split_once('=').map_or(arg, |(n, _)| n);
+    given.len() > 2 && given.starts_with("--") && name.starts_with(given)
+}
+
+/// The value of the long option `name` given as `--name=value` (or a prefix of it, see [`long`]).
+fn long_value<'a>(arg: &'a str, name: &str) -> Option<&'a str> {
+    let (given, value) = arg.split_once('=')?;
+    long(given, name).then_some(value)
+}
+
 /// Why `program` with `args` writes or reads files whose names it makes at run time, or in
 /// another directory than its relative paths say, if it does (red-team round 28: a backup
 /// suffix made `~/.bash` into `~/.bashrc`, a curl glob `{.ss}h` and `-o '#1h'` reached
@@ -944,17 +959,17 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
     let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
     let short = |a: &str, letters: &[char]| a.starts_with('-') && !a.starts_with("--") && a.contains(letters);
     match program {
-        "cp" | "mv" | "install" | "ln" | "rsync" if has(&|a| short(a, &['b', 'S']) || a.starts_with("--backup") || a.starts_with("--suffix")) => {
+        "cp" | "mv" | "install" | "ln" | "rsync" if has(&|a| short(a, &['b', 'S']) || long(a, "--backup") || long(a, "--suffix")) => {
             Some("makes backup names at run time (a suffix added to a path)")
         }
         "gzip" | "gunzip" | "zcat" | "xz" | "unxz" | "lzma" | "unlzma" | "zstd" | "unzstd" | "pigz" | "unpigz" | "lz4" | "lzip"
-            if has(&|a| short(a, &['S']) || a.starts_with("--suffix")) =>
+            if has(&|a| short(a, &['S']) || long(a, "--suffix")) =>
         {
             Some("adds a suffix of its options to the names it writes")
         }
         "split" | "csplit" => Some("names the files it writes at run time"),
         "patch" => Some("writes files named inside a patch"),
-        "curl" if has(&|a| a == "-K" || a.starts_with("--config") || short(a, &['K'])) => Some("reads options from a file at run time"),
+        "curl" if has(&|a| a == "-K" || long(a, "--config") || short(a, &['K'])) => Some("reads options from a file at run time"),
         "curl" if !has(&|a| short(a, &['g']) || a == "--globoff") && has(&|a| !a.starts_with('-') && a.contains(['{', '['])) => {
             Some("expands globs in its URLs at run time")
         }
@@ -969,7 +984,7 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
 /// `env --chdir=/etc`, `git -C dir`, `sudo -D dir`), if it names one: `Err` when it is not
 /// absolute, so the paths cannot be known.
 fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>> {
-    let (short, long): (&str, &[&str]) = match program {
+    let (short, longs): (&str, &[&str]) = match program {
         "tar" | "bsdtar" => ("-C", &["--directory"]),
         "env" => ("-C", &["--chdir"]),
         "git" => ("-C", &[]),
@@ -978,9 +993,9 @@ fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>>
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let dir = if a == short || long.contains(&a.as_str()) {
+        let dir = if a == short || (!a.contains('=') && longs.iter().any(|l| long(a, l))) {
             it.next().cloned()
-        } else if let Some(v) = long.iter().find_map(|l| a.strip_prefix(l).and_then(|r| r.strip_prefix('='))) {
+        } else if let Some(v) = longs.iter().find_map(|l| long_value(a, l)) {
             Some(v.to_string())
         } else if program != "sudo" && program != "git" && a.starts_with(short) && a.len() > 2 {
             a.get(2..).map(str::to_string)
@@ -998,18 +1013,24 @@ fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>>
 /// Whether `args` make `program` run code hoop cannot read: why, if so.
 fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
-    if has(&|a| COMMAND_OPTIONS.iter().any(|o| a.starts_with(o))) {
+    // On any program, an abbreviation counts from five letters on (shorter ones are more often
+    // other options than these); each program's own below are matched at any length.
+    let command_option = |a: &str| {
+        let given = a.split_once('=').map_or(a, |(n, _)| n);
+        COMMAND_OPTIONS.iter().map(|o| o.trim_end_matches('=')).any(|o| long(a, o) && (given == o || given.len() >= 7))
+    };
+    if has(&command_option) {
         return Some("an option names a command it runs");
     }
     let first = args.first().map(String::as_str).unwrap_or("");
     let recursive = has(&|a| {
-        a == "--recursive" || a == "--archive" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R', 'a']))
+        long(a, "--recursive") || long(a, "--archive") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R', 'a']))
     });
     match program {
         p if CODE_RUNNERS.contains(&p) => Some("it runs code from files or arguments hoop cannot read"),
         // Files whose names come from an archive or a directory tree, not the command line,
         // can land anywhere (a `.bashrc`).
-        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| a == "--extract" || a == "--get") => {
+        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
             Some("it writes files named inside an archive")
         }
         "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some("it writes files named inside an archive"),
@@ -1026,13 +1047,13 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "tar" | "bsdtar" if has(&|a| {
             ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script"]
                 .iter()
-                .any(|o| a.starts_with(o))
+                .any(|o| long(a, o))
                 || a == "-I"
                 || a == "-F"
         }) => Some("tar runs a command from its options"),
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e or w command runs or writes what it builds"),
-        "zip" if has(&|a| a == "-TT" || a.starts_with("--unzip-command")) => Some("zip runs a command from its options"),
-        "rsync" if has(&|a| a == "-e" || a.starts_with("--rsh") || a.starts_with("--rsync-path")) => Some("rsync runs a command from its options"),
+        "zip" if has(&|a| a == "-TT" || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
+        "rsync" if has(&|a| a == "-e" || long(a, "--rsh") || long(a, "--rsync-path")) => Some("rsync runs a command from its options"),
         "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
         "socat" if has(&|a| { let u = a.to_ascii_uppercase(); u.contains("EXEC:") || u.contains("SYSTEM:") }) => Some("socat runs a command"),
         "nc" | "ncat" | "netcat" if has(&|a| matches!(a, "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec")) => Some("nc runs a command"),
@@ -1051,15 +1072,15 @@ fn sed_executes(args: &[String]) -> bool {
     let mut it = args.iter().peekable();
     let mut first_plain = true;
     while let Some(a) = it.next() {
-        if a == "-e" || a == "--expression" {
+        if a == "-e" || (long(a, "--expression") && !a.contains('=')) {
             if let Some(s) = it.next() {
                 scripts.push(s);
             }
             first_plain = false;
-        } else if let Some(s) = a.strip_prefix("--expression=") {
+        } else if let Some(s) = long_value(a, "--expression") {
             scripts.push(s);
             first_plain = false;
-        } else if a == "-f" || a == "--file" {
+        } else if a == "-f" || long(a, "--file") {
             // A script from a file hoop cannot read.
             return true;
         } else if !a.starts_with('-') && first_plain {
@@ -1436,6 +1457,24 @@ mod tests {
         assert!(read_line("curl -s file:///home/web/%2essh/authorized_keys").paths.contains(&"/home/web/.ssh/authorized_keys".to_string()));
         assert!(read_line("curl -sg 'http://x/{a}' -o /tmp/out").unreadable.is_empty());
         assert!(read_line("cp /tmp/a /tmp/b").unreadable.is_empty());
+    }
+
+    #[test]
+    fn abbreviated_long_options_are_the_options() {
+        // Red-team round 30: getopt_long takes any unambiguous prefix of a long option.
+        for line in ["tar --checkpoint-act='exec=sh x' --checkpoint=1 -cf /dev/null /etc/hostname", "tar --use-comp='sh x' -cf - /etc/hostname", "rsync --rs='sh -c id' a b:c", "sort --compress-prog=./x f"] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
+        for line in ["tar --files-fr=/tmp/l -cf -", "wc --files0=/tmp/l0", "cp --suf=rc a .bash", "mv --back a b", "curl --conf /tmp/c", "env --split-s 'python3 -c 1'"] {
+            unreadable(line);
+        }
+        for line in ["env --chd=/etc cat shadow", "env --chd /etc cat shadow", "tar --dir=/etc -cf - shadow", "tar --direc /etc -cf - shadow"] {
+            assert!(read_line(line).paths.iter().any(|p| p.starts_with("/etc/shadow")), "{line}: {:?}", read_line(line));
+        }
+        assert!(read_line("sed --expr='1e id' f").interpreter.contains("sed"), "{:?}", read_line("sed --expr='1e id' f"));
+        // Other options are left alone.
+        assert!(read_line("sort --reverse f").interpreter.is_empty() && read_line("sort --reverse f").unreadable.is_empty());
+        assert!(read_line("ls --directory /tmp").unreadable.is_empty());
     }
 
     #[test]
