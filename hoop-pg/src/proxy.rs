@@ -354,6 +354,7 @@ impl PgProxy {
         let relay = Relay::new(handle.clone(), target.to_string(), t.catalog.clone(), t.discovery.clone(), cw, self.record, max_rows_written)
             .with_cancel(t.upstream.clone(), backend, cancels)
             .with_idle_in_transaction((agent && self.agent_idle_in_transaction > 0).then(|| std::time::Duration::from_secs(self.agent_idle_in_transaction)));
+        let relay = if agent { relay.for_agent() } else { relay };
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf).with_share(handle.buffer_share());
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover).with_share(handle.buffer_share());
         let (reason, result) = tokio::select! {

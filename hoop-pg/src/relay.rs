@@ -46,6 +46,13 @@ const MAX_NAMED: usize = 10_000;
 /// alone let one session hold gigabytes (red-team round 20: 40 statements of 30 MB).
 const MAX_NAMED_TEXT_BYTES: usize = 32 << 20;
 
+/// The same for an agent's session, portals counted with the text of the statement they run:
+/// what the server keeps for each is its plan and executor state, per column of the text, far
+/// more than the text (red-team round 29: 3,000 named statements of 2 KB, a thousand columns
+/// each, held 1.74 GB in the server's backend; 2,000 portals 2 GB). About 300 times the text at
+/// worst, so this bounds one agent session's share of the server's memory to some 300 MB.
+const AGENT_NAMED_TEXT_BYTES: usize = 1 << 20;
+
 /// Relations a capped write may name and still be checked for cascades, triggers and rules.
 const MAX_CHECKED_RELATIONS: usize = 256;
 
@@ -190,6 +197,8 @@ struct Shared {
     cursors: HashMap<String, (Arc<Sql>, bool)>,
     /// Transaction status of the last ReadyForQuery (`I`, `T` or `E`).
     status: u8,
+    /// Bytes of text named statements, cursors and portals may hold together.
+    named_limit: usize,
     /// When the open transaction was first seen open (a ReadyForQuery of `T` or `E`).
     tx_since: Option<Instant>,
     /// Ids given to statements as they are parsed.
@@ -309,13 +318,16 @@ impl Shared {
                 _ => 0,
             })
             .sum();
-        pending + self.statements.values().map(|s| s.sql.text.len()).sum::<usize>() + self.cursors.values().map(|c| c.0.text.len()).sum::<usize>()
+        pending
+            + self.statements.values().map(|s| s.sql.text.len()).sum::<usize>()
+            + self.cursors.values().map(|c| c.0.text.len()).sum::<usize>()
+            + self.portals.values().filter_map(|p| p.stmt.as_ref()).map(|s| s.sql.text.len()).sum::<usize>()
     }
 
     /// Keeps what a simple query created, now that the server ran it. Past [`MAX_NAMED`] names
     /// or [`MAX_NAMED_TEXT_BYTES`] a name is not kept: its later use is refused as unknown.
     fn confirm(&mut self, names: &Names) {
-        let mut room = MAX_NAMED_TEXT_BYTES.saturating_sub(self.named_text_bytes());
+        let mut room = self.named_limit.saturating_sub(self.named_text_bytes());
         let mut fits = |sql: &Sql| {
             let fits = sql.text.len() <= room;
             if fits {
@@ -555,7 +567,7 @@ impl Relay {
             client: tokio::sync::Mutex::new(client),
             limits,
             max_rows_written,
-            shared: Mutex::new(Shared { status: b'I', ..Shared::default() }),
+            shared: Mutex::new(Shared { status: b'I', named_limit: MAX_NAMED_TEXT_BYTES, ..Shared::default() }),
             answered: tokio::sync::Notify::new(),
             plans: Mutex::new(HashMap::new()),
             cancel: None,
@@ -567,6 +579,12 @@ impl Relay {
             reviewing: Default::default(),
             ceiling_cancel: Mutex::new(None),
         }
+    }
+
+    /// The same relay, bounding named state as for an agent ([`AGENT_NAMED_TEXT_BYTES`]).
+    pub fn for_agent(self) -> Self {
+        self.shared().named_limit = AGENT_NAMED_TEXT_BYTES;
+        self
     }
 
     /// The same relay, ending the session when its client sits idle inside a transaction for
@@ -901,10 +919,10 @@ impl Relay {
                         if !p.name.is_empty() && !sh.statements.contains_key(&p.name) && sh.statements.len() + sh.expect.len() >= MAX_NAMED {
                             return Err(RelayError::Protocol(format!("more than {MAX_NAMED} prepared statements in one session")));
                         }
-                        if !p.name.is_empty() && sh.named_text_bytes() + p.query.len() > MAX_NAMED_TEXT_BYTES {
+                        if !p.name.is_empty() && sh.named_text_bytes() + p.query.len() > sh.named_limit {
                             return Err(RelayError::Protocol(format!(
-                                "the named statements and cursors of one session may hold at most {} MiB of text (close some first)",
-                                MAX_NAMED_TEXT_BYTES >> 20
+                                "the named statements, portals and cursors of one session may hold at most {} KiB of text (close some first)",
+                                sh.named_limit >> 10
                             )));
                         }
                     }
@@ -968,6 +986,13 @@ impl Relay {
                         let sh = self.shared();
                         if !b.portal.is_empty() && !sh.portals.contains_key(&b.portal) && sh.portals.len() + sh.expect.len() >= MAX_NAMED {
                             return Err(RelayError::Protocol(format!("more than {MAX_NAMED} open portals in one session")));
+                        }
+                        let text = sh.statement(&b.statement).map_or(0, |st| st.sql.text.len());
+                        if !b.portal.is_empty() && !sh.portals.contains_key(&b.portal) && sh.named_text_bytes() + text > sh.named_limit {
+                            return Err(RelayError::Protocol(format!(
+                                "the named statements, portals and cursors of one session may hold at most {} KiB of text (close some first)",
+                                sh.named_limit >> 10
+                            )));
                         }
                     }
                     let known = self.shared().statement(&b.statement);
