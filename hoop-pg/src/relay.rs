@@ -49,8 +49,9 @@ const MAX_NAMED_TEXT_BYTES: usize = 32 << 20;
 /// The same for an agent's session, portals counted with the text of the statement they run:
 /// what the server keeps for each is its plan and executor state, per column of the text, far
 /// more than the text (red-team round 29: 3,000 named statements of 2 KB, a thousand columns
-/// each, held 1.74 GB in the server's backend; 2,000 portals 2 GB). About 300 times the text at
-/// worst, so this bounds one agent session's share of the server's memory to some 300 MB.
+/// each, held 1.74 GB in the server's backend; 2,000 portals 2 GB). About 300 (statements) to 500 (portals)
+/// times the text at worst, so this bounds one agent session's share of the server's memory to
+/// some 300–500 MB.
 const AGENT_NAMED_TEXT_BYTES: usize = 1 << 20;
 
 /// Relations a capped write may name and still be checked for cascades, triggers and rules.
