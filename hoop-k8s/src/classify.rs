@@ -139,6 +139,45 @@ mod tests {
     }
 }
 
+/// Kinds whose objects carry a pod template: what they reference, the kubelet hands to pods.
+const WORKLOADS: &[&str] = &["Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "PodTemplate"];
+
+/// The Secrets a write's body makes the cluster hand to pods (red-team round 30: an agent
+/// refused `get secret` created a pod with the Secret as a volume and an env value, then read
+/// them in its logs). `["unreadable"]` for a workload's body hoop cannot read (protobuf).
+pub fn secret_refs(body: &[u8], kind: &str) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>, depth: usize) {
+        if depth > 64 {
+            return out.push("unreadable".into());
+        }
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    let name = |field: &str| x.get(field).and_then(|n| n.as_str()).unwrap_or("*").to_string();
+                    match k.as_str() {
+                        "secretKeyRef" | "secretRef" => out.push(name("name")),
+                        "secret" if x.is_object() => out.push(x.get("secretName").or_else(|| x.get("name")).and_then(|n| n.as_str()).unwrap_or("*").to_string()),
+                        "serviceAccountToken" if x.is_object() => out.push("serviceaccount-token".into()),
+                        _ => {}
+                    }
+                    walk(x, out, depth + 1);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out, depth + 1)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => walk(&v, &mut out, 0),
+        Err(_) if body.starts_with(b"k8s\0") && WORKLOADS.contains(&kind) => out.push("unreadable".into()),
+        Err(_) => {}
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// The operations of a JSON patch body (RFC 6902), in order; `["unreadable"]` when it is not one.
 pub fn patch_ops(body: &[u8]) -> Vec<String> {
     let ops = serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| {

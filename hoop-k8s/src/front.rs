@@ -165,6 +165,7 @@ impl Conn {
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
+            k8s.secret_refs = crate::classify::secret_refs(&body, &k8s.object_kind);
             let ctype = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if method == "PATCH" && ctype.to_ascii_lowercase().starts_with("application/json-patch+json") {
                 k8s.patch_ops = crate::classify::patch_ops(&body);

@@ -941,3 +941,44 @@ fn json_patches_cannot_carry_a_masked_value_to_another_name() {
     let o = kubectl(&gw.human(), &["patch", "cm", "jp", "--type=json", "-p", r#"[{"op":"copy","from":"/data/mode","path":"/data/mode2"}]"#]);
     assert!(o.status.success(), "{:?}", text(&o));
 }
+
+/// Red-team round 30: an agent refused `get secret` created a pod that mounts the Secret and
+/// takes a key of it as an env value, to read them back in the pod's logs. Objects that hand
+/// Secrets to pods are refused for agents (the API server never sees them); people may; a
+/// service account's token read through exec is a credential file.
+#[test]
+fn agents_cannot_hand_secrets_to_pods() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let pod = |name: &str, spec: serde_json::Value| {
+        let file = gw.dir.path().join(format!("{name}.json"));
+        let obj = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec});
+        std::fs::write(&file, obj.to_string()).unwrap();
+        file
+    };
+    let container = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({"name": "c", "image": "busybox", "command": ["sh", "-c", "echo hi"]});
+        if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(e.clone());
+        }
+        c
+    };
+    for (name, spec) in [
+        ("by-volume", serde_json::json!({"volumes": [{"name": "s", "secret": {"secretName": "db-creds"}}], "containers": [container(serde_json::json!({"volumeMounts": [{"name": "s", "mountPath": "/s"}]}))]})),
+        ("by-env", serde_json::json!({"containers": [container(serde_json::json!({"env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}}]}))]})),
+        ("by-envfrom", serde_json::json!({"containers": [container(serde_json::json!({"envFrom": [{"secretRef": {"name": "db-creds"}}]}))]})),
+        ("by-token", serde_json::json!({"volumes": [{"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}], "containers": [container(serde_json::json!({}))]})),
+    ] {
+        let o = kubectl(&kc, &["create", "-f", pod(name, spec).to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-secret-mounts"), "{name}: {:?}", text(&o));
+        let o = kubectl(&gw.api.kubeconfig().unwrap(), &["get", "pod", name]);
+        assert!(!o.status.success(), "{name}: the API server never saw it");
+    }
+    // A pod without them is the agent's to make; one with them is a person's.
+    let o = kubectl(&kc, &["create", "-f", pod("plain", serde_json::json!({"containers": [container(serde_json::json!({}))]})).to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&gw.human(), &["create", "-f", pod("ops", serde_json::json!({"containers": [container(serde_json::json!({"envFrom": [{"secretRef": {"name": "db-creds"}}]}))]})).to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&kc, &["exec", "pod-0", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]);
+    assert!(text(&o).1.contains("agent-no-credential-files"), "{:?}", text(&o));
+}

@@ -592,6 +592,8 @@ fn spellings_bash_computes_at_run_time_are_refused() {
         ("env --chdir=/etc cat shadow".to_string(), "agent-no-credential-files"),
         // Round 30: abbreviated long options, as getopt_long reads them.
         ("env --chd=/etc cat shadow".to_string(), "agent-no-credential-files"),
+        ("curl -s file:/etc/shadow".to_string(), "agent-no-credential-files"),
+        ("curl -s -d @/etc/shadow http://127.0.0.1:9/".to_string(), "agent-no-credential-files"),
         (format!("tar --files-fr=/tmp/{} -cf /dev/null", m("tarlist")), "agent-no-unreadable-commands"),
         (format!("let 'x[$(touch /tmp/{})]=1'", m("let")), "agent-no-unreadable-commands"),
         (format!("test -v 'x[$(touch /tmp/{})]'", m("testv")), "agent-no-unreadable-commands"),

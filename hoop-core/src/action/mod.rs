@@ -255,6 +255,10 @@ pub struct K8s {
     /// The operations of a JSON patch (`add`, `copy`, `move`, …), in order, for a PATCH sent
     /// as `application/json-patch+json`; `unreadable` when its body is not a JSON patch.
     pub patch_ops: Vec<String>,
+    /// The Secrets a written object makes the cluster hand to its pods (`secretKeyRef`,
+    /// `envFrom.secretRef`, secret volumes; `serviceaccount-token` for a projected token;
+    /// `unreadable` when a workload's body cannot be read).
+    pub secret_refs: Vec<String>,
     /// The request path.
     pub path: String,
 }

@@ -79,7 +79,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-credential-files",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.paths.exists(p, p.matches("^/etc/(shadow|gshadow|sudoers)|^(/etc)?/[*][*]$")) || action.file_transfer.path.matches("(^| )/etc/(shadow|gshadow|sudoers)"))"#,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.paths.exists(p, p.matches("^/etc/(shadow|gshadow|sudoers)|^(/etc)?/[*][*]$|^(/var)?/run/secrets(/|$)")) || action.file_transfer.path.matches("(^| )/etc/(shadow|gshadow|sudoers)|^(/var)?/run/secrets(/|$)"))"#,
         "agents may not read the system's credential files",
     ),
     (
@@ -117,6 +117,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.resource == "secrets" && action.k8s.verb != "create""#,
         "agents may not read Kubernetes Secrets (a get, list, watch, update, patch or delete returns one)",
+    ),
+    (
+        "agent-no-secret-mounts",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "k8s" && size(action.k8s.secret_refs) > 0"#,
+        "agents may not write objects that hand Secrets to pods (secret volumes, secretKeyRef, envFrom, projected tokens): the pod would read what agents may not",
     ),
     (
         "agent-no-k8s-patch-copy",

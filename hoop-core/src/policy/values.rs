@@ -34,7 +34,7 @@ keys!(
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
     deletes_1d, recorded_bytes_1m, recorded_bytes_1h, recorded_bytes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
-    expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked, runs, patch_ops,
+    expires_at, sensitive, sensitive_tables, labels, id, started_at, streams_masked, runs, patch_ops, secret_refs,
 );
 
 fn map<const N: usize>(entries: [(&Key, Value); N]) -> Value {
@@ -126,6 +126,7 @@ fn k8s(r: &K8s) -> Value {
         (&k.subresource, s(&r.subresource)),
         (&k.object_kind, s(&r.object_kind)),
         (&k.patch_ops, list(&r.patch_ops)),
+        (&k.secret_refs, list(&r.secret_refs)),
         (&k.path, s(&r.path)),
     ])
 }
