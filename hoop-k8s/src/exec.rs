@@ -162,8 +162,9 @@ where
             msg = from_client.next(), if client_open => match msg {
                 Some(Ok(Message::Binary(data))) if data.first() == Some(&0) && typed.is_some() => {
                     session.touch();
-                    let ready = typed.as_mut().map(|t| t.push(data.get(1..).unwrap_or_default())).unwrap_or_default();
-                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready).await {
+                    let Some(t) = typed.as_mut() else { continue };
+                    let ready = t.push(data.get(1..).unwrap_or_default());
+                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready, &mut t.cwd).await {
                         Some(n) => sent += n,
                         None => break,
                     }
@@ -334,6 +335,7 @@ async fn typed_lines<C, U>(
     to_up: &mut futures_util::stream::SplitSink<WebSocketStream<U>, Message>,
     ongoing: &Ongoing,
     ready: Vec<hoop_core::action::typed::Typed>,
+    cwd: &mut hoop_core::action::typed::Cwd,
 ) -> Option<u64>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -349,7 +351,7 @@ where
             Typed::TooLong => (Vec::new(), Some(format!("hoop: line longer than {} bytes refused", hoop_core::action::typed::MAX_LINE))),
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
-                let action = hoop_core::action::Action::exec(ongoing.target.as_str(), &line);
+                let action = hoop_core::action::Action::exec_in(ongoing.target.as_str(), &line, cwd);
                 // An edited line is refused even when it looks empty (Ctrl-U then Ctrl-Y).
                 if line.trim().is_empty() && !edited {
                     (raw, None)
@@ -357,10 +359,12 @@ where
                     let _ = session.refuse(action, "hoop-edited-line", "line editing keys cannot be checked");
                     (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole".into()))
                 } else {
+                    let moves = action.clone();
                     match session.check_and_wait(action).await {
                         // A typed line's output is the shell's: it has no result of its own.
                         Ok(Outcome::Allow { action_id }) => {
                             session.result_done(action_id, hoop_core::usage::ResultSoFar::default());
+                            cwd.follow(&moves);
                             (raw, None)
                         }
                         Ok(Outcome::Deny { rule, reason, .. }) => (Vec::new(), Some(format!("hoop: {reason} (rule {rule})"))),

@@ -266,8 +266,9 @@ impl ChannelRelay {
                         }
                         Request::Data(data) if typed.is_some() => {
                             session.touch();
-                            let ready = typed.as_mut().map(|t| t.push(&data)).unwrap_or_default();
-                            if !typed_lines(&session, &client, id, &target, &masker, ready, &up).await {
+                            let Some(t) = typed.as_mut() else { continue };
+                            let ready = t.push(&data);
+                            if !typed_lines(&session, &client, id, &target, ready, &mut t.cwd, &up).await {
                                 break;
                             }
                         }
@@ -429,8 +430,8 @@ async fn typed_lines(
     client: &russh::server::Handle,
     id: ChannelId,
     target: &str,
-    masker: &hoop_core::mask::Masker,
     ready: Vec<Typed>,
+    cwd: &mut hoop_core::action::typed::Cwd,
     up: &impl Fn(Up) -> bool,
 ) -> bool {
     for t in ready {
@@ -442,21 +443,24 @@ async fn typed_lines(
                 continue;
             }
             Typed::Line { line, raw, edited } => {
-                let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&raw)));
+                let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
                 // An edited line is refused even when it looks empty: Ctrl-U then Ctrl-Y brings
                 // back what was erased (red-team round 28).
                 if line.trim().is_empty() && !edited {
                     raw
                 } else if edited {
-                    let _ = session.refuse(Action::exec(target, &line), "hoop-edited-line", "line editing keys cannot be checked");
+                    let _ = session.refuse(Action::exec_in(target, &line, cwd), "hoop-edited-line", "line editing keys cannot be checked");
                     let msg = "\r\nhoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole\r\n";
                     forward(client, session, id, None, msg.as_bytes().to_vec()).await;
                     continue;
                 } else {
-                    match decide(session, client, id, Action::exec(target, &line)).await {
+                    let action = Action::exec_in(target, &line, cwd);
+                    let moves = action.clone();
+                    match decide(session, client, id, action).await {
                         // A typed line's output is the shell's: it has no result of its own.
                         Ok(line_id) => {
                             session.result_done(line_id, ResultSoFar::default());
+                            cwd.follow(&moves);
                             raw
                         }
                         Err(msg) => {

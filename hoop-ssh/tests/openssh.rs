@@ -203,6 +203,9 @@ fn interactive_shell_window_change_and_replay() {
          send echo made-hist\\r\nexpect made-hist\nexpect $ \n\
          send ^hist^histx\\r\nexpect editing keys\n\
          send bind -x '\"Q\": touch made-bind'\\r\nexpect agent-no-unreadable-commands\n\
+         send cd /etc\\r\nexpect $ \n\
+         send cat shadow\\r\nexpect agent-no-credential-files\n\
+         send cd\\r\nexpect $ \n\
          size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
     )
     .unwrap();

@@ -371,6 +371,12 @@ impl Action {
         Self::from_reading(target.into(), command.to_string(), shell::read_line(command))
     }
 
+    /// A command line typed into a shell whose working directory is `cwd` (see [`typed::Cwd`]):
+    /// its relative paths are read there.
+    pub fn exec_in(target: impl Into<String>, command: &str, cwd: &typed::Cwd) -> Self {
+        Self::from_reading(target.into(), command.to_string(), shell::read_line_in(command, cwd.clone()))
+    }
+
     /// A command given as exact argv (Kubernetes exec: no shell reads it first).
     pub fn exec_argv(target: impl Into<String>, argv: Vec<String>) -> Self {
         let command = argv.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");

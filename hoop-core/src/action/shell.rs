@@ -109,8 +109,16 @@ pub(crate) struct Transfer {
 
 /// Reads a command line (SSH exec, a line typed into a shell).
 pub(crate) fn read_line(line: &str) -> Reading {
+    read_line_in(line, super::typed::Cwd::Login)
+}
+
+/// Reads a command line typed into a shell whose working directory is `cwd`.
+pub(crate) fn read_line_in(line: &str, cwd: super::typed::Cwd) -> Reading {
     let line = line.to_string();
-    on_parser(move |w| w.line(&line))
+    on_parser(move |w| {
+        w.cwd = cwd;
+        w.line(&line)
+    })
 }
 
 /// Reads an exact argv (Kubernetes exec: no shell between the client and the program).
@@ -125,7 +133,7 @@ pub(crate) fn read_argv(argv: &[String]) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0 });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login });
         r.finish();
         r
     })
@@ -157,6 +165,8 @@ struct Walker<'a> {
     depth: usize,
     /// Interpreters found so far (`Reading::interpreter` keeps only the first).
     interpreters: usize,
+    /// Where relative paths are read (a typed line after a `cd`).
+    cwd: super::typed::Cwd,
 }
 
 impl Walker<'_> {
@@ -315,6 +325,9 @@ impl Walker<'_> {
         *first = program_name(first).to_string();
         for a in argv.iter().skip(1) {
             self.path(a);
+        }
+        for a in argv.iter().skip(1).filter(|a| is_relative(a)) {
+            self.relative(a);
         }
         // A recursive command on a directory reads (or writes) everything under it: `grep -r x
         // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
@@ -522,7 +535,7 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0 };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone() };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -606,6 +619,9 @@ impl Walker<'_> {
     }
 
     fn redirect_path(&mut self, p: &str) {
+        if is_relative(p) {
+            self.relative(p);
+        }
         let p = resolve_tilde(p);
         if proc_link(&p) {
             self.r.unreadable(format!("{p} goes through a process's directory or descriptor, which hoop cannot know"));
@@ -616,6 +632,16 @@ impl Walker<'_> {
         let n = normalise(&p);
         if !self.r.paths.contains(&n) {
             self.r.paths.push(n);
+        }
+    }
+
+    /// A relative argument of a typed line read where the shell's directory is (see
+    /// [`super::typed::Cwd`]).
+    fn relative(&mut self, a: &str) {
+        match &self.cwd {
+            super::typed::Cwd::Login => {}
+            super::typed::Cwd::At(dir) => self.path(&format!("{}/{a}", dir.trim_end_matches('/'))),
+            super::typed::Cwd::Unknown => self.r.unreadable(format!("{a} is relative to a directory the shell moved to in a way hoop could not follow")),
         }
     }
 
@@ -894,6 +920,11 @@ fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
         i += 1;
     }
     args.get(i..).filter(|rest| !rest.is_empty())
+}
+
+/// An argument that names something relative to the working directory, if it names a file.
+fn is_relative(a: &str) -> bool {
+    !a.is_empty() && !a.starts_with(['-', '/', '~', '+']) && !a.contains("://") && !is_assignment(a)
 }
 
 /// `NAME=value`.

@@ -38,6 +38,8 @@ pub struct TypedLines {
     line: Vec<u8>,
     edited: bool,
     too_long: bool,
+    /// Where the shell reads relative paths, as the lines let through so far moved it.
+    pub cwd: Cwd,
 }
 
 impl TypedLines {
@@ -109,6 +111,42 @@ impl TypedLines {
     }
 }
 
+/// Where the shell reads relative paths, as the lines typed so far moved it: typed lines are
+/// checked one at a time, so after `cd /etc` on a line of its own, `cat shadow` on the next is
+/// `/etc/shadow` (red-team round 30: it was read against the login directory and ran).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Cwd {
+    /// The login directory (relative paths are read as written).
+    #[default]
+    Login,
+    /// This directory (absolute, or under the login directory as `~/…`).
+    At(String),
+    /// Somewhere hoop could not follow (`cd -`, `popd`): relative paths cannot be read.
+    Unknown,
+}
+
+impl Cwd {
+    /// Follows the directory changes of a line the shell was let run (`cd`, `pushd`, `popd`).
+    pub fn follow(&mut self, action: &super::Action) {
+        for argv in &action.exec.commands {
+            let (Some(program), args) = (argv.first(), argv.get(1..).unwrap_or_default()) else { continue };
+            let dirs: Vec<&String> = args.iter().filter(|a| !(a.starts_with('-') && a.len() > 1)).collect();
+            *self = match (program.as_str(), dirs.as_slice()) {
+                ("cd", []) => Cwd::Login,
+                ("cd" | "pushd", [d]) if d.as_str() == "~" => Cwd::Login,
+                ("cd" | "pushd", [d]) if d.starts_with('/') || d.starts_with("~/") => Cwd::At(super::normalise_path(d)),
+                ("cd" | "pushd", [d]) if d.as_str() != "-" && !d.starts_with('+') => match &*self {
+                    Cwd::Login => Cwd::At(super::normalise_path(&format!("~/{d}"))),
+                    Cwd::At(base) => Cwd::At(super::normalise_path(&format!("{base}/{d}"))),
+                    Cwd::Unknown => Cwd::Unknown,
+                },
+                ("cd" | "pushd" | "popd", _) => Cwd::Unknown,
+                _ => continue,
+            };
+        }
+    }
+}
+
 /// Whether an interactive bash would replace part of `line` from its history before running
 /// it: `^old^new`, or `!` followed by anything but a blank, `=` or `(` (bash's own exceptions),
 /// quoted or not (red-team round 28: `^XX^rc` ran the previous line with `.bashrc` in it).
@@ -121,6 +159,27 @@ fn expands_history(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_directory_follows_cd() {
+        let mut cwd = Cwd::default();
+        let reads = |cwd: &Cwd, line: &str| crate::action::Action::exec_in("h", line, cwd).exec;
+        assert!(reads(&cwd, "cat shadow").paths.is_empty());
+        cwd.follow(&crate::action::Action::exec("h", "cd /etc"));
+        assert_eq!(cwd, Cwd::At("/etc".into()));
+        assert!(reads(&cwd, "cat shadow").paths.contains(&"/etc/shadow".to_string()));
+        assert!(reads(&cwd, "cat < shadow").paths.contains(&"/etc/shadow".to_string()));
+        cwd.follow(&crate::action::Action::exec("h", "cd ../root/.ssh"));
+        assert_eq!(cwd, Cwd::At("/root/.ssh".into()));
+        cwd.follow(&crate::action::Action::exec("h", "cd"));
+        assert_eq!(cwd, Cwd::Login);
+        cwd.follow(&crate::action::Action::exec("h", "cd .ssh"));
+        assert!(reads(&cwd, "tee -a authorized_keys").paths.contains(&"~/.ssh/authorized_keys".to_string()), "{cwd:?}");
+        cwd.follow(&crate::action::Action::exec("h", "cd -"));
+        assert_eq!(cwd, Cwd::Unknown);
+        assert!(!reads(&cwd, "cat shadow").unreadable.is_empty());
+        assert!(reads(&cwd, "cat /etc/hostname").unreadable.is_empty());
+    }
 
     #[test]
     fn lines_editing_and_interrupts() {
