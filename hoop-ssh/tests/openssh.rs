@@ -596,6 +596,8 @@ fn spellings_bash_computes_at_run_time_are_refused() {
         // Round 30: abbreviated long options, as getopt_long reads them.
         ("env --chd=/etc cat shadow".to_string(), "agent-no-credential-files"),
         ("curl -s file:/etc/shadow".to_string(), "agent-no-credential-files"),
+        ("echo x >& ~/.bash_login".to_string(), "agent-no-startup-files"),
+        (format!("printf 'touch /tmp/{}' | script -q /dev/null", m("script")), "agent-no-pipe-to-shell"),
         ("curl -s -d @/etc/shadow http://127.0.0.1:9/".to_string(), "agent-no-credential-files"),
         (format!("tar --files-fr=/tmp/{} -cf /dev/null", m("tarlist")), "agent-no-unreadable-commands"),
         (format!("let 'x[$(touch /tmp/{})]=1'", m("let")), "agent-no-unreadable-commands"),
@@ -610,7 +612,7 @@ fn spellings_bash_computes_at_run_time_are_refused() {
         assert!(err.contains(rule), "{cmd}: expected {rule}: {err}");
         assert!(!out.contains("root:"), "{cmd}: {out}");
     }
-    for tag in ["let", "testv", "heredoc", "cp"] {
+    for tag in ["let", "testv", "heredoc", "cp", "script"] {
         assert!(!made(&m(tag)), "{tag}: the refused command ran");
     }
     assert!(!std::fs::read_dir("/tmp").unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(&m("curl"))), "curl wrote");

@@ -55,6 +55,9 @@ const CODE_RUNNERS: &[&str] = &[
     // Editors and macro processors with a command to run a shell (red-team round 28: `ed`'s `!`).
     "ed", "red", "editor", "sensible-editor", "rvim", "rview", "vimdiff", "nano", "pico", "joe", "jed", "mcedit", "mc", "m4", "lldb",
     "sftp-server", "pdb", "pdb3", "prove", "pygmentize",
+    // File-transfer clients with a `!command` shell escape and a server program of their options
+    // (`sftp -D`, round 30).
+    "sftp", "ftp", "lftp", "ncftp", "smbclient", "tftp",
     "expect", "ld.so", "ld-linux.so.2", "ld-linux-x86-64.so.2", "sshpass",
     // Wrappers whose options hoop does not model: what they run is not followed, so they are
     // held rather than read wrong.
@@ -407,6 +410,11 @@ impl Walker<'_> {
         if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path")) {
             return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
         }
+        if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
+            // Without a command, util-linux `script` runs the login shell on its input
+            // (red-team round 30: `printf 'cmd' | script -q /dev/null`).
+            return self.interpreter(&program, "a shell reading commands from its input");
+        }
         if p == "script" || p == "flock" {
             // `-c CMD`, `-qc CMD`, `--command CMD`, `--command=CMD`: CMD goes to `sh -c`.
             if let Some(text) = args.iter().find_map(|a| long_value(a, "--command")) {
@@ -588,8 +596,14 @@ impl Walker<'_> {
                         self.redirect_path(&p);
                     }
                 }
+                // `>&word` with a word that is not a descriptor (digits, `-`, digits then `-`)
+                // redirects to the file `word`, as `>word 2>&1` (red-team round 30: `>& ~/.ssh/rc`).
                 ast::IoFileRedirectTarget::Duplicate(w) => {
-                    let _ = self.word(&w.value);
+                    if let Some(v) = self.word(&w.value)
+                        && !(v == "-" || v.trim_end_matches('-').chars().all(|c| c.is_ascii_digit()) && !v.is_empty())
+                    {
+                        self.redirect_path(&v);
+                    }
                 }
                 ast::IoFileRedirectTarget::Fd(_) => {}
                 ast::IoFileRedirectTarget::ProcessSubstitution(..) => {
@@ -1599,6 +1613,18 @@ mod tests {
         ] {
             assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
         }
+    }
+
+    #[test]
+    fn red_team_round_30_redirects_and_shells_on_stdin() {
+        for (line, path) in [("echo x >& /home/web/.ssh/rc", "/home/web/.ssh/rc"), ("echo x 1>& /home/web/.bash_login", "/home/web/.bash_login")] {
+            assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
+        }
+        assert!(read_line("echo x >&2").paths.is_empty() && read_line("echo x 2>&1 3>&-").paths.is_empty());
+        for line in ["printf 'id\n' | script -q /dev/null", "script -q /dev/null < cmds", "sftp -D /usr/lib/openssh/sftp-server -b -"] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
+        assert!(read_line("printf 'id\n' | script -q /dev/null").pipes_to_interpreter);
     }
 
     #[test]
