@@ -328,14 +328,22 @@ impl ChannelRelay {
                                 }
                             }
                         }
-                        ChannelMsg::Data { data } => {
+                        ChannelMsg::Data { .. } | ChannelMsg::ExtendedData { .. } => {
+                            let (data, ext) = match msg {
+                                ChannelMsg::ExtendedData { data, ext } => (data, Some(ext)),
+                                ChannelMsg::Data { data } => (data, None),
+                                _ => continue,
+                            };
                             sent += data.len() as u64;
-                            let m = out.get_or_insert_with(|| masker.stream(style));
+                            let stream = if ext.is_some() { &mut err } else { &mut out };
+                            let m = stream.get_or_insert_with(|| masker.stream(style));
                             let masked = m.feed(&data);
                             session.count_masked(&m.take_masked_by());
-                            if !forward(&client, &session, id, None, masked).await {
+                            if !forward(&client, &session, id, ext, masked).await {
                                 break;
                             }
+                            // Both streams: stderr is output as much as stdout (red-team round
+                            // 30: `seq … >&2` went out whole past the byte budget).
                             if let Err(msg) = output_checkpoint(&session, &client, id, running, (sent, masked_of(&out, &err)), &mut checkpoint).await {
                                 flush_all(&client, &session, id, &mut out, &mut err).await;
                                 up(Up::Signal(russh::Sig::KILL));
@@ -343,15 +351,6 @@ impl ChannelRelay {
                                 finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
                                 refuse(&client, id, &msg).await;
                                 return;
-                            }
-                        }
-                        ChannelMsg::ExtendedData { data, ext } => {
-                            sent += data.len() as u64;
-                            let m = err.get_or_insert_with(|| masker.stream(style));
-                            let masked = m.feed(&data);
-                            session.count_masked(&m.take_masked_by());
-                            if !forward(&client, &session, id, Some(ext), masked).await {
-                                break;
                             }
                         }
                         // Held output is not released at the exit status: sshd may still send

@@ -853,7 +853,7 @@ fn channels_per_connection_are_capped() {
 /// with the reason on stderr and exit status 1.
 #[test]
 fn large_output_pauses_midway_for_review() {
-    let gw = gateway("[policy.budgets]\nresult_bytes = 2000000\n");
+    let gw = gateway("[policy.budgets]\nresult_bytes = 2000000\ntarget_bytes_1h = 1000000000\n");
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
     let o = ssh(&gw, "head -c 10000000 /dev/zero | tr '\\0' a");
     t.join().unwrap();
@@ -866,6 +866,12 @@ fn large_output_pauses_midway_for_review() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o).1);
     assert!(text(&o).1.contains("did not let this output go on"), "{}", text(&o).1);
     assert!(o.stdout.len() < 10_000_000, "ended midway: {} bytes", o.stdout.len());
+    // Red-team round 30: output on stderr is output too.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much");
+    let o = ssh(&gw, "head -c 10000000 /dev/zero | tr '\\0' e >&2");
+    t.join().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("did not let this output go on") && o.stderr.len() < 10_000_000, "ended midway: {} bytes", o.stderr.len());
     // A legacy `scp -O` download is the same command output underneath: it pauses too, and
     // arrives whole once approved (the transfer itself is reviewed first, by a default rule).
     let _ = ssh(&gw, "head -c 5000000 /dev/zero | tr '\\0' c > big.bin");

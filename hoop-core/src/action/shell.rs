@@ -375,8 +375,9 @@ impl Walker<'_> {
         if let Some(why) = names_at_run_time(p, args) {
             return self.r.unreadable(format!("{p} {why}"));
         }
-        // A download named after its URL (`wget URL`, `curl -O URL`) writes that name.
-        for name in names_from_urls(p, args) {
+        // A download named after its URL (`wget URL`, `curl -O URL`) writes that name; a file
+        // decompressed is written under its name without the suffix.
+        for name in names_from_urls(p, args).into_iter().chain(decompressed_names(p, args)) {
             self.path(&name);
         }
         // Its relative arguments are read in that directory: they are paths there too.
@@ -407,7 +408,7 @@ impl Walker<'_> {
         if p == "env" && args.iter().any(|a| a.starts_with("-S") || long(a, "--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
         }
-        if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path")) {
+        if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path") || long(a, "--config")) {
             return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
         }
         if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
@@ -687,6 +688,16 @@ impl Walker<'_> {
             Some((opt, v)) if opt.starts_with('-') || (!opt.is_empty() && opt.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => v,
             _ => arg,
         };
+        // socat's `FILE:/p`, `OPEN:/p,…`, `GOPEN:`, `CREATE:` addresses open that file.
+        if let Some((kind, rest)) = arg.split_once(':')
+            && matches!(kind.to_ascii_uppercase().as_str(), "FILE" | "OPEN" | "GOPEN" | "CREATE" | "CREAT" | "PIPE" | "UNIX" | "UNIX-CONNECT" | "UNIX-LISTEN")
+            && !rest.starts_with("//")
+        {
+            let path = rest.split(',').next().unwrap_or(rest);
+            if !path.is_empty() {
+                self.path(path);
+            }
+        }
         // `@/etc/shadow`, `x=</etc/shadow` (curl and httpie send that file's content).
         let candidate = candidate.strip_prefix(['@', '<']).filter(|c| c.contains('/') || c.starts_with('.')).unwrap_or(candidate);
         // Text with spaces that does not start at the root is a program or a message (the
@@ -969,8 +980,9 @@ fn known_name(p: &str) -> &str {
     }
     // `perl5.36-x86_64-linux-gnu` (Debian's architecture-qualified names): the word before the
     // first digit, dot or dash (red-team round 30).
-    let stem = p.split(|c: char| c.is_ascii_digit() || c == '.' || c == '-').next().unwrap_or(p);
-    if !stem.is_empty() && known(stem) {
+    // Only a version follows the name (`ssh-keygen` is not `ssh`).
+    let stem = p.split(|c: char| c.is_ascii_digit()).next().unwrap_or(p);
+    if !stem.is_empty() && stem.len() < p.len() && known(stem) {
         return stem;
     }
     p
@@ -1030,6 +1042,13 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
         }
         "split" | "csplit" => Some("names the files it writes at run time"),
         "patch" => Some("writes files named inside a patch"),
+        // `git apply`/`am` write the files a patch names; `checkout-index --prefix` glues a
+        // prefix to the names in the index; `--work-tree`/`--git-dir` move the tree it writes
+        // (red-team round 30: a patch naming `.ssh/rc`, `--prefix=/home/u/.bash_`).
+        "git" if has(&|a| matches!(a, "apply" | "am") || long(a, "--prefix") || long(a, "--work-tree") || long(a, "--git-dir")) => {
+            Some("writes files named inside a patch or under a prefix")
+        }
+        "zstd" | "unzstd" if has(&|a| long(a, "--output-dir-flat") || long(a, "--output-dir-mirror")) => Some("writes its outputs in a directory of its options"),
         "curl" if has(&|a| a == "-K" || long(a, "--config") || short(a, &['K'])) => Some("reads options from a file at run time"),
         // The server names the file (red-team round 30: `curl -OJ` wrote `~/.bash_login`).
         "curl" if has(&|a| short(a, &['J']) || long(a, "--remote-header-name")) => Some("writes a file the server names"),
@@ -1087,6 +1106,22 @@ fn names_from_urls(program: &str, args: &[String]) -> Vec<String> {
                 None => last,
             }
         })
+        .collect()
+}
+
+/// The files a decompressor writes: each input's name without its last suffix (red-team round
+/// 30: `gzip -d -f ~/.bashrc.gz` replaced `~/.bashrc`).
+fn decompressed_names(program: &str, args: &[String]) -> Vec<String> {
+    let decompress = matches!(program, "gunzip" | "unxz" | "unzstd" | "bunzip2" | "unlzma" | "unlz4" | "uncompress" | "unpigz")
+        || (matches!(program, "gzip" | "xz" | "zstd" | "bzip2" | "lzma" | "lz4" | "lzip" | "pigz")
+            && args.iter().any(|a| long(a, "--decompress") || long(a, "--uncompress") || (a.starts_with('-') && !a.starts_with("--") && a.contains('d'))));
+    if !decompress {
+        return Vec::new();
+    }
+    args.iter()
+        .filter(|a| !a.starts_with('-'))
+        .filter_map(|a| a.rsplit_once('.').map(|(stem, _)| stem.to_string()))
+        .filter(|stem| !stem.is_empty() && !stem.ends_with('/'))
         .collect()
 }
 
@@ -1166,6 +1201,8 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "rsync" if has(&|a| a == "-e" || long(a, "--rsh") || long(a, "--rsync-path")) => Some("rsync runs a command from its options"),
         "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
         "socat" if has(&|a| { let u = a.to_ascii_uppercase(); u.contains("EXEC:") || u.contains("SYSTEM:") }) => Some("socat runs a command"),
+        // `-D pkcs11.so` loads a library (round 30's lead).
+        "ssh-keygen" | "ssh-add" if has(&|a| a.starts_with("-D") || a.starts_with("-S") || a.starts_with("-e") && program == "ssh-add") => Some("it loads a library of its options"),
         "nc" | "ncat" | "netcat" if has(&|a| matches!(a, "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec")) => Some("nc runs a command"),
         "git" if args.first().is_some_and(|a| a == "config") => Some("git configuration can hold commands git runs later"),
         // `clone -u CMD`, `--upload-pack=CMD`, `--receive-pack`, `archive --exec`, `ext::` URLs:
@@ -1625,6 +1662,18 @@ mod tests {
             assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
         }
         assert!(read_line("printf 'id\n' | script -q /dev/null").pipes_to_interpreter);
+    }
+
+    #[test]
+    fn red_team_round_30_names_from_archives_and_patches() {
+        for line in ["git apply /tmp/p.diff", "git am /tmp/m", "git checkout-index --prefix=/home/web/.bash_ login", "git --work-tree=/home/web checkout .", "git clone --config=core.fsmonitor=x /tmp/r /tmp/c", "zstd -d --output-dir-flat=/home/web /tmp/x/.bash_profile.zst"] {
+            unreadable(line);
+        }
+        assert!(read_line("socat FILE:/etc/shadow -").paths.contains(&"/etc/shadow".to_string()));
+        assert!(!read_line("ssh-keygen -D /tmp/x.so").interpreter.is_empty());
+        for (line, path) in [("gzip -d -f .bashrc.gz", ".bashrc"), ("gunzip /home/web/.profile.gz", "/home/web/.profile"), ("zstd -d /tmp/.ssh/rc.zst", "/tmp/.ssh/rc")] {
+            assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
+        }
     }
 
     #[test]
