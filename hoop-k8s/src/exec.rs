@@ -10,7 +10,6 @@ use crate::front::Ongoing;
 use crate::status;
 use futures_util::{SinkExt, StreamExt};
 use hoop_core::event::{Event, Stream};
-use hoop_core::gate::Checkpoint;
 use hoop_core::usage::ResultSoFar;
 use hoop_core::mask::{StreamMasker, StreamStyle};
 use hyper::header::HeaderValue;
@@ -307,25 +306,11 @@ where
     let so_far = ResultSoFar { bytes: sent, masked_values, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
     *last = so_far;
     let session = &ongoing.session;
-    let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
-    match session.result_progress(ongoing.action_id, so_far) {
-        Ok(Checkpoint::Continue) => Ok(()),
-        Ok(Checkpoint::Deny { rule, reason }) => Err(cut(&rule, &reason)),
-        Ok(Checkpoint::Review { rule, pending }) => {
-            let t = pending.ticket();
-            let note = format!(
-                "\r\nhoop: this command's output is paused after {sent} bytes for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`\r\n",
-                t.id, t.id
-            );
+    session
+        .output_checkpoint(ongoing.action_id, so_far, async |note| {
             let _ = forward(to_client, session, 2, note.into_bytes()).await;
-            match session.wait_result_review(ongoing.action_id, &rule, pending).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(cut(&rule, "the reviewer did not let this output go on")),
-                Err(e) => Err(cut(&rule, &e.to_string())),
-            }
-        }
-        Err(e) => Err(format!("hoop: {e}")),
-    }
+        })
+        .await
 }
 
 /// Checks the lines an agent typed into its shell: those allowed go to the container, the

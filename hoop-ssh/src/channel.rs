@@ -7,7 +7,7 @@
 use hoop_core::action::Action;
 use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
-use hoop_core::gate::{Checked, Checkpoint, Outcome, SessionHandle};
+use hoop_core::gate::{Checked, Outcome, SessionHandle};
 use hoop_core::usage::ResultSoFar;
 use hoop_core::mask::{StreamMasker, StreamStyle};
 use russh::ChannelId;
@@ -609,25 +609,11 @@ async fn output_checkpoint(
     }
     let so_far = ResultSoFar { bytes: sent, masked_values, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
     *last = so_far;
-    let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
-    match session.result_progress(action_id, so_far) {
-        Ok(Checkpoint::Continue) => Ok(()),
-        Ok(Checkpoint::Deny { rule, reason }) => Err(cut(&rule, &reason)),
-        Ok(Checkpoint::Review { rule, pending }) => {
-            let t = pending.ticket();
-            let note = format!(
-                "\r\nhoop: this command's output is paused after {sent} bytes for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`\r\n",
-                t.id, t.id
-            );
+    session
+        .output_checkpoint(action_id, so_far, async |note| {
             forward(client, session, id, Some(1), note.into_bytes()).await;
-            match session.wait_result_review(action_id, &rule, pending).await {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(cut(&rule, "the reviewer did not let this output go on")),
-                Err(e) => Err(cut(&rule, &e.to_string())),
-            }
-        }
-        Err(e) => Err(format!("hoop: {e}")),
-    }
+        })
+        .await
 }
 
 /// Values masked in a command's output so far, both streams.

@@ -361,6 +361,33 @@ impl SessionHandle {
         self.result_progress(action_id, ResultSoFar::default())
     }
 
+    /// A checkpoint of a command's output (SSH, Kubernetes exec), `so_far.bytes` sent: `Ok` to go
+    /// on (after a reviewer let it, when a rule held it), `Err` with what to tell the client when
+    /// the command must end. A hold is announced with `tell` before the wait, so the client sees
+    /// why its output stopped; the caller reads nothing more from the command meanwhile.
+    pub async fn output_checkpoint(&self, action_id: u64, so_far: ResultSoFar, tell: impl AsyncFnOnce(String)) -> Result<(), String> {
+        let sent = so_far.bytes;
+        let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the command was ended after {sent} bytes of output");
+        match self.result_progress(action_id, so_far) {
+            Ok(Checkpoint::Continue) => Ok(()),
+            Ok(Checkpoint::Deny { rule, reason }) => Err(cut(&rule, &reason)),
+            Ok(Checkpoint::Review { rule, pending }) => {
+                let t = pending.ticket();
+                tell(format!(
+                    "\r\nhoop: this command's output is paused after {sent} bytes for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`\r\n",
+                    t.id, t.id
+                ))
+                .await;
+                match self.wait_result_review(action_id, &rule, pending).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(cut(&rule, "the reviewer did not let this output go on")),
+                    Err(e) => Err(cut(&rule, &e.to_string())),
+                }
+            }
+            Err(e) => Err(format!("hoop: {e}")),
+        }
+    }
+
     /// Waits for the review of a result paused at a checkpoint; `Ok(true)` when approved (the
     /// result goes on, past `rule`, to its end), `Ok(false)` when it must end.
     pub async fn wait_result_review(&self, action_id: u64, rule: &str, pending: PendingReview) -> Result<bool, GateError> {
