@@ -21,7 +21,7 @@ pub fn canonical(raw: &str) -> Result<String, PathError> {
     if !raw.starts_with('/') {
         return Err(PathError::NotCanonical);
     }
-    let decoded = decode(raw).ok_or(PathError::NotCanonical)?;
+    let decoded = hoop_core::action::percent_decode(raw).ok_or(PathError::NotCanonical)?;
     // An encoded `/` would add a segment once decoded; encoded `%` would decode twice.
     let lower = raw.to_ascii_lowercase();
     if ["%2f", "%5c", "%25"].iter().any(|e| lower.contains(e)) {
@@ -42,23 +42,6 @@ fn plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || "/-._~!$&'()*+,;=:@".contains(c)
 }
 
-/// Percent-decoding; `None` for a malformed escape or bytes that are not UTF-8.
-fn decode(raw: &str) -> Option<String> {
-    let b = raw.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
 
 /// Splits `/k8s/<target>/<api path>` into the target and the API path; a gateway with a single
 /// Kubernetes target also serves it at the root.

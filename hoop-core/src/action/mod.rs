@@ -269,6 +269,26 @@ pub fn normalise_path(path: &str) -> String {
     shell::normalise(path)
 }
 
+/// `%XX` escapes decoded, as URL paths are (`None` for a malformed escape or bytes that are
+/// not UTF-8): Kubernetes paths and `file:` URLs in commands are read decoded, as the server and
+/// the program read them.
+pub fn percent_decode(raw: &str) -> Option<String> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Appends to `into` each name of `from` it does not hold yet, in order (kind, table and
 /// column lists are small sets kept in the order they were found).
 pub fn extend_unique(into: &mut Vec<String>, from: &[String]) {

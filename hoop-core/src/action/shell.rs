@@ -1312,24 +1312,7 @@ fn sed_script_executes(script: &str) -> bool {
 
 /// `%XX` escapes decoded (`None` for a malformed one, a NUL, or bytes that are not UTF-8).
 fn percent_decoded(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            let v = u8::from_str_radix(hex, 16).ok()?;
-            if v == 0 {
-                return None;
-            }
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(c);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    super::percent_decode(s).filter(|d| !d.contains('\0'))
 }
 
 /// Lexical normalisation: `//` and `/./` collapse, `a/../` cancels; a relative path that
