@@ -974,9 +974,13 @@ fn agents_cannot_hand_secrets_to_pods() {
         let o = kubectl(&gw.api.kubeconfig().unwrap(), &["get", "pod", name]);
         assert!(!o.status.success(), "{name}: the API server never saw it");
     }
-    // A pod without them is the agent's to make; one with them is a person's.
+    // A pod without them is the agent's to make once a reviewer agrees (a workload runs its
+    // spec's commands in the cluster); one with them is a person's.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
     let o = kubectl(&kc, &["create", "-f", pod("plain", serde_json::json!({"containers": [container(serde_json::json!({}))]})).to_str().unwrap()]);
+    t.join().unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
+    assert!(gw.recorded().contains("agent-review-k8s-workloads"), "held for review first");
     let o = kubectl(&gw.human(), &["create", "-f", pod("ops", serde_json::json!({"containers": [container(serde_json::json!({"envFrom": [{"secretRef": {"name": "db-creds"}}]}))]})).to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
     let o = kubectl(&kc, &["exec", "pod-0", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]);

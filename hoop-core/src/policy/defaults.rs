@@ -167,6 +167,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        "agent-review-k8s-workloads",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch"] && action.k8s.subresource == "" && action.k8s.resource in ["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"]"#,
+        "",
+    ),
+    (
         "agent-review-bulk-delete",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "k8s" && (action.k8s.verb == "delete" || (action.k8s.verb == "create" && action.k8s.subresource == "eviction")) && usage.deletes >= 5"#,
