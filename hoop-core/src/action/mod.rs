@@ -484,33 +484,37 @@ impl Action {
         crate::display::escaped(&self.summary_raw()).into_owned()
     }
 
-    /// `  -- runs: …` when the text runs statements by name, else nothing.
-    fn runs_note(&self) -> String {
-        match self.sql.runs.is_empty() {
-            true => String::new(),
-            false => format!("  -- runs: {}", self.sql.runs.join(" ;; ")),
-        }
-    }
-
     fn summary_raw(&self) -> String {
         let f = &self.file_transfer;
         match self.kind {
-            // A reviewer must see what will run: the values bound to its parameters too
-            // (red-team round 20: `update … set city = $1 where id = $2` showed no values).
-            ActionKind::Sql if !self.sql.params.is_empty() => {
-                let params: Vec<String> = self
-                    .sql
-                    .params
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| match p {
-                        Some(v) => format!("${} = '{}'", i + 1, v.replace('\'', "''")),
-                        None => format!("${} = NULL", i + 1),
-                    })
-                    .collect();
-                format!("{}  -- with {}{}", self.sql.text, params.join(", "), self.runs_note())
+            // A reviewer must see what will run: the values bound to its parameters (red-team
+            // round 20: `update … set city = $1 where id = $2` showed no values) and what a name
+            // runs (round 27: `execute p`). They come first, before any text the caller wrote,
+            // so that a comment cannot stand in for them (round 29: a fake `-- with $1 = …`
+            // comment showed before the real one at the end).
+            ActionKind::Sql => {
+                let mut notes = Vec::new();
+                if !self.sql.params.is_empty() {
+                    let params: Vec<String> = self
+                        .sql
+                        .params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| match p {
+                            Some(v) => format!("${} = '{}'", i + 1, v.replace('\'', "''")),
+                            None => format!("${} = NULL", i + 1),
+                        })
+                        .collect();
+                    notes.push(format!("with {}", params.join(", ")));
+                }
+                if !self.sql.runs.is_empty() {
+                    notes.push(format!("runs: {}", self.sql.runs.join(" ;; ")));
+                }
+                match notes.is_empty() {
+                    true => self.sql.text.clone(),
+                    false => format!("[hoop: {}] {}", notes.join("; "), self.sql.text),
+                }
             }
-            ActionKind::Sql => format!("{}{}", self.sql.text, self.runs_note()),
             ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() => self.exec.command.clone(),
             ActionKind::Shell => "interactive shell".into(),
             ActionKind::FileTransfer => format!("{} {} {} ({})", f.protocol, f.operation, f.path, f.direction),
@@ -597,7 +601,11 @@ mod tests {
     fn a_summary_shows_bound_parameters() {
         let mut a = Action::sql("db", "update t set v = $1 where id = $2 and x = $3");
         a.sql.params = vec![Some("it's".into()), Some("3".into()), None];
-        assert_eq!(a.summary(), "update t set v = $1 where id = $2 and x = $3  -- with $1 = 'it''s', $2 = '3', $3 = NULL");
+        assert_eq!(a.summary(), "[hoop: with $1 = 'it''s', $2 = '3', $3 = NULL] update t set v = $1 where id = $2 and x = $3");
+        // Before the text: a comment in it cannot stand in for them.
+        let mut b = Action::sql("t", "select $1 -- with $1 = 'harmless'");
+        b.sql.params = vec![Some("x".into())];
+        assert!(b.summary().starts_with("[hoop: with $1 = 'x'] "), "{}", b.summary());
         assert_eq!(Action::sql("db", "select 1").summary(), "select 1");
     }
 }
