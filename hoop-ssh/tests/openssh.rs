@@ -597,6 +597,9 @@ fn spellings_bash_computes_at_run_time_are_refused() {
         ("env --chd=/etc cat shadow".to_string(), "agent-no-credential-files"),
         ("curl -s file:/etc/shadow".to_string(), "agent-no-credential-files"),
         ("echo x >& ~/.bash_login".to_string(), "agent-no-startup-files"),
+        // Round 31: an output file glued to an option cluster; the terminal's editing keys changed.
+        ("/usr/bin/time -f x -ao.bashrc true".to_string(), "agent-no-startup-files"),
+        ("stty erase Z".to_string(), "agent-no-unreadable-commands"),
         (format!("printf 'touch /tmp/{}' | script -q /dev/null", m("script")), "agent-no-pipe-to-shell"),
         ("curl -s -d @/etc/shadow http://127.0.0.1:9/".to_string(), "agent-no-credential-files"),
         (format!("tar --files-fr=/tmp/{} -cf /dev/null", m("tarlist")), "agent-no-unreadable-commands"),

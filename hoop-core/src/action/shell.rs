@@ -368,6 +368,11 @@ impl Walker<'_> {
         if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
         }
+        // `stty erase Z`: a printable character becomes an editing key, and typed lines are
+        // then not what hoop reads (round 31). Only reading the settings is readable.
+        if p == "stty" && !args.iter().all(|a| matches!(a.as_str(), "size" | "-a" | "--all" | "-g" | "--save" | "speed")) {
+            return self.r.unreadable("stty changes how the terminal edits what is typed");
+        }
         // `test -v 'a[$(cmd)]'` evaluates the subscript; `wait -p NAME` assigns to NAME.
         if (matches!(p, "test" | "[") && args.iter().any(|a| a == "-v" || a == "-R")) || (p == "wait" && args.iter().any(|a| a.starts_with("-p"))) {
             return self.r.unreadable(format!("{p} evaluates a variable name, whose subscript can run a command"));
@@ -664,7 +669,7 @@ impl Walker<'_> {
     fn path(&mut self, arg: &str) {
         // `-f/etc/shadow`, `-hf/etc/gshadow`: a path glued to short options (red-team round
         // 28) is a path too, beside whatever else the word is.
-        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~']).map(|i| a.get(i..).unwrap_or_default()))
+        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~', '.']).map(|i| a.get(i..).unwrap_or_default()))
             && !glued.is_empty()
             && glued != arg
         {
@@ -1163,6 +1168,8 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     let command_option = |a: &str| {
         let given = a.split_once('=').map_or(a, |(n, _)| n);
         COMMAND_OPTIONS.iter().map(|o| o.trim_end_matches('=')).any(|o| long(a, o) && (given == o || given.len() >= 7))
+            // `--diff-program`, `--diff-prog`, `--foo-cmd`, `--bar-command` (round 31: sdiff, diff3).
+            || (given.starts_with("--") && ["-program", "-prog", "-cmd", "-command", "-exec", "-pager", "-editor", "-shell", "-hook"].iter().any(|s| given.ends_with(s)))
     };
     if has(&command_option) {
         return Some("an option names a command it runs");
@@ -1193,12 +1200,16 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
             ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script"]
                 .iter()
                 .any(|o| long(a, o))
-                || a == "-I"
-                || a == "-F"
+                // `-I PROG`, `-cIsh` (the value glued, round 31), `-F SCRIPT`.
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F']))
         }) => Some("tar runs a command from its options"),
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e, w or r command runs, writes or reads what it names"),
-        "zip" if has(&|a| a == "-TT" || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
-        "rsync" if has(&|a| a == "-e" || long(a, "--rsh") || long(a, "--rsync-path")) => Some("rsync runs a command from its options"),
+        "zip" if has(&|a| (a.starts_with("-") && a.contains("TT")) || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
+        // `-e CMD`, `-esh`, `-vesh` (round 31: the value glued to the option).
+        // (The server end's own option cluster, `-vlogDtpre.iLsf`, names no command.)
+        "rsync" if !has(&|a| a == "--server") && has(&|a| (a.starts_with('-') && !a.starts_with("--") && a.contains('e')) || long(a, "--rsh") || long(a, "--rsync-path")) => {
+            Some("rsync runs a command from its options")
+        }
         "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
         "socat" if has(&|a| { let u = a.to_ascii_uppercase(); u.contains("EXEC:") || u.contains("SYSTEM:") }) => Some("socat runs a command"),
         // `-D pkcs11.so` loads a library (round 30's lead).
@@ -1207,14 +1218,45 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "git" if args.first().is_some_and(|a| a == "config") => Some("git configuration can hold commands git runs later"),
         // `clone -u CMD`, `--upload-pack=CMD`, `--receive-pack`, `archive --exec`, `ext::` URLs:
         // git runs them through the shell (red-team round 30).
-        "git" if has(&|a| a == "-u" || long(a, "--upload-pack") || long(a, "--receive-pack") || long(a, "--exec") || a.starts_with("ext::")) => {
+        "git" if has(&|a| {
+            long(a, "--upload-pack") || long(a, "--receive-pack") || long(a, "--exec") || long(a, "--extcmd") || long(a, "--open-files-in-pager") || a.starts_with("ext::")
+        }) || git_short_command(args) =>
+        {
             Some("git runs a command from its options")
         }
-        "awk" | "gawk" | "mawk" | "nawk" if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|')) => {
+        "awk" | "gawk" | "mawk" | "nawk" if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|') || awk_writes(a)) => {
             Some("an awk program that runs commands")
         }
         _ => None,
     }
+}
+
+/// Whether git's short options name a command for the subcommand given: `clone -u CMD` (its
+/// upload-pack), `rebase -x CMD`, `difftool -x CMD`, `grep -O CMD` (round 31), glued or not.
+/// Only there: `-u` of `add` or `status` is another option.
+fn git_short_command(args: &[String]) -> bool {
+    let subs = ["clone", "fetch", "ls-remote", "pull", "archive", "rebase", "difftool", "mergetool", "grep"];
+    let sub = args.iter().map(String::as_str).find(|a| subs.contains(a)).unwrap_or("");
+    let letters: &[&str] = match sub {
+        "clone" | "fetch" | "ls-remote" | "pull" | "archive" => &["-u"],
+        "rebase" | "difftool" | "mergetool" => &["-x"],
+        "grep" => &["-O"],
+        _ => return false,
+    };
+    args.iter().any(|a| letters.iter().any(|l| a.starts_with(l)))
+}
+
+/// Whether an awk program writes to a file it names (`print > f`, `printf >> f`) or changes
+/// what it reads (`ARGV`), which awk decides at run time (red-team round 31).
+fn awk_writes(program: &str) -> bool {
+    if program.contains("ARGV") || program.contains("ARGC") {
+        return true;
+    }
+    program.match_indices("print").any(|(i, _)| {
+        let rest = program.get(i..).unwrap_or_default();
+        let end = rest.find([';', '}', '\n']).unwrap_or(rest.len());
+        rest.get(..end).is_some_and(|stmt| stmt.contains('>'))
+    })
 }
 
 /// Whether a sed script among `args` uses the `e` command or the `e` flag of `s`, which run
@@ -1657,6 +1699,39 @@ mod tests {
         for (line, path) in [("gzip -d -f .bashrc.gz", ".bashrc"), ("gunzip /home/web/.profile.gz", "/home/web/.profile"), ("zstd -d /tmp/.ssh/rc.zst", "/tmp/.ssh/rc")] {
             assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
         }
+    }
+
+    #[test]
+    fn red_team_round_31() {
+        for line in [
+            "git -C /tmp/r grep -O'sh /tmp/s.sh' x",
+            "git -C /tmp/r grep --open-files-in-pager='sh x' x",
+            "git -C /tmp/r rebase -x 'sh x' --root",
+            "git -C /tmp/r difftool -x'sh x' -y",
+            "git -C /tmp/r difftool --extcmd='sh x' -y",
+            "git clone -u'sh x' /tmp/r /tmp/c",
+            "rsync -esh x:y /tmp/d",
+            "rsync -vesh x:y /tmp/d",
+            "tar -cIsh -f /tmp/t.tar /tmp/p",
+            "zip -T -TTsh /tmp/z.zip /tmp/p",
+            "sdiff --diff-program=/tmp/d.sh a a",
+            "diff3 --diff-prog=/tmp/d.sh a a a",
+            "awk 'BEGIN{print \"x\" >> \"/home/web/.bashrc\"}'",
+            "awk 'BEGIN{ARGV[1]=\"/etc/sha\" \"dow\";ARGC=2} {print}'",
+        ] {
+            let r = read_line(line);
+            assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
+        }
+        assert!(read_line("/usr/bin/time -f x -ao.bashrc true").paths.contains(&".bashrc".to_string()), "{:?}", read_line("/usr/bin/time -f x -ao.bashrc true"));
+        unreadable("stty erase Z");
+        unreadable("stty kill Q");
+        assert!(read_line("stty size").unreadable.is_empty());
+        // Ordinary uses stay readable.
+        for line in ["git add -u", "git status -uno", "awk '$1 > 5 {print $2}' f", "rsync -av /tmp/a /tmp/b"] {
+            let r = read_line(line);
+            assert!(r.unreadable.is_empty(), "{line}: {r:?}");
+        }
+        assert!(read_line("git add -u").interpreter.is_empty() && read_line("awk '$1 > 5 {print $2}' f").interpreter.is_empty());
     }
 
     #[test]
