@@ -1204,6 +1204,8 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
                 || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F']))
         }) => Some("tar runs a command from its options"),
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e, w or r command runs, writes or reads what it names"),
+        // `man -P PAGER`, `-H BROWSER` (glued or not).
+        "man" if has(&|a| a.starts_with('-') && !a.starts_with("--") && a.contains(['P', 'H'])) => Some("man runs a pager or browser of its options"),
         "zip" if has(&|a| (a.starts_with("-") && a.contains("TT")) || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
         // `-e CMD`, `-esh`, `-vesh` (round 31: the value glued to the option).
         // (The server end's own option cluster, `-vlogDtpre.iLsf`, names no command.)
@@ -1220,7 +1222,10 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // git runs them through the shell (red-team round 30).
         "git" if has(&|a| {
             long(a, "--upload-pack") || long(a, "--receive-pack") || long(a, "--exec") || long(a, "--extcmd") || long(a, "--open-files-in-pager") || a.starts_with("ext::")
-        }) || git_short_command(args) =>
+        }) || git_short_command(args)
+            // `submodule foreach CMD`, `bisect run CMD` run a command of their arguments.
+            || (has(&|a| a == "submodule") && has(&|a| a == "foreach"))
+            || (has(&|a| a == "bisect") && has(&|a| a == "run")) =>
         {
             Some("git runs a command from its options")
         }
@@ -1723,6 +1728,12 @@ mod tests {
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
         }
         assert!(read_line("/usr/bin/time -f x -ao.bashrc true").paths.contains(&".bashrc".to_string()), "{:?}", read_line("/usr/bin/time -f x -ao.bashrc true"));
+        for (line, path) in [("iconv -f utf8 -t utf8 -o.bash_logout in", ".bash_logout"), ("shuf -o.bash_logout in", ".bash_logout"), ("less -O.bashrc", ".bashrc")] {
+            assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
+        }
+        for line in ["git submodule foreach 'sh x'", "git bisect run sh x", "man -Psh ls", "man -P 'sh x' ls"] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
         unreadable("stty erase Z");
         unreadable("stty kill Q");
         assert!(read_line("stty size").unreadable.is_empty());
