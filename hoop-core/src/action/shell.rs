@@ -849,19 +849,19 @@ fn ansi_c(t: &str) -> String {
             out.push('\\');
             break;
         };
-        let decoded: Option<char> = match e {
-            'a' => Some('\u{7}'),
-            'b' => Some('\u{8}'),
-            'e' | 'E' => Some('\u{1b}'),
-            'f' => Some('\u{c}'),
-            'n' => Some('\n'),
-            'r' => Some('\r'),
-            't' => Some('\t'),
-            'v' => Some('\u{b}'),
-            '\\' | '\'' | '"' | '?' => Some(e),
+        let decoded: char = match e {
+            'a' => '\u{7}',
+            'b' => '\u{8}',
+            'e' | 'E' => '\u{1b}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'v' => '\u{b}',
+            '\\' | '\'' | '"' | '?' => e,
             'c' => match chars.next() {
                 // `\c\\` is FS; `\cX` is X's control character.
-                Some(x) => Some(char::from((x.to_ascii_uppercase() as u32 & 0x1f) as u8)),
+                Some(x) => char::from((x.to_ascii_uppercase() as u32 & 0x1f) as u8),
                 None => {
                     out.push_str("\\c");
                     continue;
@@ -878,17 +878,17 @@ fn ansi_c(t: &str) -> String {
                         None => break,
                     }
                 }
-                Some(char::from((v & 0xff) as u8))
+                char::from((v & 0xff) as u8)
             }
             'x' => match digits(&mut chars, 16, 2) {
-                Some(v) => Some(char::from(v as u8)),
+                Some(v) => char::from(v as u8),
                 None => {
                     out.push_str("\\x");
                     continue;
                 }
             },
             'u' | 'U' => match digits(&mut chars, 16, if e == 'u' { 4 } else { 8 }) {
-                Some(v) => Some(char::from_u32(v).unwrap_or('\u{fffd}')),
+                Some(v) => char::from_u32(v).unwrap_or('\u{fffd}'),
                 None => {
                     out.push('\\');
                     out.push(e);
@@ -901,12 +901,11 @@ fn ansi_c(t: &str) -> String {
                 continue;
             }
         };
-        match decoded {
-            // bash ends the word at a NUL.
-            Some('\0') => break,
-            Some(ch) => out.push(ch),
-            None => {}
+        // bash ends the word at a NUL.
+        if decoded == '\0' {
+            break;
         }
+        out.push(decoded);
     }
     out
 }
@@ -1076,24 +1075,25 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
 /// `.bash_login` wrote that startup file).
 fn names_from_urls(program: &str, args: &[String]) -> Vec<String> {
     let short = |a: &str, c: char| a.starts_with('-') && !a.starts_with("--") && a.contains(c);
-    let value_of = |names: &[&str], letter: char| {
+    // The value of a long option of `names` or of the short option `letter`, spaced or glued.
+    let value_of = |names: &[&str], letter: Option<char>| {
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            if a.len() == 2 && short(a, letter) || names.iter().any(|n| long(a, n) && !a.contains('=')) {
+            if letter.is_some_and(|l| a.len() == 2 && short(a, l)) || names.iter().any(|n| long(a, n) && !a.contains('=')) {
                 return it.next().cloned();
             }
             if let Some(v) = names.iter().find_map(|n| long_value(a, n)) {
                 return Some(v.to_string());
             }
-            if let Some(v) = a.strip_prefix(&format!("-{letter}")).filter(|v| !v.is_empty() && !a.starts_with("--")) {
+            if let Some(v) = letter.and_then(|l| a.strip_prefix(&format!("-{l}"))).filter(|v| !v.is_empty() && !a.starts_with("--")) {
                 return Some(v.to_string());
             }
         }
         None
     };
     let (named_by_url, dir) = match program {
-        "wget" => (!args.iter().any(|a| short(a, 'O') || long(a, "--output-document")), value_of(&["--directory-prefix"], 'P')),
-        "curl" => (args.iter().any(|a| short(a, 'O') || long(a, "--remote-name") || long(a, "--remote-name-all")), value_of(&["--output-dir"], '\0')),
+        "wget" => (!args.iter().any(|a| short(a, 'O') || long(a, "--output-document")), value_of(&["--directory-prefix"], Some('P'))),
+        "curl" => (args.iter().any(|a| short(a, 'O') || long(a, "--remote-name") || long(a, "--remote-name-all")), value_of(&["--output-dir"], None)),
         _ => return Vec::new(),
     };
     if !named_by_url {
