@@ -10,10 +10,18 @@
 //!   cursors) it confirmed: hoop's map changes on the server's answers, not the client's asks;
 //! - `client.rs`: the client loop, where a `Query`, `Parse`, `Bind`, `Execute` or
 //!   `FunctionCall` is read and checked;
-//! - `server.rs`: the server loop, where a `DataRow` is masked and a result is counted against
-//!   budgets, paused at checkpoints and recorded.
+//! - `reading.rs`: what a statement's text reads, through the catalog, and the lineage of
+//!   masked values in its results;
+//! - `capped.rs`: agents' writes run under the written-rows ceiling;
+//! - `server.rs`: the server loop, where each answer is matched to what it answers and a
+//!   `DataRow` is masked;
+//! - `results.rs`: a result as it streams: counted against budgets, paused at checkpoints,
+//!   recorded when it ends.
 
+mod capped;
 mod client;
+mod reading;
+mod results;
 mod server;
 mod state;
 
@@ -37,6 +45,7 @@ use hoop_core::mask::{ColumnRef, Masker};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
+use results::{Finished, ResultAcc, Tally};
 use state::{Expect, Front, Portal, Reading, Shared, Statement};
 
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.

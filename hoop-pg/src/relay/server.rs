@@ -3,42 +3,6 @@
 
 use super::*;
 
-/// Result rows being counted and sampled for the recording.
-pub(super) struct ResultAcc {
-    pub(super) action_id: Option<u64>,
-    pub(super) started: Instant,
-    pub(super) plan: Option<Arc<RowPlan>>,
-    pub(super) rows: u64,
-    /// Bytes of rows sent to the client, and values masked in them.
-    pub(super) bytes: u64,
-    pub(super) masked_values: u64,
-    /// Its rows went out past what is held back for a statement reading masked values.
-    pub(super) streams_masked: bool,
-    /// The masked values by column and detector, not yet counted into usage.
-    pub(super) masked_by: crate::mask::MaskTally,
-    /// Bytes already added to the server loop's [`Tally`].
-    pub(super) counted_bytes: u64,
-    pub(super) sample: Vec<Vec<Option<String>>>,
-    pub(super) sample_bytes: usize,
-}
-
-/// Rows and bytes one action's results returned since its last checkpoint.
-#[derive(Default)]
-pub(super) struct Tally {
-    pub(super) action: u64,
-    pub(super) rows: u64,
-    pub(super) bytes: u64,
-}
-
-/// A result that ended in the output not yet written to the client: recorded once that output
-/// is written, so the recording stays off the client's latency path.
-pub(super) struct Finished {
-    pub(super) acc: ResultAcc,
-    pub(super) tag: String,
-    pub(super) error: Option<String>,
-    pub(super) duration_us: u64,
-}
-
 impl Relay {
     /// The server → client loop.
     pub async fn server_loop(&self, mut server: FrameReader<ConnRead>) -> Result<(), RelayError> {
@@ -547,90 +511,9 @@ impl Relay {
         }
     }
 
-    /// Whether `out` is held back for a statement reading masked values (see
-    /// [`HOLD_MASKED_ROWS`]); past the bound, or once its rows went anyway (a checkpoint
-    /// released them), it is not, and this statement's rows are no longer held.
-    ///
-    /// Past the bound, rows stream and an error after them would say at which row the statement
-    /// failed (a row as large as the bound first, then one row per value of a character: the
-    /// fourteenth red-team round): the result is marked `streams_masked` and its next row meets
-    /// a checkpoint, where the default agent rules hold it for review.
-    fn holding(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, len: usize, acc: &mut Option<ResultAcc>, tally: &mut Tally) -> bool {
-        let Some((_, at)) = *held else { return false };
-        let unreleased = at == self.releases.load(std::sync::atomic::Ordering::Relaxed);
-        if len < HOLD_MASKED_ROWS && unreleased {
-            return true;
-        }
-        if unreleased && let Some(a) = acc.as_mut() {
-            a.streams_masked = true;
-            if let Some(id) = a.action_id {
-                *tally = Tally { action: id, rows: hoop_core::usage::CHECKPOINT_ROWS, bytes: 0 };
-            }
-        }
-        (*held, *spent) = (None, true);
-        false
-    }
-
-    /// Starts holding the rows that begin at `offset` if the statement answered now reads
-    /// masked values and its rows were not already let go; decided once per statement
-    /// (`spent` then says: not held, or no longer).
-    fn hold_from(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, offset: usize) {
-        if held.is_some() || *spent {
-            return;
-        }
-        if self.front_reads_masked() {
-            *held = Some((offset, self.releases.load(std::sync::atomic::Ordering::Relaxed)));
-        } else {
-            *spent = true;
-        }
-    }
-
-    /// Ends the statement whose result is streaming, midway: the server is asked to cancel it,
-    /// its result is recorded as failed with `message`, and the client gets that error (code
-    /// `code`). The caller drops what the server still sends for it, up to ReadyForQuery, which
-    /// waits for the returned cancel to land.
-    fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
-        let cancelling = self.cancel_upstream();
-        proto::error("ERROR", code, &message).write_to(out);
-        self.server_error(acc, done, message, 0);
-        cancelling
-    }
-
-    /// The bookkeeping of a statement that failed on the server: its result is recorded with
-    /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
-    fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64) {
-        let mut a = acc.take().or_else(|| match self.front_kind() {
-            Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
-            _ => None,
-        });
-        if let Some(a) = a.as_mut() {
-            a.bytes += bytes;
-        }
-        self.finished(done, a, "ERROR".to_string(), Some(message));
-        {
-            let mut sh = self.shared();
-            if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
-                *failed = true;
-            }
-            let extended = sh.expect.front().is_some_and(|f| !ends_batch(f));
-            while let Some(front) = sh.expect.front() {
-                if ends_batch(front) {
-                    break;
-                }
-                sh.expect.pop_front();
-            }
-            // The client has not sent this batch's Sync yet: what it still sends of the batch
-            // is skipped by the server, and dropped by hoop.
-            if extended && sh.expect.is_empty() {
-                sh.batch_failed = true;
-            }
-        }
-        self.answered.notify_waiters();
-    }
-
     /// Writes `out` to the client, then records the results that ended in it (also when the
     /// write failed: the server did run them).
-    async fn release(&self, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<(), RelayError> {
+    pub(super) async fn release(&self, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<(), RelayError> {
         if !out.is_empty() {
             self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -650,7 +533,7 @@ impl Relay {
     }
 
     /// Whether the statement being answered reads a masked column (its errors may quote one).
-    fn front_reads_masked(&self) -> bool {
+    pub(super) fn front_reads_masked(&self) -> bool {
         let now = self.catalog.generation();
         let sh = self.shared();
         sh.front_reads_masked() || sh.front_stale(now)
@@ -671,22 +554,7 @@ impl Relay {
         matches!(self.shared().expect.front(), Some(Expect::Internal))
     }
 
-    /// Notes a command tag against the written-rows ceiling of the query or Execute answered.
-    fn count_written(&self, tag: &str) {
-        let Some(limit) = self.max_rows_written else { return };
-        let mut sh = self.shared();
-        match sh.expect.front_mut() {
-            Some(Expect::Query { cap: Some(cap), .. }) => cap.saw(tag),
-            Some(Expect::Execute { capped: true, .. }) => {
-                if let Some(n) = rowcap::rows_written(tag).filter(|n| *n > limit) {
-                    sh.cap_over.get_or_insert((tag.to_string(), n));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn front_kind(&self) -> Front {
+    pub(super) fn front_kind(&self) -> Front {
         self.shared().front()
     }
 
@@ -705,114 +573,6 @@ impl Relay {
         let every = if self.front_stale() { self.masker.rule_for("derived").map(crate::lineage::ResultMask::every) } else { None };
         let mask = every.as_ref().or_else(|| lineage.as_ref().map(|l| l.result(0)));
         Some(Arc::new(RowPlan::build(&fields, formats.as_deref(), &self.target, &self.masker, &self.catalog, mask).await))
-    }
-
-    fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
-        let Some(a) = acc.as_mut() else { return };
-        a.rows += 1;
-        a.bytes += body.len() as u64;
-        if a.sample.len() >= self.limits.max_rows || a.sample_bytes >= self.limits.max_bytes {
-            return;
-        }
-        let Some(cells) = proto::decode_data_row(body) else { return };
-        let binary = |i: usize| a.plan.as_ref().and_then(|p| p.columns.get(i)).is_some_and(|c| c.format == 1);
-        let row: Vec<Option<String>> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| c.map(|v| if binary(i) { format!("\\x{}", hex_of(v)) } else { String::from_utf8_lossy(v).into_owned() }))
-            .collect();
-        a.sample_bytes += body.len();
-        a.sample.push(row);
-    }
-
-    fn sample_copy(&self, acc: &mut Option<ResultAcc>, row: &[u8]) {
-        let Some(a) = acc.as_mut() else { return };
-        a.rows += 1;
-        a.bytes += row.len() as u64;
-        if a.sample.len() < self.limits.max_rows && a.sample_bytes < self.limits.max_bytes {
-            a.sample_bytes += row.len();
-            a.sample.push(vec![Some(String::from_utf8_lossy(row).trim_end_matches('\n').to_string())]);
-        }
-    }
-
-    /// A checkpoint of the result in `acc`, when one is due: usage is counted and rules reading
-    /// `result` are asked. A hold pauses the stream here (what was read reaches the client,
-    /// then nothing more is read from the server) until the reviewer decides; the refusal to
-    /// send, when the result must end.
-    async fn checkpoint(&self, acc: &mut Option<ResultAcc>, tally: &mut Tally, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<Option<String>, RelayError> {
-        let Some(a) = acc.as_mut() else { return Ok(None) };
-        let Some(action_id) = a.action_id else { return Ok(None) };
-        // Per row: a few additions and comparisons, no clock read. Counted over the action's
-        // results, so that many small results of one text meet checkpoints as one large one.
-        if tally.action != action_id {
-            *tally = Tally { action: action_id, rows: 0, bytes: 0 };
-        }
-        tally.rows += 1;
-        tally.bytes += a.bytes - a.counted_bytes;
-        a.counted_bytes = a.bytes;
-        if tally.rows < hoop_core::usage::CHECKPOINT_ROWS && tally.bytes < hoop_core::usage::CHECKPOINT_BYTES {
-            return Ok(None);
-        }
-        (tally.rows, tally.bytes) = (0, 0);
-        self.handle.count_masked(&a.masked_by.drain(a.plan.as_deref()));
-        let so_far = a.so_far();
-        let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
-        match self.handle.result_progress(action_id, so_far) {
-            Ok(Checkpoint::Continue) => Ok(None),
-            Ok(Checkpoint::Deny { rule, reason }) => Ok(Some(cut(&rule, &reason))),
-            Ok(Checkpoint::Review { rule, pending }) => {
-                let t = pending.ticket();
-                let note = format!(
-                    "hoop: this result is paused after {} rows for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`",
-                    so_far.rows, t.id, t.id
-                );
-                proto::notice("01000", &note).write_to(out);
-                self.release(out, done).await?;
-                match self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))).await {
-                    None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),
-                    Some(Ok(true)) => Ok(None),
-                    Some(Ok(false)) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),
-                    Some(Err(e)) => Ok(Some(cut(&rule, &e.to_string()))),
-                }
-            }
-            Err(e) => Ok(Some(cut("hoop-recording", &e.to_string()))),
-        }
-    }
-
-    /// A result that ended now: counted into usage at once, recorded once the output that
-    /// ends it is written (see [`Relay::release`]).
-    ///
-    /// A statement that read masked values counts as at least one masked value, rows or none:
-    /// whether it failed, and where, is about them (a division by a character's code minus a
-    /// guess), so the masked-values budget bounds that oracle too (red-team round 15 read every
-    /// value through statements that returned only a constant).
-    fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
-        if let Some(mut acc) = acc {
-            let Some(action_id) = acc.action_id else { return };
-            self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
-            let hits = acc.masked_by.take_hits(acc.plan.as_deref());
-            if !hits.is_empty() {
-                // Sessions' memos of masked columns follow discovery's epoch.
-                self.discovery.promote(&self.masker, hits);
-            }
-            let so_far = {
-                let mut sh = self.shared();
-                if acc.masked_values == 0 && sh.front_reads_masked() {
-                    acc.masked_values = 1;
-                }
-                let so_far = acc.so_far();
-                sh.results_ended += 1;
-                if let Front::Execute(portal, ..) = sh.front()
-                    && let Some(p) = sh.portals.get_mut(&portal)
-                {
-                    p.ran = p.ran.plus(&so_far);
-                }
-                so_far
-            };
-            self.handle.result_done(action_id, so_far);
-            let duration_us = acc.started.elapsed().as_micros() as u64;
-            done.push(Finished { acc, tag, error, duration_us });
-        }
     }
 
     /// Whether a statement sent before still returns its result.
@@ -837,32 +597,7 @@ impl Relay {
         }
     }
 
-    /// Records a finished result: tag, count, duration and the sampled (masked) rows (its usage
-    /// was counted when it ended).
-    fn finish(&self, f: Finished) {
-        let Finished { acc: a, tag, error, duration_us } = f;
-        let Some(action_id) = a.action_id else { return };
-        let columns = match (&a.plan, a.sample.is_empty()) {
-            (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
-            _ => Vec::new(),
-        };
-        let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
-        let ev = Event::ActionResult {
-            action_id,
-            status: tag,
-            rows,
-            duration_us,
-            bytes: 0,
-            error,
-            columns,
-            sample: a.sample,
-        };
-        if let Err(e) = self.handle.record_later(&ev) {
-            tracing::error!(error = %e, "recording a result failed");
-        }
-    }
 }
-
 
 /// Replaces what an error of a statement reading masked columns may quote (its
 /// message, detail, hint, context, internal query and positions) with hoop's own words, and
@@ -912,18 +647,6 @@ fn operational_sqlstate(code: &str) -> bool {
     matches!(code.get(..2), Some("08" | "25" | "40" | "53" | "57" | "58"))
 }
 
-
-impl ResultAcc {
-    fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, streams_masked: false, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
-    }
-
-    fn so_far(&self) -> ResultSoFar {
-        ResultSoFar { rows: self.rows, bytes: self.bytes, masked_values: self.masked_values, seconds: self.started.elapsed().as_secs(), streams_masked: self.streams_masked }
-    }
-}
-
-
 /// Masks the result of a `FunctionCallResponse` (length, then the value) as text.
 fn mask_function_result(masker: &Masker, body: &[u8]) -> Option<Frame> {
     let (len, value) = body.split_first_chunk::<4>()?;
@@ -951,4 +674,3 @@ fn mask_notification(masker: &Masker, body: &[u8]) -> Option<Frame> {
     }
     Some(Frame { tag: b'A', body: b.into() })
 }
-

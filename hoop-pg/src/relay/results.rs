@@ -1,0 +1,282 @@
+//! A statement's result as it streams: rows and bytes counted against budgets, checkpoints
+//! that may pause it for review, rows of masked values held back until it ends, and the
+//! record of how it ended.
+
+use super::*;
+
+/// Result rows being counted and sampled for the recording.
+pub(super) struct ResultAcc {
+    pub(super) action_id: Option<u64>,
+    pub(super) started: Instant,
+    pub(super) plan: Option<Arc<RowPlan>>,
+    pub(super) rows: u64,
+    /// Bytes of rows sent to the client, and values masked in them.
+    pub(super) bytes: u64,
+    pub(super) masked_values: u64,
+    /// Its rows went out past what is held back for a statement reading masked values.
+    pub(super) streams_masked: bool,
+    /// The masked values by column and detector, not yet counted into usage.
+    pub(super) masked_by: crate::mask::MaskTally,
+    /// Bytes already added to the server loop's [`Tally`].
+    pub(super) counted_bytes: u64,
+    pub(super) sample: Vec<Vec<Option<String>>>,
+    pub(super) sample_bytes: usize,
+}
+
+/// Rows and bytes one action's results returned since its last checkpoint.
+#[derive(Default)]
+pub(super) struct Tally {
+    pub(super) action: u64,
+    pub(super) rows: u64,
+    pub(super) bytes: u64,
+}
+
+/// A result that ended in the output not yet written to the client: recorded once that output
+/// is written, so the recording stays off the client's latency path.
+pub(super) struct Finished {
+    pub(super) acc: ResultAcc,
+    pub(super) tag: String,
+    pub(super) error: Option<String>,
+    pub(super) duration_us: u64,
+}
+
+impl ResultAcc {
+    pub(super) fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, streams_masked: false, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
+    }
+
+    pub(super) fn so_far(&self) -> ResultSoFar {
+        ResultSoFar { rows: self.rows, bytes: self.bytes, masked_values: self.masked_values, seconds: self.started.elapsed().as_secs(), streams_masked: self.streams_masked }
+    }
+}
+
+impl Relay {
+    /// Whether `out` is held back for a statement reading masked values (see
+    /// [`HOLD_MASKED_ROWS`]); past the bound, or once its rows went anyway (a checkpoint
+    /// released them), it is not, and this statement's rows are no longer held.
+    ///
+    /// Past the bound, rows stream and an error after them would say at which row the statement
+    /// failed (a row as large as the bound first, then one row per value of a character: the
+    /// fourteenth red-team round): the result is marked `streams_masked` and its next row meets
+    /// a checkpoint, where the default agent rules hold it for review.
+    pub(super) fn holding(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, len: usize, acc: &mut Option<ResultAcc>, tally: &mut Tally) -> bool {
+        let Some((_, at)) = *held else { return false };
+        let unreleased = at == self.releases.load(std::sync::atomic::Ordering::Relaxed);
+        if len < HOLD_MASKED_ROWS && unreleased {
+            return true;
+        }
+        if unreleased && let Some(a) = acc.as_mut() {
+            a.streams_masked = true;
+            if let Some(id) = a.action_id {
+                *tally = Tally { action: id, rows: hoop_core::usage::CHECKPOINT_ROWS, bytes: 0 };
+            }
+        }
+        (*held, *spent) = (None, true);
+        false
+    }
+
+    /// Starts holding the rows that begin at `offset` if the statement answered now reads
+    /// masked values and its rows were not already let go; decided once per statement
+    /// (`spent` then says: not held, or no longer).
+    pub(super) fn hold_from(&self, held: &mut Option<(usize, u64)>, spent: &mut bool, offset: usize) {
+        if held.is_some() || *spent {
+            return;
+        }
+        if self.front_reads_masked() {
+            *held = Some((offset, self.releases.load(std::sync::atomic::Ordering::Relaxed)));
+        } else {
+            *spent = true;
+        }
+    }
+
+    /// A checkpoint of the result in `acc`, when one is due: usage is counted and rules reading
+    /// `result` are asked. A hold pauses the stream here (what was read reaches the client,
+    /// then nothing more is read from the server) until the reviewer decides; the refusal to
+    /// send, when the result must end.
+    pub(super) async fn checkpoint(&self, acc: &mut Option<ResultAcc>, tally: &mut Tally, out: &mut BytesMut, done: &mut Vec<Finished>) -> Result<Option<String>, RelayError> {
+        let Some(a) = acc.as_mut() else { return Ok(None) };
+        let Some(action_id) = a.action_id else { return Ok(None) };
+        // Per row: a few additions and comparisons, no clock read. Counted over the action's
+        // results, so that many small results of one text meet checkpoints as one large one.
+        if tally.action != action_id {
+            *tally = Tally { action: action_id, rows: 0, bytes: 0 };
+        }
+        tally.rows += 1;
+        tally.bytes += a.bytes - a.counted_bytes;
+        a.counted_bytes = a.bytes;
+        if tally.rows < hoop_core::usage::CHECKPOINT_ROWS && tally.bytes < hoop_core::usage::CHECKPOINT_BYTES {
+            return Ok(None);
+        }
+        (tally.rows, tally.bytes) = (0, 0);
+        self.handle.count_masked(&a.masked_by.drain(a.plan.as_deref()));
+        let so_far = a.so_far();
+        let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
+        match self.handle.result_progress(action_id, so_far) {
+            Ok(Checkpoint::Continue) => Ok(None),
+            Ok(Checkpoint::Deny { rule, reason }) => Ok(Some(cut(&rule, &reason))),
+            Ok(Checkpoint::Review { rule, pending }) => {
+                let t = pending.ticket();
+                let note = format!(
+                    "hoop: this result is paused after {} rows for review (rule {rule}); ticket {} — a reviewer lets it go on with `hoop approvals approve {}`",
+                    so_far.rows, t.id, t.id
+                );
+                proto::notice("01000", &note).write_to(out);
+                self.release(out, done).await?;
+                match self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))).await {
+                    None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),
+                    Some(Ok(true)) => Ok(None),
+                    Some(Ok(false)) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),
+                    Some(Err(e)) => Ok(Some(cut(&rule, &e.to_string()))),
+                }
+            }
+            Err(e) => Ok(Some(cut("hoop-recording", &e.to_string()))),
+        }
+    }
+
+    /// Ends the statement whose result is streaming, midway: the server is asked to cancel it,
+    /// its result is recorded as failed with `message`, and the client gets that error (code
+    /// `code`). The caller drops what the server still sends for it, up to ReadyForQuery, which
+    /// waits for the returned cancel to land.
+    pub(super) fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
+        let cancelling = self.cancel_upstream();
+        proto::error("ERROR", code, &message).write_to(out);
+        self.server_error(acc, done, message, 0);
+        cancelling
+    }
+
+    /// The bookkeeping of a statement that failed on the server: its result is recorded with
+    /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
+    pub(super) fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64) {
+        let mut a = acc.take().or_else(|| match self.front_kind() {
+            Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
+            _ => None,
+        });
+        if let Some(a) = a.as_mut() {
+            a.bytes += bytes;
+        }
+        self.finished(done, a, "ERROR".to_string(), Some(message));
+        {
+            let mut sh = self.shared();
+            if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
+                *failed = true;
+            }
+            let extended = sh.expect.front().is_some_and(|f| !ends_batch(f));
+            while let Some(front) = sh.expect.front() {
+                if ends_batch(front) {
+                    break;
+                }
+                sh.expect.pop_front();
+            }
+            // The client has not sent this batch's Sync yet: what it still sends of the batch
+            // is skipped by the server, and dropped by hoop.
+            if extended && sh.expect.is_empty() {
+                sh.batch_failed = true;
+            }
+        }
+        self.answered.notify_waiters();
+    }
+
+    /// Notes a command tag against the written-rows ceiling of the query or Execute answered.
+    pub(super) fn count_written(&self, tag: &str) {
+        let Some(limit) = self.max_rows_written else { return };
+        let mut sh = self.shared();
+        match sh.expect.front_mut() {
+            Some(Expect::Query { cap: Some(cap), .. }) => cap.saw(tag),
+            Some(Expect::Execute { capped: true, .. }) => {
+                if let Some(n) = rowcap::rows_written(tag).filter(|n| *n > limit) {
+                    sh.cap_over.get_or_insert((tag.to_string(), n));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
+        let Some(a) = acc.as_mut() else { return };
+        a.rows += 1;
+        a.bytes += body.len() as u64;
+        if a.sample.len() >= self.limits.max_rows || a.sample_bytes >= self.limits.max_bytes {
+            return;
+        }
+        let Some(cells) = proto::decode_data_row(body) else { return };
+        let binary = |i: usize| a.plan.as_ref().and_then(|p| p.columns.get(i)).is_some_and(|c| c.format == 1);
+        let row: Vec<Option<String>> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.map(|v| if binary(i) { format!("\\x{}", hex_of(v)) } else { String::from_utf8_lossy(v).into_owned() }))
+            .collect();
+        a.sample_bytes += body.len();
+        a.sample.push(row);
+    }
+
+    pub(super) fn sample_copy(&self, acc: &mut Option<ResultAcc>, row: &[u8]) {
+        let Some(a) = acc.as_mut() else { return };
+        a.rows += 1;
+        a.bytes += row.len() as u64;
+        if a.sample.len() < self.limits.max_rows && a.sample_bytes < self.limits.max_bytes {
+            a.sample_bytes += row.len();
+            a.sample.push(vec![Some(String::from_utf8_lossy(row).trim_end_matches('\n').to_string())]);
+        }
+    }
+
+    /// A result that ended now: counted into usage at once, recorded once the output that
+    /// ends it is written (see [`Relay::release`]).
+    ///
+    /// A statement that read masked values counts as at least one masked value, rows or none:
+    /// whether it failed, and where, is about them (a division by a character's code minus a
+    /// guess), so the masked-values budget bounds that oracle too (red-team round 15 read every
+    /// value through statements that returned only a constant).
+    pub(super) fn finished(&self, done: &mut Vec<Finished>, acc: Option<ResultAcc>, tag: String, error: Option<String>) {
+        if let Some(mut acc) = acc {
+            let Some(action_id) = acc.action_id else { return };
+            self.handle.count_masked(&acc.masked_by.drain(acc.plan.as_deref()));
+            let hits = acc.masked_by.take_hits(acc.plan.as_deref());
+            if !hits.is_empty() {
+                // Sessions' memos of masked columns follow discovery's epoch.
+                self.discovery.promote(&self.masker, hits);
+            }
+            let so_far = {
+                let mut sh = self.shared();
+                if acc.masked_values == 0 && sh.front_reads_masked() {
+                    acc.masked_values = 1;
+                }
+                let so_far = acc.so_far();
+                sh.results_ended += 1;
+                if let Front::Execute(portal, ..) = sh.front()
+                    && let Some(p) = sh.portals.get_mut(&portal)
+                {
+                    p.ran = p.ran.plus(&so_far);
+                }
+                so_far
+            };
+            self.handle.result_done(action_id, so_far);
+            let duration_us = acc.started.elapsed().as_micros() as u64;
+            done.push(Finished { acc, tag, error, duration_us });
+        }
+    }
+
+    /// Records a finished result: tag, count, duration and the sampled (masked) rows (its usage
+    /// was counted when it ended).
+    pub(super) fn finish(&self, f: Finished) {
+        let Finished { acc: a, tag, error, duration_us } = f;
+        let Some(action_id) = a.action_id else { return };
+        let columns = match (&a.plan, a.sample.is_empty()) {
+            (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
+        let ev = Event::ActionResult {
+            action_id,
+            status: tag,
+            rows,
+            duration_us,
+            bytes: 0,
+            error,
+            columns,
+            sample: a.sample,
+        };
+        if let Err(e) = self.handle.record_later(&ev) {
+            tracing::error!(error = %e, "recording a result failed");
+        }
+    }
+}
