@@ -179,6 +179,12 @@ mod tests {
         assert_eq!(cwd, Cwd::Unknown);
         assert!(!reads(&cwd, "cat shadow").unreadable.is_empty());
         assert!(reads(&cwd, "cat /etc/hostname").unreadable.is_empty());
+        // What would make `cd name` go elsewhere than `./name` (a directory search path, a
+        // variable holding a directory, a bare directory name run as `cd`) cannot be set by a
+        // line that runs: assignments and `shopt` are unreadable.
+        for line in ["CDPATH=/etc", "CDPATH=/etc cd ssh", "export CDPATH=/etc", "declare CDPATH=/etc", "shopt -s autocd", "shopt -s cdable_vars"] {
+            assert!(!reads(&Cwd::Login, line).unreadable.is_empty(), "{line}");
+        }
     }
 
     #[test]
