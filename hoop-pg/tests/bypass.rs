@@ -960,6 +960,66 @@ async fn portals_bound_early_cannot_run_past_the_budget() {
     assert!(!text.contains("#corp") && !text.contains("#example"), "masked by lineage: {text}");
 }
 
+/// Red-team round 33: a portal bound while the budget was far off, in one session, ran its
+/// first Execute unchecked after another session of the same identity had spent the budget.
+/// A portal is judged again when its identity's usage moved anywhere since it was judged.
+#[tokio::test]
+async fn a_portal_bound_before_another_session_spent_the_budget_is_judged_again() {
+    let gw = Gw::start("[policy.budgets]\ntarget_rows_1h = 2500\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let mut early = raw::Raw::login(&gw).await;
+    early.send(&[raw::query(b"BEGIN")]).await;
+    early.until_ready().await;
+    early.send(&[raw::parse("s", b"SELECT x FROM generate_series(1, 900) x"), raw::bind("p0", "s"), raw::sync()]).await;
+    let bound = early.until_ready().await;
+    assert_eq!(messages(&bound).iter().filter(|(t, _)| *t == b'2').count(), 1, "{}", String::from_utf8_lossy(&bound));
+    // Another session of the same identity spends the budget: 2,700 rows against 2,500.
+    let mut other = raw::Raw::login(&gw).await;
+    for _ in 0..3 {
+        other.send(&[raw::query(b"SELECT x FROM generate_series(1, 900) x")]).await;
+        let got = other.until_ready().await;
+        assert_eq!(messages(&got).iter().filter(|(t, _)| *t == b'D').count(), 900, "{}", String::from_utf8_lossy(&got));
+    }
+    early.send(&[raw::execute("p0"), raw::sync()]).await;
+    let got = early.until_ready().await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(messages(&got).iter().filter(|(t, _)| *t == b'D').count(), 0, "rows past a spent budget: {text}");
+    assert!(text.contains("42501") && text.contains("agent-budget-target-rows"), "{text}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reviewer.join().unwrap() >= 1);
+}
+
+/// Red-team round 33: a table copied with `CREATE TABLE … AS` or `INSERT … SELECT` was counted
+/// as no rows of it, and the copy then read under its own name: a per-table budget (cookbook
+/// recipe 13) never saw the table's rows go. Rows a write copies count as read from what it
+/// read.
+#[test]
+fn rows_copied_out_of_a_table_count_against_its_budget() {
+    pg().psql("DROP TABLE IF EXISTS src33, src33_copy, src33_into; CREATE TABLE src33 AS SELECT g AS id FROM generate_series(1, 300) g").unwrap();
+    let rule = r#"
+[[policy.rules]]
+name = "src33-hourly-rows"
+when = 'identity.kind == "agent" && action.kind == "sql" && usage.tables.exists(t, baseName(t) == "src33" && usage.tables[t].rows_1h > 250)'
+then = "deny"
+reason = "src33 budget"
+"#;
+    let gw = Gw::start(rule);
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE src33_copy AS SELECT * FROM src33 WHERE id <= 200"], None);
+    assert!(out.contains("SELECT 200"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE src33_into (id int); INSERT INTO src33_into SELECT id FROM src33 WHERE id > 200"], None);
+    assert!(out.contains("INSERT 0 100"), "{out} {err}");
+    // 300 rows of src33 went into copies: the next read of src33 is refused, whatever it reads.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT id FROM src33 WHERE id = 1"], None);
+    assert!(err.contains("src33-hourly-rows") && out.trim().is_empty(), "{out} {err}");
+    // A plain insert copies nothing: it counts no rows read.
+    let gw = Gw::start(rule);
+    let (out, err) = agent(&gw, &["-c", "INSERT INTO src33_into SELECT g FROM generate_series(1, 300) g"], None);
+    assert!(out.contains("INSERT 0 300"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT id FROM src33 WHERE id = 1"], None);
+    assert_eq!(out.trim(), "1", "{err}");
+}
+
 /// Found by the fourth red-team round: a set-returning function in a select list multiplied
 /// rows by a masked value (`generate_series(1, ascii(substr(email, i, 1)))`), and counting
 /// them spelled out every address, card and SSN in clear with no review. Rows multiplied by a
@@ -2287,6 +2347,38 @@ fn a_word_older_servers_read_as_a_column_keeps_masking() {
     // On this server the keyword is a column: without one in scope it is the server's error.
     let (_, err) = agent(&gw, &["-c", "SELECT system_user"], None);
     assert!(err.contains("system_user") && err.contains("does not exist"), "{err}");
+}
+
+/// Red-team round 32: a join's alias names rows holding every column of the join, renamed
+/// (`AS j(a, b, c)`) or whole (`j`, `row_to_json(j)`), and a recursive CTE's `SEARCH`/`CYCLE`
+/// columns hold the listed columns' values: each came back in clear behind a `translate`.
+#[test]
+fn a_join_alias_or_a_cycle_path_keeps_masking() {
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let clear = ["@corp", "#corp", "4111", "eaaa", "ebbb"];
+    for s in [
+        "SELECT translate(j.c, '@.', '#!') AS e, translate(j.d, '0123456789', 'abcdefghij') AS k FROM (users CROSS JOIN (VALUES (1)) v) AS j(a, b, c, d)",
+        "SELECT k.z FROM ((users u2 LEFT JOIN (VALUES (1)) v ON true) AS j(a, b, c) CROSS JOIN (VALUES (2)) w) AS k(x, y, z)",
+        "SELECT translate(translate(j::text, '@.', '#!'), '0123456789', 'abcdefghij') FROM (users CROSS JOIN (VALUES (1)) v) AS j",
+        "SELECT translate(row_to_json(j)::text, '@', '#') FROM (users JOIN (SELECT 1 AS id) s USING (id)) j",
+        "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM users UNION ALL SELECT i, e FROM w WHERE false) SEARCH BREADTH FIRST BY i SET ord SELECT i, translate(ord::text, '@.', '#!') FROM w",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(out.contains("[REDACTED") && clear.iter().all(|c| !out.contains(c) && !err.contains(c)), "{s}: {out} {err}");
+    }
+    // Storing through the alias is storing the masked column: refused, nothing made.
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE join_copy AS SELECT j.a, j.c FROM (users CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"], None);
+    assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname = 'join_copy'").unwrap().trim(), "0");
+    // Choosing rows by it is choosing rows by the masked column: held (and timed out here);
+    // so is a recursion stopped by comparing masked values (`CYCLE e, k`).
+    for s in [
+        "SELECT j.a FROM (users CROSS JOIN (VALUES (1)) v) AS j(a, b, c) WHERE j.c LIKE 'a%'",
+        "WITH RECURSIVE w(i, e, k) AS (SELECT id, email, card FROM users UNION ALL SELECT i, e, k FROM w WHERE false) CYCLE e, k SET cyc USING pth SELECT i, translate(translate(pth::text, '@.', '#!'), '0123456789', 'abcdefghij') FROM w",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("review timed out") && out.trim().is_empty() && clear.iter().all(|c| !err.contains(c)), "{s}: {out} {err}");
+    }
 }
 
 /// Red-team round 29: capped UPDATEs over a whole table in one transaction, kept busy with

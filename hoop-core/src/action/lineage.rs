@@ -605,6 +605,33 @@ fn alias_of(o: &Value) -> Option<(String, Vec<String>)> {
     Some((name, cols))
 }
 
+/// The names the rows of a FROM item go by (aliases, or relation names), at any depth: what a
+/// whole-row or renamed reference to a join that holds them may carry.
+fn row_names(v: &Value, out: &mut Vec<String>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match v {
+        Value::Object(o) => {
+            let named = alias_of(v).map(|(a, _)| a).or_else(|| {
+                o.contains_key("inh").then(|| o.get("relname").and_then(Value::as_str).map(str::to_ascii_lowercase)).flatten()
+            });
+            if let Some(n) = named.filter(|n| !out.contains(n)) {
+                out.push(n);
+            }
+            for x in o.values() {
+                row_names(x, out, depth + 1);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                row_names(x, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// What each column of a derived relation reads (a `*` reads every row in its scope).
 fn column_refs(outputs: Vec<Output>) -> Vec<Refs> {
     outputs
@@ -663,6 +690,21 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 };
                 let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
                 name_columns(d, &outs, &cols);
+                // `SEARCH … BY c SET ord` and `CYCLE c SET mark USING path` add columns that
+                // hold (or compare) the listed columns' values, and order or stop the recursion
+                // by them (red-team round 32: `path` carried clear values past masking). Each
+                // added column reads the whole row.
+                for (clause, list, added) in [
+                    ("search_clause", "search_col_list", &["search_seq_column"][..]),
+                    ("cycle_clause", "cycle_col_list", &["cycle_mark_column", "cycle_path_column"][..]),
+                ] {
+                    let Some(c) = n.get(clause).filter(|c| !c.is_null()) else { continue };
+                    let listed: Vec<String> = arr(c, list).filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
+                    d.filters.push(Refs { columns: listed, ..Refs::default() });
+                    for a in added.iter().filter_map(|k| c.get(*k).and_then(Value::as_str)).filter(|a| !a.is_empty()) {
+                        d.named.push((a.to_ascii_lowercase(), Refs { rows: vec![name.clone()], ..Refs::default() }));
+                    }
+                }
                 d.derived.push((name, column_refs(outs)));
             }
             "RangeTableFunc" | "JsonTable" => {
@@ -722,6 +764,24 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
                 if n.get("is_natural").and_then(Value::as_bool).unwrap_or(false) {
                     d.filters.push(Refs { star: true, ..Refs::default() });
+                }
+                // `(a JOIN b) AS j(c1, …)` names the join's rows, and renames their columns in
+                // an order only the catalog knows; `JOIN … USING (…) AS u` names its columns
+                // too. Each name reads every row in the join (red-team round 32: `j.c`, `j`
+                // and `row_to_json(j)` carried clear values past masking).
+                let mut inner = Vec::new();
+                for side in ["larg", "rarg"] {
+                    if let Some(v) = n.get(side) {
+                        row_names(v, &mut inner, 0);
+                    }
+                }
+                let using_alias = n.get("join_using_alias").filter(|a| !a.is_null()).and_then(|a| a.get("aliasname")).and_then(Value::as_str);
+                let aliases = alias_of(n).into_iter().chain(using_alias.map(|a| (a.to_ascii_lowercase(), Vec::new())));
+                for (alias, cols) in aliases {
+                    for c in cols {
+                        d.named.push((c, Refs { rows: vec![alias.clone()], ..Refs::default() }));
+                    }
+                    d.derived.push((alias, vec![Refs { rows: inner.clone(), ..Refs::default() }]));
                 }
             }
             "RangeTableSample" => {
@@ -1006,6 +1066,19 @@ mod tests {
             "SELECT translate(e, '@', '#') FROM customers AS t(i, n, e)",
             "SELECT replace(e, '@', '#') FROM (SELECT * FROM customers) t(i, e)",
             "WITH u AS (SELECT * FROM customers) SELECT lower(e) FROM u AS v(i, e)",
+            // Red-team round 32: a join's alias, with or without new column names, and the
+            // columns a recursive CTE's SEARCH and CYCLE clauses add.
+            "SELECT translate(j.c, '@.', '#!') FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)",
+            "SELECT reverse(j.x3) FROM (customers JOIN t1 ON t1.id = customers.id) AS j(x1, x2, x3)",
+            "SELECT k.z FROM ((customers c2 LEFT JOIN (VALUES (1)) v ON true) AS j(a, b, c) CROSS JOIN (VALUES (2)) w) AS k(x, y, z)",
+            "SELECT j.c FROM ((customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c) CROSS JOIN (VALUES (2)) w)",
+            "SELECT translate(j::text, '@.', '#!') FROM (customers CROSS JOIN (VALUES (1)) v) AS j",
+            "SELECT translate(row_to_json(j)::text, '@', '#') FROM (customers JOIN events ON events.id = customers.id) j",
+            "SELECT to_jsonb(j.*) FROM (customers JOIN (SELECT 1 AS id) s USING (id)) j",
+            "SELECT u::text FROM customers JOIN (SELECT 1 AS id) s USING (id) AS u",
+            "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false) CYCLE e SET cyc USING pth SELECT i, translate(pth::text, '@.', '#!') FROM w",
+            "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false) SEARCH BREADTH FIRST BY e SET ord SELECT i, translate(ord::text, '@.', '#!') FROM w",
+            "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false) CYCLE i SET cyc USING pth SELECT cyc FROM w",
         ] {
             let outs = tainted_outputs(text);
             assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
@@ -1060,6 +1133,14 @@ mod tests {
         assert_eq!(taint("SELECT name FROM customers OFFSET (SELECT ascii(email) FROM customers LIMIT 1)"), (false, false, true));
         assert_eq!(taint("CREATE TABLE s AS SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j"), (true, false, true));
         assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
+        // Red-team round 32: through a join's alias, and by the columns SEARCH or CYCLE list.
+        assert_eq!(taint("INSERT INTO t1 SELECT j.a + 100, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
+        assert_eq!(taint("CREATE VIEW vj AS SELECT j.a, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
+        assert_eq!(taint("SELECT j.a FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c) WHERE j.c LIKE 'ada@%'"), (false, false, true));
+        let recursive = "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false)";
+        assert_eq!(taint(&format!("{recursive} CYCLE e SET cyc USING pth SELECT i FROM w")), (false, false, true));
+        assert_eq!(taint(&format!("{recursive} SEARCH DEPTH FIRST BY e SET ord SELECT i FROM w")), (false, false, true));
+        assert_eq!(taint(&format!("{recursive} SEARCH DEPTH FIRST BY i SET ord SELECT i FROM w")), (false, false, false));
         // Red-team round 13: output numbers and quoted output names choose rows too.
         for t in [
             "SELECT id, email FROM customers ORDER BY 2",

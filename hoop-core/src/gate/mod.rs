@@ -221,6 +221,9 @@ struct Inner {
     admission: crate::admission::Admission,
     /// Memory for large messages, shared by every session (`limits.large_messages_bytes`).
     buffers: crate::buffers::LargeBuffers,
+    /// Move whenever an identity's usage moves, one counter per bucket of identities (by hash):
+    /// a judgment made before its counter moved may rest on usage that is no longer so.
+    usage_epochs: [AtomicU64; results::EPOCH_BUCKETS],
 }
 
 /// The composed pipeline; cheap to clone and share between adapters.
@@ -313,6 +316,7 @@ impl GateBuilder {
                 approvals: self.approvals,
                 targets: RwLock::new(self.targets),
                 buffers: crate::buffers::LargeBuffers::new(self.limits.large_messages_bytes),
+                usage_epochs: std::array::from_fn(|_| AtomicU64::new(0)),
                 limits: self.limits,
                 live: Mutex::new(HashMap::new()),
                 metrics: Default::default(),
@@ -379,6 +383,7 @@ impl Gate {
             }
         };
         let usage_keys = results::usage_keys(session.identity.budget_subject(), &session.target.name);
+        let epoch_bucket = results::epoch_bucket(&usage_keys[0]);
         let handle = SessionHandle {
             gate: self.clone(),
             session,
@@ -390,6 +395,7 @@ impl Gate {
             closed: std::sync::atomic::AtomicBool::new(false),
             results: Default::default(),
             usage_keys,
+            epoch_bucket,
             table_key_cache: Default::default(),
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
@@ -589,6 +595,8 @@ pub struct SessionHandle {
     results: results::Running,
     /// This session's usage keys: its identity, and its identity on its target.
     usage_keys: [String; 2],
+    /// Which of the gateway's usage epochs its identity moves.
+    epoch_bucket: usize,
     /// Its tables' usage keys, made once.
     table_key_cache: results::KeyCache,
 }

@@ -120,6 +120,17 @@ const KEY_CACHE: usize = 32;
 #[derive(Default)]
 pub(super) struct KeyCache(Mutex<Vec<(String, Arc<str>)>>);
 
+/// Usage epochs kept per gateway: identities share one by hash, which only judges a portal
+/// again more often than it must.
+pub(super) const EPOCH_BUCKETS: usize = 64;
+
+/// The usage epoch an identity's key moves.
+pub(super) fn epoch_bucket(identity_key: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    let h = BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(identity_key);
+    (h % EPOCH_BUCKETS as u64) as usize
+}
+
 /// The usage keys: per identity, and per identity on a target.
 pub(crate) fn usage_keys(subject: &str, target: &str) -> [String; 2] {
     [subject.to_string(), format!("{subject}\u{0}{target}")]
@@ -239,6 +250,21 @@ impl SessionHandle {
             };
             self.gate.inner.usage.add_all(&[&key], &Counts { masked_values: *n, ..Counts::default() }, now);
         }
+        self.moved_usage();
+    }
+
+    /// How many times the usage of this session's identity (and of the others sharing its
+    /// bucket) moved, in any session: a portal judged before it last moved is judged again
+    /// before it runs (red-team round 33: a portal bound before another session spent the
+    /// budget ran its first Execute unchecked).
+    pub fn usage_epoch(&self) -> u64 {
+        self.gate.inner.usage_epochs.get(self.epoch_bucket).map_or(0, |e| e.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn moved_usage(&self) {
+        if let Some(e) = self.gate.inner.usage_epochs.get(self.epoch_bucket) {
+            e.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Counts an action let through (or held) into usage.
@@ -263,6 +289,7 @@ impl SessionHandle {
         keys.sort_unstable();
         keys.dedup();
         self.gate.inner.usage.add_all(&keys, delta, now);
+        self.moved_usage();
         if delta.rows > 0 || delta.bytes > 0 {
             self.gate.inner.metrics.read(&self.session.target.name, delta.rows, delta.bytes);
         }

@@ -22,14 +22,14 @@ impl Relay {
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let status = self.shared().status;
-        let Expect::Query { action_id, started, copy, names, lineage, generation, .. } = head else { return Ok(()) };
+        let Expect::Query { action_id, started, copy, names, lineage, generation, copies, .. } = head else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx) });
         if status == b'I' {
             self.expect(Expect::Internal);
             proto::query("BEGIN").write_to(out);
         }
-        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap), generation });
+        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap), generation, copies });
         frame.write_to(out);
         self.send(server, out).await?;
         let outcome = tokio::select! {
@@ -53,7 +53,7 @@ impl Relay {
             (b'I', Some(message)) => {
                 self.expect(Expect::Internal);
                 proto::query("ROLLBACK").write_to(out);
-                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                self.expect(Expect::own_text());
                 proto::query(&refuse::raising_statement(&message)).write_to(out);
             }
             (b'I', None) => {
@@ -62,7 +62,7 @@ impl Relay {
             }
             (_, Some(message)) => {
                 // Inside the client's transaction: failing it keeps the write from committing.
-                self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                self.expect(Expect::own_text());
                 proto::query(&refuse::raising_statement(&message)).write_to(out);
             }
             (_, None) => self.to_client(&[outcome.ready]).await?,

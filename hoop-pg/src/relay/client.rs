@@ -46,7 +46,7 @@ impl Relay {
                 b'Q' => {
                     let Some(text) = proto::decode_query(&frame.body) else {
                         // Not UTF-8 (the pinned client_encoding): hoop cannot read it as the server would.
-                        self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                        self.expect(Expect::own_text());
                         let msg = "hoop: statement text is not valid UTF-8 (the session's client_encoding is UTF8)";
                         proto::query(&refuse::raising_statement(msg)).write_to(&mut out);
                         continue;
@@ -72,6 +72,7 @@ impl Relay {
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
+                    let copies = super::results::copies_rows(&action.sql);
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
@@ -102,7 +103,7 @@ impl Relay {
                         (_, v) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
-                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in) };
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
                         self.capped_query(&frame, head, (limit, &checked), &mut server, &mut out, &mut client).await?;
                         continue;
@@ -110,7 +111,7 @@ impl Relay {
                     // A refused text runs hoop's refusal, whose message is hoop's own.
                     let lineage = lineage.filter(|_| verdict.is_ok());
                     let generation = verdict.is_ok().then_some(read_in);
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation });
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok() });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),
@@ -258,7 +259,7 @@ impl Relay {
                         fields: None,
                         action_id,
                         sql: kept,
-                        judged_at: self.shared().results_ended,
+                        judged_at: (self.shared().results_ended, self.handle.usage_epoch()),
                         ran: ResultSoFar::default(),
                     };
                     match verdict {
@@ -404,7 +405,7 @@ impl Relay {
                             frame.write_to(&mut out);
                         }
                         Err(msg) => {
-                            self.expect(Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None });
+                            self.expect(Expect::own_text());
                             proto::query(&refuse::raising_statement(&msg)).write_to(&mut out);
                         }
                     }
@@ -458,7 +459,7 @@ impl Relay {
             }
             let Some(p) = sh.portal(portal) else { return Ok(None) };
             let (Some(id), Some(sql)) = (p.action_id, p.sql.clone()) else { return Ok(None) };
-            if p.judged_at == sh.results_ended {
+            if p.judged_at == (sh.results_ended, self.handle.usage_epoch()) {
                 return Ok(None);
             }
             (id, sql, p.ran)
@@ -489,7 +490,7 @@ impl Relay {
         };
         if refusal.is_none() {
             let mut sh = self.shared();
-            let now = sh.results_ended;
+            let now = (sh.results_ended, self.handle.usage_epoch());
             if let Some(p) = sh.portal_mut(portal) {
                 p.judged_at = now;
             }

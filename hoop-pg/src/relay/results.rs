@@ -280,3 +280,48 @@ impl Relay {
         }
     }
 }
+
+/// Whether `sql` writes rows it reads from relations other than those it writes (`CREATE
+/// TABLE … AS`, `SELECT … INTO`, `INSERT … SELECT`, `UPDATE … FROM`, `MERGE … USING`): the
+/// rows it copies are counted as read, on every table it names, as if it had returned them.
+pub(super) fn copies_rows(sql: &Sql) -> bool {
+    let writes = sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "select_into" | "insert" | "update" | "merge"));
+    // The gateway adds the schema-qualified name of a relation written bare (`t` and
+    // `public.t`): one relation.
+    let same = |a: &str, b: &str| a == b || a.strip_suffix(b).is_some_and(|s| s.ends_with('.')) || b.strip_suffix(a).is_some_and(|s| s.ends_with('.'));
+    writes && sql.tables.iter().any(|t| !sql.written.iter().any(|w| same(w, t)) && !sql.ctes.contains(t))
+}
+
+/// The rows a CommandComplete tag says a statement copied or returned (`SELECT 5`, `INSERT 0
+/// 5`, `UPDATE 5`, `MERGE 5`).
+pub(super) fn rows_moved(tag: &str) -> Option<u64> {
+    let mut words = tag.split_ascii_whitespace();
+    let verb = words.next()?;
+    let n = words.last()?.parse().ok()?;
+    matches!(verb, "SELECT" | "INSERT" | "UPDATE" | "MERGE").then_some(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_writes_that_read_other_relations() {
+        let sql = |text: &str, tables: &[&str], written: &[&str]| {
+            let mut s = hoop_core::action::Action::sql("t", text).sql;
+            s.tables = tables.iter().map(|t| t.to_string()).collect();
+            s.written = written.iter().map(|t| t.to_string()).collect();
+            s
+        };
+        assert!(copies_rows(&sql("CREATE TABLE c AS SELECT * FROM events", &["c", "events"], &[])));
+        assert!(copies_rows(&sql("INSERT INTO c SELECT * FROM events", &["c", "events", "public.c", "public.events"], &["c"])));
+        assert!(copies_rows(&sql("SELECT * INTO c FROM events", &["c", "events"], &[])));
+        assert!(!copies_rows(&sql("INSERT INTO c VALUES (1)", &["c", "public.c"], &["c"])));
+        assert!(!copies_rows(&sql("UPDATE c SET v = 1 WHERE id = 2", &["public.c"], &["public.c"])));
+        assert!(!copies_rows(&sql("SELECT * FROM events", &["events"], &[])));
+        assert_eq!(rows_moved("SELECT 6000"), Some(6000));
+        assert_eq!(rows_moved("INSERT 0 12"), Some(12));
+        assert_eq!(rows_moved("DELETE 3"), None);
+        assert_eq!(rows_moved("CREATE TABLE"), None);
+    }
+}

@@ -278,15 +278,23 @@ impl Relay {
                         // counts as over the ceiling.
                         self.count_written("DELETE 18446744073709551615");
                     }
+                    let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
+                    let moved = super::results::rows_moved(&tag).filter(|_| self.shared().front_copies());
                     if acc.is_none() {
                         match self.front_kind() {
                             Front::Execute(_, action_id, started) => acc = Some(ResultAcc::new(action_id, started, None)),
-                            // One that read masked values counts, rows or not (see `finished`).
-                            Front::Query(action_id, started, _) if self.front_reads_masked() => acc = Some(ResultAcc::new(action_id, started, None)),
+                            // One that read masked values counts, rows or not (see `finished`);
+                            // so does one that copied rows.
+                            Front::Query(action_id, started, _) if moved.is_some() || self.front_reads_masked() => acc = Some(ResultAcc::new(action_id, started, None)),
                             _ => {}
                         }
                     }
-                    let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
+                    // Rows a write copied from the relations it read count as read from them
+                    // (red-team round 33: a table copied with `CREATE TABLE … AS`, then read
+                    // under the copy's name, was never counted against its own budget).
+                    if let (Some(a), Some(n)) = (acc.as_mut(), moved) {
+                        a.rows = a.rows.max(n);
+                    }
                     // The statements of a text after one that read masked values stay held with
                     // it to the text's end: were each let go as it finished, the number that
                     // finished before a withheld error would count out a value, one statement

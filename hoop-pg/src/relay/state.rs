@@ -44,6 +44,9 @@ pub(super) enum Expect {
         /// that changed before it was answered may be other relations than it was checked
         /// against, so its answer is masked as if it read anything.
         generation: Option<u64>,
+        /// It writes rows it reads from other relations: those rows count as read
+        /// ([`super::results::copies_rows`]).
+        copies: bool,
     },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
@@ -99,8 +102,9 @@ pub(super) struct Portal {
     /// What it runs as it was bound (parameters in), kept when rules read usage: an Execute
     /// long after the Bind is judged again with the usage as it is then.
     pub(super) sql: Option<Arc<Sql>>,
-    /// [`Shared::results_ended`] when it was last judged.
-    pub(super) judged_at: u64,
+    /// [`Shared::results_ended`] and the gateway's usage epoch when it was last judged: results
+    /// of this session, or usage counted by any other, since then move what budgets read.
+    pub(super) judged_at: (u64, u64),
     /// What its Executes so far returned, together (a portal run in parts is one result).
     pub(super) ran: ResultSoFar,
 }
@@ -213,6 +217,15 @@ impl Shared {
             _ => None,
         });
         pending.or_else(|| self.portals.get(name))
+    }
+
+    /// Whether the statement being answered writes rows it reads from other relations.
+    pub(super) fn front_copies(&self) -> bool {
+        match self.expect.front() {
+            Some(Expect::Query { copies, .. }) => *copies,
+            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| super::results::copies_rows(&s.sql)),
+            _ => false,
+        }
     }
 
     /// What the reply the server sends next answers.
@@ -370,6 +383,13 @@ pub(super) fn merge(sql: &mut Sql, held: &Sql) {
     sql.copy_program |= held.copy_program;
     if sql.copy.is_empty() {
         sql.copy.clone_from(&held.copy);
+    }
+}
+
+impl Expect {
+    /// A text of hoop's own (a refusal) in place of the client's: its answer is the client's.
+    pub(super) fn own_text() -> Self {
+        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false }
     }
 }
 
