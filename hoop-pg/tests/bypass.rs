@@ -2381,6 +2381,31 @@ fn a_join_alias_or_a_cycle_path_keeps_masking() {
     }
 }
 
+/// Red-team round 34: PostgreSQL names a cast of `ROW(…)` or `ARRAY[…]` `row` or `array`, hoop
+/// named it after the type, so `s.row` was tied to nothing and came back in clear; and an
+/// upsert's `DO UPDATE … WHERE` on a masked value answered by its command tag, unreviewed.
+#[test]
+fn a_cast_row_keeps_its_name_and_an_upsert_condition_is_a_filter() {
+    let gw = Gw::start_with("", 1, &["customers"]);
+    let clear = ["@corp", "#corp", "4111", "ebbb"];
+    for s in [
+        "SELECT translate(s.row, '@.0123456789', '#!abcdefghij') FROM (SELECT row(email, card)::text FROM users) s",
+        "SELECT translate(s.\"array\"::text, '@.', '#!') FROM (SELECT array[email]::text[] FROM users) s",
+        "SELECT translate(s.\"row\"::text, '@.', '#!') FROM (SELECT (email, id)::text FROM users) s",
+        "SELECT translate(s.\"array\", '@.', '#!') FROM (SELECT (array[email]::text[])[1] FROM users) s",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(out.contains("[REDACTED") && clear.iter().all(|c| !out.contains(c) && !err.contains(c)), "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE cast_copy AS SELECT s.row FROM (SELECT row(email)::text FROM users) s"], None);
+    assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_class WHERE relname = 'cast_copy'").unwrap().trim(), "0");
+    pg().psql("DROP TABLE IF EXISTS upsert34; CREATE TABLE upsert34 (id int PRIMARY KEY, e text); INSERT INTO upsert34 VALUES (1, 'a'); GRANT ALL ON upsert34 TO PUBLIC").unwrap();
+    let (out, err) = agent(&gw, &["-c", "INSERT INTO upsert34 VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET e = 'hit' WHERE (SELECT email FROM users WHERE id = 1) LIKE 'a%'"], None);
+    assert!(err.contains("review timed out") && !out.contains("INSERT"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT e FROM upsert34 WHERE id = 1").unwrap().trim(), "a", "the upsert ran unreviewed");
+}
+
 /// Red-team round 29: capped UPDATEs over a whole table in one transaction, kept busy with
 /// short sleeps (never idle, no statement long), held every other writer for as long as the
 /// session lived. One agent transaction stays open at most `limits.agent_transaction_secs`:

@@ -444,8 +444,10 @@ fn figure(v: &Value, depth: usize) -> Option<(String, u8)> {
             Some((name, 2)) => Some((name, 2)),
             _ => named("case", 1),
         },
-        "AArrayExpr" => named("array", 1),
-        "RowExpr" => named("row", 1),
+        // `ARRAY[…]` and `ROW(…)` are named like functions, so a cast of one keeps their name
+        // (red-team round 34: `row(email)::text` is `row` to the server, not `text`).
+        "AArrayExpr" => named("array", 2),
+        "RowExpr" => named("row", 2),
         "CoalesceExpr" => named("coalesce", 2),
         "MinMaxExpr" => named(if n.get("op").and_then(Value::as_i64) == Some(2) { "least" } else { "greatest" }, 2),
         "SqlvalueFunction" | "SQLValueFunction" => {
@@ -807,6 +809,11 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 }
                 if let Some(oc) = n.get("on_conflict_clause").filter(|c| !c.is_null()) {
                     d.stores.push(refs_of(oc.get("target_list")));
+                    // Which conflicting rows are updated is chosen by `DO UPDATE … WHERE` (and the
+                    // arbiter's `ON CONFLICT (…) WHERE`), as an UPDATE's rows by its WHERE
+                    // (red-team round 34: the command tag answered a condition on an address).
+                    d.filters.push(refs_of(oc.get("where_clause")));
+                    d.filters.push(refs_of(oc.get("infer").and_then(|i| i.get("where_clause"))));
                 }
             }
             "CreateTableAsStmt" | "ViewStmt" => {
@@ -1066,6 +1073,14 @@ mod tests {
             "SELECT translate(e, '@', '#') FROM customers AS t(i, n, e)",
             "SELECT replace(e, '@', '#') FROM (SELECT * FROM customers) t(i, e)",
             "WITH u AS (SELECT * FROM customers) SELECT lower(e) FROM u AS v(i, e)",
+            // Red-team round 34: a cast of ROW(…) or ARRAY[…] is named `row` or `array`.
+            "SELECT translate(s.row, '@.', '#!') FROM (SELECT row(email, id)::text FROM customers) s",
+            "SELECT translate(s.\"array\"::text, '@.', '#!') FROM (SELECT array[email]::text[] FROM customers) s",
+            "SELECT translate(s.\"row\"::text, '@.', '#!') FROM (SELECT (email, id)::text FROM customers) s",
+            "WITH w AS (SELECT array[email]::text[] FROM customers) SELECT translate(w.array::text, '@', '#') FROM w",
+            "SELECT translate(s.\"array\", '@.', '#!') FROM (SELECT (array[email]::text[])[1] FROM customers) s",
+            "SELECT translate(s.\"row\", '@', '#') FROM (SELECT CASE WHEN id < 0 THEN 'x' ELSE row(email)::text END FROM customers) s",
+            "SELECT translate(s.\"row\", '@', '#') FROM (SELECT (SELECT row(email)::text) FROM customers) s",
             // Red-team round 32: a join's alias, with or without new column names, and the
             // columns a recursive CTE's SEARCH and CYCLE clauses add.
             "SELECT translate(j.c, '@.', '#!') FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)",
@@ -1133,6 +1148,10 @@ mod tests {
         assert_eq!(taint("SELECT name FROM customers OFFSET (SELECT ascii(email) FROM customers LIMIT 1)"), (false, false, true));
         assert_eq!(taint("CREATE TABLE s AS SELECT j.value FROM customers c, jsonb_each_text(to_jsonb(c)) j"), (true, false, true));
         assert_eq!(taint("UPDATE customers SET city = 'x' WHERE id = 1"), (false, false, false));
+        // Red-team round 34: an upsert's DO UPDATE … WHERE chooses the rows it writes.
+        assert_eq!(taint("INSERT INTO t2 VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET e = 'hit' WHERE (SELECT email FROM customers WHERE id = 1) LIKE 'a%'"), (false, false, true));
+        assert_eq!(taint("INSERT INTO t2 VALUES (1, 'x') ON CONFLICT (id) WHERE (SELECT ascii(email) FROM customers LIMIT 1) > 0 DO NOTHING"), (false, false, true));
+        assert_eq!(taint("INSERT INTO t2 VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET e = 'hit' WHERE t2.id = 1"), (false, false, false));
         // Red-team round 32: through a join's alias, and by the columns SEARCH or CYCLE list.
         assert_eq!(taint("INSERT INTO t1 SELECT j.a + 100, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
         assert_eq!(taint("CREATE VIEW vj AS SELECT j.a, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
