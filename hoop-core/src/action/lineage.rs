@@ -21,6 +21,9 @@ pub struct Refs {
     pub rows: Vec<String>,
     /// An unqualified `*` (every relation in scope).
     pub star: bool,
+    /// Qualified column references, `(relation name, column)`, lowercase: one naming a column
+    /// that a relation defined in the text does not have is read as its whole row.
+    pub qualified: Vec<(String, String)>,
 }
 
 impl Refs {
@@ -28,6 +31,11 @@ impl Refs {
         super::extend_unique(&mut self.columns, &other.columns);
         super::extend_unique(&mut self.rows, &other.rows);
         self.star |= other.star;
+        for q in &other.qualified {
+            if !self.qualified.contains(q) {
+                self.qualified.push(q.clone());
+            }
+        }
     }
 }
 
@@ -71,6 +79,10 @@ pub struct Derivation {
     /// Relations defined in the text (subqueries in FROM, CTEs, functions in FROM) by alias,
     /// with what their columns read.
     pub derived: Vec<(String, Vec<Refs>)>,
+    /// The column names of the subqueries and CTEs whose columns the text names in full (no
+    /// `*`), by alias: a qualified reference to another name of one is a name hoop gave
+    /// otherwise than the server, and reads its whole row (fail closed).
+    pub closed: Vec<(String, Vec<String>)>,
     /// Stored relations read, `(alias or name, relation as spelled)`, lowercase.
     pub relations: Vec<(String, String)>,
     /// What values written to storage read: `UPDATE … SET` expressions, rows inserted by
@@ -109,6 +121,9 @@ pub struct Taint {
     pub rows: HashSet<String>,
     /// A function in FROM reads a masked column: any name may carry it.
     pub everything: bool,
+    /// The column names of tainted relations defined in the text with a closed set of them
+    /// ([`Derivation::closed`]).
+    pub closed: std::collections::HashMap<String, HashSet<String>>,
 }
 
 impl Taint {
@@ -120,6 +135,7 @@ impl Taint {
         refs.columns.iter().any(|c| self.columns.contains(c))
             || refs.rows.iter().any(|r| self.rows.contains(r) || self.columns.contains(r))
             || (refs.star && !self.rows.is_empty())
+            || refs.qualified.iter().any(|(q, c)| self.closed.get(q).is_some_and(|names| !names.contains(c)))
     }
 
     /// Whether nothing is tainted.
@@ -167,6 +183,13 @@ impl Derivation {
                 t.everything = true;
             }
             if (t.columns.len(), t.rows.len()) == before {
+                // A CTE read under another name (`FROM w AS v`) has the same columns.
+                let renamed = self.relations.iter().filter_map(|(alias, rel)| Some((alias, &self.closed.iter().find(|(c, _)| c == rel)?.1)));
+                for (alias, names) in self.closed.iter().map(|(a, n)| (a, n)).chain(renamed) {
+                    if t.rows.contains(alias) {
+                        t.closed.entry(alias.clone()).or_default().extend(names.iter().cloned());
+                    }
+                }
                 return t;
             }
         }
@@ -239,7 +262,15 @@ impl Derivation {
         let fold_refs = |r: &mut Refs| {
             r.columns.iter_mut().for_each(fold);
             r.rows.iter_mut().for_each(fold);
+            r.qualified.iter_mut().for_each(|(q, c)| {
+                fold(q);
+                fold(c);
+            });
         };
+        for (alias, names) in &mut self.closed {
+            fold(alias);
+            names.iter_mut().for_each(fold);
+        }
         for (name, refs) in &mut self.named {
             fold(name);
             fold_refs(refs);
@@ -537,7 +568,13 @@ fn column_ref(cr: &Value, refs: &mut Refs) {
             push(&mut refs.columns, one);
             push(&mut refs.rows, one);
         }
-        (false, [.., c]) => push(&mut refs.columns, c),
+        (false, [.., q, c]) => {
+            push(&mut refs.columns, c);
+            let qc = (q.clone(), c.clone());
+            if !refs.qualified.contains(&qc) {
+                refs.qualified.push(qc);
+            }
+        }
         (false, []) => {}
     }
 }
@@ -679,6 +716,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 let outs = n.get("subquery").and_then(|q| tagged(q, "SelectStmt")).map(select_outputs).unwrap_or_default();
                 if let Some((alias, cols)) = alias_of(n) {
                     name_columns(d, &outs, &cols);
+                    close(d, &alias, &outs, &cols, &[]);
                     d.derived.push((alias, column_refs(outs)));
                 }
             }
@@ -692,6 +730,12 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 };
                 let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
                 name_columns(d, &outs, &cols);
+                let added: Vec<String> = [("search_clause", "search_seq_column"), ("cycle_clause", "cycle_mark_column"), ("cycle_clause", "cycle_path_column")]
+                    .iter()
+                    .filter_map(|(c, k)| n.get(*c).and_then(|c| c.get(*k)).and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect();
+                close(d, &name, &outs, &cols, &added);
                 // `SEARCH … BY c SET ord` and `CYCLE c SET mark USING path` add columns that
                 // hold (or compare) the listed columns' values, and order or stop the recursion
                 // by them (red-team round 32: `path` carried clear values past masking). Each
@@ -762,7 +806,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 // column the two sides share, which only the catalog could name: all of them.
                 let using: Vec<String> = arr(n, "using_clause").filter_map(sval).map(|c| c.to_ascii_lowercase()).collect();
                 if !using.is_empty() {
-                    d.filters.push(Refs { columns: using.clone(), rows: using, star: false });
+                    d.filters.push(Refs { columns: using.clone(), rows: using, ..Refs::default() });
                 }
                 if n.get("is_natural").and_then(Value::as_bool).unwrap_or(false) {
                     d.filters.push(Refs { star: true, ..Refs::default() });
@@ -1014,6 +1058,21 @@ fn ordinals(item: &Value, outs: &[Output], d: &mut Derivation, depth: usize) {
     d.filters.push(refs);
 }
 
+/// Records the column names of a relation defined in the text (`outs`, renamed by `cols`,
+/// with `added` columns), when the text names them all.
+fn close(d: &mut Derivation, alias: &str, outs: &[Output], cols: &[String], added: &[String]) {
+    let mut names = Vec::with_capacity(outs.len() + added.len());
+    for (i, o) in outs.iter().enumerate() {
+        match (cols.get(i), o) {
+            (Some(c), _) => names.push(c.clone()),
+            (None, Output::Expr { name, .. }) => names.push(name.clone()),
+            (None, Output::Star(_)) => return,
+        }
+    }
+    names.extend(added.iter().cloned());
+    d.closed.push((alias.to_string(), names));
+}
+
 /// Records the alias column names of a derived relation as named expressions. Past a `*` the
 /// positions are unknown: each name then reads everything the relation's columns read.
 fn name_columns(d: &mut Derivation, outs: &[Output], cols: &[String]) {
@@ -1118,6 +1177,20 @@ mod tests {
             let outs = tainted_outputs(text);
             assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
         }
+        // A name hoop does not give a column of a relation defined in the text, read through
+        // it, is a name the server gave otherwise: the whole row (red-team round 34 found one,
+        // `row(email)::text`, that hoop named `text`).
+        for text in [
+            "SELECT translate(s.other, 'a', 'b') FROM (SELECT id, email AS e FROM customers) s",
+            "WITH w AS (SELECT id, lower(email) FROM customers) SELECT v.other FROM w AS v",
+            "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false) SELECT w.other FROM w",
+        ] {
+            let outs = tainted_outputs(text);
+            assert_eq!(outs.last(), Some(&true), "{text}: {outs:?} {:?}", derive(text));
+        }
+        assert_eq!(tainted_outputs("SELECT s.id, s.n FROM (SELECT id, name AS n, email FROM customers) s"), [false, false]);
+        assert_eq!(tainted_outputs("WITH w AS (SELECT id, email FROM customers) SELECT v.id FROM w AS v"), [false]);
+        assert_eq!(tainted_outputs("SELECT c.id, c.name FROM customers c, (SELECT email FROM customers) s"), [false, false]);
         assert_eq!(tainted_outputs("SELECT id, name FROM customers"), [false, false]);
         assert_eq!(tainted_outputs("SELECT count(*) FROM customers"), [false]);
         assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
