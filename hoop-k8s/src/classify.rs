@@ -130,6 +130,21 @@ mod tests {
     }
 
     #[test]
+    fn a_json_patch_hands_secrets_where_its_paths_put_them() {
+        let refs = |b: &str| secret_refs(b.as_bytes(), "");
+        assert_eq!(refs(r#"[{"op":"replace","path":"/spec/volumes/0/secret","value":{"secretName":"db-creds"}}]"#), ["db-creds"]);
+        assert_eq!(refs(r#"[{"op":"add","path":"/spec/volumes/0/secret/secretName","value":"db-creds"}]"#), ["db-creds"]);
+        assert_eq!(refs(r#"[{"op":"add","path":"/spec/containers/0/env/0/valueFrom/secretKeyRef","value":{"name":"db-creds","key":"p"}}]"#), ["db-creds"]);
+        assert_eq!(refs(r#"[{"op":"add","path":"/spec/containers/0/envFrom/-","value":{"secretRef":{"name":"db-creds"}}}]"#), ["db-creds"]);
+        assert_eq!(refs(r#"[{"op":"add","path":"/spec/volumes/-","value":{"name":"t","projected":{"sources":[{"serviceAccountToken":{"path":"t"}}]}}}]"#), ["serviceaccount-token"]);
+        assert_eq!(refs(r#"[{"op":"replace","path":"/spec/template/spec/volumes/0/secret~1x","value":1}]"#), Vec::<String>::new());
+        assert_eq!(refs(r#"[{"op":"replace","path":"/data/mode","value":"slow"}]"#), Vec::<String>::new());
+        // A body hoop cannot read is unreadable, whatever it holds.
+        assert_eq!(refs("apiVersion: v1\nkind: Pod\nspec:\n  volumes:\n  - secret: {secretName: db-creds}\n"), ["unreadable"]);
+        assert_eq!(refs(""), Vec::<String>::new());
+    }
+
+    #[test]
     fn exec_commands_are_exec_or_shell_actions() {
         let a = exec_action("k", "command=sh&command=-c&command=cat%20%2Fetc%2Fshadow&stdout=true");
         assert_eq!(a.exec.argv, vec!["sh", "-c", "cat /etc/shadow"]);
@@ -169,13 +184,41 @@ pub fn secret_refs(body: &[u8], kind: &str) -> Vec<String> {
     }
     let mut out = Vec::new();
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => walk(&v, &mut out, 0),
+        Ok(v) => {
+            walk(&v, &mut out, 0);
+            // A JSON patch puts its keys in each operation's path: the value is read where the
+            // path puts it (red-team round 34: `replace /spec/volumes/0/secret` with
+            // `{"secretName": …}` mounted a Secret past this check).
+            for placed in v.as_array().into_iter().flatten().filter_map(placed_value) {
+                walk(&placed, &mut out, 0);
+            }
+        }
         Err(_) if body.starts_with(b"k8s\0") && WORKLOADS.contains(&kind) => out.push("unreadable".into()),
-        Err(_) => {}
+        // Protobuf of other kinds carries no pod template; anything else (YAML, CBOR) is a body
+        // hoop cannot read, whatever its kind says: unreadable, so refused.
+        Err(_) if body.starts_with(b"k8s\0") || body.iter().all(u8::is_ascii_whitespace) => {}
+        Err(_) => out.push("unreadable".into()),
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// A JSON patch operation's value as the object it makes, its path's keys around it
+/// (`/spec/volumes/0/secret` + `{"secretName": "x"}` is `{"spec": {"volumes": [{"secret":
+/// {"secretName": "x"}}]}}`); `None` for operations that place no value.
+fn placed_value(op: &serde_json::Value) -> Option<serde_json::Value> {
+    let value = op.get("value")?.clone();
+    let path = op.get("path")?.as_str()?;
+    // RFC 6901: `~1` is `/`, `~0` is `~`, in that order.
+    let keys: Vec<String> = path.split('/').skip(1).take(64).map(|k| k.replace("~1", "/").replace("~0", "~")).collect();
+    Some(keys.into_iter().rev().fold(value, |inner, key| {
+        if key == "-" || (!key.is_empty() && key.bytes().all(|b| b.is_ascii_digit())) {
+            serde_json::Value::Array(vec![inner])
+        } else {
+            serde_json::Value::Object([(key, inner)].into_iter().collect())
+        }
+    }))
 }
 
 /// The operations of a JSON patch body (RFC 6902), in order; `["unreadable"]` when it is not one.
@@ -184,6 +227,12 @@ pub fn patch_ops(body: &[u8]) -> Vec<String> {
         v.as_array()?.iter().map(|op| op.get("op").and_then(|o| o.as_str()).map(str::to_string)).collect::<Option<Vec<String>>>()
     });
     ops.unwrap_or_else(|| vec!["unreadable".into()])
+}
+
+/// The `metadata.namespace` a write's JSON body names, if any.
+pub fn body_namespace(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    v.get("metadata")?.get("namespace")?.as_str().filter(|n| !n.is_empty()).map(str::to_string)
 }
 
 /// The `kind` of a write's body: JSON `kind`, or the `TypeMeta` of a Kubernetes protobuf

@@ -165,6 +165,17 @@ impl Conn {
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
+            // The namespace the server files the object in: a write on a path without one takes
+            // the body's (red-team round 34: a server that serves creates on the all-namespaces
+            // path put a ConfigMap in kube-system while rules saw no namespace); a body naming
+            // another namespace than its path is refused, as kube-apiserver refuses it.
+            if let Some(ns) = crate::classify::body_namespace(&body) {
+                if k8s.namespace.is_empty() {
+                    k8s.namespace = ns;
+                } else if k8s.namespace != ns && k8s.resource != "namespaces" {
+                    return status::failure(StatusCode::BAD_REQUEST, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request");
+                }
+            }
             k8s.secret_refs = crate::classify::secret_refs(&body, &k8s.object_kind);
             let ctype = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if method == "PATCH" && ctype.to_ascii_lowercase().starts_with("application/json-patch+json") {

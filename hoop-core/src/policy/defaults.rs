@@ -122,7 +122,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-secret-mounts",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "k8s" && size(action.k8s.secret_refs) > 0"#,
-        "agents may not write objects that hand Secrets to pods (secret volumes, secretKeyRef, envFrom, projected tokens): the pod would read what agents may not",
+        "agents may not write objects that hand Secrets to pods (secret volumes, secretKeyRef, envFrom, projected tokens), nor bodies the gateway cannot read for them (send JSON): the pod would read what agents may not",
     ),
     (
         "agent-no-k8s-patch-copy",
@@ -169,7 +169,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-k8s-workloads",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch"] && action.k8s.subresource == "" && action.k8s.resource in ["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"]"#,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch"] && action.k8s.subresource in ["", "status", "ephemeralcontainers"] && action.k8s.resource in ["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"]"#,
         "",
     ),
     (
