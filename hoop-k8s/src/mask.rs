@@ -320,8 +320,18 @@ const CREDENTIAL_WORDS: &[&str] = &["pass", "pwd", "secret", "token", "api_key",
 
 /// Whether `name` (`DB_PASSWORD`, `aws-secret-access-key`) names a credential.
 fn is_credential_name(m: &Masker, name: &str) -> bool {
-    // Invisible characters do not make another name (`pass\u{200b}word`).
-    let n: String = name.chars().filter(|c| c.is_ascii_graphic()).collect::<String>().to_ascii_lowercase().replace(['-', '.'], "_");
+    // Invisible characters do not make another name (`pass\u{200b}word`), and camelCase
+    // words are words (`privateKey` is `private_key`, red-team round 34).
+    let mut n = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars().filter(|c| c.is_ascii_graphic()) {
+        if c.is_ascii_uppercase() && prev_lower {
+            n.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        n.push(c.to_ascii_lowercase());
+    }
+    let n = n.replace(['-', '.'], "_");
     CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
         || m.column_rules().iter().any(|r| !r.column.contains('.') && r.column != "*" && !r.column.is_empty() && n.contains(&r.column.to_ascii_lowercase()))
 }
@@ -344,24 +354,75 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
     if let Some(masked) = mask_json_text(m, text) {
         return Some(masked);
     }
+    let xml = mask_xml_text(m, text);
+    let text = xml.as_deref().unwrap_or(text);
     let mut out = Vec::with_capacity(text.len());
-    let mut changed = false;
+    let mut changed = xml.is_some();
+    // The indentation of a credential's key whose value goes on in the lines below it (a YAML
+    // block or next-line scalar): lines indented deeper are its value.
+    let mut block: Option<usize> = None;
+    // A `name: DB_PASSWORD` entry was seen: its `value:` is the credential.
+    let mut named = false;
+    let indent = |l: &[u8]| l.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
     for line in text.split_inclusive(|b| *b == b'\n') {
-        // A whole line `KEY = value with spaces`.
+        let (body, end) = match line.strip_suffix(b"\n") {
+            Some(v) => (v, &b"\n"[..]),
+            None => (line, &b""[..]),
+        };
+        if let Some(at) = block {
+            if body.trim_ascii().is_empty() || indent(body) > at {
+                let (lead, value) = body.split_at(indent(body));
+                out.extend_from_slice(lead);
+                if !value.is_empty() {
+                    out.extend(m.mask_whole("credential", value).unwrap_or_default());
+                    changed = true;
+                }
+                out.extend_from_slice(end);
+                continue;
+            }
+            block = None;
+        }
+        // A whole line `KEY = value with spaces` (a YAML list item's `- ` aside).
         let sep = line.iter().position(|b| *b == b'=' || *b == b':');
-        let key = sep.and_then(|i| line.get(..i)).map(|k| String::from_utf8_lossy(k).trim().trim_start_matches("export ").to_string());
-        if let (Some(i), Some(k)) = (sep, key)
+        let key = sep.and_then(|i| line.get(..i)).map(|k| {
+            let k = String::from_utf8_lossy(k);
+            let k = k.trim();
+            k.strip_prefix("- ").unwrap_or(k).trim().trim_start_matches("export ").to_string()
+        });
+        let value_of = |i: usize| String::from_utf8_lossy(line.get(i + 1..).unwrap_or_default()).trim().trim_matches(['"', '\'']).to_string();
+        if let (Some(i), Some(k)) = (sep, key.as_deref())
             && !k.is_empty()
-            && !k.contains(char::is_whitespace)
-            && is_credential_name(m, &k)
+            && keyish(k)
+            && (is_credential_name(m, k) || (named && k.eq_ignore_ascii_case("value")))
         {
+            named = false;
             let (head, rest) = line.split_at(i + 1);
             let (value, end) = match rest.strip_suffix(b"\n") {
                 Some(v) => (v, &b"\n"[..]),
                 None => (rest, &b""[..]),
             };
+            let v = value.trim_ascii();
+            // Nothing, or a block indicator (`|`, `>-`, `|2`): the value is in the lines below.
+            if v.is_empty() || (matches!(v.first(), Some(b'|' | b'>')) && v.iter().skip(1).all(|b| matches!(b, b'-' | b'+' | b'0'..=b'9'))) {
+                block = Some(indent(line));
+            }
             out.extend_from_slice(head);
-            out.extend(m.mask_whole(&k.to_ascii_lowercase(), value.trim_ascii()).unwrap_or_default());
+            out.extend(m.mask_whole(&k.to_ascii_lowercase(), v).unwrap_or_default());
+            out.extend_from_slice(end);
+            changed = true;
+            continue;
+        }
+        named = matches!((sep, key.as_deref()), (Some(i), Some(k)) if k.eq_ignore_ascii_case("name") && is_credential_name(m, &value_of(i)));
+        // `requirepass value`: a line whose first word names a credential, with no separator.
+        let words: Vec<&[u8]> = body.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect();
+        if sep.is_none() && words.len() > 1 && words.first().is_some_and(|w| !w.starts_with(b"-") && is_credential_name(m, &String::from_utf8_lossy(w))) {
+            let first = words.first().copied().unwrap_or_default();
+            let start = indent(body) + first.len();
+            let (head, value) = body.split_at(start.min(body.len()));
+            let lead = value.len() - value.trim_ascii_start().len();
+            out.extend_from_slice(head);
+            out.extend_from_slice(value.get(..lead).unwrap_or_default());
+            out.extend(m.mask_whole("credential", value.trim_ascii()).unwrap_or_default());
             out.extend_from_slice(end);
             changed = true;
             continue;
@@ -379,7 +440,7 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
                 continue;
             }
             let text = String::from_utf8_lossy(trimmed);
-            let kv = text.split_once(['=', ':']).filter(|(k, v)| !k.is_empty() && !v.is_empty() && is_credential_name(m, k));
+            let kv = text.split_once(['=', ':']).filter(|(k, v)| keyish(k) && !v.is_empty() && is_credential_name(m, k));
             if let (Some((k, _)), true) = (kv, n > 0 || sep.is_some()) {
                 let cut = k.len() + 1;
                 out.extend_from_slice(trimmed.get(..cut).unwrap_or_default());
@@ -391,10 +452,72 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
             if trimmed.starts_with(b"-") && !trimmed.contains(&b'=') && is_credential_name(m, &text) {
                 mask_next = true;
             }
+            // `password: value` inside a line (a YAML flow map): the next word is the value.
+            if let Some(k) = text.strip_suffix([':', '=']).map(|k| k.trim_start_matches(['{', '[', ',', '"', '\''])).map(|k| k.trim_end_matches(['"', '\'']))
+                && keyish(k)
+                && is_credential_name(m, k)
+            {
+                mask_next = true;
+            }
             out.extend_from_slice(word);
         }
     }
     changed.then_some(out)
+}
+
+/// Whether `k` can be a key in a config line (a name, maybe quoted, maybe `--`-prefixed): not
+/// markup, nor a marker hoop wrote.
+fn keyish(k: &str) -> bool {
+    !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | '\''))
+}
+
+/// XML in a string value: the text of an element named like a credential
+/// (`<password>x</password>`) and the `value` of an element whose `key`/`name` attribute
+/// names one (`<add key="DbPassword" value="x"/>`), masked whole. `None` when there are none.
+fn mask_xml_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
+    if !text.contains(&b'<') {
+        return None;
+    }
+    let s = String::from_utf8_lossy(text);
+    let mut out = String::with_capacity(s.len());
+    let mut changed = false;
+    let mut rest: &str = &s;
+    while let Some(open) = rest.find('<') {
+        let Some(close) = rest[open..].find('>').map(|c| open + c) else { break };
+        let tag = &rest[open + 1..close];
+        out.push_str(&rest[..=close]);
+        rest = &rest[close + 1..];
+        let name = tag.split(|c: char| c.is_whitespace() || c == '/').next().unwrap_or_default();
+        if tag.starts_with(['/', '?', '!']) {
+            continue;
+        }
+        // `key="X" value="Y"` where X names a credential.
+        let attr = |a: &str| tag.split(&format!("{a}=\"")[..]).nth(1).and_then(|v| v.split('"').next());
+        if let (Some(k), Some(v)) = (attr("key").or_else(|| attr("name")), attr("value"))
+            && is_credential_name(m, k)
+            && !v.is_empty()
+        {
+            let masked = String::from_utf8_lossy(&m.mask_whole("credential", v.as_bytes()).unwrap_or_default()).into_owned();
+            let len = out.len() - (close - open + 1);
+            out.truncate(len);
+            out.push('<');
+            out.push_str(&tag.replacen(&format!("value=\"{v}\""), &format!("value=\"{masked}\""), 1));
+            out.push('>');
+            changed = true;
+            continue;
+        }
+        if !tag.ends_with('/') && !name.is_empty() && is_credential_name(m, name) {
+            let end = rest.find('<').unwrap_or(rest.len());
+            let value = &rest[..end];
+            if !value.trim().is_empty() {
+                out.extend(String::from_utf8_lossy(&m.mask_whole("credential", value.trim().as_bytes()).unwrap_or_default()).chars());
+                rest = &rest[end..];
+                changed = true;
+            }
+        }
+    }
+    out.push_str(rest);
+    changed.then(|| out.into_bytes())
 }
 
 /// A string value that is itself a JSON object or array: its fields masked as an object's.
@@ -540,6 +663,32 @@ mod tests {
         let mut d = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["--token", "pw-arg2", "--mode", "fast"]}]}}}});
         assert!(mask_document(&m, deploys, &mut d).values > 0);
         assert!(!d.to_string().contains("pw-arg2") && d.to_string().contains("fast"), "{d}");
+    }
+
+    #[test]
+    fn credentials_in_config_file_shapes() {
+        // Red-team round 34: config files in a ConfigMap whose credential values came back in
+        // clear (a YAML block or next-line value, a flow map, a name/value list, XML, a
+        // separator-less directive, camelCase keys).
+        let m = masker();
+        let scope = Scope { target: "k", group: "", resource: "configmaps" };
+        let mut cm = json!({"kind": "ConfigMap", "data": {
+            "o.yaml": "db:\n  password: |\n    BlockPw3\n    more-of-it\n  host: db\n",
+            "v.yaml": "db:\n  password:\n    ValueOnNextLine10\nmode: fast\n",
+            "p.yaml": "db: {user: a, password: FlowPw4}\n",
+            "s.yaml": "- name: DB_PASSWORD\n  value: ListPw7\n- name: MODE\n  value: quick\n",
+            "h.xml": "<db><password>XmlPw888</password><host>db</host></db>",
+            "n.config": "<add key=\"DbPassword\" value=\"DotNetPw2\"/><add key=\"Mode\" value=\"calm\"/>",
+            "x.conf": "requirepass RedisPw12\nport 6379\n",
+            "privateKey": "v1aaaa", "accessKey": "v2aaaa"}});
+        assert!(mask_document(&m, scope, &mut cm).values > 0);
+        let out = cm.to_string();
+        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa"] {
+            assert!(!out.contains(leak), "{leak}: {out}");
+        }
+        for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379"] {
+            assert!(out.contains(kept), "{kept}: {out}");
+        }
     }
 
     #[test]

@@ -1036,3 +1036,36 @@ then = "deny"
     assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "kube-system"]).status.success(), "never made");
     assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "default"]).status.success(), "never made");
 }
+
+/// Red-team round 34: credentials in everyday config-file shapes inside a ConfigMap (a YAML
+/// block value, a flow map, a name/value list, XML, a directive, camelCase keys) came back in
+/// clear; a JSON patch `test` on a masked field answered whether a guess was right.
+#[test]
+fn config_file_credentials_are_masked_and_cannot_be_tested() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let admin = gw.api.kubeconfig().unwrap();
+    let data = serde_json::json!({
+        "o.yaml": "db:\n  password: |\n    BlockPw3\n  host: db\n",
+        "p.yaml": "db: {user: a, password: FlowPw4}\n",
+        "s.yaml": "- name: DB_PASSWORD\n  value: ListPw7\n",
+        "h.xml": "<db><password>XmlPw888</password></db>",
+        "n.config": "<add key=\"DbPassword\" value=\"DotNetPw2\"/>",
+        "x.conf": "requirepass RedisPw12\n",
+        "privateKey": "v1aaaa",
+        "password": "Hunter2Secret",
+    });
+    let file = gw.dir.path().join("cfg.json");
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfgleak"}, "data": data}).to_string()).unwrap();
+    assert!(kubectl(&admin, &["create", "-f", file.to_str().unwrap()]).status.success());
+    let (out, err) = text(&kubectl(&kc, &["get", "cm", "cfgleak", "-o", "json"]));
+    assert!(out.contains("cfgleak"), "{err}");
+    for leak in ["BlockPw3", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "Hunter2Secret"] {
+        assert!(!out.contains(leak), "{leak}: {out}");
+    }
+    for guess in ["wrong", "Hunter2Secret"] {
+        let patch = format!(r#"[{{"op":"test","path":"/data/password","value":"{guess}"}}]"#);
+        let o = kubectl(&kc, &["patch", "cm", "cfgleak", "--type=json", "-p", &patch]);
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-k8s-patch-copy"), "{guess}: {:?}", text(&o));
+    }
+}

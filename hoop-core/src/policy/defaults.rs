@@ -127,8 +127,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-k8s-patch-copy",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.patch_ops.exists(o, o in ["copy", "move", "unreadable"])"#,
-        "agents may not copy or move fields with a JSON patch: a masked value would come back under a name that is not masked",
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.patch_ops.exists(o, o in ["copy", "move", "test", "unreadable"])"#,
+        "agents may not copy, move or test fields with a JSON patch: a masked value would come back under a name that is not masked, or a test would confirm a guess of it",
     ),
     (
         "agent-no-k8s-bulk-delete",
