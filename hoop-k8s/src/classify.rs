@@ -229,6 +229,12 @@ pub fn patch_ops(body: &[u8]) -> Vec<String> {
     ops.unwrap_or_else(|| vec!["unreadable".into()])
 }
 
+/// The `metadata.name` a write's JSON body names, if any.
+pub fn body_name(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    v.get("metadata")?.get("name")?.as_str().filter(|n| !n.is_empty()).map(str::to_string)
+}
+
 /// The `metadata.namespace` a write's JSON body names, if any.
 pub fn body_namespace(body: &[u8]) -> Option<String> {
     let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;

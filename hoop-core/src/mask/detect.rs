@@ -27,6 +27,9 @@ pub enum Detector {
     PrivateKey,
     /// Credentials in a URL (`postgres://user:password@host`).
     UrlCredentials,
+    /// A value after a name that says it is a credential (`DB_PASSWORD=…`, `api_token: …`):
+    /// the value is masked, the name stays.
+    NamedCredential,
     /// Phone numbers. Opt-in: they also match timestamps and ids.
     Phone,
     /// IPv4 addresses. Opt-in: they also match version numbers.
@@ -35,7 +38,7 @@ pub enum Detector {
 
 impl Detector {
     /// The detectors on by default.
-    pub const DEFAULT: [Detector; 9] = [
+    pub const DEFAULT: [Detector; 10] = [
         Detector::Email,
         Detector::Card,
         Detector::Iban,
@@ -45,20 +48,21 @@ impl Detector {
         Detector::CloudKey,
         Detector::PrivateKey,
         Detector::UrlCredentials,
+        Detector::NamedCredential,
     ];
 
     /// Every detector, in declaration order (so `ALL[d.index()] == d`): the defaults, then the
     /// opt-in ones.
     // Evaluated when compiling: an index out of bounds fails the build, it cannot panic.
     #[allow(clippy::indexing_slicing)]
-    pub const ALL: [Detector; 11] = {
-        let mut all = [Detector::Phone; 11];
+    pub const ALL: [Detector; 12] = {
+        let mut all = [Detector::Phone; 12];
         let mut i = 0;
         while i < Self::DEFAULT.len() {
             all[i] = Self::DEFAULT[i];
             i += 1;
         }
-        all[10] = Detector::Ip;
+        all[11] = Detector::Ip;
         all
     };
 
@@ -79,6 +83,7 @@ impl Detector {
             Detector::CloudKey => "key",
             Detector::PrivateKey => "private_key",
             Detector::UrlCredentials => "url_credentials",
+            Detector::NamedCredential => "credential",
             Detector::Phone => "phone",
             Detector::Ip => "ip",
         }
@@ -105,6 +110,12 @@ impl Detector {
                 &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
             }
             Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{1,128}:[^\s/@]{1,256}@"],
+            // A name ending in a credential word, or with one before a separator (`PGPASSWORD`,
+            // `db_password_file`, not `passenger`), then `=` or `:` and the value: a word, not
+            // quoted, not a substitution (a command shown to a reviewer keeps its code).
+            Detector::NamedCredential => &[
+                r"(?i)\b[a-z0-9_.\-]*(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[ \t]*[=:][ \t]*[^\s\x22',;$()\x60]{1,256}",
+            ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
         }
@@ -198,6 +209,13 @@ impl DetectorSet {
                         // Keep the scheme word so logs stay readable; only the credential goes.
                         let word = text.get(hit.start..hit.end).and_then(|h| h.iter().position(|b| *b == b' '));
                         hit.start += word.map_or(0, |p| p + 1);
+                    }
+                    if hit.detector == Detector::NamedCredential {
+                        // Keep the name: only the value goes.
+                        let h = text.get(hit.start..hit.end).unwrap_or_default();
+                        let sep = h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1);
+                        let blank = h.get(sep..).unwrap_or_default().iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+                        hit.start += (sep + blank).min(h.len().saturating_sub(1));
                     }
                     f(hit);
                     pos = end.max(m.start() + 1);
@@ -332,6 +350,24 @@ mod tests {
     fn all_is_indexed_in_order() {
         for (i, d) in super::Detector::ALL.iter().enumerate() {
             assert_eq!(d.index(), i);
+        }
+    }
+
+    #[test]
+    fn values_named_as_credentials_are_found_names_kept() {
+        // Red-team round 34: `printenv` in a pod, through exec, showed `DB_PASSWORD=…` in clear.
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        let found = |text: &str| {
+            let mut hits = Vec::new();
+            set.for_each_hit(text.as_bytes(), |h| hits.push(text[h.start..h.end].to_string()));
+            hits
+        };
+        assert_eq!(found("DB_PASSWORD=SuperSecretValue123\nHOME=/root\n"), ["SuperSecretValue123"]);
+        assert_eq!(found("API_TOKEN=abcdef123 PGPASSWORD=zzz999"), ["abcdef123", "zzz999"]);
+        assert_eq!(found("aws_secret_access_key: wJalrXUtnFEMI"), ["wJalrXUtnFEMI"]);
+        assert_eq!(found("db_password_file = /run/pw"), ["/run/pw"]);
+        for kept in ["passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", "password = 'x'", "author: Jane"] {
+            assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
     }
 
