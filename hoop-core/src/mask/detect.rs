@@ -112,9 +112,11 @@ impl Detector {
             Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{1,128}:[^\s/@]{1,256}@"],
             // A name ending in a credential word, or with one before a separator (`PGPASSWORD`,
             // `db_password_file`, not `passenger`), then `=` or `:` and the value: a word, not
-            // quoted, not a substitution (a command shown to a reviewer keeps its code).
+            // quoted, not a substitution (a command shown to a reviewer keeps its code). What
+            // comes before the word is not matched: only the value is masked, and a pattern
+            // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)\b[a-z0-9_.\-]*(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[ \t]*[=:][ \t]*[^\s\x22',;$()\x60]{1,256}",
+                r"(?i)(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[ \t]*[=:][ \t]*[^\s\x22',;$()\x60]+",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
