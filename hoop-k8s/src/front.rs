@@ -189,7 +189,19 @@ impl Conn {
             if k8s.name.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() {
                 k8s.name = crate::classify::body_name(&body).unwrap_or_default();
             }
-            k8s.body = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, &body);
+            let (shown, hidden) = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, &body);
+            k8s.body = shown;
+            // A reviewer approves a workload by its spec: an agent's spec that the reviewer
+            // would see masked or cut is refused, never held (red-team round 35: a command
+            // after `DB_PASSWORD=` was masked out of the ticket, and 64 KiB of annotations
+            // pushed the spec out of it).
+            let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
+            // (One that hands Secrets to pods is refused by its own rule, which says why.)
+            if let Some(why) = hidden.filter(|_| agent && WORKLOADS.contains(&k8s.resource.as_str()) && k8s.secret_refs.is_empty()) {
+                let reason = format!("a workload write must be shown whole to a reviewer, and this one would be shown {why}");
+                let _ = session.refuse(subresource_action(&target_name, &k8s), UNREVIEWABLE_RULE, &reason);
+                return status::forbidden(&format!("hoop: {reason} (rule {UNREVIEWABLE_RULE})"));
+            }
         }
         let action = subresource_action(&target_name, &k8s);
         let started = Instant::now();
@@ -333,19 +345,36 @@ async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response
     }
 }
 
+/// Longest body a ticket and a record show.
+const SHOWN_BODY: usize = 64 * 1024;
+
+/// The resources whose writes run commands (as `agent-review-k8s-workloads` names them).
+const WORKLOADS: &[&str] = &["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"];
+
+/// The gateway's refusal of an agent's workload write a reviewer could not see whole.
+const UNREVIEWABLE_RULE: &str = "hoop-unreviewable-write";
+
 /// A write's body as the reviewer and the recording see it: masked like a response, cut to
-/// 64 KiB.
-fn shown_body(session: &SessionHandle, scope: Scope<'_>, body: &[u8]) -> String {
-    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+/// [`SHOWN_BODY`] with a note of what was cut; and why it is not shown whole, if it is not
+/// (values masked, cut, or not JSON).
+fn shown_body(session: &SessionHandle, scope: Scope<'_>, body: &[u8]) -> (String, Option<String>) {
+    let (text, mut hidden) = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(mut v) => {
-            crate::mask::mask_document(&session.masker(), scope, &mut v);
-            v.to_string()
+            let n = crate::mask::mask_document(&session.masker(), scope, &mut v).values;
+            (v.to_string(), (n > 0).then(|| format!("with {n} values masked")))
         }
         // Protobuf (typed clients) or YAML: its values cannot be masked field by field, so only
         // its size is kept; a Secret must never reach a recording unmasked.
-        Err(_) => format!("({} bytes, not JSON: content not recorded)", body.len()),
+        Err(_) => (format!("({} bytes, not JSON: content not recorded)", body.len()), Some("without its content (not JSON)".to_string())),
     };
-    text.chars().take(64 * 1024).collect()
+    let chars = text.chars().count();
+    if chars <= SHOWN_BODY {
+        return (text, hidden);
+    }
+    hidden.get_or_insert_with(|| format!("cut at {SHOWN_BODY} of its {chars} characters"));
+    let mut shown: String = text.chars().take(SHOWN_BODY).collect();
+    shown.push_str(&format!(" … [hoop: {} more characters not shown]", chars - SHOWN_BODY));
+    (shown, hidden)
 }
 
 /// Masks and relays the API server's response.

@@ -109,14 +109,17 @@ impl Detector {
             Detector::PrivateKey => {
                 &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
             }
-            Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{1,128}:[^\s/@]{1,256}@"],
+            // The user may be empty (`redis://:password@host`).
+            Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{0,128}:[^\s/@]{1,256}@"],
             // A name ending in a credential word, or with one before a separator (`PGPASSWORD`,
-            // `db_password_file`, not `passenger`), then `=` or `:` and the value: a word, not
-            // quoted, not a substitution (a command shown to a reviewer keeps its code). What
+            // `db_password_file`, not `passenger`), maybe quoted (`"password": …`), then `=` or
+            // `:` and the value: a word or a quoted string (red-team round 35: `.env`, TOML and
+            // JSON files quote theirs), never a substitution (a command shown to a reviewer
+            // keeps its code: `TOKEN="$(curl …)"` is not a value). What
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[ \t]*[=:][ \t]*[^\s\x22',;$()\x60]+",
+                r"(?i)(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;$()\x60]+)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -368,7 +371,13 @@ mod tests {
         assert_eq!(found("API_TOKEN=abcdef123 PGPASSWORD=zzz999"), ["abcdef123", "zzz999"]);
         assert_eq!(found("aws_secret_access_key: wJalrXUtnFEMI"), ["wJalrXUtnFEMI"]);
         assert_eq!(found("db_password_file = /run/pw"), ["/run/pw"]);
-        for kept in ["passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", "password = 'x'", "author: Jane"] {
+        // Quoted values (round 35: `.env`, TOML, JSON and Python settings files), and more names.
+        assert_eq!(found(r#"DB_PASSWORD="s3cret phrase""#), [r#""s3cret phrase""#]);
+        assert_eq!(found(r#"{"password": "hunter2", "user": "a"}"#), [r#""hunter2""#]);
+        assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
+        assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
+        assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
+        for kept in ["passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
     }
