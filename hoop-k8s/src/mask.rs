@@ -452,6 +452,10 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
             if trimmed.starts_with(b"-") && !trimmed.contains(&b'=') && is_credential_name(m, &text) {
                 mask_next = true;
             }
+            // `.netrc`: `machine h login u password p`.
+            if n > 0 && matches!(text.to_ascii_lowercase().as_str(), "password" | "passwd") {
+                mask_next = true;
+            }
             // `password: value` inside a line (a YAML flow map): the next word is the value.
             if let Some(k) = text.strip_suffix([':', '=']).map(|k| k.trim_start_matches(['{', '[', ',', '"', '\''])).map(|k| k.trim_end_matches(['"', '\'']))
                 && keyish(k)
@@ -482,6 +486,9 @@ fn mask_xml_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
     let mut out = String::with_capacity(s.len());
     let mut changed = false;
     let mut rest: &str = &s;
+    // `<name>db.password</name>` was just read: the next `<value>`'s text is the credential
+    // (Hadoop's configuration files).
+    let mut named = false;
     while let Some(open) = rest.find('<') {
         let Some(close) = rest[open..].find('>').map(|c| open + c) else { break };
         let tag = &rest[open + 1..close];
@@ -506,14 +513,17 @@ fn mask_xml_text(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
             changed = true;
             continue;
         }
-        if !tag.ends_with('/') && !name.is_empty() && is_credential_name(m, name) {
-            let end = rest.find('<').unwrap_or(rest.len());
-            let value = &rest[..end];
-            if !value.trim().is_empty() {
-                out.extend(String::from_utf8_lossy(&m.mask_whole("credential", value.trim().as_bytes()).unwrap_or_default()).chars());
-                rest = &rest[end..];
-                changed = true;
-            }
+        let end = rest.find('<').unwrap_or(rest.len());
+        let value = &rest[..end];
+        // An element named like a credential, one whose `key` attribute is (`<entry
+        // key="db.password">`), or the `<value>` after such a `<name>`.
+        let keyed = attr("key").is_some_and(|k| is_credential_name(m, k));
+        let is_value = named && name.eq_ignore_ascii_case("value");
+        named = name.eq_ignore_ascii_case("name") && is_credential_name(m, value.trim());
+        if !tag.ends_with('/') && !name.is_empty() && (is_credential_name(m, name) || keyed || is_value) && !value.trim().is_empty() {
+            out.extend(String::from_utf8_lossy(&m.mask_whole("credential", value.trim().as_bytes()).unwrap_or_default()).chars());
+            rest = &rest[end..];
+            changed = true;
         }
     }
     out.push_str(rest);
@@ -680,13 +690,16 @@ mod tests {
             "h.xml": "<db><password>XmlPw888</password><host>db</host></db>",
             "n.config": "<add key=\"DbPassword\" value=\"DotNetPw2\"/><add key=\"Mode\" value=\"calm\"/>",
             "x.conf": "requirepass RedisPw12\nport 6379\n",
+            "core-site.xml": "<property><name>fs.s3a.secret.key</name><value>S3Secret9</value></property><property><name>fs.s3a.endpoint</name><value>s3.example</value></property>",
+            "app.xml": "<entry key=\"db.password\">JavaPw5</entry>",
+            ".netrc": "machine h login u password NetrcPw6\n",
             "privateKey": "v1aaaa", "accessKey": "v2aaaa"}});
         assert!(mask_document(&m, scope, &mut cm).values > 0);
         let out = cm.to_string();
-        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa"] {
+        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa", "S3Secret9", "JavaPw5", "NetrcPw6"] {
             assert!(!out.contains(leak), "{leak}: {out}");
         }
-        for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379"] {
+        for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379", "s3.example", "login u"] {
             assert!(out.contains(kept), "{kept}: {out}");
         }
     }
