@@ -2438,3 +2438,23 @@ async fn an_agent_transaction_kept_busy_cannot_hold_locks() {
     pg().psql("SET lock_timeout = '3s'; UPDATE v_txn SET v = 'w' WHERE id = 1").expect("the write goes once the agent's transaction is gone");
     assert_eq!(pg().psql("SELECT count(*) FROM v_txn WHERE v = 'agent'").unwrap().trim(), "0", "rolled back");
 }
+
+/// Red-team round 35: a credential written as config files write it (`.env`, YAML, INI, JSON;
+/// quoted or not) came back in clear in a result, where only shapes the detectors knew were
+/// masked. The value after a credential's name is masked.
+#[test]
+fn credentials_named_in_stored_config_text_are_masked() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS cfg35; CREATE TABLE cfg35 (id int, body text, doc jsonb); GRANT SELECT ON cfg35 TO PUBLIC;
+         INSERT INTO cfg35 VALUES (1, E'DB_HOST=db1\\nDB_PASSWORD=\"Pr0d-Secr3t-1\"\\nAPI_TOKEN=tok_live_abcdef', '{\"db\": {\"password\": \"Pr0d-Secr3t-2\"}}'),
+                                  (2, E'[db]\\npassword = ''Pr0d-Secr3t-3''', NULL);",
+    )
+    .unwrap();
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT body, doc FROM cfg35 ORDER BY id"], None);
+    // (Every sampled value holds one, so discovery masks these columns whole.)
+    assert!(out.lines().count() == 2 && out.contains("[REDACTED"), "{out} {err}");
+    for leak in ["Pr0d-Secr3t-1", "Pr0d-Secr3t-2", "Pr0d-Secr3t-3", "tok_live_abcdef"] {
+        assert!(!out.contains(leak), "{leak}: {out}");
+    }
+}
