@@ -115,11 +115,13 @@ impl Detector {
             // `db_password_file`, not `passenger`), maybe quoted (`"password": …`), then `=` or
             // `:` and the value: a word or a quoted string (red-team round 35: `.env`, TOML and
             // JSON files quote theirs), never a substitution (a command shown to a reviewer
-            // keeps its code: `TOKEN="$(curl …)"` is not a value). What
+            // keeps its code: `TOKEN="$(curl …)"` is not a value). The word starts a word or
+            // follows `_`, `.` or `-` (`DB_PASSWORD`, `PGPASSWORD`; not `compass`, `bypass`:
+            // red-team round 35 hid a literal from a reviewer behind `bypass=`). What
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;$()\x60]+)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;$()\x60]+)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -377,7 +379,7 @@ mod tests {
         assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
         assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
-        for kept in ["passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
+        for kept in ["compass=north", "bypass=all_checks", "passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
     }
