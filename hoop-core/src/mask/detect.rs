@@ -134,6 +134,8 @@ impl Detector {
             Detector::Card => luhn(hit),
             Detector::Iban => iban_ok(hit),
             Detector::Ssn => ssn_ok(hit),
+            // `PWD` is the shell's working directory (what `printenv` shows), not a password.
+            Detector::NamedCredential => !(hit.len() > 3 && hit.get(..3).is_some_and(|n| n.eq_ignore_ascii_case(b"pwd")) && matches!(hit.get(3), Some(b'=' | b':'))),
             Detector::Ip => hit
                 .split(|b| *b == b'.')
                 .all(|o| std::str::from_utf8(o).ok().and_then(|s| s.parse::<u16>().ok()).is_some_and(|n| n <= 255)),
@@ -379,7 +381,7 @@ mod tests {
         assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
         assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
-        for kept in ["compass=north", "bypass=all_checks", "passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
+        for kept in ["PWD=/home/agent", "compass=north", "bypass=all_checks", "passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
     }
