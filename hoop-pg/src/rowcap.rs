@@ -35,10 +35,15 @@ pub fn controls_transactions(sql: &Sql) -> bool {
 /// Rows written according to a CommandComplete tag (`DELETE 5`, `UPDATE 5`, `MERGE 5`,
 /// `INSERT 0 5` — an upsert counts the rows it updated among them), if it is a write.
 pub fn rows_written(tag: &str) -> Option<u64> {
+    tag_count(tag).filter(|(verb, _)| matches!(*verb, "DELETE" | "UPDATE" | "MERGE" | "INSERT")).map(|(_, n)| n)
+}
+
+/// A CommandComplete tag's command and the row count it ends with (`INSERT 0 5` is
+/// `("INSERT", 5)`), if it has one.
+pub fn tag_count(tag: &str) -> Option<(&str, u64)> {
     let mut words = tag.split_ascii_whitespace();
     let verb = words.next()?;
-    let n = words.last()?.parse().ok()?;
-    matches!(verb, "DELETE" | "UPDATE" | "MERGE" | "INSERT").then_some(n)
+    Some((verb, words.last()?.parse().ok()?))
 }
 
 /// The refusal message for `rows` written by `tag` over `limit`.

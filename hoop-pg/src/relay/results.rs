@@ -264,7 +264,7 @@ impl Relay {
             (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
             _ => Vec::new(),
         };
-        let rows = tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(a.rows);
+        let rows = rowcap::tag_count(&tag).map_or(a.rows, |(_, n)| n);
         let ev = Event::ActionResult {
             action_id,
             status: tag,
@@ -295,10 +295,7 @@ pub(super) fn copies_rows(sql: &Sql) -> bool {
 /// The rows a CommandComplete tag says a statement copied or returned (`SELECT 5`, `INSERT 0
 /// 5`, `UPDATE 5`, `MERGE 5`).
 pub(super) fn rows_moved(tag: &str) -> Option<u64> {
-    let mut words = tag.split_ascii_whitespace();
-    let verb = words.next()?;
-    let n = words.last()?.parse().ok()?;
-    matches!(verb, "SELECT" | "INSERT" | "UPDATE" | "MERGE").then_some(n)
+    rowcap::tag_count(tag).filter(|(verb, _)| matches!(*verb, "SELECT" | "INSERT" | "UPDATE" | "MERGE")).map(|(_, n)| n)
 }
 
 #[cfg(test)]
