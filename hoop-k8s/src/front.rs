@@ -176,6 +176,12 @@ impl Conn {
                     return status::failure(StatusCode::BAD_REQUEST, "BadRequest", "the namespace of the provided object does not match the namespace sent on the request");
                 }
             }
+            // A namespaced object created on the all-namespaces path with no namespace of its
+            // own: kube-apiserver answers 405; a server that files it in `default` would put it
+            // where rules did not look (red-team round 35).
+            if k8s.namespace.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() && NAMESPACED.contains(&k8s.resource.as_str()) {
+                return status::failure(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "create a namespaced object under /namespaces/<namespace>/, or name its namespace in metadata.namespace");
+            }
             k8s.secret_refs = crate::classify::secret_refs(&body, &k8s.object_kind);
             let ctype = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if method == "PATCH" && ctype.to_ascii_lowercase().starts_with("application/json-patch+json") {
@@ -350,6 +356,13 @@ const SHOWN_BODY: usize = 64 * 1024;
 
 /// The resources whose writes run commands (as `agent-review-k8s-workloads` names them).
 const WORKLOADS: &[&str] = &["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"];
+
+/// Resources that live in a namespace (the core and workload kinds an agent writes).
+const NAMESPACED: &[&str] = &[
+    "pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates",
+    "configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "endpoints", "events", "limitranges",
+    "resourcequotas", "roles", "rolebindings", "ingresses", "networkpolicies", "poddisruptionbudgets", "horizontalpodautoscalers", "leases",
+];
 
 /// The gateway's refusal of an agent's workload write a reviewer could not see whole.
 const UNREVIEWABLE_RULE: &str = "hoop-unreviewable-write";

@@ -1037,6 +1037,12 @@ then = "deny"
     assert!(body.contains("kube-system-is-read-only-for-agents"), "{body}");
     let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/namespaces/default/configmaps", &[("Authorization", &agent), ("Content-Type", "application/json")], cm);
     assert_eq!(code, 400, "a body naming another namespace than its path: {body}");
+    // With no namespace at all, a namespaced create on the all-namespaces path is the 405 a
+    // real API server answers, not an object filed in `default` (red-team round 35).
+    let bare = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"nsm3"},"data":{"a":"1"}}"#;
+    let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/configmaps", &[("Authorization", &agent), ("Content-Type", "application/json")], bare);
+    assert_eq!(code, 405, "{body}");
+    assert!(!kubectl(&admin, &["get", "configmap", "nsm3", "-n", "default"]).status.success(), "never made");
     assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "kube-system"]).status.success(), "never made");
     assert!(!kubectl(&admin, &["get", "configmap", "coredns-x", "-n", "default"]).status.success(), "never made");
 }
