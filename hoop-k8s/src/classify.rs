@@ -229,16 +229,9 @@ pub fn patch_ops(body: &[u8]) -> Vec<String> {
     ops.unwrap_or_else(|| vec!["unreadable".into()])
 }
 
-/// The `metadata.name` a write's JSON body names, if any.
-pub fn body_name(body: &[u8]) -> Option<String> {
-    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    v.get("metadata")?.get("name")?.as_str().filter(|n| !n.is_empty()).map(str::to_string)
-}
-
-/// The `metadata.namespace` a write's JSON body names, if any.
-pub fn body_namespace(body: &[u8]) -> Option<String> {
-    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    v.get("metadata")?.get("namespace")?.as_str().filter(|n| !n.is_empty()).map(str::to_string)
+/// A `metadata` field (`name`, `namespace`) a write's JSON body names, if any.
+pub fn body_metadata(doc: &serde_json::Value, field: &str) -> Option<String> {
+    doc.get("metadata")?.get(field)?.as_str().filter(|n| !n.is_empty()).map(str::to_string)
 }
 
 /// The `kind` of a write's body: JSON `kind`, or the `TypeMeta` of a Kubernetes protobuf

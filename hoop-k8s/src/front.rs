@@ -156,6 +156,9 @@ impl Conn {
         // Writes are read whole (bounded) so their object kind is known to rules and the body
         // is recorded, masked, before it is sent.
         let mut body = Bytes::new();
+        // The body read once as JSON (`None` when it is not), for the fields below.
+        let mut doc: Option<serde_json::Value> = None;
+        let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         // The room a large body takes in the gateway's memory, until this request is done.
         let mut _room = Vec::new();
         if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
@@ -165,11 +168,12 @@ impl Conn {
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
+            doc = serde_json::from_slice(&body).ok();
             // The namespace the server files the object in: a write on a path without one takes
             // the body's (red-team round 34: a server that serves creates on the all-namespaces
             // path put a ConfigMap in kube-system while rules saw no namespace); a body naming
             // another namespace than its path is refused, as kube-apiserver refuses it.
-            if let Some(ns) = crate::classify::body_namespace(&body) {
+            if let Some(ns) = doc.as_ref().and_then(|d| crate::classify::body_metadata(d, "namespace")) {
                 if k8s.namespace.is_empty() {
                     k8s.namespace = ns;
                 } else if k8s.namespace != ns && k8s.resource != "namespaces" {
@@ -179,7 +183,8 @@ impl Conn {
             // A namespaced object created on the all-namespaces path with no namespace of its
             // own: kube-apiserver answers 405; a server that files it in `default` would put it
             // where rules did not look (red-team round 35).
-            if k8s.namespace.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() && NAMESPACED.contains(&k8s.resource.as_str()) {
+            let namespaced = WORKLOADS.contains(&k8s.resource.as_str()) || NAMESPACED.contains(&k8s.resource.as_str());
+            if k8s.namespace.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() && namespaced {
                 return status::failure(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "create a namespaced object under /namespaces/<namespace>/, or name its namespace in metadata.namespace");
             }
             k8s.secret_refs = crate::classify::secret_refs(&body, &k8s.object_kind);
@@ -193,15 +198,14 @@ impl Conn {
             // (red-team round 34: the reviewer saw `create pods`, not the spec): the name the
             // server gives a created object, and the body, masked.
             if k8s.name.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() {
-                k8s.name = crate::classify::body_name(&body).unwrap_or_default();
+                k8s.name = doc.as_ref().and_then(|d| crate::classify::body_metadata(d, "name")).unwrap_or_default();
             }
-            let (shown, hidden) = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, &body);
+            let (shown, hidden) = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, doc, body.len());
             k8s.body = shown;
             // A reviewer approves a workload by its spec: an agent's spec that the reviewer
             // would see masked or cut is refused, never held (red-team round 35: a command
             // after `DB_PASSWORD=` was masked out of the ticket, and 64 KiB of annotations
             // pushed the spec out of it).
-            let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
             // (One that hands Secrets to pods is refused by its own rule, which says why.)
             if let Some(why) = hidden.filter(|_| agent && WORKLOADS.contains(&k8s.resource.as_str()) && k8s.secret_refs.is_empty()) {
                 let reason = format!("a workload write must be shown whole to a reviewer, and this one would be shown {why}");
@@ -224,7 +228,6 @@ impl Conn {
                 return resp;
             }
         }
-        let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
         match upgrade.as_deref() {
@@ -357,9 +360,8 @@ const SHOWN_BODY: usize = 64 * 1024;
 /// The resources whose writes run commands (as `agent-review-k8s-workloads` names them).
 const WORKLOADS: &[&str] = &["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"];
 
-/// Resources that live in a namespace (the core and workload kinds an agent writes).
+/// Resources besides [`WORKLOADS`] that live in a namespace (the core kinds an agent writes).
 const NAMESPACED: &[&str] = &[
-    "pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates",
     "configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "endpoints", "events", "limitranges",
     "resourcequotas", "roles", "rolebindings", "ingresses", "networkpolicies", "poddisruptionbudgets", "horizontalpodautoscalers", "leases",
 ];
@@ -369,16 +371,16 @@ const UNREVIEWABLE_RULE: &str = "hoop-unreviewable-write";
 
 /// A write's body as the reviewer and the recording see it: masked like a response, cut to
 /// [`SHOWN_BODY`] with a note of what was cut; and why it is not shown whole, if it is not
-/// (values masked, cut, or not JSON).
-fn shown_body(session: &SessionHandle, scope: Scope<'_>, body: &[u8]) -> (String, Option<String>) {
-    let (text, mut hidden) = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(mut v) => {
+/// (values masked, cut, or not JSON). `doc` is the body read as JSON, if it is JSON.
+fn shown_body(session: &SessionHandle, scope: Scope<'_>, doc: Option<serde_json::Value>, len: usize) -> (String, Option<String>) {
+    let (text, mut hidden) = match doc {
+        Some(mut v) => {
             let n = crate::mask::mask_document(&session.masker(), scope, &mut v).values;
             (v.to_string(), (n > 0).then(|| format!("with {n} values masked")))
         }
         // Protobuf (typed clients) or YAML: its values cannot be masked field by field, so only
         // its size is kept; a Secret must never reach a recording unmasked.
-        Err(_) => (format!("({} bytes, not JSON: content not recorded)", body.len()), Some("without its content (not JSON)".to_string())),
+        None => (format!("({len} bytes, not JSON: content not recorded)"), Some("without its content (not JSON)".to_string())),
     };
     let chars = text.chars().count();
     if chars <= SHOWN_BODY {

@@ -730,27 +730,24 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                 };
                 let cols: Vec<String> = arr(n, "aliascolnames").filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
                 name_columns(d, &outs, &cols);
-                let added: Vec<String> = [("search_clause", "search_seq_column"), ("cycle_clause", "cycle_mark_column"), ("cycle_clause", "cycle_path_column")]
-                    .iter()
-                    .filter_map(|(c, k)| n.get(*c).and_then(|c| c.get(*k)).and_then(Value::as_str))
-                    .map(str::to_string)
-                    .collect();
-                close(d, &name, &outs, &cols, &added);
                 // `SEARCH … BY c SET ord` and `CYCLE c SET mark USING path` add columns that
                 // hold (or compare) the listed columns' values, and order or stop the recursion
                 // by them (red-team round 32: `path` carried clear values past masking). Each
                 // added column reads the whole row.
-                for (clause, list, added) in [
+                let mut added = Vec::new();
+                for (clause, list, columns) in [
                     ("search_clause", "search_col_list", &["search_seq_column"][..]),
                     ("cycle_clause", "cycle_col_list", &["cycle_mark_column", "cycle_path_column"][..]),
                 ] {
                     let Some(c) = n.get(clause).filter(|c| !c.is_null()) else { continue };
                     let listed: Vec<String> = arr(c, list).filter_map(sval).map(|s| s.to_ascii_lowercase()).collect();
                     d.filters.push(Refs { columns: listed, ..Refs::default() });
-                    for a in added.iter().filter_map(|k| c.get(*k).and_then(Value::as_str)).filter(|a| !a.is_empty()) {
+                    for a in columns.iter().filter_map(|k| c.get(*k).and_then(Value::as_str)).filter(|a| !a.is_empty()) {
                         d.named.push((a.to_ascii_lowercase(), Refs { rows: vec![name.clone()], ..Refs::default() }));
+                        added.push(a.to_string());
                     }
                 }
+                close(d, &name, &outs, &cols, &added);
                 d.derived.push((name, column_refs(outs)));
             }
             "RangeTableFunc" | "JsonTable" => {
