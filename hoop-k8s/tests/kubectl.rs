@@ -452,6 +452,52 @@ fn review_holds_a_request_until_decided() {
     assert!(text(&o).0.contains("deleted"), "{:?}", text(&o));
 }
 
+/// A held request whose client gave up waiting is withdrawn: its ticket leaves the list, a
+/// reviewer can no longer approve it, and the write never reaches the API server.
+#[test]
+fn a_held_request_whose_client_left_is_withdrawn() {
+    let gw = gateway(
+        "[[policy.rules]]\nname = \"review-deploy-deletes\"\nwhen = 'action.kind == \"k8s\" && action.k8s.verb == \"delete\" && action.k8s.resource == \"deployments\"'\nthen = \"review\"\n",
+    );
+    let kc = gw.human();
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    let broker = gw.gate.approvals().clone();
+    let watcher = std::thread::spawn(move || {
+        // The ticket opens while kubectl waits.
+        for _ in 0..1500 {
+            if let Some(t) = broker.list().into_iter().next() {
+                return Some((t.id, broker));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    });
+    let o = kubectl(&kc, &["delete", "deployment", "web", "--request-timeout=2s"]);
+    assert!(!o.status.success(), "{:?}", text(&o));
+    let (ticket, broker) = watcher.join().unwrap().expect("a ticket opened");
+    let mut gone = false;
+    for _ in 0..500 {
+        if broker.list().is_empty() {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone, "the ticket of a client that left is still listed");
+    let mut bob = hoop_core::identity::Identity::new("bob", IdentityKind::Human);
+    bob.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+    assert!(broker.decide(&ticket, &bob, true, "late").is_err(), "a withdrawn ticket was approved");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The API server itself still has the deployment.
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["get", "deployments", "-o", "name"]);
+    assert!(text(&o).0.contains("deployment.apps/web"), "{:?}", text(&o));
+    // The recording closes the review it opened: withdrawn, not left open.
+    let closed = format!("\"ticket\":\"{ticket}\",\"approved\":false,\"reviewer\":\"cancelled\"");
+    assert!(gw.recorded().contains(&closed), "the withdrawal is not recorded");
+}
+
 /// The gateway logs in with a client certificate and impersonates the caller, so the
 /// cluster's own RBAC sees who it is.
 #[test]

@@ -787,27 +787,58 @@ impl SessionHandle {
 
     /// Waits for the review of `action_id` and records the decision.
     pub async fn wait_review(&self, action_id: u64, pending: PendingReview) -> Result<Outcome, GateError> {
-        let ticket = pending.ticket().id.clone();
         let rule = pending.ticket().rule.clone();
         let waiting = Instant::now();
-        let decision = pending.wait().await;
+        let decision = self.decision(action_id, pending).await?;
         self.gate.inner.metrics.review_waited(waiting.elapsed());
+        let reason = match &decision {
+            Decision::Approved { .. } => String::new(),
+            Decision::Denied { reviewer, reason } => format!("denied by reviewer {reviewer}: {reason}"),
+            Decision::TimedOut => "review timed out".into(),
+            Decision::Cancelled => "review cancelled".into(),
+            Decision::Unreachable { reason } => format!("no reviewer could be reached ({reason}); refused"),
+        };
+        if matches!(decision, Decision::Approved { .. }) {
+            self.waive_budget(&rule);
+            return Ok(Outcome::Allow { action_id });
+        }
+        Ok(Outcome::Deny { action_id, rule, reason })
+    }
+
+    /// Waits for the decision on `pending` and records it. A wait dropped before the decision
+    /// (its client went away, which withdraws the ticket) is recorded too, as cancelled: the
+    /// recording never leaves a review open that nobody can decide any more.
+    pub(crate) async fn decision(&self, action_id: u64, pending: PendingReview) -> Result<Decision, GateError> {
+        /// Records the withdrawal if the wait is dropped unanswered.
+        struct Unanswered<'a> {
+            handle: &'a SessionHandle,
+            action_id: u64,
+            ticket: Option<String>,
+        }
+        impl Drop for Unanswered<'_> {
+            fn drop(&mut self) {
+                if let Some(ticket) = self.ticket.take() {
+                    let event = Event::ReviewDecided { action_id: self.action_id, ticket, approved: false, reviewer: "cancelled".into() };
+                    let _ = self.handle.write(&event);
+                }
+            }
+        }
+        let mut guard = Unanswered { handle: self, action_id, ticket: Some(pending.ticket().id.clone()) };
+        let decision = pending.wait().await;
+        let ticket = guard.ticket.take().unwrap_or_default();
         self.touch();
-        let (approved, reviewer, reason) = match &decision {
-            Decision::Approved { reviewer } => (true, reviewer.clone(), String::new()),
-            Decision::Denied { reviewer, reason } => (false, reviewer.clone(), format!("denied by reviewer {reviewer}: {reason}")),
-            Decision::TimedOut => (false, "timeout".into(), "review timed out".into()),
-            Decision::Cancelled => (false, "cancelled".into(), "review cancelled".into()),
-            Decision::Unreachable { reason } => {
+        let (approved, reviewer) = match &decision {
+            Decision::Approved { reviewer } => (true, reviewer.clone()),
+            Decision::Denied { reviewer, .. } => (false, reviewer.clone()),
+            Decision::TimedOut => (false, "timeout".into()),
+            Decision::Cancelled => (false, "cancelled".into()),
+            Decision::Unreachable { .. } => {
                 self.gate.inner.metrics.review_unreachable();
-                (false, "unreachable".into(), format!("no reviewer could be reached ({reason}); refused"))
+                (false, "unreachable".into())
             }
         };
         self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
-        if approved {
-            self.waive_budget(&rule);
-        }
-        Ok(if approved { Outcome::Allow { action_id } } else { Outcome::Deny { action_id, rule, reason } })
+        Ok(decision)
     }
 
     /// [`check`](Self::check), then wait for any review.

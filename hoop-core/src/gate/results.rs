@@ -418,20 +418,7 @@ impl SessionHandle {
     /// Waits for the review of a result paused at a checkpoint; `Ok(true)` when approved (the
     /// result goes on, past `rule`, to its end), `Ok(false)` when it must end.
     pub async fn wait_result_review(&self, action_id: u64, rule: &str, pending: PendingReview) -> Result<bool, GateError> {
-        let ticket = pending.ticket().id.clone();
-        let decision = pending.wait().await;
-        self.touch();
-        let (approved, reviewer) = match &decision {
-            Decision::Approved { reviewer } => (true, reviewer.clone()),
-            Decision::Denied { reviewer, .. } => (false, reviewer.clone()),
-            Decision::TimedOut => (false, "timeout".into()),
-            Decision::Cancelled => (false, "cancelled".into()),
-            Decision::Unreachable { .. } => {
-                self.gate.inner.metrics.review_unreachable();
-                (false, "unreachable".into())
-            }
-        };
-        self.write(&Event::ReviewDecided { action_id, ticket, approved, reviewer })?;
+        let approved = matches!(self.decision(action_id, pending).await?, Decision::Approved { .. });
         if approved {
             if let Some(run) = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&action_id) {
                 run.waived.push(rule.to_string());
