@@ -173,6 +173,23 @@ fn binary_output_is_untouched() {
     assert!(o.stdout == data, "byte-identical");
 }
 
+/// Credentials on command lines (a shell history, a deploy script) reach the agent masked,
+/// flags and users kept, whatever the client tool (red-team round 35: `mysql -pSecret`).
+#[test]
+fn command_line_credentials_are_masked() {
+    let gw = gateway("");
+    let history = "mysql -u root -pMyS3cretPw shop\nsshpass -p 'Ssh Pw9' ssh deploy@db\nredis-cli -h cache -a Red1sPw ping\n\
+                   curl -s -u admin:CurlPw7 https://api.internal\npsql --password Pg4Secret\nmkdir -pv /srv/app\n";
+    let o = cat_through(&gw, "history", history.as_bytes());
+    let (out, err) = text(&o);
+    for secret in ["MyS3cretPw", "Ssh Pw9", "Red1sPw", "CurlPw7", "Pg4Secret"] {
+        assert!(!out.contains(secret), "{secret} in clear: {out}");
+    }
+    for kept in ["mysql -u root -p[REDACTED:credential] shop", "curl -s -u admin:[REDACTED:credential]", "mkdir -pv /srv/app"] {
+        assert!(out.contains(kept), "{kept} missing: {out} {err}");
+    }
+}
+
 /// Waits until the gateway has sealed `n` recordings, and returns their ids.
 fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
     let rec = gw.gate.recorder();

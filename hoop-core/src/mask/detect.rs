@@ -122,6 +122,18 @@ impl Detector {
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
                 r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;$()\x60]+)",
+                // Command lines (shell history, scripts, `ps` output; red-team round 35 left
+                // `mysql -pSecret` in clear). Each form's value is what follows its flag
+                // (`credential_value`): a long flag and its value, blank-separated, never
+                // another flag or a substitution.
+                r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
+                // The MySQL clients' `-pVALUE` (attached: `-p value` prompts instead).
+                r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t][^\n|;&]{0,200}?[ \t]-p[^\s\x22'$()\x60]+",
+                // `sshpass -p VALUE`, `redis-cli … -a VALUE`.
+                r"\bsshpass[ \t]+-p[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
+                r"\bredis-cli[ \t][^\n|;&]{0,200}?[ \t]-a[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
+                // `curl -u user:password` (the user stays).
+                r"\bcurl[ \t][^\n|;&]{0,200}?[ \t](?:-u|--user)[ \t]*[^\s:\x22'$()\x60]*:[^\s\x22'$()\x60]+",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -144,6 +156,29 @@ impl Detector {
     }
 }
 
+/// Where the value starts in a `credential` hit of pattern `form` (see its patterns): after the
+/// `=` or `:` of a name, after the blanks of a long flag, after `-p`, `-a` or the user's `:`.
+fn credential_value(h: &[u8], form: usize) -> usize {
+    let blanks = |from: usize| from + h.get(from..).unwrap_or_default().iter().take_while(|b| **b == b' ' || **b == b'\t').count();
+    // The last `flag` that follows a blank (the pattern ends with its value).
+    let after_flag = |flag: &[u8]| {
+        h.windows(flag.len() + 1)
+            .rposition(|w| matches!(w.first(), Some(b' ' | b'\t')) && w.get(1..) == Some(flag))
+            .map_or(0, |p| p + 1 + flag.len())
+    };
+    match form {
+        1 => blanks(h.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(0)),
+        2 => after_flag(b"-p"),
+        3 => blanks(h.windows(2).position(|w| w == b"-p").map_or(0, |p| p + 2)),
+        4 => blanks(after_flag(b"-a")),
+        5 => {
+            let flag = after_flag(b"-u").max(after_flag(b"--user"));
+            h.get(flag..).and_then(|v| v.iter().position(|b| *b == b':')).map_or(flag, |p| flag + p + 1)
+        }
+        _ => blanks(h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1)),
+    }
+}
+
 /// One detected span of sensitive content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {
@@ -161,12 +196,15 @@ pub struct DetectorSet {
     regex: Option<Regex>,
     /// Detector of each pattern id.
     owners: Vec<Detector>,
+    /// Index of each pattern id among its detector's patterns (a form of that detector).
+    forms: Vec<usize>,
 }
 
 impl DetectorSet {
     /// Compiles `detectors` (duplicates ignored).
     pub fn new(detectors: &[Detector]) -> Result<Self, String> {
         let mut owners = Vec::new();
+        let mut forms = Vec::new();
         let mut patterns = Vec::new();
         let mut seen = Vec::new();
         for d in detectors {
@@ -174,13 +212,14 @@ impl DetectorSet {
                 continue;
             }
             seen.push(*d);
-            for p in d.patterns() {
+            for (form, p) in d.patterns().iter().enumerate() {
                 owners.push(*d);
+                forms.push(form);
                 patterns.push(*p);
             }
         }
         if patterns.is_empty() {
-            return Ok(DetectorSet { regex: None, owners });
+            return Ok(DetectorSet { regex: None, owners, forms });
         }
         // Byte-oriented, ASCII classes: keeps the whole set in the lazy DFA (Unicode word
         // boundaries would force the slow engine on non-ASCII text).
@@ -188,12 +227,12 @@ impl DetectorSet {
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .build_many(&patterns)
             .map_err(|e| e.to_string())?;
-        Ok(DetectorSet { regex: Some(regex), owners })
+        Ok(DetectorSet { regex: Some(regex), owners, forms })
     }
 
     /// A set with no detectors.
     pub fn empty() -> Self {
-        DetectorSet { regex: None, owners: Vec::new() }
+        DetectorSet { regex: None, owners: Vec::new(), forms: Vec::new() }
     }
 
     /// Whether any detector is enabled.
@@ -220,11 +259,10 @@ impl DetectorSet {
                         hit.start += word.map_or(0, |p| p + 1);
                     }
                     if hit.detector == Detector::NamedCredential {
-                        // Keep the name: only the value goes.
+                        // Keep the name or flag: only the value goes.
                         let h = text.get(hit.start..hit.end).unwrap_or_default();
-                        let sep = h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1);
-                        let blank = h.get(sep..).unwrap_or_default().iter().take_while(|b| **b == b' ' || **b == b'\t').count();
-                        hit.start += (sep + blank).min(h.len().saturating_sub(1));
+                        let form = self.forms.get(m.pattern().as_usize()).copied().unwrap_or(0);
+                        hit.start += credential_value(h, form).min(h.len().saturating_sub(1));
                     }
                     f(hit);
                     pos = end.max(m.start() + 1);
@@ -381,6 +419,18 @@ mod tests {
         assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
         assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
+        // Command lines: history files, scripts, `ps` (the flag and the user stay).
+        assert_eq!(found("mysql -u root -pS3cr3t shop"), ["S3cr3t"]);
+        assert_eq!(found("mysqldump --host db -h x -pab=c db > d.sql"), ["ab=c"]);
+        assert_eq!(found("psql --password hunter2x"), ["hunter2x"]);
+        assert_eq!(found("kubectl --token eyJabc.def get pods"), ["eyJabc.def"]);
+        assert_eq!(found("sshpass -p 'pw 1' ssh host"), ["'pw 1'"]);
+        assert_eq!(found("sshpass -pPw0rd ssh host"), ["Pw0rd"]);
+        assert_eq!(found("redis-cli -h cache -a Red1sPw ping"), ["Red1sPw"]);
+        assert_eq!(found("curl -s -u admin:Adm1n:pw https://x"), ["Adm1n:pw"]);
+        for kept in ["mysql -p shop", "mkdir -pv /x", "mysql --protocol tcp", "ls --token-file f", "curl -u admin https://x", "tar --password-file f", "redis-cli -a -n 2"] {
+            assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
+        }
         for kept in ["PWD=/home/agent", "compass=north", "bypass=all_checks", "passenger: 3", "tokens=5", "Password:", "PGPASSWORD=$(cat /run/pw) psql", r#"TOKEN="$(curl -s evil)""#, "author: Jane", "primary_key: id"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
