@@ -30,6 +30,18 @@ const RESOLVED_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// A relation's schema, name, and columns in order (name and type OID).
 pub type RelationColumns = (String, String, Vec<(String, u32)>);
 
+/// A relation in the same inheritance tree as another (see [`Catalog::relatives`]).
+#[derive(Debug, Clone)]
+pub struct Relative {
+    /// Whether the other inherits from it (a parent), rather than it from the other.
+    pub ancestor: bool,
+    /// Its schema, name and columns.
+    pub columns: RelationColumns,
+}
+
+/// Relatives listed at most; a tree with more is cut (the caller fails closed).
+pub const MAX_RELATIVES: usize = 64;
+
 /// The catalog cache of one target.
 pub struct Catalog {
     upstream: Upstream,
@@ -206,6 +218,42 @@ impl Catalog {
             }
         }
         Ok(out.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// The relations `schema.name` inherits from and those inheriting from it, at any depth
+    /// (partitions and inheritance children), each with its columns and whether it is an
+    /// ancestor; at most [`MAX_RELATIVES`] plus one below it, so a caller can tell it was cut. Only
+    /// relations that hold rows are listed below it (a partitioned table's rows are its leaves').
+    pub async fn relatives(&self, schema: &str, name: &str) -> Result<Vec<Relative>, UpstreamError> {
+        let sql = format!(
+            "WITH RECURSIVE me AS (SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = '{s}' AND c.relname = '{r}'), \
+             up(oid, d) AS (SELECT i.inhparent, 1 FROM pg_catalog.pg_inherits i JOIN me ON i.inhrelid = me.oid \
+               UNION SELECT i.inhparent, up.d + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid WHERE up.d < 32), \
+             down(oid, d) AS (SELECT i.inhrelid, 1 FROM pg_catalog.pg_inherits i JOIN me ON i.inhparent = me.oid \
+               UNION SELECT i.inhrelid, down.d + 1 FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent = down.oid WHERE down.d < 32), \
+             rel AS ((SELECT DISTINCT oid, true AS up FROM up) UNION ALL (SELECT DISTINCT down.oid, false FROM down JOIN pg_catalog.pg_class c ON c.oid = down.oid \
+               WHERE c.relkind <> 'p' LIMIT {lim})) \
+             SELECT rel.oid, rel.up, n.nspname, c.relname, a.attname, a.atttypid FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
+             WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY rel.oid, a.attnum",
+            s = literal(schema),
+            r = literal(name),
+            lim = MAX_RELATIVES + 1
+        );
+        let rows = self.query(&sql).await?;
+        let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+        let mut out: Vec<(String, Relative)> = Vec::new();
+        for r in &rows {
+            let oid = get(r, 0);
+            if out.last().is_none_or(|(o, _)| *o != oid) {
+                out.push((oid.clone(), Relative { ancestor: get(r, 1) == "t", columns: (get(r, 2), get(r, 3), Vec::new()) }));
+            }
+            if let Some((_, rel)) = out.last_mut() {
+                rel.columns.2.push((get(r, 4), get(r, 5).parse().unwrap_or(0)));
+            }
+        }
+        Ok(out.into_iter().map(|(_, r)| r).collect())
     }
 
     /// The first of `names` a write to which may change rows the server's count of it leaves

@@ -144,6 +144,9 @@ impl Discovery {
                         push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: *whole });
                     }
                 }
+                let (rel_full, rel_failed) = self.relatives_masked(ask, &schema, &table, &cols, &mut found).await;
+                full &= rel_full;
+                failed |= rel_failed;
             }
         }
         // A view's columns take their values from its relations' through its definition, read
@@ -168,6 +171,72 @@ impl Discovery {
         }
         cache.insert(key, (Instant::now() + if full { TTL } else { SHORT_TTL }, generation, found.clone()));
         found
+    }
+}
+
+impl Discovery {
+    /// Adds the masked columns `schema.table` (columns `cols`) takes from its inheritance tree
+    /// (red-team round 36): a column configured on a parent is configured on every partition
+    /// and child, which PostgreSQL lets anyone read directly; and a parent's rows are its
+    /// partitions' and children's, so a column masked in any of them (configured, sampled or
+    /// learnt) is masked in the parent, whose own sample sees only the first rows of the
+    /// first partition. A parent with more partitions than are sampled, or a tree that cannot
+    /// be read, has its text columns masked when derived from (unread means masked). Returns
+    /// whether the samples were full and whether any failed.
+    async fn relatives_masked(&self, ask: Ask<'_>, schema: &str, table: &str, cols: &[(String, u32)], found: &mut Vec<MaskedColumn>) -> (bool, bool) {
+        let Ask { catalog, masker, target, .. } = ask;
+        let mine = |c: &str| cols.iter().any(|(m, _)| m.eq_ignore_ascii_case(c));
+        let relatives = match catalog.relatives(schema, table).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.unsampled(masker, cols, found);
+                return (false, true);
+            }
+        };
+        let below = relatives.iter().filter(|r| !r.ancestor).count();
+        let (mut full, mut failed) = (true, false);
+        for rel in &relatives {
+            let (rs, rt, rcols) = &rel.columns;
+            for (col, _) in rcols.iter().filter(|(c, _)| mine(c)) {
+                if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: rs, table: rt, column: col }) {
+                    push(found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
+                }
+            }
+            let key = (Arc::as_ptr(masker) as usize, rs.clone(), rt.clone());
+            let promoted = self.promoted.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned().unwrap_or_default();
+            for (col, label) in promoted.iter().filter(|(c, _)| mine(c)) {
+                if let Some(rule) = masker.rule_for(label) {
+                    push(found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: false });
+                }
+            }
+            // A parent's sample holds its other children's rows: only what is below is sampled.
+            if rel.ancestor || below > crate::catalog::MAX_RELATIVES {
+                continue;
+            }
+            let sampled = self.sampled(ask, rs, rt, rcols).await;
+            full &= sampled.full;
+            failed |= sampled.failed;
+            for (col, label, whole) in sampled.found.iter().filter(|(c, _, _)| mine(c)) {
+                if let Some(rule) = masker.rule_for(label) {
+                    push(found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: *whole });
+                }
+            }
+        }
+        if below > crate::catalog::MAX_RELATIVES {
+            self.unsampled(masker, cols, found);
+        }
+        (full, failed)
+    }
+
+    /// Masks the text columns of `cols` when derived from, as columns that could not be
+    /// sampled.
+    fn unsampled(&self, masker: &Masker, cols: &[(String, u32)], found: &mut Vec<MaskedColumn>) {
+        let Some(rule) = masker.rule_for(UNSAMPLED) else { return };
+        for (col, oid) in cols {
+            if scan_of(kind_of(*oid), 0, *oid, &HashMap::new()) != Scan::Skip {
+                push(found, MaskedColumn { name: col.to_ascii_lowercase(), rule: rule.clone(), whole: false });
+            }
+        }
     }
 }
 
@@ -265,9 +334,13 @@ impl Discovery {
 /// Views nested deeper than this (each reading the next) mask every column.
 const MAX_VIEW_DEPTH: usize = 8;
 
+/// Adds `col` to `found`; a column already there is masked whole if either says so (a rule
+/// found later, configuration on a parent say, never leaves it masked less).
 fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
-    if !found.iter().any(|c| c.name == col.name) {
-        found.push(col);
+    match found.iter_mut().find(|c| c.name == col.name) {
+        Some(c) if col.whole && !c.whole => *c = col,
+        Some(_) => {}
+        None => found.push(col),
     }
 }
 
@@ -292,28 +365,49 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
     // to tell what it holds, and keeps a sample of huge values small. (`IS DISTINCT FROM`
     // needs an equality operator, which `json`, `xml` and `pg_node_tree` lack; a row of only
     // NULL fields holds nothing to see.)
+    // Distinct values among the first rows: a placeholder a table starts with ('unknown'
+    // for its legacy rows, red-team round 25) is one value, not the whole sample.
+    let columns = |from: &str, order: &str| -> Vec<String> {
+        text.iter()
+            .enumerate()
+            .map(|(i, (c, oid))| {
+                let v = if *oid == crate::binary::BYTEA {
+                    // In the text form results have (`\x` and hex), whatever `bytea_output` says.
+                    format!("'\\x' || pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
+                } else {
+                    format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
+                };
+                format!(
+                    "SELECT {i}, v FROM (SELECT DISTINCT v FROM (SELECT {v} AS v FROM {from} WHERE NOT ({} IS NULL) {order} LIMIT {SCAN_ROWS}) d LIMIT {SAMPLE_ROWS}) s{i}",
+                    ident(c)
+                )
+            })
+            .collect()
+    };
     let mut parts = vec![format!("SELECT -1, NULL::text FROM (SELECT FROM {rel} LIMIT {SAMPLE_ROWS}) n")];
-    for (i, (c, oid)) in text.iter().enumerate() {
-        let v = if *oid == crate::binary::BYTEA {
-            // In the text form results have (`\x` and hex), whatever `bytea_output` says.
-            format!("'\\x' || pg_catalog.encode(pg_catalog.substring({}, 1, {SAMPLE_VALUE_CHARS}), 'hex')", ident(c))
-        } else {
-            format!("pg_catalog.left({}::text, {SAMPLE_VALUE_CHARS})", ident(c))
-        };
-        // Distinct values among the first rows: a placeholder a table starts with ('unknown'
-        // for its legacy rows, red-team round 25) is one value, not the whole sample.
-        parts.push(format!(
-            "SELECT {i}, v FROM (SELECT DISTINCT v FROM (SELECT {v} AS v FROM {rel} WHERE NOT ({} IS NULL) LIMIT {SCAN_ROWS}) d LIMIT {SAMPLE_ROWS}) s{i}",
-            ident(c)
-        ));
-    }
+    parts.extend(columns(&rel, ""));
     let sql = parts.join(" UNION ALL ");
-    let Ok(rows) = catalog.sample(who, &sql).await else {
+    let Ok(mut rows) = catalog.sample(who, &sql).await else {
         // Unreadable means masked: a relation locked past the catalog's lock timeout (by the
         // caller itself, in its own transaction), or slower to read than the sample's timeout,
         // has every sampled column masked whole.
         return Sampled { found: text.iter().map(|(c, _)| ((*c).clone(), UNSAMPLED, true)).collect(), full: false, failed: true };
     };
+    // The first rows may all hold a placeholder (`''` for the rows a table had when the
+    // column was added, red-team round 36): values from across the whole relation are
+    // sampled too, in random order, from about 64 pages chosen at random (every page of a
+    // smaller relation). A parent's rows are sampled in its partitions and children instead
+    // (see `relatives_masked`), and a relation that cannot be sampled so (a view, a foreign
+    // table) keeps what its first rows showed.
+    let regclass = format!("'{}'::pg_catalog.regclass", rel.replace('\'', "''"));
+    let pages = format!(
+        "(SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits WHERE inhparent = {regclass}) THEN 0 \
+         ELSE LEAST(100, 100.0 * 64 / GREATEST(1, pg_catalog.pg_relation_size({regclass}) / 8192)) END)"
+    );
+    let spread = columns(&format!("{rel} TABLESAMPLE SYSTEM ({pages})"), "ORDER BY pg_catalog.random()").join(" UNION ALL ");
+    if let Ok(more) = catalog.sample(who, &spread).await {
+        rows.extend(more);
+    }
     let mut relation_rows = 0;
     // Per column: first label found, values with a hit, values, and whether a value was longer
     // than what was read of it.

@@ -2458,3 +2458,65 @@ fn credentials_named_in_stored_config_text_are_masked() {
         assert!(!out.contains(leak), "{leak}: {out}");
     }
 }
+
+/// Found by the thirty-sixth round: a partitioned or inheritance parent was sampled as a
+/// relation of its own (its first rows, from its first partition), so addresses kept in a
+/// later partition came back reshaped through the parent; a column configured on a parent came
+/// back in clear read through a partition, an inheritance child or a view over a partition;
+/// and a column whose first 5,000 values were a placeholder (`''` for the rows a table had when
+/// the column was added) was never seen to hold addresses.
+#[test]
+fn partitions_children_and_placeholder_runs_keep_masking() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP SCHEMA IF EXISTS r36 CASCADE; DROP SCHEMA IF EXISTS r36b CASCADE; CREATE SCHEMA r36; CREATE SCHEMA r36b;
+         CREATE TABLE r36.contacts (id int, kind text, value text) PARTITION BY LIST (kind);
+         CREATE TABLE r36.contacts_note PARTITION OF r36.contacts FOR VALUES IN ('note');
+         CREATE TABLE r36.contacts_email PARTITION OF r36.contacts FOR VALUES IN ('email');
+         INSERT INTO r36.contacts SELECT g, 'note', 'called customer, ticket ' || g FROM generate_series(1, 6000) g;
+         INSERT INTO r36.contacts VALUES (90001, 'email', 'zoe.secret@corp-example.com'), (90002, 'email', 'yan.hidden@corp-example.com');
+         CREATE TABLE r36.d_par (id int, s text);
+         CREATE TABLE r36.d_chi () INHERITS (r36.d_par);
+         INSERT INTO r36.d_par SELECT g, 'note ' || g FROM generate_series(1, 6000) g;
+         INSERT INTO r36.d_chi VALUES (9001, 'kim.child@corp-example.com');
+         CREATE TABLE r36.members (id int, name text);
+         INSERT INTO r36.members SELECT g, 'member ' || g FROM generate_series(1, 6000) g;
+         ALTER TABLE r36.members ADD COLUMN contact text NOT NULL DEFAULT '';
+         INSERT INTO r36.members SELECT g, 'member ' || g, 'member' || g || '@corp-example.com' FROM generate_series(6001, 9000) g;
+         CREATE TABLE r36.users (id int, card text) PARTITION BY RANGE (id);
+         CREATE TABLE r36.users_a PARTITION OF r36.users FOR VALUES FROM (0) TO (100);
+         CREATE TABLE r36.users_b PARTITION OF r36.users FOR VALUES FROM (100) TO (200);
+         INSERT INTO r36.users VALUES (1, 'Mr Secret Alpha'), (150, 'Ms Hidden Beta');
+         CREATE VIEW r36.v_b AS SELECT id, card FROM r36.users_b;
+         CREATE TABLE r36b.users (id int, card text);
+         CREATE TABLE r36b.ukid () INHERITS (r36b.users);
+         INSERT INTO r36b.ukid VALUES (7, 'Kid Secret Gamma')",
+    )
+    .unwrap();
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-At",
+            "-c",
+            "SELECT 'part', id, translate(value, '@.', '#,') FROM r36.contacts WHERE kind = 'email' ORDER BY id",
+            "-c",
+            "SELECT 'inh', id, translate(s, '@.', '#,') FROM r36.d_par WHERE id > 9000",
+            "-c",
+            "SELECT 'placeholder', id, translate(contact, '@.', '#,') FROM r36.members WHERE id > 8997 ORDER BY id",
+            "-c",
+            "SELECT 'leaf', id, card FROM r36.users_a",
+            "-c",
+            "SELECT 'view', id, card FROM r36.v_b",
+            "-c",
+            "SELECT 'kid', id, card FROM r36b.ukid",
+        ],
+        None,
+    );
+    for shown in ["part|90001|", "inh|9001|", "placeholder|8998|", "leaf|1|", "view|150|", "kid|7|"] {
+        assert!(out.contains(shown), "{shown} missing: {out} {err}");
+    }
+    for leak in ["zoe", "kim,child", "member8998#", "Secret Alpha", "Hidden Beta", "Secret Gamma"] {
+        assert!(!out.contains(leak), "{leak} in clear: {out} {err}");
+    }
+    pg().psql("DROP SCHEMA r36 CASCADE; DROP SCHEMA r36b CASCADE").unwrap();
+}
