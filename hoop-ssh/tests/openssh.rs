@@ -190,6 +190,37 @@ fn command_line_credentials_are_masked() {
     }
 }
 
+/// Red-team round 36: `set -k` turned a trailing `BASH_ENV=/dev/stdin` into the environment
+/// of the bash it followed (a script from stdin ran, unreviewed), and `set -o history -H` let
+/// `^X^c` run a line hoop had read with another file name. Options that change how later
+/// words are read are unreadable, in `set` and on a shell's command line; the host is checked.
+#[test]
+fn set_options_that_change_reading_are_refused() {
+    let gw = gateway("");
+    let mark = format!("/tmp/hoop-r36-{}", std::process::id());
+    let _ = sshd().ssh(&format!("rm -f {mark}-*"));
+    let script = format!("touch {mark}-stdin\n");
+    for (n, command) in [
+        "set -k\nbash -c true BASH_ENV=/dev/stdin\ntrue".to_string(),
+        "bash -k -c 'bash -c true BASH_ENV=/dev/stdin; true'".to_string(),
+        format!("set -o history -H\ntouch {mark}-hiX\n^X^c"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(command).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
+        let o = child.wait_with_output().unwrap();
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-unreadable-commands"), "{n}: {:?}", text(&o));
+    }
+    let (_, left) = sshd().ssh(&format!("ls {mark}-* 2>/dev/null; true")).unwrap();
+    assert!(left.trim().is_empty(), "ran on the host: {left}");
+    // Ordinary strictness options still run.
+    let o = ssh(&gw, "set -euo pipefail; echo strict-ok");
+    assert_eq!(text(&o).0, "strict-ok\n", "{:?}", text(&o));
+}
+
 /// Waits until the gateway has sealed `n` recordings, and returns their ids.
 fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
     let rec = gw.gate.recorder();

@@ -73,6 +73,17 @@ const COMMAND_OPTIONS: &[&str] = &[
     "--pager", "--editor", "--interpreter", "--eval", "--run-command", "--command=", "--shell=", "--init-command",
     "--post-hook", "--pre-hook", "--hook",
 ];
+/// `set` flags that change nothing about how later words are read or what runs: exit on error,
+/// unset variables, tracing, no clobbering, ERR traps inherited.
+const PLAIN_SET_FLAGS: &str = "euxvCE";
+/// The same for a shell's invocation, which adds `-c` (its program follows), `-s` (it reads
+/// its input: an interpreter) and `-l` (a login shell, whose startup files agents may not write).
+const PLAIN_SHELL_FLAGS: &str = "euxvCEcsl";
+/// `set -o` names of [`PLAIN_SET_FLAGS`], and `pipefail`.
+const PLAIN_SET_NAMES: &[&str] = &["pipefail", "errexit", "nounset", "xtrace", "verbose", "noclobber", "errtrace"];
+/// A shell's long options that change nothing about how its program is read.
+const PLAIN_SHELL_LONG: &[&str] = &["--login", "--noprofile", "--norc", "--noediting"];
+
 /// Builtins that change the directory relative paths are read against.
 const DIRECTORY: &[&str] = &["cd", "pushd", "popd"];
 
@@ -368,6 +379,11 @@ impl Walker<'_> {
         if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
         }
+        if p == "set"
+            && let Some(option) = reshaping_option(args, PLAIN_SET_FLAGS)
+        {
+            return self.r.unreadable(format!("set {option} changes how the shell reads or runs what follows"));
+        }
         // `stty erase Z`: a printable character becomes an editing key, and typed lines are
         // then not what hoop reads (round 31). Only reading the settings is readable.
         if p == "stty" && !args.iter().all(|a| matches!(a.as_str(), "size" | "-a" | "--all" | "-g" | "--save" | "speed")) {
@@ -508,6 +524,11 @@ impl Walker<'_> {
 
     /// `sh [-opts] [-c TEXT | -s | SCRIPT]`.
     fn shell(&mut self, program: &str, args: &[String]) {
+        // A shell's options are `set`'s (`bash -k -c …` reads later words as assignments, red-team
+        // round 36): only those that leave its program read as hoop reads it are followed.
+        if let Some(option) = reshaping_option(args, PLAIN_SHELL_FLAGS) {
+            return self.r.unreadable(format!("{program} {option} changes how the shell reads or runs its program"));
+        }
         let mut inline = false;
         let mut i = 0;
         while let Some(a) = args.get(i) {
@@ -515,7 +536,9 @@ impl Walker<'_> {
                 i += 1;
                 break;
             }
-            if a == "-o" || a == "+o" || a == "-O" || a == "+O" || a == "--rcfile" || a == "--init-file" {
+            // `-o NAME`, also ending a cluster (`-euxo pipefail`); `+` options likewise.
+            if (a.starts_with('-') && !a.starts_with("--") || a.starts_with('+')) && a.ends_with('o') {
+                inline |= a.starts_with('-') && a.contains('c');
                 i += 2;
                 continue;
             }
@@ -1449,6 +1472,42 @@ fn bracket_depth(s: &str) -> usize {
     max
 }
 
+/// The first of `set`'s options in `args` (or a shell's, before its program) that is not one
+/// of `flags` or [`PLAIN_SET_NAMES`]: `-k` makes every later `NAME=value` word an assignment,
+/// `-H` and `-o history` turn on history expansion (`!!`, `^old^new` run lines hoop never
+/// read), `+B` and `-f` change what braces and globs mean, `-a` exports every assignment
+/// (red-team round 36). `None` when every option leaves what follows read as hoop reads it.
+/// Positional parameters (`set -- a b`) end the options.
+fn reshaping_option<'a>(args: &'a [String], flags: &str) -> Option<&'a str> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" || a == "-" || !a.starts_with(['-', '+']) {
+            return None;
+        }
+        // `-o NAME`, also at the end of a cluster (`-euo pipefail`).
+        if (a.starts_with('-') && !a.starts_with("--") || a.starts_with('+')) && a.ends_with('o') {
+            if !a.chars().skip(1).take(a.len().saturating_sub(2)).all(|c| flags.contains(c)) {
+                return Some(a);
+            }
+            match args.get(i + 1) {
+                Some(name) if !PLAIN_SET_NAMES.contains(&name.as_str()) => return Some(name),
+                _ => {}
+            }
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--") {
+            if !PLAIN_SHELL_LONG.contains(&a.as_str()) || flags == PLAIN_SET_FLAGS {
+                return Some(a);
+            }
+        } else if !a.chars().skip(1).all(|c| flags.contains(c)) {
+            return Some(a);
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1470,6 +1529,37 @@ mod tests {
         let r = read_line(line);
         assert!(!r.unreadable.is_empty(), "{line} should be unreadable: {r:?}");
         r.exec.unreadable
+    }
+
+    /// Red-team round 36: `set -k` made `bash -c true BASH_ENV=/dev/stdin` run a script from
+    /// stdin, and `set -o history -H` made `^X^c` run a line hoop read as `.bashrX`.
+    #[test]
+    fn set_and_shell_options_that_change_reading_are_unreadable() {
+        for line in [
+            "set -k\nbash -c true BASH_ENV=/dev/stdin\ntrue",
+            "set -o keyword; printenv FOO FOO=bar",
+            "set -o history -H\necho x >> ~/.bashrX\n^X^c",
+            "set -H; echo hi; !!",
+            "set -o histexpand",
+            "set +B; echo {a,b}",
+            "set -f; rm *",
+            "set -a; X=1",
+            "builtin set -k",
+            "bash -k -c 'printenv FOO FOO=bar'",
+            "bash -o keyword -c 'true BASH_ENV=/dev/stdin'",
+            "bash -o pipefail -H -c 'echo'",
+            "sh -O extglob -c 'ls'",
+            "bash -i -c 'echo'",
+            "bash --rcfile /tmp/x -c 'echo'",
+            "bash --posix -c 'echo'",
+        ] {
+            unreadable(line);
+        }
+        for line in ["set -euo pipefail; ls /tmp", "set -x; set +e; echo ok", "set -- a b; echo ok", "set -o", "bash -euxo pipefail -c 'ls /tmp'", "bash -lc 'ls /tmp'", "sh -ec 'ls /tmp' arg0", "bash --login --noprofile -c 'ls /tmp'"] {
+            let r = read_line(line);
+            assert!(r.unreadable.is_empty() && r.interpreter.is_empty(), "{line}: {r:?}");
+            assert!(!line.contains("ls") || r.programs.iter().any(|p| p == "ls"), "{line}: {r:?}");
+        }
     }
 
     #[test]
