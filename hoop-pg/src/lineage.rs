@@ -35,6 +35,15 @@ pub struct ResultMask {
     /// The rule of a value tied to no one masked column: for every column hoop cannot place
     /// (the server sent more or fewer columns than the text has).
     any: Option<ColumnMask>,
+    /// Whether a `*`'s columns are stored values passed through unchanged (no subquery, CTE or
+    /// set operation in the text), which alone keep a tokenising rule: anything else is
+    /// redacted (see [`of_text`]).
+    tokens: bool,
+}
+
+/// `rule` for a value that may not be a stored one: redacted, never tokenised.
+fn redacted(rule: ColumnMask) -> ColumnMask {
+    ColumnMask { mode: hoop_core::mask::Mode::Redact, ..rule }
 }
 
 /// Where result column `i` of `n` stands in the text's select list.
@@ -89,8 +98,8 @@ impl ResultMask {
         match self.place(i, n) {
             Place::Head(k) => self.positional.get(k).cloned().flatten(),
             Place::Tail(k) => self.tail.as_ref().and_then(|t| t.get(k)).cloned().flatten(),
-            Place::Star => by_label(),
-            Place::Lost => by_label().or_else(|| self.any.clone()),
+            Place::Star => by_label().map(|r| if self.tokens { r } else { redacted(r) }),
+            Place::Lost => by_label().or_else(|| self.any.clone()).map(redacted),
         }
     }
 }
@@ -208,6 +217,12 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
         if named.is_empty() { read.iter().map(|(_, q)| q.clone()).collect() } else { named }
     };
     let rule_of = |refs: &hoop_core::action::lineage::Refs| refs.columns.iter().find_map(|c| rules.get(c).cloned()).unwrap_or_else(|| any_rule.clone());
+    // Tokens are for a column's values as they are stored, so that equal values still join. A
+    // value computed from one (`left(nid, 0) || 'guess'`, `greatest(nid, 'B7')`), or a column
+    // that may hold other values than the stored ones (a subquery's, a CTE's, a set
+    // operation's), is redacted instead: tokenised, it would be a token of text the caller
+    // chose, equal to the stored value's exactly when the guess is right (red-team round 36).
+    let passes_through = d.derived.is_empty() && !d.setops;
     let mut fallback = by_name(&taint, &rules, &any_rule);
     for p in &partial {
         fallback.by_name.remove(p);
@@ -233,15 +248,16 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     let Some((positional, sources)) = lists.get_mut(stars.min(1)) else { break };
                     match o {
                         // A partly-sensitive column read as it is keeps its content detectors.
-                        Output::Expr { bare: Some(col), .. } if partial.contains(col) => {
+                        Output::Expr { bare: Some(col), .. } if passes_through && partial.contains(col) => {
                             reads_masked = true;
                             positional.push(None);
                             sources.push(Vec::new());
                         }
-                        Output::Expr { refs, .. } => {
+                        Output::Expr { refs, bare, .. } => {
                             let tainted = taint.reads(refs);
                             reads_masked |= tainted;
-                            positional.push(tainted.then(|| rule_of(refs)));
+                            let plain = passes_through && bare.is_some();
+                            positional.push(tainted.then(|| if plain { rule_of(refs) } else { redacted(rule_of(refs)) }));
                             sources.push(if tainted { sources_of(&refs.columns) } else { Vec::new() });
                         }
                         Output::Star(_) => {
@@ -260,6 +276,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     tail_sources,
                     every_label: fallback.every_label.clone(),
                     any: Some(any_rule.clone()),
+                    tokens: passes_through,
                 });
             }
         }

@@ -2520,3 +2520,46 @@ fn partitions_children_and_placeholder_runs_keep_masking() {
     }
     pg().psql("DROP SCHEMA r36 CASCADE; DROP SCHEMA r36b CASCADE").unwrap();
 }
+
+/// Found by the thirty-sixth round: a value computed from a tokenised column was tokenised
+/// under the column's key, so `left(nid, 0) || 'guess'` gave the stored value's token exactly
+/// when the guess was right, and `greatest(nid, g)` ordered a guess against it: an identifier
+/// came back character by character. Only stored values passed through unchanged keep their
+/// tokens (equal values still join); anything computed is redacted.
+#[test]
+fn tokens_are_only_for_stored_values() {
+    let gw = Gw::start("[[masking.column_rules]]\ntable = \"tk36\"\ncolumn = \"nid\"\nmode = \"tokenise\"\n");
+    pg().psql(
+        "DROP TABLE IF EXISTS tk36; CREATE TABLE tk36 (id int, nid text);
+         INSERT INTO tk36 VALUES (1, 'A1234567'), (2, 'B7654321'), (3, 'A1234567')",
+    )
+    .unwrap();
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-At",
+            "-c",
+            "SELECT 'plain', id, nid FROM tk36 ORDER BY id",
+            "-c",
+            "SELECT 'star', * FROM tk36 WHERE id = 2",
+            "-c",
+            "SELECT 'guess', left(nid, 0) || 'B7654321' FROM tk36 WHERE id = 2",
+            "-c",
+            "SELECT 'greatest', greatest(nid, 'B70') FROM tk36 WHERE id = 2",
+            "-c",
+            "SELECT 'union', nid FROM tk36 UNION ALL SELECT 'union', 'B7654321'",
+            "-c",
+            "SELECT 'sub', * FROM (SELECT id, greatest(nid, 'B70') AS nid FROM tk36) s WHERE id = 2",
+        ],
+        None,
+    );
+    let token_of = |prefix: &str| -> Vec<String> { out.lines().filter(|l| l.starts_with(prefix)).map(|l| l.rsplit('|').next().unwrap().to_string()).collect() };
+    let plain = token_of("plain|");
+    assert!(plain.len() == 3 && plain[0].starts_with("tok_") && plain[0] == plain[2] && plain[0] != plain[1], "{out} {err}");
+    assert_eq!(token_of("star|"), [plain[1].clone()], "{out} {err}");
+    for derived in ["guess|", "greatest|", "union|", "sub|"] {
+        let got = token_of(derived);
+        assert!(!got.is_empty() && got.iter().all(|t| !t.starts_with("tok_") && !t.contains("B7") && !t.contains("A1")), "{derived} {got:?}: {out} {err}");
+    }
+    pg().psql("DROP TABLE tk36").unwrap();
+}

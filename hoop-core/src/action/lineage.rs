@@ -74,6 +74,9 @@ pub enum Outputs {
 pub struct Derivation {
     /// Per top-level statement, in order.
     pub statements: Vec<Outputs>,
+    /// A top-level statement (or the query of a cursor or prepared statement) is a set
+    /// operation: its columns hold the values of every branch, whatever the first one names.
+    pub setops: bool,
     /// Every named expression in the text (select lists at any depth, RETURNING lists).
     pub named: Vec<(String, Refs)>,
     /// Relations defined in the text (subqueries in FROM, CTEs, functions in FROM) by alias,
@@ -242,6 +245,8 @@ fn derive_here(text: &str) -> Option<Derivation> {
         collect(top, &mut d, 0);
         d.statements.push(statement_outputs(top));
         let inner = ["DeclareCursorStmt", "PrepareStmt"].iter().find_map(|k| top.get(*k)).and_then(|s| s.get("query")).and_then(|q| q.get("node"));
+        let setop = |n: &Value| n.get("SelectStmt").and_then(|b| b.get("op")).and_then(Value::as_i64).is_some_and(|op| op > 1);
+        d.setops |= setop(top) || inner.is_some_and(setop);
         d.runs.push(inner.map_or_else(|| statement_outputs(top), statement_outputs));
     }
     d.fold_case();
