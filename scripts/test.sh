@@ -13,6 +13,9 @@ command -v ssh >/dev/null || need+=(openssh-client)
 # rsync over ssh is a file transfer the SSH tests check.
 command -v rsync >/dev/null || need+=(rsync)
 command -v runuser >/dev/null || need+=(util-linux)
+# The SSH masking tests print a file through everyday tools on the host (`column`, `jq`).
+command -v column >/dev/null || need+=(bsdextrautils)
+command -v jq >/dev/null || need+=(jq)
 # The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
 command -v python3 >/dev/null || need+=(python3)
 # pg_query compiles PostgreSQL's parser; bindgen needs libclang (and a C compiler) for that.

@@ -167,6 +167,8 @@ impl ChannelRelay {
         // Output and masked values when the command's result was recorded (at its exit status):
         // sshd may send the last output after it, which still counts.
         let mut at_exit: Option<(u64, u64)> = None;
+        // Its place among the identity's commands streaming output, held while it runs.
+        let mut _slot: Option<hoop_core::gate::StreamSlot> = None;
         loop {
             let deadline = [out.as_ref(), err.as_ref()].into_iter().flatten().filter_map(|m| m.deadline()).min();
             let flush_at = async {
@@ -204,6 +206,8 @@ impl ChannelRelay {
                         Request::Shell if started => {}
                         Request::Exec(command) => {
                             started = true;
+                            let Some(s) = open_stream(&session, &client, id).await else { return };
+                            _slot = Some(s);
                             let action = exec_action(&target, &command);
                             interactive = action.kind == hoop_core::action::ActionKind::Shell;
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
@@ -223,6 +227,8 @@ impl ChannelRelay {
                         }
                         Request::Shell => {
                             started = true;
+                            let Some(s) = open_stream(&session, &client, id).await else { return };
+                            _slot = Some(s);
                             interactive = true;
                             match decide(&session, &client, id, Action::shell(&target)).await {
                                 Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
@@ -239,6 +245,8 @@ impl ChannelRelay {
                         Request::Subsystem(name) if name == "sftp" => {
                             // Checked request by request, with their paths.
                             started = true;
+                            let Some(s) = open_stream(&session, &client, id).await else { return };
+                            _slot = Some(s);
                             mode = Mode::Sftp {
                                 framer: Default::default(),
                                 boundaries: Default::default(),
@@ -251,6 +259,8 @@ impl ChannelRelay {
                         }
                         Request::Subsystem(name) => {
                             started = true;
+                            let Some(s) = open_stream(&session, &client, id).await else { return };
+                            _slot = Some(s);
                             mode = Mode::Raw;
                             let action = Action::file_transfer(&target, "", "", "session", &name);
                             if let Err(msg) = decide(&session, &client, id, action).await {
@@ -614,6 +624,18 @@ async fn output_checkpoint(
             forward(client, session, id, Some(1), note.into_bytes()).await;
         })
         .await
+}
+
+/// A place for the channel's command among its identity's streams, or `None` once the client
+/// was told there is none (the channel is refused).
+async fn open_stream(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId) -> Option<hoop_core::gate::StreamSlot> {
+    match session.open_stream() {
+        Ok(slot) => Some(slot),
+        Err(e) => {
+            refuse(client, id, &format!("hoop: {e}")).await;
+            None
+        }
+    }
 }
 
 /// Values masked in a command's output so far, both streams.

@@ -33,6 +33,11 @@ impl Drop for Gw {
 
 /// A gateway in front of the shared sshd, with an agent key mapped to `agent-1`.
 fn gateway(extra: &str) -> Gw {
+    gateway_with_limits(extra, "")
+}
+
+/// [`gateway`] with `limits` (TOML lines) added to its `[limits]` table.
+fn gateway_with_limits(extra: &str, limits: &str) -> Gw {
     let s = sshd();
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent_key");
@@ -46,6 +51,7 @@ data_dir = "{dir}"
 fsync_interval_ms = 50
 [limits]
 review_timeout_secs = 3
+{limits}
 [targets.web]
 protocol = "ssh"
 address = "127.0.0.1:{port}"
@@ -188,6 +194,32 @@ fn command_line_credentials_are_masked() {
     for kept in ["mysql -u root -p[REDACTED:credential] shop", "curl -s -u admin:[REDACTED:credential]", "mkdir -pv /srv/app"] {
         assert!(out.contains(kept), "{kept} missing: {out} {err}");
     }
+    // Red-team round 36: the same `.env` through everyday layouts (`column -t`, `tr = ' '`,
+    // `jq -R 'split("=")'`) and behind an unclosed `$(`.
+    let env = "DB_PASSWORD=Env5ecret-pw\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCY\n";
+    for command in ["tr = ' '", "column -t -s=", "jq -Rc 'split(\"=\")'", "sed 's/=/=$(/'"] {
+        let path = std::env::temp_dir().join(format!("hoop-env-{}", std::process::id()));
+        std::fs::write(&path, env).unwrap();
+        let mut perms = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        std::fs::set_permissions(&path, perms).unwrap();
+        let o = ssh(&gw, &format!("{command} < {}", path.display()));
+        std::fs::remove_file(&path).unwrap();
+        let (out, err) = text(&o);
+        assert!(out.contains("DB_PASSWORD") && out.contains("[REDACTED:credential]"), "{command}: {out} {err}");
+        assert!(!out.contains("Env5ecret") && !out.contains("wJalrXUtnFEMI"), "{command}: {out}");
+    }
+}
+
+/// Red-team round 36: a pager's configuration names a program it runs (`LESSOPEN` in
+/// `~/.lesskey`): writing it is writing a startup file, refused; the host keeps no such file.
+#[test]
+fn pager_configuration_is_a_startup_file() {
+    let gw = gateway("");
+    let o = ssh(&gw, "printf '#env\\nLESSOPEN=|id; cat %s\\n' > .lesskey");
+    assert!(!o.status.success() && text(&o).1.contains("agent-no-startup-files"), "{:?}", text(&o));
+    let (_, left) = sshd().ssh("ls -a ~ | grep -c '^.lesskey$'; true").unwrap();
+    assert_eq!(left.trim(), "0", "the file was written");
 }
 
 /// Red-team round 36: `set -k` turned a trailing `BASH_ENV=/dev/stdin` into the environment
@@ -219,6 +251,30 @@ fn set_options_that_change_reading_are_refused() {
     // Ordinary strictness options still run.
     let o = ssh(&gw, "set -euo pipefail; echo strict-ok");
     assert_eq!(text(&o).0, "strict-ok\n", "{:?}", text(&o));
+}
+
+/// Red-team round 36: 32 connections of 10 channels each, started while the budget was empty
+/// and each printing just under a checkpoint, read 295 MB past a 16 MiB budget. Commands
+/// streaming output count against the identity's session limit, over all its connections.
+#[test]
+fn channels_count_against_the_session_limit() {
+    let gw = gateway_with_limits("", "max_sessions_per_identity = 2");
+    let sock = gw.dir.path().join("ctl");
+    let master = ssh_base(&gw).args(["-M", "-S"]).arg(&sock).args(["-f", "-N", "-o", "ControlPersist=no", "web@127.0.0.1"]).stdin(Stdio::null()).status().unwrap();
+    assert!(master.success());
+    let via = |cmd: &str| ssh_base(&gw).arg("-S").arg(&sock).arg("web@127.0.0.1").arg(cmd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let running: Vec<_> = (0..2).map(|_| via("sleep 2; echo done-slow")).collect();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let third = via("echo third").wait_with_output().unwrap();
+    assert!(!third.status.success() && text(&third).1.contains("too many commands running at once"), "{:?}", text(&third));
+    for r in running {
+        let o = r.wait_with_output().unwrap();
+        assert_eq!(text(&o).0, "done-slow\n", "{:?}", text(&o));
+    }
+    // Their places are given back when they end.
+    let o = via("echo again").wait_with_output().unwrap();
+    assert_eq!(text(&o).0, "again\n", "{:?}", text(&o));
+    let _ = ssh_base(&gw).arg("-S").arg(&sock).args(["-O", "exit", "web@127.0.0.1"]).output();
 }
 
 /// Waits until the gateway has sealed `n` recordings, and returns their ids.

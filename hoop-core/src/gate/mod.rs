@@ -47,6 +47,9 @@ pub enum GateError {
     /// The identity has too many sessions open.
     #[error("too many concurrent sessions for {0}")]
     Limit(String),
+    /// The identity has too many commands streaming output at once, over all its sessions.
+    #[error("too many commands running at once for {0} (limits.max_sessions_per_identity counts them too)")]
+    Streams(String),
     /// The recording could not be written: the operation is refused (fail closed).
     #[error("recording failed, operation refused: {0}")]
     Record(#[from] RecordError),
@@ -163,6 +166,9 @@ struct Live {
     revocation_ids: Vec<String>,
     protocol: Protocol,
     kill: Arc<KillSwitch>,
+    /// Commands of the session streaming output (SSH channels), counted with the identity's
+    /// other sessions' against its session limit.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How a kill reaches a session: a flag for whoever looks, a wake-up for whoever waits.
@@ -362,6 +368,7 @@ impl Gate {
             started_at: crate::auth::now_secs(),
         };
         let kill = Arc::new(KillSwitch::default());
+        let streams = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         {
             let mut live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
             // Sub-identities an issuer minted share its limit, as they share its budgets.
@@ -372,7 +379,7 @@ impl Gate {
             }
             live.insert(
                 session.id.clone(),
-                Live { subject: owner.to_string(), revocation_ids: session.identity.revocation_ids().collect(), protocol, kill: kill.clone() },
+                Live { subject: owner.to_string(), revocation_ids: session.identity.revocation_ids().collect(), protocol, kill: kill.clone(), streams: streams.clone() },
             );
         }
         let log = match self.inner.recorder.open(&session) {
@@ -397,6 +404,7 @@ impl Gate {
             usage_keys,
             epoch_bucket,
             table_key_cache: Default::default(),
+            streams,
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
@@ -599,9 +607,37 @@ pub struct SessionHandle {
     epoch_bucket: usize,
     /// Its tables' usage keys, made once.
     table_key_cache: results::KeyCache,
+    /// Its commands streaming output now (see [`SessionHandle::open_stream`]).
+    streams: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A command's place among its identity's commands streaming output; given back on drop.
+pub struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl SessionHandle {
+    /// Takes a place for one more command streaming output (an SSH channel's command, shell or
+    /// subsystem), counted over every session of the identity against its session limit.
+    /// Each stream meets budget checkpoints only every so many bytes, so budgets overshoot by
+    /// up to a checkpoint per stream: bounding streams, not only connections, bounds that
+    /// (red-team round 36: 32 connections of 10 channels each, all started while the budget was
+    /// empty and each printing just under a checkpoint, read 295 MB past a 16 MiB budget).
+    pub fn open_stream(&self) -> Result<StreamSlot, GateError> {
+        let live = self.gate.inner.live.lock().unwrap_or_else(|p| p.into_inner());
+        let owner = self.session.identity.budget_subject();
+        let n: usize = live.values().filter(|l| l.subject == owner).map(|l| l.streams.load(Ordering::Relaxed)).sum();
+        if n >= self.gate.inner.limits.max_sessions_per_identity {
+            return Err(GateError::Streams(owner.to_string()));
+        }
+        self.streams.fetch_add(1, Ordering::Relaxed);
+        Ok(StreamSlot(self.streams.clone()))
+    }
+
     /// The session.
     pub fn session(&self) -> &Session {
         &self.session

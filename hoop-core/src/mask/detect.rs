@@ -121,11 +121,17 @@ impl Detector {
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;$()\x60]+)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60]+)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
                 // another flag or a substitution.
+                // An environment-style name, then blanks and the value (`column -t`, `env |
+                // tr = ' '`; red-team round 36). Upper case only, with an `_` in the name or a
+                // whole word (checked in `credential_code`): prose says "password reset".
+                r"\b[A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|PRIVKEY|ACCESS_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|MASTER_?KEY|HMAC_?KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60]+)",
+                // A JSON array holding the name, then the value (`jq -R 'split("=")'`).
+                r"(?i)\x22[a-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]*\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
                 r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
                 // The MySQL clients' `-pVALUE` (attached: `-p value` prompts instead).
                 r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t][^\n|;&]{0,200}?[ \t]-p[^\s\x22'$()\x60]+",
@@ -167,11 +173,12 @@ fn credential_value(h: &[u8], form: usize) -> usize {
             .map_or(0, |p| p + 1 + flag.len())
     };
     match form {
-        1 => blanks(h.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(0)),
-        2 => after_flag(b"-p"),
-        3 => blanks(h.windows(2).position(|w| w == b"-p").map_or(0, |p| p + 2)),
-        4 => blanks(after_flag(b"-a")),
-        5 => {
+        1 | 3 => blanks(h.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(0)),
+        2 => h.iter().position(|b| *b == b',').map_or(0, |p| blanks(p + 1)),
+        4 => after_flag(b"-p"),
+        5 => blanks(h.windows(2).position(|w| w == b"-p").map_or(0, |p| p + 2)),
+        6 => blanks(after_flag(b"-a")),
+        7 => {
             let flag = after_flag(b"-u").max(after_flag(b"--user"));
             h.get(flag..).and_then(|v| v.iter().position(|b| *b == b':')).map_or(flag, |p| flag + p + 1)
         }
@@ -284,7 +291,7 @@ impl DetectorSet {
             (start, end) = (start + first, start + last);
         }
         let hit = text.get(start..end).unwrap_or_default();
-        if detector.validate(hit) {
+        if detector.validate(hit) && (detector != Detector::NamedCredential || self.credential_at(pid, text, start, end)) {
             // A card whose last group runs on into `-digits` took the first group of what
             // follows (`4111 1111 1111 1111 078-05-1120`): the card without that group wins
             // when it is one, so the SSN after it is still found.
@@ -314,6 +321,40 @@ impl DetectorSet {
             }
         }
         None
+    }
+
+    /// Whether the `credential` candidate `start..end` of pattern `pid` holds a value, not
+    /// code: a command substitution with arguments (`$(cat /run/pw)`), `${…}` or a variable
+    /// (`$DB_PW`) is code a reviewer must see; an unclosed `$(` is not (red-team round 36:
+    /// `sed 's/=/=$(/'` hid a password behind that exemption). A name followed by blanks
+    /// (`column -t` layout) must look like an environment variable (an `_` in it, or a whole
+    /// credential word), and `PWD`, `OLDPWD` are the shell's directories.
+    fn credential_at(&self, pid: PatternID, text: &[u8], start: usize, end: usize) -> bool {
+        let form = self.forms.get(pid.as_usize()).copied().unwrap_or(0);
+        let hit = text.get(start..end).unwrap_or_default();
+        let at = credential_value(hit, form).min(hit.len());
+        let (name, value) = hit.split_at(at);
+        let word: Vec<u8> = name.iter().copied().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').collect();
+        if word.eq_ignore_ascii_case(b"PWD") || word.eq_ignore_ascii_case(b"OLDPWD") {
+            return false;
+        }
+        if form == 1 && !(word.contains(&b'_') || matches!(word.as_slice(), b"PASSWORD" | b"PASSWD" | b"APIKEY" | b"PRIVKEY")) {
+            return false;
+        }
+        let line_rest = text.get(start + at..).unwrap_or_default();
+        let line_rest = line_rest.split(|b| *b == b'\n').next().unwrap_or_default();
+        if value.starts_with(b"$(") {
+            let closed = line_rest.iter().position(|b| *b == b')');
+            let body = closed.and_then(|c| line_rest.get(2..c)).unwrap_or_default();
+            return !(closed.is_some() && body.iter().any(|b| *b == b' ' || *b == b'\t'));
+        }
+        if value.starts_with(b"${") {
+            return !line_rest.contains(&b'}');
+        }
+        if let Some(var) = value.strip_prefix(b"$") {
+            return !(var.first().is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_') && var.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_'));
+        }
+        true
     }
 
     fn owner(&self, id: PatternID) -> Detector {
@@ -419,6 +460,16 @@ mod tests {
         assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
         assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
+        // Layouts of the same file (red-team round 36): blanks, a JSON pair, a `$(` that is
+        // not a command substitution; a password holding `$` is masked whole.
+        assert_eq!(found("DB_PASSWORD            Sup3rS3cret-PGpass"), ["Sup3rS3cret-PGpass"]);
+        assert_eq!(found("AWS_SECRET_ACCESS_KEY  wJalrXUtnFEMI/K7MDENG"), ["wJalrXUtnFEMI/K7MDENG"]);
+        assert_eq!(found(r#"["DB_PASSWORD","Sup3r,S3cret"]"#), [r#""Sup3r,S3cret""#]);
+        assert_eq!(found("DB_PASSWORD=$(Sup3rS3cret-PGpass"), ["$(Sup3rS3cret-PGpass"]);
+        assert_eq!(found("DB_PASSWORD=Pa$$w0rd"), ["Pa$$w0rd"]);
+        for kept in ["PASS  src/app.test.js", "TOKEN EXPIRED", "PWD    /home/agent", "the password reset link", "DB_PASSWORD=$DB_PW", "DB_PASSWORD=${DB_PW}", "X_TOKEN=$(vault read -field=t x)"] {
+            assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
+        }
         // Command lines: history files, scripts, `ps` (the flag and the user stay).
         assert_eq!(found("mysql -u root -pS3cr3t shop"), ["S3cr3t"]);
         assert_eq!(found("mysqldump --host db -h x -pab=c db > d.sql"), ["ab=c"]);

@@ -206,7 +206,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
@@ -332,6 +332,11 @@ mod tests {
         deny(Action::exec("h", "printf 'output = /home/web/.bashrc' > /home/web/.curlrc"), "agent-no-startup-files");
         deny(Action::exec("h", "cp /tmp/x /home/web/.config/.curlrc"), "agent-no-startup-files");
         deny(Action::exec("h", "tee -a .gdbinit"), "agent-no-startup-files");
+        // Red-team round 36: `less` runs the LESSOPEN preprocessor its lesskey file names.
+        deny(Action::exec("h", "printf x > .lesskey"), "agent-no-startup-files");
+        deny(Action::exec("h", "cp x /home/u/.config/lesskey"), "agent-no-startup-files");
+        deny(Action::exec("h", "tee .lessfilter"), "agent-no-startup-files");
+        deny(Action::exec("h", "echo x >> .bash_completion"), "agent-no-startup-files");
         deny(Action::exec("h", "grep -r root /etc --include=shadow"), "agent-no-credential-files");
         deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
         deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
