@@ -509,6 +509,32 @@ fn scp_both_protocols_with_path_rules() {
     assert!(on_target.windows.h1.bytes >= 100_000_000, "file bytes read: {:?}", on_target.windows.h1);
 }
 
+/// Red-team round 36: an approved download delivered a `.env` that `cat` would have masked,
+/// and the ticket did not say so. A download's ticket tells the reviewer its contents are
+/// copied as they are; denied, nothing arrives.
+#[test]
+fn a_download_ticket_says_its_contents_are_not_masked() {
+    let gw = gateway("");
+    let dest = gw.dir.path().join("got.txt");
+    let broker = gw.gate.approvals().clone();
+    let watcher = std::thread::spawn(move || {
+        for _ in 0..1500 {
+            if let Some(t) = broker.list().into_iter().next() {
+                let mut alice = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+                alice.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+                broker.decide(&t.id, &alice, false, "no").unwrap();
+                return Some(t.detail);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        None
+    });
+    let o = scp(&gw, &["-O", "web@127.0.0.1:/etc/hostname", dest.to_str().unwrap()]);
+    let detail = watcher.join().unwrap().expect("a ticket opened");
+    assert!(detail.contains("masking does not apply"), "{detail}");
+    assert!(!o.status.success() && !dest.exists(), "{:?}", text(&o));
+}
+
 /// A review rule: the command waits, a reviewer approves from another thread, and it runs;
 /// a denied one exits 1 with the reviewer's refusal on stderr.
 #[test]

@@ -751,7 +751,14 @@ impl SessionHandle {
                 // Reviewers see the masked action, as the recording holds it.
                 let masked = masked.unwrap_or_default();
                 let action = original.unwrap_or_else(|| masked.clone());
-                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, "");
+                // A download is copied as it is (red-team round 36: approved, `scp -O`, `sftp get`
+                // and rsync delivered a `.env` that `cat` would have masked): the reviewer is told.
+                let detail = if action.kind == crate::action::ActionKind::FileTransfer && action.file_transfer.direction == "download" {
+                    "file contents are copied as they are: masking does not apply to them"
+                } else {
+                    ""
+                };
+                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, detail);
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
             }
