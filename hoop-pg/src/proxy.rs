@@ -269,7 +269,7 @@ impl PgProxy {
                     GateError::Auth(AuthError::TargetNotAllowed { .. }) | GateError::Denied { .. } => proto::NOT_AUTHORIZED,
                     GateError::Auth(_) => proto::BAD_PASSWORD,
                     GateError::UnknownTarget(_) => "3D000",
-                    GateError::Limit(_) => "53300",
+                    GateError::Limit(_) | GateError::Streams(_) => "53300",
                     GateError::Record(_) => proto::SYSTEM_ERROR,
                 };
                 return fatal(&mut reader, code, &format!("hoop: {e}")).await;
