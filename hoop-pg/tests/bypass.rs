@@ -2563,3 +2563,26 @@ fn tokens_are_only_for_stored_values() {
     }
     pg().psql("DROP TABLE tk36").unwrap();
 }
+
+/// Found by the thirty-sixth round: `SELECT json_agg(e) FROM events e` returned 60,000 rows in
+/// one value with no review, counted as one row. A big row of a statement folding rows into a
+/// value counts the rows it holds, at the checkpoint it meets before it goes: past the
+/// result budget it is held (denied here: nothing of it reaches psql), and it counts in usage.
+#[test]
+fn rows_folded_into_one_value_count_as_rows() {
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 5000\n");
+    pg().psql(
+        "DROP TABLE IF EXISTS fold36; CREATE TABLE fold36 (id int, what text);
+         INSERT INTO fold36 SELECT g, 'event number ' || g || ' of the fold36 table, padded to a realistic width' FROM generate_series(1, 20000) g",
+    )
+    .unwrap();
+    let reviewer = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much at once");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT json_agg(f) FROM fold36 f", "-c", "SELECT 'after', count(*) FROM fold36"], None);
+    reviewer.join().unwrap();
+    assert!(!out.contains("event number 19999") && !out.contains("\"id\":2"), "the folded rows reached psql: {}", &out[..out.len().min(300)]);
+    assert!(err.contains("agent-budget-result") && err.contains("20000 rows"), "{err}");
+    assert!(out.contains("after|20000"), "the session goes on: {out} {err}");
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("app") && u.table.is_none()).expect("usage on app");
+    assert!(on_target.windows.h1.rows >= 20000, "{:?}", on_target.windows.h1);
+    pg().psql("DROP TABLE fold36").unwrap();
+}
