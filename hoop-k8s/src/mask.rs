@@ -336,6 +336,29 @@ fn is_credential_name(m: &Masker, name: &str) -> bool {
         || m.column_rules().iter().any(|r| !r.column.contains('.') && r.column != "*" && !r.column.is_empty() && n.contains(&r.column.to_ascii_lowercase()))
 }
 
+/// A word of `;`-separated `key=value` pairs with the values of credential-named keys masked;
+/// `None` when none is.
+fn mask_pairs(m: &Masker, word: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(word.len());
+    let mut changed = false;
+    for (i, pair) in word.split(|b| *b == b';').enumerate() {
+        if i > 0 {
+            out.push(b';');
+        }
+        let eq = pair.iter().position(|b| *b == b'=');
+        match eq.map(|e| pair.split_at(e)) {
+            Some((k, v)) if v.len() > 1 && is_credential_name(m, String::from_utf8_lossy(k).trim()) => {
+                out.extend_from_slice(k);
+                out.push(b'=');
+                out.extend(m.mask_whole("credential", v.get(1..).unwrap_or_default()).unwrap_or_default());
+                changed = true;
+            }
+            _ => out.extend_from_slice(pair),
+        }
+    }
+    changed.then_some(out)
+}
+
 /// Whether the raw document mentions a credential-like name anywhere (then it is parsed).
 fn has_credential_word(body: &[u8]) -> bool {
     // One case-insensitive pass, built once.
@@ -432,6 +455,13 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
         for (n, word) in line.split_inclusive(|b| b.is_ascii_whitespace()).enumerate() {
             let trimmed = word.trim_ascii_end();
             let tail = word.get(trimmed.len()..).unwrap_or_default();
+            // A separator standing alone (`password = "x"` in a TOML inline table, `admin
+            // password = x`): the value is the word after it (red-team round 37 saw the `=`
+            // masked and the value after it in clear).
+            if mask_next && matches!(trimmed, b"=" | b":" | b"=>") {
+                out.extend_from_slice(word);
+                continue;
+            }
             if mask_next && !trimmed.is_empty() {
                 out.extend(m.mask_whole("argument", trimmed).unwrap_or_default());
                 out.extend_from_slice(tail);
@@ -440,6 +470,15 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
                 continue;
             }
             let text = String::from_utf8_lossy(trimmed);
+            // A connection string's `;`-separated pairs (`Server=db;Uid=app;Pwd=x;`).
+            if text.contains(';')
+                && let Some(masked) = mask_pairs(m, trimmed)
+            {
+                out.extend(masked);
+                out.extend_from_slice(tail);
+                changed = true;
+                continue;
+            }
             let kv = text.split_once(['=', ':']).filter(|(k, v)| keyish(k) && !v.is_empty() && is_credential_name(m, k));
             if let (Some((k, _)), true) = (kv, n > 0 || sep.is_some()) {
                 let cut = k.len() + 1;
@@ -454,6 +493,11 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
             }
             // `.netrc`: `machine h login u password p`.
             if n > 0 && matches!(text.to_ascii_lowercase().as_str(), "password" | "passwd") {
+                mask_next = true;
+            }
+            // An environment variable named as a credential, then its value (`ENV DB_PASSWORD
+            // value` in a Dockerfile).
+            if n > 0 && text.contains('_') && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') && is_credential_name(m, &text) {
                 mask_next = true;
             }
             // `password: value` inside a line (a YAML flow map): the next word is the value.
@@ -693,13 +737,18 @@ mod tests {
             "core-site.xml": "<property><name>fs.s3a.secret.key</name><value>S3Secret9</value></property><property><name>fs.s3a.endpoint</name><value>s3.example</value></property>",
             "app.xml": "<entry key=\"db.password\">JavaPw5</entry>",
             ".netrc": "machine h login u password NetrcPw6\n",
+            // Red-team round 37.
+            "app.toml": "[database]\nhost = \"db\"\ndb = { user = \"app\", password = \"TomlInl4\" }\n",
+            "settings.ini": "[admin]\nadmin password = Space5\n",
+            "odbc.txt": "Driver={ODBC Driver 18};Server=db;Uid=app;Pwd=Odbc6;\n",
+            "Dockerfile": "FROM busybox\nENV DB_PASSWORD Docker28\n",
             "privateKey": "v1aaaa", "accessKey": "v2aaaa"}});
         assert!(mask_document(&m, scope, &mut cm).values > 0);
         let out = cm.to_string();
-        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa", "S3Secret9", "JavaPw5", "NetrcPw6"] {
+        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa", "S3Secret9", "JavaPw5", "NetrcPw6", "TomlInl4", "Space5", "Odbc6", "Docker28"] {
             assert!(!out.contains(leak), "{leak}: {out}");
         }
-        for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379", "s3.example", "login u"] {
+        for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379", "s3.example", "login u", "Server=db;Uid=app;Pwd=", "FROM busybox", "ENV DB_PASSWORD ", "user = \\\"app\\\""] {
             assert!(out.contains(kept), "{kept}: {out}");
         }
     }
