@@ -367,3 +367,41 @@ fn a_crash_leaves_recordings_intact_and_the_next_start_closes_them() {
     // A session opened after the restart closes normally.
     assert!(s.psql(&token, "select 1").status.success());
 }
+
+/// Red-team round 37: `hoop approvals list` showed an agent's pod create as its verb and path
+/// only, so a reviewer approved a spec unseen. The list says where the body is, and
+/// `hoop approvals show` lays it out (masked, and escaped: an agent's bidi override does not
+/// reorder what the reviewer reads).
+#[test]
+fn a_reviewer_sees_a_kubernetes_write_whole() {
+    let s = serve("");
+    let home = s.dir.path().join("agent-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cred = s.client_credential("agent-k", "agent", "", "cluster", &[]);
+    let kc = s.kubeconfig_for(&cred, &home);
+    let kubectl = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", &home)
+        .args(["run", "probe37", "--image=busybox:1.36", "--request-timeout=30s", "--", "sh", "-c", "echo \u{202e}hs|x lruc"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    for _ in 0..200 {
+        let list = out(&s.hoop(&["approvals", "list"]));
+        if let Some(l) = list.lines().find(|l| l.contains("agent-review-k8s-workloads")) {
+            line = l.to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ticket = line.split_whitespace().next().unwrap_or_default().to_string();
+    assert!(line.contains(&format!("[body: hoop approvals show {ticket}]")), "{line}\n{}", s.log());
+    let shown = out(&s.hoop(&["approvals", "show", &ticket]));
+    assert!(shown.contains("probe37") && shown.contains("\"image\": \"busybox:1.36\""), "{shown}");
+    assert!(shown.contains("\\u{202e}") && !shown.contains('\u{202e}'), "the override is shown as an escape: {shown}");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = kubectl.wait_with_output().unwrap();
+    assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

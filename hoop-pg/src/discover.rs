@@ -9,7 +9,7 @@
 
 use crate::catalog::Catalog;
 use crate::mask::{Scan, kind_of, scan_of};
-use hoop_core::mask::{ColumnMask, ColumnRef, Masker};
+use hoop_core::mask::{ColumnMask, ColumnRef, Masker, Mode};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -124,9 +124,15 @@ impl Discovery {
                     continue;
                 }
                 seen.push((schema.clone(), table.clone(), cols.clone()));
+                // Tokens are for values stored in the relation the name denotes. One behind a
+                // view (whose column of that name may be anything: `'N919'::text AS nid`), or a
+                // temporary one (the caller's own values, under the name of a tokenised table),
+                // is redacted instead, and so is the name (red-team round 37).
+                let own = spelling.rsplit('.').next().is_some_and(|n| n.eq_ignore_ascii_case(&table)) && !schema.starts_with("pg_temp");
+                let stored = |rule: ColumnMask| if own { rule } else { ColumnMask { mode: Mode::Redact, ..rule } };
                 for (col, _) in &cols {
                     if let Some(rule) = masker.column_rule(&ColumnRef { target, schema: &schema, table: &table, column: col }) {
-                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule, whole: true });
+                        push(&mut found, MaskedColumn { name: col.to_ascii_lowercase(), rule: stored(rule), whole: true });
                     }
                 }
                 let sampled = self.sampled(ask, &schema, &table, &cols).await;
@@ -338,8 +344,17 @@ const MAX_VIEW_DEPTH: usize = 8;
 /// found later, configuration on a parent say, never leaves it masked less).
 fn push(found: &mut Vec<MaskedColumn>, col: MaskedColumn) {
     match found.iter_mut().find(|c| c.name == col.name) {
-        Some(c) if col.whole && !c.whole => *c = col,
-        Some(_) => {}
+        Some(c) => {
+            let redact = c.rule.mode == Mode::Redact || col.rule.mode == Mode::Redact;
+            if col.whole && !c.whole {
+                *c = col;
+            }
+            // Redacted anywhere, redacted: a token of a name that may denote a relation of the
+            // caller's own values is a token of values it chose.
+            if redact {
+                c.rule.mode = Mode::Redact;
+            }
+        }
         None => found.push(col),
     }
 }

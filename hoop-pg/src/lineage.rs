@@ -81,6 +81,13 @@ impl ResultMask {
         }
     }
 
+    /// Whether this result's columns of stored values pass through unchanged (no subquery, CTE,
+    /// set operation or rows its statement wrote itself): only then may a column keep a
+    /// tokenising rule.
+    pub fn tokens(&self) -> bool {
+        self.tokens
+    }
+
     /// The masked source columns result column `i` (of `n`) derives from, when lineage named
     /// them.
     pub fn sources(&self, i: usize, n: usize) -> &[String] {
@@ -172,7 +179,13 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     let mut partial: Vec<String> = Vec::new();
     for cols in masked.values() {
         for c in cols.iter() {
-            rules.entry(c.name.clone()).or_insert_with(|| c.rule.clone());
+            // One name, several relations (a view's and the table behind it): redacted in any,
+            // redacted, whichever the map yields first (a token there is a token of whatever
+            // the view's column holds, red-team round 37).
+            let rule = rules.entry(c.name.clone()).or_insert_with(|| c.rule.clone());
+            if c.rule.mode == hoop_core::mask::Mode::Redact {
+                rule.mode = hoop_core::mask::Mode::Redact;
+            }
             if !c.whole {
                 partial.push(c.name.clone());
             }
@@ -222,7 +235,9 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     // that may hold other values than the stored ones (a subquery's, a CTE's, a set
     // operation's), is redacted instead: tokenised, it would be a token of text the caller
     // chose, equal to the stored value's exactly when the guess is right (red-team round 36).
-    let passes_through = d.derived.is_empty() && !d.setops;
+    // Nor values the statement wrote itself (`INSERT … RETURNING nid`: a dictionary of tokens
+    // of values the caller chose, red-team round 37).
+    let passes_through = d.derived.is_empty() && !d.setops && !d.returns_written;
     let mut fallback = by_name(&taint, &rules, &any_rule);
     for p in &partial {
         fallback.by_name.remove(p);

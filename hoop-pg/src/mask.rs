@@ -4,7 +4,7 @@ use crate::catalog::Catalog;
 use crate::frame::Frame;
 use crate::lineage::ResultMask;
 use crate::proto::{self, Field};
-use hoop_core::mask::{ColumnMask, ColumnRef, Detector, Masked, Masker, ValueKind};
+use hoop_core::mask::{ColumnMask, ColumnRef, Detector, Masked, Masker, Mode, ValueKind};
 use hoop_core::usage::MaskedBy;
 use crate::binary::TypeShape;
 use std::borrow::Cow;
@@ -209,7 +209,19 @@ impl RowPlan {
                     ),
                     None => ("", "", f.name.as_str()),
                 };
-                let rule = masker.column_rule(&ColumnRef { target, schema, table, column }).or_else(|| lineage.and_then(|l| l.rule(i, fields.len(), &f.name)));
+                let by_lineage = || lineage.and_then(|l| l.rule(i, fields.len(), &f.name));
+                let rule = match masker.column_rule(&ColumnRef { target, schema, table, column }) {
+                    // A token only for a stored value passed through as it is, from a relation
+                    // that is not the caller's own (red-team round 37: `INSERT … RETURNING nid`
+                    // and a temporary table named like the tokenised one tokenised values the
+                    // caller chose, a dictionary of the stored values' tokens).
+                    Some(r) if r.mode == Mode::Tokenise => {
+                        let stored = !schema.starts_with("pg_temp") && lineage.is_some_and(|l| l.tokens()) && by_lineage().is_none_or(|l| l.mode == Mode::Tokenise);
+                        Some(if stored { r } else { ColumnMask { mode: Mode::Redact, ..r } })
+                    }
+                    Some(r) => Some(r),
+                    None => by_lineage(),
+                };
                 let derived_from = lineage.map(|l| l.sources(i, fields.len())).unwrap_or_default();
                 let sources = match (&info, &rule) {
                     (Some(_), _) => vec![format!("{schema}.{table}.{column}")],

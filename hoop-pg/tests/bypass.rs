@@ -2561,6 +2561,37 @@ fn tokens_are_only_for_stored_values() {
         let got = token_of(derived);
         assert!(!got.is_empty() && got.iter().all(|t| !t.starts_with("tok_") && !t.contains("B7") && !t.contains("A1")), "{derived} {got:?}: {out} {err}");
     }
+    // Round 37: values the caller wrote itself, returned by the write, read from a temporary
+    // table of the tokenised table's name, or from a view whose column of that name is a
+    // literal, are no tokens either.
+    let (out, err) = agent(
+        &gw,
+        &[
+            "-At",
+            "-c",
+            "BEGIN",
+            "-c",
+            "INSERT INTO tk36 VALUES (9, 'B7654321') RETURNING 'returning', nid",
+            "-c",
+            "ROLLBACK",
+            "-c",
+            "CREATE TEMP VIEW v36 AS SELECT id, 'B7654321'::text AS nid FROM tk36",
+            "-c",
+            "SELECT 'view', nid FROM v36 WHERE id = 1",
+            "-c",
+            "CREATE TEMP TABLE tk36 (id int, nid text)",
+            "-c",
+            "INSERT INTO tk36 VALUES (1, 'B7654321')",
+            "-c",
+            "SELECT 'temp', nid FROM tk36",
+        ],
+        None,
+    );
+    let token_of = |prefix: &str| -> Vec<String> { out.lines().filter(|l| l.starts_with(prefix)).map(|l| l.rsplit('|').next().unwrap().to_string()).collect() };
+    for chosen in ["returning|", "view|", "temp|"] {
+        let got = token_of(chosen);
+        assert!(got.len() == 1 && got[0] != plain[1] && !got[0].starts_with("tok_") && !got[0].contains("B7"), "{chosen} {got:?}: {out} {err}");
+    }
     pg().psql("DROP TABLE tk36").unwrap();
 }
 

@@ -77,6 +77,9 @@ pub struct Derivation {
     /// A top-level statement (or the query of a cursor or prepared statement) is a set
     /// operation: its columns hold the values of every branch, whatever the first one names.
     pub setops: bool,
+    /// A top-level statement writes rows and returns them (`INSERT … RETURNING`): its columns
+    /// hold values the statement itself wrote.
+    pub returns_written: bool,
     /// Every named expression in the text (select lists at any depth, RETURNING lists).
     pub named: Vec<(String, Refs)>,
     /// Relations defined in the text (subqueries in FROM, CTEs, functions in FROM) by alias,
@@ -247,6 +250,13 @@ fn derive_here(text: &str) -> Option<Derivation> {
         let inner = ["DeclareCursorStmt", "PrepareStmt"].iter().find_map(|k| top.get(*k)).and_then(|s| s.get("query")).and_then(|q| q.get("node"));
         let setop = |n: &Value| n.get("SelectStmt").and_then(|b| b.get("op")).and_then(Value::as_i64).is_some_and(|op| op > 1);
         d.setops |= setop(top) || inner.is_some_and(setop);
+        let returns = |n: &Value| {
+            ["InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]
+                .iter()
+                .filter_map(|k| n.get(*k))
+                .any(|b| b.get("returning_clause").and_then(|r| r.get("exprs")).and_then(Value::as_array).is_some_and(|a| !a.is_empty()) || b.get("returningList").and_then(Value::as_array).is_some_and(|a| !a.is_empty()))
+        };
+        d.returns_written |= returns(top) || inner.is_some_and(returns);
         d.runs.push(inner.map_or_else(|| statement_outputs(top), statement_outputs));
     }
     d.fold_case();

@@ -343,6 +343,12 @@ fn json(bytes: &[u8]) -> Result<serde_json::Value, String> {
 pub enum ApprovalsCommand {
     /// Open tickets.
     List,
+    /// One open ticket whole: the action as the reviewer decides it, a Kubernetes write's body
+    /// laid out.
+    Show {
+        /// Ticket id.
+        id: String,
+    },
     /// Approve a ticket.
     Approve {
         /// Ticket id.
@@ -369,10 +375,38 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
             }
             for t in tickets {
                 let what = t.get("action").cloned().and_then(|a| serde_json::from_value::<hoop_core::action::Action>(a).ok()).map(|a| a.summary()).unwrap_or_default();
-                let detail = t.get("detail").and_then(|d| d.as_str()).map(|d| format!("  ({d})")).unwrap_or_default();
+                let mut detail = t.get("detail").and_then(|d| d.as_str()).filter(|d| !d.is_empty()).map(|d| format!("  ({d})")).unwrap_or_default();
+                // A write's body does not fit a line: said, and `show` lays it out.
+                if t.pointer("/action/k8s/body").and_then(|b| b.as_str()).is_some_and(|b| !b.is_empty()) {
+                    detail.push_str(&format!("  [body: hoop approvals show {}]", at(&t, "/id")));
+                }
                 // Shown as escapes: a terminal must not obey what an agent wrote (red-team round 24).
                 let line = format!("{}  {}  {} on {}  rule {}  {}{detail}", at(&t, "/id"), at(&t, "/requester"), at(&t, "/action/kind"), at(&t, "/action/target"), at(&t, "/rule"), what);
                 println!("{}", hoop_core::display::escaped(&line));
+            }
+        }
+        ApprovalsCommand::Show { id } => {
+            let v = json(&client.get("/v1/approvals").await.map_err(|e| e.to_string())?)?;
+            let t = v.as_array().into_iter().flatten().find(|t| t.get("id").and_then(|i| i.as_str()) == Some(id.as_str())).ok_or_else(|| format!("no open ticket {id}"))?;
+            // Every line escaped: a terminal must not obey what an agent wrote, nor a bidi
+            // override reorder it (red-team round 37: a write's body is the agent's text).
+            let print = |text: &str| {
+                for line in text.lines() {
+                    println!("{}", hoop_core::display::escaped(line));
+                }
+            };
+            let mut action = t.get("action").cloned().unwrap_or_default();
+            // A Kubernetes write's body is JSON text: shown laid out, after the rest.
+            let body = action.pointer_mut("/k8s/body").map(serde_json::Value::take).and_then(|b| b.as_str().map(str::to_string)).filter(|b| !b.is_empty());
+            print(&format!("ticket {}  requester {}  rule {}", at(t, "/id"), at(t, "/requester"), at(t, "/rule")));
+            if let Some(detail) = t.get("detail").and_then(|d| d.as_str()).filter(|d| !d.is_empty()) {
+                print(&format!("note: {detail}"));
+            }
+            print(&serde_json::to_string_pretty(&action).unwrap_or_default());
+            if let Some(body) = body {
+                println!("body:");
+                let laid = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| serde_json::to_string_pretty(&b).ok());
+                print(laid.as_deref().unwrap_or(&body));
             }
         }
         ApprovalsCommand::Approve { id } => {
