@@ -173,6 +173,16 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        // What a workload runs can live in a ConfigMap it mounts or takes its environment from
+        // (`command: [sh, /cfg/run.sh]`, `envFrom`): a write to one is a change of what runs,
+        // reviewed like the workload (red-team round 37 swapped a reviewed pod's script after
+        // the approval).
+        "agent-review-k8s-config",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch", "delete", "deletecollection"] && action.k8s.resource == "configmaps""#,
+        "",
+    ),
+    (
         "agent-review-bulk-delete",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "k8s" && (action.k8s.verb == "delete" || (action.k8s.verb == "create" && action.k8s.subresource == "eviction")) && usage.deletes >= 5"#,
