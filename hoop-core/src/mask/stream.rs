@@ -189,8 +189,9 @@ pub(super) fn escape_len(b: &[u8]) -> Option<usize> {
                 _ => None,
             })
         }
-        // Charset selection takes one more byte.
-        b'(' | b')' | b'*' | b'+' => b.get(2).map(|_| 3),
+        // Charset selection, and `ESC # 8`, `ESC % G`, `ESC SP F`, take one more byte (red-team
+        // round 37: the `8` of `ESC # 8` was read as a digit of a card number).
+        b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/' | b'#' | b'%' | b' ' => b.get(2).map(|_| 3),
         _ => Some(2),
     }
 }
@@ -270,6 +271,27 @@ mod tests {
         let (b, c) = rest.split_at(24);
         let out = run(&mut s, &[a, b, c]);
         assert_eq!(String::from_utf8(out).unwrap(), "\x1b[1m****************\x1b[0m caf\u{e9} \x1b]0;title\x07\n");
+    }
+
+    /// Red-team round 37: sequences a terminal hides, or characters it overstrikes, inside a
+    /// value kept it from the detectors.
+    #[test]
+    fn hidden_sequences_inside_a_value_do_not_hide_it() {
+        for input in [
+            "card 4111 11\u{9b}31m11 1111 1111\n",
+            "card 4111 11\x1b#811 1111 1111\n",
+            "card 4111 11\x1b%G11 1111 1111\n",
+            "card 4111 117\x0811 1111 1111\n",
+            "card 4111 11\u{34f}11 1111 1111\n",
+            "card 4111 11\u{e0041}11 1111 1111\n",
+        ] {
+            let mut p = stream(StreamStyle::Pipe);
+            let out = String::from_utf8(run(&mut p, &[input.as_bytes()])).unwrap();
+            assert!(out.contains("[REDACTED:card]") && !out.contains("1111 1111"), "{input:?}: {out:?}");
+        }
+        let mut p = stream(StreamStyle::Pipe);
+        let out = String::from_utf8(run(&mut p, &[b"DB_PASS\x08\x08\x08\x08PASSWORD=Hunter2x\n"])).unwrap();
+        assert!(!out.contains("Hunter2x"), "{out:?}");
     }
 
     #[test]

@@ -15,8 +15,30 @@ pub(crate) struct Visible {
 
 /// Characters a reader does not see.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{00ad}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}' | '\u{180e}')
-        || (c.is_control() && c != '\n' && c != '\t')
+    matches!(
+        c,
+        '\u{00ad}' | '\u{034f}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}'
+            | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}' | '\u{ffa0}' | '\u{e0000}'..='\u{e007f}' | '\u{e0100}'..='\u{e01ef}'
+    ) || (c.is_control() && c != '\n' && c != '\t')
+}
+
+/// The bytes after a C1 control introducer (`c`, already read) that belong to its sequence:
+/// a CSI's parameters and final byte, or an OSC/DCS string up to its terminator (red-team round
+/// 37: `\u{9b}31m` inside a card number left `31m` in the text detectors saw).
+fn c1_sequence_len(c: char, rest: &[u8]) -> usize {
+    match c {
+        '\u{9b}' => rest.iter().position(|b| (0x40..=0x7e).contains(b)).map_or(rest.len(), |p| p + 1),
+        '\u{90}' | '\u{9d}' | '\u{98}' | '\u{9e}' | '\u{9f}' => {
+            // Up to BEL, ST (`\u{9c}`) or ESC \.
+            let end = rest.windows(2).position(|w| w == [0xc2, 0x9c] || w == [0x1b, b'\\']).map(|p| p + 2);
+            let bel = rest.iter().position(|b| *b == 0x07).map(|p| p + 1);
+            match (end, bel) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or(rest.len()),
+            }
+        }
+        _ => 0,
+    }
 }
 
 /// Printable ASCII and newlines: read as they are.
@@ -50,6 +72,16 @@ impl Visible {
                 i += 1;
             } else if b == 0x1b {
                 i += escape_len(bytes.get(i..).unwrap_or_default()).unwrap_or(bytes.len() - i).max(1);
+            } else if b == 0x08 {
+                // A backspace erases the character before it on screen (`4\b4111…` shows one 4):
+                // it leaves the text a reader sees too (red-team round 37).
+                while text.last().is_some_and(|&c| (0x80..0xc0).contains(&c)) {
+                    text.pop();
+                    map.pop();
+                }
+                text.pop();
+                map.pop();
+                i += 1;
             } else if b < 0x80 {
                 // Other control characters.
                 i += 1;
@@ -67,7 +99,7 @@ impl Visible {
                         i += 1;
                     }
                     Some(c) => {
-                        let len = c.len_utf8();
+                        let len = c.len_utf8() + c1_sequence_len(c, bytes.get(i + c.len_utf8()..).unwrap_or_default());
                         if matches!(c, '\u{a0}' | '\u{202f}' | '\u{2007}') {
                             text.push(b' ');
                             map.push(at);
