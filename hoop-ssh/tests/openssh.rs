@@ -197,7 +197,7 @@ fn command_line_credentials_are_masked() {
     // Red-team round 36: the same `.env` through everyday layouts (`column -t`, `tr = ' '`,
     // `jq -R 'split("=")'`) and behind an unclosed `$(`.
     let env = "DB_PASSWORD=Env5ecret-pw\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCY\n";
-    for command in ["tr = ' '", "column -t -s=", "jq -Rc 'split(\"=\")'", "sed 's/=/=$(/'"] {
+    for command in ["tr = ' '", "column -t -s=", "jq -Rc 'split(\"=\")'", "sed 's/=/=$(/'", "sed 's/=/ = /'", "sed 's/=/ := /'", "sed 's/DB_PASSWORD=/DB_PASSWORD dbPassword: /'", "sed 's/=/\\t/'"] {
         let path = std::env::temp_dir().join(format!("hoop-env-{}", std::process::id()));
         std::fs::write(&path, env).unwrap();
         let mut perms = std::fs::metadata(&path).unwrap().permissions();
@@ -209,6 +209,25 @@ fn command_line_credentials_are_masked() {
         assert!(out.contains("DB_PASSWORD") && out.contains("[REDACTED:credential]"), "{command}: {out} {err}");
         assert!(!out.contains("Env5ecret") && !out.contains("wJalrXUtnFEMI"), "{command}: {out}");
     }
+}
+
+/// Red-team round 38: a directory staged elsewhere and moved or copied into place (`mv
+/// /tmp/stage .config`), or an archive extracted in the home directory, creates files that run
+/// code under names hoop cannot see: refused, and the host keeps no such file.
+#[test]
+fn staged_directories_cannot_become_startup_files() {
+    let gw = gateway("");
+    let stage = format!("/tmp/hoop-stage-{}", std::process::id());
+    let mark = format!("staged-{}", std::process::id());
+    let (rc, _) = sshd().ssh(&format!("rm -rf {stage}; mkdir -p {stage}/git && printf '[core]\\n\\tfsmonitor = echo {mark}\\n' > {stage}/git/config; chmod -R a+rwX {stage}")).unwrap();
+    assert_eq!(rc, 0);
+    for command in [format!("mv {stage} .config"), format!("cp -r {stage}/. .config/"), format!("cp -r {stage}/git .config/"), format!("rsync -a {stage}/ .config/")] {
+        let o = ssh(&gw, &command);
+        assert!(!o.status.success() && text(&o).1.contains("agent-no-startup-files"), "{command}: {:?}", text(&o));
+    }
+    let (_, found) = sshd().ssh(&format!("grep -rc {mark} ~/.config 2>/dev/null | grep -vc ':0$'; true")).unwrap();
+    assert_eq!(found.trim(), "0", "the staged configuration reached ~/.config");
+    let _ = sshd().ssh(&format!("rm -rf {stage}"));
 }
 
 /// Red-team round 36: a pager's configuration names a program it runs (`LESSOPEN` in

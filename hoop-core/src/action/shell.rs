@@ -355,6 +355,17 @@ impl Walker<'_> {
                 }
             }
         }
+        // A copy, move, link or extraction creates names under its destination that come from
+        // its sources (`mv /tmp/stage .local` makes `.local/lib/…/x.pth`; `cp f .config/`;
+        // `tar -x` in the home directory): the destination is seen as `<dir>/<new>` (names
+        // unknown), which rules about files that run code match when the directory holds such
+        // files (red-team round 38).
+        if let Some(dest) = creates_under(&argv) {
+            let d = format!("{}/<new>", normalise(&dest).trim_end_matches('/'));
+            if !self.r.paths.contains(&d) {
+                self.r.paths.push(d);
+            }
+        }
         self.r.commands.push(argv);
         self.run(&raw, fed);
     }
@@ -1506,6 +1517,32 @@ fn reshaping_option<'a>(args: &'a [String], flags: &str) -> Option<&'a str> {
         i += 1;
     }
     None
+}
+
+/// The directory a copy, move, link or archive extraction creates names under, whose names
+/// come from what it copies or extracts: its last operand (or `-t DIR`), `tar -C`, `unzip -d`,
+/// and the working directory (`.`) for an extraction given none.
+fn creates_under(argv: &[String]) -> Option<String> {
+    let (program, args) = argv.split_first()?;
+    let value_of = |flag: &str| {
+        args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned().or_else(|| args.iter().find_map(|a| a.strip_prefix(flag).filter(|v| !v.is_empty()).map(|v| v.trim_start_matches('=').to_string())))
+    };
+    match known_name(program_name(program)) {
+        "cp" | "mv" | "install" | "ln" | "rsync" => {
+            if let Some(t) = value_of("-t").or_else(|| value_of("--target-directory")) {
+                return Some(t);
+            }
+            let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+            (operands.len() >= 2).then(|| operands.last().map(|d| d.to_string())).flatten()
+        }
+        "tar" | "bsdtar" => {
+            let extracts = args.iter().any(|a| a == "--extract" || a == "--get" || (a.starts_with('-') && !a.starts_with("--") && a.contains('x')))
+                || args.first().is_some_and(|a| !a.starts_with('-') && a.contains('x'));
+            extracts.then(|| value_of("-C").or_else(|| value_of("--directory")).unwrap_or_else(|| ".".into()))
+        }
+        "unzip" | "7z" | "7za" | "cpio" | "unrar" | "ar" => Some(value_of("-d").or_else(|| value_of("-o")).unwrap_or_else(|| ".".into())),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ impl Detector {
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60]+)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
@@ -129,7 +129,10 @@ impl Detector {
                 // An environment-style name, then blanks and the value (`column -t`, `env |
                 // tr = ' '`; red-team round 36). Upper case only, with an `_` in the name or a
                 // whole word (checked in `credential_code`): prose says "password reset".
-                r"\b[A-Z0-9_]*(?:PASSWORD|PASSWD|PASS|PWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|PRIVKEY|ACCESS_?KEY|SIGNING_?KEY|ENCRYPTION_?KEY|MASTER_?KEY|HMAC_?KEY|CREDENTIALS?)[A-Z0-9_]*[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60]+)",
+                // The value never starts with a separator (`DB_PASSWORD = x` is the first form's:
+                // red-team round 38 saw the `=` masked in its place). Either case, with an `_`
+                // in the name (`db_password<TAB>x`).
+                r"(?i)\b[a-z0-9_]*(?:password|passwd|passphrase|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_]*[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:<>|\-][^\s\x22',;\x60]*)",
                 // A JSON array holding the name, then the value (`jq -R 'split("=")'`).
                 r"(?i)\x22[a-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]*\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
                 r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
@@ -140,6 +143,12 @@ impl Detector {
                 r"\bredis-cli[ \t][^\n|;&]{0,200}?[ \t]-a[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
                 // `curl -u user:password` (the user stays).
                 r"\bcurl[ \t][^\n|;&]{0,200}?[ \t](?:-u|--user)[ \t]*[^\s:\x22'$()\x60]*:[^\s\x22'$()\x60]+",
+                // camelCase and fused names (`dbPassword`, `authToken`, `clientSecret`,
+                // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38): a name in
+                // one case with the word inside it, then the separator and value of the first form.
+                r"\b[a-z0-9]*(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[A-Z0-9]+(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY)[A-Z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b(?:[a-z0-9]+(?:password|passwd|passphrase)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -182,7 +191,11 @@ fn credential_value(h: &[u8], form: usize) -> usize {
             let flag = after_flag(b"-u").max(after_flag(b"--user"));
             h.get(flag..).and_then(|v| v.iter().position(|b| *b == b':')).map_or(flag, |p| flag + p + 1)
         }
-        _ => blanks(h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1)),
+        _ => {
+            // After `=`, `:`, `:=` or `=>`, and the blanks after it.
+            let sep = h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1);
+            blanks(sep + usize::from(matches!(h.get(sep), Some(b'=' | b'>'))))
+        }
     }
 }
 
@@ -315,7 +328,7 @@ impl DetectorSet {
             let input = Input::new(text).range(start..).anchored(regex_automata::Anchored::Pattern(other));
             if let Some(m) = re.search(&input) {
                 let d = self.owner(other);
-                if d.validate(text.get(m.start()..m.end()).unwrap_or_default()) {
+                if d.validate(text.get(m.start()..m.end()).unwrap_or_default()) && (d != Detector::NamedCredential || self.credential_at(other, text, m.start(), m.end())) {
                     return Some(Hit { start: m.start(), end: m.end(), detector: d });
                 }
             }
@@ -338,7 +351,11 @@ impl DetectorSet {
         if word.eq_ignore_ascii_case(b"PWD") || word.eq_ignore_ascii_case(b"OLDPWD") {
             return false;
         }
-        if form == 1 && !(word.contains(&b'_') || matches!(word.as_slice(), b"PASSWORD" | b"PASSWD" | b"APIKEY" | b"PRIVKEY")) {
+        if form == 1 && !(word.contains(&b'_') || matches!(word.as_slice(), b"PASSWORD" | b"PASSWD" | b"PASSPHRASE" | b"APIKEY" | b"PRIVKEY")) {
+            return false;
+        }
+        // A word ending in a separator is the next name, not this one's value.
+        if form == 1 && value.last().is_some_and(|b| matches!(b, b':' | b'=')) {
             return false;
         }
         let line_rest = text.get(start + at..).unwrap_or_default();
@@ -467,7 +484,29 @@ mod tests {
         assert_eq!(found(r#"["DB_PASSWORD","Sup3r,S3cret"]"#), [r#""Sup3r,S3cret""#]);
         assert_eq!(found("DB_PASSWORD=$(Sup3rS3cret-PGpass"), ["$(Sup3rS3cret-PGpass"]);
         assert_eq!(found("DB_PASSWORD=Pa$$w0rd"), ["Pa$$w0rd"]);
-        for kept in ["PASS  src/app.test.js", "TOKEN EXPIRED", "PWD    /home/agent", "the password reset link", "DB_PASSWORD=$DB_PW", "DB_PASSWORD=${DB_PW}", "X_TOKEN=$(vault read -field=t x)"] {
+        // Round 38: a separator with blanks around it, lower case with blanks or a tab, and
+        // camelCase or fused names.
+        for (text, value) in [
+            ("DB_PASSWORD = Sup3r", "Sup3r"),
+            ("DB_PASSWORD := Sup3r", "Sup3r"),
+            ("AWS_SECRET_ACCESS_KEY : \"wJal\"", "\"wJal\""),
+            ("db_password\tSup3r", "Sup3r"),
+            ("Db_Password  Sup3r", "Sup3r"),
+            ("\"dbPassword\": \"Sup3r\",", "\"Sup3r\""),
+            ("  dbPassword: Sup3r", "Sup3r"),
+            ("jdbc.dbPassword=Sup3r", "Sup3r"),
+            ("{\"authToken\":\"Sup3r\"}", "\"Sup3r\""),
+            ("clientSecret = \"Sup3r\"", "\"Sup3r\""),
+            ("adminPwd=Sup3r", "Sup3r"),
+            ("GITHUBTOKEN=Sup3r", "Sup3r"),
+            ("ADMINPASSWORD=Sup3r", "Sup3r"),
+            ("SECRETKEY=Sup3r", "Sup3r"),
+            ("PASSPHRASE=Sup3r", "Sup3r"),
+            ("dbpassword=Sup3r", "Sup3r"),
+        ] {
+            assert_eq!(found(text), [value], "{text}");
+        }
+        for kept in ["PASS  src/app.test.js", "TOKEN EXPIRED", "password reset link", "tokens=5", "bypass=all", "compass=north", "DB_PASSWORD - ok", "PWD    /home/agent", "the password reset link", "DB_PASSWORD=$DB_PW", "DB_PASSWORD=${DB_PW}", "X_TOKEN=$(vault read -field=t x)"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
         // Command lines: history files, scripts, `ps` (the flag and the user stay).
