@@ -2636,3 +2636,17 @@ fn views_are_sampled_past_their_first_rows() {
     assert!(!out.contains("user8998#"), "reshaped address in clear: {out}");
     pg().psql("DROP VIEW vq37; DROP TABLE tq37").unwrap();
 }
+
+/// Found by the thirty-eighth round: a `bytea` of a few hundred KB (its hex text, one long run
+/// of letters and digits) took the detectors time quadratic in its length, pinning a
+/// connection thread for minutes and every session on it. The detectors' patterns are bounded
+/// now: the value comes back, and is what the server sent.
+#[test]
+fn long_hex_values_are_scanned_in_linear_time() {
+    let gw = Gw::start("");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT length(encode(decode(repeat('6576656e742031', 40000), 'hex'), 'hex')), md5(decode(repeat('6576656e742031', 40000), 'hex'))", "-c", "SELECT decode(repeat('6576656e742031', 40000), 'hex')"], None);
+    let mut lines = out.lines();
+    assert!(lines.next().is_some_and(|l| l.starts_with("560000|")), "{out:.200} {err}");
+    let value = lines.next().unwrap_or_default();
+    assert_eq!(value, format!("\\x{}", "6576656e742031".repeat(40000)), "{err}");
+}

@@ -91,7 +91,11 @@ impl Detector {
 
     fn patterns(self) -> &'static [&'static str] {
         match self {
-            Detector::Email => &[r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}\b"],
+            // Every part bounded (a local part is at most 64 characters, a label 63): an unbounded
+            // one kept the automaton scanning to the end of a long run of letters and digits
+            // after every candidate another detector rejected, quadratic in the run (red-team
+            // round 38 pinned a thread for minutes with a 300 KB `bytea` in hex).
+            Detector::Email => &[r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"],
             // A letter or `_` may touch the digits (`acct4111…`): it is trimmed off the hit.
             Detector::Card => &[r"(?:\b|[A-Za-z_])\d(?:[ \-]?\d){12,18}(?:\b|[A-Za-z_])"],
             Detector::Iban => &[r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"],
@@ -121,7 +125,7 @@ impl Detector {
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]*)?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
@@ -132,9 +136,9 @@ impl Detector {
                 // The value never starts with a separator (`DB_PASSWORD = x` is the first form's:
                 // red-team round 38 saw the `=` masked in its place). Either case, with an `_`
                 // in the name (`db_password<TAB>x`).
-                r"(?i)\b[a-z0-9_]*(?:password|passwd|passphrase|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_]*[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:<>|\-][^\s\x22',;\x60]*)",
+                r"(?i)\b[a-z0-9_]{0,24}(?:password|passwd|passphrase|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_]{0,24}[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:<>|\-][^\s\x22',;\x60]*)",
                 // A JSON array holding the name, then the value (`jq -R 'split("=")'`).
-                r"(?i)\x22[a-z0-9_.\-]*(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]*\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
+                r"(?i)\x22[a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]{0,24}\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
                 r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
                 // The MySQL clients' `-pVALUE` (attached: `-p value` prompts instead).
                 r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t][^\n|;&]{0,200}?[ \t]-p[^\s\x22'$()\x60]+",
@@ -146,9 +150,9 @@ impl Detector {
                 // camelCase and fused names (`dbPassword`, `authToken`, `clientSecret`,
                 // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38): a name in
                 // one case with the word inside it, then the separator and value of the first form.
-                r"\b[a-z0-9]*(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b[A-Z0-9]+(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY)[A-Z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b(?:[a-z0-9]+(?:password|passwd|passphrase)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]*[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[a-z0-9]{0,24}(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[A-Z0-9]{1,24}(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b(?:[a-z0-9]{1,24}(?:password|passwd|passphrase)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
