@@ -230,6 +230,20 @@ fn staged_directories_cannot_become_startup_files() {
     let _ = sshd().ssh(&format!("rm -rf {stage}"));
 }
 
+/// Red-team round 38: a command held for review showed `DB_PASSWORD=[REDACTED:credential]` where
+/// it held `exec(bytes([…]))`, and was approved unseen. An agent's command that masking would
+/// change is refused, never held: no ticket opens, nothing runs.
+#[test]
+fn a_command_a_reviewer_could_not_see_whole_is_refused() {
+    let gw = gateway("");
+    let mark = format!("/tmp/hoop-unrev-{}", std::process::id());
+    let o = ssh(&gw, &format!("python3 -c 'DB_PASSWORD=exec(\"open(\\\"{mark}\\\", \\\"w\\\")\")'"));
+    assert!(!o.status.success() && text(&o).1.contains("hoop-unreviewable-command"), "{:?}", text(&o));
+    assert!(gw.gate.approvals().list().is_empty(), "a ticket opened");
+    let (_, left) = sshd().ssh(&format!("ls {mark} 2>/dev/null; true")).unwrap();
+    assert!(left.trim().is_empty(), "it ran");
+}
+
 /// Red-team round 36: a pager's configuration names a program it runs (`LESSOPEN` in
 /// `~/.lesskey`): writing it is writing a startup file, refused; the host keeps no such file.
 #[test]

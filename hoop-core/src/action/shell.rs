@@ -66,6 +66,10 @@ const CODE_RUNNERS: &[&str] = &[
     "xvfb-run", "chpst", "daemonize", "start-stop-daemon", "catchsegv", "entr", "sem", "perf", "docker", "podman", "nerdctl",
     "kubectl", "pydoc", "pydoc3", "ipython", "ipython3", "jupyter", "R", "guile", "racket", "sbcl", "clisp", "ocaml", "ghci",
     "erl", "elixir", "iex", "dotnet", "java", "kotlin", "busybox", "toybox", "pkexec", "capsh", "chroot", "systemd-nspawn",
+    // Red-team round 38: wrappers and runners of code their arguments or files name.
+    "choom", "memusage", "heaptrack", "gprofng", "gp-collect-app", "gpg-agent", "fakeroot-tcp", "fakeroot-sysv", "msgexec",
+    "msgfilter", "debconf", "lli", "make-first-existing-target", "dpkg-buildpackage", "debuild", "pdebuild", "mvn", "gradle",
+    "ant", "cpan", "cpanm", "rake", "bundle", "composer", "meson", "cmake", "scons", "bazel", "tox", "nox", "pytest",
 ];
 /// Options that, on any program, name a command it will run.
 const COMMAND_OPTIONS: &[&str] = &[
@@ -1214,6 +1218,15 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     });
     match program {
         p if CODE_RUNNERS.contains(&p) => Some("it runs code from files or arguments hoop cannot read"),
+        // `lli-14`: the LLVM interpreter, versioned.
+        p if p.strip_prefix("lli-").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit())) => Some("it runs code from files or arguments hoop cannot read"),
+        // `gcc -wrapper sh,-c,…` runs a command for each step; plugins and spec files run code.
+        "gcc" | "cc" | "g++" | "c++" | "clang" | "clang++" | "cpp" | "gfortran" if has(&|a| a == "-wrapper" || a.starts_with("-fplugin") || a.starts_with("-specs") || a.starts_with("--specs")) => {
+            Some("the compiler runs a command or plugin of its options")
+        }
+        // `gpic -U` runs the `sh` lines of its input.
+        "gpic" | "pic" | "groff" | "troff" | "nroff" if has(&|a| a.starts_with('-') && !a.starts_with("--") && a.contains('U')) => Some("it runs shell commands of its input"),
+        "git" if args.iter().any(|a| a == "filter-branch" || a == "filter-repo") => Some("git runs the filter commands of its arguments"),
         // Files whose names come from an archive or a directory tree, not the command line,
         // can land anywhere (a `.bashrc`).
         "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
@@ -1566,6 +1579,30 @@ mod tests {
         let r = read_line(line);
         assert!(!r.unreadable.is_empty(), "{line} should be unreadable: {r:?}");
         r.exec.unreadable
+    }
+
+    /// Red-team round 38: wrappers and runners hoop did not know ran code unreviewed.
+    #[test]
+    fn more_runners_are_interpreters() {
+        for line in [
+            "choom -n 0 -- sh -c 'id'",
+            "memusage python3 -c 'print(1)'",
+            "heaptrack ls",
+            "lli /tmp/x.ll",
+            "lli-14 /tmp/x.ll",
+            "gcc -wrapper /bin/sh,-c,id -E -x c /dev/null",
+            "gpic -U /tmp/p",
+            "git filter-branch --tree-filter 'id' HEAD",
+            "make-first-existing-target all",
+            "mvn -v",
+        ] {
+            let r = read_line(line);
+            assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
+        }
+        for line in ["gcc -O2 -o x x.c", "git status", "gpic /tmp/p"] {
+            let r = read_line(line);
+            assert!(r.interpreter.is_empty() && r.unreadable.is_empty(), "{line}: {r:?}");
+        }
     }
 
     /// Red-team round 36: `set -k` made `bash -c true BASH_ENV=/dev/stdin` run a script from

@@ -586,6 +586,9 @@ pub struct UsageScope {
     pub windows: crate::usage::Windows,
 }
 
+/// The gateway's refusal of an agent's command a reviewer could not see whole (masked).
+pub const UNREVIEWABLE_COMMAND_RULE: &str = "hoop-unreviewable-command";
+
 /// How an allowed verdict names a budget rule a reviewer waived.
 const WAIVED: &str = " (waived by a reviewer)";
 
@@ -707,6 +710,20 @@ impl SessionHandle {
         });
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
+        }
+        // A reviewer decides what the ticket shows, which is masked: an agent's command whose
+        // shown form masking changed could hide code from the reviewer behind a credential's
+        // name (red-team round 38: `python3 -c 'DB_PASSWORD=exec(bytes([…]))'` was approved
+        // unseen). Refused, never held, as Kubernetes writes are (`hoop-unreviewable-write`).
+        if matches!(verdict, Verdict::Review { .. })
+            && self.session.identity.kind == crate::identity::IdentityKind::Agent
+            && matches!(action.kind, crate::action::ActionKind::Exec | crate::action::ActionKind::Shell)
+            && matches!(self.gate.inner.masker.load().mask_text(&action.exec.command), std::borrow::Cow::Owned(_))
+        {
+            verdict = Verdict::Deny {
+                rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
+                reason: "this command holds text masking hides (a credential, an address), so a reviewer could not see it whole; send it without the value (a file, an environment the host already has)".into(),
+            };
         }
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.

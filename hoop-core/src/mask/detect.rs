@@ -141,12 +141,12 @@ impl Detector {
                 r"(?i)\x22[a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]{0,24}\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
                 r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
                 // The MySQL clients' `-pVALUE` (attached: `-p value` prompts instead).
-                r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t][^\n|;&]{0,200}?[ \t]-p[^\s\x22'$()\x60]+",
+                r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t](?:[^\n|;&]{0,200}?[ \t])?-p[^\s\x22'$()\x60]+",
                 // `sshpass -p VALUE`, `redis-cli … -a VALUE`.
                 r"\bsshpass[ \t]+-p[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
-                r"\bredis-cli[ \t][^\n|;&]{0,200}?[ \t]-a[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
+                r"\bredis-cli[ \t](?:[^\n|;&]{0,200}?[ \t])?-a[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s]*)",
                 // `curl -u user:password` (the user stays).
-                r"\bcurl[ \t][^\n|;&]{0,200}?[ \t](?:-u|--user)[ \t]*[^\s:\x22'$()\x60]*:[^\s\x22'$()\x60]+",
+                r"\bcurl[ \t](?:[^\n|;&]{0,200}?[ \t])?(?:-u|--user)(?:[ \t]*|=)[^\s:\x22'$()\x60]*:[^\s\x22'$()\x60]+",
                 // camelCase and fused names (`dbPassword`, `authToken`, `clientSecret`,
                 // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38): a name in
                 // one case with the word inside it, then the separator and value of the first form.
@@ -202,6 +202,11 @@ fn credential_value(h: &[u8], form: usize) -> usize {
         }
     }
 }
+
+/// Candidates a scan rejects before it masks the rest of the text whole (see
+/// [`DetectorSet::for_each_hit`]), or one per 8 bytes of a longer text (hex, say, holds a
+/// rejected card candidate every 14 bytes or so): at worst about a second of one core a MiB.
+const MAX_REJECTED: usize = 10_000;
 
 /// One detected span of sensitive content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,8 +277,17 @@ impl DetectorSet {
     pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
         let Some(re) = &self.regex else { return };
         let mut pos = 0;
+        // Candidates rejected so far: each costs a search and a check, and a text made of
+        // nothing else (`1-1-1-…`, a `bytea` of it: red-team round 38) would hold a connection
+        // thread for seconds a megabyte. Past the bound the rest is masked as one hit (fail
+        // closed: such text is noise, not data anyone reads).
+        let mut rejected = 0usize;
         while pos < text.len() {
             let Some(m) = re.search(&Input::new(text).range(pos..)) else { break };
+            if rejected >= MAX_REJECTED.max(text.len() / 8) {
+                f(Hit { start: m.start(), end: text.len(), detector: self.owner(m.pattern()) });
+                return;
+            }
             match self.valid_at(re, text, m.pattern(), m.start(), m.end()) {
                 Some(mut hit) => {
                     let end = hit.end;
@@ -291,7 +305,10 @@ impl DetectorSet {
                     f(hit);
                     pos = end.max(m.start() + 1);
                 }
-                None => pos = m.start() + 1,
+                None => {
+                    rejected += 1;
+                    pos = m.start() + 1;
+                }
             }
         }
     }
@@ -326,9 +343,17 @@ impl DetectorSet {
         {
             return Some(Hit { start: start + s, end: start + e, detector });
         }
-        // Another detector's pattern at the same start (a card candidate that swallowed an SSN).
+        // Another detector's pattern at the same start (a card candidate that swallowed an SSN,
+        // another form of a credential). Only those that can start where this one did: trying
+        // every pattern at every rejected candidate made a run of digits and dashes cost
+        // microseconds a byte (red-team round 38).
+        let related = |d: Detector| match detector {
+            Detector::Card => matches!(d, Detector::Ssn | Detector::Phone | Detector::Ip),
+            Detector::NamedCredential => d == Detector::NamedCredential,
+            _ => false,
+        };
         for other in 0..self.owners.len() {
-            let Some(other) = PatternID::new(other).ok().filter(|p| *p != pid) else { continue };
+            let Some(other) = PatternID::new(other).ok().filter(|p| *p != pid && related(self.owner(*p))) else { continue };
             let input = Input::new(text).range(start..).anchored(regex_automata::Anchored::Pattern(other));
             if let Some(m) = re.search(&input) {
                 let d = self.owner(other);
@@ -462,6 +487,28 @@ mod tests {
         }
     }
 
+    /// Red-team round 38: text made only of rejected candidates cost microseconds a byte; past
+    /// a bound the rest is one hit, and ordinary text is untouched.
+    #[test]
+    fn a_text_of_rejected_candidates_is_masked_past_a_bound() {
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        let text = "1-".repeat(30_000);
+        let mut hits = Vec::new();
+        set.for_each_hit(text.as_bytes(), |h| hits.push(h));
+        assert_eq!(hits.len(), 1, "{:?}", hits.first());
+        assert!(hits[0].end == text.len() && hits[0].start < 2 * super::MAX_REJECTED + 64, "{:?}", hits[0]);
+        // Hex (a `bytea`) is far below the bound.
+        let hex = "6576656e742031".repeat(40_000);
+        let mut hits = 0;
+        set.for_each_hit(hex.as_bytes(), |_| hits += 1);
+        assert_eq!(hits, 0);
+        let few = "1-".repeat(500) + " card 4111 1111 1111 1111";
+        let mut hits = Vec::new();
+        set.for_each_hit(few.as_bytes(), |h| hits.push(h));
+        assert_eq!(hits.len(), 1);
+        assert_eq!(&few[hits[0].start..hits[0].end], "4111 1111 1111 1111");
+    }
+
     #[test]
     fn values_named_as_credentials_are_found_names_kept() {
         // Red-team round 34: `printenv` in a pod, through exec, showed `DB_PASSWORD=…` in clear.
@@ -522,6 +569,11 @@ mod tests {
         assert_eq!(found("sshpass -pPw0rd ssh host"), ["Pw0rd"]);
         assert_eq!(found("redis-cli -h cache -a Red1sPw ping"), ["Red1sPw"]);
         assert_eq!(found("curl -s -u admin:Adm1n:pw https://x"), ["Adm1n:pw"]);
+        // Round 38: the flag first.
+        assert_eq!(found("mysql -pS3cr3t"), ["S3cr3t"]);
+        assert_eq!(found("redis-cli -a Red1sPw ping"), ["Red1sPw"]);
+        assert_eq!(found("curl -u admin:CurlPw https://x"), ["CurlPw"]);
+        assert_eq!(found("curl --user=admin:CurlPw2 https://x"), ["CurlPw2"]);
         for kept in ["mysql -p shop", "mkdir -pv /x", "mysql --protocol tcp", "ls --token-file f", "curl -u admin https://x", "tar --password-file f", "redis-cli -a -n 2"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }

@@ -216,7 +216,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
@@ -350,6 +350,11 @@ mod tests {
         for line in ["tar -xf /tmp/a.tar -C /tmp/out", "cp a b", "mv /tmp/x /tmp/y", "find /home/web -name x", "grep -r x /etc/nginx", "cp notes.txt docs/"] {
             let v = verdict(agent, &Action::exec("h", line));
             assert!(rule_of(&v) != "agent-no-startup-files", "{line}: {v:?}");
+        }
+        // Round 38: more files programs run code from (`mvn`, `cpan`, `gpg`'s pinentry, a
+        // repository's `core.fsmonitor`).
+        for line in ["printf x > .mavenrc", "cp x .cpan/CPAN/MyConfig.pm", "printf 'pinentry-program /tmp/p' > .gnupg/gpg-agent.conf", "printf x >> /tmp/repo/.git/config", "cp x /tmp/repo/.git/hooks/pre-commit"] {
+            deny(Action::exec("h", line), "agent-no-startup-files");
         }
         // Red-team round 36: `less` runs the LESSOPEN preprocessor its lesskey file names.
         deny(Action::exec("h", "printf x > .lesskey"), "agent-no-startup-files");
