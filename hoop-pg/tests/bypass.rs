@@ -2615,6 +2615,11 @@ fn rows_folded_into_one_value_count_as_rows() {
     assert!(out.contains("after|20000"), "the session goes on: {out} {err}");
     let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("app") && u.table.is_none()).expect("usage on app");
     assert!(on_target.windows.h1.rows >= 20000, "{:?}", on_target.windows.h1);
+    // Round 38: however the statement folds them (no aggregate named, another separator).
+    let reviewer = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much at once");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT array_to_string(ARRAY(SELECT what FROM fold36), ' | ')"], None);
+    reviewer.join().unwrap();
+    assert!(!out.contains("event number 19999") && err.contains("agent-budget-result"), "{err}");
     pg().psql("DROP TABLE fold36").unwrap();
 }
 

@@ -73,7 +73,6 @@ impl Relay {
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let copies = super::results::copies_rows(&action.sql);
-                    let folds = super::results::folds_rows(&action.sql);
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
@@ -104,7 +103,7 @@ impl Relay {
                         (_, v) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
-                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies, folds };
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
                         self.capped_query(&frame, head, (limit, &checked), &mut server, &mut out, &mut client).await?;
                         continue;
@@ -112,7 +111,7 @@ impl Relay {
                     // A refused text runs hoop's refusal, whose message is hoop's own.
                     let lineage = lineage.filter(|_| verdict.is_ok());
                     let generation = verdict.is_ok().then_some(read_in);
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok(), folds });
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok() });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),

@@ -47,9 +47,6 @@ pub(super) enum Expect {
         /// It writes rows it reads from other relations: those rows count as read
         /// ([`super::results::copies_rows`]).
         copies: bool,
-        /// It folds rows into one value: a big row counts the rows it holds
-        /// ([`super::results::folds_rows`]).
-        folds: bool,
     },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
@@ -231,15 +228,6 @@ impl Shared {
         }
     }
 
-    /// Whether the statement being answered folds rows into one value.
-    pub(super) fn front_folds(&self) -> bool {
-        match self.expect.front() {
-            Some(Expect::Query { folds, .. }) => *folds,
-            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| super::results::folds_rows(&s.sql)),
-            _ => false,
-        }
-    }
-
     /// What the reply the server sends next answers.
     pub(super) fn front(&self) -> Front {
         match self.expect.front() {
@@ -401,7 +389,7 @@ pub(super) fn merge(sql: &mut Sql, held: &Sql) {
 impl Expect {
     /// A text of hoop's own (a refusal) in place of the client's: its answer is the client's.
     pub(super) fn own_text() -> Self {
-        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false, folds: false }
+        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false }
     }
 }
 
