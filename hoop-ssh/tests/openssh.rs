@@ -194,6 +194,14 @@ fn command_line_credentials_are_masked() {
     for kept in ["mysql -u root -p[REDACTED:credential] shop", "curl -s -u admin:[REDACTED:credential]", "mkdir -pv /srv/app"] {
         assert!(out.contains(kept), "{kept} missing: {out} {err}");
     }
+    // Round 38: whole-file layouts read with `cat`.
+    let files = "machine db login app password NetrcPw9\nrequirepass RedisPw9\n<db><password>XmlPw9</password></db>\ndb:\n  password:\n    YamlNext9\n  host: db1\n";
+    let o = cat_through(&gw, "layouts", files.as_bytes());
+    let (out, err) = text(&o);
+    for secret in ["NetrcPw9", "RedisPw9", "XmlPw9", "YamlNext9"] {
+        assert!(!out.contains(secret), "{secret} in clear: {out} {err}");
+    }
+    assert!(out.contains("machine db login app password ") && out.contains("host: db1"), "{out}");
     // Red-team round 36: the same `.env` through everyday layouts (`column -t`, `tr = ' '`,
     // `jq -R 'split("=")'`) and behind an unclosed `$(`.
     let env = "DB_PASSWORD=Env5ecret-pw\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCY\n";

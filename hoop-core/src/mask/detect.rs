@@ -153,6 +153,14 @@ impl Detector {
                 r"\b[a-z0-9]{0,24}(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"\b[A-Z0-9]{1,24}(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"\b(?:[a-z0-9]{1,24}(?:password|passwd|passphrase)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                // Layouts of whole files (red-team round 38, as the Kubernetes masker reads them):
+                // `.netrc` (`machine h login u password p`), a `requirepass`/`masterauth`
+                // directive, an XML element named as a credential, and a YAML key whose value is
+                // on the next line or in a block.
+                r"\bmachine[ \t]+[^\s]{1,253}[ \t][^\n]{0,200}?\b(?:password|passwd)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?:^|\n)[ \t]*(?:requirepass|masterauth|masteruser-password)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)<[a-z0-9_.\-:]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}>[^<\n]{1,512}",
+                r"(?i)(?:^|\n)[ \t]*-?[ \t]*[\x22']?[a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}[\x22']?[ \t]*:[ \t]*(?:[|>][\-+0-9]{0,3}[ \t]*)?\n[ \t]+[^\s#][^\n]{0,512}",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -195,6 +203,12 @@ fn credential_value(h: &[u8], form: usize) -> usize {
             let flag = after_flag(b"-u").max(after_flag(b"--user"));
             h.get(flag..).and_then(|v| v.iter().position(|b| *b == b':')).map_or(flag, |p| flag + p + 1)
         }
+        // `.netrc`, a directive: the last word.
+        11 | 12 => h.iter().rposition(|b| *b == b' ' || *b == b'\t').map_or(0, |p| p + 1),
+        // An XML element: after its start tag.
+        13 => h.iter().position(|b| *b == b'>').map_or(0, |p| p + 1),
+        // A YAML value on the next line: after that line's indentation.
+        14 => h.iter().rposition(|b| *b == b'\n').map_or(0, |p| blanks(p + 1)),
         _ => {
             // After `=`, `:`, `:=` or `=>`, and the blanks after it.
             let sep = h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1);
@@ -383,6 +397,13 @@ impl DetectorSet {
         if form == 1 && !(word.contains(&b'_') || matches!(word.as_slice(), b"PASSWORD" | b"PASSWD" | b"PASSPHRASE" | b"APIKEY" | b"PRIVKEY")) {
             return false;
         }
+        // A nested mapping under the key (`secretKeyRef:` then `  name: db`) is structure.
+        if form == 14 {
+            let key = value.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')).count();
+            if key > 0 && value.get(key) == Some(&b':') && matches!(value.get(key + 1), None | Some(b' ' | b'\t' | b'\r')) {
+                return false;
+            }
+        }
         // A word ending in a separator is the next name, not this one's value.
         if form == 1 && value.last().is_some_and(|b| matches!(b, b':' | b'=')) {
             return false;
@@ -560,6 +581,13 @@ mod tests {
         for kept in ["PASS  src/app.test.js", "TOKEN EXPIRED", "password reset link", "tokens=5", "bypass=all", "compass=north", "DB_PASSWORD - ok", "PWD    /home/agent", "the password reset link", "DB_PASSWORD=$DB_PW", "DB_PASSWORD=${DB_PW}", "X_TOKEN=$(vault read -field=t x)"] {
             assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
         }
+        // Round 38: whole-file layouts.
+        assert_eq!(found("machine db login app password NetrcPw9\n"), ["NetrcPw9"]);
+        assert_eq!(found("port 6379\nrequirepass RedisPw9\n"), ["RedisPw9"]);
+        assert_eq!(found("<db><password>XmlPw9</password></db>"), ["XmlPw9"]);
+        assert_eq!(found("db:\n  password:\n    YamlNext9\n  host: x\n"), ["YamlNext9"]);
+        assert_eq!(found("db:\n  password: |\n    YamlBlock9\n"), ["YamlBlock9"]);
+        assert!(found("valueFrom:\n  secretKeyRef:\n    name: db\n    key: pw\n").is_empty());
         // Command lines: history files, scripts, `ps` (the flag and the user stay).
         assert_eq!(found("mysql -u root -pS3cr3t shop"), ["S3cr3t"]);
         assert_eq!(found("mysqldump --host db -h x -pab=c db > d.sql"), ["ab=c"]);
