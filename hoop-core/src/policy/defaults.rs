@@ -336,6 +336,10 @@ mod tests {
         deny(Action::file_transfer("h", "/etc/shadow", "download", "read", "sftp"), "agent-no-credential-files");
         deny(Action::file_transfer("h", "", "modify", "extension:evil@example.com", "sftp"), "agent-no-unknown-sftp-extensions");
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
+        for (name, value) in [("LC_ALL", "C"), ("LANG", "en_US.UTF-8"), ("LC_CTYPE", "C.UTF-8")] {
+            let v = verdict(agent, &Action::env("h", name, value));
+            assert!(!matches!(v, Verdict::Deny { .. }), "{name}={value}: {v:?}");
+        }
         deny(Action::exec("h", "sed -i '1i echo PWNED' .bashrc"), "agent-no-startup-files");
         deny(Action::exec("h", "dd if=/tmp/x of=.bash_aliases"), "agent-no-startup-files");
         // Red-team round 28: program configuration that names an output file or a command.
