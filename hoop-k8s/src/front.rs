@@ -207,8 +207,11 @@ impl Conn {
             // after `DB_PASSWORD=` was masked out of the ticket, and 64 KiB of annotations
             // pushed the spec out of it).
             // (One that hands Secrets to pods is refused by its own rule, which says why.)
-            if let Some(why) = hidden.filter(|_| agent && WORKLOADS.contains(&k8s.resource.as_str()) && k8s.secret_refs.is_empty()) {
-                let reason = format!("a workload write must be shown whole to a reviewer, and this one would be shown {why}");
+            // ConfigMaps and Secrets too: a workload runs what they hold (red-team round 39: a
+            // script after `API_TOKEN=` was masked out of a ConfigMap's ticket).
+            let reviewed = WORKLOADS.contains(&k8s.resource.as_str()) || matches!(k8s.resource.as_str(), "configmaps" | "secrets");
+            if let Some(why) = hidden.filter(|_| agent && reviewed && k8s.secret_refs.is_empty()) {
+                let reason = format!("a write of what a workload runs must be shown whole to a reviewer, and this one would be shown {why}");
                 let _ = session.refuse(subresource_action(&target_name, &k8s), UNREVIEWABLE_RULE, &reason);
                 return status::forbidden(&format!("hoop: {reason} (rule {UNREVIEWABLE_RULE})"));
             }

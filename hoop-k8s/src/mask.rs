@@ -462,6 +462,12 @@ fn mask_assignments(m: &Masker, text: &[u8]) -> Option<Vec<u8>> {
                 out.extend_from_slice(word);
                 continue;
             }
+            // `Authorization: Bearer <token>`: the scheme stays, the credential after it goes
+            // (red-team round 39 saw `Bearer` masked and the token in clear).
+            if mask_next && ["bearer", "basic", "token", "digest", "negotiate"].iter().any(|s| trimmed.eq_ignore_ascii_case(s.as_bytes())) {
+                out.extend_from_slice(word);
+                continue;
+            }
             if mask_next && !trimmed.is_empty() {
                 out.extend(m.mask_whole("argument", trimmed).unwrap_or_default());
                 out.extend_from_slice(tail);
@@ -742,10 +748,12 @@ mod tests {
             "settings.ini": "[admin]\nadmin password = Space5\n",
             "odbc.txt": "Driver={ODBC Driver 18};Server=db;Uid=app;Pwd=Odbc6;\n",
             "Dockerfile": "FROM busybox\nENV DB_PASSWORD Docker28\n",
+            // Round 39: the scheme stays, the credential after it goes.
+            "debug.txt": "> GET /api HTTP/1.1\n> Authorization: Bearer s3cr3tOpaqueTokenValue1\ncurl -H 'Authorization: Basic YWRtaW46cGFzczE=' https://x\n",
             "privateKey": "v1aaaa", "accessKey": "v2aaaa"}});
         assert!(mask_document(&m, scope, &mut cm).values > 0);
         let out = cm.to_string();
-        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa", "S3Secret9", "JavaPw5", "NetrcPw6", "TomlInl4", "Space5", "Odbc6", "Docker28"] {
+        for leak in ["BlockPw3", "more-of-it", "ValueOnNextLine10", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "v2aaaa", "S3Secret9", "JavaPw5", "NetrcPw6", "TomlInl4", "Space5", "Odbc6", "Docker28", "s3cr3tOpaqueTokenValue1", "YWRtaW46cGFzczE"] {
             assert!(!out.contains(leak), "{leak}: {out}");
         }
         for kept in ["host: db", "mode: fast", "quick", "<host>db</host>", "calm", "port 6379", "s3.example", "login u", "Server=db;Uid=app;Pwd=", "FROM busybox", "ENV DB_PASSWORD ", "user = \\\"app\\\""] {

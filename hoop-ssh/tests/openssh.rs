@@ -229,7 +229,17 @@ fn staged_directories_cannot_become_startup_files() {
     let mark = format!("staged-{}", std::process::id());
     let (rc, _) = sshd().ssh(&format!("rm -rf {stage}; mkdir -p {stage}/git && printf '[core]\\n\\tfsmonitor = echo {mark}\\n' > {stage}/git/config; chmod -R a+rwX {stage}")).unwrap();
     assert_eq!(rc, 0);
-    for command in [format!("mv {stage} .config"), format!("cp -r {stage}/. .config/"), format!("cp -r {stage}/git .config/"), format!("rsync -a {stage}/ .config/")] {
+    for command in [
+        format!("mv {stage} .config"),
+        format!("cp -r {stage}/. .config/"),
+        format!("cp -r {stage}/git .config/"),
+        format!("rsync -a {stage}/ .config/"),
+        // Round 39: a package extracted into the home directory, the directory renamed away
+        // for a checkout of another in its place.
+        format!("dpkg-deb -x {stage}/x.deb ."),
+        "mv .config .config.old".to_string(),
+        format!("git -C {stage} worktree add --detach .config"),
+    ] {
         let o = ssh(&gw, &command);
         assert!(!o.status.success() && text(&o).1.contains("agent-no-startup-files"), "{command}: {:?}", text(&o));
     }

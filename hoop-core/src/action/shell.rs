@@ -1227,6 +1227,10 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // `gpic -U` runs the `sh` lines of its input.
         "gpic" | "pic" | "groff" | "troff" | "nroff" if has(&|a| a.starts_with('-') && !a.starts_with("--") && a.contains('U')) => Some("it runs shell commands of its input"),
         "git" if args.iter().any(|a| a == "filter-branch" || a == "filter-repo") => Some("git runs the filter commands of its arguments"),
+        // Engines and providers are shared objects it loads (red-team round 39).
+        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-engine" | "-provider" | "-provider-path") || a.starts_with("-engine") || a.starts_with("-provider")) => {
+            Some("openssl loads a library of its options")
+        }
         // Files whose names come from an archive or a directory tree, not the command line,
         // can land anywhere (a `.bashrc`).
         "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
@@ -1237,7 +1241,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server" || a == "-t" || a == "-f") => {
             Some("a recursive copy writes files named in a tree, not on the command line")
         }
-        "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec")) => {
+        "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec" | "download" | "wheel")) => {
             Some("it runs package or build scripts")
         }
         "npm" | "yarn" | "pnpm" if has(&|a| matches!(a, "run" | "run-script" | "exec" | "start" | "test" | "install" | "i" | "ci" | "x" | "dlx")) => {
@@ -1554,6 +1558,26 @@ fn creates_under(argv: &[String]) -> Option<String> {
             extracts.then(|| value_of("-C").or_else(|| value_of("--directory")).unwrap_or_else(|| ".".into()))
         }
         "unzip" | "7z" | "7za" | "cpio" | "unrar" | "ar" => Some(value_of("-d").or_else(|| value_of("-o")).unwrap_or_else(|| ".".into())),
+        // `git clone SRC DIR`, `git worktree add DIR`, `git init DIR` write a tree of the
+        // source's names (red-team round 39 checked out a `~/.config` of its own).
+        "git" => {
+            let ops: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+            match ops.first().map(|s| s.as_str()) {
+                // Without a directory, one named after the source's last part.
+                Some("clone") => ops.get(2).map(|d| d.to_string()).or_else(|| {
+                    let src = ops.get(1)?.trim_end_matches('/');
+                    let name = src.rsplit(['/', ':']).next().unwrap_or(src).trim_end_matches(".git").trim_end_matches(".bundle");
+                    (!name.is_empty() && name != "." && name != "..").then(|| name.to_string()).or_else(|| Some(".".into()))
+                }),
+                Some("worktree") if ops.get(1).is_some_and(|s| s.as_str() == "add") => ops.get(2).map(|d| d.to_string()),
+                Some("init") => ops.get(1).map(|d| d.to_string()).or_else(|| Some(".".into())),
+                _ => None,
+            }
+        }
+        // `dpkg-deb -x PKG DIR`, `dpkg -x PKG DIR` (red-team round 39 replaced `~/.bashrc`).
+        "dpkg-deb" | "dpkg" if args.iter().any(|a| matches!(a.as_str(), "-x" | "-X" | "--extract" | "--vextract" | "-R" | "--raw-extract")) => {
+            args.iter().filter(|a| !a.starts_with('-')).nth(1).cloned().or_else(|| Some(".".into()))
+        }
         _ => None,
     }
 }
@@ -1595,6 +1619,8 @@ mod tests {
             "git filter-branch --tree-filter 'id' HEAD",
             "make-first-existing-target all",
             "mvn -v",
+            "openssl engine /tmp/e.so",
+            "openssl req -engine /tmp/e.so -new",
         ] {
             let r = read_line(line);
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");

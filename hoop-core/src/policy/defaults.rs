@@ -179,7 +179,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // the approval).
         "agent-review-k8s-config",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch", "delete", "deletecollection"] && action.k8s.resource == "configmaps""#,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch", "delete", "deletecollection"] && action.k8s.resource in ["configmaps", "secrets"]"#,
         "",
     ),
     (
@@ -216,7 +216,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.](config|local|local/lib|local/share)/?$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
@@ -348,10 +348,10 @@ mod tests {
         deny(Action::exec("h", "tee -a .gdbinit"), "agent-no-startup-files");
         // Red-team round 38: a staged directory moved or copied into place, an archive
         // extracted in the home directory, create startup files under names hoop cannot see.
-        for line in ["mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
+        for line in ["mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb .", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
             deny(Action::exec("h", line), "agent-no-startup-files");
         }
-        for line in ["tar -xf /tmp/a.tar -C /tmp/out", "cp a b", "mv /tmp/x /tmp/y", "find /home/web -name x", "grep -r x /etc/nginx", "cp notes.txt docs/"] {
+        for line in ["git clone https://git.example/team/app.git", "git clone /tmp/src.bundle", "git -C app status", "tar -xf /tmp/a.tar -C /tmp/out", "cp a b", "mv /tmp/x /tmp/y", "find /home/web -name x", "grep -r x /etc/nginx", "cp notes.txt docs/"] {
             let v = verdict(agent, &Action::exec("h", line));
             assert!(rule_of(&v) != "agent-no-startup-files", "{line}: {v:?}");
         }
