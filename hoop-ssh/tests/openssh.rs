@@ -262,6 +262,26 @@ fn a_command_a_reviewer_could_not_see_whole_is_refused() {
     assert!(left.trim().is_empty(), "it ran");
 }
 
+/// Red-team round 39: a bare repository keeps its configuration at `DIR/config` (no `.git` in
+/// the path), which an agent may write; `git -C DIR` then ran its alias. A repository named by
+/// path is held for review; denied, nothing ran on the host.
+#[test]
+fn a_repository_named_by_path_is_reviewed() {
+    let gw = gateway("");
+    let repo = format!("/tmp/hoop-bare-{}", std::process::id());
+    let mark = format!("{repo}-ran");
+    let _ = sshd().ssh(&format!("rm -rf {repo} {mark}"));
+    assert!(ssh(&gw, &format!("git init -q --bare {repo}")).status.success());
+    let o = ssh(&gw, &format!("printf '[alias]\\n\\tpw = !touch {mark}\\n' >> {repo}/config"));
+    assert!(o.status.success(), "{:?}", text(&o));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+    let o = ssh(&gw, &format!("git -C {repo} pw"));
+    t.join().unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("agent-review-shell"), "{:?}", text(&o));
+    let (_, left) = sshd().ssh(&format!("ls {mark} 2>/dev/null; rm -rf {repo}; true")).unwrap();
+    assert!(left.trim().is_empty(), "the alias ran");
+}
+
 /// Red-team round 36: a pager's configuration names a program it runs (`LESSOPEN` in
 /// `~/.lesskey`): writing it is writing a startup file, refused; the host keeps no such file.
 #[test]

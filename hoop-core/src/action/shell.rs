@@ -1269,6 +1269,13 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "ssh-keygen" | "ssh-add" if has(&|a| a.starts_with("-D") || a.starts_with("-S") || a.starts_with("-e") && program == "ssh-add") => Some("it loads a library of its options"),
         "nc" | "ncat" | "netcat" if has(&|a| matches!(a, "-e" | "-c" | "--exec" | "--sh-exec" | "--lua-exec")) => Some("nc runs a command"),
         "git" if args.first().is_some_and(|a| a == "config") => Some("git configuration can hold commands git runs later"),
+        // A repository named by path reads that repository's configuration, which the caller
+        // may have written (a bare repository keeps it at `DIR/config`, no `.git` in the path:
+        // red-team round 39 ran `core.fsmonitor` through `git -C /tmp/g status`). Held, as a
+        // program running what a file it does not control says; `--template` copies hooks.
+        "git" if args.iter().any(|a| a == "-C" || (a.starts_with("-C") && a.len() > 2) || long(a, "--git-dir") || long(a, "--work-tree") || long(a, "--template") || long(a, "--separate-git-dir")) => {
+            Some("git reads the configuration of a repository named by its path, which can name commands it runs")
+        }
         // `clone -u CMD`, `--upload-pack=CMD`, `--receive-pack`, `archive --exec`, `ext::` URLs:
         // git runs them through the shell (red-team round 30).
         "git" if has(&|a| {
@@ -1620,12 +1627,15 @@ mod tests {
             "make-first-existing-target all",
             "mvn -v",
             "openssl engine /tmp/e.so",
+            "git -C /tmp/g1 status",
+            "git --git-dir=/tmp/g1 log",
+            "git clone --template=/tmp/tpl https://x.example/r.git",
             "openssl req -engine /tmp/e.so -new",
         ] {
             let r = read_line(line);
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
         }
-        for line in ["gcc -O2 -o x x.c", "git status", "gpic /tmp/p"] {
+        for line in ["gcc -O2 -o x x.c", "git status", "git log --oneline", "gpic /tmp/p"] {
             let r = read_line(line);
             assert!(r.interpreter.is_empty() && r.unreadable.is_empty(), "{line}: {r:?}");
         }
