@@ -101,7 +101,9 @@ impl Detector {
             Detector::Iban => &[r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"],
             Detector::Ssn => &[r"(?:\b|[A-Za-z_])\d{3}-\d{2}-\d{4}(?:\b|[A-Za-z_])"],
             Detector::Jwt => &[r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*"],
-            Detector::Bearer => &[r"\b[Bb]earer [A-Za-z0-9._~+/\-]{16,}=*"],
+            // Also the credential of an `Authorization:` header's other schemes (`Basic`,
+            // `Token`, `Digest`; red-team round 39), the scheme kept.
+            Detector::Bearer => &[r"\b[Bb]earer [A-Za-z0-9._~+/\-]{16,}=*", r"(?i)\b(?:proxy-)?authorization:[ \t]*(?:basic|token|digest|negotiate|apikey)[ \t]+[A-Za-z0-9._~+/\-]{8,}={0,2}"],
             Detector::CloudKey => &[
                 r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
                 r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b",
@@ -125,7 +127,7 @@ impl Detector {
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api[_\-]?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
@@ -307,7 +309,7 @@ impl DetectorSet {
                     let end = hit.end;
                     if hit.detector == Detector::Bearer {
                         // Keep the scheme word so logs stay readable; only the credential goes.
-                        let word = text.get(hit.start..hit.end).and_then(|h| h.iter().position(|b| *b == b' '));
+                        let word = text.get(hit.start..hit.end).and_then(|h| h.iter().rposition(|b| *b == b' ' || *b == b'\t'));
                         hit.start += word.map_or(0, |p| p + 1);
                     }
                     if hit.detector == Detector::NamedCredential {

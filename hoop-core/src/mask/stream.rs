@@ -292,6 +292,19 @@ mod tests {
         let mut p = stream(StreamStyle::Pipe);
         let out = String::from_utf8(run(&mut p, &[b"DB_PASS\x08\x08\x08\x08PASSWORD=Hunter2x\n"])).unwrap();
         assert!(!out.contains("Hunter2x"), "{out:?}");
+        // Round 39: percent-encoded and thin-spaced values in logs; headers' credentials.
+        for (input, gone) in [
+            ("GET /signup?email=ann%40corp.example&x=1\n", "ann%40corp"),
+            ("card 4111\u{2009}1111\u{2009}1111\u{2009}1111\n", "1111\u{2009}1111"),
+            ("> Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l\n", "YWxhZGRpbjpvcGVuc2VzYW1l"),
+            ("X-Api-Key: k3y-Value-9\n", "k3y-Value-9"),
+        ] {
+            let mut p = stream(StreamStyle::Pipe);
+            let out = String::from_utf8(run(&mut p, &[input.as_bytes()])).unwrap();
+            assert!(out.contains("[REDACTED") && !out.contains(gone), "{input:?}: {out:?}");
+        }
+        let mut p = stream(StreamStyle::Pipe);
+        assert_eq!(run(&mut p, &[b"load 100%20 done, 50% left\n"]), b"load 100%20 done, 50% left\n");
     }
 
     #[test]
