@@ -429,10 +429,9 @@ fn exec_tty_is_recorded_and_replays() {
     assert!(!cast.contains("ann@corp.example"), "{cast}");
 }
 
-/// A review rule: the delete is held until a reviewer decides; approved it runs, denied kubectl
-/// prints the refusal.
-#[test]
-fn review_holds_a_request_until_decided() {
+/// A gateway whose rule holds deployment deletes for review, with the app applied by a
+/// person, and that person's kubeconfig.
+fn deletes_reviewed() -> (Gw, PathBuf) {
     let gw = gateway(
         "[[policy.rules]]\nname = \"review-deploy-deletes\"\nwhen = 'action.kind == \"k8s\" && action.k8s.verb == \"delete\" && action.k8s.resource == \"deployments\"'\nthen = \"review\"\n",
     );
@@ -440,6 +439,14 @@ fn review_holds_a_request_until_decided() {
     let app = gw.dir.path().join("app.yaml");
     std::fs::write(&app, APP).unwrap();
     assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    (gw, kc)
+}
+
+/// A review rule: the delete is held until a reviewer decides; approved it runs, denied kubectl
+/// prints the refusal.
+#[test]
+fn review_holds_a_request_until_decided() {
+    let (gw, kc) = deletes_reviewed();
     let decide = |approve: bool| hoop_harness::review::decide_first(gw.gate.approvals(), "bob", approve, "not during the freeze");
     let t = decide(false);
     let o = kubectl(&kc, &["delete", "deployment", "web"]);
@@ -456,13 +463,7 @@ fn review_holds_a_request_until_decided() {
 /// reviewer can no longer approve it, and the write never reaches the API server.
 #[test]
 fn a_held_request_whose_client_left_is_withdrawn() {
-    let gw = gateway(
-        "[[policy.rules]]\nname = \"review-deploy-deletes\"\nwhen = 'action.kind == \"k8s\" && action.k8s.verb == \"delete\" && action.k8s.resource == \"deployments\"'\nthen = \"review\"\n",
-    );
-    let kc = gw.human();
-    let app = gw.dir.path().join("app.yaml");
-    std::fs::write(&app, APP).unwrap();
-    assert!(kubectl(&kc, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    let (gw, kc) = deletes_reviewed();
     let broker = gw.gate.approvals().clone();
     let watcher = std::thread::spawn(move || {
         // The ticket opens while kubectl waits.
