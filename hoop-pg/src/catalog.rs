@@ -206,18 +206,7 @@ impl Catalog {
             literal(&rel.to_ascii_lowercase())
         );
         let rows = self.query(&sql).await?;
-        let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-        let mut out: Vec<(String, RelationColumns)> = Vec::new();
-        for r in &rows {
-            let oid = get(r, 0);
-            if out.last().is_none_or(|(o, _)| *o != oid) {
-                out.push((oid.clone(), (get(r, 1), get(r, 2), Vec::new())));
-            }
-            if let Some((_, (_, _, cols))) = out.last_mut() {
-                cols.push((get(r, 3), get(r, 4).parse().unwrap_or(0)));
-            }
-        }
-        Ok(out.into_iter().map(|(_, t)| t).collect())
+        Ok(by_relation(&rows).into_iter().map(|(_, t)| t).collect())
     }
 
     /// The relations `schema.name` inherits from and those inheriting from it, at any depth
@@ -234,7 +223,7 @@ impl Catalog {
                UNION SELECT i.inhrelid, down.d + 1 FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent = down.oid WHERE down.d < 32), \
              rel AS ((SELECT DISTINCT oid, true AS up FROM up) UNION ALL (SELECT DISTINCT down.oid, false FROM down JOIN pg_catalog.pg_class c ON c.oid = down.oid \
                WHERE c.relkind <> 'p' LIMIT {lim})) \
-             SELECT rel.oid, rel.up, n.nspname, c.relname, a.attname, a.atttypid FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid \
+             SELECT rel.oid, n.nspname, c.relname, a.attname, a.atttypid, rel.up FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid \
              WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY rel.oid, a.attnum",
             s = literal(schema),
@@ -242,18 +231,7 @@ impl Catalog {
             lim = MAX_RELATIVES + 1
         );
         let rows = self.query(&sql).await?;
-        let get = |r: &Vec<Option<String>>, i: usize| r.get(i).cloned().flatten().unwrap_or_default();
-        let mut out: Vec<(String, Relative)> = Vec::new();
-        for r in &rows {
-            let oid = get(r, 0);
-            if out.last().is_none_or(|(o, _)| *o != oid) {
-                out.push((oid.clone(), Relative { ancestor: get(r, 1) == "t", columns: (get(r, 2), get(r, 3), Vec::new()) }));
-            }
-            if let Some((_, rel)) = out.last_mut() {
-                rel.columns.2.push((get(r, 4), get(r, 5).parse().unwrap_or(0)));
-            }
-        }
-        Ok(out.into_iter().map(|(_, r)| r).collect())
+        Ok(by_relation(&rows).into_iter().map(|(first, columns)| Relative { ancestor: matches!(first.get(5), Some(Some(t)) if t == "t"), columns }).collect())
     }
 
     /// The first of `names` a write to which may change rows the server's count of it leaves
@@ -546,6 +524,22 @@ fn schema_and_name(name: &str) -> (Option<&str>, &str) {
 }
 
 /// `s` as the body of a SQL string literal (its quotes doubled).
+/// Rows of `oid, schema, name, column, type OID[, …]`, ordered by relation, as one entry per
+/// relation: its first row (for what follows the type) and its columns in order.
+fn by_relation(rows: &[Vec<Option<String>>]) -> Vec<(&[Option<String>], RelationColumns)> {
+    let get = |r: &[Option<String>], i: usize| r.get(i).cloned().flatten().unwrap_or_default();
+    let mut out: Vec<(&[Option<String>], RelationColumns)> = Vec::new();
+    for r in rows {
+        if out.last().is_none_or(|(first, _)| first.first() != r.first()) {
+            out.push((r.as_slice(), (get(r, 1), get(r, 2), Vec::new())));
+        }
+        if let Some((_, (_, _, cols))) = out.last_mut() {
+            cols.push((get(r, 3), get(r, 4).parse().unwrap_or(0)));
+        }
+    }
+    out
+}
+
 fn literal(s: &str) -> String {
     s.replace('\'', "''")
 }
