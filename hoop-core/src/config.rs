@@ -262,11 +262,14 @@ pub struct PolicyConfig {
     pub rules: Vec<Rule>,
     /// The default agent budgets (part of the default rules).
     pub budgets: BudgetsConfig,
+    /// Programs agents may run unreviewed besides those hoop knows (docs/policy.md, "Known
+    /// programs"): list only programs that run nothing their arguments do not show.
+    pub known_programs: Vec<String>,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { default: Then::Allow, default_rules: true, rules: Vec::new(), budgets: BudgetsConfig::default() }
+        PolicyConfig { default: Then::Allow, default_rules: true, rules: Vec::new(), budgets: BudgetsConfig::default(), known_programs: Vec::new() }
     }
 }
 
@@ -299,8 +302,12 @@ impl PolicyConfig {
     /// Compiles the rules.
     pub fn compile(&self) -> Result<CelPolicy, ConfigError> {
         let mut rules = self.rules.clone();
+        // Names only: each goes into a rule's text.
+        if let Some(bad) = self.known_programs.iter().find(|p| p.is_empty() || p.len() > 64 || !p.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))) {
+            return Err(invalid("policy.known_programs", format!("{bad:?} is not a program name (letters, digits, . _ + -)")));
+        }
         if self.default_rules {
-            rules.extend(defaults::agent_rules());
+            rules.extend(defaults::agent_rules_knowing(&self.known_programs));
             if self.budgets.enabled {
                 let b = &self.budgets;
                 rules.extend(defaults::agent_budgets(b.result_rows, b.result_bytes, b.target_rows_1h, b.target_bytes_1h, b.masked_values_1h));

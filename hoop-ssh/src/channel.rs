@@ -181,6 +181,8 @@ impl ChannelRelay {
                 req = requests.recv(), if backlog.load(std::sync::atomic::Ordering::Relaxed) < UP_BACKLOG => {
                     let Some(req) = req else { break };
                     match req {
+                        // A terminal asked for once the command runs is not its terminal.
+                        Request::Pty { .. } if started => {}
                         Request::Pty { term, cols, rows, modes } => {
                             style = StreamStyle::Terminal;
                             let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
@@ -220,7 +222,10 @@ impl ChannelRelay {
                                     return;
                                 }
                             }
-                            if interactive && agent {
+                            // On a terminal, what an agent types goes to whatever reads the
+                            // terminal: a pager's `!cmd`, an editor's `:!cmd` (`ssh -t host
+                            // less f`). Each line is checked as the shell text it may become.
+                            if agent && (interactive || style == StreamStyle::Terminal) {
                                 typed = Some(TypedLines::default());
                             }
                             up(Up::Exec(command.into_bytes()));

@@ -846,6 +846,50 @@ fn interpreter_on_stdin_is_a_shell_held_for_review() {
     }
 }
 
+/// Default agent rules: a program hoop does not know is held for review, an allow list rather
+/// than the deny lists red-team rounds kept extending. Refused, it never ran (the file it would
+/// have removed is still on the host); approved, it runs; known programs need no ticket.
+#[test]
+fn programs_hoop_does_not_know_are_held() {
+    let gw = gateway("");
+    let victim = format!("/tmp/{}", marker("unlisted"));
+    let o = ssh(&gw, &format!("touch {victim}; ls -l {victim}"));
+    assert!(o.status.success() && text(&o).0.contains(&victim), "known programs run unreviewed: {:?}", text(&o));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "not that");
+    let o = ssh(&gw, &format!("shred -u {victim}"));
+    t.join().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("agent-review-unlisted-programs"), "{:?}", text(&o));
+    assert!(std::path::Path::new(&victim).exists(), "the refused program never ran");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = ssh(&gw, &format!("sh -c 'shred -u {victim}'"));
+    t.join().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(!std::path::Path::new(&victim).exists(), "approved, it ran");
+}
+
+/// An agent's program on a terminal reads what the agent types: a pager's `!command` would run
+/// it unchecked (`ssh -t host less FILE`). Lines typed there are checked as the shell text they
+/// may become, and the escape never reached the host.
+#[test]
+fn a_pager_on_a_terminal_runs_no_unchecked_commands() {
+    let gw = gateway("");
+    let (page, made_by) = (format!("/tmp/{}", marker("page")), marker("pager-escape"));
+    assert!(ssh(&gw, &format!("seq 1 300 > {page}")).status.success());
+    let script = gw.dir.path().join("pager-script");
+    std::fs::write(&script, format!("expect 17\nsend !sh -c 'touch /tmp/{made_by}'\\r\nexpect editing keys\nsend \\r~.\n")).unwrap();
+    let driver = hoop_harness::pty_driver();
+    let mut cmd = Command::new("python3");
+    cmd.arg(driver).arg(&script).arg("--");
+    let client = ssh_base(&gw);
+    cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1", "less", &page]);
+    let o = cmd.stdin(Stdio::null()).output().unwrap();
+    let (screen, err) = text(&o);
+    assert!(screen.contains("editing keys"), "{err}\n{screen}");
+    assert!(!made(&made_by), "the pager's shell escape never ran: {screen}");
+    let _ = ssh(&gw, &format!("rm -f {page}"));
+}
+
 /// Environment requests are actions: `LD_PRELOAD` and `BASH_ENV` are refused for agents
 /// (the channel with them never runs its command) and recorded; plain locales pass.
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod lineage;
 mod parser;
+mod programs;
 mod shell;
 pub mod sql;
 mod tokens;
@@ -204,6 +205,9 @@ pub struct Exec {
     pub interpreter: String,
     /// A pipeline feeds another command's output to an interpreter (`curl … | sh`).
     pub pipes_to_interpreter: bool,
+    /// Programs hoop does not know, so cannot tell from their arguments what they run (see
+    /// the list of known ones in `action/programs.rs`).
+    pub unlisted: Vec<String>,
 }
 
 /// File transfer detail.
@@ -345,6 +349,7 @@ impl Blank for Exec {
             && self.unreadable.is_empty()
             && self.interpreter.is_empty()
             && !self.pipes_to_interpreter
+            && self.unlisted.is_empty()
     }
 }
 

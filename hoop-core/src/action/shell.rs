@@ -391,6 +391,12 @@ impl Walker<'_> {
         if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| raw_program.starts_with(d)) {
             return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
         }
+        // Interpreters, shells and code runners are known for what they are (and held as such);
+        // any other program must be one whose ways of running code hoop models.
+        let classed = SHELLS.contains(&p) || is_interpreter(p) || CODE_RUNNERS.contains(&p) || WRAPPERS.contains(&p) || RESHAPING.contains(&p);
+        if !classed && !super::programs::listed(p, args) && !self.r.unlisted.iter().any(|q| q == p) {
+            self.r.unlisted.push(p.to_string());
+        }
         if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
         }
@@ -426,6 +432,9 @@ impl Walker<'_> {
             Some(Err(())) => return self.r.unreadable(format!("{p} moves to a directory given relative to where it starts")),
             None => {}
         }
+        if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path") || long(a, "--config")) {
+            return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
+        }
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
         }
@@ -443,9 +452,6 @@ impl Walker<'_> {
         }
         if p == "env" && args.iter().any(|a| a.starts_with("-S") || long(a, "--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
-        }
-        if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path") || long(a, "--config")) {
-            return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
         }
         if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
             // Without a command, util-linux `script` runs the login shell on its input
@@ -594,6 +600,7 @@ impl Walker<'_> {
         r.commands.extend(inner.exec.commands);
         super::extend_unique(&mut r.exec.programs, &inner.exec.programs);
         super::extend_unique(&mut r.exec.paths, &inner.exec.paths);
+        super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);
         }
@@ -1228,7 +1235,9 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "gpic" | "pic" | "groff" | "troff" | "nroff" if has(&|a| a.starts_with('-') && !a.starts_with("--") && a.contains('U')) => Some("it runs shell commands of its input"),
         "git" if args.iter().any(|a| a == "filter-branch" || a == "filter-repo") => Some("git runs the filter commands of its arguments"),
         // Engines and providers are shared objects it loads (red-team round 39).
-        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-engine" | "-provider" | "-provider-path") || a.starts_with("-engine") || a.starts_with("-provider")) => {
+        // A configuration file of its options can load an engine too (`openssl_conf` with a
+        // `dynamic_path`).
+        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-engine" | "-provider" | "-provider-path" | "-config" | "-conf") || a.starts_with("-engine") || a.starts_with("-provider")) => {
             Some("openssl loads a library of its options")
         }
         // Files whose names come from an archive or a directory tree, not the command line,
@@ -1276,6 +1285,14 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "git" if args.iter().any(|a| a == "-C" || (a.starts_with("-C") && a.len() > 2) || long(a, "--git-dir") || long(a, "--work-tree") || long(a, "--template") || long(a, "--separate-git-dir")) => {
             Some("git reads the configuration of a repository named by its path, which can name commands it runs")
         }
+        // A checkout writes the files the repository's tree names, links among them: a clone of
+        // a bundle made `x -> ~/.bashrc`, then `cp f x` wrote through it (red-team round 39).
+        // Held, as an archive's extraction is.
+        "git" if git_writes_tree(args) => Some("git writes files named in the repository's tree, not on the command line (a link there can point anywhere)"),
+        // `cp -s`/`-l` make links that later writes follow to wherever they point.
+        "cp" if has(&|a| long(a, "--symbolic-link") || long(a, "--link") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['s', 'l']))) => {
+            Some("cp makes links, which later writes follow to where they point")
+        }
         // `clone -u CMD`, `--upload-pack=CMD`, `--receive-pack`, `archive --exec`, `ext::` URLs:
         // git runs them through the shell (red-team round 30).
         "git" if has(&|a| {
@@ -1291,6 +1308,23 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
             Some("an awk program that runs commands")
         }
         _ => None,
+    }
+}
+
+/// Whether a git command checks files out of a tree: their names (and links) come from the
+/// repository, not the command line.
+fn git_writes_tree(args: &[String]) -> bool {
+    let has = |o: &str| args.iter().any(|a| a == o);
+    match args.iter().find(|a| !a.starts_with('-')).map(String::as_str) {
+        Some("clone") => !(has("--bare") || has("--mirror") || has("--no-checkout") || has("-n")),
+        Some(
+            "checkout" | "switch" | "restore" | "pull" | "merge" | "rebase" | "cherry-pick" | "revert" | "am" | "apply" | "worktree" | "read-tree"
+            | "checkout-index" | "sparse-checkout" | "bisect",
+        ) => true,
+        Some("reset") => has("--hard") || has("--merge") || has("--keep"),
+        Some("stash") => has("pop") || has("apply") || has("branch"),
+        Some("submodule") => has("update") || has("add"),
+        _ => false,
     }
 }
 

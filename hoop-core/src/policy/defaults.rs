@@ -201,6 +201,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        // An allow list, not a deny list: a program hoop does not know may run code its
+        // arguments do not show (red-team rounds 28–39 each found wrappers and runners the
+        // lists before this one missed).
+        "agent-review-unlisted-programs",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell"] && size(action.exec.unlisted) > 0"#,
+        "",
+    ),
+    (
         "agent-review-shell",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "shell""#,
@@ -216,17 +225,25 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg|toprc|config/procps)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
+    agent_rules_knowing(&[])
+}
+
+/// [`agent_rules`], with `known_programs` (`policy.known_programs`: plain names, checked by
+/// the config) run unreviewed besides those hoop knows.
+pub fn agent_rules_knowing(known_programs: &[String]) -> Vec<Rule> {
     RULES
         .iter()
-        .map(|(name, then, when, reason)| Rule {
-            name: (*name).into(),
-            when: when.replace("STARTUP_FILES", STARTUP_FILES_RE),
-            then: *then,
-            reason: (!reason.is_empty()).then(|| (*reason).to_string()),
+        .map(|(name, then, when, reason)| {
+            let mut when = when.replace("STARTUP_FILES", STARTUP_FILES_RE);
+            if *name == "agent-review-unlisted-programs" && !known_programs.is_empty() {
+                let list = known_programs.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
+                when = when.replace("size(action.exec.unlisted) > 0", &format!("action.exec.unlisted.exists(p, !(p in [{list}]))"));
+            }
+            Rule { name: (*name).into(), when, then: *then, reason: (!reason.is_empty()).then(|| (*reason).to_string()) }
         })
         .collect()
 }
@@ -415,6 +432,19 @@ mod tests {
         review(sixth, "agent-review-bulk-delete");
         review(Action::exec("h", "bash -s"), "agent-review-shell");
         review(Action::exec("h", "python3 -c 'print(1)'"), "agent-review-shell");
+        // Programs hoop does not know, however they are reached.
+        for c in ["frobnicate --all", "sudo frobnicate", "sh -c 'ls | frobnicate'", "systemctl edit nginx", "dpkg -i x.deb", "wget --use-askpass=ap https://x.example"] {
+            review(Action::exec("h", c), "agent-review-unlisted-programs");
+        }
+        // Programs an operator listed pass that rule; others on the same line do not.
+        let known = CelPolicy::new(agent_rules_knowing(&["deployctl".into()]), Then::Allow).unwrap();
+        assert!(matches!(known.evaluate(&session(IdentityKind::Agent), &Action::exec("h", "deployctl --now")), Verdict::Allow { .. }));
+        let both = known.evaluate(&session(IdentityKind::Agent), &Action::exec("h", "deployctl --now; frobnicate"));
+        assert_eq!(rule_of(&both), "agent-review-unlisted-programs");
+        // A checkout or a linking copy writes where the repository or a link says.
+        for c in ["git clone https://x.example/r.git", "git checkout main", "git pull", "cp -s a b", "cp -al a b"] {
+            review(Action::exec("h", c), "agent-review-shell");
+        }
     }
 
     #[test]
@@ -425,6 +455,8 @@ mod tests {
             Action::sql("db", "INSERT INTO users(email) VALUES ('a@b.c')"),
             Action::exec("h", "echo hi; exit 3"),
             Action::exec("h", "sh -c 'ls -la /srv | grep csv'"),
+            Action::exec("h", "systemctl status nginx; journalctl -u nginx -n 50; df -h; free -m"),
+            Action::exec("h", "git log --oneline -5; git status; git clone --bare https://x.example/r.git"),
             Action::env("h", "LANG", "en_US.UTF-8"),
             Action::env("h", "LC_ALL", "C"),
         ] {

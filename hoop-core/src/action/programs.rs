@@ -1,0 +1,132 @@
+//! Which programs hoop knows: those whose every way of running other code (an option naming a
+//! command, a script in a file, a pager's `!`) the shell reader models, so that what they run
+//! can be read from the command line.
+//!
+//! A program not on this list is *unlisted*: hoop cannot tell from its arguments what it runs.
+//! Rules see those names (`action.exec.unlisted`), and the default agent rules hold such
+//! commands for review. An allow list, because the deny lists that came before it
+//! (interpreters, wrappers, code runners) were found short every red-team round: `choom`,
+//! `memusage`, `msgfilter` and `debconf` all ran `python3 -c` unreviewed before anyone listed
+//! them.
+//!
+//! What may be listed: programs that run nothing beyond their arguments as read, or whose
+//! code-running options `shell::runs_code` (and the walker's special cases) turn into an
+//! interpreter or an unreadable line. Programs that read commands from a terminal (pagers,
+//! `top`) are listed because an agent's terminal input is checked line by line as shell text
+//! (hoop-ssh's channel), where a pager's `!cmd` is read as the command it runs.
+
+/// Programs known whatever their arguments.
+const KNOWN: &[&str] = &[
+    // Shell builtins and keywords that run as simple commands.
+    ":", "true", "false", "echo", "printf", "test", "[", "pwd", "cd", "pushd", "popd", "dirs", "exit", "logout", "return",
+    "wait", "jobs", "fg", "bg", "kill", "help", "times", "umask", "ulimit", "shift", "break", "continue", "type", "disown",
+    "suspend", "caller", "set",
+    // Files and text (coreutils, findutils, diffutils, grep, compressors).
+    "ls", "dir", "vdir", "cat", "tac", "head", "tail", "wc", "sort", "uniq", "cut", "paste", "join", "tr", "fold", "fmt",
+    "nl", "pr", "expand", "unexpand", "comm", "cmp", "diff", "diff3", "sdiff", "tee", "split", "csplit", "shuf", "md5sum",
+    "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "b2sum", "cksum", "sum", "base64", "base32", "basenc",
+    "od", "stat", "readlink", "realpath", "basename", "dirname", "du", "df", "touch", "mkdir", "rmdir", "rm", "cp", "mv",
+    "ln", "chmod", "chown", "chgrp", "truncate", "mktemp", "install", "dd", "seq", "yes", "sleep", "date", "cal", "numfmt",
+    "factor", "expr", "tsort", "mkfifo", "sync", "find", "locate", "which", "whereis", "tree", "file", "grep", "egrep",
+    "fgrep", "zgrep", "zcat", "zless", "gzip", "gunzip", "bzip2", "bunzip2", "bzcat", "xz", "unxz", "xzcat", "lzma",
+    "zstd", "unzstd", "zstdcat", "lz4", "tar", "zip", "sed", "awk", "gawk", "mawk", "nawk", "jq", "xxd", "hexdump",
+    "strings", "iconv", "column", "look", "less", "more", "lsattr", "getfacl",
+    // The system, read.
+    "uname", "hostname", "id", "whoami", "groups", "users", "who", "w", "last", "lastlog", "logname", "tty", "nproc",
+    "arch", "printenv", "uptime", "free", "vmstat", "iostat", "mpstat", "pidstat", "sar", "ps", "pgrep", "pidof", "top",
+    "htop", "pkill", "killall", "lsof", "fuser", "lscpu", "lsblk", "lsmem", "lspci", "lsusb", "blkid", "findmnt", "dmesg",
+    "getent", "locale", "tput", "clear", "stty", "journalctl", "timedatectl", "hostnamectl", "loginctl", "man",
+    // The network, read.
+    "ss", "netstat", "ping", "ping6", "traceroute", "tracepath", "mtr", "dig", "host", "nslookup", "openssl",
+    // Programs that wrap another command, which is read in turn.
+    "sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid",
+    "chrt", "taskset", "flock", "watch", "su", "runuser", "sg", "newgrp", "script",
+    // Transfers and version control: their code-running options are modelled.
+    "scp", "rsync", "git",
+];
+
+/// Whether hoop knows `program` (its plain name, see `shell::known_name`) as run with `args`.
+pub(crate) fn listed(program: &str, args: &[String]) -> bool {
+    if KNOWN.contains(&program) {
+        return listed_use(program, args);
+    }
+    let sub = || args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("");
+    let has = |o: &[&str]| args.iter().any(|a| o.iter().any(|x| a == x || a.strip_prefix(x).is_some_and(|r| r.starts_with('='))));
+    match program {
+        // Reading units and their state; `edit` runs an editor, `link` and `set-environment`
+        // change what later services run.
+        "systemctl" => {
+            !has(&["-H", "--host", "-M", "--machine"])
+                && matches!(
+                    sub(),
+                    "" | "status" | "show" | "cat" | "list-units" | "list-unit-files" | "list-timers" | "list-sockets" | "list-dependencies"
+                        | "list-jobs" | "list-machines" | "is-active" | "is-enabled" | "is-failed" | "is-system-running" | "get-default"
+                        | "show-environment" | "help"
+                )
+        }
+        "apt" | "apt-cache" => matches!(sub(), "list" | "show" | "showpkg" | "search" | "policy" | "depends" | "rdepends" | "madison" | "pkgnames" | "stats"),
+        "dpkg" => {
+            !args.is_empty()
+                && args.iter().all(|a| {
+                    matches!(a.as_str(), "-l" | "-L" | "-s" | "-S" | "-p" | "--list" | "--listfiles" | "--status" | "--search" | "--print-avail" | "--print-architecture" | "--get-selections")
+                        || !a.starts_with('-')
+                })
+        }
+        "dpkg-query" => true,
+        "rpm" => args.iter().any(|a| a == "-q" || a.starts_with("-q") && !a.starts_with("--") || a == "--query") && !has(&["--eval", "-E", "--macros", "--load", "--rcfile", "--dbpath", "--root"]),
+        // `ip netns exec NS CMD` runs CMD, which is not read.
+        "ip" => !args.iter().any(|a| a == "exec" || a == "-batch" || a == "-b" || a.starts_with("-force")),
+        "ifconfig" | "route" | "arp" => true,
+        // A config file (`-K`, `--config`, `wget -e`) holds options the command line does not
+        // show, an output file among them (`output = ~/.bashrc`); `--use-askpass` runs one.
+        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| a.starts_with("-K") && a.len() > 2),
+        "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| a.starts_with("-e") && a.len() > 2),
+        _ => false,
+    }
+}
+
+/// Whether a program on [`KNOWN`] is used in a way the reader models; the few whose options
+/// run code through a mechanism the walker does not follow are unlisted when they do.
+fn listed_use(program: &str, args: &[String]) -> bool {
+    match program {
+        // `less`/`more` with an input preprocessor or editor of their own options.
+        "less" | "more" | "zless" => !args.iter().any(|a| a.starts_with("--lesskey") || a.starts_with("-k") || a.contains("LESSOPEN")),
+        // `dmesg`, `journalctl` and `man` start a pager only on a terminal, whose lines are
+        // read; `openssl` engines are modelled in `runs_code`.
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn everyday_reads_are_listed_and_other_programs_are_not() {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr")] {
+            assert!(listed(p, &argv(a)), "{p} {a}");
+        }
+        for (p, a) in [
+            ("choom", "-n 0 -- python3 -c x"),
+            ("systemctl", "edit nginx"),
+            ("systemctl", "link /tmp/x.service"),
+            ("systemctl", "set-environment LD_PRELOAD=/tmp/x.so"),
+            ("systemctl", "-H host status"),
+            ("dpkg", "-i x.deb"),
+            ("apt", "install x"),
+            ("curl", "-K /tmp/cfg"),
+            ("curl", "-K/tmp/cfg"),
+            ("wget", "-e output_document=.bashrc https://x.example"),
+            ("ip", "netns exec n python3"),
+            ("rg", "--pre ./x pattern"),
+            ("link", "a b"),
+            ("less", "--lesskey-src=/tmp/k f"),
+        ] {
+            assert!(!listed(p, &argv(a)), "{p} {a}");
+        }
+    }
+}
