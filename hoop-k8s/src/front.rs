@@ -193,6 +193,7 @@ impl Conn {
                 k8s.patch_ops = crate::classify::patch_ops(&body);
             }
         }
+        let mut hidden = None;
         if !body.is_empty() {
             // What a held write will do is in the ticket and the record before it is decided
             // (red-team round 34: the reviewer saw `create pods`, not the spec): the name the
@@ -200,23 +201,14 @@ impl Conn {
             if k8s.name.is_empty() && k8s.verb == "create" && k8s.subresource.is_empty() {
                 k8s.name = doc.as_ref().and_then(|d| crate::classify::body_metadata(d, "name")).unwrap_or_default();
             }
-            let (shown, hidden) = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, doc, body.len());
+            let (shown, why) = shown_body(&session, Scope { target: &target_name, group: &k8s.group, resource: &k8s.resource }, doc, body.len());
             k8s.body = shown;
-            // A reviewer approves a workload by its spec: an agent's spec that the reviewer
-            // would see masked or cut is refused, never held (red-team round 35: a command
-            // after `DB_PASSWORD=` was masked out of the ticket, and 64 KiB of annotations
-            // pushed the spec out of it).
-            // (One that hands Secrets to pods is refused by its own rule, which says why.)
-            // ConfigMaps and Secrets too: a workload runs what they hold (red-team round 39: a
-            // script after `API_TOKEN=` was masked out of a ConfigMap's ticket).
-            let reviewed = WORKLOADS.contains(&k8s.resource.as_str()) || matches!(k8s.resource.as_str(), "configmaps" | "secrets");
-            if let Some(why) = hidden.filter(|_| agent && reviewed && k8s.secret_refs.is_empty()) {
-                let reason = format!("a write of what a workload runs must be shown whole to a reviewer, and this one would be shown {why}");
-                let _ = session.refuse(subresource_action(&target_name, &k8s), UNREVIEWABLE_RULE, &reason);
-                return status::forbidden(&format!("hoop: {reason} (rule {UNREVIEWABLE_RULE})"));
-            }
+            // Held, such a write is refused by the gate (`hoop-unreviewable-write`): the reviewer
+            // would not see it whole.
+            hidden = why;
         }
-        let action = subresource_action(&target_name, &k8s);
+        let mut action = subresource_action(&target_name, &k8s);
+        action.unshown = hidden;
         let started = Instant::now();
         let action_id = match decide(&session, action).await {
             Ok(id) => id,
@@ -368,9 +360,6 @@ const NAMESPACED: &[&str] = &[
     "configmaps", "secrets", "services", "serviceaccounts", "persistentvolumeclaims", "endpoints", "events", "limitranges",
     "resourcequotas", "roles", "rolebindings", "ingresses", "networkpolicies", "poddisruptionbudgets", "horizontalpodautoscalers", "leases",
 ];
-
-/// The gateway's refusal of an agent's workload write a reviewer could not see whole.
-const UNREVIEWABLE_RULE: &str = "hoop-unreviewable-write";
 
 /// A write's body as the reviewer and the recording see it: masked like a response, cut to
 /// [`SHOWN_BODY`] with a note of what was cut; and why it is not shown whole, if it is not

@@ -108,6 +108,10 @@ pub struct Action {
     /// not stored.
     #[serde(skip)]
     pub result: crate::usage::ResultSoFar,
+    /// Why a reviewer would not see this action whole, as the adapter that shows it knows (a
+    /// Kubernetes body masked, cut or not JSON): held, it is refused instead. Not stored.
+    #[serde(skip)]
+    pub unshown: Option<String>,
 }
 
 /// Environment variable detail.

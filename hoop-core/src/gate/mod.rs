@@ -588,6 +588,8 @@ pub struct UsageScope {
 
 /// The gateway's refusal of an agent's command a reviewer could not see whole (masked).
 pub const UNREVIEWABLE_COMMAND_RULE: &str = "hoop-unreviewable-command";
+/// The gateway's refusal of an agent's Kubernetes write a reviewer could not see whole.
+pub const UNREVIEWABLE_WRITE_RULE: &str = "hoop-unreviewable-write";
 
 /// How an allowed verdict names a budget rule a reviewer waived.
 const WAIVED: &str = " (waived by a reviewer)";
@@ -711,19 +713,11 @@ impl SessionHandle {
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
         }
-        // A reviewer decides what the ticket shows, which is masked: an agent's command whose
-        // shown form masking changed could hide code from the reviewer behind a credential's
-        // name (red-team round 38: `python3 -c 'DB_PASSWORD=exec(bytes([…]))'` was approved
-        // unseen). Refused, never held, as Kubernetes writes are (`hoop-unreviewable-write`).
         if matches!(verdict, Verdict::Review { .. })
             && self.session.identity.kind == crate::identity::IdentityKind::Agent
-            && matches!(action.kind, crate::action::ActionKind::Exec | crate::action::ActionKind::Shell)
-            && matches!(self.gate.inner.masker.load().mask_text(&action.exec.command), std::borrow::Cow::Owned(_))
+            && let Some(refusal) = self.unreviewable(&action)
         {
-            verdict = Verdict::Deny {
-                rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
-                reason: "this command holds text masking hides (a credential, an address), so a reviewer could not see it whole; send it without the value (a file, an environment the host already has)".into(),
-            };
+            verdict = refusal;
         }
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
@@ -908,6 +902,24 @@ impl SessionHandle {
             Checked::Deny { action_id, rule, reason } => Ok(Outcome::Deny { action_id, rule, reason }),
             Checked::Review { action_id, pending } => self.wait_review(action_id, pending).await,
         }
+    }
+
+    /// The refusal of an agent's action a rule holds, when the reviewer would not see it
+    /// whole. A reviewer decides on what the ticket shows, which is masked and cut: an agent
+    /// that chooses what is hidden hides code behind a credential's name (red-team round 38:
+    /// `python3 -c 'DB_PASSWORD=exec(bytes([…]))'` was approved unseen; round 35: a pod's
+    /// command after `DB_PASSWORD=`, or pushed past the 64 KiB shown). Refused, never held.
+    fn unreviewable(&self, action: &Action) -> Option<Verdict> {
+        use crate::action::ActionKind;
+        if let Some(why) = &action.unshown {
+            let rule = if action.k8s.verb.is_empty() { UNREVIEWABLE_COMMAND_RULE } else { UNREVIEWABLE_WRITE_RULE };
+            return Some(Verdict::Deny { rule: rule.into(), reason: format!("a reviewer must see what they approve whole, and this would be shown {why}") });
+        }
+        let command = matches!(action.kind, ActionKind::Exec | ActionKind::Shell) && matches!(self.gate.inner.masker.load().mask_text(&action.exec.command), std::borrow::Cow::Owned(_));
+        command.then(|| Verdict::Deny {
+            rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
+            reason: "this command holds text masking hides (a credential, an address), so a reviewer could not see it whole; send it without the value (a file, an environment the host already has)".into(),
+        })
     }
 
     /// Records an event (output, results, notes). Values must already be masked.
