@@ -223,7 +223,9 @@ impl Conn {
                 return resp;
             }
         }
-        let check_stdin = agent && interactive && query_flag(&query, "stdin");
+        // On a tty, what an agent types reaches whatever reads the terminal (a pager's `!cmd`):
+        // checked line by line as shell text, as in a shell.
+        let check_stdin = agent && (interactive || query_flag(&query, "tty")) && query_flag(&query, "stdin");
         let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {

@@ -1029,6 +1029,32 @@ fn json_patches_cannot_carry_a_masked_value_to_another_name() {
 /// takes a key of it as an env value, to read them back in the pod's logs. Objects that hand
 /// Secrets to pods are refused for agents (the API server never sees them); people may; a
 /// service account's token read through exec is a credential file.
+/// An agent's `kubectl exec -it` of a pager: what it types goes to the pager, whose `!command`
+/// would run unchecked; each line is checked as the shell text it may become, and the escape
+/// never ran in the pod.
+#[test]
+fn a_pager_on_an_agents_tty_runs_no_unchecked_commands() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let page = gw.dir.path().join("page.txt");
+    std::fs::write(&page, (1..=300).map(|i| format!("{i}\n")).collect::<String>()).unwrap();
+    let made = gw.dir.path().join("made-by-pager");
+    let script = gw.dir.path().join("pager-script");
+    std::fs::write(&script, format!("expect 17\nsend !sh -c 'touch {}'\\r\nexpect editing keys\nsend \\x03\n", made.display())).unwrap();
+    let o = Command::new("python3")
+        .arg(hoop_harness::pty_driver())
+        .arg(&script)
+        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "less", "-K"])
+        .arg(&page)
+        .env("KUBECONFIG", &kc)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (screen, err) = text(&o);
+    assert!(screen.contains("editing keys"), "{err}\n{screen}");
+    assert!(!made.exists(), "the pager's shell escape never ran: {screen}");
+}
+
 #[test]
 fn agents_cannot_hand_secrets_to_pods() {
     let gw = gateway("");
