@@ -148,7 +148,7 @@ where
     let mut sent = 0u64;
     let mut checkpoint = ResultSoFar::default();
     let mut client_open = true;
-    let mut typed = ongoing.check_stdin.then(hoop_core::action::typed::TypedLines::default);
+    let mut typed = ongoing.check_stdin.then(|| hoop_core::action::typed::TypedLines::new(tty));
     loop {
         let deadline = out.iter().flatten().filter_map(|m| m.deadline()).min();
         let flush_at = async {
@@ -163,7 +163,7 @@ where
                     session.touch();
                     let Some(t) = typed.as_mut() else { continue };
                     let ready = t.push(data.get(1..).unwrap_or_default());
-                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready, &mut t.cwd).await {
+                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready, t).await {
                         Some(n) => sent += n,
                         None => break,
                     }
@@ -320,7 +320,7 @@ async fn typed_lines<C, U>(
     to_up: &mut futures_util::stream::SplitSink<WebSocketStream<U>, Message>,
     ongoing: &Ongoing,
     ready: Vec<hoop_core::action::typed::Typed>,
-    cwd: &mut hoop_core::action::typed::Cwd,
+    lines: &mut hoop_core::action::typed::TypedLines,
 ) -> Option<u64>
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -336,7 +336,8 @@ where
             Typed::TooLong => (Vec::new(), Some(format!("hoop: line longer than {} bytes refused", hoop_core::action::typed::MAX_LINE))),
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
-                let action = hoop_core::action::Action::exec_in(ongoing.target.as_str(), &line, cwd);
+                let action = hoop_core::action::Action::exec_in(ongoing.target.as_str(), &line, &lines.cwd);
+                let action = if lines.terminal { action.on_terminal() } else { action };
                 // An edited line is refused even when it looks empty (Ctrl-U then Ctrl-Y).
                 if line.trim().is_empty() && !edited {
                     (raw, None)
@@ -349,7 +350,7 @@ where
                         // A typed line's output is the shell's: it has no result of its own.
                         Ok(Outcome::Allow { action_id }) => {
                             session.result_done(action_id, hoop_core::usage::ResultSoFar::default());
-                            cwd.follow(&moves);
+                            lines.cwd.follow(&moves);
                             (raw, None)
                         }
                         Ok(Outcome::Deny { rule, reason, .. }) => (Vec::new(), Some(format!("hoop: {reason} (rule {rule})"))),

@@ -217,15 +217,16 @@ impl Conn {
         let mut interactive = k8s.subresource == "attach";
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
-            let command = exec_action(&target_name, &query);
+            let mut command = exec_action(&target_name, &query);
+            if query_flag(&query, "tty") {
+                command = command.on_terminal();
+            }
             interactive = command.kind == hoop_core::action::ActionKind::Shell;
             if let Err(resp) = decide(&session, command).await {
                 return resp;
             }
         }
-        // On a tty, what an agent types reaches whatever reads the terminal (a pager's `!cmd`):
-        // checked line by line as shell text, as in a shell.
-        let check_stdin = agent && (interactive || query_flag(&query, "tty")) && query_flag(&query, "stdin");
+        let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {

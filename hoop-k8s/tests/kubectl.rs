@@ -1029,11 +1029,11 @@ fn json_patches_cannot_carry_a_masked_value_to_another_name() {
 /// takes a key of it as an env value, to read them back in the pod's logs. Objects that hand
 /// Secrets to pods are refused for agents (the API server never sees them); people may; a
 /// service account's token read through exec is a credential file.
-/// An agent's `kubectl exec -it` of a pager: what it types goes to the pager, whose `!command`
-/// would run unchecked; each line is checked as the shell text it may become, and the escape
-/// never ran in the pod.
+/// An agent's `kubectl exec -it` of a pager: what it types goes to the pager, which reads keys
+/// as its own commands (`!command`). On a tty the command is a shell, held for review; approved,
+/// each typed line is still checked, and the escape never ran in the pod.
 #[test]
-fn a_pager_on_an_agents_tty_runs_no_unchecked_commands() {
+fn a_pager_on_an_agents_tty_is_held_like_a_shell() {
     let gw = gateway("");
     let kc = gw.agent();
     let page = gw.dir.path().join("page.txt");
@@ -1041,6 +1041,7 @@ fn a_pager_on_an_agents_tty_runs_no_unchecked_commands() {
     let made = gw.dir.path().join("made-by-pager");
     let script = gw.dir.path().join("pager-script");
     std::fs::write(&script, format!("expect 17\nsend !sh -c 'touch {}'\\r\nexpect editing keys\nsend \\x03\n", made.display())).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
     let o = Command::new("python3")
         .arg(hoop_harness::pty_driver())
         .arg(&script)
@@ -1050,6 +1051,7 @@ fn a_pager_on_an_agents_tty_runs_no_unchecked_commands() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
+    t.join().unwrap();
     let (screen, err) = text(&o);
     assert!(screen.contains("editing keys"), "{err}\n{screen}");
     assert!(!made.exists(), "the pager's shell escape never ran: {screen}");

@@ -210,7 +210,10 @@ impl ChannelRelay {
                             started = true;
                             let Some(s) = open_stream(&session, &client, id).await else { return };
                             _slot = Some(s);
-                            let action = exec_action(&target, &command);
+                            let mut action = exec_action(&target, &command);
+                            if style == StreamStyle::Terminal {
+                                action = action.on_terminal();
+                            }
                             interactive = action.kind == hoop_core::action::ActionKind::Shell;
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
                                 mode = Mode::Raw;
@@ -222,11 +225,10 @@ impl ChannelRelay {
                                     return;
                                 }
                             }
-                            // On a terminal, what an agent types goes to whatever reads the
-                            // terminal: a pager's `!cmd`, an editor's `:!cmd` (`ssh -t host
-                            // less f`). Each line is checked as the shell text it may become.
-                            if agent && (interactive || style == StreamStyle::Terminal) {
-                                typed = Some(TypedLines::default());
+                            // (A command on a terminal is a shell: held for agents, then its
+                            // typed lines checked as the shell text they may become.)
+                            if agent && interactive {
+                                typed = Some(TypedLines::new(style == StreamStyle::Terminal));
                             }
                             up(Up::Exec(command.into_bytes()));
                         }
@@ -243,7 +245,7 @@ impl ChannelRelay {
                                 }
                             }
                             if agent {
-                                typed = Some(TypedLines::default());
+                                typed = Some(TypedLines::new(style == StreamStyle::Terminal));
                             }
                             up(Up::Shell);
                         }
@@ -283,7 +285,7 @@ impl ChannelRelay {
                             session.touch();
                             let Some(t) = typed.as_mut() else { continue };
                             let ready = t.push(&data);
-                            if !typed_lines(&session, &client, id, &target, ready, &mut t.cwd, &up).await {
+                            if !typed_lines(&session, &client, id, &target, ready, t, &up).await {
                                 break;
                             }
                         }
@@ -445,9 +447,10 @@ async fn typed_lines(
     id: ChannelId,
     target: &str,
     ready: Vec<Typed>,
-    cwd: &mut hoop_core::action::typed::Cwd,
+    lines: &mut TypedLines,
     up: &impl Fn(Up) -> bool,
 ) -> bool {
+    let cwd = &mut lines.cwd;
     for t in ready {
         let raw = match t {
             Typed::Pass(bytes) => bytes,
@@ -469,6 +472,7 @@ async fn typed_lines(
                     continue;
                 } else {
                     let action = Action::exec_in(target, &line, cwd);
+                    let action = if lines.terminal { action.on_terminal() } else { action };
                     let moves = action.clone();
                     match decide(session, client, id, action).await {
                         // A typed line's output is the shell's: it has no result of its own.

@@ -271,13 +271,14 @@ fn a_repository_named_by_path_is_reviewed() {
     let repo = format!("/tmp/hoop-bare-{}", std::process::id());
     let mark = format!("{repo}-ran");
     let _ = sshd().ssh(&format!("rm -rf {repo} {mark}"));
-    assert!(ssh(&gw, &format!("git init -q --bare {repo}")).status.success());
+    // (git is held for agents since round 40; the operator makes the repository.)
+    sshd().ssh(&format!("git init -q --bare {repo} && chmod -R a+w {repo}")).unwrap();
     let o = ssh(&gw, &format!("printf '[alias]\\n\\tpw = !touch {mark}\\n' >> {repo}/config"));
     assert!(o.status.success(), "{:?}", text(&o));
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
     let o = ssh(&gw, &format!("git -C {repo} pw"));
     t.join().unwrap();
-    assert!(!o.status.success() && text(&o).1.contains("agent-review-shell"), "{:?}", text(&o));
+    assert!(!o.status.success() && text(&o).1.contains("agent-review-unlisted-programs"), "{:?}", text(&o));
     let (_, left) = sshd().ssh(&format!("ls {mark} 2>/dev/null; rm -rf {repo}; true")).unwrap();
     assert!(left.trim().is_empty(), "the alias ran");
 }
@@ -381,6 +382,7 @@ fn interactive_shell_window_change_and_replay() {
          send cd /etc\\r\nexpect $ \n\
          send cat shadow\\r\nexpect agent-no-credential-files\n\
          send cd\\r\nexpect $ \n\
+         send less /etc/hostname\\r\nexpect needs approval (rule agent-review-shell)\n\
          size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
     )
     .unwrap();
@@ -868,23 +870,31 @@ fn programs_hoop_does_not_know_are_held() {
     assert!(!std::path::Path::new(&victim).exists(), "approved, it ran");
 }
 
-/// An agent's program on a terminal reads what the agent types: a pager's `!command` would run
-/// it unchecked (`ssh -t host less FILE`). Lines typed there are checked as the shell text they
-/// may become, and the escape never reached the host.
+/// An agent's program on a terminal reads what the agent types as its own commands: a pager's
+/// `!command`, or `true ! id`, which reads as harmless shell text while less runs `id` (red-team
+/// round 40). Such a command is a shell, held for review; refused, it never starts. Approved,
+/// its typed lines are still checked, and a `!` escape never reached the host.
 #[test]
-fn a_pager_on_a_terminal_runs_no_unchecked_commands() {
+fn a_program_on_a_terminal_is_held_like_a_shell() {
     let gw = gateway("");
     let (page, made_by) = (format!("/tmp/{}", marker("page")), marker("pager-escape"));
     assert!(ssh(&gw, &format!("seq 1 300 > {page}")).status.success());
-    let script = gw.dir.path().join("pager-script");
-    std::fs::write(&script, format!("expect 17\nsend !sh -c 'touch /tmp/{made_by}'\\r\nexpect editing keys\nsend \\r~.\n")).unwrap();
-    let driver = hoop_harness::pty_driver();
-    let mut cmd = Command::new("python3");
-    cmd.arg(driver).arg(&script).arg("--");
-    let client = ssh_base(&gw);
-    cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1", "less", &page]);
-    let o = cmd.stdin(Stdio::null()).output().unwrap();
-    let (screen, err) = text(&o);
+    let drive = |script_text: &str| {
+        let script = gw.dir.path().join("pager-script");
+        std::fs::write(&script, script_text).unwrap();
+        let mut cmd = Command::new("python3");
+        cmd.arg(hoop_harness::pty_driver()).arg(&script).arg("--");
+        let client = ssh_base(&gw);
+        cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1", "less", &page]);
+        text(&cmd.stdin(Stdio::null()).output().unwrap())
+    };
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no pagers");
+    let (screen, err) = drive("expect no pagers\n");
+    t.join().unwrap();
+    assert!(screen.contains("agent-review-shell") && !screen.contains("\n17"), "held, then refused, less never started: {err}\n{screen}");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let (screen, err) = drive(&format!("expect 17\nsend !sh -c 'touch /tmp/{made_by}'\\r\nexpect editing keys\nsend \\r~.\n"));
+    t.join().unwrap();
     assert!(screen.contains("editing keys"), "{err}\n{screen}");
     assert!(!made(&made_by), "the pager's shell escape never ran: {screen}");
     let _ = ssh(&gw, &format!("rm -f {page}"));

@@ -440,6 +440,21 @@ impl Action {
         a
     }
 
+    /// This command as run on a terminal (an exec with a pty, or a line typed into a shell on
+    /// one): a program there that reads keys as commands hoop never sees (`less` runs
+    /// `!cmd`, and a line such as `true ! id` reads as harmless shell text while less runs
+    /// `id`, red-team round 40) makes it a shell.
+    pub fn on_terminal(mut self) -> Self {
+        let keys = self.exec.programs.iter().find(|p| programs::reads_keys(p, &self.exec.unlisted)).cloned();
+        if let Some(program) = keys.filter(|_| self.kind == ActionKind::Exec && self.exec.unreadable.is_empty() && !self.exec.pipes_to_interpreter) {
+            self.kind = ActionKind::Shell;
+            if self.exec.interpreter.is_empty() {
+                self.exec.interpreter = format!("{program}: on a terminal it reads what is typed to it as commands hoop does not see (a pager's `!command`)");
+            }
+        }
+        self
+    }
+
     /// An interactive shell.
     pub fn shell(target: impl Into<String>) -> Self {
         Action { kind: ActionKind::Shell, target: target.into(), ..Action::default() }

@@ -12,8 +12,8 @@
 //! What may be listed: programs that run nothing beyond their arguments as read, or whose
 //! code-running options `shell::runs_code` (and the walker's special cases) turn into an
 //! interpreter or an unreadable line. Programs that read commands from a terminal (pagers,
-//! `top`) are listed because an agent's terminal input is checked line by line as shell text
-//! (hoop-ssh's channel), where a pager's `!cmd` is read as the command it runs.
+//! `top`) are listed because a command run on a terminal is a shell action of its own
+//! ([`super::Action::on_terminal`]), held for agents whatever its program.
 
 /// Programs known whatever their arguments.
 const KNOWN: &[&str] = &[
@@ -41,9 +41,21 @@ const KNOWN: &[&str] = &[
     // Programs that wrap another command, which is read in turn.
     "sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid",
     "chrt", "taskset", "flock", "watch", "su", "runuser", "sg", "newgrp", "script",
-    // Transfers and version control: their code-running options are modelled.
-    "scp", "rsync", "git",
+    // Transfers: their code-running options are modelled. (Not git: every git command runs
+    // what the configuration of the repository it finds says, and an agent can point it at one
+    // it wrote: a `.git` file holding `gitdir: /tmp/x`, red-team round 40.)
+    "scp", "rsync",
 ];
+
+/// Known programs that, on a terminal, read keys as commands: a pager's `!command`, `top`'s
+/// and `htop`'s keys, the pager `man`, `journalctl`, `systemctl` and `dmesg` start.
+const READ_KEYS: &[&str] = &["less", "more", "zless", "man", "top", "htop", "journalctl", "systemctl", "dmesg", "watch", "nslookup"];
+
+/// Whether `program` on a terminal reads what is typed to it as commands hoop cannot check
+/// (any program hoop does not know may).
+pub(crate) fn reads_keys(program: &str, unlisted: &[String]) -> bool {
+    READ_KEYS.contains(&program) || unlisted.iter().any(|p| p == program)
+}
 
 /// Whether hoop knows `program` (its plain name, see `shell::known_name`) as run with `args`.
 pub(crate) fn listed(program: &str, args: &[String]) -> bool {
@@ -125,6 +137,7 @@ mod tests {
             ("rg", "--pre ./x pattern"),
             ("link", "a b"),
             ("less", "--lesskey-src=/tmp/k f"),
+            ("git", "status"),
         ] {
             assert!(!listed(p, &argv(a)), "{p} {a}");
         }

@@ -1264,8 +1264,12 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
                 || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F']))
         }) => Some("tar runs a command from its options"),
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e, w or r command runs, writes or reads what it names"),
-        // `man -P PAGER`, `-H BROWSER` (glued or not).
-        "man" if has(&|a| a.starts_with('-') && !a.starts_with("--") && a.contains(['P', 'H'])) => Some("man runs a pager or browser of its options"),
+        // `man -P PAGER`, `-H BROWSER` (glued or not), `--html=BROWSER`; `-C FILE` is a man-db
+        // configuration whose `DEFINE nroff …` replaces the formatters it runs (red-team round
+        // 40).
+        "man" if has(&|a| (a.starts_with('-') && !a.starts_with("--") && a.contains(['P', 'H', 'C'])) || long(a, "--html") || long(a, "--pager") || long(a, "--config-file")) => {
+            Some("man runs a pager, browser or formatter of its options or of a configuration file they name")
+        }
         "zip" if has(&|a| (a.starts_with("-") && a.contains("TT")) || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
         // `-e CMD`, `-esh`, `-vesh` (round 31: the value glued to the option).
         // (The server end's own option cluster, `-vlogDtpre.iLsf`, names no command.)
@@ -1322,7 +1326,9 @@ fn git_writes_tree(args: &[String]) -> bool {
             | "checkout-index" | "sparse-checkout" | "bisect",
         ) => true,
         Some("reset") => has("--hard") || has("--merge") || has("--keep"),
-        Some("stash") => has("pop") || has("apply") || has("branch"),
+        // Every stash but a listing resets the tree to a commit (round 40: `git stash` checked
+        // out a link `fast-import` had committed).
+        Some("stash") => !(has("list") || has("show")),
         Some("submodule") => has("update") || has("add"),
         _ => false,
     }

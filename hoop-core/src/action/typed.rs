@@ -40,9 +40,17 @@ pub struct TypedLines {
     too_long: bool,
     /// Where the shell reads relative paths, as the lines let through so far moved it.
     pub cwd: Cwd,
+    /// The lines are typed on a terminal, where a program a line starts may read keys as
+    /// commands (see [`crate::action::Action::on_terminal`]).
+    pub terminal: bool,
 }
 
 impl TypedLines {
+    /// Lines typed on a terminal (`true`) or sent down a pipe.
+    pub fn new(terminal: bool) -> Self {
+        TypedLines { terminal, ..TypedLines::default() }
+    }
+
     /// Bytes held back (not yet sent to the host).
     pub fn held(&self) -> usize {
         self.raw.len()
