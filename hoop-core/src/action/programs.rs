@@ -48,8 +48,12 @@ const KNOWN: &[&str] = &[
 ];
 
 /// Known programs that, on a terminal, read keys as commands: a pager's `!command`, `top`'s
-/// and `htop`'s keys, the pager `man`, `journalctl`, `systemctl` and `dmesg` start.
-const READ_KEYS: &[&str] = &["less", "more", "zless", "man", "top", "htop", "journalctl", "systemctl", "dmesg", "watch", "nslookup"];
+/// and `htop`'s keys, and the pager that `man`, the systemd tools, `dmesg` and `dpkg -l` start
+/// when their output is a terminal.
+const READ_KEYS: &[&str] = &[
+    "less", "more", "zless", "man", "top", "htop", "journalctl", "systemctl", "timedatectl", "hostnamectl", "loginctl", "dmesg",
+    "dpkg", "dpkg-query", "watch", "nslookup",
+];
 
 /// Whether `program` on a terminal reads what is typed to it as commands hoop cannot check
 /// (any program hoop does not know may).
