@@ -1151,6 +1151,25 @@ async fn an_agent_cannot_hold_locks_by_idling_in_a_transaction() {
     assert!(String::from_utf8_lossy(&rest).contains("idle inside a transaction"), "{}", String::from_utf8_lossy(&rest));
     // ...and the server rolled back: the rows are free again.
     pg().psql("SET lock_timeout = '2s'; UPDATE v_lock SET v = 'w' WHERE id = 1").expect("the write goes once the agent's locks are gone");
+    // Round 40: a bare Sync or an empty query is not a statement, and does not restart the
+    // clock: the session still ends past the limit, and the rows are free again.
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"BEGIN")]).await;
+    c.until_ready().await;
+    c.send(&[raw::query(b"SELECT id FROM v_lock WHERE id IS NOT NULL FOR UPDATE")]).await;
+    c.until_ready().await;
+    // A Sync and an empty query every 0.7 s, for 4 s (each used to restart the 2 s clock);
+    // the session ends on the way, and later writes may fail.
+    let mut rest = Vec::new();
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        if c.s.write_all(&[raw::sync(), raw::query(b"")].concat()).await.is_err() {
+            break;
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), c.s.read_to_end(&mut rest)).await;
+    assert!(String::from_utf8_lossy(&rest).contains("idle inside a transaction"), "{}", String::from_utf8_lossy(&rest));
+    pg().psql("SET lock_timeout = '2s'; UPDATE v_lock SET v = 'w' WHERE id = 1").expect("the write goes once the agent's locks are gone");
     // Session-level advisory locks outlive transactions: refused.
     let (out, err) = agent(&gw, &["-c", "SELECT pg_advisory_lock(42)"], None);
     assert!(err.contains("agent-no-other-sessions"), "{out} {err}");
@@ -2620,6 +2639,12 @@ fn rows_folded_into_one_value_count_as_rows() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT array_to_string(ARRAY(SELECT what FROM fold36), ' | ')"], None);
     reviewer.join().unwrap();
     assert!(!out.contains("event number 19999") && err.contains("agent-budget-result"), "{err}");
+    // Round 40: a separator hoop does not read (a letter), or none left (`translate()`), or a
+    // binary array count by their size.
+    let reviewer = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much at once");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT translate(string_agg(what, ','), ',', 'Q') FROM fold36"], None);
+    reviewer.join().unwrap();
+    assert!(!out.contains("event number 19999") && err.contains("agent-budget-result"), "{err}");
     pg().psql("DROP TABLE fold36").unwrap();
 }
 
@@ -2648,7 +2673,8 @@ fn views_are_sampled_past_their_first_rows() {
 /// now: the value comes back, and is what the server sent.
 #[test]
 fn long_hex_values_are_scanned_in_linear_time() {
-    let gw = Gw::start("");
+    // (A value of 1 MiB or more counts as the rows it may hold: budgets set not to hold it.)
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 100000000\n");
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT length(encode(decode(repeat('6576656e742031', 40000), 'hex'), 'hex')), md5(decode(repeat('6576656e742031', 40000), 'hex'))", "-c", "SELECT decode(repeat('6576656e742031', 40000), 'hex')"], None);
     let mut lines = out.lines();
     assert!(lines.next().is_some_and(|l| l.starts_with("560000|")), "{out:.200} {err}");

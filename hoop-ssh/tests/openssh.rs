@@ -870,6 +870,28 @@ fn programs_hoop_does_not_know_are_held() {
     assert!(!std::path::Path::new(&victim).exists(), "approved, it ran");
 }
 
+/// Red-team round 41: known programs whose options name a program, a configuration or a
+/// program file (`scp -D PROG`, `scp -F CONFIG` with a ProxyCommand, `awk -f FILE`, an rsync
+/// daemon's configuration) are held; `env` with `-S` in a cluster is unreadable. Refused, none
+/// of them ran what the agent wrote.
+#[test]
+fn options_naming_code_are_held_in_every_spelling() {
+    let gw = gateway("");
+    let (mark, dir) = (marker("r41"), format!("/tmp/{}", marker("r41dir")));
+    let o = ssh(&gw, &format!("mkdir -p {dir}; printf '%s\\n' '#!/bin/sh' 'touch /tmp/{mark}' > {dir}/p.sh; chmod +x {dir}/p.sh; printf 'BEGIN {{ system(\"touch /tmp/{mark}\") }}\\n' > {dir}/x.awk; printf 'Host x\\n  ProxyCommand touch /tmp/{mark}\\n' > {dir}/c"));
+    assert!(o.status.success(), "{:?}", text(&o));
+    for cmd in [format!("scp -D {dir}/p.sh /etc/hostname x:/tmp/y"), format!("scp -F {dir}/c /etc/hostname x:/tmp/y"), format!("awk -f {dir}/x.awk")] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+        let o = ssh(&gw, &cmd);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
+    }
+    let o = ssh(&gw, &format!("env -iS'sh -c \"touch /tmp/{mark}\"'"));
+    assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
+    assert!(!made(&mark), "nothing the agent wrote ran");
+    let _ = ssh(&gw, &format!("rm -r {dir}"));
+}
+
 /// An agent's program on a terminal reads what the agent types as its own commands: a pager's
 /// `!command`, or `true ! id`, which reads as harmless shell text while less runs `id` (red-team
 /// round 40). Such a command is a shell, held for review; refused, it never starts. Approved,

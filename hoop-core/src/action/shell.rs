@@ -450,7 +450,8 @@ impl Walker<'_> {
         {
             return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
         }
-        if p == "env" && args.iter().any(|a| a.starts_with("-S") || long(a, "--split-string")) {
+        // `-S` anywhere in a cluster (`env -iS'sh -c id'`, red-team round 41) takes the rest.
+        if p == "env" && args.iter().any(|a| short_cluster(a).is_some_and(|c| c.contains('S')) || long(a, "--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
         }
         if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
@@ -984,7 +985,16 @@ fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
             continue;
         }
         if a.starts_with('-') && a.len() > 1 {
-            i += if takes_value.contains(&a.as_str()) { 2 } else { 1 };
+            // In a cluster (`-iu NAME`, `-Eu root`), the first letter that takes a value takes
+            // the rest of the word, or the next word when it ends the word.
+            let value_next = match short_cluster(a) {
+                Some(c) if !a.starts_with("--") => c
+                    .char_indices()
+                    .find(|(_, l)| takes_value.iter().any(|o| o.strip_prefix('-') == Some(l.encode_utf8(&mut [0; 4]))))
+                    .is_some_and(|(at, l)| at + l.len_utf8() == c.len()),
+                _ => takes_value.contains(&a.as_str()),
+            };
+            i += if value_next { 2 } else { 1 };
             continue;
         }
         break;
@@ -1276,7 +1286,14 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "rsync" if !has(&|a| a == "--server") && has(&|a| (a.starts_with('-') && !a.starts_with("--") && a.contains('e')) || long(a, "--rsh") || long(a, "--rsync-path")) => {
             Some("rsync runs a command from its options")
         }
-        "scp" | "sftp" if has(&|a| a == "-S" || a == "-o" || a.starts_with("-oProxy")) => Some("it runs a command from its options"),
+        // `-S PROG`, `-D SFTP_SERVER` (a program it runs), `-o ProxyCommand=…`, `-F CONFIG` (an
+        // ssh configuration naming commands), `-J` (through another configuration): in any
+        // cluster, glued or not (red-team round 41: `-D /tmp/x`, `-F /tmp/cfg`).
+        "scp" | "sftp" if has(&|a| short_cluster(a).is_some_and(|c| c.contains(['S', 'D', 'o', 'F', 'J']))) => Some("it runs a command from its options or a configuration they name"),
+        // A daemon runs the commands of its configuration (`pre-xfer exec`), and stays listening.
+        "rsync" if has(&|a| long(a, "--daemon") || long(a, "--config") || long(a, "--dparam") || short_cluster(a).is_some_and(|c| c.contains('M'))) => {
+            Some("an rsync daemon runs the commands of its configuration")
+        }
         "socat" if has(&|a| { let u = a.to_ascii_uppercase(); u.contains("EXEC:") || u.contains("SYSTEM:") }) => Some("socat runs a command"),
         // `-D pkcs11.so` loads a library (round 30's lead).
         "ssh-keygen" | "ssh-add" if has(&|a| a.starts_with("-D") || a.starts_with("-S") || a.starts_with("-e") && program == "ssh-add") => Some("it loads a library of its options"),
@@ -1308,11 +1325,28 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         {
             Some("git runs a command from its options")
         }
+        // A program from a file (`-f`, mawk's `-W exec`, gawk's `-E`, `-i`/`@include`, `-l`/`@load`
+        // a shared object) is not on the command line (red-team round 41).
+        "awk" | "gawk" | "mawk" | "nawk"
+            if has(&|a| {
+                ["-f", "-W", "-E", "-i", "-l"].iter().any(|o| a.starts_with(o))
+                    || ["--file", "--exec", "--include", "--load"].iter().any(|o| long(a, o))
+                    || a.contains("@include")
+                    || a.contains("@load")
+            }) =>
+        {
+            Some("an awk program read from a file, or a library it loads")
+        }
         "awk" | "gawk" | "mawk" | "nawk" if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|') || awk_writes(a)) => {
             Some("an awk program that runs commands")
         }
         _ => None,
     }
+}
+
+/// The letters of a short-option word (`-iS…` gives `iS…`), if it is one.
+fn short_cluster(a: &str) -> Option<&str> {
+    a.strip_prefix('-').filter(|c| !c.is_empty() && !c.starts_with('-'))
 }
 
 /// Whether a git command checks files out of a tree: their names (and links) come from the

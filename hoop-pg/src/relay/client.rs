@@ -505,12 +505,14 @@ impl Relay {
     async fn fill_or_idle_out(&self, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
         let Some(limit) = self.idle_in_transaction else { return Ok(client.fill().await?) };
         loop {
+            // Idle since the last statement the server finished: a bare Sync or an empty query
+            // is not a statement, and does not restart the clock.
             let idle = {
                 let sh = self.shared();
-                matches!(sh.status, b'T' | b'E') && sh.expect.is_empty()
+                (matches!(sh.status, b'T' | b'E') && sh.expect.is_empty()).then(|| limit.saturating_sub(sh.ran_at.map(|t| t.elapsed()).unwrap_or_default()))
             };
-            if idle {
-                return match tokio::time::timeout(limit, client.fill()).await {
+            if let Some(left) = idle {
+                return match tokio::time::timeout(left, client.fill()).await {
                     Ok(filled) => Ok(filled?),
                     Err(_) => {
                         let message = format!(

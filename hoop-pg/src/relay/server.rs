@@ -291,7 +291,13 @@ impl Relay {
                         self.count_written("DELETE 18446744073709551615");
                     }
                     let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
-                    let moved = super::results::rows_moved(&tag).filter(|_| self.shared().front_copies());
+                    let moved = {
+                        let mut sh = self.shared();
+                        if frame.tag != b'I' {
+                            sh.ran_at = Some(Instant::now());
+                        }
+                        super::results::rows_moved(&tag).filter(|_| sh.front_copies())
+                    };
                     if acc.is_none() {
                         match self.front_kind() {
                             Front::Execute(_, action_id, started) => acc = Some(ResultAcc::new(action_id, started, None)),
@@ -336,6 +342,7 @@ impl Relay {
                         out.truncate(offset);
                     }
                     hold_spent = false;
+                    self.shared().ran_at = Some(Instant::now());
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
                     let mut changed = mask_fields(&self.masker, &mut fields);

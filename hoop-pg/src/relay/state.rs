@@ -137,6 +137,10 @@ pub(super) struct Shared {
     pub(super) named_limit: usize,
     /// When the open transaction was first seen open (a ReadyForQuery of `T` or `E`).
     pub(super) tx_since: Option<Instant>,
+    /// When the server last finished a statement (a command tag, a suspended portal or an
+    /// error): the idle-in-transaction clock runs from it, so a bare Sync or an empty query
+    /// does not restart it (red-team round 40 held a row lock 190 s past a 60 s limit so).
+    pub(super) ran_at: Option<Instant>,
     /// Ids given to statements as they are parsed.
     pub(super) next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
