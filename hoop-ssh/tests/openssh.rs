@@ -872,7 +872,7 @@ fn programs_hoop_does_not_know_are_held() {
 
 /// Red-team round 41: known programs whose options name a program, a configuration or a
 /// program file (`scp -D PROG`, `scp -F CONFIG` with a ProxyCommand, `awk -f FILE`, an rsync
-/// daemon's configuration) are held; `env` with `-S` in a cluster is unreadable. Refused, none
+/// daemon's configuration, `sort --com=PROG` abbreviated as getopt allows) are held; `env` with `-S` in a cluster is unreadable. Refused, none
 /// of them ran what the agent wrote.
 #[test]
 fn options_naming_code_are_held_in_every_spelling() {
@@ -880,7 +880,13 @@ fn options_naming_code_are_held_in_every_spelling() {
     let (mark, dir) = (marker("r41"), format!("/tmp/{}", marker("r41dir")));
     let o = ssh(&gw, &format!("mkdir -p {dir}; printf '%s\\n' '#!/bin/sh' 'touch /tmp/{mark}' > {dir}/p.sh; chmod +x {dir}/p.sh; printf 'BEGIN {{ system(\"touch /tmp/{mark}\") }}\\n' > {dir}/x.awk; printf 'Host x\\n  ProxyCommand touch /tmp/{mark}\\n' > {dir}/c"));
     assert!(o.status.success(), "{:?}", text(&o));
-    for cmd in [format!("scp -D {dir}/p.sh /etc/hostname x:/tmp/y"), format!("scp -F {dir}/c /etc/hostname x:/tmp/y"), format!("awk -f {dir}/x.awk")] {
+    for cmd in [
+        format!("scp -D {dir}/p.sh /etc/hostname x:/tmp/y"),
+        format!("scp -F {dir}/c /etc/hostname x:/tmp/y"),
+        format!("awk -f {dir}/x.awk"),
+        format!("sort --com={dir}/p.sh -S 1 -T {dir} /etc/services -o {dir}/sorted"),
+        format!("sdiff --dif={dir}/p.sh /etc/hostname /etc/hostname"),
+    ] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
         let o = ssh(&gw, &cmd);
         t.join().unwrap();

@@ -75,7 +75,7 @@ const CODE_RUNNERS: &[&str] = &[
 const COMMAND_OPTIONS: &[&str] = &[
     "--filter", "--compress-program", "--use-compress-program", "--to-command", "--checkpoint-action", "--rsh", "--exec",
     "--pager", "--editor", "--interpreter", "--eval", "--run-command", "--command=", "--shell=", "--init-command",
-    "--post-hook", "--pre-hook", "--hook",
+    "--post-hook", "--pre-hook", "--hook", "--diff-program",
 ];
 /// `set` flags that change nothing about how later words are read or what runs: exit on error,
 /// unset variables, tracing, no clobbering, ERR traps inherited.
@@ -1218,11 +1218,12 @@ fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>>
 /// Whether `args` make `program` run code hoop cannot read: why, if so.
 fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
-    // On any program, an abbreviation counts from five letters on (shorter ones are more often
-    // other options than these); each program's own below are matched at any length.
+    // Any abbreviation getopt_long would expand to one of them (red-team round 41: `sort
+    // --com=PROG`, `sdiff --dif=PROG`): an ambiguous one (`--c` for sort's `--check` and
+    // `--compress-program`) is held too, though the program would refuse it.
     let command_option = |a: &str| {
         let given = a.split_once('=').map_or(a, |(n, _)| n);
-        COMMAND_OPTIONS.iter().map(|o| o.trim_end_matches('=')).any(|o| long(a, o) && (given == o || given.len() >= 7))
+        COMMAND_OPTIONS.iter().map(|o| o.trim_end_matches('=')).any(|o| long(a, o))
             // `--diff-program`, `--diff-prog`, `--foo-cmd`, `--bar-command` (round 31: sdiff, diff3).
             || (given.starts_with("--") && ["-program", "-prog", "-cmd", "-command", "-exec", "-pager", "-editor", "-shell", "-hook"].iter().any(|s| given.ends_with(s)))
     };

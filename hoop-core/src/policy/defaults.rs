@@ -438,7 +438,7 @@ mod tests {
         review(Action::exec("h", "python3 -c 'print(1)'"), "agent-review-shell");
         // Programs hoop does not know, however they are reached.
         // Round 41: options naming a program, a configuration or a program file, in any spelling.
-        for c in ["scp -D /tmp/ap.sh a x:b", "scp -qF /tmp/c a x:b", "scp -F/tmp/c a x:b", "awk -f /tmp/x.awk", "awk -We /tmp/x.awk", "rsync --daemon --config=/tmp/r.conf", "env -iu X python3 -c 1"] {
+        for c in ["sort --com=/tmp/cs.sh f", "sdiff --dif=/tmp/x a b", "diff3 --dif=/tmp/x a b c", "scp -D /tmp/ap.sh a x:b", "scp -qF /tmp/c a x:b", "scp -F/tmp/c a x:b", "awk -f /tmp/x.awk", "awk -We /tmp/x.awk", "rsync --daemon --config=/tmp/r.conf", "env -iu X python3 -c 1"] {
             review(Action::exec("h", c), "agent-review-shell");
         }
         // man-db configuration names the formatters it runs (round 40).
@@ -477,6 +477,7 @@ mod tests {
             Action::exec("h", "sh -c 'ls -la /srv | grep csv'"),
             Action::exec("h", "systemctl status nginx; journalctl -u nginx -n 50; df -h; free -m"),
             Action::exec("h", "awk -F: '{print $1}' /etc/passwd; scp -P 2222 -p a x:b; env -u TERM ls"),
+            Action::exec("h", "sort -u --field-separator=, f; ls --color=auto; grep --count --ignore-case x f; diff --unified a b"),
             Action::env("h", "LANG", "en_US.UTF-8"),
             Action::env("h", "LC_ALL", "C"),
         ] {
