@@ -1291,6 +1291,18 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // ssh configuration naming commands), `-J` (through another configuration): in any
         // cluster, glued or not (red-team round 41: `-D /tmp/x`, `-F /tmp/cfg`).
         "scp" | "sftp" if has(&|a| short_cluster(a).is_some_and(|c| c.contains(['S', 'D', 'o', 'F', 'J']))) => Some("it runs a command from its options or a configuration they name"),
+        // A file's (or a pipe's) contents sent off the host: masking, which covers what comes
+        // back to the agent, never sees them (`curl -T customers.csv https://…`).
+        "curl" if has(&|a| {
+            a == "-T" || (a.starts_with("-T") && short_cluster(a).is_some()) || long(a, "--upload-file") || a.starts_with('@') || a.starts_with('<') || a.contains("=@") || a.contains("=<")
+                || (short_cluster(a).is_some_and(|c| c.contains(['d', 'F'])) && a.contains('@'))
+        }) => Some("curl sends a file's contents off the host, which masking does not see"),
+        "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file")) => Some("wget sends a file's contents off the host, which masking does not see"),
+        // A copy to or from another host (`scp f user@host:`, `rsync -e ssh f host:d`), not the
+        // server end of a transfer hoop reads.
+        "scp" | "rsync" if !has(&|a| a == "--server" || a == "-t" || a == "-f") && has(&|a| !a.starts_with('-') && a.split_once(':').is_some_and(|(h, _)| !h.is_empty() && !h.contains('/'))) => {
+            Some("it copies files to or from another host, which masking does not see")
+        }
         // A daemon runs the commands of its configuration (`pre-xfer exec`), and stays listening.
         "rsync" if has(&|a| long(a, "--daemon") || long(a, "--config") || long(a, "--dparam") || short_cluster(a).is_some_and(|c| c.contains('M'))) => {
             Some("an rsync daemon runs the commands of its configuration")
