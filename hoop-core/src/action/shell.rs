@@ -1300,7 +1300,8 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file")) => Some("wget sends a file's contents off the host, which masking does not see"),
         // A copy to or from another host (`scp f user@host:`, `rsync -e ssh f host:d`), not the
         // server end of a transfer hoop reads.
-        "scp" | "rsync" if !has(&|a| a == "--server" || a == "-t" || a == "-f") && has(&|a| !a.starts_with('-') && a.split_once(':').is_some_and(|(h, _)| !h.is_empty() && !h.contains('/'))) => {
+        // (`tar -cf host:/x` writes its archive through rmt on another host.)
+        "scp" | "rsync" | "tar" if (program == "tar" || !has(&|a| a == "--server" || a == "-t" || a == "-f")) && has(&|a| a.trim_start_matches("-f").trim_start_matches('-').split_once(':').is_some_and(|(h, _)| !h.is_empty() && !h.contains(['/', '=']))) => {
             Some("it copies files to or from another host, which masking does not see")
         }
         // A daemon runs the commands of its configuration (`pre-xfer exec`), and stays listening.
