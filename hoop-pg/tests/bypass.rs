@@ -1633,7 +1633,8 @@ fn set_operations_with_a_star_and_writes_checked_by_foreign_keys() {
 /// statement. Past the bound the result is `streams_masked` and held for review.
 #[tokio::test]
 async fn rows_streaming_past_the_hold_are_reviewed_before_an_error_can_count_them() {
-    let gw = Gw::start_with("", 1, &[]);
+    // (A 1 MiB row counts as the rows it may hold: the result budget set not to hold it first.)
+    let gw = Gw::start_with("[policy.budgets]\nresult_rows = 100000000\ntarget_rows_1h = 1000000000\n", 1, &[]);
     let mut c = raw::Raw::login(&gw).await;
     c.send(&[raw::query(b"SELECT g, CASE WHEN g = 1 THEN repeat('x', 1100000) ELSE '' END AS pad, 1 / (ascii(u.email) - g) AS z FROM users u, generate_series(1, 200) g WHERE u.id = 1")])
         .await;
@@ -1765,7 +1766,8 @@ async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
 /// how many; each such statement counts as a masked value.
 #[tokio::test]
 async fn the_statements_finished_after_a_stop_are_not_counted_out() {
-    let gw = Gw::start("");
+    // (A 1 MiB row counts as the rows it may hold: the result budget set not to hold it first.)
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 100000000\ntarget_rows_1h = 1000000000\n");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
     let mut c = raw::Raw::login(&gw).await;
@@ -2677,7 +2679,7 @@ fn views_are_sampled_past_their_first_rows() {
 #[test]
 fn long_hex_values_are_scanned_in_linear_time() {
     // (A value of 1 MiB or more counts as the rows it may hold: budgets set not to hold it.)
-    let gw = Gw::start("[policy.budgets]\nresult_rows = 100000000\n");
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 100000000\ntarget_rows_1h = 1000000000\n");
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT length(encode(decode(repeat('6576656e742031', 40000), 'hex'), 'hex')), md5(decode(repeat('6576656e742031', 40000), 'hex'))", "-c", "SELECT decode(repeat('6576656e742031', 40000), 'hex')"], None);
     let mut lines = out.lines();
     assert!(lines.next().is_some_and(|l| l.starts_with("560000|")), "{out:.200} {err}");
