@@ -897,6 +897,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("curl -s --data-urlencode a@{dir}/x.awk http://127.0.0.1:{port}/"),
         format!("curl -s telnet://127.0.0.1:{port} < {dir}/x.awk"),
         format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
+        format!("sed -n 's/[/]/b/;e touch /tmp/{mark}' {dir}/x.awk"),
+        format!("tar cIf {dir}/p.sh {dir}/a.tar {dir}/x.awk"),
         // A program path climbing out of a system directory runs the agent's file.
         format!("/usr/bin/../..{dir}/p.sh"),
     ] {

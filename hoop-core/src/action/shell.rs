@@ -1310,7 +1310,10 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
                 .any(|o| long(a, o))
                 // `-I PROG`, `-cIsh` (the value glued, round 31), `-F SCRIPT`.
                 || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F']))
-        }) => Some("tar runs a command from its options"),
+        }) || first.chars().all(|c| c.is_ascii_alphanumeric()) && first.contains(['I', 'F']) => {
+            // (The first word without a dash is a cluster too: `tar cIf PROG …`, round 42.)
+            Some("tar runs a command from its options")
+        }
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e, w or r command runs, writes or reads what it names"),
         // `man -P PAGER`, `-H BROWSER` (glued or not), `--html=BROWSER`; `-C FILE` is a man-db
         // configuration whose `DEFINE nroff …` replaces the formatters it runs (red-team round
@@ -1488,15 +1491,7 @@ fn sed_script_executes(script: &str) -> bool {
                 b'0'..=b'9' | b'$' | b',' | b'!' | b' ' | b'\t' | b'~' => i += 1,
                 b'/' | b'\\' => {
                     let delim = if c == b'\\' { b.get(i + 1).copied().unwrap_or(b'/') } else { b'/' };
-                    i += if c == b'\\' { 2 } else { 1 };
-                    while let Some(&d) = b.get(i) {
-                        i += 1;
-                        if d == b'\\' {
-                            i += 1;
-                        } else if d == delim {
-                            break;
-                        }
-                    }
+                    i = skip_regex(b, i + if c == b'\\' { 2 } else { 1 }, delim);
                 }
                 _ => break,
             }
@@ -1507,8 +1502,10 @@ fn sed_script_executes(script: &str) -> bool {
             Some(b'e' | b'w' | b'W' | b'r' | b'R') => return true,
             Some(b's') => {
                 let Some(&delim) = b.get(i + 1) else { return false };
-                i += 2;
-                let mut parts = 0;
+                // The regex, whose bracket expressions may hold the delimiter (red-team round 42:
+                // `s/[/]/b/;e id`), then the replacement.
+                i = skip_regex(b, i + 2, delim);
+                let mut parts = 1;
                 while parts < 2 {
                     let Some(&d) = b.get(i) else { return false };
                     i += 1;
@@ -1564,6 +1561,47 @@ fn sed_script_executes(script: &str) -> bool {
         }
     }
     false
+}
+
+/// The index after the delimiter ending a sed regex that starts at `i`: escapes skipped, and
+/// bracket expressions (`[/]`, `[]x]`, `[^]x]`, `[[:alpha:]/]`) read whole, as GNU sed reads them.
+fn skip_regex(b: &[u8], mut i: usize, delim: u8) -> usize {
+    while let Some(&d) = b.get(i) {
+        i += 1;
+        if d == b'\\' {
+            i += 1;
+        } else if d == delim {
+            return i;
+        } else if d == b'[' {
+            // A `]` first (after an optional `^`) is a member, not the end.
+            if b.get(i) == Some(&b'^') {
+                i += 1;
+            }
+            if b.get(i) == Some(&b']') {
+                i += 1;
+            }
+            while let Some(&e) = b.get(i) {
+                i += 1;
+                match e {
+                    b']' => break,
+                    // `[:class:]`, `[.coll.]`, `[=equiv=]` hold a `]` of their own.
+                    b'[' if matches!(b.get(i), Some(b':' | b'.' | b'=')) => {
+                        let kind = b.get(i).copied().unwrap_or(b':');
+                        i += 1;
+                        while let Some(&f) = b.get(i) {
+                            i += 1;
+                            if f == kind && b.get(i) == Some(&b']') {
+                                i += 1;
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    i
 }
 
 /// `%XX` escapes decoded (`None` for a malformed one, a NUL, or bytes that are not UTF-8).
