@@ -899,6 +899,7 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
         format!("sed -n 's/[/]/b/;e touch /tmp/{mark}' {dir}/x.awk"),
         format!("tar cIf {dir}/p.sh {dir}/a.tar {dir}/x.awk"),
+        format!("openssl fipsinstall -module {dir}/p.sh -out {dir}/f.cnf"),
         // A program path climbing out of a system directory runs the agent's file.
         format!("/usr/bin/../..{dir}/p.sh"),
     ] {
@@ -912,6 +913,9 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("cat {dir}/x.awk >/dev/tcp/127.0.0.1/{port}"),
         // A write into a directory of programs changes what a known name runs.
         format!("cp {dir}/p.sh /usr/local/bin/tsort"),
+        // Round 43: a program under another name, names from a tree.
+        format!("exec -a unxz xz -f {dir}/x.xz"),
+        format!("gzip -dfr {dir}"),
     ] {
         let o = ssh(&gw, &cmd);
         assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{cmd}: {:?}", text(&o));

@@ -72,7 +72,7 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         // Reading units and their state; `edit` runs an editor, `link` and `set-environment`
         // change what later services run.
         "systemctl" => {
-            !has(&["-H", "--host", "-M", "--machine"])
+            !has(&["--host", "--machine", "--root", "--image"]) && !args.iter().any(|a| short_cluster_has(a, &['H', 'M']))
                 && matches!(
                     sub(),
                     "" | "status" | "show" | "cat" | "list-units" | "list-unit-files" | "list-timers" | "list-sockets" | "list-dependencies"
@@ -99,6 +99,11 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| a.starts_with("-e") && a.len() > 2),
         _ => false,
     }
+}
+
+/// Whether `a` is a short-option word holding one of `letters` (`-Huser@host`, `-qH h`).
+fn short_cluster_has(a: &str, letters: &[char]) -> bool {
+    a.strip_prefix('-').is_some_and(|c| !c.starts_with('-') && c.contains(letters))
 }
 
 /// Whether a program on [`KNOWN`] is used in a way the reader models; the few whose options

@@ -452,7 +452,7 @@ impl Walker<'_> {
         }
         // File names read from a file (or stdin) at run time: `sort --files0-from=list`.
         let names_from_file = |a: &String| {
-            long(a, "--files0-from") || long(a, "--files-from") || long(a, "--from-file") || long(a, "--read0")
+            long(a, "--files0-from") || long(a, "--files-from") || long(a, "--from-file") || long(a, "--read0") || long(a, "--filelist") || long(a, "--files0")
         };
         if args.iter().any(names_from_file)
             || (matches!(p, "tar" | "bsdtar")
@@ -463,7 +463,17 @@ impl Walker<'_> {
             return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
         }
         // `-S` anywhere in a cluster (`env -iS'sh -c id'`, red-team round 41) takes the rest.
-        if p == "env" && args.iter().any(|a| short_cluster(a).is_some_and(|c| c.contains('S')) || long(a, "--split-string")) {
+        // A program run under another name can do something else (`unxz` is `xz -d`; stdbuf
+        // loads a library from the directory its name gives: red-team round 43).
+        // (Their own options only: those of the command they run are its own, `env ls -lSa`.)
+        let own = match p {
+            "env" | "exec" => args.get(..args.len() - wrapped(p, args).map_or(0, <[String]>::len)).unwrap_or_default(),
+            _ => &[],
+        };
+        if own.iter().any(|a| long(a, "--argv0") || short_cluster(a).is_some_and(|c| c.contains('a'))) {
+            return self.r.unreadable(format!("{p} runs a program under another name, which can change what it does"));
+        }
+        if p == "env" && own.iter().any(|a| short_cluster(a).is_some_and(|c| c.contains('S')) || long(a, "--split-string")) {
             return self.r.unreadable("env -S splits a string into a command at run time");
         }
         if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
@@ -1133,6 +1143,11 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
             Some("adds a suffix of its options to the names it writes")
         }
         "split" | "csplit" => Some("names the files it writes at run time"),
+        // Recursive, it writes the names of a directory tree (red-team round 43: `gzip -dfr ~`
+        // wrote `~/.bashrc` from `~/.bashrc.gz`).
+        "gzip" | "gunzip" | "zcat" | "zstd" | "unzstd" | "pigz" | "unpigz" | "lz4" | "unlz4" if has(&|a| short(a, &['r']) || long(a, "--recursive")) => {
+            Some("writes the names of a directory tree it walks")
+        }
         // `-N` restores the name stored in the archive (red-team round 42: `.bashrc`).
         "gzip" | "gunzip" | "zcat" | "pigz" | "unpigz" if has(&|a| short(a, &['N']) || long(a, "--name")) => Some("writes the file name stored in the archive"),
         "patch" => Some("writes files named inside a patch"),
@@ -1213,11 +1228,23 @@ fn decompressed_names(program: &str, args: &[String]) -> Vec<String> {
     if !decompress {
         return Vec::new();
     }
-    args.iter()
-        .filter(|a| !a.starts_with('-'))
-        .filter_map(|a| a.rsplit_once('.').map(|(stem, _)| stem.to_string()))
-        .filter(|stem| !stem.is_empty() && !stem.ends_with('/'))
-        .collect()
+    // gzip also strips `-gz`, `-z` and `_z` (red-team round 43: `~/.bashrc-gz`), and makes
+    // `.tar` of `.tgz` and `.taz`.
+    let stems = |a: &String| -> Vec<String> {
+        let mut out: Vec<String> = a.rsplit_once('.').map(|(stem, _)| stem.to_string()).into_iter().collect();
+        for suffix in ["-gz", "-z", "_z", "_gz"] {
+            if let Some(stem) = a.strip_suffix(suffix) {
+                out.push(stem.to_string());
+            }
+        }
+        for suffix in [".tgz", ".taz"] {
+            if let Some(stem) = a.strip_suffix(suffix) {
+                out.push(format!("{stem}.tar"));
+            }
+        }
+        out
+    };
+    args.iter().filter(|a| !a.starts_with('-')).flat_map(stems).filter(|stem| !stem.is_empty() && !stem.ends_with('/')).collect()
 }
 
 /// The directory `program` moves to before it reads its relative paths (`tar -C /etc`,
@@ -1285,7 +1312,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // `dynamic_path`).
         // (`-keygen_engine`, `-ssl_client_engine`, `-engine_impl`: any option naming an engine,
         // red-team round 42.)
-        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "-config" | "-conf") || (a.starts_with('-') && (a.contains("engine") || a.contains("provider")))) => {
+        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "fipsinstall" | "-config" | "-conf") || (a.starts_with('-') && (a.contains("engine") || a.contains("provider") || a.contains("module")))) => {
             Some("openssl loads a library of its options")
         }
         // Files whose names come from an archive or a directory tree, not the command line,
