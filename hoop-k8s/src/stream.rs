@@ -27,6 +27,10 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                     error = Some(format!("session ended: {}", end.as_str()));
                     break;
                 }
+                // The client left: what it read is counted now, not when the API server next
+                // sends an event (red-team round 44: 32 watches closed early read 31,680
+                // ConfigMaps uncounted, and held every session slot).
+                () = tx.closed() => break,
             };
             let Some(frame) = frame else { break };
             let Ok(frame) = frame else {
@@ -116,6 +120,8 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                         Err(_) => continue,
                     },
                 },
+                // A follow whose client left ends (and counts) now (round 44, as for watches).
+                () = tx.closed() => break,
                 _ = flush_at => {
                     let out = m.flush();
                     ongoing.session.count_masked(&m.take_masked_by());

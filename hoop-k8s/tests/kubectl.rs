@@ -1029,6 +1029,38 @@ fn json_patches_cannot_carry_a_masked_value_to_another_name() {
 /// takes a key of it as an env value, to read them back in the pod's logs. Objects that hand
 /// Secrets to pods are refused for agents (the API server never sees them); people may; a
 /// service account's token read through exec is a credential file.
+/// Red-team round 44: a watch its client closed after a few events was counted only when the
+/// API server next sent one, so 32 short watches read 31,680 objects that no budget saw. The
+/// watch ends, and counts, when its client leaves.
+#[test]
+fn a_watch_its_client_left_is_counted_at_once() {
+    let gw = gateway("");
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    let cfg = gateway_tls(&gw);
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "127.0.0.1".try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", gw.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(3))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    use std::io::{Read, Write};
+    tls.write_all(format!("GET /k8s/dev/api/v1/namespaces/default/pods?watch=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {agent}\r\n\r\n").as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 16384];
+    while !String::from_utf8_lossy(&got).contains("ADDED") {
+        match tls.read(&mut chunk) {
+            Ok(n) if n > 0 => got.extend_from_slice(&chunk[..n]),
+            _ => break,
+        }
+    }
+    assert!(String::from_utf8_lossy(&got).contains("ADDED"), "{}", String::from_utf8_lossy(&got));
+    drop(tls);
+    // No object changes from here on: only the client's leaving can end the watch.
+    let counted = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gw.gate.usage().into_iter().any(|u| u.target.as_deref() == Some("dev") && u.windows.h1.rows > 0)
+    });
+    assert!(counted, "what the watch returned is counted once its client left");
+}
+
 /// An agent's `kubectl exec -it` of a pager: what it types goes to the pager, which reads keys
 /// as its own commands (`!command`). On a tty the command is a shell, held for review; approved,
 /// each typed line is still checked, and the escape never ran in the pod.
