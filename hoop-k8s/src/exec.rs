@@ -343,7 +343,7 @@ where
                     (raw, None)
                 } else if edited {
                     let _ = session.refuse(action, "hoop-edited-line", "line editing keys cannot be checked");
-                    (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole".into()))
+                    (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history), or on a terminal with a comment, cannot be checked; type it whole, without the comment".into()))
                 } else {
                     let moves = action.clone();
                     match session.check_and_wait(action).await {

@@ -1072,7 +1072,14 @@ fn a_pager_on_an_agents_tty_is_held_like_a_shell() {
     std::fs::write(&page, (1..=300).map(|i| format!("{i}\n")).collect::<String>()).unwrap();
     let made = gw.dir.path().join("made-by-pager");
     let script = gw.dir.path().join("pager-script");
-    std::fs::write(&script, format!("expect 17\nsend !sh -c 'touch {}'\\r\nexpect editing keys\nsend \\x03\n", made.display())).unwrap();
+    // Round 44: a comment, which the shell text check skips, is keys to less (`E` opens a file).
+    let secret = gw.dir.path().join("secret.txt");
+    std::fs::write(&secret, "SECRET-MARKER-44\n").unwrap();
+    std::fs::write(
+        &script,
+        format!("expect 17\nsend !sh -c 'touch {}'\\r\nexpect editing keys\nsend true #E{}\\r\nexpect editing keys\nsend \\x03\n", made.display(), secret.display()),
+    )
+    .unwrap();
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
     let o = Command::new("python3")
         .arg(hoop_harness::pty_driver())
@@ -1088,6 +1095,7 @@ fn a_pager_on_an_agents_tty_is_held_like_a_shell() {
     let (screen, err) = text(&o);
     assert!(screen.contains("editing keys"), "{err}\n{screen}");
     assert!(!made.exists(), "the pager's shell escape never ran: {screen}");
+    assert!(!screen.contains("SECRET-MARKER-44"), "the commented keys never reached less: {screen}");
 }
 
 #[test]

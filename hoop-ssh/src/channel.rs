@@ -467,7 +467,7 @@ async fn typed_lines(
                     raw
                 } else if edited {
                     let _ = session.refuse(Action::exec_in(target, &line, cwd), "hoop-edited-line", "line editing keys cannot be checked");
-                    let msg = "\r\nhoop: a line typed with editing keys (tab, arrows, history) cannot be checked; type it whole\r\n";
+                    let msg = "\r\nhoop: a line typed with editing keys (tab, arrows, history), or on a terminal with a comment, cannot be checked; type it whole, without the comment\r\n";
                     forward(client, session, id, None, msg.as_bytes().to_vec()).await;
                     continue;
                 } else {

@@ -73,7 +73,10 @@ impl TypedLines {
                         out.push(Typed::TooLong);
                     } else {
                         let line = String::from_utf8_lossy(&self.line).into_owned();
-                        let edited = self.edited || expands_history(&line);
+                        // On a terminal, a comment is text the shell would skip and a program
+                        // reading keys would not (red-team round 44: `true #E/etc/shadow` made an
+                        // approved less open the file).
+                        let edited = self.edited || expands_history(&line) || (self.terminal && has_comment(&line));
                         out.push(Typed::Line { line, raw: std::mem::take(&mut self.raw), edited });
                     }
                     self.reset();
@@ -158,6 +161,29 @@ impl Cwd {
 /// Whether an interactive bash would replace part of `line` from its history before running
 /// it: `^old^new`, or `!` followed by anything but a blank, `=` or `(` (bash's own exceptions),
 /// quoted or not (red-team round 28: `^XX^rc` ran the previous line with `.bashrc` in it).
+/// Whether `line` holds a shell comment: a `#` starting a word outside quotes.
+fn has_comment(line: &str) -> bool {
+    let (mut quote, mut escaped, mut word_start) = (None::<char>, false, true);
+    for c in line.chars() {
+        if escaped {
+            escaped = false;
+            word_start = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"'), '\\') => escaped = true,
+            (Some(_), _) => {}
+            (None, '\\') => escaped = true,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') if word_start => return true,
+            _ => {}
+        }
+        word_start = quote.is_none() && (c.is_whitespace() || matches!(c, ';' | '&' | '|' | '(' | ')'));
+    }
+    false
+}
+
 fn expands_history(line: &str) -> bool {
     let b = line.trim_start().as_bytes();
     b.first() == Some(&b'^')
@@ -167,6 +193,17 @@ fn expands_history(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_are_seen() {
+        for (line, comment) in [("true #E/etc/shadow", true), ("# x", true), ("ls; #x", true), ("echo 'a #b'", false), ("echo a#b", false), (r"echo \#x", false), ("ls -la", false)] {
+            assert_eq!(has_comment(line), comment, "{line}");
+        }
+        let mut t = TypedLines::new(true);
+        assert!(matches!(t.push(b"true #E/etc/shadow\r").first(), Some(Typed::Line { edited: true, .. })));
+        let mut t = TypedLines::new(false);
+        assert!(matches!(t.push(b"true #x\r").first(), Some(Typed::Line { edited: false, .. })));
+    }
 
     #[test]
     fn the_directory_follows_cd() {
