@@ -1531,17 +1531,8 @@ fn sed_script_executes(script: &str) -> bool {
                 let Some(&delim) = b.get(i + 1) else { return false };
                 // The regex, whose bracket expressions may hold the delimiter (red-team round 42:
                 // `s/[/]/b/;e id`), then the replacement.
-                i = skip_regex(b, i + 2, delim);
-                let mut parts = 1;
-                while parts < 2 {
-                    let Some(&d) = b.get(i) else { return false };
-                    i += 1;
-                    if d == b'\\' {
-                        i += 1;
-                    } else if d == delim {
-                        parts += 1;
-                    }
-                }
+                let Some(after) = skip_plain(b, skip_regex(b, i + 2, delim), delim) else { return false };
+                i = after;
                 while let Some(&f) = b.get(i) {
                     if f.is_ascii_alphanumeric() {
                         if f == b'e' || f == b'w' || f == b'W' {
@@ -1568,17 +1559,8 @@ fn sed_script_executes(script: &str) -> bool {
             // `y/src/dst/`, then more commands.
             Some(b'y') => {
                 let Some(&delim) = b.get(i + 1) else { return false };
-                i += 2;
-                let mut parts = 0;
-                while parts < 2 {
-                    let Some(&d) = b.get(i) else { return false };
-                    i += 1;
-                    if d == b'\\' {
-                        i += 1;
-                    } else if d == delim {
-                        parts += 1;
-                    }
-                }
+                let Some(after) = skip_plain(b, i + 2, delim).and_then(|j| skip_plain(b, j, delim)) else { return false };
+                i = after;
             }
             Some(_) => i += 1,
             None => return false,
@@ -1588,6 +1570,20 @@ fn sed_script_executes(script: &str) -> bool {
         }
     }
     false
+}
+
+/// The index after the delimiter ending sed text without bracket expressions (a replacement,
+/// a `y` list) that starts at `i`, escapes skipped; `None` if nothing ends it.
+fn skip_plain(b: &[u8], mut i: usize, delim: u8) -> Option<usize> {
+    loop {
+        let d = *b.get(i)?;
+        i += 1;
+        if d == b'\\' {
+            i += 1;
+        } else if d == delim {
+            return Some(i);
+        }
+    }
 }
 
 /// The index after the delimiter ending a sed regex that starts at `i`: escapes skipped, and
