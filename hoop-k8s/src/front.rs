@@ -168,7 +168,15 @@ impl Conn {
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
-            doc = serde_json::from_slice(&body).ok();
+            doc = match crate::strict::document(&body) {
+                Ok(d) => Some(d),
+                Err(crate::strict::Unread::NotJson) => None,
+                Err(crate::strict::Unread::Duplicate(why)) => {
+                    let reason = format!("the request body is JSON that kube-apiserver reads otherwise than hoop: {why}");
+                    let _ = session.refuse(subresource_action(&target_name, &k8s), DUPLICATE_FIELD_RULE, &reason);
+                    return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &format!("hoop: {reason} (rule {DUPLICATE_FIELD_RULE})"));
+                }
+            };
             // The namespace the server files the object in: a write on a path without one takes
             // the body's (red-team round 34: a server that serves creates on the all-namespaces
             // path put a ConfigMap in kube-system while rules saw no namespace); a body naming
@@ -351,6 +359,9 @@ async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response
         Err(e) => Err(status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop refused the request: {e}"))),
     }
 }
+
+/// The rule name of the gateway's refusal of a body naming a field twice (see `strict.rs`).
+const DUPLICATE_FIELD_RULE: &str = "hoop-duplicate-field";
 
 /// Longest body a ticket and a record show.
 const SHOWN_BODY: usize = 64 * 1024;

@@ -14,6 +14,7 @@
 //! | `front.rs` | a client connection: auth, checks, forwarding, responses |
 //! | `classify.rs` | where a request becomes an action, as the API server classifies it |
 //! | `path.rs` | canonical-path checks and `/k8s/<target>` routing |
+//! | `strict.rs` | a write's JSON body read as the API server reads it (a field named twice is refused) |
 //! | `mask.rs` | where Secrets and configured fields are masked in JSON documents |
 //! | `stream.rs` | watch events and logs, masked as they stream |
 //! | `exec.rs` | exec/attach over WebSocket, frame by frame, recorded as a terminal |
@@ -34,6 +35,7 @@ mod body;
 pub mod classify;
 mod exec;
 mod front;
+mod strict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;

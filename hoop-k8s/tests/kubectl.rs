@@ -1139,6 +1139,29 @@ fn agents_cannot_hand_secrets_to_pods() {
     assert!(text(&o).1.contains("agent-no-credential-files"), "{:?}", text(&o));
 }
 
+/// A field named twice: hoop's JSON reader keeps the last, kube-apiserver's decoder merges the
+/// second into the first, so the first `spec`'s Secret volume would reach the server while
+/// hoop checked (and a reviewer saw) a pod without it. Refused for every client, as the
+/// server's strict field validation refuses it; the server never sees the pod.
+#[test]
+fn a_body_naming_a_field_twice_is_refused() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let file = gw.dir.path().join("twice.json");
+    let body = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"twice"},
+        "spec":{"volumes":[{"name":"s","secret":{"secretName":"db-creds"}}],"containers":[{"name":"c","image":"busybox","volumeMounts":[{"name":"s","mountPath":"/s"}]}]},
+        "spec":{"containers":[{"name":"c","image":"busybox"}]}}"#;
+    std::fs::write(&file, body).unwrap();
+    let o = kubectl(&kc, &["create", "--raw", "/api/v1/namespaces/default/pods", "-f", file.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && err.contains("hoop-duplicate-field") && err.contains("`spec`"), "{out}\n{err}");
+    assert!(!kubectl(&gw.api.kubeconfig().unwrap(), &["get", "pod", "twice"]).status.success(), "the server never saw it");
+    assert!(gw.recorded().contains("hoop-duplicate-field"), "the refusal is recorded");
+    // People are refused too: the object a rule checks must be the one the server stores.
+    let o = kubectl(&gw.human(), &["create", "--raw", "/api/v1/namespaces/default/pods", "-f", file.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).1.contains("hoop-duplicate-field"), "{:?}", text(&o));
+}
+
 /// Red-team round 34: a JSON patch put a Secret in a pod (its keys are in the operation's path,
 /// not the value); a pod's `status` took a new image and command with no review, on a server
 /// that applies a status write whole; and a create on the all-namespaces path filed a ConfigMap
