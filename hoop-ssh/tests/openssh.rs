@@ -896,6 +896,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         // Round 42: `name@file`, another protocol fed a file, a sed label ended by `;`.
         format!("curl -s --data-urlencode a@{dir}/x.awk http://127.0.0.1:{port}/"),
         format!("curl -s telnet://127.0.0.1:{port} < {dir}/x.awk"),
+        // openssl's network commands send their input (round 45).
+        format!("openssl s_client -connect 127.0.0.1:{port} -quiet < {dir}/x.awk"),
         format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
         format!("sed -n 's/[/]/b/;e touch /tmp/{mark}' {dir}/x.awk"),
         format!("tar cIf {dir}/p.sh {dir}/a.tar {dir}/x.awk"),

