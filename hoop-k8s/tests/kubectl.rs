@@ -1162,6 +1162,47 @@ fn a_body_naming_a_field_twice_is_refused() {
     assert!(!o.status.success() && text(&o).1.contains("hoop-duplicate-field"), "{:?}", text(&o));
 }
 
+/// Red-team round 47: an agent's ClusterRoleBinding of cluster-admin to
+/// `system:unauthenticated` went upstream with no review, and so would a Service (which can
+/// take another application's traffic). Objects of the cluster's authority are refused to
+/// agents; writes to resources outside the allow list are held. The server's state shows it.
+#[test]
+fn agents_cannot_write_the_clusters_authority_and_unlisted_writes_are_held() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let admin = gw.api.kubeconfig().unwrap();
+    let file = |name: &str, v: serde_json::Value| {
+        let f = gw.dir.path().join(format!("{name}.json"));
+        std::fs::write(&f, v.to_string()).unwrap();
+        f
+    };
+    let crb = file(
+        "crb",
+        serde_json::json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "pwn"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:unauthenticated"}]}),
+    );
+    let o = kubectl(&kc, &["create", "-f", crb.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).1.contains("agent-no-k8s-authority"), "{:?}", text(&o));
+    assert!(!kubectl(&admin, &["get", "clusterrolebinding", "pwn"]).status.success(), "the server never stored it");
+    // The same object is a person's to write: the server does store it.
+    let o = kubectl(&gw.human(), &["create", "-f", crb.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(kubectl(&admin, &["get", "clusterrolebinding", "pwn"]).status.success());
+
+    let svc = file("svc", serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}));
+    let denier = deny_all(&gw, 8);
+    let o = kubectl(&kc, &["create", "-f", svc.to_str().unwrap()]);
+    assert!(denier.join().unwrap() >= 1, "held for review");
+    assert!(!o.status.success() && text(&o).1.contains("agent-review-k8s-unlisted-writes"), "{:?}", text(&o));
+    assert!(!kubectl(&admin, &["get", "service", "web"]).status.success(), "denied, never stored");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = kubectl(&kc, &["create", "-f", svc.to_str().unwrap()]);
+    t.join().unwrap();
+    assert!(o.status.success(), "approved: {:?}", text(&o));
+    assert!(kubectl(&admin, &["get", "service", "web"]).status.success(), "approved, stored");
+}
+
 /// Red-team round 34: a JSON patch put a Secret in a pod (its keys are in the operation's path,
 /// not the value); a pod's `status` took a new image and command with no review, on a server
 /// that applies a status write whole; and a create on the all-namespaces path filed a ConfigMap

@@ -137,6 +137,16 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not delete namespaces or whole collections",
     ),
     (
+        // Objects that decide who may do what, or what runs on every later write: with them an
+        // agent talks to the API server outside hoop (a ClusterRoleBinding of cluster-admin to
+        // `system:unauthenticated`, a client certificate it approves itself), or changes a pod
+        // after its reviewer approved it (a mutating webhook). Red-team round 47.
+        "agent-no-k8s-authority",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "k8s" && !(action.k8s.verb in ["get", "list", "watch"]) && (action.k8s.group in ["rbac.authorization.k8s.io", "certificates.k8s.io", "admissionregistration.k8s.io", "apiregistration.k8s.io", "apiextensions.k8s.io", "flowcontrol.apiserver.k8s.io", "scheduling.k8s.io", "node.k8s.io", "resource.k8s.io"] || (action.k8s.group == "" && action.k8s.resource in ["nodes", "bindings", "persistentvolumes"]) || action.k8s.subresource in ["binding", "approval", "finalize"])"#,
+        "agents may not write the cluster's authority: RBAC, certificate signing, admission webhooks and policies, API services, custom resource definitions, nodes, pod bindings, persistent volumes, priority and runtime classes",
+    ),
+    (
         "agent-review-copy-out",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.copy == "to""#,
@@ -189,6 +199,16 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        // An allow list, as for programs: writes to the resources listed here are judged by the
+        // rules above (workloads and their configuration are reviewed); a write to anything else
+        // (a Service or NetworkPolicy that redirects or opens traffic, a Namespace's labels that
+        // turn off pod security, a custom resource that runs a workflow) is held.
+        "agent-review-k8s-unlisted-writes",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "k8s" && !(action.k8s.verb in ["get", "list", "watch"]) && !((action.k8s.group + "/" + action.k8s.resource) in K8S_AGENT_WRITES)"#,
+        "",
+    ),
+    (
         "agent-review-sensitive-k8s",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "k8s" && target.sensitive && action.k8s.verb in ["get", "list", "watch"]"#,
@@ -225,6 +245,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
+/// The `group/resource` pairs an agent's writes go to without the unlisted-writes review:
+/// workloads and their configuration (reviewed by their own rules), and the everyday objects
+/// that change nothing beyond themselves. `authorization.k8s.io` self-reviews are questions
+/// (`kubectl auth can-i`), not changes.
+const K8S_AGENT_WRITES: &str = r#"["/pods", "/replicationcontrollers", "/podtemplates", "apps/deployments", "apps/statefulsets", "apps/daemonsets", "apps/replicasets", "batch/jobs", "batch/cronjobs", "/configmaps", "/secrets", "/events", "events.k8s.io/events", "coordination.k8s.io/leases", "/persistentvolumeclaims", "autoscaling/horizontalpodautoscalers", "policy/poddisruptionbudgets", "authorization.k8s.io/selfsubjectaccessreviews", "authorization.k8s.io/selfsubjectrulesreviews", "authentication.k8s.io/selfsubjectreviews"]"#;
+
 const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg|toprc|config/procps|manpath)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.]git$|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
 /// The default rules for agents; anything they do not match is allowed.
@@ -238,7 +264,7 @@ pub fn agent_rules_knowing(known_programs: &[String]) -> Vec<Rule> {
     RULES
         .iter()
         .map(|(name, then, when, reason)| {
-            let mut when = when.replace("STARTUP_FILES", STARTUP_FILES_RE);
+            let mut when = when.replace("STARTUP_FILES", STARTUP_FILES_RE).replace("K8S_AGENT_WRITES", K8S_AGENT_WRITES);
             if *name == "agent-review-unlisted-programs" && !known_programs.is_empty() {
                 let list = known_programs.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
                 when = when.replace("size(action.exec.unlisted) > 0", &format!("action.exec.unlisted.exists(p, !(p in [{list}]))"));
@@ -445,6 +471,21 @@ mod tests {
         let mut sixth = Action::k8s("k", K8s { verb: "delete".into(), resource: "pods".into(), namespace: "x".into(), name: "p6".into(), ..K8s::default() });
         sixth.usage.deletes = 5;
         review(sixth, "agent-review-bulk-delete");
+        // Writes outside the allow list of resources (red-team round 47).
+        let write = |verb: &str, group: &str, resource: &str| Action::k8s("k", K8s { verb: verb.into(), group: group.into(), resource: resource.into(), namespace: "x".into(), ..K8s::default() });
+        for (verb, group, resource) in [("create", "", "services"), ("patch", "networking.k8s.io", "networkpolicies"), ("update", "", "namespaces"), ("create", "argoproj.io", "workflows"), ("delete", "", "services"), ("create", "authentication.k8s.io", "tokenreviews")] {
+            review(write(verb, group, resource), "agent-review-k8s-unlisted-writes");
+        }
+        for (verb, group, resource) in [("create", "rbac.authorization.k8s.io", "clusterrolebindings"), ("create", "rbac.authorization.k8s.io", "roles"), ("update", "certificates.k8s.io", "certificatesigningrequests"), ("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations"), ("create", "apiextensions.k8s.io", "customresourcedefinitions"), ("patch", "", "nodes"), ("create", "", "persistentvolumes")] {
+            let v = verdict(IdentityKind::Agent, &write(verb, group, resource));
+            assert!(matches!(&v, Verdict::Deny { rule, .. } if rule == "agent-no-k8s-authority"), "{group}/{resource}: {v:?}");
+        }
+        let mut binding = write("create", "", "pods");
+        binding.k8s.subresource = "binding".into();
+        assert!(matches!(verdict(IdentityKind::Agent, &binding), Verdict::Deny { rule, .. } if rule == "agent-no-k8s-authority"));
+        for (verb, group, resource) in [("delete", "", "pods"), ("create", "", "events"), ("create", "authorization.k8s.io", "selfsubjectaccessreviews"), ("get", "rbac.authorization.k8s.io", "clusterrolebindings")] {
+            assert_eq!(verdict(IdentityKind::Agent, &write(verb, group, resource)), Verdict::Allow { rule: None }, "{verb} {group}/{resource}");
+        }
         review(Action::exec("h", "bash -s"), "agent-review-shell");
         review(Action::exec("h", "python3 -c 'print(1)'"), "agent-review-shell");
         // Programs hoop does not know, however they are reached.

@@ -18,27 +18,36 @@ pub(crate) fn serve<B>(segs: &[&str], _req: &Request<B>) -> Option<Response<Body
             "kind": "APIVersions", "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]
         }),
-        ["apis"] => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [group("apps")]}),
-        ["apis", g] if *g == "apps" => {
-            let mut v = group("apps");
+        ["apis"] => json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups().map(group).collect::<Vec<_>>()}),
+        ["apis", g] if groups().any(|k| k == *g) => {
+            let mut v = group(g);
             v["kind"] = json!("APIGroup");
             v["apiVersion"] = json!("v1");
             v
         }
         ["api", "v1"] => resource_list("", "v1"),
-        ["apis", g, v] if *g == "apps" && *v == "v1" => resource_list("apps", "v1"),
+        ["apis", g, v] if *v == "v1" && groups().any(|k| k == *g) => resource_list(g, "v1"),
         ["openapi", "v2"] => json!({
             "swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": {}
         }),
-        ["openapi", "v3"] => json!({"paths": {
-            "api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=1"},
-            "apis/apps/v1": {"serverRelativeURL": "/openapi/v3/apis/apps/v1?hash=1"}
-        }}),
+        ["openapi", "v3"] => {
+            let mut paths = serde_json::Map::new();
+            paths.insert("api/v1".into(), json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=1"}));
+            for g in groups() {
+                paths.insert(format!("apis/{g}/v1"), json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/v1?hash=1")}));
+            }
+            json!({"paths": paths})
+        }
         ["openapi", "v3", "api", "v1"] => openapi_v3("", "v1"),
-        ["openapi", "v3", "apis", g, v] if *g == "apps" && *v == "v1" => openapi_v3("apps", "v1"),
+        ["openapi", "v3", "apis", g, v] if *v == "v1" && groups().any(|k| k == *g) => openapi_v3(g, "v1"),
         _ => return None,
     };
     Some(json_response(StatusCode::OK, v))
+}
+
+/// The API groups of the served resources (the core group aside), each once.
+fn groups() -> impl Iterator<Item = &'static str> {
+    RESOURCES.iter().enumerate().filter(|(i, r)| !r.group.is_empty() && RESOURCES[..*i].iter().all(|o| o.group != r.group)).map(|(_, r)| r.group)
 }
 
 fn group(name: &str) -> Value {

@@ -4,7 +4,8 @@
 //! It serves HTTPS (HTTP/1.1, as kubectl needs for WebSocket upgrades) with a bearer token it
 //! validates, and covers what kubectl uses for everyday work: discovery (`/version`, `/api`,
 //! `/apis`, resource lists), `/openapi/v2` and `/openapi/v3`, namespaces, pods, secrets,
-//! configmaps and deployments with create/get/list/update/patch/delete, `Table` output, watch
+//! configmaps, deployments, services and clusterrolebindings with create/get/list/update/patch/
+//! delete, `Table` output, watch
 //! (with `fieldSelector=metadata.name=...`), pod logs with `follow`, and exec over WebSocket
 //! (`v5.channel.k8s.io`, `v4.channel.k8s.io`) running the command as a local process, so output
 //! and exit codes are real. Objects live in memory.

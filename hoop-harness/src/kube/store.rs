@@ -33,6 +33,16 @@ pub(crate) static RESOURCES: &[Resource] = &[
     Resource { group: "", version: "v1", plural: "secrets", singular: "secret", kind: "Secret", namespaced: true, short: &[] },
     Resource { group: "", version: "v1", plural: "configmaps", singular: "configmap", kind: "ConfigMap", namespaced: true, short: &["cm"] },
     Resource { group: "apps", version: "v1", plural: "deployments", singular: "deployment", kind: "Deployment", namespaced: true, short: &["deploy"] },
+    Resource { group: "", version: "v1", plural: "services", singular: "service", kind: "Service", namespaced: true, short: &["svc"] },
+    Resource {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        plural: "clusterrolebindings",
+        singular: "clusterrolebinding",
+        kind: "ClusterRoleBinding",
+        namespaced: false,
+        short: &[],
+    },
 ];
 
 type Key = (&'static str, String, String);
