@@ -154,14 +154,16 @@ impl Conn {
         let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
         let (parts, incoming) = req.into_parts();
         // Writes are read whole (bounded) so their object kind is known to rules and the body
-        // is recorded, masked, before it is sent.
+        // is recorded, masked, before it is sent. A delete's body too: its DeleteOptions carry
+        // `dryRun`, `propagationPolicy` and `preconditions`, and dropping them turned
+        // `kubectl delete --dry-run=server` into a delete.
         let mut body = Bytes::new();
         // The body read once as JSON (`None` when it is not), for the fields below.
         let mut doc: Option<serde_json::Value> = None;
         let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         // The room a large body takes in the gateway's memory, until this request is done.
         let mut _room = Vec::new();
-        if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+        if matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
             match crate::body::whole(incoming, gw.max_body, &session.buffer_share()).await {
                 Ok((b, room)) => (body, _room) = (b, room),
                 Err(crate::body::Whole::Busy(e)) => return status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop: {e}")),

@@ -172,6 +172,7 @@ fn mask_object(m: &Masker, scope: Scope<'_>, obj: &mut serde_json::Map<String, V
     if kind == "Secret" {
         for (field, encoded) in [("data", true), ("stringData", false)] {
             if let Some(map) = obj.get_mut(field).and_then(Value::as_object_mut) {
+                mask_keys(m, map, changed);
                 for (key, val) in map.iter_mut() {
                     let Some(s) = val.as_str() else { continue };
                     let raw = if encoded { base64::engine::general_purpose::STANDARD.decode(s).unwrap_or_else(|_| s.as_bytes().to_vec()) } else { s.as_bytes().to_vec() };
@@ -257,6 +258,7 @@ fn fields(m: &Masker, scope: Scope<'_>, key: &str, v: &mut Value, path: &mut Str
 /// The fields of one object; `{"name": "DB_PASSWORD", "value": "…"}` (an env entry, a
 /// parameter) has its value masked whole.
 fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String, Value>, path: &mut String, changed: &mut MaskCount) {
+    mask_keys(m, map, changed);
     let credential = map.get("name").and_then(Value::as_str).is_some_and(|n| map.contains_key("value") && is_credential_name(m, n));
     for (k, child) in map.iter_mut() {
         if credential && k == "value" && child.is_string() {
@@ -267,6 +269,30 @@ fn object_fields(m: &Masker, scope: Scope<'_>, map: &mut serde_json::Map<String,
         } else {
             fields(m, scope, k, child, path, changed);
         }
+    }
+}
+
+/// A map's keys pass the content detectors as its values do: a ConfigMap keyed by card number
+/// or an annotation named after an access key is data too (red-team round 47). A masked key
+/// that would collide with another keeps both entries (`#2`, `#3`, … after the mask).
+fn mask_keys(m: &Masker, map: &mut serde_json::Map<String, Value>, changed: &mut MaskCount) {
+    let renames: Vec<(String, String)> = map
+        .keys()
+        .filter_map(|k| match m.mask_visible_counted(k.as_bytes(), &mut changed.detectors) {
+            std::borrow::Cow::Owned(masked) => Some((k.clone(), String::from_utf8_lossy(&masked).into_owned())),
+            std::borrow::Cow::Borrowed(_) => None,
+        })
+        .collect();
+    for (old, masked) in renames {
+        let Some(v) = map.remove(&old) else { continue };
+        let mut key = masked.clone();
+        let mut n = 2;
+        while map.contains_key(&key) {
+            key = format!("{masked}#{n}");
+            n += 1;
+        }
+        map.insert(key, v);
+        changed.values += 1;
     }
 }
 

@@ -1203,6 +1203,26 @@ fn agents_cannot_write_the_clusters_authority_and_unlisted_writes_are_held() {
     assert!(kubectl(&admin, &["get", "service", "web"]).status.success(), "approved, stored");
 }
 
+/// A delete's body is its DeleteOptions: hoop used to drop it, so `kubectl delete
+/// --dry-run=server` deleted for real and `--cascade=orphan` cascaded. It is read (a field named
+/// twice is refused, as in every write) and forwarded; the server's state shows the dry run.
+#[test]
+fn a_deletes_options_reach_the_server() {
+    let gw = gateway("");
+    let admin = gw.api.kubeconfig().unwrap();
+    for kc in [gw.agent(), gw.human()] {
+        let o = kubectl(&kc, &["delete", "pod", "pod-1", "--dry-run=server"]);
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert!(kubectl(&admin, &["get", "pod", "pod-1"]).status.success(), "a dry run deleted nothing");
+    }
+    let agent = format!("Bearer {}", gw.token("agent-1", IdentityKind::Agent, 600));
+    let twice = r#"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"x"},"preconditions":{"resourceVersion":"1"}}"#;
+    let (code, body) = raw(&gw, "DELETE", "/k8s/dev/api/v1/namespaces/default/pods/pod-1", &[("Authorization", &agent), ("Content-Type", "application/json")], twice);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("hoop-duplicate-field"), "{body}");
+    assert!(kubectl(&admin, &["get", "pod", "pod-1"]).status.success(), "never deleted");
+}
+
 /// Red-team round 34: a JSON patch put a Secret in a pod (its keys are in the operation's path,
 /// not the value); a pod's `status` took a new image and command with no review, on a server
 /// that applies a status write whole; and a create on the all-namespaces path filed a ConfigMap
@@ -1278,13 +1298,18 @@ fn config_file_credentials_are_masked_and_cannot_be_tested() {
         "x.conf": "requirepass RedisPw12\n",
         "privateKey": "v1aaaa",
         "password": "Hunter2Secret",
+        // Round 47: keys are data too (a map keyed by card number, an annotation named after
+        // an access key).
+        "4111111111111111": "visa",
+        "AKIAIOSFODNN7EXAMPLE": "k",
     });
     let file = gw.dir.path().join("cfg.json");
-    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfgleak"}, "data": data}).to_string()).unwrap();
+    let annotations = serde_json::json!({"example.com/AKIAIOSFODNN7EXAMPLE": "aws-key-id"});
+    std::fs::write(&file, serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfgleak", "annotations": annotations}, "data": data}).to_string()).unwrap();
     assert!(kubectl(&admin, &["create", "-f", file.to_str().unwrap()]).status.success());
     let (out, err) = text(&kubectl(&kc, &["get", "cm", "cfgleak", "-o", "json"]));
-    assert!(out.contains("cfgleak"), "{err}");
-    for leak in ["BlockPw3", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "Hunter2Secret"] {
+    assert!(out.contains("cfgleak") && out.contains("\"visa\"") && out.contains("aws-key-id"), "{err}");
+    for leak in ["BlockPw3", "FlowPw4", "ListPw7", "XmlPw888", "DotNetPw2", "RedisPw12", "v1aaaa", "Hunter2Secret", "4111111111111111", "AKIAIOSFODNN7EXAMPLE"] {
         assert!(!out.contains(leak), "{leak}: {out}");
     }
     // What a pod prints of its environment is masked by name too (`printenv` through exec).

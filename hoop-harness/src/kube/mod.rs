@@ -327,10 +327,23 @@ impl State {
                     None => not_found(target.res, name),
                 }
             }
-            (Method::DELETE, Some(name), _) => match self.store.delete(target.res, target.namespace.as_deref(), name) {
-                Some(obj) => json_response(StatusCode::OK, obj),
-                None => not_found(target.res, name),
-            },
+            (Method::DELETE, Some(name), _) => {
+                // `dryRun=All`, in the query or in the DeleteOptions body kubectl sends
+                // (`kubectl delete --dry-run=server`): answered as a delete, nothing deleted.
+                let in_query = query.iter().any(|(k, v)| k == "dryRun" && v == "All");
+                let options = read_json(req).await.unwrap_or_default();
+                let in_body = options.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
+                if in_query || in_body {
+                    return match self.store.get(target.res, target.namespace.as_deref(), name) {
+                        Some(obj) => json_response(StatusCode::OK, obj),
+                        None => not_found(target.res, name),
+                    };
+                }
+                match self.store.delete(target.res, target.namespace.as_deref(), name) {
+                    Some(obj) => json_response(StatusCode::OK, obj),
+                    None => not_found(target.res, name),
+                }
+            }
             _ => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "the server does not allow this method on the requested resource"),
         }
     }
