@@ -882,7 +882,7 @@ fn options_naming_code_are_held_in_every_spelling() {
     let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     sink.set_nonblocking(true).unwrap();
     let port = sink.local_addr().unwrap().port();
-    let o = ssh(&gw, &format!("mkdir -p {dir}; printf '%s\\n' '#!/bin/sh' 'touch /tmp/{mark}' > {dir}/p.sh; chmod +x {dir}/p.sh; printf 'BEGIN {{ system(\"touch /tmp/{mark}\") }}\\n' > {dir}/x.awk; printf 'Host x\\n  ProxyCommand touch /tmp/{mark}\\n' > {dir}/c"));
+    let o = ssh(&gw, &format!("mkdir -p {dir}; printf '%s\\n' '#!/bin/sh' 'touch /tmp/{mark}' > {dir}/p.sh; chmod +x {dir}/p.sh; printf 'BEGIN {{ system(\"touch /tmp/{mark}\") }}\\n' > {dir}/x.awk; printf 'Host x\\n  ProxyCommand touch /tmp/{mark}\\n' > {dir}/c; printf x > {dir}/.bash"));
     assert!(o.status.success(), "{:?}", text(&o));
     for cmd in [
         format!("scp -D {dir}/p.sh /etc/hostname x:/tmp/y"),
@@ -904,6 +904,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("openssl fipsinstall -module {dir}/p.sh -out {dir}/f.cnf"),
         // A program path climbing out of a system directory runs the agent's file.
         format!("/usr/bin/../..{dir}/p.sh"),
+        // Round 45: sed's `-l N` takes an argument; the script is the word after it.
+        format!("sed -l 5 'e touch /tmp/{mark}' {dir}/x.awk"),
     ] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
         let o = ssh(&gw, &cmd);
@@ -918,12 +920,15 @@ fn options_naming_code_are_held_in_every_spelling() {
         // Round 43: a program under another name, names from a tree.
         format!("exec -a unxz xz -f {dir}/x.xz"),
         format!("gzip -dfr {dir}"),
+        // Round 45: sed's backup suffix names a file at run time (`.bash` + `rc`).
+        format!("sed -i'rc' '' {dir}/.bash"),
     ] {
         let o = ssh(&gw, &cmd);
         assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{cmd}: {:?}", text(&o));
     }
     assert!(!made(&mark), "nothing the agent wrote ran");
     assert!(sink.accept().is_err(), "no upload reached the listener");
+    assert!(!std::path::Path::new(&format!("{dir}/.bashrc")).exists(), "no backup name was composed");
     let _ = ssh(&gw, &format!("rm -r {dir}"));
 }
 

