@@ -868,6 +868,27 @@ fn programs_hoop_does_not_know_are_held() {
     t.join().unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
     assert!(!std::path::Path::new(&victim).exists(), "approved, it ran");
+    // Round 45: a known program used with an option that takes it off the list, spelled as
+    // getopt_long abbreviates it (`wget --use-askp=PROG` runs PROG, `--conf=FILE` reads a
+    // configuration that uploads a file).
+    let (mark, sink) = (marker("r45wget"), std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    sink.set_nonblocking(true).unwrap();
+    let port = sink.local_addr().unwrap().port();
+    let o = ssh(&gw, &format!("printf '#!/bin/sh\\ntouch /tmp/{mark}\\n' > /tmp/{mark}.sh; chmod +x /tmp/{mark}.sh"));
+    assert!(o.status.success(), "{:?}", text(&o));
+    for cmd in [
+        format!("wget -q -O /dev/null --use-askp=/tmp/{mark}.sh http://127.0.0.1:{port}/"),
+        format!("wget -q -O /dev/null --conf /tmp/{mark}.sh http://127.0.0.1:{port}/"),
+        format!("wget -qe use_askpass=/tmp/{mark}.sh -O /dev/null http://127.0.0.1:{port}/"),
+    ] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+        let o = ssh(&gw, &cmd);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-unlisted-programs"), "{cmd}: {:?}", text(&o));
+    }
+    assert!(!made(&mark), "the askpass program never ran");
+    assert!(sink.accept().is_err(), "wget never connected");
+    let _ = ssh(&gw, &format!("rm -f /tmp/{mark}.sh"));
 }
 
 /// Red-team round 41: known programs whose options name a program, a configuration or a

@@ -67,7 +67,11 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         return listed_use(program, args);
     }
     let sub = || args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or("");
-    let has = |o: &[&str]| args.iter().any(|a| o.iter().any(|x| a == x || a.strip_prefix(x).is_some_and(|r| r.starts_with('='))));
+    // An option given whole, with `=value`, or (a long one) by any prefix getopt_long would
+    // take for it (red-team round 45: `wget --conf=FILE`, `--use-askp=PROG`).
+    let has = |o: &[&str]| {
+        args.iter().any(|a| o.iter().any(|x| a == x || a.strip_prefix(x).is_some_and(|r| r.starts_with('=')) || (x.starts_with("--") && super::shell::long(a, x))))
+    };
     match program {
         // Reading units and their state; `edit` runs an editor, `link` and `set-environment`
         // change what later services run.
@@ -95,10 +99,27 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         "ifconfig" | "route" | "arp" => true,
         // A config file (`-K`, `--config`, `wget -e`) holds options the command line does not
         // show, an output file among them (`output = ~/.bashrc`); `--use-askpass` runs one.
-        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| a.starts_with("-K") && a.len() > 2),
-        "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| a.starts_with("-e") && a.len() > 2),
+        // (A short option in a cluster too: `wget -qe CMD`, `curl -sK FILE`.)
+        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| short_given(a, &['K', 'q'], "AbcCdDeEFhHKmoPQrtTuUwxXyYz")),
+        "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| short_given(a, &['e'], "aABDeiIlOoPQRtTUwX")),
         _ => false,
     }
+}
+
+/// Whether the short-option word `a` gives one of `letters`, read as getopt reads a cluster:
+/// a letter of `with_arg` takes the rest of the word as its argument (`-qe CMD` gives `e`,
+/// `-Oindex.html` does not).
+fn short_given(a: &str, letters: &[char], with_arg: &str) -> bool {
+    let Some(cluster) = a.strip_prefix('-').filter(|c| !c.starts_with('-')) else { return false };
+    for c in cluster.chars() {
+        if letters.contains(&c) {
+            return true;
+        }
+        if with_arg.contains(c) {
+            return false;
+        }
+    }
+    false
 }
 
 /// Whether `a` is a short-option word holding one of `letters` (`-Huser@host`, `-qH h`).
@@ -128,7 +149,7 @@ mod tests {
 
     #[test]
     fn everyday_reads_are_listed_and_other_programs_are_not() {
-        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr")] {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
             assert!(listed(p, &argv(a)), "{p} {a}");
         }
         for (p, a) in [
@@ -142,6 +163,14 @@ mod tests {
             ("curl", "-K /tmp/cfg"),
             ("curl", "-K/tmp/cfg"),
             ("wget", "-e output_document=.bashrc https://x.example"),
+            // Round 45: getopt_long's abbreviations and short clusters.
+            ("wget", "--conf=/tmp/w https://x.example"),
+            ("wget", "--confi /tmp/w https://x.example"),
+            ("wget", "--use-askp=/tmp/s.sh https://x.example"),
+            ("wget", "--use-a /tmp/s.sh https://x.example"),
+            ("wget", "-qe use_askpass=/tmp/s.sh https://x.example"),
+            ("curl", "-sK /tmp/cfg https://x.example"),
+            ("curl", "--conf /tmp/cfg https://x.example"),
             ("ip", "netns exec n python3"),
             ("rg", "--pre ./x pattern"),
             ("link", "a b"),

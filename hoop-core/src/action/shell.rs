@@ -1115,7 +1115,7 @@ fn resolve_tilde(path: &str) -> String {
 /// whole, with `=value`, or cut to any prefix (`--files-fr`, `--chd=/etc`), which it accepts when
 /// no other option of the program starts the same way (red-team round 30). A prefix that is
 /// another option's whole name is taken as this one too: a rule sees more, never less.
-fn long(arg: &str, name: &str) -> bool {
+pub(crate) fn long(arg: &str, name: &str) -> bool {
     let given = arg.split_once('=').map_or(arg, |(n, _)| n);
     given.len() > 2 && given.starts_with("--") && name.starts_with(given)
 }
