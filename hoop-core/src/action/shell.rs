@@ -1431,7 +1431,11 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         {
             Some("an awk program read from a file, or a library it loads")
         }
-        "awk" | "gawk" | "mawk" | "nawk" if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|') || awk_writes(a)) => {
+        // gawk calls a function by a name computed at run time (`f = "sys" "tem"; @f("id")`),
+        // built-in ones included.
+        "awk" | "gawk" | "mawk" | "nawk"
+            if has(&|a| a.contains("system") || a.contains("getline") || a.contains('|') || awk_writes(a) || a.split('@').skip(1).any(|r| r.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_'))) =>
+        {
             Some("an awk program that runs commands")
         }
         _ => None,
@@ -1907,6 +1911,7 @@ mod tests {
             "git clone --template=/tmp/tpl https://x.example/r.git",
             "openssl req -engine /tmp/e.so -new",
             "openssl s_client -connect 127.0.0.1:9 -quiet",
+            "gawk 'BEGIN { f = \"sys\" \"tem\"; @f(\"id\") }'",
             "openssl s_server -accept 4433 -WWW",
             "openssl ocsp -reqin .env -url http://127.0.0.1:9/",
         ] {
