@@ -917,6 +917,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         // Round 42: `name@file`, another protocol fed a file, a sed label ended by `;`.
         format!("curl -s --data-urlencode a@{dir}/x.awk http://127.0.0.1:{port}/"),
         format!("curl -s telnet://127.0.0.1:{port} < {dir}/x.awk"),
+        // Round 45: `-T` inside a short-option cluster is the upload all the same.
+        format!("curl -sT {dir}/x.awk http://127.0.0.1:{port}/"),
         // openssl's network commands send their input (round 45).
         format!("openssl s_client -connect 127.0.0.1:{port} -quiet < {dir}/x.awk"),
         format!("sed '1!d;:x;e touch /tmp/{mark}' {dir}/x.awk"),
@@ -947,9 +949,12 @@ fn options_naming_code_are_held_in_every_spelling() {
         let o = ssh(&gw, &cmd);
         assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{cmd}: {:?}", text(&o));
     }
+    // Round 45: curl names an `-O` download after a backslash too (`x\.bashrc` is `.bashrc`).
+    let o = ssh(&gw, &format!("curl -sO --output-dir {dir} 'http://127.0.0.1:{port}/x\\.bashrc'"));
+    assert!(text(&o).1.contains("agent-no-startup-files"), "{:?}", text(&o));
     assert!(!made(&mark), "nothing the agent wrote ran");
     assert!(sink.accept().is_err(), "no upload reached the listener");
-    assert!(!std::path::Path::new(&format!("{dir}/.bashrc")).exists(), "no backup name was composed");
+    assert!(!std::path::Path::new(&format!("{dir}/.bashrc")).exists(), "no backup name was composed, no download named so");
     let _ = ssh(&gw, &format!("rm -r {dir}"));
 }
 

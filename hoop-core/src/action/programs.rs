@@ -100,26 +100,10 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         // A config file (`-K`, `--config`, `wget -e`) holds options the command line does not
         // show, an output file among them (`output = ~/.bashrc`); `--use-askpass` runs one.
         // (A short option in a cluster too: `wget -qe CMD`, `curl -sK FILE`.)
-        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| short_given(a, &['K', 'q'], "AbcCdDeEFhHKmoPQrtTuUwxXyYz")),
-        "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| short_given(a, &['e'], "aABDeiIlOoPQRtTUwX")),
+        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| super::shell::short_given(a, &['K', 'q'], super::shell::CURL_WITH_ARG)),
+        "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| super::shell::short_given(a, &['e'], "aABDeiIlOoPQRtTUwX")),
         _ => false,
     }
-}
-
-/// Whether the short-option word `a` gives one of `letters`, read as getopt reads a cluster:
-/// a letter of `with_arg` takes the rest of the word as its argument (`-qe CMD` gives `e`,
-/// `-Oindex.html` does not).
-fn short_given(a: &str, letters: &[char], with_arg: &str) -> bool {
-    let Some(cluster) = a.strip_prefix('-').filter(|c| !c.starts_with('-')) else { return false };
-    for c in cluster.chars() {
-        if letters.contains(&c) {
-            return true;
-        }
-        if with_arg.contains(c) {
-            return false;
-        }
-    }
-    false
 }
 
 /// Whether `a` is a short-option word holding one of `letters` (`-Huser@host`, `-qH h`).

