@@ -1412,9 +1412,17 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // a bundle made `x -> ~/.bashrc`, then `cp f x` wrote through it (red-team round 39).
         // Held, as an archive's extraction is.
         "git" if git_writes_tree(args) => Some("git writes files named in the repository's tree, not on the command line (a link there can point anywhere)"),
-        // `cp -s`/`-l` make links that later writes follow to wherever they point.
-        "cp" if has(&|a| long(a, "--symbolic-link") || long(a, "--link") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['s', 'l']))) => {
+        // `cp -s`/`-l` make links that later writes follow to wherever they point; `-P`/`-d`
+        // copy a link as a link (red-team round 45: `cp -P /proc/self/root x` made `x -> /`,
+        // under which no path is what it says); `rsync -l` likewise.
+        "cp" if has(&|a| {
+            long(a, "--symbolic-link") || long(a, "--link") || long(a, "--no-dereference") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['s', 'l', 'P', 'd']))
+        }) =>
+        {
             Some("cp makes links, which later writes follow to where they point")
+        }
+        "rsync" if !has(&|a| a == "--server") && has(&|a| long(a, "--links") || (a.starts_with('-') && !a.starts_with("--") && a.contains('l'))) => {
+            Some("rsync copies links as links, which later writes follow to where they point")
         }
         // `clone -u CMD`, `--upload-pack=CMD`, `--receive-pack`, `archive --exec`, `ext::` URLs:
         // git runs them through the shell (red-team round 30).
@@ -1939,6 +1947,10 @@ mod tests {
             "openssl req -engine /tmp/e.so -new",
             "openssl s_client -connect 127.0.0.1:9 -quiet",
             "gawk 'BEGIN { f = \"sys\" \"tem\"; @f(\"id\") }'",
+            "cp -P /proc/self/root x",
+            "cp -d /etc/alternatives/editor e",
+            "cp --no-deref l m",
+            "rsync -l l m",
             "openssl s_server -accept 4433 -WWW",
             "openssl ocsp -reqin .env -url http://127.0.0.1:9/",
         ] {
