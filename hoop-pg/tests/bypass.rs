@@ -1558,7 +1558,8 @@ async fn quoted_names_output_numbers_seeds_domains_and_write_counts() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT setseed(ascii(email) / 256.0) FROM users WHERE id = 1", "-c", "SELECT random()"], None);
     assert!(err.contains("hoop-masked-lineage"), "{out} {err}");
     let after = out.lines().last().unwrap_or_default().trim().to_string();
-    assert!(!after.is_empty() && !seeded.contains(&after), "{seeded} / {out}");
+    // (Compared line by line: a masked number comes back as `0`, which is in every float.)
+    assert!(!after.is_empty() && !seeded.lines().any(|l| l.trim() == after), "{seeded} / {out}");
     // Code in a domain's CHECK: never created, so no large object was written.
     let objects = pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap();
     for s in ["CREATE DOMAIN lodom13 AS text CHECK (lo_from_bytea(0, value::bytea) > 0)", "CREATE DOMAIN seed13 AS text CHECK (setseed(ascii(value) / 256.0) IS NULL)"] {
