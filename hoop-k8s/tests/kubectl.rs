@@ -1201,6 +1201,19 @@ fn agents_cannot_write_the_clusters_authority_and_unlisted_writes_are_held() {
     t.join().unwrap();
     assert!(o.status.success(), "approved: {:?}", text(&o));
     assert!(kubectl(&admin, &["get", "service", "web"]).status.success(), "approved, stored");
+    // Round 49: scaling a workload (to nothing, taking a reviewed app down) is a change to it.
+    let app = gw.dir.path().join("app.yaml");
+    std::fs::write(&app, APP).unwrap();
+    assert!(kubectl(&admin, &["apply", "-f", app.to_str().unwrap()]).status.success());
+    let replicas = || text(&kubectl(&admin, &["get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"])).0;
+    assert_eq!(replicas(), "2");
+    let denier = deny_all(&gw, 8);
+    let o = kubectl(&kc, &["scale", "deployment", "web", "--replicas=0"]);
+    assert!(denier.join().unwrap() >= 1, "held for review");
+    assert!(!o.status.success() && text(&o).1.contains("agent-review-k8s-workloads"), "{:?}", text(&o));
+    assert_eq!(replicas(), "2", "denied, the deployment kept its replicas");
+    assert!(kubectl(&gw.human(), &["scale", "deployment", "web", "--replicas=3"]).status.success(), "the server scales");
+    assert_eq!(replicas(), "3");
 }
 
 /// A delete's body is its DeleteOptions: hoop used to drop it, so `kubectl delete

@@ -179,7 +179,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-k8s-workloads",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch"] && action.k8s.subresource in ["", "status", "ephemeralcontainers"] && action.k8s.resource in ["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"]"#,
+        r#"identity.kind == "agent" && action.kind == "k8s" && action.k8s.verb in ["create", "update", "patch"] && action.k8s.subresource in ["", "status", "ephemeralcontainers", "scale", "resize", "rollback"] && action.k8s.resource in ["pods", "deployments", "statefulsets", "daemonsets", "replicasets", "replicationcontrollers", "jobs", "cronjobs", "podtemplates"]"#,
         "",
     ),
     (
@@ -246,10 +246,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 /// Files whose content runs in later sessions, as a regex over normalised paths (exec paths
 /// may be relative to the home directory: `.bashrc`).
 /// The `group/resource` pairs an agent's writes go to without the unlisted-writes review:
-/// workloads and their configuration (reviewed by their own rules), and the everyday objects
-/// that change nothing beyond themselves. `authorization.k8s.io` self-reviews are questions
-/// (`kubectl auth can-i`), not changes.
-const K8S_AGENT_WRITES: &str = r#"["/pods", "/replicationcontrollers", "/podtemplates", "apps/deployments", "apps/statefulsets", "apps/daemonsets", "apps/replicasets", "batch/jobs", "batch/cronjobs", "/configmaps", "/secrets", "/events", "events.k8s.io/events", "coordination.k8s.io/leases", "/persistentvolumeclaims", "autoscaling/horizontalpodautoscalers", "policy/poddisruptionbudgets", "authorization.k8s.io/selfsubjectaccessreviews", "authorization.k8s.io/selfsubjectrulesreviews", "authentication.k8s.io/selfsubjectreviews"]"#;
+/// workloads and their configuration (reviewed by their own rules; deleting a pod is not),
+/// events, and `kubectl auth can-i`'s self-reviews, which are questions, not changes. Not
+/// leases (red-team round 49: the controller manager's and scheduler's leader leases in
+/// `kube-system`), autoscalers (they scale a reviewed workload), disruption budgets (they stop
+/// node drains) or claims (one names an existing volume a reviewed pod then mounts).
+const K8S_AGENT_WRITES: &str = r#"["/pods", "/replicationcontrollers", "/podtemplates", "apps/deployments", "apps/statefulsets", "apps/daemonsets", "apps/replicasets", "batch/jobs", "batch/cronjobs", "/configmaps", "/secrets", "/events", "events.k8s.io/events", "authorization.k8s.io/selfsubjectaccessreviews", "authorization.k8s.io/selfsubjectrulesreviews", "authentication.k8s.io/selfsubjectreviews"]"#;
 
 const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg|toprc|config/procps|manpath)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.]git$|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
@@ -473,12 +475,29 @@ mod tests {
         review(sixth, "agent-review-bulk-delete");
         // Writes outside the allow list of resources (red-team round 47).
         let write = |verb: &str, group: &str, resource: &str| Action::k8s("k", K8s { verb: verb.into(), group: group.into(), resource: resource.into(), namespace: "x".into(), ..K8s::default() });
-        for (verb, group, resource) in [("create", "", "services"), ("patch", "networking.k8s.io", "networkpolicies"), ("update", "", "namespaces"), ("create", "argoproj.io", "workflows"), ("delete", "", "services"), ("create", "authentication.k8s.io", "tokenreviews")] {
+        for (verb, group, resource) in [
+            ("create", "", "services"),
+            ("patch", "networking.k8s.io", "networkpolicies"),
+            ("update", "", "namespaces"),
+            ("create", "argoproj.io", "workflows"),
+            ("delete", "", "services"),
+            ("create", "authentication.k8s.io", "tokenreviews"),
+            ("update", "coordination.k8s.io", "leases"),
+            ("create", "autoscaling", "horizontalpodautoscalers"),
+            ("create", "policy", "poddisruptionbudgets"),
+            ("create", "", "persistentvolumeclaims"),
+        ] {
             review(write(verb, group, resource), "agent-review-k8s-unlisted-writes");
         }
         for (verb, group, resource) in [("create", "rbac.authorization.k8s.io", "clusterrolebindings"), ("create", "rbac.authorization.k8s.io", "roles"), ("update", "certificates.k8s.io", "certificatesigningrequests"), ("create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations"), ("create", "apiextensions.k8s.io", "customresourcedefinitions"), ("patch", "", "nodes"), ("create", "", "persistentvolumes")] {
             let v = verdict(IdentityKind::Agent, &write(verb, group, resource));
             assert!(matches!(&v, Verdict::Deny { rule, .. } if rule == "agent-no-k8s-authority"), "{group}/{resource}: {v:?}");
+        }
+        // Round 49: scaling a reviewed workload (to nothing, or to thousands) is a change to it.
+        for (resource, sub) in [("deployments", "scale"), ("statefulsets", "scale"), ("pods", "resize"), ("deployments", "rollback")] {
+            let mut w = write("patch", "apps", resource);
+            w.k8s.subresource = sub.into();
+            review(w, "agent-review-k8s-workloads");
         }
         let mut binding = write("create", "", "pods");
         binding.k8s.subresource = "binding".into();

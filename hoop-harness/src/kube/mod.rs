@@ -273,6 +273,31 @@ impl State {
                     None => not_found(target.res, name),
                 }
             }
+            // A deployment's `scale` (`kubectl scale` patches it): its replicas, read and written.
+            (Method::GET | Method::PUT | Method::PATCH, Some(name), Some("scale")) if target.res.plural == "deployments" => {
+                let ns = target.namespace.as_deref();
+                let scale = |obj: &Value| {
+                    json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": name, "namespace": ns.unwrap_or("")},
+                        "spec": {"replicas": obj["spec"]["replicas"]}, "status": {"replicas": obj["status"]["replicas"]}})
+                };
+                if req.method() == Method::GET {
+                    return match self.store.get(target.res, ns, name) {
+                        Some(obj) => json_response(StatusCode::OK, scale(&obj)),
+                        None => not_found(target.res, name),
+                    };
+                }
+                let Some(replicas) = read_json(req).await.and_then(|b| b["spec"]["replicas"].as_u64()) else {
+                    return status(StatusCode::BAD_REQUEST, "BadRequest", "a Scale needs spec.replicas");
+                };
+                match self.store.update(target.res, ns, name, |old| {
+                    let mut new = old.clone();
+                    new["spec"]["replicas"] = json!(replicas);
+                    Some(new)
+                }) {
+                    Some(obj) => json_response(StatusCode::OK, scale(&obj)),
+                    None => not_found(target.res, name),
+                }
+            }
             (_, _, Some(sub)) if sub != "status" => status(StatusCode::NOT_FOUND, "NotFound", "unsupported subresource"),
             (Method::GET, None, _) if matches!(q("watch"), Some("true" | "1")) => {
                 self.store.watch(target.res, target.namespace.as_deref(), q("fieldSelector"), q("resourceVersion"), table)
