@@ -927,6 +927,10 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("openssl fipsinstall -module {dir}/p.sh -out {dir}/f.cnf"),
         // A program path climbing out of a system directory runs the agent's file.
         format!("/usr/bin/../..{dir}/p.sh"),
+        // Round 48: a wrapper's command is the word its own getopt reads as the command.
+        format!("env --un id {dir}/p.sh"),
+        format!("ionice -t {dir}/p.sh"),
+        format!("script -c id -c {dir}/p.sh /dev/null"),
         // Round 45: sed's `-l N` takes an argument; the script is the word after it.
         format!("sed -l 5 'e touch /tmp/{mark}' {dir}/x.awk"),
     ] {

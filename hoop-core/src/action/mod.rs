@@ -4,6 +4,7 @@
 //! written for SQL evaluates cleanly, to `false`, on an SSH or Kubernetes action instead of
 //! erroring on a missing field.
 
+mod getopt;
 pub mod lineage;
 mod parser;
 mod programs;
@@ -11,6 +12,7 @@ mod shell;
 pub mod sql;
 mod tokens;
 mod versions;
+mod wrappers;
 pub mod typed;
 
 use serde::{Deserialize, Serialize};

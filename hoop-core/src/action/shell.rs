@@ -10,6 +10,7 @@
 //! Interpreters whose program hoop cannot read (on stdin, in a file, or an inline script in a
 //! language other than the shell's) are recorded as such; `sh -c '…'` is read recursively.
 
+use super::wrappers::{self, Command, WRAPPERS};
 use brush_parser::ast;
 use brush_parser::word::{WordPiece, WordPieceWithSource};
 
@@ -33,9 +34,6 @@ const INTERPRETERS: &[&str] = &[
     "Rscript", "pwsh", "powershell", "osascript", "irb", "jshell", "groovy", "scala", "julia", "gdb", "psql", "mysql",
     "sqlite3", "bc", "dc",
 ];
-/// Commands that run another command given in their arguments.
-/// (`su`, `watch`, `xargs` and the programs in `CODE_RUNNERS` are judged before this list.)
-const WRAPPERS: &[&str] = &["sudo", "doas", "env", "nohup", "nice", "ionice", "timeout", "stdbuf", "time", "command", "builtin", "exec", "setsid", "chrt", "taskset", "unbuffer", "flock", "strace", "ltrace"];
 /// Builtins that change how later text is read or what a name runs.
 const RESHAPING: &[&str] = &[
     "eval", "source", ".", "alias", "unalias", "export", "declare", "typeset", "local", "readonly", "shopt", "enable", "trap",
@@ -51,6 +49,8 @@ const SYSTEM_BIN: &[&str] = &["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/us
 /// Programs that run code from files or arguments hoop cannot read (build tools, editors,
 /// schedulers, onward connections).
 const CODE_RUNNERS: &[&str] = &[
+    // Tracers run a program with environment, libraries and faults of their options.
+    "strace", "ltrace",
     "make", "gmake", "ninja", "npx", "vi", "vim", "nvim", "ex", "view", "emacs", "crontab", "at", "batch", "systemd-run", "ssh",
     // Editors and macro processors with a command to run a shell (red-team round 28: `ed`'s `!`).
     "ed", "red", "editor", "sensible-editor", "rvim", "rview", "vimdiff", "nano", "pico", "joe", "jed", "mcedit", "mc", "m4", "lldb",
@@ -462,43 +462,26 @@ impl Walker<'_> {
         {
             return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
         }
-        // `-S` anywhere in a cluster (`env -iS'sh -c id'`, red-team round 41) takes the rest.
-        // A program run under another name can do something else (`unxz` is `xz -d`; stdbuf
-        // loads a library from the directory its name gives: red-team round 43).
-        // (Their own options only: those of the command they run are its own, `env ls -lSa`.)
-        let own = match p {
-            "env" | "exec" => args.get(..args.len() - wrapped(p, args).map_or(0, <[String]>::len)).unwrap_or_default(),
-            _ => &[],
-        };
-        if own.iter().any(|a| long(a, "--argv0") || short_cluster(a).is_some_and(|c| c.contains('a'))) {
-            return self.r.unreadable(format!("{p} runs a program under another name, which can change what it does"));
-        }
-        if p == "env" && own.iter().any(|a| short_cluster(a).is_some_and(|c| c.contains('S')) || long(a, "--split-string")) {
-            return self.r.unreadable("env -S splits a string into a command at run time");
-        }
-        if p == "script" && !args.iter().any(|a| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'))) {
-            // Without a command, util-linux `script` runs the login shell on its input
-            // (red-team round 30: `printf 'cmd' | script -q /dev/null`).
-            return self.interpreter(&program, "a shell reading commands from its input");
-        }
-        if p == "script" || p == "flock" {
-            // `-c CMD`, `-qc CMD`, `--command CMD`, `--command=CMD`: CMD goes to `sh -c`.
-            if let Some(text) = args.iter().find_map(|a| long_value(a, "--command")) {
-                return self.nested(text);
-            }
-            let short_c = |a: &String| long(a, "--command") || (a.starts_with('-') && !a.starts_with("--") && a.contains('c'));
-            if let Some(i) = args.iter().position(short_c) {
-                let text = args.get(i + 1).cloned().unwrap_or_default();
-                return self.nested(&text);
+        if p == "script" {
+            // util-linux `script` runs the last `-c` it is given (red-team round 48: `script -c id
+            // -c python3 …`); each one is checked. Without one it runs the login shell on its
+            // input (red-team round 30: `printf 'cmd' | script -q /dev/null`).
+            match wrappers::script_commands(args) {
+                Err(why) => return self.r.unreadable(why),
+                Ok(None) => return self.interpreter(&program, "a shell reading commands from its input"),
+                Ok(Some(texts)) => return texts.into_iter().for_each(|t| self.nested(t)),
             }
         }
         if p == "xargs" || p == "parallel" {
             return self.r.unreadable(format!("{p} builds commands from its input at run time"));
         }
         if p == "watch" {
-            // watch runs its arguments through `sh -c`.
-            let text = args.iter().filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().join(" ");
-            return self.nested(&text);
+            // watch runs its words through `sh -c`, or (`-x`) as a command.
+            match wrappers::watch_command(args) {
+                Err(why) => return self.r.unreadable(why),
+                Ok((true, argv)) => return self.run(argv, fed),
+                Ok((false, words)) => return self.nested(&words.join(" ")),
+            }
         }
         if p == "sg" || p == "newgrp" {
             // `sg GROUP [-c] COMMAND`: the command goes to `sh -c`.
@@ -506,22 +489,43 @@ impl Walker<'_> {
             return if text.is_empty() { self.interpreter(&program, "a shell reading commands from its input") } else { self.nested(&text) };
         }
         if p == "su" || p == "runuser" {
-            if let Some(i) = args.iter().position(|a| a == "-c" || long(a, "--command")) {
-                let text = args.get(i + 1).cloned().unwrap_or_default();
-                return self.nested(&text);
+            match wrappers::su_commands(args) {
+                Err(why) => return self.r.unreadable(why),
+                Ok(None) => return self.interpreter(&program, "a login shell"),
+                Ok(Some(texts)) => return texts.into_iter().for_each(|t| self.nested(t)),
             }
-            return self.interpreter(&program, "a login shell");
         }
         if WRAPPERS.contains(&p) {
-            let inner = wrapped(p, args);
-            let own = args.get(..args.len() - inner.map_or(0, <[String]>::len)).unwrap_or_default();
-            if own.iter().any(|a| is_assignment(a)) {
+            // Read as the wrapper's own getopt reads it (red-team rounds 41 and 48: `env -iu NAME
+            // python3`, `env --un NAME python3`, `ionice -t python3`).
+            let read = match wrappers::read(p, args) {
+                Ok(read) => read,
+                Err(why) => return self.r.unreadable(why),
+            };
+            // A program run under another name can do something else (`unxz` is `xz -d`; stdbuf
+            // loads a library from the directory its name gives: red-team round 43).
+            if matches!(p, "env" | "exec") && read.options.has('a', "argv0") {
+                return self.r.unreadable(format!("{p} runs a program under another name, which can change what it does"));
+            }
+            // (`env -iS'sh -c id'`, red-team round 41.)
+            if p == "env" && read.options.has('S', "split-string") {
+                return self.r.unreadable("env -S splits a string into a command at run time");
+            }
+            if read.assigns {
                 return self.r.unreadable(format!("{p} sets environment variables for the command it runs"));
             }
-            if let Some(inner) = inner {
-                return self.run(inner, fed);
+            if p == "sudo" && read.options.has('R', "chroot") {
+                return self.r.unreadable("sudo -R runs the command in another root, where no path is what it says");
             }
-            if matches!(p, "sudo" | "doas") && own.iter().any(|a| matches!(a.as_str(), "-s" | "-i" | "--shell" | "--login")) {
+            if p == "sudo" && read.options.has('e', "edit") {
+                return self.interpreter(&program, "sudoedit runs an editor");
+            }
+            match read.command {
+                Command::Argv(inner) => return self.run(inner, fed),
+                Command::Text(text) => return self.nested(text),
+                Command::None => {}
+            }
+            if matches!(p, "sudo" | "doas") && (read.options.has('s', "shell") || read.options.has('i', "login")) {
                 self.interpreter(&program, "a shell reading commands from its input");
             }
             return;
@@ -1000,63 +1004,13 @@ fn ansi_c(t: &str) -> String {
     out
 }
 
-/// The command a wrapper runs, past its own options.
-fn wrapped<'a>(wrapper: &str, args: &'a [String]) -> Option<&'a [String]> {
-    // Options that take a value, per wrapper.
-    let takes_value: &[&str] = match wrapper {
-        "sudo" => &["-u", "-g", "-h", "-p", "-C", "-D", "-R", "-T", "-U", "-r", "-t"],
-        "doas" => &["-u", "-C"],
-        "env" => &["-u", "-C", "-S", "--unset", "--chdir", "--split-string"],
-        "nice" => &["-n", "--adjustment"],
-        "ionice" => &["-c", "-n", "-p", "-t"],
-        "timeout" => &["-s", "-k", "--signal", "--kill-after"],
-        "stdbuf" => &["-i", "-o", "-e"],
-        "chrt" | "taskset" => &["-p"],
-        "flock" => &["-w", "-E", "-c"],
-        "strace" | "ltrace" => &["-e", "-o", "-p", "-s", "-u", "-E"],
-        // `exec -a NAME CMD` runs CMD under another name.
-        "exec" => &["-a"],
-        _ => &[],
-    };
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if a == "--" {
-            i += 1;
-            break;
-        }
-        if matches!(wrapper, "env" | "sudo" | "doas") && is_assignment(a) {
-            i += 1;
-            continue;
-        }
-        if a.starts_with('-') && a.len() > 1 {
-            // In a cluster (`-iu NAME`, `-Eu root`), the first letter that takes a value takes
-            // the rest of the word, or the next word when it ends the word.
-            let value_next = match short_cluster(a) {
-                Some(c) if !a.starts_with("--") => c
-                    .char_indices()
-                    .find(|(_, l)| takes_value.iter().any(|o| o.strip_prefix('-') == Some(l.encode_utf8(&mut [0; 4]))))
-                    .is_some_and(|(at, l)| at + l.len_utf8() == c.len()),
-                _ => takes_value.contains(&a.as_str()),
-            };
-            i += if value_next { 2 } else { 1 };
-            continue;
-        }
-        break;
-    }
-    // timeout DURATION CMD, chrt PRIO CMD, taskset MASK CMD, flock FILE CMD.
-    if matches!(wrapper, "timeout" | "chrt" | "taskset" | "flock") {
-        i += 1;
-    }
-    args.get(i..).filter(|rest| !rest.is_empty())
-}
-
 /// An argument that names something relative to the working directory, if it names a file.
 fn is_relative(a: &str) -> bool {
     !a.is_empty() && !a.starts_with(['-', '/', '~', '+']) && !a.contains("://") && !is_assignment(a)
 }
 
 /// `NAME=value`.
-fn is_assignment(a: &str) -> bool {
+pub(crate) fn is_assignment(a: &str) -> bool {
     a.split_once('=').is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.starts_with(|c: char| c.is_ascii_digit()))
 }
 
@@ -1947,6 +1901,15 @@ mod tests {
             "openssl req -engine /tmp/e.so -new",
             "openssl s_client -connect 127.0.0.1:9 -quiet",
             "gawk 'BEGIN { f = \"sys\" \"tem\"; @f(\"id\") }'",
+            // Round 48: wrappers read as their getopt reads them.
+            "env --un id python3 -c x",
+            "ionice -t python3 -c x",
+            "script -c id -c 'python3 -c x' /dev/null",
+            "script -c id /dev/null -c 'python3 -c x'",
+            "su -c id -c 'python3 -c x' root",
+            "strace -E LD_PRELOAD=/tmp/x.so ls",
+            "watch -n 5 -x python3 -c x",
+            "flock /tmp/l -c 'python3 -c x'",
             "cp -P /proc/self/root x",
             "cp -d /etc/alternatives/editor e",
             "cp --no-deref l m",
