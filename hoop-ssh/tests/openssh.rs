@@ -931,6 +931,7 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("env --un id {dir}/p.sh"),
         format!("ionice -t {dir}/p.sh"),
         format!("script -c id -c {dir}/p.sh /dev/null"),
+        format!("rsync --read-batch={dir}/c {dir}/"),
         // Round 45: sed's `-l N` takes an argument; the script is the word after it.
         format!("sed -l 5 'e touch /tmp/{mark}' {dir}/x.awk"),
     ] {
@@ -947,6 +948,9 @@ fn options_naming_code_are_held_in_every_spelling() {
         // Round 43: a program under another name, names from a tree.
         format!("exec -a unxz xz -f {dir}/x.xz"),
         format!("gzip -dfr {dir}"),
+        // Round 48: any writer into a directory of programs (`~/bin` comes first on PATH).
+        format!("find /etc/hostname -fprintf ~/bin/{mark} x"),
+        format!("sort -o /usr/local/bin/{mark} /etc/hostname"),
         // Round 45: sed's backup suffix names a file at run time (`.bash` + `rc`).
         format!("sed -i'rc' '' {dir}/.bash"),
     ] {

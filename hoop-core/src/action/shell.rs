@@ -46,6 +46,24 @@ const RESHAPING: &[&str] = &[
 /// Directories whose programs are the system's own: a program named by a path elsewhere is
 /// a file on the host (a script the caller may have written) whose content hoop cannot read.
 const SYSTEM_BIN: &[&str] = &["/bin/", "/sbin/", "/usr/bin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/libexec/", "/usr/lib/"];
+/// Programs that only read the files they are given: their paths in a directory of programs
+/// are reads (`ls /usr/local/bin`, `sha256sum /usr/bin/ls`); any other program's are writes.
+const PATH_READERS: &[&str] = &[
+    "cat", "tac", "head", "tail", "less", "more", "ls", "stat", "file", "wc", "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum",
+    "sha512sum", "b2sum", "cksum", "sum", "grep", "egrep", "fgrep", "rg", "diff", "cmp", "strings", "od", "hexdump", "readlink", "realpath",
+    "dirname", "basename", "test", "[", "du", "which", "whereis", "type", "namei", "lsattr", "getfacl", "ldd", "objdump", "readelf", "nm",
+    "dpkg", "dpkg-query", "rpm", "echo", "printf", "tree", "pwd",
+];
+
+/// Whether `program` with `args` only reads the files it names, or writes only where
+/// [`creates_under`] (a copy's destination) and the `tee`/`dd` checks look.
+fn only_reads(program: &str, args: &[String]) -> bool {
+    // `find` reads, but `-fprint`, `-fprintf`, `-fls` write a file and `-delete` removes them.
+    PATH_READERS.contains(&program)
+        || matches!(program, "cp" | "mv" | "install" | "ln" | "rsync" | "tee" | "dd")
+        || (program == "find" && !args.iter().any(|a| a.starts_with("-fprint") || a == "-fls" || a == "-delete"))
+}
+
 /// Programs that run code from files or arguments hoop cannot read (build tools, editors,
 /// schedulers, onward connections).
 const CODE_RUNNERS: &[&str] = &[
@@ -151,7 +169,7 @@ pub(crate) fn read_argv(argv: &[String]) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false });
         r.finish();
         r
     })
@@ -185,6 +203,9 @@ struct Walker<'a> {
     interpreters: usize,
     /// Where relative paths are read (a typed line after a `cd`).
     cwd: super::typed::Cwd,
+    /// The paths being read are the arguments of a program that only reads files
+    /// ([`PATH_READERS`]); any other may write them.
+    only_reads: bool,
 }
 
 impl Walker<'_> {
@@ -341,12 +362,17 @@ impl Walker<'_> {
         let raw = argv.clone();
         let Some(first) = argv.first_mut() else { return };
         *first = program_name(first).to_string();
+        // A path in a directory of programs, given to a program that may write it, changes what
+        // a program's name runs (red-team round 48: `find /etc/hostname -fprintf bin/id …`,
+        // `sort -o ~/bin/id`, `uniq in /usr/local/bin/x`): unreadable, whichever writer.
+        self.only_reads = argv.first().is_some_and(|p| only_reads(p, &argv[1..]));
         for a in argv.iter().skip(1) {
             self.path(a);
         }
         for a in argv.iter().skip(1).filter(|a| is_relative(a)) {
             self.relative(a);
         }
+        self.only_reads = false;
         // A recursive command on a directory reads (or writes) everything under it: `grep -r x
         // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
         let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
@@ -620,7 +646,7 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone() };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -671,7 +697,7 @@ impl Walker<'_> {
     fn program_dir_write(&mut self, path: &str) {
         // (With a slash after it, so that the directory itself matches too.)
         let p = format!("{}/", normalise(&resolve_tilde(path)).trim_end_matches('/'));
-        let home_bin = ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| p.starts_with(d))
+        let home_bin = ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| p.starts_with(d) || p.strip_prefix("~/").is_some_and(|rest| rest.starts_with(d)))
             || ["/root/", "/home/"].iter().any(|h| p.strip_prefix(h).is_some_and(|rest| {
                 let rest = if *h == "/home/" { rest.split_once('/').map_or("", |(_, r)| r) } else { rest };
                 ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| rest.starts_with(d))
@@ -761,6 +787,13 @@ impl Walker<'_> {
 
     /// A path-like argument (or the value of `--opt=/path`), normalised.
     fn path(&mut self, arg: &str) {
+        // A value glued to a writer's short option (`sort -obin/x`) may name a directory of
+        // programs with no `/`, `~` or `.` in front of it.
+        if !self.only_reads
+            && let Some(value) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.get(1..)).filter(|v| !v.is_empty())
+        {
+            self.program_dir_write(value);
+        }
         // `-f/etc/shadow`, `-hf/etc/gshadow`: a path glued to short options (red-team round
         // 28) is a path too, beside whatever else the word is.
         if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~', '.']).map(|i| a.get(i..).unwrap_or_default()))
@@ -804,6 +837,10 @@ impl Walker<'_> {
         // dotfile name (`.bashrc`) is a path too.
         let dotfile = candidate.starts_with('.') && candidate.len() > 2 && !candidate.contains(char::is_whitespace);
         if !dotfile && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
+            // (`mktemp -p bin`: the home directory's `bin`, named bare.)
+            if !self.only_reads && candidate == "bin" {
+                self.program_dir_write(candidate);
+            }
             return;
         }
         let resolved = resolve_tilde(candidate);
@@ -813,6 +850,9 @@ impl Walker<'_> {
         }
         if climbs_out(candidate) {
             self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
+        }
+        if !self.only_reads {
+            self.program_dir_write(candidate);
         }
         let n = normalise(candidate);
         if !self.r.paths.contains(&n) {
@@ -1375,6 +1415,9 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         {
             Some("cp makes links, which later writes follow to where they point")
         }
+        // A batch names the files it writes (red-team round 48: `rsync --read-batch=F ~/`
+        // replaced `~/.bashrc`).
+        "rsync" if has(&|a| long(a, "--read-batch")) => Some("rsync writes the files a batch names, not the command line"),
         "rsync" if !has(&|a| a == "--server") && has(&|a| long(a, "--links") || (a.starts_with('-') && !a.starts_with("--") && a.contains('l'))) => {
             Some("rsync copies links as links, which later writes follow to where they point")
         }
@@ -1914,6 +1957,8 @@ mod tests {
             "cp -d /etc/alternatives/editor e",
             "cp --no-deref l m",
             "rsync -l l m",
+            "rsync --read-batch=/tmp/b /home/u/",
+            "rsync --rea /tmp/b .",
             "openssl s_server -accept 4433 -WWW",
             "openssl ocsp -reqin .env -url http://127.0.0.1:9/",
         ] {
@@ -1923,6 +1968,36 @@ mod tests {
         for line in ["gcc -O2 -o x x.c", "git status", "git log --oneline", "gpic /tmp/p"] {
             let r = read_line(line);
             assert!(r.interpreter.is_empty() && r.unreadable.is_empty(), "{line}: {r:?}");
+        }
+    }
+
+    /// Red-team round 48: any program but a reader writing into a directory of programs.
+    #[test]
+    fn writers_of_any_kind_into_directories_of_programs_are_unreadable() {
+        for line in [
+            "find /etc/hostname -fprintf bin/id x",
+            "find /etc/hostname -fls /home/u/bin/p3",
+            "sort -o bin/p6 /etc/hostname",
+            "sort -obin/q21 /etc/hostname",
+            "sort --out=/usr/local/bin/zz /etc/hostname",
+            "uniq /etc/hostname bin/q1",
+            "shuf -e x -o ~/bin/q3",
+            "iconv -f utf8 -t utf8 -o bin/q4 /etc/hostname",
+            "xxd -r -p /dev/null /usr/libexec/zz",
+            "mktemp -p bin",
+            "touch ~/.cargo/bin/cargo",
+            "truncate -s 0 bin/q18",
+            "openssl enc -base64 -in /etc/hostname -out bin/q13",
+            "curl -s -o bin/q14 file:///etc/hostname",
+            "scp /etc/hostname bin/q26",
+            "chmod +x bin/id",
+        ] {
+            let r = read_line(line);
+            assert!(r.unreadable.contains("directory of programs"), "{line}: {r:?}");
+        }
+        for line in ["ls -l /usr/local/bin", "sha256sum /usr/bin/ls", "find /usr/local/bin -name x", "cp /usr/bin/tac /tmp/tac2", "grep -r x bin/", "dpkg -S /usr/bin/ls"] {
+            let r = read_line(line);
+            assert!(r.unreadable.is_empty(), "{line}: {r:?}");
         }
     }
 
