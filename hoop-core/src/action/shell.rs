@@ -365,7 +365,7 @@ impl Walker<'_> {
         // A path in a directory of programs, given to a program that may write it, changes what
         // a program's name runs (red-team round 48: `find /etc/hostname -fprintf bin/id …`,
         // `sort -o ~/bin/id`, `uniq in /usr/local/bin/x`): unreadable, whichever writer.
-        self.only_reads = argv.first().is_some_and(|p| only_reads(p, &argv[1..]));
+        self.only_reads = argv.split_first().is_some_and(|(p, args)| only_reads(p, args));
         for a in argv.iter().skip(1) {
             self.path(a);
         }
