@@ -1137,7 +1137,7 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
         {
             Some("adds a suffix of its options to the names it writes")
         }
-        "sed" | "gsed" if sed_args(args).backup_suffix => Some("makes a backup name at run time (a suffix added to each file it edits)"),
+        "sed" | "gsed" if sed_args(args).is_ok_and(|read| read.backup_suffix) => Some("makes a backup name at run time (a suffix added to each file it edits)"),
         "split" | "csplit" => Some("names the files it writes at run time"),
         // Recursive, it writes the names of a directory tree (red-team round 43: `gzip -dfr ~`
         // wrote `~/.bashrc` from `~/.bashrc.gz`).
@@ -1536,75 +1536,40 @@ struct SedArgs<'a> {
     backup_suffix: bool,
 }
 
-fn sed_args(args: &[String]) -> SedArgs<'_> {
-    let mut out = SedArgs { scripts: Vec::new(), from_file: false, backup_suffix: false };
-    let mut operands: Vec<&str> = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            operands.extend(it.by_ref().map(String::as_str));
-            break;
+fn sed_args(args: &[String]) -> Result<SedArgs<'_>, String> {
+    use super::getopt::{Arity::*, Spec};
+    // GNU sed 4.9's options (it permutes: options anywhere on the line).
+    const SED: Spec = Spec {
+        short: &[('n', No), ('e', Required), ('f', Required), ('l', Required), ('i', Optional), ('E', No), ('r', No), ('s', No), ('u', No), ('z', No), ('b', No)],
+        long: &[
+            ("quiet", No), ("silent", No), ("expression", Required), ("file", Required), ("in-place", Optional), ("line-length", Required),
+            ("debug", No), ("posix", No), ("regexp-extended", No), ("separate", No), ("sandbox", No), ("unbuffered", No), ("null-data", No),
+            ("zero-terminated", No), ("follow-symlinks", No), ("binary", No), ("help", No), ("version", No),
+        ],
+        stop_at_operand: false,
+    };
+    let parsed = super::getopt::parse(&SED, args)?;
+    let mut out = SedArgs { scripts: Vec::new(), from_file: parsed.has('f', "file"), backup_suffix: false };
+    for g in &parsed.options {
+        if g.is('e', "expression") {
+            out.scripts.extend(g.value);
         }
-        if a.starts_with("--") {
-            // Options taking an argument, spaced or after `=` (any unambiguous abbreviation:
-            // `--expression` is the only one starting `--e`, `--line-length` `--l`).
-            let value = |name: &str| long_value(a, name);
-            if let Some(v) = value("--expression") {
-                out.scripts.push(v);
-            } else if long(a, "--expression") {
-                out.scripts.extend(it.next().map(String::as_str));
-            } else if long(a, "--file") {
-                out.from_file = true;
-                if !a.contains('=') {
-                    it.next();
-                }
-            } else if long(a, "--line-length") {
-                // (round 45: `sed -l 5 'e id' f` read `5` as the script.)
-                if !a.contains('=') {
-                    it.next();
-                }
-            } else if long(a, "--in-place") && value("--in-place").is_some_and(|v| !v.is_empty()) {
-                out.backup_suffix = true;
-            }
-            continue;
-        }
-        let Some(cluster) = short_cluster(a) else {
-            operands.push(a);
-            continue;
-        };
-        for (i, c) in cluster.char_indices() {
-            let rest = &cluster[i + c.len_utf8()..];
-            match c {
-                // An argument: the rest of the word, or the next word.
-                'e' | 'f' | 'l' => {
-                    let arg = if rest.is_empty() { it.next().map(String::as_str) } else { Some(rest) };
-                    match c {
-                        'e' => out.scripts.extend(arg),
-                        'f' => out.from_file = true,
-                        _ => {}
-                    }
-                    break;
-                }
-                // An optional argument: only glued (`-i.bak`, `-irc`, `-nirc`).
-                'i' => {
-                    out.backup_suffix |= !rest.is_empty();
-                    break;
-                }
-                _ => {}
-            }
+        // (round 45: `sed -i'rc' '' ~/.bash` renamed `~/.bash` to `~/.bashrc`.)
+        if g.is('i', "in-place") && g.value.is_some_and(|v| !v.is_empty()) {
+            out.backup_suffix = true;
         }
     }
     if out.scripts.is_empty() && !out.from_file {
-        out.scripts.extend(operands.first().copied());
+        out.scripts.extend(parsed.operands.first().copied());
     }
-    out
+    Ok(out)
 }
 
 /// Whether a sed script among `args` uses the `e` command or the `e` flag of `s`, which run
 /// text as a shell command, or comes from a file hoop cannot read.
 fn sed_executes(args: &[String]) -> bool {
-    let read = sed_args(args);
-    read.from_file || read.scripts.iter().any(|s| sed_script_executes(s))
+    // Options hoop cannot read the way sed does: held like a script it cannot read.
+    sed_args(args).map_or(true, |read| read.from_file || read.scripts.iter().any(|s| sed_script_executes(s)))
 }
 
 fn sed_script_executes(script: &str) -> bool {
