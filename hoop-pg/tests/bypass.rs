@@ -707,7 +707,9 @@ async fn the_row_ceiling_holds_in_the_extended_protocol() {
 fn reviewers_see_the_structure_with_literals_masked() {
     let gw = Gw::start_with("", 30, &["customers"]);
     let t = gw.token("agent-1", IdentityKind::Agent);
-    let sql = "SELECT id, \"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id, 'x' AS \"note-AKIAIOSFODNN7EXAMPLE\" FROM customers WHERE email = 'vip@corp.example') s -- card 4111 1111 1111 1111";
+    // (Round 51: a credential detector took the `*/` after `password=` into its masked value,
+    // and the condition after it read as part of the comment.)
+    let sql = "SELECT id, \"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id, 'x' AS \"note-AKIAIOSFODNN7EXAMPLE\" FROM customers WHERE email = 'vip@corp.example' /*password=hunter2*/AND id > 0) s -- card 4111 1111 1111 1111";
     let child = std::process::Command::new("psql")
         .args(["-X", "-A", "-t", "-c", sql])
         .arg(gw.conninfo("agent-1"))
@@ -728,6 +730,7 @@ fn reviewers_see_the_structure_with_literals_masked() {
     let text = &ticket.action.sql.text;
     assert!(text.contains("'[REDACTED:email]'") && text.contains("-- card [REDACTED:card]"), "{text}");
     assert!(text.contains("\"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id"), "code is shown as written: {text}");
+    assert!(text.contains("*/AND id > 0)") && !text.contains("hunter2"), "a comment's end is never masked: {text}");
     assert!(!text.contains("vip@corp"), "{text}");
     let mut reviewer = hoop_core::identity::Identity::new("rev", IdentityKind::Human);
     reviewer.groups = vec!["review".into()];

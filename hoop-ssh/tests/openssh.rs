@@ -925,6 +925,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("sed -n 's/[/]/b/;e touch /tmp/{mark}' {dir}/x.awk"),
         format!("tar cIf {dir}/p.sh {dir}/a.tar {dir}/x.awk"),
         format!("openssl fipsinstall -module {dir}/p.sh -out {dir}/f.cnf"),
+        // Round 50: OpenSSL reads `--config FILE` and `-config=FILE` as `-config`.
+        format!("openssl req --config {dir}/c -new"),
         // A program path climbing out of a system directory runs the agent's file.
         format!("/usr/bin/../..{dir}/p.sh"),
         // Round 48: a wrapper's command is the word its own getopt reads as the command.

@@ -1316,7 +1316,15 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // `dynamic_path`).
         // (`-keygen_engine`, `-ssl_client_engine`, `-engine_impl`: any option naming an engine,
         // red-team round 42.)
-        "openssl" if args.iter().any(|a| matches!(a.as_str(), "engine" | "fipsinstall" | "-config" | "-conf") || (a.starts_with('-') && (a.contains("engine") || a.contains("provider") || a.contains("module")))) => {
+        // (OpenSSL takes `-opt`, `--opt`, `-opt=VALUE` and `--opt=VALUE` alike: red-team round
+        // 50 loaded a module through `req --config FILE`.)
+        "openssl"
+            if args.iter().any(|a| {
+                let option = a.strip_prefix('-').map(|o| o.trim_start_matches('-').split('=').next().unwrap_or_default());
+                matches!(a.as_str(), "engine" | "fipsinstall")
+                    || option.is_some_and(|o| matches!(o, "config" | "conf") || o.contains("engine") || o.contains("provider") || o.contains("module"))
+            }) =>
+        {
             Some("openssl loads a library of its options")
         }
         // Its network commands send what they read to another host (`s_client -connect h:443 <
@@ -1908,6 +1916,9 @@ mod tests {
             "git clone --template=/tmp/tpl https://x.example/r.git",
             "openssl req -engine /tmp/e.so -new",
             "openssl s_client -connect 127.0.0.1:9 -quiet",
+            "openssl req --config /tmp/x.cnf -new",
+            "openssl genpkey -config=/tmp/x.cnf -algorithm ed25519",
+            "openssl cms --config=/tmp/x.cnf -sign",
             "gawk 'BEGIN { f = \"sys\" \"tem\"; @f(\"id\") }'",
             // Round 48: wrappers read as their getopt reads them.
             "env --un id python3 -c x",

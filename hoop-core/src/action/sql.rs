@@ -248,9 +248,23 @@ pub fn mask_literals<'a>(text: &'a str, mask: impl Fn(&str) -> std::borrow::Cow<
         let (Ok(start), Ok(end)) = (usize::try_from(tok.start), usize::try_from(tok.end)) else { continue };
         let (Some(before), Some(lit)) = (text.get(last..start), text.get(start..end)) else { continue };
         out.push_str(before);
-        let m = mask(lit);
-        changed |= m != lit;
-        out.push_str(&m);
+        // Only the inside of a literal or comment is masked, never its delimiters: a detector
+        // that took `*/` into a masked value made the rest of the statement read as a comment
+        // to the reviewer (red-team round 51: `/*password=*/or(id>0)--*/`).
+        let (open, close) = delimiters(lit, kind);
+        let (Some(head), Some(body), Some(tail)) = (lit.get(..open), lit.get(open..lit.len() - close), lit.get(lit.len() - close..)) else { continue };
+        let m = mask(body);
+        if m != body {
+            changed = true;
+            // A masked value holding the closing delimiter (or, in a `--` comment, a line
+            // end) would end the literal early in what the reviewer reads.
+            let closes = (!tail.is_empty() && m.contains(tail)) || (kind == T::SqlComment && m.contains(['\n', '\r'])) || m.contains('\'');
+            out.push_str(head);
+            out.push_str(if closes { "[REDACTED]" } else { &m });
+            out.push_str(tail);
+        } else {
+            out.push_str(lit);
+        }
         last = end;
     }
     if !changed {
@@ -258,6 +272,25 @@ pub fn mask_literals<'a>(text: &'a str, mask: impl Fn(&str) -> std::borrow::Cow<
     }
     out.push_str(text.get(last..).unwrap_or_default());
     std::borrow::Cow::Owned(out)
+}
+
+/// The lengths of a literal's (or comment's) opening and closing delimiters: `'…'`, `E'…'`,
+/// `U&'…'`, `$tag$…$tag$`, `/*…*/`, `--…`; none for a number.
+fn delimiters(lit: &str, kind: pg_query::protobuf::Token) -> (usize, usize) {
+    use pg_query::protobuf::Token as T;
+    match kind {
+        T::CComment => (2, if lit.len() >= 4 && lit.ends_with("*/") { 2 } else { 0 }),
+        T::SqlComment => (2.min(lit.len()), 0),
+        T::Iconst | T::Fconst => (0, 0),
+        _ if lit.starts_with('$') => {
+            let tag = lit.get(1..).and_then(|r| r.find('$')).map_or(0, |i| i + 2);
+            (tag, if lit.len() >= 2 * tag && tag > 0 { tag } else { 0 })
+        }
+        _ => match lit.find('\'') {
+            Some(i) => (i + 1, usize::from(lit.len() > i + 1 && lit.ends_with('\''))),
+            None => (0, 0),
+        },
+    }
 }
 
 /// The session-level names a text creates, uses or drops, in the order they appear: SQL
@@ -1142,6 +1175,31 @@ fn snake_kind(node: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// Red-team round 51: the masked value of a literal or comment never takes its delimiters.
+    #[test]
+    fn masking_keeps_every_literal_and_comment_whole() {
+        fn eat(s: &str) -> std::borrow::Cow<'_, str> {
+            match s.find("password=") {
+                Some(i) => format!("{}password=[REDACTED]", &s[..i]).into(),
+                None => s.into(),
+            }
+        }
+        fn closer(s: &str) -> std::borrow::Cow<'_, str> {
+            if s.contains('b') { "x*/y".into() } else { s.into() }
+        }
+        for (text, kept) in [
+            ("update p set a = 0 where id = 1 /*password=*/or(id>0)--*/", "/*password=[REDACTED]*/or(id>0)--*/"),
+            ("select 'password=x' || $t$password=y$t$, E'password=z'", "'password=[REDACTED]' || $t$password=[REDACTED]$t$, E'password=[REDACTED]'"),
+            ("select 1 -- password=x\n; delete from t", "-- password=[REDACTED]\n; delete from t"),
+        ] {
+            let shown = mask_literals(text, eat);
+            assert!(shown.ends_with(kept), "{text}: {shown}");
+        }
+        // A masked value that would close its literal early is replaced whole.
+        let closing = mask_literals("select 'a' /* b */", closer);
+        assert_eq!(closing, "select 'a' /*[REDACTED]*/");
+    }
     use super::*;
 
     #[test]
