@@ -398,6 +398,42 @@ fn identities_an_agent_mints_spend_its_budgets() {
         let o = s.hoop(&["token", "issue", "--token", &orch, "--subject", subject, "--kind", "agent", "--ttl", "600", "--targets", "db"]);
         assert!(!o.status.success(), "{subject}: {}", out(&o));
     }
+    // Red-team round 51: a client the operator let mint `ci/*` names minted `ci/job-1`,
+    // `ci/job-2`, … each with empty budgets. What an agent mints, under any name, spends its own.
+    let cred = s.client_credential("builder", "agent", "token-issuer", "db", &["--issue-subjects", "ci/*"]);
+    let dir = tempfile::tempdir().unwrap();
+    let as_builder = |args: &[&str]| {
+        std::process::Command::new(HOOP)
+            .args(args)
+            .env("HOME", dir.path())
+            .env("HOOP_DATA_DIR", dir.path().join("none"))
+            .env("HOOP_ADMIN_URL", &s.admin)
+            .env("HOOP_CA_FILE", s.ca_file())
+            .env("HOOP_CREDENTIAL_FILE", &cred)
+            .env_remove("HOOP_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let o = as_builder(&["token", "exchange"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let builder = out(&o).trim().to_string();
+    let ci = |k: usize| {
+        let o = as_builder(&["token", "issue", "--token", &builder, "--subject", &format!("ci/job-{k}"), "--kind", "agent", "--ttl", "600", "--targets", "db"]);
+        assert!(o.status.success(), "{}", err(&o));
+        out(&o).trim().to_string()
+    };
+    for n in 0..2 {
+        let o = s.psql(&ci(n as usize), &page(n));
+        assert!(o.status.success() && out(&o).lines().count() == 1000, "ci page {n}: {}", err(&o));
+    }
+    let held = spawn(&s, &ci(2), &[&page(2)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
+    let o = wait(held);
+    assert!(!o.status.success(), "the third minted name was held on the issuer's hour: {}", out(&o));
+    let usage = out(&s.hoop(&["usage", "--identity", "builder"]));
+    assert!(usage.contains("builder on db\n"), "{usage}");
 }
 
 /// Found by the budgets red-team round (13b): a client's cancel request did nothing while its

@@ -93,13 +93,19 @@ impl Identity {
         self.credentials.iter().cloned().chain(std::iter::once(format!("subject:{}", self.subject)))
     }
 
-    /// Whose budgets and session limit this identity spends: the first issuer in its
-    /// credential chain whose subject it was minted under (`orch` for `orch/job-7/step-2`,
-    /// when `orch` issued `orch/job-7`), else its own subject. An agent that may issue tokens
+    /// Whose budgets and session limit this identity spends: the first agent in its
+    /// credential chain (whatever name it minted), else the first issuer whose subject it was
+    /// minted under (`orch` for `orch/job-7/step-2`, when `orch` issued `orch/job-7`), else its
+    /// own subject. An agent that may issue tokens
     /// names sub-identities at will; were each counted apart, every new one would start with
     /// empty budgets (red-team round 13b read 3.6 times the hourly budget through four). Only
     /// an issuer the chain proves counts: a subject that merely holds a `/` is its own.
     pub fn budget_subject(&self) -> &str {
+        // An agent in the chain marked what it minted as spending its own budgets
+        // (`grant::lineage`): the first such mark is the agent nearest the chain's root.
+        if let Some(agent) = self.credentials.iter().find_map(|c| c.strip_prefix("budget:")) {
+            return agent;
+        }
         self.credentials
             .iter()
             .filter_map(|c| c.strip_prefix("subject:"))
@@ -123,6 +129,10 @@ mod tests {
         assert_eq!(id.budget_subject(), "orch/j9/k1", "a slash alone proves no issuer");
         id.credentials = vec!["token:a".into(), "subject:orch".into(), "token:b".into(), "subject:orch/j9".into()];
         assert_eq!(id.budget_subject(), "orch");
+        // Minted by an agent under another name (`ci/*`), it spends the agent's.
+        let mut ci = Identity::new("ci/job-1", IdentityKind::Agent);
+        ci.credentials = vec!["token:c".into(), "client:c_1".into(), "budget:builder".into(), "subject:builder".into()];
+        assert_eq!(ci.budget_subject(), "builder");
         id.credentials = vec!["subject:alice".into()];
         assert_eq!(id.budget_subject(), "orch/j9/k1", "issued by someone whose name it is not under");
         id.credentials = vec!["subject:orc".into()];

@@ -53,6 +53,15 @@ pub fn bound(issuer: &Identity, spec: &mut TokenSpec, now: i64) -> Result<(), Au
 /// its subject, so revoking either (`subject:orchestrator`) ends what it issued, at any depth.
 pub fn lineage(issuer: &Identity) -> Vec<String> {
     let mut from = issuer.credentials.clone();
+    // What an agent mints spends the agent's budgets and session limit, whatever name it
+    // gives (red-team round 51: a client allowed `ci/*` minted `ci/job-1`, `ci/job-2`, … each
+    // with empty budgets). Signed into the token with the rest of its lineage.
+    if issuer.kind == crate::identity::IdentityKind::Agent {
+        let budget = format!("budget:{}", issuer.budget_subject());
+        if !from.contains(&budget) {
+            from.push(budget);
+        }
+    }
     let own = format!("subject:{}", issuer.subject);
     if !from.contains(&own) {
         from.push(own);
