@@ -5,7 +5,10 @@
 //! it shows: red-team round 24 hid `; update payments … where id > 0` behind `ESC[56D ESC[K`
 //! inside a comment, so `hoop approvals list` showed a harmless select and the reviewer approved
 //! the write. Every control character, and every invisible or direction-changing one, is shown
-//! as an escape (`\n`, `\u{1b}`), so what is shown is what will run, on one line.
+//! as an escape (`\n`, `\u{1b}`), so what is shown is what will run, on one line. A backslash
+//! itself is shown doubled, so an escape shown is never one the text spelled out (red-team round
+//! 53: `-- note\r or id > 0` with the two characters `\r` read the same as with a carriage
+//! return, which ends a `--` comment in PostgreSQL).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -16,14 +19,16 @@ use std::fmt::Write;
 /// assert_eq!(hoop_core::display::escaped("select 1 /*\u{1b}[2K*/"), "select 1 /*\\u{1b}[2K*/");
 /// assert_eq!(hoop_core::display::escaped("select\n1"), "select\\n1");
 /// assert_eq!(hoop_core::display::escaped("plain é"), "plain é");
+/// assert_eq!(hoop_core::display::escaped("a\\rb"), "a\\\\rb");
 /// ```
 pub fn escaped(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(hidden) {
+    if !s.chars().any(|c| c == '\\' || hidden(c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         match c {
+            '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -53,5 +58,7 @@ mod tests {
         let shown = escaped(hiding);
         assert!(!shown.contains('\u{1b}') && shown.contains("update payments") && shown.contains("\\u{1b}[56D"), "{shown}");
         assert_eq!(escaped("a\u{202e}b\u{9b}c\u{7f}"), "a\\u{202e}b\\u{9b}c\\u{7f}");
+        // Round 53: the two characters `\r` and a carriage return never show alike.
+        assert_ne!(escaped("-- x\\r or id > 0"), escaped("-- x\r or id > 0"));
     }
 }

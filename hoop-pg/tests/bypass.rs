@@ -739,6 +739,22 @@ fn reviewers_see_the_structure_with_literals_masked() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1|x", "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// Red-team round 53: a statement past the 1 MiB a ticket shows was held with its start shown,
+/// and ` or id > 0` after a long comment ran on approval. An agent's statement a reviewer
+/// would see cut is refused, never held; the table is as it was.
+#[test]
+fn a_statement_too_long_to_show_whole_is_refused_not_held() {
+    victim("v_cut53");
+    let gw = Gw::start_with_limits("max_message_bytes = 4194304");
+    let padding = "x".repeat(1_500_000);
+    // (Reading `customers`, a sensitive table, holds it for review by the default rules.)
+    let sql = format!("UPDATE v_cut53 SET v = 'z' WHERE id IN (SELECT id FROM customers WHERE id = 1) /* {padding} */ OR id > 0;\n");
+    let (out, err) = agent(&gw, &["-f", "-"], Some(&sql));
+    assert!(err.contains("hoop-unreviewable-command") && err.contains("cut"), "{out} {}", &err[..err.len().min(400)]);
+    assert!(gw.gate.approvals().list().is_empty(), "no ticket was opened");
+    assert_eq!(pg().psql("SELECT count(*) FROM v_cut53 WHERE v = 'z'").unwrap().trim(), "0");
+}
+
 /// pg_dump through hoop as an agent: everything it sends is read (catalog queries with
 /// `OPERATOR(pg_catalog.=)`, its `set_config` of `restrict_nonsystem_relation_kind`), and the
 /// data it copies out is held for review as the bulk export it is, then masked.

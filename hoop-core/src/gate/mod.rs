@@ -915,6 +915,15 @@ impl SessionHandle {
             let rule = if action.k8s.verb.is_empty() { UNREVIEWABLE_COMMAND_RULE } else { UNREVIEWABLE_WRITE_RULE };
             return Some(Verdict::Deny { rule: rule.into(), reason: format!("a reviewer must see what they approve whole, and this would be shown {why}") });
         }
+        // A text the ticket and the recording would show cut (red-team round 53: ` or id > 0`
+        // after a 1.5 MB comment, approved as the 1 MiB shown, updated every row).
+        let long = |t: &String| t.len() > MAX_RECORDED_TEXT;
+        if long(&action.sql.text) || long(&action.exec.command) || action.sql.runs.iter().any(long) || action.sql.params.iter().flatten().any(long) {
+            return Some(Verdict::Deny {
+                rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
+                reason: format!("a reviewer must see what they approve whole, and this would be shown cut at {} MiB", MAX_RECORDED_TEXT >> 20),
+            });
+        }
         let command = matches!(action.kind, ActionKind::Exec | ActionKind::Shell) && matches!(self.gate.inner.masker.load().mask_text(&action.exec.command), std::borrow::Cow::Owned(_));
         command.then(|| Verdict::Deny {
             rule: UNREVIEWABLE_COMMAND_RULE.to_string(),

@@ -85,7 +85,7 @@ data_dir = "{dir}"
 fsync_interval_ms = 50
 [limits]
 review_timeout_secs = {review_timeout_secs}
-max_message_bytes = 1048576
+{max_message}
 max_rows_written = {max_rows_written}
 {limits}
 [targets.app]
@@ -101,6 +101,7 @@ columns = ["users.card"]
 {extra}
 "#,
             dir = dir.path().display(),
+            max_message = if limits.contains("max_message_bytes") { "" } else { "max_message_bytes = 1048576" },
             port = pg.port(),
             pw = pg.password(),
             sensitive = sensitive_tables,
