@@ -755,6 +755,27 @@ fn a_statement_too_long_to_show_whole_is_refused_not_held() {
     assert_eq!(pg().psql("SELECT count(*) FROM v_cut53 WHERE v = 'z'").unwrap().trim(), "0");
 }
 
+/// Red-team round 53: an approved `COPY … FROM STDIN` left no result in the recording, and
+/// neither did a write through a simple Query: their command tags are recorded as results.
+#[test]
+fn a_copy_from_stdin_and_a_write_leave_their_result_in_the_recording() {
+    victim("v_copy53");
+    let gw = Gw::start("");
+    let t = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &t, "", &["-c", "COPY v_copy53 FROM STDIN", "-c", "UPDATE v_copy53 SET v = 'u' WHERE id = 1"], Some("3\tc\n4\td\n\\.\n"));
+    let (out, err) = text(&o);
+    assert!(out.contains("COPY 2") && out.contains("UPDATE 1"), "{out} {err}");
+    assert_eq!(rows("v_copy53"), "4");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut recorded = String::new();
+    for f in std::fs::read_dir(gw.dir.path().join("recordings")).unwrap() {
+        recorded.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap_or_default());
+    }
+    for status in ["\"status\":\"COPY 2\",\"rows\":2", "\"status\":\"UPDATE 1\",\"rows\":1"] {
+        assert!(recorded.contains(status), "{status} in {recorded}");
+    }
+}
+
 /// pg_dump through hoop as an agent: everything it sends is read (catalog queries with
 /// `OPERATOR(pg_catalog.=)`, its `set_config` of `restrict_nonsystem_relation_kind`), and the
 /// data it copies out is held for review as the bulk export it is, then masked.

@@ -27,6 +27,12 @@ impl Relay {
         let mut hold_spent = false;
         let mut tally = Tally::default();
         let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
+        // The last command tag of a simple Query that made no result of its own (a write, a
+        // `COPY … FROM STDIN`, DDL), recorded as the text's result at its ReadyForQuery unless
+        // another statement of the text recorded one (red-team round 53: an approved `COPY
+        // payments FROM STDIN` left no result in the recording).
+        let mut untold: Option<(u64, Instant, String)> = None;
+        let mut told: Option<u64> = None;
         loop {
             let frame = match server.try_next() {
                 Ok(Some(f)) => f,
@@ -319,6 +325,11 @@ impl Relay {
                     // per step (red-team round 15: 96 statements, the character's code). Not past
                     // a COMMIT, which makes what came before it durable, so the client is told.
                     let text_goes_on = held.is_some() && matches!(self.front_kind(), Front::Query(..)) && !tag.starts_with("COMMIT") && !tag.starts_with("PREPARE TRANSACTION");
+                    match (&acc, self.front_kind()) {
+                        (Some(a), _) => told = a.action_id.or(told),
+                        (None, Front::Query(Some(action_id), started, _)) if !tag.is_empty() => untold = Some((action_id, started, tag.clone())),
+                        _ => {}
+                    }
                     self.finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
@@ -381,6 +392,8 @@ impl Relay {
                         error.write_to(&mut out);
                         self.server_error(&mut acc, &mut done, message, sent);
                     }
+                    // The error is the text's result, recorded.
+                    untold = None;
                     copy = None;
                 }
                 b'Z' => {
@@ -395,6 +408,12 @@ impl Relay {
                     }
                     dropping = false;
                     (held, hold_spent) = (None, false);
+                    if let Some((action_id, started, tag)) = untold.take()
+                        && told != Some(action_id)
+                    {
+                        self.finished(&mut done, Some(ResultAcc::new(Some(action_id), started, None)), tag, None);
+                    }
+                    told = None;
                     if notices_dropped > 0 {
                         let message = format!("{} notices of statements reading masked values were dropped", std::mem::take(&mut notices_dropped));
                         let _ = self.handle.record_later(&Event::Note { message });
