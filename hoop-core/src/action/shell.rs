@@ -1366,6 +1366,14 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "man" if has(&|a| (a.starts_with('-') && !a.starts_with("--") && a.contains(['P', 'H', 'C'])) || long(a, "--html") || long(a, "--pager") || long(a, "--config-file")) => {
             Some("man runs a pager, browser or formatter of its options or of a configuration file they name")
         }
+        // A page file (`-l FILE`, or a name with a `/`) is roff the agent may have written: its
+        // `.so` requests read any file, named where hoop never sees it (red-team round 52:
+        // `.so /home/u/.prof%sle` printed `~/.profile`). Pages from the manual path are not.
+        "man" if has(&|a| (a.starts_with('-') && !a.starts_with("--") && a.contains('l')) || long(a, "--local-file") || (!a.starts_with('-') && a.contains('/'))) => {
+            Some("man renders a page file whose requests read other files")
+        }
+        // `dig -f FILE` sends each line of a file as a query to a server of its choosing.
+        "dig" if has(&|a| a.starts_with("-f")) => Some("dig sends a file's lines as queries off the host, which masking does not see"),
         "zip" if has(&|a| (a.starts_with("-") && a.contains("TT")) || long(a, "--unzip-command")) => Some("zip runs a command from its options"),
         // `-e CMD`, `-esh`, `-vesh` (round 31: the value glued to the option).
         // (The server end's own option cluster, `-vlogDtpre.iLsf`, names no command.)
@@ -1622,9 +1630,14 @@ fn sed_script_executes(script: &str) -> bool {
                     i += 1;
                 }
             }
-            // A label ends at `;` too in GNU sed (red-team round 42: `:x;e id` ran `id`).
+            // A label ends at `;` in GNU sed (red-team round 42: `:x;e id` ran `id`), and at a
+            // blank (round 52: `:x e id`); blanks before it are skipped.
             Some(b'b' | b't' | b'T' | b':') => {
-                while b.get(i).is_some_and(|c| !matches!(c, b'\n' | b';')) {
+                i += 1;
+                while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t')) {
+                    i += 1;
+                }
+                while b.get(i).is_some_and(|c| !matches!(c, b'\n' | b';' | b' ' | b'\t')) {
                     i += 1;
                 }
             }
@@ -1930,6 +1943,10 @@ mod tests {
             "watch -n 5 -x python3 -c x",
             "flock /tmp/l -c 'python3 -c x'",
             "cp -P /proc/self/root x",
+            "man -l /tmp/page.1",
+            "man ./page.1",
+            "man --local-file=/tmp/p",
+            "dig -f /home/u/.env @127.0.0.1",
             "cp -d /etc/alternatives/editor e",
             "cp --no-deref l m",
             "rsync -l l m",
@@ -2201,7 +2218,7 @@ mod tests {
         }
         assert!(read_line("sed --expr='1e id' f").interpreter.contains("sed"), "{:?}", read_line("sed --expr='1e id' f"));
         // Round 45: `-l N` takes an argument, so the script is the word after it.
-        for line in ["sed -l 5 'e id' f", "sed -nl 5 'e id' f", "sed --line-length 5 'e id' f", "sed --line 5 '1e id' f", "sed -s -l5 'e id' f", "sed -- 'e id' f", "sed f -e 'e id'"] {
+        for line in ["sed ':x e id' f", "sed ':x\te id' f", "sed -n ':x s/x/id/e' f", "sed 'tx e id' f", "sed -n ':x r /etc/hostname' f", "sed 'b  lbl e id' f", "sed -l 5 'e id' f", "sed -nl 5 'e id' f", "sed --line-length 5 'e id' f", "sed --line 5 '1e id' f", "sed -s -l5 'e id' f", "sed -- 'e id' f", "sed f -e 'e id'"] {
             assert!(read_line(line).interpreter.contains("sed"), "{line}: {:?}", read_line(line));
         }
         for line in ["sed -l 5 's/e/x/' f", "sed -n -e 'p' 'e id'"] {
