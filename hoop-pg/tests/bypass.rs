@@ -756,7 +756,8 @@ fn a_statement_too_long_to_show_whole_is_refused_not_held() {
 }
 
 /// Red-team round 53: an approved `COPY … FROM STDIN` left no result in the recording, and
-/// neither did a write through a simple Query: their command tags are recorded as results.
+/// neither did a write through a simple Query: their command tags are recorded as results, and
+/// the start of the rows copied in (masked) with their size.
 #[test]
 fn a_copy_from_stdin_and_a_write_leave_their_result_in_the_recording() {
     victim("v_copy53");
@@ -774,6 +775,8 @@ fn a_copy_from_stdin_and_a_write_leave_their_result_in_the_recording() {
     for status in ["\"status\":\"COPY 2\",\"rows\":2", "\"status\":\"UPDATE 1\",\"rows\":1"] {
         assert!(recorded.contains(status), "{status} in {recorded}");
     }
+    // The rows copied in: their start, masked, and their size.
+    assert!(recorded.contains("COPY FROM STDIN data sent: 11 bytes") && recorded.contains("3\\tc\\n4\\td"), "{recorded}");
 }
 
 /// pg_dump through hoop as an agent: everything it sends is read (catalog queries with

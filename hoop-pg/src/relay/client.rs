@@ -11,6 +11,10 @@ impl Relay {
         let mut capped_pending = false;
         // Extended-protocol messages were sent since the last Sync.
         let mut in_batch = false;
+        // What the client sends of a `COPY … FROM STDIN`: its start (masked, bounded by the
+        // recording's limit per statement) and its size, recorded when it ends (red-team round
+        // 53: an approved COPY's rows were in no record).
+        let mut copy_in: Option<(Vec<u8>, u64)> = None;
         loop {
             let frame = match client.try_next() {
                 Ok(Some(f)) => f,
@@ -415,8 +419,24 @@ impl Relay {
                     self.send(&mut server, &mut out).await?;
                     return Ok(());
                 }
-                // Flush and the COPY sub-protocol pass through as they are.
-                b'H' | b'd' | b'c' | b'f' => frame.write_to(&mut out),
+                b'd' => {
+                    let (kept, total) = copy_in.get_or_insert_with(|| (Vec::new(), 0));
+                    *total += frame.body.len() as u64;
+                    let room = self.limits.max_bytes.saturating_sub(kept.len());
+                    kept.extend_from_slice(frame.body.get(..room.min(frame.body.len())).unwrap_or_default());
+                    frame.write_to(&mut out);
+                }
+                b'c' | b'f' => {
+                    if let Some((kept, total)) = copy_in.take() {
+                        let shown = self.masker.mask_text(&String::from_utf8_lossy(&kept)).into_owned();
+                        let ended = if frame.tag == b'c' { "sent" } else { "abandoned (CopyFail)" };
+                        let message = format!("COPY FROM STDIN data {ended}: {total} bytes; the first {} bytes, masked:\n{shown}", kept.len());
+                        let _ = self.handle.record_later(&Event::Note { message });
+                    }
+                    frame.write_to(&mut out);
+                }
+                // Flush passes through as it is.
+                b'H' => frame.write_to(&mut out),
                 // Anything else is a message hoop cannot check: refused, not forwarded.
                 other => return Err(RelayError::Protocol(format!("unknown message type {:?}", other as char))),
             }
