@@ -761,20 +761,28 @@ fn a_statement_too_long_to_show_whole_is_refused_not_held() {
 #[test]
 fn a_copy_from_stdin_and_a_write_leave_their_result_in_the_recording() {
     victim("v_copy53");
-    let gw = Gw::start("");
+    let gw = Gw::start_with_limits("max_message_bytes = 4194304");
     let t = gw.token("alice", IdentityKind::Human);
     let o = gw.psql_with("alice", &t, "", &["-c", "COPY v_copy53 FROM STDIN", "-c", "UPDATE v_copy53 SET v = 'u' WHERE id = 1"], Some("3\tc\n4\td\n\\.\n"));
     let (out, err) = text(&o);
     assert!(out.contains("COPY 2") && out.contains("UPDATE 1"), "{out} {err}");
     assert_eq!(rows("v_copy53"), "4");
+    // Round 55: every statement of a text is in its result, not the last one's tag alone.
+    let o = gw.psql_with("alice", &t, "", &["-c", "DELETE FROM v_copy53 WHERE id > 2; SELECT 1 AS harmless"], None);
+    assert!(text(&o).0.contains('1'), "{:?}", text(&o));
+    // Round 55: what runs is recorded whole, past the 1 MiB a ticket shows.
+    let long = format!("SELECT 1 /* {} */ AS tail55;\n", "x".repeat(1_200_000));
+    let o = gw.psql_with("alice", &t, "", &["-f", "-"], Some(&long));
+    assert!(text(&o).0.contains('1'), "{:?}", text(&o).1);
     std::thread::sleep(Duration::from_millis(300));
     let mut recorded = String::new();
     for f in std::fs::read_dir(gw.dir.path().join("recordings")).unwrap() {
         recorded.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap_or_default());
     }
-    for status in ["\"status\":\"COPY 2\",\"rows\":2", "\"status\":\"UPDATE 1\",\"rows\":1"] {
+    for status in ["\"status\":\"COPY 2\",\"rows\":2", "\"status\":\"UPDATE 1\",\"rows\":1", "\"status\":\"DELETE 2\",\"rows\":2"] {
         assert!(recorded.contains(status), "{status} in {recorded}");
     }
+    assert!(recorded.contains("*/ AS tail55"), "recorded whole");
     // The rows copied in: their start, masked, and their size.
     assert!(recorded.contains("COPY FROM STDIN data sent: 11 bytes") && recorded.contains("3\\tc\\n4\\td"), "{recorded}");
 }

@@ -735,7 +735,7 @@ impl SessionHandle {
             Verdict::Allow { rule: None } => false,
         };
         let usage = budget.then_some(crate::event::UsageSeen { identity: action.usage.identity, target: action.usage.target });
-        let event = Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage };
+        let event = Event::Action { action_id, action: self.recorded_as(action, &verdict), verdict: verdict.clone(), usage };
         // What it sent was counted with the action when let through; a denied one is
         // counted here.
         if denied { self.write_action(&event, now)? } else { self.write(&event)? };
@@ -835,7 +835,8 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = self.gate.inner.policy.evaluate(&self.session, &action);
         self.gate.inner.metrics.verdict(&verdict);
-        self.write_action(&Event::Action { action_id, action: self.mask_action(action), verdict: verdict.clone(), usage: None }, crate::auth::now_secs().max(0) as u64)?;
+        let action = self.recorded_as(action, &verdict);
+        self.write_action(&Event::Action { action_id, action, verdict: verdict.clone(), usage: None }, crate::auth::now_secs().max(0) as u64)?;
         Ok(verdict)
     }
 
@@ -1006,6 +1007,17 @@ impl SessionHandle {
     /// The action as recordings may hold it: text fields passed through the masker.
     fn mask_action(&self, a: Action) -> Action {
         self.record_form(a, MAX_RECORDED_TEXT)
+    }
+
+    /// The action as its record holds it under `verdict`: what runs is recorded whole (red-team
+    /// round 55: a delete after 1.2 MB of padding ran with only the first MiB and a hash on
+    /// record), under the hourly recording budget; what is refused is cut, so that refusals
+    /// cannot fill the disk (red-team round 20).
+    fn recorded_as(&self, a: Action, verdict: &Verdict) -> Action {
+        match verdict {
+            Verdict::Deny { .. } => self.mask_action(a),
+            _ => self.record_form(a, usize::MAX),
+        }
     }
 
     /// `a` masked, with each text cut to at most `max` bytes (red-team round 20: refused

@@ -264,7 +264,8 @@ impl Relay {
             (Some(p), false) => p.columns.iter().map(|c| c.name.clone()).collect(),
             _ => Vec::new(),
         };
-        let rows = rowcap::tag_count(&tag).map_or(a.rows, |(_, n)| n);
+        // (Several statements' tags, joined, carry their summed count in `a.rows`.)
+        let rows = if tag.contains("; ") { a.rows } else { rowcap::tag_count(&tag).map_or(a.rows, |(_, n)| n) };
         let ev = Event::ActionResult {
             action_id,
             status: tag,

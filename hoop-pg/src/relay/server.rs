@@ -27,12 +27,12 @@ impl Relay {
         let mut hold_spent = false;
         let mut tally = Tally::default();
         let mut cancelling: Option<tokio::task::JoinHandle<()>> = None;
-        // The last command tag of a simple Query that made no result of its own (a write, a
-        // `COPY … FROM STDIN`, DDL), recorded as the text's result at its ReadyForQuery unless
-        // another statement of the text recorded one (red-team round 53: an approved `COPY
-        // payments FROM STDIN` left no result in the recording).
-        let mut untold: Option<(u64, Instant, String)> = None;
-        let mut told: Option<u64> = None;
+        // The command tags of a simple Query's statements that made no result of their own (a
+        // write, a `COPY … FROM STDIN`, DDL), recorded together as one more result of the text
+        // at its ReadyForQuery (red-team round 53: an approved `COPY payments FROM STDIN` left
+        // no result; round 55: `delete …; select 1` was recorded as `SELECT 1` alone, and
+        // `insert …; commit; select 1/0` as `ERROR` alone, though the insert was committed).
+        let mut untold: Option<(u64, Instant, Vec<String>)> = None;
         loop {
             let frame = match server.try_next() {
                 Ok(Some(f)) => f,
@@ -325,10 +325,14 @@ impl Relay {
                     // per step (red-team round 15: 96 statements, the character's code). Not past
                     // a COMMIT, which makes what came before it durable, so the client is told.
                     let text_goes_on = held.is_some() && matches!(self.front_kind(), Front::Query(..)) && !tag.starts_with("COMMIT") && !tag.starts_with("PREPARE TRANSACTION");
-                    match (&acc, self.front_kind()) {
-                        (Some(a), _) => told = a.action_id.or(told),
-                        (None, Front::Query(Some(action_id), started, _)) if !tag.is_empty() => untold = Some((action_id, started, tag.clone())),
-                        _ => {}
+                    if let (None, Front::Query(Some(action_id), started, _)) = (&acc, self.front_kind())
+                        && !tag.is_empty()
+                    {
+                        let (_, _, tags) = untold.get_or_insert_with(|| (action_id, started, Vec::new()));
+                        // (Bounded: a text of thousands of statements is said in its first 64.)
+                        if tags.len() < 64 {
+                            tags.push(tag.clone());
+                        }
                     }
                     self.finished(&mut done, acc.take(), tag, None);
                     if matches!(self.front_kind(), Front::Execute(..)) {
@@ -392,8 +396,6 @@ impl Relay {
                         error.write_to(&mut out);
                         self.server_error(&mut acc, &mut done, message, sent);
                     }
-                    // The error is the text's result, recorded.
-                    untold = None;
                     copy = None;
                 }
                 b'Z' => {
@@ -408,12 +410,11 @@ impl Relay {
                     }
                     dropping = false;
                     (held, hold_spent) = (None, false);
-                    if let Some((action_id, started, tag)) = untold.take()
-                        && told != Some(action_id)
-                    {
-                        self.finished(&mut done, Some(ResultAcc::new(Some(action_id), started, None)), tag, None);
+                    if let Some((action_id, started, tags)) = untold.take() {
+                        let mut acc = ResultAcc::new(Some(action_id), started, None);
+                        acc.rows = tags.iter().filter_map(|t| rowcap::tag_count(t)).map(|(_, n)| n).sum();
+                        self.finished(&mut done, Some(acc), tags.join("; "), None);
                     }
-                    told = None;
                     if notices_dropped > 0 {
                         let message = format!("{} notices of statements reading masked values were dropped", std::mem::take(&mut notices_dropped));
                         let _ = self.handle.record_later(&Event::Note { message });
