@@ -936,6 +936,8 @@ fn options_naming_code_are_held_in_every_spelling() {
         format!("rsync --read-batch={dir}/c {dir}/"),
         // Round 52: a sed label ends at a blank, and what follows it is a command.
         format!("sed ':x e touch /tmp/{mark}' {dir}/x.awk"),
+        // Round 54: a sed comment ends at the line's end, a backslash before it or not.
+        format!("sed '#x\\\ne touch /tmp/{mark}' {dir}/x.awk"),
         // A page file's `.so` reads a file named where hoop never sees it.
         format!("man -l {dir}/x.awk"),
         // Round 45: sed's `-l N` takes an argument; the script is the word after it.

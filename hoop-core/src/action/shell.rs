@@ -1624,6 +1624,13 @@ fn sed_script_executes(script: &str) -> bool {
                     }
                 }
             }
+            // A comment ends at the line's end, a backslash before it or not (red-team round 54:
+            // `#foo\⏎e id`, read as a `\` address swallowing the next line, hid `e id`).
+            Some(b'#') => {
+                while b.get(i).is_some_and(|c| *c != b'\n') {
+                    i += 1;
+                }
+            }
             // `a`, `i` and `c` take text to the end of the line.
             Some(b'a' | b'i' | b'c') => {
                 while b.get(i).is_some_and(|c| *c != b'\n') {
@@ -2218,7 +2225,7 @@ mod tests {
         }
         assert!(read_line("sed --expr='1e id' f").interpreter.contains("sed"), "{:?}", read_line("sed --expr='1e id' f"));
         // Round 45: `-l N` takes an argument, so the script is the word after it.
-        for line in ["sed ':x e id' f", "sed ':x\te id' f", "sed -n ':x s/x/id/e' f", "sed 'tx e id' f", "sed -n ':x r /etc/hostname' f", "sed 'b  lbl e id' f", "sed -l 5 'e id' f", "sed -nl 5 'e id' f", "sed --line-length 5 'e id' f", "sed --line 5 '1e id' f", "sed -s -l5 'e id' f", "sed -- 'e id' f", "sed f -e 'e id'"] {
+        for line in ["sed '#foo\\\ne id' f", "sed -n 's/i/X/ #foo\\\nw /tmp/x' f", "sed '1{p #foo\\\n};e id' f", "sed ':x e id' f", "sed ':x\te id' f", "sed -n ':x s/x/id/e' f", "sed 'tx e id' f", "sed -n ':x r /etc/hostname' f", "sed 'b  lbl e id' f", "sed -l 5 'e id' f", "sed -nl 5 'e id' f", "sed --line-length 5 'e id' f", "sed --line 5 '1e id' f", "sed -s -l5 'e id' f", "sed -- 'e id' f", "sed f -e 'e id'"] {
             assert!(read_line(line).interpreter.contains("sed"), "{line}: {:?}", read_line(line));
         }
         for line in ["sed -l 5 's/e/x/' f", "sed -n -e 'p' 'e id'"] {
