@@ -252,7 +252,14 @@ pub fn mask_literals<'a>(text: &'a str, mask: impl Fn(&str) -> std::borrow::Cow<
         // that took `*/` into a masked value made the rest of the statement read as a comment
         // to the reviewer (red-team round 51: `/*password=*/or(id>0)--*/`).
         let (open, close) = delimiters(lit, kind);
-        let (Some(head), Some(body), Some(tail)) = (lit.get(..open), lit.get(open..lit.len() - close), lit.get(lit.len() - close..)) else { continue };
+        let (Some(head), Some(body), Some(tail)) = (lit.get(..open), lit.get(open..lit.len() - close), lit.get(lit.len() - close..)) else {
+            // (Not reached: the delimiters fit inside the literal.) Masked whole, as before.
+            let m = mask(lit);
+            changed |= m != lit;
+            out.push_str(&m);
+            last = end;
+            continue;
+        };
         let m = mask(body);
         if m != body {
             changed = true;
