@@ -124,6 +124,17 @@ pub enum Event {
         /// Rows.
         rows: u32,
     },
+    /// The server rolled back the transaction these actions ran in: what they changed did not
+    /// last, whatever their results said.
+    RolledBack {
+        /// The actions, in the order their results ended.
+        action_ids: Vec<u64>,
+        /// Actions past the listed ones (a long transaction is listed in part).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        more: u64,
+        /// What ended the transaction.
+        reason: String,
+    },
     /// A free-form note from an adapter (e.g. protocol errors).
     Note {
         /// The note.
@@ -198,6 +209,7 @@ impl Event {
             Event::ResultCheckpoint { .. } => "result_checkpoint",
             Event::Terminal { .. } => "terminal",
             Event::Resize { .. } => "resize",
+            Event::RolledBack { .. } => "rolled_back",
             Event::Note { .. } => "note",
             Event::SessionEnd { .. } => "session_end",
         }

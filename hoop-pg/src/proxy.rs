@@ -71,6 +71,9 @@ impl Drop for AgentSlot {
 /// Agents' share of a server's connections when it cannot be asked.
 const AGENTS_CAP_FALLBACK: usize = 48;
 
+/// How long the answers owed to a client that went away are read, to record them.
+const DRAIN_AFTER_CLIENT: Duration = Duration::from_secs(10);
+
 /// The Postgres proxy: cheap to share, one per listener (or several listeners per proxy).
 pub struct PgProxy {
     gate: Gate,
@@ -357,6 +360,8 @@ impl PgProxy {
         let relay = if agent { relay.for_agent() } else { relay };
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf).with_share(handle.buffer_share());
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover).with_share(handle.buffer_share());
+        let server_loop = relay.server_loop(server);
+        tokio::pin!(server_loop);
         let (reason, result) = tokio::select! {
             r = relay.client_loop(client, sw) => {
                 // A statement still running for a client that is gone (or cut off) stops too:
@@ -364,6 +369,16 @@ impl PgProxy {
                 // since it notices a closed connection only when it next talks to it.
                 if relay.busy() {
                     let _ = tokio::time::timeout(Duration::from_secs(2), t.upstream.cancel(backend.0, backend.1)).await;
+                    // What was forwarded ran, or was cancelled: its answers are read and
+                    // recorded before the session ends (red-team round 55: a Query then an
+                    // immediate close committed an insert the recording had no result for).
+                    let _ = tokio::time::timeout(DRAIN_AFTER_CLIENT, async {
+                        tokio::select! {
+                            _ = &mut server_loop => {}
+                            _ = relay.drain_after_client() => {}
+                        }
+                    })
+                    .await;
                 }
                 match r {
                     Ok(()) => ("client terminated".to_string(), Ok(())),
@@ -380,7 +395,7 @@ impl PgProxy {
                     }
                 }
             },
-            r = relay.server_loop(server) => {
+            r = &mut server_loop => {
                 let msg = match &r {
                     Err(RelayError::Frame(FrameError::Closed)) | Ok(()) => "server closed the connection".to_string(),
                     Err(RelayError::Frame(FrameError::TooLarge { len, limit })) => {
@@ -411,6 +426,7 @@ impl PgProxy {
                 (msg, Ok(()))
             },
         };
+        relay.record_session_end();
         handle.close(&reason);
         result
     }

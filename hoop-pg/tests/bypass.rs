@@ -2738,3 +2738,113 @@ fn long_hex_values_are_scanned_in_linear_time() {
     let value = lines.next().unwrap_or_default();
     assert_eq!(value, format!("\\x{}", "6576656e742031".repeat(40000)), "{err}");
 }
+
+/// Every recorded event of the gateway's sessions, as JSON bodies.
+fn recorded_events(gw: &Gw) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    for f in std::fs::read_dir(gw.dir.path().join("recordings")).unwrap() {
+        let path = f.unwrap().path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    events.push(v["body"].clone());
+                }
+            }
+        }
+    }
+    events
+}
+
+/// Red-team round 55: the recording misstated what ran. A Bind that failed (`1/0` folds
+/// there) left its action without a result; statements the server skipped after an error in
+/// their batch looked as if they ran; an insert of a batch, a text or a transaction the server
+/// then rolled back was recorded as `INSERT 0 1` and nothing more; a write through a
+/// row-limited portal was recorded with no status; a Query sent just before the client closed
+/// ran with no result recorded. Each now has its own result or rollback record, checked
+/// against what the server holds.
+#[tokio::test]
+async fn the_recording_tells_failed_skipped_and_rolled_back_statements() {
+    victim("v_tx55");
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    let batch = |sqls: &[&str]| {
+        let mut m = Vec::new();
+        for s in sqls {
+            m.extend([raw::parse("", s.as_bytes()), raw::bind("", ""), raw::execute("")]);
+        }
+        m.push(raw::sync());
+        m
+    };
+    c.send(&batch(&["INSERT INTO v_tx55 VALUES (10, (1/0)::text)"])).await;
+    assert!(String::from_utf8_lossy(&c.until_ready().await).contains("22012"));
+    c.send(&batch(&["INSERT INTO v_tx55 VALUES (11, 'pipe1')", "SELECT 1/0", "INSERT INTO v_tx55 VALUES (12, 'pipe3')"])).await;
+    assert!(String::from_utf8_lossy(&c.until_ready().await).contains("22012"));
+    c.send(&[raw::query(b"INSERT INTO v_tx55 VALUES (13, 'text'); SELECT 1/0")]).await;
+    c.until_ready().await;
+    for q in ["BEGIN", "INSERT INTO v_tx55 VALUES (14, 'block')", "ROLLBACK", "BEGIN", "INSERT INTO v_tx55 VALUES (15, 'kept')", "SAVEPOINT s", "INSERT INTO v_tx55 VALUES (16, 'undone')", "ROLLBACK TO s", "COMMIT"] {
+        c.send(&[raw::query(q.as_bytes())]).await;
+        c.until_ready().await;
+    }
+    let mut limited = raw::execute("p");
+    let n = limited.len();
+    limited[n - 4..].copy_from_slice(&1i32.to_be_bytes());
+    c.send(&[raw::parse("w", b"INSERT INTO v_tx55 SELECT g, 'portal' FROM generate_series(20, 29) g RETURNING id"), raw::bind("p", "w"), limited, raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(messages(&got).iter().any(|(t, _)| *t == b's'), "{}", String::from_utf8_lossy(&got));
+    for q in ["BEGIN", "INSERT INTO v_tx55 VALUES (17, 'open')"] {
+        c.send(&[raw::query(q.as_bytes())]).await;
+        c.until_ready().await;
+    }
+    drop(c);
+    // A Query, then the connection closed at once.
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"INSERT INTO v_tx55 SELECT g, 'closed' FROM generate_series(30, 49) g")]).await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let on_server = pg().psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM v_tx55 WHERE id < 30").unwrap();
+    assert_eq!(on_server.trim(), "1,2,15,20,21,22,23,24,25,26,27,28,29");
+    let closed = pg().psql("SELECT count(*) FROM v_tx55 WHERE v = 'closed'").unwrap().trim().to_string();
+
+    let events = recorded_events(&gw);
+    let ids_of = |needle: &str| -> Vec<u64> {
+        events.iter().filter(|e| e["type"] == "action" && e["action"]["sql"]["text"].as_str().is_some_and(|t| t.contains(needle))).filter_map(|e| e["action_id"].as_u64()).collect()
+    };
+    // (Action ids count per session; each needle is in one session only.)
+    let results_of = |needle: &str| -> Vec<(String, String)> {
+        let ids = ids_of(needle);
+        assert!(!ids.is_empty(), "an action for {needle}");
+        events
+            .iter()
+            .filter(|e| e["type"] == "action_result" && e["action_id"].as_u64().is_some_and(|id| ids.contains(&id)))
+            .map(|e| (e["status"].as_str().unwrap_or_default().to_string(), e["error"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    let rolled_back: Vec<(Vec<u64>, String)> = events
+        .iter()
+        .filter(|e| e["type"] == "rolled_back")
+        .map(|e| (e["action_ids"].as_array().unwrap().iter().filter_map(|v| v.as_u64()).collect(), e["reason"].as_str().unwrap_or_default().to_string()))
+        .collect();
+    let was_rolled_back = |needle: &str, reason: &str| {
+        let ids = ids_of(needle);
+        rolled_back.iter().any(|(r, why)| why.contains(reason) && r.iter().any(|id| ids.contains(id)))
+    };
+    let all: String = events
+        .iter()
+        .filter(|e| e["type"] != "session_start")
+        .map(|e| format!("\n{} {} {} {} {} {}", e["type"], e["action_id"], e["action"]["sql"]["text"], e["status"], e["error"], e["action_ids"]))
+        .collect();
+    assert!(results_of("(1/0)::text").iter().any(|(s, e)| s == "ERROR" && e.contains("division by zero")), "a failed Bind's result: {all}");
+    assert!(results_of("'pipe1'").iter().any(|(s, _)| s == "INSERT 0 1") && was_rolled_back("'pipe1'", "implicit transaction"), "{all}");
+    assert!(results_of("'pipe3'").iter().any(|(s, e)| s == "SKIPPED" && e.contains("skipped")), "{all}");
+    assert!(was_rolled_back("(13, 'text')", "implicit transaction"), "{all}");
+    assert!(was_rolled_back("(14, 'block')", "ROLLBACK"), "{all}");
+    assert!(!was_rolled_back("(15, 'kept')", "") && !was_rolled_back("(16, 'undone')", ""), "a savepoint's rollback is the ROLLBACK TO action's to tell: {all}");
+    assert!(results_of("'portal'").iter().any(|(s, e)| s == "SUSPENDED" && e.contains("row-limited portal")), "{all}");
+    assert!(was_rolled_back("(17, 'open')", "session ended"), "{all}");
+    let tags: Vec<String> = results_of("'closed'").into_iter().map(|(s, _)| s).collect();
+    match closed.as_str() {
+        "20" => assert!(tags.contains(&"INSERT 0 20".to_string()), "ran, and recorded so: {tags:?}"),
+        _ => assert!(tags.contains(&"ERROR".to_string()), "cancelled, and recorded so: {closed} {tags:?}"),
+    }
+}

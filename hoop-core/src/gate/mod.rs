@@ -826,10 +826,11 @@ impl SessionHandle {
     /// Checks `action` where the protocol will check it again with more detail before it runs
     /// (a Postgres Parse before its Bind): records the action and verdict like [`check`](Self::check)
     /// but opens no ticket, so a `Review` is decided at the later check, once, for the exact action.
-    pub fn precheck(&self, action: Action) -> Result<Verdict, GateError> {
+    /// Returns the action's id with the verdict.
+    pub fn precheck(&self, action: Action) -> Result<(u64, Verdict), GateError> {
         if let Some(reason) = self.recording_budget_spent(|| self.recorded_1h()) {
-            self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
-            return Ok(Verdict::Deny { rule: RECORDING_BUDGET_RULE.to_string(), reason });
+            let action_id = self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
+            return Ok((action_id, Verdict::Deny { rule: RECORDING_BUDGET_RULE.to_string(), reason }));
         }
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
@@ -837,7 +838,7 @@ impl SessionHandle {
         self.gate.inner.metrics.verdict(&verdict);
         let action = self.recorded_as(action, &verdict);
         self.write_action(&Event::Action { action_id, action, verdict: verdict.clone(), usage: None }, crate::auth::now_secs().max(0) as u64)?;
-        Ok(verdict)
+        Ok((action_id, verdict))
     }
 
     /// Waits for the review of `action_id` and records the decision.

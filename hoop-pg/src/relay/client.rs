@@ -140,15 +140,12 @@ impl Relay {
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
-                    let verdict = match self.own_refusal(&action.sql, unknown) {
-                        Some((rule, msg)) => {
-                            let _ = self.handle.refuse(action, rule, &msg);
-                            Err(msg)
-                        }
+                    let (action_id, verdict) = match self.own_refusal(&action.sql, unknown) {
+                        Some((rule, msg)) => (self.handle.refuse(action, rule, &msg).ok(), Err(msg)),
                         None => match self.handle.precheck(action) {
-                            Ok(hoop_core::verdict::Verdict::Deny { rule, reason }) => Err(refuse::message(&rule, &reason)),
-                            Ok(_) => Ok(()),
-                            Err(e) => Err(format!("hoop: {e}")),
+                            Ok((id, hoop_core::verdict::Verdict::Deny { rule, reason })) => (Some(id), Err(refuse::message(&rule, &reason))),
+                            Ok((id, _)) => (Some(id), Ok(())),
+                            Err(e) => (None, Err(format!("hoop: {e}"))),
                         },
                     };
                     let verdict = match verdict {
@@ -182,7 +179,7 @@ impl Relay {
                         // A savepoint between a capped write and its Sync could undo hoop's refusal.
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false, generation });
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false, generation, action_id });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),

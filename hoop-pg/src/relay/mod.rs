@@ -24,6 +24,7 @@ mod reading;
 mod results;
 mod server;
 mod state;
+mod transaction;
 
 use crate::catalog::Catalog;
 use crate::conn::{ConnRead, ConnWrite};
@@ -142,6 +143,9 @@ pub struct Relay {
     reviewing: std::sync::atomic::AtomicUsize,
     /// The cancel the statement ceiling sent, until the server loop sees it land.
     ceiling_cancel: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The client went away while the server still owed answers: they are read and recorded,
+    /// and no longer written anywhere.
+    client_gone: std::sync::atomic::AtomicBool,
 }
 
 /// Rows of a statement that reads masked values are held back until it ends, up to this many
@@ -197,6 +201,7 @@ impl Relay {
             releases: Default::default(),
             reviewing: Default::default(),
             ceiling_cancel: Mutex::new(None),
+            client_gone: Default::default(),
         }
     }
 
@@ -235,6 +240,30 @@ impl Relay {
     /// Whether the server still owes answers (a statement may be running).
     pub fn busy(&self) -> bool {
         !self.shared().expect.is_empty()
+    }
+
+    /// The client is gone: from now on the server loop reads the answers still owed for what
+    /// was forwarded (run, or cancelled) and records them, writing nothing to the client.
+    /// Resolves once nothing is owed; the caller bounds the wait.
+    pub async fn drain_after_client(&self) {
+        self.client_gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.answered_until(|expect| expect.is_empty()).await
+    }
+
+    /// Records, as the session ends, a transaction it leaves open: the server rolls it back
+    /// when hoop disconnects.
+    pub fn record_session_end(&self) {
+        let rolled = self.shared().undo.session_end();
+        if let Some(r) = rolled {
+            self.record_rollback(r);
+        }
+    }
+
+    fn record_rollback(&self, r: transaction::RolledBack) {
+        let event = Event::RolledBack { action_ids: r.action_ids, more: r.more, reason: r.reason.to_string() };
+        if let Err(e) = self.handle.record_later(&event) {
+            tracing::warn!(error = %e, "recording a rollback failed");
+        }
     }
 
     /// Cancels the statement the server runs once nothing has come back for it in `limit`

@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The status recorded for a statement the server skipped after an error in its batch.
+const SKIPPED: &str = "SKIPPED";
+
 /// Result rows being counted and sampled for the recording.
 pub(super) struct ResultAcc {
     pub(super) action_id: Option<u64>,
@@ -140,21 +143,31 @@ impl Relay {
     pub(super) fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
         let cancelling = self.cancel_upstream();
         proto::error("ERROR", code, &message).write_to(out);
-        self.server_error(acc, done, message, 0);
+        self.server_error(acc, done, message, 0, false);
         cancelling
     }
 
     /// The bookkeeping of a statement that failed on the server: its result is recorded with
     /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
-    pub(super) fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64) {
-        let mut a = acc.take().or_else(|| match self.front_kind() {
-            Front::Execute(_, id, started) | Front::Query(id, started, _) => Some(ResultAcc::new(id, started, None)),
-            _ => None,
+    pub(super) fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64, by_server: bool) {
+        // The message that failed: a statement's result, or the Parse or Bind before its
+        // Execute (`1/0` is folded, and fails, at Bind): that action's result says so (red-team
+        // round 55: a failed Bind left its action without a result).
+        let mut a = acc.take().or_else(|| {
+            let sh = self.shared();
+            match sh.expect.front()? {
+                Expect::Execute { action_id, started, .. } | Expect::Query { action_id, started, .. } => Some(ResultAcc::new(*action_id, *started, None)),
+                Expect::Parse { internal: false, statement: Some(st), .. } => Some(ResultAcc::new(st.action_id, Instant::now(), None)),
+                Expect::Bind { internal: false, portal: Some(p) } => Some(ResultAcc::new(p.1.action_id, Instant::now(), None)),
+                _ => None,
+            }
         });
+        let failed_id = a.as_ref().and_then(|a| a.action_id);
         if let Some(a) = a.as_mut() {
             a.bytes += bytes;
         }
         self.finished(done, a, "ERROR".to_string(), Some(message));
+        let mut skipped: Vec<u64> = Vec::new();
         {
             let mut sh = self.shared();
             if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
@@ -165,12 +178,33 @@ impl Relay {
                 if ends_batch(front) {
                     break;
                 }
+                // What the server skips of the batch: the actions checked at its Parses and Binds.
+                let id = match front {
+                    Expect::Parse { internal: false, statement: Some(st), .. } => st.action_id,
+                    Expect::Bind { internal: false, portal: Some(p) } => p.1.action_id,
+                    Expect::Execute { action_id, .. } => *action_id,
+                    _ => None,
+                };
+                if let Some(id) = id.filter(|id| Some(*id) != failed_id && !skipped.contains(id)) {
+                    skipped.push(id);
+                }
                 sh.expect.pop_front();
             }
             // The client has not sent this batch's Sync yet: what it still sends of the batch
             // is skipped by the server, and dropped by hoop.
             if extended && sh.expect.is_empty() {
                 sh.batch_failed = true;
+            }
+        }
+        if by_server {
+            self.server_rolled_back();
+            // Statements after a failed one up to Sync never run: recorded as skipped, not left
+            // looking as if they ran (red-team round 55). When hoop ended the statement itself,
+            // the server may still run what was sent behind it, and the note of what finished
+            // after the stop tells.
+            for id in skipped {
+                let a = ResultAcc::new(Some(id), Instant::now(), None);
+                done.push(Finished { acc: a, tag: SKIPPED.to_string(), error: Some("not run: the server skipped it after an earlier error in its batch".into()), duration_us: 0 });
             }
         }
         self.answered.notify_waiters();

@@ -66,6 +66,12 @@ impl Relay {
                 Err(e) => return Err(e.into()),
             };
             if dropping && !matches!(frame.tag, b'Z' | b'S' | b'A') {
+                // What the transaction undoes still follows the server's answers.
+                match frame.tag {
+                    b'E' => self.server_rolled_back(),
+                    b'C' => self.shared().undo.tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None),
+                    _ => {}
+                }
                 if frame.tag == b'C' {
                     // A statement that read masked values counts, as every one does, though
                     // its answer is dropped.
@@ -279,7 +285,11 @@ impl Relay {
                 }
                 b'C' | b'I' | b's' => {
                     if matches!(self.front_kind(), Front::Own) {
-                        // hoop's own BEGIN/COMMIT/ROLLBACK: the client did not send them.
+                        // hoop's own BEGIN/COMMIT/ROLLBACK: the client did not send them, but
+                        // they begin and end the transaction its statements ran in.
+                        if frame.tag == b'C' {
+                            self.shared().undo.tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None);
+                        }
                         continue;
                     }
                     if frame.tag == b'C' {
@@ -296,7 +306,22 @@ impl Relay {
                         // counts as over the ceiling.
                         self.count_written("DELETE 18446744073709551615");
                     }
-                    let tag = if frame.tag == b'C' { String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned() } else { String::new() };
+                    let tag = match frame.tag {
+                        b'C' => String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned(),
+                        // A portal run in parts: what it returned so far (round 55: recorded with
+                        // no status, as if that were all it did).
+                        b's' => SUSPENDED.to_string(),
+                        _ => String::new(),
+                    };
+                    // What ran belongs to the open transaction, until it commits or is undone.
+                    let suspended_write = frame.tag == b's' && self.shared().front_writes();
+                    if frame.tag == b'C' || suspended_write {
+                        let id = match self.front_kind() {
+                            Front::Execute(_, id, _) | Front::Query(id, _, _) => id,
+                            _ => None,
+                        };
+                        self.shared().undo.tag(&tag, id);
+                    }
                     let moved = {
                         let mut sh = self.shared();
                         if frame.tag != b'I' {
@@ -334,7 +359,10 @@ impl Relay {
                             tags.push(tag.clone());
                         }
                     }
-                    self.finished(&mut done, acc.take(), tag, None);
+                    // A write run through a row-limited portal ran whole at its first Execute;
+                    // only its command tag, at the portal's end, would tell how many rows.
+                    let note = suspended_write.then(|| SUSPENDED_WRITE.to_string());
+                    self.finished(&mut done, acc.take(), tag, note);
                     if matches!(self.front_kind(), Front::Execute(..)) {
                         self.pop();
                     }
@@ -391,10 +419,10 @@ impl Relay {
                             }
                             None => error.write_to(&mut out),
                         }
-                        self.server_error(&mut acc, &mut done, message, 0);
+                        self.server_error(&mut acc, &mut done, message, 0, true);
                     } else {
                         error.write_to(&mut out);
-                        self.server_error(&mut acc, &mut done, message, sent);
+                        self.server_error(&mut acc, &mut done, message, sent, true);
                     }
                     copy = None;
                 }
@@ -444,6 +472,10 @@ impl Relay {
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
+                        let status = sh.status;
+                        if let Some(r) = sh.undo.ready(status) {
+                            sh.rolled_back.push(r);
+                        }
                         sh.tx_since = if sh.status == b'I' { None } else { sh.tx_since.or_else(|| Some(Instant::now())) };
                         let mut ended = None;
                         while let Some(e) = sh.expect.pop_front() {
@@ -490,6 +522,10 @@ impl Relay {
                             }
                         }
                         _ => frame.write_to(&mut out),
+                    }
+                    if self.client_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                        // Recorded now: whoever waits for the answers ends the session next.
+                        self.release(&mut out, &mut done).await?;
                     }
                     self.answered.notify_waiters();
                 }
@@ -564,12 +600,26 @@ impl Relay {
         if !out.is_empty() {
             self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let written = if out.is_empty() { Ok(()) } else { self.client.lock().await.write_flushed(out).await };
+        let gone = self.client_gone.load(std::sync::atomic::Ordering::Relaxed);
+        let written = if out.is_empty() || gone { Ok(()) } else { self.client.lock().await.write_flushed(out).await };
         out.clear();
         for f in done.drain(..) {
             self.finish(f);
         }
+        let rolled = std::mem::take(&mut self.shared().rolled_back);
+        for r in rolled {
+            self.record_rollback(r);
+        }
         Ok(written?)
+    }
+
+    /// The server reported an error: the implicit transaction it ran in, if it was one, is
+    /// rolled back.
+    pub(super) fn server_rolled_back(&self) {
+        let mut sh = self.shared();
+        if let Some(r) = sh.undo.error() {
+            sh.rolled_back.push(r);
+        }
     }
 
     fn pop(&self) -> Option<Expect> {
@@ -645,6 +695,12 @@ impl Relay {
     }
 
 }
+
+/// The status recorded for a portal's part (PortalSuspended).
+const SUSPENDED: &str = "SUSPENDED";
+
+/// The recorded note of a write run through a row-limited portal.
+const SUSPENDED_WRITE: &str = "a write run through a row-limited portal: the server ran it whole at its first Execute; how many rows it wrote is told only if the portal is run to its end";
 
 /// Replaces what an error of a statement reading masked columns may quote (its
 /// message, detail, hint, context, internal query and positions) with hoop's own words, and

@@ -73,6 +73,8 @@ pub(super) struct Statement {
     /// The catalog generation it was read in: the server reads a prepared statement's text
     /// again when relations it names changed, and so does hoop at Bind.
     pub(super) generation: u64,
+    /// The action its Parse was recorded as: a Parse the server rejects has its error there.
+    pub(super) action_id: Option<u64>,
 }
 
 /// What hoop makes of a statement's text, against relations as they are when it is read.
@@ -166,6 +168,10 @@ pub(super) struct Shared {
     /// run yet: what the catalog said before it is stale once it has, so the next statement
     /// is checked after it is answered, and the caches forgotten then.
     pub(super) relations_changing: bool,
+    /// What the server's open transaction would undo.
+    pub(super) undo: super::transaction::Undoable,
+    /// Rollbacks the server's answers told, recorded once the results before them are.
+    pub(super) rolled_back: Vec<super::transaction::RolledBack>,
 }
 
 impl Shared {
@@ -221,6 +227,12 @@ impl Shared {
             _ => None,
         });
         pending.or_else(|| self.portals.get(name))
+    }
+
+    /// Whether the portal being answered runs a statement that changes rows.
+    pub(super) fn front_writes(&self) -> bool {
+        let Some(Expect::Execute { portal, .. }) = self.expect.front() else { return false };
+        self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.sql.kinds.iter().any(|k| matches!(k.as_str(), "insert" | "update" | "delete" | "merge")))
     }
 
     /// Whether the statement being answered writes rows it reads from other relations.

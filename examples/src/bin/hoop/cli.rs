@@ -680,6 +680,11 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
                 }
                 s
             }
+            Event::RolledBack { action_ids, more, reason } => {
+                let ids: Vec<String> = action_ids.iter().map(|id| format!("#{id}")).collect();
+                let more = if *more > 0 { format!(" and {more} more") } else { String::new() };
+                format!("rolled back ({}): {}{more} did not last", esc(reason), ids.join(", "))
+            }
             Event::Note { message } => format!("note: {}", esc(message)),
             Event::SessionEnd { reason } => format!("session ended: {}", esc(reason)),
             _ => continue,
