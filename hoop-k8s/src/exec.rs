@@ -300,10 +300,10 @@ async fn output_checkpoint<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    if sent < last.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+    if !so_far.checkpoint_due(last) {
         return Ok(());
     }
-    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
     *last = so_far;
     let session = &ongoing.session;
     session

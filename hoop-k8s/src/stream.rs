@@ -64,20 +64,21 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                 error = Some(msg);
                 break;
             }
-            if !out.is_empty() {
-                sent += out.len() as u64;
-                if tx.send(Bytes::from(out)).await.is_err() {
-                    break;
-                }
-            }
-            // A checkpoint every so many events or bytes: a hold stops reading the API server
-            // here until the reviewer decides; a refusal ends the watch with an ERROR event.
-            let so_far = ResultSoFar { rows: events, bytes: sent, masked_values: masked, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+            // A checkpoint every so many events, bytes or masked values, met before the events
+            // that reach it go (as a list's objects do): a hold stops reading the API server here
+            // until the reviewer decides; a refusal ends the watch with an ERROR event instead.
+            let so_far = ResultSoFar { rows: events, bytes: sent + out.len() as u64, masked_values: masked, seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
             if so_far.checkpoint_due(&checkpoint) {
                 checkpoint = so_far;
                 if let Some(refusal) = ongoing.checkpoint_message(so_far).await {
                     let _ = tx.send(Bytes::from(crate::status::watch_error(StatusCode::FORBIDDEN, "Forbidden", &refusal))).await;
                     error = Some(refusal);
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                sent += out.len() as u64;
+                if tx.send(Bytes::from(out)).await.is_err() {
                     break;
                 }
             }
@@ -129,18 +130,19 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                 }
                 _ = ongoing.session.ended() => { error = Some("session ended".to_string()); break }
             };
-            if !out.is_empty() {
-                sent += out.len() as u64;
-                if tx.send(Bytes::from(out)).await.is_err() {
-                    break;
-                }
-            }
-            let so_far = ResultSoFar { bytes: sent, masked_values: m.masked_values(), seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
+            // Met before the text that reaches it goes, as for watch events.
+            let so_far = ResultSoFar { bytes: sent + out.len() as u64, masked_values: m.masked_values(), seconds: ongoing.started.elapsed().as_secs(), ..ResultSoFar::default() };
             if so_far.checkpoint_due(&checkpoint) {
                 checkpoint = so_far;
                 if let Some(refusal) = ongoing.checkpoint_message(so_far).await {
                     let _ = tx.send(Bytes::from(format!("\n{refusal}; the rest was withheld\n"))).await;
                     (error, refused) = (Some(refusal), true);
+                    break;
+                }
+            }
+            if !out.is_empty() {
+                sent += out.len() as u64;
+                if tx.send(Bytes::from(out)).await.is_err() {
                     break;
                 }
             }

@@ -902,6 +902,38 @@ fn a_watch_past_the_budget_is_held_and_ended_on_denial() {
     assert!((out.clone() + &err).contains("agent-budget-result") && !out.contains("cm6"), "{out}{err}");
 }
 
+/// Red-team round 56: a watch met checkpoints only every 1,000 events or MiB, so one watch of
+/// ConfigMaps holding hundreds of credentials each delivered 20,400 masked values past a
+/// 5,000 budget (a list of the same objects was held). Masked values bring a checkpoint too,
+/// met before the events that reach it go: past the budget the watch is held, and on denial
+/// ends with what it delivered under the budget and a checkpoint's worth.
+#[test]
+fn a_watch_dense_in_masked_values_meets_the_masked_values_budget() {
+    let gw = gateway_with(KubeApiOptions { pods: 1, ..Default::default() }, None, "", "[policy.budgets]\nmasked_values_1h = 1500\n");
+    let kc = gw.agent();
+    let watch = watch_configmaps(&kc);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    // Ten ConfigMaps of 300 credentials each, put there straight at the API server: 3,000
+    // masked values in events of a few kB.
+    let create = |i: usize| {
+        let data: serde_json::Map<String, serde_json::Value> = (0..300).map(|k| (format!("DB_PASSWORD_{k:03}"), serde_json::Value::from(format!("pw{i}-{k}")))).collect();
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("dense{i}")}, "data": data});
+        let file = gw.dir.path().join(format!("dense{i}.json"));
+        std::fs::write(&file, cm.to_string()).unwrap();
+        let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    };
+    (0..10).for_each(create);
+    t.join().unwrap();
+    create(10);
+    let watched = watch.wait_with_output().unwrap();
+    let (out, err) = text(&watched);
+    let masked = out.matches("[REDACTED").count();
+    assert!((out.clone() + &err).contains("agent-budget-masked-values"), "{err}{}", &out[out.len().saturating_sub(300)..]);
+    assert!(masked < 2000 && !out.contains("dense10") && !out.contains("pw1-"), "{masked} masked values delivered");
+}
+
 /// Pod logs meet checkpoints as they stream (every MiB), with the values masked in them
 /// counted: past the result budget a log is held; denied, it ends with a line naming the rule
 /// and the rest never reaches kubectl; approved, it arrives whole.

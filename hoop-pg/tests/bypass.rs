@@ -2848,3 +2848,18 @@ async fn the_recording_tells_failed_skipped_and_rolled_back_statements() {
         _ => assert!(tags.contains(&"ERROR".to_string()), "cancelled, and recorded so: {closed} {tags:?}"),
     }
 }
+
+/// Red-team round 56 (found on Kubernetes watches, the same here): a result dense in masked
+/// values met no checkpoint before 1,000 rows or 1 MiB, so 600 rows of four masked values each
+/// went out whole past a 1,500 masked-values budget. Masked values bring a checkpoint too.
+#[test]
+fn a_result_dense_in_masked_values_meets_the_masked_values_budget() {
+    let gw = Gw::start("[policy.budgets]\nmasked_values_1h = 1500\n");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    let (out, err) = agent(&gw, &["-c", "SELECT u.card, u.email, u.card AS c2, u.email AS e2 FROM users u, generate_series(1, 300) g WHERE u.id IN (1, 2)"], None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(reviewer.join().unwrap() >= 1, "held midway: {err}");
+    assert!(err.contains("agent-budget-masked-values"), "{err}");
+    assert!(out.lines().count() < 600 && !out.contains("4111 1111"), "{} rows delivered", out.lines().count());
+}

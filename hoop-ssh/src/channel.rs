@@ -623,10 +623,10 @@ async fn output_checkpoint(
     last: &mut ResultSoFar,
 ) -> Result<(), String> {
     let Some((action_id, started)) = running else { return Ok(()) };
-    if sent < last.bytes + hoop_core::usage::CHECKPOINT_BYTES {
+    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
+    if !so_far.checkpoint_due(last) {
         return Ok(());
     }
-    let so_far = ResultSoFar { bytes: sent, masked_values, seconds: started.elapsed().as_secs(), ..ResultSoFar::default() };
     *last = so_far;
     session
         .output_checkpoint(action_id, so_far, async |note| {

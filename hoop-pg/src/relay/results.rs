@@ -20,8 +20,9 @@ pub(super) struct ResultAcc {
     pub(super) streams_masked: bool,
     /// The masked values by column and detector, not yet counted into usage.
     pub(super) masked_by: crate::mask::MaskTally,
-    /// Bytes already added to the server loop's [`Tally`].
+    /// Bytes and masked values already added to the server loop's [`Tally`].
     pub(super) counted_bytes: u64,
+    pub(super) counted_masked: u64,
     pub(super) sample: Vec<Vec<Option<String>>>,
     pub(super) sample_bytes: usize,
 }
@@ -32,6 +33,7 @@ pub(super) struct Tally {
     pub(super) action: u64,
     pub(super) rows: u64,
     pub(super) bytes: u64,
+    pub(super) masked: u64,
 }
 
 /// A result that ended in the output not yet written to the client: recorded once that output
@@ -45,7 +47,7 @@ pub(super) struct Finished {
 
 impl ResultAcc {
     pub(super) fn new(action_id: Option<u64>, started: Instant, plan: Option<Arc<RowPlan>>) -> Self {
-        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, streams_masked: false, masked_by: Default::default(), counted_bytes: 0, sample: Vec::new(), sample_bytes: 0 }
+        ResultAcc { action_id, started, plan, rows: 0, bytes: 0, masked_values: 0, streams_masked: false, masked_by: Default::default(), counted_bytes: 0, counted_masked: 0, sample: Vec::new(), sample_bytes: 0 }
     }
 
     pub(super) fn so_far(&self) -> ResultSoFar {
@@ -71,7 +73,7 @@ impl Relay {
         if unreleased && let Some(a) = acc.as_mut() {
             a.streams_masked = true;
             if let Some(id) = a.action_id {
-                *tally = Tally { action: id, rows: hoop_core::usage::CHECKPOINT_ROWS, bytes: 0 };
+                *tally = Tally { action: id, rows: hoop_core::usage::CHECKPOINT_ROWS, ..Tally::default() };
             }
         }
         (*held, *spent) = (None, true);
@@ -102,15 +104,18 @@ impl Relay {
         // Per row: a few additions and comparisons, no clock read. Counted over the action's
         // results, so that many small results of one text meet checkpoints as one large one.
         if tally.action != action_id {
-            *tally = Tally { action: action_id, rows: 0, bytes: 0 };
+            *tally = Tally { action: action_id, ..Tally::default() };
         }
         tally.rows += 1;
         tally.bytes += a.bytes - a.counted_bytes;
         a.counted_bytes = a.bytes;
-        if tally.rows < hoop_core::usage::CHECKPOINT_ROWS && tally.bytes < hoop_core::usage::CHECKPOINT_BYTES {
+        tally.masked += a.masked_values.saturating_sub(a.counted_masked);
+        a.counted_masked = a.masked_values;
+        use hoop_core::usage::{CHECKPOINT_BYTES, CHECKPOINT_MASKED, CHECKPOINT_ROWS};
+        if tally.rows < CHECKPOINT_ROWS && tally.bytes < CHECKPOINT_BYTES && tally.masked < CHECKPOINT_MASKED {
             return Ok(None);
         }
-        (tally.rows, tally.bytes) = (0, 0);
+        (tally.rows, tally.bytes, tally.masked) = (0, 0, 0);
         self.handle.count_masked(&a.masked_by.drain(a.plan.as_deref()));
         let so_far = a.so_far();
         let cut = |rule: &str, why: &str| format!("hoop: {why} (rule {rule}); the statement was cancelled after {} rows", so_far.rows);
