@@ -2863,3 +2863,53 @@ fn a_result_dense_in_masked_values_meets_the_masked_values_budget() {
     assert!(err.contains("agent-budget-masked-values"), "{err}");
     assert!(out.lines().count() < 600 && !out.contains("4111 1111"), "{} rows delivered", out.lines().count());
 }
+
+/// Red-team round 53: a reviewer approved `COPY … FROM STDIN` into a sensitive table and the
+/// rows that followed were never shown. The rows are gathered before the reviewer is asked and
+/// shown in the ticket; approved, exactly they are written; denied, nothing is; rows too many
+/// to show whole are refused without a ticket.
+#[test]
+fn the_rows_of_a_reviewed_copy_from_stdin_are_shown_before_they_are_written() {
+    victim("v_copyin");
+    let gw = Gw::start_with_limits_and_sensitive("max_message_bytes = 4194304", &["v_copyin"]);
+    let mut reviewer = hoop_core::identity::Identity::new("rev", IdentityKind::Human);
+    reviewer.groups = vec!["review".into()];
+    let review = |approve: bool| {
+        let approvals = gw.gate.approvals().clone();
+        let reviewer = reviewer.clone();
+        std::thread::spawn(move || {
+            for _ in 0..200 {
+                if let Some(t) = approvals.list().into_iter().next() {
+                    let shown = t.action.summary();
+                    approvals.decide(&t.id, &reviewer, approve, "seen").unwrap();
+                    return shown;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            panic!("no ticket");
+        })
+    };
+    let t = review(true);
+    let (out, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN"], Some("5\tfive\n6\tsix\n\\.\n"));
+    let shown = t.join().unwrap();
+    assert!(shown.contains("rows sent (3 lines): 5\\tfive\\n6\\tsix"), "{shown}");
+    assert!(out.contains("COPY 2") || err.is_empty(), "{out} {err}");
+    assert_eq!(pg().psql("SELECT string_agg(v, ',' ORDER BY id) FROM v_copyin").unwrap().trim(), "a,b,five,six");
+    // Denied: nothing written, the reviewer's refusal is the client's error.
+    let t = review(false);
+    let (_, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN"], Some("7\tseven\n\\.\n"));
+    assert!(t.join().unwrap().contains("7\\tseven"));
+    assert!(err.contains("denied by reviewer"), "{err}");
+    assert_eq!(rows("v_copyin"), "4");
+    // More rows than a ticket shows whole: refused, no ticket.
+    let many: String = (100..80_000).map(|i| format!("{i}\tvalue-{i}\n")).collect::<String>() + "\\.\n";
+    let (_, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN"], Some(&many));
+    assert!(err.contains("hoop-unreviewable-command"), "{err}");
+    assert!(gw.gate.approvals().list().is_empty());
+    assert_eq!(rows("v_copyin"), "4");
+    // The session goes on after each: a COPY then a statement in one psql run.
+    let t = review(true);
+    let (out, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN", "-c", "SELECT 'after'"], Some("8\teight\n\\.\n"));
+    t.join().unwrap();
+    assert!(out.contains("after") && rows("v_copyin") == "5", "{out} {err}");
+}

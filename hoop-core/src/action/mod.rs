@@ -176,6 +176,10 @@ pub struct Sql {
     /// (red-team round 27: a ticket for `execute p` showed nothing of `p`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<String>,
+    /// The rows a `COPY … FROM STDIN` sends, as text, when the gateway gathered them before
+    /// asking a reviewer: the rows are what the statement writes, so the reviewer sees them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_rows: Option<String>,
     /// The relations the text's writes change (the target of `INSERT`, `UPDATE`, `DELETE`,
     /// `MERGE`, `COPY … FROM`), lowercase, as written: whose foreign keys a write checks.
     /// The gateway's own; not recorded, not seen by rules.
@@ -540,6 +544,9 @@ impl Action {
                 }
                 if !self.sql.runs.is_empty() {
                     notes.push(format!("runs: {}", self.sql.runs.join(" ;; ")));
+                }
+                if let Some(rows) = &self.sql.copy_rows {
+                    notes.push(format!("rows sent ({} lines): {rows}", rows.lines().count()));
                 }
                 match notes.is_empty() {
                     true => self.sql.text.clone(),

@@ -226,6 +226,16 @@ pub fn analyze(text: &str) -> Sql {
     sql
 }
 
+/// Whether `text` is exactly one statement, as the server's parser reads it.
+///
+/// ```
+/// assert!(hoop_core::action::sql::single_statement("copy t from stdin"));
+/// assert!(!hoop_core::action::sql::single_statement("copy t from stdin; select 1"));
+/// ```
+pub fn single_statement(text: &str) -> bool {
+    parseable(text) && pg_query::parse(text, pg_query::ParserOptions::DEFAULT).is_ok_and(|r| r.protobuf.stmts.len() == 1)
+}
+
 /// `text` with `mask` applied to its literals and comments only: keywords, identifiers and
 /// operators stay as written, so a reviewer (and the recording) sees the statement's structure
 /// whatever the detectors match. Text the scanner cannot split is masked whole.

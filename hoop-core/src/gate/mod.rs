@@ -776,6 +776,21 @@ impl SessionHandle {
         })
     }
 
+    /// Whether `action`, checked now, would be held for review; nothing is recorded or counted.
+    /// An adapter that can show the reviewer more of what will run (the rows of a `COPY … FROM
+    /// STDIN`) gathers it first, then checks the action with it.
+    pub fn would_review(&self, action: &Action) -> bool {
+        let now = crate::auth::now_secs().max(0) as u64;
+        let mut action = action.clone();
+        let table_keys = self.table_keys(&action);
+        action.usage = self.usage_of(&action, &table_keys, now);
+        let policy = &self.gate.inner.policy;
+        let (verdict, _) = self.without_waived(Vec::new(), now, |w| {
+            if w.is_empty() { policy.evaluate(&self.session, &action) } else { policy.evaluate_waiving(&self.session, &action, w) }
+        });
+        matches!(verdict, Verdict::Review { .. })
+    }
+
     /// Refuses `action` by a rule of the gate itself (not of the policy): the adapter could not
     /// check it, or it would change how the adapter reads what follows. Records the action and
     /// the refusal like a policy deny; an error means the record failed (refuse all the same).
@@ -920,7 +935,7 @@ impl SessionHandle {
         // A text the ticket and the recording would show cut (red-team round 53: ` or id > 0`
         // after a 1.5 MB comment, approved as the 1 MiB shown, updated every row).
         let long = |t: &String| t.len() > MAX_RECORDED_TEXT;
-        if long(&action.sql.text) || long(&action.exec.command) || action.sql.runs.iter().any(long) || action.sql.params.iter().flatten().any(long) {
+        if long(&action.sql.text) || long(&action.exec.command) || action.sql.runs.iter().any(long) || action.sql.params.iter().flatten().any(long) || action.sql.copy_rows.iter().any(long) {
             return Some(Verdict::Deny {
                 rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
                 reason: format!("a reviewer must see what they approve whole, and this would be shown cut at {} MiB", MAX_RECORDED_TEXT >> 20),
@@ -1029,6 +1044,7 @@ impl SessionHandle {
         bound_text(&mut a.sql.text, max);
         a.sql.runs.iter_mut().for_each(|t| bound_text(t, max));
         a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, max));
+        a.sql.copy_rows.iter_mut().for_each(|r| bound_text(r, max));
         bound_text(&mut a.exec.command, max);
         a
     }
@@ -1058,6 +1074,7 @@ impl SessionHandle {
             }
         }
         a.sql.params.iter_mut().flatten().for_each(mask);
+        a.sql.copy_rows.iter_mut().for_each(mask);
         mask(&mut a.exec.command);
         a.exec.argv.iter_mut().for_each(mask);
         a.exec.commands.iter_mut().flatten().for_each(mask);

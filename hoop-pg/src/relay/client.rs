@@ -79,6 +79,11 @@ impl Relay {
                     let copies = super::results::copies_rows(&action.sql);
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
+                    if unknown.is_none() && !binary_masked && self.own_refusal(&action.sql, None).is_none() && self.copy_in_for_review(&action) {
+                        let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies };
+                        self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client).await?;
+                        continue;
+                    }
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err(BINARY_COPY_REFUSAL.to_string())

@@ -20,6 +20,7 @@
 
 mod capped;
 mod client;
+mod copy_in;
 mod reading;
 mod results;
 mod server;

@@ -472,6 +472,7 @@ impl Relay {
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
+                        sh.copy_in = None;
                         let status = sh.status;
                         if let Some(r) = sh.undo.ready(status) {
                             sh.rolled_back.push(r);
@@ -527,6 +528,13 @@ impl Relay {
                         // Recorded now: whoever waits for the answers ends the session next.
                         self.release(&mut out, &mut done).await?;
                     }
+                    self.answered.notify_waiters();
+                }
+                b'G' => {
+                    // COPY FROM STDIN begins: a reviewed one waits for it to gather its rows.
+                    self.shared().copy_in = Some(frame.body.first().copied().unwrap_or(0));
+                    frame.write_to(&mut out);
+                    self.release(&mut out, &mut done).await?;
                     self.answered.notify_waiters();
                 }
                 b'H' => {

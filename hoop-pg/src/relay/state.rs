@@ -168,6 +168,9 @@ pub(super) struct Shared {
     /// run yet: what the catalog said before it is stale once it has, so the next statement
     /// is checked after it is answered, and the caches forgotten then.
     pub(super) relations_changing: bool,
+    /// The format of the CopyInResponse the server sent for the statement being answered, while
+    /// hoop gathers a reviewed COPY's rows (see `copy_in.rs`).
+    pub(super) copy_in: Option<u8>,
     /// What the server's open transaction would undo.
     pub(super) undo: super::transaction::Undoable,
     /// Rollbacks the server's answers told, recorded once the results before them are.

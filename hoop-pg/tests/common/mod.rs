@@ -75,6 +75,12 @@ impl Gw {
         Gw::start_full("", 3, &["customers"], true, 1000, limits)
     }
 
+    /// [`start_with_limits`](Self::start_with_limits) with these sensitive tables and a review
+    /// timeout of 30 s.
+    pub fn start_with_limits_and_sensitive(limits: &str, sensitive_tables: &[&str]) -> Gw {
+        Gw::start_full("", 30, sensitive_tables, true, 1000, limits)
+    }
+
     fn start_full(extra: &str, review_timeout_secs: u64, sensitive_tables: &[&str], allow_privileged_role: bool, max_rows_written: u64, limits: &str) -> Gw {
         let pg = pg();
         let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,159 @@
+//! A `COPY … FROM STDIN` that a rule holds for review: its rows are what it writes, so hoop
+//! gathers them before the reviewer is asked (red-team round 53: a reviewer approved `COPY
+//! payments FROM STDIN`, and the rows that followed were never shown to anyone).
+//!
+//! The statement goes to the server first, recorded before it goes as a Parse is: the server
+//! enters copy-in mode and answers CopyInResponse (whose formats the client needs and only the
+//! server knows) and writes nothing until the rows end. hoop keeps the client's rows, up to
+//! what a ticket shows, and asks the reviewer with them; on approval the rows go on, otherwise
+//! a CopyFail ends the COPY with nothing written and the reason as its error.
+
+use super::*;
+
+/// Bytes of rows a reviewer is shown whole: past this the COPY is refused as unreviewable.
+const MAX_SHOWN_ROWS: usize = 1 << 20;
+
+/// Longest hoop waits for the server to start (or refuse) the COPY.
+const START_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl Relay {
+    /// Whether `sql` is one `COPY … FROM STDIN` whose check would hold it for review: then it
+    /// runs through [`copy_in_reviewed`](Self::copy_in_reviewed).
+    pub(super) fn copy_in_for_review(&self, action: &Action) -> bool {
+        let sql = &action.sql;
+        sql.copy == "from"
+            && !sql.copy_program
+            && !sql.kinds.iter().any(|k| k == "copy_file")
+            && hoop_core::action::sql::single_statement(&sql.text)
+            && self.handle.would_review(action)
+    }
+
+    /// Runs the client's `query` (a `COPY … FROM STDIN`, see [`copy_in_for_review`](Self::copy_in_for_review))
+    /// with its rows shown to the reviewer. `head` is what the server will answer to it.
+    pub(super) async fn copy_in_reviewed(&self, query: &Frame, action: Action, head: Expect, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
+        let first = match self.handle.precheck(action.clone()) {
+            Ok((id, hoop_core::verdict::Verdict::Deny { rule, reason })) => Err((Some(id), refuse::message(&rule, &reason))),
+            Ok((id, _)) => Ok(id),
+            Err(e) => Err((None, format!("hoop: {e}"))),
+        };
+        let first = match first {
+            Ok(id) => id,
+            Err((id, msg)) => {
+                self.expect(Expect::Query { action_id: id, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false });
+                proto::query(&refuse::raising_statement(&msg)).write_to(out);
+                return Ok(());
+            }
+        };
+        self.shared().copy_in = None;
+        self.expect(match head {
+            Expect::Query { started, copy, names, failed, lineage, results, cap, generation, copies, .. } => {
+                Expect::Query { action_id: Some(first), started, copy, names, failed, lineage, results, cap, generation, copies }
+            }
+            other => other,
+        });
+        query.write_to(out);
+        self.send(server, out).await?;
+        let Some(format) = self.copy_in_started(first).await? else {
+            // The server refused the COPY before it began (no such table, no privilege): its
+            // error reached the client, which sends no rows.
+            return Ok(());
+        };
+        let (mut rows, mut total, mut over) = (Vec::new(), 0u64, false);
+        let done = loop {
+            let frame = match client.try_next() {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    client.fill().await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            match frame.tag {
+                b'd' => {
+                    total += frame.body.len() as u64;
+                    if rows.len() + frame.body.len() <= MAX_SHOWN_ROWS {
+                        rows.extend_from_slice(&frame.body);
+                    } else {
+                        over = true;
+                    }
+                }
+                b'c' => break None,
+                // The client gave up: its CopyFail ends the COPY as it would have.
+                b'f' => break Some(frame),
+                // The server ignores these in copy-in mode.
+                b'H' | b'S' => {}
+                t => return Err(RelayError::Protocol(format!("message {:?} inside a COPY FROM STDIN", t as char))),
+            }
+        };
+        if let Some(fail) = done {
+            fail.write_to(out);
+            return self.send(server, out).await;
+        }
+        let mut action = action;
+        let refusal = if format != 0 {
+            Some("hoop: the rows of a binary COPY cannot be shown to a reviewer; send them as text or CSV".to_string())
+        } else if over {
+            Some(format!("hoop: the rows of this COPY ({total} bytes) are more than a reviewer is shown whole ({} MiB); send them in smaller COPYs", MAX_SHOWN_ROWS >> 20))
+        } else {
+            None
+        };
+        let (id, verdict) = match refusal {
+            Some(msg) => {
+                let rule = hoop_core::gate::UNREVIEWABLE_COMMAND_RULE;
+                let msg = format!("{msg} (rule {rule})");
+                (self.handle.refuse(action, rule, &msg).ok(), Err(msg))
+            }
+            None => {
+                action.sql.copy_rows = Some(String::from_utf8_lossy(&rows).into_owned());
+                self.decide(action, client).await
+            }
+        };
+        // The result belongs to the action the reviewer decided on.
+        for e in self.shared().expect.iter_mut() {
+            if let Expect::Query { action_id, .. } = e
+                && *action_id == Some(first)
+            {
+                *action_id = id.or(Some(first));
+            }
+        }
+        match verdict {
+            Ok(()) => {
+                proto::raw(b'd', &rows).write_to(out);
+                proto::raw(b'c', &[]).write_to(out);
+            }
+            Err(msg) => {
+                let mut body = msg.into_bytes();
+                body.retain(|b| *b != 0);
+                body.push(0);
+                proto::raw(b'f', &body).write_to(out);
+            }
+        }
+        self.send(server, out).await
+    }
+
+    /// Waits for the server's first answer to the COPY of action `id`: its CopyInResponse's
+    /// format (`0` text, `1` binary), or `None` when it answered otherwise (an error: the COPY
+    /// never began).
+    async fn copy_in_started(&self, id: u64) -> Result<Option<u8>, RelayError> {
+        let waited = tokio::time::timeout(START_WAIT, async {
+            loop {
+                let wait = self.answered.notified();
+                tokio::pin!(wait);
+                wait.as_mut().enable();
+                {
+                    let sh = self.shared();
+                    if let Some(format) = sh.copy_in {
+                        return Some(format);
+                    }
+                    let pending = sh.expect.iter().any(|e| matches!(e, Expect::Query { action_id: Some(a), .. } if *a == id));
+                    if !pending {
+                        return None;
+                    }
+                }
+                wait.await;
+            }
+        })
+        .await;
+        waited.map_err(|_| RelayError::Protocol("the server neither started nor refused a COPY FROM STDIN in time".into()))
+    }
+}
