@@ -19,6 +19,9 @@ fn serves_postgres_and_ssh_with_one_recorder() {
     let o = s.ssh("printf 'line one\\nmail bob@corp.example\\n'; printf 'no newline'");
     assert_eq!(out(&o), "line one\nmail [REDACTED:email]\nno newline", "{}", err(&o));
     let ssh_bytes = o.stdout.clone();
+    // A transaction the server rolls back is said so in the timeline.
+    let o = s.psql(&token, "begin; select 'undone' from people limit 1; rollback");
+    assert!(o.status.success(), "{}", err(&o));
 
     // kubectl through the same process, with a kubeconfig from `hoop kubeconfig` whose credential
     // plugin is the hoop binary itself.
@@ -46,9 +49,9 @@ fn serves_postgres_and_ssh_with_one_recorder() {
     let ssh_id = listing.lines().find(|l| l.contains(" ssh ")).unwrap().split_whitespace().next().unwrap();
     let replay = s.hoop(&["replay", ssh_id, "--speed", "100"]);
     assert!(replay.stdout == ssh_bytes, "replay: {:?}", out(&replay));
-    let pg_id = listing.lines().find(|l| l.contains("postgres")).unwrap().split_whitespace().next().unwrap();
-    let timeline = out(&s.hoop(&["replay", pg_id]));
+    let timeline: String = listing.lines().filter(|l| l.contains("postgres")).map(|l| out(&s.hoop(&["replay", l.split_whitespace().next().unwrap()]))).collect();
     assert!(timeline.contains("select email from people") && timeline.contains("SELECT 1"), "{timeline}");
+    assert!(timeline.contains("rolled back (ROLLBACK): #") && timeline.contains("did not last"), "{timeline}");
     let metrics = s.hoop(&["sessions", "list"]);
     assert!(metrics.status.success());
 }
