@@ -134,6 +134,10 @@ pub enum Event {
         more: u64,
         /// What ended the transaction.
         reason: String,
+        /// One of the actions committed part of its text first (a `COMMIT` inside it): only
+        /// what it ran after that was undone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after_commit: Option<u64>,
     },
     /// A free-form note from an adapter (e.g. protocol errors).
     Note {

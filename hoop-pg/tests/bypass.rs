@@ -2739,21 +2739,27 @@ fn long_hex_values_are_scanned_in_linear_time() {
     assert_eq!(value, format!("\\x{}", "6576656e742031".repeat(40000)), "{err}");
 }
 
-/// Every recorded event of the gateway's sessions, as JSON bodies.
-fn recorded_events(gw: &Gw) -> Vec<serde_json::Value> {
-    let mut events = Vec::new();
+/// Every recorded event of the gateway's sessions, as JSON bodies, one list per session.
+fn recorded_sessions(gw: &Gw) -> Vec<Vec<serde_json::Value>> {
+    let mut sessions = Vec::new();
     for f in std::fs::read_dir(gw.dir.path().join("recordings")).unwrap() {
         let path = f.unwrap().path();
         if path.extension().is_some_and(|e| e == "jsonl") {
-            for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                    events.push(v["body"].clone());
-                }
-            }
+            let lines = std::fs::read_to_string(&path).unwrap_or_default();
+            sessions.push(lines.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).map(|v| v["body"].clone()).collect());
         }
     }
-    events
+    sessions
 }
+
+/// The recorded events of the one session that has an action whose text holds `needle`.
+fn session_of(sessions: &[Vec<serde_json::Value>], needle: &str) -> Vec<serde_json::Value> {
+    let has = |e: &serde_json::Value| e["type"] == "action" && e["action"]["sql"]["text"].as_str().is_some_and(|t| t.contains(needle));
+    let found: Vec<&Vec<serde_json::Value>> = sessions.iter().filter(|s| s.iter().any(has)).collect();
+    assert_eq!(found.len(), 1, "one session runs {needle}");
+    found[0].clone()
+}
+
 
 /// Red-team round 55: the recording misstated what ran. A Bind that failed (`1/0` folds
 /// there) left its action without a result; statements the server skipped after an error in
@@ -2806,29 +2812,26 @@ async fn the_recording_tells_failed_skipped_and_rolled_back_statements() {
     assert_eq!(on_server.trim(), "1,2,15,20,21,22,23,24,25,26,27,28,29");
     let closed = pg().psql("SELECT count(*) FROM v_tx55 WHERE v = 'closed'").unwrap().trim().to_string();
 
-    let events = recorded_events(&gw);
-    let ids_of = |needle: &str| -> Vec<u64> {
+    let sessions = recorded_sessions(&gw);
+    let ids_in = |events: &[serde_json::Value], needle: &str| -> Vec<u64> {
         events.iter().filter(|e| e["type"] == "action" && e["action"]["sql"]["text"].as_str().is_some_and(|t| t.contains(needle))).filter_map(|e| e["action_id"].as_u64()).collect()
     };
-    // (Action ids count per session; each needle is in one session only.)
+    // (Action ids count per session: each needle is looked up in its own session.)
     let results_of = |needle: &str| -> Vec<(String, String)> {
-        let ids = ids_of(needle);
-        assert!(!ids.is_empty(), "an action for {needle}");
+        let events = session_of(&sessions, needle);
+        let ids = ids_in(&events, needle);
         events
             .iter()
             .filter(|e| e["type"] == "action_result" && e["action_id"].as_u64().is_some_and(|id| ids.contains(&id)))
             .map(|e| (e["status"].as_str().unwrap_or_default().to_string(), e["error"].as_str().unwrap_or_default().to_string()))
             .collect()
     };
-    let rolled_back: Vec<(Vec<u64>, String)> = events
-        .iter()
-        .filter(|e| e["type"] == "rolled_back")
-        .map(|e| (e["action_ids"].as_array().unwrap().iter().filter_map(|v| v.as_u64()).collect(), e["reason"].as_str().unwrap_or_default().to_string()))
-        .collect();
     let was_rolled_back = |needle: &str, reason: &str| {
-        let ids = ids_of(needle);
-        rolled_back.iter().any(|(r, why)| why.contains(reason) && r.iter().any(|id| ids.contains(id)))
+        let events = session_of(&sessions, needle);
+        let ids = ids_in(&events, needle);
+        events.iter().filter(|e| e["type"] == "rolled_back" && e["reason"].as_str().is_some_and(|r| r.contains(reason))).any(|e| e["action_ids"].as_array().unwrap().iter().any(|v| v.as_u64().is_some_and(|id| ids.contains(&id))))
     };
+    let events: Vec<serde_json::Value> = sessions.iter().flatten().cloned().collect();
     let all: String = events
         .iter()
         .filter(|e| e["type"] != "session_start")
@@ -2912,4 +2915,70 @@ fn the_rows_of_a_reviewed_copy_from_stdin_are_shown_before_they_are_written() {
     let (out, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN", "-c", "SELECT 'after'"], Some("8\teight\n\\.\n"));
     t.join().unwrap();
     assert!(out.contains("after") && rows("v_copyin") == "5", "{out} {err}");
+}
+
+/// Red-team round 57, against round 55's records: a text that committed part of itself then
+/// failed was recorded as rolled back whole; a batch never synced (Flush, then the client
+/// gone) was recorded as done though the server rolled it back; `ROLLBACK AND CHAIN` was read
+/// as a savepoint's rollback; a write whose result was paused for review, the client then
+/// gone, had no result at all. Each is checked against what the server holds.
+#[tokio::test]
+async fn the_recording_follows_commits_inside_texts_unsynced_batches_chains_and_paused_writes() {
+    victim("v_tx57");
+    let gw = Gw::start("[policy.budgets]\nmasked_values_1h = 1500\n");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(b"INSERT INTO v_tx57 VALUES (10, 'kept'); COMMIT; INSERT INTO v_tx57 VALUES (11, 'undone'); SELECT 1/0")]).await;
+    c.until_ready().await;
+    for q in ["BEGIN", "INSERT INTO v_tx57 VALUES (12, 'chained-undone')", "ROLLBACK AND CHAIN", "INSERT INTO v_tx57 VALUES (13, 'chained-kept')", "COMMIT"] {
+        c.send(&[raw::query(q.as_bytes())]).await;
+        c.until_ready().await;
+    }
+    // Executed and flushed, never synced: the client goes.
+    let flush = vec![b'H', 0, 0, 0, 4];
+    c.send(&[raw::parse("", b"INSERT INTO v_tx57 VALUES (14, 'unsynced')"), raw::bind("", ""), raw::execute(""), flush]).await;
+    let mut got = Vec::new();
+    while !messages(&got).iter().any(|(t, _)| *t == b'C') {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("the insert's tag").unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(c);
+    // A write whose masked result is paused for review (the masked-values budget), the client
+    // then gone.
+    let mut c = raw::Raw::login_as(&gw, "agent-57").await;
+    c.send(&[raw::query(b"WITH w AS (INSERT INTO v_tx57 VALUES (15, 'paused-write') RETURNING id) SELECT u.card, u.email, u.card AS c2 FROM users u, generate_series(1, 400) g WHERE u.id IN (1, 2)")]).await;
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("paused after") {
+        let mut buf = vec![0u8; 65536];
+        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("the pause").unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(gw.gate.approvals().list().is_empty(), "the paused result's ticket went with its client");
+
+    let on_server = pg().psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM v_tx57 WHERE id >= 10").unwrap();
+    assert_eq!(on_server.trim(), "10,13,15");
+    let sessions = recorded_sessions(&gw);
+    let ids_of = |events: &[serde_json::Value], needle: &str| -> Vec<u64> {
+        events.iter().filter(|e| e["type"] == "action" && e["action"]["sql"]["text"].as_str().is_some_and(|t| t.contains(needle))).filter_map(|e| e["action_id"].as_u64()).collect()
+    };
+    let rolled_back = |needle: &str| -> Vec<serde_json::Value> {
+        let events = session_of(&sessions, needle);
+        let ids = ids_of(&events, needle);
+        events.iter().filter(|e| e["type"] == "rolled_back" && e["action_ids"].as_array().unwrap().iter().any(|v| v.as_u64().is_some_and(|id| ids.contains(&id)))).cloned().collect()
+    };
+    let all: String = sessions.iter().flatten().filter(|e| e["type"] != "session_start").map(|e| format!("\n{e}")).collect();
+    let events = session_of(&sessions, "'paused-write'");
+    let ids_of = |needle: &str| ids_of(&events, needle);
+    let text = rolled_back("'kept'); COMMIT");
+    assert!(text.len() == 1 && text[0]["after_commit"].as_u64().is_some(), "only what ran after its COMMIT: {all}");
+    assert!(!rolled_back("'chained-undone'").is_empty() && rolled_back("'chained-kept'").is_empty(), "{all}");
+    assert!(rolled_back("'unsynced'").iter().any(|r| r["reason"].as_str().unwrap().contains("session ended")), "{all}");
+    let paused = ids_of("'paused-write'");
+    let results: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "action_result" && e["action_id"].as_u64().is_some_and(|id| paused.contains(&id))).collect();
+    assert!(results.iter().any(|r| r["status"] == "SELECT 800" && r["error"].as_str().is_some_and(|e| e.contains("finished"))), "{all}");
+    assert!(rolled_back("'paused-write'").is_empty(), "{all}");
 }

@@ -78,9 +78,10 @@ impl Relay {
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
                     let copies = super::results::copies_rows(&action.sql);
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
+                    let rollbacks = super::transaction::Rollbacks::of(&action.sql.kinds);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     if unknown.is_none() && !binary_masked && self.own_refusal(&action.sql, None).is_none() && self.copy_in_for_review(&action) {
-                        let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies };
+                        let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
                         self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client).await?;
                         continue;
                     }
@@ -112,7 +113,7 @@ impl Relay {
                         (_, v) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
-                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies };
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
                         self.capped_query(&frame, head, (limit, &checked), &mut server, &mut out, &mut client).await?;
                         continue;
@@ -120,7 +121,7 @@ impl Relay {
                     // A refused text runs hoop's refusal, whose message is hoop's own.
                     let lineage = lineage.filter(|_| verdict.is_ok());
                     let generation = verdict.is_ok().then_some(read_in);
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok() });
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok(), rollbacks });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),

@@ -147,6 +147,8 @@ pub struct Relay {
     /// The client went away while the server still owed answers: they are read and recorded,
     /// and no longer written anywhere.
     client_gone: std::sync::atomic::AtomicBool,
+    /// Signalled when the client goes: a result paused for review stops waiting.
+    client_left: tokio::sync::Notify,
 }
 
 /// Rows of a statement that reads masked values are held back until it ends, up to this many
@@ -203,6 +205,7 @@ impl Relay {
             reviewing: Default::default(),
             ceiling_cancel: Mutex::new(None),
             client_gone: Default::default(),
+            client_left: tokio::sync::Notify::new(),
         }
     }
 
@@ -248,20 +251,48 @@ impl Relay {
     /// Resolves once nothing is owed; the caller bounds the wait.
     pub async fn drain_after_client(&self) {
         self.client_gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.client_left.notify_waiters();
         self.answered_until(|expect| expect.is_empty()).await
     }
 
+    /// Resolves once the client is gone (see [`drain_after_client`](Self::drain_after_client)).
+    async fn client_left(&self) {
+        loop {
+            let wait = self.client_left.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if self.client_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            wait.await;
+        }
+    }
+
     /// Records, as the session ends, a transaction it leaves open: the server rolls it back
-    /// when hoop disconnects.
+    /// when hoop disconnects. With answers still owed (they did not come in time), whether
+    /// what ran last committed is not known, and the recording says that instead.
     pub fn record_session_end(&self) {
-        let rolled = self.shared().undo.session_end();
-        if let Some(r) = rolled {
-            self.record_rollback(r);
+        let mut sh = self.shared();
+        if sh.expect.is_empty() {
+            let rolled = sh.undo.session_end();
+            drop(sh);
+            if let Some(r) = rolled {
+                self.record_rollback(r);
+            }
+            return;
+        }
+        let (ids, more) = sh.undo.pending();
+        drop(sh);
+        let ids: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let message = format!("the session ended with the server's answers still owed: whether what ran since its transaction last committed ({}{more}) committed is not known", ids.join(", "));
+        if let Err(e) = self.handle.record_later(&Event::Note { message }) {
+            tracing::warn!(error = %e, "recording the end of a session failed");
         }
     }
 
     fn record_rollback(&self, r: transaction::RolledBack) {
-        let event = Event::RolledBack { action_ids: r.action_ids, more: r.more, reason: r.reason.to_string() };
+        let event = Event::RolledBack { action_ids: r.action_ids, more: r.more, reason: r.reason.to_string(), after_commit: r.after_commit };
         if let Err(e) = self.handle.record_later(&event) {
             tracing::warn!(error = %e, "recording a rollback failed");
         }

@@ -130,7 +130,14 @@ impl Relay {
                 );
                 proto::notice("01000", &note).write_to(out);
                 self.release(out, done).await?;
-                match self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))).await {
+                // A client gone meanwhile takes its ticket with it (dropping the wait cancels
+                // it), and the answers are then read to record what ran (red-team round 57: a
+                // write paused, then the client gone, left no result at all).
+                let waited = tokio::select! {
+                    o = self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))) => o,
+                    () = self.client_left() => return Ok(Some(cut(&rule, "the client went away while its result was paused for review"))),
+                };
+                match waited {
                     None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),
                     Some(Ok(true)) => Ok(None),
                     Some(Ok(false)) => Ok(Some(cut(&rule, "the reviewer did not let this result go on"))),

@@ -66,10 +66,25 @@ impl Relay {
                 Err(e) => return Err(e.into()),
             };
             if dropping && !matches!(frame.tag, b'Z' | b'S' | b'A') {
-                // What the transaction undoes still follows the server's answers.
+                // What the transaction undoes still follows the server's answers; a statement the
+                // server finished after hoop stopped its result has that result recorded too
+                // (red-team round 57: a write whose rows a denial cut was recorded as cancelled
+                // only, though the server had finished and committed it).
                 match frame.tag {
                     b'E' => self.server_rolled_back(),
-                    b'C' => self.shared().undo.tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None),
+                    b'C' => {
+                        let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
+                        let id = match self.front_kind() {
+                            Front::Query(id, ..) => id,
+                            _ => None,
+                        };
+                        if let Some(id) = id.filter(|_| ran_after_stop.len() < 64) {
+                            let mut a = ResultAcc::new(Some(id), Instant::now(), None);
+                            a.rows = rowcap::tag_count(&tag).map_or(0, |(_, n)| n);
+                            done.push(Finished { acc: a, tag: tag.clone(), error: Some(FINISHED_AFTER_STOP.into()), duration_us: 0 });
+                        }
+                        self.note_tag(&tag, id);
+                    }
                     _ => {}
                 }
                 if frame.tag == b'C' {
@@ -288,7 +303,7 @@ impl Relay {
                         // hoop's own BEGIN/COMMIT/ROLLBACK: the client did not send them, but
                         // they begin and end the transaction its statements ran in.
                         if frame.tag == b'C' {
-                            self.shared().undo.tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None);
+                            self.note_tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None);
                         }
                         continue;
                     }
@@ -320,7 +335,7 @@ impl Relay {
                             Front::Execute(_, id, _) | Front::Query(id, _, _) => id,
                             _ => None,
                         };
-                        self.shared().undo.tag(&tag, id);
+                        self.note_tag(&tag, id);
                     }
                     let moved = {
                         let mut sh = self.shared();
@@ -621,6 +636,15 @@ impl Relay {
         Ok(written?)
     }
 
+    /// A command tag the server sent for action `id`, for what the transaction would undo.
+    fn note_tag(&self, tag: &str, id: Option<u64>) {
+        let mut sh = self.shared();
+        let rollbacks = sh.front_rollbacks();
+        if let Some(r) = sh.undo.tag(tag, id, rollbacks) {
+            sh.rolled_back.push(r);
+        }
+    }
+
     /// The server reported an error: the implicit transaction it ran in, if it was one, is
     /// rolled back.
     pub(super) fn server_rolled_back(&self) {
@@ -703,6 +727,9 @@ impl Relay {
     }
 
 }
+
+/// The recorded note of a statement the server finished after hoop stopped its result.
+const FINISHED_AFTER_STOP: &str = "the server finished this statement after hoop stopped its result (its rows past the stop were withheld): what it wrote stands unless its transaction was rolled back";
 
 /// The status recorded for a portal's part (PortalSuspended).
 const SUSPENDED: &str = "SUSPENDED";

@@ -47,6 +47,8 @@ pub(super) enum Expect {
         /// It writes rows it reads from other relations: those rows count as read
         /// ([`super::results::copies_rows`]).
         copies: bool,
+        /// What a `ROLLBACK` tag of it undoes.
+        rollbacks: super::transaction::Rollbacks,
     },
     /// FunctionCallResponse, then ReadyForQuery.
     FunctionCall,
@@ -232,6 +234,16 @@ impl Shared {
         pending.or_else(|| self.portals.get(name))
     }
 
+    /// What a `ROLLBACK` tag of the statement being answered undoes.
+    pub(super) fn front_rollbacks(&self) -> super::transaction::Rollbacks {
+        match self.expect.front() {
+            Some(Expect::Query { rollbacks, .. }) => *rollbacks,
+            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).map(|s| super::transaction::Rollbacks::of(&s.sql.kinds)).unwrap_or_default(),
+            Some(Expect::Internal | Expect::Tail) => super::transaction::Rollbacks::Whole,
+            _ => Default::default(),
+        }
+    }
+
     /// Whether the portal being answered runs a statement that changes rows.
     pub(super) fn front_writes(&self) -> bool {
         let Some(Expect::Execute { portal, .. }) = self.expect.front() else { return false };
@@ -408,7 +420,7 @@ pub(super) fn merge(sql: &mut Sql, held: &Sql) {
 impl Expect {
     /// A text of hoop's own (a refusal) in place of the client's: its answer is the client's.
     pub(super) fn own_text() -> Self {
-        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false }
+        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false, rollbacks: Default::default() }
     }
 }
 

@@ -680,8 +680,8 @@ pub async fn replay(cfg: &Config, a: &AdminArgs, id: &str, speed: f64) -> Result
                 }
                 s
             }
-            Event::RolledBack { action_ids, more, reason } => {
-                let ids: Vec<String> = action_ids.iter().map(|id| format!("#{id}")).collect();
+            Event::RolledBack { action_ids, more, reason, after_commit } => {
+                let ids: Vec<String> = action_ids.iter().map(|id| if Some(*id) == *after_commit { format!("#{id} (what it ran after its COMMIT)") } else { format!("#{id}") }).collect();
                 let more = if *more > 0 { format!(" and {more} more") } else { String::new() };
                 format!("rolled back ({}): {}{more} did not last", esc(reason), ids.join(", "))
             }
