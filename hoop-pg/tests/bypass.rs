@@ -2865,6 +2865,20 @@ fn a_result_dense_in_masked_values_meets_the_masked_values_budget() {
     assert!(reviewer.join().unwrap() >= 1, "held midway: {err}");
     assert!(err.contains("agent-budget-masked-values"), "{err}");
     assert!(out.lines().count() < 600 && !out.contains("4111 1111"), "{} rows delivered", out.lines().count());
+    // Round 57: one value the detectors match 1,600 times went out whole before the pause. A
+    // row of a checkpoint's masked values meets it before it goes.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    // (psql drops the rows of a result that ends in an error: the bytes are read raw.)
+    let got = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut c = raw::Raw::login_as(&gw, "agent-2").await;
+        c.send(&[raw::query(b"SELECT repeat('mail ann@corp.example ', 1600) AS dense")]).await;
+        c.until_ready().await
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let shown = String::from_utf8_lossy(&got).into_owned();
+    assert!(reviewer.join().unwrap() >= 1 && shown.contains("agent-budget-masked-values"), "{shown:.300}");
+    assert!(!messages(&got).iter().any(|(t, _)| *t == b'D'), "the row did not go: {shown:.300}");
 }
 
 /// Red-team round 53: a reviewer approved `COPY … FROM STDIN` into a sensitive table and the

@@ -120,11 +120,13 @@ impl Relay {
                             &mut spare
                         }
                     };
+                    let mut row_masked = 0u64;
                     let row = match mask_row(&self.masker, plan.as_deref(), &frame.body, masked_by) {
                         Ok(Some((masked, values))) => {
                             self.sample(&mut acc, &masked.body);
+                            row_masked = u64::from(values);
                             if let Some(a) = acc.as_mut() {
-                                a.masked_values += u64::from(values);
+                                a.masked_values += row_masked;
                             }
                             masked
                         }
@@ -134,9 +136,10 @@ impl Relay {
                         }
                         Err(()) => return Err(RelayError::Protocol("malformed DataRow from the server".into())),
                     };
-                    // A row of a checkpoint's bytes or more meets its checkpoint before it goes:
-                    // one row (a table folded into one value) cannot carry a budget's worth past it.
-                    let big = row.body.len() as u64 >= hoop_core::usage::CHECKPOINT_BYTES;
+                    // A row of a checkpoint's bytes or masked values or more meets its checkpoint
+                    // before it goes: one row (a table folded into one value, a value the detectors
+                    // match thousands of times) cannot carry a budget's worth past it.
+                    let big = row.body.len() as u64 >= hoop_core::usage::CHECKPOINT_BYTES || row_masked >= hoop_core::usage::CHECKPOINT_MASKED;
                     if !big {
                         row.write_to(&mut out);
                     }
