@@ -140,7 +140,9 @@ where
 {
     let session = ongoing.session.clone();
     let masker = session.masker();
-    let style = if tty { StreamStyle::Terminal } else { StreamStyle::Pipe };
+    // Released on a timer only where someone types and reads (red-team round 58: on SSH, a
+    // command on a terminal sent a value in two halves around a `sleep`).
+    let style = if tty && ongoing.timed_release { StreamStyle::Terminal } else { StreamStyle::Pipe };
     let (mut to_client, mut from_client) = client.split();
     let (mut to_up, mut from_up) = up.split();
     let mut out: [Option<StreamMasker>; 2] = [None, None];

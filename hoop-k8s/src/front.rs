@@ -57,6 +57,9 @@ pub(crate) struct Ongoing {
     pub k8s: K8s,
     /// An agent's shell: each line it types on stdin is checked before the container sees it.
     pub check_stdin: bool,
+    /// On a terminal, output held back to mask it is released after a short wait (someone may
+    /// type and read); a command of programs hoop knows is masked as a pipe's instead.
+    pub timed_release: bool,
 }
 
 impl Ongoing {
@@ -225,6 +228,7 @@ impl Conn {
             Err(resp) => return resp,
         };
         let mut interactive = k8s.subresource == "attach";
+        let mut timed_release = true;
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
             let mut command = exec_action(&target_name, &query);
@@ -232,12 +236,13 @@ impl Conn {
                 command = command.on_terminal();
             }
             interactive = command.kind == hoop_core::action::ActionKind::Shell;
+            timed_release = !command.known_commands_only();
             if let Err(resp) = decide(&session, command).await {
                 return resp;
             }
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
-        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin };
+        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release };
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {
                 let req = Request::from_parts(parts, ());

@@ -1130,6 +1130,40 @@ fn a_pager_on_an_agents_tty_is_held_like_a_shell() {
     assert!(!screen.contains("SECRET-MARKER-44"), "the commented keys never reached less: {screen}");
 }
 
+/// Red-team round 58 (found on SSH, the same here): a command on a terminal had its held output
+/// released after a few milliseconds, so a value written in two halves with a pause between
+/// them came back in clear. Only a shell (someone typing) gets that release; `tail -f` on a
+/// terminal is masked as a pipe is.
+#[test]
+fn a_command_on_a_terminal_is_masked_as_a_pipe() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let file = gw.dir.path().join("growing.txt");
+    std::fs::write(&file, "card 4111 1111").unwrap();
+    let script = gw.dir.path().join("tail-script");
+    std::fs::write(&script, "expect done\n").unwrap();
+    let appender = {
+        let file = file.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            use std::io::Write;
+            std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b" 1111 1111 done\n").unwrap();
+        })
+    };
+    let o = Command::new("python3")
+        .arg(hoop_harness::pty_driver())
+        .arg(&script)
+        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "timeout", "4", "tail", "-f", "-c", "+1"])
+        .arg(&file)
+        .env("KUBECONFIG", &kc)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    appender.join().unwrap();
+    let (screen, err) = text(&o);
+    assert!(screen.contains("done") && !screen.contains("4111"), "{err}\n{screen:?}");
+}
+
 #[test]
 fn agents_cannot_hand_secrets_to_pods() {
     let gw = gateway("");

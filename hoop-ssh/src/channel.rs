@@ -215,6 +215,13 @@ impl ChannelRelay {
                                 action = action.on_terminal();
                             }
                             interactive = action.kind == hoop_core::action::ActionKind::Shell;
+                            // Held output is released on a timer only where someone may type
+                            // and read: a command of programs hoop knows is masked as a pipe
+                            // is, terminal or not (red-team round 58: `ssh -tt host 'head -c 30
+                            // .env; sleep 1; tail -c +31 .env'` sent a password in two halves).
+                            if action.known_commands_only() {
+                                style = StreamStyle::Pipe;
+                            }
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
                                 mode = Mode::Raw;
                             }

@@ -1123,6 +1123,11 @@ fn binary_bytes_and_pauses_do_not_unmask() {
     assert_eq!(text(&o).1, "card [REDACTED:card] done\n", "{:?}", text(&o));
     let o = ssh(&gw, "printf 'mail bob@corp.ex'; (sleep 1; printf 'ample done\\n') & kill -KILL $$");
     assert_eq!(text(&o).0, "mail [REDACTED:email] done\n", "{:?}", text(&o));
+    // Round 58: the same on a terminal (`ssh -tt`), where a shell's held output goes after a
+    // few milliseconds: a command that is not a shell is masked as on a pipe.
+    let o = ssh_base(&gw).args(["-tt", "web@127.0.0.1", "printf 'card 4111 1111'; sleep 1; printf ' 1111 1111 done\\n'"]).stdin(Stdio::null()).output().unwrap();
+    let out = text(&o).0;
+    assert!(!out.contains("4111") && out.contains("done"), "{out:?}");
 }
 
 /// The first red-team round's ways past the command rules: a script the agent wrote run by

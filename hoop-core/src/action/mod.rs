@@ -461,6 +461,12 @@ impl Action {
         self
     }
 
+    /// Whether this is a command of programs hoop knows, read whole: none of them reads keys
+    /// typed at a terminal, so output held back to mask it needs no release on a timer.
+    pub fn known_commands_only(&self) -> bool {
+        self.kind == ActionKind::Exec && self.exec.unreadable.is_empty() && self.exec.interpreter.is_empty() && !self.exec.pipes_to_interpreter && self.exec.unlisted.is_empty()
+    }
+
     /// An interactive shell.
     pub fn shell(target: impl Into<String>) -> Self {
         Action { kind: ActionKind::Shell, target: target.into(), ..Action::default() }
