@@ -117,8 +117,8 @@ enum Mode {
         pending: Vec<u8>,
         /// The login directory relative paths are read against.
         home: String,
-        /// Learns it from the server's answer to `realpath "."`.
-        probe: crate::sftp::HomeProbe,
+        /// Follows the server's replies: the login directory, the paths of open handles.
+        replies: Box<crate::sftp::Replies>,
     },
 }
 
@@ -266,7 +266,7 @@ impl ChannelRelay {
                                 boundaries: Default::default(),
                                 pending: Vec::new(),
                                 home: home.clone(),
-                                probe: Default::default(),
+                                replies: Default::default(),
                             };
                             let _ = session.record_later(&Event::Note { message: "sftp session".into() });
                             up(Up::Subsystem(name));
@@ -342,9 +342,14 @@ impl ChannelRelay {
                                 session.count_received(sent - counted, 0);
                                 counted = sent;
                             }
-                            if let Mode::Sftp { boundaries, pending, home, probe, .. } = &mut mode {
-                                if let Some(h) = probe.server_bytes(&data) {
-                                    *home = h;
+                            if let Mode::Sftp { boundaries, pending, home, replies, .. } = &mut mode {
+                                match replies.server_bytes(&data) {
+                                    Ok(Some(h)) => *home = h,
+                                    Ok(None) => {}
+                                    Err(e) => {
+                                        let _ = session.record_later(&Event::Note { message: format!("sftp: {e}; the channel ends") });
+                                        break;
+                                    }
                                 }
                                 boundaries.advance(&data);
                                 if boundaries.at_boundary() && !pending.is_empty() {
@@ -514,7 +519,7 @@ async fn sftp_requests(
     data: &[u8],
     up: &impl Fn(Up) -> bool,
 ) -> bool {
-    let Mode::Sftp { framer, boundaries, pending, home, probe } = mode else { return true };
+    let Mode::Sftp { framer, boundaries, pending, home, replies } = mode else { return true };
     framer.push(data);
     loop {
         let packet = match framer.next_packet() {
@@ -525,10 +530,24 @@ async fn sftp_requests(
                 return false;
             }
         };
-        probe.client_packet(&packet);
-        let refusal = match crate::sftp::path_request(&packet, home) {
-            None => None,
-            Some(req) => {
+        // Attributes set through a handle are a setstat of the path it was opened for
+        // (red-team round 58: `fsetstat` on a handle approved as a download made the file
+        // setuid and world-writable, unchecked and unrecorded).
+        let request = match crate::sftp::fsetstat(&packet) {
+            Some((req_id, handle)) => match replies.handle_path(&handle) {
+                Some(path) => Ok(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify" })),
+                None => Err((req_id, "hoop: fsetstat of a handle the gateway did not see opened".to_string())),
+            },
+            None => Ok(crate::sftp::path_request(&packet, home)),
+        };
+        let opened = match &request {
+            Ok(Some(r)) if matches!(r.operation.as_str(), "open" | "opendir") => Some(r.path.clone()),
+            _ => None,
+        };
+        let refusal = match request {
+            Err(refused) => Some(refused),
+            Ok(None) => None,
+            Ok(Some(req)) => {
                 let mut paths = vec![req.path.clone()];
                 if !req.to.is_empty() {
                     paths.push(req.to.clone());
@@ -546,6 +565,10 @@ async fn sftp_requests(
         };
         match refusal {
             None => {
+                if let Err(e) = replies.forwarded(&packet, opened.as_deref()) {
+                    let _ = session.record_later(&Event::Note { message: format!("sftp: {e}; the channel ends") });
+                    return false;
+                }
                 if !up(Up::Data(packet)) {
                     return false;
                 }

@@ -50,7 +50,7 @@ data_dir = "{dir}"
 [recording]
 fsync_interval_ms = 50
 [limits]
-review_timeout_secs = 3
+{timeout}
 {limits}
 [targets.web]
 protocol = "ssh"
@@ -64,6 +64,7 @@ kind = "agent"
 public_key = "{agent}"
 {extra}
 "#,
+        timeout = if limits.contains("review_timeout_secs") { "" } else { "review_timeout_secs = 3" },
         dir = dir.path().display(),
         port = s.port(),
         user = s.user(),
@@ -624,6 +625,24 @@ fn exec_waits_for_review() {
     t.join().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("denied by reviewer alice"), "{}", text(&o).1);
+    // Red-team round 58: a client gone while its command waits takes the ticket with it; it
+    // is no longer listed (long before the review would time out), and nothing runs.
+    let gw = gateway_with_limits("[[policy.rules]]\nname = \"review-deploys\"\nwhen = 'action.kind == \"exec\" && \"deploy\" in action.exec.argv'\nthen = \"review\"\n", "review_timeout_secs = 600");
+    let name = marker("gone");
+    let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(format!("echo deploy; touch /tmp/{name}")).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let listed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        !gw.gate.approvals().list().is_empty()
+    });
+    assert!(listed, "a ticket");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let gone = (0..600).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        gw.gate.approvals().list().is_empty()
+    });
+    assert!(gone, "the ticket went with its client");
+    assert!(!made(&name));
 }
 
 /// No default rules: `sftp` in batch mode lists and gets.
@@ -1250,4 +1269,108 @@ fn large_output_pauses_midway_for_review() {
     assert!(text(&o).1.contains("paused after"), "{}", text(&o).1);
     assert!(std::fs::read(&back).unwrap() == vec![b'c'; 5_000_000], "byte-identical after the pause");
     let _ = ssh(&gw, "rm -f big.bin");
+}
+
+/// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.
+struct RawSftp {
+    child: std::process::Child,
+}
+
+impl RawSftp {
+    fn open(gw: &Gw) -> RawSftp {
+        let child = ssh_base(gw).args(["-s", "web@127.0.0.1", "sftp"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut c = RawSftp { child };
+        c.send(1, 3, &[]);
+        assert_eq!(c.recv().0, 2, "VERSION");
+        c
+    }
+
+    fn s(v: &[u8]) -> Vec<u8> {
+        let mut b = (v.len() as u32).to_be_bytes().to_vec();
+        b.extend_from_slice(v);
+        b
+    }
+
+    fn send(&mut self, kind: u8, id: u32, fields: &[u8]) {
+        use std::io::Write;
+        let mut body = vec![kind];
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(fields);
+        let mut p = (body.len() as u32).to_be_bytes().to_vec();
+        p.extend_from_slice(&body);
+        self.child.stdin.as_mut().unwrap().write_all(&p).unwrap();
+    }
+
+    /// The next reply: its kind and body after the kind.
+    fn recv(&mut self) -> (u8, Vec<u8>) {
+        use std::io::Read;
+        let out = self.child.stdout.as_mut().unwrap();
+        let mut len = [0u8; 4];
+        out.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        out.read_exact(&mut body).unwrap();
+        (body[0], body[1..].to_vec())
+    }
+}
+
+/// Red-team round 58: hoop took the login directory from the first reply carrying the id of
+/// the client's `realpath "."`, so a `realpath "/etc"` sent first under the same id made it
+/// read every relative path against `/etc` (tickets, rules and the recording named a file
+/// the server never opened); and `fsetstat` on a handle opened for reading changed the
+/// file's mode unchecked. Replies are followed in order, and an fsetstat is a setstat of the
+/// handle's path.
+#[test]
+fn sftp_replies_are_followed_in_order_and_fsetstat_is_a_setstat() {
+    let gw = gateway("[policy]\ndefault_rules = false\n[[policy.rules]]\nname = \"no-setstat\"\nwhen = 'action.kind == \"file_transfer\" && action.file_transfer.operation == \"setstat\"'\nthen = \"deny\"\n");
+    let home = text(&ssh(&gw, "pwd")).0.trim().to_string();
+    let name = marker("forged");
+    let mut c = RawSftp::open(&gw);
+    c.send(16, 7, &RawSftp::s(b"/etc"));
+    c.send(16, 7, &RawSftp::s(b"."));
+    assert_eq!(c.recv().0, 104);
+    assert_eq!(c.recv().0, 104);
+    // A relative open for writing: recorded as the file the server writes.
+    let mut open = RawSftp::s(name.as_bytes());
+    open.extend_from_slice(&(0x02u32 | 0x08 | 0x10).to_be_bytes());
+    open.extend_from_slice(&0u32.to_be_bytes());
+    c.send(3, 8, &open);
+    let (kind, body) = c.recv();
+    assert_eq!(kind, 102, "a handle: {body:?}");
+    let handle = body[8..].to_vec();
+    c.send(4, 9, &RawSftp::s(&handle));
+    assert_eq!(c.recv().0, 101);
+    let written = std::path::Path::new(&home).join(&name);
+    assert!(written.exists(), "the server wrote {}", written.display());
+    // fsetstat through a handle opened for reading: the rule refusing setstat applies.
+    let mut open = RawSftp::s(written.to_str().unwrap().as_bytes());
+    open.extend_from_slice(&0x01u32.to_be_bytes());
+    open.extend_from_slice(&0u32.to_be_bytes());
+    c.send(3, 10, &open);
+    let (kind, body) = c.recv();
+    assert_eq!(kind, 102);
+    let handle = body[8..].to_vec();
+    let mut attrs = RawSftp::s(&handle);
+    attrs.extend_from_slice(&4u32.to_be_bytes());
+    attrs.extend_from_slice(&0o4777u32.to_be_bytes());
+    c.send(10, 11, &attrs);
+    let (kind, body) = c.recv();
+    assert_eq!(kind, 101);
+    assert_eq!(u32::from_be_bytes(body[4..8].try_into().unwrap()), 3, "permission denied");
+    // Forged handles are refused too.
+    let mut attrs = RawSftp::s(b"nope");
+    attrs.extend_from_slice(&4u32.to_be_bytes());
+    attrs.extend_from_slice(&0o777u32.to_be_bytes());
+    c.send(10, 12, &attrs);
+    assert_eq!(c.recv().0, 101);
+    drop(c.child.stdin.take());
+    let _ = c.child.wait();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&written).unwrap().permissions().mode() & 0o7777;
+    assert_ne!(mode, 0o4777, "the mode did not change");
+    let _ = sealed_recordings(&gw, 2);
+    let rec = gw.gate.recorder();
+    let all: String = rec.list().unwrap().iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(all.contains(&format!("\"path\":\"{}\"", written.display())) && !all.contains(&format!("/etc/{name}")), "{all}");
+    assert!(all.contains("\"rule\":\"no-setstat\""), "{all}");
+    let _ = std::fs::remove_file(&written);
 }

@@ -400,6 +400,7 @@ impl Gate {
             last_activity_ms: AtomicI64::new(0),
             kill,
             closed: std::sync::atomic::AtomicBool::new(false),
+            closed_signal: tokio::sync::Notify::new(),
             results: Default::default(),
             usage_keys,
             epoch_bucket,
@@ -604,6 +605,8 @@ pub struct SessionHandle {
     last_activity_ms: AtomicI64,
     kill: Arc<KillSwitch>,
     closed: std::sync::atomic::AtomicBool,
+    /// Signalled when the session is closed: reviews still waited for on its behalf end.
+    closed_signal: tokio::sync::Notify,
     /// Results running now, for their checkpoints and usage.
     results: results::Running,
     /// This session's usage keys: its identity, and its identity on its target.
@@ -895,7 +898,13 @@ impl SessionHandle {
             }
         }
         let mut guard = Unanswered { handle: self, action_id, ticket: Some(pending.ticket().id.clone()) };
-        let decision = pending.wait().await;
+        let decision = tokio::select! {
+            d = pending.wait() => d,
+            // The session's client is gone: nobody waits for the decision, and its ticket goes
+            // (red-team round 58: an SSH command's ticket stayed listed after its client left,
+            // and approving it did nothing).
+            () = self.closed() => return Ok(Decision::Cancelled),
+        };
         let ticket = guard.ticket.take().unwrap_or_default();
         self.touch();
         let (approved, reviewer) = match &decision {
@@ -1008,11 +1017,25 @@ impl SessionHandle {
         GateError::Record(e)
     }
 
+    /// Resolves once the session was closed (see [`close`](Self::close)).
+    pub async fn closed(&self) {
+        loop {
+            let wait = self.closed_signal.notified();
+            tokio::pin!(wait);
+            wait.as_mut().enable();
+            if self.closed.load(Ordering::SeqCst) {
+                return;
+            }
+            wait.await;
+        }
+    }
+
     /// Records the end, seals the recording and releases the session's slot.
     pub fn close(&self, reason: &str) {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        self.closed_signal.notify_waiters();
         let _ = self.log.record(&Event::SessionEnd { reason: reason.to_string() });
         if let Err(e) = self.log.close() {
             tracing::error!(session = %self.session.id, error = %e, "sealing the recording failed");

@@ -2,7 +2,9 @@
 //! symlink, and of OpenSSH's extensions (`posix-rename`, `hardlink`, `lsetstat`, …), so that
 //! path rules apply to every transfer (OpenSSH 9 `scp` speaks SFTP too). Paths are made
 //! absolute against the session's home directory (the server's own answer to the client's
-//! first `realpath "."` once seen) and normalised, so `/etc/../etc/shadow` is `/etc/shadow`.
+//! first `realpath "."` once seen, see `replies.rs`) and normalised, so `/etc/../etc/shadow` is
+//! `/etc/shadow`. Attributes set through a handle (`fsetstat`) are checked as a `setstat` of
+//! the path the handle was opened for.
 //! Extensions hoop does not know are actions of their own (`extension:<name>`), which rules
 //! refuse for agents.
 //!
@@ -12,10 +14,16 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+mod replies;
+
+pub use replies::Replies;
+
 /// Largest SFTP packet accepted from a client (OpenSSH sends at most 256 KiB of data).
 pub const MAX_PACKET: usize = 1 << 20;
 
 const FXP_OPEN: u8 = 3;
+const FXP_CLOSE: u8 = 4;
+const FXP_FSETSTAT: u8 = 10;
 const FXP_SETSTAT: u8 = 9;
 const FXP_OPENDIR: u8 = 11;
 const FXP_REMOVE: u8 = 13;
@@ -192,6 +200,21 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
     }))
 }
 
+/// The request id and handle of an `SSH_FXP_FSETSTAT` (attributes set through an open handle).
+pub fn fsetstat(packet: &[u8]) -> Option<(u32, Vec<u8>)> {
+    let mut b = packet.get(4..)?;
+    if b.len() < 5 || b.first() != Some(&FXP_FSETSTAT) {
+        return None;
+    }
+    b.advance(1);
+    let id = b.get_u32();
+    if b.len() < 4 {
+        return Some((id, Vec::new()));
+    }
+    let n = b.get_u32() as usize;
+    Some((id, b.get(..n).unwrap_or_default().to_vec()))
+}
+
 /// `path` made absolute against `home` (SFTP paths are relative to the login directory) and
 /// lexically normalised.
 pub fn absolute(home: &str, path: &str) -> String {
@@ -204,60 +227,6 @@ pub fn absolute(home: &str, path: &str) -> String {
         hoop_core::action::normalise_path(path)
     } else {
         hoop_core::action::normalise_path(&format!("{home}/{path}"))
-    }
-}
-
-/// Learns the home directory from the server's answer to the client's first `realpath "."`.
-#[derive(Default)]
-pub struct HomeProbe {
-    /// The id of the client's `realpath "."`, while its answer is awaited.
-    asked: Option<u32>,
-    /// Server packets, framed only while the answer is awaited.
-    server: Framer,
-    done: bool,
-}
-
-impl HomeProbe {
-    /// Notes a client packet.
-    pub fn client_packet(&mut self, packet: &[u8]) {
-        if self.done || self.asked.is_some() {
-            return;
-        }
-        let mut b = packet.get(4..).unwrap_or_default();
-        if b.len() >= 5 && b.first() == Some(&FXP_REALPATH) {
-            b.advance(1);
-            let id = b.get_u32();
-            if string(&mut b).as_deref() == Some(".") {
-                self.asked = Some(id);
-            }
-        }
-    }
-
-    /// Reads server bytes while an answer is awaited; the home directory once it arrives.
-    pub fn server_bytes(&mut self, data: &[u8]) -> Option<String> {
-        if self.done || self.asked.is_none() {
-            return None;
-        }
-        self.server.push(data);
-        while let Ok(Some(p)) = self.server.next_packet() {
-            let mut b = p.get(4..).unwrap_or_default();
-            if b.len() < 9 || b.first() != Some(&FXP_NAME) {
-                continue;
-            }
-            b.advance(1);
-            if Some(b.get_u32()) != self.asked {
-                continue;
-            }
-            self.done = true;
-            self.server = Framer::default();
-            let _count = b.get_u32();
-            return string(&mut b).filter(|h| h.starts_with('/'));
-        }
-        if self.server.buf.len() > MAX_PACKET {
-            self.done = true;
-            self.server = Framer::default();
-        }
-        None
     }
 }
 
@@ -351,11 +320,6 @@ mod tests {
         let truncated = packet(FXP_EXTENDED, 4, &[&s("posix-rename@openssh.com"), &s("x")]);
         assert_eq!(path_request(&truncated, "/").unwrap().operation, "extension:malformed");
 
-        let mut probe = HomeProbe::default();
-        probe.client_packet(&packet(FXP_REALPATH, 1, &[&s(".")]));
-        let name = packet(FXP_NAME, 1, &[&1u32.to_be_bytes(), &s("/home/alice"), &s("x"), &0u32.to_be_bytes()]);
-        assert_eq!(probe.server_bytes(&name[..5]), None);
-        assert_eq!(probe.server_bytes(&name[5..]).as_deref(), Some("/home/alice"));
     }
 
     #[test]
