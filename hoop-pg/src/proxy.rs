@@ -360,10 +360,12 @@ impl PgProxy {
         let relay = if agent { relay.for_agent() } else { relay };
         let client = FrameReader::with_buffer(cr, self.max_message, client_buf).with_share(handle.buffer_share());
         let server = FrameReader::with_buffer(sr, self.max_server_message, est.leftover).with_share(handle.buffer_share());
-        let server_loop = relay.server_loop(server);
-        tokio::pin!(server_loop);
+        // On the heap: the two loops' states are large, and debug builds copy futures through
+        // the stack as they are built.
+        let mut server_loop = Box::pin(relay.server_loop(server));
+        let client_loop = Box::pin(relay.client_loop(client, sw));
         let (reason, result) = tokio::select! {
-            r = relay.client_loop(client, sw) => {
+            r = client_loop => {
                 // A statement still running for a client that is gone (or cut off) stops too:
                 // the server would otherwise run it to its end, holding its transaction's locks,
                 // since it notices a closed connection only when it next talks to it.

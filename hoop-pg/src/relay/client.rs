@@ -82,7 +82,7 @@ impl Relay {
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
                     if unknown.is_none() && !binary_masked && self.own_refusal(&action.sql, None).is_none() && self.copy_in_for_review(&action) {
                         let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
-                        self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client).await?;
+                        Box::pin(self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client)).await?;
                         continue;
                     }
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
