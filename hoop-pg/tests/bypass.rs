@@ -2929,6 +2929,26 @@ fn the_rows_of_a_reviewed_copy_from_stdin_are_shown_before_they_are_written() {
     let (out, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN", "-c", "SELECT 'after'"], Some("8\teight\n\\.\n"));
     t.join().unwrap();
     assert!(out.contains("after") && rows("v_copyin") == "5", "{out} {err}");
+    // Round 59: rows between two key lines were masked away as one value, and written unseen;
+    // each row is masked on its own.
+    let t = review(false);
+    let (_, err) = agent(&gw, &["-c", "COPY v_copyin FROM STDIN"], Some("-----BEGIN RSA PRIVATE KEY-----\t9\n10\thidden-row\n-----END RSA PRIVATE KEY-----\t11\n\\.\n"));
+    let shown = t.join().unwrap();
+    assert!(shown.contains("10\\thidden-row"), "{shown} {err}");
+    // Round 59: a held COPY not alone in its text, through the extended protocol, or in another
+    // encoding is refused, never held without its rows.
+    for (sql, input) in [("COPY v_copyin FROM STDIN; COPY v_copyin FROM STDIN", "12\tx\n\\.\n13\ty\n\\.\n"), ("COPY v_copyin FROM STDIN WITH (ENCODING 'LATIN1')", "14\tz\n\\.\n")] {
+        let (_, err) = agent(&gw, &["-c", sql], Some(input));
+        assert!(err.contains("hoop-unreviewable-command"), "{sql}: {err}");
+    }
+    let got = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut c = raw::Raw::login(&gw).await;
+        c.send(&[raw::parse("", b"COPY v_copyin FROM STDIN"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+        c.until_ready().await
+    });
+    assert!(String::from_utf8_lossy(&got).contains("hoop-unreviewable-command"), "{}", String::from_utf8_lossy(&got));
+    assert!(gw.gate.approvals().list().is_empty());
+    assert_eq!(rows("v_copyin"), "5");
 }
 
 /// Red-team round 57, against round 55's records: a text that committed part of itself then
@@ -2995,4 +3015,49 @@ async fn the_recording_follows_commits_inside_texts_unsynced_batches_chains_and_
     let results: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "action_result" && e["action_id"].as_u64().is_some_and(|id| paused.contains(&id))).collect();
     assert!(results.iter().any(|r| r["status"] == "SELECT 800" && r["error"].as_str().is_some_and(|e| e.contains("finished"))), "{all}");
     assert!(rolled_back("'paused-write'").is_empty(), "{all}");
+}
+
+/// Red-team round 59: a COPY … FROM STDIN through the extended protocol, as libpq sends it
+/// (Parse, Bind, Execute, Sync; the rows, CopyDone, Sync), is answered by one ReadyForQuery:
+/// the server ignores the Sync that arrives while it copies rows in. hoop waited for two, and
+/// the session's next statements went unrecorded or were never forwarded.
+#[tokio::test]
+async fn an_extended_protocol_copy_keeps_answers_in_step() {
+    victim("v_xcopy59");
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    let data = |d: &[u8]| {
+        let mut m = vec![b'd'];
+        m.extend_from_slice(&((d.len() + 4) as i32).to_be_bytes());
+        m.extend_from_slice(d);
+        m
+    };
+    let done = vec![b'c', 0, 0, 0, 4];
+    c.send(&[raw::parse("", b"COPY v_xcopy59 FROM STDIN"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    // The CopyInResponse, then the rows.
+    let mut got = Vec::new();
+    while !messages(&got).iter().any(|(t, _)| *t == b'G') {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("CopyInResponse").unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    c.send(&[data(b"10\tten\n"), done, raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("COPY 1"), "{}", String::from_utf8_lossy(&got));
+    // The session answers in step afterwards, and records what ran.
+    for q in ["INSERT INTO v_xcopy59 VALUES (11, 'after-copy')", "BEGIN", "INSERT INTO v_xcopy59 VALUES (12, 'in-tx')", "COMMIT"] {
+        c.send(&[raw::query(q.as_bytes())]).await;
+        let got = tokio::time::timeout(Duration::from_secs(20), c.until_ready()).await.expect("an answer");
+        assert!(messages(&got).iter().any(|(t, _)| *t == b'C'), "{q}: {}", String::from_utf8_lossy(&got));
+    }
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(pg().psql("SELECT string_agg(id::text, ',' ORDER BY id) FROM v_xcopy59 WHERE id >= 10").unwrap().trim(), "10,11,12");
+    let events = session_of(&recorded_sessions(&gw), "'after-copy'");
+    let statuses: Vec<&str> = events.iter().filter(|e| e["type"] == "action_result").filter_map(|e| e["status"].as_str()).collect();
+    for s in ["COPY 1", "INSERT 0 1", "BEGIN", "COMMIT"] {
+        assert!(statuses.contains(&s), "{s} recorded: {statuses:?}");
+    }
+    assert!(!events.iter().any(|e| e["type"] == "note" && e["message"].as_str().is_some_and(|m| m.contains("still owed"))), "{events:?}");
 }

@@ -1097,7 +1097,11 @@ impl SessionHandle {
             }
         }
         a.sql.params.iter_mut().flatten().for_each(mask);
-        a.sql.copy_rows.iter_mut().for_each(mask);
+        // Row by row: a match across rows (a PEM block from one row's BEGIN to another's END)
+        // would hide the rows between from the reviewer (red-team round 59).
+        if let Some(rows) = &mut a.sql.copy_rows {
+            *rows = rows.split_inclusive('\n').map(|line| m.mask_text(line)).collect();
+        }
         mask(&mut a.exec.command);
         a.exec.argv.iter_mut().for_each(mask);
         a.exec.commands.iter_mut().flatten().for_each(mask);

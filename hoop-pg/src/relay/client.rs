@@ -15,6 +15,9 @@ impl Relay {
         // recording's limit per statement) and its size, recorded when it ends (red-team round
         // 53: an approved COPY's rows were in no record).
         let mut copy_in: Option<(Vec<u8>, u64)> = None;
+        // An Execute of a `COPY … FROM STDIN` went to the server and the client has not ended
+        // its rows: a Sync now may be one the server ignores (see [`Expect::CopySync`]).
+        let mut copy_pending = false;
         loop {
             let frame = match client.try_next() {
                 Ok(Some(f)) => f,
@@ -80,11 +83,19 @@ impl Relay {
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let rollbacks = super::transaction::Rollbacks::of(&action.sql.kinds);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
-                    if unknown.is_none() && !binary_masked && self.own_refusal(&action.sql, None).is_none() && self.copy_in_for_review(&action) {
-                        let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
-                        Box::pin(self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client)).await?;
-                        continue;
-                    }
+                    let copy_in = match (&unknown, binary_masked) {
+                        (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
+                        _ => super::copy_in::CopyIn::Checked,
+                    };
+                    let unknown = match copy_in {
+                        super::copy_in::CopyIn::Gather => {
+                            let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
+                            Box::pin(self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client)).await?;
+                            continue;
+                        }
+                        super::copy_in::CopyIn::Refuse(msg) => Some((hoop_core::gate::UNREVIEWABLE_COMMAND_RULE, msg)),
+                        super::copy_in::CopyIn::Checked => unknown,
+                    };
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err(BINARY_COPY_REFUSAL.to_string())
@@ -246,6 +257,11 @@ impl Relay {
                     sql.params = bind_params(&b, &stmt.param_types);
                     let kept = self.handle.watches_results().then(|| Arc::new(sql.clone()));
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql, ..Action::default() };
+                    // A held COPY … FROM STDIN shows its rows only as a simple query.
+                    let unknown = match (unknown, self.copy_in_for_review(&action, true)) {
+                        (None, super::copy_in::CopyIn::Refuse(msg)) => Some((hoop_core::gate::UNREVIEWABLE_COMMAND_RULE, msg)),
+                        (u, _) => u,
+                    };
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(in_batch, &mut server, &mut out, &mut client).await?;
                     if self.shared().batch_failed {
@@ -346,6 +362,10 @@ impl Relay {
                         self.expect(Expect::DescribePortal { name: portal.clone(), internal: true });
                         proto::describe_portal(&portal).write_to(&mut out);
                     }
+                    copy_pending |= {
+                        let sh = self.shared();
+                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.sql.copy == "from" && !s.sql.copy_program && !s.sql.kinds.iter().any(|k| k == "copy_file"))
+                    };
                     self.expect(Expect::Execute { portal, action_id, started: Instant::now(), capped });
                     frame.write_to(&mut out);
                 }
@@ -377,6 +397,15 @@ impl Relay {
                     }
                     if std::mem::take(&mut capped_pending) && !failed {
                         self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
+                    }
+                    if !failed && (copy_pending || self.shared().copying_in) {
+                        // Ignored by the server if it copies rows in by the time it reads it.
+                        let copying = self.shared().copying_in;
+                        if !copying {
+                            self.expect(Expect::CopySync);
+                        }
+                        frame.write_to(&mut out);
+                        continue;
                     }
                     self.expect(Expect::Sync);
                     if failed {
@@ -430,6 +459,8 @@ impl Relay {
                     frame.write_to(&mut out);
                 }
                 b'c' | b'f' => {
+                    copy_pending = false;
+                    self.shared().copying_in = false;
                     if let Some((kept, total)) = copy_in.take() {
                         let shown = self.masker.mask_text(&String::from_utf8_lossy(&kept)).into_owned();
                         let ended = if frame.tag == b'c' { "sent" } else { "abandoned (CopyFail)" };

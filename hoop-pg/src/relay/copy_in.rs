@@ -16,16 +16,37 @@ const MAX_SHOWN_ROWS: usize = 1 << 20;
 /// Longest hoop waits for the server to start (or refuse) the COPY.
 const START_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How a statement that copies rows in from the client is run when a rule would hold it.
+pub(super) enum CopyIn {
+    /// Not a `COPY … FROM STDIN` a rule holds: checked as any statement.
+    Checked,
+    /// Alone in its text: its rows are gathered and shown ([`Relay::copy_in_reviewed`]).
+    Gather,
+    /// Held, but its rows could not be gathered before the reviewer is asked: refused, why.
+    Refuse(String),
+}
+
 impl Relay {
-    /// Whether `sql` is one `COPY … FROM STDIN` whose check would hold it for review: then it
-    /// runs through [`copy_in_reviewed`](Self::copy_in_reviewed).
-    pub(super) fn copy_in_for_review(&self, action: &Action) -> bool {
+    /// How `action` (a simple query's text, or an extended-protocol statement when
+    /// `extended`) runs if it copies rows in from the client.
+    pub(super) fn copy_in_for_review(&self, action: &Action, extended: bool) -> CopyIn {
         let sql = &action.sql;
-        sql.copy == "from"
-            && !sql.copy_program
-            && !sql.kinds.iter().any(|k| k == "copy_file")
-            && hoop_core::action::sql::single_statement(&sql.text)
-            && self.handle.would_review(action)
+        let copies_in = sql.copy == "from" && !sql.copy_program && !sql.kinds.iter().any(|k| k == "copy_file");
+        if !copies_in || !self.handle.would_review(action) {
+            return CopyIn::Checked;
+        }
+        // Red-team round 59: through the extended protocol, or with other statements in its
+        // text, the COPY was held and approved before its rows were chosen.
+        if extended || !hoop_core::action::sql::single_statement(&sql.text) {
+            return CopyIn::Refuse(
+                "hoop: a COPY … FROM STDIN held for review runs only alone in a simple query (as psql sends it), so that its rows are shown to the reviewer".to_string(),
+            );
+        }
+        // Round 59: rows in another encoding were shown decoded as UTF-8.
+        if sql.text.to_ascii_lowercase().contains("encoding") {
+            return CopyIn::Refuse("hoop: a COPY held for review shows its rows in UTF-8 only; send them without the ENCODING option".to_string());
+        }
+        CopyIn::Gather
     }
 
     /// Runs the client's `query` (a `COPY … FROM STDIN`, see [`copy_in_for_review`](Self::copy_in_for_review))
@@ -90,10 +111,13 @@ impl Relay {
             return self.send(server, out).await;
         }
         let mut action = action;
+        let shown = String::from_utf8(rows.clone()).ok().and_then(|text| shown_rows(&self.masker, &text));
         let refusal = if format != 0 {
             Some("hoop: the rows of a binary COPY cannot be shown to a reviewer; send them as text or CSV".to_string())
         } else if over {
             Some(format!("hoop: the rows of this COPY ({total} bytes) are more than a reviewer is shown whole ({} MiB); send them in smaller COPYs", MAX_SHOWN_ROWS >> 20))
+        } else if shown.is_none() {
+            Some("hoop: the rows of this COPY cannot be shown to a reviewer whole (text that is not UTF-8, or values masking would join across fields or rows)".to_string())
         } else {
             None
         };
@@ -104,7 +128,7 @@ impl Relay {
                 (self.handle.refuse(action, rule, &msg).ok(), Err(msg))
             }
             None => {
-                action.sql.copy_rows = Some(String::from_utf8_lossy(&rows).into_owned());
+                action.sql.copy_rows = shown;
                 self.decide(action, client).await
             }
         };
@@ -155,5 +179,38 @@ impl Relay {
         })
         .await;
         waited.map_err(|_| RelayError::Protocol("the server neither started nor refused a COPY FROM STDIN in time".into()))
+    }
+}
+
+/// The rows as a reviewer is shown them: each line masked on its own, so that a value the
+/// detectors match (a PEM block from one row's `BEGIN` to another's `END`) never hides whole
+/// rows (red-team round 59: rows between two key lines were masked away and written unseen);
+/// `None` when masking would change a line's fields (a match across a tab or a comma).
+fn shown_rows(masker: &Masker, rows: &str) -> Option<String> {
+    let mut shown = String::with_capacity(rows.len());
+    for line in rows.split_inclusive('\n') {
+        let masked = masker.mask_text(line);
+        let separators = |s: &str| (s.matches('\t').count(), s.matches(',').count(), s.matches('\n').count());
+        if separators(&masked) != separators(line) {
+            return None;
+        }
+        shown.push_str(&masked);
+    }
+    Some(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_masked_line_by_line_and_fields_never_merge() {
+        let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let key = "-----BEGIN RSA PRIVATE KEY-----\t1\nEVIL\t999\n-----END RSA PRIVATE KEY-----\t2\n";
+        let shown = shown_rows(&masker, key).unwrap();
+        assert!(shown.contains("EVIL\t999"), "{shown}");
+        assert_eq!(shown.lines().count(), 3);
+        let shown = shown_rows(&masker, "1\tann@corp.example\n").unwrap();
+        assert!(!shown.contains("ann@corp"), "{shown}");
     }
 }

@@ -392,7 +392,7 @@ impl Relay {
             let mut rest = sh.expect.iter().skip(1);
             let alone = match sh.expect.front() {
                 Some(Expect::Query { .. } | Expect::FunctionCall) => rest.next().is_none(),
-                Some(Expect::Execute { .. }) => matches!((rest.next(), rest.next()), (None, _) | (Some(Expect::Sync), None)),
+                Some(Expect::Execute { .. }) => matches!((rest.next(), rest.next()), (None, _) | (Some(Expect::Sync | Expect::CopySync), None)),
                 _ => false,
             };
             if !alone {
@@ -497,7 +497,7 @@ fn changes_relations(sql: &Sql) -> bool {
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
 /// part of an extended-protocol batch.
 fn ends_batch(e: &Expect) -> bool {
-    matches!(e, Expect::Sync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail)
+    matches!(e, Expect::Sync | Expect::CopySync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail)
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).

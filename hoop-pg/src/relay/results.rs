@@ -182,6 +182,8 @@ impl Relay {
         let mut skipped: Vec<u64> = Vec::new();
         {
             let mut sh = self.shared();
+            // An error ends a COPY's copying in: the server reads Syncs again.
+            sh.copying_in = false;
             if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
                 *failed = true;
             }

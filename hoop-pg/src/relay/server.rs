@@ -490,7 +490,7 @@ impl Relay {
                     let ended = {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
-                        sh.copy_in = None;
+                        (sh.copy_in, sh.copying_in) = (None, false);
                         let status = sh.status;
                         if let Some(r) = sh.undo.ready(status) {
                             sh.rolled_back.push(r);
@@ -549,8 +549,16 @@ impl Relay {
                     self.answered.notify_waiters();
                 }
                 b'G' => {
-                    // COPY FROM STDIN begins: a reviewed one waits for it to gather its rows.
-                    self.shared().copy_in = Some(frame.body.first().copied().unwrap_or(0));
+                    // COPY FROM STDIN begins: a reviewed one waits for it to gather its rows, and
+                    // Syncs the client sent behind it are ignored by the server from now on
+                    // (red-team round 59: libpq sends one after the Execute and one after the
+                    // rows, answered by one ReadyForQuery; hoop waited for two).
+                    {
+                        let mut sh = self.shared();
+                        sh.copy_in = Some(frame.body.first().copied().unwrap_or(0));
+                        sh.copying_in = true;
+                        sh.expect.retain(|e| !matches!(e, Expect::CopySync));
+                    }
                     frame.write_to(&mut out);
                     self.release(&mut out, &mut done).await?;
                     self.answered.notify_waiters();

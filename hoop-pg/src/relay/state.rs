@@ -54,6 +54,10 @@ pub(super) enum Expect {
     FunctionCall,
     /// ReadyForQuery after Sync.
     Sync,
+    /// A Sync sent behind the Execute of a `COPY … FROM STDIN` before its rows ended: the
+    /// server ignores it if the COPY started (it reads only rows then), and answers it as a
+    /// Sync if the COPY failed first; gone from the queue once the server starts copying in.
+    CopySync,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,6 +177,8 @@ pub(super) struct Shared {
     /// The format of the CopyInResponse the server sent for the statement being answered, while
     /// hoop gathers a reviewed COPY's rows (see `copy_in.rs`).
     pub(super) copy_in: Option<u8>,
+    /// The server is copying rows in and the client has not ended them: it ignores Syncs.
+    pub(super) copying_in: bool,
     /// What the server's open transaction would undo.
     pub(super) undo: super::transaction::Undoable,
     /// Rollbacks the server's answers told, recorded once the results before them are.
