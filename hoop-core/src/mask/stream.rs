@@ -97,7 +97,14 @@ impl StreamMasker {
         }
         let mut buf = std::mem::take(&mut self.pending);
         buf.extend_from_slice(chunk);
-        let cut = split_point(&buf, buf.len() - incomplete_utf8_tail(&buf));
+        let Split { at: cut, starred } = split_point(&buf, buf.len() - incomplete_utf8_tail(&buf));
+        if let Some(from) = starred {
+            for b in buf.get_mut(from..cut).into_iter().flatten() {
+                if b.is_ascii_alphanumeric() {
+                    *b = b'*';
+                }
+            }
+        }
         let mut out = Vec::with_capacity(cut + 16);
         let sent = self.mask_prefix(&buf, cut, &mut out);
         self.pending = buf.get(sent..).unwrap_or_default().to_vec();
@@ -199,7 +206,7 @@ pub(super) fn escape_len(b: &[u8]) -> Option<usize> {
 /// Where to cut `buf` so that nothing after the cut can still be part of a match that is
 /// completed by later bytes: after the last newline, never inside an incomplete UTF-8
 /// character (`valid`), an incomplete escape sequence, or an unterminated PEM block.
-fn split_point(buf: &[u8], valid: usize) -> usize {
+fn split_point(buf: &[u8], valid: usize) -> Split {
     let mut limit = valid.min(buf.len());
     // An escape sequence still open at the end must stay whole.
     // (Within reason: in binary data an ESC may start a "sequence" that never ends.)
@@ -218,9 +225,34 @@ fn split_point(buf: &[u8], valid: usize) -> usize {
     }
     let head = buf.get(..limit).unwrap_or_default();
     let cut = memchr::memrchr(b'\n', head).map_or(0, |p| p + 1);
-    // A line too long to hold goes out but for its tail, which could start a value.
-    if limit - cut > MAX_HOLD { limit.saturating_sub(TAIL).max(cut) } else { cut }
+    // A line too long to hold goes out but for its tail, which could start a value: the last
+    // `TAIL` characters a reader sees, however many bytes the detectors skip between them
+    // (red-team round 62: 5,000 NULs inside a card number put its first half out alone).
+    if limit - cut <= MAX_HOLD {
+        return Split { at: cut, starred: None };
+    }
+    let line = buf.get(cut..limit).unwrap_or_default();
+    let view = Visible::of(line);
+    let seen = view.text(line).len();
+    let tail = if seen <= TAIL { 0 } else { view.span(line, seen - TAIL, seen).0 };
+    let at = cut + tail;
+    // Past `MAX_TAIL_RAW` held bytes (a value padded with that much the reader does not see),
+    // the oldest go out anyway, their letters and digits starred: they could start a value.
+    if limit - at > MAX_TAIL_RAW {
+        return Split { at: limit - MAX_TAIL_RAW, starred: Some(at) };
+    }
+    Split { at, starred: None }
 }
+
+/// Where a stream's buffer is cut: what goes out now ends at `at`; from `starred` to `at`,
+/// letters and digits are starred first.
+struct Split {
+    at: usize,
+    starred: Option<usize>,
+}
+
+/// Raw bytes a held tail may take before its oldest go out starred.
+const MAX_TAIL_RAW: usize = 64 * 1024;
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::rfind(hay, needle)
@@ -242,6 +274,24 @@ mod tests {
         }
         out.extend(s.flush());
         out
+    }
+
+    /// Red-team round 62: a value padded with NULs past the hold (`head -c 8 F; head -c 5000
+    /// /dev/zero; tail -c +9 F`) went out in halves: the held tail counts the characters a
+    /// reader sees; padded past what a tail may hold, the oldest go out starred.
+    #[test]
+    fn padding_the_reader_does_not_see_does_not_split_a_value() {
+        for pad in [5_000usize, 200_000] {
+            let mut p = stream(StreamStyle::Pipe);
+            let mut chunks: Vec<Vec<u8>> = vec![b"card 41111111".to_vec()];
+            chunks.extend(std::iter::repeat_n(vec![0u8; 1000], pad / 1000));
+            chunks.push(b"11111111 end\n".to_vec());
+            let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+            let mut out = run(&mut p, &refs);
+            out.extend(p.flush());
+            let seen: String = String::from_utf8_lossy(&out).chars().filter(|c| *c != '\0').collect();
+            assert!(!seen.contains("41111111") && seen.contains("end"), "{pad}: {seen}");
+        }
     }
 
     #[test]
