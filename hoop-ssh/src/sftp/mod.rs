@@ -283,7 +283,8 @@ impl Boundaries {
 mod tests {
     use super::*;
 
-    fn packet(kind: u8, id: u32, fields: &[&[u8]]) -> Vec<u8> {
+    /// A packet of `kind` and `id` with `fields` after them, length word first.
+    pub(super) fn packet(kind: u8, id: u32, fields: &[&[u8]]) -> Vec<u8> {
         let mut body = vec![kind];
         body.extend_from_slice(&id.to_be_bytes());
         for f in fields {
@@ -294,7 +295,8 @@ mod tests {
         p
     }
 
-    fn s(v: &str) -> Vec<u8> {
+    /// An SFTP string.
+    pub(super) fn s(v: &str) -> Vec<u8> {
         let mut b = (v.len() as u32).to_be_bytes().to_vec();
         b.extend_from_slice(v.as_bytes());
         b

@@ -158,24 +158,8 @@ fn string_at(b: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{packet, s};
     use super::*;
-
-    fn packet(kind: u8, id: u32, fields: &[&[u8]]) -> Vec<u8> {
-        let mut body = vec![kind];
-        body.extend_from_slice(&id.to_be_bytes());
-        for f in fields {
-            body.extend_from_slice(f);
-        }
-        let mut p = (body.len() as u32).to_be_bytes().to_vec();
-        p.extend_from_slice(&body);
-        p
-    }
-
-    fn s(v: &str) -> Vec<u8> {
-        let mut b = (v.len() as u32).to_be_bytes().to_vec();
-        b.extend_from_slice(v.as_bytes());
-        b
-    }
 
     fn name(id: u32, path: &str) -> Vec<u8> {
         packet(super::super::FXP_NAME, id, &[&1u32.to_be_bytes(), &s(path), &s("x"), &0u32.to_be_bytes()])
