@@ -1401,5 +1401,25 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
     assert!(!dir.join("planted").exists(), "nothing written");
     let o = ssh(&gw, &format!("rsync --backup-dir={}/bin /etc/hostname {}/id", dir.display(), dir.display()));
     assert!(!o.status.success() && !dir.join("bin").exists(), "{:?}", text(&o));
+    // Round 63: a target directory in a cluster or an abbreviation, and a mode change of a
+    // directory holding startup files.
+    // (`bin` in the login directory, which a login shell's PATH has first.)
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let name = marker("bin63");
+    std::fs::write(dir.join(&name), "#!/bin/sh\n").unwrap();
+    for c in [format!("install -Dt bin {}/{name}", dir.display()), format!("cp --target-dir=bin {}/{name}", dir.display()), format!("mv --target-d bin {}/{name}", dir.display())] {
+        let o = ssh(&gw, &c);
+        let planted = home.join("bin").join(&name);
+        let wrote = planted.exists();
+        let _ = std::fs::remove_file(&planted);
+        assert!(text(&o).1.contains("agent-no-unreadable-commands") && !wrote, "{c}: {:?}", text(&o));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&home).unwrap().permissions().mode();
+    for c in ["chmod -R o+w .", "chmod o+w ~"] {
+        let o = ssh(&gw, c);
+        assert!(text(&o).1.contains("agent-no-startup-files"), "{c}: {:?}", text(&o));
+    }
+    assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode(), mode, "the login directory's mode is unchanged");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -400,6 +400,19 @@ impl Walker<'_> {
             }
             _ => {}
         }
+        // A mode or owner change of a directory changes who may create names in it, and with
+        // `-R` the modes of everything under it: it touches `<dir>/<new>`, which rules about
+        // directories holding startup files match (red-team round 63: `chmod -R o+w ~` made
+        // `~/.bashrc` world-writable). (Every word that is not an option is taken for a path:
+        // a mode or an owner named so matches nothing.)
+        if argv.first().is_some_and(|p| matches!(known_name(p), "chmod" | "chown" | "chgrp" | "setfacl")) {
+            for a in argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
+                let d = format!("{}/<new>", normalise(&resolve_tilde(a)).trim_end_matches('/'));
+                if !self.r.paths.contains(&d) {
+                    self.r.paths.push(d);
+                }
+            }
+        }
         if let Some(dest) = creates_under(&argv) {
             self.program_dir_write(&dest);
             let d = format!("{}/<new>", normalise(&dest).trim_end_matches('/'));
@@ -1890,6 +1903,49 @@ fn reshaping_option<'a>(args: &'a [String], flags: &str) -> Option<&'a str> {
     None
 }
 
+/// The directory `-t DIR` / `--target-directory=DIR` names, in every spelling getopt_long takes:
+/// any unambiguous prefix of the long option, the value glued or the next word, and `-t` inside
+/// a cluster (red-team round 63: `cp --target-dir=~/bin`, `install -Dt ~/bin` wrote programs).
+fn target_directory(program: &str, args: &[String]) -> Option<String> {
+    // The short options of each that take a value (rsync's `-t` is not this one).
+    let with_value = match program {
+        "cp" | "mv" | "ln" => "S",
+        "install" => "gmoS",
+        _ => "",
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if long(a, "--target-directory") {
+            return match a.split_once('=') {
+                Some((_, v)) => Some(v.to_string()),
+                None => it.next().cloned(),
+            };
+        }
+        if program == "rsync" {
+            continue;
+        }
+        if let Some(cluster) = short_cluster(a) {
+            for (i, c) in cluster.char_indices() {
+                if c == 't' {
+                    let rest = cluster.get(i + 1..).unwrap_or_default();
+                    return if rest.is_empty() { it.next().cloned() } else { Some(rest.to_string()) };
+                }
+                if with_value.contains(c) {
+                    // The rest of the word, or the next one, is that option's value.
+                    if cluster.get(i + 1..).unwrap_or_default().is_empty() {
+                        it.next();
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    None
+}
+
 /// The directory a copy, move, link or archive extraction creates names under, whose names
 /// come from what it copies or extracts: its last operand (or `-t DIR`), `tar -C`, `unzip -d`,
 /// and the working directory (`.`) for an extraction given none.
@@ -1900,7 +1956,7 @@ fn creates_under(argv: &[String]) -> Option<String> {
     };
     match known_name(program_name(program)) {
         "cp" | "mv" | "install" | "ln" | "rsync" => {
-            if let Some(t) = value_of("-t").or_else(|| value_of("--target-directory")) {
+            if let Some(t) = target_directory(known_name(program_name(program)), args) {
                 return Some(t);
             }
             let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
@@ -2034,6 +2090,17 @@ mod tests {
             "curl -s -o bin/q14 file:///etc/hostname",
             "scp /etc/hostname bin/q26",
             "chmod +x bin/id",
+            // Round 63: the target directory in every getopt spelling.
+            "cp --target-dir=/home/u/bin /tmp/x",
+            "cp --target-dir /home/u/bin /tmp/x",
+            "mv --target-d /home/u/bin /tmp/x",
+            "cp --t=/usr/local/bin /tmp/x",
+            "install -Dt /home/u/bin /tmp/x",
+            "install -pDt ~/bin /tmp/x",
+            "install -Dt/home/u/.cargo/bin /tmp/x",
+            "install --target=/home/u/.cargo/bin /tmp/x",
+            "install -m 755 -t ~/bin /tmp/x",
+            "ln -st ~/bin /tmp/x",
         ] {
             let r = read_line(line);
             assert!(r.unreadable.contains("directory of programs"), "{line}: {r:?}");

@@ -382,6 +382,13 @@ mod tests {
             deny(Action::exec("h", c), "agent-no-unreadable-commands");
         }
         deny(Action::exec("h", "gzip -d -f .bashrc-gz"), "agent-no-startup-files");
+        // Round 63: a mode change of a directory holding startup files, recursive or not.
+        for c in ["chmod -R o+w /home/web", "chmod --recursive go+w ~", "chmod -R go+w .", "chmod o+w /home/web", "chown -R nobody ~/.config", "chmod 777 ~/.ssh"] {
+            deny(Action::exec("h", c), "agent-no-startup-files");
+        }
+        for c in ["chmod +x /tmp/run.sh", "chmod 600 ~/notes.txt", "chmod -R g-w /tmp/build"] {
+            assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Allow { .. }), "{c}");
+        }
         deny(Action::exec("h", "env -vS'sh -c id'"), "agent-no-unreadable-commands");
         // A `.git` file points git at a repository (and its configuration) elsewhere (round 40).
         deny(Action::exec("h", "printf 'gitdir: /tmp/evil' > /tmp/wt/.git"), "agent-no-startup-files");
