@@ -1414,6 +1414,11 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
         let _ = std::fs::remove_file(&planted);
         assert!(text(&o).1.contains("agent-no-unreadable-commands") && !wrote, "{c}: {:?}", text(&o));
     }
+    // Round 64: a directory of programs made by `install -d`.
+    let o = ssh(&gw, &format!("install -d bin/{name}-dir"));
+    let made_dir = home.join("bin").join(format!("{name}-dir")).exists();
+    let _ = std::fs::remove_dir(home.join("bin").join(format!("{name}-dir")));
+    assert!(text(&o).1.contains("agent-no-unreadable-commands") && !made_dir, "{:?}", text(&o));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&home).unwrap().permissions().mode();
     for c in ["chmod -R o+w .", "chmod o+w ~"] {

@@ -398,6 +398,11 @@ impl Walker<'_> {
                     self.program_dir_write(&of);
                 }
             }
+            // `install -d` makes every operand a directory (red-team round 64: `install -d
+            // ~/bin` made a directory a login's PATH puts first).
+            Some("install") if argv.iter().skip(1).any(|a| long(a, "--directory") || short_given(a, &['d'], "gmoSt")) => {
+                argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.program_dir_write(a));
+            }
             _ => {}
         }
         // A mode or owner change of a directory changes who may create names in it, and with
@@ -2101,6 +2106,11 @@ mod tests {
             "install --target=/home/u/.cargo/bin /tmp/x",
             "install -m 755 -t ~/bin /tmp/x",
             "ln -st ~/bin /tmp/x",
+            // Round 64: directories made by install.
+            "install -d bin",
+            "install -d /home/u/bin",
+            "install -vd ~/.cargo/bin",
+            "install --directory ~/bin/x",
         ] {
             let r = read_line(line);
             assert!(r.unreadable.contains("directory of programs"), "{line}: {r:?}");
