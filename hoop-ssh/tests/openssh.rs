@@ -1379,7 +1379,9 @@ fn sftp_replies_are_followed_in_order_and_fsetstat_is_a_setstat() {
 /// allowed, and an agent wrote `~/.bashrc` through the scp protocol without a ticket; and
 /// `rsync --backup-dir=~/bin` planted a program first on PATH. scp's options are read as its
 /// getopt reads them (a sink is an upload, held), and rsync's directories beside its paths are
-/// unreadable. Nothing is written either way.
+/// unreadable. Nothing is written either way. Rounds 63–65, the same class: a copy's target
+/// directory abbreviated or in a cluster, `install -d`, a mode change of a directory holding
+/// startup files, and a credentials file reshaped by `cut` (held; read as it is, masked).
 #[test]
 fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
     let gw = gateway("");
@@ -1426,5 +1428,18 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
         assert!(text(&o).1.contains("agent-no-startup-files"), "{c}: {:?}", text(&o));
     }
     assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode(), mode, "the login directory's mode is unchanged");
+    // Round 65: a credentials file reshaped by a program is held (denied here); read as it
+    // is, its values are masked.
+    let env = dir.join(".env");
+    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
+    let mut perms = std::fs::metadata(&env).unwrap().permissions();
+    perms.set_mode(0o644);
+    std::fs::set_permissions(&env, perms).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = ssh(&gw, &format!("cut -d= -f2 {}", env.display()));
+    t.join().unwrap();
+    assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-review-reshaped-secrets"), "{:?}", text(&o));
+    let o = ssh(&gw, &format!("cat {}", env.display()));
+    assert!(text(&o).0.contains("DB_PASSWORD=") && !text(&o).0.contains("Sup3r"), "{:?}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
