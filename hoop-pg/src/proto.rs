@@ -184,6 +184,11 @@ pub fn describe_portal(name: &str) -> Frame {
     Frame { tag: b'D', body: b.into() }
 }
 
+/// The command tag of a `CommandComplete` body, its NUL dropped.
+pub fn command_tag(body: &[u8]) -> String {
+    String::from_utf8_lossy(body.strip_suffix(&[0]).unwrap_or(body)).into_owned()
+}
+
 /// Decodes a `Query` body.
 pub fn decode_query(body: &[u8]) -> Option<String> {
     Cursor::new(body).cstr_utf8()

@@ -266,6 +266,10 @@ mod raw {
         msg(b'S', &[])
     }
 
+    pub fn flush() -> Vec<u8> {
+        msg(b'H', &[])
+    }
+
     pub fn query(sql: &[u8]) -> Vec<u8> {
         let mut b = Vec::new();
         cstr(&mut b, sql);
@@ -309,6 +313,18 @@ mod raw {
                     return all;
                 }
             }
+        }
+
+        /// Everything read until `done` holds of it (within 30 s, or the test fails on `what`).
+        pub async fn read_until(&mut self, what: &str, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+            let mut got = Vec::new();
+            while !done(&got) {
+                let mut buf = vec![0u8; 65536];
+                let n = tokio::time::timeout(Duration::from_secs(30), self.s.read(&mut buf)).await.expect(what).unwrap();
+                assert!(n > 0, "{what}: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
         }
 
         pub async fn send(&mut self, parts: &[Vec<u8>]) {
@@ -1725,16 +1741,9 @@ async fn a_denial_inside_a_batch_ends_the_batch_and_the_session_goes_on() {
     assert!(!text.contains("next rows need approval"), "no ticket for an Execute the server skips: {text}");
     // Round 15: the batch ends with Flush, not Sync; the client sends more of it after the
     // error, then the Sync.
-    let flush = vec![b'H', 0, 0, 0, 4];
-    c.send(&[raw::parse("", b"SELECT x FROM generate_series(1, 20000) x"), raw::bind("f0", ""), raw::execute("f0"), flush.clone()]).await;
-    let mut got = Vec::new();
-    while !String::from_utf8_lossy(&got).contains("42501") {
-        let mut buf = vec![0u8; 65536];
-        let n = tokio::time::timeout(Duration::from_secs(30), c.s.read(&mut buf)).await.expect("the denial").unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&buf[..n]);
-    }
-    c.send(&[raw::parse("s2", b"SELECT 42"), raw::bind("f2", "s2"), raw::execute("f2"), flush]).await;
+    c.send(&[raw::parse("", b"SELECT x FROM generate_series(1, 20000) x"), raw::bind("f0", ""), raw::execute("f0"), raw::flush()]).await;
+    c.read_until("the denial", |got| String::from_utf8_lossy(got).contains("42501")).await;
+    c.send(&[raw::parse("s2", b"SELECT 42"), raw::bind("f2", "s2"), raw::execute("f2"), raw::flush()]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     c.send(&[raw::sync()]).await;
     let got = tokio::time::timeout(Duration::from_secs(30), c.until_ready()).await.expect("ReadyForQuery after Flush, more, then Sync");
@@ -2968,27 +2977,14 @@ async fn the_recording_follows_commits_inside_texts_unsynced_batches_chains_and_
         c.until_ready().await;
     }
     // Executed and flushed, never synced: the client goes.
-    let flush = vec![b'H', 0, 0, 0, 4];
-    c.send(&[raw::parse("", b"INSERT INTO v_tx57 VALUES (14, 'unsynced')"), raw::bind("", ""), raw::execute(""), flush]).await;
-    let mut got = Vec::new();
-    while !messages(&got).iter().any(|(t, _)| *t == b'C') {
-        let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("the insert's tag").unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&buf[..n]);
-    }
+    c.send(&[raw::parse("", b"INSERT INTO v_tx57 VALUES (14, 'unsynced')"), raw::bind("", ""), raw::execute(""), raw::flush()]).await;
+    c.read_until("the insert's tag", |got| messages(got).iter().any(|(t, _)| *t == b'C')).await;
     drop(c);
     // A write whose masked result is paused for review (the masked-values budget), the client
     // then gone.
     let mut c = raw::Raw::login_as(&gw, "agent-57").await;
     c.send(&[raw::query(b"WITH w AS (INSERT INTO v_tx57 VALUES (15, 'paused-write') RETURNING id) SELECT u.card, u.email, u.card AS c2 FROM users u, generate_series(1, 400) g WHERE u.id IN (1, 2)")]).await;
-    let mut got = Vec::new();
-    while !String::from_utf8_lossy(&got).contains("paused after") {
-        let mut buf = vec![0u8; 65536];
-        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("the pause").unwrap();
-        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-    }
+    c.read_until("the pause", |got| String::from_utf8_lossy(got).contains("paused after")).await;
     drop(c);
     tokio::time::sleep(Duration::from_millis(2000)).await;
     assert!(gw.gate.approvals().list().is_empty(), "the paused result's ticket went with its client");
@@ -3035,13 +3031,7 @@ async fn an_extended_protocol_copy_keeps_answers_in_step() {
     let done = vec![b'c', 0, 0, 0, 4];
     c.send(&[raw::parse("", b"COPY v_xcopy59 FROM STDIN"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
     // The CopyInResponse, then the rows.
-    let mut got = Vec::new();
-    while !messages(&got).iter().any(|(t, _)| *t == b'G') {
-        let mut buf = vec![0u8; 4096];
-        let n = tokio::time::timeout(Duration::from_secs(20), c.s.read(&mut buf)).await.expect("CopyInResponse").unwrap();
-        assert!(n > 0);
-        got.extend_from_slice(&buf[..n]);
-    }
+    c.read_until("CopyInResponse", |got| messages(got).iter().any(|(t, _)| *t == b'G')).await;
     c.send(&[data(b"10\tten\n"), done, raw::sync()]).await;
     let got = c.until_ready().await;
     assert!(String::from_utf8_lossy(&got).contains("COPY 1"), "{}", String::from_utf8_lossy(&got));

@@ -706,13 +706,7 @@ impl SessionHandle {
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
-        let policy = &self.gate.inner.policy;
-        // A reviewer already let this identity past a budget on this target: that rule is left
-        // out, and the next one that holds decides (an approval waives what the reviewer was
-        // shown, not every budget).
-        let (mut verdict, waived) = self.without_waived(Vec::new(), now, |w| {
-            if w.is_empty() { policy.evaluate(&self.session, &action) } else { policy.evaluate_waiving(&self.session, &action, w) }
-        });
+        let (mut verdict, waived) = self.policy_verdict(&action, now);
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
         }
@@ -787,11 +781,16 @@ impl SessionHandle {
         let mut action = action.clone();
         let table_keys = self.table_keys(&action);
         action.usage = self.usage_of(&action, &table_keys, now);
+        matches!(self.policy_verdict(&action, now).0, Verdict::Review { .. })
+    }
+
+    /// The policy's verdict on `action` (its usage filled in), with the budget rules a reviewer
+    /// waived for this identity on this target left out, and which were: a reviewer who let
+    /// this identity past a budget waived that rule, and the next one that holds decides (an
+    /// approval waives what the reviewer was shown, not every budget).
+    fn policy_verdict(&self, action: &Action, now: u64) -> (Verdict, Vec<String>) {
         let policy = &self.gate.inner.policy;
-        let (verdict, _) = self.without_waived(Vec::new(), now, |w| {
-            if w.is_empty() { policy.evaluate(&self.session, &action) } else { policy.evaluate_waiving(&self.session, &action, w) }
-        });
-        matches!(verdict, Verdict::Review { .. })
+        self.without_waived(Vec::new(), now, |w| if w.is_empty() { policy.evaluate(&self.session, action) } else { policy.evaluate_waiving(&self.session, action, w) })
     }
 
     /// Refuses `action` by a rule of the gate itself (not of the policy): the adapter could not

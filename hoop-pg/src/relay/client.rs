@@ -364,7 +364,7 @@ impl Relay {
                     }
                     copy_pending |= {
                         let sh = self.shared();
-                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.sql.copy == "from" && !s.sql.copy_program && !s.sql.kinds.iter().any(|k| k == "copy_file"))
+                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| super::copy_in::copies_from_client(&s.sql))
                     };
                     self.expect(Expect::Execute { portal, action_id, started: Instant::now(), capped });
                     frame.write_to(&mut out);
@@ -589,17 +589,18 @@ impl Relay {
 
     /// Waits until every reply the client's messages asked for has been answered.
     pub(super) async fn idle(&self) {
-        self.answered_until(|expect| expect.is_empty()).await
+        self.answered_until(|sh| sh.expect.is_empty()).await
     }
 
-    /// Waits until what hoop still expects from the server meets `done` (checked again each time
-    /// the server's answers end an expected reply).
-    pub(super) async fn answered_until(&self, done: impl Fn(&VecDeque<Expect>) -> bool) {
+    /// Waits until the session's protocol state (what hoop still expects from the server, a
+    /// COPY it started) meets `done`, checked again each time the server's answers end an
+    /// expected reply.
+    pub(super) async fn answered_until(&self, done: impl Fn(&Shared) -> bool) {
         loop {
             let wait = self.answered.notified();
             tokio::pin!(wait);
             wait.as_mut().enable();
-            if done(&self.shared().expect) {
+            if done(&self.shared()) {
                 return;
             }
             wait.await;

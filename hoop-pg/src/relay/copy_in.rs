@@ -31,8 +31,7 @@ impl Relay {
     /// `extended`) runs if it copies rows in from the client.
     pub(super) fn copy_in_for_review(&self, action: &Action, extended: bool) -> CopyIn {
         let sql = &action.sql;
-        let copies_in = sql.copy == "from" && !sql.copy_program && !sql.kinds.iter().any(|k| k == "copy_file");
-        if !copies_in || !self.handle.would_review(action) {
+        if !copies_from_client(sql) || !self.handle.would_review(action) {
             return CopyIn::Checked;
         }
         // Red-team round 59: through the extended protocol, or with other statements in its
@@ -159,27 +158,18 @@ impl Relay {
     /// format (`0` text, `1` binary), or `None` when it answered otherwise (an error: the COPY
     /// never began).
     async fn copy_in_started(&self, id: u64) -> Result<Option<u8>, RelayError> {
-        let waited = tokio::time::timeout(START_WAIT, async {
-            loop {
-                let wait = self.answered.notified();
-                tokio::pin!(wait);
-                wait.as_mut().enable();
-                {
-                    let sh = self.shared();
-                    if let Some(format) = sh.copy_in {
-                        return Some(format);
-                    }
-                    let pending = sh.expect.iter().any(|e| matches!(e, Expect::Query { action_id: Some(a), .. } if *a == id));
-                    if !pending {
-                        return None;
-                    }
-                }
-                wait.await;
-            }
-        })
-        .await;
-        waited.map_err(|_| RelayError::Protocol("the server neither started nor refused a COPY FROM STDIN in time".into()))
+        let answered = |sh: &Shared| sh.copy_in.is_some() || !sh.expect.iter().any(|e| matches!(e, Expect::Query { action_id: Some(a), .. } if *a == id));
+        tokio::time::timeout(START_WAIT, self.answered_until(answered))
+            .await
+            .map_err(|_| RelayError::Protocol("the server neither started nor refused a COPY FROM STDIN in time".into()))?;
+        // (Still set: the COPY ends only with the rows the client has not sent yet.)
+        Ok(self.shared().copy_in)
     }
+}
+
+/// Whether `sql` copies rows in from the client (`COPY … FROM STDIN`, not a file or a program).
+pub(super) fn copies_from_client(sql: &Sql) -> bool {
+    sql.copy == "from" && !sql.copy_program && !sql.kinds.iter().any(|k| k == "copy_file")
 }
 
 /// The rows as a reviewer is shown them: each line masked on its own, so that a value the

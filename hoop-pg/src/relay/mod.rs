@@ -252,7 +252,7 @@ impl Relay {
     pub async fn drain_after_client(&self) {
         self.client_gone.store(true, std::sync::atomic::Ordering::Relaxed);
         self.client_left.notify_waiters();
-        self.answered_until(|expect| expect.is_empty()).await
+        self.answered_until(|sh| sh.expect.is_empty()).await
     }
 
     /// Resolves once the client is gone (see [`drain_after_client`](Self::drain_after_client)).

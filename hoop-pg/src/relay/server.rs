@@ -73,31 +73,28 @@ impl Relay {
                 match frame.tag {
                     b'E' => self.server_rolled_back(),
                     b'C' => {
-                        let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
+                        let tag = proto::command_tag(&frame.body);
+                        // A statement that read masked values counts, as every one does, though
+                        // its answer is dropped.
+                        if self.front_reads_masked() {
+                            ran_after_stop_masked = true;
+                            self.handle.count_received(0, 1);
+                        }
                         let id = match self.front_kind() {
                             Front::Query(id, ..) => id,
                             _ => None,
                         };
-                        if let Some(id) = id.filter(|_| ran_after_stop.len() < 64) {
-                            let mut a = ResultAcc::new(Some(id), Instant::now(), None);
-                            a.rows = rowcap::tag_count(&tag).map_or(0, |(_, n)| n);
-                            done.push(Finished { acc: a, tag: tag.clone(), error: Some(FINISHED_AFTER_STOP.into()), duration_us: 0 });
+                        if ran_after_stop.len() < 64 {
+                            if let Some(id) = id {
+                                let mut a = ResultAcc::new(Some(id), Instant::now(), None);
+                                a.rows = rowcap::tag_count(&tag).map_or(0, |(_, n)| n);
+                                done.push(Finished { acc: a, tag: tag.clone(), error: Some(FINISHED_AFTER_STOP.into()), duration_us: 0 });
+                            }
+                            ran_after_stop.push(tag.clone());
                         }
                         self.note_tag(&tag, id);
                     }
                     _ => {}
-                }
-                if frame.tag == b'C' {
-                    // A statement that read masked values counts, as every one does, though
-                    // its answer is dropped.
-                    if self.front_reads_masked() {
-                        ran_after_stop_masked = true;
-                        self.handle.count_received(0, 1);
-                    }
-                    if ran_after_stop.len() < 64 {
-                        let tag = frame.body.split(|b| *b == 0).next().unwrap_or_default();
-                        ran_after_stop.push(String::from_utf8_lossy(tag).into_owned());
-                    }
                 }
                 continue;
             }
@@ -302,17 +299,17 @@ impl Relay {
                     }
                 }
                 b'C' | b'I' | b's' => {
+                    let command = (frame.tag == b'C').then(|| proto::command_tag(&frame.body));
                     if matches!(self.front_kind(), Front::Own) {
                         // hoop's own BEGIN/COMMIT/ROLLBACK: the client did not send them, but
                         // they begin and end the transaction its statements ran in.
-                        if frame.tag == b'C' {
-                            self.note_tag(&String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)), None);
+                        if let Some(tag) = &command {
+                            self.note_tag(tag, None);
                         }
                         continue;
                     }
-                    if frame.tag == b'C' {
-                        let tag = String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned();
-                        self.count_written(&tag);
+                    if let Some(tag) = &command {
+                        self.count_written(tag);
                         if tag == "DECLARE CURSOR" {
                             let mut sh = self.shared();
                             if sh.front_declares_held_masked() {
@@ -324,12 +321,12 @@ impl Relay {
                         // counts as over the ceiling.
                         self.count_written("DELETE 18446744073709551615");
                     }
-                    let tag = match frame.tag {
-                        b'C' => String::from_utf8_lossy(frame.body.strip_suffix(&[0]).unwrap_or(&frame.body)).into_owned(),
+                    let tag = match (command, frame.tag) {
+                        (Some(tag), _) => tag,
                         // A portal run in parts: what it returned so far (round 55: recorded with
                         // no status, as if that were all it did).
-                        b's' => SUSPENDED.to_string(),
-                        _ => String::new(),
+                        (None, b's') => SUSPENDED.to_string(),
+                        (None, _) => String::new(),
                     };
                     // What ran belongs to the open transaction, until it commits or is undone.
                     let suspended_write = frame.tag == b's' && self.shared().front_writes();
@@ -732,7 +729,7 @@ impl Relay {
         }
         self.send(server, out).await?;
         tokio::select! {
-            _ = self.answered_until(|expect| !expect.iter().any(returns_result)) => Ok(()),
+            _ = self.answered_until(|sh| !sh.expect.iter().any(returns_result)) => Ok(()),
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e.into()),
         }
     }
