@@ -17,6 +17,7 @@
 //! | [`approvals`] | review tickets and reviewers' decisions |
 //! | [`gate`] | the composed pipeline adapters call |
 //! | [`buffers`] | the gateway-wide bound on memory held for large messages |
+//! | [`latch`] | a one-way flag tasks wait on (a session closed, a client gone) |
 //! | [`config`], [`keys`] | the TOML config and the keys kept in the data dir |
 //!
 //! # Embedding
@@ -95,6 +96,7 @@ pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod latch;
 pub mod mask;
 pub mod metrics;
 pub mod policy;

@@ -25,7 +25,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 
 /// Why the gate refused something. Adapters turn it into their protocol's error.
 #[derive(Debug, thiserror::Error)]
@@ -174,7 +173,8 @@ struct Live {
 /// How a kill reaches a session: a flag for whoever looks, a wake-up for whoever waits.
 #[derive(Default)]
 struct KillSwitch {
-    notify: Notify,
+    /// Set once the session is killed, for every waiter of [`SessionHandle::ended`].
+    latch: crate::latch::Latch,
     /// 0: live; otherwise why it ended (1 killed, 2 revoked, 3 recording failed).
     killed: std::sync::atomic::AtomicU8,
 }
@@ -187,9 +187,7 @@ impl KillSwitch {
             _ => 1,
         };
         let _ = self.killed.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
-        // Every current waiter, and (through the stored permit) the next one.
-        self.notify.notify_waiters();
-        self.notify.notify_one();
+        self.latch.set();
     }
 
     fn reason(&self) -> Option<EndReason> {
@@ -399,8 +397,7 @@ impl Gate {
             started: Instant::now(),
             last_activity_ms: AtomicI64::new(0),
             kill,
-            closed: std::sync::atomic::AtomicBool::new(false),
-            closed_signal: tokio::sync::Notify::new(),
+            closed: Default::default(),
             results: Default::default(),
             usage_keys,
             epoch_bucket,
@@ -604,9 +601,8 @@ pub struct SessionHandle {
     started: Instant,
     last_activity_ms: AtomicI64,
     kill: Arc<KillSwitch>,
-    closed: std::sync::atomic::AtomicBool,
-    /// Signalled when the session is closed: reviews still waited for on its behalf end.
-    closed_signal: tokio::sync::Notify,
+    /// Set when the session is closed: reviews still waited for on its behalf end.
+    closed: crate::latch::Latch,
     /// Results running now, for their checkpoints and usage.
     results: results::Running,
     /// This session's usage keys: its identity, and its identity on its target.
@@ -994,7 +990,7 @@ impl SessionHandle {
                 wait = wait.min(Duration::from_secs((expiry - now_wall).max(0) as u64));
             }
             tokio::select! {
-                _ = self.kill.notify.notified() => return self.kill.reason().unwrap_or(EndReason::Killed),
+                () = self.kill.latch.wait() => return self.kill.reason().unwrap_or(EndReason::Killed),
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
             }
         }
@@ -1018,23 +1014,14 @@ impl SessionHandle {
 
     /// Resolves once the session was closed (see [`close`](Self::close)).
     pub async fn closed(&self) {
-        loop {
-            let wait = self.closed_signal.notified();
-            tokio::pin!(wait);
-            wait.as_mut().enable();
-            if self.closed.load(Ordering::SeqCst) {
-                return;
-            }
-            wait.await;
-        }
+        self.closed.wait().await
     }
 
     /// Records the end, seals the recording and releases the session's slot.
     pub fn close(&self, reason: &str) {
-        if self.closed.swap(true, Ordering::SeqCst) {
+        if self.closed.set() {
             return;
         }
-        self.closed_signal.notify_waiters();
         let _ = self.log.record(&Event::SessionEnd { reason: reason.to_string() });
         if let Err(e) = self.log.close() {
             tracing::error!(session = %self.session.id, error = %e, "sealing the recording failed");

@@ -144,11 +144,9 @@ pub struct Relay {
     reviewing: std::sync::atomic::AtomicUsize,
     /// The cancel the statement ceiling sent, until the server loop sees it land.
     ceiling_cancel: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    /// The client went away while the server still owed answers: they are read and recorded,
-    /// and no longer written anywhere.
-    client_gone: std::sync::atomic::AtomicBool,
-    /// Signalled when the client goes: a result paused for review stops waiting.
-    client_left: tokio::sync::Notify,
+    /// Set when the client went away while the server still owed answers: they are read and
+    /// recorded, and no longer written anywhere; a result paused for review stops waiting.
+    client_gone: hoop_core::latch::Latch,
 }
 
 /// Rows of a statement that reads masked values are held back until it ends, up to this many
@@ -205,7 +203,6 @@ impl Relay {
             reviewing: Default::default(),
             ceiling_cancel: Mutex::new(None),
             client_gone: Default::default(),
-            client_left: tokio::sync::Notify::new(),
         }
     }
 
@@ -250,22 +247,8 @@ impl Relay {
     /// was forwarded (run, or cancelled) and records them, writing nothing to the client.
     /// Resolves once nothing is owed; the caller bounds the wait.
     pub async fn drain_after_client(&self) {
-        self.client_gone.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.client_left.notify_waiters();
+        self.client_gone.set();
         self.answered_until(|sh| sh.expect.is_empty()).await
-    }
-
-    /// Resolves once the client is gone (see [`drain_after_client`](Self::drain_after_client)).
-    async fn client_left(&self) {
-        loop {
-            let wait = self.client_left.notified();
-            tokio::pin!(wait);
-            wait.as_mut().enable();
-            if self.client_gone.load(std::sync::atomic::Ordering::Relaxed) {
-                return;
-            }
-            wait.await;
-        }
     }
 
     /// Records, as the session ends, a transaction it leaves open: the server rolls it back

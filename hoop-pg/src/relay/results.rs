@@ -135,7 +135,7 @@ impl Relay {
                 // write paused, then the client gone, left no result at all).
                 let waited = tokio::select! {
                     o = self.reviewed(self.unless_cancelled(self.handle.wait_result_review(action_id, &rule, pending))) => o,
-                    () = self.client_left() => return Ok(Some(cut(&rule, "the client went away while its result was paused for review"))),
+                    () = self.client_gone.wait() => return Ok(Some(cut(&rule, "the client went away while its result was paused for review"))),
                 };
                 match waited {
                     None => Ok(Some(cut(&rule, "the client cancelled it while it was paused for review"))),

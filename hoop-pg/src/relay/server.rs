@@ -539,7 +539,7 @@ impl Relay {
                         }
                         _ => frame.write_to(&mut out),
                     }
-                    if self.client_gone.load(std::sync::atomic::Ordering::Relaxed) {
+                    if self.client_gone.is_set() {
                         // Recorded now: whoever waits for the answers ends the session next.
                         self.release(&mut out, &mut done).await?;
                     }
@@ -631,7 +631,7 @@ impl Relay {
         if !out.is_empty() {
             self.releases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        let gone = self.client_gone.load(std::sync::atomic::Ordering::Relaxed);
+        let gone = self.client_gone.is_set();
         let written = if out.is_empty() || gone { Ok(()) } else { self.client.lock().await.write_flushed(out).await };
         out.clear();
         for f in done.drain(..) {
