@@ -877,6 +877,35 @@ fn a_large_list_waits_for_review() {
     assert!(o.status.success(), "{:?}", text(&o));
 }
 
+/// A list read page by page (`--chunk-size`; kubectl pages every list past 500 objects) is as
+/// many reads as it has pages, each far under the result budget: the hourly budget counts
+/// them together, so once it is spent the next page is held. Denied, kubectl fails with the
+/// rule; approved (which waives that budget for the hour), it gets every object exactly once.
+#[test]
+fn a_list_read_in_pages_meets_the_hourly_budget() {
+    let gw = gateway_with(KubeApiOptions { pods: 30, ..Default::default() }, None, "", "[policy.budgets]\ntarget_rows_1h = 12\n");
+    let kc = gw.agent();
+    // Pages of 5: the fourth comes after 15 objects read, past the hour's 12.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["get", "pods", "-o", "name", "--chunk-size=5"]);
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && err.contains("agent-budget-target-rows"), "{out}{err}");
+    assert!(out.lines().filter(|l| l.starts_with("pod/")).count() < 30, "{out}");
+    // The budget is spent: the first page is held now, and its approval lets the rest go.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+    let o = kubectl(&kc, &["get", "pods", "-o", "name", "--chunk-size=5"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let decided = t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let pods: Vec<&str> = out.lines().filter(|l| l.starts_with("pod/")).collect();
+    let unique: std::collections::BTreeSet<&str> = pods.iter().copied().collect();
+    assert_eq!((pods.len(), unique.len()), (30, 30), "{out}");
+    assert_eq!(decided, 1, "one review, then the budget is waived for the hour");
+}
+
 /// A watch passes result checkpoints as its events stream (every 1,000 events or MiB): past the
 /// result budget it is held, and a denial ends it with an ERROR event naming the rule.
 #[test]

@@ -303,7 +303,11 @@ impl State {
                 self.store.watch(target.res, target.namespace.as_deref(), q("fieldSelector"), q("resourceVersion"), table)
             }
             (Method::GET, None, _) => {
-                json_response(StatusCode::OK, self.store.list(target.res, target.namespace.as_deref(), q("fieldSelector"), table))
+                let page = store::Page { limit: q("limit").and_then(|l| l.parse().ok()), continue_from: q("continue") };
+                match self.store.list(target.res, target.namespace.as_deref(), q("fieldSelector"), table, page) {
+                    Ok(list) => json_response(StatusCode::OK, list),
+                    Err(e) => status(StatusCode::BAD_REQUEST, "BadRequest", &e),
+                }
             }
             (Method::GET, Some(name), _) => match self.store.get(target.res, target.namespace.as_deref(), name) {
                 Some(obj) if table => json_response(StatusCode::OK, store::table(target.res, &[obj])),

@@ -194,15 +194,38 @@ impl Store {
             .collect()
     }
 
-    pub(crate) fn list(&self, r: &'static Resource, ns: Option<&str>, selector: Option<&str>, as_table: bool) -> Value {
+    /// A list, or one page of it: as the API server does, at most `limit` objects, and a
+    /// `metadata.continue` token (the last key returned) to ask for the next page with.
+    /// `Err` for a token this store did not issue.
+    pub(crate) fn list(&self, r: &'static Resource, ns: Option<&str>, selector: Option<&str>, as_table: bool, page: Page<'_>) -> Result<Value, String> {
+        use base64::Engine;
+        let after = match page.continue_from {
+            None | Some("") => None,
+            Some(token) => {
+                let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok().and_then(|k| String::from_utf8(k).ok());
+                Some(key.ok_or("the continue token is not valid")?)
+            }
+        };
         let inner = self.lock();
-        let items = self.matching(&inner, r, ns, selector);
+        let mut items = self.matching(&inner, r, ns, selector);
         let rv = inner.rv.to_string();
         drop(inner);
+        if let Some(after) = &after {
+            // Keys are (namespace, name) in order, the order `matching` returns them in.
+            items.retain(|o| key_of(o).as_str() > after.as_str());
+        }
+        let mut meta = json!({"resourceVersion": rv});
+        if let Some(limit) = page.limit.filter(|l| *l > 0 && *l < items.len()) {
+            let remaining = items.len() - limit;
+            items.truncate(limit);
+            let last = items.last().map(key_of).unwrap_or_default();
+            meta["continue"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last));
+            meta["remainingItemCount"] = json!(remaining);
+        }
         if as_table {
             let mut t = table(r, &items);
-            t["metadata"] = json!({"resourceVersion": rv});
-            return t;
+            t["metadata"] = meta;
+            return Ok(t);
         }
         // As the API server does, list items carry no kind or apiVersion of their own.
         let items: Vec<Value> = items
@@ -215,7 +238,7 @@ impl Store {
                 o
             })
             .collect();
-        json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(), "metadata": {"resourceVersion": rv}, "items": items})
+        Ok(json!({"kind": format!("{}List", r.kind), "apiVersion": r.api_version(), "metadata": meta, "items": items}))
     }
 
     pub(crate) fn watch(&self, r: &'static Resource, ns: Option<&str>, selector: Option<&str>, since: Option<&str>, as_table: bool) -> Response<Body> {
@@ -292,6 +315,18 @@ impl Store {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
         resp
     }
+}
+
+/// Which page of a list: `limit` and `continue` as the client sent them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Page<'a> {
+    pub(crate) limit: Option<usize>,
+    pub(crate) continue_from: Option<&'a str>,
+}
+
+/// An object's place in a list: its namespace and name, NUL-separated (neither holds a NUL).
+fn key_of(o: &Value) -> String {
+    format!("{}\0{}", o["metadata"]["namespace"].as_str().unwrap_or(""), o["metadata"]["name"].as_str().unwrap_or(""))
 }
 
 fn selects(selector: Option<&str>, name: &str, ns: &str) -> bool {
