@@ -1443,3 +1443,63 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
     assert!(text(&o).0.contains("DB_PASSWORD=") && !text(&o).0.contains("Sup3r"), "{:?}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Red-team round 66: a deny-list of startup files missed configuration programs read from the
+/// home directory (`printf 'rsync exec --stats /bin/sh …' > ~/.popt` made a plain `rsync
+/// --stats` run a shell; `mkdir -p ~/.config/pkcs11/modules` and a module file made `wget`
+/// load the agent's library; `~/.vim/plugin`), and a credentials file printed into another
+/// file was a copy `cut` then read in clear. Any dot-file or dot-directory of the home
+/// directory is configuration: writing one is refused, by a command or over SFTP, and nothing
+/// is made on the host; a credentials file printed into a file is held (denied here: no copy).
+#[test]
+fn home_configuration_is_not_written_and_credentials_are_not_copied() {
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    // Unique names: the rule is about every dot-name, so none of the real ones is touched.
+    let name = format!(".{}", marker("conf66"));
+    for c in [
+        format!("printf 'rsync exec --stats /bin/sh' > ~/{name}"),
+        format!("mkdir -p {}/{name}/pkcs11/modules", home.display()),
+        format!("tee -a {name}/plugin.vim"),
+        format!("sort -fo{name} /etc/hostname"),
+    ] {
+        let o = ssh(&gw, &c);
+        let made = home.join(&name).exists();
+        let _ = std::fs::remove_dir_all(home.join(&name));
+        let _ = std::fs::remove_file(home.join(&name));
+        assert!(text(&o).1.contains("agent-no-home-configuration") && !made, "{c}: {:?}", text(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("payload");
+    std::fs::write(&upload, "rsync exec --stats /bin/sh\n").unwrap();
+    let batch = dir.path().join("batch");
+    std::fs::write(&batch, format!("-put {} {name}\n-mkdir {name}-dir\n", upload.display())).unwrap();
+    let o = sftp_batch(&gw, &batch);
+    let made = home.join(&name).exists() || home.join(format!("{name}-dir")).exists();
+    let _ = std::fs::remove_file(home.join(&name));
+    let _ = std::fs::remove_dir(home.join(format!("{name}-dir")));
+    assert!(!made, "{:?}", text(&o));
+    // Ordinary files in the home directory are still written.
+    let plain = marker("plain66");
+    let o = ssh(&gw, &format!("printf x > {plain}"));
+    let wrote = home.join(&plain).exists();
+    let _ = std::fs::remove_file(home.join(&plain));
+    assert!(o.status.success() && wrote, "{:?}", text(&o));
+    // A credentials file printed into another file is held; denied, there is no copy.
+    let secrets = std::env::temp_dir().join(marker("env66"));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let env = secrets.join(".env");
+    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&secrets, &env] {
+        let mut perms = std::fs::metadata(p).unwrap().permissions();
+        perms.set_mode(if p == &secrets { 0o777 } else { 0o644 });
+        std::fs::set_permissions(p, perms).unwrap();
+    }
+    let copy = secrets.join("copy");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = ssh(&gw, &format!("cat {} > {}", env.display(), copy.display()));
+    t.join().unwrap();
+    assert!(text(&o).1.contains("agent-review-reshaped-secrets") && !copy.exists(), "{:?}", text(&o));
+    let _ = std::fs::remove_dir_all(&secrets);
+}

