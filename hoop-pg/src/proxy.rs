@@ -274,6 +274,7 @@ impl PgProxy {
                     GateError::UnknownTarget(_) => "3D000",
                     GateError::Limit(_) | GateError::Streams(_) => "53300",
                     GateError::Record(_) => proto::SYSTEM_ERROR,
+                    GateError::Ended(_) => proto::NOT_AUTHORIZED,
                 };
                 return fatal(&mut reader, code, &format!("hoop: {e}")).await;
             }

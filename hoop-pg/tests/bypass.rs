@@ -2036,26 +2036,74 @@ async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
 
 /// Found by the twentieth round: statements hoop refused were recorded whole, at no cost to the
 /// agent, so 20 MB texts filled the gateway's disk at 80 MB/s (and a full disk stops every
-/// session). What an agent identity sends counts against `limits.agent_recorded_bytes_1h`,
-/// allowed or refused; past it its actions are refused and recorded only in part.
+/// session). What an agent identity has recorded counts against
+/// `limits.agent_recorded_bytes_1h`, allowed or refused; past it its actions are refused and
+/// recorded only in part. Round 67: the budget counted statement texts, so empty Parses (a
+/// 420-byte record each, no text) wrote 50 MB/s unbounded, and refusals past the budget were
+/// records too: the records' own bytes count now, and the refusal past the budget ends the
+/// session.
 #[tokio::test]
-async fn what_an_agent_sends_is_recorded_within_a_budget() {
+async fn what_an_agent_has_recorded_is_bounded_and_ends_its_sessions() {
     let gw = Gw::start_with_limits("agent_recorded_bytes_1h = 3000000");
     let recorded = |gw: &Gw| -> u64 {
         std::fs::read_dir(gw.dir.path().join("recordings")).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum()
     };
+    // Reads until a ReadyForQuery ends what came, or the connection ends (within 10 s): what
+    // came, and whether the connection ended.
+    async fn answer(c: &mut raw::Raw, to_end: bool) -> (String, bool) {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let ready = got.len() >= 6 && got[got.len() - 6] == b'Z' && got[got.len() - 5..got.len() - 1] == [0, 0, 0, 5];
+            if ready && !to_end {
+                return (String::from_utf8_lossy(&got).into_owned(), false);
+            }
+            match tokio::time::timeout_at(deadline, c.s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+            }
+        }
+    }
     let mut c = raw::Raw::login(&gw).await;
     let mut refusals = Vec::new();
     for i in 0..10 {
         c.send(&[raw::query(format!("DROP TABLE users /* {i} {} */", "x".repeat(900 << 10)).as_bytes())]).await;
-        refusals.push(String::from_utf8_lossy(&c.until_ready().await).into_owned());
+        let (got, _) = answer(&mut c, false).await;
+        let spent = got.contains("hoop-recording-budget");
+        refusals.push(got);
+        if spent {
+            break;
+        }
     }
     assert!(refusals[0].contains("agent-no-destructive-ddl"), "{}", refusals[0]);
-    assert!(refusals[9].contains("hoop-recording-budget"), "{}", refusals[9]);
-    c.send(&[raw::query(b"SELECT 1")]).await;
-    assert!(String::from_utf8_lossy(&c.until_ready().await).contains("hoop-recording-budget"));
+    let last = refusals.last().unwrap();
+    assert!(last.contains("hoop-recording-budget") && refusals.len() < 10, "{last}");
+    // The refusal was the session's last answer: the connection is closed.
+    let (_, ended) = answer(&mut c, true).await;
+    assert!(ended, "the session ends past the budget");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(recorded(&gw) < 5 << 20, "{} bytes recorded", recorded(&gw));
+    // A new session of the same identity is refused at its start.
+    let o = gw.psql_with("agent-1", &gw.token("agent-1", IdentityKind::Agent), "", &["-At", "-c", "SELECT 1"], None);
+    assert!(text(&o).1.contains("hoop-recording-budget"), "{:?}", text(&o));
+    // Empty Parses carry no text; their records count all the same.
+    let before = recorded(&gw);
+    let mut f = raw::Raw::login_as(&gw, "agent-2").await;
+    let batch: Vec<u8> = std::iter::repeat_n([raw::parse("", b""), raw::sync()].concat(), 500).flatten().collect();
+    let mut sent = 0;
+    for _ in 0..40 {
+        if f.s.write_all(&batch).await.is_err() {
+            break;
+        }
+        sent += 500;
+    }
+    let (answers, ended) = answer(&mut f, true).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = recorded(&gw) - before;
+    assert!(ended && answers.contains("hoop-recording-budget"), "sent {sent}: ended {ended}");
+    assert!(written < 3_500_000, "{written} bytes recorded for {sent} empty Parses");
     // People are not bounded by it.
     let human = gw.token("alice", IdentityKind::Human);
     let o = gw.psql_with("alice", &human, "", &["-At", "-c", "SELECT 'alive'"], None);

@@ -413,6 +413,16 @@ impl Walker<'_> {
             }
             _ => {}
         }
+        // A symbolic link to a home directory (or above it) names everything in it by another
+        // path, where rules about its configuration do not look (`ln -s ~ /tmp/h`, then
+        // `printf … > /tmp/h/.popt`): unreadable. (Links to files in it name those files, which
+        // `writes` has.)
+        if argv.first().is_some_and(|p| known_name(p) == "ln")
+            && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS"))
+            && let Some(home) = argv.iter().skip(1).filter(|a| !a.starts_with('-')).find(|a| home_or_above(a))
+        {
+            self.r.unreadable(format!("a link to {home} names a home directory's files by another path"));
+        }
         // A mode or owner change of a directory changes who may create names in it, and with
         // `-R` the modes of everything under it: it touches `<dir>/<new>`, which rules about
         // directories holding startup files match (red-team round 63: `chmod -R o+w ~` made
@@ -1153,6 +1163,14 @@ fn is_interpreter(p: &str) -> bool {
 
 /// `~user/…` as that user's home (`/root` or `/home/user`); `~/…` stays relative to the
 /// caller's home, which a path must not climb out of.
+/// Whether `path` is a home directory or one above it (`~`, `.` and `..` from the login
+/// directory, `/home`, `/home/u`, `/root`, `/`).
+fn home_or_above(path: &str) -> bool {
+    let p = normalise(&resolve_tilde(path));
+    let p = p.trim_end_matches('/');
+    p.is_empty() || p == "~" || p == "." || p.split('/').all(|s| s == "..") || matches!(p, "/home" | "/root") || p.strip_prefix("/home/").is_some_and(|u| !u.contains('/'))
+}
+
 fn resolve_tilde(path: &str) -> String {
     let Some(rest) = path.strip_prefix('~') else { return path.to_string() };
     let (user, tail) = rest.split_once('/').map_or((rest, ""), |(u, t)| (u, t));

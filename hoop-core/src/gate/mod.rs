@@ -52,6 +52,10 @@ pub enum GateError {
     /// The recording could not be written: the operation is refused (fail closed).
     #[error("recording failed, operation refused: {0}")]
     Record(#[from] RecordError),
+    /// The session was ended (killed, revoked, its recording budget spent): nothing more is
+    /// checked or recorded for it.
+    #[error("the session has ended: {}", .0.as_str())]
+    Ended(EndReason),
 }
 
 /// Session limits.
@@ -63,8 +67,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// No session lasts longer than this.
     pub max_session: Duration,
-    /// Bytes of statement texts and commands an agent identity may have recorded in an hour,
-    /// whatever their verdict (0: no bound); past it the gate refuses its actions.
+    /// Bytes of records an agent identity may have had written in an hour, whatever their
+    /// verdict (0: no bound); past it the gate refuses its actions and ends its sessions.
     pub agent_recorded_bytes_1h: u64,
     /// Bytes all sessions together may hold for messages over [`crate::buffers::SMALL`]
     /// (0: no bound); one identity at most a quarter of it.
@@ -98,6 +102,8 @@ pub enum EndReason {
     Revoked,
     /// Its recording could not be written.
     RecordingFailed,
+    /// Its identity had more recorded in the last hour than `limits.agent_recorded_bytes_1h`.
+    RecordingBudget,
 }
 
 impl EndReason {
@@ -110,6 +116,7 @@ impl EndReason {
             EndReason::Killed => "killed by an operator",
             EndReason::Revoked => "credential revoked",
             EndReason::RecordingFailed => "the recording could not be written (disk full or data dir unwritable); nothing runs unrecorded",
+            EndReason::RecordingBudget => "this identity had more recorded in the last hour than limits.agent_recorded_bytes_1h allows (rule hoop-recording-budget)",
         }
     }
 }
@@ -175,7 +182,8 @@ struct Live {
 struct KillSwitch {
     /// Set once the session is killed, for every waiter of [`SessionHandle::ended`].
     latch: crate::latch::Latch,
-    /// 0: live; otherwise why it ended (1 killed, 2 revoked, 3 recording failed).
+    /// 0: live; otherwise why it ended (1 killed, 2 revoked, 3 recording failed, 4 recording
+    /// budget spent).
     killed: std::sync::atomic::AtomicU8,
 }
 
@@ -184,6 +192,7 @@ impl KillSwitch {
         let code = match reason {
             EndReason::Revoked => 2,
             EndReason::RecordingFailed => 3,
+            EndReason::RecordingBudget => 4,
             _ => 1,
         };
         let _ = self.killed.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
@@ -195,6 +204,7 @@ impl KillSwitch {
             0 => None,
             2 => Some(EndReason::Revoked),
             3 => Some(EndReason::RecordingFailed),
+            4 => Some(EndReason::RecordingBudget),
             _ => Some(EndReason::Killed),
         }
     }
@@ -399,6 +409,7 @@ impl Gate {
             kill,
             closed: Default::default(),
             results: Default::default(),
+            recorded_counted: AtomicU64::new(0),
             usage_keys,
             epoch_bucket,
             table_key_cache: Default::default(),
@@ -605,6 +616,8 @@ pub struct SessionHandle {
     closed: crate::latch::Latch,
     /// Results running now, for their checkpoints and usage.
     results: results::Running,
+    /// Bytes of this session's recording already counted against its identity's usage.
+    recorded_counted: AtomicU64,
     /// This session's usage keys: its identity, and its identity on its target.
     usage_keys: [String; 2],
     /// Which of the gateway's usage epochs its identity moves.
@@ -662,6 +675,13 @@ impl SessionHandle {
         self.started.elapsed().as_secs_f64()
     }
 
+    /// `Err` once the session was ended: a client that pipelined more behind the action that
+    /// ended it gets no more checks, and no more records (red-team round 67: 20,000 empty
+    /// Parses sent at once were each refused and recorded after the first refusal ended it).
+    fn not_ended(&self) -> Result<(), GateError> {
+        self.kill.reason().map_or(Ok(()), |r| Err(GateError::Ended(r)))
+    }
+
     /// Whether an operator killed this session or revoked its credential.
     pub fn is_killed(&self) -> bool {
         self.kill.is_killed()
@@ -692,6 +712,7 @@ impl SessionHandle {
     /// Checks `action`: evaluates policy, records the (masked) action and verdict, and opens a
     /// review ticket when asked. Returns only after the record was written; an error means refuse.
     pub fn check(&self, mut action: Action) -> Result<Checked, GateError> {
+        self.not_ended()?;
         let now = crate::auth::now_secs().max(0) as u64;
         let table_keys = self.table_keys(&action);
         action.usage = self.usage_of(&action, &table_keys, now);
@@ -793,15 +814,21 @@ impl SessionHandle {
     /// check it, or it would change how the adapter reads what follows. Records the action and
     /// the refusal like a policy deny; an error means the record failed (refuse all the same).
     pub fn refuse(&self, action: Action, rule: &str, reason: &str) -> Result<u64, GateError> {
+        self.not_ended()?;
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let verdict = Verdict::Deny { rule: rule.to_string(), reason: reason.to_string() };
         self.gate.inner.metrics.verdict(&verdict);
         // Past the budget only the start of what it sent is kept: the refusal itself must not
         // fill the disk.
-        let max = if self.recording_budget_spent(|| self.recorded_1h()).is_some() { SPENT_RECORDED_TEXT } else { MAX_RECORDED_TEXT };
-        let action = self.record_form(action, max);
+        let spent = self.recording_budget_spent(|| self.recorded_1h()).is_some();
+        let action = self.record_form(action, if spent { SPENT_RECORDED_TEXT } else { MAX_RECORDED_TEXT });
         self.write_action(&Event::Action { action_id, action, verdict, usage: None }, crate::auth::now_secs().max(0) as u64)?;
+        if spent {
+            // Each refusal is a record too (red-team round 67: empty Parses, refused or not,
+            // wrote 50 MB/s): past the budget the session ends after this one.
+            self.kill.kill(EndReason::RecordingBudget);
+        }
         Ok(action_id)
     }
 
@@ -814,10 +841,17 @@ impl SessionHandle {
         }
         (recorded() >= limit).then(|| {
             format!(
-                "hoop: this identity sent more than {} MiB of statements and commands in the last hour, which the recording keeps; refused until the hour moves on (limits.agent_recorded_bytes_1h, rule {RECORDING_BUDGET_RULE})",
+                "hoop: this identity had more than {} MiB recorded in the last hour (its statements, commands, results and refusals); refused until the hour moves on, and the session ends (limits.agent_recorded_bytes_1h, rule {RECORDING_BUDGET_RULE})",
                 limit >> 20
             )
         })
+    }
+
+    /// Bytes the recording took since they were last counted (each byte is counted once,
+    /// whichever thread counts first).
+    fn recorded_since_counted(&self) -> u64 {
+        let now = self.log.appended_bytes();
+        now.saturating_sub(self.recorded_counted.fetch_max(now, Ordering::Relaxed))
     }
 
     /// Bytes this identity had recorded in the last hour.
@@ -826,13 +860,11 @@ impl SessionHandle {
         self.gate.inner.usage.windows_all(&[self.usage_keys[0].as_str()], now).first().map_or(0, |w| w.h1.recorded)
     }
 
-    /// Writes an action's record, and counts what the caller sent into it against the
-    /// identity's recording budget.
+    /// Writes an action's record, and counts what the recording took since the last count
+    /// against the identity's recording budget.
     fn write_action(&self, event: &Event, now: u64) -> Result<u64, GateError> {
         let seq = self.write(event)?;
-        if let Event::Action { action, .. } = event {
-            self.count(&crate::usage::Counts { recorded: sent_bytes(action), ..Default::default() }, &[], now);
-        }
+        self.count(&crate::usage::Counts::default(), &[], now);
         Ok(seq)
     }
 
@@ -841,6 +873,7 @@ impl SessionHandle {
     /// but opens no ticket, so a `Review` is decided at the later check, once, for the exact action.
     /// Returns the action's id with the verdict.
     pub fn precheck(&self, action: Action) -> Result<(u64, Verdict), GateError> {
+        self.not_ended()?;
         if let Some(reason) = self.recording_budget_spent(|| self.recorded_1h()) {
             let action_id = self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
             return Ok((action_id, Verdict::Deny { rule: RECORDING_BUDGET_RULE.to_string(), reason }));
@@ -1108,12 +1141,6 @@ const MAX_RECORDED_TEXT: usize = 1 << 20;
 
 /// The same once the identity's recording budget is spent.
 const SPENT_RECORDED_TEXT: usize = 4096;
-
-/// What the caller sent that a record of `a` keeps: its statement text, parameters, command.
-pub(crate) fn sent_bytes(a: &Action) -> u64 {
-    let text = |s: &str| s.len().min(MAX_RECORDED_TEXT + 128);
-    (text(&a.sql.text) + a.sql.params.iter().flatten().map(|p| text(p)).sum::<usize>() + text(&a.exec.command)) as u64
-}
 
 /// Cuts `s` to at most `max` bytes (at a character boundary), noting its whole length and the
 /// SHA-256 of the whole.

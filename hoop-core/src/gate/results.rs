@@ -274,11 +274,14 @@ impl SessionHandle {
             ActionKind::Sql => u64::from(action.sql.kinds.iter().any(|k| k == "delete" || k == "truncate")),
             _ => 0,
         };
-        self.count(&Counts { actions: 1, deletes, recorded: super::sent_bytes(action), ..Counts::default() }, table_keys, now);
+        self.count(&Counts { actions: 1, deletes, ..Counts::default() }, table_keys, now);
     }
 
     /// Adds `delta` to this identity's usage, on the target and on each table of `table_keys`.
+    /// What the recording took since it was last counted is counted with it, so the identity's
+    /// recording budget sees every byte written, records of results and refusals included.
     pub(super) fn count(&self, delta: &Counts, table_keys: &[Arc<str>], now: u64) {
+        let delta = &Counts { recorded: delta.recorded + self.recorded_since_counted(), ..*delta };
         if delta.is_zero() {
             return;
         }

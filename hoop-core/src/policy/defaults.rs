@@ -438,9 +438,13 @@ mod tests {
         ] {
             deny(Action::exec("h", c), "agent-no-home-configuration");
         }
+        // ...and a link to the home directory would name them by another path.
+        for c in ["ln -s ~ /tmp/h", "ln -sf / /tmp/r", "ln --symbolic .. /tmp/u", "ln -s /home/web/ /tmp/w"] {
+            deny(Action::exec("h", c), "agent-no-unreadable-commands");
+        }
         deny(Action::file_transfer("h", "/home/web/.popt", "upload", "write", "sftp"), "agent-no-home-configuration");
         deny(Action::file_transfer("h", "/home/web/.vim/plugin", "modify", "mkdir", "sftp"), "agent-no-home-configuration");
-        for c in ["printf x > notes.txt", "mkdir -p ~/app/build", "printf x > /tmp/.hidden", "cat ~/.gitignore", "sed -n 1p ~/.hgignore", "awk -F= '{print $1}' ~/.env", "sort -o /tmp/out app/x"] {
+        for c in ["printf x > notes.txt", "mkdir -p ~/app/build", "printf x > /tmp/.hidden", "cat ~/.gitignore", "sed -n 1p ~/.hgignore", "awk -F= '{print $1}' ~/.env", "sort -o /tmp/out app/x", "ln -s ~/app/x /tmp/y"] {
             let v = verdict(agent, &Action::exec("h", c));
             assert!(rule_of(&v) != "agent-no-home-configuration", "{c}: {v:?}");
         }

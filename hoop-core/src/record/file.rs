@@ -43,6 +43,8 @@ struct Shared {
     /// not stall the session's own records, which on a single-threaded runtime would stall
     /// every session on it.
     sync: File,
+    /// Bytes of records appended so far, written or deferred.
+    appended: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -64,7 +66,9 @@ impl Shared {
             return Err(RecordError::Sealed);
         }
         let seq = st.seq + 1;
+        let before = st.pending.len();
         let hash = encode_into(&mut st.pending, seq, &st.prev, body).map_err(|e| RecordError::Io(e.into()))?;
+        self.appended.fetch_add((st.pending.len() - before) as u64, std::sync::atomic::Ordering::Relaxed);
         if !defer {
             let result = st.file.write_all(&st.pending);
             st.pending.clear();
@@ -147,6 +151,10 @@ impl SessionLog for FileLog {
 
     fn close(&self) -> Result<(), RecordError> {
         self.shared.seal()
+    }
+
+    fn appended_bytes(&self) -> u64 {
+        self.shared.appended.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -331,6 +339,7 @@ impl Recorder for FileRecorder {
             session: session.id.0.clone(),
             key: self.key.clone(),
             sync,
+            appended: Default::default(),
             state: Mutex::new(LogState {
                 file,
                 pending: Vec::new(),

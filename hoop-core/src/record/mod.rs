@@ -136,6 +136,11 @@ pub trait SessionLog: Send + Sync {
     }
     /// Flushes to disk and seals the log. Further `record`s fail.
     fn close(&self) -> Result<(), RecordError>;
+    /// Bytes of records this log has taken so far (what a recording budget counts); a store
+    /// that cannot tell says 0.
+    fn appended_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// A store of session recordings. Implement it to keep recordings elsewhere.
