@@ -695,6 +695,7 @@ impl Walker<'_> {
         r.commands.extend(inner.exec.commands);
         super::extend_unique(&mut r.exec.programs, &inner.exec.programs);
         super::extend_unique(&mut r.exec.paths, &inner.exec.paths);
+        super::extend_unique(&mut r.exec.writes, &inner.exec.writes);
         super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);

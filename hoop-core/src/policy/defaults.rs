@@ -435,6 +435,8 @@ mod tests {
             "dd if=/tmp/x of=.pdbrc",
             "sed -i s/a/b/ ~/.cargo/config.toml",
             "awk -i inplace 1 ~/.subversion/config",
+            "sh -c 'printf x > ~/.popt'",
+            "bash -c \"mkdir -p ~/.vim/plugin\"",
         ] {
             deny(Action::exec("h", c), "agent-no-home-configuration");
         }
