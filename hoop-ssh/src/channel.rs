@@ -127,6 +127,8 @@ pub struct ChannelRelay {
     pub(crate) id: ChannelId,
     pub(crate) client: russh::server::Handle,
     pub(crate) upstream: Channel<ClientMsg>,
+    /// The gateway's connection to the host, for reading what a held command runs.
+    pub(crate) host: Arc<russh::client::Handle<crate::upstream::Verifier>>,
     pub(crate) session: Arc<SessionHandle>,
     pub(crate) target: String,
     /// The host user's home directory, as guessed from its name until the server says.
@@ -136,7 +138,7 @@ pub struct ChannelRelay {
 impl ChannelRelay {
     /// Relays until the channel closes.
     pub async fn run(self, mut requests: mpsc::Receiver<Request>) {
-        let ChannelRelay { id, client, upstream, session, target, home } = self;
+        let ChannelRelay { id, client, upstream, host, session, target, home } = self;
         let (mut upstream, up_write) = upstream.split();
         let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let up_tx = spawn_writer(up_write, backlog.clone());
@@ -225,6 +227,13 @@ impl ChannelRelay {
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
                                 mode = Mode::Raw;
                             }
+                            // A held command that runs script files: the reviewer is shown them.
+                            let scripts = if action.exec.scripts.is_empty() || !session.would_review(&action) {
+                                Vec::new()
+                            } else {
+                                show_scripts(&host, &mut action).await
+                            };
+                            let commands = action.exec.commands.clone();
                             match decide(&session, &client, id, action).await {
                                 Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
                                 Err(msg) => {
@@ -232,6 +241,15 @@ impl ChannelRelay {
                                     return;
                                 }
                             }
+                            // Approved: what runs is what was reviewed.
+                            let command = match same_as_reviewed(&host, &session, &commands, &scripts).await {
+                                Ok(Some(pinned)) => pinned,
+                                Ok(None) => command,
+                                Err(msg) => {
+                                    refuse(&client, id, &msg).await;
+                                    return;
+                                }
+                            };
                             // (A command on a terminal is a shell: held for agents, then its
                             // typed lines checked as the shell text they may become.)
                             if agent && interactive {
@@ -614,6 +632,49 @@ async fn flush_all(
         session.count_masked(&m.take_masked_by());
         forward(client, session, id, Some(1), rest).await;
     }
+}
+
+/// Reads the scripts `action` runs for its review and adds them to what the ticket shows; one
+/// that cannot be read whole makes the action unshown (refused rather than held).
+async fn show_scripts(host: &russh::client::Handle<crate::upstream::Verifier>, action: &mut Action) -> Vec<crate::scripts::Script> {
+    let mut read = Vec::new();
+    for path in action.exec.scripts.clone() {
+        match crate::scripts::read(host, &path).await {
+            Ok(script) => {
+                action.exec.shown.push(script.shown());
+                read.push(script);
+            }
+            Err(why) => {
+                action.unshown = Some(format!("without {path}, which it runs: {why}"));
+                return Vec::new();
+            }
+        }
+    }
+    read
+}
+
+/// After approval: each script read for the review is read again and must not have changed
+/// (`Err` with the refusal, recorded); a command that is one shell running one script runs the
+/// reviewed text itself (`Some` of the command to send), so a change after this read is not
+/// run either.
+async fn same_as_reviewed(
+    host: &russh::client::Handle<crate::upstream::Verifier>,
+    session: &SessionHandle,
+    commands: &[Vec<String>],
+    scripts: &[crate::scripts::Script],
+) -> Result<Option<String>, String> {
+    for reviewed in scripts {
+        let now = crate::scripts::read(host, &reviewed.path).await;
+        if now.as_ref().map(|s| &s.digest) != Ok(&reviewed.digest) {
+            let message = format!("{} changed after it was reviewed (sha256 {} then), so the approved command did not run", reviewed.path, reviewed.digest);
+            let _ = session.record(&Event::Note { message: message.clone() });
+            return Err(format!("hoop: {message}"));
+        }
+    }
+    Ok(match scripts {
+        [one] => crate::scripts::pinned(commands, one),
+        _ => None,
+    })
 }
 
 /// Checks an action; on review tells the client on stderr and waits. `Err` is the refusal text.

@@ -22,6 +22,7 @@ mod channel;
 #[doc(hidden)]
 pub mod fuzz;
 mod hostkey;
+mod scripts;
 mod server;
 mod sftp;
 mod upstream;

@@ -29,7 +29,7 @@ pub struct Connection {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) session: Option<Arc<SessionHandle>>,
     pub(crate) target: Option<(String, SshTarget)>,
-    pub(crate) upstream: Option<russh::client::Handle<Verifier>>,
+    pub(crate) upstream: Option<Arc<russh::client::Handle<Verifier>>>,
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
     /// Dropped with the connection, which stops the session watcher.
     pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
@@ -166,7 +166,7 @@ impl russh::server::Handler for Connection {
         }
         if self.upstream.is_none() {
             match t.connect().await {
-                Ok(u) => self.upstream = Some(u),
+                Ok(u) => self.upstream = Some(Arc::new(u)),
                 Err(e) => {
                     let _ = handle.record(&hoop_core::event::Event::Note { message: format!("upstream: {e}") });
                     tracing::warn!(error = %e, "ssh upstream connection failed");
@@ -186,7 +186,7 @@ impl russh::server::Handler for Connection {
         let (tx, rx) = mpsc::channel(64);
         self.channels.insert(id, tx);
         let home = if t.user == "root" { "/root".to_string() } else { format!("/home/{}", t.user) };
-        let relay = ChannelRelay { id, client: session.handle(), upstream, session: handle, target, home };
+        let relay = ChannelRelay { id, client: session.handle(), upstream, host: up.clone(), session: handle, target, home };
         tokio::spawn(relay.run(rx));
         Ok(())
     }

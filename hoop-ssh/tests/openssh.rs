@@ -859,12 +859,16 @@ fn interpreter_on_stdin_is_a_shell_held_for_review() {
     assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
     assert!(text(&o).1.contains("agent-review-shell") && text(&o).1.contains("no scripts"), "{:?}", text(&o));
     assert!(!made(&marker("stdin")), "the script never ran");
-    for cmd in ["python3 -c 'print(1)'", "perl -e 'print 1'", "sh script.sh"] {
+    for cmd in ["python3 -c 'print(1)'", "perl -e 'print 1'"] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
         let o = ssh(&gw, cmd);
         t.join().unwrap();
         assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
     }
+    // A script the gateway cannot read for the reviewer (here: there is none) is refused, not
+    // held: a reviewer must see what they approve.
+    let o = ssh(&gw, "sh script.sh");
+    assert!(text(&o).1.contains("hoop-unreviewable-command") && text(&o).1.contains("script.sh"), "{:?}", text(&o));
 }
 
 /// Default agent rules: a program hoop does not know is held for review, an allow list rather
@@ -1441,6 +1445,59 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
     assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-review-reshaped-secrets"), "{:?}", text(&o));
     let o = ssh(&gw, &format!("cat {}", env.display()));
     assert!(text(&o).0.contains("DB_PASSWORD=") && !text(&o).0.contains("Sup3r"), "{:?}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Red-team round 66: a ticket for `sh /tmp/x.sh` showed only the path; the reviewer read the
+/// file, the agent rewrote it from another session, and the approval ran the new text. The
+/// ticket now holds the script's text and SHA-256, read through the gateway's own connection;
+/// a script changed before the approval is not run, and an unchanged one runs the text that
+/// was reviewed.
+#[test]
+fn a_held_script_runs_as_it_was_reviewed() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = gateway("");
+    let dir = std::env::temp_dir().join(marker("script66"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let script = dir.join("job.sh");
+    let planted = dir.join("planted");
+    let reviewer = |change: Option<String>| {
+        let (broker, script) = (gw.gate.approvals().clone(), script.clone());
+        std::thread::spawn(move || {
+            let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+            who.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+            for _ in 0..1500 {
+                if let Some(t) = broker.list().into_iter().next() {
+                    let shown = t.action.exec.shown.join("\n");
+                    assert!(shown.contains("echo harmless") && shown.contains("sha256 "), "the ticket shows the script: {shown:?}");
+                    if let Some(text) = &change {
+                        std::fs::write(&script, text).unwrap();
+                    }
+                    broker.decide(&t.id, &who, true, "").unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("no ticket opened");
+        })
+    };
+    let write = |text: &str| {
+        std::fs::write(&script, text).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o666)).unwrap();
+    };
+    // Changed between the review and the approval: not run.
+    write("echo harmless\n");
+    let t = reviewer(Some(format!("touch {}\n", planted.display())));
+    let o = ssh(&gw, &format!("sh {} one", script.display()));
+    t.join().unwrap();
+    assert!(text(&o).1.contains("changed after it was reviewed") && !planted.exists(), "{:?}", text(&o));
+    // Unchanged: the reviewed text runs, with the script's name and arguments.
+    write("echo harmless \"$0\" \"$1\"\n");
+    let t = reviewer(None);
+    let o = ssh(&gw, &format!("sh {} one", script.display()));
+    t.join().unwrap();
+    assert_eq!(text(&o).0.trim(), format!("harmless {} one", script.display()), "{:?}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

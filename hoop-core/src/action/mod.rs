@@ -222,6 +222,12 @@ pub struct Exec {
     /// Programs hoop does not know, so cannot tell from their arguments what they run (see
     /// the list of known ones in `action/programs.rs`).
     pub unlisted: Vec<String>,
+    /// Script files a shell in the line runs (`sh deploy.sh`), normalised: held for review,
+    /// their text is read for the reviewer and must be the same when the line runs.
+    pub scripts: Vec<String>,
+    /// What the gateway read of `scripts` for a review, one entry a file: its path, SHA-256,
+    /// size and text.
+    pub shown: Vec<String>,
 }
 
 /// File transfer detail.
@@ -562,6 +568,9 @@ impl Action {
                     true => self.sql.text.clone(),
                     false => format!("[hoop: {}] {}", notes.join("; "), self.sql.text),
                 }
+            }
+            ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() && !self.exec.shown.is_empty() => {
+                format!("[hoop: runs {}] {}", self.exec.shown.join(" ;; "), self.exec.command)
             }
             ActionKind::Exec | ActionKind::Shell if !self.exec.command.is_empty() => self.exec.command.clone(),
             ActionKind::Shell => "interactive shell".into(),

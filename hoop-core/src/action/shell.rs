@@ -677,7 +677,16 @@ impl Walker<'_> {
         match (inline, args.get(i)) {
             (true, Some(text)) => self.nested(&text.clone()),
             (true, None) => self.r.unreadable("sh -c without a command"),
-            (false, Some(_)) => self.interpreter(program, "a shell running a script file"),
+            (false, Some(script)) => {
+                let mut p = normalise(&resolve_tilde(script));
+                if let (super::typed::Cwd::At(dir), true) = (&self.cwd, is_relative(&p)) {
+                    p = normalise(&format!("{}/{p}", dir.trim_end_matches('/')));
+                }
+                if !self.r.scripts.contains(&p) {
+                    self.r.scripts.push(p);
+                }
+                self.interpreter(program, "a shell running a script file")
+            }
             (false, None) => self.interpreter(program, "a shell reading commands from its input"),
         }
     }
@@ -696,6 +705,7 @@ impl Walker<'_> {
         super::extend_unique(&mut r.exec.programs, &inner.exec.programs);
         super::extend_unique(&mut r.exec.paths, &inner.exec.paths);
         super::extend_unique(&mut r.exec.writes, &inner.exec.writes);
+        super::extend_unique(&mut r.exec.scripts, &inner.exec.scripts);
         super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);

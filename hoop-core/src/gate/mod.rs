@@ -978,7 +978,15 @@ impl SessionHandle {
                 reason: format!("a reviewer must see what they approve whole, and this would be shown cut at {} MiB", MAX_RECORDED_TEXT >> 20),
             });
         }
-        let command = matches!(action.kind, ActionKind::Exec | ActionKind::Shell) && matches!(self.gate.inner.masker.load().mask_text(&action.exec.command), std::borrow::Cow::Owned(_));
+        let masker = self.gate.inner.masker.load();
+        let hides = |t: &String| matches!(masker.mask_text(t), std::borrow::Cow::Owned(_));
+        if action.exec.shown.iter().any(|t| t.split_inclusive('\n').any(|line| hides(&line.to_string()))) {
+            return Some(Verdict::Deny {
+                rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
+                reason: "the script this command runs holds text masking hides (a credential, an address), so a reviewer could not see it whole".into(),
+            });
+        }
+        let command = matches!(action.kind, ActionKind::Exec | ActionKind::Shell) && hides(&action.exec.command);
         command.then(|| Verdict::Deny {
             rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
             reason: "this command holds text masking hides (a credential, an address), so a reviewer could not see it whole; send it without the value (a file, an environment the host already has)".into(),
@@ -1122,6 +1130,10 @@ impl SessionHandle {
             *rows = rows.split_inclusive('\n').map(|line| m.mask_text(line)).collect();
         }
         mask(&mut a.exec.command);
+        // Line by line, as rows of a COPY are (a match across lines would hide those between).
+        for shown in &mut a.exec.shown {
+            *shown = shown.split_inclusive('\n').map(|line| m.mask_text(line)).collect();
+        }
         a.exec.argv.iter_mut().for_each(mask);
         a.exec.commands.iter_mut().flatten().for_each(mask);
         a.exec.paths.iter_mut().for_each(mask);
