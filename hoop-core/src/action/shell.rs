@@ -386,7 +386,22 @@ impl Walker<'_> {
         let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
             || argv.iter().skip(1).any(|a| long(a, "--recursive") || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])));
         if recursive {
-            let dirs: Vec<String> = argv.iter().skip(1).filter(|a| a.starts_with('/')).map(|a| format!("{}/**", normalise(a).trim_end_matches('/'))).collect();
+            // Relative and `~` ones too (red-team round 68: `grep -rh PASS ~ | cut -d= -f2`
+            // read `~/.env` without naming it), and grep's own default, the directory it is in.
+            let named = |a: &&String| a.starts_with('/') || a.starts_with('~') || a.starts_with('.') || a.contains('/');
+            let archive = (known_name(argv.first().map_or("", String::as_str)) == "tar").then(|| tar_archive(&argv)).flatten();
+            let mut dirs: Vec<String> = argv
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(i, a)| !a.starts_with('-') && Some(*i) != archive)
+                .map(|(_, a)| a)
+                .filter(named)
+                .map(|a| format!("{}/**", normalise(&resolve_tilde(a)).trim_end_matches('/')))
+                .collect();
+            if dirs.is_empty() && argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep" | "rg")) {
+                dirs.push("./**".into());
+            }
             for d in dirs {
                 if !self.r.paths.contains(&d) {
                     self.r.paths.push(d);
@@ -838,8 +853,8 @@ impl Walker<'_> {
         if proc_link(&p) {
             self.r.unreadable(format!("{p} goes through a process's directory or descriptor, which hoop cannot know"));
         }
-        if climbs_out(&p) {
-            self.r.unreadable(format!("{p} climbs above the directory it is read against"));
+        if climbs(&p) {
+            self.r.unreadable(format!("{p} goes through `..`, which the host resolves after links hoop cannot see"));
         }
         let n = normalise(&p);
         if !self.r.paths.contains(&n) {
@@ -927,8 +942,8 @@ impl Walker<'_> {
         if proc_link(candidate) {
             self.r.unreadable(format!("{candidate} goes through a process's directory or descriptor, which hoop cannot know"));
         }
-        if climbs_out(candidate) {
-            self.r.unreadable(format!("{candidate} climbs above the directory it is read against"));
+        if climbs(candidate) {
+            self.r.unreadable(format!("{candidate} goes through `..`, which the host resolves after links hoop cannot see"));
         }
         if !self.only_reads {
             self.written(candidate);
@@ -1879,6 +1894,10 @@ pub(crate) fn normalise(path: &str) -> String {
 /// `/proc/<pid>/cwd/…`, `/proc/<pid>/fd/…` and the like: a path whose meaning is a
 /// process's state.
 fn proc_link(path: &str) -> bool {
+    // After `/proc/self/root` is taken off, what is left is checked again (round 68:
+    // `/proc/self/root/proc/self/cwd/.x` was the login directory's `.x`).
+    let path = strip_proc_root(path);
+    let path = path.as_str();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
     matches!(segs.as_slice(), ["proc", _, link, ..] if matches!(*link, "cwd" | "fd" | "exe" | "map_files" | "task" | "fdinfo"))
         || path.starts_with("/dev/fd/")
@@ -1896,9 +1915,34 @@ fn strip_proc_root(path: &str) -> String {
     }
 }
 
-/// Whether a relative path goes above where it starts (`../../etc/shadow`).
-fn climbs_out(path: &str) -> bool {
-    !path.starts_with('/') && normalise(path).starts_with("..")
+/// The index in `argv` of tar's archive (the value of `f`: `tar czf X`, `-f X`, `--file X`),
+/// which is a file, not a directory it reads.
+fn tar_archive(argv: &[String]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(a) = argv.get(i) {
+        let old_style = i == 1 && !a.starts_with('-');
+        if long(a, "--file") {
+            return (!a.contains('=')).then_some(i + 1);
+        }
+        let cluster = if old_style { Some(a.as_str()) } else { a.strip_prefix('-').filter(|c| !c.starts_with('-')) };
+        if let Some(c) = cluster
+            && let Some(at) = c.find('f')
+        {
+            // The rest of a dashed cluster after `f` is its value; else the next word.
+            return (old_style || at + 1 == c.len()).then_some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether a path goes through `..`. The kernel takes `..` after following a link, hoop's text
+/// before: `/proc/net/../cwd/.popt` is the login directory's `.popt` (`/proc/net` is a link to
+/// `self/net`), which hoop read as `/proc/cwd/.popt` (red-team round 68), and a link an archive
+/// made (`x` to `~/.config/a`) turns `x/../y` into `~/.config/y`. Relative ones that climb above
+/// the login directory were already refused (`../../etc/shadow`).
+fn climbs(path: &str) -> bool {
+    path.split('/').any(|s| s == "..")
 }
 
 /// Deepest nesting of parentheses alone. Each `(` may open a subshell or an arithmetic `((`,
