@@ -774,7 +774,7 @@ fn shell_spellings_are_read_as_the_shell_reads_them() {
     let gw = gateway("");
     for (cmd, rule) in [
         (r#"cat /etc/sha""dow"#.to_string(), "agent-no-credential-files"),
-        ("sh -c 'cat /etc/../etc/shadow'".into(), "agent-no-credential-files"),
+        ("sh -c 'cat /etc/../etc/shadow'".into(), "agent-no-unreadable-commands"),
         ("c=shadow; cat /etc/$c".into(), "agent-no-unreadable-commands"),
         ("cat /etc/sh*w".into(), "agent-no-unreadable-commands"),
         ("cd /etc && cat shadow".into(), "agent-no-unreadable-commands"),
@@ -1172,7 +1172,7 @@ fn scripts_startup_files_and_code_running_options() {
         ("echo 'touch /tmp/hoop-rc' >> .bashrc".into(), "agent-no-startup-files"),
         ("sed -i '1i touch /tmp/hoop-rc' ~/.bashrc".into(), "agent-no-startup-files"),
         ("cat /proc/self/root/etc/shadow".into(), "agent-no-credential-files"),
-        ("cat ~root/../etc/shadow".into(), "agent-no-credential-files"),
+        ("cat ~root/../etc/shadow".into(), "agent-no-unreadable-commands"),
         ("printf -v PATH /tmp; id".into(), "agent-no-unreadable-commands"),
         // Round two.
         ("prlimit bash -c 'touch /tmp/hoop-prl'".into(), "agent-review-shell"),
