@@ -367,6 +367,18 @@ impl Gate {
         if !identity.may_reach(target) {
             return Err(AuthError::TargetNotAllowed { subject: identity.subject, target: target.into() }.into());
         }
+        // Past its recording budget an agent gets no session, and no recording either: a refused
+        // connection's own records (its start, its refusal, its seal) made 2,000 files a second
+        // for a client that only logged in (red-team round 68).
+        let limit = self.inner.limits.agent_recorded_bytes_1h;
+        if limit > 0 && identity.kind == crate::identity::IdentityKind::Agent {
+            let now = crate::auth::now_secs().max(0) as u64;
+            let recorded = self.inner.usage.windows_all(&[identity.budget_subject()], now).first().map_or(0, |w| w.h1.recorded);
+            if recorded >= limit {
+                tracing::info!(subject = %identity.subject, "session refused: recording budget spent");
+                return Err(GateError::Denied { rule: RECORDING_BUDGET_RULE.to_string(), reason: EndReason::RecordingBudget.as_str().to_string() });
+            }
+        }
         let session = Session {
             id: SessionId::generate(),
             identity,
@@ -1067,6 +1079,9 @@ impl SessionHandle {
         if let Err(e) = self.log.close() {
             tracing::error!(session = %self.session.id, error = %e, "sealing the recording failed");
         }
+        // The end and the seal count against the recording budget too (a loop of logins that
+        // run nothing writes little else).
+        self.count(&crate::usage::Counts::default(), &[], crate::auth::now_secs().max(0) as u64);
         self.gate.forget(&self.session.id);
     }
 
