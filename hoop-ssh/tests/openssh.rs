@@ -761,6 +761,27 @@ fn marker(tag: &str) -> String {
     format!("hoop-marker-{tag}-{}", std::process::id())
 }
 
+/// A directory `dir` (mode `dir_mode`) holding a world-readable `.env` with one password; the
+/// host's account reads it. Returns the `.env`'s path.
+fn env_file(dir: &std::path::Path, dir_mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode)).unwrap();
+    let env = dir.join(".env");
+    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env
+}
+
+/// Runs `command` as the agent with its ticket denied: the password never reaches the client,
+/// and the rule that held it was the reshaped-secrets review.
+fn denied_reshaping(gw: &Gw, command: &str) {
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = ssh(gw, command);
+    t.join().unwrap();
+    assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-review-reshaped-secrets"), "{command}: {:?}", text(&o));
+}
+
 /// Whether `/tmp/<name>` exists on the host (the sshd runs on this machine).
 fn made(name: &str) -> bool {
     std::path::Path::new("/tmp").join(name).exists()
@@ -1434,15 +1455,8 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
     assert_eq!(std::fs::metadata(&home).unwrap().permissions().mode(), mode, "the login directory's mode is unchanged");
     // Round 65: a credentials file reshaped by a program is held (denied here); read as it
     // is, its values are masked.
-    let env = dir.join(".env");
-    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
-    let mut perms = std::fs::metadata(&env).unwrap().permissions();
-    perms.set_mode(0o644);
-    std::fs::set_permissions(&env, perms).unwrap();
-    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-    let o = ssh(&gw, &format!("cut -d= -f2 {}", env.display()));
-    t.join().unwrap();
-    assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-review-reshaped-secrets"), "{:?}", text(&o));
+    let env = env_file(&dir, 0o777);
+    denied_reshaping(&gw, &format!("cut -d= -f2 {}", env.display()));
     let o = ssh(&gw, &format!("cat {}", env.display()));
     assert!(text(&o).0.contains("DB_PASSWORD=") && !text(&o).0.contains("Sup3r"), "{:?}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
@@ -1456,7 +1470,6 @@ fn clustered_scp_server_flags_and_rsync_side_directories_are_read() {
 /// (denied here: nothing of the value reaches the client, nothing is written).
 #[test]
 fn proc_spellings_and_cutting_printers_do_not_pass() {
-    use std::os::unix::fs::PermissionsExt;
     let gw = gateway("");
     let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
     let name = format!(".{}", marker("proc68"));
@@ -1467,16 +1480,9 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
         assert!(text(&o).1.contains("agent-no-unreadable-commands") && !made, "{c}: {:?}", text(&o));
     }
     let dir = std::env::temp_dir().join(marker("env68"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let env = dir.join(".env");
-    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
-    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let env = env_file(&dir, 0o755);
     for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display())] {
-        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-        let o = ssh(&gw, &c);
-        t.join().unwrap();
-        assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-review-reshaped-secrets"), "{c}: {:?}", text(&o));
+        denied_reshaping(&gw, &c);
     }
     // Read as it is, the value is masked.
     let o = ssh(&gw, &format!("grep -r PASS {}", dir.display()));
@@ -1580,19 +1586,9 @@ fn home_configuration_is_not_written_and_credentials_are_not_copied() {
     assert!(o.status.success() && wrote, "{:?}", text(&o));
     // A credentials file printed into another file is held; denied, there is no copy.
     let secrets = std::env::temp_dir().join(marker("env66"));
-    std::fs::create_dir_all(&secrets).unwrap();
-    let env = secrets.join(".env");
-    std::fs::write(&env, "DB_PASSWORD=Sup3rS3cret-PGpass\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    for p in [&secrets, &env] {
-        let mut perms = std::fs::metadata(p).unwrap().permissions();
-        perms.set_mode(if p == &secrets { 0o777 } else { 0o644 });
-        std::fs::set_permissions(p, perms).unwrap();
-    }
+    let env = env_file(&secrets, 0o777);
     let copy = secrets.join("copy");
-    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-    let o = ssh(&gw, &format!("cat {} > {}", env.display(), copy.display()));
-    t.join().unwrap();
-    assert!(text(&o).1.contains("agent-review-reshaped-secrets") && !copy.exists(), "{:?}", text(&o));
+    denied_reshaping(&gw, &format!("cat {} > {}", env.display(), copy.display()));
+    assert!(!copy.exists(), "no copy was made");
     let _ = std::fs::remove_dir_all(&secrets);
 }
