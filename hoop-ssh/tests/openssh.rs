@@ -773,6 +773,15 @@ fn env_file(dir: &std::path::Path, dir_mode: u32) -> std::path::PathBuf {
     env
 }
 
+/// Runs `command` as the agent: refused by `rule`, and `home/name` was not made (removed if it was).
+fn refused_and_not_made(gw: &Gw, home: &std::path::Path, name: &str, command: &str, rule: &str) {
+    let o = ssh(gw, command);
+    let made = home.join(name).exists();
+    let _ = std::fs::remove_dir_all(home.join(name));
+    let _ = std::fs::remove_file(home.join(name));
+    assert!(text(&o).1.contains(rule) && !made, "{command}: {:?}", text(&o));
+}
+
 /// Runs `command` as the agent with its ticket denied: the password never reaches the client,
 /// and the rule that held it was the reshaped-secrets review.
 fn denied_reshaping(gw: &Gw, command: &str) {
@@ -1474,10 +1483,7 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
     let name = format!(".{}", marker("proc68"));
     for c in [format!("printf x > /proc/net/../cwd/{name}"), format!("printf x > /proc/self/root/proc/self/cwd/{name}")] {
-        let o = ssh(&gw, &c);
-        let made = home.join(&name).exists();
-        let _ = std::fs::remove_file(home.join(&name));
-        assert!(text(&o).1.contains("agent-no-unreadable-commands") && !made, "{c}: {:?}", text(&o));
+        refused_and_not_made(&gw, &home, &name, &c, "agent-no-unreadable-commands");
     }
     let dir = std::env::temp_dir().join(marker("env68"));
     let env = env_file(&dir, 0o755);
@@ -1562,11 +1568,7 @@ fn home_configuration_is_not_written_and_credentials_are_not_copied() {
         format!("tee -a {name}/plugin.vim"),
         format!("sort -fo{name} /etc/hostname"),
     ] {
-        let o = ssh(&gw, &c);
-        let made = home.join(&name).exists();
-        let _ = std::fs::remove_dir_all(home.join(&name));
-        let _ = std::fs::remove_file(home.join(&name));
-        assert!(text(&o).1.contains("agent-no-home-configuration") && !made, "{c}: {:?}", text(&o));
+        refused_and_not_made(&gw, &home, &name, &c, "agent-no-home-configuration");
     }
     let dir = tempfile::tempdir().unwrap();
     let upload = dir.path().join("payload");
