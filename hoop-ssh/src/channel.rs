@@ -228,12 +228,19 @@ impl ChannelRelay {
                                 mode = Mode::Raw;
                             }
                             // A held command that runs script files: the reviewer is shown them.
+                            let commands = action.exec.commands.clone();
                             let scripts = if action.exec.scripts.is_empty() || !session.would_review(&action) {
                                 Vec::new()
                             } else {
                                 show_scripts(&host, &mut action).await
                             };
-                            let commands = action.exec.commands.clone();
+                            // Run as read only in the one shape hoop can pin: any other shape
+                            // runs the file from disk, which can change while it runs (round 69:
+                            // `bash -e x.sh`, `nice sh x.sh`, `sh a.sh; sh b.sh` rewritten once
+                            // their first line had come back).
+                            if !scripts.is_empty() && !matches!(scripts.as_slice(), [one] if crate::scripts::pinned(&commands, one).is_some()) {
+                                action.unshown.get_or_insert_with(|| "as it will run: hoop runs a reviewed script only as `SHELL SCRIPT ARGS` (one shell, no options, nothing else on the line), the text the reviewer read".into());
+                            }
                             match decide(&session, &client, id, action).await {
                                 Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
                                 Err(msg) => {

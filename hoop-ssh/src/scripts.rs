@@ -81,7 +81,9 @@ pub fn pinned(commands: &[Vec<String>], script: &Script) -> Option<String> {
     if !PINNABLE.contains(&shell.as_str()) || normalised(path) != script.path {
         return None;
     }
-    let mut line = format!("exec {shell} -c {} {}", quoted(&script.text), quoted(path));
+    // `--` first: a text that starts with `-` (`-e`) would be read as the shell's options, and
+    // the path run as the command (red-team round 69).
+    let mut line = format!("exec {shell} -c -- {} {}", quoted(&script.text), quoted(path));
     for a in args {
         line.push(' ');
         line.push_str(&quoted(a));
@@ -118,10 +120,12 @@ mod tests {
     fn one_shell_running_one_script_runs_the_reviewed_text() {
         let s = script("/tmp/x.sh", "echo 'hi'\n");
         let argv = |a: &[&str]| vec![a.iter().map(|x| x.to_string()).collect::<Vec<_>>()];
-        assert_eq!(pinned(&argv(&["sh", "/tmp/x.sh", "a b"]), &s).as_deref(), Some(r"exec sh -c 'echo '\''hi'\''
+        assert_eq!(pinned(&argv(&["sh", "/tmp/x.sh", "a b"]), &s).as_deref(), Some(r"exec sh -c -- 'echo '\''hi'\''
 ' '/tmp/x.sh' 'a b'"));
-        assert_eq!(pinned(&argv(&["bash", "/tmp/../tmp/x.sh"]), &s).as_deref(), Some(r"exec bash -c 'echo '\''hi'\''
+        assert_eq!(pinned(&argv(&["bash", "/tmp/../tmp/x.sh"]), &s).as_deref(), Some(r"exec bash -c -- 'echo '\''hi'\''
 ' '/tmp/../tmp/x.sh'"));
+        // A text that looks like an option is still the text.
+        assert_eq!(pinned(&argv(&["bash", "/tmp/x.sh"]), &script("/tmp/x.sh", "-e")).as_deref(), Some("exec bash -c -- '-e' '/tmp/x.sh'"));
         assert_eq!(pinned(&argv(&["python3", "/tmp/x.sh"]), &s), None);
         assert_eq!(pinned(&argv(&["sh", "/tmp/y.sh"]), &s), None);
         assert_eq!(pinned(&[vec!["sh".into(), "/tmp/x.sh".into()], vec!["id".into()]], &s), None);

@@ -996,10 +996,15 @@ fn options_naming_code_are_held_in_every_spelling() {
         // Round 45: sed's `-l N` takes an argument; the script is the word after it.
         format!("sed -l 5 'e touch /tmp/{mark}' {dir}/x.awk"),
     ] {
-        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+        // Held and denied; or, running the agent's script file in a shape hoop cannot pin to
+        // what a reviewer read, refused outright (round 69).
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let t = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
         let o = ssh(&gw, &cmd);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
         t.join().unwrap();
-        assert!(text(&o).1.contains("agent-review-shell"), "{cmd}: {:?}", text(&o));
+        let err = text(&o).1;
+        assert!(err.contains("agent-review-shell") || err.contains("hoop-unreviewable-command"), "{cmd}: {err}");
     }
     for cmd in [
         format!("env -iS'sh -c \"touch /tmp/{mark}\"'"),
@@ -1196,7 +1201,9 @@ fn scripts_startup_files_and_code_running_options() {
     let bashrc = std::path::Path::new(home.split(':').nth(5).unwrap()).join(".bashrc");
     let before = std::fs::read(&bashrc).ok();
     for (cmd, rule) in [
-        (script.clone(), "agent-review-shell"),
+        // Run by its path, a script cannot be pinned to the text a reviewer would read: refused
+        // (round 69; it was held).
+        (script.clone(), "hoop-unreviewable-command"),
         ("sed -n '1e touch /tmp/hoop-sed' /etc/hostname".to_string(), "agent-review-shell"),
         ("tar -cf /dev/null /etc/hostname --checkpoint=1 --checkpoint-action=exec=id".into(), "agent-review-shell"),
         ("echo 'touch /tmp/hoop-rc' >> .bashrc".into(), "agent-no-startup-files"),
@@ -1487,7 +1494,7 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     }
     let dir = std::env::temp_dir().join(marker("env68"));
     let env = env_file(&dir, 0o755);
-    for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display())] {
+    for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display()), format!("grep -d recurse -h PASS {} | cut -d= -f2", dir.display())] {
         denied_reshaping(&gw, &c);
     }
     // Read as it is, the value is masked.
@@ -1546,6 +1553,25 @@ fn a_held_script_runs_as_it_was_reviewed() {
     let o = ssh(&gw, &format!("sh {} one", script.display()));
     t.join().unwrap();
     assert_eq!(text(&o).0.trim(), format!("harmless {} one", script.display()), "{:?}", text(&o));
+    // Round 69: a text that looks like a shell option is run as the text, not as options that
+    // make the path the command line.
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let mark = marker("pin69");
+    let trap = dir.join(format!("x;touch {mark}"));
+    std::fs::write(&trap, "-e").unwrap();
+    std::fs::set_permissions(&trap, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = ssh(&gw, &format!("sh '{}'", trap.display()));
+    t.join().unwrap();
+    let ran = home.join(&mark).exists();
+    let _ = std::fs::remove_file(home.join(&mark));
+    assert!(!ran, "the path was run as a command line: {:?}", text(&o));
+    // Other shapes run the file from disk, which can change while it runs: refused, not held.
+    write("echo harmless\n");
+    for c in [format!("bash -e {}", script.display()), format!("nice sh {}", script.display()), format!("sh {0}; sh {0}", script.display())] {
+        let o = ssh(&gw, &c);
+        assert!(text(&o).1.contains("hoop-unreviewable-command") && text(&o).1.contains("SHELL SCRIPT ARGS"), "{c}: {:?}", text(&o));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

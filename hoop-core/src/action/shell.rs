@@ -384,7 +384,11 @@ impl Walker<'_> {
         // A recursive command on a directory reads (or writes) everything under it: `grep -r x
         // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
         let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
-            || argv.iter().skip(1).any(|a| long(a, "--recursive") || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])));
+            || argv.iter().skip(1).any(|a| long(a, "--recursive") || a == "-r" || a == "-R" || (a.starts_with('-') && !a.starts_with("--") && a.contains(['r', 'R'])))
+            // grep's `-d recurse`, `--directories=recurse` (round 69), and rg, which recurses
+            // unless told otherwise.
+            || (argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")) && argv.iter().skip(1).any(|a| a == "recurse" || a.ends_with("=recurse")))
+            || argv.first().is_some_and(|p| known_name(p) == "rg");
         if recursive {
             // Relative and `~` ones too (red-team round 68: `grep -rh PASS ~ | cut -d= -f2`
             // read `~/.env` without naming it), and grep's own default, the directory it is in.
@@ -478,6 +482,11 @@ impl Walker<'_> {
         }
         // Normalised first: `/usr/bin/../../tmp/x/tac` runs `/tmp/x/tac` (red-team round 42).
         if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| normalise(&resolve_tilde(raw_program)).starts_with(d)) {
+            // A script run by its path is a script too (round 69): held, its text is shown.
+            let path = normalise(&resolve_tilde(raw_program));
+            if !self.r.scripts.contains(&path) {
+                self.r.scripts.push(path);
+            }
             return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
         }
         // Interpreters, shells and code runners are known for what they are (and held as such);

@@ -427,7 +427,7 @@ mod tests {
             assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. }), "{c}");
         }
         // Round 68: printers with options that cut lines, and recursive reads of directories.
-        for c in ["grep -o '=.*' .env", "grep -oh '[^=]*$' .env", "tail -c 41 .env", "head -n 2 .env | tail -c 19", "grep --only-matching x ~/.env", "tac -s = .env", "grep -rh PASS /home/web | cut -d= -f2", "grep -rh PASS . | cut -d= -f2", "grep -rh PASS | cut -d= -f2", "grep -r PASS ~ > /tmp/x"] {
+        for c in ["grep -o '=.*' .env", "grep -oh '[^=]*$' .env", "tail -c 41 .env", "head -n 2 .env | tail -c 19", "grep --only-matching x ~/.env", "tac -s = .env", "grep -rh PASS /home/web | cut -d= -f2", "grep -rh PASS . | cut -d= -f2", "grep -rh PASS | cut -d= -f2", "grep -r PASS ~ > /tmp/x", "grep -d recurse -h PASS . | cut -d= -f2", "grep --directories=recurse PASS ~ | cut -d= -f2", "grep --dir=recurse -h PASS | cut -c1-9"] {
             assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. }), "{c}");
         }
         for c in ["cat .env 2>/dev/null", "cat < .env", "cut -d= -f2 /tmp/x", "grep -r PASS ~", "head -n 3 .env", "tail -n +2 .env", "grep -c PASS .env"] {
