@@ -5,7 +5,7 @@
 #![allow(clippy::expect_used, clippy::indexing_slicing, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hoop_benches::{MIXED_TEXT_BYTES, mixed_text};
+use hoop_benches::{MIXED_TEXT_BYTES, base64_text, mixed_text};
 use hoop_core::action::Action;
 use hoop_core::auth::Credential;
 use hoop_core::identity::{Identity, IdentityKind};
@@ -109,6 +109,8 @@ fn mask_throughput(c: &mut Criterion) {
     let mut g = c.benchmark_group("mask");
     g.throughput(Throughput::Bytes(MIXED_TEXT_BYTES as u64));
     g.bench_function("mixed_text", |b| b.iter(|| black_box(masker.mask_bytes(black_box(&text)).len())));
+    let b64 = base64_text();
+    g.bench_function("base64_text", |b| b.iter(|| black_box(masker.mask_bytes(black_box(&b64)).len())));
     g.finish();
 }
 

@@ -30,3 +30,19 @@ pub fn mixed_text() -> Vec<u8> {
     // Keep the buffer valid UTF-8 text (truncation cut inside ASCII, so it is).
     out
 }
+
+/// Base64 of pseudo-random bytes, one line of [`MIXED_TEXT_BYTES`] (`base64 -w0` of a file):
+/// the text that made one automaton of all detectors fall back to its slow engine.
+pub fn base64_text() -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..MIXED_TEXT_BYTES)
+        .map(|_| {
+            // xorshift64: deterministic, so every run scans the same text.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x >> 58) as usize]
+        })
+        .collect()
+}

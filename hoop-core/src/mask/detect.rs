@@ -237,9 +237,83 @@ pub struct Hit {
     pub detector: Detector,
 }
 
-/// All enabled detectors compiled into one automaton, so text is scanned in one pass.
+/// The enabled detectors, compiled into a few automata, each text scanned once by each.
+///
+/// One automaton for all of them made the lazy DFA's states multiply on base64 text (the
+/// email local part's 64 and the URL credentials' 256 counted repetitions together): its cache
+/// filled so often that the search fell back to the NFA, about 0.6 MB/s, and a base64 stream
+/// held a connection thread for seconds a MB (red-team round 69). Those two, and the named
+/// credentials' fifteen forms, are searched on their own; the rest together (the card pattern
+/// must share an automaton with the SSN, phone and IP ones it tries at a rejected candidate).
 #[derive(Debug, Clone)]
 pub struct DetectorSet {
+    groups: Vec<Group>,
+}
+
+/// Detectors searched apart from the others, each in an automaton of its own.
+const APART: &[Detector] = &[Detector::Email, Detector::UrlCredentials, Detector::NamedCredential];
+
+impl DetectorSet {
+    /// Compiles `detectors` (duplicates ignored).
+    pub fn new(detectors: &[Detector]) -> Result<Self, String> {
+        let mut seen: Vec<Detector> = Vec::new();
+        for d in detectors {
+            if !seen.contains(d) {
+                seen.push(*d);
+            }
+        }
+        let rest: Vec<Detector> = seen.iter().copied().filter(|d| !APART.contains(d)).collect();
+        let mut groups = Vec::new();
+        for members in std::iter::once(rest).chain(APART.iter().filter(|d| seen.contains(d)).map(|d| vec![*d])) {
+            let g = Group::new(&members)?;
+            if !g.is_empty() {
+                groups.push(g);
+            }
+        }
+        Ok(DetectorSet { groups })
+    }
+
+    /// A set with no detectors.
+    pub fn empty() -> Self {
+        DetectorSet { groups: Vec::new() }
+    }
+
+    /// Whether any detector is enabled.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Calls `f` for each validated hit in `text`, in order, non-overlapping: where hits of two
+    /// automata overlap, the one that starts first wins (at the same start, the first group's).
+    ///
+    /// A candidate that fails its check does not hide what it overlaps: shorter card numbers
+    /// inside it, other detectors at the same start, and anything that starts after its first
+    /// byte are all still tried (`ssn 123-45-6789 0000`, `4111 1111 1111 1111 0`).
+    pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
+        match self.groups.as_slice() {
+            [] => {}
+            [one] => one.for_each_hit(text, f),
+            groups => {
+                let mut hits: Vec<(usize, Hit)> = Vec::new();
+                for (i, g) in groups.iter().enumerate() {
+                    g.for_each_hit(text, |h| hits.push((i, h)));
+                }
+                hits.sort_by_key(|(i, h)| (h.start, *i));
+                let mut end = 0;
+                for (_, h) in hits {
+                    if h.start >= end {
+                        end = h.end;
+                        f(h);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Detectors compiled into one automaton.
+#[derive(Debug, Clone)]
+struct Group {
     regex: Option<Regex>,
     /// Detector of each pattern id.
     owners: Vec<Detector>,
@@ -247,9 +321,9 @@ pub struct DetectorSet {
     forms: Vec<usize>,
 }
 
-impl DetectorSet {
+impl Group {
     /// Compiles `detectors` (duplicates ignored).
-    pub fn new(detectors: &[Detector]) -> Result<Self, String> {
+    fn new(detectors: &[Detector]) -> Result<Self, String> {
         let mut owners = Vec::new();
         let mut forms = Vec::new();
         let mut patterns = Vec::new();
@@ -266,7 +340,7 @@ impl DetectorSet {
             }
         }
         if patterns.is_empty() {
-            return Ok(DetectorSet { regex: None, owners, forms });
+            return Ok(Group { regex: None, owners, forms });
         }
         // Byte-oriented, ASCII classes: keeps the whole set in the lazy DFA (Unicode word
         // boundaries would force the slow engine on non-ASCII text).
@@ -274,25 +348,17 @@ impl DetectorSet {
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .build_many(&patterns)
             .map_err(|e| e.to_string())?;
-        Ok(DetectorSet { regex: Some(regex), owners, forms })
+        Ok(Group { regex: Some(regex), owners, forms })
     }
 
-    /// A set with no detectors.
-    pub fn empty() -> Self {
-        DetectorSet { regex: None, owners: Vec::new(), forms: Vec::new() }
-    }
-
-    /// Whether any detector is enabled.
-    pub fn is_empty(&self) -> bool {
+    /// Whether it holds no detector.
+    fn is_empty(&self) -> bool {
         self.regex.is_none()
     }
 
-    /// Calls `f` for each validated hit in `text`, in order, non-overlapping.
-    ///
-    /// A candidate that fails its check does not hide what it overlaps: shorter card numbers
-    /// inside it, other detectors at the same start, and anything that starts after its first
-    /// byte are all still tried (`ssn 123-45-6789 0000`, `4111 1111 1111 1111 0`).
-    pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
+    /// Calls `f` for each validated hit of this group's detectors in `text`, in order,
+    /// non-overlapping (see [`DetectorSet::for_each_hit`]).
+    fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
         let Some(re) = &self.regex else { return };
         let mut pos = 0;
         // Candidates rejected so far: each costs a search and a check, and a text made of
