@@ -759,6 +759,43 @@ fn subresources_that_reach_in_are_their_own_actions() {
     assert!(all.contains("\"kind\":\"token\"") && all.contains("kubernetes-proxy"), "recorded as their own kinds");
 }
 
+/// Red-team round 69: the recording budget was checked only when an action started, so one
+/// allowed `kubectl exec -i … wc -c` wrote 1.2 GB of the agent's stdin to the recording past a
+/// 1 GiB budget. What a running command's input and output add to the recording is counted as
+/// it grows, and the session ends once the budget is spent: the command does not get all of
+/// its input, and the recording stays near the budget.
+#[test]
+fn a_commands_input_meets_the_recording_budget_as_it_streams() {
+    use std::io::Write;
+    let gw = gateway_with(KubeApiOptions { pods: 2, ..Default::default() }, None, "agent_recorded_bytes_1h = 2000000", "");
+    let kc = gw.agent();
+    let mut child = Command::new("kubectl")
+        .env("KUBECONFIG", &kc)
+        .env("HOME", kc.parent().unwrap())
+        .args(["exec", "-i", "pod-1", "--", "wc", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let line = "input line that is recorded as the agent sends it\n".repeat(1000);
+        for _ in 0..200 {
+            if stdin.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    let o = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    let (out, err) = text(&o);
+    let counted: u64 = out.trim().parse().unwrap_or(0);
+    assert!(counted < 10_000_000, "the command got all of its input: {out} {err}");
+    let recorded: u64 = std::fs::read_dir(gw.dir.path().join("recordings")).unwrap().filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    assert!(recorded < 4_000_000, "{recorded} bytes recorded against a 2 MB budget ({out} {err})");
+}
+
 /// An agent's `kubectl exec -i … sh` waits for a reviewer; once approved, each line it sends
 /// is checked before the container sees it. Output with bytes that are not text is still
 /// masked, on exec and in logs.

@@ -1007,13 +1007,33 @@ impl SessionHandle {
 
     /// Records an event (output, results, notes). Values must already be masked.
     pub fn record(&self, event: &Event) -> Result<u64, GateError> {
-        self.write(event)
+        let seq = self.write(event)?;
+        self.within_recording_budget();
+        Ok(seq)
     }
 
     /// Records an event nothing waits on (results, rows): chained now, written with the next
     /// record or within the fsync interval. Values must already be masked.
     pub fn record_later(&self, event: &Event) -> Result<u64, GateError> {
-        self.log.record_deferred(event).map_err(|e| self.recording_failed(e))
+        let seq = self.log.record_deferred(event).map_err(|e| self.recording_failed(e))?;
+        self.within_recording_budget();
+        Ok(seq)
+    }
+
+    /// Counts what the recording took inside a running action (a command's input and output,
+    /// frame after frame) once it has grown by [`RECORDED_CHECK_EVERY`], and ends the session
+    /// when that spends the recording budget: checked only when actions start, one `kubectl
+    /// exec` wrote 1.2 GB of the agent's stdin past a 1 GiB budget (red-team round 69).
+    fn within_recording_budget(&self) {
+        let uncounted = self.log.appended_bytes().saturating_sub(self.recorded_counted.load(Ordering::Relaxed));
+        if uncounted < RECORDED_CHECK_EVERY {
+            return;
+        }
+        self.count(&crate::usage::Counts::default(), &[], crate::auth::now_secs().max(0) as u64);
+        if self.recording_budget_spent(|| self.recorded_1h()).is_some() {
+            tracing::info!(session = %self.session.id, "recording budget spent inside an action: the session ends");
+            self.kill.kill(EndReason::RecordingBudget);
+        }
     }
 
     /// Resolves when the gate ends the session: token expiry, idle, maximum duration, or a kill.
@@ -1158,6 +1178,10 @@ impl SessionHandle {
         a
     }
 }
+
+/// Bytes a session's recording may grow by inside one action before they are counted against
+/// its identity's recording budget.
+const RECORDED_CHECK_EVERY: u64 = 256 << 10;
 
 /// The gate's own refusal of an agent whose recorded statements and commands passed
 /// `limits.agent_recorded_bytes_1h` in the last hour.
