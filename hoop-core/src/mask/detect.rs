@@ -242,16 +242,17 @@ pub struct Hit {
 /// One automaton for all of them made the lazy DFA's states multiply on base64 text (the
 /// email local part's 64 and the URL credentials' 256 counted repetitions together): its cache
 /// filled so often that the search fell back to the NFA, about 0.6 MB/s, and a base64 stream
-/// held a connection thread for seconds a MB (red-team round 69). Those two, and the named
-/// credentials' fifteen forms, are searched on their own; the rest together (the card pattern
-/// must share an automaton with the SSN, phone and IP ones it tries at a rejected candidate).
+/// held a connection thread for seconds a MB (red-team round 69). URL credentials and the
+/// named credentials' fifteen forms are searched on their own, each only in a text holding
+/// what all its matches hold; the rest together (the card pattern must share an automaton
+/// with the SSN, phone and IP ones it tries at a rejected candidate).
 #[derive(Debug, Clone)]
 pub struct DetectorSet {
     groups: Vec<Group>,
 }
 
 /// Detectors searched apart from the others, each in an automaton of its own.
-const APART: &[Detector] = &[Detector::Email, Detector::UrlCredentials, Detector::NamedCredential];
+const APART: &[Detector] = &[Detector::UrlCredentials, Detector::NamedCredential];
 
 impl DetectorSet {
     /// Compiles `detectors` (duplicates ignored).
@@ -290,12 +291,14 @@ impl DetectorSet {
     /// inside it, other detectors at the same start, and anything that starts after its first
     /// byte are all still tried (`ssn 123-45-6789 0000`, `4111 1111 1111 1111 0`).
     pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
-        match self.groups.as_slice() {
-            [] => {}
-            [one] => one.for_each_hit(text, f),
-            groups => {
+        let may_match = |g: &&Group| g.needle.as_ref().is_none_or(|n| n.in_text(text));
+        let mut groups = self.groups.iter().filter(may_match);
+        match (groups.next(), groups.next()) {
+            (None, _) => {}
+            (Some(one), None) => one.for_each_hit(text, f),
+            (Some(first), Some(second)) => {
                 let mut hits: Vec<(usize, Hit)> = Vec::new();
-                for (i, g) in groups.iter().enumerate() {
+                for (i, g) in [first, second].into_iter().chain(groups).enumerate() {
                     g.for_each_hit(text, |h| hits.push((i, h)));
                 }
                 hits.sort_by_key(|(i, h)| (h.start, *i));
@@ -311,9 +314,29 @@ impl DetectorSet {
     }
 }
 
+/// What a group's every match holds.
+#[derive(Debug, Clone)]
+enum Needle {
+    Byte(u8),
+    Words(aho_corasick::AhoCorasick),
+}
+
+impl Needle {
+    fn in_text(&self, text: &[u8]) -> bool {
+        match self {
+            Needle::Byte(b) => memchr::memchr(*b, text).is_some(),
+            Needle::Words(words) => words.is_match(text),
+        }
+    }
+}
+
 /// Detectors compiled into one automaton.
 #[derive(Debug, Clone)]
 struct Group {
+    /// What every match of the group holds (`@` in URL credentials, a credential word in a
+    /// named credential): a text without it is not searched, which keeps a short value's cost near
+    /// one search (a Postgres `DataRow` is scanned row by row).
+    needle: Option<Needle>,
     regex: Option<Regex>,
     /// Detector of each pattern id.
     owners: Vec<Detector>,
@@ -340,7 +363,7 @@ impl Group {
             }
         }
         if patterns.is_empty() {
-            return Ok(Group { regex: None, owners, forms });
+            return Ok(Group { needle: None, regex: None, owners, forms });
         }
         // Byte-oriented, ASCII classes: keeps the whole set in the lazy DFA (Unicode word
         // boundaries would force the slow engine on non-ASCII text).
@@ -348,7 +371,18 @@ impl Group {
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .build_many(&patterns)
             .map_err(|e| e.to_string())?;
-        Ok(Group { regex: Some(regex), owners, forms })
+        let needle = match detectors {
+            [Detector::UrlCredentials] => Some(Needle::Byte(b'@')),
+            // Every form names one of these (`pass` in `requirepass`, `key` in `privkey`).
+            [Detector::NamedCredential] => aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(["pass", "pwd", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth"])
+                .ok()
+                .map(Needle::Words),
+            _ => None,
+        };
+        Ok(Group { needle, regex: Some(regex), owners, forms })
     }
 
     /// Whether it holds no detector.
