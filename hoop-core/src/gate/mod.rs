@@ -345,6 +345,19 @@ impl GateBuilder {
 }
 
 impl Gate {
+    /// Bytes the identity with budget subject `subject` had recorded in the last hour.
+    fn recorded_1h(&self, subject: &str) -> u64 {
+        let now = crate::auth::now_secs().max(0) as u64;
+        self.inner.usage.windows_all(&[subject], now).first().map_or(0, |w| w.h1.recorded)
+    }
+
+    /// Whether `identity` is an agent whose `recorded` bytes in the last hour reached
+    /// `limits.agent_recorded_bytes_1h` (people are not bounded; 0 turns the bound off).
+    fn recording_spent(&self, identity: &crate::identity::Identity, recorded: impl FnOnce() -> u64) -> bool {
+        let limit = self.inner.limits.agent_recorded_bytes_1h;
+        limit > 0 && identity.kind == crate::identity::IdentityKind::Agent && recorded() >= limit
+    }
+
     /// Authenticates `credential`, checks that the identity may reach `target` from `client_addr`,
     /// starts the recording and returns the session.
     pub async fn open_session(
@@ -370,14 +383,9 @@ impl Gate {
         // Past its recording budget an agent gets no session, and no recording either: a refused
         // connection's own records (its start, its refusal, its seal) made 2,000 files a second
         // for a client that only logged in (red-team round 68).
-        let limit = self.inner.limits.agent_recorded_bytes_1h;
-        if limit > 0 && identity.kind == crate::identity::IdentityKind::Agent {
-            let now = crate::auth::now_secs().max(0) as u64;
-            let recorded = self.inner.usage.windows_all(&[identity.budget_subject()], now).first().map_or(0, |w| w.h1.recorded);
-            if recorded >= limit {
-                tracing::info!(subject = %identity.subject, "session refused: recording budget spent");
-                return Err(GateError::Denied { rule: RECORDING_BUDGET_RULE.to_string(), reason: EndReason::RecordingBudget.as_str().to_string() });
-            }
+        if self.recording_spent(&identity, || self.recorded_1h(identity.budget_subject())) {
+            tracing::info!(subject = %identity.subject, "session refused: recording budget spent");
+            return Err(GateError::Denied { rule: RECORDING_BUDGET_RULE.to_string(), reason: EndReason::RecordingBudget.as_str().to_string() });
         }
         let session = Session {
             id: SessionId::generate(),
@@ -848,10 +856,7 @@ impl SessionHandle {
     /// the last hour passed `limits.agent_recorded_bytes_1h`. `None` for people, and under it.
     fn recording_budget_spent(&self, recorded: impl FnOnce() -> u64) -> Option<String> {
         let limit = self.gate.inner.limits.agent_recorded_bytes_1h;
-        if limit == 0 || self.session.identity.kind != crate::identity::IdentityKind::Agent {
-            return None;
-        }
-        (recorded() >= limit).then(|| {
+        self.gate.recording_spent(&self.session.identity, recorded).then(|| {
             format!(
                 "hoop: this identity had more than {} MiB recorded in the last hour (its statements, commands, results and refusals); refused until the hour moves on, and the session ends (limits.agent_recorded_bytes_1h, rule {RECORDING_BUDGET_RULE})",
                 limit >> 20
@@ -868,8 +873,7 @@ impl SessionHandle {
 
     /// Bytes this identity had recorded in the last hour.
     fn recorded_1h(&self) -> u64 {
-        let now = crate::auth::now_secs().max(0) as u64;
-        self.gate.inner.usage.windows_all(&[self.usage_keys[0].as_str()], now).first().map_or(0, |w| w.h1.recorded)
+        self.gate.recorded_1h(&self.usage_keys[0])
     }
 
     /// Writes an action's record, and counts what the recording took since the last count
@@ -991,8 +995,8 @@ impl SessionHandle {
             });
         }
         let masker = self.gate.inner.masker.load();
-        let hides = |t: &String| matches!(masker.mask_text(t), std::borrow::Cow::Owned(_));
-        if action.exec.shown.iter().any(|t| t.split_inclusive('\n').any(|line| hides(&line.to_string()))) {
+        let hides = |t: &str| matches!(masker.mask_text(t), std::borrow::Cow::Owned(_));
+        if action.exec.shown.iter().any(|t| t.split_inclusive('\n').any(hides)) {
             return Some(Verdict::Deny {
                 rule: UNREVIEWABLE_COMMAND_RULE.to_string(),
                 reason: "the script this command runs holds text masking hides (a credential, an address), so a reviewer could not see it whole".into(),
