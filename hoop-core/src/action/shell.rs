@@ -483,10 +483,7 @@ impl Walker<'_> {
         // Normalised first: `/usr/bin/../../tmp/x/tac` runs `/tmp/x/tac` (red-team round 42).
         if raw_program.contains('/') && !SYSTEM_BIN.iter().any(|d| normalise(&resolve_tilde(raw_program)).starts_with(d)) {
             // A script run by its path is a script too (round 69): held, its text is shown.
-            let path = normalise(&resolve_tilde(raw_program));
-            if !self.r.scripts.contains(&path) {
-                self.r.scripts.push(path);
-            }
+            self.script(raw_program);
             return self.interpreter(raw_program, "a program file on the host, whose content hoop cannot read");
         }
         // Interpreters, shells and code runners are known for what they are (and held as such);
@@ -702,13 +699,8 @@ impl Walker<'_> {
             (true, Some(text)) => self.nested(&text.clone()),
             (true, None) => self.r.unreadable("sh -c without a command"),
             (false, Some(script)) => {
-                let mut p = normalise(&resolve_tilde(script));
-                if let (super::typed::Cwd::At(dir), true) = (&self.cwd, is_relative(&p)) {
-                    p = normalise(&format!("{}/{p}", dir.trim_end_matches('/')));
-                }
-                if !self.r.scripts.contains(&p) {
-                    self.r.scripts.push(p);
-                }
+                let script = script.clone();
+                self.script(&script);
                 self.interpreter(program, "a shell running a script file")
             }
             (false, None) => self.interpreter(program, "a shell reading commands from its input"),
@@ -769,12 +761,27 @@ impl Walker<'_> {
         }
     }
 
+    /// `path` normalised, `~` resolved, and read against the directory a typed line's shell is
+    /// in when it is relative (against the login directory it stays relative).
+    fn resolved(&self, path: &str) -> String {
+        let p = normalise(&resolve_tilde(path));
+        match (&self.cwd, is_relative(&p)) {
+            (super::typed::Cwd::At(dir), true) => normalise(&format!("{}/{p}", dir.trim_end_matches('/'))),
+            _ => p,
+        }
+    }
+
+    /// A script file the line runs: kept in `scripts`, whose text a reviewer is shown.
+    fn script(&mut self, path: &str) {
+        let p = self.resolved(path);
+        if !self.r.scripts.contains(&p) {
+            self.r.scripts.push(p);
+        }
+    }
+
     /// A path the line may write: kept in `writes`, and checked against directories of programs.
     fn written(&mut self, path: &str) {
-        let mut p = normalise(&resolve_tilde(path));
-        if let (super::typed::Cwd::At(dir), true) = (&self.cwd, is_relative(&p)) {
-            p = normalise(&format!("{}/{p}", dir.trim_end_matches('/')));
-        }
+        let p = self.resolved(path);
         if !p.is_empty() && !self.r.writes.contains(&p) {
             self.r.writes.push(p);
         }
