@@ -366,7 +366,10 @@ fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
 /// Default agent rules: an agent's interactive shell on a real pty waits for a reviewer; once
 /// approved, each typed line is checked before the host sees it (a credential read and a line
 /// the gateway cannot read are refused and never run), output is masked on screen, and the
-/// recording verifies and replays to the very bytes the terminal showed.
+/// recording verifies and replays to the very bytes the terminal showed. Red-team round 70:
+/// after a `cd` (which may fail and leave the shell at home) a relative path is unreadable
+/// (`printf x > .popt` wrote `~/.popt`), and `exec 0<FILE` (the shell then reads its commands
+/// from a file hoop never sees) is refused.
 #[test]
 fn interactive_shell_window_change_and_replay() {
     let gw = gateway("");
@@ -381,8 +384,11 @@ fn interactive_shell_window_change_and_replay() {
          send ^hist^histx\\r\nexpect editing keys\n\
          send bind -x '\"Q\": touch made-bind'\\r\nexpect agent-no-unreadable-commands\n\
          send cd /etc\\r\nexpect $ \n\
-         send cat shadow\\r\nexpect agent-no-credential-files\n\
+         send cat shadow\\r\nexpect agent-no-unreadable-commands\n\
+         send cd /tmp/hoop-no-such-dir\\r\nexpect $ \n\
+         send printf x > .made-r70\\r\nexpect agent-no-unreadable-commands\n\
          send cd\\r\nexpect $ \n\
+         send exec 0</etc/hostname\\r\nexpect agent-no-unreadable-commands\n\
          send less /etc/hostname\\r\nexpect needs approval (rule agent-review-shell)\n\
          size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
     )

@@ -492,6 +492,11 @@ impl Walker<'_> {
         if !classed && !super::programs::listed(p, args) && !self.r.unlisted.iter().any(|q| q == p) {
             self.r.unlisted.push(p.to_string());
         }
+        // `exec` with no command changes the shell's own descriptors: `exec 0</tmp/p` makes it
+        // read the rest of its commands from a file hoop never sees (red-team round 70).
+        if p == "exec" && args.iter().all(|a| a.starts_with('-')) {
+            return self.r.unreadable("exec without a command changes the shell's own input and output");
+        }
         if RESHAPING.contains(&p) || (p == "printf" && args.iter().any(|a| a.starts_with("-v"))) {
             return self.r.unreadable(format!("{p} changes how the shell reads what follows"));
         }
@@ -761,14 +766,10 @@ impl Walker<'_> {
         }
     }
 
-    /// `path` normalised, `~` resolved, and read against the directory a typed line's shell is
-    /// in when it is relative (against the login directory it stays relative).
+    /// `path` normalised, `~` resolved (a relative one stays relative to the login directory;
+    /// where a typed line's shell moved elsewhere, `relative` refuses it).
     fn resolved(&self, path: &str) -> String {
-        let p = normalise(&resolve_tilde(path));
-        match (&self.cwd, is_relative(&p)) {
-            (super::typed::Cwd::At(dir), true) => normalise(&format!("{}/{p}", dir.trim_end_matches('/'))),
-            _ => p,
-        }
+        normalise(&resolve_tilde(path))
     }
 
     /// A script file the line runs: kept in `scripts`, whose text a reviewer is shown.
@@ -883,8 +884,7 @@ impl Walker<'_> {
     fn relative(&mut self, a: &str) {
         match &self.cwd {
             super::typed::Cwd::Login => {}
-            super::typed::Cwd::At(dir) => self.path(&format!("{}/{a}", dir.trim_end_matches('/'))),
-            super::typed::Cwd::Unknown => self.r.unreadable(format!("{a} is relative to a directory the shell moved to in a way hoop could not follow")),
+            super::typed::Cwd::Unknown => self.r.unreadable(format!("{a} is relative to a directory the shell may have moved to (a `cd` can fail): write the path whole")),
         }
     }
 

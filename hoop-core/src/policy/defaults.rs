@@ -453,6 +453,10 @@ mod tests {
         for c in ["printf x > /proc/net/../cwd/.popt", "sort -o /proc/thread-self/../../cwd/.x /tmp/s", "printf x > /proc/self/root/proc/self/cwd/.x", "cp /bin/true /proc/net/../cwd/bin/t", "printf x > /tmp/t/x/../y"] {
             deny(Action::exec("h", c), "agent-no-unreadable-commands");
         }
+        // Round 70: `exec` with no command points the shell's own input elsewhere.
+        for c in ["exec 0</tmp/p", "exec 3</tmp/p", "exec 0<&3", "exec 0<>/tmp/p", "exec -- 0</tmp/p"] {
+            deny(Action::exec("h", c), "agent-no-unreadable-commands");
+        }
         // ...and a link to the home directory would name them by another path.
         for c in ["ln -s ~ /tmp/h", "ln -sf / /tmp/r", "ln --symbolic .. /tmp/u", "ln -s /home/web/ /tmp/w"] {
             deny(Action::exec("h", c), "agent-no-unreadable-commands");
