@@ -126,17 +126,22 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", kubeconfig.parent().unwrap()).args(args).stdin(Stdio::null()).output().unwrap()
 }
 
-/// `kubectl get configmaps --watch-only -o json` (for at most 30 s), started now.
-fn watch_configmaps(kubeconfig: &Path) -> std::process::Child {
+/// kubectl started now with `args`, its output piped and its input `stdin`.
+fn kubectl_spawn(kubeconfig: &Path, args: &[&str], stdin: Stdio) -> std::process::Child {
     Command::new("kubectl")
         .env("KUBECONFIG", kubeconfig)
         .env("HOME", kubeconfig.parent().unwrap())
-        .args(["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"])
-        .stdin(Stdio::null())
+        .args(args)
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// `kubectl get configmaps --watch-only -o json` (for at most 30 s), started now.
+fn watch_configmaps(kubeconfig: &Path) -> std::process::Child {
+    kubectl_spawn(kubeconfig, &["get", "configmaps", "--watch-only", "-o", "json", "--request-timeout=30s"], Stdio::null())
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -769,15 +774,7 @@ fn a_commands_input_meets_the_recording_budget_as_it_streams() {
     use std::io::Write;
     let gw = gateway_with(KubeApiOptions { pods: 2, ..Default::default() }, None, "agent_recorded_bytes_1h = 2000000", "");
     let kc = gw.agent();
-    let mut child = Command::new("kubectl")
-        .env("KUBECONFIG", &kc)
-        .env("HOME", kc.parent().unwrap())
-        .args(["exec", "-i", "pod-1", "--", "wc", "-c"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "wc", "-c"], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let line = "input line that is recorded as the agent sends it\n".repeat(1000);
@@ -805,15 +802,7 @@ fn agent_shell_lines_are_checked_and_odd_bytes_do_not_unmask() {
     let gw = gateway("");
     let kc = gw.agent();
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
-    let mut child = Command::new("kubectl")
-        .env("KUBECONFIG", &kc)
-        .env("HOME", kc.parent().unwrap())
-        .args(["exec", "-i", "pod-1", "--", "sh"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "sh"], Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"echo one\ncat /etc/sha\"\"dow\nc=x; echo $c-made\necho two\nexit\n").unwrap();
     drop(stdin);
