@@ -804,6 +804,20 @@ mod tests {
         out
     }
 
+    /// Detectors in different automata: hits come in order, and where two overlap the one that
+    /// starts first wins, as in one automaton.
+    #[test]
+    fn hits_of_separate_automata_are_merged_in_order() {
+        let all = Detector::DEFAULT;
+        let url = "see postgres://app:s3cretpw@db.example/orders";
+        let got = hits(url, &all);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1, Detector::UrlCredentials, "{got:?}");
+        let mixed = "mail ann@corp.example then password=hunter2 then card 4111 1111 1111 1111";
+        let got: Vec<Detector> = hits(mixed, &all).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(got, [Detector::Email, Detector::NamedCredential, Detector::Card]);
+    }
+
     #[test]
     fn finds_each_kind() {
         let all = Detector::DEFAULT;
