@@ -238,7 +238,11 @@ impl ChannelRelay {
                             // runs the file from disk, which can change while it runs (round 69:
                             // `bash -e x.sh`, `nice sh x.sh`, `sh a.sh; sh b.sh` rewritten once
                             // their first line had come back).
-                            if !scripts.is_empty() && !matches!(scripts.as_slice(), [one] if crate::scripts::pinned(&commands, one).is_some()) {
+                            let pin = match scripts.as_slice() {
+                                [one] => crate::scripts::pinned(&commands, one).map(|line| (one, line)),
+                                _ => None,
+                            };
+                            if !scripts.is_empty() && pin.is_none() {
                                 action.unshown.get_or_insert_with(|| "as it will run: hoop runs a reviewed script only as `SHELL SCRIPT ARGS` (one shell, no options, nothing else on the line), the text the reviewer read".into());
                             }
                             match decide(&session, &client, id, action).await {
@@ -249,13 +253,15 @@ impl ChannelRelay {
                                 }
                             }
                             // Approved: what runs is what was reviewed.
-                            let command = match same_as_reviewed(&host, &session, &commands, &scripts).await {
-                                Ok(Some(pinned)) => pinned,
-                                Ok(None) => command,
-                                Err(msg) => {
-                                    refuse(&client, id, &msg).await;
-                                    return;
-                                }
+                            let command = match pin {
+                                None => command,
+                                Some((script, line)) => match unchanged(&host, &session, script).await {
+                                    Ok(()) => line,
+                                    Err(msg) => {
+                                        refuse(&client, id, &msg).await;
+                                        return;
+                                    }
+                                },
                             };
                             // (A command on a terminal is a shell: held for agents, then its
                             // typed lines checked as the shell text they may become.)
@@ -660,28 +666,17 @@ async fn show_scripts(host: &russh::client::Handle<crate::upstream::Verifier>, a
     read
 }
 
-/// After approval: each script read for the review is read again and must not have changed
-/// (`Err` with the refusal, recorded); a command that is one shell running one script runs the
-/// reviewed text itself (`Some` of the command to send), so a change after this read is not
-/// run either.
-async fn same_as_reviewed(
-    host: &russh::client::Handle<crate::upstream::Verifier>,
-    session: &SessionHandle,
-    commands: &[Vec<String>],
-    scripts: &[crate::scripts::Script],
-) -> Result<Option<String>, String> {
-    for reviewed in scripts {
-        let now = crate::scripts::read(host, &reviewed.path).await;
-        if now.as_ref().map(|s| &s.digest) != Ok(&reviewed.digest) {
-            let message = format!("{} changed after it was reviewed (sha256 {} then), so the approved command did not run", reviewed.path, reviewed.digest);
-            let _ = session.record(&Event::Note { message: message.clone() });
-            return Err(format!("hoop: {message}"));
-        }
+/// After approval: the script read for the review is read again and must not have changed
+/// (`Err` with the refusal, recorded); the command then runs the reviewed text itself, so a
+/// change after this read does not run either.
+async fn unchanged(host: &russh::client::Handle<crate::upstream::Verifier>, session: &SessionHandle, reviewed: &crate::scripts::Script) -> Result<(), String> {
+    let now = crate::scripts::read(host, &reviewed.path).await;
+    if now.as_ref().map(|s| &s.digest) == Ok(&reviewed.digest) {
+        return Ok(());
     }
-    Ok(match scripts {
-        [one] => crate::scripts::pinned(commands, one),
-        _ => None,
-    })
+    let message = format!("{} changed after it was reviewed (sha256 {} then), so the approved command did not run", reviewed.path, reviewed.digest);
+    let _ = session.record(&Event::Note { message: message.clone() });
+    Err(format!("hoop: {message}"))
 }
 
 /// Checks an action; on review tells the client on stderr and waits. `Err` is the refusal text.
