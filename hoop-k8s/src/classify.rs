@@ -86,6 +86,22 @@ pub fn exec_action(target: &str, query: &str) -> Action {
     Action::exec_argv(target, argv)
 }
 
+/// The query of an `exec` or `attach` as hoop forwards it: only the parameters the API server
+/// reads for that subresource (`PodExecOptions`, `PodAttachOptions`), each as hoop decoded it.
+/// An `attach` passed a `command` on, which a server that honours it ran while the ticket
+/// showed only `attach` (red-team round 71).
+pub fn stream_query(subresource: &str, query: &str) -> String {
+    let known: &[&str] = match subresource {
+        "exec" => &["command", "container", "stdin", "stdout", "stderr", "tty"],
+        _ => &["container", "stdin", "stdout", "stderr", "tty"],
+    };
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query.as_bytes()).filter(|(n, _)| known.contains(&n.as_ref())) {
+        out.append_pair(&name, &value);
+    }
+    out.finish()
+}
+
 /// Whether the query asks for a stream that lasts (`watch=true`, `follow=true`).
 pub fn query_flag(query: &str, name: &str) -> bool {
     form_urlencoded::parse(query.as_bytes()).any(|(n, v)| n == name && (v == "true" || v == "1"))
@@ -142,6 +158,12 @@ mod tests {
         // A body hoop cannot read is unreadable, whatever it holds.
         assert_eq!(refs("apiVersion: v1\nkind: Pod\nspec:\n  volumes:\n  - secret: {secretName: db-creds}\n"), ["unreadable"]);
         assert_eq!(refs(""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn streams_forward_only_what_their_subresource_reads() {
+        assert_eq!(stream_query("attach", "command=sh&command=-c&container=c&stdin=true&x=1"), "container=c&stdin=true");
+        assert_eq!(stream_query("exec", "command=a%20b&comm%61nd=c&stdout=1&timeout=2"), "command=a+b&command=c&stdout=1");
     }
 
     #[test]

@@ -48,67 +48,31 @@ pub(crate) async fn relay(
     let client_key = header("sec-websocket-key");
     let tty = crate::classify::query_flag(query, "tty");
 
-    let mut upstream = match target.connect().await {
-        Ok(s) => s,
-        Err(e) => {
-            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
-            return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop could not reach the API server: {e}"));
-        }
-    };
     let path_and_query = if query.is_empty() { api_path.to_string() } else { format!("{api_path}?{query}") };
-    let mut up_req = target.request(&hyper::Method::GET, &path_and_query, req.headers(), &ongoing.session.session().identity, empty());
-    let key = websocket_key();
-    let h = up_req.headers_mut();
-    h.remove("sec-websocket-protocol");
-    h.remove("sec-websocket-key");
-    h.remove("sec-websocket-extensions");
-    h.insert(hyper::header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert("sec-websocket-version", HeaderValue::from_static("13"));
-    if let Ok(v) = HeaderValue::from_str(&key) {
-        h.insert("sec-websocket-key", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&offered.join(", ")) {
-        h.insert("sec-websocket-protocol", v);
-    }
-    let mut up_resp = match upstream.send_request(up_req).await {
-        Ok(r) => r,
-        Err(e) => {
-            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(e.to_string()));
-            return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop: API server: {e}"));
+    let (up_upgrade, chosen) = match open(target, &path_and_query, req.headers(), &ongoing.session.session().identity, &offered).await {
+        Ok(opened) => opened,
+        Err(Unopened::Answer(code, body)) => {
+            // An error from the API server (pod not found, forbidden): its Status goes back as is.
+            let masked = ongoing.session.masker().mask_bytes(&body).into_owned();
+            ongoing.finish(code, 0, masked.len() as u64, Some(String::from_utf8_lossy(&masked).into_owned()));
+            let mut r = Response::new(crate::body::full(masked));
+            *r.status_mut() = code;
+            r.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            return r;
+        }
+        Err(Unopened::Failed(reason, why)) => {
+            ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(why.clone()));
+            return status::failure(StatusCode::BAD_GATEWAY, reason, &why);
         }
     };
-    if up_resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // An error from the API server (pod not found, forbidden): its Status goes back as is.
-        use http_body_util::BodyExt;
-        let code = up_resp.status();
-        let body = http_body_util::Limited::new(up_resp.into_body(), 1 << 20).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let masked = ongoing.session.masker().mask_bytes(&body).into_owned();
-        ongoing.finish(code, 0, masked.len() as u64, Some(String::from_utf8_lossy(&masked).into_owned()));
-        let mut r = Response::new(crate::body::full(masked));
-        *r.status_mut() = code;
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return r;
-    }
-    let chosen = up_resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let Some(chosen) = PROTOCOLS.iter().copied().find(|p| *p == chosen) else {
-        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some(format!("API server chose sub-protocol {chosen:?}")));
-        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "the API server chose a WebSocket sub-protocol hoop cannot read");
-    };
-    let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    if up_resp.headers().get("sec-websocket-accept").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
-        ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("bad Sec-WebSocket-Accept".into()));
-        return status::failure(StatusCode::BAD_GATEWAY, "InternalError", "the API server's WebSocket handshake is invalid");
-    }
-    let up_upgrade = hyper::upgrade::on(&mut up_resp);
     let client_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let (Ok(up), Ok(client)) = (up_upgrade.await, client_upgrade.await) else {
             ongoing.finish(StatusCode::BAD_GATEWAY, 0, 0, Some("upgrade failed".into()));
             return;
         };
+        let up = upstream_socket(up).await;
         let cfg = Some(WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE)));
-        let up = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Client, cfg).await;
         let client = WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, cfg).await;
         frames(client, up, ongoing, tty).await;
     });
@@ -130,6 +94,64 @@ fn websocket_key() -> String {
     let mut b = [0u8; 16];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// Why the API server did not open an exec or attach WebSocket.
+pub(crate) enum Unopened {
+    /// It answered with this status and body (a `Status`: pod not found, forbidden).
+    Answer(StatusCode, bytes::Bytes),
+    /// It could not be reached or broke the handshake: the `Status` reason and why.
+    Failed(&'static str, String),
+}
+
+/// Asks the API server for the exec or attach WebSocket at `path_and_query` (one of
+/// `offered`, preferred first) as `identity`; once it switched protocols, the upgrade to
+/// await and the sub-protocol it chose.
+pub(crate) async fn open(
+    target: &crate::upstream::K8sTarget,
+    path_and_query: &str,
+    headers: &hyper::HeaderMap,
+    identity: &hoop_core::identity::Identity,
+    offered: &[&'static str],
+) -> Result<(hyper::upgrade::OnUpgrade, &'static str), Unopened> {
+    let mut upstream = target.connect().await.map_err(|e| Unopened::Failed("ServiceUnavailable", format!("hoop could not reach the API server: {e}")))?;
+    let mut up_req = target.request(&hyper::Method::GET, path_and_query, headers, identity, empty());
+    let key = websocket_key();
+    let h = up_req.headers_mut();
+    h.remove("sec-websocket-protocol");
+    h.remove("sec-websocket-key");
+    h.remove("sec-websocket-extensions");
+    h.insert(hyper::header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert("sec-websocket-version", HeaderValue::from_static("13"));
+    if let Ok(v) = HeaderValue::from_str(&key) {
+        h.insert("sec-websocket-key", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&offered.join(", ")) {
+        h.insert("sec-websocket-protocol", v);
+    }
+    let mut up_resp = upstream.send_request(up_req).await.map_err(|e| Unopened::Failed("ServiceUnavailable", format!("hoop: API server: {e}")))?;
+    if up_resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        use http_body_util::BodyExt;
+        let code = up_resp.status();
+        let body = http_body_util::Limited::new(up_resp.into_body(), 1 << 20).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Err(Unopened::Answer(code, body));
+    }
+    let chosen = up_resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let Some(chosen) = PROTOCOLS.iter().copied().find(|p| *p == chosen) else {
+        return Err(Unopened::Failed("InternalError", format!("the API server chose a WebSocket sub-protocol hoop cannot read ({chosen:?})")));
+    };
+    let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if up_resp.headers().get("sec-websocket-accept").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return Err(Unopened::Failed("InternalError", "the API server's WebSocket handshake is invalid (bad Sec-WebSocket-Accept)".into()));
+    }
+    Ok((hyper::upgrade::on(&mut up_resp), chosen))
+}
+
+/// The API server's end of an opened exec WebSocket, framed.
+pub(crate) async fn upstream_socket(upgraded: hyper::upgrade::Upgraded) -> WebSocketStream<TokioIo<hyper::upgrade::Upgraded>> {
+    let cfg = Some(WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE)));
+    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, cfg).await
 }
 
 /// Relays frames until either side closes; output masked and everything recorded.
@@ -335,7 +357,7 @@ where
     for t in ready {
         let (raw, refusal) = match t {
             Typed::Pass(bytes) => (bytes, None),
-            Typed::TooLong => (Vec::new(), Some(format!("hoop: line longer than {} bytes refused", hoop_core::action::typed::MAX_LINE))),
+            Typed::TooLong(limit) => (Vec::new(), Some(format!("hoop: line longer than {limit} bytes refused"))),
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
                 let action = hoop_core::action::Action::exec_in(ongoing.target.as_str(), &line, &lines.cwd);

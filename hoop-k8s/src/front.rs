@@ -22,6 +22,7 @@ use hyper::{Request, Response, StatusCode};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
+use crate::refusal::{Refusal, RetryMemo, Retried, WEBSOCKET_ONLY, WEBSOCKET_ONLY_RULE};
 
 /// Per-connection state.
 pub(crate) struct Conn {
@@ -124,7 +125,7 @@ impl Conn {
             Ok(p) => p,
             Err(e) => return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
         };
-        let query = req.uri().query().unwrap_or("").to_string();
+        let mut query = req.uri().query().unwrap_or("").to_string();
         if req.headers().keys().any(|k| k.as_str().starts_with("impersonate-")) {
             return status::forbidden("impersonation headers are not accepted through hoop: the gateway decides who the cluster sees");
         }
@@ -155,6 +156,20 @@ impl Conn {
         let method = req.method().as_str().to_string();
         let mut k8s = classify(&method, &api_path, &query);
         let upgrade = req.headers().get(hyper::header::UPGRADE).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+        let exec_like = matches!(k8s.subresource.as_str(), "exec" | "attach");
+        if exec_like {
+            query = crate::classify::stream_query(&k8s.subresource, &query);
+        }
+        // (Only an exec or attach is kept for kubectl's retry: other requests make no key.)
+        let memo_key = exec_like.then(|| RetryMemo::key(&session.session().identity.subject, &target_name, &format!("{api_path}?{query}")));
+        if exec_like && upgrade.as_deref().is_some_and(|u| u != "websocket") {
+            // kubectl's retry over SPDY of an exec refused over WebSocket gets that refusal
+            // again; any other is refused for what it is, before a ticket could open for it.
+            let refusal = memo_key.as_deref().and_then(|k| gw.retries.take(k)).unwrap_or_else(|| Refusal::forbidden(format!("hoop: {WEBSOCKET_ONLY} (rule {WEBSOCKET_ONLY_RULE})")));
+            let _ = session.refuse(subresource_action(&target_name, &k8s), WEBSOCKET_ONLY_RULE, &refusal.message);
+            return refusal.response();
+        }
+        let retried = Retried { memo: &gw.retries, key: memo_key.filter(|_| upgrade.is_some()) };
         let (parts, incoming) = req.into_parts();
         // Writes are read whole (bounded) so their object kind is known to rules and the body
         // is recorded, masked, before it is sent. A delete's body too: its DeleteOptions carry
@@ -225,7 +240,7 @@ impl Conn {
         let started = Instant::now();
         let action_id = match decide(&session, action).await {
             Ok(id) => id,
-            Err(resp) => return resp,
+            Err(refusal) => return retried.refused(refusal),
         };
         let mut interactive = k8s.subresource == "attach";
         let mut timed_release = true;
@@ -237,8 +252,22 @@ impl Conn {
             }
             interactive = command.kind == hoop_core::action::ActionKind::Shell;
             timed_release = !command.known_commands_only();
-            if let Err(resp) = decide(&session, command).await {
-                return resp;
+            // A held command that runs a script file: the reviewer is shown its text, and the
+            // approval runs that text (see `scripts.rs`).
+            let place = crate::scripts::Place { target: &target, api_path: &api_path, query: &query };
+            let pin = if command.exec.scripts.is_empty() || !session.would_review(&command) {
+                None
+            } else {
+                crate::scripts::show(&place, &session, &mut command).await
+            };
+            if let Err(refusal) = decide(&session, command).await {
+                return retried.refused(refusal);
+            }
+            if let Some((script, pinned)) = pin {
+                if let Err(msg) = crate::scripts::unchanged(&place, &session, &script).await {
+                    return retried.refused(Refusal::forbidden(msg));
+                }
+                query = pinned;
             }
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
@@ -248,12 +277,8 @@ impl Conn {
                 let req = Request::from_parts(parts, ());
                 return crate::exec::relay(req, &target, &api_path, &query, ongoing).await;
             }
-            Some(proto) => {
-                let msg = if proto.starts_with("spdy") {
-                    "hoop relays exec and attach over WebSocket only, where it records and masks them; SPDY streams would bypass both (unset KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)"
-                } else {
-                    "this upgrade is not relayed by hoop"
-                };
+            Some(_) => {
+                let msg = "this upgrade is not relayed by hoop";
                 ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some(msg.into()));
                 return status::forbidden(msg);
             }
@@ -358,12 +383,12 @@ fn subresource_action(target: &str, k8s: &K8s) -> Action {
 }
 
 /// Checks an action; a denial becomes the Status kubectl prints.
-async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Response<Body>> {
+async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Refusal> {
     match session.check_and_wait(action).await {
         Ok(Outcome::Allow { action_id }) => Ok(action_id),
-        Ok(Outcome::Deny { rule, reason, .. }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),
-        Err(GateError::Denied { rule, reason }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),
-        Err(e) => Err(status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &format!("hoop refused the request: {e}"))),
+        Ok(Outcome::Deny { rule, reason, .. }) => Err(Refusal::forbidden(format!("hoop: {reason} (rule {rule})"))),
+        Err(GateError::Denied { rule, reason }) => Err(Refusal::forbidden(format!("hoop: {reason} (rule {rule})"))),
+        Err(e) => Err(Refusal { code: StatusCode::SERVICE_UNAVAILABLE, reason: "ServiceUnavailable", message: format!("hoop refused the request: {e}") }),
     }
 }
 

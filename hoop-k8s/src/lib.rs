@@ -18,8 +18,10 @@
 //! | `mask.rs` | where Secrets and configured fields are masked in JSON documents |
 //! | `stream.rs` | watch events and logs, masked as they stream |
 //! | `exec.rs` | exec/attach over WebSocket, frame by frame, recorded as a terminal |
+//! | `scripts.rs` | a held exec's script files, read in the container for the reviewer and pinned |
 //! | `upstream.rs` | the API server: TLS, the gateway's token, impersonation, headers |
 //! | `status.rs` | `Status` objects for refusals |
+//! | `refusal.rs` | a refusal as kubectl sees it, kept for kubectl's SPDY retry of an exec |
 //! | `kubeconfig.rs` | kubeconfigs with the exec credential plugin |
 //!
 //! ```no_run
@@ -35,6 +37,8 @@ mod body;
 pub mod classify;
 mod exec;
 mod front;
+mod refusal;
+mod scripts;
 mod strict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -90,6 +94,8 @@ pub struct K8sGateway {
     max_document: usize,
     /// Connection threads (`listeners.threads`).
     threads: usize,
+    /// Exec refusals kept for kubectl's retry of them over SPDY.
+    retries: refusal::RetryMemo,
 }
 
 impl K8sGateway {
@@ -118,7 +124,7 @@ impl K8sGateway {
         let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"])?;
         let max_body = cfg.limits.max_message_bytes;
         let max_document = cfg.limits.max_server_message_bytes.max(1 << 16);
-        Ok(K8sGateway { gate, targets, single_target, tls, max_body, max_document, threads: cfg.listeners.threads })
+        Ok(K8sGateway { gate, targets, single_target, tls, max_body, max_document, threads: cfg.listeners.threads, retries: Default::default() })
     }
 
     /// Accepts connections until the listener fails, on the connection threads

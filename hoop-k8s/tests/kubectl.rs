@@ -126,6 +126,20 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl").env("KUBECONFIG", kubeconfig).env("HOME", kubeconfig.parent().unwrap()).args(args).stdin(Stdio::null()).output().unwrap()
 }
 
+/// `kubectl ARGS` run on a real pty by the harness's driver, typing as `script` says; its
+/// output (the screen's bytes and stderr).
+fn kubectl_on_pty(kubeconfig: &Path, script: &Path, args: &[&str]) -> Output {
+    Command::new("python3")
+        .arg(hoop_harness::pty_driver())
+        .arg(script)
+        .args(["--", "kubectl"])
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// kubectl started now with `args`, its output piped and its input `stdin`.
 fn kubectl_spawn(kubeconfig: &Path, args: &[&str], stdin: Stdio) -> std::process::Child {
     Command::new("kubectl")
@@ -405,14 +419,7 @@ fn exec_tty_is_recorded_and_replays() {
     let kc = gw.human();
     let script = gw.dir.path().join("pty-script");
     std::fs::write(&script, "expect ready> \nsend echo marker-$((40+2)) ann@corp.example\\r\nexpect marker-42\nexpect ready> \nsend exit 0\\r\n").unwrap();
-    let o = Command::new("python3")
-        .arg(hoop_harness::pty_driver())
-        .arg(&script)
-        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "env", "PS1=ready> ", "sh"])
-        .env("KUBECONFIG", &kc)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = kubectl_on_pty(&kc, &script, &["exec", "-it", "pod-1", "--", "env", "PS1=ready> ", "sh"]);
     let (screen, err) = text(&o);
     assert!(o.status.success(), "{err}\n{screen}");
     // Same-length masking on a terminal keeps the screen layout.
@@ -1168,16 +1175,8 @@ fn a_pager_on_an_agents_tty_is_held_like_a_shell() {
     )
     .unwrap();
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
-    let o = Command::new("python3")
-        .arg(hoop_harness::pty_driver())
-        .arg(&script)
-        // (`timeout` ends it if the interrupt that quits `less -K` is lost on a loaded machine.)
-        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "timeout", "--foreground", "8", "less", "-K"])
-        .arg(&page)
-        .env("KUBECONFIG", &kc)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // (`timeout` ends it if the interrupt that quits `less -K` is lost on a loaded machine.)
+    let o = kubectl_on_pty(&kc, &script, &["exec", "-it", "pod-1", "--", "timeout", "--foreground", "8", "less", "-K", page.to_str().unwrap()]);
     t.join().unwrap();
     let (screen, err) = text(&o);
     assert!(screen.contains("editing keys"), "{err}\n{screen}");
@@ -1205,15 +1204,7 @@ fn a_command_on_a_terminal_is_masked_as_a_pipe() {
             std::fs::OpenOptions::new().append(true).open(&file).unwrap().write_all(b" 1111 1111 done\n").unwrap();
         })
     };
-    let o = Command::new("python3")
-        .arg(hoop_harness::pty_driver())
-        .arg(&script)
-        .args(["--", "kubectl", "exec", "-it", "pod-1", "--", "timeout", "4", "tail", "-f", "-c", "+1"])
-        .arg(&file)
-        .env("KUBECONFIG", &kc)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = kubectl_on_pty(&kc, &script, &["exec", "-it", "pod-1", "--", "timeout", "4", "tail", "-f", "-c", "+1", file.to_str().unwrap()]);
     appender.join().unwrap();
     let (screen, err) = text(&o);
     assert!(screen.contains("done") && !screen.contains("4111"), "{err}\n{screen:?}");
@@ -1474,4 +1465,180 @@ fn a_workload_write_a_reviewer_could_not_see_whole_is_refused() {
         assert!(!kubectl(&admin, &["get", "pod", name]).status.success(), "{name}: never made");
     }
     assert!(gw.gate.approvals().list().is_empty(), "no ticket opened");
+}
+
+/// Red-team round 66 (found on SSH, the same here): a ticket for `kubectl exec POD -- sh
+/// /tmp/x.sh` showed only the path, and the agent could rewrite the file after the reviewer
+/// read it. The ticket now holds the script's text and SHA-256, read by an exec of the
+/// gateway's own in the same container; a script changed before the approval is not run, an
+/// unchanged one runs the text that was reviewed, and shapes that would run the file from disk
+/// are refused, not held.
+#[test]
+fn a_held_script_in_a_pod_runs_as_it_was_reviewed() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let script = gw.dir.path().join("job.sh");
+    let planted = gw.dir.path().join("planted");
+    let reviewer = |change: Option<String>| {
+        let (broker, script) = (gw.gate.approvals().clone(), script.clone());
+        std::thread::spawn(move || {
+            let mut who = hoop_core::identity::Identity::new("alice", hoop_core::identity::IdentityKind::Human);
+            who.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+            for _ in 0..1500 {
+                if let Some(t) = broker.list().into_iter().next() {
+                    let shown = t.action.exec.shown.join("\n");
+                    assert!(shown.contains("echo harmless") && shown.contains("sha256 "), "the ticket shows the script: {shown:?}");
+                    if let Some(text) = &change {
+                        std::fs::write(&script, text).unwrap();
+                    }
+                    broker.decide(&t.id, &who, true, "").unwrap();
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            panic!("no ticket opened");
+        })
+    };
+    let path = script.to_str().unwrap();
+    // Changed between the review and the approval: not run.
+    std::fs::write(&script, "echo harmless\n").unwrap();
+    let t = reviewer(Some(format!("touch {}\n", planted.display())));
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", path, "one"]);
+    t.join().unwrap();
+    assert!(text(&o).1.contains("changed after it was reviewed") && !planted.exists(), "{:?} {}", text(&o), gw.recorded());
+    // Unchanged: the reviewed text runs, with the script's name and arguments.
+    std::fs::write(&script, "echo harmless \"$0\" \"$1\"\n").unwrap();
+    let t = reviewer(None);
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", path, "one"]);
+    t.join().unwrap();
+    assert_eq!(text(&o).0.trim(), format!("harmless {path} one"), "{:?}", text(&o));
+    // Other shapes run the file from disk, which can change while it runs: refused, not held.
+    std::fs::write(&script, "echo harmless\n").unwrap();
+    for argv in [vec!["bash", "-e", path], vec!["nice", "sh", path]] {
+        let mut args = vec!["exec", "pod-1", "--"];
+        args.extend(argv.iter().copied());
+        let o = kubectl(&kc, &args);
+        assert!(text(&o).1.contains("hoop-unreviewable-command") && text(&o).1.contains("SHELL SCRIPT ARGS"), "{argv:?}: {:?}", text(&o));
+    }
+    // A script that cannot be read whole is refused, not held.
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", gw.dir.path().join("missing.sh").to_str().unwrap()]);
+    assert!(text(&o).1.contains("hoop-unreviewable-command") && text(&o).1.contains("could not be read"), "{:?}", text(&o));
+}
+
+/// kubectl retries an exec the server refused over WebSocket at once over SPDY (which hoop
+/// does not relay). That retry asked the reviewer again, and its answer hid why the first was
+/// refused: it now gets the first refusal again, and no second ticket opens. An exec that
+/// comes over SPDY first is refused before any ticket could open.
+#[test]
+fn kubectls_retry_of_a_denied_exec_is_not_a_second_ticket() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let reviewer = deny_all(&gw, 6);
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "python3", "-c", "print(1)"]);
+    assert!(text(&o).1.contains("denied by reviewer bob"), "{:?}", text(&o));
+    assert_eq!(reviewer.join().unwrap(), 1, "one ticket for one exec");
+    let o = Command::new("kubectl").args(["exec", "pod-1", "--", "python3", "-c", "print(1)"]).env("KUBECONFIG", &kc).env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false").output().unwrap();
+    assert!(text(&o).1.contains("hoop-websocket-only") && gw.gate.approvals().list().is_empty(), "{:?}", text(&o));
+}
+
+/// Red-team round 71: an `attach` passed its query on whole, so a `command` on it, which the
+/// ticket (`attach pods/pod-1`) did not show and no exec rule read, ran on a server that
+/// honours it. Only what the API server reads for attach goes on (this test server runs a
+/// `command` it is given, as the attack needed).
+#[test]
+fn an_attach_carries_no_command() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let gw = gateway("");
+    let token = gw.token("alice", IdentityKind::Human, 600);
+    let marker = gw.dir.path().join("attach-ran");
+    let cfg = gateway_tls(&gw);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        use futures_util::StreamExt;
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect("127.0.0.1".try_into().unwrap(), tcp).await.unwrap();
+        let url = format!(
+            "wss://127.0.0.1:{}/k8s/dev/api/v1/namespaces/default/pods/pod-1/attach?command=touch&command={}&stdout=true",
+            gw.port,
+            marker.display()
+        );
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req.headers_mut().insert("sec-websocket-protocol", "v5.channel.k8s.io".parse().unwrap());
+        if let Ok((mut ws, _)) = tokio_tungstenite::client_async(req, tls).await {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!marker.exists(), "the attach's command ran");
+}
+
+/// Red-team round 72: typed lines were cut as if a terminal edited them, whoever read them.
+/// Down a pipe (`kubectl exec -i`, no terminal) nothing edits: `head -1 /etc/shadow #^Uecho ok`
+/// was checked as `echo ok` and the shell ran the `head`; a CR ended hoop's line but not the
+/// shell's. On a terminal, Ctrl-H is a plain byte to the kernel's line editing (dash), and DEL
+/// erases one byte of `é` there but the whole character in hoop's reading. Such lines are now
+/// refused, and the shell runs only what was checked.
+#[test]
+fn typed_lines_are_read_as_the_shell_reads_them() {
+    use std::io::Write;
+    let gw = gateway("");
+    let kc = gw.agent();
+    let marker = gw.dir.path().join("cr-ran");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "sh"], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = format!("head -1 /etc/shadow #\x15echo ok\necho A\r#; touch {}\nprintf 'do%s\\n' ne\nexit\n", marker.display());
+    stdin.write_all(lines.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(out.contains("done") && out.contains("editing keys"), "{out} {err}");
+    assert!(!out.contains("root:") && !marker.exists(), "a line ran as the shell read it, not as checked: {out}");
+
+    // On a terminal (the test server's `sh` is dash, which leaves editing to the kernel).
+    let script = gw.dir.path().join("tty-script");
+    // Round 73: a line longer than the kernel passes on (4,095 bytes) lost its closing quote,
+    // and dash read the next checked line inside it.
+    let cut = gw.dir.path().join("cut-ran");
+    let long = format!("echo '{}' ok", "a".repeat(4089));
+    std::fs::write(
+        &script,
+        format!(
+            "send printf 'rea%s\\\\n' dy\\r\nexpect ready\nsend head -1 /etc/shadow #\\x08\\x08\\x08echo ok\\r\nexpect editing keys\nsend c\u{e9}\\x7f\\x7fhead -1 /etc/shadow\\r\nexpect editing keys\nsend {long}\\r\nexpect longer than\nsend echo \"'; touch {} #\"\\r\nsend printf 'fi%s\\\\n' nal\\r\nexpect final\nsend exit\\r\n",
+            cut.display()
+        ),
+    )
+    .unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = kubectl_on_pty(&kc, &script, &["exec", "-it", "pod-1", "--", "sh"]);
+    t.join().unwrap();
+    let (screen, err) = text(&o);
+    assert!(screen.contains("editing keys") && !screen.contains("root:"), "{err}\n{screen}");
+    assert!(screen.contains("final") && !cut.exists(), "the line after a cut one ran inside its quote: {err}\n{screen}");
+}
+
+/// Red-team round 74: hoop followed `cd` lines to know where relative paths land, and a `cd`
+/// that `head -n1` read instead of the shell brought hoop's reading back home while the shell
+/// stayed elsewhere; `command cd DIR` was not followed at all. Once a line may have moved the
+/// shell, relative paths are unreadable for the rest of the session.
+#[test]
+fn relative_paths_after_any_move_are_unreadable() {
+    use std::io::Write;
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = gw.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "sh"], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let d = dir.display();
+    stdin.write_all(format!("cd {d}\nhead -n1\ncd\nprintf x > m74\ncommand cd {d}\nprintf x > m74b\nls -d /usr\nexit\n").as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(out.contains("/usr") && out.contains("agent-no-unreadable-commands"), "{out} {err}");
+    assert!(!dir.join("m74").exists() && !dir.join("m74b").exists(), "a relative write landed where hoop did not read it: {out}");
 }

@@ -303,6 +303,13 @@ impl Catalog {
         self.names_cached(name.to_string(), || Self::resolve_sql(name)).await
     }
 
+    /// What `name` denotes now, asked of the server whatever is cached: a name checked before a
+    /// write may denote another relation once the write has waited for a lock.
+    pub async fn resolve_now(&self, name: &str) -> Result<Vec<String>, UpstreamError> {
+        let rows = self.query(&Self::resolve_sql(name)).await?;
+        Ok(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
+    }
+
     /// Every `schema.relation` tied to a relation `name` may denote by a foreign key, either
     /// way: a write to it checks them (an insert that the key's target lacks fails, a delete
     /// that rows pointing at it block fails), so its count or its error reads them.

@@ -690,6 +690,18 @@ fn writes_over_the_row_ceiling_are_not_committed() {
     let (_, err) = agent(&gw, &["-c", "BEGIN; DELETE FROM v_cap WHERE id > 0; COMMIT"], None);
     assert!(err.contains("send them separately"), "{err}");
     assert_eq!(rows("v_cap"), "8");
+    // Red-team round 71: a write inside COPY … TO (whose tag counts the rows copied out) ran
+    // once its export was approved; an upsert inside a CTE passed uncounted. Both are refused
+    // before any review, and nothing is written.
+    for s in [
+        "COPY (UPDATE v_cap SET v = 'z' WHERE id > 0 RETURNING id) TO STDOUT",
+        "WITH x AS (INSERT INTO v_cap VALUES (3, 'z'), (4, 'z') ON CONFLICT (id) DO UPDATE SET v = 'z' RETURNING 1) SELECT count(*) FROM x",
+    ] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-max-rows-written") && err.contains("reports no row count"), "{s}: {out} {err}");
+        assert!(gw.gate.approvals().list().is_empty(), "no ticket for what the ceiling refuses: {s}");
+        assert_eq!(pg().psql("SELECT count(*) FROM v_cap WHERE v = 'z'").unwrap().trim(), "0", "{s}");
+    }
     // People are not limited.
     let human = gw.token("alice", IdentityKind::Human);
     let o = gw.psql_with("alice", &human, "", &["-c", "UPDATE v_cap SET v = 'h' WHERE id > 0"], None);
@@ -715,6 +727,49 @@ async fn the_row_ceiling_holds_in_the_extended_protocol() {
     let _ = c.batch_execute("COMMIT").await;
     assert_eq!(pg().psql("SELECT count(*) FROM v_cap_x WHERE v = 'z'").unwrap().trim(), "0");
     assert_eq!(c.query_one("SELECT 1", &[]).await.unwrap().get::<_, i32>(0), 1);
+    // Red-team round 71: a portal bound to a write, never executed, run whole by a SQL `FETCH 1`
+    // (whose tag counts one row fetched) or `MOVE`: refused, nothing written.
+    for fetch in [&b"FETCH 1 FROM c"[..], b"MOVE FORWARD ALL IN c"] {
+        let mut r = raw::Raw::login(&gw).await;
+        r.send(&[raw::query(b"BEGIN")]).await;
+        r.until_ready().await;
+        r.send(&[raw::parse("", b"UPDATE v_cap_x SET v = 'f' WHERE id > 0 RETURNING id"), raw::bind("c", ""), raw::sync()]).await;
+        r.until_ready().await;
+        r.send(&[raw::query(fetch)]).await;
+        let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+        assert!(out.contains("hoop-max-rows-written") && out.contains("FETCH or MOVE"), "{out}");
+        r.send(&[raw::query(b"COMMIT")]).await;
+        r.until_ready().await;
+        assert_eq!(pg().psql("SELECT count(*) FROM v_cap_x WHERE v = 'f'").unwrap().trim(), "0", "{}", String::from_utf8_lossy(fetch));
+    }
+}
+
+/// Red-team round 72: another session replaced a view in an open transaction and committed
+/// while the agent's capped write to it waited on its lock; the server then ran the write
+/// through the new definition, whose INSTEAD OF trigger updated every row. What a capped
+/// write's names denote is asked of the server after it ran: moved, it is not committed.
+#[tokio::test]
+async fn a_capped_write_through_a_name_replaced_while_it_waited_is_not_committed() {
+    let gw = Gw::start_with_row_ceiling(3);
+    pg().psql(
+        "DROP VIEW IF EXISTS pv72, evt72; DROP TABLE IF EXISTS ev72; DROP FUNCTION IF EXISTS evt72_all();
+         CREATE TABLE ev72 (id int primary key, v text); INSERT INTO ev72 SELECT g, 'a' FROM generate_series(1, 10) g;
+         CREATE VIEW evt72 AS SELECT * FROM ev72;
+         CREATE FUNCTION evt72_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN UPDATE ev72 SET v = NEW.v; RETURN NEW; END $$;
+         CREATE TRIGGER evt72_all INSTEAD OF UPDATE ON evt72 FOR EACH ROW EXECUTE FUNCTION evt72_all();
+         CREATE VIEW pv72 AS SELECT * FROM ev72;",
+    )
+    .unwrap();
+    let (other, conn) = tokio_postgres::connect(&pg().url("postgres"), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    other.batch_execute("BEGIN; CREATE OR REPLACE VIEW pv72 AS SELECT * FROM evt72").await.unwrap();
+    let mut r = raw::Raw::login(&gw).await;
+    r.send(&[raw::query(b"UPDATE pv72 SET v = 'x' WHERE id = 1")]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    other.batch_execute("COMMIT").await.unwrap();
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("changed while it ran"), "{out}");
+    assert_eq!(pg().psql("SELECT count(*) FROM ev72 WHERE v = 'x'").unwrap().trim(), "0", "nothing was committed");
 }
 
 /// The reviewer sees the statement that will run: literals masked, structure intact (a
@@ -1638,7 +1693,8 @@ async fn quoted_names_output_numbers_seeds_domains_and_write_counts() {
     // A filtered write's count on a sensitive table is a read of it.
     for s in ["BEGIN; UPDATE pay13 SET amount = amount WHERE id = 1 AND amount >= 10000; ROLLBACK", "DELETE FROM pay13 WHERE amount > 5000"] {
         let (out, err) = agent(&gw, &["-c", s], None);
-        assert!(err.contains("review timed out") && !out.contains("UPDATE 1") && !out.contains("DELETE"), "{s}: {out} {err}");
+        let refused = err.contains("review timed out") || (s.starts_with("BEGIN") && err.contains("hoop-max-rows-written"));
+        assert!(refused && !out.contains("UPDATE 1") && !out.contains("DELETE"), "{s}: {out} {err}");
     }
     assert_eq!(rows("pay13"), "2");
     // No position field in a withheld error, whichever failure it was.
@@ -1684,9 +1740,11 @@ fn set_operations_with_a_star_and_writes_checked_by_foreign_keys() {
     assert_eq!(pg().psql("SELECT to_regclass('rt14_store') IS NULL").unwrap().trim(), "t");
     // Whether a delete from the table the key points at fails tells which ids the sensitive
     // table holds: reviewed as a read of it.
+    // (With transaction control in the text, the written-rows ceiling refuses it before any review.)
     for s in ["BEGIN; DELETE FROM cust14 WHERE id = 4; ROLLBACK", "DELETE FROM cust14 WHERE id = 1", "INSERT INTO cust14 VALUES (5)"] {
         let (out, err) = agent(&gw, &["-c", s], None);
-        assert!(err.contains("review timed out") && !out.contains("DELETE") && !out.contains("INSERT"), "{s}: {out} {err}");
+        let refused = err.contains("review timed out") || (s.starts_with("BEGIN") && err.contains("hoop-max-rows-written"));
+        assert!(refused && !out.contains("DELETE") && !out.contains("INSERT"), "{s}: {out} {err}");
     }
     assert_eq!(rows("cust14"), "4");
     // A table a write only reads checks no key: not reviewed.

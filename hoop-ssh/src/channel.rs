@@ -109,6 +109,9 @@ enum Mode {
     Terminal,
     /// `scp -O`: file contents pass untouched and are not recorded (policy governs transfers).
     Raw,
+    /// `scp -t`, a legacy scp upload: each file or directory its stream names is checked and
+    /// recorded before the sink sees it; contents pass untouched.
+    ScpSink(Box<crate::scp::Sink>),
     /// The sftp subsystem: requests parsed and checked by path; contents untouched.
     Sftp {
         framer: crate::sftp::Framer,
@@ -154,6 +157,9 @@ impl ChannelRelay {
         let mut started = false;
         let mut mode = Mode::Terminal;
         let mut eof_held = false;
+        // The client's end of input, held while a legacy upload's bytes wait for the host's
+        // answers (sent before them, the host's scp would stop reading).
+        let mut client_eof_held = false;
         let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         // An agent's shell: each typed line is checked before the host sees it.
         let mut typed: Option<TypedLines> = None;
@@ -188,6 +194,12 @@ impl ChannelRelay {
                         Request::Pty { term, cols, rows, modes } => {
                             style = StreamStyle::Terminal;
                             let _ = session.record_later(&Event::Resize { t: session.elapsed(), cols, rows });
+                            // An agent's terminal gets the host's default modes: typed lines are
+                            // read with ^C, ^U and DEL as the only special keys, and modes the
+                            // client chose (kill `@`, erase `Q`, intr, ISTRIP, IGNCR) would make
+                            // the shell run another line than hoop checked (red-team round 72:
+                            // with kill set to `@`, `echo '@cat ~/.env | cut …'Q` ran the `cat`).
+                            let modes = if agent { Vec::new() } else { modes };
                             up(Up::Pty { term, cols, rows, modes });
                         }
                         Request::Env(k, v) => {
@@ -225,7 +237,8 @@ impl ChannelRelay {
                                 style = StreamStyle::Pipe;
                             }
                             if action.kind == hoop_core::action::ActionKind::FileTransfer {
-                                mode = Mode::Raw;
+                                let t = &action.file_transfer;
+                                mode = if t.protocol == "scp" && t.direction == "upload" { Mode::ScpSink(Box::new(crate::scp::Sink::new(&t.path))) } else { Mode::Raw };
                             }
                             // A held command that runs script files: the reviewer is shown them.
                             let commands = action.exec.commands.clone();
@@ -243,7 +256,7 @@ impl ChannelRelay {
                                 _ => None,
                             };
                             if !scripts.is_empty() && pin.is_none() {
-                                action.unshown.get_or_insert_with(|| "as it will run: hoop runs a reviewed script only as `SHELL SCRIPT ARGS` (one shell, no options, nothing else on the line), the text the reviewer read".into());
+                                action.unshown.get_or_insert_with(|| hoop_core::action::script::UNPINNABLE.into());
                             }
                             match decide(&session, &client, id, action).await {
                                 Ok(action_id) => running = Some((action_id, std::time::Instant::now())),
@@ -319,6 +332,14 @@ impl ChannelRelay {
                                 break;
                             }
                         }
+                        Request::Data(data) if matches!(mode, Mode::ScpSink(_)) => {
+                            session.touch();
+                            let Mode::ScpSink(sink) = &mut mode else { continue };
+                            let approved = running.map(|(action_id, _)| action_id).unwrap_or_default();
+                            if let Err(msg) = scp_records(&session, &target, approved, sink.push(&data), &up) {
+                                return end_upload(&session, &client, id, &up, (running.take(), (sent, masked_of(&out, &err))), &msg).await;
+                            }
+                        }
                         Request::Data(data) if typed.is_some() => {
                             session.touch();
                             let Some(t) = typed.as_mut() else { continue };
@@ -339,6 +360,7 @@ impl ChannelRelay {
                         Request::Signal(sig) => {
                             up(Up::Signal(sig));
                         }
+                        Request::Eof if matches!(&mode, Mode::ScpSink(sink) if sink.holding()) => client_eof_held = true,
                         Request::Eof => {
                             up(Up::Eof);
                         }
@@ -368,6 +390,17 @@ impl ChannelRelay {
                                 finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
                                 refuse(&client, id, &msg).await;
                                 return;
+                            }
+                            // The host's answers decide how a legacy upload's next bytes are read.
+                            if let Mode::ScpSink(sink) = &mut mode {
+                                let approved = running.map(|(action_id, _)| action_id).unwrap_or_default();
+                                if let Err(msg) = scp_records(&session, &target, approved, sink.answered(&data), &up) {
+                                    return end_upload(&session, &client, id, &up, (running.take(), (sent, masked_of(&out, &err))), &msg).await;
+                                }
+                                if client_eof_held && !sink.holding() {
+                                    client_eof_held = false;
+                                    up(Up::Eof);
+                                }
                             }
                             if matches!(mode, Mode::Sftp { .. }) && sent >= counted + hoop_core::usage::CHECKPOINT_BYTES {
                                 session.count_received(sent - counted, 0);
@@ -497,8 +530,8 @@ async fn typed_lines(
     for t in ready {
         let raw = match t {
             Typed::Pass(bytes) => bytes,
-            Typed::TooLong => {
-                let msg = format!("\r\nhoop: line longer than {} bytes refused\r\n", hoop_core::action::typed::MAX_LINE);
+            Typed::TooLong(limit) => {
+                let msg = format!("\r\nhoop: line longer than {limit} bytes refused\r\n");
                 forward(client, session, id, None, msg.into_bytes()).await;
                 continue;
             }
@@ -566,7 +599,7 @@ async fn sftp_requests(
         // setuid and world-writable, unchecked and unrecorded).
         let request = match crate::sftp::fsetstat(&packet) {
             Some((req_id, handle)) => match replies.handle_path(&handle) {
-                Some(path) => Ok(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify" })),
+                Some(path) => Ok(crate::sftp::setstat(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify", unreadable: String::new() }))),
                 None => Err((req_id, "hoop: fsetstat of a handle the gateway did not see opened".to_string())),
             },
             None => Ok(crate::sftp::path_request(&packet, home)),
@@ -585,7 +618,8 @@ async fn sftp_requests(
                 }
                 let mut refused = None;
                 for path in paths {
-                    let action = Action::file_transfer(target, path, req.direction, &req.operation, "sftp");
+                    let mut action = Action::file_transfer(target, path, req.direction, &req.operation, "sftp");
+                    action.exec.unreadable.clone_from(&req.unreadable);
                     if let Err(msg) = decide(session, client, id, action).await {
                         refused = Some((req.id, msg));
                         break;
@@ -647,34 +681,74 @@ async fn flush_all(
     }
 }
 
-/// Reads the scripts `action` runs for its review and adds them to what the ticket shows; one
-/// that cannot be read whole makes the action unshown (refused rather than held).
-async fn show_scripts(host: &russh::client::Handle<crate::upstream::Verifier>, action: &mut Action) -> Vec<crate::scripts::Script> {
-    let mut read = Vec::new();
-    for path in action.exec.scripts.clone() {
-        match crate::scripts::read(host, &path).await {
-            Ok(script) => {
-                action.exec.shown.push(script.shown());
-                read.push(script);
+/// Passes on what a legacy scp upload's stream holds, each file or directory it creates
+/// checked and recorded as a transfer of its own first, under the upload's approval
+/// (`approved`: a rule that would hold it is covered, one that denies it denies); `Err` with
+/// the refusal, and nothing after it sent.
+fn scp_records(session: &SessionHandle, target: &str, approved: u64, pieces: Vec<crate::scp::Piece>, up: &impl Fn(Up) -> bool) -> Result<(), String> {
+    for piece in pieces {
+        let bytes = match piece {
+            crate::scp::Piece::Pass(bytes) => bytes,
+            crate::scp::Piece::Invalid(why) => {
+                let _ = session.record_later(&Event::Note { message: why.clone() });
+                return Err(format!("hoop: {why}"));
             }
-            Err(why) => {
-                action.unshown = Some(format!("without {path}, which it runs: {why}"));
-                return Vec::new();
+            crate::scp::Piece::Create { path, dir, record } => {
+                let action = Action::file_transfer(target, path, "upload", if dir { "mkdir" } else { "write" }, "scp");
+                match session.check_under(action, approved) {
+                    Ok(Checked::Allow { .. }) => record,
+                    Ok(Checked::Deny { rule, reason, .. }) => return Err(format!("hoop: {reason} (rule {rule})")),
+                    Ok(Checked::Review { .. }) => return Err("hoop: a file of the upload needs a review of its own".into()),
+                    Err(e) => return Err(format!("hoop: {e}")),
+                }
             }
+        };
+        if !up(Up::Data(bytes.into())) {
+            return Err("hoop: the host's side of the transfer is gone".into());
         }
     }
-    read
+    Ok(())
+}
+
+/// Ends a legacy scp upload refused midway: scp's fatal error line to the client (the source
+/// prints it and stops), the host's scp ended before it reads more, the upload's result
+/// recorded with what it sent so far, and the channel closed with the refusal.
+async fn end_upload(
+    session: &SessionHandle,
+    client: &russh::server::Handle,
+    id: ChannelId,
+    up: &impl Fn(Up) -> bool,
+    (running, so_far): (Option<(u64, std::time::Instant)>, (u64, u64)),
+    msg: &str,
+) {
+    let _ = client.data(id, format!("\x02{msg}\n").into_bytes()).await;
+    up(Up::Signal(russh::Sig::KILL));
+    up(Up::Close);
+    finished(session, running, "ended midway".into(), so_far);
+    refuse(client, id, msg).await;
+}
+
+/// Reads the scripts `action` runs for its review and adds them to what the ticket shows; one
+/// that cannot be read whole makes the action unshown (refused rather than held).
+async fn show_scripts(host: &russh::client::Handle<crate::upstream::Verifier>, action: &mut Action) -> Vec<hoop_core::action::script::Script> {
+    let mut reads = Vec::new();
+    for path in action.exec.scripts.clone() {
+        let read = crate::scripts::read(host, &path).await;
+        let failed = read.is_err();
+        reads.push((path, read));
+        if failed {
+            break;
+        }
+    }
+    hoop_core::action::script::show(action, reads)
 }
 
 /// After approval: the script read for the review is read again and must not have changed
 /// (`Err` with the refusal, recorded); the command then runs the reviewed text itself, so a
 /// change after this read does not run either.
-async fn unchanged(host: &russh::client::Handle<crate::upstream::Verifier>, session: &SessionHandle, reviewed: &crate::scripts::Script) -> Result<(), String> {
+async fn unchanged(host: &russh::client::Handle<crate::upstream::Verifier>, session: &SessionHandle, reviewed: &hoop_core::action::script::Script) -> Result<(), String> {
     let now = crate::scripts::read(host, &reviewed.path).await;
-    if now.as_ref().map(|s| &s.digest) == Ok(&reviewed.digest) {
-        return Ok(());
-    }
-    let message = format!("{} changed after it was reviewed (sha256 {} then), so the approved command did not run", reviewed.path, reviewed.digest);
+    let Some(message) = hoop_core::action::script::changed(reviewed, &now) else { return Ok(()) };
     let _ = session.record(&Event::Note { message: message.clone() });
     Err(format!("hoop: {message}"))
 }

@@ -13,6 +13,7 @@
 //! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
 //! | `upstream.rs` | logging in to the host, host-key verification |
 //! | `sftp.rs` | SFTP requests framed and read for their paths (path rules for every transfer) |
+//! | `scp.rs` | a legacy scp upload's stream read for the names it creates, each checked and recorded |
 //! | `ca.rs` | hoop's SSH certificate authority: short-lived user certificates for identities |
 //! | `hostkey.rs` | the gateway's own keys |
 
@@ -22,6 +23,7 @@ mod channel;
 #[doc(hidden)]
 pub mod fuzz;
 mod hostkey;
+mod scp;
 mod scripts;
 mod server;
 mod sftp;

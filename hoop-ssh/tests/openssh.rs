@@ -369,7 +369,8 @@ fn sealed_recordings(gw: &Gw, n: usize) -> Vec<hoop_core::session::SessionId> {
 /// recording verifies and replays to the very bytes the terminal showed. Red-team round 70:
 /// after a `cd` (which may fail and leave the shell at home) a relative path is unreadable
 /// (`printf x > .popt` wrote `~/.popt`), and `exec 0<FILE` (the shell then reads its commands
-/// from a file hoop never sees) is refused.
+/// from a file hoop never sees) is refused. Round 74: once the shell may have moved, a `cd`
+/// home does not make relative words readable again (`stty size` after it is refused).
 #[test]
 fn interactive_shell_window_change_and_replay() {
     let gw = gateway("");
@@ -381,6 +382,7 @@ fn interactive_shell_window_change_and_replay() {
          send touch made-$((40+2))\\r\nexpect agent-no-unreadable-commands\n\
          send touch made-yank\\x15\\x19\\r\nexpect editing keys\n\
          send echo made-hist\\r\nexpect made-hist\nexpect $ \n\
+         size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \n\
          send ^hist^histx\\r\nexpect editing keys\n\
          send bind -x '\"Q\": touch made-bind'\\r\nexpect agent-no-unreadable-commands\n\
          send cd /etc\\r\nexpect $ \n\
@@ -390,7 +392,7 @@ fn interactive_shell_window_change_and_replay() {
          send cd\\r\nexpect $ \n\
          send exec 0</etc/hostname\\r\nexpect agent-no-unreadable-commands\n\
          send less /etc/hostname\\r\nexpect needs approval (rule agent-review-shell)\n\
-         size 30 100\nsend stty size\\r\nexpect 30 100\nexpect $ \nsend exit 0\\r\n",
+         send stty size\\r\nexpect agent-no-unreadable-commands\nsend exit\\r\n",
     )
     .unwrap();
     let reviewer = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
@@ -1523,17 +1525,18 @@ fn a_held_script_runs_as_it_was_reviewed() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let script = dir.join("job.sh");
     let planted = dir.join("planted");
-    let reviewer = |change: Option<String>| {
-        let (broker, script) = (gw.gate.approvals().clone(), script.clone());
+    let reviewer = |change: Option<(&std::path::Path, String)>| {
+        let broker = gw.gate.approvals().clone();
+        let change = change.map(|(p, t)| (p.to_path_buf(), t));
         std::thread::spawn(move || {
             let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
             who.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
             for _ in 0..1500 {
                 if let Some(t) = broker.list().into_iter().next() {
                     let shown = t.action.exec.shown.join("\n");
-                    assert!(shown.contains("echo harmless") && shown.contains("sha256 "), "the ticket shows the script: {shown:?}");
-                    if let Some(text) = &change {
-                        std::fs::write(&script, text).unwrap();
+                    assert!(shown.contains("harmless") && shown.contains("sha256 "), "the ticket shows the script: {shown:?}");
+                    if let Some((path, text)) = &change {
+                        std::fs::write(path, text).unwrap();
                     }
                     broker.decide(&t.id, &who, true, "").unwrap();
                     return;
@@ -1549,7 +1552,7 @@ fn a_held_script_runs_as_it_was_reviewed() {
     };
     // Changed between the review and the approval: not run.
     write("echo harmless\n");
-    let t = reviewer(Some(format!("touch {}\n", planted.display())));
+    let t = reviewer(Some((&script, format!("touch {}\n", planted.display()))));
     let o = ssh(&gw, &format!("sh {} one", script.display()));
     t.join().unwrap();
     assert!(text(&o).1.contains("changed after it was reviewed") && !planted.exists(), "{:?}", text(&o));
@@ -1559,6 +1562,22 @@ fn a_held_script_runs_as_it_was_reviewed() {
     let o = ssh(&gw, &format!("sh {} one", script.display()));
     t.join().unwrap();
     assert_eq!(text(&o).0.trim(), format!("harmless {} one", script.display()), "{:?}", text(&o));
+    // Round 71: a Python script is shown and pinned the same way (it was held with its path
+    // only, and ran as rewritten): as a file run, with its name, arguments and `__file__`.
+    let py = dir.join("job.py");
+    std::fs::write(&py, "import sys\nprint('harmless', sys.argv[1:], __file__ == sys.argv[0])\n").unwrap();
+    std::fs::set_permissions(&py, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let t = reviewer(Some((&py, format!("open('{}', 'w')\n", planted.display()))));
+    let o = ssh(&gw, &format!("python3 {} one", py.display()));
+    t.join().unwrap();
+    assert!(text(&o).1.contains("changed after it was reviewed") && !planted.exists(), "{:?}", text(&o));
+    std::fs::write(&py, "import sys\nprint('harmless', sys.argv[1:], __file__ == sys.argv[0])\n").unwrap();
+    let t = reviewer(None);
+    let o = ssh(&gw, &format!("python3 {} one", py.display()));
+    t.join().unwrap();
+    assert_eq!(text(&o).0.trim(), "harmless ['one'] True", "{:?}", text(&o));
+    let o = ssh(&gw, &format!("python3 -u {}", py.display()));
+    assert!(text(&o).1.contains("hoop-unreviewable-command"), "{:?}", text(&o));
     // Round 69: a text that looks like a shell option is run as the text, not as options that
     // make the path the command line.
     let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
@@ -1574,7 +1593,9 @@ fn a_held_script_runs_as_it_was_reviewed() {
     assert!(!ran, "the path was run as a command line: {:?}", text(&o));
     // Other shapes run the file from disk, which can change while it runs: refused, not held.
     write("echo harmless\n");
-    for c in [format!("bash -e {}", script.display()), format!("nice sh {}", script.display()), format!("sh {0}; sh {0}", script.display())] {
+    // Round 71: `sh - FILE` (a lone `-` ends the options) ran the file unshown, and `busybox
+    // sh FILE` was held showing no text.
+    for c in [format!("bash -e {}", script.display()), format!("nice sh {}", script.display()), format!("sh {0}; sh {0}", script.display()), format!("sh - {}", script.display()), format!("busybox sh {}", script.display())] {
         let o = ssh(&gw, &c);
         assert!(text(&o).1.contains("hoop-unreviewable-command") && text(&o).1.contains("SHELL SCRIPT ARGS"), "{c}: {:?}", text(&o));
     }
@@ -1625,4 +1646,232 @@ fn home_configuration_is_not_written_and_credentials_are_not_copied() {
     denied_reshaping(&gw, &format!("cat {} > {}", env.display(), copy.display()));
     assert!(!copy.exists(), "no copy was made");
     let _ = std::fs::remove_dir_all(&secrets);
+}
+
+/// Red-team round 70: bash's readline drops the first byte typed after an interrupt, so after
+/// Ctrl-C a line hoop checked as `sed -s F` ran as `ed -s F` (and `ed` ran a shell). hoop now
+/// sends the first line after an interrupt as it read it, behind a space: the character
+/// readline drops, or a leading blank when it drops none; the shell runs the line hoop checked,
+/// an erasing key typed first included.
+#[test]
+fn the_line_after_an_interrupt_runs_as_it_was_checked() {
+    let gw = gateway("");
+    let script = gw.dir.path().join("interrupt-script");
+    std::fs::write(&script, "expect $ \nsend \\x03\nsend printf '%s-%s\\\\n' hoop after\\r\nexpect hoop-after\nsend \\x03\nsend sleep 5\\r\nsend \\x03\nsend \\x15printf '%s-%s\\\\n' hoop again\\r\nexpect hoop-again\nsend exit\\r\n").unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut cmd = Command::new("python3");
+    cmd.arg(hoop_harness::pty_driver()).arg(&script).arg("--");
+    let client = ssh_base(&gw);
+    cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1"]);
+    let (screen, err) = text(&cmd.stdin(Stdio::null()).output().unwrap());
+    t.join().unwrap();
+    assert!(screen.contains("hoop-after") && screen.contains("hoop-again"), "{err}\n{screen}");
+    assert!(!screen.contains("command not found"), "a line ran without its first byte: {screen}");
+}
+
+/// Red-team round 72: the terminal modes an agent's client sends with its pty request reached
+/// the host, and readline binds the terminal's kill, erase and interrupt characters: with kill
+/// set to `@` and erase to `Q`, `echo '@cat ~/.env | cut …'Q` was checked as an `echo` and ran
+/// the `cat`. An agent's terminal gets the host's default modes instead.
+#[test]
+fn an_agents_terminal_modes_cannot_remap_the_editing_keys() {
+    let gw = gateway("");
+    let script = gw.dir.path().join("modes-script");
+    std::fs::write(&script, "expect $ \nsend echo '@printf \"%s-%s\\\\n\" hoop killed'Q\\r\nexpect killedQ\nsend exit\\r\n").unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let client = ssh_base(&gw);
+    let mut cmd = Command::new("python3");
+    cmd.arg(hoop_harness::pty_driver()).arg(&script).args(["--", "sh", "-c", "stty kill @ erase Q && exec \"$0\" \"$@\""]);
+    cmd.arg(client.get_program()).args(client.get_args()).args(["-tt", "web@127.0.0.1"]);
+    let (screen, err) = text(&cmd.stdin(Stdio::null()).output().unwrap());
+    t.join().unwrap();
+    assert!(screen.contains("hoop killedQ") && !screen.contains("hoop-killed"), "the echo ran as checked: {err}\n{screen}");
+}
+
+/// Red-team round 72: a legacy scp upload (`scp -O`, `scp -t DIR` on the host) names the files
+/// it creates inside its stream; an approved upload into the home directory wrote
+/// `.bash_login`, which ran at the next login, and the recording never named it. Each name is
+/// now checked and recorded as a transfer of its own before the host's scp sees it: a home
+/// dot-file is refused, nothing is written; a plain file elsewhere arrives whole.
+#[test]
+fn a_legacy_scp_upload_checks_every_name_it_carries() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let name = format!(".{}", marker("scp72"));
+    let local = gw.dir.path().join(&name);
+    std::fs::write(&local, "id\n").unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = scp(&gw, &["-O", local.to_str().unwrap(), "web@127.0.0.1:"]);
+    t.join().unwrap();
+    assert!(!o.status.success() && text(&o).1.contains("agent-no-home-configuration"), "{:?}", text(&o));
+    assert!(!home.join(&name).exists(), "the dot-file was not written");
+    // A plain file into a directory of /tmp: held as an upload, then written whole.
+    let dir = std::env::temp_dir().join(marker("scpdir72"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let plain = gw.dir.path().join("notes72.txt");
+    std::fs::write(&plain, "plain notes\n").unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = scp(&gw, &["-O", plain.to_str().unwrap(), &format!("web@127.0.0.1:{}/", dir.display())]);
+    t.join().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(std::fs::read_to_string(dir.join("notes72.txt")).unwrap(), "plain notes\n");
+    // Both names are in the recording.
+    let rec = gw.gate.recorder();
+    let all: String = sealed_recordings(&gw, 3).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(all.contains(&name) && all.contains(&format!("{}/notes72.txt", dir.display())), "each name is recorded");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Red-team round 73: hoop read a legacy upload's stream as the client sent it, not as the
+/// host's scp read it. The contents of a `C` record the host could not open (a directory) are
+/// read there as the next records, and a `D` the host could not make is not entered, so a
+/// later name was checked in the wrong place; `/proc/self/cwd` led into the home directory.
+/// The reader now follows the host's answers: each of these ends the upload, nothing written.
+#[test]
+fn a_legacy_scp_upload_is_read_as_the_host_reads_it() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let dir = std::env::temp_dir().join(marker("scp73"));
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let plain = marker("plain73");
+    assert!(ssh(&gw, &format!("printf x > {plain}")).status.success());
+    let dot = format!(".{}", marker("dot73"));
+    let upload = |command: &str, bytes: Vec<u8>| {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+        let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(command).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&bytes).unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        t.join().unwrap();
+        o
+    };
+    // The contents of a file the host refused (`app` is a directory) are records to it.
+    let inner = b"C0644 3 .bash_login\nid\n\0".to_vec();
+    let mut bytes = format!("C0644 {} app\n", inner.len() + 1).into_bytes();
+    bytes.extend_from_slice(&inner);
+    bytes.push(0);
+    let o = upload(&format!("scp -t {}", dir.display()), bytes);
+    assert!(!dir.join(".bash_login").exists(), "{:?}", text(&o));
+    assert!(text(&o).1.contains("agent-no-startup-files"), "{:?}", text(&o));
+    // Round 74: an error line after a file's contents longer than scp reads hid a record.
+    let mut bytes = b"C0644 3 ok74.txt\nhi\n\x01".to_vec();
+    bytes.extend(vec![b'A'; 2047]);
+    bytes.extend_from_slice(b"C0644 3 .bash_login\nid\n\0");
+    let o = upload(&format!("scp -t {}", dir.display()), bytes);
+    assert!(!dir.join(".bash_login").exists() && text(&o).1.contains("longer than scp reads"), "{:?}", text(&o));
+    // A directory the host could not make (a file has its name) is not entered.
+    let o = upload(&format!("scp -r -t {}", home.display()), format!("D0755 0 {plain}\nC0644 1 {dot}\nx\0").into_bytes());
+    let written = home.join(&dot).exists();
+    let _ = std::fs::remove_file(home.join(&dot));
+    assert!(!written && text(&o).1.contains("agent-no-home-configuration"), "{:?}", text(&o));
+    // Round 74: a home directory's bin (first on a login's PATH) is not made or written.
+    let had_bin = home.join("bin").exists();
+    let o = upload(&format!("scp -r -t {}", home.display()), b"D0755 0 bin\nC0644 3 x74\nid\n\0E\n".to_vec());
+    let written = home.join("bin/x74").exists();
+    if !had_bin {
+        let _ = std::fs::remove_dir_all(home.join("bin"));
+    }
+    assert!(!written && text(&o).1.contains("agent-no-home-configuration"), "{:?}", text(&o));
+    // `/proc/self/cwd` leads into the home directory: refused.
+    let o = upload("scp -r -t /proc/self", format!("D0755 0 cwd\nC0644 1 {dot}\nx\0").into_bytes());
+    let written = home.join(&dot).exists();
+    let _ = std::fs::remove_file(home.join(&dot));
+    assert!(!written, "{:?}", text(&o));
+    let _ = ssh(&gw, &format!("rm -f {plain}"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Red-team round 72 (found on Kubernetes, the same here): down a pipe (`ssh host sh` with no
+/// terminal) nothing edits what the shell reads, so a line with Ctrl-U or DEL in it, or a CR,
+/// was checked as what a terminal would have left of it and run whole. Such a line is refused.
+#[test]
+fn lines_down_a_pipe_are_read_as_the_shell_reads_them() {
+    use std::io::Write;
+    let gw = gateway("");
+    let mark = std::env::temp_dir().join(marker("pipe72"));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = ssh_base(&gw).args(["web@127.0.0.1", "sh"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = format!("touch {0} #\x15echo ok\necho A\r#; touch {0}\nprintf 'do%s\\n' ne\nexit\n", mark.display());
+    stdin.write_all(lines.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    let made = mark.exists();
+    let _ = std::fs::remove_file(&mark);
+    assert!(out.contains("done") && !made, "a line ran as the shell read it, not as checked: {out} {err}");
+    assert!(format!("{out}{err}").contains("editing keys"), "{out} {err}");
+}
+
+/// Red-team round 75: SFTP paths were normalised as text, so the host acted elsewhere than
+/// checked: a relative link target was read against the login directory, not the link's;
+/// a link to the home directory was only held, then written through; `/dev/fd/../cwd/X`
+/// (`/dev/fd` links to sftp-server's own `/proc/self/fd`) reached `~/X`; a setstat made the
+/// home directory 0777. Each is refused, and the host is unchanged.
+#[test]
+fn sftp_paths_the_host_reads_otherwise_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let mode = std::fs::metadata(&home).unwrap().permissions().mode();
+    let (link, rel, name) = (std::env::temp_dir().join(marker("h75")), std::env::temp_dir().join(marker("r75")), marker("dot75"));
+    // Round 76: a link with a relative target, made in /tmp, pointed into the home directory
+    // once renamed there.
+    let dot = std::env::temp_dir().join(marker("d76"));
+    let dir = tempfile::tempdir().unwrap();
+    let upload = dir.path().join("payload");
+    std::fs::write(&upload, "x\n").unwrap();
+    let batch = dir.path().join("batch");
+    let up = home.strip_prefix("/").unwrap().display().to_string();
+    std::fs::write(
+        &batch,
+        format!(
+            "-symlink {home} {link}\n-symlink ../{up}/.{name} {rel}\n-symlink . {dot}\n-put {upload} /dev/fd/../cwd/.{name}\n-chmod 777 {home}\n",
+            dot = dot.display(),
+            home = home.display(),
+            link = link.display(),
+            rel = rel.display(),
+            upload = upload.display()
+        ),
+    )
+    .unwrap();
+    // A reviewer approves whatever is held: what is refused is refused by rule.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reviewer = {
+        let (broker, done) = (gw.gate.approvals().clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut alice = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+            alice.groups.push(hoop_core::approvals::REVIEW_GROUP.into());
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                for t in broker.list() {
+                    let _ = broker.decide(&t.id, &alice, true, "");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        })
+    };
+    let o = sftp_batch(&gw, &batch);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    reviewer.join().unwrap();
+    let made = (link.symlink_metadata().is_ok(), rel.symlink_metadata().is_ok() || dot.symlink_metadata().is_ok(), home.join(format!(".{name}")).exists());
+    let _ = (std::fs::remove_file(&link), std::fs::remove_file(&rel), std::fs::remove_file(&dot), std::fs::remove_file(home.join(format!(".{name}"))));
+    let now = std::fs::metadata(&home).unwrap().permissions().mode();
+    if now != mode {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    assert_eq!(made, (false, false, false), "{:?}", text(&o));
+    assert_eq!(now, mode, "the home directory's mode is unchanged");
+    // The same link on a command line.
+    let p = std::env::temp_dir().join(marker("p76"));
+    let o = ssh(&gw, &format!("ln -s .popt {}", p.display()));
+    let made = p.symlink_metadata().is_ok();
+    let _ = std::fs::remove_file(&p);
+    assert!(!made && text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
 }

@@ -8,6 +8,7 @@ mod getopt;
 pub mod lineage;
 mod parser;
 mod programs;
+pub mod script;
 mod shell;
 pub mod sql;
 mod tokens;
@@ -290,6 +291,17 @@ pub struct K8s {
     /// Not seen by rules, which read the fields above.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub body: String,
+}
+
+/// The program a command word names (`/bin/cd` is `cd`).
+pub(crate) fn shell_program_name(word: &str) -> &str {
+    shell::program_name(word)
+}
+
+/// Whether `path` is a home directory or one above it (`~`, `/home`, `/home/u`, `/root`, `/`):
+/// a link to one makes every later path through it a home path hoop cannot see.
+pub fn home_or_above(path: &str) -> bool {
+    shell::home_or_above(path)
 }
 
 /// A path lexically normalised: `//` and `/./` collapse and `a/..` cancels (above `/` stays at

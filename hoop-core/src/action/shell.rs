@@ -442,6 +442,16 @@ impl Walker<'_> {
         {
             self.r.unreadable(format!("a link to {home} names a home directory's files by another path"));
         }
+        // A symbolic link with a relative target points elsewhere once it is moved (red-team
+        // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
+        if argv.first().is_some_and(|p| known_name(p) == "ln") && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS")) {
+            let operands: Vec<&String> = argv.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+            let to_dir = argv.iter().skip(1).any(|a| long(a, "--target-directory") || short_given(a, &['t'], "S"));
+            let targets = if to_dir || operands.len() == 1 { &operands[..] } else { operands.split_last().map_or(&[][..], |(_, t)| t) };
+            if let Some(t) = targets.iter().find(|t| !t.starts_with('/') && !t.starts_with('~')) {
+                self.r.unreadable(format!("a link to the relative {t} points elsewhere once the link is moved: name its target whole"));
+            }
+        }
         // A mode or owner change of a directory changes who may create names in it, and with
         // `-R` the modes of everything under it: it touches `<dir>/<new>`, which rules about
         // directories holding startup files match (red-team round 63: `chmod -R o+w ~` made
@@ -534,6 +544,15 @@ impl Walker<'_> {
         }
         if p == "git" && args.iter().any(|a| a == "-c" || long(a, "--config-env") || long(a, "--exec-path") || long(a, "--config")) {
             return self.r.unreadable("git -c can set commands git runs (aliases, pagers, hooks)");
+        }
+        // A multi-call binary's shell (`busybox sh x.sh`) runs a script like any shell: read as
+        // one too, so its file is shown, and (not one pinnable shape) refused rather than held
+        // unseen (red-team round 71); it stays held as the code runner it is.
+        if matches!(p, "busybox" | "toybox")
+            && let Some((applet, rest)) = args.split_first()
+            && matches!(applet.as_str(), "sh" | "ash" | "hush" | "bash")
+        {
+            self.shell(applet, rest);
         }
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
@@ -651,6 +670,11 @@ impl Walker<'_> {
             return self.shell(&program, args);
         }
         if is_interpreter(p) {
+            // Its script file is shown to a reviewer and pinned, as a shell's is.
+            if let Some(file) = interpreter_script(p, args) {
+                let file = file.clone();
+                self.script(&file);
+            }
             let informational = !args.is_empty() && args.iter().all(|a| matches!(a.as_str(), "--version" | "-V" | "--help" | "-h" | "-v"));
             if !informational || fed {
                 self.interpreter(&program, "its program is not shell text hoop can read");
@@ -674,7 +698,9 @@ impl Walker<'_> {
         let mut inline = false;
         let mut i = 0;
         while let Some(a) = args.get(i) {
-            if a == "--" {
+            // A lone `-` ends the options as `--` does (red-team round 71: `sh - x.sh` ran the
+            // file unshown, read as a shell on its input).
+            if a == "--" || a == "-" {
                 i += 1;
                 break;
             }
@@ -1165,7 +1191,7 @@ pub(crate) fn is_assignment(a: &str) -> bool {
 }
 
 /// `/usr/bin/python3.11` → `python3.11`.
-fn program_name(word: &str) -> &str {
+pub(crate) fn program_name(word: &str) -> &str {
     word.rsplit('/').next().unwrap_or(word)
 }
 
@@ -1195,6 +1221,51 @@ fn known_name(p: &str) -> &str {
     p
 }
 
+/// The script file an interpreter runs, when its command line names one: python's first
+/// operand after its options (as its own parser reads them), or the first operand of another
+/// interpreter given no options at all. `None` for inline code, a module, or standard input.
+fn interpreter_script<'a>(p: &str, args: &'a [String]) -> Option<&'a String> {
+    // Those whose first operand is a program file (not `psql DB`, `sqlite3 DB`, `gdb BINARY`).
+    let runs_file = ["perl", "ruby", "php"].iter().any(|n| p.strip_prefix(n).is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.')))
+        || matches!(p, "node" | "nodejs" | "lua" | "luajit" | "tclsh" | "wish" | "Rscript");
+    if !p.starts_with("python") {
+        return args.first().filter(|a| runs_file && !a.starts_with('-'));
+    }
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            return args.get(i + 1).filter(|f| *f != "-");
+        }
+        if a == "--check-hash-based-pycs" {
+            i += 2;
+            continue;
+        }
+        if a.starts_with("--") {
+            i += 1;
+            continue;
+        }
+        let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) else {
+            return (a != "-").then_some(a);
+        };
+        i += 1;
+        for (at, c) in cluster.char_indices() {
+            match c {
+                // Inline code or a module: no file.
+                'c' | 'm' => return None,
+                // A value: the rest of the cluster, or the next word.
+                'W' | 'X' => {
+                    if at + 1 == cluster.len() {
+                        i += 1;
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
 fn is_interpreter(p: &str) -> bool {
     INTERPRETERS.contains(&p)
         || p.strip_prefix("python").is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
@@ -1207,7 +1278,7 @@ fn is_interpreter(p: &str) -> bool {
 /// caller's home, which a path must not climb out of.
 /// Whether `path` is a home directory or one above it (`~`, `.` and `..` from the login
 /// directory, `/home`, `/home/u`, `/root`, `/`).
-fn home_or_above(path: &str) -> bool {
+pub(crate) fn home_or_above(path: &str) -> bool {
     let p = normalise(&resolve_tilde(path));
     let p = p.trim_end_matches('/');
     p.is_empty() || p == "~" || p == "." || p.split('/').all(|s| s == "..") || matches!(p, "/home" | "/root") || p.strip_prefix("/home/").is_some_and(|u| !u.contains('/'))
@@ -2331,6 +2402,27 @@ mod tests {
             assert!(!r.interpreter.is_empty(), "{line}: {r:?}");
         }
         assert!(read_line("python3 --version").interpreter.is_empty());
+        // A lone `-` ends a shell's options: what follows is its script (red-team round 71).
+        for line in ["sh - /tmp/x.sh", "bash -e - /tmp/x.sh a", "sh -- /tmp/x.sh"] {
+            assert_eq!(read_line(line).scripts, ["/tmp/x.sh"], "{line}");
+        }
+        assert!(read_line("sh -").scripts.is_empty() && !read_line("sh -").interpreter.is_empty());
+        // Round 76: a symbolic link's relative target points elsewhere once the link is moved.
+        for line in ["ln -s .popt /tmp/p", "ln -sf . /tmp/d", "ln -s -t /tmp/d x", "ln -s y"] {
+            assert!(!read_line(line).unreadable.is_empty(), "{line}");
+        }
+        for line in ["ln -s /srv/app/current /tmp/app", "ln /tmp/a /tmp/b", "ln -s ~/notes.txt /tmp/n"] {
+            assert!(read_line(line).unreadable.is_empty(), "{line}");
+        }
+        // An interpreter's script file is one too; inline code, a module or its input is not.
+        for (line, script) in [("python3 x.py a", "x.py"), ("python3 -u -W ignore x.py", "x.py"), ("python3 -Wignore -- x.py", "x.py"), ("perl /tmp/x.pl", "/tmp/x.pl"), ("node x.js", "x.js")] {
+            assert_eq!(read_line(line).scripts, [script], "{line}");
+        }
+        assert_eq!(read_line("busybox sh /tmp/x.sh").scripts, ["/tmp/x.sh"]);
+        assert!(!read_line("busybox sh -c 'cat /etc/shadow'").paths.is_empty());
+        for line in ["python3 -c 'print(1)' x.py", "python3 -um http.server", "python3 - x.py", "perl -e 1 x.pl", "python3", "psql db", "sqlite3 x.db", "gdb ./a.out"] {
+            assert!(read_line(line).scripts.is_empty(), "{line}");
+        }
         // sh -c is read recursively.
         let r = read_line("sh -c 'cat /etc/shadow'");
         assert!(r.interpreter.is_empty() && r.paths == ["/etc/shadow"], "{r:?}");

@@ -797,8 +797,7 @@ impl Walk {
                 }
                 // A write inside a CTE reports no count of its own (the statement's tag is the
                 // outer SELECT's): the rows it writes cannot be counted.
-                let q = o.get("ctequery").and_then(|q| q.get("node")).and_then(Value::as_object).and_then(|m| m.keys().next().cloned());
-                if matches!(q.as_deref(), Some("UpdateStmt" | "DeleteStmt" | "MergeStmt")) {
+                if o.get("ctequery").is_some_and(writes_existing_rows) {
                     self.kind(NESTED_WRITE);
                 }
             }
@@ -844,6 +843,11 @@ impl Walk {
                 self.copy = if from { "from".into() } else { "to".into() };
                 if !from {
                     self.kind("select");
+                }
+                // `COPY (DELETE … RETURNING …) TO`: its tag counts the rows copied out, not
+                // written (red-team round 71 committed 5,000 updated rows under a 1,000 ceiling).
+                if o.get("query").is_some_and(writes_existing_rows) {
+                    self.kind(NESTED_WRITE);
                 }
                 if o.get("is_program").and_then(Value::as_bool).unwrap_or(false) {
                     self.copy_program = true;
@@ -904,8 +908,7 @@ impl Walk {
             "ExplainStmt" => {
                 self.kind("explain");
                 self.cacheable = false;
-                let q = o.get("query").and_then(|q| q.get("node")).and_then(Value::as_object).and_then(|m| m.keys().next().cloned());
-                if matches!(q.as_deref(), Some("UpdateStmt" | "DeleteStmt" | "MergeStmt")) {
+                if o.get("query").is_some_and(writes_existing_rows) {
                     self.kind(NESTED_WRITE);
                 }
                 let analyze = o.get("options").and_then(Value::as_array).into_iter().flatten().any(|d| {
@@ -1092,6 +1095,20 @@ fn embedded(field: &str) -> Option<&'static str> {
 }
 
 /// The `variant` of a parse node, whether `v` is the node (`{"node": {variant: ..}}`) or its content.
+/// Whether a statement node writes rows that already exist (an UPDATE, a DELETE, a MERGE, an
+/// upsert): inside another statement (a CTE, EXPLAIN, COPY) its count is not the tag's, so
+/// the written-rows ceiling cannot count it.
+fn writes_existing_rows(node: &Value) -> bool {
+    let Some((kind, body)) = node.get("node").and_then(Value::as_object).and_then(|m| m.iter().next()) else { return false };
+    match kind.as_str() {
+        "UpdateStmt" | "DeleteStmt" | "MergeStmt" => true,
+        "InsertStmt" => {
+            body.get("on_conflict_clause").and_then(|c| c.get("action")).and_then(Value::as_i64) == Some(pg_query::protobuf::OnConflictAction::OnconflictUpdate as i64)
+        }
+        _ => false,
+    }
+}
+
 fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
     v.get("node").unwrap_or(v).get(variant)
 }
@@ -1413,6 +1430,16 @@ mod tests {
         assert!(analyze("with d as (delete from big where id > 0 returning 1) select count(*) from d").kinds.contains(&NESTED_WRITE.into()));
         assert!(analyze("explain analyze delete from big").kinds.contains(&NESTED_WRITE.into()));
         assert!(!analyze("delete from big where id > 0 returning id").kinds.contains(&NESTED_WRITE.into()));
+        // Round 71: COPY of a write, and an upsert inside a CTE.
+        for text in [
+            "copy (update big set v = 1 where id <= 5000 returning id) to stdout",
+            "copy (delete from big where id > 0 returning id) to stdout",
+            "with x as (insert into big select * from s on conflict (id) do update set v = 1 returning 1) select count(*) from x",
+        ] {
+            assert!(analyze(text).kinds.contains(&NESTED_WRITE.into()), "{text}");
+        }
+        assert!(!analyze("copy (select * from big) to stdout").kinds.contains(&NESTED_WRITE.into()));
+        assert!(!analyze("with x as (insert into big values (1) returning 1) select 1").kinds.contains(&NESTED_WRITE.into()));
         for o in ["select pg_terminate_backend(pid) from pg_stat_activity", "select query from pg_stat_activity", "lock table t in access exclusive mode"] {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }

@@ -2,15 +2,31 @@
 //! checked as an `Exec` action before it reaches the host.
 //!
 //! Best effort by nature: the gateway sees keystrokes, not what the remote shell makes of them.
-//! Bytes are held until the line ends; backspace and Ctrl-U are applied; any other editing key
-//! (arrows, tab completion, history search, yank, undo) and any history expansion (`!!`,
-//! `^old^new`) makes the line *edited*, and an edited line is not something a rule can read,
-//! even when what is left of it looks empty. Ctrl-C, Ctrl-D and Ctrl-Z pass at once (dropping a held line), so
-//! a stuck program can always be interrupted. Lines typed into a program that reads its input
-//! (an editor, `cat > file`) are checked as commands too.
+//! Bytes are held until the line ends. Only what every reader agrees on is followed, and any
+//! byte whose meaning depends on the reader makes the line *edited*, which is not something a
+//! rule can read, even when what is left of it looks empty:
+//! - on a terminal, Ctrl-U erases the line and DEL an ASCII character (a line editor such as
+//!   readline erases a character, the kernel's line editing without `IUTF8` a byte: they agree
+//!   on ASCII only); CR or LF ends it; Ctrl-C, Ctrl-D, Ctrl-Z and Ctrl-\ pass at once
+//!   (dropping a held line), so a stuck program can always be interrupted. Backspace (Ctrl-H) is
+//!   an erase to readline and a plain byte to the kernel's editing (`erase` is DEL): edited.
+//! - down a pipe (`kubectl exec -i`, `ssh host sh` with no terminal) nothing edits: LF alone
+//!   ends a line, and every control byte but TAB, CR included, is part of what the shell reads
+//!   (red-team round 72: `head -1 /etc/shadow #^Uecho ok` was checked as `echo ok`).
+//! - any other editing key (arrows, tab completion, history search, yank, undo) and any history
+//!   expansion (`!!`, `^old^new`) is edited.
+//!
+//! Lines typed into a program that reads its input (an editor, `cat > file`) are checked as
+//! commands too.
 
 /// Longest line held before it is refused whole.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// Longest line typed on a terminal: the kernel's line editing passes on at most 4095 bytes of
+/// a line and drops the rest, so a longer line is not what the shell reads (red-team round 73:
+/// a 4,096-byte `echo '…' ok` lost its closing quote, and dash read the next checked line
+/// inside the quote, where it ran `touch` and `head /etc/shadow`).
+pub const MAX_TERMINAL_LINE: usize = 4000;
 
 /// What to do with the bytes typed so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +43,9 @@ pub enum Typed {
         /// Editing keys the gateway cannot follow were used.
         edited: bool,
     },
-    /// The line grew past [`MAX_LINE`]; it was dropped.
-    TooLong,
+    /// The line grew past this many bytes ([`MAX_LINE`], on a terminal
+    /// [`MAX_TERMINAL_LINE`]); it was dropped.
+    TooLong(usize),
 }
 
 /// Accumulates typed bytes into lines.
@@ -38,6 +55,8 @@ pub struct TypedLines {
     line: Vec<u8>,
     edited: bool,
     too_long: bool,
+    /// An interrupt passed since the last line: the next one goes out behind a space.
+    interrupted: bool,
     /// Where the shell reads relative paths, as the lines let through so far moved it.
     pub cwd: Cwd,
     /// The lines are typed on a terminal, where a program a line starts may read keys as
@@ -62,41 +81,66 @@ impl TypedLines {
         for &b in data {
             match b {
                 // Interrupt, end of input, suspend, quit: at once, and the held line is gone
-                // (the remote never saw it).
-                0x03 | 0x04 | 0x1a | 0x1c => {
+                // (the remote never saw it). Down a pipe they are bytes of the line.
+                0x03 | 0x04 | 0x1a | 0x1c if self.terminal => {
                     self.reset();
+                    // bash 5.2's readline, given a line right after an interrupt, runs it
+                    // without its first character, whatever was typed and erased before it
+                    // (red-team round 70: a line checked as `sed -s F` ran as `ed -s F`). The
+                    // next line goes out as hoop read it, behind a space: dropped, or kept as a
+                    // leading blank, the shell runs the line hoop checked. Only on a terminal,
+                    // where Ctrl-C is an interrupt.
+                    self.interrupted |= self.terminal && b == 0x03;
                     out.push(Typed::Pass(vec![b]));
                 }
-                b'\r' | b'\n' => {
+                // A terminal ends a line at CR too (`ICRNL`); a pipe only at LF.
+                b'\n' | b'\r' if b == b'\n' || self.terminal => {
                     self.raw.push(b);
                     if self.too_long {
-                        out.push(Typed::TooLong);
+                        out.push(Typed::TooLong(self.max_line()));
                     } else {
                         let line = String::from_utf8_lossy(&self.line).into_owned();
                         // On a terminal, a comment is text the shell would skip and a program
                         // reading keys would not (red-team round 44: `true #E/etc/shadow` made an
                         // approved less open the file).
                         let edited = self.edited || expands_history(&line) || (self.terminal && has_comment(&line));
-                        out.push(Typed::Line { line, raw: std::mem::take(&mut self.raw), edited });
+                        let mut raw = std::mem::take(&mut self.raw);
+                        if std::mem::take(&mut self.interrupted) {
+                            // The line as read, not as typed: an erasing key typed first would
+                            // erase the space too.
+                            let end = raw.last().copied().unwrap_or(b'\r');
+                            raw = [&b" "[..], &self.line, &[end]].concat();
+                        }
+                        out.push(Typed::Line { line, raw, edited });
                     }
                     self.reset();
                 }
                 _ if self.too_long => {}
-                0x7f | 0x08 => {
+                // DEL on a terminal: one ASCII character back. Before a character of several
+                // bytes, the kernel's editing without `IUTF8` erases one byte of it and a line
+                // editor the whole character (red-team round 72: `c é DEL DEL` left `c` to dash
+                // and nothing to hoop): edited.
+                0x7f if self.terminal => {
                     self.raw.push(b);
-                    // One character back, UTF-8 aware.
-                    while let Some(c) = self.line.pop() {
-                        if c & 0xc0 != 0x80 {
-                            break;
+                    match self.line.last() {
+                        Some(c) if c.is_ascii() => {
+                            self.line.pop();
                         }
+                        Some(_) => self.edited = true,
+                        None => {}
                     }
                 }
-                // Ctrl-U: the line so far is erased.
-                0x15 => {
+                // Ctrl-U on a terminal: the line so far is erased.
+                0x15 if self.terminal => {
                     self.raw.push(b);
                     self.line.clear();
                 }
-                0x00..=0x1f => {
+                // TAB down a pipe is a blank.
+                b'\t' if !self.terminal => {
+                    self.raw.push(b);
+                    self.line.push(b);
+                }
+                0x00..=0x1f | 0x7f => {
                     self.raw.push(b);
                     self.edited = true;
                 }
@@ -105,13 +149,18 @@ impl TypedLines {
                     self.line.push(b);
                 }
             }
-            if self.raw.len() > MAX_LINE && !self.too_long {
+            if self.raw.len() > self.max_line() && !self.too_long {
                 self.too_long = true;
                 self.raw.clear();
                 self.line.clear();
             }
         }
         out
+    }
+
+    /// The longest line held before it is refused whole.
+    fn max_line(&self) -> usize {
+        if self.terminal { MAX_TERMINAL_LINE } else { MAX_LINE }
     }
 
     fn reset(&mut self) {
@@ -130,26 +179,27 @@ pub enum Cwd {
     /// The login directory (relative paths are read as written).
     #[default]
     Login,
-    /// Wherever a `cd` took it, or left it: relative paths cannot be read.
+    /// Wherever a `cd` took it, or left it: relative paths cannot be read, for the rest of the
+    /// session.
     Unknown,
 }
 
 impl Cwd {
-    /// Follows the directory changes of a line the shell was let run (`cd`, `pushd`, `popd`).
+    /// Follows the directory changes of a line the shell was let run (`cd`, `pushd`, `popd`,
+    /// however wrapped). The shell may have moved, or stayed where it was when the directory
+    /// does not exist or cannot be entered, and hoop cannot tell which (red-team round 70:
+    /// after `cd /tmp/nope` failed, `echo … > .popt` was read as `/tmp/nope/.popt` and wrote
+    /// `~/.popt`): relative paths are then unreadable. Only `cd` and `cd ~` leave the login
+    /// directory where it is, and nothing brings hoop back to it: a line hoop read as `cd` may
+    /// have been read by a program instead (red-team round 74: `head -n1` took the `cd`, and the
+    /// shell stayed in `/etc`), and `command cd /etc` moves the shell as `cd` does.
     pub fn follow(&mut self, action: &super::Action) {
         for argv in &action.exec.commands {
-            let (Some(program), args) = (argv.first(), argv.get(1..).unwrap_or_default()) else { continue };
-            let dirs: Vec<&String> = args.iter().filter(|a| !(a.starts_with('-') && a.len() > 1)).collect();
-            *self = match (program.as_str(), dirs.as_slice()) {
-                ("cd", []) => Cwd::Login,
-                ("cd" | "pushd", [d]) if d.as_str() == "~" => Cwd::Login,
-                // Anywhere else: the shell may have moved there, or stayed where it was when the
-                // directory does not exist or cannot be entered, and hoop cannot tell which
-                // (red-team round 70: after `cd /tmp/nope` failed, `echo … > .popt` was read as
-                // `/tmp/nope/.popt` and wrote `~/.popt`). Relative paths are then unreadable.
-                ("cd" | "pushd" | "popd", _) => Cwd::Unknown,
-                _ => continue,
-            };
+            let home = matches!(argv.as_slice(), [p] if p == "cd") || matches!(argv.as_slice(), [p, d] if (p == "cd" || p == "pushd") && d == "~");
+            let moves = argv.iter().any(|w| matches!(super::shell_program_name(w), "cd" | "pushd" | "popd"));
+            if moves && !home {
+                *self = Cwd::Unknown;
+            }
         }
     }
 }
@@ -198,7 +248,7 @@ mod tests {
         let mut t = TypedLines::new(true);
         assert!(matches!(t.push(b"true #E/etc/shadow\r").first(), Some(Typed::Line { edited: true, .. })));
         let mut t = TypedLines::new(false);
-        assert!(matches!(t.push(b"true #x\r").first(), Some(Typed::Line { edited: false, .. })));
+        assert!(matches!(t.push(b"true #x\n").first(), Some(Typed::Line { edited: false, .. })));
     }
 
     #[test]
@@ -216,13 +266,20 @@ mod tests {
             assert!(!reads(&cwd, "printf x > .popt").unreadable.is_empty());
             assert!(reads(&cwd, "cat /etc/hostname").unreadable.is_empty());
         }
+        cwd.follow(&crate::action::Action::exec("h", "cd"));
+        cwd.follow(&crate::action::Action::exec("h", "cd ~"));
+        assert_eq!(cwd, Cwd::Login, "staying home");
+        assert!(reads(&cwd, "cat shadow").paths.is_empty() && reads(&cwd, "cat shadow").unreadable.is_empty());
+        // Round 74: once moved, nothing brings hoop back (a program may have read the `cd`);
+        // wrapped spellings move too.
         cwd.follow(&crate::action::Action::exec("h", "cd /etc"));
         cwd.follow(&crate::action::Action::exec("h", "cd"));
-        assert_eq!(cwd, Cwd::Login);
-        cwd.follow(&crate::action::Action::exec("h", "cd /etc"));
-        cwd.follow(&crate::action::Action::exec("h", "cd ~"));
-        assert_eq!(cwd, Cwd::Login);
-        assert!(reads(&cwd, "cat shadow").paths.is_empty() && reads(&cwd, "cat shadow").unreadable.is_empty());
+        assert_eq!(cwd, Cwd::Unknown);
+        for line in ["command cd /etc", "builtin cd /etc", "command pushd /etc", "command cd -"] {
+            let mut cwd = Cwd::default();
+            cwd.follow(&crate::action::Action::exec("h", line));
+            assert_eq!(cwd, Cwd::Unknown, "{line}");
+        }
         // What would make `cd name` go elsewhere than `./name` (a directory search path, a
         // variable holding a directory, a bare directory name run as `cd`) cannot be set by a
         // line that runs: assignments and `shopt` are unreadable.
@@ -233,7 +290,7 @@ mod tests {
 
     #[test]
     fn lines_editing_and_interrupts() {
-        let mut t = TypedLines::default();
+        let mut t = TypedLines::new(true);
         assert!(t.push(b"cat /etc/sha").is_empty());
         assert_eq!(t.held(), 12);
         let out = t.push(b"dow\r");
@@ -256,9 +313,34 @@ mod tests {
         }
         assert_eq!(t.push(b"sleep 100\x03"), vec![Typed::Pass(vec![3])]);
         assert_eq!(t.held(), 0);
-        let big = vec![b'a'; MAX_LINE + 5];
+        let big = vec![b'a'; MAX_TERMINAL_LINE + 5];
         assert!(t.push(&big).is_empty());
-        assert_eq!(t.push(b"\r"), vec![Typed::TooLong]);
+        assert_eq!(t.push(b"\r"), vec![Typed::TooLong(MAX_TERMINAL_LINE)]);
         assert_eq!(t.held(), 0);
+        // Down a pipe lines are not cut, up to the gateway's own bound.
+        let mut p = TypedLines::new(false);
+        assert!(matches!(&p.push(&[&big[..], b"\n"].concat())[..], [Typed::Line { .. }]));
+        let big = vec![b'a'; MAX_LINE + 5];
+        assert!(p.push(&big).is_empty());
+        assert_eq!(p.push(b"\n"), vec![Typed::TooLong(MAX_LINE)]);
+        // On a terminal the first line after an interrupt goes out as read, behind a space
+        // (the character readline drops then); down a pipe nothing is added.
+        let mut t = TypedLines::new(true);
+        assert_eq!(t.push(b"\x03sed -s f\r")[1], Typed::Line { line: "sed -s f".into(), raw: b" sed -s f\r".to_vec(), edited: false });
+        assert_eq!(t.push(b"\x03\x15x\x7fsed -s f\r")[1], Typed::Line { line: "sed -s f".into(), raw: b" sed -s f\r".to_vec(), edited: false });
+        assert_eq!(t.push(b"ls\r"), vec![Typed::Line { line: "ls".into(), raw: b"ls\r".to_vec(), edited: false }]);
+        // On a terminal, DEL takes back an ASCII character only; Ctrl-H is edited.
+        let mut t = TypedLines::new(true);
+        assert_eq!(t.push(b"lx\x7fs\r"), vec![Typed::Line { line: "ls".into(), raw: b"lx\x7fs\r".to_vec(), edited: false }]);
+        assert!(matches!(&t.push("c\u{e9}\x7f\x7fid\r".as_bytes())[..], [Typed::Line { edited: true, .. }]));
+        assert!(matches!(&t.push(b"cat x\x08\x08id\r")[..], [Typed::Line { edited: true, .. }]));
+        // Down a pipe (round 72) nothing edits and only LF ends a line: every control byte
+        // but TAB is part of it, and the line is refused.
+        let mut t = TypedLines::new(false);
+        for keys in [&b"head -1 /etc/shadow #\x15echo ok\n"[..], b"cat /etc/shadow #\x7f\x7fecho\n", b"\x03ls\n", b"echo A\r#; touch x\n", b"ls \x04\n"] {
+            assert!(matches!(&t.push(keys)[..], [Typed::Line { edited: true, .. }]), "{keys:?}");
+        }
+        assert_eq!(t.push(b"printf '%s\\n'\tx\n"), vec![Typed::Line { line: "printf '%s\\n'\tx".into(), raw: b"printf '%s\\n'\tx\n".to_vec(), edited: false }]);
+        assert!(t.push(b"echo a\r").is_empty(), "CR does not end a line down a pipe");
     }
 }

@@ -731,7 +731,18 @@ impl SessionHandle {
 
     /// Checks `action`: evaluates policy, records the (masked) action and verdict, and opens a
     /// review ticket when asked. Returns only after the record was written; an error means refuse.
-    pub fn check(&self, mut action: Action) -> Result<Checked, GateError> {
+    pub fn check(&self, action: Action) -> Result<Checked, GateError> {
+        self.check_with(action, None)
+    }
+
+    /// Checks `action`, a part of the approved action `approved` that its reviewer could not
+    /// see (a file a legacy scp upload names inside its stream): a rule that would hold it is
+    /// taken as covered by that approval, and recorded so; a rule that denies it still denies.
+    pub fn check_under(&self, action: Action, approved: u64) -> Result<Checked, GateError> {
+        self.check_with(action, Some(approved))
+    }
+
+    fn check_with(&self, mut action: Action, covered: Option<u64>) -> Result<Checked, GateError> {
         self.not_ended()?;
         let now = crate::auth::now_secs().max(0) as u64;
         let table_keys = self.table_keys(&action);
@@ -746,6 +757,9 @@ impl SessionHandle {
         let (mut verdict, waived) = self.policy_verdict(&action, now);
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
+        }
+        if let (Some(approved), Verdict::Review { rule }) = (covered, &verdict) {
+            verdict = Verdict::Allow { rule: Some(format!("{rule} (covered by the approval of action #{approved})")) };
         }
         if matches!(verdict, Verdict::Review { .. })
             && self.session.identity.kind == crate::identity::IdentityKind::Agent

@@ -97,8 +97,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // later.
         "agent-no-home-configuration",
         Then::Deny,
-        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell", "file_transfer"] && action.exec.writes.exists(p, p.matches(HOME_CONFIG))) || (action.kind == "file_transfer" && action.file_transfer.direction in ["upload", "modify"] && action.file_transfer.path.matches(HOME_CONFIG)))"#,
-        "agents may not write the dot-files or dot-directories of a home directory: programs read their configuration there when they start (rsync's ~/.popt, vim's ~/.vim, p11-kit's ~/.config/pkcs11), so writing one changes what later runs",
+        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell", "file_transfer"] && action.exec.writes.exists(p, p.matches(HOME_CONFIG))) || (action.kind == "file_transfer" && action.file_transfer.direction in ["upload", "modify"] && (action.file_transfer.path.matches(HOME_CONFIG) || action.file_transfer.path.matches(HOME_BIN))))"#,
+        "agents may not write the dot-files or dot-directories of a home directory, or its bin directory: programs read their configuration there when they start (rsync's ~/.popt, vim's ~/.vim, p11-kit's ~/.config/pkcs11), and a login's PATH puts ~/bin first, so writing one changes what later runs",
     ),
     (
         "agent-no-unknown-sftp-extensions",
@@ -288,6 +288,11 @@ const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_
 /// after a space, for a transfer's paths joined by spaces.
 const HOME_CONFIG_RE: &str = r#""(^| )(~/|/root/|/home/[^/ ]+/)?[.]([^./ ]|[.][^/ ])""#;
 
+/// A home directory's `bin`, or anything under it: a login's PATH puts it first, so a file
+/// uploaded there runs in place of a program (red-team round 74: an approved scp upload made
+/// `~/bin/x`, which a command line may not). Also after a space, as above.
+const HOME_BIN_RE: &str = r#""(^| )(~/|/root/|/home/[^/ ]+/)?bin(/|$| )""#;
+
 /// The default rules for agents; anything they do not match is allowed.
 pub fn agent_rules() -> Vec<Rule> {
     agent_rules_knowing(&[])
@@ -299,7 +304,7 @@ pub fn agent_rules_knowing(known_programs: &[String]) -> Vec<Rule> {
     RULES
         .iter()
         .map(|(name, then, when, reason)| {
-            let mut when = when.replace("STARTUP_FILES", STARTUP_FILES_RE).replace("HOME_CONFIG", HOME_CONFIG_RE).replace("K8S_AGENT_WRITES", K8S_AGENT_WRITES);
+            let mut when = when.replace("STARTUP_FILES", STARTUP_FILES_RE).replace("HOME_CONFIG", HOME_CONFIG_RE).replace("HOME_BIN", HOME_BIN_RE).replace("K8S_AGENT_WRITES", K8S_AGENT_WRITES);
             if *name == "agent-review-unlisted-programs" && !known_programs.is_empty() {
                 let list = known_programs.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ");
                 when = when.replace("size(action.exec.unlisted) > 0", &format!("action.exec.unlisted.exists(p, !(p in [{list}]))"));
@@ -463,6 +468,13 @@ mod tests {
         }
         deny(Action::file_transfer("h", "/home/web/.popt", "upload", "write", "sftp"), "agent-no-home-configuration");
         deny(Action::file_transfer("h", "/home/web/.vim/plugin", "modify", "mkdir", "sftp"), "agent-no-home-configuration");
+        // Round 74: a home directory's bin, made or written by a transfer.
+        for path in ["/home/web/bin", "/home/web/bin/ls", "bin/x", "/root/bin"] {
+            deny(Action::file_transfer("h", path, "upload", "write", "scp"), "agent-no-home-configuration");
+        }
+        for path in ["/home/web/binaries/x", "/tmp/bin/x", "/home/web/app/bin"] {
+            assert!(rule_of(&verdict(IdentityKind::Agent, &Action::file_transfer("h", path, "upload", "write", "scp"))) != "agent-no-home-configuration", "{path}");
+        }
         for c in ["printf x > notes.txt", "mkdir -p ~/app/build", "printf x > /tmp/.hidden", "cat ~/.gitignore", "sed -n 1p ~/.hgignore", "awk -F= '{print $1}' ~/.env", "sort -o /tmp/out app/x", "ln -s ~/app/x /tmp/y"] {
             let v = verdict(agent, &Action::exec("h", c));
             assert!(rule_of(&v) != "agent-no-home-configuration", "{c}: {v:?}");

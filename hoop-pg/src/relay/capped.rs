@@ -39,11 +39,11 @@ impl Relay {
         // Relations changed while it ran (it may have waited for a lock, after which the server
         // resolves its names again): if what its names denote now is not what was checked, it
         // is not committed (red-team round 21: a table renamed and a view of its name made over
-        // `customers` while the agent's DELETE waited).
-        let moved = match generation {
-            Some(g) if g != self.catalog.generation() => self.relations_moved(checked).await,
-            _ => false,
-        };
+        // `customers` while the agent's DELETE waited). Asked of the server after every capped
+        // write, not only when this gateway saw a change: round 72 replaced a view in an open
+        // transaction of another session and committed it while the write waited on its lock,
+        // so the write ran through an INSTEAD OF trigger the check never saw.
+        let moved = self.relations_moved(checked).await;
         let refusal = match outcome.over {
             Some((tag, n)) => Some(rowcap::message(&tag, n, limit)),
             None if moved => Some(moved_message()),
@@ -90,9 +90,8 @@ impl Relay {
         }
         // As for a simple query (see `capped_query`): relations that changed while a write ran
         // and now denote others fail the batch before its Sync commits it.
-        let now = self.catalog.generation();
-        for (generation, sql) in read {
-            if generation != now && !sql.tables.is_empty() && self.relations_moved(&sql.tables).await {
+        for sql in read {
+            if !sql.tables.is_empty() && self.relations_moved(&sql.tables).await {
                 self.run_refusal(out, &moved_message());
                 break;
             }
@@ -127,14 +126,17 @@ impl Relay {
         }
     }
 
-    /// Whether any of `checked` (a write's relations as its check resolved them) now denotes
-    /// a relation that was not among them; a catalog that cannot tell says yes.
+    /// Whether any of `checked` (a write's relations as its check resolved them) now denotes,
+    /// asked of the server, a relation that was not among them; a catalog that cannot tell
+    /// says yes. When one moved, what was learnt of relations is forgotten.
     pub(super) async fn relations_moved(&self, checked: &[String]) -> bool {
-        self.forget_relations();
         for t in checked {
-            match self.catalog.resolve(t).await {
+            match self.catalog.resolve_now(t).await {
                 Ok(now) if now.iter().all(|n| checked.contains(n)) => {}
-                _ => return true,
+                _ => {
+                    self.forget_relations();
+                    return true;
+                }
             }
         }
         false

@@ -83,6 +83,19 @@ impl Relay {
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let rollbacks = super::transaction::Rollbacks::of(&action.sql.kinds);
                     let written = (writes && self.max_rows_written.is_some()).then(|| action.sql.clone());
+                    // A capped write the ceiling cannot count is refused, and before any review
+                    // when a rule would hold it: an approval would not make it countable
+                    // (red-team round 71's `COPY (UPDATE … RETURNING …) TO` ran once its export
+                    // was approved). A rule that denies it still says why first.
+                    let uncountable = match (written.is_some(), nested, tx_control) {
+                        (true, true, _) => Some("hoop: a write inside a CTE, EXPLAIN or COPY, or run by a FETCH or MOVE, reports no row count of its own, so it cannot run while agents' writes are limited; run it as its own statement"),
+                        (true, false, true) => Some("hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately"),
+                        _ => None,
+                    };
+                    let unknown = match (unknown, uncountable) {
+                        (None, Some(why)) if self.handle.would_review(&action) => Some((rowcap::RULE, why.to_string())),
+                        (unknown, _) => unknown,
+                    };
                     let copy_in = match (&unknown, binary_masked) {
                         (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
                         _ => super::copy_in::CopyIn::Checked,
@@ -112,16 +125,9 @@ impl Relay {
                         _ => None,
                     };
                     let verdict = uncounted.map_or(verdict, Err);
-                    let verdict = match (limit, verdict) {
-                        (Some(_), Ok(())) if nested => Err(format!(
-                            "hoop: a write inside a CTE or EXPLAIN reports no row count, so it cannot run while agents' writes are limited; run it as its own statement (rule {})",
-                            rowcap::RULE
-                        )),
-                        (Some(_), Ok(())) if tx_control => Err(format!(
-                            "hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately (rule {})",
-                            rowcap::RULE
-                        )),
-                        (_, v) => v,
+                    let verdict = match (limit, verdict, uncountable) {
+                        (Some(_), Ok(()), Some(why)) => Err(format!("{why} (rule {})", rowcap::RULE)),
+                        (_, v, _) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
                         let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
@@ -340,7 +346,7 @@ impl Relay {
                         let described = p.is_some_and(|p| p.fields(&sh.statements).is_some());
                         let writes = st.is_some_and(|s| rowcap::writes_rows(&s.sql));
                         let nested = st.is_some_and(|s| s.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE));
-                        (p.and_then(|p| p.action_id), described, writes, nested, st.map(|s| (s.generation, s.sql.clone())))
+                        (p.and_then(|p| p.action_id), described, writes, nested, st.map(|s| s.sql.clone()))
                     };
                     let capped = writes && self.max_rows_written.is_some();
                     if let (true, Some(read)) = (capped, read) {
@@ -351,7 +357,7 @@ impl Relay {
                     }
                     if capped && nested {
                         return Err(RelayError::Protocol(format!(
-                            "a write inside a CTE or EXPLAIN reports no row count, so it cannot run under the written-rows ceiling (rule {})",
+                            "a write inside a CTE, EXPLAIN or COPY, or run by a FETCH or MOVE, reports no row count of its own, so it cannot run under the written-rows ceiling (rule {})",
                             rowcap::RULE
                         )));
                     }

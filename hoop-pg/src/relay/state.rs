@@ -153,9 +153,9 @@ pub(super) struct Shared {
     pub(super) next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
     pub(super) cap_over: Option<(String, u64)>,
-    /// The capped Executes since the last Sync: the catalog generation each was read in, and
-    /// what it was checked against (its relations may change while it waits for a lock).
-    pub(super) capped_read: Vec<(u64, Arc<Sql>)>,
+    /// The capped Executes since the last Sync: what each was checked against (its relations
+    /// may change while it waits for a lock, and are asked of the server again).
+    pub(super) capped_read: Vec<Arc<Sql>>,
     /// Results that ended in this session so far: a portal judged before the last of them
     /// ended is judged again when executed, since they moved the usage budgets read.
     pub(super) results_ended: u64,
@@ -397,6 +397,12 @@ impl Shared {
             let held = held.ok_or_else(|| format!("hoop: FETCH or MOVE from \"{n}\", a cursor the gateway has not seen declared"))?;
             merge(sql, &held);
             runs(sql, &held);
+            // A portal bound to a write runs it whole at its first FETCH or MOVE, whose tag
+            // counts the rows fetched, not written (red-team round 71: `FETCH 1` updated 60,000
+            // rows under a 1,000-row ceiling).
+            if crate::rowcap::writes_rows(&held) {
+                hoop_core::action::extend_unique(&mut sql.kinds, &[hoop_core::action::sql::NESTED_WRITE.to_string()]);
+            }
         }
         Ok(())
     }

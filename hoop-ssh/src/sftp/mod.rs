@@ -70,6 +70,9 @@ pub struct PathRequest {
     pub operation: String,
     /// `download`, `upload`, `modify`, or `metadata`.
     pub direction: &'static str,
+    /// Why the host may act on another path than `path` and `to` say, if it may (refused
+    /// for agents, as an unreadable command is).
+    pub unreadable: String,
 }
 
 /// Why a stream is not SFTP.
@@ -129,7 +132,8 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
     let id = b.get_u32();
     let abs = |p: String| absolute(home, &p);
     let req = |operation: &str, direction, path: String, to: String| {
-        Some(PathRequest { id, path: abs(path), to: if to.is_empty() { to } else { abs(to) }, operation: operation.to_string(), direction })
+        let unreadable = unreadable_path(&path).or_else(|| unreadable_path(&to)).unwrap_or_default().to_string();
+        Some(PathRequest { id, path: abs(path), to: if to.is_empty() { to } else { abs(to) }, operation: operation.to_string(), direction, unreadable })
     };
     match kind {
         FXP_OPEN => {
@@ -155,18 +159,35 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
         FXP_REMOVE => req("remove", "modify", string(&mut b)?, String::new()),
         FXP_MKDIR => req("mkdir", "modify", string(&mut b)?, String::new()),
         FXP_RMDIR => req("rmdir", "modify", string(&mut b)?, String::new()),
-        FXP_SETSTAT => req("setstat", "modify", string(&mut b)?, String::new()),
+        FXP_SETSTAT => setstat(req("setstat", "modify", string(&mut b)?, String::new())),
         FXP_RENAME => {
             let from = string(&mut b)?;
             req("rename", "modify", from, string(&mut b)?)
         }
+        // OpenSSH's order: the link's target, then the link. A relative target is the link's
+        // directory's, not the login directory's (red-team round 75: `../home/u/.x` was read
+        // as `/home/home/u/.x`); a link to a home directory or above makes every later path
+        // through it one hoop cannot see (round 75 wrote `~/.popt` through one).
         FXP_SYMLINK => {
-            let a = string(&mut b)?;
-            req("symlink", "modify", a, string(&mut b)?)
+            let target = string(&mut b)?;
+            let link = string(&mut b)?;
+            let at = abs(link.clone());
+            let dir = at.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+            let pointed = if target.starts_with('/') { target.clone() } else { format!("{dir}/{target}") };
+            let mut r = req("symlink", "modify", pointed.clone(), link)?;
+            if r.unreadable.is_empty() && hoop_core::action::home_or_above(&pointed) {
+                r.unreadable = "a link to a home directory or above".into();
+            }
+            // A relative target points elsewhere once the link is renamed (round 76: `.`
+            // made in /tmp and renamed into the home directory).
+            if r.unreadable.is_empty() && !target.starts_with('/') {
+                r.unreadable = "a link with a relative target, which points elsewhere once the link is moved".into();
+            }
+            Some(r)
         }
         // An extended request that cannot be read is refused like an unknown one.
         FXP_EXTENDED => extended(id, &mut b, home).unwrap_or_else(|| {
-            Some(PathRequest { id, path: String::new(), to: String::new(), operation: "extension:malformed".into(), direction: "modify" })
+            Some(PathRequest { id, path: String::new(), to: String::new(), operation: "extension:malformed".into(), direction: "modify", unreadable: String::new() })
         }),
         _ => None,
     }
@@ -178,6 +199,7 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
     let name = string(b)?;
     let req = |operation: &str, direction, path: String, to: String| PathRequest {
         id,
+        unreadable: unreadable_path(&path).or_else(|| unreadable_path(&to)).unwrap_or_default().to_string(),
         path: absolute(home, &path),
         to: if to.is_empty() { to } else { absolute(home, &to) },
         operation: operation.to_string(),
@@ -192,11 +214,11 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
             let from = string(b)?;
             req("hardlink", "modify", from, string(b)?)
         }
-        "lsetstat@openssh.com" => req("setstat", "modify", string(b)?, String::new()),
+        "lsetstat@openssh.com" => setstat(Some(req("setstat", "modify", string(b)?, String::new())))?,
         "statvfs@openssh.com" => req("statvfs", "metadata", string(b)?, String::new()),
         "expand-path@openssh.com" => req("expand-path", "metadata", string(b)?, String::new()),
         n if HANDLE_EXTENSIONS.contains(&n) => return Some(None),
-        other => PathRequest { id, path: String::new(), to: String::new(), operation: format!("extension:{other}"), direction: "modify" },
+        other => PathRequest { id, path: String::new(), to: String::new(), operation: format!("extension:{other}"), direction: "modify", unreadable: String::new() },
     }))
 }
 
@@ -213,6 +235,32 @@ pub fn fsetstat(packet: &[u8]) -> Option<(u32, Vec<u8>)> {
     }
     let n = b.get_u32() as usize;
     Some((id, b.get(..n).unwrap_or_default().to_vec()))
+}
+
+/// Why the host may act on another path than `raw` says once it is normalised as text: a
+/// `..` after a link (red-team round 75: `/dev/fd/../cwd/.popt`, `/dev/fd` being a link to
+/// sftp-server's own `/proc/self/fd`, was read as `/dev/cwd/.popt` and wrote `~/.popt`), and
+/// the links of `/proc` and `/dev/fd` themselves.
+fn unreadable_path(raw: &str) -> Option<&'static str> {
+    if raw.split('/').any(|s| s == "..") {
+        return Some("a path through `..`, which the host takes after the links before it");
+    }
+    let p = hoop_core::action::normalise_path(raw);
+    let under = |d: &str| p == d || p.strip_prefix(d).is_some_and(|r| r.starts_with('/'));
+    if ["/proc", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"].iter().any(|d| under(d)) {
+        return Some("a path under /proc or /dev/fd, whose links lead anywhere");
+    }
+    None
+}
+
+/// A setstat of a home directory or above (its mode or owner: `chmod 777 ~` is refused on a
+/// command line, red-team round 75 did it over SFTP) is unreadable.
+pub(crate) fn setstat(r: Option<PathRequest>) -> Option<PathRequest> {
+    let mut r = r?;
+    if r.unreadable.is_empty() && hoop_core::action::home_or_above(&r.path) {
+        r.unreadable = "a mode or owner change of a home directory or above".into();
+    }
+    Some(r)
 }
 
 /// `path` made absolute against `home` (SFTP paths are relative to the login directory) and
@@ -300,6 +348,31 @@ mod tests {
         let mut b = (v.len() as u32).to_be_bytes().to_vec();
         b.extend_from_slice(v.as_bytes());
         b
+    }
+
+    #[test]
+    fn paths_the_host_reads_otherwise_are_unreadable() {
+        let home = "/home/u";
+        let req = |kind: u8, fields: &[&[u8]]| path_request(&packet(kind, 1, fields), home).unwrap();
+        // Round 75: a relative link target is the link's directory's.
+        let r = req(FXP_SYMLINK, &[&s("../home/u/.x"), &s("/tmp/l")]);
+        assert_eq!((r.path.as_str(), r.to.as_str()), ("/home/u/.x", "/tmp/l"));
+        assert!(!r.unreadable.is_empty(), "through `..`");
+        let r = req(FXP_SYMLINK, &[&s("x.txt"), &s("/tmp/d/l")]);
+        assert_eq!(r.path, "/tmp/d/x.txt");
+        assert!(!r.unreadable.is_empty(), "round 76: a relative target moves with the link");
+        assert!(req(FXP_SYMLINK, &[&s("/srv/x.txt"), &s("/tmp/d/l")]).unreadable.is_empty());
+        for target in ["/home/u", "/", "/home", "/root"] {
+            assert!(!req(FXP_SYMLINK, &[&s(target), &s("/tmp/h")]).unreadable.is_empty(), "{target}");
+        }
+        // `/dev/fd` is a link to sftp-server's own `/proc/self/fd`.
+        for path in ["/dev/fd/../cwd/.popt", "/dev/fd/3/.popt", "/proc/self/fd/3/x", "x/../.popt"] {
+            assert!(!req(FXP_MKDIR, &[&s(path), &0u32.to_be_bytes()]).unreadable.is_empty(), "{path}");
+        }
+        assert!(req(FXP_MKDIR, &[&s("/tmp/a.b/c"), &0u32.to_be_bytes()]).unreadable.is_empty());
+        // A home directory's mode or owner.
+        assert!(!req(FXP_SETSTAT, &[&s("/home/u"), &0u32.to_be_bytes()]).unreadable.is_empty());
+        assert!(req(FXP_SETSTAT, &[&s("/home/u/notes"), &0u32.to_be_bytes()]).unreadable.is_empty());
     }
 
     #[test]
