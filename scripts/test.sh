@@ -18,6 +18,8 @@ command -v column >/dev/null || need+=(bsdextrautils)
 command -v jq >/dev/null || need+=(jq)
 # The interactive SSH test drives `ssh -tt` through a real pty with Python's pty module.
 command -v python3 >/dev/null || need+=(python3)
+# A test builds a BIG5 locale with localedef from Debian's locale sources.
+[ -f /usr/share/i18n/locales/zh_TW ] || need+=(locales)
 # pg_query compiles PostgreSQL's parser; bindgen needs libclang (and a C compiler) for that.
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v cc >/dev/null || need+=(gcc libc6-dev)

@@ -12,6 +12,9 @@ pub struct SshdOptions {
     /// Login user; created with `useradd -m` when the tests run as root and it is missing.
     /// Defaults to `hooptest` as root, else the current user.
     pub user: Option<String>,
+    /// Variables every session on the host starts with (sshd's `SetEnv`): the host's own
+    /// environment, such as its default locale.
+    pub env: Vec<(String, String)>,
 }
 
 
@@ -64,11 +67,13 @@ impl Sshd {
         let mut last = None;
         for _ in 0..5 {
             let port = free_port()?;
+            let set_env: String = opts.env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
+            let set_env = if set_env.is_empty() { String::new() } else { format!("SetEnv{set_env}\n") };
             let config = format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}/%u\n\
                  UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin yes\nSubsystem sftp /usr/lib/openssh/sftp-server\nLogLevel VERBOSE\nMaxStartups 100\n\
-                 AcceptEnv LANG LC_* HOOP_* LD_PRELOAD BASH_ENV\n",
+                 AcceptEnv LANG LC_* HOOP_* LD_PRELOAD BASH_ENV\n{set_env}",
                 hk = s(&d.join("host_key")),
                 pid = s(&d.join("sshd.pid")),
                 ak = s(&auth_dir),

@@ -38,7 +38,11 @@ fn gateway(extra: &str) -> Gw {
 
 /// [`gateway`] with `limits` (TOML lines) added to its `[limits]` table.
 fn gateway_with_limits(extra: &str, limits: &str) -> Gw {
-    let s = sshd();
+    gateway_on(sshd(), extra, limits)
+}
+
+/// [`gateway_with_limits`] in front of the host `s`.
+fn gateway_on(s: &Sshd, extra: &str, limits: &str) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent_key");
     let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap();
@@ -1091,6 +1095,42 @@ fn environment_requests_are_checked_and_recorded() {
     let open = gateway("[policy]\ndefault_rules = false\n");
     let o = ssh_base(&open).args(["-o", "SetEnv=HOOP_SEEN=yes", "web@127.0.0.1", "env"]).stdin(Stdio::null()).output().unwrap();
     assert!(text(&o).0.contains("HOOP_SEEN=yes"), "{:?}", text(&o));
+}
+
+/// A shell in a BIG5 locale (the host's default, or one the agent asks for) takes a `\` after
+/// a non-ASCII byte into a character, and runs a line hoop reads in UTF-8 as one `echo` as
+/// three commands (red-team round 77): such a line is refused, and so are locale requests
+/// for anything but UTF-8.
+#[test]
+fn a_line_a_multibyte_locale_reads_otherwise_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    // zh_TW.BIG5, built into a directory of the test's own from Debian's `locales` sources.
+    let loc = tempfile::tempdir().unwrap();
+    let built = Command::new("localedef").args(["--no-archive", "-i", "zh_TW", "-f", "BIG5"]).arg(loc.path().join("zh_TW.BIG5")).output().unwrap();
+    assert!(built.status.success(), "localedef: {}", String::from_utf8_lossy(&built.stderr));
+    std::fs::set_permissions(loc.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(loc.path().join("zh_TW.BIG5"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = vec![("LOCPATH".to_string(), loc.path().display().to_string()), ("LC_ALL".to_string(), "zh_TW.BIG5".to_string())];
+    let host = Sshd::start(SshdOptions { env, ..SshdOptions::default() }).unwrap();
+    let m = marker("big5");
+    let line = format!("echo \"两\\\" ; touch /tmp/{m} ; echo \"两\\\"");
+    // Straight to the host, its shell runs the `touch`: the locale is in force.
+    let (_, out) = host.ssh(&line).unwrap();
+    assert!(made(&m), "the host's shell read the line as UTF-8: {out}");
+    std::fs::remove_file(std::path::Path::new("/tmp").join(&m)).unwrap();
+    let gw = gateway_on(&host, "", "");
+    let o = ssh(&gw, &line);
+    let ran = made(&m);
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&m));
+    assert!(!ran && text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
+    // Asking for such a locale is refused before anything runs.
+    let gw = gateway("");
+    for env in ["LC_ALL=zh_TW.BIG5", "LANG=zh_TW", "LC_CTYPE=ja_JP.SJIS"] {
+        let o = ssh_base(&gw).args(["-o", &format!("SetEnv={env}"), "web@127.0.0.1", "echo hello"]).stdin(Stdio::null()).output().unwrap();
+        assert!(!text(&o).0.contains("hello") && text(&o).1.contains("agent-no-environment"), "{env}: {:?}", text(&o));
+    }
+    let o = ssh_base(&gw).args(["-o", "SetEnv=LANG=zh_TW.UTF-8", "web@127.0.0.1", "echo hello"]).stdin(Stdio::null()).output().unwrap();
+    assert!(text(&o).0.contains("hello"), "{:?}", text(&o));
 }
 
 /// SFTP extensions are decoded into transfers with their paths (posix-rename, hardlink),

@@ -25,6 +25,9 @@ const MAX_DEPTH: usize = 64;
 const MAX_PARENS: usize = 8;
 /// Most simple commands kept.
 const MAX_COMMANDS: usize = 256;
+/// Shell syntax among the ASCII bytes that can be the second byte of a two-byte character in
+/// the multibyte locales glibc offers (BIG5, BIG5-HKSCS, GBK, GB18030, Shift_JIS: from 0x40).
+const SYNTAX_A_CHARACTER_CAN_TAKE: &[u8] = b"@[\\]^`{|}~";
 
 /// Shells: `-c` takes a program in the shell's own language, which is read recursively.
 const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "rbash"];
@@ -223,6 +226,9 @@ impl Walker<'_> {
         }
         if bracket_depth(line) > MAX_DEPTH || paren_depth(line) > MAX_PARENS {
             return self.r.unreadable("nesting too deep to read");
+        }
+        if syntax_after_multibyte(line) {
+            return self.r.unreadable("a non-ASCII character right before shell syntax (`\\`, `` ` ``, `|`, `{`, …) reads differently in a BIG5, GBK or Shift_JIS locale: put a space or quote between them");
         }
         // Already on a parser thread (see `on_parser`).
         let options = brush_parser::ParserOptions::default();
@@ -1080,6 +1086,16 @@ fn literal(pieces: &[WordPieceWithSource], quoted: bool, out: &mut String) -> Re
         }
     }
     Ok(())
+}
+
+/// Whether a non-ASCII byte sits right before shell syntax. hoop reads text as UTF-8; a shell
+/// whose locale is BIG5, GBK, GB18030 or Shift_JIS (chosen by the host's default or by the
+/// agent's `LANG`) takes such a byte and the next as one character, and the syntax is gone
+/// (red-team round 77: `echo "两\" ; touch ~/.x ; echo "两\"` is one `echo` in UTF-8 and three
+/// commands in BIG5). Bytes below 0x40 (quotes, `$`, `;`, `&`, `<`, `>`, spaces) are never
+/// a second byte there, and a letter taken into a character leaves the words as they were.
+fn syntax_after_multibyte(line: &str) -> bool {
+    line.as_bytes().windows(2).any(|w| matches!(w, [a, b] if *a >= 0x80 && SYNTAX_A_CHARACTER_CAN_TAKE.contains(b)))
 }
 
 /// `{a,b}` or `{1..3}` in unquoted text (a bare `{}`, as `find -exec` takes, is literal).
@@ -2194,6 +2210,19 @@ fn creates_under(argv: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syntax_right_after_a_multibyte_character_is_unreadable() {
+        // Red-team round 77: one `echo` in UTF-8, three commands to a shell in a BIG5 locale.
+        for line in ["echo \"两\\\" ; touch ~/.x ; echo \"两\\\"", "echo é|sh", "echo 两`id`", "echo ü{a,b}", "echo x两~"] {
+            assert!(read_line(line).unreadable.contains("BIG5"), "{line}");
+            assert!(read_line(&format!("sh -c '{line}'")).unreadable.contains("BIG5"), "{line}");
+        }
+        // Apart from syntax, or before what no such character can take, they read as before.
+        for line in ["echo \"两 \\\"\"", "echo 'café' | wc -c", "echo 两\"x\"", "echo äbc; echo ö$HOME"] {
+            assert!(!read_line(line).unreadable.contains("BIG5"), "{line}: {}", read_line(line).unreadable);
+        }
+    }
 
     /// Found by fuzzing (fuzz/artifacts/shell, a timeout): deeply nested parentheses made the
     /// grammar's time double per level. Now refused at once as unreadable.

@@ -109,8 +109,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-environment",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "env" && !((action.env.name == "LANG" || action.env.name.matches("^LC_[A-Z]+$")) && action.env.value.matches("^[A-Za-z]{1,8}([_-][A-Za-z0-9]{1,8})?([.][A-Za-z0-9-]{1,16})?(@[A-Za-z0-9]{1,16})?$"))"#,
-        "agents may set only LANG and LC_* to plain locale names",
+        r#"identity.kind == "agent" && action.kind == "env" && !((action.env.name == "LANG" || action.env.name.matches("^LC_[A-Z]+$")) && action.env.value.matches("^(|C|POSIX|[A-Za-z]{1,8}([_-][A-Za-z0-9]{1,8})?[.](?i:utf-?8)(@[A-Za-z0-9]{1,16})?)$"))"#,
+        "agents may set only LANG and LC_* to C, POSIX or a UTF-8 locale",
     ),
     (
         "agent-no-cluster-tokens",
@@ -502,7 +502,14 @@ mod tests {
         deny(Action::file_transfer("h", "/etc/shadow", "download", "read", "sftp"), "agent-no-credential-files");
         deny(Action::file_transfer("h", "", "modify", "extension:evil@example.com", "sftp"), "agent-no-unknown-sftp-extensions");
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
-        for (name, value) in [("LC_ALL", "C"), ("LANG", "en_US.UTF-8"), ("LC_CTYPE", "C.UTF-8")] {
+        // Red-team round 77: in BIG5, GBK or Shift_JIS the shell takes a `\` after a non-ASCII
+        // byte into a character, and reads the line otherwise than hoop (UTF-8). A locale
+        // without a codeset is its language's default (`zh_TW` is BIG5). Only UTF-8 codesets
+        // pass; single-byte ones are refused as well, as no agent needs them.
+        for (name, value) in [("LC_ALL", "zh_TW.BIG5"), ("LANG", "zh_TW"), ("LC_CTYPE", "ja_JP.SJIS"), ("LANG", "zh_CN.gbk"), ("LC_ALL", "de_DE.ISO-8859-1")] {
+            deny(Action::env("h", name, value), "agent-no-environment");
+        }
+        for (name, value) in [("LC_ALL", "C"), ("LANG", "en_US.UTF-8"), ("LC_CTYPE", "C.UTF-8"), ("LANG", "zh_TW.utf8"), ("LC_ALL", ""), ("LANG", "POSIX"), ("LANG", "de_DE.UTF-8@euro")] {
             let v = verdict(agent, &Action::env("h", name, value));
             assert!(!matches!(v, Verdict::Deny { .. }), "{name}={value}: {v:?}");
         }
