@@ -852,8 +852,10 @@ fn spellings_bash_computes_at_run_time_are_refused() {
     let gw = gateway("");
     let m = |tag: &str| marker(&format!("r28-{tag}"));
     for (cmd, rule) in [
-        (r"cat $'/etc/\x73hadow'".to_string(), "agent-no-credential-files"),
-        (r"cat $'/etc/\163hadow'".to_string(), "agent-no-credential-files"),
+        (r"bash -c 'cat $'\''/etc/\x73hadow'\'".to_string(), "agent-no-credential-files"),
+        (r"bash -c 'cat $'\''/etc/\163hadow'\'".to_string(), "agent-no-credential-files"),
+        // Round 78: outside `bash -c`, the shell may be dash, which reads `$'…'` otherwise.
+        (r"cat $'/etc/\x73hadow'".to_string(), "agent-no-unreadable-commands"),
         ("grep -hf/etc/shadow /dev/null".to_string(), "agent-no-credential-files"),
         ("tar -cf - -C /etc shadow".to_string(), "agent-no-credential-files"),
         ("env --chdir=/etc cat shadow".to_string(), "agent-no-credential-files"),
@@ -884,8 +886,34 @@ fn spellings_bash_computes_at_run_time_are_refused() {
     }
     assert!(!std::fs::read_dir("/tmp").unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(&m("curl"))), "curl wrote");
     // Plain spellings still run.
-    let o = ssh(&gw, r"echo $'a\tb' && env --chdir=/tmp pwd");
+    let o = ssh(&gw, r"bash -c 'echo $'\''a\tb'\' && env --chdir=/tmp pwd");
     assert!(o.status.success() && text(&o).0 == "a\tb\n/tmp\n", "{:?}", text(&o));
+}
+
+/// Red-team round 78: `$'…'` is bash's. To bash `echo $'\';touch x;⏎'` is one `echo`; to dash,
+/// Debian's `sh` and the login shell `useradd` gives, it is an `echo` and a `touch`. Outside
+/// `bash -c` that quoting is refused, and the file is not made.
+#[test]
+fn bash_quoting_where_dash_reads_the_text_is_refused() {
+    let gw = gateway("");
+    let m = marker("r78-dash");
+    let program = format!("echo \\$'\\\\';touch /tmp/{m};\n'");
+    let line = format!("sh -c \"{program}\"");
+    // Straight to the host, its `sh` runs the `touch`: the host's sh is not bash.
+    let _ = sshd().ssh(&line).unwrap();
+    assert!(made(&m), "the host's sh read the text as bash does");
+    std::fs::remove_file(std::path::Path::new("/tmp").join(&m)).unwrap();
+    for line in [line.clone(), format!("dash -c \"{program}\"")] {
+        let o = ssh(&gw, &line);
+        let ran = made(&m);
+        let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&m));
+        assert!(!ran && text(&o).1.contains("agent-no-unreadable-commands"), "{line}: {:?}", text(&o));
+    }
+    // Given to bash, it is read as bash reads it: one `echo`, and no file.
+    let o = ssh(&gw, &format!("bash -c \"{program}\""));
+    let ran = made(&m);
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&m));
+    assert!(o.status.success() && !ran, "{:?}", text(&o));
 }
 
 /// `ssh host bash -s < script.sh`: an interpreter whose program comes on stdin is a shell,

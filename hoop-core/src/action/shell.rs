@@ -180,7 +180,7 @@ pub(crate) fn read_argv(argv: &[String]) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false });
         r.finish();
         r
     })
@@ -217,6 +217,11 @@ struct Walker<'a> {
     /// The paths being read are the arguments of a program that only reads files
     /// ([`PATH_READERS`]); any other may write them.
     only_reads: bool,
+    /// The text is known to be read by bash (`bash -c`): its own quoting (`$'…'`, `$"…"`) is
+    /// read as bash reads it. Elsewhere the shell is the account's login shell or `sh`, which
+    /// on Debian is dash, and dash reads `$'\';touch x;` as three words and a command
+    /// (red-team round 78): that quoting is unreadable there.
+    bash: bool,
 }
 
 impl Walker<'_> {
@@ -558,7 +563,7 @@ impl Walker<'_> {
             && let Some((applet, rest)) = args.split_first()
             && matches!(applet.as_str(), "sh" | "ash" | "hush" | "bash")
         {
-            self.shell(applet, rest);
+            self.shell(applet, rest, false);
         }
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
@@ -673,7 +678,7 @@ impl Walker<'_> {
             return;
         }
         if SHELLS.contains(&p) {
-            return self.shell(&program, args);
+            return self.shell(&program, args, matches!(p, "bash" | "rbash"));
         }
         if is_interpreter(p) {
             // Its script file is shown to a reviewer and pinned, as a shell's is.
@@ -694,8 +699,9 @@ impl Walker<'_> {
         }
     }
 
-    /// `sh [-opts] [-c TEXT | -s | SCRIPT]`.
-    fn shell(&mut self, program: &str, args: &[String]) {
+    /// `sh [-opts] [-c TEXT | -s | SCRIPT]`; `bash`: the shell is bash (not busybox's `bash`,
+    /// which is ash).
+    fn shell(&mut self, program: &str, args: &[String], bash: bool) {
         // A shell's options are `set`'s (`bash -k -c …` reads later words as assignments, red-team
         // round 36): only those that leave its program read as hoop reads it are followed.
         if let Some(option) = reshaping_option(args, PLAIN_SHELL_FLAGS) {
@@ -733,7 +739,12 @@ impl Walker<'_> {
             break;
         }
         match (inline, args.get(i)) {
-            (true, Some(text)) => self.nested(&text.clone()),
+            // Their languages are not the POSIX shell's: fish ends a single-quoted string only at
+            // a `'` without a `\` before it, csh expands `!` and `$x:h`.
+            (true, Some(_)) if matches!(known_name(program), "fish" | "csh" | "tcsh") => {
+                self.r.unreadable(format!("{program}'s language is not the POSIX shell's that hoop reads"))
+            }
+            (true, Some(text)) => self.nested_in(&text.clone(), bash),
             (true, None) => self.r.unreadable("sh -c without a command"),
             (false, Some(script)) => {
                 let script = script.clone();
@@ -744,13 +755,19 @@ impl Walker<'_> {
         }
     }
 
-    /// A `sh -c` program: read as a command line of its own.
+    /// A program for `sh -c` (or a wrapper's shell): read as a command line of its own, by a
+    /// shell that may not be bash.
     fn nested(&mut self, text: &str) {
+        self.nested_in(text, false)
+    }
+
+    /// A shell's `-c` program, read as a command line of its own; `bash`: that shell is bash.
+    fn nested_in(&mut self, text: &str, bash: bool) {
         if self.depth >= MAX_NESTING {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -1027,7 +1044,7 @@ impl Walker<'_> {
             self.r.unreadable(format!("a brace expansion in {raw}"));
             return None;
         }
-        match literal(&pieces, false, &mut out) {
+        match literal(&pieces, false, self.bash, &mut out) {
             Ok(()) => Some(out),
             Err(why) => {
                 self.r.unreadable(format!("{why} in {raw}"));
@@ -1046,7 +1063,7 @@ enum Part<'a> {
 }
 
 /// Appends the literal text of `pieces`; `Err` names what would be expanded at run time.
-fn literal(pieces: &[WordPieceWithSource], quoted: bool, out: &mut String) -> Result<(), &'static str> {
+fn literal(pieces: &[WordPieceWithSource], quoted: bool, bash: bool, out: &mut String) -> Result<(), &'static str> {
     for p in pieces {
         match &p.piece {
             WordPiece::Text(t) => {
@@ -1061,6 +1078,9 @@ fn literal(pieces: &[WordPieceWithSource], quoted: bool, out: &mut String) -> Re
                 out.push_str(t);
             }
             WordPiece::SingleQuotedText(t) => out.push_str(t),
+            WordPiece::AnsiCQuotedText(_) | WordPiece::GettextDoubleQuotedSequence(_) if !bash => {
+                return Err("bash's own quoting ($'…' or $\"…\"), which sh and dash read as other words and commands");
+            }
             WordPiece::AnsiCQuotedText(t) => out.push_str(&ansi_c(t)),
             WordPiece::EscapeSequence(e) => {
                 // `\x` outside quotes is `x`; inside double quotes only `\$ \` \" \\` lose it.
@@ -1071,7 +1091,7 @@ fn literal(pieces: &[WordPieceWithSource], quoted: bool, out: &mut String) -> Re
                     out.push_str(c);
                 }
             }
-            WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => literal(inner, true, out)?,
+            WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => literal(inner, true, bash, out)?,
             WordPiece::TildePrefix(t) => {
                 if quoted {
                     out.push_str(t);
@@ -2212,6 +2232,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bash_quoting_is_read_only_where_bash_reads_it() {
+        // Red-team round 78: to bash one `echo`; to dash (Debian's sh, and the login shell of
+        // accounts useradd made) an `echo` and a `touch`.
+        let text = "echo $'\\';touch /tmp/x;\n'";
+        for line in [text.to_string(), format!("sh -c \"{}\"", text.replace('$', "\\$")), format!("dash -c \"{}\"", text.replace('$', "\\$")), format!("watch \"{}\"", text.replace('$', "\\$"))] {
+            assert!(read_line(&line).unreadable.contains("dash"), "{line:?}: {:?}", read_line(&line));
+        }
+        for line in ["echo $\"x\"", "busybox bash -c \"echo \\$'a'\""] {
+            assert!(read_line(line).unreadable.contains("dash"), "{line:?}: {:?}", read_line(line));
+        }
+        // Read by bash, it is what bash reads; quoted, it is text to every shell.
+        let r = read_line(&format!("bash -c \"{}\"", text.replace('$', "\\$")));
+        assert!(r.unreadable.is_empty() && r.commands.last().is_some_and(|c| c.first().is_some_and(|p| p == "echo")), "{r:?}");
+        assert!(read_line("echo '$\"y\"' '$'").unreadable.is_empty());
+        // fish and csh are other languages.
+        for line in ["fish -c 'echo hi'", "tcsh -c 'echo hi'"] {
+            assert!(read_line(line).unreadable.contains("POSIX"), "{line}");
+        }
+    }
+
+    #[test]
     fn syntax_right_after_a_multibyte_character_is_unreadable() {
         // Red-team round 77: one `echo` in UTF-8, three commands to a shell in a BIG5 locale.
         for line in ["echo \"两\\\" ; touch ~/.x ; echo \"两\\\"", "echo é|sh", "echo 两`id`", "echo ü{a,b}", "echo x两~"] {
@@ -2382,7 +2423,7 @@ mod tests {
         assert_eq!(r.paths, ["/etc/shadow"]);
         assert_eq!(read_line(r"cat /etc/sh\adow").paths, ["/etc/shadow"]);
         assert_eq!(read_line("cat '/etc/'shadow").paths, ["/etc/shadow"]);
-        assert_eq!(read_line("cat $'/etc/shadow'").paths, ["/etc/shadow"]);
+        assert_eq!(read_line(r"bash -c 'cat $'\''/etc/shadow'\'").paths, ["/etc/shadow"]);
         assert_eq!(read_line("cat /etc/../etc/./shadow").paths, ["/etc/shadow"]);
         assert_eq!(read_line("/bin/cat --file=/etc//shadow").paths, ["/etc/shadow"]);
         assert_eq!(read_line("/bin/cat x").programs, ["cat"]);
@@ -2516,7 +2557,9 @@ mod tests {
 
     #[test]
     fn red_team_round_28() {
-        // `$'…'` decoded as bash decodes it.
+        // `$'…'` decoded as bash decodes it, where bash reads it (round 78: elsewhere it is
+        // unreadable, below).
+        let in_bash = |line: &str| format!("bash -c '{}'", line.replace('\'', r"'\''"));
         for (line, path) in [
             (r"cat $'/etc/\x73hadow'", "/etc/shadow"),
             (r"cat $'/etc/\163hadow'", "/etc/shadow"),
@@ -2525,7 +2568,9 @@ mod tests {
             (r"echo x >> $'/home/web/\x2ebashrc'", "/home/web/.bashrc"),
             (r"cat $'/etc/sha\x64ow\x00.txt'", "/etc/shadow"),
         ] {
-            assert!(read_line(line).paths.contains(&path.to_string()), "{line}: {:?}", read_line(line));
+            let r = read_line(&in_bash(line));
+            assert!(r.paths.contains(&path.to_string()), "{line}: {r:?}");
+            unreadable(line);
         }
         assert_eq!(ansi_c(r"\x073"), "\u{7}3", "two hex digits at most");
         assert_eq!(ansi_c(r"\0163"), "\u{e}3", "three octal digits at most");
@@ -2535,6 +2580,7 @@ mod tests {
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
         }
         unreadable(r"$'\x65val' 'cat /etc/shadow'");
+        unreadable(&in_bash(r"$'\x65val' 'cat /etc/shadow'"));
         // Arithmetic on a name runs the command substitution in its subscript.
         for line in ["let 'x[$(id)]=1'", "test -v 'x[$(id)]'", "[ -v 'x[$(id)]' ]", "unset 'a[$(id)]'", "wait -p 'a[$(id)]'", "compgen -W '$(id)'", r#"bind -x '"Q": cat /etc/shadow'"#] {
             unreadable(line);
