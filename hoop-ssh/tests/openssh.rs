@@ -890,6 +890,21 @@ fn spellings_bash_computes_at_run_time_are_refused() {
     assert!(o.status.success() && text(&o).0 == "a\tb\n/tmp\n", "{:?}", text(&o));
 }
 
+/// Red-team round 78: in a `NAME=value` word bash expands a `~` after a `:` as after the `=`:
+/// `dd of=L:~/.x` writes `L:/home/u/.x`, through a link `L:` to `/` the home dot-file itself,
+/// while hoop read a relative path. Such a word is refused, and the dot-file is not made.
+#[test]
+fn a_tilde_after_a_colon_is_read_as_bash_expands_it() {
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let link = marker("colon");
+    // The link is the host's own (made straight on it, not through hoop).
+    let _ = sshd().ssh(&format!("ln -sfn / {link}:")).unwrap();
+    let name = format!(".{}", marker("tilde"));
+    refused_and_not_made(&gw, &home, &name, &format!("dd if=/etc/hostname of={link}:~/{name}"), "agent-no-unreadable-commands");
+    let _ = std::fs::remove_file(home.join(format!("{link}:")));
+}
+
 /// Red-team round 78: `$'…'` is bash's. To bash `echo $'\';touch x;⏎'` is one `echo`; to dash,
 /// Debian's `sh` and the login shell `useradd` gives, it is an `echo` and a `touch`. Outside
 /// `bash -c` that quoting is refused, and the file is not made.
@@ -1428,6 +1443,32 @@ impl RawSftp {
         out.read_exact(&mut body).unwrap();
         (body[0], body[1..].to_vec())
     }
+}
+
+/// Red-team round 78: OpenSSH's sftp-server opens a file `O_RDONLY|O_CREAT` for an open with
+/// CREAT and without WRITE, which makes it, and hoop read that as a download: a reviewer who
+/// approved a "download" let a home dot-file be made where the rules forbid it. CREAT is a
+/// write: the rule refuses it before any ticket, and the file is not made.
+#[test]
+fn an_sftp_open_that_creates_is_a_write() {
+    let gw = gateway("");
+    let home = text(&ssh(&gw, "pwd")).0.trim().to_string();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+    let mut c = RawSftp::open(&gw);
+    for (id, flags) in [(20u32, 0x01u32 | 0x08), (21, 0x08), (22, 0x01 | 0x08 | 0x20)] {
+        let path = format!("{home}/.{}-{id}", marker("creat"));
+        let mut open = RawSftp::s(path.as_bytes());
+        open.extend_from_slice(&flags.to_be_bytes());
+        open.extend_from_slice(&0u32.to_be_bytes());
+        c.send(3, id, &open);
+        let (kind, _) = c.recv();
+        let made = std::path::Path::new(&path).exists();
+        let _ = std::fs::remove_file(&path);
+        assert!(kind == 101 && !made, "flags {flags:#x}: reply {kind}, made {made}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(approver.join().unwrap(), 0, "refused by the rule, with no ticket to approve");
 }
 
 /// Red-team round 58: hoop took the login directory from the first reply carrying the id of

@@ -1044,6 +1044,12 @@ impl Walker<'_> {
             self.r.unreadable(format!("a brace expansion in {raw}"));
             return None;
         }
+        // In a word shaped `NAME=value` bash expands a `~` after each unquoted `:` too, not
+        // only after the `=` (red-team round 78: `dd of=a:~/.x` wrote `a:/home/u/.x`).
+        if shape.split_once('=').is_some_and(|(name, value)| is_assignment(&format!("{name}=")) && value.contains(":~")) {
+            self.r.unreadable(format!("bash expands the `~` after `:` in {raw}"));
+            return None;
+        }
         match literal(&pieces, false, self.bash, &mut out) {
             Ok(()) => Some(out),
             Err(why) => {
@@ -2230,6 +2236,17 @@ fn creates_under(argv: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tilde_after_a_colon_in_name_value_words_is_unreadable() {
+        // Red-team round 78: bash makes `of=a:~/.x` `of=a:/home/u/.x`.
+        for line in ["dd if=/etc/hostname of=a:~/.x", "env PATH=/bin:~/bin ls", "x=y:~ true"] {
+            assert!(!read_line(line).unreadable.is_empty(), "{line}");
+        }
+        for line in ["scp x host:~/y", "dd of=a:'~/x'", "echo a:~/x"] {
+            assert!(!read_line(line).unreadable.contains("after `:`"), "{line}: {}", read_line(line).unreadable);
+        }
+    }
 
     #[test]
     fn bash_quoting_is_read_only_where_bash_reads_it() {

@@ -52,7 +52,6 @@ const FXF_READ: u32 = 0x01;
 const FXF_WRITE: u32 = 0x02;
 #[cfg(test)]
 const FXF_APPEND: u32 = 0x04;
-#[cfg(test)]
 const FXF_CREAT: u32 = 0x08;
 const FXF_TRUNC: u32 = 0x10;
 
@@ -145,9 +144,10 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
             // As OpenSSH's sftp-server opens it: without WRITE the file is opened read-only
             // (`O_RDONLY` is 0), whatever else is set; TRUNC empties it even then (red-team
             // round 28: an open without READ, or with APPEND alone, was shown as a change and read
-            // the file).
+            // the file), and CREAT makes it even then (round 78: READ|CREAT made a home dot-file
+            // its reviewer was shown as a download).
             let reads = flags & FXF_READ != 0 || flags & FXF_WRITE == 0;
-            let writes = flags & (FXF_WRITE | FXF_TRUNC) != 0;
+            let writes = flags & (FXF_WRITE | FXF_TRUNC | FXF_CREAT) != 0;
             let direction = match (reads, writes) {
                 (true, false) => "download",
                 (false, _) => "upload",
@@ -405,7 +405,7 @@ mod tests {
         let up = packet(FXP_OPEN, 8, &[&s("/tmp/x"), &(FXF_WRITE | FXF_CREAT).to_be_bytes(), &0u32.to_be_bytes()]);
         assert_eq!(path_request(&up, "/home/u").unwrap().direction, "upload");
         // Red-team round 28: the server opens without WRITE as read-only.
-        for (flags, direction) in [(0, "download"), (FXF_APPEND, "download"), (FXF_APPEND | FXF_CREAT, "download"), (FXF_READ | FXF_WRITE, "modify"), (FXF_TRUNC, "modify"), (FXF_WRITE | FXF_APPEND, "upload")] {
+        for (flags, direction) in [(0, "download"), (FXF_APPEND, "download"), (FXF_APPEND | FXF_CREAT, "modify"), (FXF_READ | FXF_CREAT, "modify"), (FXF_READ | FXF_WRITE, "modify"), (FXF_TRUNC, "modify"), (FXF_WRITE | FXF_APPEND, "upload")] {
             let p = packet(FXP_OPEN, 8, &[&s("/tmp/x"), &flags.to_be_bytes(), &0u32.to_be_bytes()]);
             assert_eq!(path_request(&p, "/home/u").unwrap().direction, direction, "{flags:#x}");
         }
