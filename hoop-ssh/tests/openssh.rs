@@ -890,6 +890,32 @@ fn spellings_bash_computes_at_run_time_are_refused() {
     assert!(o.status.success() && text(&o).0 == "a\tb\n/tmp\n", "{:?}", text(&o));
 }
 
+/// Red-team round 79: rsync's files of its own (`--log-file`, `--write-batch`) made home
+/// dot-files with no ticket, and `mv` and `rsync --remove-source-files` took dot-files away
+/// that `rm` may not: they are writes, refused by the home-configuration rule, and the host's
+/// files are as they were.
+#[test]
+fn rsync_outputs_and_moves_change_what_they_name() {
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let dest = format!("/tmp/{}", marker("r79-dest"));
+    for option in ["--log-file=", "--write-batch=", "--only-write-batch="] {
+        let name = format!(".{}", marker("r79-out"));
+        refused_and_not_made(&gw, &home, &name, &format!("rsync {option}{}/{name} /etc/hostname {dest}", home.display()), "agent-no-home-configuration");
+        let _ = std::fs::remove_file(home.join(format!("{name}.sh")));
+    }
+    let kept = format!(".{}", marker("r79-kept"));
+    let _ = sshd().ssh(&format!("echo keep > ~/{kept}")).unwrap();
+    for command in [format!("mv ~/{kept} /tmp/"), format!("mv -t /tmp ~/{kept}"), format!("rsync --remove-source-files ~/{kept} {dest}")] {
+        let o = ssh(&gw, &command);
+        assert!(text(&o).1.contains("agent-no-home-configuration") && home.join(&kept).exists(), "{command}: {:?}", text(&o));
+    }
+    let _ = std::fs::remove_file(home.join(&kept));
+    let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&kept));
+    let _ = std::fs::remove_dir_all(&dest);
+    let _ = std::fs::remove_file(&dest);
+}
+
 /// Red-team round 78: in a `NAME=value` word bash expands a `~` after a `:` as after the `=`:
 /// `dd of=L:~/.x` writes `L:/home/u/.x`, through a link `L:` to `/` the home dot-file itself,
 /// while hoop read a relative path. Such a word is refused, and the dot-file is not made.

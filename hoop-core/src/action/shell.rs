@@ -436,6 +436,29 @@ impl Walker<'_> {
                     self.written(&of);
                 }
             }
+            // A move takes its sources away: each one changes (red-team round 79: `mv ~/.x
+            // /tmp/` removed a home dot-file `rm` may not). (The destination is written too.)
+            Some("mv") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a)),
+            // rsync's files of its own (`--log-file`, `--write-batch` and its `.sh`, backup,
+            // partial and temporary directories), and its sources when it removes them (round
+            // 79: both reached home dot-files unseen).
+            Some("rsync") => {
+                let args = argv.get(1..).unwrap_or_default();
+                let mut outputs = Vec::new();
+                for (i, a) in args.iter().enumerate() {
+                    if let Some(path) = rsync_output(a, args.get(i + 1)) {
+                        if a.contains("write-batch") {
+                            outputs.push(format!("{path}.sh"));
+                        }
+                        outputs.push(path);
+                    }
+                }
+                if args.iter().any(|a| a == "--remove-source-files" || a == "--remove-sent-files") {
+                    let operands: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+                    outputs.extend(operands.split_last().map_or(&[][..], |(_, sources)| sources).iter().map(|a| a.to_string()));
+                }
+                outputs.iter().for_each(|a| self.written(a));
+            }
             // `install -d` makes every operand a directory (red-team round 64: `install -d
             // ~/bin` made a directory a login's PATH puts first).
             Some("install") if argv.iter().skip(1).any(|a| long(a, "--directory") || short_given(a, &['d'], "gmoSt")) => {
@@ -665,6 +688,12 @@ impl Walker<'_> {
             }
         }
         if p == "rsync" && args.iter().any(|a| a == "--server") {
+            // Files the server writes of its own are not among the paths it serves (red-team
+            // round 79: `--rsync-path='rsync --log-file=~/.x'` made a home dot-file under a
+            // ticket for an upload to /tmp).
+            if let Some(o) = args.iter().find(|a| rsync_output(a, None).is_some()) {
+                return self.r.unreadable(format!("an rsync server with {o} writes a file besides the paths it serves"));
+            }
             let direction = if args.iter().any(|a| a == "--sender") { "download" } else { "upload" };
             // `rsync --server [--sender] OPTIONS . PATH...`: the paths follow the lone `.`.
             let paths: Vec<String> = match args.iter().position(|a| a == ".") {
@@ -1122,6 +1151,21 @@ fn literal(pieces: &[WordPieceWithSource], quoted: bool, bash: bool, out: &mut S
 /// a second byte there, and a letter taken into a character leaves the words as they were.
 fn syntax_after_multibyte(line: &str) -> bool {
     line.as_bytes().windows(2).any(|w| matches!(w, [a, b] if *a >= 0x80 && SYNTAX_A_CHARACTER_CAN_TAKE.contains(b)))
+}
+
+/// The file an rsync option makes, given the option and the word after it: `--log-file`,
+/// `--write-batch`, `--only-write-batch`, `--backup-dir`, `--partial-dir`, `--temp-dir` (`-T`),
+/// with `=VALUE`, glued (`-TDIR`) or as the next word.
+fn rsync_output(a: &str, next: Option<&String>) -> Option<String> {
+    const OUTPUTS: &[&str] = &["--log-file", "--write-batch", "--only-write-batch", "--backup-dir", "--partial-dir", "--temp-dir"];
+    if let Some(name) = OUTPUTS.iter().find(|o| a == **o || a.strip_prefix(**o).is_some_and(|r| r.starts_with('='))) {
+        return a.strip_prefix(name).and_then(|r| r.strip_prefix('=')).map(str::to_string).or_else(|| next.cloned());
+    }
+    match a.strip_prefix("-T") {
+        Some("") => next.cloned(),
+        Some(glued) if !a.starts_with("--") => Some(glued.to_string()),
+        _ => None,
+    }
 }
 
 /// `{a,b}` or `{1..3}` in unquoted text (a bare `{}`, as `find -exec` takes, is literal).
@@ -2236,6 +2280,25 @@ fn creates_under(argv: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsync_outputs_and_moved_sources_are_written() {
+        // Red-team round 79.
+        for (line, written) in [
+            ("rsync --log-file=/home/u/.x /etc/hostname /tmp/d", "/home/u/.x"),
+            ("rsync --log-file /home/u/.x /etc/hostname /tmp/d", "/home/u/.x"),
+            ("rsync --write-batch=/home/u/.b /etc/hostname /tmp/d", "/home/u/.b.sh"),
+            ("rsync --only-write-batch=/home/u/.b /etc/hostname /tmp/d", "/home/u/.b"),
+            ("rsync -T/home/u/bin /etc/hostname /tmp/d", "/home/u/bin"),
+            ("rsync --remove-source-files /home/u/.x /tmp/d", "/home/u/.x"),
+            ("mv /home/u/.x /tmp/d/", "/home/u/.x"),
+            ("mv -t /tmp/d /home/u/.x", "/home/u/.x"),
+        ] {
+            assert!(read_line(line).writes.contains(&written.to_string()), "{line}: {:?}", read_line(line).writes);
+        }
+        assert!(!read_line("rsync --server -vlogDtpre.iLsfxCIvu --log-file=/home/u/.x . /tmp/d").unreadable.is_empty());
+        assert!(read_line("rsync /etc/hostname /tmp/d").writes.iter().all(|w| !w.contains("hostname")));
+    }
 
     #[test]
     fn a_tilde_after_a_colon_in_name_value_words_is_unreadable() {
