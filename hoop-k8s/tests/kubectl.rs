@@ -672,7 +672,7 @@ fn yaml_and_writes_never_return_a_secret_in_clear() {
 fn every_object_passes_the_detectors() {
     let gw = gateway("");
     let kc = gw.human();
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  annotations:\n    owner: carol@corp.example\ndata:\n  contact: bob@corp.example\n  card: 4111 1111 1111 1111\n  ssn: 078-05-1120\n  app.env: |\n    MODE=fast\n    DB_PASSWORD=hunter2\n  API_TOKEN: tok-991\n";
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  annotations:\n    owner: carol@corp.example\ndata:\n  contact: bob@corp.example\n  card: 4111 1111 1111 1111\n  ssn: 078-05-1120\n  app.env: |\n    MODE=fast\n    DB_PASSWORD=hunter2\n  API_TOKEN: tok-991\n  settings.yaml: |\n    base: &p AnchorPass16\n    password: *p\n";
     let file = gw.dir.path().join("cm.yaml");
     std::fs::write(&file, cm).unwrap();
     // Put there by someone else, straight at the API server.
@@ -682,7 +682,9 @@ fn every_object_passes_the_detectors() {
     let file = gw.dir.path().join("deploy.yaml");
     std::fs::write(&file, deploy).unwrap();
     assert!(kubectl(&kc, &["apply", "-f", file.to_str().unwrap()]).status.success());
-    let leaks = ["bob@corp.example", "4111 1111", "078-05-1120", "hunter2", "tok-991", "s3cret-pw", "ann@corp.example", "carol@corp.example"];
+    // (`AnchorPass16`: red-team round 78, a YAML anchor under another key, its alias under the
+    // credential's.)
+    let leaks = ["bob@corp.example", "4111 1111", "078-05-1120", "hunter2", "tok-991", "s3cret-pw", "ann@corp.example", "carol@corp.example", "AnchorPass16"];
     for args in [&["get", "cm", "app-config", "-o", "yaml"][..], &["get", "cm", "-o", "json"], &["get", "deploy", "web", "-o", "yaml"], &["get", "deploy", "-o", "wide"]] {
         let o = kubectl(&kc, args);
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));
@@ -693,6 +695,8 @@ fn every_object_passes_the_detectors() {
     }
     let o = kubectl(&kc, &["get", "cm", "app-config", "-o", "jsonpath={.data.contact}"]);
     assert_eq!(text(&o).0, "[REDACTED:email]");
+    let o = kubectl(&kc, &["get", "cm", "app-config", "-o", "jsonpath={.data.settings\\.yaml}"]);
+    assert!(!text(&o).0.contains("AnchorPass16") && text(&o).0.contains("base: &p"), "{:?}", text(&o));
     let o = kubectl(&kc, &["get", "cm", "app-config", "-o", "jsonpath={.metadata.name}"]);
     assert_eq!(text(&o).0, "app-config", "names are left alone");
 }

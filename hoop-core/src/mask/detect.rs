@@ -163,6 +163,12 @@ impl Detector {
                 r"(?:^|\n)[ \t]*(?:requirepass|masterauth|masteruser-password)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"(?i)<[a-z0-9_.\-:]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}>[^<\n]{1,512}",
                 r"(?i)(?:^|\n)[ \t]*-?[ \t]*[\x22']?[a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}[\x22']?[ \t]*:[ \t]*(?:[|>][\-+0-9]{0,3}[ \t]*)?\n[ \t]+[^\s#][^\n]{0,512}",
+                // A YAML anchor on a scalar, inline or a block's first line: any key may hold it
+                // and a credential's key only its alias (`base: &p s3cret`, then `password:
+                // *p`; red-team round 78 read the value under `base`). The alias comes after the
+                // anchor, so a stream cannot wait for it: every anchored scalar is masked.
+                r"(?:(?:^|\n)[ \t]*|[:\-][ \t]+)&[A-Za-z0-9_.\-]{1,64}[ \t]+(?:\x22[^\x22\n]{1,512}\x22|'[^'\n]{1,512}'|[^\s#\x22'&*|>=\[{][^\n]{0,512})",
+                r"(?:(?:^|\n)[ \t]*|[:\-][ \t]+)&[A-Za-z0-9_.\-]{1,64}[ \t]*[|>][\-+0-9]{0,3}[ \t]*\n[ \t]+[^\s#][^\n]{0,512}",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -210,7 +216,9 @@ fn credential_value(h: &[u8], form: usize) -> usize {
         // An XML element: after its start tag.
         13 => h.iter().position(|b| *b == b'>').map_or(0, |p| p + 1),
         // A YAML value on the next line: after that line's indentation.
-        14 => h.iter().rposition(|b| *b == b'\n').map_or(0, |p| blanks(p + 1)),
+        14 | 16 => h.iter().rposition(|b| *b == b'\n').map_or(0, |p| blanks(p + 1)),
+        // An anchored scalar: after the anchor's name.
+        15 => h.iter().position(|b| *b == b'&').map_or(0, |p| blanks(p + 1 + h.get(p + 1..).unwrap_or_default().iter().take_while(|b| !matches!(b, b' ' | b'\t')).count())),
         _ => {
             // After `=`, `:`, `:=` or `=>`, and the blanks after it.
             let sep = h.iter().position(|b| *b == b'=' || *b == b':').map_or(0, |p| p + 1);
@@ -243,7 +251,7 @@ pub struct Hit {
 /// email local part's 64 and the URL credentials' 256 counted repetitions together): its cache
 /// filled so often that the search fell back to the NFA, about 0.6 MB/s, and a base64 stream
 /// held a connection thread for seconds a MB (red-team round 69). URL credentials and the
-/// named credentials' fifteen forms are searched on their own, each only in a text holding
+/// named credentials' seventeen forms are searched on their own, each only in a text holding
 /// what all its matches hold; the rest together (the card pattern must share an automaton
 /// with the SSN, phone and IP ones it tries at a rejected candidate).
 #[derive(Debug, Clone)]
@@ -373,11 +381,11 @@ impl Group {
             .map_err(|e| e.to_string())?;
         let needle = match detectors {
             [Detector::UrlCredentials] => Some(Needle::Byte(b'@')),
-            // Every form names one of these (`pass` in `requirepass`, `key` in `privkey`).
+            // Every form names one of these (`pass` in `requirepass`, `key` in `privkey`; `&` starts a YAML anchor).
             [Detector::NamedCredential] => aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(["pass", "pwd", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth"])
+                .build(["pass", "pwd", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth", "&"])
                 .ok()
                 .map(Needle::Words),
             _ => None,
@@ -503,6 +511,10 @@ impl Group {
         let (name, value) = hit.split_at(at);
         let word: Vec<u8> = name.iter().copied().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').collect();
         if word.eq_ignore_ascii_case(b"PWD") || word.eq_ignore_ascii_case(b"OLDPWD") {
+            return false;
+        }
+        // Rust's `x: &mut T` is a type, not an anchor named `mut`.
+        if form == 15 && hit.windows(5).any(|w| w == b"&mut ") {
             return false;
         }
         if form == 1 && !(word.contains(&b'_') || matches!(word.as_slice(), b"PASSWORD" | b"PASSWD" | b"PASSPHRASE" | b"APIKEY" | b"PRIVKEY")) {
@@ -671,6 +683,25 @@ mod tests {
         set.for_each_hit(few.as_bytes(), |h| hits.push(h));
         assert_eq!(hits.len(), 1);
         assert_eq!(&few[hits[0].start..hits[0].end], "4111 1111 1111 1111");
+    }
+
+    #[test]
+    fn anchored_yaml_scalars_are_masked() {
+        // Red-team round 78: the value sat under `base`, and the credential's key held its alias.
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        let found = |text: &str| {
+            let mut hits = Vec::new();
+            set.for_each_hit(text.as_bytes(), |h| hits.push(text[h.start..h.end].to_string()));
+            hits
+        };
+        assert_eq!(found("base: &p AnchorPassPPP16\npassword: *p\n"), ["AnchorPassPPP16", "*p"]);
+        assert_eq!(found("list:\n  - &tok 'abc def'\n"), ["'abc def'"]);
+        assert_eq!(found("key: &b |\n  s3cret-line\n"), ["s3cret-line"]);
+        assert_eq!(found("&root value"), ["value"]);
+        // Not anchored scalars: a mapping's anchor, Rust, shell and query strings.
+        for text in ["base: &anchor\n  k: v\n", "let x: &mut Vec<u8> = v;", "a && b; cmd &>/dev/null", "url?a=1&b=2 x", "f(&x, y)"] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
     }
 
     #[test]
