@@ -323,7 +323,7 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
         for (s, e) in cells.iter().filter_map(|c| c.1) {
             if across.iter().any(|h| h.start < e && h.end > s) {
                 hits.retain(|h| !within(h, (s, e)));
-                masker.scan(body.get(s..e).unwrap_or_default(), |h| hits.push(hoop_core::mask::Hit { start: h.start + s, end: h.end + s, ..h }));
+                masker.scan(body.get(s..e).unwrap_or_default(), |h| hits.push(hoop_core::mask::Hit { start: h.start + s, end: h.end + s, from: h.from + s, ..h }));
             }
         }
         hits.sort_by_key(|h| h.start);

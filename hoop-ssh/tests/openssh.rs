@@ -890,6 +890,19 @@ fn spellings_bash_computes_at_run_time_are_refused() {
     assert!(o.status.success() && text(&o).0 == "a\tb\n/tmp\n", "{:?}", text(&o));
 }
 
+/// Red-team round 79: a credential line padded past what the stream masker holds went out in
+/// clear once its name had been sent (`paste -d '' sec.conf pad`). The value and the rest of
+/// its line reach the client masked, whatever the line's length.
+#[test]
+fn a_credential_on_a_long_line_is_masked() {
+    let gw = gateway("");
+    let pad: String = (1..40000).map(|i| format!("{i}x")).collect();
+    let o = cat_through(&gw, "longline", format!("DB_PASSWORD=ShortRealSecret42{pad}\nafter\n").as_bytes());
+    let out = text(&o).0;
+    assert!(o.status.success() && out.contains("DB_PASSWORD=") && out.ends_with("\nafter\n"), "{:?}", text(&o).1);
+    assert!(!out.contains("ShortRealSecret42") && !out.contains("39999x"), "{}", &out[..out.len().min(300)]);
+}
+
 /// Red-team round 79: rsync's files of its own (`--log-file`, `--write-batch`) made home
 /// dot-files with no ticket, and `mv` and `rsync --remove-source-files` took dot-files away
 /// that `rm` may not: they are writes, refused by the home-configuration rule, and the host's

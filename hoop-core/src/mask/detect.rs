@@ -243,6 +243,9 @@ pub struct Hit {
     pub end: usize,
     /// What was found.
     pub detector: Detector,
+    /// Where the match starts, the name before a credential's value included (`start` for
+    /// the others): a stream that sends the name must mask what follows it.
+    pub from: usize,
 }
 
 /// The enabled detectors, compiled into a few automata, each text scanned once by each.
@@ -411,7 +414,7 @@ impl Group {
         while pos < text.len() {
             let Some(m) = re.search(&Input::new(text).range(pos..)) else { break };
             if rejected >= MAX_REJECTED.max(text.len() / 8) {
-                f(Hit { start: m.start(), end: text.len(), detector: self.owner(m.pattern()) });
+                f(Hit { start: m.start(), end: text.len(), detector: self.owner(m.pattern()), from: m.start() });
                 return;
             }
             match self.valid_at(re, text, m.pattern(), m.start(), m.end()) {
@@ -466,15 +469,15 @@ impl Group {
             if detector == Detector::Card && runs_on {
                 let last_group = hit.iter().rposition(|b| !b.is_ascii_digit()).unwrap_or(0);
                 if let Some((s, e)) = hit.get(..last_group).and_then(card_within) {
-                    return Some(Hit { start: start + s, end: start + e, detector });
+                    return Some(Hit { start: start + s, end: start + e, detector, from: start + s });
                 }
             }
-            return Some(Hit { start, end, detector });
+            return Some(Hit { start, end, detector, from: start });
         }
         if detector == Detector::Card
             && let Some((s, e)) = card_within(hit)
         {
-            return Some(Hit { start: start + s, end: start + e, detector });
+            return Some(Hit { start: start + s, end: start + e, detector, from: start + s });
         }
         // Another detector's pattern at the same start (a card candidate that swallowed an SSN,
         // another form of a credential). Only those that can start where this one did: trying
@@ -491,7 +494,7 @@ impl Group {
             if let Some(m) = re.search(&input) {
                 let d = self.owner(other);
                 if d.validate(text.get(m.start()..m.end()).unwrap_or_default()) && (d != Detector::NamedCredential || self.credential_at(other, text, m.start(), m.end())) {
-                    return Some(Hit { start: m.start(), end: m.end(), detector: d });
+                    return Some(Hit { start: m.start(), end: m.end(), detector: d, from: m.start() });
                 }
             }
         }

@@ -50,11 +50,15 @@ pub struct StreamMasker {
     masked: u64,
     /// Values replaced per detector (by [`Detector::index`]) not yet taken for usage.
     uncounted: [u64; Detector::ALL.len()],
+    /// A credential's value ran on past what was sent (its name went, masked value with it):
+    /// the rest of its line is masked as it comes (red-team round 79: the value of
+    /// `DB_PASSWORD=…` padded past the held tail went out in clear once its name had gone).
+    open: bool,
 }
 
 impl StreamMasker {
     pub(crate) fn new(masker: Arc<Masker>, style: StreamStyle, hold: Duration) -> Self {
-        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0, uncounted: [0; Detector::ALL.len()] }
+        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0, uncounted: [0; Detector::ALL.len()], open: false }
     }
 
     /// Values masked in what this stream has sent so far (usage counts them).
@@ -97,6 +101,7 @@ impl StreamMasker {
         }
         let mut buf = std::mem::take(&mut self.pending);
         buf.extend_from_slice(chunk);
+        let mut out = self.close_open_value(&mut buf);
         let Split { at: cut, starred } = split_point(&buf, buf.len() - incomplete_utf8_tail(&buf));
         if let Some(from) = starred {
             for b in buf.get_mut(from..cut).into_iter().flatten() {
@@ -105,7 +110,7 @@ impl StreamMasker {
                 }
             }
         }
-        let mut out = Vec::with_capacity(cut + 16);
+        out.reserve(cut + 16);
         let sent = self.mask_prefix(&buf, cut, &mut out);
         self.pending = buf.get(sent..).unwrap_or_default().to_vec();
         if self.pending.is_empty() {
@@ -118,11 +123,31 @@ impl StreamMasker {
 
     /// Releases everything held, masked as far as it goes.
     pub fn flush(&mut self) -> Vec<u8> {
-        let buf = std::mem::take(&mut self.pending);
+        let mut buf = std::mem::take(&mut self.pending);
         self.since = None;
-        let mut out = Vec::with_capacity(buf.len());
+        let mut out = self.close_open_value(&mut buf);
         self.mask_prefix(&buf, buf.len(), &mut out);
         out
+    }
+
+    /// Takes from the front of `buf` the rest of a value's line that ran on past what was
+    /// sent, masked (stars on a terminal; nothing more on a pipe, whose replacement went out).
+    fn close_open_value(&mut self, buf: &mut Vec<u8>) -> Vec<u8> {
+        if !self.open {
+            return Vec::new();
+        }
+        let end = match memchr::memchr(b'\n', buf) {
+            Some(n) => {
+                self.open = false;
+                n
+            }
+            None => buf.len(),
+        };
+        let taken: Vec<u8> = buf.drain(..end).collect();
+        match self.style {
+            StreamStyle::Terminal => vec![b'*'; taken.len()],
+            StreamStyle::Pipe => Vec::new(),
+        }
     }
 
     /// Appends `bytes[..limit]` with every match in its visible text replaced, moving `limit`
@@ -133,16 +158,42 @@ impl StreamMasker {
         let mut hits = Vec::new();
         self.masker.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
         let mut limit = limit.min(bytes.len());
+        // A credential's value has no bound: one that runs past the cut is masked up to it,
+        // and the rest of its line as it comes; one whose name would go without it is held
+        // with its name. Any other match the cut would split is held whole.
+        let mut open_from = None;
         for h in &hits {
             let (start, end) = view.span(bytes, h.start, h.end);
-            if start < limit && end > limit {
+            let from = view.span(bytes, h.from, h.start).0;
+            if end > limit && matches!(h.detector, Detector::NamedCredential | Detector::Bearer) {
+                if start < limit && open_from.is_none() {
+                    open_from = Some(start);
+                } else if from < limit {
+                    limit = from;
+                }
+            } else if start < limit && end > limit {
                 limit = start;
             }
         }
+        // (A match held back above moved the cut before the open value: it waits too.)
+        let open_from = open_from.filter(|s| *s < limit);
         let mut last = 0;
         let mut replaced = 0u64;
         for h in &hits {
             let (start, end) = view.span(bytes, h.start, h.end);
+            if Some(start) == open_from && start >= last {
+                out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
+                let matched = bytes.get(start..limit).unwrap_or_default();
+                self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
+                replaced += (limit - start) as u64;
+                self.masked += 1;
+                if let Some(n) = self.uncounted.get_mut(h.detector.index()) {
+                    *n += 1;
+                }
+                last = limit;
+                self.open = true;
+                break;
+            }
             if end > limit || start < last {
                 continue;
             }
@@ -274,6 +325,26 @@ mod tests {
         }
         out.extend(s.flush());
         out
+    }
+
+    /// Red-team round 79: a credential's value padded on one line past the held tail went out
+    /// in clear once its name had gone (`paste sec.conf pad`). However the line is cut into
+    /// reads, the value and the rest of its line are masked, and the next line is not.
+    #[test]
+    fn a_credential_value_longer_than_the_hold_is_masked_to_its_line_end() {
+        let pad: String = (1..4000).map(|i| format!("{i}x")).collect();
+        let line = format!("DB_PASSWORD=ShortRealSecret42{pad}\nnext line\n");
+        for style in [StreamStyle::Pipe, StreamStyle::Terminal] {
+            for size in [1usize, 7, 100, 4096, 5000, 16 * 1024, line.len()] {
+                let chunks: Vec<&[u8]> = line.as_bytes().chunks(size).collect();
+                let out = String::from_utf8(run(&mut stream(style), &chunks)).unwrap();
+                assert!(!out.contains("ShortReal") && !out.contains("3999x") && !out.contains("42x43x"), "{style:?} {size}: {}", &out[..out.len().min(200)]);
+                assert!(out.contains("DB_PASSWORD=") && out.ends_with("\nnext line\n"), "{style:?} {size}");
+            }
+        }
+        // The name at the end of one read, the value in later ones.
+        let out = String::from_utf8(run(&mut stream(StreamStyle::Pipe), &[format!("{}api_key=", "a ".repeat(3000)).as_bytes(), format!("Env66{pad}\n").as_bytes()])).unwrap();
+        assert!(!out.contains("Env66") && !out.contains("3999x"), "{}", &out[out.len().saturating_sub(200)..]);
     }
 
     /// Red-team round 62: a value padded with NULs past the hold (`head -c 8 F; head -c 5000
