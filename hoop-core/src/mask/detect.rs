@@ -637,6 +637,14 @@ fn ssn_ok(s: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// What the default detectors find in `text`, each hit's text in order.
+    fn found(text: &str) -> Vec<String> {
+        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
+        let mut hits = Vec::new();
+        set.for_each_hit(text.as_bytes(), |h| hits.push(text[h.start..h.end].to_string()));
+        hits
+    }
+
     #[test]
     fn all_is_indexed_in_order() {
         for (i, d) in super::Detector::ALL.iter().enumerate() {
@@ -691,12 +699,6 @@ mod tests {
     #[test]
     fn anchored_yaml_scalars_are_masked() {
         // Red-team round 78: the value sat under `base`, and the credential's key held its alias.
-        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
-        let found = |text: &str| {
-            let mut hits = Vec::new();
-            set.for_each_hit(text.as_bytes(), |h| hits.push(text[h.start..h.end].to_string()));
-            hits
-        };
         assert_eq!(found("base: &p AnchorPassPPP16\npassword: *p\n"), ["AnchorPassPPP16", "*p"]);
         assert_eq!(found("list:\n  - &tok 'abc def'\n"), ["'abc def'"]);
         assert_eq!(found("key: &b |\n  s3cret-line\n"), ["s3cret-line"]);
@@ -710,12 +712,6 @@ mod tests {
     #[test]
     fn values_named_as_credentials_are_found_names_kept() {
         // Red-team round 34: `printenv` in a pod, through exec, showed `DB_PASSWORD=…` in clear.
-        let set = super::DetectorSet::new(&super::Detector::DEFAULT).unwrap();
-        let found = |text: &str| {
-            let mut hits = Vec::new();
-            set.for_each_hit(text.as_bytes(), |h| hits.push(text[h.start..h.end].to_string()));
-            hits
-        };
         assert_eq!(found("DB_PASSWORD=SuperSecretValue123\nHOME=/root\n"), ["SuperSecretValue123"]);
         assert_eq!(found("API_TOKEN=abcdef123 PGPASSWORD=zzz999"), ["abcdef123", "zzz999"]);
         assert_eq!(found("aws_secret_access_key: wJalrXUtnFEMI"), ["wJalrXUtnFEMI"]);
