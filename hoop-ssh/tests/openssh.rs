@@ -903,6 +903,17 @@ fn a_credential_on_a_long_line_is_masked() {
     assert!(!out.contains("ShortRealSecret42") && !out.contains("39999x"), "{}", &out[..out.len().min(300)]);
 }
 
+/// Red-team round 79: names with a prefix glued to `api_key`, `access_key` or `private_key`
+/// (`MYAPI_KEY=`, `xaccess_key=`, `"XAPI_KEY": …`) came back in clear from a command's output,
+/// while the same keys in a ConfigMap were masked.
+#[test]
+fn fused_credential_names_are_masked_in_output() {
+    let gw = gateway("");
+    let o = cat_through(&gw, "fused", b"MYAPI_KEY=fusedk1\nxaccess_key=fusedk2\n{\"XAPI_KEY\": \"fusedk3\"}\nXPRIVATE_KEY: fusedk4\n");
+    let out = text(&o).0;
+    assert!(o.status.success() && out.contains("MYAPI_KEY=") && !out.contains("fusedk"), "{out}");
+}
+
 /// Red-team round 79: rsync's files of its own (`--log-file`, `--write-batch`) made home
 /// dot-files with no ticket, and `mv` and `rsync --remove-source-files` took dot-files away
 /// that `rm` may not: they are writes, refused by the home-configuration rule, and the host's

@@ -150,11 +150,12 @@ impl Detector {
                 // `curl -u user:password` (the user stays).
                 r"\bcurl[ \t](?:[^\n|;&]{0,200}?[ \t])?(?:-u|--user)(?:[ \t]*|=)[^\s:\x22'$()\x60]*:[^\s\x22'$()\x60]+",
                 // camelCase and fused names (`dbPassword`, `authToken`, `clientSecret`,
-                // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38): a name in
+                // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38; `MYAPI_KEY`,
+                // `xaccess_key`, round 79, which ConfigMap keys already masked): a name in
                 // one case with the word inside it, then the separator and value of the first form.
                 r"\b[a-z0-9]{0,24}(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b[A-Z0-9]{1,24}(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b(?:[a-z0-9]{1,24}(?:password|passwd|passphrase)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[A-Z0-9]{1,24}(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b(?:[a-z0-9]{1,24}(?:password|passwd|passphrase|api_key|access_key|private_key|secret_key)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Layouts of whole files (red-team round 38, as the Kubernetes masker reads them):
                 // `.netrc` (`machine h login u password p`), a `requirepass`/`masterauth`
                 // directive, an XML element named as a credential, and a YAML key whose value is
@@ -713,6 +714,10 @@ mod tests {
     fn values_named_as_credentials_are_found_names_kept() {
         // Red-team round 34: `printenv` in a pod, through exec, showed `DB_PASSWORD=…` in clear.
         assert_eq!(found("DB_PASSWORD=SuperSecretValue123\nHOME=/root\n"), ["SuperSecretValue123"]);
+        // Red-team round 79: a prefix glued to `api_key`, `access_key`, `private_key`.
+        for (text, value) in [("MYAPI_KEY=k1", "k1"), ("myapi_key=k2", "k2"), ("XACCESS_KEY=k3", "k3"), ("XPRIVATE_KEY: k4", "k4"), ("{\"XAPI_KEY\": \"k5\"}", "\"k5\""), ("abcsecret_key=k6", "k6")] {
+            assert_eq!(found(text), [value], "{text}");
+        }
         assert_eq!(found("API_TOKEN=abcdef123 PGPASSWORD=zzz999"), ["abcdef123", "zzz999"]);
         assert_eq!(found("aws_secret_access_key: wJalrXUtnFEMI"), ["wJalrXUtnFEMI"]);
         assert_eq!(found("db_password_file = /run/pw"), ["/run/pw"]);
