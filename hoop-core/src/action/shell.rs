@@ -430,7 +430,7 @@ impl Walker<'_> {
         // files (red-team round 38).
         // What a copy, `tee` or `dd` writes, in a directory of programs.
         match argv.first().map(|p| known_name(p)) {
-            Some("tee") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a)),
+            Some("tee") => self.operands_written(&argv),
             Some("dd") => {
                 if let Some(of) = argv.iter().find_map(|a| a.strip_prefix("of=")).map(str::to_string) {
                     self.written(&of);
@@ -438,7 +438,7 @@ impl Walker<'_> {
             }
             // A move takes its sources away: each one changes (red-team round 79: `mv ~/.x
             // /tmp/` removed a home dot-file `rm` may not). (The destination is written too.)
-            Some("mv") => argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a)),
+            Some("mv") => self.operands_written(&argv),
             // rsync's files of its own (`--log-file`, `--write-batch` and its `.sh`, backup,
             // partial and temporary directories), and its sources when it removes them (round
             // 79: both reached home dot-files unseen).
@@ -462,7 +462,7 @@ impl Walker<'_> {
             // `install -d` makes every operand a directory (red-team round 64: `install -d
             // ~/bin` made a directory a login's PATH puts first).
             Some("install") if argv.iter().skip(1).any(|a| long(a, "--directory") || short_given(a, &['d'], "gmoSt")) => {
-                argv.iter().skip(1).filter(|a| !a.starts_with('-')).cloned().collect::<Vec<_>>().iter().for_each(|a| self.written(a));
+                self.operands_written(&argv);
             }
             _ => {}
         }
@@ -858,6 +858,13 @@ impl Walker<'_> {
         }
     }
 
+    /// Every word of `argv` after the program that is not an option, as a path it writes.
+    fn operands_written(&mut self, argv: &[String]) {
+        for a in argv.iter().skip(1).filter(|a| !a.starts_with('-')) {
+            self.written(a);
+        }
+    }
+
     /// A path the line may write: kept in `writes`, and checked against directories of programs.
     fn written(&mut self, path: &str) {
         let p = self.resolved(path);
@@ -1161,11 +1168,11 @@ fn rsync_output(a: &str, next: Option<&String>) -> Option<String> {
     if let Some(name) = OUTPUTS.iter().find(|o| a == **o || a.strip_prefix(**o).is_some_and(|r| r.starts_with('='))) {
         return a.strip_prefix(name).and_then(|r| r.strip_prefix('=')).map(str::to_string).or_else(|| next.cloned());
     }
-    match a.strip_prefix("-T") {
-        Some("") => next.cloned(),
-        Some(glued) if !a.starts_with("--") => Some(glued.to_string()),
-        _ => None,
-    }
+    // `-T DIR`, glued (`-TDIR`) or ending a cluster (`-avT DIR`): a `T` anywhere in a cluster
+    // is taken for it, whatever letters before it take.
+    let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-'))?;
+    let (_, glued) = cluster.split_once('T')?;
+    if glued.is_empty() { next.cloned() } else { Some(glued.to_string()) }
 }
 
 /// `{a,b}` or `{1..3}` in unquoted text (a bare `{}`, as `find -exec` takes, is literal).
@@ -2290,6 +2297,7 @@ mod tests {
             ("rsync --write-batch=/home/u/.b /etc/hostname /tmp/d", "/home/u/.b.sh"),
             ("rsync --only-write-batch=/home/u/.b /etc/hostname /tmp/d", "/home/u/.b"),
             ("rsync -T/home/u/bin /etc/hostname /tmp/d", "/home/u/bin"),
+            ("rsync -avT /home/u/bin /etc/hostname /tmp/d", "/home/u/bin"),
             ("rsync --remove-source-files /home/u/.x /tmp/d", "/home/u/.x"),
             ("mv /home/u/.x /tmp/d/", "/home/u/.x"),
             ("mv -t /tmp/d /home/u/.x", "/home/u/.x"),
