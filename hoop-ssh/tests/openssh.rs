@@ -914,6 +914,24 @@ fn fused_credential_names_are_masked_in_output() {
     assert!(o.status.success() && out.contains("MYAPI_KEY=") && !out.contains("fusedk"), "{out}");
 }
 
+/// Red-team round 80: an escape string a terminal hides (OSC, DCS, APC, PM, SOS), opened
+/// before a file and never closed, hid every value after it from the detectors, and `cat`
+/// returned them in clear, to the agent and into the recording. The agent reads the bytes, so
+/// their text is masked whether the string is closed or not.
+#[test]
+fn secrets_inside_escape_strings_are_masked() {
+    let gw = gateway("");
+    let secrets = "DB_PASSWORD=r80Hunter2\ncard 4111 1111 1111 1111\n";
+    for (i, (open, close)) in [("\x1b]", ""), ("\x1bP", "\x1b\\"), ("\u{9d}", ""), ("\x1b[", "")].iter().enumerate() {
+        let o = cat_through(&gw, &format!("r80-{i}"), format!("{open}{secrets}{close}").as_bytes());
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(o.status.success() && !out.contains("r80Hunter2") && !out.contains("1111 1111"), "{open:?}: {out:?}");
+    }
+    let rec = gw.gate.recorder();
+    let all: String = sealed_recordings(&gw, 4).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(all.contains("cat ") && !all.contains("r80Hunter2") && !all.contains("1111 1111"), "the recording holds masked values only");
+}
+
 /// Red-team round 79: rsync's files of its own (`--log-file`, `--write-batch`) made home
 /// dot-files with no ticket, and `mv` and `rsync --remove-source-files` took dot-files away
 /// that `rm` may not: they are writes, refused by the home-configuration rule, and the host's

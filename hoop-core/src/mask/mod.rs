@@ -274,23 +274,20 @@ impl Masker {
         if !self.enabled || self.detectors.is_empty() {
             return Cow::Borrowed(bytes);
         }
-        let view = visible::Visible::of(bytes);
-        let mut hits = Vec::new();
-        self.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
+        let hits = visible::found(&self.detectors, bytes);
         if hits.is_empty() {
             return Cow::Borrowed(bytes);
         }
         let mut out = Vec::with_capacity(bytes.len());
         let mut last = 0;
         for h in &hits {
-            let (start, end) = view.span(bytes, h.start, h.end);
+            let (start, end) = (h.start, h.end);
             if start < last {
                 continue;
             }
             out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
-            let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
             self.masked_bytes.fetch_add((end - start) as u64, Ordering::Relaxed);
-            self.replacement(h.detector.label(), matched, self.mode, false, &mut out);
+            self.replacement(h.detector.label(), &h.text, self.mode, false, &mut out);
             if let Some(n) = by_detector.get_mut(h.detector.index()) {
                 *n += 1;
             }

@@ -15,7 +15,6 @@
 //! stay best effort against a command chosen to defeat them (`base64 file`).
 
 use super::{Detector, Masker};
-use super::visible::Visible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,17 +153,14 @@ impl StreamMasker {
     /// back to the start of a match it would cut; returns the limit used.
     fn mask_prefix(&mut self, bytes: &[u8], limit: usize, out: &mut Vec<u8>) -> usize {
         let same_len = self.style == StreamStyle::Terminal;
-        let view = Visible::of(bytes);
-        let mut hits = Vec::new();
-        self.masker.detectors.for_each_hit(view.text(bytes), |h| hits.push(h));
+        let hits = super::visible::found(&self.masker.detectors, bytes);
         let mut limit = limit.min(bytes.len());
         // A credential's value has no bound: one that runs past the cut is masked up to it,
         // and the rest of its line as it comes; one whose name would go without it is held
         // with its name. Any other match the cut would split is held whole.
         let mut open_from = None;
         for h in &hits {
-            let (start, end) = view.span(bytes, h.start, h.end);
-            let from = view.span(bytes, h.from, h.start).0;
+            let (start, end, from) = (h.start, h.end, h.from);
             if end > limit && matches!(h.detector, Detector::NamedCredential | Detector::Bearer) {
                 if start < limit && open_from.is_none() {
                     open_from = Some(start);
@@ -180,7 +176,7 @@ impl StreamMasker {
         let mut last = 0;
         let mut replaced = 0u64;
         for h in &hits {
-            let (start, end) = view.span(bytes, h.start, h.end);
+            let (start, end) = (h.start, h.end);
             if Some(start) == open_from && start >= last {
                 out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
                 let matched = bytes.get(start..limit).unwrap_or_default();
@@ -198,8 +194,7 @@ impl StreamMasker {
                 continue;
             }
             out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
-            let matched = view.text(bytes).get(h.start..h.end).unwrap_or_default();
-            self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
+            self.masker.replacement(h.detector.label(), &h.text, self.masker.mode, same_len, out);
             replaced += (end - start) as u64;
             self.masked += 1;
             if let Some(n) = self.uncounted.get_mut(h.detector.index()) {
@@ -283,9 +278,7 @@ fn split_point(buf: &[u8], valid: usize) -> Split {
         return Split { at: cut, starred: None };
     }
     let line = buf.get(cut..limit).unwrap_or_default();
-    let view = Visible::of(line);
-    let seen = view.text(line).len();
-    let tail = if seen <= TAIL { 0 } else { view.span(line, seen - TAIL, seen).0 };
+    let tail = super::visible::last_chars(line, TAIL);
     let at = cut + tail;
     // Past `MAX_TAIL_RAW` held bytes (a value padded with that much the reader does not see),
     // the oldest go out anyway, their letters and digits starred: they could start a value.
@@ -533,5 +526,38 @@ mod tests {
             let out = run(&mut stream(StreamStyle::Pipe), &chunks);
             assert_eq!(out, whole, "round {round}");
         }
+    }
+
+    /// Red-team round 80: an escape string a terminal hides (OSC, DCS, APC, PM, SOS, in ESC or
+    /// C1 form), opened before a file and never closed, or closed after it, hid every value in
+    /// it from the detectors; a CSI opener hides digits the same way. The agent reads the bytes.
+    #[test]
+    fn text_inside_escape_strings_is_masked() {
+        let secrets = "DB_PASSWORD=Hunter2secret\ncard 4111 1111 1111 1111\nssn 078-05-1120\n";
+        for opener in ["\x1b]", "\x1bP", "\x1b_", "\x1b^", "\x1bX", "\u{9d}", "\u{90}", "\u{98}", "\x1b[", "\u{9b}"] {
+            for closer in ["", "\x07", "\x1b\\", "\u{9c}"] {
+                let input = format!("{opener}{secrets}{closer}tail\n");
+                for style in [StreamStyle::Pipe, StreamStyle::Terminal] {
+                    // Whole, and byte by byte.
+                    let whole = run(&mut stream(style), &[input.as_bytes()]);
+                    let bytes: Vec<&[u8]> = input.as_bytes().chunks(1).collect();
+                    let split = run(&mut stream(style), &bytes);
+                    for out in [whole, split] {
+                        let out = String::from_utf8_lossy(&out);
+                        assert!(!out.contains("Hunter2") && !out.contains("1111 1111") && !out.contains("078-05"), "{opener:?} {closer:?} {style:?}: {out:?}");
+                    }
+                }
+            }
+        }
+        // Past what a stream holds of a line: a credential 100 KB into an unclosed string.
+        let mut input = b"\x1b]".to_vec();
+        input.extend(std::iter::repeat_n(b'z', 100_000));
+        input.extend_from_slice(b" DB_PASSWORD=Hunter2secret more text\n");
+        let chunks: Vec<&[u8]> = input.chunks(4096).collect();
+        let out = run(&mut stream(StreamStyle::Pipe), &chunks);
+        assert!(!String::from_utf8_lossy(&out).contains("Hunter2"));
+        // Colour inside a value is still read as a terminal shows it.
+        let out = run(&mut stream(StreamStyle::Pipe), &[b"card 4111 \x1b[01;31m1111\x1b[m 1111 1111\n"]);
+        assert!(!String::from_utf8_lossy(&out).contains("1111"), "{:?}", String::from_utf8_lossy(&out));
     }
 }

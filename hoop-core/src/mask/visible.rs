@@ -4,7 +4,14 @@
 //! read as spaces, and each byte that is not UTF-8 stands as a NUL, which no detector matches
 //! across. Every visible byte keeps the offset it came from, so a match is replaced together
 //! with everything interleaved in it.
+//!
+//! There are two readers. A terminal hides an escape sequence whole, the text of an OSC or DCS
+//! string and a CSI's parameters included; a program reading the bytes (an agent) sees that
+//! text, and only the control bytes are lost on it. Detectors read both ([`found`]): red-team
+//! round 80 opened an OSC string before `cat .env`, never closed it, and the terminal's reading
+//! hid every value after it.
 
+use super::detect::{Detector, DetectorSet};
 use super::stream::escape_len;
 
 /// A view of some bytes, with the way back to their offsets.
@@ -54,9 +61,86 @@ fn plain(b: u8) -> bool {
     (0x20..0x7f).contains(&b) || b == b'\n'
 }
 
+/// A detector's match in some bytes, in their own offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// Where the match starts.
+    pub start: usize,
+    /// Where it ends (exclusive).
+    pub end: usize,
+    /// Where it starts with a credential's name (see [`super::Hit::from`]).
+    pub from: usize,
+    /// What was found.
+    pub detector: Detector,
+    /// The text the detector read (what a tokenising replacement is made from).
+    pub text: Vec<u8>,
+}
+
+/// Every match of `detectors` in `bytes` as either reader sees them, sorted, overlapping ones
+/// joined into one.
+pub(crate) fn found(detectors: &DetectorSet, bytes: &[u8]) -> Vec<Found> {
+    let mut all = Vec::new();
+    let mut read = |view: Visible| {
+        let text = view.text(bytes);
+        detectors.for_each_hit(text, |h| {
+            let (start, end) = view.span(bytes, h.start, h.end);
+            let from = view.span(bytes, h.from, h.start).0;
+            all.push(Found { start, end, from, detector: h.detector, text: text.get(h.start..h.end).unwrap_or_default().to_vec() });
+        });
+    };
+    read(Visible::of(bytes));
+    if !readers_differ(bytes) {
+        return all;
+    }
+    read(Visible::read_by(bytes, Reader::Program));
+    all.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+    let mut joined: Vec<Found> = Vec::with_capacity(all.len());
+    for f in all {
+        match joined.last_mut() {
+            Some(last) if f.start < last.end => {
+                last.end = last.end.max(f.end);
+                last.from = last.from.min(f.from);
+            }
+            _ => joined.push(f),
+        }
+    }
+    joined
+}
+
+/// Where the last `n` characters of `bytes` begin, for the reader that sees them begin earlier:
+/// a value among them is held whole, however either reader spells it.
+pub(crate) fn last_chars(bytes: &[u8], n: usize) -> usize {
+    let start = |view: Visible| {
+        let seen = view.text(bytes).len();
+        if seen <= n { 0 } else { view.span(bytes, seen - n, seen).0 }
+    };
+    let terminal = start(Visible::of(bytes));
+    if readers_differ(bytes) { terminal.min(start(Visible::read_by(bytes, Reader::Program))) } else { terminal }
+}
+
+/// Whether a terminal and a program may read different text in `bytes`: they hold an escape
+/// sequence, a backspace or a C1 control character.
+fn readers_differ(bytes: &[u8]) -> bool {
+    memchr::memchr2(0x1b, 0x08, bytes).is_some() || memchr::memchr_iter(0xc2, bytes).any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..0xa0).contains(b)))
+}
+
+/// Who reads the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// A terminal: escape sequences are hidden whole, a backspace erases.
+    Terminal,
+    /// A program: it sees every byte; only control bytes carry no text.
+    Program,
+}
+
 impl Visible {
-    /// The view of `bytes` (at most 4 GiB: callers hand it one buffered chunk).
+    /// The view of `bytes` a terminal shows (at most 4 GiB: callers hand it one buffered chunk).
     pub(crate) fn of(bytes: &[u8]) -> Self {
+        Self::read_by(bytes, Reader::Terminal)
+    }
+
+    fn read_by(bytes: &[u8], reader: Reader) -> Self {
+        let terminal = reader == Reader::Terminal;
         // A `%` may start a percent-encoded character (access logs: `email=ann%40corp.example`),
         // read as the character it stands for.
         if bytes.iter().all(|&b| plain(b) && b != b'%') {
@@ -65,8 +149,16 @@ impl Visible {
         let mut text = Vec::with_capacity(bytes.len().min(1 << 16));
         let mut map: Vec<u32> = Vec::with_capacity(bytes.len().min(1 << 16));
         let mut i = 0;
+        // A program's reading: where the sequence a terminal would hide ends. Its text is read
+        // between two boundaries, so that a sequence's parameters (`[1m`) join no neighbour.
+        let mut sequence_end: Option<usize> = None;
         while let Some(&b) = bytes.get(i) {
             let at = u32::try_from(i).unwrap_or(u32::MAX);
+            if sequence_end.is_some_and(|end| i >= end) {
+                sequence_end = None;
+                text.push(0);
+                map.push(at);
+            }
             if let Some(c) = (b == b'%').then(|| percent_decoded(bytes.get(i + 1..i + 3).unwrap_or_default())).flatten() {
                 // Red-team round 39: an address or a card in a URL's query came back in clear.
                 text.push(c);
@@ -86,8 +178,16 @@ impl Visible {
                 map.push(at);
                 i += 1;
             } else if b == 0x1b {
-                i += escape_len(bytes.get(i..).unwrap_or_default()).unwrap_or(bytes.len() - i).max(1);
-            } else if b == 0x08 {
+                let len = escape_len(bytes.get(i..).unwrap_or_default()).unwrap_or(bytes.len() - i).max(1);
+                if terminal {
+                    i += len;
+                } else {
+                    text.push(0);
+                    map.push(at);
+                    sequence_end = sequence_end.max(Some(i + len));
+                    i += 1;
+                }
+            } else if b == 0x08 && terminal {
                 // A backspace erases the character before it on screen (`4\b4111…` shows one 4):
                 // it leaves the text a reader sees too (red-team round 37).
                 while text.last().is_some_and(|&c| (0x80..0xc0).contains(&c)) {
@@ -114,7 +214,13 @@ impl Visible {
                         i += 1;
                     }
                     Some(c) => {
-                        let len = c.len_utf8() + c1_sequence_len(c, bytes.get(i + c.len_utf8()..).unwrap_or_default());
+                        let sequence = c1_sequence_len(c, bytes.get(i + c.len_utf8()..).unwrap_or_default());
+                        if !terminal && sequence > 0 {
+                            text.push(0);
+                            map.push(at);
+                            sequence_end = sequence_end.max(Some(i + c.len_utf8() + sequence));
+                        }
+                        let len = c.len_utf8() + if terminal { sequence } else { 0 };
                         if matches!(c, '\u{a0}' | '\u{202f}' | '\u{2000}'..='\u{200a}' | '\u{205f}' | '\u{3000}') {
                             text.push(b' ');
                             map.push(at);
