@@ -932,6 +932,35 @@ fn secrets_inside_escape_strings_are_masked() {
     assert!(all.contains("cat ") && !all.contains("r80Hunter2") && !all.contains("1111 1111"), "the recording holds masked values only");
 }
 
+/// Red-team round 80: credential layouts whose names hold no credential word came back in clear
+/// from `cat` (a kubeconfig's key, Docker's `auth`, PHP, XML and SQL spellings), and `head
+/// .pgpass` printed its passwords: the first are masked, and a `.pgpass` read waits for a
+/// reviewer (denied here: nothing of it reaches the client).
+#[test]
+fn credential_layouts_without_a_credential_word_are_masked() {
+    let gw = gateway("");
+    let data = "users:\n- name: a\n  user:\n    client-key-data: TFMwdExTMUNSVWRKVGlCUVVrbFdRVlJGCg==\n\
+        {\"auths\": {\"r.example\": {\"auth\": \"dXNlcjpyODBEb2NrZXI=\"}}}\n\
+        define('DB_PASSWORD', 'r80-wp-pass');\n<add name=\"DbPassword\" value=\"r80-xml-pass\"/>\n\
+        ALTER USER app IDENTIFIED BY 'r80-sql-pass';\n";
+    let o = cat_through(&gw, "r80-layouts", data.as_bytes());
+    let out = text(&o).0;
+    for clear in ["TFMwdExTMUNSVWRK", "dXNlcjpyODBEb2NrZXI", "r80-wp-pass", "r80-xml-pass", "r80-sql-pass"] {
+        assert!(o.status.success() && !out.contains(clear), "{clear}: {out}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = gw.dir.path().join("r80-pg");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pgpass = dir.join(".pgpass");
+    std::fs::write(&pgpass, "db.example:5432:app:etl:r80PgpassSecret\n").unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = ssh(&gw, &format!("head -n 20 {}", pgpass.display()));
+    t.join().unwrap();
+    assert!(!text(&o).0.contains("r80Pgpass") && text(&o).1.contains("agent-review-unmasked-credentials"), "{:?}", text(&o));
+}
+
 /// Red-team round 79: rsync's files of its own (`--log-file`, `--write-batch`) made home
 /// dot-files with no ticket, and `mv` and `rsync --remove-source-files` took dot-files away
 /// that `rm` may not: they are writes, refused by the home-configuration rule, and the host's

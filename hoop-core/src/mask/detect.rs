@@ -111,6 +111,8 @@ impl Detector {
                 r"\bxox[abprs]-[A-Za-z0-9\-]{10,}\b",
                 r"\bAIza[A-Za-z0-9_\-]{35}\b",
                 r"\b[rs]k_live_[A-Za-z0-9]{24,}\b",
+                // A Slack webhook's URL is its credential (red-team round 80).
+                r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{20,}",
             ],
             Detector::PrivateKey => {
                 &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
@@ -127,7 +129,9 @@ impl Detector {
             // comes before the word is not matched: only the value is masked, and a pattern
             // that may start at any letter would slow every scan.
             Detector::NamedCredential => &[
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|secret|token|api[_\-]?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                // (Also `pw`, make's `?=` and `+=`, and a YAML tag before the value: `DB_PASSWORD:
+                // !!str x`; red-team round 80.)
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|pw|secret|token|api[_\-]?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[?+]?[=:][=>]?[ \t]*(?:![!A-Za-z0-9_:/.\-]*[ \t]+)?(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
@@ -170,6 +174,16 @@ impl Detector {
                 // anchor, so a stream cannot wait for it: every anchored scalar is masked.
                 r"(?:(?:^|\n)[ \t]*|[:\-][ \t]+)&[A-Za-z0-9_.\-]{1,64}[ \t]+(?:\x22[^\x22\n]{1,512}\x22|'[^'\n]{1,512}'|[^\s#\x22'&*|>=\[{][^\n]{0,512})",
                 r"(?:(?:^|\n)[ \t]*|[:\-][ \t]+)&[A-Za-z0-9_.\-]{1,64}[ \t]*[|>][\-+0-9]{0,3}[ \t]*\n[ \t]+[^\s#][^\n]{0,512}",
+                // Layouts whose names hold no credential word (red-team round 80): a
+                // kubeconfig's `client-key-data` (a base64 private key), Docker's `"auth"` (base64
+                // of `user:password`) and tokens, PHP's `define('DB_PASSWORD', '…')`, an XML
+                // element's `name="password" value="…"`, and SQL's `IDENTIFIED BY '…'` and
+                // `PASSWORD '…'`.
+                r"(?i)\bclient[_\-]key[_\-]data[\x22']?[ \t]*[=:][ \t]*[\x22']?[A-Za-z0-9+/=]{16,}",
+                r"\x22(?:auth|identitytoken|registrytoken)\x22[ \t]*:[ \t]*\x22[A-Za-z0-9+/=._\-]{8,}\x22",
+                r"(?i)\bdefine[ \t]*\([ \t]*['\x22][a-z0-9_]{0,32}(?:password|passwd|pass|pwd|secret|key|token|salt)[a-z0-9_]{0,32}['\x22][ \t]*,[ \t]*(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
+                r"(?i)\b(?:name|key)[ \t]*=[ \t]*[\x22'][a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}[\x22'][ \t]+value[ \t]*=[ \t]*(?:\x22[^\x22\n]{1,512}\x22|'[^'\n]{1,512}')",
+                r"(?i)\b(?:identified[ \t]+by|password)[ \t]+(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -204,7 +218,11 @@ fn credential_value(h: &[u8], form: usize) -> usize {
     };
     match form {
         1 | 3 => blanks(h.iter().position(|b| *b == b' ' || *b == b'\t').unwrap_or(0)),
-        2 => h.iter().position(|b| *b == b',').map_or(0, |p| blanks(p + 1)),
+        2 | 19 => h.iter().position(|b| *b == b',').map_or(0, |p| blanks(p + 1)),
+        // An XML element's `value=`: after the second `=`.
+        20 => h.iter().enumerate().filter(|(_, b)| **b == b'=').nth(1).map_or(0, |(p, _)| blanks(p + 1)),
+        // SQL: the quoted string.
+        21 => h.iter().position(|b| *b == b'\'' || *b == b'"').unwrap_or(0),
         4 => after_flag(b"-p"),
         5 => blanks(h.windows(2).position(|w| w == b"-p").map_or(0, |p| p + 2)),
         6 => blanks(after_flag(b"-a")),
@@ -255,7 +273,7 @@ pub struct Hit {
 /// email local part's 64 and the URL credentials' 256 counted repetitions together): its cache
 /// filled so often that the search fell back to the NFA, about 0.6 MB/s, and a base64 stream
 /// held a connection thread for seconds a MB (red-team round 69). URL credentials and the
-/// named credentials' seventeen forms are searched on their own, each only in a text holding
+/// named credentials' twenty-two forms are searched on their own, each only in a text holding
 /// what all its matches hold; the rest together (the card pattern must share an automaton
 /// with the SSN, phone and IP ones it tries at a rejected candidate).
 #[derive(Debug, Clone)]
@@ -389,7 +407,7 @@ impl Group {
             [Detector::NamedCredential] => aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(["pass", "pwd", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth", "&"])
+                .build(["pass", "pw", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth", "&", "auth", "salt", "identified"])
                 .ok()
                 .map(Needle::Words),
             _ => None,
@@ -895,5 +913,31 @@ mod tests {
         let text = "2024-01-02 12:34:56 order 12345 shipped; version 1.2.3; id=550e8400-e29b-41d4-a716-446655440000";
         assert_eq!(hits(text, &Detector::DEFAULT), []);
     }
-}
 
+    /// Red-team round 80: layouts whose values came back in clear from `cat`.
+    #[test]
+    fn more_credential_layouts_are_found() {
+        for (text, value) in [
+            ("    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=", "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo="),
+            (r#"{"auths": {"r.example": {"auth": "dXNlcjpEb2NrZXJQYXNzOTk="}}}"#, "dXNlcjpEb2NrZXJQYXNzOTk="),
+            ("define('DB_PASSWORD', 'wp-S3cret!');", "wp-S3cret!"),
+            (r#"define( "AUTH_SALT", "salty-k3y" );"#, "salty-k3y"),
+            (r#"<add name="DbPassword" value="xml-S3cret"/>"#, "xml-S3cret"),
+            (r#"<property key='api.token' value='tok-777'/>"#, "tok-777"),
+            ("GRANT ALL ON *.* TO 'u'@'%' IDENTIFIED BY 'my-Pa55';", "my-Pa55"),
+            ("create role etl login password 'pg-Pa55';", "pg-Pa55"),
+            ("pw=plainpw9", "plainpw9"),
+            ("DB_PASSWORD ?= make-S3cret", "make-S3cret"),
+            ("DB_PASSWORD: !!str yaml-S3cret", "yaml-S3cret"),
+        ] {
+            let got = found(text);
+            assert!(got.iter().any(|h| h.contains(value)), "{text}: {got:?}");
+        }
+        let slack = hits("hook https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", &Detector::DEFAULT);
+        assert!(slack.len() == 1 && slack[0].1 == Detector::CloudKey, "{slack:?}");
+        // Not credentials.
+        for kept in [r#""auth": "none""#, "client-key-data: short", "define('DEBUG', true);", "pwd=/home/u"] {
+            assert!(found(kept).is_empty(), "{kept}: {:?}", found(kept));
+        }
+    }
+}

@@ -175,6 +175,16 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "a credentials file read through a program that reshapes its lines, or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
+        // Files of credentials whose layout the masker does not read as one (`.pgpass`'s
+        // `host:port:db:user:password`, a kubeconfig's `client-key-data`, Docker's base64
+        // `auth`): red-team round 80 printed each in clear with `head` and `cat`. Held whatever
+        // reads them.
+        "agent-review-unmasked-credentials",
+        Then::Review,
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$"))"#,
+        "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration) is held for review, whatever reads it",
+    ),
+    (
         "agent-review-copy-out",
         Then::Review,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.copy == "to""#,
@@ -566,6 +576,10 @@ mod tests {
             assert_eq!(v, Verdict::Review { rule: rule.into() }, "{a:?}");
         };
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
+        // Red-team round 80: layouts the masker does not read, held whatever prints them.
+        for line in ["head -n 20 .pgpass", "cat ~/.kube/config", "grep auth /home/u/.docker/config.json"] {
+            review(Action::exec("h", line), "agent-review-unmasked-credentials");
+        }
         review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-sql");
         // Red-team round 13: a write's row count answers a question about the rows it filtered.
         for w in [
