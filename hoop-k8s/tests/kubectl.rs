@@ -271,6 +271,24 @@ fn agent_rules_refuse_with_a_status() {
     assert!(text(&kubectl(&kc, &["get", "pods"])).0.contains("pod-0"));
 }
 
+/// Red-team round 80: a container's PATH may put a directory of its own first (`/opt/venv/bin`),
+/// which hoop cannot know: a shell copied there as `head` then ran under a reader's name,
+/// unreviewed. A write into any directory named as programs' directories are is refused, and
+/// nothing is made in the container (here, this host).
+#[test]
+fn writes_into_any_directory_of_programs_are_refused() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-r80-{}", std::process::id()));
+    for sub in ["venv/bin", "app/node_modules/.bin"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        let target = dir.join(sub).join("head");
+        let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/bin/sh", target.to_str().unwrap()]);
+        assert!(text(&o).1.contains("agent-no-unreadable-commands") && !target.exists(), "{sub}: {:?}", text(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {

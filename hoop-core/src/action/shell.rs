@@ -884,7 +884,12 @@ impl Walker<'_> {
                 let rest = if *h == "/home/" { rest.split_once('/').map_or("", |(_, r)| r) } else { rest };
                 ["bin/", ".cargo/bin/", ".local/bin/"].iter().any(|d| rest.starts_with(d))
             }));
-        if SYSTEM_BIN.iter().any(|d| p.starts_with(d)) || home_bin {
+        // A directory named as directories of programs are, at any depth: a container's PATH
+        // puts its own first (`/opt/venv/bin`, `/app/node_modules/.bin`, `/usr/local/cargo/bin`,
+        // Debian's `/usr/games`), which hoop cannot know (red-team round 80: `cp /bin/sh
+        // /opt/venv/bin/head`, then `head -c '…'` ran a shell under a reader's name).
+        let named_bin = p.split('/').any(|c| matches!(c, "bin" | "sbin" | ".bin" | "games" | "libexec"));
+        if SYSTEM_BIN.iter().any(|d| p.starts_with(d)) || home_bin || named_bin {
             self.r.unreadable(format!("{path} is in a directory of programs: writing there changes what a program's name runs"));
         }
     }
@@ -2463,6 +2468,12 @@ mod tests {
             "install -d /home/u/bin",
             "install -vd ~/.cargo/bin",
             "install --directory ~/bin/x",
+            // Round 80: a container's own directories on its PATH.
+            "cp /bin/sh /opt/venv/bin/head",
+            "ln -s /bin/sh /app/node_modules/.bin/grep",
+            "cp /usr/bin/python3 /usr/games/fortune",
+            "tee /usr/local/cargo/bin/wc",
+            "mv /tmp/x /opt/conda/sbin/",
         ] {
             let r = read_line(line);
             assert!(r.unreadable.contains("directory of programs"), "{line}: {r:?}");
