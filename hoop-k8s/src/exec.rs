@@ -172,7 +172,11 @@ where
     let mut sent = 0u64;
     let mut checkpoint = ResultSoFar::default();
     let mut client_open = true;
-    let mut typed = ongoing.check_stdin.then(|| hoop_core::action::typed::TypedLines::new(tty));
+    let mut typed = ongoing.check_stdin.then(|| {
+        let mut lines = hoop_core::action::typed::TypedLines::new(tty);
+        lines.cwd = hoop_core::action::typed::Cwd::Container;
+        lines
+    });
     loop {
         let deadline = out.iter().flatten().filter_map(|m| m.deadline()).min();
         let flush_at = async {

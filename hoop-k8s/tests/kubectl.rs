@@ -289,6 +289,31 @@ fn writes_into_any_directory_of_programs_are_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Red-team round 81: a container's working directory is its image's, `/` for most images, and
+/// hoop read a relative path in an exec as the login directory's: `tee etc/crontab.x` wrote
+/// under `/etc`. A relative path is read from `/` too; in a pod working in `/`, the write and a
+/// read of `etc/shadow` are refused, and no file is made.
+#[test]
+fn relative_paths_in_exec_are_read_from_the_root_too() {
+    let gw = gateway("");
+    let file = gw.dir.path().join("rooted.yaml");
+    std::fs::write(&file, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: rooted\nspec:\n  containers:\n  - name: app\n    image: busybox\n    workingDir: /\n").unwrap();
+    let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let kc = gw.agent();
+    let name = format!("crontab.hoop-r81-{}", std::process::id());
+    let made = std::path::Path::new("/etc").join(&name);
+    let o = kubectl(&kc, &["exec", "rooted", "--", "tee", &format!("etc/{name}")]);
+    let exists = made.exists();
+    let _ = std::fs::remove_file(&made);
+    assert!(text(&o).1.contains("agent-no-startup-files") && !exists, "{:?}", text(&o));
+    let o = kubectl(&kc, &["exec", "rooted", "--", "cat", "etc/shadow"]);
+    assert!(text(&o).1.contains("agent-no-credential-files") && !text(&o).0.contains("root:"), "{:?}", text(&o));
+    // A relative path that names nothing sensitive from either directory still runs.
+    let o = kubectl(&kc, &["exec", "rooted", "--", "ls", "etc/hostname"]);
+    assert!(o.status.success() && text(&o).0.contains("etc/hostname"), "{:?}", text(&o));
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {

@@ -171,7 +171,10 @@ pub(crate) fn read_line_in(line: &str, cwd: super::typed::Cwd) -> Reading {
 /// Reads an exact argv (Kubernetes exec: no shell between the client and the program).
 pub(crate) fn read_argv(argv: &[String]) -> Reading {
     let argv = argv.to_vec();
-    on_parser(move |w| w.simple(argv, false))
+    on_parser(move |w| {
+        w.cwd = super::typed::Cwd::Container;
+        w.simple(argv, false)
+    })
 }
 
 /// Runs a reading on a parser thread: the grammar and the walk of its tree recurse once per
@@ -967,13 +970,14 @@ impl Walker<'_> {
         if !self.r.paths.contains(&n) {
             self.r.paths.push(n);
         }
+        self.read_from_root_too(&p, writes);
     }
 
     /// A relative argument of a typed line read where the shell's directory is (see
     /// [`super::typed::Cwd`]).
     fn relative(&mut self, a: &str) {
         match &self.cwd {
-            super::typed::Cwd::Login => {}
+            super::typed::Cwd::Login | super::typed::Cwd::Container => {}
             super::typed::Cwd::Unknown => self.r.unreadable(format!("{a} is relative to a directory the shell may have moved to (a `cd` can fail): write the path whole")),
         }
     }
@@ -1057,6 +1061,21 @@ impl Walker<'_> {
         let n = normalise(candidate);
         if !self.r.paths.contains(&n) {
             self.r.paths.push(n);
+        }
+        self.read_from_root_too(candidate, !self.only_reads);
+    }
+
+    /// In a container, a relative path is also read from `/` (see [`super::typed::Cwd::Container`]).
+    fn read_from_root_too(&mut self, path: &str, writes: bool) {
+        if self.cwd != super::typed::Cwd::Container || !is_relative(path) {
+            return;
+        }
+        let rooted = normalise(&format!("/{path}"));
+        if writes {
+            self.written(&rooted);
+        }
+        if !self.r.paths.contains(&rooted) {
+            self.r.paths.push(rooted);
         }
     }
 

@@ -182,6 +182,10 @@ pub enum Cwd {
     /// Wherever a `cd` took it, or left it: relative paths cannot be read, for the rest of the
     /// session.
     Unknown,
+    /// A container's working directory (Kubernetes exec): its image's, `/` unless the image
+    /// names another, which hoop cannot know. A relative path is read both from `/` and as the
+    /// login directory's (red-team round 81: `tee etc/cron.d/x` in a container working in `/`).
+    Container,
 }
 
 impl Cwd {

@@ -554,6 +554,14 @@ mod tests {
         deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
         deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
         deny(Action::exec("h", "cat /proc/self/root/etc/shadow"), "agent-no-credential-files");
+        // Red-team round 81: a container's working directory is its image's, often `/`: a
+        // relative path in a Kubernetes exec is read from there too.
+        let argv = |words: &[&str]| Action::exec_argv("k", words.iter().map(|w| w.to_string()).collect());
+        deny(argv(&["tee", "etc/cron.d/x"]), "agent-no-startup-files");
+        deny(argv(&["cat", "etc/shadow"]), "agent-no-credential-files");
+        deny(argv(&["sh", "-c", "echo x > etc/profile.d/x.sh"]), "agent-no-startup-files");
+        deny(argv(&["cp", "/tmp/x", "root/.bashrc"]), "agent-no-startup-files");
+        assert!(matches!(verdict(agent, &argv(&["cat", "app/config.yaml"])), Verdict::Allow { .. }));
         deny(Action::file_transfer("h", "/home/web/.profile", "upload", "write", "sftp"), "agent-no-startup-files");
         deny(Action::env("h", "BASH_ENV", "/dev/stdin"), "agent-no-environment");
         deny(Action::env("h", "LANG", "$(id)"), "agent-no-environment");

@@ -1,5 +1,6 @@
 //! `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`): the command runs as a
-//! local process (on a pty through `script` when a tty is asked for), its output goes out on
+//! local process (on a pty through `script` when a tty is asked for), in its container's
+//! `workingDir` when the pod names one, its output goes out on
 //! channels 1 and 2 and its exit status on channel 3, as the kubelet reports it.
 
 use super::body::{Body, full};
@@ -13,7 +14,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)], protocols: &[String]) -> Response<Body> {
+pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)], protocols: &[String], workdir: Option<std::path::PathBuf>) -> Response<Body> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     if !header("upgrade").eq_ignore_ascii_case("websocket") {
         return super::status(StatusCode::BAD_REQUEST, "BadRequest", "Upgrade request required");
@@ -30,7 +31,7 @@ pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)], prot
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Server, None).await;
-        run(ws, argv, tty, stdin).await;
+        run(ws, argv, tty, stdin, workdir).await;
     });
     let mut resp = Response::new(full(""));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -53,7 +54,7 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-async fn run<S>(ws: WebSocketStream<S>, argv: Vec<String>, tty: bool, want_stdin: bool)
+async fn run<S>(ws: WebSocketStream<S>, argv: Vec<String>, tty: bool, want_stdin: bool, workdir: Option<std::path::PathBuf>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -67,6 +68,9 @@ where
         c.args(argv.iter().skip(1));
         c
     };
+    if let Some(dir) = workdir {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,

@@ -261,10 +261,17 @@ impl State {
                 self.store.logs(target.namespace.as_deref().unwrap_or(""), name, follow)
             }
             (Method::GET | Method::POST, Some(name), Some("exec" | "attach")) => {
-                if self.store.get(target.res, target.namespace.as_deref(), name).is_none() {
+                let Some(pod) = self.store.get(target.res, target.namespace.as_deref(), name) else {
                     return status(StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
-                }
-                exec::serve(req, &query, &self.exec_protocols)
+                };
+                // The command runs in its container's `workingDir`, as the kubelet starts it.
+                let container = q("container");
+                let workdir = pod["spec"]["containers"]
+                    .as_array()
+                    .and_then(|cs| cs.iter().find(|c| container.is_none_or(|n| c["name"].as_str() == Some(n))))
+                    .and_then(|c| c["workingDir"].as_str())
+                    .map(std::path::PathBuf::from);
+                exec::serve(req, &query, &self.exec_protocols, workdir)
             }
             // An eviction deletes the pod (no disruption budgets here), as `kubectl drain` uses it.
             (Method::POST, Some(name), Some("eviction")) if target.res.plural == "pods" => {
