@@ -289,7 +289,7 @@ fn writes_into_any_directory_of_programs_are_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Red-team round 81: a container's working directory is its image's, `/` for most images, and
+/// Found beside red-team round 80's PATH finding: a container's working directory is its image's, `/` for most images, and
 /// hoop read a relative path in an exec as the login directory's: `tee etc/crontab.x` wrote
 /// under `/etc`. A relative path is read from `/` too; in a pod working in `/`, the write and a
 /// read of `etc/shadow` are refused, and no file is made.

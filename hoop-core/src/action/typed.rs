@@ -184,7 +184,7 @@ pub enum Cwd {
     Unknown,
     /// A container's working directory (Kubernetes exec): its image's, `/` unless the image
     /// names another, which hoop cannot know. A relative path is read both from `/` and as the
-    /// login directory's (red-team round 81: `tee etc/cron.d/x` in a container working in `/`).
+    /// login directory's (found beside red-team round 80: `tee etc/cron.d/x` in a container working in `/`).
     Container,
 }
 

@@ -554,7 +554,7 @@ mod tests {
         deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
         deny(Action::exec("h", "echo 'ssh-ed25519 AAAA x' >> ~/.ssh/authorized_keys"), "agent-no-startup-files");
         deny(Action::exec("h", "cat /proc/self/root/etc/shadow"), "agent-no-credential-files");
-        // Red-team round 81: a container's working directory is its image's, often `/`: a
+        // Found beside red-team round 80's PATH finding: a container's working directory is its image's, often `/`: a
         // relative path in a Kubernetes exec is read from there too.
         let argv = |words: &[&str]| Action::exec_argv("k", words.iter().map(|w| w.to_string()).collect());
         deny(argv(&["tee", "etc/cron.d/x"]), "agent-no-startup-files");
