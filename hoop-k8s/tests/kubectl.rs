@@ -314,6 +314,23 @@ fn relative_paths_in_exec_are_read_from_the_root_too() {
     assert!(o.status.success() && text(&o).0.contains("etc/hostname"), "{:?}", text(&o));
 }
 
+/// Red-team round 81: a container's home directory is its image's (`/`, `/app`,
+/// `/var/lib/postgresql`), which hoop cannot know, and it judged only `/root`, `/home/*` and `~`
+/// as homes: `tee $HOME/.popt` there, then `rsync --stats`, ran a program unreviewed. In a
+/// container a dot-file anywhere is written as the home's: refused, and not made.
+#[test]
+fn dot_files_anywhere_in_a_container_are_home_configuration() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let home = std::env::temp_dir().join(format!("hoop-r81-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let popt = home.join(".popt");
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/etc/hostname", popt.to_str().unwrap()]);
+    let made = popt.exists();
+    let _ = std::fs::remove_dir_all(&home);
+    assert!(text(&o).1.contains("agent-no-home-configuration") && !made, "{:?}", text(&o));
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {

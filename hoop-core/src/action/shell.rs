@@ -871,6 +871,21 @@ impl Walker<'_> {
     /// A path the line may write: kept in `writes`, and checked against directories of programs.
     fn written(&mut self, path: &str) {
         let p = self.resolved(path);
+        // A container's home directory is its image's (`/`, `/app`, `/var/lib/postgresql`,
+        // OpenShift's `/opt/app-root/src`), which hoop cannot know: a dot-file or dot-directory
+        // anywhere may be one of its configuration files, and is written as the home's too
+        // (red-team round 81: `/var/lib/app/.popt` made `rsync --stats` run a program).
+        if self.cwd == super::typed::Cwd::Container {
+            let parts: Vec<&str> = p.split('/').collect();
+            for (i, part) in parts.iter().enumerate() {
+                if part.starts_with('.') && *part != "." && *part != ".." && i > 0 {
+                    let home = format!("~/{}", parts.get(i..).unwrap_or_default().join("/"));
+                    if !self.r.writes.contains(&home) {
+                        self.r.writes.push(home);
+                    }
+                }
+            }
+        }
         if !p.is_empty() && !self.r.writes.contains(&p) {
             self.r.writes.push(p);
         }

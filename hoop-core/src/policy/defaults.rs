@@ -562,6 +562,13 @@ mod tests {
         deny(argv(&["sh", "-c", "echo x > etc/profile.d/x.sh"]), "agent-no-startup-files");
         deny(argv(&["cp", "/tmp/x", "root/.bashrc"]), "agent-no-startup-files");
         assert!(matches!(verdict(agent, &argv(&["cat", "app/config.yaml"])), Verdict::Allow { .. }));
+        // Red-team round 81: and its home directory is the image's: a dot-file anywhere may be
+        // one of its configuration files.
+        for words in [&["tee", "/var/lib/app/.popt"][..], &["cp", "/tmp/x", "/opt/app-root/src/.popt"], &["sh", "-c", "echo x > /nonexistent/.popt"]] {
+            deny(argv(words), "agent-no-home-configuration");
+        }
+        assert!(matches!(verdict(agent, &argv(&["tee", "/tmp/notes.txt"])), Verdict::Allow { .. }));
+        assert!(matches!(verdict(agent, &Action::exec("h", "printf x > /tmp/.hidden")), Verdict::Allow { .. }), "over SSH the home is known");
         deny(Action::file_transfer("h", "/home/web/.profile", "upload", "write", "sftp"), "agent-no-startup-files");
         deny(Action::env("h", "BASH_ENV", "/dev/stdin"), "agent-no-environment");
         deny(Action::env("h", "LANG", "$(id)"), "agent-no-environment");
