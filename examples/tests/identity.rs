@@ -212,6 +212,19 @@ fn delegated_issuing_stays_within_the_issuer() {
         let o = issue(&args);
         assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{what}: {}", err(&o));
     }
+    // Red-team identity round 81: an issuer agent removed another agent's client, revoking it
+    // for ever and ending its sessions. Only humans remove clients (an issuer those it
+    // registered, a reviewer any), by their exact id; the other agent still exchanges.
+    let other = s.client_credential("etl-bot", "agent", "", "db", &[]);
+    let other_home = AgentHome::new(&s, &other);
+    let other_token = other_home.exchange(&s, &[]).unwrap();
+    let other_id = claims(&other_token)["from"][0].as_str().unwrap().trim_start_matches("client:").to_string();
+    for id in [other_id.clone(), other_id.to_uppercase(), "c_000000000000".to_string()] {
+        let o = home.hoop(&s, &["clients", "delete", &id, "--token", &token]);
+        assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{id}: {}", err(&o));
+    }
+    assert!(other_home.exchange(&s, &[]).is_ok(), "the other agent's client still works");
+    assert!(!out(&s.hoop(&["revoke", "--list"])).contains("c_000000000000"), "nothing revoked");
     // Revoking the orchestrator's subject ends what it issued too: the job's live session and
     // its next login.
     let mut running = s.psql_cmd("a", &job, "prefer", "select pg_sleep(20)").stderr(Stdio::piped()).spawn().unwrap();

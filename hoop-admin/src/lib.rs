@@ -13,7 +13,7 @@
 //! | `POST /v1/exchange` | a client credential or a mapped OIDC token | a short-lived token, never wider |
 //! | `POST /v1/ssh/certificates` | any token | an SSH certificate for the caller, no longer-lived than its token |
 //! | `GET`, `POST /v1/clients` | token-issuer (register: humans, within their grant) | client credentials |
-//! | `DELETE /v1/clients/{id}` | review and token-issuer | remove and revoke a client |
+//! | `DELETE /v1/clients/{id}` | humans: review (any), token-issuer (those it registered) | remove and revoke a client |
 //! | `GET`, `POST /v1/revocations` | review (list: also audit) | revoke any credential or subject; ends live sessions |
 //! | `GET /v1/sessions` | audit | recorded sessions, live ones marked |
 //! | `GET /v1/sessions/{id}` | audit | a session's records |

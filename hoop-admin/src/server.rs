@@ -437,15 +437,26 @@ impl AdminApi {
     }
 
     /// `DELETE /v1/clients/{id}`: the client is removed and revoked, ending its tokens and sessions.
+    /// A human only, and of the clients an issuer registered itself unless it reviews (red-team
+    /// identity round 81: an issuer agent removed, and so revoked for ever, another agent's
+    /// client, ending its sessions). The id is the registered one exactly: revocation reads
+    /// ids case-blind, and a revocation of an id nobody holds would be kept for ever.
     fn remove_client(&self, who: &Identity, id: &str) -> Response<Body> {
         let Some(clients) = &self.clients else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials") };
+        if who.kind != hoop_core::identity::IdentityKind::Human {
+            return error(StatusCode::FORBIDDEN, &format!("{} is an agent; only humans remove client credentials", who.subject));
+        }
+        let Some(client) = clients.get(id) else { return error(StatusCode::NOT_FOUND, "no client with that id") };
+        if !who.in_group(REVIEW_GROUP) && client.created_by != who.subject {
+            return error(StatusCode::FORBIDDEN, &format!("{} may remove only the clients it registered (the review group removes any)", who.subject));
+        }
         let revoked = self.revoke(who, format!("client:{id}"), 0, "client removed");
         if !revoked.status().is_success() {
             return revoked;
         }
         match clients.remove(id) {
             Ok(true) => revoked,
-            Ok(false) => error(StatusCode::NOT_FOUND, "no client with that id (revoked anyway)"),
+            Ok(false) => error(StatusCode::NOT_FOUND, "no client with that id (removed meanwhile; revoked)"),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         }
     }

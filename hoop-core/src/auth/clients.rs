@@ -157,6 +157,11 @@ impl Clients {
         Ok(found)
     }
 
+    /// The client with exactly this id, without its secret.
+    pub fn get(&self, id: &str) -> Option<Client> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(Client::public)
+    }
+
     /// Whether a client with this id is registered.
     pub fn contains(&self, id: &str) -> bool {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).contains_key(id)
