@@ -146,6 +146,39 @@ fn admin_api_authorisation() {
     assert!(o.status.success(), "{}", err(&o));
     let done = waiting.join().unwrap();
     assert_eq!(out(&done).trim(), "review_me", "{}", err(&done));
+
+    // Red-team identity round 81: a reviewer who may issue minted `…/bot` under her own name
+    // and approved what it asked. Neither an identity she issued nor one named under her own
+    // subject (here minted by the operator) is hers to decide; another reviewer's is.
+    let frank = s.token("frank", "human", "review,token-issuer", 600);
+    let o = as_token(&frank, &["token", "issue", "--subject", "frank/bot", "--kind", "agent", "--targets", "db", "--ttl", "600"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let minted = out(&o).trim().to_string();
+    for (bot, token) in [("frank/bot", minted), ("frank/other", s.token("frank/other", "agent", "", 600))] {
+        let waiting = std::thread::spawn(move || {
+            Command::new("psql")
+                .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", bot, "-d", "db", "-c", "select 'review_me'"])
+                .env("PGPASSWORD", token)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        });
+        let mut ticket = String::new();
+        for _ in 0..200 {
+            let l = out(&as_token(&reviewer, &["approvals", "list"]));
+            if let Some(t) = l.split_whitespace().next().filter(|t| t.starts_with("t_")) {
+                ticket = t.to_string();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let o = as_token(&frank, &["approvals", "approve", &ticket]);
+        assert!(err(&o).contains("cannot decide their own tickets"), "{bot}: {}", err(&o));
+        let o = as_token(&erin, &["approvals", "approve", &ticket]);
+        assert!(o.status.success(), "{bot}: {}", err(&o));
+        let done = waiting.join().unwrap();
+        assert_eq!(out(&done).trim(), "review_me", "{bot}: {}", err(&done));
+    }
 }
 
 

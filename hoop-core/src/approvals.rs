@@ -25,6 +25,10 @@ pub struct Ticket {
     pub session: SessionId,
     /// The requester's subject.
     pub requester: String,
+    /// The subjects that issued the requester's credential, nearest the root first: none of
+    /// them may decide the ticket.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issued_by: Vec<String>,
     /// The action under review (masked for display).
     pub action: Action,
     /// SHA-256 over the exact action (text and parameters) the approval covers.
@@ -95,7 +99,7 @@ pub enum ApprovalError {
     #[error("reviewer is not in group {REVIEW_GROUP:?}")]
     NotReviewer,
     /// The reviewer asked for the action themselves.
-    #[error("reviewers cannot decide their own tickets")]
+    #[error("reviewers cannot decide their own tickets, or those of identities they issued")]
     OwnTicket,
 }
 
@@ -134,6 +138,7 @@ impl Broker {
             id: format!("t_{}", crate::keys::random_hex(8)),
             session: session.id.clone(),
             requester: session.identity.subject.clone(),
+            issued_by: session.identity.credentials.iter().filter_map(|c| c.strip_prefix("subject:")).map(str::to_string).collect(),
             action: display,
             fingerprint,
             rule: rule.to_string(),
@@ -169,7 +174,11 @@ impl Broker {
         }
         let mut open = self.lock();
         let entry = open.get(id).ok_or_else(|| ApprovalError::NoSuchTicket(id.to_string()))?;
-        if entry.ticket.requester == reviewer.subject {
+        // Nor one of an identity the reviewer issued, or named under its own subject (red-team
+        // identity round 81: `alice` minted `alice/bot` and approved what it asked for).
+        let t = &entry.ticket;
+        let delegate = t.requester.strip_prefix(&reviewer.subject).is_some_and(|rest| rest.starts_with('/'));
+        if t.requester == reviewer.subject || delegate || t.issued_by.contains(&reviewer.subject) {
             return Err(ApprovalError::OwnTicket);
         }
         let Some(entry) = open.remove(id) else {
@@ -309,5 +318,15 @@ mod tests {
         own.kind = IdentityKind::Human;
         assert_eq!(b.decide(&id, &own, true, ""), Err(ApprovalError::OwnTicket));
         assert_eq!(b.list().len(), 1);
+        // Nor the issuer of the requester's credential, or the subject it is named under.
+        let mut delegated = session();
+        delegated.identity = Identity::new("alice/bot", IdentityKind::Agent);
+        delegated.identity.credentials = vec!["token:t1".into(), "subject:ops".into()];
+        let pending = b.open(&delegated, &a, a.clone(), "r", "");
+        let id = pending.ticket().id.clone();
+        for (who, refused) in [("ops", true), ("alice", true), ("alic", false)] {
+            let r = b.decide(&id, &reviewer(who), true, "");
+            assert_eq!(r == Err(ApprovalError::OwnTicket), refused, "{who}: {r:?}");
+        }
     }
 }
