@@ -338,7 +338,12 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
         assert!(took < Duration::from_secs(1), "{what}: {took:?}");
     }
 
+    // A subject or reason holding a direction override is listed escaped (red-team identity
+    // round 81: `ci/\u{202e}rotarepo` read as `ci/operator` on a terminal).
+    let o = s.hoop(&["revoke", "subject:ci/\u{202e}rotarepo\u{202c}", "--reason", "gone \u{202e}sdrawkcab"]);
+    assert!(o.status.success(), "{}", err(&o));
     let listed = out(&s.hoop(&["revoke", "--list"]));
+    assert!(listed.contains("ci/\\u{202e}rotarepo") && !listed.contains('\u{202e}'), "{listed}");
     for id in [format!("token:{jti}"), format!("ssh-key:{fp}"), format!("ssh-cert:{serial}"), client.clone()] {
         assert!(listed.contains(&id), "{id} in {listed}");
     }

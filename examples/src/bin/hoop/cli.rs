@@ -545,8 +545,9 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
     let client = client(cfg, &a.admin)?;
     if a.list && a.local {
         let list = hoop_core::auth::Revocations::open(cfg.data_dir.join("keys").join("revoked.json")).map_err(|e| e.to_string())?;
+        let esc = |s: &str| hoop_core::display::escaped(s).into_owned();
         for r in list.list() {
-            println!("{}  by {}  {}", r.id, r.by, r.reason);
+            println!("{}  by {}  {}", esc(&r.id), esc(&r.by), esc(&r.reason));
         }
         return Ok(());
     }
@@ -557,7 +558,10 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
                 Some(0) | None => "for ever".to_string(),
                 Some(t) => format!("until {t} (epoch seconds)"),
             };
-            println!("{}  {until}  by {}  {}", at(&r, "/id"), at(&r, "/by"), at(&r, "/reason"));
+            // Subjects and reasons are chosen by whoever revoked (an agent's minted subject
+            // may hold a right-to-left override: red-team identity round 81).
+            let esc = |p: &str| hoop_core::display::escaped(at(&r, p)).into_owned();
+            println!("{}  {until}  by {}  {}", esc("/id"), esc("/by"), esc("/reason"));
         }
         return Ok(());
     }
