@@ -152,6 +152,11 @@ pub(crate) fn peek(token: &str) -> Result<Peek, AuthError> {
     if alg.is_empty() || alg.eq_ignore_ascii_case("none") {
         return Err(AuthError::AlgNone);
     }
+    // RFC 7515 §4.1.11: a header naming extensions the recipient must understand, and hoop
+    // understands none, is refused.
+    if header.get("crit").is_some() {
+        return Err(AuthError::Malformed("the header names critical extensions (crit), which hoop does not understand".into()));
+    }
     let kid = header.get("kid").and_then(|k| k.as_str()).map(str::to_string);
     let payload: serde_json::Value = b64
         .decode(p.trim_end_matches('='))

@@ -150,6 +150,20 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_ed_der(&key.public), &v)
             .map_err(map_jwt_error)?;
         let c = data.claims;
+        // What `issue` never makes is refused too, whoever signed it (red-team identity round
+        // 81 signed such tokens with the data dir's key): a token that cannot be revoked by its
+        // id, one issued in the future, or one that lives longer than a gateway token can.
+        let now = super::now_secs();
+        let skew = self.leeway_secs as i64;
+        if c.jti.is_empty() {
+            return Err(AuthError::Claim("jti".into()));
+        }
+        if c.iat > now + skew {
+            return Err(AuthError::NotYetValid);
+        }
+        if c.exp - c.iat > MAX_TTL_SECS || c.exp > now + MAX_TTL_SECS + skew {
+            return Err(AuthError::Claim("exp (a gateway token lives at most 24 h)".into()));
+        }
         let mut credentials = vec![format!("token:{}", c.jti)];
         credentials.extend(c.from);
         Ok(Identity {
@@ -259,6 +273,20 @@ mod tests {
         assert!(matches!(v.verify(&other.issue(&spec(60)).unwrap()), Err(AuthError::UnknownKey(_))));
         assert!(matches!(v.verify("garbage"), Err(AuthError::Malformed(_))));
         assert!(i.issue(&spec(MAX_TTL_SECS + 1)).is_err());
+        // Red-team identity round 81: signed with the real key, what `issue` never makes.
+        let ten_years = claims(now + 10 * 365 * 86_400, now);
+        assert!(matches!(v.verify(&sign(&ten_years)), Err(AuthError::Claim(_))));
+        let mut no_jti = claims(now + 60, now);
+        no_jti.jti = String::new();
+        assert_eq!(v.verify(&sign(&no_jti)), Err(AuthError::Claim("jti".into())));
+        let mut future = claims(now + 600, now - 10);
+        future.iat = now + 300;
+        assert_eq!(v.verify(&sign(&future)), Err(AuthError::NotYetValid));
+        let mut h = Header::new(Algorithm::EdDSA);
+        h.kid = Some(i.key.kid.clone());
+        let crit = reencode(&jsonwebtoken::encode(&h, &claims(now + 60, now), &EncodingKey::from_ed_der(i.key.pkcs8())).unwrap(), |h, _| h["crit"] = serde_json::json!(["x-hoop"]));
+        assert!(matches!(v.verify(&crit), Err(AuthError::Malformed(_))));
+        assert!(v.verify(&sign(&claims(now + 60, now))).is_ok(), "a token issue would make");
     }
 
     #[test]
