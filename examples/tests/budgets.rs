@@ -162,6 +162,30 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     assert!(!o.status.success() && err(&o).contains("denied"), "{}", err(&o));
 }
 
+/// Red-team round 81: a spent budget holds the next connection itself (the bytes budget judges
+/// every action, a connect too); a client killed while it waits takes its ticket with it. It
+/// stayed open until the review timed out, for a reviewer to grant an hour's waiver to nobody.
+#[test]
+fn a_connection_held_for_review_goes_with_its_client() {
+    let s = serve("[policy.budgets]\ntarget_bytes_1h = 4000\n");
+    let token = s.token("agent-1", "agent", "", 3600);
+    assert!(s.psql(&token, "select repeat('x', 3000) from generate_series(1, 2)").status.success());
+    let mut held = spawn(&s, &token, &["select 1"]);
+    let (ticket, line) = wait_ticket(&s, "agent-budget-target-bytes");
+    assert!(line.contains("connect"), "held at connect: {line}");
+    held.kill().unwrap();
+    let _ = held.wait();
+    let mut open = true;
+    for _ in 0..100 {
+        open = out(&s.hoop(&["approvals", "list"])).contains(&ticket);
+        if !open {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!open, "the ticket went with its client");
+}
+
 /// The same slow dump through a cursor, a page per FETCH in one session and one transaction:
 /// each FETCH's rows count, and the FETCH that crosses the hourly budget is held.
 #[test]

@@ -265,7 +265,15 @@ impl PgProxy {
             LoginCredential::Token(tok) => Credential::Token(tok),
             LoginCredential::Identity(id) => Credential::Verified(id),
         };
-        let handle = match self.gate.open_session(cred, Protocol::Postgres, &target, Some(peer), params.clone()).await {
+        // A connection a rule holds for review (a spent budget) waits here; a client that goes
+        // away meanwhile takes its ticket with it, as a held statement's does (red-team round 81:
+        // killed clients left connect tickets open until the review timed out, and a reviewer
+        // could grant an hour's waiver to nobody). Dropping the open cancels the ticket.
+        let opened = tokio::select! {
+            r = self.gate.open_session(cred, Protocol::Postgres, &target, Some(peer), params.clone()) => r,
+            e = reader.closed(64 * 1024) => return Err(e.into()),
+        };
+        let handle = match opened {
             Ok(h) => h,
             Err(e) => {
                 let code = match &e {
