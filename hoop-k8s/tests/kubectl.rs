@@ -34,7 +34,9 @@ fn gateway(extra: &str) -> Gw {
 /// `limits` are lines of the `[limits]` table.
 fn gateway_with(opts: KubeApiOptions, credentials: Option<&dyn Fn(&KubeApi) -> String>, limits: &str, extra: &str) -> Gw {
     let api = KubeApi::start(opts).unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    // Not a dot-directory (tempfile's `.tmpXXXX`): in a container a dot-file written anywhere
+    // is home configuration, and exec tests write their files here.
+    let dir = tempfile::Builder::new().prefix("hoop-k8s-").tempdir().unwrap();
     let credentials = match credentials {
         Some(f) => f(&api),
         None => format!("password = \"{}\"", api.token()),
@@ -329,6 +331,28 @@ fn dot_files_anywhere_in_a_container_are_home_configuration() {
     let made = popt.exists();
     let _ = std::fs::remove_dir_all(&home);
     assert!(text(&o).1.contains("agent-no-home-configuration") && !made, "{:?}", text(&o));
+}
+
+/// Red-team round 82: a container's programs load code from places hoop cannot list (a PATH
+/// entry such as `/opt/tools`, `/usr/local/share/perl`, `/usr/share/p11-kit/modules`): code
+/// planted there ran under `df`, `psql --version` and `wget`. An agent's exec writing outside
+/// the scratch directories waits for a reviewer; denied, nothing is made.
+#[test]
+fn container_writes_outside_scratch_directories_are_reviewed() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::path::PathBuf::from(format!("/opt/hoop-r82-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let planted = dir.join("df");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/bin/true", planted.to_str().unwrap()]);
+    t.join().unwrap();
+    let made = planted.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(text(&o).1.contains("agent-review-container-writes") && !made, "{:?}", text(&o));
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/etc/hostname", &format!("/tmp/hoop-r82-{}", std::process::id())]);
+    let _ = std::fs::remove_file(format!("/tmp/hoop-r82-{}", std::process::id()));
+    assert!(o.status.success(), "scratch directories stay writable: {:?}", text(&o));
 }
 
 /// A watch that runs while objects change: Secret events arrive, masked.

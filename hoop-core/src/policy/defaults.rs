@@ -253,6 +253,18 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
+        // A container's programs load code from places hoop cannot list: every PATH entry
+        // (`/opt/tools`, `/busybox`), interpreters' library directories (`/usr/local/share/perl`,
+        // a `.pth` in `dist-packages`), plugin directories (`/usr/share/p11-kit/modules`), and
+        // an image's root is usually writable. Red-team round 82 planted code in each, which a
+        // plain `df`, `psql --version` or `wget` then ran as root. An agent's exec writing
+        // anywhere but the scratch directories is held, so a reviewer sees where.
+        "agent-review-container-writes",
+        Then::Review,
+        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && action.exec.writes.exists(w, !w.matches("^/(tmp|var/tmp|dev/shm)/[^/]") && !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]))"#,
+        "a container's programs load code from places hoop cannot know (its PATH, interpreters' libraries, plugin directories): an agent's exec that writes outside /tmp, /var/tmp or /dev/shm is held for review",
+    ),
+    (
         "agent-review-links",
         Then::Review,
         r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && "ln" in action.exec.programs) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
@@ -614,6 +626,20 @@ mod tests {
         review(Action::exec("h", "pbin/p"), "agent-review-shell");
         review(Action::exec("h", "sed -n '1e id' /etc/hostname"), "agent-review-shell");
         review(Action::exec("h", "ln -s /etc e"), "agent-review-links");
+        // Red-team round 82: in a container, a write outside the scratch directories.
+        let in_pod = |a: &Action| {
+            let mut s = session(IdentityKind::Agent);
+            s.protocol = Protocol::Kubernetes;
+            CelPolicy::new(agent_rules(), Then::Allow).unwrap().evaluate(&s, a)
+        };
+        let argv = |words: &[&str]| Action::exec_argv("k", words.iter().map(|w| w.to_string()).collect());
+        for words in [&["tee", "/usr/local/share/perl/5.36.0/PgCommon.pm"][..], &["cp", "/tmp/x.so", "/usr/share/p11-kit/modules/x.module"], &["tee", "/opt/tools/df"], &["sort", "-o", "out.txt", "/etc/hostname"]] {
+            assert_eq!(rule_of(&in_pod(&argv(words))), "agent-review-container-writes", "{words:?}");
+        }
+        for words in [&["tee", "/tmp/notes.txt"][..], &["cat", "/etc/hostname"], &["tee", "/var/tmp/x"]] {
+            assert!(matches!(in_pod(&argv(words)), Verdict::Allow { .. }), "{words:?}");
+        }
+        assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "printf x > /opt/tools/notes")), Verdict::Allow { .. }), "over SSH, not this rule");
         let mut sixth = Action::k8s("k", K8s { verb: "delete".into(), resource: "pods".into(), namespace: "x".into(), name: "p6".into(), ..K8s::default() });
         sixth.usage.deletes = 5;
         review(sixth, "agent-review-bulk-delete");
