@@ -125,7 +125,10 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     // The third page passes the hourly budget as it streams (3000 rows read this hour): it
     // is held there, at its checkpoint.
     let held = spawn(&s, &token, &[&page(2)]);
-    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    let (ticket, line) = wait_ticket(&s, "agent-budget-target-rows");
+    // The reviewer is told what the approval also grants (red-team round 81: a ticket showing
+    // a harmless statement waived the budget for an hour unsaid).
+    assert!(line.contains("approving also waives budget rule agent-budget-target-rows for agent-1 on target db for 60 minutes"), "{line}");
     assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
     let o = wait(held);
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));

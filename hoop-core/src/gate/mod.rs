@@ -813,11 +813,11 @@ impl SessionHandle {
                 // A download is copied as it is (red-team round 36: approved, `scp -O`, `sftp get`
                 // and rsync delivered a `.env` that `cat` would have masked): the reviewer is told.
                 let detail = if action.kind == crate::action::ActionKind::FileTransfer && action.file_transfer.direction == "download" {
-                    "file contents are copied as they are: masking does not apply to them"
+                    "file contents are copied as they are: masking does not apply to them".to_string()
                 } else {
-                    ""
+                    self.waiver_note(&rule)
                 };
-                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, detail);
+                let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, &detail);
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }
             }

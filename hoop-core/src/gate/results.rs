@@ -298,6 +298,21 @@ impl SessionHandle {
         }
     }
 
+    /// What approving a ticket of `rule` also grants, for the reviewer to read: a budget rule's
+    /// approval waives it for an hour (red-team round 81: a ticket showing only `select 1`
+    /// let an identity read two million rows past a 50,000-row budget). Empty for other rules.
+    pub(super) fn waiver_note(&self, rule: &str) -> String {
+        if !self.gate.inner.policy.is_budget_rule(rule) {
+            return String::new();
+        }
+        format!(
+            "approving also waives budget rule {rule} for {} on target {} for {} minutes: what it would hold meanwhile runs unheld",
+            self.session.identity.subject,
+            self.session.target.name,
+            WAIVER_SECS / 60
+        )
+    }
+
     /// After a reviewer approved what `rule` held: a budget rule is waived for this identity on
     /// this target for [`WAIVER_SECS`], so that the work it let go on is not held at once again.
     pub(super) fn waive_budget(&self, rule: &str) {
@@ -355,10 +370,14 @@ impl SessionHandle {
             Verdict::Review { rule } => {
                 self.gate.inner.metrics.budget_ticket();
                 let detail = format!(
-                    "paused after {} rows, {} bytes, {} masked values so far",
-                    so_far.rows, so_far.bytes, so_far.masked_values
+                    "paused after {} rows, {} bytes, {} masked values so far; {}",
+                    so_far.rows,
+                    so_far.bytes,
+                    so_far.masked_values,
+                    self.waiver_note(&rule)
                 );
-                let pending = self.gate.inner.approvals.open(&self.session, &action, action.clone(), &rule, &detail);
+                let detail = detail.trim_end_matches("; ");
+                let pending = self.gate.inner.approvals.open(&self.session, &action, action.clone(), &rule, detail);
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checkpoint::Review { rule, pending }
             }
