@@ -119,7 +119,22 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Ends the process quietly, as a Unix tool does, when what it prints goes to a reader that
+/// has gone (`hoop approvals show … | head`): `println!` panics on the broken pipe, and a
+/// backtrace there only buries the output the reader wanted.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     examples::init_logging_as(cli.log_format == "json");
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
