@@ -141,6 +141,11 @@ fn admin_api_authorisation() {
     let agent = s.token("bot", "agent", "audit", 600);
     let o = as_token(&agent, &["approvals", "approve", &ticket]);
     assert!(err(&o).contains("HTTP 403"), "{}", err(&o));
+    // Refusals leave a trace (red-team identity round 81: none did): the admin API's, and a
+    // login's, which has no session to be recorded in.
+    assert!(!s.psql("not-a-token", "select 1").status.success());
+    let log = s.log();
+    assert!(log.contains("admin request refused") && log.contains("/v1/approvals/") && log.contains("login refused"), "{log}");
     let erin = s.token("erin", "human", "review", 600);
     let o = as_token(&erin, &["approvals", "approve", &ticket]);
     assert!(o.status.success(), "{}", err(&o));

@@ -224,7 +224,19 @@ impl AdminApi {
         Ok(id)
     }
 
+    /// Answers one request; a refusal (401, 403) is logged, so that an agent probing the API
+    /// leaves a trace (red-team identity round 81: refused approvals, wider token requests and
+    /// forged tokens left none).
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let resp = self.route(req).await;
+        if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            tracing::warn!(%method, path = %hoop_core::display::escaped(&path), status = resp.status().as_u16(), "admin request refused");
+        }
+        resp
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();

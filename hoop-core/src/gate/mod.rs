@@ -368,7 +368,10 @@ impl Gate {
         client_addr: Option<SocketAddr>,
         params: BTreeMap<String, String>,
     ) -> Result<SessionHandle, GateError> {
-        let identity = self.authenticate(credential).await?;
+        // A refused login leaves a trace in the log (red-team identity round 81: none did); it
+        // has no session to be recorded in.
+        let refused = |e: &dyn std::fmt::Display| tracing::warn!(protocol = protocol.as_str(), %target, client = ?client_addr, error = %e, "login refused");
+        let identity = self.authenticate(credential).await.inspect_err(|e| refused(e))?;
         let target_info = self
             .inner
             .targets
@@ -378,7 +381,9 @@ impl Gate {
             .cloned()
             .ok_or_else(|| GateError::UnknownTarget(target.to_string()))?;
         if !identity.may_reach(target) {
-            return Err(AuthError::TargetNotAllowed { subject: identity.subject, target: target.into() }.into());
+            let e = AuthError::TargetNotAllowed { subject: identity.subject, target: target.into() };
+            refused(&e);
+            return Err(e.into());
         }
         // Past its recording budget an agent gets no session, and no recording either: a refused
         // connection's own records (its start, its refusal, its seal) made 2,000 files a second
