@@ -159,6 +159,10 @@ fn admin_api_authorisation() {
     let o = as_token(&frank, &["token", "issue", "--subject", "frank/bot", "--kind", "agent", "--targets", "db", "--ttl", "600"]);
     assert!(o.status.success(), "{}", err(&o));
     let minted = out(&o).trim().to_string();
+    // Round 82: nor a second reviewer she mints.
+    let o = as_token(&frank, &["token", "issue", "--subject", "frank/rev2", "--kind", "human", "--groups", "review", "--ttl", "600"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let frank_rev = out(&o).trim().to_string();
     for (bot, token) in [("frank/bot", minted), ("frank/other", s.token("frank/other", "agent", "", 600))] {
         let waiting = std::thread::spawn(move || {
             Command::new("psql")
@@ -177,8 +181,10 @@ fn admin_api_authorisation() {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let o = as_token(&frank, &["approvals", "approve", &ticket]);
-        assert!(err(&o).contains("cannot decide their own tickets"), "{bot}: {}", err(&o));
+        for who in [&frank, &frank_rev] {
+            let o = as_token(who, &["approvals", "approve", &ticket]);
+            assert!(err(&o).contains("cannot decide their own tickets"), "{bot}: {}", err(&o));
+        }
         let o = as_token(&erin, &["approvals", "approve", &ticket]);
         assert!(o.status.success(), "{bot}: {}", err(&o));
         let done = waiting.join().unwrap();

@@ -174,11 +174,10 @@ impl Broker {
         }
         let mut open = self.lock();
         let entry = open.get(id).ok_or_else(|| ApprovalError::NoSuchTicket(id.to_string()))?;
-        // Nor one of an identity the reviewer issued, or named under its own subject (red-team
-        // identity round 81: `alice` minted `alice/bot` and approved what it asked for).
-        let t = &entry.ticket;
-        let delegate = t.requester.strip_prefix(&reviewer.subject).is_some_and(|rest| rest.starts_with('/'));
-        if t.requester == reviewer.subject || delegate || t.issued_by.contains(&reviewer.subject) {
+        // Nor one whose requester and reviewer share an issuer, or where one is named under
+        // the other's subject (red-team identity round 81: `alice` minted `alice/bot` and
+        // approved what it asked for; round 82: `bob` minted a reviewer `bob/rev2`, who did).
+        if related(&entry.ticket, reviewer) {
             return Err(ApprovalError::OwnTicket);
         }
         let Some(entry) = open.remove(id) else {
@@ -212,6 +211,15 @@ impl Broker {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Open>> {
         self.inner.open.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Whether `reviewer` and the ticket's requester are one person's: the same subject, a shared
+/// issuer in their lineages, or one subject named under another (`alice/bot` under `alice`).
+fn related(ticket: &Ticket, reviewer: &Identity) -> bool {
+    let theirs: Vec<&str> = std::iter::once(ticket.requester.as_str()).chain(ticket.issued_by.iter().map(String::as_str)).collect();
+    let mine: Vec<&str> = std::iter::once(reviewer.subject.as_str()).chain(reviewer.credentials.iter().filter_map(|c| c.strip_prefix("subject:"))).collect();
+    let under = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|rest| rest.starts_with('/'));
+    theirs.iter().any(|q| mine.iter().any(|r| q == r || under(q, r) || under(r, q)))
 }
 
 /// A requester's wait on one ticket. Dropping it (the client went away) cancels the ticket.
@@ -324,7 +332,11 @@ mod tests {
         delegated.identity.credentials = vec!["token:t1".into(), "subject:ops".into()];
         let pending = b.open(&delegated, &a, a.clone(), "r", "");
         let id = pending.ticket().id.clone();
-        for (who, refused) in [("ops", true), ("alice", true), ("alic", false)] {
+        // Round 82: nor a reviewer the same issuer minted, or one named under the requester.
+        let mut minted = reviewer("ops/rev2");
+        minted.credentials = vec!["token:t2".into(), "subject:ops".into()];
+        assert_eq!(b.decide(&id, &minted, true, ""), Err(ApprovalError::OwnTicket));
+        for (who, refused) in [("ops", true), ("alice", true), ("alice/bot/rev", true), ("alic", false)] {
             let r = b.decide(&id, &reviewer(who), true, "");
             assert_eq!(r == Err(ApprovalError::OwnTicket), refused, "{who}: {r:?}");
         }
