@@ -344,6 +344,19 @@ fn revocation_ends_live_psql_ssh_and_kubectl_watch_within_a_second() {
     assert!(o.status.success(), "{}", err(&o));
     let listed = out(&s.hoop(&["revoke", "--list"]));
     assert!(listed.contains("ci/\\u{202e}rotarepo") && !listed.contains('\u{202e}'), "{listed}");
+    // A revocation is never shortened or lifted over the API (red-team identity round 82: a
+    // reviewer posted the operator's for-ever revocation again with an `until` in the past, and
+    // the revoked token logged in again).
+    let rev = s.token("rev", "human", "review", 600);
+    for until in [1, -5] {
+        let body = format!(r#"{{"id": "token:{jti}", "until": {until}}}"#);
+        let o = Command::new("curl")
+            .args(["-sk", "-X", "POST", "-H", &format!("Authorization: Bearer {rev}"), "-H", "Content-Type: application/json", "-d", &body, &format!("{}/v1/revocations", s.admin)])
+            .output()
+            .unwrap();
+        assert!(out(&o).contains("never shortened"), "{until}: {}", out(&o));
+    }
+    assert!(err(&s.psql(&token, "select 1")).contains("revoked"), "still revoked");
     for id in [format!("token:{jti}"), format!("ssh-key:{fp}"), format!("ssh-cert:{serial}"), client.clone()] {
         assert!(listed.contains(&id), "{id} in {listed}");
     }

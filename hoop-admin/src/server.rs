@@ -517,6 +517,7 @@ impl AdminApi {
                 json_reply(StatusCode::OK, json!({ "revoked": id, "until": until, "ended_sessions": ended }))
             }
             Err(e @ hoop_core::auth::revocation::RevocationError::Malformed(_)) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+            Err(e @ hoop_core::auth::revocation::RevocationError::Shortens(_)) => error(StatusCode::CONFLICT, &e.to_string()),
             Err(e) => {
                 tracing::error!(%id, error = %e, "revocation could not be kept");
                 error(StatusCode::INTERNAL_SERVER_ERROR, &format!("revoked until restart only: {e}"))

@@ -53,6 +53,11 @@ pub enum RevocationError {
     /// The list is full.
     #[error("the revocation list is full ({MAX_REVOCATIONS} entries)")]
     Full,
+    /// The revocation would end sooner than the one in force, or is over already: revocations
+    /// are only ever lengthened (red-team identity round 82: a reviewer lifted the operator's
+    /// revocation by posting it again with an `until` in the past).
+    #[error("{0} is revoked for longer already; a revocation is never shortened or lifted this way")]
+    Shortens(String),
     /// The list could not be written: the revocation holds until restart only.
     #[error("revocation list {path}: {source}")]
     Io {
@@ -184,6 +189,11 @@ impl Revocations {
         if entries.len() >= MAX_REVOCATIONS && !entries.contains_key(&r.id) {
             return Err(RevocationError::Full);
         }
+        // (Entries not in force were dropped before this is called.)
+        let shorter = |old: &Revocation| r.until != 0 && (old.until == 0 || r.until < old.until);
+        if (r.until != 0 && r.until <= now_secs()) || entries.get(&r.id).is_some_and(shorter) {
+            return Err(RevocationError::Shortens(r.id));
+        }
         entries.insert(r.id.clone(), r);
         len.store(entries.len(), Ordering::Release);
         Ok(())
@@ -276,8 +286,19 @@ mod tests {
         r.revoke(revocation("token:other", 0)).unwrap();
         assert!(r.check(&id).is_ok());
         // Expired revocations no longer refuse.
-        r.revoke(revocation("token:abc", now_secs() - 1)).unwrap();
+        r.entries.lock().unwrap().insert("token:abc".into(), revocation("token:abc", now_secs() - 1));
         assert!(r.check(&id).is_ok());
+        // A revocation is only ever lengthened (red-team identity round 82: re-posted with an
+        // `until` in the past, the operator's for-ever revocation was lifted).
+        r.revoke(revocation("subject:agent-1", 0)).unwrap();
+        for until in [now_secs() - 5, -5, now_secs() + 60] {
+            assert!(matches!(r.revoke(revocation("subject:agent-1", until)), Err(RevocationError::Shortens(_))), "{until}");
+            assert_eq!(r.check(&id), Err(AuthError::Revoked), "still revoked after {until}");
+        }
+        r.revoke(revocation("subject:agent-1", 0)).unwrap();
+        r.revoke(revocation("token:later", now_secs() + 60)).unwrap();
+        r.revoke(revocation("token:later", now_secs() + 120)).unwrap();
+        assert!(matches!(r.revoke(revocation("token:later", now_secs() + 30)), Err(RevocationError::Shortens(_))));
         assert!(matches!(r.revoke(revocation("tokens:abc", 0)), Err(RevocationError::Malformed(_))));
         assert!(matches!(r.revoke(revocation("token:", 0)), Err(RevocationError::Malformed(_))));
     }
