@@ -242,6 +242,25 @@ fn delegated_issuing_stays_within_the_issuer() {
     assert!(home.exchange(&s, &[]).unwrap_err().contains("HTTP 401"));
 }
 
+/// Red-team identity round 82: a human's short-lived token registered clients that outlived a
+/// revocation of that human: they stand on who registered them, so revoking the person ends
+/// their clients' exchanges and the tokens those gave.
+#[test]
+fn clients_stand_on_who_registered_them() {
+    let s = serve("");
+    let bob = s.token("bob", "human", "token-issuer", 600);
+    let cred = s.dir.path().join("bob-bot.credential");
+    let o = s.hoop(&["clients", "create", "--subject", "bob/bot", "--kind", "agent", "--targets", "db", "--out", cred.to_str().unwrap(), "--token", &bob]);
+    assert!(o.status.success(), "{}", err(&o));
+    let home = AgentHome::new(&s, &cred);
+    let token = home.exchange(&s, &[]).unwrap();
+    assert!(s.psql(&token, "select 1").status.success());
+    let o = s.hoop(&["revoke", "subject:bob", "--reason", "left the company"]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(err(&s.psql(&token, "select 1")).contains("revoked"));
+    assert!(home.exchange(&s, &[]).unwrap_err().contains("HTTP 401"));
+}
+
 /// Revoking ends live sessions on every protocol within a second, with the reason the client
 /// can show; revocations are listed and survive a restart.
 #[test]

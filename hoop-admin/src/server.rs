@@ -370,7 +370,7 @@ impl AdminApi {
         let now = hoop_core::auth::now_secs();
         let (spec, from, may_issue) = match caller {
             Caller::Client(client) => match client.token_spec(targets.as_deref(), ttl) {
-                Ok(spec) => (spec, vec![format!("client:{}", client.id)], client.spec.issue_subjects.clone()),
+                Ok(spec) => (spec, client.lineage(), client.spec.issue_subjects.clone()),
                 Err(e) => return auth_refusal(&e),
             },
             Caller::Outside(id) => {
@@ -404,7 +404,7 @@ impl AdminApi {
             })?;
             // The client itself, and its subject, may have been revoked.
             let mut me = Identity::new(&client.spec.subject, client.spec.kind);
-            me.credentials = vec![format!("client:{}", client.id)];
+            me.credentials = client.lineage();
             self.gate.authenticate(Credential::Verified(&me)).await.map_err(|e| error(StatusCode::UNAUTHORIZED, &e.to_string()))?;
             return Ok(Caller::Client(client));
         }

@@ -66,6 +66,17 @@ impl Client {
         Client { secret_sha256: String::new(), ..self.clone() }
     }
 
+    /// What the client's tokens stand on, as revocation ids: the client, and the subject that
+    /// registered it, so that revoking a person ends the clients they made (red-team identity
+    /// round 82: a revoked human's clients went on minting reviewers for a day at a time).
+    pub fn lineage(&self) -> Vec<String> {
+        let mut from = vec![format!("client:{}", self.id)];
+        if !self.created_by.is_empty() && self.created_by != self.spec.subject {
+            from.push(format!("subject:{}", self.created_by));
+        }
+        from
+    }
+
     /// The token an exchange yields: the registration, narrowed to `targets` if given and to
     /// `ttl_secs` (at most the registration's longest lifetime).
     pub fn token_spec(&self, targets: Option<&[String]>, ttl_secs: Option<i64>) -> Result<TokenSpec, AuthError> {
