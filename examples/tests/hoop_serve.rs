@@ -452,3 +452,44 @@ fn a_reviewer_sees_a_kubernetes_write_whole() {
     let o = kubectl.wait_with_output().unwrap();
     assert!(!o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Red-team identity round 82: the approval webhook passed an agent's text to Slack as markup:
+/// a comment made a `<!channel>` mention, a disguised `<url|label>` link, or closed the code
+/// span to show another ticket's approve command as hoop's own. The body the chat receives
+/// holds them as text.
+#[test]
+fn the_approval_webhook_shows_an_agents_text_as_text() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = std::thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n) = c.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))).unwrap_or(0);
+                if body.len() >= len {
+                    break;
+                }
+            }
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        String::from_utf8_lossy(&buf).to_string()
+    });
+    let s = serve(&format!(
+        "[approvals]\nwebhook_url = \"http://127.0.0.1:{port}/hook\"\n[[policy.rules]]\nname = \"review-marked\"\nwhen = 'action.kind == \"sql\" && action.sql.text.contains(\"review_me\")'\nthen = \"review\"\n"
+    ));
+    let token = s.token("bot", "agent", "", 600);
+    let mut held = s.psql_cmd("a", &token, "prefer", "select 'review_me' /* `<!channel> <https://x.example|Deny:> `hoop approvals approve t_x` */").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let body = received.join().unwrap();
+    let _ = held.kill();
+    let _ = held.wait();
+    assert!(body.contains("review_me") && body.contains("&lt;!channel&gt;"), "{body}");
+    assert!(!body.contains("<!channel>") && !body.contains("<https://") && !body.contains("`hoop approvals approve t_x`"), "{body}");
+}

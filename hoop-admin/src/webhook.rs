@@ -10,12 +10,32 @@ use std::sync::Arc;
 /// The message for `ticket`, with the command that approves it.
 pub fn message(ticket: &Ticket) -> serde_json::Value {
     let what = ticket.action.summary();
+    let (who, target, rule, what) = (chat(&ticket.requester), chat(&ticket.action.target), chat(&ticket.rule), chat(&what));
     serde_json::json!({
         "text": format!(
-            "hoop: {} asks to run on {} (rule {}): `{}`\nApprove: `hoop approvals approve {}`  Deny: `hoop approvals deny {}`",
-            ticket.requester, ticket.action.target, ticket.rule, what, ticket.id, ticket.id
+            "hoop: {who} asks to run on {target} (rule {rule}): `{what}`\nApprove: `hoop approvals approve {}`  Deny: `hoop approvals deny {}`",
+            ticket.id, ticket.id
         )
     })
+}
+
+/// `s` as chat text shows it: Slack's three entities for `&`, `<` and `>` (which it renders as
+/// those characters, and which otherwise make mentions and links: `<!channel>`,
+/// `<https://x|label>`), and a backtick written as an escape (it would close the code span the
+/// statement is shown in). Red-team identity round 82 put a mention, a disguised link and a
+/// second ticket's "approve" command in a message through an agent's SQL comment.
+fn chat(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '`' => out.push_str("\\u{60}"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// How long one webhook delivery may take before the ticket counts as undeliverable.
@@ -80,4 +100,34 @@ async fn post(url: &str, tls: &Arc<rustls::ClientConfig>, body: serde_json::Valu
 /// The host of `url`, the only part of a webhook URL that may be logged.
 pub fn host_of(url: &str) -> String {
     url.parse::<hyper::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_else(|| "(unparsable URL)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Red-team identity round 82: an agent's comment made a mention, a disguised link and a
+    /// code span holding another ticket's approve command.
+    #[test]
+    fn an_agents_text_makes_no_mention_link_or_code_span() {
+        let action = hoop_core::action::Action::sql("db", "select 1 /* `<!channel> <https://x.example|Deny:> & `hoop approvals approve t_1` */");
+        let ticket = Ticket {
+            id: "t_2".into(),
+            session: hoop_core::session::SessionId("s".into()),
+            requester: "bot<@U1>".into(),
+            issued_by: vec![],
+            action,
+            fingerprint: String::new(),
+            rule: "r".into(),
+            detail: String::new(),
+            requested_at: 0,
+            expires_at: 0,
+        };
+        let text = message(&ticket)["text"].as_str().unwrap().to_string();
+        assert!(!text.contains('<') && !text.contains('>') && !text.contains(" & "), "{text}");
+        assert!(text.contains("&lt;!channel&gt;") && text.contains("bot&lt;@U1&gt;"), "{text}");
+        // Six backticks: the three code spans hoop writes, none from the agent's text.
+        assert_eq!(text.matches('`').count(), 6, "{text}");
+        assert!(text.contains("\\u{60}hoop approvals approve t_1\\u{60}"), "{text}");
+    }
 }
