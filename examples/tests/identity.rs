@@ -208,9 +208,11 @@ fn delegated_issuing_stays_within_the_issuer() {
         ("every target", vec!["--subject", "orchestrator/job-2", "--targets", "*"]),
         ("a subject outside its pattern", vec!["--subject", "root", "--targets", "db"]),
         ("a lookalike prefix", vec!["--subject", "orchestrator-admin", "--targets", "db"]),
+        // Red-team identity round 81: a subject a terminal reads as another.
+        ("a direction override", vec!["--subject", "orchestrator/\u{202e}rotarepo", "--targets", "db"]),
     ] {
         let o = issue(&args);
-        assert!(!o.status.success() && err(&o).contains("HTTP 403"), "{what}: {}", err(&o));
+        assert!(!o.status.success() && (err(&o).contains("HTTP 403") || err(&o).contains("HTTP 400")), "{what}: {}", err(&o));
     }
     // Red-team identity round 81: an issuer agent removed another agent's client, revoking it
     // for ever and ending its sessions. Only humans remove clients (an issuer those it

@@ -72,8 +72,10 @@ pub fn lineage(issuer: &Identity) -> Vec<String> {
 /// What no credential may be, whoever issues it (the data dir's key included).
 pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
     // Whitespace too: a revocation id (`subject:<name>`) must be able to name every subject.
-    if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| c.is_control() || c.is_whitespace() || c == ',') {
-        return Err(AuthError::Claim("subject must be 1..=256 printable characters without spaces or commas".into()));
+    // And no invisible or direction-changing character (red-team identity round 81:
+    // `ci/\u{202e}rotarepo` read as `ci/operator` wherever it was printed raw).
+    if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| crate::display::hidden(c) || c.is_whitespace() || c == ',') {
+        return Err(AuthError::Claim("subject must be 1..=256 printable characters without spaces, commas, or invisible or direction-changing characters".into()));
     }
     // `orch/../admin` is under `orch/` to a prefix test and reads as `admin` to a person.
     if spec.subject.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..") {
@@ -146,6 +148,10 @@ mod tests {
         let agent = issuer(Agent, &["token-issuer", "etl"], &["pg"]);
         let ok = |i: &Identity, mut s: TokenSpec| bound(i, &mut s, 9_000).map(|_| s.ttl_secs);
         assert_eq!(ok(&agent, spec("ci/job-1", Agent, &["etl"], &["pg"], 3600)), Ok(1000), "lifetime cut to the issuer's");
+        // A subject that reads as another (red-team identity round 81: `ci/\u{202e}rotarepo`).
+        for bad in ["ci/\u{202e}rotarepo\u{202c}", "ci/a\u{200b}b", "ci/\u{2066}x"] {
+            assert!(ok(&agent, spec(bad, Agent, &["etl"], &["pg"], 60)).is_err(), "{bad:?}");
+        }
         assert!(ok(&agent, spec("ci", Agent, &[], &[], 60)).is_ok());
         for (what, s) in [
             ("human", spec("ci/job-1", Human, &[], &["pg"], 60)),

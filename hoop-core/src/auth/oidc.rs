@@ -258,6 +258,12 @@ impl OidcVerifier {
             other => other,
         })?;
         let claims = data.claims;
+        // No longer-lived than a gateway token (red-team identity round 82: a 30-day token with
+        // no `jti` logged in directly, and could be stopped only by revoking its subject).
+        let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or_default();
+        if exp > crate::auth::now_secs() + crate::auth::token::MAX_TTL_SECS + self.cfg.leeway_secs as i64 {
+            return Err(AuthError::Claim("exp (hoop takes tokens that live at most 24 h)".into()));
+        }
         let Some(mapping) = self.map.iter().find(|m| m.takes(&claims)) else {
             return Err(AuthError::Permission(format!("no mapping of issuer {} takes this token", self.cfg.issuer)));
         };
@@ -265,7 +271,7 @@ impl OidcVerifier {
         let subject_claim = m.subject_claim.as_deref().unwrap_or(&self.cfg.subject_claim);
         let subject = claim(&claims, subject_claim)
             .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && !s.chars().any(|c| c.is_control() || c.is_whitespace() || c == ','))
+            .filter(|s| !s.is_empty() && !s.chars().any(|c| crate::display::hidden(c) || c.is_whitespace() || c == ','))
             .ok_or_else(|| AuthError::Claim(subject_claim.to_string()))?;
         let presented: Vec<String> = match claim(&claims, &self.cfg.groups_claim) {
             Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
