@@ -344,15 +344,42 @@ fn container_writes_outside_scratch_directories_are_reviewed() {
     let dir = std::path::PathBuf::from(format!("/opt/hoop-r82-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let planted = dir.join("df");
-    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-    let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/bin/true", planted.to_str().unwrap()]);
-    t.join().unwrap();
-    let made = planted.exists();
+    let decoy = format!("of=/tmp/hoop-r83-decoy-{}", std::process::id());
+    // Round 83: dd writes the last of its `of=` operands.
+    for argv in [vec!["cp", "/bin/true", planted.to_str().unwrap()], vec!["dd", "if=/etc/hostname", &decoy, &format!("of={}", planted.display())]] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = kubectl(&kc, &[&["exec", "pod-1", "--"][..], &argv].concat());
+        t.join().unwrap();
+        let made = planted.exists();
+        let _ = std::fs::remove_file(&planted);
+        assert!(text(&o).1.contains("agent-review-container-writes") && !made, "{argv:?}: {:?}", text(&o));
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(text(&o).1.contains("agent-review-container-writes") && !made, "{:?}", text(&o));
     let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/etc/hostname", &format!("/tmp/hoop-r82-{}", std::process::id())]);
     let _ = std::fs::remove_file(format!("/tmp/hoop-r82-{}", std::process::id()));
     assert!(o.status.success(), "scratch directories stay writable: {:?}", text(&o));
+}
+
+/// Red-team round 83: programs that write a file they name themselves (`script`'s
+/// `./typescript`, `file -C`'s `<source>.mgc`) were read as writing nothing. Those writes are
+/// seen, and here held and denied: nothing is made in the pod's working directory.
+#[test]
+fn files_a_program_names_itself_are_writes() {
+    let gw = gateway("");
+    let work = std::env::temp_dir().join(format!("hoop-r83-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(work.join("magic"), "0 string RTK83 planted\n").unwrap();
+    let pod = gw.dir.path().join("worker.yaml");
+    std::fs::write(&pod, format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: worker\nspec:\n  containers:\n  - name: app\n    image: busybox\n    workingDir: {}\n", work.display())).unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    let kc = gw.agent();
+    for (argv, made) in [(&["script", "-q", "-c", "true"][..], "typescript"), (&["file", "-C", "-m", "magic"], "magic.mgc")] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = kubectl(&kc, &[&["exec", "worker", "--"][..], argv].concat());
+        t.join().unwrap();
+        assert!(text(&o).1.contains("(rule agent-review-") && !work.join(made).exists(), "{argv:?}: {:?}", text(&o));
+    }
+    let _ = std::fs::remove_dir_all(&work);
 }
 
 /// A watch that runs while objects change: Secret events arrive, masked.

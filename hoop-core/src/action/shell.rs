@@ -434,8 +434,11 @@ impl Walker<'_> {
         // What a copy, `tee` or `dd` writes, in a directory of programs.
         match argv.first().map(|p| known_name(p)) {
             Some("tee") => self.operands_written(&argv),
+            // Every `of=`: GNU dd writes the last one given (red-team round 83: `dd of=/tmp/d
+            // of=/opt/tools/df` was read as a write to `/tmp/d` and overwrote a program).
             Some("dd") => {
-                if let Some(of) = argv.iter().find_map(|a| a.strip_prefix("of=")).map(str::to_string) {
+                let outputs: Vec<String> = argv.iter().filter_map(|a| a.strip_prefix("of=")).map(str::to_string).collect();
+                for of in outputs {
                     self.written(&of);
                 }
             }
@@ -610,6 +613,11 @@ impl Walker<'_> {
             // util-linux `script` runs the last `-c` it is given (red-team round 48: `script -c id
             // -c python3 …`); each one is checked. Without one it runs the login shell on its
             // input (red-team round 30: `printf 'cmd' | script -q /dev/null`).
+            // What it writes: its typescript (`./typescript` when none is named: red-team round
+            // 83) and its logs.
+            for out in script_outputs(args) {
+                self.written(&out);
+            }
             match wrappers::script_commands(args) {
                 Err(why) => return self.r.unreadable(why),
                 Ok(None) => return self.interpreter(&program, "a shell reading commands from its input"),
@@ -1612,9 +1620,44 @@ fn other_directory(program: &str, args: &[String]) -> Option<Result<String, ()>>
     None
 }
 
+/// The files util-linux `script` writes: its typescript operand (`typescript` when there is
+/// none) and the logs its options name (`-I`, `-O`, `-B`, `-T`, `-t<file>`, `--log-*`).
+fn script_outputs(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut operand = None;
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        let value = |i: usize| args.get(i + 1).cloned();
+        match a.as_str() {
+            "-c" | "-E" | "-m" | "--command" | "--echo" | "--logging-format" | "--output-limit" => i += 1,
+            "-I" | "-O" | "-B" | "-T" | "--log-in" | "--log-out" | "--log-io" | "--log-timing" => {
+                out.extend(value(i));
+                i += 1;
+            }
+            _ if a.starts_with("--log-") => out.extend(a.split_once('=').map(|(_, v)| v.to_string())),
+            _ if a.starts_with("-t") && a.len() > 2 && !a.starts_with("--") => out.push(a[2..].to_string()),
+            _ if a.starts_with('-') => {}
+            _ => operand = Some(a.clone()),
+        }
+        i += 1;
+    }
+    out.push(operand.unwrap_or_else(|| "typescript".to_string()));
+    out
+}
+
 /// Whether `args` make `program` run code hoop cannot read: why, if so.
 fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
     let has = |pred: &dyn Fn(&str) -> bool| args.iter().any(|a| pred(a));
+    // Files named at run time, or state changed: `file -C` writes `<source>.mgc` beside it, and
+    // journalctl's maintenance options rewrite or delete the journal (red-team round 83).
+    if program == "file" && has(&|a| a == "--compile" || (a.starts_with('-') && !a.starts_with("--") && a.contains('C'))) {
+        return Some("file -C writes a compiled magic file it names after its source");
+    }
+    if program == "journalctl"
+        && has(&|a| ["--update-catalog", "--vacuum-size", "--vacuum-time", "--vacuum-files", "--setup-keys", "--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var"].iter().any(|o| long(a, o)))
+    {
+        return Some("journalctl rewrites or deletes the journal with these options");
+    }
     // Any abbreviation getopt_long would expand to one of them (red-team round 41: `sort
     // --com=PROG`, `sdiff --dif=PROG`): an ambiguous one (`--c` for sort's `--check` and
     // `--compress-program`) is held too, though the program would refuse it.
@@ -2674,6 +2717,13 @@ mod tests {
         assert_eq!(read_line("sed -i 1d .bashrc").paths, [".bashrc"]);
         assert_eq!(read_line("echo x >> .profile").paths, [".profile"]);
         assert_eq!(read_line("dd if=/tmp/x of=.bashrc").paths, ["/tmp/x", ".bashrc"]);
+        assert_eq!(read_line("dd of=/tmp/decoy of=/opt/tools/df").writes, ["/tmp/decoy", "/opt/tools/df"]);
+        // Round 83: files a program names itself.
+        assert!(read_line("script -q -c id").writes.contains(&"typescript".to_string()));
+        assert!(read_line("script -q -c id -O /opt/log out.txt").writes.iter().any(|w| w == "/opt/log") && read_line("script -q -c id -O /opt/log out.txt").writes.iter().any(|w| w == "out.txt"));
+        for line in ["file -C -m /tmp/x", "file --compile -m x", "journalctl --vacuum-size=1K", "journalctl --update-catalog"] {
+            assert!(!read_line(line).interpreter.is_empty(), "{line}: {:?}", read_line(line));
+        }
         // Round two.
         for line in ["prlimit bash -c 'echo hi'", "unshare python3 -c 1", "run-parts /home/web/pbin", "split --filter='sh' /etc/hostname", "sed -n 'w .bashrc' payload", "tar xf pl.tar", "cp -a pl/. .", "rsync -a pl/ /home/web", "sort --compress-program=./x f", "tmux new -d 'id'", "pip install ./x"] {
             assert!(!read_line(line).interpreter.is_empty() || !read_line(line).unreadable.is_empty(), "{line}: {:?}", read_line(line));
