@@ -261,7 +261,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // anywhere but the scratch directories is held, so a reviewer sees where.
         "agent-review-container-writes",
         Then::Review,
-        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && action.exec.writes.exists(w, !w.matches("^/(tmp|var/tmp|dev/shm)/[^/]") && !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]))"#,
+        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && action.exec.writes.exists(w, !w.matches("^/(tmp|var/tmp|dev/shm)(/[^/]|/?$)") && !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]))"#,
         "a container's programs load code from places hoop cannot know (its PATH, interpreters' libraries, plugin directories): an agent's exec that writes outside /tmp, /var/tmp or /dev/shm is held for review",
     ),
     (
@@ -636,7 +636,7 @@ mod tests {
         for words in [&["tee", "/usr/local/share/perl/5.36.0/PgCommon.pm"][..], &["cp", "/tmp/x.so", "/usr/share/p11-kit/modules/x.module"], &["tee", "/opt/tools/df"], &["sort", "-o", "out.txt", "/etc/hostname"]] {
             assert_eq!(rule_of(&in_pod(&argv(words))), "agent-review-container-writes", "{words:?}");
         }
-        for words in [&["tee", "/tmp/notes.txt"][..], &["cat", "/etc/hostname"], &["tee", "/var/tmp/x"]] {
+        for words in [&["tee", "/tmp/notes.txt"][..], &["cat", "/etc/hostname"], &["tee", "/var/tmp/x"], &["df", "-h", "/tmp"]] {
             assert!(matches!(in_pod(&argv(words)), Verdict::Allow { .. }), "{words:?}");
         }
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "printf x > /opt/tools/notes")), Verdict::Allow { .. }), "over SSH, not this rule");
