@@ -114,25 +114,30 @@ fn admin_api_authorisation() {
 
     // carol (a reviewer) asks for something that needs review, then tries to approve it herself.
     let carol_sql = s.token("carol", "human", "review,audit", 600);
-    let pg_port = s.pg_port;
-    let waiting = std::thread::spawn(move || {
-        Command::new("psql")
-            .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", "carol", "-d", "db", "-c", "select 'review_me'"])
-            .env("PGPASSWORD", carol_sql)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    });
-    let mut ticket = String::new();
-    for _ in 0..200 {
-        let l = out(&as_token(&reviewer, &["approvals", "list"]));
-        if let Some(t) = l.split_whitespace().next().filter(|t| t.starts_with("t_")) {
-            ticket = t.to_string();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!ticket.is_empty(), "no ticket");
+    let held = |user: &'static str, token: String| {
+        let pg_port = s.pg_port;
+        let waiting = std::thread::spawn(move || {
+            Command::new("psql")
+                .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", user, "-d", "db", "-c", "select 'review_me'"])
+                .env("PGPASSWORD", token)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        });
+        // The first open ticket, as a reviewer lists it.
+        let ticket = (0..200)
+            .find_map(|_| {
+                let l = out(&as_token(&reviewer, &["approvals", "list"]));
+                let t = l.split_whitespace().next().filter(|t| t.starts_with("t_")).map(str::to_string);
+                if t.is_none() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                t
+            })
+            .expect("no ticket");
+        (waiting, ticket)
+    };
+    let (waiting, ticket) = held("carol", carol_sql);
     let o = as_token(&reviewer, &["approvals", "approve", &ticket]);
     assert!(err(&o).contains("cannot decide their own tickets"), "{}", err(&o));
     // No token makes an agent a reviewer, not even one from the data dir's key.
@@ -164,23 +169,7 @@ fn admin_api_authorisation() {
     assert!(o.status.success(), "{}", err(&o));
     let frank_rev = out(&o).trim().to_string();
     for (bot, token) in [("frank/bot", minted), ("frank/other", s.token("frank/other", "agent", "", 600))] {
-        let waiting = std::thread::spawn(move || {
-            Command::new("psql")
-                .args(["-X", "-A", "-t", "-h", "127.0.0.1", "-p", &pg_port.to_string(), "-U", bot, "-d", "db", "-c", "select 'review_me'"])
-                .env("PGPASSWORD", token)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        });
-        let mut ticket = String::new();
-        for _ in 0..200 {
-            let l = out(&as_token(&reviewer, &["approvals", "list"]));
-            if let Some(t) = l.split_whitespace().next().filter(|t| t.starts_with("t_")) {
-                ticket = t.to_string();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let (waiting, ticket) = held(bot, token);
         for who in [&frank, &frank_rev] {
             let o = as_token(who, &["approvals", "approve", &ticket]);
             assert!(err(&o).contains("cannot decide their own tickets"), "{bot}: {}", err(&o));
@@ -191,7 +180,6 @@ fn admin_api_authorisation() {
         assert_eq!(out(&done).trim(), "review_me", "{bot}: {}", err(&done));
     }
 }
-
 
 /// SIGHUP applies a good config and refuses a broken one; SIGTERM ends an open session, whose
 /// recording is sealed and verifies; a tampered recording fails verification.

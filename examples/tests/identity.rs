@@ -257,10 +257,27 @@ fn clients_stand_on_who_registered_them() {
     let home = AgentHome::new(&s, &cred);
     let token = home.exchange(&s, &[]).unwrap();
     assert!(s.psql(&token, "select 1").status.success());
+    // Round 83: and a client registered by one of bob's clients stands on bob too.
+    let human = s.dir.path().join("bob-h.credential");
+    let o = s.hoop(&["clients", "create", "--subject", "bob/h", "--kind", "human", "--groups", "token-issuer", "--targets", "db", "--out", human.to_str().unwrap(), "--token", &bob]);
+    assert!(o.status.success(), "{}", err(&o));
+    let h_token = AgentHome::new(&s, &human).exchange(&s, &[]).unwrap();
+    let grand = s.dir.path().join("bob-h-bot.credential");
+    let o = s.hoop(&["clients", "create", "--subject", "bob/h/bot", "--kind", "agent", "--targets", "db", "--out", grand.to_str().unwrap(), "--token", &h_token]);
+    assert!(o.status.success(), "{}", err(&o));
+    let grand_home = AgentHome::new(&s, &grand);
+    assert!(grand_home.exchange(&s, &[]).is_ok());
     let o = s.hoop(&["revoke", "subject:bob", "--reason", "left the company"]);
     assert!(o.status.success(), "{}", err(&o));
     assert!(err(&s.psql(&token, "select 1")).contains("revoked"));
     assert!(home.exchange(&s, &[]).unwrap_err().contains("HTTP 401"));
+    assert!(grand_home.exchange(&s, &[]).unwrap_err().contains("HTTP 401"), "two levels down");
+    // The record stays the operator's: a reviewer posting it again changes nothing (round 83).
+    let rev = s.token("carol", "human", "review", 600);
+    let o = s.hoop(&["revoke", "subject:bob", "--reason", "false alarm", "--token", &rev]);
+    assert!(o.status.success(), "{}", err(&o));
+    let listed = out(&s.hoop(&["revoke", "--list"]));
+    assert!(listed.contains("left the company") && !listed.contains("false alarm"), "{listed}");
 }
 
 /// Revoking ends live sessions on every protocol within a second, with the reason the client

@@ -224,14 +224,17 @@ impl AdminApi {
         Ok(id)
     }
 
-    /// Answers one request; a refusal (401, 403) is logged, so that an agent probing the API
+    /// Answers one request; a refusal (400, 401, 403, 409) is logged, so that an agent probing the API
     /// leaves a trace (red-team identity round 81: refused approvals, wider token requests and
     /// forged tokens left none).
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let resp = self.route(req).await;
-        if matches!(resp.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            tracing::warn!(%method, path = %hoop_core::display::escaped(&path), status = resp.status().as_u16(), "admin request refused");
+        // (The path cut short: refused requests come without a token, and a 64 KB path each
+        // grew the log by megabytes a second; red-team identity round 83.)
+        if matches!(resp.status(), StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::CONFLICT) {
+            let shown: String = path.chars().take(160).collect();
+            tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = resp.status().as_u16(), "admin request refused");
         }
         resp
     }
@@ -438,7 +441,7 @@ impl AdminApi {
         if let Some(p) = spec.issue_subjects.iter().find(|p| !hoop_core::auth::grant::may_delegate(who, p)) {
             return error(StatusCode::FORBIDDEN, &format!("{} may not delegate issuing for {p:?}", who.subject));
         }
-        match clients.register(spec, &who.subject) {
+        match clients.register_by(spec, who) {
             Ok((client, credential)) => {
                 tracing::info!(client = %client.id, subject = %client.spec.subject, by = %who.subject, "client registered");
                 json_reply(StatusCode::OK, json!({ "client": client, "credential": credential }))

@@ -43,6 +43,11 @@ fn default_max_ttl() -> i64 {
     3600
 }
 
+/// How a client's tokens name who registered it (and their lineage): a revocation of
+/// `subject:<name>` ends them, but a registrant is not an issuer when it comes to who may
+/// review their tickets (the operator who onboards an agent may approve what it asks).
+pub const REGISTERED: &str = "registered:";
+
 /// A registered client, as kept and listed (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Client {
@@ -53,6 +58,11 @@ pub struct Client {
     pub spec: ClientSpec,
     /// Who registered it.
     pub created_by: String,
+    /// What the registrant stood on when it registered the client, as revocation ids: its
+    /// subject and issuers as `registered:<subject>` (ended by revoking `subject:<subject>`,
+    /// but no issuer of the client's tokens for who may review them) and its clients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registered_under: Vec<String>,
     /// When, seconds since the epoch.
     pub created_at: i64,
     /// SHA-256 of the secret, hex.
@@ -72,7 +82,14 @@ impl Client {
     pub fn lineage(&self) -> Vec<String> {
         let mut from = vec![format!("client:{}", self.id)];
         if !self.created_by.is_empty() && self.created_by != self.spec.subject {
-            from.push(format!("subject:{}", self.created_by));
+            from.push(format!("{REGISTERED}{}", self.created_by));
+        }
+        // The registrant's own lineage too (red-team identity round 83: a client registered by
+        // a client of `eve` outlived `revoke subject:eve`).
+        for id in &self.registered_under {
+            if !from.contains(id) {
+                from.push(id.clone());
+            }
         }
         from
     }
@@ -136,8 +153,26 @@ impl Clients {
         Ok(Clients { map: Mutex::new(list.into_iter().map(|c| (c.id.clone(), c)).collect()), path: Some(path) })
     }
 
+    /// Registers `spec` for `who`, keeping what `who` stands on (see [`Client::lineage`]);
+    /// returns the client and its credential, shown only now.
+    pub fn register_by(&self, spec: ClientSpec, who: &crate::identity::Identity) -> Result<(Client, String), ClientError> {
+        let under: Vec<String> = who
+            .credentials
+            .iter()
+            .filter_map(|c| match c.strip_prefix("subject:") {
+                Some(s) => Some(format!("{REGISTERED}{s}")),
+                None => (c.starts_with("client:") || c.starts_with(REGISTERED)).then(|| c.clone()),
+            })
+            .collect();
+        self.register_under(spec, &who.subject, under)
+    }
+
     /// Registers `spec` for `by`; returns the client and its credential, shown only now.
     pub fn register(&self, spec: ClientSpec, by: &str) -> Result<(Client, String), ClientError> {
+        self.register_under(spec, by, Vec::new())
+    }
+
+    fn register_under(&self, spec: ClientSpec, by: &str, registered_under: Vec<String>) -> Result<(Client, String), ClientError> {
         grant::invariants(&TokenSpec { subject: spec.subject.clone(), kind: spec.kind, groups: spec.groups.clone(), targets: vec![], ttl_secs: 1 })
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
         if spec.max_ttl_secs <= 0 || spec.max_ttl_secs > super::token::MAX_TTL_SECS {
@@ -148,7 +183,7 @@ impl Clients {
         }
         let id = format!("c_{}", crate::keys::random_hex(6));
         let secret = crate::keys::random_hex(32);
-        let client = Client { id: id.clone(), spec, created_by: by.to_string(), created_at: now_secs(), secret_sha256: sha256_hex(&secret) };
+        let client = Client { id: id.clone(), spec, created_by: by.to_string(), registered_under, created_at: now_secs(), secret_sha256: sha256_hex(&secret) };
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CLIENTS {
             return Err(ClientError::Invalid(format!("this gateway already has {MAX_CLIENTS} clients")));

@@ -194,6 +194,11 @@ impl Revocations {
         if (r.until != 0 && r.until <= now_secs()) || entries.get(&r.id).is_some_and(shorter) {
             return Err(RevocationError::Shortens(r.id));
         }
+        // The same again changes nothing: who revoked it, when and why stay (red-team identity
+        // round 83: a reviewer re-posted the operator's revocation and replaced its reason).
+        if entries.get(&r.id).is_some_and(|old| old.until == r.until) {
+            return Ok(());
+        }
         entries.insert(r.id.clone(), r);
         len.store(entries.len(), Ordering::Release);
         Ok(())
@@ -216,6 +221,15 @@ impl Revocations {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         for id in identity.revocation_ids() {
+            // A client's registrant is ended by revoking its subject (see
+            // `clients::REGISTERED`), and an id is looked up as kept, in its one spelling
+            // (red-team identity round 83: an outside token's upper-case hex jti was kept
+            // lower-cased and so matched nothing).
+            let id = match id.strip_prefix(crate::auth::clients::REGISTERED) {
+                Some(subject) => format!("subject:{subject}"),
+                None => id,
+            };
+            let id = canonical(&id).unwrap_or(id);
             if entries.get(&id).is_some_and(|r| r.in_force(now)) {
                 return Err(AuthError::Revoked);
             }
@@ -296,6 +310,21 @@ mod tests {
             assert_eq!(r.check(&id), Err(AuthError::Revoked), "still revoked after {until}");
         }
         r.revoke(revocation("subject:agent-1", 0)).unwrap();
+        // An outside token's upper-case hex jti is found in its one spelling (round 83).
+        let mut outside = Identity::new("sso:ann", IdentityKind::Human);
+        outside.credentials = vec!["token:ABCDEF0123456789ABCDEF01".into()];
+        r.revoke(revocation("token:ABCDEF0123456789ABCDEF01", 0)).unwrap();
+        assert_eq!(r.check(&outside), Err(AuthError::Revoked));
+        // A client's registrant is ended by its subject.
+        let mut registered = Identity::new("bob/h/bot", IdentityKind::Agent);
+        registered.credentials = vec!["client:c_0123456789ab".into(), "registered:bob/h".into(), "registered:bob".into()];
+        r.revoke(revocation("subject:bob", 0)).unwrap();
+        assert_eq!(r.check(&registered), Err(AuthError::Revoked));
+        let kept = r.entries.lock().unwrap().get("subject:agent-1").cloned();
+        let mut again = revocation("subject:agent-1", 0);
+        (again.by, again.reason) = ("carol".into(), "false alarm".into());
+        r.revoke(again).unwrap();
+        assert_eq!(r.entries.lock().unwrap().get("subject:agent-1").cloned(), kept, "the record stays");
         r.revoke(revocation("token:later", now_secs() + 60)).unwrap();
         r.revoke(revocation("token:later", now_secs() + 120)).unwrap();
         assert!(matches!(r.revoke(revocation("token:later", now_secs() + 30)), Err(RevocationError::Shortens(_))));

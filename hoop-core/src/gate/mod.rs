@@ -370,7 +370,12 @@ impl Gate {
     ) -> Result<SessionHandle, GateError> {
         // A refused login leaves a trace in the log (red-team identity round 81: none did); it
         // has no session to be recorded in.
-        let refused = |e: &dyn std::fmt::Display| tracing::warn!(protocol = protocol.as_str(), %target, client = ?client_addr, error = %e, "login refused");
+        // (The error cut short: it may quote what the client sent, a token's issuer of 30 KB.)
+        let refused = |e: &dyn std::fmt::Display| {
+            let error: String = e.to_string().chars().take(200).collect();
+            let target: String = target.chars().take(64).collect();
+            tracing::warn!(protocol = protocol.as_str(), target = %crate::display::escaped(&target), client = ?client_addr, error = %crate::display::escaped(&error), "login refused")
+        };
         let identity = self.authenticate(credential).await.inspect_err(|e| refused(e))?;
         let target_info = self
             .inner
