@@ -382,6 +382,26 @@ fn files_a_program_names_itself_are_writes() {
     let _ = std::fs::remove_dir_all(&work);
 }
 
+/// Red-team round 84: values a container holds without a name beside them went out in clear
+/// (`printenv DB_PASSWORD`, jq's `$ENV`, which a Secret fills through `secretKeyRef`), and `ip`
+/// ran commands through spellings hoop missed (`netns e`, `--b FILE`). Each waits for a
+/// reviewer now; denied, nothing of the value comes back and nothing runs.
+#[test]
+fn bare_environment_values_and_ip_commands_are_reviewed() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let marker = std::env::temp_dir().join(format!("hoop-r84-{}", std::process::id()));
+    let batch = gw.dir.path().join("cmds");
+    std::fs::write(&batch, format!("netns exec none touch {}\n", marker.display())).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    for argv in [vec!["printenv", "PATH"], vec!["jq", "-rn", "$ENV.PATH"], vec!["ip", "--b", batch.to_str().unwrap()]] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = kubectl(&kc, &[&["exec", "pod-1", "--"][..], &argv].concat());
+        t.join().unwrap();
+        assert!(text(&o).1.contains("(rule agent-review-") && !text(&o).0.contains(&path) && !marker.exists(), "{argv:?}: {:?}", text(&o));
+    }
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {

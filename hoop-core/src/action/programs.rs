@@ -94,8 +94,7 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         }
         "dpkg-query" => true,
         "rpm" => args.iter().any(|a| a == "-q" || a.starts_with("-q") && !a.starts_with("--") || a == "--query") && !has(&["--eval", "-E", "--macros", "--load", "--rcfile", "--dbpath", "--root"]),
-        // `ip netns exec NS CMD` runs CMD, which is not read.
-        "ip" => !args.iter().any(|a| a == "exec" || a == "-batch" || a == "-b" || a.starts_with("-force")),
+        "ip" => ip_shows(args),
         "ifconfig" | "route" | "arp" => true,
         // A config file (`-K`, `--config`, `wget -e`) holds options the command line does not
         // show, an output file among them (`output = ~/.bashrc`); `--use-askpass` runs one.
@@ -103,6 +102,37 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| super::shell::short_given(a, &['K', 'q'], super::shell::CURL_WITH_ARG)),
         "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| super::shell::short_given(a, &['e'], "aABDeiIlOoPQRtTUwX")),
         _ => false,
+    }
+}
+
+/// Whether `ip` only shows state: reading options, then an object and `show`, `list` or `get`
+/// (or nothing). ip takes any prefix of a word, so every other spelling is a change or runs
+/// something: `netns e NS CMD` runs CMD, `--b FILE` reads commands from a file (red-team round
+/// 84: both ran a shell unreviewed).
+fn ip_shows(args: &[String]) -> bool {
+    const READING: &[&str] = &["-4", "-6", "-br", "-brief", "-j", "-json", "-p", "-pretty", "-s", "-stats", "-statistics", "-d", "-details", "-c", "-color", "-h", "-human", "-o", "-oneline", "-t", "-timestamp", "-r", "-resolve"];
+    const OBJECTS: &[&str] = &[
+        "a", "ad", "addr", "address", "l", "li", "lin", "link", "r", "ro", "rou", "rout", "route", "n", "ne", "nei", "neigh", "neighbor", "neighbour", "ru", "rul", "rule",
+        "maddr", "maddress", "mroute",
+    ];
+    let mut words = Vec::new();
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a.starts_with('-') && words.is_empty() {
+            match a.as_str() {
+                "-n" | "-netns" => i += 1,
+                o if READING.contains(&o) => {}
+                _ => return false,
+            }
+        } else {
+            words.push(a.as_str());
+        }
+        i += 1;
+    }
+    match words.as_slice() {
+        [] => true,
+        [object] => OBJECTS.contains(object),
+        [object, verb, ..] => OBJECTS.contains(object) && matches!(*verb, "show" | "list" | "ls" | "lst" | "get"),
     }
 }
 
@@ -117,6 +147,20 @@ fn listed_use(program: &str, args: &[String]) -> bool {
     match program {
         // `less`/`more` with an input preprocessor or editor of their own options.
         "less" | "more" | "zless" => !args.iter().any(|a| a.starts_with("--lesskey") || a.starts_with("-k") || a.contains("LESSOPEN")),
+        // A variable by name prints its value alone, which masking cannot tell (red-team round
+        // 84: `printenv DB_PASSWORD` in a pod whose Secret fills it).
+        "printenv" => args.iter().all(|a| a.starts_with('-')),
+        // jq's own reads: the environment (`$ENV`, `env`) and modules from its search path
+        // (`import "config" as $c {search: "~/.docker"}`, `-L DIR`), which name no file on
+        // the command line (round 84).
+        "jq" => !args.iter().any(|a| {
+            let word = |w: &str| a.match_indices(w).any(|(i, _)| {
+                let before = a.get(..i).and_then(|b| b.chars().last());
+                let after = a.get(i + w.len()..).and_then(|r| r.chars().next());
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '.') && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            });
+            a.contains("$ENV") || a.contains("$__loc__") || word("env") || word("import") || word("include") || word("input_filename") || a.starts_with("-L") || a.starts_with("--library-path")
+        }),
         // `dmesg`, `journalctl` and `man` start a pager only on a terminal, whose lines are
         // read; `openssl` engines are modelled in `runs_code`.
         _ => true,
@@ -133,7 +177,7 @@ mod tests {
 
     #[test]
     fn everyday_reads_are_listed_and_other_programs_are_not() {
-        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
             assert!(listed(p, &argv(a)), "{p} {a}");
         }
         for (p, a) in [
@@ -156,6 +200,20 @@ mod tests {
             ("curl", "-sK /tmp/cfg https://x.example"),
             ("curl", "--conf /tmp/cfg https://x.example"),
             ("ip", "netns exec n python3"),
+            // Red-team round 84: ip takes any prefix of a word; printenv and jq read values
+            // no file names.
+            ("ip", "netns e n sh"),
+            ("ip", "netns exe n sh"),
+            ("ip", "--batch /tmp/cmds"),
+            ("ip", "--b -"),
+            ("ip", "link set eth0 down"),
+            ("ip", "route del default"),
+            ("ip", "netns add x"),
+            ("printenv", "DB_PASSWORD"),
+            ("jq", "-n $ENV.DB_PASSWORD"),
+            ("jq", "-n env|to_entries"),
+            ("jq", r#"-n import "config" as $c {search:"/root/.docker"}; $c"#),
+            ("jq", "-L /root/.docker -n ."),
             ("rg", "--pre ./x pattern"),
             ("link", "a b"),
             ("less", "--lesskey-src=/tmp/k f"),

@@ -171,7 +171,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // cut -d= -f2`).
         "agent-review-reshaped-secrets",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "["])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s"))))))"#,
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "["])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s"))))))"#,
         "a credentials file read through a program that reshapes its lines, or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
@@ -603,6 +603,8 @@ mod tests {
             assert_eq!(v, Verdict::Review { rule: rule.into() }, "{a:?}");
         };
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
+        // Red-team round 84: a process's environment is a credentials file in NAME=value.
+        review(Action::exec("h", "cut -z -d= -f2 /proc/self/environ"), "agent-review-reshaped-secrets");
         // Red-team round 80: layouts the masker does not read, held whatever prints them.
         for line in ["head -n 20 .pgpass", "cat ~/.kube/config", "grep auth /home/u/.docker/config.json"] {
             review(Action::exec("h", line), "agent-review-unmasked-credentials");
