@@ -147,6 +147,15 @@ fn listed_use(program: &str, args: &[String]) -> bool {
     match program {
         // `less`/`more` with an input preprocessor or editor of their own options.
         "less" | "more" | "zless" => !args.iter().any(|a| a.starts_with("--lesskey") || a.starts_with("-k") || a.contains("LESSOPEN")),
+        // Readers with options that change state (round 84): clearing the kernel's ring
+        // buffer, killing sockets, renaming the host, setting the clock.
+        "dmesg" => !args.iter().any(|a| matches!(a.as_str(), "-C" | "-c" | "-D" | "-E" | "--clear" | "--read-clear" | "--console-off" | "--console-on") || a.starts_with("-n") || a.starts_with("--console-level") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['C', 'c']))),
+        "ss" => !args.iter().any(|a| a == "-K" || a == "--kill" || (a.starts_with('-') && !a.starts_with("--") && a.contains('K'))),
+        "hostname" => args.iter().all(|a| a.starts_with('-') && !a.starts_with("-F") && !a.starts_with("--file") && a != "-b" && a != "--boot"),
+        // (`-s` in a cluster before an option that takes the rest as its value: `-Iseconds`.)
+        "date" => !args.iter().any(|a| {
+            a.starts_with("--set") || a.strip_prefix('-').filter(|c| !c.starts_with('-')).is_some_and(|c| c.split(['I', 'd', 'f', 'r']).next().is_some_and(|head| head.contains('s')))
+        }),
         // A variable by name prints its value alone, which masking cannot tell (red-team round
         // 84: `printenv DB_PASSWORD` in a pod whose Secret fills it).
         "printenv" => args.iter().all(|a| a.starts_with('-')),
@@ -177,7 +186,7 @@ mod tests {
 
     #[test]
     fn everyday_reads_are_listed_and_other_programs_are_not() {
-        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("date", "-Iseconds"), ("date", "-u +%s"), ("dmesg", "-T"), ("hostname", "-f"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
             assert!(listed(p, &argv(a)), "{p} {a}");
         }
         for (p, a) in [
@@ -210,6 +219,12 @@ mod tests {
             ("ip", "route del default"),
             ("ip", "netns add x"),
             ("printenv", "DB_PASSWORD"),
+            ("dmesg", "-C"),
+            ("ss", "-K dst 10.0.0.1"),
+            ("hostname", "-F /tmp/h"),
+            ("hostname", "evil"),
+            ("date", "-s 2030-01-01"),
+            ("date", "-us 2030-01-01"),
             ("jq", "-n $ENV.DB_PASSWORD"),
             ("jq", "-n env|to_entries"),
             ("jq", r#"-n import "config" as $c {search:"/root/.docker"}; $c"#),
