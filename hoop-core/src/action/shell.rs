@@ -1635,7 +1635,7 @@ fn script_outputs(args: &[String]) -> Vec<String> {
                 i += 1;
             }
             _ if a.starts_with("--log-") => out.extend(a.split_once('=').map(|(_, v)| v.to_string())),
-            _ if a.starts_with("-t") && a.len() > 2 && !a.starts_with("--") => out.push(a[2..].to_string()),
+            _ if a.starts_with("-t") && a.len() > 2 && !a.starts_with("--") => out.extend(a.get(2..).map(str::to_string)),
             _ if a.starts_with('-') => {}
             _ => operand = Some(a.clone()),
         }
