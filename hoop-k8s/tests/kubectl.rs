@@ -395,8 +395,9 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
     std::fs::write(&batch, format!("netns exec none touch {}\n", marker.display())).unwrap();
     let path = std::env::var("PATH").unwrap_or_default();
     // (And a reader's option that changes state: `hostname -F FILE` renames the host; the file
-    // does not exist, so even run it would change nothing.)
-    for argv in [vec!["printenv", "PATH"], vec!["jq", "-rn", "$ENV.PATH"], vec!["ip", "--b", batch.to_str().unwrap()], vec!["hostname", "-F", "/nonexistent-hoop-r84"]] {
+    // does not exist, so even run it would change nothing. Round 85: awk's `ENVIRON`, and
+    // signals, here signal 0, which run would end nothing.)
+    for argv in [vec!["printenv", "PATH"], vec!["jq", "-rn", "$ENV.PATH"], vec!["ip", "--b", batch.to_str().unwrap()], vec!["hostname", "-F", "/nonexistent-hoop-r84"], vec!["awk", r#"BEGIN{print ENVIRON["PATH"]}"#], vec!["kill", "-0", "-1"]] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
         let o = kubectl(&kc, &[&["exec", "pod-1", "--"][..], &argv].concat());
         t.join().unwrap();

@@ -156,6 +156,19 @@ fn listed_use(program: &str, args: &[String]) -> bool {
         "date" => !args.iter().any(|a| {
             a.starts_with("--set") || a.strip_prefix('-').filter(|c| !c.starts_with('-')).is_some_and(|c| c.split(['I', 'd', 'f', 'r']).next().is_some_and(|head| head.contains('s')))
         }),
+        // Signals end processes: in a container running as root, `kill -9 -1` ends every one of
+        // them, the gateway's neighbours included (red-team round 85 did so, unreviewed).
+        "kill" | "pkill" | "killall" | "skill" | "snice" | "killall5" => false,
+        // awk reading the environment prints values without their names (round 85:
+        // `awk 'BEGIN{print ENVIRON["DB_PASSWORD"]}'`).
+        "awk" | "gawk" | "mawk" | "nawk" => !args.iter().any(|a| a.contains("ENVIRON") || a.contains("PROCINFO")),
+        // Their state-changing verbs (`set-time`, `set-hostname`, `kill-user`, …): only reading
+        // ones are modelled (round 85).
+        "timedatectl" | "hostnamectl" | "loginctl" => matches!(
+            args.iter().find(|a| !a.starts_with('-')).map(String::as_str).unwrap_or(""),
+            "" | "status" | "show" | "list-timezones" | "timesync-status" | "show-timesync" | "list-sessions" | "list-users" | "list-seats" | "session-status"
+                | "user-status" | "seat-status" | "show-session" | "show-user" | "show-seat"
+        ),
         // A variable by name prints its value alone, which masking cannot tell (red-team round
         // 84: `printenv DB_PASSWORD` in a pod whose Secret fills it).
         "printenv" => args.iter().all(|a| a.starts_with('-')),
@@ -186,7 +199,7 @@ mod tests {
 
     #[test]
     fn everyday_reads_are_listed_and_other_programs_are_not() {
-        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("date", "-Iseconds"), ("date", "-u +%s"), ("dmesg", "-T"), ("hostname", "-f"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("date", "-Iseconds"), ("awk", "{print $1}"), ("timedatectl", "status"), ("hostnamectl", ""), ("loginctl", "list-sessions"), ("date", "-u +%s"), ("dmesg", "-T"), ("hostname", "-f"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
             assert!(listed(p, &argv(a)), "{p} {a}");
         }
         for (p, a) in [
@@ -220,6 +233,17 @@ mod tests {
             ("ip", "netns add x"),
             ("printenv", "DB_PASSWORD"),
             ("dmesg", "-C"),
+            // Round 85.
+            ("kill", "-9 -1"),
+            ("kill", "-0 -1"),
+            ("pkill", "-0 -x sshd"),
+            ("killall", "-0 x"),
+            ("awk", r#"BEGIN{print ENVIRON["DB_PASSWORD"]}"#),
+            ("mawk", "BEGIN{for (k in ENVIRON) print ENVIRON[k]}"),
+            ("timedatectl", "set-time 2030-01-01"),
+            ("hostnamectl", "set-hostname x"),
+            ("hostnamectl", "hostname x"),
+            ("loginctl", "kill-user root"),
             ("ss", "-K dst 10.0.0.1"),
             ("hostname", "-F /tmp/h"),
             ("hostname", "evil"),
