@@ -254,6 +254,18 @@ impl Conn {
             timed_release = !command.known_commands_only();
             // A held command that runs a script file: the reviewer is shown its text, and the
             // approval runs that text (see `scripts.rs`).
+            // A read of a Secret mounted in the pod (see `mounts.rs`); a pod hoop cannot read
+            // is refused, as what it mounts cannot be known.
+            if agent {
+                let refusal = match crate::mounts::secret_mounts(&target, &api_path, &query, &session.session().identity).await {
+                    Ok(mounts) => crate::mounts::under(&command.exec.paths, &mounts).map(|p| format!("{p} is in a Secret mounted in the pod: its values are the Secret's")),
+                    Err(e) => Some(format!("the pod's Secret mounts cannot be read ({e})")),
+                };
+                if let Some(why) = refusal {
+                    let _ = session.refuse(command, crate::mounts::RULE, &why);
+                    return retried.refused(Refusal::forbidden(format!("hoop: {why} (rule {})", crate::mounts::RULE)));
+                }
+            }
             let place = crate::scripts::Place { target: &target, api_path: &api_path, query: &query };
             let pin = if command.exec.scripts.is_empty() || !session.would_review(&command) {
                 None

@@ -19,6 +19,7 @@
 //! | `stream.rs` | watch events and logs, masked as they stream |
 //! | `exec.rs` | exec/attach over WebSocket, frame by frame, recorded as a terminal |
 //! | `scripts.rs` | a held exec's script files, read in the container for the reviewer and pinned |
+//! | `mounts.rs` | the Secrets a pod mounts, read before an agent's exec in it is judged |
 //! | `upstream.rs` | the API server: TLS, the gateway's token, impersonation, headers |
 //! | `status.rs` | `Status` objects for refusals |
 //! | `refusal.rs` | a refusal as kubectl sees it, kept for kubectl's SPDY retry of an exec |
@@ -37,6 +38,7 @@ mod body;
 pub mod classify;
 mod exec;
 mod front;
+mod mounts;
 mod refusal;
 mod scripts;
 mod strict;

@@ -405,6 +405,38 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
     }
 }
 
+/// Red-team round 85: a Secret mounted as a volume is a file of bare values, which masking
+/// cannot tell: `cat /etc/secret-volume/password` returned it while `kubectl get secret` was
+/// refused. hoop reads the pod's Secret mounts before an agent's exec in it, and a path under
+/// one is refused; the value never comes back.
+#[test]
+fn secrets_mounted_in_a_pod_are_not_read_through_exec() {
+    let gw = gateway("");
+    // The kubelet's side, played on this host: the mount's file.
+    let mount = std::env::temp_dir().join(format!("hoop-r85-{}", std::process::id())).join("secret-volume");
+    std::fs::create_dir_all(&mount).unwrap();
+    std::fs::write(mount.join("password"), "r85MountedSecret\n").unwrap();
+    let pod = gw.dir.path().join("vault.yaml");
+    std::fs::write(
+        &pod,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vault\nspec:\n  volumes:\n  - name: creds\n    secret:\n      secretName: db\n  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n    - name: creds\n      mountPath: {}\n",
+            mount.display()
+        ),
+    )
+    .unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    let kc = gw.agent();
+    let secret = mount.join("password");
+    for argv in [vec!["cat", secret.to_str().unwrap()], vec!["base64", secret.to_str().unwrap()], vec!["head", "-c", "40", secret.to_str().unwrap()]] {
+        let o = kubectl(&kc, &[&["exec", "vault", "--"][..], &argv].concat());
+        assert!(text(&o).1.contains("hoop-secret-mounts") && !text(&o).0.contains("r85Mounted") && !text(&o).0.contains("cjg1TW91bnRl"), "{argv:?}: {:?}", text(&o));
+    }
+    let o = kubectl(&kc, &["exec", "vault", "--", "cat", "/etc/hostname"]);
+    assert!(o.status.success(), "other paths still read: {:?}", text(&o));
+    let _ = std::fs::remove_dir_all(mount.parent().unwrap());
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {
