@@ -369,15 +369,13 @@ impl SessionHandle {
             }
             Verdict::Review { rule } => {
                 self.gate.inner.metrics.budget_ticket();
-                let detail = format!(
-                    "paused after {} rows, {} bytes, {} masked values so far; {}",
-                    so_far.rows,
-                    so_far.bytes,
-                    so_far.masked_values,
-                    self.waiver_note(&rule)
-                );
-                let detail = detail.trim_end_matches("; ");
-                let pending = self.gate.inner.approvals.open(&self.session, &action, action.clone(), &rule, detail);
+                let mut detail = format!("paused after {} rows, {} bytes, {} masked values so far", so_far.rows, so_far.bytes, so_far.masked_values);
+                let note = self.waiver_note(&rule);
+                if !note.is_empty() {
+                    detail.push_str("; ");
+                    detail.push_str(&note);
+                }
+                let pending = self.gate.inner.approvals.open(&self.session, &action, action.clone(), &rule, &detail);
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checkpoint::Review { rule, pending }
             }
