@@ -148,6 +148,19 @@ async fn jwks_over_https_with_claim_mapping_and_refusals() {
         check(sign(&k1, claims("https://evil.example", "hoop", 300))).await,
         Err(AuthError::WrongIssuer(_))
     ));
+    // A token lives at most 24 h from its `iat`, wherever in its life it is shown, so that a
+    // revocation of its id need last no longer: a 30-day token in its last hour, one with no
+    // `iat`, and one issued in the future are refused.
+    let now = chrono::Utc::now().timestamp();
+    let mut month = claims(&issuer.url, "hoop", 3600);
+    month["iat"] = serde_json::json!(now - 30 * 86_400 + 3600);
+    assert!(matches!(check(sign(&k1, month)).await, Err(AuthError::Claim(c)) if c.starts_with("exp")));
+    let mut no_iat = claims(&issuer.url, "hoop", 300);
+    no_iat.as_object_mut().unwrap().remove("iat");
+    assert_eq!(check(sign(&k1, no_iat)).await, Err(AuthError::Claim("iat".into())));
+    let mut later = claims(&issuer.url, "hoop", 600);
+    later["iat"] = serde_json::json!(now + 300);
+    assert_eq!(check(sign(&k1, later)).await, Err(AuthError::NotYetValid));
     // Signed by the issuer, but no mapping takes it: refused.
     let mut outsider = claims(&issuer.url, "hoop", 300);
     outsider["realm_access"]["roles"] = serde_json::json!(["guest"]);

@@ -58,6 +58,9 @@ fn default_subject_claim() -> String {
 fn default_refresh() -> u64 {
     30
 }
+/// Most clock skew an issuer may be given (`leeway_secs`).
+pub const MAX_LEEWAY_SECS: i64 = 600;
+
 fn default_leeway() -> u64 {
     30
 }
@@ -196,6 +199,9 @@ impl OidcVerifier {
             None => None,
         };
         let tls = https::client_config(ca.as_deref()).map_err(AuthError::Jwks)?;
+        if cfg.leeway_secs > MAX_LEEWAY_SECS as u64 {
+            return Err(AuthError::Claim(format!("leeway_secs {} is over {MAX_LEEWAY_SECS}: clocks that far apart are a configuration to fix", cfg.leeway_secs)));
+        }
         let map = cfg.map.iter().cloned().map(Mapping::compile).collect::<Result<Vec<_>, _>>().map_err(AuthError::Claim)?;
         Ok(OidcVerifier { cfg, map, tls, cache: Mutex::new(Cache { keys: JwkSet { keys: vec![] }, fetched: None }) })
     }
@@ -260,8 +266,16 @@ impl OidcVerifier {
         let claims = data.claims;
         // No longer-lived than a gateway token (red-team identity round 82: a 30-day token with
         // no `jti` logged in directly, and could be stopped only by revoking its subject).
+        // Measured from `iat`, which OIDC requires, so that a token lives at most that long
+        // wherever in its life it is shown, and a revocation of its id need outlast it by no
+        // more (see `revocation::TOKEN_REVOCATION_SECS`).
         let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or_default();
-        if exp > crate::auth::now_secs() + crate::auth::token::MAX_TTL_SECS + self.cfg.leeway_secs as i64 {
+        let iat = claims.get("iat").and_then(|e| e.as_i64()).ok_or_else(|| AuthError::Claim("iat".into()))?;
+        let skew = self.cfg.leeway_secs as i64;
+        if iat > crate::auth::now_secs() + skew {
+            return Err(AuthError::NotYetValid);
+        }
+        if exp - iat > crate::auth::token::MAX_TTL_SECS || exp > crate::auth::now_secs() + crate::auth::token::MAX_TTL_SECS + skew {
             return Err(AuthError::Claim("exp (hoop takes tokens that live at most 24 h)".into()));
         }
         let Some(mapping) = self.map.iter().find(|m| m.takes(&claims)) else {

@@ -20,6 +20,14 @@ pub const KINDS: [&str; 6] = ["token", "client", "ssh-cert", "ssh-key", "static"
 /// Most revocations kept; beyond it new ones are refused rather than old ones dropped.
 pub const MAX_REVOCATIONS: usize = 100_000;
 
+/// How long a token's revocation lasts: a token lives at most [`MAX_TTL_SECS`] from its `iat`,
+/// which is no later than when it is shown (give or take the largest clock skew), so past this
+/// no token with that id can still be in force. Keeping token revocations no longer keeps the
+/// list bounded by the revocations of a day, not of every token ever revoked.
+///
+/// [`MAX_TTL_SECS`]: crate::auth::token::MAX_TTL_SECS
+pub const TOKEN_REVOCATION_SECS: i64 = crate::auth::token::MAX_TTL_SECS + 2 * crate::auth::oidc::MAX_LEEWAY_SECS;
+
 /// One revoked credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
@@ -41,6 +49,19 @@ pub struct Revocation {
 impl Revocation {
     fn in_force(&self, now: i64) -> bool {
         self.until == 0 || self.until > now
+    }
+
+    /// A token's revocation ends [`TOKEN_REVOCATION_SECS`] after it was made (or, made before
+    /// it said when, after `now`), whatever it asked: no token with that id outlives it.
+    fn bounded(mut self, now: i64) -> Self {
+        if self.id.starts_with("token:") {
+            let from = if self.at > 0 { self.at.min(now) } else { now };
+            let cap = from + TOKEN_REVOCATION_SECS;
+            if self.until == 0 || self.until > cap {
+                self.until = cap;
+            }
+        }
+        self
     }
 }
 
@@ -99,7 +120,7 @@ impl Revocations {
     pub fn open(path: PathBuf) -> Result<Self, RevocationError> {
         let loaded = read_file(&path)?;
         let now = now_secs();
-        let entries: HashMap<String, Revocation> = loaded.into_iter().filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
+        let entries: HashMap<String, Revocation> = loaded.into_iter().map(|r| r.bounded(now)).filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
         Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path), seen: Mutex::default() })
     }
 
@@ -124,7 +145,7 @@ impl Revocations {
     fn merge(&self, entries: &mut HashMap<String, Revocation>, from: Vec<Revocation>) -> Vec<String> {
         let now = now_secs();
         let mut added = Vec::new();
-        for r in from.into_iter().filter(|r| r.in_force(now)) {
+        for r in from.into_iter().map(|r| r.bounded(now)).filter(|r| r.in_force(now)) {
             if entries.len() < MAX_REVOCATIONS && !entries.contains_key(&r.id) {
                 added.push(r.id.clone());
                 entries.insert(r.id.clone(), r);
@@ -165,6 +186,12 @@ impl Revocations {
         r.id = canonical(&r.id)?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
+        // A token's revocation as long as one can be outlasts every token with its id: the
+        // same again changes nothing (its record stays), however long it asks for.
+        if r.id.starts_with("token:") && entries.get(&r.id).is_some_and(|e| e.in_force(now) && e.until >= e.at + TOKEN_REVOCATION_SECS) {
+            return Ok(());
+        }
+        let r = r.bounded(now);
         entries.retain(|_, e| e.in_force(now));
         let Some(path) = &self.path else {
             return Self::insert(&mut entries, r, &self.len);
@@ -329,6 +356,15 @@ mod tests {
         r.revoke(revocation("token:later", now_secs() + 120)).unwrap();
         assert!(matches!(r.revoke(revocation("token:later", now_secs() + 30)), Err(RevocationError::Shortens(_))));
         assert!(matches!(r.revoke(revocation("tokens:abc", 0)), Err(RevocationError::Malformed(_))));
+        // A token's revocation lasts as long as a token can, not for ever: the list stays
+        // bounded by a day's revocations. Asked again, it stays as it was.
+        r.revoke(revocation("token:long", 0)).unwrap();
+        let long = r.entries.lock().unwrap().get("token:long").cloned().unwrap();
+        assert_eq!(long.until, long.at + TOKEN_REVOCATION_SECS);
+        let mut again = revocation("token:long", 0);
+        (again.at, again.reason) = (long.at + 100, "again".into());
+        r.revoke(again).unwrap();
+        assert_eq!(r.entries.lock().unwrap().get("token:long").cloned().unwrap(), long);
         assert!(matches!(r.revoke(revocation("token:", 0)), Err(RevocationError::Malformed(_))));
     }
 
@@ -362,6 +398,10 @@ mod tests {
         r.revoke(revocation("ssh-key:SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", 0)).unwrap();
         let again = Revocations::open(path.clone()).unwrap();
         assert_eq!(again.list().len(), 2);
+        // A for-ever token revocation written by an older gateway ends a day after it was made.
+        let old = Revocation { at: now_secs() - 2 * TOKEN_REVOCATION_SECS, ..revocation("token:ancient", 0) };
+        std::fs::write(&path, serde_json::to_vec(&vec![old]).unwrap()).unwrap();
+        assert!(Revocations::open(path.clone()).unwrap().list().is_empty());
         std::fs::write(&path, "not json").unwrap();
         assert!(Revocations::open(path.clone()).is_err(), "an unreadable list must not start empty");
         std::fs::write(&path, "").unwrap();
