@@ -369,6 +369,9 @@ where
                 // An edited line is refused even when it looks empty (Ctrl-U then Ctrl-Y).
                 if line.trim().is_empty() && !edited {
                     (raw, None)
+                } else if let Some(why) = crate::mounts::refusal(&action, &ongoing.secret_mounts) {
+                    let _ = session.refuse(action, crate::mounts::RULE, &why);
+                    (Vec::new(), Some(format!("hoop: {why} (rule {})", crate::mounts::RULE)))
                 } else if edited {
                     let _ = session.refuse(action, "hoop-edited-line", "line editing keys cannot be checked");
                     (Vec::new(), Some("hoop: a line typed with editing keys (tab, arrows, history), or on a terminal with a comment, cannot be checked; type it whole, without the comment".into()))

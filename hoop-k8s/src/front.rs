@@ -61,6 +61,9 @@ pub(crate) struct Ongoing {
     /// On a terminal, output held back to mask it is released after a short wait (someone may
     /// type and read); a command of programs hoop knows is masked as a pipe's instead.
     pub timed_release: bool,
+    /// Where the container mounts Secrets (see `mounts.rs`): a typed line naming a path under
+    /// one is refused like the exec would be.
+    pub secret_mounts: Vec<String>,
 }
 
 impl Ongoing {
@@ -244,6 +247,21 @@ impl Conn {
         };
         let mut interactive = k8s.subresource == "attach";
         let mut timed_release = true;
+        // A read of a Secret mounted in the pod (see `mounts.rs`), by the exec's command or a
+        // line typed into an exec or attach; a pod hoop cannot read is refused, as what it
+        // mounts cannot be known.
+        let mut secret_mounts = Vec::new();
+        let mut unreadable = None;
+        if agent && matches!(k8s.subresource.as_str(), "exec" | "attach") {
+            match crate::mounts::secret_mounts(&target, &api_path, &query, &session.session().identity).await {
+                Ok(m) => secret_mounts = m,
+                Err(e) => unreadable = Some(format!("the pod's Secret mounts cannot be read ({e})")),
+            }
+        }
+        if let (Some(why), "attach") = (&unreadable, k8s.subresource.as_str()) {
+            let _ = session.refuse(subresource_action(&target_name, &k8s), crate::mounts::RULE, why);
+            return retried.refused(Refusal::forbidden(format!("hoop: {why} (rule {})", crate::mounts::RULE)));
+        }
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
             let mut command = exec_action(&target_name, &query);
@@ -254,17 +272,9 @@ impl Conn {
             timed_release = !command.known_commands_only();
             // A held command that runs a script file: the reviewer is shown its text, and the
             // approval runs that text (see `scripts.rs`).
-            // A read of a Secret mounted in the pod (see `mounts.rs`); a pod hoop cannot read
-            // is refused, as what it mounts cannot be known.
-            if agent {
-                let refusal = match crate::mounts::secret_mounts(&target, &api_path, &query, &session.session().identity).await {
-                    Ok(mounts) => crate::mounts::under(&command.exec.paths, &mounts).map(|p| format!("{p} is in a Secret mounted in the pod: its values are the Secret's")),
-                    Err(e) => Some(format!("the pod's Secret mounts cannot be read ({e})")),
-                };
-                if let Some(why) = refusal {
-                    let _ = session.refuse(command, crate::mounts::RULE, &why);
-                    return retried.refused(Refusal::forbidden(format!("hoop: {why} (rule {})", crate::mounts::RULE)));
-                }
+            if let Some(why) = unreadable.or_else(|| crate::mounts::refusal(&command, &secret_mounts)) {
+                let _ = session.refuse(command, crate::mounts::RULE, &why);
+                return retried.refused(Refusal::forbidden(format!("hoop: {why} (rule {})", crate::mounts::RULE)));
             }
             let place = crate::scripts::Place { target: &target, api_path: &api_path, query: &query };
             let pin = if command.exec.scripts.is_empty() || !session.would_review(&command) {
@@ -283,7 +293,7 @@ impl Conn {
             }
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
-        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release };
+        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts };
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {
                 let req = Request::from_parts(parts, ());

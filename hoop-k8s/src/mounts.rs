@@ -54,6 +54,12 @@ fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// Why `command` may not run in a container mounting Secrets at `mounts`, if it names a path
+/// under one.
+pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &[String]) -> Option<String> {
+    under(&command.exec.paths, mounts).map(|p| format!("{p} is in a Secret mounted in the pod: its values are the Secret's"))
+}
+
 /// The first of `paths` at or under one of `mounts`.
 pub(crate) fn under<'a>(paths: &'a [String], mounts: &[String]) -> Option<&'a String> {
     paths.iter().find(|p| mounts.iter().any(|m| p.as_str() == m || p.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with('/'))))

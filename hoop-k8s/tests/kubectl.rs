@@ -434,6 +434,20 @@ fn secrets_mounted_in_a_pod_are_not_read_through_exec() {
     }
     let o = kubectl(&kc, &["exec", "vault", "--", "cat", "/etc/hostname"]);
     assert!(o.status.success(), "other paths still read: {:?}", text(&o));
+    // And the lines typed into an approved shell in that pod, which were not checked against
+    // its mounts (found beside round 85).
+    use std::io::Write;
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "vault", "--", "sh"], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    let typed = format!("echo before\ncat {}\ncd {} && cat password\necho after\nexit\n", secret.display(), mount.display());
+    stdin.write_all(typed.as_bytes()).unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    t.join().unwrap();
+    let (out, err) = text(&o);
+    assert!(out.contains("before") && out.contains("after") && out.matches("hoop-secret-mounts").count() == 2, "{out} {err}");
+    assert!(!out.contains("r85Mounted") && !out.contains("cjg1TW91bnRl"), "{out}");
     let _ = std::fs::remove_dir_all(mount.parent().unwrap());
 }
 
