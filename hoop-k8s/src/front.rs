@@ -63,7 +63,7 @@ pub(crate) struct Ongoing {
     pub timed_release: bool,
     /// Where the container mounts Secrets (see `mounts.rs`): a typed line naming a path under
     /// one is refused like the exec would be.
-    pub secret_mounts: Vec<String>,
+    pub secret_mounts: crate::mounts::Mounts,
 }
 
 impl Ongoing {
@@ -250,7 +250,7 @@ impl Conn {
         // A read of a Secret mounted in the pod (see `mounts.rs`), by the exec's command or a
         // line typed into an exec or attach; a pod hoop cannot read is refused, as what it
         // mounts cannot be known.
-        let mut secret_mounts = Vec::new();
+        let mut secret_mounts = crate::mounts::Mounts::default();
         let mut unreadable = None;
         if agent && matches!(k8s.subresource.as_str(), "exec" | "attach") {
             match crate::mounts::secret_mounts(&target, &api_path, &query, &session.session().identity).await {

@@ -15,10 +15,21 @@ const MAX_POD: usize = 4 << 20;
 /// The rule name of the gateway's refusal of a read of a mounted Secret.
 pub(crate) const RULE: &str = "hoop-secret-mounts";
 
-/// The mount paths of Secret volumes (plain or projected) in the container the exec at
-/// `api_path` (`…/pods/NAME/exec`) runs in (`container` in `query`, else the pod's first).
-pub(crate) async fn secret_mounts(target: &crate::upstream::K8sTarget, api_path: &str, query: &str, identity: &Identity) -> Result<Vec<String>, String> {
-    let Some(pod_path) = api_path.strip_suffix("/exec").or_else(|| api_path.strip_suffix("/attach")) else { return Ok(Vec::new()) };
+/// Where one container mounts Secrets, and what its relative and `~` paths are read from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Mounts {
+    /// The mount paths, cleaned and with the usual links of an image followed.
+    pub(crate) paths: Vec<String>,
+    /// The container's `workingDir`, when its spec names one (else the image's, unknown).
+    pub(crate) workdir: Option<String>,
+    /// `HOME` as the container's spec sets it, when it does (else the image's user's, unknown).
+    pub(crate) home: Option<String>,
+}
+
+/// Where the container the exec at `api_path` (`…/pods/NAME/exec`) runs in (`container` in
+/// `query`, else the pod's first) mounts Secret volumes, plain or projected.
+pub(crate) async fn secret_mounts(target: &crate::upstream::K8sTarget, api_path: &str, query: &str, identity: &Identity) -> Result<Mounts, String> {
+    let Some(pod_path) = api_path.strip_suffix("/exec").or_else(|| api_path.strip_suffix("/attach")) else { return Ok(Mounts::default()) };
     let mut upstream = target.connect().await.map_err(|e| format!("hoop could not reach the API server: {e}"))?;
     let req = target.request(&hyper::Method::GET, pod_path, &hyper::HeaderMap::new(), identity, crate::body::empty());
     let resp = upstream.send_request(req).await.map_err(|e| format!("reading the pod: {e}"))?;
@@ -31,8 +42,8 @@ pub(crate) async fn secret_mounts(target: &crate::upstream::K8sTarget, api_path:
     Ok(mounts_of(&pod, container.as_deref()))
 }
 
-/// The Secret mount paths of `container` (or the first container) in `pod`.
-fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Vec<String> {
+/// The Secret mounts of `container` (or the first container) in `pod`.
+fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Mounts {
     let list = |v: &serde_json::Value, at: &str| v.pointer(at).and_then(|l| l.as_array()).cloned().unwrap_or_default();
     let name = |v: &serde_json::Value| v.get("name").and_then(|n| n.as_str()).map(str::to_string);
     let secret = |v: &serde_json::Value| {
@@ -44,25 +55,135 @@ fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Vec<String> {
         Some(n) => all.iter().find(|c| name(c).as_deref() == Some(n)),
         None => all.first(),
     };
-    let Some(c) = chosen else { return Vec::new() };
-    list(c, "/volumeMounts")
+    let Some(c) = chosen else { return Mounts::default() };
+    let paths = list(c, "/volumeMounts")
         .iter()
         .filter(|m| name(m).is_some_and(|n| names.contains(&n)))
         .filter_map(|m| m.get("mountPath").and_then(|p| p.as_str()))
-        .map(|p| p.trim_end_matches('/').to_string())
-        .filter(|p| !p.is_empty())
-        .collect()
+        .filter(|p| p.starts_with('/'))
+        .map(canonical)
+        .collect();
+    let workdir = c.get("workingDir").and_then(|w| w.as_str()).filter(|w| w.starts_with('/')).map(canonical);
+    let home = list(c, "/env")
+        .iter()
+        .find(|e| name(e).as_deref() == Some("HOME") && e.get("valueFrom").is_none())
+        .map(|e| e.get("value").and_then(|v| v.as_str()).unwrap_or_default().to_string())
+        .filter(|h| h.starts_with('/'))
+        .map(|h| canonical(&h));
+    Mounts { paths, workdir, home }
 }
 
-/// Why `command` may not run in a container mounting Secrets at `mounts`, if it names a path
-/// under one.
-pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &[String]) -> Option<String> {
-    under(&command.exec.paths, mounts).map(|p| format!("{p} is in a Secret mounted in the pod: its values are the Secret's"))
+/// Links nearly every image has (merged `/usr`, `/var/run`): a path is read through them as the
+/// container reads it (red-team round 86: `cat /run/x/password` read a Secret mounted at
+/// `/var/run/x`).
+const IMAGE_LINKS: [(&str, &str); 8] = [
+    ("/var/run", "/run"),
+    ("/var/lock", "/run/lock"),
+    ("/bin", "/usr/bin"),
+    ("/sbin", "/usr/sbin"),
+    ("/lib", "/usr/lib"),
+    ("/lib32", "/usr/lib32"),
+    ("/lib64", "/usr/lib64"),
+    ("/libx32", "/usr/libx32"),
+];
+
+/// `path` (absolute) cleaned (`//`, `.`, `..`: red-team round 86, a mount written
+/// `/a//b` was not matched by `/a/b`) and read through [`IMAGE_LINKS`].
+fn canonical(path: &str) -> String {
+    let mut p = hoop_core::action::normalise_path(path);
+    for (link, to) in IMAGE_LINKS {
+        if let Some(rest) = p.strip_prefix(link)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            p = format!("{to}{rest}");
+            break;
+        }
+    }
+    if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p }
 }
 
-/// The first of `paths` at or under one of `mounts`.
-pub(crate) fn under<'a>(paths: &'a [String], mounts: &[String]) -> Option<&'a String> {
-    paths.iter().find(|p| mounts.iter().any(|m| p.as_str() == m || p.strip_prefix(m.as_str()).is_some_and(|rest| rest.starts_with('/'))))
+/// Whether `path` is `dir` or under it.
+fn within(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Why `command` may not run in a container mounting Secrets at `mounts`, if it reads one: a
+/// path at or under a mount, a recursive read of a directory holding one (red-team round 86:
+/// `grep -rh . /parent`), or a link or copy made of such a directory (`ln -s /etc /tmp/e`,
+/// then `cat /tmp/e/secret-volume/password`). A relative or `~` path is read from the
+/// container's working or home directory when its spec names it; when not, from each
+/// directory above a mount (the image's, which hoop cannot know, may be any of them: round
+/// 86's `cat sv/password` in a pod working above `sv`).
+pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &Mounts) -> Option<String> {
+    if mounts.paths.is_empty() {
+        return None;
+    }
+    // Working inside a mount, a bare name is a file of the Secret (`cat password`), and hoop
+    // does not read bare words as paths.
+    if let Some(m) = mounts.workdir.as_ref().and_then(|w| mounts.paths.iter().find(|m| within(w, m))) {
+        let bare = command.exec.commands.iter().flat_map(|argv| argv.iter().skip(1)).find(|w| !w.starts_with(['-', '/']) && !w.is_empty());
+        if let Some(word) = bare {
+            return Some(format!("{word} is read in the container's working directory, a Secret mounted at {m}: its values are the Secret's"));
+        }
+    }
+    let links = command.exec.programs.iter().any(|p| matches!(p.as_str(), "ln" | "cp" | "link" | "mv" | "rsync" | "install"));
+    // (`~user/x` is read as `/home/user/x` by the command's reader; in a container that
+    // user's home is the image's: read it from anywhere above a mount.)
+    let tilde = command.exec.commands.iter().flat_map(|argv| argv.iter().skip(1)).filter(|w| w.starts_with('~'));
+    for written in command.exec.paths.iter().chain(tilde) {
+        for at in places(written, mounts) {
+            let (dir, recursive) = match at.strip_suffix("/**") {
+                Some(d) => (canonical(if d.is_empty() { "/" } else { d }), true),
+                None => (at.clone(), false),
+            };
+            for m in &mounts.paths {
+                if within(&dir, m) {
+                    return Some(format!("{written} is in a Secret mounted in the pod at {m}: its values are the Secret's"));
+                }
+                if within(m, &dir) && recursive {
+                    return Some(format!("{written} is read whole, and holds a Secret mounted in the pod at {m}"));
+                }
+                if within(m, &dir) && links {
+                    return Some(format!("{written} holds a Secret mounted in the pod at {m}: a link or copy of it would read the Secret under another name"));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The absolute paths `path` (as the command's reader gave it) may name in the container.
+fn places(path: &str, mounts: &Mounts) -> Vec<String> {
+    let join = |base: &str, rest: &str| canonical(&format!("{base}/{rest}"));
+    let (base, rest) = if path.starts_with('/') {
+        return vec![canonical(path)];
+    } else if let Some(after) = path.strip_prefix('~') {
+        match after.split_once('/').unwrap_or((after, "")) {
+            ("", rest) => (mounts.home.clone(), rest.to_string()),
+            (_, rest) => (None, rest.to_string()),
+        }
+    } else {
+        (mounts.workdir.clone(), path.to_string())
+    };
+    match base {
+        Some(b) => vec![join(&b, &rest)],
+        None => {
+            // Every directory above a mount: `/`, then each of the mount's parents.
+            let mut out = vec![join("/", &rest)];
+            for m in &mounts.paths {
+                let mut dir = m.as_str();
+                while let Some((parent, _)) = dir.rsplit_once('/') {
+                    let parent = if parent.is_empty() { "/" } else { parent };
+                    out.push(join(parent, &rest));
+                    if parent == "/" {
+                        break;
+                    }
+                    dir = parent;
+                }
+            }
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -82,10 +203,42 @@ mod tests {
                 {"name": "side", "volumeMounts": [{"name": "proj", "mountPath": "/run/p"}]}
             ]
         }});
-        assert_eq!(mounts_of(&pod, None), ["/etc/secret-volume"]);
-        assert_eq!(mounts_of(&pod, Some("side")), ["/run/p"]);
+        assert_eq!(mounts_of(&pod, None).paths, ["/etc/secret-volume"]);
+        assert_eq!(mounts_of(&pod, Some("side")).paths, ["/run/p"]);
         let mounts = mounts_of(&pod, None);
-        assert!(under(&["/etc/secret-volume/password".into()], &mounts).is_some());
-        assert!(under(&["/etc/secret-volume-other/x".into(), "/cache/x".into()], &mounts).is_none());
+        let reads = |line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container), &mounts).is_some();
+        assert!(reads("cat /etc/secret-volume/password"));
+        assert!(!reads("cat /etc/secret-volume-other/x /cache/x"));
+    }
+
+    /// Red-team round 86: every spelling of a mounted Secret's path, as the container reads it.
+    #[test]
+    fn paths_are_read_as_the_container_reads_them() {
+        let pod = |mount: &str, extra: serde_json::Value| {
+            let mut c = serde_json::json!({"name": "app", "volumeMounts": [{"name": "creds", "mountPath": mount}]});
+            c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::json!({"spec": {"volumes": [{"name": "creds", "secret": {"secretName": "db"}}], "containers": [c]}})
+        };
+        let reads = |m: &Mounts, line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container), m).is_some();
+        // A mount written unclean, or under a link every image has.
+        for (mount, line) in [("/a//b/sv", "cat /a/b/sv/password"), ("/a/x/../sv", "cat /a/sv/password"), ("/var/run/sv", "cat /run/sv/password"), ("/run/sv", "cat /var/run/sv/password")] {
+            assert!(reads(&mounts_of(&pod(mount, serde_json::json!({})), None), line), "{mount}: {line}");
+        }
+        // Relative paths from the working directory the spec names, or from any above the
+        // mount when it names none; `~` likewise.
+        let known = mounts_of(&pod("/srv/app/sv", serde_json::json!({"workingDir": "/srv/app", "env": [{"name": "HOME", "value": "/srv"}]})), None);
+        assert!(reads(&known, "cat sv/password") && reads(&known, "cat ./sv/..data/password") && reads(&known, "cat ~/app/sv/password"));
+        assert!(!reads(&known, "cat other/password") && !reads(&known, "cat ~/sv/password"));
+        let inside = mounts_of(&pod("/srv/app/sv", serde_json::json!({"workingDir": "/srv/app/sv"})), None);
+        assert!(reads(&inside, "cat password"));
+        let unknown = mounts_of(&pod("/srv/app/sv", serde_json::json!({})), None);
+        for line in ["cat sv/password", "cat app/sv/password", "cat srv/app/sv/x", "cat ~/sv/password", "cat ~app/sv/password", "grep -r x app"] {
+            assert!(reads(&unknown, line), "{line}");
+        }
+        assert!(!reads(&unknown, "cat notes.txt") && !reads(&unknown, "ls /srv/app"));
+        // A directory holding the mount read whole, or linked or copied.
+        for line in ["grep -rh . /srv/app", "grep -R x /srv", "ln -s /srv/app /tmp/e", "cp -a /srv /tmp/x", "ln -s / /tmp/root"] {
+            assert!(reads(&unknown, line), "{line}");
+        }
     }
 }

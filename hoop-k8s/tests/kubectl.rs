@@ -451,6 +451,42 @@ fn secrets_mounted_in_a_pod_are_not_read_through_exec() {
     let _ = std::fs::remove_dir_all(mount.parent().unwrap());
 }
 
+/// Red-team round 86: the mount check read paths as the gateway wrote them, not as the
+/// container reads them: a relative path from the pod's working directory (`cat sv/password`),
+/// a recursive read of the directory above the mount, a mount path written with `//`, a link
+/// made to the directory holding it. Each is refused and the value never comes back; the link
+/// is never made.
+#[test]
+fn secret_mounts_are_found_by_every_path_to_them() {
+    let gw = gateway("");
+    let parent = std::env::temp_dir().join(format!("hoop-r86-{}", std::process::id()));
+    let mount = parent.join("sv");
+    std::fs::create_dir_all(&mount).unwrap();
+    std::fs::write(mount.join("password"), "r86MountedSecret\n").unwrap();
+    let unclean = format!("{}//sv", parent.display());
+    let pod = gw.dir.path().join("vault86.yaml");
+    std::fs::write(
+        &pod,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vault86\nspec:\n  volumes:\n  - name: creds\n    secret:\n      secretName: db\n  containers:\n  - name: app\n    image: busybox\n    workingDir: {}\n    volumeMounts:\n    - name: creds\n      mountPath: {unclean}\n",
+            parent.display()
+        ),
+    )
+    .unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    let kc = gw.agent();
+    let link = std::env::temp_dir().join(format!("hoop-r86-link-{}", std::process::id()));
+    let (p, m, l) = (parent.to_str().unwrap(), mount.join("password"), link.to_str().unwrap());
+    for argv in [vec!["cat", "sv/password"], vec!["cat", "./sv/password"], vec!["grep", "-rh", ".", p], vec!["cat", m.to_str().unwrap()], vec!["ln", "-s", p, l]] {
+        let o = kubectl(&kc, &[&["exec", "vault86", "--"][..], &argv].concat());
+        assert!(text(&o).1.contains("hoop-secret-mounts") && !text(&o).0.contains("r86Mounted"), "{argv:?}: {:?}", text(&o));
+    }
+    assert!(!link.exists(), "the link was never made");
+    let o = kubectl(&kc, &["exec", "vault86", "--", "ls", p]);
+    assert!(o.status.success() && text(&o).0.contains("sv"), "listing names still runs: {:?}", text(&o));
+    let _ = std::fs::remove_dir_all(&parent);
+}
+
 /// A watch that runs while objects change: Secret events arrive, masked.
 #[test]
 fn watch_streams_masked_events() {
