@@ -172,9 +172,10 @@ pub struct TargetConfig {
     /// `impersonate` verb).
     #[serde(default)]
     pub impersonate: bool,
-    /// Postgres: let agents through even when the gateway's upstream role is a superuser or
-    /// holds `pg_read_server_files`, `pg_write_server_files` or `pg_execute_server_program`
-    /// (refused by default: such a role reads and writes the server's files).
+    /// Let agents through even when the gateway's own login is privileged: a Postgres role that
+    /// is a superuser or holds `pg_read_server_files`, `pg_write_server_files` or
+    /// `pg_execute_server_program`, an SSH login as `root` (refused by default: such a login
+    /// reads and writes the server's files).
     #[serde(default)]
     pub allow_privileged_role: bool,
 }
@@ -209,7 +210,20 @@ impl TargetConfig {
             sensitive: self.sensitive,
             sensitive_tables: self.sensitive_tables.iter().map(|t| t.to_ascii_lowercase()).collect(),
             labels: self.labels.clone(),
+            privileged: self.privileged(),
         }
+    }
+
+    /// Why this target's login is privileged and not allowed for agents (see
+    /// [`TargetInfo::privileged`]), or nothing. An SSH login as `root` (the default user) reads
+    /// and writes every file and loads code wherever programs look for it, more than any rule
+    /// can list; a Postgres role is checked on the server instead (hoop-pg).
+    fn privileged(&self) -> String {
+        let root = self.user.as_deref().is_none_or(|u| u.trim() == "root" || u.trim() == "0");
+        if self.protocol == Protocol::Ssh && root && !self.allow_privileged_role {
+            return "the gateway logs in to this SSH target as root".into();
+        }
+        String::new()
     }
 }
 

@@ -72,6 +72,10 @@ pub struct TargetInfo {
     /// Free-form labels for rules, e.g. `env = "prod"`.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Why the gateway's own login on this target can do more than any agent may (an SSH
+    /// login as `root`), unless the target allows it; empty when it cannot. Agents are refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub privileged: String,
 }
 
 /// A live session: who, to which target, from where, since when.

@@ -35,7 +35,7 @@ fn cookbook_rules_stop_their_examples() {
             id: SessionId("cookbook".into()),
             identity,
             protocol: Protocol::Postgres,
-            target: TargetInfo { name: "t".into(), sensitive: false, sensitive_tables: vec![], labels },
+            target: TargetInfo { name: "t".into(), sensitive: false, sensitive_tables: vec![], labels, ..TargetInfo::default() },
             client_addr: None,
             started_at: 0,
         };

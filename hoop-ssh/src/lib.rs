@@ -163,6 +163,7 @@ impl SshGateway {
                 upstream: None,
                 channels: HashMap::new(),
                 watching: None,
+                refused: None,
                 authed: authed.clone(),
             };
             let config = self.config.clone();

@@ -33,6 +33,10 @@ pub struct Connection {
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
     /// Dropped with the connection, which stops the session watcher.
     pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Why a caller who authenticated was refused its session (a rule denied the connection):
+    /// told on the channels it opens, which reach nothing, rather than as a bare "Permission
+    /// denied" that says nothing of why.
+    pub(crate) refused: Option<String>,
     /// Told when the client has authenticated (the pre-authentication deadline stops).
     pub(crate) authed: Arc<tokio::sync::Notify>,
 }
@@ -55,11 +59,27 @@ impl Connection {
                 self.target = Some((target, t));
                 Auth::Accept
             }
+            Err(hoop_core::gate::GateError::Denied { rule, reason }) => {
+                tracing::info!(%rule, "ssh session refused by a rule");
+                self.refused = Some(format!("hoop: {reason} (rule {rule})\r\n"));
+                Auth::Accept
+            }
             Err(e) => {
                 tracing::info!(error = %e, "ssh login refused");
                 Auth::reject()
             }
         }
+    }
+
+    /// Tells a refused caller why on `channel`, which then closes.
+    fn tell_refused(&self, channel: ChannelId, session: &mut Session) -> Result<bool, russh::Error> {
+        let Some(msg) = &self.refused else { return Ok(false) };
+        session.channel_success(channel)?;
+        session.extended_data(channel, 1, msg.clone().into_bytes())?;
+        session.exit_status_request(channel, 1)?;
+        session.eof(channel)?;
+        session.close(channel)?;
+        Ok(true)
     }
 
     async fn send(&self, channel: ChannelId, req: Request) {
@@ -86,6 +106,14 @@ impl russh::server::Handler for Connection {
     /// it even when no channel is open (channels also tell their client why).
     async fn auth_succeeded(&mut self, session: &mut Session) -> Result<(), Self::Error> {
         self.authed.notify_one();
+        if let Some(msg) = self.refused.clone() {
+            // Long enough to open a channel and read why; then the connection ends.
+            let handle = session.handle();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                let _ = handle.disconnect(russh::Disconnect::ByApplication, msg.trim_end().to_string(), String::new()).await;
+            });
+        }
         if let Some(s) = self.session.clone() {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
@@ -155,6 +183,11 @@ impl russh::server::Handler for Connection {
         // A channel whose relay ended is gone, whoever closed it (a close the gateway started
         // is confirmed without a `channel_close` call).
         self.channels.retain(|_, tx| !tx.is_closed());
+        if self.refused.is_some() {
+            // Opened so that its first request is told why; it reaches nothing upstream.
+            reply.accept().await;
+            return Ok(());
+        }
         if self.channels.len() >= MAX_CHANNELS {
             tracing::info!(open = self.channels.len(), "ssh channel refused: too many open on this connection");
             reply.reject(russh::ChannelOpenFailure::ResourceShortage).await;
@@ -214,18 +247,27 @@ impl russh::server::Handler for Connection {
     }
 
     async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        if self.tell_refused(channel, session)? {
+            return Ok(());
+        }
         session.channel_success(channel)?;
         self.send(channel, Request::Exec(String::from_utf8_lossy(data).into_owned())).await;
         Ok(())
     }
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        if self.tell_refused(channel, session)? {
+            return Ok(());
+        }
         session.channel_success(channel)?;
         self.send(channel, Request::Shell).await;
         Ok(())
     }
 
     async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+        if self.tell_refused(channel, session)? {
+            return Ok(());
+        }
         session.channel_success(channel)?;
         self.send(channel, Request::Subsystem(name.into())).await;
         Ok(())

@@ -43,6 +43,11 @@ fn gateway_with_limits(extra: &str, limits: &str) -> Gw {
 
 /// [`gateway_with_limits`] in front of the host `s`.
 fn gateway_on(s: &Sshd, extra: &str, limits: &str) -> Gw {
+    gateway_as(s, s.user(), extra, limits)
+}
+
+/// [`gateway_on`], logging in to the host as `user`.
+fn gateway_as(s: &Sshd, user: &str, extra: &str, limits: &str) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent_key");
     let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap();
@@ -71,7 +76,6 @@ public_key = "{agent}"
         timeout = if limits.contains("review_timeout_secs") { "" } else { "review_timeout_secs = 3" },
         dir = dir.path().display(),
         port = s.port(),
-        user = s.user(),
         key = s.client_key().display(),
         host = s.host_public_key().unwrap(),
         agent = agent_pub.trim(),
@@ -2080,4 +2084,27 @@ fn sftp_paths_the_host_reads_otherwise_are_refused() {
     let made = p.symlink_metadata().is_ok();
     let _ = std::fs::remove_file(&p);
     assert!(!made && text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
+}
+
+/// Least privilege upstream: a target the gateway logs in to as root (the default user) lets
+/// an agent read and write every file and plant code wherever programs load it, more than any
+/// rule can list. Agents are refused there unless the target sets `allow_privileged_role`; the
+/// command never runs on the host.
+#[test]
+fn agents_are_refused_where_the_gateway_logs_in_as_root() {
+    if !hoop_harness::is_root() {
+        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
+        return;
+    }
+    let s = sshd();
+    // The gateway's key, authorised for root on the test host (its sshd reads `authorized/%u`).
+    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
+    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
+    let gw = gateway_as(s, "root", "", "");
+    let marker = std::env::temp_dir().join(format!("hoop-privileged-{}", std::process::id()));
+    let o = ssh(&gw, &format!("touch {}", marker.display()));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let _ = std::fs::remove_file(&auth);
+    assert!(!o.status.success() && err.contains("hoop-privileged-login") && err.contains("allow_privileged_role"), "{err}");
+    assert!(!marker.exists(), "the command never ran");
 }

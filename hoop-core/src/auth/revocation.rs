@@ -188,7 +188,8 @@ impl Revocations {
         let now = now_secs();
         // A token's revocation as long as one can be outlasts every token with its id: the
         // same again changes nothing (its record stays), however long it asks for.
-        if r.id.starts_with("token:") && entries.get(&r.id).is_some_and(|e| e.in_force(now) && e.until >= e.at + TOKEN_REVOCATION_SECS) {
+        let asks_no_less = |e: &Revocation| r.until == 0 || r.until >= e.until;
+        if r.id.starts_with("token:") && entries.get(&r.id).is_some_and(|e| e.in_force(now) && e.until >= e.at + TOKEN_REVOCATION_SECS && asks_no_less(e)) {
             return Ok(());
         }
         let r = r.bounded(now);
@@ -365,6 +366,7 @@ mod tests {
         (again.at, again.reason) = (long.at + 100, "again".into());
         r.revoke(again).unwrap();
         assert_eq!(r.entries.lock().unwrap().get("token:long").cloned().unwrap(), long);
+        assert!(matches!(r.revoke(revocation("token:long", 1)), Err(RevocationError::Shortens(_))), "never shortened");
         assert!(matches!(r.revoke(revocation("token:", 0)), Err(RevocationError::Malformed(_))));
     }
 

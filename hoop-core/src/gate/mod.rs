@@ -761,6 +761,11 @@ impl SessionHandle {
             let action_id = self.refuse(action, RECORDING_BUDGET_RULE, &reason)?;
             return Ok(Checked::Deny { action_id, rule: RECORDING_BUDGET_RULE.to_string(), reason });
         }
+        if self.session.identity.kind == crate::identity::IdentityKind::Agent && !self.session.target.privileged.is_empty() {
+            let reason = format!("{}; agents are refused unless the target sets allow_privileged_role = true", self.session.target.privileged);
+            let action_id = self.refuse(action, PRIVILEGED_LOGIN_RULE, &reason)?;
+            return Ok(Checked::Deny { action_id, rule: PRIVILEGED_LOGIN_RULE.to_string(), reason });
+        }
         self.touch();
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
@@ -1214,6 +1219,10 @@ const RECORDED_CHECK_EVERY: u64 = 256 << 10;
 /// The gate's own refusal of an agent whose recorded statements and commands passed
 /// `limits.agent_recorded_bytes_1h` in the last hour.
 pub const RECORDING_BUDGET_RULE: &str = "hoop-recording-budget";
+
+/// The gate's rule refusing agents on a target whose gateway login is privileged (see
+/// [`TargetInfo::privileged`](crate::session::TargetInfo::privileged)).
+pub const PRIVILEGED_LOGIN_RULE: &str = "hoop-privileged-login";
 
 /// The longest statement text, parameter or command one record keeps whole.
 const MAX_RECORDED_TEXT: usize = 1 << 20;
