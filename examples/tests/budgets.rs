@@ -129,7 +129,8 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     // The reviewer is told what the approval also grants (red-team round 81: a ticket showing
     // a harmless statement waived the budget for an hour unsaid).
     assert!(line.contains("approving also waives budget rule agent-budget-target-rows for agent-1 on target db for 60 minutes"), "{line}");
-    assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
+    let rita = s.token("rita", "human", "review", 600);
+    assert!(s.hoop(&["approvals", "approve", &ticket, "--token", &rita]).status.success());
     let o = wait(held);
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
     assert!(err(&o).contains("paused after 1000 rows"), "{}", err(&o));
@@ -149,16 +150,24 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     // The approval lets the loop go on (for an hour), in new sessions too.
     let o = s.psql(&token, &page(4));
     assert!(o.status.success() && out(&o).lines().count() == 1000, "{}", err(&o));
+    // The waiver ends with its reviewer (red-team identity round 84: rita revoked, the agent
+    // read on past its budget on her approval): the next page is held again.
+    assert!(s.hoop(&["revoke", "subject:rita", "--reason", "left"]).status.success());
+    let held = spawn(&s, &token, &[&page(5)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
+    let o = wait(held);
+    assert!(o.status.success() && err(&o).contains("agent-budget-target-rows"), "held again: {}", err(&o));
     // Reads of a table count against it too (rules see `usage.tables`).
     assert!(s.psql(&token, "select id from people limit 3").status.success());
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
-    assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 500"), "{usage}");
+    assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 600"), "{usage}");
     assert!(usage.contains("agent-1 on db, table public.people\n  1m: actions 1  rows "), "{usage}");
 
     // A restart: the counts are still there (the waiver is not), so the next page is held again.
     assert!(s.stop("TERM").success());
     s.start_again();
-    let held = spawn(&s, &token, &[&page(5)]);
+    let held = spawn(&s, &token, &[&page(6)]);
     let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
     assert!(s.hoop(&["approvals", "deny", &ticket]).status.success());
     let o = wait(held);

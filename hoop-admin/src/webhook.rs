@@ -11,9 +11,12 @@ use std::sync::Arc;
 pub fn message(ticket: &Ticket) -> serde_json::Value {
     let what = ticket.action.summary();
     let (who, target, rule, what) = (chat(&ticket.requester), chat(&ticket.action.target), chat(&ticket.rule), chat(&what));
+    // What approving grants beyond the action (a budget's waiver), as `approvals list` says it
+    // (red-team identity round 84: the message left it out).
+    let detail = if ticket.detail.is_empty() { String::new() } else { format!("\n{}", chat(&ticket.detail)) };
     serde_json::json!({
         "text": format!(
-            "hoop: {who} asks to run on {target} (rule {rule}): `{what}`\nApprove: `hoop approvals approve {}`  Deny: `hoop approvals deny {}`",
+            "hoop: {who} asks to run on {target} (rule {rule}): `{what}`{detail}\nApprove: `hoop approvals approve {}`  Deny: `hoop approvals deny {}`",
             ticket.id, ticket.id
         )
     })
@@ -129,5 +132,8 @@ mod tests {
         // Six backticks: the three code spans hoop writes, none from the agent's text.
         assert_eq!(text.matches('`').count(), 6, "{text}");
         assert!(text.contains("\\u{60}hoop approvals approve t_1\\u{60}"), "{text}");
+        // What approving also grants is said (red-team identity round 84: a budget's waiver).
+        let waived = Ticket { detail: "approving also waives budget rule b for bot on target db for 60 minutes".into(), ..ticket };
+        assert!(message(&waived)["text"].as_str().unwrap().contains("\napproving also waives budget rule b"));
     }
 }

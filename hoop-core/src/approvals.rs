@@ -52,6 +52,10 @@ pub enum Decision {
     Approved {
         /// The reviewer's subject.
         reviewer: String,
+        /// The reviewer's revocation ids (credentials and subject): what the approval grants
+        /// beyond the one action (a budget's waiver) lasts only while none is revoked.
+        #[serde(default, skip_serializing)]
+        credentials: Vec<String>,
     },
     /// A reviewer denied.
     Denied {
@@ -185,7 +189,7 @@ impl Broker {
         };
         drop(open);
         let decision = if approve {
-            Decision::Approved { reviewer: reviewer.subject.clone() }
+            Decision::Approved { reviewer: reviewer.subject.clone(), credentials: reviewer.revocation_ids().collect() }
         } else {
             Decision::Denied { reviewer: reviewer.subject.clone(), reason: reason.to_string() }
         };
@@ -294,7 +298,7 @@ mod tests {
         let b2 = b.clone();
         let id2 = id.clone();
         tokio::spawn(async move { b2.decide(&id2, &reviewer("alice"), true, "").unwrap() });
-        assert_eq!(p.wait().await, Decision::Approved { reviewer: "alice".into() });
+        assert!(matches!(p.wait().await, Decision::Approved { reviewer, .. } if reviewer == "alice"));
         assert!(b.list().is_empty());
         assert!(b.decide(&id, &reviewer("alice"), true, "").is_err(), "a ticket is decided once");
 

@@ -666,6 +666,7 @@ impl Config {
             }
             o.check().map_err(|e| invalid(format!("oidc[{i}]"), e))?;
         }
+        crate::auth::oidc::separate_issuers(&self.oidc).map_err(|(i, e)| invalid(format!("oidc[{i}]"), e))?;
         Ok(())
     }
 

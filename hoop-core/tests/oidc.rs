@@ -158,6 +158,26 @@ async fn jwks_over_https_with_claim_mapping_and_refusals() {
     let mut no_iat = claims(&issuer.url, "hoop", 300);
     no_iat.as_object_mut().unwrap().remove("iat");
     assert_eq!(check(sign(&k1, no_iat)).await, Err(AuthError::Claim("iat".into())));
+    // Read as numbers whatever their spelling (red-team identity round 84: `"exp": 1e10` was
+    // taken for no `exp` and a token issued two days before logged in).
+    for exp in [serde_json::json!(1e10), serde_json::json!((now + 30 * 86_400) as f64 + 0.5)] {
+        let mut float = claims(&issuer.url, "hoop", 300);
+        float["exp"] = exp.clone();
+        assert!(matches!(check(sign(&k1, float)).await, Err(AuthError::Claim(c)) if c.starts_with("exp")), "{exp}");
+    }
+    let mut old = claims(&issuer.url, "hoop", 300);
+    (old["iat"], old["exp"]) = (serde_json::json!(now - 2 * 86_400), serde_json::json!(1e10));
+    assert!(check(sign(&k1, old)).await.is_err());
+    let mut fine = claims(&issuer.url, "hoop", 300);
+    fine["exp"] = serde_json::json!((now + 300) as f64 + 0.25);
+    assert!(check(sign(&k1, fine)).await.is_ok(), "a fraction of a second is still a date");
+    // A `jti` a revocation could not name is refused (round 84: `"a b"` logged in, and
+    // `hoop revoke "token:a b"` was refused as matching no credential).
+    for jti in [serde_json::json!("a b"), serde_json::json!(7), serde_json::json!("x\u{7}")] {
+        let mut odd = claims(&issuer.url, "hoop", 300);
+        odd["jti"] = jti.clone();
+        assert_eq!(check(sign(&k1, odd)).await, Err(AuthError::Claim("jti".into())), "{jti}");
+    }
     let mut later = claims(&issuer.url, "hoop", 600);
     later["iat"] = serde_json::json!(now + 300);
     assert_eq!(check(sign(&k1, later)).await, Err(AuthError::NotYetValid));

@@ -82,8 +82,13 @@ fn exact_name(selector: &str) -> Option<&str> {
 /// The command of an `exec` request (its `command` query parameters), as an action with the
 /// same exec rules as SSH; `None` for `attach`, which runs no new command.
 pub fn exec_action(target: &str, query: &str) -> Action {
+    exec_action_at(target, query, None)
+}
+
+/// [`exec_action`] in a container whose spec says it works in `workdir`.
+pub fn exec_action_at(target: &str, query: &str, workdir: Option<String>) -> Action {
     let argv: Vec<String> = form_urlencoded::parse(query.as_bytes()).filter(|(n, _)| n == "command").map(|(_, v)| v.into_owned()).collect();
-    Action::exec_argv(target, argv)
+    Action::exec_argv_at(target, argv, workdir)
 }
 
 /// The query of an `exec` or `attach` as hoop forwards it: only the parameters the API server

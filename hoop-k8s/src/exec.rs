@@ -174,7 +174,7 @@ where
     let mut client_open = true;
     let mut typed = ongoing.check_stdin.then(|| {
         let mut lines = hoop_core::action::typed::TypedLines::new(tty);
-        lines.cwd = hoop_core::action::typed::Cwd::Container;
+        lines.cwd = hoop_core::action::typed::Cwd::Container(ongoing.secret_mounts.workdir.clone());
         lines
     });
     loop {

@@ -6,7 +6,7 @@
 
 use crate::K8sGateway;
 use crate::body::{Body, full};
-use crate::classify::{classify, exec_action, query_flag};
+use crate::classify::{classify, query_flag};
 use crate::mask::Scope;
 use crate::status;
 use crate::stream;
@@ -264,7 +264,7 @@ impl Conn {
         }
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
-            let mut command = exec_action(&target_name, &query);
+            let mut command = crate::classify::exec_action_at(&target_name, &query, secret_mounts.workdir.clone());
             if query_flag(&query, "tty") {
                 command = command.on_terminal();
             }

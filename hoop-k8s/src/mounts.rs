@@ -46,8 +46,11 @@ pub(crate) async fn secret_mounts(target: &crate::upstream::K8sTarget, api_path:
 fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Mounts {
     let list = |v: &serde_json::Value, at: &str| v.pointer(at).and_then(|l| l.as_array()).cloned().unwrap_or_default();
     let name = |v: &serde_json::Value| v.get("name").and_then(|n| n.as_str()).map(str::to_string);
+    // A CSI volume counts whatever its driver: the Secrets Store driver mounts a vault's
+    // secrets as files, cert-manager's a private key (red-team round 87: `secrets-store.csi.k8s.io`
+    // was read in clear), and hoop cannot tell one driver's files from another's.
     let secret = |v: &serde_json::Value| {
-        v.get("secret").is_some() || list(v, "/projected/sources").iter().any(|s| s.get("secret").is_some() || s.get("serviceAccountToken").is_some())
+        v.get("secret").is_some() || v.get("csi").is_some() || list(v, "/projected/sources").iter().any(|s| s.get("secret").is_some() || s.get("serviceAccountToken").is_some())
     };
     let names: Vec<String> = list(pod, "/spec/volumes").iter().filter(|v| secret(v)).filter_map(name).collect();
     let all: Vec<serde_json::Value> = ["/spec/containers", "/spec/initContainers", "/spec/ephemeralContainers"].iter().flat_map(|k| list(pod, k)).collect();
@@ -102,6 +105,10 @@ fn canonical(path: &str) -> String {
     if p.len() > 1 { p.trim_end_matches('/').to_string() } else { p }
 }
 
+/// Programs that read no file's content (what `find` runs with `-exec` is a program of the
+/// command too, and is judged as itself).
+const LISTERS: [&str; 12] = ["ls", "find", "du", "stat", "tree", "realpath", "readlink", "basename", "dirname", "test", "[", "pwd"];
+
 /// Whether `path` is `dir` or under it.
 fn within(path: &str, dir: &str) -> bool {
     dir == "/" || path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
@@ -125,6 +132,11 @@ pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &Mounts) -> O
         if let Some(word) = bare {
             return Some(format!("{word} is read in the container's working directory, a Secret mounted at {m}: its values are the Secret's"));
         }
+    }
+    // Programs that only name, list or change the modes of files read no value: `ls` of a
+    // mount, `find` next to one, `stat` of a key (round 87 found them refused).
+    if command.exec.programs.iter().all(|p| LISTERS.contains(&p.as_str())) {
+        return None;
     }
     let links = command.exec.programs.iter().any(|p| matches!(p.as_str(), "ln" | "cp" | "link" | "mv" | "rsync" | "install"));
     // (`~user/x` is read as `/home/user/x` by the command's reader; in a container that
@@ -206,7 +218,7 @@ mod tests {
         assert_eq!(mounts_of(&pod, None).paths, ["/etc/secret-volume"]);
         assert_eq!(mounts_of(&pod, Some("side")).paths, ["/run/p"]);
         let mounts = mounts_of(&pod, None);
-        let reads = |line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container), &mounts).is_some();
+        let reads = |line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container(None)), &mounts).is_some();
         assert!(reads("cat /etc/secret-volume/password"));
         assert!(!reads("cat /etc/secret-volume-other/x /cache/x"));
     }
@@ -219,7 +231,7 @@ mod tests {
             c.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
             serde_json::json!({"spec": {"volumes": [{"name": "creds", "secret": {"secretName": "db"}}], "containers": [c]}})
         };
-        let reads = |m: &Mounts, line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container), m).is_some();
+        let reads = |m: &Mounts, line: &str| refusal(&hoop_core::action::Action::exec_in("k", line, &hoop_core::action::typed::Cwd::Container(None)), m).is_some();
         // A mount written unclean, or under a link every image has.
         for (mount, line) in [("/a//b/sv", "cat /a/b/sv/password"), ("/a/x/../sv", "cat /a/sv/password"), ("/var/run/sv", "cat /run/sv/password"), ("/run/sv", "cat /var/run/sv/password")] {
             assert!(reads(&mounts_of(&pod(mount, serde_json::json!({})), None), line), "{mount}: {line}");
@@ -240,5 +252,16 @@ mod tests {
         for line in ["grep -rh . /srv/app", "grep -R x /srv", "ln -s /srv/app /tmp/e", "cp -a /srv /tmp/x", "ln -s / /tmp/root"] {
             assert!(reads(&unknown, line), "{line}");
         }
+        // Round 87: bare names are files of the working directory, as `./name` is; listing
+        // reads no value.
+        let app = mounts_of(&pod("/app/db.conf", serde_json::json!({"workingDir": "/app"})), None);
+        for line in ["cat db.conf", "base64 db.conf", "diff -N db.conf /tmp/empty", "tar cf - db.conf", "grep . db.conf"] {
+            assert!(reads(&app, line), "{line}");
+        }
+        for line in ["ls /app", "ls -la db.conf", "stat /app/db.conf", "find . -maxdepth 1 -name readme", "cat notes.txt"] {
+            assert!(!reads(&app, line), "{line}");
+        }
+        let csi = serde_json::json!({"spec": {"volumes": [{"name": "v", "csi": {"driver": "secrets-store.csi.k8s.io"}}], "containers": [{"name": "app", "volumeMounts": [{"name": "v", "mountPath": "/mnt/vault"}]}]}});
+        assert!(reads(&mounts_of(&csi, None), "cat /mnt/vault/password"));
     }
 }

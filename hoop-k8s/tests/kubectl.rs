@@ -477,11 +477,20 @@ fn secret_mounts_are_found_by_every_path_to_them() {
     let kc = gw.agent();
     let link = std::env::temp_dir().join(format!("hoop-r86-link-{}", std::process::id()));
     let (p, m, l) = (parent.to_str().unwrap(), mount.join("password"), link.to_str().unwrap());
-    for argv in [vec!["cat", "sv/password"], vec!["cat", "./sv/password"], vec!["grep", "-rh", ".", p], vec!["cat", m.to_str().unwrap()], vec!["ln", "-s", p, l]] {
+    // (Round 87: bare names, which the container reads in its working directory as it reads
+    // `./name`: `tar cf - sv`, `diff -rN sv …`.)
+    for argv in [vec!["cat", "sv/password"], vec!["cat", "./sv/password"], vec!["grep", "-rh", ".", p], vec!["cat", m.to_str().unwrap()], vec!["ln", "-s", p, l], vec!["tar", "cf", "-", "sv"], vec!["diff", "-rN", "sv", "/nonexistent-hoop-r87"]] {
         let o = kubectl(&kc, &[&["exec", "vault86", "--"][..], &argv].concat());
-        assert!(text(&o).1.contains("hoop-secret-mounts") && !text(&o).0.contains("r86Mounted"), "{argv:?}: {:?}", text(&o));
+        let (out, err) = text(&o);
+        assert!(err.contains("hoop-secret-mounts") && !out.contains("r86Mounted"), "{argv:?}: {:?} {err}", &out[..out.len().min(300)]);
     }
     assert!(!link.exists(), "the link was never made");
+    // A bare name written is a write in the working directory, held like `./name` (round 87:
+    // `touch x` ran unreviewed); denied, nothing is made.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["exec", "vault86", "--", "touch", "made87"]);
+    t.join().unwrap();
+    assert!(text(&o).1.contains("agent-review-container-writes") && !parent.join("made87").exists(), "{:?}", text(&o));
     let o = kubectl(&kc, &["exec", "vault86", "--", "ls", p]);
     assert!(o.status.success() && text(&o).0.contains("sv"), "listing names still runs: {:?}", text(&o));
     let _ = std::fs::remove_dir_all(&parent);

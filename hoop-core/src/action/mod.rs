@@ -441,8 +441,13 @@ impl Action {
 
     /// A command given as exact argv (Kubernetes exec: no shell reads it first).
     pub fn exec_argv(target: impl Into<String>, argv: Vec<String>) -> Self {
+        Self::exec_argv_at(target, argv, None)
+    }
+
+    /// [`Action::exec_argv`] in a container whose spec says it works in `workdir`.
+    pub fn exec_argv_at(target: impl Into<String>, argv: Vec<String>, workdir: Option<String>) -> Self {
         let command = argv.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
-        Self::from_reading(target.into(), command, shell::read_argv(&argv))
+        Self::from_reading(target.into(), command, shell::read_argv(&argv, workdir))
     }
 
     fn from_reading(target: String, command: String, r: shell::Reading) -> Self {

@@ -60,6 +60,20 @@ const PATH_READERS: &[&str] = &[
     "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];
 
+/// A count, size or duration (`10`, `1.5`, `1k`, `10m`, `1:30`): an operand that is no file.
+fn is_count(word: &str) -> bool {
+    let n = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    n.starts_with(|c: char| c.is_ascii_digit()) && n.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ':')
+}
+
+/// Programs whose operands are never files (durations, names, objects, verbs): in a container
+/// their bare words are not read as files of its working directory (see [`Walker::path`]).
+const NOT_FILE_OPERANDS: &[&str] = &[
+    "sleep", "ps", "id", "groups", "uname", "hostname", "date", "kill", "pkill", "killall", "nproc", "uptime", "free", "whoami", "env",
+    "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent", "pgrep",
+    "pidof", "top", "echo", "printf", "which", "type",
+];
+
 /// Whether `program` with `args` only reads the files it names, or writes only where
 /// [`creates_under`] (a copy's destination) and the `tee`/`dd` checks look.
 fn only_reads(program: &str, args: &[String]) -> bool {
@@ -168,11 +182,12 @@ pub(crate) fn read_line_in(line: &str, cwd: super::typed::Cwd) -> Reading {
     })
 }
 
-/// Reads an exact argv (Kubernetes exec: no shell between the client and the program).
-pub(crate) fn read_argv(argv: &[String]) -> Reading {
+/// Reads an exact argv (Kubernetes exec: no shell between the client and the program), run in
+/// a container working in `workdir` when its spec says (see [`super::typed::Cwd::Container`]).
+pub(crate) fn read_argv(argv: &[String], workdir: Option<String>) -> Reading {
     let argv = argv.to_vec();
     on_parser(move |w| {
-        w.cwd = super::typed::Cwd::Container;
+        w.cwd = super::typed::Cwd::Container(workdir);
         w.simple(argv, false)
     })
 }
@@ -183,7 +198,7 @@ pub(crate) fn read_argv(argv: &[String]) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false, no_files: false });
         r.finish();
         r
     })
@@ -225,6 +240,9 @@ struct Walker<'a> {
     /// on Debian is dash, and dash reads `$'\';touch x;` as three words and a command
     /// (red-team round 78): that quoting is unreadable there.
     bash: bool,
+    /// The program whose arguments are being read takes no file operands (see
+    /// [`NOT_FILE_OPERANDS`]): its bare words are not read as a container's files.
+    no_files: bool,
 }
 
 impl Walker<'_> {
@@ -388,9 +406,23 @@ impl Walker<'_> {
         // a program's name runs (red-team round 48: `find /etc/hostname -fprintf bin/id …`,
         // `sort -o ~/bin/id`, `uniq in /usr/local/bin/x`): unreadable, whichever writer.
         self.only_reads = argv.split_first().is_some_and(|(p, args)| only_reads(p, args));
-        for a in argv.iter().skip(1) {
+        // Which words a container's program reads as files when bare (see `path`): not a
+        // wrapper's own, nor the name of the program it runs, nor operands of a program that
+        // takes no files.
+        let no_files = |p: &str| NOT_FILE_OPERANDS.contains(&known_name(p));
+        let (bare_from, inner_no_files) = match argv.split_first() {
+            Some((p, args)) if WRAPPERS.contains(&known_name(p)) => match wrappers::read(known_name(p), args).map(|r| r.command) {
+                Ok(Command::Argv(inner)) => (args.len() - inner.len() + 1, inner.first().is_none_or(|p| no_files(p))),
+                _ => (usize::MAX, true),
+            },
+            Some((p, _)) => (0, no_files(p)),
+            None => (0, true),
+        };
+        for (i, a) in argv.iter().skip(1).enumerate() {
+            self.no_files = i < bare_from || inner_no_files;
             self.path(a);
         }
+        self.no_files = false;
         for a in argv.iter().skip(1).filter(|a| is_relative(a)) {
             self.relative(a);
         }
@@ -807,7 +839,7 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash, no_files: false };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -883,7 +915,7 @@ impl Walker<'_> {
         // OpenShift's `/opt/app-root/src`), which hoop cannot know: a dot-file or dot-directory
         // anywhere may be one of its configuration files, and is written as the home's too
         // (red-team round 81: `/var/lib/app/.popt` made `rsync --stats` run a program).
-        if self.cwd == super::typed::Cwd::Container {
+        if matches!(self.cwd, super::typed::Cwd::Container(_)) {
             let parts: Vec<&str> = p.split('/').collect();
             for (i, part) in parts.iter().enumerate() {
                 if part.starts_with('.') && *part != "." && *part != ".." && i > 0 {
@@ -1000,7 +1032,7 @@ impl Walker<'_> {
     /// [`super::typed::Cwd`]).
     fn relative(&mut self, a: &str) {
         match &self.cwd {
-            super::typed::Cwd::Login | super::typed::Cwd::Container => {}
+            super::typed::Cwd::Login | super::typed::Cwd::Container(_) => {}
             super::typed::Cwd::Unknown => self.r.unreadable(format!("{a} is relative to a directory the shell may have moved to (a `cd` can fail): write the path whole")),
         }
     }
@@ -1063,7 +1095,17 @@ impl Walker<'_> {
         // argument of `sh -c`), not a path; a real path in it is read with that program. A bare
         // dotfile name (`.bashrc`) is a path too.
         let dotfile = candidate.starts_with('.') && candidate.len() > 2 && !candidate.contains(char::is_whitespace);
-        if !dotfile && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
+        // In a container a bare name is a file of its working directory, as `./name` is
+        // (red-team round 87: `cat db.conf` read a Secret mounted in `/app`, `touch x` wrote
+        // there unreviewed): read like one. Elsewhere it is the login directory's, whose files
+        // the rules judge by their names (dot-files are paths).
+        let bare_in_container = matches!(self.cwd, super::typed::Cwd::Container(_))
+            && !self.no_files
+            && is_relative(candidate)
+            && !candidate.contains(['/', ' ', '\t', '\n'])
+            // (`sleep 10`, `head -n 5`, `tail -c 1k`: a count or a duration, not a file.)
+            && !is_count(candidate);
+        if !dotfile && !bare_in_container && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
             // (`mktemp -p bin`: the home directory's `bin`, named bare.)
             if !self.only_reads && candidate == "bin" {
                 self.written(candidate);
@@ -1088,17 +1130,23 @@ impl Walker<'_> {
         self.read_from_root_too(candidate, !self.only_reads);
     }
 
-    /// In a container, a relative path is also read from `/` (see [`super::typed::Cwd::Container`]).
+    /// In a container, a relative path is also read from `/`, and from the working directory
+    /// its spec names (see [`super::typed::Cwd::Container`]).
     fn read_from_root_too(&mut self, path: &str, writes: bool) {
-        if self.cwd != super::typed::Cwd::Container || !is_relative(path) {
+        let super::typed::Cwd::Container(workdir) = &self.cwd else { return };
+        if !is_relative(path) {
             return;
         }
-        let rooted = normalise(&format!("/{path}"));
-        if writes {
-            self.written(&rooted);
-        }
-        if !self.r.paths.contains(&rooted) {
-            self.r.paths.push(rooted);
+        let mut bases = vec!["/".to_string()];
+        bases.extend(workdir.clone().filter(|w| w.starts_with('/')));
+        for base in bases {
+            let rooted = normalise(&format!("{base}/{path}"));
+            if writes {
+                self.written(&rooted);
+            }
+            if !self.r.paths.contains(&rooted) {
+                self.r.paths.push(rooted);
+            }
         }
     }
 
@@ -2940,14 +2988,31 @@ mod tests {
         assert!(read_line("scp -P 22 a b").transfer.is_none(), "a local copy");
     }
 
+    /// Red-team round 87: in a container a bare name is a file of its working directory, read
+    /// and written like `./name`; counts and the operands of programs that take no files are not.
+    #[test]
+    fn bare_names_are_files_in_a_container() {
+        let argv = |w: &[&str]| read_argv(&w.iter().map(|s| s.to_string()).collect::<Vec<_>>(), Some("/app".into()));
+        assert_eq!(argv(&["cat", "db.conf"]).paths, ["db.conf", "/db.conf", "/app/db.conf"]);
+        assert!(argv(&["cat", "db.conf"]).writes.is_empty());
+        assert_eq!(argv(&["touch", "x"]).writes, ["x", "/x", "/app/x"]);
+        assert!(argv(&["env", "cat", "db.conf"]).paths.contains(&"/app/db.conf".to_string()));
+        assert!(!argv(&["env", "cat", "db.conf"]).paths.iter().any(|p| p.ends_with("cat")), "the program a wrapper runs is no file");
+        for w in [&["sleep", "10"][..], &["ps", "aux"], &["head", "-n", "5", "/tmp/x"], &["ip", "addr", "show"]] {
+            assert!(argv(w).writes.is_empty() && !argv(w).paths.iter().any(|p| p.starts_with("/app")), "{w:?}");
+        }
+        // Over SSH a bare name is the login directory's, judged by its name.
+        assert!(read_line("cat db.conf").paths.is_empty());
+    }
+
     #[test]
     fn argv_without_a_shell() {
-        let r = read_argv(&["sh".into(), "-c".into(), "cat /etc/shadow".into()]);
+        let r = read_argv(&["sh".into(), "-c".into(), "cat /etc/shadow".into()], None);
         assert_eq!(r.paths, ["/etc/shadow"]);
         // Exact argv: `$x` is a literal argument, not an expansion.
-        let r = read_argv(&["echo".into(), "$HOME".into()]);
+        let r = read_argv(&["echo".into(), "$HOME".into()], None);
         assert!(r.unreadable.is_empty());
-        assert!(!read_argv(&["bash".into()]).interpreter.is_empty());
+        assert!(!read_argv(&["bash".into()], None).interpreter.is_empty());
     }
 
     #[test]

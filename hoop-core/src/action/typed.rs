@@ -182,10 +182,13 @@ pub enum Cwd {
     /// Wherever a `cd` took it, or left it: relative paths cannot be read, for the rest of the
     /// session.
     Unknown,
-    /// A container's working directory (Kubernetes exec): its image's, `/` unless the image
-    /// names another, which hoop cannot know. A relative path is read both from `/` and as the
-    /// login directory's (found beside red-team round 80: `tee etc/cron.d/x` in a container working in `/`).
-    Container,
+    /// A container's working directory (Kubernetes exec): the one its spec names (`workingDir`),
+    /// else its image's, `/` unless the image names another, which hoop cannot know. A relative
+    /// path is read from `/`, as the login directory's, and from the spec's directory when it
+    /// names one (found beside red-team round 80: `tee etc/cron.d/x` in a container working in
+    /// `/`; round 87: `cat shadow` in one working in `/etc`); so is a bare name, which a
+    /// container's program reads as a file there as much as `./name`.
+    Container(Option<String>),
 }
 
 impl Cwd {

@@ -58,6 +58,22 @@ fn default_subject_claim() -> String {
 fn default_refresh() -> u64 {
     30
 }
+/// The NumericDate claim `name` (seconds since the epoch, possibly with a fraction) in whole
+/// seconds, `round` choosing which way; absent, not a number or out of range is refused.
+fn numeric_date(claims: &serde_json::Value, name: &str, round: fn(f64) -> f64) -> Result<i64, AuthError> {
+    let bad = || AuthError::Claim(name.to_string());
+    let n = claims.get(name).and_then(|v| v.as_number()).ok_or_else(bad)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    let f = n.as_f64().filter(|f| f.is_finite()).map(round).ok_or_else(bad)?;
+    // (An i64 holds every date a token can carry; one past it is refused, not clamped.)
+    if !(-9.0e15..=9.0e15).contains(&f) {
+        return Err(bad());
+    }
+    Ok(f as i64)
+}
+
 /// Most clock skew an issuer may be given (`leeway_secs`).
 pub const MAX_LEEWAY_SECS: i64 = 600;
 
@@ -168,6 +184,33 @@ impl OidcConfig {
     }
 }
 
+/// With more than one issuer, each issuer's subjects must be told apart from the others': at
+/// most one issuer leaves names bare (an empty `subject_prefix`), and no prefix of one issuer
+/// starts another's. A subject is who an approval, a revocation, a budget and a client's
+/// registrant are; the same name from two issuers would be one person to all of them (red-team
+/// identity round 82: with no prefixes, a second issuer's tenant could take a person's subject
+/// of the first). The index of the issuer at fault, and why.
+pub fn separate_issuers(issuers: &[OidcConfig]) -> Result<(), (usize, String)> {
+    let mut bare: Option<usize> = None;
+    let mut seen: Vec<(usize, &str)> = Vec::new();
+    for (i, o) in issuers.iter().enumerate() {
+        for (j, m) in o.map.iter().enumerate() {
+            if m.subject_prefix.is_empty() {
+                if let Some(k) = bare.filter(|k| *k != i) {
+                    return Err((i, format!("map[{j}].subject_prefix is required: oidc[{k}] already leaves its names bare, and the same subject from two issuers would be one identity")));
+                }
+                bare = Some(i);
+                continue;
+            }
+            if let Some((k, other)) = seen.iter().find(|(k, p)| *k != i && (p.starts_with(m.subject_prefix.as_str()) || m.subject_prefix.starts_with(*p))) {
+                return Err((i, format!("map[{j}].subject_prefix {:?} overlaps {other:?} of oidc[{k}]: each issuer needs a prefix of its own", m.subject_prefix)));
+            }
+        }
+        seen.extend(o.map.iter().filter(|m| !m.subject_prefix.is_empty()).map(|m| (i, m.subject_prefix.as_str())));
+    }
+    Ok(())
+}
+
 struct Cache {
     keys: JwkSet,
     fetched: Option<Instant>,
@@ -269,14 +312,29 @@ impl OidcVerifier {
         // Measured from `iat`, which OIDC requires, so that a token lives at most that long
         // wherever in its life it is shown, and a revocation of its id need outlast it by no
         // more (see `revocation::TOKEN_REVOCATION_SECS`).
-        let exp = claims.get("exp").and_then(|e| e.as_i64()).unwrap_or_default();
-        let iat = claims.get("iat").and_then(|e| e.as_i64()).ok_or_else(|| AuthError::Claim("iat".into()))?;
-        let skew = self.cfg.leeway_secs as i64;
-        if iat > crate::auth::now_secs() + skew {
+        // Numbers as the token library read them, fractions and exponents included (red-team
+        // identity round 84: `"exp": 1e10` was read as no `exp` here, and a token the library
+        // took lived until 2286); `exp` rounded up and `iat` down, the longer life.
+        let exp = numeric_date(&claims, "exp", f64::ceil)?;
+        let iat = numeric_date(&claims, "iat", f64::floor)?;
+        let (now, skew) = (crate::auth::now_secs(), self.cfg.leeway_secs as i64);
+        if iat > now + skew {
             return Err(AuthError::NotYetValid);
         }
-        if exp - iat > crate::auth::token::MAX_TTL_SECS || exp > crate::auth::now_secs() + crate::auth::token::MAX_TTL_SECS + skew {
+        // Past a day from `iat` it is refused whatever `exp` says, so that a revocation of its
+        // id never needs to outlast that.
+        if exp - iat > crate::auth::token::MAX_TTL_SECS || exp > now + crate::auth::token::MAX_TTL_SECS + skew || now > iat + crate::auth::token::MAX_TTL_SECS + skew {
             return Err(AuthError::Claim("exp (hoop takes tokens that live at most 24 h)".into()));
+        }
+        // A `jti` is what a revocation names this token by: one the list could not hold (a
+        // space, a control character, not a string) would make a token that only `subject:`
+        // can stop (red-team identity round 84: `"jti": "a b"`). Tokens without one are taken
+        // (many issuers' ID tokens carry none) and stopped by their subject.
+        if let Some(j) = claims.get("jti") {
+            let ok = j.as_str().is_some_and(|j| crate::auth::revocation::canonical(&format!("token:{j}")).is_ok());
+            if !ok {
+                return Err(AuthError::Claim("jti".into()));
+            }
         }
         let Some(mapping) = self.map.iter().find(|m| m.takes(&claims)) else {
             return Err(AuthError::Permission(format!("no mapping of issuer {} takes this token", self.cfg.issuer)));
@@ -300,7 +358,7 @@ impl OidcVerifier {
             kind: m.kind,
             targets: m.targets.clone(),
             token_id: claims.get("jti").and_then(|j| j.as_str()).unwrap_or_default().to_string(),
-            expires_at: claims.get("exp").and_then(|e| e.as_i64()).unwrap_or_default(),
+            expires_at: exp,
             credentials: claims.get("jti").and_then(|j| j.as_str()).map(|j| format!("token:{j}")).into_iter().collect(),
             issue_subjects: Vec::new(),
         })
@@ -343,6 +401,16 @@ mod tests {
         assert!(!mapping(&[], &[("ref", "refs/heads/mai")]).takes(&claims), "patterns match whole");
         assert!(!mapping(&[], &[("repository", "acme/.*"), ("missing", ".*")]).takes(&claims), "a missing claim fails");
         assert!(Mapping::compile(ClaimMapping { groups: vec!["review".into()], require: [("a".into(), "b".into())].into(), ..Default::default() }).is_err());
+        // Several issuers: each with prefixes of its own.
+        let issuer = |url: &str, prefixes: &[&str]| {
+            let mut c = OidcConfig::new(url, "hoop");
+            c.map = prefixes.iter().map(|p| ClaimMapping { subject_prefix: p.to_string(), ..Default::default() }).collect();
+            c
+        };
+        assert!(separate_issuers(&[issuer("https://a", &["", ""]), issuer("https://b", &["gh:"])]).is_ok(), "one issuer may keep its names bare");
+        assert!(separate_issuers(&[issuer("https://a", &["a:", "a-ci:"]), issuer("https://b", &["b:"])]).is_ok());
+        assert_eq!(separate_issuers(&[issuer("https://a", &[""]), issuer("https://b", &["b:"]), issuer("https://c", &[""])]).unwrap_err().0, 2);
+        assert!(separate_issuers(&[issuer("https://a", &["corp"]), issuer("https://b", &["corp:"])]).is_err());
         assert!(Mapping::compile(ClaimMapping::default()).is_err(), "a mapping without requirements takes everyone");
     }
 }

@@ -945,8 +945,8 @@ impl SessionHandle {
             Decision::Cancelled => "review cancelled".into(),
             Decision::Unreachable { reason } => format!("no reviewer could be reached ({reason}); refused"),
         };
-        if matches!(decision, Decision::Approved { .. }) {
-            self.waive_budget(&rule);
+        if let Decision::Approved { credentials, .. } = &decision {
+            self.waive_budget(&rule, credentials);
             return Ok(Outcome::Allow { action_id });
         }
         Ok(Outcome::Deny { action_id, rule, reason })
@@ -981,7 +981,7 @@ impl SessionHandle {
         let ticket = guard.ticket.take().unwrap_or_default();
         self.touch();
         let (approved, reviewer) = match &decision {
-            Decision::Approved { reviewer } => (true, reviewer.clone()),
+            Decision::Approved { reviewer, .. } => (true, reviewer.clone()),
             Decision::Denied { reviewer, .. } => (false, reviewer.clone()),
             Decision::TimedOut => (false, "timeout".into()),
             Decision::Cancelled => (false, "cancelled".into()),
@@ -1177,27 +1177,36 @@ impl SessionHandle {
                 *s = masked;
             }
         };
+        // A statement's masked literals and parameters are numbered, so that what runs differs
+        // from what else would wherever it is shown (see `Numbering`).
+        let numbers = Numbering::default();
         // Literals only: a detector must never hide code from a reviewer. Most statements have
         // nothing to mask at all, and scanning their tokens would cost more than the check.
         if let std::borrow::Cow::Owned(_) = m.mask_text(&a.sql.text)
-            && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(&a.sql.text, |lit| m.mask_text(lit))
+            && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(&a.sql.text, |lit| numbers.mark(lit, m.mask_text(lit)))
         {
             a.sql.text = shown;
         }
         for t in &mut a.sql.runs {
             if let std::borrow::Cow::Owned(_) = m.mask_text(t)
-                && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(t, |lit| m.mask_text(lit))
+                && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(t, |lit| numbers.mark(lit, m.mask_text(lit)))
             {
                 *t = shown;
             }
         }
-        a.sql.params.iter_mut().flatten().for_each(mask);
+        for p in a.sql.params.iter_mut().flatten() {
+            if let std::borrow::Cow::Owned(shown) = numbers.mark(p, m.mask_text(p)) {
+                *p = shown;
+            }
+        }
         // Row by row: a match across rows (a PEM block from one row's BEGIN to another's END)
         // would hide the rows between from the reviewer (red-team round 59).
         if let Some(rows) = &mut a.sql.copy_rows {
             *rows = rows.split_inclusive('\n').map(|line| m.mask_text(line)).collect();
         }
-        mask(&mut a.exec.command);
+        if let Some(shown) = numbers.text(&m, &a.exec.command) {
+            a.exec.command = shown;
+        }
         // Line by line, as rows of a COPY are (a match across lines would hide those between).
         for shown in &mut a.exec.shown {
             *shown = shown.split_inclusive('\n').map(|line| m.mask_text(line)).collect();
@@ -1209,6 +1218,54 @@ impl SessionHandle {
         mask(&mut a.env.value);
         a.connect.params.values_mut().for_each(mask);
         a
+    }
+}
+
+/// Numbers for the values masked in one statement: each distinct value gets `#n` after its
+/// replacement, the same value the same number. Redacted alike, `'a@x' = 'a@x'` (always true)
+/// and `'a@x' = 'b@x'` read the same to a reviewer, who approved one thinking it the other
+/// (red-team identity round 84: both showed `'[REDACTED:email]' = '[REDACTED:email]'`). The
+/// numbers say only which values are equal, which the statement's author knows already.
+#[derive(Default)]
+struct Numbering(std::cell::RefCell<HashMap<String, usize>>);
+
+impl Numbering {
+    /// The number of the masked value `original`.
+    fn number(&self, original: &[u8]) -> usize {
+        let mut seen = self.0.borrow_mut();
+        let next = seen.len() + 1;
+        *seen.entry(String::from_utf8_lossy(original).into_owned()).or_insert(next)
+    }
+
+    /// `masked` (the masking of `original`, a literal or parameter masked whole) with its
+    /// number, when masking changed it.
+    fn mark<'a>(&self, original: &str, masked: std::borrow::Cow<'a, str>) -> std::borrow::Cow<'a, str> {
+        match masked {
+            std::borrow::Cow::Borrowed(b) => std::borrow::Cow::Borrowed(b),
+            std::borrow::Cow::Owned(shown) => std::borrow::Cow::Owned(format!("{shown}#{}", self.number(original.as_bytes()))),
+        }
+    }
+
+    /// `text` (a command line) with each value `m` masks in it numbered, or `None` when it
+    /// masks none: `[ a@x = a@x ] && …` and `[ a@x = b@x ] && …` differ as SQL's do.
+    fn text(&self, m: &crate::mask::Masker, text: &str) -> Option<String> {
+        let bytes = text.as_bytes();
+        if !m.is_enabled() || !crate::mask::is_text(bytes) {
+            return None;
+        }
+        let (mut out, mut last) = (Vec::with_capacity(bytes.len()), 0);
+        m.scan(bytes, |hit| {
+            let matched = bytes.get(hit.start..hit.end).unwrap_or_default();
+            out.extend_from_slice(bytes.get(last..hit.start).unwrap_or_default());
+            m.write_replacement(&hit, matched, &mut out);
+            out.extend_from_slice(format!("#{}", self.number(matched)).as_bytes());
+            last = hit.end;
+        });
+        if last == 0 && out.is_empty() {
+            return None;
+        }
+        out.extend_from_slice(bytes.get(last..).unwrap_or_default());
+        Some(String::from_utf8_lossy(&out).into_owned())
     }
 }
 
@@ -1255,6 +1312,23 @@ impl Drop for SessionHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masked_values_of_a_statement_are_numbered_by_value() {
+        let m = crate::mask::Masker::new(&crate::mask::MaskConfig::default(), None).unwrap();
+        let shown = |sql: &str| {
+            let numbers = Numbering::default();
+            crate::action::sql::mask_literals(sql, |lit| numbers.mark(lit, m.mask_text(lit))).into_owned()
+        };
+        let same = shown("select * from c where e = 'a@example.com' or 'a@example.com' = 'a@example.com'");
+        let other = shown("select * from c where e = 'a@example.com' or 'a@example.com' = 'b@example.com'");
+        assert!(same.ends_with("'[REDACTED:email]#1' = '[REDACTED:email]#1'") && !same.contains("a@example"), "{same}");
+        assert!(other.ends_with("'[REDACTED:email]#1' = '[REDACTED:email]#2'"), "{other}");
+        assert_eq!(shown("select 1"), "select 1");
+        let numbers = Numbering::default();
+        assert_eq!(numbers.text(&m, "[ a@example.com = b@example.com ] && echo a@example.com").unwrap(), "[ [REDACTED:email]#1 = [REDACTED:email]#2 ] && echo [REDACTED:email]#1");
+        assert!(numbers.text(&m, "ls -la").is_none());
+    }
 
     #[test]
     fn a_long_text_is_recorded_in_part_with_its_length_and_digest() {

@@ -86,28 +86,46 @@ fn insert_bounded(m: &mut HashMap<u64, Run>, action_id: u64, run: Run) {
     m.insert(action_id, run);
 }
 
-/// Budget rules waived per identity, target and rule, until a time (seconds since the epoch).
+/// Budget rules waived per identity, target and rule: until a time (seconds since the epoch),
+/// and while none of the revocation ids of the reviewer who waived it is revoked.
 #[derive(Default)]
-pub(super) struct Waivers(Mutex<HashMap<(String, String, String), u64>>);
+pub(super) struct Waivers(Mutex<HashMap<WaiverKey, Waiver>>);
+
+/// A waiver's identity subject, target and rule.
+type WaiverKey = (String, String, String);
+
+/// One waiver: until when, and the revocation ids of the reviewer who granted it.
+struct Waiver {
+    until: u64,
+    by: Arc<[String]>,
+}
 
 impl Waivers {
-    pub(super) fn holds(&self, subject: &str, target: &str, rule: &str, now: u64) -> bool {
-        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&(subject.to_string(), target.to_string(), rule.to_string())).is_some_and(|until| now < *until)
+    /// Whether the waiver holds now; `revoked` says whether any of its reviewer's ids is.
+    pub(super) fn holds(&self, subject: &str, target: &str, rule: &str, now: u64, revoked: impl Fn(&[String]) -> bool) -> bool {
+        let by = {
+            let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match m.get(&(subject.to_string(), target.to_string(), rule.to_string())) {
+                Some(w) if now < w.until => w.by.clone(),
+                _ => return false,
+            }
+        };
+        // (Asked outside the lock: the revocation list has its own.)
+        !revoked(&by)
     }
 
-    fn grant(&self, subject: &str, target: &str, rule: &str, until: u64) {
+    fn grant(&self, subject: &str, target: &str, rule: &str, until: u64, by: &[String]) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_WAIVERS {
             let now = crate::auth::now_secs().max(0) as u64;
-            m.retain(|_, u| *u > now);
+            m.retain(|_, w| w.until > now);
             if m.len() >= MAX_WAIVERS
-                && let Some(k) = m.iter().min_by_key(|(_, u)| **u).map(|(k, _)| k.clone())
+                && let Some(k) = m.iter().min_by_key(|(_, w)| w.until).map(|(k, _)| k.clone())
             {
                 m.remove(&k);
             }
         }
-        m.insert((subject.to_string(), target.to_string(), rule.to_string()), until);
+        m.insert((subject.to_string(), target.to_string(), rule.to_string()), Waiver { until, by: by.into() });
     }
 }
 
@@ -229,7 +247,9 @@ impl SessionHandle {
         loop {
             let v = evaluate(&waived);
             match &v {
-                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now) => waived.push(rule.clone()),
+                // A waiver ends with its reviewer's revocation (red-team identity round 84: an
+                // agent read past its hourly budget on a revoked reviewer's approval).
+                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now, |by| self.gate.inner.revocations.revoked_any(by)) => waived.push(rule.clone()),
                 _ => return (v, waived),
             }
         }
@@ -313,12 +333,13 @@ impl SessionHandle {
         )
     }
 
-    /// After a reviewer approved what `rule` held: a budget rule is waived for this identity on
-    /// this target for [`WAIVER_SECS`], so that the work it let go on is not held at once again.
-    pub(super) fn waive_budget(&self, rule: &str) {
+    /// After a reviewer (whose revocation ids are `by`) approved what `rule` held: a budget rule
+    /// is waived for this identity on this target for [`WAIVER_SECS`], so that the work it let go
+    /// on is not held at once again, while the reviewer is not revoked.
+    pub(super) fn waive_budget(&self, rule: &str, by: &[String]) {
         if self.gate.inner.policy.is_budget_rule(rule) {
             let until = crate::auth::now_secs().max(0) as u64 + WAIVER_SECS;
-            self.gate.inner.waivers.grant(&self.session.identity.subject, &self.session.target.name, rule, until);
+            self.gate.inner.waivers.grant(&self.session.identity.subject, &self.session.target.name, rule, until, by);
         }
     }
 
@@ -438,14 +459,12 @@ impl SessionHandle {
     /// Waits for the review of a result paused at a checkpoint; `Ok(true)` when approved (the
     /// result goes on, past `rule`, to its end), `Ok(false)` when it must end.
     pub async fn wait_result_review(&self, action_id: u64, rule: &str, pending: PendingReview) -> Result<bool, GateError> {
-        let approved = matches!(self.decision(action_id, pending).await?, Decision::Approved { .. });
-        if approved {
-            if let Some(run) = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&action_id) {
-                run.waived.push(rule.to_string());
-            }
-            self.waive_budget(rule);
+        let Decision::Approved { credentials, .. } = self.decision(action_id, pending).await? else { return Ok(false) };
+        if let Some(run) = self.results.0.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&action_id) {
+            run.waived.push(rule.to_string());
         }
-        Ok(approved)
+        self.waive_budget(rule, &credentials);
+        Ok(true)
     }
 
     /// The end of one of `action_id`'s results, which returned `so_far` in all: the rest is
