@@ -405,6 +405,18 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
     }
 }
 
+/// Pod `name` made straight at the API server (as its operator would), mounting Secret `db` at
+/// `mount` in its one container, working in `workdir` when given.
+fn secret_pod(gw: &Gw, name: &str, mount: &str, workdir: Option<&Path>) {
+    let workdir = workdir.map(|w| format!("    workingDir: {}\n", w.display())).unwrap_or_default();
+    let pod = gw.dir.path().join(format!("{name}.yaml"));
+    let spec = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  volumes:\n  - name: creds\n    secret:\n      secretName: db\n  containers:\n  - name: app\n    image: busybox\n{workdir}    volumeMounts:\n    - name: creds\n      mountPath: {mount}\n"
+    );
+    std::fs::write(&pod, spec).unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+}
+
 /// Red-team round 85: a Secret mounted as a volume is a file of bare values, which masking
 /// cannot tell: `cat /etc/secret-volume/password` returned it while `kubectl get secret` was
 /// refused. hoop reads the pod's Secret mounts before an agent's exec in it, and a path under
@@ -416,16 +428,7 @@ fn secrets_mounted_in_a_pod_are_not_read_through_exec() {
     let mount = std::env::temp_dir().join(format!("hoop-r85-{}", std::process::id())).join("secret-volume");
     std::fs::create_dir_all(&mount).unwrap();
     std::fs::write(mount.join("password"), "r85MountedSecret\n").unwrap();
-    let pod = gw.dir.path().join("vault.yaml");
-    std::fs::write(
-        &pod,
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vault\nspec:\n  volumes:\n  - name: creds\n    secret:\n      secretName: db\n  containers:\n  - name: app\n    image: busybox\n    volumeMounts:\n    - name: creds\n      mountPath: {}\n",
-            mount.display()
-        ),
-    )
-    .unwrap();
-    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    secret_pod(&gw, "vault", &mount.display().to_string(), None);
     let kc = gw.agent();
     let secret = mount.join("password");
     for argv in [vec!["cat", secret.to_str().unwrap()], vec!["base64", secret.to_str().unwrap()], vec!["head", "-c", "40", secret.to_str().unwrap()]] {
@@ -464,16 +467,7 @@ fn secret_mounts_are_found_by_every_path_to_them() {
     std::fs::create_dir_all(&mount).unwrap();
     std::fs::write(mount.join("password"), "r86MountedSecret\n").unwrap();
     let unclean = format!("{}//sv", parent.display());
-    let pod = gw.dir.path().join("vault86.yaml");
-    std::fs::write(
-        &pod,
-        format!(
-            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vault86\nspec:\n  volumes:\n  - name: creds\n    secret:\n      secretName: db\n  containers:\n  - name: app\n    image: busybox\n    workingDir: {}\n    volumeMounts:\n    - name: creds\n      mountPath: {unclean}\n",
-            parent.display()
-        ),
-    )
-    .unwrap();
-    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    secret_pod(&gw, "vault86", &unclean, Some(&parent));
     let kc = gw.agent();
     let link = std::env::temp_dir().join(format!("hoop-r86-link-{}", std::process::id()));
     let (p, m, l) = (parent.to_str().unwrap(), mount.join("password"), link.to_str().unwrap());
