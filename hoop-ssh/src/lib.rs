@@ -164,6 +164,7 @@ impl SshGateway {
                 channels: HashMap::new(),
                 watching: None,
                 refused: None,
+                refused_channels: 0,
                 authed: authed.clone(),
             };
             let config = self.config.clone();

@@ -37,6 +37,8 @@ pub struct Connection {
     /// told on the channels it opens, which reach nothing, rather than as a bare "Permission
     /// denied" that says nothing of why.
     pub(crate) refused: Option<String>,
+    /// Channels opened on a refused connection (bounded like any connection's).
+    pub(crate) refused_channels: usize,
     /// Told when the client has authenticated (the pre-authentication deadline stops).
     pub(crate) authed: Arc<tokio::sync::Notify>,
 }
@@ -185,7 +187,12 @@ impl russh::server::Handler for Connection {
         self.channels.retain(|_, tx| !tx.is_closed());
         if self.refused.is_some() {
             // Opened so that its first request is told why; it reaches nothing upstream.
-            reply.accept().await;
+            self.refused_channels += 1;
+            if self.refused_channels > MAX_CHANNELS {
+                reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            } else {
+                reply.accept().await;
+            }
             return Ok(());
         }
         if self.channels.len() >= MAX_CHANNELS {
