@@ -523,7 +523,7 @@ impl AdminApi {
             Err(e @ hoop_core::auth::revocation::RevocationError::Shortens(_)) => error(StatusCode::CONFLICT, &e.to_string()),
             Err(e) => {
                 tracing::error!(%id, error = %e, "revocation could not be kept");
-                error(StatusCode::INTERNAL_SERVER_ERROR, &format!("revoked until restart only: {e}"))
+                error(StatusCode::INTERNAL_SERVER_ERROR, &format!("revoked now and its sessions ended, but not yet written to the list, so only until a restart unless a later attempt writes it: {e}"))
             }
         }
     }

@@ -6,9 +6,11 @@
 //! inside a comment, so `hoop approvals list` showed a harmless select and the reviewer approved
 //! the write. Every control character, and every invisible or direction-changing one, is shown
 //! as an escape (`\n`, `\u{1b}`), so what is shown is what will run, on one line. A backslash
-//! itself is shown doubled, so an escape shown is never one the text spelled out (red-team round
-//! 53: `-- note\r or id > 0` with the two characters `\r` read the same as with a carriage
-//! return, which ends a `--` comment in PostgreSQL).
+//! that would start one of those escapes (before `\`, `n`, `t`, `r` or `u`) is shown doubled, so
+//! an escape shown is never one the text spelled out (red-team round 53: `-- note\r or id > 0`
+//! with the two characters `\r` read the same as with a carriage return, which ends a `--`
+//! comment in PostgreSQL); any other stays as written, so `E'a\x40b'` reads as the statement
+//! runs (red-team identity round 85: shown `E'a\\x40b'`, it read as another string).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -20,15 +22,26 @@ use std::fmt::Write;
 /// assert_eq!(hoop_core::display::escaped("select\n1"), "select\\n1");
 /// assert_eq!(hoop_core::display::escaped("plain é"), "plain é");
 /// assert_eq!(hoop_core::display::escaped("a\\rb"), "a\\\\rb");
+/// assert_eq!(hoop_core::display::escaped("E'a\\x40b'"), "E'a\\x40b'");
 /// ```
 pub fn escaped(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c == '\\' || hidden(c)) {
+    let starts_escape = |next: Option<char>| matches!(next, Some('\\' | 'n' | 't' | 'r' | 'u'));
+    let mut chars = s.chars().peekable();
+    let mut plain = true;
+    while let Some(c) = chars.next() {
+        if hidden(c) || (c == '\\' && starts_escape(chars.peek().copied())) {
+            plain = false;
+            break;
+        }
+    }
+    if plain {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
-            '\\' => out.push_str("\\\\"),
+            '\\' if starts_escape(chars.peek().copied()) => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -62,5 +75,12 @@ mod tests {
         assert_eq!(escaped("a\u{202e}b\u{9b}c\u{7f}"), "a\\u{202e}b\\u{9b}c\\u{7f}");
         // Round 53: the two characters `\r` and a carriage return never show alike.
         assert_ne!(escaped("-- x\\r or id > 0"), escaped("-- x\r or id > 0"));
+        // Unambiguous both ways: every text shows as no other does.
+        let texts = ["a\\b", "a\\\\b", "a\\\\\\nb", "a\\nb", "a\nb", "\\u{1b}", "\u{1b}", "\\x40", "\\\\x40", "end\\"];
+        for (i, a) in texts.iter().enumerate() {
+            for b in texts.iter().skip(i + 1) {
+                assert_ne!(escaped(a), escaped(b), "{a:?} and {b:?}");
+            }
+        }
     }
 }

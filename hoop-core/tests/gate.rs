@@ -93,6 +93,24 @@ async fn allow_deny_review_and_a_faithful_masked_recording() {
     assert!(text.contains("[REDACTED:email]"));
     assert!(text.contains("review_decided") && text.contains("alice"));
     assert!(text.contains("\"reviewer\":\"timeout\""));
+
+    // Red-team identity round 85: an approval that reaches a session revoked meanwhile does
+    // not let the action run (a reviewer approved 35 ms after the revocation returned).
+    let h = gate.open_session(Credential::Token(&t), Protocol::Postgres, "db", None, BTreeMap::new()).await.unwrap();
+    let Checked::Review { action_id, pending } = h.check(Action::sql("db", "SELECT * FROM customers WHERE id = 2")).unwrap() else {
+        panic!("expected review")
+    };
+    let ticket = pending.ticket().id.clone();
+    let second = gate.open_session(Credential::Token(&t), Protocol::Postgres, "db", None, BTreeMap::new()).await.unwrap();
+    let Checked::Review { action_id: second_id, pending: second_pending } = second.check(Action::sql("db", "SELECT * FROM customers WHERE id = 3")).unwrap() else {
+        panic!("expected review")
+    };
+    gate.approvals().decide(&ticket, &reviewer(), true, "").unwrap();
+    let revoked = hoop_core::auth::Revocation { id: "subject:agent-1".into(), until: 0, by: "op".into(), at: hoop_core::auth::now_secs(), reason: "t".into() };
+    gate.revoke(revoked).unwrap();
+    assert!(matches!(h.wait_review(action_id, pending).await.unwrap(), Outcome::Deny { .. }), "approved before the wait, revoked since");
+    assert!(matches!(second.wait_review(second_id, second_pending).await.unwrap(), Outcome::Deny { .. }), "revoked while it waits: the ticket goes");
+    assert!(gate.open_session(Credential::Token(&t), Protocol::Postgres, "db", None, BTreeMap::new()).await.is_err(), "revoked");
 }
 
 #[tokio::test]

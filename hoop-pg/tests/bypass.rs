@@ -780,7 +780,7 @@ fn reviewers_see_the_structure_with_literals_masked() {
     let t = gw.token("agent-1", IdentityKind::Agent);
     // (Round 51: a credential detector took the `*/` after `password=` into its masked value,
     // and the condition after it read as part of the comment.)
-    let sql = "SELECT id, \"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id, 'x' AS \"note-AKIAIOSFODNN7EXAMPLE\" FROM customers WHERE email = 'vip@corp.example' OR 'vip@corp.example' = 'vip2@corp.example' /*password=hunter2*/AND id > 0) s -- card 4111 1111 1111 1111";
+    let sql = "SELECT id, \"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id, 'x' AS \"note-AKIAIOSFODNN7EXAMPLE\" FROM customers WHERE email = 'vip@corp.example' OR 'vip@corp.example' = E'vip2\\x40corp.example' /*password=hunter2*/AND id > 0) s -- card 4111 1111 1111 1111";
     let child = std::process::Command::new("psql")
         .args(["-X", "-A", "-t", "-c", sql])
         .arg(gw.conninfo("agent-1"))
@@ -802,7 +802,9 @@ fn reviewers_see_the_structure_with_literals_masked() {
     assert!(text.contains("-- card [REDACTED:card]"), "{text}");
     // Masked values are numbered by value: the reviewer tells `'a' = 'a'` (always true) from
     // `'a' = 'b'` (red-team identity round 84: both read `'[REDACTED:email]' = '[REDACTED:email]'`).
-    assert!(text.contains("email = '[REDACTED:email]#1' OR '[REDACTED:email]#1' = '[REDACTED:email]#2'"), "{text}");
+    // An escape string's value is masked as the server reads it (identity round 85:
+    // `E'a\x40example.com'` went unmasked).
+    assert!(text.contains("email = '[REDACTED:email]#1' OR '[REDACTED:email]#1' = E'[REDACTED:email]#2'") && !text.contains("vip2"), "{text}");
     assert!(text.contains("\"note-AKIAIOSFODNN7EXAMPLE\" FROM (SELECT id"), "code is shown as written: {text}");
     assert!(text.contains("*/AND id > 0)") && !text.contains("hunter2"), "a comment's end is never masked: {text}");
     assert!(!text.contains("vip@corp"), "{text}");

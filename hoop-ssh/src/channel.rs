@@ -68,6 +68,8 @@ enum Up {
     Subsystem(String),
     Data(bytes::Bytes),
     Signal(Sig),
+    /// A signal, then word on `.1` once it has gone to the host's connection.
+    SignalTold(Sig, tokio::sync::oneshot::Sender<()>),
     Eof,
     Close,
 }
@@ -88,6 +90,11 @@ fn spawn_writer(up: russh::ChannelWriteHalf<ClientMsg>, backlog: Arc<std::sync::
                 Up::Subsystem(n) => up.request_subsystem(false, n).await.is_err(),
                 Up::Data(d) => up.data(&d[..]).await.is_err(),
                 Up::Signal(s) => up.signal(s).await.is_err(),
+                Up::SignalTold(s, told) => {
+                    let failed = up.signal(s).await.is_err();
+                    let _ = told.send(());
+                    failed
+                }
                 Up::Eof => up.eof().await.is_err(),
                 Up::Close => {
                     let _ = up.close().await;
@@ -493,8 +500,19 @@ impl ChannelRelay {
                     if matches!(mode, Mode::Sftp { .. }) {
                         session.count_received(sent - counted, 0);
                     }
-                    up(Up::Signal(russh::Sig::KILL));
+                    // The signal goes before the channel closes, and the host's connection is
+                    // kept a moment after, so the host gets it: dropped with the client's
+                    // connection at once, it raced the signal, and a command with no terminal
+                    // ran on (red-team identity round 85: a loop ran 15 s past its revocation).
+                    let (told, sent) = tokio::sync::oneshot::channel();
+                    up(Up::SignalTold(russh::Sig::KILL, told));
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), sent).await;
                     up(Up::Close);
+                    let keep = host.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                        drop(keep);
+                    });
                     flush_all(&client, &session, id, &mut out, &mut err).await;
                     let msg = format!("hoop: session ended: {}", end.as_str());
                     let _ = client.extended_data(id, 1, format!("\r\n{msg}\r\n").into_bytes()).await;

@@ -2108,3 +2108,69 @@ fn agents_are_refused_where_the_gateway_logs_in_as_root() {
     assert!(!o.status.success() && err.contains("hoop-privileged-login") && err.contains("allow_privileged_role"), "{err}");
     assert!(!marker.exists(), "the command never ran");
 }
+
+/// The revocation of `subject` now, by the test's operator.
+fn revoke_subject(gw: &Gw, subject: &str) {
+    let r = hoop_core::auth::Revocation { id: format!("subject:{subject}"), until: 0, by: "op".into(), at: hoop_core::auth::now_secs(), reason: "test".into() };
+    gw.gate.revoke(r).unwrap();
+}
+
+/// Red-team identity round 85: revoked while its command waited for review, an agent's
+/// command ran when a reviewer approved it 35 ms after the revocation returned. The ticket
+/// goes with the session: there is nothing left to approve, and nothing runs on the host.
+#[test]
+fn a_command_held_for_review_does_not_outlive_its_revocation() {
+    let gw = gateway("");
+    let marker = format!("/tmp/hoop-held-revoked-{}", std::process::id());
+    let _ = sshd().ssh(&format!("rm -f {marker}"));
+    let child = ssh_base(&gw).arg("web@127.0.0.1").arg(format!("python3 -c 'open(\"{marker}\", \"w\")'")).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut ticket = None;
+    for _ in 0..300 {
+        if let Some(t) = gw.gate.approvals().list().into_iter().next() {
+            ticket = Some(t);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ticket = ticket.expect("the command is held");
+    revoke_subject(&gw, "agent-1");
+    let mut reviewer = hoop_core::identity::Identity::new("rev", IdentityKind::Human);
+    reviewer.groups = vec!["review".into()];
+    // Approved at once: refused (the ticket is gone), or taken and not run.
+    let _ = gw.gate.approvals().decide(&ticket.id, &reviewer, true, "ok");
+    let o = child.wait_with_output().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (_, left) = sshd().ssh(&format!("ls {marker} 2>/dev/null; true")).unwrap();
+    assert!(left.trim().is_empty(), "it ran: {:?}", text(&o));
+}
+
+/// Red-team identity round 85: a command with no terminal ran on 15 s past its session's
+/// revocation (the signal raced the connection's close). What runs on the host stops with the
+/// session: a loop writing every 200 ms writes nothing a second after.
+#[test]
+fn a_command_without_a_terminal_stops_with_its_revocation() {
+    let gw = gateway("");
+    let log = format!("/tmp/hoop-loop-revoked-{}", std::process::id());
+    let _ = sshd().ssh(&format!("rm -f {log}"));
+    let mut child = ssh_base(&gw)
+        .arg("web@127.0.0.1")
+        .arg(format!("while true; do date >> {log}; sleep 0.2; done"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || sshd().ssh(&format!("wc -l < {log} 2>/dev/null || echo 0")).unwrap().1.trim().parse::<u32>().unwrap_or(0);
+    let started = std::time::Instant::now();
+    while lines() < 3 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    revoke_subject(&gw, "agent-1");
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = lines();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(lines(), after, "the loop went on writing after its revocation");
+    let _ = sshd().ssh(&format!("rm -f {log}"));
+}

@@ -102,6 +102,9 @@ pub struct Revocations {
     /// Modification time and length of the file when last read: `refresh` reads it again only
     /// when another writer changed it.
     seen: Mutex<Option<(std::time::SystemTime, u64)>>,
+    /// Revocations in memory that the file does not hold yet (its lock was held elsewhere, or
+    /// the write failed): written by the next `refresh` that gets the lock.
+    unsaved: std::sync::atomic::AtomicBool,
 }
 
 /// The file format before revocations had kinds: a map of token id to until.
@@ -124,13 +127,16 @@ impl Revocations {
         let loaded = read_file(&path)?;
         let now = now_secs();
         let entries: HashMap<String, Revocation> = loaded.into_iter().map(|r| r.bounded(now)).filter(|r| r.in_force(now)).map(|r| (r.id.clone(), r)).collect();
-        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path), seen: Mutex::default() })
+        Ok(Revocations { len: AtomicUsize::new(entries.len()), entries: Mutex::new(entries), path: Some(path), seen: Mutex::default(), unsaved: Default::default() })
     }
 
     /// Takes in what another process (an operator's `hoop revoke --local` on the gateway's
     /// host) added to the file; returns the ids that are new here, whose sessions must end.
     pub fn refresh(&self) -> Result<Vec<String>, RevocationError> {
         let Some(path) = &self.path else { return Ok(Vec::new()) };
+        if self.unsaved.load(Ordering::Acquire) {
+            self.save_unsaved(path);
+        }
         let stamp = std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
         {
             let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
@@ -142,6 +148,22 @@ impl Revocations {
         let on_disk = read_file(path)?;
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         Ok(self.merge(&mut entries, on_disk))
+    }
+
+    /// Writes what only memory holds, if the lock is free now (never waits for it: the next
+    /// refresh tries again).
+    fn save_unsaved(&self, path: &std::path::Path) {
+        let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock")) else { return };
+        if lock.try_lock().is_err() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(on_disk) = read_file(path) {
+            self.merge(&mut entries, on_disk);
+            if let Err(e) = self.save(&entries, path) {
+                tracing::warn!(error = %e, "revocations held in memory still not written");
+            }
+        }
     }
 
     /// Adds entries not known yet; returns their ids.
@@ -156,6 +178,26 @@ impl Revocations {
         }
         self.len.store(entries.len(), Ordering::Release);
         added
+    }
+}
+
+/// The list's lock file, taken: a writer that hangs holding it (or anything else holding the
+/// file) makes this fail with a reason after [`LOCK_WAIT`], not the caller wait (red-team
+/// identity round 84: `hoop revoke --local` hung without a word).
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File, RevocationError> {
+    let io = |source| RevocationError::Io { path: path.to_path_buf(), source };
+    let name = path.with_extension("lock");
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&name).map_err(io)?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(lock),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{} is held by another writer", name.display()))));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
     }
 }
 
@@ -187,6 +229,10 @@ impl Revocations {
     /// writes the list.
     pub fn revoke(&self, mut r: Revocation) -> Result<(), RevocationError> {
         r.id = canonical(&r.id)?;
+        // The gateway and an operator's local command may both write: one at a time (a lock
+        // file), each taking in what the other wrote first, so no revocation is lost. Taken
+        // before the list in memory, which every session's check reads.
+        let locked = self.path.as_ref().map(|path| lock_file(path));
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         // A token's revocation as long as one can be outlasts every token with its id: the
@@ -197,36 +243,43 @@ impl Revocations {
         }
         let r = r.bounded(now);
         entries.retain(|_, e| e.in_force(now));
-        let Some(path) = &self.path else {
+        let (Some(path), Some(locked)) = (&self.path, locked) else {
             return Self::insert(&mut entries, r, &self.len);
         };
-        let io = |source| RevocationError::Io { path: path.clone(), source };
-        // The gateway and an operator's local command may both write: one at a time (a lock
-        // file), each taking in what the other wrote first, so no revocation is lost.
-        let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock")).map_err(io)?;
-        // Not for ever: a writer that hangs holding it (or anything else holding the file)
-        // leaves this revocation failing with a reason, not the caller waiting (red-team
-        // identity round 84: `hoop revoke --local` hung without a word).
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
-        loop {
-            match lock.try_lock() {
-                Ok(()) => break,
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{} is held by another writer", path.with_extension("lock").display()))));
-                }
-                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        let _lock = match locked {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Held in memory all the same, from now (red-team identity round 85: with the
+                // lock held elsewhere the revocation was said to hold until restart, and held
+                // nowhere), and written once the lock is free (see `refresh`).
+                Self::insert(&mut entries, r, &self.len)?;
+                self.unsaved.store(true, Ordering::Release);
+                return Err(e);
+            }
+        };
+        let on_disk = read_file(path);
+        if let Ok(on_disk) = on_disk.as_ref() {
+            self.merge(&mut entries, on_disk.clone());
+        }
+        Self::insert(&mut entries, r, &self.len)?;
+        match on_disk {
+            Ok(_) => self.save(&entries, path),
+            Err(e) => {
+                self.unsaved.store(true, Ordering::Release);
+                Err(e)
             }
         }
-        let on_disk = read_file(path)?;
-        self.merge(&mut entries, on_disk);
-        Self::insert(&mut entries, r, &self.len)?;
+    }
+
+    /// Writes `entries` to `path` whole, renamed into place (the caller holds the lock file).
+    fn save(&self, entries: &HashMap<String, Revocation>, path: &std::path::Path) -> Result<(), RevocationError> {
+        let io = |source| RevocationError::Io { path: path.to_path_buf(), source };
         let mut list: Vec<&Revocation> = entries.values().collect();
         list.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
-        // Written whole and renamed into place.
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        let written = std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).and_then(|()| std::fs::rename(&tmp, path));
+        self.unsaved.store(written.is_err(), Ordering::Release);
+        written.map_err(io)
     }
 
     fn insert(entries: &mut HashMap<String, Revocation>, r: Revocation, len: &AtomicUsize) -> Result<(), RevocationError> {
@@ -391,6 +444,27 @@ mod tests {
         assert_eq!(r.entries.lock().unwrap().get("token:long").cloned().unwrap(), long);
         assert!(matches!(r.revoke(revocation("token:long", 1)), Err(RevocationError::Shortens(_))), "never shortened");
         assert!(matches!(r.revoke(revocation("token:", 0)), Err(RevocationError::Malformed(_))));
+    }
+
+    /// Red-team identity round 85: with the lock file held elsewhere, a revocation said to hold
+    /// until restart held nowhere. It holds in memory at once, and reaches the file once the
+    /// lock is free.
+    #[test]
+    fn a_revocation_holds_while_the_list_file_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("revoked.json");
+        let r = Revocations::open(path.clone()).unwrap();
+        let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock")).unwrap();
+        held.lock().unwrap();
+        assert!(matches!(r.revoke(revocation("subject:sl1", 0)), Err(RevocationError::Io { .. })));
+        let id = Identity::new("sl1", IdentityKind::Agent);
+        assert_eq!(r.check(&id), Err(AuthError::Revoked), "in force in memory");
+        assert!(r.refresh().unwrap().is_empty());
+        assert_eq!(r.check(&id), Err(AuthError::Revoked), "a refresh keeps it");
+        assert!(Revocations::open(path.clone()).unwrap().list().is_empty(), "not written yet");
+        held.unlock().unwrap();
+        r.refresh().unwrap();
+        assert_eq!(Revocations::open(path).unwrap().check(&id), Err(AuthError::Revoked), "written once the lock is free");
     }
 
     #[test]

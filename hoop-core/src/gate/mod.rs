@@ -500,7 +500,15 @@ impl Gate {
     pub fn revoke(&self, mut revocation: Revocation) -> Result<(String, usize), RevocationError> {
         let id = crate::auth::revocation::canonical(&revocation.id)?;
         revocation.id = id.clone();
-        self.inner.revocations.revoke(revocation)?;
+        let kept = self.inner.revocations.revoke(revocation);
+        // Not written to the file, it is in force in memory all the same: its sessions end now
+        // (red-team identity round 85: they went on, and new ones opened).
+        if let Err(e) = kept {
+            if matches!(e, RevocationError::Io { .. }) {
+                self.end_sessions_on(std::slice::from_ref(&id));
+            }
+            return Err(e);
+        }
         let ended = self.end_sessions_on(std::slice::from_ref(&id));
         Ok((id, ended))
     }
@@ -977,6 +985,15 @@ impl SessionHandle {
             // (red-team round 58: an SSH command's ticket stayed listed after its client left,
             // and approving it did nothing).
             () = self.closed() => return Ok(Decision::Cancelled),
+            // Revoked or killed while it waits: the ticket goes with the session (red-team
+            // identity round 85: a revoked agent's held command was approved 35 ms after the
+            // revocation returned, and ran).
+            () = self.kill.latch.wait() => return Ok(Decision::Cancelled),
+        };
+        // An approval that crossed a revocation or a kill on its way does not run either.
+        let decision = match decision {
+            Decision::Approved { .. } if self.still_valid().is_err() => Decision::Cancelled,
+            d => d,
         };
         let ticket = guard.ticket.take().unwrap_or_default();
         self.touch();
@@ -1182,13 +1199,16 @@ impl SessionHandle {
         let numbers = Numbering::default();
         // Literals only: a detector must never hide code from a reviewer. Most statements have
         // nothing to mask at all, and scanning their tokens would cost more than the check.
-        if let std::borrow::Cow::Owned(_) = m.mask_text(&a.sql.text)
+        // (A backslash may spell a value in an escape string, `E'a\x40b.c'`, which the text as
+        // written does not show.)
+        let worth = |t: &str| t.contains('\\') || matches!(m.mask_text(t), std::borrow::Cow::Owned(_));
+        if worth(&a.sql.text)
             && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(&a.sql.text, |lit| numbers.mark(lit, m.mask_text(lit)))
         {
             a.sql.text = shown;
         }
         for t in &mut a.sql.runs {
-            if let std::borrow::Cow::Owned(_) = m.mask_text(t)
+            if worth(t)
                 && let std::borrow::Cow::Owned(shown) = crate::action::sql::mask_literals(t, |lit| numbers.mark(lit, m.mask_text(lit)))
             {
                 *t = shown;
