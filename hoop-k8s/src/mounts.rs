@@ -106,8 +106,9 @@ fn canonical(path: &str) -> String {
 }
 
 /// Programs that read no file's content (what `find` runs with `-exec` is a program of the
-/// command too, and is judged as itself).
-const LISTERS: [&str; 12] = ["ls", "find", "du", "stat", "tree", "realpath", "readlink", "basename", "dirname", "test", "[", "pwd"];
+/// command too, and is judged as itself). Not `tree`, whose `--fromfile` prints a file's lines
+/// (red-team round 88).
+const LISTERS: [&str; 11] = ["ls", "find", "du", "stat", "realpath", "readlink", "basename", "dirname", "test", "[", "pwd"];
 
 /// Whether `path` is `dir` or under it.
 fn within(path: &str, dir: &str) -> bool {
@@ -260,6 +261,14 @@ mod tests {
         }
         for line in ["ls /app", "ls -la db.conf", "stat /app/db.conf", "find . -maxdepth 1 -name readme", "cat notes.txt"] {
             assert!(!reads(&app, line), "{line}");
+        }
+        // Round 88: names that look like counts are names; `date -f` reads; `tree --fromfile` prints.
+        for line in ["date -f db.conf", "tree --fromfile db.conf"] {
+            assert!(reads(&app, line), "{line}");
+        }
+        for name in ["10", "2024.pem", "1k"] {
+            let m = mounts_of(&pod(&format!("/app/{name}"), serde_json::json!({"workingDir": "/app"})), None);
+            assert!(reads(&m, &format!("cat {name}")) && reads(&m, &format!("nice -n 5 cat {name}")), "{name}");
         }
         let csi = serde_json::json!({"spec": {"volumes": [{"name": "v", "csi": {"driver": "secrets-store.csi.k8s.io"}}], "containers": [{"name": "app", "volumeMounts": [{"name": "v", "mountPath": "/mnt/vault"}]}]}});
         assert!(reads(&mounts_of(&csi, None), "cat /mnt/vault/password"));

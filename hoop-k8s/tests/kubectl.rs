@@ -479,6 +479,15 @@ fn secret_mounts_are_found_by_every_path_to_them() {
         assert!(err.contains("hoop-secret-mounts") && !out.contains("r86Mounted"), "{argv:?}: {:?} {err}", &out[..out.len().min(300)]);
     }
     assert!(!link.exists(), "the link was never made");
+    // Round 88: a file mounted under a name that looks like a count (`subPath`), read bare,
+    // and `date -f`, which prints a file's lines in its errors.
+    std::fs::write(parent.join("1k"), "r86MountedSecret\n").unwrap();
+    secret_pod(&gw, "vault88", &parent.join("1k").display().to_string(), Some(&parent));
+    for argv in [vec!["cat", "1k"], vec!["nice", "-n", "5", "cat", "1k"], vec!["date", "-f", "1k"]] {
+        let o = kubectl(&kc, &[&["exec", "vault88", "--"][..], &argv].concat());
+        let (out, err) = text(&o);
+        assert!(err.contains("hoop-secret-mounts") && !out.contains("r86Mounted") && !err.contains("r86Mounted"), "{argv:?}: {out} {err}");
+    }
     // A bare name written is a write in the working directory, held like `./name` (round 87:
     // `touch x` ran unreviewed); denied, nothing is made.
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");

@@ -60,18 +60,58 @@ const PATH_READERS: &[&str] = &[
     "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];
 
-/// A count, size or duration (`10`, `1.5`, `1k`, `10m`, `1:30`): an operand that is no file.
-fn is_count(word: &str) -> bool {
-    let n = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    n.starts_with(|c: char| c.is_ascii_digit()) && n.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ':')
+/// The file operands of grep's `args`, read as GNU grep reads its options: values of the
+/// options that take one are skipped, and the first operand is the pattern unless `-e` or
+/// `-f` gave it.
+fn grep_files(args: &[String]) -> Vec<&String> {
+    const SHORT: &str = "efmABCdD";
+    const LONG: [&str; 14] = [
+        "--regexp", "--file", "--max-count", "--after-context", "--before-context", "--context", "--directories", "--devices", "--include",
+        "--exclude", "--exclude-from", "--exclude-dir", "--label", "--binary-files",
+    ];
+    let (mut operands, mut pattern_given, mut i) = (Vec::new(), false, 0);
+    while let Some(a) = args.get(i) {
+        i += 1;
+        if a == "--" {
+            operands.extend(args.get(i..).unwrap_or_default());
+            break;
+        }
+        if let Some(name) = a.strip_prefix("--") {
+            let name = name.split('=').next().unwrap_or(name);
+            let full = LONG.iter().find(|l| l.get(2..).is_some_and(|l| l.starts_with(name)) && !name.is_empty());
+            pattern_given |= full.is_some_and(|l| matches!(*l, "--regexp" | "--file"));
+            if full.is_some() && !a.contains('=') {
+                i += 1;
+            }
+            continue;
+        }
+        if let Some(cluster) = a.strip_prefix('-').filter(|c| !c.is_empty()) {
+            // The first letter that takes a value ends the cluster: the rest, or the next word,
+            // is its value.
+            if let Some((at, c)) = cluster.char_indices().find(|(_, c)| SHORT.contains(*c)) {
+                pattern_given |= matches!(c, 'e' | 'f');
+                if at + c.len_utf8() == cluster.len() {
+                    i += 1;
+                }
+            }
+            continue;
+        }
+        operands.push(a);
+    }
+    if !pattern_given && !operands.is_empty() {
+        operands.remove(0);
+    }
+    operands
 }
 
 /// Programs whose operands are never files (durations, names, objects, verbs): in a container
 /// their bare words are not read as files of its working directory (see [`Walker::path`]).
 const NOT_FILE_OPERANDS: &[&str] = &[
-    "sleep", "ps", "id", "groups", "uname", "hostname", "date", "kill", "pkill", "killall", "nproc", "uptime", "free", "whoami", "env",
-    "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent", "pgrep",
-    "pidof", "top", "echo", "printf", "which", "type",
+    // (Not `date`, whose `-f FILE` prints a file's lines in its errors, red-team round 88, nor
+    // `pgrep`/`pkill` with `-F FILE`: they are readers, or held.)
+    "sleep", "ps", "id", "groups", "uname", "hostname", "kill", "killall", "nproc", "uptime", "free", "whoami", "env",
+    "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent",
+    "pidof", "top", "echo", "printf", "which", "type", "tr",
 ];
 
 /// Whether `program` with `args` only reads the files it names, or writes only where
@@ -80,6 +120,12 @@ fn only_reads(program: &str, args: &[String]) -> bool {
     // `find` reads, but `-fprint`, `-fprintf`, `-fls` write a file and `-delete` removes them.
     PATH_READERS.contains(&program)
         || matches!(program, "cp" | "mv" | "install" | "ln" | "rsync" | "tee" | "dd")
+        // `date` reads a file with `-f`/`-r` and writes none (`-s` is held elsewhere).
+        || program == "date"
+        // sort writes only where `-o` says (and its temporary files where `-T` says); uniq
+        // its second operand (red-team round 88 found `sort FILE` held as a write).
+        || (program == "sort" && !args.iter().any(|a| long(a, "--output") || long(a, "--temporary-directory") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['o', 'T']))))
+        || (program == "uniq" && args.iter().filter(|a| !a.starts_with('-')).count() <= 1 && !args.iter().any(|a| a.starts_with("--") && a.contains('=')))
         || (program == "find" && !args.iter().any(|a| a.starts_with("-fprint") || a == "-fls" || a == "-delete"))
         // awk reads its operands; its options other than `-F` and `-v` may name files it
         // writes (`-o`, `-p`, `-d`) or edit them in place (gawk's `-i inplace`). What its
@@ -449,6 +495,14 @@ impl Walker<'_> {
                 .filter(named)
                 .map(|a| format!("{}/**", normalise(&resolve_tilde(a)).trim_end_matches('/')))
                 .collect();
+            // In a container a bare name is a directory of its working directory too: grep's
+            // operands after its pattern, read as grep reads its options (red-team round 88:
+            // `grep -rn TODO src` was refused as reading the whole working directory).
+            if matches!(self.cwd, super::typed::Cwd::Container(_)) && argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")) {
+                for a in grep_files(argv.get(1..).unwrap_or_default()).into_iter().filter(|a| !named(a)) {
+                    dirs.push(format!("{}/**", normalise(a).trim_end_matches('/')));
+                }
+            }
             if dirs.is_empty() && argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep" | "rg")) {
                 dirs.push("./**".into());
             }
@@ -1102,9 +1156,7 @@ impl Walker<'_> {
         let bare_in_container = matches!(self.cwd, super::typed::Cwd::Container(_))
             && !self.no_files
             && is_relative(candidate)
-            && !candidate.contains(['/', ' ', '\t', '\n'])
-            // (`sleep 10`, `head -n 5`, `tail -c 1k`: a count or a duration, not a file.)
-            && !is_count(candidate);
+            && !candidate.contains(['/', ' ', '\t', '\n']);
         if !dotfile && !bare_in_container && (!candidate.contains('/') || (!candidate.starts_with('/') && candidate.contains(char::is_whitespace))) {
             // (`mktemp -p bin`: the home directory's `bin`, named bare.)
             if !self.only_reads && candidate == "bin" {
@@ -2998,9 +3050,26 @@ mod tests {
         assert_eq!(argv(&["touch", "x"]).writes, ["x", "/x", "/app/x"]);
         assert!(argv(&["env", "cat", "db.conf"]).paths.contains(&"/app/db.conf".to_string()));
         assert!(!argv(&["env", "cat", "db.conf"]).paths.iter().any(|p| p.ends_with("cat")), "the program a wrapper runs is no file");
-        for w in [&["sleep", "10"][..], &["ps", "aux"], &["head", "-n", "5", "/tmp/x"], &["ip", "addr", "show"]] {
+        for w in [&["sleep", "10"][..], &["ps", "aux"], &["ip", "addr", "show"]] {
             assert!(argv(w).writes.is_empty() && !argv(w).paths.iter().any(|p| p.starts_with("/app")), "{w:?}");
         }
+        assert!(argv(&["head", "-n", "5", "/tmp/x"]).writes.is_empty());
+        // Round 88: counts are names too (`cat 10`, `cat 2024.pem`); `date -f` reads a file;
+        // sort and uniq write only where they are told; grep's bare directories.
+        for w in [&["cat", "10"][..], &["cat", "2024.pem"], &["date", "-f", "db.conf"], &["nice", "-n", "5", "cat", "10"]] {
+            assert!(argv(w).paths.iter().any(|p| p.starts_with("/app/")), "{w:?}");
+        }
+        assert_eq!(argv(&["touch", "10.conf"]).writes, ["10.conf", "/10.conf", "/app/10.conf"]);
+        for w in [&["sort", "data.txt"][..], &["uniq", "data.txt"], &["tr", "a", "b"], &["sort", "-n", "/etc/passwd"]] {
+            assert!(argv(w).writes.is_empty(), "{w:?}");
+        }
+        assert!(!argv(&["sort", "-o", "out", "in"]).writes.is_empty() && !argv(&["uniq", "in", "out"]).writes.is_empty());
+        assert!(argv(&["grep", "-rn", "TODO", "src"]).paths.contains(&"src/**".to_string()));
+        assert!(!argv(&["grep", "-rn", "TODO", "src"]).paths.contains(&"./**".to_string()));
+        for w in [&["grep", "-r", "-m", "5", "TODO"][..], &["grep", "-rA3", "TODO"], &["grep", "-r", "--max-count", "5", "x"]] {
+            assert!(argv(w).paths.contains(&"./**".to_string()), "{w:?}: the working directory");
+        }
+        assert!(argv(&["grep", "-r", "-e", "TODO", "src"]).paths.contains(&"src/**".to_string()));
         // Over SSH a bare name is the login directory's, judged by its name.
         assert!(read_line("cat db.conf").paths.is_empty());
     }
