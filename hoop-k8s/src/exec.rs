@@ -172,6 +172,8 @@ where
     let mut sent = 0u64;
     let mut checkpoint = ResultSoFar::default();
     let mut client_open = true;
+    // What the client sent while a typed line waited for its review, in order (see below).
+    let mut backlog: std::collections::VecDeque<Message> = std::collections::VecDeque::new();
     let mut typed = ongoing.check_stdin.then(|| {
         let mut lines = hoop_core::action::typed::TypedLines::new(tty);
         lines.cwd = hoop_core::action::typed::Cwd::Container(ongoing.secret_mounts.workdir.clone());
@@ -186,12 +188,27 @@ where
             }
         };
         tokio::select! {
-            msg = from_client.next(), if client_open => match msg {
+            msg = async { match backlog.pop_front() { Some(m) => Some(Ok(m)), None => from_client.next().await } }, if client_open => match msg {
                 Some(Ok(Message::Binary(data))) if data.first() == Some(&0) && typed.is_some() => {
                     session.touch();
                     let Some(t) = typed.as_mut() else { continue };
                     let ready = t.push(data.get(1..).unwrap_or_default());
-                    match typed_lines(&mut to_client, &mut to_up, &ongoing, ready, t).await {
+                    // The client is watched while a line waits for its review: gone, the wait
+                    // is dropped and its ticket with it (red-team round 88: approved minutes
+                    // after kubectl was killed, a typed line ran). What it sends meanwhile is
+                    // kept, in order, for after.
+                    let checked = typed_lines(&mut to_client, &mut to_up, &ongoing, ready, t);
+                    tokio::pin!(checked);
+                    let done = loop {
+                        tokio::select! {
+                            r = &mut checked => break r,
+                            m = from_client.next(), if backlog.len() < MAX_BACKLOG => match m {
+                                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break None,
+                                Some(Ok(m)) => backlog.push_back(m),
+                            },
+                        }
+                    };
+                    match done {
                         Some(n) => sent += n,
                         None => break,
                     }
@@ -340,6 +357,10 @@ where
         })
         .await
 }
+
+/// Most client messages kept while a typed line waits for its review; past it the client is
+/// not read until the review ends.
+const MAX_BACKLOG: usize = 256;
 
 /// Checks the lines an agent typed into its shell: those allowed go to the container, the
 /// others are answered on stdout. The bytes sent to the client, or `None` when a side is gone.

@@ -1063,6 +1063,53 @@ fn agent_shell_lines_are_checked_and_odd_bytes_do_not_unmask() {
     assert!(out.contains("[REDACTED:email]"), "{out}");
 }
 
+/// Red-team round 88: a line typed into an approved shell and held for review kept its ticket
+/// after kubectl was killed; approved minutes later, it ran. The client's going takes the
+/// ticket with it, and nothing runs.
+#[test]
+fn a_typed_line_held_for_review_goes_with_its_client() {
+    use std::io::Write;
+    let gw = gateway("");
+    let kc = gw.agent();
+    let marker = format!("/var/lib/hoop-typed-{}", std::process::id());
+    let _ = std::fs::remove_file(&marker);
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "sh"], Stdio::piped());
+    let mut stdin = child.stdin.take().unwrap();
+    t.join().unwrap();
+    stdin.write_all(format!("touch {marker}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // The line's own ticket (writes outside the scratch directories are held).
+    let mut ticket = None;
+    for _ in 0..500 {
+        if let Some(t) = gw.gate.approvals().list().into_iter().find(|t| t.rule == "agent-review-container-writes") {
+            ticket = Some(t);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ticket = ticket.expect("the typed line is held");
+    child.kill().unwrap();
+    let _ = child.wait();
+    drop(stdin);
+    // (Well inside the test gateway's review timeout, which would withdraw it too.)
+    let mut gone = false;
+    for _ in 0..100 {
+        if gw.gate.approvals().list().iter().all(|t| t.id != ticket.id) {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut reviewer = hoop_core::identity::Identity::new("bob", hoop_core::identity::IdentityKind::Human);
+    reviewer.groups = vec!["review".into()];
+    let _ = gw.gate.approvals().decide(&ticket.id, &reviewer, true, "late");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ran = std::path::Path::new(&marker).exists();
+    let _ = std::fs::remove_file(&marker);
+    assert!(gone && !ran, "ticket withdrawn: {gone}, ran: {ran}");
+}
+
 /// A response document or watch event over `limits.max_server_message_bytes` is refused with a
 /// Status naming the limit, never held whole or passed unmasked; the gateway serves on.
 #[test]
