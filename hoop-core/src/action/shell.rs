@@ -111,7 +111,8 @@ const NOT_FILE_OPERANDS: &[&str] = &[
     // `pgrep`/`pkill` with `-F FILE`: they are readers, or held.)
     "sleep", "ps", "id", "groups", "uname", "hostname", "kill", "killall", "nproc", "uptime", "free", "whoami", "env",
     "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent",
-    "pidof", "top", "echo", "printf", "which", "type", "tr",
+    "pidof", "top", "echo", "printf", "which", "type", "tr", "ping", "ping6", "nslookup", "host", "traceroute", "tracepath", "whois",
+    "systemctl",
 ];
 
 /// Whether `program` with `args` only reads the files it names, or writes only where
@@ -120,8 +121,11 @@ fn only_reads(program: &str, args: &[String]) -> bool {
     // `find` reads, but `-fprint`, `-fprintf`, `-fls` write a file and `-delete` removes them.
     PATH_READERS.contains(&program)
         || matches!(program, "cp" | "mv" | "install" | "ln" | "rsync" | "tee" | "dd")
-        // `date` reads a file with `-f`/`-r` and writes none (`-s` is held elsewhere).
-        || program == "date"
+        // `date` reads a file with `-f`/`-r` and writes none (`-s` is held elsewhere); so do
+        // dig with `-f` and journalctl with `--file` (its maintenance options are held).
+        || matches!(program, "date" | "dig" | "journalctl")
+        // xxd writes its second operand.
+        || (program == "xxd" && args.iter().filter(|a| !a.starts_with('-')).count() <= 1)
         // sort writes only where `-o` says (and its temporary files where `-T` says); uniq
         // its second operand (red-team round 88 found `sort FILE` held as a write).
         || (program == "sort" && !args.iter().any(|a| long(a, "--output") || long(a, "--temporary-directory") || (a.starts_with('-') && !a.starts_with("--") && a.contains(['o', 'T']))))
@@ -464,8 +468,13 @@ impl Walker<'_> {
             Some((p, _)) => (0, no_files(p)),
             None => (0, true),
         };
+        // A program whose first operand is a verb (`openssl version`, `apt list`): that word is
+        // no file; the rest are (`openssl enc -in FILE`).
+        let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
+            .then(|| argv.iter().skip(1).position(|a| !a.starts_with('-')))
+            .flatten();
         for (i, a) in argv.iter().skip(1).enumerate() {
-            self.no_files = i < bare_from || inner_no_files;
+            self.no_files = i < bare_from || inner_no_files || Some(i) == verb;
             self.path(a);
         }
         self.no_files = false;
@@ -1096,6 +1105,7 @@ impl Walker<'_> {
         // A value glued to a writer's short option (`sort -obin/x`) may name a directory of
         // programs with no `/`, `~` or `.` in front of it.
         if !self.only_reads
+            && !self.no_files
             && let Some(value) = arg.strip_prefix('-').filter(|a| !a.starts_with('-')).and_then(|a| a.get(1..)).filter(|v| !v.is_empty())
         {
             self.written(value);
@@ -3054,6 +3064,12 @@ mod tests {
             assert!(argv(w).writes.is_empty() && !argv(w).paths.iter().any(|p| p.starts_with("/app")), "{w:?}");
         }
         assert!(argv(&["head", "-n", "5", "/tmp/x"]).writes.is_empty());
+        // Everyday commands whose bare words are hosts, units or verbs write nothing.
+        for w in [&["ping", "-c", "1", "svc"][..], &["nslookup", "svc"], &["dig", "svc"], &["systemctl", "status", "nginx"], &["journalctl", "-u", "nginx"], &["openssl", "version"], &["xxd", "file"], &["ss", "-tlnp"], &["netstat", "-tlnp"]] {
+            assert!(argv(w).writes.is_empty(), "{w:?}: {:?}", argv(w).writes);
+        }
+        assert!(argv(&["openssl", "enc", "-base64", "-in", "db.conf"]).paths.contains(&"/app/db.conf".to_string()));
+        assert!(argv(&["dig", "-f", "db.conf"]).paths.contains(&"/app/db.conf".to_string()));
         // Round 88: counts are names too (`cat 10`, `cat 2024.pem`); `date -f` reads a file;
         // sort and uniq write only where they are told; grep's bare directories.
         for w in [&["cat", "10"][..], &["cat", "2024.pem"], &["date", "-f", "db.conf"], &["nice", "-n", "5", "cat", "10"]] {
