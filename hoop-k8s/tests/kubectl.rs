@@ -397,12 +397,15 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
     // (And a reader's option that changes state: `hostname -F FILE` renames the host; the file
     // does not exist, so even run it would change nothing. Round 85: awk's `ENVIRON`, and
     // signals, here signal 0, which run would end nothing.)
-    for argv in [vec!["printenv", "PATH"], vec!["jq", "-rn", "$ENV.PATH"], vec!["ip", "--b", batch.to_str().unwrap()], vec!["hostname", "-F", "/nonexistent-hoop-r84"], vec!["awk", r#"BEGIN{print ENVIRON["PATH"]}"#], vec!["kill", "-0", "-1"]] {
+    for argv in [vec!["printenv", "PATH"], vec!["jq", "-rn", "$ENV.PATH"], vec!["ip", "--b", batch.to_str().unwrap()], vec!["hostname", "-F", "/nonexistent-hoop-r84"], vec!["awk", r#"BEGIN{print ENVIRON["PATH"]}"#], vec!["kill", "-0", "-1"], vec!["ps", "eww", "-p", "1"]] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
         let o = kubectl(&kc, &[&["exec", "pod-1", "--"][..], &argv].concat());
         t.join().unwrap();
         assert!(text(&o).1.contains("(rule agent-review-") && !text(&o).0.contains(&path) && !marker.exists(), "{argv:?}: {:?}", text(&o));
     }
+    // Round 89: `ps e` prints environments (above); `getent shadow` reads /etc/shadow by name.
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "getent", "shadow", "root"]);
+    assert!(text(&o).1.contains("agent-no-credential-files") && !text(&o).0.contains("root:"), "{:?}", text(&o));
 }
 
 /// Pod `name` made straight at the API server (as its operator would), mounting Secret `db` at
@@ -483,7 +486,9 @@ fn secret_mounts_are_found_by_every_path_to_them() {
     // and `date -f`, which prints a file's lines in its errors.
     std::fs::write(parent.join("1k"), "r86MountedSecret\n").unwrap();
     secret_pod(&gw, "vault88", &parent.join("1k").display().to_string(), Some(&parent));
-    for argv in [vec!["cat", "1k"], vec!["nice", "-n", "5", "cat", "1k"], vec!["date", "-f", "1k"]] {
+    // (Round 89: an option's value taken for grep's directory, so grep read `.`; find's
+    // `-files0-from`, whose errors quote the file.)
+    for argv in [vec!["cat", "1k"], vec!["nice", "-n", "5", "cat", "1k"], vec!["date", "-f", "1k"], vec!["grep", "-rh", "-e", "r86", "-e", "/x"], vec!["find", "-files0-from", "1k"]] {
         let o = kubectl(&kc, &[&["exec", "vault88", "--"][..], &argv].concat());
         let (out, err) = text(&o);
         assert!(err.contains("hoop-secret-mounts") && !out.contains("r86Mounted") && !err.contains("r86Mounted"), "{argv:?}: {out} {err}");

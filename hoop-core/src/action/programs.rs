@@ -172,6 +172,12 @@ fn listed_use(program: &str, args: &[String]) -> bool {
         // A variable by name prints its value alone, which masking cannot tell (red-team round
         // 84: `printenv DB_PASSWORD` in a pod whose Secret fills it).
         "printenv" => args.iter().all(|a| a.starts_with('-')),
+        // `ps e` (BSD style, in any cluster: `eww`, `auxe`) prints each process's environment,
+        // which a pipe then reshapes past masking as `/proc/*/environ` would be (red-team round
+        // 89: `ps eww -p PID | cut -d= -f2`). `-e` (all processes) is another option.
+        "ps" => !args.iter().any(|a| !a.starts_with('-') && a.contains('e') && a.chars().all(|c| c.is_ascii_alphabetic())),
+        // The shadow databases are /etc/shadow and /etc/gshadow, read by name (round 89:
+        // `getent shadow root`): see `shell.rs`, which reads them as those files.
         // jq's own reads: the environment (`$ENV`, `env`) and modules from its search path
         // (`import "config" as $c {search: "~/.docker"}`, `-L DIR`), which name no file on
         // the command line (round 84).
@@ -199,7 +205,7 @@ mod tests {
 
     #[test]
     fn everyday_reads_are_listed_and_other_programs_are_not() {
-        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("date", "-Iseconds"), ("awk", "{print $1}"), ("timedatectl", "status"), ("hostnamectl", ""), ("loginctl", "list-sessions"), ("date", "-u +%s"), ("dmesg", "-T"), ("hostname", "-f"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
+        for (p, a) in [("ls", "-la /tmp"), ("systemctl", "status nginx"), ("systemctl", ""), ("dpkg", "-l"), ("apt", "list --installed"), ("curl", "-s https://x.example"), ("ip", "addr"), ("ip", "-br a"), ("ip", "route get 1.1.1.1"), ("ip", "-j link show dev eth0"), ("printenv", ""), ("ps", "aux"), ("ps", "-ef"), ("ps", "-eo pid,args"), ("jq", ".items[].metadata.name"), ("jq", "-r .environment"), ("date", "-Iseconds"), ("awk", "{print $1}"), ("timedatectl", "status"), ("hostnamectl", ""), ("loginctl", "list-sessions"), ("date", "-u +%s"), ("dmesg", "-T"), ("hostname", "-f"), ("wget", "-q -O - --continue https://x.example"), ("wget", "-Oindex.html https://x.example"), ("curl", "-sS --compressed https://x.example")] {
             assert!(listed(p, &argv(a)), "{p} {a}");
         }
         for (p, a) in [
@@ -233,6 +239,9 @@ mod tests {
             ("ip", "netns add x"),
             ("printenv", "DB_PASSWORD"),
             ("dmesg", "-C"),
+            // Round 89.
+            ("ps", "eww -p 1"),
+            ("ps", "auxe"),
             // Round 85.
             ("kill", "-9 -1"),
             ("kill", "-0 -1"),

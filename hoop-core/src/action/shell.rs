@@ -65,9 +65,9 @@ const PATH_READERS: &[&str] = &[
 /// `-f` gave it.
 fn grep_files(args: &[String]) -> Vec<&String> {
     const SHORT: &str = "efmABCdD";
-    const LONG: [&str; 14] = [
+    const LONG: [&str; 15] = [
         "--regexp", "--file", "--max-count", "--after-context", "--before-context", "--context", "--directories", "--devices", "--include",
-        "--exclude", "--exclude-from", "--exclude-dir", "--label", "--binary-files",
+        "--exclude", "--exclude-from", "--exclude-dir", "--label", "--binary-files", "--group-separator",
     ];
     let (mut operands, mut pattern_given, mut i) = (Vec::new(), false, 0);
     while let Some(a) = args.get(i) {
@@ -468,6 +468,19 @@ impl Walker<'_> {
             Some((p, _)) => (0, no_files(p)),
             None => (0, true),
         };
+        // `getent shadow` reads /etc/shadow by a database's name (red-team round 89).
+        if argv.first().is_some_and(|p| known_name(p) == "getent") {
+            for db in argv.iter().skip(1).filter(|a| !a.starts_with('-')).take(1) {
+                if let Some(file) = match db.as_str() {
+                    "shadow" => Some("/etc/shadow"),
+                    "gshadow" => Some("/etc/gshadow"),
+                    _ => None,
+                } && !self.r.paths.iter().any(|p| p == file)
+                {
+                    self.r.paths.push(file.to_string());
+                }
+            }
+        }
         // A program whose first operand is a verb (`openssl version`, `apt list`): that word is
         // no file; the rest are (`openssl enc -in FILE`).
         let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
@@ -495,22 +508,22 @@ impl Walker<'_> {
             // read `~/.env` without naming it), and grep's own default, the directory it is in.
             let named = |a: &&String| a.starts_with('/') || a.starts_with('~') || a.starts_with('.') || a.contains('/');
             let archive = (known_name(argv.first().map_or("", String::as_str)) == "tar").then(|| tar_archive(&argv)).flatten();
-            let mut dirs: Vec<String> = argv
-                .iter()
-                .enumerate()
-                .skip(1)
-                .filter(|(i, a)| !a.starts_with('-') && Some(*i) != archive)
-                .map(|(_, a)| a)
-                .filter(named)
-                .map(|a| format!("{}/**", normalise(&resolve_tilde(a)).trim_end_matches('/')))
-                .collect();
-            // In a container a bare name is a directory of its working directory too: grep's
-            // operands after its pattern, read as grep reads its options (red-team round 88:
-            // `grep -rn TODO src` was refused as reading the whole working directory).
-            if matches!(self.cwd, super::typed::Cwd::Container(_)) && argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")) {
-                for a in grep_files(argv.get(1..).unwrap_or_default()).into_iter().filter(|a| !named(a)) {
-                    dirs.push(format!("{}/**", normalise(a).trim_end_matches('/')));
-                }
+            let program = argv.first().map_or("", |p| known_name(p));
+            let dir = |a: &str| format!("{}/**", normalise(&resolve_tilde(a)).trim_end_matches('/'));
+            let mut dirs: Vec<String> = if matches!(program, "grep" | "egrep" | "fgrep") {
+                // grep's operands after its pattern, read as grep reads its options: an
+                // option's value is no directory (red-team round 89: `-e /x`, `--exclude-dir /x`
+                // or `--group-separator src` let hoop think grep had one, and it read `.`). In a
+                // container a bare name is a directory of its working directory too (round 88:
+                // `grep -rn TODO src`).
+                let container = matches!(self.cwd, super::typed::Cwd::Container(_));
+                grep_files(argv.get(1..).unwrap_or_default()).into_iter().filter(|a| container || named(a)).map(|a| dir(a)).collect()
+            } else {
+                argv.iter().enumerate().skip(1).filter(|(i, a)| !a.starts_with('-') && Some(*i) != archive).map(|(_, a)| a).filter(named).map(|a| dir(a)).collect()
+            };
+            // rg's options are not modelled: it may read its directory whatever else it names.
+            if program == "rg" {
+                dirs.push("./**".into());
             }
             if dirs.is_empty() && argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep" | "rg")) {
                 dirs.push("./**".into());
@@ -3086,6 +3099,13 @@ mod tests {
             assert!(argv(w).paths.contains(&"./**".to_string()), "{w:?}: the working directory");
         }
         assert!(argv(&["grep", "-r", "-e", "TODO", "src"]).paths.contains(&"src/**".to_string()));
+        // Round 89: an option's value is no directory, whatever it looks like.
+        for w in [&["grep", "-rh", "-e", "s3", "-e", "/x"][..], &["grep", "-rh", "-f", "/tmp/pat"], &["grep", "-rh", "s3", "--exclude-dir", "/x"], &["grep", "-r", "s3", "--group-separator", "src"], &["grep", "-r", "s3", "--gr", "src"], &["grep", "-r", "s3", "--label", "/x"]] {
+            assert!(argv(w).paths.contains(&"./**".to_string()), "{w:?}: {:?}", argv(w).paths);
+        }
+        assert!(read_line("grep -rh -e s3 -e /x").paths.contains(&"./**".to_string()), "over SSH too");
+        assert!(argv(&["rg", "-e", "s3", "-e", "/x"]).paths.contains(&"./**".to_string()));
+        assert!(argv(&["getent", "shadow", "root"]).paths.contains(&"/etc/shadow".to_string()));
         // Over SSH a bare name is the login directory's, judged by its name.
         assert!(read_line("cat db.conf").paths.is_empty());
     }
