@@ -28,6 +28,18 @@ fn agent(gw: &Gw, args: &[&str], stdin: Option<&str>) -> (String, String) {
     text(&gw.psql_with("agent-1", &t, "", args, stdin))
 }
 
+/// Red-team Postgres round 82: the same `U&''` statement was read, then refused as unreadable,
+/// by turns (a failed parse the other way left the parser thread lexing with
+/// standard_conforming_strings off). One text, one reading, every time.
+#[test]
+fn the_same_statement_gets_the_same_verdict_every_time() {
+    let gw = Gw::start("");
+    for i in 0..8 {
+        let (out, err) = agent(&gw, &["-A", "-t", "-c", r"select U&'d\0061ta'"], None);
+        assert_eq!(out.trim(), "data", "run {i}: {err}");
+    }
+}
+
 /// COPY data never comes from the statement text: what follows `COPY … FROM STDIN;` in the
 /// same Query is a statement, read and refused like any other.
 #[test]

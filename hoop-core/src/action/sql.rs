@@ -569,6 +569,12 @@ fn parse_here(text: &str) -> (Sql, bool) {
     if on.parsed && text.contains('\\') {
         let after_multibyte = text.as_bytes().windows(2).any(|w| matches!(w, [a, b'\\'] if *a >= 0x80));
         let (off, _) = read(text, pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS);
+        // libpg_query puts its lexing settings back only when a parse succeeds, and `scan`
+        // lexes with whatever this thread was left with: a text that failed to parse the other
+        // way (a `U&''` string) left the next texts on this parser thread lexed with
+        // standard_conforming_strings off, and read or refused by turns (red-team round 82 on
+        // Postgres). An empty parse, which succeeds, puts them back.
+        let _ = pg_query::parse("", pg_query::ParserOptions::DEFAULT);
         let differs = off.parsed
             && (off.kinds != on.kinds || off.tables != on.tables || off.functions != on.functions || off.has_where != on.has_where || off.copy != on.copy);
         if after_multibyte || differs {
@@ -1278,6 +1284,18 @@ fn snake_kind(node: &str) -> String {
 mod tests {
 
     /// Red-team round 51: the masked value of a literal or comment never takes its delimiters.
+    /// The same text reads the same way every time, whatever was read before on the same
+    /// parser thread (red-team Postgres round 82: `U&''` strings read or refused by turns, as a
+    /// failed parse left libpg_query lexing with standard_conforming_strings off).
+    #[test]
+    fn the_same_text_reads_the_same_way_every_time() {
+        for _ in 0..6 {
+            for t in [r"select * from payments where iban = U&'d\0061t\+000061'", r"select U&'d\0061ta'"] {
+                assert_eq!(parse(t).0.kinds, ["select"], "{t}");
+            }
+        }
+    }
+
     #[test]
     fn masking_keeps_every_literal_and_comment_whole() {
         fn eat(s: &str) -> std::borrow::Cow<'_, str> {
