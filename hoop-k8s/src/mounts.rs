@@ -142,6 +142,10 @@ pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &Mounts) -> O
     if command.exec.programs.iter().all(|p| LISTERS.contains(&p.as_str())) && !names_from_file {
         return None;
     }
+    // diff reads the files of a directory operand (`diff FILE DIR` reads `DIR/FILE`, `diff -N
+    // DIR1 DIR2` prints every file of either): each path it names is read whole (red-team
+    // round 90: `diff -N /nonexistent/db.conf .` printed every mount of the working directory).
+    let whole = command.exec.programs.iter().any(|p| matches!(p.as_str(), "diff" | "diff3" | "sdiff"));
     let links = command.exec.programs.iter().any(|p| matches!(p.as_str(), "ln" | "cp" | "link" | "mv" | "rsync" | "install"));
     // (`~user/x` is read as `/home/user/x` by the command's reader; in a container that
     // user's home is the image's: read it from anywhere above a mount.)
@@ -150,7 +154,7 @@ pub(crate) fn refusal(command: &hoop_core::action::Action, mounts: &Mounts) -> O
         for at in places(written, mounts) {
             let (dir, recursive) = match at.strip_suffix("/**") {
                 Some(d) => (canonical(if d.is_empty() { "/" } else { d }), true),
-                None => (at.clone(), false),
+                None => (at.clone(), whole),
             };
             for m in &mounts.paths {
                 if within(&dir, m) {
@@ -266,7 +270,7 @@ mod tests {
             assert!(!reads(&app, line), "{line}");
         }
         // Round 88: names that look like counts are names; `date -f` reads; `tree --fromfile` prints.
-        for line in ["date -f db.conf", "tree --fromfile db.conf", "find -files0-from db.conf", "find . -files0-from ./db.conf"] {
+        for line in ["date -f db.conf", "tree --fromfile db.conf", "find -files0-from db.conf", "find . -files0-from ./db.conf", "diff -N /nonexistent/db.conf .", "diff -N /srv /app", "diff --to-file=. x"] {
             assert!(reads(&app, line), "{line}");
         }
         for name in ["10", "2024.pem", "1k"] {

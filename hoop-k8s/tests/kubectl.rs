@@ -403,6 +403,12 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
         t.join().unwrap();
         assert!(text(&o).1.contains("(rule agent-review-") && !text(&o).0.contains(&path) && !marker.exists(), "{argv:?}: {:?}", text(&o));
     }
+    // Round 90: a process's command line, NUL between `--password` and its value, is held
+    // whatever reads it; denied, nothing comes back.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "cat", "/proc/1/cmdline"]);
+    t.join().unwrap();
+    assert!(text(&o).1.contains("agent-review-unmasked-credentials") && text(&o).0.is_empty(), "{:?}", text(&o));
     // Round 89: `ps e` prints environments (above); `getent shadow` reads /etc/shadow by name.
     let o = kubectl(&kc, &["exec", "pod-1", "--", "getent", "shadow", "root"]);
     assert!(text(&o).1.contains("agent-no-credential-files") && !text(&o).0.contains("root:"), "{:?}", text(&o));
@@ -488,7 +494,8 @@ fn secret_mounts_are_found_by_every_path_to_them() {
     secret_pod(&gw, "vault88", &parent.join("1k").display().to_string(), Some(&parent));
     // (Round 89: an option's value taken for grep's directory, so grep read `.`; find's
     // `-files0-from`, whose errors quote the file.)
-    for argv in [vec!["cat", "1k"], vec!["nice", "-n", "5", "cat", "1k"], vec!["date", "-f", "1k"], vec!["grep", "-rh", "-e", "r86", "-e", "/x"], vec!["find", "-files0-from", "1k"]] {
+    // (Round 90: diff reads the files of a directory operand, `.` here.)
+    for argv in [vec!["cat", "1k"], vec!["nice", "-n", "5", "cat", "1k"], vec!["date", "-f", "1k"], vec!["grep", "-rh", "-e", "r86", "-e", "/x"], vec!["find", "-files0-from", "1k"], vec!["diff", "-N", "/nonexistent-hoop-r90/1k", "."]] {
         let o = kubectl(&kc, &[&["exec", "vault88", "--"][..], &argv].concat());
         let (out, err) = text(&o);
         assert!(err.contains("hoop-secret-mounts") && !out.contains("r86Mounted") && !err.contains("r86Mounted"), "{argv:?}: {out} {err}");

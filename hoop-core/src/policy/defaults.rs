@@ -181,8 +181,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // reads them.
         "agent-review-unmasked-credentials",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$"))"#,
-        "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration) is held for review, whatever reads it",
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/]+/(task/[^/]+/)?cmdline$"))"#,
+        "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration, a process's command line, NUL between each argument) is held for review, whatever reads it",
     ),
     (
         "agent-review-copy-out",
@@ -606,7 +606,8 @@ mod tests {
         // Red-team round 84: a process's environment is a credentials file in NAME=value.
         review(Action::exec("h", "cut -z -d= -f2 /proc/self/environ"), "agent-review-reshaped-secrets");
         // Red-team round 80: layouts the masker does not read, held whatever prints them.
-        for line in ["head -n 20 .pgpass", "cat ~/.kube/config", "grep auth /home/u/.docker/config.json"] {
+        // Round 90: a process's command line, NUL between `--password` and its value.
+        for line in ["head -n 20 .pgpass", "cat ~/.kube/config", "grep auth /home/u/.docker/config.json", "cat /proc/1/cmdline", "strings /proc/12/cmdline"] {
             review(Action::exec("h", line), "agent-review-unmasked-credentials");
         }
         review(Action::sql("db", "SELECT * FROM public.customers WHERE id = 1"), "agent-review-sensitive-sql");
