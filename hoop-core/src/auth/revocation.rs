@@ -153,10 +153,7 @@ impl Revocations {
     /// Writes what only memory holds, if the lock is free now (never waits for it: the next
     /// refresh tries again).
     fn save_unsaved(&self, path: &std::path::Path) {
-        let Ok(lock) = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock")) else { return };
-        if lock.try_lock().is_err() {
-            return;
-        }
+        let Ok(_lock) = lock_file(path, std::time::Duration::ZERO) else { return };
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(on_disk) = read_file(path) {
             self.merge(&mut entries, on_disk);
@@ -182,13 +179,14 @@ impl Revocations {
 }
 
 /// The list's lock file, taken: a writer that hangs holding it (or anything else holding the
-/// file) makes this fail with a reason after [`LOCK_WAIT`], not the caller wait (red-team
+/// file) makes this fail with a reason after `wait` ([`LOCK_WAIT`] for a revocation, none for
+/// a retry of what only memory holds), not the caller wait (red-team
 /// identity round 84: `hoop revoke --local` hung without a word).
-fn lock_file(path: &std::path::Path) -> Result<std::fs::File, RevocationError> {
+fn lock_file(path: &std::path::Path, wait: std::time::Duration) -> Result<std::fs::File, RevocationError> {
     let io = |source| RevocationError::Io { path: path.to_path_buf(), source };
     let name = path.with_extension("lock");
     let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&name).map_err(io)?;
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let deadline = std::time::Instant::now() + wait;
     loop {
         match lock.try_lock() {
             Ok(()) => return Ok(lock),
@@ -232,7 +230,7 @@ impl Revocations {
         // The gateway and an operator's local command may both write: one at a time (a lock
         // file), each taking in what the other wrote first, so no revocation is lost. Taken
         // before the list in memory, which every session's check reads.
-        let locked = self.path.as_ref().map(|path| lock_file(path));
+        let locked = self.path.as_ref().map(|path| lock_file(path, LOCK_WAIT));
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
         // A token's revocation as long as one can be outlasts every token with its id: the
