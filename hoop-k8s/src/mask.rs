@@ -340,9 +340,23 @@ fn mask_leaf(m: &Masker, scope: Scope<'_>, path: &str, key: &str, v: &mut Value,
     changed.values += 1;
 }
 
-/// Words in a credential's name. A configured bare column name (`password`, `api_key`) also
-/// counts.
+/// Words in a credential's name, found anywhere in it. A configured bare column name
+/// (`password`, `api_key`) also counts.
 const CREDENTIAL_WORDS: &[&str] = &["pass", "pwd", "secret", "token", "api_key", "apikey", "private_key", "cred", "access_key", "auth"];
+
+/// Whole words of a name (between `_`, `-`, `.` or camelCase) that make it a credential's:
+/// `JWT`, `SENTRY_DSN`, `PW_SALT`, `DB_PW`, `PIN`, `--hmac` (red-team round 90). Whole words
+/// only: `spin`, `pinned`, `salted_caramel` are other words.
+const CREDENTIAL_NAME_WORDS: &[&str] = &["jwt", "dsn", "salt", "pw", "pin", "hmac", "seed", "passphrase"];
+
+/// Words before a last `key` that name something other than a secret key: Kubernetes' own
+/// `topologyKey` and `labelKey`, a public key, a database's keys (red-team round 90 found
+/// `SIGNING_KEY`, `MASTER_KEY`, `STRIPE_KEY`, `SSH_KEY` served in clear; every other `…_KEY`
+/// is taken for a secret, which over-masks a few names rather than leak one).
+const NOT_SECRET_KEYS: &[&str] = &[
+    "topology", "label", "public", "primary", "foreign", "sort", "partition", "shard", "routing", "cache", "lookup", "index", "group", "idempotency", "match", "node", "object",
+    "bucket", "map", "ref",
+];
 
 /// Whether `name` (`DB_PASSWORD`, `aws-secret-access-key`) names a credential.
 fn is_credential_name(m: &Masker, name: &str) -> bool {
@@ -358,7 +372,17 @@ fn is_credential_name(m: &Masker, name: &str) -> bool {
         n.push(c.to_ascii_lowercase());
     }
     let n = n.replace(['-', '.'], "_");
-    CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
+    let words: Vec<&str> = n.split('_').filter(|w| !w.is_empty()).collect();
+    // A last `key`: `SIGNING_KEY`, `signingKey`, `--master-key`; alone only as an environment
+    // variable's `KEY` (a lower-case `key` is Kubernetes' own field in tolerations and selectors).
+    let secret_key = match words.as_slice() {
+        [.., before, "key" | "keys"] => !NOT_SECRET_KEYS.contains(before),
+        ["key"] => !name.bytes().any(|b| b.is_ascii_lowercase()),
+        _ => false,
+    };
+    secret_key
+        || words.iter().any(|w| CREDENTIAL_NAME_WORDS.contains(w))
+        || CREDENTIAL_WORDS.iter().any(|w| n.contains(w))
         || m.column_rules().iter().any(|r| !r.column.contains('.') && r.column != "*" && !r.column.is_empty() && n.contains(&r.column.to_ascii_lowercase()))
 }
 
@@ -389,7 +413,7 @@ fn mask_pairs(m: &Masker, word: &[u8]) -> Option<Vec<u8>> {
 fn has_credential_word(body: &[u8]) -> bool {
     // One case-insensitive pass, built once.
     static WORDS: std::sync::OnceLock<Option<aho_corasick::AhoCorasick>> = std::sync::OnceLock::new();
-    match WORDS.get_or_init(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(CREDENTIAL_WORDS).ok()) {
+    match WORDS.get_or_init(|| aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build(CREDENTIAL_WORDS.iter().chain(CREDENTIAL_NAME_WORDS).chain(&["key"])).ok()) {
         Some(ac) => ac.is_match(body),
         // Cannot search: parse, which is always safe.
         None => true,
@@ -749,6 +773,37 @@ mod tests {
         let mut d = json!({"kind": "Deployment", "spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["--token", "pw-arg2", "--mode", "fast"]}]}}}});
         assert!(mask_document(&m, deploys, &mut d).values > 0);
         assert!(!d.to_string().contains("pw-arg2") && d.to_string().contains("fast"), "{d}");
+    }
+
+    #[test]
+    fn secret_keys_and_short_credential_names_are_masked() {
+        // Red-team round 90: env entries and flags named `…_KEY`, `JWT`, `DSN`, `SALT`, `PIN`,
+        // `DB_PW` came back in clear; Kubernetes' own `key` fields must not be masked.
+        let m = masker();
+        let deploys = Scope { target: "k", group: "apps", resource: "deployments" };
+        let env: Vec<Value> = ["ENCRYPTION_KEY", "SIGNING_KEY", "MASTER_KEY", "RAILS_MASTER_KEY", "SESSION_KEY", "STRIPE_KEY", "LICENSE_KEY", "SSH_KEY", "KEY", "JWT", "DSN", "SENTRY_DSN", "SALT", "PIN", "DB_PW", "signingKey"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({"name": n, "value": format!("leak90-{i}")}))
+            .chain([json!({"name": "PUBLIC_KEY", "value": "pub-ok"}), json!({"name": "SPINNER", "value": "spin-ok"})])
+            .collect();
+        let args = ["--signing-key", "arg90-a", "--encryption-key=arg90-b", "--jwt", "arg90-c", "--master-key", "arg90-d", "--session-key", "arg90-e", "--hmac", "arg90-f", "--salt", "arg90-g", "--pin", "arg90-h", "--mode", "fast"];
+        let mut d = json!({"kind": "Deployment", "spec": {"template": {"spec": {
+            "containers": [{"name": "a", "args": args, "env": env}],
+            "tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}],
+            "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": ["web"]}]}}]}}}}}});
+        assert!(may_need_masking(&m, deploys, d.to_string().as_bytes()));
+        mask_document(&m, deploys, &mut d);
+        let out = d.to_string();
+        for i in 0..16 {
+            assert!(!out.contains(&format!("leak90-{i}\"")), "env {i}: {out}");
+        }
+        for a in 'a'..='h' {
+            assert!(!out.contains(&format!("arg90-{a}")), "arg {a}: {out}");
+        }
+        for kept in ["pub-ok", "spin-ok", "fast", "node-role.kubernetes.io/control-plane", "kubernetes.io/hostname", "\"key\":\"app\""] {
+            assert!(out.contains(kept), "{kept}: {out}");
+        }
     }
 
     #[test]

@@ -918,13 +918,14 @@ fn every_object_passes_the_detectors() {
     // Put there by someone else, straight at the API server.
     let o = kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
-    let deploy = APP.split("---").nth(1).unwrap().replace("image: nginx:1.27", "image: nginx:1.27\n        env:\n        - name: DB_PASSWORD\n          value: s3cret-pw\n        - name: OWNER\n          value: ann@corp.example");
+    let deploy = APP.split("---").nth(1).unwrap().replace("image: nginx:1.27", "image: nginx:1.27\n        env:\n        - name: DB_PASSWORD\n          value: s3cret-pw\n        - name: OWNER\n          value: ann@corp.example\n        - name: SIGNING_KEY\n          value: sign90-k\n        - name: JWT\n          value: jwt90-v\n        - name: SENTRY_DSN\n          value: dsn90-v\n        args: [\"--master-key\", \"mk90-v\", \"--mode\", \"fast\"]");
     let file = gw.dir.path().join("deploy.yaml");
     std::fs::write(&file, deploy).unwrap();
     assert!(kubectl(&kc, &["apply", "-f", file.to_str().unwrap()]).status.success());
     // (`AnchorPass16`: red-team round 78, a YAML anchor under another key, its alias under the
     // credential's.)
-    let leaks = ["bob@corp.example", "4111 1111", "078-05-1120", "hunter2", "tok-991", "s3cret-pw", "ann@corp.example", "carol@corp.example", "AnchorPass16"];
+    // (`sign90-k`, `jwt90-v`, `dsn90-v`, `mk90-v`: red-team round 90, names outside the word list.)
+    let leaks = ["bob@corp.example", "4111 1111", "078-05-1120", "hunter2", "tok-991", "s3cret-pw", "ann@corp.example", "carol@corp.example", "AnchorPass16", "sign90-k", "jwt90-v", "dsn90-v", "mk90-v"];
     for args in [&["get", "cm", "app-config", "-o", "yaml"][..], &["get", "cm", "-o", "json"], &["get", "deploy", "web", "-o", "yaml"], &["get", "deploy", "-o", "wide"]] {
         let o = kubectl(&kc, args);
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));

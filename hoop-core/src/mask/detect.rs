@@ -131,7 +131,7 @@ impl Detector {
             Detector::NamedCredential => &[
                 // (Also `pw`, make's `?=` and `+=`, and a YAML tag before the value: `DB_PASSWORD:
                 // !!str x`; red-team round 80.)
-                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|pw|secret|token|api[_\-]?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[?+]?[=:][=>]?[ \t]*(?:![!A-Za-z0-9_:/.\-]*[ \t]+)?(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)(?:\b(?:pg|mysql)?|[_.\-])(?:password|passwd|pass|pwd|pw|secret|token|api[_\-]?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|session_?key|ssh_?key|stripe_?key|license_?key|jwt|dsn|salt|credentials?)(?:[_.\-][a-z0-9_.\-]{0,24})?[\x22']?[ \t]*[?+]?[=:][=>]?[ \t]*(?:![!A-Za-z0-9_:/.\-]*[ \t]+)?(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Command lines (shell history, scripts, `ps` output; red-team round 35 left
                 // `mysql -pSecret` in clear). Each form's value is what follows its flag
                 // (`credential_value`): a long flag and its value, blank-separated, never
@@ -142,10 +142,10 @@ impl Detector {
                 // The value never starts with a separator (`DB_PASSWORD = x` is the first form's:
                 // red-team round 38 saw the `=` masked in its place). Either case, with an `_`
                 // in the name (`db_password<TAB>x`).
-                r"(?i)\b[a-z0-9_]{0,24}(?:password|passwd|passphrase|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_]{0,24}[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:<>|\-][^\s\x22',;\x60]*)",
+                r"(?i)\b[a-z0-9_]{0,24}(?:password|passwd|passphrase|pass|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|session_?key|stripe_?key|credentials?)[a-z0-9_]{0,24}[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:<>|\-][^\s\x22',;\x60]*)",
                 // A JSON array holding the name, then the value (`jq -R 'split("=")'`).
                 r"(?i)\x22[a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|privkey|access_?key|signing_?key|encryption_?key|master_?key|hmac_?key|credentials?)[a-z0-9_.\-]{0,24}\x22[ \t]*,[ \t]*\x22[^\x22\n]{1,512}\x22",
-                r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
+                r"(?i)--(?:password|passwd|pass|token|auth-token|secret|client-secret|api-key|apikey|access-key|secret-key|private-key|signing-key|encryption-key|master-key|session-key|hmac-key|hmac|jwt|salt)[ \t]+(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22'\-$()\x60][^\s\x22',;$()\x60]*)",
                 // The MySQL clients' `-pVALUE` (attached: `-p value` prompts instead).
                 r"\bmysql(?:dump|admin|import|show|check|slap|binlog|pump)?[ \t](?:[^\n|;&]{0,200}?[ \t])?-p[^\s\x22'$()\x60]+",
                 // `sshpass -p VALUE`, `redis-cli … -a VALUE`.
@@ -744,6 +744,9 @@ mod tests {
         assert_eq!(found(r#"{"password": "hunter2", "user": "a"}"#), [r#""hunter2""#]);
         assert_eq!(found("SECRET_KEY = 'django-insecure-x'"), ["'django-insecure-x'"]);
         assert_eq!(found("SIGNING_KEY=abc123 ENCRYPTION_KEY=def456"), ["abc123", "def456"]);
+        // Red-team round 90: more names and flags that hold credentials.
+        assert_eq!(found("JWT=eyJx1 SENTRY_DSN=https-dsn SALT=s4lt SESSION_KEY=sk9 STRIPE_KEY=rk_1 SSH_KEY=k22"), ["eyJx1", "https-dsn", "s4lt", "sk9", "rk_1", "k22"]);
+        assert_eq!(found("app --signing-key v1 --master-key v2 --hmac v3 --jwt v4 --salt v5 --mode fast"), ["v1", "v2", "v3", "v4", "v5"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
         // Layouts of the same file (red-team round 36): blanks, a JSON pair, a `$(` that is
         // not a command substitution; a password holding `$` is masked whole.
