@@ -172,12 +172,23 @@ pub struct TargetConfig {
     /// `impersonate` verb).
     #[serde(default)]
     pub impersonate: bool,
+    /// Kubernetes: mask the values of the namespace's Secrets wherever a response carries them
+    /// (an env entry, an annotation, a container's output), reading the Secrets through the
+    /// gateway's own credentials (which then need `list` on `secrets`); on by default. A
+    /// request whose namespace's Secrets cannot be read is refused.
+    #[serde(default = "default_true")]
+    pub mask_secret_values: bool,
     /// Let agents through even when the gateway's own login is privileged: a Postgres role that
     /// is a superuser or holds `pg_read_server_files`, `pg_write_server_files` or
     /// `pg_execute_server_program`, an SSH login as `root` (refused by default: such a login
     /// reads and writes the server's files).
     #[serde(default)]
     pub allow_privileged_role: bool,
+}
+
+/// `true`, for settings on by default.
+fn default_true() -> bool {
+    true
 }
 
 impl TargetConfig {
@@ -199,6 +210,7 @@ impl TargetConfig {
             labels: BTreeMap::new(),
             host_keys: Vec::new(),
             impersonate: false,
+            mask_secret_values: true,
             allow_privileged_role: false,
         }
     }

@@ -53,7 +53,7 @@ pub(crate) async fn relay(
         Ok(opened) => opened,
         Err(Unopened::Answer(code, body)) => {
             // An error from the API server (pod not found, forbidden): its Status goes back as is.
-            let masked = ongoing.session.masker().mask_bytes(&body).into_owned();
+            let masked = ongoing.masker.mask_bytes(&body).into_owned();
             ongoing.finish(code, 0, masked.len() as u64, Some(String::from_utf8_lossy(&masked).into_owned()));
             let mut r = Response::new(crate::body::full(masked));
             *r.status_mut() = code;
@@ -161,7 +161,7 @@ where
     U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let session = ongoing.session.clone();
-    let masker = session.masker();
+    let masker = ongoing.masker.clone();
     // Released on a timer only where someone types and reads (red-team round 58: on SSH, a
     // command on a terminal sent a value in two halves around a `sleep`).
     let style = if tty && ongoing.timed_release { StreamStyle::Terminal } else { StreamStyle::Pipe };

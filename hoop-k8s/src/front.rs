@@ -64,6 +64,9 @@ pub(crate) struct Ongoing {
     /// Where the container mounts Secrets (see `mounts.rs`): a typed line naming a path under
     /// one is refused like the exec would be.
     pub secret_mounts: crate::mounts::Mounts,
+    /// The response's masker: the gateway's, also searching for the values of the namespace's
+    /// Secrets (see `secrets.rs`).
+    pub masker: Arc<hoop_core::mask::Masker>,
 }
 
 impl Ongoing {
@@ -293,7 +296,18 @@ impl Conn {
             }
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
-        let ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts };
+        let masker = session.masker();
+        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker };
+        if target.mask_secret_values && ongoing.masker.is_enabled() && crate::secrets::applies(&ongoing.k8s) {
+            match gw.secret_values.masker(&target_name, &target, &ongoing.k8s.namespace, &ongoing.masker).await {
+                Ok(m) => ongoing.masker = m,
+                Err(why) => {
+                    let msg = format!("hoop: {why}; the gateway's credentials need list on secrets, or the target sets mask_secret_values = false (rule {})", crate::secrets::RULE);
+                    ongoing.finish(StatusCode::SERVICE_UNAVAILABLE, 0, 0, Some(msg.clone()));
+                    return status::failure(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &msg);
+                }
+            }
+        }
         match upgrade.as_deref() {
             Some("websocket") if matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") => {
                 let req = Request::from_parts(parts, ());
@@ -460,7 +474,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         parts.headers.remove(h);
     }
     let code = parts.status;
-    let masker = ongoing.session.masker();
+    let masker = ongoing.masker.clone();
     // hoop asked for JSON; anything else (YAML, protobuf, CBOR, HTML) is never relayed, since
     // it could carry what masking would have hidden.
     let json = ctype.is_empty() || ctype.starts_with("application/json");

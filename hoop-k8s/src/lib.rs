@@ -41,6 +41,7 @@ mod front;
 mod mounts;
 mod refusal;
 mod scripts;
+mod secrets;
 mod strict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -98,6 +99,8 @@ pub struct K8sGateway {
     threads: usize,
     /// Exec refusals kept for kubectl's retry of them over SPDY.
     retries: refusal::RetryMemo,
+    /// Secret values read lately, masked in responses (see `secrets.rs`).
+    secret_values: secrets::SecretValues,
 }
 
 impl K8sGateway {
@@ -120,13 +123,13 @@ impl K8sGateway {
                 Some(p) => Some(p.resolve(&key("password"))?),
                 None => None,
             };
-            targets.insert(name.clone(), Arc::new(K8sTarget { addr, host, base_path, tls, token, impersonate: t.impersonate }));
+            targets.insert(name.clone(), Arc::new(K8sTarget { addr, host, base_path, tls, token, impersonate: t.impersonate, mask_secret_values: t.mask_secret_values }));
         }
         let single_target = if targets.len() == 1 { targets.keys().next().cloned() } else { None };
         let tls = hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"http/1.1"])?;
         let max_body = cfg.limits.max_message_bytes;
         let max_document = cfg.limits.max_server_message_bytes.max(1 << 16);
-        Ok(K8sGateway { gate, targets, single_target, tls, max_body, max_document, threads: cfg.listeners.threads, retries: Default::default() })
+        Ok(K8sGateway { gate, targets, single_target, tls, max_body, max_document, threads: cfg.listeners.threads, retries: Default::default(), secret_values: Default::default() })
     }
 
     /// Accepts connections until the listener fails, on the connection threads

@@ -359,7 +359,7 @@ const NOT_SECRET_KEYS: &[&str] = &[
 ];
 
 /// Whether `name` (`DB_PASSWORD`, `aws-secret-access-key`) names a credential.
-fn is_credential_name(m: &Masker, name: &str) -> bool {
+pub(crate) fn is_credential_name(m: &Masker, name: &str) -> bool {
     // Invisible characters do not make another name (`pass\u{200b}word`), and camelCase
     // words are words (`privateKey` is `private_key`, red-team round 34).
     let mut n = String::with_capacity(name.len() + 4);

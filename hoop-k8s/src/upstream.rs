@@ -47,6 +47,8 @@ pub struct K8sTarget {
     pub token: Option<String>,
     /// Send the caller's identity as impersonation headers.
     pub impersonate: bool,
+    /// Mask the values of the namespace's Secrets in responses (see `secrets.rs`).
+    pub mask_secret_values: bool,
 }
 
 /// Headers that belong to one hop, or that hoop sets itself.
@@ -89,8 +91,19 @@ impl K8sTarget {
         Ok(sender)
     }
 
+    /// A request the gateway makes for itself, never as a caller: reading what it needs to
+    /// mask a caller's responses.
+    pub fn own_request(&self, method: &hyper::Method, path_and_query: &str) -> hyper::Request<Body> {
+        self.build(method, path_and_query, &HeaderMap::new(), None, crate::body::empty())
+    }
+
     /// The request to send upstream for a client request to `path_and_query` (API path).
     pub fn request(&self, method: &hyper::Method, path_and_query: &str, client: &HeaderMap, identity: &Identity, body: Body) -> hyper::Request<Body> {
+        self.build(method, path_and_query, client, Some(identity), body)
+    }
+
+    /// A request to the API server, as `identity` when impersonating (else as the gateway).
+    fn build(&self, method: &hyper::Method, path_and_query: &str, client: &HeaderMap, identity: Option<&Identity>, body: Body) -> hyper::Request<Body> {
         let mut req = hyper::Request::new(body);
         *req.method_mut() = method.clone();
         let uri = format!("{}{}", self.base_path, path_and_query);
@@ -118,7 +131,9 @@ impl K8sTarget {
         {
             h.insert(hyper::header::AUTHORIZATION, v);
         }
-        if self.impersonate {
+        if self.impersonate
+            && let Some(identity) = identity
+        {
             if let Ok(v) = HeaderValue::from_str(&identity.subject) {
                 h.insert(HeaderName::from_static("impersonate-user"), v);
             }

@@ -426,6 +426,48 @@ fn secret_pod(gw: &Gw, name: &str, mount: &str, workdir: Option<&Path>) {
     assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
 }
 
+/// Red-team round 90: a Secret's value copied by an operator into a plain env entry, a
+/// ConfigMap, a pod's log or a file a container prints has no name or shape that masking
+/// knows: hoop reads the namespace's Secrets and masks their values wherever they appear (in
+/// base64 too). A namespace whose Secrets the gateway cannot read is refused, not served
+/// unmasked.
+#[test]
+fn secret_values_are_masked_wherever_they_were_copied() {
+    let gw = gateway("");
+    let up = gw.api.kubeconfig().unwrap();
+    let value = "s3cr3tVal90xyz";
+    let b64 = "czNjcjN0VmFsOTB4eXo=";
+    let cm = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db90\ndata:\n  password: {b64}\n  username: cG9zdGdyZXM=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copied\n  annotations:\n    note: synced {value}\ndata:\n  APP_SETTING: {value}\n  ENCODED: {b64}\n  DB_USER: postgres\n");
+    let file = gw.dir.path().join("copied.yaml");
+    std::fs::write(&file, cm).unwrap();
+    assert!(kubectl(&up, &["apply", "-f", file.to_str().unwrap()]).status.success());
+    let o = kubectl(&up, &["annotate", "pod", "pod-0", &format!("harness/log=connecting with {value}\n")]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let printed = gw.dir.path().join("app90.conf");
+    std::fs::write(&printed, format!("setting {value}\n")).unwrap();
+    // Upstream, the copies are there in clear.
+    assert!(text(&kubectl(&up, &["get", "cm", "copied", "-o", "yaml"])).0.contains(value));
+    for kc in [gw.human(), gw.agent()] {
+        for args in [&["get", "cm", "copied", "-o", "yaml"][..], &["get", "cm", "-o", "json"], &["logs", "pod-0"]] {
+            let o = kubectl(&kc, args);
+            let out = text(&o).0;
+            assert!(o.status.success() && !out.contains(value) && !out.contains(b64) && out.contains("[REDACTED:secret]"), "{args:?}: {:?}", text(&o));
+            assert!(args[0] == "logs" || out.contains("postgres"), "a short unnamed value is an ordinary word: {out}");
+        }
+    }
+    let o = kubectl(&gw.human(), &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]);
+    assert_eq!(text(&o).0, "setting [REDACTED:secret]\n", "{:?}", text(&o));
+    // The gateway cannot read a namespace's Secrets: its objects are refused, not served unmasked.
+    let ns = gw.dir.path().join("ns.yaml");
+    let locked = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked90\n  labels:\n    harness/deny-secrets: \"true\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: locked90\ndata:\n  k: {value}\n");
+    std::fs::write(&ns, locked).unwrap();
+    let o = kubectl(&up, &["apply", "-f", ns.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = kubectl(&gw.human(), &["-n", "locked90", "get", "cm", "c", "-o", "yaml"]);
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && !out.contains(value) && err.contains("hoop-secret-values") && err.contains("could not be read"), "{out} {err}");
+}
+
 /// Red-team round 85: a Secret mounted as a volume is a file of bare values, which masking
 /// cannot tell: `cat /etc/secret-volume/password` returned it while `kubectl get secret` was
 /// refused. hoop reads the pod's Secret mounts before an agent's exec in it, and a path under

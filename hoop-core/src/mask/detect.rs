@@ -34,6 +34,9 @@ pub enum Detector {
     Phone,
     /// IPv4 addresses. Opt-in: they also match version numbers.
     Ip,
+    /// A value the adapter knows to be secret (a Kubernetes Secret's), wherever it appears:
+    /// never configured, added per response (see [`KnownValues`](super::known::KnownValues)).
+    Secret,
 }
 
 impl Detector {
@@ -55,14 +58,15 @@ impl Detector {
     /// opt-in ones.
     // Evaluated when compiling: an index out of bounds fails the build, it cannot panic.
     #[allow(clippy::indexing_slicing)]
-    pub const ALL: [Detector; 12] = {
-        let mut all = [Detector::Phone; 12];
+    pub const ALL: [Detector; 13] = {
+        let mut all = [Detector::Phone; 13];
         let mut i = 0;
         while i < Self::DEFAULT.len() {
             all[i] = Self::DEFAULT[i];
             i += 1;
         }
         all[11] = Detector::Ip;
+        all[12] = Detector::Secret;
         all
     };
 
@@ -86,6 +90,7 @@ impl Detector {
             Detector::NamedCredential => "credential",
             Detector::Phone => "phone",
             Detector::Ip => "ip",
+            Detector::Secret => "secret",
         }
     }
 
@@ -187,6 +192,7 @@ impl Detector {
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
+            Detector::Secret => &[],
         }
     }
 
@@ -279,6 +285,8 @@ pub struct Hit {
 #[derive(Debug, Clone)]
 pub struct DetectorSet {
     groups: Vec<Group>,
+    /// Values known to be secret, searched beside the detectors (see [`Detector::Secret`]).
+    known: Option<std::sync::Arc<super::known::KnownValues>>,
 }
 
 /// Detectors searched apart from the others, each in an automaton of its own.
@@ -301,17 +309,22 @@ impl DetectorSet {
                 groups.push(g);
             }
         }
-        Ok(DetectorSet { groups })
+        Ok(DetectorSet { groups, known: None })
     }
 
     /// A set with no detectors.
     pub fn empty() -> Self {
-        DetectorSet { groups: Vec::new() }
+        DetectorSet { groups: Vec::new(), known: None }
+    }
+
+    /// The same set, also finding `known` values.
+    pub fn with_known(&self, known: std::sync::Arc<super::known::KnownValues>) -> Self {
+        DetectorSet { groups: self.groups.clone(), known: (!known.is_empty()).then_some(known) }
     }
 
     /// Whether any detector is enabled.
     pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
+        self.groups.is_empty() && self.known.is_none()
     }
 
     /// Calls `f` for each validated hit in `text`, in order, non-overlapping: where hits of two
@@ -322,18 +335,25 @@ impl DetectorSet {
     /// byte are all still tried (`ssn 123-45-6789 0000`, `4111 1111 1111 1111 0`).
     pub fn for_each_hit(&self, text: &[u8], mut f: impl FnMut(Hit)) {
         let may_match = |g: &&Group| g.needle.as_ref().is_none_or(|n| n.in_text(text));
+        let known = self.known.as_ref().map(|k| k.find_all(text)).unwrap_or_default();
         let mut groups = self.groups.iter().filter(may_match);
         match (groups.next(), groups.next()) {
-            (None, _) => {}
-            (Some(one), None) => one.for_each_hit(text, f),
-            (Some(first), Some(second)) => {
-                let mut hits: Vec<(usize, Hit)> = Vec::new();
-                for (i, g) in [first, second].into_iter().chain(groups).enumerate() {
-                    g.for_each_hit(text, |h| hits.push((i, h)));
+            (None, _) if known.is_empty() => {}
+            (Some(one), None) if known.is_empty() => one.for_each_hit(text, f),
+            (first, second) => {
+                // Known values first at a start: a secret's value is masked whole.
+                let mut hits: Vec<(usize, Hit)> = known.into_iter().map(|(start, end)| (0, Hit { start, end, detector: Detector::Secret, from: start })).collect();
+                for (i, g) in first.into_iter().chain(second).chain(groups).enumerate() {
+                    g.for_each_hit(text, |h| hits.push((i + 1, h)));
                 }
                 hits.sort_by_key(|(i, h)| (h.start, *i));
                 let mut end = 0;
-                for (_, h) in hits {
+                for (_, mut h) in hits {
+                    // A known value overlapping an earlier hit is masked to its end all the same.
+                    if h.start < end && h.end > end && h.detector == Detector::Secret {
+                        h.start = end;
+                        h.from = end;
+                    }
                     if h.start >= end {
                         end = h.end;
                         f(h);

@@ -7,6 +7,7 @@
 
 mod columns;
 pub mod detect;
+pub mod known;
 mod stream;
 
 use crate::keys::SecretKey;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use columns::{ColumnMask, ColumnRef, ColumnRule};
 pub use detect::{Detector, DetectorSet, Hit};
+pub use known::{KnownValues, KnownValuesError};
 pub use stream::{StreamMasker, StreamStyle};
 mod visible;
 
@@ -129,7 +131,8 @@ pub struct Masker {
     columns: Vec<ColumnRule>,
     key: Option<hmac::Key>,
     hold: std::time::Duration,
-    masked_bytes: AtomicU64,
+    /// Shared with the maskers [`with_known`](Self::with_known) makes, so metrics count theirs.
+    masked_bytes: Arc<AtomicU64>,
 }
 
 impl Masker {
@@ -157,7 +160,7 @@ impl Masker {
             columns,
             key,
             hold: std::time::Duration::from_millis(cfg.stream_hold_ms),
-            masked_bytes: AtomicU64::new(0),
+            masked_bytes: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -170,7 +173,31 @@ impl Masker {
             columns: Vec::new(),
             key: None,
             hold: std::time::Duration::from_millis(5),
-            masked_bytes: AtomicU64::new(0),
+            masked_bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// This masker, also masking each of `known`'s values wherever it appears (as `secret`):
+    /// for the responses of one request, whose adapter read what is secret there.
+    ///
+    /// ```
+    /// use hoop_core::mask::{KnownValues, MaskConfig, Masker};
+    /// use std::sync::Arc;
+    /// let base = Masker::new(&MaskConfig::default(), None).unwrap();
+    /// let known = Arc::new(KnownValues::new([b"s3cr3t-value".to_vec()]).unwrap());
+    /// let m = base.with_known(known);
+    /// assert_eq!(m.mask_text("APP_SETTING s3cr3t-value"), "APP_SETTING [REDACTED:secret]");
+    /// assert_eq!(base.mask_text("APP_SETTING s3cr3t-value"), "APP_SETTING s3cr3t-value");
+    /// ```
+    pub fn with_known(&self, known: Arc<KnownValues>) -> Masker {
+        Masker {
+            enabled: self.enabled,
+            mode: self.mode,
+            detectors: if self.enabled { self.detectors.with_known(known) } else { self.detectors.clone() },
+            columns: self.columns.clone(),
+            key: self.key.clone(),
+            hold: self.hold,
+            masked_bytes: self.masked_bytes.clone(),
         }
     }
 

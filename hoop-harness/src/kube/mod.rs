@@ -229,6 +229,12 @@ impl State {
         Response::from_parts(parts, full(out))
     }
 
+    /// Whether namespace `ns` denies its Secrets (see `route`).
+    fn secrets_denied(&self, ns: &str) -> bool {
+        let Some(namespaces) = store::RESOURCES.iter().find(|r| r.plural == "namespaces") else { return false };
+        self.store.get(namespaces, None, ns).is_some_and(|n| n["metadata"]["labels"]["harness/deny-secrets"] == "true")
+    }
+
     async fn route(&self, req: Request<hyper::body::Incoming>, by_cert: bool) -> Response<Body> {
         let auth = req.headers().get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
         if auth != format!("Bearer {}", self.token) && !by_cert {
@@ -252,6 +258,15 @@ impl State {
         let Some(target) = parse_target(&segs) else {
             return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
         };
+        // RBAC, as far as tests need it: a namespace labelled `harness/deny-secrets: "true"`
+        // denies its Secrets to every caller, as a role that does not cover them would.
+        if target.res.plural == "secrets"
+            && let Some(ns) = target.namespace.as_deref()
+            && self.secrets_denied(ns)
+        {
+            let msg = format!("secrets is forbidden: User \"hoop-gateway\" cannot list resource \"secrets\" in API group \"\" in the namespace \"{ns}\"");
+            return status(StatusCode::FORBIDDEN, "Forbidden", &msg);
+        }
         let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let table = accept.contains("as=Table");
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
