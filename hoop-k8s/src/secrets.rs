@@ -124,11 +124,29 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> Vec<Vec<u8>> {
                 if worth(v) {
                     out.push(v.to_vec());
                     out.push(b64.encode(v).into_bytes());
+                    out.extend(json_escaped(v));
                 }
             }
             if trimmed.contains(&b'\n') {
                 out.extend(trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).filter(|l| l.len() >= MIN_UNNAMED).map(<[u8]>::to_vec));
             }
+        }
+    }
+    out
+}
+
+/// `value` as it stands inside a JSON string when escaping changes it (`"`, `\\`, control
+/// characters; Go's API server also escapes `<`, `>` and `&`): a response whose raw bytes hold
+/// only the escaped form is then still parsed and masked (see `mask::may_need_masking`).
+fn json_escaped(value: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(value) else { return Vec::new() };
+    let quoted = serde_json::Value::String(text.to_string()).to_string();
+    let plain = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_string();
+    let go = plain.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    let mut out = Vec::new();
+    for e in [plain, go] {
+        if e.as_bytes() != value && !out.contains(&e.clone().into_bytes()) {
+            out.push(e.into_bytes());
         }
     }
     out
@@ -161,6 +179,8 @@ mod tests {
         assert!(has("host=db user=app dbname=shop") && has("host=db user=app dbname=shop\n"));
         assert!(has("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"), "a private key, line by line");
         assert!(!has("MIIBxzCCAW2gAwIBAgIUabcdefghijklmnop"), "a certificate is public");
+        assert_eq!(json_escaped(br#"p"w<d&1"#), [br#"p\"w<d&1"#.to_vec(), br#"p\"w\u003cd\u00261"#.to_vec()]);
+        assert!(json_escaped(b"plain-value").is_empty());
         let k = Arc::new(KnownValues::new(values).unwrap());
         let masked = m.with_known(k);
         assert_eq!(masked.mask_text("APP_SETTING=x hunter22 postgres"), "APP_SETTING=x [REDACTED:secret] postgres");

@@ -437,21 +437,30 @@ fn secret_values_are_masked_wherever_they_were_copied() {
     let up = gw.api.kubeconfig().unwrap();
     let value = "s3cr3tVal90xyz";
     let b64 = "czNjcjN0VmFsOTB4eXo=";
-    let cm = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db90\ndata:\n  password: {b64}\n  username: cG9zdGdyZXM=\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copied\n  annotations:\n    note: synced {value}\ndata:\n  APP_SETTING: {value}\n  ENCODED: {b64}\n  DB_USER: postgres\n");
+    let cm = format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db90\ndata:\n  password: {b64}\n  username: cG9zdGdyZXM=\n  token: cSJ1b3RlPDkwJnZhbHVl\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: copied\n  annotations:\n    note: synced {value}\ndata:\n  APP_SETTING: {value}\n  ENCODED: {b64}\n  DB_USER: postgres\n");
     let file = gw.dir.path().join("copied.yaml");
     std::fs::write(&file, cm).unwrap();
     assert!(kubectl(&up, &["apply", "-f", file.to_str().unwrap()]).status.success());
     let o = kubectl(&up, &["annotate", "pod", "pod-0", &format!("harness/log=connecting with {value}\n")]);
     assert!(o.status.success(), "{:?}", text(&o));
+    // A pod made without `apply` (no applied copy) and with no `data`: read without a parse
+    // unless its raw bytes hold a value, here as JSON escapes it.
+    let pod = gw.dir.path().join("quoted.yaml");
+    std::fs::write(&pod, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: quoted90\n  annotations:\n    note: 'q\"uote<90&value'\nspec:\n  containers:\n  - name: app\n    image: busybox\n").unwrap();
+    assert!(kubectl(&up, &["create", "-f", pod.to_str().unwrap()]).status.success());
     let printed = gw.dir.path().join("app90.conf");
     std::fs::write(&printed, format!("setting {value}\n")).unwrap();
     // Upstream, the copies are there in clear.
     assert!(text(&kubectl(&up, &["get", "cm", "copied", "-o", "yaml"])).0.contains(value));
     for kc in [gw.human(), gw.agent()] {
+        let o = kubectl(&kc, &["get", "pod", "quoted90", "-o", "json"]);
+        // (A value JSON escapes, `"` here, is found in the response's raw bytes too.)
+        assert!(o.status.success() && !text(&o).0.contains("uote<90") && !text(&o).0.contains("uote\\u003c90") && text(&o).0.contains("[REDACTED:secret]"), "{:?}", text(&o));
         for args in [&["get", "cm", "copied", "-o", "yaml"][..], &["get", "cm", "-o", "json"], &["logs", "pod-0"]] {
             let o = kubectl(&kc, args);
             let out = text(&o).0;
             assert!(o.status.success() && !out.contains(value) && !out.contains(b64) && out.contains("[REDACTED:secret]"), "{args:?}: {:?}", text(&o));
+            assert!(!out.contains("uote<90") && !out.contains("uote\\u003c90"), "{args:?}: {out}");
             assert!(args[0] == "logs" || out.contains("postgres"), "a short unnamed value is an ordinary word: {out}");
         }
     }
