@@ -409,6 +409,21 @@ fn bare_environment_values_and_ip_commands_are_reviewed() {
     let o = kubectl(&kc, &["exec", "pod-1", "--", "cat", "/proc/1/cmdline"]);
     t.join().unwrap();
     assert!(text(&o).1.contains("agent-review-unmasked-credentials") && text(&o).0.is_empty(), "{:?}", text(&o));
+    // Round 90: the same command line printed by `ps` and reshaped (`tr` frees the value from
+    // the `--password value` layout masking reads), and the environment printed and cut. Held;
+    // denied, the value never comes back. Unreshaped, `ps` shows the line masked.
+    let mut sleeper = Command::new("sh").args(["-c", "sleep 60", "rtkapp", "--password", "cmdSecret90x"]).spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    for line in [format!("ps -o args= -p {pid} | tr ' ' '\\n'"), "printenv | cut -d= -f2".to_string()] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", "-c", &line]);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-reshaped-secrets") && !text(&o).0.contains("cmdSecret90x") && !text(&o).0.contains(&path), "{line}: {:?}", text(&o));
+    }
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "ps", "-o", "args=", "-p", &pid]);
+    assert!(o.status.success() && text(&o).0.contains("--password [REDACTED:credential]") && !text(&o).0.contains("cmdSecret90x"), "{:?}", text(&o));
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
     // Round 89: `ps e` prints environments (above); `getent shadow` reads /etc/shadow by name.
     let o = kubectl(&kc, &["exec", "pod-1", "--", "getent", "shadow", "root"]);
     assert!(text(&o).1.contains("agent-no-credential-files") && !text(&o).0.contains("root:"), "{:?}", text(&o));

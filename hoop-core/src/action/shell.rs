@@ -481,6 +481,15 @@ impl Walker<'_> {
                 }
             }
         }
+        // What prints the environment or every process's command line is read as the files it
+        // reads, so that a pipe reshaping their `NAME=value` or `--password value` layout is
+        // held as a credentials file's would be (red-team round 90: `printenv | cut -d= -f2`,
+        // `ps -o args= | tr ' ' '\n'` printed values without the layout masking reads).
+        if let Some(file) = argv.split_first().and_then(|(p, args)| printed_source(known_name(p), args))
+            && !self.r.paths.iter().any(|p| p == file)
+        {
+            self.r.paths.push(file.to_string());
+        }
         // A program whose first operand is a verb (`openssl version`, `apt list`): that word is
         // no file; the rest are (`openssl enc -in FILE`).
         let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
@@ -1446,6 +1455,20 @@ fn ansi_c(t: &str) -> String {
 /// An argument that names something relative to the working directory, if it names a file.
 fn is_relative(a: &str) -> bool {
     !a.is_empty() && !a.starts_with(['-', '/', '~', '+']) && !a.contains("://") && !is_assignment(a)
+}
+
+/// The file whose content `program` run with `args` prints, when it prints the environment
+/// (`printenv`, `env` with no command, the shells' `export -p`, `declare -x`, `set`) or every
+/// process's command line (`ps`, whose `args` column is `/proc/*/cmdline`).
+fn printed_source(program: &str, args: &[String]) -> Option<&'static str> {
+    let options_only = args.iter().all(|a| a.starts_with('-') || a.starts_with('+'));
+    match program {
+        "printenv" | "export" | "declare" | "typeset" | "readonly" | "set" if options_only => Some("/proc/self/environ"),
+        "env" if matches!(wrappers::read("env", args).map(|w| w.command), Ok(Command::None)) => Some("/proc/self/environ"),
+        // (`top` shows command lines with `-c` or its saved settings.)
+        "ps" | "top" => Some("/proc/*/cmdline"),
+        _ => None,
+    }
 }
 
 /// `NAME=value`.

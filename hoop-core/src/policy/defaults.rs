@@ -171,7 +171,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // cut -d= -f2`).
         "agent-review-reshaped-secrets",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "["])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s"))))))"#,
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$|^/proc/[*]/cmdline$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "[", "printenv", "env", "export", "declare", "typeset", "readonly", "set", "ps", "top"])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s"))))))"#,
         "a credentials file read through a program that reshapes its lines, or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
@@ -181,7 +181,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // reads them.
         "agent-review-unmasked-credentials",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/]+/(task/[^/]+/)?cmdline$"))"#,
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/*]+/(task/[^/]+/)?cmdline$"))"#,
         "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration, a process's command line, NUL between each argument) is held for review, whatever reads it",
     ),
     (
@@ -605,6 +605,15 @@ mod tests {
         review(Action::sql("db", "COPY users TO STDOUT"), "agent-review-copy-out");
         // Red-team round 84: a process's environment is a credentials file in NAME=value.
         review(Action::exec("h", "cut -z -d= -f2 /proc/self/environ"), "agent-review-reshaped-secrets");
+        // Round 90: the environment and command lines printed by programs, reshaped the same
+        // way (values without the `NAME=value` or `--password value` layout masking reads).
+        for line in ["printenv | cut -d= -f2", "env | tr = '\\n'", "set | base64", "printenv > /tmp/x", "ps -o args= -p 1 | tr ' ' '\\n'", "ps -ef | awk '{print $NF}'", "ps ww | sed s/password/x/", "top -bcn1 | cut -c60-"] {
+            review(Action::exec("h", line), "agent-review-reshaped-secrets");
+        }
+        for line in ["printenv", "env", "ps aux", "ps aux | grep nginx", "env | grep PATH", "ps -ef | head", "top -b -n1 | head"] {
+            let v = verdict(IdentityKind::Agent, &Action::exec("h", line));
+            assert!(matches!(v, Verdict::Allow { .. }), "{line}: {v:?}");
+        }
         // Red-team round 80: layouts the masker does not read, held whatever prints them.
         // Round 90: a process's command line, NUL between `--password` and its value.
         for line in ["head -n 20 .pgpass", "cat ~/.kube/config", "grep auth /home/u/.docker/config.json", "cat /proc/1/cmdline", "strings /proc/12/cmdline"] {
