@@ -161,7 +161,7 @@ where
     U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let session = ongoing.session.clone();
-    let masker = ongoing.masker.clone();
+    let mut masker = ongoing.masker.clone();
     // Released on a timer only where someone types and reads (red-team round 58: on SSH, a
     // command on a terminal sent a value in two halves around a `sleep`).
     let style = if tty && ongoing.timed_release { StreamStyle::Terminal } else { StreamStyle::Pipe };
@@ -252,7 +252,17 @@ where
                         Some(c @ (1 | 2)) => {
                             let idx = usize::from(c - 1);
                             let Some(slot) = out.get_mut(idx) else { continue };
+                            // Values of Secrets made since the exec began are searched too.
+                            match ongoing.current_masker().await {
+                                Ok(now) => masker = now,
+                                Err(msg) => {
+                                    let _ = forward(&mut to_client, &session, 2, format!("\r\n{msg}; the rest was withheld\r\n").into_bytes()).await;
+                                    let _ = session.record_later(&Event::Note { message: msg });
+                                    break;
+                                }
+                            }
                             let m = slot.get_or_insert_with(|| masker.stream(style));
+                            m.set_masker(masker.clone());
                             let masked = m.feed(data.get(1..).unwrap_or_default());
                             session.count_masked(&m.take_masked_by());
                             match forward(&mut to_client, &session, c, masked).await {

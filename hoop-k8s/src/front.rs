@@ -64,12 +64,26 @@ pub(crate) struct Ongoing {
     /// Where the container mounts Secrets (see `mounts.rs`): a typed line naming a path under
     /// one is refused like the exec would be.
     pub secret_mounts: crate::mounts::Mounts,
-    /// The response's masker: the gateway's, also searching for the values of the namespace's
-    /// Secrets (see `secrets.rs`).
+    /// The response's masker: the gateway's, also searching for the values of Secrets (see
+    /// `secrets.rs`).
     pub masker: Arc<hoop_core::mask::Masker>,
+    /// Where that masker comes from when it searches for Secret values: asked again as a
+    /// stream goes on.
+    pub live: Option<(Arc<K8sGateway>, Arc<crate::upstream::K8sTarget>)>,
 }
 
 impl Ongoing {
+    /// The masker for what the response carries now: the one it started with, or, when it
+    /// searches for Secret values, one with the values as last read (red-team round 91: a watch
+    /// or an exec that lasts showed a Secret made after it started in clear). An error says why
+    /// they could not be read: the stream ends.
+    pub(crate) async fn current_masker(&self) -> Result<Arc<hoop_core::mask::Masker>, String> {
+        match &self.live {
+            None => Ok(self.masker.clone()),
+            Some((gw, target)) => gw.secret_values.masker(&self.target, target, &self.k8s.namespace, &self.session.masker()).await.map_err(|e| format!("hoop: {e} (rule {})", crate::secrets::RULE)),
+        }
+    }
+
     /// A checkpoint of the response (`items` objects, `bytes` long, `masked_values` masked)
     /// before it is sent: usage is counted and rules reading `result` are asked; a hold keeps
     /// the response here until the reviewer decides. The refusal to send instead, when it must
@@ -297,10 +311,10 @@ impl Conn {
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let masker = session.masker();
-        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker };
+        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker, live: None };
         if target.mask_secret_values && ongoing.masker.is_enabled() && crate::secrets::applies(&ongoing.k8s) {
             match gw.secret_values.masker(&target_name, &target, &ongoing.k8s.namespace, &ongoing.masker).await {
-                Ok(m) => ongoing.masker = m,
+                Ok(m) => (ongoing.masker, ongoing.live) = (m, Some((gw.clone(), target.clone()))),
                 Err(why) => {
                     let msg = format!("hoop: {why}; the gateway's credentials need list on secrets, or the target sets mask_secret_values = false (rule {})", crate::secrets::RULE);
                     ongoing.finish(StatusCode::SERVICE_UNAVAILABLE, 0, 0, Some(msg.clone()));
@@ -490,7 +504,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     }
     let watch = ongoing.k8s.verb == "watch" || query_flag(query, "watch");
     if watch && code.is_success() && json {
-        let rx = stream::watch_events(incoming, ongoing, masker, gw.max_document);
+        let rx = stream::watch_events(incoming, ongoing, gw.max_document);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if ongoing.k8s.subresource == "log" && code.is_success() {

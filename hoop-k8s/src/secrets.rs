@@ -1,13 +1,16 @@
-//! The values of a namespace's Secrets, read through the gateway's own credentials, so that a
+//! The values of the cluster's Secrets, read through the gateway's own credentials, so that a
 //! response masks them wherever they were copied (mask by lineage, not only by shape).
 //!
 //! A Secret is masked whole when read as a Secret; its values also reach plain env entries,
-//! annotations and ConfigMaps (an operator or a chart copies them), a container's output and
-//! its logs, where they have no name or shape to tell them by (red-team round 90: a Secret's
-//! password in a plain `APP_SETTING` env entry came back in clear). The masker of every
-//! response in a namespace searches for that namespace's values (every namespace's, for
-//! cluster-wide requests). The list is cached a few seconds per namespace; when it cannot be
-//! read, the request is refused: hoop would not know what to mask.
+//! annotations and ConfigMaps (an operator or a chart copies them, into any namespace), a
+//! container's output and its logs, where they have no name or shape to tell them by (red-team
+//! round 90: a Secret's password in a plain `APP_SETTING` env entry came back in clear). The
+//! masker of every response searches for every namespace's values (red-team round 91: a copy
+//! in another namespace than its Secret's), in the spellings copies take (base64 whole or
+//! wrapped, hex, percent-encoding, JSON escapes). Where the gateway may list Secrets only per
+//! namespace, the request's namespace's are searched. The list is read again every few
+//! seconds, and a stream that lasts picks up new values as it goes; when it cannot be read, the
+//! request (or the stream) is refused: hoop would not know what to mask.
 
 use hoop_core::mask::{KnownValues, Masker};
 use http_body_util::BodyExt;
@@ -21,6 +24,11 @@ const FRESH: Duration = Duration::from_secs(10);
 const MAX_CACHED: usize = 256;
 /// The Secret list read at most.
 const MAX_LIST: usize = 64 << 20;
+/// Values longer than this are not searched (a copy of a value this long is a file, not a
+/// setting, and its spellings would fill the search).
+const MAX_VALUE: usize = 64 << 10;
+/// Values longer than this are not searched in hex, percent-encoded or `\u`-escaped.
+const MAX_ENCODED: usize = 1024;
 /// Values shorter than this are masked only under a name that says they are credentials: a
 /// Secret's `username: postgres` or `port: 5432` would otherwise mask ordinary words.
 const MIN_UNNAMED: usize = 16;
@@ -31,7 +39,8 @@ pub(crate) const RULE: &str = "hoop-secret-values";
 /// One namespace's values, and the masker made with them from the gateway's.
 struct Entry {
     read_at: Instant,
-    known: Arc<KnownValues>,
+    /// The values, or why the API server refused to list them.
+    known: Result<Arc<KnownValues>, String>,
     /// `(base, with the values)`: a masker is made once per base and reading (its automata's
     /// caches warm up across requests), again when the configuration is reloaded.
     masker: (Arc<Masker>, Arc<Masker>),
@@ -44,21 +53,44 @@ pub(crate) struct SecretValues {
 }
 
 impl SecretValues {
-    /// `base`, also masking the values of the Secrets in `namespace` (every namespace's when
-    /// empty) of `target`; an error says why they could not be read.
+    /// `base`, also masking the values of every Secret of `target` (those of `namespace` only,
+    /// when the gateway may not list them across namespaces); an error says why they could not
+    /// be read.
     pub(crate) async fn masker(&self, target_name: &str, target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, String> {
+        match self.scoped(target_name, target, "", base).await {
+            Err(Unread::Forbidden(_)) if !namespace.is_empty() => self.scoped(target_name, target, namespace, base).await.map_err(Unread::into_message),
+            r => r.map_err(Unread::into_message),
+        }
+    }
+
+    /// The masker for the Secrets of `namespace` (every namespace's when empty).
+    async fn scoped(&self, target_name: &str, target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, Unread> {
         let key = (target_name.to_string(), namespace.to_string());
         {
             let mut cached = self.lock();
             if let Some(e) = cached.get_mut(&key).filter(|e| e.read_at.elapsed() < FRESH) {
-                if !Arc::ptr_eq(&e.masker.0, base) {
-                    e.masker = (base.clone(), with(base, &e.known));
-                }
-                return Ok(e.masker.1.clone());
+                return match &e.known {
+                    Err(forbidden) => Err(Unread::Forbidden(forbidden.clone())),
+                    Ok(known) => {
+                        if !Arc::ptr_eq(&e.masker.0, base) {
+                            e.masker = (base.clone(), with(base, known));
+                        }
+                        Ok(e.masker.1.clone())
+                    }
+                };
             }
         }
-        let known = Arc::new(read(target, namespace, base).await?);
-        let masker = with(base, &known);
+        // A refusal to list is remembered as long as values are (the fallback then asks no
+        // more); other failures are asked again next time.
+        let known = match read(target, namespace, base).await {
+            Ok(k) => Ok(Arc::new(k)),
+            Err(Unread::Forbidden(why)) => Err(why),
+            Err(e) => return Err(e),
+        };
+        let masker = match &known {
+            Ok(k) => with(base, k),
+            Err(_) => base.clone(),
+        };
         let mut cached = self.lock();
         if cached.len() >= MAX_CACHED && !cached.contains_key(&key) {
             let oldest = cached.iter().min_by_key(|(_, e)| e.read_at).map(|(k, _)| k.clone());
@@ -66,8 +98,9 @@ impl SecretValues {
                 cached.remove(&k);
             }
         }
-        cached.insert(key, Entry { read_at: Instant::now(), known, masker: (base.clone(), masker.clone()) });
-        Ok(masker)
+        let result = known.as_ref().map(|_| masker.clone()).map_err(|why| Unread::Forbidden(why.clone()));
+        cached.insert(key, Entry { read_at: Instant::now(), known, masker: (base.clone(), masker) });
+        result
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
@@ -87,49 +120,125 @@ pub(crate) fn applies(k8s: &hoop_core::action::K8s) -> bool {
     !k8s.resource.is_empty() && !secret_itself
 }
 
+/// Why a Secret list was not read.
+enum Unread {
+    /// The API server refused the gateway (RBAC): a narrower list may be allowed.
+    Forbidden(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl Unread {
+    fn into_message(self) -> String {
+        match self {
+            Unread::Forbidden(m) | Unread::Failed(m) => m,
+        }
+    }
+}
+
 /// The Secrets of `namespace` (all, when empty), read as the gateway.
-async fn read(target: &crate::upstream::K8sTarget, namespace: &str, m: &Masker) -> Result<KnownValues, String> {
+async fn read(target: &crate::upstream::K8sTarget, namespace: &str, m: &Masker) -> Result<KnownValues, Unread> {
     let what = if namespace.is_empty() { "every namespace".to_string() } else { format!("namespace {namespace}") };
     let why = |e: String| format!("the Secrets of {what} could not be read to mask their values ({e})");
     let path = if namespace.is_empty() { "/api/v1/secrets".to_string() } else { format!("/api/v1/namespaces/{namespace}/secrets") };
-    let mut upstream = target.connect().await.map_err(|e| why(e.to_string()))?;
-    let resp = upstream.send_request(target.own_request(&hyper::Method::GET, &path)).await.map_err(|e| why(e.to_string()))?;
-    if !resp.status().is_success() {
-        return Err(why(format!("the API server answered {}", resp.status())));
+    let mut upstream = target.connect().await.map_err(|e| Unread::Failed(why(e.to_string())))?;
+    let resp = upstream.send_request(target.own_request(&hyper::Method::GET, &path)).await.map_err(|e| Unread::Failed(why(e.to_string())))?;
+    if resp.status() == hyper::StatusCode::FORBIDDEN {
+        return Err(Unread::Forbidden(why("the API server answered 403 Forbidden".into())));
     }
-    let body = http_body_util::Limited::new(resp.into_body(), MAX_LIST).collect().await.map_err(|e| why(e.to_string()))?.to_bytes();
-    let list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| why(e.to_string()))?;
-    KnownValues::new(values_of(m, &list)).map_err(|e| why(e.to_string()))
+    if !resp.status().is_success() {
+        return Err(Unread::Failed(why(format!("the API server answered {}", resp.status()))));
+    }
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_LIST).collect().await.map_err(|e| Unread::Failed(why(e.to_string())))?.to_bytes();
+    let list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Unread::Failed(why(e.to_string())))?;
+    let (values, sources) = values_of(m, &list);
+    KnownValues::new(values).map_err(|e| Unread::Failed(why(format!("{sources} values: {e}"))))
 }
 
-/// The values of a Secret list worth searching for: each value named like a credential, or
-/// long enough not to be an ordinary word, whole, trimmed, line by line and in base64;
-/// certificates (public) left out.
-fn values_of(m: &Masker, list: &serde_json::Value) -> Vec<Vec<u8>> {
+/// The values of a Secret list worth searching for, in every spelling searched, and how many
+/// values they come from: each value named like a credential, or long enough not to be an
+/// ordinary word, whole, trimmed, line by line and encoded (see `spellings`); certificates
+/// (public), Helm's release records (the chart's own compressed state) and values over
+/// [`MAX_VALUE`] left out.
+fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut out = Vec::new();
+    let mut sources = 0;
     let items = list.get("items").and_then(|i| i.as_array()).map(Vec::as_slice).unwrap_or_default();
     for item in items {
+        if item.get("type").and_then(|t| t.as_str()).is_some_and(|t| t.starts_with("helm.sh/release")) {
+            continue;
+        }
         let Some(data) = item.get("data").and_then(|d| d.as_object()) else { continue };
         for (key, v) in data {
             let Some(value) = v.as_str().and_then(|s| b64.decode(s).ok()) else { continue };
-            if is_certificate(key, &value) {
+            if is_certificate(key, &value) || value.len() > MAX_VALUE {
                 continue;
             }
             let named = crate::mask::is_credential_name(m, key);
             let worth = |v: &[u8]| v.len() >= MIN_UNNAMED || (named && v.len() >= hoop_core::mask::known::MIN_LEN);
             let trimmed = value.trim_ascii();
+            let before = out.len();
             for v in [&value[..], trimmed] {
                 if worth(v) {
-                    out.push(v.to_vec());
-                    out.push(b64.encode(v).into_bytes());
-                    out.extend(json_escaped(v));
+                    spellings(v, &mut out);
                 }
             }
             if trimmed.contains(&b'\n') {
                 out.extend(trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).filter(|l| l.len() >= MIN_UNNAMED).map(<[u8]>::to_vec));
             }
+            sources += usize::from(out.len() > before);
+        }
+    }
+    (out, sources)
+}
+
+/// `v` and the spellings a copy of it takes (red-team round 91 found each served in clear):
+/// base64 on one line and wrapped at 76 or 64 columns (each line, and the end across its last
+/// line break), hex in either case, percent-encoding (a password in a connection string) and
+/// JSON: escaped as a string needs, and every character a `\u` escape.
+fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
+    use base64::Engine;
+    out.push(v.to_vec());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(v);
+    for width in [76, 64] {
+        if encoded.len() > width {
+            let lines: Vec<&[u8]> = encoded.as_bytes().chunks(width).collect();
+            out.extend(lines.iter().filter(|l| l.len() >= MIN_UNNAMED).map(|l| l.to_vec()));
+            if let [.., prev, last] = lines.as_slice() {
+                let mut end = prev.get(prev.len().saturating_sub(MIN_UNNAMED)..).unwrap_or_default().to_vec();
+                end.push(b'\n');
+                end.extend_from_slice(last);
+                out.push(end);
+            }
+        }
+    }
+    out.push(encoded.into_bytes());
+    if v.len() <= MAX_ENCODED {
+        let lower: String = v.iter().map(|b| format!("{b:02x}")).collect();
+        out.push(lower.to_ascii_uppercase().into_bytes());
+        out.push(lower.into_bytes());
+        let percent = percent_encoded(v);
+        if percent.as_slice() != v {
+            out.push(percent.to_ascii_lowercase());
+            out.push(percent);
+        }
+        if let Ok(text) = std::str::from_utf8(v) {
+            out.push(text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>().into_bytes());
+        }
+    }
+    out.extend(json_escaped(v));
+}
+
+/// `v` percent-encoded as a URL's parts are (RFC 3986: letters, digits and `-._~` kept).
+fn percent_encoded(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() * 3);
+    for &b in v {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(format!("%{b:02X}").as_bytes());
         }
     }
     out
@@ -172,7 +281,8 @@ mod tests {
             {"data": {"password": e("hunter22"), "username": e("postgres"), "port": e("5432"), "dsn": e("host=db user=app dbname=shop\n")}},
             {"type": "kubernetes.io/tls", "data": {"tls.crt": e("-----BEGIN CERTIFICATE-----\nMIIBxzCCAW2gAwIBAgIUabcdefghijklmnop\n-----END CERTIFICATE-----\n"), "tls.key": e("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n")}},
             {"data": {"broken": "not base64!"}}]});
-        let values = values_of(&m, &list);
+        let (values, sources) = values_of(&m, &list);
+        assert_eq!(sources, 3, "password, dsn, tls.key");
         let has = |v: &str| values.iter().any(|x| x == v.as_bytes());
         assert!(has("hunter22") && has(&e("hunter22")), "named: masked from 6 bytes");
         assert!(!has("postgres") && !has("5432"), "short and unnamed: ordinary words");
@@ -184,5 +294,44 @@ mod tests {
         let k = Arc::new(KnownValues::new(values).unwrap());
         let masked = m.with_known(k);
         assert_eq!(masked.mask_text("APP_SETTING=x hunter22 postgres"), "APP_SETTING=x [REDACTED:secret] postgres");
+    }
+
+    #[test]
+    fn copies_in_other_spellings_are_found() {
+        // Red-team round 91: wrapped base64, hex, percent-encoding and `\u` escapes of a value
+        // came back in clear.
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let value = "Rtk91 url/value+with?chars&x=1-and-some-more-text-to-pass-76-columns-of-base64-output";
+        let mut forms = Vec::new();
+        spellings(value.as_bytes(), &mut forms);
+        let masked = m.with_known(Arc::new(KnownValues::new(forms).unwrap()));
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value);
+        let wrapped: Vec<&str> = b64.as_bytes().chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+        let escaped: String = value.encode_utf16().map(|u| format!("\\u{u:04x}")).collect();
+        for copy in [
+            format!("b64: {}\n{}\n", wrapped[0], wrapped[1]),
+            format!("hex={hex} HEX={}", hex.to_ascii_uppercase()),
+            format!("https://h/?p={}&y=2", String::from_utf8(percent_encoded(value.as_bytes())).unwrap()),
+            format!("{{\"v\": \"{escaped}\"}}"),
+        ] {
+            let out = masked.mask_text(&copy).into_owned();
+            assert!(out.contains("[REDACTED:secret]"), "{copy}: {out}");
+            for piece in [&wrapped[0][..20], &wrapped[1][wrapped[1].len() - 8..], &hex[..20], "url%2Fvalue", &escaped[..30]] {
+                assert!(!out.contains(piece), "{piece} in {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_cluster_of_secrets_builds_one_search() {
+        // Five thousand values of 40 bytes in every spelling: within the limits, built at once.
+        let mut forms = Vec::new();
+        for i in 0..5000 {
+            spellings(format!("value-{i:06}-0123456789abcdefghijklmnopqrstuv").as_bytes(), &mut forms);
+        }
+        let started = std::time::Instant::now();
+        let k = KnownValues::new(forms).unwrap();
+        eprintln!("{} spellings built in {:?}", k.len(), started.elapsed());
     }
 }

@@ -10,9 +10,10 @@ use hyper::body::{Bytes, Incoming};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Watch events (one JSON object per line), each masked as a document; a line longer than
+/// Watch events (one JSON object per line), each masked as a document with the response's
+/// current masker (see `Ongoing::current_masker`); a line longer than
 /// `max_event` ends the stream rather than pass unmasked.
-pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>, max_event: usize) -> mpsc::Receiver<Bytes> {
+pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, max_event: usize) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut buf: Vec<u8> = Vec::new();
@@ -38,6 +39,15 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, masker: Arc<Mas
                 break;
             };
             let Ok(data) = frame.into_data() else { continue };
+            // (Asked per frame: Secret values made since the watch began are searched too.)
+            let masker = match ongoing.current_masker().await {
+                Ok(m) => m,
+                Err(msg) => {
+                    let _ = tx.send(Bytes::from(crate::status::watch_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &msg))).await;
+                    error = Some(msg);
+                    break;
+                }
+            };
             buf.extend_from_slice(&data);
             let mut out = Vec::new();
             while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
@@ -114,6 +124,14 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                     Some(Err(_)) => { error = Some("API server stream failed".to_string()); break }
                     Some(Ok(frame)) => match frame.into_data() {
                         Ok(d) => {
+                            match ongoing.current_masker().await {
+                                Ok(now) => m.set_masker(now),
+                                Err(msg) => {
+                                    let _ = tx.send(Bytes::from(format!("\n{msg}; the rest was withheld\n"))).await;
+                                    (error, refused) = (Some(msg), true);
+                                    break;
+                                }
+                            }
                             let out = m.feed(&d);
                             ongoing.session.count_masked(&m.take_masked_by());
                             out

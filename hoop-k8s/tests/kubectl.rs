@@ -481,15 +481,64 @@ fn secret_values_are_masked_wherever_they_were_copied() {
     }
     let o = kubectl(&gw.human(), &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]);
     assert_eq!(text(&o).0, "setting [REDACTED:secret]\n", "{:?}", text(&o));
-    // The gateway cannot read a namespace's Secrets: its objects are refused, not served unmasked.
+}
+
+/// Where the gateway may not list Secrets across namespaces (its role is per namespace), it
+/// searches the request's namespace's; a namespace whose Secrets it cannot read is refused,
+/// not served unmasked.
+#[test]
+fn namespaces_whose_secrets_cannot_be_read_are_refused() {
+    let gw = gateway("");
+    let up = gw.api.kubeconfig().unwrap();
+    let value = "s3cr3tVal90xyz";
+    let b64 = "czNjcjN0VmFsOTB4eXo=";
     let ns = gw.dir.path().join("ns.yaml");
-    let locked = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked90\n  labels:\n    harness/deny-secrets: \"true\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: locked90\ndata:\n  k: {value}\n");
+    let locked = format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked90\n  labels:\n    harness/deny-secrets: \"true\"\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: locked90\ndata:\n  k: {value}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: db90\ndata:\n  password: {b64}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: {value}\n");
     std::fs::write(&ns, locked).unwrap();
     let o = kubectl(&up, &["apply", "-f", ns.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
-    let o = kubectl(&gw.human(), &["-n", "locked90", "get", "cm", "c", "-o", "yaml"]);
-    let (out, err) = text(&o);
-    assert!(!o.status.success() && !out.contains(value) && err.contains("hoop-secret-values") && err.contains("could not be read"), "{out} {err}");
+    let o = kubectl(&gw.human(), &["get", "cm", "c", "-o", "yaml"]);
+    assert!(o.status.success() && !text(&o).0.contains(value) && text(&o).0.contains("[REDACTED:secret]"), "{:?}", text(&o));
+    for args in [&["-n", "locked90", "get", "cm", "c", "-o", "yaml"][..], &["get", "cm", "-A"]] {
+        let o = kubectl(&gw.human(), args);
+        let (out, err) = text(&o);
+        assert!(!o.status.success() && !out.contains(value) && err.contains("hoop-secret-values") && err.contains("could not be read"), "{args:?}: {out} {err}");
+    }
+}
+
+/// Red-team round 91: a watch or an exec that lasts showed the values of a Secret made after
+/// it started in clear; a stream now searches for the values as they are read again (every 10
+/// seconds). Also: a copy in another namespace than its Secret's is masked.
+#[test]
+fn streams_mask_secrets_made_after_they_start() {
+    let gw = gateway("");
+    let up = gw.api.kubeconfig().unwrap();
+    let kc = gw.human();
+    let value = "LateSecret91value";
+    let printed = gw.dir.path().join("late91.conf");
+    let watch = watch_configmaps(&kc);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let exec = kubectl_spawn(&kc, &["exec", "pod-0", "--", "sh", "-c", &format!("sleep 12; cat {}", printed.display())], Stdio::null());
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, value);
+    let late = gw.dir.path().join("late.yaml");
+    std::fs::write(&late, format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ops91\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: late\n  namespace: ops91\ndata:\n  token: {b64}\n")).unwrap();
+    assert!(kubectl(&up, &["apply", "-f", late.to_str().unwrap()]).status.success());
+    std::fs::write(&printed, format!("setting {value}\n")).unwrap();
+    // Past the 10 s the values are used for, the copy appears (in `default`).
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let cm = gw.dir.path().join("late-cm.yaml");
+    std::fs::write(&cm, format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: late-copy\ndata:\n  setting: {value}\n")).unwrap();
+    assert!(kubectl(&up, &["create", "-f", cm.to_str().unwrap()]).status.success());
+    let o = exec.wait_with_output().unwrap();
+    assert!(o.status.success() && text(&o).0 == "setting [REDACTED:secret]\n", "{:?}", text(&o));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut watch = watch;
+    let _ = watch.kill();
+    let watched = text(&watch.wait_with_output().unwrap()).0;
+    assert!(watched.contains("late-copy") && !watched.contains(value) && watched.contains("[REDACTED:secret]"), "{watched}");
+    let o = kubectl(&kc, &["get", "cm", "late-copy", "-o", "yaml"]);
+    assert!(o.status.success() && !text(&o).0.contains(value), "another namespace's Secret: {:?}", text(&o));
 }
 
 /// Red-team round 85: a Secret mounted as a volume is a file of bare values, which masking

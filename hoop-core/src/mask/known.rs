@@ -8,10 +8,11 @@
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
-/// At most this many values in one set.
-pub const MAX_VALUES: usize = 8192;
+/// At most this many values in one set (an adapter may search a dozen spellings of each
+/// secret).
+pub const MAX_VALUES: usize = 1 << 17;
 /// At most this many bytes of values in one set.
-pub const MAX_BYTES: usize = 4 << 20;
+pub const MAX_BYTES: usize = 16 << 20;
 /// The shortest value searched: shorter ones (`true`, `admin`) would mask ordinary words.
 pub const MIN_LEN: usize = 6;
 
@@ -19,7 +20,7 @@ pub const MIN_LEN: usize = 6;
 #[derive(Debug, thiserror::Error)]
 pub enum KnownValuesError {
     /// More values, or more bytes of them, than one set holds.
-    #[error("{values} values of {bytes} bytes: over the {MAX_VALUES} values or {MAX_BYTES} bytes one set holds")]
+    #[error("{values} spellings of {bytes} bytes to search: over the {MAX_VALUES} or {MAX_BYTES} bytes one search holds")]
     TooMany {
         /// Values offered.
         values: usize,

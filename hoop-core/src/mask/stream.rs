@@ -90,6 +90,12 @@ impl StreamMasker {
         }
     }
 
+    /// Masks what comes next, and what is held, with `masker` (the same one searching more
+    /// values, say, once a stream's adapter learned of them).
+    pub fn set_masker(&mut self, masker: Arc<Masker>) {
+        self.masker = masker;
+    }
+
     /// Takes the next chunk and returns what can be sent now.
     pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
         if !self.masker.is_enabled() || self.masker.detectors.is_empty() {

@@ -229,10 +229,17 @@ impl State {
         Response::from_parts(parts, full(out))
     }
 
-    /// Whether namespace `ns` denies its Secrets (see `route`).
-    fn secrets_denied(&self, ns: &str) -> bool {
+    /// Whether namespace `ns` (any namespace, for `None`) denies its Secrets (see `route`).
+    fn secrets_denied(&self, ns: Option<&str>) -> bool {
         let Some(namespaces) = store::RESOURCES.iter().find(|r| r.plural == "namespaces") else { return false };
-        self.store.get(namespaces, None, ns).is_some_and(|n| n["metadata"]["labels"]["harness/deny-secrets"] == "true")
+        let denies = |n: &Value| n["metadata"]["labels"]["harness/deny-secrets"] == "true";
+        match ns {
+            Some(ns) => self.store.get(namespaces, None, ns).is_some_and(|n| denies(&n)),
+            None => self
+                .store
+                .list(namespaces, None, None, false, store::Page { limit: None, continue_from: None })
+                .is_ok_and(|l| l["items"].as_array().is_some_and(|items| items.iter().any(denies))),
+        }
     }
 
     async fn route(&self, req: Request<hyper::body::Incoming>, by_cert: bool) -> Response<Body> {
@@ -259,12 +266,12 @@ impl State {
             return status(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource");
         };
         // RBAC, as far as tests need it: a namespace labelled `harness/deny-secrets: "true"`
-        // denies its Secrets to every caller, as a role that does not cover them would.
-        if target.res.plural == "secrets"
-            && let Some(ns) = target.namespace.as_deref()
-            && self.secrets_denied(ns)
-        {
-            let msg = format!("secrets is forbidden: User \"hoop-gateway\" cannot list resource \"secrets\" in API group \"\" in the namespace \"{ns}\"");
+        // denies its Secrets to every caller, as a role that does not cover them would; RBAC
+        // only adds, so a caller that may not read one namespace's Secrets may not list every
+        // namespace's either.
+        if target.res.plural == "secrets" && self.secrets_denied(target.namespace.as_deref()) {
+            let place = target.namespace.as_deref().map_or("at the cluster scope".to_string(), |ns| format!("in the namespace \"{ns}\""));
+            let msg = format!("secrets is forbidden: User \"hoop-gateway\" cannot list resource \"secrets\" in API group \"\" {place}");
             return status(StatusCode::FORBIDDEN, "Forbidden", &msg);
         }
         let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
