@@ -481,6 +481,14 @@ fn secret_values_are_masked_wherever_they_were_copied() {
     }
     let o = kubectl(&gw.human(), &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]);
     assert_eq!(text(&o).0, "setting [REDACTED:secret]\n", "{:?}", text(&o));
+    // Round 91: the agent's reshaping of that file (the value in pieces) waits for a reviewer;
+    // denied, nothing of it comes back.
+    for argv in [vec!["fold", "-w3", printed.to_str().unwrap()], vec!["od", "-c", printed.to_str().unwrap()], vec!["cut", "-c9-14", printed.to_str().unwrap()]] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = kubectl(&gw.agent(), &[&["exec", "pod-0", "--"][..], &argv].concat());
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-reshaped-files") && text(&o).0.is_empty(), "{argv:?}: {:?}", text(&o));
+    }
 }
 
 /// Where the gateway may not list Secrets across namespaces (its role is per namespace), it

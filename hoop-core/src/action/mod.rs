@@ -223,6 +223,10 @@ pub struct Exec {
     /// Programs hoop does not know, so cannot tell from their arguments what they run (see
     /// the list of known ones in `action/programs.rs`).
     pub unlisted: Vec<String>,
+    /// Programs of the line that rewrite what they print byte by byte or cut it inside its
+    /// lines (`fold`, `tr`, `od`, `rev`, `cut -c`, `grep -o`, `sed s/…/`, …): a value they print
+    /// is no longer the text masking searches for (see `action/programs.rs`).
+    pub reshapes: Vec<String>,
     /// Script files a shell in the line runs (`sh deploy.sh`), normalised: held for review,
     /// their text is read for the reviewer and must be the same when the line runs.
     pub scripts: Vec<String>,

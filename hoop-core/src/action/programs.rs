@@ -195,6 +195,55 @@ fn listed_use(program: &str, args: &[String]) -> bool {
     }
 }
 
+/// Programs that rewrite every byte they print or the layout of a line: what they print of a
+/// value is never the value.
+const RESHAPERS: &[&str] = &["fold", "od", "xxd", "hexdump", "hd", "rev", "tr", "base32", "basenc", "uuencode", "iconv", "dd", "rot13", "caesar"];
+
+/// How `program` run with `args` reshapes what it prints (`fold`, `cut -c`, `sed s`), when it
+/// does: a value in a file it prints is then no longer the text masking searches for (red-team
+/// round 91: `fold -w3`, `od -c`, `tr a-z A-Z`, `cut -c`, `grep -o`, `head -c` printed a copy
+/// of a Kubernetes Secret's value in pieces).
+pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
+    let short = |letters: &[char]| args.iter().any(|a| short_cluster_has(a, letters));
+    let long = |names: &[&str]| args.iter().any(|a| names.iter().any(|n| a.starts_with(n)));
+    let how = match program {
+        p if RESHAPERS.contains(&p) => program.to_string(),
+        // Decoding gives back what was encoded, which masking then reads.
+        "base64" if !short(&['d']) && !long(&["--decode"]) => program.to_string(),
+        "grep" | "egrep" | "fgrep" | "rg" if short(&['o']) || long(&["--only-matching"]) => format!("{program} -o"),
+        "head" | "tail" if short(&['c']) || long(&["--bytes"]) => format!("{program} -c"),
+        "cut" if short(&['c', 'b']) || long(&["--characters", "--bytes"]) => format!("{program} -c"),
+        "tac" if short(&['b', 'r', 's']) || long(&["--before", "--regex", "--separator"]) => format!("{program} -s"),
+        "sed" if sed_rewrites(args) => format!("{program} s"),
+        "awk" | "gawk" | "mawk" | "nawk" if awk_rewrites(args) => format!("{program} (string functions)"),
+        _ => return None,
+    };
+    Some(how)
+}
+
+/// Whether a sed script among `args` substitutes or transliterates (`s/…/…/`, `y/…/…/`): either
+/// can change any byte of a value.
+fn sed_rewrites(args: &[String]) -> bool {
+    args.iter().filter(|a| !a.starts_with('-') || a.len() > 2).any(|script| {
+        let b = script.as_bytes();
+        b.iter().enumerate().any(|(i, c)| {
+            let command = matches!(c, b's' | b'y');
+            let starts = i == 0 || matches!(b.get(i - 1), Some(b';' | b'{' | b'}' | b'\n' | b' ' | b'\t' | b'/' | b'$' | b'!' | b'0'..=b'9'));
+            let delimiter = b.get(i + 1).is_some_and(|d| !d.is_ascii_alphanumeric() && !d.is_ascii_whitespace() && *d != b'\\');
+            command && starts && delimiter
+        })
+    })
+}
+
+/// Whether an awk program among `args` takes strings apart or rebuilds them (`substr`,
+/// `toupper`, `split`, `gsub`, `printf "%c"`, …) or splits records into characters (`-F ''`).
+fn awk_rewrites(args: &[String]) -> bool {
+    const FUNCTIONS: &[&str] = &["substr", "toupper", "tolower", "split", "gsub", "sub(", "sprintf", "printf", "index", "match", "length", "%c", "gensub", "patsplit", "strtonum", "FS", "OFS", "FIELDWIDTHS", "FPAT", "RS"];
+    let empty_separator = args.windows(2).any(|w| w.first().is_some_and(|f| f == "-F") && w.get(1).is_some_and(|s| s.is_empty() || s == "''" || s == "\"\""))
+        || args.iter().any(|a| a == "-F''" || a == "-F\"\"");
+    empty_separator || args.iter().any(|a| FUNCTIONS.iter().any(|f| a.contains(f)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -656,6 +656,11 @@ impl Walker<'_> {
         // Interpreters, shells and code runners are known for what they are (and held as such);
         // any other program must be one whose ways of running code hoop models.
         let classed = SHELLS.contains(&p) || is_interpreter(p) || CODE_RUNNERS.contains(&p) || WRAPPERS.contains(&p) || RESHAPING.contains(&p);
+        if let Some(how) = super::programs::reshapes(p, args)
+            && !self.r.reshapes.contains(&how)
+        {
+            self.r.reshapes.push(how);
+        }
         if !classed && !super::programs::listed(p, args) && !self.r.unlisted.iter().any(|q| q == p) {
             self.r.unlisted.push(p.to_string());
         }
@@ -934,6 +939,7 @@ impl Walker<'_> {
         super::extend_unique(&mut r.exec.writes, &inner.exec.writes);
         super::extend_unique(&mut r.exec.scripts, &inner.exec.scripts);
         super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
+        super::extend_unique(&mut r.exec.reshapes, &inner.exec.reshapes);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);
         }
