@@ -197,7 +197,9 @@ fn listed_use(program: &str, args: &[String]) -> bool {
 
 /// Programs that rewrite every byte they print or the layout of a line: what they print of a
 /// value is never the value.
-const RESHAPERS: &[&str] = &["fold", "od", "xxd", "hexdump", "hd", "rev", "tr", "base32", "basenc", "uuencode", "iconv", "dd", "rot13", "caesar"];
+/// (`split`, `csplit`: pieces that `tail -n +1 a b c` prints with a header between them;
+/// `colrm`: columns taken out of every line.)
+const RESHAPERS: &[&str] = &["fold", "od", "xxd", "hexdump", "hd", "rev", "tr", "base32", "basenc", "uuencode", "iconv", "dd", "rot13", "caesar", "split", "csplit", "colrm"];
 
 /// How `program` run with `args` reshapes what it prints (`fold`, `cut -c`, `sed s`), when it
 /// does: a value in a file it prints is then no longer the text masking searches for (red-team
@@ -211,14 +213,35 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         // Decoding gives back what was encoded, which masking then reads.
         "base64" if !short(&['d']) && !long(&["--decode"]) => program.to_string(),
         "grep" | "egrep" | "fgrep" | "rg" if short(&['o']) || long(&["--only-matching"]) => format!("{program} -o"),
-        "head" | "tail" if short(&['c']) || long(&["--bytes"]) => format!("{program} -c"),
+        // (`tail -c +1` prints all of it.)
+        "head" | "tail" if (short(&['c']) || long(&["--bytes"])) && !whole_tail(program, args) => format!("{program} -c"),
         "cut" if short(&['c', 'b']) || long(&["--characters", "--bytes"]) => format!("{program} -c"),
         "tac" if short(&['b', 'r', 's']) || long(&["--before", "--regex", "--separator"]) => format!("{program} -s"),
         "sed" if sed_rewrites(args) => format!("{program} s"),
+        // Each differing byte in octal or as a character (`cmp -l f /dev/zero`).
+        "cmp" if short(&['l', 'b']) || long(&["--verbose", "--print-bytes"]) => format!("{program} -l"),
+        // Lines cut to a page's width.
+        "pr" if short(&['W', 'w']) || long(&["--page-width", "--width"]) => format!("{program} -W"),
+        "jq" | "gojq" | "yq" if jq_rewrites(args) => format!("{program} (string functions)"),
         "awk" | "gawk" | "mawk" | "nawk" if awk_rewrites(args) => format!("{program} (string functions)"),
         _ => return None,
     };
     Some(how)
+}
+
+/// Whether `tail`'s byte count is `+1`: from the first byte, the whole input.
+fn whole_tail(program: &str, args: &[String]) -> bool {
+    program == "tail" && (args.windows(2).any(|w| w.first().is_some_and(|f| f == "-c") && w.get(1).is_some_and(|v| v == "+1")) || args.iter().any(|a| a == "-c+1" || a == "--bytes=+1"))
+}
+
+/// Whether a jq program among `args` reads raw text or takes strings apart (`explode`,
+/// `split`, slices, `ascii_downcase`, `@base32`, `sub`, …).
+fn jq_rewrites(args: &[String]) -> bool {
+    const STRING_OPS: &[&str] = &["explode", "implode", "split", "ascii", "sub(", "@", "ltrimstr", "rtrimstr", "test(", "match(", "capture(", "scan(", "join", "tojson", "tostring", "trim", "indices", "index("];
+    // A slice (`.pw[2:]`, `.[:3]`), which cuts a string; `.items[]` and `.[0]` do not.
+    let slice = |a: &str| a.split('[').skip(1).any(|rest| rest.split(']').next().is_some_and(|inside| inside.contains(':')));
+    args.iter().any(|a| a == "-R" || a == "--raw-input" || (a.starts_with('-') && !a.starts_with("--") && a.contains('R')))
+        || args.iter().any(|a| !a.starts_with('-') && (slice(a) || STRING_OPS.iter().any(|o| a.contains(o))))
 }
 
 /// Whether a sed script among `args` substitutes or transliterates (`s/…/…/`, `y/…/…/`): either
@@ -227,10 +250,10 @@ fn sed_rewrites(args: &[String]) -> bool {
     args.iter().filter(|a| !a.starts_with('-') || a.len() > 2).any(|script| {
         let b = script.as_bytes();
         b.iter().enumerate().any(|(i, c)| {
-            let command = matches!(c, b's' | b'y');
+            let command = matches!(c, b's' | b'y') || (*c == b'l' && b.get(i + 1).is_none_or(|n| matches!(n, b';' | b'}' | b'\n' | b' ' | b'0'..=b'9')));
             let starts = i == 0 || matches!(b.get(i - 1), Some(b';' | b'{' | b'}' | b'\n' | b' ' | b'\t' | b'/' | b'$' | b'!' | b'0'..=b'9'));
             let delimiter = b.get(i + 1).is_some_and(|d| !d.is_ascii_alphanumeric() && !d.is_ascii_whitespace() && *d != b'\\');
-            command && starts && delimiter
+            command && starts && (delimiter || *c == b'l')
         })
     })
 }

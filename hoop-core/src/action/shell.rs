@@ -112,7 +112,7 @@ const NOT_FILE_OPERANDS: &[&str] = &[
     "sleep", "ps", "id", "groups", "uname", "hostname", "kill", "killall", "nproc", "uptime", "free", "whoami", "env",
     "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent",
     "pidof", "top", "echo", "printf", "which", "type", "tr", "ping", "ping6", "nslookup", "host", "traceroute", "tracepath", "whois",
-    "systemctl",
+    "systemctl", "colrm",
 ];
 
 /// Whether `program` with `args` only reads the files it names, or writes only where

@@ -175,15 +175,6 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "a credentials file read through a program that reshapes its lines, or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
-        // In a container, Secret values are masked wherever they were copied, byte for byte
-        // (red-team round 91: a config file rendered from a Secret read through `fold -w3`,
-        // `od -c`, `tr a-z A-Z`, `cut -c` or `grep -o` printed the value in pieces).
-        "agent-review-reshaped-files",
-        Then::Review,
-        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.reshapes) > 0 && size(action.exec.paths) > 0"#,
-        "a container's files may hold copies of Secret values, which masking finds as they are written: a program printing a file rewritten or cut inside its lines (fold, tr, od, cut -c, grep -o, sed s/…/) prints them past it",
-    ),
-    (
         // Files of credentials whose layout the masker does not read as one (`.pgpass`'s
         // `host:port:db:user:password`, a kubeconfig's `client-key-data`, Docker's base64
         // `auth`): red-team round 80 printed each in clear with `head` and `cat`. Held whatever
@@ -278,6 +269,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         Then::Review,
         r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && "ln" in action.exec.programs) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
         "",
+    ),
+    (
+        // In a container, Secret values are masked wherever they were copied, byte for byte
+        // (red-team round 91: a config file rendered from a Secret read through `fold -w3`,
+        // `od -c`, `tr a-z A-Z`, `cut -c` or `grep -o` printed the value in pieces).
+        "agent-review-reshaped-files",
+        Then::Review,
+        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.reshapes) > 0 && size(action.exec.paths) > 0"#,
+        "a container's files may hold copies of Secret values, which masking finds as they are written: a program printing a file rewritten or cut inside its lines (fold, tr, od, cut -c, grep -o, sed s/…/) prints them past it",
     ),
     (
         // An allow list, not a deny list: a program hoop does not know may run code its
@@ -663,10 +663,10 @@ mod tests {
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "printf x > /opt/tools/notes")), Verdict::Allow { .. }), "over SSH, not this rule");
         // Red-team round 91: a file's content rewritten or cut inside its lines, in a container.
         let line_in_pod = |line: &str| in_pod(&Action::exec_in("k", line, &crate::action::typed::Cwd::Container(None)));
-        for line in ["fold -w3 /app/app.conf", "od -c /app/app.conf", "xxd -p /app/app.conf", "tr a-z A-Z < /app/app.conf", "cut -c1-5 /app/app.conf", "grep -o 'S.*' /app/app.conf", "head -c 12 /app/app.conf", "sed 's/./& /g' /app/app.conf", "awk '{print substr($0, 3)}' /app/app.conf", "cat /app/app.conf | rev", "base64 -w 5 /app/app.conf", "dd if=/app/app.conf bs=1 skip=2"] {
+        for line in ["fold -w3 /app/app.conf", "od -c /app/app.conf", "xxd -p /app/app.conf", "tr a-z A-Z < /app/app.conf", "cut -c1-5 /app/app.conf", "grep -o 'S.*' /app/app.conf", "head -c 12 /app/app.conf", "sed 's/./& /g' /app/app.conf", "awk '{print substr($0, 3)}' /app/app.conf", "cat /app/app.conf | rev", "base64 -w 5 /app/app.conf", "dd if=/app/app.conf bs=1 skip=2", "cmp -l /app/app.conf /dev/zero", "sed -n l /app/app.conf", "jq -R 'explode' /app/app.conf", "jq -r '.pw[2:]' /app/c.json", "colrm 3 5 < /app/app.conf"] {
             assert_eq!(rule_of(&line_in_pod(line)), "agent-review-reshaped-files", "{line}");
         }
-        for line in ["cat /app/app.conf", "grep -n setting /app/app.conf", "head -n 5 /app/app.conf", "cut -d= -f2 /app/app.conf", "awk '{print $2}' /app/app.conf", "sed -n '1,5p' /app/app.conf", "printf abc | tr a-z A-Z", "base64 -d /tmp/x.b64"] {
+        for line in ["cat /app/app.conf", "grep -n setting /app/app.conf", "head -n 5 /app/app.conf", "cut -d= -f2 /app/app.conf", "awk '{print $2}' /app/app.conf", "sed -n '1,5p' /app/app.conf", "printf abc | tr a-z A-Z", "base64 -d /tmp/x.b64", "tail -f -c +1 /var/log/app.log", "jq -r '.items[].metadata.name' /tmp/pods.json", "sed -n '1,5p;10p' /app/app.conf", "cmp /app/a /app/b"] {
             assert!(matches!(line_in_pod(line), Verdict::Allow { .. }), "{line}: {:?}", line_in_pod(line));
         }
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "fold -w3 /app/app.conf")), Verdict::Allow { .. }), "over SSH, not this rule");
