@@ -294,6 +294,17 @@ impl Conn {
                 return retried.refused(Refusal::forbidden(format!("hoop: {why} (rule {})", crate::mounts::RULE)));
             }
             let place = crate::scripts::Place { target: &target, api_path: &api_path, query: &query };
+            // The files it reads that hold copies of Secret values, read first (see `copies.rs`).
+            let base = session.masker();
+            if agent && target.mask_secret_values && base.is_enabled() && !command.exec.paths.is_empty() {
+                match gw.secret_values.masker(&target_name, &target, &k8s.namespace, &base).await {
+                    Ok(m) => command.exec.copies = crate::copies::find(&place, &session, &m, &command.exec.paths).await,
+                    Err(why) => {
+                        let _ = session.refuse(command, crate::secrets::RULE, &why);
+                        return retried.refused(Refusal { code: StatusCode::SERVICE_UNAVAILABLE, reason: "ServiceUnavailable", message: format!("hoop: {why} (rule {})", crate::secrets::RULE) });
+                    }
+                }
+            }
             let pin = if command.exec.scripts.is_empty() || !session.would_review(&command) {
                 None
             } else {

@@ -36,6 +36,7 @@
 
 mod body;
 pub mod classify;
+mod copies;
 mod exec;
 mod front;
 mod mounts;

@@ -45,6 +45,11 @@ fn query_for(query: &str, argv: &[String], stdout_only: bool) -> String {
 }
 
 impl Place<'_> {
+    /// The query of an exec of the gateway's own running `argv` in the same container, its
+    /// stdout alone.
+    pub(crate) fn own_query(&self, argv: &[String]) -> String {
+        query_for(self.query, argv, true)
+    }
 
     /// Reads `path` in the container with `cat`, as `session`'s identity; `Err` says why it
     /// cannot be shown (missing, unreadable, too long, not text).

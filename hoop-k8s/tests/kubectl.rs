@@ -481,14 +481,20 @@ fn secret_values_are_masked_wherever_they_were_copied() {
     }
     let o = kubectl(&gw.human(), &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]);
     assert_eq!(text(&o).0, "setting [REDACTED:secret]\n", "{:?}", text(&o));
-    // Round 91: the agent's reshaping of that file (the value in pieces) waits for a reviewer;
-    // denied, nothing of it comes back.
-    for argv in [vec!["fold", "-w3", printed.to_str().unwrap()], vec!["od", "-c", printed.to_str().unwrap()], vec!["cut", "-c9-14", printed.to_str().unwrap()]] {
+    // Rounds 91 and 92: the agent's reshaping of that file (the value in pieces, or taken
+    // apart at a delimiter inside it) waits for a reviewer; denied, nothing of it comes back.
+    // A file without a copy is not held.
+    let p = printed.to_str().unwrap();
+    for argv in [vec!["fold", "-w3", p], vec!["od", "-c", p], vec!["cut", "-c9-14", p], vec!["cut", "-d", "a", "-f1-", "--output-delimiter=_", p], vec!["column", "-t", "-s", "a", p]] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
         let o = kubectl(&gw.agent(), &[&["exec", "pod-0", "--"][..], &argv].concat());
         t.join().unwrap();
-        assert!(text(&o).1.contains("agent-review-reshaped-files") && text(&o).0.is_empty(), "{argv:?}: {:?}", text(&o));
+        assert!(text(&o).1.contains("agent-review-secret-copies") && text(&o).0.is_empty(), "{argv:?}: {:?}", text(&o));
     }
+    let plain = gw.dir.path().join("plain91.log");
+    std::fs::write(&plain, "GET /health 200\n").unwrap();
+    let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "fold", "-w3", plain.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).0.starts_with("GET\n /h"), "{:?}", text(&o));
 }
 
 /// Where the gateway may not list Secrets across namespaces (its role is per namespace), it

@@ -227,6 +227,10 @@ pub struct Exec {
     /// lines (`fold`, `tr`, `od`, `rev`, `cut -c`, `grep -o`, `sed s/…/`, …): a value they print
     /// is no longer the text masking searches for (see `action/programs.rs`).
     pub reshapes: Vec<String>,
+    /// Kubernetes: the paths the line reads that hold a copy of a Secret's value (or may: a
+    /// directory read recursively, a file the gateway could not read whole), read in the
+    /// container before the line is checked.
+    pub copies: Vec<String>,
     /// Script files a shell in the line runs (`sh deploy.sh`), normalised: held for review,
     /// their text is read for the reviewer and must be the same when the line runs.
     pub scripts: Vec<String>,

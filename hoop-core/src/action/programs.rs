@@ -207,7 +207,11 @@ const RESHAPERS: &[&str] = &["fold", "od", "xxd", "hexdump", "hd", "rev", "tr", 
 /// of a Kubernetes Secret's value in pieces).
 pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
     let short = |letters: &[char]| args.iter().any(|a| short_cluster_has(a, letters));
-    let long = |names: &[&str]| args.iter().any(|a| names.iter().any(|n| a.starts_with(n)));
+    // A long option by any prefix of its name, as getopt_long takes it (`head --by=9`: red-team
+    // round 92); an ambiguous prefix, which the program refuses, counts too.
+    let long = |names: &[&str]| {
+        args.iter().filter_map(|a| a.strip_prefix("--")).map(|a| a.split('=').next().unwrap_or_default()).any(|given| !given.is_empty() && names.iter().any(|n| n.trim_start_matches('-').starts_with(given)))
+    };
     let how = match program {
         p if RESHAPERS.contains(&p) => program.to_string(),
         // Decoding gives back what was encoded, which masking then reads.

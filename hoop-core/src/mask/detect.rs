@@ -322,6 +322,11 @@ impl DetectorSet {
         DetectorSet { groups: self.groups.clone(), known: (!known.is_empty()).then_some(known) }
     }
 
+    /// Whether it searches for values known to be secret.
+    pub fn knows_values(&self) -> bool {
+        self.known.is_some()
+    }
+
     /// Whether any detector is enabled.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.known.is_none()

@@ -201,6 +201,11 @@ impl Masker {
         }
     }
 
+    /// Whether it searches for values known to be secret (see [`with_known`](Self::with_known)).
+    pub fn knows_values(&self) -> bool {
+        self.enabled && self.detectors.knows_values()
+    }
+
     /// Whether masking is on.
     pub fn is_enabled(&self) -> bool {
         self.enabled

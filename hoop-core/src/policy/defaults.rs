@@ -271,13 +271,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "",
     ),
     (
-        // In a container, Secret values are masked wherever they were copied, byte for byte
-        // (red-team round 91: a config file rendered from a Secret read through `fold -w3`,
-        // `od -c`, `tr a-z A-Z`, `cut -c` or `grep -o` printed the value in pieces).
-        "agent-review-reshaped-files",
+        // In a container, Secret values are masked wherever they were copied, as they are
+        // written: a file holding one, read by anything but a program printing its lines as
+        // they are, may print it past that (red-team rounds 91 and 92: `fold -w3`, `od -c`, `cut
+        // -d a -f1 --output-delimiter=_`, `column -t -s a`, `jq '.pw / "a"'`). Files without
+        // one are not held (see `hoop-k8s/src/copies.rs`, which reads them first).
+        "agent-review-secret-copies",
         Then::Review,
-        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.reshapes) > 0 && size(action.exec.paths) > 0"#,
-        "a container's files may hold copies of Secret values, which masking finds as they are written: a program printing a file rewritten or cut inside its lines (fold, tr, od, cut -c, grep -o, sed s/…/) prints them past it",
+        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.copies) > 0 && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "wc", "ls", "stat", "file", "test", "["])) || size(action.exec.reshapes) > 0 || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])))"#,
+        "a container file holding a copy of a Secret's value, which masking finds as it is written, read by a program that may print it rewritten, cut or taken apart (or copied into another file)",
     ),
     (
         // An allow list, not a deny list: a program hoop does not know may run code its
@@ -661,13 +663,22 @@ mod tests {
             assert!(matches!(in_pod(&argv(words)), Verdict::Allow { .. }), "{words:?}");
         }
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "printf x > /opt/tools/notes")), Verdict::Allow { .. }), "over SSH, not this rule");
-        // Red-team round 91: a file's content rewritten or cut inside its lines, in a container.
-        let line_in_pod = |line: &str| in_pod(&Action::exec_in("k", line, &crate::action::typed::Cwd::Container(None)));
-        for line in ["fold -w3 /app/app.conf", "od -c /app/app.conf", "xxd -p /app/app.conf", "tr a-z A-Z < /app/app.conf", "cut -c1-5 /app/app.conf", "grep -o 'S.*' /app/app.conf", "head -c 12 /app/app.conf", "sed 's/./& /g' /app/app.conf", "awk '{print substr($0, 3)}' /app/app.conf", "cat /app/app.conf | rev", "base64 -w 5 /app/app.conf", "dd if=/app/app.conf bs=1 skip=2", "cmp -l /app/app.conf /dev/zero", "sed -n l /app/app.conf", "jq -R 'explode' /app/app.conf", "jq -r '.pw[2:]' /app/c.json", "colrm 3 5 < /app/app.conf"] {
-            assert_eq!(rule_of(&line_in_pod(line)), "agent-review-reshaped-files", "{line}");
+        // Red-team rounds 91 and 92: a container file holding a copy of a Secret value (as
+        // `copies.rs` found), read by anything but a plain printer; other files are not held.
+        let with_copy = |line: &str| {
+            let mut a = Action::exec_in("k", line, &crate::action::typed::Cwd::Container(None));
+            a.exec.copies = vec!["/app/app.conf".into()];
+            in_pod(&a)
+        };
+        for line in ["fold -w3 /app/app.conf", "od -c /app/app.conf", "cut -d a -f1- --output-delimiter=_ /app/app.conf", "column -t -s a /app/app.conf", "jq '.pw / \"a\"' /app/app.conf", "grep -o 'S.*' /app/app.conf", "head -c 12 /app/app.conf", "head --by=9 /app/app.conf", "awk '{print $5,$4}' /app/app.conf", "cat /app/app.conf > /tmp/x", "fmt -w 5 /app/app.conf"] {
+            assert_eq!(rule_of(&with_copy(line)), "agent-review-secret-copies", "{line}");
         }
-        for line in ["cat /app/app.conf", "grep -n setting /app/app.conf", "head -n 5 /app/app.conf", "cut -d= -f2 /app/app.conf", "awk '{print $2}' /app/app.conf", "sed -n '1,5p' /app/app.conf", "printf abc | tr a-z A-Z", "base64 -d /tmp/x.b64", "tail -f -c +1 /var/log/app.log", "jq -r '.items[].metadata.name' /tmp/pods.json", "sed -n '1,5p;10p' /app/app.conf", "cmp /app/a /app/b"] {
-            assert!(matches!(line_in_pod(line), Verdict::Allow { .. }), "{line}: {:?}", line_in_pod(line));
+        for line in ["cat /app/app.conf", "grep -n setting /app/app.conf", "head -n 5 /app/app.conf", "tail -f /app/app.conf", "wc -l /app/app.conf"] {
+            assert!(matches!(with_copy(line), Verdict::Allow { .. }), "{line}: {:?}", with_copy(line));
+        }
+        let line_in_pod = |line: &str| in_pod(&Action::exec_in("k", line, &crate::action::typed::Cwd::Container(None)));
+        for line in ["fold -w3 /var/log/app.log", "cut -c1-5 /var/log/app.log", "grep -o 'id=[0-9]*' /var/log/app.log", "tr -d '\\r' < /var/log/app.log"] {
+            assert!(matches!(line_in_pod(line), Verdict::Allow { .. }), "no copy in it: {line}: {:?}", line_in_pod(line));
         }
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "fold -w3 /app/app.conf")), Verdict::Allow { .. }), "over SSH, not this rule");
         let mut sixth = Action::k8s("k", K8s { verb: "delete".into(), resource: "pods".into(), namespace: "x".into(), name: "p6".into(), ..K8s::default() });

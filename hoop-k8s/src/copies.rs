@@ -1,0 +1,134 @@
+//! Which files an agent's exec names hold copies of Secret values, read in the container by an
+//! exec of the gateway's own (as the scripts a held exec runs are, see `scripts.rs`).
+//!
+//! Masking finds a Secret's values wherever they were copied, as they are written (see
+//! `secrets.rs`). A program that prints such a file with its bytes rewritten, cut inside its
+//! lines or taken apart at a delimiter (`fold -w3`, `cut -d a -f1 --output-delimiter=_`,
+//! `column -t -s a`, `jq '.pw / "a"'`: red-team rounds 91 and 92) prints the value past that.
+//! There are too many such programs and options to list, so the files are read first: a file
+//! holding a copy is then judged as a credentials file is (`agent-review-secret-copies` holds
+//! any program but those printing its lines as they are), and other files are not held at all.
+
+use crate::exec::{Unopened, open, upstream_socket};
+use crate::scripts::Place;
+use futures_util::StreamExt;
+use hoop_core::gate::SessionHandle;
+use hoop_core::mask::{Detector, Masker};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Bytes of a file read to look for copies; a longer file is taken to hold one.
+const MAX_READ: usize = 4 << 20;
+/// Files of one command read at most; past them, the rest are taken to hold copies.
+const MAX_FILES: usize = 8;
+/// Longest one read may take; past it, the file is taken to hold a copy.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one read found.
+enum Found {
+    /// The file holds a Secret value (or could not be read whole, which counts the same).
+    Copy,
+    /// It holds none.
+    Clean,
+    /// There is no such file to read (missing, a directory, a device): the command reads none.
+    Nothing,
+}
+
+/// The paths among `paths` (an agent's exec's, as the reader normalised them) that hold a
+/// copy of a value `masker` knows to be secret, or may: a recursive read (`DIR/**`) of a
+/// directory, a file hoop could not read whole, and every path past [`MAX_FILES`]. Empty when
+/// `masker` knows no values.
+pub(crate) async fn find(place: &Place<'_>, session: &SessionHandle, masker: &Masker, paths: &[String]) -> Vec<String> {
+    if !masker.knows_values() {
+        return Vec::new();
+    }
+    let mut copies = Vec::new();
+    let mut read = 0;
+    for path in paths {
+        // Written, not read (`<new>`), the kernel's own files (judged by their own rules), the
+        // terminal and the null device.
+        if path.contains("<new>") || path.starts_with("/proc/") || path.starts_with("/dev/") || path.starts_with("/sys/") {
+            continue;
+        }
+        if path.ends_with("/**") || read >= MAX_FILES {
+            copies.push(path.clone());
+            continue;
+        }
+        read += 1;
+        match one(place, session, masker, path).await {
+            Found::Copy => copies.push(path.clone()),
+            Found::Clean | Found::Nothing => {}
+        }
+    }
+    copies
+}
+
+/// Reads `path` in the container and searches it.
+async fn one(place: &Place<'_>, session: &SessionHandle, masker: &Masker, path: &str) -> Found {
+    let argv = ["sh".to_string(), "-c".to_string(), hoop_core::action::script::read_command(path)];
+    let path_and_query = format!("{}?{}", place.api_path, place.own_query(&argv));
+    let work = async {
+        let identity = &session.session().identity;
+        let (upgrade, _) = match open(place.target, &path_and_query, &hyper::HeaderMap::new(), identity, &["v5.channel.k8s.io", "v4.channel.k8s.io"]).await {
+            Ok(o) => o,
+            Err(Unopened::Answer(..) | Unopened::Failed(..)) => return Found::Copy,
+        };
+        let Ok(up) = upgrade.await else { return Found::Copy };
+        let mut ws = upstream_socket(up).await;
+        let (mut text, mut exit) = (Vec::new(), None);
+        while let Some(msg) = ws.next().await {
+            let Ok(Message::Binary(frame)) = msg else {
+                match msg {
+                    Ok(Message::Close(_)) | Err(_) => break,
+                    _ => continue,
+                }
+            };
+            match frame.split_first() {
+                Some((1, data)) => {
+                    text.extend_from_slice(data);
+                    if text.len() > MAX_READ {
+                        return Found::Copy;
+                    }
+                }
+                Some((3, status)) => exit = Some(crate::exec::exit_code(status)),
+                _ => {}
+            }
+        }
+        match exit {
+            // `cat` failed: no such file, a directory, or one it may not read (nor may the
+            // command, which runs as the same user).
+            Some(code) if code != 0 && text.is_empty() => Found::Nothing,
+            Some(0) => {
+                if holds_a_value(masker, &text) { Found::Copy } else { Found::Clean }
+            }
+            _ => Found::Copy,
+        }
+    };
+    tokio::time::timeout(READ_TIMEOUT, work).await.unwrap_or(Found::Copy)
+}
+
+/// Whether `text` holds a value `masker` knows, as a reader sees it (escapes and invisible
+/// characters skipped, as masking reads output).
+fn holds_a_value(masker: &Masker, text: &[u8]) -> bool {
+    let mut by = [0u64; Detector::ALL.len()];
+    let _ = masker.mask_visible_counted(text, &mut by);
+    by.get(Detector::Secret.index()).is_some_and(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hoop_core::mask::{KnownValues, MaskConfig};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_file_holds_a_value_in_any_spelling_masking_knows() {
+        let base = Masker::new(&MaskConfig::default(), None).unwrap();
+        let m = base.with_known(Arc::new(KnownValues::new([b"Rtk92SecretPassValue".to_vec(), b"UnRrOTJTZWNyZXRQYXNzVmFsdWU=".to_vec()]).unwrap()));
+        assert!(holds_a_value(&m, b"setting Rtk92SecretPassValue\n"));
+        assert!(holds_a_value(&m, b"b64 UnRrOTJTZWNyZXRQYXNzVmFsdWU=\n"));
+        assert!(holds_a_value(&m, b"Rtk92Secret\x1b[0mPassValue"), "an escape inside it");
+        assert!(!holds_a_value(&m, b"GET /health 200\n"));
+        assert!(!base.knows_values() && m.knows_values());
+    }
+}
