@@ -219,13 +219,24 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     }
     out.push(encoded.into_bytes());
     if v.len() <= MAX_ENCODED {
-        let lower: String = v.iter().map(|b| format!("{b:02x}")).collect();
-        out.push(lower.to_ascii_uppercase().into_bytes());
-        out.push(lower.into_bytes());
-        let percent = percent_encoded(v);
-        if percent.as_slice() != v {
-            out.push(percent.to_ascii_lowercase());
-            out.push(percent);
+        // Hex plain, and byte by byte with `:` or a blank between (`xxd`-less dumps, MACs).
+        for sep in ["", ":", " "] {
+            let lower = v.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(sep);
+            out.push(lower.to_ascii_uppercase().into_bytes());
+            out.push(lower.into_bytes());
+        }
+        // Percent-encoding as each encoder writes it (red-team round 92): every reserved byte
+        // (RFC 3986, Go), `/` kept (Python's `quote`), `!*'()` kept (`encodeURIComponent`), and a
+        // blank as `+` (forms, Go's `QueryEscape`); hex digits in either case.
+        for keep in [&b""[..], b"/", b"!*'()"] {
+            let percent = percent_encoded(v, keep);
+            let plus = String::from_utf8_lossy(&percent).replace("%20", "+").into_bytes();
+            for form in [percent, plus] {
+                if form.as_slice() != v {
+                    out.push(lowercase_escapes(&form));
+                    out.push(form);
+                }
+            }
         }
         if let Ok(text) = std::str::from_utf8(v) {
             out.push(text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>().into_bytes());
@@ -234,14 +245,30 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     out.extend(json_escaped(v));
 }
 
-/// `v` percent-encoded as a URL's parts are (RFC 3986: letters, digits and `-._~` kept).
-fn percent_encoded(v: &[u8]) -> Vec<u8> {
+/// `v` percent-encoded as a URL's parts are (RFC 3986: letters, digits and `-._~` kept, and
+/// the bytes of `keep`).
+fn percent_encoded(v: &[u8], keep: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len() * 3);
     for &b in v {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep.contains(&b) {
             out.push(b);
         } else {
             out.extend_from_slice(format!("%{b:02X}").as_bytes());
+        }
+    }
+    out
+}
+
+/// `form` with the hex digits of its `%XX` escapes in lower case.
+fn lowercase_escapes(form: &[u8]) -> Vec<u8> {
+    let mut out = form.to_vec();
+    for i in 0..out.len() {
+        if out.get(i) == Some(&b'%') {
+            for j in [i + 1, i + 2] {
+                if let Some(c) = out.get_mut(j) {
+                    c.make_ascii_lowercase();
+                }
+            }
         }
     }
     out
@@ -315,7 +342,9 @@ mod tests {
         for copy in [
             format!("b64: {}\n{}\n", wrapped[0], wrapped[1]),
             format!("hex={hex} HEX={}", hex.to_ascii_uppercase()),
-            format!("https://h/?p={}&y=2", String::from_utf8(percent_encoded(value.as_bytes())).unwrap()),
+            format!("https://h/?p={}&y=2", String::from_utf8(percent_encoded(value.as_bytes(), b"")).unwrap()),
+            format!("q={}", String::from_utf8(percent_encoded(value.as_bytes(), b"/")).unwrap().replace("%20", "+")),
+            format!("mac {}", value.bytes().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")),
             format!("{{\"v\": \"{escaped}\"}}"),
         ] {
             let out = masked.mask_text(&copy).into_owned();
