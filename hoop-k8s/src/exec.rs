@@ -396,7 +396,13 @@ where
             Typed::Line { line, raw, edited } => {
                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &session.masker().mask_bytes(&raw)));
                 let action = hoop_core::action::Action::exec_in(ongoing.target.as_str(), &line, &lines.cwd);
-                let action = if lines.terminal { action.on_terminal() } else { action };
+                let mut action = if lines.terminal { action.on_terminal() } else { action };
+                // The files it names that hold copies of Secret values (see `copies.rs`).
+                let copies = ongoing.copies_among(&action.exec.paths).await;
+                match copies {
+                    Ok(c) => action.exec.copies = c,
+                    Err(_) => action.exec.copies.clone_from(&action.exec.paths),
+                }
                 // An edited line is refused even when it looks empty (Ctrl-U then Ctrl-Y).
                 if line.trim().is_empty() && !edited {
                     (raw, None)

@@ -70,9 +70,24 @@ pub(crate) struct Ongoing {
     /// Where that masker comes from when it searches for Secret values: asked again as a
     /// stream goes on.
     pub live: Option<(Arc<K8sGateway>, Arc<crate::upstream::K8sTarget>)>,
+    /// An exec's or attach's pod exec path and query: where the files a typed line names are
+    /// read, to know whether they hold copies of Secret values (see `copies.rs`).
+    pub exec_place: Option<(String, String)>,
 }
 
 impl Ongoing {
+    /// The paths among `paths` that hold copies of Secret values, read in the exec's container
+    /// (see `copies.rs`); none where no values are searched.
+    pub(crate) async fn copies_among(&self, paths: &[String]) -> Result<Vec<String>, String> {
+        let (Some((_, target)), Some((api_path, query))) = (&self.live, &self.exec_place) else { return Ok(Vec::new()) };
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let masker = self.current_masker().await?;
+        let place = crate::scripts::Place { target, api_path, query };
+        Ok(crate::copies::find(&place, &self.session, &masker, paths).await)
+    }
+
     /// The masker for what the response carries now: the one it started with, or, when it
     /// searches for Secret values, one with the values as last read (red-team round 91: a watch
     /// or an exec that lasts showed a Secret made after it started in clear). An error says why
@@ -322,7 +337,11 @@ impl Conn {
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let masker = session.masker();
-        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker, live: None };
+        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker, live: None, exec_place: None };
+        if agent && matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") {
+            let pod = api_path.strip_suffix("/attach").map_or_else(|| api_path.clone(), |p| format!("{p}/exec"));
+            ongoing.exec_place = Some((pod, query.clone()));
+        }
         if target.mask_secret_values && ongoing.masker.is_enabled() && crate::secrets::applies(&ongoing.k8s) {
             match gw.secret_values.masker(&target_name, &target, &ongoing.k8s.namespace, &ongoing.masker).await {
                 Ok(m) => (ongoing.masker, ongoing.live) = (m, Some((gw.clone(), target.clone()))),

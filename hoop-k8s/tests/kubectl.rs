@@ -491,6 +491,21 @@ fn secret_values_are_masked_wherever_they_were_copied() {
         t.join().unwrap();
         assert!(text(&o).1.contains("agent-review-secret-copies") && text(&o).0.is_empty(), "{argv:?}: {:?}", text(&o));
     }
+    // The same in an approved shell's typed lines: held, denied, nothing comes back; a plain
+    // `cat` of it is masked.
+    {
+        use std::io::Write;
+        let t = hoop_harness::review::decide_in_turn(gw.gate.approvals(), "alice", &[true, false], "");
+        let mut child = kubectl_spawn(&gw.agent(), &["exec", "-i", "pod-0", "--", "sh"], Stdio::piped());
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("echo before\ncut -d a -f1- --output-delimiter=_ {p}\ncat {p}\necho after\nexit\n").as_bytes()).unwrap();
+        drop(stdin);
+        let o = child.wait_with_output().unwrap();
+        t.join().unwrap();
+        let (out, err) = text(&o);
+        assert!(out.contains("before") && out.contains("after") && out.contains("agent-review-secret-copies") && out.contains("setting [REDACTED:secret]"), "{out} {err}");
+        assert!(!out.contains("s3cr3tV") && !out.contains("l90xyz"), "{out}");
+    }
     let plain = gw.dir.path().join("plain91.log");
     std::fs::write(&plain, "GET /health 200\n").unwrap();
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "fold", "-w3", plain.to_str().unwrap()]);
