@@ -183,13 +183,30 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
             let worth = |v: &[u8]| v.len() >= MIN_UNNAMED || (named && v.len() >= hoop_core::mask::known::MIN_LEN);
             let trimmed = value.trim_ascii();
             let before = out.len();
-            for v in [&value[..], trimmed] {
+            // As written, trimmed, and as a reader sees it (control and invisible characters
+            // skipped, as masking reads what it searches: red-team round 93).
+            let seen = hoop_core::mask::as_seen(trimmed);
+            for v in [&value[..], trimmed, &seen[..]] {
                 if worth(v) {
                     spellings(v, &mut out);
                 }
             }
             if trimmed.contains(&b'\n') {
-                out.extend(trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).filter(|l| l.len() >= MIN_UNNAMED).map(<[u8]>::to_vec));
+                let lines: Vec<&[u8]> = trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).collect();
+                out.extend(lines.iter().filter(|l| l.len() >= MIN_UNNAMED).map(|l| l.to_vec()));
+                // A short line (a PEM body's last) with the line before it (round 93).
+                for pair in lines.windows(2) {
+                    if let [before, short] = pair
+                        && short.len() < MIN_UNNAMED
+                        && !short.is_empty()
+                        && before.len() >= MIN_UNNAMED
+                    {
+                        let mut joined = before.to_vec();
+                        joined.push(b'\n');
+                        joined.extend_from_slice(short);
+                        out.push(joined);
+                    }
+                }
             }
             sources += usize::from(out.len() > before);
         }
@@ -353,6 +370,21 @@ mod tests {
                 assert!(!out.contains(piece), "{piece} in {out}");
             }
         }
+    }
+
+    #[test]
+    fn values_as_a_reader_sees_them_and_a_short_last_line() {
+        // Red-team round 93: a value holding a tab was never found (masking reads text with
+        // control characters skipped), nor a PEM body's short last line.
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let e = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+        let list = json!({"items": [{"data": {"password": e("Rtk93\tTabbedValue"), "tls.key": e("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCabcdefgh\nshortRtk93end==\n-----END PRIVATE KEY-----\n")}}]});
+        let masked = m.with_known(Arc::new(KnownValues::new(values_of(&m, &list).0).unwrap()));
+        // (As objects' strings and streams are read: the visible text.)
+        let out = masked.mask_visible(b"x Rtk93\tTabbedValue y").into_owned();
+        assert!(!String::from_utf8_lossy(&out).contains("TabbedValue"), "{}", String::from_utf8_lossy(&out));
+        let out = masked.mask_text("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCabcdefgh\nshortRtk93end==\n").into_owned();
+        assert!(!out.contains("shortRtk93end"), "{out}");
     }
 
     #[test]

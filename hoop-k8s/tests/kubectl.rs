@@ -485,7 +485,7 @@ fn secret_values_are_masked_wherever_they_were_copied() {
     // apart at a delimiter inside it) waits for a reviewer; denied, nothing of it comes back.
     // A file without a copy is not held.
     let p = printed.to_str().unwrap();
-    for argv in [vec!["fold", "-w3", p], vec!["od", "-c", p], vec!["cut", "-c9-14", p], vec!["cut", "-d", "a", "-f1-", "--output-delimiter=_", p], vec!["column", "-t", "-s", "a", p]] {
+    for argv in [vec!["fold", "-w3", p], vec!["od", "-c", p], vec!["cut", "-c9-14", p], vec!["cut", "-d", "a", "-f1-", "--output-delimiter=_", p], vec!["column", "-t", "-s", "a", p], vec!["tail", "-c", "+1", "-c", "6", p], vec!["grep", "-c", "-E", "^.{9}s", p]] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
         let o = kubectl(&gw.agent(), &[&["exec", "pod-0", "--"][..], &argv].concat());
         t.join().unwrap();

@@ -217,8 +217,12 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         // Decoding gives back what was encoded, which masking then reads.
         "base64" if !short(&['d']) && !long(&["--decode"]) => program.to_string(),
         "grep" | "egrep" | "fgrep" | "rg" if short(&['o']) || long(&["--only-matching"]) => format!("{program} -o"),
-        // (`tail -c +1` prints all of it.)
-        "head" | "tail" if (short(&['c']) || long(&["--bytes"])) && !whole_tail(program, args) => format!("{program} -c"),
+        // (Even `tail -c +1`, which prints all of it, unless a later `-c N` takes its place:
+        // red-team round 93.)
+        "head" | "tail" if short(&['c']) || long(&["--bytes"]) => format!("{program} -c"),
+        // Bytes past ASCII and control characters as `M-x` and `^X` (round 93: `cat -v` printed
+        // a value with an `é` past masking).
+        "cat" if short(&['v', 'A', 'e', 't']) || long(&["--show-nonprinting", "--show-all", "--show-tabs"]) => format!("{program} -v"),
         "cut" if short(&['c', 'b']) || long(&["--characters", "--bytes"]) => format!("{program} -c"),
         "tac" if short(&['b', 'r', 's']) || long(&["--before", "--regex", "--separator"]) => format!("{program} -s"),
         "sed" if sed_rewrites(args) => format!("{program} s"),
@@ -231,11 +235,6 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         _ => return None,
     };
     Some(how)
-}
-
-/// Whether `tail`'s byte count is `+1`: from the first byte, the whole input.
-fn whole_tail(program: &str, args: &[String]) -> bool {
-    program == "tail" && (args.windows(2).any(|w| w.first().is_some_and(|f| f == "-c") && w.get(1).is_some_and(|v| v == "+1")) || args.iter().any(|a| a == "-c+1" || a == "--bytes=+1"))
 }
 
 /// Whether a jq program among `args` reads raw text or takes strings apart (`explode`,

@@ -55,7 +55,7 @@ const PATH_READERS: &[&str] = &[
     "cat", "tac", "head", "tail", "less", "more", "ls", "stat", "file", "wc", "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum",
     "sha512sum", "b2sum", "cksum", "sum", "grep", "egrep", "fgrep", "rg", "diff", "cmp", "strings", "od", "hexdump", "readlink", "realpath",
     "dirname", "basename", "test", "[", "du", "which", "whereis", "type", "namei", "lsattr", "getfacl", "ldd", "objdump", "readelf", "nm",
-    "dpkg", "dpkg-query", "rpm", "echo", "printf", "tree", "pwd",
+    "dpkg", "dpkg-query", "rpm", "echo", "printf", "tree", "pwd", "nl",
     // Filters with no option naming a file they write (unlike `sort -o`, `uniq IN OUT`, `xxd IN OUT`).
     "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];

@@ -278,7 +278,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // one are not held (see `hoop-k8s/src/copies.rs`, which reads them first).
         "agent-review-secret-copies",
         Then::Review,
-        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.copies) > 0 && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "wc", "ls", "stat", "file", "test", "["])) || size(action.exec.reshapes) > 0 || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])))"#,
+        r#"identity.kind == "agent" && session.protocol == "kubernetes" && action.kind in ["exec", "shell"] && size(action.exec.copies) > 0 && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "nl", "wc", "ls", "stat", "file", "test", "[", "sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox"])) || size(action.exec.reshapes) > 0 || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])))"#,
         "a container file holding a copy of a Secret's value, which masking finds as it is written, read by a program that may print it rewritten, cut or taken apart (or copied into another file)",
     ),
     (
@@ -673,7 +673,12 @@ mod tests {
         for line in ["fold -w3 /app/app.conf", "od -c /app/app.conf", "cut -d a -f1- --output-delimiter=_ /app/app.conf", "column -t -s a /app/app.conf", "jq '.pw / \"a\"' /app/app.conf", "grep -o 'S.*' /app/app.conf", "head -c 12 /app/app.conf", "head --by=9 /app/app.conf", "awk '{print $5,$4}' /app/app.conf", "cat /app/app.conf > /tmp/x", "fmt -w 5 /app/app.conf"] {
             assert_eq!(rule_of(&with_copy(line)), "agent-review-secret-copies", "{line}");
         }
-        for line in ["cat /app/app.conf", "grep -n setting /app/app.conf", "head -n 5 /app/app.conf", "tail -f /app/app.conf", "wc -l /app/app.conf"] {
+        // Round 93: `tail -c +1 -c 2` (a later count wins), `cat -v` (bytes past ASCII as
+        // `M-x`), `grep -c` (a pattern per guess: an oracle, as a SQL filter on a masked column).
+        for line in ["tail -c +1 -c 2 /app/app.conf", "cat -v /app/app.conf", "cat -A /app/app.conf", "grep -c -E '^.{3}[set]' /app/app.conf", "grep -n setting /app/app.conf"] {
+            assert_eq!(rule_of(&with_copy(line)), "agent-review-secret-copies", "{line}");
+        }
+        for line in ["cat /app/app.conf", "head -n 5 /app/app.conf", "tail -f /app/app.conf", "wc -l /app/app.conf", "nl /app/app.conf", "sh -c 'cat /app/app.conf'"] {
             assert!(matches!(with_copy(line), Verdict::Allow { .. }), "{line}: {:?}", with_copy(line));
         }
         let line_in_pod = |line: &str| in_pod(&Action::exec_in("k", line, &crate::action::typed::Cwd::Container(None)));
