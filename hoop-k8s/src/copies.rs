@@ -9,20 +9,14 @@
 //! holding a copy is then judged as a credentials file is (`agent-review-secret-copies` holds
 //! any program but those printing its lines as they are), and other files are not held at all.
 
-use crate::exec::{Unopened, open, upstream_socket};
 use crate::scripts::Place;
-use futures_util::StreamExt;
 use hoop_core::gate::SessionHandle;
 use hoop_core::mask::{Detector, Masker};
-use std::time::Duration;
-use tokio_tungstenite::tungstenite::Message;
 
 /// Bytes of a file read to look for copies; a longer file is taken to hold one.
 const MAX_READ: usize = 4 << 20;
 /// Files of one command read at most; past them, the rest are taken to hold copies.
 const MAX_FILES: usize = 8;
-/// Longest one read may take; past it, the file is taken to hold a copy.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one read found.
 enum Found {
@@ -65,46 +59,18 @@ pub(crate) async fn find(place: &Place<'_>, session: &SessionHandle, masker: &Ma
 
 /// Reads `path` in the container and searches it.
 async fn one(place: &Place<'_>, session: &SessionHandle, masker: &Masker, path: &str) -> Found {
-    let argv = ["sh".to_string(), "-c".to_string(), hoop_core::action::script::read_command(path)];
-    let path_and_query = format!("{}?{}", place.api_path, place.own_query(&argv));
-    let work = async {
-        let identity = &session.session().identity;
-        let (upgrade, _) = match open(place.target, &path_and_query, &hyper::HeaderMap::new(), identity, &["v5.channel.k8s.io", "v4.channel.k8s.io"]).await {
-            Ok(o) => o,
-            Err(Unopened::Answer(..) | Unopened::Failed(..)) => return Found::Copy,
-        };
-        let Ok(up) = upgrade.await else { return Found::Copy };
-        let mut ws = upstream_socket(up).await;
-        let (mut text, mut exit) = (Vec::new(), None);
-        while let Some(msg) = ws.next().await {
-            let Ok(Message::Binary(frame)) = msg else {
-                match msg {
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    _ => continue,
-                }
-            };
-            match frame.split_first() {
-                Some((1, data)) => {
-                    text.extend_from_slice(data);
-                    if text.len() > MAX_READ {
-                        return Found::Copy;
-                    }
-                }
-                Some((3, status)) => exit = Some(crate::exec::exit_code(status)),
-                _ => {}
-            }
+    match place.read_bytes(session, path, MAX_READ).await {
+        // Not read whole, or not read at all: taken to hold one.
+        Err(_) => Found::Copy,
+        Ok((text, _)) if text.len() > MAX_READ => Found::Copy,
+        Ok((text, Some(0))) => {
+            if holds_a_value(masker, &text) { Found::Copy } else { Found::Clean }
         }
-        match exit {
-            // `cat` failed: no such file, a directory, or one it may not read (nor may the
-            // command, which runs as the same user).
-            Some(code) if code != 0 && text.is_empty() => Found::Nothing,
-            Some(0) => {
-                if holds_a_value(masker, &text) { Found::Copy } else { Found::Clean }
-            }
-            _ => Found::Copy,
-        }
-    };
-    tokio::time::timeout(READ_TIMEOUT, work).await.unwrap_or(Found::Copy)
+        // `cat` failed: no such file, a directory, or one it may not read (nor may the
+        // command, which runs as the same user).
+        Ok((text, Some(_))) if text.is_empty() => Found::Nothing,
+        Ok(_) => Found::Copy,
+    }
 }
 
 /// Whether `text` holds a value `masker` knows, as a reader sees it (escapes and invisible

@@ -45,15 +45,10 @@ fn query_for(query: &str, argv: &[String], stdout_only: bool) -> String {
 }
 
 impl Place<'_> {
-    /// The query of an exec of the gateway's own running `argv` in the same container, its
-    /// stdout alone.
-    pub(crate) fn own_query(&self, argv: &[String]) -> String {
-        query_for(self.query, argv, true)
-    }
-
-    /// Reads `path` in the container with `cat`, as `session`'s identity; `Err` says why it
-    /// cannot be shown (missing, unreadable, too long, not text).
-    pub async fn read(&self, session: &SessionHandle, path: &str) -> Result<Script, String> {
+    /// Reads `path` in the container with `cat`, as `session`'s identity: up to `limit` bytes
+    /// (more means it was cut there) and `cat`'s exit status (`None` when none came); `Err`
+    /// when the exec could not run. Bounded by [`READ_TIMEOUT`].
+    pub(crate) async fn read_bytes(&self, session: &SessionHandle, path: &str, limit: usize) -> Result<(Vec<u8>, Option<i64>), String> {
         let argv = ["sh".to_string(), "-c".to_string(), read_command(path)];
         let path_and_query = format!("{}?{}", self.api_path, query_for(self.query, &argv, true));
         let work = async {
@@ -76,7 +71,7 @@ impl Place<'_> {
                 match frame.split_first() {
                     Some((1, data)) => {
                         text.extend_from_slice(data);
-                        if text.len() > MAX_SCRIPT {
+                        if text.len() > limit {
                             break;
                         }
                     }
@@ -84,12 +79,19 @@ impl Place<'_> {
                     _ => {}
                 }
             }
-            if exit != Some(0) && text.len() <= MAX_SCRIPT {
-                return Err("it could not be read".to_string());
-            }
-            Script::from_bytes(path, text)
+            Ok((text, exit))
         };
         tokio::time::timeout(READ_TIMEOUT, work).await.unwrap_or_else(|_| Err("reading it took too long".into()))
+    }
+
+    /// Reads `path` in the container with `cat`, as `session`'s identity; `Err` says why it
+    /// cannot be shown (missing, unreadable, too long, not text).
+    pub async fn read(&self, session: &SessionHandle, path: &str) -> Result<Script, String> {
+        let (text, exit) = self.read_bytes(session, path, MAX_SCRIPT).await?;
+        if exit != Some(0) && text.len() <= MAX_SCRIPT {
+            return Err("it could not be read".to_string());
+        }
+        Script::from_bytes(path, text)
     }
 }
 
