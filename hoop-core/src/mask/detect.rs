@@ -432,7 +432,7 @@ impl Group {
             [Detector::NamedCredential] => aho_corasick::AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(["pass", "pw", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth", "&", "auth", "salt", "identified"])
+                .build(["pass", "pw", "secret", "token", "key", "credential", "mysql", "redis-cli", "curl", "masterauth", "&", "auth", "salt", "identified", "jwt", "dsn"])
                 .ok()
                 .map(Needle::Words),
             _ => None,
@@ -772,6 +772,9 @@ mod tests {
         // Red-team round 90: more names and flags that hold credentials.
         assert_eq!(found("JWT=eyJx1 SENTRY_DSN=https-dsn SALT=s4lt SESSION_KEY=sk9 STRIPE_KEY=rk_1 SSH_KEY=k22"), ["eyJx1", "https-dsn", "s4lt", "sk9", "rk_1", "k22"]);
         assert_eq!(found("app --signing-key v1 --master-key v2 --hmac v3 --jwt v4 --salt v5 --mode fast"), ["v1", "v2", "v3", "v4", "v5"]);
+        // Each alone, where no other credential word lets the search in.
+        assert_eq!(found("JWT=eyJx2"), ["eyJx2"]);
+        assert_eq!(found("SENTRY_DSN=https-dsn2"), ["https-dsn2"]);
         assert_eq!(found("redis://:pw0rd@cache:6379"), ["redis://:pw0rd@"]);
         // Layouts of the same file (red-team round 36): blanks, a JSON pair, a `$(` that is
         // not a command substitution; a password holding `$` is masked whole.
