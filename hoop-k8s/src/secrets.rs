@@ -50,6 +50,8 @@ struct Entry {
 #[derive(Default)]
 pub(crate) struct SecretValues {
     cached: Mutex<HashMap<(String, String), Entry>>,
+    /// Held while the Secrets are read (see `scoped`).
+    reading: tokio::sync::Mutex<()>,
 }
 
 impl SecretValues {
@@ -66,19 +68,14 @@ impl SecretValues {
     /// The masker for the Secrets of `namespace` (every namespace's when empty).
     async fn scoped(&self, target_name: &str, target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, Unread> {
         let key = (target_name.to_string(), namespace.to_string());
-        {
-            let mut cached = self.lock();
-            if let Some(e) = cached.get_mut(&key).filter(|e| e.read_at.elapsed() < FRESH) {
-                return match &e.known {
-                    Err(forbidden) => Err(Unread::Forbidden(forbidden.clone())),
-                    Ok(known) => {
-                        if !Arc::ptr_eq(&e.masker.0, base) {
-                            e.masker = (base.clone(), with(base, known));
-                        }
-                        Ok(e.masker.1.clone())
-                    }
-                };
-            }
+        if let Some(fresh) = self.fresh(&key, base) {
+            return fresh;
+        }
+        // One read at a time: the requests that found the values stale together wait for it
+        // rather than each list every Secret and build the search again.
+        let _reading = self.reading.lock().await;
+        if let Some(fresh) = self.fresh(&key, base) {
+            return fresh;
         }
         // A refusal to list is remembered as long as values are (the fallback then asks no
         // more); other failures are asked again next time.
@@ -101,6 +98,21 @@ impl SecretValues {
         let result = known.as_ref().map(|_| masker.clone()).map_err(|why| Unread::Forbidden(why.clone()));
         cached.insert(key, Entry { read_at: Instant::now(), known, masker: (base.clone(), masker) });
         result
+    }
+
+    /// The masker for `key` when its values are fresh.
+    fn fresh(&self, key: &(String, String), base: &Arc<Masker>) -> Option<Result<Arc<Masker>, Unread>> {
+        let mut cached = self.lock();
+        let e = cached.get_mut(key).filter(|e| e.read_at.elapsed() < FRESH)?;
+        Some(match &e.known {
+            Err(forbidden) => Err(Unread::Forbidden(forbidden.clone())),
+            Ok(known) => {
+                if !Arc::ptr_eq(&e.masker.0, base) {
+                    e.masker = (base.clone(), with(base, known));
+                }
+                Ok(e.masker.1.clone())
+            }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Entry>> {
