@@ -2061,20 +2061,26 @@ fn typed_lines_are_read_as_the_shell_reads_them() {
 /// shell, relative paths are unreadable for the rest of the session.
 #[test]
 fn relative_paths_after_any_move_are_unreadable() {
-    use std::io::Write;
     let gw = gateway("");
     let kc = gw.agent();
     let dir = gw.dir.path().join("elsewhere");
     std::fs::create_dir_all(&dir).unwrap();
-    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
-    let mut child = kubectl_spawn(&kc, &["exec", "-i", "pod-1", "--", "sh"], Stdio::piped());
-    let mut stdin = child.stdin.take().unwrap();
     let d = dir.display();
-    stdin.write_all(format!("cd {d}\nhead -n1\ncd\nprintf x > m74\ncommand cd {d}\nprintf x > m74b\nls -d /usr\nexit\n").as_bytes()).unwrap();
-    drop(stdin);
-    let o = child.wait_with_output().unwrap();
+    // On a terminal, where each read takes one line whatever has been typed ahead: `head` reads
+    // exactly the `cd` line (through a pipe, `head` or the shell read ahead whatever had arrived,
+    // by turns, and the test failed under load).
+    let script = gw.dir.path().join("tty-script");
+    std::fs::write(
+        &script,
+        format!(
+            "send cd {d}\\r\nsend head -n1\\r\nsend cd\\r\nsend id\\r\nexpect uid=\nsend printf x > m74\\r\nexpect unreadable-commands\nsend command cd {d}\\r\nsend printf x > m74b\\r\nsend ls -d /usr\\r\nsend uname\\r\nexpect Linux\nsend exit\\r\n"
+        ),
+    )
+    .unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = kubectl_on_pty(&kc, &script, &["exec", "-it", "pod-1", "--", "sh"]);
     t.join().unwrap();
     let (out, err) = text(&o);
-    assert!(out.contains("/usr") && out.contains("agent-no-unreadable-commands"), "{out} {err}");
+    assert!(out.contains("\r\ncd\r\n") && out.contains("\r\n/usr\r\n") && out.contains("agent-no-unreadable-commands"), "{err}\n{out}");
     assert!(!dir.join("m74").exists() && !dir.join("m74b").exists(), "a relative write landed where hoop did not read it: {out}");
 }
