@@ -226,13 +226,18 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
     (out, sources)
 }
 
-/// `v` and the spellings a copy of it takes (red-team round 91 found each served in clear):
-/// base64 on one line and wrapped at 76 or 64 columns (each line, and the end across its last
-/// line break), hex in either case, percent-encoding (a password in a connection string) and
-/// JSON: escaped as a string needs, and every character a `\u` escape.
+/// `v` and the spellings a copy of it takes (red-team rounds 91 and 94 found each served in
+/// clear): as text, quoted or escaped as serialisers write it (see `textual`), each also as it
+/// stands inside a JSON string; base64 on one line, wrapped at 76 or 64 columns (each line, and
+/// the end across its last line break), and inside a longer encoded text (see
+/// `base64_inside`); hex in either case; percent-encoding (a password in a connection string);
+/// and every character a `\u` escape.
 fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     use base64::Engine;
-    out.push(v.to_vec());
+    for form in textual(v) {
+        out.extend(json_escaped(&form));
+        out.push(form);
+    }
     let encoded = base64::engine::general_purpose::STANDARD.encode(v);
     for width in [76, 64] {
         if encoded.len() > width {
@@ -247,6 +252,7 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
         }
     }
     out.push(encoded.into_bytes());
+    base64_inside(v, out);
     if v.len() <= MAX_ENCODED {
         // Hex plain, and byte by byte with `:` or a blank between (`xxd`-less dumps, MACs).
         for sep in ["", ":", " "] {
@@ -271,7 +277,75 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
             out.push(text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>().into_bytes());
         }
     }
-    out.extend(json_escaped(v));
+}
+
+/// `v` as text and as serialisers quote it when it holds a quote or a backslash (red-team
+/// round 94): `'` doubled (SQL literals, YAML single-quoted scalars), `"` doubled (CSV), shell
+/// single-quoting (`'\''`, `'"'"'`), backslash escapes (Python's `repr`, shell double quotes,
+/// `printf %q`); and in each Unicode normal form (a value typed on one system, copied on
+/// another: NFD from macOS file names, NFKC from form input).
+fn textual(v: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![v.to_vec()];
+    let mut add = |form: Vec<u8>| {
+        if !out.contains(&form) {
+            out.push(form);
+        }
+    };
+    let replaced = |pairs: &[(u8, &[u8])]| {
+        let mut form = Vec::with_capacity(v.len() + 8);
+        for &b in v {
+            match pairs.iter().find(|(from, _)| *from == b) {
+                Some((_, to)) => form.extend_from_slice(to),
+                None => form.push(b),
+            }
+        }
+        form
+    };
+    add(replaced(&[(b'\'', b"''")]));
+    add(replaced(&[(b'"', b"\"\"")]));
+    add(replaced(&[(b'\'', b"'\\''")]));
+    add(replaced(&[(b'\'', b"'\"'\"'")]));
+    add(replaced(&[(b'\\', b"\\\\")]));
+    add(replaced(&[(b'\\', b"\\\\"), (b'\'', b"\\'")]));
+    add(replaced(&[(b'\\', b"\\\\"), (b'"', b"\\\""), (b'$', b"\\$"), (b'`', b"\\`")]));
+    // `printf %q` and `shlex`-less quoting: a backslash before each byte the shell treats
+    // specially.
+    let special: &[u8] = b" \t!\"#$&'()*;<>?[\\]`{|}~";
+    add(v.iter().flat_map(|&b| if special.contains(&b) { vec![b'\\', b] } else { vec![b] }).collect());
+    if let Ok(text) = std::str::from_utf8(v)
+        && !text.is_ascii()
+    {
+        use unicode_normalization::UnicodeNormalization;
+        for form in [text.nfc().collect::<String>(), text.nfd().collect(), text.nfkc().collect(), text.nfkd().collect()] {
+            add(form.into_bytes());
+        }
+    }
+    out
+}
+
+/// `v`'s base64 inside a longer encoded text (red-team round 94: HTTP Basic's `user:VALUE`, a
+/// Docker `auth`, a base64'd JSON document holding the value, a JWT segment): the value may
+/// start at any of the three byte offsets of a base64 group, and the characters its bytes alone
+/// decide are searched for each, in the standard and the URL-safe alphabets. The one or two
+/// characters at each end that share bits with the text around it stay as they are. Also whole
+/// without `=` padding (base64url, JWT).
+fn base64_inside(v: &[u8], out: &mut Vec<Vec<u8>>) {
+    use base64::Engine;
+    let (std, url) = (base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
+    out.push(std.encode(v).into_bytes());
+    out.push(url.encode(v).into_bytes());
+    for offset in 0..3usize {
+        let mut shifted = vec![0u8; offset];
+        shifted.extend_from_slice(v);
+        // Characters are 6 bits: the value's bits run from 8·offset to 8·(offset + len).
+        let (first, end) = ((8 * offset).div_ceil(6), 8 * (offset + v.len()) / 6);
+        for engine in [&std, &url] {
+            let encoded = engine.encode(&shifted);
+            if let Some(inside) = encoded.as_bytes().get(first..end) {
+                out.push(inside.to_vec());
+            }
+        }
+    }
 }
 
 /// `v` percent-encoded as a URL's parts are (RFC 3986: letters, digits and `-._~` kept, and
@@ -380,6 +454,44 @@ mod tests {
             assert!(out.contains("[REDACTED:secret]"), "{copy}: {out}");
             for piece in [&wrapped[0][..20], &wrapped[1][wrapped[1].len() - 8..], &hex[..20], "url%2Fvalue", &escaped[..30]] {
                 assert!(!out.contains(piece), "{piece} in {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_copies_and_base64_inside_longer_texts_are_found() {
+        // Red-team round 94: each of these reached the agent in clear.
+        use base64::Engine;
+        let (b64, url) = (base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let (quote, slash, accents, plain) = ("Rtk94'Quote'Val!x", "Rtk94Back\\slash$Dollar\"Q", "Rtk94Caf\u{e9}Z\u{fc}richX", "Rtk94PlainLongValue1234");
+        let mut forms = Vec::new();
+        for v in [quote, slash, accents, plain] {
+            spellings(v.as_bytes(), &mut forms);
+        }
+        let masked = m.with_known(Arc::new(KnownValues::new(forms).unwrap()));
+        for (copy, clear) in [
+            (format!("'{}'", quote.replace('\'', "''")), "Quote".to_string()),
+            (format!("K='{}'", quote.replace('\'', "'\\''")), "Quote".into()),
+            (format!("K='{}'", quote.replace('\'', "'\"'\"'")), "Quote".into()),
+            (format!("\"{}\"", slash.replace('"', "\"\"")), "Dollar".into()),
+            (format!("'{}'", slash.replace('\\', "\\\\")), "Dollar".into()),
+            (format!("K=\"{}\"", slash.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$")), "Dollar".into()),
+            (slash.bytes().flat_map(|b| if b"\\$\"".contains(&b) { vec![b'\\', b] } else { vec![b] }).map(char::from).collect(), "Dollar".into()),
+            ("Rtk94Cafe\u{301}Zu\u{308}richX".into(), "richX".into()),
+            // Inside a JSON string, as an API server's raw bytes hold it.
+            (format!("{{\"c\":\"{}\"}}", slash.replace('"', "\"\"").replace('\\', "\\\\").replace('"', "\\\"")), "Dollar".into()),
+        ] {
+            let out = masked.mask_text(&copy).into_owned();
+            assert!(out.contains("[REDACTED:secret]") && !out.contains(&clear), "{copy}: {out}");
+        }
+        for prefix in ["", "u:", "usr:", "{\"pw\":\"", "x"] {
+            let inside = format!("{prefix}{plain}\",\"n\":1}}");
+            for encoded in [b64.encode(&inside), url.encode(&inside)] {
+                let out = masked.mask_text(&format!("auth {encoded} end")).into_owned();
+                // At most the two characters at each end that share bits with the text around.
+                let middle = &b64.encode(plain)[4..20];
+                assert!(out.contains("[REDACTED:secret]") && !out.contains(middle), "{prefix:?} {encoded}: {out}");
             }
         }
     }

@@ -535,6 +535,64 @@ fn namespaces_whose_secrets_cannot_be_read_are_refused() {
     }
 }
 
+/// Red-team round 94: a Secret's value copied by a workload the way everyday serialisers quote
+/// or encode it (SQL and YAML `''`, CSV `""`, shell `'\''`, Python's `repr`, Unicode NFD, HTTP
+/// Basic's base64 of `user:VALUE`, a base64'd JSON document, base64url without padding) came
+/// back to the agent in clear, in objects, logs and a file's `cat`; and a `Basic` credential
+/// under a header name masked in an object came back in clear in a log.
+#[test]
+fn quoted_and_encoded_copies_of_secret_values_are_masked() {
+    use base64::Engine;
+    let (b64, url) = (base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
+    let gw = gateway("");
+    let up = gw.api.kubeconfig().unwrap();
+    let (quote, slash, accents, plain, basic) = ("Rtk94'Quote'Val!x", "Rtk94Back\\slash$Dollar\"Q", "Rtk94Caf\u{e9}Z\u{fc}richX", "Rtk94PlainLongValue1234", "Rtk94BasicAuthPw77");
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s94"}, "data": {
+        "db_password": b64.encode(quote), "api_token": b64.encode(slash), "passphrase": b64.encode(accents), "plainsetting": b64.encode(plain), "basicpw": b64.encode(basic)}});
+    let nfd = "Rtk94Cafe\u{301}Zu\u{308}richX";
+    let copies = [
+        format!("k: '{}'", quote.replace('\'', "''")),
+        format!("INSERT INTO t VALUES ('{}')", quote.replace('\'', "''")),
+        format!("export K='{}'", quote.replace('\'', "'\\''")),
+        format!("\"a\",\"{}\"", slash.replace('"', "\"\"")),
+        format!("'{}'", slash.replace('\\', "\\\\")),
+        format!("name={nfd}"),
+        format!("Authorization: Basic {}", b64.encode(format!("u:{basic}"))),
+        format!("auth: {}", b64.encode(format!("usr:{basic}"))),
+        format!("doc: {}", b64.encode(format!("{{\"pw\":\"{plain}\"}}"))),
+        format!("jwt.{}.sig", url.encode(plain)),
+        // (Masked by the header's name in an object, and now in a log too.)
+        "Authorization-ish: Basic dXNlcjpwYXNzd29yZDEyMw==".to_string(),
+    ];
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm94"},
+        "data": copies.iter().enumerate().map(|(i, c)| (format!("c{i:02}"), serde_json::Value::String(c.clone()))).collect::<serde_json::Map<_, _>>()});
+    let file = gw.dir.path().join("r94.json");
+    for object in [secret, cm] {
+        std::fs::write(&file, object.to_string()).unwrap();
+        let o = kubectl(&up, &["apply", "-f", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+    let o = kubectl(&up, &["annotate", "pod", "pod-0", &format!("harness/log={}\n", copies.join("\n"))]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let printed = gw.dir.path().join("copies94.txt");
+    std::fs::write(&printed, copies.join("\n") + "\n").unwrap();
+    // What a reader could turn back into a value: the readable middles of the quoted and
+    // normalised copies, and the middle characters of each encoded one (wholly the value's).
+    let encoded = |c: &str| c.rsplit([' ', '.']).find(|w| w.len() > 20).map(|w| w[w.len() / 2 - 5..w.len() / 2 + 5].to_string());
+    let mut clear: Vec<String> = ["Quote", "Dollar", "richX", "PlainLong"].iter().map(|s| s.to_string()).collect();
+    clear.extend(copies.iter().skip(6).filter_map(|c| encoded(c)));
+    assert_eq!(clear.len(), 9);
+    assert!(text(&kubectl(&up, &["get", "cm", "cm94", "-o", "json"])).0.contains("Quote"), "upstream, the copies are in clear");
+    for args in [&["get", "cm", "cm94", "-o", "json"][..], &["get", "cm", "cm94", "-o", "yaml"], &["logs", "pod-0"], &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]] {
+        let o = kubectl(&gw.agent(), args);
+        let out = text(&o).0;
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+        for c in &clear {
+            assert!(!out.contains(c.as_str()), "{args:?}: {c} in {out}");
+        }
+    }
+}
+
 /// Red-team round 91: a watch or an exec that lasts showed the values of a Secret made after
 /// it started in clear; a stream now searches for the values as they are read again (every 10
 /// seconds). Also: a copy in another namespace than its Secret's is masked.
