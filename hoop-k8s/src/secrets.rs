@@ -27,7 +27,8 @@ const MAX_LIST: usize = 64 << 20;
 /// Values longer than this are not searched (a copy of a value this long is a file, not a
 /// setting, and its spellings would fill the search).
 const MAX_VALUE: usize = 64 << 10;
-/// Values longer than this are not searched in hex, percent-encoded or `\u`-escaped.
+/// Values longer than this are not searched in hex, percent-encoded, `\u`-escaped or inside
+/// longer base64.
 const MAX_ENCODED: usize = 1024;
 /// Values shorter than this are masked only under a name that says they are credentials: a
 /// Secret's `username: postgres` or `port: 5432` would otherwise mask ordinary words.
@@ -328,12 +329,18 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
 /// start at any of the three byte offsets of a base64 group, and the characters its bytes alone
 /// decide are searched for each, in the standard and the URL-safe alphabets. The one or two
 /// characters at each end that share bits with the text around it stay as they are. Also whole
-/// without `=` padding (base64url, JWT).
+/// without `=` padding (base64url, JWT). The offsets only for values up to [`MAX_ENCODED`]:
+/// they are the credentials such texts carry, and six spellings of every private key would
+/// bring a cluster of a few hundred TLS Secrets past what one search holds (refusing every
+/// request).
 fn base64_inside(v: &[u8], out: &mut Vec<Vec<u8>>) {
     use base64::Engine;
     let (std, url) = (base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
     out.push(std.encode(v).into_bytes());
     out.push(url.encode(v).into_bytes());
+    if v.len() > MAX_ENCODED {
+        return;
+    }
     for offset in 0..3usize {
         let mut shifted = vec![0u8; offset];
         shifted.extend_from_slice(v);
