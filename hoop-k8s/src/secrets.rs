@@ -42,6 +42,9 @@ struct Entry {
     read_at: Instant,
     /// The values, or why the API server refused to list them.
     known: Result<Arc<KnownValues>, String>,
+    /// What the values were read from (see `digest_of`): a read that finds the same Secrets
+    /// keeps the search instead of building it again.
+    digest: Option<Digest>,
     /// `(base, with the values)`: a masker is made once per base and reading (its automata's
     /// caches warm up across requests), again when the configuration is reloaded.
     masker: (Arc<Masker>, Arc<Masker>),
@@ -78,16 +81,22 @@ impl SecretValues {
         if let Some(fresh) = self.fresh(&key, base) {
             return fresh;
         }
+        // What the last read found, for the same configuration: kept if the Secrets are the same.
+        let last = self.lock().get(&key).and_then(|e| match (&e.known, e.digest) {
+            (Ok(k), Some(d)) if Arc::ptr_eq(&e.masker.0, base) => Some((d, k.clone(), e.masker.1.clone())),
+            _ => None,
+        });
         // A refusal to list is remembered as long as values are (the fallback then asks no
         // more); other failures are asked again next time.
-        let known = match read(target, namespace, base).await {
-            Ok(k) => Ok(Arc::new(k)),
-            Err(Unread::Forbidden(why)) => Err(why),
+        let (known, digest) = match read(target, namespace, base, last.as_ref().map(|(d, k, _)| (*d, k.clone()))).await {
+            Ok((d, k)) => (Ok(k), Some(d)),
+            Err(Unread::Forbidden(why)) => (Err(why), None),
             Err(e) => return Err(e),
         };
-        let masker = match &known {
-            Ok(k) => with(base, k),
-            Err(_) => base.clone(),
+        let masker = match (&known, &last) {
+            (Ok(k), Some((_, lk, lm))) if Arc::ptr_eq(k, lk) => lm.clone(),
+            (Ok(k), _) => with(base, k),
+            (Err(_), _) => base.clone(),
         };
         let mut cached = self.lock();
         if cached.len() >= MAX_CACHED && !cached.contains_key(&key) {
@@ -97,7 +106,7 @@ impl SecretValues {
             }
         }
         let result = known.as_ref().map(|_| masker.clone()).map_err(|why| Unread::Forbidden(why.clone()));
-        cached.insert(key, Entry { read_at: Instant::now(), known, masker: (base.clone(), masker) });
+        cached.insert(key, Entry { read_at: Instant::now(), known, digest, masker: (base.clone(), masker) });
         result
     }
 
@@ -149,8 +158,13 @@ impl Unread {
     }
 }
 
-/// The Secrets of `namespace` (all, when empty), read as the gateway.
-async fn read(target: &crate::upstream::K8sTarget, namespace: &str, m: &Masker) -> Result<KnownValues, Unread> {
+/// The SHA-256 of what a Secret list's values are searched from.
+type Digest = [u8; 32];
+
+/// The Secrets of `namespace` (all, when empty), read as the gateway, and the digest of what
+/// their values were taken from. `last` is the last read's: when the Secrets are the same, its
+/// search is kept (building one for a cluster's values takes seconds, every 10 seconds).
+async fn read(target: &crate::upstream::K8sTarget, namespace: &str, m: &Arc<Masker>, last: Option<(Digest, Arc<KnownValues>)>) -> Result<(Digest, Arc<KnownValues>), Unread> {
     let what = if namespace.is_empty() { "every namespace".to_string() } else { format!("namespace {namespace}") };
     let why = |e: String| format!("the Secrets of {what} could not be read to mask their values ({e})");
     // Helm's release records (up to 1 MiB each, the chart's own compressed state) are left to
@@ -167,8 +181,48 @@ async fn read(target: &crate::upstream::K8sTarget, namespace: &str, m: &Masker) 
     }
     let body = http_body_util::Limited::new(resp.into_body(), MAX_LIST).collect().await.map_err(|e| Unread::Failed(why(e.to_string())))?.to_bytes();
     let list: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Unread::Failed(why(e.to_string())))?;
-    let (values, sources) = values_of(m, &list);
-    KnownValues::new(values).map_err(|e| Unread::Failed(why(format!("{sources} values: {e}"))))
+    let digest = digest_of(&list);
+    if let Some((d, known)) = last
+        && d == digest
+    {
+        return Ok((digest, known));
+    }
+    // Seconds of work for a large cluster: on a blocking thread, so that the connections
+    // sharing this runtime thread go on meanwhile.
+    let m = m.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let (values, sources) = values_of(&m, &list);
+        KnownValues::new(values).map_err(|e| format!("{sources} values: {e}"))
+    })
+    .await
+    .map_err(|e| Unread::Failed(why(e.to_string())))?;
+    built.map(|k| (digest, Arc::new(k))).map_err(|e| Unread::Failed(why(e)))
+}
+
+/// The digest of what `values_of` reads in a Secret list: each searched item's namespace, name,
+/// and data, in order. Metadata that changes with every write elsewhere (the list's
+/// `resourceVersion`) is left out, so an unchanged set of Secrets gives the same digest.
+fn digest_of(list: &serde_json::Value) -> Digest {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut feed = |s: &str| {
+        ctx.update(&(s.len() as u64).to_le_bytes());
+        ctx.update(s.as_bytes());
+    };
+    let items = list.get("items").and_then(|i| i.as_array()).map(Vec::as_slice).unwrap_or_default();
+    for item in items {
+        let meta = |k: &str| item.get("metadata").and_then(|m| m.get(k)).and_then(|v| v.as_str()).unwrap_or_default();
+        feed(item.get("type").and_then(|t| t.as_str()).unwrap_or_default());
+        feed(meta("namespace"));
+        feed(meta("name"));
+        for (key, v) in item.get("data").and_then(|d| d.as_object()).into_iter().flatten() {
+            feed(key);
+            feed(v.as_str().unwrap_or("\u{0}not a string"));
+        }
+        feed("\u{0}end");
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
 }
 
 /// The values of a Secret list worth searching for, in every spelling searched, and how many
@@ -516,6 +570,15 @@ mod tests {
         assert!(!String::from_utf8_lossy(&out).contains("TabbedValue"), "{}", String::from_utf8_lossy(&out));
         let out = masked.mask_text("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCabcdefgh\nshortRtk93end==\n").into_owned();
         assert!(!out.contains("shortRtk93end"), "{out}");
+    }
+
+    #[test]
+    fn the_same_secrets_give_the_same_digest() {
+        let list = |pw: &str, rv: &str| json!({"metadata": {"resourceVersion": rv}, "items": [{"metadata": {"namespace": "a", "name": "s", "resourceVersion": "7"}, "data": {"password": pw}}]});
+        assert_eq!(digest_of(&list("aHVudGVyMjI=", "100")), digest_of(&list("aHVudGVyMjI=", "250")), "another object's write elsewhere");
+        assert_ne!(digest_of(&list("aHVudGVyMjI=", "100")), digest_of(&list("aHVudGVyMjM=", "100")), "a value changed");
+        let moved = json!({"items": [{"metadata": {"namespace": "b", "name": "s"}, "data": {"password": "aHVudGVyMjI="}}]});
+        assert_ne!(digest_of(&list("aHVudGVyMjI=", "1")), digest_of(&moved));
     }
 
     #[test]
