@@ -27,9 +27,12 @@ const MAX_LIST: usize = 64 << 20;
 /// Values longer than this are not searched (a copy of a value this long is a file, not a
 /// setting, and its spellings would fill the search).
 const MAX_VALUE: usize = 64 << 10;
-/// Values longer than this are not searched in hex, percent-encoded, `\u`-escaped or inside
-/// longer base64.
+/// Values longer than this are not searched percent-encoded or inside longer base64.
 const MAX_ENCODED: usize = 1024;
+/// Values longer than this are not searched in hex or `\u`-escaped: those spellings are two
+/// to six times the value, and a service account token's (about 900 bytes) in six hex forms
+/// took as many bytes of the search as 40 short passwords in every spelling.
+const MAX_HEXED: usize = 256;
 /// Values shorter than this are masked only under a name that says they are credentials: a
 /// Secret's `username: postgres` or `port: 5432` would otherwise mask ordinary words.
 const MIN_UNNAMED: usize = 16;
@@ -285,8 +288,8 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
 /// clear): as text, quoted or escaped as serialisers write it (see `textual`), each also as it
 /// stands inside a JSON string; base64 on one line, wrapped at 76 or 64 columns (each line, and
 /// the end across its last line break), and inside a longer encoded text (see
-/// `base64_inside`); hex in either case; percent-encoding (a password in a connection string);
-/// and every character a `\u` escape.
+/// `base64_inside`); hex in either case and every character a `\u` escape (values up to
+/// [`MAX_HEXED`]); percent-encoding (a password in a connection string).
 fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     use base64::Engine;
     for form in textual(v) {
@@ -308,13 +311,18 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     }
     out.push(encoded.into_bytes());
     base64_inside(v, out);
-    if v.len() <= MAX_ENCODED {
+    if v.len() <= MAX_HEXED {
         // Hex plain, and byte by byte with `:` or a blank between (`xxd`-less dumps, MACs).
         for sep in ["", ":", " "] {
             let lower = v.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(sep);
             out.push(lower.to_ascii_uppercase().into_bytes());
             out.push(lower.into_bytes());
         }
+        if let Ok(text) = std::str::from_utf8(v) {
+            out.push(text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>().into_bytes());
+        }
+    }
+    if v.len() <= MAX_ENCODED {
         // Percent-encoding as each encoder writes it (red-team round 92): every reserved byte
         // (RFC 3986, Go), `/` kept (Python's `quote`), `!*'()` kept (`encodeURIComponent`), and a
         // blank as `+` (forms, Go's `QueryEscape`); hex digits in either case.
@@ -327,9 +335,6 @@ fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
                     out.push(form);
                 }
             }
-        }
-        if let Ok(text) = std::str::from_utf8(v) {
-            out.push(text.encode_utf16().map(|u| format!("\\u{u:04x}")).collect::<String>().into_bytes());
         }
     }
 }
