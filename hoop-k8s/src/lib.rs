@@ -43,6 +43,7 @@ mod mounts;
 mod refusal;
 mod scripts;
 mod secrets;
+mod spellings;
 mod strict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -545,7 +545,6 @@ fn quoted_and_encoded_copies_of_secret_values_are_masked() {
     use base64::Engine;
     let (b64, url) = (base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
     let gw = gateway("");
-    let up = gw.api.kubeconfig().unwrap();
     let (quote, slash, accents, plain, basic) = ("Rtk94'Quote'Val!x", "Rtk94Back\\slash$Dollar\"Q", "Rtk94Caf\u{e9}Z\u{fc}richX", "Rtk94PlainLongValue1234", "Rtk94BasicAuthPw77");
     let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s94"}, "data": {
         "db_password": b64.encode(quote), "api_token": b64.encode(slash), "passphrase": b64.encode(accents), "plainsetting": b64.encode(plain), "basicpw": b64.encode(basic)}});
@@ -564,33 +563,74 @@ fn quoted_and_encoded_copies_of_secret_values_are_masked() {
         // (Masked by the header's name in an object, and now in a log too.)
         "Authorization-ish: Basic dXNlcjpwYXNzd29yZDEyMw==".to_string(),
     ];
-    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm94"},
-        "data": copies.iter().enumerate().map(|(i, c)| (format!("c{i:02}"), serde_json::Value::String(c.clone()))).collect::<serde_json::Map<_, _>>()});
-    let file = gw.dir.path().join("r94.json");
-    for object in [secret, cm] {
-        std::fs::write(&file, object.to_string()).unwrap();
-        let o = kubectl(&up, &["apply", "-f", file.to_str().unwrap()]);
-        assert!(o.status.success(), "{:?}", text(&o));
-    }
-    let o = kubectl(&up, &["annotate", "pod", "pod-0", &format!("harness/log={}\n", copies.join("\n"))]);
-    assert!(o.status.success(), "{:?}", text(&o));
-    let printed = gw.dir.path().join("copies94.txt");
-    std::fs::write(&printed, copies.join("\n") + "\n").unwrap();
     // What a reader could turn back into a value: the readable middles of the quoted and
     // normalised copies, and the middle characters of each encoded one (wholly the value's).
     let encoded = |c: &str| c.rsplit([' ', '.']).find(|w| w.len() > 20).map(|w| w[w.len() / 2 - 5..w.len() / 2 + 5].to_string());
     let mut clear: Vec<String> = ["Quote", "Dollar", "richX", "PlainLong"].iter().map(|s| s.to_string()).collect();
     clear.extend(copies.iter().skip(6).filter_map(|c| encoded(c)));
     assert_eq!(clear.len(), 9);
-    assert!(text(&kubectl(&up, &["get", "cm", "cm94", "-o", "json"])).0.contains("Quote"), "upstream, the copies are in clear");
-    for args in [&["get", "cm", "cm94", "-o", "json"][..], &["get", "cm", "cm94", "-o", "yaml"], &["logs", "pod-0"], &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]] {
+    copies_come_back_masked(&gw, secret, &copies, &clear);
+}
+
+/// Makes `secret` and a ConfigMap, a pod's log and a container file holding `copies` (one a
+/// line), straight at the API server, then checks that none of `clear` comes back to the agent
+/// in the ConfigMap (JSON and YAML), the log, or the file's `cat`.
+fn copies_come_back_masked(gw: &Gw, secret: serde_json::Value, copies: &[String], clear: &[String]) {
+    let up = gw.api.kubeconfig().unwrap();
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "copies"},
+        "data": copies.iter().enumerate().map(|(i, c)| (format!("c{i:02}"), serde_json::Value::String(c.clone()))).collect::<serde_json::Map<_, _>>()});
+    let file = gw.dir.path().join("copies.json");
+    for object in [secret, cm] {
+        std::fs::write(&file, object.to_string()).unwrap();
+        let o = kubectl(&up, &["apply", "-f", file.to_str().unwrap()]);
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+    let o = kubectl(&up, &["annotate", "pod", "pod-0", "--overwrite", &format!("harness/log={}\n", copies.join("\n"))]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let printed = gw.dir.path().join("copies.txt");
+    std::fs::write(&printed, copies.join("\n") + "\n").unwrap();
+    let upstream: serde_json::Value = serde_json::from_str(&text(&kubectl(&up, &["get", "cm", "copies", "-o", "json"])).0).unwrap();
+    assert!(copies.iter().enumerate().all(|(i, c)| upstream["data"][format!("c{i:02}")] == c.as_str()), "upstream, the copies are as written: {upstream}");
+    for args in [&["get", "cm", "copies", "-o", "json"][..], &["get", "cm", "copies", "-o", "yaml"], &["logs", "pod-0"], &["exec", "pod-0", "--", "cat", printed.to_str().unwrap()]] {
         let o = kubectl(&gw.agent(), args);
         let out = text(&o).0;
         assert!(o.status.success(), "{args:?}: {:?}", text(&o));
-        for c in &clear {
+        for c in clear {
             assert!(!out.contains(c.as_str()), "{args:?}: {c} in {out}");
         }
     }
+}
+
+/// Red-team round 95: escapes of a value's non-ASCII and control bytes as everyday tools write
+/// them (JSON's `ensure_ascii`, Python's `ascii()` and bytes `repr`, YAML's `\xE9`, bash's
+/// octal, Go's `%q`), HTML entities, quoted-printable, a wrapped base64 copy's short last line,
+/// and the password inside a `.dockerconfigjson` copied alone came back to the agent in clear.
+#[test]
+fn escaped_copies_and_credentials_inside_secrets_are_masked() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = gateway("");
+    let (accents, ctl, quote, long, docker_pw) = ("Rtk95Caf\u{e9}Z\u{fc}richPw", "Rtk95Ctl\u{1}Byte\u{7f}ValueX", "Rtk95'Quote'Html", "Rtk95 a long value of some sixty bytes, wrapped at 76 columns", "Rtk95DockerRegPw55");
+    let docker = format!(r#"{{"auths":{{"registry.example.com":{{"username":"robot","password":"{docker_pw}","auth":"{}"}}}}}}"#, b64.encode(format!("robot:{docker_pw}")));
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s95"}, "data": {
+        "nonascii_password": b64.encode(accents), "ctl_password": b64.encode(ctl), "html_password": b64.encode(quote), "long_setting": b64.encode(long), ".dockerconfigjson": b64.encode(docker)}});
+    let wrapped = b64.encode(long);
+    let (first, last) = wrapped.split_at(76);
+    let copies = [
+        r#"{"level": "info", "msg": "login with Rtk95Caf\u00e9Z\u00fcrichPw"}"#.to_string(),
+        r"'Rtk95Caf\xe9Z\xfcrichPw'".into(),
+        r"b'Rtk95Caf\xc3\xa9Z\xc3\xbcrichPw'".into(),
+        r#"k: "Rtk95Caf\xE9Z\xFCrichPw""#.into(),
+        r"$'Rtk95Caf\303\251Z\303\274richPw'".into(),
+        "Rtk95Caf=C3=A9Z=C3=BCrichPw".into(),
+        r#"{"msg": "ctl Rtk95Ctl\u0001Byte\u007fValueX"}"#.into(),
+        r#"v="Rtk95Ctl\x01Byte\x7fValueX""#.into(),
+        "<p>Rtk95&#39;Quote&#39;Html</p>".into(),
+        format!("{first}\n{last}"),
+        format!("REGISTRY_PW_COPY {docker_pw}"),
+    ];
+    let clear: Vec<String> = ["richPw", "ValueX", "Quote", &first[20..40], last, "DockerRegPw"].iter().map(|s| s.to_string()).collect();
+    copies_come_back_masked(&gw, secret, &copies, &clear);
 }
 
 /// Red-team round 91: a watch or an exec that lasts showed the values of a Secret made after
