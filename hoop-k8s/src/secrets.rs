@@ -248,11 +248,15 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
             let before = out.len();
             // As written, trimmed, and as a reader sees it (control and invisible characters
             // skipped, as masking reads what it searches: red-team round 93).
-            let seen = hoop_core::mask::as_seen(trimmed);
-            for v in [&value[..], trimmed, &seen[..]] {
+            for v in [&value[..], trimmed] {
                 if worth(v) {
                     crate::spellings::spellings(v, &mut out, MIN_UNNAMED);
                 }
+            }
+            // (Only as it is: a copy is encoded from the bytes, not from what a reader sees.)
+            let seen = hoop_core::mask::as_seen(trimmed);
+            if worth(&seen) {
+                out.push(seen);
             }
             // The credentials inside a structured value: a Docker config's password and
             // `auth`, a JSON credentials file's named fields, an env file's `PASSWORD=` lines

@@ -111,8 +111,11 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
             add(form.into_bytes());
         }
     }
-    // Escaped where a byte is not printable ASCII (red-team round 95).
-    if v.iter().any(|b| !(b' '..=b'~').contains(b)) {
+    // Escaped where a byte is not printable ASCII (red-team round 95). Tabs and line breaks
+    // alone are escaped alike by all (`\t`, `\n`: the JSON form), so a private key's lines do not
+    // bring nine forms of it.
+    let printable = |b: &u8| (b' '..=b'~').contains(b) || matches!(b, b'\t' | b'\n' | b'\r');
+    if !v.iter().all(printable) {
         for style in Escape::ALL {
             if let Some(form) = escaped(v, style) {
                 add(form);
@@ -128,8 +131,8 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
         add(replaced(&[&common[..], &[(b'\'', b"&apos;"), (b'"', b"&quot;")]].concat()));
     }
     // Quoted-printable (mail, MIME parts): `=` and bytes past printable ASCII as `=XX`.
-    if v.iter().any(|b| *b == b'=' || !(b' '..=b'~').contains(b)) {
-        add(v.iter().flat_map(|&b| if b == b'=' || !(b' '..=b'~').contains(&b) && b != b'\t' { format!("={b:02X}").into_bytes() } else { vec![b] }).collect());
+    if v.iter().any(|b| *b == b'=' || !printable(b)) {
+        add(v.iter().flat_map(|&b| if b == b'=' || !printable(&b) { format!("={b:02X}").into_bytes() } else { vec![b] }).collect());
     }
     out
 }
