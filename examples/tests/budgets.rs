@@ -472,6 +472,23 @@ fn identities_an_agent_mints_spend_its_budgets() {
     assert!(usage.contains("builder on db\n"), "{usage}");
 }
 
+/// Red-team Postgres round 95: inside the client's transaction, a DELETE … RETURNING over the
+/// written-rows ceiling paused at the result budget, its client cancelled it (the server had
+/// finished the write), and the client's COMMIT kept every deleted row deleted. A write the
+/// server finished after the stop is under the ceiling all the same: the transaction fails.
+#[test]
+fn a_paused_write_its_client_cancels_stays_under_the_row_ceiling() {
+    let s = serve("[policy.budgets]\nresult_rows = 2500\ntarget_rows_1h = 1000000000\ntarget_bytes_1h = 1000000000\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    pg().psql("DROP TABLE IF EXISTS capped_pause; CREATE TABLE capped_pause AS SELECT x FROM generate_series(1, 6000) x; GRANT ALL ON capped_pause TO PUBLIC").unwrap();
+    let child = spawn(&s, &token, &["begin", "delete from capped_pause where x <= 5000 returning x", "commit"]);
+    let (_ticket, _) = wait_ticket(&s, "agent-budget-result");
+    assert!(std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = wait(child);
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_pause").unwrap().trim(), "6000", "the write over the ceiling was not committed: {}", err(&o));
+    assert!(err(&o).contains("hoop-max-rows-written") && out(&o).contains("ROLLBACK"), "{} {}", out(&o), err(&o));
+}
+
 /// Found by the budgets red-team round (13b): a client's cancel request did nothing while its
 /// statement waited for review; only disconnecting abandoned it. A cancel (psql's Ctrl-C) ends
 /// the wait, the ticket goes, and the client gets an error saying so: for a result paused
