@@ -187,6 +187,41 @@ async fn a_large_result_pauses_midway_for_review() {
     assert_eq!(c.query_one("SELECT 9", &[]).await.unwrap().get::<_, i32>(0), 9);
 }
 
+/// Red-team Postgres round 95: an extended-protocol write over the written-rows ceiling whose
+/// `RETURNING` rows paused for review, then stopped (denied, or cancelled by its client),
+/// left the session waiting for a Sync hoop held for the write's count: the client hung in a
+/// transaction, or its connection ended 30 s later. Now the stop ends the statement, the
+/// write is not committed, and the session goes on.
+#[tokio::test]
+async fn a_stopped_write_over_the_ceiling_ends_and_the_session_goes_on() {
+    let gw = Gw::start("[policy.budgets]\nresult_rows = 2500\n");
+    pg().psql("DROP TABLE IF EXISTS capped_stop; CREATE TABLE capped_stop AS SELECT x FROM generate_series(1, 6000) x; GRANT ALL ON capped_stop TO PUBLIC").unwrap();
+    let c = connect(&gw, IdentityKind::Agent).await;
+    let delete = "DELETE FROM capped_stop WHERE x <= 5000 RETURNING x";
+    // Denied, on its own.
+    let d = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let e = tokio::time::timeout(Duration::from_secs(20), c.query(delete, &[])).await.expect("the denied write's answer came").unwrap_err();
+    d.join().unwrap();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    assert_eq!(c.query_one("SELECT 7", &[]).await.unwrap().get::<_, i32>(0), 7);
+    // Cancelled by its client, inside its transaction: the COMMIT does not keep it.
+    c.batch_execute("BEGIN").await.unwrap();
+    let token = c.cancel_token();
+    // Once its ticket is open (the result paused), the client cancels.
+    let broker = gw.gate.approvals().clone();
+    let canceller = tokio::spawn(async move {
+        let paused = tokio::task::spawn_blocking(move || (0..1500).any(|_| !broker.list().is_empty() || { std::thread::sleep(Duration::from_millis(10)); false }));
+        assert!(paused.await.unwrap(), "no ticket opened");
+        token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    });
+    let e = tokio::time::timeout(Duration::from_secs(20), c.query(delete, &[])).await.expect("the stopped write's answer came").unwrap_err();
+    canceller.await.unwrap();
+    assert!(matches!(e.code().map(|c| c.code()), Some("42501" | "57014")), "{e:?}");
+    let _ = c.batch_execute("COMMIT").await;
+    assert_eq!(c.query_one("SELECT 8", &[]).await.unwrap().get::<_, i32>(0), 8);
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_stop").unwrap().trim(), "6000", "no write over the ceiling was committed");
+}
+
 /// Found by a red-team run: a driver that pipelines many reads had them all checked before any
 /// of their rows were counted, and read ten times the hourly budget unheld. Now each statement
 /// is checked once those before it have returned, and a result that crosses the budget as it

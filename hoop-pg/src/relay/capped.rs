@@ -77,7 +77,7 @@ impl Relay {
         proto::raw(b'H', &[]).write_to(out);
         self.send(server, out).await?;
         tokio::select! {
-            _ = self.answered_until(|sh| !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
+            _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let (over, read) = {

@@ -154,6 +154,12 @@ impl Relay {
     /// waits for the returned cancel to land.
     pub(super) fn cut_short(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, out: &mut BytesMut, code: &str, message: String) -> Option<tokio::task::JoinHandle<()>> {
         let cancelling = self.cancel_upstream();
+        if cancelling.is_some() {
+            let mut sh = self.shared();
+            if let Some(Expect::Execute { capped, .. }) = sh.expect.front() {
+                sh.stopped_execute = Some(*capped);
+            }
+        }
         proto::error("ERROR", code, &message).write_to(out);
         self.server_error(acc, done, message, 0, false);
         cancelling

@@ -101,6 +101,24 @@ impl Relay {
                     }
                     _ => {}
                 }
+                // The stopped Execute's own answer: a Sync held for its count can go, and the
+                // server, which now waits for that Sync, must get it past the fence (lowered
+                // once the cancel has landed, as at a ReadyForQuery: the session otherwise
+                // hung, or ended after the fence's wait; red-team Postgres round 95).
+                let stopped = matches!(frame.tag, b'C' | b'E' | b's' | b'I').then(|| self.shared().stopped_execute.take()).flatten();
+                if let Some(capped) = stopped {
+                    if capped && frame.tag == b'C' {
+                        let tag = proto::command_tag(&frame.body);
+                        if let (Some(limit), Some(n)) = (self.max_rows_written, rowcap::rows_written(&tag)) && n > limit {
+                            self.shared().cap_over.get_or_insert((tag, n));
+                        }
+                    }
+                    if let Some(c) = cancelling.take() {
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c).await;
+                        self.fence.send_replace(false);
+                    }
+                    self.answered.notify_waiters();
+                }
                 continue;
             }
             match frame.tag {
@@ -493,6 +511,8 @@ impl Relay {
                         let mut sh = self.shared();
                         sh.status = frame.body.first().copied().unwrap_or(b'I');
                         (sh.copy_in, sh.copying_in) = (None, false);
+                        // (Answered by now, whatever it was.)
+                        sh.stopped_execute = None;
                         let status = sh.status;
                         if let Some(r) = sh.undo.ready(status) {
                             sh.rolled_back.push(r);

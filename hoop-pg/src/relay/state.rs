@@ -153,6 +153,11 @@ pub(super) struct Shared {
     pub(super) next_statement: u64,
     /// A capped Execute that wrote too many rows since the last Sync: its tag and count.
     pub(super) cap_over: Option<(String, u64)>,
+    /// An Execute hoop stopped (a denied pause, the client's cancel) whose own answer, its
+    /// command tag or error, has not come yet: `Some(capped)`. Its bookkeeping was done at the
+    /// stop, but a Sync held for its count must wait for that answer, which may show it wrote
+    /// past the ceiling (red-team Postgres round 95).
+    pub(super) stopped_execute: Option<bool>,
     /// The capped Executes since the last Sync: what each was checked against (its relations
     /// may change while it waits for a lock, and are asked of the server again).
     pub(super) capped_read: Vec<Arc<Sql>>,
