@@ -47,18 +47,22 @@ struct Entry {
 }
 
 /// Recently read Secret values, per target and namespace (`""`: every namespace).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct SecretValues {
-    cached: Mutex<HashMap<(String, String), Entry>>,
+    cached: Arc<Mutex<HashMap<(String, String), Entry>>>,
     /// Held while the Secrets are read (see `scoped`).
-    reading: tokio::sync::Mutex<()>,
+    reading: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// Values older than this (and younger than [`FRESH`]) are read again in the background while
+/// they are used, so that under steady traffic no request waits for a read.
+const REFRESH_AHEAD: Duration = Duration::from_secs(5);
 
 impl SecretValues {
     /// `base`, also masking the values of every Secret of `target` (those of `namespace` only,
     /// when the gateway may not list them across namespaces); an error says why they could not
     /// be read.
-    pub(crate) async fn masker(&self, target_name: &str, target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, String> {
+    pub(crate) async fn masker(&self, target_name: &str, target: &Arc<crate::upstream::K8sTarget>, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, String> {
         match self.scoped(target_name, target, "", base).await {
             Err(Unread::Forbidden(_)) if !namespace.is_empty() => self.scoped(target_name, target, namespace, base).await.map_err(Unread::into_message),
             r => r.map_err(Unread::into_message),
@@ -66,17 +70,40 @@ impl SecretValues {
     }
 
     /// The masker for the Secrets of `namespace` (every namespace's when empty).
-    async fn scoped(&self, target_name: &str, target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, Unread> {
+    async fn scoped(&self, target_name: &str, target: &Arc<crate::upstream::K8sTarget>, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, Unread> {
         let key = (target_name.to_string(), namespace.to_string());
-        if let Some(fresh) = self.fresh(&key, base) {
+        if let Some(fresh) = self.usable(&key, base, REFRESH_AHEAD) {
             return fresh;
         }
-        // One read at a time: the requests that found the values stale together wait for it
-        // rather than each list every Secret and build the search again.
+        // Fresh still, but getting old: used while one read runs in the background (red-team
+        // round 96: a cluster's search took seconds to build after a Secret changed, and every
+        // request, `/version` included, waited for it). Values are never used past FRESH.
+        if let Some(fresh) = self.usable(&key, base, FRESH) {
+            if fresh.is_ok()
+                && let Ok(reading) = self.reading.clone().try_lock_owned()
+            {
+                let (this, target, base, namespace) = (self.clone(), target.clone(), base.clone(), namespace.to_string());
+                tokio::spawn(async move {
+                    if let Err(e) = this.read_again(key, &target, &namespace, &base).await {
+                        tracing::warn!(error = %e.into_message(), "reading the Secrets' values again failed");
+                    }
+                    drop(reading);
+                });
+            }
+            return fresh;
+        }
+        // None yet, or past FRESH: one read at a time, and the requests that need it together
+        // wait for it rather than each list every Secret and build the search again.
         let _reading = self.reading.lock().await;
-        if let Some(fresh) = self.fresh(&key, base) {
+        if let Some(fresh) = self.usable(&key, base, FRESH) {
             return fresh;
         }
+        self.read_again(key, target, namespace, base).await
+    }
+
+    /// Reads the Secrets of `key`'s namespace again (the caller holds `reading`) and keeps what
+    /// it found; the masker with their values.
+    async fn read_again(&self, key: (String, String), target: &crate::upstream::K8sTarget, namespace: &str, base: &Arc<Masker>) -> Result<Arc<Masker>, Unread> {
         // What the last read found, for the same configuration: kept if the Secrets are the same.
         let last = self.lock().get(&key).and_then(|e| match (&e.known, e.digest) {
             (Ok(k), Some(d)) if Arc::ptr_eq(&e.masker.0, base) => Some((d, k.clone(), e.masker.1.clone())),
@@ -106,10 +133,10 @@ impl SecretValues {
         result
     }
 
-    /// The masker for `key` when its values are fresh.
-    fn fresh(&self, key: &(String, String), base: &Arc<Masker>) -> Option<Result<Arc<Masker>, Unread>> {
+    /// The masker for `key` when its values were read less than `age` ago.
+    fn usable(&self, key: &(String, String), base: &Arc<Masker>, age: Duration) -> Option<Result<Arc<Masker>, Unread>> {
         let mut cached = self.lock();
-        let e = cached.get_mut(key).filter(|e| e.read_at.elapsed() < FRESH)?;
+        let e = cached.get_mut(key).filter(|e| e.read_at.elapsed() < age)?;
         Some(match &e.known {
             Err(forbidden) => Err(Unread::Forbidden(forbidden.clone())),
             Ok(known) => {
