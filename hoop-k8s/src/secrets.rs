@@ -270,7 +270,7 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
                 continue;
             }
             let named = crate::mask::is_credential_name(m, key);
-            let worth = |v: &[u8]| v.len() >= MIN_UNNAMED || (named && v.len() >= hoop_core::mask::known::MIN_LEN);
+            let worth = |v: &[u8]| searchable(v, named);
             let trimmed = value.trim_ascii();
             let before = out.len();
             // As written, trimmed, and as a reader sees it (control and invisible characters
@@ -290,13 +290,17 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
             // (red-team round 95: a `.dockerconfigjson`'s password copied alone came back in
             // clear).
             for (name, inner) in inner_values(&value) {
-                if inner.len() >= hoop_core::mask::known::MIN_LEN && crate::mask::is_credential_name(m, &name) {
+                if crate::mask::is_credential_name(m, &name) && searchable(&inner, true) {
                     crate::spellings::spellings(&inner, &mut out, MIN_UNNAMED);
                 }
             }
             if trimmed.contains(&b'\n') {
                 let lines: Vec<&[u8]> = trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).collect();
-                out.extend(lines.iter().filter(|l| l.len() >= MIN_UNNAMED).map(|l| l.to_vec()));
+                // Lines shaped like a key's or a token's (no blank, `=` or `:`): a config file's
+                // ordinary lines would mask that text in every file (round 96); its named
+                // settings are searched above.
+                let token_like = |l: &[u8]| !l.iter().any(|b| b.is_ascii_whitespace() || matches!(b, b'=' | b':'));
+                out.extend(lines.iter().filter(|l| token_like(l) && searchable(l, false)).map(|l| l.to_vec()));
                 // A short line (a PEM body's last) with the line before it (round 93).
                 for pair in lines.windows(2) {
                     if let [before, short] = pair
@@ -315,6 +319,46 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
         }
     }
     (out, sources)
+}
+
+/// Whether a Secret's value (`named` like a credential or not) is worth searching for wherever
+/// it was copied: long enough (every value from 16 bytes, a named one from 6), and not shaped
+/// like an ordinary word or a public address (red-team round 96: `password`, `kubernetes`,
+/// `production`, `localhost:5432`, a service's host name and an API's URL, under credential
+/// names or long, were masked in every object, log and file of the cluster, label keys
+/// included). A short value of letters only or digits only is a word or a number; an address
+/// is a host name (with a port) or a URL with no user, query or token-like path segment.
+fn searchable(v: &[u8], named: bool) -> bool {
+    let long = v.len() >= MIN_UNNAMED;
+    if !(long || (named && v.len() >= hoop_core::mask::known::MIN_LEN)) {
+        return false;
+    }
+    let Ok(t) = std::str::from_utf8(v) else { return true };
+    let t = t.trim();
+    if !long && (t.chars().all(char::is_alphabetic) || t.chars().all(|c| c.is_ascii_digit())) {
+        return false;
+    }
+    !is_public_address(t, named)
+}
+
+/// A host name with a port (`localhost:5432`), a dotted host name when not `named` like a
+/// credential (`db.internal.example.com`; a named one may be a passphrase of dotted words), or
+/// a URL with no user, query or fragment whose path segments are words
+/// (`https://api.example.com/v1/`, `https://oauth2.googleapis.com/token`; not a webhook's
+/// `…/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX`).
+fn is_public_address(t: &str, named: bool) -> bool {
+    let host = |h: &str, bare: bool| {
+        let port = h.rsplit_once(':').filter(|(_, port)| !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()));
+        let name = port.map_or(h, |(n, _)| n);
+        !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')) && (port.is_some() || (bare && name.contains('.')))
+    };
+    let Some((scheme, rest)) = t.split_once("://") else { return host(t, !named) };
+    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'.' | b'-')) || rest.contains(['@', '?', '#']) {
+        return false;
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let wordy = |seg: &str| seg.len() <= 12 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    host(authority, true) && path.split('/').all(wordy)
 }
 
 /// Most fields read inside one structured value.
@@ -425,6 +469,25 @@ mod tests {
         }
         // Public fields of such files are not values to mask.
         assert_eq!(masked.mask_text("host db.internal.example.com user robot"), "host db.internal.example.com user robot");
+    }
+
+    #[test]
+    fn words_numbers_and_public_addresses_are_not_searched() {
+        // Red-team round 96: these masked ordinary text across the cluster.
+        for (v, named) in [("password", true), ("kubernetes", true), ("Running", true), ("123456", true), ("localhost:5432", true), ("db.internal.example.com", false), ("postgres.default.svc.cluster.local", false), ("https://api.example.com/v1/", false), ("https://oauth2.googleapis.com/token", true), ("Authorization", true)] {
+            assert!(!searchable(v.as_bytes(), named), "{v}");
+        }
+        for (v, named) in [("hunter2", true), ("s3cr3tVal90xyz", true), ("correct.horse.battery", true), ("Rtk94PlainLongValue1234", false), ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", false), ("https://user:pw12345@db.example.com/app", false), ("https://api.example.com/hook?token=abc", false), ("Summer2024!", true)] {
+            assert!(searchable(v.as_bytes(), named), "{v}");
+        }
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let e = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+        let list = json!({"items": [{"data": {"password": e("password"), "secret": e("kubernetes"), "api_key": e("localhost:5432"), "host": e("postgres.default.svc.cluster.local"),
+            "app.env": e("AUTH_URL=https://accounts.google.com/o/oauth2/auth\nAPI_TOKEN_HEADER=Authorization\nDB_PASSWORD=Rtk96Pw77\n"), "nginx": e("server {\n  # production config server\n  listen 80;\n}\n")}}]});
+        let masked = m.with_known(Arc::new(KnownValues::new(values_of(&m, &list).0).unwrap()));
+        let text = "app.kubernetes.io/name: web; the password field; listen localhost:5432; postgres.default.svc.cluster.local; https://accounts.google.com/o/oauth2/auth Authorization; # production config server";
+        assert_eq!(masked.mask_text(text), text);
+        assert_eq!(masked.mask_text("pw Rtk96Pw77"), "pw [REDACTED:secret]");
     }
 
     #[test]

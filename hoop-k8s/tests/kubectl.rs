@@ -633,6 +633,34 @@ fn escaped_copies_and_credentials_inside_secrets_are_masked() {
     copies_come_back_masked(&gw, secret, &copies, &clear);
 }
 
+/// Red-team round 96: Secrets holding ordinary words and addresses under credential names
+/// (`password: password`, `secret: kubernetes`, `auth_token: production`, `api_key:
+/// localhost:5432`, a service's host name) masked that text in every object, log and file, label
+/// keys included, and held ordinary reads of files holding the words for review.
+#[test]
+fn ordinary_words_and_addresses_in_secrets_mask_nothing() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = gateway("");
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s96"}, "data": {
+        "password": b64.encode("password"), "secret": b64.encode("kubernetes"), "auth_token": b64.encode("production"), "api_key": b64.encode("localhost:5432"),
+        "host": b64.encode("postgres.default.svc.cluster.local"), "db_password": b64.encode("Rtk96Pw77x")}});
+    let words = "app.kubernetes.io/name: web\nthe password field\nmode=production\nlisten localhost:5432\nhost postgres.default.svc.cluster.local\n";
+    let file = gw.dir.path().join("s96.json");
+    std::fs::write(&file, secret.to_string()).unwrap();
+    let up = gw.api.kubeconfig().unwrap();
+    assert!(kubectl(&up, &["apply", "-f", file.to_str().unwrap()]).status.success());
+    let conf = gw.dir.path().join("nginx96.conf");
+    std::fs::write(&conf, format!("{words}pw Rtk96Pw77x\n")).unwrap();
+    let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "cat", conf.to_str().unwrap()]);
+    assert_eq!(text(&o).0, format!("{words}pw [REDACTED:secret]\n"), "{:?}", text(&o));
+    // A file holding only the ordinary words is no copy: grep runs unheld.
+    let plain = gw.dir.path().join("plain96.conf");
+    std::fs::write(&plain, words).unwrap();
+    let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "grep", "listen", plain.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).0 == "listen localhost:5432\n", "{:?}", text(&o));
+}
+
 /// Red-team round 91: a watch or an exec that lasts showed the values of a Secret made after
 /// it started in clear; a stream now searches for the values as they are read again (every 10
 /// seconds). Also: a copy in another namespace than its Secret's is masked.
