@@ -67,6 +67,19 @@ pub(crate) fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>, min_line: usize) {
                 }
             }
         }
+        // Java's `URLEncoder` (red-team round 96): letters, digits and `.-*_` kept, a blank as
+        // `+`, everything else (`~` too) escaped.
+        let java: Vec<u8> = v
+            .iter()
+            .flat_map(|&b| match b {
+                b' ' => vec![b'+'],
+                b if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'*' | b'_') => vec![b],
+                b => format!("%{b:02X}").into_bytes(),
+            })
+            .collect();
+        if java.as_slice() != v {
+            out.push(java);
+        }
     }
 }
 
@@ -122,6 +135,21 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
             }
         }
     }
+    // .NET's `System.Text.Json` (red-team round 96) escapes HTML-sensitive characters and
+    // quotes as `\u00XX` in upper case; relaxed, only `"`.
+    if v.iter().any(|b| b"\"'<>&+`".contains(b) || !printable(b)) {
+        for style in [Escape::DotNet { relaxed: false }, Escape::DotNet { relaxed: true }] {
+            let Some(form) = escaped(v, style) else { continue };
+            // Newtonsoft's HTML escaping: the same in lower case, `"` as `\"`.
+            let text = String::from_utf8_lossy(&form).into_owned();
+            let quoted = text.replace("\\u0022", "\\\"");
+            for t in [&text, &quoted] {
+                add(lowercase_u_escapes(t).into_bytes());
+            }
+            add(quoted.into_bytes());
+            add(form);
+        }
+    }
     // HTML and XML entities, as templates write them (Go's html/template, Python's
     // `html.escape`, XML serialisers).
     if v.iter().any(|b| b"&'<>\"+".contains(b)) {
@@ -152,10 +180,15 @@ enum Escape {
     GoQuote,
     /// Go's `%+q`: control bytes `\x01`, other characters `\u00e9`.
     GoAscii,
+    /// Perl's `\x{e9}` (and `Data::Dumper`) or, not `perl`, Rust's and JavaScript's `\u{e9}`.
+    Braced { perl: bool },
+    /// .NET's `System.Text.Json`: `"'<>&+`, the backquote, control bytes and characters past
+    /// ASCII as `\u00XX` (upper case); `relaxed`, only `"` and control bytes.
+    DotNet { relaxed: bool },
 }
 
 impl Escape {
-    const ALL: [Escape; 9] = [
+    const ALL: [Escape; 11] = [
         Escape::JsonAscii { upper: false },
         Escape::JsonAscii { upper: true },
         Escape::CharHex { upper: false },
@@ -165,6 +198,8 @@ impl Escape {
         Escape::Octal,
         Escape::GoQuote,
         Escape::GoAscii,
+        Escape::Braced { perl: true },
+        Escape::Braced { perl: false },
     ];
 }
 
@@ -210,6 +245,34 @@ fn escaped(v: &[u8], style: Escape) -> Option<Vec<u8>> {
                     None if n < 0x100 => out.push_str(&format!("\\x{}", hex(n, 2, upper))),
                     None if n < 0x10000 => out.push_str(&format!("\\u{}", hex(n, 4, upper))),
                     None => out.push_str(&format!("\\U{}", hex(n, 8, upper))),
+                }
+            }
+        }
+        Escape::Braced { perl } => {
+            for c in std::str::from_utf8(v).ok()?.chars() {
+                let n = u32::from(c);
+                match short(n) {
+                    Some(s) => out.push_str(s),
+                    None if c == '"' => out.push_str("\\\""),
+                    None if (0x20..0x7f).contains(&n) => out.push(c),
+                    None => out.push_str(&format!("\\{}{{{n:x}}}", if perl { 'x' } else { 'u' })),
+                }
+            }
+        }
+        Escape::DotNet { relaxed } => {
+            for c in std::str::from_utf8(v).ok()?.chars() {
+                let n = u32::from(c);
+                let escape = n < 0x20 || n == 0x7f || c == '"' || (!relaxed && (n > 0x7e || "'<>&+`".contains(c)));
+                match short(n) {
+                    Some(s) => out.push_str(s),
+                    None if escape && n > 0xffff => {
+                        let mut units = [0u16; 2];
+                        for u in c.encode_utf16(&mut units) {
+                            out.push_str(&format!("\\u{:04X}", *u));
+                        }
+                    }
+                    None if escape => out.push_str(&format!("\\u{n:04X}")),
+                    None => out.push(c),
                 }
             }
         }
@@ -261,6 +324,21 @@ fn base64_inside(v: &[u8], out: &mut Vec<Vec<u8>>) {
     }
 }
 
+/// `text` with the hex digits of its `\uXXXX` escapes in lower case.
+fn lowercase_u_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\\u") {
+        let (before, escape) = rest.split_at(at);
+        out.push_str(before);
+        let end = escape.char_indices().nth(6).map_or(escape.len(), |(i, _)| i);
+        out.push_str(&escape[..end].to_ascii_lowercase());
+        rest = &escape[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `v` percent-encoded as a URL's parts are (RFC 3986: letters, digits and `-._~` kept, and
 /// the bytes of `keep`).
 fn percent_encoded(v: &[u8], keep: &[u8]) -> Vec<u8> {
@@ -298,8 +376,10 @@ fn json_escaped(value: &[u8]) -> Vec<Vec<u8>> {
     let quoted = serde_json::Value::String(text.to_string()).to_string();
     let plain = quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default().to_string();
     let go = plain.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+    // PHP's `json_encode` escapes `/` too (red-team round 96).
+    let php = plain.replace('/', "\\/");
     let mut out = Vec::new();
-    for e in [plain, go] {
+    for e in [plain, go, php] {
         if e.as_bytes() != value && !out.contains(&e.clone().into_bytes()) {
             out.push(e.into_bytes());
         }
@@ -393,7 +473,7 @@ mod tests {
         let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let (accents, ctl, quote, long) = ("Rtk95Caf\u{e9}Z\u{fc}richPw", "Rtk95Ctl\u{1}Byte\u{7f}ValueX", "Rtk94'Quote'Val!x", "Rtk95 a long value of some sixty bytes, wrapped at 76 columns");
         let mut forms = Vec::new();
-        for v in [accents, ctl, quote, long] {
+        for v in [accents, ctl, quote, long, "Rtk96/Slash/Token+Value==", "Rtk96 Java~Tilde*Star!Pw", "Rtk96'Quote\"Dbl<Lt"] {
             spellings(v.as_bytes(), &mut forms, 16);
         }
         let masked = m.with_known(Arc::new(KnownValues::new(forms).unwrap()));
@@ -418,6 +498,15 @@ mod tests {
             (format!("b64:\n{first}\n{last}\n"), last),
             (format!("b64:\r\n{first}\r\n{last}\r\n"), last),
             (format!("{}\n{}\n", &url[..76], &url[76..]), &url[76..]),
+            // Red-team round 96.
+            (r#"{"value":"Rtk96\/Slash\/Token+Value=="}"#.into(), "Slash"),
+            ("v=Rtk96+Java%7ETilde*Star%21Pw&z=1".into(), "Tilde"),
+            (r#"{"v":"Rtk96\u0027Quote\"Dbl\u003CLt"}"#.into(), "Quote"),
+            (r#"{"v":"Rtk96'Quote\u0022Dbl<Lt"}"#.into(), "Quote"),
+            (r#"{"v":"Rtk96\u0027Quote\u0022Dbl\u003CLt"}"#.into(), "Quote"),
+            (r#"{"v":"Rtk96\u0027Quote\"Dbl\u003cLt"}"#.into(), "Quote"),
+            (r#"$VAR1 = "Rtk95Caf\x{e9}Z\x{fc}richPw";"#.into(), "richPw"),
+            (r#"v="Rtk95Caf\u{e9}Z\u{fc}richPw""#.into(), "richPw"),
         ] {
             let out = masked.mask_text(&copy).into_owned();
             assert!(out.contains("[REDACTED:secret]") && !out.contains(clear), "{copy}: {out}");

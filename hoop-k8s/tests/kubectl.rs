@@ -633,6 +633,29 @@ fn escaped_copies_and_credentials_inside_secrets_are_masked() {
     copies_come_back_masked(&gw, secret, &copies, &clear);
 }
 
+/// Red-team round 96: more serialisers' escapes came back in clear: PHP's `\/`, Java's
+/// `URLEncoder` (`~` as `%7E`), .NET's `\u0027`/`\u0022`/`\u003C`, Perl's `\x{e9}` and Rust's
+/// `\u{e9}`.
+#[test]
+fn copies_escaped_by_php_java_dotnet_perl_and_rust_are_masked() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = gateway("");
+    let (slash, java, quote, accents) = ("Rtk96/Slash/Token+Value==", "Rtk96 Java~Tilde*Star!Pw", "Rtk96'Quote\"Dbl<Lt", "Rtk96Caf\u{e9}Z\u{fc}richPw");
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s96e"}, "data": {
+        "slash_token": b64.encode(slash), "java_password": b64.encode(java), "q_password": b64.encode(quote), "nonascii_password": b64.encode(accents)}});
+    let copies = [
+        r#"{"value":"Rtk96\/Slash\/Token+Value=="}"#.to_string(),
+        "v=Rtk96+Java%7ETilde*Star%21Pw&z=1".into(),
+        r#"{"v":"Rtk96\u0027Quote\u0022Dbl\u003CLt"}"#.into(),
+        r#"{"v":"Rtk96'Quote\u0022Dbl<Lt"}"#.into(),
+        r#"$VAR1 = "Rtk96Caf\x{e9}Z\x{fc}richPw";"#.into(),
+        r#"v="Rtk96Caf\u{e9}Z\u{fc}richPw""#.into(),
+    ];
+    let clear: Vec<String> = ["Slash", "Tilde", "Quote", "richPw"].iter().map(|s| s.to_string()).collect();
+    copies_come_back_masked(&gw, secret, &copies, &clear);
+}
+
 /// Red-team round 96: Secrets holding ordinary words and addresses under credential names
 /// (`password: password`, `secret: kubernetes`, `auth_token: production`, `api_key:
 /// localhost:5432`, a service's host name) masked that text in every object, log and file, label
