@@ -343,7 +343,7 @@ fn searchable(v: &[u8], named: bool) -> bool {
 
 /// A host name with a port (`localhost:5432`), a dotted host name when not `named` like a
 /// credential (`db.internal.example.com`; a named one may be a passphrase of dotted words), or
-/// a URL with no user, query or fragment whose path segments are words
+/// a URL with no user, query or fragment whose path segments are words or API versions
 /// (`https://api.example.com/v1/`, `https://oauth2.googleapis.com/token`; not a webhook's
 /// `…/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX`).
 fn is_public_address(t: &str, named: bool) -> bool {
@@ -357,7 +357,15 @@ fn is_public_address(t: &str, named: bool) -> bool {
         return false;
     }
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let wordy = |seg: &str| seg.len() <= 12 && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+    // A word (letters and `.-_`, maybe one digit at its end: `oauth2`), or an API version (`v1`,
+    // `v2beta1`): a segment with digits otherwise may be a hook's id or token
+    // (`…/hooks/catch/123456/…`).
+    let version = |seg: &str| seg.len() <= 8 && seg.strip_prefix('v').is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()) && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let word = |seg: &str| {
+        let letters = seg.strip_suffix(|c: char| c.is_ascii_digit()).unwrap_or(seg);
+        seg.len() <= 24 && (seg.is_empty() || !letters.is_empty()) && letters.bytes().all(|b| b.is_ascii_alphabetic() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    let wordy = |seg: &str| version(seg) || word(seg);
     host(authority, true) && path.split('/').all(wordy)
 }
 
@@ -477,7 +485,7 @@ mod tests {
         for (v, named) in [("password", true), ("kubernetes", true), ("Running", true), ("123456", true), ("localhost:5432", true), ("db.internal.example.com", false), ("postgres.default.svc.cluster.local", false), ("https://api.example.com/v1/", false), ("https://oauth2.googleapis.com/token", true), ("Authorization", true)] {
             assert!(!searchable(v.as_bytes(), named), "{v}");
         }
-        for (v, named) in [("hunter2", true), ("s3cr3tVal90xyz", true), ("correct.horse.battery", true), ("Rtk94PlainLongValue1234", false), ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", false), ("https://user:pw12345@db.example.com/app", false), ("https://api.example.com/hook?token=abc", false), ("Summer2024!", true)] {
+        for (v, named) in [("hunter2", true), ("s3cr3tVal90xyz", true), ("correct.horse.battery", true), ("Rtk94PlainLongValue1234", false), ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", false), ("https://hooks.zapier.com/hooks/catch/123456/abcdef1/", false), ("https://user:pw12345@db.example.com/app", false), ("https://api.example.com/hook?token=abc", false), ("Summer2024!", true)] {
             assert!(searchable(v.as_bytes(), named), "{v}");
         }
         let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
