@@ -149,6 +149,24 @@ fn stored_code_and_function_calls_are_refused() {
     let (_, err) = agent(&gw, &["-c", &format!("\\lo_import {}", f.display())], None);
     assert!(err.contains("agent-no-function-call"), "{err}");
     assert_eq!(pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap(), before);
+    // Red-team Postgres round 96: the same changes through SQL functions, which the server
+    // answers with the statement's row count (`SELECT 1`), ran as plain selects.
+    let oid = pg().psql("SELECT lo_from_bytea(0, 'original')").unwrap().trim().to_string();
+    pg().psql("CREATE SEQUENCE IF NOT EXISTS v_seq; SELECT setval('v_seq', 5)").unwrap();
+    let before = pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap();
+    for s in [
+        "select count(lo_unlink(oid)) from pg_largeobject_metadata".to_string(),
+        format!("select lo_put({oid}, 0, '\\x50574e4544')"),
+        format!("select pg_catalog.lo_truncate(lo_open({oid}, 131072), 0)"),
+        "select setval('v_seq', 1000)".to_string(),
+    ] {
+        let (_, err) = agent(&gw, &["-c", &s], None);
+        assert!(err.contains("agent-no-function-writes"), "{s}: {err}");
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_largeobject_metadata").unwrap(), before);
+    assert_eq!(pg().psql(&format!("SELECT convert_from(lo_get({oid}), 'UTF8')")).unwrap().trim(), "original");
+    assert_eq!(pg().psql("SELECT last_value FROM v_seq").unwrap().trim(), "5");
+    pg().psql(&format!("SELECT lo_unlink({oid})")).unwrap();
 }
 
 /// Reads of a sensitive table are reads however they are spelled: held for review (which times

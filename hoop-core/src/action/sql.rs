@@ -50,6 +50,28 @@ const OTHER_SESSION_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_lock_shared",
 ];
 
+/// The kind given to calls of built-in functions that change data outside any relation's rows:
+/// large objects and sequences. The server answers such a statement with its rows' count
+/// (`SELECT 1`), not with what the calls changed, so neither a WHERE rule nor the written-rows
+/// ceiling can see them (red-team Postgres round 96: `select count(lo_unlink(oid)) from
+/// pg_largeobject_metadata` dropped every large object, recorded as a plain select).
+pub const FUNCTION_WRITE: &str = "function_write";
+
+/// Built-in functions that create, change or drop large objects or set sequences.
+const WRITING_FUNCTIONS: &[&str] = &[
+    "lo_unlink",
+    "lo_put",
+    "lowrite",
+    "lo_truncate",
+    "lo_truncate64",
+    "lo_from_bytea",
+    "lo_create",
+    "lo_creat",
+    "lo_import",
+    "lo_export",
+    "setval",
+];
+
 /// Whether a relation (its bare name) is a cumulative statistics view: `pg_stat_*`,
 /// `pg_statio_*` (column statistics, `pg_stats`, are [`STATISTICS`]).
 fn is_statistics_relation(name: &str) -> bool {
@@ -1144,6 +1166,9 @@ impl Walk {
         if parts.last().is_some_and(|p| DYNAMIC_SQL_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
             self.kind(DYNAMIC_SQL);
         }
+        if parts.last().is_some_and(|p| WRITING_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f))) {
+            self.kind(FUNCTION_WRITE);
+        }
         if parts.last().is_some_and(|p| OTHER_SESSION_FUNCTIONS.iter().any(|f| p.eq_ignore_ascii_case(f)) || is_statistics_function(p) || p.eq_ignore_ascii_case("pg_lock_status")) {
             self.kind(OTHER_SESSIONS);
         }
@@ -1535,6 +1560,11 @@ mod tests {
             assert!(analyze(o).kinds.contains(&OTHER_SESSIONS.into()), "{o}");
         }
         assert!(!analyze("lock table t in access share mode").kinds.contains(&OTHER_SESSIONS.into()));
+        // Red-team Postgres round 96: large objects and sequences changed by functions.
+        for o in ["select count(lo_unlink(oid)) from pg_largeobject_metadata", "select lo_put(1234, 0, '\\x50')", "select pg_catalog.lowrite(0, 'x')", "select setval('s', 1)", "select * from t where id = lo_creat(-1)"] {
+            assert!(analyze(o).kinds.contains(&FUNCTION_WRITE.into()), "{o}");
+        }
+        assert!(!analyze("select lo_get(1234)").kinds.contains(&FUNCTION_WRITE.into()));
         // Red-team round 4: SHARE blocks writers, and an unfiltered FOR UPDATE locks every row.
         for o in [
             "lock table t in share mode",

@@ -53,6 +53,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not read, signal or lock out other sessions",
     ),
     (
+        "agent-no-function-writes",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "function_write" in action.sql.kinds"#,
+        "agents may not change large objects or sequences through functions (lo_unlink, lo_put, lowrite, setval, ...): the server counts no rows for them, so no WHERE rule or written-rows ceiling can hold them",
+    ),
+    (
         "agent-no-function-call",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "function_call" in action.sql.kinds"#,
