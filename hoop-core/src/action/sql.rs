@@ -51,13 +51,14 @@ const OTHER_SESSION_FUNCTIONS: &[&str] = &[
 ];
 
 /// The kind given to calls of built-in functions that change data outside any relation's rows:
-/// large objects and sequences. The server answers such a statement with its rows' count
+/// large objects, sequences, and server state (replication slots, the WAL). The server answers such a statement with its rows' count
 /// (`SELECT 1`), not with what the calls changed, so neither a WHERE rule nor the written-rows
 /// ceiling can see them (red-team Postgres round 96: `select count(lo_unlink(oid)) from
 /// pg_largeobject_metadata` dropped every large object, recorded as a plain select).
 pub const FUNCTION_WRITE: &str = "function_write";
 
-/// Built-in functions that create, change or drop large objects or set sequences.
+/// Built-in functions that create, change or drop large objects, set sequences, or change the
+/// server's state.
 const WRITING_FUNCTIONS: &[&str] = &[
     "lo_unlink",
     "lo_put",
@@ -70,6 +71,27 @@ const WRITING_FUNCTIONS: &[&str] = &[
     "lo_import",
     "lo_export",
     "setval",
+    // Server state a privileged upstream role may change (an operator's
+    // `allow_privileged_role`): replication slots and origins, the WAL, a standby's promotion.
+    "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot",
+    "pg_drop_replication_slot",
+    "pg_copy_physical_replication_slot",
+    "pg_copy_logical_replication_slot",
+    "pg_replication_slot_advance",
+    "pg_logical_slot_get_changes",
+    "pg_logical_slot_get_binary_changes",
+    "pg_replication_origin_create",
+    "pg_replication_origin_drop",
+    "pg_replication_origin_advance",
+    "pg_switch_wal",
+    "pg_create_restore_point",
+    "pg_promote",
+    "pg_backup_start",
+    "pg_backup_stop",
+    "pg_file_write",
+    "pg_file_unlink",
+    "pg_file_rename",
 ];
 
 /// Whether a relation (its bare name) is a cumulative statistics view: `pg_stat_*`,
