@@ -487,6 +487,10 @@ fn a_paused_write_its_client_cancels_stays_under_the_row_ceiling() {
     let o = wait(child);
     assert_eq!(pg().psql("SELECT count(*) FROM capped_pause").unwrap().trim(), "6000", "the write over the ceiling was not committed: {}", err(&o));
     assert!(err(&o).contains("hoop-max-rows-written") && out(&o).contains("ROLLBACK"), "{} {}", out(&o), err(&o));
+    // The recording says why the write was undone (red-team round 96: only that it was).
+    let listing = out(&s.hoop(&["sessions", "list"]));
+    let shown = listing.lines().filter_map(|l| l.split_whitespace().next()).map(|id| out(&s.hoop(&["sessions", "show", id]))).find(|t| t.contains("capped_pause"));
+    assert!(shown.as_deref().is_some_and(|t| t.contains("hoop-max-rows-written")), "the recording names the rule: {}", shown.unwrap_or_default().lines().rev().take(5).collect::<Vec<_>>().join("\n"));
 }
 
 /// Found by the budgets red-team round (13b): a client's cancel request did nothing while its

@@ -49,6 +49,10 @@ impl Relay {
             None if moved => Some(moved_message()),
             None => None,
         };
+        if let Some(message) = &refusal {
+            // The recording says why the write was undone, not only that it was.
+            let _ = self.handle.record_later(&Event::Note { message: message.clone() });
+        }
         match (status, refusal) {
             (b'I', Some(message)) => {
                 self.expect(Expect::Internal);
@@ -85,14 +89,18 @@ impl Relay {
             (sh.cap_over.take(), std::mem::take(&mut sh.capped_read))
         };
         if let (Some((tag, n)), Some(limit)) = (over, self.max_rows_written) {
-            self.run_refusal(out, &rowcap::message(&tag, n, limit));
+            let message = rowcap::message(&tag, n, limit);
+            let _ = self.handle.record_later(&Event::Note { message: message.clone() });
+            self.run_refusal(out, &message);
             return Ok(());
         }
         // As for a simple query (see `capped_query`): relations that changed while a write ran
         // and now denote others fail the batch before its Sync commits it.
         for sql in read {
             if !sql.tables.is_empty() && self.relations_moved(&sql.tables).await {
-                self.run_refusal(out, &moved_message());
+                let message = moved_message();
+                let _ = self.handle.record_later(&Event::Note { message: message.clone() });
+                self.run_refusal(out, &message);
                 break;
             }
         }
