@@ -275,9 +275,17 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
             let before = out.len();
             // As written, trimmed, and as a reader sees it (control and invisible characters
             // skipped, as masking reads what it searches: red-team round 93).
-            for v in [&value[..], trimmed] {
-                if worth(v) {
-                    crate::spellings::spellings(v, &mut out, MIN_UNNAMED);
+            if worth(&value) {
+                crate::spellings::spellings(&value, &mut out, MIN_UNNAMED);
+            }
+            // Trimmed: as text in full; encoded only when short (a file's encodings are made
+            // from its bytes, trailing line break included, and a long value's would double
+            // its share of the search).
+            if trimmed.len() != value.len() && worth(trimmed) {
+                if trimmed.len() > crate::spellings::MAX_ENCODED {
+                    crate::spellings::text_spellings(trimmed, &mut out);
+                } else {
+                    crate::spellings::spellings(trimmed, &mut out, MIN_UNNAMED);
                 }
             }
             // (Only as it is: a copy is encoded from the bytes, not from what a reader sees.)

@@ -4,7 +4,7 @@
 //! is not among them.
 
 /// Values longer than this are not searched percent-encoded or inside longer base64.
-const MAX_ENCODED: usize = 1024;
+pub(crate) const MAX_ENCODED: usize = 1024;
 /// Values longer than this are not searched in hex or `\u`-escaped: those spellings are two
 /// to six times the value, and a service account token's (about 900 bytes) in six hex forms
 /// took as many bytes of the search as 40 short passwords in every spelling.
@@ -17,17 +17,37 @@ const MAX_HEXED: usize = 256;
 /// `base64_inside`); hex in either case and every character a `\u` escape (values up to
 /// [`MAX_HEXED`]); percent-encoding (a password in a connection string).
 pub(crate) fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>, min_line: usize) {
-    use base64::Engine;
+    text_spellings(v, out);
+    encoded(v, out, min_line);
+}
+
+/// `v` as text only, quoted and escaped (see `textual`), without its encoded forms: the same
+/// value trimmed of a line break, whose encodings are copied from the bytes as stored.
+pub(crate) fn text_spellings(v: &[u8], out: &mut Vec<Vec<u8>>) {
     for form in textual(v) {
-        out.extend(json_escaped(&form));
+        // A form holding `\u` escapes already is parsed wherever it sits in a JSON document
+        // (see `mask::may_need_masking`): its JSON-escaped spelling is not searched.
+        if memchr::memmem::find(&form, b"\\u").is_none() {
+            out.extend(json_escaped(&form));
+        }
         out.push(form);
     }
+}
+
+/// `v`'s encoded forms (see [`spellings`]). A long value's are bounded so that a cluster of a
+/// thousand Secrets of a few KB stays within one search's bytes (red-team round 97: 500 of
+/// them passed it, and every request to the target was refused): its base64 only without
+/// padding (the `=` that stays says nothing) and wrapped in the standard alphabet only.
+fn encoded(v: &[u8], out: &mut Vec<Vec<u8>>, min_line: usize) {
+    use base64::Engine;
+    let long = v.len() > MAX_ENCODED;
     let encoded = base64::engine::general_purpose::STANDARD.encode(v);
     // Wrapped lines, in either alphabet; the last line with the one before it and its line
     // break (a match starting inside the line before never won against that line's own, so a
     // short last line stayed in clear: red-team round 95).
     let url = encoded.replace('+', "-").replace('/', "_");
-    for alphabet in [&encoded, &url] {
+    let alphabets: &[&String] = if long { &[&encoded] } else { &[&encoded, &url] };
+    for alphabet in alphabets {
         for width in [76, 64] {
             if alphabet.len() > width {
                 let lines: Vec<&[u8]> = alphabet.as_bytes().chunks(width).collect();
@@ -40,7 +60,9 @@ pub(crate) fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>, min_line: usize) {
             }
         }
     }
-    out.push(encoded.into_bytes());
+    if !long {
+        out.push(encoded.into_bytes());
+    }
     base64_inside(v, out);
     if v.len() <= MAX_HEXED {
         // Hex plain, and byte by byte with `:` or a blank between (`xxd`-less dumps, MACs).
@@ -68,7 +90,8 @@ pub(crate) fn spellings(v: &[u8], out: &mut Vec<Vec<u8>>, min_line: usize) {
             }
         }
         // Java's `URLEncoder` (red-team round 96): letters, digits and `.-*_` kept, a blank as
-        // `+`, everything else (`~` too) escaped.
+        // `+`, everything else (`~` too) escaped. (Within MAX_ENCODED, like the other
+        // percent-encodings.)
         let java: Vec<u8> = v
             .iter()
             .flat_map(|&b| match b {
@@ -137,7 +160,10 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
     }
     // .NET's `System.Text.Json` (red-team round 96) escapes HTML-sensitive characters and
     // quotes as `\u00XX` in upper case; relaxed, only `"`.
-    if v.iter().any(|b| b"\"'<>&+`".contains(b) || !printable(b)) {
+    // These three families only for values up to MAX_HEXED: a token's every `+` or `=` would
+    // bring them, each as long as the value, and a cluster of tokens past one search's bytes.
+    let short = v.len() <= MAX_HEXED;
+    if short && v.iter().any(|b| b"\"'<>&+`".contains(b) || !printable(b)) {
         for style in [Escape::DotNet { relaxed: false }, Escape::DotNet { relaxed: true }] {
             let Some(form) = escaped(v, style) else { continue };
             // Newtonsoft's HTML escaping: the same in lower case, `"` as `\"`.
@@ -152,14 +178,14 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
     }
     // HTML and XML entities, as templates write them (Go's html/template, Python's
     // `html.escape`, XML serialisers).
-    if v.iter().any(|b| b"&'<>\"+".contains(b)) {
+    if short && v.iter().any(|b| b"&'<>\"+".contains(b)) {
         let common: [(u8, &[u8]); 3] = [(b'&', b"&amp;"), (b'<', b"&lt;"), (b'>', b"&gt;")];
         add(replaced(&[&common[..], &[(b'\'', b"&#39;"), (b'"', b"&#34;"), (b'+', b"&#43;")]].concat()));
         add(replaced(&[&common[..], &[(b'\'', b"&#x27;"), (b'"', b"&quot;")]].concat()));
         add(replaced(&[&common[..], &[(b'\'', b"&apos;"), (b'"', b"&quot;")]].concat()));
     }
     // Quoted-printable (mail, MIME parts): `=` and bytes past printable ASCII as `=XX`.
-    if v.iter().any(|b| *b == b'=' || !printable(b)) {
+    if short && v.iter().any(|b| *b == b'=' || !printable(b)) {
         add(v.iter().flat_map(|&b| if b == b'=' || !printable(&b) { format!("={b:02X}").into_bytes() } else { vec![b] }).collect());
     }
     out
