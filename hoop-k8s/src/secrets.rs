@@ -334,7 +334,7 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
 /// like an ordinary word or a public address (red-team round 96: `password`, `kubernetes`,
 /// `production`, `localhost:5432`, a service's host name and an API's URL, under credential
 /// names or long, were masked in every object, log and file of the cluster, label keys
-/// included). A short value of letters only or digits only is a word or a number; an address
+/// included). A short value of letters only, in one case or capitalised, is a word; an address
 /// is a host name (with a port) or a URL with no user, query or token-like path segment.
 fn searchable(v: &[u8], named: bool) -> bool {
     let long = v.len() >= MIN_UNNAMED;
@@ -343,7 +343,17 @@ fn searchable(v: &[u8], named: bool) -> bool {
     }
     let Ok(t) = std::str::from_utf8(v) else { return true };
     let t = t.trim();
-    if !long && (t.chars().all(char::is_alphabetic) || t.chars().all(|c| c.is_ascii_digit())) {
+    // A word: letters only, in one case or capitalised, as words are written, with a vowel in
+    // every four letters or so (red-team round 97: mixed-case random letters and
+    // `qzxwvkjmplrtyhg` are passwords). A number of digits only is searched, found only where no
+    // digit touches it (see `KnownValues`).
+    let letters = t.chars().count();
+    let vowels = t.chars().filter(|c| "aeiouyAEIOUY".contains(*c)).count();
+    let word = t.chars().all(char::is_alphabetic) && vowels * 4 >= letters && {
+        let rest = t.chars().skip(1);
+        t.chars().all(char::is_lowercase) || t.chars().all(char::is_uppercase) || (t.starts_with(char::is_uppercase) && rest.clone().all(char::is_lowercase))
+    };
+    if !long && word {
         return false;
     }
     !is_public_address(t, named)
@@ -490,10 +500,10 @@ mod tests {
     #[test]
     fn words_numbers_and_public_addresses_are_not_searched() {
         // Red-team round 96: these masked ordinary text across the cluster.
-        for (v, named) in [("password", true), ("kubernetes", true), ("Running", true), ("123456", true), ("localhost:5432", true), ("db.internal.example.com", false), ("postgres.default.svc.cluster.local", false), ("https://api.example.com/v1/", false), ("https://oauth2.googleapis.com/token", true), ("Authorization", true)] {
+        for (v, named) in [("password", true), ("kubernetes", true), ("Running", true), ("PRODUCTION", true), ("localhost:5432", true), ("db.internal.example.com", false), ("postgres.default.svc.cluster.local", false), ("https://api.example.com/v1/", false), ("https://oauth2.googleapis.com/token", true), ("Authorization", true)] {
             assert!(!searchable(v.as_bytes(), named), "{v}");
         }
-        for (v, named) in [("hunter2", true), ("s3cr3tVal90xyz", true), ("correct.horse.battery", true), ("Rtk94PlainLongValue1234", false), ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", false), ("https://hooks.zapier.com/hooks/catch/123456/abcdef1/", false), ("https://user:pw12345@db.example.com/app", false), ("https://api.example.com/hook?token=abc", false), ("Summer2024!", true)] {
+        for (v, named) in [("hunter2", true), ("s3cr3tVal90xyz", true), ("correct.horse.battery", true), ("482917", true), ("qzxwvkjmplrtyhg", true), ("qZxWvKjmPl", true), ("Rtk94PlainLongValue1234", false), ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX", false), ("https://hooks.zapier.com/hooks/catch/123456/abcdef1/", false), ("https://user:pw12345@db.example.com/app", false), ("https://api.example.com/hook?token=abc", false), ("Summer2024!", true)] {
             assert!(searchable(v.as_bytes(), named), "{v}");
         }
         let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();

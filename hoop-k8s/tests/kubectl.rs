@@ -667,16 +667,19 @@ fn ordinary_words_and_addresses_in_secrets_mask_nothing() {
     let gw = gateway("");
     let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s96"}, "data": {
         "password": b64.encode("password"), "secret": b64.encode("kubernetes"), "auth_token": b64.encode("production"), "api_key": b64.encode("localhost:5432"),
-        "host": b64.encode("postgres.default.svc.cluster.local"), "db_password": b64.encode("Rtk96Pw77x")}});
+        "host": b64.encode("postgres.default.svc.cluster.local"), "db_password": b64.encode("Rtk96Pw77x"),
+        // Round 97: random letters and a PIN are credentials, not words; the PIN's digits inside
+        // a longer number are not it.
+        "api_password": b64.encode("qzxwvkjmplrtyhg"), "door_pin": b64.encode("482917")}});
     let words = "app.kubernetes.io/name: web\nthe password field\nmode=production\nlisten localhost:5432\nhost postgres.default.svc.cluster.local\n";
     let file = gw.dir.path().join("s96.json");
     std::fs::write(&file, secret.to_string()).unwrap();
     let up = gw.api.kubeconfig().unwrap();
     assert!(kubectl(&up, &["apply", "-f", file.to_str().unwrap()]).status.success());
     let conf = gw.dir.path().join("nginx96.conf");
-    std::fs::write(&conf, format!("{words}pw Rtk96Pw77x\n")).unwrap();
+    std::fs::write(&conf, format!("{words}pw Rtk96Pw77x qzxwvkjmplrtyhg pin 482917 ts 1482917000\n")).unwrap();
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "cat", conf.to_str().unwrap()]);
-    assert_eq!(text(&o).0, format!("{words}pw [REDACTED:secret]\n"), "{:?}", text(&o));
+    assert_eq!(text(&o).0, format!("{words}pw [REDACTED:secret] [REDACTED:secret] pin [REDACTED:secret] ts 1482917000\n"), "{:?}", text(&o));
     // A file holding only the ordinary words is no copy: grep runs unheld.
     let plain = gw.dir.path().join("plain96.conf");
     std::fs::write(&plain, words).unwrap();

@@ -64,18 +64,33 @@ impl KnownValues {
         self.count == 0
     }
 
-    /// Each occurrence in `text` as `(start, end)`, in order, non-overlapping.
+    /// Each occurrence in `text` as `(start, end)`, in order, non-overlapping. A value of digits
+    /// only is not found inside a longer number (a PIN's digits in a timestamp or an id).
     pub(crate) fn find_all(&self, text: &[u8]) -> Vec<(usize, usize)> {
         if self.count == 0 {
             return Vec::new();
         }
-        self.search.find_iter(text).map(|m| (m.start(), m.end())).collect()
+        let digit_at = |i: Option<usize>| i.and_then(|i| text.get(i)).is_some_and(u8::is_ascii_digit);
+        self.search
+            .find_iter(text)
+            .filter(|m| {
+                let digits = text.get(m.start()..m.end()).is_some_and(|h| h.iter().all(u8::is_ascii_digit));
+                !(digits && (digit_at(m.start().checked_sub(1)) || digit_at(Some(m.end()))))
+            })
+            .map(|m| (m.start(), m.end()))
+            .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_number_is_not_found_inside_a_longer_one() {
+        let k = KnownValues::new([b"482917".to_vec()]).unwrap();
+        assert_eq!(k.find_all(b"pin 482917, ts 1482917000 and 482917"), [(4, 10), (30, 36)]);
+    }
 
     #[test]
     fn values_are_found_longest_first_short_ones_left_out() {
