@@ -302,6 +302,12 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
                     crate::spellings::spellings(&inner, &mut out, MIN_UNNAMED);
                 }
             }
+            // And the pieces of a structured value that look like credentials, whatever names
+            // them (red-team round 97: `requirepass …` in a redis.conf, `psk="…"`, a .pgpass or
+            // .netrc line, a URL's user token, a webhook's path): as text.
+            for token in credential_tokens(&value) {
+                crate::spellings::text_spellings(&token, &mut out);
+            }
             if trimmed.contains(&b'\n') {
                 let lines: Vec<&[u8]> = trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).collect();
                 // Lines shaped like a key's or a token's (no blank, `=` or `:`): a config file's
@@ -385,6 +391,27 @@ fn is_public_address(t: &str, named: bool) -> bool {
     };
     let wordy = |seg: &str| version(seg) || word(seg);
     host(authority, true) && path.split('/').all(wordy)
+}
+
+/// The pieces of `value` (split at blanks, quotes, brackets and the separators of settings,
+/// paths and URLs) shaped like credentials: from 16 bytes, or from 8 when they mix letters and
+/// digits, and not words or addresses (see `searchable`); the whole value is not among them.
+fn credential_tokens(value: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(value) else { return Vec::new() };
+    let whole = text.trim();
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for token in text.split(|c: char| c.is_whitespace() || "=:,;\"'()[]{}<>@/?&#|`".contains(c)) {
+        if out.len() >= MAX_INNER {
+            break;
+        }
+        let mixed = token.chars().any(char::is_alphabetic) && token.chars().any(|c| c.is_ascii_digit());
+        // (Host names are addresses here, whatever names the value.)
+        let shaped = searchable(token.as_bytes(), false) || (token.len() >= 8 && mixed && searchable(token.as_bytes(), true) && !is_public_address(token, false));
+        if token != whole && shaped && !out.iter().any(|t| t == token.as_bytes()) {
+            out.push(token.as_bytes().to_vec());
+        }
+    }
+    out
 }
 
 /// Most fields read inside one structured value.
@@ -514,6 +541,35 @@ mod tests {
         let text = "app.kubernetes.io/name: web; the password field; listen localhost:5432; postgres.default.svc.cluster.local; https://accounts.google.com/o/oauth2/auth Authorization; # production config server";
         assert_eq!(masked.mask_text(text), text);
         assert_eq!(masked.mask_text("pw Rtk96Pw77"), "pw [REDACTED:secret]");
+    }
+
+    #[test]
+    fn credentials_in_config_files_are_found() {
+        // Red-team round 97: pieces of config files stored in Secrets came back in clear.
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let e = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+        let files = [
+            ("redis.conf", "bind 127.0.0.1\nrequirepass RedisConfPw8Qz\nport 6379\n"),
+            ("wpa.conf", "network={\n  ssid=\"home\"\n  psk=\"WpaPskQz8XrWm\"\n}\n"),
+            (".pgpass", "db.internal:5432:app:appuser:Pgpass9WordX\n"),
+            (".git-credentials", "https://bot:ghp_Rtk97TokenValue0123456789@github.com\n"),
+            ("hook", "url: https://hooks.slack.com/services/T0001/B0002/Rtk97SlackHookTokenXyz\n"),
+        ];
+        let data: serde_json::Map<String, serde_json::Value> = files.iter().map(|(k, v)| (k.to_string(), json!(e(v)))).collect();
+        let masked = m.with_known(Arc::new(KnownValues::new(values_of(&m, &json!({"items": [{"data": data}]})).0).unwrap()));
+        for (copy, clear) in [
+            ("auth RedisConfPw8Qz ok", "RedisConf"),
+            ("psk=\"WpaPskQz8XrWm\"", "WpaPsk"),
+            ("password Pgpass9WordX", "Pgpass9"),
+            ("token ghp_Rtk97TokenValue0123456789", "Rtk97Token"),
+            ("POST /services/T0001/B0002/Rtk97SlackHookTokenXyz 200", "SlackHook"),
+        ] {
+            let out = masked.mask_text(copy).into_owned();
+            assert!(out.contains("[REDACTED:secret]") && !out.contains(clear), "{copy}: {out}");
+        }
+        // Their ordinary pieces are not values.
+        let plain = "bind 127.0.0.1 port 6379 ssid home db.internal:5432 github.com network";
+        assert_eq!(masked.mask_text(plain), plain);
     }
 
     #[test]

@@ -656,6 +656,27 @@ fn copies_escaped_by_php_java_dotnet_perl_and_rust_are_masked() {
     copies_come_back_masked(&gw, secret, &copies, &clear);
 }
 
+/// Red-team round 97: the credentials inside config files stored in Secrets (a redis.conf's
+/// `requirepass`, a .pgpass line, a webhook's token in a URL) came back in clear when copied
+/// alone, in objects, logs and files.
+#[test]
+fn credentials_inside_config_files_in_secrets_are_masked() {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let gw = gateway("");
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s97"}, "data": {
+        "redis.conf": b64.encode("bind 127.0.0.1\nrequirepass RedisConfPw8Qz\n"),
+        ".pgpass": b64.encode("db.internal:5432:app:appuser:Pgpass9WordX\n"),
+        "hooks.yaml": b64.encode("url: https://hooks.slack.com/services/T0001/B0002/Rtk97SlackHookTokenXyz\n")}});
+    let copies = [
+        "redis-cli -a RedisConfPw8Qz ping".to_string(),
+        "connecting as appuser with Pgpass9WordX".into(),
+        "POST /services/T0001/B0002/Rtk97SlackHookTokenXyz 200".into(),
+    ];
+    let clear: Vec<String> = ["RedisConf", "Pgpass9", "SlackHook"].iter().map(|s| s.to_string()).collect();
+    copies_come_back_masked(&gw, secret, &copies, &clear);
+}
+
 /// Red-team round 96: Secrets holding ordinary words and addresses under credential names
 /// (`password: password`, `secret: kubernetes`, `auth_token: production`, `api_key:
 /// localhost:5432`, a service's host name) masked that text in every object, log and file, label
