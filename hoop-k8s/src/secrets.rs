@@ -304,9 +304,11 @@ fn values_of(m: &Masker, list: &serde_json::Value) -> (Vec<Vec<u8>>, usize) {
             }
             // And the pieces of a structured value that look like credentials, whatever names
             // them (red-team round 97: `requirepass …` in a redis.conf, `psk="…"`, a .pgpass or
-            // .netrc line, a URL's user token, a webhook's path): as text.
-            for token in credential_tokens(&value) {
-                crate::spellings::text_spellings(&token, &mut out);
+            // .netrc line, a URL's user token, a webhook's path).
+            // (As they are: each spelling of every piece would crowd the search. Not of a PEM
+            // block, whose lines are searched whole above.)
+            if memchr::memmem::find(&value, b"-----BEGIN ").is_none() {
+                out.extend(credential_tokens(&value));
             }
             if trimmed.contains(&b'\n') {
                 let lines: Vec<&[u8]> = trimmed.split(|b| *b == b'\n').map(<[u8]>::trim_ascii).collect();

@@ -332,10 +332,10 @@ fn base64_inside(v: &[u8], out: &mut Vec<Vec<u8>>) {
     use base64::Engine;
     let (std, url) = (base64::engine::general_purpose::STANDARD_NO_PAD, base64::engine::general_purpose::URL_SAFE_NO_PAD);
     out.push(std.encode(v).into_bytes());
-    out.push(url.encode(v).into_bytes());
     if v.len() > MAX_ENCODED {
         return;
     }
+    out.push(url.encode(v).into_bytes());
     for offset in 0..3usize {
         let mut shifted = vec![0u8; offset];
         shifted.extend_from_slice(v);
