@@ -136,9 +136,11 @@ fn textual(v: &[u8]) -> Vec<Vec<u8>> {
     add(replaced(&[(b'\\', b"\\\\"), (b'\'', b"\\'")]));
     add(replaced(&[(b'\\', b"\\\\"), (b'"', b"\\\""), (b'$', b"\\$"), (b'`', b"\\`")]));
     // `printf %q` and `shlex`-less quoting: a backslash before each byte the shell treats
-    // specially.
+    // specially (a setting's value, not a file: a private key's every blank would bring it).
     let special: &[u8] = b" \t!\"#$&'()*;<>?[\\]`{|}~";
-    add(v.iter().flat_map(|&b| if special.contains(&b) { vec![b'\\', b] } else { vec![b] }).collect());
+    if v.len() <= MAX_HEXED {
+        add(v.iter().flat_map(|&b| if special.contains(&b) { vec![b'\\', b] } else { vec![b] }).collect());
+    }
     if let Ok(text) = std::str::from_utf8(v)
         && !text.is_ascii()
     {
