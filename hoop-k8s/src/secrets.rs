@@ -395,22 +395,70 @@ fn is_public_address(t: &str, named: bool) -> bool {
     host(authority, true) && path.split('/').all(wordy)
 }
 
-/// The pieces of `value` (split at blanks, quotes, brackets and the separators of settings,
-/// paths and URLs) shaped like credentials: from 16 bytes, or from 8 when they mix letters and
-/// digits, and not words or addresses (see `searchable`); the whole value is not among them.
+/// Words that make a line of a config file a credential's (`requirepass`, `psk=`, `password`,
+/// a webhook's URL), lower case.
+const CREDENTIAL_CONTEXT: &[&str] = &["pass", "pwd", "secret", "token", "psk", "auth", "credential", "hook", "dsn", "apikey", "api_key", "api-key", "private"];
+
+/// The credentials inside a structured value, whatever names them: on each line that speaks of
+/// one (see [`CREDENTIAL_CONTEXT`]), the pieces (split at blanks, quotes, `=`, `:` and angle
+/// brackets) of 6 bytes or more that are neither words nor addresses nor letters only (a
+/// Helm values file's `topologyKey`); a URL's password (`https://user:PASSWORD@host`); a
+/// `.pgpass` line's last field. Lines that speak of no credential give none (red-team round
+/// 98: every 16-byte word of a manifest in a Secret, `creationTimestamp` included, was masked
+/// in every object).
 fn credential_tokens(value: &[u8]) -> Vec<Vec<u8>> {
     let Ok(text) = std::str::from_utf8(value) else { return Vec::new() };
     let whole = text.trim();
     let mut out: Vec<Vec<u8>> = Vec::new();
-    for token in text.split(|c: char| c.is_whitespace() || "=:,;\"'()[]{}<>@/?&#|`".contains(c)) {
-        if out.len() >= MAX_INNER {
-            break;
+    let mut add = |t: &str| {
+        if out.len() < MAX_INNER && t != whole && t.len() >= hoop_core::mask::known::MIN_LEN && !out.iter().any(|o| o == t.as_bytes()) {
+            out.push(t.as_bytes().to_vec());
         }
-        let mixed = token.chars().any(char::is_alphabetic) && token.chars().any(|c| c.is_ascii_digit());
-        // (Host names are addresses here, whatever names the value.)
-        let shaped = searchable(token.as_bytes(), false) || (token.len() >= 8 && mixed && searchable(token.as_bytes(), true) && !is_public_address(token, false));
-        if token != whole && shaped && !out.iter().any(|t| t == token.as_bytes()) {
-            out.push(token.as_bytes().to_vec());
+    };
+    for line in text.lines().take(MAX_INNER * 4) {
+        let line = line.trim();
+        let lower = line.to_ascii_lowercase();
+        let context = CREDENTIAL_CONTEXT.iter().any(|w| lower.contains(w));
+        // A URL's user password; on a line that speaks of a credential, its path and query
+        // pieces shaped like tokens (a webhook's `…/T0/B0/TOKEN`).
+        let mut rest = line;
+        while let Some(at) = rest.find("://") {
+            let after = rest.get(at + 3..).unwrap_or_default();
+            let url = after.split([' ', '"', '\'']).next().unwrap_or_default();
+            let authority = url.split('/').next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@')
+                && let Some((_, password)) = userinfo.split_once(':')
+            {
+                add(password);
+            }
+            if context {
+                for piece in url.get(authority.len()..).unwrap_or_default().split(['/', '?', '&', '=', '#']) {
+                    let mixed = piece.chars().any(char::is_alphabetic) && piece.chars().any(|c| c.is_ascii_digit());
+                    if (piece.len() >= 12 && mixed) || (piece.len() >= 20 && searchable(piece.as_bytes(), false)) {
+                        add(piece);
+                    }
+                }
+            }
+            rest = after;
+        }
+        // A .pgpass line: host:port:database:user:password.
+        let fields: Vec<&str> = line.splitn(5, ':').collect();
+        if let [_, port, _, _, password] = fields.as_slice()
+            && (port.is_empty() || *port == "*" || port.bytes().all(|b| b.is_ascii_digit()))
+            && !line.contains(' ')
+        {
+            add(password);
+        }
+        if !context {
+            continue;
+        }
+        // (A URL's rest after its scheme's `:` was read above.)
+        for token in line.split(|c: char| c.is_whitespace() || "=:\"'<>`".contains(c)).filter(|t| !t.starts_with("//")) {
+            // (A setting's name, `api_key`, `secretKeyRef`, is letters and separators only.)
+            let name_like = token.chars().all(|c| c.is_alphabetic() || matches!(c, '_' | '-' | '.'));
+            if !name_like && searchable(token.as_bytes(), true) && !is_public_address(token, false) && !token.contains("://") {
+                add(token);
+            }
         }
     }
     out
@@ -572,6 +620,25 @@ mod tests {
         // Their ordinary pieces are not values.
         let plain = "bind 127.0.0.1 port 6379 ssid home db.internal:5432 github.com network";
         assert_eq!(masked.mask_text(plain), plain);
+    }
+
+    #[test]
+    fn config_files_in_secrets_give_their_credentials_only() {
+        // Red-team round 98: a manifest's and a config file's ordinary words were masked in
+        // every object; credentials with punctuation were not found.
+        let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
+        let e = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+        let manifest = "metadata:\n  creationTimestamp: null\nspec:\n  serviceAccountName: default\n  terminationGracePeriodSeconds: 30\n  affinity:\n    topologyKey: kubernetes.io/hostname\n  uid: 6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b\n";
+        let conf = "lang=en_US.UTF-8\narch x86_64-linux-gnu\ncharset ISO8859-1\npassword = Zk8+Qm3/Xp7w\npsk=\"Ps98Qz7\"\n";
+        let pgpass = "db.internal:5432:app:user:Pg@98/Qz7xK\n";
+        let list = json!({"items": [{"data": {"values.yaml": e(manifest), "app.conf": e(conf), ".pgpass": e(pgpass)}}]});
+        let masked = m.with_known(Arc::new(KnownValues::new(values_of(&m, &list).0).unwrap()));
+        let ordinary = r#"{"creationTimestamp":"2026","serviceAccountName":"default","terminationGracePeriodSeconds":30,"topologyKey":"kubernetes.io/hostname","uid":"6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b","lang":"en_US.UTF-8","arch":"x86_64-linux-gnu","cs":"ISO8859-1"}"#;
+        assert_eq!(masked.mask_text(ordinary), ordinary);
+        for (copy, clear) in [("pw Zk8+Qm3/Xp7w", "Qm3"), ("psk Ps98Qz7", "Ps98"), ("pg Pg@98/Qz7xK", "Qz7")] {
+            let out = masked.mask_text(copy).into_owned();
+            assert!(out.contains("[REDACTED:secret]") && !out.contains(clear), "{copy}: {out}");
+        }
     }
 
     #[test]

@@ -691,7 +691,10 @@ fn ordinary_words_and_addresses_in_secrets_mask_nothing() {
         "host": b64.encode("postgres.default.svc.cluster.local"), "db_password": b64.encode("Rtk96Pw77x"),
         // Round 97: random letters and a PIN are credentials, not words; the PIN's digits inside
         // a longer number are not it.
-        "api_password": b64.encode("qzxwvkjmplrtyhg"), "door_pin": b64.encode("482917")}});
+        "api_password": b64.encode("qzxwvkjmplrtyhg"), "door_pin": b64.encode("482917"),
+        // Round 98: a manifest kept in a Secret masked its words (`creationTimestamp`) in every
+        // object.
+        "values.yaml": b64.encode("metadata:\n  creationTimestamp: null\nspec:\n  serviceAccountName: default\n  terminationGracePeriodSeconds: 30\n")}});
     let words = "app.kubernetes.io/name: web\nthe password field\nmode=production\nlisten localhost:5432\nhost postgres.default.svc.cluster.local\n";
     let file = gw.dir.path().join("s96.json");
     std::fs::write(&file, secret.to_string()).unwrap();
@@ -702,6 +705,8 @@ fn ordinary_words_and_addresses_in_secrets_mask_nothing() {
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "cat", conf.to_str().unwrap()]);
     assert_eq!(text(&o).0, format!("{words}pw [REDACTED:secret] [REDACTED:secret] pin [REDACTED:secret] ts 1482917000\n"), "{:?}", text(&o));
     // A file holding only the ordinary words is no copy: grep runs unheld.
+    let pod = text(&kubectl(&gw.agent(), &["get", "pod", "pod-0", "-o", "json"])).0;
+    assert!(pod.contains("\"creationTimestamp\"") && !pod.contains("REDACTED"), "{pod}");
     let plain = gw.dir.path().join("plain96.conf");
     std::fs::write(&plain, words).unwrap();
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "grep", "listen", plain.to_str().unwrap()]);
