@@ -73,9 +73,14 @@ async fn one(place: &Place<'_>, session: &SessionHandle, masker: &Masker, path: 
     }
 }
 
-/// Whether `text` holds a value `masker` knows, as a reader sees it (escapes and invisible
-/// characters skipped, as masking reads output).
+/// Whether `text` holds a value `masker` knows, as written or as a reader sees it (escapes and
+/// invisible characters skipped, as masking reads output), whatever surrounds it: red-team
+/// round 99's `redis://:PASSWORD@host` in a file was masked as a URL's credentials, not as the
+/// value, and `fold` of it was not held.
 fn holds_a_value(masker: &Masker, text: &[u8]) -> bool {
+    if masker.holds_known_value(text) {
+        return true;
+    }
     let mut by = [0u64; Detector::ALL.len()];
     let _ = masker.mask_visible_counted(text, &mut by);
     by.get(Detector::Secret.index()).is_some_and(|n| *n > 0)
@@ -94,6 +99,7 @@ mod tests {
         assert!(holds_a_value(&m, b"setting Rtk92SecretPassValue\n"));
         assert!(holds_a_value(&m, b"b64 UnRrOTJTZWNyZXRQYXNzVmFsdWU=\n"));
         assert!(holds_a_value(&m, b"Rtk92Secret\x1b[0mPassValue"), "an escape inside it");
+        assert!(holds_a_value(&m, b"REDIS_URL=redis://:Rtk92SecretPassValue@redis:6379/0\n"), "inside another detector's hit");
         assert!(!holds_a_value(&m, b"GET /health 200\n"));
         assert!(!base.knows_values() && m.knows_values());
     }

@@ -447,15 +447,18 @@ fn credential_tokens(value: &[u8]) -> Vec<Vec<u8>> {
             && (port.is_empty() || *port == "*" || port.bytes().all(|b| b.is_ascii_digit()))
             && !line.contains(' ')
         {
+            // As written, and as libpq reads it (`\:` and `\\` escaped: red-team round 99).
             add(password);
+            add(&password.replace("\\:", ":").replace("\\\\", "\\"));
         }
         if !context {
             continue;
         }
         // (A URL's rest after its scheme's `:` was read above.)
         for token in line.split(|c: char| c.is_whitespace() || "=:\"'<>`".contains(c)).filter(|t| !t.starts_with("//")) {
-            // (A setting's name, `api_key`, `secretKeyRef`, is letters and separators only.)
-            let name_like = token.chars().all(|c| c.is_alphabetic() || matches!(c, '_' | '-' | '.'));
+            // (A setting's name, `api_key`, `secretKeyRef`, or a path, `/password` of an XML
+            // closing tag, is letters and separators only: red-team round 99.)
+            let name_like = token.chars().all(|c| c.is_alphabetic() || matches!(c, '_' | '-' | '.' | '/'));
             if !name_like && searchable(token.as_bytes(), true) && !is_public_address(token, false) && !token.contains("://") {
                 add(token);
             }
@@ -629,13 +632,13 @@ mod tests {
         let m = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let e = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
         let manifest = "metadata:\n  creationTimestamp: null\nspec:\n  serviceAccountName: default\n  terminationGracePeriodSeconds: 30\n  affinity:\n    topologyKey: kubernetes.io/hostname\n  uid: 6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b\n";
-        let conf = "lang=en_US.UTF-8\narch x86_64-linux-gnu\ncharset ISO8859-1\npassword = Zk8+Qm3/Xp7w\npsk=\"Ps98Qz7\"\n";
-        let pgpass = "db.internal:5432:app:user:Pg@98/Qz7xK\n";
+        let conf = "lang=en_US.UTF-8\narch x86_64-linux-gnu\ncharset ISO8859-1\npassword = Zk8+Qm3/Xp7w\npsk=\"Ps98Qz7\"\n<server><password>Xm98PwQz7Rt</password></server>\n";
+        let pgpass = "db.internal:5432:app:user:Pg@98/Qz7xK\nother:5432:app:user:Ab\\:9/cd@Ef\n";
         let list = json!({"items": [{"data": {"values.yaml": e(manifest), "app.conf": e(conf), ".pgpass": e(pgpass)}}]});
         let masked = m.with_known(Arc::new(KnownValues::new(values_of(&m, &list).0).unwrap()));
-        let ordinary = r#"{"creationTimestamp":"2026","serviceAccountName":"default","terminationGracePeriodSeconds":30,"topologyKey":"kubernetes.io/hostname","uid":"6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b","lang":"en_US.UTF-8","arch":"x86_64-linux-gnu","cs":"ISO8859-1"}"#;
+        let ordinary = r#"{"path":"/usr/lib/app/password","get":"GET /password/status","creationTimestamp":"2026","serviceAccountName":"default","terminationGracePeriodSeconds":30,"topologyKey":"kubernetes.io/hostname","uid":"6f1c9a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b","lang":"en_US.UTF-8","arch":"x86_64-linux-gnu","cs":"ISO8859-1"}"#;
         assert_eq!(masked.mask_text(ordinary), ordinary);
-        for (copy, clear) in [("pw Zk8+Qm3/Xp7w", "Qm3"), ("psk Ps98Qz7", "Ps98"), ("pg Pg@98/Qz7xK", "Qz7")] {
+        for (copy, clear) in [("pw Zk8+Qm3/Xp7w", "Qm3"), ("psk Ps98Qz7", "Ps98"), ("pg Pg@98/Qz7xK", "Qz7"), ("pg Ab:9/cd@Ef", "cd@Ef")] {
             let out = masked.mask_text(copy).into_owned();
             assert!(out.contains("[REDACTED:secret]") && !out.contains(clear), "{copy}: {out}");
         }

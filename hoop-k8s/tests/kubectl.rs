@@ -677,6 +677,26 @@ fn credentials_inside_config_files_in_secrets_are_masked() {
     copies_come_back_masked(&gw, secret, &copies, &clear);
 }
 
+/// Red-team round 99: a URL's password kept in a Secret's env file, copied into a container
+/// file inside a URL, was masked in output by the URL's shape only, and the content check did
+/// not find it there: `fold -w3` printed it in clear, unheld.
+#[test]
+fn a_password_inside_a_url_in_a_file_holds_the_read() {
+    use base64::Engine;
+    let gw = gateway("");
+    let secret = serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s99"}, "data": {
+        "redis.env": base64::engine::general_purpose::STANDARD.encode("REDIS_URL=redis://:Pw8xQz9k@redis:6379/0\n")}});
+    let file = gw.dir.path().join("s99.json");
+    std::fs::write(&file, secret.to_string()).unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]).status.success());
+    let copy = gw.dir.path().join("url99.env");
+    std::fs::write(&copy, "url=redis://:Pw8xQz9k@other:6379\n").unwrap();
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "fold", "-w3", copy.to_str().unwrap()]);
+    t.join().unwrap();
+    assert!(text(&o).1.contains("agent-review-secret-copies") && text(&o).0.is_empty(), "{:?}", text(&o));
+}
+
 /// Red-team round 96: Secrets holding ordinary words and addresses under credential names
 /// (`password: password`, `secret: kubernetes`, `auth_token: production`, `api_key:
 /// localhost:5432`, a service's host name) masked that text in every object, log and file, label

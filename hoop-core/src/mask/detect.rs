@@ -332,6 +332,12 @@ impl DetectorSet {
         self.known.is_some()
     }
 
+    /// Whether `text` holds a value known to be secret anywhere, whatever other detector's hit
+    /// surrounds it (a masked URL's password is the URL's hit, not the value's).
+    pub fn holds_known(&self, text: &[u8]) -> bool {
+        self.known.as_ref().is_some_and(|k| !k.find_all(text).is_empty())
+    }
+
     /// Whether any detector is enabled.
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.known.is_none()

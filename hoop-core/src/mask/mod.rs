@@ -213,6 +213,12 @@ impl Masker {
         self.enabled && self.detectors.knows_values()
     }
 
+    /// Whether `text` holds a value known to be secret, as written or as a reader sees it,
+    /// whatever surrounds it (see [`with_known`](Self::with_known)).
+    pub fn holds_known_value(&self, text: &[u8]) -> bool {
+        self.enabled && (self.detectors.holds_known(text) || self.detectors.holds_known(&as_seen(text)))
+    }
+
     /// Whether masking is on.
     pub fn is_enabled(&self) -> bool {
         self.enabled
