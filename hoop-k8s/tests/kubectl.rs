@@ -731,6 +731,9 @@ fn ordinary_words_and_addresses_in_secrets_mask_nothing() {
     std::fs::write(&plain, words).unwrap();
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "grep", "listen", plain.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).0 == "listen localhost:5432\n", "{:?}", text(&o));
+    // Round 99: grep's pattern is no file, `config` (a git directory's file) included.
+    let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "grep", "-c", "config", plain.to_str().unwrap()]);
+    assert!(text(&o).0 == "0\n" && !text(&o).1.contains("agent-no-startup-files"), "{:?}", text(&o));
 }
 
 /// Red-team round 91: a watch or an exec that lasts showed the values of a Secret made after

@@ -495,8 +495,15 @@ impl Walker<'_> {
         let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
             .then(|| argv.iter().skip(1).position(|a| !a.starts_with('-')))
             .flatten();
+        // grep's pattern and its options' values are no files either (red-team round 99:
+        // `grep config FILE` in a container was refused as touching a `config` file).
+        let grep_words: Option<Vec<usize>> = argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")).then(|| {
+            let args = argv.get(1..).unwrap_or_default();
+            let files = grep_files(args);
+            args.iter().enumerate().filter(|(_, a)| !files.iter().any(|f| std::ptr::eq(*f, *a))).map(|(i, _)| i).collect()
+        });
         for (i, a) in argv.iter().skip(1).enumerate() {
-            self.no_files = i < bare_from || inner_no_files || Some(i) == verb;
+            self.no_files = i < bare_from || inner_no_files || Some(i) == verb || grep_words.as_ref().is_some_and(|w| w.contains(&i));
             self.path(a);
         }
         self.no_files = false;

@@ -459,6 +459,13 @@ mod tests {
             deny(Action::exec("h", c), "agent-no-unreadable-commands");
         }
         deny(Action::exec("h", "gzip -d -f .bashrc-gz"), "agent-no-startup-files");
+        // Round 99: in a container grep's pattern is no file (`config` is a git directory's);
+        // a file operand so named still is.
+        for argv in [&["grep", "config", "/tmp/app.log"][..], &["grep", "-e", "config", "/tmp/app.log"], &["grep", "-F", "HEAD", "/tmp/app.log"]] {
+            let a = Action::exec_argv_at("h", argv.iter().map(|s| s.to_string()).collect(), Some("/app".into()));
+            assert!(!matches!(verdict(agent, &a), Verdict::Deny { .. }), "{argv:?}");
+        }
+        deny(Action::exec_argv_at("h", ["grep", "root", "config"].iter().map(|s| s.to_string()).collect(), Some("/app".into())), "agent-no-startup-files");
         // Round 65: a credentials file reshaped by a program is reviewed; read as it is, masked.
         for c in ["cut -d= -f2 /home/web/.env", "grep PASS .env | cut -c13-", "tr = ' ' < .env", "awk -F= '{print $2}' .env.production"] {
             assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. }), "{c}");
