@@ -2,7 +2,7 @@
 //! exec of the gateway's own (as the scripts a held exec runs are, see `scripts.rs`).
 //!
 //! Masking finds a Secret's values wherever they were copied, as they are written (see
-//! `secrets.rs`). A program that prints such a file with its bytes rewritten, cut inside its
+//! `secrets/`). A program that prints such a file with its bytes rewritten, cut inside its
 //! lines or taken apart at a delimiter (`fold -w3`, `cut -d a -f1 --output-delimiter=_`,
 //! `column -t -s a`, `jq '.pw / "a"'`: red-team rounds 91 and 92) prints the value past that.
 //! There are too many such programs and options to list, so the files are read first: a file

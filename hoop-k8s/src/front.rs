@@ -65,7 +65,7 @@ pub(crate) struct Ongoing {
     /// one is refused like the exec would be.
     pub secret_mounts: crate::mounts::Mounts,
     /// The response's masker: the gateway's, also searching for the values of Secrets (see
-    /// `secrets.rs`).
+    /// `secrets/`).
     pub masker: Arc<hoop_core::mask::Masker>,
     /// Where that masker comes from when it searches for Secret values: asked again as a
     /// stream goes on.

@@ -43,7 +43,6 @@ mod mounts;
 mod refusal;
 mod scripts;
 mod secrets;
-mod spellings;
 mod strict;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -101,7 +100,7 @@ pub struct K8sGateway {
     threads: usize,
     /// Exec refusals kept for kubectl's retry of them over SPDY.
     retries: refusal::RetryMemo,
-    /// Secret values read lately, masked in responses (see `secrets.rs`).
+    /// Secret values read lately, masked in responses (see `secrets/`).
     secret_values: secrets::SecretValues,
 }
 

@@ -47,7 +47,7 @@ pub struct K8sTarget {
     pub token: Option<String>,
     /// Send the caller's identity as impersonation headers.
     pub impersonate: bool,
-    /// Mask the values of the namespace's Secrets in responses (see `secrets.rs`).
+    /// Mask the values of the namespace's Secrets in responses (see `secrets/`).
     pub mask_secret_values: bool,
 }
 
