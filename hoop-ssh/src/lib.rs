@@ -12,6 +12,7 @@
 //! | `server.rs` | the SSH server: logins, channel requests |
 //! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
 //! | `upstream.rs` | logging in to the host, host-key verification |
+//! | `stop.rs` | what a session's commands run on the host, killed when the session ends |
 //! | `sftp.rs` | SFTP requests framed and read for their paths (path rules for every transfer) |
 //! | `scp.rs` | a legacy scp upload's stream read for the names it creates, each checked and recorded |
 //! | `ca.rs` | hoop's SSH certificate authority: short-lived user certificates for identities |
@@ -27,6 +28,7 @@ mod scp;
 mod scripts;
 mod server;
 mod sftp;
+mod stop;
 mod upstream;
 
 pub use ca::{CertSpec, SshCa, key_fingerprint};
@@ -160,12 +162,13 @@ impl SshGateway {
                 peer: Some(peer),
                 session: None,
                 target: None,
-                upstream: None,
+                upstream: Arc::default(),
                 channels: HashMap::new(),
                 watching: None,
                 refused: None,
                 refused_channels: 0,
                 authed: authed.clone(),
+                watcher_closes: Arc::default(),
             };
             let config = self.config.clone();
             let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;

@@ -29,7 +29,9 @@ pub struct Connection {
     pub(crate) peer: Option<SocketAddr>,
     pub(crate) session: Option<Arc<SessionHandle>>,
     pub(crate) target: Option<(String, SshTarget)>,
-    pub(crate) upstream: Option<Arc<russh::client::Handle<Verifier>>>,
+    /// The gateway's connection to the host, once a channel needed it (shared with the
+    /// session watcher, which stops what runs there when the session ends).
+    pub(crate) upstream: Arc<std::sync::OnceLock<Arc<russh::client::Handle<Verifier>>>>,
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
     /// Dropped with the connection, which stops the session watcher.
     pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
@@ -41,6 +43,9 @@ pub struct Connection {
     pub(crate) refused_channels: usize,
     /// Told when the client has authenticated (the pre-authentication deadline stops).
     pub(crate) authed: Arc<tokio::sync::Notify>,
+    /// Set when the gate ended the session: the session watcher then closes its recording,
+    /// once what ran on the host is stopped and recorded, not the connection's end.
+    pub(crate) watcher_closes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The target named by an SSH user name.
@@ -120,13 +125,28 @@ impl russh::server::Handler for Connection {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
             self.watching = Some(tx);
+            let (host, closes) = (self.upstream.clone(), self.watcher_closes.clone());
             tokio::spawn(async move {
                 let end = tokio::select! {
                     end = s.ended() => end,
                     _ = gone => return,
                 };
-                // Give open channels a moment to tell their clients the reason themselves.
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                closes.store(true, std::sync::atomic::Ordering::SeqCst);
+                // Channels send the host a KILL for their command and tell their clients the
+                // reason themselves; sshd does not pass signals on for a root login, and a
+                // command with no terminal outlives its channel, so what the connection's
+                // commands run is also killed from a channel of the gateway's own, and the
+                // recording says so (red-team identity round 86).
+                let stopping = async {
+                    let Some(host) = host.get() else { return };
+                    let message = match crate::stop::stop_sessions(host).await {
+                        Ok(n) => format!("session ended ({}): {n} processes of its commands stopped on the host", end.as_str()),
+                        Err(e) => format!("session ended ({}): its commands could not be stopped on the host beyond the KILL signal: {e}", end.as_str()),
+                    };
+                    let _ = s.record_later(&hoop_core::event::Event::Note { message });
+                };
+                tokio::join!(stopping, tokio::time::sleep(std::time::Duration::from_millis(100)));
+                s.close(end.as_str());
                 let _ = handle.disconnect(russh::Disconnect::ByApplication, format!("hoop: session ended: {}", end.as_str()), String::new()).await;
             });
         }
@@ -204,9 +224,11 @@ impl russh::server::Handler for Connection {
         if handle.still_valid().is_err() {
             return Ok(());
         }
-        if self.upstream.is_none() {
+        if self.upstream.get().is_none() {
             match t.connect().await {
-                Ok(u) => self.upstream = Some(Arc::new(u)),
+                Ok(u) => {
+                    let _ = self.upstream.set(Arc::new(u));
+                }
                 Err(e) => {
                     let _ = handle.record(&hoop_core::event::Event::Note { message: format!("upstream: {e}") });
                     tracing::warn!(error = %e, "ssh upstream connection failed");
@@ -214,7 +236,7 @@ impl russh::server::Handler for Connection {
                 }
             }
         }
-        let Some(up) = &self.upstream else { return Ok(()) };
+        let Some(up) = self.upstream.get() else { return Ok(()) };
         let upstream = match up.channel_open_session().await {
             Ok(c) => c,
             Err(e) => {
@@ -340,7 +362,9 @@ impl russh::server::Handler for Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if let Some(s) = &self.session {
+        if let Some(s) = &self.session
+            && !self.watcher_closes.load(std::sync::atomic::Ordering::SeqCst)
+        {
             s.close("connection closed");
         }
     }

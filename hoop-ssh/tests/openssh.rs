@@ -43,11 +43,12 @@ fn gateway_with_limits(extra: &str, limits: &str) -> Gw {
 
 /// [`gateway_with_limits`] in front of the host `s`.
 fn gateway_on(s: &Sshd, extra: &str, limits: &str) -> Gw {
-    gateway_as(s, s.user(), extra, limits)
+    gateway_as(s, s.user(), "", extra, limits)
 }
 
-/// [`gateway_on`], logging in to the host as `user`.
-fn gateway_as(s: &Sshd, user: &str, extra: &str, limits: &str) -> Gw {
+/// [`gateway_on`], logging in to the host as `user`, with `target` (TOML lines) added to the
+/// target's table.
+fn gateway_as(s: &Sshd, user: &str, target: &str, extra: &str, limits: &str) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let agent_key = dir.path().join("agent_key");
     let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&agent_key).status().unwrap();
@@ -67,6 +68,7 @@ address = "127.0.0.1:{port}"
 user = "{user}"
 key_file = "{key}"
 host_keys = ["{host}"]
+{target}
 [[ssh_keys]]
 subject = "agent-1"
 kind = "agent"
@@ -2100,7 +2102,7 @@ fn agents_are_refused_where_the_gateway_logs_in_as_root() {
     // The gateway's key, authorised for root on the test host (its sshd reads `authorized/%u`).
     let auth = s.client_key().parent().unwrap().join("authorized").join("root");
     std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
-    let gw = gateway_as(s, "root", "", "");
+    let gw = gateway_as(s, "root", "", "", "");
     let marker = std::env::temp_dir().join(format!("hoop-privileged-{}", std::process::id()));
     let o = ssh(&gw, &format!("touch {}", marker.display()));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -2173,4 +2175,48 @@ fn a_command_without_a_terminal_stops_with_its_revocation() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     assert_eq!(lines(), after, "the loop went on writing after its revocation");
     let _ = sshd().ssh(&format!("rm -f {log}"));
+}
+
+/// Red-team identity round 86: where the gateway logs in as root (`allow_privileged_role`),
+/// sshd refuses the KILL signal ("session signalling requires privilege separation"), and a
+/// revoked agent's loop with no terminal wrote for 9 s more. Its processes are killed from a
+/// channel of the gateway's own: the loop writes nothing a second after, and the recording
+/// says the session was revoked and its processes stopped.
+#[test]
+fn a_command_of_a_root_login_stops_with_its_revocation() {
+    if !hoop_harness::is_root() {
+        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
+        return;
+    }
+    let s = sshd();
+    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
+    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
+    let gw = gateway_as(s, "root", "allow_privileged_role = true", "", "");
+    let log = std::env::temp_dir().join(format!("hoop-root-loop-revoked-{}", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let mut child = ssh_base(&gw)
+        .arg("web@127.0.0.1")
+        .arg(format!("sh -c 'while true; do date >> {}; sleep 0.2; done'", log.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = || std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0);
+    let started = std::time::Instant::now();
+    while lines() < 3 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    revoke_subject(&gw, "agent-1");
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = lines();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = std::fs::remove_file(&auth);
+    assert_eq!(lines(), after, "the loop went on writing after its revocation");
+    let _ = std::fs::remove_file(&log);
+    let rec = gw.gate.recorder();
+    let recorded: String = sealed_recordings(&gw, 1).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(recorded.contains("processes of its commands stopped on the host") && recorded.contains("credential revoked"), "{recorded}");
 }

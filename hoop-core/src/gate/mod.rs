@@ -1145,6 +1145,9 @@ impl SessionHandle {
         if self.closed.set() {
             return;
         }
+        // A session the gate ended says why, not what its protocol saw last (the client's
+        // connection closes after a revocation too: red-team identity round 86).
+        let reason = self.kill.reason().map_or(reason, |r| r.as_str());
         let _ = self.log.record(&Event::SessionEnd { reason: reason.to_string() });
         if let Err(e) = self.log.close() {
             tracing::error!(session = %self.session.id, error = %e, "sealing the recording failed");
