@@ -51,11 +51,14 @@ pub struct K8sTarget {
     pub mask_secret_values: bool,
 }
 
-/// Headers that belong to one hop, or that hoop sets itself.
-const DROPPED: &[&str] = &[
-    "host", "authorization", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "content-length", "accept-encoding",
-];
+/// The client's request headers passed on to the API server; every other is dropped. An
+/// allow-list: the API server reads who the caller is from more headers than `Impersonate-*`
+/// (`X-Remote-User`/`-Group`/`-Extra-*` from a front-proxy certificate, which a gateway's
+/// client certificate may be; `Audit-ID`, `X-Forwarded-For` in its audit log; a bearer token in
+/// `Sec-WebSocket-Protocol`), and hoop decides who the cluster sees (red-team identity round
+/// 86: `X-Remote-User: system:admin` reached the upstream). What hoop sets itself (`Host`,
+/// `Authorization`, `Accept`, impersonation, a WebSocket's handshake) it sets after.
+const FORWARDED: &[&str] = &["content-type", "user-agent", "kubectl-command", "kubectl-session"];
 
 impl K8sTarget {
     /// Parses `https://host:port[/prefix]`.
@@ -110,14 +113,9 @@ impl K8sTarget {
         *req.uri_mut() = uri.parse().unwrap_or_else(|_| hyper::Uri::from_static("/"));
         let h = req.headers_mut();
         for (name, value) in client {
-            let n = name.as_str();
-            if DROPPED.contains(&n) || n.starts_with("impersonate-") {
-                continue;
+            if FORWARDED.contains(&name.as_str()) {
+                h.append(name.clone(), value.clone());
             }
-            if n == "accept" {
-                continue;
-            }
-            h.append(name.clone(), value.clone());
         }
         // Every response hoop relays must be one it can read to mask: JSON (or the plain text
         // of logs), whatever the client asked for.

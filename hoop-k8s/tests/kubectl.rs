@@ -1110,6 +1110,33 @@ fn client_certificate_and_impersonation() {
     assert!(gw.api.impersonated().iter().any(|u| u == "alice"), "{:?}", gw.api.impersonated());
 }
 
+/// Red-team identity round 86: `X-Remote-User: system:admin` (which an API server trusts from
+/// a front-proxy client certificate, as the gateway's may be), `X-Remote-Group`, `Audit-ID` and
+/// `X-Forwarded-For` reached the upstream. Only an allow-list of the client's headers does: the
+/// API server sees the gateway's impersonation of the caller and nothing the caller chose.
+#[test]
+fn identity_headers_of_the_caller_never_reach_the_api_server() {
+    let creds = |api: &KubeApi| {
+        let (cert, key) = api.client_cert();
+        format!("cert_file = \"{}\"\nkey_file = \"{}\"\nimpersonate = true", cert.display(), key.display())
+    };
+    let gw = gateway_with(KubeApiOptions::default(), Some(&creds), "", "");
+    let bearer = format!("Bearer {}", gw.token("alice", IdentityKind::Human, 600));
+    let headers = [
+        ("Authorization", bearer.as_str()),
+        ("X-Remote-User", "system:admin"),
+        ("X-Remote-Group", "system:masters"),
+        ("X-Remote-Extra-Scopes", "all"),
+        ("Audit-ID", "forged-audit-id"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Sec-WebSocket-Protocol", "base64url.bearer.authorization.k8s.io.Zm9v"),
+    ];
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/pods", &headers);
+    assert_eq!(code, 200, "{body}");
+    let asked = gw.api.impersonated();
+    assert!(asked.iter().any(|u| u == "alice") && !asked.iter().any(|u| u.starts_with("x-remote-user")), "{asked:?}");
+}
+
 /// A client that speaks `v4.channel.k8s.io` (kubectl before 1.30 used SPDY; client libraries
 /// use v4) to an API server that only speaks v4: relayed, masked, exit status intact.
 #[test]

@@ -105,7 +105,8 @@ impl KubeApi {
         (self.dir.path().join("client.crt"), self.dir.path().join("client.key"))
     }
 
-    /// The `Impersonate-User` values requests carried, in order.
+    /// The identities requests asked to act as, in order: `Impersonate-User` values, and
+    /// `X-Remote-User` ones on client-certificate connections as `x-remote-user:NAME`.
     pub fn impersonated(&self) -> Vec<String> {
         self.state.store.impersonated()
     }
@@ -251,6 +252,12 @@ impl State {
             // Record impersonation so tests can see what reached the server.
             let user = req.headers().get("impersonate-user").and_then(|v| v.to_str().ok()).unwrap_or("");
             self.store.note_impersonation(user);
+        }
+        // With request-header authentication (`--requestheader-client-ca-file`), the real API
+        // server takes the user from `X-Remote-User` on a connection that presents the
+        // front-proxy client certificate: recorded as an identity the request asked to be.
+        if by_cert && let Some(user) = req.headers().get("x-remote-user").and_then(|v| v.to_str().ok()) {
+            self.store.note_impersonation(&format!("x-remote-user:{user}"));
         }
         // The real API server routes on the percent-decoded path (Go's `URL.Path`).
         let Some(path) = percent_decode(req.uri().path()) else {
