@@ -151,6 +151,10 @@ fn admin_api_authorisation() {
     assert!(!s.psql("not-a-token", "select 1").status.success());
     let log = s.log();
     assert!(log.contains("admin request refused") && log.contains("/v1/approvals/") && log.contains("login refused"), "{log}");
+    // Red-team identity round 86: the refusal says who asked, from where and why (it said
+    // none of these).
+    let line = log.lines().find(|l| l.contains("admin request refused") && l.contains("bot (agent, token ")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("127.0.0.1:") && line.contains("only human identities may review"), "{line}");
     let erin = s.token("erin", "human", "review", 600);
     let o = as_token(&erin, &["approvals", "approve", &ticket]);
     assert!(o.status.success(), "{}", err(&o));

@@ -13,6 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
@@ -204,7 +205,7 @@ impl AdminApi {
                 };
                 let svc = hyper::service::service_fn(move |req| {
                     let api = api.clone();
-                    async move { Ok::<_, Infallible>(api.handle(req).await) }
+                    async move { Ok::<_, Infallible>(api.handle(req, peer).await) }
                 });
                 let serve = async {
                     let _ = hoop_core::http::server_builder(&limits).serve_connection(TokioIo::new(tls), svc).await;
@@ -227,19 +228,32 @@ impl AdminApi {
     /// Answers one request; a refusal (400, 401, 403, 409) is logged, so that an agent probing the API
     /// leaves a trace (red-team identity round 81: refused approvals, wider token requests and
     /// forged tokens left none).
-    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
+    /// The log line names who asked (subject, kind and token, when the token was good), from
+    /// where, and why it was refused (red-team identity round 86: an agent's attempts to approve
+    /// its own ticket were logged as anonymous lines).
+    async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let (method, path) = (req.method().clone(), req.uri().path().to_string());
-        let resp = self.route(req).await;
+        let mut caller = None;
+        let resp = self.route(req, &mut caller).await;
         // (The path cut short: refused requests come without a token, and a 64 KB path each
         // grew the log by megabytes a second; red-team identity round 83.)
         if matches!(resp.status(), StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::CONFLICT) {
             let shown: String = path.chars().take(160).collect();
-            tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = resp.status().as_u16(), "admin request refused");
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let why: String = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(200).collect()))
+                .unwrap_or_default();
+            let caller = caller.unwrap_or_else(|| "unauthenticated".into());
+            tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = parts.status.as_u16(), caller = %hoop_core::display::escaped(&caller), %peer, reason = %hoop_core::display::escaped(&why), "admin request refused");
+            return Response::from_parts(parts, full(body));
         }
         resp
     }
 
-    async fn route(&self, req: Request<Incoming>) -> Response<Body> {
+    /// Answers one request; `caller` is set to who asked once its token is verified.
+    async fn route(&self, req: Request<Incoming>, caller: &mut Option<String>) -> Response<Body> {
         let path = req.uri().path().to_string();
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         let method = req.method().clone();
@@ -255,6 +269,7 @@ impl AdminApi {
             Ok(i) => i,
             Err(r) => return r,
         };
+        *caller = Some(format!("{} ({}, token {})", who.subject, who.kind.as_str(), if who.token_id.is_empty() { "-" } else { who.token_id.as_str() }));
         // `Some(refusal)` unless the caller is in `group`.
         let needs = |group: &str| -> Option<Response<Body>> {
             (!who.in_group(group)).then(|| error(StatusCode::FORBIDDEN, &format!("{} is not in group {group:?}", who.subject)))
