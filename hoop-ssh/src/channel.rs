@@ -4,6 +4,7 @@
 //! [`Request`]s; the task checks `exec`, `shell` and `subsystem` with the gate before they
 //! reach the host, relays data both ways, masks the host's output, and records the session.
 
+use crate::to_client::ToClient;
 use hoop_core::action::Action;
 use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
@@ -135,7 +136,7 @@ enum Mode {
 /// Runs one channel until either side closes it.
 pub struct ChannelRelay {
     pub(crate) id: ChannelId,
-    pub(crate) client: russh::server::Handle,
+    pub(crate) client: ToClient,
     pub(crate) upstream: Channel<ClientMsg>,
     /// The gateway's connection to the host, for reading what a held command runs.
     pub(crate) host: Arc<russh::client::Handle<crate::upstream::Verifier>>,
@@ -513,9 +514,13 @@ impl ChannelRelay {
                         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                         drop(keep);
                     });
-                    flush_all(&client, &session, id, &mut out, &mut err).await;
+                    // (Bounded: a client that stopped reading gives no window for them.)
                     let msg = format!("hoop: session ended: {}", end.as_str());
-                    let _ = client.extended_data(id, 1, format!("\r\n{msg}\r\n").into_bytes()).await;
+                    let telling = async {
+                        flush_all(&client, &session, id, &mut out, &mut err).await;
+                        let _ = client.extended_data(id, 1, format!("\r\n{msg}\r\n").into_bytes()).await;
+                    };
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), telling).await;
                     let _ = client.close(id).await;
                     let _ = client.disconnect(russh::Disconnect::ByApplication, msg, String::new()).await;
                     return;
@@ -537,7 +542,7 @@ impl ChannelRelay {
 /// client about the others. False when the channel must end.
 async fn typed_lines(
     session: &SessionHandle,
-    client: &russh::server::Handle,
+    client: &ToClient,
     id: ChannelId,
     target: &str,
     ready: Vec<Typed>,
@@ -594,7 +599,7 @@ async fn typed_lines(
 /// the channel must end (malformed stream, upstream gone).
 async fn sftp_requests(
     session: &SessionHandle,
-    client: &russh::server::Handle,
+    client: &ToClient,
     id: ChannelId,
     target: &str,
     mode: &mut Mode,
@@ -667,7 +672,7 @@ async fn sftp_requests(
 }
 
 /// Sends masked output to the client and records it; false when the client is gone.
-async fn forward(client: &russh::server::Handle, session: &SessionHandle, id: ChannelId, ext: Option<u32>, data: Vec<u8>) -> bool {
+async fn forward(client: &ToClient, session: &SessionHandle, id: ChannelId, ext: Option<u32>, data: Vec<u8>) -> bool {
     if data.is_empty() {
         return true;
     }
@@ -681,7 +686,7 @@ async fn forward(client: &russh::server::Handle, session: &SessionHandle, id: Ch
 }
 
 async fn flush_all(
-    client: &russh::server::Handle,
+    client: &ToClient,
     session: &SessionHandle,
     id: ChannelId,
     out: &mut Option<StreamMasker>,
@@ -733,7 +738,7 @@ fn scp_records(session: &SessionHandle, target: &str, approved: u64, pieces: Vec
 /// recorded with what it sent so far, and the channel closed with the refusal.
 async fn end_upload(
     session: &SessionHandle,
-    client: &russh::server::Handle,
+    client: &ToClient,
     id: ChannelId,
     up: &impl Fn(Up) -> bool,
     (running, so_far): (Option<(u64, std::time::Instant)>, (u64, u64)),
@@ -773,7 +778,7 @@ async fn unchanged(host: &russh::client::Handle<crate::upstream::Verifier>, sess
 
 /// Checks an action; on review tells the client on stderr and waits. `Err` is the refusal text.
 /// The action's id once let through, or the refusal to show.
-async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId, action: Action) -> Result<u64, String> {
+async fn decide(session: &SessionHandle, client: &ToClient, id: ChannelId, action: Action) -> Result<u64, String> {
     match session.check(action) {
         Ok(Checked::Allow { action_id }) => Ok(action_id),
         Ok(Checked::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
@@ -801,7 +806,7 @@ async fn decide(session: &SessionHandle, client: &russh::server::Handle, id: Cha
 /// `Err` with what to tell the client when the command must end.
 async fn output_checkpoint(
     session: &SessionHandle,
-    client: &russh::server::Handle,
+    client: &ToClient,
     id: ChannelId,
     running: Option<(u64, std::time::Instant)>,
     (sent, masked_values): (u64, u64),
@@ -822,7 +827,7 @@ async fn output_checkpoint(
 
 /// A place for the channel's command among its identity's streams, or `None` once the client
 /// was told there is none (the channel is refused).
-async fn open_stream(session: &SessionHandle, client: &russh::server::Handle, id: ChannelId) -> Option<hoop_core::gate::StreamSlot> {
+async fn open_stream(session: &SessionHandle, client: &ToClient, id: ChannelId) -> Option<hoop_core::gate::StreamSlot> {
     match session.open_stream() {
         Ok(slot) => Some(slot),
         Err(e) => {
@@ -853,7 +858,7 @@ fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>,
 }
 
 /// Refuses the channel's command: a message on stderr, exit status 1, then EOF and close.
-async fn refuse(client: &russh::server::Handle, id: ChannelId, msg: &str) {
+async fn refuse(client: &ToClient, id: ChannelId, msg: &str) {
     let _ = client.extended_data(id, 1, format!("{msg}\r\n").into_bytes()).await;
     let _ = client.exit_status_request(id, 1).await;
     let _ = client.eof(id).await;

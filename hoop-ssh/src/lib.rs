@@ -12,6 +12,7 @@
 //! | `server.rs` | the SSH server: logins, channel requests |
 //! | `channel.rs` | where an `exec` is checked; the per-channel relay with masking and recording |
 //! | `upstream.rs` | logging in to the host, host-key verification |
+//! | `to_client.rs` | a channel's output to the client, within the window the client gives |
 //! | `stop.rs` | what a session's commands run on the host, killed when the session ends |
 //! | `sftp.rs` | SFTP requests framed and read for their paths (path rules for every transfer) |
 //! | `scp.rs` | a legacy scp upload's stream read for the names it creates, each checked and recorded |
@@ -29,6 +30,7 @@ mod scripts;
 mod server;
 mod sftp;
 mod stop;
+mod to_client;
 mod upstream;
 
 pub use ca::{CertSpec, SshCa, key_fingerprint};
@@ -157,6 +159,7 @@ impl SshGateway {
             };
             let _ = tcp.set_nodelay(true);
             let authed = Arc::new(tokio::sync::Notify::new());
+            let hard_end = Arc::new(tokio::sync::Notify::new());
             let handler = server::Connection {
                 gw: self.clone(),
                 peer: Some(peer),
@@ -169,6 +172,8 @@ impl SshGateway {
                 refused_channels: 0,
                 authed: authed.clone(),
                 watcher_closes: Arc::default(),
+                gone: tokio::sync::watch::channel(false).0,
+                hard_end: hard_end.clone(),
             };
             let config = self.config.clone();
             let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
@@ -192,7 +197,11 @@ impl SshGateway {
                 admitted.authenticated();
                 let result = match ended {
                     Some(r) => r,
-                    None => running.await,
+                    None => tokio::select! {
+                        r = &mut running => r,
+                        // Dropping the session drops its socket and its handler.
+                        () = hard_end.notified() => Ok(()),
+                    },
                 };
                 if let Err(e) = result {
                     tracing::debug!(%peer, error = %e, "ssh connection ended with an error");

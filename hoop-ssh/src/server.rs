@@ -46,6 +46,11 @@ pub struct Connection {
     /// Set when the gate ended the session: the session watcher then closes its recording,
     /// once what ran on the host is stopped and recorded, not the connection's end.
     pub(crate) watcher_closes: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the connection is dropped: channel relays waiting to write to it stop.
+    pub(crate) gone: tokio::sync::watch::Sender<bool>,
+    /// Told by the session watcher when the gate ended the session and the connection did not
+    /// end when asked: the connection is dropped.
+    pub(crate) hard_end: Arc<tokio::sync::Notify>,
 }
 
 /// The target named by an SSH user name.
@@ -125,7 +130,7 @@ impl russh::server::Handler for Connection {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
             self.watching = Some(tx);
-            let (host, closes) = (self.upstream.clone(), self.watcher_closes.clone());
+            let (host, closes, hard_end) = (self.upstream.clone(), self.watcher_closes.clone(), self.hard_end.clone());
             tokio::spawn(async move {
                 let end = tokio::select! {
                     end = s.ended() => end,
@@ -147,7 +152,13 @@ impl russh::server::Handler for Connection {
                 };
                 tokio::join!(stopping, tokio::time::sleep(std::time::Duration::from_millis(100)));
                 s.close(end.as_str());
-                let _ = handle.disconnect(russh::Disconnect::ByApplication, format!("hoop: session ended: {}", end.as_str()), String::new()).await;
+                // The connection ends however its loop is held up (a handler waiting on a
+                // relay that waits on a host that reads nothing): told to disconnect, then, if
+                // it has not ended a moment later, dropped.
+                let telling = handle.disconnect(russh::Disconnect::ByApplication, format!("hoop: session ended: {}", end.as_str()), String::new());
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), telling).await;
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                hard_end.notify_one();
             });
         }
         Ok(())
@@ -200,8 +211,10 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         let id = channel.id();
-        // The handler gets every request itself; the channel object is not needed.
-        drop(channel);
+        // The handler gets every request itself; the channel's writing half sends its output
+        // within the client's window (see `to_client.rs`).
+        let (reading, out) = channel.split();
+        drop(reading);
         // A channel whose relay ended is gone, whoever closed it (a close the gateway started
         // is confirmed without a `channel_close` call).
         self.channels.retain(|_, tx| !tx.is_closed());
@@ -248,7 +261,7 @@ impl russh::server::Handler for Connection {
         let (tx, rx) = mpsc::channel(64);
         self.channels.insert(id, tx);
         let home = if t.user == "root" { "/root".to_string() } else { format!("/home/{}", t.user) };
-        let relay = ChannelRelay { id, client: session.handle(), upstream, host: up.clone(), session: handle, target, home };
+        let relay = ChannelRelay { id, client: crate::to_client::ToClient::new(session.handle(), out, self.gone.subscribe()), upstream, host: up.clone(), session: handle, target, home };
         tokio::spawn(relay.run(rx));
         Ok(())
     }
@@ -362,6 +375,7 @@ impl russh::server::Handler for Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
+        let _ = self.gone.send(true);
         if let Some(s) = &self.session
             && !self.watcher_closes.load(std::sync::atomic::Ordering::SeqCst)
         {

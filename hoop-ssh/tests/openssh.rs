@@ -2220,3 +2220,65 @@ fn a_command_of_a_root_login_stops_with_its_revocation() {
     let recorded: String = sealed_recordings(&gw, 1).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
     assert!(recorded.contains("processes of its commands stopped on the host") && recorded.contains("credential revoked"), "{recorded}");
 }
+
+/// Red-team SSH round 82: a client that stopped reading one channel froze its whole
+/// connection once that channel's window closed (the gateway wrote past the window, and russh
+/// then takes no message of the connection), so an operator's kill ended nothing: a command on
+/// another channel of the connection ran 11 s after it. Two channels of one OpenSSH connection
+/// (ControlMaster): one prints 100 MB into a pipe nobody reads, one sleeps, then writes a
+/// marker. The kill ends the connection, and the marker is never written.
+#[test]
+fn a_channel_its_client_does_not_read_does_not_hold_up_a_kill() {
+    let gw = gateway("");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("mux");
+    let marker = std::env::temp_dir().join(format!("hoop-stuck-kill-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut master = ssh_base(&gw).arg("-M").arg("-S").arg(&sock).args(["-N", "web@127.0.0.1"]).stdin(Stdio::null()).spawn().unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sock.exists(), "the master connection never came up");
+    let channel = |command: &str| {
+        let mut c = Command::new("ssh");
+        c.args(["-F", "/dev/null", "-o", "LogLevel=ERROR", "-S"]).arg(&sock).arg("web@127.0.0.1").arg(command);
+        c
+    };
+    let mut sleeper = channel(&format!("sleep 4; touch {}", marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The unread channel: its ssh writes into a pipe whose reader never reads.
+    let unread = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ssh -F /dev/null -o LogLevel=ERROR -S {} web@127.0.0.1 'head -c 100000000 /dev/zero' | sleep 30", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let live = gw.gate.live_sessions();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert!(gw.gate.kill(&live[0]));
+    let started = std::time::Instant::now();
+    let ended = loop {
+        if let Ok(Some(_)) = master.try_wait() {
+            break true;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = master.kill();
+    let _ = sleeper.kill();
+    let _ = Command::new("pkill").arg("-f").arg(sock.display().to_string()).status();
+    drop(unread);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let written = marker.exists();
+    let _ = std::fs::remove_file(&marker);
+    assert!(ended, "the killed session's connection did not end");
+    assert!(!written, "a command of the killed session ran on");
+}
