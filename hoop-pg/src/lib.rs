@@ -14,6 +14,7 @@
 //! | `relay.rs` | the two loops: statements checked, responses tracked |
 //! | `mask.rs` | where a `DataRow` is masked |
 //! | `lineage.rs` | which result columns derive from masked columns (masked whole) |
+//! | `explain.rs` | the widths in plans of statements that read masked columns, hidden |
 //! | `discover.rs` | which columns are masked: configured, or found by sampling |
 //! | `sampler.rs` | the side connections samples run on, one at a time per identity |
 //! | `memo.rs` | a session's memo of table resolutions and masked columns |
@@ -30,6 +31,7 @@ mod catalog;
 mod conn;
 mod copy;
 mod discover;
+mod explain;
 mod frame;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -39,6 +39,9 @@ pub struct ResultMask {
     /// set operation in the text), which alone keep a tokenising rule: anything else is
     /// redacted (see [`of_text`]).
     tokens: bool,
+    /// The text shows a plan (`EXPLAIN`) of what reads a masked column: its widths are hidden
+    /// (see [`crate::explain`]).
+    plans: bool,
 }
 
 /// `rule` for a value that may not be a stored one: redacted, never tokenised.
@@ -86,6 +89,11 @@ impl ResultMask {
     /// tokenising rule.
     pub fn tokens(&self) -> bool {
         self.tokens
+    }
+
+    /// Whether a plan in this result shows widths of masked values (see [`crate::explain`]).
+    pub fn plans(&self) -> bool {
+        self.plans
     }
 
     /// The masked source columns result column `i` (of `n`) derives from, when lineage named
@@ -239,6 +247,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     // of values the caller chose, red-team round 37).
     let passes_through = d.derived.is_empty() && !d.setops && !d.returns_written;
     let mut fallback = by_name(&taint, &rules, &any_rule);
+    fallback.plans = d.explains;
     for p in &partial {
         fallback.by_name.remove(p);
     }
@@ -292,6 +301,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     every_label: fallback.every_label.clone(),
                     any: Some(any_rule.clone()),
                     tokens: passes_through,
+                    plans: d.explains,
                 });
             }
         }

@@ -3212,3 +3212,25 @@ async fn an_extended_protocol_copy_keeps_answers_in_step() {
     }
     assert!(!events.iter().any(|e| e["type"] == "note" && e["message"].as_str().is_some_and(|m| m.contains("still owed"))), "{events:?}");
 }
+
+/// Red-team round 97: a plain EXPLAIN of a statement reading a masked column showed its
+/// average width (`width=18` for `email`: `pg_stats.avg_width`, the exact length on a table of
+/// one row) without a review, where reading `pg_stats` is held. Plans of statements that read
+/// masked columns show every width as 0, in text and JSON; others keep theirs.
+#[test]
+fn plans_do_not_show_the_widths_of_masked_columns() {
+    let gw = Gw::start_with("", 1, &[]);
+    pg().psql("ANALYZE users").unwrap();
+    let direct = pg().psql("EXPLAIN SELECT email FROM users").unwrap();
+    assert!(direct.contains("width=") && !direct.contains("width=0"), "the server shows a width: {direct}");
+    for s in ["EXPLAIN SELECT email FROM users", "EXPLAIN SELECT lower(email) AS e FROM users", "EXPLAIN SELECT * FROM users"] {
+        let (out, err) = agent(&gw, &["-At", "-c", s], None);
+        assert!(out.contains("width=0") && !out.contains("width=1") && !out.contains("width=2") && !out.contains("width=3"), "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-At", "-c", "EXPLAIN (FORMAT JSON) SELECT email FROM users"], None);
+    assert!(out.contains("\"Plan Width\": 0") && out.contains("\"Node Type\""), "{out} {err}");
+    // A plan of what reads no table with masked columns is the server's.
+    victim("rt97_plain");
+    let (out, err) = agent(&gw, &["-At", "-c", "EXPLAIN SELECT id FROM rt97_plain"], None);
+    assert!(out.contains("width=4"), "{out} {err}");
+}

@@ -112,6 +112,9 @@ pub struct Derivation {
     /// The text chooses rows by output number (`ORDER BY 2`): a literal that changes what is
     /// read, so the derivation is not kept by shape, which holds literals equal.
     pub by_number: bool,
+    /// The text shows a plan (`EXPLAIN`): its row widths are the average widths of the
+    /// values it would read.
+    pub explains: bool,
     /// Per top-level statement, the outputs of what it would return when run by name: for
     /// `DECLARE … CURSOR FOR q` and `PREPARE p AS q`, those of `q`; else its own.
     pub runs: Vec<Outputs>,
@@ -938,6 +941,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
             // EXPLAIN ANALYZE runs the statement and reports what each plan node did (rows,
             // loops, "never executed", memory): all of it follows from the values read.
             "ExplainStmt" => {
+                d.explains = true;
                 let analyze = arr(n, "options").filter_map(|o| tagged(o, "DefElem")).any(|o| {
                     o.get("defname").and_then(Value::as_str).is_some_and(|d| d.eq_ignore_ascii_case("analyze"))
                         && !o.get("arg").and_then(|a| tagged(a, "String")).and_then(|s| s.get("sval")).and_then(Value::as_str).is_some_and(|v| {
