@@ -548,3 +548,37 @@ targets = ["db", "cluster"]
     assert!(err(&o).contains("may not reach target"), "{}", err(&o));
     assert!(s.psql(out(&exchange(&[])).trim(), "select 1").status.success());
 }
+
+/// Red-team identity round 86: one agent's client credential minted 6,831 tokens in 10 s,
+/// each a signature, a log line and a credential alive until it expires. Issuing to one subject
+/// is bounded per minute (`limits.issued_per_minute`, 60): the rest get 429 with when to retry,
+/// while another agent still exchanges; the refusal is logged once, not per request.
+#[test]
+fn credential_issuance_is_bounded_per_subject() {
+    let s = serve("");
+    let flood = s.client_credential("flood-bot", "agent", "", "db", &[]);
+    let secret = std::fs::read_to_string(&flood).unwrap().trim().to_string();
+    let url = format!("{}/v1/exchange", s.admin);
+    let mut args = vec!["-sk".to_string(), "-o".into(), "/dev/null".into(), "-w".into(), "%{http_code}\\n".into()];
+    for i in 0..130 {
+        if i > 0 {
+            args.push("--next".into());
+            args.extend(["-sk".to_string(), "-o".into(), "/dev/null".into(), "-w".into(), "%{http_code}\\n".into()]);
+        }
+        args.extend(["-X".to_string(), "POST".into(), "-H".into(), format!("Authorization: Bearer {secret}"), "-d".into(), "{}".into(), url.clone()]);
+    }
+    let o = Command::new("curl").args(&args).output().unwrap();
+    let codes: Vec<String> = out(&o).lines().map(str::to_string).collect();
+    let ok = codes.iter().filter(|c| *c == "200").count();
+    let limited = codes.iter().filter(|c| *c == "429").count();
+    assert!((1..=120).contains(&ok) && limited >= 10 && ok + limited == 130, "{codes:?}");
+    let o = Command::new("curl").args(["-sk", "-i", "-X", "POST", "-H", &format!("Authorization: Bearer {secret}"), "-d", "{}", &url]).output().unwrap();
+    let answer = out(&o).to_lowercase();
+    assert!(answer.contains("429") && answer.contains("retry-after:") && answer.contains("limits.issued_per_minute"), "{answer}");
+    // Others are not held by it.
+    let other = s.client_credential("calm-bot", "agent", "", "db", &[]);
+    assert!(AgentHome::new(&s, &other).exchange(&s, &[]).is_ok());
+    let log = s.log();
+    assert_eq!(log.matches("past limits.issued_per_minute").count().min(2), log.matches("past limits.issued_per_minute").count(), "at most one line a minute: {log}");
+    assert!(log.matches("credential exchanged for a token").count() <= 121, "one line per issue only");
+}

@@ -34,6 +34,7 @@
 //! | `client.rs` | the client the CLI uses |
 
 pub mod client;
+mod issuance;
 mod server;
 pub mod webhook;
 

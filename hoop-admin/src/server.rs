@@ -18,6 +18,9 @@ use std::sync::Arc;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// Credentials one subject may be issued in a minute unless configured (`limits.issued_per_minute`).
+pub const DEFAULT_ISSUED_PER_MINUTE: u32 = 60;
+
 /// Largest request body read (a reason, a token request).
 const MAX_BODY: usize = 64 * 1024;
 
@@ -154,12 +157,32 @@ pub struct AdminApi {
     clients: Option<Arc<Clients>>,
     certifier: Option<Arc<dyn SshCertifier>>,
     metrics_public: bool,
+    /// Credentials issued per subject per minute (see `issuance.rs`).
+    issue_rate: crate::issuance::IssueRate,
 }
 
 impl AdminApi {
     /// An admin API for `gate`, serving TLS with `tls`.
     pub fn new(gate: Gate, tls: Arc<rustls::ServerConfig>) -> Self {
-        AdminApi { gate, tls, issuer: None, clients: None, certifier: None, metrics_public: false }
+        AdminApi { gate, tls, issuer: None, clients: None, certifier: None, metrics_public: false, issue_rate: crate::issuance::IssueRate::new(DEFAULT_ISSUED_PER_MINUTE) }
+    }
+
+    /// At most `per_minute` tokens, exchanges and SSH certificates issued to (or by) one
+    /// subject in a minute (0: no bound; `limits.issued_per_minute`).
+    pub fn with_issue_rate(mut self, per_minute: u32) -> Self {
+        self.issue_rate = crate::issuance::IssueRate::new(per_minute);
+        self
+    }
+
+    /// `None` when `subject` may be issued one more credential this minute, else the 429.
+    fn over_issue_rate(&self, subject: &str) -> Option<Response<Body>> {
+        let refused = self.issue_rate.take(subject, hoop_core::auth::now_secs().max(0) as u64).err()?;
+        if refused.first {
+            tracing::warn!(subject = %hoop_core::display::escaped(subject), "credential issuance past limits.issued_per_minute: refused until the next minute");
+        }
+        let mut resp = error(StatusCode::TOO_MANY_REQUESTS, &refused.message);
+        resp.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(refused.retry_after));
+        Some(resp)
     }
 
     /// Also issues tokens (`POST /v1/tokens`) within the caller's grant, and exchanges
@@ -357,6 +380,9 @@ impl AdminApi {
     /// grant (see [`hoop_core::auth::grant`]).
     fn issue(&self, who: &Identity, req: TokenRequest) -> Response<Body> {
         let Some(issuer) = &self.issuer else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway does not issue tokens over its API") };
+        if let Some(refusal) = self.over_issue_rate(&who.subject) {
+            return refusal;
+        }
         let spec = hoop_core::auth::TokenSpec { subject: req.subject, kind: req.kind, groups: req.groups, targets: req.targets, ttl_secs: req.ttl_secs.unwrap_or(3600) };
         match issuer.issue_for(who, &spec) {
             Ok(token) => {
@@ -402,6 +428,9 @@ impl AdminApi {
                 (spec, id.credentials, Vec::new())
             }
         };
+        if let Some(refusal) = self.over_issue_rate(&spec.subject) {
+            return refusal;
+        }
         match issuer.issue_with(&spec, &from, &may_issue) {
             Ok(token) => {
                 tracing::info!(subject = %spec.subject, via = %from.join(","), "credential exchanged for a token");
@@ -496,6 +525,9 @@ impl AdminApi {
     /// (or the client it came from) ends sessions on the certificate.
     async fn certificate(&self, who: &Identity, req: CertificateRequest) -> Response<Body> {
         let Some(ca) = &self.certifier else { return error(StatusCode::NOT_IMPLEMENTED, "this gateway issues no SSH certificates") };
+        if let Some(refusal) = self.over_issue_rate(&who.subject) {
+            return refusal;
+        }
         let key = req.public_key.as_str();
         let mut me = who.clone();
         if let Some(asked) = req.targets {

@@ -74,7 +74,8 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
             .with_issuer(issuer)
             .with_clients(Arc::new(clients))
             .with_certifier(Arc::new(examples::Certifier(ca)))
-            .metrics_public(cfg.admin.metrics_public),
+            .metrics_public(cfg.admin.metrics_public)
+            .with_issue_rate(cfg.limits.issued_per_minute),
     );
     running.listen("admin", &cfg.listeners.admin, |l| admin.serve(l)).await?;
     if let Some(url) = &cfg.approvals.webhook_url {
