@@ -577,7 +577,13 @@ fn credential_issuance_is_bounded_per_subject() {
     assert!(answer.contains("429") && answer.contains("retry-after:") && answer.contains("limits.issued_per_minute"), "{answer}");
     // Others are not held by it.
     let other = s.client_credential("calm-bot", "agent", "", "db", &[]);
-    assert!(AgentHome::new(&s, &other).exchange(&s, &[]).is_ok());
+    let calm = AgentHome::new(&s, &other).exchange(&s, &[]).unwrap();
+    // (A lifetime out of range is said to be, not "token expired" as it was.)
+    let o = Command::new("curl")
+        .args(["-sk", "-X", "POST", "-H", &format!("Authorization: Bearer {calm}"), "-d", r#"{"public_key":"ssh-ed25519 AAAA","ttl_secs":0}"#, &format!("{}/v1/ssh/certificates", s.admin)])
+        .output()
+        .unwrap();
+    assert!(out(&o).contains("ttl_secs must be 1..=86400"), "{}", out(&o));
     let log = s.log();
     assert_eq!(log.matches("past limits.issued_per_minute").count().min(2), log.matches("past limits.issued_per_minute").count(), "at most one line a minute: {log}");
     assert!(log.matches("credential exchanged for a token").count() <= 121, "one line per issue only");

@@ -537,6 +537,9 @@ impl AdminApi {
             me.targets = asked;
         }
         let now = hoop_core::auth::now_secs();
+        if req.ttl_secs.is_some_and(|t| !(1..=hoop_core::auth::token::MAX_TTL_SECS).contains(&t)) {
+            return error(StatusCode::BAD_REQUEST, &format!("ttl_secs must be 1..={}", hoop_core::auth::token::MAX_TTL_SECS));
+        }
         let left = if who.expires_at > 0 { who.expires_at - now } else { 3600 };
         let ttl = req.ttl_secs.unwrap_or(3600).min(left);
         if ttl <= 0 {
