@@ -19,9 +19,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Most channels open at once on one connection (OpenSSH's `MaxSessions` default): each is an
-/// upstream channel with its own windows and buffers.
-pub const MAX_CHANNELS: usize = 10;
+/// Most channels open at once on one connection: each is an upstream channel with its own
+/// windows and buffers. One fewer than OpenSSH's `MaxSessions` default (10), so that the
+/// gateway's own channel on the connection (reading a held script, stopping what the session
+/// runs when it ends) always has a slot (red-team identity round 87: an agent holding ten
+/// channels made sshd refuse the stop, and its root loops ran on).
+pub const MAX_CHANNELS: usize = 9;
 
 /// One client connection.
 pub struct Connection {
@@ -146,7 +149,10 @@ impl russh::server::Handler for Connection {
                     let Some(host) = host.get() else { return };
                     let message = match crate::stop::stop_sessions(host).await {
                         Ok(n) => format!("session ended ({}): {n} processes of its commands stopped on the host", end.as_str()),
-                        Err(e) => format!("session ended ({}): its commands could not be stopped on the host beyond the KILL signal: {e}", end.as_str()),
+                        Err(e) => {
+                            tracing::warn!(session = %s.session().id, error = %e, "the ended session's commands could not be stopped on the host beyond the KILL signal");
+                            format!("session ended ({}): its commands could not be stopped on the host beyond the KILL signal: {e}", end.as_str())
+                        }
                     };
                     let _ = s.record_later(&hoop_core::event::Event::Note { message });
                 };

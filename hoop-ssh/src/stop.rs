@@ -20,23 +20,25 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// The command, run on a channel of the gateway's own, that kills every process of the Unix
 /// sessions of its siblings (the other sessions its sshd started), and prints how many it
 /// killed. `exec sh` replaces the login shell (whatever it is: zsh would not split the fields
-/// below) and keeps its process, so `$PPID` is sshd's; POSIX `sh` builtins only, reading
-/// `/proc` (Linux). A process forked while a pass ran may be missed, so the pass repeats while
-/// it kills something. (No `'` in the text: it is quoted whole.)
-const STOP_SIBLINGS: &str = r#"exec sh -c 'me=$$;  parent=$PPID; sids=; n=0
-for f in /proc/[0-9]*/stat; do
-  read -r line < "$f" 2>/dev/null || continue
-  pid=${line%% *}; set -- ${line##*) }
-  [ "$2" = "$parent" ] && [ "$pid" != "$me" ] && sids="$sids $pid"
+/// below) and keeps its process, so `$PPID` is sshd's; POSIX `sh` builtins only, reading the
+/// `PPid:` and `NSsid:` lines of `/proc/PID/status` (Linux ≥ 4.1), where a process's name is
+/// escaped (in `/proc/PID/stat` a name holding a line break cut the line: red-team identity
+/// round 87's loop named `a\nb` outlived its kill). A process forked while a pass ran may be
+/// missed, so the pass repeats while it kills something. (No `'` in the text: it is quoted
+/// whole.)
+const STOP_SIBLINGS: &str = r#"exec sh -c 'me=$$; parent=$PPID; sids=; n=0
+info() { ppid=; sid=; while read -r k v rest; do case $k in PPid:) ppid=$v;; NSsid:) sid=$v;; esac; done 2>/dev/null < "$1"; }
+for d in /proc/[0-9]*; do
+  info "$d/status"; pid=${d#/proc/}
+  [ "$ppid" = "$parent" ] && [ "$pid" != "$me" ] && sids="$sids $pid"
 done
 if [ -n "$sids" ]; then
   for pass in 1 2 3; do
     k=0
-    for f in /proc/[0-9]*/stat; do
-      read -r line < "$f" 2>/dev/null || continue
-      pid=${line%% *}; set -- ${line##*) }
+    for d in /proc/[0-9]*; do
+      info "$d/status"; pid=${d#/proc/}
       for s in $sids; do
-        if [ "$4" = "$s" ] || [ "$pid" = "$s" ]; then kill -KILL "$pid" 2>/dev/null && k=$((k+1)); break; fi
+        if [ "$sid" = "$s" ] || [ "$pid" = "$s" ]; then kill -KILL "$pid" 2>/dev/null && k=$((k+1)); break; fi
       done
     done
     n=$((n+k)); [ "$k" -eq 0 ] && break

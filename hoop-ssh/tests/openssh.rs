@@ -2250,7 +2250,7 @@ fn a_channel_its_client_does_not_read_does_not_hold_up_a_kill() {
     let mut sleeper = channel(&format!("sleep 4; touch {}", marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     // The unread channel: its ssh writes into a pipe whose reader never reads.
-    let unread = Command::new("sh")
+    let mut unread = Command::new("sh")
         .arg("-c")
         .arg(format!("ssh -F /dev/null -o LogLevel=ERROR -S {} web@127.0.0.1 'head -c 100000000 /dev/zero' | sleep 30", sock.display()))
         .stdin(Stdio::null())
@@ -2273,12 +2273,78 @@ fn a_channel_its_client_does_not_read_does_not_hold_up_a_kill() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     let _ = master.kill();
+    let _ = master.wait();
     let _ = sleeper.kill();
+    let _ = sleeper.wait();
     let _ = Command::new("pkill").arg("-f").arg(sock.display().to_string()).status();
-    drop(unread);
+    let _ = unread.kill();
+    let _ = unread.wait();
     std::thread::sleep(std::time::Duration::from_secs(4));
     let written = marker.exists();
     let _ = std::fs::remove_file(&marker);
     assert!(ended, "the killed session's connection did not end");
     assert!(!written, "a command of the killed session ran on");
+}
+
+/// Red-team identity round 87: an agent holding ten channels on its connection (sshd's
+/// `MaxSessions`) made sshd refuse the gateway's own channel, so a revoked root login's loops
+/// ran on; and a loop that renamed itself with a line break (`/proc/self/comm`) escaped the
+/// stop, which read `/proc/PID/stat` line by line. The gateway keeps a slot for its channel,
+/// and reads `/proc/PID/status`: every loop of all the channels an agent may hold stops.
+#[test]
+fn every_channel_of_a_root_login_stops_with_its_revocation() {
+    if !hoop_harness::is_root() {
+        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
+        return;
+    }
+    let s = sshd();
+    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
+    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
+    let gw = gateway_as(s, "root", "allow_privileged_role = true", "", "");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("mux");
+    let mut master = ssh_base(&gw).arg("-M").arg("-S").arg(&sock).args(["-N", "web@127.0.0.1"]).stdin(Stdio::null()).spawn().unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let logs: Vec<PathBuf> = (0..hoop_ssh::MAX_CHANNELS).map(|i| std::env::temp_dir().join(format!("hoop-root-channels-{}-{i}", std::process::id()))).collect();
+    let mut loops: Vec<std::process::Child> = logs
+        .iter()
+        .map(|log| {
+            let _ = std::fs::remove_file(log);
+            Command::new("ssh")
+                .args(["-F", "/dev/null", "-o", "LogLevel=ERROR", "-S"])
+                .arg(&sock)
+                .arg("web@127.0.0.1")
+                .arg(format!("sh -c 'printf \"a\\nb\" > /proc/self/comm; while true; do date >> {}; sleep 0.2; done'", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let lines = |log: &PathBuf| std::fs::read_to_string(log).map(|t| t.lines().count()).unwrap_or(0);
+    let started = std::time::Instant::now();
+    while logs.iter().any(|l| lines(l) < 2) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "the loops never all started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    revoke_subject(&gw, "agent-1");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after: Vec<usize> = logs.iter().map(lines).collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let later: Vec<usize> = logs.iter().map(lines).collect();
+    let _ = std::fs::remove_file(&auth);
+    for c in loops.iter_mut().chain(std::iter::once(&mut master)) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    for l in &logs {
+        let _ = std::fs::remove_file(l);
+    }
+    assert_eq!(after, later, "loops went on writing after their revocation");
 }
