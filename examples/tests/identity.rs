@@ -555,7 +555,7 @@ targets = ["db", "cluster"]
 /// while another agent still exchanges; the refusal is logged once, not per request.
 #[test]
 fn credential_issuance_is_bounded_per_subject() {
-    let s = serve("");
+    let s = serve("[limits]\nissued_per_minute = 60\n");
     let flood = s.client_credential("flood-bot", "agent", "", "db", &[]);
     let secret = std::fs::read_to_string(&flood).unwrap().trim().to_string();
     let url = format!("{}/v1/exchange", s.admin);
@@ -584,7 +584,30 @@ fn credential_issuance_is_bounded_per_subject() {
         .output()
         .unwrap();
     assert!(out(&o).contains("ttl_secs must be 1..=86400"), "{}", out(&o));
-    let log = s.log();
-    assert_eq!(log.matches("past limits.issued_per_minute").count().min(2), log.matches("past limits.issued_per_minute").count(), "at most one line a minute: {log}");
+    // Red-team identity round 87: an issuer's minted subjects each had their own bound. What
+    // an agent mints counts with it: the orchestrator, its 30 minted issuers and their own
+    // mints share one bound.
+    let cred = s.client_credential("orchestrator", "agent", "token-issuer", "db", &["--issue-subjects", "orchestrator/*", "--max-ttl", "600"]);
+    let root = AgentHome::new(&s, &cred).exchange(&s, &[]).unwrap();
+    let mint = |token: &str, subject: &str| -> (String, String) {
+        let body = format!(r#"{{"subject":"{subject}","groups":["token-issuer"],"targets":["db"],"ttl_secs":300}}"#);
+        let o = Command::new("curl")
+            .args(["-sk", "-w", "\n%{http_code}", "-X", "POST", "-H", &format!("Authorization: Bearer {token}"), "-d", &body, &format!("{}/v1/tokens", s.admin)])
+            .output()
+            .unwrap();
+        let text = out(&o);
+        let (json, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+        let token = serde_json::from_str::<serde_json::Value>(json).ok().and_then(|v| v["token"].as_str().map(str::to_string)).unwrap_or_default();
+        (code.to_string(), token)
+    };
+    let children: Vec<String> = (0..30).map(|i| mint(&root, &format!("orchestrator/job-{i}"))).filter(|(c, _)| c == "200").map(|(_, t)| t).collect();
+    assert_eq!(children.len(), 30);
+    let codes: Vec<String> = children.iter().enumerate().flat_map(|(i, t)| (0..2).map(move |k| (i, k, t))).map(|(i, k, t)| mint(t, &format!("orchestrator/job-{i}/step-{k}")).0).collect();
+    let limited = codes.iter().filter(|c| *c == "429").count();
+    assert!(limited >= 20, "the minted issuers share their root's bound: {codes:?}");
+    // (The log's fields, without its colours.)
+    let log: String = s.log().split('\x1b').enumerate().map(|(i, p)| if i == 0 { p } else { p.split_once('m').map_or(p, |(_, rest)| rest) }).collect();
+    assert_eq!(log.matches("past limits.issued_per_minute").count().min(3), log.matches("past limits.issued_per_minute").count(), "at most one line a minute each: {log}");
+    assert!(log.contains("budget=orchestrator"), "the refusal names whose bound it is: {log}");
     assert!(log.matches("credential exchanged for a token").count() <= 121, "one line per issue only");
 }

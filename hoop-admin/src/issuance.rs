@@ -1,5 +1,5 @@
-//! How many credentials (tokens, exchanged tokens, SSH certificates) each subject may have
-//! issued in a minute.
+//! How many credentials (tokens, exchanged tokens, SSH certificates) each agent, with the
+//! subjects it minted, may have issued in a minute.
 //!
 //! Each issue is a signature, a log line and a credential that lives until it expires: one
 //! agent's client credential minted 6,831 tokens in 10 s and 9,718 SSH certificates in 12 s,
@@ -57,7 +57,7 @@ impl IssueRate {
         if entry.1 >= self.per_minute {
             entry.2 += 1;
             let message = format!(
-                "hoop: {subject} was issued {} credentials this minute, the most limits.issued_per_minute allows; try again in {retry_after} s",
+                "hoop: {subject} (with what it minted) was issued {} credentials this minute, the most limits.issued_per_minute allows; try again in {retry_after} s",
                 entry.1
             );
             return Err(Refused { message, retry_after, first: entry.2 == 1 });

@@ -411,7 +411,8 @@ pub struct LimitsConfig {
     /// identity's sessions at most a quarter of it. A message that does not fit is refused.
     pub large_messages_bytes: usize,
     /// Tokens, exchanged tokens and SSH certificates the admin API issues to (or by) one
-    /// subject in a minute (0: no bound); past it, 429 until the next minute.
+    /// identity with the subjects it minted, in a minute (0: no bound); past it, 429 until the
+    /// next minute.
     pub issued_per_minute: u32,
 }
 
@@ -437,7 +438,7 @@ impl Default for LimitsConfig {
             max_header_bytes: a.max_header_bytes,
             agent_recorded_bytes_1h: l.agent_recorded_bytes_1h,
             large_messages_bytes: l.large_messages_bytes,
-            issued_per_minute: 60,
+            issued_per_minute: 600,
         }
     }
 }
