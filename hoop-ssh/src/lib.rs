@@ -158,6 +158,11 @@ impl SshGateway {
                 continue;
             };
             let _ = tcp.set_nodelay(true);
+            // A second handle on the socket: shut down, it ends a session whose loop is held up
+            // (dropping russh's running session only detaches its task).
+            let Some((tcp, cutter)) = tcp.into_std().ok().and_then(|s| Some((s.try_clone().ok()?, s))).and_then(|(a, b)| Some((tokio::net::TcpStream::from_std(a).ok()?, b))) else {
+                continue;
+            };
             let authed = Arc::new(tokio::sync::Notify::new());
             let hard_end = Arc::new(tokio::sync::Notify::new());
             let handler = server::Connection {
@@ -174,6 +179,7 @@ impl SshGateway {
                 watcher_closes: Arc::default(),
                 gone: tokio::sync::watch::channel(false).0,
                 hard_end: hard_end.clone(),
+                ending: Arc::new(tokio::sync::watch::channel(false).0),
             };
             let config = self.config.clone();
             let deadline = tokio::time::Instant::now() + self.gate.admission().limits().preauth_timeout;
@@ -199,8 +205,10 @@ impl SshGateway {
                     Some(r) => r,
                     None => tokio::select! {
                         r = &mut running => r,
-                        // Dropping the session drops its socket and its handler.
-                        () = hard_end.notified() => Ok(()),
+                        () = hard_end.notified() => {
+                            let _ = cutter.shutdown(std::net::Shutdown::Both);
+                            tokio::time::timeout(std::time::Duration::from_secs(5), &mut running).await.unwrap_or(Ok(()))
+                        }
                     },
                 };
                 if let Err(e) = result {

@@ -46,14 +46,18 @@ pub struct Connection {
     pub(crate) refused_channels: usize,
     /// Told when the client has authenticated (the pre-authentication deadline stops).
     pub(crate) authed: Arc<tokio::sync::Notify>,
-    /// Set when the gate ended the session: the session watcher then closes its recording,
-    /// once what ran on the host is stopped and recorded, not the connection's end.
+    /// Taken by whichever comes first, the session watcher (the gate ended the session) or
+    /// the connection's end: that one stops what the session runs on the host, records it,
+    /// and closes the recording (both at once raced: one sealed it before the other's note).
     pub(crate) watcher_closes: Arc<std::sync::atomic::AtomicBool>,
     /// Set when the connection is dropped: channel relays waiting to write to it stop.
     pub(crate) gone: tokio::sync::watch::Sender<bool>,
     /// Told by the session watcher when the gate ended the session and the connection did not
-    /// end when asked: the connection is dropped.
+    /// end when asked: the connection's socket is shut.
     pub(crate) hard_end: Arc<tokio::sync::Notify>,
+    /// Set by the session watcher when the gate ended the session: the handler stops waiting
+    /// on channel relays.
+    pub(crate) ending: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The target named by an SSH user name.
@@ -97,9 +101,18 @@ impl Connection {
         Ok(true)
     }
 
+    /// Hands `req` to its channel's relay, waiting while the relay's queue is full (which is
+    /// how the client's input waits for a host that reads slowly), but not past the session's
+    /// end: the connection's loop waits here, and a relay held up by its host would otherwise
+    /// keep a killed session's connection from ever taking its disconnect (red-team SSH round
+    /// 83).
     async fn send(&self, channel: ChannelId, req: Request) {
         if let Some(tx) = self.channels.get(&channel) {
-            let _ = tx.send(req).await;
+            let mut ending = self.ending.subscribe();
+            tokio::select! {
+                _ = tx.send(req) => {}
+                _ = ending.wait_for(|e| *e) => {}
+            }
         }
     }
 
@@ -133,31 +146,28 @@ impl russh::server::Handler for Connection {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
             self.watching = Some(tx);
-            let (host, closes, hard_end) = (self.upstream.clone(), self.watcher_closes.clone(), self.hard_end.clone());
+            let (host, closes, hard_end, ending) = (self.upstream.clone(), self.watcher_closes.clone(), self.hard_end.clone(), self.ending.clone());
             tokio::spawn(async move {
                 let end = tokio::select! {
                     end = s.ended() => end,
                     _ = gone => return,
                 };
-                closes.store(true, std::sync::atomic::Ordering::SeqCst);
+                let mine = !closes.swap(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = ending.send(true);
                 // Channels send the host a KILL for their command and tell their clients the
                 // reason themselves; sshd does not pass signals on for a root login, and a
                 // command with no terminal outlives its channel, so what the connection's
                 // commands run is also killed from a channel of the gateway's own, and the
                 // recording says so (red-team identity round 86).
                 let stopping = async {
-                    let Some(host) = host.get() else { return };
-                    let message = match crate::stop::stop_sessions(host).await {
-                        Ok(n) => format!("session ended ({}): {n} processes of its commands stopped on the host", end.as_str()),
-                        Err(e) => {
-                            tracing::warn!(session = %s.session().id, error = %e, "the ended session's commands could not be stopped on the host beyond the KILL signal");
-                            format!("session ended ({}): its commands could not be stopped on the host beyond the KILL signal: {e}", end.as_str())
-                        }
-                    };
-                    let _ = s.record_later(&hoop_core::event::Event::Note { message });
+                    if let Some(host) = host.get().filter(|_| mine) {
+                        stop_on_host(host, &s, end.as_str()).await;
+                    }
                 };
                 tokio::join!(stopping, tokio::time::sleep(std::time::Duration::from_millis(100)));
-                s.close(end.as_str());
+                if mine {
+                    s.close(end.as_str());
+                }
                 // The connection ends however its loop is held up (a handler waiting on a
                 // relay that waits on a host that reads nothing): told to disconnect, then, if
                 // it has not ended a moment later, dropped.
@@ -379,13 +389,39 @@ impl russh::server::Handler for Connection {
     }
 }
 
+/// Kills what the session's commands run on `host` (see `stop.rs`), and records it with why
+/// the session ended (when anything was left running, or the host could not be asked).
+async fn stop_on_host(host: &russh::client::Handle<Verifier>, s: &SessionHandle, why: &str) {
+    let message = match crate::stop::stop_sessions(host).await {
+        Ok(0) => return,
+        Ok(n) => format!("session ended ({why}): {n} processes of its commands stopped on the host"),
+        Err(e) => {
+            tracing::warn!(session = %s.session().id, error = %e, "the ended session's commands could not be stopped on the host beyond the KILL signal");
+            format!("session ended ({why}): its commands could not be stopped on the host beyond the KILL signal: {e}")
+        }
+    };
+    let _ = s.record_later(&hoop_core::event::Event::Note { message });
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
         let _ = self.gone.send(true);
-        if let Some(s) = &self.session
-            && !self.watcher_closes.load(std::sync::atomic::Ordering::SeqCst)
-        {
-            s.close("connection closed");
+        let Some(s) = self.session.clone() else { return };
+        if self.watcher_closes.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let why = s.end_reason().map_or("connection closed", |r| r.as_str());
+        // What the session's commands run ends with it, however it ended: a command with no
+        // terminal outlives its channel, and ran on unrecorded after its client left (red-team
+        // SSH round 83).
+        match (self.upstream.get().cloned(), tokio::runtime::Handle::try_current()) {
+            (Some(host), Ok(rt)) => {
+                rt.spawn(async move {
+                    stop_on_host(&host, &s, why).await;
+                    s.close(why);
+                });
+            }
+            _ => s.close("connection closed"),
         }
     }
 }

@@ -5,9 +5,11 @@
 //! requires privilege separation") for a root login, and a command with no terminal does not
 //! notice its channel closing, so a revoked agent's loop ran on as root (red-team identity
 //! round 86). Every session sshd starts for one connection is a child of that connection's
-//! sshd process and leads a Unix session of its own (sshd calls `setsid`), so a shell started
-//! on another channel of the same connection finds them as its siblings, and kills every
-//! process of their Unix sessions: the command, its children, its background jobs.
+//! sshd process and leads a Unix session of its own (sshd calls `setsid`), and carries the
+//! connection in its environment (`SSH_CONNECTION`), so a shell started on another channel of
+//! the same connection finds them, and kills every process of theirs: the command, its
+//! children, its background jobs, what left their Unix session. Only what clears its
+//! environment and leaves its session escapes.
 
 use crate::upstream::Verifier;
 use russh::ChannelMsg;
@@ -17,33 +19,44 @@ use std::time::Duration;
 /// Longest the gateway waits for the host to stop a session's processes.
 const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The command, run on a channel of the gateway's own, that kills every process of the Unix
-/// sessions of its siblings (the other sessions its sshd started), and prints how many it
-/// killed. `exec sh` replaces the login shell (whatever it is: zsh would not split the fields
-/// below) and keeps its process, so `$PPID` is sshd's; POSIX `sh` builtins only, reading the
-/// `PPid:` and `NSsid:` lines of `/proc/PID/status` (Linux ≥ 4.1), where a process's name is
-/// escaped (in `/proc/PID/stat` a name holding a line break cut the line: red-team identity
-/// round 87's loop named `a\nb` outlived its kill). A process forked while a pass ran may be
-/// missed, so the pass repeats while it kills something. (No `'` in the text: it is quoted
-/// whole.)
+/// The command, run on a channel of the gateway's own, that kills what the connection's
+/// sessions run, and prints how many processes it killed: every process of the Unix sessions
+/// of its siblings (the other sessions its sshd started), and every process whose environment
+/// holds this connection's `SSH_CONNECTION` (which sshd sets for each session of it, and which
+/// a command keeps when it leaves its Unix session or outlives its channel: red-team SSH round
+/// 83's `cmd &` after its channel returned, `setsid`, `nohup` and double forks). Its own Unix
+/// session (what it starts) is spared.
+///
+/// `exec sh` replaces the login shell (whatever it is: zsh would not split the fields below)
+/// and keeps its process, so `$PPID` is sshd's; it reads the `PPid:` and `NSsid:` lines of
+/// `/proc/PID/status` (Linux ≥ 4.1), where a process's name is escaped (in `/proc/PID/stat` a
+/// name holding a line break cut the line: red-team identity round 87's loop named `a\nb`
+/// outlived its kill), and finds environments with one `grep -z` over `/proc/*/environ`. A
+/// process forked while a pass ran may be missed, so the pass repeats while it kills
+/// something. (No `'` in the text: it is quoted whole.)
 const STOP_SIBLINGS: &str = r#"exec sh -c 'me=$$; parent=$PPID; sids=; n=0
-info() { ppid=; sid=; while read -r k v rest; do case $k in PPid:) ppid=$v;; NSsid:) sid=$v;; esac; done 2>/dev/null < "$1"; }
+info() { ppid=; sid=; while read -r field value more; do case $field in PPid:) ppid=$value;; NSsid:) sid=$value;; esac; done 2>/dev/null < "$1"; }
 for d in /proc/[0-9]*; do
   info "$d/status"; pid=${d#/proc/}
   [ "$ppid" = "$parent" ] && [ "$pid" != "$me" ] && sids="$sids $pid"
 done
-if [ -n "$sids" ]; then
-  for pass in 1 2 3; do
-    k=0
-    for d in /proc/[0-9]*; do
-      info "$d/status"; pid=${d#/proc/}
-      for s in $sids; do
-        if [ "$sid" = "$s" ] || [ "$pid" = "$s" ]; then kill -KILL "$pid" 2>/dev/null && k=$((k+1)); break; fi
-      done
+for pass in 1 2 3; do
+  k=0; env=" "
+  if [ -n "$SSH_CONNECTION" ]; then
+    env=" $(grep -l -s -a -z -x -F "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do f=${f#/proc/}; printf "%s " "${f%/environ}"; done)"
+  fi
+  for d in /proc/[0-9]*; do
+    info "$d/status"; pid=${d#/proc/}
+    [ -z "$sid" ] || [ "$sid" = "$me" ] && continue
+    hit=
+    for s in $sids; do
+      if [ "$sid" = "$s" ] || [ "$pid" = "$s" ]; then hit=1; break; fi
     done
-    n=$((n+k)); [ "$k" -eq 0 ] && break
+    case "$env" in *" $pid "*) hit=1;; esac
+    [ -n "$hit" ] && kill -KILL "$pid" 2>/dev/null && k=$((k+1))
   done
-fi
+  n=$((n+k)); [ "$k" -eq 0 ] && break
+done
 echo "$n"'
 "#;
 

@@ -2229,6 +2229,21 @@ fn a_command_of_a_root_login_stops_with_its_revocation() {
 /// marker. The kill ends the connection, and the marker is never written.
 #[test]
 fn a_channel_its_client_does_not_read_does_not_hold_up_a_kill() {
+    unread_channel_and_kill(false);
+}
+
+/// Red-team SSH round 83: the same, with the client also writing into the unread channel's
+/// input (which its command never reads): the gateway's own handler waited for that channel's
+/// relay, so the connection took nothing more, and the kill ended nothing.
+#[test]
+fn a_channel_its_client_floods_and_does_not_read_does_not_hold_up_a_kill() {
+    unread_channel_and_kill(true);
+}
+
+/// Two channels of one OpenSSH connection (ControlMaster): one prints 100 MB into a pipe
+/// nobody reads (`flood`: while `yes` writes into its input), one sleeps, then writes a
+/// marker. The gate's kill ends the connection, and the marker is never written.
+fn unread_channel_and_kill(flood: bool) {
     let gw = gateway("");
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("mux");
@@ -2252,7 +2267,7 @@ fn a_channel_its_client_does_not_read_does_not_hold_up_a_kill() {
     // The unread channel: its ssh writes into a pipe whose reader never reads.
     let mut unread = Command::new("sh")
         .arg("-c")
-        .arg(format!("ssh -F /dev/null -o LogLevel=ERROR -S {} web@127.0.0.1 'head -c 100000000 /dev/zero' | sleep 30", sock.display()))
+        .arg(format!("{}ssh -F /dev/null -o LogLevel=ERROR -S {} web@127.0.0.1 'head -c 100000000 /dev/zero' | sleep 30", if flood { "yes | " } else { "" }, sock.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -2347,4 +2362,27 @@ fn every_channel_of_a_root_login_stops_with_its_revocation() {
         let _ = std::fs::remove_file(l);
     }
     assert_eq!(after, later, "loops went on writing after their revocation");
+}
+
+/// Red-team SSH round 83: what a command left running in the background (`cmd &`, `nohup`,
+/// `setsid`, a double fork) outlived its session, unrecorded, whether the session was killed
+/// or its client simply left. What carries the connection in its environment is stopped when
+/// the session ends: each loop writes nothing a moment after its client has gone.
+#[test]
+fn background_commands_end_with_their_session() {
+    let gw = gateway("");
+    for (i, spawn) in ["nohup sh -c '{LOOP}' >/dev/null 2>&1 &", "setsid sh -c '{LOOP}' >/dev/null 2>&1 </dev/null &", "sh -c \"sh -c '{LOOP}' >/dev/null 2>&1 &\""].iter().enumerate() {
+        let log = std::env::temp_dir().join(format!("hoop-background-{}-{i}", std::process::id()));
+        let _ = sshd().ssh(&format!("rm -f {}", log.display()));
+        let command = spawn.replace("{LOOP}", &format!("while true; do date >> {}; sleep 0.2; done", log.display()));
+        let o = ssh(&gw, &command);
+        assert!(o.status.success(), "{command}: {:?}", text(&o));
+        let lines = || sshd().ssh(&format!("wc -l < {} 2>/dev/null || echo 0", log.display())).unwrap().1.trim().parse::<u32>().unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let after = lines();
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let later = lines();
+        let _ = sshd().ssh(&format!("pkill -f {}; rm -f {}", log.display(), log.display()));
+        assert_eq!(after, later, "{command}: the loop went on after its session ended");
+    }
 }

@@ -725,6 +725,11 @@ impl SessionHandle {
         self.kill.is_killed()
     }
 
+    /// Why the gate ended this session (killed, revoked, its recording failed), if it did.
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.kill.reason()
+    }
+
     /// Why the session may not go on, if it may not: request-per-call adapters (Kubernetes) ask
     /// on every call, so a revocation, a kill or an expiry stops the next request.
     pub fn still_valid(&self) -> Result<(), EndReason> {
