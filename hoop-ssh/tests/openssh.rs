@@ -2386,3 +2386,24 @@ fn background_commands_end_with_their_session() {
         assert_eq!(after, later, "{command}: the loop went on after its session ended");
     }
 }
+
+/// Red-team SSH round 83: `cat` of .NET, AWS and Spring configs showed their credentials:
+/// PascalCase names (`ClientSecret`, `AdminPassword`, `MasterUserPassword`, `AccessToken`) and
+/// fused names longer than 24 letters before the word were not credential names to the masker.
+#[test]
+fn pascal_case_and_long_credential_names_are_masked() {
+    let gw = gateway("");
+    let lines = [
+        r#"{"AzureAd": {"ClientSecret": "R83ValueOne99"}}"#,
+        r#"  "AdminPassword": "R83ValueTwo99","#,
+        "MasterUserPassword = R83ValueThree99",
+        "AccessToken=R83ValueFour99",
+        "DbPasswd=R83ValueFive99",
+        "primaryreplicationclusterdbpassword=R83ValueSix99",
+        "SPRING_DATASOURCE_PRIMARYREPLICATIONCLUSTERPASSWORD=R83ValueSeven99",
+    ];
+    let o = cat_through(&gw, "r83-names", format!("{}\n", lines.join("\n")).as_bytes());
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success() && out.lines().count() == lines.len(), "{out}");
+    assert!(!out.contains("R83Value"), "{out}");
+}

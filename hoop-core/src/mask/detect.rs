@@ -167,9 +167,12 @@ impl Detector {
                 // `ADMINPASSWORD`, `dbpassword`, `PASSPHRASE`; red-team round 38; `MYAPI_KEY`,
                 // `xaccess_key`, round 79, which ConfigMap keys already masked): a name in
                 // one case with the word inside it, then the separator and value of the first form.
-                r"\b[a-z0-9]{0,24}(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b[A-Z0-9]{1,24}(?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"\b(?:[a-z0-9]{1,24}(?:password|passwd|passphrase|api_key|access_key|private_key|secret_key)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                // PascalCase and long names too (red-team SSH round 83: `ClientSecret`,
+                // `AdminPassword`, `MasterUserPassword`, `AccessToken`, and fused names of
+                // more than 24 letters before the word came back in clear).
+                r"\b[A-Za-z0-9]{0,64}(?:Password|Passwd|Passphrase|Pwd|Secret|Token|ApiKey|Apikey|PrivateKey|AccessKey|SecretKey|Credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[A-Z0-9_]{0,63}[A-Z0-9](?:PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|SECRETKEY|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY)[A-Z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b(?:[a-z0-9_]{0,63}[a-z0-9](?:password|passwd|passphrase|secret|api_key|access_key|private_key|secret_key|authtoken|accesstoken|apitoken|refreshtoken|bearertoken|sessiontoken|csrftoken)|passphrase|PASSPHRASE|SECRETKEY|AUTHTOKEN)[a-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 // Layouts of whole files (red-team round 38, as the Kubernetes masker reads them):
                 // `.netrc` (`machine h login u password p`), a `requirepass`/`masterauth`
                 // directive, an XML element named as a credential, and a YAML key whose value is
@@ -813,6 +816,18 @@ mod tests {
             ("SECRETKEY=Sup3r", "Sup3r"),
             ("PASSPHRASE=Sup3r", "Sup3r"),
             ("dbpassword=Sup3r", "Sup3r"),
+            // Red-team SSH round 83: PascalCase, and long fused names.
+            ("{\"AzureAd\": {\"ClientSecret\": \"Sup3r\"}}", "\"Sup3r\""),
+            ("  \"AdminPassword\": \"Sup3r\",", "\"Sup3r\""),
+            ("MasterUserPassword = Sup3r", "Sup3r"),
+            ("DbPassword=Sup3r", "Sup3r"),
+            ("AccessToken=Sup3r", "Sup3r"),
+            ("DbPasswd=Sup3r", "Sup3r"),
+            ("PrimaryReplicationClusterAdminPassword=Sup3r", "Sup3r"),
+            ("primaryreplicationclusterdbpassword=Sup3r", "Sup3r"),
+            ("export ldapbindserviceaccountuserpassword=Sup3r", "Sup3r"),
+            ("SPRING_DATASOURCE_PRIMARYREPLICATIONCLUSTERPASSWORD=Sup3r", "Sup3r"),
+            ("oauthclientsecret=Sup3r", "Sup3r"),
         ] {
             assert_eq!(found(text), [value], "{text}");
         }
@@ -974,6 +989,7 @@ mod tests {
             ("pw=plainpw9", "plainpw9"),
             ("DB_PASSWORD ?= make-S3cret", "make-S3cret"),
             ("DB_PASSWORD: !!str yaml-S3cret", "yaml-S3cret"),
+            ("db_password: !!str yaml-S3cret", "yaml-S3cret"),
         ] {
             let got = found(text);
             assert!(got.iter().any(|h| h.contains(value)), "{text}: {got:?}");
