@@ -661,6 +661,12 @@ fn exec_waits_for_review() {
     });
     assert!(gone, "the ticket went with its client");
     assert!(!made(&name));
+    // Red-team identity round 87: and the recording says so, before the session's end (the
+    // withdrawal came after the seal, and was lost).
+    let rec = gw.gate.recorder();
+    let recorded: String = sealed_recordings(&gw, 1).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    let cancelled = recorded.find("\"reviewer\":\"cancelled\"").unwrap_or_else(|| panic!("no cancellation recorded: {recorded}"));
+    assert!(cancelled < recorded.find("session_end").unwrap(), "{recorded}");
 }
 
 /// No default rules: `sftp` in batch mode lists and gets.

@@ -444,6 +444,7 @@ impl Gate {
             epoch_bucket,
             table_key_cache: Default::default(),
             streams,
+            open_reviews: Default::default(),
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
@@ -664,6 +665,9 @@ pub struct SessionHandle {
     table_key_cache: results::KeyCache,
     /// Its commands streaming output now (see [`SessionHandle::open_stream`]).
     streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Reviews waited for now, `(action id, ticket)`: the session's close records them
+    /// cancelled before it seals the recording.
+    open_reviews: Mutex<Vec<(u64, String)>>,
 }
 
 /// A command's place among its identity's commands streaming output; given back on drop.
@@ -977,12 +981,16 @@ impl SessionHandle {
         }
         impl Drop for Unanswered<'_> {
             fn drop(&mut self) {
-                if let Some(ticket) = self.ticket.take() {
+                // (Unless the session's close recorded it already, with the recording sealed.)
+                if let Some(ticket) = self.ticket.take()
+                    && self.handle.review_done(&ticket)
+                {
                     let event = Event::ReviewDecided { action_id: self.action_id, ticket, approved: false, reviewer: "cancelled".into() };
                     let _ = self.handle.write(&event);
                 }
             }
         }
+        self.open_reviews.lock().unwrap_or_else(|p| p.into_inner()).push((action_id, pending.ticket().id.clone()));
         let mut guard = Unanswered { handle: self, action_id, ticket: Some(pending.ticket().id.clone()) };
         let decision = tokio::select! {
             d = pending.wait() => d,
@@ -1001,6 +1009,10 @@ impl SessionHandle {
             d => d,
         };
         let ticket = guard.ticket.take().unwrap_or_default();
+        if !self.review_done(&ticket) {
+            // The session closed meanwhile and recorded it cancelled.
+            return Ok(Decision::Cancelled);
+        }
         self.touch();
         let (approved, reviewer) = match &decision {
             Decision::Approved { reviewer, .. } => (true, reviewer.clone()),
@@ -1145,10 +1157,26 @@ impl SessionHandle {
         self.closed.wait().await
     }
 
-    /// Records the end, seals the recording and releases the session's slot.
+    /// Takes `ticket` off the reviews waited for; false when it was not among them (the
+    /// session's close recorded it).
+    fn review_done(&self, ticket: &str) -> bool {
+        let mut open = self.open_reviews.lock().unwrap_or_else(|p| p.into_inner());
+        let before = open.len();
+        open.retain(|(_, t)| t != ticket);
+        open.len() < before
+    }
+
+    /// Records the end, seals the recording and releases the session's slot. Reviews still
+    /// waited for are recorded cancelled first (red-team identity round 87: an SSH command's
+    /// ticket withdrawn when its client left was in no record, and its late write logged a
+    /// recording failure).
     pub fn close(&self, reason: &str) {
+        let open = std::mem::take(&mut *self.open_reviews.lock().unwrap_or_else(|p| p.into_inner()));
         if self.closed.set() {
             return;
+        }
+        for (action_id, ticket) in open {
+            let _ = self.log.record(&Event::ReviewDecided { action_id, ticket, approved: false, reviewer: "cancelled".into() });
         }
         // A session the gate ended says why, not what its protocol saw last (the client's
         // connection closes after a revocation too: red-team identity round 86).
