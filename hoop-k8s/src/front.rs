@@ -300,7 +300,7 @@ impl Conn {
             if query_flag(&query, "tty") {
                 command = command.on_terminal();
             }
-            interactive = command.kind == hoop_core::action::ActionKind::Shell;
+            interactive = command.input_is_commands();
             timed_release = !command.known_commands_only();
             // A held command that runs a script file: the reviewer is shown its text, and the
             // approval runs that text (see `scripts.rs`).

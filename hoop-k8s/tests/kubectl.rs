@@ -2312,3 +2312,24 @@ fn relative_paths_after_any_move_are_unreadable() {
     assert!(out.contains("\r\ncd\r\n") && out.contains("\r\n/usr\r\n") && out.contains("agent-no-unreadable-commands"), "{err}\n{out}");
     assert!(!dir.join("m74").exists() && !dir.join("m74b").exists(), "a relative write landed where hoop did not read it: {out}");
 }
+
+/// Red-team round 100: `kubectl cp` of a local file into a pod (`tar -xmf - -C DIR` with the
+/// archive on its input) was held, approved, and then refused: its archive was read as lines
+/// typed into a shell. An extractor's input is its archive: once approved, the file arrives.
+#[test]
+fn an_approved_kubectl_cp_into_a_pod_arrives() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-cp-in-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(src.path(), "copied into the pod\n").unwrap();
+    let dest = dir.join("arrived.txt");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "ok");
+    let o = kubectl(&kc, &["cp", src.path().to_str().unwrap(), &format!("default/pod-1:{}", dest.display())]);
+    t.join().unwrap();
+    let got = std::fs::read_to_string(&dest).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got, "copied into the pod\n", "{:?}", text(&o));
+}

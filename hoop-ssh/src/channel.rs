@@ -236,7 +236,7 @@ impl ChannelRelay {
                             if style == StreamStyle::Terminal {
                                 action = action.on_terminal();
                             }
-                            interactive = action.kind == hoop_core::action::ActionKind::Shell;
+                            interactive = action.input_is_commands();
                             // Held output is released on a timer only where someone may type
                             // and read: a command of programs hoop knows is masked as a pipe
                             // is, terminal or not (red-team round 58: `ssh -tt host 'head -c 30

@@ -19,6 +19,10 @@ pub mod typed;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Why an archive extractor (`tar -x`, `unzip`, `cpio -i`) is held like an interpreter: the
+/// names of the files it writes are inside its archive, not on its command line.
+pub const WRITES_ARCHIVE_NAMES: &str = "it writes files named inside an archive";
+
 /// Which kind of action this is; selects the section that carries the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -481,6 +485,17 @@ impl Action {
         a
     }
 
+    /// Whether what the client sends to this command's input is commands, to be checked line
+    /// by line as typed into a shell: a shell's or an interpreter's, not an archive that an
+    /// extractor (held for review as a whole: [`WRITES_ARCHIVE_NAMES`]) reads as data
+    /// (red-team Kubernetes round 100: an approved `kubectl cp` into a pod had its tar stream
+    /// refused as typed lines).
+    pub fn input_is_commands(&self) -> bool {
+        // (Only an extractor alone: in `tar -x; sh` the shell reads the input too.)
+        let extractor_alone = self.exec.interpreter.ends_with(WRITES_ARCHIVE_NAMES) && self.exec.commands.len() == 1 && !self.exec.pipes_to_interpreter;
+        self.kind == ActionKind::Shell && !extractor_alone
+    }
+
     /// This command as run on a terminal (an exec with a pty, or a line typed into a shell on
     /// one): a program there that reads keys as commands hoop never sees (`less` runs
     /// `!cmd`, and a line such as `true ! id` reads as harmless shell text while less runs
@@ -677,6 +692,20 @@ mod tests {
         }
         let v = serde_json::to_value(Action::shell("h")).unwrap_or_default();
         assert!(v.get("sql").is_none());
+    }
+
+    #[test]
+    fn an_extractors_input_is_its_archive_not_commands() {
+        // Red-team Kubernetes round 100: `kubectl cp` into a pod runs `tar -xmf - -C DIR`.
+        let input = |argv: &[&str]| Action::exec_argv("k", argv.iter().map(|a| a.to_string()).collect()).input_is_commands();
+        assert!(!input(&["tar", "-xmf", "-", "-C", "/tmp/d"]));
+        assert!(!input(&["tar", "xf", "-"]));
+        // A shell reads commands, after an extractor too; a tar that runs commands is held as
+        // running them.
+        assert!(input(&["sh"]));
+        assert!(input(&["sh", "-c", "tar -xf - -C /tmp/d; sh"]));
+        assert!(input(&["tar", "-x", "--to-command=sh", "-f", "-"]));
+        assert!(input(&["tar", "-xIsh", "-f", "-"]));
     }
 
     #[test]

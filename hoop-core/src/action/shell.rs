@@ -1866,22 +1866,8 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "openssl" if args.iter().any(|a| matches!(a.as_str(), "s_client" | "s_server" | "s_time" | "ocsp" | "cmp")) => {
             Some("openssl sends its input or files to another host, which masking does not see")
         }
-        // Files whose names come from an archive or a directory tree, not the command line,
-        // can land anywhere (a `.bashrc`).
-        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
-            Some("it writes files named inside an archive")
-        }
-        "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some("it writes files named inside an archive"),
-        // (The server end of a transfer is a transfer, judged by its paths.)
-        "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server") && !(program == "scp" && scp_server(args).map_or(true, |s| s.is_some())) => {
-            Some("a recursive copy writes files named in a tree, not on the command line")
-        }
-        "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec" | "download" | "wheel")) => {
-            Some("it runs package or build scripts")
-        }
-        "npm" | "yarn" | "pnpm" if has(&|a| matches!(a, "run" | "run-script" | "exec" | "start" | "test" | "install" | "i" | "ci" | "x" | "dlx")) => {
-            Some("it runs package scripts")
-        }
+        // (Before extraction: a tar that runs commands is held as running them, and what it
+        // reads is then not mere data.)
         "tar" | "bsdtar" if has(&|a| {
             ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script"]
                 .iter()
@@ -1891,6 +1877,22 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         }) || first.chars().all(|c| c.is_ascii_alphanumeric()) && first.contains(['I', 'F']) => {
             // (The first word without a dash is a cluster too: `tar cIf PROG …`, round 42.)
             Some("tar runs a command from its options")
+        }
+        // Files whose names come from an archive or a directory tree, not the command line,
+        // can land anywhere (a `.bashrc`).
+        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
+            Some(super::WRITES_ARCHIVE_NAMES)
+        }
+        "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some(super::WRITES_ARCHIVE_NAMES),
+        // (The server end of a transfer is a transfer, judged by its paths.)
+        "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server") && !(program == "scp" && scp_server(args).map_or(true, |s| s.is_some())) => {
+            Some("a recursive copy writes files named in a tree, not on the command line")
+        }
+        "pip" | "pip3" | "pipx" | "gem" | "cargo" | "go" if has(&|a| matches!(a, "install" | "run" | "build" | "test" | "exec" | "download" | "wheel")) => {
+            Some("it runs package or build scripts")
+        }
+        "npm" | "yarn" | "pnpm" if has(&|a| matches!(a, "run" | "run-script" | "exec" | "start" | "test" | "install" | "i" | "ci" | "x" | "dlx")) => {
+            Some("it runs package scripts")
         }
         "sed" | "gsed" if sed_executes(args) => Some("a sed script with the e, w or r command runs, writes or reads what it names"),
         // `man -P PAGER`, `-H BROWSER` (glued or not), `--html=BROWSER`; `-C FILE` is a man-db
