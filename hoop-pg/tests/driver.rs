@@ -320,3 +320,68 @@ async fn copy_out_through_the_extended_protocol_is_masked() {
     assert!(format!("{binary:?}").contains("binary COPY of a masked column"), "{binary:?}");
     assert_eq!(c.query_one("SELECT 41 + 1", &[]).await.unwrap().get::<_, i32>(0), 42, "the session goes on");
 }
+
+/// One protocol message: its tag, length and body.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Reads messages until a ReadyForQuery (or the end); returns the bytes read.
+async fn until_ready(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    loop {
+        let mut head = [0u8; 5];
+        if tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head)).await.map_or(true, |r| r.is_err()) {
+            return all;
+        }
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len.saturating_sub(4)];
+        if s.read_exact(&mut body).await.is_err() {
+            return all;
+        }
+        all.extend_from_slice(&head);
+        all.extend_from_slice(&body);
+        if head[0] == b'Z' {
+            return all;
+        }
+    }
+}
+
+/// Red-team round 98: a COMMIT prepared under a name in one batch, then run right after a
+/// write over the ceiling in the next (`Execute` of the write, `Bind cm`, `Execute`, `Sync`),
+/// committed the write before the Sync hoop holds for its count, and hoop reported it not
+/// committed. Transaction control after a capped write in one pipeline ends the session, as
+/// a literal COMMIT there does; the rows stay.
+#[tokio::test]
+async fn a_named_commit_after_a_capped_write_does_not_commit_it() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS capped_named_commit; CREATE TABLE capped_named_commit AS SELECT x FROM generate_series(1, 3000) x; GRANT ALL ON capped_named_commit TO PUBLIC").unwrap();
+    let t = gw.token("agent-98", IdentityKind::Agent);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-98"), ("database", "app")])).await.unwrap();
+    let mut auth = vec![0u8; 9];
+    s.read_exact(&mut auth).await.unwrap();
+    assert_eq!(auth[0], b'R');
+    s.write_all(&message(b'p', format!("{t}\0").as_bytes())).await.unwrap();
+    assert!(until_ready(&mut s).await.last().is_some(), "logged in");
+    s.write_all(&[message(b'P', b"cm\0commit\0\0\0"), message(b'S', b"")].concat()).await.unwrap();
+    let prepared = until_ready(&mut s).await;
+    assert!(prepared.contains(&b'1'), "ParseComplete: {prepared:?}");
+    let batch = [
+        message(b'P', b"\0DELETE FROM capped_named_commit WHERE x <= 1500\0\0\0"),
+        message(b'B', b"\0\0\0\0\0\0\0\0"),
+        message(b'E', b"\0\0\0\0\0"),
+        message(b'B', b"\0cm\0\0\0\0\0\0\0"),
+        message(b'E', b"\0\0\0\0\0"),
+        message(b'S', b""),
+    ]
+    .concat();
+    s.write_all(&batch).await.unwrap();
+    let answer = until_ready(&mut s).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("transaction control after a capped write"), "{text}");
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_named_commit").unwrap().trim(), "3000", "nothing was committed: {text}");
+}

@@ -339,15 +339,23 @@ impl Relay {
                         self.run_refusal(&mut out, &msg);
                         continue;
                     }
-                    let (action_id, described, writes, nested, read) = {
+                    let (action_id, described, writes, nested, read, tx_control) = {
                         let sh = self.shared();
                         let p = sh.portal(&portal);
                         let st = p.and_then(|p| p.stmt.as_ref());
                         let described = p.is_some_and(|p| p.fields(&sh.statements).is_some());
                         let writes = st.is_some_and(|s| rowcap::writes_rows(&s.sql));
                         let nested = st.is_some_and(|s| s.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE));
-                        (p.and_then(|p| p.action_id), described, writes, nested, st.map(|s| s.sql.clone()))
+                        let tx_control = st.is_some_and(|s| rowcap::controls_transactions(&s.sql));
+                        (p.and_then(|p| p.action_id), described, writes, nested, st.map(|s| s.sql.clone()), tx_control)
                     };
+                    if capped_pending && tx_control {
+                        // A COMMIT prepared earlier under a name, run after a capped write of the
+                        // same pipeline, commits it before the Sync hoop holds for its count
+                        // (red-team round 98: `Parse cm = commit`, Sync; then the DELETE of 1,500
+                        // rows, `Execute cm`, Sync: committed, and reported as not committed).
+                        return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
+                    }
                     let capped = writes && self.max_rows_written.is_some();
                     if let (true, Some(read)) = (capped, read) {
                         let mut sh = self.shared();
