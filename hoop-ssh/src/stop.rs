@@ -17,7 +17,7 @@ use russh::client::Handle;
 use std::time::Duration;
 
 /// Longest the gateway waits for the host to stop a session's processes.
-const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The command, run on a channel of the gateway's own, that kills what the connection's
 /// sessions run, and prints how many processes it killed: every process of the Unix sessions
@@ -31,19 +31,23 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(3);
 /// and keeps its process, so `$PPID` is sshd's; it reads the `PPid:` and `NSsid:` lines of
 /// `/proc/PID/status` (Linux ≥ 4.1), where a process's name is escaped (in `/proc/PID/stat` a
 /// name holding a line break cut the line: red-team identity round 87's loop named `a\nb`
-/// outlived its kill), and finds environments with one `grep -z` over `/proc/*/environ`. A
-/// process forked while a pass ran may be missed, so the pass repeats while it kills
-/// something. (No `'` in the text: it is quoted whole.)
+/// outlived its kill), and finds environments with one `grep -z` over `/proc/*/environ`. Each
+/// process found is stopped (`SIGSTOP`) as the search names it, so that it forks no more, then
+/// all are killed; passes repeat, up to 30, until three in a row find nothing (red-team SSH
+/// round 84: a chain of `setsid -f`, each starting the next and leaving within milliseconds,
+/// outran three passes). Its own Unix session (the search's `grep`, which carries the same
+/// environment) is spared. (No `'` in the text: it is quoted whole.)
 const STOP_SIBLINGS: &str = r#"exec sh -c 'me=$$; parent=$PPID; sids=; n=0
 info() { ppid=; sid=; while read -r field value more; do case $field in PPid:) ppid=$value;; NSsid:) sid=$value;; esac; done 2>/dev/null < "$1"; }
 for d in /proc/[0-9]*; do
   info "$d/status"; pid=${d#/proc/}
   [ "$ppid" = "$parent" ] && [ "$pid" != "$me" ] && sids="$sids $pid"
 done
-for pass in 1 2 3; do
-  k=0; env=" "
+pass=0; idle=0
+while [ "$pass" -lt 30 ] && [ "$idle" -lt 3 ]; do
+  pass=$((pass+1)); env=" "; hits=
   if [ -n "$SSH_CONNECTION" ]; then
-    env=" $(grep -l -s -a -z -x -F "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do f=${f#/proc/}; printf "%s " "${f%/environ}"; done)"
+    env=" $(grep -l -s -a -z -x -F "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do f=${f#/proc/}; f=${f%/environ}; info "/proc/$f/status"; [ -n "$sid" ] && [ "$sid" != "$me" ] && kill -STOP "$f" 2>/dev/null && printf "%s " "$f"; done)"
   fi
   for d in /proc/[0-9]*; do
     info "$d/status"; pid=${d#/proc/}
@@ -53,9 +57,11 @@ for pass in 1 2 3; do
       if [ "$sid" = "$s" ] || [ "$pid" = "$s" ]; then hit=1; break; fi
     done
     case "$env" in *" $pid "*) hit=1;; esac
-    [ -n "$hit" ] && kill -KILL "$pid" 2>/dev/null && k=$((k+1))
+    [ -n "$hit" ] && kill -STOP "$pid" 2>/dev/null && hits="$hits $pid"
   done
-  n=$((n+k)); [ "$k" -eq 0 ] && break
+  if [ -z "$hits" ]; then idle=$((idle+1)); continue; fi
+  idle=0
+  for pid in $hits; do kill -KILL "$pid" 2>/dev/null && n=$((n+1)); done
 done
 echo "$n"'
 "#;

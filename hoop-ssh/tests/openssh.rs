@@ -2413,3 +2413,22 @@ fn pascal_case_and_long_credential_names_are_masked() {
     assert!(o.status.success() && out.lines().count() == lines.len(), "{out}");
     assert!(!out.contains("R83Value"), "{out}");
 }
+
+/// Red-team SSH round 84: `tar -tMf /dev/null` ran unreviewed, and its prompt for the next
+/// volume ran `!` as a login shell on the input, which hoop passed as data: a shell it never
+/// read. tar's multi-volume mode runs commands from its input: held as a shell, and the marker
+/// the input's line would write is never written.
+#[test]
+fn tar_volume_prompts_are_shells() {
+    let gw = gateway("");
+    let name = marker("tar-volume");
+    let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg("tar -tMf /dev/null").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        let _ = input.write_all(format!("!\ntouch /tmp/{name}\nexit\n").as_bytes());
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("agent-review-"), "held for review: {:?}", text(&o));
+    assert!(!made(&name), "the volume prompt ran a shell");
+}

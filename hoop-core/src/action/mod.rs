@@ -706,6 +706,16 @@ mod tests {
         assert!(input(&["sh", "-c", "tar -xf - -C /tmp/d; sh"]));
         assert!(input(&["tar", "-x", "--to-command=sh", "-f", "-"]));
         assert!(input(&["tar", "-xIsh", "-f", "-"]));
+        // Red-team SSH round 84: tar's prompt for the next volume runs `!` as a shell on the
+        // input; `-P` and a second `-C` take its files elsewhere than hoop read.
+        for argv in [&["tar", "-tMf", "/dev/null"][..], &["tar", "tMf", "/dev/null"], &["tar", "-t", "--multi-volume", "-f", "/dev/null"]] {
+            assert!(input(argv), "{argv:?}");
+        }
+        let unreadable = |argv: &[&str]| !Action::exec_argv("k", argv.iter().map(|a| a.to_string()).collect()).exec.unreadable.is_empty();
+        for argv in [&["tar", "-xvP", "-C", "/tmp/x"][..], &["tar", "-x", "--absolute-names", "-f", "-"], &["tar", "-x", "-C", "/tmp/x", "-C", "/home/u", "-f", "-"], &["tar", "-x", "-C/tmp/x", "--directory=/home/u"]] {
+            assert!(unreadable(argv), "{argv:?}");
+        }
+        assert!(!unreadable(&["tar", "-xmf", "-", "-C", "/tmp/x"]));
     }
 
     #[test]

@@ -723,6 +723,20 @@ impl Walker<'_> {
         {
             self.shell(applet, rest, false);
         }
+        if matches!(p, "tar" | "bsdtar") {
+            // Where an extraction writes: tar keeps absolute names and `..` with `-P`, and
+            // takes the last of several `-C` where hoop's reading of paths took the first
+            // (red-team SSH round 84: both wrote `~/.rt84-*` from an extraction approved into a
+            // scratch directory).
+            let cluster = |a: &String, c: char| (a.starts_with('-') && !a.starts_with("--") && a.contains(c)) || (args.first() == Some(a) && !a.starts_with('-') && a.contains(c));
+            if args.iter().any(|a| cluster(a, 'P') || long(a, "--absolute-names")) {
+                return self.r.unreadable(format!("{p} -P keeps the absolute names and `..` inside its archive, which hoop cannot read"));
+            }
+            let dirs = args.iter().filter(|a| a.as_str() == "-C" || (a.starts_with("-C") && !a.starts_with("--")) || long(a, "--directory")).count();
+            if dirs > 1 {
+                return self.r.unreadable(format!("{p} is given several directories (-C): which one its files land in depends on their order"));
+            }
+        }
         if let Some(why) = runs_code(p, args) {
             return self.interpreter(&program, why);
         }
@@ -1869,12 +1883,14 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // (Before extraction: a tar that runs commands is held as running them, and what it
         // reads is then not mere data.)
         "tar" | "bsdtar" if has(&|a| {
-            ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script"]
+            ["--to-command", "--checkpoint-action", "--use-compress-program", "--rsh-command", "--info-script", "--new-volume-script", "--multi-volume"]
                 .iter()
                 .any(|o| long(a, o))
-                // `-I PROG`, `-cIsh` (the value glued, round 31), `-F SCRIPT`.
-                || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F']))
-        }) || first.chars().all(|c| c.is_ascii_alphanumeric()) && first.contains(['I', 'F']) => {
+                // `-I PROG`, `-cIsh` (the value glued, round 31), `-F SCRIPT`; `-M`, whose
+                // prompt for the next volume runs `!` as a shell on the input (red-team SSH
+                // round 84: `tar -tMf /dev/null`, then `!`, was a shell hoop never read).
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains(['I', 'F', 'M']))
+        }) || first.chars().all(|c| c.is_ascii_alphanumeric()) && first.contains(['I', 'F', 'M']) => {
             // (The first word without a dash is a cluster too: `tar cIf PROG …`, round 42.)
             Some("tar runs a command from its options")
         }
