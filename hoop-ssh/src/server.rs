@@ -155,26 +155,28 @@ impl russh::server::Handler for Connection {
                 let mine = !closes.swap(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = ending.send(true);
                 // Channels send the host a KILL for their command and tell their clients the
-                // reason themselves; sshd does not pass signals on for a root login, and a
-                // command with no terminal outlives its channel, so what the connection's
-                // commands run is also killed from a channel of the gateway's own, and the
-                // recording says so (red-team identity round 86).
-                let stopping = async {
-                    if let Some(host) = host.get().filter(|_| mine) {
-                        stop_on_host(host, &s, end.as_str()).await;
-                    }
-                };
-                tokio::join!(stopping, tokio::time::sleep(std::time::Duration::from_millis(100)));
-                if mine {
-                    s.close(end.as_str());
-                }
-                // The connection ends however its loop is held up (a handler waiting on a
-                // relay that waits on a host that reads nothing): told to disconnect, then, if
-                // it has not ended a moment later, dropped.
+                // reason themselves (a moment for that); then the client's connection ends,
+                // however its loop is held up (a handler waiting on a relay that waits on a host
+                // that reads nothing): told to disconnect, then, if it has not ended a moment
+                // later, its socket shut.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 let telling = handle.disconnect(russh::Disconnect::ByApplication, format!("hoop: session ended: {}", end.as_str()), String::new());
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(1), telling).await;
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                hard_end.notify_one();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    hard_end.notify_one();
+                });
+                // sshd does not pass signals on for a root login, and a command with no
+                // terminal outlives its channel, so what the connection's commands run is also
+                // killed from a channel of the gateway's own (the host connection lives on in
+                // `host` meanwhile), and the recording says so, then closes (red-team identity
+                // round 86).
+                if mine {
+                    if let Some(host) = host.get() {
+                        stop_on_host(host, &s, end.as_str()).await;
+                    }
+                    s.close(end.as_str());
+                }
             });
         }
         Ok(())

@@ -33,7 +33,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// name holding a line break cut the line: red-team identity round 87's loop named `a\nb`
 /// outlived its kill), and finds environments with one `grep -z` over `/proc/*/environ`. Each
 /// process found is stopped (`SIGSTOP`) as the search names it, so that it forks no more, then
-/// all are killed; passes repeat, up to 30, until three in a row find nothing (red-team SSH
+/// all are killed; passes repeat, up to 30, until three in a row find nothing once anything was
+/// found (a session that left nothing running costs one pass) (red-team SSH
 /// round 84: a chain of `setsid -f`, each starting the next and leaving within milliseconds,
 /// outran three passes). Its own Unix session (the search's `grep`, which carries the same
 /// environment) is spared. (No `'` in the text: it is quoted whole.)
@@ -43,8 +44,8 @@ for d in /proc/[0-9]*; do
   info "$d/status"; pid=${d#/proc/}
   [ "$ppid" = "$parent" ] && [ "$pid" != "$me" ] && sids="$sids $pid"
 done
-pass=0; idle=0
-while [ "$pass" -lt 30 ] && [ "$idle" -lt 3 ]; do
+pass=0; idle=0; enough=1
+while [ "$pass" -lt 30 ] && [ "$idle" -lt "$enough" ]; do
   pass=$((pass+1)); env=" "; hits=
   if [ -n "$SSH_CONNECTION" ]; then
     env=" $(grep -l -s -a -z -x -F "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do f=${f#/proc/}; f=${f%/environ}; info "/proc/$f/status"; [ -n "$sid" ] && [ "$sid" != "$me" ] && kill -STOP "$f" 2>/dev/null && printf "%s " "$f"; done)"
@@ -60,7 +61,7 @@ while [ "$pass" -lt 30 ] && [ "$idle" -lt 3 ]; do
     [ -n "$hit" ] && kill -STOP "$pid" 2>/dev/null && hits="$hits $pid"
   done
   if [ -z "$hits" ]; then idle=$((idle+1)); continue; fi
-  idle=0
+  idle=0; enough=3
   for pid in $hits; do kill -KILL "$pid" 2>/dev/null && n=$((n+1)); done
 done
 echo "$n"'

@@ -6,7 +6,7 @@ use hoop_core::config::Config;
 use hoop_core::identity::IdentityKind;
 use hoop_core::keys::KeyStore;
 use hoop_harness::{Sshd, SshdOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
 
@@ -2094,25 +2094,61 @@ fn sftp_paths_the_host_reads_otherwise_are_refused() {
     assert!(!made && text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
 }
 
+/// The gateway's key authorised for root on the test host (its sshd reads `authorized/%u`)
+/// while this lives.
+struct RootLogin(PathBuf);
+
+impl Drop for RootLogin {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A gateway that logs in to the test host as root, with `target` (TOML lines) in its target;
+/// `None` (the test is skipped) unless the tests run as root.
+fn root_gateway(target: &str) -> Option<(Gw, RootLogin)> {
+    if !hoop_harness::is_root() {
+        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
+        return None;
+    }
+    let s = sshd();
+    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
+    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
+    Some((gateway_as(s, "root", target, "", ""), RootLogin(auth)))
+}
+
+/// An OpenSSH ControlMaster connection to the gateway on `sock`, once it is up: commands
+/// through [`mux`] are channels of this one connection.
+fn control_master(gw: &Gw, sock: &Path) -> std::process::Child {
+    let master = ssh_base(gw).arg("-M").arg("-S").arg(sock).args(["-N", "web@127.0.0.1"]).stdin(Stdio::null()).spawn().unwrap();
+    for _ in 0..200 {
+        if sock.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(sock.exists(), "the master connection never came up");
+    master
+}
+
+/// `command` as a channel of the ControlMaster connection on `sock`.
+fn mux(sock: &Path, command: &str) -> Command {
+    let mut c = Command::new("ssh");
+    c.args(["-F", "/dev/null", "-o", "LogLevel=ERROR", "-S"]).arg(sock).arg("web@127.0.0.1").arg(command);
+    c
+}
+
 /// Least privilege upstream: a target the gateway logs in to as root (the default user) lets
 /// an agent read and write every file and plant code wherever programs load it, more than any
 /// rule can list. Agents are refused there unless the target sets `allow_privileged_role`; the
 /// command never runs on the host.
 #[test]
 fn agents_are_refused_where_the_gateway_logs_in_as_root() {
-    if !hoop_harness::is_root() {
-        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
-        return;
-    }
-    let s = sshd();
-    // The gateway's key, authorised for root on the test host (its sshd reads `authorized/%u`).
-    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
-    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
-    let gw = gateway_as(s, "root", "", "", "");
+    let Some((gw, root)) = root_gateway("") else { return };
     let marker = std::env::temp_dir().join(format!("hoop-privileged-{}", std::process::id()));
     let o = ssh(&gw, &format!("touch {}", marker.display()));
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let _ = std::fs::remove_file(&auth);
+    drop(root);
     assert!(!o.status.success() && err.contains("hoop-privileged-login") && err.contains("allow_privileged_role"), "{err}");
     assert!(!marker.exists(), "the command never ran");
 }
@@ -2190,14 +2226,7 @@ fn a_command_without_a_terminal_stops_with_its_revocation() {
 /// says the session was revoked and its processes stopped.
 #[test]
 fn a_command_of_a_root_login_stops_with_its_revocation() {
-    if !hoop_harness::is_root() {
-        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
-        return;
-    }
-    let s = sshd();
-    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
-    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
-    let gw = gateway_as(s, "root", "allow_privileged_role = true", "", "");
+    let Some((gw, root)) = root_gateway("allow_privileged_role = true") else { return };
     let log = std::env::temp_dir().join(format!("hoop-root-loop-revoked-{}", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let mut child = ssh_base(&gw)
@@ -2219,7 +2248,7 @@ fn a_command_of_a_root_login_stops_with_its_revocation() {
     std::thread::sleep(std::time::Duration::from_secs(1));
     let after = lines();
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let _ = std::fs::remove_file(&auth);
+    drop(root);
     assert_eq!(lines(), after, "the loop went on writing after its revocation");
     let _ = std::fs::remove_file(&log);
     let rec = gw.gate.recorder();
@@ -2255,20 +2284,8 @@ fn unread_channel_and_kill(flood: bool) {
     let sock = dir.path().join("mux");
     let marker = std::env::temp_dir().join(format!("hoop-stuck-kill-{}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
-    let mut master = ssh_base(&gw).arg("-M").arg("-S").arg(&sock).args(["-N", "web@127.0.0.1"]).stdin(Stdio::null()).spawn().unwrap();
-    for _ in 0..200 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(sock.exists(), "the master connection never came up");
-    let channel = |command: &str| {
-        let mut c = Command::new("ssh");
-        c.args(["-F", "/dev/null", "-o", "LogLevel=ERROR", "-S"]).arg(&sock).arg("web@127.0.0.1").arg(command);
-        c
-    };
-    let mut sleeper = channel(&format!("sleep 4; touch {}", marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut master = control_master(&gw, &sock);
+    let mut sleeper = mux(&sock, &format!("sleep 4; touch {}", marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
     // The unread channel: its ssh writes into a pipe whose reader never reads.
     let mut unread = Command::new("sh")
@@ -2314,33 +2331,16 @@ fn unread_channel_and_kill(flood: bool) {
 /// and reads `/proc/PID/status`: every loop of all the channels an agent may hold stops.
 #[test]
 fn every_channel_of_a_root_login_stops_with_its_revocation() {
-    if !hoop_harness::is_root() {
-        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
-        return;
-    }
-    let s = sshd();
-    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
-    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
-    let gw = gateway_as(s, "root", "allow_privileged_role = true", "", "");
+    let Some((gw, root)) = root_gateway("allow_privileged_role = true") else { return };
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("mux");
-    let mut master = ssh_base(&gw).arg("-M").arg("-S").arg(&sock).args(["-N", "web@127.0.0.1"]).stdin(Stdio::null()).spawn().unwrap();
-    for _ in 0..200 {
-        if sock.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut master = control_master(&gw, &sock);
     let logs: Vec<PathBuf> = (0..hoop_ssh::MAX_CHANNELS).map(|i| std::env::temp_dir().join(format!("hoop-root-channels-{}-{i}", std::process::id()))).collect();
     let mut loops: Vec<std::process::Child> = logs
         .iter()
         .map(|log| {
             let _ = std::fs::remove_file(log);
-            Command::new("ssh")
-                .args(["-F", "/dev/null", "-o", "LogLevel=ERROR", "-S"])
-                .arg(&sock)
-                .arg("web@127.0.0.1")
-                .arg(format!("sh -c 'printf \"a\\nb\" > /proc/self/comm; while true; do date >> {}; sleep 0.2; done'", log.display()))
+            mux(&sock, &format!("sh -c 'printf \"a\\nb\" > /proc/self/comm; while true; do date >> {}; sleep 0.2; done'", log.display()))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -2359,7 +2359,7 @@ fn every_channel_of_a_root_login_stops_with_its_revocation() {
     let after: Vec<usize> = logs.iter().map(lines).collect();
     std::thread::sleep(std::time::Duration::from_secs(2));
     let later: Vec<usize> = logs.iter().map(lines).collect();
-    let _ = std::fs::remove_file(&auth);
+    drop(root);
     for c in loops.iter_mut().chain(std::iter::once(&mut master)) {
         let _ = c.kill();
         let _ = c.wait();
