@@ -2153,6 +2153,24 @@ fn agents_are_refused_where_the_gateway_logs_in_as_root() {
     assert!(!marker.exists(), "the command never ran");
 }
 
+/// Runs `command` (a loop appending to a log, whose lines `lines` counts) as the agent, waits
+/// until it has written three, revokes the agent, and returns the count a second after the
+/// client ended and again two seconds later: equal when nothing ran on.
+fn counts_after_revocation(gw: &Gw, command: &str, lines: impl Fn() -> usize) -> (usize, usize) {
+    let mut child = ssh_base(gw).arg("web@127.0.0.1").arg(command).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while lines() < 3 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    revoke_subject(gw, "agent-1");
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let after = lines();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    (after, lines())
+}
+
 /// The revocation of `subject` now, by the test's operator.
 fn revoke_subject(gw: &Gw, subject: &str) {
     let r = hoop_core::auth::Revocation { id: format!("subject:{subject}"), until: 0, by: "op".into(), at: hoop_core::auth::now_secs(), reason: "test".into() };
@@ -2196,26 +2214,9 @@ fn a_command_without_a_terminal_stops_with_its_revocation() {
     let gw = gateway("");
     let log = format!("/tmp/hoop-loop-revoked-{}", std::process::id());
     let _ = sshd().ssh(&format!("rm -f {log}"));
-    let mut child = ssh_base(&gw)
-        .arg("web@127.0.0.1")
-        .arg(format!("while true; do date >> {log}; sleep 0.2; done"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = || sshd().ssh(&format!("wc -l < {log} 2>/dev/null || echo 0")).unwrap().1.trim().parse::<u32>().unwrap_or(0);
-    let started = std::time::Instant::now();
-    while lines() < 3 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop never started");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    revoke_subject(&gw, "agent-1");
-    let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let after = lines();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(lines(), after, "the loop went on writing after its revocation");
+    let lines = || sshd().ssh(&format!("wc -l < {log} 2>/dev/null || echo 0")).unwrap().1.trim().parse::<usize>().unwrap_or(0);
+    let (after, later) = counts_after_revocation(&gw, &format!("while true; do date >> {log}; sleep 0.2; done"), lines);
+    assert_eq!(later, after, "the loop went on writing after its revocation");
     let _ = sshd().ssh(&format!("rm -f {log}"));
 }
 
@@ -2229,27 +2230,10 @@ fn a_command_of_a_root_login_stops_with_its_revocation() {
     let Some((gw, root)) = root_gateway("allow_privileged_role = true") else { return };
     let log = std::env::temp_dir().join(format!("hoop-root-loop-revoked-{}", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let mut child = ssh_base(&gw)
-        .arg("web@127.0.0.1")
-        .arg(format!("sh -c 'while true; do date >> {}; sleep 0.2; done'", log.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let lines = || std::fs::read_to_string(&log).map(|t| t.lines().count()).unwrap_or(0);
-    let started = std::time::Instant::now();
-    while lines() < 3 {
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the loop never started");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    revoke_subject(&gw, "agent-1");
-    let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_secs(1));
-    let after = lines();
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (after, later) = counts_after_revocation(&gw, &format!("sh -c 'while true; do date >> {}; sleep 0.2; done'", log.display()), lines);
     drop(root);
-    assert_eq!(lines(), after, "the loop went on writing after its revocation");
+    assert_eq!(later, after, "the loop went on writing after its revocation");
     let _ = std::fs::remove_file(&log);
     let rec = gw.gate.recorder();
     let recorded: String = sealed_recordings(&gw, 1).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
