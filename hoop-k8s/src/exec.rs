@@ -179,6 +179,7 @@ where
         lines.cwd = hoop_core::action::typed::Cwd::Container(ongoing.secret_mounts.workdir.clone());
         lines
     });
+    let mut archive = ongoing.check_archive.then(hoop_core::action::archive::TarGuard::default);
     loop {
         let deadline = out.iter().flatten().filter_map(|m| m.deadline()).min();
         let flush_at = async {
@@ -211,6 +212,21 @@ where
                     match done {
                         Some(n) => sent += n,
                         None => break,
+                    }
+                }
+                Some(Ok(Message::Binary(data))) if data.first() == Some(&0) && archive.is_some() => {
+                    session.touch();
+                    let Some(guard) = archive.as_mut() else { continue };
+                    let mut pass = vec![0u8];
+                    let checked = guard.feed(data.get(1..).unwrap_or_default(), &mut pass);
+                    if pass.len() > 1 && to_up.send(Message::Binary(pass.into())).await.is_err() {
+                        break;
+                    }
+                    if let Err(e) = checked {
+                        let msg = format!("hoop: {e} (rule {})", hoop_core::action::archive::RULE);
+                        let _ = forward(&mut to_client, &session, 2, format!("{msg}\n").into_bytes()).await;
+                        let _ = session.record_later(&Event::Note { message: msg });
+                        break;
                     }
                 }
                 Some(Ok(Message::Binary(data))) => {

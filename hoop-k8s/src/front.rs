@@ -58,6 +58,9 @@ pub(crate) struct Ongoing {
     pub k8s: K8s,
     /// An agent's shell: each line it types on stdin is checked before the container sees it.
     pub check_stdin: bool,
+    /// An agent's approved extractor: its stdin read as the archive it is (see
+    /// [`hoop_core::action::archive`]).
+    pub check_archive: bool,
     /// On a terminal, output held back to mask it is released after a short wait (someone may
     /// type and read); a command of programs hoop knows is masked as a pipe's instead.
     pub timed_release: bool,
@@ -278,6 +281,7 @@ impl Conn {
             Err(refusal) => return retried.refused(refusal),
         };
         let mut interactive = k8s.subresource == "attach";
+        let mut extractor = false;
         let mut timed_release = true;
         // A read of a Secret mounted in the pod (see `mounts.rs`), by the exec's command or a
         // line typed into an exec or attach; a pod hoop cannot read is refused, as what it
@@ -301,6 +305,7 @@ impl Conn {
                 command = command.on_terminal();
             }
             interactive = command.input_is_commands();
+            extractor = command.input_is_archive();
             timed_release = !command.known_commands_only();
             // A held command that runs a script file: the reviewer is shown its text, and the
             // approval runs that text (see `scripts.rs`).
@@ -336,8 +341,9 @@ impl Conn {
             }
         }
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
+        let check_archive = agent && extractor && query_flag(&query, "stdin");
         let masker = session.masker();
-        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, timed_release, secret_mounts, masker, live: None, exec_place: None };
+        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, check_archive, timed_release, secret_mounts, masker, live: None, exec_place: None };
         if agent && matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") {
             let pod = api_path.strip_suffix("/attach").map_or_else(|| api_path.clone(), |p| format!("{p}/exec"));
             ongoing.exec_place = Some((pod, query.clone()));

@@ -2313,6 +2313,28 @@ fn relative_paths_after_any_move_are_unreadable() {
     assert!(!dir.join("m74").exists() && !dir.join("m74b").exists(), "a relative write landed where hoop did not read it: {out}");
 }
 
+/// Red-team SSH round 84, the same through `kubectl cp`: an approved extraction's archive may
+/// not make links (a symlink out of the directory lets later commands write where none was
+/// reviewed). A directory copied into a pod arrives up to its link, and the link is not made.
+#[test]
+fn an_approved_kubectl_cp_makes_no_links() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-cp-links-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "fine\n").unwrap();
+    std::os::unix::fs::symlink("/tmp", src.path().join("z-link")).unwrap();
+    let dest = dir.join("in");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "ok");
+    let o = kubectl(&kc, &["cp", src.path().to_str().unwrap(), &format!("default/pod-1:{}", dest.display())]);
+    t.join().unwrap();
+    let linked = std::fs::symlink_metadata(dest.join("z-link")).is_ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!linked && text(&o).1.contains("hoop-archive-members"), "{:?}", text(&o));
+}
+
 /// Red-team round 100: `kubectl cp` of a local file into a pod (`tar -xmf - -C DIR` with the
 /// archive on its input) was held, approved, and then refused: its archive was read as lines
 /// typed into a shell. An extractor's input is its archive: once approved, the file arrives.

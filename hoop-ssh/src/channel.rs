@@ -6,6 +6,7 @@
 
 use crate::to_client::ToClient;
 use hoop_core::action::Action;
+use hoop_core::action::archive::TarGuard;
 use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
 use hoop_core::gate::{Checked, Outcome, SessionHandle};
@@ -171,6 +172,8 @@ impl ChannelRelay {
         let agent = session.session().identity.kind == hoop_core::identity::IdentityKind::Agent;
         // An agent's shell: each typed line is checked before the host sees it.
         let mut typed: Option<TypedLines> = None;
+        // An agent's approved extractor: its input read as the archive it is (no links made).
+        let mut archive: Option<TarGuard> = None;
         // The command or shell running (its action id and start) and the output bytes it sent,
         // for its result record.
         let mut running: Option<(u64, std::time::Instant)> = None;
@@ -237,6 +240,7 @@ impl ChannelRelay {
                                 action = action.on_terminal();
                             }
                             interactive = action.input_is_commands();
+                            let extractor = action.input_is_archive();
                             // Held output is released on a timer only where someone may type
                             // and read: a command of programs hoop knows is masked as a pipe
                             // is, terminal or not (red-team round 58: `ssh -tt host 'head -c 30
@@ -288,6 +292,9 @@ impl ChannelRelay {
                             // typed lines checked as the shell text they may become.)
                             if agent && interactive {
                                 typed = Some(TypedLines::new(style == StreamStyle::Terminal));
+                            }
+                            if agent && extractor {
+                                archive = Some(TarGuard::default());
                             }
                             up(Up::Exec(command.into_bytes()));
                         }
@@ -354,6 +361,24 @@ impl ChannelRelay {
                             let ready = t.push(&data);
                             if !typed_lines(&session, &client, id, &target, ready, t, &up).await {
                                 break;
+                            }
+                        }
+                        Request::Data(data) if archive.is_some() => {
+                            session.touch();
+                            let Some(guard) = archive.as_mut() else { continue };
+                            let mut pass = Vec::with_capacity(data.len());
+                            let checked = guard.feed(&data, &mut pass);
+                            if !pass.is_empty() && !up(Up::Data(pass.into())) {
+                                break;
+                            }
+                            if let Err(e) = checked {
+                                let msg = format!("hoop: {e} (rule {})", hoop_core::action::archive::RULE);
+                                let _ = session.record_later(&Event::Note { message: msg.clone() });
+                                up(Up::Signal(russh::Sig::KILL));
+                                up(Up::Close);
+                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
+                                refuse(&client, id, &msg).await;
+                                return;
                             }
                         }
                         Request::Data(data) => {

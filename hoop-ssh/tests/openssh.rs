@@ -2398,6 +2398,45 @@ fn pascal_case_and_long_credential_names_are_masked() {
     assert!(!out.contains("R83Value"), "{out}");
 }
 
+/// Red-team SSH round 84: an approved `tar -x -C DIR` passed its archive unread, and a member
+/// that was a symlink to the home directory (or a hardlink to `~/.bashrc`) let every later
+/// command write there unreviewed. An approved extraction's input is read as tar reads it: its
+/// files arrive, and a link member ends it before tar sees the link.
+#[test]
+fn an_approved_extraction_makes_no_links() {
+    let gw = gateway("");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("ok.txt"), "fine\n").unwrap();
+    std::os::unix::fs::symlink("/tmp", src.path().join("h")).unwrap();
+    std::fs::hard_link(src.path().join("ok.txt"), src.path().join("hl")).unwrap();
+    let tar = |members: &[&str]| Command::new("tar").arg("-cf").arg("-").arg("-C").arg(src.path()).args(members).output().unwrap().stdout;
+    let dest = std::path::Path::new("/tmp").join(marker("extract"));
+    let extract = |archive: Vec<u8>| {
+        let _ = std::fs::remove_dir_all(&dest);
+        std::fs::create_dir_all(&dest).unwrap();
+        // (The host's account extracts: it may write there.)
+        std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+        let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(format!("tar -x -C {}", dest.display())).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            let _ = input.write_all(&archive);
+        }
+        let o = child.wait_with_output().unwrap();
+        t.join().unwrap();
+        o
+    };
+    let o = extract(tar(&["ok.txt"]));
+    assert_eq!(std::fs::read_to_string(dest.join("ok.txt")).unwrap_or_default(), "fine\n", "{:?}", text(&o));
+    for (members, link) in [(&["ok.txt", "h"][..], "h"), (&["ok.txt", "hl"][..], "hl")] {
+        let o = extract(tar(members));
+        let made = std::fs::symlink_metadata(dest.join(link)).is_ok();
+        assert!(text(&o).1.contains("hoop-archive-members") && !made, "{members:?}: {:?}", text(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+}
+
 /// Red-team SSH round 84: `tar -tMf /dev/null` ran unreviewed, and its prompt for the next
 /// volume ran `!` as a login shell on the input, which hoop passed as data: a shell it never
 /// read. tar's multi-volume mode runs commands from its input: held as a shell, and the marker

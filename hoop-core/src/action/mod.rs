@@ -4,6 +4,7 @@
 //! written for SQL evaluates cleanly, to `false`, on an SSH or Kubernetes action instead of
 //! erroring on a missing field.
 
+pub mod archive;
 mod getopt;
 pub mod lineage;
 mod parser;
@@ -491,9 +492,14 @@ impl Action {
     /// (red-team Kubernetes round 100: an approved `kubectl cp` into a pod had its tar stream
     /// refused as typed lines).
     pub fn input_is_commands(&self) -> bool {
+        self.kind == ActionKind::Shell && !self.input_is_archive()
+    }
+
+    /// Whether this command's input is an archive its extractor reads: passed as data once
+    /// approved, read member by member ([`archive::TarGuard`]) so that it makes no links.
+    pub fn input_is_archive(&self) -> bool {
         // (Only an extractor alone: in `tar -x; sh` the shell reads the input too.)
-        let extractor_alone = self.exec.interpreter.ends_with(WRITES_ARCHIVE_NAMES) && self.exec.commands.len() == 1 && !self.exec.pipes_to_interpreter;
-        self.kind == ActionKind::Shell && !extractor_alone
+        self.kind == ActionKind::Shell && self.exec.interpreter.ends_with(WRITES_ARCHIVE_NAMES) && self.exec.commands.len() == 1 && !self.exec.pipes_to_interpreter
     }
 
     /// This command as run on a terminal (an exec with a pty, or a line typed into a shell on
@@ -700,6 +706,9 @@ mod tests {
         let input = |argv: &[&str]| Action::exec_argv("k", argv.iter().map(|a| a.to_string()).collect()).input_is_commands();
         assert!(!input(&["tar", "-xmf", "-", "-C", "/tmp/d"]));
         assert!(!input(&["tar", "xf", "-"]));
+        let archive = |argv: &[&str]| Action::exec_argv("k", argv.iter().map(|a| a.to_string()).collect()).input_is_archive();
+        assert!(archive(&["tar", "-xmf", "-", "-C", "/tmp/d"]) && archive(&["cpio", "-i"]));
+        assert!(!archive(&["sh"]) && !archive(&["cat"]) && !archive(&["sh", "-c", "tar -xf -; sh"]));
         // A shell reads commands, after an extractor too; a tar that runs commands is held as
         // running them.
         assert!(input(&["sh"]));
