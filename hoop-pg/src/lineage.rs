@@ -91,7 +91,7 @@ impl ResultMask {
         self.tokens
     }
 
-    /// Whether a plan in this result shows widths of masked values (see [`crate::explain`]).
+    /// Whether a plan in this result shows widths and costs that follow masked values (see [`crate::explain`]).
     pub fn plans(&self) -> bool {
         self.plans
     }

@@ -159,9 +159,9 @@ impl MaskTally {
 pub struct RowPlan {
     /// Columns in order.
     pub columns: Vec<ColumnPlan>,
-    /// The result is a plan (`EXPLAIN`) of what reads a masked column: its widths are hidden
+    /// The result is a plan (`EXPLAIN`) of what reads a masked column: its widths and costs are hidden
     /// (see [`crate::explain`]).
-    pub widths_hidden: bool,
+    pub sizes_hidden: bool,
     /// The user-defined types the catalog described, for reading binary values.
     pub types: Arc<HashMap<u32, TypeShape>>,
 }
@@ -236,13 +236,13 @@ impl RowPlan {
                 ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid, &types) }
             })
             .collect();
-        let widths_hidden = lineage.is_some_and(ResultMask::plans) && matches!(fields, [f] if f.name == crate::explain::PLAN_COLUMN);
-        RowPlan { columns, types, widths_hidden }
+        let sizes_hidden = lineage.is_some_and(ResultMask::plans) && matches!(fields, [f] if f.name == crate::explain::PLAN_COLUMN);
+        RowPlan { columns, types, sizes_hidden }
     }
 
     /// Whether no cell of this shape can change.
     pub fn is_noop(&self, masker: &Masker) -> bool {
-        !masker.is_enabled() || (!self.widths_hidden && self.columns.iter().all(|c| c.rule.is_none() && c.scan == Scan::Skip))
+        !masker.is_enabled() || (!self.sizes_hidden && self.columns.iter().all(|c| c.rule.is_none() && c.scan == Scan::Skip))
     }
 }
 
@@ -313,8 +313,8 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     if !masker.is_enabled() || plan.is_some_and(|p| p.is_noop(masker)) {
         return Ok(None);
     }
-    if plan.is_some_and(|p| p.widths_hidden)
-        && let Some(hidden) = plan_widths_hidden(body)?
+    if plan.is_some_and(|p| p.sizes_hidden)
+        && let Some(hidden) = plan_sizes_hidden(body)?
     {
         let masked = mask_cells(masker, plan, &hidden, tally)?;
         return Ok(Some(masked.unwrap_or_else(|| (Frame { tag: b'D', body: hidden.into() }, 0))));
@@ -322,12 +322,12 @@ pub fn mask_row(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mu
     mask_cells(masker, plan, body, tally)
 }
 
-/// A plan's row (one cell) with its widths hidden (see [`crate::explain`]); `None` when it
+/// A plan's row (one cell) with its widths and costs hidden (see [`crate::explain`]); `None` when it
 /// shows none.
-fn plan_widths_hidden(body: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+fn plan_sizes_hidden(body: &[u8]) -> Result<Option<Vec<u8>>, ()> {
     let cells = cell_spans(body).ok_or(())?;
     let [(_, Some((s, e)))] = cells.as_slice() else { return Ok(None) };
-    let Some(hidden) = body.get(*s..*e).and_then(crate::explain::widths_hidden) else { return Ok(None) };
+    let Some(hidden) = body.get(*s..*e).and_then(crate::explain::sizes_hidden) else { return Ok(None) };
     let mut out = Vec::with_capacity(hidden.len() + 6);
     out.extend_from_slice(&1i16.to_be_bytes());
     push_cell(&mut out, &hidden);
@@ -564,7 +564,7 @@ mod tests {
         let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let plan = |cols: &[(u32, i16)]| RowPlan {
             types: Arc::default(),
-            widths_hidden: false,
+            sizes_hidden: false,
             columns: cols
                 .iter()
                 .map(|&(oid, format)| {

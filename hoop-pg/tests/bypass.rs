@@ -3216,9 +3216,10 @@ async fn an_extended_protocol_copy_keeps_answers_in_step() {
 /// Red-team round 97: a plain EXPLAIN of a statement reading a masked column showed its
 /// average width (`width=18` for `email`: `pg_stats.avg_width`, the exact length on a table of
 /// one row) without a review, where reading `pg_stats` is held. Plans of statements that read
-/// masked columns show every width as 0, in text and JSON; others keep theirs.
+/// masked columns show every width as 0, in text and JSON; others keep theirs. Round 98: costs
+/// too (a Sort that would spill costs by its rows' bytes).
 #[test]
-fn plans_do_not_show_the_widths_of_masked_columns() {
+fn plans_do_not_show_the_widths_or_costs_of_masked_columns() {
     let gw = Gw::start_with("", 1, &[]);
     pg().psql("ANALYZE users").unwrap();
     let direct = pg().psql("EXPLAIN SELECT email FROM users").unwrap();
@@ -3228,7 +3229,15 @@ fn plans_do_not_show_the_widths_of_masked_columns() {
         assert!(out.contains("width=0") && !out.contains("width=1") && !out.contains("width=2") && !out.contains("width=3"), "{s}: {out} {err}");
     }
     let (out, err) = agent(&gw, &["-At", "-c", "EXPLAIN (FORMAT JSON) SELECT email FROM users"], None);
-    assert!(out.contains("\"Plan Width\": 0") && out.contains("\"Node Type\""), "{out} {err}");
+    assert!(out.contains("\"Plan Width\": 0") && out.contains("\"Total Cost\": 0.00") && out.contains("\"Node Type\""), "{out} {err}");
+    // Red-team round 98: a Sort that would spill costs by its rows' bytes, so padding the
+    // target list with constants until the cost steps gave the average width. Costs are hidden
+    // with the widths.
+    let spill = "SET work_mem = '64kB'; EXPLAIN SELECT u.email, g FROM users u, generate_series(1, 100000) g ORDER BY g";
+    let direct = pg().psql(spill).unwrap();
+    assert!(direct.contains("Sort  (cost=") && !direct.contains("Sort  (cost=0.00..0.00"), "the server's plan has costs: {direct}");
+    let (out, err) = agent(&gw, &["-At", "-c", spill], None);
+    assert!(out.contains("Sort  (cost=0.00..0.00 rows=") && !out.lines().any(|l| l.contains("cost=") && !l.contains("cost=0.00..0.00")), "{out} {err}");
     // A plan of what reads no table with masked columns is the server's.
     victim("rt97_plain");
     let (out, err) = agent(&gw, &["-At", "-c", "EXPLAIN SELECT id FROM rt97_plain"], None);
