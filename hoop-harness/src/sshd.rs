@@ -15,6 +15,8 @@ pub struct SshdOptions {
     /// Variables every session on the host starts with (sshd's `SetEnv`): the host's own
     /// environment, such as its default locale.
     pub env: Vec<(String, String)>,
+    /// sshd's `MaxSessions` (sessions one connection may hold), when not OpenSSH's default 10.
+    pub max_sessions: Option<u32>,
 }
 
 
@@ -69,6 +71,10 @@ impl Sshd {
             let port = free_port()?;
             let set_env: String = opts.env.iter().map(|(k, v)| format!(" {k}={v}")).collect();
             let set_env = if set_env.is_empty() { String::new() } else { format!("SetEnv{set_env}\n") };
+            let set_env = match opts.max_sessions {
+                Some(n) => format!("{set_env}MaxSessions {n}\n"),
+                None => set_env,
+            };
             let config = format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}/%u\n\
                  UsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\

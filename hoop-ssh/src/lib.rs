@@ -171,6 +171,7 @@ impl SshGateway {
                 session: None,
                 target: None,
                 upstream: Arc::default(),
+                reserve: Default::default(),
                 channels: HashMap::new(),
                 watching: None,
                 refused: None,

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Most channels open at once on one connection: each is an upstream channel with its own
-/// windows and buffers. One fewer than OpenSSH's `MaxSessions` default (10), so that the
-/// gateway's own channel on the connection (reading a held script, stopping what the session
-/// runs when it ends) always has a slot (red-team identity round 87: an agent holding ten
-/// channels made sshd refuse the stop, and its root loops ran on).
-pub const MAX_CHANNELS: usize = 9;
+/// windows and buffers. Two fewer than OpenSSH's `MaxSessions` default (10): the gateway keeps
+/// one channel of its own on the host connection for stopping what the session runs when it
+/// ends (see `stop.rs`; red-team identity round 87: an agent holding ten channels made sshd
+/// refuse the stop, and its root loops ran on), and opens one more to read a held script.
+pub const MAX_CHANNELS: usize = 8;
 
 /// One client connection.
 pub struct Connection {
@@ -35,6 +35,10 @@ pub struct Connection {
     /// The gateway's connection to the host, once a channel needed it (shared with the
     /// session watcher, which stops what runs there when the session ends).
     pub(crate) upstream: Arc<std::sync::OnceLock<Arc<russh::client::Handle<Verifier>>>>,
+    /// A channel of the gateway's own on that connection, opened with it and kept idle, so that
+    /// stopping what the session runs has a slot whatever the host's `MaxSessions` (see
+    /// `stop.rs`).
+    pub(crate) reserve: crate::stop::Reserve,
     pub(crate) channels: HashMap<ChannelId, mpsc::Sender<Request>>,
     /// Dropped with the connection, which stops the session watcher.
     pub(crate) watching: Option<tokio::sync::oneshot::Sender<()>>,
@@ -146,7 +150,7 @@ impl russh::server::Handler for Connection {
             let handle = session.handle();
             let (tx, gone) = tokio::sync::oneshot::channel::<()>();
             self.watching = Some(tx);
-            let (host, closes, hard_end, ending) = (self.upstream.clone(), self.watcher_closes.clone(), self.hard_end.clone(), self.ending.clone());
+            let (host, reserve, closes, hard_end, ending) = (self.upstream.clone(), self.reserve.clone(), self.watcher_closes.clone(), self.hard_end.clone(), self.ending.clone());
             tokio::spawn(async move {
                 let end = tokio::select! {
                     end = s.ended() => end,
@@ -173,7 +177,7 @@ impl russh::server::Handler for Connection {
                 // round 86).
                 if mine {
                     if let Some(host) = host.get() {
-                        stop_on_host(host, &s, end.as_str()).await;
+                        stop_on_host(host, &reserve, &s, end.as_str()).await;
                     }
                     s.close(end.as_str());
                 }
@@ -258,6 +262,10 @@ impl russh::server::Handler for Connection {
         if self.upstream.get().is_none() {
             match t.connect().await {
                 Ok(u) => {
+                    // The stop's slot first, before the agent's channels can take them all
+                    // (red-team identity round 87 with sshd's default of 10; a host may allow
+                    // fewer).
+                    self.reserve.keep(&u).await;
                     let _ = self.upstream.set(Arc::new(u));
                 }
                 Err(e) => {
@@ -393,8 +401,8 @@ impl russh::server::Handler for Connection {
 
 /// Kills what the session's commands run on `host` (see `stop.rs`), and records it with why
 /// the session ended (when anything was left running, or the host could not be asked).
-async fn stop_on_host(host: &russh::client::Handle<Verifier>, s: &SessionHandle, why: &str) {
-    let message = match crate::stop::stop_sessions(host).await {
+async fn stop_on_host(host: &russh::client::Handle<Verifier>, reserve: &crate::stop::Reserve, s: &SessionHandle, why: &str) {
+    let message = match crate::stop::stop_sessions(host, reserve).await {
         Ok(0) => return,
         Ok(n) => format!("session ended ({why}): {n} processes of its commands stopped on the host"),
         Err(e) => {
@@ -418,8 +426,9 @@ impl Drop for Connection {
         // SSH round 83).
         match (self.upstream.get().cloned(), tokio::runtime::Handle::try_current()) {
             (Some(host), Ok(rt)) => {
+                let reserve = self.reserve.clone();
                 rt.spawn(async move {
-                    stop_on_host(&host, &s, why).await;
+                    stop_on_host(&host, &reserve, &s, why).await;
                     s.close(why);
                 });
             }

@@ -1,5 +1,6 @@
 //! Stopping what a session's commands run on the host when the session ends (revoked, killed,
-//! expired), through a channel of the gateway's own on the same connection.
+//! expired), through a channel of the gateway's own on the same connection, opened with it and
+//! kept idle until then ([`Reserve`]).
 //!
 //! The SSH `signal` request is not enough: OpenSSH's sshd refuses it ("session signalling
 //! requires privilege separation") for a root login, and a command with no terminal does not
@@ -12,8 +13,9 @@
 //! environment and leaves its session escapes.
 
 use crate::upstream::Verifier;
-use russh::ChannelMsg;
-use russh::client::Handle;
+use russh::client::{Handle, Msg};
+use russh::{Channel, ChannelMsg};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Longest the gateway waits for the host to stop a session's processes.
@@ -66,11 +68,39 @@ done
 echo "$n"'
 "#;
 
-/// Kills, on the host, every process of the other sessions this connection's sshd started;
-/// `Ok` holds how many processes were killed, `Err` why the host could not be asked.
-pub async fn stop_sessions(up: &Handle<Verifier>) -> Result<u32, String> {
+/// The channel the gateway keeps idle on a host connection for its stop: opened with the
+/// connection, before any of the agent's, so that an agent holding every session the host
+/// allows (sshd's `MaxSessions`, 10 by default, fewer on hardened hosts) cannot leave the stop
+/// without one (red-team identity round 87: ten channels made sshd refuse it, and a revoked
+/// root login's loops ran on). An idle session channel starts nothing on the host.
+#[derive(Clone, Default)]
+pub(crate) struct Reserve(Arc<tokio::sync::Mutex<Option<Channel<Msg>>>>);
+
+impl Reserve {
+    /// Opens the kept channel on `up` (a host that refuses it leaves none: the stop then opens
+    /// one when it runs).
+    pub(crate) async fn keep(&self, up: &Handle<Verifier>) {
+        match up.channel_open_session().await {
+            Ok(c) => *self.0.lock().await = Some(c),
+            Err(e) => tracing::info!(error = %e, "the host refused the channel kept for stopping sessions"),
+        }
+    }
+
+    /// The kept channel, once.
+    async fn take(&self) -> Option<Channel<Msg>> {
+        self.0.lock().await.take()
+    }
+}
+
+/// Kills, on the host, every process of the other sessions this connection's sshd started,
+/// from the kept channel (or a new one); `Ok` holds how many processes were killed, `Err` why
+/// the host could not be asked.
+pub(crate) async fn stop_sessions(up: &Handle<Verifier>, reserve: &Reserve) -> Result<u32, String> {
     let work = async {
-        let mut channel = up.channel_open_session().await.map_err(|e| format!("the host refused a channel: {e}"))?;
+        let mut channel = match reserve.take().await {
+            Some(c) => c,
+            None => up.channel_open_session().await.map_err(|e| format!("the host refused a channel: {e}"))?,
+        };
         channel.exec(true, STOP_SIBLINGS).await.map_err(|e| format!("the host refused the command: {e}"))?;
         let mut said = Vec::new();
         while let Some(msg) = channel.wait().await {

@@ -2354,6 +2354,54 @@ fn every_channel_of_a_root_login_stops_with_its_revocation() {
     assert_eq!(after, later, "loops went on writing after their revocation");
 }
 
+/// Red-team identity round 87 on a host that allows fewer sessions than OpenSSH's default
+/// (`MaxSessions 3`, as hardened hosts set): an agent holding all of them left the gateway's
+/// stop without a channel, and a revoked root login's loops ran on. The gateway's channel is
+/// kept from the host connection's start: the agent gets what is left, and every loop it ran
+/// stops with its revocation.
+#[test]
+fn a_revoked_root_login_stops_on_a_host_that_allows_few_sessions() {
+    if !hoop_harness::is_root() {
+        eprintln!("skipped: logging in to sshd as root needs the tests to run as root");
+        return;
+    }
+    let s = Sshd::start(SshdOptions { max_sessions: Some(3), ..SshdOptions::default() }).unwrap();
+    let auth = s.client_key().parent().unwrap().join("authorized").join("root");
+    std::fs::copy(s.client_key().with_extension("pub"), &auth).unwrap();
+    let gw = gateway_as(&s, "root", "allow_privileged_role = true", "", "");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("mux");
+    let mut master = control_master(&gw, &sock);
+    let logs: Vec<PathBuf> = (0..3).map(|i| std::env::temp_dir().join(format!("hoop-few-sessions-{}-{i}", std::process::id()))).collect();
+    let mut loops: Vec<std::process::Child> = Vec::new();
+    for log in &logs {
+        let _ = std::fs::remove_file(log);
+        let c = mux(&sock, &format!("while true; do date >> {}; sleep 0.2; done", log.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        loops.push(c);
+        // One at a time, so that which of them the host took is known.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+    }
+    let lines = |log: &PathBuf| std::fs::read_to_string(log).map(|t| t.lines().count()).unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let running = logs.iter().filter(|l| lines(l) > 0).count();
+    revoke_subject(&gw, "agent-1");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after: Vec<usize> = logs.iter().map(lines).collect();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let later: Vec<usize> = logs.iter().map(lines).collect();
+    for c in loops.iter_mut().chain(std::iter::once(&mut master)) {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = std::process::Command::new("pkill").arg("-f").arg(format!("hoop-few-sessions-{}", std::process::id())).status();
+    for l in &logs {
+        let _ = std::fs::remove_file(l);
+    }
+    let _ = std::fs::remove_file(&auth);
+    assert!(running >= 1, "no loop ran");
+    assert_eq!(after, later, "loops went on writing after their revocation ({running} ran)");
+}
+
 /// Red-team SSH round 83: what a command left running in the background (`cmd &`, `nohup`,
 /// `setsid`, a double fork) outlived its session, unrecorded, whether the session was killed
 /// or its client simply left. What carries the connection in its environment is stopped when
