@@ -46,8 +46,18 @@ pub fn tag_count(tag: &str) -> Option<(&str, u64)> {
     Some((verb, words.last()?.parse().ok()?))
 }
 
+/// The count of a write that reports none: run through a row-limited Execute, its portal
+/// suspended before the CommandComplete that carries the count.
+pub const UNCOUNTED: u64 = u64::MAX;
+
 /// The refusal message for `rows` written by `tag` over `limit`.
 pub fn message(tag: &str, rows: u64, limit: u64) -> String {
+    if rows == UNCOUNTED {
+        // (Red-team round 99: this said "DELETE 18446744073709551615" of a 5-row UPDATE.)
+        return format!(
+            "hoop: a write run through a row-limited Execute reports no row count (its portal was suspended), so it may have touched more than the {limit} rows an agent may write in one statement; it was not committed. Fetch a write's RETURNING rows in one Execute (rule {RULE})"
+        );
+    }
     format!(
         "hoop: the statement touched {rows} rows ({tag}), more than the {limit} an agent may write in one statement; it was not committed (rule {RULE})"
     )

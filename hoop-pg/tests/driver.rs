@@ -359,14 +359,7 @@ async fn until_ready(s: &mut tokio::net::TcpStream) -> Vec<u8> {
 async fn a_named_commit_after_a_capped_write_does_not_commit_it() {
     let gw = Gw::start("");
     pg().psql("DROP TABLE IF EXISTS capped_named_commit; CREATE TABLE capped_named_commit AS SELECT x FROM generate_series(1, 3000) x; GRANT ALL ON capped_named_commit TO PUBLIC").unwrap();
-    let t = gw.token("agent-98", IdentityKind::Agent);
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
-    s.write_all(&hoop_harness::pg_startup_packet(&[("user", "agent-98"), ("database", "app")])).await.unwrap();
-    let mut auth = vec![0u8; 9];
-    s.read_exact(&mut auth).await.unwrap();
-    assert_eq!(auth[0], b'R');
-    s.write_all(&message(b'p', format!("{t}\0").as_bytes())).await.unwrap();
-    assert!(until_ready(&mut s).await.last().is_some(), "logged in");
+    let mut s = agent_wire(&gw, "agent-98").await;
     s.write_all(&[message(b'P', b"cm\0commit\0\0\0"), message(b'S', b"")].concat()).await.unwrap();
     let prepared = until_ready(&mut s).await;
     assert!(prepared.contains(&b'1'), "ParseComplete: {prepared:?}");
@@ -384,4 +377,39 @@ async fn a_named_commit_after_a_capped_write_does_not_commit_it() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.contains("transaction control after a capped write"), "{text}");
     assert_eq!(pg().psql("SELECT count(*) FROM capped_named_commit").unwrap().trim(), "3000", "nothing was committed: {text}");
+}
+
+/// A raw protocol connection of agent `name` through the gateway, logged in and ready.
+async fn agent_wire(gw: &Gw, name: &str) -> tokio::net::TcpStream {
+    let t = gw.token(name, IdentityKind::Agent);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+    s.write_all(&hoop_harness::pg_startup_packet(&[("user", name), ("database", "app")])).await.unwrap();
+    let mut auth = vec![0u8; 9];
+    s.read_exact(&mut auth).await.unwrap();
+    assert_eq!(auth[0], b'R');
+    s.write_all(&message(b'p', format!("{t}\0").as_bytes())).await.unwrap();
+    assert!(until_ready(&mut s).await.last().is_some(), "logged in");
+    s
+}
+
+/// Red-team round 99: a capped write whose RETURNING rows were fetched through a row-limited
+/// Execute (its portal suspended, so the server never reports its count) was refused, rightly,
+/// but told the client and the recording "DELETE 18446744073709551615" of a 5-row UPDATE. It
+/// says that the write reports no count, and nothing is written.
+#[tokio::test]
+async fn a_suspended_write_is_refused_for_what_it_is() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS capped_suspended; CREATE TABLE capped_suspended AS SELECT x FROM generate_series(1, 100) x; GRANT ALL ON capped_suspended TO PUBLIC").unwrap();
+    let mut s = agent_wire(&gw, "agent-99").await;
+    let batch = [
+        message(b'P', b"\0UPDATE capped_suspended SET x = x + 1000 WHERE x <= 5 RETURNING x\0\0\0"),
+        message(b'B', b"w\0\0\0\0\0\0\0\0"),
+        message(b'E', b"w\0\0\0\0\x01"),
+        message(b'S', b""),
+    ]
+    .concat();
+    s.write_all(&batch).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("reports no row count") && !text.contains("18446744073709551615"), "{text}");
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_suspended WHERE x > 1000").unwrap().trim(), "0", "nothing was written: {text}");
 }

@@ -245,6 +245,17 @@ impl Relay {
         }
     }
 
+    /// A capped Execute's portal suspended: its write reports no count, and counts as over.
+    pub(super) fn count_uncounted(&self) {
+        if self.max_rows_written.is_none() {
+            return;
+        }
+        let mut sh = self.shared();
+        if matches!(sh.expect.front(), Some(Expect::Execute { capped: true, .. })) {
+            sh.cap_over.get_or_insert((String::new(), rowcap::UNCOUNTED));
+        }
+    }
+
     pub(super) fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {
         let Some(a) = acc.as_mut() else { return };
         a.rows += 1;
