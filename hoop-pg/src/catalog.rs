@@ -65,6 +65,9 @@ pub struct Catalog {
     /// Counts [`forget_resolved`](Self::forget_resolved): sessions' memos of what this cache
     /// said are stale once it moved.
     generation: std::sync::atomic::AtomicU64,
+    /// What [`inserts_reach_further`](Self::inserts_reach_further) found, by the relations an
+    /// insert names; forgotten with resolutions.
+    inserts_reach: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Catalog {
@@ -80,6 +83,7 @@ impl Catalog {
             conn: tokio::sync::Mutex::new(None),
             samplers: Default::default(),
             generation: std::sync::atomic::AtomicU64::new(0),
+            inserts_reach: Mutex::new(HashMap::new()),
             types: Mutex::new(Arc::default()),
             changes: tokio::sync::Mutex::new((None, String::new())),
         }
@@ -238,19 +242,17 @@ impl Catalog {
     /// out: a relation it may denote, or one inheriting from it (a partition), has a foreign
     /// key of another table that cascades or sets values from it, a trigger of its own, or a
     /// rule, for what the write does (`deletes`, `updates`: an upsert's inserts count as
-    /// updates). An unqualified name is matched in every schema. One query for all of them.
-    pub async fn writes_reach_further(&self, names: &[String], deletes: bool, updates: bool) -> Result<Option<String>, UpstreamError> {
+    /// updates; `inserts`). An unqualified name is matched in every schema. One query for all
+    /// of them.
+    pub async fn writes_reach_further(&self, names: &[String], deletes: bool, updates: bool, inserts: bool) -> Result<Option<String>, UpstreamError> {
         if names.is_empty() {
             return Ok(None);
         }
         // Trigger type bits: INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32; rule events: '2'
         // UPDATE, '3' INSERT, '4' DELETE.
-        let trigger_events = (if deletes { 8 } else { 0 }) | (if updates { 4 | 16 } else { 0 });
-        let rule_events = match (deletes, updates) {
-            (true, true) => "'2', '3', '4'",
-            (true, false) => "'4'",
-            (false, _) => "'2', '3'",
-        };
+        let trigger_events = (if deletes { 8 } else { 0 }) | (if updates { 4 | 16 } else { 0 }) | (if inserts { 4 } else { 0 });
+        let events: Vec<&str> = [(updates, "'2'"), (updates || inserts, "'3'"), (deletes, "'4'")].into_iter().filter(|(on, _)| *on).map(|(_, e)| e).collect();
+        let rule_events = if events.is_empty() { "'2', '3'".to_string() } else { events.join(", ") };
         let tests: Vec<String> = names
             .iter()
             .enumerate()
@@ -278,6 +280,23 @@ impl Catalog {
         let rows = self.query(&sql).await?;
         let first = rows.first().and_then(|r| r.first().cloned().flatten()).and_then(|i| i.parse::<usize>().ok());
         Ok(first.and_then(|i| names.get(i).cloned()))
+    }
+
+    /// [`writes_reach_further`](Self::writes_reach_further) for an insert (or `COPY … FROM`)
+    /// into `written`: its triggers and rules on insert. Remembered until the catalog moves
+    /// (inserts are frequent, and this is a query on the side connection).
+    pub async fn inserts_reach_further(&self, written: &[String]) -> Result<Option<String>, UpstreamError> {
+        let key = written.join("\n");
+        if let Some(found) = self.inserts_reach.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(found.clone());
+        }
+        let found = self.writes_reach_further(written, false, false, true).await?;
+        let mut cache = self.inserts_reach.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_RESOLVED {
+            cache.clear();
+        }
+        cache.insert(key, found.clone());
+        Ok(found)
     }
 
     /// The definition of the view (or materialized view) `schema.name`, as the server prints
@@ -404,14 +423,15 @@ impl Catalog {
     /// Forgets resolved names: a statement may have created, renamed or redefined a relation.
     pub fn forget_resolved(&self) {
         self.resolved.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
+        self.inserts_reach.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Forgets what was learnt of relations when the server's changed by another route than
     /// hoop (an administrator's DDL on the server: red-team round 22 read a table renamed and
     /// replaced by a view of `customers` through the old table's discovery for five minutes).
-    /// The mark is the newest transaction that wrote a relation, a column, a rule, a constraint
-    /// or a type into the catalog; it is compared at most once a [`CHANGE_POLL`], by one session
+    /// The mark is the newest transaction that wrote a relation, a column, a rule, a constraint,
+    /// a type or a trigger into the catalog; it is compared at most once a [`CHANGE_POLL`], by one session
     /// at a time, and a failed comparison forgets too.
     pub async fn notice_changes(&self) {
         let Ok(mut last) = self.changes.try_lock() else { return };
@@ -514,7 +534,7 @@ const CHANGE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 const CHANGES_SQL: &str = "SELECT concat((SELECT max(xmin::text::bigint) FROM pg_catalog.pg_class), '/', \
      (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_attribute), '/', \
      (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_rewrite), '/', (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_constraint), '/', \
-     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_type))";
+     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_type), '/', (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_trigger))";
 
 /// The side connection's bounds on waiting for a lock and on one query.
 const CATALOG_TIMEOUTS: &str = "SET lock_timeout = '500ms'; SET statement_timeout = '10s'";

@@ -22,6 +22,12 @@ pub fn writes_rows(sql: &Sql) -> bool {
     sql.kinds.iter().any(|k| matches!(k.as_str(), "delete" | "update" | "merge"))
 }
 
+/// Whether `sql` inserts rows (`INSERT`, `COPY … FROM`) without writing existing ones: not
+/// under the ceiling itself, but what its triggers and rules do must be countable.
+pub fn inserts_rows(sql: &Sql) -> bool {
+    !writes_rows(sql) && (sql.kinds.iter().any(|k| k == "insert") || sql.copy == "from")
+}
+
 /// Whether `sql` controls transactions itself: hoop could not keep the write uncommitted.
 pub fn controls_transactions(sql: &Sql) -> bool {
     sql.kinds.iter().any(|k| {

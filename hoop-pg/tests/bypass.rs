@@ -1220,6 +1220,37 @@ fn rows_multiplied_by_a_masked_value_are_held() {
     assert_eq!(out.trim(), "3", "{err}");
 }
 
+/// Red-team round 98: an INSERT (or `COPY … FROM`) into a table whose trigger deleted the
+/// rows of another table wrote past the ceiling, uncounted (plain inserts are not under it,
+/// but what their triggers do must be countable). While agents' writes are limited, an insert
+/// into a relation whose triggers or rules run on insert is refused, in a text, through the
+/// extended protocol and as COPY, and the other table keeps its rows; other inserts go on.
+#[tokio::test]
+async fn inserts_whose_triggers_write_are_refused_under_the_ceiling() {
+    let gw = Gw::start_with_row_ceiling(3);
+    pg().psql(
+        "DROP TABLE IF EXISTS ins_victim, ins_trig, ins_plain; \
+         CREATE TABLE ins_victim AS SELECT x FROM generate_series(1, 50) x; CREATE TABLE ins_trig (id int); CREATE TABLE ins_plain (id int); \
+         CREATE OR REPLACE FUNCTION ins_f() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN DELETE FROM ins_victim; RETURN NEW; END $$; \
+         CREATE TRIGGER ins_x AFTER INSERT ON ins_trig FOR EACH ROW EXECUTE FUNCTION ins_f();",
+    )
+    .unwrap();
+    for s in ["INSERT INTO ins_trig VALUES (1)", "INSERT INTO public.ins_trig SELECT 1"] {
+        let (out, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("hoop-max-rows-written") && err.contains("run on insert"), "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-c", "COPY ins_trig FROM STDIN"], Some("1\n\\.\n"));
+    assert!(err.contains("run on insert"), "COPY: {out} {err}");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", b"INSERT INTO ins_trig VALUES (1)"), raw::bind("", ""), raw::execute(""), raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("run on insert"), "{}", String::from_utf8_lossy(&got));
+    assert_eq!(rows("ins_victim"), "50");
+    assert_eq!(rows("ins_trig"), "0");
+    let (out, err) = agent(&gw, &["-c", "INSERT INTO ins_plain VALUES (1)"], None);
+    assert_eq!(out.trim(), "INSERT 0 1", "{err}");
+}
+
 /// Found by the fourth red-team round: a DELETE of one parent row reported `DELETE 1` while
 /// its foreign key's ON DELETE CASCADE deleted 50,000 child rows past the ceiling, and a SHARE
 /// lock (or FOR UPDATE of every row) blocked other sessions' writes. A capped write to a

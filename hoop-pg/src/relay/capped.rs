@@ -124,13 +124,33 @@ impl Relay {
                 rowcap::RULE
             ));
         }
-        match self.catalog.writes_reach_further(tables, deletes, updates).await {
+        match self.catalog.writes_reach_further(tables, deletes, updates, false).await {
             Ok(None) => None,
             Ok(Some(t)) => Some(format!(
                 "hoop: a write to {t} also changes rows its server count leaves out (a foreign key that cascades, a trigger or a rule), so it cannot run while agents' writes are limited (rule {})",
                 rowcap::RULE
             )),
             Err(e) => Some(format!("hoop: could not tell whether the write changes more rows than its count: {e} (rule {})", rowcap::RULE)),
+        }
+    }
+
+    /// An insert (or `COPY … FROM`) while agents' writes are limited into a relation whose
+    /// triggers or rules fire on insert: what they change is in no count the ceiling reads (red-
+    /// team round 98: an insert trigger deleted rows of another table, uncounted). The
+    /// refusal (without its rule's name), also when the catalog cannot tell (fail closed).
+    pub(super) async fn uncounted_inserts(&self, sql: &Sql) -> Option<String> {
+        if self.max_rows_written.is_none() || !rowcap::inserts_rows(sql) || sql.written.is_empty() {
+            return None;
+        }
+        if sql.written.len() > MAX_CHECKED_RELATIONS {
+            return Some(format!("hoop: a write naming more than {MAX_CHECKED_RELATIONS} relations cannot be checked for what its count leaves out while agents' writes are limited"));
+        }
+        match self.catalog.inserts_reach_further(&sql.written).await {
+            Ok(None) => None,
+            Ok(Some(t)) => Some(format!(
+                "hoop: {t} has triggers or rules that run on insert, and what they change is in no count, so an insert into it cannot run while agents' writes are limited"
+            )),
+            Err(e) => Some(format!("hoop: could not tell whether the insert changes rows beyond its own: {e}")),
         }
     }
 

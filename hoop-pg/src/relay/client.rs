@@ -96,6 +96,10 @@ impl Relay {
                         (None, Some(why)) if self.handle.would_review(&action) => Some((rowcap::RULE, why.to_string())),
                         (unknown, _) => unknown,
                     };
+                    let unknown = match unknown {
+                        None => self.uncounted_inserts(&action.sql).await.map(|why| (rowcap::RULE, why)),
+                        unknown => unknown,
+                    };
                     let copy_in = match (&unknown, binary_masked) {
                         (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
                         _ => super::copy_in::CopyIn::Checked,
@@ -177,6 +181,7 @@ impl Relay {
                     };
                     let verdict = match verdict {
                         Ok(()) if self.max_rows_written.is_some() && rowcap::writes_rows(&sql) => self.uncounted_writes(&sql, own).await.map_or(Ok(()), Err),
+                        Ok(()) => self.uncounted_inserts(&sql).await.map_or(Ok(()), |why| Err(format!("{why} (rule {})", rowcap::RULE))),
                         v => v,
                     };
                     let refused = verdict.is_err();
@@ -279,6 +284,7 @@ impl Relay {
                         (Ok(()), Some((own, false))) if self.max_rows_written.is_some() && rowcap::writes_rows(&stmt.sql) => {
                             self.uncounted_writes(&stmt.sql, own).await.map_or(Ok(()), Err)
                         }
+                        (Ok(()), Some((_, false))) => self.uncounted_inserts(&stmt.sql).await.map_or(Ok(()), |why| Err(format!("{why} (rule {})", rowcap::RULE))),
                         (v, _) => v,
                     };
                     let portal = Portal {
