@@ -2485,6 +2485,32 @@ fn an_approved_extraction_makes_no_links() {
     let _ = std::fs::remove_dir_all(&dest);
 }
 
+/// Red-team SSH round 85: `--one-top-level=DIR` extracted into DIR (the home directory) from an
+/// extraction approved into a scratch directory; and an archive the agent wrote on the host
+/// unreviewed, extracted with `-f FILE` (or from `< FILE`, or a pipe) once approved, made its
+/// link, as what an extractor reads other than the client's input is never read. Each is
+/// refused before any review, and nothing lands.
+#[test]
+fn extractions_read_only_the_archive_they_are_sent() {
+    let gw = gateway("");
+    let src = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/tmp", src.path().join("h")).unwrap();
+    let archive = std::env::temp_dir().join(marker("linked.tar"));
+    assert!(Command::new("tar").arg("-cf").arg(&archive).arg("-C").arg(src.path()).arg("h").status().unwrap().success());
+    std::fs::set_permissions(&archive, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let dest = std::path::Path::new("/tmp").join(marker("extract-elsewhere"));
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (a, d) = (archive.display(), dest.display());
+    for command in [format!("tar -xf {a} -C {d}"), format!("tar -x -C {d} < {a}"), format!("cat {a} | tar -x -C {d}"), format!("tar -x --one-top-level={d} -C /tmp -f -")] {
+        let o = ssh(&gw, &command);
+        let made = std::fs::symlink_metadata(dest.join("h")).is_ok();
+        assert!(text(&o).1.contains("agent-no-unreadable-commands") && !made, "{command}: {:?}", text(&o));
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+    let _ = std::fs::remove_file(&archive);
+}
+
 /// Red-team SSH round 84: `tar -tMf /dev/null` ran unreviewed, and its prompt for the next
 /// volume ran `!` as a login shell on the input, which hoop passed as data: a shell it never
 /// read. tar's multi-volume mode runs commands from its input: held as a shell, and the marker

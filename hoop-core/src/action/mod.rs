@@ -725,6 +725,38 @@ mod tests {
             assert!(unreadable(argv), "{argv:?}");
         }
         assert!(!unreadable(&["tar", "-xmf", "-", "-C", "/tmp/x"]));
+        // Red-team SSH round 85: `--one-top-level=DIR` extracts into DIR whatever `-C` says, and
+        // an archive read from a file or another command on the host is not read as it passes
+        // (an archive written unreviewed made a link once its extraction was approved).
+        for argv in [
+            &["tar", "-x", "--one-top-level=/home/u", "-C", "/tmp/x", "-f", "-"][..],
+            &["tar", "-x", "--one-top=/home/u", "-f", "-"],
+            &["tar", "-xf", "/tmp/m.tar", "-C", "/tmp/x"],
+            &["tar", "-xvf", "/tmp/m.tar"],
+            &["tar", "xf", "/tmp/m.tar"],
+            &["tar", "-xf/tmp/m.tar"],
+            &["tar", "--file=/tmp/m.tar", "-x"],
+            &["tar", "-C", "/tmp/x", "-x", "--file", "/tmp/m.tar"],
+            &["sh", "-c", "tar -x -C /tmp/x < /tmp/m.tar"],
+            &["sh", "-c", "cat /tmp/m.tar | tar -x -C /tmp/x"],
+            &["sh", "-c", "tar -x -C /tmp/x 0</tmp/m.tar"],
+            &["unzip", "/tmp/a.zip"],
+            &["cpio", "-i", "-F", "/tmp/a.cpio"],
+            &["sh", "-c", "cpio -id < /tmp/a.cpio"],
+        ] {
+            assert!(unreadable(argv), "{argv:?}");
+        }
+        for argv in [
+            &["tar", "-x", "-C", "/tmp/x"][..],
+            &["tar", "xf", "-", "-C", "/tmp/x"],
+            &["tar", "-x", "-f", "/dev/stdin", "-C", "/tmp/x"],
+            &["tar", "-tvf", "/tmp/m.tar"],
+            &["tar", "-czf", "/tmp/a.tgz", "/tmp/x"],
+            &["sh", "-c", "find /tmp/x | cpio -o > /tmp/a.cpio"],
+            &["sh", "-c", "tar -x -C /tmp/x 2>/tmp/err"],
+        ] {
+            assert!(!unreadable(argv), "{argv:?}");
+        }
     }
 
     #[test]

@@ -248,7 +248,7 @@ pub(crate) fn read_argv(argv: &[String], workdir: Option<String>) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false, no_files: false });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false, no_files: false, stdin_redirected: false });
         r.finish();
         r
     })
@@ -293,6 +293,9 @@ struct Walker<'a> {
     /// The program whose arguments are being read takes no file operands (see
     /// [`NOT_FILE_OPERANDS`]): its bare words are not read as a container's files.
     no_files: bool,
+    /// The command being read has its input redirected from a file or descriptor (`< f`),
+    /// so its input is not what the client sends.
+    stdin_redirected: bool,
 }
 
 impl Walker<'_> {
@@ -401,6 +404,7 @@ impl Walker<'_> {
         let items = s.prefix.iter().flat_map(|p| &p.0).map(Part::Item).chain(name).chain(s.suffix.iter().flat_map(|p| &p.0).map(Part::Item));
         let mut argv = Vec::new();
         let mut stdin_from_doc = false;
+        self.stdin_redirected = false;
         for part in items {
             let item = match part {
                 Part::Name(w) => {
@@ -420,6 +424,11 @@ impl Walker<'_> {
                 Item::IoRedirect(r) => {
                     if matches!(r, ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..)) {
                         stdin_from_doc = true;
+                    }
+                    if let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite | ast::IoFileRedirectKind::DuplicateInput, _) = r
+                        && fd.is_none_or(|fd| fd == 0)
+                    {
+                        self.stdin_redirected = true;
                     }
                     self.redirect(r);
                 }
@@ -736,8 +745,23 @@ impl Walker<'_> {
             if dirs > 1 {
                 return self.r.unreadable(format!("{p} is given several directories (-C): which one its files land in depends on their order"));
             }
+            // `--one-top-level=DIR` extracts into DIR, whatever `-C` says (red-team SSH round
+            // 85: `--one-top-level=/home/u` wrote `~/.bash_login` from an extraction approved
+            // into a scratch directory).
+            if args.iter().any(|a| long_value(a, "--one-top-level").is_some()) {
+                return self.r.unreadable(format!("{p} --one-top-level=DIR extracts into DIR, not the directory -C names"));
+            }
         }
         if let Some(why) = runs_code(p, args) {
+            // An extraction's archive is read as it passes from the client (see
+            // `archive.rs`); one the extractor reads from a file or another command on the host
+            // is not, and may make links later commands write through (red-team SSH round 85:
+            // an archive written unreviewed, then extracted with `-f FILE` once approved).
+            if why == super::WRITES_ARCHIVE_NAMES
+                && let Some(from) = archive_elsewhere(p, args, fed || self.stdin_redirected)
+            {
+                return self.r.unreadable(format!("{p} reads its archive {from}, where hoop cannot read its members; send the archive as tar on the command's input instead"));
+            }
             return self.interpreter(&program, why);
         }
         // File names read from a file (or stdin) at run time: `sort --files0-from=list`.
@@ -950,7 +974,7 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash, no_files: false };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash, no_files: false, stdin_redirected: false };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -1896,7 +1920,7 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         }
         // Files whose names come from an archive or a directory tree, not the command line,
         // can land anywhere (a `.bashrc`).
-        "tar" | "bsdtar" if first.starts_with('x') || (first.starts_with('-') && !first.starts_with("--") && first.contains('x')) || has(&|a| long(a, "--extract") || long(a, "--get")) => {
+        "tar" | "bsdtar" if tar_extracts(args) => {
             Some(super::WRITES_ARCHIVE_NAMES)
         }
         "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some(super::WRITES_ARCHIVE_NAMES),
@@ -2356,6 +2380,59 @@ fn strip_proc_root(path: &str) -> String {
 
 /// The index in `argv` of tar's archive (the value of `f`: `tar czf X`, `-f X`, `--file X`),
 /// which is a file, not a directory it reads.
+/// Whether tar's arguments extract: `x` in its first word's letters or a dashed cluster
+/// anywhere (`tar -C d -x`), or `--extract`/`--get`.
+fn tar_extracts(args: &[String]) -> bool {
+    args.iter().enumerate().any(|(i, a)| {
+        long(a, "--extract") || long(a, "--get") || (a.starts_with('-') && !a.starts_with("--") && a.contains('x')) || (i == 0 && !a.starts_with('-') && a.contains('x'))
+    })
+}
+
+/// Where an extractor reads its archive when that is not the client's input: `Some` names it
+/// (a file on the host, another command), `None` for the client's input. `fed` says the
+/// command's input is a pipe or a redirection.
+fn archive_elsewhere(program: &str, args: &[String], fed: bool) -> Option<&'static str> {
+    const STDIN: &[&str] = &["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"];
+    let from_file = match program {
+        "tar" | "bsdtar" => {
+            let named = args.iter().enumerate().find_map(|(i, a)| {
+                if let Some(v) = long_value(a, "--file") {
+                    return Some(v.to_string());
+                }
+                if long(a, "--file") {
+                    return Some(args.get(i + 1).cloned().unwrap_or_default());
+                }
+                let old_style = i == 0 && !a.starts_with('-');
+                let cluster = if old_style { Some(a.as_str()) } else { a.strip_prefix('-').filter(|c| !c.starts_with('-')) };
+                let at = cluster?.find('f')?;
+                let rest = cluster?.get(at + 1..).unwrap_or_default();
+                // The rest of a dashed cluster after `f` is its value; else the next word.
+                Some(if !old_style && !rest.is_empty() { rest.to_string() } else { args.get(i + 1).cloned().unwrap_or_default() })
+            });
+            named.is_some_and(|n| !STDIN.contains(&n.as_str()))
+        }
+        // Only their extraction (`cpio -i`, `pax -r`) reads an archive; `cpio -F`/`-I`/
+        // `--file`, `pax -f`: a file.
+        "cpio" | "pax" => {
+            let mode = if program == "cpio" { 'i' } else { 'r' };
+            let dashed = |a: &String, letters: &[char]| a.starts_with('-') && !a.starts_with("--") && a.contains(letters);
+            if !args.iter().any(|a| dashed(a, &[mode]) || (program == "cpio" && long(a, "--extract"))) {
+                return None;
+            }
+            args.iter().any(|a| long(a, "--file") || dashed(a, if program == "cpio" { &['F', 'I'] } else { &['f'] }))
+        }
+        // Their archive is always a file (7z's `-si` is the rare exception, not read here).
+        _ => true,
+    };
+    if from_file {
+        Some("from a file on the host")
+    } else if fed {
+        Some("from another command or a redirection")
+    } else {
+        None
+    }
+}
+
 fn tar_archive(argv: &[String]) -> Option<usize> {
     let mut i = 1;
     while let Some(a) = argv.get(i) {

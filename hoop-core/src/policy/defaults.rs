@@ -567,10 +567,15 @@ mod tests {
         deny(Action::exec("h", "tee -a .gdbinit"), "agent-no-startup-files");
         // Red-team round 38: a staged directory moved or copied into place, an archive
         // extracted in the home directory, create startup files under names hoop cannot see.
-        for line in ["printf '[core]' >> config", "printf x > ~/HEAD", "mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb .", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
+        for line in ["printf '[core]' >> config", "printf x > ~/HEAD", "mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb .", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf -", "tar -x -C /home/web", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
             deny(Action::exec("h", line), "agent-no-startup-files");
         }
-        for line in ["git clone https://git.example/team/app.git", "git clone /tmp/src.bundle", "git -C app status", "tar -xf /tmp/a.tar -C /tmp/out", "cp a b", "mv /tmp/x /tmp/y", "find /home/web -name x", "grep -r x /etc/nginx", "cp notes.txt docs/"] {
+        // An archive read from the host rather than sent is not read at all (red-team SSH round
+        // 85), wherever it is extracted.
+        for line in ["tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "tar -xf /tmp/a.tar -C /tmp/out"] {
+            deny(Action::exec("h", line), "agent-no-unreadable-commands");
+        }
+        for line in ["git clone https://git.example/team/app.git", "git clone /tmp/src.bundle", "git -C app status", "tar -xf - -C /tmp/out", "cp a b", "mv /tmp/x /tmp/y", "find /home/web -name x", "grep -r x /etc/nginx", "cp notes.txt docs/"] {
             let v = verdict(agent, &Action::exec("h", line));
             assert!(rule_of(&v) != "agent-no-startup-files", "{line}: {v:?}");
         }
