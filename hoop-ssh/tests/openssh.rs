@@ -1718,6 +1718,14 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     for c in [format!("printf x > /proc/net/../cwd/{name}"), format!("printf x > /proc/self/root/proc/self/cwd/{name}")] {
         refused_and_not_made(&gw, &home, &name, &c, "agent-no-unreadable-commands");
     }
+    // Red-team SSH round 86: with the home directory as a descriptor (`< ~`), `/dev/stdin/.x` is
+    // its `.x`; and a link to `/proc/self` makes `L/cwd/.x` the same.
+    let h = home.display();
+    for c in [format!("printf x < {h} > /dev/stdin/{name}"), format!("mkdir /dev/stdin/{name} < {h}"), format!("cp /etc/hostname /dev/stderr/{name} 2< {h}")] {
+        refused_and_not_made(&gw, &home, &name, &c, "agent-no-unreadable-commands");
+    }
+    let link = marker("proc86");
+    refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("ln -s /proc/self /tmp/{link}"), "agent-no-unreadable-commands");
     let dir = std::env::temp_dir().join(marker("env68"));
     let env = env_file(&dir, 0o755);
     for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display()), format!("grep -d recurse -h PASS {} | cut -d= -f2", dir.display())] {

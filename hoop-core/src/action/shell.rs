@@ -615,6 +615,12 @@ impl Walker<'_> {
         {
             self.r.unreadable(format!("a link to {home} names a home directory's files by another path"));
         }
+        if argv.first().is_some_and(|p| known_name(p) == "ln")
+            && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS"))
+            && let Some(target) = argv.iter().skip(1).filter(|a| !a.starts_with('-')).find(|a| process_target(a))
+        {
+            self.r.unreadable(format!("a link to {target} leads wherever a process's directories and descriptors lead"));
+        }
         // A symbolic link with a relative target points elsewhere once it is moved (red-team
         // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
         if argv.first().is_some_and(|p| known_name(p) == "ln") && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS")) {
@@ -731,6 +737,11 @@ impl Walker<'_> {
             && matches!(applet.as_str(), "sh" | "ash" | "hush" | "bash")
         {
             self.shell(applet, rest, false);
+        }
+        // Its extractors are read as the programs they stand in for (red-team SSH round 86:
+        // `busybox tar -xf FILE` was held where `tar -xf FILE` is refused).
+        if matches!(p, "busybox" | "toybox") && args.first().is_some_and(|a| matches!(a.as_str(), "tar" | "unzip" | "cpio")) {
+            return self.run(args, fed);
         }
         if matches!(p, "tar" | "bsdtar") {
             // Where an extraction writes: tar keeps absolute names and `..` with `-P`, and
@@ -2362,8 +2373,19 @@ fn proc_link(path: &str) -> bool {
     let path = strip_proc_root(path);
     let path = path.as_str();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    // `/dev/stdin` and its kin are links to `/proc/self/fd/N`: with the home directory as
+    // descriptor 0 (`< ~`), `/dev/stdin/.popt` is `~/.popt` (red-team SSH round 86).
     matches!(segs.as_slice(), ["proc", _, link, ..] if matches!(*link, "cwd" | "fd" | "exe" | "map_files" | "task" | "fdinfo"))
-        || path.starts_with("/dev/fd/")
+        || matches!(segs.as_slice(), ["dev", "fd" | "stdin" | "stdout" | "stderr", _, ..])
+}
+
+/// Whether a link to `target` leads wherever a process's state says: `/proc` and everything
+/// in it (`/proc/self`, then `L/cwd/.popt`), `/dev/fd` and `/dev/std*` (red-team SSH round 86:
+/// an approved `ln -s /proc/self L` let later writes reach `~/.x` through `L/cwd`).
+fn process_target(target: &str) -> bool {
+    let p = normalise(&strip_proc_root(target));
+    let under = |d: &str| p == d || p.strip_prefix(d).is_some_and(|r| r.starts_with('/'));
+    ["/proc", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"].iter().any(|d| under(d))
 }
 
 /// `/proc/self/root/etc/x` (any pid, `thread-self` too) is `/etc/x`.
@@ -2378,8 +2400,6 @@ fn strip_proc_root(path: &str) -> String {
     }
 }
 
-/// The index in `argv` of tar's archive (the value of `f`: `tar czf X`, `-f X`, `--file X`),
-/// which is a file, not a directory it reads.
 /// Whether tar's arguments extract: `x` in its first word's letters or a dashed cluster
 /// anywhere (`tar -C d -x`), or `--extract`/`--get`.
 fn tar_extracts(args: &[String]) -> bool {
@@ -2433,6 +2453,8 @@ fn archive_elsewhere(program: &str, args: &[String], fed: bool) -> Option<&'stat
     }
 }
 
+/// The index in `argv` of tar's archive (the value of `f`: `tar czf X`, `-f X`, `--file X`),
+/// which is a file, not a directory it reads.
 fn tar_archive(argv: &[String]) -> Option<usize> {
     let mut i = 1;
     while let Some(a) = argv.get(i) {
@@ -2984,6 +3006,18 @@ mod tests {
         }
         unreadable("cat /proc/self/cwd/../../etc/shadow");
         unreadable("cat /proc/1/cwd/etc/shadow");
+        // Red-team SSH round 86: with the home directory as a descriptor, `/dev/stdin/.popt` (and
+        // its kin) is `~/.popt`; a link to `/proc/self` makes `L/cwd/.x` the same.
+        for line in ["echo x < /home/web > /dev/stdin/.popt", "mkdir /dev/stdin/.d", "tee /dev/stdout/.forward < /etc/hostname", "cp /tmp/x /dev/stderr/.k5login", "printf x >> /dev//stdin/./.x"] {
+            unreadable(line);
+        }
+        unreadable("busybox tar -xf /tmp/m.tar -C /tmp/x");
+        for line in ["ln -s /proc/self /tmp/L", "ln -s /proc /tmp/L", "ln -sf /dev/fd /tmp/L", "ln -s /proc/self/root/proc/self /tmp/L", "ln -s /dev/stdin /tmp/i"] {
+            unreadable(line);
+        }
+        for line in ["echo x > /dev/stdout", "echo x > /dev/stderr", "cat /proc/cpuinfo", "ls /proc/self/status", "ln -s /srv/app /tmp/app"] {
+            assert!(read_line(line).unreadable.is_empty(), "{line}: {:?}", read_line(line));
+        }
         // Round three: file names from a file.
         for line in ["sort --files0-from=/tmp/l0", "wc --files0-from /tmp/l0", "du --files0-from=-", "tar -cf - -T /tmp/l", "tar cTf /tmp/l -", "rsync --files-from=/tmp/l / /tmp/x", "zip -@ x.zip"] {
             unreadable(line);
