@@ -1724,6 +1724,12 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     for c in [format!("printf x < {h} > /dev/stdin/{name}"), format!("mkdir /dev/stdin/{name} < {h}"), format!("cp /etc/hostname /dev/stderr/{name} 2< {h}")] {
         refused_and_not_made(&gw, &home, &name, &c, "agent-no-unreadable-commands");
     }
+    // The descriptor named whole is that directory too: `cp F /dev/stdin < ~` writes `~/F`.
+    let source = std::path::Path::new("/tmp").join(&name);
+    std::fs::write(&source, "x").unwrap();
+    std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    refused_and_not_made(&gw, &home, &name, &format!("cp {} /dev/stdin < {h}", source.display()), "agent-no-unreadable-commands");
+    let _ = std::fs::remove_file(&source);
     let link = marker("proc86");
     refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("ln -s /proc/self /tmp/{link}"), "agent-no-unreadable-commands");
     let dir = std::env::temp_dir().join(marker("env68"));

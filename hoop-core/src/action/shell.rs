@@ -404,6 +404,8 @@ impl Walker<'_> {
         let items = s.prefix.iter().flat_map(|p| &p.0).map(Part::Item).chain(name).chain(s.suffix.iter().flat_map(|p| &p.0).map(Part::Item));
         let mut argv = Vec::new();
         let mut stdin_from_doc = false;
+        // Descriptors opened on a path for reading (`< ~`, `2< DIR`), which may be a directory.
+        let mut opened: Vec<u32> = Vec::new();
         self.stdin_redirected = false;
         for part in items {
             let item = match part {
@@ -425,10 +427,13 @@ impl Walker<'_> {
                     if matches!(r, ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..)) {
                         stdin_from_doc = true;
                     }
-                    if let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite | ast::IoFileRedirectKind::DuplicateInput, _) = r
-                        && fd.is_none_or(|fd| fd == 0)
-                    {
-                        self.stdin_redirected = true;
+                    if let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite | ast::IoFileRedirectKind::DuplicateInput, target) = r {
+                        if fd.is_none_or(|fd| fd == 0) {
+                            self.stdin_redirected = true;
+                        }
+                        if matches!(target, ast::IoFileRedirectTarget::Filename(_)) {
+                            opened.push(fd.unwrap_or(0));
+                        }
                     }
                     self.redirect(r);
                 }
@@ -445,6 +450,14 @@ impl Walker<'_> {
         }
         if argv.is_empty() {
             return;
+        }
+        // That descriptor named again as a path is that path, a directory too: `cp x /dev/stdin
+        // < ~` writes `~/x`, `cp -r /dev/stdin /tmp/k < ~/.ssh` copies the keys out (red-team SSH
+        // round 86 wrote `/dev/stdin/.popt` so).
+        // (Glued to an option too: `-C/dev/stdin`, `--target-directory=/dev/stdin`.)
+        let names_opened = |a: &String| a.find('/').and_then(|i| a.get(i..)).and_then(std_descriptor).is_some_and(|fd| opened.contains(&fd));
+        if let Some(word) = argv.iter().skip(1).find(|a| names_opened(a)) {
+            return self.r.unreadable(format!("{word} names a descriptor the command opened on a path, which may be a directory"));
         }
         self.simple(argv, fed || stdin_from_doc);
         if several && self.r.commands.last().and_then(|c| c.first()).is_some_and(|p| DIRECTORY.contains(&p.as_str())) {
@@ -2379,6 +2392,17 @@ fn proc_link(path: &str) -> bool {
         || matches!(segs.as_slice(), ["dev", "fd" | "stdin" | "stdout" | "stderr", _, ..])
 }
 
+/// The descriptor `/dev/stdin`, `/dev/stdout` or `/dev/stderr` names (`/dev/fd/N` and
+/// `/proc/PID/fd/N` are unreadable as paths already: [`proc_link`]).
+fn std_descriptor(path: &str) -> Option<u32> {
+    match normalise(&strip_proc_root(path)).trim_end_matches('/') {
+        "/dev/stdin" => Some(0),
+        "/dev/stdout" => Some(1),
+        "/dev/stderr" => Some(2),
+        _ => None,
+    }
+}
+
 /// Whether a link to `target` leads wherever a process's state says: `/proc` and everything
 /// in it (`/proc/self`, then `L/cwd/.popt`), `/dev/fd` and `/dev/std*` (red-team SSH round 86:
 /// an approved `ln -s /proc/self L` let later writes reach `~/.x` through `L/cwd`).
@@ -3012,6 +3036,12 @@ mod tests {
             unreadable(line);
         }
         unreadable("busybox tar -xf /tmp/m.tar -C /tmp/x");
+        for line in ["cp /tmp/.popt /dev/stdin < /home/web", "cp -r /dev/stdin /tmp/k < /home/web/.ssh", "mv /tmp/x /dev/fd/3 3< /home/web", "tar -x -C /dev/stdin < /home/web", "cp /tmp/.x /dev/stderr/ 2< /home/web", "tar -x -C/dev//stdin < /home/web", "cp --target-directory=/dev/stdin /tmp/.x < /home/web"] {
+            unreadable(line);
+        }
+        for line in ["jq . /dev/stdin", "cat /tmp/a > /dev/stderr", "tee /dev/stderr < /tmp/a"] {
+            assert!(read_line(line).unreadable.is_empty(), "{line}: {:?}", read_line(line));
+        }
         for line in ["ln -s /proc/self /tmp/L", "ln -s /proc /tmp/L", "ln -sf /dev/fd /tmp/L", "ln -s /proc/self/root/proc/self /tmp/L", "ln -s /dev/stdin /tmp/i"] {
             unreadable(line);
         }
