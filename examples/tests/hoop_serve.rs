@@ -185,6 +185,19 @@ fn admin_api_authorisation() {
     }
 }
 
+/// Red-team tenants round (2026-12-07): refused requests wrote one log line each, even
+/// unauthenticated, at thousands a second from one keep-alive connection (2 MB/s of log). At
+/// most 120 lines a minute are written for them; the next says how many were left out.
+#[test]
+fn refused_requests_do_not_flood_the_log() {
+    let s = serve("");
+    let o = Command::new("curl").args(["-sk", &format!("{}/v1/sessions?n=[1-400]", s.admin)]).output().unwrap();
+    assert!(o.status.success() && out(&o).matches("error").count() >= 400, "{}", err(&o));
+    let log = s.log();
+    let lines = log.lines().filter(|l| l.contains("admin request refused")).count();
+    assert!(lines > 0 && lines <= 120, "{lines} lines");
+}
+
 /// SIGHUP applies a good config and refuses a broken one; SIGTERM ends an open session, whose
 /// recording is sealed and verifies; a tampered recording fails verification.
 #[test]

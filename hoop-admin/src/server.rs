@@ -273,7 +273,12 @@ impl AdminApi {
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(200).collect()))
                 .unwrap_or_default();
             let caller = caller.unwrap_or_else(|| "unauthenticated".into());
-            tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = parts.status.as_u16(), caller = %hoop_core::display::escaped(&caller), %peer, reason = %hoop_core::display::escaped(&why), "admin request refused");
+            // (At most so many lines a minute: a client sending thousands of refused requests a
+            // second, unauthenticated, grew the log by 2 MB/s.)
+            static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
+            if let Some(left_out) = LINES.admit() {
+                tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = parts.status.as_u16(), caller = %hoop_core::display::escaped(&caller), %peer, reason = %hoop_core::display::escaped(&why), left_out, "admin request refused");
+            }
             return Response::from_parts(parts, full(body));
         }
         resp
@@ -452,7 +457,10 @@ impl AdminApi {
         if presented.starts_with(hoop_core::auth::clients::PREFIX) {
             let Some(clients) = &self.clients else { return Err(error(StatusCode::NOT_IMPLEMENTED, "this gateway keeps no client credentials")) };
             let client = clients.verify(presented).map_err(|e| {
-                tracing::info!(error = %e, "client credential refused");
+                static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
+                if let Some(left_out) = LINES.admit() {
+                    tracing::info!(error = %e, left_out, "client credential refused");
+                }
                 error(StatusCode::UNAUTHORIZED, "unknown or wrong client credential")
             })?;
             // The client itself, and its subject, may have been revoked.

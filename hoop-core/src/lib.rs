@@ -18,6 +18,7 @@
 //! | [`gate`] | the composed pipeline adapters call |
 //! | [`buffers`] | the gateway-wide bound on memory held for large messages |
 //! | [`latch`] | a one-way flag tasks wait on (a session closed, a client gone) |
+//! | [`lograte`] | a bound on the log lines one kind of event writes |
 //! | [`config`], [`keys`] | the TOML config and the keys kept in the data dir |
 //!
 //! # Embedding
@@ -97,6 +98,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod latch;
+pub mod lograte;
 pub mod mask;
 pub mod metrics;
 pub mod policy;

@@ -409,7 +409,10 @@ impl Conn {
                 Ok(s)
             }
             Err(GateError::Auth(e)) => {
-                tracing::info!(error = %e, "kubernetes login refused");
+                static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
+                if let Some(left_out) = LINES.admit() {
+                    tracing::info!(error = %e, left_out, "kubernetes login refused");
+                }
                 Err(status::unauthorized(&format!("hoop: {e}")))
             }
             Err(GateError::Denied { rule, reason }) => Err(status::forbidden(&format!("hoop: {reason} (rule {rule})"))),

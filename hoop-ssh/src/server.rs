@@ -88,7 +88,10 @@ impl Connection {
                 Auth::Accept
             }
             Err(e) => {
-                tracing::info!(error = %e, "ssh login refused");
+                static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
+                if let Some(left_out) = LINES.admit() {
+                    tracing::info!(error = %e, left_out, "ssh login refused");
+                }
                 Auth::reject()
             }
         }
@@ -190,7 +193,10 @@ impl russh::server::Handler for Connection {
         match self.gw.ca.identity(certificate) {
             Ok(identity) => Ok(self.open(user, Credential::Verified(&identity)).await),
             Err(e) => {
-                tracing::info!(error = %e, "ssh certificate refused");
+                static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
+                if let Some(left_out) = LINES.admit() {
+                    tracing::info!(error = %e, left_out, "ssh certificate refused");
+                }
                 Ok(Auth::reject())
             }
         }

@@ -371,10 +371,14 @@ impl Gate {
         // A refused login leaves a trace in the log (red-team identity round 81: none did); it
         // has no session to be recorded in.
         // (The error cut short: it may quote what the client sent, a token's issuer of 30 KB.)
+        // (At most so many lines a minute: a client failing thousands of logins a second grew
+        // the log by 1 MB/s, red-team tenants round.)
+        static LINES: crate::lograte::LogRate = crate::lograte::LogRate::new(120);
         let refused = |e: &dyn std::fmt::Display| {
+            let Some(left_out) = LINES.admit() else { return };
             let error: String = e.to_string().chars().take(200).collect();
             let target: String = target.chars().take(64).collect();
-            tracing::warn!(protocol = protocol.as_str(), target = %crate::display::escaped(&target), client = ?client_addr, error = %crate::display::escaped(&error), "login refused")
+            tracing::warn!(protocol = protocol.as_str(), target = %crate::display::escaped(&target), client = ?client_addr, error = %crate::display::escaped(&error), left_out, "login refused")
         };
         let identity = self.authenticate(credential).await.inspect_err(|e| refused(e))?;
         let target_info = self
@@ -1211,14 +1215,9 @@ impl SessionHandle {
     /// statements of 20 MB each, recorded whole, filled the disk at 80 MB/s): the start, its
     /// length and the SHA-256 of the whole (masked) text.
     fn record_form(&self, a: Action, max: usize) -> Action {
-        let mut a = self.mask_action_text(a);
-        bound_text(&mut a.sql.text, max);
-        a.sql.runs.iter_mut().for_each(|t| bound_text(t, max));
-        a.sql.params.iter_mut().flatten().for_each(|p| bound_text(p, max));
-        a.sql.copy_rows.iter_mut().for_each(|r| bound_text(r, max));
-        bound_text(&mut a.exec.command, max);
-        a
+        bounded_form(a, max, |a| self.mask_action_text(a))
     }
+
 
     fn mask_action_text(&self, mut a: Action) -> Action {
         let m = self.gate.inner.masker.load();
@@ -1343,6 +1342,63 @@ const MAX_RECORDED_TEXT: usize = 1 << 20;
 /// The same once the identity's recording budget is spent.
 const SPENT_RECORDED_TEXT: usize = 4096;
 
+/// `a` with its texts masked by `mask` and each cut to at most `max` bytes (see
+/// [`SessionHandle::record_form`]).
+fn bounded_form(mut a: Action, max: usize, mask: impl FnOnce(Action) -> Action) -> Action {
+    // A bounded record's texts are cut before they are masked, all of them together to
+    // about `max`: masking a refused 60 MB statement to keep its first MiB took seconds of
+    // the connection thread, stalling every session on it, and ten times the message in
+    // memory (red-team tenants round, 2026-12-07); so did a Bind of many large parameters.
+    let mut precut: Vec<Option<usize>> = Vec::new();
+    if max != usize::MAX {
+        let mut left = max.saturating_add(MASK_SLACK);
+        for t in bounded_texts(&mut a) {
+            let total = t.len();
+            let cut = cut_at(t, left.min(total));
+            left -= cut;
+            precut.push((cut < total).then_some(total));
+        }
+    }
+    let mut a = mask(a);
+    for (i, t) in bounded_texts(&mut a).enumerate() {
+        match precut.get(i).copied().flatten() {
+            // The end of what was masked may hold the start of a value the masker could not
+            // see whole: it goes too.
+            Some(total) => {
+                let keep = max.min(t.len().saturating_sub(MASK_SLACK / 2));
+                cut_at(t, keep);
+                t.push_str(&format!("… [hoop: {total} bytes in all, not recorded past here]"));
+            }
+            None => bound_text(t, max),
+        }
+    }
+    a
+}
+
+/// The texts of `a` a bounded record cuts, in the order the bound is shared out.
+fn bounded_texts(a: &mut Action) -> impl Iterator<Item = &mut String> {
+    std::iter::once(&mut a.sql.text)
+        .chain(a.sql.runs.iter_mut())
+        .chain(a.sql.params.iter_mut().flatten())
+        .chain(a.sql.copy_rows.iter_mut())
+        .chain(std::iter::once(&mut a.exec.command))
+}
+
+/// What a bounded record masks past its bound, so that a value at the bound is seen whole (the
+/// longest a detector matches, a PEM block, is 16 KiB); the last half of it is cut again after
+/// masking.
+const MASK_SLACK: usize = 64 << 10;
+
+/// Cuts `s` to at most `max` bytes, at a character boundary; how many bytes it keeps.
+fn cut_at(s: &mut String, max: usize) -> usize {
+    let mut cut = max.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    cut
+}
+
 /// Cuts `s` to at most `max` bytes (at a character boundary), noting its whole length and the
 /// SHA-256 of the whole.
 fn bound_text(s: &mut String, max: usize) {
@@ -1351,11 +1407,7 @@ fn bound_text(s: &mut String, max: usize) {
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
     let total = s.len();
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    s.truncate(cut);
+    cut_at(s, max);
     s.push_str(&format!("… [hoop: {total} bytes in all, sha256 {}]", hex::encode(digest)));
 }
 
@@ -1384,6 +1436,34 @@ mod tests {
         let numbers = Numbering::default();
         assert_eq!(numbers.text(&m, "[ a@example.com = b@example.com ] && echo a@example.com").unwrap(), "[ [REDACTED:email]#1 = [REDACTED:email]#2 ] && echo [REDACTED:email]#1");
         assert!(numbers.text(&m, "ls -la").is_none());
+    }
+
+    #[test]
+    fn a_bounded_record_masks_about_its_bound_not_the_whole() {
+        // Red-team tenants round: a refused 60 MB statement was masked whole (seconds of the
+        // connection thread) to keep its first MiB. What the masker is given is cut first, to
+        // the bound and its slack shared by every text; the slack's end goes after masking.
+        let big = "x@corp.example ".repeat(300_000);
+        let mut a = Action::sql("db", &big);
+        a.sql.params = vec![Some(big.clone()), Some("small".into())];
+        let seen = std::cell::Cell::new(0usize);
+        let out = bounded_form(a, 1 << 20, |mut a| {
+            seen.set(bounded_texts(&mut a).map(|t| t.len()).sum());
+            for t in bounded_texts(&mut a) {
+                *t = t.replace("x@corp.example", "[e]");
+            }
+            a
+        });
+        assert!(seen.get() <= (1 << 20) + MASK_SLACK, "masked {} bytes", seen.get());
+        assert!(out.sql.text.len() < (1 << 20) + 100 && out.sql.text.ends_with("… [hoop: 4500000 bytes in all, not recorded past here]"), "{}", &out.sql.text[out.sql.text.len() - 80..]);
+        assert!(!out.sql.text.contains("x@corp") && !out.sql.text.contains("corp.example"));
+        assert_eq!(out.sql.params, [Some("… [hoop: 4500000 bytes in all, not recorded past here]".into()), Some("… [hoop: 5 bytes in all, not recorded past here]".into())]);
+        // Unbounded (what runs) and short texts are masked whole, as before.
+        let out = bounded_form(Action::sql("db", "select 'x@corp.example'"), usize::MAX, |mut a| {
+            a.sql.text = a.sql.text.replace("x@corp.example", "[e]");
+            a
+        });
+        assert_eq!(out.sql.text, "select '[e]'");
     }
 
     #[test]
