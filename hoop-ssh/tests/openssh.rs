@@ -1855,6 +1855,23 @@ fn home_configuration_is_not_written_and_credentials_are_not_copied() {
     ] {
         refused_and_not_made(&gw, &home, &name, &c, "agent-no-home-configuration");
     }
+    // Red-team SSH round 87: a wrapper in front of the copy, or the home directory spelled
+    // `~+` or `~user`, put `~/.popt` in place (and a plain rsync then ran a script through its
+    // alias) without a ticket.
+    let source = std::path::Path::new("/tmp").join(&name);
+    std::fs::write(&source, "rsync exec --stats /bin/sh\n").unwrap();
+    std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (src, h) = (source.display(), home.display());
+    let user = home.file_name().unwrap().to_string_lossy().into_owned();
+    for (c, rule) in [
+        (format!("nice cp {src} {h}"), "agent-no-startup-files"),
+        (format!("timeout 5 cp {src} {h}/"), "agent-no-startup-files"),
+        (format!("cp {src} ~{user}"), "agent-no-startup-files"),
+        (format!("cp {src} ~+"), "agent-no-unreadable-commands"),
+    ] {
+        refused_and_not_made(&gw, &home, &name, &c, rule);
+    }
+    let _ = std::fs::remove_file(&source);
     let dir = tempfile::tempdir().unwrap();
     let upload = dir.path().join("payload");
     std::fs::write(&upload, "rsync exec --stats /bin/sh\n").unwrap();

@@ -490,6 +490,41 @@ impl Walker<'_> {
             Some((p, _)) => (0, no_files(p)),
             None => (0, true),
         };
+        // A program whose first operand is a verb (`openssl version`, `apt list`): that word is
+        // no file; the rest are (`openssl enc -in FILE`).
+        let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
+            .then(|| argv.iter().skip(1).position(|a| !a.starts_with('-')))
+            .flatten();
+        // grep's pattern and its options' values are no files either (red-team round 99:
+        // `grep config FILE` in a container was refused as touching a `config` file).
+        let grep_words: Option<Vec<usize>> = argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")).then(|| {
+            let args = argv.get(1..).unwrap_or_default();
+            let files = grep_files(args);
+            args.iter().enumerate().filter(|(_, a)| !files.iter().any(|f| std::ptr::eq(*f, *a))).map(|(i, _)| i).collect()
+        });
+        for (i, a) in argv.iter().skip(1).enumerate() {
+            self.no_files = i < bare_from || inner_no_files || Some(i) == verb || grep_words.as_ref().is_some_and(|w| w.contains(&i));
+            self.path(a);
+        }
+        self.no_files = false;
+        for a in argv.iter().skip(1).filter(|a| is_relative(a)) {
+            self.relative(a);
+        }
+        self.only_reads = false;
+        self.effects(&argv);
+        self.r.commands.push(argv);
+        self.run(&raw, fed);
+    }
+
+    /// What `argv`'s program does besides reading the paths it names, known by its name: the
+    /// files it reads by other names, what it reads or writes under a directory, the names it
+    /// creates, the links it makes. Read for a command, and for the command a wrapper runs
+    /// (red-team SSH round 87: `nice cp F ~`, `timeout 5 mv …`, `nice ln -s /proc/self L` skipped
+    /// every check keyed on the program's name).
+    fn effects(&mut self, argv: &[String]) {
+        let mut argv = argv.to_vec();
+        let Some(first) = argv.first_mut() else { return };
+        *first = program_name(first).to_string();
         // `getent shadow` reads /etc/shadow by a database's name (red-team round 89).
         if argv.first().is_some_and(|p| known_name(p) == "getent") {
             for db in argv.iter().skip(1).filter(|a| !a.starts_with('-')).take(1) {
@@ -512,27 +547,6 @@ impl Walker<'_> {
         {
             self.r.paths.push(file.to_string());
         }
-        // A program whose first operand is a verb (`openssl version`, `apt list`): that word is
-        // no file; the rest are (`openssl enc -in FILE`).
-        let verb = argv.first().is_some_and(|p| matches!(known_name(p), "openssl" | "apt" | "apt-cache"))
-            .then(|| argv.iter().skip(1).position(|a| !a.starts_with('-')))
-            .flatten();
-        // grep's pattern and its options' values are no files either (red-team round 99:
-        // `grep config FILE` in a container was refused as touching a `config` file).
-        let grep_words: Option<Vec<usize>> = argv.first().is_some_and(|p| matches!(known_name(p), "grep" | "egrep" | "fgrep")).then(|| {
-            let args = argv.get(1..).unwrap_or_default();
-            let files = grep_files(args);
-            args.iter().enumerate().filter(|(_, a)| !files.iter().any(|f| std::ptr::eq(*f, *a))).map(|(i, _)| i).collect()
-        });
-        for (i, a) in argv.iter().skip(1).enumerate() {
-            self.no_files = i < bare_from || inner_no_files || Some(i) == verb || grep_words.as_ref().is_some_and(|w| w.contains(&i));
-            self.path(a);
-        }
-        self.no_files = false;
-        for a in argv.iter().skip(1).filter(|a| is_relative(a)) {
-            self.relative(a);
-        }
-        self.only_reads = false;
         // A recursive command on a directory reads (or writes) everything under it: `grep -r x
         // /etc` reads /etc/shadow. It is seen as touching `<dir>/**`.
         let recursive = argv.first().is_some_and(|p| matches!(p.as_str(), "find" | "du" | "tar" | "zip" | "rsync" | "chmod" | "chown"))
@@ -659,13 +673,12 @@ impl Walker<'_> {
         }
         if let Some(dest) = creates_under(&argv) {
             self.written(&dest);
-            let d = format!("{}/<new>", normalise(&dest).trim_end_matches('/'));
+            // (`~user` resolved: red-team SSH round 87's `cp F ~web` read as `~web/<new>`.)
+            let d = format!("{}/<new>", normalise(&resolve_tilde(&dest)).trim_end_matches('/'));
             if !self.r.paths.contains(&d) {
                 self.r.paths.push(d);
             }
         }
-        self.r.commands.push(argv);
-        self.run(&raw, fed);
     }
 
     /// Follows what `argv` runs: wrappers to the command they wrap, shells into their `-c`
@@ -754,6 +767,7 @@ impl Walker<'_> {
         // Its extractors are read as the programs they stand in for (red-team SSH round 86:
         // `busybox tar -xf FILE` was held where `tar -xf FILE` is refused).
         if matches!(p, "busybox" | "toybox") && args.first().is_some_and(|a| matches!(a.as_str(), "tar" | "unzip" | "cpio")) {
+            self.effects(args);
             return self.run(args, fed);
         }
         if matches!(p, "tar" | "bsdtar") {
@@ -822,7 +836,10 @@ impl Walker<'_> {
             // watch runs its words through `sh -c`, or (`-x`) as a command.
             match wrappers::watch_command(args) {
                 Err(why) => return self.r.unreadable(why),
-                Ok((true, argv)) => return self.run(argv, fed),
+                Ok((true, argv)) => {
+                    self.effects(argv);
+                    return self.run(argv, fed);
+                }
                 Ok((false, words)) => return self.nested(&words.join(" ")),
             }
         }
@@ -864,7 +881,10 @@ impl Walker<'_> {
                 return self.interpreter(&program, "sudoedit runs an editor");
             }
             match read.command {
-                Command::Argv(inner) => return self.run(inner, fed),
+                Command::Argv(inner) => {
+                    self.effects(inner);
+                    return self.run(inner, fed);
+                }
                 Command::Text(text) => return self.nested(text),
                 Command::None => {}
             }
@@ -1199,6 +1219,12 @@ impl Walker<'_> {
 
     /// A path-like argument (or the value of `--opt=/path`), normalised.
     fn path(&mut self, arg: &str) {
+        // `~+`, `~-` and `~N` are the shell's current, previous and stacked directories (bash
+        // reads them so; red-team SSH round 87's `cp F ~+` wrote `~/F`, read as user `+`'s).
+        let tilde_state = |w: &str| w.strip_prefix('~').is_some_and(|r| r.starts_with(['+', '-']) || r.starts_with(|c: char| c.is_ascii_digit()));
+        if tilde_state(arg) || arg.split_once('=').is_some_and(|(_, v)| tilde_state(v)) || arg.split(':').skip(1).any(tilde_state) {
+            return self.r.unreadable(format!("{arg} names a directory of the shell's state (`~+`, `~-`, `~N`)"));
+        }
         // A value glued to a writer's short option (`sort -obin/x`) may name a directory of
         // programs with no `/`, `~` or `.` in front of it.
         if !self.only_reads
@@ -3036,6 +3062,11 @@ mod tests {
             unreadable(line);
         }
         unreadable("busybox tar -xf /tmp/m.tar -C /tmp/x");
+        // Red-team SSH round 87: the shell's directory spellings, and wrapped programs read by
+        // their name like unwrapped ones.
+        for line in ["cp /tmp/s/.popt ~+", "mv /tmp/s/.popt ~-", "cp /tmp/s/.popt ~0", "install -t ~+0 /tmp/s/.x", "tar -x -C ~+", "nice ln -s /proc/self /tmp/L", "timeout 5 ln -s ~ /tmp/h", "env -- ln -s .popt /tmp/p"] {
+            unreadable(line);
+        }
         for line in ["cp /tmp/.popt /dev/stdin < /home/web", "cp -r /dev/stdin /tmp/k < /home/web/.ssh", "mv /tmp/x /dev/fd/3 3< /home/web", "tar -x -C /dev/stdin < /home/web", "cp /tmp/.x /dev/stderr/ 2< /home/web", "tar -x -C/dev//stdin < /home/web", "cp --target-directory=/dev/stdin /tmp/.x < /home/web"] {
             unreadable(line);
         }

@@ -570,6 +570,11 @@ mod tests {
         for line in ["printf '[core]' >> config", "printf x > ~/HEAD", "mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb .", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf -", "tar -x -C /home/web", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
             deny(Action::exec("h", line), "agent-no-startup-files");
         }
+        // Red-team SSH round 87: a wrapper in front, or the home directory as `~user`, made
+        // these copies into it unseen.
+        for line in ["nice cp /tmp/s/.popt /home/web", "timeout 5 mv /tmp/s/.forward /home/web/", "env cp --target-directory=/home/web /tmp/s/.k5login", "stdbuf -o0 install -t /home/web /tmp/s/.x", "nohup rsync -a /tmp/s/ /home/web", "cp /tmp/s/.popt ~web", "setsid tar -x -C /home/web"] {
+            deny(Action::exec("h", line), "agent-no-startup-files");
+        }
         // An archive read from the host rather than sent is not read at all (red-team SSH round
         // 85), wherever it is extracted.
         for line in ["tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "tar -xf /tmp/a.tar -C /tmp/out"] {
