@@ -588,6 +588,13 @@ fn credential_issuance_is_bounded_per_subject() {
     // an agent mints counts with it: the orchestrator, its 30 minted issuers and their own
     // mints share one bound.
     let cred = s.client_credential("orchestrator", "agent", "token-issuer", "db", &["--issue-subjects", "orchestrator/*", "--max-ttl", "600"]);
+    // The bound is per wall-clock minute: the 90 issues below start early in one, so that a
+    // loaded machine does not see the minute turn halfway (it did, once, with red-team helpers
+    // running beside the tests).
+    let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    if second > 15 {
+        std::thread::sleep(Duration::from_secs(61 - second));
+    }
     let root = AgentHome::new(&s, &cred).exchange(&s, &[]).unwrap();
     let mint = |token: &str, subject: &str| -> (String, String) {
         let body = format!(r#"{{"subject":"{subject}","groups":["token-issuer"],"targets":["db"],"ttl_secs":300}}"#);
