@@ -892,7 +892,8 @@ impl SessionHandle {
         // Past the budget only the start of what it sent is kept: the refusal itself must not
         // fill the disk.
         let spent = self.recording_budget_spent(|| self.recorded_1h()).is_some();
-        let action = self.record_form(action, if spent { SPENT_RECORDED_TEXT } else { MAX_RECORDED_TEXT });
+        let max = if spent { SPENT_RECORDED_TEXT } else { MAX_RECORDED_TEXT };
+        let action = self.record_form(action, (max, max));
         self.write_action(&Event::Action { action_id, action, verdict, usage: None }, crate::auth::now_secs().max(0) as u64)?;
         if spent {
             // Each refusal is a record too (red-team round 67: empty Parses, refused or not,
@@ -1197,7 +1198,7 @@ impl SessionHandle {
 
     /// The action as recordings may hold it: text fields passed through the masker.
     fn mask_action(&self, a: Action) -> Action {
-        self.record_form(a, MAX_RECORDED_TEXT)
+        self.record_form(a, (MAX_RECORDED_TEXT, MAX_RECORDED_TEXT))
     }
 
     /// The action as its record holds it under `verdict`: what runs is recorded whole (red-team
@@ -1207,15 +1208,18 @@ impl SessionHandle {
     fn recorded_as(&self, a: Action, verdict: &Verdict) -> Action {
         match verdict {
             Verdict::Deny { .. } => self.mask_action(a),
-            _ => self.record_form(a, usize::MAX),
+            // What runs is recorded whole; the values it runs with to their first MiB, as
+            // rows copied in are (red-team tenants round 2: a 60 MB parameter of an allowed
+            // statement was masked whole on the connection thread, 800 MB of memory).
+            _ => self.record_form(a, (usize::MAX, MAX_RECORDED_TEXT)),
         }
     }
 
     /// `a` masked, with each text cut to at most `max` bytes (red-team round 20: refused
     /// statements of 20 MB each, recorded whole, filled the disk at 80 MB/s): the start, its
     /// length and the SHA-256 of the whole (masked) text.
-    fn record_form(&self, a: Action, max: usize) -> Action {
-        bounded_form(a, max, |a| self.mask_action_text(a))
+    fn record_form(&self, a: Action, bounds: (usize, usize)) -> Action {
+        bounded_form(a, bounds, |a| self.mask_action_text(a))
     }
 
 
@@ -1342,25 +1346,29 @@ const MAX_RECORDED_TEXT: usize = 1 << 20;
 /// The same once the identity's recording budget is spent.
 const SPENT_RECORDED_TEXT: usize = 4096;
 
-/// `a` with its texts masked by `mask` and each cut to at most `max` bytes (see
+/// `a` with its texts masked by `mask`, its statement's and command's cut to at most `code`
+/// bytes together and its parameters' and copied rows' to `values` together (see
 /// [`SessionHandle::record_form`]).
-fn bounded_form(mut a: Action, max: usize, mask: impl FnOnce(Action) -> Action) -> Action {
-    // A bounded record's texts are cut before they are masked, all of them together to
-    // about `max`: masking a refused 60 MB statement to keep its first MiB took seconds of
-    // the connection thread, stalling every session on it, and ten times the message in
-    // memory (red-team tenants round, 2026-12-07); so did a Bind of many large parameters.
+fn bounded_form(mut a: Action, (code, values): (usize, usize), mask: impl FnOnce(Action) -> Action) -> Action {
+    // A bounded record's texts are cut before they are masked, to about their bound: masking a
+    // refused 60 MB statement to keep its first MiB took seconds of the connection thread,
+    // stalling every session on it, and ten times the message in memory (red-team tenants
+    // round, 2026-12-07); so did a 60 MB parameter of a statement that ran (round 2).
+    let max = [code, values];
+    let mut left = max.map(|m| if m == usize::MAX { usize::MAX } else { m.saturating_add(MASK_SLACK) });
     let mut precut: Vec<Option<usize>> = Vec::new();
-    if max != usize::MAX {
-        let mut left = max.saturating_add(MASK_SLACK);
-        for t in bounded_texts(&mut a) {
-            let total = t.len();
-            let cut = cut_at(t, left.min(total));
-            left -= cut;
-            precut.push((cut < total).then_some(total));
+    for (kind, t) in bounded_texts(&mut a) {
+        let total = t.len();
+        let pool = left.get(kind).copied().unwrap_or(usize::MAX);
+        let cut = if pool == usize::MAX { total } else { cut_at(t, pool.min(total)) };
+        if let Some(l) = left.get_mut(kind).filter(|l| **l != usize::MAX) {
+            *l -= cut;
         }
+        precut.push((cut < total).then_some(total));
     }
     let mut a = mask(a);
-    for (i, t) in bounded_texts(&mut a).enumerate() {
+    for (i, (kind, t)) in bounded_texts(&mut a).enumerate() {
+        let max = max.get(kind).copied().unwrap_or(usize::MAX);
         match precut.get(i).copied().flatten() {
             // The end of what was masked may hold the start of a value the masker could not
             // see whole: it goes too.
@@ -1375,13 +1383,15 @@ fn bounded_form(mut a: Action, max: usize, mask: impl FnOnce(Action) -> Action) 
     a
 }
 
-/// The texts of `a` a bounded record cuts, in the order the bound is shared out.
-fn bounded_texts(a: &mut Action) -> impl Iterator<Item = &mut String> {
-    std::iter::once(&mut a.sql.text)
-        .chain(a.sql.runs.iter_mut())
-        .chain(a.sql.params.iter_mut().flatten())
-        .chain(a.sql.copy_rows.iter_mut())
-        .chain(std::iter::once(&mut a.exec.command))
+/// The texts of `a` a bounded record cuts, in the order their bound is shared out: `0` for
+/// what runs (the statement, what it runs by name, the command), `1` for the values it runs
+/// with (parameters, rows copied in).
+fn bounded_texts(a: &mut Action) -> impl Iterator<Item = (usize, &mut String)> {
+    std::iter::once((0, &mut a.sql.text))
+        .chain(a.sql.runs.iter_mut().map(|t| (0, t)))
+        .chain(a.sql.params.iter_mut().flatten().map(|t| (1, t)))
+        .chain(a.sql.copy_rows.iter_mut().map(|t| (1, t)))
+        .chain(std::iter::once((0, &mut a.exec.command)))
 }
 
 /// What a bounded record masks past its bound, so that a value at the bound is seen whole (the
@@ -1447,23 +1457,31 @@ mod tests {
         let mut a = Action::sql("db", &big);
         a.sql.params = vec![Some(big.clone()), Some("small".into())];
         let seen = std::cell::Cell::new(0usize);
-        let out = bounded_form(a, 1 << 20, |mut a| {
-            seen.set(bounded_texts(&mut a).map(|t| t.len()).sum());
-            for t in bounded_texts(&mut a) {
+        let out = bounded_form(a, (1 << 20, 1 << 20), |mut a| {
+            seen.set(bounded_texts(&mut a).map(|(_, t)| t.len()).sum());
+            for (_, t) in bounded_texts(&mut a) {
                 *t = t.replace("x@corp.example", "[e]");
             }
             a
         });
-        assert!(seen.get() <= (1 << 20) + MASK_SLACK, "masked {} bytes", seen.get());
+        assert!(seen.get() <= 2 * ((1 << 20) + MASK_SLACK), "masked {} bytes", seen.get());
         assert!(out.sql.text.len() < (1 << 20) + 100 && out.sql.text.ends_with("… [hoop: 4500000 bytes in all, not recorded past here]"), "{}", &out.sql.text[out.sql.text.len() - 80..]);
         assert!(!out.sql.text.contains("x@corp") && !out.sql.text.contains("corp.example"));
-        assert_eq!(out.sql.params, [Some("… [hoop: 4500000 bytes in all, not recorded past here]".into()), Some("… [hoop: 5 bytes in all, not recorded past here]".into())]);
-        // Unbounded (what runs) and short texts are masked whole, as before.
-        let out = bounded_form(Action::sql("db", "select 'x@corp.example'"), usize::MAX, |mut a| {
-            a.sql.text = a.sql.text.replace("x@corp.example", "[e]");
+        let first = out.sql.params.first().cloned().flatten().unwrap_or_default();
+        assert!(first.len() < (1 << 20) + 100 && first.starts_with("[e] [e]") && first.ends_with("… [hoop: 4500000 bytes in all, not recorded past here]"), "{}", &first[first.len() - 80..]);
+        assert_eq!(out.sql.params.get(1), Some(&Some("… [hoop: 5 bytes in all, not recorded past here]".into())));
+        // What runs: its text whole, its parameters to their bound (round 2: a 60 MB parameter
+        // of an allowed statement was masked whole).
+        let mut a = Action::sql("db", "select 'x@corp.example', length($1)");
+        a.sql.params = vec![Some(big.clone())];
+        let out = bounded_form(a, (usize::MAX, 1 << 20), |mut a| {
+            for (_, t) in bounded_texts(&mut a) {
+                *t = t.replace("x@corp.example", "[e]");
+            }
             a
         });
-        assert_eq!(out.sql.text, "select '[e]'");
+        assert_eq!(out.sql.text, "select '[e]', length($1)");
+        assert!(out.sql.params.first().cloned().flatten().unwrap_or_default().ends_with("… [hoop: 4500000 bytes in all, not recorded past here]"));
     }
 
     #[test]
