@@ -1872,6 +1872,9 @@ fn home_configuration_is_not_written_and_credentials_are_not_copied() {
         refused_and_not_made(&gw, &home, &name, &c, rule);
     }
     let _ = std::fs::remove_file(&source);
+    // Round 88: a link to a home configuration file writes it later under the link's name.
+    let link = marker("link88");
+    refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("ln -s {h}/{name} /tmp/{link}"), "agent-no-home-configuration");
     let dir = tempfile::tempdir().unwrap();
     let upload = dir.path().join("payload");
     std::fs::write(&upload, "rsync exec --stats /bin/sh\n").unwrap();

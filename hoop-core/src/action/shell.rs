@@ -648,6 +648,18 @@ impl Walker<'_> {
         {
             self.r.unreadable(format!("a link to {target} leads wherever a process's directories and descriptors lead"));
         }
+        // A link's target can be written (and read) through the link's name, where rules
+        // about the target do not look: it counts as written by the link (red-team SSH round
+        // 88: an approved `ln -s ~/.popt /tmp/L`, then `echo … > /tmp/L` unreviewed, wrote
+        // `~/.popt`; a link to a `.env` let `cut -d= -f2 /tmp/E` print its values).
+        if argv.first().is_some_and(|p| known_name(p) == "ln") {
+            let operands: Vec<&String> = argv.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
+            let to_dir = argv.iter().skip(1).any(|a| long(a, "--target-directory") || short_given(a, &['t'], "S"));
+            let targets = if to_dir || operands.len() == 1 { &operands[..] } else { operands.split_last().map_or(&[][..], |(_, t)| t) };
+            for t in targets.iter().map(|t| t.to_string()).collect::<Vec<_>>() {
+                self.note_written(&t);
+            }
+        }
         // A symbolic link with a relative target points elsewhere once it is moved (red-team
         // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
         if argv.first().is_some_and(|p| known_name(p) == "ln") && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS")) {
@@ -745,7 +757,10 @@ impl Walker<'_> {
         // Its relative arguments are read in that directory: they are paths there too.
         match other_directory(p, args) {
             Some(Ok(dir)) => {
-                for a in args.iter().filter(|a| !a.starts_with('-') && !a.starts_with('/') && !a.contains('=')) {
+                // (tar opens its archive where it started, not in `-C`'s directory: red-team SSH
+                // round 88's `tar -C /tmp/d -cf NAME` wrote `~/NAME`, recorded as `/tmp/d/NAME`.)
+                let archive = matches!(p, "tar" | "bsdtar").then(|| tar_archive(argv)).flatten();
+                for (_, a) in args.iter().enumerate().filter(|(i, a)| !a.starts_with('-') && !a.starts_with('/') && !a.contains('=') && archive != Some(i + 1)) {
                     self.path(&format!("{}/{a}", dir.trim_end_matches('/')));
                 }
             }
@@ -1090,6 +1105,13 @@ impl Walker<'_> {
 
     /// A path the line may write: kept in `writes`, and checked against directories of programs.
     fn written(&mut self, path: &str) {
+        self.note_written(path);
+        self.program_dir_write(path);
+    }
+
+    /// `path` among what the command writes (see [`written`](Self::written)), without the
+    /// check of directories of programs (a link to a program is not a write of it there).
+    fn note_written(&mut self, path: &str) {
         let p = self.resolved(path);
         // A container's home directory is its image's (`/`, `/app`, `/var/lib/postgresql`,
         // OpenShift's `/opt/app-root/src`), which hoop cannot know: a dot-file or dot-directory
@@ -1109,7 +1131,6 @@ impl Walker<'_> {
         if !p.is_empty() && !self.r.writes.contains(&p) {
             self.r.writes.push(p);
         }
-        self.program_dir_write(path);
     }
 
     /// A write into a directory of programs changes what a program's name runs later (red-team

@@ -575,6 +575,15 @@ mod tests {
         for line in ["nice cp /tmp/s/.popt /home/web", "timeout 5 mv /tmp/s/.forward /home/web/", "env cp --target-directory=/home/web /tmp/s/.k5login", "stdbuf -o0 install -t /home/web /tmp/s/.x", "nohup rsync -a /tmp/s/ /home/web", "cp /tmp/s/.popt ~web", "setsid tar -x -C /home/web"] {
             deny(Action::exec("h", line), "agent-no-startup-files");
         }
+        // Red-team SSH round 88: a link to a home configuration file or a credentials file is a
+        // way to write or reshape it later under another name.
+        for line in ["ln -s /home/web/.popt /tmp/L", "ln -s /home/web/.forward /tmp/F", "ln /home/web/.pythonstartup /tmp/P", "ln -s ~/.k5login /tmp/K"] {
+            let v = verdict(agent, &Action::exec("h", line));
+            assert!(matches!(v, Verdict::Deny { .. }), "{line}: {v:?}");
+        }
+        // A link to a credentials file is held as a copy of it is (its reviewer is told why).
+        let v = verdict(agent, &Action::exec("h", "ln -s /srv/app/.env /tmp/E"));
+        assert_eq!(rule_of(&v), "agent-review-reshaped-secrets", "{v:?}");
         // An archive read from the host rather than sent is not read at all (red-team SSH round
         // 85), wherever it is extracted.
         for line in ["tar -xf /tmp/a.tar", "unzip /tmp/a.zip", "tar -xf /tmp/a.tar -C /tmp/out"] {
