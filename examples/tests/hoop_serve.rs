@@ -196,6 +196,15 @@ fn refused_requests_do_not_flood_the_log() {
     let log = s.log();
     let lines = log.lines().filter(|l| l.contains("admin request refused")).count();
     assert!(lines > 0 && lines <= 120, "{lines} lines");
+    // What the log leaves out, `/metrics` counts.
+    let auditor = s.token("mona", "human", "metrics", 600);
+    let m = Command::new("curl").args(["-sk", "-H", &format!("Authorization: Bearer {auditor}"), &format!("{}/metrics", s.admin)]).output().unwrap();
+    let refused: u64 = out(&m)
+        .lines()
+        .find_map(|l| l.strip_prefix("hoop_sessionless_requests_total{kind=\"admin_refused\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(refused >= 400, "{}", out(&m));
 }
 
 /// SIGHUP applies a good config and refuses a broken one; SIGTERM ends an open session, whose

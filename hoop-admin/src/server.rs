@@ -275,6 +275,7 @@ impl AdminApi {
             let caller = caller.unwrap_or_else(|| "unauthenticated".into());
             // (At most so many lines a minute: a client sending thousands of refused requests a
             // second, unauthenticated, grew the log by 2 MB/s.)
+            self.gate.count_sessionless(hoop_core::metrics::Sessionless::AdminRefused);
             static LINES: hoop_core::lograte::LogRate = hoop_core::lograte::LogRate::new(120);
             if let Some(left_out) = LINES.admit() {
                 tracing::warn!(%method, path = %hoop_core::display::escaped(&shown), status = parts.status.as_u16(), caller = %hoop_core::display::escaped(&caller), %peer, reason = %hoop_core::display::escaped(&why), left_out, "admin request refused");

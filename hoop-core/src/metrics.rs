@@ -7,6 +7,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::Postgres, Protocol::Ssh, Protocol::Kubernetes];
 
+/// Requests answered outside any session (no recording holds them): counted here, since their
+/// log lines are bounded (see [`crate::lograte`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessionless {
+    /// A login refused (bad credential, unknown target, a rule).
+    LoginRefused,
+    /// An admin API request refused (401, 403, 404, 429, …).
+    AdminRefused,
+    /// A Postgres CancelRequest.
+    Cancel,
+}
+
+impl Sessionless {
+    const ALL: [Sessionless; 3] = [Sessionless::LoginRefused, Sessionless::AdminRefused, Sessionless::Cancel];
+
+    fn label(self) -> &'static str {
+        match self {
+            Sessionless::LoginRefused => "login_refused",
+            Sessionless::AdminRefused => "admin_refused",
+            Sessionless::Cancel => "cancel",
+        }
+    }
+}
+
 fn index(p: Protocol) -> usize {
     match p {
         Protocol::Postgres => 0,
@@ -26,6 +50,7 @@ pub struct Metrics {
     policy_errors: AtomicU64,
     reviews_unreachable: AtomicU64,
     budget_tickets: AtomicU64,
+    sessionless: [AtomicU64; 3],
     /// Rows and bytes read per target (targets come from config, so this stays small).
     read: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
@@ -53,6 +78,12 @@ impl Metrics {
 
     pub(crate) fn recording_failed(&self) {
         self.recording_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sessionless(&self, kind: Sessionless) {
+        if let Some(c) = self.sessionless.get(kind as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn budget_ticket(&self) {
@@ -116,6 +147,11 @@ impl Metrics {
         let _ = writeln!(out, "hoop_reviews_unreachable_total {}", self.reviews_unreachable.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP hoop_budget_tickets_total Review tickets opened by rules reading result (a result paused midway).\n# TYPE hoop_budget_tickets_total counter");
         let _ = writeln!(out, "hoop_budget_tickets_total {}", self.budget_tickets.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP hoop_sessionless_requests_total Requests answered outside any session: refused logins, refused admin requests, Postgres cancel requests.\n# TYPE hoop_sessionless_requests_total counter");
+        for k in Sessionless::ALL {
+            let n = self.sessionless.get(k as usize).map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(out, "hoop_sessionless_requests_total{{kind=\"{}\"}} {n}", k.label());
+        }
         let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(out, "# HELP hoop_rows_read_total Rows and objects returned to clients, by target.\n# TYPE hoop_rows_read_total counter");
         for (t, (rows, _)) in read.iter() {

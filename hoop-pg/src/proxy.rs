@@ -204,6 +204,7 @@ impl PgProxy {
         };
         match opening {
             Opening::Cancel(pid, key, mut conn) => {
+                self.gate.count_sessionless(hoop_core::metrics::Sessionless::Cancel);
                 self.cancel.cancel(pid, key).await;
                 // Over TLS, end with close_notify as PostgreSQL does: libpq 18's PQcancelConn
                 // reports "SSL error: unexpected eof" on a bare close.

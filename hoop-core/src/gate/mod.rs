@@ -375,6 +375,7 @@ impl Gate {
         // the log by 1 MB/s, red-team tenants round.)
         static LINES: crate::lograte::LogRate = crate::lograte::LogRate::new(120);
         let refused = |e: &dyn std::fmt::Display| {
+            self.inner.metrics.sessionless(crate::metrics::Sessionless::LoginRefused);
             let Some(left_out) = LINES.admit() else { return };
             let error: String = e.to_string().chars().take(200).collect();
             let target: String = target.chars().take(64).collect();
@@ -553,6 +554,11 @@ impl Gate {
         self.set_policy(Arc::new(policy));
         self.set_masker(Arc::new(masker));
         Ok(())
+    }
+
+    /// Counts a request answered outside any session, for `/metrics`.
+    pub fn count_sessionless(&self, kind: crate::metrics::Sessionless) {
+        self.inner.metrics.sessionless(kind);
     }
 
     /// Prometheus text for the gate's counters.
