@@ -301,6 +301,7 @@ impl Conn {
         if k8s.subresource == "exec" {
             // The command itself, under the same exec rules as SSH.
             let mut command = crate::classify::exec_action_at(&target_name, &query, secret_mounts.workdir.clone());
+            crate::mounts::home_aliases(&mut command, &secret_mounts);
             if query_flag(&query, "tty") {
                 command = command.on_terminal();
             }

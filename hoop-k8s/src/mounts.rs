@@ -76,6 +76,32 @@ fn mounts_of(pod: &serde_json::Value, container: Option<&str>) -> Mounts {
     Mounts { paths, workdir, home }
 }
 
+/// Paths under the container's home as its spec sets it (`env: HOME=/app`) read as the home
+/// directory's too (`~/…`), so that the rules about a home's configuration hold there as in
+/// `/root` (red-team Kubernetes round 101: `tar -x -C <spec HOME>` was only held where `tar -x
+/// -C /root` is refused, and, approved, planted `.bashrc` and `.ssh/authorized_keys`); a link to
+/// that home is unreadable, as one to `/root` is.
+pub(crate) fn home_aliases(action: &mut hoop_core::action::Action, mounts: &Mounts) {
+    let Some(home) = mounts.home.as_deref().map(|h| h.trim_end_matches('/')).filter(|h| !h.is_empty() && *h != "/root" && !h.starts_with("/home/")) else { return };
+    let alias = |p: &str| -> Option<String> {
+        let rest = p.strip_prefix(home)?;
+        match rest {
+            "" | "/" => Some("~".to_string()),
+            r if r.starts_with('/') => Some(format!("~{r}")),
+            _ => None,
+        }
+    };
+    let e = &mut action.exec;
+    for list in [&mut e.paths, &mut e.writes] {
+        let more: Vec<String> = list.iter().filter_map(|p| alias(p)).filter(|a| !list.contains(a)).collect();
+        list.extend(more);
+    }
+    let links_home = e.programs.iter().any(|p| p == "ln") && e.paths.iter().any(|p| p.trim_end_matches('/') == home);
+    if links_home && e.unreadable.is_empty() {
+        e.unreadable = format!("a link to {home} (the container's home) names its files by another path");
+    }
+}
+
 /// Links nearly every image has (merged `/usr`, `/var/run`): a path is read through them as the
 /// container reads it (red-team round 86: `cat /run/x/password` read a Secret mounted at
 /// `/var/run/x`).

@@ -2313,6 +2313,32 @@ fn relative_paths_after_any_move_are_unreadable() {
     assert!(!dir.join("m74").exists() && !dir.join("m74b").exists(), "a relative write landed where hoop did not read it: {out}");
 }
 
+/// Red-team Kubernetes round 101: the home the pod's spec sets (`env: HOME=…`) was not a home
+/// to the rules: `tar -x -C <that home>` was only held where `tar -x -C /root` is refused, and,
+/// approved, planted `.bashrc` and `.ssh/authorized_keys`; a link to it was held where one to
+/// `/root` is refused. Both are refused now, and nothing lands.
+#[test]
+fn the_home_a_pod_spec_sets_is_a_home() {
+    let gw = gateway("");
+    let home = std::env::temp_dir().join(format!("hoop-r101-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    let pod = gw.dir.path().join("homed.yaml");
+    std::fs::write(&pod, format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: homed\nspec:\n  containers:\n  - name: app\n    image: busybox\n    env:\n    - name: HOME\n      value: {}\n", home.display())).unwrap();
+    assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", pod.to_str().unwrap()]).status.success());
+    let kc = gw.agent();
+    let h = home.display().to_string();
+    let link = std::env::temp_dir().join(format!("hoop-r101-link-{}", std::process::id()));
+    for (argv, rule) in [(vec!["tar", "-x", "-C", h.as_str()], "agent-no-startup-files"), (vec!["ln", "-s", h.as_str(), link.to_str().unwrap()], "agent-no-unreadable-commands")] {
+        let o = kubectl(&kc, &[&["exec", "homed", "--"][..], &argv].concat());
+        assert!(text(&o).1.contains(rule), "{argv:?}: {:?}", text(&o));
+    }
+    let linked = std::fs::symlink_metadata(&link).is_ok();
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_dir_all(&home);
+    assert!(!linked, "the link was made");
+}
+
 /// Red-team SSH round 84, the same through `kubectl cp`: an approved extraction's archive may
 /// not make links (a symlink out of the directory lets later commands write where none was
 /// reviewed). A directory copied into a pod arrives up to its link, and the link is not made.
