@@ -1732,6 +1732,12 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     let _ = std::fs::remove_file(&source);
     let link = marker("proc86");
     refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("ln -s /proc/self /tmp/{link}"), "agent-no-unreadable-commands");
+    // Round 89: `mv /dev/fd /tmp/L` left a copy of the link (another filesystem), then a
+    // descriptor on the home directory wrote through it; and `ln -s /tmp/x/.f` alone made
+    // `~/.f`.
+    refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("mv /dev/fd /tmp/{link}"), "agent-no-unreadable-commands");
+    refused_and_not_made(&gw, &home, &name, &format!("printf x 0<{h} > /tmp/{link}"), "agent-no-unreadable-commands");
+    refused_and_not_made(&gw, &home, &name, &format!("ln -s /tmp/{name}"), "agent-no-home-configuration");
     let dir = std::env::temp_dir().join(marker("env68"));
     let env = env_file(&dir, 0o755);
     for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display()), format!("grep -d recurse -h PASS {} | cut -d= -f2", dir.display())] {

@@ -431,8 +431,14 @@ impl Walker<'_> {
                         if fd.is_none_or(|fd| fd == 0) {
                             self.stdin_redirected = true;
                         }
-                        if matches!(target, ast::IoFileRedirectTarget::Filename(_)) {
+                        if let ast::IoFileRedirectTarget::Filename(w) = target {
                             opened.push(fd.unwrap_or(0));
+                            // A descriptor opened on a home directory is that directory under
+                            // `/dev/fd/N`, `/proc/self/fd/N` or any copy of those links (red-team
+                            // SSH round 89): no program reads a directory as its input.
+                            if self.word(&w.value).is_some_and(|p| home_or_above(&p)) {
+                                return self.r.unreadable(format!("{} opens a home directory as a descriptor", w.value));
+                            }
                         }
                     }
                     self.redirect(r);
@@ -652,13 +658,37 @@ impl Walker<'_> {
         // about the target do not look: it counts as written by the link (red-team SSH round
         // 88: an approved `ln -s ~/.popt /tmp/L`, then `echo … > /tmp/L` unreviewed, wrote
         // `~/.popt`; a link to a `.env` let `cut -d= -f2 /tmp/E` print its values).
-        if argv.first().is_some_and(|p| known_name(p) == "ln") {
+        // (`cp -s`/`-l` make links too, and `ln TARGET` alone makes one named after it in the
+        // directory it runs in: red-team SSH round 89's `ln -s /tmp/x/.pdbrc` made `~/.pdbrc`.)
+        let program = argv.first().map_or("", |p| known_name(p));
+        let links = program == "ln"
+            || (program == "cp" && argv.iter().skip(1).any(|a| long(a, "--symbolic-link") || long(a, "--link") || short_given(a, &['s', 'l'], "StT")));
+        if links {
             let operands: Vec<&String> = argv.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
             let to_dir = argv.iter().skip(1).any(|a| long(a, "--target-directory") || short_given(a, &['t'], "S"));
             let targets = if to_dir || operands.len() == 1 { &operands[..] } else { operands.split_last().map_or(&[][..], |(_, t)| t) };
+            let named_here = (program == "ln" && !to_dir && operands.len() == 1).then(|| operands.first().and_then(|t| t.trim_end_matches('/').rsplit('/').next()).map(str::to_string)).flatten();
             for t in targets.iter().map(|t| t.to_string()).collect::<Vec<_>>() {
                 self.note_written(&t);
             }
+            if let Some(name) = named_here.filter(|n| !n.is_empty()) {
+                self.written(&name);
+                self.relative(&name);
+            }
+        }
+        // A link into a process's descriptors or directories, moved or copied as a link out of
+        // `/dev` or `/proc`, names whatever a later descriptor is (red-team SSH round 89: `mv
+        // /dev/fd /tmp/L` left a copy of the link, then `… 0<~ > /tmp/L/0/.popt` wrote `~/.popt`).
+        // (A plain `cp` or `install` copies what a link points to, `/proc/cpuinfo`'s text.)
+        let copies_links = match program {
+            "mv" | "ln" => true,
+            "cp" | "rsync" => argv.iter().skip(1).any(|a| a.starts_with('-')),
+            _ => false,
+        };
+        if copies_links
+            && let Some(p) = argv.iter().skip(1).filter(|a| !a.starts_with('-')).find(|a| process_target(a) || descriptor_dir(a))
+        {
+            self.r.unreadable(format!("{program} {p} copies a link into a process's descriptors or directories"));
         }
         // A symbolic link with a relative target points elsewhere once it is moved (red-team
         // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
@@ -2439,6 +2469,11 @@ fn proc_link(path: &str) -> bool {
         || matches!(segs.as_slice(), ["dev", "fd" | "stdin" | "stdout" | "stderr", _, ..])
 }
 
+/// Whether `path` is `/dev/fd` or a descriptor link (`/dev/stdin`, …), whole.
+fn descriptor_dir(path: &str) -> bool {
+    matches!(normalise(path).trim_end_matches('/'), "/dev/fd" | "/dev/stdin" | "/dev/stdout" | "/dev/stderr")
+}
+
 /// The descriptor `/dev/stdin`, `/dev/stdout` or `/dev/stderr` names (`/dev/fd/N` and
 /// `/proc/PID/fd/N` are unreadable as paths already: [`proc_link`]).
 fn std_descriptor(path: &str) -> Option<u32> {
@@ -3083,6 +3118,15 @@ mod tests {
             unreadable(line);
         }
         unreadable("busybox tar -xf /tmp/m.tar -C /tmp/x");
+        // Red-team SSH round 89: links out of /dev and /proc, a descriptor on the home directory,
+        // `ln TARGET` alone, `cp -s`/`-l`.
+        for line in ["mv /dev/fd /tmp/L", "cp -P /dev/stdin /tmp/i", "rsync -l /proc/self /tmp/p", "mv /proc/thread-self /tmp/t", "echo x 0</home/web > /tmp/x", "cat 3< ~ /tmp/a"] {
+            unreadable(line);
+        }
+        assert!(read_line("ln -s /tmp/x/.pdbrc").writes.iter().any(|w| w.ends_with(".pdbrc") && !w.starts_with("/tmp")), "{:?}", read_line("ln -s /tmp/x/.pdbrc"));
+        assert!(read_line("cp -s /home/web/.popt /tmp/x").writes.contains(&"/home/web/.popt".to_string()));
+        assert!(read_line("cp -l /home/web/.popt /tmp/x").writes.contains(&"/home/web/.popt".to_string()));
+        assert!(read_line("cp /proc/cpuinfo /tmp/c").unreadable.is_empty());
         // Red-team SSH round 87: the shell's directory spellings, and wrapped programs read by
         // their name like unwrapped ones.
         for line in ["cp /tmp/s/.popt ~+", "mv /tmp/s/.popt ~-", "cp /tmp/s/.popt ~0", "install -t ~+0 /tmp/s/.x", "tar -x -C ~+", "nice ln -s /proc/self /tmp/L", "timeout 5 ln -s ~ /tmp/h", "env -- ln -s .popt /tmp/p"] {
