@@ -1738,6 +1738,13 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     refused_and_not_made(&gw, std::path::Path::new("/tmp"), &link, &format!("mv /dev/fd /tmp/{link}"), "agent-no-unreadable-commands");
     refused_and_not_made(&gw, &home, &name, &format!("printf x 0<{h} > /tmp/{link}"), "agent-no-unreadable-commands");
     refused_and_not_made(&gw, &home, &name, &format!("ln -s /tmp/{name}"), "agent-no-home-configuration");
+    // Round 90: the redirection on a compound command, which its commands inherit.
+    std::fs::write(&source, "x").unwrap();
+    std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for c in [format!("{{ cp {} /dev/stdin; }} 0<{h}", source.display()), format!("( cp {} /dev/stdin ) <{h}", source.display())] {
+        refused_and_not_made(&gw, &home, &name, &c, "agent-no-unreadable-commands");
+    }
+    let _ = std::fs::remove_file(&source);
     let dir = std::env::temp_dir().join(marker("env68"));
     let env = env_file(&dir, 0o755);
     for c in [format!("grep -o '=.*' {}", env.display()), format!("tail -c 19 {}", env.display()), format!("grep -rh PASS {} | cut -d= -f2", dir.display()), format!("grep -d recurse -h PASS {} | cut -d= -f2", dir.display())] {

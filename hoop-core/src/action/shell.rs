@@ -248,7 +248,7 @@ pub(crate) fn read_argv(argv: &[String], workdir: Option<String>) -> Reading {
 fn on_parser(read: impl FnOnce(&mut Walker<'_>) + Send + 'static) -> Reading {
     super::parser::run(move || {
         let mut r = Reading::default();
-        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false, no_files: false, stdin_redirected: false });
+        read(&mut Walker { r: &mut r, depth: 0, interpreters: 0, cwd: super::typed::Cwd::Login, only_reads: false, bash: false, no_files: false, stdin_redirected: false, outer_opened: Vec::new(), outer_fed: false });
         r.finish();
         r
     })
@@ -296,6 +296,10 @@ struct Walker<'a> {
     /// The command being read has its input redirected from a file or descriptor (`< f`),
     /// so its input is not what the client sends.
     stdin_redirected: bool,
+    /// Descriptors the compound commands around the one being read opened on paths for reading
+    /// (`{ …; } 0<~`), and whether their input is a pipe: their commands inherit both.
+    outer_opened: Vec<u32>,
+    outer_fed: bool,
 }
 
 impl Walker<'_> {
@@ -352,12 +356,21 @@ impl Walker<'_> {
         match cmd {
             ast::Command::Simple(s) => self.simple_command(s, several, fed),
             ast::Command::Compound(c, redirects) => {
+                // What its redirections open, its commands inherit (red-team SSH round 90: `{ cp
+                // F /dev/stdin; } 0<~` wrote `~/F`, read as a simple command's redirect would be).
+                let (opened, fed_before) = (self.outer_opened.len(), self.outer_fed);
                 if let Some(list) = redirects {
                     for r in &list.0 {
                         self.redirect(r);
+                        if let Some(fd) = self.input_opened(r) {
+                            self.outer_opened.push(fd);
+                        }
                     }
                 }
-                self.compound(c)
+                self.outer_fed |= fed;
+                self.compound(c);
+                self.outer_opened.truncate(opened);
+                self.outer_fed = fed_before;
             }
             ast::Command::Function(f) => self.r.unreadable(format!("defines a function ({}) that changes what a name runs", f.fname)),
             ast::Command::ExtendedTest(_) => self.r.unreadable("[[ … ]] is evaluated at run time"),
@@ -427,19 +440,13 @@ impl Walker<'_> {
                     if matches!(r, ast::IoRedirect::HereDocument(..) | ast::IoRedirect::HereString(..)) {
                         stdin_from_doc = true;
                     }
-                    if let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite | ast::IoFileRedirectKind::DuplicateInput, target) = r {
-                        if fd.is_none_or(|fd| fd == 0) {
-                            self.stdin_redirected = true;
-                        }
-                        if let ast::IoFileRedirectTarget::Filename(w) = target {
-                            opened.push(fd.unwrap_or(0));
-                            // A descriptor opened on a home directory is that directory under
-                            // `/dev/fd/N`, `/proc/self/fd/N` or any copy of those links (red-team
-                            // SSH round 89): no program reads a directory as its input.
-                            if self.word(&w.value).is_some_and(|p| home_or_above(&p)) {
-                                return self.r.unreadable(format!("{} opens a home directory as a descriptor", w.value));
-                            }
-                        }
+                    if let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite | ast::IoFileRedirectKind::DuplicateInput, _) = r
+                        && fd.is_none_or(|fd| fd == 0)
+                    {
+                        self.stdin_redirected = true;
+                    }
+                    if let Some(fd) = self.input_opened(r) {
+                        opened.push(fd);
                     }
                     self.redirect(r);
                 }
@@ -457,6 +464,8 @@ impl Walker<'_> {
         if argv.is_empty() {
             return;
         }
+        opened.extend(self.outer_opened.iter().copied());
+        self.stdin_redirected |= self.outer_opened.contains(&0);
         // That descriptor named again as a path is that path, a directory too: `cp x /dev/stdin
         // < ~` writes `~/x`, `cp -r /dev/stdin /tmp/k < ~/.ssh` copies the keys out (red-team SSH
         // round 86 wrote `/dev/stdin/.popt` so).
@@ -465,7 +474,7 @@ impl Walker<'_> {
         if let Some(word) = argv.iter().skip(1).find(|a| names_opened(a)) {
             return self.r.unreadable(format!("{word} names a descriptor the command opened on a path, which may be a directory"));
         }
-        self.simple(argv, fed || stdin_from_doc);
+        self.simple(argv, fed || stdin_from_doc || self.outer_fed);
         if several && self.r.commands.last().and_then(|c| c.first()).is_some_and(|p| DIRECTORY.contains(&p.as_str())) {
             self.r.unreadable("changes directory before other commands, so their relative paths are read elsewhere");
         }
@@ -1063,7 +1072,7 @@ impl Walker<'_> {
             return self.r.unreadable("shells nested too deep to read");
         }
         let mut inner = Reading::default();
-        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash, no_files: false, stdin_redirected: false };
+        let mut walker = Walker { r: &mut inner, depth: self.depth + 1, interpreters: 0, cwd: self.cwd.clone(), only_reads: false, bash, no_files: false, stdin_redirected: false, outer_opened: Vec::new(), outer_fed: false };
         walker.line(text);
         self.interpreters += walker.interpreters;
         let r = &mut *self.r;
@@ -1181,6 +1190,18 @@ impl Walker<'_> {
         if SYSTEM_BIN.iter().any(|d| p.starts_with(d)) || home_bin || named_bin {
             self.r.unreadable(format!("{path} is in a directory of programs: writing there changes what a program's name runs"));
         }
+    }
+
+    /// The descriptor `r` opens on a path for reading (`< f`, `3< f`, `<> f`), if it does; one
+    /// opened on a home directory is that directory under `/dev/fd/N`, `/proc/self/fd/N` or a
+    /// copy of those links (red-team SSH round 89), and no program reads a directory as its
+    /// input: unreadable.
+    fn input_opened(&mut self, r: &ast::IoRedirect) -> Option<u32> {
+        let ast::IoRedirect::File(fd, ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::ReadAndWrite, ast::IoFileRedirectTarget::Filename(w)) = r else { return None };
+        if self.word(&w.value).is_some_and(|p| home_or_above(&p)) {
+            self.r.unreadable(format!("{} opens a home directory as a descriptor", w.value));
+        }
+        Some(fd.unwrap_or(0))
     }
 
     fn redirect(&mut self, r: &ast::IoRedirect) {
@@ -3120,6 +3141,10 @@ mod tests {
         unreadable("busybox tar -xf /tmp/m.tar -C /tmp/x");
         // Red-team SSH round 89: links out of /dev and /proc, a descriptor on the home directory,
         // `ln TARGET` alone, `cp -s`/`-l`.
+        // Round 90: the same redirections on a compound command, which its commands inherit.
+        for line in ["{ cp /tmp/z/.popt /dev/stdin; } 0</home/web", "( cp /tmp/z/.popt /dev/stdin ) < /tmp/d", "for i in 1; do cp /tmp/z/.popt /dev/stdin; done < /tmp/d", "{ cp /tmp/z/.x /dev/stdout; } 1< /tmp/d", "{ tar -x -C /tmp/x; } < /tmp/m.tar", "cat /tmp/m.tar | { tar -x -C /tmp/x; }"] {
+            unreadable(line);
+        }
         for line in ["mv /dev/fd /tmp/L", "cp -P /dev/stdin /tmp/i", "rsync -l /proc/self /tmp/p", "mv /proc/thread-self /tmp/t", "echo x 0</home/web > /tmp/x", "cat 3< ~ /tmp/a"] {
             unreadable(line);
         }
