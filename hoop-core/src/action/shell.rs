@@ -684,6 +684,12 @@ impl Walker<'_> {
                 self.written(&name);
                 self.relative(&name);
             }
+            // A symbolic link with a relative target points elsewhere once it is moved (red-team
+            // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
+            let symbolic = program == "ln" && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS"));
+            if symbolic && let Some(t) = targets.iter().find(|t| !t.starts_with('/') && !t.starts_with('~')) {
+                self.r.unreadable(format!("a link to the relative {t} points elsewhere once the link is moved: name its target whole"));
+            }
         }
         // A link into a process's descriptors or directories, moved or copied as a link out of
         // `/dev` or `/proc`, names whatever a later descriptor is (red-team SSH round 89: `mv
@@ -698,16 +704,6 @@ impl Walker<'_> {
             && let Some(p) = argv.iter().skip(1).filter(|a| !a.starts_with('-')).find(|a| process_target(a) || descriptor_dir(a))
         {
             self.r.unreadable(format!("{program} {p} copies a link into a process's descriptors or directories"));
-        }
-        // A symbolic link with a relative target points elsewhere once it is moved (red-team
-        // round 76: `ln -s .popt /tmp/p`, then `mv /tmp/p ~/p` and `tee ~/p` made `~/.popt`).
-        if argv.first().is_some_and(|p| known_name(p) == "ln") && argv.iter().skip(1).any(|a| long(a, "--symbolic") || short_given(a, &['s'], "tS")) {
-            let operands: Vec<&String> = argv.iter().skip(1).filter(|a| !a.starts_with('-')).collect();
-            let to_dir = argv.iter().skip(1).any(|a| long(a, "--target-directory") || short_given(a, &['t'], "S"));
-            let targets = if to_dir || operands.len() == 1 { &operands[..] } else { operands.split_last().map_or(&[][..], |(_, t)| t) };
-            if let Some(t) = targets.iter().find(|t| !t.starts_with('/') && !t.starts_with('~')) {
-                self.r.unreadable(format!("a link to the relative {t} points elsewhere once the link is moved: name its target whole"));
-            }
         }
         // A mode or owner change of a directory changes who may create names in it, and with
         // `-R` the modes of everything under it: it touches `<dir>/<new>`, which rules about
