@@ -374,11 +374,7 @@ impl ChannelRelay {
                             if let Err(e) = checked {
                                 let msg = format!("hoop: {e} (rule {})", hoop_core::action::archive::RULE);
                                 let _ = session.record_later(&Event::Note { message: msg.clone() });
-                                up(Up::Signal(russh::Sig::KILL));
-                                up(Up::Close);
-                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
-                                refuse(&client, id, &msg).await;
-                                return;
+                                return end_midway(&session, &client, id, &up, (running.take(), (sent, masked_of(&out, &err))), &msg).await;
                             }
                         }
                         Request::Data(data) => {
@@ -418,11 +414,7 @@ impl ChannelRelay {
                             if matches!(mode, Mode::Raw)
                                 && let Err(msg) = output_checkpoint(&session, &client, id, running, (sent, masked_of(&out, &err)), &mut checkpoint).await
                             {
-                                up(Up::Signal(russh::Sig::KILL));
-                                up(Up::Close);
-                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
-                                refuse(&client, id, &msg).await;
-                                return;
+                                return end_midway(&session, &client, id, &up, (running.take(), (sent, masked_of(&out, &err))), &msg).await;
                             }
                             // The host's answers decide how a legacy upload's next bytes are read.
                             if let Mode::ScpSink(sink) = &mut mode {
@@ -472,11 +464,7 @@ impl ChannelRelay {
                             // 30: `seq … >&2` went out whole past the byte budget).
                             if let Err(msg) = output_checkpoint(&session, &client, id, running, (sent, masked_of(&out, &err)), &mut checkpoint).await {
                                 flush_all(&client, &session, id, &mut out, &mut err).await;
-                                up(Up::Signal(russh::Sig::KILL));
-                                up(Up::Close);
-                                finished(&session, running.take(), "ended midway".into(), (sent, masked_of(&out, &err)));
-                                refuse(&client, id, &msg).await;
-                                return;
+                                return end_midway(&session, &client, id, &up, (running.take(), (sent, masked_of(&out, &err))), &msg).await;
                             }
                         }
                         // Held output is not released at the exit status: sshd may still send
@@ -770,6 +758,19 @@ async fn end_upload(
     msg: &str,
 ) {
     let _ = client.data(id, format!("\x02{msg}\n").into_bytes()).await;
+    end_midway(session, client, id, up, (running, so_far), msg).await;
+}
+
+/// Ends a command refused midway: the host's command killed and its channel closed, its
+/// result recorded with what it sent so far, and the client told why.
+async fn end_midway(
+    session: &SessionHandle,
+    client: &ToClient,
+    id: ChannelId,
+    up: &impl Fn(Up) -> bool,
+    (running, so_far): (Option<(u64, std::time::Instant)>, (u64, u64)),
+    msg: &str,
+) {
     up(Up::Signal(russh::Sig::KILL));
     up(Up::Close);
     finished(session, running, "ended midway".into(), so_far);
