@@ -232,6 +232,10 @@ pub struct Exec {
     /// lines (`fold`, `tr`, `od`, `rev`, `cut -c`, `grep -o`, `sed s/…/`, …): a value they print
     /// is no longer the text masking searches for (see `action/programs.rs`).
     pub reshapes: Vec<String>,
+    /// Programs of the line that make links or copy links as links (`ln`, `cp -s`, `cp -d`,
+    /// `cp -r`, `rsync -l`, `cpio -p`), each as it was spelt: a link changes what a path means
+    /// later (see `action/programs.rs`).
+    pub links: Vec<String>,
     /// Kubernetes: the paths the line reads that hold a copy of a Secret's value (or may: a
     /// directory read recursively, a file the gateway could not read whole), read in the
     /// container before the line is checked.

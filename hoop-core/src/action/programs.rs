@@ -237,6 +237,70 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
     Some(how)
 }
 
+/// How a command makes links or copies links as links, if it does (`ln`, `cp -s`, `cp -d`,
+/// `cp -r`, `rsync -l`, `cpio -p`): a link made now changes what a path means later, and a
+/// relative one copied elsewhere names other files at its new place (red-team SSH round 91: an
+/// approved `cp -d` of a host's `Release -> ..` into `~/x/R` made `~/x/R/.popt` the home's
+/// `.popt`, which later commands wrote unreviewed).
+pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
+    let options = || args.iter().take_while(|a| a.as_str() != "--").filter(|a| a.starts_with('-') && a.len() > 1);
+    let long = |a: &str, names: &[&str]| {
+        a.strip_prefix("--").map(|a| a.split('=').next().unwrap_or_default()).is_some_and(|given| !given.is_empty() && names.iter().any(|n| n.starts_with(given)))
+    };
+    let how = match program {
+        "ln" | "link" => program.to_string(),
+        "cp" => {
+            // The last of "follow links" (`-L`) and "keep them" (`-P`, `-d`, `-a`, and `-r`,
+            // whose default is to keep them) decides, letter by letter as getopt reads them.
+            let mut keeps = false;
+            for a in options() {
+                if long(a, &["symbolic-link", "link"]) {
+                    return Some(format!("{program} {a}"));
+                }
+                if long(a, &["dereference"]) {
+                    keeps = false;
+                } else if long(a, &["no-dereference", "archive", "recursive"]) {
+                    keeps = true;
+                } else if !a.starts_with("--") {
+                    for c in a[1..].chars() {
+                        match c {
+                            's' | 'l' => return Some(format!("{program} -{c}")),
+                            'L' => keeps = false,
+                            'P' | 'd' | 'a' | 'r' | 'R' => keeps = true,
+                            // The rest of the word is the argument of these.
+                            'S' | 't' | 'T' => break,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            if !keeps {
+                return None;
+            }
+            format!("{program} (links kept as links)")
+        }
+        "rsync" => {
+            let keeps = options().any(|a| long(a, &["links", "archive"]) || (!a.starts_with("--") && short_cluster_has(a, &['l', 'a'])));
+            // Links copied as files, or those leaving the tree skipped or copied as files.
+            let follows = options().any(|a| {
+                long(a, &["copy-links", "copy-unsafe-links", "safe-links", "no-links"]) || (!a.starts_with("--") && short_cluster_has(a, &['L']))
+            });
+            if !keeps || follows {
+                return None;
+            }
+            format!("{program} -l")
+        }
+        "cpio" if options().any(|a| long(a, &["pass-through"]) || (!a.starts_with("--") && short_cluster_has(a, &['p']))) => {
+            if options().any(|a| long(a, &["dereference"]) || (!a.starts_with("--") && short_cluster_has(a, &['L']))) {
+                return None;
+            }
+            format!("{program} -p")
+        }
+        _ => return None,
+    };
+    Some(how)
+}
+
 /// Whether a jq program among `args` reads raw text or takes strings apart (`explode`,
 /// `split`, slices, `ascii_downcase`, `@base32`, `sub`, …).
 fn jq_rewrites(args: &[String]) -> bool {

@@ -540,6 +540,17 @@ impl Walker<'_> {
         let mut argv = argv.to_vec();
         let Some(first) = argv.first_mut() else { return };
         *first = program_name(first).to_string();
+        // A link made now, or a link copied as a link, changes what a path means later (a
+        // multi-call binary's `cp` too: `busybox cp -a`).
+        let applet = argv.split_first().map(|(p, args)| match (known_name(p), args.split_first()) {
+            ("busybox" | "toybox", Some((applet, rest))) => (known_name(applet), rest),
+            (p, _) => (p, args),
+        });
+        if let Some(how) = applet.and_then(|(p, args)| super::programs::links(p, args))
+            && !self.r.links.contains(&how)
+        {
+            self.r.links.push(how);
+        }
         // `getent shadow` reads /etc/shadow by a database's name (red-team round 89).
         if argv.first().is_some_and(|p| known_name(p) == "getent") {
             for db in argv.iter().skip(1).filter(|a| !a.starts_with('-')).take(1) {
@@ -1079,6 +1090,7 @@ impl Walker<'_> {
         super::extend_unique(&mut r.exec.scripts, &inner.exec.scripts);
         super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
         super::extend_unique(&mut r.exec.reshapes, &inner.exec.reshapes);
+        super::extend_unique(&mut r.exec.links, &inner.exec.links);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);
         }
@@ -2768,6 +2780,26 @@ fn creates_under(argv: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_that_keep_links_make_links() {
+        // Red-team SSH round 91: `cp -d` of a host's `Release -> ..` made an alias of a home.
+        for (line, how) in [
+            ("cp -d /usr/lib/x/Release /home/u/x/R", "cp (links kept as links)"),
+            ("nice cp -r a b", "cp (links kept as links)"),
+            ("cp -LP a b", "cp (links kept as links)"),
+            ("cp --archive a b", "cp (links kept as links)"),
+            ("cp -sS.bak a b", "cp -s"),
+            ("busybox cp -a a b", "cp (links kept as links)"),
+            ("rsync -vaz a b", "rsync -l"),
+            ("ln -s /tmp/a b", "ln"),
+        ] {
+            assert_eq!(read_line(line).links, [how], "{line}");
+        }
+        for line in ["cp a b", "cp -rL a b", "cp -PL a b", "cp -S.rdr a b", "cp -Ss.bak a b", "rsync -aL a b", "rsync -a --copy-unsafe-links a b", "rsync -rv a b", "cat a"] {
+            assert!(read_line(line).links.is_empty(), "{line}");
+        }
+    }
 
     #[test]
     fn rsync_outputs_and_moved_sources_are_written() {

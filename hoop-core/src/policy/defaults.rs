@@ -273,8 +273,8 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-links",
         Then::Review,
-        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && "ln" in action.exec.programs) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
-        "",
+        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && ("ln" in action.exec.programs || size(action.exec.links) > 0)) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
+        "makes links or copies links as links: a link changes what a path means later, and a relative one (`..`) copied elsewhere names other files there, which later commands then reach by a path no rule matches",
     ),
     (
         // In a container, Secret values are masked wherever they were copied, as they are
@@ -681,6 +681,14 @@ mod tests {
         review(Action::exec("h", "pbin/p"), "agent-review-shell");
         review(Action::exec("h", "sed -n '1e id' /etc/hostname"), "agent-review-shell");
         review(Action::exec("h", "ln -s /etc e"), "agent-review-links");
+        // Red-team SSH round 91: a copy that keeps links as links copies a host's `R -> ..`.
+        for c in ["cp -d /usr/lib/llvm-14/build/Release /home/u/x/R", "cp -a /tmp/x /tmp/y", "cp -r a b", "cp -LP a b", "cp --no-deref a b", "rsync -av /tmp/a /tmp/b", "rsync --links a b", "cp -s /tmp/a b", "busybox cp -a /tmp/a /tmp/b", "sh -c 'cp -R a b'"] {
+            review(Action::exec("h", c), "agent-review-links");
+        }
+        // Copies that follow links copy files.
+        for c in ["cp -rL /tmp/a /tmp/b", "cp -aL a b", "rsync -aL /tmp/a /tmp/b", "rsync -a --safe-links a b", "rsync -r a b", "cp -t /tmp/d a", "cp a b"] {
+            assert_ne!(rule_of(&verdict(IdentityKind::Agent, &Action::exec("h", c))), "agent-review-links", "{c}");
+        }
         // Red-team round 82: in a container, a write outside the scratch directories.
         let in_pod = |a: &Action| {
             let mut s = session(IdentityKind::Agent);
@@ -806,7 +814,7 @@ mod tests {
         assert_eq!(rule_of(&both), "agent-review-unlisted-programs");
         // A checkout or a linking copy writes where the repository or a link says.
         for c in ["cp -s a b", "cp -al a b"] {
-            review(Action::exec("h", c), "agent-review-shell");
+            review(Action::exec("h", c), "agent-review-links");
         }
         // Every git command runs what its repository's configuration says (round 40).
         for c in ["env --chdir=/tmp/wt git status", "git log -1", "git clone https://x.example/r.git", "git pull"] {
