@@ -2361,6 +2361,27 @@ fn an_approved_kubectl_cp_makes_no_links() {
     assert!(!linked && text(&o).1.contains("hoop-archive-members"), "{:?}", text(&o));
 }
 
+/// Red-team round 101: a set-user-ID program copied into a pod kept its bit (and, with tar run
+/// as root, its owner): a way back in as that owner. The member ends the copy before tar sees it.
+#[test]
+fn an_approved_kubectl_cp_makes_no_set_id_programs() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-cp-suid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("su"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(src.path().join("su"), std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    let dest = dir.join("in");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "ok");
+    let o = kubectl(&kc, &["cp", src.path().join("su").to_str().unwrap(), &format!("default/pod-1:{}", dest.display())]);
+    t.join().unwrap();
+    let made = std::fs::symlink_metadata(&dest).is_ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!made && text(&o).1.contains("hoop-archive-members"), "{:?}", text(&o));
+}
+
 /// Red-team round 100: `kubectl cp` of a local file into a pod (`tar -xmf - -C DIR` with the
 /// archive on its input) was held, approved, and then refused: its archive was read as lines
 /// typed into a shell. An extractor's input is its archive: once approved, the file arrives.

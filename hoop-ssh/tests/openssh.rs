@@ -2496,7 +2496,8 @@ fn pascal_case_and_long_credential_names_are_masked() {
 /// Red-team SSH round 84: an approved `tar -x -C DIR` passed its archive unread, and a member
 /// that was a symlink to the home directory (or a hardlink to `~/.bashrc`) let every later
 /// command write there unreviewed. An approved extraction's input is read as tar reads it: its
-/// files arrive, and a link member ends it before tar sees the link.
+/// files arrive, and a link member ends it before tar sees the link; so does a set-user-ID one
+/// (red-team Kubernetes round 101: tar run as root keeps the bit and the owner).
 #[test]
 fn an_approved_extraction_makes_no_links() {
     let gw = gateway("");
@@ -2504,6 +2505,9 @@ fn an_approved_extraction_makes_no_links() {
     std::fs::write(src.path().join("ok.txt"), "fine\n").unwrap();
     std::os::unix::fs::symlink("/tmp", src.path().join("h")).unwrap();
     std::fs::hard_link(src.path().join("ok.txt"), src.path().join("hl")).unwrap();
+    // A set-user-ID program (kept as such by a tar run as root, its owner too).
+    std::fs::write(src.path().join("su"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(src.path().join("su"), std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
     let tar = |members: &[&str]| Command::new("tar").arg("-cf").arg("-").arg("-C").arg(src.path()).args(members).output().unwrap().stdout;
     let dest = std::path::Path::new("/tmp").join(marker("extract"));
     let extract = |archive: Vec<u8>| {
@@ -2524,7 +2528,7 @@ fn an_approved_extraction_makes_no_links() {
     };
     let o = extract(tar(&["ok.txt"]));
     assert_eq!(std::fs::read_to_string(dest.join("ok.txt")).unwrap_or_default(), "fine\n", "{:?}", text(&o));
-    for (members, link) in [(&["ok.txt", "h"][..], "h"), (&["ok.txt", "hl"][..], "hl")] {
+    for (members, link) in [(&["ok.txt", "h"][..], "h"), (&["ok.txt", "hl"][..], "hl"), (&["ok.txt", "su"][..], "su")] {
         let o = extract(tar(members));
         let made = std::fs::symlink_metadata(dest.join(link)).is_ok();
         assert!(text(&o).1.contains("hoop-archive-members") && !made, "{members:?}: {:?}", text(&o));

@@ -47,6 +47,15 @@ pub enum ArchiveError {
         /// What kind of member it is.
         what: &'static str,
     },
+    /// A member would be made with privileges: set-user-ID or set-group-ID, extended attributes
+    /// (file capabilities among them) or ACLs.
+    #[error("the archive's member {name:?} {what}: an extraction would give it privileges no review saw")]
+    Privileged {
+        /// The member's name (or the pax key that carries the attribute).
+        name: String,
+        /// What it carries.
+        what: &'static str,
+    },
     /// A member's name leaves the extraction directory.
     #[error("the archive's member {0:?} names a place outside the directory it is extracted into")]
     Outside(String),
@@ -190,6 +199,14 @@ impl TarGuard {
             b'0' | b'\0' | b'7' | b'5' => {}
             other => return Err(ArchiveError::Unreadable(format!("a member of type {:?} (only files and directories are read)", char::from(other)))),
         }
+        // tar run as root keeps a member's set-ID bits (and its owner): a set-user-ID shell
+        // extracted into a scratch directory is a way back in as that owner for any later
+        // login, whoever it is (red-team Kubernetes round 101). Directories' set-group-ID bit
+        // only passes a group on to new names.
+        let mode = self::size(field(b, 100, 8)).ok_or_else(|| ArchiveError::Unreadable("a header's mode is not a number".into()))?;
+        if typeflag != b'5' && mode & 0o6000 != 0 {
+            return Err(ArchiveError::Privileged { name, what: "is set-user-ID or set-group-ID" });
+        }
         check_name(&name)?;
         for other in &std::mem::take(&mut self.names) {
             check_name(other)?;
@@ -217,6 +234,12 @@ impl TarGuard {
                         "path" => self.names.push(value),
                         "size" if kind == b'x' => {
                             self.pax_size = Some(value.parse().map_err(|_| ArchiveError::Unreadable("a pax size that is not a number".into()))?);
+                        }
+                        // Extended attributes and ACLs are restored by `tar --xattrs`/`--acls`
+                        // (and by default by some tars): `security.capability` is a file
+                        // capability, as strong as set-user-ID.
+                        k if ["SCHILY.xattr.", "LIBARCHIVE.xattr.", "SCHILY.acl.", "RHT.security.", "SCHILY.fflags"].iter().any(|p| k.starts_with(p)) => {
+                            return Err(ArchiveError::Privileged { name: key, what: "carries extended attributes or ACLs (file capabilities among them)" });
                         }
                         // Sparse files lay their data out in ways not read here; a global size
                         // would apply to every member.
@@ -309,9 +332,13 @@ mod tests {
 
     /// One tar header block as GNU tar writes it (ustar, with checksum).
     fn header(name: &str, typeflag: u8, size: u64, link: &str) -> Vec<u8> {
+        header_mode(name, typeflag, size, link, 0o644)
+    }
+
+    fn header_mode(name: &str, typeflag: u8, size: u64, link: &str, mode: u32) -> Vec<u8> {
         let mut b = vec![0u8; BLOCK];
         b[..name.len()].copy_from_slice(name.as_bytes());
-        b[100..107].copy_from_slice(b"0000644");
+        b[100..107].copy_from_slice(format!("{mode:07o}").as_bytes());
         b[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
         b[156] = typeflag;
         b[157..157 + link.len()].copy_from_slice(link.as_bytes());
@@ -381,6 +408,33 @@ mod tests {
             assert_eq!(err, Some(ArchiveError::Link { name: "h".into(), what }));
             assert_eq!(out.len(), before, "the link's header never passes");
         }
+    }
+
+    #[test]
+    fn set_id_members_and_extended_attributes_are_refused() {
+        for mode in [0o4755, 0o2755, 0o6711] {
+            let (out, err) = run(&header_mode("sh", b'0', 0, "", mode), 100);
+            assert!(matches!(err, Some(ArchiveError::Privileged { .. })), "{mode:o}");
+            assert!(out.is_empty());
+        }
+        // A directory's set-group-ID bit passes; so do ordinary modes.
+        let mut ok = header_mode("d/", b'5', 0, "", 0o2775);
+        ok.extend(header_mode("d/x", b'0', 0, "", 0o1777));
+        ok.extend(file("d/y", b"y"));
+        assert_eq!(run(&ok, 7), (ok.clone(), None));
+        for key in ["SCHILY.xattr.security.capability", "LIBARCHIVE.xattr.user.x", "SCHILY.acl.access", "RHT.security.selinux"] {
+            let mut stream = pax(&[(key, "x")]);
+            stream.extend(file("bin", b"x"));
+            let (out, err) = run(&stream, 512);
+            assert!(matches!(err, Some(ArchiveError::Privileged { .. })), "{key}");
+            assert!(out.len() <= stream.len() - BLOCK * 2, "{key}: the member's header did not pass");
+        }
+        // A mode tar cannot read is not guessed at.
+        let mut bad = header("f", b'0', 0, "");
+        bad[100..107].copy_from_slice(b"0009644");
+        let sum: u32 = bad.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { 32 } else { u32::from(c) }).sum();
+        bad[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        assert!(matches!(run(&bad, 512).1, Some(ArchiveError::Unreadable(_))));
     }
 
     #[test]
