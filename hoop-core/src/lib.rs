@@ -105,6 +105,7 @@ pub mod policy;
 pub mod record;
 pub mod serve;
 pub mod session;
+pub mod tar;
 pub mod tls;
 pub mod usage;
 pub mod verdict;

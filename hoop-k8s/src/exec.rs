@@ -11,7 +11,8 @@ use crate::status;
 use futures_util::{SinkExt, StreamExt};
 use hoop_core::event::{Event, Stream};
 use hoop_core::usage::ResultSoFar;
-use hoop_core::mask::{StreamMasker, StreamStyle};
+use hoop_core::mask::StreamStyle;
+use hoop_core::mask::archive::{ArchiveMasker, OutputMasker};
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -167,7 +168,7 @@ where
     let style = if tty && ongoing.timed_release { StreamStyle::Terminal } else { StreamStyle::Pipe };
     let (mut to_client, mut from_client) = client.split();
     let (mut to_up, mut from_up) = up.split();
-    let mut out: [Option<StreamMasker>; 2] = [None, None];
+    let mut out: [Option<OutputMasker>; 2] = [None, None];
     let mut exit = None;
     let mut sent = 0u64;
     let mut checkpoint = ResultSoFar::default();
@@ -277,7 +278,10 @@ where
                                     break;
                                 }
                             }
-                            let m = slot.get_or_insert_with(|| masker.stream(style));
+                            let m = slot.get_or_insert_with(|| {
+                                // An archive on stdout (`kubectl cp` out of the pod) stays one.
+                                if idx == 0 && ongoing.archive_out { OutputMasker::Archive(ArchiveMasker::new(masker.clone())) } else { OutputMasker::Stream(masker.stream(style)) }
+                            });
                             m.set_masker(masker.clone());
                             let masked = m.feed(data.get(1..).unwrap_or_default());
                             session.count_masked(&m.take_masked_by());
@@ -288,7 +292,7 @@ where
                             // A checkpoint every so many bytes, as for SSH output: a hold stops
                             // reading from the container until the reviewer decides (red-team
                             // round 28: 97 MB went out in one exec past every byte budget).
-                            let masked_values = out.iter().flatten().map(StreamMasker::masked_values).sum();
+                            let masked_values = out.iter().flatten().map(OutputMasker::masked_values).sum();
                             if let Err(msg) = output_checkpoint(&ongoing, &mut to_client, (sent, masked_values), &mut checkpoint).await {
                                 let _ = forward(&mut to_client, &session, 2, format!("\r\n{msg}\r\n").into_bytes()).await;
                                 let _ = session.record_later(&Event::Note { message: msg });

@@ -61,6 +61,9 @@ pub(crate) struct Ongoing {
     /// An agent's approved extractor: its stdin read as the archive it is (see
     /// [`hoop_core::action::archive`]).
     pub check_archive: bool,
+    /// The command prints an archive (`tar cf -`, `kubectl cp` out of a pod): its output is
+    /// masked member by member so that it stays one (see [`hoop_core::mask::archive`]).
+    pub archive_out: bool,
     /// On a terminal, output held back to mask it is released after a short wait (someone may
     /// type and read); a command of programs hoop knows is masked as a pipe's instead.
     pub timed_release: bool,
@@ -282,6 +285,7 @@ impl Conn {
         };
         let mut interactive = k8s.subresource == "attach";
         let mut extractor = false;
+        let mut archive_out = false;
         let mut timed_release = true;
         // A read of a Secret mounted in the pod (see `mounts.rs`), by the exec's command or a
         // line typed into an exec or attach; a pod hoop cannot read is refused, as what it
@@ -307,6 +311,7 @@ impl Conn {
             }
             interactive = command.input_is_commands();
             extractor = command.input_is_archive();
+            archive_out = command.output_is_archive() && !query_flag(&query, "tty");
             timed_release = !command.known_commands_only();
             // A held command that runs a script file: the reviewer is shown its text, and the
             // approval runs that text (see `scripts.rs`).
@@ -344,7 +349,7 @@ impl Conn {
         let check_stdin = agent && interactive && query_flag(&query, "stdin");
         let check_archive = agent && extractor && query_flag(&query, "stdin");
         let masker = session.masker();
-        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, check_archive, timed_release, secret_mounts, masker, live: None, exec_place: None };
+        let mut ongoing = Ongoing { session: session.clone(), action_id, started, target: target_name.clone(), k8s, check_stdin, check_archive, archive_out, timed_release, secret_mounts, masker, live: None, exec_place: None };
         if agent && matches!(ongoing.k8s.subresource.as_str(), "exec" | "attach") {
             let pod = api_path.strip_suffix("/attach").map_or_else(|| api_path.clone(), |p| format!("{p}/exec"));
             ongoing.exec_place = Some((pod, query.clone()));

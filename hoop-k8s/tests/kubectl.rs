@@ -2382,6 +2382,35 @@ fn an_approved_kubectl_cp_makes_no_set_id_programs() {
     assert!(!made && text(&o).1.contains("hoop-archive-members"), "{:?}", text(&o));
 }
 
+/// Red-team round 101: `kubectl cp` out of a pod (`tar cf -` there, the archive on stdout) had
+/// its output masked as text, so a copied file holding a masked value arrived as an archive tar
+/// could not read. The archive is masked member by member, same length: the file arrives, its
+/// value masked, and what else it holds as it was.
+#[test]
+fn kubectl_cp_out_of_a_pod_masks_and_stays_an_archive() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-cp-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let filler = "line of ordinary text\n".repeat(500);
+    std::fs::write(dir.join("contacts.txt"), format!("{filler}contact: ada@example.com\n{filler}end\n")).unwrap();
+    std::fs::write(dir.join("after.txt"), "the member after it\n").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+    let o = kubectl(&kc, &["cp", &format!("default/pod-1:{}", dir.display()), local.path().join("out").to_str().unwrap()]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    approver.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let got = std::fs::read_to_string(local.path().join("out/contacts.txt")).unwrap_or_default();
+    let after = std::fs::read_to_string(local.path().join("out/after.txt")).unwrap_or_default();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(got.ends_with("end\n") && got.contains("contact: ") && !got.contains("ada@example.com"), "{got:?}");
+    assert_eq!(got.len(), filler.len() * 2 + "contact: ada@example.com\nend\n".len());
+    assert_eq!(after, "the member after it\n");
+}
+
 /// Red-team round 100: `kubectl cp` of a local file into a pod (`tar -xmf - -C DIR` with the
 /// archive on its input) was held, approved, and then refused: its archive was read as lines
 /// typed into a shell. An extractor's input is its archive: once approved, the file arrives.

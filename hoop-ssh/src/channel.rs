@@ -11,7 +11,8 @@ use hoop_core::action::typed::{Typed, TypedLines};
 use hoop_core::event::{Event, Stream};
 use hoop_core::gate::{Checked, Outcome, SessionHandle};
 use hoop_core::usage::ResultSoFar;
-use hoop_core::mask::{StreamMasker, StreamStyle};
+use hoop_core::mask::StreamStyle;
+use hoop_core::mask::archive::{ArchiveMasker, OutputMasker};
 use russh::ChannelId;
 use russh::client::Msg as ClientMsg;
 use russh::{Channel, ChannelMsg, Pty, Sig};
@@ -160,8 +161,11 @@ impl ChannelRelay {
         };
         let masker = session.masker();
         let mut style = StreamStyle::Pipe;
-        let mut out: Option<StreamMasker> = None;
-        let mut err: Option<StreamMasker> = None;
+        let mut out: Option<OutputMasker> = None;
+        let mut err: Option<OutputMasker> = None;
+        // The command prints an archive (`tar cf - dir`): its stdout masked member by member,
+        // so that it stays one.
+        let mut archive_out = false;
         let mut interactive = false;
         let mut started = false;
         let mut mode = Mode::Terminal;
@@ -241,6 +245,7 @@ impl ChannelRelay {
                             }
                             interactive = action.input_is_commands();
                             let extractor = action.input_is_archive();
+                            archive_out = action.output_is_archive() && style == StreamStyle::Pipe;
                             // Held output is released on a timer only where someone may type
                             // and read: a command of programs hoop knows is masked as a pipe
                             // is, terminal or not (red-team round 58: `ssh -tt host 'head -c 30
@@ -454,7 +459,8 @@ impl ChannelRelay {
                             };
                             sent += data.len() as u64;
                             let stream = if ext.is_some() { &mut err } else { &mut out };
-                            let m = stream.get_or_insert_with(|| masker.stream(style));
+                            let archive = ext.is_none() && archive_out;
+                            let m = stream.get_or_insert_with(|| if archive { OutputMasker::Archive(ArchiveMasker::new(masker.clone())) } else { OutputMasker::Stream(masker.stream(style)) });
                             let masked = m.feed(&data);
                             session.count_masked(&m.take_masked_by());
                             if !forward(&client, &session, id, ext, masked).await {
@@ -702,8 +708,8 @@ async fn flush_all(
     client: &ToClient,
     session: &SessionHandle,
     id: ChannelId,
-    out: &mut Option<StreamMasker>,
-    err: &mut Option<StreamMasker>,
+    out: &mut Option<OutputMasker>,
+    err: &mut Option<OutputMasker>,
 ) {
     if let Some(m) = out.as_mut() {
         let rest = m.flush();
@@ -864,8 +870,8 @@ async fn open_stream(session: &SessionHandle, client: &ToClient, id: ChannelId) 
 }
 
 /// Values masked in a command's output so far, both streams.
-fn masked_of(out: &Option<StreamMasker>, err: &Option<StreamMasker>) -> u64 {
-    [out, err].into_iter().flatten().map(StreamMasker::masked_values).sum()
+fn masked_of(out: &Option<OutputMasker>, err: &Option<OutputMasker>) -> u64 {
+    [out, err].into_iter().flatten().map(OutputMasker::masked_values).sum()
 }
 
 /// Records how the command or shell `running` ended (`status`), the output bytes it sent and

@@ -2536,6 +2536,40 @@ fn an_approved_extraction_makes_no_links() {
     let _ = std::fs::remove_dir_all(&dest);
 }
 
+/// Red-team Kubernetes round 101, the same over SSH: `ssh host tar cf - dir` had its archive
+/// masked as text, so a file holding a masked value arrived as an archive tar could not read.
+/// It is masked member by member, same length: the archive reads, the value is masked.
+#[test]
+fn an_archive_printed_by_tar_is_masked_and_stays_an_archive() {
+    let gw = gateway("");
+    let dir = std::path::Path::new("/tmp").join(marker("tar-out"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let filler = "ordinary line\n".repeat(700);
+    std::fs::write(dir.join("a.txt"), format!("{filler}mail ada@example.com\n{filler}")).unwrap();
+    std::fs::write(dir.join("b.txt"), "next member\n").unwrap();
+    for p in [dir.clone(), dir.join("a.txt"), dir.join("b.txt")] {
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+    let o = ssh(&gw, &format!("tar cf - -C {} a.txt b.txt", dir.display()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    approver.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let local = tempfile::tempdir().unwrap();
+    let mut untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(local.path()).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    {
+        use std::io::Write;
+        untar.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    }
+    let untarred = untar.wait_with_output().unwrap();
+    assert!(untarred.status.success(), "{:?} / {:?}", text(&o), String::from_utf8_lossy(&untarred.stderr));
+    let a = std::fs::read_to_string(local.path().join("a.txt")).unwrap_or_default();
+    assert!(!a.contains("ada@example.com") && a.contains("mail ") && a.len() == filler.len() * 2 + "mail ada@example.com\n".len(), "{a:?}");
+    assert_eq!(std::fs::read_to_string(local.path().join("b.txt")).unwrap_or_default(), "next member\n");
+}
+
 /// Red-team SSH round 85: `--one-top-level=DIR` extracted into DIR (the home directory) from an
 /// extraction approved into a scratch directory; and an archive the agent wrote on the host
 /// unreviewed, extracted with `-f FILE` (or from `< FILE`, or a pipe) once approved, made its

@@ -26,12 +26,9 @@
 /// The rule name of the gateway's refusal of an archive it cannot pass (recorded and shown).
 pub const RULE: &str = "hoop-archive-members";
 
-/// Bytes of one tar block.
-const BLOCK: usize = 512;
+use crate::tar::{Event, Frame, Header};
 
-/// Longest extended name or pax header a member may carry (GNU tar's own names stay far below:
-/// `PATH_MAX` is 4096); a longer one is refused rather than held.
-pub const MAX_EXTENDED: usize = 64 << 10;
+pub use crate::tar::MAX_EXTENDED;
 
 /// Why an extractor's input was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,141 +58,55 @@ pub enum ArchiveError {
     Outside(String),
 }
 
-/// Where the stream is: in a header, in a member's data, or in an extended header's data.
-#[derive(Debug)]
-enum State {
-    /// Reading a header block (`held` bytes of it so far in `block`).
-    Header,
-    /// Passing a member's data and padding through.
-    Data { left: u64 },
-    /// Reading an extended header's data (GNU long name, pax), then its padding.
-    Extended { kind: u8, size: usize, padding: usize },
-}
-
 /// Reads a tar stream as it passes to an extractor; see the module docs.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct TarGuard {
-    state: State,
-    block: Box<[u8; BLOCK]>,
-    held: usize,
-    extended: Vec<u8>,
+    frame: Frame,
     /// Names the next member has besides its header's (GNU long name, pax `path`): tar uses one
     /// of them, so every one is checked.
     names: Vec<String>,
-    /// The next member's data size from a pax `size` (which tar uses instead of the header's).
-    pax_size: Option<u64>,
-    /// Zero blocks seen in a row (tar's end of archive is two).
-    zeros: usize,
     failed: bool,
-}
-
-impl Default for TarGuard {
-    fn default() -> Self {
-        Self { state: State::Header, block: Box::new([0; BLOCK]), held: 0, extended: Vec::new(), names: Vec::new(), pax_size: None, zeros: 0, failed: false }
-    }
 }
 
 impl TarGuard {
     /// Reads `input`, appending to `out` what may go on to the extractor; after an error
     /// nothing more passes (the caller ends the command).
-    pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), ArchiveError> {
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), ArchiveError> {
         if self.failed {
             return Err(ArchiveError::Unreadable("an earlier member was refused".into()));
         }
+        self.read(input, out).inspect_err(|_| self.failed = true)
+    }
+
+    fn read(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), ArchiveError> {
         while !input.is_empty() {
-            match &mut self.state {
-                State::Data { left } => {
-                    let n = input.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
-                    let (now, rest) = input.split_at(n);
-                    out.extend_from_slice(now);
-                    *left -= n as u64;
-                    input = rest;
-                    if *left == 0 {
-                        self.state = State::Header;
-                    }
-                }
-                State::Extended { size, padding, .. } if self.extended.len() < *size => {
-                    let n = input.len().min(*size - self.extended.len());
-                    let (now, rest) = input.split_at(n);
-                    self.extended.extend_from_slice(now);
-                    out.extend_from_slice(now);
-                    input = rest;
-                    if self.extended.len() == *size && *padding == 0 {
-                        self.end_extended().inspect_err(|_| self.failed = true)?;
-                    }
-                }
-                State::Extended { padding, .. } => {
-                    let n = input.len().min(*padding);
-                    let (now, rest) = input.split_at(n);
-                    out.extend_from_slice(now);
-                    *padding -= n;
-                    input = rest;
-                    if *padding == 0 {
-                        self.end_extended().inspect_err(|_| self.failed = true)?;
-                    }
-                }
-                State::Header => {
-                    let n = input.len().min(BLOCK - self.held);
-                    let (now, rest) = input.split_at(n);
-                    if let Some(slot) = self.block.get_mut(self.held..self.held + n) {
-                        slot.copy_from_slice(now);
-                    }
-                    self.held += n;
-                    input = rest;
-                    if self.held == BLOCK {
-                        self.held = 0;
-                        self.header().inspect_err(|_| self.failed = true)?;
-                        out.extend_from_slice(&self.block[..]);
-                    }
+            let (n, event) = self.frame.step(input).map_err(|e| ArchiveError::Unreadable(e.0))?;
+            match event {
+                Event::Partial | Event::DataEnd => {}
+                Event::Data(bytes) | Event::Extended(bytes) => out.extend_from_slice(bytes),
+                Event::ExtendedEnd(kind, data) => self.extended(kind, &data)?,
+                Event::Header(None) => out.extend_from_slice(self.frame.block()),
+                Event::Header(Some(header)) => {
+                    self.check(header)?;
+                    out.extend_from_slice(self.frame.block());
                 }
             }
+            input = input.get(n..).unwrap_or_default();
         }
         Ok(())
     }
 
-    /// Reads one whole header block and moves to what follows it.
-    fn header(&mut self) -> Result<(), ArchiveError> {
-        let b = &self.block[..];
-        if b.iter().all(|&c| c == 0) {
-            // End of the archive; tar with `-i` reads on past it, and so does the check.
-            self.zeros += 1;
-            return Ok(());
-        }
-        let recorded = octal(field(b, 148, 8)).ok_or_else(|| ArchiveError::Unreadable("a header's checksum is not a number".into()))?;
-        let sum: u64 = b.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { u64::from(b' ') } else { u64::from(c) }).sum();
-        let signed: i64 = b.iter().enumerate().map(|(i, &c)| if (148..156).contains(&i) { i64::from(b' ') } else { i64::from(c as i8) }).sum();
-        if recorded != sum && i64::try_from(recorded).ok() != Some(signed) {
-            let what = if self.zeros > 0 { "data after the archive's end" } else { "a header's checksum does not match; a compressed archive must be sent uncompressed" };
-            return Err(ArchiveError::Unreadable(what.into()));
-        }
-        self.zeros = 0;
-        let size = size(field(b, 124, 12)).ok_or_else(|| ArchiveError::Unreadable("a header's size is not a number".into()))?;
-        let ustar = field(b, 257, 6) == b"ustar\0";
-        let typeflag = b.get(156).copied().unwrap_or(0);
-        let name = {
-            let base = text(field(b, 0, 100));
-            let prefix = if ustar { text(field(b, 345, 155)) } else { String::new() };
-            if prefix.is_empty() { base } else { format!("{prefix}/{base}") }
-        };
-        // An extended header's own size is its header's; a member's may come from a pax record.
-        let size = if matches!(typeflag, b'L' | b'x' | b'g') { size } else { self.pax_size.take().unwrap_or(size) };
+    /// A member's header: what it makes, with what mode, and where.
+    fn check(&mut self, h: Header) -> Result<(), ArchiveError> {
+        let Header { typeflag, name, mode, .. } = h;
         match typeflag {
-            b'L' | b'x' | b'g' => {
-                let size = usize::try_from(size).ok().filter(|&s| s <= MAX_EXTENDED).ok_or_else(|| ArchiveError::Unreadable(format!("an extended header of more than {MAX_EXTENDED} bytes")))?;
-                self.extended.clear();
-                let padding = (BLOCK - size % BLOCK) % BLOCK;
-                self.state = State::Extended { kind: typeflag, size, padding };
-                if size == 0 {
-                    return self.end_extended();
-                }
-                return Ok(());
-            }
+            // Extended headers name the next member.
+            b'L' | b'x' | b'g' => return Ok(()),
             b'1' => return Err(ArchiveError::Link { name, what: "hard link" }),
             b'K' => return Err(ArchiveError::Link { name, what: "link (a long link target)" }),
             b'2' => return Err(ArchiveError::Link { name, what: "symbolic link" }),
             b'3' | b'4' => return Err(ArchiveError::Link { name, what: "device" }),
             b'6' => return Err(ArchiveError::Link { name, what: "FIFO" }),
-            b'5' if size != 0 => return Err(ArchiveError::Unreadable(format!("the directory {name:?} carries data"))),
             b'0' | b'\0' | b'7' | b'5' => {}
             other => return Err(ArchiveError::Unreadable(format!("a member of type {:?} (only files and directories are read)", char::from(other)))),
         }
@@ -203,7 +114,6 @@ impl TarGuard {
         // extracted into a scratch directory is a way back in as that owner for any later
         // login, whoever it is (red-team Kubernetes round 101). Directories' set-group-ID bit
         // only passes a group on to new names.
-        let mode = self::size(field(b, 100, 8)).ok_or_else(|| ArchiveError::Unreadable("a header's mode is not a number".into()))?;
         if typeflag != b'5' && mode & 0o6000 != 0 {
             return Err(ArchiveError::Privileged { name, what: "is set-user-ID or set-group-ID" });
         }
@@ -211,44 +121,28 @@ impl TarGuard {
         for other in &std::mem::take(&mut self.names) {
             check_name(other)?;
         }
-        // A directory's size is ignored by tar (no data follows); a file's data is padded to
-        // whole blocks.
-        let left = if typeflag == b'5' { 0 } else { size.div_ceil(BLOCK as u64) * BLOCK as u64 };
-        self.state = if left == 0 { State::Header } else { State::Data { left } };
         Ok(())
     }
 
     /// An extended header's data is complete: its name (or pax records) apply to the next member.
-    fn end_extended(&mut self) -> Result<(), ArchiveError> {
-        let State::Extended { kind, .. } = self.state else { return Ok(()) };
-        self.state = State::Header;
-        let data = std::mem::take(&mut self.extended);
-        match kind {
-            b'L' => self.names.push(text(&data)),
-            _ => {
-                for (key, value) in pax_records(&data)? {
-                    match key.as_str() {
-                        "linkpath" => return Err(ArchiveError::Link { name: value, what: "link (its pax header names a target)" }),
-                        // A global header's name would apply to every member after it.
-                        "path" if kind == b'g' => return Err(ArchiveError::Unreadable("a global pax header that names members".into())),
-                        "path" => self.names.push(value),
-                        "size" if kind == b'x' => {
-                            self.pax_size = Some(value.parse().map_err(|_| ArchiveError::Unreadable("a pax size that is not a number".into()))?);
-                        }
-                        // Extended attributes and ACLs are restored by `tar --xattrs`/`--acls`
-                        // (and by default by some tars): `security.capability` is a file
-                        // capability, as strong as set-user-ID.
-                        k if ["SCHILY.xattr.", "LIBARCHIVE.xattr.", "SCHILY.acl.", "RHT.security.", "SCHILY.fflags"].iter().any(|p| k.starts_with(p)) => {
-                            return Err(ArchiveError::Privileged { name: key, what: "carries extended attributes or ACLs (file capabilities among them)" });
-                        }
-                        // Sparse files lay their data out in ways not read here; a global size
-                        // would apply to every member.
-                        k if k.starts_with("GNU.sparse.") || k == "size" => {
-                            return Err(ArchiveError::Unreadable(format!("a pax header with {k:?}")));
-                        }
-                        _ => {}
-                    }
+    fn extended(&mut self, kind: u8, data: &[u8]) -> Result<(), ArchiveError> {
+        if kind == b'L' {
+            self.names.push(crate::tar::text(data));
+            return Ok(());
+        }
+        for (key, value) in crate::tar::pax_records(data).map_err(|e| ArchiveError::Unreadable(e.0))? {
+            match key.as_str() {
+                "linkpath" => return Err(ArchiveError::Link { name: value, what: "link (its pax header names a target)" }),
+                // A global header's name would apply to every member after it.
+                "path" if kind == b'g' => return Err(ArchiveError::Unreadable("a global pax header that names members".into())),
+                "path" => self.names.push(value),
+                // Extended attributes and ACLs are restored by `tar --xattrs`/`--acls`
+                // (and by default by some tars): `security.capability` is a file
+                // capability, as strong as set-user-ID.
+                k if ["SCHILY.xattr.", "LIBARCHIVE.xattr.", "SCHILY.acl.", "RHT.security.", "SCHILY.fflags"].iter().any(|p| k.starts_with(p)) => {
+                    return Err(ArchiveError::Privileged { name: key, what: "carries extended attributes or ACLs (file capabilities among them)" });
                 }
+                _ => {}
             }
         }
         Ok(())
@@ -267,68 +161,10 @@ fn check_name(name: &str) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-/// The pax records `LEN key=value\n` of an extended header.
-fn pax_records(mut data: &[u8]) -> Result<Vec<(String, String)>, ArchiveError> {
-    let bad = || ArchiveError::Unreadable("a pax header that does not read as records".into());
-    let mut records = Vec::new();
-    while !data.is_empty() {
-        let space = data.iter().position(|&c| c == b' ').ok_or_else(bad)?;
-        let len: usize = std::str::from_utf8(data.get(..space).ok_or_else(bad)?).ok().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-        let record = data.get(space + 1..len).ok_or_else(bad)?;
-        let record = record.strip_suffix(b"\n").ok_or_else(bad)?;
-        let eq = record.iter().position(|&c| c == b'=').ok_or_else(bad)?;
-        let (key, value) = record.split_at(eq);
-        records.push((text(key), text(value.get(1..).unwrap_or_default())));
-        data = data.get(len..).ok_or_else(bad)?;
-    }
-    Ok(records)
-}
-
-/// `len` bytes of a header from `at`.
-fn field(block: &[u8], at: usize, len: usize) -> &[u8] {
-    block.get(at..at + len).unwrap_or_default()
-}
-
-/// A NUL-terminated name field as text (lossily: tar writes bytes).
-fn text(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
-}
-
-/// An octal field, spaces and NULs around it allowed.
-fn octal(bytes: &[u8]) -> Option<u64> {
-    let digits: &[u8] = {
-        let start = bytes.iter().position(|&c| c != b' ' && c != 0)?;
-        let rest = bytes.get(start..)?;
-        let end = rest.iter().position(|&c| c == b' ' || c == 0).unwrap_or(rest.len());
-        rest.get(..end)?
-    };
-    if digits.is_empty() || digits.len() > 21 || !digits.iter().all(|c| (b'0'..=b'7').contains(c)) {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| n.checked_mul(8)?.checked_add(u64::from(d - b'0')))
-}
-
-/// A size field: octal, or GNU's base-256 (first byte's high bit set) for sizes of 8 GiB and up.
-fn size(bytes: &[u8]) -> Option<u64> {
-    match bytes.first() {
-        Some(&first) if first & 0x80 != 0 => {
-            if first & 0x40 != 0 {
-                return None; // negative
-            }
-            let mut n = u64::from(first & 0x3f);
-            for &b in bytes.get(1..)? {
-                n = n.checked_mul(256)?.checked_add(u64::from(b))?;
-            }
-            Some(n)
-        }
-        _ => octal(bytes),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tar::BLOCK;
 
     /// One tar header block as GNU tar writes it (ustar, with checksum).
     fn header(name: &str, typeflag: u8, size: u64, link: &str) -> Vec<u8> {
@@ -526,14 +362,5 @@ mod tests {
         // Oversized extended headers are not held.
         let big = header("x", b'x', (MAX_EXTENDED + 1) as u64, "");
         assert!(matches!(run(&big, 512).1, Some(ArchiveError::Unreadable(_))));
-    }
-
-    #[test]
-    fn sizes_read_as_tar_reads_them() {
-        assert_eq!(size(b"00000000012\0"), Some(10));
-        assert_eq!(size(b"   12 \0\0\0\0\0\0"), Some(10));
-        assert_eq!(size(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0]), Some(256));
-        assert_eq!(size(b"0000000009\0\0"), None);
-        assert_eq!(size(&[0xff; 12]), None);
     }
 }

@@ -506,6 +506,13 @@ impl Action {
         self.kind == ActionKind::Shell && self.exec.interpreter.ends_with(WRITES_ARCHIVE_NAMES) && self.exec.commands.len() == 1 && !self.exec.pipes_to_interpreter
     }
 
+    /// Whether this command's output is an archive tar writes (`tar cf - dir`, what `kubectl
+    /// cp` runs in a pod): masked member by member, so that it stays one
+    /// ([`crate::mask::archive::ArchiveMasker`]).
+    pub fn output_is_archive(&self) -> bool {
+        self.kind == ActionKind::Exec && self.exec.commands.len() == 1 && self.exec.commands.first().is_some_and(|c| shell::prints_archive(c))
+    }
+
     /// This command as run on a terminal (an exec with a pty, or a line typed into a shell on
     /// one): a program there that reads keys as commands hoop never sees (`less` runs
     /// `!cmd`, and a line such as `true ! id` reads as harmless shell text while less runs
@@ -702,6 +709,16 @@ mod tests {
         }
         let v = serde_json::to_value(Action::shell("h")).unwrap_or_default();
         assert!(v.get("sql").is_none());
+    }
+
+    #[test]
+    fn tar_writing_to_its_output_prints_an_archive() {
+        for c in ["tar cf - /tmp/x", "tar -cf - x", "tar -c -f - x", "tar --create --file=- x", "tar -C /tmp -cf - x", "tar c x", "tar -cvf /dev/stdout x"] {
+            assert!(Action::exec("h", c).output_is_archive(), "{c}");
+        }
+        for c in ["tar czf - x", "tar -cf /tmp/a.tar x", "tar -cf- x -z", "tar --gzip -cf - x", "tar -xf - x", "tar cf - x | cat", "tar -tf -", "cat x"] {
+            assert!(!Action::exec("h", c).output_is_archive(), "{c}");
+        }
     }
 
     #[test]

@@ -2543,6 +2543,53 @@ fn tar_extracts(args: &[String]) -> bool {
     })
 }
 
+/// Whether `argv` (a whole command) is tar writing an uncompressed archive to its output
+/// (`tar cf - dir`, what `kubectl cp` runs in a pod to copy out of it): that output is masked
+/// member by member, so that it stays an archive ([`crate::mask::archive`]).
+pub(crate) fn prints_archive(argv: &[String]) -> bool {
+    let Some((program, args)) = argv.split_first() else { return false };
+    if !matches!(known_name(program_name(program)), "tar" | "bsdtar") {
+        return false;
+    }
+    let cluster = |i: usize, a: &str| -> Option<String> {
+        if i == 0 && !a.starts_with('-') {
+            return Some(a.to_string());
+        }
+        a.strip_prefix('-').filter(|c| !c.is_empty() && !c.starts_with('-')).map(str::to_string)
+    };
+    const COMPRESSED: &[&str] = &["--gzip", "--gunzip", "--ungzip", "--bzip2", "--xz", "--lzma", "--lzip", "--lzop", "--zstd", "--compress", "--uncompress", "--auto-compress", "--use-compress-program"];
+    let mut creates = false;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if long(a, "--create") {
+            creates = true;
+        }
+        if COMPRESSED.iter().any(|c| long(a, c)) {
+            return false;
+        }
+        if let Some(c) = cluster(i, a) {
+            // Up to the first letter that takes the rest of the word as its value.
+            let letters = c.find(|l| "fCTXbHgKNVLI".contains(l)).map_or(c.as_str(), |at| &c[..=at]);
+            creates |= letters.contains('c');
+            if letters.contains(['z', 'j', 'J', 'Z', 'a', 'I']) {
+                return false;
+            }
+        }
+    }
+    let to = tar_archive(argv).map(|i| argv.get(i).cloned().unwrap_or_default()).or_else(|| {
+        args.iter().find_map(|a| long_value(a, "--file").map(str::to_string)).or_else(|| {
+            args.iter().enumerate().find_map(|(i, a)| {
+                let c = cluster(i, a)?;
+                let at = c.find('f')?;
+                Some(c[at + 1..].to_string())
+            })
+        })
+    });
+    creates && to.is_none_or(|f| matches!(f.as_str(), "-" | "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1"))
+}
+
 /// Where an extractor reads its archive when that is not the client's input: `Some` names it
 /// (a file on the host, another command), `None` for the client's input. `fed` says the
 /// command's input is a pipe or a redirection.

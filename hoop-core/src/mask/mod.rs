@@ -5,6 +5,7 @@
 //! stateful across chunk boundaries. Content detectors ([`Detector`]) scan text only: bytes
 //! that are not text pass untouched, so binary data is never corrupted.
 
+pub mod archive;
 mod columns;
 pub mod detect;
 pub mod known;
