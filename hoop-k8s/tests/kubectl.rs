@@ -326,7 +326,7 @@ fn dot_files_anywhere_in_a_container_are_home_configuration() {
     let kc = gw.agent();
     let home = std::env::temp_dir().join(format!("hoop-r81-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
-    let popt = home.join(".popt");
+    let popt = home.join(".toolrc");
     let o = kubectl(&kc, &["exec", "pod-1", "--", "cp", "/etc/hostname", popt.to_str().unwrap()]);
     let made = popt.exists();
     let _ = std::fs::remove_dir_all(&home);

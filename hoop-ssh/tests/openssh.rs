@@ -252,7 +252,9 @@ fn staged_directories_cannot_become_startup_files() {
         format!("git -C {stage} worktree add --detach .config"),
     ] {
         let o = ssh(&gw, &command);
-        assert!(!o.status.success() && text(&o).1.contains("agent-no-startup-files"), "{command}: {:?}", text(&o));
+        // (A package's members are not read anywhere: refused as unreadable, red-team SSH round 92.)
+        let rule = if command.starts_with("dpkg") { "agent-no-unreadable-commands" } else { "agent-no-startup-files" };
+        assert!(!o.status.success() && text(&o).1.contains(rule), "{command}: {:?}", text(&o));
     }
     let (_, found) = sshd().ssh(&format!("grep -rc {mark} ~/.config 2>/dev/null | grep -vc ':0$'; true")).unwrap();
     assert_eq!(found.trim(), "0", "the staged configuration reached ~/.config");
@@ -1355,6 +1357,30 @@ fn rsync_is_a_file_transfer() {
     assert_eq!(last.action.file_transfer.direction, "download");
     assert!(last.action.file_transfer.path.contains(&name), "{:?}", last.action.file_transfer);
     let _ = std::fs::remove_file(std::path::Path::new("/tmp").join(&name));
+    // Red-team SSH round 92: an upload that keeps links (its server's `-l`) makes them on the
+    // host, where later writes follow them: held as the links it makes, not as an upload.
+    let local = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/tmp", local.path().join("L")).unwrap();
+    let up = std::path::Path::new("/tmp").join(marker("rsync-up"));
+    let broker = gw.gate.approvals().clone();
+    let t = std::thread::spawn(move || {
+        let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+        who.groups.push("review".into());
+        for _ in 0..500 {
+            if let Some(t) = broker.list().into_iter().next() {
+                broker.decide(&t.id, &who, false, "no links").unwrap();
+                return t;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no ticket");
+    });
+    let o = Command::new("rsync").args(["-rl", "-e", &ssh_cmd]).arg(format!("{}/", local.path().display())).arg(format!("web@127.0.0.1:{}/", up.display())).stdin(Stdio::null()).output().unwrap();
+    let held = t.join().unwrap();
+    assert!(!o.status.success(), "{:?}", text(&o));
+    assert_eq!(held.rule, "agent-review-links", "{:?}", held.action.exec);
+    assert!(std::fs::symlink_metadata(up.join("L")).is_err(), "no link made");
+    let _ = std::fs::remove_dir_all(&up);
 }
 
 /// A byte that is not text no longer hides a chunk from the detectors, and a pipe's partial
@@ -2587,7 +2613,7 @@ fn extractions_read_only_the_archive_they_are_sent() {
     std::fs::create_dir_all(&dest).unwrap();
     std::fs::set_permissions(&dest, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     let (a, d) = (archive.display(), dest.display());
-    for command in [format!("tar -xf {a} -C {d}"), format!("tar -x -C {d} < {a}"), format!("cat {a} | tar -x -C {d}"), format!("tar -x --one-top-level={d} -C /tmp -f -")] {
+    for command in [format!("tar -xf {a} -C {d}"), format!("tar -x -C {d} < {a}"), format!("cat {a} | tar -x -C {d}"), format!("tar -x --one-top-level={d} -C /tmp -f -"), format!("dpkg-deb -x {a} {d}")] {
         let o = ssh(&gw, &command);
         let made = std::fs::symlink_metadata(dest.join("h")).is_ok();
         assert!(text(&o).1.contains("agent-no-unreadable-commands") && !made, "{command}: {:?}", text(&o));

