@@ -1313,6 +1313,75 @@ async fn writes_the_count_leaves_out_and_blocking_locks_are_refused() {
     assert_eq!(out.trim(), "1", "{err}");
 }
 
+/// Red-team round 100: a key that cascades, made where hoop's catalog could not see it yet,
+/// let the DELETE of one parent row delete every child row past the ceiling (3,001 rows under
+/// 1,000): in the same text as the write, earlier in the same transaction, or committed by
+/// another session while the write waited for its lock. Each is refused or not committed, and
+/// the child rows stay.
+#[tokio::test]
+async fn keys_that_cascade_made_out_of_sight_are_caught_under_the_ceiling() {
+    let gw = Gw::start_with_row_ceiling(3);
+    let _ = pg().psql("DROP TABLE IF EXISTS rc_child, rc_parent");
+    // Made by the agent, so that its role owns them (it may add keys to them).
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE rc_parent (id int PRIMARY KEY)"], None);
+    assert!(err.is_empty(), "{out} {err}");
+    let (out, err) = agent(&gw, &["-c", "CREATE TABLE rc_child (pid int)"], None);
+    assert!(err.is_empty(), "{out} {err}");
+    pg().psql("INSERT INTO rc_parent VALUES (1), (2); INSERT INTO rc_child SELECT 1 FROM generate_series(1, 10)").unwrap();
+    let cascade = "ALTER TABLE rc_child ADD CONSTRAINT rc_f FOREIGN KEY (pid) REFERENCES rc_parent ON DELETE CASCADE";
+    // In the write's own text.
+    let (out, err) = agent(&gw, &["-c", &format!("{cascade}; DELETE FROM rc_parent WHERE id = 1")], None);
+    assert!(err.contains("hoop-max-rows-written"), "{out} {err}");
+    assert_eq!(rows("rc_child"), "10");
+    // Earlier in the same transaction.
+    let (out, err) = agent(&gw, &["-v", "ON_ERROR_STOP=0"], Some(&format!("BEGIN;\n{cascade};\nDELETE FROM rc_parent WHERE id = 1;\nCOMMIT;\n")));
+    assert!(err.contains("hoop-max-rows-written"), "{out} {err}");
+    assert_eq!(rows("rc_child"), "10");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_constraint WHERE conname = 'rc_f'").unwrap().trim(), "0", "the transaction did not commit");
+    // Committed by another session while the write waited for its lock.
+    let mut other = std::process::Command::new("psql")
+        .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-p", &pg().port().to_string()])
+        .env("PGPASSWORD", pg().password())
+        .env("PGSSLMODE", "prefer")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to_other = other.stdin.take().unwrap();
+    {
+        use std::io::Write;
+        writeln!(to_other, "BEGIN; {cascade};").unwrap();
+        to_other.flush().unwrap();
+    }
+    // The key's lock is taken before the write starts.
+    for _ in 0..100 {
+        if pg().psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'rc_parent' AND l.mode = 'ShareRowExclusiveLock'").unwrap().trim() == "1" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let write = {
+        let gw_token = gw.token("agent-1", IdentityKind::Agent);
+        let conn = gw.conninfo("agent-1");
+        std::thread::spawn(move || {
+            let o = std::process::Command::new("psql").args(["-X", &conn, "-c", "DELETE FROM rc_parent WHERE id = 1"]).env("PGPASSWORD", gw_token).output().unwrap();
+            (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    {
+        use std::io::Write;
+        writeln!(to_other, "COMMIT;").unwrap();
+    }
+    drop(to_other);
+    other.wait().unwrap();
+    let (out, err) = write.join().unwrap();
+    assert!(err.contains("hoop-max-rows-written") && err.contains("cascades"), "{out} {err}");
+    assert_eq!(rows("rc_child"), "10", "not committed");
+    assert_eq!(pg().psql("SELECT count(*) FROM rc_parent WHERE id = 1").unwrap().trim(), "1");
+    let _ = pg().psql("DROP TABLE IF EXISTS rc_child, rc_parent");
+}
+
 /// Found by the fifth red-team round: row locks taken inside an agent's open transaction (a
 /// `FOR UPDATE` whose WHERE is true of every row, or any filtered UPDATE) blocked other
 /// sessions' writes for as long as the agent kept the transaction open, up to the hour of the

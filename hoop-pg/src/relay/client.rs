@@ -136,7 +136,8 @@ impl Relay {
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
                         let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
-                        self.capped_query(&frame, head, (limit, &checked), &mut server, &mut out, &mut client).await?;
+                        let written = written.unwrap_or_default();
+                        self.capped_query(&frame, head, (limit, &checked, &written), &mut server, &mut out, &mut client).await?;
                         continue;
                     }
                     // A refused text runs hoop's refusal, whose message is hoop's own.

@@ -472,6 +472,15 @@ fn moved_message() -> String {
     )
 }
 
+/// hoop's refusal of a capped write whose relations gained, while it ran, what changes rows
+/// its count leaves out.
+fn further_message() -> String {
+    format!(
+        "hoop: while this write ran, its relations gained a foreign key that cascades, a trigger or a rule (committed by another session), so it may have changed rows its count leaves out; it was not committed (rule {})",
+        rowcap::RULE
+    )
+}
+
 /// Whether `sql` may create, change or drop relations (or what is behind them).
 fn changes_relations(sql: &Sql) -> bool {
     sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule"))

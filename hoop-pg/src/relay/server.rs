@@ -532,6 +532,8 @@ impl Relay {
                         // one text leaves no cursor behind.
                         if sh.status == b'I' {
                             sh.transaction_ended();
+                        } else if sh.relations_changing {
+                            sh.schema_uncommitted = true;
                         }
                         // Relations changed: other sessions learn it now, not at this one's
                         // next statement.

@@ -179,6 +179,12 @@ pub(super) struct Shared {
     /// run yet: what the catalog said before it is stale once it has, so the next statement
     /// is checked after it is answered, and the caches forgotten then.
     pub(super) relations_changing: bool,
+    /// A statement that may change relations ran in the transaction still open: its foreign
+    /// keys, triggers and rules are visible only inside it, not to the catalog hoop reads on
+    /// its own connection, so writes under the ceiling wait for it to end (red-team round
+    /// 100: `ALTER TABLE … ADD … ON DELETE CASCADE`, then `DELETE … WHERE id = 1` in the same
+    /// transaction, deleted 3,001 rows under a ceiling of 1,000).
+    pub(super) schema_uncommitted: bool,
     /// The format of the CopyInResponse the server sent for the statement being answered, while
     /// hoop gathers a reviewed COPY's rows (see `copy_in.rs`).
     pub(super) copy_in: Option<u8>,
@@ -353,6 +359,7 @@ impl Shared {
     /// The transaction ended (ReadyForQuery `I`): portals and cursors without HOLD are gone.
     pub(super) fn transaction_ended(&mut self) {
         self.hold_masked = false;
+        self.schema_uncommitted = false;
         self.portals.clear();
         self.cursors.retain(|_, (_, hold)| *hold);
     }
