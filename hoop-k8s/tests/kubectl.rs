@@ -1374,6 +1374,13 @@ fn subresources_that_reach_in_are_their_own_actions() {
     let (code, body) = raw(&gw, "POST", "/k8s/dev/api/v1/namespaces/default/serviceaccounts/default/token", &auth, r#"{"kind":"TokenRequest","apiVersion":"authentication.k8s.io/v1","spec":{}}"#);
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("agent-no-cluster-tokens"), "{body}");
+    // Red-team round 102: an ephemeral container handed a Secret is denied as a pod is, not
+    // held as the shell it also is.
+    let with_secret = r#"{"spec":{"ephemeralContainers":[{"name":"dbg","image":"busybox","command":["sh"],"env":[{"name":"A","valueFrom":{"secretKeyRef":{"name":"s1","key":"k"}}}]}]}}"#;
+    let headers = [("Authorization", agent.as_str()), ("Content-Type", "application/strategic-merge-patch+json")];
+    let (code, body) = raw(&gw, "PATCH", "/k8s/dev/api/v1/namespaces/default/pods/pod-0/ephemeralcontainers", &headers, with_secret);
+    assert!(code == 403 && body.contains("agent-no-secret-mounts"), "{code} {body}");
+    assert!(gw.gate.approvals().list().is_empty(), "no ticket opened");
     let reviewer = deny_all(&gw, 8);
     let ephemeral = r#"{"spec":{"ephemeralContainers":[{"name":"dbg","image":"busybox","command":["sh"],"stdin":true,"tty":true}]}}"#;
     let headers = [("Authorization", agent.as_str()), ("Content-Type", "application/strategic-merge-patch+json")];
@@ -2380,6 +2387,33 @@ fn an_approved_kubectl_cp_makes_no_set_id_programs() {
     let made = std::fs::symlink_metadata(&dest).is_ok();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!made && text(&o).1.contains("hoop-archive-members"), "{:?}", text(&o));
+}
+
+/// Red-team round 102: `chmod +s FILE` (and `install -m 4755`) in a pod made a set-user-ID root
+/// program with no review. Refused; the file's mode stays.
+#[test]
+fn set_id_programs_are_not_made() {
+    let gw = gateway("");
+    let kc = gw.agent();
+    let dir = std::env::temp_dir().join(format!("hoop-suid-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("f");
+    std::fs::write(&file, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let f = file.to_str().unwrap();
+    let made = dir.join("g");
+    for argv in [vec!["chmod", "+s", f], vec!["chmod", "u+s", f], vec!["chmod", "4755", f], vec!["install", "-m", "4755", "/bin/true", made.to_str().unwrap()]] {
+        let mut args = vec!["exec", "pod-1", "--"];
+        args.extend(argv.iter().copied());
+        let o = kubectl(&kc, &args);
+        assert!(text(&o).1.contains("agent-no-set-id-files"), "{argv:?}: {:?}", text(&o));
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    let installed = made.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(mode & 0o7777, 0o755);
+    assert!(!installed);
 }
 
 /// Red-team round 101: `kubectl cp` out of a pod (`tar cf -` there, the archive on stdout) had

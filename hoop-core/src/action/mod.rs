@@ -236,6 +236,9 @@ pub struct Exec {
     /// `cp -r`, `rsync -l`, `cpio -p`), each as it was spelt: a link changes what a path means
     /// later (see `action/programs.rs`).
     pub links: Vec<String>,
+    /// Commands of the line that make set-user-ID or set-group-ID files (`chmod u+s`, `chmod
+    /// 4755`, `install -m 4755`, `chmod --reference`), each as spelt (see `action/programs.rs`).
+    pub set_id: Vec<String>,
     /// Kubernetes: the paths the line reads that hold a copy of a Secret's value (or may: a
     /// directory read recursively, a file the gateway could not read whole), read in the
     /// container before the line is checked.

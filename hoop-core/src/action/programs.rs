@@ -329,6 +329,82 @@ pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
     Some(how)
 }
 
+/// How a command makes a set-user-ID or set-group-ID file, if it does (`chmod u+s`, `chmod
+/// 4755`, `install -m 4755`, `mkdir -m 2775`, a mode copied with `chmod --reference`): a program
+/// that runs with its owner's privileges, whoever runs it (red-team Kubernetes round 102:
+/// `chmod +s FILE` in a pod made a set-user-ID root program unreviewed).
+pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
+    let words: Vec<&str> = args.iter().take_while(|a| a.as_str() != "--").map(String::as_str).collect();
+    let after: Vec<&str> = args.iter().skip_while(|a| a.as_str() != "--").skip(1).map(String::as_str).collect();
+    match program {
+        "chmod" => {
+            if words.iter().any(|a| a.starts_with("--reference") || a.starts_with("--ref")) {
+                return Some(format!("{program} --reference"));
+            }
+            // The mode is the first word that is not one of chmod's own options (`-w`, `-s`
+            // and `-rwx` are modes: chmod reads them so), or the first after `--`.
+            let own = |a: &str| a.starts_with("--") || (a.starts_with('-') && a.len() > 1 && a[1..].chars().all(|c| "cfvR".contains(c)));
+            let mode = words.iter().copied().find(|a| !own(a)).or_else(|| after.first().copied())?;
+            mode_sets_id(mode).then(|| format!("{program} {mode}"))
+        }
+        "install" | "mkdir" | "mkfifo" | "mknod" => {
+            let mut it = words.iter().copied();
+            while let Some(a) = it.next() {
+                let mode = if a == "-m" || a == "--mode" {
+                    it.next()
+                } else if let Some(m) = a.strip_prefix("--mode=") {
+                    Some(m)
+                } else if a.starts_with('-') && !a.starts_with("--") {
+                    // `-m` in a cluster takes the rest of the word, or the next one.
+                    let c = &a[1..];
+                    match c.find('m') {
+                        Some(at) if at + 1 < c.len() => c.get(at + 1..),
+                        Some(_) => it.next(),
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                if let Some(m) = mode.filter(|m| mode_sets_id(m)) {
+                    return Some(format!("{program} -m {m}"));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Whether a mode as chmod reads it sets the set-user-ID or set-group-ID bit: octal with 4000
+/// or 2000 in it, or a symbolic clause adding or setting `s` (a copy of another class's bits,
+/// `g=u`, does not carry them).
+fn mode_sets_id(mode: &str) -> bool {
+    let octal = |m: &str| !m.is_empty() && m.chars().all(|c| c.is_digit(8)) && u32::from_str_radix(m, 8).is_ok_and(|v| v & 0o6000 != 0);
+    if octal(mode) {
+        return true;
+    }
+    mode.split(',').any(|clause| {
+        let ops = clause.trim_start_matches(['u', 'g', 'o', 'a']);
+        let mut adding = false;
+        for (i, c) in ops.char_indices() {
+            match c {
+                '+' | '=' => {
+                    adding = true;
+                    // `=4755`, `+2000`: an operator then octal digits.
+                    let rest: String = ops[i + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                    if octal(&rest) {
+                        return true;
+                    }
+                }
+                '-' => adding = false,
+                's' if adding => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+}
+
 /// Whether a jq program among `args` reads raw text or takes strings apart (`explode`,
 /// `split`, slices, `ascii_downcase`, `@base32`, `sub`, …).
 fn jq_rewrites(args: &[String]) -> bool {

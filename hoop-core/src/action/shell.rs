@@ -551,6 +551,11 @@ impl Walker<'_> {
         {
             self.r.links.push(how);
         }
+        if let Some(how) = applet.and_then(|(p, args)| super::programs::sets_id(p, args))
+            && !self.r.set_id.contains(&how)
+        {
+            self.r.set_id.push(how);
+        }
         // `getent shadow` reads /etc/shadow by a database's name (red-team round 89).
         if argv.first().is_some_and(|p| known_name(p) == "getent") {
             for db in argv.iter().skip(1).filter(|a| !a.starts_with('-')).take(1) {
@@ -1091,6 +1096,7 @@ impl Walker<'_> {
         super::extend_unique(&mut r.exec.unlisted, &inner.exec.unlisted);
         super::extend_unique(&mut r.exec.reshapes, &inner.exec.reshapes);
         super::extend_unique(&mut r.exec.links, &inner.exec.links);
+        super::extend_unique(&mut r.exec.set_id, &inner.exec.set_id);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);
         }
@@ -2840,6 +2846,17 @@ mod tests {
             assert!(!read_line(line).unreadable.is_empty(), "{line}");
         }
         assert!(read_line("dpkg-deb -c /tmp/x.deb").unreadable.is_empty());
+    }
+
+    #[test]
+    fn set_id_modes_are_seen_in_every_spelling() {
+        // Red-team Kubernetes round 102: `chmod +s`, `install -m 4755` made set-user-ID programs.
+        for line in ["chmod +s f", "chmod u+s f", "chmod -R a+rwxs d", "chmod 4755 f", "chmod 02755 d", "chmod g=rx,u+s f", "chmod =4755 f", "chmod -v u+s f", "chmod --reference=/usr/bin/sudo f", "chmod -- +s f", "install -m 4755 /bin/true f", "install -m4755 a b", "install --mode=u+s a b", "install -Dm 6711 a b", "mkdir -m 2775 d", "nice chmod +s f", "busybox chmod 4755 f", "sh -c 'chmod u+s f'"] {
+            assert!(!read_line(line).set_id.is_empty(), "{line}");
+        }
+        for line in ["chmod +x f", "chmod -s f", "chmod u-s,g+w f", "chmod 755 f", "chmod -R go-w d", "chmod g=u f", "install -m 755 a b", "mkdir -m 700 d", "mkdir -p d", "chmod -w f"] {
+            assert!(read_line(line).set_id.is_empty(), "{line}");
+        }
     }
 
     #[test]

