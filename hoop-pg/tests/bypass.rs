@@ -1338,6 +1338,20 @@ async fn keys_that_cascade_made_out_of_sight_are_caught_under_the_ceiling() {
     assert!(err.contains("hoop-max-rows-written"), "{out} {err}");
     assert_eq!(rows("rc_child"), "10");
     assert_eq!(pg().psql("SELECT count(*) FROM pg_constraint WHERE conname = 'rc_f'").unwrap().trim(), "0", "the transaction did not commit");
+    // Round 101: the key and the write in one extended-protocol batch (its implicit
+    // transaction), and a portal bound before the key and run after it.
+    let delete = b"DELETE FROM rc_parent WHERE id = 1";
+    for batch in [
+        vec![raw::parse("", cascade.as_bytes()), raw::bind("", ""), raw::execute(""), raw::parse("", delete), raw::bind("", ""), raw::execute(""), raw::sync()],
+        vec![raw::parse("d", delete), raw::bind("pd", "d"), raw::parse("", cascade.as_bytes()), raw::bind("", ""), raw::execute(""), raw::execute("pd"), raw::sync()],
+    ] {
+        let mut c = raw::Raw::login(&gw).await;
+        c.send(&batch).await;
+        let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+        assert!(got.contains("hoop-max-rows-written"), "{got}");
+        assert_eq!(rows("rc_child"), "10", "{got}");
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_constraint WHERE conname = 'rc_f'").unwrap().trim(), "0", "no batch committed");
     // Committed by another session while the write waited for its lock.
     let mut other = std::process::Command::new("psql")
         .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-p", &pg().port().to_string()])

@@ -142,10 +142,7 @@ impl Relay {
             ));
         }
         if self.shared().schema_uncommitted {
-            return Some(format!(
-                "hoop: this transaction changed relations, and until it commits hoop cannot read their keys, triggers and rules, so no write can run in it while agents' writes are limited; commit the change first (rule {})",
-                rowcap::RULE
-            ));
+            return Some(schema_uncommitted_message());
         }
         // The statement's own relations, not those its foreign keys tie it to (which its
         // write reads, but does not change unless its own keys cascade).
@@ -205,4 +202,12 @@ impl Relay {
         }
         false
     }
+}
+
+/// hoop's refusal of a capped write in a transaction that changed relations and has not ended.
+pub(super) fn schema_uncommitted_message() -> String {
+    format!(
+        "hoop: this transaction changed relations, and until it commits hoop cannot read their keys, triggers and rules, so no write can run in it while agents' writes are limited; commit the change first (rule {})",
+        rowcap::RULE
+    )
 }

@@ -364,6 +364,18 @@ impl Relay {
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
                     let capped = writes && self.max_rows_written.is_some();
+                    // A portal bound before a change of relations in the same transaction runs
+                    // after it (red-team round 101: Bind of the DELETE, then `ALTER TABLE … ON
+                    // DELETE CASCADE`, then Execute of the DELETE, in one batch).
+                    if capped && {
+                        let sh = self.shared();
+                        sh.schema_uncommitted || sh.relations_changing
+                    } {
+                        let message = super::capped::schema_uncommitted_message();
+                        let _ = self.handle.record_later(&Event::Note { message: message.clone() });
+                        self.run_refusal(&mut out, &message);
+                        continue;
+                    }
                     if let (true, Some(read)) = (capped, read) {
                         let mut sh = self.shared();
                         if sh.capped_read.len() < MAX_NAMED {

@@ -220,7 +220,14 @@ impl Relay {
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         self.forget_relations();
-        self.shared().relations_changing = false;
+        let mut sh = self.shared();
+        sh.relations_changing = false;
+        // What changed them has not committed while a batch's implicit transaction or the
+        // client's is open: its keys, triggers and rules are not in the catalog hoop reads
+        // (red-team round 101: `ALTER TABLE … ON DELETE CASCADE` and the DELETE in one batch).
+        if in_batch || sh.status != b'I' {
+            sh.schema_uncommitted = true;
+        }
         Ok(())
     }
 
