@@ -168,8 +168,14 @@ impl Frame {
             return Err(FrameError(what.into()));
         }
         self.zeros = 0;
-        let size = number(field(b, 124, 12)).ok_or_else(|| FrameError("a header's size is not a number".into()))?;
-        let mode = number(field(b, 100, 8)).ok_or_else(|| FrameError("a header's mode is not a number".into()))?;
+        // (A volume label's header has no size or mode at all: it carries no data.)
+        let blank = |f: &[u8]| f.iter().all(|&c| c == 0 || c == b' ');
+        let size_field = field(b, 124, 12);
+        let size = if blank(size_field) { Some(0) } else { number(size_field) };
+        let size = size.ok_or_else(|| FrameError("a header's size is not a number".into()))?;
+        let mode_field = field(b, 100, 8);
+        let mode = if blank(mode_field) { Some(0) } else { number(mode_field) };
+        let mode = mode.ok_or_else(|| FrameError("a header's mode is not a number".into()))?;
         let ustar = field(b, 257, 6) == b"ustar\0";
         let typeflag = b.get(156).copied().unwrap_or(0);
         let name = {

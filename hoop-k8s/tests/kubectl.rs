@@ -2390,7 +2390,8 @@ fn an_approved_kubectl_cp_makes_no_set_id_programs() {
 }
 
 /// Red-team round 102: `chmod +s FILE` (and `install -m 4755`) in a pod made a set-user-ID root
-/// program with no review. Refused; the file's mode stays.
+/// program with no review; round 103: so did `cp -p /usr/bin/passwd`. Refused; the file's mode
+/// stays, and no copy is made.
 #[test]
 fn set_id_programs_are_not_made() {
     let gw = gateway("");
@@ -2403,7 +2404,8 @@ fn set_id_programs_are_not_made() {
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let f = file.to_str().unwrap();
     let made = dir.join("g");
-    for argv in [vec!["chmod", "+s", f], vec!["chmod", "u+s", f], vec!["chmod", "4755", f], vec!["install", "-m", "4755", "/bin/true", made.to_str().unwrap()]] {
+    // Round 103: a copy that keeps the mode of a set-user-ID system program.
+    for argv in [vec!["chmod", "+s", f], vec!["chmod", "u+s", f], vec!["chmod", "4755", f], vec!["install", "-m", "4755", "/bin/true", made.to_str().unwrap()], vec!["cp", "-p", "/usr/bin/passwd", made.to_str().unwrap()], vec!["cp", "--preserve=mode", "/usr/bin/su", made.to_str().unwrap()]] {
         let mut args = vec!["exec", "pod-1", "--"];
         args.extend(argv.iter().copied());
         let o = kubectl(&kc, &args);

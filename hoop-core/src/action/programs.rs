@@ -347,6 +347,24 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
             let mode = words.iter().copied().find(|a| !own(a)).or_else(|| after.first().copied())?;
             mode_sets_id(mode).then(|| format!("{program} {mode}"))
         }
+        // A copy that keeps modes, of a system program (or a tree holding them): `passwd`,
+        // `su`, `mount` are set-user-ID root, and so is the copy when root makes it (red-team
+        // Kubernetes round 103: `cp -p /usr/bin/passwd /tmp/x`, then `cp /bin/sh /tmp/x` over
+        // it, made a root shell). Modes kept: `cp -p`/`-a`/`--preserve[=mode|all]`, `rsync
+        // -p`/`-a`/`--perms`.
+        "cp" | "rsync" => {
+            let keeps_modes = words.iter().any(|a| {
+                let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
+                let cluster = if program == "rsync" { cluster.split(['e', 'B', 'f', 'T', 'M']).next().unwrap_or_default() } else { cluster.split(['S', 't', 'T']).next().unwrap_or_default() };
+                cluster.contains(['p', 'a'])
+                    || a.starts_with("--arc")
+                    || (program == "rsync" && a.starts_with("--perm"))
+                    || (program == "cp" && a.starts_with("--pres") && a.split_once('=').is_none_or(|(_, list)| list.split(',').any(|l| l == "mode" || l == "all")))
+            });
+            let sources = words.iter().chain(after.iter()).copied().filter(|a| !a.starts_with('-'));
+            let system = sources.into_iter().find(|a| system_programs(a))?;
+            keeps_modes.then(|| format!("{program} (modes kept) {system}"))
+        }
         "install" | "mkdir" | "mkfifo" | "mknod" => {
             let mut it = words.iter().copied();
             while let Some(a) = it.next() {
@@ -373,6 +391,23 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Whether `path` is (or holds) where systems keep their programs, set-ID ones among them; a
+/// relative `usr/…` is read from `/` too (a container's working directory often is; a
+/// project's own `bin/` is not taken for the system's).
+fn system_programs(path: &str) -> bool {
+    const DIRS: &[&str] = &["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec", "/lib", "/lib64", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib", "/opt", "/snap"];
+    let p = path.trim_start_matches("./");
+    let rooted = if p.starts_with('/') {
+        p.to_string()
+    } else if p == "usr" || p.starts_with("usr/") {
+        format!("/{p}")
+    } else {
+        return false;
+    };
+    let rooted = rooted.trim_end_matches('/');
+    matches!(rooted, "" | "/usr" | "/usr/local") || DIRS.iter().any(|d| rooted == *d || rooted.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// Whether a mode as chmod reads it sets the set-user-ID or set-group-ID bit: octal with 4000

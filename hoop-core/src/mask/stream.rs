@@ -364,6 +364,22 @@ mod tests {
         }
     }
 
+    /// Red-team Kubernetes round 103: a NUL between a value and the digits after it (`find
+    /// -printf '%f\0%s'`, a tar header's fields) joined them into one run no detector matched.
+    /// A program reads a NUL as where a word ends: the value is masked.
+    #[test]
+    fn values_before_a_nul_and_digits_are_masked() {
+        for text in [&b"card 4111 1111 1111 1111\x0022\n"[..], b"ada@example.com\0\0\x0015305473624\n", b"x\0bob@corp.example\x0042\n"] {
+            let out = run(&mut stream(StreamStyle::Pipe), &[text]);
+            let seen = String::from_utf8_lossy(&out).replace('\0', "");
+            assert!(!seen.contains("4111 1111") && !seen.contains("ada@") && !seen.contains("bob@"), "{seen}");
+        }
+        // UTF-16 text is still read with its NULs skipped.
+        let utf16: Vec<u8> = "mail ann@corp.example\n".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let out = run(&mut stream(StreamStyle::Pipe), &[&utf16]);
+        assert!(!String::from_utf8_lossy(&out).replace('\0', "").contains("ann@corp"));
+    }
+
     #[test]
     fn card_split_over_two_reads_is_masked() {
         let mut s = stream(StreamStyle::Terminal);

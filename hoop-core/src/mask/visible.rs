@@ -119,9 +119,9 @@ pub(crate) fn last_chars(bytes: &[u8], n: usize) -> usize {
 }
 
 /// Whether a terminal and a program may read different text in `bytes`: they hold an escape
-/// sequence, a backspace or a C1 control character.
+/// sequence, a backspace, a NUL or a C1 control character.
 fn readers_differ(bytes: &[u8]) -> bool {
-    memchr::memchr2(0x1b, 0x08, bytes).is_some() || memchr::memchr_iter(0xc2, bytes).any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..0xa0).contains(b)))
+    memchr::memchr3(0x1b, 0x08, 0, bytes).is_some() || memchr::memchr_iter(0xc2, bytes).any(|i| bytes.get(i + 1).is_some_and(|b| (0x80..0xa0).contains(b)))
 }
 
 /// Who reads the bytes.
@@ -169,9 +169,17 @@ impl Visible {
                 map.push(at);
                 i += 1;
             } else if b == 0 {
-                // Runs of NULs (padding, UTF-16's high bytes) are skipped eight at a time.
+                // Runs of NULs (padding, UTF-16's high bytes) are skipped eight at a time. A
+                // program reads one as where a word ends (`find -printf '%f\0%s'`, a tar
+                // header's fields): skipped, a value and the digits after it read as one run
+                // no detector matched (red-team Kubernetes round 103), so that reader keeps a
+                // boundary there.
                 let rest = bytes.get(i..).unwrap_or_default();
                 let zeros = rest.chunks_exact(8).take_while(|c| c.iter().all(|&z| z == 0)).count() * 8;
+                if !terminal && text.last() != Some(&0) {
+                    text.push(0);
+                    map.push(at);
+                }
                 i += zeros.max(1);
             } else if b == b'\t' {
                 text.push(b' ');
