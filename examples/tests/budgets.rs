@@ -158,10 +158,27 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
     let o = wait(held);
     assert!(o.status.success() && err(&o).contains("agent-budget-target-rows"), "held again: {}", err(&o));
+    // The waiver is the approved credential's (red-team identity round 88: a token minted anew
+    // for the same name after the approved one was revoked read on unheld): waived for this
+    // token, then revoked, a new one is held again.
+    let o = s.psql(&token, &page(7));
+    assert!(o.status.success() && out(&o).lines().count() == 1000 && !err(&o).contains("paused"), "waived: {}", err(&o));
+    let jti = std::process::Command::new("python3")
+        .args(["-c", "import sys,base64,json; p=sys.argv[1].split('.')[1]; p+='='*(-len(p)%4); print(json.loads(base64.urlsafe_b64decode(p))['jti'])", &token])
+        .output()
+        .unwrap();
+    let jti = out(&jti).trim().to_string();
+    assert!(s.hoop(&["revoke", &jti, "--reason", "rotated"]).status.success());
+    let token = s.token("agent-1", "agent", "", 3600);
+    let held = spawn(&s, &token, &[&page(8)]);
+    let (ticket, _) = wait_ticket(&s, "agent-budget-target-rows");
+    assert!(s.hoop(&["approvals", "approve", &ticket]).status.success());
+    let o = wait(held);
+    assert!(o.status.success() && err(&o).contains("agent-budget-target-rows"), "held again: {}", err(&o));
     // Reads of a table count against it too (rules see `usage.tables`).
     assert!(s.psql(&token, "select id from people limit 3").status.success());
     let usage = out(&s.hoop(&["usage", "--identity", "agent-1"]));
-    assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 600"), "{usage}");
+    assert!(usage.contains("agent-1 on db\n") && usage.contains("rows 800"), "{usage}");
     assert!(usage.contains("agent-1 on db, table public.people\n  1m: actions 1  rows "), "{usage}");
 
     // A restart: the counts are still there (the waiver is not), so the next page is held again.

@@ -173,6 +173,12 @@ fn agent_onboarding_without_the_data_dir_and_every_escalation() {
     // The operator cannot register an agent client that reviews, either.
     let o = s.hoop(&["clients", "create", "--subject", "bad-bot", "--kind", "agent", "--groups", "review", "--targets", "db"]);
     assert!(!o.status.success() && err(&o).contains("agents never hold"), "{}", err(&o));
+    // Nor one that reads every session (red-team identity round 88: an agent created with
+    // `audit` read another agent's recording), nor a token under a name that reads as a pattern.
+    let o = s.hoop(&["clients", "create", "--subject", "audit-bot", "--kind", "agent", "--groups", "audit", "--targets", "db"]);
+    assert!(!o.status.success() && err(&o).contains("agents never hold the \"audit\" group"), "{}", err(&o));
+    let o = s.hoop(&["token", "issue", "--subject", "ci/*", "--kind", "agent"]);
+    assert!(!o.status.success() && err(&o).contains("may not hold `*`"), "{}", err(&o));
 }
 
 fn write(home: &AgentHome, name: &str, text: &str) -> PathBuf {

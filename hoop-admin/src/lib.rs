@@ -42,4 +42,4 @@ pub use client::{AdminClient, ClientError};
 pub use server::{AdminApi, METRICS_GROUP, SshCertifier};
 
 /// The group whose members may read sessions and recordings.
-pub const AUDIT_GROUP: &str = "audit";
+pub const AUDIT_GROUP: &str = hoop_core::identity::AUDIT_GROUP;

@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The group whose members may read sessions and recordings (people: operators and auditors).
+pub const AUDIT_GROUP: &str = "audit";
+
+/// Groups no agent holds, however it is issued: reviewing is a person's, and so is reading
+/// other sessions (red-team identity round 88: an agent created with `audit` read another
+/// agent's SSH recording).
+pub const PEOPLE_ONLY_GROUPS: &[&str] = &[crate::approvals::REVIEW_GROUP, AUDIT_GROUP];
+
 /// Whether an identity is a person or automation; rules usually differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

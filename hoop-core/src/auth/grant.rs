@@ -6,7 +6,6 @@
 //! outlives it, and an agent never obtains a human identity or the `review` group, whoever asks.
 
 use super::{AuthError, TokenSpec, token::ISSUE_GROUP, token::MAX_TTL_SECS};
-use crate::approvals::REVIEW_GROUP;
 use crate::identity::{Identity, IdentityKind};
 
 /// The group of the operator's own token (minted from the data dir): it may grant any group.
@@ -81,8 +80,16 @@ pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
     if spec.subject.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..") {
         return Err(AuthError::Claim("a subject's parts after a `/` may not be empty, `.` or `..`".into()));
     }
-    if spec.kind == IdentityKind::Agent && spec.groups.iter().any(|g| g == REVIEW_GROUP) {
-        return Err(AuthError::Permission(format!("agents never hold the {REVIEW_GROUP:?} group")));
+    if spec.kind == IdentityKind::Agent
+        && let Some(g) = spec.groups.iter().find(|g| crate::identity::PEOPLE_ONLY_GROUPS.contains(&g.as_str()))
+    {
+        return Err(AuthError::Permission(format!("agents never hold the {g:?} group")));
+    }
+    // A `*` is how issuing patterns are written: a subject holding one read as a pattern to
+    // whoever holds it, and as several identities to whoever reads a list (red-team identity
+    // round 88 minted a subject named `ci/*`).
+    if spec.subject.contains('*') {
+        return Err(AuthError::Claim("a subject may not hold `*`".into()));
     }
     Ok(())
 }
@@ -176,6 +183,13 @@ mod tests {
         op.issue_subjects = vec!["*".into()];
         assert!(ok(&op, spec("bot", Agent, &["review"], &["*"], 60)).is_err());
         assert!(ok(&op, spec("bob", Human, &["review"], &["*"], 60)).is_ok());
+        // Nor `audit`, which reads every session (red-team identity round 88), nor a subject
+        // that reads as a pattern.
+        let mut op = issuer(Human, &["token-issuer", "audit"], &["*"]);
+        op.issue_subjects = vec!["*".into()];
+        assert!(ok(&op, spec("bot", Agent, &["audit"], &["*"], 60)).is_err());
+        assert!(ok(&op, spec("ann", Human, &["audit"], &["*"], 60)).is_ok());
+        assert!(ok(&op, spec("ci/*", Agent, &[], &["*"], 60)).is_err());
     }
 
     #[test]

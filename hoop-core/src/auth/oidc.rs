@@ -136,8 +136,8 @@ struct Mapping {
 
 impl Mapping {
     fn compile(spec: ClaimMapping) -> Result<Self, String> {
-        if spec.kind == IdentityKind::Agent && spec.groups.iter().chain(&spec.pass_groups).any(|g| g == crate::approvals::REVIEW_GROUP) {
-            return Err("an agent mapping may not grant the review group".into());
+        if spec.kind == IdentityKind::Agent && spec.groups.iter().chain(&spec.pass_groups).any(|g| crate::identity::PEOPLE_ONLY_GROUPS.contains(&g.as_str())) {
+            return Err("an agent mapping may not grant the review or audit group".into());
         }
         if spec.require.is_empty() && spec.require_pattern.is_empty() {
             return Err("a mapping must require at least one claim".into());

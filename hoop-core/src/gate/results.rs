@@ -87,34 +87,47 @@ fn insert_bounded(m: &mut HashMap<u64, Run>, action_id: u64, run: Run) {
 }
 
 /// Budget rules waived per identity, target and rule: until a time (seconds since the epoch),
-/// and while none of the revocation ids of the reviewer who waived it is revoked.
+/// while none of the revocation ids of the reviewer who waived it, nor of the credential it was
+/// waived for, is revoked.
 #[derive(Default)]
 pub(super) struct Waivers(Mutex<HashMap<WaiverKey, Waiver>>);
 
-/// A waiver's identity subject, target and rule.
+/// A waiver's identity (its subject and whose budgets it spends: two agents may mint the same
+/// name), target and rule.
 type WaiverKey = (String, String, String);
 
-/// One waiver: until when, and the revocation ids of the reviewer who granted it.
+/// One waiver: until when, the revocation ids of the reviewer who granted it, and those of
+/// the credential whose hold was approved.
 struct Waiver {
     until: u64,
     by: Arc<[String]>,
+    requester: Arc<[String]>,
+}
+
+/// The key a waiver of `identity`'s budgets is kept under (red-team identity round 88: a
+/// waiver kept by subject alone served another agent's `ci/w1`, minted under the same name).
+fn waiver_identity(identity: &crate::identity::Identity) -> String {
+    format!("{}\0{}", identity.subject, identity.budget_subject())
 }
 
 impl Waivers {
-    /// Whether the waiver holds now; `revoked` says whether any of its reviewer's ids is.
-    pub(super) fn holds(&self, subject: &str, target: &str, rule: &str, now: u64, revoked: impl Fn(&[String]) -> bool) -> bool {
-        let by = {
+    /// Whether the waiver holds now; `revoked` says whether any of its reviewer's ids, or of
+    /// the credential it was granted for, is.
+    pub(super) fn holds(&self, identity: &crate::identity::Identity, target: &str, rule: &str, now: u64, revoked: impl Fn(&[String]) -> bool) -> bool {
+        let (by, requester) = {
             let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            match m.get(&(subject.to_string(), target.to_string(), rule.to_string())) {
-                Some(w) if now < w.until => w.by.clone(),
+            match m.get(&(waiver_identity(identity), target.to_string(), rule.to_string())) {
+                Some(w) if now < w.until => (w.by.clone(), w.requester.clone()),
                 _ => return false,
             }
         };
-        // (Asked outside the lock: the revocation list has its own.)
-        !revoked(&by)
+        // (Asked outside the lock: the revocation list has its own.) A waiver also ends with
+        // the credential it was granted for (round 88: a token minted anew after the approved
+        // one was revoked kept it).
+        !revoked(&by) && !revoked(&requester)
     }
 
-    fn grant(&self, subject: &str, target: &str, rule: &str, until: u64, by: &[String]) {
+    fn grant(&self, identity: &crate::identity::Identity, target: &str, rule: &str, until: u64, by: &[String]) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_WAIVERS {
             let now = crate::auth::now_secs().max(0) as u64;
@@ -125,7 +138,8 @@ impl Waivers {
                 m.remove(&k);
             }
         }
-        m.insert((subject.to_string(), target.to_string(), rule.to_string()), Waiver { until, by: by.into() });
+        let requester: Vec<String> = identity.revocation_ids().collect();
+        m.insert((waiver_identity(identity), target.to_string(), rule.to_string()), Waiver { until, by: by.into(), requester: requester.into() });
     }
 }
 
@@ -243,13 +257,13 @@ impl SessionHandle {
     /// this identity on this target (within the hour) while it holds one, so that the next rule
     /// decides; with the rules left out (`waived` are those already left out).
     pub(super) fn without_waived(&self, mut waived: Vec<String>, now: u64, evaluate: impl Fn(&[String]) -> Verdict) -> (Verdict, Vec<String>) {
-        let (subject, target) = (&self.session.identity.subject, &self.session.target.name);
+        let (identity, target) = (&self.session.identity, &self.session.target.name);
         loop {
             let v = evaluate(&waived);
             match &v {
                 // A waiver ends with its reviewer's revocation (red-team identity round 84: an
                 // agent read past its hourly budget on a revoked reviewer's approval).
-                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(subject, target, rule, now, |by| self.gate.inner.revocations.revoked_any(by)) => waived.push(rule.clone()),
+                Verdict::Review { rule } if !waived.contains(rule) && self.gate.inner.waivers.holds(identity, target, rule, now, |by| self.gate.inner.revocations.revoked_any(by)) => waived.push(rule.clone()),
                 _ => return (v, waived),
             }
         }
@@ -325,9 +339,11 @@ impl SessionHandle {
         if !self.gate.inner.policy.is_budget_rule(rule) {
             return String::new();
         }
+        let identity = &self.session.identity;
+        let whose = if identity.budget_subject() == identity.subject { String::new() } else { format!(" (minted by {}, whose budgets it spends)", identity.budget_subject()) };
         format!(
-            "approving also waives budget rule {rule} for {} on target {} for {} minutes: what it would hold meanwhile runs unheld",
-            self.session.identity.subject,
+            "approving also waives budget rule {rule} for {}{whose} on target {} for {} minutes, while this credential stands: what it would hold meanwhile runs unheld",
+            identity.subject,
             self.session.target.name,
             WAIVER_SECS / 60
         )
@@ -339,7 +355,7 @@ impl SessionHandle {
     pub(super) fn waive_budget(&self, rule: &str, by: &[String]) {
         if self.gate.inner.policy.is_budget_rule(rule) {
             let until = crate::auth::now_secs().max(0) as u64 + WAIVER_SECS;
-            self.gate.inner.waivers.grant(&self.session.identity.subject, &self.session.target.name, rule, until, by);
+            self.gate.inner.waivers.grant(&self.session.identity, &self.session.target.name, rule, until, by);
         }
     }
 
@@ -516,3 +532,35 @@ fn counted_tables(sql: &crate::action::Sql) -> impl Iterator<Item = (&String, &S
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{Identity, IdentityKind};
+
+    fn minted(subject: &str, credentials: &[&str]) -> Identity {
+        let mut i = Identity::new(subject, IdentityKind::Agent);
+        i.credentials = credentials.iter().map(|c| c.to_string()).collect();
+        i
+    }
+
+    /// Red-team identity round 88: a waiver kept by subject alone served another agent's
+    /// identity of the same name, and outlived the credential it was granted for.
+    #[test]
+    fn a_waiver_is_the_approved_credentials() {
+        let w = Waivers::default();
+        let approved = minted("ci/w1", &["token:t1", "budget:ag1", "subject:ag1"]);
+        w.grant(&approved, "db", "agent-budget-target-rows", 100, &["subject:rita".to_string()]);
+        let none_revoked = |_: &[String]| false;
+        assert!(w.holds(&approved, "db", "agent-budget-target-rows", 50, none_revoked));
+        let same_issuer_new_token = minted("ci/w1", &["token:t2", "budget:ag1", "subject:ag1"]);
+        assert!(w.holds(&same_issuer_new_token, "db", "agent-budget-target-rows", 50, none_revoked));
+        let other_agent = minted("ci/w1", &["token:t9", "budget:ag5", "subject:ag5"]);
+        assert!(!w.holds(&other_agent, "db", "agent-budget-target-rows", 50, none_revoked));
+        for revoked in ["token:t1", "subject:ag1", "subject:rita"] {
+            let is_revoked = |ids: &[String]| ids.iter().any(|i| i == revoked);
+            assert!(!w.holds(&same_issuer_new_token, "db", "agent-budget-target-rows", 50, is_revoked), "{revoked}");
+        }
+        assert!(!w.holds(&approved, "db", "agent-budget-target-rows", 100, none_revoked), "expired");
+    }
+}
