@@ -640,8 +640,8 @@ async fn sftp_requests(
         // (red-team round 58: `fsetstat` on a handle approved as a download made the file
         // setuid and world-writable, unchecked and unrecorded).
         let request = match crate::sftp::fsetstat(&packet) {
-            Some((req_id, handle)) => match replies.handle_path(&handle) {
-                Some(path) => Ok(crate::sftp::setstat(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify", unreadable: String::new() }))),
+            Some((req_id, handle, set_id)) => match replies.handle_path(&handle) {
+                Some(path) => Ok(crate::sftp::setstat(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify", unreadable: String::new(), set_id }))),
                 None => Err((req_id, "hoop: fsetstat of a handle the gateway did not see opened".to_string())),
             },
             None => Ok(crate::sftp::path_request(&packet, home)),
@@ -662,6 +662,9 @@ async fn sftp_requests(
                 for path in paths {
                     let mut action = Action::file_transfer(target, path, req.direction, &req.operation, "sftp");
                     action.exec.unreadable.clone_from(&req.unreadable);
+                    if !req.set_id.is_empty() {
+                        action.exec.set_id = vec![req.set_id.clone()];
+                    }
                     if let Err(msg) = decide(session, client, id, action).await {
                         refused = Some((req.id, msg));
                         break;

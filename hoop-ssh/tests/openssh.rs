@@ -686,6 +686,28 @@ fn sftp_batch_listing_and_get() {
     let _ = ssh(&gw, "rm -rf sftpdir");
 }
 
+/// Red-team SSH round 93: `chmod 4755` in sftp made a set-user-ID program under an ordinary
+/// file-transfer ticket whose text never showed the mode. Denied as `chmod u+s` is; the mode
+/// stays.
+#[test]
+fn sftp_makes_no_set_id_files() {
+    let gw = gateway("");
+    let name = marker("sftp-suid");
+    let (rc, _) = sshd().ssh(&format!("printf x > /tmp/{name} && chmod 755 /tmp/{name}")).unwrap();
+    assert_eq!(rc, 0);
+    let batch = gw.dir.path().join("suid-batch");
+    std::fs::write(&batch, format!("chmod 4755 /tmp/{name}\n")).unwrap();
+    let o = sftp_batch(&gw, &batch);
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(format!("/tmp/{name}")).unwrap().permissions());
+    let _ = std::fs::remove_file(format!("/tmp/{name}"));
+    assert_eq!(mode & 0o7777, 0o755, "{:?}", text(&o));
+    assert!(text(&o).1.contains("agent-no-set-id-files") || !o.status.success(), "{:?}", text(&o));
+    assert!(gw.gate.approvals().list().is_empty(), "denied, not held");
+    let rec = gw.gate.recorder();
+    let recorded: String = sealed_recordings(&gw, 1).iter().map(|id| serde_json::to_string(&rec.read(id).unwrap()).unwrap()).collect();
+    assert!(recorded.contains("agent-no-set-id-files"), "recorded: {recorded}");
+}
+
 /// Bad logins and a host that is down end cleanly, with nothing left hanging.
 #[test]
 fn bad_auth_and_upstream_down() {

@@ -402,6 +402,13 @@ impl Blank for Exec {
             && self.interpreter.is_empty()
             && !self.pipes_to_interpreter
             && self.unlisted.is_empty()
+            && self.writes.is_empty()
+            && self.reshapes.is_empty()
+            && self.links.is_empty()
+            && self.set_id.is_empty()
+            && self.copies.is_empty()
+            && self.scripts.is_empty()
+            && self.shown.is_empty()
     }
 }
 

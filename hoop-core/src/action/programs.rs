@@ -353,6 +353,18 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
         // it, made a root shell). Modes kept: `cp -p`/`-a`/`--preserve[=mode|all]`, `rsync
         // -p`/`-a`/`--perms`.
         "cp" | "rsync" => {
+            // rsync's `--chmod` sets modes on what it writes (red-team SSH round 93:
+            // `rsync -p --chmod=u+s /bin/bash ~/x` made a set-user-ID shell), `D`/`F` naming
+            // directories or files.
+            if program == "rsync" {
+                let mut it = words.iter().copied();
+                while let Some(a) = it.next() {
+                    let value = if a == "--chmod" { it.next() } else { a.strip_prefix("--chmod=") };
+                    if let Some(v) = value.filter(|v| v.split(',').any(|c| mode_sets_id(c.trim_start_matches(['D', 'F'])))) {
+                        return Some(format!("{program} --chmod={v}"));
+                    }
+                }
+            }
             let keeps_modes = words.iter().any(|a| {
                 let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
                 let cluster = if program == "rsync" { cluster.split(['e', 'B', 'f', 'T', 'M']).next().unwrap_or_default() } else { cluster.split(['S', 't', 'T']).next().unwrap_or_default() };

@@ -2851,10 +2851,10 @@ mod tests {
     #[test]
     fn set_id_modes_are_seen_in_every_spelling() {
         // Red-team Kubernetes round 102: `chmod +s`, `install -m 4755` made set-user-ID programs.
-        for line in ["chmod +s f", "chmod u+s f", "chmod -R a+rwxs d", "chmod 4755 f", "chmod 02755 d", "chmod g=rx,u+s f", "chmod =4755 f", "chmod -v u+s f", "chmod --reference=/usr/bin/sudo f", "chmod -- +s f", "install -m 4755 /bin/true f", "install -m4755 a b", "install --mode=u+s a b", "install -Dm 6711 a b", "mkdir -m 2775 d", "nice chmod +s f", "busybox chmod 4755 f", "sh -c 'chmod u+s f'", "cp -p /usr/bin/passwd /tmp/x", "cp --preserve=mode /bin/su x", "cp --preserve /usr/bin/sudo x", "cp -a /usr/bin /tmp/b", "cp --attributes-only -p /usr/bin/passwd /tmp/x", "rsync -a /usr/bin/passwd /tmp/x", "rsync --perms usr/bin/su x"] {
+        for line in ["chmod +s f", "chmod u+s f", "chmod -R a+rwxs d", "chmod 4755 f", "chmod 02755 d", "chmod g=rx,u+s f", "chmod =4755 f", "chmod -v u+s f", "chmod --reference=/usr/bin/sudo f", "chmod -- +s f", "install -m 4755 /bin/true f", "install -m4755 a b", "install --mode=u+s a b", "install -Dm 6711 a b", "mkdir -m 2775 d", "nice chmod +s f", "busybox chmod 4755 f", "sh -c 'chmod u+s f'", "cp -p /usr/bin/passwd /tmp/x", "cp --preserve=mode /bin/su x", "cp --preserve /usr/bin/sudo x", "cp -a /usr/bin /tmp/b", "cp --attributes-only -p /usr/bin/passwd /tmp/x", "rsync -a /usr/bin/passwd /tmp/x", "rsync --perms usr/bin/su x", "rsync -p --chmod=u+s /bin/bash /tmp/x", "rsync --chmod=Fug+s a b", "rsync --chmod F4755 a b", "rsync -a --chmod=Du+w,Fu+s a b"] {
             assert!(!read_line(line).set_id.is_empty(), "{line}");
         }
-        for line in ["chmod +x f", "chmod -s f", "chmod u-s,g+w f", "chmod 755 f", "chmod -R go-w d", "chmod g=u f", "install -m 755 a b", "mkdir -m 700 d", "mkdir -p d", "chmod -w f", "cp /usr/bin/passwd /tmp/x", "cp -p /tmp/a /tmp/b", "cp --preserve=timestamps /usr/bin/passwd x", "rsync -r /usr/bin/ /tmp/b", "cp -a ./src ./dst", "cp -p bin/setup /tmp/x"] {
+        for line in ["chmod +x f", "chmod -s f", "chmod u-s,g+w f", "chmod 755 f", "chmod -R go-w d", "chmod g=u f", "install -m 755 a b", "mkdir -m 700 d", "mkdir -p d", "chmod -w f", "cp /usr/bin/passwd /tmp/x", "cp -p /tmp/a /tmp/b", "cp --preserve=timestamps /usr/bin/passwd x", "rsync -r /usr/bin/ /tmp/b", "cp -a ./src ./dst", "cp -p bin/setup /tmp/x", "rsync --chmod=u+w,go-w a b", "rsync --chmod=F644 a b"] {
             assert!(read_line(line).set_id.is_empty(), "{line}");
         }
     }

@@ -139,7 +139,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-set-id-files",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind in ["exec", "shell"] && size(action.exec.set_id) > 0"#,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && size(action.exec.set_id) > 0"#,
         "agents may not make set-user-ID or set-group-ID files (chmod u+s, chmod 4755, install -m 4755): such a program runs with its owner's privileges whoever runs it",
     ),
     (

@@ -72,6 +72,9 @@ pub struct PathRequest {
     /// Why the host may act on another path than `path` and `to` say, if it may (refused
     /// for agents, as an unreadable command is).
     pub unreadable: String,
+    /// The set-user-ID or set-group-ID mode the request's attributes give, if they do
+    /// (`sftp mode 4755`): denied to agents as `chmod u+s` is.
+    pub set_id: String,
 }
 
 /// Why a stream is not SFTP.
@@ -132,7 +135,7 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
     let abs = |p: String| absolute(home, &p);
     let req = |operation: &str, direction, path: String, to: String| {
         let unreadable = unreadable_path(&path).or_else(|| unreadable_path(&to)).unwrap_or_default().to_string();
-        Some(PathRequest { id, path: abs(path), to: if to.is_empty() { to } else { abs(to) }, operation: operation.to_string(), direction, unreadable })
+        Some(PathRequest { id, path: abs(path), to: if to.is_empty() { to } else { abs(to) }, operation: operation.to_string(), direction, unreadable, set_id: String::new() })
     };
     match kind {
         FXP_OPEN => {
@@ -153,13 +156,23 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
                 (false, _) => "upload",
                 (true, true) => "modify",
             };
-            req("open", direction, path, String::new())
+            // The mode a created file gets (red-team SSH round 93: an open asking for 0104755).
+            let set_id = set_id_of(b);
+            req("open", direction, path, String::new()).map(|r| PathRequest { set_id, ..r })
         }
         FXP_OPENDIR => req("opendir", "download", string(&mut b)?, String::new()),
         FXP_REMOVE => req("remove", "modify", string(&mut b)?, String::new()),
-        FXP_MKDIR => req("mkdir", "modify", string(&mut b)?, String::new()),
+        FXP_MKDIR => {
+            let path = string(&mut b)?;
+            let set_id = set_id_of(b);
+            req("mkdir", "modify", path, String::new()).map(|r| PathRequest { set_id, ..r })
+        }
         FXP_RMDIR => req("rmdir", "modify", string(&mut b)?, String::new()),
-        FXP_SETSTAT => setstat(req("setstat", "modify", string(&mut b)?, String::new())),
+        FXP_SETSTAT => {
+            let path = string(&mut b)?;
+            let set_id = set_id_of(b);
+            setstat(req("setstat", "modify", path, String::new()).map(|r| PathRequest { set_id, ..r }))
+        }
         FXP_RENAME => {
             let from = string(&mut b)?;
             req("rename", "modify", from, string(&mut b)?)
@@ -187,7 +200,7 @@ pub fn path_request(packet: &[u8], home: &str) -> Option<PathRequest> {
         }
         // An extended request that cannot be read is refused like an unknown one.
         FXP_EXTENDED => extended(id, &mut b, home).unwrap_or_else(|| {
-            Some(PathRequest { id, path: String::new(), to: String::new(), operation: "extension:malformed".into(), direction: "modify", unreadable: String::new() })
+            Some(PathRequest { id, path: String::new(), to: String::new(), operation: "extension:malformed".into(), direction: "modify", unreadable: String::new(), set_id: String::new() })
         }),
         _ => None,
     }
@@ -204,6 +217,7 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
         to: if to.is_empty() { to } else { absolute(home, &to) },
         operation: operation.to_string(),
         direction,
+        set_id: String::new(),
     };
     Some(Some(match name.as_str() {
         "posix-rename@openssh.com" => {
@@ -214,16 +228,21 @@ fn extended(id: u32, b: &mut &[u8], home: &str) -> Option<Option<PathRequest>> {
             let from = string(b)?;
             req("hardlink", "modify", from, string(b)?)
         }
-        "lsetstat@openssh.com" => setstat(Some(req("setstat", "modify", string(b)?, String::new())))?,
+        "lsetstat@openssh.com" => {
+            let path = string(b)?;
+            let set_id = set_id_of(b);
+            setstat(Some(PathRequest { set_id, ..req("setstat", "modify", path, String::new()) }))?
+        }
         "statvfs@openssh.com" => req("statvfs", "metadata", string(b)?, String::new()),
         "expand-path@openssh.com" => req("expand-path", "metadata", string(b)?, String::new()),
         n if HANDLE_EXTENSIONS.contains(&n) => return Some(None),
-        other => PathRequest { id, path: String::new(), to: String::new(), operation: format!("extension:{other}"), direction: "modify", unreadable: String::new() },
+        other => PathRequest { id, path: String::new(), to: String::new(), operation: format!("extension:{other}"), direction: "modify", unreadable: String::new(), set_id: String::new() },
     }))
 }
 
-/// The request id and handle of an `SSH_FXP_FSETSTAT` (attributes set through an open handle).
-pub fn fsetstat(packet: &[u8]) -> Option<(u32, Vec<u8>)> {
+/// The request id and handle of an `SSH_FXP_FSETSTAT` (attributes set through an open handle),
+/// and the set-ID mode its attributes give, if any (see [`PathRequest::set_id`]).
+pub fn fsetstat(packet: &[u8]) -> Option<(u32, Vec<u8>, String)> {
     let mut b = packet.get(4..)?;
     if b.len() < 5 || b.first() != Some(&FXP_FSETSTAT) {
         return None;
@@ -231,10 +250,37 @@ pub fn fsetstat(packet: &[u8]) -> Option<(u32, Vec<u8>)> {
     b.advance(1);
     let id = b.get_u32();
     if b.len() < 4 {
-        return Some((id, Vec::new()));
+        return Some((id, Vec::new(), String::new()));
     }
     let n = b.get_u32() as usize;
-    Some((id, b.get(..n).unwrap_or_default().to_vec()))
+    let handle = b.get(..n).unwrap_or_default().to_vec();
+    Some((id, handle, set_id_of(b.get(n..).unwrap_or_default())))
+}
+
+/// The permissions an `ATTRS` block sets, if it sets them (SFTP v3: flags, then size, uid and
+/// gid, permissions, … each present when its flag is).
+fn attrs_permissions(mut b: &[u8]) -> Option<u32> {
+    if b.len() < 4 {
+        return None;
+    }
+    let flags = b.get_u32();
+    for (flag, len) in [(0x1, 8), (0x2, 8)] {
+        if flags & flag != 0 {
+            if b.len() < len {
+                return None;
+            }
+            b.advance(len);
+        }
+    }
+    (flags & 0x4 != 0 && b.len() >= 4).then(|| b.get_u32())
+}
+
+/// `sftp mode NNNN` when an `ATTRS` block gives a set-user-ID or set-group-ID mode, else empty.
+fn set_id_of(attrs: &[u8]) -> String {
+    match attrs_permissions(attrs) {
+        Some(m) if m & 0o6000 != 0 => format!("sftp mode {:o}", m & 0o7777),
+        _ => String::new(),
+    }
 }
 
 /// Why the host may act on another path than `raw` says once it is normalised as text: a
@@ -373,6 +419,22 @@ mod tests {
         // A home directory's mode or owner.
         assert!(!req(FXP_SETSTAT, &[&s("/home/u"), &0u32.to_be_bytes()]).unreadable.is_empty());
         assert!(req(FXP_SETSTAT, &[&s("/home/u/notes"), &0u32.to_be_bytes()]).unreadable.is_empty());
+    }
+
+    /// Red-team SSH round 93: modes that make set-user-ID or set-group-ID files, however sent.
+    #[test]
+    fn set_id_modes_are_seen() {
+        let req = |kind: u8, fields: &[&[u8]]| path_request(&packet(kind, 1, fields), "/home/u").unwrap();
+        let perms = |m: u32| [&4u32.to_be_bytes()[..], &m.to_be_bytes()].concat();
+        let sized = |m: u32| [&5u32.to_be_bytes()[..], &9u64.to_be_bytes(), &m.to_be_bytes()].concat();
+        let set = req(FXP_SETSTAT, &[&s("/tmp/x"), &perms(0o104755)]);
+        assert_eq!(set.set_id, "sftp mode 4755");
+        assert_eq!(req(FXP_SETSTAT, &[&s("/tmp/x"), &sized(0o2755)]).set_id, "sftp mode 2755");
+        assert_eq!(req(FXP_SETSTAT, &[&s("/tmp/x"), &perms(0o755)]).set_id, "");
+        assert_eq!(req(FXP_OPEN, &[&s("/tmp/x"), &(FXF_WRITE | FXF_CREAT).to_be_bytes(), &perms(0o4755)]).set_id, "sftp mode 4755");
+        assert_eq!(req(FXP_MKDIR, &[&s("/tmp/d"), &perms(0o2775)]).set_id, "sftp mode 2775");
+        let handle = packet(FXP_FSETSTAT, 3, &[&s("h1"), &perms(0o4711)]);
+        assert_eq!(fsetstat(&handle).map(|(_, _, m)| m), Some("sftp mode 4711".to_string()));
     }
 
     #[test]
