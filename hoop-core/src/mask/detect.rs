@@ -199,6 +199,10 @@ impl Detector {
                 r"(?i)\bdefine[ \t]*\([ \t]*['\x22][a-z0-9_]{0,32}(?:password|passwd|pass|pwd|secret|key|token|salt)[a-z0-9_]{0,32}['\x22][ \t]*,[ \t]*(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
                 r"(?i)\b(?:name|key)[ \t]*=[ \t]*[\x22'][a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}[\x22'][ \t]+value[ \t]*=[ \t]*(?:\x22[^\x22\n]{1,512}\x22|'[^'\n]{1,512}')",
                 r"(?i)\b(?:identified[ \t]+by|password)[ \t]+(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
+                // An upper-case acronym glued to the lower-case word (red-team SSH round 93:
+                // `SMTPpassword=`, `LDAPsecret:`, `DBpass=`, PHP's `$DBpassword`). Last: a
+                // pattern's place is its form in `credential_value`.
+                r"\b[A-Z][A-Z0-9]{0,62}(?:password|passwd|passphrase|pass|pwd|secret|token|apikey|api_key|access_key|private_key|secret_key|credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -830,6 +834,12 @@ mod tests {
             ("export ldapbindserviceaccountuserpassword=Sup3r", "Sup3r"),
             ("SPRING_DATASOURCE_PRIMARYREPLICATIONCLUSTERPASSWORD=Sup3r", "Sup3r"),
             ("oauthclientsecret=Sup3r", "Sup3r"),
+            // Red-team SSH round 93: an acronym glued to the word.
+            ("SMTPpassword=Sup3r", "Sup3r"),
+            ("LDAPsecret: Sup3r", "Sup3r"),
+            ("DBpass=Sup3r", "Sup3r"),
+            ("$DBpassword = 'Sup3r';", "'Sup3r'"),
+            ("KEYpassword: Sup3r", "Sup3r"),
         ] {
             assert_eq!(found(text), [value], "{text}");
         }
