@@ -46,6 +46,8 @@ pub enum Event<'a> {
     DataEnd,
     /// Bytes of an extended header's data or padding.
     Extended(&'a [u8]),
+    /// Bytes of an old GNU sparse member's map (offsets and sizes, passed as they are).
+    Map(&'a [u8]),
     /// An extended header ended: its kind (`b'L'` a GNU long name, `b'x'` pax, `b'g'` global
     /// pax) and its data; what it says applies to the next member.
     ExtendedEnd(u8, Vec<u8>),
@@ -56,6 +58,9 @@ pub enum Event<'a> {
 #[derive(Debug)]
 enum State {
     Header,
+    /// An old GNU sparse member's extension blocks (`held` bytes of the current one in
+    /// `block`), then its data.
+    SparseMap { data: u64 },
     Data { left: u64 },
     Extended { kind: u8, size: usize, padding: usize },
 }
@@ -123,18 +128,36 @@ impl Frame {
                 }
                 self.state = State::Header;
                 let data = std::mem::take(&mut self.extended);
-                if kind != b'L' {
+                // (GNU long names and link targets are text, not records.)
+                if matches!(kind, b'x' | b'g') {
                     for (key, value) in pax_records(&data)? {
                         match key.as_str() {
                             "size" if kind == b'x' => self.pax_size = Some(value.parse().map_err(|_| FrameError("a pax size that is not a number".into()))?),
-                            // Sparse members lay their data out in ways not framed here; a
-                            // global size would apply to every member.
-                            k if k.starts_with("GNU.sparse.") || k == "size" => return Err(FrameError(format!("a pax header with {k:?}"))),
+                            // A global size would apply to every member. (A pax sparse
+                            // member's stored size is its size: it frames as any file.)
+                            "size" => return Err(FrameError("a global pax header with a size".into())),
                             _ => {}
                         }
                     }
                 }
                 Ok((0, Event::ExtendedEnd(kind, data)))
+            }
+            State::SparseMap { data } => {
+                let data = *data;
+                let n = input.len().min(BLOCK - self.held);
+                if let Some(slot) = self.block.get_mut(self.held..self.held + n) {
+                    slot.copy_from_slice(input.get(..n).unwrap_or_default());
+                }
+                self.held += n;
+                if self.held == BLOCK {
+                    self.held = 0;
+                    // Each extension block says at its byte 504 whether another follows.
+                    if self.block.get(504).copied().unwrap_or(0) == 0 {
+                        let left = data.div_ceil(BLOCK as u64) * BLOCK as u64;
+                        self.state = if left == 0 { State::Header } else { State::Data { left } };
+                    }
+                }
+                Ok((n, Event::Map(input.get(..n).unwrap_or_default())))
             }
             State::Header => {
                 let n = input.len().min(BLOCK - self.held);
@@ -192,7 +215,9 @@ impl Frame {
                 let padding = (BLOCK - size % BLOCK) % BLOCK;
                 self.state = State::Extended { kind: typeflag, size, padding };
             }
-            b'S' => return Err(FrameError("a sparse member".into())),
+            // An old GNU sparse member: its map's extension blocks, if its header says there
+            // are any (byte 482), then the data it stores.
+            b'S' if b.get(482).copied().unwrap_or(0) != 0 => self.state = State::SparseMap { data: size },
             // Directories, links, devices and FIFOs carry no data: Go's reader skips none
             // whatever the size says, where other tars may skip it.
             b'1'..=b'6' if size != 0 => return Err(FrameError(format!("the member {name:?} of type {:?} carries data", char::from(typeflag)))),

@@ -83,7 +83,7 @@ impl TarGuard {
             let (n, event) = self.frame.step(input).map_err(|e| ArchiveError::Unreadable(e.0))?;
             match event {
                 Event::Partial | Event::DataEnd => {}
-                Event::Data(bytes) | Event::Extended(bytes) => out.extend_from_slice(bytes),
+                Event::Data(bytes) | Event::Extended(bytes) | Event::Map(bytes) => out.extend_from_slice(bytes),
                 Event::ExtendedEnd(kind, data) => self.extended(kind, &data)?,
                 Event::Header(None) => out.extend_from_slice(self.frame.block()),
                 Event::Header(Some(header)) => {
@@ -136,6 +136,8 @@ impl TarGuard {
                 // A global header's name would apply to every member after it.
                 "path" if kind == b'g' => return Err(ArchiveError::Unreadable("a global pax header that names members".into())),
                 "path" => self.names.push(value),
+                // Sparse members lay their data out in ways tar reads apart from their size.
+                k if k.starts_with("GNU.sparse.") => return Err(ArchiveError::Unreadable(format!("a pax header with {k:?} (a sparse member)"))),
                 // Extended attributes and ACLs are restored by `tar --xattrs`/`--acls`
                 // (and by default by some tars): `security.capability` is a file
                 // capability, as strong as set-user-ID.

@@ -99,6 +99,8 @@ impl ArchiveMasker {
                 // padding) so that a value is never masked in two halves, then masked in
                 // place: same length, so each record's length still holds.
                 Event::Extended(bytes) => self.extended.extend_from_slice(bytes),
+                // A sparse member's map is numbers tar reads; it passes as it is.
+                Event::Map(bytes) => out.extend_from_slice(bytes),
                 Event::ExtendedEnd(kind, _) => {
                     let held = std::mem::take(&mut self.extended);
                     let masked = self.same(&held);
@@ -456,6 +458,37 @@ mod tests {
             assert!(!text.contains("ada@example.com") && !text.contains("person@corporati"), "{options:?}: {text}");
             let (ok, listing) = list(&out);
             assert!(ok && listing.contains(" f"), "{options:?}: {listing}");
+        }
+    }
+
+    /// Red-team SSH round 93: a sparse member first switched the masking of every later
+    /// header to plain text, which read a name joined to the mode digits after it.
+    #[test]
+    fn sparse_members_and_long_link_targets_keep_the_archive_framed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sparse = dir.path().join("sparse");
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(3 << 20).unwrap();
+        std::fs::write(dir.path().join("ada@example.com-4111111111111111"), b"x\n").unwrap();
+        // Data in ten islands: more than an old GNU header's four map entries, so extension
+        // blocks follow it; one island holds an address.
+        {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::File::create(dir.path().join("islands")).unwrap();
+            for i in 0..10u64 {
+                f.seek(std::io::SeekFrom::Start(i * (256 << 10))).unwrap();
+                f.write_all(if i == 7 { b"mail bob@corp.example now\n" } else { b"island\n" }).unwrap();
+            }
+        }
+        std::os::unix::fs::symlink(format!("/tmp/{}/target", "t".repeat(120)), dir.path().join("link")).unwrap();
+        for format in ["--format=gnu", "--format=pax", "--format=oldgnu"] {
+            let o = std::process::Command::new("tar").args(["-S", format, "-cf", "-", "-C"]).arg(dir.path()).args(["sparse", "islands", "link", "ada@example.com-4111111111111111"]).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let out = mask(&o.stdout, 1000);
+            let text = String::from_utf8_lossy(&out);
+            assert!(!text.contains("ada@example.com") && !text.contains("4111111111111111") && !text.contains("bob@corp"), "{format}");
+            let (ok, listing) = list(&out);
+            assert!(ok && listing.lines().count() == 4 && listing.contains("tttt"), "{format}: {listing}");
         }
     }
 
