@@ -86,7 +86,7 @@ fn admin_api_authorisation() {
     let issuer = s.token("ci-bootstrap", "agent", "token-issuer", 600);
     let o = as_token(&issuer, &["token", "issue", "--subject", "ci-bootstrap/job-7", "--ttl", "60", "--targets", "db"]);
     assert!(o.status.success() && out(&o).starts_with("eyJ"), "{}", err(&o));
-    let o = as_token(&issuer, &["token", "issue", "--subject", "ci-bootstrap/job-8", "--groups", "audit"]);
+    let o = as_token(&issuer, &["token", "issue", "--subject", "ci-bootstrap/job-8", "--groups", "deployers"]);
     assert!(err(&o).contains("may not grant group"), "{}", err(&o));
     let plain = s.token("plain", "agent", "", 600);
     let o = as_token(&plain, &["token", "issue", "--subject", "job-9"]);
@@ -143,7 +143,10 @@ fn admin_api_authorisation() {
     // No token makes an agent a reviewer, not even one from the data dir's key.
     let o = s.hoop(&["token", "issue", "--subject", "bot", "--kind", "agent", "--groups", "review"]);
     assert!(!o.status.success() && err(&o).contains("agents never hold"), "{}", err(&o));
-    let agent = s.token("bot", "agent", "audit", 600);
+    // (Nor `audit`: red-team identity round 88.)
+    let o = s.hoop(&["token", "issue", "--subject", "bot", "--kind", "agent", "--groups", "audit"]);
+    assert!(!o.status.success() && err(&o).contains("agents never hold"), "{}", err(&o));
+    let agent = s.token("bot", "agent", "", 600);
     let o = as_token(&agent, &["approvals", "approve", &ticket]);
     assert!(err(&o).contains("HTTP 403"), "{}", err(&o));
     // Refusals leave a trace (red-team identity round 81: none did): the admin API's, and a
