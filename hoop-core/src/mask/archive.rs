@@ -110,8 +110,21 @@ impl ArchiveMasker {
                 Event::Header(named) => {
                     let mut block = *self.frame.block();
                     match named {
-                        // An extended header's own block names nothing a reader keeps.
-                        Some(h) if matches!(h.typeflag, b'L' | b'K' | b'x' | b'g') => self.mask_names(&mut block, &mut Long::default()),
+                        // A pax header's own name (`…/PaxHeaders/<name cut at 100>`) is
+                        // nothing a reader keeps, and may hold the cut piece of a value (red-team
+                        // Kubernetes round 104): starred. (A GNU long name's is `././@LongLink`.)
+                        Some(h) if matches!(h.typeflag, b'x' | b'g') => {
+                            let before = block;
+                            for b in block.iter_mut().take(100) {
+                                if b.is_ascii_alphanumeric() {
+                                    *b = b'*';
+                                }
+                            }
+                            if block != before {
+                                crate::tar::seal(&mut block);
+                            }
+                        }
+                        Some(h) if matches!(h.typeflag, b'L' | b'K') => self.mask_names(&mut block, &mut Long::default()),
                         Some(_) => {
                             let mut long = std::mem::take(&mut self.long);
                             self.mask_names(&mut block, &mut long);
@@ -236,7 +249,9 @@ impl Long {
             b'L' => self.path = Some(value(masked)),
             b'K' => self.link = Some(value(masked)),
             _ => {
-                for (key, v) in crate::tar::pax_records(masked).unwrap_or_default() {
+                // (What was held is the records and the block's padding after them.)
+                let records = masked.get(..masked.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1)).unwrap_or_default();
+                for (key, v) in crate::tar::pax_records(records).unwrap_or_default() {
                     let slot = match key.as_str() {
                         "path" => &mut self.path,
                         "linkpath" => &mut self.link,
@@ -440,16 +455,31 @@ mod tests {
         // Red-team Kubernetes round 103. A ustar path split between its prefix and name
         // fields, where each half alone is no value.
         let split = format!("DB_PASSWORD=/Hunter2Sup3rS3cret{}/f", "x".repeat(80));
-        // The first 100 bytes of a GNU long name, left in the member's own header.
+        // The first 100 bytes of a long name (GNU or pax), left in the member's own header
+        // (red-team SSH round 94: in pax format it still passed).
         let cut = format!("{}/ada@example.com/f", "d".repeat(93));
-        for (options, file, leak) in [(&["--format=ustar"][..], split.as_str(), "Hunter2Sup3rS3cret"), (&["--format=gnu"], cut.as_str(), "ada@exampl"), (&["--format=pax"], cut.as_str(), "ada@exampl")] {
+        let flat = format!("{}-ada@example.com", "p".repeat(90));
+        for (options, file, leak) in [
+            (&["--format=ustar"][..], split.as_str(), "Hunter2Sup3rS3cret"),
+            (&["--format=gnu"], cut.as_str(), "ada@exampl"),
+            (&["--format=pax"], cut.as_str(), "ada@exampl"),
+            (&["--format=pax"], flat.as_str(), "ada@ex"),
+            (&["--format=posix"], flat.as_str(), "ada@ex"),
+        ] {
             let archive = tar_with(options, &[file]);
             assert!(String::from_utf8_lossy(&archive).contains(leak), "the test's archive holds the value");
             let out = mask(&archive, 333);
             assert!(!String::from_utf8_lossy(&out).contains(leak), "{options:?}: {}", String::from_utf8_lossy(&out));
+            assert!(!String::from_utf8_lossy(&out).contains("@exa"), "{options:?}: a cut piece: {}", String::from_utf8_lossy(&out));
             let (ok, listing) = list(&out);
             assert!(ok && listing.lines().count() == 1, "{options:?}: {listing}");
         }
+        // A pax header's own name, `<dir>/PaxHeaders/<name>` cut at 100 bytes (red-team
+        // Kubernetes round 104), for a member whose own name fits.
+        let fits = format!("{}/ab-alice.smith@corp.example", "x".repeat(70));
+        let out = mask(&tar_with(&["--format=pax"], &[&fits]), 512);
+        assert!(!String::from_utf8_lossy(&out).contains("smith@c"), "{}", String::from_utf8_lossy(&out));
+        assert!(list(&out).0);
         // Owner and group names, whole or cut at the field's end; a volume label.
         for options in [&["--owner=ada@example.com:0", "--group=ada@example.com:0"][..], &["--owner=very.long.name.person@corporation.example:0"], &["--label=ada@example.com"]] {
             let archive = tar_with(options, &["f"]);
