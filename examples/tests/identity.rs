@@ -179,6 +179,13 @@ fn agent_onboarding_without_the_data_dir_and_every_escalation() {
     assert!(!o.status.success() && err(&o).contains("agents never hold the \"audit\" group"), "{}", err(&o));
     let o = s.hoop(&["token", "issue", "--subject", "ci/*", "--kind", "agent"]);
     assert!(!o.status.success() && err(&o).contains("may not hold `*`"), "{}", err(&o));
+    // Nor the operator's local SSH certificates (red-team identity round 89: `hoop ssh-cert`
+    // signed an agent with `audit`, and a subject `y*`).
+    let key = s.agent_key.with_extension("pub");
+    for (subject, groups, says) in [("audit-bot", "audit", "agents never hold"), ("y*", "", "may not hold `*`")] {
+        let o = s.hoop(&["ssh-cert", "--public-key", key.to_str().unwrap(), "--subject", subject, "--kind", "agent", "--groups", groups]);
+        assert!(!o.status.success() && err(&o).contains(says), "{subject}: {}", err(&o));
+    }
 }
 
 fn write(home: &AgentHome, name: &str, text: &str) -> PathBuf {

@@ -66,9 +66,10 @@ impl SshCa {
         if spec.subject.is_empty() || spec.subject.contains(',') || spec.from.iter().any(|f| f.contains(',')) {
             return Err(err(&"subject and credentials must be non-empty and free of commas"));
         }
-        if spec.kind == IdentityKind::Agent && spec.groups.iter().any(|g| g == hoop_core::approvals::REVIEW_GROUP) {
-            return Err(err(&"agents never hold the review group"));
-        }
+        // What no credential may be, whoever issues it, as for tokens (red-team identity round
+        // 89: the operator's local `hoop ssh-cert` signed an agent with `audit`, and `y*`).
+        let as_token = hoop_core::auth::token::TokenSpec { subject: spec.subject.clone(), kind: spec.kind, groups: spec.groups.clone(), targets: Vec::new(), ttl_secs: 1 };
+        hoop_core::auth::grant::invariants(&as_token).map_err(|e| err(&e))?;
         if spec.ttl_secs == 0 || spec.ttl_secs > MAX_TTL_SECS {
             return Err(err(&format!("ttl must be 1..={MAX_TTL_SECS} seconds")));
         }
@@ -110,9 +111,18 @@ impl SshCa {
         let ext = |k: &str| cert.extensions().get(k).cloned().unwrap_or_default();
         let list = |v: String| v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect::<Vec<_>>();
         let kind = if ext(EXT_KIND) == "human" { IdentityKind::Human } else { IdentityKind::Agent };
+        // Checked again as it is presented: a certificate signed before a rule was added, or
+        // by a path that skipped it, still gives an agent none of a person's groups.
+        let groups = list(ext(EXT_GROUPS));
+        if kind == IdentityKind::Agent && groups.iter().any(|g| hoop_core::identity::PEOPLE_ONLY_GROUPS.contains(&g.as_str())) {
+            return Err("an agent's certificate carries a group agents never hold".into());
+        }
+        if subject.contains('*') {
+            return Err("a certificate's subject may not hold `*`".into());
+        }
         Ok(Identity {
             subject,
-            groups: list(ext(EXT_GROUPS)),
+            groups,
             issuer: "hoop-ssh-ca".into(),
             kind,
             targets: list(ext(EXT_TARGETS)),
