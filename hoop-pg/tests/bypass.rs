@@ -1352,6 +1352,22 @@ async fn keys_that_cascade_made_out_of_sight_are_caught_under_the_ceiling() {
         assert_eq!(rows("rc_child"), "10", "{got}");
     }
     assert_eq!(pg().psql("SELECT count(*) FROM pg_constraint WHERE conname = 'rc_f'").unwrap().trim(), "0", "no batch committed");
+    // Round 102: an update that moves a row to another partition deletes it from the one it
+    // was in, whose referencing key cascades.
+    pg().psql(
+        "DROP TABLE IF EXISTS rm_child, rm_parts; \
+         CREATE TABLE rm_parts (k int, id int) PARTITION BY LIST (k); \
+         CREATE TABLE rm_p1 PARTITION OF rm_parts FOR VALUES IN (1); CREATE TABLE rm_p2 PARTITION OF rm_parts FOR VALUES IN (2); \
+         ALTER TABLE rm_p1 ADD PRIMARY KEY (id); \
+         CREATE TABLE rm_child (pid int REFERENCES rm_p1 (id) ON DELETE CASCADE); \
+         INSERT INTO rm_parts VALUES (1, 1); INSERT INTO rm_child SELECT 1 FROM generate_series(1, 10);",
+    )
+    .unwrap();
+    let (out, err) = agent(&gw, &["-c", "UPDATE rm_parts SET k = 2 WHERE id = 1"], None);
+    assert!(err.contains("hoop-max-rows-written"), "{out} {err}");
+    assert_eq!(rows("rm_child"), "10");
+    assert_eq!(pg().psql("SELECT k FROM rm_parts WHERE id = 1").unwrap().trim(), "1");
+    let _ = pg().psql("DROP TABLE IF EXISTS rm_child, rm_parts");
     // Committed by another session while the write waited for its lock.
     let mut other = std::process::Command::new("psql")
         .args(["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-p", &pg().port().to_string()])
