@@ -409,7 +409,7 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
 /// relative `usr/…` is read from `/` too (a container's working directory often is; a
 /// project's own `bin/` is not taken for the system's).
 fn system_programs(path: &str) -> bool {
-    const DIRS: &[&str] = &["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec", "/lib", "/lib64", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib", "/opt", "/snap"];
+    const DIRS: &[&str] = &["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/libexec", "/lib", "/lib64", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib", "/opt", "/snap", "/etc/alternatives"];
     let p = path.trim_start_matches("./");
     let rooted = if p.starts_with('/') {
         p.to_string()
@@ -418,6 +418,13 @@ fn system_programs(path: &str) -> bool {
     } else {
         return false;
     };
+    // Read as the kernel reads it (red-team SSH round 94 and Kubernetes round 104: `//usr/bin`,
+    // `/usr/./bin`, `/usr//bin` passed): and anything through `/proc` (`/proc/self/root/usr/bin/su`)
+    // may be anything.
+    let rooted = super::normalise_path(&rooted);
+    if rooted == "/proc" || rooted.starts_with("/proc/") {
+        return true;
+    }
     let rooted = rooted.trim_end_matches('/');
     matches!(rooted, "" | "/usr" | "/usr/local") || DIRS.iter().any(|d| rooted == *d || rooted.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
 }

@@ -199,10 +199,16 @@ impl Detector {
                 r"(?i)\bdefine[ \t]*\([ \t]*['\x22][a-z0-9_]{0,32}(?:password|passwd|pass|pwd|secret|key|token|salt)[a-z0-9_]{0,32}['\x22][ \t]*,[ \t]*(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
                 r"(?i)\b(?:name|key)[ \t]*=[ \t]*[\x22'][a-z0-9_.\-]{0,24}(?:password|passwd|pwd|secret|token|api_?key|private_?key|access_?key|credentials?)[a-z0-9_.\-]{0,24}[\x22'][ \t]+value[ \t]*=[ \t]*(?:\x22[^\x22\n]{1,512}\x22|'[^'\n]{1,512}')",
                 r"(?i)\b(?:identified[ \t]+by|password)[ \t]+(?:'[^'\n]{1,512}'|\x22[^\x22\n]{1,512}\x22)",
-                // An upper-case acronym glued to the lower-case word (red-team SSH round 93:
-                // `SMTPpassword=`, `LDAPsecret:`, `DBpass=`, PHP's `$DBpassword`). Last: a
-                // pattern's place is its form in `credential_value`.
-                r"\b[A-Z][A-Z0-9]{0,62}(?:password|passwd|passphrase|pass|pwd|secret|token|apikey|api_key|access_key|private_key|secret_key|credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                // A name whose credential word is in the other case from what comes before it:
+                // an upper-case acronym glued to the lower-case word (red-team SSH round 93:
+                // `SMTPpassword=`, `LDAPsecret:`, `DBpass=`, PHP's `$DBpassword`; round 94:
+                // `REDISauth`, `ROOTpw`), a lower-case or PascalCase part glued to the word in
+                // capitals (round 94: `smtpPASSWORD`, `dbPWD`, `SessionSECRET`, `AdminPASS`), and
+                // `password` in any mix of cases (`SmTpPaSsWoRd`). Last: a pattern's place is its
+                // form in `credential_value`.
+                r"\b[A-Za-z0-9]{0,62}[A-Z](?:password|passwd|passphrase|pass|pwd|pw|secret|token|auth|apikey|api_key|access_key|private_key|secret_key|credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"\b[A-Za-z0-9]{0,62}[a-z0-9](?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|AUTH|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY|CREDENTIALS?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)\b[a-z0-9]{0,63}password[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -840,6 +846,20 @@ mod tests {
             ("DBpass=Sup3r", "Sup3r"),
             ("$DBpassword = 'Sup3r';", "'Sup3r'"),
             ("KEYpassword: Sup3r", "Sup3r"),
+            // Round 94: the other way round, and mixed.
+            ("smtpPASSWORD=Sup3r", "Sup3r"),
+            ("dbPWD=Sup3r", "Sup3r"),
+            ("apiTOKEN: Sup3r", "Sup3r"),
+            ("SessionSECRET=Sup3r", "Sup3r"),
+            ("AdminPASS=Sup3r", "Sup3r"),
+            ("awsSECRETkey=Sup3r", "Sup3r"),
+            ("\"dbPASSWORD\": \"Sup3r\"", "\"Sup3r\""),
+            ("REDISauth=Sup3r", "Sup3r"),
+            ("redisAUTH=Sup3r", "Sup3r"),
+            ("ROOTpw=Sup3r", "Sup3r"),
+            ("rootPW=Sup3r", "Sup3r"),
+            ("SmTpPaSsWoRd=Sup3r", "Sup3r"),
+            ("db2PASSWORD=Sup3r", "Sup3r"),
         ] {
             assert_eq!(found(text), [value], "{text}");
         }
