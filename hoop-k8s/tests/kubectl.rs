@@ -2405,7 +2405,7 @@ fn set_id_programs_are_not_made() {
     let f = file.to_str().unwrap();
     let made = dir.join("g");
     // Round 103: a copy that keeps the mode of a set-user-ID system program.
-    for argv in [vec!["chmod", "+s", f], vec!["chmod", "u+s", f], vec!["chmod", "4755", f], vec!["install", "-m", "4755", "/bin/true", made.to_str().unwrap()], vec!["cp", "-p", "/usr/bin/passwd", made.to_str().unwrap()], vec!["cp", "--preserve=mode", "/usr/bin/su", made.to_str().unwrap()]] {
+    for argv in [vec!["chmod", "+s", f], vec!["chmod", "u+s", f], vec!["chmod", "4755", f], vec!["install", "-m", "4755", "/bin/true", made.to_str().unwrap()], vec!["cp", "-p", "/usr/bin/passwd", made.to_str().unwrap()], vec!["cp", "--preserve=mode", "/usr/bin/su", made.to_str().unwrap()], vec!["cp", "-p", "//usr/bin/passwd", made.to_str().unwrap()], vec!["cp", "-p", "/proc/self/root/usr/bin/su", made.to_str().unwrap()]] {
         let mut args = vec!["exec", "pod-1", "--"];
         args.extend(argv.iter().copied());
         let o = kubectl(&kc, &args);
