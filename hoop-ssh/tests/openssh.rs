@@ -708,6 +708,25 @@ fn sftp_makes_no_set_id_files() {
     assert!(recorded.contains("agent-no-set-id-files"), "recorded: {recorded}");
 }
 
+/// Red-team SSH round 95: a copy keeping modes through a link to `/usr/bin` (one a reviewer let
+/// the agent make) made a set-user-ID copy of `su` unreviewed, its path saying nothing. Copies
+/// that keep modes are held, the ticket saying so; denied, no copy is made.
+#[test]
+fn copies_that_keep_modes_are_reviewed() {
+    let gw = gateway("");
+    let link = std::path::Path::new("/tmp").join(marker("usrbin"));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink("/usr/bin", &link).unwrap();
+    let copy = std::path::Path::new("/tmp").join(marker("su-copy"));
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "no");
+    let o = ssh(&gw, &format!("cp --preserve=mode {}/su {}", link.display(), copy.display()));
+    t.join().unwrap();
+    let made = copy.exists();
+    let _ = std::fs::remove_file(&link);
+    let _ = std::fs::remove_file(&copy);
+    assert!(text(&o).1.contains("agent-review-mode-copies") && !made, "{:?}", text(&o));
+}
+
 /// Bad logins and a host that is down end cleanly, with nothing left hanging.
 #[test]
 fn bad_auth_and_upstream_down() {

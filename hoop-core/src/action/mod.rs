@@ -236,6 +236,10 @@ pub struct Exec {
     /// `cp -r`, `rsync -l`, `cpio -p`), each as it was spelt: a link changes what a path means
     /// later (see `action/programs.rs`).
     pub links: Vec<String>,
+    /// Copies of the line that keep the modes of what they copy (`cp -p`, `cp -a`,
+    /// `--preserve=mode`, `rsync -p`), each as spelt: a set-ID file copied so stays one, and
+    /// whether a source is one (through a link, say) is the host's to say.
+    pub keeps_modes: Vec<String>,
     /// Commands of the line that make set-user-ID or set-group-ID files (`chmod u+s`, `chmod
     /// 4755`, `install -m 4755`, `chmod --reference`), each as spelt (see `action/programs.rs`).
     pub set_id: Vec<String>,
@@ -406,6 +410,7 @@ impl Blank for Exec {
             && self.reshapes.is_empty()
             && self.links.is_empty()
             && self.set_id.is_empty()
+            && self.keeps_modes.is_empty()
             && self.copies.is_empty()
             && self.scripts.is_empty()
             && self.shown.is_empty()

@@ -365,14 +365,7 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
                     }
                 }
             }
-            let keeps_modes = words.iter().any(|a| {
-                let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
-                let cluster = if program == "rsync" { cluster.split(['e', 'B', 'f', 'T', 'M']).next().unwrap_or_default() } else { cluster.split(['S', 't', 'T']).next().unwrap_or_default() };
-                cluster.contains(['p', 'a'])
-                    || a.starts_with("--arc")
-                    || (program == "rsync" && a.starts_with("--perm"))
-                    || (program == "cp" && a.starts_with("--pres") && a.split_once('=').is_none_or(|(_, list)| list.split(',').any(|l| l == "mode" || l == "all")))
-            });
+            let keeps_modes = keeps_modes(program, args).is_some();
             let sources = words.iter().chain(after.iter()).copied().filter(|a| !a.starts_with('-'));
             let system = sources.into_iter().find(|a| system_programs(a))?;
             keeps_modes.then(|| format!("{program} (modes kept) {system}"))
@@ -400,6 +393,31 @@ pub(crate) fn sets_id(program: &str, args: &[String]) -> Option<String> {
                 }
             }
             None
+        }
+        _ => None,
+    }
+}
+
+/// How a command copies files keeping their modes, if it does (`cp -p`, `cp -a`,
+/// `--preserve=mode|all`, `rsync -p`/`-a`/`--perms`): a set-ID source stays set-ID in its
+/// copy, and a source reached through a link (one a review let the agent make, or one in the
+/// image) may be a system program whatever its path says (red-team SSH round 95, Kubernetes
+/// round 105). Held for review, the reviewer told so.
+pub(crate) fn keeps_modes(program: &str, args: &[String]) -> Option<String> {
+    let words: Vec<&str> = args.iter().take_while(|a| a.as_str() != "--").map(String::as_str).collect();
+    match program {
+        "cp" | "rsync" => {
+            let keeps = words.iter().any(|a| {
+                let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
+                let cluster = if program == "rsync" { cluster.split(['e', 'B', 'f', 'T', 'M']).next().unwrap_or_default() } else { cluster.split(['S', 't', 'T']).next().unwrap_or_default() };
+                cluster.contains(['p', 'a'])
+                    || a.starts_with("--arc")
+                    || (program == "rsync" && a.starts_with("--perm"))
+                    || (program == "cp" && a.starts_with("--pres") && a.split_once('=').is_none_or(|(_, list)| list.split(',').any(|l| l == "mode" || l == "all")))
+            });
+            // (A download's modes are the client's side.)
+            let download = program == "rsync" && args.iter().any(|a| a == "--sender");
+            (keeps && !download).then(|| format!("{program} (modes kept)"))
         }
         _ => None,
     }

@@ -556,6 +556,11 @@ impl Walker<'_> {
         {
             self.r.set_id.push(how);
         }
+        if let Some(how) = applet.and_then(|(p, args)| super::programs::keeps_modes(p, args))
+            && !self.r.keeps_modes.contains(&how)
+        {
+            self.r.keeps_modes.push(how);
+        }
         // `getent shadow` reads /etc/shadow by a database's name (red-team round 89).
         if argv.first().is_some_and(|p| known_name(p) == "getent") {
             for db in argv.iter().skip(1).filter(|a| !a.starts_with('-')).take(1) {
@@ -1097,6 +1102,7 @@ impl Walker<'_> {
         super::extend_unique(&mut r.exec.reshapes, &inner.exec.reshapes);
         super::extend_unique(&mut r.exec.links, &inner.exec.links);
         super::extend_unique(&mut r.exec.set_id, &inner.exec.set_id);
+        super::extend_unique(&mut r.exec.keeps_modes, &inner.exec.keeps_modes);
         if !inner.exec.unreadable.is_empty() {
             r.unreadable(inner.exec.unreadable);
         }
@@ -2856,6 +2862,17 @@ mod tests {
         }
         for line in ["chmod +x f", "chmod -s f", "chmod u-s,g+w f", "chmod 755 f", "chmod -R go-w d", "chmod g=u f", "install -m 755 a b", "mkdir -m 700 d", "mkdir -p d", "chmod -w f", "cp /usr/bin/passwd /tmp/x", "cp -p /tmp/a /tmp/b", "cp --preserve=timestamps /usr/bin/passwd x", "rsync -r /usr/bin/ /tmp/b", "cp -a ./src ./dst", "cp -p bin/setup /tmp/x", "rsync --chmod=u+w,go-w a b", "rsync --chmod=F644 a b"] {
             assert!(read_line(line).set_id.is_empty(), "{line}");
+        }
+    }
+
+    #[test]
+    fn copies_that_keep_modes_are_seen() {
+        // Red-team SSH round 95: a set-ID program reached through a link the agent made.
+        for line in ["cp -p ~/L/su x", "cp --preserve=mode a b", "cp --attributes-only --preserve=mode ~/L/su x", "rsync -p ~/L/chsh x", "rsync -av a b", "cp -a d e", "nice cp -pL a b"] {
+            assert!(!read_line(line).keeps_modes.is_empty(), "{line}");
+        }
+        for line in ["cp a b", "cp --preserve=timestamps a b", "rsync -r a b", "rsync --server --sender -pre.iLsfxCIvu . x", "cp -r d e"] {
+            assert!(read_line(line).keeps_modes.is_empty(), "{line}");
         }
     }
 

@@ -204,11 +204,12 @@ impl Detector {
                 // `SMTPpassword=`, `LDAPsecret:`, `DBpass=`, PHP's `$DBpassword`; round 94:
                 // `REDISauth`, `ROOTpw`), a lower-case or PascalCase part glued to the word in
                 // capitals (round 94: `smtpPASSWORD`, `dbPWD`, `SessionSECRET`, `AdminPASS`), and
-                // `password` in any mix of cases (`SmTpPaSsWoRd`). Last: a pattern's place is its
-                // form in `credential_value`.
+                // `password`, `passphrase`, `secretkey`, `authkey`, `passkey` in any mix of cases
+                // (`SmTpPaSsWoRd`, `secretKey`, `PassPhrase`: rounds 94–95). Last: a pattern's
+                // place is its form in `credential_value`.
                 r"\b[A-Za-z0-9]{0,62}[A-Z](?:password|passwd|passphrase|pass|pwd|pw|secret|token|auth|apikey|api_key|access_key|private_key|secret_key|credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"\b[A-Za-z0-9]{0,62}[a-z0-9](?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|AUTH|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY|CREDENTIALS?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
-                r"(?i)\b[a-z0-9]{0,63}password[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                r"(?i)\b[a-z0-9]{0,63}(?:password|passphrase|secret_?key|auth_?key|pass_?key)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -860,6 +861,13 @@ mod tests {
             ("rootPW=Sup3r", "Sup3r"),
             ("SmTpPaSsWoRd=Sup3r", "Sup3r"),
             ("db2PASSWORD=Sup3r", "Sup3r"),
+            // Round 95.
+            ("secretKey=Sup3r", "Sup3r"),
+            ("SeCrEtKeY: Sup3r", "Sup3r"),
+            ("authKey=Sup3r", "Sup3r"),
+            ("PassKey=Sup3r", "Sup3r"),
+            ("userPassPhrase=Sup3r", "Sup3r"),
+            ("PASSphrase: Sup3r", "Sup3r"),
         ] {
             assert_eq!(found(text), [value], "{text}");
         }
