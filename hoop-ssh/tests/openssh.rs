@@ -1376,19 +1376,7 @@ fn rsync_is_a_file_transfer() {
         gw.port
     );
     let dest = gw.dir.path().join("got");
-    let broker = gw.gate.approvals().clone();
-    let t = std::thread::spawn(move || {
-        let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
-        who.groups.push("review".into());
-        for _ in 0..500 {
-            if let Some(t) = broker.list().into_iter().next() {
-                broker.decide(&t.id, &who, false, "no bulk copies").unwrap();
-                return t;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("no ticket");
-    });
+    let t = hoop_harness::review::decide_first_ticket(gw.gate.approvals(), "alice", false, "no bulk copies");
     let o = Command::new("rsync").args(["-e", &ssh_cmd]).arg(format!("web@127.0.0.1:/tmp/{name}")).arg(&dest).stdin(Stdio::null()).output().unwrap();
     let last = t.join().unwrap();
     assert!(!o.status.success(), "{:?}", text(&o));
@@ -1403,19 +1391,7 @@ fn rsync_is_a_file_transfer() {
     let local = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/tmp", local.path().join("L")).unwrap();
     let up = std::path::Path::new("/tmp").join(marker("rsync-up"));
-    let broker = gw.gate.approvals().clone();
-    let t = std::thread::spawn(move || {
-        let mut who = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
-        who.groups.push("review".into());
-        for _ in 0..500 {
-            if let Some(t) = broker.list().into_iter().next() {
-                broker.decide(&t.id, &who, false, "no links").unwrap();
-                return t;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("no ticket");
-    });
+    let t = hoop_harness::review::decide_first_ticket(gw.gate.approvals(), "alice", false, "no links");
     let o = Command::new("rsync").args(["-rl", "-e", &ssh_cmd]).arg(format!("{}/", local.path().display())).arg(format!("web@127.0.0.1:{}/", up.display())).stdin(Stdio::null()).output().unwrap();
     let held = t.join().unwrap();
     assert!(!o.status.success(), "{:?}", text(&o));

@@ -348,8 +348,8 @@ mod tests {
         Arc::new(Masker::new(&MaskConfig::default(), None).unwrap())
     }
 
-    /// An archive made by the system's tar of `files`, each `(name, contents)`.
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    /// An archive made by the system's tar with `options`, of `files`, each `(name, contents)`.
+    fn tar_made(options: &[&str], files: &[(&str, &[u8])]) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         for (name, data) in files {
             let p = dir.path().join(name);
@@ -357,16 +357,21 @@ mod tests {
             std::fs::write(p, data).unwrap();
         }
         let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-        let o = std::process::Command::new("tar").arg("-cf").arg("-").arg("-C").arg(dir.path()).args(&names).output().unwrap();
-        assert!(o.status.success());
+        let o = std::process::Command::new("tar").args(options).arg("-cf").arg("-").arg("-C").arg(dir.path()).args(&names).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         o.stdout
     }
 
-    /// What the system's tar lists and prints of an archive: `(ok, contents)`.
-    fn untar(archive: &[u8]) -> (bool, String) {
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        tar_made(&[], files)
+    }
+
+    /// What the system's tar says of an archive read with `how` (`-xOf`: the members'
+    /// contents; `-tvf`: the listing): `(ok, output)`.
+    fn read_back(how: &str, archive: &[u8]) -> (bool, String) {
         use std::io::Write;
         let mut child = std::process::Command::new("tar")
-            .args(["-xOf", "-"])
+            .args([how, "-"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -375,6 +380,14 @@ mod tests {
         child.stdin.take().unwrap().write_all(archive).unwrap();
         let o = child.wait_with_output().unwrap();
         (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    fn untar(archive: &[u8]) -> (bool, String) {
+        read_back("-xOf", archive)
+    }
+
+    fn list(archive: &[u8]) -> (bool, String) {
+        read_back("-tvf", archive)
     }
 
     fn mask(archive: &[u8], step: usize) -> Vec<u8> {
@@ -422,32 +435,10 @@ mod tests {
         }
     }
 
-    /// An archive made by the system's tar with `options`, of `files` (made first).
+    /// An archive made with `options` of `files`, each holding a line.
     fn tar_with(options: &[&str], files: &[&str]) -> Vec<u8> {
-        let dir = tempfile::tempdir().unwrap();
-        for name in files {
-            let p = dir.path().join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, b"x\n").unwrap();
-        }
-        let o = std::process::Command::new("tar").args(options).arg("-cf").arg("-").arg("-C").arg(dir.path()).args(files).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        o.stdout
-    }
-
-    /// What the system's tar lists of an archive, verbosely (`(ok, listing)`).
-    fn list(archive: &[u8]) -> (bool, String) {
-        use std::io::Write;
-        let mut child = std::process::Command::new("tar")
-            .args(["-tvf", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(archive).unwrap();
-        let o = child.wait_with_output().unwrap();
-        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+        let files: Vec<(&str, &[u8])> = files.iter().map(|f| (*f, &b"x\n"[..])).collect();
+        tar_made(options, &files)
     }
 
     #[test]
