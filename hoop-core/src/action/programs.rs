@@ -419,6 +419,10 @@ pub(crate) fn keeps_modes(program: &str, args: &[String]) -> Option<String> {
             let download = program == "rsync" && args.iter().any(|a| a == "--sender");
             (keeps && !download).then(|| format!("{program} (modes kept)"))
         }
+        // Compressors that give what they write the mode of what they read, set-ID bits too
+        // (red-team Kubernetes round 106: `lz4` then `lz4 -d` of `su` through a link made a
+        // set-user-ID root copy); gzip refuses set-ID input, bzip2, xz and zstd drop the bits.
+        "lz4" | "unlz4" | "lz4cat" | "lzop" | "pigz" | "unpigz" | "pbzip2" | "brotli" | "lzip" | "plzip" => Some(format!("{program} (modes kept)")),
         _ => None,
     }
 }

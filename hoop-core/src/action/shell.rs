@@ -2868,7 +2868,7 @@ mod tests {
     #[test]
     fn copies_that_keep_modes_are_seen() {
         // Red-team SSH round 95: a set-ID program reached through a link the agent made.
-        for line in ["cp -p ~/L/su x", "cp --preserve=mode a b", "cp --attributes-only --preserve=mode ~/L/su x", "rsync -p ~/L/chsh x", "rsync -av a b", "cp -a d e", "nice cp -pL a b"] {
+        for line in ["cp -p ~/L/su x", "cp --preserve=mode a b", "cp --attributes-only --preserve=mode ~/L/su x", "rsync -p ~/L/chsh x", "rsync -av a b", "cp -a d e", "nice cp -pL a b", "lz4 /tmp/L/su /tmp/x.lz4", "lz4 -d x.lz4 y"] {
             assert!(!read_line(line).keeps_modes.is_empty(), "{line}");
         }
         for line in ["cp a b", "cp --preserve=timestamps a b", "rsync -r a b", "rsync --server --sender -pre.iLsfxCIvu . x", "cp -r d e"] {

@@ -210,6 +210,9 @@ impl Detector {
                 r"\b[A-Za-z0-9]{0,62}[A-Z](?:password|passwd|passphrase|pass|pwd|pw|secret|token|auth|apikey|api_key|access_key|private_key|secret_key|credentials?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"\b[A-Za-z0-9]{0,62}[a-z0-9](?:PASSWORD|PASSWD|PASSPHRASE|PASS|PWD|PW|SECRET|TOKEN|AUTH|APIKEY|API_KEY|ACCESS_KEY|PRIVATE_KEY|SECRET_KEY|CREDENTIALS?)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
                 r"(?i)\b[a-z0-9]{0,63}(?:password|passphrase|secret_?key|auth_?key|pass_?key)[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
+                // Fused names of a credential word in any case (red-team SSH round 96:
+                // `authtoken`, `masterPass`, `DB_ROOTPASS`, `PassCode`, `encKey`, `signKey`).
+                r"(?i)\b[a-z0-9_]{0,32}(?:authtoken|accesstoken|apitoken|secrettoken|refreshtoken|passcode|enc_?key|sign(?:ing)?_?key|cred_?key|salt_?key|(?:root|master|admin|sys)_?(?:pass|pwd|pw))[A-Za-z0-9_]{0,24}[\x22']?[ \t]*[=:][=>]?[ \t]*(?:\x22[^\x22\n$()\x60]+\x22|'[^'\n$()\x60]+'|[^\s\x22',;\x60=:>][^\s\x22',;\x60]*)",
             ],
             Detector::Phone => &[r"(?:\+\d{1,3}[ .\-]?)?\(?\b\d{3}\)?[ .\-]?\d{3}[ .\-]\d{4}\b"],
             Detector::Ip => &[r"\b(?:\d{1,3}\.){3}\d{1,3}\b"],
@@ -868,6 +871,14 @@ mod tests {
             ("PassKey=Sup3r", "Sup3r"),
             ("userPassPhrase=Sup3r", "Sup3r"),
             ("PASSphrase: Sup3r", "Sup3r"),
+            // Round 96.
+            ("authtoken=Sup3r", "Sup3r"),
+            ("masterPass=Sup3r", "Sup3r"),
+            ("DB_ROOTPASS=Sup3r", "Sup3r"),
+            ("adminpwd: Sup3r", "Sup3r"),
+            ("PassCode=Sup3r", "Sup3r"),
+            ("encKey=Sup3r", "Sup3r"),
+            ("SignKEY=Sup3r", "Sup3r"),
         ] {
             assert_eq!(found(text), [value], "{text}");
         }
