@@ -250,8 +250,12 @@ pub fn pax_records(mut data: &[u8]) -> Result<Vec<(String, String)>, FrameError>
 
 /// A header's text field up to its first NUL.
 pub fn text(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(bytes.get(..end).unwrap_or_default()).into_owned()
+    String::from_utf8_lossy(until_nul(bytes)).into_owned()
+}
+
+/// `bytes` up to their first NUL (a header field's or a long name's value).
+pub fn until_nul(bytes: &[u8]) -> &[u8] {
+    bytes.get(..bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len())).unwrap_or_default()
 }
 
 /// `len` bytes of a header from `at`.

@@ -237,16 +237,22 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
     Some(how)
 }
 
+/// cp's short options that take an argument (the rest of a cluster, or the next word).
+const CP_WITH_ARG: &str = "StT";
+
+/// rsync's short options that take an argument (`-e` carries the server's protocol flags).
+const RSYNC_WITH_ARG: &str = "eBfTM";
+
 /// How a command makes links or copies links as links, if it does (`ln`, `cp -s`, `cp -d`,
 /// `cp -r`, `rsync -l`, `cpio -p`): a link made now changes what a path means later, and a
 /// relative one copied elsewhere names other files at its new place (red-team SSH round 91: an
 /// approved `cp -d` of a host's `Release -> ..` into `~/x/R` made `~/x/R/.popt` the home's
 /// `.popt`, which later commands wrote unreviewed).
 pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
+    use super::shell::short_given;
     let options = || args.iter().take_while(|a| a.as_str() != "--").filter(|a| a.starts_with('-') && a.len() > 1);
-    let long = |a: &str, names: &[&str]| {
-        a.strip_prefix("--").map(|a| a.split('=').next().unwrap_or_default()).is_some_and(|given| !given.is_empty() && names.iter().any(|n| n.starts_with(given)))
-    };
+    // A long option by any prefix of one of `names`, as getopt_long takes it.
+    let long = |a: &str, names: &[&str]| names.iter().any(|n| super::shell::long(a, &format!("--{n}")));
     let how = match program {
         "ln" | "link" => program.to_string(),
         "cp" => {
@@ -283,7 +289,7 @@ pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
                             'a' => (deref, recursive) = (Some(Deref::Never), true),
                             'r' | 'R' => recursive = true,
                             // The rest of the word is the argument of these.
-                            'S' | 't' | 'T' => break,
+                            c if CP_WITH_ARG.contains(c) => break,
                             _ => {}
                         }
                     }
@@ -306,13 +312,9 @@ pub(crate) fn links(program: &str, args: &[String]) -> Option<String> {
             }
             // A cluster's letters up to one that takes the rest as its value (`-e`: the
             // server's `-lre.iLsfxCIvu` carries its protocol flags there).
-            let letters = |a: &str| -> String {
-                let c = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
-                c.find(|l| "eBfTM".contains(l)).map_or(c, |at| c.get(..at).unwrap_or_default()).to_string()
-            };
-            let keeps = options().any(|a| long(a, &["links", "archive"]) || letters(a).contains(['l', 'a']));
+            let keeps = options().any(|a| long(a, &["links", "archive"]) || short_given(a, &['l', 'a'], RSYNC_WITH_ARG));
             // Links copied as files, or those leaving the tree skipped or copied as files.
-            let follows = options().any(|a| long(a, &["copy-links", "copy-unsafe-links", "safe-links", "no-links"]) || letters(a).contains('L'));
+            let follows = options().any(|a| long(a, &["copy-links", "copy-unsafe-links", "safe-links", "no-links"]) || short_given(a, &['L'], RSYNC_WITH_ARG));
             if !keeps || follows {
                 return None;
             }
@@ -407,10 +409,9 @@ pub(crate) fn keeps_modes(program: &str, args: &[String]) -> Option<String> {
     let words: Vec<&str> = args.iter().take_while(|a| a.as_str() != "--").map(String::as_str).collect();
     match program {
         "cp" | "rsync" => {
+            let with_arg = if program == "rsync" { RSYNC_WITH_ARG } else { CP_WITH_ARG };
             let keeps = words.iter().any(|a| {
-                let cluster = a.strip_prefix('-').filter(|c| !c.starts_with('-')).unwrap_or_default();
-                let cluster = if program == "rsync" { cluster.split(['e', 'B', 'f', 'T', 'M']).next().unwrap_or_default() } else { cluster.split(['S', 't', 'T']).next().unwrap_or_default() };
-                cluster.contains(['p', 'a'])
+                super::shell::short_given(a, &['p', 'a'], with_arg)
                     || a.starts_with("--arc")
                     || (program == "rsync" && a.starts_with("--perm"))
                     || (program == "cp" && a.starts_with("--pres") && a.split_once('=').is_none_or(|(_, list)| list.split(',').any(|l| l == "mode" || l == "all")))

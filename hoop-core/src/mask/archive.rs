@@ -188,10 +188,7 @@ impl ArchiveMasker {
     fn mask_names(&self, block: &mut [u8; BLOCK], long: &mut Long) {
         let posix = block.get(257..263) == Some(&b"ustar\0"[..]);
         let before = *block;
-        let text = |b: &[u8; BLOCK], at: usize, len: usize| -> Vec<u8> {
-            let f = b.get(at..at + len).unwrap_or_default();
-            f.get(..f.iter().position(|&c| c == 0).unwrap_or(len)).unwrap_or_default().to_vec()
-        };
+        let text = |b: &[u8; BLOCK], at: usize, len: usize| -> Vec<u8> { crate::tar::until_nul(b.get(at..at + len).unwrap_or_default()).to_vec() };
         let (name, prefix) = (text(block, 0, 100), if posix { text(block, 345, 155) } else { Vec::new() });
         match long.path.take() {
             Some(full) => {
@@ -244,10 +241,9 @@ impl Long {
     /// records. A global pax header names every member after it, so it is kept only as long as
     /// the next member's (its values are masked in its own data either way).
     fn learn(&mut self, kind: u8, masked: &[u8]) {
-        let value = |d: &[u8]| d.get(..d.iter().position(|&c| c == 0).unwrap_or(d.len())).unwrap_or_default().to_vec();
         match kind {
-            b'L' => self.path = Some(value(masked)),
-            b'K' => self.link = Some(value(masked)),
+            b'L' => self.path = Some(crate::tar::until_nul(masked).to_vec()),
+            b'K' => self.link = Some(crate::tar::until_nul(masked).to_vec()),
             _ => {
                 // (What was held is the records and the block's padding after them.)
                 let records = masked.get(..masked.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1)).unwrap_or_default();

@@ -123,8 +123,7 @@ impl Relay {
         if sql.written.is_empty() {
             return false;
         }
-        let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
-        let (deletes, updates) = (does(&["delete", "merge"]), does(&["update", "merge"]));
+        let (deletes, updates) = deletes_and_updates(sql);
         !matches!(self.catalog.writes_reach_further(&sql.written, deletes, updates, rowcap::inserts_rows(sql)).await, Ok(None))
     }
 
@@ -147,8 +146,7 @@ impl Relay {
         // The statement's own relations, not those its foreign keys tie it to (which its
         // write reads, but does not change unless its own keys cascade).
         let tables = sql.tables.get(..own).unwrap_or(&sql.tables);
-        let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
-        let (deletes, updates) = (does(&["delete", "merge"]), does(&["update", "merge"]));
+        let (deletes, updates) = deletes_and_updates(sql);
         // One catalog query names every relation: past a bound, the write is refused rather
         // than the catalog asked an unbounded question.
         if tables.len() > MAX_CHECKED_RELATIONS {
@@ -202,6 +200,12 @@ impl Relay {
         }
         false
     }
+}
+
+/// Whether `sql` deletes and whether it updates rows (a MERGE may do both).
+fn deletes_and_updates(sql: &Sql) -> (bool, bool) {
+    let does = |k: &[&str]| sql.kinds.iter().any(|x| k.contains(&x.as_str()));
+    (does(&["delete", "merge"]), does(&["update", "merge"]))
 }
 
 /// hoop's refusal of a capped write in a transaction that changed relations and has not ended.
