@@ -703,7 +703,17 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
         };
         any = true;
         w.top = true;
+        // Whether a statement stores code is judged on that statement alone (red-team round
+        // 103: `create table t(id int); select pg_sleep(1)` was refused as storing pg_sleep).
+        let (kinds, functions, stores) = (std::mem::take(&mut w.kinds), std::mem::take(&mut w.functions), std::mem::take(&mut w.stores_expressions));
         w.object(&v, 0);
+        let stored = w.stores_code();
+        w.kinds = union(kinds, std::mem::take(&mut w.kinds));
+        w.functions = union(functions, std::mem::take(&mut w.functions));
+        w.stores_expressions |= stores;
+        if stored {
+            w.kind(STORED_CODE);
+        }
     }
     if w.too_deep {
         sql.kinds = vec!["unknown".into()];
@@ -726,19 +736,6 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
     // (which relations a statement's values made it open, the eleventh).
     if w.tables.iter().any(|t| is_statistics_relation(&base(t)) || base(t) == "pg_locks") {
         w.kind(OTHER_SESSIONS);
-    }
-    let ddl = w.kinds.iter().any(|k| k.starts_with("create") || k.starts_with("alter") || matches!(k.as_str(), "index" | "define"));
-    let sinks = w.functions.iter().any(|f| {
-        let b = f.rsplit('.').next().unwrap_or(f);
-        SINK_FUNCTIONS.contains(&b) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
-    });
-    // What a statement stores runs later with the privileges of whoever runs it then (a
-    // superuser reading the agent's view): only functions known to do nothing but compute a
-    // value may be stored (red-team round 24: views calling pg_create_physical_replication_slot
-    // and pg_read_file, a default calling pg_read_file, a check calling pg_promote).
-    let unknown_stored = w.stores_expressions && w.functions.iter().any(|f| !storable_function(f));
-    if (ddl && sinks) || unknown_stored {
-        w.kind(STORED_CODE);
     }
     // Column statistics hold sample values of every column the role may read.
     if w.tables.iter().any(|t| matches!(base(t).as_str(), "pg_stats" | "pg_stats_ext" | "pg_stats_ext_exprs" | "pg_statistic" | "pg_statistic_ext_data")) {
@@ -789,7 +786,32 @@ struct Walk {
     too_deep: bool,
 }
 
+/// `first` followed by those of `then` not in it, in their order.
+fn union(mut first: Vec<String>, then: Vec<String>) -> Vec<String> {
+    for x in then {
+        if !first.contains(&x) {
+            first.push(x);
+        }
+    }
+    first
+}
+
 impl Walk {
+    /// Whether the statement just walked stores code: DDL naming a function that writes
+    /// elsewhere or runs SQL text, or an expression it stores (a view's query, a default, a
+    /// check, an index) calling a function not known to only compute a value. What a statement
+    /// stores runs later with the privileges of whoever runs it then (a superuser reading the
+    /// agent's view; red-team round 24: views calling pg_create_physical_replication_slot and
+    /// pg_read_file, a default calling pg_read_file, a check calling pg_promote).
+    fn stores_code(&self) -> bool {
+        let ddl = self.kinds.iter().any(|k| k.starts_with("create") || k.starts_with("alter") || matches!(k.as_str(), "index" | "define"));
+        let sinks = self.functions.iter().any(|f| {
+            let b = f.rsplit('.').next().unwrap_or(f);
+            SINK_FUNCTIONS.contains(&b) || DYNAMIC_SQL_FUNCTIONS.contains(&b)
+        });
+        (ddl && sinks) || (self.stores_expressions && self.functions.iter().any(|f| !storable_function(f)))
+    }
+
     fn saw_write_kind(&self) -> bool {
         self.kinds.iter().any(|k| matches!(k.as_str(), "insert" | "update" | "delete" | "merge" | "copy"))
     }
@@ -1649,6 +1671,9 @@ mod tests {
             "create table p (x int, y text generated always as (pg_read_file('f')) stored)",
             "alter view v alter column x set default pg_ls_dir('.')",
             "create table q (x int) partition by range (public.f(x))",
+            // Judged statement by statement: the one that stores code, wherever it stands.
+            "select 1; create view v as select pg_read_file('f')",
+            "select pg_sleep(0); create table tt3 (x text default pg_read_file('f')); select 2",
         ] {
             assert!(analyze(c).kinds.contains(&STORED_CODE.into()), "{c}: {:?}", analyze(c).kinds);
         }
@@ -1656,6 +1681,11 @@ mod tests {
             "create view v as select lower(name), count(*), max(at), pg_catalog.upper(name) from users group by 1, 4",
             "create table t (id int, at timestamptz default now(), u uuid default gen_random_uuid(), check (length(name) < 80), name text)",
             "create table t2 as select pg_backend_pid()",
+            // Red-team round 103: DDL and a call in another statement of the same text store
+            // nothing (they were refused as stored code).
+            "create table fk4(id int); select pg_sleep(0.1)",
+            "alter table fk3 add column x int; select pg_sleep(0.1)",
+            "select pg_sleep(0.1); create table fk5(id int)",
         ] {
             assert!(!analyze(fine).kinds.contains(&STORED_CODE.into()), "{fine}: {:?}", analyze(fine).kinds);
         }
