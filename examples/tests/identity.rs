@@ -223,10 +223,17 @@ fn delegated_issuing_stays_within_the_issuer() {
         ("a lookalike prefix", vec!["--subject", "orchestrator-admin", "--targets", "db"]),
         // Red-team identity round 81: a subject a terminal reads as another.
         ("a direction override", vec!["--subject", "orchestrator/\u{202e}rotarepo", "--targets", "db"]),
+        // Round 89: a name that reads as another (a fullwidth digit).
+        ("a look-alike", vec!["--subject", "orchestrator/job-\u{ff11}", "--targets", "db"]),
     ] {
         let o = issue(&args);
         assert!(!o.status.success() && (err(&o).contains("HTTP 403") || err(&o).contains("HTTP 400")), "{what}: {}", err(&o));
     }
+    // Round 89: a revoked subject gets no token (it would be refused at every login).
+    let o = s.hoop(&["revoke", "subject:orchestrator/job-3"]);
+    assert!(o.status.success(), "{}", err(&o));
+    let o = issue(&["--subject", "orchestrator/job-3", "--targets", "db"]);
+    assert!(!o.status.success() && err(&o).contains("HTTP 403") && err(&o).contains("revoked"), "{}", err(&o));
     // Red-team identity round 81: an issuer agent removed another agent's client, revoking it
     // for ever and ending its sessions. Only humans remove clients (an issuer those it
     // registered, a reviewer any), by their exact id; the other agent still exchanges.

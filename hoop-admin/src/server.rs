@@ -395,6 +395,11 @@ impl AdminApi {
         }
         let spec = hoop_core::auth::TokenSpec { subject: req.subject, kind: req.kind, groups: req.groups, targets: req.targets, ttl_secs: req.ttl_secs.unwrap_or(3600) };
         match issuer.issue_for(who, &spec) {
+            // A token for a revoked subject would be refused at every login: the caller is told
+            // (once the grant allowed the request), not handed it (red-team identity round 89).
+            Ok(_) if self.gate.is_revoked(&hoop_core::identity::Identity::new(&spec.subject, spec.kind)) => {
+                error(StatusCode::FORBIDDEN, &format!("subject {:?} is revoked", spec.subject))
+            }
             Ok(token) => {
                 tracing::info!(subject = %spec.subject, by = %who.subject, "token issued");
                 let expires_at = hoop_core::auth::token::TokenVerifier::expiry_of(&token);

@@ -56,8 +56,6 @@ pub fn escaped(s: &str) -> Cow<'_, str> {
 
 /// Whether `c` would act on a terminal, or not show as itself: C0 and C1 controls, DEL, zero
 /// widths, direction marks and overrides, line and paragraph separators, the byte-order mark.
-/// Whether `c` is a control, invisible or direction-changing character, which a subject or
-/// other name may not hold (it would read as another name on a terminal).
 pub fn hidden(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')

@@ -70,11 +70,13 @@ pub fn lineage(issuer: &Identity) -> Vec<String> {
 
 /// What no credential may be, whoever issues it (the data dir's key included).
 pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
-    // Whitespace too: a revocation id (`subject:<name>`) must be able to name every subject.
-    // And no invisible or direction-changing character (red-team identity round 81:
-    // `ci/\u{202e}rotarepo` read as `ci/operator` wherever it was printed raw).
-    if spec.subject.is_empty() || spec.subject.len() > 256 || spec.subject.chars().any(|c| crate::display::hidden(c) || c.is_whitespace() || c == ',') {
-        return Err(AuthError::Claim("subject must be 1..=256 printable characters without spaces, commas, or invisible or direction-changing characters".into()));
+    // Printable ASCII only. No whitespace: a revocation id (`subject:<name>`) must be able to
+    // name every subject. No invisible or direction-changing character (red-team identity
+    // round 81: `ci/\u{202e}rotarepo` read as `ci/operator` wherever it was printed raw), and
+    // no look-alike of another name (round 89: `ci/r\u{ff11}` read as the revoked `ci/r1` in
+    // `approvals list` and `revoke --list`, and `x\u{ff0a}` as an issuing pattern).
+    if spec.subject.len() > 256 || !printable_name(&spec.subject) {
+        return Err(AuthError::Claim("subject must be 1..=256 printable ASCII characters without spaces or commas".into()));
     }
     // `orch/../admin` is under `orch/` to a prefix test and reads as `admin` to a person.
     if spec.subject.split('/').skip(1).any(|part| part.is_empty() || part == "." || part == "..") {
@@ -92,6 +94,11 @@ pub fn invariants(spec: &TokenSpec) -> Result<(), AuthError> {
         return Err(AuthError::Claim("a subject may not hold `*`".into()));
     }
     Ok(())
+}
+
+/// Whether `name` may name a subject: printable ASCII, without spaces or commas, not empty.
+pub fn printable_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_graphic() && c != ',')
 }
 
 /// The subject patterns of `issuer`: its own, or its own subject and the names under it.
@@ -156,7 +163,9 @@ mod tests {
         let ok = |i: &Identity, mut s: TokenSpec| bound(i, &mut s, 9_000).map(|_| s.ttl_secs);
         assert_eq!(ok(&agent, spec("ci/job-1", Agent, &["etl"], &["pg"], 3600)), Ok(1000), "lifetime cut to the issuer's");
         // A subject that reads as another (red-team identity round 81: `ci/\u{202e}rotarepo`).
-        for bad in ["ci/\u{202e}rotarepo\u{202c}", "ci/a\u{200b}b", "ci/\u{2066}x"] {
+        // Nor a look-alike of another (round 89: `ci/r\u{ff11}` read as the revoked `ci/r1`,
+        // `ci/\u{ff0a}` as a pattern).
+        for bad in ["ci/\u{202e}rotarepo\u{202c}", "ci/a\u{200b}b", "ci/\u{2066}x", "ci/r\u{ff11}", "ci/\u{ff0a}", "ci/\u{0430}dmin", "ci/\u{e9}"] {
             assert!(ok(&agent, spec(bad, Agent, &["etl"], &["pg"], 60)).is_err(), "{bad:?}");
         }
         assert!(ok(&agent, spec("ci", Agent, &[], &[], 60)).is_ok());

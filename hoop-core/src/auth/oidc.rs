@@ -343,7 +343,7 @@ impl OidcVerifier {
         let subject_claim = m.subject_claim.as_deref().unwrap_or(&self.cfg.subject_claim);
         let subject = claim(&claims, subject_claim)
             .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty() && !s.chars().any(|c| crate::display::hidden(c) || c.is_whitespace() || c == ','))
+            .filter(|s| super::grant::printable_name(s))
             .ok_or_else(|| AuthError::Claim(subject_claim.to_string()))?;
         let presented: Vec<String> = match claim(&claims, &self.cfg.groups_claim) {
             Some(serde_json::Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),

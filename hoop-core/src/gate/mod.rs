@@ -548,6 +548,11 @@ impl Gate {
         self.inner.revocations.list()
     }
 
+    /// Whether `identity` (its subject or any of its credentials) is revoked now.
+    pub fn is_revoked(&self, identity: &crate::identity::Identity) -> bool {
+        self.inner.revocations.check(identity).is_err()
+    }
+
     /// Replaces rules and masking from `cfg` (SIGHUP): both compile first, or neither changes.
     pub fn reload(&self, cfg: &crate::config::Config) -> Result<(), crate::config::ConfigError> {
         let (policy, masker) = cfg.compile_rules_and_masking()?;
