@@ -342,7 +342,7 @@ impl SessionHandle {
         let identity = &self.session.identity;
         let whose = if identity.budget_subject() == identity.subject { String::new() } else { format!(" (minted by {}, whose budgets it spends)", identity.budget_subject()) };
         format!(
-            "approving also waives budget rule {rule} for {}{whose} on target {} for {} minutes, while this credential stands: what it would hold meanwhile runs unheld",
+            "approving also waives budget rule {rule} for {}{whose} on target {} for {} minutes, for every credential of that subject, until this one is revoked: what it would hold meanwhile runs unheld",
             identity.subject,
             self.session.target.name,
             WAIVER_SECS / 60
