@@ -58,8 +58,7 @@ pub fn classify(method: &str, path: &str, query: &str) -> K8s {
     k.resource = rest.first().copied().unwrap_or_default().to_string();
     if k.name.is_empty() && k.verb == "get" {
         let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-        let watch = params.iter().any(|(n, v)| n == "watch" && (v == "true" || v == "1"));
-        k.verb = if watch { "watch" } else { "list" }.to_string();
+        k.verb = if query_flag(query, "watch") { "watch" } else { "list" }.to_string();
         // A list or watch of one object by name is, for rules, about that object.
         if let Some((_, sel)) = params.iter().find(|(n, _)| n == "fieldSelector")
             && let Some(name) = exact_name(sel)
@@ -96,20 +95,32 @@ pub fn exec_action_at(target: &str, query: &str, workdir: Option<String>) -> Act
 /// An `attach` passed a `command` on, which a server that honours it ran while the ticket
 /// showed only `attach` (red-team round 71).
 pub fn stream_query(subresource: &str, query: &str) -> String {
-    let known: &[&str] = match subresource {
-        "exec" => &["command", "container", "stdin", "stdout", "stderr", "tty"],
-        _ => &["container", "stdin", "stdout", "stderr", "tty"],
-    };
+    let pairs = || form_urlencoded::parse(query.as_bytes());
     let mut out = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in form_urlencoded::parse(query.as_bytes()).filter(|(n, _)| known.contains(&n.as_ref())) {
-        out.append_pair(&name, &value);
+    if subresource == "exec" {
+        for (_, value) in pairs().filter(|(n, _)| n == "command") {
+            out.append_pair("command", &value);
+        }
+    }
+    // One value each, as hoop read it: the API server takes the first of a repeated name, and
+    // reads `stdin=TRUE` or `tty=yes` as true (red-team Kubernetes round 107: hoop and the
+    // server read a repeated `watch` apart).
+    if let Some((_, container)) = pairs().find(|(n, _)| n == "container") {
+        out.append_pair("container", &container);
+    }
+    for flag in ["stdin", "stdout", "stderr", "tty"] {
+        if pairs().any(|(n, _)| n == flag) {
+            out.append_pair(flag, if query_flag(query, flag) { "true" } else { "false" });
+        }
     }
     out.finish()
 }
 
-/// Whether the query asks for a stream that lasts (`watch=true`, `follow=true`).
+/// A boolean query parameter as the API server reads it (`Convert_Slice_string_To_bool`): its
+/// first value; false when absent, `0` or `false` in any case, true otherwise (`watch=yes`,
+/// `stdin=TRUE` and `tty=` are true, `watch=0&watch=1` is false).
 pub fn query_flag(query: &str, name: &str) -> bool {
-    form_urlencoded::parse(query.as_bytes()).any(|(n, v)| n == name && (v == "true" || v == "1"))
+    form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == name).is_some_and(|(_, v)| v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
 #[cfg(test)]
@@ -129,6 +140,11 @@ mod tests {
     fn like_the_api_server() {
         assert_eq!(c("GET", "/api/v1/namespaces/default/pods", ""), t("list", "", "v1", "pods", "default", "", ""));
         assert_eq!(c("GET", "/api/v1/namespaces/default/pods", "watch=true"), t("watch", "", "v1", "pods", "default", "", ""));
+        // Red-team Kubernetes round 107: the first value decides, and anything but `0` or
+        // `false` (any case) is true.
+        for (q, verb) in [("watch=false&watch=true", "list"), ("watch=0&watch=1", "list"), ("watch=yes", "watch"), ("watch=TRUE", "watch"), ("watch=", "watch"), ("watch=FALSE", "list"), ("watch=true&watch=false", "watch")] {
+            assert_eq!(c("GET", "/api/v1/pods", q).0, verb, "{q}");
+        }
         assert_eq!(
             c("GET", "/api/v1/namespaces/default/pods", "fieldSelector=metadata.name%3Dweb&watch=1"),
             t("watch", "", "v1", "pods", "default", "web", "")
@@ -168,7 +184,10 @@ mod tests {
     #[test]
     fn streams_forward_only_what_their_subresource_reads() {
         assert_eq!(stream_query("attach", "command=sh&command=-c&container=c&stdin=true&x=1"), "container=c&stdin=true");
-        assert_eq!(stream_query("exec", "command=a%20b&comm%61nd=c&stdout=1&timeout=2"), "command=a+b&command=c&stdout=1");
+        assert_eq!(stream_query("exec", "command=a%20b&comm%61nd=c&stdout=1&timeout=2"), "command=a+b&command=c&stdout=true");
+        // Red-team Kubernetes round 107: one value each, as the API server reads it.
+        assert_eq!(stream_query("exec", "stdin=TRUE&command=tar&tty=yes&stdout=0&stderr=False&container=a&container=b"), "command=tar&container=a&stdin=true&stdout=false&stderr=false&tty=true");
+        assert_eq!(stream_query("exec", "command=sh&stdin=false&stdin=true&tty="), "command=sh&stdin=false&tty=true");
     }
 
     #[test]

@@ -2467,3 +2467,72 @@ fn an_approved_kubectl_cp_into_a_pod_arrives() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(got, "copied into the pod\n", "{:?}", text(&o));
 }
+
+/// Red-team Kubernetes round 107: hoop read `watch=false&watch=true` as a watch and the API
+/// server, which takes the first value, as a list, so the client got an empty answer and the
+/// recording named a watch that never ran. Booleans are read as the server reads them (the
+/// first value; anything but `0` or `false` is true), exec's are forwarded as hoop read them,
+/// and a raw `;`, which the server's query reading drops with its pair, is refused.
+#[test]
+fn query_flags_are_read_as_the_api_server_reads_them() {
+    let gw = gateway("");
+    let o = kubectl(&gw.agent(), &["get", "--raw", "/api/v1/namespaces/default/pods?watch=false&watch=true"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success() && out.contains("\"kind\":\"PodList\"") && out.contains("pod-0"), "{out}{err}");
+    let recorded = gw.recorded();
+    assert!(recorded.contains("\"verb\":\"list\"") && !recorded.contains("\"verb\":\"watch\""), "{recorded}");
+    let auth = format!("Bearer {}", gw.token("alice", IdentityKind::Human, 600));
+    let (code, body) = raw_request(&gw, "/k8s/dev/api/v1/namespaces/default/pods?watch=true;", &[("Authorization", auth.as_str())]);
+    assert!(code == 400 && body.contains("%3B"), "{code} {body}");
+}
+
+/// Red-team Kubernetes round 107, the same reading on exec: `stdin=TRUE` is stdin to the API
+/// server, and was none to hoop, so an approved extraction's archive was not read member by
+/// member and a link in it reached the pod. Now hoop forwards `stdin=true`, reads the archive,
+/// and ends the extraction at the link: no link on the host.
+#[test]
+fn an_approved_extraction_reads_stdin_however_its_flag_is_spelt() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let gw = gateway("");
+    let dir = std::env::temp_dir().join(format!("hoop-stdin-flag-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/etc", src.path().join("evil")).unwrap();
+    let archive = std::process::Command::new("tar").args(["cf", "-", "-C", src.path().to_str().unwrap(), "evil"]).output().unwrap().stdout;
+    let token = gw.token("agent-1", IdentityKind::Agent, 600);
+    let cfg = gateway_tls(&gw);
+    let approve = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "ok");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let said = rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", gw.port)).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg)).connect("127.0.0.1".try_into().unwrap(), tcp).await.unwrap();
+        let url = format!(
+            "wss://127.0.0.1:{}/k8s/dev/api/v1/namespaces/default/pods/pod-1/exec?command=tar&command=-xmf&command=-&command=-C&command={}&stdin=TRUE&stdout=true&stderr=true",
+            gw.port,
+            dir.display()
+        );
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        req.headers_mut().insert("sec-websocket-protocol", "v4.channel.k8s.io".parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&archive);
+        let _ = ws.send(Message::Binary(frame.into())).await;
+        let mut said = String::new();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next()).await {
+            match m {
+                Message::Binary(b) => said.push_str(&String::from_utf8_lossy(b.get(1..).unwrap_or_default())),
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        said
+    });
+    approve.join().unwrap();
+    let made = std::fs::symlink_metadata(dir.join("evil")).is_ok();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!made, "the link reached the pod: {said}");
+    assert!(said.contains("hoop-archive-members"), "{said}");
+}

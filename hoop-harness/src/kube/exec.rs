@@ -25,7 +25,8 @@ pub(crate) fn serve(mut req: Request<Incoming>, query: &[(String, String)], prot
     };
     let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(header("sec-websocket-key").as_bytes());
     let argv: Vec<String> = query.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
-    let flag = |k: &str| query.iter().any(|(n, v)| n == k && (v == "true" || v == "1"));
+    // As the API server reads a boolean: the first value, false only when absent, `0` or `false`.
+    let flag = |k: &str| query.iter().find(|(n, _)| n == k).is_some_and(|(_, v)| v != "0" && !v.eq_ignore_ascii_case("false"));
     let (tty, stdin) = (flag("tty"), flag("stdin"));
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {

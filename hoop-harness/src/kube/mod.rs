@@ -263,8 +263,15 @@ impl State {
         let Some(path) = percent_decode(req.uri().path()) else {
             return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid URL escape");
         };
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        // As Go reads a query (`url.ParseQuery`): a pair holding a raw `;` is dropped.
+        let query: Vec<(String, String)> = req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.contains(';'))
+            .flat_map(|pair| form_urlencoded::parse(pair.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect::<Vec<_>>())
+            .collect();
         let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         if let Some(r) = discovery::serve(&segs, &req) {
             return r;
@@ -284,9 +291,12 @@ impl State {
         let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let table = accept.contains("as=Table");
         let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        // A boolean as the API server reads it (`Convert_Slice_string_To_bool`): the first
+        // value, false only when absent, `0` or `false` in any case.
+        let flag = |k: &str| q(k).is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
         match (req.method().clone(), target.name.as_deref(), target.sub.as_deref()) {
             (Method::GET, Some(name), Some("log")) => {
-                let follow = matches!(q("follow"), Some("true" | "1"));
+                let follow = flag("follow");
                 self.store.logs(target.namespace.as_deref().unwrap_or(""), name, follow)
             }
             (Method::GET | Method::POST, Some(name), Some("exec" | "attach")) => {
@@ -335,7 +345,7 @@ impl State {
                 }
             }
             (_, _, Some(sub)) if sub != "status" => status(StatusCode::NOT_FOUND, "NotFound", "unsupported subresource"),
-            (Method::GET, None, _) if matches!(q("watch"), Some("true" | "1")) => {
+            (Method::GET, None, _) if flag("watch") => {
                 self.store.watch(target.res, target.namespace.as_deref(), q("fieldSelector"), q("resourceVersion"), table)
             }
             (Method::GET, None, _) => {
