@@ -51,8 +51,9 @@ pub struct Metrics {
     reviews_unreachable: AtomicU64,
     budget_tickets: AtomicU64,
     sessionless: [AtomicU64; 3],
-    /// Rows and bytes read per target (targets come from config, so this stays small).
-    read: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
+    /// Rows and bytes read per target, and of those withheld at a checkpoint (targets come
+    /// from config, so this stays small).
+    read: std::sync::Mutex<std::collections::BTreeMap<String, [u64; 4]>>,
 }
 
 impl Metrics {
@@ -91,14 +92,28 @@ impl Metrics {
     }
 
     pub(crate) fn read(&self, target: &str, rows: u64, bytes: u64) {
-        if rows == 0 && bytes == 0 {
+        self.add_read(target, [rows, bytes, 0, 0]);
+    }
+
+    /// Rows and bytes counted as read at a checkpoint that never reached the client (the
+    /// result was withheld there).
+    pub(crate) fn withheld(&self, target: &str, rows: u64, bytes: u64) {
+        self.add_read(target, [0, 0, rows, bytes]);
+    }
+
+    fn add_read(&self, target: &str, add: [u64; 4]) {
+        if add == [0; 4] {
             return;
         }
         let mut m = self.read.lock().unwrap_or_else(|p| p.into_inner());
         match m.get_mut(target) {
-            Some(c) => *c = (c.0.saturating_add(rows), c.1.saturating_add(bytes)),
+            Some(c) => {
+                for (n, a) in c.iter_mut().zip(add) {
+                    *n = n.saturating_add(a);
+                }
+            }
             None => {
-                m.insert(target.to_string(), (rows, bytes));
+                m.insert(target.to_string(), add);
             }
         }
     }
@@ -153,13 +168,17 @@ impl Metrics {
             let _ = writeln!(out, "hoop_sessionless_requests_total{{kind=\"{}\"}} {n}", k.label());
         }
         let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(out, "# HELP hoop_rows_read_total Rows and objects returned to clients, by target.\n# TYPE hoop_rows_read_total counter");
-        for (t, (rows, _)) in read.iter() {
-            let _ = writeln!(out, "hoop_rows_read_total{{target=\"{}\"}} {rows}", t.replace(['"', '\\', '\n'], "_"));
-        }
-        let _ = writeln!(out, "# HELP hoop_bytes_read_total Bytes returned to clients, by target.\n# TYPE hoop_bytes_read_total counter");
-        for (t, (_, bytes)) in read.iter() {
-            let _ = writeln!(out, "hoop_bytes_read_total{{target=\"{}\"}} {bytes}", t.replace(['"', '\\', '\n'], "_"));
+        let series = [
+            ("hoop_rows_read_total", "Rows and objects read from each target for its clients, counted at result checkpoints (results then withheld included).", 0),
+            ("hoop_bytes_read_total", "Bytes read from each target for its clients, counted at result checkpoints (results then withheld included).", 1),
+            ("hoop_rows_withheld_total", "Of hoop_rows_read_total, rows and objects withheld at a checkpoint (denied, or not approved): never sent to the client.", 2),
+            ("hoop_bytes_withheld_total", "Of hoop_bytes_read_total, bytes withheld at a checkpoint: never sent to the client.", 3),
+        ];
+        for (name, help, i) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (t, n) in read.iter() {
+                let _ = writeln!(out, "{name}{{target=\"{}\"}} {}", t.replace(['"', '\\', '\n'], "_"), n.get(i).copied().unwrap_or(0));
+            }
         }
         out
     }

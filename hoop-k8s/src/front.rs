@@ -584,7 +584,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         let list = ongoing.k8s.verb == "list";
         if code.is_success() && !list && !crate::mask::may_need_masking(&masker, ongoing.scope(), &bytes) {
             if let Some(refusal) = ongoing.checkpoint(1, bytes.len() as u64, 0).await {
-                ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
+                ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some(format!("withheld at a result checkpoint: 1 object, {} bytes", bytes.len())));
                 return refusal;
             }
             ongoing.finish(code, 1, bytes.len() as u64, None);
@@ -607,7 +607,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         if code.is_success()
             && let Some(refusal) = ongoing.checkpoint(items.max(u64::from(!list)), out.len() as u64, masked).await
         {
-            ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some("withheld at a result checkpoint".into()));
+            ongoing.finish(StatusCode::FORBIDDEN, 0, 0, Some(format!("withheld at a result checkpoint: {items} objects, {} bytes", out.len())));
             return refusal;
         }
         ongoing.finish_masked(code, items, (out.len() as u64, masked), error);

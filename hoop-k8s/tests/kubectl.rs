@@ -1570,6 +1570,12 @@ fn a_large_list_waits_for_review() {
     let o = kubectl(&kc, &["get", "pods", "-o", "name"]);
     t.join().unwrap();
     assert!(!o.status.success() && text(&o).1.contains("agent-budget-result") && !text(&o).0.contains("pod/"), "{:?}", text(&o));
+    // Counted as read (it spends the budget), and as withheld: the client got none of it
+    // (red-team round 107: `/metrics` said it was returned).
+    let m = gw.gate.metrics_text();
+    let withheld = m.lines().find_map(|l| l.strip_prefix("hoop_rows_withheld_total{target=\"dev\"} ")).and_then(|n| n.parse::<u64>().ok());
+    assert!(withheld.is_some_and(|n| n >= 8), "{m}");
+    assert!(gw.recorded().contains("withheld at a result checkpoint: "), "the record says how much");
     // As a Table, what `kubectl get` asks for by default, its rows count as the objects they
     // are (red-team round 37: counted as none, 12,500 objects went out unreviewed).
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");

@@ -491,6 +491,11 @@ impl SessionHandle {
         let (delta, table_keys) = match m.get_mut(&action_id) {
             Some(run) => {
                 let delta = so_far.since(&run.counted);
+                // Counted at a checkpoint, then not sent (a document withheld whole): usage
+                // keeps it (a refused read still spends the budget it asked for), `/metrics`
+                // says it was withheld (red-team Kubernetes round 107).
+                let withheld = run.counted.since(&so_far);
+                self.gate.inner.metrics.withheld(&self.session.target.name, withheld.rows, withheld.bytes);
                 run.before = run.before.plus(&so_far);
                 run.counted = ResultSoFar::default();
                 run.ended = true;
