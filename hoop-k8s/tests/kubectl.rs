@@ -2542,3 +2542,19 @@ fn an_approved_extraction_reads_stdin_however_its_flag_is_spelt() {
     assert!(!made, "the link reached the pod: {said}");
     assert!(said.contains("hoop-archive-members"), "{said}");
 }
+
+/// Red-team SSH round 97, on exec: the values masked in a command's output since its last
+/// checkpoint were not counted when it ended (its bytes were). 300 masked e-mail addresses, far
+/// under a checkpoint, count in the target's masked values.
+#[test]
+fn an_execs_masked_values_count_when_it_ends() {
+    let gw = gateway("");
+    let file = std::env::temp_dir().join(format!("hoop-exec-masked-{}", std::process::id()));
+    let emails: String = (0..300).map(|i| format!("user{i}@corp.example\n")).collect();
+    std::fs::write(&file, &emails).unwrap();
+    let o = kubectl(&gw.agent(), &["exec", "pod-1", "--", "cat", file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    assert!(o.status.success() && !text(&o).0.contains("@corp.example"), "{:?}", text(&o));
+    let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("dev") && u.table.is_none() && u.column.is_none() && u.detector.is_none()).expect("usage on dev");
+    assert!(on_target.windows.h1.masked_values >= 300, "{:?}", on_target.windows.h1);
+}

@@ -400,6 +400,7 @@ impl ChannelRelay {
                         }
                         Request::Close => {
                             up(Up::Close);
+                            unfinished(&session, &mut running, (sent, masked_of(&out, &err)));
                             // The client closed it: closing again could hit a new channel that
                             // reuses the id.
                             return;
@@ -520,6 +521,7 @@ impl ChannelRelay {
                     if matches!(mode, Mode::Sftp { .. }) {
                         session.count_received(sent - counted, 0);
                     }
+                    unfinished(&session, &mut running, (sent, masked_of(&out, &err)));
                     // The signal goes before the channel closes, and the host's connection is
                     // kept a moment after, so the host gets it: dropped with the client's
                     // connection at once, it raced the signal, and a command with no terminal
@@ -552,6 +554,7 @@ impl ChannelRelay {
         if let Some((bytes, masked)) = at_exit {
             session.count_received(sent.saturating_sub(bytes), masked_of(&out, &err).saturating_sub(masked));
         }
+        unfinished(&session, &mut running, (sent, masked_of(&out, &err)));
         // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;
     }
@@ -889,6 +892,16 @@ fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>,
         None => {
             let _ = session.record_later(&Event::Note { message: status });
         }
+    }
+}
+
+/// The channel ends (its client left or closed it, the host went away, the session was ended)
+/// while its command still runs: what it sent since its last checkpoint counts all the same,
+/// and its result is recorded (red-team SSH round 97: a client that left before the command
+/// ended took up to 1 MiB a connection uncounted).
+fn unfinished(session: &SessionHandle, running: &mut Option<(u64, std::time::Instant)>, sent: (u64, u64)) {
+    if running.is_some() {
+        finished(session, running.take(), "the channel ended before the command did".into(), sent);
     }
 }
 

@@ -2657,3 +2657,28 @@ fn tar_volume_prompts_are_shells() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("agent-review-"), "held for review: {:?}", text(&o));
     assert!(!made(&name), "the volume prompt ran a shell");
 }
+
+/// Red-team round 97: the output of a command whose client left before it ended was counted
+/// only up to its last checkpoint (every MiB): twenty connections of about 1 MB each, cut after
+/// the output came, read past the hourly budget with usage showing no bytes. What was sent
+/// counts when the channel ends, however it ends.
+#[test]
+fn output_a_client_took_before_leaving_is_counted() {
+    use std::io::Read;
+    let gw = gateway("");
+    let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg("seq 1 60000; sleep 30").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut got = vec![0u8; 348_894];
+    stdout.read_exact(&mut got).unwrap();
+    assert!(got.ends_with(b"59999\n60000\n"), "all of seq's output came");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let counted = || {
+        gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("web") && u.table.is_none() && u.column.is_none() && u.detector.is_none()).map_or(0, |u| u.windows.h1.bytes)
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while counted() < 348_894 && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(counted() >= 348_894, "counted {} of the 348,894 bytes the client took", counted());
+}
