@@ -35,6 +35,8 @@ fn asyncpg_works_unchanged_and_is_gated() {
     let drop = v["drop"].as_str().unwrap_or_default();
     assert!(drop.starts_with("42501") && drop.contains("agent-no-destructive-ddl"), "{drop}");
     assert_eq!(v["after"], 42, "the connection goes on");
+    // Compatibility round 1: `copy_records_to_table` sends its COPY inside an open batch.
+    assert_eq!((v["copied"].clone(), v["copied_back"].clone()), (serde_json::json!("COPY 2"), serde_json::json!(2)));
     users_still_there();
 }
 

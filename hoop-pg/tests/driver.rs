@@ -413,3 +413,28 @@ async fn a_suspended_write_is_refused_for_what_it_is() {
     assert!(text.contains("reports no row count") && !text.contains("18446744073709551615"), "{text}");
     assert_eq!(pg().psql("SELECT count(*) FROM capped_suspended WHERE x > 1000").unwrap().trim(), "0", "nothing was written: {text}");
 }
+
+/// Compatibility round 1 (asyncpg's `copy_records_to_table`: Parse and Describe with a Flush,
+/// then `COPY … FROM STDIN` as a simple Query, then Sync): a Query before the batch's Sync
+/// ended the session. PostgreSQL runs it when the batch went well, and skips it, as everything
+/// up to the Sync, after an error: hoop does the same, and the session goes on.
+#[tokio::test]
+async fn a_query_inside_a_batch_runs_as_the_server_runs_it() {
+    let gw = Gw::start("");
+    let mut s = agent_wire(&gw, "agent-batch-query").await;
+    s.write_all(&[message(b'P', b"\0select 1 as one\0\0\0"), message(b'D', b"S\0"), message(b'H', b"")].concat()).await.unwrap();
+    s.write_all(&message(b'Q', b"select 'ran-' || (41 + 1)\0")).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("ran-42") && !text.contains("protocol violation"), "{text}");
+    s.write_all(&message(b'S', b"")).await.unwrap();
+    assert_eq!(until_ready(&mut s).await.get(..1), Some(&b"Z"[..]), "the batch's Sync is answered");
+    // After an error in the batch the server skips the Query: so does hoop (nothing checked
+    // or answered for it), and the Sync brings the batch's ReadyForQuery.
+    s.write_all(&[message(b'P', b"\0select 1/0\0\0\0"), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0"), message(b'H', b"")].concat()).await.unwrap();
+    s.write_all(&[message(b'Q', b"select 'skipped-marker'\0"), message(b'S', b"")].concat()).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("22012") && !text.contains("skipped-marker"), "{text}");
+    s.write_all(&message(b'Q', b"select 'after-' || 1\0")).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("after-1"), "the session goes on: {text}");
+}

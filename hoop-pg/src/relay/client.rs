@@ -45,9 +45,28 @@ impl Relay {
                 // cancel's fence for a ReadyForQuery that only the batch's Sync brings.
                 continue;
             } else if matches!(frame.tag, b'Q' | b'F') && in_batch {
-                // After an error the server discards everything up to the Sync, a Query too,
-                // so hoop could no longer tell which answer belongs to which message.
-                return Err(RelayError::Protocol("a simple Query or FunctionCall inside an extended-protocol batch (send a Sync first)".into()));
+                // A Query before the batch's Sync (asyncpg's `copy_records_to_table`: Parse and
+                // Describe with a Flush, then `COPY … FROM STDIN` as a Query). The server runs
+                // it, unless an error earlier in the batch has it discarding everything up to
+                // the Sync, this too. Which of the two hoop knows once the batch's answers are
+                // in: it waits for them (a Flush asks the server for them), then drops the
+                // message as the server would, or reads it as any other. After a capped write
+                // the Query would commit what hoop holds back until its count is in, and inside
+                // a COPY it is not a command: refused as before.
+                if capped_pending || copy_pending || self.shared().copying_in {
+                    return Err(RelayError::Protocol("a simple Query or FunctionCall after a capped write or a COPY in an extended-protocol batch (send a Sync first)".into()));
+                }
+                if !self.shared().batch_failed {
+                    proto::raw(b'H', &[]).write_to(&mut out);
+                }
+                self.send(&mut server, &mut out).await?;
+                tokio::select! {
+                    _ = self.answered_until(|sh| sh.batch_failed || sh.expect.is_empty()) => {}
+                    e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+                }
+                if self.shared().batch_failed {
+                    continue;
+                }
             }
             match frame.tag {
                 b'Q' => {

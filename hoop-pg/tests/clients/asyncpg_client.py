@@ -28,6 +28,10 @@ async def main(port, token):
     except asyncpg.PostgresError as e:
         out["drop"] = f"{e.sqlstate}: {e}"
     out["after"] = await c.fetchval("select 41 + 1")
+    # Parse and Describe with a Flush, then the COPY as a Query before any Sync.
+    await c.execute("create temp table copied (x int, s text)")
+    out["copied"] = await c.copy_records_to_table("copied", records=[(1, "a"), (2, "b")])
+    out["copied_back"] = await c.fetchval("select count(*) from copied")
     await c.close()
     print(json.dumps(out))
 
