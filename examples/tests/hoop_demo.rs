@@ -65,6 +65,18 @@ fn demo_end_to_end() {
 
     let o = psql("select name, email, card_number, ssn from customers order by id limit 1");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Ada Lovelace|[REDACTED:email]|[REDACTED:card]|[REDACTED:ssn]", "{}", String::from_utf8_lossy(&o.stderr));
+    // The catalogs are not sampled: role names behind `pg_roles` (its `pg_authid` cannot be
+    // read by the demo's least-privileged role) come back as they are (compatibility round 1:
+    // masked as unsampled, in `\du` and in every owner of a `pg_dump`).
+    let o = psql("select rolname from pg_roles where rolname = current_user");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "hoop_gateway", "{}", String::from_utf8_lossy(&o.stderr));
+    let o = psql("select (select rolname from pg_catalog.pg_roles where oid = relowner) from pg_class where relname = 'customers'");
+    let owner = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(!owner.is_empty() && !owner.contains("REDACTED"), "{owner}{}", String::from_utf8_lossy(&o.stderr));
+    // A permission error keeps its SQLSTATE where the message is withheld (compatibility round
+    // 1: `pg_dump` saw 22000 for the sequence the demo's role may not read).
+    let o = Command::new("psql").args(["-X", "-A", "-t", "-v", "VERBOSITY=verbose", &conninfo, "-c", "select last_value from customers_id_seq"]).env("PGPASSWORD", &token).stdin(Stdio::null()).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("42501"), "{}", String::from_utf8_lossy(&o.stderr));
     let o = psql("delete from customers");
     assert!(String::from_utf8_lossy(&o.stderr).contains("agent-no-unfiltered-writes"), "{}", String::from_utf8_lossy(&o.stderr));
 

@@ -369,7 +369,7 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
         .filter(|(_, oid)| scan_of(kind_of(*oid), 0, *oid, &HashMap::new()) != Scan::Skip)
         .map(|(c, oid)| (c, *oid))
         .collect();
-    if text.is_empty() {
+    if text.is_empty() || system_catalog(schema, table) {
         return Sampled { found: Vec::new(), full: true, failed: false };
     }
     let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
@@ -467,6 +467,17 @@ async fn sample(catalog: &Catalog, masker: &Masker, who: &str, schema: &str, tab
         })
         .collect();
     Sampled { found, full: relation_rows >= SAMPLE_ROWS, failed: false }
+}
+
+/// Whether `schema.table` is one of the server's catalogs that hold what it says of its
+/// objects (names, owners, privileges, settings) rather than rows a statement fills from
+/// other relations: not sampled. Several cannot be read by a least-privileged gateway role
+/// (`pg_authid`, behind `pg_roles`), and sampled they failed, which masked every role name in
+/// `\du` and every owner in a `pg_dump` (compatibility round 1). Statistics (their sample
+/// values are other relations' values) and large objects are sampled as any relation.
+fn system_catalog(schema: &str, table: &str) -> bool {
+    matches!(schema, "pg_catalog" | "information_schema")
+        && !matches!(table, "pg_statistic" | "pg_statistic_ext" | "pg_statistic_ext_data" | "pg_stats" | "pg_stats_ext" | "pg_stats_ext_exprs" | "pg_largeobject")
 }
 
 /// What sampling a relation found: its columns with a detector's label and whether most

@@ -1014,12 +1014,12 @@ async fn third_round_state_and_lineage() {
     r.send(&[raw::parse("", evil), raw::bind("p1", ""), raw::parse("", b"SELECT 1"), raw::execute("p1"), raw::sync()]).await;
     let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
     assert!(clear(&out) && out.contains("[REDACTED"), "{out}");
-    // A simple Query inside an unsynchronised batch ends the session (the server would discard it).
+    // A simple Query inside an unsynchronised batch that failed is discarded by the server, and
+    // so by hoop (it once ended the session: compatibility round 1, asyncpg); the Sync answers.
     let mut r = raw::Raw::login(&gw).await;
-    r.send(&[raw::parse("", b"SELECT 1/0"), raw::bind("", ""), raw::execute(""), raw::query(b"SELECT 1"), raw::sync()]).await;
-    let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), r.s.read_to_end(&mut rest)).await;
-    assert!(String::from_utf8_lossy(&rest).contains("inside an extended-protocol batch"), "{}", String::from_utf8_lossy(&rest));
+    r.send(&[raw::parse("", b"SELECT 1/0"), raw::bind("", ""), raw::execute(""), raw::query(b"SELECT 'q' || 'ran'"), raw::sync()]).await;
+    let out = String::from_utf8_lossy(&r.until_ready().await).into_owned();
+    assert!(out.contains("22012") && !out.contains("qran"), "{out}");
     // The ceiling: a plain P/B/E/S write, a CTE write and EXPLAIN ANALYZE are not committed.
     ten_rows("v_cap3");
     let mut r = raw::Raw::login(&gw).await;

@@ -784,7 +784,11 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
         // masked character): codes of errors that depend on data become one. Those a client
         // acts on (a serialization failure, a cancel, a lost connection, an aborted
         // transaction) stay.
-        if *t == b'C' && !operational_sqlstate(v) && v != GENERIC_DATA_ERROR {
+        // `insufficient_privilege` stays too (compatibility round 1: a `pg_dump` of a table whose
+        // sequence the role may not read saw 22000): privileges are checked before rows are
+        // read, except where a function checks them as it runs, and then it says no more than
+        // that the statement failed, which every client sees anyway.
+        if *t == b'C' && !operational_sqlstate(v) && v != GENERIC_DATA_ERROR && v != INSUFFICIENT_PRIVILEGE {
             *v = GENERIC_DATA_ERROR.to_string();
             changed = true;
             continue;
@@ -811,6 +815,9 @@ const DROPPED_ERROR_FIELDS: &[u8] = b"DHWqFLRstcdnPp";
 /// The SQLSTATE errors that depend on data are reported as, for statements reading masked
 /// values: `data_exception`.
 const GENERIC_DATA_ERROR: &str = "22000";
+
+/// `insufficient_privilege`, which clients act on.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// Whether a SQLSTATE is of a class clients act on that a value cannot choose: connection,
 /// transaction state, rollback (serialization, deadlock), insufficient resources, operator
