@@ -171,3 +171,17 @@ fn notify_notices_and_the_real_pid() {
     assert!(!all.contains("corp.example") && !all.contains("4111"), "{all}");
     assert!(out.lines().any(|l| l.trim() == "t"), "{all}");
 }
+
+/// Compatibility round 1: a refusal read as the server's own error, with nothing of the `DO`
+/// block hoop raises it with (`CONTEXT: PL/pgSQL function inline_code_block …`, `pl_exec.c`),
+/// and the transaction aborted as any failed statement aborts it.
+#[test]
+fn a_refusal_reads_as_an_ordinary_error() {
+    let gw = Gw::start("");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let o = gw.psql_with("agent-1", &t, "", &["-v", "VERBOSITY=verbose", "-c", "begin", "-c", "drop table users", "-c", "select 1", "-c", "rollback"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("42501") && err.contains("agent-no-destructive-ddl"), "{err}");
+    assert!(!err.contains("PL/pgSQL") && !err.contains("pl_exec") && !err.contains("CONTEXT"), "{err}");
+    assert!(err.contains("current transaction is aborted"), "{err}");
+}

@@ -427,6 +427,7 @@ impl Relay {
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
                     let mut changed = mask_fields(&self.masker, &mut fields);
+                    changed |= own_refusal_fields(&mut fields);
                     if self.front_reads_masked() {
                         // The server quotes values in its errors ("invalid input syntax for type
                         // integer: ..."): a statement that reads masked columns has them withheld.
@@ -803,6 +804,21 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
     }
     fields.retain(|(t, v)| !DROPPED_ERROR_FIELDS.contains(t) || !v.is_empty());
     changed
+}
+
+/// Drops from hoop's own refusal (raised by [`crate::refuse::raising_statement`]'s `DO`
+/// block) what tells of that block: its context (`PL/pgSQL function inline_code_block line 1
+/// at RAISE`) and the server's file, line and routine (`pl_exec.c`), which the client never
+/// wrote (compatibility round 1). Whether anything changed.
+fn own_refusal_fields(fields: &mut Vec<(u8, String)>) -> bool {
+    let field = |t: u8| fields.iter().find(|(f, _)| *f == t).map(|(_, v)| v.as_str());
+    let own = field(b'C') == Some(proto::DENIED)
+        && field(b'M').is_some_and(|m| m.starts_with("hoop: "))
+        && field(b'W').is_some_and(|w| w.starts_with("PL/pgSQL function inline_code_block"));
+    if own {
+        fields.retain(|(t, _)| !matches!(t, b'W' | b'F' | b'L' | b'R'));
+    }
+    own
 }
 
 /// Error fields a statement reading masked values does not pass on: detail, hint, context,
