@@ -123,12 +123,12 @@ impl Connection {
         }
     }
 
-    /// Checks a forwarding request; forwarding itself is not relayed by this gateway yet, so
-    /// even an allowed one is refused (and recorded as such).
+    /// Refuses a forwarding request, and records it refused: by the rule that denies it, or,
+    /// as this gateway does not relay forwarding at all, by its own rule.
     fn forward_refused(&self, host: &str, port: u32, direction: &str) -> bool {
         if let (Some(s), Some((target, _))) = (&self.session, &self.target) {
             let a = Action::forward(target.as_str(), host, u16::try_from(port).unwrap_or(0), direction);
-            let _ = s.check(a);
+            let _ = s.refuse_unsupported(a, hoop_core::gate::NO_FORWARDING_RULE, "this gateway does not relay port or agent forwarding");
         }
         false
     }

@@ -2682,3 +2682,41 @@ fn output_a_client_took_before_leaving_is_counted() {
     }
     assert!(counted() >= 348_894, "counted {} of the 348,894 bytes the client took", counted());
 }
+
+/// Compatibility round 1: a human's forward (no rule refuses one) was refused by the gateway,
+/// which does not relay forwarding, and recorded as allowed. It is recorded refused, by the
+/// gateway's own rule.
+#[test]
+fn a_forward_no_rule_refuses_is_recorded_refused() {
+    let gw = gateway("");
+    let keys = KeyStore::open(gw.dir.path().join("keys")).unwrap();
+    let token = TokenIssuer::from_store(&keys)
+        .unwrap()
+        .issue(&TokenSpec { subject: "alice".into(), kind: IdentityKind::Human, groups: vec![], targets: vec!["web".into()], ttl_secs: 300 })
+        .unwrap();
+    let askpass = gw.dir.path().join("askpass-human.sh");
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{token}'\n")).unwrap();
+    let mut perms = std::fs::metadata(&askpass).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&askpass, perms).unwrap();
+    let o = Command::new("setsid")
+        .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
+        .args(["-p", &gw.port.to_string(), "-W", "127.0.0.1:22", "web@127.0.0.1"])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stdout).starts_with("SSH-"), "the forward reached nothing");
+    let mut recorded = String::new();
+    for _ in 0..50 {
+        recorded = gw.gate.recorder().list().unwrap().iter().map(|id| serde_json::to_string(&gw.gate.recorder().read(id).unwrap()).unwrap()).collect();
+        if recorded.contains("\"forward\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(recorded.contains(r#""direction":"local"}},"verdict":{"verdict":"deny","rule":"hoop-no-forwarding""#), "{recorded}");
+}

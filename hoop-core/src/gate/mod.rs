@@ -654,6 +654,10 @@ pub const UNREVIEWABLE_COMMAND_RULE: &str = "hoop-unreviewable-command";
 /// The gateway's refusal of an agent's Kubernetes write a reviewer could not see whole.
 pub const UNREVIEWABLE_WRITE_RULE: &str = "hoop-unreviewable-write";
 
+/// The rule a forward is refused by when no rule of the policy refuses it: the SSH gateway
+/// does not relay port or agent forwarding.
+pub const NO_FORWARDING_RULE: &str = "hoop-no-forwarding";
+
 /// How an allowed verdict names a budget rule a reviewer waived.
 const WAIVED: &str = " (waived by a reviewer)";
 
@@ -889,6 +893,21 @@ impl SessionHandle {
     fn policy_verdict(&self, action: &Action, now: u64) -> (Verdict, Vec<String>) {
         let policy = &self.gate.inner.policy;
         self.without_waived(Vec::new(), now, |w| if w.is_empty() { policy.evaluate(&self.session, action) } else { policy.evaluate_waiving(&self.session, action, w) })
+    }
+
+    /// Refuses `action`, which the adapter cannot carry out whatever the rules say (SSH port
+    /// and agent forwarding): recorded with the policy's rule when one denies it, else with
+    /// the gate's `rule` and `reason` (a forward recorded as allowed that never happened misled
+    /// the audit: compatibility round 1). An error means the record failed.
+    pub fn refuse_unsupported(&self, action: Action, rule: &str, reason: &str) -> Result<u64, GateError> {
+        let now = crate::auth::now_secs().max(0) as u64;
+        let mut probe = action.clone();
+        let table_keys = self.table_keys(&probe);
+        probe.usage = self.usage_of(&probe, &table_keys, now);
+        match self.policy_verdict(&probe, now).0 {
+            Verdict::Deny { rule, reason } => self.refuse(action, &rule, &reason),
+            _ => self.refuse(action, rule, reason),
+        }
     }
 
     /// Refuses `action` by a rule of the gate itself (not of the policy): the adapter could not
