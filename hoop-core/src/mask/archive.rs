@@ -332,7 +332,7 @@ impl OutputMasker {
 
 /// A stream masker whose replacements keep the length of what they replace.
 fn same_length(masker: &Arc<Masker>) -> StreamMasker {
-    masker.stream(StreamStyle::Terminal)
+    masker.stream(StreamStyle::Terminal).byte_exact()
 }
 
 #[cfg(test)]
@@ -361,6 +361,7 @@ mod tests {
     fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
         tar_made(&[], files)
     }
+
 
     /// What the system's tar says of an archive read with `how` (`-xOf`: the members'
     /// contents; `-tvf`: the listing): `(ok, output)`.
@@ -513,5 +514,28 @@ mod tests {
     fn what_is_not_an_archive_is_masked_as_text() {
         let out = mask(b"gzip? no: ada@example.com and more\n", 5);
         assert!(!String::from_utf8_lossy(&out).contains("ada@example.com"));
+    }
+
+    /// Compatibility round 1: a binary member whose bytes read as a credential (`pw`, a
+    /// control, `:`, then bytes that are not UTF-8) had the match replaced by a `*` per visible
+    /// character, fewer than its bytes, so every byte after it moved and 2 MB of a 3 MB file
+    /// changed (the member's size was padded back at its end). Only the match's bytes change.
+    #[test]
+    fn a_binary_members_bytes_stay_in_place() {
+        let mut data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80).collect();
+        let planted: &[u8] = b"pw\x14:\x8a\x72\xfe\x3c\x2a\xae\x17\xcb\x9e\x17\xbd\n";
+        data.splice(100_000..100_000 + planted.len(), planted.iter().copied());
+        let archive = tar_of(&[("big.bin", &data)]);
+        let mut a = ArchiveMasker::new(masker());
+        let mut out = Vec::new();
+        for c in archive.chunks(4096) {
+            out.extend(a.feed(c));
+        }
+        out.extend(a.flush());
+        assert_eq!(out.len(), archive.len());
+        let at = archive.windows(planted.len()).position(|w| w == planted).unwrap();
+        let changed: Vec<usize> = out.iter().zip(archive.iter()).enumerate().filter(|(_, (x, y))| x != y).map(|(i, _)| i).collect();
+        assert!(!changed.is_empty() && a.masked_values() == 1, "the credential is masked");
+        assert!(changed.iter().all(|i| (at..at + planted.len()).contains(i)), "only the match's bytes change: {changed:?}");
     }
 }

@@ -53,11 +53,24 @@ pub struct StreamMasker {
     /// the rest of its line is masked as it comes (red-team round 79: the value of
     /// `DB_PASSWORD=…` padded past the held tail went out in clear once its name had gone).
     open: bool,
+    /// Each match is replaced by as many `*` as it has bytes (not visible characters): an
+    /// archive member's size must hold (see [`byte_exact`](Self::byte_exact)).
+    byte_exact: bool,
 }
 
 impl StreamMasker {
     pub(crate) fn new(masker: Arc<Masker>, style: StreamStyle, hold: Duration) -> Self {
-        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0, uncounted: [0; Detector::ALL.len()], open: false }
+        StreamMasker { masker, style, hold, pending: Vec::new(), since: None, masked: 0, uncounted: [0; Detector::ALL.len()], open: false, byte_exact: false }
+    }
+
+    /// This masker, replacing each match by one `*` per byte it spans, escape sequences,
+    /// controls and bytes that are not UTF-8 inside it included: what it sends is exactly as
+    /// long as what it took (a tar member's size stays true; compatibility round 1: a `*` per
+    /// visible character shifted a binary member's bytes after its first match).
+    pub(crate) fn byte_exact(mut self) -> Self {
+        self.style = StreamStyle::Terminal;
+        self.byte_exact = true;
+        self
     }
 
     /// Values masked in what this stream has sent so far (usage counts them).
@@ -200,7 +213,8 @@ impl StreamMasker {
                 continue;
             }
             out.extend_from_slice(bytes.get(last..start).unwrap_or_default());
-            self.masker.replacement(h.detector.label(), &h.text, self.masker.mode, same_len, out);
+            let matched: &[u8] = if self.byte_exact { bytes.get(start..end).unwrap_or_default() } else { &h.text };
+            self.masker.replacement(h.detector.label(), matched, self.masker.mode, same_len, out);
             replaced += (end - start) as u64;
             self.masked += 1;
             if let Some(n) = self.uncounted.get_mut(h.detector.index()) {
