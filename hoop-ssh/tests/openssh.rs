@@ -2591,26 +2591,46 @@ fn an_archive_printed_by_tar_is_masked_and_stays_an_archive() {
     let filler = "ordinary line\n".repeat(700);
     std::fs::write(dir.join("a.txt"), format!("{filler}mail ada@example.com\n{filler}")).unwrap();
     std::fs::write(dir.join("b.txt"), "next member\n").unwrap();
-    for p in [dir.clone(), dir.join("a.txt"), dir.join("b.txt")] {
+    // Compatibility round 1: a binary member whose bytes read as a credential with a control
+    // byte inside had every byte after the match moved; only the match's bytes change now.
+    let mut bin: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 0x80).collect();
+    let planted: &[u8] = b"pw\x14:\x8a\x72\xfe\x3c\x2a\xae\x17\xcb\x9e\x17\xbd\n";
+    bin.splice(50_000..50_000 + planted.len(), planted.iter().copied());
+    std::fs::write(dir.join("c.bin"), &bin).unwrap();
+    for p in [dir.clone(), dir.join("a.txt"), dir.join("b.txt"), dir.join("c.bin")] {
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
-    let o = ssh(&gw, &format!("tar cf - -C {} a.txt b.txt", dir.display()));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    approver.join().unwrap();
+    // (After a `cd`, which the agent rules refuse and a person may send: see
+    // `output_is_archive`'s unit test.)
+    let outputs: Vec<Output> = [format!("tar cf - -C {} a.txt b.txt c.bin", dir.display())]
+        .iter()
+        .map(|command| {
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+            let o = ssh(&gw, command);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            approver.join().unwrap();
+            o
+        })
+        .collect();
     let _ = std::fs::remove_dir_all(&dir);
-    let local = tempfile::tempdir().unwrap();
-    let mut untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(local.path()).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    {
-        use std::io::Write;
-        untar.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+    for o in outputs {
+        let local = tempfile::tempdir().unwrap();
+        let mut untar = Command::new("tar").arg("-xf").arg("-").arg("-C").arg(local.path()).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        {
+            use std::io::Write;
+            untar.stdin.take().unwrap().write_all(&o.stdout).unwrap();
+        }
+        let untarred = untar.wait_with_output().unwrap();
+        assert!(untarred.status.success(), "{:?} / {:?}", text(&o).1, String::from_utf8_lossy(&untarred.stderr));
+        let a = std::fs::read_to_string(local.path().join("a.txt")).unwrap_or_default();
+        assert!(!a.contains("ada@example.com") && a.contains("mail ") && a.len() == filler.len() * 2 + "mail ada@example.com\n".len(), "{a:?}");
+        assert_eq!(std::fs::read_to_string(local.path().join("b.txt")).unwrap_or_default(), "next member\n");
+        let c = std::fs::read(local.path().join("c.bin")).unwrap_or_default();
+        assert_eq!(c.len(), bin.len());
+        let changed: Vec<usize> = c.iter().zip(bin.iter()).enumerate().filter(|(_, (x, y))| x != y).map(|(i, _)| i).collect();
+        assert!(changed.iter().all(|i| (50_000..50_000 + planted.len()).contains(i)), "only the match's bytes change: {} changed", changed.len());
     }
-    let untarred = untar.wait_with_output().unwrap();
-    assert!(untarred.status.success(), "{:?} / {:?}", text(&o), String::from_utf8_lossy(&untarred.stderr));
-    let a = std::fs::read_to_string(local.path().join("a.txt")).unwrap_or_default();
-    assert!(!a.contains("ada@example.com") && a.contains("mail ") && a.len() == filler.len() * 2 + "mail ada@example.com\n".len(), "{a:?}");
-    assert_eq!(std::fs::read_to_string(local.path().join("b.txt")).unwrap_or_default(), "next member\n");
 }
 
 /// Red-team SSH round 85: `--one-top-level=DIR` extracted into DIR (the home directory) from an

@@ -525,7 +525,11 @@ impl Action {
     /// cp` runs in a pod): masked member by member, so that it stays one
     /// ([`crate::mask::archive::ArchiveMasker`]).
     pub fn output_is_archive(&self) -> bool {
-        self.kind == ActionKind::Exec && self.exec.commands.len() == 1 && self.exec.commands.first().is_some_and(|c| shell::prints_archive(c))
+        // `cd dir && tar cf - .` too (compatibility round 1: masked as text, the archive broke):
+        // a `cd` prints nothing a reader of the archive would see, or, given a CDPATH, a line
+        // that stops the stream reading as tar, and the rest is masked as text from there on.
+        let Some((last, before)) = self.exec.commands.split_last() else { return false };
+        self.kind == ActionKind::Exec && shell::prints_archive(last) && before.iter().all(|c| c.first().is_some_and(|p| p == "cd"))
     }
 
     /// This command as run on a terminal (an exec with a pty, or a line typed into a shell on
@@ -728,10 +732,10 @@ mod tests {
 
     #[test]
     fn tar_writing_to_its_output_prints_an_archive() {
-        for c in ["tar cf - /tmp/x", "tar -cf - x", "tar -c -f - x", "tar --create --file=- x", "tar -C /tmp -cf - x", "tar c x", "tar -cvf /dev/stdout x"] {
+        for c in ["tar cf - /tmp/x", "tar -cf - x", "tar -c -f - x", "tar --create --file=- x", "tar -C /tmp -cf - x", "tar c x", "tar -cvf /dev/stdout x", "cd /tmp/d && tar cf - .", "cd d; cd e && tar -cf - x"] {
             assert!(Action::exec("h", c).output_is_archive(), "{c}");
         }
-        for c in ["tar czf - x", "tar -cf /tmp/a.tar x", "tar -cf- x -z", "tar --gzip -cf - x", "tar -xf - x", "tar cf - x | cat", "tar -tf -", "cat x"] {
+        for c in ["tar czf - x", "tar -cf /tmp/a.tar x", "tar -cf- x -z", "tar --gzip -cf - x", "tar -xf - x", "tar cf - x | cat", "tar -tf -", "cat x", "cd d && ls && tar cf - .", "tar cf - x; cd d", "cat f; tar cf - x"] {
             assert!(!Action::exec("h", c).output_is_archive(), "{c}");
         }
     }
