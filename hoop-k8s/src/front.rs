@@ -234,6 +234,14 @@ impl Conn {
                 Err(_) => return status::failure(StatusCode::PAYLOAD_TOO_LARGE, "RequestEntityTooLarge", "request body too large"),
             }
             k8s.object_kind = crate::classify::object_kind(&body);
+            // A document read through hoop and written back whole (`kubectl get -o yaml | …
+            // | kubectl replace -f -`) holds hoop's markers where values were masked: sent, they
+            // would replace the values (compatibility round 1). Refused, for everyone.
+            if method != "DELETE" && session.masker().holds_replacement(&body) {
+                let reason = "the request body holds values hoop masked when they were read ([REDACTED:…] or a token): written back they would replace the real values; change the object with patch, edit or apply, which send only what changed";
+                let _ = session.refuse(subresource_action(&target_name, &k8s), MASKED_WRITE_BACK_RULE, reason);
+                return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &format!("hoop: {reason} (rule {MASKED_WRITE_BACK_RULE})"));
+            }
             doc = match crate::strict::document(&body) {
                 Ok(d) => Some(d),
                 Err(crate::strict::Unread::NotJson) => None,
@@ -494,6 +502,9 @@ async fn decide(session: &SessionHandle, action: Action) -> Result<u64, Refusal>
 
 /// The rule name of the gateway's refusal of a body naming a field twice (see `strict.rs`).
 const DUPLICATE_FIELD_RULE: &str = "hoop-duplicate-field";
+
+/// The rule a write is refused by when its body holds hoop's masking markers.
+const MASKED_WRITE_BACK_RULE: &str = "hoop-masked-write-back";
 
 /// Longest body a ticket and a record show.
 const SHOWN_BODY: usize = 64 * 1024;

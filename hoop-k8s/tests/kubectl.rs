@@ -2558,3 +2558,29 @@ fn an_execs_masked_values_count_when_it_ends() {
     let on_target = gw.gate.usage().into_iter().find(|u| u.target.as_deref() == Some("dev") && u.table.is_none() && u.column.is_none() && u.detector.is_none()).expect("usage on dev");
     assert!(on_target.windows.h1.masked_values >= 300, "{:?}", on_target.windows.h1);
 }
+
+/// Compatibility round 1: `kubectl get -o yaml | … | kubectl replace -f -` through hoop stored
+/// `[REDACTED:email]` in the cluster in place of the value. A write whose body holds hoop's
+/// masking markers is refused, for every identity; the object keeps its value, and an edit
+/// that sends only what changed (a patch) goes on.
+#[test]
+fn a_masked_document_is_not_written_back() {
+    let gw = gateway("");
+    let up = gw.api.kubeconfig().unwrap();
+    let human = gw.human();
+    let made = human.parent().unwrap().join("wb-made.yaml");
+    std::fs::write(&made, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: wb\n  namespace: default\ndata:\n  mail: ann@corp.example\n  n: \"1\"\n").unwrap();
+    let o = kubectl(&up, &["apply", "-f", made.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let read = kubectl(&human, &["get", "configmap", "wb", "-o", "yaml"]);
+    let doc = text(&read).0.replace("n: \"1\"", "n: \"2\"");
+    assert!(doc.contains("[REDACTED:email]"), "{doc}");
+    let file = human.parent().unwrap().join("wb.yaml");
+    std::fs::write(&file, &doc).unwrap();
+    let o = kubectl(&human, &["replace", "-f", file.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).1.contains("hoop-masked-write-back"), "{:?}", text(&o));
+    let o = kubectl(&human, &["patch", "configmap", "wb", "--type=merge", "-p", r#"{"data":{"n":"2"}}"#]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let stored = text(&kubectl(&up, &["get", "configmap", "wb", "-o", "jsonpath={.data.mail} {.data.n}"])).0;
+    assert_eq!(stored, "ann@corp.example 2");
+}

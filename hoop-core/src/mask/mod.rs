@@ -398,6 +398,27 @@ impl Masker {
         Some(format!("tok_{label}_{}", hex::encode(tag.as_ref().get(..8).unwrap_or_default())))
     }
 
+    /// Whether `bytes` hold a replacement this masker writes (`[REDACTED:<label>]`, or a token
+    /// `tok_<label>_<16 hex>`): a document read through the gateway and written back would
+    /// store the marker in place of the value (compatibility round 1: `kubectl get -o yaml |
+    /// kubectl replace -f -` stored `[REDACTED:email]` in a ConfigMap).
+    pub fn holds_replacement(&self, bytes: &[u8]) -> bool {
+        let label = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-';
+        let redacted = memchr::memmem::find_iter(bytes, b"[REDACTED:").any(|at| {
+            let rest = bytes.get(at + 10..).unwrap_or_default();
+            let n = rest.iter().take_while(|b| label(b)).count();
+            n > 0 && rest.get(n) == Some(&b']')
+        });
+        redacted
+            || memchr::memmem::find_iter(bytes, b"tok_").any(|at| {
+                let rest = bytes.get(at + 4..).unwrap_or_default();
+                let n = rest.iter().take_while(|b| label(b)).count();
+                // `<label>_<16 hex>`: the label's own `_`s taken with it, the last 17 bytes are
+                // `_` and the hex.
+                n >= 18 && rest.get(n - 17) == Some(&b'_') && rest.get(n - 16..n).is_some_and(|h| h.iter().all(|c| c.is_ascii_hexdigit()))
+            })
+    }
+
     /// Appends the replacement of `value` to `out`. `same_len` keeps the byte length (terminals).
     fn replacement(&self, label: &str, value: &[u8], mode: Mode, same_len: bool, out: &mut Vec<u8>) {
         if same_len {
@@ -503,6 +524,8 @@ mod tests {
     fn redacts_and_tokenises_text() {
         let (_d, m) = masker(Mode::Redact);
         assert_eq!(m.mask_text("mail a@b.example now"), "mail [REDACTED:email] now");
+        assert!(m.holds_replacement(br#"{"mail":"[REDACTED:email]"}"#) && m.holds_replacement(b"x tok_email_0123456789abcdef y"));
+        assert!(!m.holds_replacement(b"[REDACTED] tok_x [REDACTED:] tok_email_0123"));
         let (_d, t) = masker(Mode::Tokenise);
         let a = t.mask_text("a@b.example").into_owned();
         let b = t.mask_text("x a@b.example y").into_owned();
