@@ -177,20 +177,28 @@ impl Conn {
         }
         let gw = self.gw.clone();
         let single = gw.single_target.as_deref();
-        let (target_name, api_path) = match crate::path::route(&raw_path, single, |t| gw.targets.contains_key(t)) {
-            Ok((t, p)) => (t.to_string(), p.to_string()),
-            Err(e) => return status::failure(StatusCode::NOT_FOUND, "NotFound", &e.to_string()),
-        };
-        let Some(target) = gw.targets.get(&target_name).cloned() else {
-            return status::failure(StatusCode::NOT_FOUND, "NotFound", "unknown target");
-        };
         let token = req
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string());
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        let (target_name, api_path) = match crate::path::route(&raw_path, single, |t| gw.targets.contains_key(t)) {
+            Ok((t, p)) => (t.to_string(), p.to_string()),
+            // A path without `/k8s/<target>/`: kubectl drops the server URL's path for `get
+            // --raw` and `kubectl proxy` (compatibility round 1). The one target of this
+            // gateway the caller may reach, if there is exactly one, is meant.
+            Err(crate::path::PathError::UnknownTarget(t)) if t.is_empty() => match self.only_target(token.as_deref()).await {
+                Some(t) => (t, raw_path.clone()),
+                None => return status::failure(StatusCode::NOT_FOUND, "NotFound", "unknown target \"\": name it in the path (/k8s/<target>/…), or use a credential that reaches one Kubernetes target of this gateway"),
+            },
+            Err(e) => return status::failure(StatusCode::NOT_FOUND, "NotFound", &e.to_string()),
+        };
+        let Some(target) = gw.targets.get(&target_name).cloned() else {
+            return status::failure(StatusCode::NOT_FOUND, "NotFound", "unknown target");
+        };
+        let Some(token) = token else {
             return status::unauthorized("a hoop token is required (Authorization: Bearer)");
         };
         let session = match self.session(&token, &target_name, &req).await {
@@ -403,6 +411,17 @@ impl Conn {
     }
 
     /// The session for `token` on `target`, opened on first use.
+    /// The one Kubernetes target of this gateway the holder of `token` may reach, if there is
+    /// exactly one (the session opened on it checks the token again).
+    async fn only_target(&self, token: Option<&str>) -> Option<String> {
+        let identity = self.gw.gate.authenticate(Credential::Token(token?)).await.ok()?;
+        let mut reachable = self.gw.targets.keys().filter(|t| identity.may_reach(t));
+        match (reachable.next(), reachable.next()) {
+            (Some(one), None) => Some(one.clone()),
+            _ => None,
+        }
+    }
+
     async fn session(&self, token: &str, target: &str, req: &Request<Incoming>) -> Result<Arc<SessionHandle>, Response<Body>> {
         let mut st = self.state.lock().await;
         // Every request is checked again: a kept-alive connection does not outlive a revocation.

@@ -2584,3 +2584,21 @@ fn a_masked_document_is_not_written_back() {
     let stored = text(&kubectl(&up, &["get", "configmap", "wb", "-o", "jsonpath={.data.mail} {.data.n}"])).0;
     assert_eq!(stored, "ann@corp.example 2");
 }
+
+/// Compatibility round 1: `kubectl get --raw` and `kubectl proxy` drop the server URL's path
+/// (`/k8s/<target>`); on a gateway of several Kubernetes targets every such request was
+/// `unknown target ""`. It goes to the one target the caller may reach; a caller reaching
+/// several is told to name one.
+#[test]
+fn a_path_without_its_target_goes_to_the_callers_only_target() {
+    let gw = gateway_with(KubeApiOptions::default(), None, "", "[targets.other]\nprotocol = \"kubernetes\"\naddress = \"https://127.0.0.1:9\"\npassword = \"x\"\n");
+    let keys = hoop_core::keys::KeyStore::open(gw.dir.path().join("keys")).unwrap();
+    let only_dev = hoop_core::auth::TokenIssuer::from_store(&keys)
+        .unwrap()
+        .issue(&TokenSpec { subject: "alice".into(), kind: IdentityKind::Human, groups: vec![], targets: vec!["dev".into()], ttl_secs: 600 })
+        .unwrap();
+    let o = kubectl(&gw.kubeconfig("only-dev", &only_dev), &["get", "--raw", "/api/v1/namespaces/default/pods"]);
+    assert!(o.status.success() && text(&o).0.contains("\"kind\":\"PodList\""), "{:?}", text(&o));
+    let o = kubectl(&gw.human(), &["get", "--raw", "/api/v1/namespaces/default/pods"]);
+    assert!(!o.status.success() && text(&o).1.contains("name it in the path"), "{:?}", text(&o));
+}
