@@ -221,7 +221,10 @@ where
                     let mut pass = vec![0u8];
                     let checked = guard.feed(data.get(1..).unwrap_or_default(), &mut pass);
                     if pass.len() > 1 && to_up.send(Message::Binary(pass.into())).await.is_err() {
-                        break;
+                        // The command ended without reading all its input: what it printed
+                        // and its status are still to come (see below).
+                        client_open = false;
+                        continue;
                     }
                     if let Err(e) = checked {
                         let msg = format!("hoop: {e} (rule {})", hoop_core::action::archive::RULE);
@@ -246,7 +249,13 @@ where
                     }
                     session.touch();
                     if to_up.send(Message::Binary(data)).await.is_err() {
-                        break;
+                        // The command ended without reading all of its input (`head -c 20M
+                        // /dev/zero | kubectl exec -i … -- sh -c 'echo done; exit 3'`): its
+                        // output and exit status are still on their way from the API server,
+                        // and were lost when hoop stopped here (compatibility round 1). The
+                        // client's input stops; the server's answer is read to its end.
+                        client_open = false;
+                        continue;
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -255,7 +264,8 @@ where
                 }
                 Some(Ok(Message::Text(t))) => {
                     if to_up.send(Message::Text(t)).await.is_err() {
-                        break;
+                        client_open = false;
+                        continue;
                     }
                 }
                 // Pings are answered by each side's own WebSocket layer.

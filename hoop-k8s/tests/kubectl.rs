@@ -2602,3 +2602,39 @@ fn a_path_without_its_target_goes_to_the_callers_only_target() {
     let o = kubectl(&gw.human(), &["get", "--raw", "/api/v1/namespaces/default/pods"]);
     assert!(!o.status.success() && text(&o).1.contains("name it in the path"), "{:?}", text(&o));
 }
+
+/// Compatibility round 1: a command that ends without reading all its input (`head -c 20M
+/// /dev/zero | kubectl exec -i … -- sh -c 'echo done; exit 3'`) lost its output and exit code
+/// through hoop (`websocket: close 1005`): hoop stopped at the first input the API server no
+/// longer took. Its answer is read to its end.
+#[test]
+fn an_exec_that_leaves_its_input_unread_keeps_its_output_and_status() {
+    use std::io::Write;
+    let gw = gateway("");
+    let human = gw.human();
+    for (argv, out, code) in [(vec!["sh", "-c", "echo done; exit 3"], "done\n", 3), (vec!["true"], "", 0), (vec!["head", "-n1"], "y\n", 0)] {
+        let mut args = vec!["exec", "-i", "pod-0", "--"];
+        args.extend(argv.iter().copied());
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", &human)
+            .env("HOME", human.parent().unwrap())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let feeder = std::thread::spawn(move || {
+            let chunk = b"y\n".repeat(1 << 19);
+            for _ in 0..50 {
+                if stdin.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let o = child.wait_with_output().unwrap();
+        let _ = feeder.join();
+        assert_eq!((text(&o).0.as_str(), o.status.code()), (out, Some(code)), "{argv:?}: {:?}", text(&o).1);
+    }
+}
