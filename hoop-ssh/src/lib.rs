@@ -129,6 +129,11 @@ impl SshGateway {
         let host_key = hostkey::load_or_create(&cfg.data_dir.join("ssh"), "host_ed25519")?;
         let ca = SshCa::load_or_create(&cfg.data_dir)?;
         let config = russh::server::Config {
+            // The gateway names itself, not the library it is built on and its version
+            // (`SSH-2.0-russh_0.65.1`), and offers the login methods it has (not `hostbased`:
+            // compatibility round 1).
+            server_id: russh::SshId::Standard(std::borrow::Cow::Borrowed("SSH-2.0-hoop")),
+            methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey, russh::MethodKind::Password, russh::MethodKind::KeyboardInteractive][..]),
             keys: vec![host_key],
             auth_rejection_time: Duration::from_millis(300),
             auth_rejection_time_initial: Some(Duration::from_millis(0)),

@@ -2740,3 +2740,15 @@ fn a_forward_no_rule_refuses_is_recorded_refused() {
     }
     assert!(recorded.contains(r#""direction":"local"}},"verdict":{"verdict":"deny","rule":"hoop-no-forwarding""#), "{recorded}");
 }
+
+/// Compatibility round 1: the gateway announced the library it is built on and its version
+/// (`SSH-2.0-russh_0.65.1`) and offered `hostbased` logins it does not have. It names itself
+/// and offers its own methods.
+#[test]
+fn the_gateway_names_itself_and_its_login_methods() {
+    let gw = gateway("");
+    let o = ssh_base(&gw).args(["-v", "web@127.0.0.1", "true"]).stdin(Stdio::null()).output().unwrap();
+    let err = text(&o).1;
+    assert!(o.status.success() && err.contains("remote software version hoop"), "{err}");
+    assert!(err.contains("Authentications that can continue: publickey,password,keyboard-interactive") && !err.contains("hostbased"), "{err}");
+}
