@@ -448,20 +448,24 @@ fn interactive_shell_window_change_and_replay() {
     assert!(cast.contains("\"r\",\"100x30\""), "{cast}");
 }
 
+/// An `SSH_ASKPASS` program that answers with a hoop token for `subject` of `kind` (on `web`).
+fn token_askpass(gw: &Gw, subject: &str, kind: IdentityKind) -> std::path::PathBuf {
+    let keys = KeyStore::open(gw.dir.path().join("keys")).unwrap();
+    let token = TokenIssuer::from_store(&keys)
+        .unwrap()
+        .issue(&TokenSpec { subject: subject.into(), kind, groups: vec![], targets: vec!["web".into()], ttl_secs: 300 })
+        .unwrap();
+    let askpass = gw.dir.path().join(format!("askpass-{subject}.sh"));
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{token}'\n")).unwrap();
+    std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    askpass
+}
+
 /// Default agent rules: a hoop token as the SSH password; forwarding is refused.
 #[test]
 fn token_password_login_and_forwarding_refused() {
     let gw = gateway("");
-    let keys = KeyStore::open(gw.dir.path().join("keys")).unwrap();
-    let token = TokenIssuer::from_store(&keys)
-        .unwrap()
-        .issue(&TokenSpec { subject: "agent-2".into(), kind: IdentityKind::Agent, groups: vec![], targets: vec!["web".into()], ttl_secs: 300 })
-        .unwrap();
-    let askpass = gw.dir.path().join("askpass.sh");
-    std::fs::write(&askpass, format!("#!/bin/sh\necho '{token}'\n")).unwrap();
-    let mut perms = std::fs::metadata(&askpass).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&askpass, perms).unwrap();
+    let askpass = token_askpass(&gw, "agent-2", IdentityKind::Agent);
     for method in ["password", "keyboard-interactive"] {
         let o = Command::new("setsid")
             .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
@@ -2709,16 +2713,7 @@ fn output_a_client_took_before_leaving_is_counted() {
 #[test]
 fn a_forward_no_rule_refuses_is_recorded_refused() {
     let gw = gateway("");
-    let keys = KeyStore::open(gw.dir.path().join("keys")).unwrap();
-    let token = TokenIssuer::from_store(&keys)
-        .unwrap()
-        .issue(&TokenSpec { subject: "alice".into(), kind: IdentityKind::Human, groups: vec![], targets: vec!["web".into()], ttl_secs: 300 })
-        .unwrap();
-    let askpass = gw.dir.path().join("askpass-human.sh");
-    std::fs::write(&askpass, format!("#!/bin/sh\necho '{token}'\n")).unwrap();
-    let mut perms = std::fs::metadata(&askpass).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&askpass, perms).unwrap();
+    let askpass = token_askpass(&gw, "alice", IdentityKind::Human);
     let o = Command::new("setsid")
         .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
         .args(["-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
