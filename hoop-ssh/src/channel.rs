@@ -642,9 +642,17 @@ async fn sftp_requests(
         // Attributes set through a handle are a setstat of the path it was opened for
         // (red-team round 58: `fsetstat` on a handle approved as a download made the file
         // setuid and world-writable, unchecked and unrecorded).
+        // The action that let the handle open: a review it held for is taken to cover the
+        // attributes the client then sets through that handle (OpenSSH's scp, over sftp, sets
+        // an upload's mode after its data: compatibility round 1 had the agent approve each
+        // upload twice). A rule that denies them (a set-ID mode) still denies.
+        let mut under = None;
         let request = match crate::sftp::fsetstat(&packet) {
             Some((req_id, handle, set_id)) => match replies.handle_path(&handle) {
-                Some(path) => Ok(crate::sftp::setstat(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify", unreadable: String::new(), set_id }))),
+                Some((path, opened_as)) => {
+                    under = (opened_as != 0).then_some(opened_as);
+                    Ok(crate::sftp::setstat(Some(crate::sftp::PathRequest { id: req_id, path: path.to_string(), to: String::new(), operation: "setstat".into(), direction: "modify", unreadable: String::new(), set_id })))
+                }
                 None => Err((req_id, "hoop: fsetstat of a handle the gateway did not see opened".to_string())),
             },
             None => Ok(crate::sftp::path_request(&packet, home)),
@@ -653,6 +661,7 @@ async fn sftp_requests(
             Ok(Some(r)) if matches!(r.operation.as_str(), "open" | "opendir") => Some(r.path.clone()),
             _ => None,
         };
+        let mut let_through = 0;
         let refusal = match request {
             Err(refused) => Some(refused),
             Ok(None) => None,
@@ -668,9 +677,24 @@ async fn sftp_requests(
                     if !req.set_id.is_empty() {
                         action.exec.set_id = vec![req.set_id.clone()];
                     }
-                    if let Err(msg) = decide(session, client, id, action).await {
-                        refused = Some((req.id, msg));
-                        break;
+                    let decided = match under {
+                        Some(approved) => match session.check_under(action, approved) {
+                            Ok(Checked::Allow { action_id }) => Ok(action_id),
+                            Ok(Checked::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
+                            Ok(Checked::Review { .. }) => Err("hoop: this change of attributes needs a review of its own".to_string()),
+                            Err(e) => Err(format!("hoop: {e}")),
+                        },
+                        None => decide(session, client, id, action).await,
+                    };
+                    match decided {
+                        // Only an open for writing covers what is set through its handle:
+                        // one approved as a download does not make the file executable or
+                        // writable by all (red-team round 58).
+                        Ok(action_id) => let_through = if req.direction == "upload" { action_id } else { 0 },
+                        Err(msg) => {
+                            refused = Some((req.id, msg));
+                            break;
+                        }
                     }
                 }
                 refused
@@ -678,7 +702,7 @@ async fn sftp_requests(
         };
         match refusal {
             None => {
-                if let Err(e) = replies.forwarded(&packet, opened.as_deref()) {
+                if let Err(e) = replies.forwarded(&packet, opened.as_deref().map(|p| (p, let_through))) {
                     let _ = session.record_later(&Event::Note { message: format!("sftp: {e}; the channel ends") });
                     return false;
                 }

@@ -2747,3 +2747,27 @@ fn the_gateway_names_itself_and_its_login_methods() {
     assert!(o.status.success() && err.contains("remote software version hoop"), "{err}");
     assert!(err.contains("Authentications that can continue: publickey,password,keyboard-interactive") && !err.contains("hostbased"), "{err}");
 }
+
+/// Compatibility round 1: OpenSSH's scp (sftp underneath) sets an upload's mode through its
+/// handle after the data, and an agent's approved upload opened a second ticket for it. What
+/// is set through the handle of an approved upload is covered by that approval (a set-ID mode
+/// is still denied: `sftp_makes_no_set_id_files`); one review, the file and its mode land.
+#[test]
+fn an_approved_scp_upload_is_one_review() {
+    let gw = gateway("");
+    let src = gw.dir.path().join("upload.sh");
+    std::fs::write(&src, "#!/bin/sh\necho uploaded\n").unwrap();
+    std::fs::set_permissions(&src, std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
+    let dest = std::path::Path::new("/tmp").join(marker("scp-once"));
+    let _ = std::fs::remove_file(&dest);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let approver = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", true, stop.clone());
+    let o = scp(&gw, &[src.to_str().unwrap(), &format!("web@127.0.0.1:{}", dest.display())]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tickets = approver.join().unwrap();
+    let landed = std::fs::read_to_string(&dest).unwrap_or_default();
+    let mode = std::fs::metadata(&dest).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777).unwrap_or(0);
+    let _ = std::fs::remove_file(&dest);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!((tickets, landed.as_str(), mode), (1, "#!/bin/sh\necho uploaded\n", 0o750));
+}

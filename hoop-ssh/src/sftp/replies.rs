@@ -26,8 +26,8 @@ enum Asked {
     Init,
     /// The first `realpath "."`: the login directory.
     Home(u32),
-    /// An open or opendir of this path: a handle that stands for it.
-    Open(u32, String),
+    /// An open or opendir of this path, let through as this action: a handle that stands for it.
+    Open(u32, String, u64),
     Other(u32),
 }
 
@@ -50,13 +50,15 @@ pub struct Replies {
     /// The reply being read: the start of it, and how many of its bytes are still to come.
     head: Vec<u8>,
     remaining: usize,
-    handles: HashMap<Vec<u8>, String>,
+    /// Each open handle: the path it was opened for, and the action that let it open for
+    /// writing (0 for one opened otherwise).
+    handles: HashMap<Vec<u8>, (String, u64)>,
 }
 
 impl Replies {
     /// Notes a request forwarded to the server (`packet`, length word included); `opened` is
-    /// the absolute path of an open or opendir.
-    pub fn forwarded(&mut self, packet: &[u8], opened: Option<&str>) -> Result<(), RepliesError> {
+    /// the absolute path of an open or opendir, with the action that let it open.
+    pub fn forwarded(&mut self, packet: &[u8], opened: Option<(&str, u64)>) -> Result<(), RepliesError> {
         if self.asked.len() >= MAX_IN_FLIGHT {
             return Err(RepliesError::TooMany);
         }
@@ -64,7 +66,7 @@ impl Replies {
         let id = id_of(packet);
         let asked = match (kind, opened) {
             (FXP_INIT, _) => Asked::Init,
-            (_, Some(path)) => Asked::Open(id, path.to_string()),
+            (_, Some((path, action))) => Asked::Open(id, path.to_string(), action),
             (super::FXP_REALPATH, _) if !self.home_asked && first_string(packet).as_deref() == Some(&b"."[..]) => {
                 self.home_asked = true;
                 Asked::Home(id)
@@ -111,9 +113,10 @@ impl Replies {
         Ok(home)
     }
 
-    /// The path an open handle stands for.
-    pub fn handle_path(&self, handle: &[u8]) -> Option<&str> {
-        self.handles.get(handle).map(String::as_str)
+    /// The path an open handle stands for, and the action that let it open for writing (0 if
+    /// it was opened otherwise).
+    pub fn handle_path(&self, handle: &[u8]) -> Option<(&str, u64)> {
+        self.handles.get(handle).map(|(p, a)| (p.as_str(), *a))
     }
 
     fn answered(&mut self, reply: &[u8]) -> Result<Option<String>, RepliesError> {
@@ -122,17 +125,17 @@ impl Replies {
         let asked = self.asked.pop_front().ok_or(RepliesError::OutOfOrder(id))?;
         match asked {
             Asked::Init => Ok(None),
-            Asked::Home(want) | Asked::Other(want) | Asked::Open(want, _) if want != id => Err(RepliesError::OutOfOrder(id)),
+            Asked::Home(want) | Asked::Other(want) | Asked::Open(want, _, _) if want != id => Err(RepliesError::OutOfOrder(id)),
             Asked::Home(_) if kind == super::FXP_NAME => {
                 // NAME: count, then the first name.
                 let name = reply.get(13..).and_then(string_at).map(|n| String::from_utf8_lossy(&n).into_owned());
                 Ok(name.filter(|h| h.starts_with('/')))
             }
-            Asked::Open(_, path) if kind == FXP_HANDLE => {
+            Asked::Open(_, path, action) if kind == FXP_HANDLE => {
                 if let Some(h) = first_string(reply)
                     && self.handles.len() < MAX_HANDLES
                 {
-                    self.handles.insert(h, path);
+                    self.handles.insert(h, (path, action));
                 }
                 Ok(None)
             }
@@ -183,13 +186,13 @@ mod tests {
     #[test]
     fn handles_stand_for_the_paths_opened_and_replies_must_follow_requests() {
         let mut r = Replies::default();
-        r.forwarded(&packet(3, 1, &[&s("app/x")]), Some("/home/u/app/x")).unwrap();
+        r.forwarded(&packet(3, 1, &[&s("app/x")]), Some(("/home/u/app/x", 7))).unwrap();
         r.forwarded(&packet(5, 2, &[&s("h")]), None).unwrap();
         // A data reply larger than what is kept, then the handle.
         let data = packet(103, 9, &[&s(&"d".repeat(20_000))]);
         let handle = packet(FXP_HANDLE, 1, &[&s("\0\0\0\x01")]);
         assert_eq!(r.server_bytes(&handle), Ok(None));
-        assert_eq!(r.handle_path(b"\0\0\0\x01"), Some("/home/u/app/x"));
+        assert_eq!(r.handle_path(b"\0\0\0\x01"), Some(("/home/u/app/x", 7)));
         assert_eq!(r.server_bytes(&data), Err(RepliesError::OutOfOrder(9)));
         let mut r = Replies::default();
         assert!(r.server_bytes(&packet(101, 1, &[])).is_err(), "a reply to nothing");
