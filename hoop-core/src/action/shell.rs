@@ -113,6 +113,9 @@ const NOT_FILE_OPERANDS: &[&str] = &[
     "printenv", "ip", "ss", "netstat", "seq", "expr", "numfmt", "factor", "yes", "true", "false", "arch", "locale", "getent",
     "pidof", "top", "echo", "printf", "which", "type", "tr", "ping", "ping6", "nslookup", "host", "traceroute", "tracepath", "whois",
     "systemctl", "colrm",
+    // Shell builtins whose operands are numbers or names, never files (compatibility round 1:
+    // `sh -c 'echo a; exit 4'` in a pod was held as writing a file `4`).
+    "exit", "return", "logout", "shift", "break", "continue", "wait", ":",
 ];
 
 /// Whether `program` with `args` only reads the files it names, or writes only where

@@ -730,7 +730,8 @@ mod tests {
         for words in [&["tee", "/usr/local/share/perl/5.36.0/PgCommon.pm"][..], &["cp", "/tmp/x.so", "/usr/share/p11-kit/modules/x.module"], &["tee", "/opt/tools/df"], &["sort", "-o", "out.txt", "/etc/hostname"]] {
             assert_eq!(rule_of(&in_pod(&argv(words))), "agent-review-container-writes", "{words:?}");
         }
-        for words in [&["tee", "/tmp/notes.txt"][..], &["cat", "/etc/hostname"], &["tee", "/var/tmp/x"], &["df", "-h", "/tmp"]] {
+        // (Compatibility round 1: `exit 4` wrote no file `4`.)
+        for words in [&["tee", "/tmp/notes.txt"][..], &["cat", "/etc/hostname"], &["tee", "/var/tmp/x"], &["df", "-h", "/tmp"], &["sh", "-c", "echo a; exit 4"], &["sh", "-c", "sleep 1 & wait 1; return 2"]] {
             assert!(matches!(in_pod(&argv(words)), Verdict::Allow { .. }), "{words:?}");
         }
         assert!(matches!(verdict(IdentityKind::Agent, &Action::exec("h", "printf x > /opt/tools/notes")), Verdict::Allow { .. }), "over SSH, not this rule");
