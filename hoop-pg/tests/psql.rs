@@ -185,3 +185,16 @@ fn a_refusal_reads_as_an_ordinary_error() {
     assert!(!err.contains("PL/pgSQL") && !err.contains("pl_exec") && !err.contains("CONTEXT"), "{err}");
     assert!(err.contains("current transaction is aborted"), "{err}");
 }
+
+/// Compatibility round 2: a prepared statement or cursor the gateway has not seen made (or saw
+/// dropped) was refused with 42501; the server says 26000 or 34000, and drivers recover from
+/// those (pgjdbc prepares its statement again after a `DEALLOCATE ALL`). hoop's refusal carries
+/// the server's code.
+#[test]
+fn unknown_names_fail_with_the_servers_codes() {
+    let gw = Gw::start("");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let o = gw.psql_with("agent-1", &t, "", &["-v", "VERBOSITY=verbose", "-c", "prepare p as select 1", "-c", "deallocate all", "-c", "execute p", "-c", "fetch 1 from nowhere"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("26000") && err.contains("34000") && !err.contains("42501"), "{err}");
+}

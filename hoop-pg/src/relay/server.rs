@@ -812,8 +812,7 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
 /// wrote (compatibility round 1). Whether anything changed.
 fn own_refusal_fields(fields: &mut Vec<(u8, String)>) -> bool {
     let field = |t: u8| fields.iter().find(|(f, _)| *f == t).map(|(_, v)| v.as_str());
-    let own = field(b'C') == Some(proto::DENIED)
-        && field(b'M').is_some_and(|m| m.starts_with("hoop: "))
+    let own = field(b'M').is_some_and(|m| m.starts_with("hoop: ") && field(b'C') == Some(crate::refuse::sqlstate_of(m)))
         && field(b'W').is_some_and(|w| w.starts_with("PL/pgSQL function inline_code_block"));
     if own {
         fields.retain(|(t, _)| !matches!(t, b'W' | b'F' | b'L' | b'R'));
