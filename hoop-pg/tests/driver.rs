@@ -438,3 +438,27 @@ async fn a_query_inside_a_batch_runs_as_the_server_runs_it() {
     let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
     assert!(text.contains("after-1"), "the session goes on: {text}");
 }
+
+/// Compatibility round 2: pgjdbc sends every statement through the extended protocol, its SQL
+/// `PREPARE` and `DECLARE` too; hoop did not learn those names, and the `EXECUTE` or `FETCH`
+/// after them was refused as unknown. The server's CommandComplete of their Execute makes them
+/// known, as a simple query's do; what they hold is checked and masked when they are run.
+#[tokio::test]
+async fn names_made_through_the_extended_protocol_are_known_once_made() {
+    let gw = Gw::start("");
+    let mut s = agent_wire(&gw, "agent-jdbc-names").await;
+    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0"), message(b'S', b"")].concat();
+    s.write_all(&run("PREPARE jp AS SELECT 'prepared-' || (40 + 2), card FROM users ORDER BY id LIMIT 1")).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(!text.contains("hoop"), "{text}");
+    s.write_all(&run("EXECUTE jp")).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("prepared-42") && !text.contains("4111") && !text.contains("hoop-unknown-statement"), "run and masked: {text}");
+    s.write_all(&run("BEGIN")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&run("DECLARE jc CURSOR FOR SELECT 'declared-' || x FROM generate_series(1, 3) x")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&run("FETCH 2 FROM jc")).await.unwrap();
+    let text = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(text.contains("declared-2") && !text.contains("hoop-unknown-statement"), "{text}");
+}

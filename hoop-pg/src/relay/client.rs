@@ -213,8 +213,9 @@ impl Relay {
                     let id = {
                         let mut sh = self.shared();
                         sh.next_statement += 1;
-                        // PREPARE or DECLARE through the extended protocol: hoop does not learn
-                        // whether they ran, so their names are forgotten (later use is refused).
+                        // PREPARE or DECLARE through the extended protocol: their names are
+                        // forgotten until the server's CommandComplete of their Execute says
+                        // they were made (see the server side).
                         sh.forget(&Names {
                             deallocated: names.prepared.iter().map(|(n, _)| Some(n.clone())).collect(),
                             closed: names.declared.iter().map(|(n, _, _)| Some(n.clone())).collect(),

@@ -339,6 +339,17 @@ impl Relay {
                                 sh.hold_masked = true;
                             }
                         }
+                        // SQL `PREPARE` or `DECLARE` run through the extended protocol (pgjdbc
+                        // sends every statement so): the server made the name, so hoop keeps
+                        // it, as for a simple query's (compatibility round 2: pgjdbc's `EXECUTE`
+                        // and `FETCH` after them were refused as unknown).
+                        if let (true, Front::Execute(portal, ..)) = (matches!(tag.as_str(), "PREPARE" | "DECLARE CURSOR"), self.front_kind()) {
+                            let mut sh = self.shared();
+                            let names = sh.portal(&portal).and_then(|p| p.stmt.as_ref()).map(|st| hoop_core::action::sql::names(&st.sql.text));
+                            if let Some(names) = names {
+                                sh.confirm(&names);
+                            }
+                        }
                     } else if frame.tag == b's' {
                         // A capped write stopped by a row limit never reports its count: it
                         // counts as over the ceiling.
