@@ -535,9 +535,6 @@ impl Group {
             (start, end) = (start + first, start + last);
         }
         let hit = text.get(start..end).unwrap_or_default();
-        if detector == Detector::Card && in_hex_data(text, start, end) {
-            return None;
-        }
         if detector.validate(hit) && (detector != Detector::NamedCredential || self.credential_at(pid, text, start, end)) {
             // A card whose last group runs on into `-digits` took the first group of what
             // follows (`4111 1111 1111 1111 078-05-1120`): the card without that group wins
@@ -640,25 +637,6 @@ impl Group {
     fn owner(&self, id: PatternID) -> Detector {
         self.owners.get(id.as_usize()).copied().unwrap_or(Detector::Email)
     }
-}
-
-/// Whether `start..end` lies in a run of hex digits and dashes 32 long or more with hex
-/// letters in it (a UUID, a digest), or one `\x` starts (`bytea` as text): a run of decimal digits there is data, not
-/// a card number (compatibility round 2: a UUID's digits passed the card check about once in
-/// 2,500 values, and a restore of the dump failed on `4c[REDACTED:card]d6`). A number glued to
-/// a word (`card4111…`) is still one.
-fn in_hex_data(text: &[u8], start: usize, end: usize) -> bool {
-    // Looked at 64 bytes either side at most: every card candidate in a megabyte of hex must not
-    // scan all of it (quadratic).
-    const NEAR: usize = 64;
-    let hexish = |b: &u8| b.is_ascii_hexdigit() || *b == b'-';
-    let lo = start.saturating_sub(NEAR);
-    let hi = end.saturating_add(NEAR).min(text.len());
-    let from = text.get(lo..start).unwrap_or_default().iter().rposition(|b| !hexish(b)).map_or(lo, |p| lo + p + 1);
-    let to = text.get(end..hi).unwrap_or_default().iter().position(|b| !hexish(b)).map_or(hi, |p| end + p);
-    let run = text.get(from..to).unwrap_or_default();
-    // (Hex letters in it: a card padded with `-0000` groups is not hex data.)
-    (to - from >= 32 && run.iter().any(|b| b.is_ascii_alphabetic())) || (from >= 2 && text.get(from - 2..from) == Some(&b"\\x"[..]))
 }
 
 /// The longest Luhn-valid card number inside a card-shaped candidate that failed as a whole,
@@ -999,21 +977,6 @@ mod tests {
         let mixed = "mail ann@corp.example then password=hunter2 then card 4111 1111 1111 1111";
         let got: Vec<Detector> = hits(mixed, &all).into_iter().map(|(_, d)| d).collect();
         assert_eq!(got, [Detector::Email, Detector::NamedCredential, Detector::Card]);
-    }
-
-    /// Compatibility round 2: decimal runs inside UUIDs, digests and `bytea` hex passed the card
-    /// check now and then (a dump's restore failed on `4c[REDACTED:card]d6`); a card glued to a
-    /// word, or padded with digit groups, is still one.
-    #[test]
-    fn hex_data_holds_no_cards() {
-        let all = Detector::DEFAULT;
-        // 4111111111111111 is Luhn-valid; each of these holds it inside hex data.
-        for data in ["26dd0dbc-6e3f-4c41-1111-1111111111d6", "9a0b4111111111111111ffee00112233aa", r"\x00ff4111111111111111"] {
-            assert!(!hits(data, &all).iter().any(|(_, d)| *d == Detector::Card), "{data}: {:?}", hits(data, &all));
-        }
-        for text in ["card4111111111111111", "4111-1111-1111-1111-0000-0000-0000", "id 4111111111111111 ok", "deadbeef 4111111111111111"] {
-            assert!(hits(text, &all).iter().any(|(_, d)| *d == Detector::Card), "{text}: {:?}", hits(text, &all));
-        }
     }
 
     #[test]
