@@ -979,6 +979,18 @@ mod tests {
         assert_eq!(got, [Detector::Email, Detector::NamedCredential, Detector::Card]);
     }
 
+    /// Red-team Postgres round 105: cards in hex data were once left alone (to spare UUIDs
+    /// and digests a rare false match, compatibility round 2), and an agent glued hex around a
+    /// card from a column not known to hold cards and read it in clear. Cards are found in hex
+    /// data too; a UUID's decimal run that passes the check is masked, a documented cost.
+    #[test]
+    fn cards_glued_into_hex_are_found() {
+        let all = Detector::DEFAULT;
+        for text in [r"\x5500000000000004", "deadbeefdeadbeef4111111111111111cafecafe", "card4111111111111111"] {
+            assert!(hits(text, &all).iter().any(|(_, d)| *d == Detector::Card), "{text}: {:?}", hits(text, &all));
+        }
+    }
+
     #[test]
     fn finds_each_kind() {
         let all = Detector::DEFAULT;
