@@ -448,8 +448,10 @@ fn interactive_shell_window_change_and_replay() {
     assert!(cast.contains("\"r\",\"100x30\""), "{cast}");
 }
 
-/// An `SSH_ASKPASS` program that answers with a hoop token for `subject` of `kind` (on `web`).
-fn token_askpass(gw: &Gw, subject: &str, kind: IdentityKind) -> std::path::PathBuf {
+/// OpenSSH logging in to `web` with `method` (`password`, `keyboard-interactive`), answering
+/// with a hoop token for `subject` of `kind` (through `SSH_ASKPASS`); add the rest of the
+/// command line.
+fn ssh_with_token(gw: &Gw, subject: &str, kind: IdentityKind, method: &str) -> Command {
     let keys = KeyStore::open(gw.dir.path().join("keys")).unwrap();
     let token = TokenIssuer::from_store(&keys)
         .unwrap()
@@ -458,25 +460,23 @@ fn token_askpass(gw: &Gw, subject: &str, kind: IdentityKind) -> std::path::PathB
     let askpass = gw.dir.path().join(format!("askpass-{subject}.sh"));
     std::fs::write(&askpass, format!("#!/bin/sh\necho '{token}'\n")).unwrap();
     std::fs::set_permissions(&askpass, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    askpass
+    let mut c = Command::new("setsid");
+    c.args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args(["-o", "LogLevel=ERROR", "-o", &format!("PreferredAuthentications={method}"), "-o", "PubkeyAuthentication=no"])
+        .args(["-p", &gw.port.to_string()])
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env("DISPLAY", ":0")
+        .stdin(Stdio::null());
+    c
 }
 
 /// Default agent rules: a hoop token as the SSH password; forwarding is refused.
 #[test]
 fn token_password_login_and_forwarding_refused() {
     let gw = gateway("");
-    let askpass = token_askpass(&gw, "agent-2", IdentityKind::Agent);
     for method in ["password", "keyboard-interactive"] {
-        let o = Command::new("setsid")
-            .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "LogLevel=ERROR", "-o", &format!("PreferredAuthentications={method}"), "-o", "PubkeyAuthentication=no"])
-            .args(["-p", &gw.port.to_string(), "web@127.0.0.1", "echo via-token"])
-            .env("SSH_ASKPASS", &askpass)
-            .env("SSH_ASKPASS_REQUIRE", "force")
-            .env("DISPLAY", ":0")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let o = ssh_with_token(&gw, "agent-2", IdentityKind::Agent, method).args(["web@127.0.0.1", "echo via-token"]).output().unwrap();
         assert_eq!(text(&o).0, "via-token\n", "{method}: {}", text(&o).1);
     }
 
@@ -2713,17 +2713,7 @@ fn output_a_client_took_before_leaving_is_counted() {
 #[test]
 fn a_forward_no_rule_refuses_is_recorded_refused() {
     let gw = gateway("");
-    let askpass = token_askpass(&gw, "alice", IdentityKind::Human);
-    let o = Command::new("setsid")
-        .args(["-w", "ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-        .args(["-o", "LogLevel=ERROR", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
-        .args(["-p", &gw.port.to_string(), "-W", "127.0.0.1:22", "web@127.0.0.1"])
-        .env("SSH_ASKPASS", &askpass)
-        .env("SSH_ASKPASS_REQUIRE", "force")
-        .env("DISPLAY", ":0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = ssh_with_token(&gw, "alice", IdentityKind::Human, "password").args(["-W", "127.0.0.1:22", "web@127.0.0.1"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&o.stdout).starts_with("SSH-"), "the forward reached nothing");
     let mut recorded = String::new();
     for _ in 0..50 {
