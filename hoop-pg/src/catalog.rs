@@ -4,6 +4,7 @@
 //! number. A side connection (with the gateway's credentials) asks `pg_attribute` for tables
 //! not seen before; answers are cached for the life of the proxy.
 
+use crate::changes::Snapshot;
 use crate::conn::Conn;
 use crate::upstream::{Upstream, UpstreamError, simple_query};
 use bytes::BytesMut;
@@ -59,9 +60,11 @@ pub struct Catalog {
     samplers: crate::sampler::Samplers,
     /// What user-defined types are, for reading their binary values ([`crate::binary`]).
     types: Mutex<Arc<HashMap<u32, crate::binary::TypeShape>>>,
-    /// When the server's relations were last compared with what hoop learnt, and their mark
-    /// then ([`notice_changes`](Self::notice_changes)).
-    changes: tokio::sync::Mutex<(Option<std::time::Instant>, String)>,
+    /// When the server's relations were last compared with what hoop learnt
+    /// ([`notice_changes`](Self::notice_changes)).
+    changes: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// The snapshots changes are told against.
+    seen: Mutex<Seen>,
     /// Counts [`forget_resolved`](Self::forget_resolved): sessions' memos of what this cache
     /// said are stale once it moved.
     generation: std::sync::atomic::AtomicU64,
@@ -85,7 +88,8 @@ impl Catalog {
             generation: std::sync::atomic::AtomicU64::new(0),
             inserts_reach: Mutex::new(HashMap::new()),
             types: Mutex::new(Arc::default()),
-            changes: tokio::sync::Mutex::new((None, String::new())),
+            changes: tokio::sync::Mutex::new(None),
+            seen: Mutex::new(Seen { polled: None, began: std::collections::VecDeque::from([(0, None)]) }),
         }
     }
 
@@ -394,18 +398,29 @@ impl Catalog {
     /// `WITH RECURSIVE r(oid)`: every relation `name` may denote, and every relation behind
     /// one at any depth (what a view's or a rule's definition depends on).
     fn behind_views(name: &str) -> String {
-        let (schema, rel) = schema_and_name(name);
-        let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+        Self::behind_views_of(&[name])
+    }
+
+    /// [`behind_views`](Self::behind_views) of several names at once.
+    fn behind_views_of(names: &[impl AsRef<str>]) -> String {
+        let denoted: Vec<String> = names
+            .iter()
+            .map(|name| {
+                let (schema, rel) = schema_and_name(name.as_ref());
+                let schema_test = schema.map(|s| format!(" AND lower(n.nspname COLLATE \"C\") = '{}'", literal(&s.to_ascii_lowercase()))).unwrap_or_default();
+                format!("(lower(c.relname COLLATE \"C\") = '{}'{schema_test})", literal(&rel.to_ascii_lowercase()))
+            })
+            .collect();
+        let denoted = if denoted.is_empty() { "false".to_string() } else { denoted.join(" OR ") };
         format!(
             "WITH RECURSIVE r(oid) AS ( \
                SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-               WHERE lower(c.relname COLLATE \"C\") = '{rel}'{schema_test} \
+               WHERE {denoted} \
              UNION \
                SELECT d.refobjid FROM r JOIN pg_catalog.pg_rewrite w ON w.ev_class = r.oid \
                JOIN pg_catalog.pg_depend d ON d.objid = w.oid AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
                  AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.oid \
-             )",
-            rel = literal(&rel.to_ascii_lowercase())
+             )"
         )
     }
 
@@ -430,29 +445,69 @@ impl Catalog {
     pub fn forget_resolved(&self) {
         self.resolved.lock().unwrap_or_else(|p| p.into_inner()).1.clear();
         self.inserts_reach.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // The new generation learns only after this: a change committed since the last poll's
+        // snapshot may be newer than what it learns, none before it is.
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let generation = self.generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let polled = seen.polled.clone();
+        seen.began.push_back((generation, polled));
+        if seen.began.len() > MAX_GENERATIONS {
+            seen.began.pop_front();
+        }
+    }
+
+    /// The snapshot generation `generation` began under, if it is still known.
+    fn began(&self, generation: u64) -> Option<Arc<Snapshot>> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.began.iter().find(|(g, _)| *g == generation).and_then(|(_, s)| s.clone())
+    }
+
+    /// Whether a relation `names` may denote now, or one behind it, changed since generation
+    /// `generation` began: what the server runs now may read other relations, or other
+    /// columns, than a statement read in that generation was checked against. `true` when
+    /// that cannot be told (an unknown generation, too many names, a failed query).
+    pub async fn changed_since(&self, names: &[String], generation: u64) -> bool {
+        let Some(snapshot) = self.began(generation) else { return true };
+        if names.len() > MAX_NAMES_CHECKED {
+            return true;
+        }
+        let sql = format!("{} SELECT ({})::text", Self::behind_views_of(names), snapshot.changed_sql(Some("SELECT oid FROM r")));
+        match self.query(&sql).await {
+            Ok(rows) => rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).as_deref() != Some("false"),
+            Err(_) => true,
+        }
     }
 
     /// Forgets what was learnt of relations when the server's changed by another route than
     /// hoop (an administrator's DDL on the server: red-team round 22 read a table renamed and
     /// replaced by a view of `customers` through the old table's discovery for five minutes).
-    /// The mark is the newest transaction that wrote a relation, a column, a rule, a constraint,
-    /// a type or a trigger into the catalog; it is compared at most once a [`CHANGE_POLL`], by one session
-    /// at a time, and a failed comparison forgets too.
+    /// A change is a row of a relation, a column, a rule, a constraint, a row type or a trigger
+    /// that the last poll's snapshot did not see committed ([`crate::changes`]); polled at
+    /// most once a [`CHANGE_POLL`], by one session at a time. A failed poll forgets, and so
+    /// does the first one after it (nothing tells what changed in between).
     pub async fn notice_changes(&self) {
         let Ok(mut last) = self.changes.try_lock() else { return };
-        if last.0.is_some_and(|at| at.elapsed() < CHANGE_POLL) {
+        if last.is_some_and(|at| at.elapsed() < CHANGE_POLL) {
             return;
         }
-        last.0 = Some(std::time::Instant::now());
-        let mark = match self.query(CHANGES_SQL).await {
-            Ok(rows) => rows.into_iter().next().and_then(|r| r.into_iter().next().flatten()).unwrap_or_default(),
-            Err(_) => String::new(),
+        *last = Some(std::time::Instant::now());
+        let since = self.seen.lock().unwrap_or_else(|p| p.into_inner()).polled.clone();
+        let polled = match self.query(&crate::changes::poll_sql(since.as_deref())).await {
+            Ok(rows) => rows.into_iter().next().and_then(|r| {
+                let mut r = r.into_iter();
+                let snapshot = r.next().flatten().and_then(|s| Snapshot::parse(&s))?;
+                Some((snapshot, r.next().flatten()))
+            }),
+            Err(_) => None,
         };
-        if mark.is_empty() || (!last.1.is_empty() && mark != last.1) {
+        let moved = match &polled {
+            Some((_, changed)) => since.is_none() || changed.as_deref() != Some("false"),
+            None => true,
+        };
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).polled = polled.map(|(s, _)| Arc::new(s));
+        if moved {
             self.forget_resolved();
         }
-        last.1 = mark;
     }
 
     /// How many times resolved names were forgotten: what was learnt before a change is stale.
@@ -534,13 +589,21 @@ impl Catalog {
 /// How often the server's relations are compared with what hoop learnt of them.
 const CHANGE_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// The mark of the catalog's relations, columns, rules, constraints and types: the newest
-/// transaction that wrote one of their rows (a column renamed writes only its `pg_attribute`
-/// row: red-team round 23 swapped `card_number` and `city` by name unnoticed).
-const CHANGES_SQL: &str = "SELECT concat((SELECT max(xmin::text::bigint) FROM pg_catalog.pg_class), '/', \
-     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_attribute), '/', \
-     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_rewrite), '/', (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_constraint), '/', \
-     (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_type), '/', (SELECT max(xmin::text::bigint) FROM pg_catalog.pg_trigger))";
+/// Generations whose starting snapshot is kept: a statement read in an older one that
+/// straddled a change is taken as changed.
+const MAX_GENERATIONS: usize = 64;
+
+/// Names whose relations one statement's check looks at, at most.
+const MAX_NAMES_CHECKED: usize = 256;
+
+/// The snapshots changes are told against.
+struct Seen {
+    /// The last poll's (`None` before the first and after a failed one).
+    polled: Option<Arc<Snapshot>>,
+    /// The snapshot each recent generation began under: it knows of every change committed
+    /// before it.
+    began: std::collections::VecDeque<(u64, Option<Arc<Snapshot>>)>,
+}
 
 /// The side connection's bounds on waiting for a lock and on one query.
 const CATALOG_TIMEOUTS: &str = "SET lock_timeout = '500ms'; SET statement_timeout = '10s'";

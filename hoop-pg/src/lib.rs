@@ -22,12 +22,14 @@
 //! | `refuse.rs` | how a refused statement aborts the transaction server-side |
 //! | `rowcap.rs` | the ceiling on rows an agent's statement may write |
 //! | `catalog.rs` | table/column names for RowDescription OIDs, relation and function names, role privileges |
+//! | `changes.rs` | what changed in the server's catalog since a snapshot: the poll that moves the catalog's generation, one statement's relations checked |
 //! | `cancel.rs` | cancel-request key mapping |
 //! | `scram.rs` | SCRAM-SHA-256, both sides |
 
 mod binary;
 mod cancel;
 mod catalog;
+mod changes;
 mod conn;
 mod copy;
 mod discover;

@@ -22,14 +22,14 @@ impl Relay {
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let status = self.shared().status;
-        let Expect::Query { action_id, started, copy, names, lineage, generation, copies, rollbacks, .. } = head else { return Ok(()) };
+        let Expect::Query { action_id, started, copy, names, lineage, read, copies, rollbacks, .. } = head else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx) });
         if status == b'I' {
             self.expect(Expect::Internal);
             proto::query("BEGIN").write_to(out);
         }
-        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap), generation, copies, rollbacks });
+        self.expect(Expect::Query { action_id, started, copy, names, failed: false, lineage, results: 0, cap: Some(cap), read, copies, rollbacks });
         frame.write_to(out);
         self.send(server, out).await?;
         let outcome = tokio::select! {

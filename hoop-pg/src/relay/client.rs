@@ -125,13 +125,14 @@ impl Relay {
                     };
                     let unknown = match copy_in {
                         super::copy_in::CopyIn::Gather => {
-                            let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
+                            let head = Expect::Query { action_id: None, started: Instant::now(), copy, names: None, failed: false, lineage: None, results: 0, cap: None, read: ReadIn::of(read_in, &action.sql), copies, rollbacks };
                             Box::pin(self.copy_in_reviewed(&frame, action, head, &mut server, &mut out, &mut client)).await?;
                             continue;
                         }
                         super::copy_in::CopyIn::Refuse(msg) => Some((hoop_core::gate::UNREVIEWABLE_COMMAND_RULE, msg)),
                         super::copy_in::CopyIn::Checked => unknown,
                     };
+                    let read = ReadIn::of(read_in, &action.sql);
                     let (action_id, verdict) = self.gatekeep(action, unknown, &mut client).await;
                     let verdict = if binary_masked && verdict.is_ok() {
                         Err(BINARY_COPY_REFUSAL.to_string())
@@ -153,7 +154,7 @@ impl Relay {
                         (_, v, _) => v,
                     };
                     if let (Some(limit), Ok(())) = (limit, &verdict) {
-                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation: Some(read_in), copies, rollbacks };
+                        let head = Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, read, copies, rollbacks };
                         let checked = written.as_ref().map(|w| w.tables.get(..own).unwrap_or(&w.tables).to_vec()).unwrap_or_default();
                         let written = written.unwrap_or_default();
                         self.capped_query(&frame, head, (limit, &checked, &written), &mut server, &mut out, &mut client).await?;
@@ -161,8 +162,8 @@ impl Relay {
                     }
                     // A refused text runs hoop's refusal, whose message is hoop's own.
                     let lineage = lineage.filter(|_| verdict.is_ok());
-                    let generation = verdict.is_ok().then_some(read_in);
-                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, generation, copies: copies && verdict.is_ok(), rollbacks });
+                    let read = read.filter(|_| verdict.is_ok());
+                    self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, read, copies: copies && verdict.is_ok(), rollbacks });
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
                         Err(msg) => proto::query(&refuse::raising_statement(&msg)).write_to(&mut out),

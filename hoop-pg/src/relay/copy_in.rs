@@ -59,15 +59,15 @@ impl Relay {
         let first = match first {
             Ok(id) => id,
             Err((id, msg)) => {
-                self.expect(Expect::Query { action_id: id, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false, rollbacks: Default::default() });
+                self.expect(Expect::Query { action_id: id, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, read: None, copies: false, rollbacks: Default::default() });
                 proto::query(&refuse::raising_statement(&msg)).write_to(out);
                 return Ok(());
             }
         };
         self.shared().copy_in = None;
         self.expect(match head {
-            Expect::Query { started, copy, names, failed, lineage, results, cap, generation, copies, rollbacks, .. } => {
-                Expect::Query { action_id: Some(first), started, copy, names, failed, lineage, results, cap, generation, copies, rollbacks }
+            Expect::Query { started, copy, names, failed, lineage, results, cap, read, copies, rollbacks, .. } => {
+                Expect::Query { action_id: Some(first), started, copy, names, failed, lineage, results, cap, read, copies, rollbacks }
             }
             other => other,
         });

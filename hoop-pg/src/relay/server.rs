@@ -121,6 +121,11 @@ impl Relay {
                 }
                 continue;
             }
+            // Where what the statement being answered was checked against decides how its
+            // answer is masked: first, is that still what the server runs?
+            if matches!(frame.tag, b'T' | b'E' | b'N' | b'C') || (frame.tag == b'D' && acc.is_none()) {
+                self.settle_stale().await;
+            }
             match frame.tag {
                 b'D' => {
                     self.hold_from(&mut held, &mut hold_spent, out.len());
@@ -212,6 +217,7 @@ impl Relay {
                             // relations changed meanwhile by another route than hoop.
                             if started.elapsed() >= CHANGE_CHECK_AFTER {
                                 self.catalog.notice_changes().await;
+                                self.settle_stale().await;
                             }
                             let lineage = self.next_result_lineage();
                             let cached = match &lineage {
@@ -725,6 +731,19 @@ impl Relay {
         self.shared().front_stale(now)
     }
 
+    /// Asks the server whether the statement being answered is stale, once the catalog's
+    /// generation moved since it was read: only a change of a relation it names, or reads
+    /// through a view, makes it so. One whose relations did not change is taken as read now
+    /// (any change of any relation masked every answer in flight: compatibility round 3 saw
+    /// `select pg_sleep(1), 42` answer 0 while a table it did not read was altered).
+    pub(super) async fn settle_stale(&self) {
+        let now = self.catalog.generation();
+        let Some((then, tables)) = self.shared().front_read_before(now) else { return };
+        if !self.catalog.changed_since(&tables, then).await {
+            self.shared().front_read_in(then, now);
+        }
+    }
+
     /// Whether the reply being answered is hoop's own transaction control.
     fn internal_front(&self) -> bool {
         matches!(self.shared().expect.front(), Some(Expect::Internal))
@@ -738,6 +757,7 @@ impl Relay {
     async fn portal_plan(&self, portal: &str) -> Option<Arc<RowPlan>> {
         if matches!(self.front_kind(), Front::Execute(_, _, started) if started.elapsed() >= CHANGE_CHECK_AFTER) {
             self.catalog.notice_changes().await;
+            self.settle_stale().await;
         }
         let (fields, formats, lineage) = {
             let sh = self.shared();

@@ -40,10 +40,10 @@ pub(super) enum Expect {
         results: usize,
         /// Set when the text runs under the written-rows ceiling.
         cap: Option<Box<rowcap::Cap>>,
-        /// The catalog generation the text was read in (`None` for hoop's own texts): relations
-        /// that changed before it was answered may be other relations than it was checked
-        /// against, so its answer is masked as if it read anything.
-        generation: Option<u64>,
+        /// When the text was read (`None` for hoop's own texts and texts naming no relation):
+        /// relations it names that changed before it was answered may be other relations
+        /// than it was checked against, so its answer is then masked as if it read anything.
+        read: Option<ReadIn>,
         /// It writes rows it reads from other relations: those rows count as read
         /// ([`super::results::copies_rows`]).
         copies: bool,
@@ -58,6 +58,22 @@ pub(super) enum Expect {
     /// server ignores it if the COPY started (it reads only rows then), and answers it as a
     /// Sync if the COPY failed first; gone from the queue once the server starts copying in.
     CopySync,
+}
+
+/// The catalog generation a text was read in, and the relations it names (as spelt and as
+/// resolved): a change of one of those before it is answered makes what it was checked
+/// against stale.
+#[derive(Debug, Clone)]
+pub(super) struct ReadIn {
+    pub(super) generation: u64,
+    pub(super) tables: Arc<[String]>,
+}
+
+impl ReadIn {
+    /// `sql` read in `generation`; `None` if it names no relation (nothing of it can go stale).
+    pub(super) fn of(generation: u64, sql: &Sql) -> Option<ReadIn> {
+        (!sql.tables.is_empty()).then(|| ReadIn { generation, tables: sql.tables.as_slice().into() })
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -210,10 +226,37 @@ impl Shared {
     /// Whether the statement being answered was read in another catalog generation than `now`
     /// (see [`Relay::front_stale`]).
     pub(super) fn front_stale(&self, now: u64) -> bool {
+        self.front_read_before(now).is_some()
+    }
+
+    /// The generation the statement being answered was read in, and the relations it names,
+    /// if that generation is not `now`.
+    pub(super) fn front_read_before(&self, now: u64) -> Option<(u64, Arc<[String]>)> {
         match self.expect.front() {
-            Some(Expect::Query { generation: Some(at), .. }) => *at != now,
-            Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty()),
-            _ => false,
+            Some(Expect::Query { read: Some(r), .. }) => (r.generation != now).then(|| (r.generation, r.tables.clone())),
+            Some(Expect::Execute { portal, .. }) => self
+                .portal(portal)
+                .and_then(|p| p.stmt.as_ref())
+                .filter(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty())
+                .map(|s| (s.generation, s.sql.tables.as_slice().into())),
+            _ => None,
+        }
+    }
+
+    /// Takes the statement being answered, read in generation `then`, as read in `now`: none
+    /// of the relations it names changed in between.
+    pub(super) fn front_read_in(&mut self, then: u64, now: u64) {
+        match self.expect.front_mut() {
+            Some(Expect::Query { read: Some(r), .. }) if r.generation == then => r.generation = now,
+            Some(Expect::Execute { portal, .. }) => {
+                let portal = portal.clone();
+                if let Some(s) = self.portal_mut(&portal).and_then(|p| p.stmt.as_mut())
+                    && s.generation == then
+                {
+                    s.generation = now;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -444,7 +487,7 @@ pub(super) fn merge(sql: &mut Sql, held: &Sql) {
 impl Expect {
     /// A text of hoop's own (a refusal) in place of the client's: its answer is the client's.
     pub(super) fn own_text() -> Self {
-        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, generation: None, copies: false, rollbacks: Default::default() }
+        Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, read: None, copies: false, rollbacks: Default::default() }
     }
 }
 
