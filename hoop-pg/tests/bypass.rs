@@ -2511,6 +2511,35 @@ fn relations_changed_on_the_server_are_noticed() {
     assert!(out.contains("REDACTED") && !out.contains("elpmaxe.proc@"), "{out} {err}");
 }
 
+/// A change committed by a transaction that began before the gateway's last look at the
+/// catalog carries an older transaction id than changes it had already seen, so the newest id
+/// the gateway compared did not move and the swap went unnoticed. Changes are told by snapshot.
+#[tokio::test]
+async fn a_change_committed_by_an_older_transaction_is_noticed() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS old25, bump25; CREATE TABLE bump25 (id int);
+         CREATE TABLE old25 (id int, mail text, city text); INSERT INTO old25 SELECT g, 'u' || g || '@corp.example', 'town' FROM generate_series(1, 250) g",
+    )
+    .unwrap();
+    let dsn = format!("host=127.0.0.1 port={} user=postgres password={} dbname=postgres", pg().port(), pg().password());
+    let (early, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    // Takes its transaction id now; a newer one then writes the catalog.
+    early.batch_execute("BEGIN; SELECT txid_current()").await.unwrap();
+    pg().psql("ALTER TABLE bump25 ADD COLUMN y int").unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM old25 LIMIT 1"], None);
+    assert_eq!(out.trim(), "nwot", "{err}");
+    early
+        .batch_execute("ALTER TABLE old25 RENAME COLUMN mail TO tmp; ALTER TABLE old25 RENAME COLUMN city TO mail; ALTER TABLE old25 RENAME COLUMN tmp TO city; COMMIT")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM old25 LIMIT 1"], None);
+    assert!(out.contains("REDACTED") && !out.contains("elpmaxe.proc@"), "{out} {err}");
+}
+
 /// Found by the twenty-fourth round: discovery sampled every relation on one side connection,
 /// and a view's sample runs the view's query. One agent naming a view slow to read (sorting
 /// millions of rows) held it for the side connection's whole timeout, twice, and every other
