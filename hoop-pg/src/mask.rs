@@ -169,7 +169,7 @@ pub struct RowPlan {
 /// The value kind of a type OID.
 pub fn kind_of(oid: u32) -> ValueKind {
     match oid {
-        25 | 1043 | 1042 | 19 | 18 | 142 | 1009 | 1015 => ValueKind::Text,
+        25 | 1043 | 1042 | 19 | 18 | 142 | 1009 | 1015 | 1003 | 1014 => ValueKind::Text,
         114 | 3802 => ValueKind::Json,
         2950 => ValueKind::Uuid,
         1082 => ValueKind::Date,
@@ -250,7 +250,13 @@ impl RowPlan {
 fn mask_cell<'a>(masker: &Masker, col: Option<&ColumnPlan>, v: &'a [u8]) -> Masked<'a> {
     let Some(c) = col else { return Masked::Value(masker.mask_bytes(v)) };
     if c.format == 0 {
-        return masker.mask_value(c.rule.as_ref(), c.kind, v);
+        return match masker.mask_value(c.rule.as_ref(), c.kind, v) {
+            // A text array masked whole is NULL, as every other array is: the marker is no
+            // array literal (`[` starts its dimensions), and a driver failed to read the row
+            // (red-team Postgres round 106, psycopg: "malformed array").
+            Masked::Value(_) if c.rule.is_some() && TEXT_ARRAYS.contains(&c.type_oid) => Masked::Null,
+            m => m,
+        };
     }
     // Binary format: text-like values are their UTF-8 bytes (jsonb has a version byte first).
     match (c.kind, c.type_oid) {
@@ -276,6 +282,10 @@ fn mask_cell<'a>(masker: &Masker, col: Option<&ColumnPlan>, v: &'a [u8]) -> Mask
 /// byte: red-team round 97 got a 14-byte marker) gets [`binary_stand_in`], so that the client
 /// can still decode the row.
 const BINARY_AS_TEXT: &[u32] = &[25, 1043, 1042, 19, 114, 142];
+
+/// Arrays of text types (`text[]`, `varchar[]`, `name[]`, `bpchar[]`) that are read as text
+/// for the content detectors.
+const TEXT_ARRAYS: &[u32] = &[1009, 1015, 1003, 1014];
 
 /// A valid binary value for a masked column of a fixed-width type, else NULL.
 fn binary_stand_in(oid: u32) -> Masked<'static> {

@@ -300,7 +300,7 @@ fn is_pinned(name: &str) -> bool {
 
 /// Startup parameters a client may set (any case), besides `user`, `database` and `options`
 /// of these; the rest are dropped: an allow-list, because settings change what statements mean.
-pub const ALLOWED_STARTUP: [&str; 16] = [
+pub const ALLOWED_STARTUP: &[&str] = &[
     "application_name",
     "client_encoding",
     "datestyle",
@@ -317,6 +317,45 @@ pub const ALLOWED_STARTUP: [&str; 16] = [
     "geqo",
     "jit",
     "work_mem",
+    // The planner's costs and choices: how a statement runs, not what it means or reads
+    // (compatibility round 3: `PGOPTIONS="-c random_page_cost=1.1"` refused the connection
+    // while `SET random_page_cost` went through).
+    "idle_session_timeout",
+    "maintenance_work_mem",
+    "random_page_cost",
+    "seq_page_cost",
+    "cpu_tuple_cost",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "effective_cache_size",
+    "effective_io_concurrency",
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "max_parallel_workers_per_gather",
+    "from_collapse_limit",
+    "join_collapse_limit",
+    "geqo_threshold",
+    "default_statistics_target",
+    "plan_cache_mode",
+    "enable_seqscan",
+    "enable_indexscan",
+    "enable_indexonlyscan",
+    "enable_bitmapscan",
+    "enable_tidscan",
+    "enable_sort",
+    "enable_incremental_sort",
+    "enable_hashagg",
+    "enable_material",
+    "enable_memoize",
+    "enable_nestloop",
+    "enable_mergejoin",
+    "enable_hashjoin",
+    "enable_gathermerge",
+    "enable_parallel_append",
+    "enable_parallel_hash",
+    "enable_partition_pruning",
+    "enable_partitionwise_join",
+    "enable_partitionwise_aggregate",
 ];
 
 /// The startup parameters to pass on for a client's `params`: allow-listed ones, with the
@@ -372,7 +411,9 @@ mod startup_tests {
         assert_eq!(out, p(&[("user", "a"), ("database", "d"), ("application_name", "psql")]));
         let out = startup_params(&p(&[("options", "-c statement_timeout=5s --search-path=public")])).unwrap();
         assert_eq!(out.get("options").map(String::as_str), Some("-c statement_timeout=5s -c search-path=public"));
-        for bad in ["-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {
+        let out = startup_params(&p(&[("options", "-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan")])).unwrap();
+        assert_eq!(out.get("options").map(String::as_str), Some("-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan"));
+        for bad in ["-c row_security=off", "-c session_replication_role=replica", "-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {
             assert!(startup_params(&p(&[("options", bad)])).is_err(), "{bad}");
         }
     }

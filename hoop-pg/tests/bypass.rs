@@ -73,6 +73,10 @@ fn lexing_settings_cannot_be_changed() {
         let (out, err) = text(&o);
         assert!(err.contains("not allowed at startup") && out.trim().is_empty(), "{opt}: {out} {err}");
     }
+    // The planner's settings change how a statement runs, not how it reads (compatibility
+    // round 3: `PGOPTIONS="-c random_page_cost=1.1"` refused the connection).
+    let o = gw.psql_with("agent-1", &t, "options='-c random_page_cost=1.1 -c enable_seqscan=off'", &["-c", "SHOW random_page_cost", "-c", "SHOW enable_seqscan"], None);
+    assert_eq!(text(&o).0.split_whitespace().collect::<Vec<_>>(), ["1.1", "off"], "{}", text(&o).1);
     // A client_encoding asked for at startup is replaced by UTF8, and the client is told so.
     let o = gw.psql_with("agent-1", &t, "client_encoding=SJIS", &["-c", "SHOW client_encoding", "-c", "SHOW standard_conforming_strings"], None);
     assert_eq!(text(&o).0.split_whitespace().collect::<Vec<_>>(), ["UTF8", "on"], "{}", text(&o).1);
@@ -2509,6 +2513,18 @@ fn relations_changed_on_the_server_are_noticed() {
     std::thread::sleep(Duration::from_millis(600));
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT reverse(city) FROM c23 LIMIT 1"], None);
     assert!(out.contains("REDACTED") && !out.contains("elpmaxe.proc@"), "{out} {err}");
+}
+
+/// Red-team round 106: a text array derived from a masked column came back as the bare marker
+/// (`[REDACTED:email]`), which is no array literal: a typed driver could not read the row.
+/// Masked whole, it is NULL, as every other array is.
+#[test]
+fn a_masked_text_array_is_null() {
+    let gw = Gw::start("");
+    for q in ["SELECT array[email] AS b FROM users ORDER BY id", "SELECT array(SELECT reverse(u2.email) FROM users u2 WHERE u2.id = u.id)::varchar[] FROM users u ORDER BY id"] {
+        let (out, err) = agent(&gw, &["-At", "-c", q], None);
+        assert!(out.lines().count() == 2 && out.lines().all(str::is_empty), "{q}: {out:?} {err}");
+    }
 }
 
 /// A change committed by a transaction that began before the gateway's last look at the

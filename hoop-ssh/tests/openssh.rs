@@ -1803,6 +1803,51 @@ fn proc_spellings_and_cutting_printers_do_not_pass() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Red-team SSH round 98: a private key printed without its BEGIN or END line came out in
+/// clear (`tail -n +2`, `head -n -1`, `grep -v -e BEGIN -e END`, `sed 1d`), and `grep -c` read a
+/// `.env` password a character at a time. A key's body is found without its armour, a block
+/// whose END never comes is masked to the end, a file named as a private key is held whatever
+/// reads it, and a pattern searched for in a credentials file is held (denied here).
+#[test]
+fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
+    let gw = gateway("");
+    let dir = std::env::temp_dir().join(marker("key98"));
+    let env = env_file(&dir, 0o755);
+    let key = dir.join("id_ed25519_prod");
+    let made = std::process::Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "prod", "-f"]).arg(&key).status().unwrap();
+    assert!(made.success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    // The same key under a name that says nothing: only its content tells.
+    let plain = dir.join("notes.txt");
+    std::fs::write(&plain, &pem).unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let p = plain.display();
+    for c in [format!("tail -n +2 {p}"), format!("head -n -1 {p}"), format!("head -n 3 {p}"), format!("grep -v -e BEGIN -e END {p}"), format!("sed 1d {p}"), format!("cat {p}")] {
+        let o = ssh(&gw, &c);
+        let (out, err) = text(&o);
+        assert!(out.contains("[REDACTED:private_key]") && !body.iter().any(|l| out.contains(l)), "{c}: {out} {err}");
+    }
+    // Named as a key, any read of it is held (unreviewed here: nothing of it reaches the client).
+    for c in [format!("sed -n 3,4p {}", key.display()), format!("cat {}", key.display())] {
+        let o = ssh(&gw, &c);
+        let (out, err) = text(&o);
+        assert!(err.contains("agent-review-unmasked-credentials") && !body.iter().any(|l| out.contains(l)), "{c}: {out} {err}");
+    }
+    // Its public half is not a secret.
+    let o = ssh(&gw, &format!("cat {}.pub", key.display()));
+    assert!(text(&o).0.contains("ssh-ed25519"), "{:?}", text(&o));
+    for c in [format!("grep -c Sup3r {}", env.display()), format!("cat {} | grep -l Sup3rS", env.display())] {
+        denied_reshaping(&gw, &c);
+    }
+    // Held, a guess spelt as a credential cannot be shown to a reviewer: refused outright.
+    let o = ssh(&gw, &format!("grep -c '^DB_PASSWORD=S' {}", env.display()));
+    assert!(text(&o).0.trim().is_empty() && text(&o).1.contains("hoop-unreviewable-command"), "{:?}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Red-team round 66: a ticket for `sh /tmp/x.sh` showed only the path; the reviewer read the
 /// file, the agent rewrote it from another session, and the approval ran the new text. The
 /// ticket now holds the script's text and SHA-256, read through the gateway's own connection;

@@ -60,6 +60,17 @@ const PATH_READERS: &[&str] = &[
     "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];
 
+/// Whether a file's name says it holds a private key (`id_ed25519`, `id_rsa_prod`,
+/// `ssh_host_rsa_key`, `server.key`, `cert.p12`); its `.pub` half does not.
+fn names_private_key(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    if name.ends_with(".pub") {
+        return false;
+    }
+    let id = name.strip_prefix("id_").is_some_and(|k| ["rsa", "dsa", "ecdsa", "ed25519"].iter().any(|t| k.starts_with(t)));
+    id || (name.starts_with("ssh_host_") && name.ends_with("_key")) || [".key", ".p12", ".pfx"].iter().any(|e| name.len() > e.len() && name.ends_with(e))
+}
+
 /// The file operands of grep's `args`, read as GNU grep reads its options: values of the
 /// options that take one are skipped, and the first operand is the pattern unless `-e` or
 /// `-f` gave it.
@@ -1376,7 +1387,8 @@ impl Walker<'_> {
         // Text with spaces that does not start at the root is a program or a message (the
         // argument of `sh -c`), not a path; a real path in it is read with that program. A bare
         // dotfile name (`.bashrc`) is a path too.
-        let dotfile = candidate.starts_with('.') && candidate.len() > 2 && !candidate.contains(char::is_whitespace);
+        // So is a private key's (`id_rsa`, `server.key`): the rules hold any read of one.
+        let dotfile = (candidate.starts_with('.') && candidate.len() > 2 || names_private_key(candidate)) && !candidate.contains(char::is_whitespace);
         // In a container a bare name is a file of its working directory, as `./name` is
         // (red-team round 87: `cat db.conf` read a Secret mounted in `/app`, `touch x` wrote
         // there unreviewed): read like one. Elsewhere it is the login directory's, whose files

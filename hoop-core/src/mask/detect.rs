@@ -5,6 +5,15 @@ use regex_automata::util::syntax;
 use regex_automata::{Input, PatternID};
 use serde::{Deserialize, Serialize};
 
+/// How the base64 body of a private key begins (its first line, the BEGIN line gone):
+/// OpenSSH's `openssh-key-v1`, PKCS#1 and PKCS#8 RSA, PKCS#8 Ed25519 and EC, SEC1 EC.
+macro_rules! key_body_start {
+    () => {
+        r"(?:b3BlbnNzaC1rZXktdjE|MII[A-Za-z0-9+/]{3}IBA(?:AKC|DAN)|MC4CAQAwBQYDK2Vw|MI[A-Za-z0-9+/]{2}AgEAMB[AM]GByqGSM49|M[HI][A-Za-z0-9+/]{1,2}CAQEE|MIGkAgEBBD|MIHcAgEBBE)"
+    };
+}
+pub(super) use key_body_start;
+
 /// A kind of sensitive content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -126,9 +135,16 @@ impl Detector {
                 // A Slack webhook's URL is its credential (red-team round 80).
                 r"\bhooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{20,}",
             ],
-            Detector::PrivateKey => {
-                &[r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----"]
-            }
+            // A block with its armour; one whose END never comes (`head -n -1 id_rsa`) runs over
+            // the base64 lines after its BEGIN; and a key's body without its BEGIN line (`sed 1d id_rsa`,
+            // `grep -v -e BEGIN -e END`), known by how its first line starts: OpenSSH's
+            // `openssh-key-v1`, PKCS#1 and PKCS#8 RSA, PKCS#8 Ed25519 and EC, SEC1 EC (SSH
+            // red-team round 98 read a key in clear with each of those spellings).
+            Detector::PrivateKey => &[
+                r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY-----(?:(?s:.)*?-----END [A-Z ]{0,24}PRIVATE KEY-----|(?m:\r?\n[A-Za-z0-9+/=]+\r?$)*)",
+                // (Its next lines are whole lines of base64: a word of the text after it is not.)
+                concat!(key_body_start!(), r"[A-Za-z0-9+/=]*(?m:\r?\n[A-Za-z0-9+/=]+\r?$)*(?:\r?\n-----END [A-Z ]{0,24}PRIVATE KEY-----)?"),
+            ],
             // The user may be empty (`redis://:password@host`).
             Detector::UrlCredentials => &[r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/:@]{0,128}:[^\s/@]{1,256}@"],
             // A name ending in a credential word, or with one before a separator (`PGPASSWORD`,
@@ -1024,6 +1040,33 @@ mod tests {
         assert_eq!(hits(&format!("t={jwt}"), &all), [(jwt.into(), Detector::Jwt)]);
         let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIB\nabc\n-----END RSA PRIVATE KEY-----";
         assert_eq!(hits(&format!("x\n{pem}\ny"), &all), [(pem.into(), Detector::PrivateKey)]);
+    }
+
+    /// SSH red-team round 98: a key printed without its BEGIN or END line.
+    #[test]
+    fn private_keys_are_found_without_their_armour() {
+        let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\nQyNTUxOQAAACDq0VSWcUh6T1s8d9rFq0y1u2w3v4x5y6z7A8B9C0D1EAAAAJD2nS6r9p0u\nqwAAAAtzc2gtZWQyNTUxOQAAACDq0VSWcUh6T1s8d9rFq0y1u2w3v4x5y6z7A8B9C0D1EA==";
+        let end = "-----END OPENSSH PRIVATE KEY-----";
+        let all = [Detector::PrivateKey];
+        // Without BEGIN (`sed 1d`), without either (`grep -v`), without END (`head -n -1`).
+        assert_eq!(hits(&format!("{body}\n{end}\nafter"), &all), [(format!("{body}\n{end}"), Detector::PrivateKey)]);
+        assert_eq!(hits(&format!("{body}\nplain words"), &all), [(body.to_string(), Detector::PrivateKey)]);
+        let open = format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{body}");
+        assert_eq!(hits(&format!("{open}\nbye now"), &all), [(open.clone(), Detector::PrivateKey)]);
+        // The first lines of other formats' bodies, as OpenSSL and ssh-keygen write them.
+        for first in [
+            "MIIEowIBAAKCAQEAtHFL25ImLSevf1",
+            "MIIJKQIBAAKCAgEAtuH3gfYRQkO8NI",
+            "MIIEvgIBADANBgkqhkiG9w0BAQEFAA",
+            "MC4CAQAwBQYDK2VwBCIEIMnszGt3tl",
+            "MHcCAQEEIKmV1P8MOf2eYMS2XyCJpI",
+            "MIG2AgEAMBAGByqGSM49AgEGBSuBBA",
+            "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49",
+        ] {
+            assert_eq!(hits(&format!("{first}\nxyz"), &all).len(), 1, "{first}");
+        }
+        // Ordinary base64 is not a key.
+        assert_eq!(hits("aGVsbG8gd29ybGQgdGhpcyBpcyBub3QgYSBrZXk=\nU29tZSBtb3JlIHRleHQ=", &all), []);
     }
 
     #[test]

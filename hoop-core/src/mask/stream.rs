@@ -289,6 +289,11 @@ fn split_point(buf: &[u8], valid: usize) -> Split {
             limit = begin;
         }
     }
+    // So is a key's body printed without its BEGIN line while its lines continue (SSH red-team
+    // round 98: `sed 1d id_rsa` went out a line at a time, before anything could tell).
+    if let Some(start) = open_key_body(buf.get(..limit).unwrap_or_default()) {
+        limit = start;
+    }
     let head = buf.get(..limit).unwrap_or_default();
     let cut = memchr::memrchr(b'\n', head).map_or(0, |p| p + 1);
     // A line too long to hold goes out but for its tail, which could start a value: the last
@@ -317,6 +322,18 @@ struct Split {
 
 /// Raw bytes a held tail may take before its oldest go out starred.
 const MAX_TAIL_RAW: usize = 64 * 1024;
+
+/// Where a private key's body begins in the base64 lines that end `head` (within
+/// [`MAX_PEM`]), if one does: more of it may follow.
+fn open_key_body(head: &[u8]) -> Option<usize> {
+    // (The detector's own pattern: had it not compiled, no masker would have been built.)
+    static START: std::sync::LazyLock<Option<regex::bytes::Regex>> = std::sync::LazyLock::new(|| regex::bytes::Regex::new(super::detect::key_body_start!()).ok());
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'\r' | b'\n');
+    let from = head.len().saturating_sub(MAX_PEM);
+    let tail = head.get(from..)?;
+    let run = tail.iter().rposition(|b| !base64(b)).map_or(0, |p| p + 1);
+    START.as_ref()?.find(tail.get(run..)?).map(|m| from + run + m.start())
+}
 
 fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::rfind(hay, needle)
@@ -479,6 +496,26 @@ mod tests {
         let mut s = stream(StreamStyle::Pipe);
         let out = run(&mut s, &[b"-----BEGIN PRIVATE KEY-----\nMIIE\n", b"abcd\n-----END PRIVATE KEY-----\n"]);
         assert_eq!(out, b"[REDACTED:private_key]\n");
+    }
+
+    /// SSH red-team round 98: a key's body without its BEGIN line, a line at a time.
+    #[test]
+    fn a_key_body_without_its_armour_is_held_and_masked() {
+        let mut s = stream(StreamStyle::Pipe);
+        let out = run(
+            &mut s,
+            &[b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n", b"QyNTUxOQAAACDq0VSWcUh6T1s8d9rFq0y1u2w3v4x5y6z7A8B9C0D1EA==\n", b"-----END OPENSSH PRIVATE KEY-----\nbye\n"],
+        );
+        assert_eq!(out, b"[REDACTED:private_key]\nbye\n");
+        // The BEGIN line and the body, the END never coming (`head -n -1`).
+        let mut s = stream(StreamStyle::Pipe);
+        let mut out = s.feed(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9u\n");
+        out.extend(s.feed(b"ZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"));
+        out.extend(s.flush());
+        assert_eq!(out, b"[REDACTED:private_key]\n");
+        // Base64 that is not a key goes as it comes.
+        let mut s = stream(StreamStyle::Pipe);
+        assert_eq!(s.feed(b"aGVsbG8gd29ybGQ=\nU29tZSBtb3Jl\n"), b"aGVsbG8gd29ybGQ=\nU29tZSBtb3Jl\n");
     }
 
     #[test]

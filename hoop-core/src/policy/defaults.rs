@@ -181,20 +181,25 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // (round 68: `grep -o '=.*'`, `tail -c 41`, `tac -s =`), and a recursive read of a
         // directory reads the credentials files in it without naming them (`grep -rh PASS ~ |
         // cut -d= -f2`).
+        // A pattern searched for in a named credentials file is an oracle on its values
+        // (SSH round 98: `grep -c '^DB_PASSWORD=S' .env`, 63 guesses a command, read a
+        // password a character at a time): held, as on Kubernetes (round 93).
         "agent-review-reshaped-secrets",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$|^/proc/[*]/cmdline$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "[", "printenv", "env", "export", "declare", "typeset", "readonly", "set", "ps", "top"])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s"))))))"#,
-        "a credentials file read through a program that reshapes its lines, or copied into another file (which any program then reads), loses the layout its values are masked by",
+        r#"identity.kind == "agent" && action.kind == "exec" && ((action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|git-credentials|my[.]cnf)$|(^|/)[.]aws/(credentials|config)$")) && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "look"])) || action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$|^/proc/[*]/cmdline$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "[", "printenv", "env", "export", "declare", "typeset", "readonly", "set", "ps", "top"])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s")))))))"#,
+        "a credentials file read through a program that reshapes its lines, searched for a pattern (whether a line matches tells its value), or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
         // Files of credentials whose layout the masker does not read as one (`.pgpass`'s
         // `host:port:db:user:password`, a kubeconfig's `client-key-data`, Docker's base64
         // `auth`): red-team round 80 printed each in clear with `head` and `cat`. Held whatever
         // reads them.
+        // Private keys by name too (SSH round 98: `sed -n 3,5p id_ed25519` prints lines of a
+        // key's body that no detector can tell from other base64).
         "agent-review-unmasked-credentials",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/*]+/(task/[^/]+/)?cmdline$"))"#,
-        "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration, a process's command line, NUL between each argument) is held for review, whatever reads it",
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/*]+/(task/[^/]+/)?cmdline$|(^|/)(id_(rsa|dsa|ecdsa|ed25519)(_sk)?[^/]*|ssh_host_[^/]*_key|[^/]*[.](key|p12|pfx))$") && !p.endsWith(".pub"))"#,
+        "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration, a process's command line, NUL between each argument, a private key, any part of whose body is the key) is held for review, whatever reads it",
     ),
     (
         "agent-review-copy-out",
@@ -482,8 +487,22 @@ mod tests {
         for c in ["cut -d= -f2 /home/web/.env", "grep PASS .env | cut -c13-", "tr = ' ' < .env", "awk -F= '{print $2}' .env.production"] {
             assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. }), "{c}");
         }
-        for c in ["cat .env", "grep -c DB_ .env", "head -n 3 /home/web/.env"] {
+        for c in ["cat .env", "head -n 3 /home/web/.env"] {
             assert!(!matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. } | Verdict::Deny { .. }), "{c}");
+        }
+        // SSH round 98: a pattern searched for in a credentials file says what its values hold.
+        for c in ["grep -c '^DB_PASSWORD=S' .env", "grep -l -E '^AWS_SECRET_ACCESS_KEY=wJal' ~/.env", "grep -q x ~/.aws/credentials && echo y", "cat .env | grep PASS", "grep DB_ .env.production"] {
+            let v = verdict(agent, &Action::exec("h", c));
+            assert_eq!(rule_of(&v), "agent-review-reshaped-secrets", "{c}: {v:?}");
+        }
+        // And a private key is held whatever reads it, its public half not.
+        for c in ["cat /srv/keys/id_ed25519", "sed -n 3,5p id_rsa", "tail -n +2 id_ed25519_prod", "grep -v BEGIN /srv/host/ssh_host_ed25519_key", "head server.key"] {
+            let v = verdict(agent, &Action::exec("h", c));
+            assert_eq!(rule_of(&v), "agent-review-unmasked-credentials", "{c}: {v:?}");
+        }
+        for c in ["cat /srv/keys/id_ed25519.pub", "head -n 1 id_rsa.pub", "ls -l docs/api.keyboard"] {
+            let v = verdict(agent, &Action::exec("h", c));
+            assert!(matches!(v, Verdict::Allow { .. }), "{c}: {v:?}");
         }
         // Round 66: printed into a file, a credentials file is a copy any program reads later.
         for c in ["cat ~/.env > /tmp/x", "grep . .env > /tmp/fifo", "head -c 100 /home/web/.env >> app/notes", "tee /tmp/x < .env"] {
@@ -493,7 +512,7 @@ mod tests {
         for c in ["grep -o '=.*' .env", "grep -oh '[^=]*$' .env", "tail -c 41 .env", "head -n 2 .env | tail -c 19", "grep --only-matching x ~/.env", "tac -s = .env", "grep -rh PASS /home/web | cut -d= -f2", "grep -rh PASS . | cut -d= -f2", "grep -rh PASS | cut -d= -f2", "grep -r PASS ~ > /tmp/x", "grep -d recurse -h PASS . | cut -d= -f2", "grep --directories=recurse PASS ~ | cut -d= -f2", "grep --dir=recurse -h PASS | cut -c1-9"] {
             assert!(matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. }), "{c}");
         }
-        for c in ["cat .env 2>/dev/null", "cat < .env", "cut -d= -f2 /tmp/x", "grep -r PASS ~", "head -n 3 .env", "tail -n +2 .env", "grep -c PASS .env"] {
+        for c in ["cat .env 2>/dev/null", "cat < .env", "cut -d= -f2 /tmp/x", "grep -r PASS ~", "head -n 3 .env", "tail -n +2 .env"] {
             assert!(!matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. } | Verdict::Deny { .. }), "{c}");
         }
         // Round 66: any dot-file or dot-directory of the home directory is configuration.
