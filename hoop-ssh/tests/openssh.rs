@@ -1324,7 +1324,7 @@ fn a_line_a_multibyte_locale_reads_otherwise_is_refused() {
     assert!(!ran && text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
     // Asking for such a locale is refused before anything runs.
     let gw = gateway("");
-    for env in ["LC_ALL=zh_TW.BIG5", "LANG=zh_TW", "LC_CTYPE=ja_JP.SJIS"] {
+    for env in ["LC_ALL=zh_TW.BIG5", "LANG=zh_TW", "LC_CTYPE=ja_JP.SJIS", "LC_CTYPE=zh_TW.UTF-8@big5"] {
         let o = ssh_base(&gw).args(["-o", &format!("SetEnv={env}"), "web@127.0.0.1", "echo hello"]).stdin(Stdio::null()).output().unwrap();
         assert!(!text(&o).0.contains("hello") && text(&o).1.contains("agent-no-environment"), "{env}: {:?}", text(&o));
     }

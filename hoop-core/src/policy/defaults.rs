@@ -115,7 +115,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
     (
         "agent-no-environment",
         Then::Deny,
-        r#"identity.kind == "agent" && action.kind == "env" && !((action.env.name == "LANG" || action.env.name.matches("^LC_[A-Z]+$")) && action.env.value.matches("^(|C|POSIX|[A-Za-z]{1,8}([_-][A-Za-z0-9]{1,8})?[.](?i:utf-?8)(@[A-Za-z0-9]{1,16})?)$"))"#,
+        r#"identity.kind == "agent" && action.kind == "env" && !((action.env.name == "LANG" || action.env.name.matches("^LC_[A-Z]+$")) && action.env.value.matches("^(|C|POSIX|[A-Za-z]{1,8}([_-][A-Za-z0-9]{1,8})?[.](?i:utf-?8)(@(euro|latin|cyrillic|valencia|devanagari|saaho|iqtelif|abegede|cjknarrow|hebrew))?)$"))"#,
         "agents may set only LANG and LC_* to C, POSIX or a UTF-8 locale",
     ),
     (
@@ -583,7 +583,8 @@ mod tests {
         // byte into a character, and reads the line otherwise than hoop (UTF-8). A locale
         // without a codeset is its language's default (`zh_TW` is BIG5). Only UTF-8 codesets
         // pass; single-byte ones are refused as well, as no agent needs them.
-        for (name, value) in [("LC_ALL", "zh_TW.BIG5"), ("LANG", "zh_TW"), ("LC_CTYPE", "ja_JP.SJIS"), ("LANG", "zh_CN.gbk"), ("LC_ALL", "de_DE.ISO-8859-1")] {
+        // SSH round 98: a modifier is glibc's own list, not any word (`zh_TW.UTF-8@big5`).
+        for (name, value) in [("LC_ALL", "zh_TW.BIG5"), ("LANG", "zh_TW"), ("LC_CTYPE", "ja_JP.SJIS"), ("LANG", "zh_CN.gbk"), ("LC_ALL", "de_DE.ISO-8859-1"), ("LC_CTYPE", "zh_TW.UTF-8@big5")] {
             deny(Action::env("h", name, value), "agent-no-environment");
         }
         for (name, value) in [("LC_ALL", "C"), ("LANG", "en_US.UTF-8"), ("LC_CTYPE", "C.UTF-8"), ("LANG", "zh_TW.utf8"), ("LC_ALL", ""), ("LANG", "POSIX"), ("LANG", "de_DE.UTF-8@euro")] {
