@@ -1848,6 +1848,22 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Red-team SSH round 98: a `json.py` copied into the login directory ran inside a later
+/// `python3 -c 'import json; …'` that a reviewer approved for what it showed. A file named as a
+/// standard module an interpreter imports first is refused, and nothing is written.
+#[test]
+fn a_planted_standard_module_is_refused() {
+    let gw = gateway("");
+    let home = std::path::PathBuf::from(text(&ssh(&gw, "pwd")).0.trim());
+    let source = std::path::Path::new("/tmp").join(marker("plant98"));
+    std::fs::write(&source, "import os\n").unwrap();
+    std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display()))] {
+        refused_and_not_made(&gw, &home, name, &c, "agent-no-module-plants");
+    }
+    let _ = std::fs::remove_file(&source);
+}
+
 /// Red-team round 66: a ticket for `sh /tmp/x.sh` showed only the path; the reviewer read the
 /// file, the agent rewrote it from another session, and the approval ran the new text. The
 /// ticket now holds the script's text and SHA-256, read through the gateway's own connection;

@@ -7,6 +7,7 @@
 pub mod archive;
 mod getopt;
 pub mod lineage;
+mod modules;
 mod parser;
 mod programs;
 pub mod script;
@@ -253,6 +254,9 @@ pub struct Exec {
     /// What the gateway read of `scripts` for a review, one entry a file: its path, SHA-256,
     /// size and text.
     pub shown: Vec<String>,
+    /// Paths the line may write that an interpreter would import in place of its own library
+    /// (`json.py`, `sitecustomize.py`, a `.pth` file): code a later command runs unseen.
+    pub plants: Vec<String>,
 }
 
 /// File transfer detail.
@@ -267,6 +271,9 @@ pub struct FileTransfer {
     pub operation: String,
     /// `sftp` or `scp`.
     pub protocol: String,
+    /// An upload to a path an interpreter would import in place of its own library (see
+    /// [`Exec::plants`]).
+    pub plants: bool,
 }
 
 /// Forwarding detail.
@@ -485,6 +492,7 @@ impl Action {
     fn from_reading(target: String, command: String, r: shell::Reading) -> Self {
         let mut exec = r.exec;
         exec.command = command;
+        exec.plants = exec.writes.iter().filter(|w| modules::plants_module(w)).cloned().collect();
         exec.argv = exec.commands.first().cloned().unwrap_or_default();
         let readable = exec.unreadable.is_empty() && !exec.pipes_to_interpreter;
         let kind = match (&r.transfer, readable) {
@@ -496,6 +504,7 @@ impl Action {
         if let (ActionKind::FileTransfer, Some(t)) = (kind, r.transfer) {
             let operation = if t.direction == "upload" { "write" } else { "read" };
             a.file_transfer = FileTransfer {
+                plants: t.direction == "upload" && t.paths.iter().any(|p| modules::plants_module(p)),
                 path: t.paths.join(" "),
                 direction: t.direction.into(),
                 operation: operation.into(),
@@ -566,11 +575,14 @@ impl Action {
         operation: &str,
         protocol: &str,
     ) -> Self {
+        let path = path.into();
         Action {
             kind: ActionKind::FileTransfer,
             target: target.into(),
             file_transfer: FileTransfer {
-                path: path.into(),
+                // (A rename's two paths are joined by a space.)
+                plants: direction != "download" && path.split(' ').any(modules::plants_module),
+                path,
                 direction: direction.into(),
                 operation: operation.into(),
                 protocol: protocol.into(),

@@ -113,6 +113,15 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may use only the SFTP extensions the gateway can read",
     ),
     (
+        // A module written where an interpreter looks first runs inside a later command that
+        // a reviewer approved for what it showed (SSH red-team round 98: `json.py` in the login
+        // directory, then `python3 -c 'import json; …'`).
+        "agent-no-module-plants",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.plants.size() > 0 || action.file_transfer.plants)"#,
+        "agents may not write files an interpreter imports in place of its own library (a Python standard module's name, sitecustomize.py, usercustomize.py, a .pth file)",
+    ),
+    (
         "agent-no-environment",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "env" && !((action.env.name == "LANG" || action.env.name.matches("^LC_[A-Z]+$")) && action.env.value.matches("^(|C|POSIX|[A-Za-z]{1,8}([_-][A-Za-z0-9]{1,8})?[.](?i:utf-?8)(@(euro|latin|cyrillic|valencia|devanagari|saaho|iqtelif|abegede|cjknarrow|hebrew))?)$"))"#,
@@ -579,6 +588,16 @@ mod tests {
         deny(Action::file_transfer("h", "/etc/shadow", "download", "read", "sftp"), "agent-no-credential-files");
         deny(Action::file_transfer("h", "", "modify", "extension:evil@example.com", "sftp"), "agent-no-unknown-sftp-extensions");
         deny(Action::env("h", "LD_PRELOAD", "/tmp/x.so"), "agent-no-environment");
+        // SSH round 98: a standard module planted where a reviewed `python3 -c` imports it.
+        for c in ["cp /tmp/json.py json.py", "printf 'import os' > re.py", "mkdir -p http && cp /tmp/x http/__init__.py", "tee sitecustomize.py < /tmp/x", "mv /tmp/x /home/web/app/zz.pth"] {
+            deny(Action::exec("h", c), "agent-no-module-plants");
+        }
+        deny(Action::file_transfer("h", "/home/web/json.py", "upload", "write", "sftp"), "agent-no-module-plants");
+        deny(Action::file_transfer("h", "/home/web/x.py /home/web/os.py", "modify", "rename", "sftp"), "agent-no-module-plants");
+        for c in ["cp /tmp/x main.py", "printf x > test.py", "cat json.py"] {
+            let v = verdict(agent, &Action::exec("h", c));
+            assert!(!matches!(v, Verdict::Deny { .. }), "{c}: {v:?}");
+        }
         // Red-team round 77: in BIG5, GBK or Shift_JIS the shell takes a `\` after a non-ASCII
         // byte into a character, and reads the line otherwise than hoop (UTF-8). A locale
         // without a codeset is its language's default (`zh_TW` is BIG5). Only UTF-8 codesets

@@ -1,0 +1,65 @@
+//! Files an interpreter imports from a command's working directory before its own library: one
+//! written under such a name is code a later command runs unseen (SSH red-team round 98: a
+//! `json.py` copied into the login directory ran inside a reviewed `python3 -c 'import json'`).
+
+/// Python's standard modules (3.11's `sys.stdlib_module_names`, without the private ones and the
+/// test suite's): `python3 -c`, `-m` and a script put their directory first on `sys.path`.
+const PYTHON_STANDARD: &[&str] = &[
+    "abc", "aifc", "argparse", "array", "ast", "asynchat", "asyncio", "asyncore", "atexit",
+    "audioop", "base64", "bdb", "binascii", "bisect", "builtins", "bz2", "cProfile", "calendar",
+    "cgi", "cgitb", "chunk", "cmath", "cmd", "code", "codecs", "codeop", "collections", "colorsys",
+    "compileall", "concurrent", "configparser", "contextlib", "contextvars", "copy", "copyreg",
+    "crypt", "csv", "ctypes", "curses", "dataclasses", "datetime", "dbm", "decimal", "difflib",
+    "dis", "distutils", "doctest", "email", "encodings", "ensurepip", "enum", "errno",
+    "faulthandler", "fcntl", "filecmp", "fileinput", "fnmatch", "fractions", "ftplib", "functools",
+    "gc", "genericpath", "getopt", "getpass", "gettext", "glob", "graphlib", "grp", "gzip",
+    "hashlib", "heapq", "hmac", "html", "http", "imaplib", "imghdr", "imp", "importlib", "inspect",
+    "io", "ipaddress", "itertools", "json", "keyword", "lib2to3", "linecache", "locale", "logging",
+    "lzma", "mailbox", "mailcap", "marshal", "math", "mimetypes", "mmap", "modulefinder", "msilib",
+    "msvcrt", "multiprocessing", "netrc", "nis", "nntplib", "nt", "ntpath", "nturl2path",
+    "numbers", "opcode", "operator", "optparse", "os", "ossaudiodev", "pathlib", "pdb", "pickle",
+    "pickletools", "pipes", "pkgutil", "platform", "plistlib", "poplib", "posix", "posixpath",
+    "pprint", "profile", "pstats", "pty", "pwd", "py_compile", "pyclbr", "pydoc", "pydoc_data",
+    "pyexpat", "queue", "quopri", "random", "re", "readline", "reprlib", "resource", "rlcompleter",
+    "runpy", "sched", "secrets", "select", "selectors", "shelve", "shlex", "shutil", "signal",
+    "site", "smtpd", "smtplib", "sndhdr", "socket", "socketserver", "spwd", "sqlite3",
+    "sre_compile", "sre_constants", "sre_parse", "ssl", "stat", "statistics", "string",
+    "stringprep", "struct", "subprocess", "sunau", "symtable", "sys", "sysconfig", "syslog",
+    "tabnanny", "tarfile", "telnetlib", "tempfile", "termios", "textwrap", "threading", "time",
+    "timeit", "tkinter", "token", "tokenize", "tomllib", "trace", "traceback", "tracemalloc",
+    "tty", "turtle", "types", "typing", "unicodedata", "unittest", "urllib", "uu", "uuid", "venv",
+    "warnings", "wave", "weakref", "webbrowser", "winreg", "winsound", "wsgiref", "xdrlib", "xml",
+    "xmlrpc", "zipapp", "zipfile", "zipimport", "zlib", "zoneinfo",
+];
+
+/// Whether writing `path` plants a module a later interpreter imports in place of its own:
+/// `NAME.py` or `NAME/__init__.py` for a standard Python module, `sitecustomize.py` or
+/// `usercustomize.py` anywhere, or a `.pth` file (each line naming a path or running code).
+pub fn plants_module(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    let name = parts.next().unwrap_or(path);
+    if name.ends_with(".pth") && name.len() > 4 {
+        return true;
+    }
+    let module = match name.strip_suffix(".py") {
+        Some("__init__") => parts.next().unwrap_or_default(),
+        Some(m) => m,
+        None => return false,
+    };
+    matches!(module, "sitecustomize" | "usercustomize") || PYTHON_STANDARD.contains(&module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_module_names_are_plants() {
+        for p in ["json.py", "/home/web/json.py", "app/re.py", "http/__init__.py", "/tmp/x/sitecustomize.py", "lib/evil.pth"] {
+            assert!(plants_module(p), "{p}");
+        }
+        for p in ["main.py", "test.py", "json.txt", "jsonpy", "notes/__init__.py", ".pth", "app/helpers.py"] {
+            assert!(!plants_module(p), "{p}");
+        }
+    }
+}
