@@ -1830,8 +1830,11 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
         let (out, err) = text(&o);
         assert!(out.contains("[REDACTED:private_key]") && !body.iter().any(|l| out.contains(l)), "{c}: {out} {err}");
     }
-    // Named as a key, any read of it is held (unreviewed here: nothing of it reaches the client).
-    for c in [format!("sed -n 3,4p {}", key.display()), format!("cat {}", key.display())] {
+    // Named as a key, any read of it is held (unreviewed here: nothing of it reaches the client);
+    // round 99: named otherwise than `id_*` too.
+    let deploy = dir.join("deploy_key");
+    std::fs::copy(&key, &deploy).unwrap();
+    for c in [format!("sed -n 3,4p {}", key.display()), format!("cat {}", key.display()), format!("tail -n +3 {}", deploy.display())] {
         let o = ssh(&gw, &c);
         let (out, err) = text(&o);
         assert!(err.contains("agent-review-unmasked-credentials") && !body.iter().any(|l| out.contains(l)), "{c}: {out} {err}");
@@ -1839,7 +1842,10 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
     // Its public half is not a secret.
     let o = ssh(&gw, &format!("cat {}.pub", key.display()));
     assert!(text(&o).0.contains("ssh-ed25519"), "{:?}", text(&o));
-    for c in [format!("grep -c Sup3r {}", env.display()), format!("cat {} | grep -l Sup3rS", env.display())] {
+    // Round 99: `prod.env` is an environment file as `.env` is.
+    let prod = dir.join("prod.env");
+    std::fs::copy(&env, &prod).unwrap();
+    for c in [format!("grep -c Sup3r {}", env.display()), format!("cat {} | grep -l Sup3rS", env.display()), format!("cut -d= -f2 {}", prod.display()), format!("grep -c Sup3r {}", prod.display())] {
         denied_reshaping(&gw, &c);
     }
     // Held, a guess spelt as a credential cannot be shown to a reviewer: refused outright.
@@ -1858,7 +1864,7 @@ fn a_planted_standard_module_is_refused() {
     let source = std::path::Path::new("/tmp").join(marker("plant98"));
     std::fs::write(&source, "import os\n").unwrap();
     std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display()))] {
+    for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display())), ("node_modules", format!("mkdir -p node_modules/lodash && cp {} node_modules/lodash/index.js", source.display()))] {
         refused_and_not_made(&gw, &home, name, &c, "agent-no-module-plants");
     }
     let _ = std::fs::remove_file(&source);

@@ -1,4 +1,4 @@
-//! Files an interpreter imports from a command's working directory before its own library: one
+//! Files an interpreter imports from a command's directory before its own library: one
 //! written under such a name is code a later command runs unseen (SSH red-team round 98: a
 //! `json.py` copied into the login directory ran inside a reviewed `python3 -c 'import json'`).
 
@@ -36,6 +36,11 @@ const PYTHON_STANDARD: &[&str] = &[
 /// `NAME.py` or `NAME/__init__.py` for a standard Python module, `sitecustomize.py` or
 /// `usercustomize.py` anywhere, or a `.pth` file (each line naming a path or running code).
 pub fn plants_module(path: &str) -> bool {
+    // Node.js `require` looks in `node_modules` of the directory and its parents first (SSH
+    // red-team round 99: `node -e 'require("lodash")'`, approved, ran a planted one).
+    if path.starts_with("node_modules/") || path.contains("/node_modules/") {
+        return true;
+    }
     let mut parts = path.rsplit('/');
     let name = parts.next().unwrap_or(path);
     if name.ends_with(".pth") && name.len() > 4 {
@@ -55,7 +60,7 @@ mod tests {
 
     #[test]
     fn standard_module_names_are_plants() {
-        for p in ["json.py", "/home/web/json.py", "app/re.py", "http/__init__.py", "/tmp/x/sitecustomize.py", "lib/evil.pth"] {
+        for p in ["json.py", "/home/web/json.py", "app/re.py", "http/__init__.py", "/tmp/x/sitecustomize.py", "lib/evil.pth", "node_modules/lodash/index.js", "/srv/app/node_modules/x"] {
             assert!(plants_module(p), "{p}");
         }
         for p in ["main.py", "test.py", "json.txt", "jsonpy", "notes/__init__.py", ".pth", "app/helpers.py"] {

@@ -61,14 +61,23 @@ const PATH_READERS: &[&str] = &[
 ];
 
 /// Whether a file's name says it holds a private key (`id_ed25519`, `id_rsa_prod`,
-/// `ssh_host_rsa_key`, `server.key`, `cert.p12`); its `.pub` half does not.
+/// `deploy_key`, `github_rsa`, `server.key`, `tls.pem`, `cert.p12`); its `.pub` half does not.
+/// (The names `agent-review-unmasked-credentials` holds: keep the two alike.)
 fn names_private_key(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     if name.ends_with(".pub") {
         return false;
     }
     let id = name.strip_prefix("id_").is_some_and(|k| ["rsa", "dsa", "ecdsa", "ed25519"].iter().any(|t| k.starts_with(t)));
-    id || (name.starts_with("ssh_host_") && name.ends_with("_key")) || [".key", ".p12", ".pfx"].iter().any(|e| name.len() > e.len() && name.ends_with(e))
+    let suffixed = |ends: &[&str]| ends.iter().any(|e| name.len() > e.len() && name.ends_with(e));
+    id || suffixed(&["_key", "-key", "_rsa", "-rsa", "_dsa", "-dsa", "_ecdsa", "-ecdsa", "_ed25519", "-ed25519", ".key", ".pem", ".ppk", ".p12", ".pfx"])
+}
+
+/// Whether a file's name says it holds `NAME=value` settings for a program's environment
+/// (`prod.env`, `app.env.local`). (The names `agent-review-reshaped-secrets` holds.)
+fn names_env_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.split('.').skip(1).any(|part| part == "env")
 }
 
 /// The file operands of grep's `args`, read as GNU grep reads its options: values of the
@@ -1387,8 +1396,9 @@ impl Walker<'_> {
         // Text with spaces that does not start at the root is a program or a message (the
         // argument of `sh -c`), not a path; a real path in it is read with that program. A bare
         // dotfile name (`.bashrc`) is a path too.
-        // So is a private key's (`id_rsa`, `server.key`): the rules hold any read of one.
-        let dotfile = (candidate.starts_with('.') && candidate.len() > 2 || names_private_key(candidate)) && !candidate.contains(char::is_whitespace);
+        // So is a private key's (`id_rsa`, `server.key`) and an environment file's (`prod.env`):
+        // the rules hold reads of them (SSH red-team rounds 98 and 99).
+        let dotfile = (candidate.starts_with('.') && candidate.len() > 2 || names_private_key(candidate) || names_env_file(candidate)) && !candidate.contains(char::is_whitespace);
         // In a container a bare name is a file of its working directory, as `./name` is
         // (red-team round 87: `cat db.conf` read a Secret mounted in `/app`, `touch x` wrote
         // there unreviewed): read like one. Elsewhere it is the login directory's, whose files

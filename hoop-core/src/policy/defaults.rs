@@ -119,7 +119,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-module-plants",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind in ["exec", "shell", "file_transfer"] && (action.exec.plants.size() > 0 || action.file_transfer.plants)"#,
-        "agents may not write files an interpreter imports in place of its own library (a Python standard module's name, sitecustomize.py, usercustomize.py, a .pth file)",
+        "agents may not write files an interpreter imports in place of its own library (a Python standard module's name, sitecustomize.py, usercustomize.py, a .pth file, anything under node_modules)",
     ),
     (
         "agent-no-environment",
@@ -195,7 +195,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // password a character at a time): held, as on Kubernetes (round 93).
         "agent-review-reshaped-secrets",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && ((action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|git-credentials|my[.]cnf)$|(^|/)[.]aws/(credentials|config)$")) && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "look"])) || action.exec.paths.exists(p, p.matches("(^|/)[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$|^/proc/[*]/cmdline$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "[", "printenv", "env", "export", "declare", "typeset", "readonly", "set", "ps", "top"])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s")))))))"#,
+        r#"identity.kind == "agent" && action.kind == "exec" && ((action.exec.paths.exists(p, p.matches("(^|/)[^/]*[.]env([.][^/]*)?$|(^|/)[.](netrc|git-credentials|my[.]cnf)$|(^|/)[.]aws/(credentials|config)$")) && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "look"])) || action.exec.paths.exists(p, p.matches("(^|/)[^/]*[.]env([.][^/]*)?$|(^|/)[.](netrc|pgpass|git-credentials|my[.]cnf)$|(^|/)[.](aws|docker|kube)/(credentials|config|config[.]json)$|^/proc/[^/]+/(task/[^/]+/)?environ$|^/proc/[*]/cmdline$") || (p.endsWith("/**") && action.exec.programs.exists(x, x in ["grep", "egrep", "fgrep", "rg", "tar", "zip", "find"]))) && (action.exec.programs.exists(x, !(x in ["cat", "tac", "head", "tail", "less", "more", "grep", "egrep", "fgrep", "nl", "ls", "stat", "file", "wc", "test", "[", "printenv", "env", "export", "declare", "typeset", "readonly", "set", "ps", "top"])) || action.exec.writes.exists(w, !(w in ["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"])) || action.exec.commands.exists(c, size(c) > 0 && ((c[0] in ["grep", "egrep", "fgrep"] && c.exists(a, a.matches("^-[A-Za-z]*o") || a.startsWith("--o"))) || (c[0] in ["head", "tail"] && c.exists(a, a.matches("^-[A-Za-z0-9]*c") || a.startsWith("--b"))) || (c[0] == "tac" && c.exists(a, a.matches("^-[A-Za-z]*[bsr]") || a.startsWith("--b") || a.startsWith("--r") || a.startsWith("--s")))))))"#,
         "a credentials file read through a program that reshapes its lines, searched for a pattern (whether a line matches tells its value), or copied into another file (which any program then reads), loses the layout its values are masked by",
     ),
     (
@@ -207,7 +207,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         // key's body that no detector can tell from other base64).
         "agent-review-unmasked-credentials",
         Then::Review,
-        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/*]+/(task/[^/]+/)?cmdline$|(^|/)(id_(rsa|dsa|ecdsa|ed25519)(_sk)?[^/]*|ssh_host_[^/]*_key|[^/]*[.](key|p12|pfx))$") && !p.endsWith(".pub"))"#,
+        r#"identity.kind == "agent" && action.kind == "exec" && action.exec.paths.exists(p, p.matches("(^|/)[.]pgpass$|(^|/)[.](docker|kube)/config([.]json)?$|^/proc/[^/*]+/(task/[^/]+/)?cmdline$|(^|/)(id_(rsa|dsa|ecdsa|ed25519)(_sk)?[^/]*|[^/]*[_-](key|rsa|dsa|ecdsa|ed25519)|[^/]*[.](key|pem|ppk|p12|pfx))$") && !p.endsWith(".pub"))"#,
         "a credentials file whose values masking cannot tell by their layout (.pgpass, a Docker or Kubernetes client configuration, a process's command line, NUL between each argument, a private key, any part of whose body is the key) is held for review, whatever reads it",
     ),
     (
@@ -500,12 +500,14 @@ mod tests {
             assert!(!matches!(verdict(agent, &Action::exec("h", c)), Verdict::Review { .. } | Verdict::Deny { .. }), "{c}");
         }
         // SSH round 98: a pattern searched for in a credentials file says what its values hold.
-        for c in ["grep -c '^DB_PASSWORD=S' .env", "grep -l -E '^AWS_SECRET_ACCESS_KEY=wJal' ~/.env", "grep -q x ~/.aws/credentials && echo y", "cat .env | grep PASS", "grep DB_ .env.production"] {
+        // Round 99: `prod.env` is one too.
+        for c in ["grep -c '^DB_PASSWORD=S' .env", "grep -l -E '^AWS_SECRET_ACCESS_KEY=wJal' ~/.env", "grep -q x ~/.aws/credentials && echo y", "cat .env | grep PASS", "grep DB_ .env.production", "grep -c '^DB_PASSWORD.S' prod.env", "cut -d= -f2 app.env"] {
             let v = verdict(agent, &Action::exec("h", c));
             assert_eq!(rule_of(&v), "agent-review-reshaped-secrets", "{c}: {v:?}");
         }
         // And a private key is held whatever reads it, its public half not.
-        for c in ["cat /srv/keys/id_ed25519", "sed -n 3,5p id_rsa", "tail -n +2 id_ed25519_prod", "grep -v BEGIN /srv/host/ssh_host_ed25519_key", "head server.key"] {
+        // Round 99: keys named otherwise (`deploy_key`, `github_rsa`, `*.pem`).
+        for c in ["cat /srv/keys/id_ed25519", "sed -n 3,5p id_rsa", "tail -n +2 id_ed25519_prod", "grep -v BEGIN /srv/host/ssh_host_ed25519_key", "head server.key", "tail -n +3 deploy_key", "cut -c 2- github_rsa", "cat /srv/tls/app.pem", "sed 1d signing-key"] {
             let v = verdict(agent, &Action::exec("h", c));
             assert_eq!(rule_of(&v), "agent-review-unmasked-credentials", "{c}: {v:?}");
         }
