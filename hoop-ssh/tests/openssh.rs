@@ -1848,6 +1848,11 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
     for c in [format!("grep -c Sup3r {}", env.display()), format!("cat {} | grep -l Sup3rS", env.display()), format!("cut -d= -f2 {}", prod.display()), format!("grep -c Sup3r {}", prod.display())] {
         denied_reshaping(&gw, &c);
     }
+    // Round 100: a recursive search of the login directory reads what it holds unnamed.
+    for c in ["grep -rh . . | tail -n 32 | head -n 5", "grep -rc Sup3r ."] {
+        let o = ssh(&gw, c);
+        assert!(text(&o).0.trim().is_empty() && text(&o).1.contains("agent-review-home-searches"), "{c}: {:?}", text(&o));
+    }
     // Held, a guess spelt as a credential cannot be shown to a reviewer: refused outright.
     let o = ssh(&gw, &format!("grep -c '^DB_PASSWORD=S' {}", env.display()));
     assert!(text(&o).0.trim().is_empty() && text(&o).1.contains("hoop-unreviewable-command"), "{:?}", text(&o));
@@ -1864,7 +1869,7 @@ fn a_planted_standard_module_is_refused() {
     let source = std::path::Path::new("/tmp").join(marker("plant98"));
     std::fs::write(&source, "import os\n").unwrap();
     std::fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display())), ("node_modules", format!("mkdir -p node_modules/lodash && cp {} node_modules/lodash/index.js", source.display()))] {
+    for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display())), ("node_modules", format!("mkdir -p node_modules/lodash && cp {} node_modules/lodash/index.js", source.display())), ("json.pyc", format!("cp {} json.pyc", source.display()))] {
         refused_and_not_made(&gw, &home, name, &c, "agent-no-module-plants");
     }
     let _ = std::fs::remove_file(&source);

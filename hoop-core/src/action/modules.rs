@@ -46,10 +46,15 @@ pub fn plants_module(path: &str) -> bool {
     if name.ends_with(".pth") && name.len() > 4 {
         return true;
     }
-    let module = match name.strip_suffix(".py") {
-        Some("__init__") => parts.next().unwrap_or_default(),
-        Some(m) => m,
-        None => return false,
+    // Source, compiled (`json.pyc`, imported without its source) or an extension module
+    // (`json.cpython-311-x86_64-linux-gnu.so`): SSH red-team round 100 planted both.
+    let Some((stem, ext)) = name.split_once('.') else { return false };
+    if !["py", "pyc", "pyo", "so", "pyd"].iter().any(|e| name.rsplit('.').next() == Some(e)) || ext.is_empty() {
+        return false;
+    }
+    let module = match stem {
+        "__init__" => parts.next().unwrap_or_default(),
+        m => m,
     };
     matches!(module, "sitecustomize" | "usercustomize") || PYTHON_STANDARD.contains(&module)
 }
@@ -60,10 +65,10 @@ mod tests {
 
     #[test]
     fn standard_module_names_are_plants() {
-        for p in ["json.py", "/home/web/json.py", "app/re.py", "http/__init__.py", "/tmp/x/sitecustomize.py", "lib/evil.pth", "node_modules/lodash/index.js", "/srv/app/node_modules/x"] {
+        for p in ["json.py", "/home/web/json.py", "app/re.py", "http/__init__.py", "/tmp/x/sitecustomize.py", "lib/evil.pth", "node_modules/lodash/index.js", "/srv/app/node_modules/x", "json.pyc", "json.cpython-311-x86_64-linux-gnu.so", "http/__init__.pyc"] {
             assert!(plants_module(p), "{p}");
         }
-        for p in ["main.py", "test.py", "json.txt", "jsonpy", "notes/__init__.py", ".pth", "app/helpers.py"] {
+        for p in ["main.py", "test.py", "json.txt", "jsonpy", "notes/__init__.py", ".pth", "app/helpers.py", "libfoo.so", "json", "json.pyx"] {
             assert!(!plants_module(p), "{p}");
         }
     }

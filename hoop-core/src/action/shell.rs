@@ -64,7 +64,7 @@ const PATH_READERS: &[&str] = &[
 /// `deploy_key`, `github_rsa`, `server.key`, `tls.pem`, `cert.p12`); its `.pub` half does not.
 /// (The names `agent-review-unmasked-credentials` holds: keep the two alike.)
 fn names_private_key(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = &unbacked(path);
     if name.ends_with(".pub") {
         return false;
     }
@@ -76,8 +76,28 @@ fn names_private_key(path: &str) -> bool {
 /// Whether a file's name says it holds `NAME=value` settings for a program's environment
 /// (`prod.env`, `app.env.local`). (The names `agent-review-reshaped-secrets` holds.)
 fn names_env_file(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.split('.').skip(1).any(|part| part == "env")
+    unbacked(path).split('.').skip(1).any(|part| part == "env")
+}
+
+/// A file's name in lower case without the suffixes of its backups (`deploy_key~`,
+/// `server.PEM.bak`, `tls.key.orig`, `id_rsa.1`: SSH red-team round 100 read each in clear).
+fn unbacked(path: &str) -> String {
+    let mut name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    loop {
+        let before = name.len();
+        if let Some(n) = name.strip_suffix('~') {
+            name = n.to_string();
+        }
+        if let Some((stem, suffix)) = name.rsplit_once('.')
+            && !stem.is_empty()
+            && (["bak", "old", "orig", "save", "backup"].contains(&suffix) || (!suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())))
+        {
+            name = stem.to_string();
+        }
+        if name.len() == before {
+            return name;
+        }
+    }
 }
 
 /// The file operands of grep's `args`, read as GNU grep reads its options: values of the
