@@ -689,7 +689,7 @@ fn a_password_inside_a_url_in_a_file_holds_the_read() {
     let file = gw.dir.path().join("s99.json");
     std::fs::write(&file, secret.to_string()).unwrap();
     assert!(kubectl(&gw.api.kubeconfig().unwrap(), &["apply", "-f", file.to_str().unwrap()]).status.success());
-    let copy = gw.dir.path().join("url99.env");
+    let copy = gw.dir.path().join("url99.conf");
     std::fs::write(&copy, "url=redis://:Pw8xQz9k@other:6379\n").unwrap();
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
     let o = kubectl(&gw.agent(), &["exec", "pod-0", "--", "fold", "-w3", copy.to_str().unwrap()]);
