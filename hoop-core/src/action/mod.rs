@@ -5,6 +5,7 @@
 //! erroring on a missing field.
 
 pub mod archive;
+mod credentials;
 mod getopt;
 pub mod lineage;
 mod modules;
@@ -257,6 +258,14 @@ pub struct Exec {
     /// Paths the line may write that an interpreter would import in place of its own library
     /// (`json.py`, `sitecustomize.py`, a `.pth` file): code a later command runs unseen.
     pub plants: Vec<String>,
+    /// Paths whose names say they hold a private key (`id_ed25519`, `deploy_key`,
+    /// `server.pem`, `tls.key.bak`; not `*.pub`), in any case: any line of a key's body is the
+    /// key, and no detector tells one from other base64.
+    pub key_files: Vec<String>,
+    /// Paths whose names say they are environment files (`.env`, `prod.env`,
+    /// `app.env.local`, `.ENV~`): their values are masked by their `NAME=value` layout, which
+    /// a program cutting lines takes away.
+    pub env_files: Vec<String>,
 }
 
 /// File transfer detail.
@@ -493,6 +502,8 @@ impl Action {
         let mut exec = r.exec;
         exec.command = command;
         exec.plants = exec.writes.iter().filter(|w| modules::plants_module(w)).cloned().collect();
+        exec.key_files = credentials::key_files(&exec.paths);
+        exec.env_files = credentials::env_files(&exec.paths);
         exec.argv = exec.commands.first().cloned().unwrap_or_default();
         let readable = exec.unreadable.is_empty() && !exec.pipes_to_interpreter;
         let kind = match (&r.transfer, readable) {

@@ -10,6 +10,7 @@
 //! Interpreters whose program hoop cannot read (on stdin, in a file, or an inline script in a
 //! language other than the shell's) are recorded as such; `sh -c '…'` is read recursively.
 
+use super::credentials::{names_env_file, names_private_key};
 use super::wrappers::{self, Command, WRAPPERS};
 use brush_parser::ast;
 use brush_parser::word::{WordPiece, WordPieceWithSource};
@@ -60,45 +61,6 @@ const PATH_READERS: &[&str] = &[
     "cut", "paste", "join", "comm", "column", "fold", "fmt", "rev", "expand", "unexpand", "base32", "base64", "jq",
 ];
 
-/// Whether a file's name says it holds a private key (`id_ed25519`, `id_rsa_prod`,
-/// `deploy_key`, `github_rsa`, `server.key`, `tls.pem`, `cert.p12`); its `.pub` half does not.
-/// (The names `agent-review-unmasked-credentials` holds: keep the two alike.)
-fn names_private_key(path: &str) -> bool {
-    let name = &unbacked(path);
-    if name.ends_with(".pub") {
-        return false;
-    }
-    let id = name.strip_prefix("id_").is_some_and(|k| ["rsa", "dsa", "ecdsa", "ed25519"].iter().any(|t| k.starts_with(t)));
-    let suffixed = |ends: &[&str]| ends.iter().any(|e| name.len() > e.len() && name.ends_with(e));
-    id || suffixed(&["_key", "-key", "_rsa", "-rsa", "_dsa", "-dsa", "_ecdsa", "-ecdsa", "_ed25519", "-ed25519", ".key", ".pem", ".ppk", ".p12", ".pfx"])
-}
-
-/// Whether a file's name says it holds `NAME=value` settings for a program's environment
-/// (`prod.env`, `app.env.local`). (The names `agent-review-reshaped-secrets` holds.)
-fn names_env_file(path: &str) -> bool {
-    unbacked(path).split('.').skip(1).any(|part| part == "env")
-}
-
-/// A file's name in lower case without the suffixes of its backups (`deploy_key~`,
-/// `server.PEM.bak`, `tls.key.orig`, `id_rsa.1`: SSH red-team round 100 read each in clear).
-fn unbacked(path: &str) -> String {
-    let mut name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    loop {
-        let before = name.len();
-        if let Some(n) = name.strip_suffix('~') {
-            name = n.to_string();
-        }
-        if let Some((stem, suffix)) = name.rsplit_once('.')
-            && !stem.is_empty()
-            && (["bak", "old", "orig", "save", "backup"].contains(&suffix) || (!suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())))
-        {
-            name = stem.to_string();
-        }
-        if name.len() == before {
-            return name;
-        }
-    }
-}
 
 /// The file operands of grep's `args`, read as GNU grep reads its options: values of the
 /// options that take one are skipped, and the first operand is the pattern unless `-e` or

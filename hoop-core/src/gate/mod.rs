@@ -1302,7 +1302,10 @@ impl SessionHandle {
         }
         a.exec.argv.iter_mut().for_each(mask);
         a.exec.commands.iter_mut().flatten().for_each(mask);
-        a.exec.paths.iter_mut().for_each(mask);
+        // Every list of paths, as the paths themselves (a file named after a value).
+        for paths in [&mut a.exec.paths, &mut a.exec.writes, &mut a.exec.plants, &mut a.exec.key_files, &mut a.exec.env_files] {
+            paths.iter_mut().for_each(mask);
+        }
         mask(&mut a.exec.unreadable);
         mask(&mut a.env.value);
         a.connect.params.values_mut().for_each(mask);

@@ -30,7 +30,7 @@ keys!(
     kind, target, connect, sql, exec, file_transfer, forward, k8s, client_addr, params, text, kinds, tables,
     has_where, parsed, copy, copy_program, functions, command, argv, path, direction, operation, protocol, host, port, verb,
     group, version, resource, namespace, name, subresource, object_kind, subject, groups, issuer, targets, token_id,
-    commands, programs, paths, writes, scripts, shown, plants, unreadable, interpreter, pipes_to_interpreter, unlisted, reshapes, links, set_id, keeps_modes, copies, env, value, deletes, session_deletes,
+    commands, programs, paths, writes, scripts, shown, plants, key_files, env_files, unreadable, interpreter, pipes_to_interpreter, unlisted, reshapes, links, set_id, keeps_modes, copies, env, value, deletes, session_deletes,
     window_secs, identity, rows, bytes, masked_values, seconds, actions_1m, actions_1h, actions_1d, rows_1m, rows_1h,
     rows_1d, bytes_1m, bytes_1h, bytes_1d, masked_values_1m, masked_values_1h, masked_values_1d, deletes_1m, deletes_1h,
     deletes_1d, recorded_bytes_1m, recorded_bytes_1h, recorded_bytes_1d, columns, detectors, columns_1m, columns_1h, columns_1d, tables_1m, tables_1h, tables_1d,
@@ -106,6 +106,8 @@ fn exec(e: &Exec) -> Value {
         (&k.scripts, list(&e.scripts)),
         (&k.shown, list(&e.shown)),
         (&k.plants, list(&e.plants)),
+        (&k.key_files, list(&e.key_files)),
+        (&k.env_files, list(&e.env_files)),
     ])
 }
 
