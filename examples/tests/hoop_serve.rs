@@ -432,6 +432,46 @@ fn a_crash_leaves_recordings_intact_and_the_next_start_closes_them() {
     assert!(s.psql(&token, "select 1").status.success());
 }
 
+/// Red-team identity round 109: a sealed recording cut back to an earlier record, seal and
+/// all, while hoop was down looked like one a crash left open; the next start closed it as
+/// such and `hoop verify` passed, the statement's result gone. The seal index remembers it was
+/// sealed: it stays open and fails verification, and a recording deleted whole is missing.
+#[test]
+fn a_sealed_recording_cut_back_is_not_taken_for_a_crash() {
+    let mut s = serve("[policy]\ndefault_rules = false\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    assert!(s.psql(&token, "select 'the first session'").status.success());
+    assert!(s.psql(&token, "select 'the second session'").status.success());
+    s.settle();
+    s.stop("TERM");
+    let rec = recorder(&s.data());
+    let ids = rec.recorder().list().unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    let holds = |id: &hoop_core::session::SessionId, what: &str| rec.recorder().read(id).unwrap().iter().any(|e| serde_json::to_string(e).unwrap().contains(what));
+    let cut = ids.iter().find(|id| holds(id, "the first session")).unwrap().clone();
+    let gone = ids.iter().find(|id| **id != cut).unwrap().clone();
+    for id in [&cut, &gone] {
+        assert!(rec.recorder().verify(id).unwrap().is_ok());
+    }
+    drop(rec);
+    // The first record kept (the session's start): the statement, its result and the seal go.
+    let dir = s.data().join("recordings");
+    let path = dir.join(format!("{}.jsonl", cut.0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.split_inclusive('\n').next().unwrap()).unwrap();
+    std::fs::remove_file(dir.join(format!("{}.jsonl", gone.0))).unwrap();
+
+    s.start_again();
+    let o = s.hoop(&["verify", &cut.0]);
+    assert_eq!(o.status.code(), Some(1), "a cut sealed recording fails: {}{}", out(&o), err(&o));
+    assert!((out(&o) + &err(&o)).contains("cut after its seal"), "{}{}", out(&o), err(&o));
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("crash_seal"), "left as it was found");
+    let o = s.hoop(&["verify", &gone.0]);
+    assert_eq!(o.status.code(), Some(1), "a deleted recording fails: {}{}", out(&o), err(&o));
+    assert!((out(&o) + &err(&o)).contains("missing"), "{}{}", out(&o), err(&o));
+    assert!(s.log().contains("a sealed recording has been cut"), "{}", s.log());
+}
+
 /// Red-team round 37: `hoop approvals list` showed an agent's pod create as its verb and path
 /// only, so a reviewer approved a spec unseen. The list says where the body is, and
 /// `hoop approvals show` lays it out (masked, and escaped: an agent's bidi override does not

@@ -1,6 +1,7 @@
 //! The default store: one JSON-lines file per session under the data directory.
 
 use super::format::{Hash, encode_into};
+use super::index::SealIndex;
 use super::{Body, Control, Ending, RecordError, Recorder, SessionLog, StoredEvent, Summary, VerifyReport, signed_message};
 use crate::event::Event;
 use crate::keys::{KeyPurpose, KeyStore, SigningKey, VerifyingKey};
@@ -45,6 +46,8 @@ struct Shared {
     sync: File,
     /// Bytes of records appended so far, written or deferred.
     appended: std::sync::atomic::AtomicU64,
+    /// Where the seal is entered.
+    index: Arc<SealIndex>,
 }
 
 impl Shared {
@@ -130,6 +133,12 @@ impl Shared {
         st.file.sync_data()?;
         st.dirty = false;
         st.dirty_since = None;
+        let (seq, hash) = (st.seq, st.prev.as_str().to_string());
+        drop(st);
+        // Sealed all the same: the index is what tells a later cut of it from a crash.
+        if let Err(e) = self.index.add(&self.session, seq, &hash) {
+            tracing::error!(session = %self.session, error = %e, "the seal index could not be written: a later cut of this recording would look like a crash");
+        }
         Ok(())
     }
 }
@@ -171,6 +180,7 @@ pub struct FileRecorder {
     key: Arc<SigningKey>,
     verify_keys: Vec<VerifyingKey>,
     live: Arc<Mutex<Vec<Weak<Shared>>>>,
+    index: Arc<SealIndex>,
 }
 
 impl FileRecorder {
@@ -179,13 +189,14 @@ impl FileRecorder {
         crate::keys::create_private_dir(&cfg.dir)?;
         let key = Arc::new(keys.signing_key(KeyPurpose::Seal)?);
         let verify_keys = keys.verifying_keys(KeyPurpose::Seal)?;
+        let index = Arc::new(SealIndex::open(&cfg.dir, key.clone(), verify_keys.clone())?);
         let live: Arc<Mutex<Vec<Weak<Shared>>>> = Arc::new(Mutex::new(Vec::new()));
         let weak = Arc::downgrade(&live);
         let interval = cfg.fsync_interval.max(Duration::from_millis(1));
         std::thread::Builder::new()
             .name("hoop-recorder-sync".into())
             .spawn(move || sync_loop(weak, interval))?;
-        Ok(FileRecorder { cfg, key, verify_keys, live })
+        Ok(FileRecorder { cfg, key, verify_keys, live, index })
     }
 
     fn path(&self, id: &SessionId) -> Result<PathBuf, RecordError> {
@@ -264,10 +275,16 @@ fn count_lines(file: &File) -> std::io::Result<u64> {
 /// Closes one recording a previous run left open: a torn last line (half written when the
 /// process died) is cut, then a `SessionEnd` saying why and a signed crash seal are appended.
 /// A recording broken anywhere else is left as it is, for verification to report.
-fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &[VerifyingKey]) -> Result<bool, RecordError> {
+fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &[VerifyingKey], index: &SealIndex) -> Result<bool, RecordError> {
     let bytes = std::fs::read(path)?;
     let report = super::verify::verify_bytes(session, &bytes, keys);
     if report.sealed || report.records == 0 {
+        return Ok(false);
+    }
+    // Sealed once and open now: cut after its seal, not left open by a crash. Closed as a
+    // crash's, it would verify (red-team identity round 109); left open, it is reported cut.
+    if let Some(sealed) = index.sealed(session)? {
+        tracing::error!(session, sealed_at = sealed.seq, ends_at = report.records, "a sealed recording has been cut: left as it is");
         return Ok(false);
     }
     // Where the intact records end: after the newline of record `report.records`.
@@ -298,10 +315,11 @@ fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &
     let hash = encode_into(&mut out, seq, &prev, &end_event).map_err(|e| RecordError::Io(e.into()))?;
     let msg = signed_message("crash-seal", session, seq + 1, hash.as_str());
     let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(&msg));
-    encode_into(&mut out, seq + 1, &hash, &Body::Control(Control::CrashSeal { kid: key.kid.clone(), sig })).map_err(|e| RecordError::Io(e.into()))?;
+    let sealed = encode_into(&mut out, seq + 1, &hash, &Body::Control(Control::CrashSeal { kid: key.kid.clone(), sig })).map_err(|e| RecordError::Io(e.into()))?;
     let mut file = OpenOptions::new().append(true).open(path)?;
     file.write_all(&out)?;
     file.sync_all()?;
+    index.add(session, seq + 1, sealed.as_str())?;
     tracing::warn!(session, records = report.records, "recording left open by a crash closed");
     Ok(true)
 }
@@ -340,6 +358,7 @@ impl Recorder for FileRecorder {
             key: self.key.clone(),
             sync,
             appended: Default::default(),
+            index: self.index.clone(),
             state: Mutex::new(LogState {
                 file,
                 pending: Vec::new(),
@@ -409,7 +428,7 @@ impl Recorder for FileRecorder {
         let mut closed = Vec::new();
         for id in self.list()? {
             let path = self.path(&id)?;
-            match recover_file(&path, &id.0, &self.key, &self.verify_keys) {
+            match recover_file(&path, &id.0, &self.key, &self.verify_keys, &self.index) {
                 Ok(true) => closed.push(id),
                 Ok(false) => {}
                 Err(e) => tracing::error!(session = %id, error = %e, "a recording left open could not be closed"),
@@ -418,12 +437,31 @@ impl Recorder for FileRecorder {
         Ok(closed)
     }
 
+    /// Verifies the recording's own chain and signatures, then that it has not lost a seal
+    /// the index says it had, or been deleted after it.
     fn verify(&self, id: &SessionId) -> Result<VerifyReport, RecordError> {
         let path = self.path(id)?;
-        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => RecordError::NotFound(id.0.clone()),
-            _ => RecordError::Io(e),
-        })?;
-        Ok(super::verify::verify_bytes(&id.0, &bytes, &self.verify_keys))
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(sealed) = self.index.sealed(&id.0)? else { return Err(RecordError::NotFound(id.0.clone())) };
+                let why = format!("the recording is missing: the seal index says it was sealed at record {}", sealed.seq);
+                return Ok(VerifyReport { records: 0, first_error: Some((1, why)), sealed: false, last_signed: 0, crash_ended: false });
+            }
+            Err(e) => return Err(RecordError::Io(e)),
+        };
+        let mut report = super::verify::verify_bytes(&id.0, &bytes, &self.verify_keys);
+        if report.first_error.is_none() && (!report.sealed || report.crash_ended) {
+            // A recording cut after its seal, closed since by a forged crash or still open.
+            if let Some(sealed) = self.index.sealed(&id.0)?
+                && !(report.crash_ended && sealed.seq == report.records)
+            {
+                let why = format!("the recording was sealed at record {} and ends at record {}: cut after its seal", sealed.seq, report.records);
+                report.first_error = Some((report.records + 1, why));
+                report.sealed = false;
+                report.crash_ended = false;
+            }
+        }
+        Ok(report)
     }
 }

@@ -8,6 +8,7 @@
 pub mod asciicast;
 mod file;
 mod format;
+mod index;
 pub mod verify;
 
 use crate::event::Event;
