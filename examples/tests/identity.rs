@@ -638,3 +638,42 @@ fn credential_issuance_is_bounded_per_subject() {
     assert!(log.contains("budget=orchestrator"), "the refusal names whose bound it is: {log}");
     assert!(log.matches("credential exchanged for a token").count() <= 121, "one line per issue only");
 }
+
+/// Red-team identity round 109: a static identity taken out of the config and reloaded with
+/// SIGHUP went on logging in, and its open session went on running statements. A reload takes
+/// in the identities the config defines: a static identity and an SSH key taken out log in no
+/// more, and their live sessions end.
+#[test]
+fn an_identity_taken_out_of_the_config_is_gone_at_the_reload() {
+    let rules = "[policy]\ndefault_rules = false\n";
+    let secret = "static-secret-0123456789";
+    let s = serve(&format!("{rules}[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"{secret}\"\n"));
+    let psql = |sql: &str| s.psql_cmd("static-bot", secret, "prefer", sql);
+    assert!(psql("select 1").output().unwrap().status.success());
+    assert_eq!(out(&s.ssh("echo before")).trim(), "before");
+    let open = psql("select 1; select pg_sleep(8); insert into people values (9109, 'after the reload')").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+
+    // Both taken out: the static identity, and the `[[ssh_keys]]` entry of the agent's key.
+    let text = config_text(&s, rules);
+    let at = text.find("[[ssh_keys]]").unwrap();
+    let end = text[at..].find("public_key").map(|p| at + p).unwrap();
+    let end = end + text[end..].find('\n').unwrap() + 1;
+    std::fs::write(&s.config, format!("{}{}", &text[..at], &text[end..])).unwrap();
+    let pid = s.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if s.log().contains("configured identities reloaded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.log().contains("configured identities reloaded"), "{}", s.log());
+
+    let o = open.wait_with_output().unwrap();
+    assert!(!o.status.success(), "the open session ended");
+    assert!(!psql("select 1").output().unwrap().status.success(), "no more logins");
+    assert!(!s.ssh("echo after").status.success(), "the key logs in no more");
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(pg().psql("select count(*) from people where id = 9109").unwrap().trim(), "0", "nothing after the reload ran");
+}

@@ -79,7 +79,8 @@ pub struct PgProxy {
     gate: Gate,
     targets: HashMap<String, Target>,
     tls: Option<Arc<rustls::ServerConfig>>,
-    statics: HashMap<String, (Identity, ScramVerifier)>,
+    /// `[[static_identities]]`, replaced on reload.
+    statics: std::sync::RwLock<Arc<Statics>>,
     /// Where tokens may arrive without TLS (`tls.plaintext_from`).
     plaintext: hoop_core::config::TlsConfig,
     max_message: usize,
@@ -101,6 +102,32 @@ pub struct PgProxy {
     threads: usize,
 }
 
+
+/// Static identities by subject: the identity, its SCRAM verifier, and the secret's digest
+/// (a reload that changes the secret ends the sessions logged in with the old one).
+type Statics = HashMap<String, (Identity, ScramVerifier, Vec<u8>)>;
+
+/// The `[[static_identities]]` of `cfg`.
+fn statics_of(cfg: &Config) -> Result<Statics, PgError> {
+    let mut statics = HashMap::new();
+    for (i, s) in cfg.static_identities.iter().enumerate() {
+        let secret = s.secret.resolve(&format!("static_identities[{i}].secret"))?;
+        let identity = Identity {
+            subject: s.subject.clone(),
+            groups: s.groups.clone(),
+            issuer: "hoop-static".into(),
+            kind: IdentityKind::Agent,
+            targets: s.targets.clone(),
+            token_id: String::new(),
+            expires_at: 0,
+            credentials: vec![format!("static:{}", s.subject)],
+            issue_subjects: Vec::new(),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref().to_vec();
+        statics.insert(s.subject.clone(), (identity, ScramVerifier::new(&secret), digest));
+    }
+    Ok(statics)
+}
 
 impl PgProxy {
     /// A proxy for the `postgres` targets of `cfg`, deciding through `gate`.
@@ -138,22 +165,7 @@ impl PgProxy {
                 Target { upstream, catalog, discovery: Default::default(), allow_privileged_role: t.allow_privileged_role, agents_upstream: Default::default(), agents_cap: Default::default() },
             );
         }
-        let mut statics = HashMap::new();
-        for (i, s) in cfg.static_identities.iter().enumerate() {
-            let secret = s.secret.resolve(&format!("static_identities[{i}].secret"))?;
-            let identity = Identity {
-                subject: s.subject.clone(),
-                groups: s.groups.clone(),
-                issuer: "hoop-static".into(),
-                kind: IdentityKind::Agent,
-                targets: s.targets.clone(),
-                token_id: String::new(),
-                expires_at: 0,
-                credentials: vec![format!("static:{}", s.subject)],
-                issue_subjects: Vec::new(),
-            };
-            statics.insert(s.subject.clone(), (identity, ScramVerifier::new(&secret)));
-        }
+        let statics = std::sync::RwLock::new(Arc::new(statics_of(cfg)?));
         let tls = Some(hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"postgresql"])?);
         Ok(PgProxy {
             gate,
@@ -443,8 +455,25 @@ impl PgProxy {
         result
     }
 
+    /// Takes in the `[[static_identities]]` of `cfg` (SIGHUP) and ends the live sessions of
+    /// those taken out or changed (their secret, groups or targets): a session keeps the
+    /// authority it logged in with, and an identity the operator removed must have none
+    /// (red-team identity round 109: one removed and reloaded went on logging in). Returns
+    /// how many sessions ended.
+    pub fn reload_identities(&self, cfg: &Config) -> Result<usize, PgError> {
+        let new = Arc::new(statics_of(cfg)?);
+        let old = std::mem::replace(&mut *self.statics.write().unwrap_or_else(|p| p.into_inner()), new.clone());
+        let gone: Vec<String> = old
+            .iter()
+            .filter(|(subject, (identity, _, digest))| new.get(*subject).is_none_or(|(i, _, d)| i != identity || d != digest))
+            .flat_map(|(_, (identity, _, _))| identity.credentials.iter().cloned())
+            .collect();
+        Ok(if gone.is_empty() { 0 } else { self.gate.end_sessions_on(&gone) })
+    }
+
     async fn login(&self, reader: &mut FrameReader<Conn>, user: &str, peer: SocketAddr) -> Result<LoginCredential, LoginError> {
-        if let Some((identity, verifier)) = self.statics.get(user) {
+        let statics = self.statics.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((identity, verifier, _)) = statics.get(user) {
             send(reader, &[proto::auth(10, format!("{MECHANISM}\0\0").as_bytes())]).await?;
             let f = next_password(reader).await?;
             let mut c = Cursor::new(&f.body);

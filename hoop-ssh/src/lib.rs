@@ -75,7 +75,8 @@ fn config_err(key: impl Into<String>, message: impl ToString) -> SshError {
 pub struct SshGateway {
     gate: Gate,
     targets: HashMap<String, SshTarget>,
-    keys: Vec<(PublicKey, Identity)>,
+    /// `[[ssh_keys]]`, replaced on reload.
+    keys: std::sync::RwLock<Arc<Vec<(PublicKey, Identity)>>>,
     ca: SshCa,
     config: Arc<russh::server::Config>,
 }
@@ -110,22 +111,7 @@ impl SshGateway {
                 SshTarget { addr: t.address.clone(), user: t.user.clone().unwrap_or_else(|| "root".into()), key, password, host_keys },
             );
         }
-        let mut keys = Vec::new();
-        for (i, k) in cfg.ssh_keys.iter().enumerate() {
-            let public = parse_key_line(&k.public_key).map_err(|e| config_err(format!("ssh_keys[{i}].public_key"), e))?;
-            let identity = Identity {
-                subject: k.subject.clone(),
-                groups: k.groups.clone(),
-                issuer: "hoop-ssh-key".into(),
-                kind: k.kind,
-                targets: k.targets.clone(),
-                token_id: String::new(),
-                expires_at: 0,
-                credentials: vec![format!("ssh-key:{}", public.fingerprint(russh::keys::HashAlg::Sha256))],
-                issue_subjects: Vec::new(),
-            };
-            keys.push((public, identity));
-        }
+        let keys = std::sync::RwLock::new(Arc::new(keys_of(cfg)?));
         let host_key = hostkey::load_or_create(&cfg.data_dir.join("ssh"), "host_ed25519")?;
         let ca = SshCa::load_or_create(&cfg.data_dir)?;
         let config = russh::server::Config {
@@ -144,8 +130,24 @@ impl SshGateway {
         Ok(SshGateway { gate, targets, keys, ca, config: Arc::new(config) })
     }
 
-    fn identity_for_key(&self, key: &PublicKey) -> Option<&Identity> {
-        self.keys.iter().find(|(k, _)| k.key_data() == key.key_data()).map(|(_, id)| id)
+    fn identity_for_key(&self, key: &PublicKey) -> Option<Identity> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner()).clone();
+        keys.iter().find(|(k, _)| k.key_data() == key.key_data()).map(|(_, id)| id.clone())
+    }
+
+    /// Takes in the `[[ssh_keys]]` of `cfg` (SIGHUP) and ends the live sessions of keys taken
+    /// out or given another identity: a session keeps the authority it logged in with, and a
+    /// key the operator removed must have none (red-team identity round 109). Returns how many
+    /// sessions ended.
+    pub fn reload_identities(&self, cfg: &Config) -> Result<usize, SshError> {
+        let new = Arc::new(keys_of(cfg)?);
+        let old = std::mem::replace(&mut *self.keys.write().unwrap_or_else(|p| p.into_inner()), new.clone());
+        let gone: Vec<String> = old
+            .iter()
+            .filter(|(key, identity)| !new.iter().any(|(k, i)| k.key_data() == key.key_data() && i == identity))
+            .flat_map(|(_, identity)| identity.credentials.iter().cloned())
+            .collect();
+        Ok(if gone.is_empty() { 0 } else { self.gate.end_sessions_on(&gone) })
     }
 
     /// The gateway's host public key, in OpenSSH format (for clients' known_hosts).
@@ -224,6 +226,27 @@ impl SshGateway {
             });
         }
     }
+}
+
+/// The `[[ssh_keys]]` of `cfg`, each with the identity it logs in as.
+fn keys_of(cfg: &Config) -> Result<Vec<(PublicKey, Identity)>, SshError> {
+    let mut keys = Vec::new();
+    for (i, k) in cfg.ssh_keys.iter().enumerate() {
+        let public = parse_key_line(&k.public_key).map_err(|e| config_err(format!("ssh_keys[{i}].public_key"), e))?;
+        let identity = Identity {
+            subject: k.subject.clone(),
+            groups: k.groups.clone(),
+            issuer: "hoop-ssh-key".into(),
+            kind: k.kind,
+            targets: k.targets.clone(),
+            token_id: String::new(),
+            expires_at: 0,
+            credentials: vec![format!("ssh-key:{}", public.fingerprint(russh::keys::HashAlg::Sha256))],
+            issue_subjects: Vec::new(),
+        };
+        keys.push((public, identity));
+    }
+    Ok(keys)
 }
 
 /// Parses an `authorized_keys`-style line (`type base64 [comment]`).

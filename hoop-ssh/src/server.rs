@@ -10,7 +10,6 @@ use crate::SshGateway;
 use hoop_core::action::Action;
 use hoop_core::auth::Credential;
 use hoop_core::gate::SessionHandle;
-use hoop_core::identity::Identity;
 use hoop_core::session::Protocol;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, Pty, Sig};
@@ -204,7 +203,6 @@ impl russh::server::Handler for Connection {
 
     async fn auth_publickey(&mut self, user: &str, key: russh::server::VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
         let Some(identity) = self.gw.identity_for_key(key.public_key) else { return Ok(Auth::reject()) };
-        let identity: Identity = identity.clone();
         Ok(self.open(user, Credential::Verified(&identity)).await)
     }
 

@@ -519,8 +519,9 @@ impl Gate {
         Ok((id, ended))
     }
 
-    /// Ends every live session standing on one of the revocation ids `ids`; returns how many.
-    fn end_sessions_on(&self, ids: &[String]) -> usize {
+    /// Ends every live session standing on one of the revocation ids `ids` (a revocation, an
+    /// identity taken out of the config); returns how many.
+    pub fn end_sessions_on(&self, ids: &[String]) -> usize {
         let live = self.inner.live.lock().unwrap_or_else(|p| p.into_inner());
         let mut ended = 0;
         for l in live.values().filter(|l| l.revocation_ids.iter().any(|id| ids.contains(id))) {

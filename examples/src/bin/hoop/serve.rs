@@ -1,5 +1,5 @@
 //! `hoop serve`: every adapter the config names over one gate, the admin API, and signals —
-//! SIGHUP reloads rules and masking, SIGTERM/SIGINT drain sessions and seal their recordings.
+//! SIGHUP reloads rules, masking and the identities the config defines, SIGTERM/SIGINT drain sessions and seal their recordings.
 
 use hoop_core::config::Config;
 use hoop_core::session::Protocol;
@@ -22,6 +22,9 @@ pub struct Running {
     pub listeners: Vec<(&'static str, std::net::SocketAddr)>,
     tasks: Vec<JoinHandle<()>>,
     pub gate: hoop_core::gate::Gate,
+    /// The adapters whose identities the config defines (reloaded on SIGHUP).
+    pg: Option<Arc<hoop_pg::PgProxy>>,
+    ssh: Option<Arc<hoop_ssh::SshGateway>>,
 }
 
 /// Binds and starts every adapter with targets in `cfg`, and the admin API.
@@ -51,13 +54,15 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
         }
     });
     let has = |p: Protocol| cfg.targets.values().any(|t| t.protocol == p);
-    let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone() };
+    let mut running = Running { listeners: Vec::new(), tasks: Vec::new(), gate: gate.clone(), pg: None, ssh: None };
     if has(Protocol::Postgres) {
         let proxy = Arc::new(hoop_pg::PgProxy::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
+        running.pg = Some(proxy.clone());
         running.listen("postgres", &cfg.listeners.postgres, |l| proxy.serve(l)).await?;
     }
     if has(Protocol::Ssh) {
         let gw = Arc::new(hoop_ssh::SshGateway::from_config(cfg, gate.clone()).map_err(|e| e.to_string())?);
+        running.ssh = Some(gw.clone());
         running.listen("ssh", &cfg.listeners.ssh, |l| gw.serve(l)).await?;
     }
     if has(Protocol::Kubernetes) {
@@ -88,6 +93,21 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 }
 
 impl Running {
+    /// Replaces rules, masking, `[[static_identities]]` and `[[ssh_keys]]` from `cfg`; returns
+    /// how many sessions of identities taken out or changed ended. Targets and listeners
+    /// change at a restart.
+    fn reload(&self, cfg: &Config) -> Result<usize, String> {
+        self.gate.reload(cfg).map_err(|e| e.to_string())?;
+        let mut ended = 0;
+        if let Some(pg) = &self.pg {
+            ended += pg.reload_identities(cfg).map_err(|e| e.to_string())?;
+        }
+        if let Some(ssh) = &self.ssh {
+            ended += ssh.reload_identities(cfg).map_err(|e| e.to_string())?;
+        }
+        Ok(ended)
+    }
+
     /// Binds `listeners.<what>` and serves it with `serve` on a task of its own.
     async fn listen<F, Fut>(&mut self, what: &'static str, addr: &Option<String>, serve: F) -> Result<(), String>
     where
@@ -169,8 +189,8 @@ pub async fn wait_for_signals(running: &Running, path: Option<&std::path::Path>,
                     tracing::warn!("SIGHUP: no config file to reload (started without --config)");
                     continue;
                 };
-                match examples::load_config(Some(path), Some(cfg.data_dir.clone())).and_then(|c| running.gate.reload(&c).map_err(|e| e.to_string())) {
-                    Ok(()) => tracing::info!(config = %path.display(), "SIGHUP: rules and masking reloaded"),
+                match examples::load_config(Some(path), Some(cfg.data_dir.clone())).and_then(|c| running.reload(&c)) {
+                    Ok(ended) => tracing::info!(config = %path.display(), ended, "SIGHUP: rules, masking and configured identities reloaded (sessions of identities taken out or changed ended)"),
                     Err(e) => tracing::error!(config = %path.display(), error = %e, "SIGHUP: new config refused, the old one stays"),
                 }
             }
