@@ -189,7 +189,11 @@ impl ChannelRelay {
         let mut counted: u64 = 0;
         // Output and masked values when the command's result was recorded (at its exit status):
         // sshd may send the last output after it, which still counts.
-        let mut at_exit: Option<(u64, u64)> = None;
+        // The command's exit status, once the host sent it: its result is recorded when the
+        // channel closes, and output sent after it (a background job's: `(sleep 1; yes) &`)
+        // still meets the checkpoints that pause output (red-team SSH round 101: 100 MB went
+        // past the byte budget after the exit status).
+        let mut exited: Option<String> = None;
         // Its place among the identity's commands streaming output, held while it runs.
         let mut _slot: Option<hoop_core::gate::StreamSlot> = None;
         loop {
@@ -479,16 +483,14 @@ impl ChannelRelay {
                         // line held there may be the first half of a value. EOF or Close
                         // releases it.
                         ChannelMsg::ExitStatus { exit_status } => {
-                            at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
-                            finished(&session, running.take(), format!("exit-status {exit_status}"), (sent, masked_of(&out, &err)));
+                            exit(&session, running, &mut exited, format!("exit-status {exit_status}"));
                             let _ = client.exit_status_request(id, exit_status).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
                             }
                         }
                         ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag } => {
-                            at_exit = at_exit.or(running.is_some().then(|| (sent, masked_of(&out, &err))));
-                            finished(&session, running.take(), format!("exit-signal {signal_name:?}"), (sent, masked_of(&out, &err)));
+                            exit(&session, running, &mut exited, format!("exit-signal {signal_name:?}"));
                             let _ = client.exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag).await;
                             if std::mem::take(&mut eof_held) {
                                 let _ = client.eof(id).await;
@@ -521,7 +523,10 @@ impl ChannelRelay {
                     if matches!(mode, Mode::Sftp { .. }) {
                         session.count_received(sent - counted, 0);
                     }
-                    unfinished(&session, &mut running, (sent, masked_of(&out, &err)));
+                    match exited.take() {
+                        Some(status) if running.is_some() => finished(&session, running.take(), status, (sent, masked_of(&out, &err))),
+                        _ => unfinished(&session, &mut running, (sent, masked_of(&out, &err))),
+                    }
                     // The signal goes before the channel closes, and the host's connection is
                     // kept a moment after, so the host gets it: dropped with the client's
                     // connection at once, it raced the signal, and a command with no terminal
@@ -551,10 +556,10 @@ impl ChannelRelay {
         if matches!(mode, Mode::Sftp { .. }) {
             session.count_received(sent - counted, 0);
         }
-        if let Some((bytes, masked)) = at_exit {
-            session.count_received(sent.saturating_sub(bytes), masked_of(&out, &err).saturating_sub(masked));
+        match exited {
+            Some(status) if running.is_some() => finished(&session, running.take(), status, (sent, masked_of(&out, &err))),
+            _ => unfinished(&session, &mut running, (sent, masked_of(&out, &err))),
         }
-        unfinished(&session, &mut running, (sent, masked_of(&out, &err)));
         // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;
     }
@@ -916,6 +921,16 @@ fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>,
         None => {
             let _ = session.record_later(&Event::Note { message: status });
         }
+    }
+}
+
+/// The host sent the command's exit status (or signal): kept for the result, which is recorded
+/// when the channel closes; with no command running, noted now.
+fn exit(session: &SessionHandle, running: Option<(u64, std::time::Instant)>, exited: &mut Option<String>, status: String) {
+    if running.is_none() {
+        let _ = session.record_later(&Event::Note { message: status });
+    } else if exited.is_none() {
+        *exited = Some(status);
     }
 }
 

@@ -1546,6 +1546,13 @@ fn large_output_pauses_midway_for_review() {
     t.join().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("did not let this output go on") && o.stderr.len() < 10_000_000, "ended midway: {} bytes", o.stderr.len());
+    // Red-team SSH round 101: a background job's output comes after the command's exit status
+    // (`true` ends at once, the job writes on): it meets the same checkpoints.
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much");
+    let o = ssh(&gw, "(sleep 1; head -c 10000000 /dev/zero | tr '\\0' f) & true");
+    t.join().unwrap();
+    assert!(text(&o).1.contains("did not let this output go on"), "{}", text(&o).1);
+    assert!(o.stdout.len() < 10_000_000, "ended midway: {} bytes", o.stdout.len());
     // A legacy `scp -O` download is the same command output underneath: it pauses too, and
     // arrives whole once approved (the transfer itself is reviewed first, by a default rule).
     let _ = ssh(&gw, "head -c 5000000 /dev/zero | tr '\\0' c > big.bin");
