@@ -1855,6 +1855,11 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
     for c in [format!("grep -c Sup3r {}", env.display()), format!("cat {} | grep -l Sup3rS", env.display()), format!("cut -d= -f2 {}", prod.display()), format!("grep -c Sup3r {}", prod.display())] {
         denied_reshaping(&gw, &c);
     }
+    // Round 101: printers steered by a pattern answer a guess as grep does (`nl` numbers the
+    // line only when it matches).
+    for c in [format!("nl -b 'pSup3r' {} | wc -w", env.display()), format!("less +/Sup3r {}", env.display())] {
+        denied_reshaping(&gw, &c);
+    }
     // Round 100: a recursive search of the login directory reads what it holds unnamed.
     for c in ["grep -rh . . | tail -n 32 | head -n 5", "grep -rc Sup3r ."] {
         let o = ssh(&gw, c);

@@ -204,7 +204,9 @@ const RESHAPERS: &[&str] = &["fold", "od", "xxd", "hexdump", "hd", "rev", "tr", 
 /// How `program` run with `args` reshapes what it prints (`fold`, `cut -c`, `sed s`), when it
 /// does: a value in a file it prints is then no longer the text masking searches for (red-team
 /// round 91: `fold -w3`, `od -c`, `tr a-z A-Z`, `cut -c`, `grep -o`, `head -c` printed a copy
-/// of a Kubernetes Secret's value in pieces).
+/// of a Kubernetes Secret's value in pieces). So does a printer steered by a pattern the
+/// command gives, whose output says whether a line matches it, masked or not (SSH red-team
+/// round 101: `nl -b 'p^DB_PASSWORD.S' .env` numbered the line when the guess was right).
 pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
     let short = |letters: &[char]| args.iter().any(|a| short_cluster_has(a, letters));
     // A long option by any prefix of its name, as getopt_long takes it (`head --by=9`: red-team
@@ -223,6 +225,9 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         // Bytes past ASCII and control characters as `M-x` and `^X` (round 93: `cat -v` printed
         // a value with an `é` past masking).
         "cat" if short(&['v', 'A', 'e', 't']) || long(&["--show-nonprinting", "--show-all", "--show-tabs"]) => format!("{program} -v"),
+        "nl" if nl_matches_pattern(args) => format!("{program} -b p"),
+        // Shown from the first line that matches (`+/re`, `-p re`): where it starts tells.
+        "less" | "more" | "zless" | "most" if args.iter().any(|a| a.starts_with('+') || (a.starts_with("-p") && !a.starts_with("--")) || a.starts_with("--pat")) => format!("{program} +/"),
         "cut" if short(&['c', 'b']) || long(&["--characters", "--bytes"]) => format!("{program} -c"),
         "tac" if short(&['b', 'r', 's']) || long(&["--before", "--regex", "--separator"]) => format!("{program} -s"),
         "sed" if sed_rewrites(args) => format!("{program} s"),
@@ -235,6 +240,39 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         _ => return None,
     };
     Some(how)
+}
+
+/// Whether `nl` numbers lines by a pattern (`-b pRE`, `-h pRE`, `-f pRE`,
+/// `--body-numbering=pRE`) or breaks sections at a delimiter (`-d`), which is a test of each
+/// line too.
+fn nl_matches_pattern(args: &[String]) -> bool {
+    let mut words = args.iter().take_while(|a| a.as_str() != "--");
+    while let Some(a) = words.next() {
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, value) = long.split_once('=').map_or((long, None), |(n, v)| (n, Some(v)));
+            let is = |full: &str| !name.is_empty() && full.starts_with(name);
+            if is("section-delimiter") {
+                return true;
+            }
+            if ["body-numbering", "header-numbering", "footer-numbering"].iter().any(|n| is(n)) {
+                let value = value.map(str::to_string).or_else(|| words.next().cloned()).unwrap_or_default();
+                if value.starts_with('p') {
+                    return true;
+                }
+            }
+        } else if let Some(cluster) = a.strip_prefix('-') {
+            // The first letter that takes a value takes the rest of the word, or the next one.
+            if let Some(i) = cluster.find(['b', 'h', 'f', 'd', 'i', 'l', 'n', 's', 'v', 'w']) {
+                let letter = cluster.as_bytes().get(i).copied().unwrap_or_default();
+                let rest = cluster.get(i + 1..).unwrap_or_default();
+                let value = if rest.is_empty() { words.next().cloned().unwrap_or_default() } else { rest.to_string() };
+                if letter == b'd' || (matches!(letter, b'b' | b'h' | b'f') && value.starts_with('p')) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// cp's short options that take an argument (the rest of a cluster, or the next word).
