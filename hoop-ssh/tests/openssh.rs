@@ -1884,6 +1884,12 @@ fn a_planted_standard_module_is_refused() {
     for (name, c) in [("json.py", format!("cp {} json.py", source.display())), ("sitecustomize.py", format!("cat {} > sitecustomize.py", source.display())), ("node_modules", format!("mkdir -p node_modules/lodash && cp {} node_modules/lodash/index.js", source.display())), ("json.pyc", format!("cp {} json.pyc", source.display()))] {
         refused_and_not_made(&gw, &home, name, &c, "agent-no-module-plants");
     }
+    // Round 101: a package made under another name and moved into place.
+    let made = ssh(&gw, &format!("mkdir -p app101/jx app101/nm/lodash && cp {0} app101/jx/__init__.py && cp {0} app101/nm/lodash/index.js", source.display()));
+    assert!(made.status.success(), "{:?}", text(&made));
+    refused_and_not_made(&gw, &home, "json", "mv app101/jx json", "agent-no-module-plants");
+    refused_and_not_made(&gw, &home, "node_modules", "mv app101/nm node_modules", "agent-no-module-plants");
+    let _ = std::fs::remove_dir_all(home.join("app101"));
     let _ = std::fs::remove_file(&source);
 }
 

@@ -502,6 +502,7 @@ impl Action {
         let mut exec = r.exec;
         exec.command = command;
         exec.plants = exec.writes.iter().filter(|w| modules::plants_module(w)).cloned().collect();
+        exec.plants.extend(modules::moved_modules(&exec.commands));
         exec.key_files = credentials::key_files(&exec.paths);
         exec.env_files = credentials::env_files(&exec.paths);
         exec.argv = exec.commands.first().cloned().unwrap_or_default();
@@ -592,7 +593,8 @@ impl Action {
             target: target.into(),
             file_transfer: FileTransfer {
                 // (A rename's two paths are joined by a space.)
-                plants: direction != "download" && path.split(' ').any(modules::plants_module),
+                // A directory renamed or linked onto a module's name is a package planted.
+                plants: direction != "download" && path.split(' ').any(|p| modules::plants_module(p) || (matches!(operation, "rename" | "hardlink") && modules::names_module_dir(p))),
                 path,
                 direction: direction.into(),
                 operation: operation.into(),

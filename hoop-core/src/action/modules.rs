@@ -59,6 +59,29 @@ pub fn plants_module(path: &str) -> bool {
     matches!(module, "sitecustomize" | "usercustomize") || PYTHON_STANDARD.contains(&module)
 }
 
+/// Programs that move or copy files and directories under names their operands give.
+const MOVERS: &[&str] = &["mv", "cp", "rsync", "install", "ln", "link", "rename"];
+
+/// Whether `path` names, by its last component, a directory an interpreter imports as a
+/// module of its own: a standard Python module's package (`json/`, with an `__init__.py` in
+/// it), `sitecustomize`, or `node_modules`.
+pub fn names_module_dir(path: &str) -> bool {
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    matches!(name, "node_modules" | "sitecustomize" | "usercustomize") || PYTHON_STANDARD.contains(&name)
+}
+
+/// The operands of the moves and copies among `commands` that name such a directory: a
+/// package made elsewhere and moved into place writes no file by a name the reader sees (SSH
+/// red-team round 101: `mv app/jx json` planted `json/__init__.py`, `mv app2/nm node_modules`
+/// a `lodash`). Sources too, whose names a move into a directory keeps (`mv app/json .`).
+pub fn moved_modules(commands: &[Vec<String>]) -> Vec<String> {
+    commands
+        .iter()
+        .filter(|c| c.first().is_some_and(|p| MOVERS.contains(&p.as_str())))
+        .flat_map(|c| c.iter().skip(1).filter(|a| !a.starts_with('-') && names_module_dir(a)).cloned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +93,17 @@ mod tests {
         }
         for p in ["main.py", "test.py", "json.txt", "jsonpy", "notes/__init__.py", ".pth", "app/helpers.py", "libfoo.so", "json", "json.pyx"] {
             assert!(!plants_module(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn packages_moved_into_place_are_plants() {
+        let line = |l: &str| l.split(' ').map(str::to_string).collect::<Vec<_>>();
+        for c in ["mv app/jx json", "mv app/jx app/json/", "mv -t . app/json", "cp -r pkg/collections .", "rsync -a nm/ node_modules/", "mv app2/nm node_modules"] {
+            assert!(!moved_modules(&[line(c)]).is_empty(), "{c}");
+        }
+        for c in ["mkdir json", "mv a b", "cp -r html2 www", "touch node_modules"] {
+            assert!(moved_modules(&[line(c)]).is_empty(), "{c}");
         }
     }
 }
