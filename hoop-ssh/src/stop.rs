@@ -41,7 +41,11 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// found (a session that left nothing running costs one pass) (red-team SSH
 /// round 84: a chain of `setsid -f`, each starting the next and leaving within milliseconds,
 /// outran three passes). Its own Unix session (the search's `grep`, which carries the same
-/// environment) is spared. (No `'` in the text: it is quoted whole.)
+/// environment) is spared. It stops as soon as its connection's sshd is gone, and lets go
+/// (`SIGCONT`) what its last pass stopped: the connection's address and port can then be
+/// another connection's, whose processes carry the same `SSH_CONNECTION` (a stop that ran on
+/// past its connection killed another test's background job, a session of its own).
+/// (No `'` in the text: it is quoted whole.)
 const STOP_SIBLINGS: &str = r#"exec sh -c 'me=$$; parent=$PPID; sids=; n=0
 info() { ppid=; sid=; while read -r field value more; do case $field in PPid:) ppid=$value;; NSsid:) sid=$value;; esac; done 2>/dev/null < "$1"; }
 useps=; ps -p "$me" -o sid= >/dev/null 2>&1 && useps=1
@@ -51,7 +55,7 @@ table() {
 }
 sids=" $(table | while read -r pid ppid sid; do [ "$ppid" = "$parent" ] && [ "$pid" != "$me" ] && printf "%s " "$pid"; done)"
 pass=0; idle=0; enough=1
-while [ "$pass" -lt 30 ] && [ "$idle" -lt "$enough" ]; do
+while [ "$pass" -lt 30 ] && [ "$idle" -lt "$enough" ] && kill -0 "$parent" 2>/dev/null; do
   pass=$((pass+1)); env=" "
   if [ -n "$SSH_CONNECTION" ]; then
     env=" $(grep -l -s -a -z -x -F "SSH_CONNECTION=$SSH_CONNECTION" /proc/[0-9]*/environ 2>/dev/null | while read -r f; do f=${f#/proc/}; f=${f%/environ}; info "/proc/$f/status"; [ -n "$sid" ] && [ "$sid" != "$me" ] && kill -STOP "$f" 2>/dev/null && printf "%s " "$f"; done)"
@@ -61,6 +65,7 @@ while [ "$pass" -lt 30 ] && [ "$idle" -lt "$enough" ]; do
     case "$sids" in *" $sid "*|*" $pid "*) ;; *) case "$env" in *" $pid "*) ;; *) continue;; esac;; esac
     kill -STOP "$pid" 2>/dev/null && printf "%s " "$pid"
   done)
+  if ! kill -0 "$parent" 2>/dev/null; then for pid in $hits $env; do kill -CONT "$pid" 2>/dev/null; done; break; fi
   if [ -z "$hits" ]; then idle=$((idle+1)); continue; fi
   idle=0; enough=3
   for pid in $hits; do kill -KILL "$pid" 2>/dev/null && n=$((n+1)); done
