@@ -388,7 +388,10 @@ impl ChannelRelay {
                         }
                         Request::Data(data) => {
                             session.touch();
-                            if interactive {
+                            // A command's input is recorded as its output is (red-team SSH round
+                            // 101: `cat > file` wrote what it was sent with no trace of it); a
+                            // transfer's contents are the transfer's, governed by policy.
+                            if interactive || matches!(mode, Mode::Terminal) {
                                 let _ = session.record_later(&Event::terminal(session.elapsed(), Stream::Stdin, &masker.mask_bytes(&data)));
                             }
                             if !up(Up::Data(data)) {

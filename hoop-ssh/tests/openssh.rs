@@ -338,6 +338,32 @@ fn set_options_that_change_reading_are_refused() {
     assert_eq!(text(&o).0, "strict-ok\n", "{:?}", text(&o));
 }
 
+/// Red-team SSH round 101: what an agent sent to a command's input (`cat > file`) reached the
+/// host with no trace in the recording. It is recorded as the command's input, masked.
+#[test]
+fn a_commands_input_is_recorded() {
+    let gw = gateway("");
+    let file = format!("/tmp/{}", marker("in101"));
+    let mut child = ssh_base(&gw).arg("web@127.0.0.1").arg(format!("cat > {file}")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    let _ = child.stdin.take().unwrap().write_all(b"INPUTMARK101 mail ann@corp.example\n");
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("INPUTMARK101"), "written on the host");
+    let _ = std::fs::remove_file(&file);
+    let ids = sealed_recordings(&gw, 1);
+    let mut input = Vec::new();
+    for id in &ids {
+        for r in gw.gate.recorder().read(id).unwrap() {
+            if let hoop_core::record::Body::Event(ev @ hoop_core::event::Event::Terminal { stream: hoop_core::event::Stream::Stdin, .. }) = &r.body {
+                input.extend(ev.terminal_bytes().unwrap());
+            }
+        }
+    }
+    let input = String::from_utf8_lossy(&input);
+    assert!(input.contains("INPUTMARK101") && !input.contains("ann@corp.example"), "recorded, masked: {input}");
+}
+
 /// Red-team round 36: 32 connections of 10 channels each, started while the budget was empty
 /// and each printing just under a checkpoint, read 295 MB past a 16 MiB budget. Commands
 /// streaming output count against the identity's session limit, over all its connections.
@@ -1550,7 +1576,7 @@ fn large_output_pauses_midway_for_review() {
     // (`true` ends at once, the job writes on): it meets the same checkpoints.
     let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "too much");
     let o = ssh(&gw, "(sleep 1; head -c 10000000 /dev/zero | tr '\\0' f) & true");
-    t.join().unwrap();
+    assert!(t.join().is_ok(), "no ticket: {} bytes, {:?}, {}", o.stdout.len(), o.status, text(&o).1);
     assert!(text(&o).1.contains("did not let this output go on"), "{}", text(&o).1);
     assert!(o.stdout.len() < 10_000_000, "ended midway: {} bytes", o.stdout.len());
     // A legacy `scp -O` download is the same command output underneath: it pauses too, and
