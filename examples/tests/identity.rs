@@ -677,3 +677,86 @@ fn an_identity_taken_out_of_the_config_is_gone_at_the_reload() {
     std::thread::sleep(Duration::from_secs(8));
     assert_eq!(pg().psql("select count(*) from people where id = 9109").unwrap().trim(), "0", "nothing after the reload ran");
 }
+
+/// Red-team identity round 110: a static identity's SCRAM exchange paused across a reload
+/// that changed its secret finished on the old one, and the session lived on (it was not live
+/// yet when the reload ended the identity's sessions). It is refused when it completes.
+#[test]
+fn a_login_in_flight_across_a_reload_of_its_identity_is_refused() {
+    let rules = "[policy]\ndefault_rules = false\n";
+    let old = "static-secret-0123456789";
+    let s = serve(&format!("{rules}[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"{old}\"\n"));
+    // A SCRAM client by hand: it stops after the server's first message until told to go on.
+    let client = r#"
+import base64, hashlib, hmac, os, socket, struct, sys
+port, user, pw = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+def send(tag, body): s.sendall(tag + struct.pack("!I", len(body) + 4) + body)
+def recv():
+    head = b""
+    while len(head) < 5: head += s.recv(5 - len(head))
+    n = struct.unpack("!I", head[1:])[0] - 4
+    body = b""
+    while len(body) < n: body += s.recv(n - len(body))
+    return head[:1], body
+params = b"user\0" + user.encode() + b"\0database\0db\0\0"
+body = struct.pack("!I", 196608) + params
+s.sendall(struct.pack("!I", len(body) + 4) + body)
+tag, body = recv()
+assert tag == b"R" and struct.unpack("!I", body[:4])[0] == 10, (tag, body)
+nonce = base64.b64encode(os.urandom(18)).decode()
+first_bare = "n=,r=" + nonce
+msg = ("n,," + first_bare).encode()
+send(b"p", b"SCRAM-SHA-256\0" + struct.pack("!I", len(msg)) + msg)
+tag, body = recv()
+server_first = body[4:].decode()
+print("paused", flush=True)
+sys.stdin.readline()
+attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
+salted = hashlib.pbkdf2_hmac("sha256", pw.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+ckey = hmac.new(salted, b"Client Key", "sha256").digest()
+without = "c=biws,r=" + attrs["r"]
+auth = (first_bare + "," + server_first + "," + without).encode()
+sig = hmac.new(hashlib.sha256(ckey).digest(), auth, "sha256").digest()
+proof = bytes(a ^ b for a, b in zip(ckey, sig))
+send(b"p", (without + ",p=" + base64.b64encode(proof).decode()).encode())
+while True:
+    tag, body = recv()
+    if tag == b"E": print("refused", body.decode(errors="replace")); break
+    if tag == b"Z":
+        send(b"Q", b"select 'logged-in-after-the-reload'\0")
+        while True:
+            tag, body = recv()
+            if tag == b"D": print("ran", body.decode(errors="replace"))
+            if tag == b"E": print("error", body.decode(errors="replace"))
+            if tag == b"Z": break
+        break
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", client, &s.pg_port.to_string(), "static-bot", old])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out_pipe = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out_pipe, &mut line).unwrap();
+    assert_eq!(line.trim(), "paused");
+    std::fs::write(&s.config, config_text(&s, &format!("{rules}[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"static-secret-NEW-0123456789\"\n"))).unwrap();
+    let pid = s.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if s.log().contains("configured identities reloaded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.log().contains("configured identities reloaded"), "{}", s.log());
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out_pipe, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(rest.contains("refused") && !rest.contains("logged-in-after-the-reload"), "{rest}{}", err(&o));
+    assert!(rest.contains("changed or removed while it logged in"), "{rest}");
+}

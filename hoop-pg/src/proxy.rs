@@ -276,7 +276,7 @@ impl PgProxy {
         };
         let cred = match &credential {
             LoginCredential::Token(tok) => Credential::Token(tok),
-            LoginCredential::Identity(id) => Credential::Verified(id),
+            LoginCredential::Identity(id, _) => Credential::Verified(id),
         };
         // A connection a rule holds for review (a spent budget) waits here; a client that goes
         // away meanwhile takes its ticket with it, as a held statement's does (red-team round 81:
@@ -300,6 +300,16 @@ impl PgProxy {
                 return fatal(&mut reader, code, &format!("hoop: {e}")).await;
             }
         };
+        // A static identity changed or taken out by a reload while it logged in (its session
+        // not yet live, so the reload could not end it) logs in no further (red-team identity
+        // round 110: a SCRAM exchange paused across the reload finished on the old secret).
+        if let LoginCredential::Identity(id, digest) = &credential
+            && !self.statics.read().unwrap_or_else(|p| p.into_inner()).get(&id.subject).is_some_and(|(i, _, d)| i == id && d == digest)
+        {
+            let msg = "hoop: this identity was changed or removed while it logged in";
+            handle.close(msg);
+            return fatal(&mut reader, proto::BAD_PASSWORD, msg).await;
+        }
         // Least privilege upstream: an agent never gets a role that reads the server's files.
         if handle.session().identity.kind == hoop_core::identity::IdentityKind::Agent && !t.allow_privileged_role {
             let refusal = match t.catalog.role_privileges().await {
@@ -473,7 +483,7 @@ impl PgProxy {
 
     async fn login(&self, reader: &mut FrameReader<Conn>, user: &str, peer: SocketAddr) -> Result<LoginCredential, LoginError> {
         let statics = self.statics.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some((identity, verifier, _)) = statics.get(user) {
+        if let Some((identity, verifier, digest)) = statics.get(user) {
             send(reader, &[proto::auth(10, format!("{MECHANISM}\0\0").as_bytes())]).await?;
             let f = next_password(reader).await?;
             let mut c = Cursor::new(&f.body);
@@ -491,7 +501,7 @@ impl PgProxy {
                 .finish(&String::from_utf8_lossy(&f.body))
                 .map_err(|_| LoginError::Refused(proto::BAD_PASSWORD, format!("hoop: password authentication failed for user \"{user}\"")))?;
             send(reader, &[proto::auth(12, fin.as_bytes())]).await?;
-            return Ok(LoginCredential::Identity(identity.clone()));
+            return Ok(LoginCredential::Identity(identity.clone(), digest.clone()));
         }
         let encrypted = matches!(reader.get_mut(), Conn::Tls(_));
         if !encrypted && !self.plaintext.plaintext_allowed(peer.ip()) {
@@ -509,7 +519,8 @@ impl PgProxy {
 
 enum LoginCredential {
     Token(String),
-    Identity(Identity),
+    /// A static identity, with its secret's digest as it logged in.
+    Identity(Identity, Vec<u8>),
 }
 
 enum LoginError {
