@@ -470,6 +470,33 @@ fn a_sealed_recording_cut_back_is_not_taken_for_a_crash() {
     assert_eq!(o.status.code(), Some(1), "a deleted recording fails: {}{}", out(&o), err(&o));
     assert!((out(&o) + &err(&o)).contains("missing"), "{}{}", out(&o), err(&o));
     assert!(s.log().contains("a sealed recording has been cut"), "{}", s.log());
+
+    // Round 110: the recording's entry dropped from the index as well. The index no longer
+    // reaches its anchor (kept with the keys): nothing is closed as a crash's, and the cut
+    // recording fails.
+    assert!(s.psql(&token, "select 'the third session'").status.success());
+    s.settle();
+    s.stop("TERM");
+    let rec = recorder(&s.data());
+    let third = rec.recorder().list().unwrap().into_iter().find(|id| holds_in(&rec, id, "the third session")).unwrap();
+    drop(rec);
+    let path = dir.join(format!("{}.jsonl", third.0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.split_inclusive('\n').next().unwrap()).unwrap();
+    let index = dir.join("sealed.log");
+    let entries = std::fs::read_to_string(&index).unwrap();
+    let kept: Vec<&str> = entries.split_inclusive('\n').collect();
+    std::fs::write(&index, kept[..kept.len() - 1].concat()).unwrap();
+    s.start_again();
+    let o = s.hoop(&["verify", &third.0]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
+    assert!((out(&o) + &err(&o)).contains("does not reach its anchor"), "{}{}", out(&o), err(&o));
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("crash_seal"), "left as it was found");
+    assert!(s.log().contains("the seal index does not reach its anchor"), "{}", s.log());
+}
+
+fn holds_in(rec: &hoop_core::gate::Gate, id: &hoop_core::session::SessionId, what: &str) -> bool {
+    rec.recorder().read(id).unwrap().iter().any(|e| serde_json::to_string(e).unwrap().contains(what))
 }
 
 /// Red-team round 37: `hoop approvals list` showed an agent's pod create as its verb and path

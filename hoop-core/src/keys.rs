@@ -142,6 +142,11 @@ impl KeyStore {
         Ok(KeyStore { dir })
     }
 
+    /// The directory itself (for state kept with the keys: the seal index's anchor).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The current signing key of `purpose` (Token or Seal), created if none exists.
     pub fn signing_key(&self, purpose: KeyPurpose) -> Result<SigningKey, KeyError> {
         let (path, bytes) = self.current(purpose, || {

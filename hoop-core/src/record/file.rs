@@ -189,7 +189,7 @@ impl FileRecorder {
         crate::keys::create_private_dir(&cfg.dir)?;
         let key = Arc::new(keys.signing_key(KeyPurpose::Seal)?);
         let verify_keys = keys.verifying_keys(KeyPurpose::Seal)?;
-        let index = Arc::new(SealIndex::open(&cfg.dir, key.clone(), verify_keys.clone())?);
+        let index = Arc::new(SealIndex::open(&cfg.dir, keys.dir().join("seal-index.head"), key.clone(), verify_keys.clone())?);
         let live: Arc<Mutex<Vec<Weak<Shared>>>> = Arc::new(Mutex::new(Vec::new()));
         let weak = Arc::downgrade(&live);
         let interval = cfg.fsync_interval.max(Duration::from_millis(1));
@@ -284,7 +284,7 @@ fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &
     // Sealed once and open now: cut after its seal, not left open by a crash. Closed as a
     // crash's, it would verify (red-team identity round 109); left open, it is reported cut.
     if let Some(sealed) = index.sealed(session)? {
-        tracing::error!(session, sealed_at = sealed.seq, ends_at = report.records, "a sealed recording has been cut: left as it is");
+        tracing::error!(session, sealed_at = sealed.seq, ends_at = report.records, "a sealed recording has been cut or added to: left as it is");
         return Ok(false);
     }
     // Where the intact records end: after the newline of record `report.records`.
@@ -426,6 +426,10 @@ impl Recorder for FileRecorder {
 
     fn recover(&self) -> Result<Vec<SessionId>, RecordError> {
         let mut closed = Vec::new();
+        // Which were sealed can no longer be told: none is closed as a crash's.
+        if self.index.distrust().is_some() {
+            return Ok(closed);
+        }
         for id in self.list()? {
             let path = self.path(&id)?;
             match recover_file(&path, &id.0, &self.key, &self.verify_keys, &self.index) {
@@ -451,6 +455,14 @@ impl Recorder for FileRecorder {
             Err(e) => return Err(RecordError::Io(e)),
         };
         let mut report = super::verify::verify_bytes(&id.0, &bytes, &self.verify_keys);
+        if let Some(why) = self.index.distrust()
+            && report.first_error.is_none()
+            && (!report.sealed || report.crash_ended)
+        {
+            report.first_error = Some((report.records + 1, why.to_string()));
+            report.sealed = false;
+            report.crash_ended = false;
+        }
         if report.first_error.is_none() && (!report.sealed || report.crash_ended) {
             // A recording cut after its seal, closed since by a forged crash or still open.
             if let Some(sealed) = self.index.sealed(&id.0)?
