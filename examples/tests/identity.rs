@@ -60,6 +60,11 @@ impl AgentHome {
         if !key.exists() {
             assert!(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&key).status().unwrap().success());
         }
+        // Flags for local minting with the agent's own credential are refused, not silently
+        // ignored (red-team identity round 110: `--subject alice --kind human` printed a
+        // certificate for the agent).
+        let o = self.hoop(s, &["ssh-cert", "--public-key", key.with_extension("pub").to_str().unwrap(), "--subject", "alice", "--kind", "human"]);
+        assert!(!o.status.success() && err(&o).contains("cannot be used with"), "{}", err(&o));
         let o = self.hoop(s, &["ssh-cert", "--public-key", key.with_extension("pub").to_str().unwrap(), "--ttl", "600"]);
         assert!(o.status.success(), "{}", err(&o));
         std::fs::write(self.dir.path().join("id_ed25519-cert.pub"), out(&o)).unwrap();

@@ -119,17 +119,18 @@ pub struct SshCertArgs {
     /// Narrow the certificate to these targets.
     #[arg(long, value_delimiter = ',')]
     cert_targets: Vec<String>,
-    /// Subject (local minting only).
-    #[arg(long)]
+    /// Subject (local minting only: refused with `--credential-file`, whose identity the
+    /// certificate carries, rather than silently ignored).
+    #[arg(long, conflicts_with = "credential_file")]
     subject: Option<String>,
     /// agent or human (local minting only).
-    #[arg(long, default_value = "agent")]
+    #[arg(long, default_value = "agent", conflicts_with = "credential_file")]
     kind: String,
     /// Groups (local minting only).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', conflicts_with = "credential_file")]
     groups: Vec<String>,
-    /// Targets (local minting only).
-    #[arg(long, value_delimiter = ',', default_value = "*")]
+    /// Targets (local minting only; `--cert-targets` narrows one asked over the admin API).
+    #[arg(long, value_delimiter = ',', default_value = "*", conflicts_with = "credential_file")]
     targets: Vec<String>,
     /// Lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
