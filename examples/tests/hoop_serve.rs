@@ -469,6 +469,8 @@ fn a_sealed_recording_cut_back_is_not_taken_for_a_crash() {
     let o = s.hoop(&["verify", &gone.0]);
     assert_eq!(o.status.code(), Some(1), "a deleted recording fails: {}{}", out(&o), err(&o));
     assert!((out(&o) + &err(&o)).contains("missing"), "{}{}", out(&o), err(&o));
+    let listed = out(&s.hoop(&["sessions", "list"]));
+    assert!(listed.lines().any(|l| l.starts_with(&gone.0) && l.contains("missing")), "listed as missing: {listed}");
     assert!(s.log().contains("a sealed recording has been cut"), "{}", s.log());
 
     // Round 110: the recording's entry dropped from the index as well. The index no longer

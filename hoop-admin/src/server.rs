@@ -612,7 +612,8 @@ impl AdminApi {
     fn sessions(&self) -> Response<Body> {
         let rec = self.gate.recorder();
         let live = self.gate.live_sessions();
-        let Ok(ids) = rec.list() else { return error(StatusCode::INTERNAL_SERVER_ERROR, "recordings could not be listed") };
+        let (Ok(mut ids), Ok(missing)) = (rec.list(), rec.missing()) else { return error(StatusCode::INTERNAL_SERVER_ERROR, "recordings could not be listed") };
+        ids.extend(missing);
         let mut out = Vec::new();
         for id in ids {
             let mut entry = serde_json::Map::new();

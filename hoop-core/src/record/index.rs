@@ -192,6 +192,16 @@ impl SealIndex {
         Ok(found)
     }
 
+    /// The sessions the index names, in its order (as far as it reads).
+    pub fn sessions(&self) -> Result<Vec<String>, RecordError> {
+        let mut out = Vec::new();
+        self.scan(|e, _| {
+            out.push(e.session.clone());
+            false
+        })?;
+        Ok(out)
+    }
+
     /// Reads the entries in order, each with the offset its line ends at, while `f` returns
     /// false; returns where the chain or a signature first fails, if it does (reading stops
     /// there). The index is never read through a link.

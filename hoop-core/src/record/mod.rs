@@ -96,6 +96,8 @@ pub enum Ending {
     Sealed,
     /// Closed at a start after the gateway crashed or was killed while it ran.
     CrashEnded,
+    /// Sealed, says the seal index, and its file is gone.
+    Missing,
 }
 
 /// A recording's listing line.
@@ -150,6 +152,11 @@ pub trait Recorder: Send + Sync + 'static {
     fn open(&self, session: &Session) -> Result<Box<dyn SessionLog>, RecordError>;
     /// Ids of every stored recording, oldest first.
     fn list(&self) -> Result<Vec<SessionId>, RecordError>;
+    /// Recordings known to have existed whose files are gone (none, for a store that cannot
+    /// tell).
+    fn missing(&self) -> Result<Vec<SessionId>, RecordError> {
+        Ok(Vec::new())
+    }
     /// Every record of a session, in order (for replay and export).
     fn read(&self, id: &SessionId) -> Result<Vec<StoredEvent>, RecordError>;
     /// Checks a recording's chain, signatures and seal.

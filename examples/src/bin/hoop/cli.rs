@@ -455,6 +455,7 @@ pub async fn sessions(cfg: &Config, a: &AdminArgs, c: SessionsCommand) -> Result
                         (Some(true), _) => "  live",
                         (_, Some("crash_ended")) => "  crash-ended",
                         (_, Some("open")) => "  unsealed",
+                        (_, Some("missing")) => "  missing (sealed, file gone)",
                         _ => "",
                     }
                 );
