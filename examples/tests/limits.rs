@@ -358,6 +358,11 @@ fn revocation_works_without_the_admin_api() {
     println!("revoke_local_ms: {}", took.as_millis());
     assert!(took < Duration::from_millis(1500), "{took:?}");
     assert!(out(&s.hoop(&["revoke", "--list"])).contains("api down"));
+    // A data dir no gateway made takes nothing and says so (red-team identity round 110: as
+    // another user, `--local` said "revoked" into a new data dir of that user's).
+    let elsewhere = s.dir.path().join("not-a-gateway");
+    let o = Command::new(HOOP).arg("--data-dir").arg(&elsewhere).args(["revoke", "--local", &jti]).env("HOOP_ADMIN_URL", &unreachable).output().unwrap();
+    assert!(!o.status.success() && err(&o).contains("nothing revoked"), "{}{}", out(&o), err(&o));
 }
 
 /// Fail closed, visibly, and at once: a rule that fails at run time refuses its statement (the

@@ -544,7 +544,6 @@ pub struct RevokeArgs {
 }
 
 pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
-    let client = client(cfg, &a.admin)?;
     if a.list && a.local {
         let list = hoop_core::auth::Revocations::open(cfg.data_dir.join("keys").join("revoked.json")).map_err(|e| e.to_string())?;
         let esc = |s: &str| hoop_core::display::escaped(s).into_owned();
@@ -554,6 +553,7 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
         return Ok(());
     }
     if a.list {
+        let client = client(cfg, &a.admin)?;
         let v = json(&client.get("/v1/revocations").await.map_err(|e| e.to_string())?)?;
         for r in v.as_array().cloned().unwrap_or_default() {
             let until = match r.pointer("/until").and_then(|u| u.as_i64()) {
@@ -576,15 +576,21 @@ pub async fn revoke(cfg: &Config, a: RevokeArgs) -> Result<(), String> {
     };
     let list = cfg.data_dir.join("keys").join("revoked.json");
     if !a.local {
-        match client.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await {
+        match client(cfg, &a.admin)?.post("/v1/revocations", serde_json::json!({ "id": id, "reason": a.reason })).await {
             Ok(body) => {
                 let v = json(&body)?;
                 println!("revoked {}; {} live sessions ended", at(&v, "/revoked"), shown(&v, "/ended_sessions"));
                 return Ok(());
             }
-            Err(e @ hoop_admin::ClientError::Connect(..)) if cfg.data_dir.join("keys").is_dir() => eprintln!("hoop: {e}; writing the revocation to {} instead", list.display()),
+            Err(e @ hoop_admin::ClientError::Connect(..)) if cfg.data_dir.join("keys").join("seal").is_dir() => eprintln!("hoop: {e}; writing the revocation to {} instead", list.display()),
             Err(e) => return Err(e.to_string()),
         }
+    }
+    // A data dir no gateway made (another user's default, a typo) would take the revocation
+    // and tell nobody (red-team identity round 110: `revoke --local` as another user said
+    // "revoked" into a new data dir of its own).
+    if !cfg.data_dir.join("keys").join("seal").is_dir() {
+        return Err(format!("no gateway's data dir at {} (no gateway has recorded there: no keys/seal): nothing revoked; pass --data-dir", cfg.data_dir.display()));
     }
     let user = std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "operator".into());
     let r = hoop_core::auth::Revocation { id, until: 0, by: user, at: hoop_core::auth::now_secs(), reason: a.reason };
