@@ -1886,6 +1886,24 @@ fn a_private_key_without_its_armour_and_a_grep_oracle_do_not_pass() {
     for c in [format!("nl -b 'pSup3r' {} | wc -w", env.display()), format!("less +/Sup3r {}", env.display())] {
         denied_reshaping(&gw, &c);
     }
+    // Round 102: a magic file of the agent's prints what follows a name, without the name.
+    let magic = dir.join("m.txt");
+    std::fs::write(&magic, "0 search/400 DB_PASSWORD=\n>&0 string x VAL[%s]\n").unwrap();
+    std::fs::set_permissions(&magic, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    denied_reshaping(&gw, &format!("file -m {} {}", magic.display(), env.display()));
+    // ... and with `-f`, the files it reads come from a list; curl's URL patterns turned back on
+    // after `-g` open files no rule sees. Both unreadable.
+    let list = dir.join("list");
+    std::fs::write(&list, format!("{}\n", env.display())).unwrap();
+    std::fs::set_permissions(&list, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for c in [
+        format!("file -m {} -f {}", magic.display(), list.display()),
+        format!("curl -s -g --no-globoff 'file://{}/{{.env}}' | cut -d= -f2", dir.display()),
+        format!("curl -s -g file:///dev/null --next 'file://{}/.en[v-v]' | cut -d= -f2", dir.display()),
+    ] {
+        let o = ssh(&gw, &c);
+        assert!(!text(&o).0.contains("Sup3r") && text(&o).1.contains("agent-no-unreadable-commands"), "{c}: {:?}", text(&o));
+    }
     // Round 100: a recursive search of the login directory reads what it holds unnamed.
     for c in ["grep -rh . . | tail -n 32 | head -n 5", "grep -rc Sup3r ."] {
         let o = ssh(&gw, c);

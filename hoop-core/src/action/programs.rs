@@ -226,6 +226,10 @@ pub(crate) fn reshapes(program: &str, args: &[String]) -> Option<String> {
         // a value with an `é` past masking).
         "cat" if short(&['v', 'A', 'e', 't']) || long(&["--show-nonprinting", "--show-all", "--show-tabs"]) => format!("{program} -v"),
         "nl" if nl_matches_pattern(args) => format!("{program} -b p"),
+        // A magic file of the caller's prints what its tests find, from any offset and without
+        // the name masking reads a value by (SSH red-team round 102: `file -m m.txt .env` printed
+        // `VAL[password]`).
+        "file" if short(&['m']) || long(&["--magic-file"]) => format!("{program} -m"),
         // Shown from the first line that matches (`+/re`, `-p re`): where it starts tells.
         "less" | "more" | "zless" | "most" if args.iter().any(|a| a.starts_with('+') || (a.starts_with("-p") && !a.starts_with("--")) || a.starts_with("--pat")) => format!("{program} +/"),
         "cut" if short(&['c', 'b']) || long(&["--characters", "--bytes"]) => format!("{program} -c"),

@@ -887,6 +887,8 @@ impl Walker<'_> {
                 && (args.iter().any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('T'))
                     || args.first().is_some_and(|a| !a.starts_with('-') && a.contains('T'))))
             || (p == "zip" && args.iter().any(|a| a == "-@"))
+            // `file -f LIST` (SSH red-team round 102: a list made by `ls` read a key unnamed).
+            || (p == "file" && args.iter().take_while(|a| a.as_str() != "--").any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('f')))
         {
             return self.r.unreadable(format!("{p} reads the names of the files it opens from a file at run time"));
         }
@@ -1846,14 +1848,37 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
             short(a, &['r', 'm', 'i', 'x', 'B', 'F'])
                 || ["--content-disposition", "--trust-server-names", "--recursive", "--mirror", "--input-file", "--force-directories", "--base", "--page-requisites"].iter().any(|o| long(a, o))
         }) => Some("writes files the server or a list names"),
-        "curl" if !has(&|a| short(a, &['g']) || a == "--globoff") && has(&|a| !a.starts_with('-') && a.contains(['{', '['])) => {
-            Some("expands globs in its URLs at run time")
-        }
+        "curl" if curl_globs(args) => Some("expands globs in its URLs at run time"),
         "curl" if has(&|a| a.contains('#') && a.chars().skip_while(|c| *c != '#').nth(1).is_some_and(|c| c.is_ascii_digit())) => {
             Some("names its output after glob matches at run time")
         }
         _ => None,
     }
+}
+
+/// Whether curl expands `{…}` and `[a-b]` patterns in a URL of `args`: in a URL group (the
+/// arguments up to `--next`/`-:`, whose options apply to all its URLs) with a pattern, unless
+/// the group's last word on it is `-g`/`--globoff` (SSH red-team round 102: `-g --no-globoff
+/// 'file:///h/{.env}'` and `-g x --next 'file:///h/id_ed2551[9-9]'` read files no rule saw).
+/// Any word with a bracket or brace that is not an option counts as a URL.
+fn curl_globs(args: &[String]) -> bool {
+    let short = |a: &str, c: char| a.starts_with('-') && !a.starts_with("--") && a.contains(c);
+    let (mut off, mut patterns) = (false, false);
+    for a in args {
+        if short(a, ':') || long(a, "--next") {
+            if patterns && !off {
+                return true;
+            }
+            (off, patterns) = (false, false);
+        } else if long(a, "--no-globoff") {
+            off = false;
+        } else if short(a, 'g') || long(a, "--globoff") {
+            off = true;
+        } else if !a.starts_with('-') && a.contains(['{', '[']) {
+            patterns = true;
+        }
+    }
+    patterns && !off
 }
 
 /// The files `wget URL` (without `-O`) and `curl -O URL` write: each URL's last path segment,
@@ -3380,6 +3405,11 @@ mod tests {
         }
         assert!(read_line("curl -s file:///home/web/%2essh/authorized_keys").paths.contains(&"/home/web/.ssh/authorized_keys".to_string()));
         assert!(read_line("curl -sg 'http://x/{a}' -o /tmp/out").unreadable.is_empty());
+        assert!(read_line("curl -s 'http://x/a' -g --next 'http://y/[1-2]' -g").unreadable.is_empty());
+        // Round 102: patterns turned back on after `-g`, or in a URL group of their own.
+        for line in ["file -f /tmp/list", "file -bf /tmp/list", "file -m x.mgc -f l", "curl -s -g --no-globoff 'file:///home/u/{.env}'", "curl -s -g --no-glob 'file:///home/u/{.env}'", "curl -s -g file:///dev/null --next 'file:///home/u/id_ed2551[9-9]'", "curl -s -g file:///dev/null -: 'file:///home/u/id_ed2551[9-9]'", "curl -sg x --nex 'file:///h/[a-b]'"] {
+            unreadable(line);
+        }
         assert!(read_line("cp /tmp/a /tmp/b").unreadable.is_empty());
     }
 
