@@ -75,7 +75,9 @@ impl Connection {
             tracing::info!(%target, "ssh login for an unknown target");
             return Auth::reject();
         };
-        match self.gw.gate.open_session(credential, Protocol::Ssh, &target, self.peer, Default::default()).await {
+        // A login held for review is refused at once, saying so: nothing reaches an SSH client
+        // before it has logged in, and it would wait silently until the login deadline.
+        match self.gw.gate.open_session_or_refuse_held(credential, Protocol::Ssh, &target, self.peer, Default::default()).await {
             Ok(h) => {
                 self.session = Some(Arc::new(h));
                 self.target = Some((target, t));

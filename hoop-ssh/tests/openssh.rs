@@ -1592,6 +1592,36 @@ fn large_output_pauses_midway_for_review() {
     let _ = ssh(&gw, "rm -f big.bin");
 }
 
+/// Red-team SSH rounds 100 and 102: a login a budget held waited silently until the login
+/// deadline closed it, and the agent could not tell a budget from a dead gateway. It is refused
+/// at once with the rule and its ticket; approved, the next login goes through.
+#[test]
+fn a_held_login_says_so_and_an_approval_lets_the_next_one_in() {
+    let gw = gateway("[policy.budgets]\ntarget_bytes_1h = 100000\n");
+    let o = ssh(&gw, "head -c 300000 /dev/zero | tr '\\0' a");
+    assert!(o.status.success(), "{:?}", text(&o).1);
+    let started = std::time::Instant::now();
+    let o = ssh(&gw, "echo next");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "told at once, not at the login deadline");
+    let (out, err) = text(&o);
+    assert!(!o.status.success() && !out.contains("next"), "{out}");
+    assert!(err.contains("held for review (ticket t_") && err.contains("agent-budget-target-bytes"), "{err}");
+    let ticket = gw.gate.approvals().list().into_iter().find(|t| t.rule == "agent-budget-target-bytes").expect("the ticket waits on");
+    let mut alice = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
+    alice.groups = vec!["review".into()];
+    gw.gate.approvals().decide(&ticket.id, &alice, true, "").unwrap();
+    let mut again = None;
+    for _ in 0..50 {
+        let o = ssh(&gw, "echo next");
+        if o.status.success() {
+            again = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(again.map(|o| text(&o).0), Some("next\n".to_string()), "the approval waived the budget");
+}
+
 /// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.
 struct RawSftp {
     child: std::process::Child,

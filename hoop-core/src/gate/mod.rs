@@ -359,7 +359,8 @@ impl Gate {
     }
 
     /// Authenticates `credential`, checks that the identity may reach `target` from `client_addr`,
-    /// starts the recording and returns the session.
+    /// starts the recording and returns the session. A connection a rule holds for review waits
+    /// here for the reviewer.
     pub async fn open_session(
         &self,
         credential: Credential<'_>,
@@ -367,6 +368,34 @@ impl Gate {
         target: &str,
         client_addr: Option<SocketAddr>,
         params: BTreeMap<String, String>,
+    ) -> Result<SessionHandle, GateError> {
+        self.open(credential, protocol, target, client_addr, params, true).await
+    }
+
+    /// [`Gate::open_session`] for a protocol that cannot tell a client anything before it has
+    /// logged in (SSH): a connection a rule holds is refused at once, saying so and naming its
+    /// ticket, and the ticket waits for its reviewer on its own; an approval of a budget rule
+    /// waives it, so the next login goes through (red-team SSH rounds 100 and 102: a held login
+    /// waited silently until the login deadline ended it).
+    pub async fn open_session_or_refuse_held(
+        &self,
+        credential: Credential<'_>,
+        protocol: Protocol,
+        target: &str,
+        client_addr: Option<SocketAddr>,
+        params: BTreeMap<String, String>,
+    ) -> Result<SessionHandle, GateError> {
+        self.open(credential, protocol, target, client_addr, params, false).await
+    }
+
+    async fn open(
+        &self,
+        credential: Credential<'_>,
+        protocol: Protocol,
+        target: &str,
+        client_addr: Option<SocketAddr>,
+        params: BTreeMap<String, String>,
+        wait: bool,
     ) -> Result<SessionHandle, GateError> {
         // A refused login leaves a trace in the log (red-team identity round 81: none did); it
         // has no session to be recorded in.
@@ -453,7 +482,29 @@ impl Gate {
         };
         let mut connect = Action::connect(target, client_addr.map(|a| a.to_string()).unwrap_or_default());
         connect.connect.params = params;
-        match handle.check_and_wait(connect).await? {
+        let outcome = match handle.check(connect)? {
+            Checked::Allow { action_id } => Outcome::Allow { action_id },
+            Checked::Deny { action_id, rule, reason } => Outcome::Deny { action_id, rule, reason },
+            Checked::Review { action_id, pending } if wait => handle.wait_review(action_id, pending).await?,
+            Checked::Review { action_id, pending } => {
+                let (ticket, rule) = (pending.ticket().id.clone(), pending.ticket().rule.clone());
+                // The session lives on until the reviewer decides (its recording says how), then
+                // closes; the client has gone by then.
+                tokio::spawn(async move {
+                    let end = match handle.wait_review(action_id, pending).await {
+                        Ok(Outcome::Allow { .. }) => "held login approved; the client logs in again".to_string(),
+                        Ok(Outcome::Deny { reason, .. }) => format!("held login refused: {reason}"),
+                        Err(e) => format!("held login: {e}"),
+                    };
+                    handle.close(&end);
+                });
+                return Err(GateError::Denied {
+                    rule,
+                    reason: format!("this login is held for review (ticket {ticket}); once a reviewer approves, log in again"),
+                });
+            }
+        };
+        match outcome {
             Outcome::Allow { .. } => {
                 self.inner.metrics.session_opened(protocol);
                 Ok(handle)
