@@ -644,6 +644,17 @@ fn credential_issuance_is_bounded_per_subject() {
     assert!(log.matches("credential exchanged for a token").count() <= 121, "one line per issue only");
 }
 
+/// Sends the gateway SIGHUP and waits until it has reloaded its config.
+fn reload(s: &Serve) {
+    let pid = s.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let reloaded = (0..100).any(|_| s.log().contains("configured identities reloaded") || {
+        std::thread::sleep(Duration::from_millis(50));
+        false
+    });
+    assert!(reloaded, "{}", s.log());
+}
+
 /// Red-team identity round 109: a static identity taken out of the config and reloaded with
 /// SIGHUP went on logging in, and its open session went on running statements. A reload takes
 /// in the identities the config defines: a static identity and an SSH key taken out log in no
@@ -665,15 +676,7 @@ fn an_identity_taken_out_of_the_config_is_gone_at_the_reload() {
     let end = text[at..].find("public_key").map(|p| at + p).unwrap();
     let end = end + text[end..].find('\n').unwrap() + 1;
     std::fs::write(&s.config, format!("{}{}", &text[..at], &text[end..])).unwrap();
-    let pid = s.child.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    for _ in 0..100 {
-        if s.log().contains("configured identities reloaded") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(s.log().contains("configured identities reloaded"), "{}", s.log());
+    reload(&s);
 
     let o = open.wait_with_output().unwrap();
     assert!(!o.status.success(), "the open session ended");
@@ -749,15 +752,7 @@ while True:
     std::io::BufRead::read_line(&mut out_pipe, &mut line).unwrap();
     assert_eq!(line.trim(), "paused");
     std::fs::write(&s.config, config_text(&s, &format!("{rules}[[static_identities]]\nsubject = \"static-bot\"\nsecret = \"static-secret-NEW-0123456789\"\n"))).unwrap();
-    let pid = s.child.as_ref().unwrap().id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    for _ in 0..100 {
-        if s.log().contains("configured identities reloaded") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(s.log().contains("configured identities reloaded"), "{}", s.log());
+    reload(&s);
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"go\n").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out_pipe, &mut rest).unwrap();
