@@ -1606,7 +1606,12 @@ fn a_held_login_says_so_and_an_approval_lets_the_next_one_in() {
     let (out, err) = text(&o);
     assert!(!o.status.success() && !out.contains("next"), "{out}");
     assert!(err.contains("held for review (ticket t_") && err.contains("agent-budget-target-bytes"), "{err}");
-    let ticket = gw.gate.approvals().list().into_iter().find(|t| t.rule == "agent-budget-target-bytes").expect("the ticket waits on");
+    // Another attempt is pointed at the same ticket.
+    let o = ssh(&gw, "echo next");
+    assert!(text(&o).1.contains("held for review (ticket t_"), "{:?}", text(&o));
+    let tickets: Vec<_> = gw.gate.approvals().list().into_iter().filter(|t| t.rule == "agent-budget-target-bytes").collect();
+    assert_eq!(tickets.len(), 1, "one ticket for the held login: {tickets:?}");
+    let ticket = tickets.into_iter().next().unwrap();
     let mut alice = hoop_core::identity::Identity::new("alice", IdentityKind::Human);
     alice.groups = vec!["review".into()];
     gw.gate.approvals().decide(&ticket.id, &alice, true, "").unwrap();

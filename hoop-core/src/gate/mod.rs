@@ -424,6 +424,13 @@ impl Gate {
             refused(&e);
             return Err(e.into());
         }
+        // A login held already waits for its reviewer: another attempt is pointed at its ticket
+        // rather than opening one more for the reviewers (and one more session) each time.
+        if !wait
+            && let Some(t) = self.inner.approvals.list().into_iter().find(|t| t.requester == identity.subject && t.action.kind == crate::action::ActionKind::Connect && t.action.target == target)
+        {
+            return Err(GateError::Denied { rule: t.rule, reason: held_login(&t.id) });
+        }
         // Past its recording budget an agent gets no session, and no recording either: a refused
         // connection's own records (its start, its refusal, its seal) made 2,000 files a second
         // for a client that only logged in (red-team round 68).
@@ -498,10 +505,7 @@ impl Gate {
                     };
                     handle.close(&end);
                 });
-                return Err(GateError::Denied {
-                    rule,
-                    reason: format!("this login is held for review (ticket {ticket}); once a reviewer approves, log in again"),
-                });
+                return Err(GateError::Denied { rule, reason: held_login(&ticket) });
             }
         };
         match outcome {
@@ -1363,6 +1367,11 @@ impl SessionHandle {
         a.connect.params.values_mut().for_each(mask);
         a
     }
+}
+
+/// What a client whose login is held is told.
+fn held_login(ticket: &str) -> String {
+    format!("this login is held for review (ticket {ticket}); once a reviewer approves, log in again")
 }
 
 /// Numbers for the values masked in one statement: each distinct value gets `#n` after its
