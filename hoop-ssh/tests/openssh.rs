@@ -1625,6 +1625,12 @@ fn a_held_login_says_so_and_an_approval_lets_the_next_one_in() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(again.map(|o| text(&o).0), Some("next\n".to_string()), "the approval waived the budget");
+    // Another rule's hold waits for its reviewer, whose approval lets this login through.
+    let gw = gateway("[[policy.rules]]\nname = \"review-logins\"\nwhen = 'action.kind == \"connect\"'\nthen = \"review\"\n");
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", true, "");
+    let o = ssh(&gw, "echo approved");
+    t.join().unwrap();
+    assert_eq!(text(&o).0, "approved\n", "{:?}", text(&o));
 }
 
 /// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.

@@ -373,10 +373,11 @@ impl Gate {
     }
 
     /// [`Gate::open_session`] for a protocol that cannot tell a client anything before it has
-    /// logged in (SSH): a connection a rule holds is refused at once, saying so and naming its
-    /// ticket, and the ticket waits for its reviewer on its own; an approval of a budget rule
-    /// waives it, so the next login goes through (red-team SSH rounds 100 and 102: a held login
-    /// waited silently until the login deadline ended it).
+    /// logged in (SSH): a connection a budget rule holds is refused at once, saying so and naming
+    /// its ticket, and the ticket waits for its reviewer on its own; its approval waives the
+    /// rule, so the next login goes through (red-team SSH rounds 100 and 102: a held login waited
+    /// silently until the login deadline ended it). Another rule's hold waits, as it must for
+    /// its approval to let this login through.
     pub async fn open_session_or_refuse_held(
         &self,
         credential: Credential<'_>,
@@ -427,7 +428,9 @@ impl Gate {
         // A login held already waits for its reviewer: another attempt is pointed at its ticket
         // rather than opening one more for the reviewers (and one more session) each time.
         if !wait
-            && let Some(t) = self.inner.approvals.list().into_iter().find(|t| t.requester == identity.subject && t.action.kind == crate::action::ActionKind::Connect && t.action.target == target)
+            && let Some(t) = self.inner.approvals.list().into_iter().find(|t| {
+                t.requester == identity.subject && t.action.kind == crate::action::ActionKind::Connect && t.action.target == target && self.inner.policy.is_budget_rule(&t.rule)
+            })
         {
             return Err(GateError::Denied { rule: t.rule, reason: held_login(&t.id) });
         }
@@ -492,7 +495,9 @@ impl Gate {
         let outcome = match handle.check(connect)? {
             Checked::Allow { action_id } => Outcome::Allow { action_id },
             Checked::Deny { action_id, rule, reason } => Outcome::Deny { action_id, rule, reason },
-            Checked::Review { action_id, pending } if wait => handle.wait_review(action_id, pending).await?,
+            // Only a budget's hold is refused at once: its approval waives it for the next login.
+            // Another rule's approval lets only the login that waits for it through.
+            Checked::Review { action_id, pending } if wait || !self.inner.policy.is_budget_rule(&pending.ticket().rule) => handle.wait_review(action_id, pending).await?,
             Checked::Review { action_id, pending } => {
                 let (ticket, rule) = (pending.ticket().id.clone(), pending.ticket().rule.clone());
                 // The session lives on until the reviewer decides (its recording says how), then
