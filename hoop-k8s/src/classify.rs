@@ -116,6 +116,26 @@ pub fn stream_query(subresource: &str, query: &str) -> String {
     out.finish()
 }
 
+/// A log request's query without `limitBytes`, and the limit (its first value, as the API
+/// server reads it): the server would cut the log inside a value, and a Secret's value cut short
+/// is no longer the text masking searches for (`--limit-bytes` one short of a value's end
+/// printed all of it but its last character). hoop reads the whole log and cuts what it
+/// masked instead. `Err` with why, for a limit that is not a whole number of bytes.
+pub fn take_log_limit(query: &str) -> Result<(String, Option<u64>), String> {
+    let mut limit = None;
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if name == "limitBytes" {
+            if limit.is_none() {
+                limit = Some(value.trim().parse::<u64>().map_err(|_| format!("limitBytes {value:?} is not a whole number of bytes"))?);
+            }
+        } else {
+            out.append_pair(&name, &value);
+        }
+    }
+    Ok((if limit.is_some() { out.finish() } else { query.to_string() }, limit))
+}
+
 /// A boolean query parameter as the API server reads it (`Convert_Slice_string_To_bool`): its
 /// first value; false when absent, `0` or `false` in any case, true otherwise (`watch=yes`,
 /// `stdin=TRUE` and `tty=` are true, `watch=0&watch=1` is false).
@@ -126,6 +146,14 @@ pub fn query_flag(query: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_limit_is_taken_off_the_query() {
+        assert_eq!(take_log_limit("container=c&limitBytes=29&limitBytes=5").unwrap(), ("container=c".to_string(), Some(29)));
+        assert_eq!(take_log_limit("limit%42ytes=7").unwrap(), (String::new(), Some(7)));
+        assert_eq!(take_log_limit("tailLines=3").unwrap(), ("tailLines=3".to_string(), None));
+        assert!(take_log_limit("limitBytes=-1").is_err() && take_log_limit("limitBytes=x").is_err());
+    }
 
     fn c(m: &str, p: &str, q: &str) -> (String, String, String, String, String, String, String) {
         let k = classify(m, p, q);

@@ -214,6 +214,13 @@ impl Conn {
         if exec_like {
             query = crate::classify::stream_query(&k8s.subresource, &query);
         }
+        let mut log_limit = None;
+        if k8s.subresource == "log" {
+            match crate::classify::take_log_limit(&query) {
+                Ok((q, limit)) => (query, log_limit) = (q, limit),
+                Err(why) => return status::failure(StatusCode::BAD_REQUEST, "BadRequest", &format!("hoop: {why}")),
+            }
+        }
         // (Only an exec or attach is kept for kubectl's retry: other requests make no key.)
         let memo_key = exec_like.then(|| RetryMemo::key(&session.session().identity.subject, &target_name, &format!("{api_path}?{query}")));
         if exec_like && upgrade.as_deref().is_some_and(|u| u != "websocket") {
@@ -407,7 +414,7 @@ impl Conn {
                 return status::failure(StatusCode::BAD_GATEWAY, "ServiceUnavailable", &format!("hoop could not reach the API server: {e}"));
             }
         };
-        respond(resp, ongoing, &query, &gw).await
+        respond(resp, ongoing, &query, log_limit, &gw).await
     }
 
     /// The session for `token` on `target`, opened on first use.
@@ -561,7 +568,7 @@ fn shown_body(session: &SessionHandle, scope: Scope<'_>, doc: Option<serde_json:
 }
 
 /// Masks and relays the API server's response.
-async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K8sGateway) -> Response<Body> {
+async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, log_limit: Option<u64>, gw: &K8sGateway) -> Response<Body> {
     let (mut parts, incoming) = resp.into_parts();
     let ctype = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     for h in ["content-length", "transfer-encoding", "connection", "keep-alive", "content-encoding"] {
@@ -574,7 +581,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
     let json = ctype.is_empty() || ctype.starts_with("application/json");
     if is_proxy(&ongoing.k8s) && code.is_success() {
         // What a pod or service answers is not an API object: its text passes the detectors.
-        let rx = stream::text(incoming, ongoing, masker);
+        let rx = stream::text(incoming, ongoing, masker, None);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if !json && !ctype.starts_with("text/plain") {
@@ -588,7 +595,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if ongoing.k8s.subresource == "log" && code.is_success() {
-        let rx = stream::text(incoming, ongoing, masker);
+        let rx = stream::text(incoming, ongoing, masker, log_limit);
         return Response::from_parts(parts, crate::body::channel(rx));
     }
     if json {
@@ -644,7 +651,7 @@ async fn respond(resp: Response<Incoming>, ongoing: Ongoing, query: &str, gw: &K
         return Response::from_parts(parts, full(out));
     }
     // Plain text streams through the content detectors.
-    let rx = stream::text(incoming, ongoing, masker);
+    let rx = stream::text(incoming, ongoing, masker, None);
     Response::from_parts(parts, crate::body::channel(rx))
 }
 

@@ -102,8 +102,9 @@ pub(crate) fn watch_events(mut body: Incoming, ongoing: Ongoing, max_event: usiz
 /// Text through the stream masker (values split across chunks are still caught); held bytes
 /// are flushed after the masker's short hold time so `logs -f` stays live. Checkpoints every
 /// MiB: a hold stops reading the API server until the reviewer decides; a refusal ends the text
-/// with a line saying why.
-pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) -> mpsc::Receiver<Bytes> {
+/// with a line saying why. With `limit`, what was masked is cut after that many bytes (the
+/// client's `limitBytes`, which hoop does not pass on: see `classify::take_log_limit`).
+pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>, limit: Option<u64>) -> mpsc::Receiver<Bytes> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         let mut m = masker.stream(StreamStyle::Pipe);
@@ -158,15 +159,20 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
                     break;
                 }
             }
+            let (out, full) = cut(out, sent, limit);
             if !out.is_empty() {
                 sent += out.len() as u64;
                 if tx.send(Bytes::from(out)).await.is_err() {
                     break;
                 }
             }
+            if full {
+                refused = true;
+                break;
+            }
         }
         if !refused {
-            let rest = m.flush();
+            let (rest, _) = cut(m.flush(), sent, limit);
             if !rest.is_empty() {
                 sent += rest.len() as u64;
                 let _ = tx.send(Bytes::from(rest)).await;
@@ -175,4 +181,15 @@ pub(crate) fn text(mut body: Incoming, ongoing: Ongoing, masker: Arc<Masker>) ->
         ongoing.finish_masked(StatusCode::OK, 0, (sent, m.masked_values()), error);
     });
     rx
+}
+
+/// `out` cut to what `limit` leaves after `sent` bytes, and whether the limit is reached.
+fn cut(mut out: Vec<u8>, sent: u64, limit: Option<u64>) -> (Vec<u8>, bool) {
+    let Some(limit) = limit else { return (out, false) };
+    let room = usize::try_from(limit.saturating_sub(sent)).unwrap_or(usize::MAX);
+    if out.len() >= room {
+        out.truncate(room);
+        return (out, true);
+    }
+    (out, false)
 }

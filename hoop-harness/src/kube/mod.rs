@@ -297,7 +297,9 @@ impl State {
         match (req.method().clone(), target.name.as_deref(), target.sub.as_deref()) {
             (Method::GET, Some(name), Some("log")) => {
                 let follow = flag("follow");
-                self.store.logs(target.namespace.as_deref().unwrap_or(""), name, follow)
+                // `limitBytes`, as the kubelet applies it: the log cut after that many bytes.
+                let limit = q("limitBytes").and_then(|v| v.parse::<usize>().ok());
+                self.store.logs(target.namespace.as_deref().unwrap_or(""), name, follow, limit)
             }
             (Method::GET | Method::POST, Some(name), Some("exec" | "attach")) => {
                 let Some(pod) = self.store.get(target.res, target.namespace.as_deref(), name) else {

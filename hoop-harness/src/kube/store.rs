@@ -293,15 +293,19 @@ impl Store {
     }
 
     /// A pod's log: its `harness/log` annotation (or a default line), then, when following,
-    /// three more lines 200 ms apart, as a container that writes and exits.
-    pub(crate) fn logs(&self, ns: &str, name: &str, follow: bool) -> Response<Body> {
+    /// three more lines 200 ms apart, as a container that writes and exits; with `limit`, its
+    /// first that many bytes only.
+    pub(crate) fn logs(&self, ns: &str, name: &str, follow: bool, limit: Option<usize>) -> Response<Body> {
         let Some(pod) = self.get(res("pods"), Some(ns), name) else {
             return super::status(hyper::StatusCode::NOT_FOUND, "NotFound", &format!("pods \"{name}\" not found"));
         };
-        let text = pod["metadata"]["annotations"]["harness/log"].as_str().map(str::to_string).unwrap_or_else(|| format!("started {name}\n"));
+        let mut text = pod["metadata"]["annotations"]["harness/log"].as_str().map(str::to_string).unwrap_or_else(|| format!("started {name}\n")).into_bytes();
+        if let Some(limit) = limit {
+            text.truncate(limit);
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
         tokio::spawn(async move {
-            if tx.send(Bytes::from(text)).await.is_err() || !follow {
+            if tx.send(Bytes::from(text)).await.is_err() || !follow || limit.is_some() {
                 return;
             }
             for i in 0..3 {
