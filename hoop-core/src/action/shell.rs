@@ -2148,6 +2148,12 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
                 || (a.contains('@') && !a.contains("://"))
                 || a.split_once("://").is_some_and(|(scheme, _)| !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "file") && !scheme.starts_with('-'))
         }) => Some("curl sends a file's contents, or its input, off the host, which masking does not see"),
+        // Files curl reads and sends without a `@`: `~/.netrc`'s password for the host (`-n`,
+        // `--netrc`, `--netrc-optional`), a file whole as `If-None-Match` (`--etag-compare`), a
+        // cookie file (`-b FILE`, a value with no `=`), HSTS and Alt-Svc caches (SSH red-team
+        // round 103: `curl -n` sent the `.netrc` password to a listener of the agent's, and
+        // `--trace /dev/stdout` gave it back as a hex dump masking could not read).
+        "curl" if curl_sends_files(args) => Some("curl sends a file's contents off the host, which masking does not see"),
         // An engine is a shared object it loads (red-team round 42).
         "curl" if has(&|a| long(a, "--engine")) => Some("curl loads an OpenSSL engine of its options"),
         "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file")) => Some("wget sends a file's contents off the host, which masking does not see"),
@@ -2228,6 +2234,30 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
 
 /// curl's short options that take an argument (the rest of a cluster, or the next word).
 pub(crate) const CURL_WITH_ARG: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+
+/// Whether curl reads a file it sends without a `@` naming it (see `program_runs`): the netrc
+/// options, `--etag-compare`, `--hsts`, `--alt-svc`, and `-b`/`--cookie` given a file.
+fn curl_sends_files(args: &[String]) -> bool {
+    let mut words = args.iter();
+    while let Some(a) = words.next() {
+        if ["--netrc", "--netrc-optional", "--netrc-file", "--etag-compare", "--hsts", "--alt-svc"].iter().any(|o| long(a, o)) || short_given(a, &['n'], CURL_WITH_ARG) {
+            return true;
+        }
+        let cookie = if long(a, "--cookie") {
+            Some(a.split_once('=').map(|(_, v)| v.to_string()).or_else(|| words.next().cloned()))
+        } else if short_given(a, &['b'], CURL_WITH_ARG) {
+            // The cluster's rest after `b`, or the next word.
+            let rest = a.split_once('b').map(|(_, r)| r.to_string()).unwrap_or_default();
+            Some(if rest.is_empty() { words.next().cloned() } else { Some(rest) })
+        } else {
+            None
+        };
+        if cookie.is_some_and(|v| v.is_none_or(|v| !v.contains('='))) {
+            return true;
+        }
+    }
+    false
+}
 
 /// Whether the short-option word `a` gives one of `letters`, read as getopt reads a cluster:
 /// a letter of `with_arg` takes the rest of the word as its argument (`curl -sT FILE` gives
