@@ -494,7 +494,59 @@ fn a_sealed_recording_cut_back_is_not_taken_for_a_crash() {
     assert_eq!(o.status.code(), Some(1), "{}{}", out(&o), err(&o));
     assert!((out(&o) + &err(&o)).contains("does not reach its anchor"), "{}{}", out(&o), err(&o));
     assert!(!std::fs::read_to_string(&path).unwrap().contains("crash_seal"), "left as it was found");
-    assert!(s.log().contains("the seal index does not reach its anchor"), "{}", s.log());
+    assert!(s.log().contains("the seal index is not trusted"), "{}", s.log());
+}
+
+/// Red-team identity round 111: a recording the gateway never opened, dropped among the
+/// recordings while it was down (a copy of a real one under a new id, chain recomputed), was
+/// closed as a crash's at the next start and verified, attributed to whoever it named. Only
+/// recordings the seal index says were opened are closed so; this one stays unsealed.
+#[test]
+fn a_recording_the_gateway_never_opened_is_not_closed_as_a_crashs() {
+    let mut s = serve("[policy]\ndefault_rules = false\n");
+    let token = s.token("agent-1", "agent", "", 600);
+    assert!(s.psql(&token, "select 'a real session'").status.success());
+    s.settle();
+    s.stop("TERM");
+    let dir = s.data().join("recordings");
+    let real = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "jsonl")).unwrap();
+    // The session start and connect, under a new id, their chain recomputed as the format is
+    // public: `hash` is SHA-256 of the line without it.
+    let forged_id = "20261207T170600.000Z-f0f0f0f0f0f0";
+    let old_id = real.file_stem().unwrap().to_string_lossy().to_string();
+    let mut prev = "0".repeat(64);
+    let mut forged_text = String::new();
+    for line in std::fs::read_to_string(&real).unwrap().lines().take(2) {
+        let mut v: serde_json::Value = serde_json::from_str(&line.replace(&old_id, forged_id)).unwrap();
+        v["prev"] = serde_json::json!(prev);
+        let obj = v.as_object_mut().unwrap();
+        obj.remove("hash");
+        let body = serde_json::to_string(&obj).unwrap();
+        let hash = hoop_core_sha256(body.as_bytes());
+        let line = format!("{},\"hash\":\"{hash}\"}}", &body[..body.len() - 1]);
+        prev = hash;
+        forged_text.push_str(&line);
+        forged_text.push('\n');
+    }
+    let forged = dir.join(format!("{forged_id}.jsonl"));
+    std::fs::write(&forged, &forged_text).unwrap();
+    let rec = recorder(&s.data());
+    let report = rec.recorder().verify(&hoop_core::session::SessionId(forged_id.into())).unwrap();
+    assert!(report.first_error.is_none() && !report.sealed, "the forged chain holds: {report:?}");
+    drop(rec);
+    s.start_again();
+    assert!(!std::fs::read_to_string(&forged).unwrap().contains("crash_seal"), "left open");
+    let o = s.hoop(&["verify", forged_id]);
+    assert_ne!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    assert!(s.log().contains("never opened"), "{}", s.log());
+}
+
+/// SHA-256 in hex, as coreutils prints it.
+fn hoop_core_sha256(bytes: &[u8]) -> String {
+    let mut c = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(c.stdin.as_mut().unwrap(), bytes).unwrap();
+    drop(c.stdin.take());
+    out(&c.wait_with_output().unwrap()).split_whitespace().next().unwrap().to_string()
 }
 
 fn holds_in(rec: &hoop_core::gate::Gate, id: &hoop_core::session::SessionId, what: &str) -> bool {

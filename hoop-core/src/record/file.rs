@@ -136,7 +136,7 @@ impl Shared {
         let (seq, hash) = (st.seq, st.prev.as_str().to_string());
         drop(st);
         // Sealed all the same: the index is what tells a later cut of it from a crash.
-        if let Err(e) = self.index.add(&self.session, seq, &hash) {
+        if let Err(e) = self.index.sealed_at(&self.session, seq, &hash) {
             tracing::error!(session = %self.session, error = %e, "the seal index could not be written: a later cut of this recording would look like a crash");
         }
         Ok(())
@@ -283,6 +283,13 @@ fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &
     }
     // Sealed once and open now: cut after its seal, not left open by a crash. Closed as a
     // crash's, it would verify (red-team identity round 109); left open, it is reported cut.
+    // A recording the gateway never opened (one dropped among them by whoever can write
+    // there: red-team identity round 111 had a forged session crash-sealed and verified) is
+    // not the gateway's to close. (At the first start with an index, none was entered.)
+    if !index.fresh() && !index.was_opened(session)? {
+        tracing::error!(session, "a recording the gateway never opened is left open: not closed as a crash's");
+        return Ok(false);
+    }
     if let Some(sealed) = index.sealed(session)? {
         tracing::error!(session, sealed_at = sealed.seq, ends_at = report.records, "a sealed recording has been cut or added to: left as it is");
         return Ok(false);
@@ -319,7 +326,7 @@ fn recover_file(path: &std::path::Path, session: &str, key: &SigningKey, keys: &
     let mut file = OpenOptions::new().append(true).open(path)?;
     file.write_all(&out)?;
     file.sync_all()?;
-    index.add(session, seq + 1, sealed.as_str())?;
+    index.sealed_at(session, seq + 1, sealed.as_str())?;
     tracing::warn!(session, records = report.records, "recording left open by a crash closed");
     Ok(true)
 }
@@ -370,6 +377,9 @@ impl Recorder for FileRecorder {
                 broken: false,
             }),
         });
+        // Entered as opened, so that a crash's recording is told from one dropped among them
+        // (a failure is the index's to report: it is then distrusted, and says so once).
+        let _ = self.index.opened(&session.id.0);
         self.live.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(&shared));
         let log = FileLog { shared };
         log.record(&Event::SessionStart { session: session.clone() })?;
@@ -451,6 +461,9 @@ impl Recorder for FileRecorder {
                 Err(e) => tracing::error!(session = %id, error = %e, "a recording left open could not be closed"),
             }
         }
+        // The first start with an index ends its recovery with the anchor written: from now
+        // on only recordings the index says were opened are closed as a crash's.
+        self.index.recovered()?;
         Ok(closed)
     }
 
