@@ -372,7 +372,10 @@ pub fn startup_params(params: &BTreeMap<String, String>) -> Result<BTreeMap<Stri
     }
     if let Some(options) = params.get("options") {
         let mut kept = Vec::new();
-        let mut words = options.split_ascii_whitespace();
+        // Split as the server splits it (`pg_split_opts`: C's `isspace`, which counts the
+        // vertical tab; Rust's ASCII whitespace does not, and red-team round 112 set
+        // `transform_null_equals` past the allow-list with `-c enable_seqscan=off\v-c\vX=Y`).
+        let mut words = options.split(|c: char| c == ' ' || ('\t'..='\r').contains(&c)).filter(|w| !w.is_empty());
         while let Some(w) = words.next() {
             // `-c name=value`, `-cname=value` or `--name=value`; backslash escapes are refused
             // rather than interpreted.
@@ -385,7 +388,7 @@ pub fn startup_params(params: &BTreeMap<String, String>) -> Result<BTreeMap<Stri
             };
             let (name, _) = setting.split_once('=').ok_or_else(|| format!("startup option {setting:?}"))?;
             let name = name.replace('-', "_");
-            if setting.contains('\\') || !allowed(&name) || is_pinned(&name) {
+            if setting.contains('\\') || setting.chars().any(char::is_control) || !allowed(&name) || is_pinned(&name) {
                 return Err(format!("setting {name}"));
             }
             kept.push(format!("-c {setting}"));
@@ -411,6 +414,9 @@ mod startup_tests {
         assert_eq!(out, p(&[("user", "a"), ("database", "d"), ("application_name", "psql")]));
         let out = startup_params(&p(&[("options", "-c statement_timeout=5s --search-path=public")])).unwrap();
         assert_eq!(out.get("options").map(String::as_str), Some("-c statement_timeout=5s -c search-path=public"));
+        assert!(startup_params(&p(&[("options", "-c enable_seqscan=off\u{b}-c\u{b}transform_null_equals=on")])).is_err(), "a vertical tab separates words, as the server reads it");
+        assert!(startup_params(&p(&[("options", "-c enable_seqscan=off\u{c}-c\u{c}array_nulls=off")])).is_err());
+        assert!(startup_params(&p(&[("options", "-c application_name=a\u{1}b")])).is_err(), "no control characters in a value");
         let out = startup_params(&p(&[("options", "-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan")])).unwrap();
         assert_eq!(out.get("options").map(String::as_str), Some("-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan"));
         for bad in ["-c row_security=off", "-c session_replication_role=replica", "-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {

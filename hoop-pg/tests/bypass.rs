@@ -68,7 +68,9 @@ fn lexing_settings_cannot_be_changed() {
     let gw = Gw::start("");
     victim("v_lex");
     let t = gw.token("agent-1", IdentityKind::Agent);
-    for opt in ["options='-c standard_conforming_strings=off'", "options='-cclient_encoding=SJIS'", "options='--backslash_quote=on'", "options='-c role=postgres'"] {
+    // (Red-team round 112: a vertical tab, which the server splits `options` on, hid a second
+    // setting inside an allowed one's value.)
+    for opt in ["options='-c standard_conforming_strings=off'", "options='-cclient_encoding=SJIS'", "options='--backslash_quote=on'", "options='-c role=postgres'", "options='-c enable_seqscan=off\u{b}-c\u{b}transform_null_equals=on'"] {
         let o = gw.psql_with("agent-1", &t, opt, &["-c", "SELECT 1"], None);
         let (out, err) = text(&o);
         assert!(err.contains("not allowed at startup") && out.trim().is_empty(), "{opt}: {out} {err}");

@@ -1845,7 +1845,9 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
         // The server names the file (red-team round 30: `curl -OJ` wrote `~/.bash_login`).
         "curl" if has(&|a| short(a, &['J']) || long(a, "--remote-header-name")) => Some("writes a file the server names"),
         "wget" if has(&|a| {
-            short(a, &['r', 'm', 'i', 'x', 'B', 'F'])
+            // (`-p`, `--page-requisites`: what the page names, under names the server chooses:
+            // SSH red-team round 104 wrote `~/.ssh/authorized_keys` and `~/.bashrc` so.)
+            short(a, &['r', 'm', 'i', 'x', 'B', 'F', 'p'])
                 || ["--content-disposition", "--trust-server-names", "--recursive", "--mirror", "--input-file", "--force-directories", "--base", "--page-requisites"].iter().any(|o| long(a, o))
         }) => Some("writes files the server or a list names"),
         "curl" if curl_globs(args) => Some("expands globs in its URLs at run time"),
@@ -2156,7 +2158,14 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "curl" if curl_sends_files(args) => Some("curl sends a file's contents off the host, which masking does not see"),
         // An engine is a shared object it loads (red-team round 42).
         "curl" if has(&|a| long(a, "--engine")) => Some("curl loads an OpenSSL engine of its options"),
-        "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file")) => Some("wget sends a file's contents off the host, which masking does not see"),
+        // (`--load-cookies FILE`: a cookie jar of the host's, round 104.)
+        "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file") || long(a, "--load-cookies")) => Some("wget sends a file's contents off the host, which masking does not see"),
+        // A dump of what curl sends and receives, 16 bytes a line in hex or cut at its width:
+        // a value split across lines is no longer the text masking searches for (SSH red-team
+        // round 104: an AWS key pair a service returned, printed through `--trace -`).
+        "curl" if has(&|a| ["--trace", "--trace-ascii", "--trace-config", "--trace-ids", "--trace-time"].iter().any(|o| long(a, o))) => {
+            Some("curl prints what it sends and receives as a dump that masking cannot read")
+        }
         // A copy to or from another host (`scp f user@host:`, `rsync -e ssh f host:d`), not the
         // server end of a transfer hoop reads.
         // (`tar -cf host:/x` writes its archive through rmt on another host.)
@@ -3474,7 +3483,7 @@ mod tests {
             let r = read_line(line);
             assert!(!r.interpreter.is_empty() || !r.unreadable.is_empty(), "{line}: {r:?}");
         }
-        for line in ["curl -sOJ http://x/a", "curl --remote-header-name -O http://x/a", "wget --content-disposition http://x/b", "wget -r http://x/", "wget -i /tmp/list"] {
+        for line in ["curl -sOJ http://x/a", "curl --remote-header-name -O http://x/a", "wget --content-disposition http://x/b", "wget -r http://x/", "wget -i /tmp/list", "wget -q -p -nH http://x/zz/", "wget -qp -nd http://x/", "wget -E -k -p http://x/"] {
             unreadable(line);
         }
         for (line, path) in [
