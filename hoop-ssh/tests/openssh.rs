@@ -1647,7 +1647,7 @@ fn curl_reading_files_it_sends_is_held() {
     for c in [
         format!("curl -s -m 2 -n http://127.0.0.1:{port}/"),
         format!("curl -s -m 2 --etag-compare /etc/hostname http://127.0.0.1:{port}/"),
-        format!("wget -q -O- --load-cookies /etc/hostname http://127.0.0.1:{port}/"),
+        format!("wget -q -T 2 -t 1 -O- --load-cookies /etc/hostname http://127.0.0.1:{port}/"),
         format!("curl -s -m 2 --trace - -o /dev/null http://127.0.0.1:{port}/"),
     ] {
         let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
