@@ -187,8 +187,6 @@ impl ChannelRelay {
         // The file contents an sftp subsystem sent, and how much of it usage has counted: its
         // requests are actions of their own, so its bytes count without one result to carry them.
         let mut counted: u64 = 0;
-        // Output and masked values when the command's result was recorded (at its exit status):
-        // sshd may send the last output after it, which still counts.
         // The command's exit status, once the host sent it: its result is recorded when the
         // channel closes, and output sent after it (a background job's: `(sleep 1; yes) &`)
         // still meets the checkpoints that pause output (red-team SSH round 101: 100 MB went
@@ -526,10 +524,7 @@ impl ChannelRelay {
                     if matches!(mode, Mode::Sftp { .. }) {
                         session.count_received(sent - counted, 0);
                     }
-                    match exited.take() {
-                        Some(status) if running.is_some() => finished(&session, running.take(), status, (sent, masked_of(&out, &err))),
-                        _ => unfinished(&session, &mut running, (sent, masked_of(&out, &err))),
-                    }
+                    ended(&session, &mut running, exited.take(), (sent, masked_of(&out, &err)));
                     // The signal goes before the channel closes, and the host's connection is
                     // kept a moment after, so the host gets it: dropped with the client's
                     // connection at once, it raced the signal, and a command with no terminal
@@ -559,10 +554,7 @@ impl ChannelRelay {
         if matches!(mode, Mode::Sftp { .. }) {
             session.count_received(sent - counted, 0);
         }
-        match exited {
-            Some(status) if running.is_some() => finished(&session, running.take(), status, (sent, masked_of(&out, &err))),
-            _ => unfinished(&session, &mut running, (sent, masked_of(&out, &err))),
-        }
+        ended(&session, &mut running, exited, (sent, masked_of(&out, &err)));
         // Closed exactly once, here: the refusal paths close it themselves and return.
         let _ = client.close(id).await;
     }
@@ -924,6 +916,15 @@ fn finished(session: &SessionHandle, running: Option<(u64, std::time::Instant)>,
         None => {
             let _ = session.record_later(&Event::Note { message: status });
         }
+    }
+}
+
+/// The channel ends: the command's result is recorded with the exit status the host sent, or
+/// as ended before the command did.
+fn ended(session: &SessionHandle, running: &mut Option<(u64, std::time::Instant)>, exited: Option<String>, sent: (u64, u64)) {
+    match exited {
+        Some(status) if running.is_some() => finished(session, running.take(), status, sent),
+        _ => unfinished(session, running, sent),
     }
 }
 
