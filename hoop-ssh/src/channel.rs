@@ -846,8 +846,14 @@ async fn decide(session: &SessionHandle, client: &ToClient, id: ChannelId, actio
         Ok(Checked::Deny { rule, reason, .. }) => Err(format!("hoop: {reason} (rule {rule})")),
         Ok(Checked::Review { action_id, pending }) => {
             let t = pending.ticket();
+            // What hoop could not read, when that is why: the agent learns the spelling that
+            // would not need a reviewer (`curl -q`, SSH red-team round 104).
+            let why = match t.action.exec.interpreter.as_str() {
+                "" => String::new(),
+                w => format!(" ({w})"),
+            };
             let note = format!(
-                "hoop: this command needs approval (rule {}); ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting\r\n",
+                "hoop: this command needs approval (rule {}){why}; ticket {} — a reviewer approves it with `hoop approvals approve {}`; waiting\r\n",
                 t.rule, t.id, t.id
             );
             // Recorded with the output: the replay shows what the client saw.

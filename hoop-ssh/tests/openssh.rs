@@ -1661,6 +1661,76 @@ fn curl_reading_files_it_sends_is_held() {
     assert!(listener.accept().is_err(), "nothing reached the listener");
 }
 
+/// An HTTP listener on loopback answering `200 ok` to each request, whose requests (up to the
+/// blank line) it keeps; it stops with the test's process.
+fn http_listener() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            kept.lock().unwrap().push(String::from_utf8_lossy(&req).into_owned());
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n");
+        }
+    });
+    (port, seen)
+}
+
+/// Red-team SSH round 104: a plain `curl URL` read the host's `~/.curlrc` and sent the bearer
+/// token in it to a listener of the agent's (and `wget URL` its `~/.wgetrc`'s). Held unless
+/// the first argument skips the file (`curl -q`, `wget --no-config`); then the request goes
+/// out without it.
+#[test]
+fn curl_and_wget_configuration_files_are_not_sent() {
+    use std::os::unix::fs::PermissionsExt;
+    // The host's configuration, where its curl and wget look for it (`CURL_HOME`, `WGETRC` in
+    // every session's environment, as a home's dot-files would be).
+    let conf = tempfile::tempdir().unwrap();
+    std::fs::write(conf.path().join(".curlrc"), "header = \"Authorization: Bearer CurlrcS3cret\"\n").unwrap();
+    std::fs::write(conf.path().join("wgetrc"), "header = Authorization: Bearer WgetrcS3cret\n").unwrap();
+    for (f, mode) in [(".curlrc", 0o644), ("wgetrc", 0o644), ("", 0o755)] {
+        std::fs::set_permissions(conf.path().join(f), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let dir = conf.path().display().to_string();
+    let env = vec![("CURL_HOME".to_string(), dir.clone()), ("WGETRC".to_string(), format!("{dir}/wgetrc"))];
+    let host = Sshd::start(SshdOptions { env, ..SshdOptions::default() }).unwrap();
+    let (port, seen) = http_listener();
+    let sent = |secret: &str| seen.lock().unwrap().iter().any(|r| r.contains(secret));
+    // Straight to the host, both send what their files say.
+    host.ssh(&format!("curl -s -m 5 http://127.0.0.1:{port}/direct; wget -q -T 5 -t 1 -O- http://127.0.0.1:{port}/direct")).unwrap();
+    assert!(sent("CurlrcS3cret") && sent("WgetrcS3cret"), "the host's configuration is in force: {:?}", seen.lock().unwrap());
+    seen.lock().unwrap().clear();
+    let gw = gateway_on(&host, "", "");
+    for c in [
+        format!("curl -s -m 5 http://127.0.0.1:{port}/a"),
+        format!("curl -sq -m 5 http://127.0.0.1:{port}/b"),
+        format!("wget -q -T 5 -t 1 -O- http://127.0.0.1:{port}/c"),
+        format!("wget -O --no-config -T 5 -t 1 http://127.0.0.1:{port}/d"),
+    ] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = ssh(&gw, &c);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-shell") && text(&o).1.contains("first argument"), "{c}: {:?}", text(&o));
+    }
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
+    // Told to skip their files, they run at once and send none of it.
+    let o = ssh(&gw, &format!("curl -q -s -m 5 http://127.0.0.1:{port}/e; wget --no-config -q -T 5 -t 1 -O- http://127.0.0.1:{port}/f"));
+    assert_eq!(text(&o).0, "ok\nok\n", "{:?}", text(&o));
+    let seen = seen.lock().unwrap();
+    assert!(seen.len() == 2 && !seen.iter().any(|r| r.contains("S3cret") || r.contains("Authorization")), "{seen:?}");
+}
+
 /// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.
 struct RawSftp {
     child: std::process::Child,

@@ -99,7 +99,8 @@ pub(crate) fn listed(program: &str, args: &[String]) -> bool {
         // A config file (`-K`, `--config`, `wget -e`) holds options the command line does not
         // show, an output file among them (`output = ~/.bashrc`); `--use-askpass` runs one.
         // (A short option in a cluster too: `wget -qe CMD`, `curl -sK FILE`.)
-        "curl" => !has(&["-K", "--config", "-q", "--disable"]) && !args.iter().any(|a| super::shell::short_given(a, &['K', 'q'], super::shell::CURL_WITH_ARG)),
+        // (`-q`/`--disable` skip `~/.curlrc` when first, and do nothing elsewhere.)
+        "curl" => !has(&["-K", "--config"]) && !args.iter().any(|a| super::shell::short_given(a, &['K'], super::shell::CURL_WITH_ARG)),
         "wget" => !has(&["-e", "--execute", "--config", "--use-askpass"]) && !args.iter().any(|a| super::shell::short_given(a, &['e'], "aABDeiIlOoPQRtTUwX")),
         _ => false,
     }

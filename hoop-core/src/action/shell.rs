@@ -2160,6 +2160,19 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "curl" if has(&|a| long(a, "--engine")) => Some("curl loads an OpenSSL engine of its options"),
         // (`--load-cookies FILE`: a cookie jar of the host's, round 104.)
         "wget" if has(&|a| long(a, "--post-file") || long(a, "--body-file") || long(a, "--load-cookies")) => Some("wget sends a file's contents off the host, which masking does not see"),
+        // Without being told not to, curl reads `~/.curlrc` (or `$XDG_CONFIG_HOME/curlrc`) and
+        // wget `~/.wgetrc` and `/etc/wgetrc`: options the command line does not show, whose
+        // headers and credentials go to whatever host the command names (SSH red-team round
+        // 104: a bearer token of the host's `.curlrc` reached a listener of the agent's, from a
+        // plain `curl URL`). curl skips its file only when its first argument is `-q…` or
+        // `--disable`; wget skips both with `--no-config`, here asked first too, where no
+        // option before it can take it for its value (`wget -O --no-config URL`).
+        "curl" if !args.first().is_some_and(|a| a.starts_with("-q") || a == "--disable") => {
+            Some("curl reads ~/.curlrc, whose headers and credentials it sends to the host it names; give -q as its first argument to skip that file")
+        }
+        "wget" if args.first().is_none_or(|a| a != "--no-config") => {
+            Some("wget reads ~/.wgetrc and /etc/wgetrc, whose headers and credentials it sends to the host it names; give --no-config as its first argument to skip them")
+        }
         // A dump of what curl sends and receives, 16 bytes a line in hex or cut at its width:
         // a value split across lines is no longer the text masking searches for (SSH red-team
         // round 104: an AWS key pair a service returned, printed through `--trace -`).

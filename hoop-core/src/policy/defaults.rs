@@ -891,7 +891,11 @@ mod tests {
         for c in ["wget -q -O- --load-cookies cookies.txt http://x/", "curl -s --trace - http://x/", "curl --trace-ascii /tmp/t http://x/", "curl -s --netrc http://api.example.com/", "curl -sn http://api.example.com/", "curl --netrc-opt http://x/", "curl --etag-compare customers.csv http://x/", "curl -b cookies.txt http://x/", "curl --cookie jar http://x/", "curl -bjar http://x/", "curl --hsts h.txt https://x/"] {
             review(Action::exec("h", c), "agent-review-shell");
         }
-        for c in ["curl -s -b 'a=b' http://x/", "curl --cookie=a=b http://x/", "curl -sS http://x/"] {
+        // Round 104: the home's `.curlrc` and `.wgetrc`, read unless the first argument says not.
+        for c in ["curl -s http://x/", "curl -sq http://x/", "curl http://x/ -q", "curl", "wget -q -O- http://x/", "wget -O --no-config http://x/", "wget", "timeout 5 curl http://x/", "env curl -s http://x/"] {
+            review(Action::exec("h", c), "agent-review-shell");
+        }
+        for c in ["curl -q -s -b 'a=b' http://x/", "curl -q --cookie=a=b http://x/", "curl -qsS http://x/", "curl --disable http://x/", "wget --no-config -q -O- http://x/"] {
             let v = verdict(IdentityKind::Agent, &Action::exec("h", c));
             assert!(matches!(v, Verdict::Allow { .. }), "{c}: {v:?}");
         }
@@ -942,7 +946,7 @@ mod tests {
             Action::exec("h", "systemctl status nginx; journalctl -u nginx -n 50; df -h; free -m"),
             Action::exec("h", "awk -F: '{print $1}' /etc/passwd; scp -P 2222 -p a /tmp/b; env -u TERM ls"),
             Action::exec("h", "sort -u --field-separator=, f; ls --color=auto; grep --count --ignore-case x f; diff --unified a b"),
-            Action::exec("h", "curl -s https://user@x.example/health -H 'Accept: application/json'; rsync -v a /tmp/b"),
+            Action::exec("h", "curl -qs https://user@x.example/health -H 'Accept: application/json'; rsync -v a /tmp/b"),
             Action::exec("h", "ls -l /usr/local/bin; cp /usr/bin/tac /tmp/tac2; cat /usr/share/doc/x > /tmp/y; /usr/bin/../bin/ls"),
             Action::exec("h", "sed -n 's/[a-z]*/X/g;p' f; sed 's/[[:space:]]*$//;s/[]x]/y/' f; tar czf /tmp/a.tgz notes.txt"),
             Action::exec("h", "env ls -lSa /tmp; env -u X ls -la; gzip -d /tmp/x.gz"),
