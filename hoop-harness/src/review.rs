@@ -63,6 +63,18 @@ pub fn decide_in_turn(broker: &Broker, reviewer: &str, decisions: &[bool], reaso
 /// Decides every ticket that opens, as human reviewer `reviewer`, until `stop` is set; the
 /// handle returns how many it decided.
 pub fn decide_all(broker: &Broker, reviewer: &str, approve: bool, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> std::thread::JoinHandle<usize> {
+    decide_matching(broker, reviewer, move |_| Some(approve), stop)
+}
+
+/// Decides the tickets that `decide` answers for (`Some(approve)`) as they open, as human
+/// reviewer `reviewer`, until `stop` is set; the others are left to time out. The handle
+/// returns how many it decided.
+pub fn decide_matching(
+    broker: &Broker,
+    reviewer: &str,
+    decide: impl Fn(&hoop_core::approvals::Ticket) -> Option<bool> + Send + 'static,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
     let broker = broker.clone();
     let mut who = Identity::new(reviewer, IdentityKind::Human);
     who.groups.push(REVIEW_GROUP.into());
@@ -70,7 +82,9 @@ pub fn decide_all(broker: &Broker, reviewer: &str, approve: bool, stop: std::syn
         let mut n = 0;
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             for t in broker.list() {
-                if broker.decide(&t.id, &who, approve, "").is_ok() {
+                if let Some(approve) = decide(&t)
+                    && broker.decide(&t.id, &who, approve, "").is_ok()
+                {
                     n += 1;
                 }
             }

@@ -28,6 +28,31 @@ fn agent(gw: &Gw, args: &[&str], stdin: Option<&str>) -> (String, String) {
     text(&gw.psql_with("agent-1", &t, "", args, stdin))
 }
 
+/// A reviewer who approves the statements held as choosing by a masked value (one may judge
+/// such a statement harmless) and denies the others, or leaves them to time out: what the
+/// layers after that hold keep back. Stops on drop.
+struct FilterApprover(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl FilterApprover {
+    fn start(gw: &Gw, deny_others: bool) -> FilterApprover {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let decide = move |t: &hoop_core::approvals::Ticket| if t.rule == "agent-review-masked-filters" { Some(true) } else { deny_others.then_some(false) };
+        hoop_harness::review::decide_matching(gw.gate.approvals(), "alice", decide, stop.clone());
+        FilterApprover(stop)
+    }
+}
+
+impl Drop for FilterApprover {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The server's notices in psql's stderr: hoop's own (a hold's) left out.
+fn server_notices(err: &str) -> Vec<&str> {
+    err.lines().filter(|l| l.contains("NOTICE") && !l.contains("hoop:")).collect()
+}
+
 /// Red-team Postgres round 82: the same `U&''` statement was read, then refused as unreadable,
 /// by turns (a failed parse the other way left the parser thread lexing with
 /// standard_conforming_strings off). One text, one reading, every time.
@@ -450,7 +475,7 @@ fn derived_values_of_masked_columns_are_masked() {
         "SELECT replace(contact, '@', ' at ') FROM lin_people",
         "SELECT translate(contact, '@.', '#,') AS x FROM lin_people",
         "SELECT reverse(contact) FROM lin_people",
-        "SELECT encode(convert_to(contact, 'UTF8'), 'base64') FROM lin_people",
+        "SELECT md5(contact) || to_hex(length(contact)) FROM lin_people",
         "SELECT string_agg(substr(contact, g, 1), '|') FROM lin_people, generate_series(1, 20) g",
         "SELECT row_to_json(p) FROM lin_people p",
         "SELECT array_agg(contact)::text FROM lin_people",
@@ -942,6 +967,9 @@ fn pg_dump_is_held_as_a_bulk_export_and_masked() {
 #[test]
 fn masked_values_do_not_leave_by_side_channels() {
     let gw = Gw::start_with("", 1, &["customers"]);
+    // (A failing cast is held as choosing by the value since round 112; approved, its error
+    // message is still withheld.)
+    let reviewer = FilterApprover::start(&gw, false);
     let clear = ["ann@corp", "ann#corp", "ann at corp", "corp,example", "4111", "bob@corp"];
     let leaks = |s: &str, out: &str, err: &str| {
         for c in clear {
@@ -962,6 +990,7 @@ fn masked_values_do_not_leave_by_side_channels() {
     }
     let (_, err) = agent(&gw, &["-c", "SELECT string_agg(email, ',')::int FROM users"], None);
     assert!(err.contains("error message is withheld"), "{err}");
+    drop(reviewer);
     // Values carried elsewhere: refused, and nothing changed.
     for s in [
         "SELECT set_config('application_name', (SELECT string_agg(email, ',') FROM users), false) IS NULL",
@@ -1541,6 +1570,9 @@ async fn named_statements_per_session_are_bounded() {
 #[test]
 fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
     let gw = Gw::start_with("", 1, &[]);
+    // (`to_tsquery` fails on some texts: held as choosing by the value since round 112, and
+    // approved here, its notices are still dropped. Branches that run code are not approved.)
+    let reviewer = FilterApprover::start(&gw, false);
     pg().psql("DROP SEQUENCE IF EXISTS rt8_s0; CREATE SEQUENCE rt8_s0; DROP TABLE IF EXISTS rt8_t0; CREATE TABLE rt8_t0 (x int);").unwrap();
     // Notices: dropped (their words and, since round 9, their presence).
     for s in [
@@ -1548,7 +1580,7 @@ fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
         "SELECT cast(repeat(' ', ascii(email)) AS tsquery) IS NULL FROM users WHERE id = 1",
     ] {
         let (out, err) = agent(&gw, &["-c", s], None);
-        assert!(!err.contains("NOTICE") && !err.contains("lexemes") && !err.contains(&" ".repeat(90)), "{s}: {err}");
+        assert!(server_notices(&err).is_empty() && !err.contains("lexemes") && !err.contains(&" ".repeat(90)), "{s}: {err}");
         assert_eq!(out.lines().count(), 1, "{s}: {out:?} {err:?}");
     }
     // The same notice of a statement that reads no masked value is the server's.
@@ -1568,6 +1600,7 @@ fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
     // And in COPY, where a NULL is `\N`.
     let (out, err) = agent(&gw, &["-c", "COPY (SELECT CASE WHEN ascii(email) = 97 THEN 1 END, CASE WHEN ascii(email) = 98 THEN 1 END FROM users WHERE id = 1) TO STDOUT"], None);
     assert!(!out.contains("\\N"), "{out} {err}");
+    drop(reviewer);
     // Branches that run code, and EXPLAIN ANALYZE: held (the review times out), nothing ran.
     for s in [
         "SELECT CASE WHEN ascii(email) = 97 THEN nextval('rt8_s0') END FROM users WHERE id = 1",
@@ -1585,6 +1618,39 @@ fn notices_nulls_and_branches_over_masked_values_do_not_spell_them_out() {
     // A branch over a value that is not masked goes as before.
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT CASE WHEN id = 1 THEN (SELECT count(*) FROM rt8_t0) END FROM users WHERE id = 1"], None);
     assert_eq!(out.trim(), "0", "{err}");
+}
+
+/// Red-team PG round 112: whether a statement fails is a bit a masked value can choose
+/// (`1/(ascii(card) - 52)` fails only for a card starting with `4`; a cast, a pattern, a
+/// branch or an aggregate's FILTER the same). Such statements are held as choosing rows by a
+/// masked value: the client gets hoop's hold, never the server's error or its absence.
+#[test]
+fn failures_a_masked_value_chooses_are_held() {
+    let gw = Gw::start_with("", 1, &[]);
+    let oracles = [
+        "SELECT 1/(ascii(card) - 52) FROM users WHERE id = 1",
+        "SELECT translate(substr(card, 1, 1), '4', 'x')::int FROM users WHERE id = 1",
+        "SELECT 'x' ~ translate(substr(card, 1, 1), '4', '(') FROM users WHERE id = 1",
+        "SELECT CASE WHEN card LIKE '4%' THEN 1/(id - id) END FROM users WHERE id = 1",
+        "SELECT card LIKE '4%' AND 1/(id - id) = 1 FROM users WHERE id = 1",
+        "SELECT sum(1/(id - id)) FILTER (WHERE card LIKE '4%') FROM users",
+    ];
+    // Straight to the server, each fails for Ann's card and not for Bob's: an answer.
+    for s in oracles {
+        assert!(pg().psql(s).is_err(), "{s}");
+        assert!(pg().psql(&s.replace("id = 1", "id = 2").replace("'4%'", "'9%'").replace("52", "57")).is_ok(), "{s}");
+    }
+    for s in oracles {
+        let (out, err) = agent(&gw, &["-At", "-c", s], None);
+        assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters"), "{s}: {out} {err}");
+        assert!(out.trim().is_empty() && !err.contains("division by zero") && !err.contains("invalid"), "{s}: {out} {err}");
+    }
+    // The same functions over values that are not masked, and masked values through
+    // functions that cannot fail, go as before.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT 1/(id + 1), name::text, CASE WHEN id = 1 THEN 1/(id - id + 1) END FROM users WHERE id = 1"], None);
+    assert_eq!(out.trim(), "0|Ann|1", "{err}");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT lower(card), substr(card, 1, 4), card LIKE '4%' FROM users WHERE id = 1"], None);
+    assert!(!out.contains("4111") && out.contains("REDACTED"), "{out} {err}");
 }
 
 /// Found by the seventh red-team round: a protocol portal's name reused by an SQL cursor
@@ -1638,12 +1704,16 @@ async fn cursors_and_sql_prepared_statements_cannot_stand_in_for_protocol_names(
 #[tokio::test]
 async fn notice_presence_explain_execute_and_dropped_cursors() {
     let gw = Gw::start_with("", 1, &[]);
+    // (`to_tsquery` fails on some texts: held as choosing by the value since round 112;
+    // approved here, its notices are still dropped.)
+    let reviewer = FilterApprover::start(&gw, false);
     // Notices of a statement reading masked values are dropped: none between the rows, and
     // the rows are the same whether the bit is 0 or 1.
     let bits = "SELECT k, s.q FROM generate_series(0, 7) k, LATERAL (SELECT to_tsquery('simple', repeat('a', (ascii(substr(email, 1, 1)) >> k) & 1)) q FROM users WHERE id = 1) s";
     let (out, err) = agent(&gw, &["-At", "-c", bits], None);
-    assert!(!err.contains("NOTICE"), "{err}");
+    assert!(server_notices(&err).is_empty(), "{err}");
     assert_eq!(out.lines().count(), 8, "{out} {err}");
+    drop(reviewer);
     // A statement that reads no masked value keeps its notices.
     let (_, err) = agent(&gw, &["-c", "SELECT to_tsquery('simple', '')"], None);
     assert!(err.contains("NOTICE") && err.contains("lexemes"), "{err}");
@@ -1798,6 +1868,8 @@ async fn locks_and_error_codes_do_not_carry_masked_values() {
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT upper(email) FROM users WHERE id = 1"], None);
     assert!(out.contains("REDACTED") && !err.contains("hoop-masked-lineage"), "{out} {err}");
 
+    // (Held as choosing by the value since round 112; approved, the error still says nothing.)
+    let _reviewer = FilterApprover::start(&gw, false);
     let mut c = raw::Raw::login(&gw).await;
     for q in [
         &b"SELECT 1 / greatest(sign(ascii(email) - 200), 0) FROM users WHERE id = 1"[..],
@@ -1932,6 +2004,9 @@ fn set_operations_with_a_star_and_writes_checked_by_foreign_keys() {
 async fn rows_streaming_past_the_hold_are_reviewed_before_an_error_can_count_them() {
     // (A 1 MiB row counts as the rows it may hold: the result budget set not to hold it first.)
     let gw = Gw::start_with("[policy.budgets]\nresult_rows = 100000000\ntarget_rows_1h = 1000000000\n", 1, &[]);
+    // (The division is held as choosing by the value since round 112; approved, the streaming
+    // hold still comes before the failing row.)
+    let _reviewer = FilterApprover::start(&gw, false);
     let mut c = raw::Raw::login(&gw).await;
     c.send(&[raw::query(b"SELECT g, CASE WHEN g = 1 THEN repeat('x', 1100000) ELSE '' END AS pad, 1 / (ascii(u.email) - g) AS z FROM users u, generate_series(1, 200) g WHERE u.id = 1")])
         .await;
@@ -2023,8 +2098,9 @@ async fn a_denial_inside_a_batch_ends_the_batch_and_the_session_goes_on() {
 #[tokio::test]
 async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
     let gw = Gw::start("[policy.budgets]\nmasked_values_1h = 6\n");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    // (Each division is held as choosing by the value since round 112: approved here, the
+    // layers after it are what this checks; the budget's holds are denied.)
+    let reviewer = FilterApprover::start(&gw, true);
     let mut c = raw::Raw::login(&gw).await;
     // 'a' is 97: the third statement divides by zero.
     let text: String = (0..5).map(|g| format!("SELECT 1 FROM users u, LATERAL (SELECT 1 / (ascii(u.email) - 95 - {g}) + random() * 0 v OFFSET 0) x WHERE u.id = 1;")).collect();
@@ -2040,13 +2116,12 @@ async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
     // Each counted as a masked value: the budget (6 an hour) holds the next ones.
     let mut held = false;
     for _ in 0..6 {
-        c.send(&[raw::query(b"SELECT 1 FROM users u, LATERAL (SELECT 1 / (ascii(u.email) - 1) + random() * 0 v OFFSET 0) x WHERE u.id = 1")]).await;
+        c.send(&[raw::query(b"SELECT 1 FROM users u, LATERAL (SELECT md5(u.email) || random() v OFFSET 0) x WHERE u.id = 1")]).await;
         let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
         held |= got.contains("agent-budget-masked-values");
     }
     assert!(held, "the masked-values budget held statements that returned no masked value");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    reviewer.join().unwrap();
+    drop(reviewer);
 }
 
 /// Found by the sixteenth red-team round: a text paused past the 1 MiB hold, then stopped (the
@@ -2058,8 +2133,9 @@ async fn statements_finished_before_an_error_do_not_count_out_a_masked_value() {
 async fn the_statements_finished_after_a_stop_are_not_counted_out() {
     // (A 1 MiB row counts as the rows it may hold: the result budget set not to hold it first.)
     let gw = Gw::start("[policy.budgets]\nresult_rows = 100000000\ntarget_rows_1h = 1000000000\n");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let reviewer = hoop_harness::review::decide_all(gw.gate.approvals(), "alice", false, stop.clone());
+    // (The divisions are held as choosing by the value since round 112: approved here; the
+    // streaming hold is denied.)
+    let reviewer = FilterApprover::start(&gw, true);
     let mut c = raw::Raw::login(&gw).await;
     let mut text = String::from("SELECT repeat('x', 1100000) AS pad, email FROM users WHERE id = 1;");
     for g in 0..12 {
@@ -2070,8 +2146,7 @@ async fn the_statements_finished_after_a_stop_are_not_counted_out() {
     let shown: String = String::from_utf8_lossy(&got).chars().filter(|ch| *ch != 'x').collect();
     assert!(shown.contains("agent-review-masked-results-streaming"), "{shown}");
     assert!(!shown.contains("SELECT 1, SELECT 1"), "no list of what finished: {shown}");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    reviewer.join().unwrap();
+    drop(reviewer);
 }
 
 /// Found by the eighteenth red-team round: rows of a cursor (`FETCH`) or a prepared statement
@@ -2108,6 +2183,9 @@ fn cursors_prepared_statements_and_labels_keep_masking() {
 #[test]
 fn composites_expanded_in_a_select_list_keep_masking() {
     let gw = Gw::start("");
+    // (A cast to a composite type is held as choosing by the value since round 112: a field of
+    // `varchar(n)` fails on a longer value. Approved, the fields are still masked.)
+    let _reviewer = FilterApprover::start(&gw, false);
     for s in [
         "SELECT (row(0, translate(email, '@', '#'))::rt20_pair).* FROM users",
         "SELECT (null::rt20_none).*, translate(email, '@', '#'), id FROM users",
@@ -2126,6 +2204,9 @@ fn composites_expanded_in_a_select_list_keep_masking() {
 #[tokio::test]
 async fn a_held_cursor_run_at_commit_keeps_its_errors_withheld() {
     let gw = Gw::start("");
+    // (The cast is held as choosing by the value since round 112; approved, its error is
+    // still withheld.)
+    let _reviewer = FilterApprover::start(&gw, false);
     let declare = "DECLARE c20 CURSOR WITH HOLD FOR SELECT (SELECT string_agg(replace(email, '@', ' at '), ' ') FROM users)::int";
     let (out, err) = agent(&gw, &["-c", "BEGIN", "-c", declare, "-c", "COMMIT"], None);
     assert!(err.contains("ERROR") && !err.contains("ann at corp") && !out.contains("ann at corp"), "{out} {err}");
@@ -2214,6 +2295,9 @@ async fn prepared_writes_are_read_again_when_relations_change() {
 #[tokio::test]
 async fn numbers_documents_and_binary_arrays_pass_the_detectors() {
     let gw = Gw::start("");
+    // (Arithmetic on a masked number is held as choosing by the value since round 112: it
+    // can overflow. Approved, its results are still masked.)
+    let _reviewer = FilterApprover::start(&gw, false);
     pg().psql(
         "DROP TABLE IF EXISTS cards20; CREATE TABLE cards20 (id int, pan bigint, pan_n numeric(19), doc tsvector, tags text[]);
          INSERT INTO cards20 VALUES (1, 4111111111111111, 5500000000000004, to_tsvector('simple', 'mail ann@corp.example'), ARRAY['contact zed@corp.example now']),

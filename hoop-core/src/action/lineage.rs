@@ -334,11 +334,11 @@ fn tagged<'a>(v: &'a Value, variant: &str) -> Option<&'a Value> {
     v.get("node").unwrap_or(v).get(variant)
 }
 
-fn arr<'a>(v: &'a Value, k: &str) -> impl Iterator<Item = &'a Value> {
+pub(super) fn arr<'a>(v: &'a Value, k: &str) -> impl Iterator<Item = &'a Value> {
     v.get(k).and_then(Value::as_array).into_iter().flatten()
 }
 
-fn sval(v: &Value) -> Option<&str> {
+pub(super) fn sval(v: &Value) -> Option<&str> {
     tagged(v, "String")?.get("sval")?.as_str()
 }
 
@@ -655,6 +655,12 @@ pub(crate) fn runs_code(v: &Value) -> bool {
     walk(v, 0)
 }
 
+/// Whether evaluating `v` runs code (see [`runs_code`]) or may fail on some values (see
+/// [`super::raises`]): either is an effect the client sees besides the value.
+fn runs_or_fails(v: &Value) -> bool {
+    runs_code(v) || super::raises::may_fail(v)
+}
+
 fn alias_of(o: &Value) -> Option<(String, Vec<String>)> {
     let a = o.get("alias").filter(|a| !a.is_null())?;
     let name = a.get("aliasname")?.as_str()?.to_ascii_lowercase();
@@ -729,6 +735,17 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
         range_var(o, d);
     }
     for (k, n) in o {
+        // Operands whose values may make the statement fail choose whether it does.
+        let failing = super::raises::failing_operands(k, n);
+        if !failing.is_empty() {
+            let mut refs = Refs::default();
+            for f in failing {
+                refs_into(f, &mut refs, 0);
+            }
+            if refs != Refs::default() {
+                d.filters.push(refs);
+            }
+        }
         match k.as_str() {
             "RangeSubselect" => {
                 let outs = n.get("subquery").and_then(|q| tagged(q, "SelectStmt")).map(select_outputs).unwrap_or_default();
@@ -909,13 +926,14 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
                     d.filters.push(refs_of(Some(over)));
                 }
             }
-            // Which branch runs is chosen by what the condition reads. A branch that runs a
-            // subquery or a function has effects a client can see besides the value (a
+            // Which branch runs is chosen by what the condition reads. A branch that may fail
+            // (`THEN 1/(id - id)`: the error is the bit), or that runs a
+            // subquery or a function, has effects a client can see besides the value (a
             // sequence moved, a table's scan count, "never executed" in EXPLAIN ANALYZE): the
             // condition then chooses what the server does, which is choosing by it.
             "CaseExpr" => {
                 let whens: Vec<&Value> = arr(n, "args").filter_map(|w| tagged(w, "CaseWhen")).collect();
-                let runs = whens.iter().any(|w| w.get("result").is_some_and(runs_code)) || n.get("defresult").is_some_and(runs_code);
+                let runs = whens.iter().any(|w| w.get("result").is_some_and(runs_or_fails)) || n.get("defresult").is_some_and(runs_or_fails);
                 if runs {
                     let mut refs = refs_of(n.get("arg"));
                     for w in &whens {
@@ -928,7 +946,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
             // the first argument that decides.
             "CoalesceExpr" | "BoolExpr" => {
                 let args: Vec<&Value> = arr(n, "args").collect();
-                if let Some(last) = args.iter().rposition(|a| runs_code(a)) {
+                if let Some(last) = args.iter().rposition(|a| runs_or_fails(a)) {
                     let mut refs = Refs::default();
                     for (i, a) in args.iter().enumerate() {
                         if i != last || k == "BoolExpr" {
@@ -1212,6 +1230,50 @@ mod tests {
         assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
     }
 
+    /// Red-team PG round 112: whether a statement fails is a bit a masked value can choose.
+    #[test]
+    fn failures_a_masked_value_decides_are_filters() {
+        let filters = |text: &str| {
+            let d = derive(text).unwrap();
+            let t = d.taint(|rel| if rel.ends_with("customers") { vec!["email".into(), "card".into()] } else { vec![] });
+            d.filters.iter().any(|r| t.reads(r))
+        };
+        for s in [
+            "SELECT 1/(ascii(email) - 97) FROM customers WHERE id = 1",
+            "SELECT ascii(email) % 2 FROM customers",
+            "SELECT email::int FROM customers",
+            "SELECT CAST(card AS bigint) FROM customers",
+            "SELECT email::json FROM customers",
+            "SELECT email::text[] FROM customers",
+            "SELECT chr(ascii(email) * 100000) FROM customers",
+            "SELECT substr('x', 1, ascii(email) - 98) FROM customers",
+            "SELECT 'abc' ~ email FROM customers",
+            "SELECT 'abc' LIKE email FROM customers",
+            "SELECT 'abc' SIMILAR TO email FROM customers",
+            "SELECT date_trunc(email, now()) FROM customers",
+            "SELECT format(email) FROM customers",
+            "SELECT CASE WHEN email LIKE 'a%' THEN 1/(id - id) END FROM customers",
+            "SELECT CASE WHEN email LIKE 'a%' THEN id::text::int END FROM customers",
+            "SELECT coalesce(nullif(ascii(email), 97), 1/(id - id)) FROM customers",
+            "SELECT email LIKE 'a%' AND 1/(id - id) = 1 FROM customers",
+            "SELECT sum(1/(id - id)) FILTER (WHERE email LIKE 'a%') FROM customers",
+            "SELECT frobnicate(email) FROM customers",
+        ] {
+            assert!(filters(s), "{s}");
+        }
+        for s in [
+            "SELECT lower(email), length(email), md5(email), reverse(email), email || 'x' FROM customers",
+            "SELECT substr(email, 1, 3), left(card, 4), split_part(email, '@', 2), replace(email, 'a', 'b') FROM customers",
+            "SELECT email::text, card::varchar(4), email = 'x', email ~ 'a.*', email LIKE 'a%' FROM customers",
+            "SELECT CASE WHEN ascii(email) = 97 THEN 1 END, nullif(ascii(email), 97) FROM customers",
+            "SELECT count(email), max(card), string_agg(email, ',') FROM customers",
+            "SELECT 1/(id - 1), name::int FROM customers",
+            "SELECT CASE WHEN id = 1 THEN 1/(id - id) END FROM customers",
+        ] {
+            assert!(!filters(s), "{s}");
+        }
+    }
+
     #[test]
     fn stores_sinks_and_filters() {
         let taint = |text: &str| {
@@ -1224,11 +1286,11 @@ mod tests {
         assert_eq!(taint(r#"INSERT INTO st SELECT id, reverse("E") FROM (SELECT id, email AS "E" FROM customers) s"#), (true, false, false));
         assert_eq!(taint("CREATE TABLE l1 AS SELECT translate(email, '@', '#') FROM customers"), (true, false, false));
         assert_eq!(taint("CREATE VIEW l2 AS SELECT email FROM customers"), (true, false, false));
-        assert_eq!(taint("SELECT pg_notify('x', email) FROM customers"), (false, true, false));
-        assert_eq!(taint("SELECT pg_sequence_last_value(('s_' || (ascii(email) & 1))::regclass) FROM customers"), (false, true, false));
-        assert_eq!(taint("SELECT lo_open(16400 + (ascii(email) & 1), 262144) FROM customers"), (false, true, false));
-        assert_eq!(taint("SELECT lo_get(16400 + ascii(email)) FROM customers"), (false, true, false));
-        assert_eq!(taint("SELECT setval('s', ascii(email)) FROM customers"), (false, true, false));
+        assert_eq!(taint("SELECT pg_notify('x', email) FROM customers"), (false, true, true));
+        assert_eq!(taint("SELECT pg_sequence_last_value(('s_' || (ascii(email) & 1))::regclass) FROM customers"), (false, true, true));
+        assert_eq!(taint("SELECT lo_open(16400 + (ascii(email) & 1), 262144) FROM customers"), (false, true, true));
+        assert_eq!(taint("SELECT lo_get(16400 + ascii(email)) FROM customers"), (false, true, true));
+        assert_eq!(taint("SELECT setval('s', ascii(email)) FROM customers"), (false, true, true));
         assert_eq!(taint("SELECT id FROM customers WHERE email LIKE 'a%'"), (false, false, true));
         assert_eq!(taint("SELECT DISTINCT ON (c.id) c.id FROM customers c ORDER BY c.id, ascii(email)"), (false, false, true));
         assert_eq!(taint("SELECT i FROM customers c JOIN generate_series(1, 9) i ON i = ascii(c.email)"), (false, false, true));
@@ -1242,7 +1304,7 @@ mod tests {
         assert_eq!(taint("INSERT INTO t2 VALUES (1, 'x') ON CONFLICT (id) WHERE (SELECT ascii(email) FROM customers LIMIT 1) > 0 DO NOTHING"), (false, false, true));
         assert_eq!(taint("INSERT INTO t2 VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET e = 'hit' WHERE t2.id = 1"), (false, false, false));
         // Red-team round 32: through a join's alias, and by the columns SEARCH or CYCLE list.
-        assert_eq!(taint("INSERT INTO t1 SELECT j.a + 100, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
+        assert_eq!(taint("INSERT INTO t1 SELECT j.a + 100, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, true));
         assert_eq!(taint("CREATE VIEW vj AS SELECT j.a, j.c FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c)"), (true, false, false));
         assert_eq!(taint("SELECT j.a FROM (customers CROSS JOIN (VALUES (1)) v) AS j(a, b, c) WHERE j.c LIKE 'ada@%'"), (false, false, true));
         let recursive = "WITH RECURSIVE w(i, e) AS (SELECT id, email FROM customers UNION ALL SELECT i, e FROM w WHERE false)";

@@ -11,6 +11,7 @@ pub mod lineage;
 mod modules;
 mod parser;
 mod programs;
+mod raises;
 pub mod script;
 mod shell;
 pub mod sql;
