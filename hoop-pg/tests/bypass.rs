@@ -1653,6 +1653,22 @@ fn failures_a_masked_value_chooses_are_held() {
     assert!(!out.contains("4111") && out.contains("REDACTED"), "{out} {err}");
 }
 
+/// A ticket names every rule that would hold its action, not only the first that did: a
+/// statement held as choosing by a masked value told its reviewer nothing of the hour's
+/// masked-values budget its identity had spent, and approving it let it past both.
+#[test]
+fn a_ticket_names_every_rule_that_holds_its_action() {
+    let gw = Gw::start_with("[policy.budgets]\nmasked_values_1h = 1\n", 10, &[]);
+    // The hour's budget spent in the session (two masked cards came back), then a statement
+    // both hold.
+    let reviewer = hoop_harness::review::decide_first_ticket(gw.gate.approvals(), "alice", false, "");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT card FROM users", "-c", "SELECT 1/(ascii(card) - 52) FROM users WHERE id = 1"], None);
+    let ticket = reviewer.join().unwrap();
+    assert!(out.contains("REDACTED") && out.lines().count() == 2 && err.contains("denied by reviewer"), "{out} {err}");
+    assert_eq!(ticket.rule, "agent-review-masked-filters");
+    assert_eq!(ticket.detail, "also held by agent-budget-masked-values: approving lets it past them too");
+}
+
 /// Found by the seventh red-team round: a protocol portal's name reused by an SQL cursor
 /// (`CLOSE x; DECLARE x CURSOR FOR <derived values>`) was executed through the protocol as
 /// the portal hoop had seen bound, masked by that statement's plan; and a statement made by

@@ -879,6 +879,10 @@ impl SessionHandle {
         {
             verdict = refusal;
         }
+        let also = match &verdict {
+            Verdict::Review { rule } => self.also_holding(&action, rule, &waived),
+            _ => Vec::new(),
+        };
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
             self.gate.inner.ledger.record(subject, session_id, &action);
@@ -924,11 +928,15 @@ impl SessionHandle {
                 let action = original.unwrap_or_else(|| masked.clone());
                 // A download is copied as it is (red-team round 36: approved, `scp -O`, `sftp get`
                 // and rsync delivered a `.env` that `cat` would have masked): the reviewer is told.
-                let detail = if action.kind == crate::action::ActionKind::FileTransfer && action.file_transfer.direction == "download" {
+                let mut detail = if action.kind == crate::action::ActionKind::FileTransfer && action.file_transfer.direction == "download" {
                     "file contents are copied as they are: masking does not apply to them".to_string()
                 } else {
                     self.waiver_note(&rule)
                 };
+                if !also.is_empty() {
+                    let note = format!("also held by {}: approving lets it past them too", also.join(", "));
+                    detail = if detail.is_empty() { note } else { format!("{detail}; {note}") };
+                }
                 let pending = self.gate.inner.approvals.open(&self.session, &action, masked, &rule, &detail);
                 self.write(&Event::ReviewRequested { action_id, ticket: pending.ticket().id.clone() })?;
                 Checked::Review { action_id, pending }

@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 /// that target.
 pub const WAIVER_SECS: u64 = 3600;
 
+/// Rules a ticket names besides the one that held its action (see `also_holding`).
+const MAX_ALSO_HOLDING: usize = 4;
+
 /// Most results one session tracks at once (pipelined statements); past it the oldest goes
 /// (its remaining rows are not counted, and it meets no more checkpoints).
 const MAX_RUNNING: usize = 256;
@@ -347,6 +350,26 @@ impl SessionHandle {
             self.session.target.name,
             WAIVER_SECS / 60
         )
+    }
+
+    /// The rules after `rule` (with `waived` left out) that would hold `action` too, a few at
+    /// most, for the reviewer: approving lets the action past them all, a budget spent included
+    /// (a statement held as choosing by a masked value hid that its identity was past its
+    /// hour's masked-values budget).
+    pub(super) fn also_holding(&self, action: &Action, rule: &str, waived: &[String]) -> Vec<String> {
+        let mut left_out = waived.to_vec();
+        left_out.push(rule.to_string());
+        let mut also = Vec::new();
+        while also.len() < MAX_ALSO_HOLDING {
+            match self.gate.inner.policy.evaluate_waiving(&self.session, action, &left_out) {
+                Verdict::Review { rule } if !left_out.contains(&rule) => {
+                    also.push(rule.clone());
+                    left_out.push(rule);
+                }
+                _ => break,
+            }
+        }
+        also
     }
 
     /// After a reviewer (whose revocation ids are `by`) approved what `rule` held: a budget rule
