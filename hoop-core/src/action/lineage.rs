@@ -1258,11 +1258,19 @@ mod tests {
             "SELECT email LIKE 'a%' AND 1/(id - id) = 1 FROM customers",
             "SELECT sum(1/(id - id)) FILTER (WHERE email LIKE 'a%') FROM customers",
             "SELECT frobnicate(email) FROM customers",
+            "SELECT repeat(email, 50000000) FROM customers",
+            "SELECT concat(email, repeat('x', 1073741800)) FROM customers",
+            "SELECT email || repeat('x', 1073741800) FROM customers",
+            "SELECT replace(email, 'a', repeat('x', 100000000)) FROM customers",
+            "SELECT email || $1 FROM customers",
+            "SELECT replace(replace(email, 'a', 'xxxxxxxxxxxxxxxxxxxx'), 'x', 'yyyyyyyyyyyyyyyyyyyy') FROM customers",
+            "SELECT format('%s%s', email, (SELECT string_agg(name, '') FROM customers)) FROM customers",
         ] {
             assert!(filters(s), "{s}");
         }
         for s in [
             "SELECT lower(email), length(email), md5(email), reverse(email), email || 'x' FROM customers",
+            "SELECT name || ' <' || email || '>', concat(upper(name), ' ', card::text), replace(email, '@', ' at ') FROM customers",
             "SELECT substr(email, 1, 3), left(card, 4), split_part(email, '@', 2), replace(email, 'a', 'b') FROM customers",
             "SELECT email::text, card::varchar(4), email = 'x', email ~ 'a.*', email LIKE 'a%' FROM customers",
             "SELECT CASE WHEN ascii(email) = 97 THEN 1 END, nullif(ascii(email), 97) FROM customers",
