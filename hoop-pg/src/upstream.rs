@@ -365,7 +365,13 @@ pub const ALLOWED_STARTUP: &[&str] = &[
 pub fn startup_params(params: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
     let allowed = |k: &str| ALLOWED_STARTUP.iter().any(|a| a.eq_ignore_ascii_case(k));
     let mut out = BTreeMap::new();
+    // A schema before `pg_catalog` shadows the built-in types' names (see
+    // `hoop_core::action::sql::SHADOWING_NAME`).
+    let shadows = |name: &str, value: &str| name.eq_ignore_ascii_case("search_path") && hoop_core::action::sql::search_path_shadows_catalog(value);
     for (k, v) in params {
+        if shadows(k, v) {
+            return Err(format!("{k} puts a schema before pg_catalog"));
+        }
         if matches!(k.as_str(), "user" | "database") || (allowed(k) && !is_pinned(k)) {
             out.insert(k.clone(), v.clone());
         }
@@ -386,9 +392,9 @@ pub fn startup_params(params: &BTreeMap<String, String>) -> Result<BTreeMap<Stri
             } else {
                 return Err(format!("startup option {w:?}"));
             };
-            let (name, _) = setting.split_once('=').ok_or_else(|| format!("startup option {setting:?}"))?;
+            let (name, value) = setting.split_once('=').ok_or_else(|| format!("startup option {setting:?}"))?;
             let name = name.replace('-', "_");
-            if setting.contains('\\') || setting.chars().any(char::is_control) || !allowed(&name) || is_pinned(&name) {
+            if setting.contains('\\') || setting.chars().any(char::is_control) || !allowed(&name) || is_pinned(&name) || shadows(&name, value) {
                 return Err(format!("setting {name}"));
             }
             kept.push(format!("-c {setting}"));
@@ -419,7 +425,8 @@ mod startup_tests {
         assert!(startup_params(&p(&[("options", "-c application_name=a\u{1}b")])).is_err(), "no control characters in a value");
         let out = startup_params(&p(&[("options", "-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan")])).unwrap();
         assert_eq!(out.get("options").map(String::as_str), Some("-c random_page_cost=1.1 -c enable_seqscan=off -c plan_cache_mode=force_generic_plan"));
-        for bad in ["-c row_security=off", "-c session_replication_role=replica", "-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {
+        assert!(startup_params(&p(&[("search_path", "public, pg_catalog")])).is_err());
+        for bad in ["-c search_path=public,pg_catalog", "--search-path=x,pg_catalog", "-c row_security=off", "-c session_replication_role=replica", "-c standard_conforming_strings=off", "-cclient_encoding=SJIS", "--backslash-quote=on", "-c role=postgres", "-c session_authorization=x", "-c a\\ b=c", "-X", "-c"] {
             assert!(startup_params(&p(&[("options", bad)])).is_err(), "{bad}");
         }
     }

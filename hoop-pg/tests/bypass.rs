@@ -476,9 +476,9 @@ fn derived_values_of_masked_columns_are_masked() {
         "SELECT translate(contact, '@.', '#,') AS x FROM lin_people",
         "SELECT reverse(contact) FROM lin_people",
         "SELECT md5(contact) || to_hex(length(contact)) FROM lin_people",
-        "SELECT string_agg(substr(contact, g, 1), '|') FROM lin_people, generate_series(1, 20) g",
+        "SELECT substr(contact, g, 1) FROM lin_people, generate_series(1, 3) g",
         "SELECT row_to_json(p) FROM lin_people p",
-        "SELECT array_agg(contact)::text FROM lin_people",
+        "SELECT ARRAY[contact]::text FROM lin_people",
         "WITH x AS (SELECT upper(contact) AS u FROM lin_people) SELECT lower(u) FROM x",
         "SELECT * FROM (SELECT overlay(contact placing '' from 4 for 1) AS o FROM lin_people) s",
         "SELECT 'nothing' UNION ALL SELECT split_part(contact, '@', 1) || '/' || split_part(contact, '@', 2) FROM lin_people",
@@ -1645,6 +1645,23 @@ fn failures_a_masked_value_chooses_are_held() {
         assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters"), "{s}: {out} {err}");
         assert!(out.trim().is_empty() && !err.contains("division by zero") && !err.contains("invalid"), "{s}: {out} {err}");
     }
+    // Round 113: a type of the agent's under a text type's name (a domain `public.text` whose
+    // CHECK fails on chosen values, a temporary table `text` whose row type is searched before
+    // pg_catalog's, a schema put before pg_catalog) is refused; a cast qualified by another
+    // schema is held.
+    for s in [
+        "CREATE DOMAIN public.text AS pg_catalog.text CHECK (value LIKE '4%')",
+        "CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (value LIKE '4%')",
+        "CREATE TEMP TABLE text (a date)",
+        "SET search_path = public, pg_catalog",
+    ] {
+        let (_, err) = agent(&gw, &["-c", s], None);
+        assert!(err.contains("agent-no-shadowing-names"), "{s}: {err}");
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_type WHERE typname = 'text' AND typnamespace <> 'pg_catalog'::regnamespace").unwrap().trim(), "0");
+    pg().psql("DROP DOMAIN IF EXISTS dd113").unwrap();
+    let (_, err) = agent(&gw, &["-c", "CREATE DOMAIN dd113 AS text CHECK (value LIKE '4%')", "-c", "SELECT card::public.dd113 FROM users WHERE id = 1"], None);
+    assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters"), "{err}");
     // Text past 1 GB fails: a masked value's length (or its count of a letter) chooses then.
     for s in ["SELECT card || repeat('x', 1073741800) FROM users WHERE id = 1", "SELECT replace(card, '1', repeat('x', 100000000)) FROM users WHERE id = 1"] {
         let (out, err) = agent(&gw, &["-At", "-c", s], None);
@@ -2628,6 +2645,9 @@ fn relations_changed_on_the_server_are_noticed() {
 #[test]
 fn a_masked_text_array_is_null() {
     let gw = Gw::start("");
+    // (`ARRAY(SELECT …)` is held as choosing by the value since round 113: over many rows it
+    // passes 1 GB by a masked value's length. Approved, the array is still masked.)
+    let _reviewer = FilterApprover::start(&gw, false);
     for q in ["SELECT array[email] AS b FROM users ORDER BY id", "SELECT array(SELECT reverse(u2.email) FROM users u2 WHERE u2.id = u.id)::varchar[] FROM users u ORDER BY id"] {
         let (out, err) = agent(&gw, &["-At", "-c", q], None);
         assert!(out.lines().count() == 2 && out.lines().all(str::is_empty), "{q}: {out:?} {err}");

@@ -25,6 +25,8 @@ enum Safe {
 }
 
 /// Functions known not to fail on some argument values of their types, and which arguments.
+/// (Not `string_agg` and the other aggregates that build one value of every row: a join with
+/// `generate_series(1, 50000000)` multiplies a masked value's length past 1 GB.)
 const FUNCTIONS: &[(&str, Safe)] = &[
     ("lower", Safe::All),
     ("upper", Safe::All),
@@ -78,10 +80,6 @@ const FUNCTIONS: &[(&str, Safe)] = &[
     ("max", Safe::All),
     ("sum", Safe::All),
     ("avg", Safe::All),
-    ("string_agg", Safe::All),
-    ("array_agg", Safe::All),
-    ("json_agg", Safe::All),
-    ("jsonb_agg", Safe::All),
     ("bool_and", Safe::All),
     ("bool_or", Safe::All),
     ("every", Safe::All),
@@ -116,9 +114,6 @@ const OPERATORS: &[&str] = &["=", "<>", "!=", "<", ">", "<=", ">=", "||", "->", 
 
 /// Pattern matches: a pattern that does not compile fails, the text matched never does.
 const PATTERN_OPERATORS: &[&str] = &["~", "~*", "!~", "!~*", "~~", "~~*", "!~~", "!~~*"];
-
-/// Types a cast to which cannot fail: text (a cast to `varchar(n)` cuts, it does not fail).
-const TEXT_TYPES: &[&str] = &["text", "varchar", "bpchar", "char", "name"];
 
 /// The operands of the node `kind` (body `n`) whose values may make it fail: what they read
 /// chooses whether the statement fails.
@@ -158,9 +153,21 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
                 Vec::new()
             }
         }
+        // `ARRAY(SELECT …)` builds one value of every row: over `generate_series(1, 50000000)`
+        // a masked value's length passes 1 GB.
+        "SubLink" if n.get("sub_link_type").and_then(Value::as_i64) == Some(pg_query::protobuf::SubLinkType::ArraySublink as i64) => n.get("subselect").into_iter().collect(),
         "TypeCast" => {
+            // A cast to a text type cannot fail (to `varchar(n)` it cuts): named bare or in
+            // `pg_catalog`. A type of that name in another schema is the agent's (PG red-team
+            // round 113: a domain `public.text` whose CHECK failed on the value), and agents may
+            // not give one a built-in text type's name (`sql::SHADOWING_NAME`).
             let t = n.get("type_name");
-            let to = t.map(|t| arr(t, "names").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase()).unwrap_or_default();
+            let names: Vec<String> = t.map(|t| arr(t, "names").filter_map(sval).map(str::to_ascii_lowercase).collect()).unwrap_or_default();
+            let to = match names.as_slice() {
+                [t] => t.as_str(),
+                [schema, t] if schema == "pg_catalog" => t.as_str(),
+                _ => "",
+            };
             // To an array of text: an array's elements become text, a text is parsed as one.
             let array = t.is_some_and(|t| arr(t, "array_bounds").next().is_some());
             let arg = n.get("arg");
@@ -168,36 +175,67 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
                 a.get("AArrayExpr").is_some()
                     || a.get("SubLink").is_some_and(|l| l.get("sub_link_type").and_then(Value::as_i64) == Some(pg_query::protobuf::SubLinkType::ArraySublink as i64))
             });
-            if TEXT_TYPES.contains(&to.as_str()) && (!array || an_array) { Vec::new() } else { arg.into_iter().collect() }
+            if super::sql::TEXT_TYPE_NAMES.contains(&to) && (!array || an_array) { Vec::new() } else { arg.into_iter().collect() }
         }
         _ => Vec::new(),
     }
 }
 
-/// Whether `v` is bounded in size by what the statement's text and the columns it reads hold: a
-/// literal, a column, text functions over such that do not multiply it (`replace` does: each
-/// match becomes the replacement, so two nested ones square a literal). A parameter (up to 1 GB
-/// from the client), a `repeat`, a subquery are not. (A column of a table the agent filled with
-/// a value near 1 GB is read as bounded: see docs/masking.md.)
+/// Whether `v` is bounded in size by what the statement's text and the columns it reads hold
+/// (see [`growth`]).
 fn bounded(v: &Value, depth: usize) -> bool {
-    const KEEPING: &[&str] = &["lower", "upper", "initcap", "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right", "reverse", "translate", "concat", "concat_ws", "split_part"];
+    growth(v, depth).is_some_and(|g| g <= MAX_GROWTH)
+}
+
+/// How many times the largest column or literal it reads `v` may be, at most: a column or a
+/// literal once, a concatenation the sum of its parts, `replace` its text times how much longer
+/// the replacement is than what it replaces (nested, they multiply: 16 levels of a 16-letter
+/// replacement of one letter pass 1 GB from a few letters), `encode` four times its bytes.
+/// `None` for a parameter (up to 1 GB from the client), a `repeat`, a subquery, anything else.
+/// (A column of a table the agent filled with a value near 1 GB reads as once itself: see
+/// docs/masking.md.)
+fn growth(v: &Value, depth: usize) -> Option<u64> {
+    // Their text is no longer than their first argument's.
+    const KEEPING: &[&str] = &["lower", "upper", "initcap", "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right", "reverse", "translate", "split_part"];
     // Whatever their arguments, a few bytes.
-    const SMALL: &[&str] = &["md5", "sha224", "sha256", "sha384", "sha512", "length", "char_length", "character_length", "octet_length", "bit_length", "ascii", "to_hex", "strpos", "position", "starts_with", "sign", "count"];
+    const SMALL: &[&str] = &[
+        "md5", "sha224", "sha256", "sha384", "sha512", "length", "char_length", "character_length", "octet_length", "bit_length", "ascii", "to_hex", "strpos",
+        "position", "starts_with", "sign", "count", "random", "now",
+    ];
     if depth > 100 {
-        return false;
+        return None;
     }
-    let Some((kind, n)) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next()) else { return false };
+    let (kind, n) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next())?;
+    let text = |v: &Value| v.get("node").unwrap_or(v).get("AConst")?.get("val")?.get("Sval")?.get("sval")?.as_str().map(str::len);
+    let sum = |vs: Vec<&Value>| vs.into_iter().try_fold(0u64, |acc, a| Some(acc.saturating_add(growth(a, depth + 1)?)));
     match kind.as_str() {
-        "AConst" | "ColumnRef" => true,
-        "TypeCast" | "CollateClause" => n.get("arg").is_some_and(|a| bounded(a, depth + 1)),
-        "AExpr" => arr(n, "name").filter_map(sval).last() == Some("||") && ["lexpr", "rexpr"].iter().all(|k| n.get(*k).is_none_or(|x| x.is_null() || bounded(x, depth + 1))),
+        "AConst" | "ColumnRef" | "SQLValueFunction" => Some(1),
+        // (An element or a slice of an array is no longer than the array.)
+        "TypeCast" | "CollateClause" | "AIndirection" => growth(n.get("arg")?, depth + 1),
+        "AExpr" if arr(n, "name").filter_map(sval).last() == Some("||") => sum(["lexpr", "rexpr"].iter().filter_map(|k| n.get(*k)).filter(|x| !x.is_null()).collect()),
         "FuncCall" => {
             let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase();
-            SMALL.contains(&name.as_str()) || (KEEPING.contains(&name.as_str()) && arr(n, "args").all(|a| bounded(a, depth + 1)))
+            let args: Vec<&Value> = arr(n, "args").collect();
+            match name.as_str() {
+                _ if SMALL.contains(&name.as_str()) => Some(1),
+                _ if KEEPING.contains(&name.as_str()) => growth(args.first()?, depth + 1),
+                "concat" | "concat_ws" => sum(args),
+                "encode" => growth(args.first()?, depth + 1).map(|g| g.saturating_mul(4)),
+                "replace" => {
+                    let (from, to) = (text(args.get(1)?)?, text(args.get(2)?)?);
+                    let times = to.div_ceil(from.max(1)).max(1) as u64;
+                    growth(args.first()?, depth + 1).map(|g| g.saturating_mul(times))
+                }
+                _ => None,
+            }
         }
-        _ => false,
+        _ => None,
     }
 }
+
+/// A size [`growth`] may reach and still be read as bounded: a masked value would have to be
+/// a megabyte long to pass 1 GB.
+const MAX_GROWTH: u64 = 1024;
 
 /// Whether evaluating `v` may fail on some values: it holds a node with an operand that may
 /// make it fail, or a function not known never to fail.

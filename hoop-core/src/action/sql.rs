@@ -205,6 +205,23 @@ pub(crate) const SINK_FUNCTIONS: &[&str] = &[
 /// relation that is, nor which of its columns are masked.
 pub const DOTTED_NAME: &str = "dotted_name";
 
+/// The kind given to a statement that changes what a built-in type's name denotes: it creates
+/// or renames a relation or type to the name of a text type (the session's temporary schema
+/// is searched before `pg_catalog` for type names, and a relation's name is its row type's), or
+/// puts a schema before `pg_catalog` in `search_path`. A later `email::text` would then cast to
+/// the agent's type, whose checks and parsing can fail on the value (PG red-team round 113).
+pub const SHADOWING_NAME: &str = "shadowing_name";
+
+/// The names of PostgreSQL's text types as a cast names them (`::text`, `::name`, `::"char"`;
+/// `varchar` and `char(n)` come qualified with `pg_catalog`).
+pub const TEXT_TYPE_NAMES: &[&str] = &["text", "varchar", "bpchar", "char", "name"];
+
+/// Whether a `search_path` value (`a, "pg_catalog"`, as the server reads the list) names a
+/// schema before `pg_catalog`: names there then shadow the built-in ones.
+pub fn search_path_shadows_catalog(value: &str) -> bool {
+    value.split(',').map(|s| s.trim().trim_matches('"').to_ascii_lowercase()).position(|s| s == "pg_catalog").is_some_and(|at| at > 0)
+}
+
 /// The kind given to `set_config` with a value computed at run time.
 pub const COMPUTED_SETTING: &str = "computed_setting";
 
@@ -887,6 +904,9 @@ impl Walk {
                 self.written.push(name);
             }
         }
+        if created_names(name, o).iter().any(|n| TEXT_TYPE_NAMES.contains(&n.as_str())) {
+            self.kind(SHADOWING_NAME);
+        }
         let non_empty = |k: &str| o.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
         match name {
             "SelectStmt" => {
@@ -1093,6 +1113,10 @@ impl Walk {
                 if k != K::VarResetAll && LEXING_SETTINGS.contains(&var.as_str()) && !same {
                     self.kind(PINNED_SETTING);
                 }
+                let values: Vec<String> = o.get("args").and_then(Value::as_array).into_iter().flatten().filter_map(constant_text).collect();
+                if var == "search_path" && search_path_shadows_catalog(&values.join(",")) {
+                    self.kind(SHADOWING_NAME);
+                }
             }
             "VariableShowStmt" => self.kind("show"),
             "DoStmt" => self.kind("do"),
@@ -1193,6 +1217,9 @@ impl Walk {
             if changes_lexing {
                 self.kind(PINNED_SETTING);
             }
+            if name.as_ref().is_none_or(|n| n == "search_path") && value.as_ref().is_some_and(|v| search_path_shadows_catalog(v)) {
+                self.kind(SHADOWING_NAME);
+            }
             // A value computed from the data is a channel out of the result (ParameterStatus,
             // SHOW, pg_stat_activity) that masking cannot follow.
             if args.and_then(|a| a.get(1)).is_some_and(|v| constant_text(v).is_none()) {
@@ -1264,6 +1291,28 @@ fn range_var_parts(o: &Map<String, Value>) -> Option<Vec<&str>> {
         return None;
     }
     Some(["catalogname", "schemaname"].iter().filter_map(|k| str_of(o, k)).filter(|s| !s.is_empty()).chain(std::iter::once(rel.as_str())).collect())
+}
+
+/// The names (lowercase, unqualified) a statement node gives to the relation or type it creates,
+/// or to what it renames.
+fn created_names(node: &str, o: &Map<String, Value>) -> Vec<String> {
+    let rel = |v: Option<&Value>| v.and_then(Value::as_object).and_then(|r| r.get("relname")).and_then(Value::as_str).map(str::to_ascii_lowercase);
+    let last = |k: &str| o.get(k).and_then(Value::as_array).and_then(|a| a.last()).and_then(|v| tagged(v, "String")?.get("sval")?.as_str()).map(str::to_ascii_lowercase);
+    let into = |v: Option<&Value>| rel(v.and_then(|i| i.get("rel")));
+    let name = match node {
+        "CreateStmt" | "CreateSeqStmt" => rel(o.get("relation")).or_else(|| rel(o.get("sequence"))),
+        "CreateForeignTableStmt" => rel(o.get("base").and_then(|b| b.get("relation"))),
+        "ViewStmt" => rel(o.get("view")),
+        "CreateTableAsStmt" => into(o.get("into")),
+        "SelectStmt" => into(o.get("into_clause")),
+        "CompositeTypeStmt" => rel(o.get("typevar")),
+        "CreateEnumStmt" | "CreateRangeStmt" => last("type_name"),
+        "CreateDomainStmt" => last("domainname"),
+        "DefineStmt" => last("defnames"),
+        "RenameStmt" => o.get("newname").and_then(Value::as_str).map(str::to_ascii_lowercase),
+        _ => None,
+    };
+    name.into_iter().collect()
 }
 
 fn constant_text(v: &Value) -> Option<String> {

@@ -29,6 +29,12 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agents may not create or change functions, procedures, triggers, rules, languages or extensions",
     ),
     (
+        "agent-no-shadowing-names",
+        Then::Deny,
+        r#"identity.kind == "agent" && action.kind == "sql" && "shadowing_name" in action.sql.kinds"#,
+        "agents may not give a table, view or type the name of a built-in text type (text, name, varchar, bpchar, char), nor put a schema before pg_catalog in search_path: a later cast to text would reach their type, whose checks can spell out a masked value",
+    ),
+    (
         "agent-no-privilege-changes",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "privileges" in action.sql.kinds"#,
@@ -461,6 +467,25 @@ mod tests {
             assert!(matches!(v, Verdict::Deny { .. }), "{a:?} -> {v:?}");
             assert_eq!(rule_of(&v), rule, "{a:?}");
         };
+        // PG red-team round 113: a domain `text` made `email::text` fail on chosen values.
+        for s in [
+            "CREATE DOMAIN public.text AS pg_catalog.text CHECK (value LIKE 'a%')",
+            "CREATE DOMAIN pg_temp.TEXT AS varchar",
+            "CREATE TEMP TABLE text (a date)",
+            "CREATE VIEW name AS SELECT 1 AS a",
+            "CREATE TYPE \"char\" AS ENUM ('a')",
+            "ALTER TABLE t RENAME TO text",
+            "SELECT 1 AS a INTO TEMP text",
+            "CREATE TABLE varchar AS SELECT 1",
+            "SET search_path = public, pg_catalog",
+            "SET search_path TO 'public, \"pg_catalog\"'",
+            "SELECT set_config('search_path', 'public,pg_catalog', false)",
+        ] {
+            deny(Action::sql("db", s), "agent-no-shadowing-names");
+        }
+        for s in ["SET search_path = public", "SET search_path = pg_catalog, public", "CREATE TEMP TABLE texts (a int)"] {
+            assert!(!matches!(verdict(IdentityKind::Agent, &Action::sql("db", s)), Verdict::Deny { .. }), "{s}");
+        }
         deny(Action::sql("db", "DROP TABLE users"), "agent-no-destructive-ddl");
         deny(Action::sql("db", "TRUNCATE users"), "agent-no-destructive-ddl");
         deny(Action::sql("db", "ALTER TABLE users DROP COLUMN email"), "agent-no-destructive-ddl");
