@@ -1725,10 +1725,35 @@ fn curl_and_wget_configuration_files_are_not_sent() {
     }
     assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
     // Told to skip their files, they run at once and send none of it.
-    let o = ssh(&gw, &format!("curl -q -s -m 5 http://127.0.0.1:{port}/e; wget --no-config -q -T 5 -t 1 -O- http://127.0.0.1:{port}/f"));
+    let o = ssh(&gw, &format!("curl -q -s -m 5 http://127.0.0.1:{port}/e; wget --no-config --no-netrc -q -T 5 -t 1 -O- http://127.0.0.1:{port}/f"));
     assert_eq!(text(&o).0, "ok\nok\n", "{:?}", text(&o));
     let seen = seen.lock().unwrap();
     assert!(seen.len() == 2 && !seen.iter().any(|r| r.contains("S3cret") || r.contains("Authorization")), "{seen:?}");
+}
+
+/// Red-team SSH round 105: curl picked protocols hoop read as HTTP (`--proto-default telnet`
+/// sent a file's lines to a port of the agent's, `--proto-default sftp` logged in elsewhere
+/// with the host's key and `-Q rename` replaced `~/.bashrc`), reached a local socket
+/// (`--unix-socket`), and `wget --no-config` still sent `~/.netrc`'s password. Each is held;
+/// denied, nothing reaches the listener.
+#[test]
+fn curl_and_wget_other_protocols_are_held() {
+    let gw = gateway("");
+    let (port, seen) = http_listener();
+    for c in [
+        format!("curl -q -s -m 5 --proto-default telnet 127.0.0.1:{port} < /etc/hostname"),
+        format!("curl -q -s -m 5 telnet:/127.0.0.1:{port} < /etc/hostname"),
+        format!("curl -q -s -m 5 --proto-default sftp -u x: 127.0.0.1:{port}/etc/hostname"),
+        format!("curl -q -s -m 5 -Q 'rm /tmp/x' ftp.localhost:{port}/"),
+        format!("curl -q -s -m 5 --unix-socket /tmp/x.sock http://127.0.0.1:{port}/"),
+        format!("wget --no-config -q -T 5 -t 1 -O- http://127.0.0.1:{port}/"),
+    ] {
+        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+        let o = ssh(&gw, &c);
+        t.join().unwrap();
+        assert!(text(&o).1.contains("agent-review-shell"), "{c}: {:?}", text(&o));
+    }
+    assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
 }
 
 /// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.

@@ -2156,6 +2156,11 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // round 103: `curl -n` sent the `.netrc` password to a listener of the agent's, and
         // `--trace /dev/stdout` gave it back as a hex dump masking could not read).
         "curl" if curl_sends_files(args) => Some("curl sends a file's contents off the host, which masking does not see"),
+        // Protocols besides HTTP(S) and files in every way curl picks one (SSH red-team round
+        // 105: `--proto-default sftp` logged in to another host with the host's own key and
+        // replaced `~/.bashrc` by `-Q rename`; `--proto-default telnet` sent a file's lines to a
+        // port of the agent's; `--proto-default file` read `%2eenv` past the rules on paths).
+        "curl" if curl_other_protocols(args) => Some("curl speaks a protocol other than HTTP(S), or sends commands or reaches a local socket, which hoop cannot read"),
         // An engine is a shared object it loads (red-team round 42).
         "curl" if has(&|a| long(a, "--engine")) => Some("curl loads an OpenSSL engine of its options"),
         // (`--load-cookies FILE`: a cookie jar of the host's, round 104.)
@@ -2170,8 +2175,13 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         "curl" if !args.first().is_some_and(|a| a.starts_with("-q") || a == "--disable") => {
             Some("curl reads ~/.curlrc, whose headers and credentials it sends to the host it names; give -q as its first argument to skip that file")
         }
-        "wget" if args.first().is_none_or(|a| a != "--no-config") => {
-            Some("wget reads ~/.wgetrc and /etc/wgetrc, whose headers and credentials it sends to the host it names; give --no-config as its first argument to skip them")
+        // (`--no-netrc` too: wget sends `~/.netrc`'s password for the host after a 401, and over
+        // FTP at once, whatever its configuration says: SSH red-team round 105.)
+        "wget" if !args.get(..2).is_some_and(|two| two.iter().any(|a| a == "--no-config") && two.iter().any(|a| a == "--no-netrc")) => {
+            Some("wget reads ~/.wgetrc, /etc/wgetrc and ~/.netrc, whose headers and passwords it sends to the host it names; give --no-config --no-netrc as its first arguments to skip them")
+        }
+        "wget" if has(&|a| !a.starts_with('-') && a.split_once(":/").is_some_and(|(scheme, _)| !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https"))) => {
+            Some("wget speaks a protocol other than HTTP(S), which hoop cannot read")
         }
         // A dump of what curl sends and receives, 16 bytes a line in hex or cut at its width:
         // a value split across lines is no longer the text masking searches for (SSH red-team
@@ -2256,6 +2266,48 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
 
 /// curl's short options that take an argument (the rest of a cluster, or the next word).
 pub(crate) const CURL_WITH_ARG: &str = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+
+/// Whether curl may speak another protocol than HTTP(S) or `file:` (read as paths), or reach
+/// past what a URL shows: a URL whose scheme curl reads with one slash (`sftp:/h/x`), a
+/// scheme-less one whose host curl guesses a protocol from (`ftp.`, `dict.`, `ldap.`, `imap.`,
+/// `smtp.`, `pop3.`), `--proto-default` other than `http`/`https`, `--proto-redir` (redirects
+/// to `file:` and the rest), commands sent to the server (`-Q`, `--quote`, `--prequote`,
+/// `--postquote`), a local socket (`--unix-socket`, `--abstract-unix-socket`). Any word that
+/// is not an option is read as a URL: an option's value read so too only holds more.
+fn curl_other_protocols(args: &[String]) -> bool {
+    const GUESSED: &[&str] = &["ftp.", "dict.", "ldap.", "imap.", "smtp.", "pop3."];
+    let mut words = args.iter();
+    while let Some(a) = words.next() {
+        if ["--proto-redir", "--quote", "--prequote", "--postquote", "--unix-socket", "--abstract-unix-socket"].iter().any(|o| long(a, o)) || short_given(a, &['Q'], CURL_WITH_ARG) {
+            return true;
+        }
+        if long(a, "--proto-default") {
+            let value = a.split_once('=').map(|(_, v)| v.to_string()).or_else(|| words.next().cloned()).unwrap_or_default();
+            if !matches!(value.to_ascii_lowercase().as_str(), "http" | "https") {
+                return true;
+            }
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        let scheme = a.split_once(':').map(|(s, _)| s).filter(|s| s.starts_with(|c: char| c.is_ascii_alphabetic()) && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-')));
+        match scheme {
+            Some(s) if a.get(s.len() + 1..).is_some_and(|r| r.starts_with('/')) => {
+                if !matches!(s.to_ascii_lowercase().as_str(), "http" | "https" | "file") {
+                    return true;
+                }
+            }
+            _ => {
+                let host = a.rsplit_once('@').map_or(a.as_str(), |(_, h)| h).to_ascii_lowercase();
+                if GUESSED.iter().any(|g| host.starts_with(g)) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
 
 /// Whether curl reads a file it sends without a `@` naming it (see `program_runs`): the netrc
 /// options, `--etag-compare`, `--hsts`, `--alt-svc`, and `-b`/`--cookie` given a file.

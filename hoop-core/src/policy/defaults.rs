@@ -916,11 +916,31 @@ mod tests {
         for c in ["wget -q -O- --load-cookies cookies.txt http://x/", "curl -s --trace - http://x/", "curl --trace-ascii /tmp/t http://x/", "curl -s --netrc http://api.example.com/", "curl -sn http://api.example.com/", "curl --netrc-opt http://x/", "curl --etag-compare customers.csv http://x/", "curl -b cookies.txt http://x/", "curl --cookie jar http://x/", "curl -bjar http://x/", "curl --hsts h.txt https://x/"] {
             review(Action::exec("h", c), "agent-review-shell");
         }
+        // Round 105: other protocols however curl picks them, commands for the server, local
+        // sockets; wget's `.netrc` and FTP.
+        for c in [
+            "curl -q -s --proto-default sftp -u u: 127.0.0.1:22/home/u/x",
+            "curl -q -s --proto-default=file localhost/home/u/%2eenv",
+            "curl -q sftp:/127.0.0.1/home/u/x",
+            "curl -q TELNET:/127.0.0.1:23",
+            "curl -q dict.example.com:2628/d:x",
+            "curl -q -s user@ftp.example.com/f",
+            "curl -q -s -Q 'rename a .bashrc' https://x.example/",
+            "curl -q -sQ 'rm x' https://x.example/",
+            "curl -q --postquote 'rm x' https://x.example/",
+            "curl -q --unix-socket /run/docker.sock http://localhost/v1.41/containers/json",
+            "curl -q --abstract-unix-socket x http://localhost/",
+            "curl -q -L --proto-redir all https://x.example/",
+            "wget --no-config -q -O- http://x/",
+            "wget --no-config --no-netrc ftp://x.example/f",
+        ] {
+            review(Action::exec("h", c), "agent-review-shell");
+        }
         // Round 104: the home's `.curlrc` and `.wgetrc`, read unless the first argument says not.
         for c in ["curl -s http://x/", "curl -sq http://x/", "curl http://x/ -q", "curl", "wget -q -O- http://x/", "wget -O --no-config http://x/", "wget", "timeout 5 curl http://x/", "env curl -s http://x/"] {
             review(Action::exec("h", c), "agent-review-shell");
         }
-        for c in ["curl -q -s -b 'a=b' http://x/", "curl -q --cookie=a=b http://x/", "curl -qsS http://x/", "curl --disable http://x/", "wget --no-config -q -O- http://x/"] {
+        for c in ["curl -q -s -b 'a=b' http://x/", "curl -q --cookie=a=b http://x/", "curl -qsS http://x/", "curl --disable http://x/", "wget --no-config --no-netrc -q -O- http://x/", "wget --no-netrc --no-config x.example/a", "curl -q --proto-default https x.example/", "curl -q https://ftp.example.com/f"] {
             let v = verdict(IdentityKind::Agent, &Action::exec("h", c));
             assert!(matches!(v, Verdict::Allow { .. }), "{c}: {v:?}");
         }
