@@ -156,6 +156,12 @@ impl ChannelRelay {
         let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let up_tx = spawn_writer(up_write, backlog.clone());
         let up = |cmd: Up| {
+            // Nothing starts on the host once the session ended: a start let through just
+            // before a kill (its script read again meanwhile, or its check slow on a loaded
+            // gateway) could reach the host after the kill's stop had looked for what to end.
+            if matches!(cmd, Up::Exec(_) | Up::Shell | Up::Subsystem(_)) && session.end_reason().is_some() {
+                return false;
+            }
             backlog.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             up_tx.send(cmd).is_ok()
         };

@@ -2658,11 +2658,21 @@ fn unread_channel_and_kill(flood: bool) {
     let gw = gateway("");
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("mux");
-    let marker = std::env::temp_dir().join(format!("hoop-stuck-kill-{}", std::process::id()));
+    // (Named for the variant too: both run at once in this process.)
+    let marker = std::env::temp_dir().join(format!("hoop-stuck-kill-{}-{flood}", std::process::id()));
     let _ = std::fs::remove_file(&marker);
     let mut master = control_master(&gw, &sock);
-    let mut sleeper = mux(&sock, &format!("sleep 4; touch {}", marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // (Ten seconds: the kill's stop of the host's processes runs on a loaded machine too, and
+    // the check waits them out whatever the timing.)
+    let slept = std::time::Instant::now();
+    let started = std::env::temp_dir().join(format!("hoop-stuck-started-{}-{flood}", std::process::id()));
+    let _ = std::fs::remove_file(&started);
+    let mut sleeper = mux(&sock, &format!("touch {}; sleep 10; touch {}", started.display(), marker.display())).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Running on the host before the kill, however slowly this machine starts it.
+    while !started.exists() && slept.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_file(&started);
     // The unread channel: its ssh writes into a pipe whose reader never reads.
     let mut unread = Command::new("sh")
         .arg("-c")
@@ -2693,7 +2703,7 @@ fn unread_channel_and_kill(flood: bool) {
     let _ = Command::new("pkill").arg("-f").arg(sock.display().to_string()).status();
     let _ = unread.kill();
     let _ = unread.wait();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::thread::sleep(std::time::Duration::from_secs(12).saturating_sub(slept.elapsed()).max(std::time::Duration::from_secs(2)));
     let written = marker.exists();
     let _ = std::fs::remove_file(&marker);
     assert!(ended, "the killed session's connection did not end");
