@@ -1650,15 +1650,22 @@ fn curl_reading_files_it_sends_is_held() {
         format!("wget -q -T 2 -t 1 -O- --load-cookies /etc/hostname http://127.0.0.1:{port}/"),
         format!("curl -s -m 2 --trace - -o /dev/null http://127.0.0.1:{port}/"),
     ] {
-        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-        let o = ssh(&gw, &c);
-        t.join().unwrap();
+        let o = denied_by_reviewer(&gw, &c);
         assert!(text(&o).1.contains("agent-review-shell"), "{c}: {:?}", text(&o));
     }
     // Round 104: `wget -p` writes what the page names, under names the server chooses.
     let o = ssh(&gw, &format!("wget -q -p -nH http://127.0.0.1:{port}/zz/"));
     assert!(text(&o).1.contains("agent-no-unreadable-commands"), "{:?}", text(&o));
     assert!(listener.accept().is_err(), "nothing reached the listener");
+}
+
+/// `command` run through the gateway while a reviewer denies the first ticket, which it must
+/// open.
+fn denied_by_reviewer(gw: &Gw, command: &str) -> Output {
+    let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
+    let o = ssh(gw, command);
+    t.join().unwrap();
+    o
 }
 
 /// An HTTP listener on loopback answering `200 ok` to each request, whose requests (up to the
@@ -1718,9 +1725,7 @@ fn curl_and_wget_configuration_files_are_not_sent() {
         format!("wget -q -T 5 -t 1 -O- http://127.0.0.1:{port}/c"),
         format!("wget -O --no-config -T 5 -t 1 http://127.0.0.1:{port}/d"),
     ] {
-        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-        let o = ssh(&gw, &c);
-        t.join().unwrap();
+        let o = denied_by_reviewer(&gw, &c);
         assert!(text(&o).1.contains("agent-review-shell") && text(&o).1.contains("first argument"), "{c}: {:?}", text(&o));
     }
     assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
@@ -1748,9 +1753,7 @@ fn curl_and_wget_other_protocols_are_held() {
         format!("curl -q -s -m 5 --unix-socket /tmp/x.sock http://127.0.0.1:{port}/"),
         format!("wget --no-config -q -T 5 -t 1 -O- http://127.0.0.1:{port}/"),
     ] {
-        let t = hoop_harness::review::decide_first(gw.gate.approvals(), "alice", false, "");
-        let o = ssh(&gw, &c);
-        t.join().unwrap();
+        let o = denied_by_reviewer(&gw, &c);
         assert!(text(&o).1.contains("agent-review-shell"), "{c}: {:?}", text(&o));
     }
     assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
