@@ -1306,7 +1306,16 @@ fn created_names(node: &str, o: &Map<String, Value>) -> Vec<String> {
         "CreateTableAsStmt" => into(o.get("into")),
         "SelectStmt" => into(o.get("into_clause")),
         "CompositeTypeStmt" => rel(o.get("typevar")),
-        "CreateEnumStmt" | "CreateRangeStmt" => last("type_name"),
+        "CreateEnumStmt" => last("type_name"),
+        // A range type makes a second type, its multirange, named by an option (PG red-team
+        // round 114: `multirange_type_name = pg_temp.text`).
+        "CreateRangeStmt" => {
+            let multirange = o.get("params").and_then(Value::as_array).into_iter().flatten().filter_map(|p| tagged(p, "DefElem")).find(|d| {
+                d.get("defname").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("multirange_type_name"))
+            });
+            let named = multirange.and_then(|d| d.get("arg")).and_then(|a| tagged(a, "TypeName")).and_then(|t| t.get("names")).and_then(Value::as_array).and_then(|a| a.last()).and_then(|v| tagged(v, "String")?.get("sval")?.as_str()).map(str::to_ascii_lowercase);
+            return last("type_name").into_iter().chain(named).collect();
+        }
         "CreateDomainStmt" => last("domainname"),
         "DefineStmt" => last("defnames"),
         "RenameStmt" => o.get("newname").and_then(Value::as_str).map(str::to_ascii_lowercase),

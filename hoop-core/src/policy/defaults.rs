@@ -480,6 +480,8 @@ mod tests {
             "SET search_path = public, pg_catalog",
             "SET search_path TO 'public, \"pg_catalog\"'",
             "SELECT set_config('search_path', 'public,pg_catalog', false)",
+            "CREATE TYPE pg_temp.r114 AS RANGE (subtype = pg_catalog.text, multirange_type_name = pg_temp.text)",
+            "CREATE TYPE r114 AS RANGE (subtype = text, MULTIRANGE_TYPE_NAME = bpchar)",
         ] {
             deny(Action::sql("db", s), "agent-no-shadowing-names");
         }
