@@ -127,7 +127,7 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
             }
             // A width from an argument (`format('%*s', salary, '')`) pads to that many
             // characters: past 1 GB it fails, so a masked number chooses.
-            if name == "format" && !args.first().and_then(|f| literal_text(f)).is_some_and(|f| !f.contains('*')) {
+            if name == "format" && args.first().and_then(|f| literal_text(f)).is_none_or(|f| f.contains('*')) {
                 return args;
             }
             let mut out: Vec<&Value> = match FUNCTIONS.iter().find(|(f, _)| *f == name).map(|(_, s)| *s) {
