@@ -1667,7 +1667,11 @@ fn failures_a_masked_value_chooses_are_held() {
     let (_, err) = agent(&gw, &["-c", "CREATE DOMAIN dd113 AS text CHECK (value LIKE '4%')", "-c", "SELECT card::public.dd113 FROM users WHERE id = 1"], None);
     assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters"), "{err}");
     // Text past 1 GB fails: a masked value's length (or its count of a letter) chooses then.
-    for s in ["SELECT card || repeat('x', 1073741800) FROM users WHERE id = 1", "SELECT replace(card, '1', repeat('x', 100000000)) FROM users WHERE id = 1"] {
+    for s in [
+        "SELECT card || repeat('x', 1073741800) FROM users WHERE id = 1",
+        "SELECT replace(card, '1', repeat('x', 100000000)) FROM users WHERE id = 1",
+        "SELECT array_to_json(ARRAY[card, repeat('x', 1073741800)]) FROM users WHERE id = 1",
+    ] {
         let (out, err) = agent(&gw, &["-At", "-c", s], None);
         assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters") && out.is_empty(), "{s}: {out} {err}");
     }

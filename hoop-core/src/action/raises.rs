@@ -185,6 +185,28 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
     }
 }
 
+/// Whether the node `kind` (body `n`) may build a value near 1 GB from a small text: `repeat`,
+/// `lpad`/`rpad` to a width, `array_fill`, unless their count is an integer literal of at
+/// most a million. Beside a masked value in any value built from both (an array, a JSON
+/// document, a row, text), it is a size a masked value tips past 1 GB
+/// (`array_to_json(ARRAY[email, repeat('x', 1073741800)])`), so a statement holding one
+/// chooses by every masked value it reads.
+pub(crate) fn amplifies(kind: &str, n: &Value) -> bool {
+    if kind != "FuncCall" {
+        return false;
+    }
+    let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase();
+    let count = match name.as_str() {
+        "repeat" | "lpad" | "rpad" => arr(n, "args").nth(1),
+        "array_fill" => return true,
+        _ => return false,
+    };
+    let small = count.and_then(|c| c.get("node").unwrap_or(c).get("AConst")?.get("val")?.get("Ival")?.get("ival")?.as_i64());
+    // (An `ival` of 0 is left out of the JSON.)
+    let zero = count.is_some_and(|c| c.get("node").unwrap_or(c).get("AConst").and_then(|a| a.get("val")).and_then(|v| v.get("Ival")).is_some_and(|i| i.get("ival").is_none()));
+    !(zero || small.is_some_and(|v| v <= 1_000_000))
+}
+
 /// The text of a string literal.
 fn literal_text(v: &Value) -> Option<&str> {
     v.get("node").unwrap_or(v).get("AConst")?.get("val")?.get("Sval")?.get("sval")?.as_str()
