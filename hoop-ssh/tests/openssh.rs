@@ -1739,12 +1739,16 @@ fn curl_and_wget_configuration_files_are_not_sent() {
 /// Red-team SSH round 105: curl picked protocols hoop read as HTTP (`--proto-default telnet`
 /// sent a file's lines to a port of the agent's, `--proto-default sftp` logged in elsewhere
 /// with the host's key and `-Q rename` replaced `~/.bashrc`), reached a local socket
-/// (`--unix-socket`), and `wget --no-config` still sent `~/.netrc`'s password. Each is held;
-/// denied, nothing reaches the listener.
+/// (`--unix-socket`), and `wget --no-config` still sent `~/.netrc`'s password; round 106: a raw
+/// line in a request method, a method carried into an FTP redirect, nslookup sending its
+/// input's lines as queries. Each is held; denied, nothing reaches the listeners.
 #[test]
 fn curl_and_wget_other_protocols_are_held() {
     let gw = gateway("");
     let (port, seen) = http_listener();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let dns = udp.local_addr().unwrap().port();
     for c in [
         format!("curl -q -s -m 5 --proto-default telnet 127.0.0.1:{port} < /etc/hostname"),
         format!("curl -q -s -m 5 telnet:/127.0.0.1:{port} < /etc/hostname"),
@@ -1752,11 +1756,17 @@ fn curl_and_wget_other_protocols_are_held() {
         format!("curl -q -s -m 5 -Q 'rm /tmp/x' ftp.localhost:{port}/"),
         format!("curl -q -s -m 5 --unix-socket /tmp/x.sock http://127.0.0.1:{port}/"),
         format!("wget --no-config -q -T 5 -t 1 -O- http://127.0.0.1:{port}/"),
+        // Round 106: a raw line in a request method, a method carried into a redirect.
+        format!("curl -q -s -m 5 -X 'X\r\nSET x 1' http://127.0.0.1:{port}/"),
+        format!("curl -q -s -m 5 -L -X 'DELE important.txt' http://127.0.0.1:{port}/"),
+        format!("nslookup -port={dns} -timeout=1 -retry=1 - 127.0.0.1 < /etc/hostname"),
     ] {
         let o = denied_by_reviewer(&gw, &c);
         assert!(text(&o).1.contains("agent-review-shell"), "{c}: {:?}", text(&o));
     }
     assert!(seen.lock().unwrap().is_empty(), "nothing reached the listener: {:?}", seen.lock().unwrap());
+    let mut query = [0u8; 512];
+    assert!(udp.recv(&mut query).is_err(), "no DNS query left the host");
 }
 
 /// A raw SFTP v3 client over OpenSSH's `ssh -s … sftp`: packets written as they are.
