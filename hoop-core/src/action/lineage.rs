@@ -1234,6 +1234,16 @@ mod tests {
         assert_eq!(tainted_outputs("SELECT id, length(email) FROM customers"), [false, true]);
     }
 
+    /// Nested calls are read in time linear in their depth (asking each call whether its
+    /// arguments may fail, at every level, once doubled the work per level).
+    #[test]
+    fn nested_calls_are_read_in_linear_time() {
+        // (Not a timing assertion: 2^30 steps would not end in a test's time; this does.)
+        let nested = (0..30).fold("email".to_string(), |e, _| format!("lower({e})"));
+        let text = format!("SELECT CASE WHEN email LIKE 'a%' THEN {nested} END, coalesce({nested}, {nested}) FROM customers");
+        assert!(derive(&text).is_some());
+    }
+
     /// Red-team PG round 112: whether a statement fails is a bit a masked value can choose.
     #[test]
     fn failures_a_masked_value_decides_are_filters() {
