@@ -684,6 +684,11 @@ fn deep_nesting_cannot_take_the_gateway_down() {
         let (_, err) = agent(&gw, &["-c", &s], None);
         assert!(err.contains("hoop:") || err.contains("ERROR"), "{depth}: {err}");
     }
+    // Nested calls in a branch over a masked value: read once each, not once per way down
+    // (the check of whether they may fail once doubled its work per level).
+    let nested = (0..40).fold("email".to_string(), |e, _| format!("lower({e})"));
+    let (out, err) = agent(&gw, &["-At", "-c", &format!("SELECT CASE WHEN email LIKE 'a%' THEN {nested} END FROM users WHERE id = 1")], None);
+    assert!(out.contains("REDACTED") || err.contains("hoop:"), "{out} {err}");
     let (out, err) = agent(&gw, &["-c", "SELECT 'alive'"], None);
     assert_eq!(out.trim(), "alive", "{err}");
 }
