@@ -1760,6 +1760,8 @@ fn curl_and_wget_other_protocols_are_held() {
         format!("curl -q -s -m 5 -X 'X\r\nSET x 1' http://127.0.0.1:{port}/"),
         format!("curl -q -s -m 5 -L -X 'DELE important.txt' http://127.0.0.1:{port}/"),
         format!("nslookup -port={dns} -timeout=1 -retry=1 - 127.0.0.1 < /etc/hostname"),
+        // Round 107: mtr looks up a file's lines as host names.
+        "mtr -F /etc/hostname -r -c 1 -n".to_string(),
     ] {
         let o = denied_by_reviewer(&gw, &c);
         assert!(text(&o).1.contains("agent-review-shell"), "{c}: {:?}", text(&o));

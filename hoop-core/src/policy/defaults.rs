@@ -938,6 +938,10 @@ mod tests {
             // Round 106.
             "nslookup - 127.0.0.1 < customers.csv",
             "nslookup -port=53 -timeout=1",
+            // Round 107.
+            "mtr -F cards.txt -r -c1 -n",
+            "mtr -rnF cards.txt",
+            "mtr --filename=- -r",
             "curl -q -s -L -X 'DELE important.txt' http://x.example/",
             "curl -q -sLX DELE http://x.example/",
             "curl -q --location --request=DELE http://x.example/",
@@ -953,7 +957,7 @@ mod tests {
         for c in ["curl -s http://x/", "curl -sq http://x/", "curl http://x/ -q", "curl", "wget -q -O- http://x/", "wget -O --no-config http://x/", "wget", "timeout 5 curl http://x/", "env curl -s http://x/"] {
             review(Action::exec("h", c), "agent-review-shell");
         }
-        for c in ["curl -q -s -b 'a=b' http://x/", "curl -q --cookie=a=b http://x/", "curl -qsS http://x/", "curl --disable http://x/", "wget --no-config --no-netrc -q -O- http://x/", "nslookup example.com", "nslookup -type=mx example.com 10.0.0.2", "curl -q -fsSL https://x.example/", "curl -q -X POST https://x.example/", "wget --no-netrc --no-config x.example/a", "curl -q --proto-default https x.example/", "curl -q https://ftp.example.com/f"] {
+        for c in ["curl -q -s -b 'a=b' http://x/", "curl -q --cookie=a=b http://x/", "curl -qsS http://x/", "curl --disable http://x/", "wget --no-config --no-netrc -q -O- http://x/", "nslookup example.com", "nslookup -type=mx example.com 10.0.0.2", "mtr -r -c 1 example.com", "curl -q -fsSL https://x.example/", "curl -q -X POST https://x.example/", "wget --no-netrc --no-config x.example/a", "curl -q --proto-default https x.example/", "curl -q https://ftp.example.com/f"] {
             let v = verdict(IdentityKind::Agent, &Action::exec("h", c));
             assert!(matches!(v, Verdict::Allow { .. }), "{c}: {v:?}");
         }
