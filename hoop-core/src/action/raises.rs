@@ -130,19 +130,23 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
             if name == "format" && args.first().and_then(|f| literal_text(f)).is_none_or(|f| f.contains('*')) {
                 return args;
             }
-            let mut out: Vec<&Value> = match FUNCTIONS.iter().find(|(f, _)| *f == name).map(|(_, s)| *s) {
+            let safe = FUNCTIONS.iter().find(|(f, _)| *f == name).map(|(_, s)| *s);
+            let risky: Vec<&Value> = match safe {
                 Some(Safe::All) => Vec::new(),
-                Some(Safe::First) => args.iter().skip(1).copied().collect(),
-                Some(Safe::AllButFirst) => args.iter().take(1).copied().collect(),
+                Some(Safe::First) => args.iter().enumerate().skip(1).filter(|(i, a)| !safe_literal(&name, *i, a)).map(|(_, a)| *a).collect(),
+                Some(Safe::AllButFirst) => args.iter().enumerate().take(1).filter(|(i, a)| !safe_literal(&name, *i, a)).map(|(_, a)| *a).collect(),
                 None => args.clone(),
             };
+            // A strict function is not called on a NULL argument, so where it may fail, every
+            // argument decides whether it does (PG red-team round 115: `substr(nullif(email,
+            // 'a'), 1, -1)` failed unless the email began with `a`).
+            let mut out = if risky.is_empty() || NOT_STRICT.contains(&name.as_str()) { risky } else { args.clone() };
             // An aggregate's FILTER decides whether its arguments are evaluated for a row, and its
             // ORDER BY the order it takes them in (`sum(x ORDER BY k)` overflows or not). An
             // argument that is more than a column or a literal may fail: asked of its own node
             // only, since asking `may_fail` here, at every node, walked nested calls
             // exponentially often.
-            let plain = |a: &&Value| a.get("node").unwrap_or(a).as_object().and_then(|o| o.keys().next()).is_some_and(|k| k == "ColumnRef" || k == "AConst");
-            if !out.is_empty() || !args.iter().all(plain) {
+            if !out.is_empty() || !args.iter().all(|a| plain(a)) {
                 out.extend(["agg_filter", "agg_order"].iter().filter_map(|k| n.get(*k)).filter(|v| !v.is_null()));
             }
             out
@@ -153,17 +157,51 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
             let (l, r) = (n.get("lexpr").filter(|v| !v.is_null()), n.get("rexpr").filter(|v| !v.is_null()));
             let operator = [AExprKind::AexprOp, AExprKind::AexprOpAny, AExprKind::AexprOpAll].iter().any(|x| *x as i64 == k);
             let pattern = [AExprKind::AexprLike, AExprKind::AexprIlike, AExprKind::AexprSimilar].iter().any(|x| *x as i64 == k);
+            let both = || l.into_iter().chain(r).collect::<Vec<_>>();
+            // The operands of a comparison, or the list of `IN`/`BETWEEN`, as values.
+            let listed: Vec<&Value> = r.and_then(|r| r.get("node").unwrap_or(r).get("List").and_then(|l| l.get("items")).and_then(Value::as_array)).map(|a| a.iter().collect()).unwrap_or_default();
+            let values: Vec<&Value> = l.into_iter().chain(if listed.is_empty() { r.into_iter().collect() } else { listed.clone() }).collect();
             if (operator && PATTERN_OPERATORS.contains(&op)) || pattern {
-                r.into_iter().collect()
+                // (Operators are strict: a NULL text skips a pattern that would fail, so the
+                // text chooses too, unless the pattern cannot fail.)
+                let safe = r.and_then(|r| literal_text(r)).is_some_and(|p| if pattern || op.contains("~~") { !p.ends_with('\\') } else { simple_pattern(p) });
+                if safe { Vec::new() } else { both() }
             } else if operator && (!OPERATORS.contains(&op) || (op == "||" && !(l.is_none_or(|l| bounded(l, 0)) && r.is_none_or(|r| bounded(r, 0))))) {
-                l.into_iter().chain(r).collect()
+                both()
+            } else if values.iter().any(|v| compound(v)) {
+                // Rows (and arrays of them, and subqueries' rows) compare column by column and
+                // stop at the first that differs: a later column that cannot be compared fails
+                // only when the earlier ones are equal (round 115: `row(substr(email, 1, 1),
+                // '1'::json) = row('a', '1'::json)`).
+                values
+            } else if !listed.is_empty() && !listed.iter().all(|v| plain(v)) {
+                // `x IN (a, b)` is `x = a OR x = b` and `BETWEEN` two comparisons joined by AND:
+                // a later element runs only as the earlier comparisons decide.
+                values
             } else {
                 Vec::new()
             }
         }
         // `ARRAY(SELECT …)` builds one value of every row: over `generate_series(1, 50000000)`
-        // a masked value's length passes 1 GB.
-        "SubLink" if n.get("sub_link_type").and_then(Value::as_i64) == Some(pg_query::protobuf::SubLinkType::ArraySublink as i64) => n.get("subselect").into_iter().collect(),
+        // a masked value's length passes 1 GB. `x = ANY (SELECT …)`, `IN`, `ALL` and row
+        // comparisons with a subquery read its rows one by one and stop at the first that
+        // decides: a later row that fails runs only as `x` says (round 115).
+        "SubLink" => {
+            use pg_query::protobuf::SubLinkType as L;
+            let t = n.get("sub_link_type").and_then(Value::as_i64).unwrap_or(0);
+            if t == L::ArraySublink as i64 {
+                n.get("subselect").into_iter().collect()
+            } else if [L::AnySublink, L::AllSublink, L::RowcompareSublink].iter().any(|x| *x as i64 == t) {
+                ["testexpr", "subselect"].iter().filter_map(|k| n.get(*k)).filter(|v| !v.is_null()).collect()
+            } else {
+                Vec::new()
+            }
+        }
+        // `greatest` and `least` compare their arguments: rows column by column (see above).
+        "MinMaxExpr" => {
+            let args: Vec<&Value> = arr(n, "args").collect();
+            if args.iter().any(|a| compound(a)) { args } else { Vec::new() }
+        }
         "TypeCast" => {
             // A cast to a text type cannot fail (to `varchar(n)` it cuts): named bare or in
             // `pg_catalog`. A type of that name in another schema is the agent's (PG red-team
@@ -209,6 +247,87 @@ pub(crate) fn amplifies(kind: &str, n: &Value) -> bool {
     // (An `ival` of 0 is left out of the JSON.)
     let zero = count.is_some_and(|c| c.get("node").unwrap_or(c).get("AConst").and_then(|a| a.get("val")).and_then(|v| v.get("Ival")).is_some_and(|i| i.get("ival").is_none()));
     !(zero || small.is_some_and(|v| v <= 1_000_000))
+}
+
+/// Functions on the list that are called on NULL arguments too (see `failing_operands`).
+const NOT_STRICT: &[&str] = &["concat", "concat_ws", "format"];
+
+/// Field names `date_trunc`, `date_part` and `extract` know.
+const DATE_FIELDS: &[&str] = &[
+    "microsecond", "microseconds", "millisecond", "milliseconds", "second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week", "weeks",
+    "month", "months", "quarter", "year", "years", "decade", "century", "millennium", "epoch", "dow", "doy", "isodow", "isoyear", "julian", "timezone",
+    "timezone_hour", "timezone_minute",
+];
+
+/// Whether argument `i` of `name` (of those a function's entry in [`FUNCTIONS`] leaves to
+/// check) is a literal with which the function cannot fail: `substr(x, 1, 3)`, not
+/// `substr(x, 1, -1)`; `split_part(x, '@', 2)`, not `… 0)`; a pattern that compiles.
+fn safe_literal(name: &str, i: usize, v: &Value) -> bool {
+    let int = literal_int(v);
+    let text = literal_text(v);
+    match (name, i) {
+        ("substr" | "substring", 1) => int.is_some(),
+        ("substr" | "substring", 2) => int.is_some_and(|n| n >= 0),
+        ("lpad" | "rpad", 1) => int.is_some_and(|n| (0..=1_000_000).contains(&n)),
+        ("lpad" | "rpad", 2) | ("split_part", 1) | ("to_char", 1) => text.is_some(),
+        ("split_part", 2) => int.is_some_and(|n| n != 0),
+        ("overlay", 1) => text.is_some(),
+        ("overlay", 2) => int.is_some_and(|n| n >= 1),
+        ("overlay", 3) => int.is_some_and(|n| n >= 0),
+        ("round" | "trunc", 1) => int.is_some_and(|n| n.abs() <= 1000),
+        ("encode", 1) => text.is_some_and(|t| matches!(t.to_ascii_lowercase().as_str(), "base64" | "hex" | "escape")),
+        ("date_trunc" | "date_part" | "extract", 0) => text.is_some_and(|t| DATE_FIELDS.contains(&t.to_ascii_lowercase().as_str())),
+        ("format", 0) => text.is_some_and(|t| !t.contains('*')),
+        ("regexp_replace" | "regexp_match" | "regexp_like" | "regexp_count", 1) => text.is_some_and(simple_pattern),
+        ("regexp_replace", 2) => text.is_some(),
+        ("regexp_replace" | "regexp_match" | "regexp_like", 3) | ("regexp_match" | "regexp_like", 2) => text.is_some_and(|f| f.chars().all(|c| "gimnpqswx".contains(c))),
+        _ => false,
+    }
+}
+
+/// Whether a regular expression is of the few forms known to compile: letters, digits and
+/// plain punctuation, `.`, a quantifier after one of those, `^` first and `$` last.
+fn simple_pattern(p: &str) -> bool {
+    let body = p.strip_prefix('^').unwrap_or(p);
+    let body = body.strip_suffix('$').unwrap_or(body);
+    let mut quantifiable = false;
+    for c in body.chars() {
+        if c.is_ascii_alphanumeric() || " _@%,:/=-.".contains(c) {
+            quantifiable = true;
+        } else if "*+?".contains(c) && quantifiable {
+            quantifiable = false;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// An integer literal's value.
+fn literal_int(v: &Value) -> Option<i64> {
+    let c = v.get("node").unwrap_or(v).get("AConst")?.get("val")?.get("Ival")?;
+    // (An `ival` of 0 is left out of the JSON.)
+    Some(c.get("ival").and_then(Value::as_i64).unwrap_or(0))
+}
+
+/// Whether `v` is a column, a literal or a parameter: nothing that runs when evaluated.
+fn plain(v: &Value) -> bool {
+    let v = v.get("node").unwrap_or(v);
+    let v = v.get("TypeCast").and_then(|t| t.get("arg")).map_or(v, |a| a.get("node").unwrap_or(a));
+    v.as_object().and_then(|o| o.keys().next()).is_some_and(|k| matches!(k.as_str(), "ColumnRef" | "AConst" | "ParamRef"))
+}
+
+/// Whether `v` is a row, an array, or a subquery (which may yield a row): values compared
+/// part by part.
+fn compound(v: &Value) -> bool {
+    let v = v.get("node").unwrap_or(v);
+    let v = v.get("TypeCast").or_else(|| v.get("CollateClause")).and_then(|t| t.get("arg")).map_or(v, |a| a.get("node").unwrap_or(a));
+    match v.as_object().and_then(|o| o.iter().next()) {
+        Some((k, _)) if k == "RowExpr" || k == "SubLink" => true,
+        // (An array of scalars is built whole before any comparison.)
+        Some((k, a)) if k == "AArrayExpr" => arr(a, "elements").any(compound),
+        _ => false,
+    }
 }
 
 /// The text of a string literal.
