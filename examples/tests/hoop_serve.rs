@@ -516,7 +516,9 @@ fn a_recording_the_gateway_never_opened_is_not_closed_as_a_crashs() {
     let old_id = real.file_stem().unwrap().to_string_lossy().to_string();
     let mut prev = "0".repeat(64);
     let mut forged_text = String::new();
-    for line in std::fs::read_to_string(&real).unwrap().lines().take(2) {
+    // (Signed checkpoints left out: their signature covers the old id, and whether one falls
+    // among the first records depends on the flush timer.)
+    for line in std::fs::read_to_string(&real).unwrap().lines().filter(|l| !l.contains("\"sig\"")).take(2) {
         let mut v: serde_json::Value = serde_json::from_str(&line.replace(&old_id, forged_id)).unwrap();
         v["prev"] = serde_json::json!(prev);
         let obj = v.as_object_mut().unwrap();
