@@ -243,10 +243,7 @@ pub(crate) fn amplifies(kind: &str, n: &Value) -> bool {
         "array_fill" => return true,
         _ => return false,
     };
-    let small = count.and_then(|c| c.get("node").unwrap_or(c).get("AConst")?.get("val")?.get("Ival")?.get("ival")?.as_i64());
-    // (An `ival` of 0 is left out of the JSON.)
-    let zero = count.is_some_and(|c| c.get("node").unwrap_or(c).get("AConst").and_then(|a| a.get("val")).and_then(|v| v.get("Ival")).is_some_and(|i| i.get("ival").is_none()));
-    !(zero || small.is_some_and(|v| v <= 1_000_000))
+    count.and_then(literal_int).is_none_or(|v| v > 1_000_000)
 }
 
 /// Functions on the list that are called on NULL arguments too (see `failing_operands`).
