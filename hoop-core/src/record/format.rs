@@ -93,23 +93,28 @@ fn write_timestamp(out: &mut Vec<u8>) {
         // record showed in profiles, and consecutive records almost always share the second.
         static SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
     }
-    let now = chrono::Utc::now();
-    let secs = now.timestamp();
+    // The clock read once, without chrono's calendar arithmetic unless the second changed.
+    let Ok(since) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) else {
+        out.extend_from_slice(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
+        return;
+    };
+    let secs = since.as_secs() as i64;
     let (cached, mut prefix) = SECOND.get();
     if cached != secs {
-        match <[u8; 19]>::try_from(now.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes()) {
+        let at = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+        match <[u8; 19]>::try_from(at.format("%Y-%m-%dT%H:%M:%S").to_string().as_bytes()) {
             Ok(p) => prefix = p,
             // A year past 9999 does not fit the cache: formatted in full each time.
             Err(_) => {
-                out.extend_from_slice(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
+                let at = chrono::DateTime::from_timestamp(secs, since.subsec_nanos()).unwrap_or_default();
+                out.extend_from_slice(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).as_bytes());
                 return;
             }
         }
         SECOND.set((secs, prefix));
     }
     out.extend_from_slice(&prefix);
-    // A leap second reports 1_000_000 or more: held at the last microsecond of the second.
-    let micros = now.timestamp_subsec_micros().min(999_999);
+    let micros = since.subsec_micros().min(999_999);
     let mut digits = [b'0'; 6];
     let mut rest = micros;
     for d in digits.iter_mut().rev() {
