@@ -1646,7 +1646,15 @@ fn failures_a_masked_value_chooses_are_held() {
         "SELECT substr(nullif(substr(card, 1, 1), '5'), 1, -1) FROM users WHERE id = 1",
         "SELECT (SELECT row(substr(card, 1, 1), '1'::json) FROM users WHERE id = 1) = (SELECT row('4'::text, '1'::json))",
         "SELECT substr(c.card, 1, 1) <> ALL (SELECT CASE WHEN g = 1 THEN '5' ELSE (1/(g - 2))::text END FROM generate_series(1, 2) g) FROM users c WHERE c.id = 1",
+        // Round 116: a subscript picks by the value, and `%I` of the NULL past the bounds, a
+        // row with a `json` column compared, a `json[]` slice compared, an `int[]` slice joined
+        // to a 2-D array fail only for the one it picks.
+        "SELECT format('%I', ('[53:53]={x}'::text[])[ascii(card)]) FROM users WHERE id = 1",
+        "SELECT ('[52:52]={\"(a,1)\"}'::rt116[])[ascii(card)] = '(a,1)'::rt116 FROM users WHERE id = 1",
+        "SELECT ('[52:52]={1}'::json[])[ascii(card):ascii(card)] = '{1}'::json[] FROM users WHERE id = 1",
+        "SELECT ('[52:52]={1}'::int[])[ascii(card):ascii(card)] || '{{1,2}}'::int[] FROM users WHERE id = 1",
     ];
+    pg().psql("DROP TYPE IF EXISTS rt116; CREATE TYPE rt116 AS (a text, b json)").unwrap();
     // Straight to the server, each fails for Ann's card and not for Bob's: an answer.
     for s in oracles {
         assert!(pg().psql(s).is_err(), "{s}");
@@ -1684,6 +1692,32 @@ fn failures_a_masked_value_chooses_are_held() {
     ] {
         let (out, err) = agent(&gw, &["-At", "-c", s], None);
         assert!(err.contains("review timed out") && err.contains("agent-review-masked-filters") && out.is_empty(), "{s}: {out} {err}");
+    }
+    // Round 116's sizes: a literal multiplied until a few bytes of a masked value tip a value,
+    // or a row the server sends, past 1 GB (held without running: each probe would have the
+    // server build a gigabyte). Under this gateway's 1 MiB messages, the literal is one
+    // repeated; a text over 1 MiB is refused once held (a reviewer could not read it whole).
+    let big = format!("'{}'", "a".repeat(1_000_000));
+    let tip = "translate(substr(card, 1, 1), '4', '')";
+    let held = |gw: &Gw, s: &str| {
+        let (out, err) = agent(gw, &["-At"], Some(s));
+        // (Refused as unreviewable only once a rule holds it.)
+        let refused = (err.contains("agent-review-masked-filters") && err.contains("review timed out")) || err.contains("hoop-unreviewable-command");
+        assert!(refused && out.is_empty(), "{}: {out} {err}", s.get(..100).unwrap_or(s));
+    };
+    for s in [
+        format!("SELECT format('{}', {big} || {tip}) FROM users WHERE id = 1", "%1$s".repeat(1074)),
+        format!("SELECT to_jsonb(replace({big}, 'a', '{}') || {tip}) FROM users WHERE id = 1", "x".repeat(268)),
+        format!("SELECT r, r || {tip} FROM (SELECT replace({big}, 'a', '{}') r) s, users WHERE id = 1", "x".repeat(537)),
+    ] {
+        held(&gw, &s);
+    }
+    // Literals past a mebibyte where messages may be larger (64 MiB by default).
+    let gw = Gw::start_with_limits("max_message_bytes = 8388608");
+    let big = format!("'{}'", "a".repeat(2_000_000));
+    let times = |n: usize| format!("replace({big}, 'a', '{}')", "x".repeat(n));
+    for s in [format!("SELECT concat({}, {tip}) FROM users WHERE id = 1", times(536)), format!("SELECT {}, {} || {tip} FROM users WHERE id = 1", times(300), times(236))] {
+        held(&gw, &s);
     }
     // The same functions over values that are not masked, and masked values through
     // functions that cannot fail, go as before.

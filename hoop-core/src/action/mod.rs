@@ -7,6 +7,7 @@
 pub mod archive;
 mod credentials;
 mod getopt;
+mod growth;
 pub mod lineage;
 mod modules;
 mod parser;

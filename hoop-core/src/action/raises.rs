@@ -9,6 +9,7 @@
 //! by that value, as a WHERE clause does ([`super::lineage`] counts such operands as filters).
 //! A function or operator not listed here as unable to fail is taken as able to (fail closed).
 
+use super::growth::{GROWING, literal_int, literal_text, may_overflow, row_may_overflow};
 use super::lineage::{arr, sval};
 use pg_query::protobuf::AExprKind;
 use serde_json::Value;
@@ -103,12 +104,6 @@ const FUNCTIONS: &[(&str, Safe)] = &[
     ("format", Safe::AllButFirst),
 ];
 
-/// Functions whose text result grows with their arguments: past 1 GB the server fails, so a
-/// masked value's length (or its count of a letter `replace` multiplies) decides whether
-/// `concat(email, repeat('x', 1073741800))` fails. They cannot fail only when every argument is
-/// bounded (see [`bounded`]).
-const GROWING: &[&str] = &["concat", "concat_ws", "replace", "overlay", "format", "lpad", "rpad"];
-
 /// Operators that cannot fail on any values of their operands' types.
 const OPERATORS: &[&str] = &["=", "<>", "!=", "<", ">", "<=", ">=", "||", "->", "->>", "#>", "#>>", "@>", "<@", "?", "?|", "?&"];
 
@@ -122,12 +117,15 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
         "FuncCall" => {
             let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase();
             let args: Vec<&Value> = arr(n, "args").collect();
-            if GROWING.contains(&name.as_str()) && !args.iter().all(|a| bounded(a, 0)) {
+            // Past 1 GB the result fails (see `growth`).
+            if GROWING.contains(&name.as_str()) && may_overflow(kind, n) {
                 return args;
             }
             // A width from an argument (`format('%*s', salary, '')`) pads to that many
-            // characters: past 1 GB it fails, so a masked number chooses.
-            if name == "format" && args.first().and_then(|f| literal_text(f)).is_none_or(|f| f.contains('*')) {
+            // characters: past 1 GB it fails, so a masked number chooses. And `%I` fails on a
+            // NULL, which a subscript or a key chooses (PG red-team round 116:
+            // `format('%I', ('[97:97]={x}'::text[])[ascii(email)])`).
+            if name == "format" && args.first().and_then(|f| literal_text(f)).is_none_or(|f| f.contains('*') || quotes_identifier(f)) {
                 return args;
             }
             let safe = FUNCTIONS.iter().find(|(f, _)| *f == name).map(|(_, s)| *s);
@@ -166,7 +164,7 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
                 // text chooses too, unless the pattern cannot fail.)
                 let safe = r.and_then(|r| literal_text(r)).is_some_and(|p| if pattern || op.contains("~~") { !p.ends_with('\\') } else { simple_pattern(p) });
                 if safe { Vec::new() } else { both() }
-            } else if operator && (!OPERATORS.contains(&op) || (op == "||" && !(l.is_none_or(|l| bounded(l, 0)) && r.is_none_or(|r| bounded(r, 0))))) {
+            } else if operator && (!OPERATORS.contains(&op) || (op == "||" && may_overflow(kind, n))) {
                 both()
             } else if values.iter().any(|v| compound(v)) {
                 // Rows (and arrays of them, and subqueries' rows) compare column by column and
@@ -202,6 +200,17 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
             let args: Vec<&Value> = arr(n, "args").collect();
             if args.iter().any(|a| compound(a)) { args } else { Vec::new() }
         }
+        // A subscript or a slice picks an element (or none: NULL) by its index, as a CASE
+        // would: what follows may fail on one and not another (PG red-team round 116: a row
+        // with a `json` column compared, a `json[]` slice compared or joined, `format('%I')` of
+        // the NULL past the bounds).
+        "AIndirection" => arr(n, "indirection")
+            .filter_map(|i| i.get("node").unwrap_or(i).get("AIndices"))
+            .flat_map(|i| ["lidx", "uidx"].into_iter().filter_map(|k| i.get(k)).filter(|v| !v.is_null()))
+            .collect(),
+        // One value built of parts fails past 1 GB.
+        "AArrayExpr" | "RowExpr" if may_overflow(kind, n) => arr(n, if kind == "RowExpr" { "args" } else { "elements" }).collect(),
+        "SelectStmt" | "UpdateStmt" | "returning_clause" => row_may_overflow(kind, n),
         "TypeCast" => {
             // A cast to a text type cannot fail (to `varchar(n)` it cuts): named bare or in
             // `pg_catalog`. A type of that name in another schema is the agent's (PG red-team
@@ -300,11 +309,9 @@ fn simple_pattern(p: &str) -> bool {
     true
 }
 
-/// An integer literal's value.
-fn literal_int(v: &Value) -> Option<i64> {
-    let c = v.get("node").unwrap_or(v).get("AConst")?.get("val")?.get("Ival")?;
-    // (An `ival` of 0 is left out of the JSON.)
-    Some(c.get("ival").and_then(Value::as_i64).unwrap_or(0))
+/// Whether a `format` string has a `%I` conversion (`%I`, `%2$I`, `%-10I`): it fails on a NULL.
+fn quotes_identifier(fmt: &str) -> bool {
+    fmt.split('%').skip(1).any(|spec| spec.trim_start_matches(|c: char| c.is_ascii_digit() || matches!(c, '$' | '-' | '*')).starts_with('I'))
 }
 
 /// Whether `v` is a column, a literal or a parameter: nothing that runs when evaluated.
@@ -326,67 +333,6 @@ fn compound(v: &Value) -> bool {
         _ => false,
     }
 }
-
-/// The text of a string literal.
-fn literal_text(v: &Value) -> Option<&str> {
-    v.get("node").unwrap_or(v).get("AConst")?.get("val")?.get("Sval")?.get("sval")?.as_str()
-}
-
-/// Whether `v` is bounded in size by what the statement's text and the columns it reads hold
-/// (see [`growth`]).
-fn bounded(v: &Value, depth: usize) -> bool {
-    growth(v, depth).is_some_and(|g| g <= MAX_GROWTH)
-}
-
-/// How many times the largest column or literal it reads `v` may be, at most: a column or a
-/// literal once, a concatenation the sum of its parts, `replace` its text times how much longer
-/// the replacement is than what it replaces (nested, they multiply: 16 levels of a 16-letter
-/// replacement of one letter pass 1 GB from a few letters), `encode` four times its bytes.
-/// `None` for a parameter (up to 1 GB from the client), a `repeat`, a subquery, anything else.
-/// (A column of a table the agent filled with a value near 1 GB reads as once itself: see
-/// docs/masking.md.)
-fn growth(v: &Value, depth: usize) -> Option<u64> {
-    // Their text is no longer than their first argument's.
-    const KEEPING: &[&str] = &["lower", "upper", "initcap", "btrim", "ltrim", "rtrim", "substr", "substring", "left", "right", "reverse", "translate", "split_part"];
-    // Whatever their arguments, a few bytes.
-    const SMALL: &[&str] = &[
-        "md5", "sha224", "sha256", "sha384", "sha512", "length", "char_length", "character_length", "octet_length", "bit_length", "ascii", "to_hex", "strpos",
-        "position", "starts_with", "sign", "count", "random", "now",
-    ];
-    if depth > 100 {
-        return None;
-    }
-    let (kind, n) = v.get("node").unwrap_or(v).as_object().and_then(|o| o.iter().next())?;
-    let text = |v: &Value| literal_text(v).map(str::len);
-    let sum = |vs: Vec<&Value>| vs.into_iter().try_fold(0u64, |acc, a| Some(acc.saturating_add(growth(a, depth + 1)?)));
-    match kind.as_str() {
-        "AConst" | "ColumnRef" | "SQLValueFunction" => Some(1),
-        // (An element or a slice of an array is no longer than the array.)
-        "TypeCast" | "CollateClause" | "AIndirection" => growth(n.get("arg")?, depth + 1),
-        "AExpr" if arr(n, "name").filter_map(sval).last() == Some("||") => sum(["lexpr", "rexpr"].iter().filter_map(|k| n.get(*k)).filter(|x| !x.is_null()).collect()),
-        "FuncCall" => {
-            let name = arr(n, "funcname").filter_map(sval).last().unwrap_or_default().to_ascii_lowercase();
-            let args: Vec<&Value> = arr(n, "args").collect();
-            match name.as_str() {
-                _ if SMALL.contains(&name.as_str()) => Some(1),
-                _ if KEEPING.contains(&name.as_str()) => growth(args.first()?, depth + 1),
-                "concat" | "concat_ws" => sum(args),
-                "encode" => growth(args.first()?, depth + 1).map(|g| g.saturating_mul(4)),
-                "replace" => {
-                    let (from, to) = (text(args.get(1)?)?, text(args.get(2)?)?);
-                    let times = to.div_ceil(from.max(1)).max(1) as u64;
-                    growth(args.first()?, depth + 1).map(|g| g.saturating_mul(times))
-                }
-                _ => None,
-            }
-        }
-        _ => None,
-    }
-}
-
-/// A size [`growth`] may reach and still be read as bounded: a masked value would have to be
-/// a megabyte long to pass 1 GB.
-const MAX_GROWTH: u64 = 1024;
 
 /// Whether evaluating `v` may fail on some values: it holds a node with an operand that may
 /// make it fail, or a function not known never to fail.
