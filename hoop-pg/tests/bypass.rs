@@ -710,6 +710,15 @@ fn agents_cannot_change_roles_or_grants() {
     }
     assert_eq!(pg().psql("SELECT count(*) FROM pg_db_role_setting").unwrap().trim(), "0");
     assert_eq!(pg().psql("SELECT count(*) FROM pg_roles WHERE rolname = 'sneaky'").unwrap().trim(), "0");
+    // PG red-team round 116: taking another role's rights, which only the server refused for a
+    // login role that belongs to none (this cluster's does: the session stays its own).
+    pg().psql("DROP ROLE IF EXISTS r116; CREATE ROLE r116").unwrap();
+    for s in ["SET ROLE r116", "SET SESSION AUTHORIZATION r116", "SELECT set_config('role', 'r116', false)"] {
+        let (out, err) = agent(&gw, &["-At", "-c", s, "-c", "SELECT current_user, session_user"], None);
+        assert!(err.contains("agent-no-privilege-changes") && out.trim() == "postgres|postgres", "{s}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &["-At", "-c", "SET ROLE NONE", "-c", "RESET ROLE", "-c", "SELECT current_user"], None);
+    assert_eq!(out.lines().last().unwrap_or_default(), "postgres", "{err}");
 }
 
 /// A message type hoop does not know is refused, not forwarded.

@@ -216,6 +216,12 @@ pub const SHADOWING_NAME: &str = "shadowing_name";
 /// `varchar` and `char(n)` come qualified with `pg_catalog`).
 pub const TEXT_TYPE_NAMES: &[&str] = &["text", "varchar", "bpchar", "char", "name"];
 
+/// Whether setting `var` to `values` takes another role's rights: `role` or
+/// `session_authorization` to anything but `none` (the login role).
+fn changes_role(var: &str, values: &[String]) -> bool {
+    matches!(var, "role" | "session_authorization") && !values.iter().all(|v| v.trim().eq_ignore_ascii_case("none"))
+}
+
 /// Whether a `search_path` value (`a, "pg_catalog"`, as the server reads the list) names a
 /// schema before `pg_catalog`: names there then shadow the built-in ones.
 pub fn search_path_shadows_catalog(value: &str) -> bool {
@@ -1117,6 +1123,11 @@ impl Walk {
                 if var == "search_path" && search_path_shadows_catalog(&values.join(",")) {
                     self.kind(SHADOWING_NAME);
                 }
+                // Taking another role's rights: hoop checked the login role's (PG red-team round
+                // 116: `SET ROLE postgres` reached the server, which alone refused it).
+                if k == K::VarSetValue && changes_role(&var, &values) {
+                    self.kind(PRIVILEGES);
+                }
             }
             "VariableShowStmt" => self.kind("show"),
             "DoStmt" => self.kind("do"),
@@ -1219,6 +1230,17 @@ impl Walk {
             }
             if name.as_ref().is_none_or(|n| n == "search_path") && value.as_ref().is_some_and(|v| search_path_shadows_catalog(v)) {
                 self.kind(SHADOWING_NAME);
+            }
+            // (A computed name may be `role`, unless its value could not name one: pg_dump's
+            // `set_config(name, 'view, foreign-table', false)`.)
+            let role = match (&name, &value) {
+                (Some(n), Some(v)) => changes_role(n, std::slice::from_ref(v)),
+                (Some(n), None) => matches!(n.as_str(), "role" | "session_authorization"),
+                (None, Some(v)) => !v.contains(',') && changes_role("role", std::slice::from_ref(v)),
+                (None, None) => true,
+            };
+            if role {
+                self.kind(PRIVILEGES);
             }
             // A value computed from the data is a channel out of the result (ParameterStatus,
             // SHOW, pg_stat_activity) that masking cannot follow.
@@ -1766,7 +1788,18 @@ mod tests {
             let kinds = analyze(c).kinds;
             assert!(!kinds.contains(&STORED_CODE.into()) && kinds.contains(&"create_domain".into()), "{c}: {kinds:?}");
         }
-        for p in ["alter role app set statement_timeout = 1", "grant select on payments to public", "alter table t owner to x", "create policy p on t using (true)"] {
+        for p in [
+            "alter role app set statement_timeout = 1",
+            "grant select on payments to public",
+            "alter table t owner to x",
+            "create policy p on t using (true)",
+            "set role postgres",
+            "set local role pg_read_all_data",
+            "set session authorization postgres",
+            "select set_config('role', 'postgres', false)",
+            "select set_config('ROLE', x, false) from t",
+            "select set_config(n, 'postgres', false) from t",
+        ] {
             assert!(analyze(p).kinds.contains(&PRIVILEGES.into()), "{p}: {:?}", analyze(p).kinds);
         }
     }

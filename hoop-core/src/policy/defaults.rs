@@ -38,7 +38,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-privilege-changes",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && "privileges" in action.sql.kinds"#,
-        "agents may not change roles, grants, ownership or row security",
+        "agents may not change roles, grants, ownership or row security, nor take another role (SET ROLE, SET SESSION AUTHORIZATION)",
     ),
     (
         "agent-no-computed-settings",
