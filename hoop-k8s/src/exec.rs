@@ -278,6 +278,13 @@ where
                     match channel {
                         Some(c @ (1 | 2)) => {
                             let idx = usize::from(c - 1);
+                            // A value the other stream's held line began may end here (see
+                            // `StreamMasker::mask_across`).
+                            let mut chunk = data.get(1..).unwrap_or_default().to_vec();
+                            if let Some(Some(o)) = out.get_mut(idx ^ 1) {
+                                o.mask_across(&mut chunk);
+                                session.count_masked(&o.take_masked_by());
+                            }
                             let Some(slot) = out.get_mut(idx) else { continue };
                             // Values of Secrets made since the exec began are searched too.
                             match ongoing.current_masker().await {
@@ -293,7 +300,7 @@ where
                                 if idx == 0 && ongoing.archive_out { OutputMasker::Archive(ArchiveMasker::new(masker.clone())) } else { OutputMasker::Stream(masker.stream(style)) }
                             });
                             m.set_masker(masker.clone());
-                            let masked = m.feed(data.get(1..).unwrap_or_default());
+                            let masked = m.feed(&chunk);
                             session.count_masked(&m.take_masked_by());
                             match forward(&mut to_client, &session, c, masked).await {
                                 Some(n) => sent += n,

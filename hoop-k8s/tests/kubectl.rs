@@ -242,6 +242,10 @@ fn everyday_kubectl_work() {
     assert_eq!(out, "hi\n", "{err}");
     assert!(err.contains("mail [REDACTED:email]"), "{err}");
     assert_eq!(o.status.code(), Some(3));
+    // SSH red-team round 108, the same here: a value cut between stdout and stderr.
+    let o = kubectl(&kc, &["exec", "pod-1", "--", "sh", "-c", "printf 'mail ann@co'; sleep 0.5; printf 'rp.example done\\n' >&2"]);
+    let (out, err) = text(&o);
+    assert!(!format!("{out}{err}").contains("ann@corp.example") && err.contains("done"), "{out:?} {err:?}");
 
     let o = kubectl(&kc, &["delete", "deployment", "web"]);
     assert!(text(&o).0.contains("deleted"), "{:?}", text(&o));

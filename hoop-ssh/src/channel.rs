@@ -470,7 +470,13 @@ impl ChannelRelay {
                                 _ => continue,
                             };
                             sent += data.len() as u64;
-                            let stream = if ext.is_some() { &mut err } else { &mut out };
+                            let (stream, other) = if ext.is_some() { (&mut err, &mut out) } else { (&mut out, &mut err) };
+                            // A value the other stream's held line began may end here.
+                            let mut data = data.to_vec();
+                            if let Some(o) = other.as_mut() {
+                                o.mask_across(&mut data);
+                                session.count_masked(&o.take_masked_by());
+                            }
                             let archive = ext.is_none() && archive_out;
                             let m = stream.get_or_insert_with(|| if archive { OutputMasker::Archive(ArchiveMasker::new(masker.clone())) } else { OutputMasker::Stream(masker.stream(style)) });
                             let masked = m.feed(&data);

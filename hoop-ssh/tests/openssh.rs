@@ -1454,6 +1454,14 @@ fn binary_bytes_and_pauses_do_not_unmask() {
     assert_eq!(text(&o).1, "card [REDACTED:card] done\n", "{:?}", text(&o));
     let o = ssh(&gw, "printf 'mail bob@corp.ex'; (sleep 1; printf 'ample done\\n') & kill -KILL $$");
     assert_eq!(text(&o).0, "mail [REDACTED:email] done\n", "{:?}", text(&o));
+    // SSH red-team round 108: a value cut between stdout and stderr (`head -c`, then `tail -c`
+    // of the rest to stderr), which the client reads side by side.
+    for cmd in ["printf 'card 4111 1111'; sleep 0.5; printf ' 1111 1111 done\\n' >&2", "printf 'mail bob@co'; sleep 0.5; printf 'rp.example done\\n' >&2"] {
+        let o = ssh(&gw, cmd);
+        let (out, err) = text(&o);
+        let both = format!("{out}{err}");
+        assert!(!both.contains("4111 1111 1111 1111") && !both.contains("bob@corp.example") && err.contains("done"), "{out:?} {err:?}");
+    }
     // Round 58: the same on a terminal (`ssh -tt`), where a shell's held output goes after a
     // few milliseconds: a command that is not a shell is masked as on a pipe.
     let o = ssh_base(&gw).args(["-tt", "web@127.0.0.1", "printf 'card 4111 1111'; sleep 1; printf ' 1111 1111 done\\n'"]).stdin(Stdio::null()).output().unwrap();

@@ -305,6 +305,13 @@ impl OutputMasker {
         }
     }
 
+    /// See [`StreamMasker::mask_across`] (an archive's members are its own).
+    pub fn mask_across(&mut self, chunk: &mut [u8]) {
+        if let OutputMasker::Stream(m) = self {
+            m.mask_across(chunk);
+        }
+    }
+
     /// Masks what comes next with `masker`.
     pub fn set_masker(&mut self, masker: Arc<Masker>) {
         match self {

@@ -139,6 +139,37 @@ impl StreamMasker {
         out
     }
 
+    /// Masks a value that this stream's held, unfinished line begins and `chunk`, written next
+    /// by the same program on its other stream (stderr after stdout), ends: both parts are
+    /// starred before either goes out. The client reads the two streams side by side (SSH
+    /// red-team round 108: `head -c 53 customers.csv; tail -c +54 customers.csv >&2` cut a card
+    /// number between them, and each half alone matched nothing).
+    pub fn mask_across(&mut self, chunk: &mut [u8]) {
+        if self.pending.is_empty() || !self.masker.is_enabled() {
+            return;
+        }
+        // A value does not run past a line's end.
+        let line = memchr::memchr(b'\n', chunk).unwrap_or(chunk.len());
+        let held = self.pending.len();
+        let mut joint = self.pending.clone();
+        joint.extend_from_slice(chunk.get(..line).unwrap_or_default());
+        let star = |b: &mut u8| {
+            if b.is_ascii_alphanumeric() {
+                *b = b'*';
+            }
+        };
+        for h in super::visible::found(&self.masker.detectors, &joint) {
+            if h.start < held && h.end > held {
+                self.pending.get_mut(h.start..).into_iter().flatten().for_each(star);
+                chunk.get_mut(..h.end - held).into_iter().flatten().for_each(star);
+                self.masked += 1;
+                if let Some(n) = self.uncounted.get_mut(h.detector.index()) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
     /// Releases everything held, masked as far as it goes.
     pub fn flush(&mut self) -> Vec<u8> {
         let mut buf = std::mem::take(&mut self.pending);
@@ -346,6 +377,31 @@ mod tests {
 
     fn stream(style: StreamStyle) -> StreamMasker {
         Arc::new(Masker::new(&MaskConfig::default(), None).unwrap()).stream(style)
+    }
+
+    /// SSH red-team round 108: a card number and an address cut between stdout and stderr.
+    #[test]
+    fn a_value_cut_between_two_streams_is_masked_in_both() {
+        for (first, second, whole) in [
+            (&b"1,Alice,x,41111111"[..], &b"11111111,ok\n2,Bob\n"[..], "4111111111111111"),
+            (b"1,Alice,alice@exam", b"ple.com,x\n", "alice@example.com"),
+        ] {
+            let (mut out, mut err) = (stream(StreamStyle::Pipe), stream(StreamStyle::Pipe));
+            let mut sent = out.feed(first);
+            let mut chunk = second.to_vec();
+            out.mask_across(&mut chunk);
+            let to_err = [err.feed(&chunk), err.flush()].concat();
+            sent.extend(out.flush());
+            let (a, b) = (String::from_utf8_lossy(&sent), String::from_utf8_lossy(&to_err));
+            assert!(!format!("{a}{b}").contains(whole), "{a} | {b}");
+            assert!(b.ends_with("\n") && b.contains("ok") || b.contains(",x"), "{b}");
+            assert_eq!(out.masked_values(), 1);
+        }
+        // Nothing held, or nothing that ends a value: untouched.
+        let (mut out, mut chunk) = (stream(StreamStyle::Pipe), b"11111111\n".to_vec());
+        out.feed(b"done\n");
+        out.mask_across(&mut chunk);
+        assert_eq!(chunk, b"11111111\n");
     }
 
     fn run(s: &mut StreamMasker, chunks: &[&[u8]]) -> Vec<u8> {
