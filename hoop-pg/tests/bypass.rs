@@ -1752,6 +1752,31 @@ fn a_ticket_names_every_rule_that_holds_its_action() {
     assert_eq!(ticket.detail, "also held by agent-budget-masked-values: approving lets it past them too");
 }
 
+/// Identity red-team round 112: an operator's rule holding every agent write put an INSERT
+/// with a `DO` block behind it before a reviewer, where the default rules deny the block
+/// (`agent-no-unreadable-sql`), and masking a "credential" inside it hid its DELETE from the
+/// ticket. A review does not lift a later rule's denial: the statement is refused at once, and
+/// nothing of it ran; a write only the operator's rule holds is held as before.
+#[test]
+fn a_review_does_not_lift_a_later_denial() {
+    let gw = Gw::start(
+        r#"
+[[policy.rules]]
+name = "review-agent-writes"
+when = 'identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["insert", "update", "delete"])'
+then = "review"
+"#,
+    );
+    pg().psql("DROP TABLE IF EXISTS pay112; CREATE TABLE pay112 (id int); INSERT INTO pay112 SELECT generate_series(1, 10)").unwrap();
+    let smuggled = "insert into pay112 values (20); DO $$ begin /*db_password=*/ delete from pay112 where id <= 5; --*/\nend $$;";
+    let (_, err) = agent(&gw, &["-c", smuggled], None);
+    assert!(err.contains("agent-no-unreadable-sql") && err.contains("does not lift"), "{err}");
+    assert!(gw.gate.approvals().list().is_empty(), "no ticket");
+    let (_, err) = agent(&gw, &["-c", "insert into pay112 values (21)"], None);
+    assert!(err.contains("review-agent-writes") && err.contains("review timed out"), "{err}");
+    assert_eq!(pg().psql("SELECT count(*), min(id), max(id) FROM pay112").unwrap().trim(), "10|1|10");
+}
+
 /// Found by the seventh red-team round: a protocol portal's name reused by an SQL cursor
 /// (`CLOSE x; DECLARE x CURSOR FOR <derived values>`) was executed through the protocol as
 /// the portal hoop had seen bound, masked by that statement's plan; and a statement made by

@@ -303,6 +303,12 @@ pub fn single_statement(text: &str) -> bool {
     parseable(text) && pg_query::parse(text, pg_query::ParserOptions::DEFAULT).is_ok_and(|r| r.protobuf.stmts.len() == 1)
 }
 
+/// Whether `masked` has fewer of what delimits or ends SQL (comment marks, quotes, dollar signs,
+/// semicolons, line ends) than `body`: masking took one away.
+fn removes_syntax(body: &str, masked: &str) -> bool {
+    ["*/", "/*", "--", "'", "\"", "$", ";", "\n", "\r"].iter().any(|s| masked.matches(s).count() < body.matches(s).count())
+}
+
 /// `text` with `mask` applied to its literals and comments only: keywords, identifiers and
 /// operators stay as written, so a reviewer (and the recording) sees the statement's structure
 /// whatever the detectors match. Text the scanner cannot split is masked whole.
@@ -353,7 +359,10 @@ pub fn mask_literals<'a>(text: &'a str, mask: impl Fn(&str) -> std::borrow::Cow<
             changed = true;
             // A masked value holding the closing delimiter (or, in a `--` comment, a line
             // end) would end the literal early in what the reviewer reads.
-            let closes = (!tail.is_empty() && m.contains(tail)) || (kind == T::SqlComment && m.contains(['\n', '\r'])) || m.contains('\'');
+            // Nor may it take away what delimits code inside the literal: a `DO` block's body is
+            // code, and a value `*/` masked there showed its DELETE as inside a comment (identity
+            // red-team round 112). Such a literal is shown whole as one mark.
+            let closes = (!tail.is_empty() && m.contains(tail)) || (kind == T::SqlComment && m.contains(['\n', '\r'])) || m.contains('\'') || removes_syntax(body, &m);
             out.push_str(head);
             out.push_str(if closes { "[REDACTED]" } else { &m });
             out.push_str(tail);
@@ -1473,6 +1482,10 @@ mod tests {
         assert_eq!(mask_literals(r"select E'a\x40example.com', 'a\x40example.com'", email), r"select E'[x]', 'a\x40example.com'");
         let closing = mask_literals("select 'a' /* b */", closer);
         assert_eq!(closing, "select 'a' /*[REDACTED]*/");
+        // A literal that is code (a DO block's body) whose masking would take away a delimiter
+        // is shown as one mark (identity red-team round 112: its DELETE showed as commented out).
+        let code = mask_literals("DO $$ begin /*db_password=*/ delete from t; --*/\nend $$", eat);
+        assert_eq!(code, "DO $$[REDACTED]$$");
     }
     use super::*;
 

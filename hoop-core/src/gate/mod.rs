@@ -867,6 +867,16 @@ impl SessionHandle {
         let action_id = self.next_action.fetch_add(1, Ordering::Relaxed) + 1;
         let (subject, session_id) = (&self.session.identity.subject, &self.session.id.0);
         let (mut verdict, waived) = self.policy_verdict(&action, now);
+        let also = match &verdict {
+            Verdict::Review { rule } => match self.after_review(&action, rule, &waived) {
+                (_, Some((denied_by, reason))) => {
+                    verdict = Verdict::Deny { reason: format!("{reason} (rule {rule} would hold it for review, but a review does not lift a later rule's denial)"), rule: denied_by };
+                    Vec::new()
+                }
+                (also, None) => also,
+            },
+            _ => Vec::new(),
+        };
         if let (Verdict::Allow { rule: None }, Some(first)) = (&verdict, waived.first()) {
             verdict = Verdict::Allow { rule: Some(format!("{first}{WAIVED}")) };
         }
@@ -879,10 +889,8 @@ impl SessionHandle {
         {
             verdict = refusal;
         }
-        let also = match &verdict {
-            Verdict::Review { rule } => self.also_holding(&action, rule, &waived),
-            _ => Vec::new(),
-        };
+        // (A refusal by `unreviewable` above names no other rules.)
+        let also = if matches!(verdict, Verdict::Review { .. }) { also } else { Vec::new() };
         if !matches!(verdict, Verdict::Deny { .. }) {
             // Counted when let through or held: a held delete that a reviewer approves ran.
             self.gate.inner.ledger.record(subject, session_id, &action);

@@ -15,8 +15,11 @@ use std::sync::{Arc, Mutex};
 /// that target.
 pub const WAIVER_SECS: u64 = 3600;
 
-/// Rules a ticket names besides the one that held its action (see `also_holding`).
+/// Rules a ticket names besides the one that held its action (see `after_review`).
 const MAX_ALSO_HOLDING: usize = 4;
+
+/// Rules asked after the one that holds an action, at most (see `after_review`).
+const MAX_RULES_AFTER_REVIEW: usize = 256;
 
 /// Most results one session tracks at once (pipelined statements); past it the oldest goes
 /// (its remaining rows are not counted, and it meets no more checkpoints).
@@ -352,24 +355,33 @@ impl SessionHandle {
         )
     }
 
-    /// The rules after `rule` (with `waived` left out) that would hold `action` too, a few at
-    /// most, for the reviewer: approving lets the action past them all, a budget spent included
-    /// (a statement held as choosing by a masked value hid that its identity was past its
-    /// hour's masked-values budget).
-    pub(super) fn also_holding(&self, action: &Action, rule: &str, waived: &[String]) -> Vec<String> {
+    /// What the rules after `rule` (with `waived` left out) say of `action`: those that would
+    /// hold it too, a few at most, for the reviewer (approving lets the action past them all, a
+    /// budget spent included: a statement held as choosing by a masked value hid that its
+    /// identity was past its hour's masked-values budget); and the first that denies it, if one
+    /// does. A review is a second pair of eyes on what the rest of the policy allows, never a way
+    /// past what it denies (identity red-team round 112: an operator's rule holding every agent
+    /// write put a `DO` block, which `agent-no-unreadable-sql` denies, before a reviewer, with its
+    /// code hidden by masking). The policy's default is not a rule: a default of `deny` does not
+    /// undo the rules that hold.
+    pub(super) fn after_review(&self, action: &Action, rule: &str, waived: &[String]) -> (Vec<String>, Option<(String, String)>) {
         let mut left_out = waived.to_vec();
         left_out.push(rule.to_string());
         let mut also = Vec::new();
-        while also.len() < MAX_ALSO_HOLDING {
+        // (Each step leaves one more rule out: at most as many steps as there are rules.)
+        for _ in 0..MAX_RULES_AFTER_REVIEW {
             match self.gate.inner.policy.evaluate_waiving(&self.session, action, &left_out) {
                 Verdict::Review { rule } if !left_out.contains(&rule) => {
-                    also.push(rule.clone());
+                    if also.len() < MAX_ALSO_HOLDING {
+                        also.push(rule.clone());
+                    }
                     left_out.push(rule);
                 }
+                Verdict::Deny { rule, reason } if rule != "default" => return (also, Some((rule, reason))),
                 _ => break,
             }
         }
-        also
+        (also, None)
     }
 
     /// After a reviewer (whose revocation ids are `by`) approved what `rule` held: a budget rule
