@@ -129,6 +129,14 @@ fn a_paging_loop_across_sessions_is_held_once_the_hourly_budget_is_spent_and_cou
     // The reviewer is told what the approval also grants (red-team round 81: a ticket showing
     // a harmless statement waived the budget for an hour unsaid).
     assert!(line.contains("approving also waives budget rule agent-budget-target-rows for agent-1 on target db for 60 minutes"), "{line}");
+    // Identity red-team round 112: a reviewer whose credential reaches another target neither
+    // sees, nor decides (nor waives a budget on), nor audits this one's.
+    let o = s.hoop(&["token", "issue", "--subject", "ozzie", "--kind", "human", "--groups", "review,audit", "--ttl", "600", "--targets", "other"]);
+    let ozzie = out(&o).trim().to_string();
+    assert!(o.status.success() && !out(&s.hoop(&["approvals", "list", "--token", &ozzie])).contains(&ticket));
+    let o = s.hoop(&["approvals", "approve", &ticket, "--token", &ozzie]);
+    assert!(!o.status.success() && err(&o).contains("does not reach target \"db\""), "{}", err(&o));
+    assert!(!out(&s.hoop(&["sessions", "list", "--token", &ozzie])).contains("agent-1"));
     let rita = s.token("rita", "human", "review", 600);
     assert!(s.hoop(&["approvals", "approve", &ticket, "--token", &rita]).status.success());
     let o = wait(held);

@@ -312,11 +312,11 @@ impl AdminApi {
                 Some(refusal) => refusal,
                 None => reply(StatusCode::OK, "text/plain; version=0.0.4", self.gate.metrics_text()),
             },
-            (&Method::GET, ["v1", "sessions"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.sessions()),
+            (&Method::GET, ["v1", "sessions"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.sessions(&who)),
             (&Method::GET, ["v1", "usage"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.usage()),
-            (&Method::GET, ["v1", "sessions", id]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.session(id)),
-            (&Method::GET, ["v1", "sessions", id, "verify"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.verify(id)),
-            (&Method::GET, ["v1", "sessions", id, "asciicast"]) => needs(AUDIT_GROUP).unwrap_or_else(|| self.asciicast(id)),
+            (&Method::GET, ["v1", "sessions", id]) => needs(AUDIT_GROUP).or_else(|| self.not_theirs(&who, id)).unwrap_or_else(|| self.session(id)),
+            (&Method::GET, ["v1", "sessions", id, "verify"]) => needs(AUDIT_GROUP).or_else(|| self.not_theirs(&who, id)).unwrap_or_else(|| self.verify(id)),
+            (&Method::GET, ["v1", "sessions", id, "asciicast"]) => needs(AUDIT_GROUP).or_else(|| self.not_theirs(&who, id)).unwrap_or_else(|| self.asciicast(id)),
             (&Method::POST, ["v1", "sessions", id, "kill"]) => needs(REVIEW_GROUP).unwrap_or_else(|| {
                 let id = SessionId(id.to_string());
                 if self.gate.kill(&id) {
@@ -374,8 +374,12 @@ impl AdminApi {
                 Ok(body) => self.certificate(&who, body).await,
                 Err(r) => r,
             },
-            (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| json_reply(StatusCode::OK, json!(self.gate.approvals().list()))),
-            (&Method::GET, ["v1", "approvals", "stream"]) => needs(REVIEW_GROUP).unwrap_or_else(|| self.stream()),
+            // A reviewer sees (and decides, and audits) the targets their credential reaches.
+            (&Method::GET, ["v1", "approvals"]) => needs(REVIEW_GROUP).unwrap_or_else(|| {
+                let open: Vec<_> = self.gate.approvals().list().into_iter().filter(|t| who.may_reach(&t.action.target)).collect();
+                json_reply(StatusCode::OK, json!(open))
+            }),
+            (&Method::GET, ["v1", "approvals", "stream"]) => needs(REVIEW_GROUP).unwrap_or_else(|| self.stream(&who)),
             (&Method::POST, ["v1", "approvals", id, verb @ ("approve" | "deny")]) => {
                 let approve = *verb == "approve";
                 let (id, verb) = (id.to_string(), verb.to_string());
@@ -609,7 +613,24 @@ impl AdminApi {
         }
     }
 
-    fn sessions(&self) -> Response<Body> {
+    /// The target session `id` was recorded for, from its first record (`None`: unknown, a
+    /// recording gone missing).
+    fn target_of(&self, id: &str) -> Option<String> {
+        let summary = self.gate.recorder().summary(&SessionId(id.to_string())).ok()?;
+        match summary.head.map(|e| e.body) {
+            Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) => Some(session.target.name),
+            _ => None,
+        }
+    }
+
+    /// A refusal, as if there were no such session, of one whose target `who`'s credential
+    /// does not reach (one of unknown target only those reaching every target see).
+    fn not_theirs(&self, who: &Identity, id: &str) -> Option<Response<Body>> {
+        let reaches = self.target_of(id).map_or_else(|| who.targets.iter().any(|t| t == "*"), |t| who.may_reach(&t));
+        (!reaches).then(|| error(StatusCode::NOT_FOUND, &format!("no session {id} on the targets this credential reaches")))
+    }
+
+    fn sessions(&self, who: &Identity) -> Response<Body> {
         let rec = self.gate.recorder();
         let live = self.gate.live_sessions();
         let (Ok(mut ids), Ok(missing)) = (rec.list(), rec.missing()) else { return error(StatusCode::INTERNAL_SERVER_ERROR, "recordings could not be listed") };
@@ -617,6 +638,9 @@ impl AdminApi {
         let mut out = Vec::new();
         for id in ids {
             let mut entry = serde_json::Map::new();
+            if self.not_theirs(who, &id.0).is_some() {
+                continue;
+            }
             entry.insert("live".into(), json!(live.contains(&id)));
             if let Ok(summary) = rec.summary(&id) {
                 if let Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) = summary.head.as_ref().map(|e| &e.body) {
@@ -661,10 +685,13 @@ impl AdminApi {
     }
 
     /// Server-sent events: `opened` with the ticket, `closed` with its decision.
-    fn stream(&self) -> Response<Body> {
+    fn stream(&self, who: &Identity) -> Response<Body> {
         let mut events = self.gate.approvals().subscribe();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let open = self.gate.approvals().list();
+        let who = who.clone();
+        let open: Vec<_> = self.gate.approvals().list().into_iter().filter(|t| who.may_reach(&t.action.target)).collect();
+        // The tickets this stream showed opened: only theirs are shown closed.
+        let mut shown: std::collections::HashSet<String> = open.iter().map(|t| t.id.clone()).collect();
         tokio::spawn(async move {
             for t in open {
                 if tx.send(Bytes::from(format!("event: opened\ndata: {}\n\n", json!(t)))).await.is_err() {
@@ -673,8 +700,13 @@ impl AdminApi {
             }
             loop {
                 let msg = match events.recv().await {
-                    Ok(BrokerEvent::Opened(t)) => format!("event: opened\ndata: {}\n\n", json!(t)),
-                    Ok(BrokerEvent::Closed { id, decision }) => format!("event: closed\ndata: {}\n\n", json!({ "id": id, "decision": decision })),
+                    Ok(BrokerEvent::Opened(t)) if who.may_reach(&t.action.target) => {
+                        shown.insert(t.id.clone());
+                        format!("event: opened\ndata: {}\n\n", json!(t))
+                    }
+                    Ok(BrokerEvent::Opened(_)) => continue,
+                    Ok(BrokerEvent::Closed { id, decision }) if shown.remove(&id) => format!("event: closed\ndata: {}\n\n", json!({ "id": id, "decision": decision })),
+                    Ok(BrokerEvent::Closed { .. }) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 };

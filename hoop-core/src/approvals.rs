@@ -105,6 +105,9 @@ pub enum ApprovalError {
     /// The reviewer asked for the action themselves.
     #[error("reviewers cannot decide their own tickets, or those of identities they issued")]
     OwnTicket,
+    /// The ticket is for a target the reviewer's credential does not reach.
+    #[error("this reviewer's credential does not reach target {0:?}, whose ticket this is")]
+    NotYourTarget(String),
 }
 
 struct Open {
@@ -183,6 +186,12 @@ impl Broker {
         // approved what it asked for; round 82: `bob` minted a reviewer `bob/rev2`, who did).
         if related(&entry.ticket, reviewer) {
             return Err(ApprovalError::OwnTicket);
+        }
+        // A reviewer's authority is as wide as their credential's targets (identity red-team
+        // round 112: a reviewer of `other-db` approved a write on `orders-db`, and waived its
+        // budget there).
+        if !reviewer.may_reach(&entry.ticket.action.target) {
+            return Err(ApprovalError::NotYourTarget(entry.ticket.action.target.clone()));
         }
         let Some(entry) = open.remove(id) else {
             return Err(ApprovalError::NoSuchTicket(id.to_string()));

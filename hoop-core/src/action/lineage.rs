@@ -1339,8 +1339,9 @@ mod tests {
             format!("SELECT array_to_string(ARRAY[{tip}, {tip}], {}) FROM customers", times(600)),
             format!("SELECT concat_ws({}, {tip}, {tip}, {tip}) FROM customers", times(400)),
             format!("SELECT {tip}, $1 FROM customers"),
-            // Built large in a CTE, read there as one column.
+            // Built large in a CTE, read there as one column; or printed large by casts.
             format!("WITH b AS (SELECT {} v) SELECT concat(b.v, substr(b.v, 1, 400000000), {tip}) FROM b, customers", times(300)),
+            format!("SELECT {tip}, octet_length(ARRAY[ARRAY[ARRAY[ARRAY[ARRAY[{big} || {big}]::text]::text]::text]::text]::text) FROM customers"),
         ] {
             assert!(filters(&s), "{}", s.get(..200).unwrap_or(&s));
         }
