@@ -572,6 +572,15 @@ targets = ["db", "cluster"]
     let o = exchange(&["--targets", "cluster"]);
     assert!(err(&o).contains("may not reach target"), "{}", err(&o));
     assert!(s.psql(out(&exchange(&[])).trim(), "select 1").status.success());
+
+    // Red-team identity round 113: a reload takes in the OIDC mappings too (a person's mapping
+    // narrowed and reloaded went on mapping new tokens).
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(&s.config, text.replace("[a-z]+@example", "[a-z]+@elsewhere")).unwrap();
+    reload(&s);
+    let o = s.psql(&idp.login("alice").unwrap(), "select 1");
+    assert!(!o.status.success() && err(&o).contains("no mapping"), "{}", err(&o));
+    assert!(s.psql(&agent, "select 'ci-still'").status.success(), "the agent's mapping stays");
 }
 
 /// Red-team identity round 86: one agent's client credential minted 6,831 tokens in 10 s,

@@ -716,16 +716,24 @@ impl Config {
         Ok((self.policy.compile()?, masker))
     }
 
+    /// The authenticator this config describes: gateway tokens signed by the data dir's key,
+    /// and OIDC tokens of its issuers, through their mappings.
+    pub fn authenticator(&self) -> Result<TokenAuthenticator, ConfigError> {
+        let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
+        let verifier = TokenVerifier::from_store(&keys).map_err(|e| invalid("data_dir", e))?;
+        let mut auth = TokenAuthenticator::new(verifier);
+        for (i, o) in self.oidc.iter().enumerate() {
+            auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
+        }
+        Ok(auth)
+    }
+
     /// Builds the gate this config describes: keys from the data dir (created on first
     /// start), gateway and OIDC tokens, rules, masking, file recordings, approvals, targets.
     pub fn build_gate(&self) -> Result<Gate, ConfigError> {
         let keys = KeyStore::open(self.data_dir.join("keys")).map_err(|e| invalid("data_dir", e))?;
-        let verifier = TokenVerifier::from_store(&keys).map_err(|e| invalid("data_dir", e))?;
-        let mut auth = TokenAuthenticator::new(verifier);
+        let auth = self.authenticator()?;
         let revocations = Revocations::open(self.data_dir.join("keys").join("revoked.json")).map_err(|e| invalid("data_dir", e))?;
-        for (i, o) in self.oidc.iter().enumerate() {
-            auth = auth.with_oidc(OidcVerifier::new(o.clone()).map_err(|e| invalid(format!("oidc[{i}]"), e))?);
-        }
         let (policy, masker) = self.compile_rules_and_masking()?;
         let recorder = FileRecorder::new(
             FileRecorderConfig {

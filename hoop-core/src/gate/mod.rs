@@ -215,7 +215,8 @@ impl KillSwitch {
 }
 
 struct Inner {
-    auth: Arc<dyn Authenticator>,
+    /// Replaced at a reload (OIDC issuers and their mappings); read once per login.
+    auth: RwLock<Arc<dyn Authenticator>>,
     policy: SwappablePolicy,
     /// Read on every action (masking its record); see [`SwappablePolicy`](crate::policy::SwappablePolicy) for why `ArcSwap`.
     masker: arc_swap::ArcSwap<Masker>,
@@ -323,7 +324,7 @@ impl GateBuilder {
     pub fn build(self) -> Gate {
         Gate {
             inner: Arc::new(Inner {
-                auth: self.auth,
+                auth: RwLock::new(self.auth),
                 policy: SwappablePolicy::new(self.policy),
                 masker: arc_swap::ArcSwap::new(self.masker),
                 recorder: self.recorder,
@@ -555,7 +556,10 @@ impl Gate {
     pub async fn authenticate(&self, credential: Credential<'_>) -> Result<crate::identity::Identity, AuthError> {
         let identity = match credential {
             Credential::Verified(id) => id.clone(),
-            other => self.inner.auth.authenticate(other).await?,
+            other => {
+                let auth = self.inner.auth.read().unwrap_or_else(|p| p.into_inner()).clone();
+                auth.authenticate(other).await?
+            }
         };
         self.inner.revocations.check(&identity)?;
         Ok(identity)
@@ -614,11 +618,15 @@ impl Gate {
         self.inner.revocations.check(identity).is_err()
     }
 
-    /// Replaces rules and masking from `cfg` (SIGHUP): both compile first, or neither changes.
+    /// Replaces rules, masking and the authenticator (OIDC issuers and their mappings) from
+    /// `cfg` (SIGHUP): all build first, or none changes. (Identity red-team round 113: a
+    /// mapping narrowed and reloaded went on granting `review` to new OIDC tokens.)
     pub fn reload(&self, cfg: &crate::config::Config) -> Result<(), crate::config::ConfigError> {
         let (policy, masker) = cfg.compile_rules_and_masking()?;
+        let auth = cfg.authenticator()?;
         self.set_policy(Arc::new(policy));
         self.set_masker(Arc::new(masker));
+        *self.inner.auth.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(auth);
         Ok(())
     }
 

@@ -93,7 +93,7 @@ pub async fn start(cfg: &Config) -> Result<Running, String> {
 }
 
 impl Running {
-    /// Replaces rules, masking, `[[static_identities]]` and `[[ssh_keys]]` from `cfg`; returns
+    /// Replaces rules, masking, `[[oidc]]`, `[[static_identities]]` and `[[ssh_keys]]` from `cfg`; returns
     /// how many sessions of identities taken out or changed ended. Targets and listeners
     /// change at a restart.
     fn reload(&self, cfg: &Config) -> Result<usize, String> {
@@ -190,7 +190,7 @@ pub async fn wait_for_signals(running: &Running, path: Option<&std::path::Path>,
                     continue;
                 };
                 match examples::load_config(Some(path), Some(cfg.data_dir.clone())).and_then(|c| running.reload(&c)) {
-                    Ok(ended) => tracing::info!(config = %path.display(), ended, "SIGHUP: rules, masking and configured identities reloaded (sessions of identities taken out or changed ended)"),
+                    Ok(ended) => tracing::info!(config = %path.display(), ended, "SIGHUP: rules, masking, OIDC mappings and configured identities reloaded (sessions of identities taken out or changed ended; gateway tokens exchanged before keep their groups until they expire or are revoked)"),
                     Err(e) => tracing::error!(config = %path.display(), error = %e, "SIGHUP: new config refused, the old one stays"),
                 }
             }
