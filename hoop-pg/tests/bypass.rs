@@ -307,6 +307,21 @@ mod raw {
         msg(b'B', &b)
     }
 
+    /// A Bind of text parameters.
+    pub fn bind_text(portal: &str, statement: &str, params: &[&str]) -> Vec<u8> {
+        let mut b = Vec::new();
+        cstr(&mut b, portal.as_bytes());
+        cstr(&mut b, statement.as_bytes());
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&(params.len() as i16).to_be_bytes());
+        for p in params {
+            b.extend_from_slice(&(p.len() as i32).to_be_bytes());
+            b.extend_from_slice(p.as_bytes());
+        }
+        b.extend_from_slice(&0i16.to_be_bytes());
+        msg(b'B', &b)
+    }
+
     /// A Bind with no parameters and every result column in binary.
     pub fn bind_binary(portal: &str, statement: &str) -> Vec<u8> {
         let mut b = Vec::new();
@@ -1750,6 +1765,31 @@ fn a_ticket_names_every_rule_that_holds_its_action() {
     assert!(out.contains("REDACTED") && out.lines().count() == 2 && err.contains("denied by reviewer"), "{out} {err}");
     assert_eq!(ticket.rule, "agent-review-masked-filters");
     assert_eq!(ticket.detail, "also held by agent-budget-masked-values: approving lets it past them too");
+}
+
+/// Compatibility round 4: asyncpg sets `jit` with a bind parameter when it connects, and hoop
+/// refused it as a setting computed from the data, which broke every later array or enum
+/// (its type introspection). A bind parameter is the client's own value; a setting it could
+/// turn into a masking bypass (`search_path`, `role`) is still refused.
+#[tokio::test]
+async fn settings_and_notifications_take_bind_parameters() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", b"SELECT set_config('jit', $1, false)"), raw::bind_text("", "", &["off"]), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("off") && !got.contains("hoop"), "{got}");
+    c.send(&[raw::query(b"SHOW jit")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("off"), "the server took it: {got}");
+    c.send(&[raw::parse("", b"SELECT pg_notify($1, $2)"), raw::bind_text("", "", &["jobs", "7"]), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(!got.contains("hoop"), "{got}");
+    c.send(&[raw::parse("", b"SELECT set_config('search_path', $1, false)"), raw::bind_text("", "", &["public, pg_catalog"]), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("agent-no-shadowing-names"), "{got}");
+    c.send(&[raw::query(b"SHOW search_path")]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(!got.contains("public, pg_catalog"), "{got}");
 }
 
 /// Identity red-team round 112: an operator's rule holding every agent write put an INSERT

@@ -1237,7 +1237,8 @@ impl Walk {
             if changes_lexing {
                 self.kind(PINNED_SETTING);
             }
-            if name.as_ref().is_none_or(|n| n == "search_path") && value.as_ref().is_some_and(|v| search_path_shadows_catalog(v)) {
+            // (A parameter's value is not known here: it may.)
+            if name.as_ref().is_none_or(|n| n == "search_path") && value.as_ref().is_none_or(|v| search_path_shadows_catalog(v)) {
                 self.kind(SHADOWING_NAME);
             }
             // (A computed name may be `role`, unless its value could not name one: pg_dump's
@@ -1252,8 +1253,10 @@ impl Walk {
                 self.kind(PRIVILEGES);
             }
             // A value computed from the data is a channel out of the result (ParameterStatus,
-            // SHOW, pg_stat_activity) that masking cannot follow.
-            if args.and_then(|a| a.get(1)).is_some_and(|v| constant_text(v).is_none()) {
+            // SHOW, pg_stat_activity) that masking cannot follow. A bind parameter is the
+            // client's own value, not the data's (compatibility round 4: asyncpg's
+            // `set_config('jit', $1, false)` at connect was refused).
+            if args.and_then(|a| a.get(1)).is_some_and(|v| !client_value(v)) {
                 self.kind(COMPUTED_SETTING);
             }
         }
@@ -1261,7 +1264,7 @@ impl Walk {
             // Constant arguments make one notification whatever the rows (the server folds
             // duplicates within a transaction); a computed one makes one per distinct value.
             let args = o.get("args").and_then(Value::as_array);
-            if args.is_none_or(|a| a.iter().any(|v| constant_text(v).is_none())) {
+            if args.is_none_or(|a| a.iter().any(|v| !client_value(v))) {
                 self.kind(COMPUTED_NOTIFY);
             }
         }
@@ -1353,6 +1356,13 @@ fn created_names(node: &str, o: &Map<String, Value>) -> Vec<String> {
         _ => None,
     };
     name.into_iter().collect()
+}
+
+/// Whether `v` is a value the client gave, the same for every row: a literal, or a bind
+/// parameter (cast or not).
+fn client_value(v: &Value) -> bool {
+    let inner = tagged(v, "TypeCast").and_then(|c| c.get("arg")).unwrap_or(v);
+    constant_text(inner).is_some() || tagged(inner, "ParamRef").is_some()
 }
 
 fn constant_text(v: &Value) -> Option<String> {
@@ -1651,6 +1661,12 @@ mod tests {
         assert!(analyze("select set_config(name, 'SJIS', false) from pg_settings").kinds.contains(&PINNED_SETTING.into()));
         assert!(analyze("select set_config('application_name', (select string_agg(ssn, ',') from t), false)").kinds.contains(&COMPUTED_SETTING.into()));
         assert!(!analyze("select set_config('application_name', 'x', false)").kinds.contains(&COMPUTED_SETTING.into()));
+        // A bind parameter is the client's value (asyncpg sets `jit` so at connect); a setting
+        // whose value it cannot see is read as the worst it could be.
+        assert!(analyze("SELECT set_config('jit', $1, false)").kinds == ["select"], "{:?}", analyze("SELECT set_config('jit', $1, false)").kinds);
+        assert!(analyze("select set_config('search_path', $1, false)").kinds.contains(&SHADOWING_NAME.into()));
+        assert!(analyze("select set_config('role', $1, false)").kinds.contains(&PRIVILEGES.into()));
+        assert!(analyze("select set_config('standard_conforming_strings', $1, false)").kinds.contains(&PINNED_SETTING.into()));
         assert!(analyze("alter table t alter column email type int using 0").kinds.contains(&"alter_drop".into()));
         let chain = format!("select 1 from t where {}", vec!["id = id"; 8000].join(" and "));
         assert_eq!(analyze(&chain).kinds, ["unknown"], "too many tokens");
@@ -1742,7 +1758,7 @@ mod tests {
         for computed in ["select pg_notify('c', x::text) from generate_series(1, 9) x", "select pg_notify(chan, 'x') from t", "select pg_catalog.PG_NOTIFY('c', (select string_agg(a, ',') from t))"] {
             assert!(analyze(computed).kinds.contains(&COMPUTED_NOTIFY.into()), "{computed}");
         }
-        for constant in ["select pg_notify('c', 'done')", "notify c, 'done'", "select pg_notify('c', 'x') from generate_series(1, 9)"] {
+        for constant in ["select pg_notify('c', 'done')", "notify c, 'done'", "select pg_notify('c', 'x') from generate_series(1, 9)", "select pg_notify($1, $2)", "select pg_notify($1::text, $2)"] {
             assert!(!analyze(constant).kinds.contains(&COMPUTED_NOTIFY.into()), "{constant}");
         }
         for c in ["create table t (a int default pg_try_advisory_lock(42))", "create table t (a text check (pg_notify('x', a) is null))", "create aggregate a (int) (sfunc = int4pl, stype = int)"] {
