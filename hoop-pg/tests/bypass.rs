@@ -1749,6 +1749,13 @@ fn failures_a_masked_value_chooses_are_held() {
     assert_eq!(out.trim(), "0|Ann|1", "{err}");
     let (out, err) = agent(&gw, &["-At", "-c", "SELECT lower(card), substr(card, 1, 4), card LIKE '4%' FROM users WHERE id = 1"], None);
     assert!(!out.contains("4111") && out.contains("REDACTED"), "{out} {err}");
+    // Compatibility round 4: JSON built of a masked value comes back masked, not held; a key
+    // that may be NULL (which fails) is held.
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT json_build_object('id', id, 'card', card), jsonb_build_array(card) FROM users WHERE id = 1"], None);
+    assert!(!out.contains("4111") && out.contains("REDACTED") && !err.contains("review"), "{out} {err}");
+    let (out, err) = agent(&gw, &["-At", "-c", "SELECT json_build_object(nullif(substr(card, 1, 1), '4'), 1) FROM users WHERE id = 1"], None);
+    assert!(out.is_empty() && err.contains("agent-review-masked-filters"), "{out} {err}");
+    assert!(pg().psql("SELECT json_build_object(nullif(substr(card, 1, 1), '4'), 1) FROM users WHERE id = 1").is_err());
 }
 
 /// A ticket names every rule that would hold its action, not only the first that did: a

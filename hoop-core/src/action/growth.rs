@@ -35,6 +35,7 @@ const MAX_DEPTH: usize = 100;
 pub(crate) const GROWING: &[&str] = &[
     "concat", "concat_ws", "replace", "overlay", "format", "lpad", "rpad", "regexp_replace", "lower", "upper", "initcap", "translate",
     "quote_literal", "quote_ident", "quote_nullable", "encode", "to_json", "to_jsonb", "row_to_json", "array_to_json", "array_to_string", "to_char",
+    "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array",
 ];
 
 /// Their text is no longer than their first argument's.
@@ -252,6 +253,7 @@ fn call_growth(n: &Value, at: At) -> Option<u64> {
         // A control character is escaped as six (`\u0001`); a `jsonb` string stops at 256 MB,
         // a quarter of the text's limit, which six times covers too.
         "to_json" | "to_jsonb" | "row_to_json" | "array_to_json" => first().map(|x| x.saturating_mul(6)),
+        "json_build_object" | "jsonb_build_object" | "json_build_array" | "jsonb_build_array" => sum(&args).map(|x| x.saturating_mul(6)),
         // The delimiter between each two elements, the NULL string for each NULL; elements of
         // an `ARRAY[…]` are counted, others (up to eight a byte, as NULLs) are not.
         "array_to_string" => {

@@ -1339,6 +1339,8 @@ mod tests {
             format!("SELECT array_to_string(ARRAY[{tip}, {tip}], {}) FROM customers", times(600)),
             format!("SELECT concat_ws({}, {tip}, {tip}, {tip}) FROM customers", times(400)),
             format!("SELECT {tip}, $1 FROM customers"),
+            // A NULL key fails.
+            "SELECT json_build_object(nullif(email, 'a'), 1) FROM customers".to_string(),
             // Built large in a CTE, read there as one column; or printed large by casts.
             format!("WITH b AS (SELECT {} v) SELECT concat(b.v, substr(b.v, 1, 400000000), {tip}) FROM b, customers", times(300)),
             format!("SELECT {tip}, octet_length(ARRAY[ARRAY[ARRAY[ARRAY[ARRAY[{big} || {big}]::text]::text]::text]::text]::text) FROM customers"),
@@ -1361,6 +1363,7 @@ mod tests {
             "SELECT concat(coalesce(email, ''), ' ', name), upper(email), to_jsonb(c), format('%s <%s>', name, email), quote_literal(email) FROM customers c",
             "SELECT array_to_string(ARRAY[email, name], ', '), concat_ws(', ', email, name), to_char(created, 'YYYY-MM-DD'), initcap(name) FROM customers",
             "SELECT email, (SELECT count(*) FROM orders o WHERE o.cid = c.id) FROM customers c",
+            "SELECT json_build_object('id', id, 'email', email), jsonb_build_array(email, id, NULL) FROM customers",
             "SELECT email, json_build_object('a', id, 'b', name, 'c', id, 'd', name, 'e', id, 'f', name, 'g', id, 'h', name, 'i', id, 'j', name, 'k', id, 'l', name, 'm', id, 'n', name, 'o', id, 'p', name, 'q', id, 'r', name, 's', id, 't', name, 'u', id, 'v', name, 'w', id, 'x', name, 'y', id, 'z', name, 'aa', id, 'ab', name, 'ac', id, 'ad', name, 'ae', id, 'af', name, 'ag', id) FROM customers c",
             "SELECT email, tags[1] FROM customers c",
         ] {

@@ -23,6 +23,9 @@ enum Safe {
     First,
     /// All but the first (`date_trunc(unit, ts)`, `format(fmt, …)`).
     AllButFirst,
+    /// The values of key and value pairs: a key fails when it is NULL, unless it is a string
+    /// literal (`json_build_object('email', email)`).
+    Values,
 }
 
 /// Functions known not to fail on some argument values of their types, and which arguments.
@@ -102,6 +105,12 @@ const FUNCTIONS: &[(&str, Safe)] = &[
     ("date_part", Safe::AllButFirst),
     ("extract", Safe::AllButFirst),
     ("format", Safe::AllButFirst),
+    // (Compatibility round 4: an ORM's `json_build_object('id', id, 'email', email)` was held,
+    // while `row_to_json` of the same came back masked.)
+    ("json_build_object", Safe::Values),
+    ("jsonb_build_object", Safe::Values),
+    ("json_build_array", Safe::All),
+    ("jsonb_build_array", Safe::All),
 ];
 
 /// Operators that cannot fail on any values of their operands' types.
@@ -133,6 +142,7 @@ pub(crate) fn failing_operands<'a>(kind: &str, n: &'a Value) -> Vec<&'a Value> {
                 Some(Safe::All) => Vec::new(),
                 Some(Safe::First) => args.iter().enumerate().skip(1).filter(|(i, a)| !safe_literal(&name, *i, a)).map(|(_, a)| *a).collect(),
                 Some(Safe::AllButFirst) => args.iter().enumerate().take(1).filter(|(i, a)| !safe_literal(&name, *i, a)).map(|(_, a)| *a).collect(),
+                Some(Safe::Values) => args.iter().step_by(2).filter(|a| literal_text(a).is_none()).copied().collect(),
                 None => args.clone(),
             };
             // A strict function is not called on a NULL argument, so where it may fail, every
@@ -256,7 +266,7 @@ pub(crate) fn amplifies(kind: &str, n: &Value) -> bool {
 }
 
 /// Functions on the list that are called on NULL arguments too (see `failing_operands`).
-const NOT_STRICT: &[&str] = &["concat", "concat_ws", "format"];
+const NOT_STRICT: &[&str] = &["concat", "concat_ws", "format", "json_build_object", "jsonb_build_object", "json_build_array", "jsonb_build_array"];
 
 /// Field names `date_trunc`, `date_part` and `extract` know.
 const DATE_FIELDS: &[&str] = &[
