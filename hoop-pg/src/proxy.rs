@@ -167,6 +167,7 @@ impl PgProxy {
         }
         let statics = std::sync::RwLock::new(Arc::new(statics_of(cfg)?));
         let tls = Some(hoop_core::tls::server_config(&cfg.tls, &cfg.data_dir, &[b"postgresql"])?);
+        hoop_core::action::lineage::bound_parameters(cfg.limits.max_message_bytes as u64);
         Ok(PgProxy {
             gate,
             targets,

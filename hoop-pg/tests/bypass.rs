@@ -1799,6 +1799,19 @@ async fn settings_and_notifications_take_bind_parameters() {
     assert!(!got.contains("public, pg_catalog"), "{got}");
 }
 
+/// Compatibility round 4: a bind parameter in the select list beside a masked column was held
+/// as a value of unknown size (pgjdbc's `select ?, id, email` waited without a word). A
+/// parameter is no larger than the largest message the listener takes (1 MiB here): it comes
+/// back beside the masked value.
+#[tokio::test]
+async fn a_bind_parameter_beside_a_masked_column_is_not_held() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::parse("", b"SELECT card, $1::int4 + 1, $2 FROM users WHERE id = 1"), raw::bind_text("", "", &["41", "tag"]), raw::execute(""), raw::sync()]).await;
+    let got = String::from_utf8_lossy(&c.until_ready().await).into_owned();
+    assert!(got.contains("42") && got.contains("tag") && got.contains("REDACTED") && !got.contains("4111") && !got.contains("hoop:"), "{got}");
+}
+
 /// Identity red-team round 112: an operator's rule holding every agent write put an INSERT
 /// with a `DO` block behind it before a reviewer, where the default rules deny the block
 /// (`agent-no-unreadable-sql`), and masking a "credential" inside it hid its DELETE from the

@@ -10,8 +10,9 @@
 //! mebibyte, a longer literal a mebibyte per mebibyte begun, and each function or operator
 //! multiplies or adds as it may. A value (or a row) that may pass [`MAX_GROWTH`] is one a
 //! masked value of a few bytes could tip over; below it, the masked value would itself have to
-//! be a mebibyte long. `None` is unbounded: a parameter (up to 1 GB from the client), an
-//! aggregate over rows, a function not listed here (for a row, only those that multiply).
+//! be a mebibyte long. A bind parameter weighs the largest client message the listener takes.
+//! `None` is unbounded: an aggregate over rows, a function not listed here (for a row, only
+//! those that multiply).
 //! [`builds_large`] sees a statement build 64 MiB or more from its own text, which a CTE or a
 //! subquery would hide from the rest: such a statement chooses by every masked value it reads.
 //! (A column of a table the agent filled with a value near 1 GB, or one a subquery joins from
@@ -19,6 +20,17 @@
 
 use super::lineage::{arr, sval};
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The largest a bind parameter may be: the largest client message a listener of this process
+/// accepts (`limits.max_message_bytes`, 64 MiB by default). Only grows: several listeners with
+/// their own limits share the analyses, which keep the largest.
+static PARAMETER_BOUND: AtomicU64 = AtomicU64::new(64 << 20);
+
+/// Takes a listener's largest client message as a bound of the parameters it may bind.
+pub(crate) fn bound_parameters(bytes: u64) {
+    PARAMETER_BOUND.fetch_max(bytes, Ordering::Relaxed);
+}
 
 /// What a value (or a row) may reach and still be read as bounded: a masked value would have
 /// to be a mebibyte long to pass 1 GB.
@@ -153,8 +165,9 @@ fn node_growth(kind: &str, n: &Value, at: At) -> Option<u64> {
             }
         }
         "FuncCall" => call_growth(n, at),
-        // Up to 1 GB from the client.
-        "ParamRef" => None,
+        // As large as a client's message may be (compatibility round 4: `$1::int4` beside a
+        // masked column was held as if it could be 1 GB); not built by the statement's text.
+        "ParamRef" => Some(if at.floor { PARAMETER_BOUND.load(Ordering::Relaxed) } else { 0 }),
         _ if at.strict => None,
         // (Beside the rest of a row: grouping sets, XML, JSON constructors as their parts.)
         _ => n.as_object().map_or(Some(at.column), |o| sum(&mut o.values().filter(|v| v.get("node").is_some() || v.is_array()).flat_map(|v| v.as_array().map_or_else(|| vec![v], |a| a.iter().collect())))).map(|x| x.max(at.column)),
