@@ -613,21 +613,11 @@ impl AdminApi {
         }
     }
 
-    /// The target session `id` was recorded for, from its first record (`None`: unknown, a
-    /// recording gone missing).
-    fn target_of(&self, id: &str) -> Option<String> {
-        let summary = self.gate.recorder().summary(&SessionId(id.to_string())).ok()?;
-        match summary.head.map(|e| e.body) {
-            Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) => Some(session.target.name),
-            _ => None,
-        }
-    }
-
     /// A refusal, as if there were no such session, of one whose target `who`'s credential
-    /// does not reach (one of unknown target only those reaching every target see).
+    /// does not reach (see [`reaches_session`]).
     fn not_theirs(&self, who: &Identity, id: &str) -> Option<Response<Body>> {
-        let reaches = self.target_of(id).map_or_else(|| who.targets.iter().any(|t| t == "*"), |t| who.may_reach(&t));
-        (!reaches).then(|| error(StatusCode::NOT_FOUND, &format!("no session {id} on the targets this credential reaches")))
+        let summary = self.gate.recorder().summary(&SessionId(id.to_string())).ok();
+        (!reaches_session(who, summary.as_ref())).then(|| error(StatusCode::NOT_FOUND, &format!("no session {id} on the targets this credential reaches")))
     }
 
     fn sessions(&self, who: &Identity) -> Response<Body> {
@@ -638,11 +628,12 @@ impl AdminApi {
         let mut out = Vec::new();
         for id in ids {
             let mut entry = serde_json::Map::new();
-            if self.not_theirs(who, &id.0).is_some() {
+            let summary = rec.summary(&id).ok();
+            if !reaches_session(who, summary.as_ref()) {
                 continue;
             }
             entry.insert("live".into(), json!(live.contains(&id)));
-            if let Ok(summary) = rec.summary(&id) {
+            if let Some(summary) = summary {
                 if let Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) = summary.head.as_ref().map(|e| &e.body) {
                     entry.insert("protocol".into(), json!(session.protocol.as_str()));
                     entry.insert("target".into(), json!(session.target.name));
@@ -723,3 +714,11 @@ impl AdminApi {
     }
 }
 
+/// Whether `who`'s credential reaches the target of the session `summary` describes: one whose
+/// start is gone (its target unknown) only a credential reaching every target does.
+fn reaches_session(who: &Identity, summary: Option<&hoop_core::record::Summary>) -> bool {
+    match summary.and_then(|s| s.head.as_ref()).map(|e| &e.body) {
+        Some(RecordBody::Event(hoop_core::event::Event::SessionStart { session })) => who.may_reach(&session.target.name),
+        _ => who.targets.iter().any(|t| t == "*"),
+    }
+}
