@@ -61,6 +61,32 @@ pub fn hidden(c: char) -> bool {
         || matches!(c, '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
+/// Text serde_json wrote (which escapes controls below U+0020, quotes and backslashes in its
+/// strings already) with the characters it leaves as they are, controls above it and invisible
+/// or direction-changing ones, written as JSON escapes: a ticket's action laid out as JSON,
+/// where a newline reads `\n` as JSON has it (identity red-team round 112: escaped again, it
+/// read `\\n`).
+///
+/// ```
+/// let json = serde_json::to_string(&"a\n\u{202e}b\\n").unwrap();
+/// assert_eq!(hoop_core::display::escaped_json(&json), r#""a\n\u202eb\\n""#);
+/// ```
+pub fn escaped_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(hidden) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if hidden(c) {
+            // (Outside the Basic Multilingual Plane none is hidden: one escape each.)
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::escaped;

@@ -396,6 +396,12 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
                     println!("{}", hoop_core::display::escaped(line));
                 }
             };
+            // The action as JSON, whose own escapes show its strings' newlines and controls.
+            let print_json = |json: &str| {
+                for line in json.lines() {
+                    println!("{}", hoop_core::display::escaped_json(line));
+                }
+            };
             let mut action = t.get("action").cloned().unwrap_or_default();
             // A Kubernetes write's body is JSON text: shown laid out, after the rest.
             let body = action.pointer_mut("/k8s/body").map(serde_json::Value::take).and_then(|b| b.as_str().map(str::to_string)).filter(|b| !b.is_empty());
@@ -403,11 +409,13 @@ pub async fn approvals(cfg: &Config, a: &AdminArgs, c: ApprovalsCommand) -> Resu
             if let Some(detail) = t.get("detail").and_then(|d| d.as_str()).filter(|d| !d.is_empty()) {
                 print(&format!("note: {detail}"));
             }
-            print(&serde_json::to_string_pretty(&action).unwrap_or_default());
+            print_json(&serde_json::to_string_pretty(&action).unwrap_or_default());
             if let Some(body) = body {
                 println!("body:");
-                let laid = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| serde_json::to_string_pretty(&b).ok());
-                print(laid.as_deref().unwrap_or(&body));
+                match serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|b| serde_json::to_string_pretty(&b).ok()) {
+                    Some(laid) => print_json(&laid),
+                    None => print(&body),
+                }
             }
         }
         ApprovalsCommand::Approve { id } => {
