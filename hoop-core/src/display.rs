@@ -63,13 +63,14 @@ pub fn hidden(c: char) -> bool {
 
 /// Text serde_json wrote (which escapes controls below U+0020, quotes and backslashes in its
 /// strings already) with the characters it leaves as they are, controls above it and invisible
-/// or direction-changing ones, written as JSON escapes: a ticket's action laid out as JSON,
+/// or direction-changing ones, written as [`escaped`] writes them (`\u{202e}`, which JSON's
+/// doubled backslashes never spell): a ticket's action laid out as JSON,
 /// where a newline reads `\n` as JSON has it (identity red-team round 112: escaped again, it
 /// read `\\n`).
 ///
 /// ```
 /// let json = serde_json::to_string(&"a\n\u{202e}b\\n").unwrap();
-/// assert_eq!(hoop_core::display::escaped_json(&json), r#""a\n\u202eb\\n""#);
+/// assert_eq!(hoop_core::display::escaped_json(&json), r#""a\n\u{202e}b\\n""#);
 /// ```
 pub fn escaped_json(json: &str) -> Cow<'_, str> {
     if !json.chars().any(hidden) {
@@ -78,8 +79,7 @@ pub fn escaped_json(json: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(json.len() + 8);
     for c in json.chars() {
         if hidden(c) {
-            // (Outside the Basic Multilingual Plane none is hidden: one escape each.)
-            let _ = write!(out, "\\u{:04x}", c as u32);
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
         } else {
             out.push(c);
         }
