@@ -1733,6 +1733,8 @@ fn failures_a_masked_value_chooses_are_held() {
         format!("SELECT format('{}', {big} || {tip}) FROM users WHERE id = 1", "%1$s".repeat(1074)),
         format!("SELECT to_jsonb(replace({big}, 'a', '{}') || {tip}) FROM users WHERE id = 1", "x".repeat(268)),
         format!("SELECT r, r || {tip} FROM (SELECT replace({big}, 'a', '{}') r) s, users WHERE id = 1", "x".repeat(537)),
+        // Round 118: a width in the format's text.
+        format!("SELECT format('%1073741819s%s', '', {tip}) FROM users WHERE id = 1"),
     ] {
         held(&gw, &s);
     }

@@ -255,11 +255,14 @@ fn call_growth(n: &Value, at: At) -> Option<u64> {
             let width = args.get(1).and_then(|a| literal_int(a)).filter(|w| (0..=1_000_000).contains(w))?;
             Some(at.size(width as u64 * 4))
         }
-        // Each conversion prints one argument, `%I` and `%L` quoted (doubled at most).
+        // Each conversion prints one argument, `%I` and `%L` quoted (doubled at most), padded
+        // to its width: every number the text holds counts as one (PG red-team round 118:
+        // `format('%1073741804s%s', '', email)` failed by the email's length).
         "format" => {
             let fmt = args.first().and_then(|a| literal_text(a))?;
             let conversions = fmt.matches('%').count() as u64;
-            max_of(args.get(1..)?).map(|m| at.size(fmt.len() as u64).saturating_add(conversions.saturating_mul(m).saturating_mul(2)))
+            let widths = fmt.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u64>().ok().or((!n.is_empty()).then_some(u64::MAX))).fold(0u64, u64::saturating_add);
+            max_of(args.get(1..)?).map(|m| at.size(fmt.len() as u64).saturating_add(widths).saturating_add(conversions.saturating_mul(m).saturating_mul(2)))
         }
         "quote_literal" | "quote_ident" | "quote_nullable" => first().map(|x| x.saturating_mul(2).saturating_add(1)),
         "encode" => first().map(|x| x.saturating_mul(4)),

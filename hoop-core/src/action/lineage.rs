@@ -1348,6 +1348,11 @@ mod tests {
             format!("SELECT concat_ws({}, {tip}, {tip}, {tip}) FROM customers", times(400)),
             // A NULL key fails.
             "SELECT json_build_object(nullif(email, 'a'), 1) FROM customers".to_string(),
+            // Round 118: a width in the format's text pads to near 1 GB.
+            "SELECT format('%1073741804s%s', '', email) FROM customers".to_string(),
+            "SELECT format('%-1073741804s%s', '', email) FROM customers".to_string(),
+            "SELECT format('%1$1073741804s%2$s', '', email) FROM customers".to_string(),
+            "SELECT format('%1073741804L', email) FROM customers".to_string(),
             // Built large in a CTE, read there as one column; or printed large by casts.
             format!("WITH b AS (SELECT {} v) SELECT concat(b.v, substr(b.v, 1, 400000000), {tip}) FROM b, customers", times(300)),
             format!("SELECT {tip}, octet_length(ARRAY[ARRAY[ARRAY[ARRAY[ARRAY[{big} || {big}]::text]::text]::text]::text]::text) FROM customers"),
