@@ -34,6 +34,10 @@ fn asyncpg_works_unchanged_and_is_gated() {
     assert!(!v["emails"].to_string().contains("@corp.example"), "rows fetched through a cursor are masked: {}", v["emails"]);
     let drop = v["drop"].as_str().unwrap_or_default();
     assert!(drop.starts_with("42501") && drop.contains("agent-no-destructive-ddl"), "{drop}");
+    // Refused when prepared, with hoop's reason, not described as taking no parameters.
+    let prepared = v["prepared_refused"].as_str().unwrap_or_default();
+    assert!(prepared.starts_with("42501") && prepared.contains("(rule agent-"), "{prepared}");
+    assert_eq!(pg().psql("select count(*) from users where name = 'x'").unwrap().trim(), "0", "the refused update did not run");
     assert_eq!(v["after"], 42, "the connection goes on");
     // Compatibility round 1: `copy_records_to_table` sends its COPY inside an open batch.
     assert_eq!((v["copied"].clone(), v["copied_back"].clone()), (serde_json::json!("COPY 2"), serde_json::json!(2)));

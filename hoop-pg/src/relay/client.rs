@@ -205,7 +205,8 @@ impl Relay {
                         Ok(()) => self.uncounted_inserts(&sql).await.map_or(Ok(()), |why| Err(format!("{why} (rule {})", rowcap::RULE))),
                         v => v,
                     };
-                    let refused = verdict.is_err();
+                    let refusal: Option<Arc<str>> = verdict.as_ref().err().map(|m| Arc::from(m.as_str()));
+                    let refused = refusal.is_some();
                     let param_types = p.types.clone();
                     // Recorded whatever hoop expects of it: only the server's ParseComplete makes it
                     // the statement the name holds (a rejected re-Parse of a live name changes
@@ -229,11 +230,18 @@ impl Relay {
                         // A savepoint between a capped write and its Sync could undo hoop's refusal.
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    let statement = Some(Statement { id, sql, lineage, fields: None, refused, param_types, copy, from_sql: false, generation, action_id });
+                    let statement = Some(Statement { id, sql, lineage, fields: None, refusal, param_types, copy, from_sql: false, generation, action_id });
                     self.expect(Expect::Parse { internal: false, name: p.name.clone(), statement });
+                    // A refused statement fails its Parse on the server, as a statement the
+                    // server cannot read does: the server drops what follows up to the Sync and
+                    // ends the transaction as for any error, and the client learns of the
+                    // refusal when it prepares or describes it rather than from a made-up
+                    // description (compatibility round 4: asyncpg and pgjdbc read a refused
+                    // statement's description as "no parameters, no rows" and failed on it).
+                    // hoop puts its message in the server's error (see the server side).
                     match verdict {
                         Ok(()) => frame.write_to(&mut out),
-                        Err(msg) => proto::parse(&p.name, &refuse::raising_statement(&msg), &[]).write_to(&mut out),
+                        Err(_) => proto::parse(&p.name, REFUSED_AT_PARSE, &[]).write_to(&mut out),
                     }
                 }
                 b'B' => {
@@ -262,8 +270,9 @@ impl Relay {
                     };
                     let known = known.filter(|st| !st.from_sql);
                     let stmt = known.unwrap_or_default();
-                    if stmt.refused {
-                        // The statement already raises hoop's refusal; bind it without parameters.
+                    if stmt.refusal.is_some() {
+                        // Its Parse fails on the server, which drops this Bind with the rest of
+                        // the pipeline; bound without parameters all the same.
                         b.params.clear();
                         b.param_formats.clear();
                         b.result_formats.clear();

@@ -97,6 +97,9 @@ const MASKED_FILTER: &str = "masked_filter";
 
 /// The internal statement a Bind-time refusal binds to.
 const REFUSED_STATEMENT: &str = "hoop_refused";
+/// The text a refused statement's Parse carries instead of its own: a syntax error in any
+/// setting, so the server fails the Parse without reading any relation.
+const REFUSED_AT_PARSE: &str = "hoop refused this statement";
 
 /// Limits of the recording of results.
 #[derive(Debug, Clone, Copy)]

@@ -442,8 +442,14 @@ impl Relay {
                     hold_spent = false;
                     self.shared().ran_at = Some(Instant::now());
                     let mut fields = proto::decode_fields(&frame.body).unwrap_or_default();
+                    let refusal = self.shared().front_refusal();
+                    if let Some(refusal) = &refusal {
+                        // The Parse hoop made fail for a refused statement: the client sees
+                        // the refusal, not the stand-in's syntax error.
+                        fields = refusal_fields(refusal);
+                    }
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
-                    let mut changed = mask_fields(&self.masker, &mut fields);
+                    let mut changed = refusal.is_some() || mask_fields(&self.masker, &mut fields);
                     changed |= own_refusal_fields(&mut fields);
                     if self.front_reads_masked() {
                         // The server quotes values in its errors ("invalid input syntax for type
@@ -841,6 +847,12 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
 /// block) what tells of that block: its context (`PL/pgSQL function inline_code_block line 1
 /// at RAISE`) and the server's file, line and routine (`pl_exec.c`), which the client never
 /// wrote (compatibility round 1). Whether anything changed.
+/// The fields of an error that carries hoop's refusal `message`.
+fn refusal_fields(message: &str) -> Vec<(u8, String)> {
+    let code = crate::refuse::sqlstate_of(message);
+    vec![(b'S', "ERROR".into()), (b'V', "ERROR".into()), (b'C', code.into()), (b'M', message.into())]
+}
+
 fn own_refusal_fields(fields: &mut Vec<(u8, String)>) -> bool {
     let field = |t: u8| fields.iter().find(|(f, _)| *f == t).map(|(_, v)| v.as_str());
     let own = field(b'M').is_some_and(|m| m.starts_with("hoop: ") && field(b'C') == Some(crate::refuse::sqlstate_of(m)))

@@ -84,7 +84,9 @@ pub(super) struct Statement {
     /// Lineage masks of its result.
     pub(super) lineage: Option<Arc<TextLineage>>,
     pub(super) fields: Option<Arc<Vec<Field>>>,
-    pub(super) refused: bool,
+    /// hoop's refusal of it, if it refused it: its Parse fails on the server, and the client
+    /// sees this message in the server's error.
+    pub(super) refusal: Option<Arc<str>>,
     /// Parameter types, from Parse or the server's ParameterDescription.
     pub(super) param_types: Vec<u32>,
     /// How its rows are masked if it is a `COPY ... TO`.
@@ -237,7 +239,7 @@ impl Shared {
             Some(Expect::Execute { portal, .. }) => self
                 .portal(portal)
                 .and_then(|p| p.stmt.as_ref())
-                .filter(|s| !s.refused && s.generation != now && !s.sql.tables.is_empty())
+                .filter(|s| s.refusal.is_none() && s.generation != now && !s.sql.tables.is_empty())
                 .map(|s| (s.generation, s.sql.tables.as_slice().into())),
             _ => None,
         }
@@ -316,6 +318,14 @@ impl Shared {
             Some(Expect::Query { copies, .. }) => *copies,
             Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| super::results::copies_rows(&s.sql)),
             _ => false,
+        }
+    }
+
+    /// hoop's refusal of the statement whose Parse the server answers next.
+    pub(super) fn front_refusal(&self) -> Option<Arc<str>> {
+        match self.expect.front() {
+            Some(Expect::Parse { internal: false, statement: Some(st), .. }) => st.refusal.clone(),
+            _ => None,
         }
     }
 

@@ -1,6 +1,6 @@
 """An asyncpg client of hoop, as an agent would write it: plain fetches, a prepared statement,
 cursors iterated and moved (asyncpg runs `MOVE FORWARD n <portal>` on its own protocol
-portals), a refused statement, and the connection used after it. Prints what it saw as JSON."""
+portals), refused statements (one prepared), and the connection used after it. Prints what it saw as JSON."""
 import asyncio
 import json
 import sys
@@ -27,6 +27,16 @@ async def main(port, token):
         out["drop"] = "ran"
     except asyncpg.PostgresError as e:
         out["drop"] = f"{e.sqlstate}: {e}"
+    # Compatibility round 4: a refused statement with parameters, prepared. asyncpg checks the
+    # arguments against the statement's description before it binds.
+    try:
+        st = await c.prepare("update users set name = $1")
+        out["prepared_refused"] = f"prepared with {len(st.get_parameters())} parameters"
+        await st.fetch("x")
+    except asyncpg.PostgresError as e:
+        out["prepared_refused"] = f"{e.sqlstate}: {e}"
+    except Exception as e:
+        out["prepared_refused"] = f"{type(e).__name__}: {e}"
     out["after"] = await c.fetchval("select 41 + 1")
     # Parse and Describe with a Flush, then the COPY as a Query before any Sync.
     await c.execute("create temp table copied (x int, s text)")
