@@ -1735,9 +1735,19 @@ fn failures_a_masked_value_chooses_are_held() {
         format!("SELECT r, r || {tip} FROM (SELECT replace({big}, 'a', '{}') r) s, users WHERE id = 1", "x".repeat(537)),
         // Round 118: a width in the format's text.
         format!("SELECT format('%1073741819s%s', '', {tip}) FROM users WHERE id = 1"),
+        // Round 119: a declared length pads (`char(N)`, `bit(N)`), and jsonb's strings end at
+        // 256 MB; an agent's own type may be such a `char(N)`.
+        format!("SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM users WHERE id = 1", "'x'::char(10485760), ".repeat(26)),
+        format!("SELECT concat({} {tip}) FROM users WHERE id = 1", "B'1'::bit(83886080), ".repeat(13)),
+        format!("SELECT concat('x'::pg_temp.pad119, {tip}) FROM users WHERE id = 1"),
     ] {
         held(&gw, &s);
     }
+    // ... and no agent relation or type takes a built-in type's name, which a cast could
+    // then write bare and mean the agent's.
+    let (_, err) = agent(&gw, &["-c", "CREATE TEMP TABLE json (c char(10485760))"], None);
+    assert!(err.contains("agent-no-shadowing-names"), "{err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM pg_type WHERE typname = 'json' AND typnamespace <> 'pg_catalog'::regnamespace").unwrap().trim(), "0");
     // Literals past a mebibyte where messages may be larger (64 MiB by default).
     let gw = Gw::start_with_limits("max_message_bytes = 8388608");
     let big = format!("'{}'", "a".repeat(2_000_000));

@@ -198,3 +198,27 @@ fn unknown_names_fail_with_the_servers_codes() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("26000") && err.contains("34000") && !err.contains("42501"), "{err}");
 }
+
+/// Compatibility round 4: the statements ORMs batch are read, not refused as past what hoop
+/// parses. SQLAlchemy inserts 1,000 rows a statement (its "insertmanyvalues", with a RETURNING
+/// to learn their keys), and `IN` lists run to thousands of keys: mostly commas and brackets.
+#[test]
+fn orm_sized_batches_are_read() {
+    pg().psql("DROP TABLE IF EXISTS orm_items; CREATE TABLE orm_items (id serial PRIMARY KEY, name text, kind text, sen int)").unwrap();
+    let gw = Gw::start("");
+    let rows: Vec<String> = (0..1000).map(|i| format!("('item-{i}', 'k', {i}, {i})")).collect();
+    let insert = format!(
+        "INSERT INTO orm_items (name, kind, sen) SELECT p0::VARCHAR, p1::VARCHAR, p2 FROM (VALUES {}) AS imp_sen(p0, p1, p2, sen_counter) ORDER BY sen_counter RETURNING orm_items.id",
+        rows.join(", ")
+    );
+    let (out, err) = gw.agent_psql(&insert);
+    assert!(out.contains("INSERT 0 1000") || out.contains("(1000 rows)"), "{err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM orm_items").unwrap().trim(), "1000");
+    let ids: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
+    let (out, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE id IN ({})", ids.join(", ")));
+    assert!(out.contains("1000"), "{out} {err}");
+    // A chain of more than 10,000 tokens besides punctuation is still past what hoop parses.
+    let chain = vec!["id = id"; 3400].join(" AND ");
+    let (_, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE {chain}"));
+    assert!(err.contains("agent-no-unreadable-sql"), "{err}");
+}

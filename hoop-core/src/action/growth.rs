@@ -133,11 +133,20 @@ fn node_growth(kind: &str, n: &Value, at: At) -> Option<u64> {
         "AConst" => Some(at.size(literal_len(n))),
         "ColumnRef" | "SQLValueFunction" | "BoolExpr" | "NullTest" | "BooleanTest" => Some(at.column),
         // A literal cast keeps its text; anything else may print longer than it is stored (an
-        // array's elements quoted and escaped).
+        // array's elements quoted and escaped). A type may pad what it is given to its
+        // declared length (see [`cast_padding`]).
         "TypeCast" => {
             let arg = field("arg")?;
             let literal = arg.get("node").unwrap_or(arg).get("AConst").is_some();
-            g(arg).map(|x| if literal { x } else { x.saturating_mul(2) })
+            let x = g(arg).map(|x| if literal { x } else { x.saturating_mul(2) })?;
+            match cast_padding(field("type_name")) {
+                Padding::Kept => Some(x),
+                Padding::To { width, array: false } => Some(x.saturating_add(at.size(width))),
+                // Each element padded, and there are at most as many as the text has bytes.
+                Padding::To { width, array: true } => Some(x.saturating_add(at.size(width).saturating_mul(x.max(1)))),
+                Padding::Unknown if at.floor => None,
+                Padding::Unknown => Some(x),
+            }
         }
         // (An element or a slice of an array is no longer than the array.)
         "CollateClause" | "AIndirection" => g(field("arg")?),
@@ -172,6 +181,43 @@ fn node_growth(kind: &str, n: &Value, at: At) -> Option<u64> {
         // (Beside the rest of a row: grouping sets, XML, JSON constructors as their parts.)
         _ => n.as_object().map_or(Some(at.column), |o| sum(&mut o.values().filter(|v| v.get("node").is_some() || v.is_array()).flat_map(|v| v.as_array().map_or_else(|| vec![v], |a| a.iter().collect())))).map(|x| x.max(at.column)),
     }
+}
+
+/// What a cast does to the length of what it is given.
+enum Padding {
+    /// No longer (or longer only as a type's output is: a number's digits, a date).
+    Kept,
+    /// Padded to `width` bytes: `char(N)`, `bit(N)` (PG red-team round 119:
+    /// `'x'::char(10485760)` is ten million bytes, which `concat` keeps).
+    To { width: u64, array: bool },
+    /// A type this module does not know: the agent's own domain may be `char(10485760)`.
+    Unknown,
+}
+
+/// What a cast to `type_name` (a `TypeName` node) does to the length of its value.
+fn cast_padding(type_name: Option<&Value>) -> Padding {
+    let Some(t) = type_name else { return Padding::Unknown };
+    let names: Vec<&str> = arr(t, "names").filter_map(sval).collect();
+    let base = match names.as_slice() {
+        ["pg_catalog", n] | [n] => n.to_ascii_lowercase(),
+        _ => return Padding::Unknown,
+    };
+    let array = arr(t, "array_bounds").next().is_some();
+    if base == "bpchar" || base == "bit" {
+        // `char` alone is `char(1)`; a length that is not a number written out is unknown.
+        let mut mods = arr(t, "typmods");
+        let width = match mods.next() {
+            None => Some(1),
+            Some(m) => m.get("node").unwrap_or(m).get("AConst").and_then(|c| c.get("val")?.get("Ival")?.get("ival")).and_then(Value::as_u64),
+        };
+        return match width {
+            Some(width) => Padding::To { width, array },
+            None => Padding::Unknown,
+        };
+    }
+    // (Qualified with `pg_catalog` or not: an agent's relation or type cannot take one of these
+    // names, agent-no-shadowing-names.)
+    if super::sql::BUILT_IN_TYPE_NAMES.contains(&base.as_str()) { Padding::Kept } else { Padding::Unknown }
 }
 
 /// The size of values together.

@@ -1353,6 +1353,14 @@ mod tests {
             "SELECT format('%-1073741804s%s', '', email) FROM customers".to_string(),
             "SELECT format('%1$1073741804s%2$s', '', email) FROM customers".to_string(),
             "SELECT format('%1073741804L', email) FROM customers".to_string(),
+            // Round 119: a declared length pads the value (`char(N)`, `bit(N)`); an agent's own
+            // type may be a `char(N)`.
+            format!("SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM customers", "'x'::char(10485760), ".repeat(26)),
+            format!("SELECT concat({} email) FROM customers", "cast('x' as character(10485760)), ".repeat(26)),
+            format!("SELECT concat({} email) FROM customers", "B'1'::bit(83886080), ".repeat(13)),
+            format!("SELECT {} email FROM customers", "'x'::bpchar(10485760), ".repeat(103)),
+            "SELECT concat('x'::pad, email) FROM customers".to_string(),
+            "SELECT concat('{x}'::char(10485760)[], email) FROM customers".to_string(),
             // Built large in a CTE, read there as one column; or printed large by casts.
             format!("WITH b AS (SELECT {} v) SELECT concat(b.v, substr(b.v, 1, 400000000), {tip}) FROM b, customers", times(300)),
             format!("SELECT {tip}, octet_length(ARRAY[ARRAY[ARRAY[ARRAY[ARRAY[{big} || {big}]::text]::text]::text]::text]::text) FROM customers"),
@@ -1377,6 +1385,7 @@ mod tests {
             "SELECT email, (SELECT count(*) FROM orders o WHERE o.cid = c.id) FROM customers c",
             "SELECT json_build_object('id', id, 'email', email), jsonb_build_array(email, id, NULL) FROM customers",
             "SELECT email, $1::int4, id + $2, left($3, 3), email || $4 FROM customers",
+            "SELECT email, 'x'::char(3), '1'::int, '{}'::jsonb, concat(email, 'x'::char(10), now()::date, '1'::numeric(10, 2)) FROM customers",
             "SELECT email, json_build_object('a', id, 'b', name, 'c', id, 'd', name, 'e', id, 'f', name, 'g', id, 'h', name, 'i', id, 'j', name, 'k', id, 'l', name, 'm', id, 'n', name, 'o', id, 'p', name, 'q', id, 'r', name, 's', id, 't', name, 'u', id, 'v', name, 'w', id, 'x', name, 'y', id, 'z', name, 'aa', id, 'ab', name, 'ac', id, 'ad', name, 'ae', id, 'af', name, 'ag', id) FROM customers c",
             "SELECT email, tags[1] FROM customers c",
         ] {

@@ -216,6 +216,18 @@ pub const SHADOWING_NAME: &str = "shadowing_name";
 /// `varchar` and `char(n)` come qualified with `pg_catalog`).
 pub const TEXT_TYPE_NAMES: &[&str] = &["text", "varchar", "bpchar", "char", "name"];
 
+/// Built-in type names a cast may write without a schema, which no relation or type of an
+/// agent may take (a type's name is read in the session's temporary schema first): the text
+/// types, and those the size counting trusts not to pad their value (`growth.rs`; PG red-team
+/// round 119). `bpchar` and `bit` pad to their declared length, which is counted.
+pub const BUILT_IN_TYPE_NAMES: &[&str] = &[
+    "text", "varchar", "bpchar", "char", "name", "bit", "varbit", "int2", "int4", "int8", "smallint", "integer", "int", "bigint", "float4", "float8",
+    "real", "numeric", "decimal", "bool", "boolean", "date", "time", "timetz", "timestamp", "timestamptz", "interval", "json", "jsonb", "uuid", "bytea",
+    "inet", "cidr", "macaddr", "macaddr8", "oid", "xml", "tsvector", "tsquery", "jsonpath", "pg_lsn", "regclass", "regtype", "regproc",
+    "regprocedure", "regoper", "regoperator", "regnamespace", "regrole", "regconfig", "regdictionary", "regcollation", "int4range", "int8range",
+    "numrange", "tsrange", "tstzrange", "daterange",
+];
+
 /// Whether setting `var` to `values` takes another role's rights: `role` or
 /// `session_authorization` to anything but `none` (the login role).
 fn changes_role(var: &str, values: &[String]) -> bool {
@@ -696,18 +708,31 @@ fn storable_function(name: &str) -> bool {
     !base.contains('.') && STORABLE_FUNCTIONS.contains(&base)
 }
 
-/// Tokens analysed at most: a parse tree costs a few KiB per token in memory, so a long chain
-/// of small tokens (`id = id AND id = id ...`) is refused rather than parsed (a single large
-/// literal is one token).
+/// Tokens analysed at most, punctuation aside: a parse tree costs a few KiB per token in
+/// memory, so a long chain of small tokens (`id = id AND id = id ...`) is refused rather than
+/// parsed (a single large literal is one token). Commas, brackets and semicolons make no node
+/// of their own, and ORMs send lists of thousands of values (SQLAlchemy inserts 1,000 rows a
+/// statement, `IN` lists run to thousands of keys; compatibility round 4), so they count
+/// against [`MAX_ALL_TOKENS`] only.
 pub const MAX_TOKENS: usize = 10_000;
 
-/// Whether `text` is within what hoop parses: length, no NUL, and at most [`MAX_TOKENS`] tokens.
+/// Tokens analysed at most, punctuation included.
+pub const MAX_ALL_TOKENS: usize = 40_000;
+
+/// Whether `text` is within what hoop parses: length, no NUL, at most [`MAX_ALL_TOKENS`]
+/// tokens, of which at most [`MAX_TOKENS`] are not punctuation.
 pub(crate) fn parseable(text: &str) -> bool {
     // NUL bytes cannot reach the server inside a Query, and the C parser would stop at one.
     text.len() <= MAX_ANALYZED_LEN
         && !text.contains('\0')
-        && !super::tokens::more_than(text, MAX_TOKENS)
-        && pg_query::scan(text).is_ok_and(|s| s.tokens.len() <= MAX_TOKENS)
+        && !super::tokens::more_than(text, MAX_ALL_TOKENS)
+        && pg_query::scan(text).is_ok_and(|s| s.tokens.len() <= MAX_ALL_TOKENS && s.tokens.iter().filter(|t| !punctuation(t.token)).count() <= MAX_TOKENS)
+}
+
+/// Whether a scanner token is a comma, bracket or semicolon (the scanner's token number for a
+/// single character is its code).
+fn punctuation(token: i32) -> bool {
+    u8::try_from(token).is_ok_and(|c| matches!(c, b',' | b'(' | b')' | b'[' | b']' | b';'))
 }
 
 /// The analysis of `text` read with the lexing settings `options`.
@@ -919,7 +944,7 @@ impl Walk {
                 self.written.push(name);
             }
         }
-        if created_names(name, o).iter().any(|n| TEXT_TYPE_NAMES.contains(&n.as_str())) {
+        if created_names(name, o).iter().any(|n| BUILT_IN_TYPE_NAMES.contains(&n.as_str())) {
             self.kind(SHADOWING_NAME);
         }
         let non_empty = |k: &str| o.get(k).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
