@@ -222,3 +222,21 @@ fn orm_sized_batches_are_read() {
     let (_, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE {chain}"));
     assert!(err.contains("agent-no-unreadable-sql"), "{err}");
 }
+
+/// Compatibility round 4: a statement beside masked columns that the server cannot read (a
+/// misspelt column or table) fails with the server's own error, as from a direct connection;
+/// an error raised while such a statement runs still has its message withheld.
+#[test]
+fn errors_in_the_text_beside_masked_columns_are_the_servers() {
+    let gw = Gw::start("");
+    let (_, err) = gw.agent_psql("SELECT idx, card, name FROM users");
+    assert!(err.contains("column \"idx\" does not exist") && !err.contains("withheld"), "{err}");
+    let human = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &human, "", &["-v", "VERBOSITY=verbose", "-c", "SELECT card, name FROM userz"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("42P01") && err.contains("relation \"userz\" does not exist"), "{err}");
+    // Raised as it runs, by a masked value (no position in the text): withheld.
+    let o = gw.psql_with("alice", &human, "", &["-v", "VERBOSITY=verbose", "-c", "SELECT card::regclass FROM users WHERE id = 1"], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("withheld") && err.contains("22000") && !err.contains("4111"), "{err}");
+}

@@ -451,7 +451,7 @@ impl Relay {
                     let message = fields.iter().find(|(t, _)| *t == b'M').map(|(_, m)| m.clone()).unwrap_or_default();
                     let mut changed = refusal.is_some() || mask_fields(&self.masker, &mut fields);
                     changed |= own_refusal_fields(&mut fields);
-                    if self.front_reads_masked() {
+                    if self.front_reads_masked() && !read_from_text(&fields) {
                         // The server quotes values in its errors ("invalid input syntax for type
                         // integer: ..."): a statement that reads masked columns has them withheld.
                         changed |= withhold_quotes(&mut fields);
@@ -843,16 +843,28 @@ fn withhold_quotes(fields: &mut Vec<(u8, String)>) -> bool {
     changed
 }
 
-/// Drops from hoop's own refusal (raised by [`crate::refuse::raising_statement`]'s `DO`
-/// block) what tells of that block: its context (`PL/pgSQL function inline_code_block line 1
-/// at RAISE`) and the server's file, line and routine (`pl_exec.c`), which the client never
-/// wrote (compatibility round 1). Whether anything changed.
+/// Whether an error is one the server raised reading the statement's own text, before any row
+/// was read: a name that does not resolve, a syntax error (compatibility round 4: a misspelt
+/// column beside a masked one came back as "message withheld", 22000, not 42703). Such errors
+/// are of class 42 and point into the text (`P`); one raised while a statement runs points
+/// nowhere, and one raised in a query a function runs (`query_to_xml`, a function's body) has
+/// its position as an internal one, with a context.
+fn read_from_text(fields: &[(u8, String)]) -> bool {
+    let has = |t: u8| fields.iter().any(|(f, _)| *f == t);
+    let code = fields.iter().find(|(f, _)| *f == b'C').map(|(_, v)| v.as_str());
+    code.is_some_and(|c| c.starts_with("42")) && has(b'P') && !has(b'W') && !has(b'p') && !has(b'q')
+}
+
 /// The fields of an error that carries hoop's refusal `message`.
 fn refusal_fields(message: &str) -> Vec<(u8, String)> {
     let code = crate::refuse::sqlstate_of(message);
     vec![(b'S', "ERROR".into()), (b'V', "ERROR".into()), (b'C', code.into()), (b'M', message.into())]
 }
 
+/// Drops from hoop's own refusal (raised by [`crate::refuse::raising_statement`]'s `DO`
+/// block) what tells of that block: its context (`PL/pgSQL function inline_code_block line 1
+/// at RAISE`) and the server's file, line and routine (`pl_exec.c`), which the client never
+/// wrote (compatibility round 1). Whether anything changed.
 fn own_refusal_fields(fields: &mut Vec<(u8, String)>) -> bool {
     let field = |t: u8| fields.iter().find(|(f, _)| *f == t).map(|(_, v)| v.as_str());
     let own = field(b'M').is_some_and(|m| m.starts_with("hoop: ") && field(b'C') == Some(crate::refuse::sqlstate_of(m)))
