@@ -545,8 +545,13 @@ impl Catalog {
         if let Some(set) = self.object_functions.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             return Ok(set.clone());
         }
+        // Built-in aggregates and window functions over identifiers (`max(oid)`) only compare
+        // them (one of an agent's own may run anything), and
+        // they made `max(email)` refused as if it opened what `email` named (compatibility
+        // round 4): the name resolves to `max(text)`, and no `max` opens anything.
         let sql = "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p \
-                   WHERE p.proargtypes::oid[] && ARRAY[26, 24, 2202, 2203, 2204, 2205, 2206, 4089, 4096, 4191]::oid[]";
+                   WHERE p.proargtypes::oid[] && ARRAY[26, 24, 2202, 2203, 2204, 2205, 2206, 4089, 4096, 4191]::oid[] \
+                   AND NOT (p.prokind IN ('a', 'w') AND p.pronamespace = 'pg_catalog'::regnamespace)";
         let set: std::collections::HashSet<String> = self.query(sql).await?.into_iter().filter_map(|r| r.into_iter().next().flatten()).collect();
         let set = Arc::new(set);
         *self.object_functions.lock().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());

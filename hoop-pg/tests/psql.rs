@@ -240,3 +240,15 @@ fn errors_in_the_text_beside_masked_columns_are_the_servers() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("withheld") && err.contains("22000") && !err.contains("4111"), "{err}");
 }
+
+/// Compatibility round 4: `max` of a masked column is not refused as if it opened an object
+/// (`max(oid)` exists, and only compares); its value comes back masked.
+#[test]
+fn max_of_a_masked_column_is_masked_not_refused() {
+    let gw = Gw::start("");
+    let (out, err) = gw.agent_psql("SELECT max(card), min(card), count(*) FROM users");
+    assert!(!err.contains("hoop-masked-lineage") && out.contains("REDACTED") && !out.contains("4111") && !out.contains("5500"), "{out} {err}");
+    // A function that does open what a value names stays refused.
+    let (_, err) = gw.agent_psql("SELECT pg_sequence_last_value(card::regclass) FROM users WHERE id = 1");
+    assert!(err.contains("hoop-masked-lineage"), "{err}");
+}
