@@ -247,7 +247,10 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
     // of values the caller chose, red-team round 37).
     let passes_through = d.derived.is_empty() && !d.setops && !d.returns_written;
     let mut fallback = by_name(&taint, &rules, &any_rule);
-    fallback.plans = d.explains;
+    // Widths and costs follow the values of the columns a plan reads (compatibility round 4:
+    // `EXPLAIN SELECT count(*) FROM customers` lost every cost).
+    let plans = d.explains && d.explained.iter().any(|r| taint.reads(r));
+    fallback.plans = plans;
     for p in &partial {
         fallback.by_name.remove(p);
     }
@@ -301,7 +304,7 @@ pub fn of_text(masker: &Masker, masked: &HashMap<String, Arc<Vec<MaskedColumn>>>
                     every_label: fallback.every_label.clone(),
                     any: Some(any_rule.clone()),
                     tokens: passes_through,
-                    plans: d.explains,
+                    plans,
                 });
             }
         }

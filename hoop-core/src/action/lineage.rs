@@ -115,6 +115,9 @@ pub struct Derivation {
     /// The text shows a plan (`EXPLAIN`): its row widths are the average widths of the
     /// values it would read.
     pub explains: bool,
+    /// What the statements it shows plans of read: only widths and costs of plans over masked
+    /// columns follow their values.
+    pub explained: Vec<Refs>,
     /// Per top-level statement, the outputs of what it would return when run by name: for
     /// `DECLARE … CURSOR FOR q` and `PREPARE p AS q`, those of `q`; else its own.
     pub runs: Vec<Outputs>,
@@ -308,7 +311,7 @@ impl Derivation {
             fold(alias);
             fold(rel);
         }
-        for r in self.stores.iter_mut().chain(&mut self.sinks).chain(&mut self.filters).chain(&mut self.opaque) {
+        for r in self.stores.iter_mut().chain(&mut self.sinks).chain(&mut self.filters).chain(&mut self.opaque).chain(&mut self.explained) {
             fold_refs(r);
         }
         for (name, refs) in &mut self.calls {
@@ -972,6 +975,10 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
             // loops, "never executed", memory): all of it follows from the values read.
             "ExplainStmt" => {
                 d.explains = true;
+                let mut shown = refs_of(n.get("query"));
+                // `EXPLAIN EXECUTE p`: what `p` reads is not in this text.
+                shown.star |= n.get("query").and_then(|q| tagged(q, "ExecuteStmt")).is_some();
+                d.explained.push(shown);
                 let analyze = arr(n, "options").filter_map(|o| tagged(o, "DefElem")).any(|o| {
                     o.get("defname").and_then(Value::as_str).is_some_and(|d| d.eq_ignore_ascii_case("analyze"))
                         && !o.get("arg").and_then(|a| tagged(a, "String")).and_then(|s| s.get("sval")).and_then(Value::as_str).is_some_and(|v| {
