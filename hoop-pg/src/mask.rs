@@ -30,6 +30,9 @@ pub struct ColumnPlan {
     pub sources: Vec<String>,
     /// How the content detectors apply to its cells.
     pub scan: Scan,
+    /// The length in characters its text values have at most (`varchar(n)`), and whether they
+    /// are padded to it (`char(n)`): a masked value is cut (and padded) to fit.
+    pub fits: Option<(usize, bool)>,
 }
 
 /// How the content detectors apply to a column's cells, by type and format. A value must not
@@ -242,7 +245,13 @@ impl RowPlan {
                     (Some(TypeShape::Record | TypeShape::Array | TypeShape::Range(_) | TypeShape::Multirange(_)), Some(_)) => ValueKind::Other,
                     _ => kind,
                 };
-                ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid, &types) }
+                // (Compatibility round 4: `[REDACTED:email]` in a `varchar(12)` broke clients that
+                // size buffers or validate by the declared length.)
+                let fits = match (format, f.type_oid) {
+                    (0, 1043 | 1042) if f.modifier >= 4 => Some(((f.modifier - 4) as usize, f.type_oid == 1042)),
+                    _ => None,
+                };
+                ColumnPlan { name: f.name.clone(), type_oid: f.type_oid, kind, format, rule, sources, scan: scan_of(kind, format, f.type_oid, &types), fits }
             })
             .collect();
         let sizes_hidden = lineage.is_some_and(ResultMask::plans) && matches!(fields, [f] if f.name == crate::explain::PLAN_COLUMN);
@@ -410,7 +419,7 @@ fn mask_cells(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mut 
             tally.column(i);
             let col = plan.and_then(|p| p.columns.get(i));
             match mask_cell(masker, col, value) {
-                Masked::Value(v) => push_cell(&mut out, &v),
+                Masked::Value(v) => push_cell(&mut out, &fitted(col, &v)),
                 Masked::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
             }
             continue;
@@ -443,7 +452,7 @@ fn mask_cells(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mut 
                 binary_stand_in(c.type_oid)
             };
             match stand_in {
-                Masked::Value(v) => push_cell(&mut out, &v),
+                Masked::Value(v) => push_cell(&mut out, &fitted(Some(c), &v)),
                 Masked::Null => out.extend_from_slice(&(-1i32).to_be_bytes()),
             }
             while hit_iter.peek().is_some_and(|h| h.end <= e) {
@@ -468,12 +477,27 @@ fn mask_cells(masker: &Masker, plan: Option<&RowPlan>, body: &[u8], tally: &mut 
         match masked {
             Some(mut m) => {
                 m.extend_from_slice(body.get(last..e).unwrap_or_default());
-                push_cell(&mut out, &m);
+                push_cell(&mut out, &fitted(col, &m));
             }
             None => push_cell(&mut out, value),
         }
     }
     Ok(Some((Frame { tag: b'D', body: out.into() }, values)))
+}
+
+/// A masked text value cut to the characters its column's type holds, and padded with
+/// spaces for `char(n)`, as the server would send a value of that type.
+fn fitted<'a>(col: Option<&ColumnPlan>, v: &'a [u8]) -> Cow<'a, [u8]> {
+    let Some((n, pad)) = col.and_then(|c| c.fits) else { return Cow::Borrowed(v) };
+    let Ok(text) = std::str::from_utf8(v) else { return Cow::Borrowed(v) };
+    let chars = text.chars().count();
+    if chars == n || (chars < n && !pad) {
+        return Cow::Borrowed(v);
+    }
+    let cut = text.char_indices().nth(n).map_or(text.len(), |(at, _)| at);
+    let mut out = text.get(..cut).unwrap_or(text).as_bytes().to_vec();
+    out.resize(out.len() + n.saturating_sub(chars), b' ');
+    Cow::Owned(out)
 }
 
 fn push_cell(out: &mut Vec<u8>, v: &[u8]) {
@@ -541,7 +565,7 @@ mod tests {
     fn masked_binary_values_stay_decodable() {
         let masker = Masker::new(&hoop_core::mask::MaskConfig::default(), None).unwrap();
         let rule = Some(ColumnMask { mode: hoop_core::mask::Mode::Redact, label: "derived".into() });
-        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new(), scan: scan_of(kind, 1, type_oid, &HashMap::new()) };
+        let col = |type_oid: u32, kind: ValueKind| ColumnPlan { name: "c".into(), type_oid, kind, format: 1, rule: rule.clone(), sources: Vec::new(), scan: scan_of(kind, 1, type_oid, &HashMap::new()), fits: None };
         for (oid, kind) in [(2249, ValueKind::Text), (16_500, ValueKind::Text), (1009, ValueKind::Text), (3802, ValueKind::Json), (17, ValueKind::Text)] {
             assert!(matches!(mask_cell(&masker, Some(&col(oid, kind)), b"\x00\x00\x00\x01ann@corp.example"), Masked::Null), "{oid}");
         }
@@ -588,7 +612,7 @@ mod tests {
                 .iter()
                 .map(|&(oid, format)| {
                     let kind = kind_of(oid);
-                    ColumnPlan { name: "c".into(), type_oid: oid, kind, format, rule: None, sources: Vec::new(), scan: scan_of(kind, format, oid, &HashMap::new()) }
+                    ColumnPlan { name: "c".into(), type_oid: oid, kind, format, rule: None, sources: Vec::new(), scan: scan_of(kind, format, oid, &HashMap::new()), fits: None }
                 })
                 .collect(),
         };

@@ -321,6 +321,8 @@ pub struct Field {
     pub type_oid: u32,
     /// Format code (0 text, 1 binary; 0 also for "unknown yet" in statement descriptions).
     pub format: i16,
+    /// Type modifier (`varchar(n)` and `char(n)`: n + 4; -1 for none).
+    pub modifier: i32,
 }
 
 /// Decodes a `RowDescription` body.
@@ -334,9 +336,9 @@ pub fn decode_row_description(body: &[u8]) -> Option<Vec<Field>> {
         let column = c.i16()?;
         let type_oid = c.i32()? as u32;
         let _size = c.i16()?;
-        let _modifier = c.i32()?;
+        let modifier = c.i32()?;
         let format = c.i16()?;
-        out.push(Field { name, table_oid, column, type_oid, format });
+        out.push(Field { name, table_oid, column, type_oid, format, modifier });
     }
     Some(out)
 }

@@ -264,3 +264,17 @@ fn a_masked_composite_is_null_not_a_marker() {
     let (out, err) = text(&o);
     assert!(out.lines().any(|l| l.trim() == "NULL|1") && !out.contains("REDACTED") && !out.contains("4111"), "{out} {err}");
 }
+
+/// Compatibility round 4: a masked value fits its column's declared length, as the server's
+/// values do: cut to `varchar(n)`, cut or padded to `char(n)`.
+#[test]
+fn masked_values_fit_their_declared_length() {
+    pg().psql("DROP TABLE IF EXISTS fit_cards; CREATE TABLE fit_cards (id int, mail varchar(12), code char(19)); INSERT INTO fit_cards VALUES (1, 'a@corp.io', '4111111111111111'); GRANT SELECT ON fit_cards TO PUBLIC").unwrap();
+    let gw = Gw::start("");
+    let (out, err) = gw.agent_psql("SELECT mail, code FROM fit_cards");
+    let line = out.lines().find(|l| l.contains('|')).unwrap_or_else(|| panic!("{out} {err}"));
+    let (mail, code) = line.split_once('|').unwrap();
+    assert!(!line.contains("a@corp") && !line.contains("4111"), "{line}");
+    assert_eq!((mail.chars().count(), code.chars().count()), (12, 19), "{line:?}");
+    assert!(mail.starts_with("[REDACTED") && code.starts_with("[REDACTED"), "{line:?}");
+}
