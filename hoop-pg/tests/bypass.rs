@@ -342,6 +342,12 @@ mod raw {
         msg(b'S', &[])
     }
 
+    pub fn describe_portal(portal: &str) -> Vec<u8> {
+        let mut b = vec![b'P'];
+        cstr(&mut b, portal.as_bytes());
+        msg(b'D', &b)
+    }
+
     pub fn flush() -> Vec<u8> {
         msg(b'H', &[])
     }
@@ -407,6 +413,39 @@ mod raw {
             self.s.write_all(&parts.concat()).await.unwrap();
         }
     }
+}
+
+/// Compatibility round 5: psycopg's pipeline mode sends each Sync on its own. A write hoop
+/// refuses at Parse (an UPDATE without WHERE) fails there on the server, which skips its Bind
+/// and Execute; hoop still held the Sync for the write's row count, answered the next
+/// pipeline's Sync with it, and the next write was lost with the client hung.
+#[tokio::test]
+async fn a_write_refused_at_parse_holds_no_sync() {
+    pg().psql("DROP TABLE IF EXISTS pipe5; CREATE TABLE pipe5 (id int, note text); INSERT INTO pipe5 VALUES (1, 'a'); GRANT ALL ON pipe5 TO PUBLIC").unwrap();
+    // (Under the written-rows ceiling, as agents are by default.)
+    let gw = Gw::start_with_row_ceiling(1000);
+    let mut c = raw::Raw::login(&gw).await;
+    // The Sync in a write of its own right behind the batch (as libpq's `PQpipelineSync`), a
+    // while after it, or in the same write.
+    for (write, sync_after) in [(&b"UPDATE pipe5 SET note = 'x'"[..], Some(0)), (b"UPDATE pipe5 SET note = 'x'", Some(300)), (b"DELETE FROM pipe5", None)] {
+        let batch = [raw::parse("", write), raw::bind("", ""), raw::describe_portal(""), raw::execute("")];
+        match sync_after {
+            Some(ms) => {
+                c.send(&batch).await;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                c.send(&[raw::sync()]).await;
+            }
+            None => c.send(&[&batch[..], &[raw::sync()]].concat()).await,
+        }
+        let got = c.until_ready().await;
+        assert!(got.windows(6).any(|w| w == b"C42501") && got.ends_with(b"Z\0\0\0\x05I"), "{}", String::from_utf8_lossy(&got));
+        c.send(&[raw::parse("", b"INSERT INTO pipe5 VALUES (7, 'g')"), raw::bind("", ""), raw::execute("")]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.send(&[raw::sync()]).await;
+        let got = c.until_ready().await;
+        assert!(String::from_utf8_lossy(&got).contains("INSERT 0 1"), "{}", String::from_utf8_lossy(&got));
+    }
+    assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE id = 7), count(*) FILTER (WHERE note = 'x'), count(*) FROM pipe5").unwrap().trim(), "3|0|4");
 }
 
 /// A second Parse of a live name (which the server rejects) does not change what hoop thinks
@@ -2145,7 +2184,12 @@ async fn quoted_names_output_numbers_seeds_domains_and_write_counts() {
     assert_eq!(data.len(), 1, "{}", String::from_utf8_lossy(&got));
     assert_eq!(&data[0][..6], &[0, 2, 0xff, 0xff, 0xff, 0xff], "the record is NULL: {:?}", data[0]);
     assert_eq!(&data[0][6..], &[0, 0, 0, 4, 0, 0, 0, 1], "the id is itself: {:?}", data[0]);
-    for q in [&b"SELECT nosuchcolumn, email FROM users"[..], b"SELECT 1 / (ascii(email) - 97) FROM users WHERE id = 1"] {
+    // (A misspelt name is the server's own error, raised reading the text before any row,
+    // position and all: compatibility round 4.)
+    c.send(&[raw::query(b"SELECT nosuchcolumn, email FROM users")]).await;
+    let got = c.until_ready().await;
+    assert!(got.windows(6).any(|w| w == b"C42703") && got.windows(3).any(|w| w == b"\0P8"), "{}", String::from_utf8_lossy(&got));
+    for q in [&b"SELECT 1 / (ascii(email) - 97) FROM users WHERE id = 1"[..], b"SELECT email::regclass FROM users WHERE id = 1"] {
         c.send(&[raw::query(q)]).await;
         let got = c.until_ready().await;
         let errors: Vec<&[u8]> = messages(&got).into_iter().filter(|(t, _)| *t == b'E').map(|(_, b)| b).collect();

@@ -89,6 +89,10 @@ impl Relay {
             _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
+        if self.shared().batch_failed {
+            // The server failed the batch: nothing of it commits, and the caller's Sync ends it.
+            return Ok(());
+        }
         let (over, read) = {
             let mut sh = self.shared();
             (sh.cap_over.take(), std::mem::take(&mut sh.capped_read))

@@ -379,7 +379,12 @@ impl Relay {
                     let (action_id, described, writes, nested, read, tx_control) = {
                         let sh = self.shared();
                         let p = sh.portal(&portal);
-                        let st = p.and_then(|p| p.stmt.as_ref());
+                        // A statement refused at Parse never runs: the server failed its Parse
+                        // and skips this Execute with the rest of the batch, so nothing here
+                        // waits for its row count or its copy (compatibility round 5: the Sync
+                        // held for the count of a refused UPDATE answered, and the next
+                        // pipeline of psycopg was dropped).
+                        let st = p.and_then(|p| p.stmt.as_ref()).filter(|s| s.refusal.is_none());
                         let described = p.is_some_and(|p| p.fields(&sh.statements).is_some());
                         let writes = st.is_some_and(|s| rowcap::writes_rows(&s.sql));
                         let nested = st.is_some_and(|s| s.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE));
@@ -427,7 +432,7 @@ impl Relay {
                     }
                     copy_pending |= {
                         let sh = self.shared();
-                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| super::copy_in::copies_from_client(&s.sql))
+                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|s| s.refusal.is_none() && super::copy_in::copies_from_client(&s.sql))
                     };
                     self.expect(Expect::Execute { portal, action_id, started: Instant::now(), capped });
                     frame.write_to(&mut out);
@@ -454,12 +459,16 @@ impl Relay {
                 }
                 b'S' => {
                     in_batch = false;
-                    let failed = std::mem::take(&mut self.shared().batch_failed);
-                    if failed {
-                        self.shared().capped_read.clear();
-                    }
+                    let mut failed = std::mem::take(&mut self.shared().batch_failed);
                     if std::mem::take(&mut capped_pending) && !failed {
                         self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
+                        // The batch may have failed while the Sync waited for the counts: the
+                        // server's error then marked the rest of the batch as skipped, and this
+                        // Sync ends it.
+                        failed = std::mem::take(&mut self.shared().batch_failed);
+                    }
+                    if failed {
+                        self.shared().capped_read.clear();
                     }
                     if !failed && (copy_pending || self.shared().copying_in) {
                         // Ignored by the server if it copies rows in by the time it reads it.
