@@ -445,7 +445,16 @@ async fn a_write_refused_at_parse_holds_no_sync() {
         let got = c.until_ready().await;
         assert!(String::from_utf8_lossy(&got).contains("INSERT 0 1"), "{}", String::from_utf8_lossy(&got));
     }
-    assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE id = 7), count(*) FILTER (WHERE note = 'x'), count(*) FROM pipe5").unwrap().trim(), "3|0|4");
+    // A write the server itself fails while the Sync waits for its count, the same way.
+    c.send(&[raw::parse("", b"UPDATE pipe5 SET id = 1 / (id - id) WHERE id = 1"), raw::bind("", ""), raw::describe_portal(""), raw::execute("")]).await;
+    c.send(&[raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(got.windows(6).any(|w| w == b"C22012"), "{}", String::from_utf8_lossy(&got));
+    c.send(&[raw::parse("", b"INSERT INTO pipe5 VALUES (7, 'g')"), raw::bind("", ""), raw::execute("")]).await;
+    c.send(&[raw::sync()]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("INSERT 0 1"), "{}", String::from_utf8_lossy(&got));
+    assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE id = 7), count(*) FILTER (WHERE note = 'x'), count(*) FROM pipe5").unwrap().trim(), "4|0|5");
 }
 
 /// A second Parse of a live name (which the server rejects) does not change what hoop thinks
