@@ -217,8 +217,12 @@ fn orm_sized_batches_are_read() {
     let ids: Vec<String> = (1..=5000).map(|i| i.to_string()).collect();
     let (out, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE id IN ({})", ids.join(", ")));
     assert!(out.contains("1000"), "{out} {err}");
-    // A chain of more than 10,000 tokens besides punctuation is still past what hoop parses.
-    let chain = vec!["id = id"; 3400].join(" AND ");
+    // SQLAlchemy with psycopg casts each key (compatibility round 5).
+    let cast: Vec<String> = (1..=4000).map(|i| format!("{i}::INTEGER")).collect();
+    let (out, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE id IN ({})", cast.join(", ")));
+    assert!(out.contains("1000"), "{out} {err}");
+    // A chain of more than 20,000 tokens besides punctuation is still past what hoop parses.
+    let chain = vec!["id = id"; 5100].join(" AND ");
     let (_, err) = gw.agent_psql(&format!("SELECT count(*) FROM orm_items WHERE {chain}"));
     assert!(err.contains("agent-no-unreadable-sql"), "{err}");
 }

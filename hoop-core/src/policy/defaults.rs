@@ -74,7 +74,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-unreadable-sql",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do", "dynamic_sql", "ambiguous", "dotted_name"])"#,
-        "agents may only run SQL the gateway can read: not a DO block, SQL passed as a string, text read two ways, a relation whose name holds a dot, nor text past what the gateway parses (4 MiB, 10,000 tokens besides punctuation, operators of 64 characters, comments nested 32 deep)",
+        "agents may only run SQL the gateway can read: not a DO block, SQL passed as a string, text read two ways, a relation whose name holds a dot, nor text past what the gateway parses (4 MiB, 20,000 tokens besides punctuation, operators of 64 characters, comments nested 32 deep)",
     ),
     (
         "agent-no-unreadable-commands",
