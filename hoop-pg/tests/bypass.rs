@@ -457,6 +457,22 @@ async fn a_write_refused_at_parse_holds_no_sync() {
     assert_eq!(pg().psql("SELECT count(*) FILTER (WHERE id = 7), count(*) FILTER (WHERE note = 'x'), count(*) FROM pipe5").unwrap().trim(), "4|0|5");
 }
 
+/// PG red-team round 120: a text of empty comments (`/**//**/…`) cost the scanner time
+/// quadratic in its length, on a parser thread every session shares, and went on after the
+/// client left. It is refused before the scanner runs, and the gateway goes on. (Sent raw:
+/// psql's own scanner is as slow over it.)
+#[tokio::test]
+async fn texts_the_scanner_would_read_again_and_again_are_refused() {
+    let gw = Gw::start("");
+    let mut c = raw::Raw::login(&gw).await;
+    c.send(&[raw::query(format!("SELECT 1 {};", "/**/".repeat(200_000)).as_bytes())]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("agent-no-unreadable-sql"), "{}", String::from_utf8_lossy(&got));
+    c.send(&[raw::query(b"SELECT 41 + 1")]).await;
+    let got = c.until_ready().await;
+    assert!(String::from_utf8_lossy(&got).contains("42"), "{}", String::from_utf8_lossy(&got));
+}
+
 /// A second Parse of a live name (which the server rejects) does not change what hoop thinks
 /// the name holds; a Bind to a name the server never confirmed is refused.
 #[tokio::test]

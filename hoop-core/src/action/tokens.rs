@@ -22,12 +22,20 @@ pub(crate) const MAX_OPERATOR_RUN: usize = 64;
 /// Deepest nesting of `/* … */` comments.
 pub(crate) const MAX_COMMENT_DEPTH: usize = 32;
 
+/// Bytes the scanner may read again after a comment's start, over the whole text (a few tens
+/// of milliseconds). It reads `/*` with every operator character after it, then backs up to
+/// just past the `/*`: `/**//**//**/…` made it read the rest of the run at each comment,
+/// quadratic in the text (PG red-team round 120: 40,000 empty comments took 10 s of a parser
+/// thread, and 4 MB would have taken hours, after the client had gone).
+pub(crate) const MAX_RESCANNED: usize = 4 << 20;
+
 /// Whether the scanner would make more than `limit` tokens of `text`, or its cost would grow
 /// faster than its length (see the module's docs); `false` when unsure.
 pub(crate) fn more_than(text: &str, limit: usize) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
     let mut n = 0usize;
+    let mut rescanned = 0usize;
     while let Some(&c) = b.get(i) {
         if n > limit {
             return true;
@@ -37,7 +45,7 @@ pub(crate) fn more_than(text: &str, limit: usize) -> bool {
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 i = b.iter().skip(i).position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
             }
-            b'/' if b.get(i + 1) == Some(&b'*') => match block_comment_end(b, i) {
+            b'/' if b.get(i + 1) == Some(&b'*') => match block_comment_end(b, i, &mut rescanned) {
                 Some(end) => i = end,
                 None => return true,
             },
@@ -120,14 +128,24 @@ fn quoted_end(b: &[u8], start: usize, q: u8, escapes: bool) -> usize {
 }
 
 /// Just past a `/* … */` comment (they nest) opening at `start`; `None` when nested deeper
-/// than [`MAX_COMMENT_DEPTH`].
-fn block_comment_end(b: &[u8], start: usize) -> Option<usize> {
+/// than [`MAX_COMMENT_DEPTH`], or when the scanner would read again more than
+/// [`MAX_RESCANNED`] bytes after comment starts (`rescanned` carries the count over the text).
+fn block_comment_end(b: &[u8], start: usize, rescanned: &mut usize) -> Option<usize> {
+    let mut rescan = |at: usize| {
+        // The scanner's own operator characters (`:` is not one).
+        let run = b.iter().skip(at).take_while(|&&c| c != b':' && is_operator(c)).take(MAX_RESCANNED + 1).count();
+        *rescanned = rescanned.saturating_add(run);
+        *rescanned <= MAX_RESCANNED
+    };
+    if !rescan(start) {
+        return None;
+    }
     let (mut i, mut depth) = (start + 2, 1usize);
     while i < b.len() {
         match (b.get(i), b.get(i + 1)) {
             (Some(b'/'), Some(b'*')) => {
                 depth += 1;
-                if depth > MAX_COMMENT_DEPTH {
+                if depth > MAX_COMMENT_DEPTH || !rescan(i) {
                     return None;
                 }
                 i += 2;
@@ -197,6 +215,11 @@ mod tests {
     /// Red-team round 25: texts the scanner takes quadratic time over, refused before it runs.
     #[test]
     fn texts_the_scanner_backtracks_over_are_seen_at_once() {
+        // Round 120: empty comments, one after another, each read to the end of the run.
+        assert!(more_than(&format!("select 1 {};", "/**/".repeat(1_000_000)), 10_000));
+        assert!(more_than(&format!("select 1 {};", "/*/**/*/".repeat(500_000)), 10_000));
+        // A few comments, banners included, are read.
+        assert!(!more_than(&format!("select 1 /* a */ {} /***/ /**/ + 2", format!("/*{}*/", "*".repeat(200)).repeat(20)), 10_000));
         assert!(more_than(&format!("select 1 {}{}", "/*".repeat(4000), "*/".repeat(4000)), 10_000));
         assert!(more_than(&format!("select 1 {}1", "+-".repeat(4000)), 10_000));
         // What statements hold is not: a banner of stars, a separator in a comment, a few levels.
