@@ -1801,15 +1801,28 @@ fn failures_a_masked_value_chooses_are_held() {
         format!("SELECT format('%1073741819s%s', '', {tip}) FROM users WHERE id = 1"),
         // Round 119: a declared length pads (`char(N)`, `bit(N)`), and jsonb's strings end at
         // 256 MB; an agent's own type may be such a `char(N)`.
-        format!("SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM users WHERE id = 1", "'x'::char(10485760), ".repeat(26)),
-        format!("SELECT concat({} {tip}) FROM users WHERE id = 1", "B'1'::bit(83886080), ".repeat(13)),
+        format!("SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM users WHERE id = 1", "'x'::char(1048576), ".repeat(260)),
         format!("SELECT concat('x'::pg_temp.pad119, {tip}) FROM users WHERE id = 1"),
+        // Round 120: built in a FROM item or a CTE, then repeated.
+        // (Each is 2 MiB, which a column is not weighed at elsewhere.)
+        format!("SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM (VALUES (concat('x'::char(1048576), 'x'::char(1048576)))) v(c), users WHERE id = 1", "v.c, ".repeat(130)),
+        format!("WITH v AS (SELECT repeat('x', 1000000) || repeat('x', 1000000) c) SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM v, users WHERE id = 1", "v.c, ".repeat(130)),
     ] {
         held(&gw, &s);
     }
+    // A type padding past a mebibyte is not for agents at all (round 120: their own table's
+    // `char(10485760)` column reads as a column of a mebibyte everywhere else).
+    for s in [
+        format!("SELECT jsonb_typeof(to_jsonb(concat({} {tip}))) FROM users WHERE id = 1", "'x'::char(10485760), ".repeat(26)),
+        format!("SELECT concat({} {tip}) FROM users WHERE id = 1", "B'1'::bit(83886080), ".repeat(13)),
+        "CREATE TEMP TABLE pad120 (c char(10485760))".to_string(),
+    ] {
+        let (out, err) = agent(&gw, &["-At", "-c", &s], None);
+        assert!(err.contains("agent-no-unreadable-sql") && out.is_empty(), "{}: {out} {err}", s.get(..100).unwrap_or(&s));
+    }
     // ... and no agent relation or type takes a built-in type's name, which a cast could
     // then write bare and mean the agent's.
-    let (_, err) = agent(&gw, &["-c", "CREATE TEMP TABLE json (c char(10485760))"], None);
+    let (_, err) = agent(&gw, &["-c", "CREATE TEMP TABLE json (c char(10))"], None);
     assert!(err.contains("agent-no-shadowing-names"), "{err}");
     assert_eq!(pg().psql("SELECT count(*) FROM pg_type WHERE typname = 'json' AND typnamespace <> 'pg_catalog'::regnamespace").unwrap().trim(), "0");
     // Literals past a mebibyte where messages may be larger (64 MiB by default).

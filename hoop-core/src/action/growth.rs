@@ -194,6 +194,17 @@ enum Padding {
     Unknown,
 }
 
+/// The longest a type pads its values to, in bytes, that a statement may name: a `char(N)`
+/// or `bit(N)` past it is refused to agents (PG red-team round 120: a column of their own
+/// table, a CTE's or a subquery's of that type reads as a column of a mebibyte everywhere
+/// else, where 26 of `char(10485760)` beside a masked value pass jsonb's 256 MB).
+pub(crate) const MAX_PADDED: u64 = UNIT;
+
+/// Whether `type_name` (a `TypeName` node) pads its values past [`MAX_PADDED`].
+pub(crate) fn pads_too_wide(type_name: &Value) -> bool {
+    matches!(cast_padding(Some(type_name)), Padding::To { width, .. } if width > MAX_PADDED)
+}
+
 /// What a cast to `type_name` (a `TypeName` node) does to the length of its value.
 fn cast_padding(type_name: Option<&Value>) -> Padding {
     let Some(t) = type_name else { return Padding::Unknown };
@@ -364,6 +375,41 @@ pub(crate) fn builds_large(kind: &str, n: &Value) -> bool {
     // (Casts too: each level of `array[…]::text` doubles what it prints, PG red-team round 117.)
     matches!(kind, "AConst" | "FuncCall" | "AExpr" | "AArrayExpr" | "RowExpr" | "TypeCast" | "CollateClause" | "CoalesceExpr" | "MinMaxExpr" | "CaseExpr" | "AIndirection")
         && node_growth(kind, n, At::BUILT).is_some_and(|g| g >= LARGE)
+}
+
+/// Whether the node `kind` (body `n`) is a query in a FROM item or a CTE whose rows hold a value
+/// the statement's text builds to a mebibyte or more: read outside it, such a column weighs a
+/// unit, and repeated beside a masked value it passes a bound the unit count never reaches
+/// (PG red-team round 120: 26 references to a 10 MiB column of `VALUES`, a CTE or a `LATERAL`
+/// subquery passed jsonb's 256 MB by a masked value's length). Such a statement chooses by
+/// every masked value it reads, as one that builds [`LARGE`] does.
+pub(crate) fn derives_large(kind: &str, n: &Value) -> bool {
+    let query = match kind {
+        "RangeSubselect" => n.get("subquery"),
+        "CommonTableExpr" => n.get("ctequery"),
+        _ => None,
+    };
+    query.is_some_and(|q| outputs_built(q, 0) >= UNIT)
+}
+
+/// The largest value the outputs of a query (a `SelectStmt`, its set operations' branches,
+/// its `VALUES` rows, or a `RETURNING` list) build from the text.
+fn outputs_built(q: &Value, depth: usize) -> u64 {
+    if depth > MAX_DEPTH {
+        return 0;
+    }
+    let Some((kind, n)) = q.get("node").unwrap_or(q).as_object().and_then(|o| o.iter().next()) else { return 0 };
+    let built = |v: &Value| growth_at(v, At::BUILT).unwrap_or(0);
+    let targets = |k: &str| arr(n, k).filter_map(|t| t.get("node").unwrap_or(t).get("ResTarget").and_then(|r| r.get("val"))).map(built).max().unwrap_or(0);
+    match kind.as_str() {
+        "SelectStmt" => {
+            let values = arr(n, "values_lists").flat_map(|l| arr(l.get("node").unwrap_or(l).get("List").unwrap_or(&Value::Null), "items")).map(built).max().unwrap_or(0);
+            let branches = ["larg", "rarg"].iter().filter_map(|k| n.get(*k).filter(|v| !v.is_null())).map(|b| outputs_built(&serde_json::json!({ "SelectStmt": b }), depth + 1)).max().unwrap_or(0);
+            targets("target_list").max(values).max(branches)
+        }
+        "InsertStmt" | "UpdateStmt" | "DeleteStmt" => n.get("returning_clause").map_or(0, |r| arr(r, "exprs").filter_map(|t| t.get("node").unwrap_or(t).get("ResTarget").and_then(|r| r.get("val"))).map(built).max().unwrap_or(0)),
+        _ => 0,
+    }
 }
 
 /// The values of a row the server builds whole, whose size together may pass the bound: a

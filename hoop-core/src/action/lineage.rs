@@ -747,7 +747,7 @@ fn visit(o: &Map<String, Value>, d: &mut Derivation) {
     for (k, n) in o {
         // A value near 1 GB beside a masked one chooses by it (see `raises::amplifies`), and
         // so does one of 64 MiB kept in a CTE to be repeated (see `growth::builds_large`).
-        if super::raises::amplifies(k, n) || super::growth::builds_large(k, n) {
+        if super::raises::amplifies(k, n) || super::growth::builds_large(k, n) || super::growth::derives_large(k, n) {
             d.filters.push(Refs { star: true, ..Refs::default() });
         }
         // Operands whose values may make the statement fail choose whether it does.
@@ -1367,6 +1367,10 @@ mod tests {
             format!("SELECT concat({} email) FROM customers", "B'1'::bit(83886080), ".repeat(13)),
             format!("SELECT {} email FROM customers", "'x'::bpchar(10485760), ".repeat(103)),
             "SELECT concat('x'::pad, email) FROM customers".to_string(),
+            // Round 120: built in a FROM item or a CTE, then repeated.
+            format!("SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM (VALUES (concat('x'::char(1048576), 'x'::char(1048576)))) v(c), customers", "v.c, ".repeat(130)),
+            format!("WITH v AS (SELECT repeat('x', 1000000) || repeat('x', 1000000) c) SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM v, customers", "v.c, ".repeat(130)),
+            format!("SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM customers, LATERAL (SELECT 'y' UNION ALL SELECT repeat('x', 600000) || repeat('x', 600000) c) v", "v.c, ".repeat(130)),
             "SELECT concat('{x}'::char(10485760)[], email) FROM customers".to_string(),
             // Built large in a CTE, read there as one column; or printed large by casts.
             format!("WITH b AS (SELECT {} v) SELECT concat(b.v, substr(b.v, 1, 400000000), {tip}) FROM b, customers", times(300)),
@@ -1393,6 +1397,8 @@ mod tests {
             "SELECT json_build_object('id', id, 'email', email), jsonb_build_array(email, id, NULL) FROM customers",
             "SELECT email, $1::int4, id + $2, left($3, 3), email || $4 FROM customers",
             "SELECT email, 'x'::char(3), '1'::int, '{}'::jsonb, concat(email, 'x'::char(10), now()::date, '1'::numeric(10, 2)) FROM customers",
+            "SELECT email, v.c FROM (VALUES ('a'), ('b')) v(c), customers",
+            "WITH v AS (SELECT id, upper(name) n FROM customers) SELECT concat(v.n, c.email) FROM v JOIN customers c USING (id)",
             "SELECT email, json_build_object('a', id, 'b', name, 'c', id, 'd', name, 'e', id, 'f', name, 'g', id, 'h', name, 'i', id, 'j', name, 'k', id, 'l', name, 'm', id, 'n', name, 'o', id, 'p', name, 'q', id, 'r', name, 's', id, 't', name, 'u', id, 'v', name, 'w', id, 'x', name, 'y', id, 'z', name, 'aa', id, 'ab', name, 'ac', id, 'ad', name, 'ae', id, 'af', name, 'ag', id) FROM customers c",
             "SELECT email, tags[1] FROM customers c",
         ] {

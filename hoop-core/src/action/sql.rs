@@ -773,7 +773,7 @@ fn read(text: &str, options: pg_query::ParserOptions) -> (Sql, bool) {
             w.kind(STORED_CODE);
         }
     }
-    if w.too_deep {
+    if w.too_deep || w.pads_too_wide {
         sql.kinds = vec!["unknown".into()];
         return (sql, true);
     }
@@ -842,6 +842,8 @@ struct Walk {
     /// The next tagged node is a top-level statement.
     top: bool,
     too_deep: bool,
+    /// A `char(N)` or `bit(N)` past what hoop weighs a column at (see `growth::MAX_PADDED`).
+    pads_too_wide: bool,
 }
 
 /// `first` followed by those of `then` not in it, in their order.
@@ -907,6 +909,11 @@ impl Walk {
         if depth > MAX_DEPTH {
             self.too_deep = true;
             return;
+        }
+        // A type name, tagged or embedded (`TypeCast.type_name`, `ColumnDef.type_name`, a
+        // domain's base type).
+        if o.contains_key("typmods") && o.contains_key("names") && super::growth::pads_too_wide(&Value::Object(o.clone())) {
+            self.pads_too_wide = true;
         }
         // A RangeVar, tagged as a node or embedded as a struct field (`InsertStmt.relation`).
         if let Some(parts) = range_var_parts(o) {
@@ -1781,6 +1788,17 @@ mod tests {
             assert!(analyze(dotted).kinds.contains(&DOTTED_NAME.into()), "{dotted}");
         }
         assert!(!analyze(r#"select "c.d" from s.t"#).kinds.contains(&DOTTED_NAME.into()), "a dotted column is fine");
+        // PG red-team round 120: a type padding past a mebibyte, wherever it is named.
+        for s in [
+            "select 'x'::char(10485760)",
+            "create temp table t (c char(1048577))",
+            "create domain d as bit(83886080)",
+            "select * from (values ('x'::character(2000000))) v(c)",
+            "alter table t add column c bpchar(5000000)",
+        ] {
+            assert_eq!(analyze(s).kinds, vec!["unknown".to_string()], "{s}");
+        }
+        assert!(analyze("select 'x'::char(1048576), b'1'::bit(64)").parsed);
         for computed in ["select pg_notify('c', x::text) from generate_series(1, 9) x", "select pg_notify(chan, 'x') from t", "select pg_catalog.PG_NOTIFY('c', (select string_agg(a, ',') from t))"] {
             assert!(analyze(computed).kinds.contains(&COMPUTED_NOTIFY.into()), "{computed}");
         }

@@ -74,7 +74,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-unreadable-sql",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["unknown", "do", "dynamic_sql", "ambiguous", "dotted_name"])"#,
-        "agents may only run SQL the gateway can read: not a DO block, SQL passed as a string, text read two ways, a relation whose name holds a dot, nor text past what the gateway parses (4 MiB, 20,000 tokens besides punctuation, operators of 64 characters, comments nested 32 deep)",
+        "agents may only run SQL the gateway can read: not a DO block, SQL passed as a string, text read two ways, a relation whose name holds a dot, nor text past what the gateway parses (4 MiB, 20,000 tokens besides punctuation, operators of 64 characters, comments nested 32 deep, a char(n) or bit(n) past a mebibyte)",
     ),
     (
         "agent-no-unreadable-commands",
@@ -484,8 +484,8 @@ mod tests {
             "CREATE TYPE r114 AS RANGE (subtype = text, MULTIRANGE_TYPE_NAME = bpchar)",
             // Round 119: any built-in name a cast writes bare (a temp table `json` would make
             // `'(x)'::json` its row, padded by a `char(10485760)` column).
-            "CREATE TEMP TABLE json (c char(10485760))",
-            "CREATE DOMAIN pg_temp.uuid AS char(10485760)",
+            "CREATE TEMP TABLE json (c char(10))",
+            "CREATE DOMAIN pg_temp.uuid AS char(10)",
             "CREATE TYPE int4 AS (c char(10))",
         ] {
             deny(Action::sql("db", s), "agent-no-shadowing-names");
