@@ -85,11 +85,18 @@ impl Relay {
         // Flush makes the server send what it has without waiting for the Sync.
         proto::raw(b'H', &[]).write_to(out);
         self.send(server, out).await?;
-        tokio::select! {
-            _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => {}
-            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
-        }
-        if self.shared().batch_failed {
+        self.shared().sync_held = true;
+        let waited = tokio::select! {
+            _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => Ok(()),
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e),
+        };
+        let failed = {
+            let mut sh = self.shared();
+            sh.sync_held = false;
+            std::mem::take(&mut sh.failed_while_held)
+        };
+        waited?;
+        if failed {
             // The server failed the batch: nothing of it commits, and the caller's Sync ends it.
             return Ok(());
         }

@@ -459,16 +459,12 @@ impl Relay {
                 }
                 b'S' => {
                     in_batch = false;
-                    let mut failed = std::mem::take(&mut self.shared().batch_failed);
-                    if std::mem::take(&mut capped_pending) && !failed {
-                        self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
-                        // The batch may have failed while the Sync waited for the counts: the
-                        // server's error then marked the rest of the batch as skipped, and this
-                        // Sync ends it.
-                        failed = std::mem::take(&mut self.shared().batch_failed);
-                    }
+                    let failed = std::mem::take(&mut self.shared().batch_failed);
                     if failed {
                         self.shared().capped_read.clear();
+                    }
+                    if std::mem::take(&mut capped_pending) && !failed {
+                        self.hold_sync_for_counts(&mut server, &mut out, &mut client).await?;
                     }
                     if !failed && (copy_pending || self.shared().copying_in) {
                         // Ignored by the server if it copies rows in by the time it reads it.

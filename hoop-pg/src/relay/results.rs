@@ -212,8 +212,15 @@ impl Relay {
             }
             // The client has not sent this batch's Sync yet: what it still sends of the batch
             // is skipped by the server, and dropped by hoop.
+            // (Unless the client's Sync is here already, held for a capped write's count: that
+            // Sync ends the batch. Compatibility round 5: marked skipped, psycopg's next
+            // pipeline was dropped.)
             if extended && sh.expect.is_empty() {
-                sh.batch_failed = true;
+                if by_server && sh.sync_held {
+                    sh.failed_while_held = true;
+                } else {
+                    sh.batch_failed = true;
+                }
             }
         }
         if by_server {

@@ -188,6 +188,10 @@ pub(super) struct Shared {
     /// messages that will never run and waiting for answers that will never come. Cleared by
     /// the Sync that ends the batch.
     pub(super) batch_failed: bool,
+    /// The client's Sync is held for a capped write's count (see `capped.rs`).
+    pub(super) sync_held: bool,
+    /// The server failed the batch while its Sync was held: nothing of it commits.
+    pub(super) failed_while_held: bool,
     /// A cursor `WITH HOLD` over masked values was declared in this transaction: the server
     /// runs its query when the transaction commits, so what fails then (the `COMMIT`, the Sync
     /// of an implicit transaction) fails on masked values (red-team round 20: a failing cast
