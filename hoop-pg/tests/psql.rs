@@ -282,3 +282,20 @@ fn masked_values_fit_their_declared_length() {
     assert_eq!((mail.chars().count(), code.chars().count()), (12, 19), "{line:?}");
     assert!(mail.starts_with("[REDACTED") && code.starts_with("[REDACTED"), "{line:?}");
 }
+
+/// PG red-team round 121: hoop's own error for a server message over
+/// `limits.max_server_message_bytes` gave the message's size before masking, which spelt the
+/// masked values of the row (a length; `replace(substr(email, 1, 1), 'e', '##########')` its
+/// letters). The error no longer says the size, and a row the text builds near that limit
+/// beside a masked value is held as choosing by it.
+#[test]
+fn an_oversized_row_does_not_tell_its_size() {
+    let gw = Gw::start("");
+    let human = gw.token("alice", IdentityKind::Human);
+    let o = gw.psql_with("alice", &human, "", &["-c", "SELECT repeat('x', 17000000), card FROM users WHERE id = 1"], None);
+    let (out, err) = text(&o);
+    assert!(err.contains("max_server_message_bytes") && !err.contains("17000") && !err.contains("bytes,") && !out.contains("xxxx"), "{out} {err}");
+    let filler = vec!["repeat('x', 1000000)"; 17].join(", ");
+    let (out, err) = gw.agent_psql(&format!("SELECT {filler}, replace(substr(card, 1, 1), '4', '##########') FROM users WHERE id = 1"));
+    assert!(err.contains("agent-review-masked-filters") && !err.contains("max_server_message_bytes") && out.is_empty(), "{out} {err}");
+}

@@ -215,6 +215,12 @@ pub fn bound_parameters(max_message_bytes: u64) {
     super::growth::bound_parameters(max_message_bytes);
 }
 
+/// Takes a listener's largest server message (`limits.max_server_message_bytes`): a row a
+/// statement builds near it beside a masked value chooses by that value.
+pub fn bound_server_messages(max_server_message_bytes: u64) {
+    super::growth::bound_server_messages(max_server_message_bytes);
+}
+
 /// The derivation of `text`; `None` when it does not parse (then nothing can be tied).
 ///
 /// Derivations are remembered per statement shape (literals never change what an output reads),
@@ -1367,6 +1373,8 @@ mod tests {
             format!("SELECT concat({} email) FROM customers", "B'1'::bit(83886080), ".repeat(13)),
             format!("SELECT {} email FROM customers", "'x'::bpchar(10485760), ".repeat(103)),
             "SELECT concat('x'::pad, email) FROM customers".to_string(),
+            // Round 121: a row near the largest server message the gateway passes on (16 MiB).
+            format!("SELECT {} replace(substr(email, 1, 1), 'e', '##########') FROM customers", "repeat('x', 1000000), ".repeat(17)),
             // Round 120: built in a FROM item or a CTE, then repeated.
             format!("SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM (VALUES (concat('x'::char(1048576), 'x'::char(1048576)))) v(c), customers", "v.c, ".repeat(130)),
             format!("WITH v AS (SELECT repeat('x', 1000000) || repeat('x', 1000000) c) SELECT jsonb_typeof(to_jsonb(concat({} email))) FROM v, customers", "v.c, ".repeat(130)),

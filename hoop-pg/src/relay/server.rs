@@ -53,9 +53,13 @@ impl Relay {
                     if !dropping {
                         (dropping, copy) = (true, None);
                         let (code, message) = match e {
-                            FrameError::TooLarge { len, limit } => (
+                            // Not the message's size: a row's size before masking spells the
+                            // lengths of its masked values, and `replace(substr(email, 1, 1),
+                            // 'e', '##########')` their letters (PG red-team round 121 read every
+                            // masked value so, one character a statement).
+                            FrameError::TooLarge { limit, .. } => (
                                 proto::PROGRAM_LIMIT_EXCEEDED,
-                                format!("hoop: the server sent a message of {len} bytes, over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"),
+                                format!("hoop: the server sent a message over limits.max_server_message_bytes ({limit}); the statement was cancelled and its result withheld"),
                             ),
                             e => (proto::OUT_OF_MEMORY, format!("hoop: the statement was cancelled and its result withheld: {e}")),
                         };
