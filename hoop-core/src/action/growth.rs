@@ -410,17 +410,27 @@ fn outputs_built(q: &Value, depth: usize) -> u64 {
         return 0;
     }
     let Some((kind, n)) = q.get("node").unwrap_or(q).as_object().and_then(|o| o.iter().next()) else { return 0 };
-    let built = |v: &Value| growth_at(v, At::BUILT).unwrap_or(0);
-    let targets = |k: &str| arr(n, k).filter_map(|t| t.get("node").unwrap_or(t).get("ResTarget").and_then(|r| r.get("val"))).map(built).max().unwrap_or(0);
     match kind.as_str() {
-        "SelectStmt" => {
-            let values = arr(n, "values_lists").flat_map(|l| arr(l.get("node").unwrap_or(l).get("List").unwrap_or(&Value::Null), "items")).map(built).max().unwrap_or(0);
-            let branches = ["larg", "rarg"].iter().filter_map(|k| n.get(*k).filter(|v| !v.is_null())).map(|b| outputs_built(&serde_json::json!({ "SelectStmt": b }), depth + 1)).max().unwrap_or(0);
-            targets("target_list").max(values).max(branches)
-        }
-        "InsertStmt" | "UpdateStmt" | "DeleteStmt" => n.get("returning_clause").map_or(0, |r| arr(r, "exprs").filter_map(|t| t.get("node").unwrap_or(t).get("ResTarget").and_then(|r| r.get("val"))).map(built).max().unwrap_or(0)),
+        "SelectStmt" => select_built(n, depth),
+        "InsertStmt" | "UpdateStmt" | "DeleteStmt" => n.get("returning_clause").map_or(0, |r| targets_built(r, "exprs")),
         _ => 0,
     }
+}
+
+/// [`outputs_built`] of a `SelectStmt`'s body (its set operations' branches are bodies too).
+fn select_built(n: &Value, depth: usize) -> u64 {
+    if depth > MAX_DEPTH {
+        return 0;
+    }
+    let built = |v: &Value| growth_at(v, At::BUILT).unwrap_or(0);
+    let values = arr(n, "values_lists").flat_map(|l| arr(l.get("node").unwrap_or(l).get("List").unwrap_or(&Value::Null), "items")).map(built).max().unwrap_or(0);
+    let branches = ["larg", "rarg"].iter().filter_map(|k| n.get(*k).filter(|v| !v.is_null())).map(|b| select_built(b, depth + 1)).max().unwrap_or(0);
+    targets_built(n, "target_list").max(values).max(branches)
+}
+
+/// The largest value the `ResTarget`s under `key` of `n` build from the text.
+fn targets_built(n: &Value, key: &str) -> u64 {
+    arr(n, key).filter_map(|t| t.get("node").unwrap_or(t).get("ResTarget").and_then(|r| r.get("val"))).map(|v| growth_at(v, At::BUILT).unwrap_or(0)).max().unwrap_or(0)
 }
 
 /// The values of a row the server builds whole, whose size together may pass the bound: a
