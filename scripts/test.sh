@@ -40,8 +40,9 @@ fi
 
 # The OIDC provider the identity tests start, exactly as its lock file says.
 (cd hoop-harness/oidc && npm ci --no-audit --no-fund --silent)
-# asyncpg, the Python driver the clients test runs.
+# asyncpg and psycopg, the Python drivers the clients test runs.
 python3 -c 'import asyncpg' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'asyncpg>=0.29,<1'
+python3 -c 'import psycopg' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check 'psycopg[binary]>=3.1,<4'
 
 # Docs are part of the product: broken links or missing docs fail the run.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod common;
 
-use common::{Gw, pg};
+use common::{Gw, messages, pg};
 use hoop_core::identity::IdentityKind;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1175,19 +1175,6 @@ async fn third_round_state_and_lineage() {
     // UPDATE … FROM a sensitive table reads it: reviewed.
     let (_, err) = agent(&gw, &["-c", "UPDATE users SET name = c.email FROM customers c WHERE c.id = users.id AND users.id = 99"], None);
     assert!(err.contains("review timed out") || err.contains("hoop-masked-lineage"), "{err}");
-}
-
-/// The messages in `bytes` (as the client read them): tag and body each.
-fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 5 {
-        let len = i32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(body) = rest.get(5..1 + len) else { break };
-        out.push((rest[0], body));
-        rest = &rest[1 + len..];
-    }
-    out
 }
 
 /// Found by the fourth red-team round: portals bound while the hourly budget was far off ran

@@ -48,6 +48,9 @@ impl Relay {
         // trigger or a rule another session committed while the write waited for its lock
         // (red-team round 100: the DELETE of one row cascaded over 3,000).
         let further = !moved && outcome.over.is_none() && self.reaches_further_now(written).await;
+        // Over the ceiling, the client has its error already, in place of the write's tag (see
+        // the server loop): the write is undone without a second one.
+        let told = outcome.over.is_some();
         let refusal = match outcome.over {
             Some((tag, n)) => Some(rowcap::message(&tag, n, limit)),
             None if moved => Some(moved_message()),
@@ -59,6 +62,15 @@ impl Relay {
             let _ = self.handle.record_later(&Event::Note { message: message.clone() });
         }
         match (status, refusal) {
+            (b'I', Some(_)) if told => {
+                self.expect(Expect::Quiet);
+                proto::query("ROLLBACK").write_to(out);
+            }
+            (_, Some(message)) if told => {
+                // Inside the client's transaction: failing it keeps the write from committing.
+                self.expect(Expect::Quiet);
+                proto::query(&refuse::raising_statement(&message)).write_to(out);
+            }
             (b'I', Some(message)) => {
                 self.expect(Expect::Internal);
                 proto::query("ROLLBACK").write_to(out);
@@ -82,17 +94,25 @@ impl Relay {
     /// Holds a Sync until every capped Execute before it has its count, and fails the
     /// transaction first if one wrote too many rows.
     pub(super) async fn hold_sync_for_counts(&self, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<(), RelayError> {
+        // Held before the Flush: an answer to it marks the batch as failed for this Sync, not
+        // for the client's next batch.
+        self.shared().sync_held = true;
         // Flush makes the server send what it has without waiting for the Sync.
         proto::raw(b'H', &[]).write_to(out);
-        self.send(server, out).await?;
-        self.shared().sync_held = true;
-        let waited = tokio::select! {
-            _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => Ok(()),
-            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e),
+        let sent = self.send(server, out).await;
+        let waited = match sent {
+            Ok(()) => tokio::select! {
+                _ = self.answered_until(|sh| sh.stopped_execute.is_none() && !sh.expect.iter().any(|e| matches!(e, Expect::Execute { capped: true, .. }))) => Ok(()),
+                e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e.into()),
+            },
+            Err(e) => Err(e),
         };
         let failed = {
             let mut sh = self.shared();
             sh.sync_held = false;
+            // This Sync ends the batch, whatever failed in it before the hold began.
+            sh.batch_failed = false;
+            sh.cap_told = false;
             std::mem::take(&mut sh.failed_while_held)
         };
         waited?;
@@ -100,6 +120,13 @@ impl Relay {
             // The server failed the batch: nothing of it commits, and the caller's Sync ends it.
             return Ok(());
         }
+        self.refuse_over_ceiling(out).await
+    }
+
+    /// Before the Sync of a batch with capped writes: hoop's refusal, run on the server, when
+    /// one wrote too many rows or its relations moved while it ran (the client may have its
+    /// error already: the server loop drops the refusal's answer then).
+    pub(super) async fn refuse_over_ceiling(&self, out: &mut BytesMut) -> Result<(), RelayError> {
         let (over, read) = {
             let mut sh = self.shared();
             (sh.cap_over.take(), std::mem::take(&mut sh.capped_read))

@@ -459,7 +459,20 @@ impl Relay {
                 }
                 b'S' => {
                     in_batch = false;
-                    let failed = std::mem::take(&mut self.shared().batch_failed);
+                    let (failed, told) = {
+                        let mut sh = self.shared();
+                        (std::mem::take(&mut sh.batch_failed), std::mem::take(&mut sh.cap_told))
+                    };
+                    if told {
+                        // A capped write went over the ceiling before this Sync came: the client
+                        // has its error, the server has failed nothing yet. The refusal runs
+                        // first (its answer dropped), then the Sync ends the batch.
+                        capped_pending = false;
+                        self.refuse_over_ceiling(&mut out).await?;
+                        self.expect(Expect::Sync);
+                        frame.write_to(&mut out);
+                        continue;
+                    }
                     if failed {
                         self.shared().capped_read.clear();
                     }

@@ -47,7 +47,7 @@ use hoop_core::mask::{ColumnRef, Masker};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use results::{Finished, ResultAcc, Tally};
+use results::{FailedBy, Finished, ResultAcc, Tally};
 use state::{Expect, Front, Portal, ReadIn, Reading, Shared, Statement};
 
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
@@ -492,7 +492,7 @@ fn changes_relations(sql: &Sql) -> bool {
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
 /// part of an extended-protocol batch.
 fn ends_batch(e: &Expect) -> bool {
-    matches!(e, Expect::Sync | Expect::CopySync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail)
+    matches!(e, Expect::Sync | Expect::CopySync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail | Expect::Quiet)
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).

@@ -7,6 +7,23 @@ use super::*;
 /// The status recorded for a statement the server skipped after an error in its batch.
 const SKIPPED: &str = "SKIPPED";
 
+/// Why the statements of a text or batch after a write over the written-rows ceiling have no
+/// answer: the server may have run them (they were sent before the count was in), and hoop's
+/// refusal of the write undid them.
+pub(super) const UNDONE_WITH_CEILING: &str = "not answered: an earlier write of its text or batch went over the written-rows ceiling, and whatever this ran was undone with it";
+
+/// Who failed a statement, which decides what becomes of the rest of its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FailedBy {
+    /// The server: it skips the rest of the batch, and its transaction is failed.
+    Server,
+    /// hoop, midway through the statement's result (a cancel is in flight).
+    Gateway,
+    /// hoop, at a capped write's count over the ceiling: the server ran the write and fails
+    /// nothing until hoop's refusal runs before the batch's Sync.
+    Ceiling,
+}
+
 /// Result rows being counted and sampled for the recording.
 pub(super) struct ResultAcc {
     pub(super) action_id: Option<u64>,
@@ -161,13 +178,15 @@ impl Relay {
             }
         }
         proto::error("ERROR", code, &message).write_to(out);
-        self.server_error(acc, done, message, 0, false);
+        self.server_error(acc, done, message, 0, FailedBy::Gateway);
         cancelling
     }
 
-    /// The bookkeeping of a statement that failed on the server: its result is recorded with
-    /// `message`, and in the extended protocol everything up to Sync is skipped, as the server does.
-    pub(super) fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64, by_server: bool) {
+    /// The bookkeeping of a statement that failed (see [`FailedBy`]): its result is recorded
+    /// with `message`, and in the extended protocol everything up to Sync is skipped, as the
+    /// server does after an error.
+    pub(super) fn server_error(&self, acc: &mut Option<ResultAcc>, done: &mut Vec<Finished>, message: String, bytes: u64, by: FailedBy) {
+        let by_server = by == FailedBy::Server;
         // The message that failed: a statement's result, or the Parse or Bind before its
         // Execute (`1/0` is folded, and fails, at Bind): that action's result says so (red-team
         // round 55: a failed Bind left its action without a result).
@@ -216,51 +235,70 @@ impl Relay {
             // Sync ends the batch. Compatibility round 5: marked skipped, psycopg's next
             // pipeline was dropped.)
             if extended && sh.expect.is_empty() {
-                if by_server && sh.sync_held {
-                    sh.failed_while_held = true;
+                if sh.sync_held {
+                    sh.failed_while_held |= by_server;
                 } else {
                     sh.batch_failed = true;
                 }
             }
+            // The server has not failed the batch: its Sync must undo the write first.
+            if extended && by == FailedBy::Ceiling {
+                sh.cap_told = true;
+            }
         }
         if by_server {
             self.server_rolled_back();
-            // Statements after a failed one up to Sync never run: recorded as skipped, not left
-            // looking as if they ran (red-team round 55). When hoop ended the statement itself,
-            // the server may still run what was sent behind it, and the note of what finished
-            // after the stop tells.
+        }
+        // Statements after a failed one up to Sync never run: recorded as skipped, not left
+        // looking as if they ran (red-team round 55). When hoop ended the statement itself,
+        // the server may still run what was sent behind it, and the note of what finished
+        // after the stop tells.
+        let why = match by {
+            FailedBy::Server => Some("not run: the server skipped it after an earlier error in its batch"),
+            FailedBy::Ceiling => Some(UNDONE_WITH_CEILING),
+            FailedBy::Gateway => None,
+        };
+        if let Some(why) = why {
             for id in skipped {
                 let a = ResultAcc::new(Some(id), Instant::now(), None);
-                done.push(Finished { acc: a, tag: SKIPPED.to_string(), error: Some("not run: the server skipped it after an earlier error in its batch".into()), duration_us: 0 });
+                done.push(Finished { acc: a, tag: SKIPPED.to_string(), error: Some(why.into()), duration_us: 0 });
             }
         }
         self.answered.notify_waiters();
     }
 
-    /// Notes a command tag against the written-rows ceiling of the query or Execute answered.
-    pub(super) fn count_written(&self, tag: &str) {
-        let Some(limit) = self.max_rows_written else { return };
+    /// Notes a command tag against the written-rows ceiling of the query or Execute answered;
+    /// hoop's refusal when this tag is the first of its text or batch over the ceiling.
+    pub(super) fn count_written(&self, tag: &str) -> Option<String> {
+        let limit = self.max_rows_written?;
         let mut sh = self.shared();
-        match sh.expect.front_mut() {
-            Some(Expect::Query { cap: Some(cap), .. }) => cap.saw(tag),
-            Some(Expect::Execute { capped: true, .. }) => {
-                if let Some(n) = rowcap::rows_written(tag).filter(|n| *n > limit) {
-                    sh.cap_over.get_or_insert((tag.to_string(), n));
-                }
+        let n = rowcap::rows_written(tag).filter(|n| *n > limit)?;
+        let first = match sh.expect.front_mut() {
+            Some(Expect::Query { cap: Some(cap), .. }) => {
+                let first = cap.over.is_none();
+                cap.saw(tag);
+                first
             }
-            _ => {}
-        }
+            Some(Expect::Execute { capped: true, .. }) => {
+                let first = sh.cap_over.is_none();
+                sh.cap_over.get_or_insert((tag.to_string(), n));
+                first
+            }
+            _ => false,
+        };
+        first.then(|| rowcap::message(tag, n, limit))
     }
 
-    /// A capped Execute's portal suspended: its write reports no count, and counts as over.
-    pub(super) fn count_uncounted(&self) {
-        if self.max_rows_written.is_none() {
-            return;
-        }
+    /// A capped Execute's portal suspended: its write reports no count, and counts as over;
+    /// hoop's refusal when it is the first of its batch over the ceiling.
+    pub(super) fn count_uncounted(&self) -> Option<String> {
+        let limit = self.max_rows_written?;
         let mut sh = self.shared();
-        if matches!(sh.expect.front(), Some(Expect::Execute { capped: true, .. })) {
-            sh.cap_over.get_or_insert((String::new(), rowcap::UNCOUNTED));
+        if !matches!(sh.expect.front(), Some(Expect::Execute { capped: true, .. })) || sh.cap_over.is_some() {
+            return None;
         }
+        sh.cap_over = Some((String::new(), rowcap::UNCOUNTED));
+        Some(rowcap::message("", rowcap::UNCOUNTED, limit))
     }
 
     pub(super) fn sample(&self, acc: &mut Option<ResultAcc>, body: &[u8]) {

@@ -13,6 +13,9 @@ impl Relay {
         // Set once a message over the size limit was dropped: the rest of that statement's
         // answers are dropped too, up to ReadyForQuery (the client already has its error).
         let mut dropping = false;
+        // Set with `dropping` when the statement was a write over the written-rows ceiling: what
+        // the server sends after it, up to ReadyForQuery, answers statements hoop's refusal undoes.
+        let mut undone = false;
         // Command tags the server sent after hoop stopped a result: statements it had finished
         // before the stop reached it (the rest of a simple query's text). The client is told.
         let mut ran_after_stop: Vec<String> = Vec::new();
@@ -88,7 +91,7 @@ impl Relay {
                             Front::Query(id, ..) => id,
                             _ => None,
                         };
-                        if ran_after_stop.len() < 64 {
+                        if !undone && ran_after_stop.len() < 64 {
                             if let Some(id) = id {
                                 let mut a = ResultAcc::new(Some(id), Instant::now(), None);
                                 a.rows = rowcap::tag_count(&tag).map_or(0, |(_, n)| n);
@@ -101,7 +104,7 @@ impl Relay {
                         // same: over it, it is not committed (red-team Postgres round 95: a
                         // 15,000-row DELETE … RETURNING paused, cancelled by its own client,
                         // then committed in the client's transaction).
-                        self.count_written(&tag);
+                        let _ = self.count_written(&tag);
                     }
                     _ => {}
                 }
@@ -341,8 +344,42 @@ impl Relay {
                         }
                         continue;
                     }
+                    let over = match (&command, frame.tag) {
+                        (Some(tag), _) => self.count_written(tag),
+                        // A capped write stopped by a row limit never reports its count: it
+                        // counts as over the ceiling.
+                        (None, b's') => self.count_uncounted(),
+                        _ => None,
+                    };
+                    if let Some(message) = over {
+                        // A write over the ceiling fails as a statement does on the server: the
+                        // client gets hoop's error in place of its command tag, and what the
+                        // server still sends of the text or batch is dropped (hoop's refusal
+                        // undoes it with the write). Compatibility round 6: the tag went first,
+                        // then the error, and pipelining drivers took the error for the next
+                        // statement's (psycopg's `executemany` lost its connection; with a Sync
+                        // per statement the next insert was committed while the client was told
+                        // it failed; pgjdbc named the wrong batch entry).
+                        let id = match self.front_kind() {
+                            Front::Execute(_, id, _) | Front::Query(id, _, _) => id,
+                            _ => None,
+                        };
+                        if let Some(tag) = &command {
+                            self.note_tag(tag, id);
+                        }
+                        if let Some((offset, at)) = held.take()
+                            && at == self.releases.load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            out.truncate(offset);
+                        }
+                        hold_spent = false;
+                        self.shared().ran_at = Some(Instant::now());
+                        proto::error("ERROR", proto::DENIED, &message).write_to(&mut out);
+                        self.server_error(&mut acc, &mut done, message, 0, FailedBy::Ceiling);
+                        (dropping, undone, copy) = (true, true, None);
+                        continue;
+                    }
                     if let Some(tag) = &command {
-                        self.count_written(tag);
                         if tag == "DECLARE CURSOR" {
                             let mut sh = self.shared();
                             if sh.front_declares_held_masked() {
@@ -360,10 +397,6 @@ impl Relay {
                                 sh.confirm(&names);
                             }
                         }
-                    } else if frame.tag == b's' {
-                        // A capped write stopped by a row limit never reports its count: it
-                        // counts as over the ceiling.
-                        self.count_uncounted();
                     }
                     let tag = match (command, frame.tag) {
                         (Some(tag), _) => tag,
@@ -431,6 +464,10 @@ impl Relay {
                         (held, hold_spent) = (None, false);
                     }
                 }
+                b'E' if matches!(self.shared().expect.front(), Some(Expect::Quiet)) => {
+                    // hoop's refusal failing the client's transaction after its error was sent.
+                    self.server_rolled_back();
+                }
                 b'E' if self.internal_front() => {
                     // An error of hoop's own BEGIN/ROLLBACK: the client's statement reports its own.
                     tracing::warn!("hoop's own transaction control failed on the server");
@@ -485,10 +522,10 @@ impl Relay {
                             }
                             None => error.write_to(&mut out),
                         }
-                        self.server_error(&mut acc, &mut done, message, 0, true);
+                        self.server_error(&mut acc, &mut done, message, 0, FailedBy::Server);
                     } else {
                         error.write_to(&mut out);
-                        self.server_error(&mut acc, &mut done, message, sent, true);
+                        self.server_error(&mut acc, &mut done, message, sent, FailedBy::Server);
                     }
                     copy = None;
                 }
@@ -502,7 +539,7 @@ impl Relay {
                         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), c).await;
                         self.fence.send_replace(false);
                     }
-                    dropping = false;
+                    (dropping, undone) = (false, false);
                     (held, hold_spent) = (None, false);
                     if let Some((action_id, started, tags)) = untold.take() {
                         let mut acc = ResultAcc::new(Some(action_id), started, None);

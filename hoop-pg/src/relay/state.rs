@@ -27,6 +27,10 @@ pub(super) enum Expect {
     /// hoop's own simple query that ends the client's (`COMMIT`): its errors and ReadyForQuery
     /// reach the client, its command tag does not.
     Tail,
+    /// hoop's own simple query that undoes a text the client was already told failed (its
+    /// `ROLLBACK`, or the refusal that fails the client's transaction): only its ReadyForQuery
+    /// reaches the client.
+    Quiet,
     /// A simple query: any number of results, then ReadyForQuery. `names` are the prepared
     /// statements and cursors it creates, kept once the server ran the whole text without error.
     Query {
@@ -192,6 +196,10 @@ pub(super) struct Shared {
     pub(super) sync_held: bool,
     /// The server failed the batch while its Sync was held: nothing of it commits.
     pub(super) failed_while_held: bool,
+    /// hoop failed the batch the client is sending at a capped write over the ceiling: the
+    /// client has its error, but the server ran the write and fails nothing, so the batch's
+    /// Sync runs hoop's refusal first (see `capped.rs`).
+    pub(super) cap_told: bool,
     /// A cursor `WITH HOLD` over masked values was declared in this transaction: the server
     /// runs its query when the transaction commits, so what fails then (the `COMMIT`, the Sync
     /// of an implicit transaction) fails on masked values (red-team round 20: a failing cast
@@ -305,7 +313,7 @@ impl Shared {
         match self.expect.front() {
             Some(Expect::Query { rollbacks, .. }) => *rollbacks,
             Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).map(|s| super::transaction::Rollbacks::of(&s.sql.kinds)).unwrap_or_default(),
-            Some(Expect::Internal | Expect::Tail) => super::transaction::Rollbacks::Whole,
+            Some(Expect::Internal | Expect::Tail | Expect::Quiet) => super::transaction::Rollbacks::Whole,
             _ => Default::default(),
         }
     }
@@ -336,7 +344,7 @@ impl Shared {
     /// What the reply the server sends next answers.
     pub(super) fn front(&self) -> Front {
         match self.expect.front() {
-            Some(Expect::Internal | Expect::Tail) => Front::Own,
+            Some(Expect::Internal | Expect::Tail | Expect::Quiet) => Front::Own,
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
             Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
             Some(Expect::Execute { portal, action_id, started, .. }) => Front::Execute(portal.clone(), *action_id, *started),

@@ -3,7 +3,8 @@ import java.sql.*;
 /** A JDBC (pgjdbc) client of hoop, as an agent would write it: a plain query, a statement
  *  prepared on the server after its fifth run (pgjdbc's prepareThreshold), a fetch-size cursor
  *  (a portal run 100 rows at a time), a batch of inserts into a temp table, a refused
- *  statement, and the connection used after it. Prints one line per check. */
+ *  statement, a batch with a write over the written-rows ceiling, and the connection used
+ *  after them. Prints one line per check. */
 public class HoopJdbc {
     public static void main(String[] args) throws Exception {
         String url = "jdbc:postgresql://127.0.0.1:" + args[0] + "/app?sslmode=disable";
@@ -60,6 +61,17 @@ public class HoopJdbc {
                 out.append("drop:ran\n");
             } catch (SQLException e) {
                 out.append("drop:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
+            }
+            // Its second entry touches all 1,500 rows of jdbc_capped, over the ceiling of 1,000.
+            try (PreparedStatement p = c.prepareStatement("update jdbc_capped set v = 1 where id > ?")) {
+                for (int id : new int[] {1400, 0, 1499}) {
+                    p.setInt(1, id);
+                    p.addBatch();
+                }
+                p.executeBatch();
+                out.append("capped:ran\n");
+            } catch (SQLException e) {
+                out.append("capped:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
             }
             try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select 41 + 1")) {
                 r.next();

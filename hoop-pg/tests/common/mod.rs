@@ -167,3 +167,16 @@ columns = ["users.card"]
         (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
     }
 }
+
+/// The messages in `bytes` (as the client read them): tag and body each.
+pub fn messages(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 5 {
+        let len = i32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let Some(body) = rest.get(5..1 + len) else { break };
+        out.push((rest[0], body));
+        rest = &rest[1 + len..];
+    }
+    out
+}
