@@ -844,6 +844,11 @@ fn writes_over_the_row_ceiling_are_not_committed() {
     let (_, err) = agent(&gw, &["-c", "BEGIN; DELETE FROM v_cap WHERE id > 0; COMMIT"], None);
     assert!(err.contains("send them separately"), "{err}");
     assert_eq!(rows("v_cap"), "8");
+    // So is a COPY … FROM STDIN: the text's counts are read at its end, which waited for the
+    // COPY's rows, which waited for it (the session hung, under the ceiling too).
+    let (_, err) = agent(&gw, &["-c", "UPDATE v_cap SET v = 'c' WHERE id = 5; COPY v_cap FROM STDIN"], Some("50\tq\n\\.\n"));
+    assert!(err.contains("COPY … FROM STDIN") && err.contains("send them separately"), "{err}");
+    assert_eq!(pg().psql("SELECT count(*) FROM v_cap WHERE v = 'c' OR id = 50").unwrap().trim(), "0");
     // Red-team round 71: a write inside COPY … TO (whose tag counts the rows copied out) ran
     // once its export was approved; an upsert inside a CTE passed uncounted. Both are refused
     // before any review, and nothing is written.

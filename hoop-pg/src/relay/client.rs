@@ -106,9 +106,14 @@ impl Relay {
                     // when a rule would hold it: an approval would not make it countable
                     // (red-team round 71's `COPY (UPDATE … RETURNING …) TO` ran once its export
                     // was approved). A rule that denies it still says why first.
-                    let uncountable = match (written.is_some(), nested, tx_control) {
-                        (true, true, _) => Some("hoop: a write inside a CTE, EXPLAIN or COPY, or run by a FETCH or MOVE, reports no row count of its own, so it cannot run while agents' writes are limited; run it as its own statement"),
-                        (true, false, true) => Some("hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately"),
+                    // And a write sharing its text with a `COPY … FROM STDIN`: the text's end,
+                    // where its counts are read, waits for the COPY's rows, which wait for it
+                    // (the session hung, over the ceiling or not).
+                    let copies_in = super::copy_in::copies_from_client(&action.sql);
+                    let uncountable = match (written.is_some(), nested, tx_control, copies_in) {
+                        (true, true, _, _) => Some("hoop: a write inside a CTE, EXPLAIN or COPY, or run by a FETCH or MOVE, reports no row count of its own, so it cannot run while agents' writes are limited; run it as its own statement"),
+                        (true, false, true, _) => Some("hoop: a statement that writes rows cannot share its text with BEGIN/COMMIT/ROLLBACK while agents' writes are limited; send them separately"),
+                        (true, false, false, true) => Some("hoop: a statement that writes rows cannot share its text with COPY … FROM STDIN while agents' writes are limited; send them separately"),
                         _ => None,
                     };
                     let unknown = match (unknown, uncountable) {
