@@ -299,3 +299,31 @@ fn an_oversized_row_does_not_tell_its_size() {
     let (out, err) = gw.agent_psql(&format!("SELECT {filler}, replace(substr(card, 1, 1), '4', '##########') FROM users WHERE id = 1"));
     assert!(err.contains("agent-review-masked-filters") && !err.contains("max_server_message_bytes") && out.is_empty(), "{out} {err}");
 }
+
+/// Compatibility round 6: upserts from a `SELECT` and `MERGE`s that update or delete matched
+/// rows were refused as writes "without a WHERE clause", even when a `WHERE` chose their rows
+/// (a staging-table upsert is everyday ORM work). Chosen rows now pass as a filtered `UPDATE`
+/// does (the written-rows ceiling still bounds them); unchosen ones are refused, saying why.
+#[test]
+fn chosen_upserts_and_merges_are_filtered_writes() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS ups; CREATE TABLE ups (id int PRIMARY KEY, note text); INSERT INTO ups VALUES (1, 'a'), (2, 'b'); GRANT ALL ON ups TO PUBLIC").unwrap();
+    for (sql, tag) in [
+        ("INSERT INTO ups SELECT g, 'z' FROM generate_series(1, 3) g WHERE g > 0 ON CONFLICT (id) DO UPDATE SET note = excluded.note", "INSERT 0 3"),
+        ("INSERT INTO ups SELECT g, 'y' FROM generate_series(1, 3) g ON CONFLICT (id) DO UPDATE SET note = excluded.note WHERE ups.id > 1", "INSERT 0 2"),
+        ("MERGE INTO ups t USING (VALUES (1, 'm')) s(id, note) ON t.id = s.id WHEN MATCHED THEN UPDATE SET note = s.note", "MERGE 1"),
+        ("MERGE INTO ups t USING ups s ON t.id = s.id WHEN MATCHED AND t.id = 3 THEN DELETE", "MERGE 1"),
+    ] {
+        let (out, err) = gw.agent_psql(sql);
+        assert!(err.is_empty() && out.trim() == tag, "{sql}: {out} {err}");
+    }
+    assert_eq!(pg().psql("SELECT string_agg(id || note, ',' ORDER BY id) FROM ups").unwrap().trim(), "1m,2y");
+    for sql in [
+        "INSERT INTO ups SELECT id, 'x' FROM ups ON CONFLICT (id) DO UPDATE SET note = excluded.note",
+        "MERGE INTO ups t USING (VALUES (1)) s(x) ON true WHEN MATCHED THEN DELETE",
+    ] {
+        let (_, err) = gw.agent_psql(sql);
+        assert!(err.contains("agent-no-unfiltered-writes") && err.contains("upsert"), "{sql}: {err}");
+    }
+    assert_eq!(pg().psql("SELECT string_agg(id || note, ',' ORDER BY id) FROM ups").unwrap().trim(), "1m,2y", "the refused ones wrote nothing");
+}

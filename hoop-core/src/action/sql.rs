@@ -980,12 +980,16 @@ impl Walk {
                 let upsert = o.get("on_conflict_clause").and_then(|c| c.get("action")).and_then(Value::as_i64)
                     == Some(pg_query::protobuf::OnConflictAction::OnconflictUpdate as i64);
                 if upsert {
-                    // It updates one row per inserted row: bounded only when the rows are literal.
+                    // It updates one row per row it would insert: filtered as an UPDATE is, when
+                    // those rows are literal or chosen by a WHERE, or its DO UPDATE has one
+                    // (compatibility round 6: upserts from a staging table's filtered rows were
+                    // refused as writes without a WHERE clause).
                     self.kind("update");
-                    let literal_rows = o.get("select_stmt").and_then(|s| tagged(s, "SelectStmt")).is_some_and(|s| {
-                        s.get("values_lists").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
-                    });
-                    self.write_filtered(literal_rows);
+                    let source = o.get("select_stmt").and_then(|s| tagged(s, "SelectStmt"));
+                    let literal_rows = source.is_some_and(literal_values);
+                    let chosen = source.and_then(|s| s.get("where_clause")).is_some_and(filters);
+                    let on_update = o.get("on_conflict_clause").and_then(|c| c.get("where_clause")).is_some_and(filters);
+                    self.write_filtered(literal_rows || chosen || on_update);
                 }
             }
             "UpdateStmt" | "DeleteStmt" => {
@@ -1028,16 +1032,27 @@ impl Walk {
             "MergeStmt" => {
                 self.kind("merge");
                 self.kind("select");
+                // A MERGE's join decides which rows it touches: filtered when its source is
+                // literal rows joined on a condition (as `DELETE … WHERE` with those values),
+                // or when the arm that changes matched rows has a condition of its own.
+                let literal_source = o
+                    .get("source_relation")
+                    .and_then(|r| tagged(r, "RangeSubselect"))
+                    .and_then(|r| r.get("subquery"))
+                    .and_then(|q| tagged(q, "SelectStmt"))
+                    .is_some_and(literal_values)
+                    && o.get("join_condition").is_some_and(filters);
                 for w in o.get("merge_when_clauses").and_then(Value::as_array).into_iter().flatten() {
-                    let ty = tagged(w, "MergeWhenClause").and_then(|c| c.get("command_type")).and_then(Value::as_i64);
+                    let clause = tagged(w, "MergeWhenClause");
+                    let ty = clause.and_then(|c| c.get("command_type")).and_then(Value::as_i64);
+                    let filtered = literal_source || clause.and_then(|c| c.get("condition")).is_some_and(filters);
                     use pg_query::protobuf::CmdType;
                     if ty == Some(CmdType::CmdUpdate as i64) {
                         self.kind("update");
-                        // A MERGE's join decides which rows it touches; hoop cannot bound that.
-                        self.write_filtered(false);
+                        self.write_filtered(filtered);
                     } else if ty == Some(CmdType::CmdDelete as i64) {
                         self.kind("delete");
-                        self.write_filtered(false);
+                        self.write_filtered(filtered);
                     } else if ty == Some(CmdType::CmdInsert as i64) {
                         self.kind("insert");
                     }
@@ -1440,6 +1455,11 @@ fn is_false(v: &Value) -> bool {
 
 /// Whether a WHERE clause can filter rows: it reads some column, and no branch of an `OR`
 /// holds regardless of the row (`WHERE true`, `WHERE 1 = 1`, `WHERE id = 1 OR true`).
+/// Whether a `SelectStmt` is a literal `VALUES` list.
+fn literal_values(select: &Value) -> bool {
+    select.get("values_lists").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+}
+
 fn filters(expr: &Value) -> bool {
     if let Some(b) = tagged(expr, "BoolExpr") {
         use pg_query::protobuf::BoolExprType as B;
@@ -1606,6 +1626,23 @@ mod tests {
             assert!(s.kinds.iter().any(|k| k == "delete" || k == "update"), "{unfiltered}: {:?}", s.kinds);
         }
         assert!(analyze("INSERT INTO t VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET a = excluded.a").has_where);
+        // Compatibility round 6: upserts and MERGEs whose changed rows are chosen.
+        for filtered in [
+            "INSERT INTO t SELECT id, a FROM s WHERE s.batch = 5 ON CONFLICT (id) DO UPDATE SET a = excluded.a",
+            "INSERT INTO t SELECT g, 'z' FROM generate_series(1, 3) g ON CONFLICT (id) DO UPDATE SET a = excluded.a WHERE t.id > 0",
+            "MERGE INTO t USING (VALUES (1, 'm')) s(id, a) ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND t.id = 1 THEN DELETE",
+        ] {
+            assert!(analyze(filtered).has_where, "{filtered}");
+        }
+        for unfiltered in [
+            "INSERT INTO t SELECT id, a FROM s WHERE true ON CONFLICT (id) DO UPDATE SET a = excluded.a",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND t.id = 1 THEN DELETE WHEN MATCHED THEN UPDATE SET a = 'x'",
+            "MERGE INTO t USING (SELECT * FROM s) s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            "MERGE INTO t USING (VALUES (1)) s(x) ON true WHEN MATCHED THEN DELETE",
+        ] {
+            assert!(!analyze(unfiltered).has_where, "{unfiltered}");
+        }
         assert!(analyze("DELETE FROM t WHERE id = 1 AND true").has_where);
     }
 
