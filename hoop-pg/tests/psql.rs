@@ -327,3 +327,21 @@ fn chosen_upserts_and_merges_are_filtered_writes() {
     }
     assert_eq!(pg().psql("SELECT string_agg(id || note, ',' ORDER BY id) FROM ups").unwrap().trim(), "1m,2y", "the refused ones wrote nothing");
 }
+
+/// Compatibility round 7: a migration widening a `varchar` (alembic, Django's `AlterField`,
+/// Rails' `change_column`) was refused as destructive, and so was `DROP NOT NULL`. What loses
+/// nothing passes; a type change that rewrites values is refused, saying so.
+#[test]
+fn migrations_that_lose_nothing_pass() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS migr; CREATE TABLE migr (id int PRIMARY KEY, name varchar(20) NOT NULL, price numeric(10, 2)); INSERT INTO migr VALUES (1, 'ann', 9.99)").unwrap();
+    for sql in ["ALTER TABLE migr ALTER COLUMN name TYPE varchar(50)", "ALTER TABLE migr ALTER COLUMN name DROP NOT NULL"] {
+        let (out, err) = gw.agent_psql(sql);
+        assert!(err.is_empty() && out.trim() == "ALTER TABLE", "{sql}: {out} {err}");
+    }
+    let column = "SELECT character_maximum_length || ' ' || is_nullable FROM information_schema.columns WHERE table_name = 'migr' AND column_name = 'name'";
+    assert_eq!(pg().psql(column).unwrap().trim(), "50 YES", "both ran on the server");
+    let (_, err) = gw.agent_psql("ALTER TABLE migr ALTER COLUMN price TYPE numeric(10, 0)");
+    assert!(err.contains("agent-no-destructive-ddl") && err.contains("column's type"), "{err}");
+    assert_eq!(pg().psql("SELECT price FROM migr").unwrap().trim(), "9.99", "not rounded");
+}

@@ -1103,8 +1103,12 @@ impl Walk {
                 for cmd in o.get("cmds").and_then(Value::as_array).into_iter().flatten() {
                     let sub = tagged(cmd, "AlterTableCmd").and_then(|c| c.get("subtype")).and_then(Value::as_i64).unwrap_or(0);
                     let sub = pg_query::protobuf::AlterTableType::try_from(sub as i32).map(|t| t.as_str_name()).unwrap_or("");
-                    // Changing a column's type rewrites every value (`USING 0` wipes it).
-                    if sub.starts_with("AT_Drop") || sub.starts_with("AT_DetachPartition") || sub == "AT_AlterColumnType" {
+                    // Changing a column's type rewrites every value (`USING 0` wipes it; a
+                    // narrower numeric rounds it), unless it only widens to text; dropping a
+                    // NOT NULL loses nothing (compatibility round 7: migrations widening a
+                    // varchar were refused as destructive).
+                    let harmless = sub == "AT_DropNotNull" || (sub == "AT_AlterColumnType" && tagged(cmd, "AlterTableCmd").and_then(|c| c.get("def")).is_some_and(widens_to_text));
+                    if !harmless && (sub.starts_with("AT_Drop") || sub.starts_with("AT_DetachPartition") || sub == "AT_AlterColumnType") {
                         self.kind("alter_drop");
                     }
                     if sub.contains("Trig") || sub.contains("Rule") || sub.contains("RowSecurity") {
@@ -1455,6 +1459,22 @@ fn is_false(v: &Value) -> bool {
 
 /// Whether a WHERE clause can filter rows: it reads some column, and no branch of an `OR`
 /// holds regardless of the row (`WHERE true`, `WHERE 1 = 1`, `WHERE id = 1 OR true`).
+/// Whether an `ALTER COLUMN … TYPE`'s new column definition is `text` or `varchar` (any
+/// length), with no `USING`: PostgreSQL converts every value with its assignment cast to
+/// text, which keeps it or fails (a value too long for `varchar(n)` is an error, not cut).
+fn widens_to_text(def: &Value) -> bool {
+    let Some(col) = tagged(def, "ColumnDef") else { return false };
+    if ["raw_default", "cooked_default"].iter().any(|k| col.get(*k).is_some_and(|v| !v.is_null())) {
+        return false;
+    }
+    let Some(ty) = col.get("type_name") else { return false };
+    if ty.get("array_bounds").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) || ty.get("setof").and_then(Value::as_bool) == Some(true) {
+        return false;
+    }
+    let names: Vec<&str> = ty.get("names").and_then(Value::as_array).into_iter().flatten().filter_map(|n| tagged(n, "String")?.get("sval")?.as_str()).collect();
+    matches!(names.as_slice(), ["text"] | ["pg_catalog", "text"] | ["pg_catalog", "varchar"])
+}
+
 /// Whether a `SelectStmt` is a literal `VALUES` list.
 fn literal_values(select: &Value) -> bool {
     select.get("values_lists").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
@@ -1738,6 +1758,26 @@ mod tests {
         assert!(analyze("select set_config('role', $1, false)").kinds.contains(&PRIVILEGES.into()));
         assert!(analyze("select set_config('standard_conforming_strings', $1, false)").kinds.contains(&PINNED_SETTING.into()));
         assert!(analyze("alter table t alter column email type int using 0").kinds.contains(&"alter_drop".into()));
+        // Compatibility round 7: what migrations do that loses nothing.
+        for harmless in [
+            "alter table t alter column name type varchar(50)",
+            "ALTER TABLE t ALTER COLUMN name SET DATA TYPE character varying",
+            "alter table t alter column n type text",
+            "alter table t alter column name drop not null",
+            "alter table t alter column name drop default",
+        ] {
+            assert!(!analyze(harmless).kinds.contains(&"alter_drop".into()), "{harmless}");
+        }
+        for lossy in [
+            "alter table t alter column n type numeric(10, 0)",
+            "alter table t alter column n type bigint",
+            "alter table t alter column name type varchar(50) using ''",
+            "alter table t alter column name type text[]",
+            "alter table t alter column name type public.text",
+            "alter table t alter column name type \"text\" using substr(name, 1, 1)",
+        ] {
+            assert!(analyze(lossy).kinds.contains(&"alter_drop".into()), "{lossy}");
+        }
         let chain = format!("select 1 from t where {}", vec!["id = id"; 8000].join(" and "));
         assert_eq!(analyze(&chain).kinds, ["unknown"], "too many tokens");
         // pg_dump 15.8+ sends this; its value cannot be a lexing setting's.

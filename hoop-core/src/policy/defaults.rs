@@ -8,7 +8,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-destructive-ddl",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["drop", "truncate", "alter_drop"])"#,
-        "agents may not drop, truncate or alter-drop",
+        "agents may not drop or truncate, nor alter away what a table holds (ALTER … DROP, a column's type changed to other than text or varchar, triggers, rules or row security switched off)",
     ),
     (
         "agent-no-unfiltered-writes",
