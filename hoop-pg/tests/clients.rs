@@ -72,6 +72,12 @@ fn jdbc_works_unchanged_and_is_gated() {
     let capped = out.lines().find_map(|l| l.strip_prefix("capped:")).unwrap_or_default();
     assert!(capped.starts_with("42501") && capped.contains("Batch entry 1 ") && capped.contains("1500 rows"), "{capped}");
     assert_eq!(pg().psql("SELECT count(*) FROM jdbc_capped WHERE v <> 0").unwrap().trim(), "0");
+    // Compatibility round 7: a fetch size in a transaction (a write's RETURNING run in parts)
+    // was refused for every write; one row is written, and over the ceiling nothing is.
+    assert!(out.contains("returning:1\n"), "{out}");
+    let over = out.lines().find_map(|l| l.strip_prefix("returning_over:")).unwrap_or_default();
+    assert!(over.starts_with("42501") && over.contains("hoop-max-rows-written"), "{over}");
+    assert_eq!(pg().psql("SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 2) FROM jdbc_capped").unwrap().trim(), "1499 0");
     assert!(out.contains("after:42\n"), "the connection goes on: {out}");
     users_still_there();
 }

@@ -541,3 +541,78 @@ async fn a_text_stops_at_its_write_over_the_ceiling() {
     assert_eq!(pg().psql("SELECT count(*) FROM capped_text WHERE v = 0").unwrap().trim(), "1500");
     assert_eq!(pg().psql("SELECT count(*) FROM capped_text_log").unwrap().trim(), "0");
 }
+
+/// Compatibility round 7: pgjdbc with a fetch size runs a write's `RETURNING` through a
+/// row-limited Execute, and every such write was refused in a transaction, even of one row.
+/// In the client's transaction block the count may still come, with the portal's last part:
+/// the write runs, and the block's COMMIT waits for the count. A portal bound anew, or closed,
+/// before its count came leaves the write uncounted for good: the COMMIT is refused, and the
+/// server keeps nothing.
+#[tokio::test]
+async fn a_write_fetched_in_parts_commits_once_counted() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS capped_parts; CREATE TABLE capped_parts AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; GRANT ALL ON capped_parts TO PUBLIC").unwrap();
+    let mut s = agent_wire(&gw, "agent-parts").await;
+    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
+    let parse_bind = |portal: &str, sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', format!("{portal}\0\0\0\0\0\0\0\0").as_bytes())].concat();
+    let execute = |portal: &str, rows: u32| message(b'E', &[format!("{portal}\0").as_bytes(), &rows.to_be_bytes()].concat());
+    // Two rows, fetched one at a time, then COMMIT: written.
+    s.write_all(&query("BEGIN")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&[parse_bind("w", "UPDATE capped_parts SET v = 1 WHERE id <= 2 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    let first = until_ready(&mut s).await;
+    assert_eq!(tags(&first), "12DsZ", "{}", String::from_utf8_lossy(&first));
+    s.write_all(&[execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "DsZ");
+    s.write_all(&[execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "CZ", "the count came");
+    s.write_all(&query("COMMIT")).await.unwrap();
+    let committed = until_ready(&mut s).await;
+    assert!(String::from_utf8_lossy(&committed).contains("COMMIT"), "{}", String::from_utf8_lossy(&committed));
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_parts WHERE v = 1").unwrap().trim(), "2");
+    // All 1,500 rows in parts: PostgreSQL's tag at the last part counts that part's rows only
+    // (`UPDATE 500` after 1,000), so the parts' rows are added; past the ceiling within the
+    // parts, the write is refused there.
+    for (first, then, total) in [(1, 0, 1500), (1000, 0, 1500), (1001, 0, 1001), (600, 600, 1200)] {
+        s.write_all(&query("BEGIN")).await.unwrap();
+        until_ready(&mut s).await;
+        s.write_all(&[parse_bind("w", "UPDATE capped_parts SET v = 2 WHERE id > 0 RETURNING id"), execute("w", first), message(b'S', b"")].concat()).await.unwrap();
+        let mut answer = until_ready(&mut s).await;
+        if total > first {
+            assert!(tags(&answer).ends_with("sZ"), "{first}: {}", tags(&answer));
+            s.write_all(&[execute("w", then), message(b'S', b"")].concat()).await.unwrap();
+            answer = until_ready(&mut s).await;
+        }
+        let said = String::from_utf8_lossy(messages(&answer).iter().rev().nth(1).map_or(&[][..], |m| m.1)).into_owned();
+        assert!(tags(&answer).ends_with("EZ") && said.contains(&format!("touched {total} rows")), "{first}: {said}");
+        s.write_all(&query("COMMIT")).await.unwrap();
+        let ended = until_ready(&mut s).await;
+        assert!(String::from_utf8_lossy(&ended).contains("ROLLBACK"), "the failed block's COMMIT rolls back: {}", String::from_utf8_lossy(&ended));
+        assert_eq!(pg().psql("SELECT count(*) FROM capped_parts WHERE v = 2").unwrap().trim(), "0", "{first}");
+    }
+    // One part, then the portal bound anew to a one-row write that counts: the first stays
+    // uncounted, and the COMMIT is refused.
+    for rebind in [true, false] {
+        s.write_all(&query("BEGIN")).await.unwrap();
+        until_ready(&mut s).await;
+        // (Only the unnamed portal is bound anew over a live one; a named one is closed first.)
+        let portal = if rebind { "" } else { "w" };
+        s.write_all(&[parse_bind(portal, "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute(portal, 1), message(b'S', b"")].concat()).await.unwrap();
+        let part = until_ready(&mut s).await;
+        assert_eq!(tags(&part), "12DsZ", "{}", String::from_utf8_lossy(&part));
+        let next = if rebind {
+            [parse_bind("", "UPDATE capped_parts SET v = 3 WHERE id = 1 RETURNING id"), execute("", 0), message(b'S', b"")].concat()
+        } else {
+            [message(b'C', b"Pw\0"), message(b'S', b"")].concat()
+        };
+        s.write_all(&next).await.unwrap();
+        let between = until_ready(&mut s).await;
+        assert_eq!(tags(&between), if rebind { "12CZ" } else { "3Z" }, "{}", String::from_utf8_lossy(&between));
+        s.write_all(&query("COMMIT")).await.unwrap();
+        let commit = until_ready(&mut s).await;
+        assert!(String::from_utf8_lossy(&commit).contains("its last part has not come"), "{}", String::from_utf8_lossy(&commit));
+        s.write_all(&query("ROLLBACK")).await.unwrap();
+        until_ready(&mut s).await;
+        assert_eq!(pg().psql("SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 1) FROM capped_parts").unwrap().trim(), "1500 2", "nothing of it kept (rebind {rebind})");
+    }
+}

@@ -154,6 +154,20 @@ impl Relay {
         Ok(())
     }
 
+    /// hoop's refusal of a statement that commits the client's transaction block while a capped
+    /// write of it, suspended in parts, has not reported its count.
+    pub(super) fn uncounted_commit(&self, sql: &Sql) -> Option<String> {
+        let commits = sql.kinds.iter().any(|k| matches!(k.as_str(), "commit" | "prepare_transaction"));
+        // (A failed block's COMMIT is a rollback.)
+        if !commits || self.shared().uncounted.is_empty() || self.shared().status == b'E' {
+            return None;
+        }
+        Some(format!(
+            "hoop: a write of this transaction returned its rows in parts (a row-limited Execute, as with a JDBC fetch size) and its last part has not come, so how many rows it wrote is not known and the transaction cannot commit while agents' writes are limited; fetch all of its rows first (rule {})",
+            rowcap::RULE
+        ))
+    }
+
     /// Whether what a capped write changed, asked of the server after it ran, reaches rows its
     /// count leaves out (a foreign key that cascades, a trigger, a rule); a catalog that cannot
     /// tell says yes.

@@ -124,6 +124,7 @@ impl Relay {
                         None => self.uncounted_inserts(&action.sql).await.map(|why| (rowcap::RULE, why)),
                         unknown => unknown,
                     };
+                    let unknown = unknown.or_else(|| self.uncounted_commit(&action.sql).map(|why| (rowcap::RULE, why)));
                     let copy_in = match (&unknown, binary_masked) {
                         (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
                         _ => super::copy_in::CopyIn::Checked,
@@ -403,6 +404,11 @@ impl Relay {
                         // rows, `Execute cm`, Sync: committed, and reported as not committed).
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
+                    if let Some(message) = read.as_deref().filter(|_| tx_control).and_then(|sql| self.uncounted_commit(sql)) {
+                        let _ = self.handle.record_later(&Event::Note { message: message.clone() });
+                        self.run_refusal(&mut out, &message);
+                        continue;
+                    }
                     let capped = writes && self.max_rows_written.is_some();
                     // A portal bound before a change of relations in the same transaction runs
                     // after it (red-team round 101: Bind of the DELETE, then `ALTER TABLE … ON
@@ -456,6 +462,7 @@ impl Relay {
                         } else {
                             // A protocol Close of a portal closes a cursor of that name too.
                             sh.portals.remove(&name);
+                            sh.portal_replaced(&name);
                             sh.cursors.remove(&name);
                         }
                     }

@@ -48,7 +48,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use results::{FailedBy, Finished, ResultAcc, Tally};
-use state::{Expect, Front, Portal, ReadIn, Reading, Shared, Statement};
+use state::{Expect, Front, Portal, ReadIn, Reading, Shared, Statement, Uncounted};
 
 /// Bytes a client may send ahead while its statement waits for review; then hoop stops reading.
 const MAX_BUFFERED_DURING_REVIEW: usize = 1 << 20;

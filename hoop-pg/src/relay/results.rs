@@ -12,6 +12,10 @@ const SKIPPED: &str = "SKIPPED";
 /// refusal of the write undid them.
 pub(super) const UNDONE_WITH_CEILING: &str = "not answered: an earlier write of its text or batch went over the written-rows ceiling, and whatever this ran was undone with it";
 
+/// Portals of one transaction block whose capped writes may wait for their count; past it, a
+/// suspended capped write is refused at once.
+const MAX_UNCOUNTED: usize = 64;
+
 /// Who failed a statement, which decides what becomes of the rest of its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum FailedBy {
@@ -272,30 +276,75 @@ impl Relay {
     pub(super) fn count_written(&self, tag: &str) -> Option<String> {
         let limit = self.max_rows_written?;
         let mut sh = self.shared();
-        let n = rowcap::rows_written(tag).filter(|n| *n > limit)?;
+        let mut n = rowcap::rows_written(tag)?;
+        // A portal's last part: the write's count is its parts' rows and this part's (the tag
+        // counts this part's only: red-team of compatibility round 7's change, a 1,500-row
+        // UPDATE fetched as 1,000 rows then 500 said `UPDATE 500`).
+        let mut tag = tag.to_string();
+        if let Some(Expect::Execute { capped: true, portal, .. }) = sh.expect.front() {
+            let portal = portal.clone();
+            if let Some(i) = sh.uncounted.iter().position(|e| e.portal.as_deref() == Some(portal.as_str())) {
+                n = n.saturating_add(sh.uncounted.remove(i).rows);
+                tag = format!("{tag}, after {} rows in earlier parts", n - rowcap::rows_written(&tag).unwrap_or(0));
+            }
+        }
+        if n <= limit {
+            return None;
+        }
         let first = match sh.expect.front_mut() {
             Some(Expect::Query { cap: Some(cap), .. }) => {
                 let first = cap.over.is_none();
-                cap.saw(tag);
+                cap.saw(&tag);
                 first
             }
             Some(Expect::Execute { capped: true, .. }) => {
                 let first = sh.cap_over.is_none();
-                sh.cap_over.get_or_insert((tag.to_string(), n));
+                sh.cap_over.get_or_insert((tag.clone(), n));
                 first
             }
             _ => false,
         };
-        first.then(|| rowcap::message(tag, n, limit))
+        first.then(|| rowcap::message(&tag, n, limit))
     }
 
-    /// A capped Execute's portal suspended: its write reports no count, and counts as over;
-    /// hoop's refusal when it is the first of its batch over the ceiling.
-    pub(super) fn count_uncounted(&self) -> Option<String> {
+    /// A capped Execute's portal suspended after returning `rows`: its write reports no count
+    /// yet; hoop's refusal when it cannot wait for it and this is the first of its batch over
+    /// the ceiling.
+    pub(super) fn count_uncounted(&self, rows: u64) -> Option<String> {
         let limit = self.max_rows_written?;
         let mut sh = self.shared();
-        if !matches!(sh.expect.front(), Some(Expect::Execute { capped: true, .. })) || sh.cap_over.is_some() {
-            return None;
+        let portal = match sh.expect.front() {
+            Some(Expect::Execute { capped: true, portal, .. }) if sh.cap_over.is_none() => portal.clone(),
+            _ => return None,
+        };
+        // In the client's transaction block this Sync commits nothing: the count may still
+        // come with the portal's last part, and the block's COMMIT waits for it (compatibility
+        // round 7: pgjdbc, with a fetch size, runs every `… RETURNING` so, and each was refused).
+        if sh.undo.in_block() {
+            let at = sh.uncounted.iter().position(|e| e.portal.as_deref() == Some(portal.as_str()));
+            let so_far = at.and_then(|i| sh.uncounted.get(i)).map_or(0, |e| e.rows).saturating_add(rows);
+            if so_far > limit {
+                // Past the ceiling already, whatever the last part says.
+                if let Some(i) = at {
+                    sh.uncounted.remove(i);
+                }
+                let tag = format!("at least: {so_far} rows returned in parts so far");
+                sh.cap_over = Some((tag.clone(), so_far));
+                return Some(rowcap::message(&tag, so_far, limit));
+            }
+            match at {
+                Some(i) => {
+                    if let Some(e) = sh.uncounted.get_mut(i) {
+                        e.rows = so_far;
+                    }
+                    return None;
+                }
+                None if sh.uncounted.len() < MAX_UNCOUNTED => {
+                    sh.uncounted.push(Uncounted { portal: Some(portal), rows: so_far });
+                    return None;
+                }
+                None => {}
+            }
         }
         sh.cap_over = Some((String::new(), rowcap::UNCOUNTED));
         Some(rowcap::message("", rowcap::UNCOUNTED, limit))

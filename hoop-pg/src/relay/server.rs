@@ -292,6 +292,7 @@ impl Relay {
                             // it: a savepoint rolled back, DISCARD ALL, a protocol Close), so a
                             // FETCH of it runs this portal.
                             sh.cursors.remove(&name);
+                            sh.portal_replaced(&name);
                             sh.portals.insert(name, portal);
                             internal
                         }
@@ -348,7 +349,7 @@ impl Relay {
                         (Some(tag), _) => self.count_written(tag),
                         // A capped write stopped by a row limit never reports its count: it
                         // counts as over the ceiling.
-                        (None, b's') => self.count_uncounted(),
+                        (None, b's') => self.count_uncounted(acc.as_ref().map_or(0, |a| a.rows)),
                         _ => None,
                     };
                     if let Some(message) = over {

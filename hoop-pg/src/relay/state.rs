@@ -196,6 +196,11 @@ pub(super) struct Shared {
     pub(super) sync_held: bool,
     /// The server failed the batch while its Sync was held: nothing of it commits.
     pub(super) failed_while_held: bool,
+    /// Capped writes of the client's transaction block run in parts (a row-limited Execute:
+    /// pgjdbc's fetch size) whose last part has not come: the portal (`None` once it is gone
+    /// uncounted) and the rows its parts returned so far. The block cannot commit until each
+    /// has its count (see `capped.rs`).
+    pub(super) uncounted: Vec<Uncounted>,
     /// hoop failed the batch the client is sending at a capped write over the ceiling: the
     /// client has its error, but the server ran the write and fails nothing, so the batch's
     /// Sync runs hoop's refusal first (see `capped.rs`).
@@ -424,9 +429,17 @@ impl Shared {
     /// The transaction ended (ReadyForQuery `I`): portals and cursors without HOLD are gone.
     pub(super) fn transaction_ended(&mut self) {
         self.hold_masked = false;
+        self.uncounted.clear();
         self.schema_uncommitted = false;
         self.portals.clear();
         self.cursors.retain(|_, (_, hold)| *hold);
+    }
+
+    /// The portal `name` is gone or bound anew: a write of it still uncounted can never be.
+    pub(super) fn portal_replaced(&mut self, name: &str) {
+        for e in self.uncounted.iter_mut().filter(|e| e.portal.as_deref() == Some(name)) {
+            e.portal = None;
+        }
     }
 
     /// Forgets what a simple query may drop, before it runs (forgetting early only refuses more).
@@ -511,6 +524,16 @@ impl Expect {
     pub(super) fn own_text() -> Self {
         Expect::Query { action_id: None, started: Instant::now(), copy: None, names: None, failed: false, lineage: None, results: 0, cap: None, read: None, copies: false, rollbacks: Default::default() }
     }
+}
+
+/// A capped write run in parts whose count has not come (see [`Shared::uncounted`]).
+#[derive(Debug)]
+pub(super) struct Uncounted {
+    /// Its portal; `None` once the portal is gone or bound anew, so the count never comes.
+    pub(super) portal: Option<String>,
+    /// Rows its parts returned so far: PostgreSQL's tag at the last part counts only that
+    /// part's rows, and each row a write returns is a row it wrote.
+    pub(super) rows: u64,
 }
 
 /// What the reply the server sends next answers, as the server loop needs it.

@@ -66,6 +66,11 @@ pub(crate) struct Undoable {
 }
 
 impl Undoable {
+    /// Whether an explicit transaction block is open (as far as the server's answers tell).
+    pub(crate) fn in_block(&self) -> bool {
+        self.in_block
+    }
+
     /// A command tag the server sent, for `action_id` (`None`: hoop's own transaction control,
     /// or a statement whose answer was dropped), whose text's rollbacks are `rollbacks`.
     pub(crate) fn tag(&mut self, tag: &str, action_id: Option<u64>, rollbacks: Rollbacks) -> Option<RolledBack> {

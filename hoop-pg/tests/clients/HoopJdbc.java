@@ -73,6 +73,36 @@ public class HoopJdbc {
             } catch (SQLException e) {
                 out.append("capped:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
             }
+            // With a fetch size, pgjdbc runs a write's RETURNING in parts (a row-limited Execute)
+            // inside a transaction: the write counts once its last part comes.
+            c.setAutoCommit(false);
+            try (PreparedStatement p = c.prepareStatement("delete from jdbc_capped where id = ? returning id")) {
+                p.setFetchSize(1);
+                p.setInt(1, 7);
+                int n = 0;
+                try (ResultSet r = p.executeQuery()) {
+                    while (r.next()) n++;
+                }
+                c.commit();
+                out.append("returning:").append(n).append('\n');
+            } catch (SQLException e) {
+                out.append("returning:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
+                c.rollback();
+            }
+            try (PreparedStatement p = c.prepareStatement("update jdbc_capped set v = 2 where id > ? returning id")) {
+                p.setFetchSize(100);
+                p.setInt(1, 0);
+                int n = 0;
+                try (ResultSet r = p.executeQuery()) {
+                    while (r.next()) n++;
+                }
+                c.commit();
+                out.append("returning_over:ran ").append(n).append('\n');
+            } catch (SQLException e) {
+                out.append("returning_over:").append(e.getSQLState()).append(' ').append(e.getMessage().split("\n")[0]).append('\n');
+                c.rollback();
+            }
+            c.setAutoCommit(true);
             try (Statement s = c.createStatement(); ResultSet r = s.executeQuery("select 41 + 1")) {
                 r.next();
                 out.append("after:").append(r.getInt(1)).append('\n');
