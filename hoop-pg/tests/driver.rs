@@ -615,4 +615,63 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         until_ready(&mut s).await;
         assert_eq!(pg().psql("SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 1) FROM capped_parts").unwrap().trim(), "1500 2", "nothing of it kept (rebind {rebind})");
     }
+    // A block the server failed after the part, recovered by a `ROLLBACK TO SAVEPOINT` in the
+    // COMMIT's own batch: the COMMIT is still refused (the status last read says failed).
+    for sql in ["BEGIN", "SAVEPOINT before"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    s.write_all(&[parse_bind("w", "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "12DsZ");
+    for sql in ["SAVEPOINT after", "SELECT 1/0"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
+    s.write_all(&[run("ROLLBACK TO SAVEPOINT after"), run("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
+    let commit = until_ready(&mut s).await;
+    assert!(String::from_utf8_lossy(&commit).contains("its last part has not come"), "{}", String::from_utf8_lossy(&commit));
+    s.write_all(&query("ROLLBACK")).await.unwrap();
+    until_ready(&mut s).await;
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_parts").unwrap().trim(), "1500", "nothing deleted");
+}
+
+/// Red-team Postgres round 122: a simple Query after extended-protocol messages with no Sync
+/// runs in the transaction the batch left, which the last ReadyForQuery does not tell. An
+/// extended `COMMIT` (or `ROLLBACK`), then an UPDATE of every row as a Query: hoop took the
+/// session for still in the client's transaction, added no transaction of its own, and the
+/// write committed while the client was told it was not. An `ALTER … ON DELETE CASCADE` so,
+/// then a one-row DELETE as a Query: hoop's own COMMIT committed the cascade. A capped write
+/// there ends the session (as after a capped write in a batch); nothing is written.
+#[tokio::test]
+async fn a_capped_query_after_an_unsynced_batch_runs_nowhere() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS unsynced_big, unsynced_child, unsynced_parent; CREATE TABLE unsynced_big AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; \
+         CREATE TABLE unsynced_parent (id int PRIMARY KEY); INSERT INTO unsynced_parent VALUES (1); CREATE TABLE unsynced_child (pid int, n int); \
+         INSERT INTO unsynced_child SELECT 1, g FROM generate_series(1, 2000) g; GRANT ALL ON unsynced_big, unsynced_parent, unsynced_child TO PUBLIC",
+    )
+    .unwrap();
+    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
+    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
+    for end in ["commit", "rollback"] {
+        let mut s = agent_wire(&gw, "agent-unsynced").await;
+        s.write_all(&query("BEGIN")).await.unwrap();
+        until_ready(&mut s).await;
+        s.write_all(&[run(end), query("UPDATE unsynced_big SET v = 1 WHERE id > 0")].concat()).await.unwrap();
+        let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+        assert!(answer.contains("no Sync cannot run while agents' writes are limited"), "{end}: {answer}");
+        drop(s);
+        assert_eq!(pg().psql("SELECT count(*) FROM unsynced_big WHERE v = 1").unwrap().trim(), "0", "{end}: {answer}");
+    }
+    let mut s = agent_wire(&gw, "agent-unsynced").await;
+    s.write_all(&[run("ALTER TABLE unsynced_child ADD FOREIGN KEY (pid) REFERENCES unsynced_parent (id) ON DELETE CASCADE"), query("DELETE FROM unsynced_parent WHERE id = 1")].concat())
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(answer.contains("no Sync cannot run"), "{answer}");
+    drop(s);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(pg().psql("SELECT count(*) FROM unsynced_child").unwrap().trim(), "2000", "{answer}");
+    assert_eq!(pg().psql("SELECT count(*) FROM unsynced_parent").unwrap().trim(), "1");
 }

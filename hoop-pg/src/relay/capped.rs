@@ -158,8 +158,9 @@ impl Relay {
     /// write of it, suspended in parts, has not reported its count.
     pub(super) fn uncounted_commit(&self, sql: &Sql) -> Option<String> {
         let commits = sql.kinds.iter().any(|k| matches!(k.as_str(), "commit" | "prepare_transaction"));
-        // (A failed block's COMMIT is a rollback.)
-        if !commits || self.shared().uncounted.is_empty() || self.shared().status == b'E' {
+        // (Also in a block the server failed: the status hoop last read may be stale, and a
+        // `ROLLBACK TO SAVEPOINT` in the same batch would make the COMMIT commit.)
+        if !commits || self.shared().uncounted.is_empty() {
             return None;
         }
         Some(format!(

@@ -98,6 +98,19 @@ impl Relay {
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
                     let (writes, tx_control) = (rowcap::writes_rows(&action.sql), rowcap::controls_transactions(&action.sql));
+                    if in_batch && writes && self.max_rows_written.is_some() {
+                        // The server runs it in the transaction the unsynced batch left (its
+                        // implicit one, or whatever its BEGIN/COMMIT/ROLLBACK made it), which
+                        // the last ReadyForQuery does not tell: hoop could neither keep the
+                        // write uncommitted nor read what the batch changed (red-team Postgres
+                        // round 122: an extended COMMIT with no Sync, then an UPDATE of 60,000
+                        // rows as a Query, committed; an ALTER … ON DELETE CASCADE so, then a
+                        // DELETE of one row, cascaded over 5,000, committed by hoop's own COMMIT).
+                        return Err(RelayError::Protocol(format!(
+                            "a write as a simple Query after extended-protocol messages with no Sync cannot run while agents' writes are limited (send a Sync first) (rule {})",
+                            rowcap::RULE
+                        )));
+                    }
                     let copies = super::results::copies_rows(&action.sql);
                     let nested = action.sql.kinds.iter().any(|k| k == hoop_core::action::sql::NESTED_WRITE);
                     let rollbacks = super::transaction::Rollbacks::of(&action.sql.kinds);
