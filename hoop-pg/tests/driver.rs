@@ -615,6 +615,18 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         until_ready(&mut s).await;
         assert_eq!(pg().psql("SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 1) FROM capped_parts").unwrap().trim(), "1500 2", "nothing of it kept (rebind {rebind})");
     }
+    // A failed block ended by a COMMIT (answered `ROLLBACK`) in the batch of a write run in
+    // parts: the write runs in the batch's implicit transaction, which its Sync commits, so it
+    // is refused at its first part.
+    for sql in ["BEGIN", "SELECT 1/0"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
+    s.write_all(&[run("COMMIT"), parse_bind("w", "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    let ended = until_ready(&mut s).await;
+    assert!(String::from_utf8_lossy(&ended).contains("reports no row count"), "{}", String::from_utf8_lossy(&ended));
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_parts").unwrap().trim(), "1500", "nothing deleted");
     // A block the server failed after the part, recovered by a `ROLLBACK TO SAVEPOINT` in the
     // COMMIT's own batch: the COMMIT is still refused (the status last read says failed).
     for sql in ["BEGIN", "SAVEPOINT before"] {
@@ -627,7 +639,6 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
-    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
     s.write_all(&[run("ROLLBACK TO SAVEPOINT after"), run("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
     let commit = until_ready(&mut s).await;
     assert!(String::from_utf8_lossy(&commit).contains("its last part has not come"), "{}", String::from_utf8_lossy(&commit));

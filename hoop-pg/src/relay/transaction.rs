@@ -66,9 +66,11 @@ pub(crate) struct Undoable {
 }
 
 impl Undoable {
-    /// Whether an explicit transaction block is open (as far as the server's answers tell).
+    /// Whether an explicit transaction block is surely open, as the server's answers tell: not
+    /// after a `ROLLBACK` tag whose kind its text left open (a `COMMIT` of a failed block is
+    /// answered `ROLLBACK` and ends it).
     pub(crate) fn in_block(&self) -> bool {
-        self.in_block
+        self.in_block && !self.rollback_seen
     }
 
     /// A command tag the server sent, for `action_id` (`None`: hoop's own transaction control,
