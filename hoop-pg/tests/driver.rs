@@ -615,6 +615,24 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         until_ready(&mut s).await;
         assert_eq!(pg().psql("SELECT count(*) || ' ' || count(*) FILTER (WHERE v = 1) FROM capped_parts").unwrap().trim(), "1500 2", "nothing of it kept (rebind {rebind})");
     }
+    // Red-team Postgres round 123: a savepoint between the parts, then the part over the
+    // ceiling (refused), then `ROLLBACK TO SAVEPOINT` undid the refusal, not the write, and the
+    // COMMIT committed 60,000 rows. No savepoint is taken while a part is still to come.
+    s.write_all(&query("BEGIN")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&[parse_bind("w", "UPDATE capped_parts SET v = 4 WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "12DsZ");
+    s.write_all(&query("SAVEPOINT between")).await.unwrap();
+    let refused = until_ready(&mut s).await;
+    assert!(String::from_utf8_lossy(&refused).contains("no savepoint can be taken"), "{}", String::from_utf8_lossy(&refused));
+    for sql in ["ROLLBACK TO SAVEPOINT between", "COMMIT"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    // (The refused COMMIT ended the block, as a COMMIT the server fails does.)
+    s.write_all(&query("SELECT 1")).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "TDCZ");
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_parts WHERE v = 4").unwrap().trim(), "0", "nothing updated");
     // A failed block ended by a COMMIT (answered `ROLLBACK`) in the batch of a write run in
     // parts: the write runs in the batch's implicit transaction, which its Sync commits, so it
     // is refused at its first part.
@@ -628,18 +646,19 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
     assert!(String::from_utf8_lossy(&ended).contains("reports no row count"), "{}", String::from_utf8_lossy(&ended));
     assert_eq!(pg().psql("SELECT count(*) FROM capped_parts").unwrap().trim(), "1500", "nothing deleted");
     // A block the server failed after the part, recovered by a `ROLLBACK TO SAVEPOINT` in the
-    // COMMIT's own batch: the COMMIT is still refused (the status last read says failed).
+    // COMMIT's own batch: the COMMIT is still refused (the status last read says failed; and
+    // hoop does not tell whether the savepoint was taken before the write).
     for sql in ["BEGIN", "SAVEPOINT before"] {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
     s.write_all(&[parse_bind("w", "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
     assert_eq!(tags(&until_ready(&mut s).await), "12DsZ");
-    for sql in ["SAVEPOINT after", "SELECT 1/0"] {
+    for sql in ["SELECT 1/0"] {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
-    s.write_all(&[run("ROLLBACK TO SAVEPOINT after"), run("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
+    s.write_all(&[run("ROLLBACK TO SAVEPOINT before"), run("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
     let commit = until_ready(&mut s).await;
     assert!(String::from_utf8_lossy(&commit).contains("its last part has not come"), "{}", String::from_utf8_lossy(&commit));
     s.write_all(&query("ROLLBACK")).await.unwrap();

@@ -137,7 +137,10 @@ impl Relay {
                         None => self.uncounted_inserts(&action.sql).await.map(|why| (rowcap::RULE, why)),
                         unknown => unknown,
                     };
-                    let unknown = unknown.or_else(|| self.uncounted_commit(&action.sql).map(|why| (rowcap::RULE, why)));
+                    let uncounted_tx = self.uncounted_tx_control(&action.sql);
+                    // A COMMIT so refused ends the block as a COMMIT the server fails does.
+                    let rolls_back = uncounted_tx.is_some() && action.sql.kinds.iter().any(|k| matches!(k.as_str(), "commit" | "prepare_transaction"));
+                    let unknown = unknown.or_else(|| uncounted_tx.map(|why| (rowcap::RULE, why)));
                     let copy_in = match (&unknown, binary_masked) {
                         (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
                         _ => super::copy_in::CopyIn::Checked,
@@ -180,6 +183,10 @@ impl Relay {
                         continue;
                     }
                     // A refused text runs hoop's refusal, whose message is hoop's own.
+                    if rolls_back && verdict.is_err() {
+                        self.expect(Expect::Internal);
+                        proto::query("ROLLBACK").write_to(&mut out);
+                    }
                     let lineage = lineage.filter(|_| verdict.is_ok());
                     let read = read.filter(|_| verdict.is_ok());
                     self.expect(Expect::Query { action_id, started: Instant::now(), copy, names, failed: false, lineage, results: 0, cap: None, read, copies: copies && verdict.is_ok(), rollbacks });
@@ -417,7 +424,7 @@ impl Relay {
                         // rows, `Execute cm`, Sync: committed, and reported as not committed).
                         return Err(RelayError::Protocol("transaction control after a capped write in the same pipeline (send a Sync first)".into()));
                     }
-                    if let Some(message) = read.as_deref().filter(|_| tx_control).and_then(|sql| self.uncounted_commit(sql)) {
+                    if let Some(message) = read.as_deref().filter(|_| tx_control).and_then(|sql| self.uncounted_tx_control(sql)) {
                         let _ = self.handle.record_later(&Event::Note { message: message.clone() });
                         self.run_refusal(&mut out, &message);
                         continue;
