@@ -27,6 +27,24 @@ pub const AMBIGUOUS: &str = "ambiguous";
 /// (`query_to_xml`, `table_to_xml`, `ts_stat`, `dblink`, ...): hoop cannot read that SQL.
 pub const DYNAMIC_SQL: &str = "dynamic_sql";
 
+/// The kind given to a change of relations after which a write may reach rows its count leaves
+/// out, or other relations than its names denote before the change commits: a foreign key with
+/// a referential action, a partition or child table attached, a relation renamed or moved to
+/// another schema, a view made or replaced, triggers or rules made or switched, and any
+/// `ALTER TABLE` not known to leave those alone. Until such a change commits, the catalog hoop
+/// reads does not show it.
+pub const REACH_CHANGE: &str = "reach_change";
+
+/// `ALTER TABLE` subcommands that change neither what a write to the table reaches nor what
+/// its name denotes (a foreign key added by one is seen as such where its constraint is read).
+const REACH_KEEPING: &[&str] = &[
+    "AT_AddColumn", "AT_ColumnDefault", "AT_CookedColumnDefault", "AT_DropNotNull", "AT_SetNotNull", "AT_AlterColumnType", "AT_AddConstraint",
+    "AT_AddIndex", "AT_AddIndexConstraint", "AT_ReAddConstraint", "AT_SetStatistics", "AT_SetOptions", "AT_ResetOptions", "AT_SetStorage",
+    "AT_SetCompression", "AT_ValidateConstraint", "AT_ClusterOn", "AT_DropCluster", "AT_SetRelOptions", "AT_ResetRelOptions",
+    "AT_ReplaceRelOptions", "AT_ReplicaIdentity", "AT_AlterColumnGenericOptions", "AT_AddIdentity", "AT_SetIdentity", "AT_DropIdentity",
+    "AT_AlterConstraint",
+];
+
 /// The kind given to writes whose row count the server does not report for them (inside a CTE or
 /// `EXPLAIN ANALYZE`).
 pub const NESTED_WRITE: &str = "nested_write";
@@ -1033,14 +1051,15 @@ impl Walk {
                 self.kind("merge");
                 self.kind("select");
                 // A MERGE's join decides which rows it touches: filtered when its source is
-                // literal rows joined on a condition (as `DELETE … WHERE` with those values),
-                // or when the arm that changes matched rows has a condition of its own.
+                // literal rows, or a subquery's rows chosen by a WHERE, joined on a condition
+                // (as an upsert's rows are: compatibility round 8), or when the arm that
+                // changes matched rows has a condition of its own.
                 let literal_source = o
                     .get("source_relation")
                     .and_then(|r| tagged(r, "RangeSubselect"))
                     .and_then(|r| r.get("subquery"))
                     .and_then(|q| tagged(q, "SelectStmt"))
-                    .is_some_and(literal_values)
+                    .is_some_and(|q| literal_values(q) || q.get("where_clause").is_some_and(filters))
                     && o.get("join_condition").is_some_and(filters);
                 for w in o.get("merge_when_clauses").and_then(Value::as_array).into_iter().flatten() {
                     let clause = tagged(w, "MergeWhenClause");
@@ -1118,16 +1137,41 @@ impl Walk {
                     if sub == "AT_ChangeOwner" || sub.contains("RowSecurity") {
                         self.kind(PRIVILEGES);
                     }
+                    if !REACH_KEEPING.contains(&sub) {
+                        self.kind(REACH_CHANGE);
+                    }
+                }
+            }
+            "Constraint" => {
+                // A foreign key whose action writes rows of its own (cascade, set null, set
+                // default): the rows it changes are in no count.
+                let acts = |k: &str| o.get(k).and_then(Value::as_str).is_some_and(|a| !matches!(a, "" | "a" | "r"));
+                if acts("fk_del_action") || acts("fk_upd_action") {
+                    self.kind(REACH_CHANGE);
+                }
+            }
+            "RenameStmt" | "AlterObjectSchemaStmt" => {
+                use pg_query::protobuf::ObjectType as T;
+                let ty = o.get("rename_type").and_then(Value::as_i64);
+                let keeps = name == "RenameStmt" && [T::ObjectColumn, T::ObjectTabconstraint, T::ObjectIndex].iter().any(|t| Some(*t as i64) == ty);
+                if !keeps {
+                    self.kind(REACH_CHANGE);
                 }
             }
             "CreateStmt" | "CreateTableAsStmt" => {
                 self.kind("create");
+                // A partition or child of an existing table: writes to that table reach it.
+                let attaches = o.get("inh_relations").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) || o.get("partbound").is_some_and(|b| !b.is_null());
+                if attaches {
+                    self.kind(REACH_CHANGE);
+                }
                 let matview = o.get("objtype").and_then(Value::as_i64) == Some(pg_query::protobuf::ObjectType::ObjectMatview as i64);
                 self.stores_expressions |= name == "CreateStmt" || matview;
             }
             "ViewStmt" => {
                 self.kind("create");
                 self.kind("create_view");
+                self.kind(REACH_CHANGE);
                 self.stores_expressions = true;
             }
             "IndexStmt" | "CreateStatsStmt" | "CreateForeignTableStmt" => self.stores_expressions = true,
@@ -1241,6 +1285,7 @@ impl Walk {
                     _ => "alter_code",
                 });
                 self.kind(STORED_CODE);
+                self.kind(REACH_CHANGE);
             }
             "DeclareCursorStmt" => {
                 // A cursor reads what its query reads, a FETCH at a time.
@@ -1652,6 +1697,7 @@ mod tests {
             "INSERT INTO t SELECT g, 'z' FROM generate_series(1, 3) g ON CONFLICT (id) DO UPDATE SET a = excluded.a WHERE t.id > 0",
             "MERGE INTO t USING (VALUES (1, 'm')) s(id, a) ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
             "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED AND t.id = 1 THEN DELETE",
+            "MERGE INTO t USING (SELECT * FROM s WHERE id <= 2) s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
         ] {
             assert!(analyze(filtered).has_where, "{filtered}");
         }
@@ -1758,6 +1804,34 @@ mod tests {
         assert!(analyze("select set_config('role', $1, false)").kinds.contains(&PRIVILEGES.into()));
         assert!(analyze("select set_config('standard_conforming_strings', $1, false)").kinds.contains(&PINNED_SETTING.into()));
         assert!(analyze("alter table t alter column email type int using 0").kinds.contains(&"alter_drop".into()));
+        // Compatibility round 8: what migrations do in a transaction before writing their
+        // version row changes nothing a write's count leaves out; what could is marked.
+        for keeps in [
+            "alter table t alter column name type varchar(50)",
+            "alter table t add column x int default 0",
+            "alter table t alter column name drop not null",
+            "alter table t add constraint u unique (name)",
+            "alter table t add column p int references p(id)",
+            "alter table t rename column a to b",
+            "create table n (id int primary key, p int references p(id) on delete restrict)",
+            "create index on t (name)",
+        ] {
+            assert!(!analyze(keeps).kinds.contains(&REACH_CHANGE.into()), "{keeps}");
+        }
+        for reaches in [
+            "alter table c add foreign key (p) references p(id) on delete cascade",
+            "alter table c add column p int references p(id) on update set null",
+            "create table c (p int references p(id) on delete set default)",
+            "alter table c rename to d",
+            "alter table c set schema s",
+            "create table x (a int) inherits (p)",
+            "create table y partition of p for values in (1)",
+            "alter table p attach partition y for values in (2)",
+            "alter table p enable trigger all",
+            "create or replace view v as select * from t",
+        ] {
+            assert!(analyze(reaches).kinds.contains(&REACH_CHANGE.into()), "{reaches}");
+        }
         // Compatibility round 7: what migrations do that loses nothing.
         for harmless in [
             "alter table t alter column name type varchar(50)",

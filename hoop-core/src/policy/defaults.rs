@@ -14,7 +14,7 @@ const RULES: &[(&str, Then, &str, &str)] = &[
         "agent-no-unfiltered-writes",
         Then::Deny,
         r#"identity.kind == "agent" && action.kind == "sql" && action.sql.kinds.exists(k, k in ["delete", "update"]) && !action.sql.has_where"#,
-        "agents may not DELETE or UPDATE without a WHERE clause that filters rows (an upsert's DO UPDATE counts as an UPDATE, filtered when its rows are VALUES or chosen by a WHERE; a MERGE's matched arms, when its source is VALUES or the arm has an AND condition)",
+        "agents may not DELETE or UPDATE without a WHERE clause that filters rows (an upsert's DO UPDATE counts as an UPDATE, filtered when its rows are VALUES or chosen by a WHERE; a MERGE's matched arms, when its source is VALUES or rows chosen by a WHERE, or the arm has an AND condition)",
     ),
     (
         "agent-no-copy-program",

@@ -435,7 +435,7 @@ impl Relay {
                     // DELETE CASCADE`, then Execute of the DELETE, in one batch).
                     if capped && {
                         let sh = self.shared();
-                        sh.schema_uncommitted || sh.relations_changing
+                        sh.schema_uncommitted || (sh.relations_changing && sh.reach_changing)
                     } {
                         let message = super::capped::schema_uncommitted_message();
                         let _ = self.handle.record_later(&Event::Note { message: message.clone() });

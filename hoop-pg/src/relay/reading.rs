@@ -36,7 +36,13 @@ impl Relay {
     pub(super) async fn resolve_tables(&self, sql: &mut Sql) -> Arc<crate::memo::Facts> {
         if changes_relations(sql) {
             self.forget_relations();
-            self.shared().relations_changing = true;
+            let mut sh = self.shared();
+            (sh.relations_changing, sh.changed_in_tx) = (true, true);
+            // A change that keeps what writes reach (a column widened, a default, an index:
+            // what migrations do before writing their version row) leaves capped writes after
+            // it in the same transaction checked as usual (compatibility round 8: alembic's
+            // `UPDATE alembic_version` after every migration was refused).
+            sh.reach_changing |= !sql.parsed || sql.kinds.iter().any(|k| k == hoop_core::action::sql::REACH_CHANGE);
         }
         let facts = self.memo.facts(&self.discovery, &self.catalog, &self.masker, &self.target, &self.handle.session().identity.subject, &sql.tables).await;
         sql.tables.extend(facts.extra.iter().cloned());
@@ -225,7 +231,7 @@ impl Relay {
         // What changed them has not committed while a batch's implicit transaction or the
         // client's is open: its keys, triggers and rules are not in the catalog hoop reads
         // (red-team round 101: `ALTER TABLE … ON DELETE CASCADE` and the DELETE in one batch).
-        if in_batch || sh.status != b'I' {
+        if std::mem::take(&mut sh.reach_changing) && (in_batch || sh.status != b'I') {
             sh.schema_uncommitted = true;
         }
         Ok(())

@@ -596,19 +596,25 @@ impl Relay {
                         }
                         // After what the text created is kept: `BEGIN; DECLARE x …; COMMIT` in
                         // one text leaves no cursor behind.
+                        // A transaction that changed relations ended: what was read of them while
+                        // it held their locks (samples that timed out, and so masked whole) is
+                        // read again (compatibility round 8: after a migration rolled back, reads
+                        // of its table were held as reading masked columns for seconds).
+                        let mut ended_changes = false;
                         if sh.status == b'I' {
+                            ended_changes = std::mem::take(&mut sh.changed_in_tx);
                             sh.transaction_ended();
-                        } else if sh.relations_changing {
+                        } else if sh.relations_changing && sh.reach_changing {
                             sh.schema_uncommitted = true;
                         }
                         // Relations changed: other sessions learn it now, not at this one's
                         // next statement.
                         let changed = sh.relations_changing && sh.expect.is_empty();
                         if changed {
-                            sh.relations_changing = false;
+                            (sh.relations_changing, sh.reach_changing) = (false, false);
                         }
                         drop(sh);
-                        if changed {
+                        if changed || ended_changes {
                             self.forget_relations();
                         }
                         ended

@@ -214,7 +214,13 @@ pub(super) struct Shared {
     /// run yet: what the catalog said before it is stale once it has, so the next statement
     /// is checked after it is answered, and the caches forgotten then.
     pub(super) relations_changing: bool,
-    /// A statement that may change relations ran in the transaction still open: its foreign
+    /// A statement that may change relations was let through since the session's transaction
+    /// last ended.
+    pub(super) changed_in_tx: bool,
+    /// One of those changes may change what a write reaches beyond its count, or what a name
+    /// denotes (see [`hoop_core::action::sql::REACH_CHANGE`]).
+    pub(super) reach_changing: bool,
+    /// A statement that may change what writes reach ran in the transaction still open: its foreign
     /// keys, triggers and rules are visible only inside it, not to the catalog hoop reads on
     /// its own connection, so writes under the ceiling wait for it to end (red-team round
     /// 100: `ALTER TABLE … ADD … ON DELETE CASCADE`, then `DELETE … WHERE id = 1` in the same
