@@ -3839,3 +3839,26 @@ fn plans_do_not_show_the_widths_or_costs_of_masked_columns() {
         assert!(out.contains("cost=") && !out.contains("cost=0.00..0.00"), "{s}: {out} {err}");
     }
 }
+
+/// Red-team Postgres round 124: `EXPLAIN ANALYZE EXECUTE` of a prepared UPDATE ran it whole,
+/// with no row count in its answer, and committed 60,000 rows past the ceiling; and `ALTER
+/// COLUMN … TYPE text` (let through as lossless) rewrote every float of a column to one digit
+/// under `extra_float_digits = -15`. Both are refused, and the server keeps its rows.
+#[test]
+fn wrapped_and_retyping_rewrites_are_refused() {
+    let gw = Gw::start("");
+    pg().psql(
+        "DROP TABLE IF EXISTS r124_big, r124_fl; CREATE TABLE r124_big AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; \
+         CREATE TABLE r124_fl AS SELECT g AS id, g + 0.123456789::float8 AS f FROM generate_series(1, 10) g; GRANT ALL ON r124_big, r124_fl TO PUBLIC",
+    )
+    .unwrap();
+    for explain in ["explain analyze execute pw", "explain (analyse, costs off) execute pw"] {
+        let (out, err) = agent(&gw, &["-c", "prepare pw as update r124_big set v = 1 where id is not null", "-c", explain], None);
+        assert!(err.contains("hoop-max-rows-written") && err.contains("reports no row count"), "{explain}: {out} {err}");
+        assert_eq!(pg().psql("SELECT count(*) FROM r124_big WHERE v = 1").unwrap().trim(), "0", "{explain}");
+    }
+    let (out, err) = agent(&gw, &["-c", "set extra_float_digits = -15", "-c", "alter table r124_fl alter column f type text"], None);
+    assert!(err.contains("agent-no-destructive-ddl") && err.contains("r124_fl.f"), "{out} {err}");
+    assert_eq!(pg().psql("SELECT data_type FROM information_schema.columns WHERE table_name = 'r124_fl' AND column_name = 'f'").unwrap().trim(), "double precision");
+    assert_eq!(pg().psql("SELECT f FROM r124_fl WHERE id = 1").unwrap().trim(), "1.123456789");
+}

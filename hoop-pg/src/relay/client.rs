@@ -94,6 +94,10 @@ impl Relay {
                     let copy = self.copy_plan(&action.sql, &named, &facts).await;
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
+                    let unknown = match unknown {
+                        None => self.lossy_retype(&action.sql).await,
+                        unknown => unknown,
+                    };
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
                     self.send(&mut server, &mut out).await?;
                     self.settle_results(false, &mut server, &mut out, &mut client).await?;
