@@ -629,6 +629,17 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
+    // A write in parts undone by `ROLLBACK AND CHAIN`: the next block commits.
+    s.write_all(&query("BEGIN")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&[parse_bind("w", "UPDATE capped_parts SET v = 5 WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "12DsZ");
+    for sql in ["ROLLBACK AND CHAIN", "COMMIT"] {
+        s.write_all(&query(sql)).await.unwrap();
+        let answer = until_ready(&mut s).await;
+        assert_eq!(tags(&answer), "CZ", "{sql}: {}", String::from_utf8_lossy(&answer));
+    }
+    assert_eq!(pg().psql("SELECT count(*) FROM capped_parts WHERE v = 5").unwrap().trim(), "0");
     // (The refused COMMIT ended the block, as a COMMIT the server fails does.)
     s.write_all(&query("SELECT 1")).await.unwrap();
     assert_eq!(tags(&until_ready(&mut s).await), "TDCZ");

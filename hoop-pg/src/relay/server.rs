@@ -750,6 +750,11 @@ impl Relay {
         if let Some(r) = sh.undo.tag(tag, id, rollbacks) {
             sh.rolled_back.push(r);
         }
+        // A whole rollback undid the writes still waiting for their count (`ROLLBACK AND
+        // CHAIN` opens the next block at once: nothing of them is in it).
+        if tag == "ROLLBACK" && rollbacks == super::transaction::Rollbacks::Whole {
+            sh.uncounted.clear();
+        }
     }
 
     /// The server reported an error: the implicit transaction it ran in, if it was one, is
