@@ -76,6 +76,8 @@ pub struct Outcome {
     pub over: Option<(String, u64)>,
     /// Whether the text failed on the server.
     pub failed: bool,
+    /// Whether the client got hoop's refusal already, in place of the write's command tag.
+    pub told: bool,
     /// The ReadyForQuery hoop held back.
     pub ready: crate::frame::Frame,
 }
@@ -89,6 +91,8 @@ pub struct Cap {
     pub over: Option<(String, u64)>,
     /// Where the outcome goes when the query's ReadyForQuery arrives.
     pub done: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    /// The client got hoop's refusal in place of the tag of the write over the limit.
+    pub told: bool,
 }
 
 impl Cap {
@@ -114,7 +118,7 @@ mod tests {
         assert_eq!(rows_written("SELECT 9"), None);
         assert_eq!(rows_written("COMMIT"), None);
         let (tx, _rx) = tokio::sync::oneshot::channel();
-        let mut c = Cap { limit: 5, over: None, done: Some(tx) };
+        let mut c = Cap { limit: 5, over: None, done: Some(tx), told: false };
         c.saw("UPDATE 5");
         assert!(c.over.is_none());
         c.saw("DELETE 6");

@@ -24,7 +24,7 @@ impl Relay {
         let status = self.shared().status;
         let Expect::Query { action_id, started, copy, names, lineage, read, copies, rollbacks, .. } = head else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx) });
+        let cap = Box::new(rowcap::Cap { limit, over: None, done: Some(tx), told: false });
         if status == b'I' {
             self.expect(Expect::Internal);
             proto::query("BEGIN").write_to(out);
@@ -49,8 +49,9 @@ impl Relay {
         // (red-team round 100: the DELETE of one row cascaded over 3,000).
         let further = !moved && outcome.over.is_none() && self.reaches_further_now(written).await;
         // Over the ceiling, the client has its error already, in place of the write's tag (see
-        // the server loop): the write is undone without a second one.
-        let told = outcome.over.is_some();
+        // the server loop): the write is undone without a second one. (Not when the write's
+        // tag came after hoop stopped its result: the client was told of the stop only.)
+        let told = outcome.told;
         let refusal = match outcome.over {
             Some((tag, n)) => Some(rowcap::message(&tag, n, limit)),
             None if moved => Some(moved_message()),

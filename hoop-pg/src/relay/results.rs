@@ -213,8 +213,11 @@ impl Relay {
             let mut sh = self.shared();
             // An error ends a COPY's copying in: the server reads Syncs again.
             sh.copying_in = false;
-            if let Some(Expect::Query { failed, .. }) = sh.expect.front_mut() {
+            if let Some(Expect::Query { failed, cap, .. }) = sh.expect.front_mut() {
                 *failed = true;
+                if let (FailedBy::Ceiling, Some(cap)) = (by, cap) {
+                    cap.told = true;
+                }
             }
             let extended = sh.expect.front().is_some_and(|f| !ends_batch(f));
             while let Some(front) = sh.expect.front() {

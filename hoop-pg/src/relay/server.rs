@@ -633,7 +633,7 @@ impl Relay {
                             // comes after everything the query returned.
                             self.release(&mut out, &mut done).await?;
                             if let Some(tx) = cap.done.take() {
-                                let _ = tx.send(rowcap::Outcome { over: cap.over.take(), failed, ready: frame });
+                                let _ = tx.send(rowcap::Outcome { over: cap.over.take(), failed, ready: frame, told: cap.told });
                             }
                         }
                         _ => frame.write_to(&mut out),
