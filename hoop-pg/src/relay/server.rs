@@ -365,9 +365,8 @@ impl Relay {
                             Front::Execute(_, id, _) | Front::Query(id, _, _) => id,
                             _ => None,
                         };
-                        if let Some(tag) = &command {
-                            self.note_tag(tag, id);
-                        }
+                        // (What ran belongs to the open transaction until the refusal undoes it.)
+                        self.note_tag(command.as_deref().unwrap_or(SUSPENDED), id);
                         if let Some((offset, at)) = held.take()
                             && at == self.releases.load(std::sync::atomic::Ordering::Relaxed)
                         {
@@ -594,13 +593,13 @@ impl Relay {
                                 break;
                             }
                         }
-                        // After what the text created is kept: `BEGIN; DECLARE x …; COMMIT` in
-                        // one text leaves no cursor behind.
                         // A transaction that changed relations ended: what was read of them while
                         // it held their locks (samples that timed out, and so masked whole) is
                         // read again (compatibility round 8: after a migration rolled back, reads
                         // of its table were held as reading masked columns for seconds).
                         let mut ended_changes = false;
+                        // After what the text created is kept: `BEGIN; DECLARE x …; COMMIT` in
+                        // one text leaves no cursor behind.
                         if sh.status == b'I' {
                             ended_changes = std::mem::take(&mut sh.changed_in_tx);
                             sh.transaction_ended();
