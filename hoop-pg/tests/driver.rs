@@ -716,3 +716,56 @@ async fn a_capped_query_after_an_unsynced_batch_runs_nowhere() {
     assert_eq!(pg().psql("SELECT count(*) FROM unsynced_child").unwrap().trim(), "2000", "{answer}");
     assert_eq!(pg().psql("SELECT count(*) FROM unsynced_parent").unwrap().trim(), "1");
 }
+
+/// Red-team Postgres round 125: a protocol statement `EXECUTE p` was read once, at Parse, with
+/// what `p` then held; the server looks `p` up each time. `p` prepared again as an UPDATE of
+/// every row ran unchecked (read as `SELECT 1`), and as `SELECT reverse(email) …` returned the
+/// values in clear. It is read again at each Bind, and a portal bound before `p` changed is
+/// refused at its Execute.
+#[tokio::test]
+async fn a_statement_executing_a_name_follows_what_the_name_holds() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS named_again; CREATE TABLE named_again AS SELECT g AS id FROM generate_series(1, 1500) g; GRANT ALL ON named_again TO PUBLIC").unwrap();
+    let mut s = agent_wire(&gw, "agent-named").await;
+    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
+    let bind_run = |portal: &str| [message(b'B', format!("{portal}\0y\0\0\0\0\0\0\0").as_bytes()), message(b'E', format!("{portal}\0\0\0\0\0").as_bytes())].concat();
+    s.write_all(&query("PREPARE pw AS SELECT 1")).await.unwrap();
+    until_ready(&mut s).await;
+    s.write_all(&[message(b'P', b"y\0EXECUTE pw\0\0\0"), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "1Z");
+    for sql in ["DEALLOCATE pw", "PREPARE pw AS DELETE FROM named_again WHERE id IS NOT NULL"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    s.write_all(&[bind_run(""), message(b'S', b"")].concat()).await.unwrap();
+    let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(answer.contains("hoop-max-rows-written"), "{answer}");
+    assert_eq!(pg().psql("SELECT count(*) FROM named_again").unwrap().trim(), "1500", "nothing deleted: {answer}");
+    // A masked column through the name prepared again: masked.
+    for sql in ["DEALLOCATE pw", "PREPARE pw AS SELECT reverse(email) FROM users WHERE id = 1"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    s.write_all(&[bind_run(""), message(b'S', b"")].concat()).await.unwrap();
+    let rows = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(rows.contains("REDACTED") && !rows.contains("elpmaxe"), "{rows}");
+    // A portal bound while `pw` read one thing, executed after it was made again: refused.
+    s.write_all(&query("BEGIN")).await.unwrap();
+    until_ready(&mut s).await;
+    for sql in ["DEALLOCATE pw", "PREPARE pw AS SELECT 1"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    s.write_all(&[message(b'B', b"early\0y\0\0\0\0\0\0\0"), message(b'S', b"")].concat()).await.unwrap();
+    assert_eq!(tags(&until_ready(&mut s).await), "2Z");
+    for sql in ["DEALLOCATE pw", "PREPARE pw AS DELETE FROM named_again WHERE id IS NOT NULL"] {
+        s.write_all(&query(sql)).await.unwrap();
+        until_ready(&mut s).await;
+    }
+    s.write_all(&[message(b'E', b"early\0\0\0\0\0"), message(b'S', b"")].concat()).await.unwrap();
+    let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
+    assert!(answer.contains("made again since it was bound"), "{answer}");
+    s.write_all(&query("COMMIT")).await.unwrap();
+    until_ready(&mut s).await;
+    assert_eq!(pg().psql("SELECT count(*) FROM named_again").unwrap().trim(), "1500");
+}

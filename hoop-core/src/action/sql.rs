@@ -1185,6 +1185,10 @@ impl Walk {
                 }
             }
             "RenameStmt" | "AlterObjectSchemaStmt" => {
+                // (`rename`, `alter_object_schema`: they change relations.)
+                if top {
+                    self.kind(&snake_kind(name));
+                }
                 use pg_query::protobuf::ObjectType as T;
                 let ty = o.get("rename_type").and_then(Value::as_i64);
                 let keeps = name == "RenameStmt" && [T::ObjectColumn, T::ObjectTabconstraint, T::ObjectIndex].iter().any(|t| Some(*t as i64) == ty);
@@ -1859,6 +1863,9 @@ mod tests {
         ] {
             assert!(!analyze(keeps).kinds.contains(&REACH_CHANGE.into()), "{keeps}");
         }
+        assert!(analyze("alter table c rename to d").kinds.contains(&"rename".into()));
+        assert!(analyze("alter table c rename column a to b").kinds.contains(&"rename".into()));
+        assert!(analyze("alter table c set schema s").kinds.contains(&"alter_object_schema".into()));
         for reaches in [
             "alter table c add foreign key (p) references p(id) on delete cascade",
             "alter table c add column p int references p(id) on update set null",

@@ -314,7 +314,10 @@ impl Relay {
                     // Relations changed since the statement was read: the server reads its text
                     // again at this Bind (a table dropped and a view of that name made over a
                     // sensitive one), so hoop does too.
-                    let (stmt, unknown, reread) = if unknown.is_none() && !stmt.sql.tables.is_empty() && stmt.generation != self.catalog.generation() {
+                    // So does a statement that runs a prepared statement or cursor by name, which
+                    // the server looks up again (red-team Postgres round 125).
+                    let stale = !stmt.sql.tables.is_empty() && stmt.generation != self.catalog.generation();
+                    let (stmt, unknown, reread) = if unknown.is_none() && (stale || !stmt.sql.runs.is_empty()) {
                         self.settle_relations(in_batch, &mut server, &mut out, &mut client).await?;
                         let r = self.read_statement(&stmt.sql.text).await;
                         let stmt = Statement { sql: Arc::new(r.sql), lineage: r.lineage, copy: r.copy, generation: r.generation, ..stmt };
@@ -395,6 +398,18 @@ impl Relay {
                         if let Err(e) = self.handle.refuse(action, UNKNOWN_NAME_RULE, &msg) {
                             tracing::warn!(error = %e, "recording a refused Execute failed");
                         }
+                        self.run_refusal(&mut out, &msg);
+                        continue;
+                    }
+                    // A portal that runs a prepared statement or cursor by name runs what the name
+                    // holds when it is executed: another text than it was bound with is refused.
+                    let moved = {
+                        let sh = self.shared();
+                        sh.portal(&portal).and_then(|p| p.stmt.as_ref()).is_some_and(|st| sh.runs_changed(&st.sql))
+                    };
+                    if moved {
+                        let msg = format!("hoop: the portal \"{portal}\" runs a prepared statement or cursor by name that was made again since it was bound; bind it again (rule {UNKNOWN_NAME_RULE})");
+                        let _ = self.handle.record_later(&Event::Note { message: msg.clone() });
                         self.run_refusal(&mut out, &msg);
                         continue;
                     }

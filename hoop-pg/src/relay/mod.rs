@@ -486,7 +486,7 @@ fn further_message() -> String {
 
 /// Whether `sql` may create, change or drop relations (or what is behind them).
 fn changes_relations(sql: &Sql) -> bool {
-    sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "create_rule"))
+    sql.kinds.iter().any(|k| matches!(k.as_str(), "create" | "create_view" | "alter" | "alter_drop" | "drop" | "rename" | "alter_object_schema" | "create_rule"))
 }
 
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not

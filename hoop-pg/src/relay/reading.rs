@@ -46,6 +46,15 @@ impl Relay {
         if !sql.kinds.iter().any(|k| k == hoop_core::action::sql::RETYPE_TEXT) || self.handle.session().identity.kind != hoop_core::identity::IdentityKind::Agent {
             return None;
         }
+        // Renamed in the same text or transaction, a column is not where the catalog, which
+        // reads what is committed, says (red-team Postgres round 125: a float column renamed
+        // to an integer one's name, then changed to text).
+        if self.shared().renamed_in_tx || sql.kinds.iter().any(|k| matches!(k.as_str(), "rename" | "alter_object_schema")) {
+            return Some((
+                DESTRUCTIVE_DDL_RULE,
+                "hoop: a column's type cannot change to text in a text or transaction that renamed or moved relations or columns: the catalog hoop reads names them as they were; commit the rename first".to_string(),
+            ));
+        }
         for (relation, column) in hoop_core::action::sql::retyped_columns(&sql.text) {
             let columns = self.catalog.columns_of(&relation).await.ok().unwrap_or_default();
             let oid = match columns.as_slice() {
@@ -73,6 +82,7 @@ impl Relay {
             self.forget_relations();
             let mut sh = self.shared();
             (sh.relations_changing, sh.changed_in_tx) = (true, true);
+            sh.renamed_in_tx |= sql.kinds.iter().any(|k| matches!(k.as_str(), "rename" | "alter_object_schema"));
             // A change that keeps what writes reach (a column widened, a default, an index:
             // what migrations do before writing their version row) leaves capped writes after
             // it in the same transaction checked as usual (compatibility round 8: alembic's

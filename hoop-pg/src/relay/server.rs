@@ -603,6 +603,10 @@ impl Relay {
                         if sh.status == b'I' {
                             ended_changes = std::mem::take(&mut sh.changed_in_tx);
                             sh.transaction_ended();
+                            // (Not while more is in flight: its renames may be in the next one.)
+                            if sh.expect.is_empty() {
+                                sh.renamed_in_tx = false;
+                            }
                         } else if sh.relations_changing && sh.reach_changing {
                             sh.schema_uncommitted = true;
                         }

@@ -217,6 +217,10 @@ pub(super) struct Shared {
     /// A statement that may change relations was let through since the session's transaction
     /// last ended.
     pub(super) changed_in_tx: bool,
+    /// A statement renaming relations or columns, or moving relations to another schema, was
+    /// let through since the session's transaction last ended with nothing in flight: the
+    /// catalog hoop reads names them as they were.
+    pub(super) renamed_in_tx: bool,
     /// One of those changes may change what a write reaches beyond its count, or what a name
     /// denotes (see [`hoop_core::action::sql::REACH_CHANGE`]).
     pub(super) reach_changing: bool,
@@ -439,6 +443,22 @@ impl Shared {
         self.schema_uncommitted = false;
         self.portals.clear();
         self.cursors.retain(|_, (_, hold)| *hold);
+    }
+
+    /// Whether a statement that runs prepared statements or cursors by name (`EXECUTE p`, `EXPLAIN
+    /// ANALYZE EXECUTE p`, `FETCH c`) would now run other texts than it was read with: the
+    /// server looks the names up each time it runs it (red-team Postgres round 125: `p`
+    /// prepared again after a protocol Parse of `EXECUTE p` ran an UPDATE read as `SELECT 1`,
+    /// and a masked column in clear). A name no longer known counts as changed.
+    pub(super) fn runs_changed(&self, sql: &Sql) -> bool {
+        if sql.runs.is_empty() {
+            return false;
+        }
+        let names = hoop_core::action::sql::names(&sql.text);
+        let now = names.executed.iter().map(|n| self.statements.get(n).map(|st| st.sql.text.clone())).chain(
+            names.fetched.iter().map(|n| self.cursors.get(n).map(|c| c.0.text.clone()).or_else(|| Some(self.portal(n)?.stmt.as_ref()?.sql.text.clone()))),
+        );
+        now.into_iter().any(|t| t.is_none_or(|t| !sql.runs.contains(&t)))
     }
 
     /// The portal `name` is gone or bound anew: a write of it still uncounted can never be.
