@@ -769,3 +769,25 @@ async fn a_statement_executing_a_name_follows_what_the_name_holds() {
     until_ready(&mut s).await;
     assert_eq!(pg().psql("SELECT count(*) FROM named_again").unwrap().trim(), "1500");
 }
+
+/// Compatibility round 9, through the extended protocol (as psycopg and pgjdbc send a
+/// migration's statements): a column made earlier in the same transaction is widened to text,
+/// its type asked in the session; a float column is refused, as its values would be rewritten.
+#[tokio::test]
+async fn a_column_made_in_the_transaction_is_widened() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS ext_mig").unwrap();
+    let c = connect(&gw, IdentityKind::Agent).await;
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute("CREATE TABLE ext_mig (id int PRIMARY KEY, name varchar(20), f float8)", &[]).await.unwrap();
+    c.execute("ALTER TABLE ext_mig ALTER COLUMN name TYPE varchar(50)", &[]).await.unwrap();
+    let e = c.execute("ALTER TABLE ext_mig ALTER COLUMN f TYPE text", &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("agent-no-destructive-ddl"), "{e:?}");
+    c.batch_execute("ROLLBACK").await.unwrap();
+    c.batch_execute("BEGIN").await.unwrap();
+    c.execute("CREATE TABLE ext_mig (id int PRIMARY KEY, name varchar(20))", &[]).await.unwrap();
+    c.execute("ALTER TABLE ext_mig ALTER COLUMN name TYPE varchar(50)", &[]).await.unwrap();
+    c.batch_execute("COMMIT").await.unwrap();
+    let len = "SELECT character_maximum_length FROM information_schema.columns WHERE table_name = 'ext_mig' AND column_name = 'name'";
+    assert_eq!(pg().psql(len).unwrap().trim(), "50");
+}

@@ -367,6 +367,14 @@ fn a_migration_writes_its_version_row_after_its_changes() {
     let (out, err) = text(&gw.psql_with("agent-1", &t, "", &[], Some(migration)));
     assert!(err.is_empty() && out.contains("UPDATE 1") && out.contains("COMMIT"), "{out} {err}");
     assert_eq!(pg().psql("SELECT num FROM mig_version").unwrap().trim(), "b2");
+    // Compatibility round 9: a table made, or a column renamed, earlier in the same
+    // transaction (alembic's one-transaction upgrade, Django's RenameField + AlterField): the
+    // column's type is asked in the session, where they are.
+    let upgrade = "BEGIN;\nCREATE TABLE mig_new (id int PRIMARY KEY, name varchar(20));\nALTER TABLE mig_new ALTER COLUMN name TYPE varchar(50);\nALTER TABLE mig_books RENAME COLUMN title TO full_title;\nALTER TABLE mig_books ALTER COLUMN full_title TYPE varchar(60);\nCOMMIT;\n";
+    let (out, err) = text(&gw.psql_with("agent-1", &t, "", &[], Some(upgrade)));
+    assert!(err.is_empty() && out.contains("COMMIT"), "{out} {err}");
+    let widened = "SELECT string_agg(table_name || '.' || column_name || ':' || character_maximum_length, ',' ORDER BY table_name) FROM information_schema.columns WHERE column_name IN ('name', 'full_title') AND table_name IN ('mig_new', 'mig_books')";
+    assert_eq!(pg().psql(widened).unwrap().trim(), "mig_books.full_title:60,mig_new.name:50");
     // A cascading key made in the transaction still holds the write back (round 100).
     let cascade = "BEGIN;\nALTER TABLE mig_child ADD FOREIGN KEY (pid) REFERENCES mig_parent (id) ON DELETE CASCADE;\nDELETE FROM mig_parent WHERE id = 1;\nCOMMIT;\n";
     let (_, err) = text(&gw.psql_with("agent-1", &t, "", &[], Some(cascade)));

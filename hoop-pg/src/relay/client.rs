@@ -35,6 +35,9 @@ impl Relay {
                 }
             };
             self.handle.touch();
+            // Nothing of an extended-protocol batch was sent before this message: the server
+            // has no implicit transaction of it open, and hoop may ask its own question first.
+            let fresh_batch = !in_batch;
             if matches!(frame.tag, b'P' | b'B' | b'D' | b'E' | b'C') {
                 in_batch = true;
                 if self.shared().batch_failed {
@@ -95,7 +98,7 @@ impl Relay {
                     let lineage = self.lineage(&action.sql, &names, &facts).await;
                     let unknown = unknown.or_else(|| self.lineage_refusal(&mut action.sql, lineage.as_deref()));
                     let unknown = match unknown {
-                        None => self.lossy_retype(&action.sql).await,
+                        None => self.lossy_retype(&action.sql, (!in_batch).then_some((&mut server, &mut out, &mut client))).await?,
                         unknown => unknown,
                     };
                     let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
@@ -215,6 +218,14 @@ impl Relay {
                     }
                     self.settle_relations(true, &mut server, &mut out, &mut client).await?;
                     let Reading { sql, names, unknown, own, copy, binary_masked, lineage, generation } = self.read_statement(&p.query).await;
+                    // (hoop's question is a simple Query, which drops the unnamed statement: not
+                    // asked while the client may still bind it. It drops the unnamed portal too,
+                    // which a client reads in parts through a named one in practice.)
+                    let may_ask = fresh_batch && (p.name.is_empty() || !self.shared().statements.contains_key(""));
+                    let unknown = match unknown {
+                        None => self.lossy_retype(&sql, may_ask.then_some((&mut server, &mut out, &mut client))).await?,
+                        unknown => unknown,
+                    };
                     let sql = Arc::new(sql);
                     let action = Action { kind: hoop_core::action::ActionKind::Sql, target: self.target.clone(), sql: (*sql).clone(), ..Action::default() };
                     // Checked again at Bind with its parameters: a review waits for that check.
@@ -320,6 +331,12 @@ impl Relay {
                     let (stmt, unknown, reread) = if unknown.is_none() && (stale || !stmt.sql.runs.is_empty()) {
                         self.settle_relations(in_batch, &mut server, &mut out, &mut client).await?;
                         let r = self.read_statement(&stmt.sql.text).await;
+                        let may_ask = fresh_batch && !b.statement.is_empty() && !self.shared().statements.contains_key("");
+                        let unknown = match r.unknown {
+                            None => self.lossy_retype(&r.sql, may_ask.then_some((&mut server, &mut out, &mut client))).await?,
+                            unknown => unknown,
+                        };
+                        let r = Reading { unknown, ..r };
                         let stmt = Statement { sql: Arc::new(r.sql), lineage: r.lineage, copy: r.copy, generation: r.generation, ..stmt };
                         if let Some(st) = self.shared().statements.get_mut(&b.statement).filter(|st| st.id == stmt.id) {
                             *st = stmt.clone();

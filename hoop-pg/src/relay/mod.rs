@@ -492,7 +492,7 @@ fn changes_relations(sql: &Sql) -> bool {
 /// Whether `e` ends what the server skips after an error: a Sync, or a message that is not
 /// part of an extended-protocol batch.
 fn ends_batch(e: &Expect) -> bool {
-    matches!(e, Expect::Sync | Expect::CopySync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail | Expect::Quiet)
+    matches!(e, Expect::Sync | Expect::CopySync | Expect::Query { .. } | Expect::FunctionCall | Expect::Internal | Expect::Tail | Expect::Quiet | Expect::Probe { .. })
 }
 
 /// Whether an expected reply is a statement's result (rows, a command tag, an error).

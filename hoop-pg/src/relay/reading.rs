@@ -31,44 +31,83 @@ impl Relay {
         let binary_masked = copy.as_ref().is_some_and(|c| c.binary && (c.rest.is_some() || c.columns.iter().any(|(r, _)| r.is_some())));
         let lineage = self.lineage(&sql, &names, &facts).await;
         let unknown = unknown.or_else(|| self.lineage_refusal(&mut sql, lineage.as_deref()));
-        let unknown = match unknown {
-            None => self.lossy_retype(&sql).await,
-            unknown => unknown,
-        };
         Reading { sql, names, unknown, own, copy, binary_masked, lineage, generation }
     }
 
     /// An agent's `ALTER COLUMN … TYPE text` of a column whose values the conversion may rewrite
     /// (they print as the session's settings say: a `float8` under `extra_float_digits = -15`
-    /// keeps one digit, red-team Postgres round 124): refused as destructive, also when the
-    /// catalog cannot tell the column's type.
-    pub(super) async fn lossy_retype(&self, sql: &Sql) -> Option<(&'static str, String)> {
+    /// keeps one digit, red-team Postgres round 124): refused as destructive, also when its
+    /// type cannot be told. The type is asked in the client's own session when `session` is
+    /// given (the caller has nothing in flight), so that what its transaction made or renamed
+    /// counts (compatibility round 9: alembic's one-transaction upgrade made a table in one
+    /// revision and widened its column in the next); else of the catalog, which reads what
+    /// is committed.
+    pub(super) async fn lossy_retype(&self, sql: &Sql, session: Option<(&mut ConnWrite, &mut BytesMut, &mut FrameReader<ConnRead>)>) -> Result<Option<(&'static str, String)>, RelayError> {
         if !sql.kinds.iter().any(|k| k == hoop_core::action::sql::RETYPE_TEXT) || self.handle.session().identity.kind != hoop_core::identity::IdentityKind::Agent {
-            return None;
+            return Ok(None);
         }
-        // Renamed in the same text or transaction, a column is not where the catalog, which
-        // reads what is committed, says (red-team Postgres round 125: a float column renamed
-        // to an integer one's name, then changed to text).
-        if self.shared().renamed_in_tx || sql.kinds.iter().any(|k| matches!(k.as_str(), "rename" | "alter_object_schema")) {
-            return Some((
+        // Renamed in the same text (which runs after any question asked now), or earlier in
+        // the transaction with only the catalog to ask, a column is not where the answer says
+        // (red-team Postgres round 125: a float column renamed to an integer one's name, then
+        // changed to text).
+        let renamed_here = sql.kinds.iter().any(|k| matches!(k.as_str(), "rename" | "alter_object_schema"));
+        if renamed_here || (session.is_none() && self.shared().renamed_in_tx) {
+            return Ok(Some((
                 DESTRUCTIVE_DDL_RULE,
-                "hoop: a column's type cannot change to text in a text or transaction that renamed or moved relations or columns: the catalog hoop reads names them as they were; commit the rename first".to_string(),
-            ));
+                "hoop: a column's type cannot change to text in a text (or, through a pipeline, a transaction) that renamed or moved relations or columns: hoop could not read the column's type as it runs; send the rename on its own first".to_string(),
+            )));
         }
+        let mut session = session;
         for (relation, column) in hoop_core::action::sql::retyped_columns(&sql.text) {
-            let columns = self.catalog.columns_of(&relation).await.ok().unwrap_or_default();
-            let oid = match columns.as_slice() {
-                [(_, _, cols)] => cols.iter().find(|(c, _)| *c == column).map(|(_, oid)| *oid),
-                _ => None,
+            let oid = match session.as_mut() {
+                Some((server, out, client)) => {
+                    let regclass: Vec<String> = relation.split('.').map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect();
+                    let question = format!(
+                        "SELECT a.atttypid::pg_catalog.int8 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('{}') AND a.attname = '{}' AND NOT a.attisdropped",
+                        regclass.join(".").replace('\'', "''"),
+                        column.replace('\'', "''")
+                    );
+                    let answer = self.probe(&question, server, out, client).await?;
+                    match answer.as_deref() {
+                        Some([Some(v)]) => v.parse::<u32>().ok(),
+                        _ => None,
+                    }
+                }
+                None => {
+                    let columns = self.catalog.columns_of(&relation).await.ok().unwrap_or_default();
+                    match columns.as_slice() {
+                        [(_, _, cols)] => cols.iter().find(|(c, _)| *c == column).map(|(_, oid)| *oid),
+                        _ => None,
+                    }
+                }
             };
             if !oid.is_some_and(|o| PRINTS_THE_SAME.contains(&o)) {
-                return Some((
+                return Ok(Some((
                     DESTRUCTIVE_DDL_RULE,
                     format!("hoop: changing {relation}.{column} to text rewrites every value as the session's settings print it (or its type could not be read), so agents may not; only text, character, integer, numeric, boolean, uuid and JSON columns change to text unchanged"),
-                ));
+                )));
             }
         }
-        None
+        Ok(None)
+    }
+
+    /// Asks `question` (hoop's own query, of one column, that does not fail in a sound
+    /// transaction) in the client's session once everything in flight is answered; the
+    /// client never sees it. `None` if it failed.
+    async fn probe(&self, question: &str, server: &mut ConnWrite, out: &mut BytesMut, client: &mut FrameReader<ConnRead>) -> Result<Option<Vec<Option<String>>>, RelayError> {
+        self.send(server, out).await?;
+        tokio::select! {
+            _ = self.idle() => {}
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.expect(Expect::Probe { values: Vec::new(), failed: false, done: Some(tx) });
+        proto::query(question).write_to(out);
+        self.send(server, out).await?;
+        tokio::select! {
+            answer = rx => Ok(answer.ok().flatten()),
+            e = client.closed(MAX_BUFFERED_DURING_REVIEW) => Err(e.into()),
+        }
     }
 
     /// The session names a statement uses, read only for the kinds that have any.

@@ -128,6 +128,21 @@ impl Relay {
                 }
                 continue;
             }
+            // hoop's own question in the session: read, never shown (bounded: its first 64 rows).
+            if frame.tag != b'Z' {
+                let mut sh = self.shared();
+                if let Some(Expect::Probe { values, failed, .. }) = sh.expect.front_mut() {
+                    match frame.tag {
+                        b'D' if values.len() < 64 => {
+                            let cells = proto::decode_data_row(&frame.body).unwrap_or_default();
+                            values.push(cells.first().copied().flatten().map(|v| String::from_utf8_lossy(v).into_owned()));
+                        }
+                        b'E' => *failed = true,
+                        _ => {}
+                    }
+                    continue;
+                }
+            }
             // Where what the statement being answered was checked against decides how its
             // answer is masked: first, is that still what the server runs?
             if matches!(frame.tag, b'T' | b'E' | b'N' | b'C') || (frame.tag == b'D' && acc.is_none()) {
@@ -631,6 +646,10 @@ impl Relay {
                     }
                     match ended {
                         Some(Expect::Internal) => {}
+                        Some(Expect::Probe { values, failed, done: Some(done) }) => {
+                            let _ = done.send((!failed).then_some(values));
+                        }
+                        Some(Expect::Probe { .. }) => {}
                         Some(Expect::Query { cap: Some(mut cap), failed, .. }) => {
                             // A capped query's ReadyForQuery waits for hoop's decision, which
                             // comes after everything the query returned.

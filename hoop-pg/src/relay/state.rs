@@ -27,6 +27,11 @@ pub(super) enum Expect {
     /// hoop's own simple query that ends the client's (`COMMIT`): its errors and ReadyForQuery
     /// reach the client, its command tag does not.
     Tail,
+    /// hoop's own query asked in the client's session, whose answer hoop reads and the client
+    /// never sees: its first column's values, or `None` if it failed. Only ever sent with
+    /// nothing else in flight, and written not to fail where the session's transaction is
+    /// sound (see `reading.rs`).
+    Probe { values: Vec<Option<String>>, failed: bool, done: Option<tokio::sync::oneshot::Sender<Option<Vec<Option<String>>>>> },
     /// hoop's own simple query that undoes a text the client was already told failed (its
     /// `ROLLBACK`, or the refusal that fails the client's transaction): only its ReadyForQuery
     /// reaches the client.
@@ -328,7 +333,7 @@ impl Shared {
         match self.expect.front() {
             Some(Expect::Query { rollbacks, .. }) => *rollbacks,
             Some(Expect::Execute { portal, .. }) => self.portal(portal).and_then(|p| p.stmt.as_ref()).map(|s| super::transaction::Rollbacks::of(&s.sql.kinds)).unwrap_or_default(),
-            Some(Expect::Internal | Expect::Tail | Expect::Quiet) => super::transaction::Rollbacks::Whole,
+            Some(Expect::Internal | Expect::Tail | Expect::Quiet | Expect::Probe { .. }) => super::transaction::Rollbacks::Whole,
             _ => Default::default(),
         }
     }
@@ -359,7 +364,7 @@ impl Shared {
     /// What the reply the server sends next answers.
     pub(super) fn front(&self) -> Front {
         match self.expect.front() {
-            Some(Expect::Internal | Expect::Tail | Expect::Quiet) => Front::Own,
+            Some(Expect::Internal | Expect::Tail | Expect::Quiet | Expect::Probe { .. }) => Front::Own,
             Some(Expect::DescribeStatement { name }) => Front::DescribeStatement(name.clone()),
             Some(Expect::DescribePortal { name, internal }) => Front::DescribePortal(name.clone(), *internal),
             Some(Expect::Execute { portal, action_id, started, .. }) => Front::Execute(portal.clone(), *action_id, *started),
