@@ -50,6 +50,12 @@ pub struct Discovery {
     /// What sampling each relation (`schema`, `table`) found: two spellings of one relation
     /// (`t`, `public.t`) share one sample.
     samples: Mutex<HashMap<(usize, String, String), Sample>>,
+    /// The last full sample of each relation, with the columns it was taken of: kept when
+    /// what was learnt is forgotten, for a relation that cannot be read while a client's own
+    /// transaction holds it locked (compatibility round 9: after a migration's `ALTER TABLE`,
+    /// its table's ids read as 0 and its text masked whole until the migration committed).
+    /// Used for a sample's lifetime ([`TTL`]) at most, as a sample kept in `samples` would be.
+    last_read: Mutex<HashMap<(usize, String, String), LastRead>>,
     /// Columns of each relation a detector matched in as they were read, which their sample
     /// had not shown to hold such values (a sample sees only the first values of a column).
     promoted: Mutex<HashMap<(usize, String, String), Promoted>>,
@@ -298,7 +304,24 @@ impl Discovery {
         {
             return s.clone();
         }
-        let s = Arc::new(sample(catalog, masker, who, schema, table, cols).await);
+        let mut s = Arc::new(sample(catalog, masker, who, schema, table, cols).await);
+        {
+            let mut last = self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.failed {
+                if last.len() >= MAX_RELATIONS {
+                    last.clear();
+                }
+                last.insert(key.clone(), (Instant::now(), cols.to_vec(), s.clone()));
+            } else if let Some((at, seen, read)) = last.get(&key)
+                && seen.as_slice() == cols
+                && at.elapsed() < TTL
+            {
+                // Unreadable now (locked), the same columns as when last read: as they were.
+                // Other sessions cannot change them while the lock holds; the locking session's
+                // own writes are checked for the masked values they carry.
+                s = Arc::new(Sampled { found: read.found.clone(), full: false, failed: false });
+            }
+        }
         let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         if samples.len() >= MAX_RELATIONS {
             samples.clear();
@@ -488,6 +511,9 @@ struct Sampled {
     full: bool,
     failed: bool,
 }
+
+/// When a relation was last read in full, the columns it was read with, and what was found.
+type LastRead = (Instant, Vec<(String, u32)>, Arc<Sampled>);
 
 /// The label of columns masked because they could not be sampled.
 const UNSAMPLED: &str = "unsampled";

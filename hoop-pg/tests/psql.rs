@@ -397,3 +397,19 @@ fn a_rolled_back_migration_leaves_no_masked_columns_behind() {
     let (out, err) = gw.agent_psql("SELECT string_agg(title, ',' ORDER BY title) FROM mig_locked");
     assert!(err.is_empty() && out.trim() == "a,b", "{out} {err}");
 }
+
+/// Compatibility round 9: after a migration's `ALTER TABLE`, in its own transaction, hoop's
+/// sample of the table waited on the migration's lock and failed, so the table read as masked
+/// whole: ids came back as 0 (an insert's `RETURNING id` too) and a read ordered by id was held
+/// for review. A table read in full before keeps what that read found while it is locked.
+#[test]
+fn a_table_locked_by_its_own_migration_reads_as_before() {
+    let gw = Gw::start("");
+    pg().psql("DROP TABLE IF EXISTS mig_read; CREATE TABLE mig_read (id bigint PRIMARY KEY, title varchar(30), pages int); INSERT INTO mig_read VALUES (1, 'a', 50), (2, 'b', 150)").unwrap();
+    let (out, err) = gw.agent_psql("SELECT count(*) FROM mig_read");
+    assert_eq!(out.trim(), "2", "{err}");
+    let t = gw.token("agent-1", IdentityKind::Agent);
+    let migration = "BEGIN;\nALTER TABLE mig_read ALTER COLUMN title TYPE varchar(60);\nSELECT id, title FROM mig_read ORDER BY id;\nSELECT max(id), sum(pages) FROM mig_read;\nCOMMIT;\n";
+    let (out, err) = text(&gw.psql_with("agent-1", &t, "", &[], Some(migration)));
+    assert!(err.is_empty() && out.contains("1|a\n2|b\n") && out.contains("2|200"), "{out} {err}");
+}
