@@ -28,6 +28,12 @@ pub fn inserts_rows(sql: &Sql) -> bool {
     !writes_rows(sql) && (sql.kinds.iter().any(|k| k == "insert") || sql.copy == "from")
 }
 
+/// Whether `sql` commits the session's transaction block (`COMMIT`, `END`, `COMMIT AND
+/// CHAIN`, `PREPARE TRANSACTION`).
+pub fn commits(sql: &Sql) -> bool {
+    sql.kinds.iter().any(|k| matches!(k.as_str(), "commit" | "prepare_transaction"))
+}
+
 /// Whether `sql` controls transactions itself: hoop could not keep the write uncommitted.
 pub fn controls_transactions(sql: &Sql) -> bool {
     sql.kinds.iter().any(|k| {

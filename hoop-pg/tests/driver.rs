@@ -465,6 +465,16 @@ async fn names_made_through_the_extended_protocol_are_known_once_made() {
     assert!(text.contains("declared-2") && !text.contains("hoop-unknown-statement"), "{text}");
 }
 
+/// A simple Query message of `sql`.
+fn query(sql: &str) -> Vec<u8> {
+    message(b'Q', format!("{sql}\0").as_bytes())
+}
+
+/// Parse, Bind and Execute of `sql` as the unnamed statement and portal, with no Sync.
+fn extended(sql: &str) -> Vec<u8> {
+    [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat()
+}
+
 /// The tags of the messages in `bytes`, as a string (`"12EZ"`).
 fn tags(bytes: &[u8]) -> String {
     messages(bytes).iter().map(|(t, _)| *t as char).collect()
@@ -481,21 +491,20 @@ async fn a_write_over_the_ceiling_fails_in_place_of_its_tag() {
     let gw = Gw::start("");
     pg().psql("DROP TABLE IF EXISTS capped_place, capped_place_log; CREATE TABLE capped_place AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; CREATE TABLE capped_place_log (id int); GRANT ALL ON capped_place, capped_place_log TO PUBLIC").unwrap();
     let mut s = agent_wire(&gw, "agent-cap").await;
-    let write = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
-    let batch = [write("INSERT INTO capped_place_log VALUES (1)"), write("UPDATE capped_place SET v = 1 WHERE id > 0"), write("INSERT INTO capped_place_log VALUES (2)"), message(b'S', b"")].concat();
+    let batch = [extended("INSERT INTO capped_place_log VALUES (1)"), extended("UPDATE capped_place SET v = 1 WHERE id > 0"), extended("INSERT INTO capped_place_log VALUES (2)"), message(b'S', b"")].concat();
     s.write_all(&batch).await.unwrap();
     let answer = until_ready(&mut s).await;
     let text = String::from_utf8_lossy(&answer).into_owned();
     assert_eq!(tags(&answer), "12C12EZ", "{text}");
     assert!(text.contains("touched 1500 rows") && !text.contains("UPDATE 1500\0") && !text.contains("INSERT 0 1\0INSERT"), "{text}");
     // A Sync per statement: the next batch is answered as its own.
-    let batches = [write("UPDATE capped_place SET v = 2 WHERE id > 0"), message(b'S', b""), write("INSERT INTO capped_place_log VALUES (3)"), message(b'S', b"")].concat();
+    let batches = [extended("UPDATE capped_place SET v = 2 WHERE id > 0"), message(b'S', b""), extended("INSERT INTO capped_place_log VALUES (3)"), message(b'S', b"")].concat();
     s.write_all(&batches).await.unwrap();
     let first = until_ready(&mut s).await;
     let second = until_ready(&mut s).await;
     assert_eq!((tags(&first), tags(&second)), ("12EZ".into(), "12CZ".into()), "{}", String::from_utf8_lossy(&first));
     // Told before the Sync: the client asks with a Flush, reads the error, then syncs.
-    s.write_all(&[write("INSERT INTO capped_place_log VALUES (4)"), write("DELETE FROM capped_place WHERE id > 0"), message(b'H', b"")].concat()).await.unwrap();
+    s.write_all(&[extended("INSERT INTO capped_place_log VALUES (4)"), extended("DELETE FROM capped_place WHERE id > 0"), message(b'H', b"")].concat()).await.unwrap();
     let mut told = Vec::new();
     while !messages(&told).iter().any(|(t, _)| *t == b'E') {
         let mut buf = [0u8; 4096];
@@ -504,9 +513,9 @@ async fn a_write_over_the_ceiling_fails_in_place_of_its_tag() {
         told.extend_from_slice(&buf[..n]);
     }
     assert_eq!(tags(&told), "12C12E", "{}", String::from_utf8_lossy(&told));
-    s.write_all(&[write("INSERT INTO capped_place_log VALUES (5)"), message(b'S', b"")].concat()).await.unwrap();
+    s.write_all(&[extended("INSERT INTO capped_place_log VALUES (5)"), message(b'S', b"")].concat()).await.unwrap();
     assert_eq!(tags(&until_ready(&mut s).await), "Z", "the rest of the batch is skipped, as after a server error");
-    s.write_all(&[write("SELECT count(*) FROM capped_place"), message(b'S', b"")].concat()).await.unwrap();
+    s.write_all(&[extended("SELECT count(*) FROM capped_place"), message(b'S', b"")].concat()).await.unwrap();
     let after = until_ready(&mut s).await;
     assert_eq!(tags(&after), "12DCZ", "the session goes on: {}", String::from_utf8_lossy(&after));
     // On the server: no update, no delete; only the insert of its own batch.
@@ -524,7 +533,6 @@ async fn a_text_stops_at_its_write_over_the_ceiling() {
     let gw = Gw::start("");
     pg().psql("DROP TABLE IF EXISTS capped_text, capped_text_log; CREATE TABLE capped_text AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; CREATE TABLE capped_text_log (id int); GRANT ALL ON capped_text, capped_text_log TO PUBLIC").unwrap();
     let mut s = agent_wire(&gw, "agent-text").await;
-    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
     s.write_all(&query("INSERT INTO capped_text_log VALUES (1); UPDATE capped_text SET v = 1 WHERE id > 0; INSERT INTO capped_text_log VALUES (2)")).await.unwrap();
     let answer = until_ready(&mut s).await;
     let text = String::from_utf8_lossy(&answer).into_owned();
@@ -553,7 +561,6 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
     let gw = Gw::start("");
     pg().psql("DROP TABLE IF EXISTS capped_parts; CREATE TABLE capped_parts AS SELECT g AS id, 0 AS v FROM generate_series(1, 1500) g; GRANT ALL ON capped_parts TO PUBLIC").unwrap();
     let mut s = agent_wire(&gw, "agent-parts").await;
-    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
     let parse_bind = |portal: &str, sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', format!("{portal}\0\0\0\0\0\0\0\0").as_bytes())].concat();
     let execute = |portal: &str, rows: u32| message(b'E', &[format!("{portal}\0").as_bytes(), &rows.to_be_bytes()].concat());
     // Two rows, fetched one at a time, then COMMIT: written.
@@ -651,8 +658,7 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
-    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
-    s.write_all(&[run("COMMIT"), parse_bind("w", "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
+    s.write_all(&[extended("COMMIT"), parse_bind("w", "DELETE FROM capped_parts WHERE id > 0 RETURNING id"), execute("w", 1), message(b'S', b"")].concat()).await.unwrap();
     let ended = until_ready(&mut s).await;
     assert!(String::from_utf8_lossy(&ended).contains("reports no row count"), "{}", String::from_utf8_lossy(&ended));
     assert_eq!(pg().psql("SELECT count(*) FROM capped_parts").unwrap().trim(), "1500", "nothing deleted");
@@ -669,7 +675,7 @@ async fn a_write_fetched_in_parts_commits_once_counted() {
         s.write_all(&query(sql)).await.unwrap();
         until_ready(&mut s).await;
     }
-    s.write_all(&[run("ROLLBACK TO SAVEPOINT before"), run("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
+    s.write_all(&[extended("ROLLBACK TO SAVEPOINT before"), extended("COMMIT"), message(b'S', b"")].concat()).await.unwrap();
     let commit = until_ready(&mut s).await;
     assert!(String::from_utf8_lossy(&commit).contains("its last part has not come"), "{}", String::from_utf8_lossy(&commit));
     s.write_all(&query("ROLLBACK")).await.unwrap();
@@ -693,20 +699,18 @@ async fn a_capped_query_after_an_unsynced_batch_runs_nowhere() {
          INSERT INTO unsynced_child SELECT 1, g FROM generate_series(1, 2000) g; GRANT ALL ON unsynced_big, unsynced_parent, unsynced_child TO PUBLIC",
     )
     .unwrap();
-    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
-    let run = |sql: &str| [message(b'P', format!("\0{sql}\0\0\0").as_bytes()), message(b'B', b"\0\0\0\0\0\0\0\0"), message(b'E', b"\0\0\0\0\0")].concat();
     for end in ["commit", "rollback"] {
         let mut s = agent_wire(&gw, "agent-unsynced").await;
         s.write_all(&query("BEGIN")).await.unwrap();
         until_ready(&mut s).await;
-        s.write_all(&[run(end), query("UPDATE unsynced_big SET v = 1 WHERE id > 0")].concat()).await.unwrap();
+        s.write_all(&[extended(end), query("UPDATE unsynced_big SET v = 1 WHERE id > 0")].concat()).await.unwrap();
         let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
         assert!(answer.contains("no Sync cannot run while agents' writes are limited"), "{end}: {answer}");
         drop(s);
         assert_eq!(pg().psql("SELECT count(*) FROM unsynced_big WHERE v = 1").unwrap().trim(), "0", "{end}: {answer}");
     }
     let mut s = agent_wire(&gw, "agent-unsynced").await;
-    s.write_all(&[run("ALTER TABLE unsynced_child ADD FOREIGN KEY (pid) REFERENCES unsynced_parent (id) ON DELETE CASCADE"), query("DELETE FROM unsynced_parent WHERE id = 1")].concat())
+    s.write_all(&[extended("ALTER TABLE unsynced_child ADD FOREIGN KEY (pid) REFERENCES unsynced_parent (id) ON DELETE CASCADE"), query("DELETE FROM unsynced_parent WHERE id = 1")].concat())
         .await
         .unwrap();
     let answer = String::from_utf8_lossy(&until_ready(&mut s).await).into_owned();
@@ -727,7 +731,6 @@ async fn a_statement_executing_a_name_follows_what_the_name_holds() {
     let gw = Gw::start("");
     pg().psql("DROP TABLE IF EXISTS named_again; CREATE TABLE named_again AS SELECT g AS id FROM generate_series(1, 1500) g; GRANT ALL ON named_again TO PUBLIC").unwrap();
     let mut s = agent_wire(&gw, "agent-named").await;
-    let query = |sql: &str| message(b'Q', format!("{sql}\0").as_bytes());
     let bind_run = |portal: &str| [message(b'B', format!("{portal}\0y\0\0\0\0\0\0\0").as_bytes()), message(b'E', format!("{portal}\0\0\0\0\0").as_bytes())].concat();
     s.write_all(&query("PREPARE pw AS SELECT 1")).await.unwrap();
     until_ready(&mut s).await;

@@ -164,7 +164,7 @@ impl Relay {
         if self.shared().uncounted.is_empty() {
             return None;
         }
-        if has(&["commit", "prepare_transaction"]) {
+        if rowcap::commits(sql) {
             return Some(format!(
                 "hoop: a write of this transaction returned its rows in parts (a row-limited Execute, as with a JDBC fetch size) and its last part has not come, so how many rows it wrote is not known and the transaction cannot commit while agents' writes are limited; fetch all of its rows first (rule {})",
                 rowcap::RULE

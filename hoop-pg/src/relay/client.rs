@@ -146,7 +146,7 @@ impl Relay {
                     };
                     let uncounted_tx = self.uncounted_tx_control(&action.sql);
                     // A COMMIT so refused ends the block as a COMMIT the server fails does.
-                    let rolls_back = uncounted_tx.is_some() && action.sql.kinds.iter().any(|k| matches!(k.as_str(), "commit" | "prepare_transaction"));
+                    let rolls_back = uncounted_tx.is_some() && rowcap::commits(&action.sql);
                     let unknown = unknown.or_else(|| uncounted_tx.map(|why| (rowcap::RULE, why)));
                     let copy_in = match (&unknown, binary_masked) {
                         (None, false) if self.own_refusal(&action.sql, None).is_none() => self.copy_in_for_review(&action, false),
