@@ -3867,6 +3867,18 @@ fn wrapped_and_retyping_rewrites_are_refused() {
     let script = "BEGIN;\nSET LOCAL extra_float_digits = -15;\nALTER TABLE r124_fl RENAME COLUMN id TO id2;\nALTER TABLE r124_fl RENAME COLUMN f TO id;\nALTER TABLE r124_fl ALTER COLUMN id TYPE text;\nROLLBACK;\n";
     let (out, err) = agent(&gw, &[], Some(script));
     assert!(err.contains("agent-no-destructive-ddl") && err.contains("r124_fl.id to text rewrites"), "the type asked in the session: {out} {err}");
+    // Round 126: in REPEATABLE READ the question sees columns as they were when the
+    // transaction began; under a low `extra_float_digits` a float swapped in under the name by
+    // another session while the ALTER waits would lose digits: refused, even for an integer.
+    for script in [
+        "BEGIN ISOLATION LEVEL REPEATABLE READ;\nALTER TABLE r124_fl ALTER COLUMN id TYPE text;\nROLLBACK;\n",
+        "SET extra_float_digits = -15;\nALTER TABLE r124_fl ALTER COLUMN id TYPE text;\n",
+    ] {
+        let (out, err) = agent(&gw, &[], Some(script));
+        assert!(err.contains("agent-no-destructive-ddl") && err.contains("READ COMMITTED"), "{script}: {out} {err}");
+    }
+    let (out, err) = agent(&gw, &[], Some("BEGIN;\nALTER TABLE r124_fl ALTER COLUMN id TYPE text;\nROLLBACK;\n"));
+    assert!(err.is_empty() && out.contains("ALTER TABLE"), "an integer column, read committed: {out} {err}");
     let (out, err) = agent(&gw, &["-c", "ALTER TABLE r124_fl RENAME COLUMN f TO g; ALTER TABLE r124_fl ALTER COLUMN g TYPE text"], None);
     assert!(err.contains("agent-no-destructive-ddl") && err.contains("renamed"), "{out} {err}");
     assert_eq!(pg().psql("SELECT f FROM r124_fl WHERE id = 1").unwrap().trim(), "1.123456789");

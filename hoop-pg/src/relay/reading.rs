@@ -62,14 +62,24 @@ impl Relay {
             let oid = match session.as_mut() {
                 Some((server, out, client)) => {
                     let regclass: Vec<String> = relation.split('.').map(|p| format!("\"{}\"", p.replace('"', "\"\""))).collect();
+                    // With the transaction's isolation and how floats print: a snapshot older
+                    // than the catalog the ALTER reads (REPEATABLE READ) answers for columns
+                    // since renamed, and a name another session swaps while the ALTER waits for
+                    // its lock is beyond any answer given before it (red-team Postgres round
+                    // 126), so the answer counts only in READ COMMITTED, and floats must print
+                    // exactly (`extra_float_digits` of 1 or more), whatever column the ALTER
+                    // finds under the name.
                     let question = format!(
-                        "SELECT a.atttypid::pg_catalog.int8 FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('{}') AND a.attname = '{}' AND NOT a.attisdropped",
+                        "SELECT a.atttypid::pg_catalog.text || '|' || pg_catalog.current_setting('transaction_isolation') || '|' || pg_catalog.current_setting('extra_float_digits') FROM pg_catalog.pg_attribute a WHERE a.attrelid = pg_catalog.to_regclass('{}') AND a.attname = '{}' AND NOT a.attisdropped",
                         regclass.join(".").replace('\'', "''"),
                         column.replace('\'', "''")
                     );
                     let answer = self.probe(&question, server, out, client).await?;
                     match answer.as_deref() {
-                        Some([Some(v)]) => v.parse::<u32>().ok(),
+                        Some([Some(v)]) => match v.split('|').collect::<Vec<_>>().as_slice() {
+                            [oid, "read committed", digits] if digits.parse::<i32>().is_ok_and(|d| d >= 1) => oid.parse::<u32>().ok(),
+                            _ => None,
+                        },
                         _ => None,
                     }
                 }
@@ -84,7 +94,7 @@ impl Relay {
             if !oid.is_some_and(|o| PRINTS_THE_SAME.contains(&o)) {
                 return Ok(Some((
                     DESTRUCTIVE_DDL_RULE,
-                    format!("hoop: changing {relation}.{column} to text rewrites every value as the session's settings print it (or its type could not be read), so agents may not; only text, character, integer, numeric, boolean, uuid and JSON columns change to text unchanged"),
+                    format!("hoop: changing {relation}.{column} to text rewrites every value as the session's settings print it (or its type could not be read, or read only in a READ COMMITTED transaction with extra_float_digits of 1 or more), so agents may not; only text, character, integer, numeric, boolean, uuid and JSON columns change to text unchanged"),
                 )));
             }
         }
