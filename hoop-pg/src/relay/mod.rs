@@ -143,6 +143,10 @@ pub struct Relay {
     /// How many times output was written to the client: a row held back is known to be still
     /// unsent while this has not moved.
     releases: std::sync::atomic::AtomicU64,
+    /// hoop's own question is out in the session (see `reading.rs`): the server loop reads
+    /// its answers instead of passing them on. Kept apart from the queue of what the server
+    /// will answer so that every other message is not checked against it under its lock.
+    probing: std::sync::atomic::AtomicBool,
     /// Reviews being waited for: a statement held or paused is not overrunning.
     reviewing: std::sync::atomic::AtomicUsize,
     /// The cancel the statement ceiling sent, until the server loop sees it land.
@@ -203,6 +207,7 @@ impl Relay {
             idle_in_transaction: None,
             idle_in_tx: tokio::sync::Notify::new(),
             releases: Default::default(),
+            probing: Default::default(),
             reviewing: Default::default(),
             ceiling_cancel: Mutex::new(None),
             client_gone: Default::default(),

@@ -111,6 +111,7 @@ impl Relay {
             e = client.closed(MAX_BUFFERED_DURING_REVIEW) => return Err(e.into()),
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        self.probing.store(true, std::sync::atomic::Ordering::Release);
         self.expect(Expect::Probe { values: Vec::new(), failed: false, done: Some(tx) });
         proto::query(question).write_to(out);
         self.send(server, out).await?;

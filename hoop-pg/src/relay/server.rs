@@ -129,7 +129,7 @@ impl Relay {
                 continue;
             }
             // hoop's own question in the session: read, never shown (bounded: its first 64 rows).
-            if frame.tag != b'Z' {
+            if frame.tag != b'Z' && self.probing.load(std::sync::atomic::Ordering::Acquire) {
                 let mut sh = self.shared();
                 if let Some(Expect::Probe { values, failed, .. }) = sh.expect.front_mut() {
                     match frame.tag {
@@ -647,9 +647,10 @@ impl Relay {
                     match ended {
                         Some(Expect::Internal) => {}
                         Some(Expect::Probe { values, failed, done: Some(done) }) => {
+                            self.probing.store(false, std::sync::atomic::Ordering::Release);
                             let _ = done.send((!failed).then_some(values));
                         }
-                        Some(Expect::Probe { .. }) => {}
+                        Some(Expect::Probe { .. }) => self.probing.store(false, std::sync::atomic::Ordering::Release),
                         Some(Expect::Query { cap: Some(mut cap), failed, .. }) => {
                             // A capped query's ReadyForQuery waits for hoop's decision, which
                             // comes after everything the query returned.
