@@ -158,7 +158,6 @@ impl Relay {
     /// hoop's refusal of a statement that commits the client's transaction block, or takes a
     /// savepoint in it, while a capped write of it, run in parts, has not reported its count.
     pub(super) fn uncounted_tx_control(&self, sql: &Sql) -> Option<String> {
-        let has = |ks: &[&str]| sql.kinds.iter().any(|k| ks.contains(&k.as_str()));
         // (Also in a block the server failed: the status hoop last read may be stale, and a
         // `ROLLBACK TO SAVEPOINT` in the same batch would make the COMMIT commit.)
         if self.shared().uncounted.is_empty() {
@@ -174,7 +173,7 @@ impl Relay {
         // it over the ceiling, would fail only what came after a savepoint taken between the
         // parts, and `ROLLBACK TO SAVEPOINT` would undo the refusal, not the write (red-team
         // Postgres round 123 committed 60,000 rows so).
-        if has(&["savepoint"]) {
+        if sql.kinds.iter().any(|k| k == "savepoint") {
             return Some(format!(
                 "hoop: a write of this transaction returned its rows in parts and its last part has not come: no savepoint can be taken until it has (rule {})",
                 rowcap::RULE

@@ -284,12 +284,14 @@ impl Relay {
         // counts this part's only: red-team of compatibility round 7's change, a 1,500-row
         // UPDATE fetched as 1,000 rows then 500 said `UPDATE 500`).
         let mut tag = tag.to_string();
-        if let Some(Expect::Execute { capped: true, portal, .. }) = sh.expect.front() {
-            let portal = portal.clone();
-            if let Some(i) = sh.uncounted.iter().position(|e| e.portal.as_deref() == Some(portal.as_str())) {
-                n = n.saturating_add(sh.uncounted.remove(i).rows);
-                tag = format!("{tag}, after {} rows in earlier parts", n - rowcap::rows_written(&tag).unwrap_or(0));
-            }
+        let part_of = match sh.expect.front() {
+            Some(Expect::Execute { capped: true, portal, .. }) => sh.uncounted.iter().position(|e| e.portal.as_deref() == Some(portal.as_str())),
+            _ => None,
+        };
+        if let Some(i) = part_of {
+            let earlier = sh.uncounted.remove(i).rows;
+            n = n.saturating_add(earlier);
+            tag = format!("{tag}, after {earlier} rows in earlier parts");
         }
         if n <= limit {
             return None;
